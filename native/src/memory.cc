@@ -1,0 +1,63 @@
+#include "memory.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+
+namespace telechat {
+namespace {
+
+struct Allocation {
+  size_t bytes;
+  MemCategory category;
+};
+
+std::mutex g_mutex;
+std::unordered_map<void*, Allocation> g_live;
+MemStats g_stats = {};
+
+}  // namespace
+
+void* host_alloc(size_t bytes, MemCategory category) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
+  void* ptr = std::aligned_alloc(64, rounded);
+  if (!ptr) throw std::bad_alloc();
+  std::memset(ptr, 0, rounded);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_live[ptr] = {rounded, category};
+  g_stats.current[category] += rounded;
+  if (g_stats.current[category] > g_stats.peak[category]) g_stats.peak[category] = g_stats.current[category];
+  g_stats.total_current += rounded;
+  if (g_stats.total_current > g_stats.total_peak) g_stats.total_peak = g_stats.total_current;
+  return ptr;
+}
+
+bool host_free(void* ptr) {
+  if (!ptr) return false;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto it = g_live.find(ptr);
+    if (it == g_live.end()) return false;  // not ours or already freed: never double-free
+    g_stats.current[it->second.category] -= it->second.bytes;
+    g_stats.total_current -= it->second.bytes;
+    g_live.erase(it);
+  }
+  std::free(ptr);
+  return true;
+}
+
+MemStats host_mem_stats() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_stats;
+}
+
+void host_mem_reset_peaks() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  for (int c = 0; c < MEM_NUM_CATEGORIES; c++) g_stats.peak[c] = g_stats.current[c];
+  g_stats.total_peak = g_stats.total_current;
+}
+
+}  // namespace telechat

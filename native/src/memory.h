@@ -1,0 +1,47 @@
+// Host memory owned by native code, with byte accounting per category.
+// Every buffer the trainer uses (parameters, gradients, activations, kernel scratch) comes
+// from here, is freed explicitly, and is counted, so memory tables come from the allocator.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace telechat {
+
+enum MemCategory : int {
+  MEM_PARAMS = 0,
+  MEM_GRADS = 1,
+  MEM_MASTER = 2,
+  MEM_OPTIM = 3,
+  MEM_ACTIVATIONS = 4,
+  MEM_BUFFERS = 5,
+  MEM_SCRATCH = 6,  // kernel-internal temporaries (freed before the kernel returns)
+  MEM_NUM_CATEGORIES = 7
+};
+
+// 64-byte aligned, zero-filled. Throws std::bad_alloc on failure.
+void* host_alloc(size_t bytes, MemCategory category);
+// Returns false when ptr is not a live allocation of ours (nothing is freed then).
+bool host_free(void* ptr);
+
+struct MemStats {
+  int64_t current[MEM_NUM_CATEGORIES];
+  int64_t peak[MEM_NUM_CATEGORIES];
+  int64_t total_current;
+  int64_t total_peak;
+};
+MemStats host_mem_stats();
+void host_mem_reset_peaks();
+
+// RAII scratch buffer for kernels: counted under MEM_SCRATCH, freed on scope exit.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : ptr_(bytes ? host_alloc(bytes, MEM_SCRATCH) : nullptr) {}
+  ~Scratch() { if (ptr_) host_free(ptr_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+ private:
+  void* ptr_;
+};
+
+}  // namespace telechat
