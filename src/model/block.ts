@@ -1,0 +1,64 @@
+// One transformer block, forward and backward, written out op by op (llm.c style):
+//   x2  = x  + o(attention(rope(qkv(rmsnorm1(x)))))
+//   out = x2 + down(silu(gate(rmsnorm2(x2))) * up(rmsnorm2(x2)))
+// Tensors passed in are already cut to the micro-batch's T rows.
+import type { AttentionShape, Backend } from '../native/backend.js';
+import type { Tensor } from '../native/tensor.js';
+import type { BlockActivations } from './activations.js';
+import type { BlockTensors } from './params.js';
+
+export interface BlockContext {
+  be: Backend;
+  eps: number;
+  attn: AttentionShape;
+  positions: Tensor;
+  cuSeqlens: Tensor;
+  cos: Tensor;
+  sin: Tensor;
+}
+
+export interface BlockTemps {
+  tmpH: Tensor;
+  h: Tensor;
+  dln: Tensor;
+  dgu: Tensor;
+  dh: Tensor;
+  datt: Tensor;
+  dqkv: Tensor;
+}
+
+export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, out: Tensor): void {
+  const { be } = ctx;
+  be.rmsnormForward(act.ln1, act.rstd1, x, p.ln1, ctx.eps);
+  be.linearForward(act.qkv, act.ln1, p.qkv, null);
+  // rotate the query and key heads; the value heads follow them in each row
+  be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads, ctx.attn.headDim);
+  be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
+  be.linearForward(tmp.tmpH, act.att, p.o, p.oBias);
+  be.add(act.x2, x, tmp.tmpH);
+  be.rmsnormForward(act.ln2, act.rstd2, act.x2, p.ln2, ctx.eps);
+  be.linearForward(act.gu, act.ln2, p.gateUp, null);
+  be.swigluForward(tmp.h, act.gu);
+  be.linearForward(tmp.tmpH, tmp.h, p.down, p.downBias);
+  be.add(out, act.x2, tmp.tmpH);
+}
+
+/**
+ * On entry dresid holds d(loss)/d(out); on return it holds d(loss)/d(x).
+ * Parameter gradients are accumulated into g.
+ */
+export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, dresid: Tensor): void {
+  const { be } = ctx;
+  // MLP: the swiglu output is recomputed rather than kept per block
+  be.swigluForward(tmp.h, act.gu);
+  be.linearBackward(tmp.dh, g.down, g.downBias, dresid, tmp.h, p.down, false);
+  be.swigluBackward(tmp.dgu, tmp.dh, act.gu);
+  be.linearBackward(tmp.dln, g.gateUp, null, tmp.dgu, act.ln2, p.gateUp, false);
+  be.rmsnormBackward(dresid, g.ln2, tmp.dln, act.x2, p.ln2, act.rstd2);
+  // attention
+  be.linearBackward(tmp.datt, g.o, g.oBias, dresid, act.att, p.o, false);
+  be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
+  be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads, ctx.attn.headDim);
+  be.linearBackward(tmp.dln, g.qkv, null, tmp.dqkv, act.ln1, p.qkv, false);
+  be.rmsnormBackward(dresid, g.ln1, tmp.dln, x, p.ln1, act.rstd1);
+}

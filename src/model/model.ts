@@ -1,0 +1,253 @@
+// The TeleChat model: canonical parameters, activation memory, and the full forward and
+// backward pass over a Backend. The math knows nothing of sharding; zero/ wraps it.
+import type { AttentionShape, Backend } from '../native/backend.js';
+import { Arena, DType, MemCategory, type Tensor, fromFloat32 } from '../native/tensor.js';
+import { type ActivationSet, allocActivations, lseOf } from './activations.js';
+import { type HostBatch, type Row, buildHostBatch, uploadBatch, type DeviceBatch } from './batch.js';
+import { type BlockContext, type BlockTemps, blockBackward, blockForward } from './block.js';
+import { FlatParams, type ParamTable, buildParamTable } from './params.js';
+import { ropeParams, ropeTables, type RopeParams } from './rope.js';
+import type { ModelSpec } from './spec.js';
+
+export interface ModelOptions {
+  /** Storage dtype of parameters and activations. */
+  dtype: DType;
+  /** Storage dtype of parameter gradients (accumulators). */
+  gradDtype: DType;
+  /** Most tokens in one micro-batch (activation capacity). */
+  maxTokens: number;
+  /** Longest row the data may hold; also sets the rotary NTK rule (see rope.ts). */
+  maxSeqLen: number;
+  /** Recompute each block's activations in backward (gradient checkpointing). */
+  recompute: boolean;
+  /** Rows of the LM head computed at once, so [tokens, vocab] logits never exist whole. */
+  logitsChunk?: number;
+}
+
+export interface LossResult {
+  /** Sum of token cross-entropies over label tokens. */
+  lossSum: number;
+  /** Number of label tokens. */
+  count: number;
+}
+
+const DEFAULT_LOGITS_CHUNK = 1024;
+
+export class TelechatModel {
+  readonly table: ParamTable;
+  readonly params: FlatParams;
+  readonly grads: FlatParams;
+  readonly rope: RopeParams;
+  private readonly acts: ActivationSet;
+  private readonly cos: Tensor;
+  private readonly sin: Tensor;
+  private readonly attn: AttentionShape;
+  private readonly logitsChunk: number;
+
+  constructor(
+    readonly spec: ModelSpec,
+    readonly be: Backend,
+    readonly opts: ModelOptions,
+  ) {
+    this.table = buildParamTable(spec);
+    this.params = new FlatParams(this.table, opts.dtype, MemCategory.Params);
+    this.grads = new FlatParams(this.table, opts.gradDtype, MemCategory.Grads);
+    this.logitsChunk = opts.logitsChunk ?? DEFAULT_LOGITS_CHUNK;
+    this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, this.logitsChunk, opts.recompute);
+    this.rope = ropeParams(spec.rope, spec.headDim, opts.maxSeqLen);
+    const tables = ropeTables(this.rope, spec.headDim, opts.maxSeqLen);
+    this.cos = fromFloat32(tables.cos, DType.F32, [opts.maxSeqLen, spec.headDim / 2], MemCategory.Buffers);
+    this.sin = fromFloat32(tables.sin, DType.F32, [opts.maxSeqLen, spec.headDim / 2], MemCategory.Buffers);
+    this.attn = { nHeads: spec.nHeads, nKvHeads: spec.nKvHeads, headDim: spec.headDim, scale: 1 / Math.sqrt(spec.headDim) };
+  }
+
+  zeroGrads(): void {
+    this.be.zero(this.grads.buffer);
+  }
+
+  /**
+   * Forward and backward on one micro-batch. Gradients of gradScale * lossSum are ACCUMULATED
+   * into this.grads (call zeroGrads between optimizer steps). gradScale defaults to
+   * 1 / label tokens, i.e. the gradient of the mean loss of this micro-batch.
+   */
+  forwardBackward(batch: readonly Row[] | HostBatch, gradScale?: number): LossResult {
+    const host = Array.isArray(batch) ? buildHostBatch(batch as readonly Row[]) : (batch as HostBatch);
+    const arena = new Arena(MemCategory.Buffers);
+    try {
+      const dev = this.upload(host, arena);
+      const scale = gradScale ?? (host.labelCount > 0 ? 1 / host.labelCount : 0);
+      this.forwardBlocks(dev);
+      const loss = this.headForwardBackward(dev, scale, arena);
+      this.backwardBlocks(dev);
+      return loss;
+    } finally {
+      arena.freeAll();
+    }
+  }
+
+  /** Forward only: loss, and (when asked) the logits of every token [T, V] after the logit scale. */
+  forward(batch: readonly Row[] | HostBatch, returnLogits = false): LossResult & { logits?: Float32Array } {
+    const host = Array.isArray(batch) ? buildHostBatch(batch as readonly Row[]) : (batch as HostBatch);
+    const arena = new Arena(MemCategory.Buffers);
+    try {
+      const dev = this.upload(host, arena);
+      this.forwardBlocks(dev);
+      return this.headForward(dev, returnLogits);
+    } finally {
+      arena.freeAll();
+    }
+  }
+
+  free(): void {
+    this.acts.arena.freeAll();
+    this.params.free();
+    this.grads.free();
+    this.cos.free();
+    this.sin.free();
+  }
+
+  private upload(host: HostBatch, arena: Arena): DeviceBatch {
+    if (host.tokens > this.opts.maxTokens) throw new Error(`micro-batch has ${host.tokens} tokens, more than the model's capacity of ${this.opts.maxTokens}`);
+    if (host.maxDocLen > this.opts.maxSeqLen) throw new Error(`a document of ${host.maxDocLen} tokens exceeds max_seq_len ${this.opts.maxSeqLen}`);
+    return uploadBatch(host, arena);
+  }
+
+  private context(dev: DeviceBatch): BlockContext {
+    return { be: this.be, eps: this.spec.eps, attn: this.attn, positions: dev.positions, cuSeqlens: dev.cuSeqlens, cos: this.cos, sin: this.sin };
+  }
+
+  private temps(T: number): BlockTemps {
+    const w = this.acts.work;
+    return { tmpH: w.tmpH.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dgu: w.dgu.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
+  }
+
+  private blockActs(l: number, T: number) {
+    const a = this.acts.blocks[l]!;
+    return {
+      ln1: a.ln1.rows(0, T),
+      rstd1: a.rstd1.rows(0, T),
+      qkv: a.qkv.rows(0, T),
+      att: a.att.rows(0, T),
+      lse: lseOf(a.lse, T),
+      x2: a.x2.rows(0, T),
+      ln2: a.ln2.rows(0, T),
+      rstd2: a.rstd2.rows(0, T),
+      gu: a.gu.rows(0, T),
+    };
+  }
+
+  private forwardBlocks(dev: DeviceBatch): void {
+    const T = dev.host.tokens;
+    const ctx = this.context(dev);
+    const tmp = this.temps(T);
+    this.be.embeddingForward(this.acts.resid[0]!.rows(0, T), dev.ids, this.params.tensor('embed'));
+    for (let l = 0; l < this.spec.nLayers; l++) {
+      blockForward(ctx, this.params.block(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T));
+    }
+    const w = this.acts.work;
+    this.be.rmsnormForward(w.lnf.rows(0, T), w.rstdf.rows(0, T), this.acts.resid[this.spec.nLayers]!.rows(0, T), this.params.tensor('ln_f'), this.spec.eps);
+  }
+
+  /** Loss and head gradients; only rows whose target carries loss go through the LM head. */
+  private headForwardBackward(dev: DeviceBatch, gradScale: number, arena: Arena): LossResult {
+    const T = dev.host.tokens;
+    const w = this.acts.work;
+    const lnf = w.lnf.rows(0, T);
+    const dlnf = w.dln.rows(0, T);
+    this.be.zero(dlnf);
+    // gather the loss-bearing rows (contiguous runs) into headIn
+    const runs = targetRuns(dev.host.targets);
+    const selected = runs.reduce((s, [, n]) => s + n, 0);
+    const selTargets = new Int32Array(selected);
+    let cursor = 0;
+    for (const [start, n] of runs) {
+      this.be.copy(w.headIn.rows(cursor, n), lnf.rows(start, n));
+      selTargets.set(dev.host.targets.subarray(start, start + n), cursor);
+      cursor += n;
+    }
+    const targets = arena.alloc('int32', [Math.max(selected, 1)]);
+    if (selected > 0) targets.view(0, [selected]).writeInt32(selTargets);
+    const W = this.params.lmHead();
+    const gW = this.grads.lmHead();
+    let lossSum = 0;
+    let count = 0;
+    for (let r = 0; r < selected; r += this.logitsChunk) {
+      const n = Math.min(this.logitsChunk, selected - r);
+      const logits = w.logits.rows(0, n);
+      const x = w.headIn.rows(r, n);
+      this.be.linearForward(logits, x, W, null);
+      const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, gradScale, true);
+      lossSum += ce.lossSum;
+      count += ce.count;
+      this.be.linearBackward(w.dheadIn.rows(r, n), gW, null, logits, x, W, false);
+    }
+    cursor = 0;
+    for (const [start, n] of runs) {
+      this.be.copy(dlnf.rows(start, n), w.dheadIn.rows(cursor, n));
+      cursor += n;
+    }
+    const L = this.spec.nLayers;
+    const dresid = w.dresid.rows(0, T);
+    this.be.zero(dresid);
+    this.be.rmsnormBackward(dresid, this.grads.tensor('ln_f'), dlnf, this.acts.resid[L]!.rows(0, T), this.params.tensor('ln_f'), w.rstdf.rows(0, T));
+    return { lossSum, count };
+  }
+
+  private headForward(dev: DeviceBatch, returnLogits: boolean): LossResult & { logits?: Float32Array } {
+    const T = dev.host.tokens;
+    const V = this.spec.vocab;
+    const w = this.acts.work;
+    const W = this.params.lmHead();
+    const out = returnLogits ? new Float32Array(T * V) : undefined;
+    let lossSum = 0;
+    let count = 0;
+    for (let r = 0; r < T; r += this.logitsChunk) {
+      const n = Math.min(this.logitsChunk, T - r);
+      const logits = w.logits.rows(0, n);
+      this.be.linearForward(logits, w.lnf.rows(r, n), W, null);
+      if (out) {
+        const values = logits.toFloat32();
+        for (let i = 0; i < values.length; i++) values[i]! *= this.spec.logitScale;
+        out.set(values, r * V);
+      }
+      const ce = this.be.crossEntropy(logits, dev.targets.view(r, [n]), this.spec.logitScale, 0, false);
+      lossSum += ce.lossSum;
+      count += ce.count;
+    }
+    return out ? { lossSum, count, logits: out } : { lossSum, count };
+  }
+
+  private backwardBlocks(dev: DeviceBatch): void {
+    const T = dev.host.tokens;
+    const ctx = this.context(dev);
+    const tmp = this.temps(T);
+    const dresid = this.acts.work.dresid.rows(0, T);
+    for (let l = this.spec.nLayers - 1; l >= 0; l--) {
+      const x = this.acts.resid[l]!.rows(0, T);
+      const act = this.blockActs(l, T);
+      if (this.opts.recompute) {
+        // refill the shared activation set from the saved block input; the block output is
+        // already saved as resid[l + 1], so it lands in tmpH (add may alias its input)
+        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH);
+      }
+      blockBackward(ctx, this.params.block(l), this.grads.block(l), act, tmp, x, dresid);
+    }
+    this.be.embeddingBackward(this.grads.tensor('embed'), dev.ids, dresid);
+  }
+}
+
+/** Maximal runs [start, length] of positions whose target carries loss. */
+export function targetRuns(targets: Int32Array): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  let t = 0;
+  while (t < targets.length) {
+    if (targets[t] === -100) {
+      t++;
+      continue;
+    }
+    const start = t;
+    while (t < targets.length && targets[t] !== -100) t++;
+    runs.push([start, t - start]);
+  }
+  return runs;
+}

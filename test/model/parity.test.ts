@@ -1,0 +1,151 @@
+// The model's logits, loss and every parameter gradient against an independent PyTorch
+// implementation (scripts/reference/telechat_ref.py, autograd) for all three layouts.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
+import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
+import type { Row } from '../../src/model/batch.js';
+import { checkpointLayout } from '../../src/model/layouts/index.js';
+import { hfTensorValues, HfTensorSource } from '../../src/checkpoint/hf.js';
+import { TelechatModel } from '../../src/model/model.js';
+import { cpuBackend } from '../../src/native/cpu_backend.js';
+import { DType } from '../../src/native/tensor.js';
+import { fp32Close, maxAbsDiff, maxAbs } from '../helpers/compare.js';
+import { runPython } from '../helpers/python.js';
+import { rng, randInt } from '../helpers/random.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const REF = 'scripts/reference/telechat_ref.py';
+const tmp = makeTmpDir('parity');
+afterAll(() => tmp.cleanup());
+
+// Awkward sizes: hidden 96 with 6 heads (head dim 16) and 2 kv heads, rows of 37 tokens
+// holding 3 packed documents, max_seq_len past training_seqlen so the NTK rule and mscale act.
+const CASES: Record<string, Record<string, unknown>> = {
+  telechat2_gqa_untied: {
+    architectures: ['Telechat2ForCausalLM'], model_type: 'telechat', hidden_size: 96, n_layer: 2, n_head: 6,
+    num_key_value_heads: 2, ffn_hidden_size: 160, vocab_size: 301, layer_norm_epsilon: 1e-5,
+    tie_word_embeddings: false, training_seqlen: 32, base_seqlen: 16,
+  },
+  telechat_7b_style_tied_noprefix: {
+    architectures: ['TelechatForCausalLM'], model_type: 'telechat', hidden_size: 64, n_layer: 2, n_head: 4,
+    ffn_hidden_size: 112, vocab_size: 257, layer_norm_epsilon: 1e-5, training_seqlen: 64, _name_prefix: '',
+  },
+  telechat_52b_style: {
+    architectures: ['TELECHAT'], model_type: 'telechat', n_embd: 64, n_layer: 2, n_head: 4, n_inner: 96,
+    vocab_size: 263, n_positions: 24, rotary_theta: 10000, activation_function: 'silu', add_bias_linear: false,
+    use_RMSNorm: true, layer_norm_epsilon: 1e-5, use_mup: true, mup_scale_factor: 4.0, output_mult: 1.0,
+    input_mult: 1.0, tie_word_embeddings: false,
+  },
+};
+
+const MAX_SEQ_LEN = 40;
+
+function makeRows(vocab: number): Row[] {
+  const r = rng(1234);
+  const row = (docLens: number[]): Row => {
+    const n = docLens.reduce((a, b) => a + b, 0);
+    const inputIds = Array.from({ length: n }, () => randInt(r, vocab));
+    // answer-like spans carry loss; the rest is -100
+    const labels = inputIds.map((id, i) => (i % 7 < 4 ? id : -100));
+    return { inputIds, labels, docLens };
+  };
+  return [row([10, 15, 12]), row([20]), row([1, 5])];
+}
+
+function writeBatch(path: string, rows: Row[]): void {
+  const json = { rows: rows.map((r) => ({ input_ids: Array.from(r.inputIds), labels: Array.from(r.labels), doc_lens: Array.from(r.docLens) })) };
+  writeFileSync(path, JSON.stringify(json));
+}
+
+function readF64(reader: SafetensorsReader, name: string): number {
+  const bytes = reader.readBytes(name);
+  return new Float64Array(bytes.buffer, bytes.byteOffset, 1)[0]!;
+}
+
+interface RefOut {
+  logits: Float32Array;
+  lossSum: number;
+  count: number;
+  grads: Map<string, Float32Array>;
+}
+
+function runRef(modelDir: string, batchPath: string, dtype: 'fp32' | 'bf16', name: string): RefOut {
+  const out = join(tmp.dir, `${name}-${dtype}-ref.safetensors`);
+  runPython(REF, ['run', '--model', modelDir, '--batch', batchPath, '--out', out, '--dtype', dtype, '--max-seq-len', String(MAX_SEQ_LEN)]);
+  const reader = new SafetensorsReader(out);
+  const grads = new Map<string, Float32Array>();
+  for (const key of reader.tensors.keys()) if (key.startsWith('grad.')) grads.set(key.slice(5), reader.readFloat32(key));
+  const res = { logits: reader.readFloat32('logits'), lossSum: readF64(reader, 'loss_sum'), count: readF64(reader, 'label_count'), grads };
+  reader.close();
+  return res;
+}
+
+function runOurs(modelDir: string, rows: Row[], dtype: DType, recompute: boolean) {
+  const spec = loadHfSpec(modelDir);
+  const model = new TelechatModel(spec, cpuBackend, { dtype, gradDtype: DType.F32, maxTokens: 64, maxSeqLen: MAX_SEQ_LEN, recompute, logitsChunk: 16 });
+  try {
+    loadHfWeights(modelDir, spec, model.params);
+    const fwd = model.forward(rows, true);
+    model.zeroGrads();
+    const loss = model.forwardBackward(rows);
+    const source = new HfTensorSource(modelDir);
+    const layout = checkpointLayout(spec, source.names());
+    source.close();
+    const grads = new Map(layout.tensors.map((m) => [m.hfName, hfTensorValues(m, model.grads)]));
+    return { logits: fwd.logits!, fwdLoss: fwd, loss, grads, rawGrads: model.grads.buffer.toFloat32() };
+  } finally {
+    model.free();
+  }
+}
+
+describe.each(Object.keys(CASES))('parity with PyTorch: %s', (name) => {
+  const modelDir = join(tmp.dir, name);
+  const batchPath = join(tmp.dir, `${name}-batch.json`);
+  const config = CASES[name]!;
+  const rows = makeRows(config.vocab_size as number);
+
+  it('fp32: logits, loss and every gradient within 1e-5 abs or 1e-4 rel', () => {
+    writeFileSync(join(tmp.dir, `${name}.json`), JSON.stringify(config));
+    runPython(REF, ['init', '--config', join(tmp.dir, `${name}.json`), '--out', modelDir, '--seed', '7']);
+    writeBatch(batchPath, rows);
+    const ref = runRef(modelDir, batchPath, 'fp32', name);
+    const ours = runOurs(modelDir, rows, DType.F32, false);
+
+    const logits = fp32Close(ours.logits, ref.logits);
+    expect(logits.ok, `logits abs ${logits.abs} rel ${logits.rel}`).toBe(true);
+    expect(ours.loss.count).toBe(ref.count);
+    expect(ours.fwdLoss.count).toBe(ref.count);
+    expect(Math.abs(ours.loss.lossSum - ref.lossSum) / ref.lossSum).toBeLessThan(1e-5);
+    expect(Math.abs(ours.fwdLoss.lossSum - ref.lossSum) / ref.lossSum).toBeLessThan(1e-5);
+    expect([...ours.grads.keys()].sort()).toEqual([...ref.grads.keys()].sort());
+    for (const [hfName, g] of ours.grads) {
+      const c = fp32Close(g, ref.grads.get(hfName)!);
+      expect(c.ok, `${hfName}: abs ${c.abs} rel ${c.rel}`).toBe(true);
+    }
+  });
+
+  it('gradient checkpointing gives bitwise identical gradients', () => {
+    const plain = runOurs(modelDir, rows, DType.F32, false);
+    const recomputed = runOurs(modelDir, rows, DType.F32, true);
+    expect(recomputed.loss.lossSum).toBe(plain.loss.lossSum);
+    expect(maxAbsDiff(recomputed.rawGrads, plain.rawGrads)).toBe(0);
+  });
+
+  it('bf16 storage: error vs fp32 reference within 2x PyTorch bf16 error', () => {
+    const ref32 = runRef(modelDir, batchPath, 'fp32', name);
+    const ref16 = runRef(modelDir, batchPath, 'bf16', name);
+    const ours = runOurs(modelDir, rows, DType.BF16, false);
+    const check = (what: string, o: ArrayLike<number>, t: ArrayLike<number>, r: ArrayLike<number>) => {
+      const ourErr = maxAbsDiff(o, r);
+      const torchErr = maxAbsDiff(t, r);
+      // floor: 2^-8 relative to the tensor's scale absorbs tensors where torch is exact by luck
+      const floor = maxAbs(r) * 2 ** -8;
+      expect(ourErr, `${what}: ours ${ourErr} vs torch bf16 ${torchErr}`).toBeLessThanOrEqual(Math.max(2 * torchErr, floor));
+    };
+    check('logits', ours.logits, ref16.logits, ref32.logits);
+    check('loss', [ours.loss.lossSum / ours.loss.count], [ref16.lossSum / ref16.count], [ref32.lossSum / ref32.count]);
+    for (const [hfName, g] of ours.grads) check(hfName, g, ref16.grads.get(hfName)!, ref32.grads.get(hfName)!);
+  });
+});
