@@ -1,13 +1,136 @@
-// Bindings for the CPU kernels declared in cpu/ops.h (all but attention).
+// Bindings for the CPU kernels declared in cpu/ops.h (all but attention). Argument order
+// mirrors ops.h; shapes and dtypes are checked by the TypeScript wrappers (src/native/kernels.ts).
 #include "bind/args.h"
 #include "bind/bindings.h"
 #include "cpu/ops.h"
 
 namespace telechat {
+namespace {
+
+using CI = Napi::CallbackInfo;
+
+template <typename T> T* typed(const CI& info, size_t i) { return static_cast<T*>(ptr_arg(info, i)); }
+
+Napi::Value FillZero(const CI& info) {
+  cpu::fill_zero(ptr_arg(info, 0), int_arg(info, 1), dtype_arg(info, 2));
+  return info.Env().Undefined();
+}
+
+Napi::Value Cast(const CI& info) {
+  cpu::cast(ptr_arg(info, 0), dtype_arg(info, 1), ptr_arg(info, 2), dtype_arg(info, 3), int_arg(info, 4));
+  return info.Env().Undefined();
+}
+
+Napi::Value Add(const CI& info) {
+  cpu::add(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), int_arg(info, 3), dtype_arg(info, 4));
+  return info.Env().Undefined();
+}
+
+Napi::Value ScaleInplace(const CI& info) {
+  cpu::scale_inplace(ptr_arg(info, 0), static_cast<float>(num_arg(info, 1)), int_arg(info, 2), dtype_arg(info, 3));
+  return info.Env().Undefined();
+}
+
+Napi::Value SumSquares(const CI& info) {
+  return Napi::Number::New(info.Env(), cpu::sum_squares(ptr_arg(info, 0), int_arg(info, 1), dtype_arg(info, 2)));
+}
+
+Napi::Value EmbeddingForward(const CI& info) {
+  int64_t bad = cpu::embedding_forward(ptr_arg(info, 0), typed<const int32_t>(info, 1), ptr_arg(info, 2),
+                                       int_arg(info, 3), int_arg(info, 4), int_arg(info, 5), dtype_arg(info, 6));
+  return Napi::Number::New(info.Env(), static_cast<double>(bad));
+}
+
+Napi::Value EmbeddingBackward(const CI& info) {
+  cpu::embedding_backward(ptr_arg(info, 0), typed<const int32_t>(info, 1), ptr_arg(info, 2), int_arg(info, 3),
+                          int_arg(info, 4), dtype_arg(info, 5), dtype_arg(info, 6));
+  return info.Env().Undefined();
+}
+
+Napi::Value RmsnormForward(const CI& info) {
+  cpu::rmsnorm_forward(ptr_arg(info, 0), typed<float>(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), int_arg(info, 4),
+                       int_arg(info, 5), static_cast<float>(num_arg(info, 6)), dtype_arg(info, 7));
+  return info.Env().Undefined();
+}
+
+Napi::Value RmsnormBackward(const CI& info) {
+  cpu::rmsnorm_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
+                        typed<const float>(info, 5), int_arg(info, 6), int_arg(info, 7), dtype_arg(info, 8),
+                        dtype_arg(info, 9));
+  return info.Env().Undefined();
+}
+
+Napi::Value LinearForward(const CI& info) {
+  cpu::linear_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), int_arg(info, 4),
+                      int_arg(info, 5), int_arg(info, 6), dtype_arg(info, 7));
+  return info.Env().Undefined();
+}
+
+Napi::Value LinearBackward(const CI& info) {
+  cpu::linear_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
+                       ptr_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8), dtype_arg(info, 9),
+                       dtype_arg(info, 10), bool_arg(info, 11));
+  return info.Env().Undefined();
+}
+
+Napi::Value RopeForward(const CI& info) {
+  cpu::rope_forward(ptr_arg(info, 0), typed<const int32_t>(info, 1), typed<const float>(info, 2),
+                    typed<const float>(info, 3), int_arg(info, 4), int_arg(info, 5), int_arg(info, 6), int_arg(info, 7),
+                    dtype_arg(info, 8));
+  return info.Env().Undefined();
+}
+
+Napi::Value RopeBackward(const CI& info) {
+  cpu::rope_backward(ptr_arg(info, 0), typed<const int32_t>(info, 1), typed<const float>(info, 2),
+                     typed<const float>(info, 3), int_arg(info, 4), int_arg(info, 5), int_arg(info, 6),
+                     int_arg(info, 7), dtype_arg(info, 8));
+  return info.Env().Undefined();
+}
+
+Napi::Value SwigluForward(const CI& info) {
+  cpu::swiglu_forward(ptr_arg(info, 0), ptr_arg(info, 1), int_arg(info, 2), int_arg(info, 3), dtype_arg(info, 4));
+  return info.Env().Undefined();
+}
+
+Napi::Value SwigluBackward(const CI& info) {
+  cpu::swiglu_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), int_arg(info, 3), int_arg(info, 4),
+                       dtype_arg(info, 5));
+  return info.Env().Undefined();
+}
+
+// crossEntropy(logits, targets, T, V, logitScale, gradScale, writeGrad, dt) -> [lossSum, count, badRow]
+Napi::Value CrossEntropy(const CI& info) {
+  double loss_sum = 0.0;
+  int64_t count = 0;
+  int64_t bad = cpu::cross_entropy(ptr_arg(info, 0), &loss_sum, &count, typed<const int32_t>(info, 1),
+                                   int_arg(info, 2), int_arg(info, 3), static_cast<float>(num_arg(info, 4)),
+                                   static_cast<float>(num_arg(info, 5)), bool_arg(info, 6), dtype_arg(info, 7));
+  Napi::Array out = Napi::Array::New(info.Env(), 3);
+  out.Set(0u, Napi::Number::New(info.Env(), loss_sum));
+  out.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(count)));
+  out.Set(2u, Napi::Number::New(info.Env(), static_cast<double>(bad)));
+  return out;
+}
+
+}  // namespace
 
 void register_cpu_ops(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  exports.Set("fillZero", Napi::Function::New(env, FillZero));
+  exports.Set("cast", Napi::Function::New(env, Cast));
+  exports.Set("add", Napi::Function::New(env, Add));
+  exports.Set("scaleInplace", Napi::Function::New(env, ScaleInplace));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
+  exports.Set("embeddingForward", Napi::Function::New(env, EmbeddingForward));
+  exports.Set("embeddingBackward", Napi::Function::New(env, EmbeddingBackward));
+  exports.Set("rmsnormForward", Napi::Function::New(env, RmsnormForward));
+  exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward));
+  exports.Set("linearForward", Napi::Function::New(env, LinearForward));
+  exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
+  exports.Set("ropeForward", Napi::Function::New(env, RopeForward));
+  exports.Set("ropeBackward", Napi::Function::New(env, RopeBackward));
+  exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
+  exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));
+  exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
 }
 
 }  // namespace telechat

@@ -1,0 +1,286 @@
+// Causal attention inside packed documents, FlashAttention-2 style on the CPU.
+//
+// Forward: every (document, query head, query block) is one task. It walks the key/value
+// blocks of its document up to the diagonal, keeping a running row max m and row sum l (the
+// online softmax): when the max grows, the unnormalised accumulator is rescaled by
+// exp(m_old - m_new). At the end out = acc / l and lse = m + log(l) is kept for backward.
+//
+// Backward recomputes P = exp(S - lse) block by block, so nothing T x T ever exists:
+//   pass 0  delta[h, t] = rowsum(dO * O)
+//   pass 1  one task per (document, kv head, key block) owns its dK/dV rows and loops over the
+//           query heads of its GQA group and the query blocks at or below the diagonal:
+//           dV += P^T dO, dP = dO V^T, dS = P * (dP - delta), dK += scale * dS^T Q
+//   pass 2  one task per (document, query head, query block) owns its dQ rows:
+//           dQ += scale * dS K over the key blocks up to the diagonal.
+// Recomputing S and dP in pass 2 costs 2 extra block GEMMs out of 7, and buys race-free,
+// deterministic dQ without atomics or a T-sized accumulator per thread.
+//
+// All temporaries are per-thread tiles (plus [nh, T] delta and the task list) from Scratch.
+// Tile products are single-threaded OpenBLAS sgemm calls (OpenBLAS runs one thread inside
+// an OpenMP region); every task sums in a fixed order, so results are bitwise reproducible.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "cpu/ops.h"
+#include "memory.h"
+
+namespace telechat {
+namespace cpu {
+namespace {
+
+// Query and key block size. 64 x 64 score tiles and 64 x D operand tiles stay in L2 for D
+// up to 256, and are large enough that sgemm call overhead is small.
+constexpr int64_t kBlock = 64;
+
+// e^x, vectorisable (Cephes expf polynomial, ~2 ulp): e^x = 2^n * e^r with |r| <= ln2 / 2.
+// Inputs are scores minus a row max or lse, so <= ~0; below -87 the result is clamped to
+// ~1.6e-38, which is zero for every sum it enters.
+inline float fast_exp(float x) {
+  x = std::max(x, -87.0f);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float two_n;
+  std::memcpy(&two_n, &bits, 4);
+  return er * two_n;
+}
+
+// Where each head lives in a qkv row: [nh Q heads | nkv K heads | nkv V heads], head dim D.
+struct Shape {
+  int64_t T, nh, nkv, D, group;  // group = query heads per kv head
+  int64_t row() const { return (nh + 2 * nkv) * D; }
+  int64_t q_col(int64_t h) const { return h * D; }
+  int64_t k_col(int64_t g) const { return (nh + g) * D; }
+  int64_t v_col(int64_t g) const { return (nh + nkv + g) * D; }
+};
+
+// A block of rows [t0, t1) of the document [doc0, doc1).
+struct Block {
+  int64_t doc0, doc1, t0, t1;
+  int64_t rows() const { return t1 - t0; }
+};
+
+// All blocks of all documents, most expensive (furthest from the document start) first, so
+// dynamic scheduling does not end with one long diagonal-heavy task running alone.
+std::vector<Block> make_blocks(const int32_t* cu_seqlens, int64_t num_docs) {
+  std::vector<Block> blocks;
+  for (int64_t d = 0; d < num_docs; d++) {
+    for (int64_t t0 = cu_seqlens[d]; t0 < cu_seqlens[d + 1]; t0 += kBlock) {
+      blocks.push_back({cu_seqlens[d], cu_seqlens[d + 1], t0, std::min<int64_t>(t0 + kBlock, cu_seqlens[d + 1])});
+    }
+  }
+  std::stable_sort(blocks.begin(), blocks.end(),
+                   [](const Block& a, const Block& b) { return a.t0 - a.doc0 > b.t0 - b.doc0; });
+  return blocks;
+}
+
+// rows x D fp32 tile <- rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D).
+void load_tile(float* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, int64_t D, DType dt) {
+  for (int64_t r = 0; r < rows; r++) load_row(dst + r * D, offset_ptr(src, (t0 + r) * ld + col, dt), D, dt);
+}
+void store_tile(void* dst, const float* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, int64_t D, DType dt) {
+  for (int64_t r = 0; r < rows; r++) store_row(offset_ptr(dst, (t0 + r) * ld + col, dt), src + r * D, D, dt);
+}
+
+// Keys visible to query row i of block q from key block k: causal inside the document.
+inline int64_t visible_keys(const Block& q, int64_t i, const Block& k) {
+  return std::min<int64_t>(k.rows(), q.t0 + i - k.t0 + 1);
+}
+
+// S[qn, kn] (leading dim kBlock) = scale * Q K^T.
+void scores(float* S, const float* Q, const float* K, int64_t qn, int64_t kn, int64_t D, float scale) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, scale, Q, D, K, D, 0.0f, S, kBlock);
+}
+
+// P = exp(S - lse) on visible keys, 0 elsewhere (in place on S).
+void probabilities(float* S, const float* lse, const Block& q, const Block& k) {
+  for (int64_t i = 0; i < q.rows(); i++) {
+    float* s = S + i * kBlock;
+    const int64_t n = visible_keys(q, i, k);
+    const float li = lse[i];
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) s[j] = fast_exp(s[j] - li);
+    for (int64_t j = n; j < k.rows(); j++) s[j] = 0.0f;
+  }
+}
+
+// dS = P * (dP - delta) (in place on dP).
+void softmax_grad(float* dP, const float* P, const float* delta, int64_t qn, int64_t kn) {
+  for (int64_t i = 0; i < qn; i++) {
+    float* dp = dP + i * kBlock;
+    const float* p = P + i * kBlock;
+    const float di = delta[i];
+#pragma omp simd
+    for (int64_t j = 0; j < kn; j++) dp[j] = p[j] * (dp[j] - di);
+  }
+}
+
+}  // namespace
+
+void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu_seqlens, int64_t num_docs, int64_t T,
+                       int64_t nh, int64_t nkv, int64_t D, float scale, DType dt) {
+  const Shape sh{T, nh, nkv, D, nh / nkv};
+  const std::vector<Block> blocks = make_blocks(cu_seqlens, num_docs);
+  const int64_t tasks = static_cast<int64_t>(blocks.size()) * nh;
+  // Per thread: Q, K, V, acc tiles [kBlock, D], S [kBlock, kBlock], m and l [kBlock].
+  const int64_t per_thread = 4 * kBlock * D + kBlock * kBlock + 2 * kBlock;
+  Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
+
+#pragma omp parallel
+  {
+    float* Q = scratch.as<float>() + omp_get_thread_num() * per_thread;
+    float* K = Q + kBlock * D;
+    float* V = K + kBlock * D;
+    float* acc = V + kBlock * D;
+    float* S = acc + kBlock * D;
+    float* m = S + kBlock * kBlock;
+    float* l = m + kBlock;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; task++) {
+      const Block& q = blocks[task / nh];
+      const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
+      load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+      std::fill(acc, acc + qn * D, 0.0f);
+      std::fill(m, m + qn, -INFINITY);
+      std::fill(l, l + qn, 0.0f);
+      for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
+        const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};
+        const int64_t kn = k.rows();
+        load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
+        load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+        scores(S, Q, K, qn, kn, D, scale);
+        // Online softmax: new row max, rescale what was accumulated, add this block's mass.
+        for (int64_t i = 0; i < qn; i++) {
+          float* s = S + i * kBlock;
+          const int64_t n = visible_keys(q, i, k);
+          float mx = m[i];
+          for (int64_t j = 0; j < n; j++) mx = std::max(mx, s[j]);
+          const float corr = std::exp(m[i] - mx);  // exp(-inf) = 0 on the first block
+          float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j < n; j++) {
+            s[j] = fast_exp(s[j] - mx);
+            sum += s[j];
+          }
+          for (int64_t j = n; j < kn; j++) s[j] = 0.0f;
+          l[i] = l[i] * corr + sum;
+          m[i] = mx;
+          float* a = acc + i * D;
+          if (corr != 1.0f) {
+            for (int64_t c = 0; c < D; c++) a[c] *= corr;
+          }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, 1.0f, S, kBlock, V, D, 1.0f, acc, D);
+      }
+      for (int64_t i = 0; i < qn; i++) {
+        const float inv = 1.0f / l[i];
+        for (int64_t c = 0; c < D; c++) acc[i * D + c] *= inv;
+        lse[h * T + q.t0 + i] = m[i] + std::log(l[i]);
+      }
+      store_tile(out, acc, q.t0, qn, nh * D, h * D, D, dt);
+    }
+  }
+}
+
+void attention_backward(void* dqkv, const void* dout, const void* out, const float* lse, const void* qkv,
+                        const int32_t* cu_seqlens, int64_t num_docs, int64_t T, int64_t nh, int64_t nkv, int64_t D,
+                        float scale, DType dt) {
+  const Shape sh{T, nh, nkv, D, nh / nkv};
+  const std::vector<Block> blocks = make_blocks(cu_seqlens, num_docs);
+  const int64_t nblocks = static_cast<int64_t>(blocks.size());
+  // Per thread: six [kBlock, D] tiles, S and dP [kBlock, kBlock].
+  const int64_t per_thread = 6 * kBlock * D + 2 * kBlock * kBlock;
+  Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
+  Scratch delta_buf(static_cast<size_t>(nh * T) * sizeof(float));
+  float* const delta = delta_buf.as<float>();
+
+#pragma omp parallel
+  {
+    float* const Q = scratch.as<float>() + omp_get_thread_num() * per_thread;
+    float* const dO = Q + kBlock * D;
+    float* const K = dO + kBlock * D;
+    float* const V = K + kBlock * D;
+    float* const dK = V + kBlock * D;  // dQ in pass 2
+    float* const dV = dK + kBlock * D;
+    float* const S = dV + kBlock * D;
+    float* const dP = S + kBlock * kBlock;
+
+    // Pass 0: delta[h, t] = sum_c dO[t, h, c] * O[t, h, c] (rows go through the Q, dO tiles).
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < T; t++) {
+      for (int64_t h = 0; h < nh; h++) {
+        load_row(Q, offset_ptr(out, t * nh * D + h * D, dt), D, dt);
+        load_row(dO, offset_ptr(dout, t * nh * D + h * D, dt), D, dt);
+        float sum = 0.0f;
+        for (int64_t c = 0; c < D; c++) sum += dO[c] * Q[c];
+        delta[h * T + t] = sum;
+      }
+    }  // implicit barrier: delta is complete before passes 1 and 2
+
+    // Pass 1: dK, dV of one (key block, kv head). Blocks are sorted most-queries-first for
+    // pass 2, and a key block's cost is the opposite, so walk the list backwards.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < nblocks * nkv; task++) {
+      const Block& k = blocks[nblocks - 1 - task / nkv];
+      const int64_t g = task % nkv, kn = k.rows();
+      load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
+      load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+      std::fill(dK, dK + kn * D, 0.0f);
+      std::fill(dV, dV + kn * D, 0.0f);
+      for (int64_t h = g * sh.group; h < (g + 1) * sh.group; h++) {
+        for (int64_t q0 = k.t0; q0 < k.doc1; q0 += kBlock) {
+          const Block q{k.doc0, k.doc1, q0, std::min(q0 + kBlock, k.doc1)};
+          const int64_t qn = q.rows();
+          load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+          load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
+          scores(S, Q, K, qn, kn, D, scale);
+          probabilities(S, lse + h * T + q.t0, q, k);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, dV, D);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+          softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, dK, D);
+        }
+      }
+      store_tile(dqkv, dK, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
+      store_tile(dqkv, dV, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+    }
+
+    // Pass 2: dQ of one (query block, query head) over the key blocks up to the diagonal.
+    float* const dQ = dK;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < nblocks * nh; task++) {
+      const Block& q = blocks[task / nh];
+      const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
+      load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+      load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
+      std::fill(dQ, dQ + qn * D, 0.0f);
+      for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
+        const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};
+        const int64_t kn = k.rows();
+        load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
+        load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+        scores(S, Q, K, qn, kn, D, scale);
+        probabilities(S, lse + h * T + q.t0, q, k);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+        softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, scale, dP, kBlock, K, D, 1.0f, dQ, D);
+      }
+      store_tile(dqkv, dQ, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace telechat

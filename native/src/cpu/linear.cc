@@ -1,0 +1,190 @@
+// Linear layer y = x W^T (+ b) on OpenBLAS sgemm. fp32 operands go to sgemm directly (one call
+// per product). bf16 operands are widened to fp32 block by block through Scratch (kRowBlock
+// rows of x/dy and of W at a time), so a big weight (the LM head) is never copied whole.
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+
+#include "cpu/ops.h"
+#include "cpu/storage.h"
+#include "memory.h"
+
+namespace telechat {
+namespace cpu {
+namespace {
+
+// Rows per bf16 block: large enough that sgemm runs near peak and that re-widening a block
+// costs ~1/(2*kRowBlock) of the multiply, small enough to keep scratch to a few MB per block.
+constexpr int64_t kRowBlock = 512;
+
+// A fp32 view of rows [r0, r0+nr) and columns [c0, c0+nc) of a row-major matrix with `ld`
+// columns: the matrix itself when it is fp32, else a widened copy in `buf` (ld = nc).
+struct F32Block {
+  const float* p;
+  int64_t ld;
+};
+
+F32Block widen(const void* m, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc, DType dt, float* buf) {
+  if (dt == DT_F32) return {static_cast<const float*>(m) + r0 * ld + c0, ld};
+  const bf16_t* src = static_cast<const bf16_t*>(m);
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < nr; r++) {
+    const bf16_t* s = src + (r0 + r) * ld + c0;
+    float* d = buf + r * nc;
+#pragma omp simd
+    for (int64_t c = 0; c < nc; c++) d[c] = bf16_to_f32(s[c]);
+  }
+  return {buf, nc};
+}
+
+// Rows [r0, r0+nr) x columns [c0, c0+nc) of fp32 `src` (leading dim src_ld) into m (dtype dt).
+void narrow(void* m, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc, DType dt, const float* src,
+            int64_t src_ld) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < nr; r++) {
+    store_row(offset_ptr(m, (r0 + r) * ld + c0, dt), src + r * src_ld, nc, dt);
+  }
+}
+
+// Fills a [nr, nc] fp32 block (leading dim ld) with columns [c0, c0+nc) of the matrix
+// (leading dim m_ld), widened: used to seed accumulating sgemm calls (beta = 1).
+void load_block(float* dst, int64_t ld, const void* m, int64_t m_ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
+                DType dt) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < nr; r++) load_row(dst + r * ld, offset_ptr(m, (r0 + r) * m_ld + c0, dt), nc, dt);
+}
+
+int blas_int(int64_t v) { return static_cast<int>(v); }
+
+}  // namespace
+
+void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out,
+                    DType dt) {
+  if (T <= 0 || Out <= 0) return;
+  const bool f32 = dt == DT_F32;
+  const int64_t tb = f32 ? T : std::min(T, kRowBlock);
+  const int64_t ob = f32 ? Out : std::min(Out, kRowBlock);
+  Scratch xbuf(f32 ? 0 : static_cast<size_t>(tb * In) * 4);
+  Scratch wbuf(f32 ? 0 : static_cast<size_t>(ob * In) * 4);
+  Scratch ybuf(f32 ? 0 : static_cast<size_t>(tb * ob) * 4);
+  Scratch bias(b ? static_cast<size_t>(Out) * 4 : 0);
+  if (b) load_row(bias.as<float>(), b, Out, dt);
+
+  for (int64_t t0 = 0; t0 < T; t0 += tb) {
+    const int64_t nt = std::min(tb, T - t0);
+    const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>());
+    for (int64_t o0 = 0; o0 < Out; o0 += ob) {
+      const int64_t no = std::min(ob, Out - o0);
+      const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf.as<float>());
+      float* yb = f32 ? static_cast<float*>(y) + t0 * Out + o0 : ybuf.as<float>();
+      const int64_t ldy = f32 ? Out : no;
+      // Bias: seed the output rows with b, then accumulate the product on top (beta = 1).
+      if (b) {
+        const float* bo = bias.as<float>() + o0;
+#pragma omp parallel for schedule(static)
+        for (int64_t t = 0; t < nt; t++) std::copy(bo, bo + no, yb + t * ldy);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(nt), blas_int(no), blas_int(In), 1.0f, xb.p,
+                  blas_int(xb.ld), wb.p, blas_int(wb.ld), b ? 1.0f : 0.0f, yb, blas_int(ldy));
+      if (!f32) narrow(y, Out, t0, nt, o0, no, dt, yb, ldy);
+    }
+  }
+}
+
+namespace {
+
+// db[o] += sum_t dy[t, o]: threads own column ranges and sum rows in order (deterministic).
+void bias_grad(void* db, const void* dy, int64_t T, int64_t Out, DType dt, DType gdt) {
+  const int64_t cols = 256;
+  const int64_t nblocks = (Out + cols - 1) / cols;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < nblocks; blk++) {
+    const int64_t c0 = blk * cols;
+    const int64_t nc = std::min(cols, Out - c0);
+    float acc[cols];
+    float row[cols];
+    std::fill(acc, acc + nc, 0.0f);
+    for (int64_t t = 0; t < T; t++) {
+      load_row(row, offset_ptr(dy, t * Out + c0, dt), nc, dt);
+#pragma omp simd
+      for (int64_t c = 0; c < nc; c++) acc[c] += row[c];
+    }
+    for (int64_t c = 0; c < nc; c++) store(db, c0 + c, load(db, c0 + c, gdt) + acc[c], gdt);
+  }
+}
+
+}  // namespace
+
+// dx[T,In] = dy[T,Out] W[Out,In] (+= when accumulate_dx);  dw[Out,In] += dy^T x;  db += colsum(dy).
+void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
+                     int64_t Out, DType dt, DType gdt, bool accumulate_dx) {
+  if (T <= 0 || Out <= 0 || In <= 0) return;
+  const bool f32 = dt == DT_F32;
+  // dw goes straight into sgemm (beta = 1) when it is fp32; a bf16 dw is accumulated in an
+  // fp32 block over all T and rounded once.
+  const bool dw_direct = gdt == DT_F32;
+  const int64_t tb = f32 ? T : std::min(T, kRowBlock);
+  const int64_t ob = f32 && dw_direct ? Out : std::min(Out, kRowBlock);
+
+  Scratch xbuf(f32 ? 0 : static_cast<size_t>(tb * In) * 4);
+  Scratch wbuf(f32 ? 0 : static_cast<size_t>(ob * In) * 4);
+  Scratch dybuf(f32 ? 0 : static_cast<size_t>(tb * ob) * 4);
+  Scratch dxbuf(f32 || !dx ? 0 : static_cast<size_t>(tb * In) * 4);
+
+  // Pass 1, over T blocks: dx (all Out blocks summed in fp32) and, when fp32, dw.
+  if (dx || dw_direct) {
+    for (int64_t t0 = 0; t0 < T; t0 += tb) {
+      const int64_t nt = std::min(tb, T - t0);
+      const F32Block xb = dw_direct ? widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>()) : F32Block{nullptr, 0};
+      float* dxb = nullptr;
+      int64_t lddx = In;
+      float dx_beta = 0.0f;
+      if (dx) {
+        dxb = f32 ? static_cast<float*>(dx) + t0 * In : dxbuf.as<float>();
+        if (accumulate_dx) {
+          if (!f32) load_block(dxb, In, dx, In, t0, nt, 0, In, dt);
+          dx_beta = 1.0f;
+        }
+      }
+      for (int64_t o0 = 0; o0 < Out; o0 += ob) {
+        const int64_t no = std::min(ob, Out - o0);
+        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf.as<float>());
+        if (dx) {
+          const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf.as<float>());
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(nt), blas_int(In), blas_int(no), 1.0f, dyb.p,
+                      blas_int(dyb.ld), wb.p, blas_int(wb.ld), dx_beta, dxb, blas_int(lddx));
+          dx_beta = 1.0f;
+        }
+        if (dw_direct) {
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
+                      blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, static_cast<float*>(dw) + o0 * In, blas_int(In));
+        }
+      }
+      if (dx && !f32) narrow(dx, In, t0, nt, 0, In, dt, dxb, In);
+    }
+  }
+
+  // Pass 2 (bf16 dw only), over Out blocks: dw block widened once, all T summed, rounded once.
+  if (!dw_direct) {
+    Scratch dwbuf(static_cast<size_t>(ob * In) * 4);
+    float* dwb = dwbuf.as<float>();
+    for (int64_t o0 = 0; o0 < Out; o0 += ob) {
+      const int64_t no = std::min(ob, Out - o0);
+      load_block(dwb, In, dw, In, o0, no, 0, In, gdt);
+      for (int64_t t0 = 0; t0 < T; t0 += tb) {
+        const int64_t nt = std::min(tb, T - t0);
+        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf.as<float>());
+        const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>());
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
+                    blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, dwb, blas_int(In));
+      }
+      narrow(dw, In, o0, no, 0, In, gdt, dwb, In);
+    }
+  }
+
+  if (db) bias_grad(db, dy, T, Out, dt, gdt);
+}
+
+}  // namespace cpu
+}  // namespace telechat
