@@ -24,6 +24,20 @@ export interface ModelOptions {
   logitsChunk?: number;
 }
 
+/**
+ * A unit is the set of parameters one step of the forward pass uses: the embedding, one
+ * block, or the head (ln_f and the LM head, which is the embedding when tied). Engines get
+ * a call around each unit, in execution order, to gather, release and reduce (zero/).
+ */
+export type Unit = 'embed' | number | 'head';
+
+export interface ModelHooks {
+  beforeForward?(unit: Unit): void;
+  afterForward?(unit: Unit): void;
+  beforeBackward?(unit: Unit): void;
+  afterBackward?(unit: Unit): void;
+}
+
 export interface LossResult {
   /** Sum of token cross-entropies over label tokens. */
   lossSum: number;
@@ -70,15 +84,19 @@ export class TelechatModel {
    * into this.grads (call zeroGrads between optimizer steps). gradScale defaults to
    * 1 / label tokens, i.e. the gradient of the mean loss of this micro-batch.
    */
-  forwardBackward(batch: readonly Row[] | HostBatch, gradScale?: number): LossResult {
+  forwardBackward(batch: readonly Row[] | HostBatch, gradScale?: number, hooks: ModelHooks = {}): LossResult {
     const host = Array.isArray(batch) ? buildHostBatch(batch as readonly Row[]) : (batch as HostBatch);
     const arena = new Arena(MemCategory.Buffers);
     try {
       const dev = this.upload(host, arena);
       const scale = gradScale ?? (host.labelCount > 0 ? 1 / host.labelCount : 0);
-      this.forwardBlocks(dev);
+      this.forwardBlocks(dev, hooks);
+      // the head's forward and backward run fused: no afterForward('head') in training
+      hooks.beforeForward?.('head');
+      hooks.beforeBackward?.('head');
       const loss = this.headForwardBackward(dev, scale, arena);
-      this.backwardBlocks(dev);
+      hooks.afterBackward?.('head');
+      this.backwardBlocks(dev, hooks);
       return loss;
     } finally {
       arena.freeAll();
@@ -86,13 +104,16 @@ export class TelechatModel {
   }
 
   /** Forward only: loss, and (when asked) the logits of every token [T, V] after the logit scale. */
-  forward(batch: readonly Row[] | HostBatch, returnLogits = false): LossResult & { logits?: Float32Array } {
+  forward(batch: readonly Row[] | HostBatch, returnLogits = false, hooks: ModelHooks = {}): LossResult & { logits?: Float32Array } {
     const host = Array.isArray(batch) ? buildHostBatch(batch as readonly Row[]) : (batch as HostBatch);
     const arena = new Arena(MemCategory.Buffers);
     try {
       const dev = this.upload(host, arena);
-      this.forwardBlocks(dev);
-      return this.headForward(dev, returnLogits);
+      this.forwardBlocks(dev, hooks);
+      hooks.beforeForward?.('head');
+      const out = this.headForward(dev, returnLogits);
+      hooks.afterForward?.('head');
+      return out;
     } finally {
       arena.freeAll();
     }
@@ -136,14 +157,22 @@ export class TelechatModel {
     };
   }
 
-  private forwardBlocks(dev: DeviceBatch): void {
+  /** Embedding, every block, and ln_f (the head's LM projection runs in the loss pass). */
+  private forwardBlocks(dev: DeviceBatch, hooks: ModelHooks): void {
     const T = dev.host.tokens;
     const ctx = this.context(dev);
     const tmp = this.temps(T);
+    hooks.beforeForward?.('embed');
     this.be.embeddingForward(this.acts.resid[0]!.rows(0, T), dev.ids, this.params.tensor('embed'));
+    hooks.afterForward?.('embed');
     for (let l = 0; l < this.spec.nLayers; l++) {
+      hooks.beforeForward?.(l);
       blockForward(ctx, this.params.block(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T));
+      hooks.afterForward?.(l);
     }
+  }
+
+  private finalNorm(T: number): void {
     const w = this.acts.work;
     this.be.rmsnormForward(w.lnf.rows(0, T), w.rstdf.rows(0, T), this.acts.resid[this.spec.nLayers]!.rows(0, T), this.params.tensor('ln_f'), this.spec.eps);
   }
@@ -152,6 +181,7 @@ export class TelechatModel {
   private headForwardBackward(dev: DeviceBatch, gradScale: number, arena: Arena): LossResult {
     const T = dev.host.tokens;
     const w = this.acts.work;
+    this.finalNorm(T);
     const lnf = w.lnf.rows(0, T);
     const dlnf = w.dln.rows(0, T);
     this.be.zero(dlnf);
@@ -197,6 +227,7 @@ export class TelechatModel {
     const T = dev.host.tokens;
     const V = this.spec.vocab;
     const w = this.acts.work;
+    this.finalNorm(T);
     const W = this.params.lmHead();
     const out = returnLogits ? new Float32Array(T * V) : undefined;
     let lossSum = 0;
@@ -217,12 +248,13 @@ export class TelechatModel {
     return out ? { lossSum, count, logits: out } : { lossSum, count };
   }
 
-  private backwardBlocks(dev: DeviceBatch): void {
+  private backwardBlocks(dev: DeviceBatch, hooks: ModelHooks): void {
     const T = dev.host.tokens;
     const ctx = this.context(dev);
     const tmp = this.temps(T);
     const dresid = this.acts.work.dresid.rows(0, T);
     for (let l = this.spec.nLayers - 1; l >= 0; l--) {
+      hooks.beforeBackward?.(l);
       const x = this.acts.resid[l]!.rows(0, T);
       const act = this.blockActs(l, T);
       if (this.opts.recompute) {
@@ -231,8 +263,11 @@ export class TelechatModel {
         blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH);
       }
       blockBackward(ctx, this.params.block(l), this.grads.block(l), act, tmp, x, dresid);
+      hooks.afterBackward?.(l);
     }
+    hooks.beforeBackward?.('embed');
     this.be.embeddingBackward(this.grads.tensor('embed'), dev.ids, dresid);
+    hooks.afterBackward?.('embed');
   }
 }
 

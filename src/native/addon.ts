@@ -52,6 +52,11 @@ export interface NativeAddon {
   crossEntropy(logits: Address, targets: Address, T: number, V: number, logitScale: number, gradScale: number,
     writeGrad: boolean, dt: number): [number, number, number];
 
+  // CPU optimizer (native/src/bind/cpu_optim.cc)
+  adamwStep(master: Address, paramCopy: Address | null, paramDt: number, grad: Address, gradDt: number, m: Address, v: Address,
+    n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale: number,
+    adamWMode: boolean): void;
+
   // CPU attention (native/src/bind/cpu_attention.cc)
   attentionForward(out: Address, lse: Address, qkv: Address, cuSeqlens: Address, numDocs: number, T: number,
     nh: number, nkv: number, D: number, scale: number, dt: number): void;
