@@ -16,7 +16,9 @@ Prints one JSON object {"checks": [{"name", "ok", "err", "tol", ...}]} and exits
 import json
 import math
 import os
+import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -119,9 +121,10 @@ def check_finite_differences(name, raw, seed):
             fd = (losses[0] - losses[1]) / (2 * eps)
             an = grads[pname].view(-1)[flat].item()
             # Central differences in fp64: truncation ~eps^2 * |f'''| ~ 1e-12, rounding
-            # ~1e-16 * |loss| / eps ~ 1e-10; 1e-7 absolute + 1e-6 relative leaves ample margin
-            # while any wrong term (a missed mscale, a swapped K/V) shows up at >= 1e-3.
-            err = abs(fd - an) / (1e-7 / 1e-6 + abs(an))
+            # ~1e-16 * |loss| / eps ~ 1e-10. Pass when |fd - an| <= 1e-6 * (|an| + 0.1), i.e.
+            # 1e-6 relative with a 1e-7 absolute floor: ample margin, while a gradient that
+            # misses a term is off by far more.
+            err = abs(fd - an) / (abs(an) + 0.1)
             n += 1
             if err > worst:
                 worst, worst_at = err, f"{pname}[{flat}] fd={fd:.10g} autograd={an:.10g}"
@@ -184,13 +187,13 @@ def check_ntk():
         ("52B at 4096 (alpha 1, theta)", b52, 4096, (4096, 1, 10000.0, 1.0)),
         ("52B at 10000 (ceil(2.29)=3 -> 7, theta*7, 1+0.1 ln(10000/4096))", b52, 10000, (10000, 7, 70000.0, 1.089257420525684)),
     ]
-    worst, where = 0.0, ""
+    worst, where = -1.0, ""
     for label, c, seq, want in cases:
         got = ntk_rope(c, seq)
-        err = 0.0 if got[:2] == want[:2] else 1.0
+        err = 0.0 if got[:2] == want[:2] else 1.0  # L and alpha must match exactly
         err = max(err, abs(got[2] - want[2]) / want[2], abs(got[3] - want[3]))
-        if err > worst or not where:
-            worst, where = max(worst, err), f"{label}: got {got}"
+        if err > worst:
+            worst, where = err, f"{label}: got {got}"
     record(f"NTK alpha/base/mscale, {len(cases)} hand-worked cases", worst, 1e-12, worst_at=where)
     # cos/sin table: position p, frequency index i -> mscale * cos(p * base^(-2i/d)).
     c = twelve_b
@@ -252,10 +255,63 @@ def check_52b_matches_v1():
     record("52B Conv1D/c_attn/c_fc layout == same weights in v1 names (muP off), fp64", float((a - b).abs().max()), 1e-12)
 
 
+# ----------------------------------------------------------------------------- f) CLI, shards, bf16
+
+def check_cli_sharded_and_bf16(tmp):
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "telechat_ref.py")
+    cfg_path, batch_path = os.path.join(tmp, "cfg.json"), os.path.join(tmp, "batch.json")
+    with open(cfg_path, "w") as f:
+        json.dump(TC2_GQA, f)
+    with open(batch_path, "w") as f:
+        json.dump({"rows": ROWS}, f)
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"telechat_ref.py {' '.join(args)} failed: {r.stderr}")
+
+    single, sharded = os.path.join(tmp, "single"), os.path.join(tmp, "sharded")
+    cli("init", "--config", cfg_path, "--out", single, "--seed", "7")
+    # Re-store the same tensors as two shards + model.safetensors.index.json, HF style.
+    tensors = load_file(os.path.join(single, "model.safetensors"))
+    names = list(tensors)
+    os.makedirs(sharded)
+    shutil.copyfile(os.path.join(single, "config.json"), os.path.join(sharded, "config.json"))
+    weight_map = {}
+    for k, part in enumerate((names[: len(names) // 2], names[len(names) // 2:])):
+        shard = f"model-0000{k + 1}-of-00002.safetensors"
+        save_file({n: tensors[n] for n in part}, os.path.join(sharded, shard))
+        weight_map.update({n: shard for n in part})
+    with open(os.path.join(sharded, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f)
+    outs = {}
+    for label, model, dtype in (("single", single, "fp32"), ("sharded", sharded, "fp32"), ("bf16", single, "bf16")):
+        out = os.path.join(tmp, label + ".safetensors")
+        cli("run", "--model", model, "--batch", batch_path, "--out", out, "--dtype", dtype)
+        outs[label] = load_file(out)
+    a, b = outs["single"], outs["sharded"]
+    record("CLI: sharded index checkpoint == single file (every output bit-equal)",
+           float(set(a) != set(b)) + sum(float((a[k] - b[k]).abs().max()) for k in a if a[k].numel()), 0)
+    expected = {"logits", "loss_sum", "label_count"} | {"grad." + n for n in names}
+    record("CLI: output names = logits, loss_sum, label_count, grad.<every HF name>", len(set(a) ^ expected), 0)
+    # bf16 compute vs fp32 on the same weights: bf16 keeps 8 significant bits (step 2^-8 = 0.4%),
+    # which through 2 layers and std-0.2 weights moves logits by ~2.5% of the largest here
+    # (deterministic: fixed seed). 5% / cosine > 0.99 only proves the bf16 path computes the
+    # same function (a wrong cast or layout would be off by O(1)); it cannot resolve bf16 details.
+    c = outs["bf16"]
+    rel = float((c["logits"] - a["logits"]).abs().max() / a["logits"].abs().max())
+    record("bf16 run vs fp32 run: max logit error / max |logit|", rel, 0.05)
+    g32 = torch.cat([a[k].flatten() for k in sorted(a) if k.startswith("grad.")])
+    g16 = torch.cat([c[k].flatten() for k in sorted(c) if k.startswith("grad.")])
+    record("bf16 run vs fp32 run: 1 - cosine(all gradients)", 1 - float(F.cosine_similarity(g32, g16, dim=0)), 0.01)
+
+
 def main():
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         check_safetensors(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        check_cli_sharded_and_bf16(tmp)
     for name, raw, seed in (("TeleChat2 GQA untied", TC2_GQA, 1), ("7B-style tied, no prefix", V1_7B_STYLE, 2),
                             ("52B muP", B52, 3)):
         check_finite_differences(name, raw, seed)
