@@ -164,6 +164,7 @@ export class TelechatModel {
     const tmp = this.temps(T);
     hooks.beforeForward?.('embed');
     this.be.embeddingForward(this.acts.resid[0]!.rows(0, T), dev.ids, this.params.tensor('embed'));
+    if (this.spec.embeddingScale !== 1) this.be.scale(this.acts.resid[0]!.rows(0, T), this.spec.embeddingScale);
     hooks.afterForward?.('embed');
     for (let l = 0; l < this.spec.nLayers; l++) {
       hooks.beforeForward?.(l);
@@ -266,6 +267,7 @@ export class TelechatModel {
       hooks.afterBackward?.(l);
     }
     hooks.beforeBackward?.('embed');
+    if (this.spec.embeddingScale !== 1) this.be.scale(dresid, this.spec.embeddingScale);
     this.be.embeddingBackward(this.grads.tensor('embed'), dev.ids, dresid);
     hooks.afterBackward?.('embed');
   }

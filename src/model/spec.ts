@@ -32,6 +32,8 @@ export interface ModelSpec {
   outputBiases: boolean;
   /** Multiplier on the logits (52B muP: output_mult / mup_scale_factor). */
   logitScale: number;
+  /** Multiplier on the embedding output (52B muP: input_mult). */
+  embeddingScale: number;
   rope: RopeSpec;
   initializerRange: number;
 }
@@ -112,6 +114,7 @@ function parseTelechat(cfg: RawConfig, where: string, architecture: string): Mod
     tiedEmbeddings: tied,
     outputBiases: true,
     logitScale: 1,
+    embeddingScale: 1,
     rope: { alphaExponent: 'dim', theta: 10000, refSeqlen, trainingSeqlen },
     initializerRange: optNum(cfg, 'initializer_range', where) ?? 0.02,
   };
@@ -132,6 +135,7 @@ function parse52b(cfg: RawConfig, where: string, architecture: string): ModelSpe
   }
   const useMup = optBool(cfg, 'use_mup', where) ?? false;
   const logitScale = useMup ? (optNum(cfg, 'output_mult', where) ?? 1) / num(cfg, 'mup_scale_factor', where) : 1;
+  const embeddingScale = useMup ? (optNum(cfg, 'input_mult', where) ?? 1) : 1;
   return {
     layout: 'telechat-52b',
     architecture: architecture || 'TELECHAT',
@@ -143,9 +147,10 @@ function parse52b(cfg: RawConfig, where: string, architecture: string): ModelSpe
     ffn: int(cfg, 'n_inner', where),
     vocab: int(cfg, 'vocab_size', where),
     eps: optNum(cfg, 'layer_norm_epsilon', where) ?? 1e-5,
-    tiedEmbeddings: optBool(cfg, 'tie_word_embeddings', where) ?? false,
+    tiedEmbeddings: optBool(cfg, 'tie_word_embeddings', where) ?? true, // HF default when absent
     outputBiases: false,
     logitScale,
+    embeddingScale,
     rope: { alphaExponent: 'none', theta: optNum(cfg, 'rotary_theta', where) ?? 10000, refSeqlen: 4096, trainingSeqlen: int(cfg, 'n_positions', where) },
     initializerRange: optNum(cfg, 'initializer_range', where) ?? 0.02,
   };

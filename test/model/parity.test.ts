@@ -11,7 +11,7 @@ import { hfTensorValues, HfTensorSource } from '../../src/checkpoint/hf.js';
 import { TelechatModel } from '../../src/model/model.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';
 import { DType } from '../../src/native/tensor.js';
-import { fp32Close, maxAbsDiff, maxAbs } from '../helpers/compare.js';
+import { fp32Close, maxAbsDiff, relRms } from '../helpers/compare.js';
 import { runPython } from '../helpers/python.js';
 import { rng, randInt } from '../helpers/random.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -36,7 +36,7 @@ const CASES: Record<string, Record<string, unknown>> = {
     architectures: ['TELECHAT'], model_type: 'telechat', n_embd: 64, n_layer: 2, n_head: 4, n_inner: 96,
     vocab_size: 263, n_positions: 24, rotary_theta: 10000, activation_function: 'silu', add_bias_linear: false,
     use_RMSNorm: true, layer_norm_epsilon: 1e-5, use_mup: true, mup_scale_factor: 4.0, output_mult: 1.0,
-    input_mult: 1.0, tie_word_embeddings: false,
+    input_mult: 1.5, tie_word_embeddings: false,
   },
 };
 
@@ -137,15 +137,19 @@ describe.each(Object.keys(CASES))('parity with PyTorch: %s', (name) => {
     const ref32 = runRef(modelDir, batchPath, 'fp32', name);
     const ref16 = runRef(modelDir, batchPath, 'bf16', name);
     const ours = runOurs(modelDir, rows, DType.BF16, false);
+    // Whole-model errors are measured as relative RMS (Frobenius) error against the fp32
+    // reference: one outlier element of a 10^4-element gradient makes max-abs error a coin
+    // toss between two bf16 pipelines, while the RMS error measures the pipeline itself.
     const check = (what: string, o: ArrayLike<number>, t: ArrayLike<number>, r: ArrayLike<number>) => {
-      const ourErr = maxAbsDiff(o, r);
-      const torchErr = maxAbsDiff(t, r);
-      // floor: 2^-8 relative to the tensor's scale absorbs tensors where torch is exact by luck
-      const floor = maxAbs(r) * 2 ** -8;
-      expect(ourErr, `${what}: ours ${ourErr} vs torch bf16 ${torchErr}`).toBeLessThanOrEqual(Math.max(2 * torchErr, floor));
+      const ourErr = relRms(o, r);
+      const torchErr = relRms(t, r);
+      expect(ourErr, `${what}: ours ${ourErr} vs torch bf16 ${torchErr}`).toBeLessThanOrEqual(2 * torchErr);
     };
     check('logits', ours.logits, ref16.logits, ref32.logits);
-    check('loss', [ours.loss.lossSum / ours.loss.count], [ref16.lossSum / ref16.count], [ref32.lossSum / ref32.count]);
+    const lossErr = Math.abs(ours.loss.lossSum / ours.loss.count - ref32.lossSum / ref32.count);
+    const torchLossErr = Math.abs(ref16.lossSum / ref16.count - ref32.lossSum / ref32.count);
+    // the loss is a scalar: allow 2x torch's error or one bf16 ulp of it, whichever is larger
+    expect(lossErr).toBeLessThanOrEqual(Math.max(2 * torchLossErr, (ref32.lossSum / ref32.count) * 2 ** -8));
     for (const [hfName, g] of ours.grads) check(hfName, g, ref16.grads.get(hfName)!, ref32.grads.get(hfName)!);
   });
 });
