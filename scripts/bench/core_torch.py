@@ -1,0 +1,95 @@
+"""PyTorch eager counterpart of `npm run bench:core`: the same TeleChat2-shaped model
+(scripts/reference/telechat_model.py layers), batch 4 x 1024, every token labelled,
+forward + backward, on N threads. Prints one JSON line like src/bench/core_worker.ts.
+
+Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS
+"""
+import json
+import math
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    iters = int(sys.argv[2])
+    threads = int(sys.argv[3])
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    H, L, nh, Fd, V = cfg["hidden_size"], cfg["n_layer"], cfg["n_head"], cfg["ffn_hidden_size"], cfg["vocab_size"]
+    hd = H // nh
+    B, T = 4, 1024
+
+    def w(*shape):
+        return (torch.randn(*shape) * 0.02).requires_grad_(True)
+
+    params = {"emb": w(V, H), "lm": w(V, H), "lnf": torch.ones(H, requires_grad=True)}
+    for i in range(L):
+        params[f"{i}.ln1"] = torch.ones(H, requires_grad=True)
+        params[f"{i}.q"] = w(H, H)
+        params[f"{i}.kv"] = w(2 * H, H)
+        params[f"{i}.o"] = w(H, H)
+        params[f"{i}.ob"] = torch.zeros(H, requires_grad=True)
+        params[f"{i}.ln2"] = torch.ones(H, requires_grad=True)
+        params[f"{i}.g"] = w(Fd, H)
+        params[f"{i}.u"] = w(Fd, H)
+        params[f"{i}.d"] = w(H, Fd)
+        params[f"{i}.db"] = torch.zeros(H, requires_grad=True)
+
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+    freqs = torch.arange(T, dtype=torch.float32)[:, None] * inv_freq[None]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+
+    def rms(x, wt):
+        return wt * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5))
+
+    def rope(x):  # [B, nh, T, hd]
+        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+        return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+    def step(ids):
+        x = params["emb"][ids]
+        for i in range(L):
+            h = rms(x, params[f"{i}.ln1"])
+            q = (h @ params[f"{i}.q"].t()).view(B, T, nh, hd).transpose(1, 2)
+            kv = (h @ params[f"{i}.kv"].t()).view(B, T, nh, 2 * hd).transpose(1, 2)
+            k, v = kv[..., :hd], kv[..., hd:]
+            s = (rope(q) @ rope(k).transpose(-1, -2)) / math.sqrt(hd)
+            p = torch.softmax(s.masked_fill(~mask, float("-inf")), dim=-1)
+            ctx = (p @ v).transpose(1, 2).reshape(B, T, H)
+            x = x + ctx @ params[f"{i}.o"].t() + params[f"{i}.ob"]
+            h = rms(x, params[f"{i}.ln2"])
+            x = x + (F.silu(h @ params[f"{i}.g"].t()) * (h @ params[f"{i}.u"].t())) @ params[f"{i}.d"].t() + params[f"{i}.db"]
+        logits = rms(x, params["lnf"]) @ params["lm"].t()
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
+        loss.backward()
+
+    ids = torch.tensor([[(r * 7919 + i * 104729) % V for i in range(T)] for r in range(B)])
+    step(ids)  # warm-up
+    times = []
+    for _ in range(iters):
+        for p in params.values():
+            p.grad = None
+        t0 = time.perf_counter()
+        step(ids)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    median = times[len(times) // 2]
+    print(json.dumps({
+        "side": "pytorch-eager",
+        "threads": threads,
+        "torch": torch.__version__,
+        "step_s": median,
+        "tokens_per_s": B * T / median,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main()
