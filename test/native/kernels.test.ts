@@ -419,6 +419,43 @@ for (const bf16 of [false, true]) {
   });
 
   describe(`linear (${dtypeName(dt)})`, () => {
+    function linearCase(c: Case, t: number, In: number, Out: number, bias: boolean, acc: boolean, small: boolean) {
+      const gdt = gdtOf(c);
+      const x = tensor(c.inputs.x!, dt);
+      const w = tensor(c.inputs.w!, dt);
+      const b = bias ? tensor(c.inputs.b!, dt) : null;
+      const y = arena.alloc(dt, [t, Out]);
+      resetMemPeaks();
+      K.linearForward(y, x, w, b);
+      check(c.name, 'y', y.toFloat32(), dt);
+      // Blocks of 48x48 (x), 341x48 (W), 48x341 (y) fp32 + bias: ~142 KB; unblocked it is 1.46 MB.
+      if (small) expect(memStats().peak.scratch!).toBeLessThan(200_000);
+
+      const dy = tensor(c.inputs.dy!, dt);
+      const run = () => {
+        const dx = acc ? tensor(c.inputs.dx0!, dt) : arena.alloc(dt, [t, In]);
+        if (!acc) dx.writeFloat32(new Float32Array(t * In).fill(123)); // must be overwritten
+        const dw = tensor(c.inputs.dw0!, gdt);
+        const db = bias ? tensor(c.inputs.db0!, gdt) : null;
+        K.linearBackward(dx, dw, db, dy, x, w, acc);
+        return { dx, dw, db };
+      };
+      const g = run();
+      const paramDt = gdt === DType.F32 && dt === DType.F32 ? DType.F32 : DType.BF16;
+      check(c.name, 'dx', g.dx.toFloat32(), dt);
+      check(c.name, 'dw', g.dw.toFloat32(), paramDt);
+      if (g.db) check(c.name, 'db', g.db.toFloat32(), paramDt);
+
+      const g2 = run();
+      expect(bitsEqual(g2.dx, g.dx) && bitsEqual(g2.dw, g.dw)).toBe(true);
+      if (g.db) expect(withThreads(1, run).db!.readBytes()).toEqual(g.db.readBytes());
+
+      // dx and db are optional.
+      const dwOnly = tensor(c.inputs.dw0!, gdt);
+      K.linearBackward(null, dwOnly, null, dy, x, w);
+      expect(bitsEqual(dwOnly, g.dw)).toBe(true);
+    }
+
     for (const c of [...cases.values()].filter((k) => k.op === 'linear' && k.name.startsWith(`linear_${tag}_`))) {
       const { T: t, In, Out, bias } = c.params as { T: number; In: number; Out: number; bias: boolean };
       const acc = c.params.accumulate_dx as boolean;
@@ -434,43 +471,6 @@ for (const bf16 of [false, true]) {
           delete process.env.TELECHAT_LINEAR_BLOCK_FLOATS;
         }
       });
-    }
-
-    function linearCase(c: Case, t: number, In: number, Out: number, bias: boolean, acc: boolean, small: boolean) {
-        const gdt = gdtOf(c);
-        const x = tensor(c.inputs.x!, dt);
-        const w = tensor(c.inputs.w!, dt);
-        const b = bias ? tensor(c.inputs.b!, dt) : null;
-        const y = arena.alloc(dt, [t, Out]);
-        resetMemPeaks();
-        K.linearForward(y, x, w, b);
-        check(c.name, 'y', y.toFloat32(), dt);
-        // Blocks of 48x48 (x), 341x48 (W), 48x341 (y) fp32 + bias: ~142 KB; unblocked it is 1.46 MB.
-        if (small) expect(memStats().peak.scratch!).toBeLessThan(200_000);
-
-        const dy = tensor(c.inputs.dy!, dt);
-        const run = () => {
-          const dx = acc ? tensor(c.inputs.dx0!, dt) : arena.alloc(dt, [t, In]);
-          if (!acc) dx.writeFloat32(new Float32Array(t * In).fill(123)); // must be overwritten
-          const dw = tensor(c.inputs.dw0!, gdt);
-          const db = bias ? tensor(c.inputs.db0!, gdt) : null;
-          K.linearBackward(dx, dw, db, dy, x, w, acc);
-          return { dx, dw, db };
-        };
-        const g = run();
-        const paramDt = gdt === DType.F32 && dt === DType.F32 ? DType.F32 : DType.BF16;
-        check(c.name, 'dx', g.dx.toFloat32(), dt);
-        check(c.name, 'dw', g.dw.toFloat32(), paramDt);
-        if (g.db) check(c.name, 'db', g.db.toFloat32(), paramDt);
-
-        const g2 = run();
-        expect(bitsEqual(g2.dx, g.dx) && bitsEqual(g2.dw, g.dw)).toBe(true);
-        if (g.db) expect(withThreads(1, run).db!.readBytes()).toEqual(g.db.readBytes());
-
-        // dx and db are optional.
-        const dwOnly = tensor(c.inputs.dw0!, gdt);
-        K.linearBackward(null, dwOnly, null, dy, x, w);
-        expect(bitsEqual(dwOnly, g.dw)).toBe(true);
     }
 
     if (bf16) {
