@@ -1,10 +1,11 @@
 // Linear layer y = x W^T (+ b) on OpenBLAS sgemm. fp32 operands go to sgemm directly (one call
-// per product). bf16 operands are widened to fp32 block by block through Scratch (kRowBlock
-// rows of x/dy and of W at a time), so a big weight (the LM head) is never copied whole.
+// per product). bf16 operands are widened to fp32 block by block through Scratch, so a big
+// weight (the LM head) is never copied whole.
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "cpu/ops.h"
 #include "cpu/storage.h"
@@ -14,9 +15,29 @@ namespace telechat {
 namespace cpu {
 namespace {
 
-// Rows per bf16 block: large enough that sgemm runs near peak and that re-widening a block
-// costs ~1/(2*kRowBlock) of the multiply, small enough to keep scratch to a few MB per block.
-constexpr int64_t kRowBlock = 512;
+// bf16 operands are widened in blocks of at most kBlockFloats fp32 values (16 MiB) each for
+// the x/dy rows, the W rows and the output rows. sgemm wants tall blocks (many rows of x per
+// call) to run near peak; re-widening W once per row block of x costs ~1/(2*tb) of the
+// multiply. TELECHAT_LINEAR_BLOCK_FLOATS overrides the budget (tests shrink it to cross
+// block boundaries on small shapes).
+constexpr int64_t kBlockFloats = int64_t{1} << 22;
+
+int64_t block_floats() {
+  const char* env = std::getenv("TELECHAT_LINEAR_BLOCK_FLOATS");
+  const int64_t v = env ? std::atoll(env) : 0;
+  return v > 0 ? v : kBlockFloats;
+}
+
+// Rows per block: ob rows of W (ob * In floats), tb rows of x / y (tb * max(In, ob) floats).
+struct Blocks {
+  int64_t tb, ob;
+};
+Blocks bf16_blocks(int64_t T, int64_t In, int64_t Out) {
+  const int64_t budget = block_floats();
+  const int64_t ob = std::min(Out, std::max<int64_t>(16, budget / In));
+  const int64_t tb = std::min(T, std::max<int64_t>(16, budget / std::max(In, ob)));
+  return {tb, ob};
+}
 
 // A fp32 view of rows [r0, r0+nr) and columns [c0, c0+nc) of a row-major matrix with `ld`
 // columns: the matrix itself when it is fp32, else a widened copy in `buf` (ld = nc).
@@ -63,8 +84,9 @@ void linear_forward(void* y, const void* x, const void* w, const void* b, int64_
                     DType dt) {
   if (T <= 0 || Out <= 0) return;
   const bool f32 = dt == DT_F32;
-  const int64_t tb = f32 ? T : std::min(T, kRowBlock);
-  const int64_t ob = f32 ? Out : std::min(Out, kRowBlock);
+  const Blocks blk = bf16_blocks(T, In, Out);
+  const int64_t tb = f32 ? T : blk.tb;
+  const int64_t ob = f32 ? Out : blk.ob;
   Scratch xbuf(f32 ? 0 : static_cast<size_t>(tb * In) * 4);
   Scratch wbuf(f32 ? 0 : static_cast<size_t>(ob * In) * 4);
   Scratch ybuf(f32 ? 0 : static_cast<size_t>(tb * ob) * 4);
@@ -119,21 +141,29 @@ void bias_grad(void* db, const void* dy, int64_t T, int64_t Out, DType dt, DType
 // dx[T,In] = dy[T,Out] W[Out,In] (+= when accumulate_dx);  dw[Out,In] += dy^T x;  db += colsum(dy).
 void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                      int64_t Out, DType dt, DType gdt, bool accumulate_dx) {
-  if (T <= 0 || Out <= 0 || In <= 0) return;
+  if (T <= 0 || In <= 0) return;
+  if (Out <= 0) {  // empty product: dx = 0 unless accumulating, nothing else to add
+    if (dx && !accumulate_dx) fill_zero(dx, T * In, dt);
+    return;
+  }
   const bool f32 = dt == DT_F32;
   // dw goes straight into sgemm (beta = 1) when it is fp32; a bf16 dw is accumulated in an
   // fp32 block over all T and rounded once.
   const bool dw_direct = gdt == DT_F32;
-  const int64_t tb = f32 ? T : std::min(T, kRowBlock);
-  const int64_t ob = f32 && dw_direct ? Out : std::min(Out, kRowBlock);
+  const Blocks blk = bf16_blocks(T, In, Out);
+  const int64_t tb = f32 ? T : blk.tb;
+  const int64_t ob = f32 && dw_direct ? Out : blk.ob;
 
-  Scratch xbuf(f32 ? 0 : static_cast<size_t>(tb * In) * 4);
-  Scratch wbuf(f32 ? 0 : static_cast<size_t>(ob * In) * 4);
-  Scratch dybuf(f32 ? 0 : static_cast<size_t>(tb * ob) * 4);
-  Scratch dxbuf(f32 || !dx ? 0 : static_cast<size_t>(tb * In) * 4);
+  // Each pass allocates its own blocks, so scratch peaks at about one W-sized block.
+  const size_t x_bytes = f32 ? 0 : static_cast<size_t>(tb * In) * 4;
+  const size_t dy_bytes = f32 ? 0 : static_cast<size_t>(tb * ob) * 4;
 
   // Pass 1, over T blocks: dx (all Out blocks summed in fp32) and, when fp32, dw.
   if (dx || dw_direct) {
+    Scratch xbuf(dw_direct ? x_bytes : 0);
+    Scratch dybuf(dy_bytes);
+    Scratch wbuf(f32 || !dx ? 0 : static_cast<size_t>(ob * In) * 4);
+    Scratch dxbuf(f32 || !dx ? 0 : static_cast<size_t>(tb * In) * 4);
     for (int64_t t0 = 0; t0 < T; t0 += tb) {
       const int64_t nt = std::min(tb, T - t0);
       const F32Block xb = dw_direct ? widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>()) : F32Block{nullptr, 0};
@@ -167,6 +197,8 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
 
   // Pass 2 (bf16 dw only), over Out blocks: dw block widened once, all T summed, rounded once.
   if (!dw_direct) {
+    Scratch xbuf(x_bytes);
+    Scratch dybuf(dy_bytes);
     Scratch dwbuf(static_cast<size_t>(ob * In) * 4);
     float* dwb = dwbuf.as<float>();
     for (int64_t o0 = 0; o0 < Out; o0 += ob) {

@@ -1,0 +1,295 @@
+// Typed CPU kernels over Tensors: each wrapper checks dtypes, shapes and index ranges, throws
+// one clear error naming the kernel and the argument at fault, then calls the addon
+// (native/src/cpu/ops.h has the exact semantics). Sizes (T, C, In, Out, V, F) come from the
+// tensor shapes; "matrix" arguments may have any number of leading dims (rows = their product).
+// Parameter gradients (dw, db, dtable) are accumulated (+=) in their own dtype.
+import { addon } from './addon.js';
+import { DType, INT32, Tensor, dtypeName } from './tensor.js';
+
+function fail(op: string, message: string): never {
+  throw new Error(`${op}: ${message}`);
+}
+
+function shapeText(t: Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+function typeText(t: Tensor): string {
+  return t.type === INT32 ? 'int32' : dtypeName(t.type);
+}
+
+/** The float dtype of `t`, or an error naming the argument when it is an int32 tensor. */
+function floatDtype(op: string, name: string, t: Tensor): DType {
+  if (t.type === INT32) fail(op, `${name} must be fp32 or bf16, got int32`);
+  return t.type;
+}
+
+function expectDtype(op: string, name: string, t: Tensor, dt: DType): void {
+  if (t.type !== dt) fail(op, `${name} must be ${dtypeName(dt)} like the activations, got ${typeText(t)}`);
+}
+
+function expectInt32(op: string, name: string, t: Tensor): void {
+  if (t.type !== INT32) fail(op, `${name} must be int32, got ${typeText(t)}`);
+}
+
+/** [rows, cols] of a tensor with at least 2 dims (rows = product of all but the last dim). */
+function matrix(op: string, name: string, t: Tensor): [number, number] {
+  if (t.shape.length < 2) fail(op, `${name} must have at least 2 dims, got shape ${shapeText(t)}`);
+  const cols = t.shape[t.shape.length - 1]!;
+  return [cols === 0 ? 0 : t.numel / cols, cols];
+}
+
+function expectMatrix(op: string, name: string, t: Tensor, rows: number, cols: number): void {
+  const [r, c] = matrix(op, name, t);
+  if (r !== rows || c !== cols) fail(op, `${name} must be [${rows}, ${cols}], got shape ${shapeText(t)}`);
+}
+
+function expectNumel(op: string, name: string, t: Tensor, n: number, what: string): void {
+  if (t.numel !== n) fail(op, `${name} must have ${n} elements (${what}), got shape ${shapeText(t)}`);
+}
+
+/** Sets x to zero. */
+export function fillZero(x: Tensor): void {
+  addon.fillZero(x.ptr, x.numel, floatDtype('fillZero', 'x', x));
+}
+
+/** dst = src converted to dst's dtype (bf16 rounded to nearest even). */
+export function cast(dst: Tensor, src: Tensor): void {
+  const op = 'cast';
+  const dstDt = floatDtype(op, 'dst', dst);
+  const srcDt = floatDtype(op, 'src', src);
+  expectNumel(op, 'dst', dst, src.numel, 'as many as src');
+  addon.cast(dst.ptr, dstDt, src.ptr, srcDt, src.numel);
+}
+
+/** y = a + b elementwise (y may alias a or b). */
+export function add(y: Tensor, a: Tensor, b: Tensor): void {
+  const op = 'add';
+  const dt = floatDtype(op, 'y', y);
+  expectDtype(op, 'a', a, dt);
+  expectDtype(op, 'b', b, dt);
+  expectNumel(op, 'a', a, y.numel, 'as many as y');
+  expectNumel(op, 'b', b, y.numel, 'as many as y');
+  addon.add(y.ptr, a.ptr, b.ptr, y.numel, dt);
+}
+
+/** x *= s in place. */
+export function scaleInplace(x: Tensor, s: number): void {
+  addon.scaleInplace(x.ptr, s, x.numel, floatDtype('scaleInplace', 'x', x));
+}
+
+/** Sum of squares of x, accumulated in fp64 (deterministic for any thread count). */
+export function sumSquares(x: Tensor): number {
+  return addon.sumSquares(x.ptr, x.numel, floatDtype('sumSquares', 'x', x));
+}
+
+/** First element of `ids` outside [lo, hi) as [index, value], or null. */
+function firstOutside(ids: Tensor, lo: number, hi: number, allowed?: number): [number, number] | null {
+  const values = ids.toInt32();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if ((v < lo || v >= hi) && v !== allowed) return [i, v];
+  }
+  return null;
+}
+
+/** out[t] = table[ids[t]]; out [T, C], ids int32 [T], table [V, C]. Throws on an id outside [0, V). */
+export function embeddingForward(out: Tensor, ids: Tensor, table: Tensor): void {
+  const op = 'embeddingForward';
+  const dt = floatDtype(op, 'table', table);
+  expectDtype(op, 'out', out, dt);
+  expectInt32(op, 'ids', ids);
+  const [V, C] = matrix(op, 'table', table);
+  const T = ids.numel;
+  expectMatrix(op, 'out', out, T, C);
+  const bad = addon.embeddingForward(out.ptr, ids.ptr, table.ptr, T, C, V, dt);
+  if (bad >= 0) {
+    const id = ids.view(bad, [1]).toInt32()[0];
+    fail(op, `token id ${id} at position ${bad} is outside the vocabulary [0, ${V})`);
+  }
+}
+
+/** dtable[ids[t]] += dout[t]; dtable [V, C] (grad dtype), dout [T, C]. Deterministic. */
+export function embeddingBackward(dtable: Tensor, ids: Tensor, dout: Tensor): void {
+  const op = 'embeddingBackward';
+  const gdt = floatDtype(op, 'dtable', dtable);
+  const dt = floatDtype(op, 'dout', dout);
+  expectInt32(op, 'ids', ids);
+  const [V, C] = matrix(op, 'dtable', dtable);
+  const T = ids.numel;
+  expectMatrix(op, 'dout', dout, T, C);
+  const bad = firstOutside(ids, 0, V);
+  if (bad) fail(op, `token id ${bad[1]} at position ${bad[0]} is outside the vocabulary [0, ${V})`);
+  addon.embeddingBackward(dtable.ptr, ids.ptr, dout.ptr, T, C, dt, gdt);
+}
+
+/** y = w * x / rms(x); y, x [T, C], w [C], rstd fp32 [T] receives 1/rms for backward. */
+export function rmsnormForward(y: Tensor, rstd: Tensor, x: Tensor, w: Tensor, eps: number): void {
+  const op = 'rmsnormForward';
+  const dt = floatDtype(op, 'x', x);
+  const [T, C] = matrix(op, 'x', x);
+  expectDtype(op, 'y', y, dt);
+  expectDtype(op, 'w', w, dt);
+  expectMatrix(op, 'y', y, T, C);
+  expectNumel(op, 'w', w, C, 'C');
+  expectDtype(op, 'rstd', rstd, DType.F32);
+  expectNumel(op, 'rstd', rstd, T, 'one per row');
+  addon.rmsnormForward(y.ptr, rstd.ptr, x.ptr, w.ptr, T, C, eps, dt);
+}
+
+/** dx += dL/dx and dw += dL/dw of rmsnormForward; dw in the grad dtype. */
+export function rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): void {
+  const op = 'rmsnormBackward';
+  const dt = floatDtype(op, 'x', x);
+  const gdt = floatDtype(op, 'dw', dw);
+  const [T, C] = matrix(op, 'x', x);
+  for (const [name, t] of [['dx', dx], ['dy', dy]] as const) {
+    expectDtype(op, name, t, dt);
+    expectMatrix(op, name, t, T, C);
+  }
+  expectDtype(op, 'w', w, dt);
+  expectNumel(op, 'w', w, C, 'C');
+  expectNumel(op, 'dw', dw, C, 'C');
+  expectDtype(op, 'rstd', rstd, DType.F32);
+  expectNumel(op, 'rstd', rstd, T, 'one per row');
+  addon.rmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, T, C, dt, gdt);
+}
+
+/** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
+export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
+  const op = 'linearForward';
+  const dt = floatDtype(op, 'x', x);
+  const [T, In] = matrix(op, 'x', x);
+  const [Out, wIn] = matrix(op, 'w', w);
+  if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
+  expectDtype(op, 'w', w, dt);
+  expectDtype(op, 'y', y, dt);
+  expectMatrix(op, 'y', y, T, Out);
+  if (b) {
+    expectDtype(op, 'b', b, dt);
+    expectNumel(op, 'b', b, Out, 'Out');
+  }
+  addon.linearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, T, In, Out, dt);
+}
+
+/**
+ * Backward of linearForward: dx = dy w (dx += ... when accumulateDx), dw += dy^T x,
+ * db += column sums of dy; dx and db may be null; dw and db in the grad dtype.
+ */
+export function linearBackward(dx: Tensor | null, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor,
+  accumulateDx = false): void {
+  const op = 'linearBackward';
+  const dt = floatDtype(op, 'x', x);
+  const gdt = floatDtype(op, 'dw', dw);
+  const [T, In] = matrix(op, 'x', x);
+  const [Out, wIn] = matrix(op, 'w', w);
+  if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
+  expectDtype(op, 'w', w, dt);
+  expectDtype(op, 'dy', dy, dt);
+  expectMatrix(op, 'dy', dy, T, Out);
+  expectMatrix(op, 'dw', dw, Out, In);
+  if (dx) {
+    expectDtype(op, 'dx', dx, dt);
+    expectMatrix(op, 'dx', dx, T, In);
+  }
+  if (db) {
+    expectDtype(op, 'db', db, gdt);
+    expectNumel(op, 'db', db, Out, 'Out');
+  }
+  addon.linearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, T, In, Out, dt, gdt,
+    accumulateDx);
+}
+
+/** Which heads of each row of a [T, W] tensor rope rotates: nHeads heads of size D from column colOffset. */
+export interface RopeHeads {
+  nHeads: number;
+  /** First column of the first rotated head (e.g. nh*D for the key heads of a fused qkv row). */
+  colOffset?: number;
+}
+
+function ropeArgs(op: string, x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, heads: RopeHeads) {
+  const dt = floatDtype(op, 'x', x);
+  const [T, W] = matrix(op, 'x', x);
+  expectInt32(op, 'pos', pos);
+  expectNumel(op, 'pos', pos, T, 'one per row of x');
+  expectDtype(op, 'cos', cos, DType.F32);
+  expectDtype(op, 'sin', sin, DType.F32);
+  const [maxPos, half] = matrix(op, 'cos', cos);
+  expectMatrix(op, 'sin', sin, maxPos, half);
+  const D = 2 * half;
+  const colOffset = heads.colOffset ?? 0;
+  if (!Number.isInteger(heads.nHeads) || heads.nHeads < 0 || !Number.isInteger(colOffset) || colOffset < 0 ||
+    colOffset + heads.nHeads * D > W) {
+    fail(op, `${heads.nHeads} heads of size ${D} from column ${colOffset} do not fit rows of ${W} values`);
+  }
+  const bad = firstOutside(pos, 0, maxPos);
+  if (bad) fail(op, `position ${bad[1]} at row ${bad[0]} is outside the rope table [0, ${maxPos})`);
+  return { dt, T, W, D, ptr: x.view(colOffset, [x.numel - colOffset]).ptr, nHeads: heads.nHeads };
+}
+
+/** In-place NeoX rotate_half rope on x [T, W]; pos int32 [T]; cos, sin fp32 [maxPos, D/2]. */
+export function ropeForward(x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, heads: RopeHeads): void {
+  const a = ropeArgs('ropeForward', x, pos, cos, sin, heads);
+  addon.ropeForward(a.ptr, pos.ptr, cos.ptr, sin.ptr, a.T, a.nHeads, a.D, a.W, a.dt);
+}
+
+/** In-place gradient of ropeForward (rotation by the negative angle) on dx [T, W]. */
+export function ropeBackward(dx: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, heads: RopeHeads): void {
+  const a = ropeArgs('ropeBackward', dx, pos, cos, sin, heads);
+  addon.ropeBackward(a.ptr, pos.ptr, cos.ptr, sin.ptr, a.T, a.nHeads, a.D, a.W, a.dt);
+}
+
+/** h = silu(gate) * up with gu [T, 2F] rows = [gate | up], h [T, F]. */
+export function swigluForward(h: Tensor, gu: Tensor): void {
+  const op = 'swigluForward';
+  const dt = floatDtype(op, 'gu', gu);
+  const [T, F2] = matrix(op, 'gu', gu);
+  if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
+  expectDtype(op, 'h', h, dt);
+  expectMatrix(op, 'h', h, T, F2 / 2);
+  addon.swigluForward(h.ptr, gu.ptr, T, F2 / 2, dt);
+}
+
+/** dgu [T, 2F] (overwritten) from dh [T, F], recomputing silu from gu. */
+export function swigluBackward(dgu: Tensor, dh: Tensor, gu: Tensor): void {
+  const op = 'swigluBackward';
+  const dt = floatDtype(op, 'gu', gu);
+  const [T, F2] = matrix(op, 'gu', gu);
+  if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
+  expectDtype(op, 'dgu', dgu, dt);
+  expectDtype(op, 'dh', dh, dt);
+  expectMatrix(op, 'dgu', dgu, T, F2);
+  expectMatrix(op, 'dh', dh, T, F2 / 2);
+  addon.swigluBackward(dgu.ptr, dh.ptr, gu.ptr, T, F2 / 2, dt);
+}
+
+export interface CrossEntropyOptions {
+  /** Multiplier applied to the logits before softmax (muP output scaling); default 1. */
+  logitScale?: number;
+  /** Multiplier of the gradient written over the logits (e.g. 1 / loss tokens); default 1. */
+  gradScale?: number;
+  /** Overwrite logits with grad_scale * d(loss sum)/d(logits); default true. */
+  writeGrad?: boolean;
+}
+
+export const IGNORE_INDEX = -100;
+
+/**
+ * Fused softmax cross-entropy over logits [T, V] with int32 targets [T] (-100 = ignored):
+ * returns the fp64 loss sum and the number of counted rows; optionally writes the gradient in place.
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}):
+  { lossSum: number; count: number } {
+  const op = 'crossEntropy';
+  const dt = floatDtype(op, 'logits', logits);
+  const [T, V] = matrix(op, 'logits', logits);
+  expectInt32(op, 'targets', targets);
+  expectNumel(op, 'targets', targets, T, 'one per row of logits');
+  const [lossSum, count, bad] = addon.crossEntropy(logits.ptr, targets.ptr, T, V, opts.logitScale ?? 1,
+    opts.gradScale ?? 1, opts.writeGrad ?? true, dt);
+  if (bad >= 0) {
+    const target = targets.view(bad, [1]).toInt32()[0];
+    fail(op, `target ${target} at row ${bad} is outside the vocabulary [0, ${V}) and is not ${IGNORE_INDEX}`);
+  }
+  return { lossSum, count };
+}
