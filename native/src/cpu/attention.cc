@@ -38,10 +38,11 @@ constexpr int64_t kBlock = 64;
 
 // e^x, vectorisable (Cephes expf polynomial, ~2 ulp): e^x = 2^n * e^r with |r| <= ln2 / 2.
 // Inputs are scores minus a row max or lse, so <= ~0; below -87 the result is clamped to
-// ~1.6e-38, which is zero for every sum it enters.
+// ~1.6e-38, which is zero for every sum it enters. n is rounded with the 1.5 * 2^23 trick:
+// GCC does not vectorise std::floor without -ffast-math, which this project does not use.
 inline float fast_exp(float x) {
-  x = std::max(x, -87.0f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  x = x < -87.0f ? -87.0f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -50,7 +51,7 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float er = p * r * r + r + 1.0f;
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float two_n;
   std::memcpy(&two_n, &bits, 4);
   return er * two_n;
