@@ -2,7 +2,8 @@
 // one document, fp32, best of REPS. Needs `npm run build`.
 // Usage: node scripts/bench/attention_cpu.mjs [T=1024] [NH=8] [D=64] [THREADS=2] [REPS=10]
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { attentionBackward, attentionForward } from '../../dist/native/attention.js';
 import { Arena, DType, INT32, MemCategory, setNumThreads } from '../../dist/native/tensor.js';
 
@@ -28,7 +29,7 @@ for (let i = 0; i < reps; i++) {
   bwd = Math.min(bwd, t2 - t1);
 }
 arena.freeAll();
-const script = join(import.meta.dirname, 'attention_torch.py');
+const script = join(dirname(fileURLToPath(import.meta.url)), 'attention_torch.py');
 const [tf, tb] = execFileSync('/usr/bin/python3', [script, ...[T, nh, D, threads, reps].map(String)])
   .toString().trim().split(' ').map(Number);
 console.log(`T=${T} nh=${nh} D=${D} fp32 threads=${threads}, best of ${reps} (ms):`);

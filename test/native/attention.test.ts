@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../../src/native/attention.js';
@@ -20,7 +21,7 @@ import {
 } from '../../src/native/tensor.js';
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'reference', 'attention_ref.py');
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'reference', 'attention_ref.py');
 
 // ---- inputs -------------------------------------------------------------------------------
 
