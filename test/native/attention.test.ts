@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../../src/native/attention.js';
@@ -20,7 +21,7 @@ import {
 } from '../../src/native/tensor.js';
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(import.meta.dirname, '..', '..', 'scripts', 'reference', 'attention_ref.py');
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'reference', 'attention_ref.py');
 
 // ---- inputs -------------------------------------------------------------------------------
 
@@ -192,11 +193,11 @@ afterAll(() => {
 // ---- tests ----------------------------------------------------------------------------------
 
 // fp32 cases: MHA, GQA and MQA; head dims 16, 24 (odd), 64, 160; ragged packing with a
-// 113/203 split, three short documents in one row, single-token documents, lengths that end
+// 113/203 split, short documents packed in one row, single-token and empty documents, lengths that end
 // exactly on, just after and just before the 64-row tile boundary; one non-default scale.
 const fp32Cases: Array<[string, Case]> = [
   ['MHA D=64, docs [113, 203]', { docs: [113, 203], nh: 4, nkv: 4, D: 64, seed: 1 }],
-  ['GQA 6/2 D=16, docs [5, 20, 12, 1, 1, 30, 1]', { docs: [5, 20, 12, 1, 1, 30, 1], nh: 6, nkv: 2, D: 16, seed: 2 }],
+  ['GQA 6/2 D=16, docs [5, 20, 0, 12, 1, 1, 30, 1]', { docs: [5, 20, 0, 12, 1, 1, 30, 1], nh: 6, nkv: 2, D: 16, seed: 2 }],
   ['GQA 6/2 D=160, docs [64, 1, 129, 63]', { docs: [64, 1, 129, 63], nh: 6, nkv: 2, D: 160, seed: 3 }],
   ['MQA 3/1 D=24, scale 0.3, docs [150]', { docs: [150], nh: 3, nkv: 1, D: 24, scale: 0.3, seed: 4 }],
   ['GQA 6/2 D=40, one token', { docs: [1], nh: 6, nkv: 2, D: 40, seed: 5 }],

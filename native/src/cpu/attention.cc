@@ -15,7 +15,7 @@
 // Recomputing S and dP in pass 2 costs 2 extra block GEMMs out of 7, and buys race-free,
 // deterministic dQ without atomics or a T-sized accumulator per thread.
 //
-// All temporaries are per-thread tiles (plus [nh, T] delta and the task list) from Scratch.
+// All temporaries come from Scratch: per-thread tiles, the block list and [nh, T] delta.
 // Tile products are single-threaded OpenBLAS sgemm calls (OpenBLAS runs one thread inside
 // an OpenMP region); every task sums in a fixed order, so results are bitwise reproducible.
 #include <cblas.h>
@@ -24,7 +24,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "cpu/ops.h"
 #include "memory.h"
@@ -39,10 +38,11 @@ constexpr int64_t kBlock = 64;
 
 // e^x, vectorisable (Cephes expf polynomial, ~2 ulp): e^x = 2^n * e^r with |r| <= ln2 / 2.
 // Inputs are scores minus a row max or lse, so <= ~0; below -87 the result is clamped to
-// ~1.6e-38, which is zero for every sum it enters.
+// ~1.6e-38, which is zero for every sum it enters. n is rounded with the 1.5 * 2^23 trick:
+// GCC does not vectorise std::floor without -ffast-math, which this project does not use.
 inline float fast_exp(float x) {
-  x = std::max(x, -87.0f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  x = x < -87.0f ? -87.0f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -51,10 +51,28 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float er = p * r * r + r + 1.0f;
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float two_n;
   std::memcpy(&two_n, &bits, 4);
   return er * two_n;
+}
+
+// s[j] = e^(s[j] - shift) for j < n; returns their sum (same lane split every call: deterministic).
+float exp_shifted(float* __restrict s, int64_t n, float shift) {
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; j++) {
+    s[j] = fast_exp(s[j] - shift);
+    sum += s[j];
+  }
+  return sum;
+}
+
+float row_max(const float* __restrict s, int64_t n, float init) {
+  float mx = init;
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < n; j++) mx = std::max(mx, s[j]);
+  return mx;
 }
 
 // Where each head lives in a qkv row: [nh Q heads | nkv K heads | nkv V heads], head dim D.
@@ -72,19 +90,36 @@ struct Block {
   int64_t rows() const { return t1 - t0; }
 };
 
-// All blocks of all documents, most expensive (furthest from the document start) first, so
-// dynamic scheduling does not end with one long diagonal-heavy task running alone.
-std::vector<Block> make_blocks(const int32_t* cu_seqlens, int64_t num_docs) {
-  std::vector<Block> blocks;
-  for (int64_t d = 0; d < num_docs; d++) {
-    for (int64_t t0 = cu_seqlens[d]; t0 < cu_seqlens[d + 1]; t0 += kBlock) {
-      blocks.push_back({cu_seqlens[d], cu_seqlens[d + 1], t0, std::min<int64_t>(t0 + kBlock, cu_seqlens[d + 1])});
+// All row blocks of all documents, in a Scratch buffer (the list grows with T / kBlock).
+// Most expensive (furthest from the document start) first, so dynamic scheduling does not
+// end with one long near-diagonal task running alone; ties broken by position (total order).
+class BlockList {
+ public:
+  BlockList(const int32_t* cu_seqlens, int64_t num_docs)
+      : n_(count(cu_seqlens, num_docs)), buf_(static_cast<size_t>(n_) * sizeof(Block)) {
+    Block* b = buf_.as<Block>();
+    int64_t i = 0;
+    for (int64_t d = 0; d < num_docs; d++) {
+      for (int64_t t0 = cu_seqlens[d]; t0 < cu_seqlens[d + 1]; t0 += kBlock) {
+        b[i++] = {cu_seqlens[d], cu_seqlens[d + 1], t0, std::min<int64_t>(t0 + kBlock, cu_seqlens[d + 1])};
+      }
     }
+    std::sort(b, b + n_, [](const Block& x, const Block& y) {
+      return x.t0 - x.doc0 != y.t0 - y.doc0 ? x.t0 - x.doc0 > y.t0 - y.doc0 : x.t0 < y.t0;
+    });
   }
-  std::stable_sort(blocks.begin(), blocks.end(),
-                   [](const Block& a, const Block& b) { return a.t0 - a.doc0 > b.t0 - b.doc0; });
-  return blocks;
-}
+  int64_t size() const { return n_; }
+  const Block& operator[](int64_t i) const { return buf_.as<Block>()[i]; }
+
+ private:
+  static int64_t count(const int32_t* cu_seqlens, int64_t num_docs) {
+    int64_t n = 0;
+    for (int64_t d = 0; d < num_docs; d++) n += (cu_seqlens[d + 1] - cu_seqlens[d] + kBlock - 1) / kBlock;
+    return n;
+  }
+  int64_t n_;
+  Scratch buf_;
+};
 
 // rows x D fp32 tile <- rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D).
 void load_tile(float* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, int64_t D, DType dt) {
@@ -109,9 +144,7 @@ void probabilities(float* S, const float* lse, const Block& q, const Block& k) {
   for (int64_t i = 0; i < q.rows(); i++) {
     float* s = S + i * kBlock;
     const int64_t n = visible_keys(q, i, k);
-    const float li = lse[i];
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++) s[j] = fast_exp(s[j] - li);
+    exp_shifted(s, n, lse[i]);
     for (int64_t j = n; j < k.rows(); j++) s[j] = 0.0f;
   }
 }
@@ -132,8 +165,8 @@ void softmax_grad(float* dP, const float* P, const float* delta, int64_t qn, int
 void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu_seqlens, int64_t num_docs, int64_t T,
                        int64_t nh, int64_t nkv, int64_t D, float scale, DType dt) {
   const Shape sh{T, nh, nkv, D, nh / nkv};
-  const std::vector<Block> blocks = make_blocks(cu_seqlens, num_docs);
-  const int64_t tasks = static_cast<int64_t>(blocks.size()) * nh;
+  const BlockList blocks(cu_seqlens, num_docs);
+  const int64_t tasks = blocks.size() * nh;
   // Per thread: Q, K, V, acc tiles [kBlock, D], S [kBlock, kBlock], m and l [kBlock].
   const int64_t per_thread = 4 * kBlock * D + kBlock * kBlock + 2 * kBlock;
   Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
@@ -165,15 +198,9 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
         for (int64_t i = 0; i < qn; i++) {
           float* s = S + i * kBlock;
           const int64_t n = visible_keys(q, i, k);
-          float mx = m[i];
-          for (int64_t j = 0; j < n; j++) mx = std::max(mx, s[j]);
+          const float mx = row_max(s, n, m[i]);
           const float corr = std::exp(m[i] - mx);  // exp(-inf) = 0 on the first block
-          float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < n; j++) {
-            s[j] = fast_exp(s[j] - mx);
-            sum += s[j];
-          }
+          const float sum = exp_shifted(s, n, mx);
           for (int64_t j = n; j < kn; j++) s[j] = 0.0f;
           l[i] = l[i] * corr + sum;
           m[i] = mx;
@@ -198,8 +225,8 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
                         const int32_t* cu_seqlens, int64_t num_docs, int64_t T, int64_t nh, int64_t nkv, int64_t D,
                         float scale, DType dt) {
   const Shape sh{T, nh, nkv, D, nh / nkv};
-  const std::vector<Block> blocks = make_blocks(cu_seqlens, num_docs);
-  const int64_t nblocks = static_cast<int64_t>(blocks.size());
+  const BlockList blocks(cu_seqlens, num_docs);
+  const int64_t nblocks = blocks.size();
   // Per thread: six [kBlock, D] tiles, S and dP [kBlock, kBlock].
   const int64_t per_thread = 6 * kBlock * D + 2 * kBlock * kBlock;
   Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
