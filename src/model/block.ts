@@ -32,7 +32,7 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
   be.rmsnormForward(act.ln1, act.rstd1, x, p.ln1, ctx.eps);
   be.linearForward(act.qkv, act.ln1, p.qkv, null);
   // rotate the query and key heads; the value heads follow them in each row
-  be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads, ctx.attn.headDim);
+  be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.linearForward(tmp.tmpH, act.att, p.o, p.oBias);
   be.add(act.x2, x, tmp.tmpH);
@@ -58,7 +58,7 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   // attention
   be.linearBackward(tmp.datt, g.o, g.oBias, dresid, act.att, p.o, false);
   be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
-  be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads, ctx.attn.headDim);
+  be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.linearBackward(tmp.dln, g.qkv, null, tmp.dqkv, act.ln1, p.qkv, false);
   be.rmsnormBackward(dresid, g.ln1, tmp.dln, x, p.ln1, act.rstd1);
 }

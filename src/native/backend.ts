@@ -28,9 +28,9 @@ export interface Backend {
   linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void;
   /** dx = dy W (+= when accumulateDx); dw += dy^T x; db += sum dy. */
   linearBackward(dx: Tensor | null, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor, accumulateDx: boolean): void;
-  /** Rotates the first nHeads heads of each row of x ([T, rowStride]) in place. */
-  ropeForward(x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, nHeads: number, headDim: number): void;
-  ropeBackward(dx: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, nHeads: number, headDim: number): void;
+  /** Rotates the first nHeads heads of each row of x ([T, width]) in place; head dim = 2 * cos columns. */
+  ropeForward(x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, nHeads: number): void;
+  ropeBackward(dx: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, nHeads: number): void;
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, cuSeqlens: Tensor, shape: AttentionShape): void;
   attentionBackward(dqkv: Tensor, dout: Tensor, out: Tensor, lse: Tensor, qkv: Tensor, cuSeqlens: Tensor, shape: AttentionShape): void;
   swigluForward(h: Tensor, gu: Tensor): void;
