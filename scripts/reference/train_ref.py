@@ -13,8 +13,9 @@ STEPS = {"steps": [{"rows": [{"input_ids", "labels", "doc_lens"}, ...]}, ...]}: 
 per optimizer step. The step's loss is the sum of token cross-entropies over every label token
 of the global batch divided by their number, and its gradient is that loss's gradient: the
 micro-batch split is not modelled here, which is what the framework's own split must match.
-Learning rate of optimizer step s (1-based) = schedule at iteration s - 1 (DeepSpeed and Hugging
-Face both apply the iteration-0 value to the first step).
+Learning rate of update k (0-based): Hugging Face schedules (a LambdaLR, which steps once when
+built) use lambda(k); DeepSpeed's WarmupCosineLR starts at last_batch_iteration -1, where it
+sets lr 0, and steps after each update, so update k uses its formula at iteration k - 1.
 
 OUT = {"loss": [...], "lr": [...], "grad_norm": [...]} per step; FINAL = parameters after the
 last step (HF names, F32).
@@ -43,7 +44,10 @@ def schedule_ratio(args, it):
             return it / max(1, W)
         progress = (it - W) / max(1, T - W)
         return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
-    # DeepSpeed WarmupCosineLR
+    # DeepSpeed WarmupCosineLR, evaluated at last_batch_iteration = it - 1
+    it = it - 1
+    if it < 0:
+        return 0.0
     if it < W:
         if args.warmup_type == "log":
             ratio = math.log(it + 1) / math.log(W)
