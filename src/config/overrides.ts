@@ -1,0 +1,85 @@
+// Command-line overrides, applied to the parsed file before validation (so they are checked
+// like the file, and errors name the flag): first every `--set dotted.key=JSON`, then the
+// dedicated flags (--max-steps, --epochs, ...), which win over the file.
+import { ConfigError } from './errors.js';
+import { isObject, type Json, type JsonObject } from './validate.js';
+
+export interface SetOverride {
+  /** The dotted key as written. */
+  key: string;
+  path: string[];
+  value: Json;
+}
+
+/** Parses `a.b.c=VALUE`; VALUE is JSON when it parses, else the literal string. */
+export function parseSetArg(arg: string): SetOverride {
+  const eq = arg.indexOf('=');
+  const key = eq < 0 ? '' : arg.slice(0, eq).trim();
+  const path = key.split('.');
+  if (eq < 0 || key === '' || path.some((p) => p === '')) {
+    throw new ConfigError(`--set ${arg}: expected dotted.key=VALUE (VALUE as JSON, e.g. --set zero_optimization.stage=2)`);
+  }
+  const text = arg.slice(eq + 1);
+  let value: Json;
+  try {
+    value = JSON.parse(text) as Json;
+  } catch {
+    value = text;
+  }
+  return { key, path, value };
+}
+
+/** Writes each override into a copy of `cfg`, creating intermediate objects as needed. */
+export function applySets(cfg: JsonObject, sets: readonly SetOverride[]): JsonObject {
+  const out = structuredClone(cfg);
+  for (const s of sets) {
+    let node: JsonObject = out;
+    for (let i = 0; i < s.path.length - 1; i++) {
+      const key = s.path[i]!;
+      const next = node[key];
+      if (next === undefined) node[key] = {};
+      else if (!isObject(next)) {
+        throw new ConfigError(`--set ${s.key}: "${s.path.slice(0, i + 1).join('.')}" is ${JSON.stringify(next)}, not an object`);
+      }
+      node = node[key] as JsonObject;
+    }
+    node[s.path[s.path.length - 1]!] = structuredClone(s.value);
+  }
+  return out;
+}
+
+/** Flags of telechat-train that map onto config keys. */
+export interface ConfigFlags {
+  maxSteps?: number;
+  epochs?: number;
+  seed?: number;
+  outputDir?: string;
+  maxSeqLen?: number;
+  model?: string;
+  modelConfig?: string;
+  init?: string;
+  data?: string;
+}
+
+/** flag -> [its command-line spelling, the dotted key it sets]. */
+export const FLAG_KEYS: Record<keyof ConfigFlags, [string, string]> = {
+  maxSteps: ['--max-steps', 'training.max_steps'],
+  epochs: ['--epochs', 'training.epochs'],
+  seed: ['--seed', 'training.seed'],
+  outputDir: ['--output-dir', 'training.output_dir'],
+  maxSeqLen: ['--max-seq-len', 'training.max_seq_len'],
+  model: ['--model', 'model.path'],
+  modelConfig: ['--model-config', 'model.config'],
+  init: ['--init', 'model.init'],
+  data: ['--data', 'data.path'],
+};
+
+export function flagOverrides(flags: ConfigFlags): { flag: string; set: SetOverride }[] {
+  const out: { flag: string; set: SetOverride }[] = [];
+  for (const [name, [flag, key]] of Object.entries(FLAG_KEYS) as [keyof ConfigFlags, [string, string]][]) {
+    const v = flags[name];
+    if (v === undefined) continue;
+    out.push({ flag, set: { key, path: key.split('.'), value: v } });
+  }
+  return out;
+}

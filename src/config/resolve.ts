@@ -1,0 +1,325 @@
+// Turns a validated config (defaults filled, "auto" still present) into a ResolvedConfig:
+// "auto" is filled the way Hugging Face's DeepSpeed integration does (from training
+// arguments, with TrainingArguments defaults where nothing was given), the batch triple is
+// inferred and checked, and the cross-key rules are enforced.
+import { inferBatch } from './batch.js';
+import { ConfigError, type Warnings } from './errors.js';
+import type { Json, JsonObject, Origin } from './validate.js';
+import type {
+  AdamParams,
+  DTypeName,
+  OptimizerConfig,
+  ResolvedConfig,
+  SchedulerConfig,
+  ZeroConfig,
+} from './types.js';
+
+/** Hugging Face TrainingArguments that fill "auto" (what its flags would set). */
+export interface HfArgs {
+  perDeviceTrainBatchSize: number;
+  gradientAccumulationSteps: number;
+  learningRate: number;
+  maxGradNorm: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEpsilon: number;
+  weightDecay: number;
+  /** Warmup steps; wins over warmupRatio when > 0 (TrainingArguments.get_warmup_steps). */
+  warmupSteps: number;
+  warmupRatio: number;
+  fp16: boolean;
+  bf16: boolean;
+}
+
+/** TrainingArguments' own defaults: what "auto" becomes when no flag fills it. */
+export const HF_DEFAULTS: Readonly<HfArgs> = Object.freeze({
+  perDeviceTrainBatchSize: 8,
+  gradientAccumulationSteps: 1,
+  learningRate: 5e-5,
+  maxGradNorm: 1.0,
+  adamBeta1: 0.9,
+  adamBeta2: 0.999,
+  adamEpsilon: 1e-8,
+  weightDecay: 0,
+  warmupSteps: 0,
+  warmupRatio: 0,
+  fp16: false,
+  bf16: false,
+});
+
+export interface ResolveContext {
+  /** Data-parallel ranks (default 1). */
+  worldSize?: number;
+  /** The model's hidden size, for the hidden-size based "auto" bucket sizes. */
+  hiddenSize?: number;
+  /** Rows in the dataset, to turn epochs into steps (and to size "auto" total/warmup steps). */
+  datasetRows?: number;
+  /** Values that fill "auto" (defaults: HF_DEFAULTS). */
+  hf?: Partial<HfArgs>;
+}
+
+/** Log cadence when steps_per_print is unset (DeepSpeed's long-time default). */
+export const DEFAULT_STEPS_PER_PRINT = 10;
+
+const PASSTHROUGH_KEYS = [
+  'flops_profiler',
+  'tensorboard',
+  'wandb',
+  'csv_monitor',
+  'comms_logger',
+  'autotuning',
+  'elasticity',
+  'aio',
+  'amp',
+  'sparse_gradients',
+];
+
+export function resolveConfig(
+  cfg: JsonObject,
+  origin: Origin,
+  ctx: ResolveContext,
+  warnings: Warnings,
+  hadActivationCheckpointing: boolean,
+): ResolvedConfig {
+  const hf: HfArgs = { ...HF_DEFAULTS, ...ctx.hf };
+  const worldSize = ctx.worldSize ?? 1;
+  if (!Number.isInteger(worldSize) || worldSize < 1) throw new ConfigError(`world size must be a positive integer, got ${worldSize}`);
+  const fail = (path: string, reason: string): never => {
+    throw new ConfigError(`${origin(path)}: ${reason}`);
+  };
+  const auto = <T>(v: Json | undefined, fill: T): T => (v === 'auto' ? fill : (v as T));
+
+  // Precision.
+  const fp16 = { ...(cfg['fp16'] as JsonObject) };
+  const bf16 = { ...(cfg['bf16'] as JsonObject) };
+  fp16['enabled'] = auto(fp16['enabled'], hf.fp16);
+  bf16['enabled'] = auto(bf16['enabled'], hf.bf16);
+  if (fp16['enabled'] && bf16['enabled']) fail('bf16.enabled', '"fp16.enabled" and "bf16.enabled" are both true; enable at most one');
+  if (fp16['fp16_master_weights_and_grads']) fail('fp16.fp16_master_weights_and_grads', '"fp16.fp16_master_weights_and_grads" is not supported (master weights are fp32)');
+  const precision: DTypeName = fp16['enabled'] ? 'fp16' : bf16['enabled'] ? 'bf16' : 'fp32';
+
+  // Batch triple: "auto" takes the HF per-device batch and accumulation; "auto" global batch is
+  // their product times the world size (HF fills train_batch_size the same way).
+  const micro = auto(cfg['train_micro_batch_size_per_gpu'], hf.perDeviceTrainBatchSize) as number | null;
+  const gas = auto(cfg['gradient_accumulation_steps'], hf.gradientAccumulationSteps) as number | null;
+  const batch = auto(cfg['train_batch_size'], (micro ?? hf.perDeviceTrainBatchSize) * (gas ?? hf.gradientAccumulationSteps) * worldSize) as number | null;
+  const triple = inferBatch(batch, micro, gas, worldSize, origin('train_batch_size'));
+
+  // Run length: max_steps wins; else epochs over the dataset with the partial batch dropped.
+  const training = { ...(cfg['training'] as JsonObject) };
+  const maxSteps = training['max_steps'] as number | null;
+  let stepsPerEpoch: number | null = null;
+  if (ctx.datasetRows !== undefined) {
+    stepsPerEpoch = Math.floor(ctx.datasetRows / triple.train_batch_size);
+    if (stepsPerEpoch < 1) {
+      throw new ConfigError(`the dataset has ${ctx.datasetRows} rows, fewer than one global batch (train_batch_size ${triple.train_batch_size})`);
+    }
+  }
+  const totalSteps = maxSteps ?? (stepsPerEpoch === null ? null : Math.ceil((training['epochs'] as number) * stepsPerEpoch));
+  const needTotal = (path: string): number =>
+    totalSteps ??
+    fail(path, `"${path}" needs the run length: set "training.max_steps" (--max-steps) or give the dataset so epochs can be counted`);
+
+  const optimizer = resolveOptimizer(cfg['optimizer'] as JsonObject | undefined, hf, warnings, origin, fail);
+  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params.lr, hf, needTotal, fail, warnings, origin);
+  const zero = resolveZero(cfg['zero_optimization'] as JsonObject, ctx.hiddenSize, fail, warnings, origin);
+
+  const ignored: Record<string, unknown> = {};
+  for (const key of PASSTHROUGH_KEYS) if (cfg[key] !== undefined) ignored[key] = cfg[key];
+
+  training['gradient_checkpointing'] = (training['gradient_checkpointing'] as boolean | null) ?? hadActivationCheckpointing;
+  const data = { ...(cfg['data'] as JsonObject) };
+  data['max_seq_len'] = (data['max_seq_len'] as number | null) ?? (training['max_seq_len'] as number);
+  const dataTypes = cfg['data_types'] as JsonObject;
+
+  const resolved = {
+    ...triple,
+    gradient_clipping: auto(cfg['gradient_clipping'], hf.maxGradNorm),
+    steps_per_print: (cfg['steps_per_print'] as number | null) ?? DEFAULT_STEPS_PER_PRINT,
+    wall_clock_breakdown: cfg['wall_clock_breakdown'],
+    prescale_gradients: cfg['prescale_gradients'],
+    gradient_predivide_factor: cfg['gradient_predivide_factor'],
+    communication_data_type: cfg['communication_data_type'],
+    zero_allow_untested_optimizer: cfg['zero_allow_untested_optimizer'],
+    zero_force_ds_cpu_optimizer: cfg['zero_force_ds_cpu_optimizer'],
+    memory_breakdown: cfg['memory_breakdown'],
+    dump_state: cfg['dump_state'],
+    fp16,
+    bf16,
+    optimizer,
+    scheduler,
+    zero_optimization: zero,
+    activation_checkpointing: cfg['activation_checkpointing'],
+    checkpoint: cfg['checkpoint'],
+    data_types: { grad_accum_dtype: (dataTypes['grad_accum_dtype'] as DTypeName | null) ?? 'fp32' },
+    ignored,
+    model: cfg['model'],
+    data,
+    training,
+    run: { world_size: worldSize, precision, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps },
+  };
+  // Every field above is either validated against schema.ts or computed here; the cast only
+  // forgets the Json-ness. test/unit/config.test.ts checks no "auto" survives.
+  return resolved as unknown as ResolvedConfig;
+}
+
+type Fail = (path: string, reason: string) => never;
+
+function resolveOptimizer(
+  block: JsonObject | undefined,
+  hf: HfArgs,
+  warnings: Warnings,
+  origin: Origin,
+  fail: Fail,
+): OptimizerConfig {
+  const filled: AdamParams = {
+    lr: hf.learningRate,
+    betas: [hf.adamBeta1, hf.adamBeta2],
+    eps: hf.adamEpsilon,
+    weight_decay: hf.weightDecay,
+    adam_w_mode: true,
+    torch_adam: false,
+    bias_correction: true,
+  };
+  // No optimizer block: Hugging Face builds its own AdamW from the training arguments.
+  if (block === undefined) return { type: 'AdamW', params: filled };
+  const type = block['type'] as 'Adam' | 'AdamW';
+  const p = block['params'] as JsonObject;
+  const params: AdamParams = {
+    lr: p['lr'] === 'auto' ? filled.lr : (p['lr'] as number),
+    betas: p['betas'] === 'auto' ? filled.betas : (p['betas'] as [number, number]),
+    eps: p['eps'] === 'auto' ? filled.eps : (p['eps'] as number),
+    weight_decay: p['weight_decay'] === 'auto' ? filled.weight_decay : (p['weight_decay'] as number),
+    adam_w_mode: p['adam_w_mode'] as boolean,
+    torch_adam: p['torch_adam'] as boolean,
+    bias_correction: p['bias_correction'] as boolean,
+  };
+  if (!params.bias_correction) fail('optimizer.params.bias_correction', '"optimizer.params.bias_correction": false is not supported');
+  if (type === 'AdamW' && !params.adam_w_mode) {
+    // DeepSpeed: the AdamW type always decouples weight decay.
+    warnings.push(`${origin('optimizer.params.adam_w_mode')}: "optimizer.params.adam_w_mode": false is ignored for type AdamW (always decoupled weight decay)`);
+    params.adam_w_mode = true;
+  }
+  return { type, params };
+}
+
+function resolveScheduler(
+  block: JsonObject | undefined,
+  lr: number,
+  hf: HfArgs,
+  needTotal: (path: string) => number,
+  fail: Fail,
+  warnings: Warnings,
+  origin: Origin,
+): SchedulerConfig {
+  if (block === undefined) return { type: 'constant', params: { warmup_ratio: 0, warmup_num_steps: 0 } };
+  const type = block['type'] as SchedulerConfig['type'];
+  const p = { ...(block['params'] as JsonObject) };
+  const at = (key: string): string => `scheduler.params.${key}`;
+  // TrainingArguments.get_warmup_steps: warmup_steps if > 0 else ceil(total * warmup_ratio).
+  const hfWarmup = (key: string): number =>
+    hf.warmupSteps > 0 ? hf.warmupSteps : hf.warmupRatio > 0 ? Math.ceil(needTotal(at(key)) * hf.warmupRatio) : 0;
+
+  switch (type) {
+    case 'WarmupLR':
+    case 'WarmupDecayLR': {
+      const params = {
+        warmup_min_lr: p['warmup_min_lr'] === 'auto' ? 0 : (p['warmup_min_lr'] as number),
+        warmup_max_lr: p['warmup_max_lr'] === 'auto' ? lr : (p['warmup_max_lr'] as number),
+        warmup_num_steps: p['warmup_num_steps'] === 'auto' ? hfWarmup('warmup_num_steps') : (p['warmup_num_steps'] as number),
+        warmup_type: p['warmup_type'] as 'log' | 'linear',
+        last_batch_iteration: p['last_batch_iteration'] as number,
+      };
+      if (type === 'WarmupLR') return { type, params };
+      const total = totalOf(p, 'total_num_steps', type, needTotal, fail);
+      if (total < Math.max(2, params.warmup_num_steps)) {
+        warnings.push(`${origin(at('total_num_steps'))}: "${at('total_num_steps')}" ${total} is less than warmup_num_steps ${params.warmup_num_steps}`);
+      }
+      return { type, params: { ...params, total_num_steps: total } };
+    }
+    case 'WarmupCosineLR': {
+      const warmup = p['warmup_num_steps'] === 'auto' ? hfWarmup('warmup_num_steps') : (p['warmup_num_steps'] as number);
+      const total = totalOf(p, 'total_num_steps', type, needTotal, fail);
+      // DeepSpeed divides by (total - max(2, warmup)) after warmup: zero or negative is meaningless.
+      if (total <= Math.max(2, warmup)) {
+        fail(at('total_num_steps'), `"${at('total_num_steps')}" (${total}) must exceed the warmup steps (max(2, ${warmup}) = ${Math.max(2, warmup)}) for WarmupCosineLR`);
+      }
+      return {
+        type,
+        params: {
+          total_num_steps: total,
+          warmup_min_ratio: p['warmup_min_ratio'] as number,
+          warmup_num_steps: warmup,
+          cos_min_ratio: p['cos_min_ratio'] as number,
+          warmup_type: p['warmup_type'] as 'log' | 'linear',
+          last_batch_iteration: p['last_batch_iteration'] as number,
+        },
+      };
+    }
+    case 'cosine':
+    case 'linear':
+    case 'constant': {
+      const ratio = (p['warmup_ratio'] as number | null) ?? 0;
+      const steps = p['warmup_num_steps'] as number | 'auto' | null;
+      let warmup: number;
+      if (steps === 'auto') warmup = hfWarmup('warmup_num_steps');
+      else if (steps !== null && steps > 0) warmup = steps; // HF: explicit steps win over the ratio
+      else warmup = ratio > 0 ? Math.ceil(needTotal(at('warmup_ratio')) * ratio) : 0;
+      if (type === 'constant') return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup } };
+      const t = p['total_num_steps'] as number | 'auto' | null;
+      const total = t === null || t === 'auto' ? needTotal(at('total_num_steps')) : t;
+      if (warmup > total) fail(at('warmup_num_steps'), `warmup steps (${warmup}) exceed "${at('total_num_steps')}" (${total})`);
+      if (type === 'linear') return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup, total_num_steps: total } };
+      return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup, total_num_steps: total, num_cycles: p['num_cycles'] as number } };
+    }
+  }
+}
+
+function totalOf(p: JsonObject, key: string, type: string, needTotal: (path: string) => number, fail: Fail): number {
+  const v = p[key] as number | 'auto' | null;
+  if (v === 'auto') return needTotal(`scheduler.params.${key}`);
+  if (v === null) return fail(`scheduler.params.${key}`, `scheduler ${type} needs "scheduler.params.${key}" (a number, or "auto" for the run length)`);
+  return v;
+}
+
+function resolveZero(z0: JsonObject, hidden: number | undefined, fail: Fail, warnings: Warnings, origin: Origin): ZeroConfig {
+  const z = { ...z0 };
+  const at = (key: string): string => `zero_optimization.${key}`;
+  // Hugging Face derives these from the model's hidden size.
+  const byHidden: [string, (h: number) => number][] = [
+    ['reduce_bucket_size', (h) => h * h],
+    ['stage3_prefetch_bucket_size', (h) => Math.floor(0.9 * h * h)],
+    ['stage3_param_persistence_threshold', (h) => 10 * h],
+  ];
+  for (const [key, rule] of byHidden) {
+    if (z[key] !== 'auto') continue;
+    if (hidden === undefined) fail(at(key), `"${at(key)}" is "auto": the model's hidden size is needed to resolve it (give the model, or a number)`);
+    z[key] = rule(hidden);
+  }
+  const stage = z['stage'] as number;
+  z['overlap_comm'] = (z['overlap_comm'] as boolean | null) ?? stage === 3;
+  if ((z['allgather_bucket_size'] as number) % 2 !== 0) {
+    fail(at('allgather_bucket_size'), `"${at('allgather_bucket_size')}" must be even, got ${z['allgather_bucket_size']}`);
+  }
+  const offOpt = z['offload_optimizer'] as JsonObject;
+  const offParam = z['offload_param'] as JsonObject;
+  for (const [key, block] of [['offload_optimizer', offOpt], ['offload_param', offParam]] as const) {
+    if (block['device'] === 'nvme') fail(at(`${key}.device`), `"${at(`${key}.device`)}": "nvme" is not supported (use "cpu" or "none")`);
+  }
+  if (offOpt['device'] !== 'none' && stage === 0) fail(at('offload_optimizer.device'), `"${at('offload_optimizer')}" needs ZeRO stage 1, 2 or 3 (stage is 0)`);
+  if (offParam['device'] !== 'none' && stage !== 3) {
+    warnings.push(`${origin(at('offload_param'))}: "${at('offload_param')}" only applies to ZeRO stage 3 (stage is ${stage}); ignored`);
+  }
+  const unsupported: [string, Json][] = [
+    ['zero_hpz_partition_size', 1],
+    ['zero_quantized_weights', false],
+    ['zero_quantized_nontrainable_weights', false],
+    ['zero_quantized_gradients', false],
+    ['mics_shard_size', -1],
+    ['mics_hierarchical_params_gather', false],
+  ];
+  for (const [key, only] of unsupported) {
+    if (z[key] !== only) fail(at(key), `"${at(key)}" is not supported by telechat-train (only ${JSON.stringify(only)}), got ${JSON.stringify(z[key])}`);
+  }
+  return z as unknown as ZeroConfig;
+}

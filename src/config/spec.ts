@@ -1,0 +1,117 @@
+// A tiny schema language for the config: each key has a type, a default and (for Hugging Face
+// style configs) whether "auto" is allowed. The validator walks it to reject unknown keys and
+// wrong types; the resolver fills defaults from it, so every default lives in exactly one place.
+
+interface Common {
+  /** The string "auto" is accepted and resolved later the Hugging Face way. */
+  auto?: boolean;
+  /** null is a valid value (for "unset" / "derive it"). */
+  nullable?: boolean;
+}
+
+export interface NumberSpec extends Common {
+  kind: 'number';
+  int?: boolean;
+  /** Inclusive bounds. */
+  min?: number;
+  max?: number;
+  /** Exclusive lower bound (for "> 0"). */
+  above?: number;
+  default: number | null;
+}
+
+export interface BooleanSpec extends Common {
+  kind: 'boolean';
+  default: boolean | null;
+}
+
+export interface StringSpec extends Common {
+  kind: 'string';
+  /** Allowed values; matched case-insensitively when `ignoreCase`, stored as listed here. */
+  oneOf?: readonly string[];
+  ignoreCase?: boolean;
+  default: string | null;
+}
+
+export interface ArraySpec extends Common {
+  kind: 'array';
+  items: NumberSpec | StringSpec;
+  /** Exact length (betas: 2). */
+  length?: number;
+  default: readonly (number | string)[] | null;
+}
+
+/** A nested block. `optional` blocks are not filled with defaults when absent (the resolver decides). */
+export interface ObjectSpec {
+  kind: 'object';
+  fields: Record<string, Spec>;
+  optional?: boolean;
+  /** Other names accepted for a field (DeepSpeed's pydantic aliases and deprecated names). */
+  aliases?: Record<string, { to: string; deprecated?: boolean }>;
+}
+
+/** `{type, params}` blocks (optimizer, scheduler): `params` is checked against the type's spec. */
+export interface TaggedSpec {
+  kind: 'tagged';
+  types: Record<string, ObjectSpec>;
+  /** Optimizer names are case-insensitive in DeepSpeed ("adamw" = "AdamW"). */
+  ignoreCase?: boolean;
+}
+
+/** Keys DeepSpeed knows that have no effect here: any JSON is kept verbatim, with a warning. */
+export interface PassthroughSpec {
+  kind: 'passthrough';
+  why: string;
+}
+
+export type Spec = NumberSpec | BooleanSpec | StringSpec | ArraySpec | ObjectSpec | TaggedSpec | PassthroughSpec;
+
+// Small constructors keep the schema readable.
+export const num = (def: number | null, o: Omit<NumberSpec, 'kind' | 'default'> = {}): NumberSpec => ({ kind: 'number', default: def, ...o });
+export const int = (def: number | null, o: Omit<NumberSpec, 'kind' | 'default' | 'int'> = {}): NumberSpec => ({ kind: 'number', int: true, default: def, ...o });
+export const bool = (def: boolean | null, o: Omit<BooleanSpec, 'kind' | 'default'> = {}): BooleanSpec => ({ kind: 'boolean', default: def, ...o });
+export const str = (def: string | null, o: Omit<StringSpec, 'kind' | 'default'> = {}): StringSpec => ({ kind: 'string', default: def, ...o });
+export const oneOf = (values: readonly string[], def: string | null, o: Omit<StringSpec, 'kind' | 'default' | 'oneOf'> = {}): StringSpec => ({
+  kind: 'string',
+  oneOf: values,
+  default: def,
+  ...o,
+});
+export const obj = (fields: Record<string, Spec>, o: Omit<ObjectSpec, 'kind' | 'fields'> = {}): ObjectSpec => ({ kind: 'object', fields, ...o });
+export const passthrough = (why: string): PassthroughSpec => ({ kind: 'passthrough', why });
+
+/** How the spec's type reads in an error message. */
+export function describe(spec: Spec): string {
+  let base: string;
+  switch (spec.kind) {
+    case 'number': {
+      base = spec.int ? 'an integer' : 'a number';
+      const bounds: string[] = [];
+      if (spec.above !== undefined) bounds.push(`> ${spec.above}`);
+      if (spec.min !== undefined) bounds.push(`>= ${spec.min}`);
+      if (spec.max !== undefined) bounds.push(`<= ${spec.max}`);
+      if (bounds.length) base += ` ${bounds.join(' and ')}`;
+      break;
+    }
+    case 'boolean':
+      base = 'true or false';
+      break;
+    case 'string':
+      base = spec.oneOf ? `one of ${spec.oneOf.map((v) => JSON.stringify(v)).join(', ')}` : 'a string';
+      break;
+    case 'array':
+      base = `an array of ${spec.length ?? 'any number of'} ${spec.items.kind === 'number' ? 'numbers' : 'strings'}`;
+      if (spec.items.kind === 'string' && spec.items.oneOf) base += ` (${spec.items.oneOf.map((v) => JSON.stringify(v)).join(', ')})`;
+      break;
+    case 'object':
+    case 'tagged':
+      base = 'an object';
+      break;
+    case 'passthrough':
+      base = 'any value';
+      break;
+  }
+  if ('auto' in spec && spec.auto) base += ' or "auto"';
+  if ('nullable' in spec && spec.nullable) base += ' or null';
+  return base;
+}

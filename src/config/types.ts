@@ -1,0 +1,228 @@
+// The fully resolved configuration the trainer consumes: no "auto" left, every default
+// filled (defaults and their meaning are documented in schema.ts). Plain data: it is written
+// verbatim as resolved-config.json.
+
+export type DTypeName = 'fp32' | 'bf16' | 'fp16';
+export type ParamKindName = 'embedding' | 'matrix' | 'norm' | 'bias';
+export type WarmupType = 'log' | 'linear';
+export type OffloadDevice = 'none' | 'cpu' | 'nvme';
+
+export interface Fp16Config {
+  enabled: boolean;
+  auto_cast: boolean;
+  loss_scale: number;
+  initial_scale_power: number;
+  loss_scale_window: number;
+  hysteresis: number;
+  consecutive_hysteresis: boolean;
+  min_loss_scale: number;
+  fp16_master_weights_and_grads: boolean;
+}
+
+export interface Bf16Config {
+  enabled: boolean;
+  immediate_grad_update: boolean;
+}
+
+export interface AdamParams {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weight_decay: number;
+  /** Decoupled weight decay (AdamW). Always true for type AdamW. */
+  adam_w_mode: boolean;
+  torch_adam: boolean;
+  bias_correction: boolean;
+}
+
+export interface OptimizerConfig {
+  type: 'Adam' | 'AdamW';
+  params: AdamParams;
+}
+
+export interface WarmupLRParams {
+  warmup_min_lr: number;
+  warmup_max_lr: number;
+  warmup_num_steps: number;
+  warmup_type: WarmupType;
+  last_batch_iteration: number;
+}
+
+export interface WarmupDecayLRParams extends WarmupLRParams {
+  total_num_steps: number;
+}
+
+export interface WarmupCosineLRParams {
+  total_num_steps: number;
+  warmup_min_ratio: number;
+  warmup_num_steps: number;
+  cos_min_ratio: number;
+  warmup_type: WarmupType;
+  last_batch_iteration: number;
+}
+
+/** HF-style schedules: warmup_num_steps is final (ratio already applied); ratio kept for the record. */
+export interface HfWarmupParams {
+  warmup_ratio: number;
+  warmup_num_steps: number;
+}
+
+export interface HfDecayParams extends HfWarmupParams {
+  total_num_steps: number;
+}
+
+export type SchedulerConfig =
+  | { type: 'WarmupLR'; params: WarmupLRParams }
+  | { type: 'WarmupDecayLR'; params: WarmupDecayLRParams }
+  | { type: 'WarmupCosineLR'; params: WarmupCosineLRParams }
+  | { type: 'cosine'; params: HfDecayParams & { num_cycles: number } }
+  | { type: 'linear'; params: HfDecayParams }
+  | { type: 'constant'; params: HfWarmupParams };
+
+export type SchedulerType = SchedulerConfig['type'];
+
+export interface OffloadOptimizerConfig {
+  device: OffloadDevice;
+  nvme_path: string | null;
+  buffer_count: number;
+  pin_memory: boolean;
+  pipeline_read: boolean;
+  pipeline_write: boolean;
+  fast_init: boolean;
+  ratio: number;
+}
+
+export interface OffloadParamConfig {
+  device: OffloadDevice;
+  nvme_path: string | null;
+  buffer_count: number;
+  buffer_size: number;
+  max_in_cpu: number;
+  pin_memory: boolean;
+}
+
+export interface ZeroConfig {
+  stage: 0 | 1 | 2 | 3;
+  contiguous_gradients: boolean;
+  reduce_scatter: boolean;
+  reduce_bucket_size: number;
+  use_multi_rank_bucket_allreduce: boolean;
+  allgather_partitions: boolean;
+  allgather_bucket_size: number;
+  /** Resolved: null in the file means true for stage 3, false otherwise. */
+  overlap_comm: boolean;
+  load_from_fp32_weights: boolean;
+  elastic_checkpoint: boolean;
+  offload_param: OffloadParamConfig;
+  offload_optimizer: OffloadOptimizerConfig;
+  sub_group_size: number;
+  stage3_prefetch_bucket_size: number;
+  stage3_param_persistence_threshold: number;
+  stage3_model_persistence_threshold: number;
+  stage3_max_live_parameters: number;
+  stage3_max_reuse_distance: number;
+  stage3_gather_16bit_weights_on_model_save: boolean;
+  ignore_unused_parameters: boolean;
+  legacy_stage1: boolean;
+  round_robin_gradients: boolean;
+  zero_hpz_partition_size: number;
+  zero_quantized_weights: boolean;
+  zero_quantized_nontrainable_weights: boolean;
+  zero_quantized_gradients: boolean;
+  mics_shard_size: number;
+  mics_hierarchical_params_gather: boolean;
+  memory_efficient_linear: boolean;
+  pipeline_loading_checkpoint: boolean;
+  override_module_apply: boolean;
+  log_trace_cache_warnings: boolean;
+}
+
+export interface ActivationCheckpointingConfig {
+  partition_activations: boolean;
+  contiguous_memory_optimization: boolean;
+  cpu_checkpointing: boolean;
+  number_checkpoints: number | null;
+  synchronize_checkpoint_boundary: boolean;
+  profile: boolean;
+}
+
+export interface CheckpointConfig {
+  tag_validation: 'Warn' | 'Ignore' | 'Fail';
+  load_universal: boolean;
+  use_node_local_storage: boolean;
+  parallel_write: { pipeline_stage: boolean };
+}
+
+export interface ModelSection {
+  path: string | null;
+  config: string | null;
+  init: 'pretrained' | 'random';
+  dtype: DTypeName | null;
+}
+
+export interface DataSection {
+  path: string | null;
+  /** Resolved: training.max_seq_len when the file leaves it null. */
+  max_seq_len: number;
+  template: string | null;
+  format: string | null;
+  loss_on: 'all' | 'last';
+  pack: boolean;
+  skip_bad: boolean;
+}
+
+export interface TrainingSection {
+  output_dir: string;
+  epochs: number;
+  max_steps: number | null;
+  max_seq_len: number;
+  seed: number;
+  save_steps: number;
+  save_total_limit: number | null;
+  log_file: string;
+  /** Resolved: on when set, or when the file has an activation_checkpointing block. */
+  gradient_checkpointing: boolean;
+  on_nonfinite: 'skip' | 'abort';
+  weight_decay_exclude: ParamKindName[];
+}
+
+/** Facts of this run the config was resolved against. */
+export interface RunInfo {
+  world_size: number;
+  /** Training precision: bf16/fp16 when their block is enabled, else fp32. */
+  precision: DTypeName;
+  /** Optimizer steps per epoch (rows // train_batch_size); null when the dataset size was not given. */
+  steps_per_epoch: number | null;
+  /** Optimizer steps of the whole run; null when neither max_steps nor the dataset size is known. */
+  total_steps: number | null;
+}
+
+export interface ResolvedConfig {
+  train_batch_size: number;
+  train_micro_batch_size_per_gpu: number;
+  gradient_accumulation_steps: number;
+  gradient_clipping: number;
+  steps_per_print: number;
+  wall_clock_breakdown: boolean;
+  prescale_gradients: boolean;
+  gradient_predivide_factor: number;
+  communication_data_type: DTypeName | null;
+  zero_allow_untested_optimizer: boolean;
+  zero_force_ds_cpu_optimizer: boolean;
+  memory_breakdown: boolean;
+  dump_state: boolean;
+  fp16: Fp16Config;
+  bf16: Bf16Config;
+  optimizer: OptimizerConfig;
+  scheduler: SchedulerConfig;
+  zero_optimization: ZeroConfig;
+  activation_checkpointing: ActivationCheckpointingConfig;
+  checkpoint: CheckpointConfig;
+  data_types: { grad_accum_dtype: DTypeName };
+  /** Accepted DeepSpeed blocks with no effect here (tensorboard, flops_profiler, ...), verbatim. */
+  ignored: Record<string, unknown>;
+  model: ModelSection;
+  data: DataSection;
+  training: TrainingSection;
+  run: RunInfo;
+}

@@ -1,0 +1,146 @@
+// Walks a parsed config against the schema: rejects unknown keys (naming the dotted path and
+// the closest valid key) and wrong types (naming the key, the expected type and the value),
+// maps aliases, and fills every absent key with its default. "auto" stays for resolve.ts.
+import { ConfigError, show, type Warnings } from './errors.js';
+import { describe, type ObjectSpec, type Spec, type TaggedSpec } from './spec.js';
+import { closest } from './suggest.js';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+/** Says where a dotted key came from: the config file, or the --set flag that wrote it. */
+export type Origin = (path: string) => string;
+
+export function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export class Validator {
+  readonly warnings: Warnings = [];
+  constructor(
+    private readonly root: ObjectSpec,
+    private readonly origin: Origin,
+  ) {}
+
+  fail(path: string, reason: string): never {
+    throw new ConfigError(`${this.origin(path)}: ${reason}`);
+  }
+
+  value(spec: Spec, v: unknown, path: string): Json {
+    const typeError = (): never => this.fail(path, `key "${path}" expects ${describe(spec)}, got ${show(v)}`);
+    if (spec.kind === 'passthrough') {
+      this.warnings.push(`${this.origin(path)}: "${path}" is accepted but has no effect in telechat-train (${spec.why})`);
+      return v as Json;
+    }
+    if (spec.kind === 'object') return this.object(spec, v, path);
+    if (spec.kind === 'tagged') return this.tagged(spec, v, path);
+    if (v === 'auto' && spec.auto) return 'auto';
+    if (v === null && spec.nullable) return null;
+    switch (spec.kind) {
+      case 'number': {
+        if (typeof v !== 'number' || !Number.isFinite(v)) return typeError();
+        if (spec.int && !Number.isInteger(v)) return typeError();
+        if (spec.min !== undefined && v < spec.min) return typeError();
+        if (spec.max !== undefined && v > spec.max) return typeError();
+        if (spec.above !== undefined && !(v > spec.above)) return typeError();
+        return v;
+      }
+      case 'boolean':
+        return typeof v === 'boolean' ? v : typeError();
+      case 'string': {
+        if (typeof v !== 'string') return typeError();
+        if (!spec.oneOf) return v;
+        const hit = spec.oneOf.find((o) => (spec.ignoreCase ? o.toLowerCase() === v.toLowerCase() : o === v));
+        return hit ?? typeError();
+      }
+      case 'array': {
+        if (!Array.isArray(v)) return typeError();
+        if (spec.length !== undefined && v.length !== spec.length) return typeError();
+        return v.map((item, i) => {
+          try {
+            return this.value(spec.items, item, `${path}.${i}`);
+          } catch {
+            return typeError();
+          }
+        });
+      }
+    }
+  }
+
+  object(spec: ObjectSpec, v: unknown, path: string): JsonObject {
+    if (!isObject(v)) this.fail(path, `key "${path}" expects ${describe(spec)}, got ${show(v)}`);
+    const renamed: Record<string, unknown> = {};
+    const writtenAs: Record<string, string> = {};
+    for (const [key, val] of Object.entries(v)) {
+      const alias = spec.aliases?.[key];
+      const target = alias?.to ?? key;
+      const keyPath = join(path, key);
+      if (!(target in spec.fields)) this.unknownKey(spec, key, keyPath);
+      if (target in renamed) this.fail(keyPath, `"${join(path, writtenAs[target]!)}" and "${keyPath}" are the same setting; give only one`);
+      if (alias?.deprecated) this.warnings.push(`${this.origin(keyPath)}: "${keyPath}" is deprecated; use "${join(path, target)}"`);
+      renamed[target] = val;
+      writtenAs[target] = key;
+    }
+    const out: JsonObject = {};
+    for (const [key, fieldSpec] of Object.entries(spec.fields)) {
+      const keyPath = join(path, key);
+      if (key in renamed) out[key] = this.value(fieldSpec, renamed[key], keyPath);
+      else if (fieldSpec.kind === 'object' && !fieldSpec.optional) out[key] = this.object(fieldSpec, {}, keyPath);
+      else if (fieldSpec.kind !== 'object' && fieldSpec.kind !== 'tagged' && fieldSpec.kind !== 'passthrough') {
+        out[key] = fieldSpec.default === null ? null : structuredClone(fieldSpec.default) as Json;
+      }
+    }
+    return out;
+  }
+
+  tagged(spec: TaggedSpec, v: unknown, path: string): JsonObject {
+    if (!isObject(v)) this.fail(path, `key "${path}" expects an object {"type": ..., "params": {...}}, got ${show(v)}`);
+    for (const key of Object.keys(v)) {
+      if (key !== 'type' && key !== 'params') this.fail(join(path, key), `unknown key "${join(path, key)}" (did you mean "${closest(key, ['type', 'params'])}"?)`);
+    }
+    const names = Object.keys(spec.types);
+    const t = v['type'];
+    const typePath = join(path, 'type');
+    if (typeof t !== 'string') this.fail(typePath, `key "${typePath}" expects one of ${names.map((n) => JSON.stringify(n)).join(', ')}, got ${show(t)}`);
+    const name = names.find((n) => (spec.ignoreCase ? n.toLowerCase() === t.toLowerCase() : n === t));
+    if (name === undefined) {
+      this.fail(
+        typePath,
+        `unsupported ${path} type ${show(t)} (did you mean "${closest(t, names)}"?); supported: ${names.join(', ')}`,
+      );
+    }
+    const params = this.object(spec.types[name]!, v['params'] ?? {}, join(path, 'params'));
+    return { type: name, params };
+  }
+
+  private unknownKey(spec: ObjectSpec, key: string, keyPath: string): never {
+    const home = findHome(this.root, key, '');
+    const here = keyPath.includes('.') ? keyPath.slice(0, keyPath.lastIndexOf('.')) : '';
+    if (home !== null && home !== here) {
+      this.fail(keyPath, `unknown key "${keyPath}" ("${key}" belongs in ${home === '' ? 'the top level' : `"${home}"`})`);
+    }
+    const suggestion = closest(key, [...Object.keys(spec.fields), ...Object.keys(spec.aliases ?? {})]);
+    this.fail(keyPath, `unknown key "${keyPath}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
+  }
+}
+
+/** The dotted path of the first object in the schema that has `key` as a field, or null. */
+function findHome(spec: ObjectSpec, key: string, path: string): string | null {
+  if (key in spec.fields || (spec.aliases && key in spec.aliases)) return path;
+  for (const [name, field] of Object.entries(spec.fields)) {
+    if (field.kind === 'object') {
+      const hit = findHome(field, key, join(path, name));
+      if (hit !== null) return hit;
+    } else if (field.kind === 'tagged') {
+      for (const body of Object.values(field.types)) {
+        const hit = findHome(body, key, join(join(path, name), 'params'));
+        if (hit !== null) return hit;
+      }
+    }
+  }
+  return null;
+}
+
+function join(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}

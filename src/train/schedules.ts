@@ -1,0 +1,131 @@
+// Learning-rate schedules as pure functions of the scheduler's `last_batch_iteration`.
+//
+// Two families, each with its own bookkeeping, kept exactly:
+// - DeepSpeed (WarmupLR, WarmupDecayLR, WarmupCosineLR): the scheduler starts at
+//   last_batch_iteration = -1 and sets the lr for that value at construction; the engine calls
+//   step() after every optimizer step. So update k (0-based) runs with lrAt(k - 1): the first
+//   update uses warmup_min_lr (WarmupLR/DecayLR) or 0 (WarmupCosineLR, whose get_lr returns 0
+//   before the start), and warmup_num_steps is clamped to >= 2 as DeepSpeed does.
+// - Hugging Face (cosine, linear, constant; get_*_schedule_with_warmup): a torch LambdaLR,
+//   whose construction already steps once, so update k runs with lambda(k) * base lr.
+// Either way the state is {last_batch_iteration} and lr = lrAt(schedule, base, state).
+import type { SchedulerConfig } from '../config/types.js';
+
+export interface SchedulerState {
+  last_batch_iteration: number;
+}
+
+const isDeepSpeed = (s: SchedulerConfig): boolean => s.type === 'WarmupLR' || s.type === 'WarmupDecayLR' || s.type === 'WarmupCosineLR';
+
+/** State of a freshly built scheduler (DeepSpeed: the configured last_batch_iteration, -1 by default). */
+export function initialState(s: SchedulerConfig): SchedulerState {
+  switch (s.type) {
+    case 'WarmupLR':
+    case 'WarmupDecayLR':
+    case 'WarmupCosineLR':
+      return { last_batch_iteration: s.params.last_batch_iteration };
+    default:
+      return { last_batch_iteration: 0 }; // LambdaLR's last_epoch after its constructor's step()
+  }
+}
+
+/** DeepSpeed's warmup gamma in [0, 1) for it in [0, W). */
+function warmupGamma(type: 'log' | 'linear', it: number, warmup: number): number {
+  return type === 'log' ? Math.log(it + 1) / Math.log(warmup) : it / warmup;
+}
+
+/** HF warmup: step / max(1, W). */
+function hfWarmup(it: number, warmup: number): number {
+  return it / Math.max(1, warmup);
+}
+
+/**
+ * The learning rate the scheduler sets when its last_batch_iteration is `it`.
+ * `baseLr` is the optimizer's configured lr (ignored by WarmupLR/WarmupDecayLR, which set
+ * absolute values between warmup_min_lr and warmup_max_lr).
+ */
+export function lrAt(s: SchedulerConfig, baseLr: number, it: number): number {
+  switch (s.type) {
+    case 'WarmupLR':
+    case 'WarmupDecayLR': {
+      const p = s.params;
+      if (it < 0) return p.warmup_min_lr;
+      const W = Math.max(2, p.warmup_num_steps);
+      let gamma: number;
+      if (it < W) gamma = warmupGamma(p.warmup_type, it, W);
+      else if (s.type === 'WarmupLR') gamma = 1;
+      else gamma = Math.max(0, (s.params.total_num_steps - it) / Math.max(1, s.params.total_num_steps - W));
+      return p.warmup_min_lr + (p.warmup_max_lr - p.warmup_min_lr) * gamma;
+    }
+    case 'WarmupCosineLR': {
+      const p = s.params;
+      if (it < 0) return 0;
+      const W = Math.max(2, p.warmup_num_steps);
+      let ratio: number;
+      if (it < W) {
+        ratio = p.warmup_min_ratio + warmupGamma(p.warmup_type, it, W) * (1 - p.warmup_min_ratio);
+      } else {
+        const cos = (1 + Math.cos((Math.PI * (it - W + 1)) / (p.total_num_steps - W))) / 2;
+        ratio = Math.max(0, p.cos_min_ratio + (1 - p.cos_min_ratio) * cos);
+      }
+      return baseLr * ratio;
+    }
+    case 'cosine': {
+      const { warmup_num_steps: W, total_num_steps: T, num_cycles } = s.params;
+      if (it < W) return baseLr * hfWarmup(it, W);
+      const progress = (it - W) / Math.max(1, T - W);
+      return baseLr * Math.max(0, 0.5 * (1 + Math.cos(Math.PI * num_cycles * 2 * progress)));
+    }
+    case 'linear': {
+      const { warmup_num_steps: W, total_num_steps: T } = s.params;
+      if (it < W) return baseLr * hfWarmup(it, W);
+      return baseLr * Math.max(0, (T - it) / Math.max(1, T - W));
+    }
+    case 'constant': {
+      const W = s.params.warmup_num_steps;
+      return it < W ? baseLr * hfWarmup(it, W) : baseLr;
+    }
+  }
+}
+
+/** The lr used by optimizer update k (0-based) of a run started fresh. */
+export function lrForUpdate(s: SchedulerConfig, baseLr: number, k: number): number {
+  return lrAt(s, baseLr, initialState(s).last_batch_iteration + k);
+}
+
+/** A stateful wrapper for the trainer: read `lr` for the coming update, then step() after it. */
+export class LrScheduler {
+  private state: SchedulerState;
+
+  constructor(
+    readonly schedule: SchedulerConfig,
+    readonly baseLr: number,
+    state?: SchedulerState,
+  ) {
+    this.state = state ? { ...state } : initialState(schedule);
+  }
+
+  get lr(): number {
+    return lrAt(this.schedule, this.baseLr, this.state.last_batch_iteration);
+  }
+
+  step(): void {
+    this.state.last_batch_iteration += 1;
+  }
+
+  stateDict(): SchedulerState {
+    return { ...this.state };
+  }
+
+  loadStateDict(state: SchedulerState): void {
+    if (!Number.isInteger(state.last_batch_iteration)) {
+      throw new Error(`scheduler state: last_batch_iteration must be an integer, got ${JSON.stringify(state.last_batch_iteration)}`);
+    }
+    this.state = { ...state };
+  }
+
+  /** Which bookkeeping this schedule follows (see the file comment). */
+  get family(): 'deepspeed' | 'huggingface' {
+    return isDeepSpeed(this.schedule) ? 'deepspeed' : 'huggingface';
+  }
+}

@@ -1,0 +1,369 @@
+// Resolution: DeepSpeed's code defaults, Hugging Face "auto" filling, DeepSpeed's batch
+// inference, overrides, legacy forms, TeleChat2's own configs and the shipped configs.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseSetArg, resolveConfigObject, resolvedConfigJson, type LoadOptions, type ResolvedConfig } from '../../src/config/index.js';
+import { CONFIG } from '../../src/config/schema.js';
+import type { ObjectSpec } from '../../src/config/spec.js';
+
+const resolve = (cfg: object, opts: LoadOptions = {}): ResolvedConfig => resolveConfigObject(cfg, 'test.json', opts).config;
+const warningsOf = (cfg: object, opts: LoadOptions = {}): string[] => resolveConfigObject(cfg, 'test.json', opts).warnings;
+const ok = { train_micro_batch_size_per_gpu: 1 };
+
+/** Every string value in a JSON tree, with its dotted path. */
+function strings(v: unknown, path = ''): [string, string][] {
+  if (typeof v === 'string') return [[path, v]];
+  if (Array.isArray(v)) return v.flatMap((x, i) => strings(x, `${path}.${i}`));
+  if (typeof v === 'object' && v !== null) return Object.entries(v).flatMap(([k, x]) => strings(x, path ? `${path}.${k}` : k));
+  return [];
+}
+
+/** Dotted paths of every key the schema declares (optimizer/scheduler/passthrough blocks excluded). */
+function schemaPaths(spec: ObjectSpec, path = ''): string[] {
+  return Object.entries(spec.fields).flatMap(([k, f]) => {
+    const p = path ? `${path}.${k}` : k;
+    if (f.kind === 'object') return [p, ...schemaPaths(f, p)];
+    if (f.kind === 'tagged' || f.kind === 'passthrough') return [];
+    return [p];
+  });
+}
+
+function get(obj: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
+}
+
+describe('defaults', () => {
+  it("fills DeepSpeed's code defaults and ours", () => {
+    const c = resolve(ok);
+    expect(c.gradient_clipping).toBe(0);
+    expect(c.steps_per_print).toBe(10);
+    expect([c.wall_clock_breakdown, c.prescale_gradients, c.zero_allow_untested_optimizer]).toEqual([false, false, false]);
+    expect(c.gradient_predivide_factor).toBe(1);
+    expect(c.communication_data_type).toBeNull();
+    expect(c.fp16).toEqual({
+      enabled: false,
+      auto_cast: false,
+      loss_scale: 0,
+      initial_scale_power: 16,
+      loss_scale_window: 1000,
+      hysteresis: 2,
+      consecutive_hysteresis: false,
+      min_loss_scale: 1,
+      fp16_master_weights_and_grads: false,
+    });
+    expect(c.bf16.enabled).toBe(false);
+    const z = c.zero_optimization;
+    expect(z.stage).toBe(0);
+    expect([z.contiguous_gradients, z.reduce_scatter, z.overlap_comm, z.round_robin_gradients]).toEqual([true, true, false, false]);
+    expect([z.reduce_bucket_size, z.allgather_bucket_size, z.sub_group_size]).toEqual([5e8, 5e8, 1e9]);
+    expect([z.stage3_prefetch_bucket_size, z.stage3_param_persistence_threshold]).toEqual([5e7, 1e5]);
+    expect([z.stage3_max_live_parameters, z.stage3_max_reuse_distance]).toEqual([1e9, 1e9]);
+    expect(z.stage3_gather_16bit_weights_on_model_save).toBe(false);
+    expect(z.offload_optimizer).toMatchObject({ device: 'none', pin_memory: false });
+    expect(z.offload_param).toMatchObject({ device: 'none', pin_memory: false });
+    expect(c.activation_checkpointing).toMatchObject({ partition_activations: false, cpu_checkpointing: false, number_checkpoints: null });
+    expect(c.checkpoint).toMatchObject({ tag_validation: 'Warn', load_universal: false });
+    expect(c.data_types.grad_accum_dtype).toBe('fp32');
+    // No optimizer block: HF's own AdamW with TrainingArguments defaults. No scheduler: constant.
+    expect(c.optimizer).toEqual({
+      type: 'AdamW',
+      params: { lr: 5e-5, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0, adam_w_mode: true, torch_adam: false, bias_correction: true },
+    });
+    expect(c.scheduler).toEqual({ type: 'constant', params: { warmup_ratio: 0, warmup_num_steps: 0 } });
+    expect(c.training).toEqual({
+      output_dir: 'output',
+      epochs: 3,
+      max_steps: null,
+      max_seq_len: 2048,
+      seed: 42,
+      save_steps: 500,
+      save_total_limit: null,
+      log_file: 'train.log',
+      gradient_checkpointing: false,
+      on_nonfinite: 'abort',
+      weight_decay_exclude: ['norm', 'bias'],
+    });
+    expect(c.model).toEqual({ path: null, config: null, init: 'pretrained', dtype: null });
+    expect(c.data).toMatchObject({ path: null, max_seq_len: 2048, loss_on: 'all', pack: true });
+    expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: null });
+  });
+
+  it('DeepSpeed optimizer params default to torch Adam values', () => {
+    const c = resolve({ ...ok, optimizer: { type: 'Adam', params: {} } });
+    expect(c.optimizer).toEqual({
+      type: 'Adam',
+      params: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0, adam_w_mode: true, torch_adam: false, bias_correction: true },
+    });
+    expect(resolve({ ...ok, optimizer: { type: 'Adam', params: { adam_w_mode: false } } }).optimizer.params.adam_w_mode).toBe(false);
+  });
+
+  it('overlap_comm defaults to true only for stage 3', () => {
+    for (const stage of [0, 1, 2, 3]) {
+      expect(resolve({ ...ok, zero_optimization: { stage } }).zero_optimization.overlap_comm).toBe(stage === 3);
+    }
+    expect(resolve({ ...ok, zero_optimization: { stage: 3, overlap_comm: false } }).zero_optimization.overlap_comm).toBe(false);
+  });
+
+  it('precision: fp32 unless a block enables bf16 or fp16', () => {
+    expect(resolve(ok).run.precision).toBe('fp32');
+    expect(resolve({ ...ok, bf16: { enabled: true } }).run.precision).toBe('bf16');
+    expect(resolve({ ...ok, fp16: { enabled: true } }).run.precision).toBe('fp16');
+    expect(resolve({ ...ok, data_types: { grad_accum_dtype: 'bf16' } }).data_types.grad_accum_dtype).toBe('bf16');
+  });
+
+  it('gradient checkpointing follows an activation_checkpointing block unless set', () => {
+    expect(resolve({ ...ok, activation_checkpointing: {} }).training.gradient_checkpointing).toBe(true);
+    expect(resolve({ ...ok, activation_checkpointing: {}, training: { gradient_checkpointing: false } }).training.gradient_checkpointing).toBe(false);
+    expect(resolve({ ...ok, training: { gradient_checkpointing: true } }).training.gradient_checkpointing).toBe(true);
+  });
+
+  it('data.max_seq_len follows training.max_seq_len unless set', () => {
+    expect(resolve({ ...ok, training: { max_seq_len: 512 } }).data.max_seq_len).toBe(512);
+    expect(resolve({ ...ok, training: { max_seq_len: 512 }, data: { max_seq_len: 128 } }).data.max_seq_len).toBe(128);
+  });
+});
+
+describe('"auto" the Hugging Face way', () => {
+  const allAuto = {
+    train_batch_size: 'auto',
+    train_micro_batch_size_per_gpu: 'auto',
+    gradient_accumulation_steps: 'auto',
+    gradient_clipping: 'auto',
+    fp16: { enabled: 'auto' },
+    bf16: { enabled: 'auto' },
+    optimizer: { type: 'AdamW', params: { lr: 'auto', betas: 'auto', eps: 'auto', weight_decay: 'auto' } },
+    scheduler: { type: 'WarmupDecayLR', params: { warmup_min_lr: 'auto', warmup_max_lr: 'auto', warmup_num_steps: 'auto', total_num_steps: 'auto' } },
+    zero_optimization: { stage: 3, reduce_bucket_size: 'auto', stage3_prefetch_bucket_size: 'auto', stage3_param_persistence_threshold: 'auto' },
+  };
+
+  it('takes TrainingArguments defaults when no flag fills it', () => {
+    const c = resolve(allAuto, { context: { hiddenSize: 64, datasetRows: 100 } });
+    expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([8, 8, 1]);
+    expect(c.gradient_clipping).toBe(1.0);
+    expect([c.fp16.enabled, c.bf16.enabled]).toEqual([false, false]);
+    expect(c.optimizer.params).toMatchObject({ lr: 5e-5, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0 });
+    expect(c.zero_optimization.reduce_bucket_size).toBe(64 * 64);
+    expect(c.zero_optimization.stage3_prefetch_bucket_size).toBe(3686); // floor(0.9 * 4096 = 3686.4)
+    expect(c.zero_optimization.stage3_param_persistence_threshold).toBe(640);
+    // 100 rows // 8 = 12 steps per epoch (partial batch dropped), 3 epochs = 36 steps, no warmup.
+    expect(c.run).toMatchObject({ steps_per_epoch: 12, total_steps: 36 });
+    expect(c.scheduler).toEqual({
+      type: 'WarmupDecayLR',
+      params: { warmup_min_lr: 0, warmup_max_lr: 5e-5, warmup_num_steps: 0, warmup_type: 'log', last_batch_iteration: -1, total_num_steps: 36 },
+    });
+    expect(strings(c).filter(([, v]) => v === 'auto')).toEqual([]);
+  });
+
+  it('takes the training arguments when given', () => {
+    const hf = { perDeviceTrainBatchSize: 4, gradientAccumulationSteps: 2, learningRate: 1e-4, maxGradNorm: 0.5, adamBeta1: 0.8, adamBeta2: 0.9, adamEpsilon: 1e-6, weightDecay: 0.1, warmupRatio: 0.1, bf16: true };
+    const c = resolve(allAuto, { context: { hiddenSize: 10, datasetRows: 100, worldSize: 2, hf } });
+    expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([16, 4, 2]);
+    expect(c.gradient_clipping).toBe(0.5);
+    expect([c.fp16.enabled, c.bf16.enabled, c.run.precision]).toEqual([false, true, 'bf16']);
+    expect(c.optimizer.params).toMatchObject({ lr: 1e-4, betas: [0.8, 0.9], eps: 1e-6, weight_decay: 0.1 });
+    expect([c.zero_optimization.reduce_bucket_size, c.zero_optimization.stage3_prefetch_bucket_size, c.zero_optimization.stage3_param_persistence_threshold]).toEqual([100, 90, 100]);
+    // 100 // 16 = 6 steps per epoch, 18 in 3 epochs, warmup ceil(18 * 0.1) = 2.
+    expect(c.run).toMatchObject({ world_size: 2, steps_per_epoch: 6, total_steps: 18 });
+    expect(c.scheduler.params).toMatchObject({ warmup_max_lr: 1e-4, warmup_num_steps: 2, total_num_steps: 18 });
+    // warmup steps > 0 win over the ratio (TrainingArguments.get_warmup_steps).
+    const c2 = resolve(allAuto, { context: { hiddenSize: 10, datasetRows: 100, hf: { ...hf, warmupSteps: 5 } } });
+    expect(c2.scheduler.params).toMatchObject({ warmup_num_steps: 5 });
+    // fp16 from its flag.
+    expect(resolve(allAuto, { context: { hiddenSize: 10, hf: { fp16: true }, datasetRows: 100 } }).run.precision).toBe('fp16');
+  });
+
+  it('max_steps wins over epochs; fractional epochs round up like HF', () => {
+    const c = resolve(allAuto, { context: { hiddenSize: 8, datasetRows: 100 }, flags: { maxSteps: 7 } });
+    expect(c.run).toMatchObject({ steps_per_epoch: 12, total_steps: 7 });
+    expect(c.scheduler.params).toMatchObject({ total_num_steps: 7 });
+    expect(resolve(allAuto, { context: { hiddenSize: 8, datasetRows: 100 }, flags: { epochs: 1.5 } }).run.total_steps).toBe(18);
+    // No dataset size needed when max_steps is known.
+    expect(resolve(allAuto, { context: { hiddenSize: 8 }, flags: { maxSteps: 7 } }).run).toMatchObject({ steps_per_epoch: null, total_steps: 7 });
+  });
+
+  it('"auto" global batch with an explicit micro batch uses it', () => {
+    const c = resolve({ train_batch_size: 'auto', train_micro_batch_size_per_gpu: 4, gradient_accumulation_steps: 'auto' }, { context: { worldSize: 2 } });
+    expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([8, 4, 1]);
+  });
+
+  it('HF-style schedules: warmup from ratio or steps, total from the run', () => {
+    const sched = (params: object): ResolvedConfig['scheduler'] => resolve({ ...ok, scheduler: { type: 'cosine', params } }, { flags: { maxSteps: 95 } }).scheduler;
+    expect(sched({ warmup_ratio: 0.1 })).toEqual({ type: 'cosine', params: { warmup_ratio: 0.1, warmup_num_steps: 10, total_num_steps: 95, num_cycles: 0.5 } }); // ceil(9.5)
+    expect(sched({ warmup_proportion: 0.1 }).params).toMatchObject({ warmup_num_steps: 10 }); // TeleChat's spelling
+    expect(sched({ warmup_ratio: 0.1, warmup_num_steps: 3 }).params).toMatchObject({ warmup_num_steps: 3 }); // steps win
+    expect(sched({ warmup_steps: 4, total_num_steps: 50 }).params).toMatchObject({ warmup_num_steps: 4, total_num_steps: 50 });
+    expect(sched({}).params).toMatchObject({ warmup_ratio: 0, warmup_num_steps: 0 });
+    const lin = resolve({ ...ok, scheduler: { type: 'linear', params: { warmup_ratio: 0.25 } } }, { flags: { maxSteps: 8 } }).scheduler;
+    expect(lin).toEqual({ type: 'linear', params: { warmup_ratio: 0.25, warmup_num_steps: 2, total_num_steps: 8 } });
+    const cst = resolve({ ...ok, scheduler: { type: 'constant', params: { warmup_num_steps: 5 } } }).scheduler;
+    expect(cst).toEqual({ type: 'constant', params: { warmup_ratio: 0, warmup_num_steps: 5 } });
+  });
+
+  it('DeepSpeed WarmupCosineLR keeps its own parameters', () => {
+    const c = resolve({ ...ok, optimizer: { type: 'AdamW', params: { lr: 3e-4 } }, scheduler: { type: 'WarmupCosineLR', params: { total_num_steps: 'auto', warmup_num_steps: 10 } } }, { flags: { maxSteps: 100 } });
+    expect(c.scheduler).toEqual({
+      type: 'WarmupCosineLR',
+      params: { total_num_steps: 100, warmup_min_ratio: 0, warmup_num_steps: 10, cos_min_ratio: 1e-4, warmup_type: 'log', last_batch_iteration: -1 },
+    });
+  });
+});
+
+describe("DeepSpeed's batch inference (world size 2)", () => {
+  const triple = (cfg: object): number[] => {
+    const c = resolve(cfg, { context: { worldSize: 2 } });
+    return [c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps];
+  };
+  it('each branch', () => {
+    expect(triple({ train_batch_size: 16, train_micro_batch_size_per_gpu: 4, gradient_accumulation_steps: 2 })).toEqual([16, 4, 2]); // all given
+    expect(triple({ train_batch_size: 16, train_micro_batch_size_per_gpu: 4 })).toEqual([16, 4, 2]); // GAS = 16 // 4 // 2
+    expect(triple({ train_batch_size: 16, gradient_accumulation_steps: 2 })).toEqual([16, 4, 2]); // micro = 16 // 2 // 2
+    expect(triple({ train_micro_batch_size_per_gpu: 4, gradient_accumulation_steps: 2 })).toEqual([16, 4, 2]); // batch = 4 * 2 * 2
+    expect(triple({ train_batch_size: 16 })).toEqual([16, 8, 1]); // GAS 1, micro = 16 // 2
+    expect(triple({ train_micro_batch_size_per_gpu: 4 })).toEqual([8, 4, 1]); // GAS 1, batch = 4 * 2
+  });
+});
+
+describe('overrides', () => {
+  it('--set parses JSON and falls back to a string', () => {
+    expect(parseSetArg('zero_optimization.stage=2')).toEqual({ key: 'zero_optimization.stage', path: ['zero_optimization', 'stage'], value: 2 });
+    expect(parseSetArg('training.output_dir=runs/a=b').value).toBe('runs/a=b');
+    expect(parseSetArg('fp16.enabled=true').value).toBe(true);
+    expect(parseSetArg('training.save_total_limit=null').value).toBeNull();
+    expect(parseSetArg('optimizer.params.betas=[0.9,0.95]').value).toEqual([0.9, 0.95]);
+    expect(parseSetArg('model.path="123"').value).toBe('123');
+  });
+
+  it('--set is applied before validation, later ones win, flags win over both', () => {
+    const file = { ...ok, training: { max_steps: 10, seed: 1 }, zero_optimization: { stage: 1 } };
+    const c = resolve(file, {
+      sets: ['zero_optimization.stage=2', 'zero_optimization.offload_optimizer.device=cpu', 'training.max_steps=20', 'training.seed=5', 'training.seed=6'],
+      flags: { maxSteps: 30, outputDir: 'runs/x', model: 'models/tiny', data: 'data/tiny', init: 'random', modelConfig: 'cfg.json', maxSeqLen: 64 },
+    });
+    expect(c.zero_optimization.stage).toBe(2);
+    expect(c.zero_optimization.offload_optimizer.device).toBe('cpu');
+    expect(c.training).toMatchObject({ max_steps: 30, seed: 6, output_dir: 'runs/x', max_seq_len: 64 });
+    expect(c.model).toMatchObject({ path: 'models/tiny', init: 'random', config: 'cfg.json' });
+    expect(c.data.path).toBe('data/tiny');
+    expect(file.training.max_steps).toBe(10); // the parsed file is not modified
+    const whole = resolve(ok, { sets: ['optimizer={"type":"adamw","params":{"lr":0.1}}'] });
+    expect(whole.optimizer).toMatchObject({ type: 'AdamW', params: { lr: 0.1 } });
+  });
+});
+
+describe('legacy and alias forms', () => {
+  it('"zero_optimization": true is stage 1, false is stage 0', () => {
+    expect(resolve({ ...ok, zero_optimization: true }).zero_optimization.stage).toBe(1);
+    expect(resolve({ ...ok, zero_optimization: false }).zero_optimization.stage).toBe(0);
+    expect(warningsOf({ ...ok, zero_optimization: true })).toEqual(['test.json: "zero_optimization": true is a legacy form; read as {"stage": 1}']);
+  });
+
+  it('cpu_offload / cpu_offload_param / cpu_offload_use_pin_memory become offload blocks', () => {
+    const cfg = { ...ok, zero_optimization: { stage: 3, cpu_offload: true, cpu_offload_param: true, cpu_offload_use_pin_memory: true } };
+    const z = resolve(cfg).zero_optimization;
+    expect(z.offload_optimizer).toMatchObject({ device: 'cpu', pin_memory: true });
+    expect(z.offload_param).toMatchObject({ device: 'cpu', pin_memory: true });
+    expect(warningsOf(cfg)).toEqual([
+      'test.json: "zero_optimization.cpu_offload" is deprecated; read as "zero_optimization.offload_optimizer": {"device": "cpu"}',
+      'test.json: "zero_optimization.cpu_offload_param" is deprecated; read as "zero_optimization.offload_param": {"device": "cpu"}',
+      `test.json: "zero_optimization.cpu_offload_use_pin_memory" is deprecated; use the offload blocks' "pin_memory"`,
+    ]);
+    expect(resolve({ ...ok, zero_optimization: { stage: 2, cpu_offload: false } }).zero_optimization.offload_optimizer.device).toBe('none');
+  });
+
+  it('stage3_gather_fp16_weights_on_model_save and the unprefixed stage-3 names', () => {
+    const cfg = { ...ok, zero_optimization: { stage: 3, stage3_gather_fp16_weights_on_model_save: true, prefetch_bucket_size: 7, param_persistence_threshold: 8, max_live_parameters: 9, max_reuse_distance: 10 } };
+    const z = resolve(cfg).zero_optimization;
+    expect(z.stage3_gather_16bit_weights_on_model_save).toBe(true);
+    expect([z.stage3_prefetch_bucket_size, z.stage3_param_persistence_threshold, z.stage3_max_live_parameters, z.stage3_max_reuse_distance]).toEqual([7, 8, 9, 10]);
+    expect(warningsOf(cfg)).toEqual([
+      'test.json: "zero_optimization.stage3_gather_fp16_weights_on_model_save" is deprecated; use "zero_optimization.stage3_gather_16bit_weights_on_model_save"',
+    ]);
+  });
+
+  it('bfloat16 block, case-insensitive optimizer type and tag_validation', () => {
+    const c = resolve({ ...ok, bfloat16: { enabled: true }, optimizer: { type: 'adamw', params: {} }, checkpoint: { tag_validation: 'FAIL' } });
+    expect(c.bf16.enabled).toBe(true);
+    expect(c.optimizer.type).toBe('AdamW');
+    expect(c.checkpoint.tag_validation).toBe('Fail');
+  });
+
+  it('AdamW ignores adam_w_mode false (always decoupled), with a warning', () => {
+    const cfg = { ...ok, optimizer: { type: 'AdamW', params: { adam_w_mode: false } } };
+    expect(resolve(cfg).optimizer.params.adam_w_mode).toBe(true);
+    expect(warningsOf(cfg)).toEqual(['test.json: "optimizer.params.adam_w_mode": false is ignored for type AdamW (always decoupled weight decay)']);
+  });
+
+  it('DeepSpeed monitoring blocks are kept verbatim and flagged as having no effect', () => {
+    const cfg = { ...ok, tensorboard: { enabled: true, output_path: 'tb' }, zero_optimization: { stage: 2, offload_param: { device: 'cpu' } } };
+    expect(resolve(cfg).ignored).toEqual({ tensorboard: { enabled: true, output_path: 'tb' } });
+    expect(warningsOf(cfg)).toEqual([
+      'test.json: "tensorboard" is accepted but has no effect in telechat-train (metrics go to metrics.jsonl)',
+      'test.json: "zero_optimization.offload_param" only applies to ZeRO stage 3 (stage is 2); ignored',
+    ]);
+  });
+});
+
+const FIXTURES = join(import.meta.dirname, 'fixtures', 'telechat2');
+
+describe("TeleChat2's DeepSpeed configs load unchanged", () => {
+  // TeleChat2-7B: hidden 4096; 8 ranks, their scripts' bf16 with per-device batch 1 and accumulation 4.
+  const context = { hiddenSize: 4096, worldSize: 8, hf: { bf16: true, perDeviceTrainBatchSize: 1, gradientAccumulationSteps: 4 } };
+  for (const stage of [1, 2, 3]) {
+    it(`ds_z${stage}_config.json`, () => {
+      const { config: c, warnings } = loadConfig(join(FIXTURES, `ds_z${stage}_config.json`), { context });
+      expect(warnings).toEqual([]);
+      expect(c.zero_optimization.stage).toBe(stage);
+      expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([32, 1, 4]);
+      expect(c.gradient_clipping).toBe(1.0);
+      expect([c.bf16.enabled, c.fp16.enabled, c.run.precision]).toEqual([true, false, 'bf16']);
+      expect(c.steps_per_print).toBe(20);
+      expect(c.zero_allow_untested_optimizer).toBe(true);
+      expect(c.zero_optimization.reduce_bucket_size).toBe(4096 * 4096);
+      expect(c.zero_optimization.offload_optimizer.device).toBe(stage >= 2 ? 'cpu' : 'none');
+      if (stage === 3) {
+        expect(c.zero_optimization.offload_param).toMatchObject({ device: 'cpu', pin_memory: true });
+        expect(c.zero_optimization.stage3_prefetch_bucket_size).toBe(15099494); // floor(0.9 * 4096^2)
+        expect(c.zero_optimization.stage3_param_persistence_threshold).toBe(40960);
+        expect(c.zero_optimization.stage3_gather_16bit_weights_on_model_save).toBe(true);
+      }
+      expect(strings(c).filter(([, v]) => v === 'auto')).toEqual([]);
+      // Without training arguments the TrainingArguments defaults apply.
+      const d = loadConfig(join(FIXTURES, `ds_z${stage}_config.json`), { context: { hiddenSize: 4096 } }).config;
+      expect([d.train_batch_size, d.train_micro_batch_size_per_gpu, d.gradient_accumulation_steps, d.run.precision]).toEqual([8, 8, 1, 'fp32']);
+    });
+  }
+});
+
+const CONFIGS = join(import.meta.dirname, '..', '..', 'configs');
+
+describe('shipped configs', () => {
+  for (const name of ['zero1', 'zero2', 'zero3', 'zero3-offload']) {
+    it(`configs/${name}.json resolves for the tiny model`, () => {
+      const { config: c, warnings } = loadConfig(join(CONFIGS, `${name}.json`), { context: { hiddenSize: 64 } });
+      expect(warnings).toEqual([]);
+      expect(c.zero_optimization.stage).toBe(Number(name[4]));
+      expect(c.zero_optimization.offload_optimizer.device).toBe(name === 'zero3-offload' ? 'cpu' : 'none');
+      expect(c.zero_optimization.offload_param.device).toBe(name === 'zero3-offload' ? 'cpu' : 'none');
+      expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([4, 2, 2]);
+      expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: 40 });
+      expect(c.scheduler).toEqual({ type: 'cosine', params: { warmup_ratio: 0.1, warmup_num_steps: 4, total_num_steps: 40, num_cycles: 0.5 } });
+      expect(c.optimizer.params).toMatchObject({ lr: 1e-3, weight_decay: 0.01 });
+      expect(c.zero_optimization.reduce_bucket_size).toBe(4096);
+      // The same file on two ranks doubles the global batch.
+      expect(loadConfig(join(CONFIGS, `${name}.json`), { context: { hiddenSize: 64, worldSize: 2 } }).config.train_batch_size).toBe(8);
+    });
+  }
+});
+
+describe('the resolved config', () => {
+  it('has every schema key, no "auto", and survives a JSON round trip', () => {
+    const c = resolve(JSON.parse(readFileSync(join(FIXTURES, 'ds_z3_config.json'), 'utf8')), { context: { hiddenSize: 64 } });
+    for (const path of schemaPaths(CONFIG)) {
+      if (path === 'bfloat16') continue;
+      expect(get(c, path), path).not.toBeUndefined();
+    }
+    expect(strings(c).filter(([, v]) => v === 'auto')).toEqual([]);
+    expect(JSON.parse(resolvedConfigJson(c))).toEqual(c);
+  });
+});
