@@ -53,6 +53,7 @@ def main():
         character_coverage=0.9995,
         byte_fallback=True,
         split_digits=True,
+        max_sentencepiece_length=4,  # the corpus is tiny and repetitive: keep pieces word-sized, not phrase-sized
         normalization_rule_name="identity",
         remove_extra_whitespaces=False,
         add_dummy_prefix=True,
