@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   telechat::register_cpu_ops(env, exports);
   telechat::register_cpu_attention(env, exports);
   telechat::register_cpu_optim(env, exports);
+  telechat::register_tokenizer(env, exports);
   return exports;
 }
 

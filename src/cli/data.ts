@@ -1,4 +1,148 @@
 #!/usr/bin/env node
-// telechat-data: not built yet; it arrives with [DATA] (issue 3).
-process.stderr.write('telechat-data is not available yet: it arrives with [DATA] (issue 3)\n');
-process.exit(1);
+// telechat-data: build a dataset dir from multi-turn jsonl, or inspect one.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+import { buildDataset, DataError, type BuildProgress } from '../data/builder.js';
+import { FORMATS, type FormatName } from '../data/formats.js';
+import { manifestTokenizer, renderRow, summarize } from '../data/inspect.js';
+import { DatasetReader } from '../data/reader.js';
+import { TEMPLATES, type TemplateName } from '../data/templates.js';
+
+function fail(e: unknown, verbose: boolean): never {
+  const err = e as Error;
+  process.stderr.write(`telechat-data: ${verbose && !(e instanceof DataError) ? (err.stack ?? err.message) : err.message}\n`);
+  process.exit(1);
+}
+
+/** A one-line progress bar on a terminal: bytes done, tokens/s, ETA. */
+function progressBar(): ((p: BuildProgress) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  const t0 = Date.now();
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (now - last < 200) return;
+    last = now;
+    const s = (now - t0) / 1000;
+    const frac = p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : 0;
+    const eta = frac > 0 ? s * (1 / frac - 1) : 0;
+    const width = 30;
+    const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+    process.stderr.write(
+      `\r[${bar}] ${(100 * frac).toFixed(1)}% ${p.conversations} conv ${Math.round(p.tokens / Math.max(s, 1e-3))} tok/s ETA ${eta.toFixed(0)}s `,
+    );
+  };
+}
+
+async function build(argv: {
+  input: string;
+  model?: string;
+  tokenizer?: string;
+  output: string;
+  'max-seq-len': number;
+  template?: string;
+  format: string;
+  'loss-on': string;
+  pack: boolean;
+  'skip-bad': boolean;
+  seed: number;
+  overwrite: boolean;
+}): Promise<void> {
+  const dir = argv.tokenizer ?? argv.model;
+  if (!dir) throw new DataError('one of --model DIR or --tokenizer DIR is required');
+  const bar = progressBar();
+  const m = await buildDataset({
+    input: argv.input,
+    tokenizerDir: dir,
+    output: argv.output,
+    maxSeqLen: argv['max-seq-len'],
+    template: argv.template as TemplateName | undefined,
+    format: argv.format as FormatName | 'auto',
+    lossOn: argv['loss-on'] as 'all' | 'last',
+    pack: argv.pack,
+    skipBad: argv['skip-bad'],
+    seed: argv.seed,
+    overwrite: argv.overwrite,
+    onProgress: bar,
+  });
+  if (bar) process.stderr.write('\n');
+  process.stdout.write(`wrote ${argv.output}\n${summarize(m)}\n`);
+}
+
+async function inspect(argv: { dir: string; row?: number; tokenizer?: string }): Promise<void> {
+  const reader = DatasetReader.open(argv.dir);
+  try {
+    process.stdout.write(summarize(reader.manifest) + '\n');
+    if (argv.row === undefined) return;
+    const tok = manifestTokenizer(reader.manifest, argv.tokenizer);
+    try {
+      const row = await reader.row(argv.row);
+      process.stdout.write(
+        `\nrow ${argv.row}: ${row.inputIds.length} tokens, ${row.docLens.length} document(s); loss-bearing tokens in [[ ]]` +
+          (tok ? '' : ' (tokenizer not found: raw ids, loss ids starred)') +
+          '\n' +
+          renderRow(row, tok, process.stdout.isTTY === true) +
+          '\n',
+      );
+    } finally {
+      tok?.close();
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+const argv = hideBin(process.argv);
+const verbose = argv.includes('--verbose');
+
+await yargs(argv)
+  .scriptName('telechat-data')
+  .wrap(Math.min(120, process.stdout.columns ?? 120))
+  .strict()
+  .option('verbose', { type: 'boolean', default: false, describe: 'show stack traces on errors' })
+  .command(
+    'build',
+    'tokenize multi-turn jsonl into a dataset dir (manifest.json + Arrow shards)',
+    (y) =>
+      y
+        .option('input', { type: 'string', demandOption: true, describe: 'FILE[,FILE...] (.jsonl) or a mixing file MIX.json' })
+        .option('model', { type: 'string', describe: 'model dir: tokenizer files and config.json (template)' })
+        .option('tokenizer', { type: 'string', describe: 'tokenizer dir (tokenizer.model or tokenizer.json + configs)' })
+        .option('output', { type: 'string', demandOption: true, describe: 'dataset dir to create' })
+        .option('max-seq-len', { type: 'number', demandOption: true, describe: 'max tokens per row' })
+        .option('template', { choices: TEMPLATES, describe: 'chat template (default: from the model config.json)' })
+        .option('format', { choices: ['auto', ...FORMATS], default: 'auto', describe: 'input format (auto: per line)' })
+        .option('loss-on', { choices: ['all', 'last'], default: 'all', describe: 'train on every answer or only the last' })
+        .option('pack', { type: 'boolean', default: true, describe: 'best-fit pack conversations into rows (--no-pack: one per row)' })
+        .option('skip-bad', { type: 'boolean', default: false, describe: 'skip bad lines, counted per reason in the manifest' })
+        .option('seed', { type: 'number', default: 42, describe: 'seed for mixing-file resampling' })
+        .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output dir' })
+        .example(
+          '$0 build --input data/sample-conversations.jsonl --tokenizer data/tokenizer --template telechat2 --output /tmp/ds --max-seq-len 512',
+          'build the shipped sample set',
+        )
+        .example('$0 build --input mix.json --model /models/TeleChat2-7B --output ds --max-seq-len 4096 --loss-on last', 'mixing file, model dir'),
+    async (a) => build(a as Parameters<typeof build>[0]),
+  )
+  .command(
+    'inspect <dir>',
+    'print a dataset dir\'s stats; with --row N render that row with its loss tokens marked',
+    (y) =>
+      y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'dataset dir' })
+        .option('row', { type: 'number', describe: 'row index to render' })
+        .option('tokenizer', { type: 'string', describe: 'tokenizer dir, if it moved since the build' })
+        .example('$0 inspect /tmp/ds --row 0', 'stats, then row 0 with [[loss tokens]] marked'),
+    async (a) => inspect(a as Parameters<typeof inspect>[0]),
+  )
+  .demandCommand(1, 'give a command: build or inspect')
+  .example('$0 build --help', 'options of build')
+  .help()
+  .fail((msg, err) => {
+    if (err) fail(err, verbose);
+    process.stderr.write(`telechat-data: ${msg}\n(run telechat-data --help)\n`);
+    process.exit(1);
+  })
+  .parseAsync()
+  .catch((e: unknown) => fail(e, verbose));

@@ -62,6 +62,17 @@ export interface NativeAddon {
     nh: number, nkv: number, D: number, scale: number, dt: number): void;
   attentionBackward(dqkv: Address, dout: Address, out: Address, lse: Address, qkv: Address, cuSeqlens: Address,
     numDocs: number, T: number, nh: number, nkv: number, D: number, scale: number, dt: number): void;
+
+  // SentencePiece tokenizer (native/src/bind/tokenizer.cc); models are integer handles.
+  spLoad(path: string): number;
+  spFree(handle: number): void;
+  spEncode(handle: number, text: string): Int32Array;
+  // offsets has texts.length + 1 entries: text i is ids[offsets[i] .. offsets[i+1]).
+  spEncodeBatch(handle: number, texts: string[]): { ids: Int32Array; offsets: Float64Array };
+  spDecode(handle: number, ids: Int32Array): string;
+  spVocabSize(handle: number): number;
+  spPieceToId(handle: number, piece: string): number;
+  spPieceInfo(handle: number, id: number): { piece: string; unknown: boolean; control: boolean; byte: boolean };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

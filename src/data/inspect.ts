@@ -1,0 +1,83 @@
+// Human-readable views of a dataset dir: summary stats and one row rendered with its
+// loss-bearing tokens marked, so a user can see the mask.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { Manifest } from './manifest.js';
+import type { Row } from './reader.js';
+import { loadTokenizer, type Tokenizer } from './tokenizer.js';
+
+export function summarize(m: Manifest): string {
+  const lines = [
+    `template ${m.template}, tokenizer ${m.tokenizer.kind} (${m.tokenizer.vocab_size} pieces, sha256 ${m.tokenizer.sha256.slice(0, 12)}…)`,
+    `max_seq_len ${m.max_seq_len}, ${m.packed ? 'packed' : 'one conversation per row'}, loss on ${m.loss_on} answers`,
+    `rows ${m.rows}, documents ${m.documents}, tokens ${m.tokens}, loss tokens ${m.loss_tokens} ` +
+      `(${((100 * m.loss_tokens) / Math.max(1, m.tokens)).toFixed(1)}%), packing efficiency ${(100 * m.packing_efficiency).toFixed(2)}%`,
+    `shards ${m.shards.length}: ${m.shards.map((s) => `${s.file} (${s.rows} rows)`).join(', ')}`,
+  ];
+  for (const [name, s] of Object.entries(m.sources)) {
+    const skipped = Object.entries(s.skipped).map(([r, n]) => `${r} ${n}`);
+    lines.push(
+      `source ${name} (weight ${s.weight}): ${s.lines} lines, ${s.conversations} read, kept ${s.kept}, truncated ${s.truncated}, ` +
+        `dropped ${s.dropped}, skipped ${skipped.length ? skipped.join(', ') : '0'}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The build's tokenizer when it is still where it was and unchanged, else undefined. */
+export function manifestTokenizer(m: Manifest, override?: string): Tokenizer | undefined {
+  const dir = override ?? m.tokenizer.dir;
+  if (!existsSync(join(dir, m.tokenizer.file))) return undefined;
+  const tok = loadTokenizer(dir);
+  if (tok.sha256 !== m.tokenizer.sha256) {
+    tok.close();
+    throw new Error(`${dir}: this tokenizer differs from the one the dataset was built with (sha256 mismatch)`);
+  }
+  return tok;
+}
+
+const LOSS_OPEN = '[[';
+const LOSS_CLOSE = ']]';
+
+/**
+ * Renders a row document by document. Loss-bearing tokens are wrapped in [[ ]] (and green on
+ * a terminal); special ids print as their pieces. Without a tokenizer, ids print raw with
+ * loss ids starred.
+ */
+export function renderRow(row: Row, tok: Tokenizer | undefined, color: boolean): string {
+  const out: string[] = [];
+  const specials = new Set(Object.values(tok?.special ?? {}));
+  let o = 0;
+  row.docLens.forEach((len, d) => {
+    const ids = row.inputIds.subarray(o, o + len);
+    const labels = row.labels.subarray(o, o + len);
+    let loss = 0;
+    for (const l of labels) if (l !== -100) loss++;
+    out.push(`--- document ${d} (positions ${o}..${o + len - 1}, ${len} tokens, ${loss} with loss)`);
+    if (!tok) {
+      out.push(Array.from(ids, (id, i) => (labels[i] !== -100 ? `${id}*` : `${id}`)).join(' '));
+    } else {
+      let text = '';
+      let i = 0;
+      while (i < len) {
+        const isLoss = labels[i] !== -100;
+        let j = i;
+        const run: number[] = [];
+        // A run: same loss flag; a special id is a run of its own.
+        if (specials.has(ids[i]!)) {
+          run.push(ids[i]!);
+          j = i + 1;
+        } else {
+          while (j < len && (labels[j] !== -100) === isLoss && !specials.has(ids[j]!)) run.push(ids[j++]!);
+        }
+        const body = specials.has(run[0]!) ? tok.idToPiece(run[0]!) : tok.decode(run);
+        text += isLoss ? (color ? `\x1b[32m${LOSS_OPEN}${body}${LOSS_CLOSE}\x1b[0m` : `${LOSS_OPEN}${body}${LOSS_CLOSE}`) : body;
+        i = j;
+      }
+      out.push(text);
+    }
+    o += len;
+  });
+  return out.join('\n');
+}

@@ -1,0 +1,83 @@
+// manifest.json of a dataset dir (DESIGN.md "Dataset dir"): what was built, from what, with
+// which tokenizer and template, and per-source counts.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { BadReason } from './formats.js';
+import type { ShardInfo } from './shards.js';
+import type { SpecialIds, SpecialSources } from './tokenizer.js';
+
+export const MANIFEST_FORMAT = 'telechat-dataset';
+export const MANIFEST_VERSION = 1;
+
+export interface SourceStats {
+  path: string;
+  weight: number;
+  /** Non-blank lines in the file. */
+  lines: number;
+  /** Conversations read into the dataset (lines x weight, resampled). */
+  conversations: number;
+  kept: number;
+  /** Kept after dropping oldest turns to fit max_seq_len. */
+  truncated: number;
+  /** Too long even with only the system prompt and the last turn. */
+  dropped: number;
+  /** Bad lines skipped under --skip-bad, per reason. */
+  skipped: Partial<Record<BadReason, number>>;
+  tokens: number;
+  loss_tokens: number;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  format_version: number;
+  created_by: string;
+  tokenizer: {
+    kind: 'sentencepiece' | 'tokenizers';
+    dir: string;
+    file: string;
+    sha256: string;
+    vocab_size: number;
+    special_ids: SpecialIds;
+    special_sources: SpecialSources;
+  };
+  template: string;
+  input_format: string;
+  loss_on: 'all' | 'last';
+  max_seq_len: number;
+  packed: boolean;
+  seed: number;
+  /** Stored rows (packed rows when packing). */
+  rows: number;
+  documents: number;
+  tokens: number;
+  loss_tokens: number;
+  /** tokens / (rows x max_seq_len). */
+  packing_efficiency: number;
+  rows_per_batch: number;
+  shards: ShardInfo[];
+  sources: Record<string, SourceStats>;
+}
+
+/** Reads and checks a dataset dir's manifest. */
+export function readManifest(dir: string): Manifest {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) throw new Error(`${dir}: not a dataset directory (no manifest.json); build one with telechat-data build`);
+  let m: Partial<Manifest>;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8')) as Partial<Manifest>;
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (m.format !== MANIFEST_FORMAT) throw new Error(`${path}: key "format" must be "${MANIFEST_FORMAT}"`);
+  if (m.format_version !== MANIFEST_VERSION) {
+    throw new Error(`${path}: key "format_version" is ${m.format_version}; this version reads ${MANIFEST_VERSION}`);
+  }
+  for (const key of ['rows', 'tokens', 'max_seq_len', 'rows_per_batch'] as const) {
+    if (typeof m[key] !== 'number') throw new Error(`${path}: key "${key}" must be a number`);
+  }
+  if (!Array.isArray(m.shards)) throw new Error(`${path}: key "shards" must be an array`);
+  const rows = m.shards.reduce((s, sh) => s + sh.rows, 0);
+  if (rows !== m.rows) throw new Error(`${path}: shards hold ${rows} rows but key "rows" says ${m.rows}`);
+  return m as Manifest;
+}

@@ -1,0 +1,108 @@
+// Where conversations come from: a list of jsonl files (weight 1 each) or a mixing file
+// `{"a.jsonl": 2.0, "b.jsonl": 0.5}` (paths relative to the mixing file). A weight w means
+// floor(w) full copies of the file plus a seeded random subset of round(frac(w) * lines)
+// lines, drawn without replacement: TeleChat's fractional resampling.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+import { countLines, isBlank, readLines, type RawLine } from './jsonl.js';
+import { Rng, permutation } from './rng.js';
+
+export interface Source {
+  /** The path as the user wrote it (manifest key, error messages). */
+  name: string;
+  path: string;
+  weight: number;
+}
+
+export function parseInputs(input: string): Source[] {
+  const items = input.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new Error('--input: no file given');
+  if (items.length === 1 && items[0]!.endsWith('.json')) return readMixFile(items[0]!);
+  return items.map((name) => {
+    checkFile(name, name);
+    return { name, path: resolve(name), weight: 1 };
+  });
+}
+
+function checkFile(name: string, where: string): void {
+  if (!existsSync(name)) throw new Error(`${where}: input file ${name} does not exist`);
+  if (!statSync(name).isFile()) throw new Error(`${where}: input ${name} is not a file`);
+}
+
+function readMixFile(mixPath: string): Source[] {
+  checkFile(mixPath, mixPath);
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(mixPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`${mixPath}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${mixPath}: a mixing file must be an object {"file.jsonl": weight, ...}`);
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length === 0) throw new Error(`${mixPath}: the mixing file names no input`);
+  return entries.map(([name, w]) => {
+    if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) {
+      throw new Error(`${mixPath}: key "${name}": weight must be a positive number, got ${JSON.stringify(w)}`);
+    }
+    const path = resolve(dirname(mixPath), name);
+    checkFile(path, `${mixPath}: key "${name}"`);
+    return { name, path, weight: w };
+  });
+}
+
+export interface SourceLine extends RawLine {
+  /** True on the first read of this line: bad lines are reported / counted only then. */
+  firstRead: boolean;
+  /** True when the weight takes this line into the dataset (on this pass). */
+  taken: boolean;
+}
+
+/**
+ * Streams a source's lines with its weight applied (blank lines skipped). Pass 0 yields every
+ * line (so every line is validated once, taken or not); later passes repeat the taken ones.
+ * Deterministic in (seed, source index).
+ */
+export async function* weightedLines(
+  src: Source,
+  index: number,
+  seed: number,
+  onBytes?: (bytes: number) => void,
+): AsyncGenerator<SourceLine> {
+  const full = Math.floor(src.weight);
+  const frac = src.weight - full;
+  let mask: Uint8Array | undefined;
+  if (frac > 1e-12) {
+    const n = await countLines(src.path);
+    const take = Math.round(frac * n);
+    const order = permutation(n, new Rng(seed, 1000 + index));
+    mask = new Uint8Array(n);
+    for (let i = 0; i < take; i++) mask[order[i]!] = 1;
+  }
+  const passes = Math.max(1, Math.ceil(src.weight - 1e-12));
+  let before = 0; // bytes read in earlier passes
+  for (let pass = 0; pass < passes; pass++) {
+    let k = 0; // index among non-blank lines
+    let size = 0;
+    const progress = onBytes
+      ? (b: number) => {
+          size = b;
+          onBytes(before + b);
+        }
+      : undefined;
+    for await (const line of readLines(src.path, progress)) {
+      if (isBlank(line.bytes)) continue;
+      const taken = pass < full || (mask !== undefined && mask[k] === 1);
+      k++;
+      if (pass === 0 || taken) yield { ...line, firstRead: pass === 0, taken };
+    }
+    before += size;
+  }
+}
+
+/** Bytes the weighted read of a source will consume (for progress and ETA). */
+export function weightedBytes(src: Source): number {
+  return statSync(src.path).size * Math.max(1, Math.ceil(src.weight - 1e-12));
+}

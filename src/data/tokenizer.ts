@@ -1,0 +1,215 @@
+// Tokenizers for the data builder: a SentencePiece `tokenizer.model` (native library, ids
+// identical to Python sentencepiece) or a Hugging Face `tokenizer.json`. Special chat ids are
+// resolved from the directory's JSON configs, else by looking the marker pieces up in the vocab.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { SentencePieceModel } from '../native/sentencepiece.js';
+import { HfTokenizer } from './hf-tokenizer.js';
+
+/** The chat markers a template may need, named as in TeleChat's configs (`<name>_token_id`). */
+export const SPECIAL_NAMES = ['unk', 'bos', 'eos', 'pad', 'user', 'bot', 'system'] as const;
+export type SpecialName = (typeof SPECIAL_NAMES)[number];
+
+/** TeleChat's marker pieces, used when no config names an id. */
+export const SPECIAL_PIECES: Record<SpecialName, string> = {
+  unk: '<_unk>',
+  bos: '<_start>',
+  eos: '<_end>',
+  pad: '<_pad>',
+  user: '<_user>',
+  bot: '<_bot>',
+  system: '<_system>',
+};
+
+export type SpecialIds = Partial<Record<SpecialName, number>>;
+
+/** Where each special id came from, for the manifest and for error messages. */
+export type SpecialSources = Partial<Record<SpecialName, string>>;
+
+/** What the builder needs from any tokenizer backend. */
+export interface TokenizerBackend {
+  readonly vocabSize: number;
+  encode(text: string): Int32Array;
+  encodeBatch(texts: string[]): Int32Array[];
+  decode(ids: ArrayLike<number>): string;
+  pieceToId(piece: string): number | undefined;
+  idToPiece(id: number): string;
+  close(): void;
+}
+
+export class Tokenizer {
+  constructor(
+    readonly dir: string,
+    readonly kind: 'sentencepiece' | 'tokenizers',
+    readonly file: string,
+    readonly sha256: string,
+    readonly backend: TokenizerBackend,
+    readonly special: SpecialIds,
+    readonly specialSources: SpecialSources,
+  ) {}
+
+  get vocabSize(): number {
+    return this.backend.vocabSize;
+  }
+
+  encode(text: string): Int32Array {
+    return this.backend.encode(text);
+  }
+
+  encodeBatch(texts: string[]): Int32Array[] {
+    return this.backend.encodeBatch(texts);
+  }
+
+  decode(ids: ArrayLike<number>): string {
+    return this.backend.decode(ids);
+  }
+
+  idToPiece(id: number): string {
+    return this.backend.idToPiece(id);
+  }
+
+  /** The id of a special marker, or a clear error naming what was searched. */
+  require(name: SpecialName, why: string): number {
+    const id = this.special[name];
+    if (id === undefined) {
+      throw new Error(
+        `${this.dir}: the tokenizer has no ${SPECIAL_PIECES[name]} (${name}) id, which ${why} needs: ` +
+          `looked for ${name}_token_id / ${name}_token in tokenizer_config.json, generation_config.json and ` +
+          `config.json, and for the piece ${SPECIAL_PIECES[name]} in the vocabulary`,
+      );
+    }
+    return id;
+  }
+
+  close(): void {
+    this.backend.close();
+  }
+}
+
+class SentencePieceBackend implements TokenizerBackend {
+  constructor(private readonly model: SentencePieceModel) {}
+  get vocabSize(): number {
+    return this.model.vocabSize;
+  }
+  encode(text: string): Int32Array {
+    return this.model.encode(text);
+  }
+  encodeBatch(texts: string[]): Int32Array[] {
+    return this.model.encodeBatch(texts);
+  }
+  decode(ids: ArrayLike<number>): string {
+    return this.model.decode(ids);
+  }
+  pieceToId(piece: string): number | undefined {
+    return this.model.pieceToId(piece);
+  }
+  idToPiece(id: number): string {
+    return this.model.info(id).piece;
+  }
+  close(): void {
+    this.model.close();
+  }
+}
+
+function readJson(path: string): Record<string, unknown> | undefined {
+  if (!existsSync(path)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: expected a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/** A token given as a string or as HF's {"content": "..."} object. */
+function tokenString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string') {
+    return (v as { content: string }).content;
+  }
+  return undefined;
+}
+
+/**
+ * Special ids, first match wins: `<name>_token_id` then `<name>_token` (a piece to look up) in
+ * tokenizer_config.json, generation_config.json, config.json (in that order), then the marker
+ * piece itself in the vocabulary. Every id is checked against the vocabulary size.
+ */
+export function resolveSpecialIds(
+  dir: string,
+  backend: Pick<TokenizerBackend, 'vocabSize' | 'pieceToId'>,
+): { ids: SpecialIds; sources: SpecialSources } {
+  const configs = ['tokenizer_config.json', 'generation_config.json', 'config.json']
+    .map((name) => ({ name, json: readJson(join(dir, name)) }))
+    .filter((c): c is { name: string; json: Record<string, unknown> } => c.json !== undefined);
+  const ids: SpecialIds = {};
+  const sources: SpecialSources = {};
+  for (const name of SPECIAL_NAMES) {
+    for (const { name: file, json } of configs) {
+      const idValue = json[`${name}_token_id`];
+      if (typeof idValue === 'number') {
+        if (!Number.isInteger(idValue) || idValue < 0 || idValue >= backend.vocabSize) {
+          throw new Error(`${join(dir, file)}: ${name}_token_id ${idValue} is outside the vocabulary (size ${backend.vocabSize})`);
+        }
+        ids[name] = idValue;
+        sources[name] = `${file}:${name}_token_id`;
+        break;
+      }
+      const piece = tokenString(json[`${name}_token`]);
+      if (piece !== undefined) {
+        const id = backend.pieceToId(piece);
+        if (id === undefined) {
+          throw new Error(`${join(dir, file)}: ${name}_token ${JSON.stringify(piece)} is not in the tokenizer's vocabulary`);
+        }
+        ids[name] = id;
+        sources[name] = `${file}:${name}_token`;
+        break;
+      }
+    }
+    if (ids[name] === undefined) {
+      const id = backend.pieceToId(SPECIAL_PIECES[name]);
+      if (id !== undefined) {
+        ids[name] = id;
+        sources[name] = `vocabulary:${SPECIAL_PIECES[name]}`;
+      }
+    }
+  }
+  return { ids, sources };
+}
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Loads `tokenizer.model` (preferred) or `tokenizer.json` from a model or tokenizer dir. */
+export function loadTokenizer(dirArg: string): Tokenizer {
+  const dir = resolve(dirArg);
+  if (!existsSync(dir)) throw new Error(`${dirArg}: tokenizer directory does not exist`);
+  const spPath = join(dir, 'tokenizer.model');
+  const hfPath = join(dir, 'tokenizer.json');
+  let backend: TokenizerBackend;
+  let kind: Tokenizer['kind'];
+  let file: string;
+  if (existsSync(spPath)) {
+    backend = new SentencePieceBackend(new SentencePieceModel(spPath));
+    kind = 'sentencepiece';
+    file = spPath;
+  } else if (existsSync(hfPath)) {
+    backend = HfTokenizer.load(hfPath);
+    kind = 'tokenizers';
+    file = hfPath;
+  } else {
+    throw new Error(`${dirArg}: no tokenizer.model or tokenizer.json in this directory`);
+  }
+  try {
+    const { ids, sources } = resolveSpecialIds(dir, backend);
+    return new Tokenizer(dir, kind, file, sha256File(file), backend, ids, sources);
+  } catch (e) {
+    backend.close();
+    throw e;
+  }
+}

@@ -1,0 +1,145 @@
+// The telechat-data command line, end to end (node dist/cli/data.js): every kind of bad input
+// is one `FILE:LINE: reason: <first 80 chars>` message, a non-zero exit and no output dir;
+// with --skip-bad the same lines are skipped and counted per reason in the manifest.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const work = mkdtempSync(join(tmpdir(), 'cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+beforeAll(() => {
+  // The e2e tests run the compiled CLI: compile the TypeScript first (the addon is built by setup).
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+});
+
+function cli(args: string[]) {
+  const r = spawnSync('node', ['dist/cli/data.js', ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const GOOD = [
+  JSON.stringify({ dialog: [{ role: 'user', content: '你好' }, { role: 'bot', content: '你好！' }] }),
+  JSON.stringify({ system: 'Be brief.', dialog: [{ role: 'user', content: 'Hi' }, { role: 'bot', content: 'Hello.' }] }),
+];
+const filler = 'x'.repeat(100); // makes every bad line longer than 80 characters
+
+const CASES: { reason: string; line: string | Buffer; message: RegExp }[] = [
+  { reason: 'malformed-json', line: `{"dialog": [{"role": "user", "content": "${filler}"},`, message: /malformed JSON/ },
+  {
+    reason: 'unknown-role',
+    line: JSON.stringify({ dialog: [{ role: 'user', content: filler }, { role: 'assistant', content: 'a' }] }),
+    message: /unknown role "assistant" in dialog\[1\]/,
+  },
+  {
+    reason: 'empty-content',
+    line: JSON.stringify({ dialog: [{ role: 'user', content: filler }, { role: 'bot', content: '  ' }] }),
+    message: /empty content in message 1 \(bot\)/,
+  },
+  {
+    reason: 'two-user-turns',
+    line: JSON.stringify({ dialog: [{ role: 'user', content: filler }, { role: 'user', content: 'q' }, { role: 'bot', content: 'a' }] }),
+    message: /two user turns in a row/,
+  },
+  {
+    reason: 'no-final-bot-turn',
+    line: JSON.stringify({ dialog: [{ role: 'user', content: filler }, { role: 'bot', content: 'a' }, { role: 'user', content: 'q' }] }),
+    message: /does not end with a bot turn/,
+  },
+  {
+    reason: 'missing-field',
+    line: JSON.stringify({ dialog: [{ role: 'user', text: filler }, { role: 'bot', content: 'a' }] }),
+    message: /missing field "content" in dialog\[0\]/,
+  },
+  {
+    reason: 'non-utf8',
+    line: Buffer.concat([Buffer.from(`{"dialog": [{"role": "user", "content": "${filler}`), Buffer.from([0xff, 0xfe]), Buffer.from('"}]}')]),
+    message: /not valid UTF-8/,
+  },
+  { reason: 'unknown-format', line: JSON.stringify({ prompt: filler, completion: 'a' }), message: /unknown format/ },
+  {
+    reason: 'starts-with-bot',
+    line: JSON.stringify({ messages: [{ role: 'assistant', content: filler }, { role: 'user', content: 'q' }] }),
+    message: /bot turn before any user turn/,
+  },
+];
+
+function writeInput(name: string, bad: string | Buffer): string {
+  const file = join(work, name);
+  writeFileSync(file, Buffer.concat([Buffer.from(GOOD.join('\n') + '\n'), Buffer.from(bad), Buffer.from('\n' + GOOD[0] + '\n')]));
+  return file;
+}
+
+const BUILD = ['build', '--tokenizer', 'data/tokenizer', '--template', 'telechat2', '--max-seq-len', '128'];
+
+describe('telechat-data build: bad input', () => {
+  for (const c of CASES) {
+    it(`${c.reason}: FILE:LINE: reason, first 80 characters, exit 1, no output dir`, () => {
+      const file = writeInput(`${c.reason}.jsonl`, c.line);
+      const out = join(work, `out-${c.reason}`);
+      const r = cli([...BUILD, '--input', file, '--output', out]);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines.length).toBe(1); // one message, no stack trace
+      expect(lines[0]).toMatch(new RegExp(`^telechat-data: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3: `));
+      expect(lines[0]).toMatch(c.message);
+      // It quotes the line's first 80 characters and marks the cut.
+      const quoted = new TextDecoder().decode(Buffer.from(c.line)).slice(0, 80);
+      expect(lines[0]!.endsWith(`: ${quoted}…`)).toBe(true);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+
+  it('--skip-bad skips every bad line and counts it per reason', () => {
+    const file = join(work, 'all-bad.jsonl');
+    writeFileSync(file, Buffer.concat([Buffer.from(GOOD.join('\n') + '\n'), ...CASES.map((c) => Buffer.concat([Buffer.from(c.line), Buffer.from('\n')]))]));
+    const out = join(work, 'out-skip');
+    const r = cli([...BUILD, '--input', file, '--output', out, '--skip-bad']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    const s = m.sources[file];
+    expect(s.lines).toBe(GOOD.length + CASES.length);
+    expect(s.kept).toBe(GOOD.length);
+    expect(s.skipped).toEqual(Object.fromEntries(CASES.map((c) => [c.reason, 1])));
+    expect(r.stdout).toMatch(/skipped .*two-user-turns 1/);
+  });
+});
+
+describe('telechat-data: usage errors and inspect', () => {
+  it('names a missing input file, a bad mixing weight and a missing tokenizer', () => {
+    const out = join(work, 'never');
+    let r = cli([...BUILD, '--input', join(work, 'nope.jsonl'), '--output', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/nope\.jsonl does not exist/);
+    const mix = join(work, 'mix.json');
+    writeFileSync(mix, JSON.stringify({ 'a.jsonl': -1 }));
+    r = cli([...BUILD, '--input', mix, '--output', out]);
+    expect(r.stderr).toMatch(/mix\.json: key "a\.jsonl": weight must be a positive number, got -1/);
+    r = cli(['build', '--input', 'data/sample-conversations.jsonl', '--tokenizer', work, '--template', 'telechat2', '--max-seq-len', '64', '--output', out]);
+    expect(r.stderr).toMatch(/no tokenizer\.model or tokenizer\.json/);
+    r = cli(['build', '--input', 'data/sample-conversations.jsonl', '--tokenizer', 'data/tokenizer', '--max-seq-len', '64', '--output', out]);
+    expect(r.stderr).toMatch(/cannot tell the chat template.*--template/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('inspect prints the stats and renders a row with the loss tokens marked', () => {
+    const out = join(work, 'ok');
+    const file = join(work, 'ok.jsonl');
+    writeFileSync(file, GOOD.join('\n') + '\n');
+    expect(cli([...BUILD, '--input', file, '--output', out, '--no-pack']).code).toBe(0);
+    const r = cli(['inspect', out, '--row', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/rows 2, documents 2/);
+    expect(r.stdout).toContain('<_system>Be brief.\n<_user>Hi<_bot>[[Hello.]][[<_end>]]');
+    expect(cli(['inspect', out, '--row', '5']).stderr).toMatch(/row 5 out of range \(dataset has 2 rows\)/);
+    expect(cli(['inspect', work]).stderr).toMatch(/not a dataset directory/);
+  });
+
+  it('--help shows examples', () => {
+    const r = cli(['build', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Examples:/);
+  });
+});

@@ -1,0 +1,116 @@
+// Exact id sequences and loss masks per template, checked two ways: against a literal
+// sequence (so a reader sees the rule) and against scripts/reference/chat_template.py, which
+// renders each conversation as one string like inference stacks do and tokenizes it with
+// Python sentencepiece. The inference prompt (generation prompt after the last question)
+// must equal our training row's prefix up to the last <_bot>.
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { IGNORE_INDEX, concatPieces, encodeConversations, fitToLength, type LossOn } from '../../src/data/encode.js';
+import type { Conversation } from '../../src/data/formats.js';
+import { TEMPLATES, getTemplate, type TemplateName } from '../../src/data/templates.js';
+import { loadTokenizer } from '../../src/data/tokenizer.js';
+import { runPythonJson } from '../helpers/python.js';
+
+const tok = loadTokenizer('data/tokenizer');
+afterAll(() => tok.close());
+
+const CONV: Conversation = {
+  system: '你是一个助手。',
+  turns: [
+    { user: '你好', bot: '你好！有什么可以帮你？' },
+    { user: 'What is 2+3?', bot: '2+3 = 5.' },
+  ],
+};
+
+function reference(template: TemplateName, conv: Conversation, lossOn: LossOn, generationPrompt: boolean) {
+  return runPythonJson<{ ids: number[]; labels: number[] }>(
+    `import runpy, sys; sys.argv = ["chat_template.py"]; runpy.run_path("scripts/reference/chat_template.py", run_name="__main__")`,
+    {
+      model: 'data/tokenizer/tokenizer.model',
+      ids: { '<_system>': tok.special.system, '<_user>': tok.special.user, '<_bot>': tok.special.bot, '<_end>': tok.special.eos },
+      template,
+      system: conv.system ?? null,
+      turns: conv.turns.map((t) => [t.user, t.bot]),
+      generation_prompt: generationPrompt,
+      loss_on: lossOn,
+    },
+  );
+}
+
+function row(template: TemplateName, conv: Conversation, lossOn: LossOn) {
+  const [enc] = encodeConversations(tok, getTemplate(template), [conv], lossOn);
+  const doc = concatPieces([...(enc!.system ? [enc!.system] : []), ...enc!.turns]);
+  return { ids: Array.from(doc.ids), labels: Array.from(doc.labels) };
+}
+
+describe('chat templates', () => {
+  it('telechat2: the literal 2-turn sequence with a system prompt', () => {
+    const r = row('telechat2', CONV, 'all');
+    const _ = IGNORE_INDEX;
+    // <_system> enc("你是一个助手。\n") <_user> enc("你好") <_bot> enc(a1) <_end> enc("\n") <_user> enc(q2) <_bot> enc(a2) <_end>
+    expect(r.ids).toEqual([
+      6, 450, 484, 824, 3211, 7, 4, 448, 3277, 5, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, 2, 3189, 7, 4, 294, 298, 290,
+      3189, 3214, 3280, 3218, 3225, 5, 3189, 3214, 3280, 3218, 321, 3189, 3226, 3206, 2,
+    ]);
+    expect(r.labels).toEqual([
+      _, _, _, _, _, _, _, _, _, _, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, 2, _, _, _, _, _, _, _, _, _, _, _, _, 3189,
+      3214, 3280, 3218, 321, 3189, 3226, 3206, 2,
+    ]);
+    expect(r.ids[0]).not.toBe(tok.special.bos); // training rows never begin with <_start>
+  });
+
+  for (const name of TEMPLATES) {
+    for (const lossOn of ['all', 'last'] as const) {
+      it(`${name} (--loss-on ${lossOn}) equals the rendered-string reference, ids and labels`, () => {
+        const ours = row(name, CONV, lossOn);
+        const ref = reference(name, CONV, lossOn, false);
+        expect(ours.ids).toEqual(ref.ids);
+        expect(ours.labels).toEqual(ref.labels);
+        // Labels are either -100 or the token at the same position.
+        ours.labels.forEach((l, i) => expect(l === IGNORE_INDEX || l === ours.ids[i]).toBe(true));
+      });
+    }
+
+    it(`${name}: the inference prompt is the training row's prefix up to the last <_bot>`, () => {
+      const ours = row(name, CONV, 'all');
+      const prompt = reference(name, CONV, 'all', true).ids;
+      expect(prompt.length).toBeGreaterThan(0);
+      expect(ours.ids.slice(0, prompt.length)).toEqual(prompt);
+      // What follows the prompt is exactly the final answer, all of it loss-bearing.
+      expect(ours.labels.slice(prompt.length)).toEqual(ours.ids.slice(prompt.length));
+      // With --loss-on last nothing in the prompt carries loss.
+      expect(row(name, CONV, 'last').labels.slice(0, prompt.length).every((l) => l === IGNORE_INDEX)).toBe(true);
+    });
+  }
+
+  it('telechat v1: no glue between turns, <_end> closes each answer', () => {
+    const r = row('telechat', { turns: [{ user: 'hi', bot: 'yo' }] }, 'all');
+    const u = tok.encode('hi');
+    const a = tok.encode('yo');
+    expect(r.ids).toEqual([4, ...u, 5, ...a, 2]);
+    expect(r.labels).toEqual([-100, ...u.map(() => -100), -100, ...a, 2]);
+  });
+
+  it('drops the oldest whole turns to fit, keeps the system prompt, else drops the conversation', () => {
+    const long: Conversation = {
+      system: 'Be brief.',
+      turns: [
+        { user: 'first question here', bot: 'first answer here' },
+        { user: 'second', bot: 'second answer' },
+        { user: 'third', bot: 'third answer' },
+      ],
+    };
+    const [enc] = encodeConversations(tok, getTemplate('telechat2'), [long], 'all');
+    const sys = enc!.system!.ids.length;
+    const [t0, t1, t2] = enc!.turns.map((t) => t.ids.length) as [number, number, number];
+    expect(fitToLength(enc!, sys + t0 + t1 + t2)).toMatchObject({ status: 'kept', droppedTurns: 0 });
+    const cut = fitToLength(enc!, sys + t0 + t1 + t2 - 1);
+    expect(cut).toMatchObject({ status: 'truncated', droppedTurns: 1 });
+    if (cut.status !== 'dropped') {
+      expect(Array.from(cut.doc.ids)).toEqual([...enc!.system!.ids, ...enc!.turns[1]!.ids, ...enc!.turns[2]!.ids]);
+      expect(Array.from(cut.doc.labels)).toEqual([...enc!.system!.labels, ...enc!.turns[1]!.labels, ...enc!.turns[2]!.labels]);
+    }
+    expect(fitToLength(enc!, sys + t2)).toMatchObject({ status: 'truncated', droppedTurns: 2 });
+    expect(fitToLength(enc!, sys + t2 - 1)).toEqual({ status: 'dropped' });
+  });
+});

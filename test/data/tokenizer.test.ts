@@ -1,0 +1,97 @@
+// SentencePiece through the native addon must give exactly Python sentencepiece's ids (both
+// call the same C++ library; this proves our binding, batching and UTF-8 handling add nothing).
+import { mkdtempSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { loadTokenizer } from '../../src/data/tokenizer.js';
+import { runPythonJson } from '../helpers/python.js';
+
+const TOK_DIR = 'data/tokenizer';
+
+// Chinese, English, digits, emoji absent from the vocab (byte fallback), 4-byte CJK,
+// whitespace runs, tabs/newlines, the chat markers typed as text, and edge cases.
+const CORPUS = [
+  '你好，世界！今天天气怎么样？',
+  'Hello, world! How are you doing today?',
+  '2024年6月1日 3.14159 and 1234567890',
+  'emoji 😀🚀👩‍👩‍👧 and ☕🥐 mixed with 中文',
+  '𠀀𠀁 rare CJK extension B',
+  '   leading spaces and   runs    of   spaces   ',
+  'tabs\tand\nnewlines\n\nand\r\nCRLF',
+  '<_user>你好<_bot>Hi!<_end><_system>sys\n',
+  '',
+  ' ',
+  '\n',
+  'Café naïve résumé Ångström',
+  'x'.repeat(300),
+  '机器学习是让计算机从数据中学习规律的方法，不需要为每种情况手写规则。Transformer 模型 uses attention.',
+];
+
+describe('SentencePiece tokenizer (native) vs Python sentencepiece', () => {
+  const tok = loadTokenizer(TOK_DIR);
+  afterAll(() => tok.close());
+
+  it('encodes and decodes every corpus string exactly as Python does', () => {
+    const ref = runPythonJson<{ ids: number[][]; decoded: string[]; size: number }>(
+      `import json, sys, sentencepiece as spm
+texts = json.load(sys.stdin)
+sp = spm.SentencePieceProcessor(model_file="${TOK_DIR}/tokenizer.model")
+ids = [sp.encode(t) for t in texts]
+print(json.dumps({"ids": ids, "decoded": [sp.decode(i) for i in ids], "size": sp.get_piece_size()}))`,
+      CORPUS,
+    );
+    expect(tok.vocabSize).toBe(ref.size);
+    CORPUS.forEach((text, i) => {
+      expect(Array.from(tok.encode(text)), JSON.stringify(text)).toEqual(ref.ids[i]);
+      expect(tok.decode(ref.ids[i]!)).toBe(ref.decoded[i]);
+    });
+    // The batch path (OpenMP over texts) gives the same ids in the same order; repeat the corpus
+    // so the batch is large enough (> 64 texts) to actually run in parallel.
+    const many = Array.from({ length: 10 }, () => CORPUS).flat();
+    const batch = tok.encodeBatch(many);
+    many.forEach((_, i) => expect(Array.from(batch[i]!)).toEqual(ref.ids[i % CORPUS.length]));
+    // Byte fallback really happened for the emoji line (ids 8..263 are the <0xNN> pieces).
+    expect(ref.ids[3]!.some((id) => tok.idToPiece(id).startsWith('<0x'))).toBe(true);
+  });
+
+  it('resolves TeleChat2 special ids from tokenizer_config.json', () => {
+    expect(tok.special).toEqual({ unk: 0, bos: 1, eos: 2, pad: 3, user: 4, bot: 5, system: 6 });
+    expect(tok.specialSources.user).toBe('tokenizer_config.json:user_token_id');
+  });
+
+  it('falls back to generation_config.json, then to the vocabulary, and names a missing marker', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tok-'));
+    try {
+      copyFileSync(join(TOK_DIR, 'tokenizer.model'), join(dir, 'tokenizer.model'));
+      // No configs: every marker is found as a piece of the vocabulary.
+      let t = loadTokenizer(dir);
+      expect(t.special).toEqual({ unk: 0, bos: 1, eos: 2, pad: 3, user: 4, bot: 5, system: 6 });
+      expect(t.specialSources.bot).toBe('vocabulary:<_bot>');
+      t.close();
+      // generation_config.json ids win over the vocabulary (as TeleChat 12B ships them).
+      writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ user_token_id: 5, bot_token_id: 4 }));
+      t = loadTokenizer(dir);
+      expect([t.special.user, t.special.bot]).toEqual([5, 4]);
+      t.close();
+      // An out-of-vocabulary id is an error naming file and key.
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ pad_token_id: 99999 }));
+      expect(() => loadTokenizer(dir)).toThrow(/config\.json: pad_token_id 99999 is outside the vocabulary/);
+      // A marker given by name that the vocabulary lacks is an error too.
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ system_token: '<_nope>' }));
+      expect(() => loadTokenizer(dir)).toThrow(/system_token "<_nope>" is not in the tokenizer's vocabulary/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives a clear error when a template needs a marker the tokenizer lacks', () => {
+    const t = loadTokenizer(TOK_DIR);
+    // Simulate a tokenizer without <_user> (like the 52B's).
+    const { user: _user, ...rest } = t.special;
+    const stripped = Object.assign(Object.create(Object.getPrototypeOf(t)), t, { special: rest });
+    expect(() => stripped.require('user', 'template telechat2')).toThrow(/no <_user> \(user\) id, which template telechat2 needs/);
+    t.close();
+  });
+});
