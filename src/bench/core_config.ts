@@ -1,5 +1,6 @@
 // The bench model of [CORE]: 4 layers, hidden 512, 8 heads, ffn 1376, vocab 8192; batch 4 x 1024.
 import type { ModelSpec } from '../model/spec.js';
+import { trainingFlops } from '../train/flops.js';
 
 export const BENCH_CONFIG = {
   architectures: ['Telechat2ForCausalLM'],
@@ -17,15 +18,7 @@ export const BENCH_CONFIG = {
 
 export const BENCH_SHAPE = { batch: 4, seqLen: 1024 };
 
-/**
- * FLOPs of one forward+backward over `batch` rows of `seqLen` tokens, every token with a
- * label: 6 per parameter of each matrix multiply per token, plus causal attention
- * (forward 2*T^2*H per layer and row, backward 2.5x that: kernels.md).
- */
+/** FLOPs of one forward+backward: `batch` rows, each one document of `seqLen` tokens. */
 export function trainingFlopsPerStep(spec: ModelSpec, batch: number, seqLen: number): number {
-  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, vocab: V, nLayers: L } = spec;
-  const matmulParams = L * (H * (nh + 2 * nkv) * D + nh * D * H + 3 * H * F) + V * H;
-  const tokens = batch * seqLen;
-  const attention = L * batch * 3.5 * 2 * seqLen * seqLen * H;
-  return 6 * matmulParams * tokens + attention;
+  return trainingFlops(spec, new Array<number>(batch).fill(seqLen));
 }

@@ -1,0 +1,57 @@
+// fp16 loss scaling with DeepSpeed's semantics. Static when fp16.loss_scale > 0; otherwise
+// dynamic: start at 2^initial_scale_power; on overflow skip the step and, once `hysteresis`
+// overflows have been absorbed, halve the scale (not below min_loss_scale); after
+// loss_scale_window steps without overflow double it. consecutive_hysteresis refills the
+// hysteresis budget after every good step.
+import type { Fp16Config } from '../config/types.js';
+
+export interface LossScalerState {
+  scale: number;
+  iter: number;
+  lastOverflowIter: number;
+  hysteresisLeft: number;
+}
+
+export class LossScaler {
+  private s: LossScalerState;
+  private readonly dynamic: boolean;
+
+  constructor(private readonly cfg: Fp16Config | null) {
+    this.dynamic = cfg !== null && cfg.loss_scale === 0;
+    const scale = cfg === null ? 1 : this.dynamic ? 2 ** cfg.initial_scale_power : cfg.loss_scale;
+    this.s = { scale, iter: 0, lastOverflowIter: -1, hysteresisLeft: cfg?.hysteresis ?? 1 };
+  }
+
+  get scale(): number {
+    return this.s.scale;
+  }
+
+  /** Records the outcome of one optimizer step (overflow = non-finite gradients). */
+  update(overflow: boolean): void {
+    const cfg = this.cfg;
+    if (!this.dynamic || cfg === null) return;
+    if (overflow) {
+      if (cfg.hysteresis === 1 || this.s.hysteresisLeft === 1) {
+        this.s.scale = Math.max(this.s.scale / 2, cfg.min_loss_scale);
+      } else {
+        this.s.hysteresisLeft -= 1;
+      }
+      this.s.lastOverflowIter = this.s.iter;
+    } else {
+      if (cfg.consecutive_hysteresis) this.s.hysteresisLeft = cfg.hysteresis;
+      if ((this.s.iter - this.s.lastOverflowIter) % cfg.loss_scale_window === 0) {
+        if (!cfg.consecutive_hysteresis) this.s.hysteresisLeft = cfg.hysteresis;
+        this.s.scale *= 2;
+      }
+    }
+    this.s.iter += 1;
+  }
+
+  stateDict(): LossScalerState {
+    return { ...this.s };
+  }
+
+  loadStateDict(state: LossScalerState): void {
+    this.s = { ...state };
+  }
+}
