@@ -37,7 +37,10 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   const flags = flagOverrides(opts.flags ?? {});
   const origin = originOf(where, sets, flags);
   const warnings: Warnings = [];
-  let cfg = applySets(raw, sets);
+  // Legacy forms are upgraded in the file first (so --set zero_optimization.stage=2 works on a
+  // file saying "zero_optimization": true) and again after the overrides (which may use them).
+  let cfg = upgradeLegacyForms(raw, () => where, warnings);
+  cfg = applySets(cfg, sets);
   cfg = applySets(cfg, flags.map((f) => f.set));
   cfg = upgradeLegacyForms(cfg, origin, warnings);
   const validator = new Validator(CONFIG, origin);

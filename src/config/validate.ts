@@ -109,7 +109,18 @@ export class Validator {
         `unsupported ${path} type ${show(t)} (did you mean "${closest(t, names)}"?); supported: ${names.join(', ')}`,
       );
     }
-    const params = this.object(spec.types[name]!, v['params'] ?? {}, join(path, 'params'));
+    const body = spec.types[name]!;
+    const rawParams = v['params'] ?? {};
+    if (isObject(rawParams)) {
+      // A parameter of a sibling type (total_num_steps under WarmupLR) deserves a precise hint.
+      for (const key of Object.keys(rawParams)) {
+        if (key in body.fields || (body.aliases && key in body.aliases)) continue;
+        const owners = names.filter((n) => key in spec.types[n]!.fields || key in (spec.types[n]!.aliases ?? {}));
+        const keyPath = join(join(path, 'params'), key);
+        if (owners.length) this.fail(keyPath, `unknown key "${keyPath}" for ${path} type ${name} (it is a parameter of ${owners.join(', ')})`);
+      }
+    }
+    const params = this.object(body, rawParams, join(path, 'params'));
     return { type: name, params };
   }
 

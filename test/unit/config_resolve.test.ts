@@ -256,6 +256,9 @@ describe('legacy and alias forms', () => {
     expect(resolve({ ...ok, zero_optimization: true }).zero_optimization.stage).toBe(1);
     expect(resolve({ ...ok, zero_optimization: false }).zero_optimization.stage).toBe(0);
     expect(warningsOf({ ...ok, zero_optimization: true })).toEqual(['test.json: "zero_optimization": true is a legacy form; read as {"stage": 1}']);
+    // Overrides apply on top of the upgraded form.
+    expect(resolve({ ...ok, zero_optimization: true }, { sets: ['zero_optimization.stage=2'] }).zero_optimization.stage).toBe(2);
+    expect(resolve(ok, { sets: ['zero_optimization.cpu_offload=true', 'zero_optimization.stage=1'] }).zero_optimization.offload_optimizer.device).toBe('cpu');
   });
 
   it('cpu_offload / cpu_offload_param / cpu_offload_use_pin_memory become offload blocks', () => {

@@ -1,0 +1,216 @@
+// LR schedules against independent references:
+// - HF-style cosine/linear/constant: torch.optim.lr_scheduler.LambdaLR driving a real torch
+//   optimizer with Hugging Face's get_*_schedule_with_warmup lambdas (written in the snippet),
+//   recording the lr each optimizer update actually used.
+// - DeepSpeed WarmupLR/WarmupDecayLR/WarmupCosineLR: the formulas of DeepSpeed's
+//   lr_schedules.py re-written in Python, driven the way the engine drives them (lr set at
+//   construction for last_batch_iteration -1, step() after every update).
+// - Hand-computed values at the warmup edges (step 0, W, T, past T).
+// Tolerance: relative 1e-12. Both sides evaluate the same double-precision expressions;
+// only libm's log/cos may differ by an ulp or two (~1e-16 relative), so 1e-12 is loose
+// enough to be stable and tight enough that any formula or off-by-one error fails.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SchedulerConfig } from '../../src/config/types.js';
+import { initialState, lrAt, lrForUpdate, LrScheduler } from '../../src/train/schedules.js';
+import { runPython } from '../helpers/python.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const tmp = makeTmpDir('schedules');
+afterAll(() => tmp.cleanup());
+
+const REL_TOL = 1e-12;
+const BASE_LR = 3e-4;
+const UPDATES = 40;
+
+function expectClose(actual: number, expected: number, what: string): void {
+  const err = Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-300);
+  if (expected === 0) expect(Math.abs(actual), what).toBeLessThan(1e-300);
+  else expect(err, `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(REL_TOL);
+}
+
+// Cases cover W = 0 (DeepSpeed clamps to 2; HF has no warmup), W = 1, a long warmup, T = W + 1,
+// and updates running past T.
+const CASES: SchedulerConfig[] = [
+  { type: 'cosine', params: { warmup_ratio: 0, warmup_num_steps: 0, total_num_steps: 20, num_cycles: 0.5 } },
+  { type: 'cosine', params: { warmup_ratio: 0.1, warmup_num_steps: 3, total_num_steps: 25, num_cycles: 0.5 } },
+  { type: 'cosine', params: { warmup_ratio: 0, warmup_num_steps: 5, total_num_steps: 30, num_cycles: 1.5 } },
+  { type: 'cosine', params: { warmup_ratio: 0, warmup_num_steps: 9, total_num_steps: 10, num_cycles: 0.5 } },
+  { type: 'linear', params: { warmup_ratio: 0, warmup_num_steps: 0, total_num_steps: 20 } },
+  { type: 'linear', params: { warmup_ratio: 0, warmup_num_steps: 1, total_num_steps: 30 } },
+  { type: 'linear', params: { warmup_ratio: 0, warmup_num_steps: 7, total_num_steps: 7 } },
+  { type: 'constant', params: { warmup_ratio: 0, warmup_num_steps: 0 } },
+  { type: 'constant', params: { warmup_ratio: 0, warmup_num_steps: 6 } },
+  { type: 'WarmupLR', params: { warmup_min_lr: 1e-5, warmup_max_lr: 2e-4, warmup_num_steps: 10, warmup_type: 'log', last_batch_iteration: -1 } },
+  { type: 'WarmupLR', params: { warmup_min_lr: 0, warmup_max_lr: 2e-4, warmup_num_steps: 10, warmup_type: 'linear', last_batch_iteration: -1 } },
+  { type: 'WarmupLR', params: { warmup_min_lr: 0, warmup_max_lr: 1e-3, warmup_num_steps: 0, warmup_type: 'linear', last_batch_iteration: -1 } },
+  { type: 'WarmupDecayLR', params: { warmup_min_lr: 1e-5, warmup_max_lr: 2e-4, warmup_num_steps: 5, warmup_type: 'log', last_batch_iteration: -1, total_num_steps: 30 } },
+  { type: 'WarmupDecayLR', params: { warmup_min_lr: 0, warmup_max_lr: 2e-4, warmup_num_steps: 8, warmup_type: 'linear', last_batch_iteration: -1, total_num_steps: 9 } },
+  { type: 'WarmupCosineLR', params: { total_num_steps: 30, warmup_min_ratio: 0, warmup_num_steps: 6, cos_min_ratio: 1e-4, warmup_type: 'log', last_batch_iteration: -1 } },
+  { type: 'WarmupCosineLR', params: { total_num_steps: 25, warmup_min_ratio: 0.2, warmup_num_steps: 1, cos_min_ratio: 0.05, warmup_type: 'linear', last_batch_iteration: -1 } },
+];
+
+const SNIPPET = String.raw`
+import json, math, sys
+import torch
+
+cases, base, n = json.load(open(sys.argv[1])), float(sys.argv[2]), int(sys.argv[3])
+
+# Hugging Face transformers.optimization lambdas (get_*_schedule_with_warmup).
+def hf_lambda(c):
+    p, t = c['params'], c['type']
+    W = p['warmup_num_steps']
+    def lam(step):
+        if step < W:
+            return float(step) / float(max(1, W))
+        if t == 'constant':
+            return 1.0
+        T = p['total_num_steps']
+        if t == 'linear':
+            return max(0.0, float(T - step) / float(max(1, T - W)))
+        progress = float(step - W) / float(max(1, T - W))
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * float(p['num_cycles']) * 2.0 * progress)))
+    return lam
+
+def hf_run(c):
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=base)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, hf_lambda(c))
+    used = []
+    for _ in range(n):
+        used.append(opt.param_groups[0]['lr'])
+        opt.step()
+        sched.step()
+    return used
+
+# DeepSpeed lr_schedules.py semantics, driven like DeepSpeedEngine (step() after each update).
+class DS:
+    def __init__(self, c):
+        self.t, self.p = c['type'], c['params']
+        self.W = max(2, self.p['warmup_num_steps'])
+        self.it = self.p['last_batch_iteration']
+    def gamma(self):
+        p, it, W = self.p, self.it, self.W
+        if it < W:
+            if p['warmup_type'] == 'log':
+                return math.log(it + 1) / math.log(W)
+            return it / W
+        if self.t == 'WarmupDecayLR':
+            T = p['total_num_steps']
+            return max(0.0, float(T - it) / float(max(1.0, T - W)))
+        return 1.0
+    def lr(self):
+        p, it, W = self.p, self.it, self.W
+        if self.t == 'WarmupCosineLR':
+            if it < 0:
+                return 0.0
+            if it < W:
+                g = math.log(it + 1) / math.log(W) if p['warmup_type'] == 'log' else it / W
+                ratio = p['warmup_min_ratio'] + g * (1.0 - p['warmup_min_ratio'])
+            else:
+                real_last, real_total = it - W + 1, p['total_num_steps'] - W
+                cosv = (1 + math.cos(math.pi * real_last / real_total)) / 2
+                ratio = max(0.0, p['cos_min_ratio'] + (1.0 - p['cos_min_ratio']) * cosv)
+            return base * ratio
+        if it < 0:
+            return p['warmup_min_lr']
+        return p['warmup_min_lr'] + (p['warmup_max_lr'] - p['warmup_min_lr']) * self.gamma()
+
+def ds_run(c):
+    s, used = DS(c), []
+    for _ in range(n):
+        used.append(s.lr())
+        s.it += 1
+    return used
+
+print(json.dumps([hf_run(c) if c['type'] in ('cosine', 'linear', 'constant') else ds_run(c) for c in cases]))
+`;
+
+describe('LR schedules', () => {
+  it('match torch LambdaLR (HF lambdas) and DeepSpeed semantics for every update', () => {
+    const script = join(tmp.dir, 'schedules_ref.py');
+    const casesPath = join(tmp.dir, 'cases.json');
+    writeFileSync(script, SNIPPET);
+    writeFileSync(casesPath, JSON.stringify(CASES));
+    const expected = JSON.parse(runPython(script, [casesPath, String(BASE_LR), String(UPDATES)])) as number[][];
+    expect(expected).toHaveLength(CASES.length);
+    let worst = 0;
+    CASES.forEach((c, i) => {
+      const sched = new LrScheduler(c, BASE_LR);
+      for (let k = 0; k < UPDATES; k++) {
+        const want = expected[i]![k]!;
+        const got = lrForUpdate(c, BASE_LR, k);
+        expectClose(got, want, `${c.type} ${JSON.stringify(c.params)} update ${k}`);
+        expect(sched.lr).toBe(got); // the stateful wrapper agrees bit for bit
+        sched.step();
+        if (want !== 0) worst = Math.max(worst, Math.abs(got - want) / Math.abs(want));
+      }
+    });
+    // Worst relative error seen (observed: printed below; ~1e-16 or exactly 0 expected).
+    console.log(`schedules: worst relative error vs reference ${worst.toExponential(2)} over ${CASES.length * UPDATES} updates`);
+    expect(worst).toBeLessThanOrEqual(REL_TOL);
+  });
+
+  it('hand-computed DeepSpeed values at the warmup edges', () => {
+    const warmupLinear: SchedulerConfig = { type: 'WarmupLR', params: { warmup_min_lr: 0.1, warmup_max_lr: 1.1, warmup_num_steps: 4, warmup_type: 'linear', last_batch_iteration: -1 } };
+    expect([-1, 0, 2, 3, 4, 100].map((it) => lrAt(warmupLinear, 9, it))).toEqual([0.1, 0.1, 0.6, 0.85, 1.1, 1.1]);
+    const warmupLog: SchedulerConfig = { ...warmupLinear, params: { ...warmupLinear.params, warmup_type: 'log' } };
+    expectClose(lrAt(warmupLog, 9, 1), 0.6, 'log gamma ln2/ln4 = 1/2');
+    expectClose(lrAt(warmupLog, 9, 3), 1.1, 'log gamma ln4/ln4 = 1');
+    // W = 0 is clamped to 2: linear gamma at it = 1 is 1/2.
+    const clamped: SchedulerConfig = { ...warmupLinear, params: { ...warmupLinear.params, warmup_num_steps: 0 } };
+    expect(lrAt(clamped, 9, 1)).toBe(0.6);
+    expect(lrAt(clamped, 9, 2)).toBe(1.1);
+
+    const decay: SchedulerConfig = { type: 'WarmupDecayLR', params: { warmup_min_lr: 0, warmup_max_lr: 1, warmup_num_steps: 4, warmup_type: 'linear', last_batch_iteration: -1, total_num_steps: 10 } };
+    expect([0, 2, 4, 7, 10, 12].map((it) => lrAt(decay, 9, it))).toEqual([0, 0.5, 1, 0.5, 0, 0]);
+
+    // WarmupCosineLR scales the base lr (2): warmup from 0.5 to 1, cosine to 0.1 over T - W = 6 steps.
+    const cos: SchedulerConfig = { type: 'WarmupCosineLR', params: { total_num_steps: 10, warmup_min_ratio: 0.5, warmup_num_steps: 4, cos_min_ratio: 0.1, warmup_type: 'linear', last_batch_iteration: -1 } };
+    expect(lrAt(cos, 2, -1)).toBe(0); // DeepSpeed returns 0 before the start
+    expect([0, 2, 3].map((it) => lrAt(cos, 2, it))).toEqual([1, 1.5, 1.75]);
+    expectClose(lrAt(cos, 2, 4), 2 * (0.1 + 0.9 * (1 + Math.sqrt(3) / 2) / 2), 'first cosine step is already (step - W + 1) = 1 in');
+    expectClose(lrAt(cos, 2, 9), 2 * 0.1, 'step T - 1 reaches cos_min_ratio');
+    // Past T DeepSpeed's cosine keeps turning (no clamp); at step W + 2(T - W) - 1 it is back to 1.
+    expectClose(lrAt(cos, 2, 15), 2, 'a full period after warmup');
+  });
+
+  it('hand-computed HF values at the warmup edges', () => {
+    const cosine: SchedulerConfig = { type: 'cosine', params: { warmup_ratio: 0, warmup_num_steps: 2, total_num_steps: 10, num_cycles: 0.5 } };
+    expect([0, 1, 2].map((k) => lrForUpdate(cosine, 1, k))).toEqual([0, 0.5, 1]);
+    expectClose(lrForUpdate(cosine, 1, 6), 0.5, 'half way through the decay');
+    expectClose(lrForUpdate(cosine, 1, 10), 0, 'T');
+    expectClose(lrForUpdate(cosine, 1, 12), 0.5 * (1 + Math.cos(1.25 * Math.PI)), 'past T the HF cosine rises again');
+    const linear: SchedulerConfig = { type: 'linear', params: { warmup_ratio: 0, warmup_num_steps: 2, total_num_steps: 10 } };
+    expect([0, 1, 2, 6, 10, 12].map((k) => lrForUpdate(linear, 1, k))).toEqual([0, 0.5, 1, 0.5, 0, 0]);
+    const constant: SchedulerConfig = { type: 'constant', params: { warmup_ratio: 0, warmup_num_steps: 4 } };
+    expect([0, 1, 4, 100].map((k) => lrForUpdate(constant, 2, k))).toEqual([0, 0.5, 2, 2]);
+    const noWarmup: SchedulerConfig = { type: 'cosine', params: { warmup_ratio: 0, warmup_num_steps: 0, total_num_steps: 10, num_cycles: 0.5 } };
+    expect(lrForUpdate(noWarmup, 1, 0)).toBe(1);
+  });
+
+  it('state is {last_batch_iteration}; save and load resumes the same sequence', () => {
+    const ds: SchedulerConfig = { type: 'WarmupDecayLR', params: { warmup_min_lr: 0, warmup_max_lr: 1e-3, warmup_num_steps: 5, warmup_type: 'log', last_batch_iteration: -1, total_num_steps: 20 } };
+    const hf: SchedulerConfig = { type: 'cosine', params: { warmup_ratio: 0, warmup_num_steps: 3, total_num_steps: 20, num_cycles: 0.5 } };
+    expect(initialState(ds)).toEqual({ last_batch_iteration: -1 });
+    expect(initialState(hf)).toEqual({ last_batch_iteration: 0 }); // LambdaLR's last_epoch after construction
+    for (const s of [ds, hf]) {
+      const a = new LrScheduler(s, 1e-3);
+      for (let k = 0; k < 7; k++) a.step();
+      const saved = JSON.parse(JSON.stringify(a.stateDict())) as { last_batch_iteration: number };
+      const b = new LrScheduler(s, 1e-3);
+      b.loadStateDict(saved);
+      for (let k = 0; k < 10; k++) {
+        expect(b.lr).toBe(a.lr);
+        expect(b.lr).toBe(lrForUpdate(s, 1e-3, 7 + k));
+        a.step();
+        b.step();
+      }
+    }
+    // A DeepSpeed config resuming at last_batch_iteration 9 starts there.
+    const resumed: SchedulerConfig = { ...ds, params: { ...ds.params, last_batch_iteration: 9 } };
+    expect(new LrScheduler(resumed, 1e-3).lr).toBe(lrAt(ds, 1e-3, 9));
+    expect(() => new LrScheduler(ds, 1e-3).loadStateDict({ last_batch_iteration: 1.5 })).toThrow(/must be an integer/);
+  });
+});
