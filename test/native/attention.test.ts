@@ -192,9 +192,10 @@ afterAll(() => {
 
 // ---- tests ----------------------------------------------------------------------------------
 
-// fp32 cases: MHA, GQA and MQA; head dims 16, 24 (odd), 64, 160; ragged packing with a
-// 113/203 split, short documents packed in one row, single-token and empty documents, lengths that end
-// exactly on, just after and just before the 64-row tile boundary; one non-default scale.
+// fp32 cases: MHA, GQA and MQA; head dims 16, 24 and 40 (not multiples of 16), 64, 160; ragged
+// packing with a 113/203 split, short documents packed in one row, single-token and empty
+// documents, lengths ending on, just after and just before the 64-row tile boundary; one
+// non-default scale.
 const fp32Cases: Array<[string, Case]> = [
   ['MHA D=64, docs [113, 203]', { docs: [113, 203], nh: 4, nkv: 4, D: 64, seed: 1 }],
   ['GQA 6/2 D=16, docs [5, 20, 0, 12, 1, 1, 30, 1]', { docs: [5, 20, 0, 12, 1, 1, 30, 1], nh: 6, nkv: 2, D: 16, seed: 2 }],
