@@ -192,20 +192,23 @@ afterAll(() => {
 
 // ---- tests ----------------------------------------------------------------------------------
 
-// fp32 cases: MHA, GQA and MQA; head dims 16, 24 (odd), 64, 160; ragged packing with a
-// 113/203 split, short documents packed in one row, single-token and empty documents, lengths that end
-// exactly on, just after and just before the 64-row tile boundary; one non-default scale.
+// fp32 cases: MHA, GQA and MQA; head dims 16, 24 and 40 (not multiples of 16), 64, 160; ragged
+// packing with a 113/203 split, short documents packed in one row, single-token and empty
+// documents, lengths ending on, just after and just before the 64-row tile boundary; one
+// non-default scale.
 const fp32Cases: Array<[string, Case]> = [
   ['MHA D=64, docs [113, 203]', { docs: [113, 203], nh: 4, nkv: 4, D: 64, seed: 1 }],
   ['GQA 6/2 D=16, docs [5, 20, 0, 12, 1, 1, 30, 1]', { docs: [5, 20, 0, 12, 1, 1, 30, 1], nh: 6, nkv: 2, D: 16, seed: 2 }],
   ['GQA 6/2 D=160, docs [64, 1, 129, 63]', { docs: [64, 1, 129, 63], nh: 6, nkv: 2, D: 160, seed: 3 }],
   ['MQA 3/1 D=24, scale 0.3, docs [150]', { docs: [150], nh: 3, nkv: 1, D: 24, scale: 0.3, seed: 4 }],
   ['GQA 6/2 D=40, one token', { docs: [1], nh: 6, nkv: 2, D: 40, seed: 5 }],
+  // Long documents: 16 key blocks of online-softmax rescaling per row.
+  ['MQA 2/1 D=16, docs [1023, 1024]', { docs: [1023, 1024], nh: 2, nkv: 1, D: 16, seed: 6 }],
 ];
 
 // fp32 tolerance, elementwise |ours - ref| <= 1e-5 + 1e-4 |ref| against a float64 reference on the
 // same inputs: inputs are N(0, 1), outputs O(1); fp32 rounding (6e-8 relative) accumulated
-// over <= 330 keys, the online-softmax rescaling and our ~2-ulp exp stays near 1e-6, so the
+// over <= 1024 keys, the online-softmax rescaling and our ~2-ulp exp stays near 1e-6, so the
 // bound has ~10x headroom while a real bug (wrong mask, head, scale) gives errors >= 1e-2.
 const ATOL = 1e-5;
 const RTOL = 1e-4;
