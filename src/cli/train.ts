@@ -1,4 +1,92 @@
 #!/usr/bin/env node
-// telechat-train: not built yet; it arrives with [TRAIN] (issue 4).
-process.stderr.write('telechat-train is not available yet: it arrives with [TRAIN] (issue 4)\n');
-process.exit(1);
+// telechat-train: fine-tune a TeleChat model from a DeepSpeed config (thin: parse, call, print).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { resolvedConfigJson, type ConfigFlags } from '../config/index.js';
+import { memoryPlan } from '../model/memory_plan.js';
+import { DType } from '../native/tensor.js';
+import { train } from '../train/trainer.js';
+import { prepareRun } from '../train/setup.js';
+
+const EXAMPLES: [string, string][] = [
+  ['$0 --config configs/zero3.json', 'train the shipped tiny model on the shipped sample conversations'],
+  ['$0 --config ds_z3_config.json --model /models/TeleChat2-7B --data convs.jsonl --output-dir out', 'fine-tune a Hugging Face checkpoint on raw conversations'],
+  ['$0 --config configs/zero2.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data, with an override'],
+  ['$0 --config configs/zero3.json --init random --model-config my/config.json --dry-run', 'resolve and validate everything, print the plan, and exit'],
+];
+
+function worldSizeFromEnv(): number {
+  const raw = process.env.WORLD_SIZE ?? '1';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`WORLD_SIZE must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('telechat-train')
+    .usage('$0 --config FILE [options]\n\nTrains with a DeepSpeed config (TeleChat\'s ds_z*_config.json load unchanged) plus optional model/data/training sections; flags override the file.')
+    .option('config', { type: 'string', describe: 'DeepSpeed-style JSON config (built-in defaults when omitted)' })
+    .option('model', { type: 'string', describe: 'Hugging Face checkpoint dir (config.json, safetensors, tokenizer)' })
+    .option('init', { type: 'string', choices: ['pretrained', 'random'], describe: 'initialise from the checkpoint, or randomly (normal(0, initializer_range), norms 1, biases 0)' })
+    .option('model-config', { type: 'string', describe: 'config.json for --init random (its folder must hold the tokenizer)' })
+    .option('data', { type: 'string', describe: 'dataset dir from telechat-data, or .jsonl file(s) / a mixing .json built on the fly' })
+    .option('output-dir', { type: 'string', describe: 'where metrics.jsonl, train.log, checkpoints and final/ go' })
+    .option('max-steps', { type: 'number', describe: 'optimizer steps in total (wins over --epochs)' })
+    .option('epochs', { type: 'number', describe: 'passes over the data' })
+    .option('seed', { type: 'number', describe: 'seed of data order and random init' })
+    .option('max-seq-len', { type: 'number', describe: 'longest row (tokens)' })
+    .option('resume', { type: 'string', describe: 'auto (latest checkpoint in --output-dir) or a checkpoint dir' })
+    .option('overwrite', { type: 'boolean', default: false, describe: 'replace an earlier run in --output-dir' })
+    .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], default: 'auto', describe: 'compute device' })
+    .option('set', { type: 'string', array: true, default: [] as string[], describe: 'override a config key: --set dotted.key=JSON (repeatable)' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'resolve and validate config, model and data, print the plan, exit' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
+    .example(EXAMPLES)
+    .strict()
+    .help()
+    .parse();
+  const verbose = argv.verbose;
+  try {
+    if (argv.device === 'cuda') throw new Error('--device cuda: the CUDA backend is not available yet (it arrives with [CUDA]); use --device cpu');
+    if (argv.resume !== undefined) throw new Error('--resume: training checkpoints are not available yet (they arrive with [CKPT])');
+    const worldSize = worldSizeFromEnv();
+    if (worldSize > 1) throw new Error(`WORLD_SIZE is ${worldSize}: multi-rank training is not available yet (it arrives with [ZERO]); run one process`);
+    const flags: ConfigFlags = {
+      maxSteps: argv['max-steps'],
+      epochs: argv.epochs,
+      seed: argv.seed,
+      outputDir: argv['output-dir'],
+      maxSeqLen: argv['max-seq-len'],
+      model: argv.model,
+      modelConfig: argv['model-config'],
+      init: argv.init,
+      data: argv.data,
+    };
+    const log = (line: string): void => void process.stdout.write(line + '\n');
+    const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite }, log);
+    try {
+      if (argv['dry-run']) {
+        const cfg = setup.config;
+        process.stdout.write(resolvedConfigJson(cfg));
+        const dtype = cfg.run.precision === 'bf16' ? DType.BF16 : DType.F32;
+        const gradDtype = cfg.data_types.grad_accum_dtype === 'bf16' ? DType.BF16 : DType.F32;
+        const plan = memoryPlan(setup.model.spec, dtype, gradDtype, cfg.train_micro_batch_size_per_gpu * setup.reader.manifest.max_seq_len, cfg.training.gradient_checkpointing);
+        const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+        log(`memory plan per rank: params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
+        log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
+        log('dry run: configuration, model and data are valid');
+        return;
+      }
+      await train(setup, { out: log, tty: process.stderr.isTTY ? process.stderr : null });
+    } finally {
+      setup.cleanup();
+    }
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`telechat-train: ${verbose ? (err.stack ?? err.message) : err.message}\n`);
+    process.exit(1);
+  }
+}
+
+void main();

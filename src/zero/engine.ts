@@ -33,6 +33,8 @@ export interface Engine {
   microStep(batch: HostBatch, gradScale: number): LossResult;
   /** Reduce, clip and update; then clear the gradients for the next step. */
   step(input: StepInput): StepResult;
+  /** Drops the accumulated gradients without an update (a skipped step). */
+  discardGradients(): void;
   free(): void;
 }
 
@@ -86,6 +88,10 @@ export class SingleProcessEngine implements Engine {
     }
     this.model.zeroGrads();
     return { gradNorm, overflow };
+  }
+
+  discardGradients(): void {
+    this.model.zeroGrads();
   }
 
   free(): void {

@@ -1,0 +1,98 @@
+// The trainer's view of its data: a dataset dir built by telechat-data, or raw .jsonl / a
+// mixing .json, which is built on the fly with the model's tokenizer into the output dir
+// (DESIGN.md). Rows are read per step by the world-size-independent sampler.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildDataset } from '../data/builder.js';
+import { FORMATS } from '../data/formats.js';
+import type { Manifest } from '../data/manifest.js';
+import { DatasetReader } from '../data/reader.js';
+import { Sampler } from '../data/sampler.js';
+import { TEMPLATES } from '../data/templates.js';
+import { buildHostBatch, type HostBatch } from '../model/batch.js';
+
+export interface DataOptions {
+  /** Dataset dir, or .jsonl file(s) (comma-separated) / mixing .json. */
+  path: string;
+  /** Where the tokenizer (and optionally config.json naming the template) lives. */
+  tokenizerDir: string;
+  maxSeqLen: number;
+  seed: number;
+  /** Directory for an on-the-fly build. */
+  buildDir: string;
+  template?: string | null;
+  format?: string | null;
+  lossOn?: 'all' | 'last';
+  pack?: boolean;
+  skipBad?: boolean;
+}
+
+export function isDatasetDir(path: string): boolean {
+  return existsSync(path) && statSync(path).isDirectory() && existsSync(join(path, 'manifest.json'));
+}
+
+/** Opens the dataset, building it first from raw conversations when needed. */
+export async function openDataset(opts: DataOptions, log: (line: string) => void): Promise<DatasetReader> {
+  if (isDatasetDir(opts.path)) return DatasetReader.open(opts.path);
+  if (existsSync(opts.path) && statSync(opts.path).isDirectory()) {
+    throw new Error(`${opts.path}: not a dataset directory (no manifest.json); build one with telechat-data build, or pass a .jsonl file`);
+  }
+  for (const p of opts.path.split(',')) {
+    if (!existsSync(p)) throw new Error(`--data: ${p} does not exist`);
+  }
+  if (isDatasetDir(opts.buildDir)) {
+    log(`data: reusing ${opts.buildDir} (built earlier from ${opts.path})`);
+    return DatasetReader.open(opts.buildDir);
+  }
+  log(`data: building ${opts.path} -> ${opts.buildDir} (max_seq_len ${opts.maxSeqLen})`);
+  const manifest = await buildDataset({
+    input: opts.path,
+    tokenizerDir: opts.tokenizerDir,
+    output: opts.buildDir,
+    maxSeqLen: opts.maxSeqLen,
+    template: oneOf(opts.template, TEMPLATES, 'data.template'),
+    format: oneOf(opts.format, FORMATS, 'data.format'),
+    lossOn: opts.lossOn,
+    pack: opts.pack,
+    skipBad: opts.skipBad,
+    seed: opts.seed,
+  });
+  log(`data: ${manifest.rows} rows, ${manifest.tokens} tokens (${manifest.loss_tokens} with loss), packing ${(100 * manifest.packing_efficiency).toFixed(1)}%`);
+  return DatasetReader.open(opts.buildDir);
+}
+
+function oneOf<T extends string>(value: string | null | undefined, allowed: readonly T[], key: string): T | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`${key}: "${value}" is not one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+export interface StepBatches {
+  /** One host batch per micro-step of this rank. */
+  micro: HostBatch[];
+  /** Tokens and label tokens of this rank's share of the global batch. */
+  tokens: number;
+  labelTokens: number;
+  docLens: number[];
+}
+
+/** Reads this rank's micro-batches of optimizer step `step` (0-based, across epochs). */
+export async function loadStep(reader: DatasetReader, sampler: Sampler, step: number, rank: number): Promise<StepBatches> {
+  const micro: HostBatch[] = [];
+  let tokens = 0;
+  let labelTokens = 0;
+  const docLens: number[] = [];
+  for (let m = 0; m < sampler.cfg.gradAccum; m++) {
+    const rows = await reader.rows(sampler.microBatchRows(step, rank, m));
+    const batch = buildHostBatch(rows);
+    micro.push(batch);
+    tokens += batch.tokens;
+    labelTokens += batch.labelCount;
+    for (const r of rows) docLens.push(...r.docLens);
+  }
+  return { micro, tokens, labelTokens, docLens };
+}
+
+export function datasetSummary(m: Manifest): string {
+  return `${m.rows} rows, ${m.tokens} tokens, max_seq_len ${m.max_seq_len}, template ${m.template}`;
+}

@@ -1,0 +1,71 @@
+// metrics.jsonl (one object per optimizer step, rank 0 only, DESIGN.md) and train.log.
+import { appendFileSync, closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+
+export interface MemoryBytes {
+  params: number;
+  grads: number;
+  master: number;
+  optim: number;
+  activations: number;
+  buffers: number;
+}
+
+export interface StepMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  loss_scale: number;
+  tokens: number;
+  loss_tokens: number;
+  step_time_s: number;
+  tokens_per_s: number;
+  mfu: number;
+  mem: MemoryBytes;
+  /** Present when the update was skipped (fp16 overflow or a non-finite loss). */
+  skipped?: 'overflow' | 'nonfinite_loss' | 'no_loss_tokens';
+}
+
+export class MetricsWriter {
+  private readonly fd: number;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'a');
+  }
+
+  write(m: StepMetrics): void {
+    writeSync(this.fd, JSON.stringify(m) + '\n');
+  }
+
+  close(): void {
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+  }
+}
+
+export class TrainLog {
+  constructor(
+    private readonly path: string,
+    private readonly echo: (line: string) => void,
+  ) {}
+
+  line(text: string): void {
+    appendFileSync(this.path, `${new Date().toISOString()} ${text}\n`);
+    this.echo(text);
+  }
+}
+
+export function formatStepLine(m: StepMetrics, total: number): string {
+  const parts = [
+    `step ${m.step}/${total}`,
+    `loss ${m.loss.toFixed(4)}`,
+    `lr ${m.lr.toExponential(3)}`,
+    `grad_norm ${Number.isFinite(m.grad_norm) ? m.grad_norm.toFixed(3) : m.grad_norm}`,
+    `${m.tokens_per_s.toFixed(0)} tok/s`,
+    `mfu ${(100 * m.mfu).toFixed(1)}%`,
+  ];
+  if (m.loss_scale !== 1) parts.push(`loss_scale ${m.loss_scale}`);
+  if (m.skipped) parts.push(`skipped (${m.skipped})`);
+  return parts.join('  ');
+}

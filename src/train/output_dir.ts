@@ -1,0 +1,17 @@
+// The output dir of a run: created if missing; an earlier run there is kept unless the user
+// asks to continue it (--resume) or to replace it (--overwrite).
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Refuses to write over an earlier run's checkpoints unless asked to. */
+export function prepareOutputDir(dir: string, overwrite: boolean): void {
+  if (existsSync(dir)) {
+    const previous = readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || f === 'metrics.jsonl');
+    if (previous.length > 0 && !overwrite) {
+      throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); pass --resume auto to continue it or --overwrite to replace it`);
+    }
+    if (overwrite) for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true });
+  }
+  mkdirSync(dir, { recursive: true });
+}
+

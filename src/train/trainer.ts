@@ -1,0 +1,194 @@
+// The training loop: for each optimizer step, read this rank's micro-batches, run them
+// through the engine with gradients scaled by 1 / (label tokens of the global batch), then
+// clip and update once. Loss, learning rate, norms, throughput, MFU and memory go to
+// metrics.jsonl; a progress bar or periodic log lines go to the terminal.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
+import { Sampler } from '../data/sampler.js';
+import { checkpointLayout } from '../model/layouts/index.js';
+import { initRandom } from '../model/init.js';
+import { TelechatModel } from '../model/model.js';
+import type { ParamKind } from '../model/params.js';
+import { cpuBackend } from '../native/cpu_backend.js';
+import { DType, memStats } from '../native/tensor.js';
+import { loadHfWeights, writeHfWeights, HfTensorSource } from '../checkpoint/hf.js';
+import { SingleProcessEngine, type Engine } from '../zero/engine.js';
+import { LossScaler } from '../zero/loss_scaler.js';
+import { loadStep } from './data_feed.js';
+import { trainingFlops } from './flops.js';
+import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMetrics } from './metrics.js';
+import { measurePeakFlops } from './peak.js';
+import { ProgressBar, formatSeconds } from './progress.js';
+import { LrScheduler } from './schedules.js';
+import type { RunSetup } from './setup.js';
+
+export interface TrainIo {
+  out: (line: string) => void;
+  /** A terminal to draw the progress bar on, or null for periodic log lines. */
+  tty: NodeJS.WriteStream | null;
+}
+
+export interface TrainSummary {
+  steps: number;
+  tokens: number;
+  seconds: number;
+  firstLoss: number;
+  lastLoss: number;
+  bestLoss: number;
+  skipped: number;
+  outputDir: string;
+}
+
+function storageDtype(precision: ResolvedConfig['run']['precision']): DType {
+  if (precision === 'bf16') return DType.BF16;
+  if (precision === 'fp16') throw new Error('fp16 training is not available yet: enable bf16 instead, or leave both off for fp32');
+  return DType.F32;
+}
+
+function memoryNow(): MemoryBytes {
+  const c = memStats().current;
+  return {
+    params: c.params ?? 0,
+    grads: c.grads ?? 0,
+    master: c.master ?? 0,
+    optim: c.optim ?? 0,
+    activations: c.activations ?? 0,
+    buffers: (c.buffers ?? 0) + (c.scratch ?? 0),
+  };
+}
+
+export async function train(setup: RunSetup, io: TrainIo): Promise<TrainSummary> {
+  const { config: cfg, model: source, reader } = setup;
+  const outDir = cfg.training.output_dir;
+  writeFileSync(join(outDir, 'resolved-config.json'), resolvedConfigJson(cfg));
+  const log = new TrainLog(join(outDir, cfg.training.log_file), io.out);
+  for (const w of setup.warnings) log.line(`warning: ${w}`);
+
+  const dtype = storageDtype(cfg.run.precision);
+  const gradDtype = cfg.data_types.grad_accum_dtype === 'bf16' ? DType.BF16 : DType.F32;
+  const micro = cfg.train_micro_batch_size_per_gpu;
+  const maxSeqLen = cfg.training.max_seq_len;
+  const model = new TelechatModel(source.spec, cpuBackend, {
+    dtype,
+    gradDtype,
+    maxTokens: micro * reader.manifest.max_seq_len,
+    maxSeqLen,
+    recompute: cfg.training.gradient_checkpointing,
+  });
+  if (source.init === 'pretrained') loadHfWeights(source.dir, source.spec, model.params);
+  else initRandom(model.params, source.spec.initializerRange, cfg.training.seed);
+
+  const opt = cfg.optimizer.params;
+  const engine: Engine = new SingleProcessEngine(
+    model,
+    { betas: opt.betas, eps: opt.eps, weightDecay: opt.weight_decay, adamWMode: opt.adam_w_mode },
+    cfg.training.weight_decay_exclude as ParamKind[],
+  );
+  const scheduler = new LrScheduler(cfg.scheduler, opt.lr);
+  const scaler = new LossScaler(cfg.fp16.enabled ? cfg.fp16 : null);
+  const sampler = new Sampler({ numRows: reader.numRows, microBatch: micro, gradAccum: cfg.gradient_accumulation_steps, worldSize: engine.worldSize, seed: cfg.training.seed });
+  const totalSteps = cfg.run.total_steps ?? sampler.stepsPerEpoch * Math.ceil(cfg.training.epochs);
+  const peakFlops = measurePeakFlops();
+  log.line(
+    `training ${source.spec.layout} (${model.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on cpu: ${totalSteps} steps of ${cfg.train_batch_size} rows ` +
+      `(micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} rank), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
+  );
+
+  const metrics = new MetricsWriter(join(outDir, 'metrics.jsonl'));
+  const bar = io.tty ? new ProgressBar(totalSteps, 0, io.tty) : null;
+  const started = Date.now();
+  const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir };
+  try {
+    for (let step = 0; step < totalSteps; step++) {
+      const t0 = process.hrtime.bigint();
+      const batches = await loadStep(reader, sampler, step, 0);
+      const labelTokens = batches.labelTokens; // a multi-rank engine sums this over ranks
+      const lossScale = scaler.scale;
+      let lossSum = 0;
+      for (const mb of batches.micro) lossSum += engine.microStep(mb, labelTokens > 0 ? lossScale / labelTokens : 0).lossSum;
+      const loss = labelTokens > 0 ? lossSum / labelTokens : NaN;
+      const lr = scheduler.lr;
+      let skipped: StepMetrics['skipped'];
+      let gradNorm = NaN;
+      if (labelTokens === 0) {
+        skipped = 'no_loss_tokens';
+        engine.discardGradients();
+      } else if (!Number.isFinite(loss)) {
+        if (cfg.training.on_nonfinite === 'abort') throw new Error(`step ${step + 1}: loss is ${loss}; stopping (training.on_nonfinite is "abort"; "skip" skips such steps)`);
+        skipped = 'nonfinite_loss';
+        engine.discardGradients();
+      } else {
+        const res = engine.step({ step: step + 1, lr, maxGradNorm: cfg.gradient_clipping, lossScale });
+        gradNorm = res.gradNorm;
+        if (res.overflow) skipped = 'overflow';
+        if (cfg.fp16.enabled) scaler.update(res.overflow);
+      }
+      scheduler.step();
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const m: StepMetrics = {
+        step: step + 1,
+        epoch: sampler.position(step).epoch,
+        loss,
+        lr,
+        grad_norm: gradNorm,
+        loss_scale: lossScale,
+        tokens: batches.tokens,
+        loss_tokens: labelTokens,
+        step_time_s: seconds,
+        tokens_per_s: batches.tokens / seconds,
+        mfu: trainingFlops(source.spec, batches.docLens) / seconds / peakFlops,
+        mem: memoryNow(),
+        ...(skipped ? { skipped } : {}),
+      };
+      metrics.write(m);
+      summary.steps = step + 1;
+      summary.tokens += batches.tokens;
+      if (skipped) summary.skipped++;
+      if (Number.isFinite(loss)) {
+        if (!Number.isFinite(summary.firstLoss)) summary.firstLoss = loss;
+        summary.lastLoss = loss;
+        summary.bestLoss = Math.min(summary.bestLoss, loss);
+      }
+      if (bar) bar.update(step + 1, loss, lr, m.tokens_per_s);
+      if (!bar || skipped) {
+        if (!bar && ((step + 1) % cfg.steps_per_print === 0 || step === 0 || step + 1 === totalSteps || skipped)) log.line(formatStepLine(m, totalSteps));
+      }
+    }
+    bar?.finish();
+    writeFinal(outDir, source.dir, model, source.spec);
+  } finally {
+    metrics.close();
+    engine.free();
+    model.free();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  log.line(
+    `done: ${summary.steps} steps, ${summary.tokens.toLocaleString('en-US')} tokens in ${formatSeconds(summary.seconds)}; ` +
+      `loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)} (best ${summary.bestLoss.toFixed(4)})` +
+      (summary.skipped ? `; ${summary.skipped} steps skipped` : '') +
+      `; final model in ${join(outDir, 'final')}`,
+  );
+  return summary;
+}
+
+const COPIED_FILES = /^(config\.json|generation_config\.json|tokenizer.*|special_tokens_map\.json|.*\.py)$/;
+
+/** final/: an HF directory with the base model's names, config, tokenizer and remote code. */
+function writeFinal(outDir: string, baseDir: string, model: TelechatModel, spec: TelechatModel['spec']): void {
+  const final = join(outDir, 'final');
+  const tmp = `${final}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  for (const f of readdirSync(baseDir)) if (COPIED_FILES.test(f)) copyFileSync(join(baseDir, f), join(tmp, f));
+  let names: string[] | undefined;
+  if (existsSync(join(baseDir, 'model.safetensors')) || existsSync(join(baseDir, 'model.safetensors.index.json'))) {
+    const src = new HfTensorSource(baseDir);
+    names = src.names();
+    src.close();
+  }
+  const dtype = model.params.dtype === DType.BF16 ? 'BF16' : 'F32';
+  writeHfWeights(join(tmp, 'model.safetensors'), checkpointLayout(spec, names), model.params, dtype);
+  rmSync(final, { recursive: true, force: true });
+  renameSync(tmp, final);
+}
