@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointLayout, type CheckpointLayout, type TensorMap } from '../model/layouts/index.js';
-import type { FlatParams } from '../model/params.js';
+import type { ParamViews } from '../model/params.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { float32ToBytes, type FileDtype } from './dtypes.js';
 import { SafetensorsReader, writeSafetensors, type StTensorInfo } from './safetensors.js';
@@ -118,7 +118,7 @@ function canonicalRows(map: TensorMap, values: Float32Array): { rowLen: number; 
 }
 
 /** Reads every parameter of the HF directory into `params`. */
-export function loadHfWeights(dir: string, spec: ModelSpec, params: FlatParams): void {
+export function loadHfWeights(dir: string, spec: ModelSpec, params: ParamViews): void {
   const source = new HfTensorSource(dir);
   try {
     const layout = checkpointLayout(spec, source.names());
@@ -136,7 +136,7 @@ export function loadHfWeights(dir: string, spec: ModelSpec, params: FlatParams):
 }
 
 /** Values of one HF tensor gathered back from canonical parameters. */
-export function hfTensorValues(map: TensorMap, params: FlatParams): Float32Array {
+export function hfTensorValues(map: TensorMap, params: ParamViews): Float32Array {
   const target = params.tensor(map.canonical);
   const rowLen = target.shape.length === 1 ? 1 : target.numel / target.shape[0]!;
   const nRows = map.hfShape.length === 1 ? map.hfShape[0]! : map.transpose ? map.hfShape[1]! : map.hfShape[0]!;
@@ -149,7 +149,7 @@ export function hfTensorValues(map: TensorMap, params: FlatParams): Float32Array
 }
 
 /** Writes params as a single model.safetensors with the layout's HF names. */
-export function writeHfWeights(path: string, layout: CheckpointLayout, params: FlatParams, dtype: FileDtype): void {
+export function writeHfWeights(path: string, layout: CheckpointLayout, params: ParamViews, dtype: FileDtype): void {
   writeSafetensors(
     path,
     layout.tensors.map((map) => ({ name: map.hfName, dtype, shape: map.hfShape, data: () => float32ToBytes(hfTensorValues(map, params), dtype) })),

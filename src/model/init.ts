@@ -2,7 +2,7 @@
 // std = initializer_range (0.02 when the config has none), biases 0, norm weights 1. Values
 // come from a seeded generator in parameter-table order, so a seed gives the same model on
 // every machine and world size.
-import type { FlatParams } from './params.js';
+import type { ParamViews } from './params.js';
 
 /** mulberry32: small, fast, and identical on every platform. */
 export function seededUniform(seed: number): () => number {
@@ -27,7 +27,7 @@ export function fillNormal(out: Float32Array, std: number, uniform: () => number
   }
 }
 
-export function initRandom(params: FlatParams, std: number, seed: number): void {
+export function initRandom(params: ParamViews, std: number, seed: number): void {
   const uniform = seededUniform(seed);
   for (const e of params.table.entries) {
     const values = new Float32Array(e.numel);

@@ -5,7 +5,7 @@ import { Arena, DType, MemCategory, type Tensor, fromFloat32 } from '../native/t
 import { type ActivationSet, allocActivations, lseOf } from './activations.js';
 import { type HostBatch, type Row, buildHostBatch, uploadBatch, type DeviceBatch } from './batch.js';
 import { type BlockContext, type BlockTemps, blockBackward, blockForward } from './block.js';
-import { FlatParams, type ParamTable, buildParamTable } from './params.js';
+import { FlatParams, type ParamTable, type ParamViews, buildParamTable } from './params.js';
 import { ropeParams, ropeTables, type RopeParams } from './rope.js';
 import type { ModelSpec } from './spec.js';
 
@@ -47,10 +47,21 @@ export interface LossResult {
 
 const DEFAULT_LOGITS_CHUNK = 1024;
 
+/**
+ * Where parameters and gradients live. By default the model allocates both densely
+ * (FlatParams); ZeRO engines pass views that they gather and reduce unit by unit.
+ */
+export interface ModelStorage {
+  params: ParamViews;
+  grads: ParamViews;
+}
+
 export class TelechatModel {
   readonly table: ParamTable;
-  readonly params: FlatParams;
-  readonly grads: FlatParams;
+  readonly params: ParamViews;
+  readonly grads: ParamViews;
+  /** The dense buffers when the model allocated them itself. */
+  private readonly dense: { params: FlatParams; grads: FlatParams } | null;
   readonly rope: RopeParams;
   private readonly acts: ActivationSet;
   private readonly cos: Tensor;
@@ -62,10 +73,21 @@ export class TelechatModel {
     readonly spec: ModelSpec,
     readonly be: Backend,
     readonly opts: ModelOptions,
+    storage?: ModelStorage,
   ) {
-    this.table = buildParamTable(spec);
-    this.params = new FlatParams(this.table, opts.dtype, MemCategory.Params);
-    this.grads = new FlatParams(this.table, opts.gradDtype, MemCategory.Grads);
+    if (storage) {
+      this.table = storage.params.table;
+      this.params = storage.params;
+      this.grads = storage.grads;
+      this.dense = null;
+    } else {
+      this.table = buildParamTable(spec);
+      const params = new FlatParams(this.table, opts.dtype, MemCategory.Params);
+      const grads = new FlatParams(this.table, opts.gradDtype, MemCategory.Grads);
+      this.dense = { params, grads };
+      this.params = params;
+      this.grads = grads;
+    }
     this.logitsChunk = opts.logitsChunk ?? DEFAULT_LOGITS_CHUNK;
     this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, this.logitsChunk, opts.recompute);
     this.rope = ropeParams(spec.rope, spec.headDim, opts.maxSeqLen);
@@ -75,8 +97,20 @@ export class TelechatModel {
     this.attn = { nHeads: spec.nHeads, nKvHeads: spec.nKvHeads, headDim: spec.headDim, scale: 1 / Math.sqrt(spec.headDim) };
   }
 
+  /** The model's own dense parameter buffer (throws when an engine supplied the storage). */
+  denseParams(): FlatParams {
+    if (!this.dense) throw new Error('parameters are held by the engine, not the model');
+    return this.dense.params;
+  }
+
+  denseGrads(): FlatParams {
+    if (!this.dense) throw new Error('gradients are held by the engine, not the model');
+    return this.dense.grads;
+  }
+
+  /** Clears the dense gradient buffer (engines with their own storage clear theirs). */
   zeroGrads(): void {
-    this.be.zero(this.grads.buffer);
+    this.be.zero(this.denseGrads().buffer);
   }
 
   /**
@@ -121,8 +155,8 @@ export class TelechatModel {
 
   free(): void {
     this.acts.arena.freeAll();
-    this.params.free();
-    this.grads.free();
+    this.dense?.params.free();
+    this.dense?.grads.free();
     this.cos.free();
     this.sin.free();
   }

@@ -26,11 +26,43 @@ export interface ParamEntry {
 /** Offsets are multiples of 32 elements: 64-byte aligned for bf16 and 128 for fp32. */
 const ALIGN = 32;
 
+/**
+ * A unit is what one step of the forward pass uses (src/model/model.ts Unit): the
+ * embedding, one block, or the head (ln_f and the untied LM head). Its parameters are
+ * contiguous in the flat buffer; ZeRO shards each unit evenly across ranks, so a unit's
+ * length is padded to a multiple of `unitMultiple`.
+ */
+export interface UnitRange {
+  unit: 'embed' | number | 'head';
+  start: number;
+  /** Padded end (exclusive). */
+  end: number;
+}
+
 export class ParamTable {
   readonly entries: ParamEntry[] = [];
+  readonly units: UnitRange[] = [];
   private readonly byName = new Map<string, ParamEntry>();
   /** Elements in the flat buffer, including alignment padding. */
   total = 0;
+
+  constructor(readonly unitMultiple = ALIGN) {}
+
+  beginUnit(unit: UnitRange['unit']): void {
+    this.units.push({ unit, start: this.total, end: this.total });
+  }
+
+  endUnit(): void {
+    const u = this.units[this.units.length - 1]!;
+    this.total = Math.ceil(this.total / this.unitMultiple) * this.unitMultiple;
+    u.end = this.total;
+  }
+
+  unitRange(unit: UnitRange['unit']): UnitRange {
+    const u = this.units.find((x) => x.unit === unit);
+    if (!u) throw new Error(`no unit ${String(unit)}`);
+    return u;
+  }
 
   add(name: string, shape: number[], kind: ParamKind): void {
     const entry: ParamEntry = { name, shape, kind, offset: this.total, numel: numel(shape) };
@@ -55,11 +87,18 @@ export class ParamTable {
   }
 }
 
-export function buildParamTable(spec: ModelSpec): ParamTable {
+/**
+ * The canonical table. `shards` > 1 pads every unit to a multiple of 32 * shards elements,
+ * so each rank's share of a unit is a whole number of aligned elements.
+ */
+export function buildParamTable(spec: ModelSpec, shards = 1): ParamTable {
   const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, vocab: V } = spec;
-  const t = new ParamTable();
+  const t = new ParamTable(ALIGN * shards);
+  t.beginUnit('embed');
   t.add('embed', [V, H], 'embedding');
+  t.endUnit();
   for (let i = 0; i < spec.nLayers; i++) {
+    t.beginUnit(i);
     const p = `layers.${i}.`;
     t.add(p + 'ln1', [H], 'norm');
     t.add(p + 'qkv', [(nh + 2 * nkv) * D, H], 'matrix');
@@ -69,9 +108,12 @@ export function buildParamTable(spec: ModelSpec): ParamTable {
     t.add(p + 'gate_up', [2 * F, H], 'matrix');
     t.add(p + 'down', [H, F], 'matrix');
     if (spec.outputBiases) t.add(p + 'down_bias', [H], 'bias');
+    t.endUnit();
   }
+  t.beginUnit('head');
   t.add('ln_f', [H], 'norm');
   if (!spec.tiedEmbeddings) t.add('lm_head', [V, H], 'matrix');
+  t.endUnit();
   return t;
 }
 
@@ -87,8 +129,32 @@ export interface BlockTensors {
   downBias: Tensor | null;
 }
 
+/** Named views of parameters (or gradients): what the model computes with. */
+export interface ParamViews {
+  readonly table: ParamTable;
+  tensor(name: string): Tensor;
+  maybe(name: string): Tensor | null;
+  block(i: number): BlockTensors;
+  lmHead(): Tensor;
+}
+
+/** Block views built from any name lookup. */
+export function blockViews(tensor: (name: string) => Tensor, maybe: (name: string) => Tensor | null, i: number): BlockTensors {
+  const p = `layers.${i}.`;
+  return {
+    ln1: tensor(p + 'ln1'),
+    qkv: tensor(p + 'qkv'),
+    o: tensor(p + 'o'),
+    oBias: maybe(p + 'o_bias'),
+    ln2: tensor(p + 'ln2'),
+    gateUp: tensor(p + 'gate_up'),
+    down: tensor(p + 'down'),
+    downBias: maybe(p + 'down_bias'),
+  };
+}
+
 /** A flat buffer (parameters or gradients) with named views following a ParamTable. */
-export class FlatParams {
+export class FlatParams implements ParamViews {
   readonly buffer: Tensor;
 
   constructor(
@@ -113,17 +179,7 @@ export class FlatParams {
   }
 
   block(i: number): BlockTensors {
-    const p = `layers.${i}.`;
-    return {
-      ln1: this.tensor(p + 'ln1'),
-      qkv: this.tensor(p + 'qkv'),
-      o: this.tensor(p + 'o'),
-      oBias: this.maybe(p + 'o_bias'),
-      ln2: this.tensor(p + 'ln2'),
-      gateUp: this.tensor(p + 'gate_up'),
-      down: this.tensor(p + 'down'),
-      downBias: this.maybe(p + 'down_bias'),
-    };
+    return blockViews((n) => this.tensor(n), (n) => this.maybe(n), i);
   }
 
   /** The LM head weight: lm_head, or the word embeddings when tied. */

@@ -187,7 +187,7 @@ function writeFinal(outDir: string, baseDir: string, model: TelechatModel, spec:
     names = src.names();
     src.close();
   }
-  const dtype = model.params.dtype === DType.BF16 ? 'BF16' : 'F32';
+  const dtype = model.opts.dtype === DType.BF16 ? 'BF16' : 'F32';
   writeHfWeights(join(tmp, 'model.safetensors'), checkpointLayout(spec, names), model.params, dtype);
   rmSync(final, { recursive: true, force: true });
   renameSync(tmp, final);

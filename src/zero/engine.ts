@@ -66,7 +66,7 @@ export class SingleProcessEngine implements Engine {
     noDecay: readonly ParamKind[],
   ) {
     const total = model.table.total;
-    this.optimizer = new ShardAdamW(model.params.buffer, model.grads.buffer, decaySegments(model.table, 0, total, noDecay), hyper);
+    this.optimizer = new ShardAdamW(model.denseParams().buffer, model.denseGrads().buffer, decaySegments(model.table, 0, total, noDecay), hyper);
     model.zeroGrads();
   }
 
@@ -77,7 +77,7 @@ export class SingleProcessEngine implements Engine {
   step(input: StepInput): StepResult {
     // one fp64 pass: any inf or NaN gradient makes the sum non-finite (finite fp32 values
     // cannot overflow an fp64 sum of squares)
-    const sumSq = sumSquares(this.model.grads.buffer);
+    const sumSq = sumSquares(this.model.denseGrads().buffer);
     const overflow = !Number.isFinite(sumSq);
     let gradNorm = NaN;
     if (!overflow) {

@@ -20,7 +20,7 @@ describe('memory plan', () => {
   ] as const)('%s: plan equals the allocator', (_name, dtype, gradDtype, recompute) => {
     const before = memStats().current;
     const model = new TelechatModel(SPEC, cpuBackend, { dtype, gradDtype, maxTokens: 100, maxSeqLen: 64, recompute });
-    const opt = new ShardAdamW(model.params.buffer, model.grads.buffer, [], { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, adamWMode: true });
+    const opt = new ShardAdamW(model.denseParams().buffer, model.denseGrads().buffer, [], { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, adamWMode: true });
     const now = memStats().current;
     const used = (k: string) => now[k]! - before[k]!;
     const plan = memoryPlan(SPEC, dtype, gradDtype, 100, recompute);

@@ -94,7 +94,7 @@ function runOurs(modelDir: string, rows: Row[], dtype: DType, recompute: boolean
     const layout = checkpointLayout(spec, source.names());
     source.close();
     const grads = new Map(layout.tensors.map((m) => [m.hfName, hfTensorValues(m, model.grads)]));
-    return { logits: fwd.logits!, fwdLoss: fwd, loss, grads, rawGrads: model.grads.buffer.toFloat32() };
+    return { logits: fwd.logits!, fwdLoss: fwd, loss, grads, rawGrads: model.denseGrads().buffer.toFloat32() };
   } finally {
     model.free();
   }
