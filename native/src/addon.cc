@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   telechat::register_memory(env, exports);
   telechat::register_cpu_ops(env, exports);
   telechat::register_cpu_attention(env, exports);
+  telechat::register_comm(env, exports);
   return exports;
 }
 

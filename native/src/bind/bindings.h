@@ -6,4 +6,5 @@ namespace telechat {
 void register_memory(Napi::Env env, Napi::Object exports);
 void register_cpu_ops(Napi::Env env, Napi::Object exports);
 void register_cpu_attention(Napi::Env env, Napi::Object exports);
+void register_comm(Napi::Env env, Napi::Object exports);
 }  // namespace telechat
