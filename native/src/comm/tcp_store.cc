@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -375,6 +376,10 @@ void TcpStoreServer::loop() {
           }
           c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(at));
           if (bad) {
+            if (c->out_at < c->out.size()) {  // best effort: deliver replies already queued
+              ssize_t w = ::send(c->fd, c->out.data() + c->out_at, c->out.size() - c->out_at, MSG_NOSIGNAL);
+              (void)w;
+            }
             std::fprintf(stderr, "telechat rendezvous: closing connection from %s (rank %d): malformed frame\n",
                          c->peer.c_str(), c->rank);
             if (!c->authed) refused_++;
@@ -430,6 +435,10 @@ void read_all(int fd, char* p, size_t n, const std::string& endpoint) {
     ssize_t r = ::recv(fd, p, n, 0);
     if (r < 0 && errno == EINTR) continue;
     if (r == 0) throw std::runtime_error("rendezvous: the master at " + endpoint + " closed the connection (did rank 0 exit?)");
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      throw std::runtime_error("rendezvous: no reply from " + endpoint +
+                               " (is another program listening on MASTER_PORT?)");
+    }
     if (r < 0) throw std::runtime_error("rendezvous: lost connection to the master at " + endpoint + ": " + strerror(errno));
     p += r;
     n -= static_cast<size_t>(r);
@@ -464,8 +473,10 @@ TcpStoreClient::TcpStoreClient(const std::string& host, int port, const std::str
     }
     if (fd_ >= 0) break;
     if (Clock::now() + backoff > deadline) {
-      throw std::runtime_error("rendezvous: cannot reach the master at " + endpoint_ + " after " +
-                               std::to_string(timeout.count() / 1000.0).substr(0, 6) + " s (last error: " + last_error +
+      char secs[32];
+      std::snprintf(secs, sizeof(secs), "%g", static_cast<double>(timeout.count()) / 1000.0);
+      throw std::runtime_error("rendezvous: cannot reach the master at " + endpoint_ + " after " + secs +
+                               " s (last error: " + last_error +
                                "); check MASTER_ADDR/MASTER_PORT and that rank 0 is running");
     }
     std::this_thread::sleep_for(backoff);
@@ -485,8 +496,18 @@ TcpStoreClient::TcpStoreClient(const std::string& host, int port, const std::str
   put_str(hello, secret);
   put_i64(hello, rank);
   put_i64(hello, world_size);
+  // Bound the wait for the hello reply: something other than our master may hold the port.
+  auto set_rcv_timeout = [this](std::chrono::milliseconds t) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(t.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  };
+  set_rcv_timeout(std::max(std::chrono::milliseconds(1000),
+                           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
   try {
     call(hello, "hello");
+    set_rcv_timeout(std::chrono::milliseconds(0));
   } catch (...) {
     close(fd_);
     fd_ = -1;
