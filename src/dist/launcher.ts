@@ -254,23 +254,46 @@ export function runJob(
       workers.push(w);
     };
 
+    // The first failure starts the teardown. Its report waits a moment: when a rank is killed
+    // (say by the OOM killer), its peers often fail an instant later with "connection closed";
+    // a rank killed by a signal we did not send is the cause and is named instead.
+    let report: Promise<void> = Promise.resolve();
+    let tornDownAt = 0;
+    const REPORT_WINDOW_MS = 300;
+    const describe = (f: { worker: Worker; code: number | null; signal: NodeJS.Signals | null }): string =>
+      f.signal !== null ? `${f.worker.label} was killed by ${f.signal}` : `${f.worker.label} exited with code ${f.code}`;
+    let cause: { worker: Worker; code: number | null; signal: NodeJS.Signals | null } | null = null;
+    const others: string[] = [];
+
     const onExit = (w: Worker, code: number | null, signal: NodeJS.Signals | null): void => {
       if (w.exited) return;
       w.exited = true;
       const failed = signal !== null || code !== 0;
-      if (failed && !failure) {
-        const status = signal !== null ? 128 + signalNumber(signal) : (code ?? 1);
-        failure = { worker: w, status };
-        const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
-        // Give the failing rank's pipes a moment to deliver its last words before the tail.
-        void Promise.race([w.closed, new Promise((r) => setTimeout(r, 300))]).then(() => {
-          io.err(`telechat-launch: ${w.label} ${how}; stopping the other ranks\n`);
-          if (w.stderrTail.length > 0) {
-            io.err(`telechat-launch: last stderr lines of ${w.label}:\n`);
-            for (const l of w.stderrTail) io.err(`  ${l}\n`);
+      if (failed && !cause) {
+        cause = { worker: w, code, signal };
+        failure = { worker: w, status: signal !== null ? 128 + signalNumber(signal) : (code ?? 1) };
+        tornDownAt = Date.now();
+        teardown();
+        report = new Promise<void>((res) => setTimeout(res, REPORT_WINDOW_MS)).then(async () => {
+          const c = cause!;
+          // Give the failing rank's pipes a moment to deliver its last words before the tail.
+          await Promise.race([c.worker.closed, new Promise((r) => setTimeout(r, 300))]);
+          io.err(`telechat-launch: ${describe(c)}; stopping the other ranks\n`);
+          if (others.length > 0) io.err(`telechat-launch: then ${others.join(', ')}\n`);
+          if (c.worker.stderrTail.length > 0) {
+            io.err(`telechat-launch: last stderr lines of ${c.worker.label}:\n`);
+            for (const l of c.worker.stderrTail) io.err(`  ${l}\n`);
           }
         });
-        teardown();
+      } else if (failed && cause && Date.now() - tornDownAt < REPORT_WINDOW_MS) {
+        const killedByOthers = signal !== null && signal !== 'SIGTERM' && cause.signal === null;
+        if (killedByOthers) {
+          others.push(describe(cause));
+          cause = { worker: w, code, signal };
+          failure = { worker: w, status: 128 + signalNumber(signal) };
+        } else if (signal !== 'SIGTERM') {
+          others.push(describe({ worker: w, code, signal }));
+        }
       }
       if (workers.every((x) => x.exited)) finish();
     };
@@ -281,9 +304,9 @@ export function runJob(
       process.off('SIGTERM', onSignal);
       // Wait briefly for output still in the pipes, but never on orphans holding them open.
       const drained = Promise.all(workers.map((w) => w.closed));
-      void Promise.race([drained, new Promise((r) => setTimeout(r, failure ? 1000 : 2000))]).then(() =>
-        resolve(failure ? failure.status : 0),
-      );
+      void Promise.race([drained, new Promise((r) => setTimeout(r, failure ? 1000 : 2000))])
+        .then(() => report)
+        .then(() => resolve(failure ? failure.status : 0));
     };
 
     const onSignal = (sig: NodeJS.Signals): void => {

@@ -20,6 +20,22 @@ describe('faults', () => {
     expect(r.ms).toBeLessThan(60_000);
   });
 
+  it.each([
+    ['deadpeer', 'a peer that has exited'],
+    ['stuckpeer', 'a peer that never joins (timeout 1.5 s)'],
+  ])('%s: a collective with %s fails with an error naming the op and rank', async (mode) => {
+    const port = await freePort();
+    const r = await runLauncher(['--nproc-per-node', '2', '--master-port', String(port), '--', 'node', fault],
+      { TEST_MODE: mode });
+    const m = /COLLECTIVE ERROR after (\d+) ms: (.*)/.exec(r.stdout);
+    if (!m) throw new Error(`no collective error reported:\n${r.stdout}\n${r.stderr}`);
+    expect(m[2]).toContain('allReduce failed on rank 0 (group of 2, timeout 1500 ms)');
+    expect(Number(m[1])).toBeLessThan(mode === 'stuckpeer' ? 5000 : 2000);
+    if (mode === 'stuckpeer') expect(Number(m[1])).toBeGreaterThanOrEqual(1400);
+    expect(r.code).toBe(1);
+    expect(r.ms).toBeLessThan(20_000);
+  });
+
   it('a client with a wrong secret is refused and logged, and the job still runs', async () => {
     const port = await freePort();
     const r = await runLauncher(['--nproc-per-node', '2', '--master-port', String(port), '--', 'node', fault],

@@ -23,7 +23,9 @@ using comm::Work;
 std::mutex g_mu;
 std::unique_ptr<TcpStoreServer> g_server;
 std::map<int, std::shared_ptr<TcpStoreClient>> g_stores;
-std::map<int, std::unique_ptr<GlooComm>> g_comms;
+// Heap-allocated and never destroyed: at process exit a comm thread may still be blocked in a
+// collective, and joining it from a static destructor would hang the exit until its timeout.
+std::map<int, std::unique_ptr<GlooComm>>& g_comms = *new std::map<int, std::unique_ptr<GlooComm>>();
 std::map<int, std::shared_ptr<Work>> g_works;
 int g_next_id = 1;
 

@@ -3,7 +3,8 @@
 // on its own. Prints one JSON line of statistics; exits non-zero on the first wrong result.
 //
 // Tolerances (relative to the exact fp64 result, u = unit roundoff of the accumulator):
-//  - fp32 sum/avg: |got - exact| <= B = W * 2^-24 * sum_r |x_r|   (W-1 fp32 additions, one scaling)
+//  - fp32 sum/avg: |got - exact| <= B = (W+1) * 2^-24 * sum_r |x_r| (/W for avg): W-1 fp32
+//    additions, and for avg the rounding of 1/W and of the product
 //  - bf16: the result is the fp32 sum s rounded once to bf16 (8 significant bits, half an ulp
 //    <= 2^-8 |s|), so |got - exact| <= B + 2^-8 (|exact| + B)
 //  - fp16: likewise with 11 significant bits (half ulp <= 2^-11 |s|); we allow 2^-10
@@ -93,7 +94,7 @@ function checkReduce(what, dt, op, got, inputs, offset, count, groupSize) {
     if (dt === CommDType.I32 || op === 'max') {
       if (g !== exact) fail(`${what}[${i}] = ${g}, expected exactly ${exact}`);
     } else {
-      const fp32Bound = groupSize * 2 ** -24 * absSum;
+      const fp32Bound = (groupSize + 1) * 2 ** -24 * absSum;
       const tol = (1 + REL[dt]) * fp32Bound + REL[dt] * Math.abs(exact) + 1e-300;
       const err = Math.abs(g - exact);
       if (!(err <= tol)) fail(`${what}[${i}] = ${g}, expected ${exact} (error ${err} > tolerance ${tol})`);

@@ -37,6 +37,30 @@ if (mode === 'sleep') {
   setInterval(() => {}, 1000);
 }
 
+if (mode === 'deadpeer' || mode === 'stuckpeer') {
+  // Rank 1 leaves (deadpeer) or never joins the collective (stuckpeer); rank 0's allReduce must
+  // fail with an error naming the operation and the rank instead of hanging.
+  const { initDistributed } = await import('../../../dist/dist/index.js');
+  const { addon } = await import('../../../dist/native/addon.js');
+  const pg = initDistributed({ timeoutMs: 1500 });
+  const buf = { ptr: addon.alloc(4096, 5), numel: 1024, dtype: 0 };
+  pg.world.allReduce(buf, 'sum'); // both ranks are healthy here
+  if (rank === 1) {
+    if (mode === 'deadpeer') process.exit(0);
+    await new Promise((r) => setTimeout(r, 20000));
+    process.exit(0);
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  try {
+    pg.world.allReduce(buf, 'sum');
+    console.log('NO ERROR');
+  } catch (e) {
+    console.log(`COLLECTIVE ERROR after ${Date.now() - t0} ms: ${e.message}`);
+  }
+  process.exit(1);
+}
+
 if (mode === 'kill' || mode === 'badsecret') {
   const { initDistributed, StoreClient, storeServerRefusedCount } = await import('../../../dist/dist/index.js');
   const { addon } = await import('../../../dist/native/addon.js');
