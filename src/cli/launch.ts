@@ -6,6 +6,13 @@ import { hideBin } from 'yargs/helpers';
 
 import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, type LaunchOptions } from '../dist/launcher.js';
 
+// A closed pipe on our own output (e.g. `| head`) must not kill the launcher and orphan ranks.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
+
 async function main(): Promise<number> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-launch')

@@ -317,6 +317,8 @@ export function runJob(
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // Safety net: if the launcher itself goes down (a crash, process.exit), no rank outlives it.
+    process.once('exit', () => killAll('SIGKILL'));
 
     for (let i = 0; i < local.nprocPerNode; i++) {
       const rank = rankOffset + i;
