@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   telechat::register_cpu_attention(env, exports);
   telechat::register_cpu_optim(env, exports);
   telechat::register_tokenizer(env, exports);
+  telechat::register_comm(env, exports);
   return exports;
 }
 

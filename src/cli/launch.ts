@@ -1,4 +1,82 @@
 #!/usr/bin/env node
-// telechat-launch: not built yet; it arrives with [DIST] (issue 5).
-process.stderr.write('telechat-launch is not available yet: it arrives with [DIST] (issue 5)\n');
-process.exit(1);
+// telechat-launch: start one process per rank (like deepspeed / torchrun). Thin: parse, call
+// src/dist/launcher.ts, exit with its status.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, type LaunchOptions } from '../dist/launcher.js';
+
+// A closed pipe on our own output (e.g. `| head`) must not kill the launcher and orphan ranks.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
+
+async function main(): Promise<number> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('telechat-launch')
+    .usage('$0 [options] -- COMMAND [ARGS...]\n\nStarts one process per rank; each gets RANK, LOCAL_RANK, WORLD_SIZE, ' +
+      'LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, TELECHAT_RUN_SECRET and OMP_NUM_THREADS (unless set). ' +
+      'If any rank fails, all ranks are stopped and its status is returned.')
+    .option('nproc-per-node', { type: 'number', default: 1, describe: 'processes (ranks) on this node' })
+    .option('nnodes', { type: 'number', default: 1, describe: 'number of nodes' })
+    .option('node-rank', { type: 'number', default: 0, describe: 'index of this node' })
+    .option('master-addr', { type: 'string', describe: 'address of the node hosting rank 0 (default 127.0.0.1, or the first hostfile host)' })
+    .option('master-port', { type: 'number', default: DEFAULT_MASTER_PORT, describe: 'rendezvous port on the master' })
+    .option('hostfile', { type: 'string', describe: 'DeepSpeed hostfile ("host slots=N" lines); other hosts are started over ssh' })
+    .option('export', { type: 'array', string: true, default: [] as string[], describe: 'extra variable names forwarded over ssh (NCCL_* and TELECHAT_* always are)' })
+    .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: 'seconds between SIGTERM and SIGKILL when stopping ranks' })
+    .option('rank-offset', { type: 'number', hidden: true })
+    .option('world-size', { type: 'number', hidden: true })
+    .example('$0 --nproc-per-node 4 -- telechat-train --config configs/zero2.json', 'four ranks on this machine')
+    .example('$0 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1 --nproc-per-node 8 -- telechat-train ...', 'node 0 of 2 (run node 1 with --node-rank 1; export the same TELECHAT_RUN_SECRET on both)')
+    .example('$0 --hostfile hosts.txt -- telechat-train --config configs/zero3.json', 'every host of the hostfile, over ssh')
+    .parserConfiguration({ 'populate--': true })
+    .strict()
+    .help()
+    .parse();
+
+  const command = ((argv['--'] as (string | number)[] | undefined) ?? []).map(String);
+  if (command.length === 0) throw new Error('no command given: put it after "--", e.g. telechat-launch --nproc-per-node 2 -- node train.js');
+  const positiveInt = (name: string, v: number, min: number): number => {
+    if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
+    return v;
+  };
+  const masterPort = positiveInt('master-port', argv['master-port'], 1);
+  if (masterPort > 65535) throw new Error(`--master-port must be <= 65535, got ${masterPort}`);
+
+  if (argv.hostfile !== undefined) {
+    const hosts = readHostfile(argv.hostfile);
+    const launcherArgv = [process.execPath, process.argv[1]!, '--grace-seconds', String(argv['grace-seconds'])];
+    const plan = planHostfileLaunch(hosts, {
+      masterAddr: argv['master-addr'], masterPort, command, env: process.env, exportNames: argv.export,
+      cwd: process.cwd(), launcherArgv,
+    });
+    plan.local.graceSeconds = argv['grace-seconds'];
+    return runJob(plan.local, plan.remotes);
+  }
+  const nnodes = positiveInt('nnodes', argv.nnodes, 1);
+  const nodeRank = positiveInt('node-rank', argv['node-rank'], 0);
+  if (nodeRank >= nnodes) throw new Error(`--node-rank ${nodeRank} must be < --nnodes ${nnodes}`);
+  const opts: LaunchOptions = {
+    nprocPerNode: positiveInt('nproc-per-node', argv['nproc-per-node'], 1),
+    nnodes,
+    nodeRank,
+    masterAddr: argv['master-addr'] ?? '127.0.0.1',
+    masterPort,
+    rankOffset: argv['rank-offset'],
+    worldSize: argv['world-size'],
+    command,
+    graceSeconds: argv['grace-seconds'],
+  };
+  return runJob(opts);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`telechat-launch: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -73,6 +73,28 @@ export interface NativeAddon {
   spVocabSize(handle: number): number;
   spPieceToId(handle: number, piece: string): number;
   spPieceInfo(handle: number, id: number): { piece: string; unknown: boolean; control: boolean; byte: boolean };
+
+  // Rendezvous store and communicators (native/src/bind/comm.cc); ids are small integers.
+  storeServerStart(port: number, worldSize: number, secret: string): void;
+  storeServerStop(): void;
+  storeServerRefused(): number;
+  storeConnect(host: string, port: number, secret: string, rank: number, worldSize: number, timeoutMs: number): number;
+  storeClose(store: number): void;
+  storeSet(store: number, key: string, value: Uint8Array): void;
+  storeGet(store: number, key: string, timeoutMs: number): Uint8Array;
+  storeAdd(store: number, key: string, delta: number): number;
+  storeWait(store: number, keys: string[], timeoutMs: number): void;
+  storeBarrier(store: number, name: string, worldSize: number, timeoutMs: number): void;
+  storeLocalAddress(store: number): string;
+  /** store -1: none (only for a group of size 1). */
+  commCreate(store: number, group: string, rank: number, size: number, hostname: string, timeoutMs: number): number;
+  commDestroy(comm: number): void;
+  commSubmit(comm: number, op: number, dtype: number, redOp: number, input: Address, output: Address, count: number,
+    root: number, timeoutMs: number): number;
+  commWait(work: number): void;
+  commWaitAsync(work: number): Promise<void>;
+  commIsDone(work: number): boolean;
+  ncclProbe(): { path: string; version: number };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -8,4 +8,5 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports);
 void register_cpu_attention(Napi::Env env, Napi::Object exports);
 void register_cpu_optim(Napi::Env env, Napi::Object exports);
 void register_tokenizer(Napi::Env env, Napi::Object exports);
+void register_comm(Napi::Env env, Napi::Object exports);
 }  // namespace telechat

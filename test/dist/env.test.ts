@@ -1,0 +1,50 @@
+// Rank discovery from faked launcher, torchrun, Slurm and Open MPI environments.
+import { describe, expect, it } from 'vitest';
+
+import { discoverRank, firstSlurmHost } from '../../src/dist/env.js';
+
+describe('discoverRank', () => {
+  it('reads telechat-launch / torchrun variables', () => {
+    expect(discoverRank({ RANK: '3', WORLD_SIZE: '8', LOCAL_RANK: '1', LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '10.1.2.3',
+      MASTER_PORT: '1234', TELECHAT_RUN_SECRET: 'abc' })).toEqual({
+      rank: 3, worldSize: 8, localRank: 1, localWorldSize: 2, masterAddr: '10.1.2.3', masterPort: 1234, secret: 'abc',
+      source: 'launcher' });
+  });
+
+  it('reads Slurm variables and takes the master from the first host of the node list', () => {
+    const info = discoverRank({ SLURM_PROCID: '5', SLURM_NTASKS: '8', SLURM_LOCALID: '1', SLURM_NTASKS_PER_NODE: '4',
+      SLURM_JOB_NODELIST: 'gpu[07-09,12],cpu1', TELECHAT_RUN_SECRET: 's' });
+    expect(info).toEqual({ rank: 5, worldSize: 8, localRank: 1, localWorldSize: 4, masterAddr: 'gpu07', masterPort: 29500,
+      secret: 's', source: 'slurm' });
+    expect(firstSlurmHost('node1,node2')).toBe('node1');
+    expect(firstSlurmHost('a[3]')).toBe('a3');
+    expect(discoverRank({ SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'x', MASTER_ADDR: 'y',
+      TELECHAT_RUN_SECRET: 's' }).masterAddr).toBe('y');
+  });
+
+  it('reads Open MPI variables', () => {
+    expect(discoverRank({ OMPI_COMM_WORLD_RANK: '2', OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_LOCAL_RANK: '2',
+      OMPI_COMM_WORLD_LOCAL_SIZE: '4', MASTER_PORT: '29600', TELECHAT_RUN_SECRET: 's' })).toEqual({
+      rank: 2, worldSize: 4, localRank: 2, localWorldSize: 4, masterAddr: '127.0.0.1', masterPort: 29600, secret: 's',
+      source: 'openmpi' });
+    expect(() => discoverRank({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_LOCAL_SIZE: '2',
+      TELECHAT_RUN_SECRET: 's' })).toThrow('set MASTER_ADDR');
+  });
+
+  it('prefers launcher variables over Slurm ones (telechat-launch inside an allocation)', () => {
+    expect(discoverRank({ RANK: '1', WORLD_SIZE: '2', SLURM_PROCID: '0', SLURM_NTASKS: '1', TELECHAT_RUN_SECRET: 's' }).source)
+      .toBe('launcher');
+  });
+
+  it('is rank 0 of 1 with no variables', () => {
+    expect(discoverRank({})).toMatchObject({ rank: 0, worldSize: 1, source: 'single' });
+  });
+
+  it('names the variable at fault', () => {
+    expect(() => discoverRank({ RANK: 'x', WORLD_SIZE: '2', TELECHAT_RUN_SECRET: 's' })).toThrow('RANK must be an integer');
+    expect(() => discoverRank({ RANK: '2', WORLD_SIZE: '2', TELECHAT_RUN_SECRET: 's' })).toThrow('RANK 2 must be < WORLD_SIZE 2');
+    expect(() => discoverRank({ RANK: '0', WORLD_SIZE: '2', MASTER_PORT: '70000', TELECHAT_RUN_SECRET: 's' }))
+      .toThrow('MASTER_PORT must be <= 65535');
+    expect(() => discoverRank({ SLURM_PROCID: '0', SLURM_NTASKS: '2' })).toThrow('TELECHAT_RUN_SECRET is not set (slurm launch)');
+  });
+});

@@ -1,0 +1,88 @@
+// Shared helpers of the multi-process tests: build the TypeScript once, pick free ports, run
+// telechat-launch and collect its output.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const launcherJs = join(repoRoot, 'dist', 'cli', 'launch.js');
+export const workersDir = join(repoRoot, 'test', 'dist', 'workers');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Ranks run the compiled JavaScript: compile when any source is newer than the output. */
+export function ensureBuilt(): void {
+  let built = 0;
+  try {
+    built = statSync(launcherJs).mtimeMs;
+  } catch {
+    built = 0;
+  }
+  if (built === 0 || newestMtime(join(repoRoot, 'src')) > built) {
+    execFileSync(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', join(repoRoot, 'tsconfig.json')], { stdio: 'inherit' });
+  }
+}
+
+/** A TCP port that was free a moment ago (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface LaunchResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs telechat-launch with `args`; `onStdout` sees output as it arrives (to send signals). */
+export function runLauncher(args: string[], env: NodeJS.ProcessEnv = {},
+  onStdout?: (text: string, pid: number) => void): Promise<LaunchResult> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [launcherJs, ...args], {
+      cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      onStdout?.(stdout, child.pid!);
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 }));
+  });
+}
+
+/** Whether a process with this pid is alive (a zombie awaiting its reaper counts as dead). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}

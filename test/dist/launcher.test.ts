@@ -1,0 +1,132 @@
+// telechat-launch end to end: rank variables, output prefixes, fail-fast with process groups,
+// SIGKILL after the grace period, signal forwarding; plus hostfile parsing and the ssh plan.
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { parseHostfile, planHostfileLaunch, rankEnv, shellQuote } from '../../src/dist/launcher.js';
+import { alive, ensureBuilt, freePort, runLauncher, workersDir } from './helpers.js';
+
+const fault = join(workersDir, 'fault.mjs');
+
+beforeAll(() => ensureBuilt());
+
+describe('telechat-launch', () => {
+  it('gives every rank its variables, a shared secret and OMP_NUM_THREADS = max(1, cores / local ranks)', async () => {
+    const port = await freePort();
+    const r = await runLauncher(['--nproc-per-node', '3', '--master-port', String(port), '--', 'node', fault],
+      { TEST_MODE: 'env', OMP_NUM_THREADS: '', TELECHAT_RUN_SECRET: '' });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    const envs = lines.filter((l) => l.includes('ENV ')).map((l) => {
+      const prefix = /^\[rank (\d+)\] ENV /.exec(l);
+      const env = JSON.parse(l.slice(l.indexOf('ENV ') + 4)) as Record<string, string>;
+      return { prefixRank: prefix ? Number(prefix[1]) : 0, unprefixed: l.startsWith('ENV '), env };
+    });
+    expect(envs).toHaveLength(3);
+    const secret = envs[0]!.env.TELECHAT_RUN_SECRET!;
+    expect(secret).toMatch(/^[0-9a-f]{48}$/);
+    for (const { prefixRank, unprefixed, env } of envs) {
+      expect(env.RANK).toBe(String(prefixRank));
+      expect(unprefixed).toBe(prefixRank === 0); // rank 0 unprefixed, others "[rank N] "
+      expect(env.LOCAL_RANK).toBe(env.RANK);
+      expect(env.WORLD_SIZE).toBe('3');
+      expect(env.LOCAL_WORLD_SIZE).toBe('3');
+      expect(env.MASTER_ADDR).toBe('127.0.0.1');
+      expect(env.MASTER_PORT).toBe(String(port));
+      expect(env.TELECHAT_RUN_SECRET).toBe(secret);
+      expect(env.OMP_NUM_THREADS).toBe(String(Math.max(1, Math.floor(availableParallelism() / 3))));
+    }
+    // Every line of a prefixed rank is prefixed, including the second line of a write.
+    expect(lines.filter((l) => l === '[rank 1] line')).toHaveLength(1);
+    expect(lines.filter((l) => l === '[rank 2] line')).toHaveLength(1);
+  });
+
+  it('keeps an OMP_NUM_THREADS the user set', () => {
+    const env = rankEnv({ OMP_NUM_THREADS: '7' }, { rank: 1, localRank: 1, worldSize: 2, localWorldSize: 2, nodeRank: 0,
+      masterAddr: 'h', masterPort: 1, secret: 's', cores: 64 });
+    expect(env.OMP_NUM_THREADS).toBe('7');
+    expect(rankEnv({}, { rank: 0, localRank: 0, worldSize: 8, localWorldSize: 8, nodeRank: 0, masterAddr: 'h',
+      masterPort: 1, secret: 's', cores: 2 }).OMP_NUM_THREADS).toBe('1');
+    expect(rankEnv({}, { rank: 0, localRank: 0, worldSize: 3, localWorldSize: 3, nodeRank: 0, masterAddr: 'h',
+      masterPort: 1, secret: 's', cores: 16 }).OMP_NUM_THREADS).toBe('5');
+  });
+
+  it('fails fast: a rank exiting non-zero stops the others (their children too) and returns its status', async () => {
+    const port = await freePort();
+    const r = await runLauncher(['--nproc-per-node', '2', '--master-port', String(port), '--', 'node', fault],
+      { TEST_MODE: 'fail' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('rank 1 exited with code 3');
+    expect(r.stderr).toMatch(/last stderr lines of rank 1:\n {2}first words\n {2}something went wrong on purpose/);
+    const grandchild = Number(/GRANDCHILD (\d+)/.exec(r.stdout)?.[1]);
+    expect(grandchild).toBeGreaterThan(0);
+    await new Promise((res) => setTimeout(res, 200));
+    expect(alive(grandchild)).toBe(false); // killed with rank 0's process group
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
+  it('SIGKILLs a rank that ignores SIGTERM after the grace period', async () => {
+    const port = await freePort();
+    const r = await runLauncher(['--nproc-per-node', '2', '--grace-seconds', '1', '--master-port', String(port), '--',
+      'node', fault], { TEST_MODE: 'stubborn' });
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain('ignoring SIGTERM');
+    expect(r.ms).toBeLessThan(10_000);
+  });
+
+  it('forwards SIGTERM to every rank and exits 143', async () => {
+    const port = await freePort();
+    let sent = false;
+    const r = await runLauncher(['--nproc-per-node', '2', '--master-port', String(port), '--', 'node', fault],
+      { TEST_MODE: 'sleep' }, (out, pid) => {
+        if (!sent && out.split('READY').length - 1 >= 2) {
+          sent = true;
+          process.kill(pid, 'SIGTERM');
+        }
+      });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(143);
+    expect(r.stderr).toContain('received SIGTERM');
+  });
+
+  it('rejects a missing command and bad flags with one clear error', async () => {
+    const a = await runLauncher(['--nproc-per-node', '2']);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toContain('no command given');
+    const b = await runLauncher(['--nproc-per-node', '0', '--', 'true']);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toContain('--nproc-per-node must be an integer >= 1');
+    const c = await runLauncher(['--help']);
+    expect(c.code).toBe(0);
+    expect(c.stdout).toContain('Examples:');
+  });
+});
+
+describe('hostfile', () => {
+  it('parses DeepSpeed hostfiles with comments and names the line at fault', () => {
+    expect(parseHostfile('# cluster\nworker-1 slots=4\n\nworker-2   slots=2  # spare\n', 'hosts')).toEqual([
+      { host: 'worker-1', slots: 4 }, { host: 'worker-2', slots: 2 }]);
+    expect(() => parseHostfile('a slots=2\nb slots=x\n', 'hosts')).toThrow('hosts:2: expected "HOST slots=N"');
+    expect(() => parseHostfile('a slots=2\na slots=2\n', 'h')).toThrow('h:2: host "a" is listed twice');
+    expect(() => parseHostfile('# nothing\n', 'h')).toThrow('h: no hosts listed');
+    expect(() => parseHostfile('a slots=0', 'h')).toThrow('h:1: slots must be >= 1');
+  });
+
+  it('plans remote nodes over ssh with rank offsets and forwarded NCCL_/TELECHAT_ variables', () => {
+    const plan = planHostfileLaunch([{ host: 'n0', slots: 4 }, { host: 'n1', slots: 2 }, { host: 'n2', slots: 3 }], {
+      masterPort: 29500, command: ['telechat-train', '--config', 'a b.json'],
+      env: { NCCL_DEBUG: 'INFO', TELECHAT_RUN_SECRET: 'abc', HOME: '/root', MY_VAR: "it's" }, exportNames: ['MY_VAR'],
+      cwd: '/work/job', launcherArgv: ['/usr/bin/node', '/opt/launch.js'],
+    });
+    expect(plan.local).toMatchObject({ nprocPerNode: 4, nnodes: 3, nodeRank: 0, rankOffset: 0, worldSize: 9, masterAddr: 'n0' });
+    expect(plan.remotes.map((r) => r.host)).toEqual(['n1', 'n2']);
+    const line = plan.remotes[1]!.argv.at(-1)!;
+    expect(plan.remotes[1]!.argv.slice(0, 4)).toEqual(['ssh', '-o', 'BatchMode=yes', 'n2']);
+    expect(line).toContain("cd /work/job && env 'MY_VAR=it'\\''s' NCCL_DEBUG=INFO TELECHAT_RUN_SECRET=abc /usr/bin/node /opt/launch.js");
+    expect(line).toContain('--nproc-per-node 3 --nnodes 3 --node-rank 2 --rank-offset 6 --world-size 9 --master-addr n0 --master-port 29500');
+    expect(line).toContain("-- telechat-train --config 'a b.json'");
+    expect(line).not.toContain('HOME=');
+    expect(shellQuote('$(rm -rf /)')).toBe("'$(rm -rf /)'");
+  });
+});
