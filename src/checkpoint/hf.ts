@@ -117,13 +117,17 @@ function canonicalRows(map: TensorMap, values: Float32Array): { rowLen: number; 
   return map.transpose ? { rowLen: a, values: transpose(values, a, b) } : { rowLen: b, values };
 }
 
-/** Reads every parameter of the HF directory into `params`. */
-export function loadHfWeights(dir: string, spec: ModelSpec, params: ParamViews): void {
+/**
+ * Reads every parameter of the HF directory into `params`; with `only`, just the canonical
+ * parameters it accepts (a sharded engine loads one unit at a time).
+ */
+export function loadHfWeights(dir: string, spec: ModelSpec, params: ParamViews, only?: (canonical: string) => boolean): void {
   const source = new HfTensorSource(dir);
   try {
     const layout = checkpointLayout(spec, source.names());
     checkTensors(source, layout);
     for (const map of layout.tensors) {
+      if (only && !only(map.canonical)) continue;
       const { rowLen, values } = canonicalRows(map, source.readFloat32(map.hfName));
       const target = params.tensor(map.canonical);
       for (const [hfRow, row, count] of map.rows) {

@@ -161,3 +161,67 @@ export function writeSafetensors(path: string, tensors: StTensorOut[], metadata?
   closeSync(fd);
   renameSync(tmp, path);
 }
+
+/**
+ * Writes a safetensors file whose tensors arrive one at a time, in the order declared up
+ * front (the header needs only names, dtypes and shapes). Temporary file until close().
+ */
+export class SafetensorsStreamWriter {
+  private readonly fd: number;
+  private readonly tmp: string;
+  private next = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly tensors: Array<{ name: string; dtype: FileDtype; shape: number[] }>,
+    metadata?: Record<string, string>,
+  ) {
+    const header: Record<string, unknown> = {};
+    if (metadata) header['__metadata__'] = metadata;
+    let offset = 0;
+    for (const t of tensors) {
+      const bytes = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
+      header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+      offset += bytes;
+    }
+    let json = JSON.stringify(header);
+    json += ' '.repeat((8 - (json.length % 8)) % 8);
+    const headerBytes = Buffer.from(json, 'utf8');
+    const lenBuf = Buffer.alloc(8);
+    lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
+    this.tmp = `${path}.tmp-${process.pid}`;
+    this.fd = openSync(this.tmp, 'w');
+    writeSync(this.fd, lenBuf);
+    writeSync(this.fd, headerBytes);
+  }
+
+  append(name: string, data: Uint8Array): void {
+    const t = this.tensors[this.next];
+    if (!t || t.name !== name) throw new SafetensorsError(`${this.path}: got tensor ${name}, expected ${t ? t.name : 'no more tensors'}`);
+    const expected = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
+    if (data.length !== expected) throw new SafetensorsError(`${this.path}: tensor ${name} has ${data.length} bytes, expected ${expected}`);
+    let done = 0;
+    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done);
+    this.next++;
+  }
+
+  /** Finishes the file (all tensors must have been appended) and renames it into place. */
+  close(): void {
+    if (this.next !== this.tensors.length) {
+      this.abort();
+      throw new SafetensorsError(`${this.path}: closed after ${this.next} of ${this.tensors.length} tensors`);
+    }
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(this.tmp, this.path);
+  }
+
+  abort(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    rmSync(this.tmp, { force: true });
+  }
+}

@@ -7,6 +7,8 @@ import { memoryPlan } from '../model/memory_plan.js';
 import { DType } from '../native/tensor.js';
 import { train } from '../train/trainer.js';
 import { prepareRun } from '../train/setup.js';
+import { discoverRank } from '../dist/env.js';
+import { initDistributed } from '../dist/init.js';
 
 const EXAMPLES: [string, string][] = [
   ['$0 --config configs/zero3.json', 'train the shipped tiny model on the shipped sample conversations'],
@@ -14,13 +16,6 @@ const EXAMPLES: [string, string][] = [
   ['$0 --config configs/zero2.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data, with an override'],
   ['$0 --config configs/zero3.json --init random --model-config my/config.json --dry-run', 'resolve and validate everything, print the plan, and exit'],
 ];
-
-function worldSizeFromEnv(): number {
-  const raw = process.env.WORLD_SIZE ?? '1';
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`WORLD_SIZE must be a positive integer, got "${raw}"`);
-  return n;
-}
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
@@ -50,8 +45,9 @@ async function main(): Promise<void> {
   try {
     if (argv.device === 'cuda') throw new Error('--device cuda: the CUDA backend is not available yet (it arrives with [CUDA]); use --device cpu');
     if (argv.resume !== undefined) throw new Error('--resume: training checkpoints are not available yet (they arrive with [CKPT])');
-    const worldSize = worldSizeFromEnv();
-    if (worldSize > 1) throw new Error(`WORLD_SIZE is ${worldSize}: multi-rank training is not available yet (it arrives with [ZERO]); run one process`);
+    const group = argv['dry-run'] ? null : initDistributed();
+    const worldSize = group ? group.info.worldSize : discoverRank().worldSize;
+    const isRank0 = group ? group.info.rank === 0 : true;
     const flags: ConfigFlags = {
       maxSteps: argv['max-steps'],
       epochs: argv.epochs,
@@ -63,22 +59,28 @@ async function main(): Promise<void> {
       init: argv.init,
       data: argv.data,
     };
-    const log = (line: string): void => void process.stdout.write(line + '\n');
-    const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite }, log);
+    const log = (line: string): void => {
+      if (isRank0) process.stdout.write(line + '\n');
+    };
+    const barrier = (): void => group?.world.barrier();
+    const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite, isRank0, barrier }, log);
     try {
       if (argv['dry-run']) {
         const cfg = setup.config;
         process.stdout.write(resolvedConfigJson(cfg));
         const dtype = cfg.run.precision === 'bf16' ? DType.BF16 : DType.F32;
         const gradDtype = cfg.data_types.grad_accum_dtype === 'bf16' ? DType.BF16 : DType.F32;
-        const plan = memoryPlan(setup.model.spec, dtype, gradDtype, cfg.train_micro_batch_size_per_gpu * setup.reader.manifest.max_seq_len, cfg.training.gradient_checkpointing);
+        const zero = cfg.zero_optimization;
+        const plan = memoryPlan(setup.model.spec, dtype, gradDtype, cfg.train_micro_batch_size_per_gpu * setup.reader.manifest.max_seq_len,
+          cfg.training.gradient_checkpointing, zero.stage, worldSize, zero.stage3_param_persistence_threshold);
         const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
-        log(`memory plan per rank: params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
+        log(`memory plan per rank (ZeRO stage ${zero.stage}, ${worldSize} rank(s)): params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
         log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
         log('dry run: configuration, model and data are valid');
         return;
       }
-      await train(setup, { out: log, tty: process.stderr.isTTY ? process.stderr : null });
+      await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null });
+      group!.destroy();
     } finally {
       setup.cleanup();
     }

@@ -2,7 +2,7 @@
 // std = initializer_range (0.02 when the config has none), biases 0, norm weights 1. Values
 // come from a seeded generator in parameter-table order, so a seed gives the same model on
 // every machine and world size.
-import type { ParamViews } from './params.js';
+import type { ParamEntry, ParamViews } from './params.js';
 
 /** mulberry32: small, fast, and identical on every platform. */
 export function seededUniform(seed: number): () => number {
@@ -27,13 +27,21 @@ export function fillNormal(out: Float32Array, std: number, uniform: () => number
   }
 }
 
-export function initRandom(params: ParamViews, std: number, seed: number): void {
-  const uniform = seededUniform(seed);
-  for (const e of params.table.entries) {
+/**
+ * Fills `entries` (in table order) through `params`, drawing from `uniform`. Calling it unit
+ * by unit with one generator gives the same values as one call over the whole table, so a
+ * sharded engine initialises exactly like a single process.
+ */
+export function initRandomEntries(params: ParamViews, entries: readonly ParamEntry[], std: number, uniform: () => number): void {
+  for (const e of entries) {
     const values = new Float32Array(e.numel);
     if (e.kind === 'norm') values.fill(1);
     else if (e.kind === 'matrix' || e.kind === 'embedding') fillNormal(values, std, uniform);
     // biases stay 0
     params.tensor(e.name).writeFloat32(values);
   }
+}
+
+export function initRandom(params: ParamViews, std: number, seed: number): void {
+  initRandomEntries(params, params.table.entries, std, seededUniform(seed));
 }

@@ -2,6 +2,7 @@
 // alone (for --dry-run on machines that could not hold the model). A test checks these
 // numbers against the allocator after building the real thing.
 import { DType, dtypeSize } from '../native/tensor.js';
+import { DEFAULT_LOGITS_CHUNK } from './model.js';
 import { buildParamTable } from './params.js';
 import type { ModelSpec } from './spec.js';
 
@@ -32,14 +33,32 @@ export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number,
   return resid + blocks + work;
 }
 
-/** Single-process plan (ZeRO at world size 1). */
-export function memoryPlan(spec: ModelSpec, dtype: DType, gradDtype: DType, capacity: number, recompute: boolean, logitsChunk = 1024): MemoryPlan {
-  const total = buildParamTable(spec).total;
-  return {
-    params: rounded(total * dtypeSize[dtype]),
-    grads: rounded(total * dtypeSize[gradDtype]),
-    master: dtype === DType.F32 ? 0 : rounded(total * 4),
-    optim: 2 * rounded(total * 4),
-    activations: activationBytes(spec, dtype, capacity, logitsChunk, recompute),
-  };
+/**
+ * Per-rank bytes of ZeRO stage `stage` on `worldSize` ranks (mirrors src/zero/zero_engine.ts:
+ * one allocation per unit, each unit padded to 32 * worldSize elements).
+ */
+export function memoryPlan(
+  spec: ModelSpec,
+  dtype: DType,
+  gradDtype: DType,
+  capacity: number,
+  recompute: boolean,
+  stage: 0 | 1 | 2 | 3 = 0,
+  worldSize = 1,
+  persistenceThreshold = 0,
+  logitsChunk = DEFAULT_LOGITS_CHUNK,
+): MemoryPlan {
+  const table = buildParamTable(spec, worldSize);
+  const plan: MemoryPlan = { params: 0, grads: 0, master: 0, optim: 0, activations: activationBytes(spec, dtype, capacity, logitsChunk, recompute) };
+  for (const u of table.units) {
+    const length = u.end - u.start;
+    const chunk = length / worldSize;
+    const sharded = stage === 3 && length > persistenceThreshold;
+    plan.params += rounded((sharded ? chunk : length) * dtypeSize[dtype]);
+    plan.grads += rounded((stage <= 1 ? length : chunk) * dtypeSize[gradDtype]);
+    const owned = stage === 0 ? length : chunk;
+    if (dtype !== DType.F32) plan.master += rounded(owned * 4);
+    plan.optim += 2 * rounded(owned * 4);
+  }
+  return plan;
 }

@@ -45,7 +45,7 @@ export interface LossResult {
   count: number;
 }
 
-const DEFAULT_LOGITS_CHUNK = 1024;
+export const DEFAULT_LOGITS_CHUNK = 1024;
 
 /**
  * Where parameters and gradients live. By default the model allocates both densely

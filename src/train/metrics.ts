@@ -44,14 +44,16 @@ export class MetricsWriter {
   }
 }
 
+/** train.log (written by rank 0 only) plus an echo to the terminal. */
 export class TrainLog {
   constructor(
     private readonly path: string,
     private readonly echo: (line: string) => void,
+    private readonly writes: boolean,
   ) {}
 
   line(text: string): void {
-    appendFileSync(this.path, `${new Date().toISOString()} ${text}\n`);
+    if (this.writes) appendFileSync(this.path, `${new Date().toISOString()} ${text}\n`);
     this.echo(text);
   }
 }

@@ -25,6 +25,10 @@ export interface RunRequest {
   dryRun: boolean;
   /** Replace an earlier run in the output dir (checked before any data is built there). */
   overwrite: boolean;
+  /** This process is rank 0, which prepares the output dir and builds raw data. */
+  isRank0: boolean;
+  /** Waits for every rank (after rank 0 prepared the data). */
+  barrier: () => void;
 }
 
 export interface ModelSource {
@@ -67,13 +71,15 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   const dataPath = first.data.path ?? DEFAULT_DATA;
   let buildDir = join(first.training.output_dir, 'dataset');
   let cleanup = (): void => {};
-  if (!req.dryRun) prepareOutputDir(first.training.output_dir, req.overwrite);
+  if (!req.dryRun && req.isRank0) prepareOutputDir(first.training.output_dir, req.overwrite);
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));
     buildDir = join(tmp, 'dataset');
     cleanup = () => rmSync(tmp, { recursive: true, force: true });
   }
   try {
+    // rank 0 builds raw conversations into the output dir; the others then open the result
+    if (!req.isRank0) req.barrier();
     const reader = await openDataset(
       {
         path: dataPath,
@@ -89,6 +95,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       },
       log,
     );
+    if (req.isRank0) req.barrier();
     if (reader.manifest.max_seq_len > first.training.max_seq_len) {
       throw new Error(
         `${reader.dir}: rows of up to ${reader.manifest.max_seq_len} tokens exceed training.max_seq_len ${first.training.max_seq_len}; rebuild the data or raise --max-seq-len`,

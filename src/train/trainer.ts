@@ -2,20 +2,21 @@
 // through the engine with gradients scaled by 1 / (label tokens of the global batch), then
 // clip and update once. Loss, learning rate, norms, throughput, MFU and memory go to
 // metrics.jsonl; a progress bar or periodic log lines go to the terminal.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadHfWeights } from '../checkpoint/hf.js';
 import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
 import { Sampler } from '../data/sampler.js';
-import { checkpointLayout } from '../model/layouts/index.js';
-import { initRandom } from '../model/init.js';
-import { TelechatModel } from '../model/model.js';
+import type { ProcessGroup } from '../dist/init.js';
+import { initRandomEntries, seededUniform } from '../model/init.js';
 import type { ParamKind } from '../model/params.js';
 import { cpuBackend } from '../native/cpu_backend.js';
 import { DType, memStats } from '../native/tensor.js';
-import { loadHfWeights, writeHfWeights, HfTensorSource } from '../checkpoint/hf.js';
-import { SingleProcessEngine, type Engine } from '../zero/engine.js';
 import { LossScaler } from '../zero/loss_scaler.js';
+import { unitOf } from '../zero/partition.js';
+import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
+import { exportFinal } from './final_export.js';
 import { trainingFlops } from './flops.js';
 import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMetrics } from './metrics.js';
 import { measurePeakFlops } from './peak.js';
@@ -58,56 +59,60 @@ function memoryNow(): MemoryBytes {
   };
 }
 
-export async function train(setup: RunSetup, io: TrainIo): Promise<TrainSummary> {
+export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo): Promise<TrainSummary> {
   const { config: cfg, model: source, reader } = setup;
+  const rank = group.info.rank;
+  const isRank0 = rank === 0;
   const outDir = cfg.training.output_dir;
-  writeFileSync(join(outDir, 'resolved-config.json'), resolvedConfigJson(cfg));
-  const log = new TrainLog(join(outDir, cfg.training.log_file), io.out);
+  if (isRank0) writeFileSync(join(outDir, 'resolved-config.json'), resolvedConfigJson(cfg));
+  const log = new TrainLog(join(outDir, cfg.training.log_file), isRank0 ? io.out : () => {}, isRank0);
   for (const w of setup.warnings) log.line(`warning: ${w}`);
 
   const dtype = storageDtype(cfg.run.precision);
   const gradDtype = cfg.data_types.grad_accum_dtype === 'bf16' ? DType.BF16 : DType.F32;
   const micro = cfg.train_micro_batch_size_per_gpu;
-  const maxSeqLen = cfg.training.max_seq_len;
-  const model = new TelechatModel(source.spec, cpuBackend, {
-    dtype,
-    gradDtype,
-    maxTokens: micro * reader.manifest.max_seq_len,
-    maxSeqLen,
-    recompute: cfg.training.gradient_checkpointing,
-  });
-  if (source.init === 'pretrained') loadHfWeights(source.dir, source.spec, model.params);
-  else initRandom(model.params, source.spec.initializerRange, cfg.training.seed);
-
+  const zero = cfg.zero_optimization;
   const opt = cfg.optimizer.params;
-  const engine: Engine = new SingleProcessEngine(
-    model,
-    { betas: opt.betas, eps: opt.eps, weightDecay: opt.weight_decay, adamWMode: opt.adam_w_mode },
-    cfg.training.weight_decay_exclude as ParamKind[],
-  );
+  const engine = new ZeroEngine({
+    stage: zero.stage,
+    comm: group.world,
+    spec: source.spec,
+    be: cpuBackend,
+    model: { dtype, gradDtype, maxTokens: micro * reader.manifest.max_seq_len, maxSeqLen: cfg.training.max_seq_len, recompute: cfg.training.gradient_checkpointing },
+    hyper: { betas: opt.betas, eps: opt.eps, weightDecay: opt.weight_decay, adamWMode: opt.adam_w_mode },
+    noDecay: cfg.training.weight_decay_exclude as ParamKind[],
+    overlapComm: zero.overlap_comm,
+    prefetch: zero.stage3_prefetch_bucket_size > 0,
+    persistenceThreshold: zero.stage3_param_persistence_threshold,
+  });
+  initWeights(engine, source, cfg.training.seed);
+
   const scheduler = new LrScheduler(cfg.scheduler, opt.lr);
   const scaler = new LossScaler(cfg.fp16.enabled ? cfg.fp16 : null);
   const sampler = new Sampler({ numRows: reader.numRows, microBatch: micro, gradAccum: cfg.gradient_accumulation_steps, worldSize: engine.worldSize, seed: cfg.training.seed });
   const totalSteps = cfg.run.total_steps ?? sampler.stepsPerEpoch * Math.ceil(cfg.training.epochs);
   const peakFlops = measurePeakFlops();
   log.line(
-    `training ${source.spec.layout} (${model.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on cpu: ${totalSteps} steps of ${cfg.train_batch_size} rows ` +
-      `(micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} rank), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
+    `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on cpu with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
+      `${totalSteps} steps of ${cfg.train_batch_size} rows (micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} ranks), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
   );
 
-  const metrics = new MetricsWriter(join(outDir, 'metrics.jsonl'));
-  const bar = io.tty ? new ProgressBar(totalSteps, 0, io.tty) : null;
+  const metrics = isRank0 ? new MetricsWriter(join(outDir, 'metrics.jsonl')) : null;
+  const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, 0, io.tty) : null;
   const started = Date.now();
   const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir };
   try {
     for (let step = 0; step < totalSteps; step++) {
       const t0 = process.hrtime.bigint();
-      const batches = await loadStep(reader, sampler, step, 0);
-      const labelTokens = batches.labelTokens; // a multi-rank engine sums this over ranks
+      const batches = await loadStep(reader, sampler, step, rank);
+      // the loss is the mean over the label tokens of the whole global batch, on every rank
+      const labelTokens = engine.allReduceSum(batches.labelTokens);
       const lossScale = scaler.scale;
-      let lossSum = 0;
-      for (const mb of batches.micro) lossSum += engine.microStep(mb, labelTokens > 0 ? lossScale / labelTokens : 0).lossSum;
-      const loss = labelTokens > 0 ? lossSum / labelTokens : NaN;
+      let localLoss = 0;
+      batches.micro.forEach((mb, i) => {
+        localLoss += engine.microStep(mb, labelTokens > 0 ? lossScale / labelTokens : 0, i === batches.micro.length - 1).lossSum;
+      });
+      const loss = labelTokens > 0 ? engine.allReduceSum(localLoss) / labelTokens : NaN;
       const lr = scheduler.lr;
       let skipped: StepMetrics['skipped'];
       let gradNorm = NaN;
@@ -125,6 +130,8 @@ export async function train(setup: RunSetup, io: TrainIo): Promise<TrainSummary>
         if (cfg.fp16.enabled) scaler.update(res.overflow);
       }
       scheduler.step();
+      const tokens = engine.allReduceSum(batches.tokens);
+      const flops = engine.allReduceSum(trainingFlops(source.spec, batches.docLens));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const m: StepMetrics = {
         step: step + 1,
@@ -133,17 +140,17 @@ export async function train(setup: RunSetup, io: TrainIo): Promise<TrainSummary>
         lr,
         grad_norm: gradNorm,
         loss_scale: lossScale,
-        tokens: batches.tokens,
+        tokens,
         loss_tokens: labelTokens,
         step_time_s: seconds,
-        tokens_per_s: batches.tokens / seconds,
-        mfu: trainingFlops(source.spec, batches.docLens) / seconds / peakFlops,
+        tokens_per_s: tokens / seconds,
+        mfu: flops / seconds / (peakFlops * engine.worldSize),
         mem: memoryNow(),
         ...(skipped ? { skipped } : {}),
       };
-      metrics.write(m);
+      metrics?.write(m);
       summary.steps = step + 1;
-      summary.tokens += batches.tokens;
+      summary.tokens += tokens;
       if (skipped) summary.skipped++;
       if (Number.isFinite(loss)) {
         if (!Number.isFinite(summary.firstLoss)) summary.firstLoss = loss;
@@ -151,16 +158,13 @@ export async function train(setup: RunSetup, io: TrainIo): Promise<TrainSummary>
         summary.bestLoss = Math.min(summary.bestLoss, loss);
       }
       if (bar) bar.update(step + 1, loss, lr, m.tokens_per_s);
-      if (!bar || skipped) {
-        if (!bar && ((step + 1) % cfg.steps_per_print === 0 || step === 0 || step + 1 === totalSteps || skipped)) log.line(formatStepLine(m, totalSteps));
-      }
+      if ((!bar && ((step + 1) % cfg.steps_per_print === 0 || step === 0 || step + 1 === totalSteps)) || skipped) log.line(formatStepLine(m, totalSteps));
     }
     bar?.finish();
-    writeFinal(outDir, source.dir, model, source.spec);
+    exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, dtype === DType.BF16 ? 'BF16' : 'F32');
   } finally {
-    metrics.close();
+    metrics?.close();
     engine.free();
-    model.free();
   }
   summary.seconds = (Date.now() - started) / 1000;
   log.line(
@@ -172,23 +176,12 @@ export async function train(setup: RunSetup, io: TrainIo): Promise<TrainSummary>
   return summary;
 }
 
-const COPIED_FILES = /^(config\.json|generation_config\.json|tokenizer.*|special_tokens_map\.json|.*\.py)$/;
-
-/** final/: an HF directory with the base model's names, config, tokenizer and remote code. */
-function writeFinal(outDir: string, baseDir: string, model: TelechatModel, spec: TelechatModel['spec']): void {
-  const final = join(outDir, 'final');
-  const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  for (const f of readdirSync(baseDir)) if (COPIED_FILES.test(f)) copyFileSync(join(baseDir, f), join(tmp, f));
-  let names: string[] | undefined;
-  if (existsSync(join(baseDir, 'model.safetensors')) || existsSync(join(baseDir, 'model.safetensors.index.json'))) {
-    const src = new HfTensorSource(baseDir);
-    names = src.names();
-    src.close();
-  }
-  const dtype = model.opts.dtype === DType.BF16 ? 'BF16' : 'F32';
-  writeHfWeights(join(tmp, 'model.safetensors'), checkpointLayout(spec, names), model.params, dtype);
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
+/** Pretrained weights or the seeded random init, unit by unit (same values at any world size). */
+function initWeights(engine: ZeroEngine, source: RunSetup['model'], seed: number): void {
+  const uniform = seededUniform(seed);
+  engine.initParams((views, unit) => {
+    const inUnit = (name: string): boolean => unitOf(engine.table, name) === unit;
+    if (source.init === 'pretrained') loadHfWeights(source.dir, source.spec, views, inUnit);
+    else initRandomEntries(views, engine.table.entries.filter((e) => inUnit(e.name)), source.spec.initializerRange, uniform);
+  });
 }

@@ -1,13 +1,11 @@
 // The engine owns what the optimizer step needs around the model: gradient reduction,
 // the global gradient norm and clipping, fp16 overflow detection, and the AdamW update on
-// the shard this process owns. The trainer only calls microStep() and step(). The
-// single-process engine below is ZeRO at world size 1, where every stage is the same
-// (one shard holding everything); the multi-rank stages plug in behind the same interface.
-import type { TelechatModel, ModelHooks, LossResult } from '../model/model.js';
+// the shard this process owns. The trainer only calls microStep() and step(). ZeroEngine
+// (zero_engine.ts) implements it for stages 0-3; one process is its world-size-1 case.
+import type { TelechatModel, LossResult } from '../model/model.js';
 import type { HostBatch } from '../model/batch.js';
 import type { ParamKind, ParamTable } from '../model/params.js';
-import { sumSquares } from '../native/kernels.js';
-import { type AdamHyper, type DecaySegment, ShardAdamW } from './adamw.js';
+import type { DecaySegment } from './adamw.js';
 
 export interface StepInput {
   /** 1-based optimizer step (bias correction). */
@@ -29,8 +27,11 @@ export interface StepResult {
 export interface Engine {
   readonly model: TelechatModel;
   readonly worldSize: number;
-  /** Forward + backward of one micro-batch; gradients accumulate. */
-  microStep(batch: HostBatch, gradScale: number): LossResult;
+  /**
+   * Forward + backward of one micro-batch; gradients accumulate. `last` marks the final
+   * micro-step before step(), where engines that reduce once per step do so.
+   */
+  microStep(batch: HostBatch, gradScale: number, last: boolean): LossResult;
   /** Reduce, clip and update; then clear the gradients for the next step. */
   step(input: StepInput): StepResult;
   /** Drops the accumulated gradients without an update (a skipped step). */
@@ -53,48 +54,4 @@ export function decaySegments(table: ParamTable, start: number, end: number, noD
     else segments.push({ start: a - start, length: b - a, decay });
   }
   return segments;
-}
-
-export class SingleProcessEngine implements Engine {
-  readonly worldSize = 1;
-  private readonly optimizer: ShardAdamW;
-  private readonly hooks: ModelHooks = {};
-
-  constructor(
-    readonly model: TelechatModel,
-    hyper: AdamHyper,
-    noDecay: readonly ParamKind[],
-  ) {
-    const total = model.table.total;
-    this.optimizer = new ShardAdamW(model.denseParams().buffer, model.denseGrads().buffer, decaySegments(model.table, 0, total, noDecay), hyper);
-    model.zeroGrads();
-  }
-
-  microStep(batch: HostBatch, gradScale: number): LossResult {
-    return this.model.forwardBackward(batch, gradScale, this.hooks);
-  }
-
-  step(input: StepInput): StepResult {
-    // one fp64 pass: any inf or NaN gradient makes the sum non-finite (finite fp32 values
-    // cannot overflow an fp64 sum of squares)
-    const sumSq = sumSquares(this.model.denseGrads().buffer);
-    const overflow = !Number.isFinite(sumSq);
-    let gradNorm = NaN;
-    if (!overflow) {
-      gradNorm = Math.sqrt(sumSq) / input.lossScale;
-      // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1
-      const clip = input.maxGradNorm > 0 ? Math.min(1, input.maxGradNorm / (gradNorm + 1e-6)) : 1;
-      this.optimizer.step(input.step, input.lr, clip / input.lossScale);
-    }
-    this.model.zeroGrads();
-    return { gradNorm, overflow };
-  }
-
-  discardGradients(): void {
-    this.model.zeroGrads();
-  }
-
-  free(): void {
-    this.optimizer.free();
-  }
 }

@@ -1,0 +1,356 @@
+// ZeRO stages 0-3 over a Communicator (deepspeed.md "ZeRO semantics"). Every unit of the
+// model (embedding, each block, head) is padded and cut into one chunk per rank
+// (partition.ts); what each rank keeps of a unit depends on the stage:
+//
+//   stage 0  params whole, grads whole, optimizer whole; grads all-reduced (DDP)
+//   stage 1  params whole, grads whole, optimizer on my chunk; grads reduce-scattered once
+//            per step, updated chunks all-gathered
+//   stage 2  params whole, grads: my chunk only (each unit's gradient goes through a bucket
+//            that is reduce-scattered as soon as the unit's backward is done), optimizer on
+//            my chunk, updated chunks all-gathered
+//   stage 3  params: my chunk only, gathered into a buffer just before a unit runs
+//            (forward, and again in backward; the next unit is prefetched) and released
+//            after; units no larger than the persistence threshold stay whole as in stage 2
+//
+// The model reads parameters and writes gradients through UnitViews, so the model math is
+// the same for every stage. Gradient scaling makes the loss the mean over the global batch's
+// label tokens, so reductions are sums.
+import type { Communicator, CommHandle } from '../dist/communicator.js';
+import type { HostBatch } from '../model/batch.js';
+import { TelechatModel, type LossResult, type ModelHooks, type ModelOptions, type Unit } from '../model/model.js';
+import { buildParamTable, type ParamKind, type ParamTable, type ParamViews, type UnitRange } from '../model/params.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { Backend } from '../native/backend.js';
+import { add, sumSquares } from '../native/kernels.js';
+import { DType, MemCategory, type Tensor, alloc } from '../native/tensor.js';
+import { type AdamHyper, ShardAdamW } from './adamw.js';
+import { decaySegments, type Engine, type StepInput, type StepResult } from './engine.js';
+import { partition, type UnitShard } from './partition.js';
+import { UnitViews } from './unit_views.js';
+
+export type ZeroStage = 0 | 1 | 2 | 3;
+
+export interface ZeroOptions {
+  stage: ZeroStage;
+  comm: Communicator;
+  spec: ModelSpec;
+  be: Backend;
+  model: ModelOptions;
+  hyper: AdamHyper;
+  noDecay: readonly ParamKind[];
+  /** Launch gradient reductions while backward continues (waited for at the step). */
+  overlapComm: boolean;
+  /** Stage 3: gather the next unit while the current one computes. */
+  prefetch: boolean;
+  /** Stage 3: units with at most this many elements stay whole on every rank. */
+  persistenceThreshold: number;
+}
+
+interface UnitState {
+  range: UnitRange;
+  shard: UnitShard;
+  /** Whole parameters (stages 0-2, persistent stage-3 units). */
+  whole: Tensor | null;
+  /** My chunk of the parameters (sharded stage-3 units). */
+  chunk: Tensor | null;
+  /** Stage 3: the gathered parameters while the unit is live. */
+  gathered: Tensor | null;
+  gathering: CommHandle | null;
+  /** Stages 0-1: whole gradients. */
+  wholeGrad: Tensor | null;
+  /** Stages 2-3: my chunk of the reduced gradients (accumulated over micro-steps). */
+  chunkGrad: Tensor | null;
+  /** Stages 2-3: the gradient bucket of the current backward. */
+  bucket: Tensor | null;
+  optimizer: ShardAdamW;
+}
+
+interface PendingReduce {
+  handle: CommHandle;
+  /** Runs after the collective completes (accumulate, free). */
+  finish: () => void;
+}
+
+export class ZeroEngine implements Engine {
+  readonly model: TelechatModel;
+  readonly worldSize: number;
+  readonly table: ParamTable;
+  readonly stage: ZeroStage;
+  private readonly comm: Communicator;
+  private readonly units: UnitState[];
+  private readonly byUnit = new Map<Unit, UnitState>();
+  private readonly pending: PendingReduce[] = [];
+  private readonly hooks: ModelHooks;
+  private lastMicroStep = false;
+  /** Stage 3 execution order of one micro-step, for prefetching. */
+  private readonly order: Unit[];
+
+  constructor(private readonly opts: ZeroOptions) {
+    const { comm, spec, stage } = opts;
+    this.comm = comm;
+    this.stage = stage;
+    this.worldSize = comm.size;
+    this.table = buildParamTable(spec, comm.size);
+    const dtype = opts.model.dtype;
+    const gradDtype = opts.model.gradDtype;
+    this.units = partition(this.table, comm.rank, comm.size).map((shard, i) => {
+      const range = this.table.units[i]!;
+      const sharded = stage === 3 && shard.length > opts.persistenceThreshold;
+      const whole = sharded ? null : alloc(dtype, [shard.length], MemCategory.Params);
+      const chunk = sharded ? alloc(dtype, [shard.chunk], MemCategory.Params) : null;
+      const wholeGrad = stage <= 1 ? alloc(gradDtype, [shard.length], MemCategory.Grads) : null;
+      const chunkGrad = stage >= 2 ? alloc(gradDtype, [shard.chunk], MemCategory.Grads) : null;
+      // the optimizer's view of this rank's part: the whole unit at stage 0, else my chunk
+      const offset = stage === 0 ? 0 : comm.rank * shard.chunk;
+      const n = stage === 0 ? shard.length : shard.chunk;
+      const optParams = chunk ?? whole!.view(offset, [n]);
+      const optGrads = chunkGrad ?? wholeGrad!.view(offset, [n]);
+      const segStart = range.start + offset;
+      const optimizer = new ShardAdamW(optParams, optGrads, decaySegments(this.table, segStart, segStart + n, opts.noDecay), opts.hyper);
+      return { range, shard, whole, chunk, gathered: null, gathering: null, wholeGrad, chunkGrad, bucket: null, optimizer };
+    });
+    for (const u of this.units) this.byUnit.set(u.range.unit, u);
+    const params: ParamViews = new UnitViews(this.table, (r) => this.paramsOf(this.unit(r.unit)));
+    const grads: ParamViews = new UnitViews(this.table, (r) => this.gradsOf(this.unit(r.unit)));
+    this.model = new TelechatModel(spec, opts.be, opts.model, { params, grads });
+    const L = spec.nLayers;
+    this.order = ['embed', ...Array.from({ length: L }, (_, l) => l), 'head', ...Array.from({ length: L }, (_, l) => L - 1 - l), 'embed'];
+    this.hooks = this.makeHooks();
+  }
+
+  private unit(u: Unit): UnitState {
+    const s = this.byUnit.get(u);
+    if (!s) throw new Error(`no unit ${String(u)}`);
+    return s;
+  }
+
+  // ---- parameters -------------------------------------------------------------------
+
+  /** The unit's whole parameters: resident, or gathered (blocking if not yet). */
+  private paramsOf(u: UnitState): Tensor {
+    if (u.whole) return u.whole;
+    if (!u.gathered) this.startGather(u);
+    if (u.gathering) {
+      u.gathering.wait();
+      u.gathering = null;
+    }
+    return u.gathered!;
+  }
+
+  private startGather(u: UnitState): void {
+    if (u.whole || u.gathered) return;
+    u.gathered = alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers);
+    u.gathering = this.opts.prefetch ? this.comm.allGatherAsync(u.chunk!, u.gathered) : null;
+    if (!this.opts.prefetch) this.comm.allGather(u.chunk!, u.gathered);
+  }
+
+  private release(u: UnitState): void {
+    if (!u.gathered) return;
+    if (u.gathering) {
+      u.gathering.wait();
+      u.gathering = null;
+    }
+    u.gathered.free();
+    u.gathered = null;
+  }
+
+  // ---- gradients --------------------------------------------------------------------
+
+  /** Where the model accumulates this unit's gradients right now. */
+  private gradsOf(u: UnitState): Tensor {
+    if (u.wholeGrad) return u.wholeGrad;
+    if (!u.bucket) {
+      u.bucket = alloc(this.opts.model.gradDtype, [u.shard.length], MemCategory.Buffers);
+    }
+    return u.bucket;
+  }
+
+  /** The unit's gradients are complete for this micro-step: start their reduction. */
+  private reduceUnit(u: UnitState): void {
+    if (this.stage === 0) {
+      if (!this.lastMicroStep) return;
+      this.launch(this.comm.allReduceAsync(u.wholeGrad!, 'sum'), () => {});
+    } else if (this.stage === 1) {
+      if (!this.lastMicroStep) return;
+      // in place: the ring reduce-scatter reads its input before writing my chunk
+      const mine = u.wholeGrad!.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]);
+      this.launch(this.comm.reduceScatterAsync(u.wholeGrad!, mine, 'sum'), () => {});
+    } else {
+      const bucket = u.bucket;
+      if (!bucket) return; // no gradient reached this unit
+      u.bucket = null;
+      const out = alloc(this.opts.model.gradDtype, [u.shard.chunk], MemCategory.Buffers);
+      this.launch(this.comm.reduceScatterAsync(bucket, out, 'sum'), () => {
+        add(u.chunkGrad!, u.chunkGrad!, out);
+        out.free();
+        bucket.free();
+      });
+    }
+  }
+
+  private launch(handle: CommHandle, finish: () => void): void {
+    this.pending.push({ handle, finish });
+    if (!this.opts.overlapComm) this.drain();
+  }
+
+  private drain(): void {
+    while (this.pending.length) {
+      const p = this.pending.shift()!;
+      p.handle.wait();
+      p.finish();
+    }
+  }
+
+  // ---- hooks ------------------------------------------------------------------------
+
+  private prefetchAfter(position: number): void {
+    if (this.stage !== 3 || !this.opts.prefetch) return;
+    const next = this.order[position + 1];
+    if (next !== undefined) this.startGather(this.unit(next));
+  }
+
+  private makeHooks(): ModelHooks {
+    const fwdIndex = (u: Unit): number => this.order.indexOf(u);
+    const bwdIndex = (u: Unit): number => this.order.lastIndexOf(u);
+    return {
+      beforeForward: (u) => {
+        if (this.stage === 3) {
+          this.paramsOf(this.unit(u));
+          this.prefetchAfter(fwdIndex(u));
+        }
+      },
+      afterForward: (u) => {
+        if (this.stage !== 3) return;
+        this.release(this.unit(u));
+        if (u === 'head') this.release(this.unit('embed')); // gathered for a tied LM head
+      },
+      beforeBackward: (u) => {
+        if (this.stage === 3) {
+          this.paramsOf(this.unit(u));
+          this.prefetchAfter(bwdIndex(u));
+        }
+      },
+      afterBackward: (u) => {
+        const unit = this.unit(u);
+        // with tied embeddings the head also wrote into the embedding's gradients: those
+        // are complete only after the embedding's own backward
+        this.reduceUnit(unit);
+        if (this.stage === 3) {
+          this.release(unit);
+          if (u === 'head') this.release(this.unit('embed')); // gathered for a tied LM head
+        }
+      },
+    };
+  }
+
+  // ---- Engine -----------------------------------------------------------------------
+
+  microStep(batch: HostBatch, gradScale: number, last: boolean): LossResult {
+    this.lastMicroStep = last;
+    return this.model.forwardBackward(batch, gradScale, this.hooks);
+  }
+
+  /** Sum over ranks of a double, exactly enough for norms and losses (two fp32 halves). */
+  allReduceSum(x: number): number {
+    const hi = Math.fround(x);
+    const buf = alloc(DType.F32, [2], MemCategory.Buffers);
+    try {
+      buf.writeFloat32(new Float32Array([hi, x - hi]));
+      this.comm.allReduce(buf, 'sum');
+      const [a, b] = buf.toFloat32();
+      return a! + b!;
+    } finally {
+      buf.free();
+    }
+  }
+
+  step(input: StepInput): StepResult {
+    this.drain();
+    let sumSq = 0;
+    for (const u of this.units) sumSq += sumSquares(u.optimizer.grads);
+    // stage 0 holds the whole reduced gradient on every rank; the others hold one chunk each
+    if (this.stage > 0) sumSq = this.allReduceSum(sumSq);
+    const overflow = !Number.isFinite(sumSq);
+    let gradNorm = NaN;
+    if (!overflow) {
+      gradNorm = Math.sqrt(sumSq) / input.lossScale;
+      const clip = input.maxGradNorm > 0 ? Math.min(1, input.maxGradNorm / (gradNorm + 1e-6)) : 1;
+      for (const u of this.units) u.optimizer.step(input.step, input.lr, clip / input.lossScale);
+      if (this.stage > 0) this.gatherUpdated();
+    }
+    this.discardGradients();
+    return { gradNorm, overflow };
+  }
+
+  /** Stages 1-3: every rank updated its chunks; whole units are re-assembled. */
+  private gatherUpdated(): void {
+    const handles: Array<{ h: CommHandle; staging: Tensor }> = [];
+    for (const u of this.units) {
+      if (!u.whole) continue; // sharded stage-3 units are gathered when next used
+      const staging = alloc(this.opts.model.dtype, [u.shard.chunk], MemCategory.Buffers);
+      this.opts.be.copy(staging, u.whole.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]));
+      handles.push({ h: this.comm.allGatherAsync(staging, u.whole), staging });
+    }
+    for (const { h, staging } of handles) {
+      h.wait();
+      staging.free();
+    }
+  }
+
+  discardGradients(): void {
+    this.drain();
+    for (const u of this.units) {
+      if (u.wholeGrad) this.opts.be.zero(u.wholeGrad);
+      if (u.chunkGrad) this.opts.be.zero(u.chunkGrad);
+      if (u.bucket) {
+        u.bucket.free();
+        u.bucket = null;
+      }
+    }
+  }
+
+  /**
+   * Writes initial parameters unit by unit: `write` fills the unit's entries through the
+   * views it is given; a sharded unit then keeps only this rank's chunk.
+   */
+  initParams(write: (views: ParamViews, unit: UnitRange) => void): void {
+    for (const u of this.units) {
+      const full = u.whole ?? alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers);
+      const views = new UnitViews(this.table, (r) => {
+        if (r.unit !== u.range.unit) throw new Error(`initialising unit ${String(u.range.unit)} touched unit ${String(r.unit)}`);
+        return full;
+      });
+      write(views, u.range);
+      if (u.chunk) {
+        this.opts.be.copy(u.chunk, full.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]));
+        full.free();
+      }
+    }
+  }
+
+  /**
+   * Calls `use` with each unit's whole parameters in unit order (gathering sharded units);
+   * every rank must call it, as the gathers are collective.
+   */
+  forEachWholeUnit(use: (views: ParamViews, unit: UnitRange) => void): void {
+    for (const u of this.units) {
+      const full = this.paramsOf(u);
+      use(new UnitViews(this.table, (r) => (r.unit === u.range.unit ? full : this.paramsOf(this.unit(r.unit)))), u.range);
+      if (this.stage === 3) this.release(u);
+    }
+  }
+
+  free(): void {
+    this.drain();
+    for (const u of this.units) {
+      this.release(u);
+      u.optimizer.free();
+      u.whole?.free();
+      u.chunk?.free();
+      u.wholeGrad?.free();
+      u.chunkGrad?.free();
+      u.bucket?.free();
+    }
+    this.model.free();
+  }
+}
