@@ -16,9 +16,10 @@ for (const stream of [process.stdout, process.stderr]) {
 async function main(): Promise<number> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-launch')
-    .usage('$0 [options] -- COMMAND [ARGS...]\n\nStarts one process per rank; each gets RANK, LOCAL_RANK, WORLD_SIZE, ' +
+    .usage('$0 [options] -- COMMAND [ARGS...]')
+    .epilog('Starts one process per rank, each in its own process group, with RANK, LOCAL_RANK, WORLD_SIZE, ' +
       'LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, TELECHAT_RUN_SECRET and OMP_NUM_THREADS (unless set). ' +
-      'If any rank fails, all ranks are stopped and its status is returned.')
+      'If any rank fails, all ranks are stopped and the launcher exits with that rank\'s status.')
     .option('nproc-per-node', { type: 'number', default: 1, describe: 'processes (ranks) on this node' })
     .option('nnodes', { type: 'number', default: 1, describe: 'number of nodes' })
     .option('node-rank', { type: 'number', default: 0, describe: 'index of this node' })
@@ -34,6 +35,7 @@ async function main(): Promise<number> {
     .example('$0 --hostfile hosts.txt -- telechat-train --config configs/zero3.json', 'every host of the hostfile, over ssh')
     .parserConfiguration({ 'populate--': true })
     .strict()
+    .wrap(110)
     .help()
     .parse();
 
