@@ -4,7 +4,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
-import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, type LaunchOptions } from '../dist/launcher.js';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, withRunSecret,
+  type LaunchOptions } from '../dist/launcher.js';
 
 // A closed pipe on our own output (e.g. `| head`) must not kill the launcher and orphan ranks.
 for (const stream of [process.stdout, process.stderr]) {
@@ -51,11 +52,14 @@ async function main(): Promise<number> {
   if (argv.hostfile !== undefined) {
     const hosts = readHostfile(argv.hostfile);
     const launcherArgv = [process.execPath, process.argv[1]!, '--grace-seconds', String(argv['grace-seconds'])];
+    // The secret is made here so the remote command lines carry the same one.
+    const env = withRunSecret(process.env);
     const plan = planHostfileLaunch(hosts, {
-      masterAddr: argv['master-addr'], masterPort, command, env: process.env, exportNames: argv.export,
+      masterAddr: argv['master-addr'], masterPort, command, env, exportNames: argv.export,
       cwd: process.cwd(), launcherArgv,
     });
     plan.local.graceSeconds = argv['grace-seconds'];
+    plan.local.env = env;
     return runJob(plan.local, plan.remotes);
   }
   const nnodes = positiveInt('nnodes', argv.nnodes, 1);

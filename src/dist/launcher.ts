@@ -62,6 +62,12 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** `env` plus a fresh TELECHAT_RUN_SECRET unless one is set (shared by every node of a run). */
+export function withRunSecret(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.TELECHAT_RUN_SECRET) return env;
+  return { ...env, TELECHAT_RUN_SECRET: randomBytes(24).toString('hex') };
+}
+
 /** Quotes a word for a POSIX shell (used for the ssh command line). */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./=:,@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
@@ -94,8 +100,10 @@ export function rankEnv(
 export interface RemoteNode {
   host: string;
   nodeRank: number;
-  /** argv of the ssh process (ssh HOST 'cd DIR && env K=V ... telechat-launch ...'). */
+  /** argv of the ssh process (ssh HOST 'read secret; cd DIR && env K=V ... telechat-launch ...'). */
   argv: string[];
+  /** Written to ssh's stdin: the run secret, kept off command lines (visible in ps). */
+  stdin: string;
 }
 
 /**
@@ -110,6 +118,7 @@ export function planHostfileLaunch(
   const worldSize = hosts.reduce((s, h) => s + h.slots, 0);
   const masterAddr = o.masterAddr ?? hosts[0]!.host;
   const forwarded = Object.keys(o.env)
+    .filter((k) => k !== 'TELECHAT_RUN_SECRET')
     .filter((k) => FORWARDED_PREFIXES.some((p) => k.startsWith(p)) || o.exportNames.includes(k))
     .sort()
     .map((k) => `${k}=${o.env[k] ?? ''}`);
@@ -122,9 +131,10 @@ export function planHostfileLaunch(
       '--rank-offset', String(offset), '--world-size', String(worldSize), '--master-addr', masterAddr,
       '--master-port', String(o.masterPort), '--', ...o.command,
     ];
-    const remoteLine = ['cd', o.cwd, '&&', 'env', ...forwarded, ...launchArgs]
-      .map((w) => (w === '&&' ? w : shellQuote(w))).join(' ');
-    remotes.push({ host: h.host, nodeRank: i, argv: ['ssh', '-o', 'BatchMode=yes', h.host, remoteLine] });
+    const remoteLine = 'IFS= read -r TELECHAT_RUN_SECRET && export TELECHAT_RUN_SECRET && ' +
+      ['cd', o.cwd, '&&', 'env', ...forwarded, ...launchArgs].map((w) => (w === '&&' ? w : shellQuote(w))).join(' ');
+    remotes.push({ host: h.host, nodeRank: i, argv: ['ssh', '-o', 'BatchMode=yes', h.host, remoteLine],
+      stdin: `${o.env.TELECHAT_RUN_SECRET ?? ''}\n` });
     offset += h.slots;
   }
   const local: LaunchOptions = {
@@ -221,8 +231,13 @@ export function runJob(
       if (!killTimer) killTimer = setTimeout(() => killAll('SIGKILL'), graceMs);
     };
 
-    const start = (label: string, argv: string[], env: NodeJS.ProcessEnv, prefix: string): void => {
-      const child = spawn(argv[0]!, argv.slice(1), { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const start = (label: string, argv: string[], env: NodeJS.ProcessEnv, prefix: string, stdin?: string): void => {
+      const child = spawn(argv[0]!, argv.slice(1), { env, detached: true,
+        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      if (stdin !== undefined) {
+        child.stdin!.on('error', () => undefined); // a node that dies at once is reported by its exit
+        child.stdin!.end(stdin);
+      }
       const w: Worker = { label, child, exited: false, closed: Promise.resolve(), stderrTail: [] };
       w.closed = new Promise<void>((res) => child.on('close', () => res()));
       const outLines = lineSplitter((l) => io.out(`${prefix}${l}\n`));
@@ -328,6 +343,6 @@ export function runJob(
       });
       start(`rank ${rank}`, local.command, env, rank === 0 ? '' : `[rank ${rank}] `);
     }
-    for (const r of remotes) start(`node ${r.nodeRank} (${r.host})`, r.argv, remoteEnv, `[node ${r.nodeRank}] `);
+    for (const r of remotes) start(`node ${r.nodeRank} (${r.host})`, r.argv, remoteEnv, `[node ${r.nodeRank}] `, r.stdin);
   });
 }
