@@ -6,6 +6,8 @@
 //   allReduce 2(W-1)/W * B / t; reduceScatter and allGather (W-1)/W * B / t.
 // Torch 1.13's gloo has no reduce_scatter: its "reduceScatter" is the all_reduce of the same
 // buffer users fall back to, so that ratio compares the time to get one's reduced shard.
+// Each side reports the best of several iterations (barrier, op, barrier) to damp the noise of a
+// shared machine.
 // Env: BENCH_SIZES_MB (default 1,4,16,64,256), BENCH_RANKS (default 2,4).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
