@@ -67,6 +67,19 @@ describe('telechat-launch', () => {
     expect(r.ms).toBeLessThan(15_000);
   });
 
+  it('does not wait on pipes held open by an orphan that escaped the process group', async () => {
+    const port = await freePort();
+    const r = await runLauncher(['--nproc-per-node', '1', '--master-port', String(port), '--', 'node', fault],
+      { TEST_MODE: 'orphan' });
+    const orphan = Number(/ORPHAN (\d+)/.exec(r.stdout)?.[1]);
+    try {
+      expect(r.code).toBe(0);
+      expect(r.ms).toBeLessThan(10_000); // the orphan sleeps 30 s with the pipes open
+    } finally {
+      if (orphan > 0 && alive(orphan)) process.kill(orphan, 'SIGKILL');
+    }
+  });
+
   it('SIGKILLs a rank that ignores SIGTERM after the grace period', async () => {
     const port = await freePort();
     const r = await runLauncher(['--nproc-per-node', '2', '--grace-seconds', '1', '--master-port', String(port), '--',
