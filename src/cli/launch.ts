@@ -31,6 +31,7 @@ async function main(): Promise<number> {
     .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: 'seconds between SIGTERM and SIGKILL when stopping ranks' })
     .option('rank-offset', { type: 'number', hidden: true })
     .option('world-size', { type: 'number', hidden: true })
+    .option('watch-stdin', { type: 'boolean', hidden: true, describe: 'stop all ranks when stdin closes (remote nodes)' })
     .example('$0 --nproc-per-node 4 -- telechat-train --config configs/zero2.json', 'four ranks on this machine')
     .example('$0 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1 --nproc-per-node 8 -- telechat-train ...', 'node 0 of 2 (run node 1 with --node-rank 1; export the same TELECHAT_RUN_SECRET on both)')
     .example('$0 --hostfile hosts.txt -- telechat-train --config configs/zero3.json', 'every host of the hostfile, over ssh')
@@ -75,6 +76,7 @@ async function main(): Promise<number> {
     worldSize: argv['world-size'],
     command,
     graceSeconds: argv['grace-seconds'],
+    watchStdin: argv['watch-stdin'] === true,
   };
   return runJob(opts);
 }

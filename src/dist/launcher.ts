@@ -60,6 +60,11 @@ export interface LaunchOptions {
   graceSeconds?: number;
   /** Base environment of the ranks (defaults to process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Stop all ranks when stdin closes. Remote nodes run with this: their stdin is the ssh
+   * channel, which closes when the launching node's launcher stops or dies.
+   */
+  watchStdin?: boolean;
 }
 
 /** `env` plus a fresh TELECHAT_RUN_SECRET unless one is set (shared by every node of a run). */
@@ -102,7 +107,10 @@ export interface RemoteNode {
   nodeRank: number;
   /** argv of the ssh process (ssh HOST 'read secret; cd DIR && env K=V ... telechat-launch ...'). */
   argv: string[];
-  /** Written to ssh's stdin: the run secret, kept off command lines (visible in ps). */
+  /**
+   * Written to ssh's stdin: the run secret, kept off command lines (visible in ps). The stream
+   * then stays open; its closing tells the remote launcher to stop.
+   */
   stdin: string;
 }
 
@@ -127,7 +135,7 @@ export function planHostfileLaunch(
   for (let i = 1; i < hosts.length; i++) {
     const h = hosts[i]!;
     const launchArgs = [
-      ...o.launcherArgv, '--nproc-per-node', String(h.slots), '--nnodes', String(hosts.length), '--node-rank', String(i),
+      ...o.launcherArgv, '--watch-stdin', '--nproc-per-node', String(h.slots), '--nnodes', String(hosts.length), '--node-rank', String(i),
       '--rank-offset', String(offset), '--world-size', String(worldSize), '--master-addr', masterAddr,
       '--master-port', String(o.masterPort), '--', ...o.command,
     ];
@@ -236,7 +244,7 @@ export function runJob(
         stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       if (stdin !== undefined) {
         child.stdin!.on('error', () => undefined); // a node that dies at once is reported by its exit
-        child.stdin!.end(stdin);
+        child.stdin!.write(stdin); // left open: closing it stops the remote node
       }
       const w: Worker = { label, child, exited: false, closed: Promise.resolve(), stderrTail: [] };
       w.closed = new Promise<void>((res) => child.on('close', () => res()));
@@ -315,6 +323,8 @@ export function runJob(
 
     const finish = (): void => {
       if (killTimer) clearTimeout(killTimer);
+      for (const w of workers) w.child.stdin?.destroy();
+      if (local.watchStdin) process.stdin.destroy();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       // Wait briefly for output still in the pipes, but never on orphans holding them open.
@@ -332,6 +342,15 @@ export function runJob(
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    if (local.watchStdin) {
+      process.stdin.on('error', () => undefined);
+      process.stdin.on('close', () => {
+        if (workers.every((w) => w.exited)) return;
+        io.err('telechat-launch: lost the launching node (stdin closed); stopping all ranks\n');
+        onSignal('SIGTERM');
+      });
+      process.stdin.resume();
+    }
     // Safety net: if the launcher itself goes down (a crash, process.exit), no rank outlives it.
     process.once('exit', () => killAll('SIGKILL'));
 

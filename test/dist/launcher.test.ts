@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { parseHostfile, planHostfileLaunch, rankEnv, shellQuote } from '../../src/dist/launcher.js';
-import { alive, ensureBuilt, freePort, runLauncher, workersDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+
+import { alive, ensureBuilt, freePort, launcherJs, runLauncher, workersDir } from './helpers.js';
 
 const fault = join(workersDir, 'fault.mjs');
 
@@ -104,6 +106,26 @@ describe('telechat-launch', () => {
     expect(r.stderr).toContain('received SIGTERM');
   });
 
+  it('--watch-stdin (remote nodes): stdin closing stops every rank', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [launcherJs, '--watch-stdin', '--nproc-per-node', '2', '--master-port',
+      String(port), '--', 'node', fault], { env: { ...process.env, TEST_MODE: 'sleep' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.setEncoding('utf8').on('data', (c: string) => {
+        out += c;
+        if (out.split('READY').length - 1 === 2) child.stdin.end(); // like the ssh channel closing
+      });
+      child.on('close', (c) => resolve(c));
+    });
+    expect(code).toBe(143);
+    expect(err).toContain('lost the launching node (stdin closed); stopping all ranks');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
   it('rejects a missing command and bad flags with one clear error', async () => {
     const a = await runLauncher(['--nproc-per-node', '2']);
     expect(a.code).toBe(1);
@@ -141,7 +163,7 @@ describe('hostfile', () => {
     expect(line).toContain("IFS= read -r TELECHAT_RUN_SECRET && export TELECHAT_RUN_SECRET && cd /work/job && env 'MY_VAR=it'\\''s' NCCL_DEBUG=INFO /usr/bin/node /opt/launch.js");
     expect(plan.remotes[1]!.stdin).toBe('abc\n');
     expect(line).not.toContain('abc');
-    expect(line).toContain('--nproc-per-node 3 --nnodes 3 --node-rank 2 --rank-offset 6 --world-size 9 --master-addr n0 --master-port 29500');
+    expect(line).toContain('--watch-stdin --nproc-per-node 3 --nnodes 3 --node-rank 2 --rank-offset 6 --world-size 9 --master-addr n0 --master-port 29500');
     expect(line).toContain("-- telechat-train --config 'a b.json'");
     expect(line).not.toContain('HOME=');
     expect(shellQuote('$(rm -rf /)')).toBe("'$(rm -rf /)'");
