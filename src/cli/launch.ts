@@ -4,7 +4,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
-import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, type LaunchOptions } from '../dist/launcher.js';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, withRunSecret,
+  type LaunchOptions } from '../dist/launcher.js';
 
 // A closed pipe on our own output (e.g. `| head`) must not kill the launcher and orphan ranks.
 for (const stream of [process.stdout, process.stderr]) {
@@ -16,9 +17,10 @@ for (const stream of [process.stdout, process.stderr]) {
 async function main(): Promise<number> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-launch')
-    .usage('$0 [options] -- COMMAND [ARGS...]\n\nStarts one process per rank; each gets RANK, LOCAL_RANK, WORLD_SIZE, ' +
+    .usage('$0 [options] -- COMMAND [ARGS...]')
+    .epilog('Starts one process per rank, each in its own process group, with RANK, LOCAL_RANK, WORLD_SIZE, ' +
       'LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, TELECHAT_RUN_SECRET and OMP_NUM_THREADS (unless set). ' +
-      'If any rank fails, all ranks are stopped and its status is returned.')
+      'If any rank fails, all ranks are stopped and the launcher exits with that rank\'s status.')
     .option('nproc-per-node', { type: 'number', default: 1, describe: 'processes (ranks) on this node' })
     .option('nnodes', { type: 'number', default: 1, describe: 'number of nodes' })
     .option('node-rank', { type: 'number', default: 0, describe: 'index of this node' })
@@ -29,11 +31,13 @@ async function main(): Promise<number> {
     .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: 'seconds between SIGTERM and SIGKILL when stopping ranks' })
     .option('rank-offset', { type: 'number', hidden: true })
     .option('world-size', { type: 'number', hidden: true })
+    .option('watch-stdin', { type: 'boolean', hidden: true, describe: 'stop all ranks when stdin closes (remote nodes)' })
     .example('$0 --nproc-per-node 4 -- telechat-train --config configs/zero2.json', 'four ranks on this machine')
     .example('$0 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1 --nproc-per-node 8 -- telechat-train ...', 'node 0 of 2 (run node 1 with --node-rank 1; export the same TELECHAT_RUN_SECRET on both)')
     .example('$0 --hostfile hosts.txt -- telechat-train --config configs/zero3.json', 'every host of the hostfile, over ssh')
     .parserConfiguration({ 'populate--': true })
     .strict()
+    .wrap(110)
     .help()
     .parse();
 
@@ -49,11 +53,14 @@ async function main(): Promise<number> {
   if (argv.hostfile !== undefined) {
     const hosts = readHostfile(argv.hostfile);
     const launcherArgv = [process.execPath, process.argv[1]!, '--grace-seconds', String(argv['grace-seconds'])];
+    // The secret is made here so the remote command lines carry the same one.
+    const env = withRunSecret(process.env);
     const plan = planHostfileLaunch(hosts, {
-      masterAddr: argv['master-addr'], masterPort, command, env: process.env, exportNames: argv.export,
+      masterAddr: argv['master-addr'], masterPort, command, env, exportNames: argv.export,
       cwd: process.cwd(), launcherArgv,
     });
     plan.local.graceSeconds = argv['grace-seconds'];
+    plan.local.env = env;
     return runJob(plan.local, plan.remotes);
   }
   const nnodes = positiveInt('nnodes', argv.nnodes, 1);
@@ -69,6 +76,7 @@ async function main(): Promise<number> {
     worldSize: argv['world-size'],
     command,
     graceSeconds: argv['grace-seconds'],
+    watchStdin: argv['watch-stdin'] === true,
   };
   return runJob(opts);
 }

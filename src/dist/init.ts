@@ -49,7 +49,9 @@ export function initDistributed(opts: DistOptions = {}): ProcessGroup {
   let store: StoreClient | null = null;
   try {
     store = StoreClient.connect(info.masterAddr, info.masterPort, info.secret, info.rank, info.worldSize, setupMs);
-    const world = new GlooCommunicator(store, 'world', info.rank, info.worldSize, store.localAddress(), timeoutMs, setupMs);
+    // Gloo listens on the interface that reaches the master, unless TELECHAT_GLOO_HOSTNAME names one.
+    const hostname = env.TELECHAT_GLOO_HOSTNAME || store.localAddress();
+    const world = new GlooCommunicator(store, 'world', info.rank, info.worldSize, hostname, timeoutMs, setupMs);
     const s = store;
     let destroyed = false;
     return {

@@ -60,6 +60,17 @@ export interface LaunchOptions {
   graceSeconds?: number;
   /** Base environment of the ranks (defaults to process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Stop all ranks when stdin closes. Remote nodes run with this: their stdin is the ssh
+   * channel, which closes when the launching node's launcher stops or dies.
+   */
+  watchStdin?: boolean;
+}
+
+/** `env` plus a fresh TELECHAT_RUN_SECRET unless one is set (shared by every node of a run). */
+export function withRunSecret(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.TELECHAT_RUN_SECRET) return env;
+  return { ...env, TELECHAT_RUN_SECRET: randomBytes(24).toString('hex') };
 }
 
 /** Quotes a word for a POSIX shell (used for the ssh command line). */
@@ -94,8 +105,13 @@ export function rankEnv(
 export interface RemoteNode {
   host: string;
   nodeRank: number;
-  /** argv of the ssh process (ssh HOST 'cd DIR && env K=V ... telechat-launch ...'). */
+  /** argv of the ssh process (ssh HOST 'read secret; cd DIR && env K=V ... telechat-launch ...'). */
   argv: string[];
+  /**
+   * Written to ssh's stdin: the run secret, kept off command lines (visible in ps). The stream
+   * then stays open; its closing tells the remote launcher to stop.
+   */
+  stdin: string;
 }
 
 /**
@@ -110,6 +126,7 @@ export function planHostfileLaunch(
   const worldSize = hosts.reduce((s, h) => s + h.slots, 0);
   const masterAddr = o.masterAddr ?? hosts[0]!.host;
   const forwarded = Object.keys(o.env)
+    .filter((k) => k !== 'TELECHAT_RUN_SECRET')
     .filter((k) => FORWARDED_PREFIXES.some((p) => k.startsWith(p)) || o.exportNames.includes(k))
     .sort()
     .map((k) => `${k}=${o.env[k] ?? ''}`);
@@ -118,13 +135,14 @@ export function planHostfileLaunch(
   for (let i = 1; i < hosts.length; i++) {
     const h = hosts[i]!;
     const launchArgs = [
-      ...o.launcherArgv, '--nproc-per-node', String(h.slots), '--nnodes', String(hosts.length), '--node-rank', String(i),
+      ...o.launcherArgv, '--watch-stdin', '--nproc-per-node', String(h.slots), '--nnodes', String(hosts.length), '--node-rank', String(i),
       '--rank-offset', String(offset), '--world-size', String(worldSize), '--master-addr', masterAddr,
       '--master-port', String(o.masterPort), '--', ...o.command,
     ];
-    const remoteLine = ['cd', o.cwd, '&&', 'env', ...forwarded, ...launchArgs]
-      .map((w) => (w === '&&' ? w : shellQuote(w))).join(' ');
-    remotes.push({ host: h.host, nodeRank: i, argv: ['ssh', '-o', 'BatchMode=yes', h.host, remoteLine] });
+    const remoteLine = 'IFS= read -r TELECHAT_RUN_SECRET && export TELECHAT_RUN_SECRET && ' +
+      ['cd', o.cwd, '&&', 'env', ...forwarded, ...launchArgs].map((w) => (w === '&&' ? w : shellQuote(w))).join(' ');
+    remotes.push({ host: h.host, nodeRank: i, argv: ['ssh', '-o', 'BatchMode=yes', h.host, remoteLine],
+      stdin: `${o.env.TELECHAT_RUN_SECRET ?? ''}\n` });
     offset += h.slots;
   }
   const local: LaunchOptions = {
@@ -221,8 +239,13 @@ export function runJob(
       if (!killTimer) killTimer = setTimeout(() => killAll('SIGKILL'), graceMs);
     };
 
-    const start = (label: string, argv: string[], env: NodeJS.ProcessEnv, prefix: string): void => {
-      const child = spawn(argv[0]!, argv.slice(1), { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const start = (label: string, argv: string[], env: NodeJS.ProcessEnv, prefix: string, stdin?: string): void => {
+      const child = spawn(argv[0]!, argv.slice(1), { env, detached: true,
+        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      if (stdin !== undefined) {
+        child.stdin!.on('error', () => undefined); // a node that dies at once is reported by its exit
+        child.stdin!.write(stdin); // left open: closing it stops the remote node
+      }
       const w: Worker = { label, child, exited: false, closed: Promise.resolve(), stderrTail: [] };
       w.closed = new Promise<void>((res) => child.on('close', () => res()));
       const outLines = lineSplitter((l) => io.out(`${prefix}${l}\n`));
@@ -300,6 +323,8 @@ export function runJob(
 
     const finish = (): void => {
       if (killTimer) clearTimeout(killTimer);
+      for (const w of workers) w.child.stdin?.destroy();
+      if (local.watchStdin) process.stdin.destroy();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       // Wait briefly for output still in the pipes, but never on orphans holding them open.
@@ -317,6 +342,15 @@ export function runJob(
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    if (local.watchStdin) {
+      process.stdin.on('error', () => undefined);
+      process.stdin.on('close', () => {
+        if (workers.every((w) => w.exited)) return;
+        io.err('telechat-launch: lost the launching node (stdin closed); stopping all ranks\n');
+        onSignal('SIGTERM');
+      });
+      process.stdin.resume();
+    }
     // Safety net: if the launcher itself goes down (a crash, process.exit), no rank outlives it.
     process.once('exit', () => killAll('SIGKILL'));
 
@@ -328,6 +362,6 @@ export function runJob(
       });
       start(`rank ${rank}`, local.command, env, rank === 0 ? '' : `[rank ${rank}] `);
     }
-    for (const r of remotes) start(`node ${r.nodeRank} (${r.host})`, r.argv, remoteEnv, `[node ${r.nodeRank}] `);
+    for (const r of remotes) start(`node ${r.nodeRank} (${r.host})`, r.argv, remoteEnv, `[node ${r.nodeRank}] `, r.stdin);
   });
 }

@@ -1,11 +1,14 @@
 // telechat-launch end to end: rank variables, output prefixes, fail-fast with process groups,
 // SIGKILL after the grace period, signal forwarding; plus hostfile parsing and the ssh plan.
-import { availableParallelism } from 'node:os';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { parseHostfile, planHostfileLaunch, rankEnv, shellQuote } from '../../src/dist/launcher.js';
-import { alive, ensureBuilt, freePort, runLauncher, workersDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+
+import { alive, ensureBuilt, freePort, launcherJs, runLauncher, workersDir } from './helpers.js';
 
 const fault = join(workersDir, 'fault.mjs');
 
@@ -66,6 +69,19 @@ describe('telechat-launch', () => {
     expect(r.ms).toBeLessThan(15_000);
   });
 
+  it('does not wait on pipes held open by an orphan that escaped the process group', async () => {
+    const port = await freePort();
+    const r = await runLauncher(['--nproc-per-node', '1', '--master-port', String(port), '--', 'node', fault],
+      { TEST_MODE: 'orphan' });
+    const orphan = Number(/ORPHAN (\d+)/.exec(r.stdout)?.[1]);
+    try {
+      expect(r.code).toBe(0);
+      expect(r.ms).toBeLessThan(10_000); // the orphan sleeps 30 s with the pipes open
+    } finally {
+      if (orphan > 0 && alive(orphan)) process.kill(orphan, 'SIGKILL');
+    }
+  });
+
   it('SIGKILLs a rank that ignores SIGTERM after the grace period', async () => {
     const port = await freePort();
     const r = await runLauncher(['--nproc-per-node', '2', '--grace-seconds', '1', '--master-port', String(port), '--',
@@ -88,6 +104,26 @@ describe('telechat-launch', () => {
     expect(sent).toBe(true);
     expect(r.code).toBe(143);
     expect(r.stderr).toContain('received SIGTERM');
+  });
+
+  it('--watch-stdin (remote nodes): stdin closing stops every rank', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [launcherJs, '--watch-stdin', '--nproc-per-node', '2', '--master-port',
+      String(port), '--', 'node', fault], { env: { ...process.env, TEST_MODE: 'sleep' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.setEncoding('utf8').on('data', (c: string) => {
+        out += c;
+        if (out.split('READY').length - 1 === 2) child.stdin.end(); // like the ssh channel closing
+      });
+      child.on('close', (c) => resolve(c));
+    });
+    expect(code).toBe(143);
+    expect(err).toContain('lost the launching node (stdin closed); stopping all ranks');
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
   it('rejects a missing command and bad flags with one clear error', async () => {
@@ -123,10 +159,34 @@ describe('hostfile', () => {
     expect(plan.remotes.map((r) => r.host)).toEqual(['n1', 'n2']);
     const line = plan.remotes[1]!.argv.at(-1)!;
     expect(plan.remotes[1]!.argv.slice(0, 4)).toEqual(['ssh', '-o', 'BatchMode=yes', 'n2']);
-    expect(line).toContain("cd /work/job && env 'MY_VAR=it'\\''s' NCCL_DEBUG=INFO TELECHAT_RUN_SECRET=abc /usr/bin/node /opt/launch.js");
-    expect(line).toContain('--nproc-per-node 3 --nnodes 3 --node-rank 2 --rank-offset 6 --world-size 9 --master-addr n0 --master-port 29500');
+    // The secret travels on stdin, never on a command line.
+    expect(line).toContain("IFS= read -r TELECHAT_RUN_SECRET && export TELECHAT_RUN_SECRET && cd /work/job && env 'MY_VAR=it'\\''s' NCCL_DEBUG=INFO /usr/bin/node /opt/launch.js");
+    expect(plan.remotes[1]!.stdin).toBe('abc\n');
+    expect(line).not.toContain('abc');
+    expect(line).toContain('--watch-stdin --nproc-per-node 3 --nnodes 3 --node-rank 2 --rank-offset 6 --world-size 9 --master-addr n0 --master-port 29500');
     expect(line).toContain("-- telechat-train --config 'a b.json'");
     expect(line).not.toContain('HOME=');
     expect(shellQuote('$(rm -rf /)')).toBe("'$(rm -rf /)'");
+  });
+
+  it('runs a 3-rank job over two "hosts" end to end (ssh replaced by a local shell)', async () => {
+    // A fake ssh on PATH runs the remote command line locally, so the whole hostfile path runs:
+    // planning, quoting, forwarded secret, remote launcher with rank offset and world size.
+    const dir = mkdtempSync(join(tmpdir(), 'telechat-hostfile-'));
+    try {
+      writeFileSync(join(dir, 'ssh'), '#!/bin/sh\n# ssh -o BatchMode=yes HOST COMMAND\nshift 3\nexec /bin/sh -c "$1"\n');
+      chmodSync(join(dir, 'ssh'), 0o755);
+      writeFileSync(join(dir, 'hosts'), '# two fake hosts\nhost-a slots=2\nhost-b slots=1\n');
+      const port = await freePort();
+      const r = await runLauncher(['--hostfile', join(dir, 'hosts'), '--master-addr', '127.0.0.1', '--master-port',
+        String(port), '--', 'node', join(workersDir, 'collectives.mjs')],
+      { PATH: `${dir}:${process.env.PATH}`, TEST_LENGTHS: '1,7', TELECHAT_RUN_SECRET: '' });
+      if (r.code !== 0) throw new Error(`launcher exited ${r.code}:\n${r.stderr}\n${r.stdout}`);
+      const stats = r.stdout.split('\n').filter((l) => l.includes('STATS '));
+      expect(stats).toHaveLength(3);
+      expect(r.stdout).toMatch(/^\[node 1\] \[rank 2\] STATS \{"rank":2,"world":3,/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -154,6 +154,20 @@ GlooComm::~GlooComm() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (workspace_) host_free(workspace_);
+}
+
+// Grow-only fp32 workspace reused across collectives (fresh pages for every call cost more
+// than the transfer on large buffers). Counted as MEM_BUFFERS; only the comm thread uses it.
+char* GlooComm::workspace(size_t bytes) {
+  if (bytes > workspace_bytes_) {
+    if (workspace_) host_free(workspace_);
+    workspace_ = nullptr;
+    workspace_bytes_ = 0;
+    workspace_ = static_cast<char*>(host_alloc(bytes, MEM_BUFFERS));
+    workspace_bytes_ = bytes;
+  }
+  return workspace_;
 }
 
 void GlooComm::submit(std::shared_ptr<Work> w) {
@@ -206,11 +220,11 @@ void GlooComm::all_reduce(Work& w) {
   const bool is_int = w.dt == CDT_I32;
   const float scale = w.red == RED_AVG ? 1.0f / static_cast<float>(size_) : 1.0f;
   // fp32 and int32 reduce in place in `out`; 16-bit types in an fp32 scratch buffer.
-  Scratch wide(w.dt == CDT_BF16 || w.dt == CDT_F16 ? n * 4 : 0);
   void* buf = w.out;
   if (w.dt == CDT_BF16 || w.dt == CDT_F16) {
-    widen(wide.as<float>(), w.in, n, w.dt);
-    buf = wide.as<float>();
+    float* wide = reinterpret_cast<float*>(workspace(n * 4));
+    widen(wide, w.in, n, w.dt);
+    buf = wide;
   } else if (w.in != w.out) {
     std::memcpy(w.out, w.in, n * 4);
   }
@@ -228,42 +242,77 @@ void GlooComm::all_reduce(Work& w) {
   }
 }
 
-// Ring reduce-scatter over Gloo's transport: size-1 steps; at step s a rank sends its partial
-// sum of chunk (rank-s-1) to the right and adds the left neighbour's chunk (rank-s-2) into its
-// own, so after the last step it holds the full reduction of chunk `rank`.
+// Ring reduce-scatter over Gloo's transport, in size-1 steps. At step s a rank sends its partial
+// sum of chunk (rank-s-1) to the right and receives the left neighbour's partial sum of chunk
+// (rank-s-2), adds its own input chunk to it, and sends that on at the next step; after the
+// last step it holds the full reduction of chunk `rank`. Working memory: two fp32 chunks.
 void GlooComm::reduce_scatter(Work& w) {
   const size_t n = w.count;
   if (n == 0) return;
   const size_t W = static_cast<size_t>(size_);
   const bool is_int = w.dt == CDT_I32;
+  const bool wide_input = w.dt == CDT_F32 || is_int;  // input already in the accumulation type
   const float scale = w.red == RED_AVG ? 1.0f / static_cast<float>(size_) : 1.0f;
-  Scratch acc(n * W * 4);
-  if (is_int) std::memcpy(acc.as<char>(), w.in, n * W * 4);
-  else widen(acc.as<float>(), w.in, n * W, w.dt);
-  if (size_ > 1) {
-    Scratch tmp(n * 4);
-    const size_t chunk_bytes = n * 4;
-    auto send_buf = ctx_->createUnboundBuffer(acc.as<char>(), n * W * 4);
-    auto recv_buf = ctx_->createUnboundBuffer(tmp.as<char>(), chunk_bytes);
+  const size_t chunk_bytes = n * 4;
+  const size_t in_chunk_bytes = n * comm_dtype_size(w.dt);
+  const char* in = static_cast<const char*>(w.in);
+  char* ws = workspace(2 * chunk_bytes);
+  char* acc = ws;                 // partial sum this rank sends next
+  char* tmp = ws + chunk_bytes;   // partial sum received from the left
+  ReduceFn fn = reduce_fn(is_int, w.red);
+  // acc = received partial (tmp) + own input chunk idx
+  auto accumulate = [&](size_t idx) {
+    const char* mine = in + idx * in_chunk_bytes;
+    if (wide_input) {
+      fn(acc, tmp, mine, n);
+    } else {
+      float* a = reinterpret_cast<float*>(acc);
+      const float* t = reinterpret_cast<const float*>(tmp);
+      if (w.dt == CDT_BF16) {
+        const uint16_t* m = reinterpret_cast<const uint16_t*>(mine);
+        if (w.red == RED_MAX) for (size_t i = 0; i < n; i++) { float v = bf16_to_f32(m[i]); a[i] = t[i] > v ? t[i] : v; }
+        else for (size_t i = 0; i < n; i++) a[i] = t[i] + bf16_to_f32(m[i]);
+      } else {
+        const uint16_t* m = reinterpret_cast<const uint16_t*>(mine);
+        if (w.red == RED_MAX) for (size_t i = 0; i < n; i++) { float v = f16_to_f32(m[i]); a[i] = t[i] > v ? t[i] : v; }
+        else for (size_t i = 0; i < n; i++) a[i] = t[i] + f16_to_f32(m[i]);
+      }
+    }
+  };
+  const size_t r = static_cast<size_t>(rank_);
+  if (size_ == 1) {
+    if (is_int) std::memcpy(acc, in, chunk_bytes);
+    else widen(reinterpret_cast<float*>(acc), in, n, w.dt);
+  } else {
     const uint64_t slot = gloo::Slot::build(kReduceScatterSlotPrefix, next_tag());
-    const size_t r = static_cast<size_t>(rank_);
     const int right = (rank_ + 1) % size_;
     const int left = (rank_ + size_ - 1) % size_;
-    ReduceFn fn = reduce_fn(is_int, w.red);
+    auto acc_buf = ctx_->createUnboundBuffer(acc, chunk_bytes);
+    auto tmp_buf = ctx_->createUnboundBuffer(tmp, chunk_bytes);
+    // Step 0 sends this rank's own chunk (rank-1): straight from the input when it is 32-bit.
+    const size_t first = (r + W - 1) % W;
+    std::unique_ptr<gloo::transport::UnboundBuffer> in_buf;
+    if (wide_input) {
+      in_buf = ctx_->createUnboundBuffer(const_cast<char*>(in), n * W * 4);
+    } else {
+      widen(reinterpret_cast<float*>(acc), in + first * in_chunk_bytes, n, w.dt);
+    }
     for (size_t s = 0; s + 1 < W; s++) {
-      const size_t send_idx = (r + 2 * W - s - 1) % W;
-      const size_t recv_idx = (r + 2 * W - s - 2) % W;
-      send_buf->send(right, slot, send_idx * chunk_bytes, chunk_bytes);
-      recv_buf->recv(left, slot, 0, chunk_bytes);
-      recv_buf->waitRecv(w.timeout);
-      char* target = acc.as<char>() + recv_idx * chunk_bytes;
-      fn(target, target, tmp.as<char>(), n);
-      send_buf->waitSend(w.timeout);
+      gloo::transport::UnboundBuffer* src = acc_buf.get();
+      size_t offset = 0;
+      if (s == 0 && in_buf) {
+        src = in_buf.get();
+        offset = first * chunk_bytes;
+      }
+      src->send(right, slot, offset, chunk_bytes);
+      tmp_buf->recv(left, slot, 0, chunk_bytes);
+      tmp_buf->waitRecv(w.timeout);
+      src->waitSend(w.timeout);  // acc is rewritten next
+      accumulate((r + 2 * W - s - 2) % W);
     }
   }
-  const char* mine = acc.as<char>() + static_cast<size_t>(rank_) * n * 4;
-  if (is_int) std::memcpy(w.out, mine, n * 4);
-  else narrow(w.out, reinterpret_cast<const float*>(mine), n, w.dt, scale);
+  if (is_int) std::memcpy(w.out, acc, chunk_bytes);
+  else narrow(w.out, reinterpret_cast<const float*>(acc), n, w.dt, scale);
 }
 
 void GlooComm::all_gather(Work& w) {

@@ -42,12 +42,15 @@ class GlooComm {
   void broadcast(Work& w);
   void barrier(Work& w);
   uint32_t next_tag() { return tag_++; }
+  char* workspace(size_t bytes);
 
   std::shared_ptr<TcpStoreClient> store_;
   std::shared_ptr<gloo::Context> ctx_;
   int rank_;
   int size_;
   uint32_t tag_ = 1;
+  char* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -220,6 +220,27 @@ if (W >= 3) {
   while (owned.length) addon.free(owned.pop());
 }
 
+// A group of one (the last rank): every collective is a local copy, no transport.
+{
+  const solo = world.newGroup([W - 1]);
+  if ((solo !== null) !== (rank === W - 1)) fail('single-member group membership');
+  if (solo) {
+    if (solo.rank !== 0 || solo.size !== 1) fail(`solo group rank ${solo.rank}/${solo.size}`);
+    const vals = [1.5, -2.25, 3];
+    const b = buffer(CommDType.BF16, 3, vals);
+    solo.allReduce(b, 'avg');
+    checkEqual('solo allReduce', read(b), vals);
+    const out = buffer(CommDType.BF16, 3);
+    solo.reduceScatter(b, out, 'sum');
+    checkEqual('solo reduceScatter', read(out), vals);
+    const g = buffer(CommDType.F16, 3);
+    solo.allGather(buffer(CommDType.F16, 3, vals), g);
+    checkEqual('solo allGather', read(g), vals);
+    solo.destroy();
+  }
+  while (owned.length) addon.free(owned.pop());
+}
+
 world.barrier();
 stats.seconds = (Date.now() - t0) / 1000;
 console.log(`STATS ${JSON.stringify(stats)}`);

@@ -25,6 +25,14 @@ if (mode === 'fail') {
   }
 }
 
+if (mode === 'orphan') {
+  // Leaves a detached grandchild (own session) holding our stdout/stderr pipes, then exits 0.
+  const child = spawn('sleep', ['30'], { stdio: 'inherit', detached: true });
+  console.log(`ORPHAN ${child.pid}`);
+  child.unref();
+  process.exit(0);
+}
+
 if (mode === 'stubborn') {
   // Ignores SIGTERM: the launcher must SIGKILL it after the grace period.
   process.on('SIGTERM', () => console.log('ignoring SIGTERM'));

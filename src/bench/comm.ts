@@ -1,0 +1,88 @@
+// npm run bench:comm — bus bandwidth of allReduce, reduceScatter and allGather (fp32, 1-256 MB,
+// 2 and 4 ranks) for our Gloo communicator and torch.distributed's gloo backend, both started
+// by telechat-launch on 127.0.0.1 in the same run. Writes bench-results/comm.json.
+//
+// Bus bandwidth (NCCL-tests convention), B = bytes of the full buffer, W ranks, t seconds:
+//   allReduce 2(W-1)/W * B / t; reduceScatter and allGather (W-1)/W * B / t.
+// Torch 1.13's gloo has no reduce_scatter: its "reduceScatter" is the all_reduce of the same
+// buffer users fall back to, so that ratio compares the time to get one's reduced shard.
+// Each side reports the best of several iterations (barrier, op, barrier) to damp the noise of a
+// shared machine.
+// Env: BENCH_SIZES_MB (default 1,4,16,64,256), BENCH_RANKS (default 2,4).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+
+interface Row {
+  side: 'ours' | 'torch';
+  op: 'allReduce' | 'reduceScatter' | 'allGather';
+  ranks: number;
+  mb: number;
+  bytes: number;
+  iters: number;
+  seconds: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function launch(ranks: number, command: string[]): Promise<Row[]> {
+  const port = await freePort();
+  const res = spawnSync(process.execPath, [join('dist', 'cli', 'launch.js'), '--nproc-per-node', String(ranks),
+    '--master-port', String(port), '--', ...command], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (res.status !== 0) throw new Error(`${command.join(' ')} with ${ranks} ranks failed (${res.status}):\n${res.stderr}`);
+  return res.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Row);
+}
+
+function busBandwidth(r: Row): number {
+  const f = r.op === 'allReduce' ? (2 * (r.ranks - 1)) / r.ranks : (r.ranks - 1) / r.ranks;
+  return (f * r.bytes) / r.seconds / 1e9;
+}
+
+async function main(): Promise<void> {
+  const sizes = process.env.BENCH_SIZES_MB ?? '1,4,16,64,256';
+  const rankCounts = (process.env.BENCH_RANKS ?? '2,4').split(',').map(Number);
+  const python = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
+  const rows: Row[] = [];
+  for (const ranks of rankCounts) {
+    rows.push(...(await launch(ranks, [process.execPath, join('dist', 'bench', 'comm_worker.js'), sizes])));
+    rows.push(...(await launch(ranks, [python, join('scripts', 'reference', 'comm_torch.py'), sizes])));
+  }
+  const table = [];
+  console.log(`bench:comm  ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown'} (fp32, 127.0.0.1)`);
+  console.log('op             ranks     MB   ours GB/s  torch GB/s  torch_time/ours_time');
+  for (const ours of rows.filter((r) => r.side === 'ours')) {
+    const torch = rows.find((r) => r.side === 'torch' && r.op === ours.op && r.ranks === ours.ranks && r.mb === ours.mb);
+    if (!torch) continue;
+    const entry = {
+      op: ours.op, ranks: ours.ranks, mb: ours.mb, ours_s: ours.seconds, torch_s: torch.seconds,
+      ours_busbw_gbps: busBandwidth(ours), torch_busbw_gbps: busBandwidth({ ...torch, op: ours.op }),
+      speed_vs_torch: torch.seconds / ours.seconds,
+    };
+    table.push(entry);
+    console.log(`${ours.op.padEnd(14)} ${String(ours.ranks).padStart(5)} ${String(ours.mb).padStart(6)} ` +
+      `${entry.ours_busbw_gbps.toFixed(2).padStart(11)} ${entry.torch_busbw_gbps.toFixed(2).padStart(11)} ` +
+      `${entry.speed_vs_torch.toFixed(2).padStart(21)}${ours.mb >= 16 && entry.speed_vs_torch < 0.9 ? '  (below 0.9 target)' : ''}`);
+  }
+  mkdirSync('bench-results', { recursive: true });
+  writeFileSync(join('bench-results', 'comm.json'), JSON.stringify({
+    bench: 'comm', date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
+    note: 'torch reduceScatter = all_reduce of the full buffer (torch 1.13 gloo has no reduce_scatter)', rows: table,
+  }, null, 2) + '\n');
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench:comm: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
