@@ -5,7 +5,15 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import { encodeConversations, checkTemplate, fitToLength, type LossOn, type Piece } from './encode.js';
+import {
+  assembleConversations,
+  checkTemplate,
+  fitToLength,
+  layoutConversations,
+  type EncodedConversation,
+  type LossOn,
+  type Piece,
+} from './encode.js';
 import { BadLine, parseLine, type Conversation, type FormatName } from './formats.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type SourceStats } from './manifest.js';
 import { BestFitPacker, type PackedRow } from './packer.js';
@@ -139,7 +147,7 @@ async function buildInto(
   opts: BuildOptions,
 ): Promise<Manifest> {
   const maxSeqLen = opts.maxSeqLen;
-  const writer = new ShardWriter(dir, opts.rowsPerBatch ?? 1024, opts.tokensPerShard ?? 1 << 22);
+  const writer = new ShardWriter(dir, opts.rowsPerBatch ?? 1024, opts.tokensPerShard ?? 1 << 21);
   let rows = 0;
   let tokens = 0;
   let lossTokens = 0;
@@ -159,9 +167,11 @@ async function buildInto(
     if (stats[src.name]) throw new DataError(`--input: ${src.name} is given twice`);
     const st = (stats[src.name] = emptyStats(src));
     let batch: Conversation[] = [];
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      for (const enc of encodeConversations(tok, template, batch, lossOn)) {
+    // Pipeline: batch k is encoded on a worker thread while this thread parses batch k+1;
+    // batches are finished strictly in order (at most two in flight).
+    let previous: Promise<void> = Promise.resolve();
+    const finish = (encoded: EncodedConversation[]): void => {
+      for (const enc of encoded) {
         const fit = fitToLength(enc, maxSeqLen);
         if (fit.status === 'dropped') {
           st.dropped++;
@@ -179,7 +189,16 @@ async function buildInto(
         else emitRow({ docs: [fit.doc], tokens: n });
       }
       opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens, conversations: documents });
+    };
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const layout = layoutConversations(template, batch, lossOn);
       batch = [];
+      const encoding = tok.encodeBatchAsync(layout.texts);
+      encoding.catch(() => undefined); // handled when awaited below; avoids an unhandled-rejection report
+      await previous;
+      previous = encoding.then((ids) => finish(assembleConversations(tok, template, layout, ids)));
+      previous.catch(() => undefined);
     };
     let bytesNow = bytesBefore;
     for await (const line of weightedLines(src, index, seed, (b) => (bytesNow = bytesBefore + b))) {
@@ -201,9 +220,10 @@ async function buildInto(
       if (!line.taken) continue;
       st.conversations++;
       batch.push(conv);
-      if (batch.length >= LINES_PER_BATCH) flush();
+      if (batch.length >= LINES_PER_BATCH) await flush();
     }
-    flush();
+    await flush();
+    await previous;
     bytesBefore += weightedBytes(src);
   }
   packer?.finish();

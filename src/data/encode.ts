@@ -29,38 +29,44 @@ function specialId(tok: Tokenizer, template: ChatTemplate, name: SpecialName): n
   return tok.require(name, `template ${template.name}`);
 }
 
-/**
- * Encodes a batch of conversations. With lossOn 'last' only the final turn's answer and its
- * <_end> carry loss.
- */
-export function encodeConversations(
-  tok: Tokenizer,
-  template: ChatTemplate,
-  convs: Conversation[],
-  lossOn: LossOn,
-): EncodedConversation[] {
-  // Lay out every part's segments, collecting texts for one batch encode.
+/** A batch of conversations laid out as segments, with the texts to encode in order. */
+export interface BatchLayout {
+  texts: string[];
+  convs: { system: Segment[] | undefined; turns: Segment[][] }[];
+}
+
+/** Lays out segments; with lossOn 'last' only the final turn's answer and <_end> carry loss. */
+export function layoutConversations(template: ChatTemplate, convs: Conversation[], lossOn: LossOn): BatchLayout {
   const texts: string[] = [];
-  const layout: { system: Segment[] | undefined; turns: Segment[][] }[] = convs.map((c) => {
+  const laid = convs.map((c) => {
     const system = c.system !== undefined ? template.system(c.system) : undefined;
     const turns = c.turns.map((t, i) => {
       const last = i === c.turns.length - 1;
       const segs = template.turn(t, last);
       return lossOn === 'last' && !last ? segs.map((s) => ({ ...s, loss: false })) : segs;
     });
-    for (const segs of [...(system ? [system] : []), ...turns]) {
-      for (const s of segs) if ('text' in s) texts.push(s.text);
-    }
+    if (system) for (const s of system) if ('text' in s) texts.push(s.text);
+    for (const segs of turns) for (const s of segs) if ('text' in s) texts.push(s.text);
     return { system, turns };
   });
-  const encoded = tok.encodeBatch(texts);
+  return { texts, convs: laid };
+}
+
+/** Turns a layout plus the ids of its texts (same order) into ids and labels per part. */
+export function assembleConversations(
+  tok: Tokenizer,
+  template: ChatTemplate,
+  layout: BatchLayout,
+  encoded: Int32Array[],
+): EncodedConversation[] {
   let next = 0;
   const assemble = (segs: Segment[]): Piece => {
-    const parts: { ids: ArrayLike<number>; loss: boolean }[] = segs.map((s) =>
-      'text' in s ? { ids: encoded[next++]!, loss: s.loss } : { ids: [specialId(tok, template, s.special)], loss: s.loss },
-    );
     let n = 0;
-    for (const p of parts) n += p.ids.length;
+    const parts: { ids: ArrayLike<number>; loss: boolean }[] = segs.map((s) => {
+      const ids = 'text' in s ? encoded[next++]! : [specialId(tok, template, s.special)];
+      n += ids.length;
+      return { ids, loss: s.loss };
+    });
     const ids = new Int32Array(n);
     const labels = new Int32Array(n);
     let o = 0;
@@ -72,10 +78,21 @@ export function encodeConversations(
     }
     return { ids, labels };
   };
-  return layout.map((l) => ({
+  return layout.convs.map((l) => ({
     system: l.system ? assemble(l.system) : undefined,
     turns: l.turns.map(assemble),
   }));
+}
+
+/** Encodes a batch of conversations (layout, one batch encode, assemble). */
+export function encodeConversations(
+  tok: Tokenizer,
+  template: ChatTemplate,
+  convs: Conversation[],
+  lossOn: LossOn,
+): EncodedConversation[] {
+  const layout = layoutConversations(template, convs, lossOn);
+  return assembleConversations(tok, template, layout, tok.encodeBatch(layout.texts));
 }
 
 /** Concatenates pieces into one document. */

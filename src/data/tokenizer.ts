@@ -33,6 +33,8 @@ export interface TokenizerBackend {
   readonly vocabSize: number;
   encode(text: string): Int32Array;
   encodeBatch(texts: string[]): Int32Array[];
+  /** encodeBatch off the JavaScript thread where the backend can (else it runs inline). */
+  encodeBatchAsync(texts: string[]): Promise<Int32Array[]>;
   decode(ids: ArrayLike<number>): string;
   pieceToId(piece: string): number | undefined;
   idToPiece(id: number): string;
@@ -60,6 +62,10 @@ export class Tokenizer {
 
   encodeBatch(texts: string[]): Int32Array[] {
     return this.backend.encodeBatch(texts);
+  }
+
+  encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
+    return this.backend.encodeBatchAsync(texts);
   }
 
   decode(ids: ArrayLike<number>): string {
@@ -98,6 +104,9 @@ class SentencePieceBackend implements TokenizerBackend {
   }
   encodeBatch(texts: string[]): Int32Array[] {
     return this.model.encodeBatch(texts);
+  }
+  encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
+    return this.model.encodeBatchAsync(texts);
   }
   decode(ids: ArrayLike<number>): string {
     return this.model.decode(ids);

@@ -64,6 +64,8 @@ export interface NativeAddon {
   spEncode(handle: number, text: string): Int32Array;
   // offsets has texts.length + 1 entries: text i is ids[offsets[i] .. offsets[i+1]).
   spEncodeBatch(handle: number, texts: string[]): { ids: Int32Array; offsets: Float64Array };
+  // The same on a worker thread (the model must stay loaded until it settles).
+  spEncodeBatchAsync(handle: number, texts: string[]): Promise<{ ids: Int32Array; offsets: Float64Array }>;
   spDecode(handle: number, ids: Int32Array): string;
   spVocabSize(handle: number): number;
   spPieceToId(handle: number, piece: string): number;

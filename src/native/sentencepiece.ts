@@ -12,6 +12,7 @@ export interface PieceInfo {
 
 export class SentencePieceModel {
   private handle: number;
+  private pending = 0; // async encodes in flight: close() must not free the model under them
   readonly vocabSize: number;
 
   constructor(readonly path: string) {
@@ -36,6 +37,19 @@ export class SentencePieceModel {
     return out;
   }
 
+  /** encodeBatch on a worker thread, so the caller can prepare the next batch meanwhile. */
+  async encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
+    this.pending++;
+    try {
+      const { ids, offsets } = await addon.spEncodeBatchAsync(this.live(), texts);
+      const out: Int32Array[] = new Array(texts.length);
+      for (let i = 0; i < texts.length; i++) out[i] = ids.subarray(offsets[i]!, offsets[i + 1]!);
+      return out;
+    } finally {
+      this.pending--;
+    }
+  }
+
   decode(ids: ArrayLike<number>): string {
     return addon.spDecode(this.live(), Int32Array.from(ids));
   }
@@ -51,6 +65,7 @@ export class SentencePieceModel {
   }
 
   close(): void {
+    if (this.pending > 0) throw new Error(`${this.path}: SentencePiece model closed while an async encode is in flight`);
     if (this.handle) addon.spFree(this.handle);
     this.handle = 0;
   }

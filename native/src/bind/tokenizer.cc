@@ -81,6 +81,53 @@ Napi::Value SpEncodeBatch(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The same on a libuv worker thread, so JavaScript can prepare the next batch meanwhile:
+// spEncodeBatchAsync(handle, texts[]) -> Promise<{ ids, offsets }>. Texts are copied to UTF-8
+// on the calling thread; the model must stay loaded until the promise settles.
+class EncodeBatchWorker : public Napi::AsyncWorker {
+ public:
+  EncodeBatchWorker(Napi::Env env, const SentencePieceProcessor* sp, std::vector<std::string> texts)
+      : Napi::AsyncWorker(env), sp_(sp), texts_(std::move(texts)), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::string error;
+    if (!tok::sp_encode_batch(*sp_, texts_, &ids_, &offsets_, &error)) SetError("sentencepiece: encode failed at " + error);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Float64Array offs = Napi::Float64Array::New(env, offsets_.size());
+    for (size_t i = 0; i < offsets_.size(); i++) offs[i] = static_cast<double>(offsets_[i]);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("ids", int32_array(env, ids_.data(), ids_.size()));
+    out.Set("offsets", offs);
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  const SentencePieceProcessor* sp_;
+  std::vector<std::string> texts_;
+  std::vector<int32_t> ids_;
+  std::vector<int64_t> offsets_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value SpEncodeBatchAsync(const Napi::CallbackInfo& info) {
+  const SentencePieceProcessor* sp = model_arg(info, 0);
+  if (!sp) return info.Env().Undefined();
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<std::string> texts(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) texts[i] = arr.Get(i).As<Napi::String>().Utf8Value();
+  auto* worker = new EncodeBatchWorker(info.Env(), sp, std::move(texts));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();  // the worker deletes itself after OnOK / OnError
+  return promise;
+}
+
 // spDecode(handle, Int32Array) -> string
 Napi::Value SpDecode(const Napi::CallbackInfo& info) {
   const SentencePieceProcessor* sp = model_arg(info, 0);
@@ -142,6 +189,7 @@ void register_tokenizer(Napi::Env env, Napi::Object exports) {
   exports.Set("spFree", Napi::Function::New(env, SpFree));
   exports.Set("spEncode", Napi::Function::New(env, SpEncode));
   exports.Set("spEncodeBatch", Napi::Function::New(env, SpEncodeBatch));
+  exports.Set("spEncodeBatchAsync", Napi::Function::New(env, SpEncodeBatchAsync));
   exports.Set("spDecode", Napi::Function::New(env, SpDecode));
   exports.Set("spVocabSize", Napi::Function::New(env, SpVocabSize));
   exports.Set("spPieceToId", Napi::Function::New(env, SpPieceToId));
