@@ -82,7 +82,7 @@ async function inspect(argv: { dir: string; row?: number; tokenizer?: string }):
         `\nrow ${argv.row}: ${row.inputIds.length} tokens, ${row.docLens.length} document(s); loss-bearing tokens in [[ ]]` +
           (tok ? '' : ' (tokenizer not found: raw ids, loss ids starred)') +
           '\n' +
-          renderRow(row, tok, process.stdout.isTTY === true) +
+          (await renderRow(row, tok, process.stdout.isTTY === true)) +
           '\n',
       );
     } finally {

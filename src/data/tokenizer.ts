@@ -28,14 +28,18 @@ export type SpecialIds = Partial<Record<SpecialName, number>>;
 /** Where each special id came from, for the manifest and for error messages. */
 export type SpecialSources = Partial<Record<SpecialName, string>>;
 
-/** What the builder needs from any tokenizer backend. */
+/**
+ * What the builder needs from any tokenizer backend. The synchronous encode/decode exist for
+ * SentencePiece only (tokenizer.json ones throw); the builder and inspect use the async forms.
+ */
 export interface TokenizerBackend {
   readonly vocabSize: number;
   encode(text: string): Int32Array;
   encodeBatch(texts: string[]): Int32Array[];
-  /** encodeBatch off the JavaScript thread where the backend can (else it runs inline). */
+  /** encodeBatch off the JavaScript thread. */
   encodeBatchAsync(texts: string[]): Promise<Int32Array[]>;
   decode(ids: ArrayLike<number>): string;
+  decodeAsync(ids: ArrayLike<number>): Promise<string>;
   pieceToId(piece: string): number | undefined;
   idToPiece(id: number): string;
   close(): void;
@@ -70,6 +74,10 @@ export class Tokenizer {
 
   decode(ids: ArrayLike<number>): string {
     return this.backend.decode(ids);
+  }
+
+  decodeAsync(ids: ArrayLike<number>): Promise<string> {
+    return this.backend.decodeAsync(ids);
   }
 
   idToPiece(id: number): string {
@@ -109,6 +117,9 @@ class SentencePieceBackend implements TokenizerBackend {
     return this.model.encodeBatchAsync(texts);
   }
   decode(ids: ArrayLike<number>): string {
+    return this.model.decode(ids);
+  }
+  async decodeAsync(ids: ArrayLike<number>): Promise<string> {
     return this.model.decode(ids);
   }
   pieceToId(piece: string): number | undefined {
