@@ -4,7 +4,7 @@
 // (scripts/reference/encode_baseline.py). Writes bench-results/data.json.
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Rng } from '../data/rng.js';
@@ -66,6 +66,7 @@ try {
   const result = {
     machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`,
     input_mb: MB,
+    load_average_1m_at_end: loadavg()[0], // other jobs on a shared box slow both sides and cancel OpenMP's gain
     tokens: ours.tokens,
     ours: { seconds: ours.seconds, tokens_per_s: ours.tokens / ours.seconds, max_rss_mb: ours.maxRssMB },
     python_sentencepiece: { seconds: py.seconds, tokens_per_s: py.tokens / py.seconds },

@@ -2,6 +2,7 @@
 // columns input_ids, labels, doc_lens, each List<Int32>. Rows are grouped into record batches
 // of a fixed number of rows (the reader maps a row index to its batch by division); a shard
 // closes after roughly `tokensPerShard` tokens, so one shard's bytes bound the writer's memory.
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -23,6 +24,8 @@ export interface ShardInfo {
   file: string;
   rows: number;
   tokens: number;
+  /** Of the file's bytes: lets a resumed run check it trains on the same data. */
+  sha256: string;
 }
 
 /** Growable Int32 column builder: values plus list offsets. */
@@ -108,8 +111,10 @@ export class ShardWriter {
     this.flushBatch();
     this.writer.finish();
     const file = `shard-${String(this.shards.length).padStart(5, '0')}.arrow`;
-    writeFileSync(join(this.dir, file), this.writer.toUint8Array(true));
-    this.shards.push({ file, rows: this.shardRows, tokens: this.shardTokens });
+    const bytes = this.writer.toUint8Array(true);
+    writeFileSync(join(this.dir, file), bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    this.shards.push({ file, rows: this.shardRows, tokens: this.shardTokens, sha256 });
     this.writer = undefined;
     this.shardRows = 0;
     this.shardTokens = 0;
