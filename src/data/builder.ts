@@ -12,7 +12,6 @@ import {
   layoutConversations,
   type EncodedConversation,
   type LossOn,
-  type Piece,
 } from './encode.js';
 import { BadLine, parseLine, type Conversation, type FormatName } from './formats.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type SourceStats } from './manifest.js';
@@ -85,22 +84,6 @@ function countLoss(labels: Int32Array): number {
   return n;
 }
 
-function rowFromDocs(docs: Piece[]): { inputIds: Int32Array; labels: Int32Array; docLens: Int32Array } {
-  let n = 0;
-  for (const d of docs) n += d.ids.length;
-  const inputIds = new Int32Array(n);
-  const labels = new Int32Array(n);
-  const docLens = new Int32Array(docs.length);
-  let o = 0;
-  docs.forEach((d, i) => {
-    inputIds.set(d.ids, o);
-    labels.set(d.labels, o);
-    docLens[i] = d.ids.length;
-    o += d.ids.length;
-  });
-  return { inputIds, labels, docLens };
-}
-
 export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
   if (!Number.isInteger(opts.maxSeqLen) || opts.maxSeqLen < 8) {
     throw new DataError(`--max-seq-len must be an integer >= 8, got ${opts.maxSeqLen}`);
@@ -153,7 +136,7 @@ async function buildInto(
   let lossTokens = 0;
   let documents = 0;
   const emitRow = (row: PackedRow): void => {
-    writer.write(rowFromDocs(row.docs));
+    writer.writeDocs(row.docs);
     rows++;
   };
   const packer = pack ? new BestFitPacker(maxSeqLen, emitRow) : undefined;
@@ -194,7 +177,7 @@ async function buildInto(
       if (batch.length === 0) return;
       const layout = layoutConversations(template, batch, lossOn);
       batch = [];
-      const encoding = tok.encodeBatchAsync(layout.texts);
+      const encoding = tok.encodeFlatAsync(layout.texts);
       encoding.catch(() => undefined); // handled when awaited below; avoids an unhandled-rejection report
       await previous;
       previous = encoding.then((ids) => finish(assembleConversations(tok, template, layout, ids)));

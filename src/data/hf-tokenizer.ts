@@ -4,7 +4,7 @@
 // use those. No special tokens are added by post-processing: the template inserts its own.
 import { Tokenizer as RustTokenizer } from 'tokenizers';
 
-import type { TokenizerBackend } from './tokenizer.js';
+import type { FlatIds, TokenizerBackend } from './tokenizer.js';
 
 export class HfTokenizer implements TokenizerBackend {
   private constructor(
@@ -36,10 +36,14 @@ export class HfTokenizer implements TokenizerBackend {
     this.syncUnavailable();
   }
 
-  async encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
-    if (texts.length === 0) return [];
-    const encs = await this.tok.encodeBatch(texts, { addSpecialTokens: false });
-    return encs.map((e) => Int32Array.from(e.getIds()));
+  async encodeFlatAsync(texts: string[]): Promise<FlatIds> {
+    const encs = texts.length ? await this.tok.encodeBatch(texts, { addSpecialTokens: false }) : [];
+    const lists = encs.map((e) => e.getIds());
+    const offsets = new Int32Array(texts.length + 1);
+    lists.forEach((l, i) => (offsets[i + 1] = offsets[i]! + l.length));
+    const ids = new Int32Array(offsets[texts.length]!);
+    lists.forEach((l, i) => ids.set(l, offsets[i]!));
+    return { ids, offsets };
   }
 
   async decodeAsync(ids: ArrayLike<number>): Promise<string> {

@@ -35,15 +35,24 @@ class ListColumn {
   offsets: number[] = [0];
 
   push(v: Int32Array): void {
-    if (this.n + v.length > this.values.length) {
+    this.pushMany([v]);
+  }
+
+  /** One list entry made of several arrays back to back. */
+  pushMany(parts: readonly Int32Array[]): void {
+    let len = 0;
+    for (const p of parts) len += p.length;
+    if (this.n + len > this.values.length) {
       let cap = this.values.length;
-      while (cap < this.n + v.length) cap *= 2;
+      while (cap < this.n + len) cap *= 2;
       const grown = new Int32Array(cap);
       grown.set(this.values.subarray(0, this.n));
       this.values = grown;
     }
-    this.values.set(v, this.n);
-    this.n += v.length;
+    for (const p of parts) {
+      this.values.set(p, this.n);
+      this.n += p.length;
+    }
     this.offsets.push(this.n);
   }
 
@@ -89,9 +98,27 @@ export class ShardWriter {
     this.cols[0]!.push(row.inputIds);
     this.cols[1]!.push(row.labels);
     this.cols[2]!.push(row.docLens);
+    this.endRow(row.inputIds.length);
+  }
+
+  /** One row made of documents (concatenated, doc_lens = their lengths) without building it first. */
+  writeDocs(docs: readonly { ids: Int32Array; labels: Int32Array }[]): void {
+    const docLens = new Int32Array(docs.length);
+    docs.forEach((d, i) => {
+      if (d.labels.length !== d.ids.length) throw new Error('shard row: labels and input_ids differ in length');
+      docLens[i] = d.ids.length;
+    });
+    this.writer ??= new RecordBatchFileWriter();
+    this.cols[0]!.pushMany(docs.map((d) => d.ids));
+    this.cols[1]!.pushMany(docs.map((d) => d.labels));
+    this.cols[2]!.push(docLens);
+    this.endRow(docLens.reduce((a, b) => a + b, 0));
+  }
+
+  private endRow(tokens: number): void {
     this.batchRows++;
     this.shardRows++;
-    this.shardTokens += row.inputIds.length;
+    this.shardTokens += tokens;
     if (this.batchRows === this.rowsPerBatch) {
       this.flushBatch();
       if (this.shardTokens >= this.tokensPerShard) this.closeShard();

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { SentencePieceModel } from '../native/sentencepiece.js';
+import { SentencePieceModel, type FlatIds } from '../native/sentencepiece.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 
 /** The chat markers a template may need, named as in TeleChat's configs (`<name>_token_id`). */
@@ -23,6 +23,8 @@ export const SPECIAL_PIECES: Record<SpecialName, string> = {
   system: '<_system>',
 };
 
+export type { FlatIds };
+
 export type SpecialIds = Partial<Record<SpecialName, number>>;
 
 /** Where each special id came from, for the manifest and for error messages. */
@@ -36,8 +38,8 @@ export interface TokenizerBackend {
   readonly vocabSize: number;
   encode(text: string): Int32Array;
   encodeBatch(texts: string[]): Int32Array[];
-  /** encodeBatch off the JavaScript thread. */
-  encodeBatchAsync(texts: string[]): Promise<Int32Array[]>;
+  /** Many texts off the JavaScript thread; text i is ids[offsets[i] .. offsets[i+1]). */
+  encodeFlatAsync(texts: string[]): Promise<FlatIds>;
   decode(ids: ArrayLike<number>): string;
   decodeAsync(ids: ArrayLike<number>): Promise<string>;
   pieceToId(piece: string): number | undefined;
@@ -68,8 +70,13 @@ export class Tokenizer {
     return this.backend.encodeBatch(texts);
   }
 
-  encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
-    return this.backend.encodeBatchAsync(texts);
+  encodeFlatAsync(texts: string[]): Promise<FlatIds> {
+    return this.backend.encodeFlatAsync(texts);
+  }
+
+  async encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
+    const { ids, offsets } = await this.backend.encodeFlatAsync(texts);
+    return texts.map((_, i) => ids.subarray(offsets[i]!, offsets[i + 1]!));
   }
 
   decode(ids: ArrayLike<number>): string {
@@ -113,8 +120,8 @@ class SentencePieceBackend implements TokenizerBackend {
   encodeBatch(texts: string[]): Int32Array[] {
     return this.model.encodeBatch(texts);
   }
-  encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
-    return this.model.encodeBatchAsync(texts);
+  encodeFlatAsync(texts: string[]): Promise<FlatIds> {
+    return this.model.encodeFlatAsync(texts);
   }
   decode(ids: ArrayLike<number>): string {
     return this.model.decode(ids);

@@ -5,7 +5,7 @@
 // must equal our training row's prefix up to the last <_bot>.
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { IGNORE_INDEX, concatPieces, encodeConversations, fitToLength, type LossOn } from '../../src/data/encode.js';
+import { IGNORE_INDEX, conversationParts, encodeConversations, fitToLength, type LossOn } from '../../src/data/encode.js';
 import type { Conversation } from '../../src/data/formats.js';
 import { TEMPLATES, getTemplate, type TemplateName } from '../../src/data/templates.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
@@ -39,8 +39,7 @@ function reference(template: TemplateName, conv: Conversation, lossOn: LossOn, g
 
 function row(template: TemplateName, conv: Conversation, lossOn: LossOn) {
   const [enc] = encodeConversations(tok, getTemplate(template), [conv], lossOn);
-  const doc = concatPieces([...(enc!.system ? [enc!.system] : []), ...enc!.turns]);
-  return { ids: Array.from(doc.ids), labels: Array.from(doc.labels) };
+  return { ids: Array.from(enc!.ids), labels: Array.from(enc!.labels) };
 }
 
 describe('chat templates', () => {
@@ -101,15 +100,22 @@ describe('chat templates', () => {
       ],
     };
     const [enc] = encodeConversations(tok, getTemplate('telechat2'), [long], 'all');
-    const sys = enc!.system!.ids.length;
-    const [t0, t1, t2] = enc!.turns.map((t) => t.ids.length) as [number, number, number];
+    const { system, turns } = conversationParts(enc!);
+    // Each part encoded on its own equals the part cut from the whole (segments are independent).
+    const [alone] = encodeConversations(tok, getTemplate('telechat2'), [{ turns: [long.turns[2]!] }], 'all');
+    expect(Array.from(turns[2]!.ids)).toEqual(Array.from(alone!.ids));
+    const sys = system!.ids.length;
+    const [t0, t1, t2] = turns.map((t) => t.ids.length) as [number, number, number];
+    expect(sys + t0 + t1 + t2).toBe(enc!.ids.length);
     expect(fitToLength(enc!, sys + t0 + t1 + t2)).toMatchObject({ status: 'kept', droppedTurns: 0 });
     const cut = fitToLength(enc!, sys + t0 + t1 + t2 - 1);
     expect(cut).toMatchObject({ status: 'truncated', droppedTurns: 1 });
     if (cut.status !== 'dropped') {
-      expect(Array.from(cut.doc.ids)).toEqual([...enc!.system!.ids, ...enc!.turns[1]!.ids, ...enc!.turns[2]!.ids]);
-      expect(Array.from(cut.doc.labels)).toEqual([...enc!.system!.labels, ...enc!.turns[1]!.labels, ...enc!.turns[2]!.labels]);
+      expect(Array.from(cut.doc.ids)).toEqual([...system!.ids, ...turns[1]!.ids, ...turns[2]!.ids]);
+      expect(Array.from(cut.doc.labels)).toEqual([...system!.labels, ...turns[1]!.labels, ...turns[2]!.labels]);
     }
+    expect(fitToLength(enc!, sys + t1 + t2)).toMatchObject({ status: 'truncated', droppedTurns: 1 });
+    expect(fitToLength(enc!, sys + t1 + t2 - 1)).toMatchObject({ status: 'truncated', droppedTurns: 2 });
     expect(fitToLength(enc!, sys + t2)).toMatchObject({ status: 'truncated', droppedTurns: 2 });
     expect(fitToLength(enc!, sys + t2 - 1)).toEqual({ status: 'dropped' });
   });
