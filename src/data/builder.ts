@@ -146,68 +146,82 @@ async function buildInto(
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const needsSystemId = template.name !== 'telechat-52b';
 
-  for (const [index, src] of sources.entries()) {
-    if (stats[src.name]) throw new DataError(`--input: ${src.name} is given twice`);
-    const st = (stats[src.name] = emptyStats(src));
-    let batch: Conversation[] = [];
-    // Pipeline: batch k is encoded on a worker thread while this thread parses batch k+1;
-    // batches are finished strictly in order (at most two in flight).
-    let previous: Promise<void> = Promise.resolve();
-    const finish = (encoded: EncodedConversation[]): void => {
-      for (const enc of encoded) {
-        const fit = fitToLength(enc, maxSeqLen);
-        if (fit.status === 'dropped') {
-          st.dropped++;
+  // Encodes still running on a worker thread: an error must wait for them before the
+  // tokenizer is closed under them.
+  const inflight = new Set<Promise<unknown>>();
+  try {
+    await readSources();
+  } catch (e) {
+    await Promise.allSettled([...inflight]);
+    throw e;
+  }
+
+  async function readSources(): Promise<void> {
+    for (const [index, src] of sources.entries()) {
+      if (stats[src.name]) throw new DataError(`--input: ${src.name} is given twice`);
+      const st = (stats[src.name] = emptyStats(src));
+      let batch: Conversation[] = [];
+      // Pipeline: batch k is encoded on a worker thread while this thread parses batch k+1;
+      // batches are finished strictly in order (at most two in flight).
+      let previous: Promise<void> = Promise.resolve();
+      const finish = (encoded: EncodedConversation[]): void => {
+        for (const enc of encoded) {
+          const fit = fitToLength(enc, maxSeqLen);
+          if (fit.status === 'dropped') {
+            st.dropped++;
+            continue;
+          }
+          st[fit.status]++;
+          const n = fit.doc.ids.length;
+          const loss = countLoss(fit.doc.labels);
+          st.tokens += n;
+          st.loss_tokens += loss;
+          tokens += n;
+          lossTokens += loss;
+          documents++;
+          if (packer) packer.add(fit.doc);
+          else emitRow({ docs: [fit.doc], tokens: n });
+        }
+        opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens, conversations: documents });
+      };
+      const flush = async (): Promise<void> => {
+        if (batch.length === 0) return;
+        const layout = layoutConversations(template, batch, lossOn);
+        batch = [];
+        const encoding = tok.encodeFlatAsync(layout.texts);
+        inflight.add(encoding);
+        // Handled when awaited below; this also avoids an unhandled-rejection report.
+        encoding.catch(() => undefined).finally(() => inflight.delete(encoding));
+        await previous;
+        previous = encoding.then((ids) => finish(assembleConversations(tok, template, layout, ids)));
+        previous.catch(() => undefined);
+      };
+      let bytesNow = bytesBefore;
+      for await (const line of weightedLines(src, index, seed, (b) => (bytesNow = bytesBefore + b))) {
+        if (line.firstRead) st.lines++;
+        let conv: Conversation;
+        try {
+          conv = parseLine(line.bytes, format, decoder);
+          if (conv.system !== undefined && needsSystemId && tok.special.system === undefined) {
+            throw new DataError(
+              `${src.name}:${line.lineNo}: the conversation has a system prompt but the tokenizer has no <_system> id`,
+            );
+          }
+        } catch (e) {
+          if (!(e instanceof BadLine)) throw e;
+          if (!opts.skipBad) throw new DataError(`${src.name}:${line.lineNo}: ${e.message}: ${firstChars(line.bytes)}`);
+          if (line.firstRead) st.skipped[e.reason] = (st.skipped[e.reason] ?? 0) + 1;
           continue;
         }
-        st[fit.status]++;
-        const n = fit.doc.ids.length;
-        const loss = countLoss(fit.doc.labels);
-        st.tokens += n;
-        st.loss_tokens += loss;
-        tokens += n;
-        lossTokens += loss;
-        documents++;
-        if (packer) packer.add(fit.doc);
-        else emitRow({ docs: [fit.doc], tokens: n });
+        if (!line.taken) continue;
+        st.conversations++;
+        batch.push(conv);
+        if (batch.length >= LINES_PER_BATCH) await flush();
       }
-      opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens, conversations: documents });
-    };
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const layout = layoutConversations(template, batch, lossOn);
-      batch = [];
-      const encoding = tok.encodeFlatAsync(layout.texts);
-      encoding.catch(() => undefined); // handled when awaited below; avoids an unhandled-rejection report
+      await flush();
       await previous;
-      previous = encoding.then((ids) => finish(assembleConversations(tok, template, layout, ids)));
-      previous.catch(() => undefined);
-    };
-    let bytesNow = bytesBefore;
-    for await (const line of weightedLines(src, index, seed, (b) => (bytesNow = bytesBefore + b))) {
-      if (line.firstRead) st.lines++;
-      let conv: Conversation;
-      try {
-        conv = parseLine(line.bytes, format, decoder);
-        if (conv.system !== undefined && needsSystemId && tok.special.system === undefined) {
-          throw new DataError(
-            `${src.name}:${line.lineNo}: the conversation has a system prompt but the tokenizer has no <_system> id`,
-          );
-        }
-      } catch (e) {
-        if (!(e instanceof BadLine)) throw e;
-        if (!opts.skipBad) throw new DataError(`${src.name}:${line.lineNo}: ${e.message}: ${firstChars(line.bytes)}`);
-        if (line.firstRead) st.skipped[e.reason] = (st.skipped[e.reason] ?? 0) + 1;
-        continue;
-      }
-      if (!line.taken) continue;
-      st.conversations++;
-      batch.push(conv);
-      if (batch.length >= LINES_PER_BATCH) await flush();
+      bytesBefore += weightedBytes(src);
     }
-    await flush();
-    await previous;
-    bytesBefore += weightedBytes(src);
   }
   packer?.finish();
   const shards = writer.finish();

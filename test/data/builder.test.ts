@@ -189,6 +189,14 @@ describe('dataset builder', () => {
     );
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(work).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // A bad line after the first batches (encodes in flight on the worker thread) reports the same way.
+    const late = join(work, 'late.jsonl');
+    const good = readFileSync(SAMPLE, 'utf8').trim().split('\n');
+    writeFileSync(late, [...good, ...good, '{"dialog": [{"role": "user", "content": "q"}]}'].join('\n') + '\n');
+    await expect(buildDataset({ input: late, tokenizerDir: TOK, template: 'telechat2', output: out, maxSeqLen: 512 })).rejects.toThrow(
+      /late\.jsonl:721: the conversation does not end with a bot turn/,
+    );
+    expect(existsSync(out)).toBe(false);
     await expect(buildDataset({ input: SAMPLE, tokenizerDir: TOK, template: 'telechat2', output: join(work, 'packed'), maxSeqLen: 512 })).rejects.toThrow(
       /exists and is not empty/,
     );
