@@ -55,6 +55,7 @@ async function build(argv: {
   const m = await buildDataset({
     input: argv.input,
     tokenizerDir: dir,
+    modelDir: argv.model,
     output: argv.output,
     maxSeqLen: argv['max-seq-len'],
     template: argv.template as TemplateName | undefined,

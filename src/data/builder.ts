@@ -33,6 +33,8 @@ export interface BuildOptions {
   input: string;
   /** Model dir (tokenizer files + config.json) or tokenizer dir. */
   tokenizerDir: string;
+  /** Model dir whose config.json picks the template, when it differs from tokenizerDir. */
+  modelDir?: string;
   output: string;
   maxSeqLen: number;
   template?: TemplateName;
@@ -93,7 +95,7 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
     throw new DataError(`${opts.output}: output directory exists and is not empty (pass --overwrite to replace it)`);
   }
   const sources = parseInputs(opts.input);
-  const templateName = chooseTemplate(opts.tokenizerDir, opts.template);
+  const templateName = chooseTemplate(opts.modelDir ?? opts.tokenizerDir, opts.template);
   const template = getTemplate(templateName);
   const format = opts.format ?? 'auto';
   const lossOn = opts.lossOn ?? 'all';

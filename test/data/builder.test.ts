@@ -2,7 +2,7 @@
 // stored document must be exactly one conversation's reference ids/labels (after dropping its
 // oldest turns when it is too long), every conversation lands exactly once, rows respect
 // max_seq_len and doc_lens, and the reader gives back what was written.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -178,6 +178,25 @@ describe('dataset builder', () => {
     });
     await expect(r.row(r.numRows)).rejects.toThrow(/out of range/);
     await r.close();
+  });
+
+  it('takes the template from a model dir\'s config.json', async () => {
+    const one = join(work, 'one.jsonl');
+    writeFileSync(one, readFileSync(SAMPLE, 'utf8').split('\n').slice(0, 5).join('\n') + '\n');
+    for (const [config, template] of [
+      [{ model_type: 'telechat', architectures: ['TeleChat2ForCausalLM'] }, 'telechat2'],
+      [{ model_type: 'telechat', architectures: ['TelechatForCausalLM'], n_embd: 64 }, 'telechat-52b'],
+    ] as const) {
+      const model = join(work, `model-${template}`);
+      mkdirSync(model);
+      for (const f of ['tokenizer.model', 'tokenizer_config.json']) copyFileSync(join(TOK, f), join(model, f));
+      writeFileSync(join(model, 'config.json'), JSON.stringify(config));
+      const m = await buildDataset({ input: one, tokenizerDir: model, output: join(work, `ds-${template}`), maxSeqLen: 512 });
+      expect(m.template).toBe(template);
+      // --tokenizer elsewhere, --model for the template.
+      const m2 = await buildDataset({ input: one, tokenizerDir: TOK, modelDir: model, output: join(work, `ds2-${template}`), maxSeqLen: 512 });
+      expect(m2.template).toBe(template);
+    }
   });
 
   it('leaves no output dir when the build fails, and refuses to overwrite without --overwrite', async () => {
