@@ -132,7 +132,10 @@ async function buildInto(
   opts: BuildOptions,
 ): Promise<Manifest> {
   const maxSeqLen = opts.maxSeqLen;
-  const writer = new ShardWriter(dir, opts.rowsPerBatch ?? 1024, opts.tokensPerShard ?? 1 << 21);
+  // Record batches of about 64K tokens: the reader fetches a whole batch to serve one row, so
+  // random access (shuffled training order) reads at most ~0.5 MB per row.
+  const rowsPerBatch = opts.rowsPerBatch ?? Math.min(1024, Math.max(1, Math.round(65536 / maxSeqLen)));
+  const writer = new ShardWriter(dir, rowsPerBatch, opts.tokensPerShard ?? 1 << 21);
   let rows = 0;
   let tokens = 0;
   let lossTokens = 0;

@@ -2,7 +2,8 @@
 // stored document must be exactly one conversation's reference ids/labels (after dropping its
 // oldest turns when it is too long), every conversation lands exactly once, rows respect
 // max_seq_len and doc_lens, and the reader gives back what was written.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -178,6 +179,27 @@ describe('dataset builder', () => {
     });
     await expect(r.row(r.numRows)).rejects.toThrow(/out of range/);
     await r.close();
+    // Paged, not loaded whole: one row costs its record batch plus the footer, a small part of
+    // its shard. Count the bytes that file handles read while a fresh reader serves one row.
+    const probe = await open(join(out, m.shards[0]!.file));
+    const proto = Object.getPrototypeOf(probe) as { read: (...a: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const read = proto.read;
+    let bytes = 0;
+    proto.read = async function (this: unknown, ...a: unknown[]) {
+      const res = await read.apply(this, a);
+      bytes += res.bytesRead;
+      return res;
+    };
+    try {
+      const fresh = DatasetReader.open(out);
+      await fresh.row(3);
+      await fresh.close();
+    } finally {
+      proto.read = read;
+    }
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThan(statSync(join(out, m.shards[0]!.file)).size / 4);
   });
 
   it('takes the template from a model dir\'s config.json', async () => {
