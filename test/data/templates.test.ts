@@ -58,6 +58,36 @@ describe('chat templates', () => {
     expect(r.ids[0]).not.toBe(tok.special.bos); // training rows never begin with <_start>
   });
 
+  it('telechat (v1): the literal sequence: no "\\n" glue, <_system> then the text alone', () => {
+    const r = row('telechat', CONV, 'all');
+    const _ = IGNORE_INDEX;
+    // <_system> enc("你是一个助手。") <_user> enc(q1) <_bot> enc(a1) <_end> <_user> enc(q2) <_bot> enc(a2) <_end>
+    expect(r.ids).toEqual([
+      6, 450, 484, 824, 3211, 4, 448, 3277, 5, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, 2, 4, 294, 298, 290, 3189, 3214,
+      3280, 3218, 3225, 5, 3189, 3214, 3280, 3218, 321, 3189, 3226, 3206, 2,
+    ]);
+    expect(r.labels).toEqual([
+      _, _, _, _, _, _, _, _, _, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, 2, _, _, _, _, _, _, _, _, _, _, 3189, 3214, 3280,
+      3218, 321, 3189, 3226, 3206, 2,
+    ]);
+  });
+
+  it('telechat-52b: the literal sequence: markers are text (bytes 68 103 ... here), answer + "<_end>" one segment', () => {
+    const r = row('telechat-52b', CONV, 'all');
+    const _ = IGNORE_INDEX;
+    // enc("<_system>你是一个助手。\n") enc("<_user>你好<_bot>") enc("你好！有什么可以帮你？<_end>") enc("<_user>What is 2+3?<_bot>") enc("2+3 = 5.<_end>")
+    const end = [68, 103, 511, 70]; // "<" "_" "end" ">" (this small vocabulary has no "<" piece: byte fallback)
+    expect(r.ids).toEqual([
+      3189, 68, 103, 924, 339, 3190, 3204, 70, 3337, 3230, 484, 824, 3211, 7, 3189, 68, 103, 3201, 612, 70, 3337, 3277, 68, 103,
+      3212, 329, 70, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, ...end, 3189, 68, 103, 3201, 612, 70, 3232, 298, 290, 3189, 3214,
+      3280, 3218, 3225, 68, 103, 3212, 329, 70, 3189, 3214, 3280, 3218, 321, 3189, 3226, 3206, ...end,
+    ]);
+    expect(r.labels).toEqual([
+      ...new Array(27).fill(_), 448, 3277, 3683, 681, 312, 3338, 3337, 3219, ...end, ...new Array(19).fill(_), 3189, 3214, 3280,
+      3218, 321, 3189, 3226, 3206, ...end,
+    ]);
+  });
+
   for (const name of TEMPLATES) {
     for (const lossOn of ['all', 'last'] as const) {
       it(`${name} (--loss-on ${lossOn}) equals the rendered-string reference, ids and labels`, () => {
