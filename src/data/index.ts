@@ -8,3 +8,4 @@ export { DatasetReader, type Row } from './reader.js';
 export { Sampler, type SamplerConfig } from './sampler.js';
 export { TEMPLATES, templateFromConfig, type TemplateName } from './templates.js';
 export { loadTokenizer, Tokenizer, type SpecialIds, type SpecialName } from './tokenizer.js';
+export { resolveDataset, type ResolveOptions, type ResolvedDataset } from './resolve.js';
