@@ -26,11 +26,11 @@ function progressBar(): ((p: BuildProgress) => void) | undefined {
     last = now;
     const s = (now - t0) / 1000;
     const frac = p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : 0;
-    const eta = frac > 0 ? s * (1 / frac - 1) : 0;
+    const eta = frac > 0 ? `${(s * (1 / frac - 1)).toFixed(0)}s` : '?';
     const width = 30;
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
     process.stderr.write(
-      `\r[${bar}] ${(100 * frac).toFixed(1)}% ${p.conversations} conv ${Math.round(p.tokens / Math.max(s, 1e-3))} tok/s ETA ${eta.toFixed(0)}s `,
+      `\r[${bar}] ${(100 * frac).toFixed(1)}% ${p.conversations} conv ${Math.round(p.tokens / Math.max(s, 1e-3))} tok/s ETA ${eta} `,
     );
   };
 }
@@ -55,6 +55,7 @@ async function build(argv: {
   const m = await buildDataset({
     input: argv.input,
     tokenizerDir: dir,
+    modelDir: argv.model,
     output: argv.output,
     maxSeqLen: argv['max-seq-len'],
     template: argv.template as TemplateName | undefined,
@@ -82,7 +83,7 @@ async function inspect(argv: { dir: string; row?: number; tokenizer?: string }):
         `\nrow ${argv.row}: ${row.inputIds.length} tokens, ${row.docLens.length} document(s); loss-bearing tokens in [[ ]]` +
           (tok ? '' : ' (tokenizer not found: raw ids, loss ids starred)') +
           '\n' +
-          renderRow(row, tok, process.stdout.isTTY === true) +
+          (await renderRow(row, tok, process.stdout.isTTY === true)) +
           '\n',
       );
     } finally {

@@ -5,7 +5,14 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import { encodeConversations, checkTemplate, fitToLength, type LossOn, type Piece } from './encode.js';
+import {
+  assembleConversations,
+  checkTemplate,
+  fitToLength,
+  layoutConversations,
+  type EncodedConversation,
+  type LossOn,
+} from './encode.js';
 import { BadLine, parseLine, type Conversation, type FormatName } from './formats.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type SourceStats } from './manifest.js';
 import { BestFitPacker, type PackedRow } from './packer.js';
@@ -26,6 +33,8 @@ export interface BuildOptions {
   input: string;
   /** Model dir (tokenizer files + config.json) or tokenizer dir. */
   tokenizerDir: string;
+  /** Model dir whose config.json picks the template, when it differs from tokenizerDir. */
+  modelDir?: string;
   output: string;
   maxSeqLen: number;
   template?: TemplateName;
@@ -77,22 +86,6 @@ function countLoss(labels: Int32Array): number {
   return n;
 }
 
-function rowFromDocs(docs: Piece[]): { inputIds: Int32Array; labels: Int32Array; docLens: Int32Array } {
-  let n = 0;
-  for (const d of docs) n += d.ids.length;
-  const inputIds = new Int32Array(n);
-  const labels = new Int32Array(n);
-  const docLens = new Int32Array(docs.length);
-  let o = 0;
-  docs.forEach((d, i) => {
-    inputIds.set(d.ids, o);
-    labels.set(d.labels, o);
-    docLens[i] = d.ids.length;
-    o += d.ids.length;
-  });
-  return { inputIds, labels, docLens };
-}
-
 export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
   if (!Number.isInteger(opts.maxSeqLen) || opts.maxSeqLen < 8) {
     throw new DataError(`--max-seq-len must be an integer >= 8, got ${opts.maxSeqLen}`);
@@ -102,7 +95,7 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
     throw new DataError(`${opts.output}: output directory exists and is not empty (pass --overwrite to replace it)`);
   }
   const sources = parseInputs(opts.input);
-  const templateName = chooseTemplate(opts.tokenizerDir, opts.template);
+  const templateName = chooseTemplate(opts.modelDir ?? opts.tokenizerDir, opts.template);
   const template = getTemplate(templateName);
   const format = opts.format ?? 'auto';
   const lossOn = opts.lossOn ?? 'all';
@@ -139,13 +132,16 @@ async function buildInto(
   opts: BuildOptions,
 ): Promise<Manifest> {
   const maxSeqLen = opts.maxSeqLen;
-  const writer = new ShardWriter(dir, opts.rowsPerBatch ?? 1024, opts.tokensPerShard ?? 1 << 22);
+  // Record batches of about 64K tokens: the reader fetches a whole batch to serve one row, so
+  // random access (shuffled training order) reads at most ~0.5 MB per row.
+  const rowsPerBatch = opts.rowsPerBatch ?? Math.min(1024, Math.max(1, Math.round(65536 / maxSeqLen)));
+  const writer = new ShardWriter(dir, rowsPerBatch, opts.tokensPerShard ?? 1 << 21);
   let rows = 0;
   let tokens = 0;
   let lossTokens = 0;
   let documents = 0;
   const emitRow = (row: PackedRow): void => {
-    writer.write(rowFromDocs(row.docs));
+    writer.writeDocs(row.docs);
     rows++;
   };
   const packer = pack ? new BestFitPacker(maxSeqLen, emitRow) : undefined;
@@ -155,56 +151,82 @@ async function buildInto(
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const needsSystemId = template.name !== 'telechat-52b';
 
-  for (const [index, src] of sources.entries()) {
-    if (stats[src.name]) throw new DataError(`--input: ${src.name} is given twice`);
-    const st = (stats[src.name] = emptyStats(src));
-    let batch: Conversation[] = [];
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      for (const enc of encodeConversations(tok, template, batch, lossOn)) {
-        const fit = fitToLength(enc, maxSeqLen);
-        if (fit.status === 'dropped') {
-          st.dropped++;
+  // Encodes still running on a worker thread: an error must wait for them before the
+  // tokenizer is closed under them.
+  const inflight = new Set<Promise<unknown>>();
+  try {
+    await readSources();
+  } catch (e) {
+    await Promise.allSettled([...inflight]);
+    throw e;
+  }
+
+  async function readSources(): Promise<void> {
+    for (const [index, src] of sources.entries()) {
+      if (stats[src.name]) throw new DataError(`--input: ${src.name} is given twice`);
+      const st = (stats[src.name] = emptyStats(src));
+      let batch: Conversation[] = [];
+      // Pipeline: batch k is encoded on a worker thread while this thread parses batch k+1;
+      // batches are finished strictly in order (at most two in flight).
+      let previous: Promise<void> = Promise.resolve();
+      const finish = (encoded: EncodedConversation[]): void => {
+        for (const enc of encoded) {
+          const fit = fitToLength(enc, maxSeqLen);
+          if (fit.status === 'dropped') {
+            st.dropped++;
+            continue;
+          }
+          st[fit.status]++;
+          const n = fit.doc.ids.length;
+          const loss = countLoss(fit.doc.labels);
+          st.tokens += n;
+          st.loss_tokens += loss;
+          tokens += n;
+          lossTokens += loss;
+          documents++;
+          if (packer) packer.add(fit.doc);
+          else emitRow({ docs: [fit.doc], tokens: n });
+        }
+        opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens, conversations: documents });
+      };
+      const flush = async (): Promise<void> => {
+        if (batch.length === 0) return;
+        const layout = layoutConversations(template, batch, lossOn);
+        batch = [];
+        const encoding = tok.encodeFlatAsync(layout.texts);
+        inflight.add(encoding);
+        // Handled when awaited below; this also avoids an unhandled-rejection report.
+        encoding.catch(() => undefined).finally(() => inflight.delete(encoding));
+        await previous;
+        previous = encoding.then((ids) => finish(assembleConversations(tok, template, layout, ids)));
+        previous.catch(() => undefined);
+      };
+      let bytesNow = bytesBefore;
+      for await (const line of weightedLines(src, index, seed, (b) => (bytesNow = bytesBefore + b))) {
+        if (line.firstRead) st.lines++;
+        let conv: Conversation;
+        try {
+          conv = parseLine(line.bytes, format, decoder);
+          if (conv.system !== undefined && needsSystemId && tok.special.system === undefined) {
+            throw new DataError(
+              `${src.name}:${line.lineNo}: the conversation has a system prompt but the tokenizer has no <_system> id`,
+            );
+          }
+        } catch (e) {
+          if (!(e instanceof BadLine)) throw e;
+          if (!opts.skipBad) throw new DataError(`${src.name}:${line.lineNo}: ${e.message}: ${firstChars(line.bytes)}`);
+          if (line.firstRead) st.skipped[e.reason] = (st.skipped[e.reason] ?? 0) + 1;
           continue;
         }
-        st[fit.status]++;
-        const n = fit.doc.ids.length;
-        const loss = countLoss(fit.doc.labels);
-        st.tokens += n;
-        st.loss_tokens += loss;
-        tokens += n;
-        lossTokens += loss;
-        documents++;
-        if (packer) packer.add(fit.doc);
-        else emitRow({ docs: [fit.doc], tokens: n });
+        if (!line.taken) continue;
+        st.conversations++;
+        batch.push(conv);
+        if (batch.length >= LINES_PER_BATCH) await flush();
       }
-      opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens, conversations: documents });
-      batch = [];
-    };
-    let bytesNow = bytesBefore;
-    for await (const line of weightedLines(src, index, seed, (b) => (bytesNow = bytesBefore + b))) {
-      if (line.firstRead) st.lines++;
-      let conv: Conversation;
-      try {
-        conv = parseLine(line.bytes, format, decoder);
-        if (conv.system !== undefined && needsSystemId && tok.special.system === undefined) {
-          throw new DataError(
-            `${src.name}:${line.lineNo}: the conversation has a system prompt but the tokenizer has no <_system> id`,
-          );
-        }
-      } catch (e) {
-        if (!(e instanceof BadLine)) throw e;
-        if (!opts.skipBad) throw new DataError(`${src.name}:${line.lineNo}: ${e.message}: ${firstChars(line.bytes)}`);
-        if (line.firstRead) st.skipped[e.reason] = (st.skipped[e.reason] ?? 0) + 1;
-        continue;
-      }
-      if (!line.taken) continue;
-      st.conversations++;
-      batch.push(conv);
-      if (batch.length >= LINES_PER_BATCH) flush();
+      await flush();
+      await previous;
+      bytesBefore += weightedBytes(src);
     }
-    flush();
-    bytesBefore += weightedBytes(src);
   }
   packer?.finish();
   const shards = writer.finish();

@@ -3,7 +3,7 @@
 // carries loss, else -100 (Hugging Face convention: the model shifts).
 import type { Conversation } from './formats.js';
 import type { ChatTemplate, Segment } from './templates.js';
-import type { SpecialName, Tokenizer } from './tokenizer.js';
+import type { FlatIds, SpecialName, Tokenizer } from './tokenizer.js';
 
 export const IGNORE_INDEX = -100;
 
@@ -12,10 +12,27 @@ export interface Piece {
   labels: Int32Array;
 }
 
-/** A conversation encoded per part, so whole turns can be dropped without re-encoding. */
+/**
+ * A conversation encoded once, with its part boundaries, so whole turns can be dropped
+ * without re-encoding: the system part is ids[0, systemLen), turn t ends at turnEnds[t].
+ */
 export interface EncodedConversation {
-  system: Piece | undefined;
-  turns: Piece[];
+  ids: Int32Array;
+  labels: Int32Array;
+  systemLen: number;
+  turnEnds: Int32Array;
+}
+
+/** The parts of an encoded conversation, as views (no copies). */
+export function conversationParts(enc: EncodedConversation): { system: Piece | undefined; turns: Piece[] } {
+  const view = (a: number, b: number): Piece => ({ ids: enc.ids.subarray(a, b), labels: enc.labels.subarray(a, b) });
+  let start = enc.systemLen;
+  const turns = Array.from(enc.turnEnds, (end) => {
+    const p = view(start, end);
+    start = end;
+    return p;
+  });
+  return { system: enc.systemLen > 0 ? view(0, enc.systemLen) : undefined, turns };
 }
 
 export type LossOn = 'all' | 'last';
@@ -29,53 +46,86 @@ function specialId(tok: Tokenizer, template: ChatTemplate, name: SpecialName): n
   return tok.require(name, `template ${template.name}`);
 }
 
-/**
- * Encodes a batch of conversations. With lossOn 'last' only the final turn's answer and its
- * <_end> carry loss.
- */
-export function encodeConversations(
-  tok: Tokenizer,
-  template: ChatTemplate,
-  convs: Conversation[],
-  lossOn: LossOn,
-): EncodedConversation[] {
-  // Lay out every part's segments, collecting texts for one batch encode.
+/** A batch of conversations laid out as segments, with the texts to encode in order. */
+export interface BatchLayout {
+  texts: string[];
+  convs: { system: Segment[] | undefined; turns: Segment[][] }[];
+}
+
+/** Lays out segments; with lossOn 'last' only the final turn's answer and <_end> carry loss. */
+export function layoutConversations(template: ChatTemplate, convs: Conversation[], lossOn: LossOn): BatchLayout {
   const texts: string[] = [];
-  const layout: { system: Segment[] | undefined; turns: Segment[][] }[] = convs.map((c) => {
+  const laid = convs.map((c) => {
     const system = c.system !== undefined ? template.system(c.system) : undefined;
     const turns = c.turns.map((t, i) => {
       const last = i === c.turns.length - 1;
       const segs = template.turn(t, last);
       return lossOn === 'last' && !last ? segs.map((s) => ({ ...s, loss: false })) : segs;
     });
-    for (const segs of [...(system ? [system] : []), ...turns]) {
-      for (const s of segs) if ('text' in s) texts.push(s.text);
-    }
+    if (system) for (const s of system) if ('text' in s) texts.push(s.text);
+    for (const segs of turns) for (const s of segs) if ('text' in s) texts.push(s.text);
     return { system, turns };
   });
-  const encoded = tok.encodeBatch(texts);
-  let next = 0;
-  const assemble = (segs: Segment[]): Piece => {
-    const parts: { ids: ArrayLike<number>; loss: boolean }[] = segs.map((s) =>
-      'text' in s ? { ids: encoded[next++]!, loss: s.loss } : { ids: [specialId(tok, template, s.special)], loss: s.loss },
-    );
+  return { texts, convs: laid };
+}
+
+/** Turns a layout plus the flat ids of its texts (same order) into encoded conversations. */
+export function assembleConversations(
+  tok: Tokenizer,
+  template: ChatTemplate,
+  layout: BatchLayout,
+  flat: FlatIds,
+): EncodedConversation[] {
+  const { ids: textIds, offsets } = flat;
+  let next = 0; // index of the next text
+  return layout.convs.map((l) => {
+    const parts = l.system ? [l.system, ...l.turns] : l.turns;
+    // Pass 1: lengths.
     let n = 0;
-    for (const p of parts) n += p.ids.length;
+    let k = next;
+    for (const segs of parts) for (const s of segs) n += 'text' in s ? offsets[k + 1]! - offsets[k++]! : 1;
+    // Pass 2: fill ids and labels, recording where each part ends.
     const ids = new Int32Array(n);
     const labels = new Int32Array(n);
+    const ends = new Int32Array(parts.length);
     let o = 0;
-    for (const p of parts) {
-      ids.set(p.ids, o);
-      if (p.loss) labels.set(p.ids, o);
-      else labels.fill(IGNORE_INDEX, o, o + p.ids.length);
-      o += p.ids.length;
-    }
-    return { ids, labels };
-  };
-  return layout.map((l) => ({
-    system: l.system ? assemble(l.system) : undefined,
-    turns: l.turns.map(assemble),
-  }));
+    parts.forEach((segs, p) => {
+      for (const s of segs) {
+        if ('text' in s) {
+          const a = offsets[next]!;
+          const b = offsets[++next]!;
+          ids.set(textIds.subarray(a, b), o);
+          if (s.loss) labels.set(textIds.subarray(a, b), o);
+          else labels.fill(IGNORE_INDEX, o, o + b - a);
+          o += b - a;
+        } else {
+          const id = specialId(tok, template, s.special);
+          ids[o] = id;
+          labels[o] = s.loss ? id : IGNORE_INDEX;
+          o++;
+        }
+      }
+      ends[p] = o;
+    });
+    const systemLen = l.system ? ends[0]! : 0;
+    return { ids, labels, systemLen, turnEnds: l.system ? ends.subarray(1) : ends };
+  });
+}
+
+/** Encodes a batch of conversations (layout, one batch encode, assemble). */
+export function encodeConversations(
+  tok: Tokenizer,
+  template: ChatTemplate,
+  convs: Conversation[],
+  lossOn: LossOn,
+): EncodedConversation[] {
+  const layout = layoutConversations(template, convs, lossOn);
+  const lists = tok.encodeBatch(layout.texts);
+  const offsets = new Int32Array(lists.length + 1);
+  lists.forEach((l, i) => (offsets[i + 1] = offsets[i]! + l.length));
+  const ids = new Int32Array(offsets[lists.length]!);
+  lists.forEach((l, i) => ids.set(l, offsets[i]!));
+  return assembleConversations(tok, template, layout, { ids, offsets });
 }
 
 /** Concatenates pieces into one document. */
@@ -101,15 +151,15 @@ export type FitResult = { status: 'kept' | 'truncated'; doc: Piece; droppedTurns
  * dropped. Turns are never cut, so no answer is ever truncated.
  */
 export function fitToLength(conv: EncodedConversation, maxSeqLen: number): FitResult {
-  const sys = conv.system ? conv.system.ids.length : 0;
-  let total = sys;
-  for (const t of conv.turns) total += t.ids.length;
-  let first = 0;
-  while (total > maxSeqLen && first < conv.turns.length - 1) {
-    total -= conv.turns[first]!.ids.length;
-    first++;
-  }
-  if (total > maxSeqLen) return { status: 'dropped' };
-  const pieces = [...(conv.system ? [conv.system] : []), ...conv.turns.slice(first)];
-  return { status: first === 0 ? 'kept' : 'truncated', doc: concatPieces(pieces), droppedTurns: first };
+  const total = conv.ids.length;
+  if (total <= maxSeqLen) return { status: 'kept', doc: { ids: conv.ids, labels: conv.labels }, droppedTurns: 0 };
+  // Keep the system part and turns [first, end): the smallest first with a short enough tail.
+  const nTurns = conv.turnEnds.length;
+  let first = 1;
+  while (first < nTurns && conv.systemLen + total - conv.turnEnds[first - 1]! > maxSeqLen) first++;
+  const tailStart = conv.turnEnds[first - 1]!;
+  if (first >= nTurns || conv.systemLen + total - tailStart > maxSeqLen) return { status: 'dropped' };
+  const sys = { ids: conv.ids.subarray(0, conv.systemLen), labels: conv.labels.subarray(0, conv.systemLen) };
+  const tail = { ids: conv.ids.subarray(tailStart), labels: conv.labels.subarray(tailStart) };
+  return { status: 'truncated', doc: concatPieces([sys, tail]), droppedTurns: first };
 }

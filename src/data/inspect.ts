@@ -45,11 +45,11 @@ const LOSS_CLOSE = ']]';
  * a terminal); special ids print as their pieces. Without a tokenizer, ids print raw with
  * loss ids starred.
  */
-export function renderRow(row: Row, tok: Tokenizer | undefined, color: boolean): string {
+export async function renderRow(row: Row, tok: Tokenizer | undefined, color: boolean): Promise<string> {
   const out: string[] = [];
   const specials = new Set(Object.values(tok?.special ?? {}));
   let o = 0;
-  row.docLens.forEach((len, d) => {
+  for (const [d, len] of row.docLens.entries()) {
     const ids = row.inputIds.subarray(o, o + len);
     const labels = row.labels.subarray(o, o + len);
     let loss = 0;
@@ -71,13 +71,13 @@ export function renderRow(row: Row, tok: Tokenizer | undefined, color: boolean):
         } else {
           while (j < len && (labels[j] !== -100) === isLoss && !specials.has(ids[j]!)) run.push(ids[j++]!);
         }
-        const body = specials.has(run[0]!) ? tok.idToPiece(run[0]!) : tok.decode(run);
+        const body = specials.has(run[0]!) ? tok.idToPiece(run[0]!) : await tok.decodeAsync(run);
         text += isLoss ? (color ? `\x1b[32m${LOSS_OPEN}${body}${LOSS_CLOSE}\x1b[0m` : `${LOSS_OPEN}${body}${LOSS_CLOSE}`) : body;
         i = j;
       }
       out.push(text);
     }
     o += len;
-  });
+  }
   return out.join('\n');
 }

@@ -15,18 +15,19 @@ export interface PackedRow {
 class FreeSpaceIndex {
   private readonly size: number;
   private readonly tree: Int32Array; // counts of open rows per free-space value, as a segment tree
-  private readonly stacks: number[][];
+  private readonly stacks = new Map<number, number[]>(); // free space -> open rows (made lazily)
 
   constructor(readonly capacity: number) {
     let size = 1;
     while (size < capacity + 1) size *= 2;
     this.size = size;
     this.tree = new Int32Array(2 * size);
-    this.stacks = Array.from({ length: capacity + 1 }, () => []);
   }
 
   push(free: number, row: number): void {
-    this.stacks[free]!.push(row);
+    let stack = this.stacks.get(free);
+    if (!stack) this.stacks.set(free, (stack = []));
+    stack.push(row);
     for (let i = free + this.size; i >= 1; i >>= 1) this.tree[i]!++;
   }
 
@@ -35,7 +36,7 @@ class FreeSpaceIndex {
     const free = this.firstAtLeast(need);
     if (free < 0) return -1;
     for (let i = free + this.size; i >= 1; i >>= 1) this.tree[i]!--;
-    return this.stacks[free]!.pop()!;
+    return this.stacks.get(free)!.pop()!;
   }
 
   private firstAtLeast(need: number): number {
@@ -64,7 +65,7 @@ export class BestFitPacker {
   constructor(
     readonly capacity: number,
     private readonly emit: (row: PackedRow) => void,
-    private readonly bufferTokens = Math.max(1 << 20, 64 * capacity),
+    private readonly bufferTokens = Math.max(1 << 20, Math.min(64 * capacity, 1 << 24)),
     private readonly minFill = 0.98,
   ) {}
 

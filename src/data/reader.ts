@@ -24,7 +24,7 @@ interface OpenShard {
 
 export class DatasetReader {
   private readonly starts: number[] = []; // global index of each shard's first row
-  private readonly open = new Map<number, Promise<OpenShard>>();
+  private readonly openShards = new Map<number, Promise<OpenShard>>();
   private readonly cache = new Map<string, Promise<RecordBatch>>(); // LRU by insertion order
 
   private constructor(
@@ -74,7 +74,7 @@ export class DatasetReader {
   }
 
   private shard(s: number): Promise<OpenShard> {
-    let p = this.open.get(s);
+    let p = this.openShards.get(s);
     if (!p) {
       p = (async () => {
         const path = join(this.dir, this.manifest.shards[s]!.file);
@@ -84,7 +84,7 @@ export class DatasetReader {
         if (!reader.isFile()) throw new Error(`${path}: not an Arrow IPC file`);
         return { handle, reader, queue: Promise.resolve() };
       })();
-      this.open.set(s, p);
+      this.openShards.set(s, p);
     }
     return p;
   }
@@ -112,11 +112,11 @@ export class DatasetReader {
   }
 
   async close(): Promise<void> {
-    for (const p of this.open.values()) {
+    for (const p of this.openShards.values()) {
       const sh = await p;
       await sh.handle.close();
     }
-    this.open.clear();
+    this.openShards.clear();
     this.cache.clear();
   }
 }

@@ -2,6 +2,7 @@
 // columns input_ids, labels, doc_lens, each List<Int32>. Rows are grouped into record batches
 // of a fixed number of rows (the reader maps a row index to its batch by division); a shard
 // closes after roughly `tokensPerShard` tokens, so one shard's bytes bound the writer's memory.
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -23,6 +24,8 @@ export interface ShardInfo {
   file: string;
   rows: number;
   tokens: number;
+  /** Of the file's bytes: lets a resumed run check it trains on the same data. */
+  sha256: string;
 }
 
 /** Growable Int32 column builder: values plus list offsets. */
@@ -32,15 +35,24 @@ class ListColumn {
   offsets: number[] = [0];
 
   push(v: Int32Array): void {
-    if (this.n + v.length > this.values.length) {
+    this.pushMany([v]);
+  }
+
+  /** One list entry made of several arrays back to back. */
+  pushMany(parts: readonly Int32Array[]): void {
+    let len = 0;
+    for (const p of parts) len += p.length;
+    if (this.n + len > this.values.length) {
       let cap = this.values.length;
-      while (cap < this.n + v.length) cap *= 2;
+      while (cap < this.n + len) cap *= 2;
       const grown = new Int32Array(cap);
       grown.set(this.values.subarray(0, this.n));
       this.values = grown;
     }
-    this.values.set(v, this.n);
-    this.n += v.length;
+    for (const p of parts) {
+      this.values.set(p, this.n);
+      this.n += p.length;
+    }
     this.offsets.push(this.n);
   }
 
@@ -86,9 +98,27 @@ export class ShardWriter {
     this.cols[0]!.push(row.inputIds);
     this.cols[1]!.push(row.labels);
     this.cols[2]!.push(row.docLens);
+    this.endRow(row.inputIds.length);
+  }
+
+  /** One row made of documents (concatenated, doc_lens = their lengths) without building it first. */
+  writeDocs(docs: readonly { ids: Int32Array; labels: Int32Array }[]): void {
+    const docLens = new Int32Array(docs.length);
+    docs.forEach((d, i) => {
+      if (d.labels.length !== d.ids.length) throw new Error('shard row: labels and input_ids differ in length');
+      docLens[i] = d.ids.length;
+    });
+    this.writer ??= new RecordBatchFileWriter();
+    this.cols[0]!.pushMany(docs.map((d) => d.ids));
+    this.cols[1]!.pushMany(docs.map((d) => d.labels));
+    this.cols[2]!.push(docLens);
+    this.endRow(docLens.reduce((a, b) => a + b, 0));
+  }
+
+  private endRow(tokens: number): void {
     this.batchRows++;
     this.shardRows++;
-    this.shardTokens += row.inputIds.length;
+    this.shardTokens += tokens;
     if (this.batchRows === this.rowsPerBatch) {
       this.flushBatch();
       if (this.shardTokens >= this.tokensPerShard) this.closeShard();
@@ -108,8 +138,10 @@ export class ShardWriter {
     this.flushBatch();
     this.writer.finish();
     const file = `shard-${String(this.shards.length).padStart(5, '0')}.arrow`;
-    writeFileSync(join(this.dir, file), this.writer.toUint8Array(true));
-    this.shards.push({ file, rows: this.shardRows, tokens: this.shardTokens });
+    const bytes = this.writer.toUint8Array(true);
+    writeFileSync(join(this.dir, file), bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    this.shards.push({ file, rows: this.shardRows, tokens: this.shardTokens, sha256 });
     this.writer = undefined;
     this.shardRows = 0;
     this.shardTokens = 0;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { SentencePieceModel } from '../native/sentencepiece.js';
+import { SentencePieceModel, type FlatIds } from '../native/sentencepiece.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 
 /** The chat markers a template may need, named as in TeleChat's configs (`<name>_token_id`). */
@@ -23,17 +23,25 @@ export const SPECIAL_PIECES: Record<SpecialName, string> = {
   system: '<_system>',
 };
 
+export type { FlatIds };
+
 export type SpecialIds = Partial<Record<SpecialName, number>>;
 
 /** Where each special id came from, for the manifest and for error messages. */
 export type SpecialSources = Partial<Record<SpecialName, string>>;
 
-/** What the builder needs from any tokenizer backend. */
+/**
+ * What the builder needs from any tokenizer backend. The synchronous encode/decode exist for
+ * SentencePiece only (tokenizer.json ones throw); the builder and inspect use the async forms.
+ */
 export interface TokenizerBackend {
   readonly vocabSize: number;
   encode(text: string): Int32Array;
   encodeBatch(texts: string[]): Int32Array[];
+  /** Many texts off the JavaScript thread; text i is ids[offsets[i] .. offsets[i+1]). */
+  encodeFlatAsync(texts: string[]): Promise<FlatIds>;
   decode(ids: ArrayLike<number>): string;
+  decodeAsync(ids: ArrayLike<number>): Promise<string>;
   pieceToId(piece: string): number | undefined;
   idToPiece(id: number): string;
   close(): void;
@@ -62,8 +70,21 @@ export class Tokenizer {
     return this.backend.encodeBatch(texts);
   }
 
+  encodeFlatAsync(texts: string[]): Promise<FlatIds> {
+    return this.backend.encodeFlatAsync(texts);
+  }
+
+  async encodeBatchAsync(texts: string[]): Promise<Int32Array[]> {
+    const { ids, offsets } = await this.backend.encodeFlatAsync(texts);
+    return texts.map((_, i) => ids.subarray(offsets[i]!, offsets[i + 1]!));
+  }
+
   decode(ids: ArrayLike<number>): string {
     return this.backend.decode(ids);
+  }
+
+  decodeAsync(ids: ArrayLike<number>): Promise<string> {
+    return this.backend.decodeAsync(ids);
   }
 
   idToPiece(id: number): string {
@@ -99,7 +120,13 @@ class SentencePieceBackend implements TokenizerBackend {
   encodeBatch(texts: string[]): Int32Array[] {
     return this.model.encodeBatch(texts);
   }
+  encodeFlatAsync(texts: string[]): Promise<FlatIds> {
+    return this.model.encodeFlatAsync(texts);
+  }
   decode(ids: ArrayLike<number>): string {
+    return this.model.decode(ids);
+  }
+  async decodeAsync(ids: ArrayLike<number>): Promise<string> {
     return this.model.decode(ids);
   }
   pieceToId(piece: string): number | undefined {

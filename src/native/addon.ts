@@ -69,6 +69,9 @@ export interface NativeAddon {
   spEncode(handle: number, text: string): Int32Array;
   // offsets has texts.length + 1 entries: text i is ids[offsets[i] .. offsets[i+1]).
   spEncodeBatch(handle: number, texts: string[]): { ids: Int32Array; offsets: Float64Array };
+  // Texts as one UTF-8 buffer + byte offsets (n+1), encoded on a worker thread (the model must
+  // stay loaded until it settles); text i is ids[offsets[i] .. offsets[i+1]).
+  spEncodeUtf8Async(handle: number, utf8: Uint8Array, byteOffsets: Int32Array): Promise<{ ids: Int32Array; offsets: Int32Array }>;
   spDecode(handle: number, ids: Int32Array): string;
   spVocabSize(handle: number): number;
   spPieceToId(handle: number, piece: string): number;

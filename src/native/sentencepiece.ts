@@ -3,6 +3,12 @@
 // sentencepiece because both call the same C++ library.
 import { addon } from './addon.js';
 
+/** Ids of many texts, flat: text i is ids[offsets[i] .. offsets[i+1]). */
+export interface FlatIds {
+  ids: Int32Array;
+  offsets: Int32Array;
+}
+
 export interface PieceInfo {
   piece: string;
   unknown: boolean;
@@ -12,6 +18,7 @@ export interface PieceInfo {
 
 export class SentencePieceModel {
   private handle: number;
+  private pending = 0; // async encodes in flight: close() must not free the model under them
   readonly vocabSize: number;
 
   constructor(readonly path: string) {
@@ -36,6 +43,31 @@ export class SentencePieceModel {
     return out;
   }
 
+  /**
+   * Encodes many texts on a worker thread, so the caller can prepare the next batch meanwhile.
+   * Returns flat ids: text i is ids[offsets[i] .. offsets[i+1]). The texts travel as one UTF-8
+   * buffer, so no per-text objects are made on either side.
+   */
+  async encodeFlatAsync(texts: string[]): Promise<FlatIds> {
+    const byteOffsets = new Int32Array(texts.length + 1);
+    let total = 0;
+    for (let i = 0; i < texts.length; i++) {
+      total += Buffer.byteLength(texts[i]!, 'utf8');
+      if (total > 0x7fffffff) throw new RangeError('encodeFlatAsync: batch over 2 GiB of text');
+      byteOffsets[i + 1] = total;
+    }
+    let utf8 = Buffer.from(texts.join(''), 'utf8');
+    // Joining can pair a lone high surrogate at the end of one text with a lone low one at the
+    // start of the next; then the byte lengths disagree and each text is converted on its own.
+    if (utf8.length !== total) utf8 = Buffer.concat(texts.map((t) => Buffer.from(t, 'utf8')));
+    this.pending++;
+    try {
+      return await addon.spEncodeUtf8Async(this.live(), utf8, byteOffsets);
+    } finally {
+      this.pending--;
+    }
+  }
+
   decode(ids: ArrayLike<number>): string {
     return addon.spDecode(this.live(), Int32Array.from(ids));
   }
@@ -51,6 +83,7 @@ export class SentencePieceModel {
   }
 
   close(): void {
+    if (this.pending > 0) throw new Error(`${this.path}: SentencePiece model closed while an async encode is in flight`);
     if (this.handle) addon.spFree(this.handle);
     this.handle = 0;
   }

@@ -3,10 +3,10 @@
 // (DESIGN.md). Rows are read per step by the world-size-independent sampler.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildDataset } from '../data/builder.js';
 import { FORMATS } from '../data/formats.js';
 import type { Manifest } from '../data/manifest.js';
 import { DatasetReader } from '../data/reader.js';
+import { resolveDataset } from '../data/resolve.js';
 import { Sampler } from '../data/sampler.js';
 import { TEMPLATES } from '../data/templates.js';
 import { buildHostBatch, type HostBatch } from '../model/batch.js';
@@ -31,25 +31,24 @@ export function isDatasetDir(path: string): boolean {
   return existsSync(path) && statSync(path).isDirectory() && existsSync(join(path, 'manifest.json'));
 }
 
-/** Opens the dataset, building it first from raw conversations when needed. */
+/**
+ * Opens the dataset. A dataset dir is checked against the model's tokenizer and max_seq_len;
+ * raw conversations are built once into a cache under `buildDir` keyed by the inputs and
+ * every build option (src/data/resolve.ts), so reruns and resumes read the same rows.
+ */
 export async function openDataset(opts: DataOptions, log: (line: string) => void): Promise<DatasetReader> {
-  if (isDatasetDir(opts.path)) return DatasetReader.open(opts.path);
-  if (existsSync(opts.path) && statSync(opts.path).isDirectory()) {
-    throw new Error(`${opts.path}: not a dataset directory (no manifest.json); build one with telechat-data build, or pass a .jsonl file`);
+  if (!isDatasetDir(opts.path)) {
+    if (existsSync(opts.path) && statSync(opts.path).isDirectory()) {
+      throw new Error(`${opts.path}: not a dataset directory (no manifest.json); build one with telechat-data build, or pass a .jsonl file`);
+    }
+    for (const p of opts.path.split(',')) if (!existsSync(p)) throw new Error(`--data: ${p} does not exist`);
   }
-  for (const p of opts.path.split(',')) {
-    if (!existsSync(p)) throw new Error(`--data: ${p} does not exist`);
-  }
-  if (isDatasetDir(opts.buildDir)) {
-    log(`data: reusing ${opts.buildDir} (built earlier from ${opts.path})`);
-    return DatasetReader.open(opts.buildDir);
-  }
-  log(`data: building ${opts.path} -> ${opts.buildDir} (max_seq_len ${opts.maxSeqLen})`);
-  const manifest = await buildDataset({
-    input: opts.path,
+  const resolved = await resolveDataset({
+    data: opts.path,
     tokenizerDir: opts.tokenizerDir,
-    output: opts.buildDir,
+    modelDir: opts.tokenizerDir,
     maxSeqLen: opts.maxSeqLen,
+    cacheDir: opts.buildDir,
     template: oneOf(opts.template, TEMPLATES, 'data.template'),
     format: oneOf(opts.format, FORMATS, 'data.format'),
     lossOn: opts.lossOn,
@@ -57,8 +56,10 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     skipBad: opts.skipBad,
     seed: opts.seed,
   });
-  log(`data: ${manifest.rows} rows, ${manifest.tokens} tokens (${manifest.loss_tokens} with loss), packing ${(100 * manifest.packing_efficiency).toFixed(1)}%`);
-  return DatasetReader.open(opts.buildDir);
+  const m = resolved.manifest;
+  if (resolved.built) log(`data: built ${opts.path} -> ${resolved.dir}`);
+  log(`data: ${m.rows} rows, ${m.tokens} tokens (${m.loss_tokens} with loss), packing ${(100 * m.packing_efficiency).toFixed(1)}%`);
+  return DatasetReader.open(resolved.dir);
 }
 
 function oneOf<T extends string>(value: string | null | undefined, allowed: readonly T[], key: string): T | undefined {

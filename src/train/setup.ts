@@ -69,7 +69,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   const first = loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1 } }).config;
   const model = chooseModel(first);
   const dataPath = first.data.path ?? DEFAULT_DATA;
-  let buildDir = join(first.training.output_dir, 'dataset');
+  let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
   if (!req.dryRun && req.isRank0) prepareOutputDir(first.training.output_dir, req.overwrite);
   if (req.dryRun) {

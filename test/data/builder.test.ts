@@ -2,7 +2,8 @@
 // stored document must be exactly one conversation's reference ids/labels (after dropping its
 // oldest turns when it is too long), every conversation lands exactly once, rows respect
 // max_seq_len and doc_lens, and the reader gives back what was written.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -178,6 +179,46 @@ describe('dataset builder', () => {
     });
     await expect(r.row(r.numRows)).rejects.toThrow(/out of range/);
     await r.close();
+    // Paged, not loaded whole: one row costs its record batch plus the footer, a small part of
+    // its shard. Count the bytes that file handles read while a fresh reader serves one row.
+    const probe = await open(join(out, m.shards[0]!.file));
+    const proto = Object.getPrototypeOf(probe) as { read: (...a: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const read = proto.read;
+    let bytes = 0;
+    proto.read = async function (this: unknown, ...a: unknown[]) {
+      const res = await read.apply(this, a);
+      bytes += res.bytesRead;
+      return res;
+    };
+    try {
+      const fresh = DatasetReader.open(out);
+      await fresh.row(3);
+      await fresh.close();
+    } finally {
+      proto.read = read;
+    }
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThan(statSync(join(out, m.shards[0]!.file)).size / 4);
+  });
+
+  it('takes the template from a model dir\'s config.json', async () => {
+    const one = join(work, 'one.jsonl');
+    writeFileSync(one, readFileSync(SAMPLE, 'utf8').split('\n').slice(0, 5).join('\n') + '\n');
+    for (const [config, template] of [
+      [{ model_type: 'telechat', architectures: ['TeleChat2ForCausalLM'] }, 'telechat2'],
+      [{ model_type: 'telechat', architectures: ['TelechatForCausalLM'], n_embd: 64 }, 'telechat-52b'],
+    ] as const) {
+      const model = join(work, `model-${template}`);
+      mkdirSync(model);
+      for (const f of ['tokenizer.model', 'tokenizer_config.json']) copyFileSync(join(TOK, f), join(model, f));
+      writeFileSync(join(model, 'config.json'), JSON.stringify(config));
+      const m = await buildDataset({ input: one, tokenizerDir: model, output: join(work, `ds-${template}`), maxSeqLen: 512 });
+      expect(m.template).toBe(template);
+      // --tokenizer elsewhere, --model for the template.
+      const m2 = await buildDataset({ input: one, tokenizerDir: TOK, modelDir: model, output: join(work, `ds2-${template}`), maxSeqLen: 512 });
+      expect(m2.template).toBe(template);
+    }
   });
 
   it('leaves no output dir when the build fails, and refuses to overwrite without --overwrite', async () => {
@@ -189,6 +230,14 @@ describe('dataset builder', () => {
     );
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(work).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // A bad line after the first batches (encodes in flight on the worker thread) reports the same way.
+    const late = join(work, 'late.jsonl');
+    const good = readFileSync(SAMPLE, 'utf8').trim().split('\n');
+    writeFileSync(late, [...good, ...good, '{"dialog": [{"role": "user", "content": "q"}]}'].join('\n') + '\n');
+    await expect(buildDataset({ input: late, tokenizerDir: TOK, template: 'telechat2', output: out, maxSeqLen: 512 })).rejects.toThrow(
+      /late\.jsonl:721: the conversation does not end with a bot turn/,
+    );
+    expect(existsSync(out)).toBe(false);
     await expect(buildDataset({ input: SAMPLE, tokenizerDir: TOK, template: 'telechat2', output: join(work, 'packed'), maxSeqLen: 512 })).rejects.toThrow(
       /exists and is not empty/,
     );

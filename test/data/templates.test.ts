@@ -5,7 +5,7 @@
 // must equal our training row's prefix up to the last <_bot>.
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { IGNORE_INDEX, concatPieces, encodeConversations, fitToLength, type LossOn } from '../../src/data/encode.js';
+import { IGNORE_INDEX, conversationParts, encodeConversations, fitToLength, type LossOn } from '../../src/data/encode.js';
 import type { Conversation } from '../../src/data/formats.js';
 import { TEMPLATES, getTemplate, type TemplateName } from '../../src/data/templates.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
@@ -39,8 +39,7 @@ function reference(template: TemplateName, conv: Conversation, lossOn: LossOn, g
 
 function row(template: TemplateName, conv: Conversation, lossOn: LossOn) {
   const [enc] = encodeConversations(tok, getTemplate(template), [conv], lossOn);
-  const doc = concatPieces([...(enc!.system ? [enc!.system] : []), ...enc!.turns]);
-  return { ids: Array.from(doc.ids), labels: Array.from(doc.labels) };
+  return { ids: Array.from(enc!.ids), labels: Array.from(enc!.labels) };
 }
 
 describe('chat templates', () => {
@@ -57,6 +56,36 @@ describe('chat templates', () => {
       3214, 3280, 3218, 321, 3189, 3226, 3206, 2,
     ]);
     expect(r.ids[0]).not.toBe(tok.special.bos); // training rows never begin with <_start>
+  });
+
+  it('telechat (v1): the literal sequence: no "\\n" glue, <_system> then the text alone', () => {
+    const r = row('telechat', CONV, 'all');
+    const _ = IGNORE_INDEX;
+    // <_system> enc("你是一个助手。") <_user> enc(q1) <_bot> enc(a1) <_end> <_user> enc(q2) <_bot> enc(a2) <_end>
+    expect(r.ids).toEqual([
+      6, 450, 484, 824, 3211, 4, 448, 3277, 5, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, 2, 4, 294, 298, 290, 3189, 3214,
+      3280, 3218, 3225, 5, 3189, 3214, 3280, 3218, 321, 3189, 3226, 3206, 2,
+    ]);
+    expect(r.labels).toEqual([
+      _, _, _, _, _, _, _, _, _, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, 2, _, _, _, _, _, _, _, _, _, _, 3189, 3214, 3280,
+      3218, 321, 3189, 3226, 3206, 2,
+    ]);
+  });
+
+  it('telechat-52b: the literal sequence: markers are text (bytes 68 103 ... here), answer + "<_end>" one segment', () => {
+    const r = row('telechat-52b', CONV, 'all');
+    const _ = IGNORE_INDEX;
+    // enc("<_system>你是一个助手。\n") enc("<_user>你好<_bot>") enc("你好！有什么可以帮你？<_end>") enc("<_user>What is 2+3?<_bot>") enc("2+3 = 5.<_end>")
+    const end = [68, 103, 511, 70]; // "<" "_" "end" ">" (this small vocabulary has no "<" piece: byte fallback)
+    expect(r.ids).toEqual([
+      3189, 68, 103, 924, 339, 3190, 3204, 70, 3337, 3230, 484, 824, 3211, 7, 3189, 68, 103, 3201, 612, 70, 3337, 3277, 68, 103,
+      3212, 329, 70, 448, 3277, 3683, 681, 312, 3338, 3337, 3219, ...end, 3189, 68, 103, 3201, 612, 70, 3232, 298, 290, 3189, 3214,
+      3280, 3218, 3225, 68, 103, 3212, 329, 70, 3189, 3214, 3280, 3218, 321, 3189, 3226, 3206, ...end,
+    ]);
+    expect(r.labels).toEqual([
+      ...new Array(27).fill(_), 448, 3277, 3683, 681, 312, 3338, 3337, 3219, ...end, ...new Array(19).fill(_), 3189, 3214, 3280,
+      3218, 321, 3189, 3226, 3206, ...end,
+    ]);
   });
 
   for (const name of TEMPLATES) {
@@ -101,15 +130,22 @@ describe('chat templates', () => {
       ],
     };
     const [enc] = encodeConversations(tok, getTemplate('telechat2'), [long], 'all');
-    const sys = enc!.system!.ids.length;
-    const [t0, t1, t2] = enc!.turns.map((t) => t.ids.length) as [number, number, number];
+    const { system, turns } = conversationParts(enc!);
+    // Each part encoded on its own equals the part cut from the whole (segments are independent).
+    const [alone] = encodeConversations(tok, getTemplate('telechat2'), [{ turns: [long.turns[2]!] }], 'all');
+    expect(Array.from(turns[2]!.ids)).toEqual(Array.from(alone!.ids));
+    const sys = system!.ids.length;
+    const [t0, t1, t2] = turns.map((t) => t.ids.length) as [number, number, number];
+    expect(sys + t0 + t1 + t2).toBe(enc!.ids.length);
     expect(fitToLength(enc!, sys + t0 + t1 + t2)).toMatchObject({ status: 'kept', droppedTurns: 0 });
     const cut = fitToLength(enc!, sys + t0 + t1 + t2 - 1);
     expect(cut).toMatchObject({ status: 'truncated', droppedTurns: 1 });
     if (cut.status !== 'dropped') {
-      expect(Array.from(cut.doc.ids)).toEqual([...enc!.system!.ids, ...enc!.turns[1]!.ids, ...enc!.turns[2]!.ids]);
-      expect(Array.from(cut.doc.labels)).toEqual([...enc!.system!.labels, ...enc!.turns[1]!.labels, ...enc!.turns[2]!.labels]);
+      expect(Array.from(cut.doc.ids)).toEqual([...system!.ids, ...turns[1]!.ids, ...turns[2]!.ids]);
+      expect(Array.from(cut.doc.labels)).toEqual([...system!.labels, ...turns[1]!.labels, ...turns[2]!.labels]);
     }
+    expect(fitToLength(enc!, sys + t1 + t2)).toMatchObject({ status: 'truncated', droppedTurns: 1 });
+    expect(fitToLength(enc!, sys + t1 + t2 - 1)).toMatchObject({ status: 'truncated', droppedTurns: 2 });
     expect(fitToLength(enc!, sys + t2)).toMatchObject({ status: 'truncated', droppedTurns: 2 });
     expect(fitToLength(enc!, sys + t2 - 1)).toEqual({ status: 'dropped' });
   });

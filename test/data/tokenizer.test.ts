@@ -33,7 +33,7 @@ describe('SentencePiece tokenizer (native) vs Python sentencepiece', () => {
   const tok = loadTokenizer(TOK_DIR);
   afterAll(() => tok.close());
 
-  it('encodes and decodes every corpus string exactly as Python does', () => {
+  it('encodes and decodes every corpus string exactly as Python does', async () => {
     const ref = runPythonJson<{ ids: number[][]; decoded: string[]; size: number }>(
       `import json, sys, sentencepiece as spm
 texts = json.load(sys.stdin)
@@ -52,6 +52,13 @@ print(json.dumps({"ids": ids, "decoded": [sp.decode(i) for i in ids], "size": sp
     const many = Array.from({ length: 10 }, () => CORPUS).flat();
     const batch = tok.encodeBatch(many);
     many.forEach((_, i) => expect(Array.from(batch[i]!)).toEqual(ref.ids[i % CORPUS.length]));
+    // The async path (one UTF-8 buffer + byte offsets, worker thread) gives the same ids too.
+    const asyncIds = await tok.encodeBatchAsync(many);
+    many.forEach((_, i) => expect(Array.from(asyncIds[i]!)).toEqual(ref.ids[i % CORPUS.length]));
+    // Lone surrogates at a text boundary must not fuse into one character when texts are joined.
+    const split = ['a\ud83d', '\ude00b', ''];
+    expect((await tok.encodeBatchAsync(split)).map((a) => Array.from(a))).toEqual(tok.encodeBatch(split).map((a) => Array.from(a)));
+    expect(tok.decode(tok.encodeBatch(split)[0]!)).toBe('a\ufffd');
     // Byte fallback really happened for the emoji line (ids 8..263 are the <0xNN> pieces).
     expect(ref.ids[3]!.some((id) => tok.idToPiece(id).startsWith('<0x'))).toBe(true);
   });

@@ -42,7 +42,7 @@ const sentencepiece::SentencePieceProcessor* sp_get(int handle) {
   return it == g_models.end() ? nullptr : it->second.get();
 }
 
-bool sp_encode_batch(const sentencepiece::SentencePieceProcessor& sp, const std::vector<std::string>& texts,
+bool sp_encode_batch(const sentencepiece::SentencePieceProcessor& sp, const std::vector<std::string_view>& texts,
                      std::vector<int32_t>* ids, std::vector<int64_t>* offsets, std::string* error) {
   const int64_t n = static_cast<int64_t>(texts.size());
   std::vector<std::vector<int>> per_text(n);

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sentencepiece {
@@ -24,7 +25,7 @@ const sentencepiece::SentencePieceProcessor* sp_get(int handle);
 // Encodes texts[i] into ids[offsets[i] .. offsets[i+1]) (offsets has n+1 entries). Texts are
 // independent, so they are spread over OpenMP threads; the output order is the input order.
 // Returns false with *error set (naming the text index) when the library reports a failure.
-bool sp_encode_batch(const sentencepiece::SentencePieceProcessor& sp, const std::vector<std::string>& texts,
+bool sp_encode_batch(const sentencepiece::SentencePieceProcessor& sp, const std::vector<std::string_view>& texts,
                      std::vector<int32_t>* ids, std::vector<int64_t>* offsets, std::string* error);
 
 }  // namespace tok

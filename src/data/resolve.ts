@@ -1,0 +1,97 @@
+// What the trainer's --data names, made into a dataset dir: a dir with manifest.json is used
+// as it is (after checking it suits the run); raw .jsonl files or a mixing .json are built
+// once with the model's tokenizer into a cache dir keyed by everything that shapes the rows,
+// so a rerun (or a resume) finds the same build.
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { buildDataset, DataError } from './builder.js';
+import type { LossOn } from './encode.js';
+import type { FormatName } from './formats.js';
+import { readManifest, type Manifest } from './manifest.js';
+import { parseInputs } from './sources.js';
+import type { TemplateName } from './templates.js';
+import { loadTokenizer } from './tokenizer.js';
+
+export interface ResolveOptions {
+  /** Dataset dir, FILE[,FILE...] (.jsonl) or MIX.json. */
+  data: string;
+  /** Tokenizer of the model being trained (a model or tokenizer dir). */
+  tokenizerDir: string;
+  modelDir?: string;
+  maxSeqLen: number;
+  /** Where raw inputs are built (e.g. OUTPUT_DIR/data). */
+  cacheDir: string;
+  template?: TemplateName;
+  format?: FormatName | 'auto';
+  lossOn?: LossOn;
+  pack?: boolean;
+  skipBad?: boolean;
+  seed?: number;
+}
+
+export interface ResolvedDataset {
+  dir: string;
+  manifest: Manifest;
+  /** True when this call built it. */
+  built: boolean;
+}
+
+export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset> {
+  const tok = loadTokenizer(o.tokenizerDir);
+  const tokSha = tok.sha256;
+  tok.close();
+  const asDir = resolve(o.data);
+  if (existsSync(asDir) && statSync(asDir).isDirectory()) {
+    const manifest = readManifest(asDir);
+    if (manifest.max_seq_len > o.maxSeqLen) {
+      throw new DataError(
+        `${o.data}: rows hold up to ${manifest.max_seq_len} tokens (its max_seq_len) but this run's max_seq_len is ${o.maxSeqLen}`,
+      );
+    }
+    if (manifest.tokenizer.sha256 !== tokSha) {
+      throw new DataError(`${o.data}: built with another tokenizer (sha256 ${manifest.tokenizer.sha256.slice(0, 12)}…) than ${o.tokenizerDir}'s`);
+    }
+    return { dir: asDir, manifest, built: false };
+  }
+  // Raw input: key the cache on the inputs (path, size, mtime, weight) and every build option.
+  const sources = parseInputs(o.data);
+  const key = createHash('sha256')
+    .update(
+      JSON.stringify({
+        sources: sources.map((s) => {
+          const st = statSync(s.path);
+          return [s.path, s.weight, st.size, st.mtimeMs];
+        }),
+        tokenizer: tokSha,
+        model: o.modelDir ? resolve(o.modelDir) : null,
+        template: o.template ?? null,
+        maxSeqLen: o.maxSeqLen,
+        format: o.format ?? 'auto',
+        lossOn: o.lossOn ?? 'all',
+        pack: o.pack ?? true,
+        skipBad: o.skipBad ?? false,
+        seed: o.seed ?? 42,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 16);
+  const dir = join(resolve(o.cacheDir), `dataset-${key}`);
+  if (existsSync(join(dir, 'manifest.json'))) return { dir, manifest: readManifest(dir), built: false };
+  const manifest = await buildDataset({
+    input: o.data,
+    tokenizerDir: o.tokenizerDir,
+    modelDir: o.modelDir,
+    output: dir,
+    maxSeqLen: o.maxSeqLen,
+    template: o.template,
+    format: o.format,
+    lossOn: o.lossOn,
+    pack: o.pack,
+    skipBad: o.skipBad,
+    seed: o.seed,
+    overwrite: true,
+  });
+  return { dir, manifest, built: true };
+}

@@ -1,0 +1,35 @@
+// --data resolution for the trainer: a dataset dir is checked and used; raw jsonl is built
+// once into the cache and found again; a changed input or option builds anew.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { resolveDataset } from '../../src/data/resolve.js';
+
+const work = mkdtempSync(join(tmpdir(), 'resolve-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const TOK = 'data/tokenizer';
+
+describe('resolveDataset', () => {
+  it('builds raw jsonl once into the cache, reuses it, and rebuilds when an option changes', async () => {
+    const input = join(work, 'in.jsonl');
+    writeFileSync(input, readFileSync('data/sample-conversations.jsonl', 'utf8').split('\n').slice(0, 20).join('\n') + '\n');
+    const base = { data: input, tokenizerDir: TOK, template: 'telechat2' as const, maxSeqLen: 256, cacheDir: join(work, 'cache') };
+    const a = await resolveDataset(base);
+    expect(a.built).toBe(true);
+    expect(a.manifest.documents).toBe(20);
+    const b = await resolveDataset(base);
+    expect(b).toMatchObject({ dir: a.dir, built: false });
+    const c = await resolveDataset({ ...base, lossOn: 'last' });
+    expect(c.built).toBe(true);
+    expect(c.dir).not.toBe(a.dir);
+
+    // A dataset dir is used as it is, if its rows fit and its tokenizer is the model's.
+    const d = await resolveDataset({ ...base, data: a.dir, maxSeqLen: 512 });
+    expect(d).toMatchObject({ dir: a.dir, built: false });
+    await expect(resolveDataset({ ...base, data: a.dir, maxSeqLen: 128 })).rejects.toThrow(
+      /rows hold up to 256 tokens \(its max_seq_len\) but this run's max_seq_len is 128/,
+    );
+  });
+});
