@@ -4,11 +4,9 @@
 // strictly: a bad file gives one error naming it.
 import { closeSync, fsyncSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { FILE_DTYPE_SIZE, type FileDtype, bytesToFloat32, isFileDtype } from './dtypes.js';
+import type { TensorFile, TensorInfo } from './tensor_file.js';
 
-export interface StTensorInfo {
-  name: string;
-  dtype: FileDtype;
-  shape: number[];
+export interface StTensorInfo extends TensorInfo {
   /** Absolute byte range of the data in the file. */
   begin: number;
   end: number;
@@ -20,7 +18,7 @@ export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
 }
 
-export class SafetensorsReader {
+export class SafetensorsReader implements TensorFile {
   readonly tensors = new Map<string, StTensorInfo>();
   readonly metadata: Record<string, string> = {};
   private fd: number;
