@@ -123,39 +123,87 @@ export interface StTensorOut {
   data: () => Uint8Array;
 }
 
+export type StTensorSpec = Omit<StTensorOut, 'data'>;
+
+export function tensorBytes(t: StTensorSpec): number {
+  return t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
+}
+
+/**
+ * Writes one safetensors file tensor by tensor: the header (all names, dtypes and shapes) goes
+ * first, then `write` takes each tensor's bytes in header order, so only one tensor is ever
+ * in memory. `close` checks every tensor arrived and fsyncs. It writes `path` directly:
+ * callers wanting atomicity write into a temporary name or directory.
+ */
+export class SafetensorsStreamWriter {
+  private fd: number | null;
+  private next = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly specs: StTensorSpec[],
+    metadata?: Record<string, string>,
+  ) {
+    const header: Record<string, unknown> = {};
+    if (metadata) header['__metadata__'] = metadata;
+    let offset = 0;
+    for (const t of specs) {
+      if (t.name === '__metadata__' || t.name in header) throw new SafetensorsError(`${path}: duplicate or reserved tensor name ${t.name}`);
+      const bytes = tensorBytes(t);
+      header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+      offset += bytes;
+    }
+    let json = JSON.stringify(header);
+    json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // keep the data 8-byte aligned
+    const headerBytes = Buffer.from(json, 'utf8');
+    const lenBuf = Buffer.alloc(8);
+    lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
+    this.fd = openSync(path, 'w');
+    this.writeAll(lenBuf);
+    this.writeAll(headerBytes);
+  }
+
+  private writeAll(data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) done += writeSync(this.fd!, data, done, data.length - done);
+  }
+
+  /** The next tensor's bytes, named to catch out-of-order writers. */
+  write(name: string, data: Uint8Array): void {
+    if (this.fd === null) throw new SafetensorsError(`${this.path}: write after close`);
+    const t = this.specs[this.next];
+    if (!t || t.name !== name) throw new SafetensorsError(`${this.path}: expected tensor ${t?.name ?? '(none: all written)'} next, got ${name}`);
+    if (data.length !== tensorBytes(t)) throw new SafetensorsError(`${this.path}: tensor ${name} has ${data.length} bytes, expected ${tensorBytes(t)}`);
+    this.writeAll(data);
+    this.next++;
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    if (this.next !== this.specs.length) throw new SafetensorsError(`${this.path}: closed after ${this.next} of ${this.specs.length} tensors`);
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = null;
+  }
+
+  /** Closes without the completeness check (the caller discards the file). */
+  abort(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
 /** Writes a safetensors file atomically (temporary file, fsync, rename). */
 export function writeSafetensors(path: string, tensors: StTensorOut[], metadata?: Record<string, string>): void {
-  const header: Record<string, unknown> = {};
-  if (metadata) header['__metadata__'] = metadata;
-  let offset = 0;
-  for (const t of tensors) {
-    const bytes = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
-  const headerBytes = Buffer.from(json, 'utf8');
-  const lenBuf = Buffer.alloc(8);
-  lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
+  const w = new SafetensorsStreamWriter(tmp, tensors, metadata);
   try {
-    writeSync(fd, lenBuf);
-    writeSync(fd, headerBytes);
-    for (const t of tensors) {
-      const data = t.data();
-      const expected = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
-      if (data.length !== expected) throw new SafetensorsError(`${path}: tensor ${t.name} has ${data.length} bytes, expected ${expected}`);
-      let done = 0;
-      while (done < data.length) done += writeSync(fd, data, done, data.length - done);
-    }
-    fsyncSync(fd);
+    for (const t of tensors) w.write(t.name, t.data());
+    w.close();
   } catch (err) {
-    closeSync(fd);
+    w.abort();
     rmSync(tmp, { force: true });
     throw err;
   }
-  closeSync(fd);
   renameSync(tmp, path);
 }
