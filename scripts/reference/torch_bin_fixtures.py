@@ -8,7 +8,8 @@
       D/views-*.safetensors: the same tensors made contiguous, written by safetensors_io
       (independent of the reader under test). D/views-fp32-zip64.bin: views-fp32-zip.bin's
       entries rewritten by Python's zipfile with every size and offset in zip64 records (the
-      form multi-GB checkpoints need), to test that path on a small file.
+      form multi-GB checkpoints need), to test that path on a small file. D/expanded.bin: a
+      stride-0 (expanded) view, 3000 elements over a storage of 3.
   torch_bin_fixtures.py to-bin --model DIR --out DIR2 --shards N [--legacy]
       DIR2 = DIR's config.json + its safetensors weights re-saved as TeleChat v1-style shards
       pytorch_model_0000K-of-0000N.bin with pytorch_model.bin.index.json (N = 1: pytorch_model.bin).
@@ -43,6 +44,7 @@ def cmd_views(a):
             stem = os.path.join(a.dir, f"views-{dtype}-{'legacy' if legacy else 'zip'}")
             write_views(DTYPES[dtype], legacy, stem + ".bin", stem + ".safetensors")
     rezip64(os.path.join(a.dir, "views-fp32-zip.bin"), os.path.join(a.dir, "views-fp32-zip64.bin"))
+    save({"e": torch.ones(3).expand(1000, 3)}, os.path.join(a.dir, "expanded.bin"), False)
 
 
 def write_views(dt, legacy, out, expect):

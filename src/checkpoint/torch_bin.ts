@@ -212,6 +212,9 @@ export class TorchBinReader implements TensorFile {
       if (value.storageOffset < 0 || last >= st.numel) {
         this.fail(`tensor ${key} (offset ${value.storageOffset}, size [${value.shape}], stride [${value.stride}]) reaches past its storage ${value.storage.key} of ${st.numel} elements`);
       }
+      // a view with more elements than its storage repeats elements (stride 0 from expand, or
+      // overlapping strides): never a parameter, and a way to make one small file decode huge
+      if (numel > st.numel) this.fail(`tensor ${key} (size [${value.shape}], stride [${value.stride}]) has more elements than its storage ${value.storage.key} (${st.numel}): expanded or overlapping views are not supported`);
       this.tensors.set(key, { name: key, dtype: st.dtype, shape: value.shape, storageKey: value.storage.key, storageOffset: value.storageOffset, stride: value.stride });
     }
   }

@@ -103,6 +103,10 @@ describe('damaged files give one error naming the file', () => {
       expect(() => new TorchBinReader(cut)).toThrow(new RegExp(`^${cut.replace(/[.]/g, '\\.')}: .*(truncated|ends unexpectedly|past the end)`));
     }
   });
+  it('expanded (stride 0) views are refused', () => {
+    const path = join(tmp.dir, 'expanded.bin');
+    expect(() => new TorchBinReader(path)).toThrow(`${path}: cannot read PyTorch checkpoint: tensor e (size [1000,3], stride [0,1]) has more elements than its storage 0 (3)`);
+  });
   it('not a checkpoint', () => {
     const junk = join(tmp.dir, 'junk.bin');
     writeFileSync(junk, 'hello, I am text');
