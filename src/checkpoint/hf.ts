@@ -17,9 +17,9 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
-/** Tensors that HF checkpoints may carry which are buffers, not parameters. */
 const FLOAT_DTYPES: FileDtype[] = ['F32', 'F16', 'BF16', 'F64'];
 
+/** Tensors that HF checkpoints may carry which are buffers, not parameters. */
 const IGNORED_SUFFIXES = ['attn.masked_bias', 'attn.bias', 'rotary_emb.inv_freq'];
 
 /** The weight formats of an HF directory, in the order HF prefers them. */
@@ -37,7 +37,7 @@ export type WeightFormat = (typeof WEIGHT_FORMATS)[number]['format'];
  */
 export class HfTensorSource {
   readonly format: WeightFormat;
-  /** The file(s) the weights were found in: the index file, or the single weights file. */
+  /** Where the weights were found: the index file, or the single weights file. */
   readonly weightsFile: string;
   private readonly readers: TensorFile[] = [];
   private readonly where = new Map<string, TensorFile>();
