@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointLayout, type CheckpointLayout, type TensorMap } from '../model/layouts/index.js';
 import type { FlatParams } from '../model/params.js';
+import type { Tensor } from '../native/tensor.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { float32ToBytes, type FileDtype } from './dtypes.js';
 import { SafetensorsReader, writeSafetensors } from './safetensors.js';
@@ -186,7 +187,14 @@ export function loadHfWeights(dir: string, spec: ModelSpec, params: FlatParams):
 
 /** Values of one HF tensor gathered back from canonical parameters. */
 export function hfTensorValues(map: TensorMap, params: FlatParams): Float32Array {
-  const target = params.tensor(map.canonical);
+  return hfTensorFromCanonical(map, params.tensor(map.canonical));
+}
+
+/**
+ * Values of one HF tensor from its canonical tensor `target` (map.canonical), wherever that
+ * lives: e.g. a block gathered on its own under ZeRO-3, feeding HfExportWriter.write.
+ */
+export function hfTensorFromCanonical(map: TensorMap, target: Tensor): Float32Array {
   const rowLen = target.shape.length === 1 ? 1 : target.numel / target.shape[0]!;
   const nRows = map.hfShape.length === 1 ? map.hfShape[0]! : map.transpose ? map.hfShape[1]! : map.hfShape[0]!;
   const rowsValues = new Float32Array(nRows * rowLen);
