@@ -294,6 +294,32 @@ describe('mismatched checkpoints and failed exports', () => {
     }
   });
 
+  it('52B: a Conv1D weight stored in nn.Linear orientation, and an integer weight, are named', () => {
+    const base = makeBase('telechat_52b_style', 'fp32');
+    const bad = join(tmp.dir, 'mismatch-52b');
+    mkdirSync(bad);
+    writeFileSync(join(bad, 'config.json'), readFileSync(join(base, 'config.json')));
+    const src = new SafetensorsReader(join(base, 'model.safetensors'));
+    writeSafetensors(
+      join(bad, 'model.safetensors'),
+      [...src.tensors.values()].map((t) => {
+        if (t.name === 'transformer.h.1.attn.c_attn.weight') return { name: t.name, dtype: t.dtype, shape: [192, 64], data: () => src.readBytes(t.name) };
+        if (t.name === 'transformer.ln_f.weight') return { name: t.name, dtype: 'I32' as const, shape: t.shape, data: () => src.readBytes(t.name) };
+        return { name: t.name, dtype: t.dtype, shape: t.shape, data: () => src.readBytes(t.name) };
+      }),
+    );
+    src.close();
+    const spec = loadHfSpec(bad);
+    const p = new FlatParams(buildParamTable(spec), DType.F32, MemCategory.Params);
+    try {
+      expect(() => loadHfWeights(bad, spec, p)).toThrow(
+        `${bad}: checkpoint does not match its config (telechat-52b layout): transformer.h.1.attn.c_attn.weight: expected shape [64,192], found [192,64]; transformer.ln_f.weight: dtype I32 is not floating point`,
+      );
+    } finally {
+      p.free();
+    }
+  });
+
   it('a failed or out-of-order export leaves no output; overwrite swaps in a complete one', () => {
     const base = makeBase('telechat_52b_style', 'fp32');
     const spec = loadHfSpec(base);
