@@ -3,8 +3,8 @@
 // atomic output, and the exported directory evaluated by the independent PyTorch reference
 // (scripts/reference/telechat_ref.py) against our forward.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToBytes } from '../../src/checkpoint/dtypes.js';
 import { hfTensorFromCanonical, HfTensorSource, loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
 import { exportHf, HfExportWriter } from '../../src/checkpoint/hf_export.js';
@@ -57,14 +57,30 @@ const CARRIED = {
 };
 const JUNK = { 'training_args.bin': 'junk', 'optimizer.pt': 'junk' };
 
+const baseDir = (layout: string, dtype: keyof typeof DTYPES): string => join(tmp.dir, `base-${layout}-${dtype}`);
+
+// Every base checkpoint, written by telechat_ref.py init in ONE Python process (importing
+// torch costs a second or more per process on a busy machine).
+beforeAll(() => {
+  const calls: string[][] = [];
+  for (const layout of Object.keys(LAYOUTS)) {
+    const cfg = join(tmp.dir, `${layout}.json`);
+    writeFileSync(cfg, JSON.stringify(LAYOUTS[layout]));
+    for (const dtype of Object.keys(DTYPES)) calls.push(['init', '--config', cfg, '--out', baseDir(layout, dtype as keyof typeof DTYPES), '--seed', '11', '--dtype', dtype]);
+  }
+  const code = `import sys; sys.path.insert(0, ${JSON.stringify(dirname(REF))}); import telechat_ref
+for args in ${JSON.stringify(calls)}:
+    assert telechat_ref.main(args) == 0, args`;
+  runPython('-c', [code]);
+  for (const layout of Object.keys(LAYOUTS)) {
+    for (const dtype of Object.keys(DTYPES)) {
+      for (const [f, text] of Object.entries({ ...CARRIED, ...JUNK })) writeFileSync(join(baseDir(layout, dtype as keyof typeof DTYPES), f), text);
+    }
+  }
+});
+
 function makeBase(layout: string, dtype: keyof typeof DTYPES): string {
-  const dir = join(tmp.dir, `base-${layout}-${dtype}`);
-  if (existsSync(dir)) return dir;
-  const cfg = join(tmp.dir, `${layout}.json`);
-  writeFileSync(cfg, JSON.stringify(LAYOUTS[layout]));
-  runPython(REF, ['init', '--config', cfg, '--out', dir, '--seed', '11', '--dtype', dtype]);
-  for (const [f, text] of Object.entries({ ...CARRIED, ...JUNK })) writeFileSync(join(dir, f), text);
-  return dir;
+  return baseDir(layout, dtype);
 }
 
 function load(dir: string, spec: ModelSpec): FlatParams {
@@ -172,31 +188,48 @@ describe.each(Object.keys(LAYOUTS))('%s', (layout) => {
     }
   });
 
-  it('the exported directory gives our logits in the PyTorch reference (fp32 tolerance)', () => {
-    // a bf16 base exported sharded: the reference reads the index and shards on its own
-    const base = makeBase(layout, 'bf16');
-    const spec = loadHfSpec(base);
-    const out = join(tmp.dir, `ref-${layout}-bf16`);
-    const params = load(base, spec);
-    exportHf(params, spec, base, out, { maxShardBytes: 30_000 });
-    params.free();
-    expect(existsSync(join(out, 'model.safetensors.index.json'))).toBe(true);
+});
+
+describe('exported directories in the PyTorch reference', () => {
+  // a bf16 base of each layout exported sharded (the reference reads the index and shards on
+  // its own), then every reference run in one Python process
+  const batchOf = (vocab: number): Row[] => {
     const r = rng(99);
-    const rows: Row[] = [20, 13].map((n) => {
-      const inputIds = Array.from({ length: n }, () => randInt(r, spec.vocab));
+    return [20, 13].map((n) => {
+      const inputIds = Array.from({ length: n }, () => randInt(r, vocab));
       return { inputIds, labels: inputIds.map((id, i) => (i % 3 ? id : -100)), docLens: [n] };
     });
-    const batch = join(tmp.dir, `batch-${layout}.json`);
-    writeFileSync(batch, JSON.stringify({ rows: rows.map((x) => ({ input_ids: x.inputIds, labels: x.labels, doc_lens: x.docLens })) }));
-    const refOut = join(tmp.dir, `ref-${layout}.safetensors`);
-    runPython(REF, ['run', '--model', out, '--batch', batch, '--out', refOut, '--dtype', 'fp32', '--max-seq-len', '24', '--no-grad']);
-    const ref = new SafetensorsReader(refOut);
+  };
+  const outDir = (layout: string) => join(tmp.dir, `ref-${layout}-bf16`);
+  const refOut = (layout: string) => join(tmp.dir, `ref-${layout}.safetensors`);
+  beforeAll(() => {
+    const calls: string[][] = [];
+    for (const layout of Object.keys(LAYOUTS)) {
+      const base = makeBase(layout, 'bf16');
+      const spec = loadHfSpec(base);
+      const params = load(base, spec);
+      exportHf(params, spec, base, outDir(layout), { maxShardBytes: 30_000 });
+      params.free();
+      const batch = join(tmp.dir, `batch-${layout}.json`);
+      writeFileSync(batch, JSON.stringify({ rows: batchOf(spec.vocab).map((x) => ({ input_ids: x.inputIds, labels: x.labels, doc_lens: x.docLens })) }));
+      calls.push(['run', '--model', outDir(layout), '--batch', batch, '--out', refOut(layout), '--dtype', 'fp32', '--max-seq-len', '24', '--no-grad']);
+    }
+    const code = `import sys; sys.path.insert(0, ${JSON.stringify(dirname(REF))}); import telechat_ref
+for args in ${JSON.stringify(calls)}:
+    assert telechat_ref.main(args) == 0, args`;
+    runPython('-c', [code]);
+  });
+
+  it.each(Object.keys(LAYOUTS))('%s: same logits as our forward (fp32 tolerance)', (layout) => {
+    expect(existsSync(join(outDir(layout), 'model.safetensors.index.json'))).toBe(true);
+    const spec = loadHfSpec(outDir(layout));
+    const ref = new SafetensorsReader(refOut(layout));
     const refLogits = ref.readFloat32('logits');
     ref.close();
     const model = new TelechatModel(spec, cpuBackend, { dtype: DType.F32, gradDtype: DType.F32, maxTokens: 40, maxSeqLen: 24, recompute: false, logitsChunk: 16 });
     try {
-      loadHfWeights(out, spec, model.params);
-      const ours = model.forward(rows, true).logits!;
+      loadHfWeights(outDir(layout), spec, model.params);
+      const ours = model.forward(batchOf(spec.vocab), true).logits!;
       // both run fp32 math on the same (bf16-representable) weights: the parity test's
       // fp32 rule, max abs error <= 1e-5 or <= 1e-4 of the largest logit
       const c = fp32Close(ours, refLogits);
