@@ -10,9 +10,11 @@
       entries rewritten by Python's zipfile with every size and offset in zip64 records (the
       form multi-GB checkpoints need), to test that path on a small file. D/expanded.bin: a
       stride-0 (expanded) view, 3000 elements over a storage of 3.
-  torch_bin_fixtures.py to-bin --model DIR --out DIR2 --shards N [--legacy]
+  torch_bin_fixtures.py to-bin --model DIR --out DIR2 --shards N [--legacy] [--head same|differ]
       DIR2 = DIR's config.json + its safetensors weights re-saved as TeleChat v1-style shards
       pytorch_model_0000K-of-0000N.bin with pytorch_model.bin.index.json (N = 1: pytorch_model.bin).
+      --head same adds lm_head.weight as the embedding tensor itself (what torch.save of a tied
+      model's state dict stores); --head differ adds a different one.
   torch_bin_fixtures.py evil --dir D
       D/evil-{system,eval,stack}.bin: checkpoints whose pickle runs code on torch.load, creating
       D/pwned-<kind> via os.system, via builtins.eval, or via a protocol-4 STACK_GLOBAL
@@ -70,6 +72,9 @@ def cmd_to_bin(a):
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.model, "config.json")) as f, open(os.path.join(a.out, "config.json"), "w") as g:
         g.write(f.read())
+    if a.head is not None:
+        embed = next(n for n in tensors if n.endswith("word_embeddings.weight") or n.endswith("wte.weight"))
+        tensors["lm_head.weight"] = tensors[embed] if a.head == "same" else tensors[embed] + 1
     names = list(tensors)
     if a.shards == 1:
         save(collections.OrderedDict((n, tensors[n]) for n in names), os.path.join(a.out, "pytorch_model.bin"), a.legacy)
@@ -144,6 +149,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--shards", type=int, required=True)
     p.add_argument("--legacy", action="store_true")
+    p.add_argument("--head", choices=["same", "differ"])
     p = sub.add_parser("evil")
     p.add_argument("--dir", required=True)
     p = sub.add_parser("load")

@@ -133,10 +133,30 @@ export function isIgnoredBuffer(name: string): boolean {
   return IGNORED_SUFFIXES.some((s) => name.endsWith(s));
 }
 
+/** The head's name in every layout; absent from the layout when the embeddings are tied. */
+const HEAD_NAME = 'lm_head.weight';
+
+/**
+ * A tied model's checkpoint may still store the head: torch.save of a state dict keeps both
+ * names of a shared tensor, so .bin files of tied models often carry lm_head.weight as a copy
+ * of the word embeddings. Returns that pair when the source has it.
+ */
+export function tiedHeadCopy(layout: CheckpointLayout, source: HfTensorSource): { name: string; of: string } | null {
+  if (layout.tensors.some((t) => t.hfName === HEAD_NAME) || !source.has(HEAD_NAME)) return null;
+  const embed = layout.tensors.find((t) => t.canonical === 'embed');
+  return embed ? { name: HEAD_NAME, of: embed.hfName } : null;
+}
+
 /** Checks names and shapes against the layout; lists every problem in one error. */
 export function checkTensors(source: HfTensorSource, layout: CheckpointLayout): void {
   const expected = new Map(layout.tensors.map((t) => [t.hfName, t]));
   const problems: string[] = [];
+  const tied = tiedHeadCopy(layout, source);
+  if (tied) {
+    expected.set(tied.name, expected.get(tied.of)!);
+    const [found, want] = [source.info(tied.name).shape, expected.get(tied.of)!.hfShape];
+    if (found.join(',') !== want.join(',')) problems.push(`${tied.name} (a copy of ${tied.of}, embeddings are tied): expected shape [${want}], found [${found}]`);
+  }
   for (const t of layout.tensors) {
     if (!source.has(t.hfName)) {
       problems.push(`missing ${t.hfName} (expected shape [${t.hfShape}])`);
@@ -173,6 +193,11 @@ export function loadHfWeights(dir: string, spec: ModelSpec, params: FlatParams):
   try {
     const layout = checkpointLayout(spec, source.names());
     checkTensors(source, layout);
+    const tied = tiedHeadCopy(layout, source);
+    if (tied && !Buffer.from(source.readBytes(tied.name)).equals(Buffer.from(source.readBytes(tied.of)))) {
+      // HF would silently replace it by the embeddings; a real difference means a wrong config
+      throw new CheckpointError(`${source.weightsFile}: ${tied.name} differs from ${tied.of} although the config ties them (tie_word_embeddings)`);
+    }
     for (const map of layout.tensors) {
       const { rowLen, values } = canonicalRows(map, source.readFloat32(map.hfName));
       const target = params.tensor(map.canonical);

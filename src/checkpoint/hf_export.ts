@@ -15,8 +15,8 @@ import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.
 import type { FlatParams } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { float32ToBytes, type FileDtype } from './dtypes.js';
-import { CheckpointError, checkTensors, HfTensorSource, hfTensorValues, isIgnoredBuffer } from './hf.js';
-import { SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
+import { CheckpointError, checkTensors, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
+import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
 
 export type ExportDtype = 'fp32' | 'fp16' | 'bf16';
 
@@ -40,8 +40,12 @@ export interface HfExportOptions {
 
 interface PlannedTensor extends StTensorSpec {
   shard: number;
-  /** Set for the base's non-parameter buffers, which are copied byte for byte. */
-  buffer: boolean;
+  /**
+   * param: fed through `write`; tied: lm_head.weight of a tied base that stored it, a copy of
+   * the embeddings (`of`) as written; buffer: a base non-parameter copied byte for byte.
+   */
+  kind: 'param' | 'tied' | 'buffer';
+  of?: string;
 }
 
 function fsyncPath(path: string): void {
@@ -87,9 +91,14 @@ export class HfExportWriter {
       checkTensors(this.base, this.layout);
       const params = new Set(this.layout.tensors.map((t) => t.hfName));
       const out = options.dtype ? EXPORT_DTYPES[options.dtype] : null;
-      for (const t of this.layout.tensors) this.plan.push({ name: t.hfName, shape: t.hfShape, dtype: out ?? this.base.info(t.hfName).dtype, shard: 0, buffer: false });
+      for (const t of this.layout.tensors) this.plan.push({ name: t.hfName, shape: t.hfShape, dtype: out ?? this.base.info(t.hfName).dtype, shard: 0, kind: 'param' });
+      const tied = tiedHeadCopy(this.layout, this.base);
+      if (tied) {
+        const embed = this.plan.find((t) => t.name === tied.of)!;
+        this.plan.push({ name: tied.name, shape: embed.shape, dtype: embed.dtype, shard: 0, kind: 'tied', of: tied.of });
+      }
       for (const name of this.base.names()) {
-        if (!params.has(name) && isIgnoredBuffer(name)) this.plan.push({ ...this.base.info(name), name, shard: 0, buffer: true });
+        if (!params.has(name) && isIgnoredBuffer(name)) this.plan.push({ name, shape: this.base.info(name).shape, dtype: this.base.info(name).dtype, shard: 0, kind: 'buffer' });
       }
       // HF's rule: start a new shard when the next tensor would push this one past the limit
       let shard = 0;
@@ -116,13 +125,13 @@ export class HfExportWriter {
   /** Name of the next parameter tensor `write` expects, or null when all are written. */
   get nextName(): string | null {
     const t = this.plan[this.next];
-    return t && !t.buffer ? t.name : null;
+    return t && t.kind === 'param' ? t.name : null;
   }
 
   /** The next parameter tensor's values (fp32, HF orientation and shape). */
   write(name: string, values: Float32Array): void {
     const t = this.plan[this.next];
-    if (!t || t.buffer || t.name !== name) throw new CheckpointError(`HF export to ${this.outDir}: expected tensor ${this.nextName ?? '(none: all written)'} next, got ${name}`);
+    if (!t || t.kind !== 'param' || t.name !== name) throw new CheckpointError(`HF export to ${this.outDir}: expected tensor ${this.nextName ?? '(none: all written)'} next, got ${name}`);
     const n = t.shape.reduce((a, d) => a * d, 1);
     if (values.length !== n) throw new CheckpointError(`HF export: tensor ${name} has ${values.length} values, expected ${n} for shape [${t.shape}]`);
     this.put(t, float32ToBytes(values, t.dtype));
@@ -149,7 +158,7 @@ export class HfExportWriter {
       if (this.nextName !== null) throw new CheckpointError(`HF export to ${this.outDir}: finished before tensor ${this.nextName} was written`);
       while (this.next < this.plan.length) {
         const t = this.plan[this.next]!;
-        this.put(t, this.base.readBytes(t.name));
+        this.put(t, t.kind === 'tied' ? this.readWritten(t.of!) : this.base.readBytes(t.name));
       }
       this.shard?.close();
       const written: string[] = [];
@@ -182,6 +191,18 @@ export class HfExportWriter {
     }
   }
 
+  /** Bytes of a tensor this export already wrote (from the open shard or a finished one). */
+  private readWritten(name: string): Uint8Array {
+    const shard = this.plan.find((t) => t.name === name)!.shard;
+    if (shard === this.shardIndex) return this.shard!.readBack(name);
+    const r = new SafetensorsReader(join(this.tmpDir, shardName(shard, this.nShards)));
+    try {
+      return r.readBytes(name);
+    } finally {
+      r.close();
+    }
+  }
+
   /** Discards the partial output. */
   abort(): void {
     this.shard?.abort();
@@ -205,7 +226,7 @@ export class HfExportWriter {
       throw new CheckpointError(`${path}: cannot read: ${(err as Error).message}`);
     }
     // the parameters' dtype, when they share one (they do in every TeleChat release)
-    const dtypes = new Set(this.plan.filter((t) => !t.buffer).map((t) => t.dtype));
+    const dtypes = new Set(this.plan.filter((t) => t.kind === 'param').map((t) => t.dtype));
     const name = dtypes.size === 1 ? TORCH_DTYPE_NAMES[[...dtypes][0]!] : undefined;
     if (name) config['torch_dtype'] = name;
     this.writeJson('config.json', config);

@@ -138,6 +138,8 @@ export function tensorBytes(t: StTensorSpec): number {
 export class SafetensorsStreamWriter {
   private fd: number | null;
   private next = 0;
+  private readonly offsets = new Map<string, number>();
+  private readonly dataStart: number;
 
   constructor(
     readonly path: string,
@@ -151,6 +153,7 @@ export class SafetensorsStreamWriter {
       if (t.name === '__metadata__' || t.name in header) throw new SafetensorsError(`${path}: duplicate or reserved tensor name ${t.name}`);
       const bytes = tensorBytes(t);
       header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+      this.offsets.set(t.name, offset);
       offset += bytes;
     }
     let json = JSON.stringify(header);
@@ -158,7 +161,8 @@ export class SafetensorsStreamWriter {
     const headerBytes = Buffer.from(json, 'utf8');
     const lenBuf = Buffer.alloc(8);
     lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
-    this.fd = openSync(path, 'w');
+    this.dataStart = 8 + headerBytes.length;
+    this.fd = openSync(path, 'w+');
     this.writeAll(lenBuf);
     this.writeAll(headerBytes);
   }
@@ -176,6 +180,20 @@ export class SafetensorsStreamWriter {
     if (data.length !== tensorBytes(t)) throw new SafetensorsError(`${this.path}: tensor ${name} has ${data.length} bytes, expected ${tensorBytes(t)}`);
     this.writeAll(data);
     this.next++;
+  }
+
+  /** Bytes of a tensor already written to this file (e.g. to store a tied copy of it). */
+  readBack(name: string): Uint8Array {
+    const i = this.specs.findIndex((t) => t.name === name);
+    if (this.fd === null || i < 0 || i >= this.next) throw new SafetensorsError(`${this.path}: tensor ${name} has not been written here`);
+    const out = new Uint8Array(tensorBytes(this.specs[i]!));
+    let done = 0;
+    while (done < out.length) {
+      const n = readSync(this.fd, out, done, out.length - done, this.dataStart + this.offsets.get(name)! + done);
+      if (n <= 0) throw new SafetensorsError(`${this.path}: cannot read back ${name}`);
+      done += n;
+    }
+    return out;
   }
 
   close(): void {

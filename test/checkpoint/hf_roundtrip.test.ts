@@ -85,7 +85,12 @@ function makeBase(layout: string, dtype: keyof typeof DTYPES): string {
 
 function load(dir: string, spec: ModelSpec): FlatParams {
   const p = new FlatParams(buildParamTable(spec), DType.F32, MemCategory.Params);
-  loadHfWeights(dir, spec, p);
+  try {
+    loadHfWeights(dir, spec, p);
+  } catch (err) {
+    p.free();
+    throw err;
+  }
   return p;
 }
 
@@ -261,6 +266,45 @@ describe('export from a .bin base', () => {
       }
     } finally {
       a.free();
+    }
+  });
+});
+
+describe('a tied model whose .bin also stores lm_head.weight (torch.save keeps both names)', () => {
+  it('imports, exports with lm_head.weight kept, and refuses a head that differs', () => {
+    const cfgPath = join(tmp.dir, 'tied-prefixed.json');
+    const cfg = { ...LAYOUTS['telechat_7b_style_tied_noprefix'], _name_prefix: undefined };
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    const st = join(tmp.dir, 'tied-st');
+    runPython(REF, ['init', '--config', cfgPath, '--out', st, '--seed', '4', '--dtype', 'fp16']);
+    const bin = join(tmp.dir, 'tied-bin');
+    const code = `import sys; sys.path.insert(0, ${JSON.stringify(dirname(FIX))}); import torch_bin_fixtures as f
+for argv in ${JSON.stringify([
+      ['to-bin', '--model', st, '--out', bin, '--shards', '2', '--head', 'same'],
+      ['to-bin', '--model', st, '--out', `${bin}-differ`, '--shards', '1', '--head', 'differ'],
+    ])}:
+    sys.argv = ['torch_bin_fixtures.py', *argv]; f.main()`;
+    runPython('-c', [code]);
+    const spec = loadHfSpec(bin);
+    expect(spec.tiedEmbeddings).toBe(true);
+    const a = load(st, spec);
+    const b = load(bin, spec);
+    try {
+      expect(sameBits(a, b)).toBe(true);
+      for (const [name, maxShardBytes] of [['tied-out-1', undefined], ['tied-out-n', 20_000]] as const) {
+        const out = join(tmp.dir, name);
+        exportHf(b, spec, bin, out, { maxShardBytes });
+        expectSameTensors(bin, out); // lm_head.weight included, bytes equal to the embeddings
+        const c = load(out, spec);
+        expect(sameBits(a, c)).toBe(true);
+        c.free();
+      }
+      expect(() => load(`${bin}-differ`, spec)).toThrow(
+        `${join(`${bin}-differ`, 'pytorch_model.bin')}: lm_head.weight differs from transformer.word_embeddings.weight although the config ties them (tie_word_embeddings)`,
+      );
+    } finally {
+      a.free();
+      b.free();
     }
   });
 });
