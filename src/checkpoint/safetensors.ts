@@ -4,11 +4,9 @@
 // strictly: a bad file gives one error naming it.
 import { closeSync, fsyncSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { FILE_DTYPE_SIZE, type FileDtype, bytesToFloat32, isFileDtype } from './dtypes.js';
+import type { TensorFile, TensorInfo } from './tensor_file.js';
 
-export interface StTensorInfo {
-  name: string;
-  dtype: FileDtype;
-  shape: number[];
+export interface StTensorInfo extends TensorInfo {
   /** Absolute byte range of the data in the file. */
   begin: number;
   end: number;
@@ -20,7 +18,7 @@ export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
 }
 
-export class SafetensorsReader {
+export class SafetensorsReader implements TensorFile {
   readonly tensors = new Map<string, StTensorInfo>();
   readonly metadata: Record<string, string> = {};
   private fd: number;
@@ -125,103 +123,105 @@ export interface StTensorOut {
   data: () => Uint8Array;
 }
 
-/** Writes a safetensors file atomically (temporary file, fsync, rename). */
-export function writeSafetensors(path: string, tensors: StTensorOut[], metadata?: Record<string, string>): void {
-  const header: Record<string, unknown> = {};
-  if (metadata) header['__metadata__'] = metadata;
-  let offset = 0;
-  for (const t of tensors) {
-    const bytes = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
-  const headerBytes = Buffer.from(json, 'utf8');
-  const lenBuf = Buffer.alloc(8);
-  lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, lenBuf);
-    writeSync(fd, headerBytes);
-    for (const t of tensors) {
-      const data = t.data();
-      const expected = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
-      if (data.length !== expected) throw new SafetensorsError(`${path}: tensor ${t.name} has ${data.length} bytes, expected ${expected}`);
-      let done = 0;
-      while (done < data.length) done += writeSync(fd, data, done, data.length - done);
-    }
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+export type StTensorSpec = Omit<StTensorOut, 'data'>;
+
+export function tensorBytes(t: StTensorSpec): number {
+  return t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
 }
 
 /**
- * Writes a safetensors file whose tensors arrive one at a time, in the order declared up
- * front (the header needs only names, dtypes and shapes). Temporary file until close().
+ * Writes one safetensors file tensor by tensor: the header (all names, dtypes and shapes) goes
+ * first, then `write` takes each tensor's bytes in header order, so only one tensor is ever
+ * in memory. `close` checks every tensor arrived and fsyncs. It writes `path` directly:
+ * callers wanting atomicity write into a temporary name or directory.
  */
 export class SafetensorsStreamWriter {
-  private readonly fd: number;
-  private readonly tmp: string;
+  private fd: number | null;
   private next = 0;
+  private readonly offsets = new Map<string, number>();
+  private readonly dataStart: number;
 
   constructor(
     readonly path: string,
-    private readonly tensors: Array<{ name: string; dtype: FileDtype; shape: number[] }>,
+    private readonly specs: StTensorSpec[],
     metadata?: Record<string, string>,
   ) {
     const header: Record<string, unknown> = {};
     if (metadata) header['__metadata__'] = metadata;
     let offset = 0;
-    for (const t of tensors) {
-      const bytes = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
+    for (const t of specs) {
+      if (t.name === '__metadata__' || t.name in header) throw new SafetensorsError(`${path}: duplicate or reserved tensor name ${t.name}`);
+      const bytes = tensorBytes(t);
       header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+      this.offsets.set(t.name, offset);
       offset += bytes;
     }
     let json = JSON.stringify(header);
-    json += ' '.repeat((8 - (json.length % 8)) % 8);
+    json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // keep the data 8-byte aligned
     const headerBytes = Buffer.from(json, 'utf8');
     const lenBuf = Buffer.alloc(8);
     lenBuf.writeBigUInt64LE(BigInt(headerBytes.length));
-    this.tmp = `${path}.tmp-${process.pid}`;
-    this.fd = openSync(this.tmp, 'w');
-    writeSync(this.fd, lenBuf);
-    writeSync(this.fd, headerBytes);
+    this.dataStart = 8 + headerBytes.length;
+    this.fd = openSync(path, 'w+');
+    this.writeAll(lenBuf);
+    this.writeAll(headerBytes);
   }
 
-  append(name: string, data: Uint8Array): void {
-    const t = this.tensors[this.next];
-    if (!t || t.name !== name) throw new SafetensorsError(`${this.path}: got tensor ${name}, expected ${t ? t.name : 'no more tensors'}`);
-    const expected = t.shape.reduce((a, d) => a * d, 1) * FILE_DTYPE_SIZE[t.dtype];
-    if (data.length !== expected) throw new SafetensorsError(`${this.path}: tensor ${name} has ${data.length} bytes, expected ${expected}`);
+  private writeAll(data: Uint8Array): void {
     let done = 0;
-    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done);
+    while (done < data.length) done += writeSync(this.fd!, data, done, data.length - done);
+  }
+
+  /** The next tensor's bytes, named to catch out-of-order writers. */
+  write(name: string, data: Uint8Array): void {
+    if (this.fd === null) throw new SafetensorsError(`${this.path}: write after close`);
+    const t = this.specs[this.next];
+    if (!t || t.name !== name) throw new SafetensorsError(`${this.path}: expected tensor ${t?.name ?? '(none: all written)'} next, got ${name}`);
+    if (data.length !== tensorBytes(t)) throw new SafetensorsError(`${this.path}: tensor ${name} has ${data.length} bytes, expected ${tensorBytes(t)}`);
+    this.writeAll(data);
     this.next++;
   }
 
-  /** Finishes the file (all tensors must have been appended) and renames it into place. */
-  close(): void {
-    if (this.next !== this.tensors.length) {
-      this.abort();
-      throw new SafetensorsError(`${this.path}: closed after ${this.next} of ${this.tensors.length} tensors`);
+  /** Bytes of a tensor already written to this file (e.g. to store a tied copy of it). */
+  readBack(name: string): Uint8Array {
+    const i = this.specs.findIndex((t) => t.name === name);
+    if (this.fd === null || i < 0 || i >= this.next) throw new SafetensorsError(`${this.path}: tensor ${name} has not been written here`);
+    const out = new Uint8Array(tensorBytes(this.specs[i]!));
+    let done = 0;
+    while (done < out.length) {
+      const n = readSync(this.fd, out, done, out.length - done, this.dataStart + this.offsets.get(name)! + done);
+      if (n <= 0) throw new SafetensorsError(`${this.path}: cannot read back ${name}`);
+      done += n;
     }
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    renameSync(this.tmp, this.path);
+    return out;
   }
 
-  abort(): void {
-    try {
-      closeSync(this.fd);
-    } catch {
-      // already closed
-    }
-    rmSync(this.tmp, { force: true });
+  close(): void {
+    if (this.fd === null) return;
+    if (this.next !== this.specs.length) throw new SafetensorsError(`${this.path}: closed after ${this.next} of ${this.specs.length} tensors`);
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = null;
   }
+
+  /** Closes without the completeness check (the caller discards the file). */
+  abort(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** Writes a safetensors file atomically (temporary file, fsync, rename). */
+export function writeSafetensors(path: string, tensors: StTensorOut[], metadata?: Record<string, string>): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const w = new SafetensorsStreamWriter(tmp, tensors, metadata);
+  try {
+    for (const t of tensors) w.write(t.name, t.data());
+    w.close();
+  } catch (err) {
+    w.abort();
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  renameSync(tmp, path);
 }

@@ -161,7 +161,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo): 
       if ((!bar && ((step + 1) % cfg.steps_per_print === 0 || step === 0 || step + 1 === totalSteps)) || skipped) log.line(formatStepLine(m, totalSteps));
     }
     bar?.finish();
-    exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, dtype === DType.BF16 ? 'BF16' : 'F32');
+    // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
+    // init is saved in the training dtype
+    exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, source.init === 'random' ? cfg.run.precision : null);
   } finally {
     metrics?.close();
     engine.free();
