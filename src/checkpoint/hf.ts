@@ -9,8 +9,8 @@ import { checkpointLayout, type CheckpointLayout, type TensorMap } from '../mode
 import type { ParamViews } from '../model/params.js';
 import type { Tensor } from '../native/tensor.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
-import { float32ToBytes, type FileDtype } from './dtypes.js';
-import { SafetensorsReader, writeSafetensors } from './safetensors.js';
+import type { FileDtype } from './dtypes.js';
+import { SafetensorsReader } from './safetensors.js';
 import type { TensorFile, TensorInfo } from './tensor_file.js';
 import { TorchBinReader } from './torch_bin.js';
 
@@ -239,11 +239,3 @@ export function hfTensorFromCanonical(map: TensorMap, target: Tensor): Float32Ar
   return map.transpose ? transpose(rowsValues, nRows, rowLen) : rowsValues;
 }
 
-/** Writes params as a single model.safetensors with the layout's HF names. */
-export function writeHfWeights(path: string, layout: CheckpointLayout, params: ParamViews, dtype: FileDtype): void {
-  writeSafetensors(
-    path,
-    layout.tensors.map((map) => ({ name: map.hfName, dtype, shape: map.hfShape, data: () => float32ToBytes(hfTensorValues(map, params), dtype) })),
-    { format: 'pt' },
-  );
-}
