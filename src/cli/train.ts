@@ -82,6 +82,7 @@ async function main(): Promise<void> {
       await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null });
       group!.destroy();
     } finally {
+      await setup.reader.close();
       setup.cleanup();
     }
   } catch (e) {
