@@ -1,7 +1,9 @@
-// Elementwise kernels and the fp64 sum of squares used for gradient norms.
+// Elementwise kernels, the fp64 sum of squares used for gradient norms and the inf/NaN
+// check used by fp16 loss scaling.
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "cpu/ops.h"
@@ -78,6 +80,22 @@ double sum_squares(const void* x, int64_t n, DType dt) {
   if (n <= 0) return 0;
   double r = 0;
   TELECHAT_DISPATCH(dt, S, r = sum_squares_loop(static_cast<const S*>(x), n));
+  return r;
+}
+
+// No early exit: a full pass is memory bound, and the common answer (all finite) needs it anyway.
+template <typename S>
+static bool has_nonfinite_loop(const S* x, int64_t n) {
+  int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad)
+  for (int64_t i = 0; i < n; i++) bad |= !std::isfinite(to_f32(x[i]));
+  return bad != 0;
+}
+
+bool has_nonfinite(const void* x, int64_t n, DType dt) {
+  if (n <= 0) return false;
+  bool r = false;
+  TELECHAT_DISPATCH(dt, S, r = has_nonfinite_loop(static_cast<const S*>(x), n));
   return r;
 }
 
