@@ -145,13 +145,6 @@ def op_cross_entropy(i, p, dt):
     return {"loss_sum": loss.reshape(1), "count": count.reshape(1), "grad": logits.grad}
 
 
-def op_half_bits(i, p, dt):
-    # torch's own fp32 -> fp16 rounding (bit patterns) and fp16 -> fp32 widening of all 65536 halves.
-    bits = i["x"].half().view(torch.int16).to(torch.int32) & 0xFFFF
-    every = torch.from_numpy(np.arange(65536, dtype=np.uint16).view(np.int16).copy()).view(torch.float16)
-    return {"bits": bits, "widened": every.float()}
-
-
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
 
 
