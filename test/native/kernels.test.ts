@@ -16,7 +16,7 @@
 // counts where promised), bad ids / targets / positions rejected with no partial output, fp16
 // conversions bit-exact with torch (native F16C path, the portable C++ path and the JS helpers),
 // hasNonfinite, and fp16 kernels that overflow only on stores, never in fp32 intermediates.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
