@@ -3,11 +3,11 @@
 // exactly like torch's .half()). Kernel accuracy on ordinary data is in kernels.test.ts.
 //
 // Conversion references: torch 1.13's x.half() and half -> float (scripts/reference/fp16_ref.py).
-// Three implementations must agree with it: the addon (F16C hardware conversion when the CPU
-// has it, as built here with -march=native), the portable C++ code of native/src/cpu/dtype.h
-// (compiled here without F16C: test/native/f16_portable.cc) and the JS helpers in
-// src/native/half.ts. NaN payloads are not compared with torch (torch returns one canonical
-// NaN, hardware keeps the payload); a NaN must stay a quiet NaN.
+// Three implementations must agree with it: the addon's fp32 <-> fp16 cast (F16C rows when the
+// CPU has it, as built here with -march=native), the scalar branch-free C++ code of
+// native/src/cpu/dtype.h that every elementwise kernel uses (test/native/f16_scalar.cc) and
+// the JS helpers in src/native/half.ts. NaN payloads are not compared with torch (torch returns
+// one canonical NaN, hardware keeps the payload); a NaN must stay a quiet NaN.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -151,17 +151,18 @@ describe('fp16 conversions match torch bit for bit', () => {
     expect(ours.slice(17, 23)).toEqual(['0x400', '0x400', '0x1', '0x0', '0x2', '0x1']);
   });
 
-  it('the portable C++ conversions (no F16C) match torch too', () => {
+  it('the scalar C++ conversions (elementwise kernels; no F16C) match torch too', () => {
     needTorch();
-    const exe = join(tmp.dir, 'f16_portable');
-    execFileSync('c++', ['-std=c++17', '-O2', '-I', join(ROOT, 'native', 'src'),
-      join(ROOT, 'test', 'native', 'f16_portable.cc'), '-o', exe]);
-    execFileSync(exe, [join(tmp.dir, 'x.f32'), join(tmp.dir, 'portable.u16'), join(tmp.dir, 'portable.f32')]);
-    const b = readFileSync(join(tmp.dir, 'portable.u16'));
+    const exe = join(tmp.dir, 'f16_scalar');
+    // The addon's flags (CMakeLists.txt), so the compiler vectorises the conversions the same way.
+    execFileSync('c++', ['-std=c++17', '-O3', '-march=native', '-fno-math-errno', '-I', join(ROOT, 'native', 'src'),
+      join(ROOT, 'test', 'native', 'f16_scalar.cc'), '-o', exe]);
+    execFileSync(exe, [join(tmp.dir, 'x.f32'), join(tmp.dir, 'scalar.u16'), join(tmp.dir, 'scalar.f32')]);
+    const b = readFileSync(join(tmp.dir, 'scalar.u16'));
     const bits = new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     const bad = firstBitsMismatch(bits);
-    expect(bad, bad < 0 ? '' : `x=${X[bad]}: portable ${hex(bits[bad]!)}, torch ${hex(torchBits[bad]!)}`).toBe(-1);
-    const w = readFileSync(join(tmp.dir, 'portable.f32'));
+    expect(bad, bad < 0 ? '' : `x=${X[bad]}: scalar ${hex(bits[bad]!)}, torch ${hex(torchBits[bad]!)}`).toBe(-1);
+    const w = readFileSync(join(tmp.dir, 'scalar.f32'));
     const badW = firstWidenMismatch(new Float32Array(w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength)));
     expect(badW, `half ${hex(badW)}`).toBe(-1);
   });
@@ -179,10 +180,14 @@ describe('fp16 conversions match torch bit for bit', () => {
   });
 
   it('cast among fp32, bf16 and fp16 rounds the exact source value once', () => {
-    // Values across the fp16 range and beyond it (bf16 keeps 1e10, fp16 makes it inf).
+    // The conversion inputs plus values across the fp16 range and beyond it (bf16 keeps 1e10,
+    // fp16 makes it inf). fp16 <-> bf16 goes through the scalar converters, fp32 <-> 16-bit
+    // through the row converters.
     const u = rng(11);
-    const values = Float32Array.from({ length: 3001 }, (_, i) => (u() - 0.5) * 2 ** ((i % 60) - 30));
-    values.set([1e10, -1e10, 65504, 65520, 2 ** -24, 1e-30], 0);
+    const values = new Float32Array(X.length + 3001);
+    values.set(X);
+    for (let i = 0; i < 3001; i++) values[X.length + i] = (u() - 0.5) * 2 ** ((i % 60) - 30);
+    values.set([1e10, -1e10, 65504, 65520, 2 ** -24, 1e-30], X.length);
     const round: Record<DType, (v: Float32Array) => Float32Array> = {
       [DType.F32]: (v) => v,
       [DType.BF16]: (v) => bf16ToFloat32(float32ToBf16(v)),

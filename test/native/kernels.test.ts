@@ -13,9 +13,8 @@
 //    test rule), or the fp32 bound above where an output is not rounded to 16 bits (fp32 rstd,
 //    fp32 gradient accumulators, the loss) and torch's error is itself only fp32 rounding.
 // Also: += accumulation of parameter gradients, bitwise determinism (including across thread
-// counts where promised), bad ids / targets / positions rejected with no partial output, fp16
-// conversions bit-exact with torch (native F16C path, the portable C++ path and the JS helpers),
-// hasNonfinite, and fp16 kernels that overflow only on stores, never in fp32 intermediates.
+// counts where promised), bad ids / targets / positions rejected with no partial output.
+// fp16 conversions, hasNonfinite and fp16 overflow behaviour are tested in fp16.test.ts.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
-// F16C (vcvtps2ph / vcvtph2ps) converts fp16 in hardware; TELECHAT_NO_F16C forces the
-// portable code (used by the test that checks it against torch).
+// F16C (vcvtph2ps / vcvtps2ph) converts fp16 rows 8 values at a time; TELECHAT_NO_F16C turns
+// it off (the rows then use the scalar code, which the test compiles that way against torch).
 #if defined(__F16C__) && !defined(TELECHAT_NO_F16C)
 #include <immintrin.h>
 #define TELECHAT_HAVE_F16C 1
@@ -41,54 +41,40 @@ inline uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>((bits + rounding) >> 16);
 }
 
-// ---- fp16 (IEEE binary16: 1 sign, 5 exponent, 10 mantissa bits), portable ----
+// ---- fp16 (IEEE binary16: 1 sign, 5 exponent, 10 mantissa bits) ----
+// Branch-free (every case computed, one selected), so compilers vectorise loops over them like
+// the bf16 ones. Bit for bit what F16C does for all 2^32 fp32 and 2^16 fp16 inputs, NaN
+// payloads included (checked exhaustively when written; test/native/fp16.test.ts checks them
+// against torch).
 
-// Exact: every fp16 value (subnormals included) is an fp32 normal number.
-inline float f16_to_f32_portable(uint16_t h) {
+// Exact: every fp16 value, subnormals included, is an fp32 normal number.
+inline float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  const uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1f) {  // inf, or NaN made quiet with its payload kept (as vcvtph2ps does)
-    return f32_from_bits(sign | 0x7f800000u | (mant ? 0x400000u | (mant << 13) : 0u));
-  }
-  if (exp != 0) return f32_from_bits(sign | ((exp + 112) << 23) | (mant << 13));  // rebias 15 -> 127
-  // zero or subnormal: mant * 2^-24, exact in fp32
-  const float v = static_cast<float>(mant) * 5.9604644775390625e-8f;
-  return sign ? -v : v;
+  const uint32_t em = static_cast<uint32_t>(h & 0x7fffu) << 13;  // exponent and mantissa, fp32 positions
+  const uint32_t exp = em & 0x0f800000u;
+  const uint32_t normal = em + (112u << 23);  // rebias 15 -> 127
+  // inf, or NaN made quiet with its payload kept (as vcvtph2ps does)
+  const uint32_t special = (em + (224u << 23)) | ((em & 0x7fe000u) ? 0x400000u : 0u);
+  // zero / subnormal m * 2^-24 = 2^-14 * (1 + m/1024) - 2^-14, exact (Sterbenz)
+  const uint32_t sub = f32_bits(f32_from_bits(em + (113u << 23)) - 6.103515625e-05f);
+  return f32_from_bits(sign | (exp == 0x0f800000u ? special : exp == 0 ? sub : normal));
 }
 
-// Round to nearest even; overflow -> inf; NaN -> quiet NaN keeping the top payload bits
-// (what vcvtps2ph does, so both paths agree bit for bit).
-inline uint16_t f32_to_f16_portable(float f) {
+// Round to nearest even; |f| >= 65520 -> inf; NaN -> quiet NaN keeping the top payload bits.
+inline uint16_t f32_to_f16(float f) {
   const uint32_t bits = f32_bits(f);
-  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
-  const uint32_t abs = bits & 0x7fffffffu;
-  if (abs >= 0x7f800000u) {  // inf or NaN
-    return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u | ((abs >> 13) & 0x3ffu) : 0u));
-  }
-  if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520 rounds past 65504
-  if (abs >= 0x38800000u) {  // >= 2^-14: normal fp16. Rebias, then round 13 dropped bits (carry may bump exp).
-    const uint32_t rebased = abs - (112u << 23);
-    return static_cast<uint16_t>(sign | ((rebased + 0xfffu + ((rebased >> 13) & 1u)) >> 13));
-  }
-  if (abs < 0x33000000u) return sign;  // < 2^-25 (half the smallest subnormal, ties to 0): +-0
-  // Subnormal fp16: value / 2^-24 with the implicit bit shifted in, rounded to nearest even.
-  const uint32_t exp = abs >> 23;                       // 102 .. 112
-  const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;  // 24 significant bits
-  const uint32_t shift = 126 - exp;                     // 14 .. 24 bits dropped
-  const uint32_t half = mant >> shift;
-  const uint32_t rem = mant & ((1u << shift) - 1u);
-  const uint32_t mid = 1u << (shift - 1);
-  return static_cast<uint16_t>(sign | (half + (rem > mid || (rem == mid && (half & 1u)))));
+  const uint32_t sign = (bits >> 16) & 0x8000u;
+  const uint32_t a = bits & 0x7fffffffu;
+  const uint32_t special = a > 0x7f800000u ? 0x7e00u | ((a >> 13) & 0x3ffu) : 0x7c00u;  // >= 65536, inf, NaN
+  // < 2^-14: adding 0.5 leaves 2^-24 as the ulp, so the fp32 add itself rounds to nearest
+  // even on the fp16 subnormal grid; the low bits are then the fp16 encoding (0x400 if it
+  // rounded up to the smallest normal).
+  const uint32_t sub = f32_bits(f32_from_bits(a) + 0.5f) - 0x3f000000u;
+  // Rebias 127 -> 15 and round away 13 bits to nearest even; a carry may bump the exponent,
+  // up to inf for 65520 .. 65535.
+  const uint32_t normal = (a - (112u << 23) + 0xfffu + ((a >> 13) & 1u)) >> 13;
+  return static_cast<uint16_t>(sign | (a >= 0x47800000u ? special : a < 0x38800000u ? sub : normal));
 }
-
-#ifdef TELECHAT_HAVE_F16C
-inline float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
-inline uint16_t f32_to_f16(float f) { return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT)); }
-#else
-inline float f16_to_f32(uint16_t h) { return f16_to_f32_portable(h); }
-inline uint16_t f32_to_f16(float f) { return f32_to_f16_portable(f); }
-#endif
 
 // ---- generic access by runtime dtype ----
 

@@ -32,6 +32,17 @@ void cast(void* dst, DType dst_dt, const void* src, DType src_dt, int64_t n) {
     std::memmove(dst, src, static_cast<size_t>(n * dtype_size(dst_dt)));
     return;
   }
+  // fp32 <-> 16-bit (master weights, checkpoints): the row converters, F16C for fp16 when the CPU has it.
+  if (dst_dt == DT_F32 || src_dt == DT_F32) {
+    const int64_t block = 4096;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b += block) {
+      const int64_t m = std::min(block, n - b);
+      if (dst_dt == DT_F32) load_row(static_cast<float*>(dst) + b, offset_ptr(src, b, src_dt), m, src_dt);
+      else store_row(offset_ptr(dst, b, dst_dt), static_cast<const float*>(src) + b, m, dst_dt);
+    }
+    return;
+  }
   TELECHAT_DISPATCH(dst_dt, D, TELECHAT_DISPATCH(src_dt, S, cast_loop(static_cast<D*>(dst), static_cast<const S*>(src), n)));
 }
 
