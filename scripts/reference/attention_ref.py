@@ -14,6 +14,10 @@ Writes, for every requested dtype (inputs cast to it, math done in it by torch):
   DIR/dqkv.<dtype>.f32 [T, (nh+2nkv)D] gradient of sum(out * dout) wrt qkv
   DIR/lse.<dtype>.f32  [nh, T]        logsumexp of the scaled, masked scores
 all written back as fp32.
+
+"float16": torch 1.13 has no CPU half bmm, softmax or exp, so each of those ops runs in fp32 on
+the half inputs and its result is rounded to half (input gradients too, through the backward
+of .float()): torch's fp16 pipeline as a CUDA half kernel with fp32 accumulation runs it.
 """
 import json
 import os
@@ -22,7 +26,14 @@ import sys
 import numpy as np
 import torch
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def op(fn, *args):
+    """fn(*args) in the inputs' dtype; for half, fp32 compute with the result rounded to half."""
+    if args[0].dtype != torch.float16:
+        return fn(*args)
+    return fn(*(a.float() for a in args)).half()
 
 
 def block_causal_mask(cu_seqlens, T):
@@ -41,11 +52,11 @@ def attention(qkv, mask, nh, nkv, D, scale):
     group = nh // nkv  # query head h uses kv head h // group
     k = k.repeat_interleave(group, dim=0)
     v = v.repeat_interleave(group, dim=0)
-    s = (q @ k.transpose(1, 2)) * scale
+    s = op(torch.bmm, q, k.transpose(1, 2)) * scale
     s = s.masked_fill(~mask, float("-inf"))
     lse = torch.logsumexp(s.float(), dim=-1)  # [nh, T]
-    p = torch.softmax(s, dim=-1)
-    out = (p @ v).transpose(0, 1).reshape(T, nh * D)
+    p = op(lambda x: torch.softmax(x, dim=-1), s)
+    out = op(torch.bmm, p, v).transpose(0, 1).reshape(T, nh * D)
     return out, lse
 
 

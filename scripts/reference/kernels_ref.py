@@ -5,11 +5,17 @@ Usage: /usr/bin/python3 scripts/reference/kernels_ref.py DIR
 
 DIR/manifest.json lists cases: {"name", "op", "params", "inputs": {name: {"file", "shape",
 "dtype": "f32" | "i32"}}}; input files are raw little-endian arrays. For every case this writes
-the float64 autograd result of each output ("y", "dx", ...) and, when params["bf16"] is true,
-the same op computed by torch in bfloat16 the way Hugging Face TeleChat code does it
-("bf16:y", ...), whose error the kernel's bf16 error is compared against. Outputs are raw
+the float64 autograd result of each output ("y", "dx", ...) and, when params["dt"] is "bf16" or
+"f16", the same op computed by torch in that dtype the way Hugging Face TeleChat code does it
+("lowp:y", ...), whose error the kernel's error is compared against. Outputs are raw
 little-endian float64 files listed in DIR/results.json: {case: {output: {"file", "shape"}}}.
 The math here is written independently of the C++ kernels, from the PyTorch definitions.
+
+fp16: torch 1.13 has no CPU half kernel for addmm, silu, exp or softmax. Where one is missing,
+`half_op` computes torch's fp16 pipeline instead: the op in fp32 on the half inputs, its result
+rounded to half, and (through the backward of .float()) each input gradient rounded to half,
+which is what a CUDA half kernel with fp32 accumulation does. Ops torch has in half (add, mul,
+cat, embedding, casts) run natively.
 """
 import json
 import os
@@ -21,6 +27,8 @@ import torch.nn.functional as F
 
 F64 = torch.float64
 BF16 = torch.bfloat16
+F16 = torch.float16
+LOWP = {"bf16": BF16, "f16": F16}
 
 
 def load_inputs(directory, case):
@@ -37,11 +45,18 @@ def leaf(t, dtype):
 
 
 def grad_dtype(p):
-    return BF16 if p.get("gdt") == "bf16" else torch.float32
+    return LOWP.get(p.get("gdt"), torch.float32)
+
+
+def half_op(fn, dt, *args):
+    """fn(*args) in dtype dt; in fp16 the fp32-compute, half-storage pipeline (module doc)."""
+    if dt != F16:
+        return fn(*args)
+    return fn(*(a.float() if a is not None else None for a in args)).half()
 
 
 # Each op returns {output name: tensor} computed with `dt` as the compute/storage dtype:
-# float64 for the reference, bfloat16 for torch's own low-precision result.
+# float64 for the reference, bfloat16 / float16 for torch's own low-precision result.
 def op_cast(i, p, dt):
     return {"y": i["x"].to(dt)}
 
@@ -70,7 +85,7 @@ def op_embedding(i, p, dt):
 def op_rmsnorm(i, p, dt):
     x, w = leaf(i["x"], dt), leaf(i["w"], dt)
     # TeleChat / Llama RMSNorm: statistics in fp32 (fp64 here), weight applied in the input dtype.
-    xf = x.to(torch.float32) if dt == BF16 else x
+    xf = x.to(torch.float32) if dt in (BF16, F16) else x
     rstd = torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + p["eps"])
     y = w * (xf * rstd).to(dt)
     y.backward(i["dy"].to(dt))
@@ -82,7 +97,7 @@ def op_rmsnorm(i, p, dt):
 def op_linear(i, p, dt):
     x, w = leaf(i["x"], dt), leaf(i["w"], dt)
     b = leaf(i["b"], dt) if "b" in i else None
-    y = F.linear(x, w, b)
+    y = half_op(F.linear, dt, x, w, b)
     y.backward(i["dy"].to(dt))
     gdt = F64 if dt == F64 else grad_dtype(p)
     out = {"y": y, "dw": i["dw0"].to(gdt) + w.grad.to(gdt)}
@@ -115,15 +130,15 @@ def op_rope(i, p, dt):
 def op_swiglu(i, p, dt):
     gu = leaf(i["gu"], dt)
     gate, up = gu.chunk(2, dim=-1)
-    h = F.silu(gate) * up
+    h = half_op(F.silu, dt, gate) * up
     h.backward(i["dh"].to(dt))
     return {"h": h, "dgu": gu.grad}
 
 
 def op_cross_entropy(i, p, dt):
     logits = leaf(i["logits"], dt)
-    # HF: logits upcast to fp32 for the loss; the gradient flows back into the bf16 logits.
-    z = (logits.to(torch.float32) if dt == BF16 else logits) * p["logit_scale"]
+    # HF: logits upcast to fp32 for the loss; the gradient flows back into the 16-bit logits.
+    z = (logits.to(torch.float32) if dt in (BF16, F16) else logits) * p["logit_scale"]
     loss = F.cross_entropy(z, i["targets"].long(), ignore_index=-100, reduction="sum")
     (loss * p["grad_scale"]).backward()
     count = (i["targets"] != -100).sum()
@@ -145,7 +160,8 @@ def main():
         if case["op"] not in OPS:
             sys.exit(f"{case['name']}: unknown op {case['op']!r}")
         inputs = load_inputs(directory, case)
-        variants = [("", F64)] + ([("bf16:", BF16)] if case["params"].get("bf16") else [])
+        lowp = LOWP.get(case["params"].get("dt"))
+        variants = [("", F64)] + ([("lowp:", lowp)] if lowp is not None else [])
         entry = {}
         for prefix, dt in variants:
             for name, value in OPS[case["op"]](inputs, case["params"], dt).items():

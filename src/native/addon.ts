@@ -34,6 +34,7 @@ export interface NativeAddon {
   add(y: Address, a: Address, b: Address, n: number, dt: number): void;
   scaleInplace(x: Address, s: number, n: number, dt: number): void;
   sumSquares(x: Address, n: number, dt: number): number;
+  hasNonfinite(x: Address, n: number, dt: number): boolean;
   embeddingForward(out: Address, ids: Address, table: Address, T: number, C: number, V: number, dt: number): number;
   embeddingBackward(dtable: Address, ids: Address, dout: Address, T: number, C: number, dt: number, gdt: number): void;
   rmsnormForward(y: Address, rstd: Address, x: Address, w: Address, T: number, C: number, eps: number, dt: number): void;

@@ -50,7 +50,7 @@ function checkCommon(op: string, qkv: Tensor, cuSeqlens: Tensor, opts: Attention
   }
   if (nHeads % nKvHeads !== 0) fail(op, `nHeads (${nHeads}) is not a multiple of nKvHeads (${nKvHeads})`);
   if (!Number.isFinite(scale)) fail(op, `scale must be finite, got ${scale}`);
-  if (qkv.type === INT32) fail(op, 'qkv is int32, expected fp32 or bf16');
+  if (qkv.type === INT32) fail(op, 'qkv is int32, expected fp32, bf16 or fp16');
   const row = (nHeads + 2 * nKvHeads) * headDim;
   if (qkv.shape.length !== 2 || qkv.shape[1] !== row) {
     fail(op, `qkv has shape ${shapeText(qkv.shape)}, expected [T, ${row}] = [T, (nHeads + 2 * nKvHeads) * headDim]`);

@@ -20,7 +20,7 @@ function typeText(t: Tensor): string {
 
 /** The float dtype of `t`, or an error naming the argument when it is an int32 tensor. */
 function floatDtype(op: string, name: string, t: Tensor): DType {
-  if (t.type === INT32) fail(op, `${name} must be fp32 or bf16, got int32`);
+  if (t.type === INT32) fail(op, `${name} must be fp32, bf16 or fp16, got int32`);
   return t.type;
 }
 
@@ -53,7 +53,7 @@ export function fillZero(x: Tensor): void {
   addon.fillZero(x.ptr, x.numel, floatDtype('fillZero', 'x', x));
 }
 
-/** dst = src converted to dst's dtype (bf16 rounded to nearest even). */
+/** dst = src converted to dst's dtype (bf16/fp16 rounded to nearest even, fp16 overflow to +-inf). */
 export function cast(dst: Tensor, src: Tensor): void {
   const op = 'cast';
   const dstDt = floatDtype(op, 'dst', dst);
@@ -81,6 +81,11 @@ export function scaleInplace(x: Tensor, s: number): void {
 /** Sum of squares of x, accumulated in fp64 (deterministic for any thread count). */
 export function sumSquares(x: Tensor): number {
   return addon.sumSquares(x.ptr, x.numel, floatDtype('sumSquares', 'x', x));
+}
+
+/** true when x holds any inf or NaN (fp16 loss scaling: an overflowed step is skipped). */
+export function hasNonfinite(x: Tensor): boolean {
+  return addon.hasNonfinite(x.ptr, x.numel, floatDtype('hasNonfinite', 'x', x));
 }
 
 /** First element of `ids` outside [lo, hi) as [index, value], or null. */

@@ -1,16 +1,25 @@
 // Tensors are typed views (address, dtype, shape) over native buffers. Buffers are freed
 // explicitly (Tensor.free or an Arena), never by the garbage collector.
 import { addon, type Address } from './addon.js';
+import { bf16ToFloat32, f16ToFloat32, float32ToBf16, float32ToF16 } from './half.js';
 
+export { bf16ToFloat32, f16ToFloat32, float32ToBf16, float32ToF16 };
+
+/** Storage dtypes, matching native/src/cpu/dtype.h. */
 export enum DType {
   F32 = 0,
   BF16 = 1,
+  F16 = 2,
 }
 
-export const dtypeSize: Record<DType, number> = { [DType.F32]: 4, [DType.BF16]: 2 };
+export const dtypeSize: Record<DType, number> = { [DType.F32]: 4, [DType.BF16]: 2, [DType.F16]: 2 };
 
-export function dtypeName(dt: DType): 'fp32' | 'bf16' {
-  return dt === DType.F32 ? 'fp32' : 'bf16';
+export type DTypeName = 'fp32' | 'bf16' | 'fp16';
+
+const DTYPE_NAMES: Record<DType, DTypeName> = { [DType.F32]: 'fp32', [DType.BF16]: 'bf16', [DType.F16]: 'fp16' };
+
+export function dtypeName(dt: DType): DTypeName {
+  return DTYPE_NAMES[dt];
 }
 
 /** Memory categories, matching native/src/memory.h. */
@@ -80,7 +89,7 @@ export class Tensor {
     addon.free(this.ptr);
   }
 
-  /** Copies the contents out as fp32 (bf16 widened exactly). */
+  /** Copies the contents out as fp32 (bf16 and fp16 widened exactly). */
   toFloat32(): Float32Array {
     if (this.type === INT32) throw new Error('toFloat32 on an int32 tensor');
     if (this.type === DType.F32) {
@@ -90,7 +99,7 @@ export class Tensor {
     }
     const raw = new Uint16Array(this.numel);
     addon.copyOut(this.ptr, raw);
-    return bf16ToFloat32(raw);
+    return this.type === DType.BF16 ? bf16ToFloat32(raw) : f16ToFloat32(raw);
   }
 
   toInt32(): Int32Array {
@@ -100,11 +109,12 @@ export class Tensor {
     return out;
   }
 
-  /** Writes fp32 values (rounded to nearest-even when the tensor is bf16). */
+  /** Writes fp32 values (rounded to nearest-even for bf16 and fp16; fp16 overflow gives +-inf). */
   writeFloat32(values: Float32Array): void {
     if (values.length !== this.numel) throw new RangeError(`write of ${values.length} values into ${this.numel}`);
     if (this.type === DType.F32) addon.copyIn(this.ptr, values);
     else if (this.type === DType.BF16) addon.copyIn(this.ptr, float32ToBf16(values));
+    else if (this.type === DType.F16) addon.copyIn(this.ptr, float32ToF16(values));
     else throw new Error('writeFloat32 on an int32 tensor');
   }
 
@@ -161,27 +171,6 @@ export class Arena {
     for (const t of this.owned) t.free();
     this.owned.length = 0;
   }
-}
-
-export function bf16ToFloat32(raw: Uint16Array): Float32Array {
-  const bits = new Uint32Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bits[i] = raw[i]! << 16;
-  return new Float32Array(bits.buffer);
-}
-
-/** Round-to-nearest-even, NaN kept quiet (same rule as native/src/cpu/dtype.h). */
-export function float32ToBf16(values: Float32Array): Uint16Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const b = bits[i]!;
-    if ((b & 0x7f800000) === 0x7f800000 && (b & 0x007fffff) !== 0) {
-      out[i] = (b >>> 16) | 0x40;
-    } else {
-      out[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
-    }
-  }
-  return out;
 }
 
 export function memStats(): { current: Record<string, number>; peak: Record<string, number>; totalPeak: number } {

@@ -2,7 +2,7 @@
 // it on one process). It owns the fp32 master weights (unless the parameters are already
 // fp32, then it updates them in place) and both moments, and writes back the working copy.
 import { addon } from '../native/addon.js';
-import { DType, MemCategory, type Tensor, alloc } from '../native/tensor.js';
+import { DType, MemCategory, type Tensor, alloc, dtypeSize } from '../native/tensor.js';
 
 export interface AdamHyper {
   betas: [number, number];
@@ -27,7 +27,7 @@ export class ShardAdamW {
   private readonly ownsMaster: boolean;
 
   /**
-   * params: the working parameters of this shard (fp32 or bf16); grads: the shard's gradient
+   * params: the working parameters of this shard (fp32, bf16 or fp16); grads: the shard's gradient
    * accumulator. Both are views of exactly the shard's elements.
    */
   constructor(
@@ -54,7 +54,7 @@ export class ShardAdamW {
     const [beta1, beta2] = this.hyper.betas;
     for (const seg of this.segments) {
       const wd = seg.decay ? this.hyper.weightDecay : 0;
-      const at = (t: Tensor): number => t.ptr + seg.start * (t.dtype === DType.F32 ? 4 : 2);
+      const at = (t: Tensor): number => t.ptr + seg.start * dtypeSize[t.dtype];
       addon.adamwStep(
         at(this.master),
         this.ownsMaster ? at(this.params) : null,

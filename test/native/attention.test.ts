@@ -14,7 +14,10 @@ import {
   INT32,
   MemCategory,
   bf16ToFloat32,
+  dtypeName,
+  f16ToFloat32,
   float32ToBf16,
+  float32ToF16,
   memStats,
   resetMemPeaks,
   setNumThreads,
@@ -40,9 +43,11 @@ function randn(n: number, seed: number): Float32Array {
   return out;
 }
 
-/** Rounds to bf16 and back, so the reference sees exactly the values the kernel stores. */
-function roundBf16(x: Float32Array): Float32Array {
-  return bf16ToFloat32(float32ToBf16(x));
+/** Rounds to the storage dtype and back, so the reference sees exactly the values the kernel stores. */
+function roundTo(dt: DType, x: Float32Array): Float32Array {
+  if (dt === DType.BF16) return bf16ToFloat32(float32ToBf16(x));
+  if (dt === DType.F16) return f16ToFloat32(float32ToF16(x));
+  return x;
 }
 
 interface Case {
@@ -175,13 +180,9 @@ function worstRatio(a: Float32Array, ref: Float32Array, atol: number, rtol: numb
 
 function inputsFor(c: Case, dt: DType): { qkv: Float32Array; dout: Float32Array } {
   const T = cuSeqlensOf(c.docs).at(-1)!;
-  let qkv = randn(T * (c.nh + 2 * c.nkv) * c.D, c.seed);
-  let dout = randn(T * c.nh * c.D, c.seed + 1);
-  if (dt === DType.BF16) {
-    qkv = roundBf16(qkv);
-    dout = roundBf16(dout);
-  }
-  return { qkv, dout };
+  const qkv = randn(T * (c.nh + 2 * c.nkv) * c.D, c.seed);
+  const dout = randn(T * c.nh * c.D, c.seed + 1);
+  return { qkv: roundTo(dt, qkv), dout: roundTo(dt, dout) };
 }
 
 const errors: string[] = [];
@@ -237,46 +238,53 @@ describe('CPU attention (fp32) vs PyTorch float64 autograd', () => {
   }
 });
 
-// bf16 storage, fp32 compute. The FlashAttention test rule (reference/kernels.md): our max error
-// against the high-precision reference must be <= 2x that of PyTorch's own bf16 computation
-// (forward) and <= 3x (dq, dk, dv). Both sides get the same bf16-rounded inputs.
-const bf16Cases: Array<[string, Case]> = [
+// bf16 / fp16 storage, fp32 compute. The FlashAttention test rule (reference/kernels.md): our max
+// error against the high-precision reference must be <= 2x that of PyTorch's own bf16 / fp16
+// computation (forward) and <= 3x (dq, dk, dv). Both sides get the same rounded inputs. torch
+// 1.13 has no CPU half bmm / softmax: its fp16 side is the fp16 pipeline (fp32 compute rounded
+// to half after each op, scripts/reference/attention_ref.py).
+const lowpCases: Array<[string, Case]> = [
   ['GQA 6/2 D=64, docs [113, 203]', { docs: [113, 203], nh: 6, nkv: 2, D: 64, seed: 11 }],
   ['MHA D=160, docs [5, 20, 12, 1, 90]', { docs: [5, 20, 12, 1, 90], nh: 2, nkv: 2, D: 160, seed: 12 }],
   ['GQA 4/2 D=40, docs [200]', { docs: [200], nh: 4, nkv: 2, D: 40, seed: 13 }],
 ];
 
-describe('CPU attention (bf16 storage) vs PyTorch bf16 error budget', () => {
-  for (const [name, c] of bf16Cases) {
-    it(name, () => {
-      const { qkv, dout } = inputsFor(c, DType.BF16);
-      const ours = runNative(c, DType.BF16, qkv, dout);
-      const refs = runReference(c, qkv, dout, ['float64', 'bfloat16']);
-      const ref = refs.float64!, pt = refs.bfloat16!;
-      const o = splitQkv(ours.dqkv, c), r = splitQkv(ref.dqkv, c), p = splitQkv(pt.dqkv, c);
-      const pairs: Array<[string, Float32Array, Float32Array, Float32Array, number]> = [
-        ['out', ours.out, pt.out, ref.out, 2],
-        ['dq', o.dq, p.dq, r.dq, 3],
-        ['dk', o.dk, p.dk, r.dk, 3],
-        ['dv', o.dv, p.dv, r.dv, 3],
-      ];
-      const parts: string[] = [];
-      for (const [key, mine, torchBf16, truth, factor] of pairs) {
-        const errOurs = maxAbsDiff(mine, truth), errTorch = maxAbsDiff(torchBf16, truth);
-        parts.push(`${key} ${errOurs.toExponential(2)} (torch bf16 ${errTorch.toExponential(2)})`);
-        expect(errOurs, `${key}: ours ${errOurs} vs torch bf16 ${errTorch}`).toBeLessThanOrEqual(factor * errTorch);
-      }
-      // lse is fp32 even with bf16 storage: only input rounding is shared, so fp32 tolerance.
-      expect(worstRatio(ours.lse, ref.lse, ATOL, RTOL)).toBeLessThanOrEqual(1);
-      errors.push(`bf16 ${name}: max abs ${parts.join(', ')}`);
-    });
-  }
-});
+for (const [dt, torchName] of [[DType.BF16, 'bfloat16'], [DType.F16, 'float16']] as const) {
+  describe(`CPU attention (${dtypeName(dt)} storage) vs PyTorch ${dtypeName(dt)} error budget`, () => {
+    for (const [name, c0] of lowpCases) {
+      // fp16 runs other seeds than bf16: fresh data rather than the same inputs at another precision.
+      const c = dt === DType.F16 ? { ...c0, seed: c0.seed + 100 } : c0;
+      it(name, () => {
+        const { qkv, dout } = inputsFor(c, dt);
+        const ours = runNative(c, dt, qkv, dout);
+        const refs = runReference(c, qkv, dout, ['float64', torchName]);
+        const ref = refs.float64!, pt = refs[torchName]!;
+        const o = splitQkv(ours.dqkv, c), r = splitQkv(ref.dqkv, c), p = splitQkv(pt.dqkv, c);
+        const pairs: Array<[string, Float32Array, Float32Array, Float32Array, number]> = [
+          ['out', ours.out, pt.out, ref.out, 2],
+          ['dq', o.dq, p.dq, r.dq, 3],
+          ['dk', o.dk, p.dk, r.dk, 3],
+          ['dv', o.dv, p.dv, r.dv, 3],
+        ];
+        const parts: string[] = [];
+        for (const [key, mine, torchLowp, truth, factor] of pairs) {
+          const errOurs = maxAbsDiff(mine, truth), errTorch = maxAbsDiff(torchLowp, truth);
+          parts.push(`${key} ${errOurs.toExponential(2)} (torch ${errTorch.toExponential(2)})`);
+          expect(errOurs, `${key}: ours ${errOurs} vs torch ${dtypeName(dt)} ${errTorch}`).toBeLessThanOrEqual(
+            factor * errTorch);
+        }
+        // lse is fp32 whatever the storage: only input rounding is shared, so fp32 tolerance.
+        expect(worstRatio(ours.lse, ref.lse, ATOL, RTOL)).toBeLessThanOrEqual(1);
+        errors.push(`${dtypeName(dt)} ${name}: max abs ${parts.join(', ')}`);
+      });
+    }
+  });
+}
 
 describe('CPU attention determinism and memory', () => {
   it('is bitwise reproducible run to run, and across 1 and 2 threads', () => {
     const c: Case = { docs: [113, 203, 7], nh: 6, nkv: 2, D: 24, seed: 21 };
-    for (const dt of [DType.F32, DType.BF16]) {
+    for (const dt of [DType.F32, DType.BF16, DType.F16]) {
       const { qkv, dout } = inputsFor(c, dt);
       const before = addon.getNumThreads();
       try {

@@ -1,17 +1,20 @@
 // CPU kernels (src/native/kernels.ts) against PyTorch autograd (scripts/reference/kernels_ref.py).
 //
 // Inputs are drawn here from a seeded generator, written to a temp dir, and the reference
-// computes every forward output and gradient once in float64 and, for bf16 cases, again in
-// torch's own bfloat16 (the way Hugging Face TeleChat code runs). Tolerances:
+// computes every forward output and gradient once in float64 and, for bf16 / fp16 cases, again
+// in torch's own bfloat16 / float16 (the way Hugging Face TeleChat code runs; for fp16 ops torch
+// 1.13 lacks on the CPU, its fp16 pipeline: fp32 compute rounded to half after each op, see
+// scripts/reference/kernels_ref.py). Tolerances:
 //  - fp32 storage: |ours - ref| <= 1e-5 * max|ref| + 1e-4 * |ref| per element. Kernels compute
 //    in fp32 (unit roundoff 6e-8); every output here is a sum of <= ~1000 O(1) terms, so even
 //    the worst-case rounding bound (K * u ~ 6e-5 relative to the terms) fits, while any wrong
 //    term or a stray bf16 rounding (4e-3 relative) fails by orders of magnitude.
-//  - bf16 storage: max|ours - ref64| <= 2 * max|torch_bf16 - ref64| (the FlashAttention test
-//    rule), or the fp32 bound above where an output is not rounded to bf16 (fp32 rstd, fp32
-//    gradient accumulators, the loss) and torch's error is itself only fp32 rounding.
+//  - bf16 / fp16 storage: max|ours - ref64| <= 2 * max|torch_lowp - ref64| (the FlashAttention
+//    test rule), or the fp32 bound above where an output is not rounded to 16 bits (fp32 rstd,
+//    fp32 gradient accumulators, the loss) and torch's error is itself only fp32 rounding.
 // Also: += accumulation of parameter gradients, bitwise determinism (including across thread
 // counts where promised), bad ids / targets / positions rejected with no partial output.
+// fp16 conversions, hasNonfinite and fp16 overflow behaviour are tested in fp16.test.ts.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,12 +24,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import * as K from '../../src/native/kernels.js';
 import {
-  Arena, DType, INT32, MemCategory, Tensor, bf16ToFloat32, dtypeName, float32ToBf16, memStats, resetMemPeaks,
-  setNumThreads,
+  Arena, DType, INT32, MemCategory, Tensor, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16,
+  memStats, resetMemPeaks, setNumThreads,
 } from '../../src/native/tensor.js';
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'reference', 'kernels_ref.py');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SCRIPT = join(ROOT, 'scripts', 'reference', 'kernels_ref.py');
 
 // ---- seeded inputs ----
 
@@ -53,8 +57,16 @@ function randint(n: number, seed: number, lo: number, hi: number): Int32Array {
   return Int32Array.from({ length: n }, () => lo + Math.floor(u() * (hi - lo)));
 }
 
-function roundBf16(x: Float32Array): Float32Array {
-  return bf16ToFloat32(float32ToBf16(x));
+/** Storage dtypes of the cases, as the reference names them. */
+type Tag = 'f32' | 'bf16' | 'f16';
+const TAGS: readonly Tag[] = ['f32', 'bf16', 'f16'];
+const DT_OF: Record<Tag, DType> = { f32: DType.F32, bf16: DType.BF16, f16: DType.F16 };
+
+/** x rounded to the storage dtype (what the kernel sees after writeFloat32). */
+function roundTo(tag: Tag, x: Float32Array): Float32Array {
+  if (tag === 'bf16') return bf16ToFloat32(float32ToBf16(x));
+  if (tag === 'f16') return f16ToFloat32(float32ToF16(x));
+  return x;
 }
 
 // ---- reference cases ----
@@ -72,12 +84,11 @@ interface Case {
 
 const cases = new Map<string, Case>();
 
-/** Registers a case; float inputs of bf16 cases are rounded to bf16 first (except fp32 tables). */
+/** Registers a case; float inputs are rounded to the case's storage dtype (except fp32 tables). */
 function addCase(name: string, op: string, params: Case['params'], inputs: Record<string, Input>, keepF32: string[] = []) {
-  if (params.bf16) {
-    for (const [key, inp] of Object.entries(inputs)) {
-      if (inp.data instanceof Float32Array && !keepF32.includes(key)) inp.data = roundBf16(inp.data);
-    }
+  const tag = (params.dt ?? 'f32') as Tag;
+  for (const [key, inp] of Object.entries(inputs)) {
+    if (inp.data instanceof Float32Array && !keepF32.includes(key)) inp.data = roundTo(tag, inp.data);
   }
   cases.set(name, { name, op, params, inputs });
 }
@@ -85,36 +96,40 @@ function addCase(name: string, op: string, params: Case['params'], inputs: Recor
 const f = (data: Float32Array, ...shape: number[]): Input => ({ data, shape: shape.length ? shape : [data.length] });
 const ints = (data: Int32Array, ...shape: number[]): Input => ({ data, shape });
 
-// Shapes: awkward on purpose (T = 37, C = 96, Out = 40, V = 1000); the bf16 linear uses T = 600
+/** Grad dtypes tested with each storage dtype: fp32, and the storage dtype itself. */
+const gradTags = (tag: Tag): Tag[] => (tag === 'f32' ? ['f32'] : ['f32', tag]);
+
+// Shapes: awkward on purpose (T = 37, C = 96, Out = 40, V = 1000); the 16-bit linear uses T = 600
 // and Out = 520 so both its row blocks (512 rows of x and of W) are crossed.
 const T = 37;
 const C = 96;
-for (const bf16 of [false, true]) {
-  const tag = bf16 ? 'bf16' : 'f32';
+for (const tag of TAGS) {
+  const dt = tag;
   const n = 4099;
-  addCase(`cast_${tag}`, 'cast', { bf16 }, { x: f(randn(n, 1, 3)) });
-  addCase(`add_${tag}`, 'add', { bf16 }, { a: f(randn(n, 2)), b: f(randn(n, 3)) });
-  addCase(`scale_${tag}`, 'scale', { bf16, s: 0.3 }, { x: f(randn(n, 4)) });
-  addCase(`sum_squares_${tag}`, 'sum_squares', { bf16 }, { x: f(randn(n, 5)) });
+  addCase(`cast_${tag}`, 'cast', { dt }, { x: f(randn(n, 1, 3)) });
+  addCase(`add_${tag}`, 'add', { dt }, { a: f(randn(n, 2)), b: f(randn(n, 3)) });
+  addCase(`scale_${tag}`, 'scale', { dt, s: 0.3 }, { x: f(randn(n, 4)) });
+  addCase(`sum_squares_${tag}`, 'sum_squares', { dt }, { x: f(randn(n, 5)) });
 
   // Embedding: V = 1000, ids repeat (the first 20 rows use ids < 8) to exercise the scatter-add.
-  for (const gdt of bf16 ? ['f32', 'bf16'] : ['f32']) {
+  for (const gdt of gradTags(tag)) {
     const ids = randint(T, 6, 0, 1000);
     ids.set(randint(20, 7, 0, 8));
-    addCase(`embedding_${tag}_g${gdt}`, 'embedding', { bf16, gdt }, {
+    addCase(`embedding_${tag}_g${gdt}`, 'embedding', { dt, gdt }, {
       table: f(randn(1000 * C, 8), 1000, C), ids: ints(ids, T), dout: f(randn(T * C, 9), T, C),
       dtable0: f(randn(1000 * C, 10, 0.1), 1000, C),
     });
-    addCase(`rmsnorm_${tag}_g${gdt}`, 'rmsnorm', { bf16, gdt, eps: 1e-5 }, {
+    addCase(`rmsnorm_${tag}_g${gdt}`, 'rmsnorm', { dt, gdt, eps: 1e-5 }, {
       x: f(randn(T * C, 11, 2), T, C), w: f(randn(C, 12, 0.5).map((v) => 1 + v), C), dy: f(randn(T * C, 13), T, C),
       dx0: f(randn(T * C, 14, 0.1), T, C), dw0: f(randn(C, 15, 0.1), C),
     });
   }
 
   // Linear: [dt, gdt, T, In, Out, bias, accumulate dx].
-  const linearShapes: [string, number, number, number, boolean, boolean][] = bf16
-    ? [['f32', 600, 48, 520, true, true], ['bf16', 600, 48, 520, true, false], ['f32', 37, 96, 40, false, false]]
-    : [['f32', 37, 96, 40, true, true], ['f32', 37, 96, 40, false, false], ['bf16', 37, 96, 40, true, true]];
+  const linearShapes: [Tag, number, number, number, boolean, boolean][] = tag !== 'f32'
+    ? [['f32', 600, 48, 520, true, true], [tag, 600, 48, 520, true, false], ['f32', 37, 96, 40, false, false]]
+    : [['f32', 37, 96, 40, true, true], ['f32', 37, 96, 40, false, false], ['bf16', 37, 96, 40, true, true],
+      ['f16', 37, 96, 40, true, false]];
   for (const [gdt, t, In, Out, bias, acc] of linearShapes) {
     const inputs: Record<string, Input> = {
       x: f(randn(t * In, 20), t, In), w: f(randn(Out * In, 21, 1 / Math.sqrt(In)), Out, In),
@@ -124,12 +139,10 @@ for (const bf16 of [false, true]) {
       inputs.b = f(randn(Out, 25), Out);
       inputs.db0 = f(randn(Out, 26, 0.1), Out);
     }
-    // bf16 grads start from bf16 values, so the reference sees what the kernel accumulates into.
-    if (gdt === 'bf16') {
-      for (const key of ['dw0', 'db0']) if (inputs[key]) inputs[key]!.data = roundBf16(inputs[key]!.data as Float32Array);
-    }
+    // 16-bit grads start from 16-bit values, so the reference sees what the kernel accumulates into.
+    for (const key of ['dw0', 'db0']) if (inputs[key]) inputs[key]!.data = roundTo(gdt, inputs[key]!.data as Float32Array);
     addCase(`linear_${tag}_g${gdt}_${t}x${In}x${Out}${bias ? '_bias' : ''}${acc ? '_acc' : ''}`, 'linear',
-      { bf16, gdt, accumulate_dx: acc, T: t, In, Out, bias }, inputs);
+      { dt, gdt, accumulate_dx: acc, T: t, In, Out, bias }, inputs);
   }
 
   // Rope: rows of 5 heads of D = 16 plus 8 spare columns; heads 2..3 rotated (colOffset 32).
@@ -147,19 +160,19 @@ for (const bf16 of [false, true]) {
     }
   }
   const pos = Int32Array.from({ length: T }, (_, t) => (t < 20 ? t : t - 20 + 40));
-  addCase(`rope_${tag}`, 'rope', { bf16, n_heads: 2, head_dim: D, col_offset: 32 }, {
+  addCase(`rope_${tag}`, 'rope', { dt, n_heads: 2, head_dim: D, col_offset: 32 }, {
     x: f(randn(T * W, 30), T, W), pos: ints(pos, T), cos: f(cos, maxPos, D / 2), sin: f(sin, maxPos, D / 2),
     dy: f(randn(T * W, 31), T, W),
   }, ['cos', 'sin']);
 
   const F = 40;
-  addCase(`swiglu_${tag}`, 'swiglu', { bf16 }, { gu: f(randn(T * 2 * F, 40, 2), T, 2 * F), dh: f(randn(T * F, 41), T, F) });
+  addCase(`swiglu_${tag}`, 'swiglu', { dt }, { gu: f(randn(T * 2 * F, 40, 2), T, 2 * F), dh: f(randn(T * F, 41), T, F) });
 
   // Cross-entropy: V = 1000, 8 ignored rows, muP logit scale, grad scale = 1 / counted rows.
   const V = 1000;
   const targets = randint(T, 50, 0, V);
   for (const r of [0, 3, 4, 10, 17, 25, 30, 36]) targets[r] = -100;
-  addCase(`cross_entropy_${tag}`, 'cross_entropy', { bf16, logit_scale: 0.7, grad_scale: 1 / 29 }, {
+  addCase(`cross_entropy_${tag}`, 'cross_entropy', { dt, logit_scale: 0.7, grad_scale: 1 / 29 }, {
     logits: f(randn(T * V, 51, 3), T, V), targets: ints(targets, T),
   });
 }
@@ -242,7 +255,10 @@ function fp32Ratio(a: ArrayLike<number>, r: ArrayLike<number>): number {
   return m;
 }
 
-/** Checks output `key` of `caseName` for the storage dtype of the case. */
+/** Unit roundoff (half an ulp, relative) of the 16-bit dtypes. */
+const UNIT_ROUNDOFF: Record<DType, number> = { [DType.F32]: 2 ** -24, [DType.BF16]: 2 ** -8, [DType.F16]: 2 ** -11 };
+
+/** Checks output `key` of `caseName` stored in dtype dt (F32: the fp32 tolerance). */
 function check(caseName: string, key: string, actual: Float32Array, dt: DType): void {
   const r = ref(caseName, key);
   const err = maxErr(actual, r);
@@ -251,29 +267,32 @@ function check(caseName: string, key: string, actual: Float32Array, dt: DType): 
     report.push(`${caseName}.${key}: max abs err ${err.toExponential(2)} (max |ref| ${maxAbs(r).toPrecision(3)}), ` +
       `fp32 tolerance used ${(ratio * 100).toFixed(2)}%`);
     expect(ratio, `${caseName}.${key}: max abs err ${err}`).toBeLessThanOrEqual(1);
-  } else if (!results.get(caseName)!.has(`bf16:${key}`)) {
-    // bf16 grads from fp32 activations: one round-to-nearest-even of an fp32-exact value,
-    // at most half an ulp = 2^-8 relative, on top of the fp32 tolerance.
+  } else if (!results.get(caseName)!.has(`lowp:${key}`)) {
+    // 16-bit grads from fp32 activations: one round-to-nearest-even of an fp32-exact value,
+    // at most half an ulp (2^-8 bf16, 2^-11 fp16) relative, on top of the fp32 tolerance.
     const scale = 1e-5 * maxAbs(r);
+    const u = UNIT_ROUNDOFF[dt];
     let worst = 0;
     for (let i = 0; i < r.length; i++) {
-      worst = Math.max(worst, Math.abs(actual[i]! - r[i]!) / (scale + (1e-4 + 2 ** -8) * Math.abs(r[i]!)));
+      worst = Math.max(worst, Math.abs(actual[i]! - r[i]!) / (scale + (1e-4 + u) * Math.abs(r[i]!)));
     }
-    report.push(`${caseName}.${key}: max abs err ${err.toExponential(2)}, bf16 rounding bound used ${(worst * 100).toFixed(2)}%`);
+    report.push(`${caseName}.${key}: max abs err ${err.toExponential(2)}, ${dtypeName(dt)} rounding bound used ` +
+      `${(worst * 100).toFixed(2)}%`);
     expect(worst, `${caseName}.${key}: max abs err ${err}`).toBeLessThanOrEqual(1);
   } else {
-    const torchErr = maxErr(ref(caseName, `bf16:${key}`), r);
-    report.push(`${caseName}.${key}: max abs err ${err.toExponential(2)} vs torch bf16 ${torchErr.toExponential(2)}` +
-      ` (ratio ${(err / torchErr).toFixed(2)}; fp32 tolerance used ${(ratio * 100).toFixed(2)}%)`);
-    expect(err <= 2 * torchErr || ratio <= 1, `${caseName}.${key}: err ${err} > 2 x torch bf16 err ${torchErr}`).toBe(true);
+    const torchErr = maxErr(ref(caseName, `lowp:${key}`), r);
+    report.push(`${caseName}.${key}: max abs err ${err.toExponential(2)} vs torch ${dtypeName(dt)} ` +
+      `${torchErr.toExponential(2)} (ratio ${(err / torchErr).toFixed(2)}; fp32 tolerance used ${(ratio * 100).toFixed(2)}%)`);
+    expect(err <= 2 * torchErr || ratio <= 1, `${caseName}.${key}: err ${err} > 2 x torch err ${torchErr}`).toBe(true);
   }
 }
 
 // ---- tensors ----
 
 const arena = new Arena(MemCategory.Buffers);
-const dtOf = (bf16: boolean) => (bf16 ? DType.BF16 : DType.F32);
-const gdtOf = (c: Case) => (c.params.gdt === 'bf16' ? DType.BF16 : DType.F32);
+const gdtOf = (c: Case) => DT_OF[(c.params.gdt ?? 'f32') as Tag];
+/** The dtype a parameter gradient is checked as: its own when activations are fp32, else the storage's. */
+const paramCheckDt = (dt: DType, gdt: DType) => (dt === DType.F32 ? gdt : dt);
 
 function tensor(inp: Input, type: DType | typeof INT32): Tensor {
   const t = arena.alloc(type, inp.shape);
@@ -312,9 +331,9 @@ afterEach(() => arena.freeAll());
 
 // ---- the kernels, one family per describe ----
 
-for (const bf16 of [false, true]) {
-  const dt = dtOf(bf16);
-  const tag = bf16 ? 'bf16' : 'f32';
+for (const tag of TAGS) {
+  const dt = DT_OF[tag];
+  const lowp = dt !== DType.F32;
 
   describe(`elementwise (${dtypeName(dt)})`, () => {
     it('cast rounds to nearest even exactly like torch and widens exactly', () => {
@@ -322,7 +341,7 @@ for (const bf16 of [false, true]) {
       const x32 = tensor(c.inputs.x!, DType.F32);
       const y = arena.alloc(dt, c.inputs.x!.shape);
       K.cast(y, x32);
-      const r = ref(c.name, bf16 ? 'bf16:y' : 'y');
+      const r = ref(c.name, lowp ? 'lowp:y' : 'y');
       expect(maxErr(y.toFloat32(), r)).toBe(0);
       const back = arena.alloc(DType.F32, c.inputs.x!.shape);
       K.cast(back, y);
@@ -356,7 +375,7 @@ for (const bf16 of [false, true]) {
   });
 
   describe(`embedding (${dtypeName(dt)})`, () => {
-    for (const gdtName of bf16 ? ['f32', 'bf16'] : ['f32']) {
+    for (const gdtName of gradTags(tag)) {
       it(`forward gathers rows; backward scatter-adds into ${gdtName} grads (+=), deterministically`, () => {
         const c = cases.get(`embedding_${tag}_g${gdtName}`)!;
         const gdt = gdtOf(c);
@@ -369,7 +388,7 @@ for (const bf16 of [false, true]) {
         const dout = tensor(c.inputs.dout!, dt);
         const dtable = tensor(c.inputs.dtable0!, gdt);
         K.embeddingBackward(dtable, ids, dout);
-        check(c.name, 'dtable', dtable.toFloat32(), gdt === DType.F32 && dt === DType.F32 ? DType.F32 : DType.BF16);
+        check(c.name, 'dtable', dtable.toFloat32(), paramCheckDt(dt, gdt));
 
         // Determinism: bitwise equal on repeat and with one thread.
         const again = tensor(c.inputs.dtable0!, gdt);
@@ -391,7 +410,7 @@ for (const bf16 of [false, true]) {
   });
 
   describe(`rmsnorm (${dtypeName(dt)})`, () => {
-    for (const gdtName of bf16 ? ['f32', 'bf16'] : ['f32']) {
+    for (const gdtName of gradTags(tag)) {
       it(`forward, backward dx += and dw += (${gdtName}), deterministic dw`, () => {
         const c = cases.get(`rmsnorm_${tag}_g${gdtName}`)!;
         const gdt = gdtOf(c);
@@ -408,7 +427,7 @@ for (const bf16 of [false, true]) {
         const dw = tensor(c.inputs.dw0!, gdt);
         K.rmsnormBackward(dx, dw, dy, x, w, rstd);
         check(c.name, 'dx', dx.toFloat32(), dt);
-        check(c.name, 'dw', dw.toFloat32(), gdt === DType.F32 && dt === DType.F32 ? DType.F32 : DType.BF16);
+        check(c.name, 'dw', dw.toFloat32(), paramCheckDt(dt, gdt));
 
         const dx2 = tensor(c.inputs.dx0!, dt);
         const dw2 = tensor(c.inputs.dw0!, gdt);
@@ -441,7 +460,7 @@ for (const bf16 of [false, true]) {
         return { dx, dw, db };
       };
       const g = run();
-      const paramDt = gdt === DType.F32 && dt === DType.F32 ? DType.F32 : DType.BF16;
+      const paramDt = paramCheckDt(dt, gdt);
       check(c.name, 'dx', g.dx.toFloat32(), dt);
       check(c.name, 'dw', g.dw.toFloat32(), paramDt);
       if (g.db) check(c.name, 'db', g.db.toFloat32(), paramDt);
@@ -459,11 +478,11 @@ for (const bf16 of [false, true]) {
     for (const c of [...cases.values()].filter((k) => k.op === 'linear' && k.name.startsWith(`linear_${tag}_`))) {
       const { T: t, In, Out, bias } = c.params as { T: number; In: number; Out: number; bias: boolean };
       const acc = c.params.accumulate_dx as boolean;
-      // The T = 600 bf16 cases shrink the widening budget to 16384 floats: W blocks of 341 rows
+      // The T = 600 16-bit cases shrink the widening budget to 16384 floats: W blocks of 341 rows
       // and x blocks of 48 rows, so results must be exact across many block boundaries.
-      const small = bf16 && t === 600;
+      const small = lowp && t === 600;
       it(`${t}x${In} -> ${Out}, grads ${c.params.gdt}${bias ? ', bias' : ''}${acc ? ', dx +=' : ''}` +
-        `${small ? ', 48x341-row bf16 blocks' : ''}`, () => {
+        `${small ? `, 48x341-row ${dtypeName(dt)} blocks` : ''}`, () => {
         if (small) process.env.TELECHAT_LINEAR_BLOCK_FLOATS = '16384';
         try {
           linearCase(c, t, In, Out, bias, acc, small);
@@ -473,8 +492,8 @@ for (const bf16 of [false, true]) {
       });
     }
 
-    if (bf16) {
-      it('never widens a whole big bf16 weight: scratch stays near one 16 MiB block', () => {
+    if (lowp) {
+      it(`never widens a whole big ${dtypeName(dt)} weight: scratch stays near one 16 MiB block`, () => {
         // W [8192, 1024] is 32 MiB as fp32; the default budget widens 4096 rows (16 MiB) at a time.
         const [t, In, Out] = [8, 1024, 8192];
         const x = arena.alloc(dt, [t, In]);
@@ -486,7 +505,7 @@ for (const bf16 of [false, true]) {
         K.linearForward(y, x, w, null);
         expect(memStats().peak.scratch!).toBeLessThan(0.55 * fullCopy);
         resetMemPeaks();
-        K.linearBackward(arena.alloc(dt, [t, In]), arena.alloc(DType.BF16, [Out, In]), null, y, x, w);
+        K.linearBackward(arena.alloc(dt, [t, In]), arena.alloc(dt, [Out, In]), null, y, x, w);
         expect(memStats().peak.scratch!).toBeLessThan(0.55 * fullCopy);
       });
     }
@@ -496,8 +515,12 @@ for (const bf16 of [false, true]) {
       const w = arena.alloc(dt, [3, 7]);
       expect(() => K.linearForward(arena.alloc(dt, [5, 3]), x, w, null)).toThrow(
         'linearForward: w is [3, 7] but x has 8 features (w must be [Out, In])');
-      const w2 = arena.alloc(bf16 ? DType.F32 : DType.BF16, [3, 8]);
-      expect(() => K.linearForward(arena.alloc(dt, [5, 3]), x, w2, null)).toThrow(/w must be/);
+      // A weight of another dtype, including the other 16-bit one (bf16 vs fp16 bits differ).
+      for (const other of TAGS.map((k) => DT_OF[k]).filter((d) => d !== dt)) {
+        const w2 = arena.alloc(other, [3, 8]);
+        expect(() => K.linearForward(arena.alloc(dt, [5, 3]), x, w2, null)).toThrow(
+          `linearForward: w must be ${dtypeName(dt)} like the activations, got ${dtypeName(other)}`);
+      }
     });
   });
 
@@ -570,7 +593,7 @@ for (const bf16 of [false, true]) {
       const rl = ref(c.name, 'loss_sum')[0]!;
       const rel = Math.abs(res.lossSum - rl) / rl;
       // Loss from fp32 exps with fp64 sums: ~1e-7 relative; 1e-6 bound for both storages (the
-      // bf16 logits are exact inputs, so only fp32 compute error remains).
+      // 16-bit logits are exact inputs, so only fp32 compute error remains).
       report.push(`${c.name}.loss_sum: rel err ${rel.toExponential(2)} (bound 1e-6)`);
       expect(rel).toBeLessThanOrEqual(1e-6);
       check(c.name, 'grad', logits.toFloat32(), dt);

@@ -35,6 +35,10 @@ Napi::Value SumSquares(const CI& info) {
   return Napi::Number::New(info.Env(), cpu::sum_squares(ptr_arg(info, 0), int_arg(info, 1), dtype_arg(info, 2)));
 }
 
+Napi::Value HasNonfinite(const CI& info) {
+  return Napi::Boolean::New(info.Env(), cpu::has_nonfinite(ptr_arg(info, 0), int_arg(info, 1), dtype_arg(info, 2)));
+}
+
 Napi::Value EmbeddingForward(const CI& info) {
   int64_t bad = cpu::embedding_forward(ptr_arg(info, 0), typed<const int32_t>(info, 1), ptr_arg(info, 2),
                                        int_arg(info, 3), int_arg(info, 4), int_arg(info, 5), dtype_arg(info, 6));
@@ -120,6 +124,7 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("add", Napi::Function::New(env, Add));
   exports.Set("scaleInplace", Napi::Function::New(env, ScaleInplace));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares));
+  exports.Set("hasNonfinite", Napi::Function::New(env, HasNonfinite));
   exports.Set("embeddingForward", Napi::Function::New(env, EmbeddingForward));
   exports.Set("embeddingBackward", Napi::Function::New(env, EmbeddingBackward));
   exports.Set("rmsnormForward", Napi::Function::New(env, RmsnormForward));

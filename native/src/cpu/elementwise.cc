@@ -1,7 +1,9 @@
-// Elementwise kernels and the fp64 sum of squares used for gradient norms.
+// Elementwise kernels, the fp64 sum of squares used for gradient norms and the inf/NaN
+// check used by fp16 loss scaling.
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "cpu/ops.h"
@@ -28,6 +30,17 @@ static void cast_loop(D* dst, const S* src, int64_t n) {
 void cast(void* dst, DType dst_dt, const void* src, DType src_dt, int64_t n) {
   if (dst_dt == src_dt) {
     std::memmove(dst, src, static_cast<size_t>(n * dtype_size(dst_dt)));
+    return;
+  }
+  // fp32 <-> 16-bit (master weights, checkpoints): the row converters, F16C for fp16 when the CPU has it.
+  if (dst_dt == DT_F32 || src_dt == DT_F32) {
+    const int64_t block = 4096;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b += block) {
+      const int64_t m = std::min(block, n - b);
+      if (dst_dt == DT_F32) load_row(static_cast<float*>(dst) + b, offset_ptr(src, b, src_dt), m, src_dt);
+      else store_row(offset_ptr(dst, b, dst_dt), static_cast<const float*>(src) + b, m, dst_dt);
+    }
     return;
   }
   TELECHAT_DISPATCH(dst_dt, D, TELECHAT_DISPATCH(src_dt, S, cast_loop(static_cast<D*>(dst), static_cast<const S*>(src), n)));
@@ -78,6 +91,22 @@ double sum_squares(const void* x, int64_t n, DType dt) {
   if (n <= 0) return 0;
   double r = 0;
   TELECHAT_DISPATCH(dt, S, r = sum_squares_loop(static_cast<const S*>(x), n));
+  return r;
+}
+
+// No early exit: a full pass is memory bound, and the common answer (all finite) needs it anyway.
+template <typename S>
+static bool has_nonfinite_loop(const S* x, int64_t n) {
+  int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad)
+  for (int64_t i = 0; i < n; i++) bad |= !std::isfinite(to_f32(x[i]));
+  return bad != 0;
+}
+
+bool has_nonfinite(const void* x, int64_t n, DType dt) {
+  if (n <= 0) return false;
+  bool r = false;
+  TELECHAT_DISPATCH(dt, S, r = has_nonfinite_loop(static_cast<const S*>(x), n));
   return r;
 }
 

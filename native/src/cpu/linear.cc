@@ -1,6 +1,7 @@
 // Linear layer y = x W^T (+ b) on OpenBLAS sgemm. fp32 operands go to sgemm directly (one call
-// per product). bf16 operands are widened to fp32 block by block through Scratch, so a big
-// weight (the LM head) is never copied whole.
+// per product). 16-bit (bf16, fp16) operands are widened to fp32 block by block through
+// Scratch, so a big weight (the LM head) is never copied whole; products and sums stay fp32
+// and only the final stores round (an fp16 output saturates to inf only if it overflows).
 #include <cblas.h>
 #include <omp.h>
 
@@ -15,7 +16,7 @@ namespace telechat {
 namespace cpu {
 namespace {
 
-// bf16 operands are widened in blocks of at most kBlockFloats fp32 values (16 MiB) each for
+// 16-bit operands are widened in blocks of at most kBlockFloats fp32 values (16 MiB) each for
 // the x/dy rows, the W rows and the output rows. sgemm wants tall blocks (many rows of x per
 // call) to run near peak; re-widening W once per row block of x costs ~1/(2*tb) of the
 // multiply. TELECHAT_LINEAR_BLOCK_FLOATS overrides the budget (tests shrink it to cross
@@ -32,7 +33,7 @@ int64_t block_floats() {
 struct Blocks {
   int64_t tb, ob;
 };
-Blocks bf16_blocks(int64_t T, int64_t In, int64_t Out) {
+Blocks narrow_blocks(int64_t T, int64_t In, int64_t Out) {
   const int64_t budget = block_floats();
   const int64_t ob = std::min(Out, std::max<int64_t>(16, budget / In));
   const int64_t tb = std::min(T, std::max<int64_t>(16, budget / std::max(In, ob)));
@@ -48,14 +49,8 @@ struct F32Block {
 
 F32Block widen(const void* m, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc, DType dt, float* buf) {
   if (dt == DT_F32) return {static_cast<const float*>(m) + r0 * ld + c0, ld};
-  const bf16_t* src = static_cast<const bf16_t*>(m);
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < nr; r++) {
-    const bf16_t* s = src + (r0 + r) * ld + c0;
-    float* d = buf + r * nc;
-#pragma omp simd
-    for (int64_t c = 0; c < nc; c++) d[c] = bf16_to_f32(s[c]);
-  }
+  for (int64_t r = 0; r < nr; r++) load_row(buf + r * nc, offset_ptr(m, (r0 + r) * ld + c0, dt), nc, dt);
   return {buf, nc};
 }
 
@@ -84,7 +79,7 @@ void linear_forward(void* y, const void* x, const void* w, const void* b, int64_
                     DType dt) {
   if (T <= 0 || Out <= 0) return;
   const bool f32 = dt == DT_F32;
-  const Blocks blk = bf16_blocks(T, In, Out);
+  const Blocks blk = narrow_blocks(T, In, Out);
   const int64_t tb = f32 ? T : blk.tb;
   const int64_t ob = f32 ? Out : blk.ob;
   Scratch xbuf(f32 ? 0 : static_cast<size_t>(tb * In) * 4);
@@ -147,10 +142,10 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
     return;
   }
   const bool f32 = dt == DT_F32;
-  // dw goes straight into sgemm (beta = 1) when it is fp32; a bf16 dw is accumulated in an
+  // dw goes straight into sgemm (beta = 1) when it is fp32; a 16-bit dw is accumulated in an
   // fp32 block over all T and rounded once.
   const bool dw_direct = gdt == DT_F32;
-  const Blocks blk = bf16_blocks(T, In, Out);
+  const Blocks blk = narrow_blocks(T, In, Out);
   const int64_t tb = f32 ? T : blk.tb;
   const int64_t ob = f32 && dw_direct ? Out : blk.ob;
 
@@ -195,7 +190,7 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
     }
   }
 
-  // Pass 2 (bf16 dw only), over Out blocks: dw block widened once, all T summed, rounded once.
+  // Pass 2 (16-bit dw only), over Out blocks: dw block widened once, all T summed, rounded once.
   if (!dw_direct) {
     Scratch xbuf(x_bytes);
     Scratch dybuf(dy_bytes);

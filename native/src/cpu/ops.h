@@ -1,7 +1,8 @@
 // CPU kernels: the contract between the TypeScript model and native code.
 // Conventions (llm.c style):
 //   - Activations are row-major [T, C], T = tokens of a micro-batch (packed documents,
-//     concatenated, no padding). Storage dtype `dt` (fp32 or bf16); compute is fp32.
+//     concatenated, no padding). Storage dtype `dt` (fp32, bf16 or fp16); compute is fp32
+//     and only stores round (fp16 saturates to +-inf on overflow, like torch's .half()).
 //   - Parameter gradients have dtype `gdt` and are ACCUMULATED (+=), so gradient
 //     accumulation across micro-steps needs no extra buffer.
 //   - Linear weights are [Out, In] (nn.Linear); layout adapters transpose Conv1D weights.
@@ -23,6 +24,8 @@ void add(void* y, const void* a, const void* b, int64_t n, DType dt);
 void scale_inplace(void* x, float s, int64_t n, DType dt);
 // sum of squares in fp64 (for gradient norms).
 double sum_squares(const void* x, int64_t n, DType dt);
+// true when any element is inf or NaN (fp16 dynamic loss scaling skips such steps).
+bool has_nonfinite(const void* x, int64_t n, DType dt);
 
 // ---- embedding.cc ----
 // out[t,:] = table[ids[t],:]. Returns -1, or the first t whose id is outside [0, V).
