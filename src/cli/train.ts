@@ -4,8 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { resolvedConfigJson, type ConfigFlags } from '../config/index.js';
 import { memoryPlan } from '../model/memory_plan.js';
-import { DType } from '../native/tensor.js';
-import { train } from '../train/trainer.js';
+import { gradDtypeOf, storageDtype, train } from '../train/trainer.js';
 import { prepareRun } from '../train/setup.js';
 import { discoverRank } from '../dist/env.js';
 import { initDistributed } from '../dist/init.js';
@@ -68,8 +67,8 @@ async function main(): Promise<void> {
       if (argv['dry-run']) {
         const cfg = setup.config;
         process.stdout.write(resolvedConfigJson(cfg));
-        const dtype = cfg.run.precision === 'bf16' ? DType.BF16 : DType.F32;
-        const gradDtype = cfg.data_types.grad_accum_dtype === 'bf16' ? DType.BF16 : DType.F32;
+        const dtype = storageDtype(cfg.run.precision);
+        const gradDtype = gradDtypeOf(cfg);
         const zero = cfg.zero_optimization;
         const plan = memoryPlan(setup.model.spec, dtype, gradDtype, cfg.train_micro_batch_size_per_gpu * setup.reader.manifest.max_seq_len,
           cfg.training.gradient_checkpointing, zero.stage, worldSize, zero.stage3_param_persistence_threshold);

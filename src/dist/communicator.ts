@@ -35,7 +35,7 @@ export type Buffer = Tensor | CommBuffer;
 
 export function commBuffer(b: Buffer): CommBuffer {
   if ('type' in b) {
-    const dtype = b.type === INT32 ? CommDType.I32 : b.type === DType.BF16 ? CommDType.BF16 : CommDType.F32;
+    const dtype = b.type === INT32 ? CommDType.I32 : b.type === DType.BF16 ? CommDType.BF16 : b.type === DType.F16 ? CommDType.F16 : CommDType.F32;
     return { ptr: b.ptr, numel: b.numel, dtype };
   }
   return b;

@@ -41,10 +41,12 @@ export interface TrainSummary {
   outputDir: string;
 }
 
-function storageDtype(precision: ResolvedConfig['run']['precision']): DType {
-  if (precision === 'bf16') return DType.BF16;
-  if (precision === 'fp16') throw new Error('fp16 training is not available yet: enable bf16 instead, or leave both off for fp32');
-  return DType.F32;
+export function storageDtype(precision: ResolvedConfig['run']['precision']): DType {
+  return precision === 'bf16' ? DType.BF16 : precision === 'fp16' ? DType.F16 : DType.F32;
+}
+
+export function gradDtypeOf(cfg: ResolvedConfig): DType {
+  return storageDtype(cfg.data_types.grad_accum_dtype);
 }
 
 function memoryNow(): MemoryBytes {
@@ -69,7 +71,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo): 
   for (const w of setup.warnings) log.line(`warning: ${w}`);
 
   const dtype = storageDtype(cfg.run.precision);
-  const gradDtype = cfg.data_types.grad_accum_dtype === 'bf16' ? DType.BF16 : DType.F32;
+  const gradDtype = gradDtypeOf(cfg);
   const micro = cfg.train_micro_batch_size_per_gpu;
   const zero = cfg.zero_optimization;
   const opt = cfg.optimizer.params;

@@ -41,12 +41,17 @@ export class ShardAdamW {
     this.ownsMaster = params.dtype !== DType.F32;
     if (this.ownsMaster) {
       this.master = alloc(DType.F32, [n], MemCategory.Master);
-      addon.cast(this.master.ptr, DType.F32, params.ptr, params.dtype, n);
+      this.syncMaster();
     } else {
       this.master = params;
     }
     this.expAvg = alloc(DType.F32, [n], MemCategory.Optim);
     this.expAvgSq = alloc(DType.F32, [n], MemCategory.Optim);
+  }
+
+  /** Sets the fp32 master weights from the working parameters (after they were (re)loaded). */
+  syncMaster(): void {
+    if (this.ownsMaster) addon.cast(this.master.ptr, DType.F32, this.params.ptr, this.params.dtype, this.params.numel);
   }
 
   /** One update with learning rate lr; gradScale multiplies the gradients first (clipping, loss scale). */

@@ -325,6 +325,7 @@ export class ZeroEngine implements Engine {
         this.opts.be.copy(u.chunk, full.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]));
         full.free();
       }
+      u.optimizer.syncMaster();
     }
   }
 

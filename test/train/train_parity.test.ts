@@ -100,11 +100,15 @@ describe('training parity with PyTorch', () => {
     expect(two.map(key)).toEqual(one.map(key));
   });
 
-  it('bf16: losses within 2e-2 relative of the fp32 PyTorch losses', () => {
+  it.each([
+    ['bf16', { bf16: { enabled: true } }],
+    ['fp16 with dynamic loss scaling', { fp16: { enabled: true } }],
+  ])('%s: losses within 2e-2 relative of the fp32 PyTorch losses', (name, extra) => {
     const ref = JSON.parse(readFileSync(join(tmp.dir, 'ref.json'), 'utf8')) as { loss: number[] };
-    const ours = trainOurs(join(tmp.dir, 'out-bf16'), { bf16: { enabled: true } });
+    const ours = trainOurs(join(tmp.dir, `out-${name.slice(0, 4)}`), extra);
     for (let s = 0; s < STEPS; s++) {
       expect(Math.abs(ours[s]!.loss! - ref.loss[s]!) / ref.loss[s]!, `step ${s + 1}: ${ours[s]!.loss} vs ${ref.loss[s]}`).toBeLessThan(2e-2);
     }
+    if (name.startsWith('fp16')) expect(ours[0]!.loss_scale).toBe(65536); // 2^initial_scale_power
   });
 });
