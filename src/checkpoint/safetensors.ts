@@ -110,6 +110,23 @@ export class SafetensorsReader implements TensorFile {
     return bytesToFloat32(this.readBytes(name), this.info(name).dtype);
   }
 
+  /** Elements [start, start + count) of an F32 tensor, read by offset. */
+  readF32Range(name: string, start: number, count: number): Float32Array {
+    const t = this.info(name);
+    if (t.dtype !== 'F32') throw new SafetensorsError(`${this.path}: tensor ${name} is ${t.dtype}, expected F32`);
+    const n = (t.end - t.begin) / 4;
+    if (start < 0 || count < 0 || start + count > n) throw new SafetensorsError(`${this.path}: range [${start}, ${start + count}) outside tensor ${name} of ${n} elements`);
+    const out = new Float32Array(count);
+    const bytes = new Uint8Array(out.buffer);
+    let done = 0;
+    while (done < bytes.length) {
+      const got = readSync(this.fd, bytes, done, bytes.length - done, t.begin + start * 4 + done);
+      if (got <= 0) throw new SafetensorsError(`${this.path}: unexpected end of file reading ${name}`);
+      done += got;
+    }
+    return out;
+  }
+
   close(): void {
     closeSync(this.fd);
   }

@@ -1,4 +1,34 @@
 #!/usr/bin/env node
-// telechat-export: not built yet; it arrives with [CKPT] (issue 7).
-process.stderr.write('telechat-export is not available yet: it arrives with [CKPT] (issue 7)\n');
-process.exit(1);
+// telechat-export: consolidate a training checkpoint into a Hugging Face directory.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
+import type { ExportDtype } from '../checkpoint/hf_export.js';
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('telechat-export')
+    .usage('$0 --checkpoint DIR --output DIR [--dtype fp32|fp16|bf16]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time.')
+    .option('checkpoint', { type: 'string', demandOption: true, describe: 'a checkpoint-NNNNNN dir, or an output dir (its latest checkpoint)' })
+    .option('output', { type: 'string', demandOption: true, describe: 'the HF directory to write (must not exist unless --overwrite)' })
+    .option('dtype', { type: 'string', choices: ['fp32', 'fp16', 'bf16'], describe: 'tensor dtype (default: the base checkpoint\'s, as in the checkpoint\'s hf/)' })
+    .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output directory' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
+    .example([
+      ['$0 --checkpoint output/zero3 --output exported', 'the latest checkpoint of a run, in the base dtype'],
+      ['$0 --checkpoint output/zero3/checkpoint-000040 --output exported-bf16 --dtype bf16', 'one checkpoint, as bf16'],
+    ])
+    .strict()
+    .help()
+    .parse();
+  try {
+    const files = consolidateCheckpoint(argv.checkpoint, argv.output, (argv.dtype as ExportDtype | undefined) ?? null, argv.overwrite);
+    process.stdout.write(`wrote ${argv.output}: ${files.join(', ')}\n`);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`telechat-export: ${argv.verbose ? (err.stack ?? err.message) : err.message}\n`);
+    process.exit(1);
+  }
+}
+
+void main();

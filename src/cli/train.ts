@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const verbose = argv.verbose;
   try {
     if (argv.device === 'cuda') throw new Error('--device cuda: the CUDA backend is not available yet (it arrives with [CUDA]); use --device cpu');
-    if (argv.resume !== undefined) throw new Error('--resume: training checkpoints are not available yet (they arrive with [CKPT])');
+    if (argv.resume !== undefined && argv.overwrite) throw new Error('--resume and --overwrite contradict each other: continue the run, or replace it');
     const group = argv['dry-run'] ? null : initDistributed();
     const worldSize = group ? group.info.worldSize : discoverRank().worldSize;
     const isRank0 = group ? group.info.rank === 0 : true;
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       if (isRank0) process.stdout.write(line + '\n');
     };
     const barrier = (): void => group?.world.barrier();
-    const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite, isRank0, barrier }, log);
+    const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite, resume: argv.resume !== undefined, isRank0, barrier }, log);
     try {
       if (argv['dry-run']) {
         const cfg = setup.config;
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
         log('dry run: configuration, model and data are valid');
         return;
       }
-      await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null });
+      await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null }, argv.resume ?? null);
       group!.destroy();
     } finally {
       await setup.reader.close();

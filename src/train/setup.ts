@@ -25,6 +25,8 @@ export interface RunRequest {
   dryRun: boolean;
   /** Replace an earlier run in the output dir (checked before any data is built there). */
   overwrite: boolean;
+  /** Continuing a run (--resume): its output dir is expected to hold it. */
+  resume: boolean;
   /** This process is rank 0, which prepares the output dir and builds raw data. */
   isRank0: boolean;
   /** Waits for every rank (after rank 0 prepared the data). */
@@ -71,7 +73,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   const dataPath = first.data.path ?? DEFAULT_DATA;
   let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
-  if (!req.dryRun && req.isRank0) prepareOutputDir(first.training.output_dir, req.overwrite);
+  if (!req.dryRun && req.isRank0 && !req.resume) prepareOutputDir(first.training.output_dir, req.overwrite);
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));
     buildDir = join(tmp, 'dataset');

@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadHfWeights } from '../checkpoint/hf.js';
+import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
 import { Sampler } from '../data/sampler.js';
 import type { ProcessGroup } from '../dist/init.js';
@@ -16,7 +17,9 @@ import { LossScaler } from '../zero/loss_scaler.js';
 import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
+import { checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics } from './checkpointing.js';
 import { exportFinal } from './final_export.js';
+import { faultPoint } from './faults.js';
 import { trainingFlops } from './flops.js';
 import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMetrics } from './metrics.js';
 import { measurePeakFlops } from './peak.js';
@@ -61,7 +64,7 @@ function memoryNow(): MemoryBytes {
   };
 }
 
-export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo): Promise<TrainSummary> {
+export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, resume: string | null = null): Promise<TrainSummary> {
   const { config: cfg, model: source, reader } = setup;
   const rank = group.info.rank;
   const isRank0 = rank === 0;
@@ -87,12 +90,48 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo): 
     prefetch: zero.stage3_prefetch_bucket_size > 0,
     persistenceThreshold: zero.stage3_param_persistence_threshold,
   });
-  initWeights(engine, source, cfg.training.seed);
-
   const scheduler = new LrScheduler(cfg.scheduler, opt.lr);
   const scaler = new LossScaler(cfg.fp16.enabled ? cfg.fp16 : null);
   const sampler = new Sampler({ numRows: reader.numRows, microBatch: micro, gradAccum: cfg.gradient_accumulation_steps, worldSize: engine.worldSize, seed: cfg.training.seed });
   const totalSteps = cfg.run.total_steps ?? sampler.stepsPerEpoch * Math.ceil(cfg.training.epochs);
+  const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size };
+  const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir };
+  let startStep = 0;
+  if (resume !== null) {
+    const dir = findResumeDir(outDir, resume);
+    const state = readTrainerState(dir);
+    checkResume(dir, state, identity);
+    const zero = new ZeroStateReader(join(dir, 'zero'));
+    try {
+      zero.checkUnits(unitList(source.spec));
+      engine.loadOptimizerState((i, kind, start, count) => zero.read(i, kind, start, count));
+    } finally {
+      zero.close();
+    }
+    scheduler.loadStateDict(state.scheduler);
+    scaler.loadStateDict(state.loss_scaler);
+    startStep = state.step;
+    summary.tokens = state.summary.tokens;
+    summary.firstLoss = state.summary.first_loss ?? NaN;
+    summary.bestLoss = state.summary.best_loss ?? Infinity;
+    summary.skipped = state.summary.skipped;
+    if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
+    log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
+  } else {
+    initWeights(engine, source, cfg.training.seed);
+  }
+  const hfDtype = source.init === 'random' ? cfg.run.precision : null;
+  const save = (step: number): void => {
+    saveCheckpoint(
+      { engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, barrier: () => group.world.barrier(), hfDtype, saveTotalLimit: cfg.training.save_total_limit },
+      {
+        format: 'telechat-trainer-state', version: 1, step, epoch: sampler.position(step - 1).epoch, samples: step * cfg.train_batch_size,
+        global_batch: cfg.train_batch_size, seed: cfg.training.seed, scheduler: scheduler.stateDict(), loss_scaler: scaler.stateDict(),
+        precision: cfg.run.precision, world_size: engine.worldSize, zero_stage: engine.stage, model: identity.model, dataset: identity.dataset,
+        summary: { tokens: summary.tokens, first_loss: Number.isFinite(summary.firstLoss) ? summary.firstLoss : null, best_loss: Number.isFinite(summary.bestLoss) ? summary.bestLoss : null, skipped: summary.skipped },
+      },
+    );
+  };
   const peakFlops = measurePeakFlops();
   log.line(
     `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on cpu with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
@@ -100,11 +139,11 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo): 
   );
 
   const metrics = isRank0 ? new MetricsWriter(join(outDir, 'metrics.jsonl')) : null;
-  const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, 0, io.tty) : null;
+  const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;
   const started = Date.now();
-  const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir };
+  let lastSaved = startStep;
   try {
-    for (let step = 0; step < totalSteps; step++) {
+    for (let step = startStep; step < totalSteps; step++) {
       const t0 = process.hrtime.bigint();
       const batches = await loadStep(reader, sampler, step, rank);
       // the loss is the mean over the label tokens of the whole global batch, on every rank
@@ -160,12 +199,18 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo): 
         summary.bestLoss = Math.min(summary.bestLoss, loss);
       }
       if (bar) bar.update(step + 1, loss, lr, m.tokens_per_s);
-      if ((!bar && ((step + 1) % cfg.steps_per_print === 0 || step === 0 || step + 1 === totalSteps)) || skipped) log.line(formatStepLine(m, totalSteps));
+      if ((!bar && ((step + 1) % cfg.steps_per_print === 0 || step === startStep || step + 1 === totalSteps)) || skipped) log.line(formatStepLine(m, totalSteps));
+      faultPoint(`step:${step + 1}`);
+      if (cfg.training.save_steps > 0 && (step + 1) % cfg.training.save_steps === 0) {
+        save(step + 1);
+        lastSaved = step + 1;
+      }
     }
     bar?.finish();
+    if (lastSaved !== totalSteps) save(totalSteps);
     // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
     // init is saved in the training dtype
-    exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, source.init === 'random' ? cfg.run.precision : null);
+    exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
   } finally {
     metrics?.close();
     engine.free();

@@ -54,6 +54,14 @@ export class ShardAdamW {
     if (this.ownsMaster) addon.cast(this.master.ptr, DType.F32, this.params.ptr, this.params.dtype, this.params.numel);
   }
 
+  /** Restores the state (fp32 master, moments); the working parameters follow the master. */
+  setState(master: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array): void {
+    this.master.writeFloat32(master);
+    this.expAvg.writeFloat32(expAvg);
+    this.expAvgSq.writeFloat32(expAvgSq);
+    if (this.ownsMaster) addon.cast(this.params.ptr, this.params.dtype, this.master.ptr, DType.F32, this.params.numel);
+  }
+
   /** One update with learning rate lr; gradScale multiplies the gradients first (clipping, loss scale). */
   step(step: number, lr: number, gradScale: number): void {
     const [beta1, beta2] = this.hyper.betas;

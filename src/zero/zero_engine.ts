@@ -74,6 +74,8 @@ interface PendingReduce {
 export class ZeroEngine implements Engine {
   readonly model: TelechatModel;
   readonly worldSize: number;
+  /** This process's rank in the data-parallel group. */
+  readonly rankIndex: number;
   readonly table: ParamTable;
   readonly stage: ZeroStage;
   private readonly comm: Communicator;
@@ -90,6 +92,7 @@ export class ZeroEngine implements Engine {
     this.comm = comm;
     this.stage = stage;
     this.worldSize = comm.size;
+    this.rankIndex = comm.rank;
     this.table = buildParamTable(spec, comm.size);
     const dtype = opts.model.dtype;
     const gradDtype = opts.model.gradDtype;
@@ -327,6 +330,31 @@ export class ZeroEngine implements Engine {
       }
       u.optimizer.syncMaster();
     }
+  }
+
+  /** The part of each unit this rank's optimizer owns, unit-relative (stage 0: all of it). */
+  ownedRange(unitIndex: number): [number, number] {
+    const sh = this.units[unitIndex]!.shard;
+    return this.stage === 0 ? [0, sh.length] : [this.comm.rank * sh.chunk, (this.comm.rank + 1) * sh.chunk];
+  }
+
+  /** This rank's optimizer state per unit (master weights and moments) for saving. */
+  optimizerState(unitIndex: number): { master: Tensor; expAvg: Tensor; expAvgSq: Tensor } {
+    const o = this.units[unitIndex]!.optimizer;
+    return { master: o.master, expAvg: o.expAvg, expAvgSq: o.expAvgSq };
+  }
+
+  /**
+   * Restores every unit from saved state: read(unitIndex, kind, start, count) returns the
+   * unit-relative values. Parameters follow the restored fp32 masters; whole units are then
+   * re-assembled from every rank's chunk.
+   */
+  loadOptimizerState(read: (unitIndex: number, kind: 'master' | 'exp_avg' | 'exp_avg_sq', start: number, count: number) => Float32Array): void {
+    this.units.forEach((u, i) => {
+      const [a, b] = this.ownedRange(i);
+      u.optimizer.setState(read(i, 'master', a, b - a), read(i, 'exp_avg', a, b - a), read(i, 'exp_avg_sq', a, b - a));
+    });
+    if (this.stage > 0) this.gatherUpdated();
   }
 
   /**

@@ -1,0 +1,57 @@
+// telechat-export: a training checkpoint's fp32 master weights (zero/, any world size and
+// stage) as a Hugging Face directory shaped like its hf/ (names, config, tokenizer, remote
+// code). One unit of the model is in memory at a time.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildParamTable } from '../model/params.js';
+import { DType, MemCategory, alloc } from '../native/tensor.js';
+import { UnitViews } from '../zero/unit_views.js';
+import { unitOf } from '../zero/partition.js';
+import { CheckpointError, hfTensorValues, loadHfSpec } from './hf.js';
+import { type ExportDtype, HfExportWriter } from './hf_export.js';
+import { unitList, ZeroStateReader } from './zero_state.js';
+
+/** A checkpoint dir, or an output dir whose `latest` names one. */
+export function checkpointDir(path: string): string {
+  if (existsSync(join(path, 'trainer_state.json'))) return path;
+  const latest = join(path, 'latest');
+  if (existsSync(latest)) return join(path, readFileSync(latest, 'utf8').trim());
+  throw new CheckpointError(`${path}: not a training checkpoint (no trainer_state.json) nor an output dir with a "latest" file`);
+}
+
+export function consolidateCheckpoint(path: string, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
+  const dir = checkpointDir(path);
+  const hfDir = join(dir, 'hf');
+  const spec = loadHfSpec(hfDir);
+  const state = new ZeroStateReader(join(dir, 'zero'));
+  try {
+    state.checkUnits(unitList(spec));
+    const table = buildParamTable(spec, 1);
+    const writer = new HfExportWriter(hfDir, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
+    try {
+      table.units.forEach((u, i) => {
+        const unit = alloc(DType.F32, [u.end - u.start], MemCategory.Buffers);
+        try {
+          unit.writeFloat32(state.read(i, 'master', 0, u.end - u.start));
+          const views = new UnitViews(table, (r) => {
+            if (r.unit !== u.unit) throw new CheckpointError(`export of unit ${String(u.unit)} touched unit ${String(r.unit)}`);
+            return unit;
+          });
+          while (writer.nextName !== null) {
+            const map = writer.layout.tensors.find((t) => t.hfName === writer.nextName)!;
+            if (unitOf(table, map.canonical) !== u) break;
+            writer.write(map.hfName, hfTensorValues(map, views));
+          }
+        } finally {
+          unit.free();
+        }
+      });
+      return writer.finish();
+    } catch (err) {
+      writer.abort();
+      throw err;
+    }
+  } finally {
+    state.close();
+  }
+}

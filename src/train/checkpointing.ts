@@ -1,0 +1,227 @@
+// Training checkpoints: OUTPUT/checkpoint-NNNNNN/ holds hf/ (a loadable HF dir), zero/ (each
+// rank's optimizer state and its layout) and trainer_state.json (step, scheduler, loss scaler,
+// seed and the identity of model shape, dataset and global batch). A checkpoint is written
+// under a temporary name, fsynced, then renamed; OUTPUT/latest names the newest complete one
+// and is written last, so a crash at any point leaves the previous checkpoint usable.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError } from '../checkpoint/hf.js';
+import { writeSafetensors } from '../checkpoint/safetensors.js';
+import { rankFileName, STATE_KINDS, tensorName, unitList, type ZeroLayout } from '../checkpoint/zero_state.js';
+import type { Manifest } from '../data/manifest.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { LossScalerState } from '../zero/loss_scaler.js';
+import type { ZeroEngine } from '../zero/zero_engine.js';
+import type { ExportDtype } from '../checkpoint/hf_export.js';
+import { exportFinal } from './final_export.js';
+import { faultPoint } from './faults.js';
+import type { SchedulerState } from './schedules.js';
+
+export interface ModelIdentity {
+  layout: string;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kv_heads: number;
+  ffn: number;
+  vocab: number;
+  tied: boolean;
+}
+
+export interface DatasetIdentity {
+  rows: number;
+  tokens: number;
+  shards: string[];
+}
+
+export interface TrainerState {
+  format: 'telechat-trainer-state';
+  version: 1;
+  /** Optimizer steps completed (1-based count). */
+  step: number;
+  epoch: number;
+  /** Rows consumed: step * global batch. The data cursor: the sampler is a function of (seed, step). */
+  samples: number;
+  global_batch: number;
+  seed: number;
+  scheduler: SchedulerState;
+  loss_scaler: LossScalerState;
+  precision: string;
+  world_size: number;
+  zero_stage: number;
+  model: ModelIdentity;
+  dataset: DatasetIdentity;
+  summary: { tokens: number; first_loss: number | null; best_loss: number | null; skipped: number };
+}
+
+export function modelIdentity(spec: ModelSpec): ModelIdentity {
+  return { layout: spec.layout, hidden: spec.hidden, layers: spec.nLayers, heads: spec.nHeads, kv_heads: spec.nKvHeads, ffn: spec.ffn, vocab: spec.vocab, tied: spec.tiedEmbeddings };
+}
+
+export function datasetIdentity(m: Manifest): DatasetIdentity {
+  return { rows: m.rows, tokens: m.tokens, shards: m.shards.map((s) => s.sha256) };
+}
+
+export function checkpointName(step: number): string {
+  return `checkpoint-${String(step).padStart(6, '0')}`;
+}
+
+function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function fsyncDir(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface SaveContext {
+  engine: ZeroEngine;
+  spec: ModelSpec;
+  /** The base model dir (names, config, tokenizer, remote code for hf/). */
+  baseDir: string;
+  outDir: string;
+  isRank0: boolean;
+  barrier: () => void;
+  /** hf/ dtype: null keeps the base checkpoint's. */
+  hfDtype: ExportDtype | null;
+  saveTotalLimit: number | null;
+}
+
+/** Every rank calls this after optimizer step `state.step`. */
+export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
+  const { engine, isRank0 } = ctx;
+  const name = checkpointName(state.step);
+  const final = join(ctx.outDir, name);
+  const tmp = join(ctx.outDir, `${name}.tmp`);
+  if (isRank0) {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(join(tmp, 'zero'), { recursive: true });
+  }
+  ctx.barrier();
+  // zero/: this rank's optimizer state (stage 0 keeps the whole state on every rank: rank 0 writes it)
+  const units = unitList(ctx.spec);
+  const ranges: Array<[number, number]> = units.map((_, i) => engine.ownedRange(i));
+  const writes = engine.stage > 0 || isRank0;
+  if (writes) {
+    const rank = engine.stage > 0 ? engine.rankIndex : 0;
+    writeSafetensors(
+      join(tmp, 'zero', rankFileName(rank)),
+      units.flatMap((u, i) => {
+        const s = engine.optimizerState(i);
+        const tensors = { master: s.master, exp_avg: s.expAvg, exp_avg_sq: s.expAvgSq };
+        return STATE_KINDS.map((kind) => ({
+          name: tensorName(u.key, kind),
+          dtype: 'F32' as const,
+          shape: [ranges[i]![1] - ranges[i]![0]],
+          data: () => {
+            const v = tensors[kind].toFloat32();
+            return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+          },
+        }));
+      }),
+    );
+  }
+  faultPoint('save:after-shards', state.step);
+  exportFinal(engine, ctx.spec, ctx.baseDir, join(tmp, 'hf'), isRank0, ctx.hfDtype);
+  faultPoint('save:after-hf', state.step);
+  if (isRank0) {
+    const world = engine.stage > 0 ? engine.worldSize : 1;
+    const chunkOf = (i: number): number => (engine.stage > 0 ? ranges[i]![1] - ranges[i]![0] : 0);
+    const layout: ZeroLayout = {
+      format: 'telechat-zero-state',
+      version: 1,
+      world_size: engine.worldSize,
+      stage: engine.stage,
+      units,
+      files: Array.from({ length: world }, (_, r) => ({
+        file: rankFileName(r),
+        rank: r,
+        ranges: units.map((u, i): [number, number] => (engine.stage > 0 ? [r * chunkOf(i), (r + 1) * chunkOf(i)] : [0, ranges[i]![1]])),
+      })),
+    };
+    writeFileAtomic(join(tmp, 'zero', 'layout.json'), JSON.stringify(layout, null, 2) + '\n');
+    writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
+  }
+  ctx.barrier(); // every rank's shard is on disk
+  if (isRank0) {
+    fsyncDir(join(tmp, 'zero'));
+    fsyncDir(tmp);
+    faultPoint('save:before-rename', state.step);
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
+    fsyncDir(ctx.outDir);
+    faultPoint('save:before-latest', state.step);
+    writeFileAtomic(join(ctx.outDir, 'latest'), name + '\n');
+    pruneCheckpoints(ctx.outDir, ctx.saveTotalLimit, name);
+  }
+  ctx.barrier();
+  return final;
+}
+
+/** Keeps the newest `limit` complete checkpoints (never the one just written). */
+function pruneCheckpoints(outDir: string, limit: number | null, keep: string): void {
+  if (limit === null || limit <= 0) return;
+  const all = readdirSync(outDir).filter((f) => /^checkpoint-\d{6}$/.test(f)).sort();
+  const excess = all.length - limit;
+  for (const f of all.slice(0, Math.max(0, excess))) if (f !== keep) rmSync(join(outDir, f), { recursive: true, force: true });
+}
+
+/** The checkpoint dir --resume names: auto = OUTPUT/latest. */
+export function findResumeDir(outDir: string, resume: string): string {
+  if (resume !== 'auto') {
+    if (!existsSync(join(resume, 'trainer_state.json'))) throw new CheckpointError(`--resume ${resume}: not a checkpoint directory (no trainer_state.json)`);
+    return resume;
+  }
+  const latest = join(outDir, 'latest');
+  if (!existsSync(latest)) throw new CheckpointError(`--resume auto: no checkpoint in ${outDir} (no "latest" file)`);
+  const dir = join(outDir, readFileSync(latest, 'utf8').trim());
+  if (!existsSync(join(dir, 'trainer_state.json'))) throw new CheckpointError(`${latest} names ${dir}, which is not a complete checkpoint`);
+  return dir;
+}
+
+export function readTrainerState(dir: string): TrainerState {
+  const path = join(dir, 'trainer_state.json');
+  let state: TrainerState;
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8')) as TrainerState;
+  } catch (err) {
+    throw new CheckpointError(`${path}: cannot read (${(err as Error).message})`);
+  }
+  if (state.format !== 'telechat-trainer-state' || state.version !== 1) throw new CheckpointError(`${path}: not a telechat trainer state (format/version)`);
+  return state;
+}
+
+/** Refuses a resume that would not continue the same run; names every difference. */
+export function checkResume(dir: string, saved: TrainerState, now: { model: ModelIdentity; dataset: DatasetIdentity; globalBatch: number }): void {
+  const diffs: string[] = [];
+  for (const k of Object.keys(now.model) as Array<keyof ModelIdentity>) {
+    if (saved.model[k] !== now.model[k]) diffs.push(`model ${k} ${String(saved.model[k])} -> ${String(now.model[k])}`);
+  }
+  if (saved.dataset.rows !== now.dataset.rows || saved.dataset.tokens !== now.dataset.tokens || saved.dataset.shards.join() !== now.dataset.shards.join()) {
+    diffs.push(`dataset (${saved.dataset.rows} rows, ${saved.dataset.tokens} tokens -> ${now.dataset.rows} rows, ${now.dataset.tokens} tokens, or different shard contents)`);
+  }
+  if (saved.global_batch !== now.globalBatch) diffs.push(`global batch ${saved.global_batch} -> ${now.globalBatch}`);
+  if (diffs.length) throw new CheckpointError(`${dir}: cannot resume a different run: ${diffs.join('; ')}`);
+}
+
+/** metrics.jsonl keeps only the steps the checkpoint covers (a crash may have logged more). */
+export function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
+  writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
+}
