@@ -1,7 +1,7 @@
 // Everything a run is made of, resolved before the first step: the config (with "auto"
 // filled from the model and the data), the model's architecture and where its weights and
 // tokenizer come from, and the dataset. `--dry-run` stops after this.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,7 +73,10 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   const dataPath = first.data.path ?? DEFAULT_DATA;
   let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
-  if (!req.dryRun && req.isRank0 && !req.resume) prepareOutputDir(first.training.output_dir, req.overwrite);
+  if (!req.dryRun && req.isRank0) {
+    if (req.resume) mkdirSync(first.training.output_dir, { recursive: true }); // resuming from a checkpoint elsewhere
+    else prepareOutputDir(first.training.output_dir, req.overwrite);
+  }
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));
     buildDir = join(tmp, 'dataset');

@@ -26,10 +26,10 @@ export async function makeFixture(dir: string, config: Record<string, unknown>, 
 export type Metrics = Array<Record<string, number> & { mem: Record<string, number> }>;
 
 /** Runs telechat-train on `ranks` processes (through telechat-launch when > 1); returns metrics.jsonl. */
-export function runTrain(fx: Fixture, out: string, ranks: number, config: Record<string, unknown>, port: number): Metrics {
-  const cfgPath = `${out}.config.json`;
+export function runTrain(fx: Fixture, out: string, ranks: number, config: Record<string, unknown>, port: number, extraArgs: string[] = []): Metrics {
+  const cfgPath = `${out}.config-${Math.random()}.json`;
   writeFileSync(cfgPath, JSON.stringify(config));
-  const trainArgs = [TRAIN_CLI, '--config', cfgPath, '--init', 'random', '--model-config', fx.modelConfig, '--data', fx.data, '--output-dir', out];
+  const trainArgs = [TRAIN_CLI, '--config', cfgPath, '--init', 'random', '--model-config', fx.modelConfig, '--data', fx.data, '--output-dir', out, ...extraArgs];
   const args = ranks > 1 ? [LAUNCH_CLI, '--nproc-per-node', String(ranks), '--master-port', String(port), '--', process.execPath, ...trainArgs] : trainArgs;
   const res = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
   if (res.status !== 0) throw new Error(`telechat-train on ${ranks} rank(s) failed (${res.status}):\n${res.stderr}\n${res.stdout.slice(-2000)}`);
