@@ -34,6 +34,11 @@ describe('telechat-train command line', () => {
     }
     expect(loadHfSpec(join(out, 'final')).layout).toBe('telechat');
     expect(existsSync(join(out, 'resolved-config.json'))).toBe(true);
+    // checkpoints every 20 steps (configs/zero3.json), the newest named by latest
+    for (const c of ['checkpoint-000020', 'checkpoint-000040']) {
+      for (const f of ['trainer_state.json', 'zero/layout.json', 'zero/rank-00000.safetensors', 'hf/model.safetensors']) expect(existsSync(join(out, c, f)), `${c}/${f}`).toBe(true);
+    }
+    expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000040');
     expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(/done: 40 steps/);
     // a second run into the same dir refuses to overwrite it
     const again = run(['--config', resolve('configs/zero3.json')]);
