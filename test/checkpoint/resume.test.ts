@@ -4,7 +4,7 @@
 // different model shape, dataset or global batch is refused; a crash at any point of a save
 // leaves a resumable run; damaged checkpoints give one clear error naming the file.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAUNCH_CLI, TRAIN_CLI, type Fixture, type Metrics, makeFixture, runTrain } from '../helpers/train_fixture.js';
@@ -103,6 +103,13 @@ describe('resume', () => {
     const data = runExpectingFailure(join(tmp.dir, 'r-data'), 1, config(0, 6, 2), {}, ['--resume', from], fx.modelConfig, otherData);
     expect(data.stderr).toMatch(/cannot resume a different run: dataset/);
     for (const r of [shape, batch, data]) expect(r.status).toBe(1);
+  });
+
+  it('save_total_limit keeps only the newest complete checkpoints', () => {
+    const out = join(tmp.dir, 'limit');
+    const cfg = config(0, 6, 2);
+    runTrain(fx, out, 1, { ...cfg, training: { ...cfg.training, save_total_limit: 2 } }, port++);
+    expect(readdirSync(out).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-000012', 'checkpoint-000014']);
   });
 
   it('telechat-export consolidates a stage-3 checkpoint of 2 ranks into the same HF weights as final/', () => {
