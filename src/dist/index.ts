@@ -7,4 +7,3 @@ export { initDistributed, DEFAULT_COLLECTIVE_TIMEOUT_MS, DEFAULT_RENDEZVOUS_TIME
   type ProcessGroup } from './init.js';
 export { StoreClient, startStoreServer, stopStoreServer, storeServerRefusedCount } from './store.js';
 export { ncclInfo } from './nccl.js';
-export { f16ToF32, f32ToF16, float32ToF16Array, f16ArrayToFloat32 } from './fp16.js';

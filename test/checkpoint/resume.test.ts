@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAUNCH_CLI, TRAIN_CLI, type Fixture, type Metrics, makeFixture, runTrain } from '../helpers/train_fixture.js';
+import { LAUNCH_CLI, TRAIN_CLI, type Fixture, type Metrics, makeFixture, runAsync, runTrain, TINY_MODEL, zeroConfig } from '../helpers/train_fixture.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('resume');
@@ -16,32 +16,21 @@ let fx: Fixture;
 let port = 30100 + Math.floor(Math.random() * 300);
 const STEPS = 14;
 
-const MODEL = {
-  architectures: ['Telechat2ForCausalLM'], hidden_size: 48, n_layer: 2, n_head: 4, num_key_value_heads: 2,
-  ffn_hidden_size: 80, vocab_size: 4000, tie_word_embeddings: false, training_seqlen: 96, initializer_range: 0.05,
-};
 
 function config(stage: number, micro: number, gas: number, extra: Record<string, unknown> = {}) {
-  return {
-    train_batch_size: 12, train_micro_batch_size_per_gpu: micro, gradient_accumulation_steps: gas, gradient_clipping: 1.0,
-    optimizer: { type: 'AdamW', params: { lr: 5e-3, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.01 } },
-    scheduler: { type: 'WarmupCosineLR', params: { total_num_steps: STEPS, warmup_num_steps: 3 } },
-    zero_optimization: { stage, stage3_param_persistence_threshold: 0 },
-    training: { max_steps: STEPS, max_seq_len: 96, seed: 11, save_steps: 4 },
-    ...extra,
-  };
+  return zeroConfig(stage, micro, gas, STEPS, extra, { save_steps: 4 });
 }
 
 /** Runs telechat-train expecting it to be killed (fault injection) or to fail. */
-function runExpectingFailure(out: string, ranks: number, cfg: Record<string, unknown>, env: Record<string, string>, extraArgs: string[] = [], modelConfig = fx.modelConfig, data = fx.data) {
+async function runExpectingFailure(out: string, ranks: number, cfg: Record<string, unknown>, env: Record<string, string>, extraArgs: string[] = [], modelConfig = fx.modelConfig, data = fx.data) {
   const cfgPath = `${out}.config-${Math.random()}.json`;
   writeFileSync(cfgPath, JSON.stringify(cfg));
   const trainArgs = [TRAIN_CLI, '--config', cfgPath, '--init', 'random', '--model-config', modelConfig, '--data', data, '--output-dir', out, ...extraArgs];
   const args = ranks > 1 ? [LAUNCH_CLI, '--nproc-per-node', String(ranks), '--master-port', String(port++), '--', process.execPath, ...trainArgs] : trainArgs;
-  return spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
+  return runAsync(args, env);
 }
 
-function resume(out: string, ranks: number, cfg: Record<string, unknown>, from = 'auto'): Metrics {
+function resume(out: string, ranks: number, cfg: Record<string, unknown>, from = 'auto'): Promise<Metrics> {
   return runTrain(fx, out, ranks, cfg, port++, ['--resume', from]);
 }
 
@@ -49,70 +38,70 @@ const key = (m: Metrics[number]) => [m.step, m.loss, m.lr, m.grad_norm];
 let base: Metrics;
 
 beforeAll(async () => {
-  fx = await makeFixture(tmp.dir, MODEL);
-  base = runTrain(fx, join(tmp.dir, 'base'), 1, config(0, 6, 2), port++);
+  fx = await makeFixture(tmp.dir, TINY_MODEL);
+  base = await runTrain(fx, join(tmp.dir, 'base'), 1, config(0, 6, 2), port++);
 }, 600_000);
 
 describe('resume', () => {
-  it('one process, fp32: killed at step 5, resumed from step 4: the next 10 steps are bitwise equal', () => {
+  it('one process, fp32: killed at step 5, resumed from step 4: the next 10 steps are bitwise equal', async () => {
     const out = join(tmp.dir, 'one');
-    const killed = runExpectingFailure(out, 1, config(0, 6, 2), { TELECHAT_FAULT_AT: 'step:5' });
+    const killed = await runExpectingFailure(out, 1, config(0, 6, 2), { TELECHAT_FAULT_AT: 'step:5' });
     expect(killed.status).not.toBe(0);
     expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000004');
-    const m = resume(out, 1, config(0, 6, 2));
+    const m = await resume(out, 1, config(0, 6, 2));
     expect(m.map(key)).toEqual(base.map(key)); // steps 1-4 kept, step 5 re-run, then 6-14
   });
 
-  it('ZeRO stage 3 on 2 ranks: killed and resumed, bitwise equal to its uninterrupted run', () => {
-    const whole = runTrain(fx, join(tmp.dir, 'z3-whole'), 2, config(3, 3, 2), port++);
+  it('ZeRO stage 3 on 2 ranks: killed and resumed, bitwise equal to its uninterrupted run', async () => {
+    const whole = await runTrain(fx, join(tmp.dir, 'z3-whole'), 2, config(3, 3, 2), port++);
     const out = join(tmp.dir, 'z3');
-    expect(runExpectingFailure(out, 2, config(3, 3, 2), { TELECHAT_FAULT_AT: 'step:6' }).status).not.toBe(0);
-    expect(resume(out, 2, config(3, 3, 2)).map(key)).toEqual(whole.map(key));
+    expect((await runExpectingFailure(out, 2, config(3, 3, 2), { TELECHAT_FAULT_AT: 'step:6' })).status).not.toBe(0);
+    expect((await resume(out, 2, config(3, 3, 2))).map(key)).toEqual(whole.map(key));
   });
 
-  it('saved on 4 ranks with stage 3, resumed on 2 ranks with stage 2 and on 3 ranks with stage 1', () => {
+  it('saved on 4 ranks with stage 3, resumed on 2 ranks with stage 2 and on 3 ranks with stage 1', async () => {
     const out = join(tmp.dir, 'n4');
-    expect(runExpectingFailure(out, 4, config(3, 1, 3), { TELECHAT_FAULT_AT: 'step:5' }).status).not.toBe(0);
+    expect((await runExpectingFailure(out, 4, config(3, 1, 3), { TELECHAT_FAULT_AT: 'step:5' })).status).not.toBe(0);
     const copy = join(tmp.dir, 'n4-copy');
     cpSync(out, copy, { recursive: true });
     for (const [dir, ranks, cfg] of [[out, 2, config(2, 3, 2)], [copy, 3, config(1, 2, 2)]] as const) {
-      const m = resume(dir, ranks, cfg);
+      const m = await resume(dir, ranks, cfg);
       expect(m.length).toBe(STEPS);
       for (let s = 4; s < STEPS; s++) expect(Math.abs(m[s]!.loss! - base[s]!.loss!) / base[s]!.loss!, `${ranks} ranks, step ${s + 1}`).toBeLessThan(1e-6);
     }
   });
 
-  it.each(['save:after-shards', 'save:after-hf', 'save:before-rename', 'save:before-latest'])('a crash at %s of the second save leaves a resumable run', (point) => {
+  it.each(['save:after-shards', 'save:after-hf', 'save:before-rename', 'save:before-latest'])('a crash at %s of the second save leaves a resumable run', async (point) => {
     const out = join(tmp.dir, `crash-${point.replace(/:/g, '-')}`);
-    expect(runExpectingFailure(out, 1, config(0, 6, 2), { TELECHAT_FAULT_AT: `${point}@8` }).status).not.toBe(0);
+    expect((await runExpectingFailure(out, 1, config(0, 6, 2), { TELECHAT_FAULT_AT: `${point}@8` })).status).not.toBe(0);
     expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000004');
-    expect(resume(out, 1, config(0, 6, 2)).map(key)).toEqual(base.map(key));
+    expect((await resume(out, 1, config(0, 6, 2))).map(key)).toEqual(base.map(key));
   });
 
-  it('refuses a different model shape, dataset or global batch, naming the difference', () => {
+  it('refuses a different model shape, dataset or global batch, naming the difference', async () => {
     const from = join(tmp.dir, 'base', 'checkpoint-000004');
     const widerDir = join(tmp.dir, 'wider');
     cpSync(join(tmp.dir, 'model'), widerDir, { recursive: true });
-    writeFileSync(join(widerDir, 'config.json'), JSON.stringify({ ...MODEL, ffn_hidden_size: 96 }));
-    const shape = runExpectingFailure(join(tmp.dir, 'r-shape'), 1, config(0, 6, 2), {}, ['--resume', from], join(widerDir, 'config.json'));
+    writeFileSync(join(widerDir, 'config.json'), JSON.stringify({ ...TINY_MODEL, ffn_hidden_size: 96 }));
+    const shape = await runExpectingFailure(join(tmp.dir, 'r-shape'), 1, config(0, 6, 2), {}, ['--resume', from], join(widerDir, 'config.json'));
     expect(shape.stderr).toMatch(/cannot resume a different run: model ffn 80 -> 96/);
-    const batch = runExpectingFailure(join(tmp.dir, 'r-batch'), 1, { ...config(0, 4, 2), train_batch_size: 8 }, {}, ['--resume', from]);
+    const batch = await runExpectingFailure(join(tmp.dir, 'r-batch'), 1, { ...config(0, 4, 2), train_batch_size: 8 }, {}, ['--resume', from]);
     expect(batch.stderr).toMatch(/global batch 12 -> 8/);
     const otherData = join(tmp.dir, 'other.jsonl');
     writeFileSync(otherData, readFileSync('data/sample-conversations.jsonl', 'utf8').split('\n').slice(0, 200).join('\n') + '\n');
-    const data = runExpectingFailure(join(tmp.dir, 'r-data'), 1, config(0, 6, 2), {}, ['--resume', from], fx.modelConfig, otherData);
+    const data = await runExpectingFailure(join(tmp.dir, 'r-data'), 1, config(0, 6, 2), {}, ['--resume', from], fx.modelConfig, otherData);
     expect(data.stderr).toMatch(/cannot resume a different run: dataset/);
     for (const r of [shape, batch, data]) expect(r.status).toBe(1);
   });
 
-  it('save_total_limit keeps only the newest complete checkpoints', () => {
+  it('save_total_limit keeps only the newest complete checkpoints', async () => {
     const out = join(tmp.dir, 'limit');
     const cfg = config(0, 6, 2);
-    runTrain(fx, out, 1, { ...cfg, training: { ...cfg.training, save_total_limit: 2 } }, port++);
+    await runTrain(fx, out, 1, { ...cfg, training: { ...cfg.training, save_total_limit: 2 } }, port++);
     expect(readdirSync(out).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-000012', 'checkpoint-000014']);
   });
 
-  it('telechat-export consolidates a stage-3 checkpoint of 2 ranks into the same HF weights as final/', () => {
+  it('telechat-export consolidates a stage-3 checkpoint of 2 ranks into the same HF weights as final/', async () => {
     const run = join(tmp.dir, 'z3-whole');
     const out = join(tmp.dir, 'exported');
     const res = spawnSync(process.execPath, ['dist/cli/export.js', '--checkpoint', run, '--output', out], { encoding: 'utf8' });
@@ -128,7 +117,7 @@ describe('resume', () => {
     expect(existsSync(join(tmp.dir, 'never'))).toBe(false);
   });
 
-  it('damaged checkpoints: one clear error naming the file, before any step', () => {
+  it('damaged checkpoints: one clear error naming the file, before any step', async () => {
     const cases: Array<[string, (dir: string) => void, RegExp]> = [
       ['missing rank file', (d) => rmSync(join(d, 'zero', 'rank-00000.safetensors')), /rank-00000.safetensors: missing rank file/],
       ['truncated rank file', (d) => truncateSync(join(d, 'zero', 'rank-00000.safetensors'), 100), /rank-00000.safetensors: not a valid safetensors file/],
@@ -140,7 +129,7 @@ describe('resume', () => {
       cpSync(join(tmp.dir, 'base'), out, { recursive: true });
       rmSync(join(out, 'metrics.jsonl'));
       damage(join(out, 'checkpoint-000014'));
-      const r = runExpectingFailure(out, 1, config(0, 6, 2), {}, ['--resume', 'auto']);
+      const r = await runExpectingFailure(out, 1, config(0, 6, 2), {}, ['--resume', 'auto']);
       expect(r.status, what).toBe(1);
       expect(r.stderr, what).toMatch(message);
       expect(existsSync(join(out, 'metrics.jsonl')), what).toBe(false);

@@ -1,14 +1,5 @@
-// A small seeded PRNG (mulberry32) so tests build the same inputs every run.
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded inputs for tests: the same generator the random init uses (src/model/init.ts).
+export { seededUniform as rng } from '../../src/model/init.js';
 
 export function randInt(r: () => number, n: number): number {
   return Math.floor(r() * n);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
 import { maxAbs, maxAbsDiff } from '../helpers/compare.js';
-import { type Fixture, type Metrics, makeFixture, runTrain } from '../helpers/train_fixture.js';
+import { type Fixture, type Metrics, makeFixture, runTrain, TINY_MODEL, zeroConfig } from '../helpers/train_fixture.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('zero-eq');
@@ -16,20 +16,9 @@ let base: Metrics;
 const STEPS = 20;
 let port = 29700 + Math.floor(Math.random() * 200);
 
-const MODEL = {
-  architectures: ['Telechat2ForCausalLM'], hidden_size: 48, n_layer: 2, n_head: 4, num_key_value_heads: 2,
-  ffn_hidden_size: 80, vocab_size: 4000, tie_word_embeddings: false, training_seqlen: 96, initializer_range: 0.05,
-};
 
 function config(stage: number, micro: number, gas: number, extra: Record<string, unknown> = {}) {
-  return {
-    train_batch_size: 12, train_micro_batch_size_per_gpu: micro, gradient_accumulation_steps: gas, gradient_clipping: 1.0,
-    optimizer: { type: 'AdamW', params: { lr: 5e-3, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.01 } },
-    scheduler: { type: 'WarmupCosineLR', params: { total_num_steps: STEPS, warmup_num_steps: 3 } },
-    zero_optimization: { stage, stage3_param_persistence_threshold: 0 },
-    training: { max_steps: STEPS, max_seq_len: 96, seed: 11 },
-    ...extra,
-  };
+  return zeroConfig(stage, micro, gas, STEPS, extra);
 }
 
 function finalParams(out: string): Map<string, Float32Array> {
@@ -45,8 +34,8 @@ function expectClose(a: Metrics, b: Metrics, tol: number): void {
 }
 
 beforeAll(async () => {
-  fx = await makeFixture(tmp.dir, MODEL);
-  base = runTrain(fx, join(tmp.dir, 'base'), 1, config(0, 6, 2), port++);
+  fx = await makeFixture(tmp.dir, TINY_MODEL);
+  base = await runTrain(fx, join(tmp.dir, 'base'), 1, config(0, 6, 2), port++);
 }, 600_000);
 
 describe('ZeRO equals one process (fp32)', () => {
@@ -57,9 +46,9 @@ describe('ZeRO equals one process (fp32)', () => {
     [3, 2, 6, 1],
     [3, 4, 3, 1],
     [2, 4, 1, 3],
-  ])('stage %i on %i ranks (micro %i x accumulation %i)', (stage, ranks, micro, gas) => {
+  ])('stage %i on %i ranks (micro %i x accumulation %i)', async (stage, ranks, micro, gas) => {
     const out = join(tmp.dir, `s${stage}-n${ranks}-m${micro}`);
-    const m = runTrain(fx, out, ranks, config(stage, micro, gas), port++);
+    const m = await runTrain(fx, out, ranks, config(stage, micro, gas), port++);
     expectClose(m, base, 1e-5);
     expect(m[STEPS - 1]!.loss).toBeLessThan(m[0]!.loss!);
     const ours = finalParams(out);
@@ -70,15 +59,15 @@ describe('ZeRO equals one process (fp32)', () => {
     }
   });
 
-  it('stage 3 with prefetch on and off: identical', () => {
-    const on = runTrain(fx, join(tmp.dir, 'pf-on'), 2, config(3, 3, 2), port++);
-    const off = runTrain(fx, join(tmp.dir, 'pf-off'), 2, config(3, 3, 2, { zero_optimization: { stage: 3, stage3_param_persistence_threshold: 0, stage3_prefetch_bucket_size: 0 } }), port++);
+  it('stage 3 with prefetch on and off: identical', async () => {
+    const on = await runTrain(fx, join(tmp.dir, 'pf-on'), 2, config(3, 3, 2), port++);
+    const off = await runTrain(fx, join(tmp.dir, 'pf-off'), 2, config(3, 3, 2, { zero_optimization: { stage: 3, stage3_param_persistence_threshold: 0, stage3_prefetch_bucket_size: 0 } }), port++);
     expect(off.map((x) => [x.loss, x.grad_norm])).toEqual(on.map((x) => [x.loss, x.grad_norm]));
   });
 
-  it('bf16: stage 3 on 2 ranks within bf16 tolerance of one bf16 process', () => {
-    const one = runTrain(fx, join(tmp.dir, 'bf16-1'), 1, config(0, 6, 2, { bf16: { enabled: true } }), port++);
-    const two = runTrain(fx, join(tmp.dir, 'bf16-2'), 2, config(3, 3, 2, { bf16: { enabled: true } }), port++);
+  it('bf16: stage 3 on 2 ranks within bf16 tolerance of one bf16 process', async () => {
+    const one = await runTrain(fx, join(tmp.dir, 'bf16-1'), 1, config(0, 6, 2, { bf16: { enabled: true } }), port++);
+    const two = await runTrain(fx, join(tmp.dir, 'bf16-2'), 2, config(3, 3, 2, { bf16: { enabled: true } }), port++);
     expectClose(two, one, 1e-2);
   });
 });

@@ -15,7 +15,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "comm/half.h"
 #include "cpu/dtype.h"
 #include "memory.h"
 

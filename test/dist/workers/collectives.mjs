@@ -9,9 +9,9 @@
 //    <= 2^-8 |s|), so |got - exact| <= B + 2^-8 (|exact| + B)
 //  - fp16: likewise with 11 significant bits (half ulp <= 2^-11 |s|); we allow 2^-10
 //  - int32, max, allGather, broadcast: exact (bitwise).
-import { initDistributed, CommDType, paddedLength, float32ToF16Array, f16ArrayToFloat32 } from '../../../dist/dist/index.js';
+import { initDistributed, CommDType, paddedLength } from '../../../dist/dist/index.js';
 import { addon } from '../../../dist/native/addon.js';
-import { bf16ToFloat32, float32ToBf16 } from '../../../dist/native/tensor.js';
+import { bf16ToFloat32, f16ToFloat32, float32ToBf16, float32ToF16 } from '../../../dist/native/half.js';
 
 const pg = initDistributed({ timeoutMs: 60_000 });
 const { rank, size: W } = pg.world;
@@ -38,7 +38,7 @@ function values(dt, r, n) {
   }
   const f = new Float32Array(n);
   for (let i = 0; i < n; i++) f[i] = (hash(r, i) / 2 ** 32) * 4 - 2;
-  const rounded = dt === CommDType.F32 ? f : dt === CommDType.BF16 ? bf16ToFloat32(float32ToBf16(f)) : f16ArrayToFloat32(float32ToF16Array(f));
+  const rounded = dt === CommDType.F32 ? f : dt === CommDType.BF16 ? bf16ToFloat32(float32ToBf16(f)) : f16ToFloat32(float32ToF16(Float32Array.from(f)));
   for (let i = 0; i < n; i++) out[i] = rounded[i];
   return out;
 }
@@ -46,11 +46,11 @@ function values(dt, r, n) {
 function toRaw(dt, vals) {
   if (dt === CommDType.I32) return Int32Array.from(vals);
   const f = Float32Array.from(vals);
-  return dt === CommDType.F32 ? f : dt === CommDType.BF16 ? float32ToBf16(f) : float32ToF16Array(f);
+  return dt === CommDType.F32 ? f : dt === CommDType.BF16 ? float32ToBf16(f) : float32ToF16(Float32Array.from(f));
 }
 function fromRaw(dt, raw) {
   if (dt === CommDType.I32 || dt === CommDType.F32) return Float64Array.from(raw);
-  return Float64Array.from(dt === CommDType.BF16 ? bf16ToFloat32(raw) : f16ArrayToFloat32(raw));
+  return Float64Array.from(dt === CommDType.BF16 ? bf16ToFloat32(raw) : f16ToFloat32(raw));
 }
 function rawArray(dt, n) {
   return dt === CommDType.I32 ? new Int32Array(n) : dt === CommDType.F32 ? new Float32Array(n) : new Uint16Array(n);
