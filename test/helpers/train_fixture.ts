@@ -11,6 +11,8 @@ export const LAUNCH_CLI = resolve('dist/cli/launch.js');
 export interface Fixture {
   modelConfig: string;
   data: string;
+  /** A checkpoint dir to start from (--model) instead of the seeded random init. */
+  model?: string;
 }
 
 export async function makeFixture(dir: string, config: Record<string, unknown>, maxSeqLen = 96): Promise<Fixture> {
@@ -29,7 +31,8 @@ export type Metrics = Array<Record<string, number> & { mem: Record<string, numbe
 export function runTrain(fx: Fixture, out: string, ranks: number, config: Record<string, unknown>, port: number): Metrics {
   const cfgPath = `${out}.config.json`;
   writeFileSync(cfgPath, JSON.stringify(config));
-  const trainArgs = [TRAIN_CLI, '--config', cfgPath, '--init', 'random', '--model-config', fx.modelConfig, '--data', fx.data, '--output-dir', out];
+  const init = fx.model ? ['--model', fx.model] : ['--init', 'random', '--model-config', fx.modelConfig];
+  const trainArgs = [TRAIN_CLI, '--config', cfgPath, ...init, '--data', fx.data, '--output-dir', out];
   const args = ranks > 1 ? [LAUNCH_CLI, '--nproc-per-node', String(ranks), '--master-port', String(port), '--', process.execPath, ...trainArgs] : trainArgs;
   const res = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
   if (res.status !== 0) throw new Error(`telechat-train on ${ranks} rank(s) failed (${res.status}):\n${res.stderr}\n${res.stdout.slice(-2000)}`);
