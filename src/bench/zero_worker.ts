@@ -8,7 +8,7 @@ import { buildHostBatch } from '../model/batch.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { parseModelSpec } from '../model/spec.js';
 import { cpuBackend } from '../native/cpu_backend.js';
-import { DType, memStats, setNumThreads } from '../native/tensor.js';
+import { DType, setNumThreads } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
 import { ZeroEngine, type ZeroStage } from '../zero/zero_engine.js';
 import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
@@ -52,7 +52,6 @@ for (let s = 0; s <= steps; s++) {
   if (s > 0) best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9); // step 0 warms up
 }
 // every rank's peak RSS, gathered on rank 0 through one sum per rank
-if (process.env.BENCH_DEBUG) console.error(rank, JSON.stringify(memStats()), JSON.stringify((engine as unknown as { units: Array<{ range: { unit: unknown }; gathered: unknown; bucket: unknown }> }).units.map((u) => [u.range.unit, !!u.gathered, !!u.bucket])));
 const rssMb: number[] = [];
 for (let r = 0; r < size; r++) rssMb.push(engine.allReduceSum(r === rank ? process.resourceUsage().maxRSS / 1024 : 0));
 engine.free();
