@@ -27,12 +27,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildParamTable } from '../../src/model/params.js';
 import { parseModelSpec } from '../../src/model/spec.js';
 import { type Fixture, makeFixture, runTrain } from '../helpers/train_fixture.js';
+import { freePort } from '../dist/helpers.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('zero-mem');
 afterAll(() => tmp.cleanup());
 let fx: Fixture;
-let port = 29300 + Math.floor(Math.random() * 200);
 
 const MODEL = {
   architectures: ['Telechat2ForCausalLM'], hidden_size: 64, n_layer: 2, n_head: 4, num_key_value_heads: 2,
@@ -46,14 +46,14 @@ const FORMULA = {
   fp32: [(_n: number) => 18, (n: number) => 6 + 12 / n, (n: number) => 2 + 16 / n, (n: number) => 18 / n],
 } as const;
 
-function modelStateBytes(stage: number, ranks: number, gradDtype: 'bf16' | 'fp32'): number {
+async function modelStateBytes(stage: number, ranks: number, gradDtype: 'bf16' | 'fp32'): Promise<number> {
   const out = join(tmp.dir, `s${stage}-n${ranks}-${gradDtype}`);
   const m = runTrain(fx, out, ranks, {
     train_micro_batch_size_per_gpu: 1, gradient_accumulation_steps: 1,
     bf16: { enabled: true }, data_types: { grad_accum_dtype: gradDtype },
     zero_optimization: { stage, stage3_param_persistence_threshold: 0 },
     training: { max_steps: 1, max_seq_len: 64, seed: 3 },
-  }, port++);
+  }, await freePort());
   expect(m).toHaveLength(1);
   const mem = m[0]!.mem;
   return mem.params! + mem.grads! + mem.master! + mem.optim!;
@@ -72,9 +72,9 @@ describe.each(['bf16', 'fp32'] as const)('model-state bytes per rank, bf16 param
     [3, 2],
     [2, 3],
     [3, 3],
-  ])('stage %i on %i rank(s)', (stage, ranks) => {
+  ])('stage %i on %i rank(s)', async (stage, ranks) => {
     const want = FORMULA[gradDtype][stage]!(ranks) * PSI;
-    const got = modelStateBytes(stage, ranks, gradDtype);
+    const got = await modelStateBytes(stage, ranks, gradDtype);
     const rel = (got - want) / want;
     console.log(`stage ${stage} N=${ranks} ${gradDtype} grads: ${got} B = ${(got / PSI).toFixed(4)} B/param, formula ${(want / PSI).toFixed(4)}, +${(rel * 100).toFixed(3)}%`);
     expect(Math.abs(rel), `${got} bytes vs ${want} (${(rel * 100).toFixed(3)}%)`).toBeLessThan(0.05);

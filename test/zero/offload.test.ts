@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fixture, makeFixture, runTrain } from '../helpers/train_fixture.js';
+import { freePort } from '../dist/helpers.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('zero-offload');
 afterAll(() => tmp.cleanup());
 let fx: Fixture;
-let port = 29100 + Math.floor(Math.random() * 200);
 
 const MODEL = {
   architectures: ['Telechat2ForCausalLM'], hidden_size: 48, n_layer: 2, n_head: 4, num_key_value_heads: 2,
@@ -37,9 +37,9 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('ZeRO-3 with CPU offload on the CPU build', () => {
-  it('configs/zero3-offload.json trains on 2 ranks and equals the run without offload', () => {
-    const withOffload = runTrain(fx, join(tmp.dir, 'offload'), 2, shipped(true), port++);
-    const without = runTrain(fx, join(tmp.dir, 'plain'), 2, shipped(false), port++);
+  it('configs/zero3-offload.json trains on 2 ranks and equals the run without offload', async () => {
+    const withOffload = runTrain(fx, join(tmp.dir, 'offload'), 2, shipped(true), await freePort());
+    const without = runTrain(fx, join(tmp.dir, 'plain'), 2, shipped(false), await freePort());
     const key = (m: (typeof without)[number]) => [m.step, m.loss, m.grad_norm, m.lr];
     expect(withOffload.map(key)).toEqual(without.map(key));
     expect(withOffload).toHaveLength(4);

@@ -10,7 +10,7 @@ import { buildHostBatch } from '../../src/model/batch.js';
 import { initRandomEntries, seededUniform } from '../../src/model/init.js';
 import { parseModelSpec } from '../../src/model/spec.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';
-import { DType, memStats, resetMemPeaks } from '../../src/native/tensor.js';
+import { DType, memStats, resetMemPeaks, setNumThreads } from '../../src/native/tensor.js';
 import { unitOf } from '../../src/zero/partition.js';
 import { ZeroEngine, type ZeroStage } from '../../src/zero/zero_engine.js';
 
@@ -18,6 +18,9 @@ const SPEC = parseModelSpec({
   architectures: ['Telechat2ForCausalLM'], hidden_size: 64, n_layer: 16, n_head: 4, num_key_value_heads: 2,
   ffn_hidden_size: 96, vocab_size: 300, tie_word_embeddings: false, training_seqlen: 64,
 });
+
+// one thread: this file runs in vitest's process, beside other test files' processes
+setNumThreads(1);
 
 function run(stage: ZeroStage, overlapComm: boolean) {
   const group = initDistributed({ env: {} });

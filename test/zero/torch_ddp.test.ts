@@ -20,6 +20,7 @@ import { Sampler } from '../../src/data/sampler.js';
 import { maxAbs, maxAbsDiff } from '../helpers/compare.js';
 import { PYTHON, runPython } from '../helpers/python.js';
 import { type Fixture, type Metrics, makeFixture, runTrain } from '../helpers/train_fixture.js';
+import { freePort } from '../dist/helpers.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('zero-torch');
@@ -29,7 +30,6 @@ const WORLD = 2;
 const MICRO = 2;
 const GAS = 2;
 const SEED = 7;
-let port = 29500 + Math.floor(Math.random() * 200);
 
 const MODEL = {
   architectures: ['Telechat2ForCausalLM'], model_type: 'telechat', hidden_size: 48, n_layer: 2, n_head: 4,
@@ -80,7 +80,7 @@ beforeAll(async () => {
   writeFileSync(join(tmp.dir, 'steps.json'), JSON.stringify({ steps }));
   const args = [
     'scripts/reference/ddp_ref.py', '--model', fx.model, '--steps', join(tmp.dir, 'steps.json'), '--out', join(tmp.dir, 'ref.json'),
-    '--world', String(WORLD), '--port', String(port++), '--optimizers', 'ddp,zero', '--final-prefix', join(tmp.dir, 'ref-final'),
+    '--world', String(WORLD), '--port', String(await freePort()), '--optimizers', 'ddp,zero', '--final-prefix', join(tmp.dir, 'ref-final'),
     '--lr', '3e-3', '--betas', '0.9,0.95', '--eps', '1e-6', '--weight-decay', '0.1', '--clip', '1.0',
     '--warmup', '3', '--total', String(STEPS), '--cos-min-ratio', '0.1', '--warmup-type', 'linear', '--max-seq-len', '96',
   ];
@@ -121,13 +121,13 @@ describe('ZeRO against torch.distributed (gloo, 2 ranks)', () => {
     expect(ref.ddp.loss[STEPS - 1]!).toBeLessThan(ref.ddp.loss[0]!);
   });
 
-  it('stage 0 equals DistributedDataParallel + AdamW', () => {
+  it('stage 0 equals DistributedDataParallel + AdamW', async () => {
     const out = join(tmp.dir, 's0');
-    expectMatches(runTrain(fx, out, WORLD, config(0), port++), ref.ddp, out, join(tmp.dir, 'ref-final-ddp.safetensors'));
+    expectMatches(runTrain(fx, out, WORLD, config(0), await freePort()), ref.ddp, out, join(tmp.dir, 'ref-final-ddp.safetensors'));
   });
 
-  it.each([1, 2, 3])('stage %i equals DDP + ZeroRedundancyOptimizer(AdamW)', (stage) => {
+  it.each([1, 2, 3])('stage %i equals DDP + ZeroRedundancyOptimizer(AdamW)', async (stage) => {
     const out = join(tmp.dir, `s${stage}`);
-    expectMatches(runTrain(fx, out, WORLD, config(stage), port++), ref.zero, out, join(tmp.dir, 'ref-final-zero.safetensors'));
+    expectMatches(runTrain(fx, out, WORLD, config(stage), await freePort()), ref.zero, out, join(tmp.dir, 'ref-final-zero.safetensors'));
   });
 });
