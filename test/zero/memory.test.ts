@@ -22,10 +22,15 @@
 // gathered parameters and stage-2/3 gradient buckets are transient (category "buffers") and
 // freed by the end of the step when `mem` is sampled; the persistence threshold is 0 so every
 // unit is sharded (a persistent unit would keep 2 bytes/param whole on every rank).
+// Each run also checks that --dry-run's memory plan (src/model/memory_plan.ts, computed from
+// the architecture alone) equals the allocator byte for byte at that stage and N, activations
+// included.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryPlan } from '../../src/model/memory_plan.js';
 import { buildParamTable } from '../../src/model/params.js';
 import { parseModelSpec } from '../../src/model/spec.js';
+import { DType } from '../../src/native/tensor.js';
 import { type Fixture, makeFixture, runTrain } from '../helpers/train_fixture.js';
 import { freePort } from '../dist/helpers.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -56,6 +61,9 @@ async function modelStateBytes(stage: number, ranks: number, gradDtype: 'bf16' |
   }, await freePort());
   expect(m).toHaveLength(1);
   const mem = m[0]!.mem;
+  // --dry-run's plan (computed from the architecture alone) equals the allocator at N ranks too
+  const plan = memoryPlan(parseModelSpec(MODEL), DType.BF16, gradDtype === 'bf16' ? DType.BF16 : DType.F32, 64, false, stage as 0 | 1 | 2 | 3, ranks, 0);
+  expect({ params: mem.params, grads: mem.grads, master: mem.master, optim: mem.optim, activations: mem.activations }).toEqual(plan);
   return mem.params! + mem.grads! + mem.master! + mem.optim!;
 }
 
