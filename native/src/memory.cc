@@ -5,9 +5,21 @@
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace telechat {
 namespace {
+
+#if defined(__GLIBC__)
+// glibc raises its mmap threshold to the size of every mmapped block that is freed; after the
+// first large free, per-step buffers of that size (ZeRO gradient buckets, gathered stage-3
+// parameters) are carved from the heap and stay resident after free, so the process's peak RSS
+// grows towards the sum of every buffer ever live rather than the allocator's peak. A fixed
+// threshold keeps blocks of 1 MiB and more mmapped, and free returns them to the system.
+const bool g_fixed_mmap_threshold = mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
+#endif
 
 struct Allocation {
   size_t bytes;

@@ -8,6 +8,7 @@ import { gradDtypeOf, storageDtype, train } from '../train/trainer.js';
 import { prepareRun } from '../train/setup.js';
 import { discoverRank } from '../dist/env.js';
 import { initDistributed } from '../dist/init.js';
+import { offloadNotes } from '../zero/offload.js';
 
 const EXAMPLES: [string, string][] = [
   ['$0 --config configs/zero3.json', 'train the shipped tiny model on the shipped sample conversations'],
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
           cfg.training.gradient_checkpointing, zero.stage, worldSize, zero.stage3_param_persistence_threshold);
         const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
         log(`memory plan per rank (ZeRO stage ${zero.stage}, ${worldSize} rank(s)): params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
+        for (const note of offloadNotes(zero)) log(note);
         log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
         log('dry run: configuration, model and data are valid');
         return;

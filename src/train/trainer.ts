@@ -14,6 +14,7 @@ import type { ParamKind } from '../model/params.js';
 import { cpuBackend } from '../native/cpu_backend.js';
 import { DType, memStats } from '../native/tensor.js';
 import { LossScaler } from '../zero/loss_scaler.js';
+import { offloadNotes } from '../zero/offload.js';
 import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
@@ -137,6 +138,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, r
     `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on cpu with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
       `${totalSteps} steps of ${cfg.train_batch_size} rows (micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} ranks), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
   );
+  for (const note of offloadNotes(zero)) log.line(note);
 
   const metrics = isRank0 ? new MetricsWriter(join(outDir, 'metrics.jsonl')) : null;
   const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;

@@ -65,6 +65,13 @@ interface UnitState {
   optimizer: ShardAdamW;
 }
 
+/**
+ * Stages 2-3 with overlap_comm: gradient reductions outstanding while backward continues. Two
+ * keep the communicator busy (one on the wire, one queued) while bounding the bucket memory
+ * to two units' gradients plus the one being written.
+ */
+const MAX_REDUCTIONS_IN_FLIGHT = 2;
+
 interface PendingReduce {
   handle: CommHandle;
   /** Runs after the collective completes (accumulate, free). */
@@ -193,7 +200,17 @@ export class ZeroEngine implements Engine {
 
   private launch(handle: CommHandle, finish: () => void): void {
     this.pending.push({ handle, finish });
-    if (!this.opts.overlapComm) this.drain();
+    if (!this.opts.overlapComm) return this.drain();
+    // Overlap: finish what the communicator has completed (in launch order, so gradients are
+    // accumulated in the same order as without overlap), and at stages 2-3 keep at most
+    // MAX_REDUCTIONS_IN_FLIGHT outstanding, so their buckets never add up to a whole
+    // unsharded gradient while backward continues.
+    const limit = this.stage >= 2 ? MAX_REDUCTIONS_IN_FLIGHT : Infinity;
+    while (this.pending.length > limit || (this.pending.length > 0 && this.pending[0]!.handle.isDone())) {
+      const p = this.pending.shift()!;
+      p.handle.wait();
+      p.finish();
+    }
   }
 
   private drain(): void {

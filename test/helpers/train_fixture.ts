@@ -11,6 +11,8 @@ export const LAUNCH_CLI = resolve('dist/cli/launch.js');
 export interface Fixture {
   modelConfig: string;
   data: string;
+  /** A checkpoint dir to start from (--model) instead of the seeded random init. */
+  model?: string;
 }
 
 export async function makeFixture(dir: string, config: Record<string, unknown>, maxSeqLen = 96): Promise<Fixture> {
@@ -55,7 +57,8 @@ export function runAsync(args: string[], env: Record<string, string> = {}, timeo
 export async function runTrain(fx: Fixture, out: string, ranks: number, config: Record<string, unknown>, port: number, extraArgs: string[] = []): Promise<Metrics> {
   const cfgPath = `${out}.config-${Math.random()}.json`;
   writeFileSync(cfgPath, JSON.stringify(config));
-  const trainArgs = [TRAIN_CLI, '--config', cfgPath, '--init', 'random', '--model-config', fx.modelConfig, '--data', fx.data, '--output-dir', out, ...extraArgs];
+  const init = fx.model ? ['--model', fx.model] : ['--init', 'random', '--model-config', fx.modelConfig];
+  const trainArgs = [TRAIN_CLI, '--config', cfgPath, ...init, '--data', fx.data, '--output-dir', out, ...extraArgs];
   const args = ranks > 1 ? [LAUNCH_CLI, '--nproc-per-node', String(ranks), '--master-port', String(port), '--', process.execPath, ...trainArgs] : trainArgs;
   const res = await runAsync(args);
   if (res.status !== 0) throw new Error(`telechat-train on ${ranks} rank(s) failed (${res.status}):\n${res.stderr}\n${res.stdout.slice(-2000)}`);
