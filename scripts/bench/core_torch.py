@@ -116,6 +116,7 @@ def main():
         "step_s": median,
         "tokens_per_s": B * T / median if median else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
     }))
 
 

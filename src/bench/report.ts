@@ -135,14 +135,14 @@ function profileTable(r: Result, key: string): string {
 
 function trainSection(r: Result): string {
   const side = (label: string, key: string): string[] => [label, f(r.num(`${key}.tokens_per_s`), 0), f(r.num(`${key}.step_s`), 2),
-    (r.get(`${key}.step_s_samples`) as number[]).map((x) => f(x, 2)).join(', '), f(r.num(`${key}.peak_rss_mb`), 0)];
+    (r.get(`${key}.step_s_samples`) as number[]).map((x) => f(x, 2)).join(', '), f(r.num(`${key}.step_cpu_s`), 2), f(r.num(`${key}.peak_rss_mb`), 0)];
   const out = [
     'Full training step (forward, backward, global-norm clipping, AdamW update) of the bench model, batch 4 x 1024 ' +
       `tokens, ${r.num('machine.threads')} threads. Ours runs the trainer's ZeroEngine (stage 0, world size 1); PyTorch ` +
       'runs scripts/bench/core_torch.py --train (eager, torch.optim.AdamW). Each process is timed from outside: ' +
       `${r.str('timing')}.`,
     '',
-    table(['side', 'tokens/s', 's/step (median)', 'rounds', 'peak RSS MB'], [
+    table(['side', 'tokens/s', 's/step (median)', 's/step per round', 'CPU s/step', 'peak RSS MB'], [
       side('telechat-train fp32', 'ours_fp32'),
       side('telechat-train bf16', 'ours_bf16'),
       side('PyTorch eager fp32', 'torch_fp32'),
@@ -151,8 +151,16 @@ function trainSection(r: Result): string {
     table(['ratio vs PyTorch fp32', 'fp32', 'bf16', 'target'], [
       ['throughput', `x${f(r.num('ratios.fp32_throughput_vs_torch'))}`, `x${f(r.num('ratios.bf16_throughput_vs_torch'))}`, '>= 1.5'],
       ['peak RSS', `x${f(r.num('ratios.fp32_peak_rss_vs_torch'))}`, `x${f(r.num('ratios.bf16_peak_rss_vs_torch'))}`, '<= 0.6'],
+      ['CPU seconds per step (torch / ours)', `x${f(r.num('ratios.fp32_cpu_per_token_vs_torch'))}`, `x${f(r.num('ratios.bf16_cpu_per_token_vs_torch'))}`, ''],
     ]),
+    '',
+    'Throughput is the headline (wall time). CPU s/step is the same long-minus-short difference of the processes\' own ' +
+      'user + system CPU seconds: it moves much less than wall time when other jobs share the cores.',
   ];
+  out.push('', 'bf16 here is bf16 storage (parameters, activations) with fp32 compute, fp32 gradient accumulators and fp32 ' +
+    'master weights and moments, as the trainer runs a bf16 config. The CPU has no bf16 matrix unit in this path: every ' +
+    'bf16 product widens its operand blocks to fp32 for sgemm and rounds its output back, so on CPU bf16 buys memory, ' +
+    'not speed.');
   if (r.has('profile.fp32')) {
     out.push('', '### Where the time goes (TELECHAT_PROFILE=1)', '',
       'Per-op wall time of our training step, from one extra run per precision with TELECHAT_PROFILE=1 (every Backend ' +

@@ -8,6 +8,9 @@
 // initialisation and the warm-up step cancel. The sides alternate, BENCH_REPEATS times, and
 // each side's median is kept: on a shared machine other jobs come and go, and alternating
 // exposes every side to the same conditions. The 1-minute load average is recorded per run.
+// The same difference of the processes' CPU seconds (user + system, each process's own rusage)
+// is reported too: on an oversubscribed machine it moves far less than wall time, though
+// OpenMP threads that spin while a sibling is descheduled still inflate it.
 //
 // Env: BENCH_REPEATS (default 3), BENCH_SHORT_STEPS (1), BENCH_LONG_STEPS (2), BENCH_THREADS (2),
 // TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the two profiled runs of ours, fp32
@@ -23,6 +26,8 @@ const SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32'];
 
 interface Run {
   wall_s: number;
+  /** User + system CPU seconds of the process (its own rusage, printed at exit). */
+  cpu_s: number;
   peak_rss_mb: number;
   load_1m: number;
 }
@@ -37,6 +42,7 @@ interface ProfileResult {
 
 interface Sample {
   step_s: number;
+  step_cpu_s: number;
   short: Run;
   long: Run;
 }
@@ -74,8 +80,8 @@ function runOnce(side: SideName, steps: number): Run {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (res.status !== 0) throw new Error(`${side} (${steps} steps) failed with status ${res.status}: ${cmd} ${args.join(' ')}\n${res.stderr}`);
   const line = res.stdout.trim().split('\n').pop() ?? '';
-  const out = JSON.parse(line) as { peak_rss_mb: number };
-  return { wall_s: wall, peak_rss_mb: out.peak_rss_mb, load_1m: load };
+  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number };
+  return { wall_s: wall, cpu_s: out.cpu_s, peak_rss_mb: out.peak_rss_mb, load_1m: load };
 }
 
 /** One extra run of our side with TELECHAT_PROFILE=1: per-op times of the steps after the first. */
@@ -107,19 +113,25 @@ function main(): void {
       const short = runOnce(side, SHORT);
       const long = runOnce(side, LONG);
       const step = (long.wall_s - short.wall_s) / (LONG - SHORT);
-      samples[side].push({ step_s: step, short, long });
-      console.log(`  round ${r + 1} ${side.padEnd(10)} step ${step.toFixed(2)} s  (${short.wall_s.toFixed(1)} s / ${long.wall_s.toFixed(1)} s)  ` +
+      const stepCpu = (long.cpu_s - short.cpu_s) / (LONG - SHORT);
+      samples[side].push({ step_s: step, step_cpu_s: stepCpu, short, long });
+      console.log(`  round ${r + 1} ${side.padEnd(10)} step ${step.toFixed(2)} s  (${short.wall_s.toFixed(1)} s / ${long.wall_s.toFixed(1)} s)  cpu ${stepCpu.toFixed(2)} s  ` +
         `peak RSS ${long.peak_rss_mb.toFixed(0)} MB  load ${short.load_1m.toFixed(2)}`);
     }
   }
   const summarise = (side: SideName) => {
     const s = samples[side];
     const step = median(s.map((x) => x.step_s));
+    const cpu = median(s.map((x) => x.step_cpu_s));
     return {
       step_s: step,
       tokens_per_s: tokens / step,
+      step_cpu_s: cpu,
+      tokens_per_cpu_s: tokens / cpu,
       peak_rss_mb: Math.max(...s.flatMap((x) => [x.short.peak_rss_mb, x.long.peak_rss_mb])),
       step_s_samples: s.map((x) => x.step_s),
+      step_cpu_s_samples: s.map((x) => x.step_cpu_s),
+      load_1m_samples: s.map((x) => x.short.load_1m),
     };
   };
   const ours_fp32 = summarise('ours_fp32');
@@ -147,6 +159,8 @@ function main(): void {
       bf16_throughput_vs_torch: ours_bf16.tokens_per_s / torch_fp32.tokens_per_s,
       fp32_peak_rss_vs_torch: ours_fp32.peak_rss_mb / torch_fp32.peak_rss_mb,
       bf16_peak_rss_vs_torch: ours_bf16.peak_rss_mb / torch_fp32.peak_rss_mb,
+      fp32_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_fp32.step_cpu_s,
+      bf16_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_bf16.step_cpu_s,
     },
     targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6' },
     profile: profiles,
@@ -156,12 +170,13 @@ function main(): void {
   writeFileSync(join('bench-results', 'train.json'), JSON.stringify(result, null, 2) + '\n');
   const q = result.ratios;
   const line = (name: string, s: typeof ours_fp32): string =>
-    `  ${name.padEnd(16)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`;
+    `  ${name.padEnd(16)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step, ${s.step_cpu_s.toFixed(2)} CPU s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`;
   console.log(line('ours fp32', ours_fp32));
   console.log(line('ours bf16', ours_bf16));
   console.log(line('pytorch fp32', torch_fp32));
   console.log(`  throughput vs torch: fp32 x${q.fp32_throughput_vs_torch.toFixed(2)}, bf16 x${q.bf16_throughput_vs_torch.toFixed(2)} (target >= 1.5); ` +
-    `peak RSS vs torch: fp32 x${q.fp32_peak_rss_vs_torch.toFixed(2)}, bf16 x${q.bf16_peak_rss_vs_torch.toFixed(2)} (target <= 0.6)`);
+    `peak RSS vs torch: fp32 x${q.fp32_peak_rss_vs_torch.toFixed(2)}, bf16 x${q.bf16_peak_rss_vs_torch.toFixed(2)} (target <= 0.6); ` +
+    `CPU seconds per step, torch / ours: fp32 x${q.fp32_cpu_per_token_vs_torch.toFixed(2)}, bf16 x${q.bf16_cpu_per_token_vs_torch.toFixed(2)}`);
   console.log(`  load average (1 min) ${result.load_average_1m.min.toFixed(2)}-${result.load_average_1m.max.toFixed(2)}; ${result.bench_seconds.toFixed(0)} s -> bench-results/train.json`);
 }
 

@@ -5,7 +5,7 @@
 // short one), so start-up, initialisation and warm-up cancel.
 //
 // Usage: node dist/bench/train_worker.js fp32|bf16 STEPS
-// Prints one JSON line: steps, in-process median step time (informational), peak RSS, last loss,
+// Prints one JSON line: steps, in-process median step time (informational), peak RSS, CPU seconds, last loss,
 // and with TELECHAT_PROFILE=1 the per-op profile of the steps after the first (src/native/profile.ts).
 import { initDistributed } from '../dist/init.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
@@ -70,6 +70,7 @@ function main(): void {
     step_s_in_process: times[Math.floor(times.length / 2)],
     last_loss: loss,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    cpu_s: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     ...(profile ? { profile: { steps: steps > 1 ? steps - 1 : 1, step_wall_s: steps > 1 ? wallAfterFirst : times[0], rows: profile.rows() } } : {}),
   }) + '\n');
 }

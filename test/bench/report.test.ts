@@ -15,7 +15,7 @@ const REPORT = join(ROOT, 'dist/bench/report.js');
 const ALL = join(ROOT, 'dist/bench/all.js');
 
 function trainResult(): Record<string, unknown> {
-  const side = (tps: number, rss: number) => ({ step_s: 4096 / tps, tokens_per_s: tps, peak_rss_mb: rss, step_s_samples: [4096 / tps, 4096 / tps + 1] });
+  const side = (tps: number, rss: number) => ({ step_s: 4096 / tps, tokens_per_s: tps, peak_rss_mb: rss, step_s_samples: [4096 / tps, 4096 / tps + 1], step_cpu_s: 8192 / tps });
   return {
     bench: 'train',
     date: '2026-11-27T08:00:00.000Z',
@@ -26,7 +26,7 @@ function trainResult(): Record<string, unknown> {
     ours_fp32: side(1024, 600),
     ours_bf16: side(512, 500),
     torch_fp32: side(512, 2000),
-    ratios: { fp32_throughput_vs_torch: 2, bf16_throughput_vs_torch: 1, fp32_peak_rss_vs_torch: 0.3, bf16_peak_rss_vs_torch: 0.25 },
+    ratios: { fp32_throughput_vs_torch: 2, bf16_throughput_vs_torch: 1, fp32_peak_rss_vs_torch: 0.3, bf16_peak_rss_vs_torch: 0.25, fp32_cpu_per_token_vs_torch: 2, bf16_cpu_per_token_vs_torch: 1 },
     profile: {
       fp32: { steps: 2, step_wall_s: 10, rows: [{ op: 'linearBackward', calls: 40, seconds: 6 }, { op: 'engine.adamw', calls: 2, seconds: 1 }] },
     },
@@ -57,7 +57,8 @@ describe('bench report', () => {
     expect(doc).toContain('- machine: 2 x Test CPU 9000');
     expect(doc).toContain('- load average: 1-min 1.50-2.50 during the run');
     expect(doc).toContain('- command: `BENCH_REPEATS=3 npm run bench:train`');
-    expect(doc).toContain('| telechat-train fp32 | 1024 | 4.00 | 4.00, 5.00 | 600 |');
+    expect(doc).toContain('| telechat-train fp32 | 1024 | 4.00 | 4.00, 5.00 | 8.00 | 600 |');
+    expect(doc).toContain('| CPU seconds per step (torch / ours) | x2.00 | x1.00 |  |');
     expect(doc).toContain('| throughput | x2.00 | x1.00 | >= 1.5 |');
     expect(doc).toContain('| peak RSS | x0.30 | x0.25 | <= 0.6 |');
     // profile rows are per step (2 steps) with their share of the 10 s of wall time
