@@ -1,8 +1,15 @@
-"""PyTorch eager counterpart of `npm run bench:core`: the same TeleChat2-shaped model
-(scripts/reference/telechat_model.py layers), batch 4 x 1024, every token labelled,
-forward + backward, on N threads. Prints one JSON line like src/bench/core_worker.ts.
+"""PyTorch eager counterpart of `npm run bench:core` and `npm run bench:train`: the same
+TeleChat2-shaped model (scripts/reference/telechat_model.py layers), batch 4 x 1024, every
+token labelled, on N threads. Prints one JSON line like src/bench/core_worker.ts.
 
-Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS
+Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train]
+
+Without --train one iteration is forward + backward (bench:core). With --train it is the full
+training step of bench:train (src/bench/train.ts), the same as src/bench/train_worker.ts does
+through our ZeroEngine: forward, backward, global-norm clipping to TRAIN_HYPER["clip"], and
+torch.optim.AdamW with weight decay on matrices and embeddings only (norms and biases excluded,
+as telechat-train does by default). bench:train times the whole process from outside (long run
+minus short run), so the in-process step_s printed here is informational there.
 """
 import json
 import math
@@ -13,11 +20,15 @@ import time
 import torch
 import torch.nn.functional as F
 
+# Must match TRAIN_HYPER in src/bench/core_config.ts (passed in the config JSON as "train").
+DEFAULT_TRAIN_HYPER = {"lr": 1e-4, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1, "clip": 1.0}
+
 
 def main():
     cfg = json.loads(sys.argv[1])
     iters = int(sys.argv[2])
     threads = int(sys.argv[3])
+    train = "--train" in sys.argv[4:]
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     H, L, nh, Fd, V = cfg["hidden_size"], cfg["n_layer"], cfg["n_head"], cfg["ffn_hidden_size"], cfg["vocab_size"]
@@ -71,23 +82,41 @@ def main():
         loss.backward()
 
     ids = torch.tensor([[(r * 7919 + i * 104729) % V for i in range(T)] for r in range(B)])
-    step(ids)  # warm-up
+    optimizer = None
+    if train:
+        hp = {**DEFAULT_TRAIN_HYPER, **cfg.get("train", {})}
+        decay = [p for p in params.values() if p.dim() >= 2]
+        no_decay = [p for p in params.values() if p.dim() < 2]
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": hp["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=hp["lr"], betas=tuple(hp["betas"]), eps=hp["eps"])
+
+    def iteration():
+        step(ids)
+        if optimizer is not None:
+            torch.nn.utils.clip_grad_norm_(list(params.values()), hp["clip"])
+            optimizer.step()
+
+    iteration()  # warm-up
     times = []
     for _ in range(iters):
         for p in params.values():
             p.grad = None
         t0 = time.perf_counter()
-        step(ids)
+        iteration()
         times.append(time.perf_counter() - t0)
     times.sort()
-    median = times[len(times) // 2]
+    median = times[len(times) // 2] if times else None  # ITERS 0: only the warm-up step ran
     print(json.dumps({
         "side": "pytorch-eager",
+        "mode": "train" if train else "forward-backward",
+        "iters": iters,
         "threads": threads,
         "torch": torch.__version__,
         "step_s": median,
-        "tokens_per_s": B * T / median,
+        "tokens_per_s": B * T / median if median else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
     }))
 
 

@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 
 interface Row {
@@ -78,6 +78,7 @@ async function main(): Promise<void> {
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(join('bench-results', 'comm.json'), JSON.stringify({
     bench: 'comm', date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
+    load_average_1m_at_end: loadavg()[0],
     note: 'torch reduceScatter = all_reduce of the full buffer (torch 1.13 gloo has no reduce_scatter)', rows: table,
   }, null, 2) + '\n');
 }

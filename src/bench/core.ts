@@ -3,7 +3,7 @@
 // Writes bench-results/core.json and prints the ratios.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_CONFIG } from './core_config.js';
 
@@ -33,6 +33,7 @@ function main(): void {
     bench: 'core',
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads },
+    load_average_1m_at_end: loadavg()[0], // a shared machine: how much CPU the run really had
     config: BENCH_CONFIG,
     ours,
     torch,

@@ -22,3 +22,10 @@ export const BENCH_SHAPE = { batch: 4, seqLen: 1024 };
 export function trainingFlopsPerStep(spec: ModelSpec, batch: number, seqLen: number): number {
   return trainingFlops(spec, new Array<number>(batch).fill(seqLen));
 }
+
+/**
+ * Optimizer of bench:train's full step, the same on both sides (scripts/bench/core_torch.py
+ * --train reads it from the config JSON): AdamW, constant lr, global-norm clipping at 1.0 as
+ * TeleChat's DeepSpeed configs use, weight decay on matrices and embeddings only.
+ */
+export const TRAIN_HYPER = { lr: 1e-4, betas: [0.9, 0.95] as [number, number], eps: 1e-8, weight_decay: 0.1, clip: 1.0 };

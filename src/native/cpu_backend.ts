@@ -1,11 +1,13 @@
 // The CPU backend: native/src/cpu kernels (OpenBLAS + OpenMP) through their checked
-// wrappers in kernels.ts and attention.ts.
+// wrappers in kernels.ts and attention.ts. With TELECHAT_PROFILE=1 every op is timed
+// (profile.ts); otherwise cpuBackend is the plain object below.
 import { addon } from './addon.js';
 import { attentionBackward, attentionForward } from './attention.js';
 import type { Backend } from './backend.js';
 import * as k from './kernels.js';
+import { profileBackend } from './profile.js';
 
-export const cpuBackend: Backend = {
+const kernels: Backend = {
   name: 'cpu',
   zero: (x) => k.fillZero(x),
   copy(dst, src) {
@@ -28,3 +30,5 @@ export const cpuBackend: Backend = {
   swigluBackward: (dgu, dh, gu) => k.swigluBackward(dgu, dh, gu),
   crossEntropy: (logits, targets, logitScale, gradScale, writeGrad) => k.crossEntropy(logits, targets, { logitScale, gradScale, writeGrad }),
 };
+
+export const cpuBackend: Backend = profileBackend(kernels);

@@ -22,6 +22,7 @@ import { buildParamTable, type ParamKind, type ParamTable, type ParamViews, type
 import type { ModelSpec } from '../model/spec.js';
 import type { Backend } from '../native/backend.js';
 import { add, sumSquares } from '../native/kernels.js';
+import { timeSection } from '../native/profile.js';
 import { DType, MemCategory, type Tensor, alloc } from '../native/tensor.js';
 import { type AdamHyper, ShardAdamW } from './adamw.js';
 import { decaySegments, type Engine, type StepInput, type StepResult } from './engine.js';
@@ -200,7 +201,7 @@ export class ZeroEngine implements Engine {
 
   private launch(handle: CommHandle, finish: () => void): void {
     this.pending.push({ handle, finish });
-    if (!this.opts.overlapComm) return this.drain();
+    if (!this.opts.overlapComm) return timeSection('engine.waitReductions', () => this.drain());
     // Overlap: finish what the communicator has completed (in launch order, so gradients are
     // accumulated in the same order as without overlap), and at stages 2-3 keep at most
     // MAX_REDUCTIONS_IN_FLIGHT outstanding, so their buckets never add up to a whole
@@ -285,9 +286,8 @@ export class ZeroEngine implements Engine {
   }
 
   step(input: StepInput): StepResult {
-    this.drain();
-    let sumSq = 0;
-    for (const u of this.units) sumSq += sumSquares(u.optimizer.grads);
+    timeSection('engine.waitReductions', () => this.drain());
+    let sumSq = timeSection('engine.gradNorm', () => this.units.reduce((s, u) => s + sumSquares(u.optimizer.grads), 0));
     // stage 0 holds the whole reduced gradient on every rank; the others hold one chunk each
     if (this.stage > 0) sumSq = this.allReduceSum(sumSq);
     const overflow = !Number.isFinite(sumSq);
@@ -295,7 +295,9 @@ export class ZeroEngine implements Engine {
     if (!overflow) {
       gradNorm = Math.sqrt(sumSq) / input.lossScale;
       const clip = input.maxGradNorm > 0 ? Math.min(1, input.maxGradNorm / (gradNorm + 1e-6)) : 1;
-      for (const u of this.units) u.optimizer.step(input.step, input.lr, clip / input.lossScale);
+      timeSection('engine.adamw', () => {
+        for (const u of this.units) u.optimizer.step(input.step, input.lr, clip / input.lossScale);
+      });
       if (this.stage > 0) this.gatherUpdated();
     }
     this.discardGradients();

@@ -48,6 +48,7 @@ function trainOurs(out: string, extra: Record<string, unknown> = {}): Array<Reco
 beforeAll(async () => {
   writeFileSync(join(tmp.dir, 'model.json'), JSON.stringify(MODEL_CONFIG));
   runPython('scripts/reference/telechat_ref.py', ['init', '--config', join(tmp.dir, 'model.json'), '--out', MODEL, '--seed', '3', '--std', '0.1']);
+  // the trainer checks the dataset against the model dir's tokenizer: the one DATA is built with
   for (const f of ['tokenizer.model', 'tokenizer_config.json']) copyFileSync(join('data/tiny-model', f), join(MODEL, f));
   await buildDataset({ input: 'data/sample-conversations.jsonl', tokenizerDir: 'data/tiny-model', output: DATA, maxSeqLen: 128, template: 'telechat2', seed: 1 });
   // the global batch of every step, as the trainer's sampler orders them

@@ -1,0 +1,188 @@
+// npm run bench:train — tokens/s and peak RSS of a full training step (forward, backward,
+// clipping, AdamW) of the [CORE] bench model: ours in fp32 and bf16 through the trainer's
+// ZeroEngine path (train_worker.ts), PyTorch eager fp32 (scripts/bench/core_torch.py --train),
+// same shapes and threads, in one run. Writes bench-results/train.json.
+//
+// Timing is from outside the process: each side runs once with SHORT steps and once with LONG
+// steps, and a step costs (wall(LONG) - wall(SHORT)) / (LONG - SHORT), so start-up, weight
+// initialisation and the warm-up step cancel. The sides alternate, BENCH_REPEATS times, and
+// each side's median is kept: on a shared machine other jobs come and go, and alternating
+// exposes every side to the same conditions. The 1-minute load average is recorded per run.
+// The same difference of the processes' CPU seconds (user + system, each process's own rusage)
+// is reported too: on an oversubscribed machine it moves far less than wall time, though
+// OpenMP threads that spin while a sibling is descheduled still inflate it.
+//
+// Env: BENCH_REPEATS (default 3), BENCH_SHORT_STEPS (1), BENCH_LONG_STEPS (2), BENCH_THREADS (2),
+// TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the two profiled runs of ours, fp32
+// and bf16 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_CONFIG, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
+
+type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32';
+const SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32'];
+
+interface Run {
+  wall_s: number;
+  /** User + system CPU seconds of the process (its own rusage, printed at exit). */
+  cpu_s: number;
+  peak_rss_mb: number;
+  load_1m: number;
+}
+
+interface ProfileResult {
+  /** Steps the profile covers (the warm-up step excluded). */
+  steps: number;
+  /** Wall time of those steps, measured in the process. */
+  step_wall_s: number;
+  rows: Array<{ op: string; calls: number; seconds: number }>;
+}
+
+interface Sample {
+  step_s: number;
+  step_cpu_s: number;
+  short: Run;
+  long: Run;
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const v = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`environment variable ${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+const REPEATS = positiveInt('BENCH_REPEATS', 3);
+const SHORT = positiveInt('BENCH_SHORT_STEPS', 1);
+const LONG = positiveInt('BENCH_LONG_STEPS', 2);
+const THREADS = positiveInt('BENCH_THREADS', 2);
+const PYTHON = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
+if (LONG <= SHORT) throw new Error(`BENCH_LONG_STEPS (${LONG}) must exceed BENCH_SHORT_STEPS (${SHORT})`);
+
+function command(side: SideName, steps: number): [string, string[]] {
+  if (side === 'torch_fp32') {
+    // core_torch.py runs one warm-up step, then ITERS more
+    const cfg = JSON.stringify({ ...BENCH_CONFIG, train: TRAIN_HYPER });
+    return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train']];
+  }
+  return [process.execPath, [join('dist', 'bench', 'train_worker.js'), side === 'ours_bf16' ? 'bf16' : 'fp32', String(steps)]];
+}
+
+function runOnce(side: SideName, steps: number): Run {
+  const [cmd, args] = command(side, steps);
+  const load = loadavg()[0]!;
+  const env = { ...process.env, OMP_NUM_THREADS: String(THREADS) };
+  delete (env as NodeJS.ProcessEnv).TELECHAT_PROFILE; // the profiler's timers are not part of the benchmark
+  const t0 = process.hrtime.bigint();
+  const res = spawnSync(cmd, args, { encoding: 'utf8', env });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (res.status !== 0) throw new Error(`${side} (${steps} steps) failed with status ${res.status}: ${cmd} ${args.join(' ')}\n${res.stderr}`);
+  const line = res.stdout.trim().split('\n').pop() ?? '';
+  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number };
+  return { wall_s: wall, cpu_s: out.cpu_s, peak_rss_mb: out.peak_rss_mb, load_1m: load };
+}
+
+/** One extra run of our side with TELECHAT_PROFILE=1: per-op times of the steps after the first. */
+function profileRun(precision: 'fp32' | 'bf16'): ProfileResult {
+  const args = [join('dist', 'bench', 'train_worker.js'), precision, String(Math.max(LONG, 2))];
+  const env = { ...process.env, OMP_NUM_THREADS: String(THREADS), TELECHAT_PROFILE: '1' };
+  const res = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+  if (res.status !== 0) throw new Error(`profile run (${precision}) failed with status ${res.status}:\n${res.stderr}`);
+  const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as { profile?: ProfileResult };
+  if (!out.profile) throw new Error(`profile run (${precision}) printed no profile`);
+  return out.profile;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function main(): void {
+  const started = Date.now();
+  const tokens = BENCH_SHAPE.batch * BENCH_SHAPE.seqLen;
+  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [] };
+  console.log(`bench:train  ${THREADS} threads, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${REPEATS} rounds of ${SHORT} vs ${LONG} steps per side`);
+  for (let r = 0; r < REPEATS; r++) {
+    // rotate the order each round so no side always runs right after the same neighbour
+    const order = SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]!);
+    for (const side of order) {
+      const short = runOnce(side, SHORT);
+      const long = runOnce(side, LONG);
+      const step = (long.wall_s - short.wall_s) / (LONG - SHORT);
+      const stepCpu = (long.cpu_s - short.cpu_s) / (LONG - SHORT);
+      samples[side].push({ step_s: step, step_cpu_s: stepCpu, short, long });
+      console.log(`  round ${r + 1} ${side.padEnd(10)} step ${step.toFixed(2)} s  (${short.wall_s.toFixed(1)} s / ${long.wall_s.toFixed(1)} s)  cpu ${stepCpu.toFixed(2)} s  ` +
+        `peak RSS ${long.peak_rss_mb.toFixed(0)} MB  load ${short.load_1m.toFixed(2)}`);
+    }
+  }
+  const summarise = (side: SideName) => {
+    const s = samples[side];
+    const step = median(s.map((x) => x.step_s));
+    const cpu = median(s.map((x) => x.step_cpu_s));
+    return {
+      step_s: step,
+      tokens_per_s: tokens / step,
+      step_cpu_s: cpu,
+      tokens_per_cpu_s: tokens / cpu,
+      peak_rss_mb: Math.max(...s.flatMap((x) => [x.short.peak_rss_mb, x.long.peak_rss_mb])),
+      step_s_samples: s.map((x) => x.step_s),
+      step_cpu_s_samples: s.map((x) => x.step_cpu_s),
+      load_1m_samples: s.map((x) => x.short.load_1m),
+    };
+  };
+  const ours_fp32 = summarise('ours_fp32');
+  const ours_bf16 = summarise('ours_bf16');
+  const torch_fp32 = summarise('torch_fp32');
+  // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
+  const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16') };
+  const loads = SIDES.flatMap((s) => samples[s].flatMap((x) => [x.short.load_1m, x.long.load_1m]));
+  const result = {
+    bench: 'train',
+    date: new Date().toISOString(),
+    command: `BENCH_REPEATS=${REPEATS} BENCH_SHORT_STEPS=${SHORT} BENCH_LONG_STEPS=${LONG} BENCH_THREADS=${THREADS} npm run bench:train`,
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: THREADS },
+    load_average_1m: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads), at_end: loadavg()[0] },
+    config: BENCH_CONFIG,
+    shape: BENCH_SHAPE,
+    optimizer: { ...TRAIN_HYPER, note: 'AdamW, weight decay on matrices and embeddings, global-norm clipping; ours: ZeroEngine stage 0 at world size 1' },
+    timing: `(wall(${LONG} steps) - wall(${SHORT} steps)) / ${LONG - SHORT} per process, median of ${REPEATS} alternating rounds`,
+    tokens_per_step: tokens,
+    ours_fp32,
+    ours_bf16,
+    torch_fp32,
+    ratios: {
+      fp32_throughput_vs_torch: ours_fp32.tokens_per_s / torch_fp32.tokens_per_s,
+      bf16_throughput_vs_torch: ours_bf16.tokens_per_s / torch_fp32.tokens_per_s,
+      fp32_peak_rss_vs_torch: ours_fp32.peak_rss_mb / torch_fp32.peak_rss_mb,
+      bf16_peak_rss_vs_torch: ours_bf16.peak_rss_mb / torch_fp32.peak_rss_mb,
+      fp32_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_fp32.step_cpu_s,
+      bf16_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_bf16.step_cpu_s,
+    },
+    targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6' },
+    profile: profiles,
+    bench_seconds: (Date.now() - started) / 1000,
+  };
+  mkdirSync('bench-results', { recursive: true });
+  writeFileSync(join('bench-results', 'train.json'), JSON.stringify(result, null, 2) + '\n');
+  const q = result.ratios;
+  const line = (name: string, s: typeof ours_fp32): string =>
+    `  ${name.padEnd(16)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step, ${s.step_cpu_s.toFixed(2)} CPU s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`;
+  console.log(line('ours fp32', ours_fp32));
+  console.log(line('ours bf16', ours_bf16));
+  console.log(line('pytorch fp32', torch_fp32));
+  console.log(`  throughput vs torch: fp32 x${q.fp32_throughput_vs_torch.toFixed(2)}, bf16 x${q.bf16_throughput_vs_torch.toFixed(2)} (target >= 1.5); ` +
+    `peak RSS vs torch: fp32 x${q.fp32_peak_rss_vs_torch.toFixed(2)}, bf16 x${q.bf16_peak_rss_vs_torch.toFixed(2)} (target <= 0.6); ` +
+    `CPU seconds per step, torch / ours: fp32 x${q.fp32_cpu_per_token_vs_torch.toFixed(2)}, bf16 x${q.bf16_cpu_per_token_vs_torch.toFixed(2)}`);
+  console.log(`  load average (1 min) ${result.load_average_1m.min.toFixed(2)}-${result.load_average_1m.max.toFixed(2)}; ${result.bench_seconds.toFixed(0)} s -> bench-results/train.json`);
+}
+
+try {
+  main();
+} catch (e) {
+  console.error(`bench:train: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}

@@ -1,0 +1,78 @@
+// One run of our side of `npm run bench:train`: N full training steps of the [CORE] bench model
+// through the trainer's own path, a ZeroEngine (stage 0) at world size 1 with AdamW: forward,
+// backward, global-norm clipping and the optimizer update, exactly as src/train/trainer.ts
+// drives it per step. bench:train times this whole process from outside (a long run minus a
+// short one), so start-up, initialisation and warm-up cancel.
+//
+// Usage: node dist/bench/train_worker.js fp32|bf16 STEPS
+// Prints one JSON line: steps, in-process median step time (informational), peak RSS, CPU seconds, last loss,
+// and with TELECHAT_PROFILE=1 the per-op profile of the steps after the first (src/native/profile.ts).
+import { initDistributed } from '../dist/init.js';
+import { initRandomEntries, seededUniform } from '../model/init.js';
+import { buildHostBatch } from '../model/batch.js';
+import { parseModelSpec } from '../model/spec.js';
+import { cpuBackend } from '../native/cpu_backend.js';
+import { profile } from '../native/profile.js';
+import { DType, setNumThreads } from '../native/tensor.js';
+import { ZeroEngine } from '../zero/zero_engine.js';
+import { BENCH_CONFIG, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
+
+function main(): void {
+  const precision = process.argv[2];
+  const steps = Number(process.argv[3]);
+  if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`precision must be fp32 or bf16, got ${precision}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`STEPS must be a positive integer, got ${process.argv[3]}`);
+  setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
+  const spec = parseModelSpec(BENCH_CONFIG);
+  const { batch, seqLen } = BENCH_SHAPE;
+  // a clean environment: one process, whatever launcher variables the caller has
+  const group = initDistributed({ env: {} });
+  const engine = new ZeroEngine({
+    stage: 0,
+    comm: group.world,
+    spec,
+    be: cpuBackend,
+    // bf16 like the trainer's bf16 block: bf16 params and activations, fp32 gradient
+    // accumulators, fp32 master weights and moments (inside ShardAdamW)
+    model: { dtype: precision === 'bf16' ? DType.BF16 : DType.F32, gradDtype: DType.F32, maxTokens: batch * seqLen, maxSeqLen: seqLen, recompute: false },
+    hyper: { betas: TRAIN_HYPER.betas, eps: TRAIN_HYPER.eps, weightDecay: TRAIN_HYPER.weight_decay, adamWMode: true },
+    noDecay: ['norm', 'bias'],
+    overlapComm: false,
+    prefetch: false,
+    persistenceThreshold: 0,
+  });
+  const uniform = seededUniform(1);
+  engine.initParams((views, unit) => initRandomEntries(views, engine.table.entries.filter((e) => e.offset >= unit.start && e.offset < unit.end), spec.initializerRange, uniform));
+  // the same token ids as scripts/bench/core_torch.py: full 1024-token rows, every token labelled
+  const rows = Array.from({ length: batch }, (_, r) => {
+    const ids = Array.from({ length: seqLen }, (_, i) => (r * 7919 + i * 104729) % spec.vocab);
+    return { inputIds: ids, labels: ids, docLens: [seqLen] };
+  });
+  const host = buildHostBatch(rows);
+  const times: number[] = [];
+  let loss = NaN;
+  for (let step = 1; step <= steps; step++) {
+    const t0 = process.hrtime.bigint();
+    const res = engine.microStep(host, 1 / host.labelCount, true);
+    engine.step({ step, lr: TRAIN_HYPER.lr, maxGradNorm: TRAIN_HYPER.clip, lossScale: 1 });
+    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    loss = res.lossSum / res.count;
+    // with TELECHAT_PROFILE on, the profile covers the steps after the warm-up step
+    if (step === 1 && steps > 1) profile?.reset();
+  }
+  engine.free();
+  group.destroy();
+  const wallAfterFirst = times.slice(1).reduce((a, b) => a + b, 0);
+  times.sort((a, b) => a - b);
+  process.stdout.write(JSON.stringify({
+    side: `telechat-train-${precision}`,
+    steps,
+    step_s_in_process: times[Math.floor(times.length / 2)],
+    last_loss: loss,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    cpu_s: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    ...(profile ? { profile: { steps: steps > 1 ? steps - 1 : 1, step_wall_s: steps > 1 ? wallAfterFirst : times[0], rows: profile.rows() } } : {}),
+  }) + '\n');
+}
+
+main();
