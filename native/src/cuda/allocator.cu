@@ -10,9 +10,12 @@ namespace telechat {
 namespace cuda {
 namespace {
 
+cudaError_t last_raw_error = cudaSuccess;  // why the last cudaMalloc failed (read under the pool's lock)
+
 void* raw_alloc(int64_t bytes) {
   void* p = nullptr;
-  if (cudaMalloc(&p, static_cast<size_t>(bytes)) != cudaSuccess) {
+  last_raw_error = cudaMalloc(&p, static_cast<size_t>(bytes));
+  if (last_raw_error != cudaSuccess) {
     cudaGetLastError();  // out of memory is not sticky; clear it so later launches report their own errors
     return nullptr;
   }
@@ -34,7 +37,16 @@ void* device_alloc(int64_t bytes, int category, const char** err) {
     return nullptr;
   }
   void* p = pool().alloc(bytes, category);
-  if (!p && err) *err = "out of device memory";
+  if (!p) {
+    if (err) *err = cudaGetErrorString(last_raw_error);
+    return nullptr;
+  }
+  // Zero-filled like host_alloc (blocks are reused); ordered before any later kernel on stream 0.
+  if (bytes > 0 && cudaMemsetAsync(p, 0, static_cast<size_t>(bytes), 0) != cudaSuccess) {
+    if (err) *err = cudaGetErrorString(cudaGetLastError());
+    pool().free(p);
+    return nullptr;
+  }
   return p;
 }
 
@@ -62,7 +74,8 @@ int device_empty_cache() {
   return static_cast<int>(e);
 }
 
-DeviceScratch::DeviceScratch(int64_t bytes) : ptr_(bytes > 0 ? device_alloc(bytes, 6, nullptr) : nullptr) {}
+// Scratch skips the zero fill: kernels write their temporaries before reading them.
+DeviceScratch::DeviceScratch(int64_t bytes) : ptr_(bytes > 0 ? pool().alloc(bytes, 6) : nullptr) {}
 DeviceScratch::~DeviceScratch() {
   if (ptr_) device_free(ptr_);
 }
