@@ -1,5 +1,5 @@
 // FlashAttention-2 device code (see attention.cu for the algorithm and the launch code).
-// Kept apart from the launches so test/native/fa2_emulator can compile these exact kernels for
+// Kept apart from the launches so test/native/cuda_emulator can compile these exact kernels for
 // the CPU (threads, barriers, shuffles and mma.sync emulated) and check them without a GPU.
 // The includer provides: to_f32, warp_sum, TELECHAT_DYNAMIC_SMEM, and (emulator) mma16816.
 #pragma once
@@ -32,7 +32,7 @@ template <> __device__ __forceinline__ void mma16816<__half>(float c[4], const u
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-#endif  // the CPU emulator (test/native/fa2_emulator) defines mma16816 itself
+#endif  // the CPU emulator (test/native/cuda_emulator) defines mma16816 itself
 
 // Two fp32 values -> one register of two 16-bit values (x in the low half = lower column).
 template <typename S> __device__ __forceinline__ uint32_t pack2(float x, float y);

@@ -3,7 +3,9 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#ifndef TELECHAT_EMULATE  // test/native/cuda_emulator runs the kernels on CPU threads
 #include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 
@@ -52,6 +54,7 @@ template <typename T> __device__ T block_sum(T v, T* shared) {
   return warp_sum(r);
 }
 
+#ifndef TELECHAT_EMULATE
 // Grid size for n elements at `threads` per block, capped (kernels use grid-stride loops).
 inline unsigned grid_for(int64_t n, int threads) {
   int64_t b = (n + threads - 1) / threads;
@@ -60,6 +63,7 @@ inline unsigned grid_for(int64_t n, int threads) {
 }
 
 inline int last_error() { return static_cast<int>(cudaGetLastError()); }
+#endif
 
 }  // namespace cuda
 }  // namespace telechat

@@ -1,7 +1,8 @@
-// The FlashAttention-2 CUDA kernels (native/src/cuda/attention_kernels.cuh, the exact source the
-// GPU build compiles) run on the CPU through test/native/fa2_emulator/emulate.h: one thread per
-// CUDA thread, barriers for __syncthreads, warp exchanges for shuffles and mma.sync. Compared
-// with a float64 reference written in emulate_fa2.cc from the same bf16 inputs.
+// The CUDA kernels (the exact sources the GPU build compiles) run on the CPU through
+// test/native/cuda_emulator/emulate.h: one thread per CUDA thread, barriers for __syncthreads,
+// warp exchanges for shuffles and mma.sync, statics for __shared__ (one block at a time).
+// FlashAttention-2 is compared with a float64 reference written in emulate_fa2.cc from the same
+// bf16 inputs; every other kernel with the CPU kernel of the same op (emulate_ops.cc).
 //
 // Tolerances (max |err| / max |ref|): out <= 1e-2 and dq, dk, dv <= 2e-2. The kernels store
 // bf16 (2^-9 relative rounding per element) and, as FlashAttention-2 does, round P and dS to
@@ -32,11 +33,18 @@ function cudaIncludeDir(): string {
 }
 
 let binary = '';
+let opsBinary = '';
 beforeAll(() => {
-  binary = join(mkdtempSync(join(tmpdir(), 'fa2-emu-')), 'emulate_fa2');
-  execFileSync('g++', ['-std=c++17', '-O2', '-pthread', `-I${cudaIncludeDir()}`, `-I${join(repoRoot, 'native', 'src')}`,
-    join(repoRoot, 'test', 'native', 'fa2_emulator', 'emulate_fa2.cc'), '-o', binary], { stdio: 'pipe' });
-}, 120_000);
+  const dir = mkdtempSync(join(tmpdir(), 'cuda-emu-'));
+  const src = (...p: string[]) => join(repoRoot, ...p);
+  const flags = ['-std=c++17', '-O2', '-pthread', `-I${cudaIncludeDir()}`, `-I${src('native', 'src')}`];
+  binary = join(dir, 'emulate_fa2');
+  execFileSync('g++', [...flags, src('test', 'native', 'cuda_emulator', 'emulate_fa2.cc'), '-o', binary], { stdio: 'pipe' });
+  opsBinary = join(dir, 'emulate_ops');
+  const cpu = ['rmsnorm', 'cross_entropy', 'swiglu', 'rope', 'embedding', 'elementwise', 'adamw'].map((f) => src('native', 'src', 'cpu', `${f}.cc`));
+  execFileSync('g++', [...flags, '-fopenmp', src('test', 'native', 'cuda_emulator', 'emulate_ops.cc'), ...cpu,
+    src('native', 'src', 'memory.cc'), '-o', opsBinary], { stdio: 'pipe' });
+}, 180_000);
 
 interface Errors { out: number; lse_abs: number; dq: number; dk: number; dv: number }
 
@@ -52,6 +60,22 @@ function expectAccurate(e: Errors): void {
   expect(e.dk).toBeLessThanOrEqual(2e-2);
   expect(e.dv).toBeLessThanOrEqual(2e-2);
 }
+
+describe('the other CUDA kernels on the CPU emulator vs the CPU kernels', () => {
+  // Tolerances (emulate_ops.cc): fp32 1e-5 of the max (summation order), bf16 2^-8 of the max
+  // (one rounding step), sums and losses 1e-6 relative or tighter, copies and bit casts exact.
+  it('rmsnorm, cross-entropy (ignore-index, V over 256 threads), swiglu, rope, embedding, add/scale, sum of squares, cast, AdamW', () => {
+    let out = '';
+    try {
+      out = execFileSync(opsBinary, { encoding: 'utf8', timeout: 120_000 });
+    } catch (e) {
+      out = String((e as { stdout?: string }).stdout ?? e);
+    }
+    const checks = out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; err: number; tol: number; pass: boolean });
+    expect(checks.length).toBe(39);
+    expect(checks.filter((c) => !c.pass)).toEqual([]);
+  }, 120_000);
+});
 
 describe('FlashAttention-2 kernels on the CPU emulator', () => {
   // Documents of 13 and 70 tokens: a partial tile, a tile boundary crossed, two documents packed.

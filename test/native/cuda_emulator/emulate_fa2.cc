@@ -16,26 +16,6 @@
 using telechat::cuda::fa2::kBlock;
 using Bf = __nv_bfloat16;
 
-// Runs body once per CUDA thread of every block of the grid, one block at a time.
-template <typename F> void launch(emu::Dim3 grid, int threads, F body) {
-  auto block = std::make_unique<emu::Block>();
-  for (unsigned z = 0; z < grid.z; z++)
-    for (unsigned y = 0; y < grid.y; y++)
-      for (unsigned x = 0; x < grid.x; x++) {
-        std::vector<std::thread> ts;
-        for (int t = 0; t < threads; t++) {
-          ts.emplace_back([&, t] {
-            emu::blk = block.get();
-            emu::tid = {static_cast<unsigned>(t), 0, 0};
-            emu::bid = {x, y, z};
-            emu::bdim = {static_cast<unsigned>(threads), 1, 1};
-            body();
-          });
-        }
-        for (auto& th : ts) th.join();
-      }
-}
-
 static uint64_t rng = 88172645463325252ull;
 static float uniform() {  // xorshift64: reproducible inputs
   rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
@@ -57,16 +37,16 @@ template <int D, bool kCausal> int run(int nh, int nkv, const std::vector<int>& 
   std::vector<float> lse(nh * T), delta(nh * T);
   const unsigned qblocks = (max_len + kBlock - 1) / kBlock, docs = static_cast<unsigned>(lens.size());
 
-  launch({qblocks, static_cast<unsigned>(nh), docs}, kThreads, [&] {
+  emu::launch({qblocks, static_cast<unsigned>(nh), docs}, kThreads, [&] {
     fa2_forward_kernel<Bf, D, kCausal>(out.data(), lse.data(), qkv.data(), cu.data(), nh, nkv, T, scale * kLog2e);
   });
-  launch({static_cast<unsigned>((T * nh * 32 + 127) / 128), 1, 1}, 128,
+  emu::launch({static_cast<unsigned>((T * nh * 32 + 127) / 128), 1, 1}, 128,
          [&] { fa2_delta_kernel<Bf, D>(delta.data(), dout.data(), out.data(), T, nh); });
-  launch({qblocks, static_cast<unsigned>(nh), docs}, kThreads, [&] {
+  emu::launch({qblocks, static_cast<unsigned>(nh), docs}, kThreads, [&] {
     fa2_dq_kernel<Bf, D, kCausal>(dqkv.data(), dout.data(), lse.data(), delta.data(), qkv.data(), cu.data(), nh, nkv, T,
                                   scale, scale * kLog2e);
   });
-  launch({qblocks, static_cast<unsigned>(nkv), docs}, kThreads, [&] {
+  emu::launch({qblocks, static_cast<unsigned>(nkv), docs}, kThreads, [&] {
     fa2_dkdv_kernel<Bf, D, kCausal>(dqkv.data(), dout.data(), lse.data(), delta.data(), qkv.data(), cu.data(), nh, nkv,
                                     T, scale, scale * kLog2e);
   });
