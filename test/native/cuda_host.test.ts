@@ -104,6 +104,36 @@ describe('cuBLAS loader', () => {
   });
 });
 
+describe('cuBLAS loaded (a stand-in library) and the GEMM plans of linear layers', () => {
+  // fake_cublas.cc exports the four symbols we resolve, with the BLAS column-major GEMM contract
+  // on host memory; gemm_plan_check.cc runs native/src/cuda/gemm_plan.h's plans through the real
+  // loader and compares with the row-major definitions (fp64 sums of a few fp32 products: 1e-5).
+  const dir = mkdtempSync(join(tmpdir(), 'fake-cublas-'));
+  const src = (...p: string[]) => join(repoRoot, ...p);
+  execFileSync('g++', ['-shared', '-fPIC', '-O2', src('test', 'native', 'cuda_emulator', 'fake_cublas.cc'), '-o', join(dir, 'libcublas.so.13')]);
+  execFileSync('g++', ['-std=c++17', '-O2', `-I${src('native', 'src')}`, src('test', 'native', 'cuda_emulator', 'gemm_plan_check.cc'),
+    src('native', 'src', 'cuda', 'cublas_loader.cc'), '-ldl', '-o', join(dir, 'check')]);
+
+  it('found through TELECHAT_CUBLAS_PATH (directory) and through LD_LIBRARY_PATH, version decoded', () => {
+    const byVar = childProbe({ TELECHAT_CUBLAS_PATH: dir });
+    expect(byVar.message).toBe(`FOUND ${dir}/libcublas.so.13`);
+    const byLd = childProbe({ LD_LIBRARY_PATH: `/opt/none:${dir}` });
+    expect(byLd.message).toBe(`FOUND ${dir}/libcublas.so.13`);
+    const out = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(addonPath)}).cublasProbe()))`],
+      { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', TELECHAT_CUBLAS_PATH: dir } });
+    expect(JSON.parse(out)).toEqual({ path: `${dir}/libcublas.so.13`, version: 130107 });
+  });
+
+  it('forward, dx (accumulated) and dw (accumulated) plans match y = x W^T, dx += dy W, dw += dy^T x', () => {
+    const r = JSON.parse(execFileSync(join(dir, 'check'), { encoding: 'utf8', env: { TELECHAT_CUBLAS_PATH: dir } })) as
+      { path: string; version: number; status: number; y: number; dx: number; dw: number };
+    expect(r.status).toBe(0);
+    expect(r.y).toBeLessThanOrEqual(1e-5);
+    expect(r.dx).toBeLessThanOrEqual(1e-5);
+    expect(r.dw).toBeLessThanOrEqual(1e-5);
+  });
+});
+
 describe('cuda backend checks (pure TypeScript)', () => {
   it('cu_seqlens: documents, longest document, and one clear error per fault', () => {
     expect(cuSeqlensInfo('op', Int32Array.from([0, 113, 316]), 316)).toEqual({ numDocs: 2, maxSeqlen: 203 });

@@ -1,6 +1,5 @@
 // Linear layers through cuBLAS (cublasGemmEx, fp32 compute) loaded at run time, plus our bias
-// kernels. Row-major [T, In] activations and [Out, In] weights map onto column-major cuBLAS
-// as transposes: y^T = W x^T  ->  gemm(T, N, m = Out, n = T, k = In).
+// kernels. The row-major -> column-major mapping of each product is in gemm_plan.h.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -9,6 +8,7 @@
 #include "cuda/api.h"
 #include "cuda/common.cuh"
 #include "cuda/cublas_loader.h"
+#include "cuda/gemm_plan.h"
 
 namespace telechat {
 namespace cuda {
@@ -30,14 +30,13 @@ int to_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-// C (m x n, col-major, ldc) = alpha op(A) op(B) + beta C, fp32 compute.
-void gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, const void* A, int adt, int64_t lda,
-          const void* B, int bdt, int64_t ldb, float beta, void* C, int cdt, int64_t ldc) {
+// C (m x n, col-major, ldc) = op(A) op(B) + beta C, fp32 compute; shapes from gemm_plan.h.
+void gemm(const GemmShape& g, const void* A, int adt, const void* B, int bdt, float beta, void* C, int cdt) {
   const float alpha = 1.0f;
-  cublasStatus_t s = cublas_lib().api.gemm_ex(handle(), ta, tb, to_int(m, "m"), to_int(n, "n"), to_int(k, "k"), &alpha, A,
-                                              cublas_type(adt), to_int(lda, "lda"), B, cublas_type(bdt), to_int(ldb, "ldb"),
-                                              &beta, C, cublas_type(cdt), to_int(ldc, "ldc"), TC_CUBLAS_COMPUTE_32F,
-                                              TC_CUBLAS_GEMM_DEFAULT);
+  cublasStatus_t s = cublas_lib().api.gemm_ex(
+      handle(), g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, to_int(g.m, "m"),
+      to_int(g.n, "n"), to_int(g.k, "k"), &alpha, A, cublas_type(adt), to_int(g.lda, "lda"), B, cublas_type(bdt),
+      to_int(g.ldb, "ldb"), &beta, C, cublas_type(cdt), to_int(g.ldc, "ldc"), TC_CUBLAS_COMPUTE_32F, TC_CUBLAS_GEMM_DEFAULT);
   if (s) throw std::runtime_error("cublasGemmEx failed with status " + std::to_string(s));
 }
 
@@ -45,17 +44,15 @@ void gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int6
 
 int linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, int dt) {
   if (T <= 0 || Out <= 0) return 0;
-  gemm(CUBLAS_OP_T, CUBLAS_OP_N, Out, T, In, w, dt, In, x, dt, In, 0.0f, y, dt, Out);
+  gemm(linear_forward_shape(T, In, Out), w, dt, x, dt, 0.0f, y, dt);
   return b ? add_bias(y, b, T, Out, dt) : last_error();
 }
 
 int linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                     int64_t Out, int dt, int gdt, bool accumulate_dx) {
   if (T <= 0) return 0;
-  // dx^T (In x T) = W^T-as-stored (In x Out) * dy^T (Out x T)
-  if (dx) gemm(CUBLAS_OP_N, CUBLAS_OP_N, In, T, Out, w, dt, In, dy, dt, Out, accumulate_dx ? 1.0f : 0.0f, dx, dt, In);
-  // dw^T (In x Out) += x^T (In x T) * dy (T x Out)
-  gemm(CUBLAS_OP_N, CUBLAS_OP_T, In, Out, T, x, dt, In, dy, dt, Out, 1.0f, dw, gdt, In);
+  if (dx) gemm(linear_dx_shape(T, In, Out), w, dt, dy, dt, accumulate_dx ? 1.0f : 0.0f, dx, dt);
+  gemm(linear_dw_shape(T, In, Out), x, dt, dy, dt, 1.0f, dw, gdt);
   if (db) return bias_backward(db, dy, T, Out, dt, gdt);
   return last_error();
 }
