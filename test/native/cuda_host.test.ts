@@ -134,6 +134,17 @@ describe('cuBLAS loaded (a stand-in library) and the GEMM plans of linear layers
   });
 });
 
+describe('device allocator bookkeeping (caching_pool.h over a host "device")', () => {
+  it('rounds sizes, reuses freed blocks, counts bytes per category, returns the cache on OOM', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pool-'));
+    execFileSync('g++', ['-std=c++17', '-O1', `-I${join(repoRoot, 'native', 'src')}`,
+      join(repoRoot, 'test', 'native', 'cuda_emulator', 'pool_check.cc'), '-o', join(dir, 'pool_check')]);
+    let out = '';
+    try { out = execFileSync(join(dir, 'pool_check'), { encoding: 'utf8' }); } catch (e) { out = String((e as { stdout?: string }).stdout ?? e); }
+    expect(out.trim()).toBe('ok');
+  });
+});
+
 describe('cuda backend checks (pure TypeScript)', () => {
   it('cu_seqlens: documents, longest document, and one clear error per fault', () => {
     expect(cuSeqlensInfo('op', Int32Array.from([0, 113, 316]), 316)).toEqual({ numDocs: 2, maxSeqlen: 203 });
