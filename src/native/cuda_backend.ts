@@ -97,7 +97,7 @@ export function checkAttention(op: string, qkv: Tensor, shape: AttentionShape, c
   if (!Number.isFinite(scale)) fail(op, `scale must be finite, got ${scale}`);
   const dt = floatDtype(op, 'qkv', qkv);
   if (!cudaHeadDimOk(headDim, dt)) {
-    fail(op, `the CUDA FlashAttention kernels support head dims 64 and 128 in bf16 (fp16 through the raw addon), got headDim ${headDim} in ${dtypeName(dt)}`);
+    fail(op, `the CUDA FlashAttention kernels support head dims 64, 96 and 128 in bf16 (fp16 through the raw addon), got headDim ${headDim} in ${dtypeName(dt)}`);
   }
   const row = (nHeads + 2 * nKvHeads) * headDim;
   if (qkv.shape.length !== 2 || qkv.shape[1] !== row) {

@@ -87,6 +87,10 @@ describe('FlashAttention-2 kernels on the CPU emulator', () => {
     expectAccurate(run(128, false, 2, 1, [13, 70]));
   }, 120_000);
 
+  it('causal, GQA 3/1, head dim 96, documents 70 + 5', () => {
+    expectAccurate(run(96, true, 3, 1, [70, 5]));
+  }, 120_000);
+
   it('not causal, MHA 2/2, head dim 64, documents 65 + 1 (one-token document)', () => {
     expectAccurate(run(64, false, 2, 2, [65, 1]));
   }, 120_000);

@@ -44,6 +44,7 @@ describe('CUDA build', () => {
       expect(exported).toEqual([...CUDA_FUNCTION_NAMES]);  // every binding of cuda_ops.cc is registered
       expect(cudaAddon().cudaAttentionSupported(128, DType.BF16)).toBe(true);
       expect(cudaAddon().cudaAttentionSupported(64, 2)).toBe(true);  // fp16
+      expect(cudaAddon().cudaAttentionSupported(96, DType.BF16)).toBe(true);
       expect(cudaAddon().cudaAttentionSupported(80, DType.BF16)).toBe(false);
       expect(cudaAddon().cudaAttentionSupported(128, DType.F32)).toBe(false);
     } else {
@@ -161,7 +162,7 @@ describe('cuda backend checks (pure TypeScript)', () => {
     const c = new Proxy({}, {
       get: (_t, name: string) => (...args: unknown[]) => {
         calls.push([name, args]);
-        if (name === 'cudaAttentionSupported') return args[0] === 64 || args[0] === 128;
+        if (name === 'cudaAttentionSupported') return args[0] === 64 || args[0] === 96 || args[0] === 128;
         if (name === 'cudaCrossEntropy') return [12.5, 3, -1];
         if (name === 'cudaEmbeddingForward') return -1;
         return undefined;
@@ -208,9 +209,9 @@ describe('cuda backend checks (pure TypeScript)', () => {
       .toThrow('linearForward: w is [5, 7] but x has 8 features (w must be [Out, In])');
     expect(() => be.swigluForward(dev(DType.BF16, [6, 8]), dev(DType.BF16, [6, 15])))
       .toThrow('swigluForward: gu rows must hold gate and up halves, got odd width 15');
-    const shape = { nHeads: 4, nKvHeads: 2, headDim: 96, scale: 0.1 };
-    expect(() => be.attentionForward(dev(DType.BF16, [6, 384]), dev(DType.F32, [24]), dev(DType.BF16, [6, 768]),
-      dev(INT32, [2]), shape)).toThrow(/attentionForward: the CUDA FlashAttention kernels support head dims 64 and 128/);
+    const shape = { nHeads: 4, nKvHeads: 2, headDim: 80, scale: 0.1 };
+    expect(() => be.attentionForward(dev(DType.BF16, [6, 320]), dev(DType.F32, [24]), dev(DType.BF16, [6, 640]),
+      dev(INT32, [2]), shape)).toThrow(/attentionForward: the CUDA FlashAttention kernels support head dims 64, 96 and 128/);
     expect(() => be.attentionForward(dev(DType.BF16, [6, 256]), dev(DType.F32, [24]), dev(DType.BF16, [6, 512]),
       dev(INT32, [2]), { ...shape, nKvHeads: 3, headDim: 64 })).toThrow('attentionForward: nHeads (4) is not a multiple of nKvHeads (3)');
     expect(calls.filter(([n]) => n !== 'cudaAttentionSupported')).toEqual([]);

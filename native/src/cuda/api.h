@@ -104,7 +104,7 @@ int adamw_step(float* master, void* param_copy, int param_dt, const void* grad, 
 
 // ---- attention.cu ---- FlashAttention-2 (mma.sync m16n8k16), layout of cpu/ops.h:
 // qkv [T, (nh + 2*nkv) * D], out [T, nh*D], lse [nh, T] fp32 (natural log), cu_seqlens (device,
-// int32, num_docs+1). dt: bf16 or fp16; D: 64 or 128. Bottom-right = top-left causal (q and k
+// int32, num_docs+1). dt: bf16 or fp16; D: 64, 96 or 128. Bottom-right = top-left causal (q and k
 // share each document). Backward overwrites dqkv; dQ is deterministic (no atomics).
 int attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu_seqlens, int64_t num_docs,
                       int64_t max_seqlen, int64_t T, int64_t nh, int64_t nkv, int64_t D, float scale, bool causal,

@@ -124,7 +124,8 @@ int main(int argc, char** argv) {
   std::vector<int> lens;
   for (int i = 5; i < argc; i++) lens.push_back(std::atoi(argv[i]));
   if (D == 64) return causal ? run<64, true>(nh, nkv, lens) : run<64, false>(nh, nkv, lens);
+  if (D == 96) return causal ? run<96, true>(nh, nkv, lens) : run<96, false>(nh, nkv, lens);
   if (D == 128) return causal ? run<128, true>(nh, nkv, lens) : run<128, false>(nh, nkv, lens);
-  std::fprintf(stderr, "D must be 64 or 128\n");
+  std::fprintf(stderr, "D must be 64, 96 or 128\n");
   return 2;
 }
