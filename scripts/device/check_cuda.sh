@@ -68,7 +68,7 @@ unpack_stage() {
   local want; want=$(cat "$RUN/bundle/native_src.sha256")
   local have; have=$(bash scripts/device/fingerprint.sh)
   if [ "$want" != "$have" ]; then
-    echo "carried addon was built from other native sources ($want vs $have): rerun scripts/device/pack_cuda.sh"
+    echo "the carried bundle was built from other sources ($want vs $have): rerun scripts/device/pack_cuda.sh"
     return 1
   fi
   mkdir -p build/native/Release

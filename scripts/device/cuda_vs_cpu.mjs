@@ -209,7 +209,7 @@ check('attention', () => {
     const [hq, dq] = pair(randn(T * W), DType.BF16, [T, W]);
     const [hcu, dcu] = pairInt(Int32Array.from([0, lens[0], T]), [3]);
     const [ho, dout] = pair(new Float32Array(T * nh * D), DType.BF16, [T, nh * D]);
-    const [hl, dl] = pair(new Float32Array(nh * T), DType.F32, [nh * T]);
+    const [hl, dl] = pair(new Float32Array(nh * T), DType.F32, [nh, T]);
     cpuBackend.attentionForward(ho, hl, hq, hcu, shape); gpu.attentionForward(dout, dl, dq, dcu, shape);
     compareRel(`attentionForward/out/h${nh}-${nkv}-d${D}`, ho, dout, 2e-2);
     compareRel(`attentionForward/lse/h${nh}-${nkv}-d${D}`, hl, dl, 1e-4);

@@ -5,7 +5,7 @@
 #   .device/node.xz          xz -9 of this machine's node binary (~24 MB)
 #   .device/bundle.tar.xz    the addon built portable (no -march=native) for sm_80 and sm_90, the
 #                            shared libraries it links that are not glibc, dist/ (tsc output), and
-#                            a fingerprint of native/src so check_cuda.sh can refuse a stale addon.
+#                            a fingerprint of the sources so check_cuda.sh can refuse a stale bundle.
 # Everything must stay under the 64 MiB that travels. Run with: bash scripts/device/pack_cuda.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."

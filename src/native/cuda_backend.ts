@@ -106,6 +106,12 @@ export function checkAttention(op: string, qkv: Tensor, shape: AttentionShape, c
   return { T: qkv.shape[0]!, dt };
 }
 
+function expectLseShape(op: string, lse: Tensor, nHeads: number, T: number): void {
+  if (lse.shape.length !== 2 || lse.shape[0] !== nHeads || lse.shape[1] !== T) {
+    fail(op, `lse has shape ${shapeText(lse)}, expected [${nHeads}, ${T}] = [nHeads, T]`);
+  }
+}
+
 function ropeArgs(op: string, x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, nHeads: number) {
   onDevice(op, { x, pos, cos, sin });
   const dt = floatDtype(op, 'x', x);
@@ -266,7 +272,7 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       expectDtype(op, 'out', out, dt);
       expectMatrix(op, 'out', out, T, shape.nHeads * shape.headDim);
       expectDtype(op, 'lse', lse, DType.F32);
-      expectNumel(op, 'lse', lse, shape.nHeads * T, '[nHeads, T]');
+      expectLseShape(op, lse, shape.nHeads, T);
       c.cudaAttentionForward(out.ptr, lse.ptr, qkv.ptr, cuSeqlens.ptr, numDocs, maxSeqlen, T, shape.nHeads, shape.nKvHeads,
         shape.headDim, shape.scale, true, dt);
     },
@@ -282,7 +288,7 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       expectDtype(op, 'dqkv', dqkv, dt);
       expectMatrix(op, 'dqkv', dqkv, T, qkv.shape[1]!);
       expectDtype(op, 'lse', lse, DType.F32);
-      expectNumel(op, 'lse', lse, shape.nHeads * T, '[nHeads, T]');
+      expectLseShape(op, lse, shape.nHeads, T);
       c.cudaAttentionBackward(dqkv.ptr, dout.ptr, out.ptr, lse.ptr, qkv.ptr, cuSeqlens.ptr, numDocs, maxSeqlen, T,
         shape.nHeads, shape.nKvHeads, shape.headDim, shape.scale, true, dt);
     },
