@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   telechat::register_cpu_optim(env, exports);
   telechat::register_tokenizer(env, exports);
   telechat::register_comm(env, exports);
+  telechat::register_cuda(env, exports);
   return exports;
 }
 

@@ -99,6 +99,64 @@ export interface NativeAddon {
   commWaitAsync(work: number): Promise<void>;
   commIsDone(work: number): boolean;
   ncclProbe(): { path: string; version: number };
+
+  // cuBLAS loader (native/src/cuda/cublas_loader.cc, always built): candidate paths in search
+  // order, and a load that throws listing them when none works. version = major*10000+minor*100+patch.
+  cublasSearchPaths(): string[];
+  cublasProbe(): { path: string; version: number };
+}
+
+export interface CudaMemStatsRaw extends MemStatsRaw {
+  /** bytes held from cudaMalloc (live + cached) and bytes sitting in the cache */
+  reserved: number;
+  cached: number;
+}
+
+/** Present only when the addon was built with nvcc (buildInfo().cuda); native/src/bind/cuda_ops.cc.
+ *  Addresses are device pointers; dtype codes 0 fp32, 1 bf16, 2 fp16. Argument order mirrors
+ *  native/src/cuda/api.h (and the CPU functions of the same name). */
+export interface CudaFunctions {
+  cudaSetDevice(device: number): void;
+  cudaSynchronize(): void;
+  cudaAddF32(y: Address, a: Address, b: Address, n: number): void;
+  cudaAlloc(bytes: number, category: number): Address;
+  cudaFree(ptr: Address): void;
+  cudaCopyIn(ptr: Address, src: ArrayBufferView): void;
+  cudaCopyOut(ptr: Address, dst: ArrayBufferView): void;
+  cudaCopy(dst: Address, src: Address, bytes: number): void;
+  cudaMemStats(): CudaMemStatsRaw;
+  cudaMemResetPeaks(): void;
+  cudaEmptyCache(): void;
+  cudaFillZero(x: Address, n: number, dt: number): void;
+  cudaCast(dst: Address, dstDt: number, src: Address, srcDt: number, n: number): void;
+  cudaAdd(y: Address, a: Address, b: Address, n: number, dt: number): void;
+  cudaScaleInplace(x: Address, s: number, n: number, dt: number): void;
+  cudaSumSquares(x: Address, n: number, dt: number): number;
+  cudaEmbeddingForward(out: Address, ids: Address, table: Address, T: number, C: number, V: number, dt: number): number;
+  cudaEmbeddingBackward(dtable: Address, ids: Address, dout: Address, T: number, C: number, dt: number, gdt: number): void;
+  cudaRmsnormForward(y: Address, rstd: Address, x: Address, w: Address, T: number, C: number, eps: number, dt: number): void;
+  cudaRmsnormBackward(dx: Address, dw: Address, dy: Address, x: Address, w: Address, rstd: Address, T: number, C: number,
+    dt: number, gdt: number): void;
+  cudaLinearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
+  cudaLinearBackward(dx: Address | null, dw: Address, db: Address | null, dy: Address, x: Address, w: Address, T: number,
+    In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
+  cudaRopeForward(x: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
+    rowStride: number, dt: number): void;
+  cudaRopeBackward(dx: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
+    rowStride: number, dt: number): void;
+  cudaSwigluForward(h: Address, gu: Address, T: number, F: number, dt: number): void;
+  cudaSwigluBackward(dgu: Address, dh: Address, gu: Address, T: number, F: number, dt: number): void;
+  cudaCrossEntropy(logits: Address, targets: Address, T: number, V: number, logitScale: number, gradScale: number,
+    writeGrad: boolean, dt: number): [number, number, number];
+  cudaAdamwStep(master: Address, paramCopy: Address | null, paramDt: number, grad: Address, gradDt: number, m: Address,
+    v: Address, n: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
+    gradScale: number, adamWMode: boolean): void;
+  cudaAttentionForward(out: Address, lse: Address, qkv: Address, cuSeqlens: Address, numDocs: number, maxSeqlen: number,
+    T: number, nh: number, nkv: number, D: number, scale: number, causal: boolean, dt: number): void;
+  cudaAttentionBackward(dqkv: Address, dout: Address, out: Address, lse: Address, qkv: Address, cuSeqlens: Address,
+    numDocs: number, maxSeqlen: number, T: number, nh: number, nkv: number, D: number, scale: number, causal: boolean,
+    dt: number): void;
+  cudaAttentionSupported(D: number, dt: number): boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -115,3 +173,24 @@ function load(): NativeAddon {
 }
 
 export const addon: NativeAddon = load();
+
+/** Every name of CudaFunctions (the compiler checks the list is complete), for tests and checks. */
+const cudaFunctionSet: Record<keyof CudaFunctions, true> = {
+  cudaSetDevice: true, cudaSynchronize: true, cudaAddF32: true, cudaAlloc: true, cudaFree: true, cudaCopyIn: true,
+  cudaCopyOut: true, cudaCopy: true, cudaMemStats: true, cudaMemResetPeaks: true, cudaEmptyCache: true,
+  cudaFillZero: true, cudaCast: true, cudaAdd: true, cudaScaleInplace: true, cudaSumSquares: true,
+  cudaEmbeddingForward: true, cudaEmbeddingBackward: true, cudaRmsnormForward: true, cudaRmsnormBackward: true,
+  cudaLinearForward: true, cudaLinearBackward: true, cudaRopeForward: true, cudaRopeBackward: true,
+  cudaSwigluForward: true, cudaSwigluBackward: true, cudaCrossEntropy: true, cudaAdamwStep: true,
+  cudaAttentionForward: true, cudaAttentionBackward: true, cudaAttentionSupported: true,
+};
+export const CUDA_FUNCTION_NAMES = Object.keys(cudaFunctionSet) as readonly (keyof CudaFunctions)[];
+
+/** The CUDA functions of the addon; throws when it was built without nvcc. */
+export function cudaAddon(): CudaFunctions {
+  const a = addon as NativeAddon & Partial<CudaFunctions>;
+  if (typeof a.cudaAlloc !== 'function') {
+    throw new Error('this build has no CUDA backend (nvcc was not found when the addon was built; see docs/cuda.md)');
+  }
+  return a as NativeAddon & CudaFunctions;
+}

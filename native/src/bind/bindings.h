@@ -9,4 +9,5 @@ void register_cpu_attention(Napi::Env env, Napi::Object exports);
 void register_cpu_optim(Napi::Env env, Napi::Object exports);
 void register_tokenizer(Napi::Env env, Napi::Object exports);
 void register_comm(Napi::Env env, Napi::Object exports);
+void register_cuda(Napi::Env env, Napi::Object exports);  // cuBLAS probe always; cuda* only with nvcc
 }  // namespace telechat

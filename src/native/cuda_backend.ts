@@ -1,0 +1,343 @@
+// The CUDA backend: native/src/cuda kernels (and cuBLAS GEMMs) over device tensors, with the
+// same semantics and argument checks as the CPU backend (backend.ts, native/src/cpu/ops.h).
+// Every tensor must live on 'cuda'; small index tensors (cu_seqlens, rope positions, ids for
+// error messages) are read back to validate them, which synchronises with the GPU.
+import { addon, cudaAddon, type CudaFunctions } from './addon.js';
+import type { AttentionShape, Backend } from './backend.js';
+import { DType, INT32, Tensor, dtypeName } from './tensor.js';
+
+const IGNORE_INDEX = -100;
+
+function fail(op: string, message: string): never {
+  throw new Error(`${op}: ${message}`);
+}
+
+function shapeText(t: Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+function typeText(t: Tensor): string {
+  return t.type === INT32 ? 'int32' : dtypeName(t.type);
+}
+
+function onDevice(op: string, named: Record<string, Tensor | null>): void {
+  for (const [name, t] of Object.entries(named)) {
+    if (t && t.device !== 'cuda') fail(op, `${name} is a ${t.device} tensor; the cuda backend needs device tensors`);
+  }
+}
+
+function floatDtype(op: string, name: string, t: Tensor): DType {
+  if (t.type === INT32) fail(op, `${name} must be fp32 or bf16, got int32`);
+  return t.type;
+}
+
+function expectDtype(op: string, name: string, t: Tensor, dt: DType): void {
+  if (t.type !== dt) fail(op, `${name} must be ${dtypeName(dt)}, got ${typeText(t)}`);
+}
+
+function expectInt32(op: string, name: string, t: Tensor): void {
+  if (t.type !== INT32) fail(op, `${name} must be int32, got ${typeText(t)}`);
+}
+
+function matrix(op: string, name: string, t: Tensor): [number, number] {
+  if (t.shape.length < 2) fail(op, `${name} must have at least 2 dims, got shape ${shapeText(t)}`);
+  const cols = t.shape[t.shape.length - 1]!;
+  return [cols === 0 ? 0 : t.numel / cols, cols];
+}
+
+function expectMatrix(op: string, name: string, t: Tensor, rows: number, cols: number): void {
+  const [r, c] = matrix(op, name, t);
+  if (r !== rows || c !== cols) fail(op, `${name} must be [${rows}, ${cols}], got shape ${shapeText(t)}`);
+}
+
+function expectNumel(op: string, name: string, t: Tensor, n: number, what: string): void {
+  if (t.numel !== n) fail(op, `${name} must have ${n} elements (${what}), got shape ${shapeText(t)}`);
+}
+
+/** First index whose value is outside [lo, hi) (ignoring `except`), read back from the device. */
+function firstOutside(t: Tensor, lo: number, hi: number, except?: number): [number, number] | null {
+  const v = t.toInt32();
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x !== except && (x < lo || x >= hi)) return [i, x];
+  }
+  return null;
+}
+
+/** Validated cu_seqlens: number of documents and the longest one. */
+export function checkCuSeqlens(op: string, cuSeqlens: Tensor, T: number): { numDocs: number; maxSeqlen: number } {
+  expectInt32(op, 'cuSeqlens', cuSeqlens);
+  if (cuSeqlens.shape.length !== 1 || cuSeqlens.shape[0]! < 2) {
+    fail(op, `cuSeqlens has shape ${shapeText(cuSeqlens)}, expected [numDocs + 1] with numDocs >= 1`);
+  }
+  const cu = cuSeqlens.toInt32();
+  return cuSeqlensInfo(op, cu, T);
+}
+
+/** Pure check of host cu_seqlens values (exported for tests). */
+export function cuSeqlensInfo(op: string, cu: Int32Array, T: number): { numDocs: number; maxSeqlen: number } {
+  if (cu[0] !== 0) fail(op, `cuSeqlens[0] is ${cu[0]}, expected 0`);
+  let maxSeqlen = 0;
+  for (let i = 1; i < cu.length; i++) {
+    const len = cu[i]! - cu[i - 1]!;
+    if (len < 0) fail(op, `cuSeqlens decreases at index ${i} (${cu[i - 1]} -> ${cu[i]})`);
+    maxSeqlen = Math.max(maxSeqlen, len);
+  }
+  if (cu[cu.length - 1] !== T) fail(op, `cuSeqlens ends at ${cu[cu.length - 1]}, expected T = ${T} (rows of qkv)`);
+  return { numDocs: cu.length - 1, maxSeqlen };
+}
+
+/** Shape checks of attention (same layout as the CPU backend); returns T and the dtype. */
+export function checkAttention(op: string, qkv: Tensor, shape: AttentionShape, cudaHeadDimOk: (D: number, dt: DType) => boolean): { T: number; dt: DType } {
+  const { nHeads, nKvHeads, headDim, scale } = shape;
+  for (const [key, v] of [['nHeads', nHeads], ['nKvHeads', nKvHeads], ['headDim', headDim]] as const) {
+    if (!Number.isInteger(v) || v <= 0) fail(op, `${key} must be a positive integer, got ${v}`);
+  }
+  if (nHeads % nKvHeads !== 0) fail(op, `nHeads (${nHeads}) is not a multiple of nKvHeads (${nKvHeads})`);
+  if (!Number.isFinite(scale)) fail(op, `scale must be finite, got ${scale}`);
+  const dt = floatDtype(op, 'qkv', qkv);
+  if (!cudaHeadDimOk(headDim, dt)) {
+    fail(op, `the CUDA FlashAttention kernels support head dims 64, 96 and 128 in bf16 (fp16 through the raw addon), got headDim ${headDim} in ${dtypeName(dt)}`);
+  }
+  const row = (nHeads + 2 * nKvHeads) * headDim;
+  if (qkv.shape.length !== 2 || qkv.shape[1] !== row) {
+    fail(op, `qkv has shape ${shapeText(qkv)}, expected [T, ${row}] = [T, (nHeads + 2 * nKvHeads) * headDim]`);
+  }
+  return { T: qkv.shape[0]!, dt };
+}
+
+function expectLseShape(op: string, lse: Tensor, nHeads: number, T: number): void {
+  if (lse.shape.length !== 2 || lse.shape[0] !== nHeads || lse.shape[1] !== T) {
+    fail(op, `lse has shape ${shapeText(lse)}, expected [${nHeads}, ${T}] = [nHeads, T]`);
+  }
+}
+
+function ropeArgs(op: string, x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, nHeads: number) {
+  onDevice(op, { x, pos, cos, sin });
+  const dt = floatDtype(op, 'x', x);
+  const [T, W] = matrix(op, 'x', x);
+  expectInt32(op, 'pos', pos);
+  expectNumel(op, 'pos', pos, T, 'one per row of x');
+  expectDtype(op, 'cos', cos, DType.F32);
+  expectDtype(op, 'sin', sin, DType.F32);
+  const [maxPos, half] = matrix(op, 'cos', cos);
+  expectMatrix(op, 'sin', sin, maxPos, half);
+  const D = 2 * half;
+  if (!Number.isInteger(nHeads) || nHeads < 0 || nHeads * D > W) fail(op, `${nHeads} heads of size ${D} do not fit rows of ${W} values`);
+  const bad = firstOutside(pos, 0, maxPos);
+  if (bad) fail(op, `position ${bad[1]} at row ${bad[0]} is outside the rope table [0, ${maxPos})`);
+  return { dt, T, W, D };
+}
+
+/** Builds the backend; throws when the addon has no CUDA or no device is visible. */
+export function createCudaBackend(): Backend {
+  const c: CudaFunctions = cudaAddon();
+  const info = addon.buildInfo();
+  if (info.cudaDevices < 1) throw new Error('cuda backend: the addon has CUDA but no GPU is visible (cudaGetDeviceCount = 0)');
+  return cudaBackendOver(c);
+}
+
+/** The backend over a given set of CUDA functions (the addon's, or a recording fake in tests). */
+export function cudaBackendOver(c: CudaFunctions): Backend {
+  const headDimOk = (D: number, dt: DType): boolean => c.cudaAttentionSupported(D, dt);
+
+  return {
+    name: 'cuda',
+    zero(x) {
+      onDevice('zero', { x });
+      c.cudaFillZero(x.ptr, x.numel, floatDtype('zero', 'x', x));
+    },
+    copy(dst, src) {
+      onDevice('copy', { dst, src });
+      if (dst.bytes !== src.bytes || dst.type !== src.type) fail('copy', `size or type mismatch (${shapeText(dst)} vs ${shapeText(src)})`);
+      c.cudaCopy(dst.ptr, src.ptr, dst.bytes);
+    },
+    add(y, a, b) {
+      const op = 'add';
+      onDevice(op, { y, a, b });
+      const dt = floatDtype(op, 'y', y);
+      expectDtype(op, 'a', a, dt);
+      expectDtype(op, 'b', b, dt);
+      expectNumel(op, 'a', a, y.numel, 'as many as y');
+      expectNumel(op, 'b', b, y.numel, 'as many as y');
+      c.cudaAdd(y.ptr, a.ptr, b.ptr, y.numel, dt);
+    },
+    scale(x, s) {
+      onDevice('scale', { x });
+      c.cudaScaleInplace(x.ptr, s, x.numel, floatDtype('scale', 'x', x));
+    },
+    embeddingForward(out, ids, table) {
+      const op = 'embeddingForward';
+      onDevice(op, { out, ids, table });
+      const dt = floatDtype(op, 'table', table);
+      const [V, C] = matrix(op, 'table', table);
+      expectInt32(op, 'ids', ids);
+      expectDtype(op, 'out', out, dt);
+      expectMatrix(op, 'out', out, ids.numel, C);
+      const bad = c.cudaEmbeddingForward(out.ptr, ids.ptr, table.ptr, ids.numel, C, V, dt);
+      if (bad >= 0) fail(op, `token id ${ids.toInt32()[bad]} at position ${bad} is outside the vocabulary [0, ${V})`);
+    },
+    embeddingBackward(dtable, ids, dout) {
+      const op = 'embeddingBackward';
+      onDevice(op, { dtable, ids, dout });
+      const gdt = floatDtype(op, 'dtable', dtable);
+      const dt = floatDtype(op, 'dout', dout);
+      const [V, C] = matrix(op, 'dtable', dtable);
+      expectInt32(op, 'ids', ids);
+      expectMatrix(op, 'dout', dout, ids.numel, C);
+      const bad = firstOutside(ids, 0, V);
+      if (bad) fail(op, `token id ${bad[1]} at position ${bad[0]} is outside the vocabulary [0, ${V})`);
+      c.cudaEmbeddingBackward(dtable.ptr, ids.ptr, dout.ptr, ids.numel, C, dt, gdt);
+    },
+    rmsnormForward(y, rstd, x, w, eps) {
+      const op = 'rmsnormForward';
+      onDevice(op, { y, rstd, x, w });
+      const dt = floatDtype(op, 'x', x);
+      const [T, C] = matrix(op, 'x', x);
+      expectDtype(op, 'y', y, dt);
+      expectDtype(op, 'w', w, dt);
+      expectMatrix(op, 'y', y, T, C);
+      expectNumel(op, 'w', w, C, 'one per column');
+      expectDtype(op, 'rstd', rstd, DType.F32);
+      expectNumel(op, 'rstd', rstd, T, 'one per row');
+      c.cudaRmsnormForward(y.ptr, rstd.ptr, x.ptr, w.ptr, T, C, eps, dt);
+    },
+    rmsnormBackward(dx, dw, dy, x, w, rstd) {
+      const op = 'rmsnormBackward';
+      onDevice(op, { dx, dw, dy, x, w, rstd });
+      const dt = floatDtype(op, 'x', x);
+      const gdt = floatDtype(op, 'dw', dw);
+      const [T, C] = matrix(op, 'x', x);
+      expectDtype(op, 'dx', dx, dt);
+      expectDtype(op, 'dy', dy, dt);
+      expectDtype(op, 'w', w, dt);
+      expectMatrix(op, 'dx', dx, T, C);
+      expectMatrix(op, 'dy', dy, T, C);
+      expectNumel(op, 'w', w, C, 'one per column');
+      expectNumel(op, 'dw', dw, C, 'one per column');
+      expectDtype(op, 'rstd', rstd, DType.F32);
+      expectNumel(op, 'rstd', rstd, T, 'one per row');
+      c.cudaRmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, T, C, dt, gdt);
+    },
+    linearForward(y, x, w, b) {
+      const op = 'linearForward';
+      onDevice(op, { y, x, w, b });
+      const dt = floatDtype(op, 'x', x);
+      const [T, In] = matrix(op, 'x', x);
+      const [Out, wIn] = matrix(op, 'w', w);
+      if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
+      expectDtype(op, 'w', w, dt);
+      expectDtype(op, 'y', y, dt);
+      expectMatrix(op, 'y', y, T, Out);
+      if (b) {
+        expectDtype(op, 'b', b, dt);
+        expectNumel(op, 'b', b, Out, 'one per output');
+      }
+      c.cudaLinearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, T, In, Out, dt);
+    },
+    linearBackward(dx, dw, db, dy, x, w, accumulateDx) {
+      const op = 'linearBackward';
+      onDevice(op, { dx, dw, db, dy, x, w });
+      const dt = floatDtype(op, 'x', x);
+      const gdt = floatDtype(op, 'dw', dw);
+      const [T, In] = matrix(op, 'x', x);
+      const [Out, wIn] = matrix(op, 'w', w);
+      if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
+      expectDtype(op, 'dy', dy, dt);
+      expectMatrix(op, 'dy', dy, T, Out);
+      expectMatrix(op, 'dw', dw, Out, In);
+      if (dx) {
+        expectDtype(op, 'dx', dx, dt);
+        expectMatrix(op, 'dx', dx, T, In);
+      }
+      if (db) {
+        expectDtype(op, 'db', db, gdt);
+        expectNumel(op, 'db', db, Out, 'one per output');
+      }
+      c.cudaLinearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, T, In, Out, dt, gdt, accumulateDx);
+    },
+    ropeForward(x, positions, cos, sin, nHeads) {
+      const a = ropeArgs('ropeForward', x, positions, cos, sin, nHeads);
+      c.cudaRopeForward(x.ptr, positions.ptr, cos.ptr, sin.ptr, a.T, nHeads, a.D, a.W, a.dt);
+    },
+    ropeBackward(dx, positions, cos, sin, nHeads) {
+      const a = ropeArgs('ropeBackward', dx, positions, cos, sin, nHeads);
+      c.cudaRopeBackward(dx.ptr, positions.ptr, cos.ptr, sin.ptr, a.T, nHeads, a.D, a.W, a.dt);
+    },
+    attentionForward(out, lse, qkv, cuSeqlens, shape) {
+      const op = 'attentionForward';
+      onDevice(op, { out, lse, qkv, cuSeqlens });
+      const { T, dt } = checkAttention(op, qkv, shape, headDimOk);
+      const { numDocs, maxSeqlen } = checkCuSeqlens(op, cuSeqlens, T);
+      expectDtype(op, 'out', out, dt);
+      expectMatrix(op, 'out', out, T, shape.nHeads * shape.headDim);
+      expectDtype(op, 'lse', lse, DType.F32);
+      expectLseShape(op, lse, shape.nHeads, T);
+      c.cudaAttentionForward(out.ptr, lse.ptr, qkv.ptr, cuSeqlens.ptr, numDocs, maxSeqlen, T, shape.nHeads, shape.nKvHeads,
+        shape.headDim, shape.scale, true, dt);
+    },
+    attentionBackward(dqkv, dout, out, lse, qkv, cuSeqlens, shape) {
+      const op = 'attentionBackward';
+      onDevice(op, { dqkv, dout, out, lse, qkv, cuSeqlens });
+      const { T, dt } = checkAttention(op, qkv, shape, headDimOk);
+      const { numDocs, maxSeqlen } = checkCuSeqlens(op, cuSeqlens, T);
+      for (const [name, t] of [['dout', dout], ['out', out]] as const) {
+        expectDtype(op, name, t, dt);
+        expectMatrix(op, name, t, T, shape.nHeads * shape.headDim);
+      }
+      expectDtype(op, 'dqkv', dqkv, dt);
+      expectMatrix(op, 'dqkv', dqkv, T, qkv.shape[1]!);
+      expectDtype(op, 'lse', lse, DType.F32);
+      expectLseShape(op, lse, shape.nHeads, T);
+      c.cudaAttentionBackward(dqkv.ptr, dout.ptr, out.ptr, lse.ptr, qkv.ptr, cuSeqlens.ptr, numDocs, maxSeqlen, T,
+        shape.nHeads, shape.nKvHeads, shape.headDim, shape.scale, true, dt);
+    },
+    swigluForward(h, gu) {
+      const op = 'swigluForward';
+      onDevice(op, { h, gu });
+      const dt = floatDtype(op, 'gu', gu);
+      const [T, F2] = matrix(op, 'gu', gu);
+      if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
+      expectDtype(op, 'h', h, dt);
+      expectMatrix(op, 'h', h, T, F2 / 2);
+      c.cudaSwigluForward(h.ptr, gu.ptr, T, F2 / 2, dt);
+    },
+    swigluBackward(dgu, dh, gu) {
+      const op = 'swigluBackward';
+      onDevice(op, { dgu, dh, gu });
+      const dt = floatDtype(op, 'gu', gu);
+      const [T, F2] = matrix(op, 'gu', gu);
+      if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
+      expectDtype(op, 'dgu', dgu, dt);
+      expectDtype(op, 'dh', dh, dt);
+      expectMatrix(op, 'dgu', dgu, T, F2);
+      expectMatrix(op, 'dh', dh, T, F2 / 2);
+      c.cudaSwigluBackward(dgu.ptr, dh.ptr, gu.ptr, T, F2 / 2, dt);
+    },
+    crossEntropy(logits, targets, logitScale, gradScale, writeGrad) {
+      const op = 'crossEntropy';
+      onDevice(op, { logits, targets });
+      const dt = floatDtype(op, 'logits', logits);
+      const [T, V] = matrix(op, 'logits', logits);
+      expectInt32(op, 'targets', targets);
+      expectNumel(op, 'targets', targets, T, 'one per row of logits');
+      const [lossSum, count, bad] = c.cudaCrossEntropy(logits.ptr, targets.ptr, T, V, logitScale, gradScale, writeGrad, dt);
+      if (bad >= 0) {
+        fail(op, `target ${targets.toInt32()[bad]} at row ${bad} is outside the vocabulary [0, ${V}) and is not ${IGNORE_INDEX}`);
+      }
+      return { lossSum, count };
+    },
+  };
+}
+
+/** Picks the GPU of this process: LOCAL_RANK (0 when unset); one more rank than GPUs is an error. */
+export function selectCudaDevice(env: NodeJS.ProcessEnv = process.env): number {
+  const c = cudaAddon();
+  const n = addon.buildInfo().cudaDevices;
+  if (n < 1) throw new Error('selectCudaDevice: no GPU is visible');
+  const localRank = env.LOCAL_RANK === undefined ? 0 : Number(env.LOCAL_RANK);
+  if (!Number.isInteger(localRank) || localRank < 0) throw new Error(`selectCudaDevice: LOCAL_RANK must be a non-negative integer, got ${env.LOCAL_RANK}`);
+  if (localRank >= n) throw new Error(`selectCudaDevice: LOCAL_RANK ${localRank} but only ${n} GPU(s) are visible`);
+  c.cudaSetDevice(localRank);
+  return localRank;
+}

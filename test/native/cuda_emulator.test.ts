@@ -1,0 +1,97 @@
+// The CUDA kernels (the exact sources the GPU build compiles) run on the CPU through
+// test/native/cuda_emulator/emulate.h: one thread per CUDA thread, barriers for __syncthreads,
+// warp exchanges for shuffles and mma.sync, statics for __shared__ (one block at a time).
+// FlashAttention-2 is compared with a float64 reference written in emulate_fa2.cc from the same
+// bf16 inputs; every other kernel with the CPU kernel of the same op (emulate_ops.cc).
+//
+// Tolerances (max |err| / max |ref|): out <= 1e-2 and dq, dk, dv <= 2e-2. The kernels store
+// bf16 (2^-9 relative rounding per element) and, as FlashAttention-2 does, round P and dS to
+// bf16 before the tensor-core products; observed errors are 0.1-0.4 %. Any masking, indexing,
+// rescaling or GQA bug gives O(1) errors (dropping the causal mask in dK/dV gave dk = 21).
+// lse is fp32 end to end: <= 1e-4 absolute (observed 5e-7).
+// What this cannot prove: the fragment layout of the real mma.sync instruction (emulate.h
+// encodes the PTX ISA tables) and GPU memory behaviour; scripts/device/check_cuda.sh does.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+
+function cudaIncludeDir(): string {
+  const candidates: string[] = [];
+  if (process.env.CUDA_HOME) candidates.push(join(process.env.CUDA_HOME, 'include'));
+  candidates.push('/usr/local/cuda/include');
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    const nvcc = join(d, 'nvcc');
+    if (d && existsSync(nvcc)) candidates.push(join(dirname(realpathSync(nvcc)), '..', 'include'));
+  }
+  const found = candidates.find((d) => existsSync(join(d, 'cuda_bf16.h')));
+  if (!found) throw new Error(`the FA2 emulator needs the CUDA headers (cuda_bf16.h); looked in ${candidates.join(', ')}`);
+  return found;
+}
+
+let binary = '';
+let opsBinary = '';
+beforeAll(() => {
+  const dir = mkdtempSync(join(tmpdir(), 'cuda-emu-'));
+  const src = (...p: string[]) => join(repoRoot, ...p);
+  const flags = ['-std=c++17', '-O2', '-pthread', `-I${cudaIncludeDir()}`, `-I${src('native', 'src')}`];
+  binary = join(dir, 'emulate_fa2');
+  execFileSync('g++', [...flags, src('test', 'native', 'cuda_emulator', 'emulate_fa2.cc'), '-o', binary], { stdio: 'pipe' });
+  opsBinary = join(dir, 'emulate_ops');
+  const cpu = ['rmsnorm', 'cross_entropy', 'swiglu', 'rope', 'embedding', 'elementwise', 'adamw'].map((f) => src('native', 'src', 'cpu', `${f}.cc`));
+  execFileSync('g++', [...flags, '-fopenmp', src('test', 'native', 'cuda_emulator', 'emulate_ops.cc'), ...cpu,
+    src('native', 'src', 'memory.cc'), '-o', opsBinary], { stdio: 'pipe' });
+}, 180_000);
+
+interface Errors { out: number; lse_abs: number; dq: number; dk: number; dv: number }
+
+function run(D: number, causal: boolean, nh: number, nkv: number, lens: number[]): Errors {
+  const out = execFileSync(binary, [D, causal ? 1 : 0, nh, nkv, ...lens].map(String), { encoding: 'utf8', timeout: 120_000 });
+  return JSON.parse(out) as Errors;
+}
+
+function expectAccurate(e: Errors): void {
+  expect(e.out).toBeLessThanOrEqual(1e-2);
+  expect(e.lse_abs).toBeLessThanOrEqual(1e-4);
+  expect(e.dq).toBeLessThanOrEqual(2e-2);
+  expect(e.dk).toBeLessThanOrEqual(2e-2);
+  expect(e.dv).toBeLessThanOrEqual(2e-2);
+}
+
+describe('the other CUDA kernels on the CPU emulator vs the CPU kernels', () => {
+  // Tolerances (emulate_ops.cc): fp32 1e-5 of the max (summation order), bf16 2^-8 of the max
+  // (one rounding step), sums and losses 1e-6 relative or tighter, copies and bit casts exact.
+  it('rmsnorm, cross-entropy (ignore-index, V over 256 threads), swiglu, rope, embedding, add/scale, sum of squares, cast, AdamW', () => {
+    let out = '';
+    try {
+      out = execFileSync(opsBinary, { encoding: 'utf8', timeout: 120_000 });
+    } catch (e) {
+      out = String((e as { stdout?: string }).stdout ?? e);
+    }
+    const checks = out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; err: number; tol: number; pass: boolean });
+    expect(checks.length).toBe(39);
+    expect(checks.filter((c) => !c.pass)).toEqual([]);
+  }, 120_000);
+});
+
+describe('FlashAttention-2 kernels on the CPU emulator', () => {
+  // Documents of 13 and 70 tokens: a partial tile, a tile boundary crossed, two documents packed.
+  it('causal, GQA 4/2, head dim 64, ragged documents 13 + 70', () => {
+    expectAccurate(run(64, true, 4, 2, [13, 70]));
+  }, 120_000);
+
+  it('not causal, GQA 2/1, head dim 128, documents 13 + 70', () => {
+    expectAccurate(run(128, false, 2, 1, [13, 70]));
+  }, 120_000);
+
+  it('causal, GQA 3/1, head dim 96, documents 70 + 5', () => {
+    expectAccurate(run(96, true, 3, 1, [70, 5]));
+  }, 120_000);
+
+  it('not causal, MHA 2/2, head dim 64, documents 65 + 1 (one-token document)', () => {
+    expectAccurate(run(64, false, 2, 2, [65, 1]));
+  }, 120_000);
+});
