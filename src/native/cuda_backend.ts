@@ -4,64 +4,15 @@
 // error messages) are read back to validate them, which synchronises with the GPU.
 import { addon, cudaAddon, type CudaFunctions } from './addon.js';
 import type { AttentionShape, Backend } from './backend.js';
-import { DType, INT32, Tensor, dtypeName } from './tensor.js';
+import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix, shapeText } from './checks.js';
+import { DType, dtypeName, type Tensor } from './tensor.js';
 
 const IGNORE_INDEX = -100;
-
-function fail(op: string, message: string): never {
-  throw new Error(`${op}: ${message}`);
-}
-
-function shapeText(t: Tensor): string {
-  return `[${t.shape.join(', ')}]`;
-}
-
-function typeText(t: Tensor): string {
-  return t.type === INT32 ? 'int32' : dtypeName(t.type);
-}
 
 function onDevice(op: string, named: Record<string, Tensor | null>): void {
   for (const [name, t] of Object.entries(named)) {
     if (t && t.device !== 'cuda') fail(op, `${name} is a ${t.device} tensor; the cuda backend needs device tensors`);
   }
-}
-
-function floatDtype(op: string, name: string, t: Tensor): DType {
-  if (t.type === INT32) fail(op, `${name} must be fp32 or bf16, got int32`);
-  return t.type;
-}
-
-function expectDtype(op: string, name: string, t: Tensor, dt: DType): void {
-  if (t.type !== dt) fail(op, `${name} must be ${dtypeName(dt)}, got ${typeText(t)}`);
-}
-
-function expectInt32(op: string, name: string, t: Tensor): void {
-  if (t.type !== INT32) fail(op, `${name} must be int32, got ${typeText(t)}`);
-}
-
-function matrix(op: string, name: string, t: Tensor): [number, number] {
-  if (t.shape.length < 2) fail(op, `${name} must have at least 2 dims, got shape ${shapeText(t)}`);
-  const cols = t.shape[t.shape.length - 1]!;
-  return [cols === 0 ? 0 : t.numel / cols, cols];
-}
-
-function expectMatrix(op: string, name: string, t: Tensor, rows: number, cols: number): void {
-  const [r, c] = matrix(op, name, t);
-  if (r !== rows || c !== cols) fail(op, `${name} must be [${rows}, ${cols}], got shape ${shapeText(t)}`);
-}
-
-function expectNumel(op: string, name: string, t: Tensor, n: number, what: string): void {
-  if (t.numel !== n) fail(op, `${name} must have ${n} elements (${what}), got shape ${shapeText(t)}`);
-}
-
-/** First index whose value is outside [lo, hi) (ignoring `except`), read back from the device. */
-function firstOutside(t: Tensor, lo: number, hi: number, except?: number): [number, number] | null {
-  const v = t.toInt32();
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i]!;
-    if (x !== except && (x < lo || x >= hi)) return [i, x];
-  }
-  return null;
 }
 
 /** Validated cu_seqlens: number of documents and the longest one. */

@@ -4,49 +4,8 @@
 // tensor shapes; "matrix" arguments may have any number of leading dims (rows = their product).
 // Parameter gradients (dw, db, dtable) are accumulated (+=) in their own dtype.
 import { addon } from './addon.js';
-import { DType, INT32, Tensor, dtypeName } from './tensor.js';
-
-function fail(op: string, message: string): never {
-  throw new Error(`${op}: ${message}`);
-}
-
-function shapeText(t: Tensor): string {
-  return `[${t.shape.join(', ')}]`;
-}
-
-function typeText(t: Tensor): string {
-  return t.type === INT32 ? 'int32' : dtypeName(t.type);
-}
-
-/** The float dtype of `t`, or an error naming the argument when it is an int32 tensor. */
-function floatDtype(op: string, name: string, t: Tensor): DType {
-  if (t.type === INT32) fail(op, `${name} must be fp32, bf16 or fp16, got int32`);
-  return t.type;
-}
-
-function expectDtype(op: string, name: string, t: Tensor, dt: DType): void {
-  if (t.type !== dt) fail(op, `${name} must be ${dtypeName(dt)} like the activations, got ${typeText(t)}`);
-}
-
-function expectInt32(op: string, name: string, t: Tensor): void {
-  if (t.type !== INT32) fail(op, `${name} must be int32, got ${typeText(t)}`);
-}
-
-/** [rows, cols] of a tensor with at least 2 dims (rows = product of all but the last dim). */
-function matrix(op: string, name: string, t: Tensor): [number, number] {
-  if (t.shape.length < 2) fail(op, `${name} must have at least 2 dims, got shape ${shapeText(t)}`);
-  const cols = t.shape[t.shape.length - 1]!;
-  return [cols === 0 ? 0 : t.numel / cols, cols];
-}
-
-function expectMatrix(op: string, name: string, t: Tensor, rows: number, cols: number): void {
-  const [r, c] = matrix(op, name, t);
-  if (r !== rows || c !== cols) fail(op, `${name} must be [${rows}, ${cols}], got shape ${shapeText(t)}`);
-}
-
-function expectNumel(op: string, name: string, t: Tensor, n: number, what: string): void {
-  if (t.numel !== n) fail(op, `${name} must have ${n} elements (${what}), got shape ${shapeText(t)}`);
-}
+import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix, shapeText } from './checks.js';
+import { DType, type Tensor } from './tensor.js';
 
 /** Sets x to zero. */
 export function fillZero(x: Tensor): void {
@@ -88,15 +47,6 @@ export function hasNonfinite(x: Tensor): boolean {
   return addon.hasNonfinite(x.ptr, x.numel, floatDtype('hasNonfinite', 'x', x));
 }
 
-/** First element of `ids` outside [lo, hi) as [index, value], or null. */
-function firstOutside(ids: Tensor, lo: number, hi: number, allowed?: number): [number, number] | null {
-  const values = ids.toInt32();
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if ((v < lo || v >= hi) && v !== allowed) return [i, v];
-  }
-  return null;
-}
 
 /** out[t] = table[ids[t]]; out [T, C], ids int32 [T], table [V, C]. Throws on an id outside [0, V). */
 export function embeddingForward(out: Tensor, ids: Tensor, table: Tensor): void {

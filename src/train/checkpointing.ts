@@ -3,7 +3,7 @@
 // seed and the identity of model shape, dataset and global batch). A checkpoint is written
 // under a temporary name, fsynced, then renamed; OUTPUT/latest names the newest complete one
 // and is written last, so a crash at any point leaves the previous checkpoint usable.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';

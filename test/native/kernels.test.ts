@@ -519,7 +519,7 @@ for (const tag of TAGS) {
       for (const other of TAGS.map((k) => DT_OF[k]).filter((d) => d !== dt)) {
         const w2 = arena.alloc(other, [3, 8]);
         expect(() => K.linearForward(arena.alloc(dt, [5, 3]), x, w2, null)).toThrow(
-          `linearForward: w must be ${dtypeName(dt)} like the activations, got ${dtypeName(other)}`);
+          `linearForward: w must be ${dtypeName(dt)}, got ${dtypeName(other)}`);
       }
     });
   });
