@@ -91,7 +91,9 @@ function provenance(name: string, r: Result, run: RunRecord | undefined): string
       ? `1-min ${f(r.num('load_average_1m.min'))}-${f(r.num('load_average_1m.max'))} during the run`
       : r.has('load_average_1m_at_end')
         ? `1-min ${f(r.num('load_average_1m_at_end'))} at the end`
-        : 'not recorded';
+        : r.has('machine.load_1min_before')
+          ? `1-min ${f(r.num('machine.load_1min_before'))} before, ${f(r.num('machine.load_1min_after'))} after`
+          : 'not recorded';
   const command = run?.command ?? (r.has('command') ? r.str('command') : `npm run bench:${name}`);
   return [
     `- date: ${date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}${run ? ` (${f(run.seconds, 0)} s)` : ''}`,
@@ -206,6 +208,23 @@ function dataSection(r: Result): string {
   ].join('\n');
 }
 
+function zeroSection(r: Result): string {
+  const rows = r.get('rows');
+  if (!Array.isArray(rows)) throw new Error(`${r.file}: rows must be an array`);
+  const body = rows.map((_, i) => {
+    const rss = r.get(`rows.${i}.peak_rss_mb`);
+    if (!Array.isArray(rss)) throw new Error(`${r.file}: rows.${i}.peak_rss_mb must be an array`);
+    return [r.str(`rows.${i}.side`), f(r.num(`rows.${i}.step_s`), 2), f(r.num(`rows.${i}.tokens_per_s`), 0), `x${f(r.num(`rows.${i}.throughput_vs_ddp`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
+  });
+  return [
+    `Training step of the bench model on ${r.num('ranks')} ranks x ${r.num('threads_per_rank')} thread(s), fp32, best of ${r.num('steps')} steps, against PyTorch DDP (gloo) and ZeroRedundancyOptimizer on the same model and batch.`,
+    '',
+    table(['side', 's/step', 'tokens/s', 'vs DDP', 'peak RSS MB per rank'], body),
+    '',
+    'Targets: stages 0-2 >= 1.0x DDP throughput; stage 3 >= 0.8x with per-rank peak RSS below DDP\'s.',
+  ].join('\n');
+}
+
 /** A result file nobody wrote a formatter for yet: its top-level numbers. */
 function genericSection(r: Result): string {
   const rows = Object.entries(r.data).filter(([, v]) => typeof v === 'number').map(([k, v]) => [k, String(v)]);
@@ -217,7 +236,7 @@ const SECTIONS: Record<string, { title: string; render: (r: Result) => string }>
   train: { title: 'Training step (`npm run bench:train`)', render: trainSection },
   comm: { title: 'Collectives (`npm run bench:comm`)', render: commSection },
   data: { title: 'Dataset build (`npm run bench:data`)', render: dataSection },
-  zero: { title: 'ZeRO stages (`npm run bench:zero`)', render: genericSection },
+  zero: { title: 'ZeRO stages (`npm run bench:zero`)', render: zeroSection },
 };
 
 /** The run record, if it is the run that wrote `file` (not an older one before a direct rerun). */
