@@ -30,11 +30,8 @@ __global__ void adamw_kernel(float* master, P* param_copy, const G* grad, float*
   }
 }
 
-// ---- host launches (left out when test/native/cuda_emulator compiles the kernels for the CPU) ----
-#ifndef TELECHAT_EMULATE
-int adamw_step(float* master, void* param_copy, int param_dt, const void* grad, int grad_dt, float* m, float* v,
-               int64_t n, const AdamArgs& a) {
-  if (n <= 0) return 0;
+// The step's scalars, in double then rounded once, as PyTorch does with Python floats.
+inline AdamScalars adam_scalars(const AdamArgs& a) {
   AdamScalars s;
   s.bias2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(a.beta2, static_cast<double>(a.step))));
   s.step_size = static_cast<float>(a.lr / (1.0 - std::pow(a.beta1, static_cast<double>(a.step))));
@@ -47,6 +44,15 @@ int adamw_step(float* master, void* param_copy, int param_dt, const void* grad, 
   s.eps = a.eps;
   s.grad_scale = a.grad_scale;
   s.adam_w_mode = a.adam_w_mode;
+  return s;
+}
+
+// ---- host launches (left out when test/native/cuda_emulator compiles the kernels for the CPU) ----
+#ifndef TELECHAT_EMULATE
+int adamw_step(float* master, void* param_copy, int param_dt, const void* grad, int grad_dt, float* m, float* v,
+               int64_t n, const AdamArgs& a) {
+  if (n <= 0) return 0;
+  const AdamScalars s = adam_scalars(a);
   TELECHAT_CUDA_DISPATCH(grad_dt, G, TELECHAT_CUDA_DISPATCH(param_dt, P, (adamw_kernel<G, P><<<grid_for(n, 256), 256>>>(
                                                                           master, static_cast<P*>(param_copy),
                                                                           static_cast<const G*>(grad), m, v, n, s))));

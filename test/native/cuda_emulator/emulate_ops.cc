@@ -188,18 +188,7 @@ int main() {
     std::vector<Bf> p(n), p_ref(n);
     for (int step = 1; step <= 3; step++) {
       tc::AdamArgs a{1e-3, 0.9, 0.95, 1e-8f, 0.1, step, 0.5f, true};
-      tc::AdamScalars s;  // the host arithmetic of adamw_step, repeated (its launch is left out here)
-      s.bias2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(a.beta2, static_cast<double>(a.step))));
-      s.step_size = static_cast<float>(a.lr / (1.0 - std::pow(a.beta1, static_cast<double>(a.step))));
-      s.decay = static_cast<float>(1.0 - a.lr * a.weight_decay);
-      s.beta1 = static_cast<float>(a.beta1);
-      s.one_minus_beta1 = static_cast<float>(1.0 - a.beta1);
-      s.beta2 = static_cast<float>(a.beta2);
-      s.one_minus_beta2 = static_cast<float>(1.0 - a.beta2);
-      s.l2 = static_cast<float>(a.weight_decay);
-      s.eps = a.eps;
-      s.grad_scale = a.grad_scale;
-      s.adam_w_mode = a.adam_w_mode;
+      const tc::AdamScalars s = tc::adam_scalars(a);
       emu::launch({2, 1, 1}, 128, [&] { tc::adamw_kernel<Bf, Bf>(m.data(), p.data(), g.data(), mo.data(), vv.data(), n, s); });
       cpu::AdamParams ap{1e-3, 0.9, 0.95, 1e-8f, 0.1, step, 0.5f, true};
       cpu::adamw_step(m_ref.data(), p_ref.data(), telechat::DT_BF16, g.data(), telechat::DT_BF16, mo_ref.data(), vv_ref.data(), n, ap);
