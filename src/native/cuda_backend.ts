@@ -5,6 +5,10 @@
 import { addon, cudaAddon, type CudaFunctions } from './addon.js';
 import type { AttentionShape, Backend } from './backend.js';
 import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix, shapeText } from './checks.js';
+import {
+  crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  rmsnormBackwardArgs, rmsnormForwardArgs, swigluBackwardArgs, swigluForwardArgs,
+} from './op_args.js';
 import { DType, dtypeName, type Tensor } from './tensor.js';
 
 const IGNORE_INDEX = -100;
@@ -118,94 +122,37 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       c.cudaScaleInplace(x.ptr, s, x.numel, floatDtype('scale', 'x', x));
     },
     embeddingForward(out, ids, table) {
-      const op = 'embeddingForward';
-      onDevice(op, { out, ids, table });
-      const dt = floatDtype(op, 'table', table);
-      const [V, C] = matrix(op, 'table', table);
-      expectInt32(op, 'ids', ids);
-      expectDtype(op, 'out', out, dt);
-      expectMatrix(op, 'out', out, ids.numel, C);
-      const bad = c.cudaEmbeddingForward(out.ptr, ids.ptr, table.ptr, ids.numel, C, V, dt);
-      if (bad >= 0) fail(op, `token id ${ids.toInt32()[bad]} at position ${bad} is outside the vocabulary [0, ${V})`);
+      onDevice('embeddingForward', { out, ids, table });
+      const a = embeddingForwardArgs(out, ids, table);
+      const bad = c.cudaEmbeddingForward(out.ptr, ids.ptr, table.ptr, a.T, a.C, a.V, a.dt);
+      if (bad >= 0) fail(a.op, `token id ${ids.toInt32()[bad]} at position ${bad} is outside the vocabulary [0, ${a.V})`);
     },
     embeddingBackward(dtable, ids, dout) {
-      const op = 'embeddingBackward';
-      onDevice(op, { dtable, ids, dout });
-      const gdt = floatDtype(op, 'dtable', dtable);
-      const dt = floatDtype(op, 'dout', dout);
-      const [V, C] = matrix(op, 'dtable', dtable);
-      expectInt32(op, 'ids', ids);
-      expectMatrix(op, 'dout', dout, ids.numel, C);
-      const bad = firstOutside(ids, 0, V);
-      if (bad) fail(op, `token id ${bad[1]} at position ${bad[0]} is outside the vocabulary [0, ${V})`);
-      c.cudaEmbeddingBackward(dtable.ptr, ids.ptr, dout.ptr, ids.numel, C, dt, gdt);
+      onDevice('embeddingBackward', { dtable, ids, dout });
+      const a = embeddingBackwardArgs(dtable, ids, dout);
+      const bad = firstOutside(ids, 0, a.V);
+      if (bad) fail(a.op, `token id ${bad[1]} at position ${bad[0]} is outside the vocabulary [0, ${a.V})`);
+      c.cudaEmbeddingBackward(dtable.ptr, ids.ptr, dout.ptr, a.T, a.C, a.dt, a.gdt);
     },
     rmsnormForward(y, rstd, x, w, eps) {
-      const op = 'rmsnormForward';
-      onDevice(op, { y, rstd, x, w });
-      const dt = floatDtype(op, 'x', x);
-      const [T, C] = matrix(op, 'x', x);
-      expectDtype(op, 'y', y, dt);
-      expectDtype(op, 'w', w, dt);
-      expectMatrix(op, 'y', y, T, C);
-      expectNumel(op, 'w', w, C, 'one per column');
-      expectDtype(op, 'rstd', rstd, DType.F32);
-      expectNumel(op, 'rstd', rstd, T, 'one per row');
-      c.cudaRmsnormForward(y.ptr, rstd.ptr, x.ptr, w.ptr, T, C, eps, dt);
+      onDevice('rmsnormForward', { y, rstd, x, w });
+      const a = rmsnormForwardArgs(y, rstd, x, w);
+      c.cudaRmsnormForward(y.ptr, rstd.ptr, x.ptr, w.ptr, a.T, a.C, eps, a.dt);
     },
     rmsnormBackward(dx, dw, dy, x, w, rstd) {
-      const op = 'rmsnormBackward';
-      onDevice(op, { dx, dw, dy, x, w, rstd });
-      const dt = floatDtype(op, 'x', x);
-      const gdt = floatDtype(op, 'dw', dw);
-      const [T, C] = matrix(op, 'x', x);
-      expectDtype(op, 'dx', dx, dt);
-      expectDtype(op, 'dy', dy, dt);
-      expectDtype(op, 'w', w, dt);
-      expectMatrix(op, 'dx', dx, T, C);
-      expectMatrix(op, 'dy', dy, T, C);
-      expectNumel(op, 'w', w, C, 'one per column');
-      expectNumel(op, 'dw', dw, C, 'one per column');
-      expectDtype(op, 'rstd', rstd, DType.F32);
-      expectNumel(op, 'rstd', rstd, T, 'one per row');
-      c.cudaRmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, T, C, dt, gdt);
+      onDevice('rmsnormBackward', { dx, dw, dy, x, w, rstd });
+      const a = rmsnormBackwardArgs(dx, dw, dy, x, w, rstd);
+      c.cudaRmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, a.T, a.C, a.dt, a.gdt);
     },
     linearForward(y, x, w, b) {
-      const op = 'linearForward';
-      onDevice(op, { y, x, w, b });
-      const dt = floatDtype(op, 'x', x);
-      const [T, In] = matrix(op, 'x', x);
-      const [Out, wIn] = matrix(op, 'w', w);
-      if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
-      expectDtype(op, 'w', w, dt);
-      expectDtype(op, 'y', y, dt);
-      expectMatrix(op, 'y', y, T, Out);
-      if (b) {
-        expectDtype(op, 'b', b, dt);
-        expectNumel(op, 'b', b, Out, 'one per output');
-      }
-      c.cudaLinearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, T, In, Out, dt);
+      onDevice('linearForward', { y, x, w, b });
+      const a = linearForwardArgs(y, x, w, b);
+      c.cudaLinearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt);
     },
     linearBackward(dx, dw, db, dy, x, w, accumulateDx) {
-      const op = 'linearBackward';
-      onDevice(op, { dx, dw, db, dy, x, w });
-      const dt = floatDtype(op, 'x', x);
-      const gdt = floatDtype(op, 'dw', dw);
-      const [T, In] = matrix(op, 'x', x);
-      const [Out, wIn] = matrix(op, 'w', w);
-      if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
-      expectDtype(op, 'dy', dy, dt);
-      expectMatrix(op, 'dy', dy, T, Out);
-      expectMatrix(op, 'dw', dw, Out, In);
-      if (dx) {
-        expectDtype(op, 'dx', dx, dt);
-        expectMatrix(op, 'dx', dx, T, In);
-      }
-      if (db) {
-        expectDtype(op, 'db', db, gdt);
-        expectNumel(op, 'db', db, Out, 'one per output');
-      }
-      c.cudaLinearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, T, In, Out, dt, gdt, accumulateDx);
+      onDevice('linearBackward', { dx, dw, db, dy, x, w });
+      const a = linearBackwardArgs(dx, dw, db, dy, x, w);
+      c.cudaLinearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt, accumulateDx);
     },
     ropeForward(x, positions, cos, sin, nHeads) {
       const a = ropeArgs('ropeForward', x, positions, cos, sin, nHeads);
@@ -244,37 +191,21 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
         shape.nHeads, shape.nKvHeads, shape.headDim, shape.scale, true, dt);
     },
     swigluForward(h, gu) {
-      const op = 'swigluForward';
-      onDevice(op, { h, gu });
-      const dt = floatDtype(op, 'gu', gu);
-      const [T, F2] = matrix(op, 'gu', gu);
-      if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
-      expectDtype(op, 'h', h, dt);
-      expectMatrix(op, 'h', h, T, F2 / 2);
-      c.cudaSwigluForward(h.ptr, gu.ptr, T, F2 / 2, dt);
+      onDevice('swigluForward', { h, gu });
+      const a = swigluForwardArgs(h, gu);
+      c.cudaSwigluForward(h.ptr, gu.ptr, a.T, a.F, a.dt);
     },
     swigluBackward(dgu, dh, gu) {
-      const op = 'swigluBackward';
-      onDevice(op, { dgu, dh, gu });
-      const dt = floatDtype(op, 'gu', gu);
-      const [T, F2] = matrix(op, 'gu', gu);
-      if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
-      expectDtype(op, 'dgu', dgu, dt);
-      expectDtype(op, 'dh', dh, dt);
-      expectMatrix(op, 'dgu', dgu, T, F2);
-      expectMatrix(op, 'dh', dh, T, F2 / 2);
-      c.cudaSwigluBackward(dgu.ptr, dh.ptr, gu.ptr, T, F2 / 2, dt);
+      onDevice('swigluBackward', { dgu, dh, gu });
+      const a = swigluBackwardArgs(dgu, dh, gu);
+      c.cudaSwigluBackward(dgu.ptr, dh.ptr, gu.ptr, a.T, a.F, a.dt);
     },
     crossEntropy(logits, targets, logitScale, gradScale, writeGrad) {
-      const op = 'crossEntropy';
-      onDevice(op, { logits, targets });
-      const dt = floatDtype(op, 'logits', logits);
-      const [T, V] = matrix(op, 'logits', logits);
-      expectInt32(op, 'targets', targets);
-      expectNumel(op, 'targets', targets, T, 'one per row of logits');
-      const [lossSum, count, bad] = c.cudaCrossEntropy(logits.ptr, targets.ptr, T, V, logitScale, gradScale, writeGrad, dt);
+      onDevice('crossEntropy', { logits, targets });
+      const a = crossEntropyArgs(logits, targets);
+      const [lossSum, count, bad] = c.cudaCrossEntropy(logits.ptr, targets.ptr, a.T, a.V, logitScale, gradScale, writeGrad, a.dt);
       if (bad >= 0) {
-        fail(op, `target ${targets.toInt32()[bad]} at row ${bad} is outside the vocabulary [0, ${V}) and is not ${IGNORE_INDEX}`);
+        fail(a.op, `target ${targets.toInt32()[bad]} at row ${bad} is outside the vocabulary [0, ${a.V}) and is not ${IGNORE_INDEX}`);
       }
       return { lossSum, count };
     },

@@ -4,7 +4,11 @@
 // tensor shapes; "matrix" arguments may have any number of leading dims (rows = their product).
 // Parameter gradients (dw, db, dtable) are accumulated (+=) in their own dtype.
 import { addon } from './addon.js';
-import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix, shapeText } from './checks.js';
+import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix } from './checks.js';
+import {
+  crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  rmsnormBackwardArgs, rmsnormForwardArgs, swigluBackwardArgs, swigluForwardArgs,
+} from './op_args.js';
 import { DType, type Tensor } from './tensor.js';
 
 /** Sets x to zero. */
@@ -50,81 +54,35 @@ export function hasNonfinite(x: Tensor): boolean {
 
 /** out[t] = table[ids[t]]; out [T, C], ids int32 [T], table [V, C]. Throws on an id outside [0, V). */
 export function embeddingForward(out: Tensor, ids: Tensor, table: Tensor): void {
-  const op = 'embeddingForward';
-  const dt = floatDtype(op, 'table', table);
-  expectDtype(op, 'out', out, dt);
-  expectInt32(op, 'ids', ids);
-  const [V, C] = matrix(op, 'table', table);
-  const T = ids.numel;
-  expectMatrix(op, 'out', out, T, C);
-  const bad = addon.embeddingForward(out.ptr, ids.ptr, table.ptr, T, C, V, dt);
-  if (bad >= 0) {
-    const id = ids.view(bad, [1]).toInt32()[0];
-    fail(op, `token id ${id} at position ${bad} is outside the vocabulary [0, ${V})`);
-  }
+  const a = embeddingForwardArgs(out, ids, table);
+  const bad = addon.embeddingForward(out.ptr, ids.ptr, table.ptr, a.T, a.C, a.V, a.dt);
+  if (bad >= 0) fail(a.op, `token id ${ids.view(bad, [1]).toInt32()[0]} at position ${bad} is outside the vocabulary [0, ${a.V})`);
 }
 
 /** dtable[ids[t]] += dout[t]; dtable [V, C] (grad dtype), dout [T, C]. Deterministic. */
 export function embeddingBackward(dtable: Tensor, ids: Tensor, dout: Tensor): void {
-  const op = 'embeddingBackward';
-  const gdt = floatDtype(op, 'dtable', dtable);
-  const dt = floatDtype(op, 'dout', dout);
-  expectInt32(op, 'ids', ids);
-  const [V, C] = matrix(op, 'dtable', dtable);
-  const T = ids.numel;
-  expectMatrix(op, 'dout', dout, T, C);
-  const bad = firstOutside(ids, 0, V);
-  if (bad) fail(op, `token id ${bad[1]} at position ${bad[0]} is outside the vocabulary [0, ${V})`);
-  addon.embeddingBackward(dtable.ptr, ids.ptr, dout.ptr, T, C, dt, gdt);
+  const a = embeddingBackwardArgs(dtable, ids, dout);
+  const bad = firstOutside(ids, 0, a.V);
+  if (bad) fail(a.op, `token id ${bad[1]} at position ${bad[0]} is outside the vocabulary [0, ${a.V})`);
+  addon.embeddingBackward(dtable.ptr, ids.ptr, dout.ptr, a.T, a.C, a.dt, a.gdt);
 }
 
 /** y = w * x / rms(x); y, x [T, C], w [C], rstd fp32 [T] receives 1/rms for backward. */
 export function rmsnormForward(y: Tensor, rstd: Tensor, x: Tensor, w: Tensor, eps: number): void {
-  const op = 'rmsnormForward';
-  const dt = floatDtype(op, 'x', x);
-  const [T, C] = matrix(op, 'x', x);
-  expectDtype(op, 'y', y, dt);
-  expectDtype(op, 'w', w, dt);
-  expectMatrix(op, 'y', y, T, C);
-  expectNumel(op, 'w', w, C, 'C');
-  expectDtype(op, 'rstd', rstd, DType.F32);
-  expectNumel(op, 'rstd', rstd, T, 'one per row');
-  addon.rmsnormForward(y.ptr, rstd.ptr, x.ptr, w.ptr, T, C, eps, dt);
+  const a = rmsnormForwardArgs(y, rstd, x, w);
+  addon.rmsnormForward(y.ptr, rstd.ptr, x.ptr, w.ptr, a.T, a.C, eps, a.dt);
 }
 
 /** dx += dL/dx and dw += dL/dw of rmsnormForward; dw in the grad dtype. */
 export function rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): void {
-  const op = 'rmsnormBackward';
-  const dt = floatDtype(op, 'x', x);
-  const gdt = floatDtype(op, 'dw', dw);
-  const [T, C] = matrix(op, 'x', x);
-  for (const [name, t] of [['dx', dx], ['dy', dy]] as const) {
-    expectDtype(op, name, t, dt);
-    expectMatrix(op, name, t, T, C);
-  }
-  expectDtype(op, 'w', w, dt);
-  expectNumel(op, 'w', w, C, 'C');
-  expectNumel(op, 'dw', dw, C, 'C');
-  expectDtype(op, 'rstd', rstd, DType.F32);
-  expectNumel(op, 'rstd', rstd, T, 'one per row');
-  addon.rmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, T, C, dt, gdt);
+  const a = rmsnormBackwardArgs(dx, dw, dy, x, w, rstd);
+  addon.rmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, a.T, a.C, a.dt, a.gdt);
 }
 
 /** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
 export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
-  const op = 'linearForward';
-  const dt = floatDtype(op, 'x', x);
-  const [T, In] = matrix(op, 'x', x);
-  const [Out, wIn] = matrix(op, 'w', w);
-  if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
-  expectDtype(op, 'w', w, dt);
-  expectDtype(op, 'y', y, dt);
-  expectMatrix(op, 'y', y, T, Out);
-  if (b) {
-    expectDtype(op, 'b', b, dt);
-    expectNumel(op, 'b', b, Out, 'Out');
-  }
-  addon.linearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, T, In, Out, dt);
+  const a = linearForwardArgs(y, x, w, b);
+  addon.linearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt);
 }
 
 /**
@@ -133,25 +91,8 @@ export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null)
  */
 export function linearBackward(dx: Tensor | null, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor,
   accumulateDx = false): void {
-  const op = 'linearBackward';
-  const dt = floatDtype(op, 'x', x);
-  const gdt = floatDtype(op, 'dw', dw);
-  const [T, In] = matrix(op, 'x', x);
-  const [Out, wIn] = matrix(op, 'w', w);
-  if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
-  expectDtype(op, 'w', w, dt);
-  expectDtype(op, 'dy', dy, dt);
-  expectMatrix(op, 'dy', dy, T, Out);
-  expectMatrix(op, 'dw', dw, Out, In);
-  if (dx) {
-    expectDtype(op, 'dx', dx, dt);
-    expectMatrix(op, 'dx', dx, T, In);
-  }
-  if (db) {
-    expectDtype(op, 'db', db, gdt);
-    expectNumel(op, 'db', db, Out, 'Out');
-  }
-  addon.linearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, T, In, Out, dt, gdt,
+  const a = linearBackwardArgs(dx, dw, db, dy, x, w);
+  addon.linearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt,
     accumulateDx);
 }
 
@@ -196,26 +137,14 @@ export function ropeBackward(dx: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, 
 
 /** h = silu(gate) * up with gu [T, 2F] rows = [gate | up], h [T, F]. */
 export function swigluForward(h: Tensor, gu: Tensor): void {
-  const op = 'swigluForward';
-  const dt = floatDtype(op, 'gu', gu);
-  const [T, F2] = matrix(op, 'gu', gu);
-  if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
-  expectDtype(op, 'h', h, dt);
-  expectMatrix(op, 'h', h, T, F2 / 2);
-  addon.swigluForward(h.ptr, gu.ptr, T, F2 / 2, dt);
+  const a = swigluForwardArgs(h, gu);
+  addon.swigluForward(h.ptr, gu.ptr, a.T, a.F, a.dt);
 }
 
 /** dgu [T, 2F] (overwritten) from dh [T, F], recomputing silu from gu. */
 export function swigluBackward(dgu: Tensor, dh: Tensor, gu: Tensor): void {
-  const op = 'swigluBackward';
-  const dt = floatDtype(op, 'gu', gu);
-  const [T, F2] = matrix(op, 'gu', gu);
-  if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
-  expectDtype(op, 'dgu', dgu, dt);
-  expectDtype(op, 'dh', dh, dt);
-  expectMatrix(op, 'dgu', dgu, T, F2);
-  expectMatrix(op, 'dh', dh, T, F2 / 2);
-  addon.swigluBackward(dgu.ptr, dh.ptr, gu.ptr, T, F2 / 2, dt);
+  const a = swigluBackwardArgs(dgu, dh, gu);
+  addon.swigluBackward(dgu.ptr, dh.ptr, gu.ptr, a.T, a.F, a.dt);
 }
 
 export interface CrossEntropyOptions {
@@ -235,16 +164,12 @@ export const IGNORE_INDEX = -100;
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}):
   { lossSum: number; count: number } {
-  const op = 'crossEntropy';
-  const dt = floatDtype(op, 'logits', logits);
-  const [T, V] = matrix(op, 'logits', logits);
-  expectInt32(op, 'targets', targets);
-  expectNumel(op, 'targets', targets, T, 'one per row of logits');
-  const [lossSum, count, bad] = addon.crossEntropy(logits.ptr, targets.ptr, T, V, opts.logitScale ?? 1,
-    opts.gradScale ?? 1, opts.writeGrad ?? true, dt);
+  const a = crossEntropyArgs(logits, targets);
+  const [lossSum, count, bad] = addon.crossEntropy(logits.ptr, targets.ptr, a.T, a.V, opts.logitScale ?? 1,
+    opts.gradScale ?? 1, opts.writeGrad ?? true, a.dt);
   if (bad >= 0) {
     const target = targets.view(bad, [1]).toInt32()[0];
-    fail(op, `target ${target} at row ${bad} is outside the vocabulary [0, ${V}) and is not ${IGNORE_INDEX}`);
+    fail(a.op, `target ${target} at row ${bad} is outside the vocabulary [0, ${a.V}) and is not ${IGNORE_INDEX}`);
   }
   return { lossSum, count };
 }

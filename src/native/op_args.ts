@@ -1,0 +1,139 @@
+// The argument rules of each op, shared by the CPU wrappers (kernels.ts) and the CUDA backend
+// (cuda_backend.ts): each checks dtypes and shapes, throws one error naming the op and the
+// argument at fault, and returns the sizes the native call takes.
+import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, floatDtype, matrix, shapeText } from './checks.js';
+import { DType, type Tensor } from './tensor.js';
+
+/** embeddingForward: out [T, C], ids int32 [T], table [V, C]. */
+export function embeddingForwardArgs(out: Tensor, ids: Tensor, table: Tensor) {
+  const op = 'embeddingForward';
+  const dt = floatDtype(op, 'table', table);
+  expectDtype(op, 'out', out, dt);
+  expectInt32(op, 'ids', ids);
+  const [V, C] = matrix(op, 'table', table);
+  expectMatrix(op, 'out', out, ids.numel, C);
+  return { op, dt, T: ids.numel, C, V };
+}
+
+/** embeddingBackward: dtable [V, C] (grad dtype), ids int32 [T], dout [T, C]. */
+export function embeddingBackwardArgs(dtable: Tensor, ids: Tensor, dout: Tensor) {
+  const op = 'embeddingBackward';
+  const gdt = floatDtype(op, 'dtable', dtable);
+  const dt = floatDtype(op, 'dout', dout);
+  expectInt32(op, 'ids', ids);
+  const [V, C] = matrix(op, 'dtable', dtable);
+  expectMatrix(op, 'dout', dout, ids.numel, C);
+  return { op, dt, gdt, T: ids.numel, C, V };
+}
+
+/** rmsnormForward: y, x [T, C], w [C], rstd fp32 [T]. */
+export function rmsnormForwardArgs(y: Tensor, rstd: Tensor, x: Tensor, w: Tensor) {
+  const op = 'rmsnormForward';
+  const dt = floatDtype(op, 'x', x);
+  const [T, C] = matrix(op, 'x', x);
+  expectDtype(op, 'y', y, dt);
+  expectDtype(op, 'w', w, dt);
+  expectMatrix(op, 'y', y, T, C);
+  expectNumel(op, 'w', w, C, 'C');
+  expectDtype(op, 'rstd', rstd, DType.F32);
+  expectNumel(op, 'rstd', rstd, T, 'one per row');
+  return { dt, T, C };
+}
+
+/** rmsnormBackward: dx, dy, x [T, C], w, dw [C] (dw in the grad dtype), rstd fp32 [T]. */
+export function rmsnormBackwardArgs(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor) {
+  const op = 'rmsnormBackward';
+  const dt = floatDtype(op, 'x', x);
+  const gdt = floatDtype(op, 'dw', dw);
+  const [T, C] = matrix(op, 'x', x);
+  for (const [name, t] of [['dx', dx], ['dy', dy]] as const) {
+    expectDtype(op, name, t, dt);
+    expectMatrix(op, name, t, T, C);
+  }
+  expectDtype(op, 'w', w, dt);
+  expectNumel(op, 'w', w, C, 'C');
+  expectNumel(op, 'dw', dw, C, 'C');
+  expectDtype(op, 'rstd', rstd, DType.F32);
+  expectNumel(op, 'rstd', rstd, T, 'one per row');
+  return { dt, gdt, T, C };
+}
+
+/** x [T, In] and w [Out, In] (nn.Linear layout) of one dtype. */
+function linearShapes(op: string, x: Tensor, w: Tensor) {
+  const dt = floatDtype(op, 'x', x);
+  const [T, In] = matrix(op, 'x', x);
+  const [Out, wIn] = matrix(op, 'w', w);
+  if (wIn !== In) fail(op, `w is ${shapeText(w)} but x has ${In} features (w must be [Out, In])`);
+  expectDtype(op, 'w', w, dt);
+  return { dt, T, In, Out };
+}
+
+/** linearForward: y [T, Out], x [T, In], w [Out, In], b [Out] or null. */
+export function linearForwardArgs(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null) {
+  const op = 'linearForward';
+  const s = linearShapes(op, x, w);
+  expectDtype(op, 'y', y, s.dt);
+  expectMatrix(op, 'y', y, s.T, s.Out);
+  if (b) {
+    expectDtype(op, 'b', b, s.dt);
+    expectNumel(op, 'b', b, s.Out, 'Out');
+  }
+  return s;
+}
+
+/** linearBackward: dx [T, In] or null, dw [Out, In] and db [Out] or null in the grad dtype, dy [T, Out]. */
+export function linearBackwardArgs(dx: Tensor | null, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor) {
+  const op = 'linearBackward';
+  const s = linearShapes(op, x, w);
+  const gdt = floatDtype(op, 'dw', dw);
+  expectDtype(op, 'dy', dy, s.dt);
+  expectMatrix(op, 'dy', dy, s.T, s.Out);
+  expectMatrix(op, 'dw', dw, s.Out, s.In);
+  if (dx) {
+    expectDtype(op, 'dx', dx, s.dt);
+    expectMatrix(op, 'dx', dx, s.T, s.In);
+  }
+  if (db) {
+    expectDtype(op, 'db', db, gdt);
+    expectNumel(op, 'db', db, s.Out, 'Out');
+  }
+  return { ...s, gdt };
+}
+
+/** gu [T, 2F] rows = [gate | up]. */
+function swigluShapes(op: string, gu: Tensor) {
+  const dt = floatDtype(op, 'gu', gu);
+  const [T, F2] = matrix(op, 'gu', gu);
+  if (F2 % 2 !== 0) fail(op, `gu rows must hold gate and up halves, got odd width ${F2}`);
+  return { dt, T, F: F2 / 2 };
+}
+
+/** swigluForward: h [T, F] from gu [T, 2F]. */
+export function swigluForwardArgs(h: Tensor, gu: Tensor) {
+  const op = 'swigluForward';
+  const s = swigluShapes(op, gu);
+  expectDtype(op, 'h', h, s.dt);
+  expectMatrix(op, 'h', h, s.T, s.F);
+  return s;
+}
+
+/** swigluBackward: dgu [T, 2F] from dh [T, F] and gu. */
+export function swigluBackwardArgs(dgu: Tensor, dh: Tensor, gu: Tensor) {
+  const op = 'swigluBackward';
+  const s = swigluShapes(op, gu);
+  expectDtype(op, 'dgu', dgu, s.dt);
+  expectDtype(op, 'dh', dh, s.dt);
+  expectMatrix(op, 'dgu', dgu, s.T, 2 * s.F);
+  expectMatrix(op, 'dh', dh, s.T, s.F);
+  return s;
+}
+
+/** crossEntropy: logits [T, V], int32 targets [T]. */
+export function crossEntropyArgs(logits: Tensor, targets: Tensor) {
+  const op = 'crossEntropy';
+  const dt = floatDtype(op, 'logits', logits);
+  const [T, V] = matrix(op, 'logits', logits);
+  expectInt32(op, 'targets', targets);
+  expectNumel(op, 'targets', targets, T, 'one per row of logits');
+  return { op, dt, T, V };
+}
