@@ -4,10 +4,10 @@
 // error messages) are read back to validate them, which synchronises with the GPU.
 import { addon, cudaAddon, type CudaFunctions } from './addon.js';
 import type { AttentionShape, Backend } from './backend.js';
-import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix, shapeText } from './checks.js';
+import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, shapeText } from './checks.js';
 import {
   crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
-  rmsnormBackwardArgs, rmsnormForwardArgs, swigluBackwardArgs, swigluForwardArgs,
+  rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs,
 } from './op_args.js';
 import { DType, dtypeName, type Tensor } from './tensor.js';
 
@@ -65,23 +65,6 @@ function expectLseShape(op: string, lse: Tensor, nHeads: number, T: number): voi
   if (lse.shape.length !== 2 || lse.shape[0] !== nHeads || lse.shape[1] !== T) {
     fail(op, `lse has shape ${shapeText(lse)}, expected [${nHeads}, ${T}] = [nHeads, T]`);
   }
-}
-
-function ropeArgs(op: string, x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, nHeads: number) {
-  onDevice(op, { x, pos, cos, sin });
-  const dt = floatDtype(op, 'x', x);
-  const [T, W] = matrix(op, 'x', x);
-  expectInt32(op, 'pos', pos);
-  expectNumel(op, 'pos', pos, T, 'one per row of x');
-  expectDtype(op, 'cos', cos, DType.F32);
-  expectDtype(op, 'sin', sin, DType.F32);
-  const [maxPos, half] = matrix(op, 'cos', cos);
-  expectMatrix(op, 'sin', sin, maxPos, half);
-  const D = 2 * half;
-  if (!Number.isInteger(nHeads) || nHeads < 0 || nHeads * D > W) fail(op, `${nHeads} heads of size ${D} do not fit rows of ${W} values`);
-  const bad = firstOutside(pos, 0, maxPos);
-  if (bad) fail(op, `position ${bad[1]} at row ${bad[0]} is outside the rope table [0, ${maxPos})`);
-  return { dt, T, W, D };
 }
 
 /** Builds the backend; throws when the addon has no CUDA or no device is visible. */
@@ -155,11 +138,13 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       c.cudaLinearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt, accumulateDx);
     },
     ropeForward(x, positions, cos, sin, nHeads) {
-      const a = ropeArgs('ropeForward', x, positions, cos, sin, nHeads);
+      onDevice('ropeForward', { x, positions, cos, sin });
+      const a = ropeArgs('ropeForward', x, positions, cos, sin, { nHeads });
       c.cudaRopeForward(x.ptr, positions.ptr, cos.ptr, sin.ptr, a.T, nHeads, a.D, a.W, a.dt);
     },
     ropeBackward(dx, positions, cos, sin, nHeads) {
-      const a = ropeArgs('ropeBackward', dx, positions, cos, sin, nHeads);
+      onDevice('ropeBackward', { dx, positions, cos, sin });
+      const a = ropeArgs('ropeBackward', dx, positions, cos, sin, { nHeads });
       c.cudaRopeBackward(dx.ptr, positions.ptr, cos.ptr, sin.ptr, a.T, nHeads, a.D, a.W, a.dt);
     },
     attentionForward(out, lse, qkv, cuSeqlens, shape) {

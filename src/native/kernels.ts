@@ -4,12 +4,12 @@
 // tensor shapes; "matrix" arguments may have any number of leading dims (rows = their product).
 // Parameter gradients (dw, db, dtable) are accumulated (+=) in their own dtype.
 import { addon } from './addon.js';
-import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix } from './checks.js';
+import { expectDtype, expectNumel, fail, firstOutside, floatDtype } from './checks.js';
 import {
   crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
-  rmsnormBackwardArgs, rmsnormForwardArgs, swigluBackwardArgs, swigluForwardArgs,
+  rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs, type RopeHeads,
 } from './op_args.js';
-import { DType, type Tensor } from './tensor.js';
+import type { Tensor } from './tensor.js';
 
 /** Sets x to zero. */
 export function fillZero(x: Tensor): void {
@@ -96,43 +96,18 @@ export function linearBackward(dx: Tensor | null, dw: Tensor, db: Tensor | null,
     accumulateDx);
 }
 
-/** Which heads of each row of a [T, W] tensor rope rotates: nHeads heads of size D from column colOffset. */
-export interface RopeHeads {
-  nHeads: number;
-  /** First column of the first rotated head (e.g. nh*D for the key heads of a fused qkv row). */
-  colOffset?: number;
-}
-
-function ropeArgs(op: string, x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, heads: RopeHeads) {
-  const dt = floatDtype(op, 'x', x);
-  const [T, W] = matrix(op, 'x', x);
-  expectInt32(op, 'pos', pos);
-  expectNumel(op, 'pos', pos, T, 'one per row of x');
-  expectDtype(op, 'cos', cos, DType.F32);
-  expectDtype(op, 'sin', sin, DType.F32);
-  const [maxPos, half] = matrix(op, 'cos', cos);
-  expectMatrix(op, 'sin', sin, maxPos, half);
-  const D = 2 * half;
-  const colOffset = heads.colOffset ?? 0;
-  if (!Number.isInteger(heads.nHeads) || heads.nHeads < 0 || !Number.isInteger(colOffset) || colOffset < 0 ||
-    colOffset + heads.nHeads * D > W) {
-    fail(op, `${heads.nHeads} heads of size ${D} from column ${colOffset} do not fit rows of ${W} values`);
-  }
-  const bad = firstOutside(pos, 0, maxPos);
-  if (bad) fail(op, `position ${bad[1]} at row ${bad[0]} is outside the rope table [0, ${maxPos})`);
-  return { dt, T, W, D, ptr: x.view(colOffset, [x.numel - colOffset]).ptr, nHeads: heads.nHeads };
-}
+export type { RopeHeads } from './op_args.js';
 
 /** In-place NeoX rotate_half rope on x [T, W]; pos int32 [T]; cos, sin fp32 [maxPos, D/2]. */
 export function ropeForward(x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, heads: RopeHeads): void {
   const a = ropeArgs('ropeForward', x, pos, cos, sin, heads);
-  addon.ropeForward(a.ptr, pos.ptr, cos.ptr, sin.ptr, a.T, a.nHeads, a.D, a.W, a.dt);
+  addon.ropeForward(x.view(a.colOffset, [x.numel - a.colOffset]).ptr, pos.ptr, cos.ptr, sin.ptr, a.T, a.nHeads, a.D, a.W, a.dt);
 }
 
 /** In-place gradient of ropeForward (rotation by the negative angle) on dx [T, W]. */
 export function ropeBackward(dx: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, heads: RopeHeads): void {
   const a = ropeArgs('ropeBackward', dx, pos, cos, sin, heads);
-  addon.ropeBackward(a.ptr, pos.ptr, cos.ptr, sin.ptr, a.T, a.nHeads, a.D, a.W, a.dt);
+  addon.ropeBackward(dx.view(a.colOffset, [dx.numel - a.colOffset]).ptr, pos.ptr, cos.ptr, sin.ptr, a.T, a.nHeads, a.D, a.W, a.dt);
 }
 
 /** h = silu(gate) * up with gu [T, 2F] rows = [gate | up], h [T, F]. */

@@ -1,7 +1,7 @@
 // The argument rules of each op, shared by the CPU wrappers (kernels.ts) and the CUDA backend
 // (cuda_backend.ts): each checks dtypes and shapes, throws one error naming the op and the
 // argument at fault, and returns the sizes the native call takes.
-import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, floatDtype, matrix, shapeText } from './checks.js';
+import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix, shapeText } from './checks.js';
 import { DType, type Tensor } from './tensor.js';
 
 /** embeddingForward: out [T, C], ids int32 [T], table [V, C]. */
@@ -136,4 +136,31 @@ export function crossEntropyArgs(logits: Tensor, targets: Tensor) {
   expectInt32(op, 'targets', targets);
   expectNumel(op, 'targets', targets, T, 'one per row of logits');
   return { op, dt, T, V };
+}
+
+/** rope: which heads of each row of a [T, W] tensor rope rotates: nHeads heads of size D from column colOffset. */
+export interface RopeHeads {
+  nHeads: number;
+  /** First column of the first rotated head (e.g. nh*D for the key heads of a fused qkv row). */
+  colOffset?: number;
+}
+
+export function ropeArgs(op: string, x: Tensor, pos: Tensor, cos: Tensor, sin: Tensor, heads: RopeHeads) {
+  const dt = floatDtype(op, 'x', x);
+  const [T, W] = matrix(op, 'x', x);
+  expectInt32(op, 'pos', pos);
+  expectNumel(op, 'pos', pos, T, 'one per row of x');
+  expectDtype(op, 'cos', cos, DType.F32);
+  expectDtype(op, 'sin', sin, DType.F32);
+  const [maxPos, half] = matrix(op, 'cos', cos);
+  expectMatrix(op, 'sin', sin, maxPos, half);
+  const D = 2 * half;
+  const colOffset = heads.colOffset ?? 0;
+  if (!Number.isInteger(heads.nHeads) || heads.nHeads < 0 || !Number.isInteger(colOffset) || colOffset < 0 ||
+    colOffset + heads.nHeads * D > W) {
+    fail(op, `${heads.nHeads} heads of size ${D} from column ${colOffset} do not fit rows of ${W} values`);
+  }
+  const bad = firstOutside(pos, 0, maxPos);
+  if (bad) fail(op, `position ${bad[1]} at row ${bad[0]} is outside the rope table [0, ${maxPos})`);
+  return { dt, T, W, D, colOffset, nHeads: heads.nHeads };
 }

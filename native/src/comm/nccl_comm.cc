@@ -1,15 +1,13 @@
 // NCCL loader and communicator. No NCCL header or library at build time: nccl_api.h holds
 // our declarations and dlopen/dlsym resolve them from libnccl.so.2 when first needed.
 #include "comm/nccl_comm.h"
+#include "dynlib.h"
 
 #include <dlfcn.h>
-#include <glob.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 
 namespace telechat {
@@ -18,44 +16,10 @@ namespace {
 
 constexpr const char* kSoName = "libnccl.so.2";
 
-bool is_dir(const std::string& p) {
-  struct stat st{};
-  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep)) if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // Python wheels (pip install nvidia-nccl-cu12) put the library in site-packages/nvidia/nccl/lib.
 std::vector<std::string> python_nccl_dirs() {
-  std::vector<std::string> patterns = {
-      "/usr/local/lib/python3*/dist-packages/nvidia/nccl/lib", "/usr/local/lib/python3*/site-packages/nvidia/nccl/lib",
-      "/usr/lib/python3*/dist-packages/nvidia/nccl/lib", "/usr/lib/python3/dist-packages/nvidia/nccl/lib"};
-  if (const char* home = std::getenv("HOME")) {
-    patterns.push_back(std::string(home) + "/.local/lib/python3*/site-packages/nvidia/nccl/lib");
-  }
-  if (const char* venv = std::getenv("VIRTUAL_ENV")) {
-    patterns.push_back(std::string(venv) + "/lib/python3*/site-packages/nvidia/nccl/lib");
-  }
-  if (const char* conda = std::getenv("CONDA_PREFIX")) {
-    patterns.push_back(std::string(conda) + "/lib/python3*/site-packages/nvidia/nccl/lib");
-    patterns.push_back(std::string(conda) + "/lib");
-  }
-  std::vector<std::string> dirs;
-  for (const auto& p : patterns) {
-    glob_t g{};
-    if (glob(p.c_str(), 0, nullptr, &g) == 0) {
-      for (size_t i = 0; i < g.gl_pathc; i++) dirs.push_back(g.gl_pathv[i]);
-    } else {
-      dirs.push_back(p);  // still listed in the error, so users see where we looked
-    }
-    globfree(&g);
-  }
+  std::vector<std::string> dirs = python_package_dirs({"nvidia/nccl/lib"});
+  if (const char* conda = std::getenv("CONDA_PREFIX")) dirs.push_back(std::string(conda) + "/lib");
   return dirs;
 }
 
@@ -117,7 +81,7 @@ std::vector<std::string> nccl_search_paths() {
     out.push_back(is_dir(p) ? std::string(p) + "/" + kSoName : std::string(p));
   }
   if (const char* ld = std::getenv("LD_LIBRARY_PATH")) {
-    for (const auto& d : split(ld, ':')) out.push_back(d + "/" + kSoName);
+    for (const auto& d : split_list(ld, ':')) out.push_back(d + "/" + kSoName);
   }
   for (const auto& d : python_nccl_dirs()) out.push_back(d + "/" + kSoName);
   out.push_back(kSoName);  // the system loader path (ldconfig)

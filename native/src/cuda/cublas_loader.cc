@@ -1,14 +1,12 @@
 // cuBLAS loader: see cublas_loader.h for the search order.
 #include "cuda/cublas_loader.h"
+#include "dynlib.h"
 
 #include <dlfcn.h>
-#include <glob.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 
 namespace telechat {
@@ -18,42 +16,7 @@ namespace {
 // Newest first: a CUDA 13 driver runs either; the CUDA 12 library needs a >= 12 driver.
 const char* const kSoNames[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
 
-bool is_dir(const std::string& p) {
-  struct stat st{};
-  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-std::vector<std::string> python_dirs() {
-  std::vector<std::string> roots = {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
-                                    "/usr/lib/python3*/dist-packages", "/usr/lib/python3/dist-packages",
-                                    "/opt/conda/lib/python3*/site-packages"};
-  if (const char* home = std::getenv("HOME")) roots.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
-  if (const char* venv = std::getenv("VIRTUAL_ENV")) roots.push_back(std::string(venv) + "/lib/python3*/site-packages");
-  if (const char* conda = std::getenv("CONDA_PREFIX")) roots.push_back(std::string(conda) + "/lib/python3*/site-packages");
-  std::vector<std::string> dirs;
-  for (const auto& r : roots) {
-    for (const char* sub : {"/nvidia/cu13/lib", "/nvidia/cublas/lib"}) {
-      const std::string p = r + sub;
-      glob_t g{};
-      if (glob(p.c_str(), 0, nullptr, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++) dirs.push_back(g.gl_pathv[i]);
-      } else {
-        dirs.push_back(p);  // listed in the error so users see where we looked
-      }
-      globfree(&g);
-    }
-  }
-  return dirs;
-}
+std::vector<std::string> python_dirs() { return python_package_dirs({"nvidia/cu13/lib", "nvidia/cublas/lib"}); }
 
 template <typename F>
 void resolve(void* handle, const char* name, F& fn, const std::string& path) {
@@ -121,7 +84,7 @@ std::vector<std::string> cublas_search_paths() {
   std::vector<std::string> dirs;
   if (const char* p = std::getenv("TELECHAT_CUBLAS_PATH"); p && *p) dirs.push_back(p);
   if (const char* ld = std::getenv("LD_LIBRARY_PATH"))
-    for (const auto& d : split(ld, ':')) dirs.push_back(d);
+    for (const auto& d : split_list(ld, ':')) dirs.push_back(d);
   for (const auto& d : python_dirs()) dirs.push_back(d);
   std::vector<std::string> out;
   for (const auto& d : dirs) {
