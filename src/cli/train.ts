@@ -2,9 +2,10 @@
 // telechat-train: fine-tune a TeleChat model from a DeepSpeed config (thin: parse, call, print).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { resolvedConfigJson, type ConfigFlags } from '../config/index.js';
+import { loadConfig, resolvedConfigJson, type ConfigFlags } from '../config/index.js';
 import { memoryPlan } from '../model/memory_plan.js';
 import { gradDtypeOf, storageDtype, train } from '../train/trainer.js';
+import { backendFor, resolveDevice, type DeviceFlag } from '../train/device.js';
 import { prepareRun } from '../train/setup.js';
 import { discoverRank } from '../dist/env.js';
 import { initDistributed } from '../dist/init.js';
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
     .option('max-seq-len', { type: 'number', describe: 'longest row (tokens)' })
     .option('resume', { type: 'string', describe: 'auto (latest checkpoint in --output-dir) or a checkpoint dir' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an earlier run in --output-dir' })
-    .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], default: 'auto', describe: 'compute device' })
+    .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], default: 'auto', describe: 'compute device: auto = the GPU (LOCAL_RANK) when the build has CUDA, one is visible and training is bf16/fp16, else the CPU' })
     .option('set', { type: 'string', array: true, default: [] as string[], describe: 'override a config key: --set dotted.key=JSON (repeatable)' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'resolve and validate config, model and data, print the plan, exit' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
@@ -43,11 +44,7 @@ async function main(): Promise<void> {
     .parse();
   const verbose = argv.verbose;
   try {
-    if (argv.device === 'cuda') throw new Error('--device cuda: the CUDA backend is not available yet (it arrives with [CUDA]); use --device cpu');
     if (argv.resume !== undefined && argv.overwrite) throw new Error('--resume and --overwrite contradict each other: continue the run, or replace it');
-    const group = argv['dry-run'] ? null : initDistributed();
-    const worldSize = group ? group.info.worldSize : discoverRank().worldSize;
-    const isRank0 = group ? group.info.rank === 0 : true;
     const flags: ConfigFlags = {
       maxSteps: argv['max-steps'],
       epochs: argv.epochs,
@@ -59,10 +56,18 @@ async function main(): Promise<void> {
       init: argv.init,
       data: argv.data,
     };
+    // the device first: a CUDA run sets its GPU before the communicator (NCCL) is created
+    const precision = loadConfig(argv.config ?? null, { sets: argv.set, flags, context: { worldSize: discoverRank().worldSize, hiddenSize: 1 } }).config.run.precision;
+    const choice = resolveDevice(argv.device as DeviceFlag, precision);
+    const backend = argv['dry-run'] ? null : backendFor(choice.device);
+    const group = argv['dry-run'] ? null : initDistributed({ device: choice.device });
+    const worldSize = group ? group.info.worldSize : discoverRank().worldSize;
+    const isRank0 = group ? group.info.rank === 0 : true;
     const log = (line: string): void => {
       if (isRank0) process.stdout.write(line + '\n');
     };
     const barrier = (): void => group?.world.barrier();
+    if (choice.note) log(`note: ${choice.note}`);
     const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite, resume: argv.resume !== undefined, isRank0, barrier }, log);
     try {
       if (argv['dry-run']) {
@@ -77,10 +82,11 @@ async function main(): Promise<void> {
         log(`memory plan per rank (ZeRO stage ${zero.stage}, ${worldSize} rank(s)): params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
         for (const note of offloadNotes(zero)) log(note);
         log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
+        log(`device: ${choice.device}`);
         log('dry run: configuration, model and data are valid');
         return;
       }
-      await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null }, argv.resume ?? null);
+      await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null }, { resume: argv.resume ?? null, backend: backend! });
       group!.destroy();
     } finally {
       await setup.reader.close();

@@ -12,6 +12,8 @@ export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 5 * 60 * 1000;
 
 export interface DistOptions {
   env?: NodeJS.ProcessEnv;
+  /** Where the buffers of collectives live: 'cpu' (Gloo, the default) or 'cuda' (NCCL). */
+  device?: 'cpu' | 'cuda';
   /** Per-collective timeout (env TELECHAT_COMM_TIMEOUT_S overrides the default). */
   timeoutMs?: number;
   /** Start-up timeout (env TELECHAT_RENDEZVOUS_TIMEOUT_S overrides the default). */
@@ -38,6 +40,7 @@ function secondsVar(env: NodeJS.ProcessEnv, name: string): number | undefined {
 export function initDistributed(opts: DistOptions = {}): ProcessGroup {
   const env = opts.env ?? process.env;
   const info = discoverRank(env);
+  if (opts.device === 'cuda') throw new Error('initDistributed: the NCCL communicator for device buffers is not built yet');
   const timeoutMs = opts.timeoutMs ?? secondsVar(env, 'TELECHAT_COMM_TIMEOUT_S') ?? DEFAULT_COLLECTIVE_TIMEOUT_MS;
   const setupMs = opts.rendezvousTimeoutMs ?? secondsVar(env, 'TELECHAT_RENDEZVOUS_TIMEOUT_S') ?? DEFAULT_RENDEZVOUS_TIMEOUT_MS;
   if (info.worldSize === 1) {

@@ -1,7 +1,7 @@
 // Activation memory, allocated once for the largest micro-batch (capacity in tokens) and
 // reused every step. Each block keeps what its backward needs; with recompute only the
 // block inputs are kept per block and one shared set is refilled during backward.
-import { Arena, DType, MemCategory, type Tensor } from '../native/tensor.js';
+import { Arena, DType, MemCategory, type Device, type Tensor } from '../native/tensor.js';
 import type { ModelSpec } from './spec.js';
 
 /** What one block's backward reads, saved by its forward. */
@@ -43,8 +43,9 @@ export interface ActivationSet {
   arena: Arena;
 }
 
-export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number, logitsChunk: number, recompute: boolean): ActivationSet {
-  const arena = new Arena(MemCategory.Activations);
+export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number, logitsChunk: number, recompute: boolean,
+  device: Device = 'cpu'): ActivationSet {
+  const arena = new Arena(MemCategory.Activations, device);
   const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, vocab: V } = spec;
   const T = capacity;
   const qkvWidth = (nh + 2 * nkv) * D;

@@ -82,18 +82,18 @@ export class TelechatModel {
       this.dense = null;
     } else {
       this.table = buildParamTable(spec);
-      const params = new FlatParams(this.table, opts.dtype, MemCategory.Params);
-      const grads = new FlatParams(this.table, opts.gradDtype, MemCategory.Grads);
+      const params = new FlatParams(this.table, opts.dtype, MemCategory.Params, be.device);
+      const grads = new FlatParams(this.table, opts.gradDtype, MemCategory.Grads, be.device);
       this.dense = { params, grads };
       this.params = params;
       this.grads = grads;
     }
     this.logitsChunk = opts.logitsChunk ?? DEFAULT_LOGITS_CHUNK;
-    this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, this.logitsChunk, opts.recompute);
+    this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, this.logitsChunk, opts.recompute, be.device);
     this.rope = ropeParams(spec.rope, spec.headDim, opts.maxSeqLen);
     const tables = ropeTables(this.rope, spec.headDim, opts.maxSeqLen);
-    this.cos = fromFloat32(tables.cos, DType.F32, [opts.maxSeqLen, spec.headDim / 2], MemCategory.Buffers);
-    this.sin = fromFloat32(tables.sin, DType.F32, [opts.maxSeqLen, spec.headDim / 2], MemCategory.Buffers);
+    this.cos = fromFloat32(tables.cos, DType.F32, [opts.maxSeqLen, spec.headDim / 2], MemCategory.Buffers, be.device);
+    this.sin = fromFloat32(tables.sin, DType.F32, [opts.maxSeqLen, spec.headDim / 2], MemCategory.Buffers, be.device);
     this.attn = { nHeads: spec.nHeads, nKvHeads: spec.nKvHeads, headDim: spec.headDim, scale: 1 / Math.sqrt(spec.headDim) };
   }
 
@@ -120,7 +120,7 @@ export class TelechatModel {
    */
   forwardBackward(batch: readonly Row[] | HostBatch, gradScale?: number, hooks: ModelHooks = {}): LossResult {
     const host = Array.isArray(batch) ? buildHostBatch(batch as readonly Row[]) : (batch as HostBatch);
-    const arena = new Arena(MemCategory.Buffers);
+    const arena = new Arena(MemCategory.Buffers, this.be.device);
     try {
       const dev = this.upload(host, arena);
       const scale = gradScale ?? (host.labelCount > 0 ? 1 / host.labelCount : 0);
@@ -140,7 +140,7 @@ export class TelechatModel {
   /** Forward only: loss, and (when asked) the logits of every token [T, V] after the logit scale. */
   forward(batch: readonly Row[] | HostBatch, returnLogits = false, hooks: ModelHooks = {}): LossResult & { logits?: Float32Array } {
     const host = Array.isArray(batch) ? buildHostBatch(batch as readonly Row[]) : (batch as HostBatch);
-    const arena = new Arena(MemCategory.Buffers);
+    const arena = new Arena(MemCategory.Buffers, this.be.device);
     try {
       const dev = this.upload(host, arena);
       this.forwardBlocks(dev, hooks);

@@ -9,7 +9,7 @@
 //   layers.{i}.ln2 [H]          layers.{i}.gate_up [2F, H]          (gate rows, then up rows)
 //   layers.{i}.down [H, F]      layers.{i}.down_bias [H]            (when outputBiases)
 //   ln_f [H]                    lm_head [V, H]                      (absent when tied)
-import { DType, MemCategory, Tensor, alloc, numel } from '../native/tensor.js';
+import { DType, MemCategory, Tensor, alloc, numel, type Device } from '../native/tensor.js';
 import type { ModelSpec } from './spec.js';
 
 export type ParamKind = 'embedding' | 'matrix' | 'norm' | 'bias';
@@ -161,8 +161,9 @@ export class FlatParams implements ParamViews {
     readonly table: ParamTable,
     dtype: DType,
     category: MemCategory,
+    device: Device = 'cpu',
   ) {
-    this.buffer = alloc(dtype, [table.total], category);
+    this.buffer = alloc(dtype, [table.total], category, device);
   }
 
   get dtype(): DType {

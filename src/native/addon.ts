@@ -186,8 +186,20 @@ const cudaFunctionSet: Record<keyof CudaFunctions, true> = {
 };
 export const CUDA_FUNCTION_NAMES = Object.keys(cudaFunctionSet) as readonly (keyof CudaFunctions)[];
 
-/** The CUDA functions of the addon; throws when it was built without nvcc. */
+let cudaStandIn: CudaFunctions | null = null;
+
+/**
+ * Makes cudaAddon() return `fns` (null restores the addon's). A stand-in runtime over host
+ * memory (test/helpers/host_cuda.ts) runs the whole device code path - device tensors, the
+ * cuda backend, the engine - where no GPU exists; the real kernels are checked on a GPU.
+ */
+export function useCudaFunctions(fns: CudaFunctions | null): void {
+  cudaStandIn = fns;
+}
+
+/** The CUDA functions of the addon (or the stand-in); throws when it was built without nvcc. */
 export function cudaAddon(): CudaFunctions {
+  if (cudaStandIn) return cudaStandIn;
   const a = addon as NativeAddon & Partial<CudaFunctions>;
   if (typeof a.cudaAlloc !== 'function') {
     throw new Error('this build has no CUDA backend (nvcc was not found when the addon was built; see docs/cuda.md)');

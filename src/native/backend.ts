@@ -1,7 +1,8 @@
-// The one interface the model computes through. Each backend (CPU today, CUDA later)
+// The one interface the model and the ZeRO engine compute through. Each backend (CPU, CUDA)
 // implements every op with the semantics of native/src/cpu/ops.h: parameter gradients
-// accumulate (+=), shapes come from the tensors, compute is fp32 whatever the storage.
-import type { Tensor } from './tensor.js';
+// accumulate (+=), shapes come from the tensors, compute is fp32 whatever the storage. Every
+// tensor an op gets must live on the backend's device (allocate with `alloc(..., be.device)`).
+import type { Device, Tensor } from './tensor.js';
 
 export interface AttentionShape {
   nHeads: number;
@@ -10,8 +11,36 @@ export interface AttentionShape {
   scale: number;
 }
 
+/** The scalars of one AdamW update (the same arithmetic as native/src/cpu/adamw.cc). */
+export interface AdamwScalars {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step (bias correction). */
+  step: number;
+  /** Multiplies the gradient first (clipping and loss-scale removal). */
+  gradScale: number;
+  /** true: decoupled weight decay (AdamW); false: L2 added to the gradient (Adam). */
+  adamWMode: boolean;
+}
+
+/** The tensors of one AdamW update, all of the same length. */
+export interface AdamwTensors {
+  /** fp32 weights updated in place. */
+  master: Tensor;
+  /** A 16-bit working copy rewritten from master, or null when the parameters are the fp32 master. */
+  paramCopy: Tensor | null;
+  grad: Tensor;
+  expAvg: Tensor;
+  expAvgSq: Tensor;
+}
+
 export interface Backend {
   readonly name: 'cpu' | 'cuda';
+  /** Where this backend's tensors live. */
+  readonly device: Device;
   zero(x: Tensor): void;
   /** dst = src (same dtype and size). */
   copy(dst: Tensor, src: Tensor): void;
@@ -37,4 +66,13 @@ export interface Backend {
   swigluBackward(dgu: Tensor, dh: Tensor, gu: Tensor): void;
   /** Fused cross-entropy; with writeGrad, logits become gradScale * dloss/dlogits. */
   crossEntropy(logits: Tensor, targets: Tensor, logitScale: number, gradScale: number, writeGrad: boolean): { lossSum: number; count: number };
+
+  // flat-buffer ops of the optimizer and the ZeRO engine
+  /** dst = src converted to dst's dtype (same element count). */
+  cast(dst: Tensor, src: Tensor): void;
+  /** Sum of squares of x, accumulated in fp64 in a fixed order (reproducible). */
+  sumSquares(x: Tensor): number;
+  adamw(t: AdamwTensors, s: AdamwScalars): void;
+  /** Returns when every op issued so far has finished (no-op where ops are synchronous). */
+  synchronize(): void;
 }

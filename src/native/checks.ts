@@ -1,6 +1,6 @@
 // Argument checks shared by the backends' typed wrappers: each throws one error naming the
 // op and the argument at fault, before any native call.
-import { DType, INT32, Tensor, dtypeName } from './tensor.js';
+import { DType, INT32, Tensor, dtypeName, type Device } from './tensor.js';
 
 export function fail(op: string, message: string): never {
   throw new Error(`${op}: ${message}`);
@@ -52,4 +52,11 @@ export function firstOutside(ids: Tensor, lo: number, hi: number, allowed?: numb
     if ((v < lo || v >= hi) && v !== allowed) return [i, v];
   }
   return null;
+}
+
+/** Every listed tensor (nulls skipped) must live on `device`: a backend computes on its own memory only. */
+export function expectDevice(op: string, device: Device, named: Record<string, Tensor | null>): void {
+  for (const [name, t] of Object.entries(named)) {
+    if (t && t.device !== device) fail(op, `${name} is a ${t.device} tensor; the ${device} backend needs ${device} tensors`);
+  }
 }

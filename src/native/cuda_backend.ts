@@ -4,20 +4,16 @@
 // error messages) are read back to validate them, which synchronises with the GPU.
 import { addon, cudaAddon, type CudaFunctions } from './addon.js';
 import type { AttentionShape, Backend } from './backend.js';
-import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, shapeText } from './checks.js';
+import { expectDevice, expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, shapeText } from './checks.js';
 import {
-  crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs,
 } from './op_args.js';
 import { DType, dtypeName, type Tensor } from './tensor.js';
 
 const IGNORE_INDEX = -100;
 
-function onDevice(op: string, named: Record<string, Tensor | null>): void {
-  for (const [name, t] of Object.entries(named)) {
-    if (t && t.device !== 'cuda') fail(op, `${name} is a ${t.device} tensor; the cuda backend needs device tensors`);
-  }
-}
+const onDevice = (op: string, named: Record<string, Tensor | null>): void => expectDevice(op, 'cuda', named);
 
 /** Validated cu_seqlens: number of documents and the longest one. */
 export function checkCuSeqlens(op: string, cuSeqlens: Tensor, T: number): { numDocs: number; maxSeqlen: number } {
@@ -81,6 +77,7 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
 
   return {
     name: 'cuda',
+    device: 'cuda',
     zero(x) {
       onDevice('zero', { x });
       c.cudaFillZero(x.ptr, x.numel, floatDtype('zero', 'x', x));
@@ -193,6 +190,25 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
         fail(a.op, `target ${targets.toInt32()[bad]} at row ${bad} is outside the vocabulary [0, ${a.V}) and is not ${IGNORE_INDEX}`);
       }
       return { lossSum, count };
+    },
+    cast(dst, src) {
+      const op = 'cast';
+      onDevice(op, { dst, src });
+      expectNumel(op, 'dst', dst, src.numel, 'as many as src');
+      c.cudaCast(dst.ptr, floatDtype(op, 'dst', dst), src.ptr, floatDtype(op, 'src', src), src.numel);
+    },
+    sumSquares(x) {
+      onDevice('sumSquares', { x });
+      return c.cudaSumSquares(x.ptr, x.numel, floatDtype('sumSquares', 'x', x));
+    },
+    adamw(t, s) {
+      onDevice('adamw', { ...t });
+      const a = adamwArgs(t);
+      c.cudaAdamwStep(t.master.ptr, t.paramCopy ? t.paramCopy.ptr : null, a.pdt, t.grad.ptr, a.gdt, t.expAvg.ptr, t.expAvgSq.ptr, a.n,
+        s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.step, s.gradScale, s.adamWMode);
+    },
+    synchronize() {
+      c.cudaSynchronize();
     },
   };
 }

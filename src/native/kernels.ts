@@ -5,8 +5,9 @@
 // Parameter gradients (dw, db, dtable) are accumulated (+=) in their own dtype.
 import { addon } from './addon.js';
 import { expectDtype, expectNumel, fail, firstOutside, floatDtype } from './checks.js';
+import type { AdamwScalars, AdamwTensors } from './backend.js';
 import {
-  crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs, type RopeHeads,
 } from './op_args.js';
 import type { Tensor } from './tensor.js';
@@ -147,4 +148,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     fail(a.op, `target ${target} at row ${bad} is outside the vocabulary [0, ${a.V}) and is not ${IGNORE_INDEX}`);
   }
   return { lossSum, count };
+}
+
+/** One AdamW update over equal-length tensors (native/src/cpu/adamw.cc; torch.optim.AdamW arithmetic). */
+export function adamw(t: AdamwTensors, s: AdamwScalars): void {
+  const a = adamwArgs(t);
+  addon.adamwStep(t.master.ptr, t.paramCopy ? t.paramCopy.ptr : null, a.pdt, t.grad.ptr, a.gdt, t.expAvg.ptr, t.expAvgSq.ptr, a.n,
+    s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, s.step, s.gradScale, s.adamWMode);
 }

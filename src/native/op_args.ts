@@ -2,6 +2,7 @@
 // (cuda_backend.ts): each checks dtypes and shapes, throws one error naming the op and the
 // argument at fault, and returns the sizes the native call takes.
 import { expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, matrix, shapeText } from './checks.js';
+import type { AdamwTensors } from './backend.js';
 import { DType, type Tensor } from './tensor.js';
 
 /** embeddingForward: out [T, C], ids int32 [T], table [V, C]. */
@@ -163,4 +164,23 @@ export function ropeArgs(op: string, x: Tensor, pos: Tensor, cos: Tensor, sin: T
   const bad = firstOutside(pos, 0, maxPos);
   if (bad) fail(op, `position ${bad[1]} at row ${bad[0]} is outside the rope table [0, ${maxPos})`);
   return { dt, T, W, D, colOffset, nHeads: heads.nHeads };
+}
+
+/** adamw: master, expAvg, expAvgSq fp32; grad any float dtype; paramCopy (16-bit) or null; one length. */
+export function adamwArgs(t: AdamwTensors) {
+  const op = 'adamw';
+  const n = t.master.numel;
+  for (const [name, x] of [['master', t.master], ['expAvg', t.expAvg], ['expAvgSq', t.expAvgSq]] as const) {
+    expectDtype(op, name, x, DType.F32);
+    expectNumel(op, name, x, n, 'as many as master');
+  }
+  const gdt = floatDtype(op, 'grad', t.grad);
+  expectNumel(op, 'grad', t.grad, n, 'as many as master');
+  let pdt = DType.F32;
+  if (t.paramCopy) {
+    pdt = floatDtype(op, 'paramCopy', t.paramCopy);
+    if (pdt === DType.F32) fail(op, 'paramCopy is fp32; fp32 parameters are the master itself (pass null)');
+    expectNumel(op, 'paramCopy', t.paramCopy, n, 'as many as master');
+  }
+  return { op, n, gdt, pdt };
 }

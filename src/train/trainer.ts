@@ -11,13 +11,15 @@ import { Sampler } from '../data/sampler.js';
 import type { ProcessGroup } from '../dist/init.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import type { ParamKind } from '../model/params.js';
+import type { Backend } from '../native/backend.js';
 import { cpuBackend } from '../native/cpu_backend.js';
-import { DType, memStats } from '../native/tensor.js';
+import { DType, type Device } from '../native/tensor.js';
 import { LossScaler } from '../zero/loss_scaler.js';
 import { offloadNotes } from '../zero/offload.js';
 import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
+import { deviceMemStats } from './device.js';
 import { checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics } from './checkpointing.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
@@ -53,8 +55,8 @@ export function gradDtypeOf(cfg: ResolvedConfig): DType {
   return storageDtype(cfg.data_types.grad_accum_dtype);
 }
 
-function memoryNow(): MemoryBytes {
-  const c = memStats().current;
+function memoryNow(device: Device): MemoryBytes {
+  const c = deviceMemStats(device).current;
   return {
     params: c.params ?? 0,
     grads: c.grads ?? 0,
@@ -65,7 +67,16 @@ function memoryNow(): MemoryBytes {
   };
 }
 
-export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, resume: string | null = null): Promise<TrainSummary> {
+export interface TrainOptions {
+  /** 'auto' (the latest checkpoint in the output dir) or a checkpoint dir; null starts fresh. */
+  resume?: string | null;
+  /** Where the model computes (its tensors live on be.device); the CPU backend by default. */
+  backend?: Backend;
+}
+
+export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, opts: TrainOptions = {}): Promise<TrainSummary> {
+  const resume = opts.resume ?? null;
+  const be = opts.backend ?? cpuBackend;
   const { config: cfg, model: source, reader } = setup;
   const rank = group.info.rank;
   const isRank0 = rank === 0;
@@ -83,7 +94,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, r
     stage: zero.stage,
     comm: group.world,
     spec: source.spec,
-    be: cpuBackend,
+    be,
     model: { dtype, gradDtype, maxTokens: micro * reader.manifest.max_seq_len, maxSeqLen: cfg.training.max_seq_len, recompute: cfg.training.gradient_checkpointing },
     hyper: { betas: opt.betas, eps: opt.eps, weightDecay: opt.weight_decay, adamWMode: opt.adam_w_mode },
     noDecay: cfg.training.weight_decay_exclude as ParamKind[],
@@ -133,9 +144,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, r
       },
     );
   };
-  const peakFlops = measurePeakFlops();
+  const peakFlops = measurePeakFlops(be, be.device === 'cuda' ? dtype : DType.F32);
   log.line(
-    `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on cpu with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
+    `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on ${be.device} with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
       `${totalSteps} steps of ${cfg.train_batch_size} rows (micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} ranks), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
   );
   for (const note of offloadNotes(zero)) log.line(note);
@@ -188,7 +199,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, r
         step_time_s: seconds,
         tokens_per_s: tokens / seconds,
         mfu: flops / seconds / (peakFlops * engine.worldSize),
-        mem: memoryNow(),
+        mem: memoryNow(be.device),
         ...(skipped ? { skipped } : {}),
       };
       metrics?.write(m);

@@ -1,8 +1,9 @@
 // Adam/AdamW over one contiguous range of the flat parameter space (a ZeRO shard, or all of
 // it on one process). It owns the fp32 master weights (unless the parameters are already
 // fp32, then it updates them in place) and both moments, and writes back the working copy.
-import { addon } from '../native/addon.js';
-import { DType, MemCategory, type Tensor, alloc, dtypeSize } from '../native/tensor.js';
+// Its state lives on the backend's device, next to the parameters.
+import type { Backend } from '../native/backend.js';
+import { DType, MemCategory, type Tensor, alloc } from '../native/tensor.js';
 
 export interface AdamHyper {
   betas: [number, number];
@@ -31,6 +32,7 @@ export class ShardAdamW {
    * accumulator. Both are views of exactly the shard's elements.
    */
   constructor(
+    private readonly be: Backend,
     readonly params: Tensor,
     readonly grads: Tensor,
     readonly segments: DecaySegment[],
@@ -40,18 +42,18 @@ export class ShardAdamW {
     const n = params.numel;
     this.ownsMaster = params.dtype !== DType.F32;
     if (this.ownsMaster) {
-      this.master = alloc(DType.F32, [n], MemCategory.Master);
+      this.master = alloc(DType.F32, [n], MemCategory.Master, be.device);
       this.syncMaster();
     } else {
       this.master = params;
     }
-    this.expAvg = alloc(DType.F32, [n], MemCategory.Optim);
-    this.expAvgSq = alloc(DType.F32, [n], MemCategory.Optim);
+    this.expAvg = alloc(DType.F32, [n], MemCategory.Optim, be.device);
+    this.expAvgSq = alloc(DType.F32, [n], MemCategory.Optim, be.device);
   }
 
   /** Sets the fp32 master weights from the working parameters (after they were (re)loaded). */
   syncMaster(): void {
-    if (this.ownsMaster) addon.cast(this.master.ptr, DType.F32, this.params.ptr, this.params.dtype, this.params.numel);
+    if (this.ownsMaster) this.be.cast(this.master, this.params);
   }
 
   /** Restores the state (fp32 master, moments); the working parameters follow the master. */
@@ -59,32 +61,23 @@ export class ShardAdamW {
     this.master.writeFloat32(master);
     this.expAvg.writeFloat32(expAvg);
     this.expAvgSq.writeFloat32(expAvgSq);
-    if (this.ownsMaster) addon.cast(this.params.ptr, this.params.dtype, this.master.ptr, DType.F32, this.params.numel);
+    if (this.ownsMaster) this.be.cast(this.params, this.master);
   }
 
   /** One update with learning rate lr; gradScale multiplies the gradients first (clipping, loss scale). */
   step(step: number, lr: number, gradScale: number): void {
     const [beta1, beta2] = this.hyper.betas;
     for (const seg of this.segments) {
-      const wd = seg.decay ? this.hyper.weightDecay : 0;
-      const at = (t: Tensor): number => t.ptr + seg.start * dtypeSize[t.dtype];
-      addon.adamwStep(
-        at(this.master),
-        this.ownsMaster ? at(this.params) : null,
-        this.params.dtype,
-        at(this.grads),
-        this.grads.dtype,
-        at(this.expAvg),
-        at(this.expAvgSq),
-        seg.length,
-        lr,
-        beta1,
-        beta2,
-        this.hyper.eps,
-        wd,
-        step,
-        gradScale,
-        this.hyper.adamWMode,
+      const part = (t: Tensor): Tensor => t.view(seg.start, [seg.length]);
+      this.be.adamw(
+        {
+          master: part(this.master),
+          paramCopy: this.ownsMaster ? part(this.params) : null,
+          grad: part(this.grads),
+          expAvg: part(this.expAvg),
+          expAvgSq: part(this.expAvgSq),
+        },
+        { lr, beta1, beta2, eps: this.hyper.eps, weightDecay: seg.decay ? this.hyper.weightDecay : 0, step, gradScale, adamWMode: this.hyper.adamWMode },
       );
     }
   }

@@ -21,7 +21,6 @@ import { TelechatModel, type LossResult, type ModelHooks, type ModelOptions, typ
 import { buildParamTable, type ParamKind, type ParamTable, type ParamViews, type UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { Backend } from '../native/backend.js';
-import { add, sumSquares } from '../native/kernels.js';
 import { timeSection } from '../native/profile.js';
 import { DType, MemCategory, type Tensor, alloc } from '../native/tensor.js';
 import { type AdamHyper, ShardAdamW } from './adamw.js';
@@ -104,20 +103,21 @@ export class ZeroEngine implements Engine {
     this.table = buildParamTable(spec, comm.size);
     const dtype = opts.model.dtype;
     const gradDtype = opts.model.gradDtype;
+    const device = opts.be.device;
     this.units = partition(this.table, comm.rank, comm.size).map((shard, i) => {
       const range = this.table.units[i]!;
       const sharded = stage === 3 && shard.length > opts.persistenceThreshold;
-      const whole = sharded ? null : alloc(dtype, [shard.length], MemCategory.Params);
-      const chunk = sharded ? alloc(dtype, [shard.chunk], MemCategory.Params) : null;
-      const wholeGrad = stage <= 1 ? alloc(gradDtype, [shard.length], MemCategory.Grads) : null;
-      const chunkGrad = stage >= 2 ? alloc(gradDtype, [shard.chunk], MemCategory.Grads) : null;
+      const whole = sharded ? null : alloc(dtype, [shard.length], MemCategory.Params, device);
+      const chunk = sharded ? alloc(dtype, [shard.chunk], MemCategory.Params, device) : null;
+      const wholeGrad = stage <= 1 ? alloc(gradDtype, [shard.length], MemCategory.Grads, device) : null;
+      const chunkGrad = stage >= 2 ? alloc(gradDtype, [shard.chunk], MemCategory.Grads, device) : null;
       // the optimizer's view of this rank's part: the whole unit at stage 0, else my chunk
       const offset = stage === 0 ? 0 : comm.rank * shard.chunk;
       const n = stage === 0 ? shard.length : shard.chunk;
       const optParams = chunk ?? whole!.view(offset, [n]);
       const optGrads = chunkGrad ?? wholeGrad!.view(offset, [n]);
       const segStart = range.start + offset;
-      const optimizer = new ShardAdamW(optParams, optGrads, decaySegments(this.table, segStart, segStart + n, opts.noDecay), opts.hyper);
+      const optimizer = new ShardAdamW(opts.be, optParams, optGrads, decaySegments(this.table, segStart, segStart + n, opts.noDecay), opts.hyper);
       return { range, shard, whole, chunk, gathered: null, gathering: null, wholeGrad, chunkGrad, bucket: null, optimizer };
     });
     for (const u of this.units) this.byUnit.set(u.range.unit, u);
@@ -150,7 +150,7 @@ export class ZeroEngine implements Engine {
 
   private startGather(u: UnitState): void {
     if (u.whole || u.gathered) return;
-    u.gathered = alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers);
+    u.gathered = alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers, this.opts.be.device);
     u.gathering = this.opts.prefetch ? this.comm.allGatherAsync(u.chunk!, u.gathered) : null;
     if (!this.opts.prefetch) this.comm.allGather(u.chunk!, u.gathered);
   }
@@ -171,7 +171,7 @@ export class ZeroEngine implements Engine {
   private gradsOf(u: UnitState): Tensor {
     if (u.wholeGrad) return u.wholeGrad;
     if (!u.bucket) {
-      u.bucket = alloc(this.opts.model.gradDtype, [u.shard.length], MemCategory.Buffers);
+      u.bucket = alloc(this.opts.model.gradDtype, [u.shard.length], MemCategory.Buffers, this.opts.be.device);
     }
     return u.bucket;
   }
@@ -190,9 +190,9 @@ export class ZeroEngine implements Engine {
       const bucket = u.bucket;
       if (!bucket) return; // no gradient reached this unit
       u.bucket = null;
-      const out = alloc(this.opts.model.gradDtype, [u.shard.chunk], MemCategory.Buffers);
+      const out = alloc(this.opts.model.gradDtype, [u.shard.chunk], MemCategory.Buffers, this.opts.be.device);
       this.launch(this.comm.reduceScatterAsync(bucket, out, 'sum'), () => {
-        add(u.chunkGrad!, u.chunkGrad!, out);
+        this.opts.be.add(u.chunkGrad!, u.chunkGrad!, out);
         out.free();
         bucket.free();
       });
@@ -274,7 +274,7 @@ export class ZeroEngine implements Engine {
   /** Sum over ranks of a double, exactly enough for norms and losses (two fp32 halves). */
   allReduceSum(x: number): number {
     const hi = Math.fround(x);
-    const buf = alloc(DType.F32, [2], MemCategory.Buffers);
+    const buf = alloc(DType.F32, [2], MemCategory.Buffers, this.opts.be.device);
     try {
       buf.writeFloat32(new Float32Array([hi, x - hi]));
       this.comm.allReduce(buf, 'sum');
@@ -287,7 +287,7 @@ export class ZeroEngine implements Engine {
 
   step(input: StepInput): StepResult {
     timeSection('engine.waitReductions', () => this.drain());
-    let sumSq = timeSection('engine.gradNorm', () => this.units.reduce((s, u) => s + sumSquares(u.optimizer.grads), 0));
+    let sumSq = timeSection('engine.gradNorm', () => this.units.reduce((s, u) => s + this.opts.be.sumSquares(u.optimizer.grads), 0));
     // stage 0 holds the whole reduced gradient on every rank; the others hold one chunk each
     if (this.stage > 0) sumSq = this.allReduceSum(sumSq);
     const overflow = !Number.isFinite(sumSq);
@@ -309,7 +309,7 @@ export class ZeroEngine implements Engine {
     const handles: Array<{ h: CommHandle; staging: Tensor }> = [];
     for (const u of this.units) {
       if (!u.whole) continue; // sharded stage-3 units are gathered when next used
-      const staging = alloc(this.opts.model.dtype, [u.shard.chunk], MemCategory.Buffers);
+      const staging = alloc(this.opts.model.dtype, [u.shard.chunk], MemCategory.Buffers, this.opts.be.device);
       this.opts.be.copy(staging, u.whole.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]));
       handles.push({ h: this.comm.allGatherAsync(staging, u.whole), staging });
     }
@@ -337,7 +337,7 @@ export class ZeroEngine implements Engine {
    */
   initParams(write: (views: ParamViews, unit: UnitRange) => void): void {
     for (const u of this.units) {
-      const full = u.whole ?? alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers);
+      const full = u.whole ?? alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers, this.opts.be.device);
       const views = new UnitViews(this.table, (r) => {
         if (r.unit !== u.range.unit) throw new Error(`initialising unit ${String(u.range.unit)} touched unit ${String(r.unit)}`);
         return full;
