@@ -10,8 +10,12 @@
 #              spill report in build.log) into libtelechat_cuda.so for the PyTorch checks
 #   libs       the cuBLAS and NCCL loaders find the libraries of PyTorch's Python packages
 #   vs_cpu     every op of the CUDA backend vs the CPU backend (cuda_vs_cpu.jsonl)
+#   train      50 steps of the tiny model, telechat-train --device cuda (bf16, ZeRO-3 over NCCL at
+#              world size 1) vs the CPU in fp32: losses within 1e-2; then resume (train_vs_cpu.jsonl)
 #   attention  FA2 sweep vs PyTorch: error vs fp32 <= 2x / 3x PyTorch's bf16 error (attention_sweep.jsonl)
 #   memcheck   compute-sanitizer memcheck over the attention kernels (small cases)
+#   train_bench  training step of a ~1.1B TeleChat2-shaped model: tokens/s and MFU, ours vs PyTorch
+#              eager + SDPA flash at the same shape (train_bench.jsonl)
 #   bench      FA2 TFLOP/s vs torch SDPA flash, hdim 128 causal, seq 1k..16k (bench.jsonl)
 #   racecheck  compute-sanitizer racecheck (shared memory hazards) over the attention kernels
 #   memcheck_ops  memcheck over all other kernels (cuda_vs_cpu under the sanitizer)
@@ -74,6 +78,7 @@ unpack_stage() {
   mkdir -p build/native/Release
   cp "$RUN/bundle/telechat_native.node" build/native/Release/
   rm -rf dist && cp -r "$RUN/bundle/dist" dist
+  rm -rf node_modules && cp -r "$RUN/bundle/node_modules" node_modules
   node_run -e "const a=require('./build/native/Release/telechat_native.node'); const i=a.buildInfo(); console.log(JSON.stringify(i)); if(!i.cuda||i.cudaDevices<1) process.exit(1)"
 }
 
@@ -113,8 +118,15 @@ libs_stage() {
   node_run -e "const a=require('./build/native/Release/telechat_native.node'); console.log('cublas', JSON.stringify(a.cublasProbe())); console.log('nccl', JSON.stringify(a.ncclProbe()))"
 }
 
+train_bench_stage() {
+  node_run scripts/device/train_bench.mjs "$OUT/train_bench.jsonl" "$RUN/train_bench" 8 || return 1
+  # PyTorch at the same micro-batch and the row length our data gave
+  local T; T=$(node_run -e "const l=require('fs').readFileSync('$OUT/train_bench.jsonl','utf8').trim().split('\n').map(JSON.parse).filter(r=>r.side==='telechat-train').pop(); console.log(Math.round(l.tokens_per_step/l.B))")
+  "$PYTHON" scripts/device/train_bench.py "$RUN/train_bench/model/config.json" 4 "$T" 8 "$OUT/train_bench.jsonl"
+}
+
 export ROOT OUT PYTHON RUN
-export -f env_stage unpack_stage build_stage libs_stage node_run python_lib_dir find_sanitizer
+export -f env_stage unpack_stage build_stage libs_stage train_bench_stage node_run python_lib_dir find_sanitizer
 note "check_cuda $(date -u +%FT%TZ) budget ${BUDGET_S}s out=$OUT"
 stage env 60 env_stage
 stage unpack 90 unpack_stage || { note "cannot run the Node checks without the carried addon"; }
@@ -125,6 +137,7 @@ d=$(python_lib_dir nccl) && export TELECHAT_NCCL_PATH=$d
 stage libs 30 libs_stage
 rm -f "$OUT"/*.jsonl
 stage vs_cpu 150 node_run scripts/device/cuda_vs_cpu.mjs "$OUT/cuda_vs_cpu.jsonl"
+stage train 150 node_run scripts/device/train_vs_cpu.mjs "$OUT/train_vs_cpu.jsonl" "$RUN/train"
 LIB=$RUN/libtelechat_cuda.so
 stage attention 180 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sweep --out "$OUT/attention_sweep.jsonl"
 SAN=$(find_sanitizer) || SAN=""
@@ -133,6 +146,7 @@ if [ -n "$SAN" ]; then
 else
   note "memcheck SKIPPED (compute-sanitizer not found)"; FAILED=$((FAILED + 1))
 fi
+stage train_bench 150 train_bench_stage
 stage bench 180 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode bench --out "$OUT/bench.jsonl"
 if [ -n "$SAN" ]; then
   stage racecheck 120 "$SAN" --tool racecheck --error-exitcode 1 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sanitize --out "$OUT/racecheck.jsonl"

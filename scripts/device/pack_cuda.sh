@@ -4,7 +4,8 @@
 # dependencies (OpenBLAS, SentencePiece, Gloo), so we carry:
 #   .device/node.xz          xz -9 of this machine's node binary (~24 MB)
 #   .device/bundle.tar.xz    the addon built portable (no -march=native) for sm_80 and sm_90, the
-#                            shared libraries it links that are not glibc, dist/ (tsc output), and
+#                            shared libraries it links that are not glibc, dist/ (tsc output), the
+#                            runtime npm dependencies (node_modules, pruned), and
 #                            a fingerprint of the sources so check_cuda.sh can refuse a stale bundle.
 # Everything must stay under the 64 MiB that travels. Run with: bash scripts/device/pack_cuda.sh
 set -euo pipefail
@@ -28,6 +29,13 @@ ldd "$addon" | awk '/=> \//{print $3}' | while read -r lib; do
   esac
 done
 cp -r dist "$out/bundle/dist"
+# The runtime npm dependencies (telechat-train itself runs on the GPU machine): only the
+# linux-x64 binary of the tokenizers package, no source maps (~2 MB compressed).
+for p in $(npm ls --omit=dev --all --parseable 2>/dev/null | grep /node_modules/ | sed "s#^$PWD/##" | sort -u); do
+  mkdir -p "$out/bundle/$(dirname "$p")" && cp -r "$p" "$out/bundle/$p"
+done
+find "$out/bundle/node_modules/tokenizers" -name '*.node' ! -name '*linux-x64-gnu.node' -delete
+find "$out/bundle/node_modules" -name '*.map' -delete
 bash scripts/device/fingerprint.sh > "$out/bundle/native_src.sha256"
 tar -C "$out" -cJf "$out/bundle.tar.xz" bundle
 rm -rf "$out/bundle"
