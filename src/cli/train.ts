@@ -80,7 +80,7 @@ async function main(): Promise<void> {
           cfg.training.gradient_checkpointing, zero.stage, worldSize, zero.stage3_param_persistence_threshold);
         const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
         log(`memory plan per rank (ZeRO stage ${zero.stage}, ${worldSize} rank(s)): params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
-        for (const note of offloadNotes(zero)) log(note);
+        for (const note of offloadNotes(zero, choice.device)) log(note);
         log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
         log(`device: ${choice.device}`);
         log('dry run: configuration, model and data are valid');

@@ -101,6 +101,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     overlapComm: zero.overlap_comm,
     prefetch: zero.stage3_prefetch_bucket_size > 0,
     persistenceThreshold: zero.stage3_param_persistence_threshold,
+    offloadOptimizer: zero.offload_optimizer.device === 'cpu',
   });
   const scheduler = new LrScheduler(cfg.scheduler, opt.lr);
   const scaler = new LossScaler(cfg.fp16.enabled ? cfg.fp16 : null);
@@ -149,7 +150,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on ${be.device} with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
       `${totalSteps} steps of ${cfg.train_batch_size} rows (micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} ranks), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
   );
-  for (const note of offloadNotes(zero)) log.line(note);
+  for (const note of offloadNotes(zero, be.device)) log.line(note);
 
   const metrics = isRank0 ? new MetricsWriter(join(outDir, 'metrics.jsonl')) : null;
   const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;

@@ -1,20 +1,31 @@
-// ZeRO-Offload on the CPU build. DeepSpeed's offload_optimizer.device "cpu" moves the fp32
-// master weights, both Adam moments and the AdamW step from GPU to host memory (a
-// multi-threaded CPU Adam), and offload_param (stage 3) keeps the parameter shards in host
-// memory, fetched per block. On this build every tensor already lives in host memory and
-// ShardAdamW is the OpenMP CPU Adam, so both requests are met by the ordinary code path:
-// nothing is moved and the results are identical to a run without offload (a test checks
-// this). The trainer says so once rather than silently ignoring the keys.
+// ZeRO-Offload. DeepSpeed's offload_optimizer.device "cpu" moves the fp32 master weights, both
+// Adam moments and the AdamW step from GPU to host memory (a multi-threaded CPU Adam), and
+// offload_param (stage 3) keeps the parameter shards in host memory, fetched per block.
+// - On the CPU every tensor already lives in host memory and ShardAdamW is the OpenMP CPU
+//   Adam, so both requests are met by the ordinary code path: nothing moves and the results
+//   are identical to a run without offload (a test checks this).
+// - On a GPU, offload_optimizer is done by ShardAdamW (zero/adamw.ts): state in host memory,
+//   gradients copied down and 16-bit weights copied up each step. offload_param is not done
+//   there: the parameter shards stay in GPU memory, and the run says so.
+// The trainer logs one line per setting rather than silently ignoring the keys.
 import type { ZeroConfig } from '../config/types.js';
+import type { Device } from '../native/tensor.js';
 
 /** Log lines for the offload settings that are in effect (none when offload is off). */
-export function offloadNotes(zero: ZeroConfig): string[] {
+export function offloadNotes(zero: ZeroConfig, device: Device = 'cpu'): string[] {
   const notes: string[] = [];
-  if (zero.offload_optimizer.device === 'cpu') {
-    notes.push('offload_optimizer.device "cpu": already satisfied on the CPU build (fp32 master weights, Adam moments and the AdamW step live in host memory; nothing to move)');
+  const optimizer = zero.offload_optimizer.device === 'cpu';
+  const param = zero.offload_param.device === 'cpu' && zero.stage === 3;
+  if (device === 'cpu') {
+    if (optimizer) {
+      notes.push('offload_optimizer.device "cpu": already satisfied on the CPU (fp32 master weights, Adam moments and the AdamW step live in host memory; nothing to move)');
+    }
+    if (param) notes.push('offload_param.device "cpu": already satisfied on the CPU (parameter shards live in host memory and are gathered per block)');
+    return notes;
   }
-  if (zero.offload_param.device === 'cpu' && zero.stage === 3) {
-    notes.push('offload_param.device "cpu": already satisfied on the CPU build (parameter shards live in host memory and are gathered per block)');
+  if (optimizer) {
+    notes.push('offload_optimizer.device "cpu": fp32 master weights and Adam moments in host memory, AdamW on the CPU; gradients go down and 16-bit weights come back up every step');
   }
+  if (param) notes.push('warning: offload_param.device "cpu" is not implemented on the GPU: parameter shards stay in GPU memory');
   return notes;
 }

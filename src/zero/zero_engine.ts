@@ -44,6 +44,8 @@ export interface ZeroOptions {
   prefetch: boolean;
   /** Stage 3: units with at most this many elements stay whole on every rank. */
   persistenceThreshold: number;
+  /** Keep the optimizer state in host memory when the backend is a GPU (offload_optimizer "cpu"). */
+  offloadOptimizer?: boolean;
 }
 
 interface UnitState {
@@ -117,7 +119,7 @@ export class ZeroEngine implements Engine {
       const optParams = chunk ?? whole!.view(offset, [n]);
       const optGrads = chunkGrad ?? wholeGrad!.view(offset, [n]);
       const segStart = range.start + offset;
-      const optimizer = new ShardAdamW(opts.be, optParams, optGrads, decaySegments(this.table, segStart, segStart + n, opts.noDecay), opts.hyper);
+      const optimizer = new ShardAdamW(opts.be, optParams, optGrads, decaySegments(this.table, segStart, segStart + n, opts.noDecay), opts.hyper, opts.offloadOptimizer ?? false);
       return { range, shard, whole, chunk, gathered: null, gathering: null, wholeGrad, chunkGrad, bucket: null, optimizer };
     });
     for (const u of this.units) this.byUnit.set(u.range.unit, u);

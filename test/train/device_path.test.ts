@@ -31,11 +31,13 @@ interface Report {
   calls: Record<string, number> | null;
 }
 
-async function runWorker(device: 'standin' | 'cpu', stage: number, ranks: number, name: string): Promise<{ out: string; metrics: Metrics; reports: Report[] }> {
+async function runWorker(device: 'standin' | 'cpu', stage: number, ranks: number, name: string, zero: Record<string, unknown> = {}): Promise<{ out: string; metrics: Metrics; reports: Report[] }> {
   const out = join(tmp.dir, name);
   const micro = ranks === 1 ? 6 : 3;
   const cfg = join(tmp.dir, `${name}.json`);
-  writeFileSync(cfg, JSON.stringify(zeroConfig(stage, micro, 2, STEPS, { bf16: { enabled: true } })));
+  const config = zeroConfig(stage, micro, 2, STEPS, { bf16: { enabled: true } });
+  Object.assign(config.zero_optimization, zero);
+  writeFileSync(cfg, JSON.stringify(config));
   const args = [LAUNCH_CLI, '--nproc-per-node', String(ranks), '--master-port', String(port++), '--', process.execPath, WORKER, device, cfg, fx.modelConfig, fx.data, out];
   const res = await runAsync(args);
   if (res.status !== 0) throw new Error(`${name} failed (${res.status}):\n${res.stderr}\n${res.stdout.slice(-2000)}`);
@@ -78,6 +80,26 @@ describe('training on cuda tensors (stand-in runtime) equals the CPU run', () =>
       for (const fn of ['cudaAttentionForward', 'cudaLinearForward', 'cudaAdamwStep']) expect(r.calls![fn], fn).toBeGreaterThan(0);
     }
     for (const r of cpu.reports) expect(r.host.params).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe('offload_optimizer "cpu" on the device', () => {
+  it('keeps master weights and moments in host memory and trains exactly as without offload', async () => {
+    const offload = { offload_optimizer: { device: 'cpu' } };
+    const [dev, cpu] = await Promise.all([
+      runWorker('standin', 2, 1, 'standin-offload', offload),
+      runWorker('standin', 2, 1, 'standin-s2-plain'),
+    ]);
+    for (let s = 0; s < STEPS; s++) expect(dev.metrics[s]!.loss, `step ${s + 1}`).toBe(cpu.metrics[s]!.loss);
+    expect(readFileSync(join(dev.out, 'final', 'model.safetensors')).equals(readFileSync(join(cpu.out, 'final', 'model.safetensors')))).toBe(true);
+    const r = dev.reports[0]!;
+    for (const cat of ['master', 'optim']) {
+      expect(r.host[cat], `host ${cat}`).toBeGreaterThan(0);
+      expect(r.device![cat], `device ${cat}`).toBe(0);
+    }
+    for (const cat of ['params', 'grads']) expect(r.device![cat], `device ${cat}`).toBeGreaterThan(0);
+    expect(r.calls!.cudaAdamwStep ?? 0).toBe(0); // the update ran on the CPU
+    expect(readFileSync(join(dev.out, 'train.log'), 'utf8')).toContain('AdamW on the CPU');
   }, 300_000);
 });
 
