@@ -10,6 +10,7 @@ import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { addon, CUDA_FUNCTION_NAMES, cudaAddon, type CudaFunctions } from '../../src/native/addon.js';
+import { cpuBackend } from '../../src/native/cpu_backend.js';
 import { createCudaBackend, cudaBackendOver, cuSeqlensInfo } from '../../src/native/cuda_backend.js';
 import { alloc, DType, INT32, MemCategory, Tensor, type ElementType } from '../../src/native/tensor.js';
 
@@ -204,7 +205,11 @@ describe('cuda backend checks (pure TypeScript)', () => {
     const be = cudaBackendOver(c);
     const host = new Tensor(0x1000, DType.BF16, [6, 8], false, 'cpu');
     expect(() => be.add(dev(DType.BF16, [6, 8]), host, dev(DType.BF16, [6, 8])))
-      .toThrow('add: a is a cpu tensor; the cuda backend needs device tensors');
+      .toThrow('add: a is a cpu tensor; the cuda backend needs cuda tensors');
+    // and the CPU backend refuses device tensors the same way, before touching their memory
+    expect(() => cpuBackend.adamw({ master: dev(DType.F32, [8]), paramCopy: null, grad: dev(DType.BF16, [8]), expAvg: dev(DType.F32, [8]), expAvgSq: dev(DType.F32, [8]) },
+      { lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, step: 1, gradScale: 1, adamWMode: true }))
+      .toThrow('adamw: master is a cuda tensor; the cpu backend needs cpu tensors');
     expect(() => be.linearForward(dev(DType.BF16, [6, 5]), dev(DType.BF16, [6, 8]), dev(DType.BF16, [5, 7]), null))
       .toThrow('linearForward: w is [5, 7] but x has 8 features (w must be [Out, In])');
     expect(() => be.swigluForward(dev(DType.BF16, [6, 8]), dev(DType.BF16, [6, 15])))
