@@ -67,7 +67,8 @@ export class NcclCommunicator implements Communicator {
   /**
    * Joins the NCCL group `name`: its rank 0 publishes the unique id in the store, the others read
    * it (up to `setupTimeoutMs`). A group of size 1 needs no store. The CUDA device must already be
-   * selected (selectCudaDevice); the communicator is bound to it.
+   * selected (selectCudaDevice); the communicator is bound to it. `functions` defaults to the
+   * addon's (tests pass a recorder to check the calls without a GPU).
    */
   constructor(
     private readonly store: StoreClient | null,
@@ -76,8 +77,9 @@ export class NcclCommunicator implements Communicator {
     readonly size: number,
     readonly timeoutMs: number,
     private readonly setupTimeoutMs: number,
+    functions?: NcclFunctions,
   ) {
-    this.n = ncclAddon();
+    this.n = functions ?? ncclAddon();
     this.id = this.n.ncclCommCreate(store ? store.id : -1, name, rank, size, setupTimeoutMs);
   }
 
@@ -141,7 +143,7 @@ export class NcclCommunicator implements Communicator {
     const index = ranks.indexOf(this.rank);
     if (index < 0) return null;
     if (ranks.length > 1 && !this.store) throw new Error(`newGroup: a group of ${ranks.length} ranks needs the rendezvous store`);
-    return new NcclCommunicator(this.store, name, index, ranks.length, this.timeoutMs, this.setupTimeoutMs);
+    return new NcclCommunicator(this.store, name, index, ranks.length, this.timeoutMs, this.setupTimeoutMs, this.n);
   }
 
   destroy(): void {
