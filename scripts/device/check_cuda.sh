@@ -125,6 +125,7 @@ d=$(python_lib_dir nccl) && export TELECHAT_NCCL_PATH=$d
 stage libs 30 libs_stage
 rm -f "$OUT"/*.jsonl
 stage vs_cpu 150 node_run scripts/device/cuda_vs_cpu.mjs "$OUT/cuda_vs_cpu.jsonl"
+stage nccl 120 node_run scripts/device/nccl_check.mjs "$OUT/nccl.jsonl"
 LIB=$RUN/libtelechat_cuda.so
 stage attention 180 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sweep --out "$OUT/attention_sweep.jsonl"
 SAN=$(find_sanitizer) || SAN=""
