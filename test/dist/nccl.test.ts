@@ -95,6 +95,10 @@ describe('with a stand-in libnccl.so.2', () => {
     expect(JSON.parse(node(args, { TELECHAT_NCCL_PATH: lib }))).toEqual({ path: lib, version: 21903 });
     expect(JSON.parse(node(args, { TELECHAT_NCCL_PATH: dir }))).toEqual({ path: lib, version: 21903 });
     expect(JSON.parse(node(args, { LD_LIBRARY_PATH: `/opt/none:${dir}` }))).toEqual({ path: lib, version: 21903 });
+    // Older than 2.10 (no bf16 / avg; 2.8.4 is code 2804): refused by name.
+    const old = `const { ncclInfo } = await import('./dist/dist/nccl.js'); try { ncclInfo() } catch (e) { console.log(e.message) }`;
+    expect(node(['--input-type=module', '-e', old], { TELECHAT_NCCL_PATH: dir, FAKE_NCCL_VERSION: '2804' }).trim())
+      .toBe(`NCCL at ${lib} is version code 2804; need NCCL >= 2.10 (bf16 and avg)`);
   });
 
   it('two ranks: rank 0 creates the id, rank 1 gets the same 128 bytes through the store; sub-groups get their own', async () => {

@@ -63,8 +63,10 @@ const comm::StreamOps& cuda_stream_ops() {
 }
 
 std::mutex g_mu;
-std::map<int, std::shared_ptr<NcclAsyncComm>> g_comms;
-std::map<int, std::shared_ptr<NcclWork>> g_works;
+// Heap-allocated and never destroyed: at process exit the CUDA runtime may already be gone, and
+// ncclCommDestroy of a communicator with a dead peer could hang the exit.
+std::map<int, std::shared_ptr<NcclAsyncComm>>& g_comms = *new std::map<int, std::shared_ptr<NcclAsyncComm>>();
+std::map<int, std::shared_ptr<NcclWork>>& g_works = *new std::map<int, std::shared_ptr<NcclWork>>();
 int g_next_id = 1;
 
 std::shared_ptr<NcclWork> find_work(int64_t id) {

@@ -26,7 +26,7 @@ std::vector<std::string> python_nccl_dirs() {
 template <typename F>
 void resolve(void* handle, const char* name, F& fn, const std::string& path) {
   void* sym = dlsym(handle, name);
-  if (!sym) throw std::runtime_error(std::string("NCCL at ") + path + " lacks " + name + " (too old? need NCCL >= 2.7)");
+  if (!sym) throw std::runtime_error(std::string("NCCL at ") + path + " lacks " + name + " (too old? need NCCL >= 2.10)");
   fn = reinterpret_cast<F>(sym);
 }
 
@@ -55,6 +55,12 @@ NcclLib load_nccl() {
     resolve(h, "ncclGroupStart", a.groupStart, c);
     resolve(h, "ncclGroupEnd", a.groupEnd, c);
     a.getVersion(&lib.version);
+    // Codes are major*10000 + minor*100 + patch since 2.9 (major*1000 + ... before): bf16 and
+    // ncclAvg need 2.10.
+    if (lib.version < 21000) {
+      throw std::runtime_error("NCCL at " + c + " is version code " + std::to_string(lib.version) +
+                               "; need NCCL >= 2.10 (bf16 and avg)");
+    }
     return lib;
   }
   throw std::runtime_error("NCCL not found, looked in: " + tried +

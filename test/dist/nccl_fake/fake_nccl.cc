@@ -2,7 +2,7 @@
 // nccl_api.h), recording each call as one JSON line in $FAKE_NCCL_LOG/<pid>.jsonl so tests can
 // check what our code passed (unique id bytes, ranks, dtype and op codes, streams). Collectives
 // move no data. Knobs for error paths: FAKE_NCCL_INIT_RESULT / FAKE_NCCL_COLL_RESULT make
-// ncclCommInitRank / every collective return that ncclResult_t; fake_nccl_set_async_error()
+// ncclCommInitRank / every collective return that ncclResult_t; FAKE_NCCL_VERSION sets the version; fake_nccl_set_async_error()
 // (for the C++ harness) sets what ncclCommGetAsyncError reports.
 #include <fcntl.h>
 #include <unistd.h>
@@ -69,7 +69,7 @@ int collective(const char* fn, const void* send, void* recv, size_t count, int d
 extern "C" {
 
 int ncclGetVersion(int* version) {
-  *version = 21903;  // 2.19.3
+  *version = knob("FAKE_NCCL_VERSION") ? knob("FAKE_NCCL_VERSION") : 21903;  // 2.19.3
   return 0;
 }
 
