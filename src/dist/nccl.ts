@@ -36,6 +36,9 @@ class NcclHandle implements CommHandle {
   private claimed = false;  // a wait or waitAsync has taken the native work
   private finished = false;
   constructor(private readonly n: NcclFunctions, private readonly work: number) {}
+  // A second wait returns at once, as with Gloo. While a waitAsync is still polling, the legacy
+  // stream already waits on the result (its first poll ordered it), so later kernels and copies
+  // to the host see the result even then.
   wait(): void {
     if (this.claimed) return;
     this.claimed = true;
