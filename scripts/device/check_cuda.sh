@@ -10,6 +10,8 @@
 #              spill report in build.log) into libtelechat_cuda.so for the PyTorch checks
 #   libs       the cuBLAS and NCCL loaders find the libraries of PyTorch's Python packages
 #   vs_cpu     every op of the CUDA backend vs the CPU backend (cuda_vs_cpu.jsonl)
+#   nccl       the NCCL communicator at world size 1: every collective x dtype x length, ordering
+#              with compute, async overlap, timeout and abort (nccl.jsonl)
 #   train      50 steps of the tiny model, telechat-train --device cuda (bf16, ZeRO-3 over NCCL at
 #              world size 1) vs the CPU in fp32: losses within 1e-2; then resume (train_vs_cpu.jsonl)
 #   attention  FA2 sweep vs PyTorch: error vs fp32 <= 2x / 3x PyTorch's bf16 error (attention_sweep.jsonl)
@@ -137,6 +139,7 @@ d=$(python_lib_dir nccl) && export TELECHAT_NCCL_PATH=$d
 stage libs 30 libs_stage
 rm -f "$OUT"/*.jsonl
 stage vs_cpu 150 node_run scripts/device/cuda_vs_cpu.mjs "$OUT/cuda_vs_cpu.jsonl"
+stage nccl 120 node_run scripts/device/nccl_check.mjs "$OUT/nccl.jsonl"
 stage train 150 node_run scripts/device/train_vs_cpu.mjs "$OUT/train_vs_cpu.jsonl" "$RUN/train"
 LIB=$RUN/libtelechat_cuda.so
 stage attention 180 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sweep --out "$OUT/attention_sweep.jsonl"

@@ -8,7 +8,7 @@
 // sum and avg; for max pad with -inf or the type's minimum) and ignores the padded tail of the
 // result; `paddedLength` computes that size. allReduce and broadcast take any length.
 import type { Address } from '../native/addon.js';
-import { DType, INT32, type Tensor } from '../native/tensor.js';
+import { DType, INT32, type Device, type Tensor } from '../native/tensor.js';
 
 export type ReduceOp = 'sum' | 'avg' | 'max';
 
@@ -24,11 +24,16 @@ export const commDTypeSize: Record<CommDType, number> = {
   [CommDType.F32]: 4, [CommDType.BF16]: 2, [CommDType.F16]: 2, [CommDType.I32]: 4,
 };
 
-/** A raw native buffer: `numel` elements of `dtype` at `ptr`. */
+/**
+ * A raw native buffer: `numel` elements of `dtype` at `ptr`. `device` says where the memory
+ * lives when known (a Tensor's device); unset, the caller vouches that it suits the backend
+ * (host memory for Gloo, device memory for NCCL).
+ */
 export interface CommBuffer {
   readonly ptr: Address;
   readonly numel: number;
   readonly dtype: CommDType;
+  readonly device?: Device;
 }
 
 export type Buffer = Tensor | CommBuffer;
@@ -36,7 +41,7 @@ export type Buffer = Tensor | CommBuffer;
 export function commBuffer(b: Buffer): CommBuffer {
   if ('type' in b) {
     const dtype = b.type === INT32 ? CommDType.I32 : b.type === DType.BF16 ? CommDType.BF16 : b.type === DType.F16 ? CommDType.F16 : CommDType.F32;
-    return { ptr: b.ptr, numel: b.numel, dtype };
+    return { ptr: b.ptr, numel: b.numel, dtype, device: b.device };
   }
   return b;
 }

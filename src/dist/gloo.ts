@@ -1,19 +1,10 @@
 // Gloo (CPU) implementation of Communicator. Every collective is queued on the native comm
 // thread of its group and runs there in submission order; sync calls submit and wait.
 import { addon } from '../native/addon.js';
-import { commBuffer, commDTypeSize, type Buffer, type CollectiveOptions, type CommHandle, type Communicator,
-  type ReduceOp, CommDType } from './communicator.js';
+import { bufferFor, checkGroupRanks, checkNoOverlap, checkPair, checkReduceOp, checkRoot, Op, redOpCode } from './collective_args.js';
+import { CommDType, type Buffer, type CollectiveOptions, type CommBuffer, type CommHandle, type Communicator,
+  type ReduceOp } from './communicator.js';
 import type { StoreClient } from './store.js';
-
-/** Values match native/src/comm/comm.h. */
-enum Op {
-  AllReduce = 0,
-  ReduceScatter = 1,
-  AllGather = 2,
-  Broadcast = 3,
-  Barrier = 4,
-}
-const redOpCode: Record<ReduceOp, number> = { sum: 0, avg: 1, max: 2 };
 
 class NativeHandle implements CommHandle {
   private settled = false;
@@ -51,18 +42,17 @@ export class GlooCommunicator implements Communicator {
     this.id = addon.commCreate(store ? store.id : -1, name, rank, size, hostname, setupTimeoutMs);
   }
 
-  private submit(op: Op, input: Buffer | null, output: Buffer | null, count: number, dtype: CommDType,
+  private submit(op: Op, input: CommBuffer | null, output: CommBuffer | null, count: number, dtype: CommDType,
     red: ReduceOp, root: number, opts?: CollectiveOptions): CommHandle {
     if (this.id < 0) throw new Error(`communicator '${this.name}' was destroyed`);
     const timeout = opts?.timeoutMs ?? this.timeoutMs;
-    const inPtr = input ? commBuffer(input).ptr : 0;
-    const outPtr = output ? commBuffer(output).ptr : 0;
-    return new NativeHandle(addon.commSubmit(this.id, op, dtype, redOpCode[red], inPtr, outPtr, count, root, timeout));
+    return new NativeHandle(addon.commSubmit(this.id, op, dtype, redOpCode[red], input?.ptr ?? 0, output?.ptr ?? 0,
+      count, root, timeout));
   }
 
   allReduceAsync(buf: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): CommHandle {
-    const b = commBuffer(buf);
-    if (op === 'avg' && b.dtype === CommDType.I32) throw new Error('allReduce: avg is not defined for int32');
+    const b = bufferFor('gloo', 'allReduce', 'buf', buf);
+    checkReduceOp('allReduce', op, b.dtype);
     return this.submit(Op.AllReduce, b, b, b.numel, b.dtype, op, 0, opts);
   }
   allReduce(buf: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): void {
@@ -70,10 +60,10 @@ export class GlooCommunicator implements Communicator {
   }
 
   reduceScatterAsync(input: Buffer, output: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): CommHandle {
-    const i = commBuffer(input);
-    const o = commBuffer(output);
-    this.checkPair('reduceScatter', i, o, o.numel * this.size, i.numel);
-    if (op === 'avg' && i.dtype === CommDType.I32) throw new Error('reduceScatter: avg is not defined for int32');
+    const i = bufferFor('gloo', 'reduceScatter', 'input', input);
+    const o = bufferFor('gloo', 'reduceScatter', 'output', output);
+    checkPair('reduceScatter', i, o, o.numel * this.size, i.numel, this.size);
+    checkReduceOp('reduceScatter', op, i.dtype);
     return this.submit(Op.ReduceScatter, i, o, o.numel, i.dtype, op, 0, opts);
   }
   reduceScatter(input: Buffer, output: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): void {
@@ -81,13 +71,10 @@ export class GlooCommunicator implements Communicator {
   }
 
   allGatherAsync(input: Buffer, output: Buffer, opts?: CollectiveOptions): CommHandle {
-    const i = commBuffer(input);
-    const o = commBuffer(output);
-    this.checkPair('allGather', i, o, i.numel * this.size, o.numel);
-    const bytes = i.numel * commDTypeSize[i.dtype];
-    if (i.ptr < o.ptr + o.numel * commDTypeSize[o.dtype] && o.ptr < i.ptr + bytes) {
-      throw new Error('allGather: input and output must not overlap');
-    }
+    const i = bufferFor('gloo', 'allGather', 'input', input);
+    const o = bufferFor('gloo', 'allGather', 'output', output);
+    checkPair('allGather', i, o, i.numel * this.size, o.numel, this.size);
+    checkNoOverlap('allGather', i, o);
     return this.submit(Op.AllGather, i, o, i.numel, i.dtype, 'sum', 0, opts);
   }
   allGather(input: Buffer, output: Buffer, opts?: CollectiveOptions): void {
@@ -95,10 +82,8 @@ export class GlooCommunicator implements Communicator {
   }
 
   broadcastAsync(buf: Buffer, root: number, opts?: CollectiveOptions): CommHandle {
-    if (!Number.isInteger(root) || root < 0 || root >= this.size) {
-      throw new RangeError(`broadcast: root ${root} outside group of ${this.size}`);
-    }
-    const b = commBuffer(buf);
+    checkRoot('broadcast', root, this.size);
+    const b = bufferFor('gloo', 'broadcast', 'buf', buf);
     return this.submit(Op.Broadcast, b, b, b.numel, b.dtype, 'sum', root, opts);
   }
   broadcast(buf: Buffer, root: number, opts?: CollectiveOptions): void {
@@ -110,13 +95,7 @@ export class GlooCommunicator implements Communicator {
   }
 
   newGroup(ranks: readonly number[]): Communicator | null {
-    const seen = new Set<number>();
-    for (const r of ranks) {
-      if (!Number.isInteger(r) || r < 0 || r >= this.size) throw new RangeError(`newGroup: rank ${r} outside group of ${this.size}`);
-      if (seen.has(r)) throw new Error(`newGroup: rank ${r} listed twice`);
-      seen.add(r);
-    }
-    if (ranks.length === 0) throw new Error('newGroup: empty rank list');
+    checkGroupRanks(ranks, this.size);
     // Every member calls newGroup in the same order, so the counter names the group alike.
     const name = `${this.name}.${++this.groups}`;
     const index = ranks.indexOf(this.rank);
@@ -128,13 +107,5 @@ export class GlooCommunicator implements Communicator {
     if (this.id < 0) return;
     addon.commDestroy(this.id);
     this.id = -1;
-  }
-
-  private checkPair(op: string, i: { dtype: CommDType }, o: { dtype: CommDType }, expected: number, got: number): void {
-    if (i.dtype !== o.dtype) throw new Error(`${op}: input and output dtypes differ`);
-    if (expected !== got) {
-      throw new RangeError(`${op}: ${got} elements where ${expected} are needed (group of ${this.size}; ` +
-        'pad the flat buffer to a multiple of the group size, see paddedLength)');
-    }
   }
 }

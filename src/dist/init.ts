@@ -3,6 +3,8 @@
 import { discoverRank, type RankInfo } from './env.js';
 import type { Communicator } from './communicator.js';
 import { GlooCommunicator } from './gloo.js';
+import { NcclCommunicator } from './nccl.js';
+import { selectCudaDevice } from '../native/cuda_backend.js';
 import { StoreClient, startStoreServer, stopStoreServer } from './store.js';
 
 /** Default per-collective timeout: 30 minutes, like torch.distributed. */
@@ -10,10 +12,15 @@ export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 30 * 60 * 1000;
 /** Default time ranks wait for each other at start-up. */
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 5 * 60 * 1000;
 
+export type DistDevice = 'cpu' | 'cuda';
+
 export interface DistOptions {
   env?: NodeJS.ProcessEnv;
-  /** Where the buffers of collectives live: 'cpu' (Gloo, the default) or 'cuda' (NCCL). */
-  device?: 'cpu' | 'cuda';
+  /**
+   * Where the collectives' buffers live: 'cpu' (default) gives a Gloo world, 'cuda' selects the
+   * GPU LOCAL_RANK (selectCudaDevice) and gives an NCCL world, also for a single process.
+   */
+  device?: DistDevice;
   /** Per-collective timeout (env TELECHAT_COMM_TIMEOUT_S overrides the default). */
   timeoutMs?: number;
   /** Start-up timeout (env TELECHAT_RENDEZVOUS_TIMEOUT_S overrides the default). */
@@ -22,6 +29,7 @@ export interface DistOptions {
 
 export interface ProcessGroup {
   info: RankInfo;
+  device: DistDevice;
   world: Communicator;
   /** null for a single process. */
   store: StoreClient | null;
@@ -40,12 +48,17 @@ function secondsVar(env: NodeJS.ProcessEnv, name: string): number | undefined {
 export function initDistributed(opts: DistOptions = {}): ProcessGroup {
   const env = opts.env ?? process.env;
   const info = discoverRank(env);
-  if (opts.device === 'cuda') throw new Error('initDistributed: the NCCL communicator for device buffers is not built yet');
   const timeoutMs = opts.timeoutMs ?? secondsVar(env, 'TELECHAT_COMM_TIMEOUT_S') ?? DEFAULT_COLLECTIVE_TIMEOUT_MS;
   const setupMs = opts.rendezvousTimeoutMs ?? secondsVar(env, 'TELECHAT_RENDEZVOUS_TIMEOUT_S') ?? DEFAULT_RENDEZVOUS_TIMEOUT_MS;
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new Error(`initDistributed: device must be 'cpu' or 'cuda', got ${JSON.stringify(device)}`);
+  // NCCL binds a communicator to the current device, so it is chosen before anything else.
+  if (device === 'cuda') selectCudaDevice(env);
   if (info.worldSize === 1) {
-    const world = new GlooCommunicator(null, 'world', 0, 1, '127.0.0.1', timeoutMs, setupMs);
-    return { info, world, store: null, destroy: () => world.destroy() };
+    // A single process needs no store: NCCL creates its unique id locally.
+    const world = device === 'cuda' ? new NcclCommunicator(null, 'world', 0, 1, timeoutMs, setupMs)
+      : new GlooCommunicator(null, 'world', 0, 1, '127.0.0.1', timeoutMs, setupMs);
+    return { info, device, world, store: null, destroy: () => world.destroy() };
   }
   const hosting = info.rank === 0;
   if (hosting) startStoreServer(info.masterPort, info.worldSize, info.secret);
@@ -53,12 +66,13 @@ export function initDistributed(opts: DistOptions = {}): ProcessGroup {
   try {
     store = StoreClient.connect(info.masterAddr, info.masterPort, info.secret, info.rank, info.worldSize, setupMs);
     // Gloo listens on the interface that reaches the master, unless TELECHAT_GLOO_HOSTNAME names one.
-    const hostname = env.TELECHAT_GLOO_HOSTNAME || store.localAddress();
-    const world = new GlooCommunicator(store, 'world', info.rank, info.worldSize, hostname, timeoutMs, setupMs);
+    const world = device === 'cuda' ? new NcclCommunicator(store, 'world', info.rank, info.worldSize, timeoutMs, setupMs)
+      : new GlooCommunicator(store, 'world', info.rank, info.worldSize, env.TELECHAT_GLOO_HOSTNAME || store.localAddress(),
+        timeoutMs, setupMs);
     const s = store;
     let destroyed = false;
     return {
-      info, world, store,
+      info, device, world, store,
       destroy: () => {
         if (destroyed) return;
         destroyed = true;

@@ -206,3 +206,36 @@ export function cudaAddon(): CudaFunctions {
   }
   return a as NativeAddon & CudaFunctions;
 }
+
+// ---- NCCL communicator (native/src/bind/nccl.cc; src/dist/nccl.ts wraps it) ----
+// ncclProbe (in NativeAddon above) is always present; these only in builds with the CUDA backend.
+// Ids are small integers; addresses are device pointers; codes are those of native/src/comm/comm.h.
+export interface NcclFunctions {
+  /** store -1: none (a group of size 1 creates its unique id locally). Makes no CUDA call. */
+  ncclCommCreate(store: number, group: string, rank: number, size: number, setupTimeoutMs: number): number;
+  /** Drops the communicator; ncclCommDestroy runs once no pending collective holds it. */
+  ncclCommDestroy(comm: number): void;
+  /** Enqueues on the communicator's stream after the work queued so far on the legacy stream. */
+  ncclCommSubmit(comm: number, op: number, dtype: number, redOp: number, input: Address, output: Address, count: number,
+    root: number, timeoutMs: number): number;
+  /** Blocks until complete or the timeout (then aborts and throws); releases the work. */
+  ncclWorkWait(work: number): void;
+  /** One step of ncclWorkWait: true when complete (released); throws like it. */
+  ncclWorkPoll(work: number): boolean;
+  ncclWorkIsDone(work: number): boolean;
+}
+
+const ncclFunctionSet: Record<keyof NcclFunctions, true> = {
+  ncclCommCreate: true, ncclCommDestroy: true, ncclCommSubmit: true, ncclWorkWait: true, ncclWorkPoll: true,
+  ncclWorkIsDone: true,
+};
+export const NCCL_FUNCTION_NAMES = Object.keys(ncclFunctionSet) as readonly (keyof NcclFunctions)[];
+
+/** The NCCL communicator functions of the addon; throws when it was built without nvcc. */
+export function ncclAddon(): NcclFunctions {
+  const a = addon as NativeAddon & Partial<NcclFunctions>;
+  if (typeof a.ncclCommCreate !== 'function') {
+    throw new Error('this build has no NCCL communicator: it needs the CUDA backend (nvcc was not found when the addon was built; see docs/cuda.md)');
+  }
+  return a as NativeAddon & NcclFunctions;
+}

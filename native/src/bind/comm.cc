@@ -8,8 +8,8 @@
 
 #include "bind/args.h"
 #include "bind/bindings.h"
+#include "bind/comm_registry.h"
 #include "comm/gloo_comm.h"
-#include "comm/nccl_comm.h"
 #include "comm/tcp_store.h"
 
 namespace telechat {
@@ -250,17 +250,9 @@ Napi::Value CommWaitAsync(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value NcclProbe(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
-    const comm::NcclLib& lib = comm::nccl_lib();
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("path", lib.path);
-    out.Set("version", lib.version);
-    return out;
-  });
-}
-
 }  // namespace
+
+std::shared_ptr<TcpStoreClient> store_client(int64_t id) { return lookup(g_stores, id, "store client"); }
 
 void register_comm(Napi::Env env, Napi::Object exports) {
   exports.Set("storeServerStart", Napi::Function::New(env, StoreServerStart));
@@ -280,7 +272,7 @@ void register_comm(Napi::Env env, Napi::Object exports) {
   exports.Set("commWait", Napi::Function::New(env, CommWait));
   exports.Set("commIsDone", Napi::Function::New(env, CommIsDone));
   exports.Set("commWaitAsync", Napi::Function::New(env, CommWaitAsync));
-  exports.Set("ncclProbe", Napi::Function::New(env, NcclProbe));
+  register_nccl(env, exports);
 }
 
 }  // namespace telechat

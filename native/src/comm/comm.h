@@ -21,7 +21,16 @@ enum CommOp : int { COP_ALLREDUCE = 0, COP_REDUCE_SCATTER = 1, COP_ALLGATHER = 2
 enum RedOp : int { RED_SUM = 0, RED_AVG = 1, RED_MAX = 2 };
 
 inline size_t comm_dtype_size(CommDType dt) { return dt == CDT_BF16 || dt == CDT_F16 ? 2 : 4; }
-const char* comm_op_name(CommOp op);
+inline const char* comm_op_name(CommOp op) {
+  switch (op) {
+    case COP_ALLREDUCE: return "allReduce";
+    case COP_REDUCE_SCATTER: return "reduceScatter";
+    case COP_ALLGATHER: return "allGather";
+    case COP_BROADCAST: return "broadcast";
+    case COP_BARRIER: return "barrier";
+  }
+  return "collective";
+}
 
 struct Work {
   CommOp op;

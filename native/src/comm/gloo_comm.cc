@@ -21,17 +21,6 @@
 namespace telechat {
 namespace comm {
 
-const char* comm_op_name(CommOp op) {
-  switch (op) {
-    case COP_ALLREDUCE: return "allReduce";
-    case COP_REDUCE_SCATTER: return "reduceScatter";
-    case COP_ALLGATHER: return "allGather";
-    case COP_BROADCAST: return "broadcast";
-    case COP_BARRIER: return "barrier";
-  }
-  return "collective";
-}
-
 namespace {
 
 // Gloo's rendezvous reads and writes through this adapter, so the mesh set-up is

@@ -26,7 +26,7 @@ std::vector<std::string> python_nccl_dirs() {
 template <typename F>
 void resolve(void* handle, const char* name, F& fn, const std::string& path) {
   void* sym = dlsym(handle, name);
-  if (!sym) throw std::runtime_error(std::string("NCCL at ") + path + " lacks " + name + " (too old? need NCCL >= 2.7)");
+  if (!sym) throw std::runtime_error(std::string("NCCL at ") + path + " lacks " + name + " (too old? need NCCL >= 2.10)");
   fn = reinterpret_cast<F>(sym);
 }
 
@@ -55,23 +55,17 @@ NcclLib load_nccl() {
     resolve(h, "ncclGroupStart", a.groupStart, c);
     resolve(h, "ncclGroupEnd", a.groupEnd, c);
     a.getVersion(&lib.version);
+    // Codes are major*10000 + minor*100 + patch since 2.9 (major*1000 + ... before): bf16 and
+    // ncclAvg need 2.10.
+    if (lib.version < 21000) {
+      throw std::runtime_error("NCCL at " + c + " is version code " + std::to_string(lib.version) +
+                               "; need NCCL >= 2.10 (bf16 and avg)");
+    }
     return lib;
   }
   throw std::runtime_error("NCCL not found, looked in: " + tried +
                            " (set TELECHAT_NCCL_PATH to libnccl.so.2 or its directory)");
 }
-
-ncclDataType_t nccl_type(CommDType dt) {
-  switch (dt) {
-    case CDT_F32: return ncclFloat32;
-    case CDT_BF16: return ncclBfloat16;
-    case CDT_F16: return ncclFloat16;
-    case CDT_I32: return ncclInt32;
-  }
-  throw std::runtime_error("unknown dtype");
-}
-
-ncclRedOp_t nccl_op(RedOp r) { return r == RED_MAX ? ncclMax : r == RED_AVG ? ncclAvg : ncclSum; }
 
 }  // namespace
 
@@ -96,29 +90,54 @@ const NcclLib& nccl_lib() {
   return *lib;
 }
 
-#define NCCL_CHECK(call, what)                                                                            \
-  do {                                                                                                    \
-    ncclResult_t r_ = (call);                                                                             \
-    if (r_ != ncclSuccess && r_ != ncclInProgress) {                                                      \
-      throw std::runtime_error(std::string(what) + " failed on rank " + std::to_string(rank_) + ": " +    \
-                               lib_.api.getErrorString(r_));                                              \
-    }                                                                                                     \
-  } while (0)
+ncclDataType_t nccl_dtype(CommDType dt) {
+  switch (dt) {
+    case CDT_F32: return ncclFloat32;
+    case CDT_BF16: return ncclBfloat16;
+    case CDT_F16: return ncclFloat16;
+    case CDT_I32: return ncclInt32;
+  }
+  throw std::runtime_error("unknown dtype code " + std::to_string(static_cast<int>(dt)));
+}
 
-NcclComm::NcclComm(TcpStoreClient& store, const std::string& prefix, int rank, int size,
+ncclRedOp_t nccl_red_op(RedOp r) {
+  switch (r) {
+    case RED_SUM: return ncclSum;
+    case RED_AVG: return ncclAvg;
+    case RED_MAX: return ncclMax;
+  }
+  throw std::runtime_error("unknown reduce op code " + std::to_string(static_cast<int>(r)));
+}
+
+namespace {
+bool failed(ncclResult_t r) { return r != ncclSuccess && r != ncclInProgress; }
+}  // namespace
+
+NcclComm::NcclComm(TcpStoreClient* store, const std::string& group, int rank, int size,
                    std::chrono::milliseconds timeout)
     : lib_(nccl_lib()), rank_(rank), size_(size) {
+  const std::string where = "NCCL group '" + group + "' rank " + std::to_string(rank) + " of " + std::to_string(size);
+  if (size < 1 || rank < 0 || rank >= size) throw std::runtime_error(where + ": rank outside the group");
+  if (!store && size > 1) throw std::runtime_error(where + ": a group of more than one rank needs the rendezvous store");
   ncclUniqueId id{};
-  const std::string key = "nccl/" + prefix + "/unique_id";
+  const std::string key = "nccl/" + group + "/unique_id";
   if (rank == 0) {
-    NCCL_CHECK(lib_.api.getUniqueId(&id), "ncclGetUniqueId");
-    store.set(key, std::vector<char>(id.internal, id.internal + sizeof(id.internal)));
+    ncclResult_t r = lib_.api.getUniqueId(&id);
+    if (failed(r)) throw std::runtime_error(where + ": ncclGetUniqueId: " + lib_.api.getErrorString(r));
+    if (store) store->set(key, std::vector<char>(id.internal, id.internal + sizeof(id.internal)));
   } else {
-    std::vector<char> v = store.get(key, timeout);
-    if (v.size() != sizeof(id.internal)) throw std::runtime_error("NCCL unique id in the store has the wrong size");
+    std::vector<char> v = store->get(key, timeout);
+    if (v.size() != sizeof(id.internal)) {
+      throw std::runtime_error(where + ": the unique id under " + key + " has " + std::to_string(v.size()) +
+                               " bytes, expected " + std::to_string(sizeof(id.internal)));
+    }
     std::memcpy(id.internal, v.data(), v.size());
   }
-  NCCL_CHECK(lib_.api.commInitRank(&comm_, size, id, rank), "ncclCommInitRank");
+  ncclResult_t r = lib_.api.commInitRank(&comm_, size, id, rank);
+  if (failed(r)) {
+    comm_ = nullptr;
+    throw std::runtime_error(where + ": ncclCommInitRank: " + lib_.api.getErrorString(r));
+  }
 }
 
 NcclComm::~NcclComm() {
@@ -127,34 +146,46 @@ NcclComm::~NcclComm() {
 
 void NcclComm::enqueue(CommOp op, CommDType dt, RedOp red, const void* in, void* out, size_t count, int root,
                        cudaStream_t stream) {
-  const char* name = comm_op_name(op);
+  if (!comm_) throw std::runtime_error("the communicator was aborted");
+  if (dt == CDT_I32 && red == RED_AVG && (op == COP_ALLREDUCE || op == COP_REDUCE_SCATTER)) {
+    throw std::runtime_error("avg is not defined for int32 (use sum and divide)");
+  }
+  const NcclApi& a = lib_.api;
+  const char* fn = "";
+  ncclResult_t r = ncclSuccess;
   switch (op) {
     case COP_ALLREDUCE:
-      NCCL_CHECK(lib_.api.allReduce(in, out, count, nccl_type(dt), nccl_op(red), comm_, stream), name);
+      fn = "ncclAllReduce";
+      r = a.allReduce(in, out, count, nccl_dtype(dt), nccl_red_op(red), comm_, stream);
       break;
     case COP_REDUCE_SCATTER:
-      NCCL_CHECK(lib_.api.reduceScatter(in, out, count, nccl_type(dt), nccl_op(red), comm_, stream), name);
+      fn = "ncclReduceScatter";
+      r = a.reduceScatter(in, out, count, nccl_dtype(dt), nccl_red_op(red), comm_, stream);
       break;
     case COP_ALLGATHER:
-      NCCL_CHECK(lib_.api.allGather(in, out, count, nccl_type(dt), comm_, stream), name);
+      fn = "ncclAllGather";
+      r = a.allGather(in, out, count, nccl_dtype(dt), comm_, stream);
       break;
     case COP_BROADCAST:
-      NCCL_CHECK(lib_.api.broadcast(out, out, count, nccl_type(dt), root, comm_, stream), name);
+      fn = "ncclBroadcast";
+      r = a.broadcast(out, out, count, nccl_dtype(dt), root, comm_, stream);
       break;
     case COP_BARRIER:
-      // A one-element all-reduce on the stream orders everything before and after it.
-      NCCL_CHECK(lib_.api.allReduce(out, out, 1, ncclInt32, ncclSum, comm_, stream), name);
+      // NCCL has no barrier: a one-element all-reduce that every rank must join does the job.
+      fn = "ncclAllReduce";
+      r = a.allReduce(out, out, 1, ncclInt32, ncclSum, comm_, stream);
       break;
+    default:
+      throw std::runtime_error("unknown collective code " + std::to_string(static_cast<int>(op)));
   }
+  if (failed(r)) throw std::runtime_error(std::string(fn) + ": " + a.getErrorString(r));
 }
 
-void NcclComm::check_async_error(const char* op) {
+ncclResult_t NcclComm::async_error() {
+  if (!comm_) return ncclSuccess;
   ncclResult_t state = ncclSuccess;
-  NCCL_CHECK(lib_.api.commGetAsyncError(comm_, &state), "ncclCommGetAsyncError");
-  if (state != ncclSuccess && state != ncclInProgress) {
-    throw std::runtime_error(std::string(op) + " failed on rank " + std::to_string(rank_) + " of " +
-                             std::to_string(size_) + ": " + lib_.api.getErrorString(state));
-  }
+  ncclResult_t r = lib_.api.commGetAsyncError(comm_, &state);
+  return failed(r) ? r : state;
 }
 
 void NcclComm::abort() {

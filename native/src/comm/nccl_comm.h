@@ -1,7 +1,7 @@
-// NCCL backend (CUDA): libnccl.so.2 is loaded with dlopen on first use. Collectives are
-// enqueued on the caller's CUDA stream (the engine gives communication its own stream so it
-// overlaps compute); completion and timeouts are the stream owner's business, helped by
-// check_async_error / abort for a dead or stuck peer.
+// NCCL backend (CUDA): libnccl.so.2 is loaded with dlopen on first use. NcclComm is the thin
+// layer over one ncclComm_t: unique-id exchange, init, and enqueueing a collective on a stream
+// given by the caller. Streams, events, completion and timeouts belong to NcclAsyncComm
+// (nccl_async.h). No CUDA call is made here, so all of it runs against a stand-in library.
 #pragma once
 #include <chrono>
 #include <memory>
@@ -28,20 +28,33 @@ std::vector<std::string> nccl_search_paths();
 // Loads NCCL once; throws "NCCL not found, looked in: ..." naming every place tried.
 const NcclLib& nccl_lib();
 
+// NCCL's enum values for our dtype and reduce-op codes (comm.h); throw for ones NCCL lacks here.
+ncclDataType_t nccl_dtype(CommDType dt);
+ncclRedOp_t nccl_red_op(RedOp r);
+
 class NcclComm {
  public:
-  // Rank 0 creates the unique id and publishes it under `prefix` in the store.
-  NcclComm(TcpStoreClient& store, const std::string& prefix, int rank, int size, std::chrono::milliseconds timeout);
+  // Group rank 0 creates the unique id and publishes it under "nccl/<group>/unique_id" in the
+  // store; the others read it (waiting up to `timeout`). A group of size 1 may pass no store:
+  // the id is then created locally. The CUDA device must already be selected (NCCL binds the
+  // communicator to the current device).
+  NcclComm(TcpStoreClient* store, const std::string& group, int rank, int size, std::chrono::milliseconds timeout);
   ~NcclComm();
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
 
-  // Enqueues the collective on `stream` (device pointers). Same padding contract as Work.
+  // Enqueues the collective on `stream` (device pointers; for broadcast only `out` is used, for
+  // the barrier `out` is a 1-element int32 scratch). Same padding contract as Work. Throws
+  // "ncclAllReduce: <NCCL's error string>" when NCCL refuses it.
   void enqueue(CommOp op, CommDType dt, RedOp red, const void* in, void* out, size_t count, int root, cudaStream_t stream);
-  // Throws when the communicator hit an asynchronous error (e.g. a peer died).
-  void check_async_error(const char* op);
-  // Aborts in-flight work (used when a collective passes its timeout).
+  // ncclSuccess, or the asynchronous error the communicator hit (e.g. a peer died).
+  ncclResult_t async_error();
+  const char* error_string(ncclResult_t r) const { return lib_.api.getErrorString(r); }
+  // Aborts in-flight work and releases the communicator (used on timeouts and async errors).
   void abort();
+  bool aborted() const { return comm_ == nullptr; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
 
  private:
   const NcclLib& lib_;

@@ -26,6 +26,18 @@ int memcpy_h2d(void* dst, const void* host_src, int64_t bytes);
 int memcpy_d2h(void* host_dst, const void* src, int64_t bytes);
 int memcpy_d2d(void* dst, const void* src, int64_t bytes);
 
+// ---- stream.cu ---- streams and events for communication overlapping compute (NCCL).
+// Streams and events are opaque handles (cudaStream_t / cudaEvent_t).
+constexpr int kCudaNotReady = 600;  // cudaErrorNotReady: event_query's "still pending"
+void* legacy_stream();  // cudaStreamLegacy, where every kernel here runs
+int stream_create_nonblocking(void** stream);  // never synchronises implicitly with the legacy stream
+int stream_destroy(void* stream);
+int event_create(void** event);  // timing disabled (cheapest to record and wait on)
+int event_destroy(void* event);
+int event_record(void* event, void* stream);
+int stream_wait_event(void* stream, void* event);
+int event_query(void* event);  // 0 complete, kCudaNotReady pending, else an error code
+
 // ---- allocator.cu ---- caching device allocator, categories of native/src/memory.h.
 // Returns nullptr on failure (error text in *err when err is not null).
 void* device_alloc(int64_t bytes, int category, const char** err);
