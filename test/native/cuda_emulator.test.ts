@@ -2,11 +2,12 @@
 // test/native/cuda_emulator/emulate.h: one thread per CUDA thread, barriers for __syncthreads,
 // warp exchanges for shuffles and mma.sync, statics for __shared__ (one block at a time).
 // FlashAttention-2 is compared with a float64 reference written in emulate_fa2.cc from the same
-// bf16 inputs; every other kernel with the CPU kernel of the same op (emulate_ops.cc).
+// 16-bit inputs; every other kernel with the CPU kernel of the same op (emulate_ops.cc).
 //
 // Tolerances (max |err| / max |ref|): out <= 1e-2 and dq, dk, dv <= 2e-2. The kernels store
 // bf16 (2^-9 relative rounding per element) and, as FlashAttention-2 does, round P and dS to
-// bf16 before the tensor-core products; observed errors are 0.1-0.4 %. Any masking, indexing,
+// bf16 before the tensor-core products; observed errors are 0.1-0.4 % (fp16, 2^-12 rounding:
+// 0.02-0.04 %; the same bounds apply, fp16 is the finer format). Any masking, indexing,
 // rescaling or GQA bug gives O(1) errors (dropping the causal mask in dK/dV gave dk = 21).
 // lse is fp32 end to end: <= 1e-4 absolute (observed 5e-7).
 // What this cannot prove: the fragment layout of the real mma.sync instruction (emulate.h
@@ -48,8 +49,9 @@ beforeAll(() => {
 
 interface Errors { out: number; lse_abs: number; dq: number; dk: number; dv: number }
 
-function run(D: number, causal: boolean, nh: number, nkv: number, lens: number[]): Errors {
-  const out = execFileSync(binary, [D, causal ? 1 : 0, nh, nkv, ...lens].map(String), { encoding: 'utf8', timeout: 120_000 });
+function run(D: number, causal: boolean, nh: number, nkv: number, lens: number[], dtype: 'bf16' | 'fp16' = 'bf16'): Errors {
+  const args = [dtype, ...[D, causal ? 1 : 0, nh, nkv, ...lens].map(String)];
+  const out = execFileSync(binary, args, { encoding: 'utf8', timeout: 120_000 });
   return JSON.parse(out) as Errors;
 }
 
@@ -93,5 +95,15 @@ describe('FlashAttention-2 kernels on the CPU emulator', () => {
 
   it('not causal, MHA 2/2, head dim 64, documents 65 + 1 (one-token document)', () => {
     expectAccurate(run(64, false, 2, 2, [65, 1]));
+  }, 120_000);
+
+  // Head dim 32 (the tiny model: hidden 128, 4 heads, 2 kv heads): two k-steps in Q K^T, four
+  // n-tiles per output row, while P V and dS K still run four k-steps over the 64 keys.
+  it('causal, GQA 4/2, head dim 32, ragged documents 70 + 1 + 13', () => {
+    expectAccurate(run(32, true, 4, 2, [70, 1, 13]));
+  }, 120_000);
+
+  it('not causal, MHA 2/2, head dim 32, fp16, documents 65 + 13', () => {
+    expectAccurate(run(32, false, 2, 2, [65, 13], 'fp16'));
   }, 120_000);
 });
