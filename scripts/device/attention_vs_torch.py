@@ -5,7 +5,7 @@ Loads libtelechat_cuda.so (native/src/cuda built as a shared library by check_cu
 ctypes and calls tc_attention_forward/backward on PyTorch tensors. Modes:
   --mode sweep     correctness: error vs an fp32 reference must be <= 2x (forward) / 3x (dQ, dK,
                    dV) PyTorch's own low-precision error (the FlashAttention repo's rule), over
-                   head dims 64/96/128, ragged varlen (113/203, 1023/1024, ...), causal and not,
+                   head dims 32/64/96/128, ragged varlen (113/203, 1023/1024, ...), causal and not,
                    MHA and GQA, bf16 and fp16; lse vs fp32 logsumexp.
   --mode sanitize  small cases only, no reference (run under compute-sanitizer).
   --mode bench     TFLOP/s forward and forward+backward, hdim 128 causal bf16, seq 1k..16k, vs
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 DT_CODE = {torch.bfloat16: 1, torch.float16: 2}
+HEAD_DIMS = (32, 64, 96, 128)  # every head dim attention.cu instantiates (32: the tiny model)
 H100_BF16_DENSE_TFLOPS = 989.0
 
 
@@ -101,12 +102,12 @@ def parts(t, nh, nkv, D):
 
 def sweep_cases(small):
     if small:
-        for D in (64, 96, 128):
+        for D in HEAD_DIMS:
             for causal in (True, False):
                 yield dict(D=D, lens=[113, 203], nh=4, nkv=2, causal=causal, dtype=torch.bfloat16)
         return
     for dtype in (torch.bfloat16, torch.float16):
-        for D in (64, 96, 128):
+        for D in HEAD_DIMS:
             for lens in ([113, 203], [1023, 1024], [1, 64, 65, 300]):
                 for causal in (True, False):
                     for nh, nkv in ((4, 4), (8, 2)):

@@ -13,6 +13,9 @@ import { DType, dtypeName, type Tensor } from './tensor.js';
 
 const IGNORE_INDEX = -100;
 
+/** Head dims the FlashAttention-2 kernels are built for (attention_supported in native/src/cuda/attention.cu). */
+export const CUDA_ATTENTION_HEAD_DIMS: readonly number[] = [32, 64, 96, 128];
+
 const onDevice = (op: string, named: Record<string, Tensor | null>): void => expectDevice(op, 'cuda', named);
 
 /** Validated cu_seqlens: number of documents and the longest one. */
@@ -48,7 +51,8 @@ export function checkAttention(op: string, qkv: Tensor, shape: AttentionShape, c
   if (!Number.isFinite(scale)) fail(op, `scale must be finite, got ${scale}`);
   const dt = floatDtype(op, 'qkv', qkv);
   if (!cudaHeadDimOk(headDim, dt)) {
-    fail(op, `the CUDA FlashAttention kernels support head dims 64, 96 and 128 in bf16 (fp16 through the raw addon), got headDim ${headDim} in ${dtypeName(dt)}`);
+    const dims = `${CUDA_ATTENTION_HEAD_DIMS.slice(0, -1).join(', ')} and ${CUDA_ATTENTION_HEAD_DIMS.at(-1)}`;
+    fail(op, `the CUDA FlashAttention kernels support head dims ${dims} in bf16 (fp16 through the raw addon), got headDim ${headDim} in ${dtypeName(dt)}`);
   }
   const row = (nHeads + 2 * nKvHeads) * headDim;
   if (qkv.shape.length !== 2 || qkv.shape[1] !== row) {

@@ -8,14 +8,13 @@
 // silently working. Each function translates its pointers back and runs the CPU kernel of
 // the same name; memory is accounted per category separately from the host's.
 import { addon, type Address, type CudaFunctions, type CudaMemStatsRaw } from './addon.js';
+import { CUDA_ATTENTION_HEAD_DIMS } from './cuda_backend.js';
 import { DType } from './tensor.js';
 
 const DEVICE_BIT = 2 ** 47;
 const CATEGORIES = ['params', 'grads', 'master', 'optim', 'activations', 'buffers', 'scratch'] as const;
 /** Host category the stand-in's memory is counted under on the host side. */
 const HOST_CATEGORY = 6;
-/** Head dims of the real FlashAttention-2 kernels (native/src/cuda/attention.cu), 16-bit only. */
-const ATTENTION_HEAD_DIMS = [32, 64, 96, 128];
 
 export interface HostCuda extends CudaFunctions {
   /** The host address behind a stand-in device address (throws for anything else). */
@@ -112,7 +111,8 @@ export function hostCudaFunctions(): HostCuda {
       if (!causal) throw new Error('stand-in CUDA: the CPU attention kernel is causal only');
       addon.attentionBackward(host(dqkv), host(dout), host(out), host(lse), host(qkv), host(cu), numDocs, T, nh, nkv, D, scale, dt);
     },
-    cudaAttentionSupported: (D, dt) => ATTENTION_HEAD_DIMS.includes(D) && (dt === DType.BF16 || dt === DType.F16),
+    // the real kernels' head dims, 16-bit only
+    cudaAttentionSupported: (D, dt) => CUDA_ATTENTION_HEAD_DIMS.includes(D) && (dt === DType.BF16 || dt === DType.F16),
   };
   return fns;
 }

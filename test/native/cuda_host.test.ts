@@ -11,8 +11,9 @@ import { describe, expect, it } from 'vitest';
 
 import { addon, CUDA_FUNCTION_NAMES, cudaAddon, type CudaFunctions } from '../../src/native/addon.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';
-import { createCudaBackend, cudaBackendOver, cuSeqlensInfo } from '../../src/native/cuda_backend.js';
+import { createCudaBackend, CUDA_ATTENTION_HEAD_DIMS, cudaBackendOver, cuSeqlensInfo } from '../../src/native/cuda_backend.js';
 import { alloc, DType, INT32, MemCategory, Tensor, type ElementType } from '../../src/native/tensor.js';
+import { loadModelSpec } from '../../src/model/spec.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 const addonPath = join(repoRoot, 'build', 'native', 'Release', 'telechat_native.node');
@@ -43,10 +44,11 @@ describe('CUDA build', () => {
     if (nvccAvailable()) {
       expect(info.cuda).toBe(true);
       expect(exported).toEqual([...CUDA_FUNCTION_NAMES]);  // every binding of cuda_ops.cc is registered
-      expect(cudaAddon().cudaAttentionSupported(128, DType.BF16)).toBe(true);
-      expect(cudaAddon().cudaAttentionSupported(64, 2)).toBe(true);  // fp16
-      expect(cudaAddon().cudaAttentionSupported(96, DType.BF16)).toBe(true);
-      expect(cudaAddon().cudaAttentionSupported(80, DType.BF16)).toBe(false);
+      // The kernels' instantiation table and the list the error message names agree, bf16 and fp16 (2).
+      const dims = (dt: number) => Array.from({ length: 256 }, (_, i) => i + 1).filter((D) => cudaAddon().cudaAttentionSupported(D, dt));
+      expect(dims(DType.BF16)).toEqual([...CUDA_ATTENTION_HEAD_DIMS]);
+      expect(dims(2)).toEqual([...CUDA_ATTENTION_HEAD_DIMS]);
+      expect(CUDA_ATTENTION_HEAD_DIMS).toEqual([32, 64, 96, 128]);
       expect(cudaAddon().cudaAttentionSupported(128, DType.F32)).toBe(false);
     } else {
       expect(info.cuda).toBe(false);
@@ -163,7 +165,7 @@ describe('cuda backend checks (pure TypeScript)', () => {
     const c = new Proxy({}, {
       get: (_t, name: string) => (...args: unknown[]) => {
         calls.push([name, args]);
-        if (name === 'cudaAttentionSupported') return args[0] === 64 || args[0] === 96 || args[0] === 128;
+        if (name === 'cudaAttentionSupported') return CUDA_ATTENTION_HEAD_DIMS.includes(args[0] as number);
         if (name === 'cudaCrossEntropy') return [12.5, 3, -1];
         if (name === 'cudaEmbeddingForward') return -1;
         return undefined;
@@ -200,6 +202,12 @@ describe('cuda backend checks (pure TypeScript)', () => {
     ]);
   });
 
+  it('the shipped tiny model has a head dim the FlashAttention kernels are built for (its CUDA training run needs it)', () => {
+    const spec = loadModelSpec(join(repoRoot, 'data', 'tiny-model', 'config.json'));
+    expect(spec.headDim).toBe(32);
+    expect(CUDA_ATTENTION_HEAD_DIMS).toContain(spec.headDim);
+  });
+
   it('rejects host tensors, mismatched shapes and unsupported head dims by name before any CUDA call', () => {
     const { c, calls } = recorder();
     const be = cudaBackendOver(c);
@@ -216,7 +224,7 @@ describe('cuda backend checks (pure TypeScript)', () => {
       .toThrow('swigluForward: gu rows must hold gate and up halves, got odd width 15');
     const shape = { nHeads: 4, nKvHeads: 2, headDim: 80, scale: 0.1 };
     expect(() => be.attentionForward(dev(DType.BF16, [6, 320]), dev(DType.F32, [24]), dev(DType.BF16, [6, 640]),
-      dev(INT32, [2]), shape)).toThrow(/attentionForward: the CUDA FlashAttention kernels support head dims 64, 96 and 128/);
+      dev(INT32, [2]), shape)).toThrow(/attentionForward: the CUDA FlashAttention kernels support head dims 32, 64, 96 and 128 in bf16 .*got headDim 80 in bf16/);
     expect(() => be.attentionForward(dev(DType.BF16, [6, 256]), dev(DType.F32, [24]), dev(DType.BF16, [6, 512]),
       dev(INT32, [2]), { ...shape, nKvHeads: 3, headDim: 64 })).toThrow('attentionForward: nHeads (4) is not a multiple of nKvHeads (3)');
     expect(calls.filter(([n]) => n !== 'cudaAttentionSupported')).toEqual([]);

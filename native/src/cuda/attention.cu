@@ -74,10 +74,12 @@ int backward_impl(void* dqkv, const void* dout, const void* out, const float* ls
 #define TELECHAT_FA2_DISPATCH(FN, ...)                                                           \
   do {                                                                                           \
     if (dt == CDT_BF16) {                                                                        \
+      if (D == 32) return causal ? FN<__nv_bfloat16, 32, true>(__VA_ARGS__) : FN<__nv_bfloat16, 32, false>(__VA_ARGS__);     \
       if (D == 64) return causal ? FN<__nv_bfloat16, 64, true>(__VA_ARGS__) : FN<__nv_bfloat16, 64, false>(__VA_ARGS__);     \
       if (D == 96) return causal ? FN<__nv_bfloat16, 96, true>(__VA_ARGS__) : FN<__nv_bfloat16, 96, false>(__VA_ARGS__);     \
       if (D == 128) return causal ? FN<__nv_bfloat16, 128, true>(__VA_ARGS__) : FN<__nv_bfloat16, 128, false>(__VA_ARGS__);  \
     } else if (dt == CDT_F16) {                                                                  \
+      if (D == 32) return causal ? FN<__half, 32, true>(__VA_ARGS__) : FN<__half, 32, false>(__VA_ARGS__);                   \
       if (D == 64) return causal ? FN<__half, 64, true>(__VA_ARGS__) : FN<__half, 64, false>(__VA_ARGS__);                   \
       if (D == 96) return causal ? FN<__half, 96, true>(__VA_ARGS__) : FN<__half, 96, false>(__VA_ARGS__);                   \
       if (D == 128) return causal ? FN<__half, 128, true>(__VA_ARGS__) : FN<__half, 128, false>(__VA_ARGS__);                \
@@ -87,7 +89,7 @@ int backward_impl(void* dqkv, const void* dout, const void* out, const float* ls
 
 }  // namespace
 
-bool attention_supported(int64_t D, int dt) { return (D == 64 || D == 96 || D == 128) && (dt == CDT_BF16 || dt == CDT_F16); }
+bool attention_supported(int64_t D, int dt) { return (D == 32 || D == 64 || D == 96 || D == 128) && (dt == CDT_BF16 || dt == CDT_F16); }
 
 int attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu_seqlens, int64_t num_docs,
                       int64_t max_seqlen, int64_t T, int64_t nh, int64_t nkv, int64_t D, float scale, bool causal,

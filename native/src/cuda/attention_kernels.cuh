@@ -17,6 +17,15 @@ constexpr float kLn2 = 0.6931471805599453f;
 
 template <int D> __host__ __device__ constexpr int ld_rows() { return D + 8; }  // +8 elements: rows 16 B apart, fewer bank conflicts
 
+// What the kernels assume of the head dim D (instantiated: 32, 64, 96, 128):
+// - D % 16 == 0: Q K^T runs D / 16 k-steps of 16, and every output holds D / 8 n-tiles of 8;
+// - D % 8 == 0 also makes a row D / 8 16-byte vectors (load_tile) and keeps ld_rows<D>() rows
+//   16-byte aligned; global rows (nh + 2 nkv) * D and head offsets h * D stay 16-byte aligned;
+// - the P V and dS K products run over the 64 keys of a tile (kBlock / 16 = 4 k-steps) whatever
+//   D is, and transposed tiles are [D][kLdT] with kLdT fixed by kBlock, not by D;
+// - D <= 128: the fp32 accumulators (D / 8 x 4 per thread, two of them in dK/dV) fit registers.
+template <int D> constexpr bool kHeadDimOk = D >= 16 && D % 16 == 0 && D <= 128;
+
 // ---- tensor-core primitives ----
 template <typename S> __device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
 #ifndef TELECHAT_FA2_EMULATE
@@ -81,10 +90,11 @@ __device__ __forceinline__ void mma_rows_x_rows(float acc[8][4], const S* a_tile
 }
 
 // acc[16 x D] += P[16 x 64] (as C tiles) * X where X^T is stored as [D][64] (transposed tile).
+// The k dimension is the tile's 64 keys (or queries): kBlock / 16 steps for every D.
 template <typename S, int D>
 __device__ __forceinline__ void mma_c_x_transposed(float acc[D / 8][4], const float p[8][4], const S* xt, int g, int tig) {
 #pragma unroll
-  for (int kk = 0; kk < 4; kk++) {
+  for (int kk = 0; kk < kBlock / 16; kk++) {
     uint32_t a[4];
     c_to_a<S>(a, p[2 * kk], p[2 * kk + 1]);
 #pragma unroll
@@ -155,6 +165,7 @@ __device__ __forceinline__ Geometry doc_geometry(const int32_t* cu) {
 template <typename S, int D, bool kCausal>
 __global__ void __launch_bounds__(kThreads) fa2_forward_kernel(S* out, float* lse, const S* qkv, const int32_t* cu, int nh,
                                                                int nkv, int64_t T, float scale_log2) {
+  static_assert(kHeadDimOk<D>, "head dim: see kHeadDimOk");
   TELECHAT_DYNAMIC_SMEM(smem);
   constexpr int LD = ld_rows<D>();
   S* Qs = reinterpret_cast<S*>(smem);
@@ -267,6 +278,7 @@ template <typename S, int D, bool kCausal>
 __global__ void __launch_bounds__(kThreads) fa2_dq_kernel(S* dqkv, const S* dout, const float* lse, const float* delta,
                                                           const S* qkv, const int32_t* cu, int nh, int nkv, int64_t T,
                                                           float scale, float scale_log2) {
+  static_assert(kHeadDimOk<D>, "head dim: see kHeadDimOk");
   TELECHAT_DYNAMIC_SMEM(smem);
   constexpr int LD = ld_rows<D>();
   S* Qs = reinterpret_cast<S*>(smem);
@@ -334,6 +346,7 @@ template <typename S, int D, bool kCausal>
 __global__ void __launch_bounds__(kThreads) fa2_dkdv_kernel(S* dqkv, const S* dout, const float* lse, const float* delta,
                                                             const S* qkv, const int32_t* cu, int nh, int nkv, int64_t T,
                                                             float scale, float scale_log2) {
+  static_assert(kHeadDimOk<D>, "head dim: see kHeadDimOk");
   TELECHAT_DYNAMIC_SMEM(smem);
   constexpr int LD = ld_rows<D>();
   S* Ks = reinterpret_cast<S*>(smem);
