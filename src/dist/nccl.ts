@@ -1,12 +1,12 @@
 // NCCL (CUDA) implementation of Communicator: collectives on device buffers, enqueued on a
 // stream the communicator owns, ordered after the compute queued so far on the legacy default
-// stream (native/src/comm/nccl_async.h). Sync calls submit and wait; async calls return at once
-// and their handle's wait makes later compute wait for the result. Argument rules are Gloo's
-// (collective_args.ts), plus: buffers must be device memory.
+// stream (native/src/comm/nccl_async.h). Async calls return at once and their handle's wait
+// makes later compute wait for the result. The collectives and their argument rules are
+// shared with Gloo (queued_communicator.ts); NCCL buffers must be device memory.
 import { addon, ncclAddon, type NcclFunctions } from '../native/addon.js';
-import { bufferFor, checkGroupRanks, checkNoOverlap, checkPair, checkReduceOp, checkRoot, Op, redOpCode } from './collective_args.js';
-import { CommDType, type Buffer, type CollectiveOptions, type CommBuffer, type CommHandle, type Communicator,
-  type ReduceOp } from './communicator.js';
+import { Op, redOpCode } from './collective_args.js';
+import type { CommBuffer, CommDType, CommHandle, Communicator, ReduceOp } from './communicator.js';
+import { QueuedCommunicator } from './queued_communicator.js';
 import type { StoreClient } from './store.js';
 
 /** Loads libnccl.so.2 (dlopen) and reports where it came from, or throws "NCCL not found, looked in: ...". */
@@ -61,11 +61,10 @@ class NcclHandle implements CommHandle {
   }
 }
 
-export class NcclCommunicator implements Communicator {
+export class NcclCommunicator extends QueuedCommunicator {
   readonly backend = 'nccl' as const;
   private readonly n: NcclFunctions;
   private id: number;
-  private groups = 0;
 
   /**
    * Joins the NCCL group `name`: its rank 0 publishes the unique id in the store, the others read
@@ -82,71 +81,21 @@ export class NcclCommunicator implements Communicator {
     private readonly setupTimeoutMs: number,
     functions?: NcclFunctions,
   ) {
+    super();
     this.n = functions ?? ncclAddon();
     this.id = this.n.ncclCommCreate(store ? store.id : -1, name, rank, size, setupTimeoutMs);
   }
 
-  private submit(op: Op, input: CommBuffer | null, output: CommBuffer | null, count: number, dtype: CommDType,
-    red: ReduceOp, root: number, opts?: CollectiveOptions): CommHandle {
+  protected enqueue(op: Op, input: CommBuffer | null, output: CommBuffer | null, count: number, dtype: CommDType,
+    red: ReduceOp, root: number, timeoutMs: number): CommHandle {
     if (this.id < 0) throw new Error(`communicator '${this.name}' was destroyed`);
-    const timeout = opts?.timeoutMs ?? this.timeoutMs;
-    return new NcclHandle(this.n, this.n.ncclCommSubmit(this.id, op, dtype, redOpCode[red], input?.ptr ?? 0,
-      output?.ptr ?? 0, count, root, timeout));
-  }
-
-  allReduceAsync(buf: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): CommHandle {
-    const b = bufferFor('nccl', 'allReduce', 'buf', buf);
-    checkReduceOp('allReduce', op, b.dtype);
-    return this.submit(Op.AllReduce, b, b, b.numel, b.dtype, op, 0, opts);
-  }
-  allReduce(buf: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): void {
-    this.allReduceAsync(buf, op, opts).wait();
-  }
-
-  reduceScatterAsync(input: Buffer, output: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): CommHandle {
-    const i = bufferFor('nccl', 'reduceScatter', 'input', input);
-    const o = bufferFor('nccl', 'reduceScatter', 'output', output);
-    checkPair('reduceScatter', i, o, o.numel * this.size, i.numel, this.size);
-    checkReduceOp('reduceScatter', op, i.dtype);
-    return this.submit(Op.ReduceScatter, i, o, o.numel, i.dtype, op, 0, opts);
-  }
-  reduceScatter(input: Buffer, output: Buffer, op: ReduceOp = 'sum', opts?: CollectiveOptions): void {
-    this.reduceScatterAsync(input, output, op, opts).wait();
-  }
-
-  allGatherAsync(input: Buffer, output: Buffer, opts?: CollectiveOptions): CommHandle {
-    const i = bufferFor('nccl', 'allGather', 'input', input);
-    const o = bufferFor('nccl', 'allGather', 'output', output);
-    checkPair('allGather', i, o, i.numel * this.size, o.numel, this.size);
-    checkNoOverlap('allGather', i, o);
-    return this.submit(Op.AllGather, i, o, i.numel, i.dtype, 'sum', 0, opts);
-  }
-  allGather(input: Buffer, output: Buffer, opts?: CollectiveOptions): void {
-    this.allGatherAsync(input, output, opts).wait();
-  }
-
-  broadcastAsync(buf: Buffer, root: number, opts?: CollectiveOptions): CommHandle {
-    checkRoot('broadcast', root, this.size);
-    const b = bufferFor('nccl', 'broadcast', 'buf', buf);
-    return this.submit(Op.Broadcast, b, b, b.numel, b.dtype, 'sum', root, opts);
-  }
-  broadcast(buf: Buffer, root: number, opts?: CollectiveOptions): void {
-    this.broadcastAsync(buf, root, opts).wait();
-  }
-
-  barrier(opts?: CollectiveOptions): void {
-    this.submit(Op.Barrier, null, null, 0, CommDType.I32, 'sum', 0, opts).wait();
+    return new NcclHandle(this.n, this.n.ncclCommSubmit(this.id, op, dtype, redOpCode[red], input?.ptr ?? 0, output?.ptr ?? 0, count, root, timeoutMs));
   }
 
   /** A new NCCL communicator whose unique id travels under the group's name ("<name>.<k>"). */
-  newGroup(ranks: readonly number[]): Communicator | null {
-    checkGroupRanks(ranks, this.size);
-    // Every member calls newGroup in the same order, so the counter names the group alike.
-    const name = `${this.name}.${++this.groups}`;
-    const index = ranks.indexOf(this.rank);
-    if (index < 0) return null;
-    if (ranks.length > 1 && !this.store) throw new Error(`newGroup: a group of ${ranks.length} ranks needs the rendezvous store`);
-    return new NcclCommunicator(this.store, name, index, ranks.length, this.timeoutMs, this.setupTimeoutMs, this.n);
+  protected joinGroup(name: string, rank: number, size: number): Communicator {
+    if (size > 1 && !this.store) throw new Error(`newGroup: a group of ${size} ranks needs the rendezvous store`);
+    return new NcclCommunicator(this.store, name, rank, size, this.timeoutMs, this.setupTimeoutMs, this.n);
   }
 
   destroy(): void {
