@@ -55,10 +55,15 @@ async function main(): Promise<void> {
   const rankCounts = (process.env.BENCH_RANKS ?? '2,4').split(',').map(Number);
   const python = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
   const rows: Row[] = [];
+  const loads: number[] = []; // 1-min load average before each side and at the end: the machine is shared
   for (const ranks of rankCounts) {
+    loads.push(loadavg()[0]);
     rows.push(...(await launch(ranks, [process.execPath, join('dist', 'bench', 'comm_worker.js'), sizes])));
+    loads.push(loadavg()[0]);
     rows.push(...(await launch(ranks, [python, join('scripts', 'reference', 'comm_torch.py'), sizes])));
   }
+  loads.push(loadavg()[0]);
+  const sorted = [...loads].sort((a, b) => a - b);
   const table = [];
   console.log(`bench:comm  ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown'} (fp32, 127.0.0.1)`);
   console.log('op             ranks     MB   ours GB/s  torch GB/s  torch_time/ours_time');
@@ -75,10 +80,11 @@ async function main(): Promise<void> {
       `${entry.ours_busbw_gbps.toFixed(2).padStart(11)} ${entry.torch_busbw_gbps.toFixed(2).padStart(11)} ` +
       `${entry.speed_vs_torch.toFixed(2).padStart(21)}${ours.mb >= 16 && entry.speed_vs_torch < 0.9 ? '  (below 0.9 target)' : ''}`);
   }
+  console.log(`load average (1 min) ${sorted[0].toFixed(2)}-${sorted[sorted.length - 1].toFixed(2)} during the run`);
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(join('bench-results', 'comm.json'), JSON.stringify({
     bench: 'comm', date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
-    load_average_1m_at_end: loadavg()[0],
+    load_average_1m: { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads },
     note: 'torch reduceScatter = all_reduce of the full buffer (torch 1.13 gloo has no reduce_scatter)', rows: table,
   }, null, 2) + '\n');
 }
