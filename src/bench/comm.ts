@@ -25,6 +25,8 @@ interface Row {
   bytes: number;
   iters: number;
   seconds: number;
+  minflt: number; // minor page faults of rank 0's process per timed iteration
+  cpu_ms: number; // its CPU time (user + system, all threads) per timed iteration
 }
 
 function freePort(): Promise<number> {
@@ -74,17 +76,17 @@ async function main(): Promise<void> {
     }
   }
   loads.push(loadavg()[0]);
-  // Best over rounds of each side's per-launch best.
+  // Best over rounds of each side's per-launch best (with that launch's faults and CPU time).
   const rows: Row[] = [];
   for (const r of runs) {
-    const seen = rows.find((x) => x.side === r.side && x.op === r.op && x.ranks === r.ranks && x.mb === r.mb);
-    if (!seen) rows.push({ ...r });
-    else seen.seconds = Math.min(seen.seconds, r.seconds);
+    const i = rows.findIndex((x) => x.side === r.side && x.op === r.op && x.ranks === r.ranks && x.mb === r.mb);
+    if (i < 0) rows.push(r);
+    else if (r.seconds < rows[i].seconds) rows[i] = r;
   }
   const sorted = [...loads].sort((a, b) => a - b);
   const table = [];
   console.log(`bench:comm  ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown'} (fp32, 127.0.0.1)`);
-  console.log('op             ranks     MB   ours GB/s  torch GB/s  torch_time/ours_time');
+  console.log('op             ranks     MB   ours GB/s  torch GB/s  torch_time/ours_time  faults/op ours torch');
   for (const ours of rows.filter((r) => r.side === 'ours')) {
     const torch = rows.find((r) => r.side === 'torch' && r.op === ours.op && r.ranks === ours.ranks && r.mb === ours.mb);
     if (!torch) continue;
@@ -92,11 +94,14 @@ async function main(): Promise<void> {
       op: ours.op, ranks: ours.ranks, mb: ours.mb, ours_s: ours.seconds, torch_s: torch.seconds,
       ours_busbw_gbps: busBandwidth(ours), torch_busbw_gbps: busBandwidth({ ...torch, op: ours.op }),
       speed_vs_torch: torch.seconds / ours.seconds,
+      ours_minflt_per_op: ours.minflt, torch_minflt_per_op: torch.minflt,
+      ours_cpu_ms_per_op: ours.cpu_ms, torch_cpu_ms_per_op: torch.cpu_ms,
     };
     table.push(entry);
     console.log(`${ours.op.padEnd(14)} ${String(ours.ranks).padStart(5)} ${String(ours.mb).padStart(6)} ` +
       `${entry.ours_busbw_gbps.toFixed(2).padStart(11)} ${entry.torch_busbw_gbps.toFixed(2).padStart(11)} ` +
-      `${entry.speed_vs_torch.toFixed(2).padStart(21)}${ours.mb >= 16 && entry.speed_vs_torch < 0.9 ? '  (below 0.9 target)' : ''}`);
+      `${entry.speed_vs_torch.toFixed(2).padStart(21)} ${ours.minflt.toFixed(0).padStart(14)} ${torch.minflt.toFixed(0).padStart(5)}` +
+      `${ours.mb >= 16 && entry.speed_vs_torch < 0.9 ? '  (below 0.9 target)' : ''}`);
   }
   console.log(`load average (1 min) ${sorted[0].toFixed(2)}-${sorted[sorted.length - 1].toFixed(2)} during the run`);
   mkdirSync('bench-results', { recursive: true });
