@@ -3,10 +3,12 @@
 Started by telechat-launch (env:// rendezvous from RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 Torch 1.13's gloo backend has no reduce_scatter, so "reduceScatter" times what torch users fall
 back to: an all_reduce of the same full buffer. allGather uses all_gather into views of one
-output tensor. Prints one JSON line per (op, size) from rank 0.
+output tensor. Prints one JSON line per (op, size) from rank 0, with the process's minor page
+faults and CPU time (user + system, all threads) per timed iteration, as our side does.
 """
 import json
 import os
+import resource
 import sys
 import time
 
@@ -36,15 +38,19 @@ def main():
             fn()
             # Best of `iters`, each bracketed by barriers (same as our side).
             seconds = float("inf")
+            before = resource.getrusage(resource.RUSAGE_SELF)
             for _ in range(iters):
                 dist.barrier()
                 t0 = time.perf_counter()
                 fn()
                 dist.barrier()
                 seconds = min(seconds, time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            minflt = (after.ru_minflt - before.ru_minflt) / iters
+            cpu_ms = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1e3 / iters
             if rank == 0:
                 print(json.dumps({"side": "torch", "op": op, "ranks": world, "mb": mb, "bytes": n * 4,
-                                  "iters": iters, "seconds": seconds}), flush=True)
+                                  "iters": iters, "seconds": seconds, "minflt": minflt, "cpu_ms": cpu_ms}), flush=True)
     dist.destroy_process_group()
 
 

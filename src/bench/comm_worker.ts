@@ -1,5 +1,8 @@
 // One rank of bench:comm (ours): times allReduce, reduceScatter and allGather of fp32 buffers
-// and prints one JSON line per (op, size) from rank 0. Started by telechat-launch.
+// and prints one JSON line per (op, size) from rank 0. Started by telechat-launch. Besides the
+// time, rank 0 reports its process's minor page faults and CPU time (user + system, all threads)
+// per timed iteration, barriers included: fresh pages on every call once made allReduce 1.5x
+// slower than torch, and the fault count shows that where timings on a shared machine cannot.
 import { addon } from '../native/addon.js';
 import { CommDType, initDistributed, type CommBuffer } from '../dist/index.js';
 
@@ -30,6 +33,7 @@ for (const mb of sizesMb) {
     // Best of `iters`, each bracketed by barriers: the machine is shared, so the minimum is the
     // least noisy estimate (the torch side is timed the same way).
     let seconds = Infinity;
+    const before = process.resourceUsage();
     for (let i = 0; i < iters; i++) {
       world.barrier();
       const t0 = process.hrtime.bigint();
@@ -37,7 +41,10 @@ for (const mb of sizesMb) {
       world.barrier();
       seconds = Math.min(seconds, Number(process.hrtime.bigint() - t0) / 1e9);
     }
-    if (rank === 0) console.log(JSON.stringify({ side: 'ours', op, ranks: W, mb, bytes: n * 4, iters, seconds }));
+    const after = process.resourceUsage();
+    const minflt = (after.minorPageFault - before.minorPageFault) / iters;
+    const cpuMs = (after.userCPUTime - before.userCPUTime + after.systemCPUTime - before.systemCPUTime) / 1e3 / iters;
+    if (rank === 0) console.log(JSON.stringify({ side: 'ours', op, ranks: W, mb, bytes: n * 4, iters, seconds, minflt, cpu_ms: cpuMs }));
   }
   for (const b of [full, chunk, gathered]) addon.free(b.ptr);
 }

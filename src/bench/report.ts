@@ -181,17 +181,38 @@ interface CommRow {
   ours_busbw_gbps: number;
   torch_busbw_gbps: number;
   speed_vs_torch: number;
+  // Rank 0's process per timed iteration (absent from results before they were recorded).
+  ours_minflt_per_op?: number;
+  torch_minflt_per_op?: number;
+  ours_cpu_ms_per_op?: number;
+  torch_cpu_ms_per_op?: number;
 }
 
 function commSection(r: Result): string {
   const rows = r.get('rows') as CommRow[];
-  return [
+  const diag = rows.every((x) => [x.ours_minflt_per_op, x.torch_minflt_per_op, x.ours_cpu_ms_per_op, x.torch_cpu_ms_per_op]
+    .every((v) => typeof v === 'number' && Number.isFinite(v)));
+  const header = ['op', 'ranks', 'MB', 'ours GB/s', 'torch GB/s', 'ratio'];
+  if (diag) header.push('page faults/op ours / torch', 'CPU ms/op ours / torch');
+  const body = rows.map((x) => {
+    const cells = [x.op, String(x.ranks), String(x.mb), f(x.ours_busbw_gbps), f(x.torch_busbw_gbps), f(x.speed_vs_torch)];
+    if (diag) {
+      cells.push(`${f(x.ours_minflt_per_op!, 0)} / ${f(x.torch_minflt_per_op!, 0)}`, `${f(x.ours_cpu_ms_per_op!, 1)} / ${f(x.torch_cpu_ms_per_op!, 1)}`);
+    }
+    return cells;
+  });
+  const parts = [
     'Bus bandwidth (GB/s, NCCL-tests convention) of our Gloo communicator vs torch.distributed gloo, fp32 on 127.0.0.1; ' +
       `ratio = torch time / our time (target >= 0.9 at >= 16 MB). ${r.has('note') ? r.str('note') + '.' : ''}`,
     '',
-    table(['op', 'ranks', 'MB', 'ours GB/s', 'torch GB/s', 'ratio'],
-      rows.map((x) => [x.op, String(x.ranks), String(x.mb), f(x.ours_busbw_gbps), f(x.torch_busbw_gbps), f(x.speed_vs_torch)])),
-  ].join('\n');
+    table(header, body),
+  ];
+  if (diag) {
+    parts.push('', 'Page faults and CPU time (user + system, all threads) are per timed iteration of rank 0\'s process, ' +
+      'barriers included, from the launch whose time is shown. On a shared machine the times move with other jobs\' load; ' +
+      'these two move much less, so they show where a difference comes from (see "CPU collectives" in docs/distributed.md).');
+  }
+  return parts.join('\n');
 }
 
 function dataSection(r: Result): string {

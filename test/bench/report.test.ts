@@ -68,6 +68,25 @@ describe('bench report', () => {
     for (const missing of ['core', 'comm', 'data', 'zero']) expect(doc).toContain(`no bench-results/${missing}.json`);
   });
 
+  it('renders the collectives table, with page faults and CPU time per op when the result has them', () => {
+    const row = { op: 'allReduce', ranks: 2, mb: 16, ours_s: 0.01, torch_s: 0.012, ours_busbw_gbps: 1.68, torch_busbw_gbps: 1.4, speed_vs_torch: 1.2 };
+    const comm = (rows: Record<string, unknown>[]) => ({ bench: 'comm', date: '2026-11-27T08:00:00.000Z', machine: { cpu: 'Test CPU 9000', cores: 2 },
+      load_average_1m: { min: 1, median: 2, max: 3, samples: [1, 2, 3] }, note: 'best of 2 launches', rows });
+    writeFileSync(join(tmp.dir, 'bench-results', 'comm.json'), JSON.stringify(comm([
+      { ...row, ours_minflt_per_op: 0.2, torch_minflt_per_op: 12.6, ours_cpu_ms_per_op: 7.25, torch_cpu_ms_per_op: 8 }])));
+    expect(node(REPORT).status).toBe(0);
+    let doc = readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8');
+    expect(doc).toContain('- load average: 1-min 1.00-3.00 during the run');
+    expect(doc).toContain('| op | ranks | MB | ours GB/s | torch GB/s | ratio | page faults/op ours / torch | CPU ms/op ours / torch |');
+    expect(doc).toContain('| allReduce | 2 | 16 | 1.68 | 1.40 | 1.20 | 0 / 13 | 7.3 / 8.0 |');
+    // results written before the diagnostics were recorded still render, without those columns
+    writeFileSync(join(tmp.dir, 'bench-results', 'comm.json'), JSON.stringify(comm([row])));
+    expect(node(REPORT).status).toBe(0);
+    doc = readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8');
+    expect(doc).toContain('| op | ranks | MB | ours GB/s | torch GB/s | ratio |\n');
+    expect(doc).toContain('| allReduce | 2 | 16 | 1.68 | 1.40 | 1.20 |\n');
+  });
+
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
     const bad = trainResult();
     delete (bad.ratios as Record<string, unknown>).bf16_throughput_vs_torch;

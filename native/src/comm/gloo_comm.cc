@@ -4,7 +4,6 @@
 #include "comm/gloo_comm.h"
 
 #include <gloo/allgather.h>
-#include <gloo/allreduce.h>
 #include <gloo/barrier.h>
 #include <gloo/broadcast.h>
 #include <gloo/rendezvous/context.h>
@@ -12,6 +11,7 @@
 #include <gloo/transport/tcp/device.h>
 #include <gloo/types.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -103,8 +103,13 @@ void narrow(void* dst, const float* src, size_t n, CommDType dt, float scale) {
   }
 }
 
-// Slot prefix of our ring reduce-scatter; Gloo's own collectives use small prefixes.
+// Slot prefixes of our ring collectives; Gloo's own collectives use small prefixes.
 constexpr uint8_t kReduceScatterSlotPrefix = 0x5a;
+constexpr uint8_t kAllReduceSlotPrefix = 0x5b;
+
+// Largest piece of a chunk the allReduce ring moves at once (Gloo's default too): big enough
+// that per-message overhead is small, small enough that two stay in L2 while they are reduced.
+constexpr size_t kMaxSegmentBytes = size_t{1} << 20;
 
 }  // namespace
 
@@ -142,20 +147,21 @@ GlooComm::~GlooComm() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (workspace_) host_free(workspace_);
 }
 
-// Grow-only fp32 workspace reused across collectives (fresh pages for every call cost more
-// than the transfer on large buffers). Counted as MEM_BUFFERS; only the comm thread uses it.
-char* GlooComm::workspace(size_t bytes) {
-  if (bytes > workspace_bytes_) {
-    if (workspace_) host_free(workspace_);
-    workspace_ = nullptr;
-    workspace_bytes_ = 0;
-    workspace_ = static_cast<char*>(host_alloc(bytes, MEM_BUFFERS));
-    workspace_bytes_ = bytes;
+HostScratch::~HostScratch() {
+  if (ptr_) host_free(ptr_);
+}
+
+char* HostScratch::get(size_t bytes) {
+  if (bytes > bytes_) {
+    if (ptr_) host_free(ptr_);
+    ptr_ = nullptr;
+    bytes_ = 0;
+    ptr_ = static_cast<char*>(host_alloc(bytes, MEM_BUFFERS));
+    bytes_ = bytes;
   }
-  return workspace_;
+  return ptr_;
 }
 
 void GlooComm::submit(std::shared_ptr<Work> w) {
@@ -210,24 +216,104 @@ void GlooComm::all_reduce(Work& w) {
   // fp32 and int32 reduce in place in `out`; 16-bit types in an fp32 scratch buffer.
   void* buf = w.out;
   if (w.dt == CDT_BF16 || w.dt == CDT_F16) {
-    float* wide = reinterpret_cast<float*>(workspace(n * 4));
+    float* wide = reinterpret_cast<float*>(workspace_.get(n * 4));
     widen(wide, w.in, n, w.dt);
     buf = wide;
   } else if (w.in != w.out) {
     std::memcpy(w.out, w.in, n * 4);
   }
-  if (size_ > 1) {
-    gloo::AllreduceOptions opts(ctx_);
-    if (is_int) opts.setOutput(static_cast<int32_t*>(buf), n);
-    else opts.setOutput(static_cast<float*>(buf), n);
-    opts.setReduceFunction(reduce_fn(is_int, w.red));
-    opts.setTag(next_tag());
-    opts.setTimeout(w.timeout);
-    gloo::allreduce(opts);
-  }
+  if (size_ > 1) ring_all_reduce(static_cast<char*>(buf), n, is_int, w.red, w.timeout);
   if (w.dt != CDT_I32 && (buf != w.out || scale != 1.0f)) {
     narrow(w.out, static_cast<float*>(buf), n, w.dt, scale);
   }
+}
+
+// In-place ring allReduce of n 4-byte elements (fp32 or int32): a reduce-scatter, then an
+// allgather, each in size-1 steps over the W chunks of the buffer. Every chunk is cut into
+// segments of at most kMaxSegmentBytes (at least two per chunk) and a rank keeps two receives in
+// flight, so the transfer of one segment overlaps the reduction of the one before.
+//
+// Why not gloo::allreduce, which runs the same ring: it allocates its two receive segments (up to
+// 2 MiB) with new[] on every call. memory.cc pins glibc's mmap threshold at 1 MiB, so those were
+// fresh pages each call: 513 minor page faults per allReduce of >= 4 MB on 2 ranks (torch's
+// process, on the same libgloo, reuses heap memory and takes ~0), which made 4-16 MB ~1.5x slower
+// than torch. Here the segments live in ring_scratch_, allocated once per communicator.
+void GlooComm::ring_all_reduce(char* buf, size_t n, bool is_int, RedOp red, std::chrono::milliseconds timeout) {
+  const size_t W = static_cast<size_t>(size_);
+  const size_t r = static_cast<size_t>(rank_);
+  const size_t chunk = (n + W - 1) / W;  // elements per chunk; the last ones may be short or empty
+  const size_t segs = std::max<size_t>(2, (chunk * 4 + kMaxSegmentBytes - 1) / kMaxSegmentBytes);
+  const size_t seg = (chunk + segs - 1) / segs;  // elements per segment
+  const size_t steps = (W - 1) * segs;           // transfers per phase; transfer i is segment i % segs of step i / segs
+  // Element range [first, last) of segment k of chunk c, clipped to the buffer (may be empty).
+  struct Range {
+    size_t first, last;
+    bool empty() const { return first == last; }
+  };
+  auto range = [&](size_t c, size_t k) {
+    return Range{std::min(n, c * chunk + std::min(chunk, k * seg)), std::min(n, c * chunk + std::min(chunk, (k + 1) * seg))};
+  };
+  char* tmp = ring_scratch_.get(2 * seg * 4);
+  auto buf_ub = ctx_->createUnboundBuffer(buf, n * 4);
+  auto tmp_ub = ctx_->createUnboundBuffer(tmp, 2 * seg * 4);
+  const uint64_t slot = gloo::Slot::build(kAllReduceSlotPrefix, next_tag());
+  const int right = (rank_ + 1) % size_;
+  const int left = (rank_ + size_ - 1) % size_;
+  const ReduceFn fn = reduce_fn(is_int, red);
+  // Messages between two ranks on one slot arrive in the order they were posted, so each
+  // waitRecv/waitSend below completes the oldest outstanding transfer of its kind.
+  size_t sends = 0;  // posted sends not yet waited for
+  auto send = [&](Range g) {
+    if (g.empty()) return;
+    buf_ub->send(right, slot, g.first * 4, (g.last - g.first) * 4);
+    sends++;
+  };
+  // Keep at most two sends in flight (one more than the step in progress needs).
+  auto bound_sends = [&](size_t most) {
+    for (; sends > most; sends--) buf_ub->waitSend(timeout);
+  };
+
+  // Reduce-scatter. At step s a rank sends its partial sum of chunk (r - s) to the right and adds
+  // the left neighbour's partial sum of chunk (r - s - 1) into its own; after W - 1 steps it holds
+  // the full reduction of chunk (r + 1). Sending segment k of step s needs the reduction of segment
+  // k of step s - 1, done two transfers or more earlier because segs >= 2; receive slot i % 2 is
+  // free again once transfer i - 2 was reduced, at the end of the previous iteration.
+  auto rs_send = [&](size_t i) { return range((r + W - i / segs) % W, i % segs); };
+  auto rs_recv = [&](size_t i) { return range((r + 2 * W - i / segs - 1) % W, i % segs); };
+  auto reduce_received = [&](size_t i) {
+    const Range g = rs_recv(i);
+    if (g.empty()) return;
+    tmp_ub->waitRecv(timeout);
+    char* mine = buf + g.first * 4;
+    fn(mine, mine, tmp + (i % 2) * seg * 4, g.last - g.first);
+  };
+  for (size_t i = 0; i < steps; i++) {
+    const Range in = rs_recv(i);
+    if (!in.empty()) tmp_ub->recv(left, slot, (i % 2) * seg * 4, (in.last - in.first) * 4);
+    send(rs_send(i));
+    if (i > 0) reduce_received(i - 1);
+    bound_sends(2);
+  }
+  reduce_received(steps - 1);
+  bound_sends(0);  // the allgather below overwrites chunks sent above
+
+  // Allgather. At step s a rank forwards the full reduction of chunk (r + 1 - s) and receives
+  // chunk (r - s) straight into the buffer; forwarding segment k of step s needs its receive at
+  // step s - 1, waited for at least one iteration earlier.
+  auto ag_send = [&](size_t i) { return range((r + 1 + W - i / segs) % W, i % segs); };
+  auto ag_recv = [&](size_t i) { return range((r + W - i / segs) % W, i % segs); };
+  auto wait_received = [&](size_t i) {
+    if (!ag_recv(i).empty()) buf_ub->waitRecv(timeout);
+  };
+  for (size_t i = 0; i < steps; i++) {
+    const Range in = ag_recv(i);
+    if (!in.empty()) buf_ub->recv(left, slot, in.first * 4, (in.last - in.first) * 4);
+    send(ag_send(i));
+    if (i > 0) wait_received(i - 1);
+    bound_sends(2);
+  }
+  wait_received(steps - 1);
+  bound_sends(0);
 }
 
 // Ring reduce-scatter over Gloo's transport, in size-1 steps. At step s a rank sends its partial
@@ -244,7 +330,7 @@ void GlooComm::reduce_scatter(Work& w) {
   const size_t chunk_bytes = n * 4;
   const size_t in_chunk_bytes = n * comm_dtype_size(w.dt);
   const char* in = static_cast<const char*>(w.in);
-  char* ws = workspace(2 * chunk_bytes);
+  char* ws = workspace_.get(2 * chunk_bytes);
   char* acc = ws;                 // partial sum this rank sends next
   char* tmp = ws + chunk_bytes;   // partial sum received from the left
   ReduceFn fn = reduce_fn(is_int, w.red);

@@ -19,6 +19,21 @@ class Context;
 namespace telechat {
 namespace comm {
 
+// Grow-only host buffer reused across collectives: fresh pages on every call cost more than the
+// transfer at mid sizes (see GlooComm::ring_all_reduce). Counted as MEM_BUFFERS.
+class HostScratch {
+ public:
+  HostScratch() = default;
+  ~HostScratch();
+  HostScratch(const HostScratch&) = delete;
+  HostScratch& operator=(const HostScratch&) = delete;
+  char* get(size_t bytes);
+
+ private:
+  char* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 class GlooComm {
  public:
   // Rendezvous through `store` under `prefix` (a group id); blocks until all `size` members
@@ -37,20 +52,22 @@ class GlooComm {
   void loop();
   void run(Work& w);
   void all_reduce(Work& w);
+  void ring_all_reduce(char* buf, size_t n, bool is_int, RedOp red, std::chrono::milliseconds timeout);
   void reduce_scatter(Work& w);
   void all_gather(Work& w);
   void broadcast(Work& w);
   void barrier(Work& w);
   uint32_t next_tag() { return tag_++; }
-  char* workspace(size_t bytes);
 
   std::shared_ptr<TcpStoreClient> store_;
   std::shared_ptr<gloo::Context> ctx_;
   int rank_;
   int size_;
   uint32_t tag_ = 1;
-  char* workspace_ = nullptr;
-  size_t workspace_bytes_ = 0;
+  // Only the comm thread touches these. workspace_: fp32 copies of 16-bit buffers and the
+  // reduce-scatter partial sums; ring_scratch_: the two segments allReduce receives into.
+  HostScratch workspace_;
+  HostScratch ring_scratch_;
 
   std::mutex mu_;
   std::condition_variable cv_;
