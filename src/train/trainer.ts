@@ -102,6 +102,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     prefetch: zero.stage3_prefetch_bucket_size > 0,
     persistenceThreshold: zero.stage3_param_persistence_threshold,
     offloadOptimizer: zero.offload_optimizer.device === 'cpu',
+    offloadParam: zero.stage === 3 && zero.offload_param.device === 'cpu',
   });
   const scheduler = new LrScheduler(cfg.scheduler, opt.lr);
   const scaler = new LossScaler(cfg.fp16.enabled ? cfg.fp16 : null);

@@ -2,8 +2,10 @@
 // it on one process). It owns the fp32 master weights (unless the parameters are already
 // fp32, then it updates them in place) and both moments, and writes back the working copy.
 // Its state lives on the backend's device, next to the parameters - or, with offload on a GPU
-// (DeepSpeed's offload_optimizer "cpu"), in host memory: each step then copies the gradients
-// down, runs the CPU AdamW, and copies the updated 16-bit weights back up.
+// (DeepSpeed's offload_optimizer "cpu"), in host memory. Parameters or gradients that live on
+// another device than the update (offloaded optimizer; parameters offloaded by ZeRO-3's
+// offload_param) go through a staging copy: gradients are copied in before the update, the
+// updated working weights copied back after it.
 import type { Backend } from '../native/backend.js';
 import { cpuBackend } from '../native/cpu_backend.js';
 import { DType, MemCategory, type Tensor, alloc } from '../native/tensor.js';
@@ -23,12 +25,6 @@ export interface DecaySegment {
   decay: boolean;
 }
 
-/** Host copies of a device shard's parameters and gradients (offloaded optimizer). */
-interface HostStaging {
-  params: Tensor;
-  grads: Tensor;
-}
-
 export class ShardAdamW {
   /** fp32 master weights of the shard (the parameters themselves in fp32 mode). */
   readonly master: Tensor;
@@ -37,12 +33,14 @@ export class ShardAdamW {
   private readonly ownsMaster: boolean;
   /** Computes the update: the parameters' backend, or the CPU when offloaded. */
   private readonly stateBe: Backend;
-  private readonly staging: HostStaging | null;
+  /** Copies on the update's device of params / grads that live elsewhere (else null). */
+  private readonly stagedParams: Tensor | null;
+  private readonly stagedGrads: Tensor | null;
 
   /**
    * params: the working parameters of this shard (fp32, bf16 or fp16); grads: the shard's gradient
    * accumulator. Both are views of exactly the shard's elements. offload: keep the state in host
-   * memory when the parameters live on a GPU (no effect on the CPU, where it already is).
+   * memory when the backend is a GPU (no effect on the CPU, where it already is).
    */
   constructor(
     be: Backend,
@@ -54,42 +52,40 @@ export class ShardAdamW {
   ) {
     if (params.numel !== grads.numel) throw new Error(`shard of ${params.numel} parameters but ${grads.numel} gradients`);
     const n = params.numel;
-    const onHost = offload && be.device !== 'cpu';
-    this.stateBe = onHost ? cpuBackend : be;
-    this.staging = onHost
-      ? { params: alloc(params.type, [n], MemCategory.Buffers, 'cpu'), grads: alloc(grads.type, [n], MemCategory.Buffers, 'cpu') }
-      : null;
+    this.stateBe = offload && be.device !== 'cpu' ? cpuBackend : be;
+    const home = this.stateBe.device;
+    this.stagedParams = params.device === home ? null : alloc(params.type, [n], MemCategory.Buffers, home);
+    this.stagedGrads = grads.device === home ? null : alloc(grads.type, [n], MemCategory.Buffers, home);
     this.ownsMaster = params.dtype !== DType.F32;
     if (this.ownsMaster) {
-      this.master = alloc(DType.F32, [n], MemCategory.Master, this.stateBe.device);
+      this.master = alloc(DType.F32, [n], MemCategory.Master, home);
       this.syncMaster();
     } else {
-      this.master = this.staging?.params ?? params;
-      this.download(this.params);
+      this.master = this.stateParams;
+      this.stageIn(this.params, this.stagedParams);
     }
-    this.expAvg = alloc(DType.F32, [n], MemCategory.Optim, this.stateBe.device);
-    this.expAvgSq = alloc(DType.F32, [n], MemCategory.Optim, this.stateBe.device);
+    this.expAvg = alloc(DType.F32, [n], MemCategory.Optim, home);
+    this.expAvgSq = alloc(DType.F32, [n], MemCategory.Optim, home);
   }
 
-  /** The working parameters where the update computes: the staging copy when offloaded. */
+  /** The working parameters where the update computes. */
   private get stateParams(): Tensor {
-    return this.staging?.params ?? this.params;
+    return this.stagedParams ?? this.params;
   }
 
-  /** Offloaded: device tensor -> its host staging copy. */
-  private download(t: Tensor): void {
-    if (!this.staging) return;
-    (t === this.grads ? this.staging.grads : this.staging.params).writeBytes(t.readBytes());
+  /** Copies `t` into its staging copy on the update's device (nothing when there is none). */
+  private stageIn(t: Tensor, staged: Tensor | null): void {
+    if (staged) staged.writeBytes(t.readBytes());
   }
 
-  /** Offloaded: the updated host weights -> the device parameters. */
-  private upload(): void {
-    if (this.staging) this.params.writeBytes(this.staging.params.readBytes());
+  /** The updated working weights back to the parameters, when they were staged. */
+  private stageOut(): void {
+    if (this.stagedParams) this.params.writeBytes(this.stagedParams.readBytes());
   }
 
   /** Sets the fp32 master weights from the working parameters (after they were (re)loaded). */
   syncMaster(): void {
-    this.download(this.params);
+    this.stageIn(this.params, this.stagedParams);
     if (this.ownsMaster) this.stateBe.cast(this.master, this.stateParams);
   }
 
@@ -99,14 +95,14 @@ export class ShardAdamW {
     this.expAvg.writeFloat32(expAvg);
     this.expAvgSq.writeFloat32(expAvgSq);
     if (this.ownsMaster) this.stateBe.cast(this.stateParams, this.master);
-    this.upload();
+    this.stageOut();
   }
 
   /** One update with learning rate lr; gradScale multiplies the gradients first (clipping, loss scale). */
   step(step: number, lr: number, gradScale: number): void {
     const [beta1, beta2] = this.hyper.betas;
-    this.download(this.grads);
-    const grads = this.staging?.grads ?? this.grads;
+    this.stageIn(this.grads, this.stagedGrads);
+    const grads = this.stagedGrads ?? this.grads;
     for (const seg of this.segments) {
       const part = (t: Tensor): Tensor => t.view(seg.start, [seg.length]);
       this.stateBe.adamw(
@@ -120,14 +116,14 @@ export class ShardAdamW {
         { lr, beta1, beta2, eps: this.hyper.eps, weightDecay: seg.decay ? this.hyper.weightDecay : 0, step, gradScale, adamWMode: this.hyper.adamWMode },
       );
     }
-    this.upload();
+    this.stageOut();
   }
 
   free(): void {
     if (this.ownsMaster) this.master.free();
     this.expAvg.free();
     this.expAvgSq.free();
-    this.staging?.params.free();
-    this.staging?.grads.free();
+    this.stagedParams?.free();
+    this.stagedGrads?.free();
   }
 }

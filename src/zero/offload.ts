@@ -5,8 +5,9 @@
 //   Adam, so both requests are met by the ordinary code path: nothing moves and the results
 //   are identical to a run without offload (a test checks this).
 // - On a GPU, offload_optimizer is done by ShardAdamW (zero/adamw.ts): state in host memory,
-//   gradients copied down and 16-bit weights copied up each step. offload_param is not done
-//   there: the parameter shards stay in GPU memory, and the run says so.
+//   gradients copied down and 16-bit weights copied up each step; offload_param by the ZeRO
+//   engine (zero_engine.ts): the parameter chunks of sharded stage-3 units live in host memory
+//   and are uploaded for each gather (units under the persistence threshold stay on the GPU).
 // The trainer logs one line per setting rather than silently ignoring the keys.
 import type { ZeroConfig } from '../config/types.js';
 import type { Device } from '../native/tensor.js';
@@ -26,6 +27,6 @@ export function offloadNotes(zero: ZeroConfig, device: Device = 'cpu'): string[]
   if (optimizer) {
     notes.push('offload_optimizer.device "cpu": fp32 master weights and Adam moments in host memory, AdamW on the CPU; gradients go down and 16-bit weights come back up every step');
   }
-  if (param) notes.push('warning: offload_param.device "cpu" is not implemented on the GPU: parameter shards stay in GPU memory');
+  if (param) notes.push('offload_param.device "cpu": parameter chunks of sharded units in host memory, uploaded for each gather (units under stage3_param_persistence_threshold stay on the GPU)');
   return notes;
 }

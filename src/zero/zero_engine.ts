@@ -46,6 +46,8 @@ export interface ZeroOptions {
   persistenceThreshold: number;
   /** Keep the optimizer state in host memory when the backend is a GPU (offload_optimizer "cpu"). */
   offloadOptimizer?: boolean;
+  /** Stage 3 on a GPU: keep the parameter chunks of sharded units in host memory (offload_param "cpu"). */
+  offloadParam?: boolean;
 }
 
 interface UnitState {
@@ -58,6 +60,8 @@ interface UnitState {
   /** Stage 3: the gathered parameters while the unit is live. */
   gathered: Tensor | null;
   gathering: CommHandle | null;
+  /** Stage 3 with offloaded chunks: the chunk's device copy while it is being gathered. */
+  upload: Tensor | null;
   /** Stages 0-1: whole gradients. */
   wholeGrad: Tensor | null;
   /** Stages 2-3: my chunk of the reduced gradients (accumulated over micro-steps). */
@@ -110,7 +114,9 @@ export class ZeroEngine implements Engine {
       const range = this.table.units[i]!;
       const sharded = stage === 3 && shard.length > opts.persistenceThreshold;
       const whole = sharded ? null : alloc(dtype, [shard.length], MemCategory.Params, device);
-      const chunk = sharded ? alloc(dtype, [shard.chunk], MemCategory.Params, device) : null;
+      // offload_param: the chunks live in host memory and are uploaded for each gather
+      const chunkDevice = opts.offloadParam ? 'cpu' : device;
+      const chunk = sharded ? alloc(dtype, [shard.chunk], MemCategory.Params, chunkDevice) : null;
       const wholeGrad = stage <= 1 ? alloc(gradDtype, [shard.length], MemCategory.Grads, device) : null;
       const chunkGrad = stage >= 2 ? alloc(gradDtype, [shard.chunk], MemCategory.Grads, device) : null;
       // the optimizer's view of this rank's part: the whole unit at stage 0, else my chunk
@@ -120,7 +126,7 @@ export class ZeroEngine implements Engine {
       const optGrads = chunkGrad ?? wholeGrad!.view(offset, [n]);
       const segStart = range.start + offset;
       const optimizer = new ShardAdamW(opts.be, optParams, optGrads, decaySegments(this.table, segStart, segStart + n, opts.noDecay), opts.hyper, opts.offloadOptimizer ?? false);
-      return { range, shard, whole, chunk, gathered: null, gathering: null, wholeGrad, chunkGrad, bucket: null, optimizer };
+      return { range, shard, whole, chunk, gathered: null, gathering: null, upload: null, wholeGrad, chunkGrad, bucket: null, optimizer };
     });
     for (const u of this.units) this.byUnit.set(u.range.unit, u);
     const params: ParamViews = new UnitViews(this.table, (r) => this.paramsOf(this.unit(r.unit)));
@@ -152,9 +158,16 @@ export class ZeroEngine implements Engine {
 
   private startGather(u: UnitState): void {
     if (u.whole || u.gathered) return;
-    u.gathered = alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers, this.opts.be.device);
-    u.gathering = this.opts.prefetch ? this.comm.allGatherAsync(u.chunk!, u.gathered) : null;
-    if (!this.opts.prefetch) this.comm.allGather(u.chunk!, u.gathered);
+    const device = this.opts.be.device;
+    u.gathered = alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers, device);
+    let chunk = u.chunk!;
+    if (chunk.device !== device) {
+      u.upload = alloc(chunk.type, [u.shard.chunk], MemCategory.Buffers, device);
+      copyAcross(this.opts.be, u.upload, chunk);
+      chunk = u.upload;
+    }
+    u.gathering = this.opts.prefetch ? this.comm.allGatherAsync(chunk, u.gathered) : null;
+    if (!this.opts.prefetch) this.comm.allGather(chunk, u.gathered);
   }
 
   private release(u: UnitState): void {
@@ -165,6 +178,8 @@ export class ZeroEngine implements Engine {
     }
     u.gathered.free();
     u.gathered = null;
+    u.upload?.free();
+    u.upload = null;
   }
 
   // ---- gradients --------------------------------------------------------------------
@@ -346,7 +361,7 @@ export class ZeroEngine implements Engine {
       });
       write(views, u.range);
       if (u.chunk) {
-        this.opts.be.copy(u.chunk, full.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]));
+        copyAcross(this.opts.be, u.chunk, full.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]));
         full.free();
       }
       u.optimizer.syncMaster();
@@ -403,4 +418,10 @@ export class ZeroEngine implements Engine {
     }
     this.model.free();
   }
+}
+
+/** dst = src, on the backend when both live on its device, else through the host. */
+function copyAcross(be: Backend, dst: Tensor, src: Tensor): void {
+  if (dst.device === be.device && src.device === be.device) be.copy(dst, src);
+  else dst.writeBytes(src.readBytes());
 }

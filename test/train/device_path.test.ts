@@ -83,7 +83,7 @@ describe('training on cuda tensors (stand-in runtime) equals the CPU run', () =>
   }, 300_000);
 });
 
-describe('offload_optimizer "cpu" on the device', () => {
+describe('ZeRO-Offload on the device', () => {
   it('keeps master weights and moments in host memory and trains exactly as without offload', async () => {
     const offload = { offload_optimizer: { device: 'cpu' } };
     const [dev, cpu] = await Promise.all([
@@ -100,6 +100,25 @@ describe('offload_optimizer "cpu" on the device', () => {
     for (const cat of ['params', 'grads']) expect(r.device![cat], `device ${cat}`).toBeGreaterThan(0);
     expect(r.calls!.cudaAdamwStep ?? 0).toBe(0); // the update ran on the CPU
     expect(readFileSync(join(dev.out, 'train.log'), 'utf8')).toContain('AdamW on the CPU');
+  }, 300_000);
+
+  // ZeRO-3 with offload_param (threshold 0: every unit sharded), with and without the optimizer
+  // offloaded too: the parameter chunks live in host memory and are uploaded for each gather
+  it.each([
+    ['offload_param and offload_optimizer', { offload_param: { device: 'cpu' }, offload_optimizer: { device: 'cpu' } }, 0],
+    ['offload_param alone', { offload_param: { device: 'cpu' } }, 1],
+  ])('stage 3 on 2 ranks with %s equals the run without offload', async (_what, zero, adamOnDevice) => {
+    const name = `standin-s3-${adamOnDevice ? 'param' : 'both'}`;
+    const [dev, plain] = await Promise.all([runWorker('standin', 3, 2, name, zero), runWorker('standin', 3, 2, `${name}-plain`)]);
+    for (let s = 0; s < STEPS; s++) expect(dev.metrics[s]!.loss, `step ${s + 1}`).toBe(plain.metrics[s]!.loss);
+    expect(readFileSync(join(dev.out, 'final', 'model.safetensors')).equals(readFileSync(join(plain.out, 'final', 'model.safetensors')))).toBe(true);
+    for (const r of dev.reports) {
+      expect(r.host.params, 'host params').toBeGreaterThan(0);
+      expect(r.device!.params, 'device params').toBe(0);
+      expect(r.device!.buffers, 'gathered units on the device').toBeGreaterThan(0);
+      expect((r.calls!.cudaAdamwStep ?? 0) > 0 ? 1 : 0, 'where AdamW ran').toBe(adamOnDevice);
+    }
+    expect(readFileSync(join(dev.out, 'train.log'), 'utf8')).toContain('offload_param.device "cpu": parameter chunks of sharded units in host memory');
   }, 300_000);
 });
 
