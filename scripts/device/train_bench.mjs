@@ -88,9 +88,9 @@ const timed = metrics.slice(WARMUP, WARMUP + STEPS);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const stepS = median(timed.map((m) => m.step_time_s));
 const tokens = median(timed.map((m) => m.tokens));
-// mfu in metrics.jsonl is against the measured GEMM peak; flops/s = mfu * peak, so recover
-// TFLOP/s from tokens/s and mfu is not possible without the peak: use our flops formula via
-// mfu * measured peak printed in the log would couple them, so count directly instead.
+// FLOPs as src/train/flops.ts counts them, with every row taken at the mean row length for the
+// attention term (rows differ by ~10%, which moves the total by ~0.1%: attention is ~8% of it);
+// train_bench.py counts PyTorch's rows of that same length the same way.
 const spec = BENCH_MODEL;
 const D = spec.hidden_size / spec.n_head;
 const matmul = spec.n_layer * (spec.hidden_size * (spec.n_head + 2 * spec.num_key_value_heads) * D + spec.n_head * D * spec.hidden_size + 3 * spec.hidden_size * spec.ffn_hidden_size) + spec.vocab_size * spec.hidden_size;
