@@ -413,7 +413,16 @@ void TcpStoreServer::loop() {
       }
     }
   }
-  for (auto& c : conns) close(c->fd);
+  // Shutdown: deliver what is still queued first. A barrier's last arrival queues the others'
+  // releases for the next poll; rank 0 may already be through the barrier and stopping us.
+  for (auto& c : conns) {
+    while (c->out_at < c->out.size()) {
+      ssize_t w = ::send(c->fd, c->out.data() + c->out_at, c->out.size() - c->out_at, MSG_NOSIGNAL);
+      if (w <= 0) break;
+      c->out_at += static_cast<size_t>(w);
+    }
+    close(c->fd);
+  }
 }
 
 // ---- client ------------------------------------------------------------------------------
