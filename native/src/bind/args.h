@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 
 #include "cpu/dtype.h"
@@ -21,6 +22,17 @@ inline bool bool_arg(const Napi::CallbackInfo& info, size_t i) { return info[i].
 inline DType dtype_arg(const Napi::CallbackInfo& info, size_t i) { return static_cast<DType>(int_arg(info, i)); }
 inline Napi::Number ptr_value(Napi::Env env, const void* p) {
   return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(p)));
+}
+
+// Runs `fn`, turning a C++ exception into one JS Error carrying its message.
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
 }
 
 }  // namespace telechat

@@ -1,7 +1,6 @@
 // Rendezvous store and communicator bindings. Native objects live in registries keyed by small
 // integer ids; JS holds the ids and destroys them explicitly (src/dist owns the lifetimes).
 #include <cstring>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -9,6 +8,7 @@
 #include "bind/args.h"
 #include "bind/bindings.h"
 #include "bind/comm_registry.h"
+#include "bind/registry.h"
 #include "comm/gloo_comm.h"
 #include "comm/tcp_store.h"
 
@@ -20,37 +20,17 @@ using comm::TcpStoreClient;
 using comm::TcpStoreServer;
 using comm::Work;
 
-std::mutex g_mu;
+std::mutex g_mu;  // guards g_server
 std::unique_ptr<TcpStoreServer> g_server;
-std::map<int, std::shared_ptr<TcpStoreClient>> g_stores;
+Registry<TcpStoreClient> g_stores("store client");
 // Heap-allocated and never destroyed: at process exit a comm thread may still be blocked in a
 // collective, and joining it from a static destructor would hang the exit until its timeout.
-std::map<int, std::unique_ptr<GlooComm>>& g_comms = *new std::map<int, std::unique_ptr<GlooComm>>();
-std::map<int, std::shared_ptr<Work>> g_works;
-int g_next_id = 1;
-
-template <typename T>
-T& lookup(std::map<int, T>& m, int64_t id, const char* what) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = m.find(static_cast<int>(id));
-  if (it == m.end()) throw std::runtime_error(std::string("no such ") + what + " (id " + std::to_string(id) + "; closed already?)");
-  return it->second;
-}
+Registry<GlooComm>& g_comms = *new Registry<GlooComm>("communicator");
+Registry<Work> g_works("pending collective");
 
 std::string str_arg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::String>().Utf8Value(); }
 std::chrono::milliseconds ms_arg(const Napi::CallbackInfo& info, size_t i) {
   return std::chrono::milliseconds(static_cast<int64_t>(num_arg(info, i)));
-}
-
-// Runs `fn`, turning C++ exceptions into one JS Error with the message.
-template <typename F>
-Napi::Value guarded(const Napi::CallbackInfo& info, F fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
 }
 
 Napi::Value StoreServerStart(const Napi::CallbackInfo& info) {
@@ -83,22 +63,18 @@ Napi::Value StoreConnect(const Napi::CallbackInfo& info) {
     auto c = std::make_shared<TcpStoreClient>(str_arg(info, 0), static_cast<int>(int_arg(info, 1)), str_arg(info, 2),
                                               static_cast<int>(int_arg(info, 3)), static_cast<int>(int_arg(info, 4)),
                                               ms_arg(info, 5));
-    std::lock_guard<std::mutex> lock(g_mu);
-    int id = g_next_id++;
-    g_stores[id] = c;
-    return Napi::Number::New(info.Env(), id);
+    return Napi::Number::New(info.Env(), g_stores.add(std::move(c)));
   });
 }
 
 Napi::Value StoreClose(const Napi::CallbackInfo& info) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  g_stores.erase(static_cast<int>(int_arg(info, 0)));
+  g_stores.remove(int_arg(info, 0));
   return info.Env().Undefined();
 }
 
 Napi::Value StoreSet(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto c = lookup(g_stores, int_arg(info, 0), "store client");
+    auto c = g_stores.get(int_arg(info, 0));
     Napi::Uint8Array v = info[2].As<Napi::Uint8Array>();
     const char* p = reinterpret_cast<const char*>(v.Data());
     c->set(str_arg(info, 1), std::vector<char>(p, p + v.ByteLength()));
@@ -108,7 +84,7 @@ Napi::Value StoreSet(const Napi::CallbackInfo& info) {
 
 Napi::Value StoreGet(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto c = lookup(g_stores, int_arg(info, 0), "store client");
+    auto c = g_stores.get(int_arg(info, 0));
     std::vector<char> v = c->get(str_arg(info, 1), ms_arg(info, 2));
     Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), v.size());
     if (!v.empty()) std::memcpy(out.Data(), v.data(), v.size());
@@ -118,14 +94,14 @@ Napi::Value StoreGet(const Napi::CallbackInfo& info) {
 
 Napi::Value StoreAdd(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto c = lookup(g_stores, int_arg(info, 0), "store client");
+    auto c = g_stores.get(int_arg(info, 0));
     return Napi::Number::New(info.Env(), static_cast<double>(c->add(str_arg(info, 1), int_arg(info, 2))));
   });
 }
 
 Napi::Value StoreWait(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto c = lookup(g_stores, int_arg(info, 0), "store client");
+    auto c = g_stores.get(int_arg(info, 0));
     Napi::Array arr = info[1].As<Napi::Array>();
     std::vector<std::string> keys;
     for (uint32_t i = 0; i < arr.Length(); i++) keys.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
@@ -136,7 +112,7 @@ Napi::Value StoreWait(const Napi::CallbackInfo& info) {
 
 Napi::Value StoreBarrier(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto c = lookup(g_stores, int_arg(info, 0), "store client");
+    auto c = g_stores.get(int_arg(info, 0));
     c->barrier(str_arg(info, 1), static_cast<int>(int_arg(info, 2)), ms_arg(info, 3));
     return info.Env().Undefined();
   });
@@ -144,7 +120,7 @@ Napi::Value StoreBarrier(const Napi::CallbackInfo& info) {
 
 Napi::Value StoreLocalAddress(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto c = lookup(g_stores, int_arg(info, 0), "store client");
+    auto c = g_stores.get(int_arg(info, 0));
     return Napi::String::New(info.Env(), c->local_address());
   });
 }
@@ -153,26 +129,15 @@ Napi::Value StoreLocalAddress(const Napi::CallbackInfo& info) {
 Napi::Value CommCreate(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     std::shared_ptr<TcpStoreClient> store;
-    if (int_arg(info, 0) >= 0) store = lookup(g_stores, int_arg(info, 0), "store client");
-    auto comm = std::make_unique<GlooComm>(store, str_arg(info, 1), static_cast<int>(int_arg(info, 2)),
+    if (int_arg(info, 0) >= 0) store = g_stores.get(int_arg(info, 0));
+    auto comm = std::make_shared<GlooComm>(store, str_arg(info, 1), static_cast<int>(int_arg(info, 2)),
                                            static_cast<int>(int_arg(info, 3)), str_arg(info, 4), ms_arg(info, 5));
-    std::lock_guard<std::mutex> lock(g_mu);
-    int id = g_next_id++;
-    g_comms[id] = std::move(comm);
-    return Napi::Number::New(info.Env(), id);
+    return Napi::Number::New(info.Env(), g_comms.add(std::move(comm)));
   });
 }
 
 Napi::Value CommDestroy(const Napi::CallbackInfo& info) {
-  std::unique_ptr<GlooComm> c;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto it = g_comms.find(static_cast<int>(int_arg(info, 0)));
-    if (it != g_comms.end()) {
-      c = std::move(it->second);
-      g_comms.erase(it);
-    }
-  }
+  std::shared_ptr<GlooComm> c = g_comms.remove(int_arg(info, 0));
   c.reset();  // joins the comm thread after queued work finishes
   return info.Env().Undefined();
 }
@@ -189,28 +154,15 @@ Napi::Value CommSubmit(const Napi::CallbackInfo& info) {
     w->count = static_cast<size_t>(int_arg(info, 6));
     w->root = static_cast<int>(int_arg(info, 7));
     w->timeout = ms_arg(info, 8);
-    GlooComm* c = lookup(g_comms, int_arg(info, 0), "communicator").get();
-    c->submit(w);
-    std::lock_guard<std::mutex> lock(g_mu);
-    int id = g_next_id++;
-    g_works[id] = w;
-    return Napi::Number::New(info.Env(), id);
+    g_comms.get(int_arg(info, 0))->submit(w);
+    return Napi::Number::New(info.Env(), g_works.add(w));
   });
-}
-
-std::shared_ptr<Work> take_work(int64_t id) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_works.find(static_cast<int>(id));
-  if (it == g_works.end()) throw std::runtime_error("no such pending collective (waited on twice?)");
-  auto w = it->second;
-  g_works.erase(it);
-  return w;
 }
 
 // commWait(workId): blocks until done; throws the collective's error.
 Napi::Value CommWait(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto w = take_work(int_arg(info, 0));
+    auto w = g_works.take(int_arg(info, 0));
     w->wait();
     if (!w->error.empty()) throw std::runtime_error(w->error);
     return info.Env().Undefined();
@@ -219,7 +171,7 @@ Napi::Value CommWait(const Napi::CallbackInfo& info) {
 
 Napi::Value CommIsDone(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto w = lookup(g_works, int_arg(info, 0), "pending collective");
+    auto w = g_works.get(int_arg(info, 0));
     return Napi::Boolean::New(info.Env(), w->is_done());
   });
 }
@@ -243,7 +195,7 @@ class WaitWorker : public Napi::AsyncWorker {
 
 Napi::Value CommWaitAsync(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto* worker = new WaitWorker(info.Env(), take_work(int_arg(info, 0)));
+    auto* worker = new WaitWorker(info.Env(), g_works.take(int_arg(info, 0)));
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;
@@ -252,7 +204,7 @@ Napi::Value CommWaitAsync(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-std::shared_ptr<TcpStoreClient> store_client(int64_t id) { return lookup(g_stores, id, "store client"); }
+std::shared_ptr<TcpStoreClient> store_client(int64_t id) { return g_stores.get(id); }
 
 void register_comm(Napi::Env env, Napi::Object exports) {
   exports.Set("storeServerStart", Napi::Function::New(env, StoreServerStart));

@@ -17,16 +17,6 @@ namespace {
 
 using CI = Napi::CallbackInfo;
 
-// Runs f, turning C++ exceptions into one JS Error.
-template <typename F> Napi::Value guarded(const CI& info, F f) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-}
-
 Napi::Value CublasSearchPaths(const CI& info) {
   const auto paths = cuda::cublas_search_paths();
   Napi::Array out = Napi::Array::New(info.Env(), paths.size());

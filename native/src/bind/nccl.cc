@@ -3,13 +3,12 @@
 // exist. Communicators and in-flight collectives live in registries keyed by small integer ids;
 // src/dist/nccl.ts owns their lifetimes. Every call runs on the JS thread (the one that selected
 // the CUDA device); waitAsync polls from JS timers, so no CUDA call happens on another thread.
-#include <map>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 
 #include "bind/args.h"
 #include "bind/comm_registry.h"
+#include "bind/registry.h"
 #include "comm/nccl_comm.h"
 #ifdef TELECHAT_WITH_CUDA
 #include "comm/nccl_async.h"
@@ -18,16 +17,6 @@
 
 namespace telechat {
 namespace {
-
-template <typename F>
-Napi::Value guarded(const Napi::CallbackInfo& info, F fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-}
 
 // ncclProbe() -> { path, version }: loads libnccl.so.2 or throws listing where it looked.
 Napi::Value NcclProbe(const Napi::CallbackInfo& info) {
@@ -62,23 +51,10 @@ const comm::StreamOps& cuda_stream_ops() {
   return ops;
 }
 
-std::mutex g_mu;
 // Heap-allocated and never destroyed: at process exit the CUDA runtime may already be gone, and
 // ncclCommDestroy of a communicator with a dead peer could hang the exit.
-std::map<int, std::shared_ptr<NcclAsyncComm>>& g_comms = *new std::map<int, std::shared_ptr<NcclAsyncComm>>();
-std::map<int, std::shared_ptr<NcclWork>>& g_works = *new std::map<int, std::shared_ptr<NcclWork>>();
-int g_next_id = 1;
-
-std::shared_ptr<NcclWork> find_work(int64_t id) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_works.find(static_cast<int>(id));
-  if (it == g_works.end()) throw std::runtime_error("no such pending NCCL collective (waited on already?)");
-  return it->second;
-}
-void release_work(int64_t id) {
-  std::lock_guard<std::mutex> lock(g_mu);
-  g_works.erase(static_cast<int>(id));
-}
+Registry<NcclAsyncComm>& g_comms = *new Registry<NcclAsyncComm>("NCCL communicator");
+Registry<NcclWork>& g_works = *new Registry<NcclWork>("pending NCCL collective");
 
 // ncclCommCreate(storeId | -1, group, rank, size, timeoutMs) -> id. Makes no CUDA call: the
 // communication stream is created at the first collective.
@@ -90,54 +66,31 @@ Napi::Value NcclCommCreate(const Napi::CallbackInfo& info) {
                                                  static_cast<int>(int_arg(info, 2)), static_cast<int>(int_arg(info, 3)),
                                                  std::chrono::milliseconds(int_arg(info, 4)));
     auto c = std::make_shared<NcclAsyncComm>(std::move(nccl), cuda_stream_ops());
-    std::lock_guard<std::mutex> lock(g_mu);
-    const int id = g_next_id++;
-    g_comms[id] = std::move(c);
-    return Napi::Number::New(info.Env(), id);
+    return Napi::Number::New(info.Env(), g_comms.add(std::move(c)));
   });
 }
 
 // Drops the registry's reference; ncclCommDestroy runs once no pending collective holds it.
 Napi::Value NcclCommDestroy(const Napi::CallbackInfo& info) {
-  std::shared_ptr<NcclAsyncComm> c;
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    auto it = g_comms.find(static_cast<int>(int_arg(info, 0)));
-    if (it != g_comms.end()) {
-      c = std::move(it->second);
-      g_comms.erase(it);
-    }
-  }
-  c.reset();
+  g_comms.remove(int_arg(info, 0));
   return info.Env().Undefined();
 }
 
 // ncclCommSubmit(comm, op, dtype, redOp, in, out, count, root, timeoutMs) -> work id
 Napi::Value NcclCommSubmit(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    std::shared_ptr<NcclAsyncComm> c;
-    {
-      std::lock_guard<std::mutex> lock(g_mu);
-      auto it = g_comms.find(static_cast<int>(int_arg(info, 0)));
-      if (it == g_comms.end()) throw std::runtime_error("no such NCCL communicator (destroyed already?)");
-      c = it->second;
-    }
-    auto w = c->submit(static_cast<comm::CommOp>(int_arg(info, 1)), static_cast<comm::CommDType>(int_arg(info, 2)),
+    auto w = g_comms.get(int_arg(info, 0))->submit(static_cast<comm::CommOp>(int_arg(info, 1)), static_cast<comm::CommDType>(int_arg(info, 2)),
                        static_cast<comm::RedOp>(int_arg(info, 3)), ptr_arg(info, 4), ptr_arg(info, 5),
                        static_cast<size_t>(int_arg(info, 6)), static_cast<int>(int_arg(info, 7)),
                        std::chrono::milliseconds(int_arg(info, 8)));
-    std::lock_guard<std::mutex> lock(g_mu);
-    const int id = g_next_id++;
-    g_works[id] = std::move(w);
-    return Napi::Number::New(info.Env(), id);
+    return Napi::Number::New(info.Env(), g_works.add(std::move(w)));
   });
 }
 
 // ncclWorkWait(work): blocks until complete (bounded by the timeout); the work is released.
 Napi::Value NcclWorkWait(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto w = find_work(int_arg(info, 0));
-    release_work(int_arg(info, 0));
+    auto w = g_works.take(int_arg(info, 0));
     w->comm->wait(*w);
     return info.Env().Undefined();
   });
@@ -146,22 +99,22 @@ Napi::Value NcclWorkWait(const Napi::CallbackInfo& info) {
 // ncclWorkPoll(work) -> true when complete (then released); throws on timeout or error (released).
 Napi::Value NcclWorkPoll(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto w = find_work(int_arg(info, 0));
+    auto w = g_works.get(int_arg(info, 0));
     bool done = false;
     try {
       done = w->comm->poll(*w);
     } catch (...) {
-      release_work(int_arg(info, 0));
+      g_works.remove(int_arg(info, 0));
       throw;
     }
-    if (done) release_work(int_arg(info, 0));
+    if (done) g_works.remove(int_arg(info, 0));
     return Napi::Boolean::New(info.Env(), done);
   });
 }
 
 Napi::Value NcclWorkIsDone(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto w = find_work(int_arg(info, 0));
+    auto w = g_works.get(int_arg(info, 0));
     return Napi::Boolean::New(info.Env(), w->comm->is_done(*w));
   });
 }
