@@ -16,9 +16,14 @@ export interface DeviceChoice {
   note: string | null;
 }
 
-export function resolveDevice(flag: DeviceFlag, precision: DTypeName): DeviceChoice {
+/** What the addon offers: built with CUDA, and how many GPUs are visible. */
+export interface CudaAvailability {
+  cuda: boolean;
+  cudaDevices: number;
+}
+
+export function resolveDevice(flag: DeviceFlag, precision: DTypeName, info: CudaAvailability = addon.buildInfo()): DeviceChoice {
   if (flag === 'cpu') return { device: 'cpu', note: null };
-  const info = addon.buildInfo();
   if (flag === 'cuda') {
     if (!info.cuda) throw new Error('--device cuda: this build has no CUDA backend (nvcc was not found when the addon was built; see docs/cuda.md)');
     if (info.cudaDevices < 1) throw new Error('--device cuda: no GPU is visible (cudaGetDeviceCount = 0; check the driver and CUDA_VISIBLE_DEVICES)');
