@@ -18,6 +18,7 @@ import { DType, fromFloat32, MemCategory } from '../../src/native/tensor.js';
 import { fp32Close } from '../helpers/compare.js';
 import { runPython } from '../helpers/python.js';
 import { randInt, rng } from '../helpers/random.js';
+import { LAYOUT_CONFIGS } from '../helpers/layouts.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const REF = 'scripts/reference/telechat_ref.py';
@@ -25,24 +26,12 @@ const FIX = 'scripts/reference/torch_bin_fixtures.py';
 const tmp = makeTmpDir('hfexport');
 afterAll(() => tmp.cleanup());
 
-// The parity test's three layouts (test/model/parity.test.ts): TeleChat2 GQA untied with the
-// transformer. prefix, the 7B-style tied prefix-less names, and 52B GPT-2-style Conv1D + muP.
+// The parity test's three layouts (test/helpers/layouts.ts), with what real checkpoints also
+// carry: TeleChat2's auto_map for its remote code, and the 52B's float16 torch_dtype.
 const LAYOUTS: Record<string, Record<string, unknown>> = {
-  telechat2_gqa_untied: {
-    architectures: ['Telechat2ForCausalLM'], model_type: 'telechat', hidden_size: 96, n_layer: 2, n_head: 6,
-    num_key_value_heads: 2, ffn_hidden_size: 160, vocab_size: 301, layer_norm_epsilon: 1e-5,
-    tie_word_embeddings: false, training_seqlen: 32, base_seqlen: 16, auto_map: { AutoModelForCausalLM: 'modeling_telechat2.Telechat2ForCausalLM' },
-  },
-  telechat_7b_style_tied_noprefix: {
-    architectures: ['TelechatForCausalLM'], model_type: 'telechat', hidden_size: 64, n_layer: 2, n_head: 4,
-    ffn_hidden_size: 112, vocab_size: 257, layer_norm_epsilon: 1e-5, training_seqlen: 64, _name_prefix: '',
-  },
-  telechat_52b_style: {
-    architectures: ['TELECHAT'], model_type: 'telechat', n_embd: 64, n_layer: 2, n_head: 4, n_inner: 96,
-    vocab_size: 263, n_positions: 24, rotary_theta: 10000, activation_function: 'silu', add_bias_linear: false,
-    use_RMSNorm: true, layer_norm_epsilon: 1e-5, use_mup: true, mup_scale_factor: 4.0, output_mult: 1.0,
-    input_mult: 1.5, tie_word_embeddings: false, torch_dtype: 'float16',
-  },
+  telechat2_gqa_untied: { ...LAYOUT_CONFIGS.telechat2_gqa_untied, auto_map: { AutoModelForCausalLM: 'modeling_telechat2.Telechat2ForCausalLM' } },
+  telechat_7b_style_tied_noprefix: LAYOUT_CONFIGS.telechat_7b_style_tied_noprefix!,
+  telechat_52b_style: { ...LAYOUT_CONFIGS.telechat_52b_style, torch_dtype: 'float16' },
 };
 const DTYPES = { fp32: ['F32', 'float32'], bf16: ['BF16', 'bfloat16'], fp16: ['F16', 'float16'] } as const;
 

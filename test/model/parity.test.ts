@@ -14,6 +14,7 @@ import { DType } from '../../src/native/tensor.js';
 import { fp32Close, maxAbsDiff, relRms } from '../helpers/compare.js';
 import { runPython } from '../helpers/python.js';
 import { rng, randInt } from '../helpers/random.js';
+import { LAYOUT_CONFIGS } from '../helpers/layouts.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const REF = 'scripts/reference/telechat_ref.py';
@@ -22,23 +23,7 @@ afterAll(() => tmp.cleanup());
 
 // Awkward sizes: hidden 96 with 6 heads (head dim 16) and 2 kv heads, rows of 37 tokens
 // holding 3 packed documents, max_seq_len past training_seqlen so the NTK rule and mscale act.
-const CASES: Record<string, Record<string, unknown>> = {
-  telechat2_gqa_untied: {
-    architectures: ['Telechat2ForCausalLM'], model_type: 'telechat', hidden_size: 96, n_layer: 2, n_head: 6,
-    num_key_value_heads: 2, ffn_hidden_size: 160, vocab_size: 301, layer_norm_epsilon: 1e-5,
-    tie_word_embeddings: false, training_seqlen: 32, base_seqlen: 16,
-  },
-  telechat_7b_style_tied_noprefix: {
-    architectures: ['TelechatForCausalLM'], model_type: 'telechat', hidden_size: 64, n_layer: 2, n_head: 4,
-    ffn_hidden_size: 112, vocab_size: 257, layer_norm_epsilon: 1e-5, training_seqlen: 64, _name_prefix: '',
-  },
-  telechat_52b_style: {
-    architectures: ['TELECHAT'], model_type: 'telechat', n_embd: 64, n_layer: 2, n_head: 4, n_inner: 96,
-    vocab_size: 263, n_positions: 24, rotary_theta: 10000, activation_function: 'silu', add_bias_linear: false,
-    use_RMSNorm: true, layer_norm_epsilon: 1e-5, use_mup: true, mup_scale_factor: 4.0, output_mult: 1.0,
-    input_mult: 1.5, tie_word_embeddings: false,
-  },
-};
+const CASES = LAYOUT_CONFIGS;
 
 const MAX_SEQ_LEN = 40;
 
