@@ -13,9 +13,9 @@
 // Env: BENCH_SIZES_MB (default 1,4,16,64,256), BENCH_RANKS (default 2,4), BENCH_ROUNDS (default 3).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../dist/free_port.js';
 
 interface Row {
   side: 'ours' | 'torch';
@@ -27,18 +27,6 @@ interface Row {
   seconds: number;
   minflt: number; // minor page faults of rank 0's process per timed iteration
   cpu_ms: number; // its CPU time (user + system, all threads) per timed iteration
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function launch(ranks: number, command: string[]): Promise<Row[]> {

@@ -8,10 +8,10 @@
 // shared machine the timings are noisy.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
+import { freePort } from '../dist/free_port.js';
 
 interface Side {
   side: string;
@@ -19,18 +19,6 @@ interface Side {
   step_s: number;
   tokens_per_s: number;
   peak_rss_mb: number[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function launch(ranks: number, command: string[]): Promise<Side> {

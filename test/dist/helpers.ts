@@ -2,7 +2,6 @@
 // telechat-launch and collect its output.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,18 +31,7 @@ export function ensureBuilt(): void {
   }
 }
 
-/** A TCP port that was free a moment ago (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../src/dist/free_port.js';
 
 export interface LaunchResult {
   code: number | null;
