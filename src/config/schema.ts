@@ -131,7 +131,7 @@ export const ZERO: ObjectSpec = obj(
     ignore_unused_parameters: bool(true),
     legacy_stage1: bool(false),
     round_robin_gradients: bool(false),
-    // DeepSpeed features not implemented here: accepted only at their defaults (resolve.ts).
+    // DeepSpeed features telechat-train does not have: refused unless at their defaults (resolve.ts).
     zero_hpz_partition_size: int(1, { min: 1 }),
     zero_quantized_weights: bool(false),
     zero_quantized_nontrainable_weights: bool(false),
@@ -233,17 +233,19 @@ export const CONFIG: ObjectSpec = obj(
       parallel_write: obj({ pipeline_stage: bool(false) }),
     }),
     data_types: obj({ grad_accum_dtype: oneOf(DTYPES, null, { nullable: true }) }), // null = fp32
-    // DeepSpeed monitoring/tuning blocks: kept verbatim, no effect here.
+    // DeepSpeed blocks kept verbatim in resolved-config.json under "ignored", with a warning.
+    // Logging and profiling do not change training, so they are accepted; a block that would
+    // (autotuning, elasticity, apex amp) is refused when enabled.
     flops_profiler: passthrough('metrics.jsonl reports MFU instead'),
     tensorboard: passthrough('metrics go to metrics.jsonl'),
     wandb: passthrough('metrics go to metrics.jsonl'),
     csv_monitor: passthrough('metrics go to metrics.jsonl'),
-    comms_logger: passthrough('not implemented'),
-    autotuning: passthrough('not implemented'),
-    elasticity: passthrough('not implemented'),
-    aio: passthrough('NVMe offload is not implemented'),
-    amp: passthrough('use the bf16 or fp16 block'),
-    sparse_gradients: passthrough('not implemented'),
+    comms_logger: passthrough('communication is not logged; bench:comm measures it'),
+    autotuning: passthrough('no config search: batch sizes and ZeRO settings are taken as given', { refuseEnabled: true }),
+    elasticity: passthrough('the global batch is fixed; resume on another world size keeps it', { refuseEnabled: true }),
+    aio: passthrough('only used by NVMe offload, which is refused'),
+    amp: passthrough('apex AMP: use the bf16 or fp16 block', { refuseEnabled: true }),
+    sparse_gradients: passthrough('embedding gradients are reduced dense, with the same result'),
     model,
     data,
     training,

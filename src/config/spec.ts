@@ -58,10 +58,15 @@ export interface TaggedSpec {
   ignoreCase?: boolean;
 }
 
-/** Keys DeepSpeed knows that have no effect here: any JSON is kept verbatim, with a warning. */
+/**
+ * Keys DeepSpeed knows that have no effect here: any JSON is kept verbatim, with a warning.
+ * With `refuseEnabled`, a block that would change training (`"enabled": true`) is an error
+ * instead: silently training without it would not be what the config asked for.
+ */
 export interface PassthroughSpec {
   kind: 'passthrough';
   why: string;
+  refuseEnabled?: boolean;
 }
 
 export type Spec = NumberSpec | BooleanSpec | StringSpec | ArraySpec | ObjectSpec | TaggedSpec | PassthroughSpec;
@@ -78,7 +83,7 @@ export const oneOf = (values: readonly string[], def: string | null, o: Omit<Str
   ...o,
 });
 export const obj = (fields: Record<string, Spec>, o: Omit<ObjectSpec, 'kind' | 'fields'> = {}): ObjectSpec => ({ kind: 'object', fields, ...o });
-export const passthrough = (why: string): PassthroughSpec => ({ kind: 'passthrough', why });
+export const passthrough = (why: string, o: { refuseEnabled?: boolean } = {}): PassthroughSpec => ({ kind: 'passthrough', why, ...o });
 
 /** How the spec's type reads in an error message. */
 export function describe(spec: Spec): string {

@@ -29,6 +29,9 @@ export class Validator {
   value(spec: Spec, v: unknown, path: string): Json {
     const typeError = (): never => this.fail(path, `key "${path}" expects ${describe(spec)}, got ${show(v)}`);
     if (spec.kind === 'passthrough') {
+      if (spec.refuseEnabled && typeof v === 'object' && v !== null && !Array.isArray(v) && (v as Record<string, unknown>)['enabled'] === true) {
+        this.fail(`${path}.enabled`, `"${path}.enabled": true is not supported by telechat-train (${spec.why})`);
+      }
       this.warnings.push(`${this.origin(path)}: "${path}" is accepted but has no effect in telechat-train (${spec.why})`);
       return v as Json;
     }

@@ -177,6 +177,17 @@ describe('cross-key rules', () => {
     );
   });
 
+  it.each([
+    ['autotuning', 'no config search: batch sizes and ZeRO settings are taken as given'],
+    ['elasticity', 'the global batch is fixed; resume on another world size keeps it'],
+    ['amp', 'apex AMP: use the bf16 or fp16 block'],
+  ])('an enabled %s block is refused, not silently ignored', (block, why) => {
+    expect(errorOf({ ...ok, [block]: { enabled: true } })).toBe(`zero3.json: "${block}.enabled": true is not supported by telechat-train (${why})`);
+    // disabled, it is kept verbatim (with a warning) like the monitoring blocks
+    const { config } = resolveConfigObject({ ...ok, [block]: { enabled: false } }, 'zero3.json', { context: { hiddenSize: 64 } });
+    expect(config.ignored).toEqual({ [block]: { enabled: false } });
+  });
+
   it('unsupported DeepSpeed features are refused unless at their defaults', () => {
     expect(errorOf({ ...ok, zero_optimization: { offload_optimizer: { device: 'nvme', nvme_path: '/x' } } })).toBe(
       'zero3.json: "zero_optimization.offload_optimizer.device": "nvme" is not supported (use "cpu" or "none")',
