@@ -34,32 +34,28 @@ export class CountingCommunicator implements Communicator {
   }
 
   allReduce(buf: Buffer, op?: ReduceOp, opts?: CollectiveOptions): void {
-    this.volume.allReduce += 2 * commBuffer(buf).numel;
-    this.inner.allReduce(buf, op, opts);
+    this.allReduceAsync(buf, op, opts).wait();
   }
   allReduceAsync(buf: Buffer, op?: ReduceOp, opts?: CollectiveOptions): CommHandle {
     this.volume.allReduce += 2 * commBuffer(buf).numel;
     return this.inner.allReduceAsync(buf, op, opts);
   }
   reduceScatter(input: Buffer, output: Buffer, op?: ReduceOp, opts?: CollectiveOptions): void {
-    this.volume.reduceScatter += commBuffer(input).numel;
-    this.inner.reduceScatter(input, output, op, opts);
+    this.reduceScatterAsync(input, output, op, opts).wait();
   }
   reduceScatterAsync(input: Buffer, output: Buffer, op?: ReduceOp, opts?: CollectiveOptions): CommHandle {
     this.volume.reduceScatter += commBuffer(input).numel;
     return this.inner.reduceScatterAsync(input, output, op, opts);
   }
   allGather(input: Buffer, output: Buffer, opts?: CollectiveOptions): void {
-    this.volume.allGather += commBuffer(output).numel;
-    this.inner.allGather(input, output, opts);
+    this.allGatherAsync(input, output, opts).wait();
   }
   allGatherAsync(input: Buffer, output: Buffer, opts?: CollectiveOptions): CommHandle {
     this.volume.allGather += commBuffer(output).numel;
     return this.inner.allGatherAsync(input, output, opts);
   }
   broadcast(buf: Buffer, root: number, opts?: CollectiveOptions): void {
-    this.volume.broadcast += commBuffer(buf).numel;
-    this.inner.broadcast(buf, root, opts);
+    this.broadcastAsync(buf, root, opts).wait();
   }
   broadcastAsync(buf: Buffer, root: number, opts?: CollectiveOptions): CommHandle {
     this.volume.broadcast += commBuffer(buf).numel;

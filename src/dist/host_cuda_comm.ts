@@ -31,25 +31,25 @@ export class HostCudaCommunicator implements Communicator {
   }
 
   allReduce(buf: Buffer, op?: ReduceOp, opts?: CollectiveOptions): void {
-    this.inner.allReduce(this.onHost('allReduce', buf), op, opts);
+    this.allReduceAsync(buf, op, opts).wait();
   }
   allReduceAsync(buf: Buffer, op?: ReduceOp, opts?: CollectiveOptions): CommHandle {
     return this.inner.allReduceAsync(this.onHost('allReduce', buf), op, opts);
   }
   reduceScatter(input: Buffer, output: Buffer, op?: ReduceOp, opts?: CollectiveOptions): void {
-    this.inner.reduceScatter(this.onHost('reduceScatter', input), this.onHost('reduceScatter', output), op, opts);
+    this.reduceScatterAsync(input, output, op, opts).wait();
   }
   reduceScatterAsync(input: Buffer, output: Buffer, op?: ReduceOp, opts?: CollectiveOptions): CommHandle {
     return this.inner.reduceScatterAsync(this.onHost('reduceScatter', input), this.onHost('reduceScatter', output), op, opts);
   }
   allGather(input: Buffer, output: Buffer, opts?: CollectiveOptions): void {
-    this.inner.allGather(this.onHost('allGather', input), this.onHost('allGather', output), opts);
+    this.allGatherAsync(input, output, opts).wait();
   }
   allGatherAsync(input: Buffer, output: Buffer, opts?: CollectiveOptions): CommHandle {
     return this.inner.allGatherAsync(this.onHost('allGather', input), this.onHost('allGather', output), opts);
   }
   broadcast(buf: Buffer, root: number, opts?: CollectiveOptions): void {
-    this.inner.broadcast(this.onHost('broadcast', buf), root, opts);
+    this.broadcastAsync(buf, root, opts).wait();
   }
   broadcastAsync(buf: Buffer, root: number, opts?: CollectiveOptions): CommHandle {
     return this.inner.broadcastAsync(this.onHost('broadcast', buf), root, opts);
