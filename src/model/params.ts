@@ -138,23 +138,40 @@ export interface ParamViews {
   lmHead(): Tensor;
 }
 
-/** Block views built from any name lookup. */
-export function blockViews(tensor: (name: string) => Tensor, maybe: (name: string) => Tensor | null, i: number): BlockTensors {
-  const p = `layers.${i}.`;
-  return {
-    ln1: tensor(p + 'ln1'),
-    qkv: tensor(p + 'qkv'),
-    o: tensor(p + 'o'),
-    oBias: maybe(p + 'o_bias'),
-    ln2: tensor(p + 'ln2'),
-    gateUp: tensor(p + 'gate_up'),
-    down: tensor(p + 'down'),
-    downBias: maybe(p + 'down_bias'),
-  };
+/**
+ * The named views every ParamViews offers, built from one lookup: subclasses say where a
+ * tensor lives (`tensor`), the block, optional-entry and LM-head views follow from it.
+ */
+export abstract class NamedViews implements ParamViews {
+  abstract readonly table: ParamTable;
+  abstract tensor(name: string): Tensor;
+
+  maybe(name: string): Tensor | null {
+    return this.table.has(name) ? this.tensor(name) : null;
+  }
+
+  block(i: number): BlockTensors {
+    const p = `layers.${i}.`;
+    return {
+      ln1: this.tensor(p + 'ln1'),
+      qkv: this.tensor(p + 'qkv'),
+      o: this.tensor(p + 'o'),
+      oBias: this.maybe(p + 'o_bias'),
+      ln2: this.tensor(p + 'ln2'),
+      gateUp: this.tensor(p + 'gate_up'),
+      down: this.tensor(p + 'down'),
+      downBias: this.maybe(p + 'down_bias'),
+    };
+  }
+
+  /** The LM head weight: lm_head, or the word embeddings when tied. */
+  lmHead(): Tensor {
+    return this.maybe('lm_head') ?? this.tensor('embed');
+  }
 }
 
 /** A flat buffer (parameters or gradients) with named views following a ParamTable. */
-export class FlatParams implements ParamViews {
+export class FlatParams extends NamedViews {
   readonly buffer: Tensor;
 
   constructor(
@@ -163,6 +180,7 @@ export class FlatParams implements ParamViews {
     category: MemCategory,
     device: Device = 'cpu',
   ) {
+    super();
     this.buffer = alloc(dtype, [table.total], category, device);
   }
 
@@ -173,19 +191,6 @@ export class FlatParams implements ParamViews {
   tensor(name: string): Tensor {
     const e = this.table.get(name);
     return this.buffer.view(e.offset, e.shape);
-  }
-
-  maybe(name: string): Tensor | null {
-    return this.table.has(name) ? this.tensor(name) : null;
-  }
-
-  block(i: number): BlockTensors {
-    return blockViews((n) => this.tensor(n), (n) => this.maybe(n), i);
-  }
-
-  /** The LM head weight: lm_head, or the word embeddings when tied. */
-  lmHead(): Tensor {
-    return this.maybe('lm_head') ?? this.tensor('embed');
   }
 
   free(): void {

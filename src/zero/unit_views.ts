@@ -1,11 +1,11 @@
 // ParamViews whose storage is chosen per unit at the moment the model asks: ZeRO-3 resolves a
 // unit to its gathered parameters, stages 2 and 3 resolve gradients to the unit's reduction
 // bucket. The model code does not know the difference.
-import { blockViews, type BlockTensors, type ParamTable, type ParamViews, type UnitRange } from '../model/params.js';
+import { NamedViews, type ParamTable, type UnitRange } from '../model/params.js';
 import type { Tensor } from '../native/tensor.js';
 import { unitOf } from './partition.js';
 
-export class UnitViews implements ParamViews {
+export class UnitViews extends NamedViews {
   private readonly unitByName = new Map<string, UnitRange>();
 
   /** resolve(unit) returns a tensor of the unit's (padded) length holding its elements. */
@@ -13,6 +13,7 @@ export class UnitViews implements ParamViews {
     readonly table: ParamTable,
     private readonly resolve: (unit: UnitRange) => Tensor,
   ) {
+    super();
     for (const e of table.entries) this.unitByName.set(e.name, unitOf(table, e.name));
   }
 
@@ -20,17 +21,5 @@ export class UnitViews implements ParamViews {
     const e = this.table.get(name);
     const u = this.unitByName.get(name)!;
     return this.resolve(u).view(e.offset - u.start, e.shape);
-  }
-
-  maybe(name: string): Tensor | null {
-    return this.table.has(name) ? this.tensor(name) : null;
-  }
-
-  block(i: number): BlockTensors {
-    return blockViews((n) => this.tensor(n), (n) => this.maybe(n), i);
-  }
-
-  lmHead(): Tensor {
-    return this.maybe('lm_head') ?? this.tensor('embed');
   }
 }
