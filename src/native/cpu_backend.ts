@@ -6,6 +6,7 @@ import { attentionBackward, attentionForward } from './attention.js';
 import type { Backend } from './backend.js';
 import { expectDevice } from './checks.js';
 import * as k from './kernels.js';
+import { copyArgs } from './op_args.js';
 import { profileBackend } from './profile.js';
 import type { Tensor } from './tensor.js';
 
@@ -20,8 +21,7 @@ const kernels: Backend = {
   },
   copy(dst, src) {
     onHost('copy', { dst, src });
-    if (dst.bytes !== src.bytes || dst.type !== src.type) throw new Error(`copy: size or type mismatch ([${dst.shape}] vs [${src.shape}])`);
-    addon.copy(dst.ptr, src.ptr, dst.bytes);
+    addon.copy(dst.ptr, src.ptr, copyArgs(dst, src).bytes);
   },
   add(y, a, b) {
     onHost('add', { y, a, b });

@@ -4,9 +4,9 @@
 // error messages) are read back to validate them, which synchronises with the GPU.
 import { addon, cudaAddon, type CudaFunctions } from './addon.js';
 import type { AttentionShape, Backend } from './backend.js';
-import { expectDevice, expectDtype, expectInt32, expectMatrix, expectNumel, fail, firstOutside, floatDtype, shapeText } from './checks.js';
+import { expectDevice, expectDtype, expectInt32, expectMatrix, fail, firstOutside, floatDtype, shapeText } from './checks.js';
 import {
-  adamwArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, addArgs, castArgs, copyArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs,
 } from './op_args.js';
 import { DType, dtypeName, type Tensor } from './tensor.js';
@@ -88,18 +88,12 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
     },
     copy(dst, src) {
       onDevice('copy', { dst, src });
-      if (dst.bytes !== src.bytes || dst.type !== src.type) fail('copy', `size or type mismatch (${shapeText(dst)} vs ${shapeText(src)})`);
-      c.cudaCopy(dst.ptr, src.ptr, dst.bytes);
+      c.cudaCopy(dst.ptr, src.ptr, copyArgs(dst, src).bytes);
     },
     add(y, a, b) {
-      const op = 'add';
-      onDevice(op, { y, a, b });
-      const dt = floatDtype(op, 'y', y);
-      expectDtype(op, 'a', a, dt);
-      expectDtype(op, 'b', b, dt);
-      expectNumel(op, 'a', a, y.numel, 'as many as y');
-      expectNumel(op, 'b', b, y.numel, 'as many as y');
-      c.cudaAdd(y.ptr, a.ptr, b.ptr, y.numel, dt);
+      onDevice('add', { y, a, b });
+      const x = addArgs(y, a, b);
+      c.cudaAdd(y.ptr, a.ptr, b.ptr, x.n, x.dt);
     },
     scale(x, s) {
       onDevice('scale', { x });
@@ -196,10 +190,9 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       return { lossSum, count };
     },
     cast(dst, src) {
-      const op = 'cast';
-      onDevice(op, { dst, src });
-      expectNumel(op, 'dst', dst, src.numel, 'as many as src');
-      c.cudaCast(dst.ptr, floatDtype(op, 'dst', dst), src.ptr, floatDtype(op, 'src', src), src.numel);
+      onDevice('cast', { dst, src });
+      const a = castArgs(dst, src);
+      c.cudaCast(dst.ptr, a.dstDt, src.ptr, a.srcDt, a.n);
     },
     sumSquares(x) {
       onDevice('sumSquares', { x });

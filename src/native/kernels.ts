@@ -4,10 +4,10 @@
 // tensor shapes; "matrix" arguments may have any number of leading dims (rows = their product).
 // Parameter gradients (dw, db, dtable) are accumulated (+=) in their own dtype.
 import { addon } from './addon.js';
-import { expectDtype, expectNumel, fail, firstOutside, floatDtype } from './checks.js';
+import { fail, firstOutside, floatDtype } from './checks.js';
 import type { AdamwScalars, AdamwTensors } from './backend.js';
 import {
-  adamwArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, addArgs, castArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs, type RopeHeads,
 } from './op_args.js';
 import type { Tensor } from './tensor.js';
@@ -19,22 +19,14 @@ export function fillZero(x: Tensor): void {
 
 /** dst = src converted to dst's dtype (bf16/fp16 rounded to nearest even, fp16 overflow to +-inf). */
 export function cast(dst: Tensor, src: Tensor): void {
-  const op = 'cast';
-  const dstDt = floatDtype(op, 'dst', dst);
-  const srcDt = floatDtype(op, 'src', src);
-  expectNumel(op, 'dst', dst, src.numel, 'as many as src');
-  addon.cast(dst.ptr, dstDt, src.ptr, srcDt, src.numel);
+  const a = castArgs(dst, src);
+  addon.cast(dst.ptr, a.dstDt, src.ptr, a.srcDt, a.n);
 }
 
 /** y = a + b elementwise (y may alias a or b). */
 export function add(y: Tensor, a: Tensor, b: Tensor): void {
-  const op = 'add';
-  const dt = floatDtype(op, 'y', y);
-  expectDtype(op, 'a', a, dt);
-  expectDtype(op, 'b', b, dt);
-  expectNumel(op, 'a', a, y.numel, 'as many as y');
-  expectNumel(op, 'b', b, y.numel, 'as many as y');
-  addon.add(y.ptr, a.ptr, b.ptr, y.numel, dt);
+  const x = addArgs(y, a, b);
+  addon.add(y.ptr, a.ptr, b.ptr, x.n, x.dt);
 }
 
 /** x *= s in place. */

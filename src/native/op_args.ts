@@ -184,3 +184,29 @@ export function adamwArgs(t: AdamwTensors) {
   }
   return { op, n, gdt, pdt };
 }
+
+/** copy: same element type and size. */
+export function copyArgs(dst: Tensor, src: Tensor) {
+  if (dst.bytes !== src.bytes || dst.type !== src.type) fail('copy', `size or type mismatch (${shapeText(dst)} vs ${shapeText(src)})`);
+  return { bytes: dst.bytes };
+}
+
+/** cast: any float dtypes, one element count. */
+export function castArgs(dst: Tensor, src: Tensor) {
+  const op = 'cast';
+  const dstDt = floatDtype(op, 'dst', dst);
+  const srcDt = floatDtype(op, 'src', src);
+  expectNumel(op, 'dst', dst, src.numel, 'as many as src');
+  return { dstDt, srcDt, n: src.numel };
+}
+
+/** add: y = a + b, all one float dtype and size. */
+export function addArgs(y: Tensor, a: Tensor, b: Tensor) {
+  const op = 'add';
+  const dt = floatDtype(op, 'y', y);
+  expectDtype(op, 'a', a, dt);
+  expectDtype(op, 'b', b, dt);
+  expectNumel(op, 'a', a, y.numel, 'as many as y');
+  expectNumel(op, 'b', b, y.numel, 'as many as y');
+  return { dt, n: y.numel };
+}
