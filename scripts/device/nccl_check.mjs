@@ -15,7 +15,7 @@
 //    sub-group) with the named error, and the world communicator keeps working.
 import { appendFileSync } from 'node:fs';
 
-import { CommDType, initDistributed, ncclInfo } from '../../dist/dist/index.js';
+import { CommDType, initDistributed, ncclInfo } from '../../dist/distributed/index.js';
 import { cudaAddon } from '../../dist/native/addon.js';
 import { float32ToBf16, float32ToF16 } from '../../dist/native/half.js';
 

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../dist/free_port.js';
+import { freePort } from '../distributed/free_port.js';
 
 interface Row {
   side: 'ours' | 'torch';

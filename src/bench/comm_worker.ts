@@ -4,7 +4,7 @@
 // per timed iteration, barriers included: fresh pages on every call once made allReduce 1.5x
 // slower than torch, and the fault count shows that where timings on a shared machine cannot.
 import { addon } from '../native/addon.js';
-import { CommDType, initDistributed, type CommBuffer } from '../dist/index.js';
+import { CommDType, initDistributed, type CommBuffer } from '../distributed/index.js';
 
 const sizesMb = (process.argv[2] ?? '1,4,16,64,256').split(',').map(Number);
 const pg = initDistributed();

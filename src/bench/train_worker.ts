@@ -7,7 +7,7 @@
 // Usage: node dist/bench/train_worker.js fp32|bf16 STEPS
 // Prints one JSON line: steps, in-process median step time (informational), peak RSS, CPU seconds, last loss,
 // and with TELECHAT_PROFILE=1 the per-op profile of the steps after the first (src/native/profile.ts).
-import { initDistributed } from '../dist/init.js';
+import { initDistributed } from '../distributed/init.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { buildHostBatch } from '../model/batch.js';
 import { parseModelSpec } from '../model/spec.js';

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
-import { freePort } from '../dist/free_port.js';
+import { freePort } from '../distributed/free_port.js';
 
 interface Side {
   side: string;

@@ -3,7 +3,7 @@
 // tokens), split evenly over the ranks; fp32 (as the PyTorch side), AdamW, clipping 1.0,
 // gradient reductions overlapped with backward, stage-3 prefetch on. Rank 0 prints one JSON
 // line: the best step time of argv[3] timed steps (after one warm-up), and every rank's peak RSS.
-import { initDistributed } from '../dist/init.js';
+import { initDistributed } from '../distributed/init.js';
 import { buildHostBatch } from '../model/batch.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { parseModelSpec } from '../model/spec.js';

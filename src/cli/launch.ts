@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // telechat-launch: start one process per rank (like deepspeed / torchrun). Thin: parse, call
-// src/dist/launcher.ts, exit with its status.
+// src/distributed/launcher.ts, exit with its status.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, withRunSecret,
-  type LaunchOptions } from '../dist/launcher.js';
+  type LaunchOptions } from '../distributed/launcher.js';
 
 // A closed pipe on our own output (e.g. `| head`) must not kill the launcher and orphan ranks.
 for (const stream of [process.stdout, process.stderr]) {

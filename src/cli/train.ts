@@ -7,8 +7,8 @@ import { memoryPlan } from '../model/memory_plan.js';
 import { gradDtypeOf, storageDtype, train } from '../train/trainer.js';
 import { backendFor, resolveDevice, type DeviceFlag } from '../train/device.js';
 import { prepareRun } from '../train/setup.js';
-import { discoverRank } from '../dist/env.js';
-import { initDistributed } from '../dist/init.js';
+import { discoverRank } from '../distributed/env.js';
+import { initDistributed } from '../distributed/init.js';
 import { offloadNotes } from '../zero/offload.js';
 
 const EXAMPLES: [string, string][] = [

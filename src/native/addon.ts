@@ -207,7 +207,7 @@ export function cudaAddon(): CudaFunctions {
   return a as NativeAddon & CudaFunctions;
 }
 
-// ---- NCCL communicator (native/src/bind/nccl.cc; src/dist/nccl.ts wraps it) ----
+// ---- NCCL communicator (native/src/bind/nccl.cc; src/distributed/nccl.ts wraps it) ----
 // ncclProbe (in NativeAddon above) is always present; these only in builds with the CUDA backend.
 // Ids are small integers; addresses are device pointers; codes are those of native/src/comm/comm.h.
 export interface NcclFunctions {

@@ -8,7 +8,7 @@ import { loadHfWeights } from '../checkpoint/hf.js';
 import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
 import { Sampler } from '../data/sampler.js';
-import type { ProcessGroup } from '../dist/init.js';
+import type { ProcessGroup } from '../distributed/init.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import type { ParamKind } from '../model/params.js';
 import type { Backend } from '../native/backend.js';

@@ -15,7 +15,7 @@
 // The model reads parameters and writes gradients through UnitViews, so the model math is
 // the same for every stage. Gradient scaling makes the loss the mean over the global batch's
 // label tokens, so reductions are sums.
-import type { Communicator, CommHandle } from '../dist/communicator.js';
+import type { Communicator, CommHandle } from '../distributed/communicator.js';
 import type { HostBatch } from '../model/batch.js';
 import { TelechatModel, type LossResult, type ModelHooks, type ModelOptions, type Unit } from '../model/model.js';
 import { buildParamTable, type ParamKind, type ParamTable, type ParamViews, type UnitRange } from '../model/params.js';

@@ -1,7 +1,7 @@
 // Rank discovery from faked launcher, torchrun, Slurm and Open MPI environments.
 import { describe, expect, it } from 'vitest';
 
-import { discoverRank, firstSlurmHost } from '../../src/dist/env.js';
+import { discoverRank, firstSlurmHost } from '../../src/distributed/env.js';
 
 describe('discoverRank', () => {
   it('reads telechat-launch / torchrun variables', () => {

@@ -31,7 +31,7 @@ export function ensureBuilt(): void {
   }
 }
 
-export { freePort } from '../../src/dist/free_port.js';
+export { freePort } from '../../src/distributed/free_port.js';
 
 export interface LaunchResult {
   code: number | null;

@@ -5,7 +5,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { parseHostfile, planHostfileLaunch, rankEnv, shellQuote } from '../../src/dist/launcher.js';
+import { parseHostfile, planHostfileLaunch, rankEnv, shellQuote } from '../../src/distributed/launcher.js';
 import { spawn } from 'node:child_process';
 
 import { alive, ensureBuilt, freePort, launcherJs, runLauncher, workersDir } from './helpers.js';

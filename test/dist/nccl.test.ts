@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { addon, NCCL_FUNCTION_NAMES, type NcclFunctions } from '../../src/native/addon.js';
-import { CommDType } from '../../src/dist/communicator.js';
-import { NcclCommunicator } from '../../src/dist/nccl.js';
+import { CommDType } from '../../src/distributed/communicator.js';
+import { NcclCommunicator } from '../../src/distributed/nccl.js';
 import { DType, INT32, Tensor } from '../../src/native/tensor.js';
 import { ensureBuilt, freePort, repoRoot, runLauncher, workersDir } from './helpers.js';
 
@@ -90,13 +90,13 @@ describe('with a stand-in libnccl.so.2', () => {
   }
 
   it('is found through TELECHAT_NCCL_PATH (file or directory) and LD_LIBRARY_PATH; its version is reported', () => {
-    const probe = `const { ncclInfo } = await import('./dist/dist/nccl.js'); console.log(JSON.stringify(ncclInfo()))`;
+    const probe = `const { ncclInfo } = await import('./dist/distributed/nccl.js'); console.log(JSON.stringify(ncclInfo()))`;
     const args = ['--input-type=module', '-e', probe];
     expect(JSON.parse(node(args, { TELECHAT_NCCL_PATH: lib }))).toEqual({ path: lib, version: 21903 });
     expect(JSON.parse(node(args, { TELECHAT_NCCL_PATH: dir }))).toEqual({ path: lib, version: 21903 });
     expect(JSON.parse(node(args, { LD_LIBRARY_PATH: `/opt/none:${dir}` }))).toEqual({ path: lib, version: 21903 });
     // Older than 2.10 (no bf16 / avg; 2.8.4 is code 2804): refused by name.
-    const old = `const { ncclInfo } = await import('./dist/dist/nccl.js'); try { ncclInfo() } catch (e) { console.log(e.message) }`;
+    const old = `const { ncclInfo } = await import('./dist/distributed/nccl.js'); try { ncclInfo() } catch (e) { console.log(e.message) }`;
     expect(node(['--input-type=module', '-e', old], { TELECHAT_NCCL_PATH: dir, FAKE_NCCL_VERSION: '2804' }).trim())
       .toBe(`NCCL at ${lib} is version code 2804; need NCCL >= 2.10 (bf16 and avg)`);
   });
@@ -170,7 +170,7 @@ describe('with a stand-in libnccl.so.2', () => {
   });
 
   it("ncclCommInitRank's failure surfaces with NCCL's own error string", () => {
-    const script = `const { NcclCommunicator } = await import('./dist/dist/nccl.js');
+    const script = `const { NcclCommunicator } = await import('./dist/distributed/nccl.js');
       try { new NcclCommunicator(null, 'world', 0, 1, 1000, 1000); console.log('created'); } catch (e) { console.log(e.message); }`;
     const out = node(['--input-type=module', '-e', script], { TELECHAT_NCCL_PATH: dir, FAKE_NCCL_INIT_RESULT: '3' });
     expect(out.trim()).toBe("NCCL group 'world' rank 0 of 1: ncclCommInitRank: fake-nccl: internal error");

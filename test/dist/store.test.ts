@@ -4,7 +4,7 @@
 import { connect, createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { StoreClient, startStoreServer, stopStoreServer, storeServerRefusedCount } from '../../src/dist/store.js';
+import { StoreClient, startStoreServer, stopStoreServer, storeServerRefusedCount } from '../../src/distributed/store.js';
 import { freePort } from './helpers.js';
 
 const SECRET = 'test-secret-0123456789';

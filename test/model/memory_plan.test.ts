@@ -1,6 +1,6 @@
 // The --dry-run memory plan must equal what the allocator reports once the engine exists.
 import { describe, expect, it } from 'vitest';
-import { initDistributed } from '../../src/dist/init.js';
+import { initDistributed } from '../../src/distributed/init.js';
 import { memoryPlan } from '../../src/model/memory_plan.js';
 import { parseModelSpec } from '../../src/model/spec.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';

@@ -5,8 +5,8 @@
 // The small terms: 2-element sums per step (label tokens, loss, and for stages 1-3 the
 // gradient norm, which stage 0 computes locally from its whole reduced gradient).
 import { describe, expect, it } from 'vitest';
-import { CountingCommunicator } from '../../src/dist/counting.js';
-import { initDistributed } from '../../src/dist/init.js';
+import { CountingCommunicator } from '../../src/distributed/counting.js';
+import { initDistributed } from '../../src/distributed/init.js';
 import { buildHostBatch } from '../../src/model/batch.js';
 import { parseModelSpec } from '../../src/model/spec.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';

@@ -5,7 +5,7 @@
 // the "buffers" category over one forward+backward of a 16-block model; results stay bitwise equal to the
 // run without overlap (reductions are accumulated in the same order).
 import { describe, expect, it } from 'vitest';
-import { initDistributed } from '../../src/dist/init.js';
+import { initDistributed } from '../../src/distributed/init.js';
 import { buildHostBatch } from '../../src/model/batch.js';
 import { initRandomEntries, seededUniform } from '../../src/model/init.js';
 import { parseModelSpec } from '../../src/model/spec.js';

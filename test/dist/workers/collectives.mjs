@@ -9,7 +9,7 @@
 //    <= 2^-8 |s|), so |got - exact| <= B + 2^-8 (|exact| + B)
 //  - fp16: likewise with 11 significant bits (half ulp <= 2^-11 |s|); we allow 2^-10
 //  - int32, max, allGather, broadcast: exact (bitwise).
-import { initDistributed, CommDType, paddedLength } from '../../../dist/dist/index.js';
+import { initDistributed, CommDType, paddedLength } from '../../../dist/distributed/index.js';
 import { addon } from '../../../dist/native/addon.js';
 import { bf16ToFloat32, f16ToFloat32, float32ToBf16, float32ToF16 } from '../../../dist/native/half.js';
 

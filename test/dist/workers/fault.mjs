@@ -48,7 +48,7 @@ if (mode === 'sleep') {
 if (mode === 'deadpeer' || mode === 'stuckpeer') {
   // Rank 1 leaves (deadpeer) or never joins the collective (stuckpeer); rank 0's allReduce must
   // fail with an error naming the operation and the rank instead of hanging.
-  const { initDistributed } = await import('../../../dist/dist/index.js');
+  const { initDistributed } = await import('../../../dist/distributed/index.js');
   const { addon } = await import('../../../dist/native/addon.js');
   const pg = initDistributed({ timeoutMs: 1500 });
   const buf = { ptr: addon.alloc(4096, 5), numel: 1024, dtype: 0 };
@@ -70,7 +70,7 @@ if (mode === 'deadpeer' || mode === 'stuckpeer') {
 }
 
 if (mode === 'kill' || mode === 'badsecret') {
-  const { initDistributed, StoreClient, storeServerRefusedCount } = await import('../../../dist/dist/index.js');
+  const { initDistributed, StoreClient, storeServerRefusedCount } = await import('../../../dist/distributed/index.js');
   const { addon } = await import('../../../dist/native/addon.js');
   const pg = initDistributed({ timeoutMs: 120_000 });
   const n = 1 << 20;

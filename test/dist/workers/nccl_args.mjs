@@ -2,10 +2,10 @@
 // the stand-in libnccl.so.2: every bad call must be refused by name before anything reaches NCCL
 // or CUDA (the test checks the library's call log holds no collective). Prints one JSON object
 // { name: error message | null }.
-import { CommDType } from '../../../dist/dist/communicator.js';
-import { GlooCommunicator } from '../../../dist/dist/gloo.js';
-import { initDistributed } from '../../../dist/dist/init.js';
-import { NcclCommunicator } from '../../../dist/dist/nccl.js';
+import { CommDType } from '../../../dist/distributed/communicator.js';
+import { GlooCommunicator } from '../../../dist/distributed/gloo.js';
+import { initDistributed } from '../../../dist/distributed/init.js';
+import { NcclCommunicator } from '../../../dist/distributed/nccl.js';
 import { DType, INT32, MemCategory, Tensor, alloc } from '../../../dist/native/tensor.js';
 
 const world = new NcclCommunicator(null, 'world', 0, 1, 1000, 1000);

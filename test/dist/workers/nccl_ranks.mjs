@@ -3,10 +3,10 @@
 // communicator through the store, then the sub-group [1, 0] (world rank 1 is its rank 0), then
 // tries one collective, which on a machine without a GPU fails when the communication stream is
 // created. Prints one "NCCL_RANK {json}" line; the test reads it and the library's call logs.
-import { CommDType } from '../../../dist/dist/communicator.js';
-import { discoverRank } from '../../../dist/dist/env.js';
-import { NcclCommunicator } from '../../../dist/dist/nccl.js';
-import { StoreClient, startStoreServer, stopStoreServer } from '../../../dist/dist/store.js';
+import { CommDType } from '../../../dist/distributed/communicator.js';
+import { discoverRank } from '../../../dist/distributed/env.js';
+import { NcclCommunicator } from '../../../dist/distributed/nccl.js';
+import { StoreClient, startStoreServer, stopStoreServer } from '../../../dist/distributed/store.js';
 
 const info = discoverRank(process.env);
 if (info.rank === 0) startStoreServer(info.masterPort, info.worldSize, info.secret);

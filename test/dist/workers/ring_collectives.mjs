@@ -3,7 +3,7 @@
 // last one, chunks are uneven (allReduce), and the reused scratch both grows and shrinks between
 // calls. Inputs are small integers, so every fp32 and int32 sum is exact and any misplaced,
 // missing or overwritten segment shows as a wrong value.
-import { initDistributed, CommDType } from '../../../dist/dist/index.js';
+import { initDistributed, CommDType } from '../../../dist/distributed/index.js';
 import { addon } from '../../../dist/native/addon.js';
 
 const pg = initDistributed({ timeoutMs: 60_000 });

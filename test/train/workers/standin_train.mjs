@@ -5,8 +5,8 @@
 // memory peaks and the CUDA functions it ran.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initDistributed } from '../../../dist/dist/init.js';
-import { HostCudaCommunicator } from '../../../dist/dist/host_cuda_comm.js';
+import { initDistributed } from '../../../dist/distributed/init.js';
+import { HostCudaCommunicator } from '../../../dist/distributed/host_cuda_comm.js';
 import { useCudaFunctions } from '../../../dist/native/addon.js';
 import { cpuBackend } from '../../../dist/native/cpu_backend.js';
 import { cudaBackendOver } from '../../../dist/native/cuda_backend.js';
