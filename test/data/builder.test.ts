@@ -170,7 +170,7 @@ describe('dataset builder', () => {
     });
     expect(m.shards.length).toBeGreaterThan(3);
     const seq = await readAll(out);
-    const r = DatasetReader.open(out, 2); // a tiny cache forces re-reads
+    const r = DatasetReader.open(out, { cacheBatches: 2 }); // a tiny cache forces re-reads
     const order = Array.from({ length: r.numRows }, (_, i) => (i * 7919) % r.numRows);
     const got = await r.rows(order);
     order.forEach((idx, k) => {
