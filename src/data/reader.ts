@@ -1,8 +1,9 @@
 // Random access to a dataset dir's rows by global index, for the trainer. Shards are read
 // page by page: a row's record batch is read from its shard's Arrow footer offset on demand
 // and a few recent batches are cached, so memory is bounded by the cache, not the dataset.
-// Opening checks every shard's size and sha256 against the manifest; every record batch read
-// is checked row by row (src/data/verify.ts) before any of its rows is handed out.
+// Opening checks every shard's size and sha256 against the manifest; a record batch's shape
+// is checked when it is read, and each row's invariants when it is handed out
+// (src/data/verify.ts), so a bad row fails naming shard and row before it reaches a kernel.
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -89,6 +90,7 @@ export class DatasetReader {
     const batch = await this.batch(lo, Math.floor(local / perBatch));
     const r = local % perBatch;
     const [inputIds, labels, docLens] = COLUMNS.map((name) => listRow(batch, name, r)) as [Int32Array, Int32Array, Int32Array];
+    this.checkRow(inputIds, labels, docLens, lo, local);
     return { inputIds, labels, docLens };
   }
 
@@ -96,14 +98,11 @@ export class DatasetReader {
     return Promise.all(Array.from(indices, (i) => this.row(i)));
   }
 
-  /** Reads every record batch once, in order, so every row is checked; returns the row count. */
+  /** Reads every row once, in order (so every one is checked); returns the row count. */
   async checkAllRows(): Promise<number> {
     const perBatch = this.manifest.rows_per_batch;
     for (const [s, sh] of this.manifest.shards.entries()) {
-      for (let b = 0; b * perBatch < sh.rows; b++) {
-        this.cache.delete(`${s}:${b}`); // a cached batch was checked already, but read it again anyway
-        await this.batch(s, b);
-      }
+      for (let i = 0; i < sh.rows; i++) await this.row(this.starts[s]! + i);
       // The footer must list exactly the manifest's batches (no extra ones).
       const batches = (await this.shard(s)).reader.numRecordBatches;
       const expected = Math.ceil(sh.rows / perBatch);
@@ -151,7 +150,12 @@ export class DatasetReader {
     return p;
   }
 
-  /** The batch's shape, column types and every row's invariants; throws naming shard and row. */
+  private checkRow(ids: Int32Array, labels: Int32Array, docLens: Int32Array, s: number, local: number): void {
+    const file = join(this.dir, this.manifest.shards[s]!.file);
+    checkRow(ids, labels, docLens, { file, local, global: this.starts[s]! + local, vocab: this.vocab, maxSeqLen: this.manifest.max_seq_len });
+  }
+
+  /** The batch's row count and column types (its rows are checked as they are handed out). */
   private checkBatch(rb: RecordBatch, s: number, b: number): void {
     const sh = this.manifest.shards[s]!;
     const file = join(this.dir, sh.file);
@@ -166,11 +170,6 @@ export class DatasetReader {
       if (!item || !DataType.isInt(item) || item.bitWidth !== 32 || !item.isSigned || vec.nullCount !== 0) {
         throw new Error(`${file}: column ${name} is ${String(t)}${vec.nullCount ? ' with nulls' : ''}, not List<Int32>`);
       }
-    }
-    const first = this.starts[s]! + b * perBatch;
-    for (let r = 0; r < rb.numRows; r++) {
-      const [ids, labels, docLens] = COLUMNS.map((name) => listRow(rb, name, r)) as [Int32Array, Int32Array, Int32Array];
-      checkRow(ids, labels, docLens, { file, local: b * perBatch + r, global: first + r, vocab: this.vocab, maxSeqLen: this.manifest.max_seq_len });
     }
   }
 
