@@ -133,7 +133,7 @@ await yargs(argv)
   )
   .command(
     'inspect <dir>',
-    'print a dataset dir\'s stats (after checking its shards\' sizes and sha256); with --row N render that row with its loss tokens marked',
+    'print a dataset dir\'s stats after checking its shards\' sha256; --row N renders a row with its loss tokens marked',
     (y) =>
       y
         .positional('dir', { type: 'string', demandOption: true, describe: 'dataset dir' })
