@@ -2,8 +2,8 @@
 """Independent reference for the chat templates, used by the data tests.
 
 It works the way inference stacks do: render the conversation as ONE string (TeleChat2's
-chat template, TeleChat v1's chat() prompt, or the 52B's text markers), then tokenize it by
-splitting on the special-marker strings (marker -> its id, the text between two markers ->
+chat template or TeleChat v1's chat() prompt), then tokenize it by splitting on the
+special-marker strings (marker -> its id, the text between two markers ->
 sentencepiece.encode on its own). Loss positions are found independently: every token of a
 text that follows a <_bot> marker up to the next marker, plus the <_end> marker itself.
 
@@ -11,6 +11,8 @@ stdin: {"model": path, "ids": {marker: id}, "template": name, "loss_on": "all"|"
         "generation_prompt": bool, and either "system": str|null, "turns": [[q, a], ...]
         or "conversations": [{"system": str|null, "turns": [[q, a], ...]}, ...]}
 stdout: {"ids": [...], "labels": [...]} or, for "conversations", a list of those.
+
+The 52B, whose markers are plain text, has its own reference: telechat52b_chat.py.
 """
 import json
 import re
@@ -19,30 +21,9 @@ import sys
 import sentencepiece as spm
 
 
-def render_52b(sp, system, turns, gen, loss_on):
-    # Markers are text. The training rule (documented in src/data/templates.ts) encodes the
-    # prompt part "<_user>q<_bot>" and the answer part "a<_end>" as separate segments.
-    ids, labels = [], []
-
-    def add(text, loss):
-        t = sp.encode(text)
-        ids.extend(t)
-        labels.extend(t if loss else [-100] * len(t))
-
-    if system:
-        add("<_system>" + system + "\n", False)
-    for i, (q, a) in enumerate(turns):
-        last = i == len(turns) - 1
-        add("<_user>" + q + "<_bot>", False)
-        if gen and last:
-            break
-        add(a + "<_end>", loss_on == "all" or last)
-    return {"ids": ids, "labels": labels}
-
-
 def render(sp, ids_of, template, system, turns, gen, loss_on):
-    if template == "telechat-52b":
-        return render_52b(sp, system, turns, gen, loss_on)
+    if template not in ("telechat", "telechat2"):
+        raise SystemExit(f"chat_template.py: no template {template!r} (the 52B: telechat52b_chat.py)")
     s = ""
     if system:
         s += "<_system>" + system + ("\n" if template == "telechat2" else "")

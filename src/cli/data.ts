@@ -71,10 +71,15 @@ async function build(argv: {
   process.stdout.write(`wrote ${argv.output}\n${summarize(m)}\n`);
 }
 
-async function inspect(argv: { dir: string; row?: number; tokenizer?: string }): Promise<void> {
-  const reader = DatasetReader.open(argv.dir);
+async function inspect(argv: { dir: string; row?: number; tokenizer?: string; verify: boolean }): Promise<void> {
+  const reader = DatasetReader.open(argv.dir); // checks every shard's size and sha256
   try {
     process.stdout.write(summarize(reader.manifest) + '\n');
+    if (argv.verify) {
+      const rows = await reader.checkAllRows();
+      const m = reader.manifest;
+      process.stdout.write(`verified: ${m.shards.length} shard(s) match manifest.json (size, sha256); ${rows} rows valid (ids < ${reader.vocab})\n`);
+    }
     if (argv.row === undefined) return;
     const tok = manifestTokenizer(reader.manifest, argv.tokenizer);
     try {
@@ -128,13 +133,19 @@ await yargs(argv)
   )
   .command(
     'inspect <dir>',
-    'print a dataset dir\'s stats; with --row N render that row with its loss tokens marked',
+    'print a dataset dir\'s stats after checking its shards\' sha256; --row N renders a row with its loss tokens marked',
     (y) =>
       y
         .positional('dir', { type: 'string', demandOption: true, describe: 'dataset dir' })
         .option('row', { type: 'number', describe: 'row index to render' })
         .option('tokenizer', { type: 'string', describe: 'tokenizer dir, if it moved since the build' })
-        .example('$0 inspect /tmp/ds --row 0', 'stats, then row 0 with [[loss tokens]] marked'),
+        .option('verify', {
+          type: 'boolean',
+          default: false,
+          describe: 'also read and check every row (ids in the vocabulary, labels -100 or the token, doc_lens); exit 1 naming shard and row',
+        })
+        .example('$0 inspect /tmp/ds --row 0', 'stats, then row 0 with [[loss tokens]] marked')
+        .example('$0 inspect /tmp/ds --verify', 'check every shard and row'),
     async (a) => inspect(a as Parameters<typeof inspect>[0]),
   )
   .demandCommand(1, 'give a command: build or inspect')

@@ -8,6 +8,11 @@ import type { ShardInfo } from './shards.js';
 import type { SpecialIds, SpecialSources } from './tokenizer.js';
 
 export const MANIFEST_FORMAT = 'telechat-dataset';
+/**
+ * Version 1 throughout: later additions are optional keys that older readers ignore (shard
+ * `bytes`). Shard `sha256` is required: only builds older than it lack it, and those are
+ * refused (they cannot be verified; rebuilding gives the same rows).
+ */
 export const MANIFEST_VERSION = 1;
 
 export interface SourceStats {
@@ -77,7 +82,24 @@ export function readManifest(dir: string): Manifest {
     if (typeof m[key] !== 'number') throw new Error(`${path}: key "${key}" must be a number`);
   }
   if (!Array.isArray(m.shards)) throw new Error(`${path}: key "shards" must be an array`);
+  m.shards.forEach((sh: Partial<ShardInfo>, i) => checkShardEntry(path, dir, sh, i));
   const rows = m.shards.reduce((s, sh) => s + sh.rows, 0);
   if (rows !== m.rows) throw new Error(`${path}: shards hold ${rows} rows but key "rows" says ${m.rows}`);
   return m as Manifest;
+}
+
+function checkShardEntry(path: string, dir: string, sh: Partial<ShardInfo>, i: number): void {
+  const where = `${path}: shards[${i}]`;
+  if (typeof sh.file !== 'string' || !/^shard-\d{5}\.arrow$/.test(sh.file)) throw new Error(`${where}: key "file" must name a shard-NNNNN.arrow`);
+  if (!Number.isInteger(sh.rows) || sh.rows! < 0) throw new Error(`${where} (${sh.file}): key "rows" must be a non-negative integer`);
+  if (sh.sha256 === undefined) {
+    throw new Error(
+      `${where} (${sh.file}) has no sha256: the dataset was built by an early telechat-data and cannot be verified; ` +
+        `rebuild ${dir} with telechat-data build`,
+    );
+  }
+  if (typeof sh.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sh.sha256)) throw new Error(`${where} (${sh.file}): key "sha256" must be 64 hex digits`);
+  if (sh.bytes !== undefined && (!Number.isInteger(sh.bytes) || sh.bytes < 0)) {
+    throw new Error(`${where} (${sh.file}): key "bytes" must be a non-negative integer`);
+  }
 }

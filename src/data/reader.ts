@@ -1,18 +1,32 @@
 // Random access to a dataset dir's rows by global index, for the trainer. Shards are read
 // page by page: a row's record batch is read from its shard's Arrow footer offset on demand
 // and a few recent batches are cached, so memory is bounded by the cache, not the dataset.
+// Opening checks every shard's size and sha256 against the manifest; a record batch's shape
+// is checked when it is read, and each row's invariants when it is handed out
+// (src/data/verify.ts), so a bad row fails naming shard and row before it reaches a kernel.
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { RecordBatchReader, type AsyncRecordBatchFileReader, type RecordBatch } from 'apache-arrow';
+import { DataType, RecordBatchReader, type AsyncRecordBatchFileReader, type RecordBatch } from 'apache-arrow';
 
 import { readManifest, type Manifest } from './manifest.js';
 import { COLUMNS } from './shards.js';
+import { checkRow, verifyShards } from './verify.js';
 
 export interface Row {
   inputIds: Int32Array;
   labels: Int32Array;
   docLens: Int32Array;
+}
+
+export interface ReaderOptions {
+  /**
+   * Token ids must lie below this (the model's embedding rows). The bound used is the smaller
+   * of this and the build tokenizer's vocab_size, which no id it produced can reach.
+   */
+  vocab?: number;
+  /** Record batches kept in memory. */
+  cacheBatches?: number;
 }
 
 interface OpenShard {
@@ -26,22 +40,32 @@ export class DatasetReader {
   private readonly starts: number[] = []; // global index of each shard's first row
   private readonly openShards = new Map<number, Promise<OpenShard>>();
   private readonly cache = new Map<string, Promise<RecordBatch>>(); // LRU by insertion order
+  private readonly cacheBatches: number;
+  /** Exclusive bound on token ids. */
+  readonly vocab: number;
 
   private constructor(
     readonly dir: string,
     readonly manifest: Manifest,
-    private readonly cacheBatches: number,
+    opts: ReaderOptions,
   ) {
     let s = 0;
     for (const sh of manifest.shards) {
       this.starts.push(s);
       s += sh.rows;
     }
+    this.cacheBatches = opts.cacheBatches ?? 8;
+    this.vocab = Math.min(opts.vocab ?? Infinity, manifest.tokenizer.vocab_size);
   }
 
-  /** Opens a dataset dir (reads only its manifest; shards open lazily). */
-  static open(dir: string, cacheBatches = 8): DatasetReader {
-    return new DatasetReader(dir, readManifest(dir), cacheBatches);
+  /**
+   * Opens a dataset dir: reads its manifest and checks every shard's size and sha256 (a
+   * damaged or replaced shard fails here, named); shards are then read lazily.
+   */
+  static open(dir: string, opts: ReaderOptions = {}): DatasetReader {
+    const manifest = readManifest(dir);
+    verifyShards(dir, manifest);
+    return new DatasetReader(dir, manifest, opts);
   }
 
   get numRows(): number {
@@ -66,11 +90,25 @@ export class DatasetReader {
     const batch = await this.batch(lo, Math.floor(local / perBatch));
     const r = local % perBatch;
     const [inputIds, labels, docLens] = COLUMNS.map((name) => listRow(batch, name, r)) as [Int32Array, Int32Array, Int32Array];
+    this.checkRow(inputIds, labels, docLens, lo, local);
     return { inputIds, labels, docLens };
   }
 
   async rows(indices: ArrayLike<number>): Promise<Row[]> {
     return Promise.all(Array.from(indices, (i) => this.row(i)));
+  }
+
+  /** Reads every row once, in order (so every one is checked); returns the row count. */
+  async checkAllRows(): Promise<number> {
+    const perBatch = this.manifest.rows_per_batch;
+    for (const [s, sh] of this.manifest.shards.entries()) {
+      for (let i = 0; i < sh.rows; i++) await this.row(this.starts[s]! + i);
+      // The footer must list exactly the manifest's batches (no extra ones).
+      const batches = (await this.shard(s)).reader.numRecordBatches;
+      const expected = Math.ceil(sh.rows / perBatch);
+      if (batches !== expected) throw new Error(`${join(this.dir, sh.file)}: ${batches} record batches, expected ${expected}`);
+    }
+    return this.numRows;
   }
 
   private shard(s: number): Promise<OpenShard> {
@@ -100,7 +138,8 @@ export class DatasetReader {
     const p = this.shard(s).then((sh) => {
       const next = sh.queue.then(async () => {
         const rb = await sh.reader.readRecordBatch(b);
-        if (!rb) throw new Error(`${this.dir}/${this.manifest.shards[s]!.file}: record batch ${b} is missing`);
+        if (!rb) throw new Error(`${join(this.dir, this.manifest.shards[s]!.file)}: record batch ${b} is missing`);
+        this.checkBatch(rb, s, b);
         return rb;
       });
       sh.queue = next.catch(() => undefined);
@@ -109,6 +148,29 @@ export class DatasetReader {
     this.cache.set(key, p);
     while (this.cache.size > this.cacheBatches) this.cache.delete(this.cache.keys().next().value!);
     return p;
+  }
+
+  private checkRow(ids: Int32Array, labels: Int32Array, docLens: Int32Array, s: number, local: number): void {
+    const file = join(this.dir, this.manifest.shards[s]!.file);
+    checkRow(ids, labels, docLens, { file, local, global: this.starts[s]! + local, vocab: this.vocab, maxSeqLen: this.manifest.max_seq_len });
+  }
+
+  /** The batch's row count and column types (its rows are checked as they are handed out). */
+  private checkBatch(rb: RecordBatch, s: number, b: number): void {
+    const sh = this.manifest.shards[s]!;
+    const file = join(this.dir, sh.file);
+    const perBatch = this.manifest.rows_per_batch;
+    const expected = Math.min(perBatch, sh.rows - b * perBatch);
+    if (rb.numRows !== expected) throw new Error(`${file}: record batch ${b} holds ${rb.numRows} rows, expected ${expected}`);
+    for (const name of COLUMNS) {
+      const vec = rb.getChild(name);
+      if (!vec) throw new Error(`${file}: column ${name} is missing`);
+      const t = vec.type;
+      const item = DataType.isList(t) ? t.children[0]!.type : undefined;
+      if (!item || !DataType.isInt(item) || item.bitWidth !== 32 || !item.isSigned || vec.nullCount !== 0) {
+        throw new Error(`${file}: column ${name} is ${String(t)}${vec.nullCount ? ' with nulls' : ''}, not List<Int32>`);
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -24,7 +24,9 @@ export interface ShardInfo {
   file: string;
   rows: number;
   tokens: number;
-  /** Of the file's bytes: lets a resumed run check it trains on the same data. */
+  /** File size; checked with sha256 whenever the dataset is opened (src/data/verify.ts). Absent in early manifests. */
+  bytes?: number;
+  /** Of the file's bytes: opening checks the file is intact, resuming that it is the same data. */
   sha256: string;
 }
 
@@ -141,7 +143,7 @@ export class ShardWriter {
     const bytes = this.writer.toUint8Array(true);
     writeFileSync(join(this.dir, file), bytes);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    this.shards.push({ file, rows: this.shardRows, tokens: this.shardTokens, sha256 });
+    this.shards.push({ file, rows: this.shardRows, tokens: this.shardTokens, bytes: bytes.length, sha256 });
     this.writer = undefined;
     this.shardRows = 0;
     this.shardTokens = 0;

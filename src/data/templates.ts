@@ -6,7 +6,9 @@
 //   telechat2:    <_system> "{system}\n"   then per turn  <_user> "{q}" <_bot> "{a}" <_end> "\n"
 //   telechat:     <_system> "{system}"     then per turn  <_user> "{q}" <_bot> "{a}" <_end>
 //   telechat-52b: markers are plain text:  "<_system>{system}\n", then per turn
-//                 "<_user>{q}<_bot>" "{a}<_end>"  (two segments: prompt and answer)
+//                 "<_user>{q}<_bot>" "{a}<_end>"  (two segments: prompt and answer, as
+//                 Tele-AI's 52B fine-tuning code encodes them; its chat() encodes the
+//                 whole prompt at once: docs/data.md says where the two differ)
 //
 // Loss: the answer and the <_end> that closes it; everything else (system, question,
 // <_user>, <_bot>, glue) has none. The "\n" glue after the LAST turn is left out of training

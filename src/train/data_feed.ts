@@ -16,6 +16,8 @@ export interface DataOptions {
   path: string;
   /** Where the tokenizer (and optionally config.json naming the template) lives. */
   tokenizerDir: string;
+  /** The model's embedding rows: every token id read must lie below (src/data/verify.ts). */
+  vocab: number;
   maxSeqLen: number;
   seed: number;
   /** Directory for an on-the-fly build. */
@@ -32,7 +34,8 @@ export function isDatasetDir(path: string): boolean {
 }
 
 /**
- * Opens the dataset. A dataset dir is checked against the model's tokenizer and max_seq_len;
+ * Opens the dataset. A dataset dir is checked against the model's tokenizer and max_seq_len,
+ * its shards against their manifest checksums (rows are checked as they are read);
  * raw conversations are built once into a cache under `buildDir` keyed by the inputs and
  * every build option (src/data/resolve.ts), so reruns and resumes read the same rows.
  */
@@ -59,7 +62,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
   const m = resolved.manifest;
   if (resolved.built) log(`data: built ${opts.path} -> ${resolved.dir}`);
   log(`data: ${m.rows} rows, ${m.tokens} tokens (${m.loss_tokens} with loss), packing ${(100 * m.packing_efficiency).toFixed(1)}%`);
-  return DatasetReader.open(resolved.dir);
+  return DatasetReader.open(resolved.dir, { vocab: opts.vocab });
 }
 
 function oneOf<T extends string>(value: string | null | undefined, allowed: readonly T[], key: string): T | undefined {

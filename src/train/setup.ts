@@ -89,6 +89,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       {
         path: dataPath,
         tokenizerDir: model.dir,
+        vocab: model.spec.vocab,
         maxSeqLen: first.data.max_seq_len,
         seed: first.training.seed,
         buildDir,

@@ -1,13 +1,15 @@
 // Exact id sequences and loss masks per template, checked two ways: against a literal
-// sequence (so a reader sees the rule) and against scripts/reference/chat_template.py, which
-// renders each conversation as one string like inference stacks do and tokenizes it with
-// Python sentencepiece. The inference prompt (generation prompt after the last question)
-// must equal our training row's prefix up to the last <_bot>.
+// sequence (so a reader sees the rule) and against an independent Python reference:
+// scripts/reference/chat_template.py renders a TeleChat2 / v1 conversation as one string like
+// inference stacks do and tokenizes it with Python sentencepiece; for the 52B,
+// scripts/reference/telechat52b_chat.py builds TeleChat-52B's own chat() string, tokenizes it
+// whole and finds the loss tokens from piece offsets. The inference prompt (generation prompt
+// after the last question) must equal our training row's prefix up to the last <_bot>.
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { IGNORE_INDEX, conversationParts, encodeConversations, fitToLength, type LossOn } from '../../src/data/encode.js';
 import type { Conversation } from '../../src/data/formats.js';
-import { TEMPLATES, getTemplate, type TemplateName } from '../../src/data/templates.js';
+import { getTemplate, type TemplateName } from '../../src/data/templates.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
 import { runPythonJson } from '../helpers/python.js';
 
@@ -22,7 +24,7 @@ const CONV: Conversation = {
   ],
 };
 
-function reference(template: TemplateName, conv: Conversation, lossOn: LossOn, generationPrompt: boolean) {
+function reference(template: 'telechat' | 'telechat2', conv: Conversation, lossOn: LossOn, generationPrompt: boolean) {
   return runPythonJson<{ ids: number[]; labels: number[] }>(
     `import runpy, sys; sys.argv = ["chat_template.py"]; runpy.run_path("scripts/reference/chat_template.py", run_name="__main__")`,
     {
@@ -33,6 +35,24 @@ function reference(template: TemplateName, conv: Conversation, lossOn: LossOn, g
       turns: conv.turns.map((t) => [t.user, t.bot]),
       generation_prompt: generationPrompt,
       loss_on: lossOn,
+    },
+  );
+}
+
+/**
+ * TeleChat-52B's chat() string for `turns` (no system prompt: its chat() has none), tokenized
+ * whole; `spaced` writes the dummy prefix that encoding each part on its own adds as an
+ * explicit " " before every part after the first.
+ */
+function reference52b(turns: Conversation['turns'], o: { spaced: boolean; lossOn?: LossOn; generationPrompt?: boolean }) {
+  return runPythonJson<{ text: string; ids: number[]; labels: number[]; straddling: [number, string][] }>(
+    `import runpy, sys; sys.argv = ["telechat52b_chat.py"]; runpy.run_path("scripts/reference/telechat52b_chat.py", run_name="__main__")`,
+    {
+      model: 'data/tokenizer/tokenizer.model',
+      turns: turns.map((t) => [t.user, t.bot]),
+      spaced: o.spaced,
+      loss_on: o.lossOn ?? 'all',
+      generation_prompt: o.generationPrompt ?? false,
     },
   );
 }
@@ -88,7 +108,7 @@ describe('chat templates', () => {
     ]);
   });
 
-  for (const name of TEMPLATES) {
+  for (const name of ['telechat', 'telechat2'] as const) {
     for (const lossOn of ['all', 'last'] as const) {
       it(`${name} (--loss-on ${lossOn}) equals the rendered-string reference, ids and labels`, () => {
         const ours = row(name, CONV, lossOn);
@@ -111,6 +131,37 @@ describe('chat templates', () => {
       expect(row(name, CONV, 'last').labels.slice(0, prompt.length).every((l) => l === IGNORE_INDEX)).toBe(true);
     });
   }
+
+  // The 52B: TeleChat-52B's chat() tokenizes its whole prompt string at once; its own
+  // fine-tuning code (deepspeed-finetune/utils/data/data_utils.py) tokenizes each part
+  // "<_user>q<_bot>" / "a<_end>" on its own, as we do, so every part after the first starts
+  // with the dummy prefix. Our rows are checked against the 52B's string with that prefix
+  // written out, tokenized whole: ids, and loss exactly on the answers and their "<_end>".
+  const TURNS = CONV.turns;
+  for (const lossOn of ['all', 'last'] as const) {
+    it(`telechat-52b (--loss-on ${lossOn}): TeleChat-52B's prompt string, dummy prefix per part, tokenized whole`, () => {
+      const ref = reference52b(TURNS, { spaced: true, lossOn });
+      expect(ref.text).toBe('<_user>你好<_bot> 你好！有什么可以帮你？<_end> <_user>What is 2+3?<_bot> 2+3 = 5.<_end>');
+      expect(ref.straddling).toEqual([]); // no piece crosses into or out of an answer
+      const ours = row('telechat-52b', { turns: TURNS }, lossOn);
+      expect(ours.ids).toEqual(ref.ids);
+      expect(ours.labels).toEqual(ref.labels);
+      expect(ours.labels.filter((l) => l !== IGNORE_INDEX).length).toBeGreaterThan(lossOn === 'all' ? 20 : 10);
+    });
+  }
+
+  it('telechat-52b: TeleChat-52B\'s chat() prompt, tokenized whole, is the row\'s prefix for a single turn', () => {
+    // One turn: chat()'s string "<_user>q<_bot>" is the row's first part. (With history,
+    // chat() tokenizes the earlier answers and <_user>s without the dummy prefix our rows and
+    // Tele-AI's fine-tuning give them: see docs/data.md.)
+    const conv = { turns: [TURNS[0]!] };
+    const prompt = reference52b(conv.turns, { spaced: false, generationPrompt: true });
+    expect(prompt.text).toBe('<_user>你好<_bot>');
+    const ours = row('telechat-52b', conv, 'all');
+    expect(ours.ids.slice(0, prompt.ids.length)).toEqual(prompt.ids);
+    expect(ours.labels.slice(0, prompt.ids.length).every((l) => l === IGNORE_INDEX)).toBe(true);
+    expect(ours.labels.slice(prompt.ids.length)).toEqual(ours.ids.slice(prompt.ids.length)); // then the answer, all loss
+  });
 
   it('telechat v1: no glue between turns, <_end> closes each answer', () => {
     const r = row('telechat', { turns: [{ user: 'hi', bot: 'yo' }] }, 'all');
