@@ -32,7 +32,8 @@ export function isDatasetDir(path: string): boolean {
 }
 
 /**
- * Opens the dataset. A dataset dir is checked against the model's tokenizer and max_seq_len;
+ * Opens the dataset. A dataset dir is checked against the model's tokenizer (its max_seq_len and
+ * build options against the config by config/resolve.ts);
  * raw conversations are built once into a cache under `buildDir` keyed by the inputs and
  * every build option (src/data/resolve.ts), so reruns and resumes read the same rows.
  */

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type ConfigFlags, type ResolvedConfig } from '../config/index.js';
 import type { DatasetReader } from '../data/reader.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
-import { openDataset } from './data_feed.js';
+import { isDatasetDir, openDataset } from './data_feed.js';
 import { prepareOutputDir } from './output_dir.js';
 
 /** The package root (dist/train or src/train -> ..). */
@@ -101,15 +101,21 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       log,
     );
     if (req.isRank0) req.barrier();
-    if (reader.manifest.max_seq_len > first.training.max_seq_len) {
-      throw new Error(
-        `${reader.dir}: rows of up to ${reader.manifest.max_seq_len} tokens exceed training.max_seq_len ${first.training.max_seq_len}; rebuild the data or raise --max-seq-len`,
-      );
-    }
+    // Second pass: training.max_seq_len follows the dataset and set data options must match it.
+    const m = reader.manifest;
+    const dataset = {
+      dir: reader.dir,
+      prebuilt: isDatasetDir(dataPath),
+      max_seq_len: m.max_seq_len,
+      template: m.template,
+      input_format: m.input_format,
+      loss_on: m.loss_on,
+      packed: m.packed,
+    };
     const { config, warnings } = loadConfig(req.configPath, {
       sets: req.sets,
       flags: req.flags,
-      context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows },
+      context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows, dataset },
     });
     return { config, warnings, model, reader, cleanup };
   } catch (err) {
