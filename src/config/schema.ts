@@ -98,7 +98,7 @@ export const SCHEDULER: TaggedSpec = {
 const offloadDevice = oneOf(['none', 'cpu', 'nvme'], 'none');
 
 const NVME_ONLY = 'only used by NVMe offload, which is not supported';
-const PAGEABLE = 'host copies of offloaded tensors use ordinary (pageable) memory';
+const PAGEABLE = 'host copies of offloaded tensors use ordinary pageable memory';
 
 const offloadOptimizer = obj({
   device: offloadDevice,
