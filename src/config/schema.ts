@@ -123,7 +123,7 @@ const offloadParam = obj({
   pin_memory: bool(false, { inert: PAGEABLE }),
 });
 
-const BY_BLOCK = 'ZeRO gathers and reduces one model block (unit) at a time, so element-count buckets do not apply';
+const BY_BLOCK = 'ZeRO gathers and reduces one model block at a time, so element-count buckets do not apply';
 const NO_QUANT = 'communication and weights are never quantized';
 
 export const ZERO: ObjectSpec = obj(
