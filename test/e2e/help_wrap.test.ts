@@ -11,7 +11,7 @@ const YARGS_WORDS = 'Show help version number Options Examples Commands Position
 /** The words the help text is made of: the CLI's source (descriptions), what it imports choices from, and yargs' own. */
 function vocabulary(cli: string): string {
   const extra = cli === 'data' ? ['src/data/templates.ts', 'src/data/formats.ts'] : cli === 'launch' ? ['src/distributed/launcher.ts'] : [];
-  // a "\\n" escape in a source string is a line break in the help
+  // a "\n" escape in a source string is a line break in the help
   return [`src/cli/${cli}.ts`, ...extra].map((f) => readFileSync(f, 'utf8').replace(/\\n/g, '\n')).join('\n') + '\n' + YARGS_WORDS;
 }
 
