@@ -163,7 +163,7 @@ export const ZERO: ObjectSpec = obj(
     zeropp_loco_param: passthrough('an empty block enables nothing', { active: anyContent, lacks: `LoCo-ZeRO++ error feedback needs quantized gradients; ${NO_QUANT}` }),
     mics_shard_size: int(-1, { min: -1, unsupported: 'MiCS (sharding within sub-groups) is not implemented' }),
     mics_hierarchical_params_gather: bool(false, { unsupported: 'MiCS (sharding within sub-groups) is not implemented' }),
-    memory_efficient_linear: bool(true, { inert: 'linear layers keep only their inputs for backward either way' }),
+    memory_efficient_linear: bool(true, { inert: 'a stage-3 variant of torch linear layers; the C++/CUDA kernels here have one implementation' }),
     pipeline_loading_checkpoint: bool(false, { inert: 'there is no pipeline parallelism' }),
     override_module_apply: bool(true, { inert: 'there are no torch modules' }),
     log_trace_cache_warnings: bool(false, { inert: 'there is no trace cache: blocks are gathered in model order' }),
@@ -264,11 +264,11 @@ export const CONFIG: ObjectSpec = obj(
     zero_optimization: ZERO,
     activation_checkpointing: obj({
       partition_activations: bool(false, { inert: 'checkpointed activations are not partitioned across ranks (there is no model parallelism)' }),
-      contiguous_memory_optimization: bool(false, { inert: 'checkpointed block inputs live in one activation arena' }),
+      contiguous_memory_optimization: bool(false, { inert: 'a DeepSpeed allocator option for checkpointed activations; it does not change what is computed' }),
       cpu_checkpointing: bool(false, { inert: 'checkpointed activations stay in device memory' }),
       number_checkpoints: int(null, { above: 0, nullable: true, inert: 'every transformer block is one checkpoint' }),
-      synchronize_checkpoint_boundary: bool(false, { inert: 'the recompute runs in stream order; there is nothing to synchronize' }),
-      profile: bool(false, { inert: 'bench:train profiles forward, backward and recompute' }),
+      synchronize_checkpoint_boundary: bool(false, { inert: 'a DeepSpeed debugging barrier; results do not depend on it' }),
+      profile: bool(false, { inert: 'a DeepSpeed timing log; metrics.jsonl reports step_time_s' }),
     }),
     checkpoint: obj({
       tag_validation: oneOf(['Warn', 'Ignore', 'Fail'], 'Warn', { ignoreCase: true, inert: 'rank 0 names every checkpoint by its step, so ranks cannot disagree on a tag' }),
