@@ -415,6 +415,18 @@ describe('nothing silently ignored', () => {
     expect(unexplained).toEqual([]);
   });
 
+  it('docs/config.md lists every DeepSpeed key: inert, refused and block keys by full path', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'config.md'), 'utf8');
+    const missing = leaves(CONFIG)
+      .filter(([p]) => !/^(model|data|training)\./.test(p))
+      .filter(([p, s]) => {
+        const explained = s.kind === 'passthrough' || (s.kind !== 'array' && (s.inert || s.unsupported));
+        return !doc.includes(explained ? `\`${p}\`` : `\`${p.split('.').pop()}\``) && !doc.includes(`\`${p}\``);
+      })
+      .map(([p]) => p);
+    expect(missing).toEqual([]);
+  });
+
   it('the formerly silent keys warn, naming the key and why', () => {
     const cfg = {
       ...ok,
