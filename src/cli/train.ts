@@ -14,7 +14,7 @@ import { offloadNotes } from '../zero/offload.js';
 const EXAMPLES: [string, string][] = [
   ['$0 --config configs/zero3.json', 'train the shipped tiny model on the shipped sample conversations'],
   ['$0 --config ds_z3_config.json --model /models/TeleChat2-7B --data convs.jsonl --output-dir out', 'fine-tune a Hugging Face checkpoint on raw conversations'],
-  ['$0 --config configs/zero2.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data, with an override'],
+  ['$0 --config ds_z2_config.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data (its max_seq_len is the run\'s), with an override'],
   ['$0 --config configs/zero3.json --init random --model-config my/config.json --dry-run', 'resolve and validate everything, print the plan, and exit'],
 ];
 

@@ -1,6 +1,7 @@
 // A prebuilt dataset and the config (DESIGN.md "Semantics that tests pin down"): the dataset's
 // max_seq_len is the run's training.max_seq_len (the length RoPE's NTK rule is evaluated at)
 // unless one is set (then >= it), and every build option that is set must match the manifest.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfigObject, type DatasetFacts, type LoadOptions, type ResolvedConfig } from '../../src/config/index.js';
 import { buildDataset } from '../../src/data/builder.js';
@@ -83,7 +84,7 @@ describe('build options that are set must match a prebuilt dataset', () => {
     const last = { ...DS, loss_on: 'last', packed: false };
     expect(resolve({ ...ok, data: { loss_on: 'last', pack: false, template: 'telechat2' } }, {}, last).data).toMatchObject({ loss_on: 'last', pack: false });
     // a --set flag is named as the source
-    expect(errorOf(ok, { sets: ['data.loss_on=last'] })).toMatch(/^--set data\.loss_on: "data\.loss_on" is "last" but the dataset \/data\/ds was built with loss_on "all"/);
+    expect(errorOf(ok, { sets: ['train_micro_batch_size_per_gpu=1', 'data.loss_on=last'] })).toMatch(/^--set data\.loss_on: "data\.loss_on" is "last" but the dataset \/data\/ds was built with loss_on "all"/);
   });
 
   it('an older manifest that does not record an option cannot be checked against it', () => {
@@ -121,6 +122,19 @@ describe('a prebuilt dataset of max_seq_len 512 through prepareRun (what the tra
     await setup?.reader.close();
     setup?.cleanup();
     tmp.cleanup();
+  });
+
+  it('a mismatch is refused before the output dir is touched (--overwrite would empty it)', async () => {
+    const out = `${tmp.dir}/previous-run`;
+    mkdirSync(out);
+    writeFileSync(`${out}/metrics.jsonl`, '{"step": 1}\n');
+    await expect(
+      prepareRun(
+        { configPath: null, sets: ['train_micro_batch_size_per_gpu=1', 'data.loss_on=last'], flags: { data: ds, outputDir: out }, worldSize: 1, dryRun: false, overwrite: true, resume: false, isRank0: true, barrier: () => {} },
+        () => {},
+      ),
+    ).rejects.toThrow(`--set data.loss_on: "data.loss_on" is "last" but the dataset ${ds} was built with loss_on "all"`);
+    expect(readFileSync(`${out}/metrics.jsonl`, 'utf8')).toBe('{"step": 1}\n');
   });
 
   it('training.max_seq_len is 512, so RoPE\'s NTK rule is evaluated at 512, not at 2048', () => {
