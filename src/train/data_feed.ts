@@ -51,7 +51,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     maxSeqLen: opts.maxSeqLen,
     cacheDir: opts.buildDir,
     template: oneOf(opts.template, TEMPLATES, 'data.template'),
-    format: oneOf(opts.format, FORMATS, 'data.format'),
+    format: oneOf(opts.format, ['auto', ...FORMATS] as const, 'data.format'),
     lossOn: opts.lossOn,
     pack: opts.pack,
     skipBad: opts.skipBad,

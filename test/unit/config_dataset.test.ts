@@ -81,6 +81,7 @@ describe('build options that are set must match a prebuilt dataset', () => {
 
   it('unset options take the manifest\'s values; equal ones are accepted', () => {
     expect(resolve(ok).data).toMatchObject({ max_seq_len: 512, template: 'telechat2', format: 'auto', loss_on: 'all', pack: true });
+    expect(resolve({ ...ok, data: { format: 'auto', max_seq_len: 512 } }).data.format).toBe('auto');
     const last = { ...DS, loss_on: 'last', packed: false };
     expect(resolve({ ...ok, data: { loss_on: 'last', pack: false, template: 'telechat2' } }, {}, last).data).toMatchObject({ loss_on: 'last', pack: false });
     // a --set flag is named as the source
