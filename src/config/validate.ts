@@ -1,6 +1,8 @@
 // Walks a parsed config against the schema: rejects unknown keys (naming the dotted path and
 // the closest valid key) and wrong types (naming the key, the expected type and the value),
 // maps aliases, and fills every absent key with its default. "auto" stays for resolve.ts.
+// A key given in the file is checked against its audit (spec.ts): `unsupported` values and
+// active passthrough blocks are refused by name, `inert` values and passthrough blocks warn.
 import { ConfigError, show, type Warnings } from './errors.js';
 import { describe, type ObjectSpec, type PassthroughSpec, type Spec, type TaggedSpec } from './spec.js';
 import { closest, editDistance } from './suggest.js';
