@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     .option('max-steps', { type: 'number', describe: 'optimizer steps in total (wins over --epochs)' })
     .option('epochs', { type: 'number', describe: 'passes over the data' })
     .option('seed', { type: 'number', describe: 'seed of data order and random init' })
-    .option('max-seq-len', { type: 'number', describe: 'training.max_seq_len: the length RoPE and activations are set up for (default: the dataset\'s max_seq_len; at least it); raw --data is built to data.max_seq_len, else this' })
+    .option('max-seq-len', { type: 'number', describe: 'training.max_seq_len: the length RoPE is set up for (default: the dataset\'s max_seq_len; at least it); raw --data is built to data.max_seq_len, else this' })
     .option('resume', { type: 'string', describe: 'auto (latest checkpoint in --output-dir) or a checkpoint dir' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an earlier run in --output-dir' })
     .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], default: 'auto', describe: 'compute device: auto = the GPU (LOCAL_RANK) when the build has CUDA, one is visible and training is bf16/fp16, else the CPU' })
