@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // telechat-data: build a dataset dir from multi-turn jsonl, or inspect one.
-import yargs from 'yargs';
+import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 
 import { buildDataset, DataError, type BuildProgress } from '../data/builder.js';
@@ -104,7 +104,7 @@ const verbose = argv.includes('--verbose');
 
 await yargs(argv)
   .scriptName('telechat-data')
-  .wrap(Math.min(120, process.stdout.columns ?? 120))
+  .wrap(helpWidth())
   .strict()
   .option('verbose', { type: 'boolean', default: false, describe: 'show stack traces on errors' })
   .command(

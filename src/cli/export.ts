@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // telechat-export: consolidate a training checkpoint into a Hugging Face directory.
-import yargs from 'yargs';
+import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
       ['$0 --checkpoint output/zero3/checkpoint-000040 --output exported-bf16 --dtype bf16', 'one checkpoint, as bf16'],
     ])
     .strict()
+    .wrap(helpWidth())
     .help()
     .parse();
   try {

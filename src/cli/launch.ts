@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // telechat-launch: start one process per rank (like deepspeed / torchrun). Thin: parse, call
 // src/distributed/launcher.ts, exit with its status.
-import yargs from 'yargs';
+import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 
 import { DEFAULT_GRACE_SECONDS, DEFAULT_MASTER_PORT, planHostfileLaunch, readHostfile, runJob, withRunSecret,
@@ -37,7 +37,7 @@ async function main(): Promise<number> {
     .example('$0 --hostfile hosts.txt -- telechat-train --config configs/zero3.json', 'every host of the hostfile, over ssh')
     .parserConfiguration({ 'populate--': true })
     .strict()
-    .wrap(110)
+    .wrap(helpWidth())
     .help()
     .parse();
 

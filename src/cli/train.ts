@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // telechat-train: fine-tune a TeleChat model from a DeepSpeed config (thin: parse, call, print).
-import yargs from 'yargs';
+import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 import { loadConfig, resolvedConfigJson, type ConfigFlags } from '../config/index.js';
 import { memoryPlan } from '../model/memory_plan.js';
@@ -14,7 +14,7 @@ import { offloadNotes } from '../zero/offload.js';
 const EXAMPLES: [string, string][] = [
   ['$0 --config configs/zero3.json', 'train the shipped tiny model on the shipped sample conversations'],
   ['$0 --config ds_z3_config.json --model /models/TeleChat2-7B --data convs.jsonl --output-dir out', 'fine-tune a Hugging Face checkpoint on raw conversations'],
-  ['$0 --config configs/zero2.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data, with an override'],
+  ['$0 --config ds_z2_config.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data (its max_seq_len is the run\'s), with an override'],
   ['$0 --config configs/zero3.json --init random --model-config my/config.json --dry-run', 'resolve and validate everything, print the plan, and exit'],
 ];
 
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     .option('max-steps', { type: 'number', describe: 'optimizer steps in total (wins over --epochs)' })
     .option('epochs', { type: 'number', describe: 'passes over the data' })
     .option('seed', { type: 'number', describe: 'seed of data order and random init' })
-    .option('max-seq-len', { type: 'number', describe: 'longest row (tokens)' })
+    .option('max-seq-len', { type: 'number', describe: 'training.max_seq_len: the length RoPE is set up for (default: the dataset\'s max_seq_len; at least it); raw --data is built to data.max_seq_len, else this' })
     .option('resume', { type: 'string', describe: 'auto (latest checkpoint in --output-dir) or a checkpoint dir' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an earlier run in --output-dir' })
     .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], default: 'auto', describe: 'compute device: auto = the GPU (LOCAL_RANK) when the build has CUDA, one is visible and training is bf16/fp16, else the CPU' })
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example(EXAMPLES)
     .strict()
+    .wrap(helpWidth())
     .help()
     .parse();
   const verbose = argv.verbose;
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
       if (argv['dry-run']) {
         const cfg = setup.config;
         process.stdout.write(resolvedConfigJson(cfg));
+        for (const w of setup.warnings) log(`warning: ${w}`); // the lines the run would log first
         const dtype = storageDtype(cfg.run.precision);
         const gradDtype = gradDtypeOf(cfg);
         const zero = cfg.zero_optimization;

@@ -7,7 +7,7 @@ import { applySets, flagOverrides, parseSetArg, type ConfigFlags, type SetOverri
 import { resolveConfig, type ResolveContext } from './resolve.js';
 import { CONFIG } from './schema.js';
 import type { ResolvedConfig } from './types.js';
-import { isObject, Validator, type Origin } from './validate.js';
+import { isObject, Validator, type JsonObject, type Origin } from './validate.js';
 
 export interface LoadOptions {
   /** `--set dotted.key=JSON` arguments, in command-line order. */
@@ -39,7 +39,7 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   const warnings: Warnings = [];
   // Legacy forms are upgraded in the file first (so --set zero_optimization.stage=2 works on a
   // file saying "zero_optimization": true) and again after the overrides (which may use them).
-  let cfg = upgradeLegacyForms(raw, () => where, warnings);
+  let cfg = upgradeLegacyForms(withoutComments(raw), () => where, warnings);
   cfg = applySets(cfg, sets);
   cfg = applySets(cfg, flags.map((f) => f.set));
   cfg = upgradeLegacyForms(cfg, origin, warnings);
@@ -48,6 +48,11 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   warnings.push(...validator.warnings);
   const config = resolveConfig(validated, origin, opts.context ?? {}, warnings, cfg['activation_checkpointing'] !== undefined);
   return { config, warnings };
+}
+
+/** Top-level keys starting with "_" are comments (LLaMA-Factory writes "_comment"), not settings. */
+function withoutComments(raw: JsonObject): JsonObject {
+  return Object.fromEntries(Object.entries(raw).filter(([key]) => !key.startsWith('_')));
 }
 
 /** The resolved config as written to resolved-config.json. */

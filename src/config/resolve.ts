@@ -3,7 +3,8 @@
 // arguments, with TrainingArguments defaults where nothing was given), the batch triple is
 // inferred and checked, and the cross-key rules are enforced.
 import { inferBatch } from './batch.js';
-import { ConfigError, type Warnings } from './errors.js';
+import { ConfigError, show, type Warnings } from './errors.js';
+import { CONFIG } from './schema.js';
 import type { Json, JsonObject, Origin } from './validate.js';
 import type {
   AdamParams,
@@ -56,23 +57,30 @@ export interface ResolveContext {
   datasetRows?: number;
   /** Values that fill "auto" (defaults: HF_DEFAULTS). */
   hf?: Partial<HfArgs>;
+  /** The dataset the run reads, once opened: training.max_seq_len follows it, and data options that are set must agree with it. */
+  dataset?: DatasetFacts;
 }
+
+/** What a dataset's manifest.json records about how it was built (older manifests may lack a field). */
+export interface DatasetFacts {
+  /** The dataset dir, for messages. */
+  dir: string;
+  /** True for a dataset dir given as --data (data.path); false when this run built it from raw input. */
+  prebuilt: boolean;
+  max_seq_len: number;
+  template?: string;
+  input_format?: string;
+  loss_on?: string;
+  packed?: boolean;
+}
+
+/** Rows built when neither data.max_seq_len nor training.max_seq_len is set. */
+export const DEFAULT_MAX_SEQ_LEN = 2048;
 
 /** Log cadence when steps_per_print is unset (DeepSpeed's long-time default). */
 export const DEFAULT_STEPS_PER_PRINT = 10;
 
-const PASSTHROUGH_KEYS = [
-  'flops_profiler',
-  'tensorboard',
-  'wandb',
-  'csv_monitor',
-  'comms_logger',
-  'autotuning',
-  'elasticity',
-  'aio',
-  'amp',
-  'sparse_gradients',
-];
+const PASSTHROUGH_KEYS = Object.entries(CONFIG.fields).filter(([, f]) => f.kind === 'passthrough').map(([k]) => k);
 
 export function resolveConfig(
   cfg: JsonObject,
@@ -95,7 +103,6 @@ export function resolveConfig(
   fp16['enabled'] = auto(fp16['enabled'], hf.fp16);
   bf16['enabled'] = auto(bf16['enabled'], hf.bf16);
   if (fp16['enabled'] && bf16['enabled']) fail('bf16.enabled', '"fp16.enabled" and "bf16.enabled" are both true; enable at most one');
-  if (fp16['fp16_master_weights_and_grads']) fail('fp16.fp16_master_weights_and_grads', '"fp16.fp16_master_weights_and_grads" is not supported (master weights are fp32)');
   const precision: DTypeName = fp16['enabled'] ? 'fp16' : bf16['enabled'] ? 'bf16' : 'fp32';
 
   // Batch triple: "auto" takes the HF per-device batch and accumulation; "auto" global batch is
@@ -128,9 +135,16 @@ export function resolveConfig(
   for (const key of PASSTHROUGH_KEYS) if (cfg[key] !== undefined) ignored[key] = cfg[key];
 
   training['gradient_checkpointing'] = (training['gradient_checkpointing'] as boolean | null) ?? hadActivationCheckpointing;
-  const data = { ...(cfg['data'] as JsonObject) };
-  data['max_seq_len'] = (data['max_seq_len'] as number | null) ?? (training['max_seq_len'] as number);
+  const data = resolveData(cfg['data'] as JsonObject, training, ctx.dataset, fail, warnings, origin);
   const dataTypes = cfg['data_types'] as JsonObject;
+  const gradAccum = (dataTypes['grad_accum_dtype'] as DTypeName | null) ?? 'fp32';
+  const commDtype = cfg['communication_data_type'] as DTypeName | null;
+  if (commDtype !== null && commDtype !== gradAccum) {
+    warnings.push(
+      `${origin('communication_data_type')}: "communication_data_type": ${show(commDtype)} has no effect in telechat-train ` +
+        `(gradients are reduced in the accumulation dtype, data_types.grad_accum_dtype = ${show(gradAccum)})`,
+    );
+  }
 
   const resolved = {
     ...triple,
@@ -140,10 +154,17 @@ export function resolveConfig(
     prescale_gradients: cfg['prescale_gradients'],
     gradient_predivide_factor: cfg['gradient_predivide_factor'],
     communication_data_type: cfg['communication_data_type'],
+    seq_parallel_comm_data_type: cfg['seq_parallel_comm_data_type'],
     zero_allow_untested_optimizer: cfg['zero_allow_untested_optimizer'],
     zero_force_ds_cpu_optimizer: cfg['zero_force_ds_cpu_optimizer'],
     memory_breakdown: cfg['memory_breakdown'],
     dump_state: cfg['dump_state'],
+    disable_allgather: cfg['disable_allgather'],
+    graph_harvesting: cfg['graph_harvesting'],
+    dataloader_drop_last: cfg['dataloader_drop_last'],
+    vocabulary_size: cfg['vocabulary_size'],
+    use_data_before_expert_parallelism: cfg['use_data_before_expert_parallelism'],
+    sequence_parallel_size: cfg['sequence_parallel_size'],
     fp16,
     bf16,
     optimizer,
@@ -151,7 +172,7 @@ export function resolveConfig(
     zero_optimization: zero,
     activation_checkpointing: cfg['activation_checkpointing'],
     checkpoint: cfg['checkpoint'],
-    data_types: { grad_accum_dtype: (dataTypes['grad_accum_dtype'] as DTypeName | null) ?? 'fp32' },
+    data_types: { grad_accum_dtype: gradAccum },
     ignored,
     model: cfg['model'],
     data,
@@ -194,7 +215,6 @@ function resolveOptimizer(
     torch_adam: p['torch_adam'] as boolean,
     bias_correction: p['bias_correction'] as boolean,
   };
-  if (!params.bias_correction) fail('optimizer.params.bias_correction', '"optimizer.params.bias_correction": false is not supported');
   if (type === 'AdamW' && !params.adam_w_mode) {
     // DeepSpeed: the AdamW type always decouples weight decay.
     warnings.push(`${origin('optimizer.params.adam_w_mode')}: "optimizer.params.adam_w_mode": false is ignored for type AdamW (always decoupled weight decay)`);
@@ -304,22 +324,78 @@ function resolveZero(z0: JsonObject, hidden: number | undefined, fail: Fail, war
   const offOpt = z['offload_optimizer'] as JsonObject;
   const offParam = z['offload_param'] as JsonObject;
   for (const [key, block] of [['offload_optimizer', offOpt], ['offload_param', offParam]] as const) {
-    if (block['device'] === 'nvme') fail(at(`${key}.device`), `"${at(`${key}.device`)}": "nvme" is not supported (use "cpu" or "none")`);
+    if (block['device'] === 'nvme') fail(at(`${key}.device`), `"${at(`${key}.device`)}": "nvme" is not supported: NVMe offload is not implemented (use "cpu" or "none")`);
   }
   if (offOpt['device'] !== 'none' && stage === 0) fail(at('offload_optimizer.device'), `"${at('offload_optimizer')}" needs ZeRO stage 1, 2 or 3 (stage is 0)`);
   if (offParam['device'] !== 'none' && stage !== 3) {
     warnings.push(`${origin(at('offload_param'))}: "${at('offload_param')}" only applies to ZeRO stage 3 (stage is ${stage}); ignored`);
   }
-  const unsupported: [string, Json][] = [
-    ['zero_hpz_partition_size', 1],
-    ['zero_quantized_weights', false],
-    ['zero_quantized_nontrainable_weights', false],
-    ['zero_quantized_gradients', false],
-    ['mics_shard_size', -1],
-    ['mics_hierarchical_params_gather', false],
-  ];
-  for (const [key, only] of unsupported) {
-    if (z[key] !== only) fail(at(key), `"${at(key)}" is not supported by telechat-train (only ${JSON.stringify(only)}), got ${JSON.stringify(z[key])}`);
-  }
   return z as unknown as ZeroConfig;
+}
+
+/**
+ * max_seq_len and the build options (DESIGN.md): before the dataset is known, the values a raw
+ * build uses; once it is known, training.max_seq_len follows it unless set (then it must be at
+ * least the dataset's), and every data option that is set must be what the dataset was built with.
+ */
+function resolveData(
+  data0: JsonObject,
+  training: JsonObject,
+  ds: DatasetFacts | undefined,
+  fail: Fail,
+  warnings: Warnings,
+  origin: Origin,
+): JsonObject {
+  const data = { ...data0 };
+  const trainLen = training['max_seq_len'] as number | null;
+  const dataLen = data['max_seq_len'] as number | null;
+  const tooShort = (len: number, rows: number, where: string): never =>
+    fail(
+      'training.max_seq_len',
+      `"training.max_seq_len" ${len} is smaller than ${where} ${rows}: rows of up to ${rows} tokens would not fit; raise it, or leave it unset to follow the data`,
+    );
+  if (ds === undefined) {
+    if (trainLen !== null && dataLen !== null && trainLen < dataLen) tooShort(trainLen, dataLen, '"data.max_seq_len"');
+    data['max_seq_len'] = dataLen ?? trainLen ?? DEFAULT_MAX_SEQ_LEN;
+    training['max_seq_len'] = trainLen ?? data['max_seq_len'];
+    data['loss_on'] = data['loss_on'] ?? 'all';
+    data['pack'] = data['pack'] ?? true;
+    return data;
+  }
+  const manifest = `${ds.dir}/manifest.json`;
+  if (ds.prebuilt) {
+    // option key, value given, what the manifest records (undefined: an older manifest without it)
+    const checks: [string, Json, unknown][] = [
+      ['max_seq_len', dataLen, ds.max_seq_len],
+      ['template', data['template'] as Json, ds.template],
+      ['format', data['format'] as Json, ds.input_format],
+      ['loss_on', data['loss_on'] as Json, ds.loss_on],
+      ['pack', data['pack'] as Json, ds.packed],
+    ];
+    for (const [key, given, built] of checks) {
+      if (given === null) continue;
+      const path = `data.${key}`;
+      if (built === undefined) {
+        fail(path, `"${path}" is ${show(given)} but ${manifest} does not record how the dataset was built for it; remove the option or rebuild the dataset`);
+      }
+      if (given !== built) {
+        fail(
+          path,
+          `"${path}" is ${show(given)} but the dataset ${ds.dir} was built with ${key} ${show(built)} (its manifest.json); ` +
+            `build options do not apply to a built dataset: remove the option (--set ${path}=null) or rebuild the dataset`,
+        );
+      }
+    }
+    if (data['skip_bad'] === true) {
+      warnings.push(`${origin('data.skip_bad')}: "data.skip_bad": true has no effect in telechat-train (the dataset ${ds.dir} is already built; it only applies to builds)`);
+    }
+  }
+  if (trainLen !== null && trainLen < ds.max_seq_len) tooShort(trainLen, ds.max_seq_len, `the dataset's max_seq_len (${manifest})`);
+  training['max_seq_len'] = trainLen ?? ds.max_seq_len;
+  data['max_seq_len'] = ds.max_seq_len;
+  data['template'] = ds.template ?? data['template'] ?? null;
+  data['format'] = ds.input_format ?? data['format'] ?? null;
+  data['loss_on'] = ds.loss_on ?? data['loss_on'] ?? 'all';
+  data['pack'] = ds.packed ?? data['pack'] ?? true;
+  return data;
 }

@@ -1,7 +1,14 @@
 // The config schema: DeepSpeed's keys with DeepSpeed's code defaults (v0.16 line, see
 // shared/reference/deepspeed.md), plus our optional `model`, `data` and `training` sections.
 // A default of null means "unset": the resolver derives the value (documented at each key).
-import { bool, int, num, obj, oneOf, passthrough, str, type ObjectSpec, type Spec, type TaggedSpec } from './spec.js';
+import {
+  anyContent, bool, enabledAnywhere, enabledAtTop, int, num, obj, oneOf, passthrough, sizeAboveOne, str,
+  type ObjectSpec, type Spec, type TaggedSpec,
+} from './spec.js';
+
+// Every key has its effect, or is `inert` (a warning names it and says why when it is given a
+// value other than the one we behave as), or is `unsupported` / a refusing passthrough (an
+// error names it and says why). docs/config.md lists them all.
 
 const positiveIntAuto = { above: 0, auto: true, nullable: true } as const;
 
@@ -9,19 +16,21 @@ const positiveIntAuto = { above: 0, auto: true, nullable: true } as const;
 
 const fp16 = obj({
   enabled: bool(false, { auto: true }), // "auto" -> --fp16 flag, else off (HF default)
-  auto_cast: bool(false), // DeepSpeed casts inputs to fp16 when true; our engine always does in fp16 mode
+  auto_cast: bool(false, { inert: 'the inputs are token ids; activations are fp16 in fp16 mode either way' }),
   loss_scale: num(0, { min: 0 }), // 0 = dynamic loss scaling; > 0 = static scale
   initial_scale_power: int(16, { min: 0 }), // dynamic scale starts at 2^16
   loss_scale_window: int(1000, { above: 0 }), // clean steps before the scale doubles
   hysteresis: int(2, { above: 0 }), // overflows tolerated before the scale halves
   consecutive_hysteresis: bool(false), // refill hysteresis on every clean step
   min_loss_scale: num(1, { above: 0 }), // the scale never drops below this
-  fp16_master_weights_and_grads: bool(false), // DeepSpeed experiment; must stay false here
+  fp16_master_weights_and_grads: bool(false, { unsupported: 'master weights and optimizer math are fp32' }),
 });
 
 const bf16 = obj({
   enabled: bool(false, { auto: true }), // "auto" -> --bf16 flag, else off (HF default)
-  immediate_grad_update: bool(false), // DeepSpeed bf16 optimizer detail; no effect here
+  immediate_grad_update: bool(false, { inert: 'gradients are applied by the optimizer step after accumulation; the timing of the bf16 update does not change it' }),
+  bf16_master_weights_and_grads: bool(false, { unsupported: 'master weights and gradients for the optimizer are fp32' }),
+  bf16_optimizer_states: bool(false, { unsupported: 'Adam moments are fp32' }),
 });
 
 // ---- optimizer -------------------------------------------------------------------------
@@ -33,8 +42,9 @@ const adamParams = obj({
   weight_decay: num(0, { min: 0, auto: true }),
   // DeepSpeed's Adam is AdamW (decoupled decay) unless adam_w_mode is false; AdamW always is.
   adam_w_mode: bool(true),
-  torch_adam: bool(false), // DeepSpeed: use torch.optim instead of its fused kernel; same math here
-  bias_correction: bool(true), // FusedAdam option; only true is implemented
+  torch_adam: bool(false, { inert: 'there is one Adam implementation; torch.optim would compute the same update' }),
+  bias_correction: bool(true, { unsupported: 'Adam always applies bias correction' }),
+  amsgrad: bool(false, { unsupported: 'AMSGrad is not implemented' }),
 });
 
 export const OPTIMIZER: TaggedSpec = { kind: 'tagged', ignoreCase: true, types: { Adam: adamParams, AdamW: adamParams } };
@@ -87,61 +97,79 @@ export const SCHEDULER: TaggedSpec = {
 
 const offloadDevice = oneOf(['none', 'cpu', 'nvme'], 'none');
 
+const NVME_ONLY = 'only used by NVMe offload, which is not supported';
+const PAGEABLE = 'host copies of offloaded tensors use ordinary pageable memory';
+
 const offloadOptimizer = obj({
   device: offloadDevice,
-  nvme_path: str(null, { nullable: true }),
-  buffer_count: int(4, { above: 0 }),
-  pin_memory: bool(false),
-  pipeline_read: bool(false),
-  pipeline_write: bool(false),
-  fast_init: bool(false),
-  ratio: num(1.0, { min: 0, max: 1 }), // fraction of optimizer states offloaded
+  nvme_path: str(null, { nullable: true, inert: NVME_ONLY }),
+  buffer_count: int(4, { above: 0, inert: NVME_ONLY }),
+  pin_memory: bool(false, { inert: PAGEABLE }),
+  pipeline_read: bool(false, { inert: NVME_ONLY }),
+  pipeline_write: bool(false, { inert: NVME_ONLY }),
+  fast_init: bool(false, { inert: NVME_ONLY }),
+  // DeepSpeed's partial offload (Twin-Flow); with device "cpu" the whole optimizer state moves
+  ratio: num(1.0, { min: 0, max: 1, inert: 'with device "cpu" the whole optimizer state is offloaded (no partial offload)' }),
+  super_offload: bool(false, { unsupported: 'SuperOffload is not implemented; use device "cpu"' }),
+  cpuadam_cores_perc: num(0.8, { min: 0, max: 1, inert: 'the CPU Adam uses OMP_NUM_THREADS threads' }),
 });
 
 const offloadParam = obj({
   device: offloadDevice,
-  nvme_path: str(null, { nullable: true }),
-  buffer_count: int(5, { above: 0 }),
-  buffer_size: int(1e8, { above: 0 }),
-  max_in_cpu: int(1e9, { min: 0 }),
-  pin_memory: bool(false),
+  nvme_path: str(null, { nullable: true, inert: NVME_ONLY }),
+  buffer_count: int(5, { above: 0, inert: NVME_ONLY }),
+  buffer_size: int(1e8, { above: 0, inert: NVME_ONLY }),
+  max_in_cpu: int(1e9, { min: 0, inert: NVME_ONLY }),
+  pin_memory: bool(false, { inert: PAGEABLE }),
 });
+
+const BY_BLOCK = 'ZeRO gathers and reduces one model block at a time, so element-count buckets do not apply';
+const NO_QUANT = 'communication and weights are never quantized';
 
 export const ZERO: ObjectSpec = obj(
   {
     stage: int(0, { min: 0, max: 3 }),
-    contiguous_gradients: bool(true),
-    reduce_scatter: bool(true),
-    reduce_bucket_size: int(5e8, { above: 0, auto: true }), // elements; "auto" -> hidden^2
-    use_multi_rank_bucket_allreduce: bool(true),
-    allgather_partitions: bool(true),
-    allgather_bucket_size: int(5e8, { above: 0 }), // elements; must be even
+    contiguous_gradients: bool(true, { inert: 'gradients always live in one flat buffer per block' }),
+    reduce_scatter: bool(true, { inert: 'stages 1-3 reduce-scatter and stage 0 all-reduces gradient sums; the result is the same' }),
+    reduce_bucket_size: int(5e8, { above: 0, auto: true, inert: BY_BLOCK }), // elements; "auto" -> hidden^2
+    use_multi_rank_bucket_allreduce: bool(true, { inert: BY_BLOCK }),
+    allgather_partitions: bool(true, { inert: 'updated chunks are always all-gathered' }),
+    allgather_bucket_size: int(5e8, { above: 0, inert: BY_BLOCK }), // elements; must be even
     overlap_comm: bool(null, { nullable: true }), // null -> true for stage 3 only (DeepSpeed)
-    load_from_fp32_weights: bool(true),
-    elastic_checkpoint: bool(false),
+    load_from_fp32_weights: bool(true, { inert: 'a resume always restores the fp32 master weights' }),
+    elastic_checkpoint: bool(false, { inert: 'every checkpoint resumes on any world size' }),
     offload_param: offloadParam, // stage 3 only
     offload_optimizer: offloadOptimizer,
-    sub_group_size: int(1e9, { above: 0 }),
-    stage3_prefetch_bucket_size: int(5e7, { min: 0, auto: true }), // "auto" -> floor(0.9 * hidden^2)
+    zenflow: passthrough('an empty block enables nothing', { active: anyContent, lacks: 'ZenFlow (stale, asynchronous optimizer updates) is not implemented; every step updates every parameter' }),
+    sub_group_size: int(1e9, { above: 0, inert: 'the optimizer steps over each rank\'s chunk of each block' }),
+    stage3_prefetch_bucket_size: int(5e7, { min: 0, auto: true }), // 0 = no prefetch, > 0 = prefetch the next block; "auto" -> floor(0.9 * hidden^2)
     stage3_param_persistence_threshold: int(1e5, { min: 0, auto: true }), // "auto" -> 10 * hidden
-    stage3_model_persistence_threshold: int(Number.MAX_SAFE_INTEGER, { min: 0 }), // DeepSpeed: sys.maxsize
-    stage3_max_live_parameters: int(1e9, { min: 0 }),
-    stage3_max_reuse_distance: int(1e9, { min: 0 }),
-    stage3_gather_16bit_weights_on_model_save: bool(false),
-    ignore_unused_parameters: bool(true),
-    legacy_stage1: bool(false),
-    round_robin_gradients: bool(false),
-    // DeepSpeed features telechat-train does not have: refused unless at their defaults (resolve.ts).
-    zero_hpz_partition_size: int(1, { min: 1 }),
-    zero_quantized_weights: bool(false),
-    zero_quantized_nontrainable_weights: bool(false),
-    zero_quantized_gradients: bool(false),
-    mics_shard_size: int(-1, { min: -1 }),
-    mics_hierarchical_params_gather: bool(false),
-    memory_efficient_linear: bool(true),
-    pipeline_loading_checkpoint: bool(false),
-    override_module_apply: bool(true),
-    log_trace_cache_warnings: bool(false),
+    stage3_model_persistence_threshold: int(Number.MAX_SAFE_INTEGER, { min: 0, inert: 'only stage3_param_persistence_threshold decides which blocks stay whole' }), // DeepSpeed: sys.maxsize
+    stage3_max_live_parameters: int(1e9, { min: 0, inert: 'stage 3 holds at most the running block and the prefetched one gathered' }),
+    stage3_max_reuse_distance: int(1e9, { min: 0, inert: 'a gathered block is released right after its forward or backward' }),
+    stage3_gather_16bit_weights_on_model_save: bool(false, { asIf: true, inert: 'checkpoints\' hf/ and final/ always hold the gathered weights' }),
+    stage3_module_granularity_threshold: int(0, { min: 0, inert: BY_BLOCK }),
+    stage3_use_all_reduce_for_fetch_params: bool(false, { inert: 'blocks are gathered with all-gather' }),
+    stage3_allgather_sequential: bool(false, { inert: BY_BLOCK }),
+    stage3_partition_stream_chunk_size: int(0, { min: 0, inert: 'parameters are partitioned block by block at load' }),
+    ignore_unused_parameters: bool(true, { inert: 'every parameter of a TeleChat model is used' }),
+    legacy_stage1: bool(false, { inert: 'there is one stage-1 implementation' }),
+    round_robin_gradients: bool(false, { inert: 'a copy-ordering optimization of DeepSpeed\'s CPU offload; gradients are partitioned the same way' }),
+    // DeepSpeed features telechat-train does not have: refused unless at their defaults.
+    zero_hpz_partition_size: int(1, { min: 1, unsupported: 'hpZ (a secondary partition of parameters per node) is not implemented' }),
+    zero_quantized_weights: bool(false, { unsupported: NO_QUANT }),
+    zero_quantized_nontrainable_weights: bool(false, { unsupported: NO_QUANT }),
+    zero_quantized_gradients: bool(false, { unsupported: NO_QUANT }),
+    zeropp_loco_param: passthrough('an empty block enables nothing', { active: anyContent, lacks: `LoCo-ZeRO++ error feedback needs quantized gradients; ${NO_QUANT}` }),
+    mics_shard_size: int(-1, { min: -1, unsupported: 'MiCS (sharding within sub-groups) is not implemented' }),
+    mics_hierarchical_params_gather: bool(false, { unsupported: 'MiCS (sharding within sub-groups) is not implemented' }),
+    memory_efficient_linear: bool(true, { inert: 'a stage-3 variant of torch linear layers; the C++/CUDA kernels here have one implementation' }),
+    pipeline_loading_checkpoint: bool(false, { inert: 'there is no pipeline parallelism' }),
+    override_module_apply: bool(true, { inert: 'there are no torch modules' }),
+    log_trace_cache_warnings: bool(false, { inert: 'there is no trace cache: blocks are gathered in model order' }),
+    enable_sanity_checks: bool(false, { inert: 'ZeRO\'s invariants are checked by the test suite, not at run time' }),
+    save_muon_momentum_buffer_in_memory: bool(false, { inert: 'there is no Muon optimizer' }),
+    leaf_module: passthrough('TeleChat blocks are the units of ZeRO-3; there are no leaf modules to declare'),
   },
   {
     // DeepSpeed's pydantic field names without the stage3_ prefix, and the deprecated fp16 name.
@@ -170,21 +198,25 @@ const model = obj({
   dtype: oneOf(DTYPES, null, { nullable: true }), // dtype of saved HF checkpoints; null = the base checkpoint's
 });
 
+// Build options: null = unset. A raw --data is built with the default noted at each key; a
+// prebuilt dataset dir must agree with every option that is set (DESIGN.md).
 const data = obj({
   path: str(null, { nullable: true }), // dataset dir, .jsonl or mixing .json (--data)
-  max_seq_len: int(null, { above: 0, nullable: true }), // for on-the-fly builds; null = training.max_seq_len
+  max_seq_len: int(null, { above: 0, nullable: true }), // rows built; null = training.max_seq_len, else 2048
   template: str(null, { nullable: true }), // chat template for raw input; null = from the model
-  format: str(null, { nullable: true }), // raw input format; null = detected
-  loss_on: oneOf(['all', 'last'], 'all'), // which assistant turns carry loss
-  pack: bool(true), // pack documents into rows of max_seq_len
-  skip_bad: bool(false), // skip malformed raw rows instead of failing
+  format: str(null, { nullable: true }), // raw input format; null = "auto" (detected per line)
+  loss_on: oneOf(['all', 'last'], null, { nullable: true }), // which assistant turns carry loss; null = "all"
+  pack: bool(null, { nullable: true }), // pack documents into rows of max_seq_len; null = true
+  skip_bad: bool(false), // skip malformed raw rows instead of failing (builds only)
 });
 
 const training = obj({
   output_dir: str('output'), // --output-dir
   epochs: num(3, { above: 0 }), // HF num_train_epochs default; --epochs
   max_steps: int(null, { above: 0, nullable: true }), // wins over epochs; null = epochs decide; --max-steps
-  max_seq_len: int(2048, { above: 0 }), // longest row fed to the model
+  // the length the model is set up for (RoPE NTK rule, activation capacity); null = the
+  // dataset's max_seq_len; set, it must be >= the dataset's (--max-seq-len)
+  max_seq_len: int(null, { above: 0, nullable: true }),
   seed: int(42, { min: 0 }), // HF default seed; --seed
   save_steps: int(500, { min: 0 }), // HF default; 0 = only the final checkpoint
   save_total_limit: int(null, { above: 0, nullable: true }), // null = keep every checkpoint
@@ -197,6 +229,10 @@ const training = obj({
 // ---- the whole file --------------------------------------------------------------------
 
 const positiveOrAuto = (def: number | null): Spec => int(def, positiveIntAuto);
+const SUMS = 'gradients are summed in fp32 (or grad_accum_dtype) with the 1/label-tokens scale applied before the reduction, so pre- and post-division change nothing';
+const NETWORK = 'it sends metrics to a network service; metrics go to metrics.jsonl';
+const NO_TP = 'telechat-train has no tensor parallelism: every rank holds whole layers and ZeRO stage 3 shards the parameters instead (set it to 1 or remove the block)';
+const NO_SP = 'telechat-train has no sequence parallelism: each rank runs whole sequences';
 
 export const CONFIG: ObjectSpec = obj(
   {
@@ -205,47 +241,73 @@ export const CONFIG: ObjectSpec = obj(
     gradient_accumulation_steps: positiveOrAuto(null), // "auto" -> 1 (HF)
     gradient_clipping: num(0, { min: 0, auto: true }), // 0 = off; "auto" -> 1.0 (HF)
     steps_per_print: int(null, { above: 0, nullable: true }), // null -> 10 log lines cadence
-    wall_clock_breakdown: bool(false),
-    prescale_gradients: bool(false),
-    gradient_predivide_factor: num(1, { above: 0 }),
-    communication_data_type: oneOf(DTYPES, null, { nullable: true }), // null = the training dtype
-    zero_allow_untested_optimizer: bool(false),
-    zero_force_ds_cpu_optimizer: bool(true),
-    memory_breakdown: bool(false),
-    dump_state: bool(false),
+    wall_clock_breakdown: bool(false, { inert: 'metrics.jsonl reports step_time_s every step; bench:train profiles kernels' }),
+    prescale_gradients: bool(false, { inert: SUMS }),
+    gradient_predivide_factor: num(1, { above: 0, inert: SUMS }),
+    // null = the training dtype; a warning (resolve.ts) when it differs from the reduction dtype
+    communication_data_type: oneOf(DTYPES, null, { nullable: true }),
+    seq_parallel_comm_data_type: oneOf(DTYPES, 'fp32', { inert: NO_SP }),
+    zero_allow_untested_optimizer: bool(false, { asIf: true, inert: 'both optimizers (Adam, AdamW) work with every ZeRO stage' }),
+    zero_force_ds_cpu_optimizer: bool(true, { inert: 'offloaded optimizer states always use the CPU Adam' }),
+    memory_breakdown: bool(false, { inert: 'metrics.jsonl reports memory per category ("mem") every step' }),
+    dump_state: bool(false, { inert: 'OUTPUT/resolved-config.json records the resolved state' }),
+    disable_allgather: bool(false, { inert: 'updated chunks are always all-gathered' }),
+    graph_harvesting: bool(false, { inert: 'no CUDA graphs are captured' }),
+    dataloader_drop_last: bool(false, { asIf: true, inert: 'the last partial global batch of every epoch is always dropped' }),
+    vocabulary_size: int(null, { above: 0, nullable: true, inert: 'the vocabulary size comes from the model\'s config.json' }),
+    use_data_before_expert_parallelism: bool(false, { inert: 'there is no expert parallelism' }),
+    sequence_parallel_size: int(1, { above: 0, unsupported: NO_SP }),
     fp16,
     bf16,
     optimizer: OPTIMIZER, // absent = AdamW with HF TrainingArguments defaults
     scheduler: SCHEDULER, // absent = constant learning rate
     zero_optimization: ZERO,
     activation_checkpointing: obj({
-      partition_activations: bool(false),
-      contiguous_memory_optimization: bool(false),
-      cpu_checkpointing: bool(false),
-      number_checkpoints: int(null, { above: 0, nullable: true }),
-      synchronize_checkpoint_boundary: bool(false),
-      profile: bool(false),
+      partition_activations: bool(false, { inert: 'checkpointed activations are not partitioned across ranks (there is no model parallelism)' }),
+      contiguous_memory_optimization: bool(false, { inert: 'a DeepSpeed allocator option for checkpointed activations; it does not change what is computed' }),
+      cpu_checkpointing: bool(false, { inert: 'checkpointed activations stay in device memory' }),
+      number_checkpoints: int(null, { above: 0, nullable: true, inert: 'every transformer block is one checkpoint' }),
+      synchronize_checkpoint_boundary: bool(false, { inert: 'a DeepSpeed debugging barrier; results do not depend on it' }),
+      profile: bool(false, { inert: 'a DeepSpeed timing log; metrics.jsonl reports step_time_s' }),
     }),
     checkpoint: obj({
-      tag_validation: oneOf(['Warn', 'Ignore', 'Fail'], 'Warn', { ignoreCase: true }),
-      load_universal: bool(false),
-      use_node_local_storage: bool(false),
-      parallel_write: obj({ pipeline_stage: bool(false) }),
+      tag_validation: oneOf(['Warn', 'Ignore', 'Fail'], 'Warn', { ignoreCase: true, inert: 'rank 0 names every checkpoint by its step, so ranks cannot disagree on a tag' }),
+      load_universal: bool(false, { inert: 'every checkpoint is universal: it resumes on any world size and ZeRO stage' }),
+      use_node_local_storage: bool(false, { inert: 'each rank writes its own shard into the shared output dir' }),
+      parallel_write: obj({ pipeline_stage: bool(false, { inert: 'there is no pipeline parallelism' }) }),
     }),
     data_types: obj({ grad_accum_dtype: oneOf(DTYPES, null, { nullable: true }) }), // null = fp32
     // DeepSpeed blocks kept verbatim in resolved-config.json under "ignored", with a warning.
     // Logging and profiling do not change training, so they are accepted; a block that would
-    // (autotuning, elasticity, apex amp) is refused when enabled.
+    // (autotuning, elasticity, apex amp, ...) or that needs a network service is refused when
+    // it asks for something (`active`).
     flops_profiler: passthrough('metrics.jsonl reports MFU instead'),
     tensorboard: passthrough('metrics go to metrics.jsonl'),
-    wandb: passthrough('metrics go to metrics.jsonl'),
     csv_monitor: passthrough('metrics go to metrics.jsonl'),
+    wandb: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
+    comet: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
     comms_logger: passthrough('communication is not logged; bench:comm measures it'),
-    autotuning: passthrough('no config search: batch sizes and ZeRO settings are taken as given', { refuseEnabled: true }),
-    elasticity: passthrough('the global batch is fixed; resume on another world size keeps it', { refuseEnabled: true }),
+    timers: passthrough('metrics.jsonl reports step_time_s and tokens_per_s'),
+    autotuning: passthrough('no config search: batch sizes and ZeRO settings are taken as given', { active: enabledAtTop }),
+    elasticity: passthrough('the global batch is fixed; resume on another world size keeps it', { active: enabledAtTop }),
     aio: passthrough('only used by NVMe offload, which is refused'),
-    amp: passthrough('apex AMP: use the bf16 or fp16 block', { refuseEnabled: true }),
+    amp: passthrough('apex AMP: use the bf16 or fp16 block', { active: enabledAtTop }),
+    torch_autocast: passthrough('precision comes from the bf16 / fp16 blocks', { active: enabledAtTop, lacks: 'torch autocast is not implemented; use the bf16 or fp16 block' }),
     sparse_gradients: passthrough('embedding gradients are reduced dense, with the same result'),
+    tensor_parallel: passthrough('tensor parallel size 1 is plain data parallelism', { active: sizeAboveOne, lacks: NO_TP }),
+    pipeline: passthrough('an empty block asks for nothing', { active: anyContent, lacks: 'telechat-train has no pipeline parallelism: every rank runs every layer' }),
+    expert_parallel: passthrough('TeleChat has no experts', { active: enabledAnywhere, lacks: 'TeleChat models have no mixture-of-experts layers' }),
+    sparse_attention: passthrough('an empty block asks for nothing', { active: anyContent, lacks: 'attention is always dense and causal (within each packed document)' }),
+    compression_training: passthrough('no compression method is enabled', { active: enabledAnywhere, lacks: 'quantization-aware training, pruning and layer reduction are not implemented' }),
+    weight_quantization: passthrough('an empty block asks for nothing', { active: anyContent, lacks: 'weights are never quantized' }),
+    quantize_training: passthrough('MoQ is not enabled', { active: enabledAnywhere, lacks: 'MoQ (quantize training) is not implemented' }),
+    data_efficiency: passthrough('no data-efficiency method is enabled', { active: enabledAnywhere, lacks: 'curriculum learning and random-LTD are not implemented; rows are sampled uniformly per epoch' }),
+    curriculum_learning: passthrough('curriculum learning is not enabled', { active: enabledAnywhere, lacks: 'curriculum learning is not implemented; rows are sampled uniformly per epoch' }),
+    progressive_layer_drop: passthrough('layer drop is not enabled', { active: enabledAnywhere, lacks: 'progressive layer drop is not implemented; every step runs every layer' }),
+    eigenvalue: passthrough('eigenvalue computation is not enabled', { active: enabledAnywhere, lacks: 'Hessian eigenvalue estimation is not implemented' }),
+    hybrid_engine: passthrough('the hybrid engine is not enabled', { active: enabledAnywhere, lacks: 'the RLHF hybrid engine (training + generation) is not implemented' }),
+    nebula: passthrough('Nebula checkpointing is not enabled', { active: enabledAnywhere, lacks: 'Nebula (Azure) checkpointing is not implemented; checkpoints are written to the output dir' }),
+    compile: passthrough('nothing is compiled with torch.compile', { active: (v) => (typeof v === 'object' && v !== null && (v as Record<string, unknown>)['deepcompile'] === true ? 'deepcompile' : null), lacks: 'DeepCompile is not implemented; kernels are ahead-of-time C++/CUDA' }),
     model,
     data,
     training,

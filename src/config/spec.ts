@@ -7,6 +7,15 @@ interface Common {
   auto?: boolean;
   /** null is a valid value (for "unset" / "derive it"). */
   nullable?: boolean;
+  /**
+   * Accepted but without effect here: a value given in the config other than `asIf` (default:
+   * the key's default) gets a warning naming the key and this reason.
+   */
+  inert?: string;
+  /** The value telechat-train behaves as, whatever is given (for `inert` keys). */
+  asIf?: number | boolean | string | null;
+  /** A DeepSpeed feature telechat-train lacks: any value other than the default is refused with this reason. */
+  unsupported?: string;
 }
 
 export interface NumberSpec extends Common {
@@ -59,14 +68,17 @@ export interface TaggedSpec {
 }
 
 /**
- * Keys DeepSpeed knows that have no effect here: any JSON is kept verbatim, with a warning.
- * With `refuseEnabled`, a block that would change training (`"enabled": true`) is an error
- * instead: silently training without it would not be what the config asked for.
+ * DeepSpeed blocks that have no effect here: any JSON is kept verbatim, with a warning saying
+ * `why`. When `active` finds the block asking for something telechat-train lacks (e.g.
+ * `"enabled": true`, a parallel size above 1) it returns the dotted sub-key at fault ('' for
+ * the block itself) and the block is refused with `lacks` instead: silently training without
+ * it would not be what the config asked for.
  */
 export interface PassthroughSpec {
   kind: 'passthrough';
   why: string;
-  refuseEnabled?: boolean;
+  active?: (v: unknown) => string | null;
+  lacks?: string;
 }
 
 export type Spec = NumberSpec | BooleanSpec | StringSpec | ArraySpec | ObjectSpec | TaggedSpec | PassthroughSpec;
@@ -83,7 +95,43 @@ export const oneOf = (values: readonly string[], def: string | null, o: Omit<Str
   ...o,
 });
 export const obj = (fields: Record<string, Spec>, o: Omit<ObjectSpec, 'kind' | 'fields'> = {}): ObjectSpec => ({ kind: 'object', fields, ...o });
-export const passthrough = (why: string, o: { refuseEnabled?: boolean } = {}): PassthroughSpec => ({ kind: 'passthrough', why, ...o });
+export const passthrough = (why: string, o: Omit<PassthroughSpec, 'kind' | 'why'> = {}): PassthroughSpec => ({ kind: 'passthrough', why, ...o });
+
+/** `active` rule: the first `"enabled": true` anywhere in the block (its dotted path), else null. */
+export function enabledAnywhere(v: unknown, path = ''): string | null {
+  if (typeof v !== 'object' || v === null) return null;
+  for (const [k, x] of Object.entries(v)) {
+    const p = path === '' ? k : `${path}.${k}`;
+    if (k === 'enabled' && x === true) return p;
+    const hit = enabledAnywhere(x, p);
+    if (hit !== null) return hit;
+  }
+  return null;
+}
+
+/** `active` rule: `"enabled": true` at the top of the block only. */
+export function enabledAtTop(v: unknown): string | null {
+  return typeof v === 'object' && v !== null && (v as Record<string, unknown>)['enabled'] === true ? 'enabled' : null;
+}
+
+/** `active` rule: a key named like a parallel size (`*_size`, `size`) above 1 anywhere in the block. */
+export function sizeAboveOne(v: unknown, path = ''): string | null {
+  if (typeof v !== 'object' || v === null) return null;
+  for (const [k, x] of Object.entries(v)) {
+    const p = path === '' ? k : `${path}.${k}`;
+    if (/(^|_)size$/.test(k) && typeof x === 'number' && x > 1) return p;
+    const hit = sizeAboveOne(x, p);
+    if (hit !== null) return hit;
+  }
+  return null;
+}
+
+/** `active` rule: any content at all (an empty block or null asks for nothing). */
+export function anyContent(v: unknown): string | null {
+  if (v === null || v === false) return null;
+  if (typeof v === 'object' && Object.keys(v).length === 0) return null;
+  return '';
+}
 
 /** How the spec's type reads in an error message. */
 export function describe(spec: Spec): string {

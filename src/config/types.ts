@@ -22,6 +22,8 @@ export interface Fp16Config {
 export interface Bf16Config {
   enabled: boolean;
   immediate_grad_update: boolean;
+  bf16_master_weights_and_grads: boolean;
+  bf16_optimizer_states: boolean;
 }
 
 export interface AdamParams {
@@ -90,6 +92,8 @@ export interface OffloadOptimizerConfig {
   pipeline_write: boolean;
   fast_init: boolean;
   ratio: number;
+  super_offload: boolean;
+  cpuadam_cores_perc: number;
 }
 
 export interface OffloadParamConfig {
@@ -122,6 +126,10 @@ export interface ZeroConfig {
   stage3_max_live_parameters: number;
   stage3_max_reuse_distance: number;
   stage3_gather_16bit_weights_on_model_save: boolean;
+  stage3_module_granularity_threshold: number;
+  stage3_use_all_reduce_for_fetch_params: boolean;
+  stage3_allgather_sequential: boolean;
+  stage3_partition_stream_chunk_size: number;
   ignore_unused_parameters: boolean;
   legacy_stage1: boolean;
   round_robin_gradients: boolean;
@@ -135,6 +143,12 @@ export interface ZeroConfig {
   pipeline_loading_checkpoint: boolean;
   override_module_apply: boolean;
   log_trace_cache_warnings: boolean;
+  enable_sanity_checks: boolean;
+  save_muon_momentum_buffer_in_memory: boolean;
+  /** Blocks kept verbatim when given (zenflow and zeropp_loco_param only when empty). */
+  zenflow?: unknown;
+  zeropp_loco_param?: unknown;
+  leaf_module?: unknown;
 }
 
 export interface ActivationCheckpointingConfig {
@@ -162,8 +176,9 @@ export interface ModelSection {
 
 export interface DataSection {
   path: string | null;
-  /** Resolved: training.max_seq_len when the file leaves it null. */
+  /** Resolved: the dataset's; before it is known, what a raw build uses (data, else training, else 2048). */
   max_seq_len: number;
+  /** Resolved from the dataset's manifest once it is known. */
   template: string | null;
   format: string | null;
   loss_on: 'all' | 'last';
@@ -175,6 +190,7 @@ export interface TrainingSection {
   output_dir: string;
   epochs: number;
   max_steps: number | null;
+  /** Resolved: the dataset's max_seq_len unless set (then at least that). RoPE's NTK rule and the model use it. */
   max_seq_len: number;
   seed: number;
   save_steps: number;
@@ -207,10 +223,17 @@ export interface ResolvedConfig {
   prescale_gradients: boolean;
   gradient_predivide_factor: number;
   communication_data_type: DTypeName | null;
+  seq_parallel_comm_data_type: DTypeName;
   zero_allow_untested_optimizer: boolean;
   zero_force_ds_cpu_optimizer: boolean;
   memory_breakdown: boolean;
   dump_state: boolean;
+  disable_allgather: boolean;
+  graph_harvesting: boolean;
+  dataloader_drop_last: boolean;
+  vocabulary_size: number | null;
+  use_data_before_expert_parallelism: boolean;
+  sequence_parallel_size: number;
   fp16: Fp16Config;
   bf16: Bf16Config;
   optimizer: OptimizerConfig;

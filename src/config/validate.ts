@@ -1,9 +1,11 @@
 // Walks a parsed config against the schema: rejects unknown keys (naming the dotted path and
 // the closest valid key) and wrong types (naming the key, the expected type and the value),
 // maps aliases, and fills every absent key with its default. "auto" stays for resolve.ts.
+// A key given in the file is checked against its audit (spec.ts): `unsupported` values and
+// active passthrough blocks are refused by name, `inert` values and passthrough blocks warn.
 import { ConfigError, show, type Warnings } from './errors.js';
-import { describe, type ObjectSpec, type Spec, type TaggedSpec } from './spec.js';
-import { closest } from './suggest.js';
+import { describe, type ObjectSpec, type PassthroughSpec, type Spec, type TaggedSpec } from './spec.js';
+import { closest, editDistance } from './suggest.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -27,16 +29,31 @@ export class Validator {
   }
 
   value(spec: Spec, v: unknown, path: string): Json {
-    const typeError = (): never => this.fail(path, `key "${path}" expects ${describe(spec)}, got ${show(v)}`);
     if (spec.kind === 'passthrough') {
-      if (spec.refuseEnabled && typeof v === 'object' && v !== null && !Array.isArray(v) && (v as Record<string, unknown>)['enabled'] === true) {
-        this.fail(`${path}.enabled`, `"${path}.enabled": true is not supported by telechat-train (${spec.why})`);
+      const hit = spec.active?.(v) ?? null;
+      if (hit !== null) {
+        const at = hit === '' ? path : `${path}.${hit}`;
+        const value = hit === '' ? '' : `: ${show(hit.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], v))}`;
+        this.fail(at, `"${at}"${value} is not supported: ${spec.lacks ?? spec.why}`);
       }
       this.warnings.push(`${this.origin(path)}: "${path}" is accepted but has no effect in telechat-train (${spec.why})`);
       return v as Json;
     }
     if (spec.kind === 'object') return this.object(spec, v, path);
     if (spec.kind === 'tagged') return this.tagged(spec, v, path);
+    const out = this.leaf(spec, v, path);
+    if (out === 'auto' || out === null) return out;
+    if (spec.unsupported !== undefined && !sameJson(out, spec.default)) {
+      this.fail(path, `"${path}": ${show(out)} is not supported: ${spec.unsupported}`);
+    }
+    if (spec.inert !== undefined && !sameJson(out, spec.asIf !== undefined ? spec.asIf : spec.default)) {
+      this.warnings.push(`${this.origin(path)}: "${path}": ${show(out)} has no effect in telechat-train (${spec.inert})`);
+    }
+    return out;
+  }
+
+  private leaf(spec: Exclude<Spec, ObjectSpec | TaggedSpec | PassthroughSpec>, v: unknown, path: string): Json {
+    const typeError = (): never => this.fail(path, `key "${path}" expects ${describe(spec)}, got ${show(v)}`);
     if (v === 'auto' && spec.auto) return 'auto';
     if (v === null && spec.nullable) return null;
     switch (spec.kind) {
@@ -134,7 +151,9 @@ export class Validator {
       this.fail(keyPath, `unknown key "${keyPath}" ("${key}" belongs in ${home === '' ? 'the top level' : `"${home}"`})`);
     }
     const suggestion = closest(key, [...Object.keys(spec.fields), ...Object.keys(spec.aliases ?? {})]);
-    this.fail(keyPath, `unknown key "${keyPath}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
+    // Only a near miss is worth suggesting: "tensor_parallel" is not a typo of "tensorboard".
+    const near = suggestion !== null && editDistance(key, suggestion) <= Math.max(2, Math.floor(key.length / 4));
+    this.fail(keyPath, `unknown key "${keyPath}"${near ? ` (did you mean "${suggestion}"?)` : ''}`);
   }
 }
 
@@ -153,6 +172,10 @@ function findHome(spec: ObjectSpec, key: string, path: string): string | null {
     }
   }
   return null;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function join(path: string, key: string): string {

@@ -20,6 +20,7 @@ export interface ResolveOptions {
   /** Tokenizer of the model being trained (a model or tokenizer dir). */
   tokenizerDir: string;
   modelDir?: string;
+  /** Rows of raw input are built to this length; a dataset dir keeps its own (the trainer's config checks it). */
   maxSeqLen: number;
   /** Where raw inputs are built (e.g. OUTPUT_DIR/data). */
   cacheDir: string;
@@ -45,11 +46,6 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
   const asDir = resolve(o.data);
   if (existsSync(asDir) && statSync(asDir).isDirectory()) {
     const manifest = readManifest(asDir);
-    if (manifest.max_seq_len > o.maxSeqLen) {
-      throw new DataError(
-        `${o.data}: rows hold up to ${manifest.max_seq_len} tokens (its max_seq_len) but this run's max_seq_len is ${o.maxSeqLen}`,
-      );
-    }
     if (manifest.tokenizer.sha256 !== tokSha) {
       throw new DataError(`${o.data}: built with another tokenizer (sha256 ${manifest.tokenizer.sha256.slice(0, 12)}…) than ${o.tokenizerDir}'s`);
     }

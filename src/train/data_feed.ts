@@ -34,8 +34,9 @@ export function isDatasetDir(path: string): boolean {
 }
 
 /**
- * Opens the dataset. A dataset dir is checked against the model's tokenizer and max_seq_len,
- * its shards against their manifest checksums (rows are checked as they are read);
+ * Opens the dataset. A dataset dir is checked against the model's tokenizer (its max_seq_len and
+ * build options against the config by config/resolve.ts), its shards against their manifest
+ * checksums (rows are checked as they are read);
  * raw conversations are built once into a cache under `buildDir` keyed by the inputs and
  * every build option (src/data/resolve.ts), so reruns and resumes read the same rows.
  */
@@ -53,7 +54,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     maxSeqLen: opts.maxSeqLen,
     cacheDir: opts.buildDir,
     template: oneOf(opts.template, TEMPLATES, 'data.template'),
-    format: oneOf(opts.format, FORMATS, 'data.format'),
+    format: oneOf(opts.format, ['auto', ...FORMATS] as const, 'data.format'),
     lossOn: opts.lossOn,
     pack: opts.pack,
     skipBad: opts.skipBad,

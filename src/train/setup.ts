@@ -5,10 +5,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type ConfigFlags, type ResolvedConfig } from '../config/index.js';
+import { loadConfig, type ConfigFlags, type DatasetFacts, type ResolvedConfig } from '../config/index.js';
+import { readManifest, type Manifest } from '../data/manifest.js';
 import type { DatasetReader } from '../data/reader.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
-import { openDataset } from './data_feed.js';
+import { isDatasetDir, openDataset } from './data_feed.js';
 import { prepareOutputDir } from './output_dir.js';
 
 /** The package root (dist/train or src/train -> ..). */
@@ -65,12 +66,23 @@ function chooseModel(cfg: ResolvedConfig): ModelSource {
   return { spec: loadModelSpec(join(DEFAULT_MODEL_DIR, 'config.json')), dir: DEFAULT_MODEL_DIR, init: 'random' };
 }
 
+/** What the config checks of a dataset (config/resolve.ts): its manifest's build record. */
+function datasetFacts(dir: string, m: Manifest, prebuilt: boolean): DatasetFacts {
+  return { dir, prebuilt, max_seq_len: m.max_seq_len, template: m.template, input_format: m.input_format, loss_on: m.loss_on, packed: m.packed };
+}
+
 export async function prepareRun(req: RunRequest, log: (line: string) => void): Promise<RunSetup> {
   // First pass: the paths (model, data, output) and the batch split; "auto" values that need
   // the model or the data are filled in the second pass.
   const first = loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1 } }).config;
   const model = chooseModel(first);
   const dataPath = first.data.path ?? DEFAULT_DATA;
+  // A dataset dir's manifest must agree with the config before the output dir is touched
+  // (--overwrite empties it).
+  const prebuilt = isDatasetDir(dataPath);
+  if (prebuilt) {
+    loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });
+  }
   let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
   if (!req.dryRun && req.isRank0) {
@@ -102,15 +114,12 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       log,
     );
     if (req.isRank0) req.barrier();
-    if (reader.manifest.max_seq_len > first.training.max_seq_len) {
-      throw new Error(
-        `${reader.dir}: rows of up to ${reader.manifest.max_seq_len} tokens exceed training.max_seq_len ${first.training.max_seq_len}; rebuild the data or raise --max-seq-len`,
-      );
-    }
+    // Second pass: training.max_seq_len follows the dataset and set data options must match it.
+    const dataset = datasetFacts(reader.dir, reader.manifest, prebuilt);
     const { config, warnings } = loadConfig(req.configPath, {
       sets: req.sets,
       flags: req.flags,
-      context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows },
+      context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows, dataset },
     });
     return { config, warnings, model, reader, cleanup };
   } catch (err) {

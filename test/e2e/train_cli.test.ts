@@ -1,6 +1,6 @@
 // telechat-train from the command line, as the README runs it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadHfSpec } from '../../src/checkpoint/hf.js';
@@ -52,6 +52,44 @@ describe('telechat-train command line', () => {
     expect(res.stdout).toMatch(/"train_batch_size": 4/);
     expect(res.stdout).toMatch(/memory plan per rank \(ZeRO stage 2, 1 rank\(s\)\): params [\d.]+ MiB/);
     expect(existsSync(join(tmp.dir, 'dry'))).toBe(false);
+  });
+
+  it('--dry-run prints the warnings the run would print (formerly silent keys)', () => {
+    const cfg = join(tmp.dir, 'silent.json');
+    const silent = {
+      train_micro_batch_size_per_gpu: 2,
+      prescale_gradients: true,
+      gradient_predivide_factor: 2,
+      communication_data_type: 'bf16',
+      zero_optimization: { stage: 3, stage3_max_live_parameters: 1e8, offload_optimizer: { device: 'cpu', ratio: 0.5 } },
+      activation_checkpointing: { cpu_checkpointing: true },
+      data: { max_seq_len: 128 },
+      training: { max_steps: 2 },
+    };
+    writeFileSync(cfg, JSON.stringify(silent));
+    const res = run(['--config', cfg, '--output-dir', 'dry-silent', '--dry-run']);
+    expect(res.status, res.stderr).toBe(0);
+    for (const key of ['prescale_gradients', 'gradient_predivide_factor', 'communication_data_type', 'zero_optimization.stage3_max_live_parameters',
+      'zero_optimization.offload_optimizer.ratio', 'activation_checkpointing.cpu_checkpointing']) {
+      expect(res.stdout, key).toContain(`warning: ${cfg}: "${key}": `);
+    }
+    expect(res.stdout.match(/^warning: .* has no effect in telechat-train \(.+\)$/gm)).toHaveLength(6);
+    expect(res.stdout).toMatch(/dry run: configuration, model and data are valid/);
+    expect(existsSync(join(tmp.dir, 'dry-silent'))).toBe(false);
+  });
+
+  it('--dry-run loads a LLaMA-Factory autotp-shaped config with a _comment key', () => {
+    const cfg = resolve('test/unit/fixtures/llamafactory/ds_z2_autotp_config.json');
+    const res = run(['--config', cfg, '--max-seq-len', '128', '--max-steps', '2', '--output-dir', 'dry-autotp', '--dry-run']);
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stdout).toContain(`warning: ${cfg}: "tensor_parallel" is accepted but has no effect in telechat-train (tensor parallel size 1 is plain data parallelism)`);
+    expect(res.stdout).not.toContain('_comment');
+    expect(res.stdout).toMatch(/dry run: configuration, model and data are valid/);
+    // LLaMA-Factory's own value (2) asks for tensor parallelism: refused by name, not "did you mean"
+    const tp2 = run(['--config', cfg, '--set', 'tensor_parallel.autotp_size=2', '--dry-run']);
+    expect(tp2.status).toBe(1);
+    expect(tp2.stderr).toMatch(/"tensor_parallel\.autotp_size": 2 is not supported: telechat-train has no tensor parallelism/);
+    expect(tp2.stderr).not.toMatch(/did you mean/);
   });
 
   const bad: Array<[string, string[], RegExp]> = [

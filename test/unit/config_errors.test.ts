@@ -182,7 +182,7 @@ describe('cross-key rules', () => {
     ['elasticity', 'the global batch is fixed; resume on another world size keeps it'],
     ['amp', 'apex AMP: use the bf16 or fp16 block'],
   ])('an enabled %s block is refused, not silently ignored', (block, why) => {
-    expect(errorOf({ ...ok, [block]: { enabled: true } })).toBe(`zero3.json: "${block}.enabled": true is not supported by telechat-train (${why})`);
+    expect(errorOf({ ...ok, [block]: { enabled: true } })).toBe(`zero3.json: "${block}.enabled": true is not supported: ${why}`);
     // disabled, it is kept verbatim (with a warning) like the monitoring blocks
     const { config } = resolveConfigObject({ ...ok, [block]: { enabled: false } }, 'zero3.json', { context: { hiddenSize: 64 } });
     expect(config.ignored).toEqual({ [block]: { enabled: false } });
@@ -190,16 +190,20 @@ describe('cross-key rules', () => {
 
   it('unsupported DeepSpeed features are refused unless at their defaults', () => {
     expect(errorOf({ ...ok, zero_optimization: { offload_optimizer: { device: 'nvme', nvme_path: '/x' } } })).toBe(
-      'zero3.json: "zero_optimization.offload_optimizer.device": "nvme" is not supported (use "cpu" or "none")',
+      'zero3.json: "zero_optimization.offload_optimizer.device": "nvme" is not supported: NVMe offload is not implemented (use "cpu" or "none")',
     );
     expect(errorOf({ ...ok, zero_optimization: { stage: 0, offload_optimizer: { device: 'cpu' } } })).toBe(
       'zero3.json: "zero_optimization.offload_optimizer" needs ZeRO stage 1, 2 or 3 (stage is 0)',
     );
     expect(errorOf({ ...ok, zero_optimization: { stage: 3, zero_quantized_weights: true } })).toBe(
-      'zero3.json: "zero_optimization.zero_quantized_weights" is not supported by telechat-train (only false), got true',
+      'zero3.json: "zero_optimization.zero_quantized_weights": true is not supported: communication and weights are never quantized',
     );
-    expect(errorOf({ ...ok, fp16: { enabled: true, fp16_master_weights_and_grads: true } })).toMatch(/fp16_master_weights_and_grads" is not supported/);
-    expect(errorOf({ ...ok, optimizer: { type: 'Adam', params: { bias_correction: false } } })).toMatch(/bias_correction": false is not supported/);
+    expect(errorOf({ ...ok, fp16: { enabled: true, fp16_master_weights_and_grads: true } })).toBe(
+      'zero3.json: "fp16.fp16_master_weights_and_grads": true is not supported: master weights and optimizer math are fp32',
+    );
+    expect(errorOf({ ...ok, optimizer: { type: 'Adam', params: { bias_correction: false } } })).toBe(
+      'zero3.json: "optimizer.params.bias_correction": false is not supported: Adam always applies bias correction',
+    );
   });
 });
 
@@ -272,5 +276,58 @@ describe('overrides', () => {
     );
     expect(errorOf(ok, { sets: ['a..b=1'] })).toMatch(/^--set a\.\.b=1: expected dotted\.key=VALUE/);
     expect(errorOf({ ...ok, fp16: { enabled: false } }, { sets: ['fp16.enabled.x=1'] })).toBe('--set fp16.enabled.x: "fp16.enabled" is false, not an object');
+  });
+});
+
+describe('DeepSpeed features telechat-train lacks are refused by name, never with "did you mean"', () => {
+  it.each([
+    [{ tensor_parallel: { autotp_size: 2 } }, 'tensor_parallel.autotp_size": 2', 'telechat-train has no tensor parallelism'],
+    [{ tensor_parallel: { tp: { tp_size: 4 } } }, 'tensor_parallel.tp.tp_size": 4', 'telechat-train has no tensor parallelism'],
+    [{ sequence_parallel_size: 2 }, 'sequence_parallel_size": 2', 'telechat-train has no sequence parallelism'],
+    [{ pipeline: { stages: 2 } }, 'pipeline"', 'telechat-train has no pipeline parallelism'],
+    [{ zero_optimization: { stage: 2, zenflow: { topk_ratio: 0.1 } } }, 'zero_optimization.zenflow"', 'ZenFlow'],
+    [{ zero_optimization: { stage: 3, zeropp_loco_param: { err_beta: 0.8 } } }, 'zero_optimization.zeropp_loco_param"', 'LoCo-ZeRO++'],
+    [{ zero_optimization: { stage: 2, offload_optimizer: { device: 'cpu', super_offload: true } } }, 'zero_optimization.offload_optimizer.super_offload": true', 'SuperOffload'],
+    [{ torch_autocast: { enabled: true, dtype: 'bfloat16' } }, 'torch_autocast.enabled": true', 'torch autocast is not implemented'],
+    [{ compression_training: { weight_quantization: { shared_parameters: { enabled: true } } } }, 'compression_training.weight_quantization.shared_parameters.enabled": true', 'quantization-aware training'],
+    [{ data_efficiency: { enabled: true } }, 'data_efficiency.enabled": true', 'curriculum learning and random-LTD'],
+    [{ curriculum_learning: { enabled: true } }, 'curriculum_learning.enabled": true', 'curriculum learning is not implemented'],
+    [{ progressive_layer_drop: { enabled: true } }, 'progressive_layer_drop.enabled": true', 'progressive layer drop'],
+    [{ eigenvalue: { enabled: true } }, 'eigenvalue.enabled": true', 'eigenvalue'],
+    [{ hybrid_engine: { enabled: true } }, 'hybrid_engine.enabled": true', 'hybrid engine'],
+    [{ nebula: { enabled: true } }, 'nebula.enabled": true', 'Nebula'],
+    [{ quantize_training: { enabled: true } }, 'quantize_training.enabled": true', 'MoQ'],
+    [{ weight_quantization: { post_init_quant: {} } }, 'weight_quantization"', 'weights are never quantized'],
+    [{ sparse_attention: { mode: 'fixed' } }, 'sparse_attention"', 'attention is always dense'],
+    [{ compile: { deepcompile: true } }, 'compile.deepcompile": true', 'DeepCompile'],
+    [{ expert_parallel: { enabled: true } }, 'expert_parallel.enabled": true', 'mixture-of-experts'],
+    [{ bf16: { enabled: true, bf16_master_weights_and_grads: true } }, 'bf16.bf16_master_weights_and_grads": true', 'fp32'],
+    [{ optimizer: { type: 'AdamW', params: { amsgrad: true } } }, 'optimizer.params.amsgrad": true', 'AMSGrad'],
+    [{ zero_optimization: { stage: 3, mics_shard_size: 8 } }, 'zero_optimization.mics_shard_size": 8', 'MiCS'],
+  ])('%j', (block, key, why) => {
+    const msg = errorOf({ ...ok, ...block });
+    expect(msg).toContain(`zero3.json: "${key} is not supported: `);
+    expect(msg).toContain(why);
+    expect(msg).not.toMatch(/did you mean/);
+  });
+
+  it('a block needing a network service is refused only when enabled', () => {
+    for (const block of ['wandb', 'comet']) {
+      expect(errorOf({ ...ok, [block]: { enabled: true, project: 'p' } })).toBe(
+        `zero3.json: "${block}.enabled": true is not supported: it sends metrics to a network service; metrics go to metrics.jsonl`,
+      );
+      const { config, warnings } = resolveConfigObject({ ...ok, [block]: { enabled: false, project: 'p' } }, 'zero3.json', {});
+      expect(config.ignored).toEqual({ [block]: { enabled: false, project: 'p' } });
+      expect(warnings).toEqual([`zero3.json: "${block}" is accepted but has no effect in telechat-train (metrics go to metrics.jsonl)`]);
+    }
+  });
+
+  it('an unknown key far from every valid one gets no misleading suggestion', () => {
+    expect(errorOf({ ...ok, comms_config: {} })).toBe('zero3.json: unknown key "comms_config"');
+    expect(errorOf({ ...ok, zero_optimization: { completely_made_up: 1 } })).toBe('zero3.json: unknown key "zero_optimization.completely_made_up"');
+  });
+
+  it('"_" keys are comments only at the top level', () => {
+    expect(errorOf({ ...ok, zero_optimization: { _comment: 'x' } })).toBe('zero3.json: unknown key "zero_optimization._comment"');
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseSetArg, resolveConfigObject, resolvedConfigJson, type LoadOptions, type ResolvedConfig } from '../../src/config/index.js';
 import { CONFIG } from '../../src/config/schema.js';
-import type { ObjectSpec } from '../../src/config/spec.js';
+import type { ObjectSpec, Spec } from '../../src/config/spec.js';
 
 const resolve = (cfg: object, opts: LoadOptions = {}): ResolvedConfig => resolveConfigObject(cfg, 'test.json', opts).config;
 const warningsOf = (cfg: object, opts: LoadOptions = {}): string[] => resolveConfigObject(cfg, 'test.json', opts).warnings;
@@ -270,6 +270,9 @@ describe('legacy and alias forms', () => {
       'test.json: "zero_optimization.cpu_offload" is deprecated; read as "zero_optimization.offload_optimizer": {"device": "cpu"}',
       'test.json: "zero_optimization.cpu_offload_param" is deprecated; read as "zero_optimization.offload_param": {"device": "cpu"}',
       `test.json: "zero_optimization.cpu_offload_use_pin_memory" is deprecated; use the offload blocks' "pin_memory"`,
+      // pinned host memory is a DeepSpeed speed-up we do not have: said, not silently dropped
+      'test.json: "zero_optimization.offload_param.pin_memory": true has no effect in telechat-train (host copies of offloaded tensors use ordinary pageable memory)',
+      'test.json: "zero_optimization.offload_optimizer.pin_memory": true has no effect in telechat-train (host copies of offloaded tensors use ordinary pageable memory)',
     ]);
     expect(resolve({ ...ok, zero_optimization: { stage: 2, cpu_offload: false } }).zero_optimization.offload_optimizer.device).toBe('none');
   });
@@ -281,6 +284,8 @@ describe('legacy and alias forms', () => {
     expect([z.stage3_prefetch_bucket_size, z.stage3_param_persistence_threshold, z.stage3_max_live_parameters, z.stage3_max_reuse_distance]).toEqual([7, 8, 9, 10]);
     expect(warningsOf(cfg)).toEqual([
       'test.json: "zero_optimization.stage3_gather_fp16_weights_on_model_save" is deprecated; use "zero_optimization.stage3_gather_16bit_weights_on_model_save"',
+      'test.json: "zero_optimization.stage3_max_live_parameters": 9 has no effect in telechat-train (stage 3 holds at most the running block and the prefetched one gathered)',
+      'test.json: "zero_optimization.stage3_max_reuse_distance": 10 has no effect in telechat-train (a gathered block is released right after its forward or backward)',
     ]);
   });
 
@@ -315,7 +320,10 @@ describe("TeleChat2's DeepSpeed configs load unchanged", () => {
   for (const stage of [1, 2, 3]) {
     it(`ds_z${stage}_config.json`, () => {
       const { config: c, warnings } = loadConfig(join(FIXTURES, `ds_z${stage}_config.json`), { context });
-      expect(warnings).toEqual([]);
+      // Their only key without effect here is pin_memory (true) on the offload blocks.
+      const pinned = { 1: [], 2: ['offload_optimizer'], 3: ['offload_param', 'offload_optimizer'] }[stage]!;
+      expect(warnings).toEqual(pinned.map((b) => expect.stringContaining(`"zero_optimization.${b}.pin_memory": true has no effect in telechat-train`)));
+      expect(warnings).toHaveLength(pinned.length);
       expect(c.zero_optimization.stage).toBe(stage);
       expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([32, 1, 4]);
       expect(c.gradient_clipping).toBe(1.0);
@@ -368,5 +376,110 @@ describe('the resolved config', () => {
     }
     expect(strings(c).filter(([, v]) => v === 'auto')).toEqual([]);
     expect(JSON.parse(resolvedConfigJson(c))).toEqual(c);
+  });
+});
+
+describe('nothing silently ignored', () => {
+  /** Every leaf of the DeepSpeed part of the schema with its spec (our model/data/training sections excluded). */
+  function leaves(spec: ObjectSpec, path = ''): [string, Spec][] {
+    return Object.entries(spec.fields).flatMap(([k, f]): [string, Spec][] => {
+      const p = path ? `${path}.${k}` : k;
+      if (f.kind === 'object') return leaves(f, p);
+      if (f.kind === 'tagged') return Object.values(f.types).flatMap((body) => leaves(body, `${p}.params`));
+      return [[p, f]];
+    });
+  }
+  // Keys the trainer reads (src/train, src/zero, src/model): everything else in the DeepSpeed
+  // part of the schema must say why it has no effect (inert) or be refused (unsupported).
+  const HAS_EFFECT = new Set([
+    'train_batch_size', 'train_micro_batch_size_per_gpu', 'gradient_accumulation_steps', 'gradient_clipping', 'steps_per_print',
+    'communication_data_type', // warned in resolve.ts unless it is the reduction dtype
+    'fp16.enabled', 'fp16.loss_scale', 'fp16.initial_scale_power', 'fp16.loss_scale_window', 'fp16.hysteresis', 'fp16.consecutive_hysteresis', 'fp16.min_loss_scale',
+    'bf16.enabled',
+    'optimizer.params.lr', 'optimizer.params.betas', 'optimizer.params.eps', 'optimizer.params.weight_decay', 'optimizer.params.adam_w_mode',
+    'zero_optimization.stage', 'zero_optimization.overlap_comm', 'zero_optimization.offload_param.device', 'zero_optimization.offload_optimizer.device',
+    'zero_optimization.stage3_prefetch_bucket_size', 'zero_optimization.stage3_param_persistence_threshold',
+    'data_types.grad_accum_dtype',
+  ]);
+  const isSchedulerParam = (p: string): boolean => p.startsWith('scheduler.params.');
+
+  it('every DeepSpeed key has its effect, or is inert with a reason, or is refused with a reason', () => {
+    const unexplained = leaves(CONFIG)
+      .filter(([p]) => !/^(model|data|training)\./.test(p))
+      .filter(([p, s]) => {
+        if (s.kind === 'passthrough') return s.why === '';
+        if (HAS_EFFECT.has(p) || isSchedulerParam(p)) return false;
+        return !(s.kind !== 'array' && (s.inert || s.unsupported));
+      })
+      .map(([p]) => p);
+    expect(unexplained).toEqual([]);
+  });
+
+  it('docs/config.md lists every DeepSpeed key: inert, refused and block keys by full path', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'config.md'), 'utf8');
+    const missing = leaves(CONFIG)
+      .filter(([p]) => !/^(model|data|training)\./.test(p))
+      .filter(([p, s]) => {
+        const explained = s.kind === 'passthrough' || (s.kind !== 'array' && (s.inert || s.unsupported));
+        return !doc.includes(explained ? `\`${p}\`` : `\`${p.split('.').pop()}\``) && !doc.includes(`\`${p}\``);
+      })
+      .map(([p]) => p);
+    expect(missing).toEqual([]);
+  });
+
+  it('the formerly silent keys warn, naming the key and why', () => {
+    const cfg = {
+      ...ok,
+      prescale_gradients: true,
+      gradient_predivide_factor: 2,
+      communication_data_type: 'bf16',
+      zero_optimization: { stage: 3, stage3_max_live_parameters: 1e8, offload_optimizer: { device: 'cpu', ratio: 0.3 } },
+      activation_checkpointing: { cpu_checkpointing: true },
+    };
+    const w = warningsOf(cfg);
+    for (const key of ['prescale_gradients', 'gradient_predivide_factor', 'communication_data_type', 'zero_optimization.stage3_max_live_parameters',
+      'zero_optimization.offload_optimizer.ratio', 'activation_checkpointing.cpu_checkpointing']) {
+      expect(w.filter((line) => line.startsWith(`test.json: "${key}": `) && /has no effect in telechat-train \(.+\)$/.test(line)), key).toHaveLength(1);
+    }
+    expect(w).toHaveLength(6);
+    expect(w).toContain('test.json: "communication_data_type": "bf16" has no effect in telechat-train (gradients are reduced in the accumulation dtype, data_types.grad_accum_dtype = "fp32")');
+    // at their defaults (or, for communication_data_type, the dtype reductions use) they are quiet
+    const quiet = { ...ok, prescale_gradients: false, gradient_predivide_factor: 1, communication_data_type: 'fp32', zero_optimization: { stage: 3, stage3_max_live_parameters: 1e9, offload_optimizer: { device: 'cpu', ratio: 1 } }, activation_checkpointing: { cpu_checkpointing: false } };
+    expect(warningsOf(quiet)).toEqual([]);
+  });
+
+  it('a DeepSpeed block that is a no-op at its values loads with a warning', () => {
+    const cfg = { ...ok, tensor_parallel: { autotp_size: 1 }, torch_autocast: { enabled: false }, data_efficiency: { enabled: false, data_sampling: { enabled: false } }, sequence_parallel_size: 1, compile: { deepcompile: false } };
+    const { config, warnings } = resolveConfigObject(cfg, 'test.json', {});
+    expect(Object.keys(config.ignored).sort()).toEqual(['compile', 'data_efficiency', 'tensor_parallel', 'torch_autocast']);
+    expect(warnings).toEqual([
+      'test.json: "torch_autocast" is accepted but has no effect in telechat-train (precision comes from the bf16 / fp16 blocks)',
+      'test.json: "tensor_parallel" is accepted but has no effect in telechat-train (tensor parallel size 1 is plain data parallelism)',
+      'test.json: "data_efficiency" is accepted but has no effect in telechat-train (no data-efficiency method is enabled)',
+      'test.json: "compile" is accepted but has no effect in telechat-train (nothing is compiled with torch.compile)',
+    ]);
+  });
+
+  it('top-level "_" keys are comments: accepted silently, not settings', () => {
+    const { config, warnings } = resolveConfigObject({ ...ok, _comment: 'see the docs', _note: { a: 1 } }, 'test.json', {});
+    expect(warnings).toEqual([]);
+    expect(JSON.stringify(config)).not.toContain('see the docs');
+  });
+
+  it("LLaMA-Factory's ds_z2_autotp_config.json shape loads (autotp_size 1); its size 2 is refused by name", () => {
+    const path = join(import.meta.dirname, 'fixtures', 'llamafactory', 'ds_z2_autotp_config.json');
+    const { config: c, warnings } = loadConfig(path, { context: { hiddenSize: 64, hf: { bf16: true } } });
+    expect(c.zero_optimization).toMatchObject({ stage: 2, round_robin_gradients: true, reduce_bucket_size: 2e8 });
+    expect([c.train_batch_size, c.run.precision, c.fp16.loss_scale_window]).toEqual([8, 'bf16', 500]);
+    expect(c.ignored).toEqual({ tensor_parallel: { autotp_size: 1 } });
+    expect(warnings).toEqual([
+      `${path}: "zero_optimization.reduce_bucket_size": 200000000 has no effect in telechat-train (ZeRO gathers and reduces one model block at a time, so element-count buckets do not apply)`,
+      `${path}: "zero_optimization.allgather_bucket_size": 200000000 has no effect in telechat-train (ZeRO gathers and reduces one model block at a time, so element-count buckets do not apply)`,
+      `${path}: "zero_optimization.round_robin_gradients": true has no effect in telechat-train (a copy-ordering optimization of DeepSpeed's CPU offload; gradients are partitioned the same way)`,
+      `${path}: "tensor_parallel" is accepted but has no effect in telechat-train (tensor parallel size 1 is plain data parallelism)`,
+    ]);
+    expect(() => loadConfig(path, { sets: ['tensor_parallel.autotp_size=2'] })).toThrow(
+      '--set tensor_parallel.autotp_size: "tensor_parallel.autotp_size": 2 is not supported: telechat-train has no tensor parallelism',
+    );
   });
 });
