@@ -6,15 +6,11 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
 import { loadModelSpec } from '../model/spec.js';
-import { DEFAULT_MFU } from '../plan/from_config.js';
+import { DEFAULT_MFU, TRAINER_MAX_SEQ_LEN, TRAINER_PERSISTENCE_THRESHOLD } from '../plan/from_config.js';
 import { DEFAULT_GPU, GPUS, findGpu } from '../plan/gpus.js';
 import { defaultLoraTargets } from '../plan/lora.js';
 import type { Precision, ZeroStage } from '../plan/memory.js';
 import { formatPlan, makePlan } from '../plan/plan.js';
-
-/** The trainer's defaults (src/config/schema.ts): stage3_param_persistence_threshold, training.max_seq_len. */
-export const TRAINER_PERSISTENCE_THRESHOLD = 1e5;
-export const TRAINER_MAX_SEQ_LEN = 2048;
 
 const EXAMPLES: [string, string][] = [
   ['$0 --model /models/TeleChat2-115B --gpus 256 --gpu H100-80G --zero 3 --gradient-checkpointing --seq-len 8192', 'does TeleChat2-115B fit on 32 nodes of H100, and how long is a step'],

@@ -10,6 +10,10 @@ import { GPUS, type GpuType } from './gpus.js';
 import type { Precision } from './memory.js';
 import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
 
+/** The trainer's defaults (src/config/schema.ts) for telechat-plan: stage3_param_persistence_threshold, training.max_seq_len. */
+export const TRAINER_PERSISTENCE_THRESHOLD = 1e5;
+export const TRAINER_MAX_SEQ_LEN = 2048;
+
 /** Assumed fraction of peak the executed FLOPs reach (typical of tuned dense bf16 training: 35-55%). */
 export const DEFAULT_MFU = 0.4;
 
