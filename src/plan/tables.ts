@@ -5,6 +5,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
+import { buildParamTable } from '../model/params.js';
 import { loadModelSpec } from '../model/spec.js';
 import { PACKAGE_ROOT } from '../train/setup.js';
 import { DEFAULT_MFU } from './from_config.js';
@@ -152,13 +153,7 @@ export function planningDoc(): string {
 }
 
 function buildCount(model: string): number {
-  return makePlan({
-    ...({} as PlanInput),
-    spec: loadModelSpec(join(FIXTURES, model, 'config.json')), modelName: model, gpus: 1, gpusPerNode: 8, deviceName: 'x', memBytes: null,
-    device: 'cuda', seqLen: 16, microBatch: 1, gradAccumSteps: 1, stage: 0, offloadOptimizer: false, offloadParam: false, recompute: true,
-    precision: 'bf16', gradAccumDtype: 'fp32', lora: null, persistenceThreshold: 1e5, overlapComm: null, prefetch: true, logitsChunk: 16,
-    tflops: null, mfu: 0.5, intraNodeGbps: 1, interNodeGbps: 1, blasWorkspaceBytes: 0,
-  }).params;
+  return buildParamTable(loadModelSpec(join(FIXTURES, model, 'config.json'))).count;
 }
 
 export const PLANNING_DOC = join(PACKAGE_ROOT, 'docs', 'planning.md');
