@@ -128,7 +128,9 @@ export function planMemory(s: MemorySetup): MemoryResult {
   } else if (offloadOptimizer) {
     // ShardAdamW(offload): master and moments on the host, plus host copies of the shard's
     // working parameters and gradients it stages each step
-    hostPerRank += onHost.master + onHost.optim + staged(table.units, s.stage, N, d, host) + staged(table.units, s.stage, N, g, host);
+    // (parameter chunks already in host memory with offload_param need no host copy)
+    const onDevice = table.units.filter((u) => !(s.offloadParam && s.stage === 3 && sharded(u)));
+    hostPerRank += onHost.master + onHost.optim + staged(onDevice, s.stage, N, d, host) + staged(table.units, s.stage, N, g, host);
     master = 0;
     optim = 0;
   }
@@ -203,7 +205,13 @@ export function planMemory(s: MemorySetup): MemoryResult {
   // the batch's ids, positions, targets (T each), cu_seqlens (a document per row) and the head's
   // selected targets (<= T); cos and sin tables [seq, D/2] fp32
   const batchAndRope = 4 * dev(T * 4) + dev((s.microBatch + 1) * 4) + 2 * dev(((s.seqLen * s.spec.headDim) / 2) * 4) + (s.stage > 0 ? dev(8) : 0);
-  const buffers = Math.max(backwardPeak, stepStaging) + batchAndRope;
+  // offload_param without optimizer offload: AdamW runs on the device, so it keeps a device
+  // copy of each host-resident chunk for the whole run (ShardAdamW stagedParams)
+  let resident = 0;
+  if (offloadParam && !offloadOptimizer && !s.lora) {
+    for (const u of table.units) if (sharded(u)) resident += dev(((u.end - u.start) / N) * d);
+  }
+  const buffers = Math.max(backwardPeak, stepStaging) + batchAndRope + resident;
 
   // ---- outside the allocator --------------------------------------------------------------
   let workspace: number;

@@ -10,58 +10,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BENCH_CONFIG } from '../../src/bench/core_config.js';
-import type { Buffer, CommHandle, Communicator } from '../../src/distributed/communicator.js';
 import { buildHostBatch } from '../../src/model/batch.js';
 import { parseModelSpec, type ModelSpec } from '../../src/model/spec.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';
-import { DType, memStats, resetMemPeaks, setNumThreads, Tensor } from '../../src/native/tensor.js';
+import { DType, memStats, resetMemPeaks, setNumThreads } from '../../src/native/tensor.js';
 import { planMemory, type Precision } from '../../src/plan/memory.js';
 import { ZeroEngine, type ZeroStage } from '../../src/zero/zero_engine.js';
+import { StandInCommunicator } from './standin_comm.js';
 
 setNumThreads(1);
-
-// never reported done before it is waited for: the engine then keeps as many reductions in
-// flight as it allows (the planner's worst case, as on a slow network)
-const done: CommHandle = { wait: () => {}, waitAsync: async () => {}, isDone: () => false };
-
-/** Rank 0 of `size` ranks that all hold the same data: every collective completes locally. */
-class StandInCommunicator implements Communicator {
-  readonly backend = 'gloo' as const;
-  readonly rank = 0;
-  readonly timeoutMs = 1000;
-  constructor(readonly size: number) {}
-  allReduce(): void {}
-  allReduceAsync(): CommHandle {
-    return done;
-  }
-  reduceScatter(input: Buffer, output: Buffer): void {
-    const i = input as Tensor;
-    const o = output as Tensor;
-    cpuBackend.copy(o, i.view(0, [o.numel]));
-  }
-  reduceScatterAsync(input: Buffer, output: Buffer): CommHandle {
-    this.reduceScatter(input, output);
-    return done;
-  }
-  allGather(input: Buffer, output: Buffer): void {
-    const i = input as Tensor;
-    const o = output as Tensor;
-    for (let r = 0; r < this.size; r++) if (o.ptr !== i.ptr || r > 0) cpuBackend.copy(o.view(r * i.numel, [i.numel]), i);
-  }
-  allGatherAsync(input: Buffer, output: Buffer): CommHandle {
-    this.allGather(input, output);
-    return done;
-  }
-  broadcast(): void {}
-  broadcastAsync(): CommHandle {
-    return done;
-  }
-  barrier(): void {}
-  newGroup(): Communicator | null {
-    return null;
-  }
-  destroy(): void {}
-}
 
 const TINY = parseModelSpec(JSON.parse(readFileSync('data/tiny-model/config.json', 'utf8')));
 const BENCH = parseModelSpec(BENCH_CONFIG);
@@ -69,7 +26,7 @@ const CATEGORIES = ['params', 'grads', 'master', 'optim', 'activations', 'buffer
 
 function measure(spec: ModelSpec, stage: ZeroStage, ranks: number, recompute: boolean, precision: Precision, seqLen: number, microBatch: number) {
   const dtype = precision === 'bf16' ? DType.BF16 : DType.F32;
-  const comm = new StandInCommunicator(ranks);
+  const comm = new StandInCommunicator(ranks, cpuBackend);
   const before = memStats().current;
   resetMemPeaks();
   const engine = new ZeroEngine({
