@@ -29,7 +29,12 @@ export function detectGpu(localRank: number): GpuType | null {
     return null;
   }
   const [name = '', mib = ''] = out.trim().split(',').map((x) => x.trim());
-  const memBytes = Number(mib) * 2 ** 20;
+  return matchGpu(name, Number(mib));
+}
+
+/** The table entry for a GPU named `name` with `mib` MiB (nvidia-smi's words), its memory as reported. */
+export function matchGpu(name: string, mib: number): GpuType | null {
+  const memBytes = mib * 2 ** 20;
   if (!(memBytes > 0)) return null;
   const family = ['H200', 'H100', 'A100'].find((f) => name.includes(f));
   const known = family ? GPUS.filter((g) => g.name.startsWith(family)).sort((a, b) => Math.abs(a.memBytes - memBytes) - Math.abs(b.memBytes - memBytes))[0] : undefined;

@@ -87,6 +87,9 @@ export function planningDoc(): string {
   out.push('  moments (stage 3 shards it too); adapters r x (in + out) per targeted projection (default: every');
   out.push('  projection of a block, as TeleChat\'s scripts) with full fp32 master weights and AdamW moments. The base');
   out.push('  then costs 4 FLOPs per parameter per token (no weight gradients).');
+  out.push('- With `--offload-param` but not `--offload-optimizer`, AdamW runs on the GPU and keeps a device copy of');
+  out.push('  every host-resident parameter chunk for the whole run (`src/zero/adamw.ts` staging), counted in `buffers`:');
+  out.push('  parameter offload then saves no device memory; use it together with `--offload-optimizer`.');
   out.push('- **host bytes per node** (offload): master weights, moments and the staging copies of each rank\'s shard');
   out.push('  (`--offload-optimizer`), stage-3 parameter chunks (`--offload-param`), times GPUs per node.');
   out.push('');

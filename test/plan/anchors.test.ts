@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { buildParamTable } from '../../src/model/params.js';
 import { loadModelSpec, parseModelSpec } from '../../src/model/spec.js';
 import { estimateZero2, estimateZero3, modelToParams } from '../../src/plan/deepspeed_estimate.js';
+import { matchGpu } from '../../src/plan/from_config.js';
+import { findGpu } from '../../src/plan/gpus.js';
 import { planMemory } from '../../src/plan/memory.js';
 
 describe('ZeRO paper: 7.5B model on 64 GPUs, 16-bit gradients', () => {
@@ -77,5 +79,20 @@ describe('real configs', () => {
   it('TeleChat2-115B holds the published 113,282,916,352 parameters', () => {
     // reference/telechat.md: "its checkpoint holds 113,282,916,352 parameters"
     expect(buildParamTable(loadModelSpec('test/plan/fixtures/TeleChat2-115B/config.json')).count).toBe(113_282_916_352);
+  });
+});
+
+describe('GPU table', () => {
+  it('nvidia-smi names map to the table with the memory the driver reports; unknown GPUs keep memory, no peak', () => {
+    expect(matchGpu('NVIDIA H100 80GB HBM3', 81559)).toMatchObject({ name: 'H100-80G (NVIDIA H100 80GB HBM3)', memBytes: 81559 * 2 ** 20, tflops: { bf16: 989, fp32: 67 } });
+    expect(matchGpu('NVIDIA A100-SXM4-80GB', 81920)?.name).toBe('A100-80G (NVIDIA A100-SXM4-80GB)');
+    expect(matchGpu('NVIDIA A100-SXM4-40GB', 40960)?.name).toBe('A100-40G (NVIDIA A100-SXM4-40GB)');
+    expect(matchGpu('NVIDIA H200', 143771)?.tflops.bf16).toBe(989);
+    expect(matchGpu('Tesla V100-SXM2-32GB', 32768)).toMatchObject({ name: 'Tesla V100-SXM2-32GB', tflops: { bf16: null } });
+    expect(matchGpu('x', NaN)).toBe(null);
+    // --gpu spellings
+    expect(findGpu('h100').name).toBe('H100-80G');
+    expect(findGpu('910b').tflops.fp32).toBe(null);
+    expect(() => findGpu('A100')).toThrow(/unknown GPU type; known: A100-40G, A100-80G/);
   });
 });
