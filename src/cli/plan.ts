@@ -24,9 +24,11 @@ async function main(): Promise<void> {
     .scriptName('telechat-plan')
     .usage(
       '$0 --model CONFIG.json|DIR --gpus N [options]\n\n' +
-        'Per-GPU memory by category, whether the run fits, the largest micro-batch that fits, the lowest-communication ZeRO stage that fits, ' +
-        'and a step-time estimate, from the model config alone. A plan that does not fit is a result (exit 0); only invalid input exits 1.\n' +
-        `GPUs: ${GPUS.map((g) => `${g.name} (${(g.memBytes / 2 ** 30).toFixed(1)} GiB, ${g.tflops.bf16} bf16 TFLOP/s)`).join(', ')}.`,
+        'Per-GPU memory by category, whether the run fits, the largest micro-batch\n' +
+        'that fits, the lowest-communication ZeRO stage that fits, and a step-time\n' +
+        'estimate, from the model config alone. A plan that does not fit is a result\n' +
+        '(exit 0); only invalid input exits 1. See docs/planning.md.\n\n' +
+        GPUS.map((g) => `  ${g.name.padEnd(12)} ${(g.memBytes / 2 ** 30).toFixed(1).padStart(6)} GiB, bf16 ${g.tflops.bf16} / fp32 ${g.tflops.fp32 ?? 'n/a (--tflops)'} TFLOP/s`).join('\n'),
     )
     .option('model', { type: 'string', demandOption: true, describe: 'a TeleChat config.json, or a checkpoint dir holding one' })
     .option('gpus', { type: 'number', demandOption: true, describe: 'GPUs in the run (data-parallel ranks)' })
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
     .option('json', { type: 'boolean', default: false, describe: 'print the plan as one JSON object' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example(EXAMPLES)
+    .wrap(null)
     .strict()
     .help()
     .parse();
