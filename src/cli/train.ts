@@ -3,8 +3,8 @@
 import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 import { loadConfig, resolvedConfigJson, type ConfigFlags } from '../config/index.js';
-import { memoryPlan } from '../model/memory_plan.js';
-import { gradDtypeOf, storageDtype, train } from '../train/trainer.js';
+import { formatPlan, planOfConfig } from '../plan/from_config.js';
+import { train } from '../train/trainer.js';
 import { backendFor, resolveDevice, type DeviceFlag } from '../train/device.js';
 import { prepareRun } from '../train/setup.js';
 import { discoverRank } from '../distributed/env.js';
@@ -75,13 +75,12 @@ async function main(): Promise<void> {
         const cfg = setup.config;
         process.stdout.write(resolvedConfigJson(cfg));
         for (const w of setup.warnings) log(`warning: ${w}`); // the lines the run would log first
-        const dtype = storageDtype(cfg.run.precision);
-        const gradDtype = gradDtypeOf(cfg);
+        // the capacity plan telechat-plan prints, for this world size and device
+        const rank = discoverRank();
+        const plan = planOfConfig(cfg, setup.model.spec, setup.reader.manifest.max_seq_len,
+          { device: choice.device, worldSize, localWorldSize: rank.localWorldSize, localRank: rank.localRank, modelName: setup.model.dir });
+        for (const line of formatPlan(plan)) log(line);
         const zero = cfg.zero_optimization;
-        const plan = memoryPlan(setup.model.spec, dtype, gradDtype, cfg.train_micro_batch_size_per_gpu * setup.reader.manifest.max_seq_len,
-          cfg.training.gradient_checkpointing, zero.stage, worldSize, zero.stage3_param_persistence_threshold);
-        const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
-        log(`memory plan per rank (ZeRO stage ${zero.stage}, ${worldSize} rank(s)): params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
         for (const note of offloadNotes(zero, choice.device)) log(note);
         log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
         log(`device: ${choice.device}`);

@@ -1,7 +1,7 @@
 // Bytes the model and optimizer will allocate, by category, computed from the architecture
 // alone (for --dry-run on machines that could not hold the model). A test checks these
 // numbers against the allocator after building the real thing.
-import { DType, dtypeSize } from '../native/tensor.js';
+import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { DEFAULT_LOGITS_CHUNK } from './model.js';
 import { buildParamTable } from './params.js';
 import type { ModelSpec } from './spec.js';
@@ -14,16 +14,23 @@ export interface MemoryPlan {
   activations: number;
 }
 
-/** Bytes of an allocation as the native allocator rounds it (64-byte granules). */
-function rounded(bytes: number): number {
-  return Math.max(64, Math.ceil(bytes / 64) * 64);
+/**
+ * Bytes of an allocation as the allocator of `device` counts it: the host allocator rounds
+ * to 64-byte granules (native/src/memory.h); the CUDA caching pool to 512 B below 1 MiB and
+ * to 2 MiB from there (native/src/cuda/caching_pool.h pool_round).
+ */
+export function allocatedBytes(bytes: number, device: Device = 'cpu'): number {
+  if (device === 'cpu') return Math.max(64, Math.ceil(bytes / 64) * 64);
+  if (bytes <= 0) return 512;
+  if (bytes < 2 ** 20) return Math.ceil(bytes / 512) * 512;
+  return Math.ceil(bytes / 2 ** 21) * 2 ** 21;
 }
 
-export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number, logitsChunk: number, recompute: boolean): number {
+export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number, logitsChunk: number, recompute: boolean, device: Device = 'cpu'): number {
   const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, vocab: V, nLayers: L } = spec;
   const T = capacity;
-  const a = (n: number) => rounded(n * dtypeSize[dtype]);
-  const f32 = (n: number) => rounded(n * 4);
+  const a = (n: number) => allocatedBytes(n * dtypeSize[dtype], device);
+  const f32 = (n: number) => allocatedBytes(n * 4, device);
   const qkv = (nh + 2 * nkv) * D;
   const block = a(T * H) + f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + a(T * H) + a(T * H) + f32(T) + a(T * 2 * F);
   const resid = (L + 1) * a(T * H);
@@ -47,9 +54,11 @@ export function memoryPlan(
   worldSize = 1,
   persistenceThreshold = 0,
   logitsChunk = DEFAULT_LOGITS_CHUNK,
+  device: Device = 'cpu',
 ): MemoryPlan {
   const table = buildParamTable(spec, worldSize);
-  const plan: MemoryPlan = { params: 0, grads: 0, master: 0, optim: 0, activations: activationBytes(spec, dtype, capacity, logitsChunk, recompute) };
+  const rounded = (bytes: number): number => allocatedBytes(bytes, device);
+  const plan: MemoryPlan = { params: 0, grads: 0, master: 0, optim: 0, activations: activationBytes(spec, dtype, capacity, logitsChunk, recompute, device) };
   for (const u of table.units) {
     const length = u.end - u.start;
     const chunk = length / worldSize;

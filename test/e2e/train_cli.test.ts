@@ -50,7 +50,10 @@ describe('telechat-train command line', () => {
     const res = run(['--config', resolve('configs/zero2.json'), '--output-dir', 'dry', '--dry-run']);
     expect(res.status, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/"train_batch_size": 4/);
-    expect(res.stdout).toMatch(/memory plan per rank \(ZeRO stage 2, 1 rank\(s\)\): params [\d.]+ MiB/);
+    // the capacity plan of telechat-plan (src/plan), for this world size and device
+    expect(res.stdout).toMatch(/ZeRO stage 2, fp32 \(gradients fp32\)/);
+    expect(res.stdout).toMatch(/memory per rank:\n\s+params\s+[\d.]+ MiB/);
+    expect(res.stdout).toMatch(/verdict: fits/);
     expect(existsSync(join(tmp.dir, 'dry'))).toBe(false);
   });
 

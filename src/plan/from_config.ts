@@ -1,0 +1,90 @@
+// The plan of a resolved training config on the machine it would run on: what
+// telechat-train --dry-run prints. Shares makePlan/formatPlan with telechat-plan.
+import { execFileSync } from 'node:child_process';
+import { totalmem } from 'node:os';
+import type { ResolvedConfig } from '../config/index.js';
+import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { Device } from '../native/tensor.js';
+import { GPUS, type GpuType } from './gpus.js';
+import type { Precision } from './memory.js';
+import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
+
+/** The trainer's defaults (src/config/schema.ts) for telechat-plan: stage3_param_persistence_threshold, training.max_seq_len. */
+export const TRAINER_PERSISTENCE_THRESHOLD = 1e5;
+export const TRAINER_MAX_SEQ_LEN = 2048;
+
+/** Assumed fraction of peak the executed FLOPs reach (typical of tuned dense bf16 training: 35-55%). */
+export const DEFAULT_MFU = 0.4;
+
+/**
+ * The GPU `nvidia-smi` reports for this rank (name and total memory), matched to the table by
+ * name; an unknown GPU keeps its memory and has no peak. null when nvidia-smi is absent.
+ */
+export function detectGpu(localRank: number): GpuType | null {
+  let out: string;
+  try {
+    out = execFileSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader,nounits', '-i', String(localRank)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+  } catch {
+    return null;
+  }
+  const [name = '', mib = ''] = out.trim().split(',').map((x) => x.trim());
+  return matchGpu(name, Number(mib));
+}
+
+/** The table entry for a GPU named `name` with `mib` MiB (nvidia-smi's words), its memory as reported. */
+export function matchGpu(name: string, mib: number): GpuType | null {
+  const memBytes = mib * 2 ** 20;
+  if (!(memBytes > 0)) return null;
+  const family = ['H200', 'H100', 'A100'].find((f) => name.includes(f));
+  const known = family ? GPUS.filter((g) => g.name.startsWith(family)).sort((a, b) => Math.abs(a.memBytes - memBytes) - Math.abs(b.memBytes - memBytes))[0] : undefined;
+  if (known) return { ...known, name: `${known.name} (${name})`, memBytes };
+  return { name, memBytes, tflops: { bf16: null, fp16: null, fp32: null }, intraNodeGbps: GPUS[0]!.intraNodeGbps, interNodeGbps: GPUS[0]!.interNodeGbps, blasWorkspaceBytes: GPUS[0]!.blasWorkspaceBytes };
+}
+
+export interface RunPlace {
+  device: Device;
+  worldSize: number;
+  localWorldSize: number;
+  localRank: number;
+  modelName: string;
+}
+
+/** The plan of this config (its stage, precision, batch, offload, recompute) on `place`. */
+export function planOfConfig(cfg: ResolvedConfig, spec: ModelSpec, seqLen: number, place: RunPlace, gpu: GpuType | null = place.device === 'cuda' ? detectGpu(place.localRank) : null): Plan {
+  const zero = cfg.zero_optimization;
+  const precision = cfg.run.precision as Precision;
+  const onCpu = place.device === 'cpu';
+  const input: PlanInput = {
+    spec,
+    modelName: place.modelName,
+    gpus: place.worldSize,
+    gpusPerNode: Math.max(1, place.localWorldSize),
+    // the CPU ranks of one machine share its memory
+    deviceName: onCpu ? `cpu (host memory shared by ${Math.max(1, place.localWorldSize)} local rank(s))` : (gpu?.name ?? 'GPU (unknown: nvidia-smi not found)'),
+    memBytes: onCpu ? Math.floor(totalmem() / Math.max(1, place.localWorldSize)) : (gpu?.memBytes ?? null),
+    device: place.device,
+    seqLen,
+    microBatch: cfg.train_micro_batch_size_per_gpu,
+    gradAccumSteps: cfg.gradient_accumulation_steps,
+    stage: zero.stage,
+    offloadOptimizer: zero.offload_optimizer.device === 'cpu',
+    offloadParam: zero.offload_param.device === 'cpu' && zero.stage === 3,
+    recompute: cfg.training.gradient_checkpointing,
+    precision,
+    gradAccumDtype: cfg.data_types.grad_accum_dtype as Precision,
+    lora: null,
+    persistenceThreshold: zero.stage3_param_persistence_threshold,
+    overlapComm: zero.overlap_comm,
+    prefetch: zero.stage3_prefetch_bucket_size > 0,
+    logitsChunk: DEFAULT_LOGITS_CHUNK,
+    tflops: gpu?.tflops[precision] ?? null,
+    mfu: DEFAULT_MFU,
+    intraNodeGbps: gpu?.intraNodeGbps ?? GPUS[0]!.intraNodeGbps,
+    interNodeGbps: gpu?.interNodeGbps ?? GPUS[0]!.interNodeGbps,
+    blasWorkspaceBytes: onCpu ? 0 : (gpu?.blasWorkspaceBytes ?? 0),
+  };
+  return makePlan(input);
+}
+
+export { formatPlan };

@@ -1,0 +1,63 @@
+// LoRA planning for the upcoming LoRA trainer (DESIGN.md "LoRA runs"): the base model is frozen
+// in the training dtype (no gradients, master weights or moments); every targeted projection
+// gets adapters A [r, in] and B [out, r], trained with full fp32 master weights and AdamW
+// moments. Target names are the layout's Hugging Face module names; a 52B `c_proj` matches
+// both the attention and the MLP output projection, as PEFT's suffix match does.
+import type { ModelSpec } from '../model/spec.js';
+
+export interface LoraSetup {
+  r: number;
+  targets: string[];
+}
+
+interface Projection {
+  name: string;
+  in: number;
+  out: number;
+}
+
+/** The linear projections of one block, by their HF module names. */
+export function blockProjections(spec: ModelSpec): Projection[] {
+  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F } = spec;
+  if (spec.layout === 'telechat-52b') {
+    return [
+      { name: 'c_attn', in: H, out: 3 * H },
+      { name: 'c_proj', in: H, out: H },
+      { name: 'c_fc', in: H, out: 2 * F },
+      { name: 'c_proj', in: F, out: H },
+    ];
+  }
+  return [
+    { name: 'query', in: H, out: nh * D },
+    { name: 'key_value', in: H, out: 2 * nkv * D },
+    { name: 'dense', in: nh * D, out: H },
+    { name: 'gate_proj', in: H, out: F },
+    { name: 'up_proj', in: H, out: F },
+    { name: 'down_proj', in: F, out: H },
+  ];
+}
+
+/** Every projection of a block: TeleChat's own scripts adapt all linear layers of `transformer.h.` by default. */
+export function defaultLoraTargets(spec: ModelSpec): string[] {
+  return [...new Set(blockProjections(spec).map((p) => p.name))];
+}
+
+export interface LoraAdapters {
+  /** Adapter parameters in the whole model. */
+  params: number;
+  /** Adapter parameters of one block. */
+  perBlock: number;
+  /** Adapted projections per block. */
+  modulesPerBlock: number;
+}
+
+export function loraAdapters(spec: ModelSpec, lora: LoraSetup): LoraAdapters {
+  const all = blockProjections(spec);
+  const known = new Set(all.map((p) => p.name));
+  for (const t of lora.targets) {
+    if (!known.has(t)) throw new Error(`--lora-targets: "${t}" is not a projection of the ${spec.layout} layout; known: ${[...known].join(', ')}`);
+  }
+  const chosen = all.filter((p) => lora.targets.includes(p.name));
+  const perBlock = chosen.reduce((n, p) => n + lora.r * (p.in + p.out), 0);
+  return { params: perBlock * spec.nLayers, perBlock, modulesPerBlock: chosen.length };
+}

@@ -1,0 +1,250 @@
+// Per-GPU bytes of a training run, by the categories the allocator counts (params, grads,
+// master, optim, activations, buffers) plus what lives outside it (library workspace) and a
+// stated margin. Model states and activations come from src/model/memory_plan.ts, the same
+// accounting a test checks byte for byte against the allocator; the transient buffers follow
+// src/zero/zero_engine.ts allocation by allocation (stage-3 gathered units, gradient buckets,
+// the step's all-gather staging).
+import { activationBytes, allocatedBytes, memoryPlan } from '../model/memory_plan.js';
+import { buildParamTable, type UnitRange } from '../model/params.js';
+import type { ModelSpec } from '../model/spec.js';
+import { DType, dtypeSize, type Device } from '../native/tensor.js';
+import { loraAdapters, type LoraSetup } from './lora.js';
+
+export type Precision = 'bf16' | 'fp16' | 'fp32';
+export type ZeroStage = 0 | 1 | 2 | 3;
+
+export interface MemorySetup {
+  spec: ModelSpec;
+  worldSize: number;
+  /** 'cuda': the caching pool's 2-MiB rounding, library workspace and margin; 'cpu': host allocator. */
+  device: Device;
+  precision: Precision;
+  gradAccumDtype: Precision;
+  seqLen: number;
+  microBatch: number;
+  stage: ZeroStage;
+  recompute: boolean;
+  offloadOptimizer: boolean;
+  /** Stage 3 only (DeepSpeed's rule): parameter chunks of sharded units in host memory. */
+  offloadParam: boolean;
+  persistenceThreshold: number;
+  overlapComm: boolean;
+  prefetch: boolean;
+  logitsChunk: number;
+  lora: LoraSetup | null;
+  /** cuBLAS workspace (bytes) held outside our allocator; 0 on the CPU. */
+  blasWorkspaceBytes: number;
+}
+
+export interface DeviceBytes {
+  params: number;
+  grads: number;
+  master: number;
+  optim: number;
+  activations: number;
+  buffers: number;
+  /** Library and kernel scratch outside the categories above (cuBLAS, attention, Gloo). */
+  workspace: number;
+  /** Allocator margin (see MARGIN_*). */
+  margin: number;
+  total: number;
+}
+
+export interface MemoryDetail {
+  /** Activations at this micro-batch with recompute on and off (the setup uses one of them). */
+  activations_recompute: number;
+  activations_no_recompute: number;
+  /** The [chunk, vocab] logits buffer (part of activations). */
+  logits_chunk: number;
+  /** Stage 3: gathered (and prefetched) units at their peak. */
+  gathered: number;
+  /** Stages 2-3: gradient buckets and reduced chunks in flight at their peak. */
+  buckets: number;
+  /** Stages 1-3: the step's all-gather staging of whole units. */
+  step_staging: number;
+  /** Batch index tensors and rotary tables. */
+  batch_and_rope: number;
+}
+
+export interface MemoryResult {
+  perGpu: DeviceBytes;
+  /** Host bytes one rank keeps for offload (master, moments, staging, parameter chunks). */
+  hostPerRank: number;
+  detail: MemoryDetail;
+}
+
+/**
+ * Allocator margin, a stated assumption (CUDA only): 1 GiB for the CUDA context with its
+ * loaded kernels and NCCL's channel buffers, which the driver takes from device memory
+ * outside any allocator, plus 5% of the pool's bytes for fragmentation (the caching pool
+ * keeps freed blocks by size, so differently sized transients cannot reuse them). On the CPU
+ * only the 5%.
+ */
+export const MARGIN_FIXED_BYTES = 2 ** 30;
+export const MARGIN_FRACTION = 0.05;
+
+export function storage(p: Precision): DType {
+  return p === 'bf16' ? DType.BF16 : p === 'fp16' ? DType.F16 : DType.F32;
+}
+
+export function planMemory(s: MemorySetup): MemoryResult {
+  const dtype = storage(s.precision);
+  const gradDtype = storage(s.gradAccumDtype);
+  const N = s.worldSize;
+  const T = s.microBatch * s.seqLen;
+  const dev = (b: number): number => allocatedBytes(b, s.device);
+  const host = (b: number): number => allocatedBytes(b, 'cpu');
+  const d = dtypeSize[dtype];
+  const g = dtypeSize[gradDtype];
+  const table = buildParamTable(s.spec, N);
+  const sharded = (u: UnitRange): boolean => s.stage === 3 && u.end - u.start > s.persistenceThreshold;
+
+  // ---- model states ------------------------------------------------------------------
+  const full = memoryPlan(s.spec, dtype, gradDtype, T, s.recompute, s.stage, N, s.persistenceThreshold, s.logitsChunk, s.device);
+  const onHost = memoryPlan(s.spec, dtype, gradDtype, T, s.recompute, s.stage, N, s.persistenceThreshold, s.logitsChunk, 'cpu');
+  let params = full.params;
+  let grads = full.grads;
+  let master = full.master;
+  let optim = full.optim;
+  let hostPerRank = 0;
+  const offloadParam = s.offloadParam && s.stage === 3 && s.device !== 'cpu';
+  const offloadOptimizer = s.offloadOptimizer && s.device !== 'cpu';
+  if (s.lora) {
+    // frozen base: parameters only (stage 3 shards them); the adapters carry the training state
+    const a = loraAdapters(s.spec, s.lora);
+    grads = 0;
+    master = 0;
+    optim = 0;
+    const owned = s.stage === 0 ? a.params : Math.ceil(a.params / N);
+    params += dev((s.stage === 3 ? owned : a.params) * d);
+    grads = dev((s.stage <= 1 ? a.params : owned) * g);
+    if (dtype !== DType.F32) master = (offloadOptimizer ? host : dev)(owned * 4);
+    optim = 2 * (offloadOptimizer ? host : dev)(owned * 4);
+    if (offloadOptimizer) {
+      hostPerRank += master + optim + host(owned * d) + host(owned * g);
+      master = 0;
+      optim = 0;
+    }
+  } else if (offloadOptimizer) {
+    // ShardAdamW(offload): master and moments on the host, plus host copies of the shard's
+    // working parameters and gradients it stages each step
+    // (parameter chunks already in host memory with offload_param need no host copy)
+    const onDevice = table.units.filter((u) => !(s.offloadParam && s.stage === 3 && sharded(u)));
+    hostPerRank += onHost.master + onHost.optim + staged(onDevice, s.stage, N, d, host) + staged(table.units, s.stage, N, g, host);
+    master = 0;
+    optim = 0;
+  }
+  if (offloadParam) {
+    // chunks of sharded units live on the host; persistent units stay on the device
+    let devParams = 0;
+    for (const u of table.units) {
+      const len = u.end - u.start;
+      if (sharded(u)) hostPerRank += host((len / N) * d);
+      else devParams += dev(len * d);
+    }
+    if (s.lora) devParams += params - full.params; // the adapters stay on the device
+    params = devParams;
+  }
+
+  // ---- activations ---------------------------------------------------------------------
+  const actOn = activationBytes(s.spec, dtype, T, s.logitsChunk, true, s.device);
+  const actOff = activationBytes(s.spec, dtype, T, s.logitsChunk, false, s.device);
+  let activations = s.recompute ? actOn : actOff;
+  if (s.lora) {
+    // each adapted projection saves x A ([T, r]) for its backward: per block, or once with recompute
+    const perBlock = loraAdapters(s.spec, s.lora).modulesPerBlock * dev(T * s.lora.r * d);
+    activations += (s.recompute ? 1 : s.spec.nLayers) * perBlock;
+  }
+
+  // ---- transient buffers (zero_engine.ts) -------------------------------------------------
+  const L = s.spec.nLayers;
+  const byUnit = new Map(table.units.map((u) => [u.unit, u]));
+  const unit = (k: UnitRange['unit']): UnitRange => byUnit.get(k)!;
+  const len = (k: UnitRange['unit']): number => unit(k).end - unit(k).start;
+  const gathered = (k: UnitRange['unit']): number =>
+    sharded(unit(k)) ? dev(len(k) * d) + (offloadParam ? dev((len(k) / N) * d) : 0) : 0;
+  // stages 2-3 reduce a whole-unit bucket of each unit's gradients into my chunk; with LoRA the
+  // buckets hold only the block's adapters
+  const loraBlock = s.lora ? loraAdapters(s.spec, s.lora).perBlock : 0;
+  const bucketElems = (k: UnitRange['unit']): number => (s.lora ? (typeof k === 'number' ? loraBlock : 0) : len(k));
+  const bucket = (k: UnitRange['unit']): number => (bucketElems(k) > 0 ? dev(bucketElems(k) * g) : 0);
+  const inFlight = (k: UnitRange['unit']): number => (bucketElems(k) > 0 ? bucket(k) + dev(Math.ceil(bucketElems(k) / N) * g) : 0);
+  const tied = s.spec.tiedEmbeddings;
+  const blocks = Array.from({ length: L }, (_, l) => l);
+  const order: UnitRange['unit'][] = ['embed', ...blocks, 'head', ...[...blocks].reverse(), 'embed'];
+  const headAt = L + 1;
+  let gatheredPeak = 0;
+  let bucketPeak = 0;
+  let backwardPeak = 0;
+  for (let i = 0; i < order.length; i++) {
+    const u = order[i]!;
+    // stage 3: the running unit, the prefetched next one, and the embedding for a tied head
+    let live = 0;
+    if (s.stage === 3) {
+      live = gathered(u);
+      if (s.prefetch && i + 1 < order.length) live += gathered(order[i + 1]!);
+      if (u === 'head' && tied) live += gathered('embed');
+    }
+    gatheredPeak = Math.max(gatheredPeak, live);
+    let b = 0;
+    if (s.stage >= 2 && i >= headAt) {
+      // the bucket being written and its reduced chunk, plus up to two earlier units in flight
+      b = inFlight(u);
+      if (s.overlapComm) for (let j = 1; j <= 2 && i - j >= headAt; j++) b += inFlight(order[i - j]!);
+      // a tied head writes the embedding's bucket, which lives until the embedding's backward
+      if (tied && u !== 'embed') b += bucket('embed');
+    }
+    bucketPeak = Math.max(bucketPeak, b);
+    backwardPeak = Math.max(backwardPeak, live + b);
+  }
+  // stages 1-3: the step copies my chunk of every whole unit into staging, all in flight at once
+  let stepStaging = 0;
+  if (s.stage >= 1) {
+    for (const u of table.units) if (!sharded(u)) stepStaging += dev(((u.end - u.start) / N) * d);
+  }
+  // the batch's ids, positions, targets (T each), cu_seqlens (a document per row) and the head's
+  // selected targets (<= T); cos and sin tables [seq, D/2] fp32
+  const batchAndRope = 4 * dev(T * 4) + dev((s.microBatch + 1) * 4) + 2 * dev(((s.seqLen * s.spec.headDim) / 2) * 4) + (s.stage > 0 ? dev(8) : 0);
+  // offload_param without optimizer offload: AdamW runs on the device, so it keeps a device
+  // copy of each host-resident chunk for the whole run (ShardAdamW stagedParams)
+  let resident = 0;
+  if (offloadParam && !offloadOptimizer && !s.lora) {
+    for (const u of table.units) if (sharded(u)) resident += dev(((u.end - u.start) / N) * d);
+  }
+  const buffers = Math.max(backwardPeak, stepStaging) + batchAndRope + resident;
+
+  // ---- outside the allocator --------------------------------------------------------------
+  let workspace: number;
+  if (s.device === 'cpu') {
+    // Gloo's grow-only scratch (native/src/comm/gloo_comm.cc), sized by the largest unit: two
+    // fp32 chunks for a ring step, and at stage 0 an fp32 copy of a 16-bit all-reduce
+    const largest = Math.max(...table.units.map((u) => u.end - u.start));
+    const wide = s.stage === 0 && d < 4 ? largest * 4 : 0;
+    workspace = N === 1 ? 0 : host(wide + ((2 * largest) / N) * 4);
+  } else {
+    // cuBLAS workspace; kernel scratch: attention backward's delta [T, nh] fp32, or the loss's
+    // per-row sums [T] fp64 (never live together)
+    workspace = s.blasWorkspaceBytes + Math.max(dev(T * s.spec.nHeads * 4), dev(Math.min(s.logitsChunk, T) * 8));
+  }
+  const pool = params + grads + master + optim + activations + buffers;
+  const margin = Math.ceil(pool * MARGIN_FRACTION) + (s.device === 'cpu' ? 0 : MARGIN_FIXED_BYTES);
+  const total = pool + workspace + margin;
+  return {
+    perGpu: { params, grads, master, optim, activations, buffers, workspace, margin, total },
+    hostPerRank,
+    detail: {
+      activations_recompute: actOn,
+      activations_no_recompute: actOff,
+      logits_chunk: dev(Math.min(s.logitsChunk, T) * s.spec.vocab * d),
+      gathered: gatheredPeak,
+      buckets: bucketPeak,
+      step_staging: stepStaging,
+      batch_and_rope: batchAndRope,
+    },
+  };
+}
+
+/** Bytes of one host copy (elementSize each) of the optimizer's part of every unit. */
+function staged(units: UnitRange[], stage: ZeroStage, N: number, elementSize: number, round: (b: number) => number): number {
+  return units.reduce((sum, u) => sum + round((stage === 0 ? u.end - u.start : (u.end - u.start) / N) * elementSize), 0);
+}

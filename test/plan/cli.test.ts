@@ -1,0 +1,125 @@
+// telechat-plan through the built CLI: JSON fields, exit codes, bad input as one sentence,
+// telechat-train --dry-run printing the same plan; docs/planning.md is current.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { TRAINER_MAX_SEQ_LEN, TRAINER_PERSISTENCE_THRESHOLD } from '../../src/plan/from_config.js';
+import { planningDoc, PLANNING_DOC } from '../../src/plan/tables.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const tmp = makeTmpDir('plan-cli');
+afterAll(() => tmp.cleanup());
+const FIX = 'test/plan/fixtures';
+
+function plan(args: string[]) {
+  const r = spawnSync(process.execPath, ['dist/cli/plan.js', ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('telechat-plan', () => {
+  it('--json: the DESIGN fields, the 115B on 256 H100 at ZeRO 3 with recompute fits', () => {
+    const r = plan(['--model', `${FIX}/TeleChat2-115B`, '--gpus', '256', '--gpu', 'H100-80G', '--zero', '3', '--gradient-checkpointing', '--seq-len', '8192', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.params).toBe(113_282_916_352);
+    for (const k of ['params', 'grads', 'master', 'optim', 'activations', 'buffers', 'total']) expect(typeof p.per_gpu_bytes[k]).toBe('number');
+    const b = p.per_gpu_bytes;
+    expect(b.total).toBe(b.params + b.grads + b.master + b.optim + b.activations + b.buffers + b.workspace + b.margin);
+    expect(p.host_bytes_per_node).toBe(0);
+    expect(p.fits).toBe(true);
+    expect(p.max_micro_batch).toBeGreaterThanOrEqual(1);
+    expect(p.step_time_s).toBeGreaterThan(0);
+    expect(p.deepspeed_estimate.zero3.gpu_bytes).toBe(4 * 131072 * 8192 + Math.floor((18 * 113_282_916_352) / 256));
+    // the default gradient accumulation is the trainer's fp32: 4 bytes per parameter, / 256
+    // ranks, plus the CUDA pool's rounding of each unit's ~18 MB chunk up to 2 MiB (< 12%)
+    expect(p.grad_accum_dtype).toBe('fp32');
+    const fp32Grads = (113_282_916_352 * 4) / 256;
+    expect(b.grads).toBeGreaterThanOrEqual(fp32Grads);
+    expect(b.grads / fp32Grads).toBeLessThan(1.12);
+  });
+
+  it('a plan that does not fit is a result: exit 0, fits false, max_micro_batch 0, one sentence why', () => {
+    const r = plan(['--model', `${FIX}/TeleChat2-115B`, '--gpus', '8', '--zero', '0', '--gradient-checkpointing', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.fits).toBe(false);
+    expect(p.max_micro_batch).toBe(0);
+    expect(p.lowest_comm_stage).toBe(null);
+    expect(p.reason).toMatch(/^even micro-batch 1 needs [\d.]+ GiB per GPU .*more than the [\d.]+ GiB of A100-40G/);
+  });
+
+  it('a micro-batch whose activations alone can never fit says so (exit 0)', () => {
+    const r = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--zero', '3', '--seq-len', '131072']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/verdict: does not fit: one sequence of 131072 tokens needs [\d.]+ GiB of activations alone, more than the [\d.]+ GiB of A100-40G at any GPU count or ZeRO stage/);
+  });
+
+  it('LoRA: frozen base has no grads/master/optim; trainable = adapters', () => {
+    const r = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'query,dense', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.trainable_params).toBe(30 * 8 * ((4096 + 4096) + (4096 + 4096)));
+    expect(p.per_gpu_bytes.optim).toBeLessThan(p.trainable_params * 8 * 1.01 + 64 * 2 ** 20);
+    const bad = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'c_attn']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^telechat-plan: --lora-targets: "c_attn" is not a projection of the telechat layout; known: query, key_value/);
+  });
+
+  it('bad input: one clear sentence, exit 1, nothing on stdout', () => {
+    const llama = join(tmp.dir, 'llama.json');
+    writeFileSync(llama, JSON.stringify({ architectures: ['LlamaForCausalLM'], hidden_size: 4096, num_hidden_layers: 32 }));
+    const cases: Array<[string[], RegExp]> = [
+      [['--model', llama, '--gpus', '8'], /^telechat-plan: .*llama\.json: unknown architecture "LlamaForCausalLM".*supported layouts/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '0'], /^telechat-plan: --gpus must be at least 1 GPU, got 0\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '12'], /^telechat-plan: --gpus 12 is not a whole number of nodes of 8/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '0'], /^telechat-plan: --micro-batch must be a positive integer, got 0\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '300000', '--seq-len', '8192'], /can never fit: token indices are 32-bit/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'V100'], /^telechat-plan: --gpu V100: unknown GPU type; known: A100-40G/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--offload-param', '--zero', '2'], /--offload-param applies only to --zero 3/],
+      [['--model', '/nonexistent/config.json', '--gpus', '8'], /^telechat-plan: --model: \/nonexistent\/config.json does not exist\n$/],
+    ];
+    for (const [args, want] of cases) {
+      const r = plan(args);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(want);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it("the 52B's GPT-2 style config plans with DeepSpeed's estimate", () => {
+    const r = plan(['--model', `${FIX}/TeleChat-52B/config.json`, '--gpus', '64', '--zero', '3', '--offload-optimizer', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.layout).toBe('telechat-52b');
+    expect(p.host_bytes_per_node).toBeGreaterThan(0);
+    expect(p.deepspeed_estimate.cpu_offload).toBe(true);
+    expect(p.deepspeed_estimate.zero3.gpu_bytes).toBe(4 * 80896 * 8192 + Math.floor((2 * p.params) / 64));
+  });
+
+  it("the CLI defaults are the trainer's", () => {
+    const cfg = loadConfig(null, { sets: ['train_micro_batch_size_per_gpu=1'], flags: {}, context: { worldSize: 8, hiddenSize: 4096 } }).config;
+    expect(cfg.zero_optimization.stage3_param_persistence_threshold).toBe(TRAINER_PERSISTENCE_THRESHOLD);
+    expect(cfg.training.max_seq_len).toBe(TRAINER_MAX_SEQ_LEN);
+    expect(cfg.data_types.grad_accum_dtype).toBe('fp32');
+    expect(cfg.zero_optimization.stage).toBe(0);
+  });
+});
+
+describe('telechat-train --dry-run', () => {
+  it('prints the plan of telechat-plan (the same makePlan and formatPlan) for its own world size and device', () => {
+    const r = spawnSync(process.execPath, ['dist/cli/train.js', '--config', 'configs/zero3.json', '--output-dir', join(tmp.dir, 'dry'), '--dry-run'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const planned = r.stdout.split('\n').filter((l) => l.startsWith('plan: ') || l.startsWith('  '));
+    expect(planned.join('\n')).toMatch(/plan: .*tiny-model \(telechat\)[\s\S]*memory per rank:[\s\S]*verdict: fits[\s\S]*largest micro-batch that fits: \d+/);
+    expect(r.stdout).toMatch(/ZeRO stage 3/);
+  });
+});
+
+describe('docs/planning.md', () => {
+  it('is what `npm run plan:tables` writes', () => {
+    expect(readFileSync(PLANNING_DOC, 'utf8'), 'docs/planning.md is stale: run npm run build:ts && npm run plan:tables').toBe(planningDoc());
+  });
+});
