@@ -2,7 +2,7 @@
 // telechat-plan: what fits on which GPUs, and how fast, before launch (thin: parse, plan, print).
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import yargs from 'yargs';
+import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
 import { loadModelSpec } from '../model/spec.js';
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     .option('json', { type: 'boolean', default: false, describe: 'print the plan as one JSON object' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example(EXAMPLES)
-    .wrap(null)
+    .wrap(helpWidth())
     .strict()
     .help()
     .parse();

@@ -10,7 +10,7 @@ const YARGS_WORDS = 'Show help version number Options Examples Commands Position
 
 /** The words the help text is made of: the CLI's source (descriptions), what it imports choices from, and yargs' own. */
 function vocabulary(cli: string): string {
-  const extra = cli === 'data' ? ['src/data/templates.ts', 'src/data/formats.ts'] : cli === 'launch' ? ['src/distributed/launcher.ts'] : [];
+  const extra = cli === 'data' ? ['src/data/templates.ts', 'src/data/formats.ts'] : cli === 'launch' ? ['src/distributed/launcher.ts'] : cli === 'plan' ? ['src/plan/gpus.ts'] : [];
   // a "\n" escape in a source string is a line break in the help
   return [`src/cli/${cli}.ts`, ...extra].map((f) => readFileSync(f, 'utf8').replace(/\\n/g, '\n')).join('\n') + '\n' + YARGS_WORDS;
 }
@@ -22,6 +22,7 @@ const CASES: [string, string[]][] = [
   ['data', ['--help']],
   ['data', ['build', '--help']],
   ['data', ['inspect', '--help']],
+  ['plan', ['--help']],
 ];
 
 describe('--help wraps at word boundaries when piped', () => {
