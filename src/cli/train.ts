@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       if (argv['dry-run']) {
         const cfg = setup.config;
         process.stdout.write(resolvedConfigJson(cfg));
+        for (const w of setup.warnings) log(`warning: ${w}`);
         const dtype = storageDtype(cfg.run.precision);
         const gradDtype = gradDtypeOf(cfg);
         const zero = cfg.zero_optimization;
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
         const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
         log(`memory plan per rank (ZeRO stage ${zero.stage}, ${worldSize} rank(s)): params ${mib(plan.params)}, grads ${mib(plan.grads)}, master ${mib(plan.master)}, optimizer ${mib(plan.optim)}, activations ${mib(plan.activations)}`);
         for (const note of offloadNotes(zero, choice.device)) log(note);
-        log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
+        log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}, hidden dropout ${setup.model.spec.hiddenDropout}`);
         log(`device: ${choice.device}`);
         log('dry run: configuration, model and data are valid');
         return;
