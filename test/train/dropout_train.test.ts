@@ -65,6 +65,19 @@ describe('training with hidden_dropout 0.1', () => {
     expectRunClose(out, m, 0);
   }, 600_000);
 
+  it('killed at step 3 and resumed from step 2: the masks depend on the step, not on process state: bitwise equal', async () => {
+    const out = join(tmp.dir, 'resume');
+    const cfg = config(0, 6, 2, { save_steps: 2 });
+    const cfgPath = join(tmp.dir, 'resume.json');
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    const killed = await runAsync([TRAIN_CLI, '--config', cfgPath, '--init', 'random', '--model-config', fx.modelConfig, '--data', fx.data, '--output-dir', out], { TELECHAT_FAULT_AT: 'step:3' });
+    expect(killed.status).not.toBe(0);
+    expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000002');
+    const m = await runTrain(fx, out, 1, cfg, port++, ['--resume', 'auto']);
+    const key = (r: Metrics[number]) => [r.step, r.loss, r.lr, r.grad_norm];
+    expect(m.map(key)).toEqual(base.map(key));
+  }, 600_000);
+
   it('--set model.hidden_dropout=0 turns it off (a different run); model.attention_dropout=0 silences the warning', async () => {
     const out = join(tmp.dir, 'p0');
     const m = await runTrain(fx, out, 1, config(0, 6, 2), port++, ['--set', 'model.hidden_dropout=0', '--set', 'model.attention_dropout=0']);
