@@ -164,6 +164,24 @@ for (const [dn, dt] of dts) {
     const [hd, dd] = pair(new Float32Array(T * 2 * F), dt, [T, 2 * F]);
     cpuBackend.swigluBackward(hd, hdh, hgu); gpu.swigluBackward(dd, ddh, dgu); compare(`swigluBackward/${dn}`, hd, dd);
   });
+  check(`dropout/${dn}`, () => {
+    // the same hash on both devices: the dropped elements must be exactly the same ones
+    const C = F;
+    const tok = Int32Array.from({ length: 2 * T }, (_, i) => (i % 2 === 0 ? (i < T ? 3 : 17) : (i >> 1) % 29));
+    const [htk, dtk] = pairInt(tok, [T, 2]);
+    const key = 0xfedcba9876543210n;
+    const [hr, dr] = pair(randn(T * C), dt, [T, C]);
+    const [hh, dh] = pair(randn(T * C), dt, [T, C]);
+    const [ho, dout] = pair(new Float32Array(T * C), dt, [T, C]);
+    cpuBackend.dropoutAddForward(ho, hr, hh, { key, p: 0.25, tokens: htk }); gpu.dropoutAddForward(dout, dr, dh, { key, p: 0.25, tokens: dtk });
+    compare(`dropoutAddForward/${dn}`, ho, dout);
+    cpuBackend.dropoutBackward(hh, hh, { key, p: 0.25, tokens: htk }); gpu.dropoutBackward(dh, dh, { key, p: 0.25, tokens: dtk });
+    compare(`dropoutBackward/${dn}`, hh, dh);
+    const a = hh.toFloat32(), b = dh.toFloat32();
+    let differ = 0, dropped = 0;
+    for (let i = 0; i < a.length; i++) { if ((a[i] === 0) !== (b[i] === 0)) differ++; if (a[i] === 0) dropped++; }
+    record(`dropout/mask/${dn}`, differ === 0 && Math.abs(dropped / a.length - 0.25) < 0.05, { differ, droppedFraction: dropped / a.length });
+  });
   check(`crossEntropy/${dn}`, () => {
     for (const Vx of [211, 70000]) {  // 70000 > one block's 256 threads x many: the online merge
       const [hl, dl] = pair(randn(T * Vx, 3), dt, [T, Vx]);

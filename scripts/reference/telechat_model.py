@@ -219,7 +219,12 @@ def attention(cfg, q, k, v, allowed):
     return ctx.reshape(ctx.shape[0], cfg.hidden)
 
 
-def layer_v1(cfg, p, i, x, cos, sin, allowed):
+def no_dropout(layer, branch, h):
+    return h
+
+
+def layer_v1(cfg, p, i, x, cos, sin, allowed, drop=no_dropout):
+    """drop(layer, branch, h): the residual dropout of TeleChat's dropout_add (identity in eval)."""
     b = f"{cfg.prefix}h.{i}."
     T, nh, nkv, hd = x.shape[0], cfg.n_head, cfg.n_kv, cfg.head_dim
     h = rms_norm(x, p[b + "input_layernorm.weight"], cfg.eps)
@@ -227,23 +232,23 @@ def layer_v1(cfg, p, i, x, cos, sin, allowed):
     kv = (h @ p[b + "self_attention.key_value.weight"].t()).view(T, nkv, 2 * hd)  # per kv head: K rows, V rows
     k, v = kv[..., :hd], kv[..., hd:]
     ctx = attention(cfg, apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, allowed)
-    x = x + ctx @ p[b + "self_attention.dense.weight"].t() + p[b + "self_attention.dense.bias"]
+    x = x + drop(i, "attention", ctx @ p[b + "self_attention.dense.weight"].t() + p[b + "self_attention.dense.bias"])
     h = rms_norm(x, p[b + "post_attention_layernorm.weight"], cfg.eps)
     act = F.silu(h @ p[b + "mlp.gate_proj.weight"].t()) * (h @ p[b + "mlp.up_proj.weight"].t())
-    return x + act @ p[b + "mlp.down_proj.weight"].t() + p[b + "mlp.down_proj.bias"]
+    return x + drop(i, "mlp", act @ p[b + "mlp.down_proj.weight"].t() + p[b + "mlp.down_proj.bias"])
 
 
-def layer_52b(cfg, p, i, x, cos, sin, allowed):
+def layer_52b(cfg, p, i, x, cos, sin, allowed, drop=no_dropout):
     b = f"{cfg.prefix}h.{i}."
     T, nh, hd, H = x.shape[0], cfg.n_head, cfg.head_dim, cfg.hidden
     h = rms_norm(x, p[b + "ln_1.weight"], cfg.eps)
     qkv = h @ p[b + "attn.c_attn.weight"]  # Conv1D: [in, out]
     q, k, v = (t.reshape(T, nh, hd) for t in qkv.split(H, dim=-1))
     ctx = attention(cfg, apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, allowed)
-    x = x + ctx @ p[b + "attn.c_proj.weight"]
+    x = x + drop(i, "attention", ctx @ p[b + "attn.c_proj.weight"])
     h = rms_norm(x, p[b + "ln_2.weight"], cfg.eps)
     gate, up = (h @ p[b + "mlp.c_fc.weight"]).chunk(2, dim=-1)
-    return x + (F.silu(gate) * up) @ p[b + "mlp.c_proj.weight"]
+    return x + drop(i, "mlp", (F.silu(gate) * up) @ p[b + "mlp.c_proj.weight"])
 
 
 def row_structure(doc_lens):
@@ -255,8 +260,8 @@ def row_structure(doc_lens):
     return positions, causal & (doc[:, None] == doc[None, :])
 
 
-def forward_row(cfg, p, input_ids, doc_lens, rope_len, dtype):
-    """Logits [T, V] (compute dtype) of one packed row."""
+def forward_row(cfg, p, input_ids, doc_lens, rope_len, dtype, drop=no_dropout):
+    """Logits [T, V] (compute dtype) of one packed row; drop(layer, branch, h) is the residual dropout."""
     positions, allowed = row_structure(doc_lens)
     cos, sin = rope_cos_sin(cfg, rope_len, positions, dtype)
     emb = p[cfg.embedding_name()]
@@ -265,7 +270,7 @@ def forward_row(cfg, p, input_ids, doc_lens, rope_len, dtype):
         x = x * cfg.input_mult
     layer = layer_v1 if cfg.layout == "v1" else layer_52b
     for i in range(cfg.n_layer):
-        x = layer(cfg, p, i, x, cos, sin, allowed)
+        x = layer(cfg, p, i, x, cos, sin, allowed, drop)
     x = rms_norm(x, p[cfg.prefix + "ln_f.weight"], cfg.eps)
     logits = x @ (emb if cfg.tied else p["lm_head.weight"]).t()
     if cfg.use_mup:
@@ -285,13 +290,14 @@ def predicted_pairs(labels, doc_lens):
     return torch.tensor(src, dtype=torch.long), torch.tensor(tgt, dtype=torch.long)
 
 
-def evaluate(cfg, params, rows, dtype, rope_len, want_grad):
+def evaluate(cfg, params, rows, dtype, rope_len, want_grad, dropout_for_row=None):
     """Run every row; the loss is sum(token CE) / count over all rows.
 
     params: {name: tensor} already in `dtype`. Returns dict with logits [sum T, V] (fp32; fp64 for fp64),
     loss_sum and label_count (python floats, loss_sum accumulated in float64) and, if want_grad,
     grads {name: tensor} of the mean loss (0 when count is 0). Rows are run one at a time and their
-    gradients accumulated in fp32 (fp64 when dtype is fp64).
+    gradients accumulated in fp32 (fp64 when dtype is fp64). dropout_for_row(r) gives row r's
+    drop(layer, branch, h) (training-mode residual dropout), or None for none.
     """
     loss_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     pairs = [predicted_pairs(r["labels"], r["doc_lens"]) for r in rows]
@@ -306,9 +312,10 @@ def evaluate(cfg, params, rows, dtype, rope_len, want_grad):
     grads = {name: torch.zeros(t.shape, dtype=grad_dtype) for name, t in params.items()} if want_grad else None
     all_logits, loss_sum = [], 0.0
     with torch.set_grad_enabled(want_grad):
-        for row, (src, tgt) in zip(rows, pairs):
+        for r, (row, (src, tgt)) in enumerate(zip(rows, pairs)):
             ids = torch.tensor(row["input_ids"], dtype=torch.long)
-            logits = forward_row(cfg, leaves, ids, row["doc_lens"], rope_len, dtype)
+            drop = dropout_for_row(r) if dropout_for_row is not None else no_dropout
+            logits = forward_row(cfg, leaves, ids, row["doc_lens"], rope_len, dtype, drop)
             all_logits.append(logits.detach().to(loss_dtype))
             if src.numel() == 0:
                 continue

@@ -11,13 +11,17 @@ the math lives in telechat_model.py, the file format in safetensors_io.py.
       then cast to --dtype. Tied embeddings: no lm_head.weight.
   telechat_ref.py run --model DIR --batch BATCH.json --out OUT.safetensors
                       [--dtype fp32|bf16|fp64] [--max-seq-len N] [--no-grad]
-      BATCH = {"rows": [{"input_ids": [...], "labels": [...], "doc_lens": [...]}, ...]}.
+                      [--hidden-dropout P --dropout-seed S --dropout-step K]
+      BATCH = {"rows": [{"input_ids": [...], "labels": [...], "doc_lens": [...], "global_row": g}, ...]}
+      ("global_row", default the row's index, only seeds dropout).
       OUT: "logits" F32 [sum of row lengths, V] (rows concatenated; 52B includes the muP factor),
       "loss_sum" F64 [1], "label_count" F64 [1], and unless --no-grad "grad.<HF name>" F32 with
       the parameter's shape = d(loss_sum / label_count)/d(param). fp64 is an extra for exact checks.
       Parameters are cast to --dtype and the whole forward runs in it (bf16: RMSNorm and softmax
       inside in fp32, like the HF code), RoPE NTK evaluated at max(--max-seq-len, training length),
-      --max-seq-len defaulting to the longest row.
+      --max-seq-len defaulting to the longest row. --hidden-dropout P > 0 runs the training-mode
+      residual dropout (after the attention output projection and after the MLP, as TeleChat's
+      dropout_add) with the masks of dropout_mask.py for (S, K, layer, branch, global row, position).
 
 Layout: 52B when the config has `n_embd`, else v1/TeleChat2. Test-only knob: config key
 "_name_prefix" (default "transformer.") replaces the prefix of every name except lm_head.weight;
@@ -31,9 +35,11 @@ import os
 import shutil
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dropout_mask import kept, stream_key  # noqa: E402
 from safetensors_io import SafetensorsError, load_file, save_file  # noqa: E402
 from telechat_model import IGNORE, ConfigError, ModelConfig, evaluate  # noqa: E402
 
@@ -163,8 +169,24 @@ def read_batch(path, vocab):
         bad = next((x for x in labels if x != IGNORE and not 0 <= x < vocab), None)
         if bad is not None:
             raise InputError(f"{where}: label {bad} is neither {IGNORE} nor in [0, {vocab})")
-        out.append({"input_ids": ids, "labels": labels, "doc_lens": docs})
+        global_row = row.get("global_row", r)
+        if not isinstance(global_row, int) or isinstance(global_row, bool) or global_row < 0:
+            raise InputError(f"{where}: 'global_row' must be a non-negative integer")
+        out.append({"input_ids": ids, "labels": labels, "doc_lens": docs, "global_row": global_row})
     return out
+
+
+def residual_dropout(row, p, seed, step, dtype):
+    """drop(layer, branch, h) for one row: h * mask * 1/(1-p), masks from dropout_mask.py."""
+    T = len(row["input_ids"])
+    rows = np.full(T, row["global_row"], dtype=np.int64)
+    positions = np.arange(T, dtype=np.int64)
+    scale = 1.0 / (1.0 - p)
+
+    def drop(layer, branch, h):
+        mask = kept(stream_key(seed, step, layer, branch), rows, positions, h.shape[-1], p)
+        return h * (torch.from_numpy(mask).to(h.dtype) * scale)
+    return drop
 
 
 def cmd_run(args):
@@ -177,7 +199,14 @@ def cmd_run(args):
     rope_len = longest if args.max_seq_len is None else args.max_seq_len
     if rope_len < longest:
         raise InputError(f"--max-seq-len {rope_len} is shorter than the longest row ({longest} tokens)")
-    res = evaluate(cfg, params, rows, dtype, rope_len, want_grad=not args.no_grad)
+    dropout_for_row = None
+    if args.hidden_dropout > 0:
+        if not args.hidden_dropout < 1:
+            raise InputError(f"--hidden-dropout {args.hidden_dropout} must be below 1")
+
+        def dropout_for_row(r):
+            return residual_dropout(rows[r], args.hidden_dropout, args.dropout_seed, args.dropout_step, dtype)
+    res = evaluate(cfg, params, rows, dtype, rope_len, want_grad=not args.no_grad, dropout_for_row=dropout_for_row)
     out = {
         "logits": res["logits"].to(torch.float32),
         "loss_sum": torch.tensor([res["loss_sum"]], dtype=torch.float64),
@@ -208,6 +237,9 @@ def main(argv=None):
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp64"], default="fp32")
     p.add_argument("--max-seq-len", type=int, default=None)
     p.add_argument("--no-grad", action="store_true")
+    p.add_argument("--hidden-dropout", type=float, default=0.0, help="training-mode residual dropout probability")
+    p.add_argument("--dropout-seed", type=int, default=0)
+    p.add_argument("--dropout-step", type=int, default=1)
     args = ap.parse_args(argv)
     try:
         (cmd_init if args.cmd == "init" else cmd_run)(args)

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
         for (const line of formatPlan(plan)) log(line);
         const zero = cfg.zero_optimization;
         for (const note of offloadNotes(zero, choice.device)) log(note);
-        log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}`);
+        log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}, hidden dropout ${setup.model.spec.hiddenDropout}`);
         log(`device: ${choice.device}`);
         log('dry run: configuration, model and data are valid');
         return;

@@ -196,6 +196,8 @@ const model = obj({
   config: str(null, { nullable: true }), // config.json for random init (--model-config)
   init: oneOf(['pretrained', 'random'], 'pretrained'), // --init
   dtype: oneOf(DTYPES, null, { nullable: true }), // dtype of saved HF checkpoints; null = the base checkpoint's
+  hidden_dropout: num(null, { min: 0, max: 1, nullable: true }), // residual dropout in training; null = config.json's hidden_dropout (52B: resid_pdrop)
+  attention_dropout: num(null, { min: 0, max: 1, nullable: true }), // null = config.json's; > 0 is warned about (not implemented)
 });
 
 // Build options: null = unset. A raw --data is built with the default noted at each key; a

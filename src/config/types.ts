@@ -172,6 +172,10 @@ export interface ModelSection {
   config: string | null;
   init: 'pretrained' | 'random';
   dtype: DTypeName | null;
+  /** Residual dropout probability; null = the model's config.json value. */
+  hidden_dropout: number | null;
+  /** Attention-probability dropout; null = config.json's. Not implemented: > 0 warns. */
+  attention_dropout: number | null;
 }
 
 export interface DataSection {

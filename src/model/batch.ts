@@ -12,8 +12,20 @@ export interface Row {
 
 export const IGNORE_INDEX = -100;
 
+/** Where a batch sits in training; seeds its dropout masks (model/dropout.ts). */
+export interface BatchOrigin {
+  /** Optimizer step, 1-based. */
+  step: number;
+  /** Index of each row in the step's global batch (independent of world size and micro-batch split). */
+  rows: Int32Array;
+}
+
 export interface HostBatch {
   tokens: number;
+  /** Token offset of each row, plus the total: rows + 1 entries. */
+  rowStarts: Int32Array;
+  /** Set by the data feed for training; needed only when hidden dropout is on. */
+  origin?: BatchOrigin;
   ids: Int32Array;
   positions: Int32Array;
   targets: Int32Array;
@@ -42,11 +54,13 @@ export function buildHostBatch(rows: readonly Row[]): HostBatch {
   const positions = new Int32Array(tokens);
   const targets = new Int32Array(tokens).fill(IGNORE_INDEX);
   const cuSeqlens = new Int32Array(docs + 1);
+  const rowStarts = new Int32Array(rows.length + 1);
   let t = 0;
   let d = 0;
   let labelCount = 0;
   let maxDocLen = 0;
-  for (const row of rows) {
+  for (const [r, row] of rows.entries()) {
+    rowStarts[r] = t;
     let rowPos = 0;
     for (let k = 0; k < row.docLens.length; k++) {
       const len = row.docLens[k]!;
@@ -65,7 +79,8 @@ export function buildHostBatch(rows: readonly Row[]): HostBatch {
       cuSeqlens[++d] = t;
     }
   }
-  return { tokens, ids, positions, targets, cuSeqlens, labelCount, maxDocLen };
+  rowStarts[rows.length] = t;
+  return { tokens, rowStarts, ids, positions, targets, cuSeqlens, labelCount, maxDocLen };
 }
 
 /** The batch's index tensors in native memory (freed with the arena). */

@@ -1,8 +1,9 @@
 // One transformer block, forward and backward, written out op by op (llm.c style):
-//   x2  = x  + o(attention(rope(qkv(rmsnorm1(x)))))
-//   out = x2 + down(silu(gate(rmsnorm2(x2))) * up(rmsnorm2(x2)))
+//   x2  = x  + drop(o(attention(rope(qkv(rmsnorm1(x))))))
+//   out = x2 + drop(down(silu(gate(rmsnorm2(x2))) * up(rmsnorm2(x2))))
+// drop is the training-only residual dropout (model/dropout.ts); without it the adds are plain.
 // Tensors passed in are already cut to the micro-batch's T rows.
-import type { AttentionShape, Backend } from '../native/backend.js';
+import type { AttentionShape, Backend, DropoutMask } from '../native/backend.js';
 import type { Tensor } from '../native/tensor.js';
 import type { BlockActivations } from './activations.js';
 import type { BlockTensors } from './params.js';
@@ -17,6 +18,12 @@ export interface BlockContext {
   sin: Tensor;
 }
 
+/** The masks of one block's two residual branches (null: no dropout). */
+export interface BlockDropout {
+  attention: DropoutMask;
+  mlp: DropoutMask;
+}
+
 export interface BlockTemps {
   tmpH: Tensor;
   h: Tensor;
@@ -27,7 +34,13 @@ export interface BlockTemps {
   dqkv: Tensor;
 }
 
-export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, out: Tensor): void {
+/** x + branch, through the dropout mask when there is one (out may alias x or branch). */
+function residualAdd(be: Backend, out: Tensor, x: Tensor, branch: Tensor, mask: DropoutMask | undefined): void {
+  if (mask) be.dropoutAddForward(out, x, branch, mask);
+  else be.add(out, x, branch);
+}
+
+export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, out: Tensor, drop: BlockDropout | null = null): void {
   const { be } = ctx;
   be.rmsnormForward(act.ln1, act.rstd1, x, p.ln1, ctx.eps);
   be.linearForward(act.qkv, act.ln1, p.qkv, null);
@@ -35,28 +48,34 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
   be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.linearForward(tmp.tmpH, act.att, p.o, p.oBias);
-  be.add(act.x2, x, tmp.tmpH);
+  residualAdd(be, act.x2, x, tmp.tmpH, drop?.attention);
   be.rmsnormForward(act.ln2, act.rstd2, act.x2, p.ln2, ctx.eps);
   be.linearForward(act.gu, act.ln2, p.gateUp, null);
   be.swigluForward(tmp.h, act.gu);
   be.linearForward(tmp.tmpH, tmp.h, p.down, p.downBias);
-  be.add(out, act.x2, tmp.tmpH);
+  residualAdd(be, out, act.x2, tmp.tmpH, drop?.mlp);
 }
 
 /**
  * On entry dresid holds d(loss)/d(out); on return it holds d(loss)/d(x).
  * Parameter gradients are accumulated into g.
  */
-export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, dresid: Tensor): void {
+export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, dresid: Tensor, drop: BlockDropout | null = null): void {
   const { be } = ctx;
+  // d(branch) = mask * scale * d(out) with dropout (into tmpH, free in backward), else d(out) itself
+  const branchGrad = (mask: DropoutMask | undefined): Tensor => {
+    if (!mask) return dresid;
+    be.dropoutBackward(tmp.tmpH, dresid, mask);
+    return tmp.tmpH;
+  };
   // MLP: the swiglu output is recomputed rather than kept per block
   be.swigluForward(tmp.h, act.gu);
-  be.linearBackward(tmp.dh, g.down, g.downBias, dresid, tmp.h, p.down, false);
+  be.linearBackward(tmp.dh, g.down, g.downBias, branchGrad(drop?.mlp), tmp.h, p.down, false);
   be.swigluBackward(tmp.dgu, tmp.dh, act.gu);
   be.linearBackward(tmp.dln, g.gateUp, null, tmp.dgu, act.ln2, p.gateUp, false);
   be.rmsnormBackward(dresid, g.ln2, tmp.dln, act.x2, p.ln2, act.rstd2);
   // attention
-  be.linearBackward(tmp.datt, g.o, g.oBias, dresid, act.att, p.o, false);
+  be.linearBackward(tmp.datt, g.o, g.oBias, branchGrad(drop?.attention), act.att, p.o, false);
   be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.linearBackward(tmp.dln, g.qkv, null, tmp.dqkv, act.ln1, p.qkv, false);

@@ -4,7 +4,8 @@ import type { AttentionShape, Backend } from '../native/backend.js';
 import { Arena, DType, MemCategory, type Tensor, fromFloat32 } from '../native/tensor.js';
 import { type ActivationSet, allocActivations, lseOf } from './activations.js';
 import { type HostBatch, type Row, buildHostBatch, uploadBatch, type DeviceBatch } from './batch.js';
-import { type BlockContext, type BlockTemps, blockBackward, blockForward } from './block.js';
+import { type BlockContext, type BlockDropout, type BlockTemps, blockBackward, blockForward } from './block.js';
+import { BatchDropout } from './dropout.js';
 import { FlatParams, type ParamTable, type ParamViews, buildParamTable } from './params.js';
 import { ropeParams, ropeTables, type RopeParams } from './rope.js';
 import type { ModelSpec } from './spec.js';
@@ -22,6 +23,13 @@ export interface ModelOptions {
   recompute: boolean;
   /** Rows of the LM head computed at once, so [tokens, vocab] logits never exist whole. */
   logitsChunk?: number;
+  /**
+   * Residual dropout probability in training (forwardBackward only; forward() never drops).
+   * Default 0: the plain residual adds, bit for bit. Batches then need HostBatch.origin.
+   */
+  hiddenDropout?: number;
+  /** Seed of the dropout masks (the run's training.seed). */
+  dropoutSeed?: number;
 }
 
 /**
@@ -124,13 +132,15 @@ export class TelechatModel {
     try {
       const dev = this.upload(host, arena);
       const scale = gradScale ?? (host.labelCount > 0 ? 1 / host.labelCount : 0);
-      this.forwardBlocks(dev, hooks);
+      const p = this.opts.hiddenDropout ?? 0;
+      const dropout = p > 0 ? BatchDropout.forBatch(host, p, this.opts.dropoutSeed ?? 0, arena) : null;
+      this.forwardBlocks(dev, hooks, dropout);
       // the head's forward and backward run fused: no afterForward('head') in training
       hooks.beforeForward?.('head');
       hooks.beforeBackward?.('head');
       const loss = this.headForwardBackward(dev, scale, arena);
       hooks.afterBackward?.('head');
-      this.backwardBlocks(dev, hooks);
+      this.backwardBlocks(dev, hooks, dropout);
       return loss;
     } finally {
       arena.freeAll();
@@ -191,8 +201,12 @@ export class TelechatModel {
     };
   }
 
+  private blockDropout(dropout: BatchDropout | null, layer: number): BlockDropout | null {
+    return dropout ? { attention: dropout.mask(layer, 'attention'), mlp: dropout.mask(layer, 'mlp') } : null;
+  }
+
   /** Embedding, every block, and ln_f (the head's LM projection runs in the loss pass). */
-  private forwardBlocks(dev: DeviceBatch, hooks: ModelHooks): void {
+  private forwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null = null): void {
     const T = dev.host.tokens;
     const ctx = this.context(dev);
     const tmp = this.temps(T);
@@ -202,7 +216,7 @@ export class TelechatModel {
     hooks.afterForward?.('embed');
     for (let l = 0; l < this.spec.nLayers; l++) {
       hooks.beforeForward?.(l);
-      blockForward(ctx, this.params.block(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T));
+      blockForward(ctx, this.params.block(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T), this.blockDropout(dropout, l));
       hooks.afterForward?.(l);
     }
   }
@@ -283,7 +297,7 @@ export class TelechatModel {
     return out ? { lossSum, count, logits: out } : { lossSum, count };
   }
 
-  private backwardBlocks(dev: DeviceBatch, hooks: ModelHooks): void {
+  private backwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null): void {
     const T = dev.host.tokens;
     const ctx = this.context(dev);
     const tmp = this.temps(T);
@@ -292,12 +306,14 @@ export class TelechatModel {
       hooks.beforeBackward?.(l);
       const x = this.acts.resid[l]!.rows(0, T);
       const act = this.blockActs(l, T);
+      const drop = this.blockDropout(dropout, l);
       if (this.opts.recompute) {
         // refill the shared activation set from the saved block input; the block output is
-        // already saved as resid[l + 1], so it lands in tmpH (add may alias its input)
-        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH);
+        // already saved as resid[l + 1], so it lands in tmpH (add may alias its input). The
+        // dropout masks are regenerated from their keys, identical to the first forward's.
+        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH, drop);
       }
-      blockBackward(ctx, this.params.block(l), this.grads.block(l), act, tmp, x, dresid);
+      blockBackward(ctx, this.params.block(l), this.grads.block(l), act, tmp, x, dresid, drop);
       hooks.afterBackward?.(l);
     }
     hooks.beforeBackward?.('embed');

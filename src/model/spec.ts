@@ -36,6 +36,13 @@ export interface ModelSpec {
   embeddingScale: number;
   rope: RopeSpec;
   initializerRange: number;
+  /**
+   * Dropout probability on both residual branches (after the attention output projection and
+   * after the MLP), training only: config.json's `hidden_dropout` (52B: `resid_pdrop`).
+   */
+  hiddenDropout: number;
+  /** Dropout on the attention probabilities (`attention_dropout`; 52B: `attn_pdrop`): not implemented, warned about. */
+  attentionDropout: number;
 }
 
 export const SUPPORTED_LAYOUTS =
@@ -91,6 +98,9 @@ function readArchitecture(cfg: RawConfig, where: string): string {
 }
 
 function parseTelechat(cfg: RawConfig, where: string, architecture: string): ModelSpec {
+  // Keys of TelechatConfig that would change the math; the public checkpoints all set them false.
+  refuseValue(cfg, 'apply_residual_connection_post_layernorm', true, where, 'the residual is the block input (pre-norm); taking it after the layernorm is not implemented');
+  refuseValue(cfg, 'embed_layernorm', true, where, 'a layernorm after the word embeddings is not implemented (no checkpoint has its weights)');
   const hidden = int(cfg, 'hidden_size', where);
   const nHeads = int(cfg, 'n_head', where);
   const vocab = int(cfg, 'vocab_size', where);
@@ -117,6 +127,8 @@ function parseTelechat(cfg: RawConfig, where: string, architecture: string): Mod
     embeddingScale: 1,
     rope: { alphaExponent: 'dim', theta: 10000, refSeqlen, trainingSeqlen },
     initializerRange: optNum(cfg, 'initializer_range', where) ?? 0.02,
+    hiddenDropout: probability(cfg, 'hidden_dropout', where),
+    attentionDropout: probability(cfg, 'attention_dropout', where),
   };
 }
 
@@ -133,6 +145,18 @@ function parse52b(cfg: RawConfig, where: string, architecture: string): ModelSpe
   if (cfg['use_RMSNorm'] === false) {
     throw new ModelConfigError(`${where}: "use_RMSNorm" false (LayerNorm) is not supported`);
   }
+  const encoding = cfg['relative_encoding'];
+  if (encoding !== undefined && encoding !== null && encoding !== 'rotary') {
+    throw new ModelConfigError(`${where}: "relative_encoding" is ${JSON.stringify(encoding)}; the 52B layout supports only "rotary"`);
+  }
+  refuseValue(cfg, 'rotary_use_xpos', true, where, 'xPos rotary scaling is not implemented (only plain rotary)');
+  // GPT-2's switch for the 1/sqrt(head_dim) score scale; false would drop it
+  refuseValue(cfg, 'scale_attn_weights', false, where, 'attention scores are always scaled by 1/sqrt(head_dim)');
+  if (probability(cfg, 'embd_pdrop', where) > 0) {
+    throw new ModelConfigError(`${where}: "embd_pdrop" is ${String(cfg['embd_pdrop'])}: dropout on the embeddings is not implemented; set it to 0`);
+  }
+  // scale_attn_by_inverse_layer_idx is accepted: Tele-AI's code divides the scores by the layer
+  // index and multiplies them back (or ignores it on the flash path), so it has no net effect.
   const useMup = optBool(cfg, 'use_mup', where) ?? false;
   const logitScale = useMup ? (optNum(cfg, 'output_mult', where) ?? 1) / num(cfg, 'mup_scale_factor', where) : 1;
   const embeddingScale = useMup ? (optNum(cfg, 'input_mult', where) ?? 1) : 1;
@@ -153,6 +177,10 @@ function parse52b(cfg: RawConfig, where: string, architecture: string): ModelSpe
     embeddingScale,
     rope: { alphaExponent: 'none', theta: optNum(cfg, 'rotary_theta', where) ?? 10000, refSeqlen: 4096, trainingSeqlen: int(cfg, 'n_positions', where) },
     initializerRange: optNum(cfg, 'initializer_range', where) ?? 0.02,
+    // GPT-2 names: resid_pdrop sits where v1's hidden_dropout does (after c_proj of the
+    // attention and of the MLP, before the residual add)
+    hiddenDropout: probability(cfg, 'resid_pdrop', where),
+    attentionDropout: probability(cfg, 'attn_pdrop', where),
   };
 }
 
@@ -167,6 +195,20 @@ function validateShape(spec: ModelSpec, where: string, is52b: boolean): void {
   if (spec.nHeads % spec.nKvHeads !== 0) {
     throw new ModelConfigError(`${where}: "num_key_value_heads" (${spec.nKvHeads}) does not divide "n_head" (${spec.nHeads})`);
   }
+}
+
+/** Refuses `key` when it holds `bad` (absent or null = the default, which is supported). */
+function refuseValue(cfg: RawConfig, key: string, bad: boolean, where: string, why: string): void {
+  const v = optBool(cfg, key, where);
+  if (v === bad) throw new ModelConfigError(`${where}: "${key}" is ${String(bad)}, which is not supported: ${why}`);
+}
+
+/** A dropout probability in [0, 1); absent or null = 0. */
+function probability(cfg: RawConfig, key: string, where: string): number {
+  const v = optNum(cfg, key, where);
+  if (v === undefined) return 0;
+  if (v < 0 || v >= 1) throw new ModelConfigError(`${where}: "${key}" must be a probability in [0, 1), got ${v}`);
+  return v;
 }
 
 function int(cfg: RawConfig, key: string, where: string): number {

@@ -49,6 +49,10 @@ export interface NativeAddon {
     rowStride: number, dt: number): void;
   swigluForward(h: Address, gu: Address, T: number, F: number, dt: number): void;
   swigluBackward(dgu: Address, dh: Address, gu: Address, T: number, F: number, dt: number): void;
+  dropoutAddForward(out: Address, resid: Address, h: Address, tokens: Address, keyHi: number, keyLo: number, threshold: number,
+    scale: number, T: number, C: number, dt: number): void;
+  dropoutBackward(dh: Address, dy: Address, tokens: Address, keyHi: number, keyLo: number, threshold: number, scale: number,
+    T: number, C: number, dt: number): void;
   // Returns [lossSum, count, badRow] (badRow -1 when every target is valid).
   crossEntropy(logits: Address, targets: Address, T: number, V: number, logitScale: number, gradScale: number,
     writeGrad: boolean, dt: number): [number, number, number];
@@ -146,6 +150,10 @@ export interface CudaFunctions {
     rowStride: number, dt: number): void;
   cudaSwigluForward(h: Address, gu: Address, T: number, F: number, dt: number): void;
   cudaSwigluBackward(dgu: Address, dh: Address, gu: Address, T: number, F: number, dt: number): void;
+  cudaDropoutAddForward(out: Address, resid: Address, h: Address, tokens: Address, keyHi: number, keyLo: number,
+    threshold: number, scale: number, T: number, C: number, dt: number): void;
+  cudaDropoutBackward(dh: Address, dy: Address, tokens: Address, keyHi: number, keyLo: number, threshold: number,
+    scale: number, T: number, C: number, dt: number): void;
   cudaCrossEntropy(logits: Address, targets: Address, T: number, V: number, logitScale: number, gradScale: number,
     writeGrad: boolean, dt: number): [number, number, number];
   cudaAdamwStep(master: Address, paramCopy: Address | null, paramDt: number, grad: Address, gradDt: number, m: Address,
@@ -181,7 +189,7 @@ const cudaFunctionSet: Record<keyof CudaFunctions, true> = {
   cudaFillZero: true, cudaCast: true, cudaAdd: true, cudaScaleInplace: true, cudaSumSquares: true,
   cudaEmbeddingForward: true, cudaEmbeddingBackward: true, cudaRmsnormForward: true, cudaRmsnormBackward: true,
   cudaLinearForward: true, cudaLinearBackward: true, cudaRopeForward: true, cudaRopeBackward: true,
-  cudaSwigluForward: true, cudaSwigluBackward: true, cudaCrossEntropy: true, cudaAdamwStep: true,
+  cudaSwigluForward: true, cudaSwigluBackward: true, cudaDropoutAddForward: true, cudaDropoutBackward: true, cudaCrossEntropy: true, cudaAdamwStep: true,
   cudaAttentionForward: true, cudaAttentionBackward: true, cudaAttentionSupported: true,
 };
 export const CUDA_FUNCTION_NAMES = Object.keys(cudaFunctionSet) as readonly (keyof CudaFunctions)[];

@@ -2,7 +2,10 @@
 // implements every op with the semantics of native/src/cpu/ops.h: parameter gradients
 // accumulate (+=), shapes come from the tensors, compute is fp32 whatever the storage. Every
 // tensor an op gets must live on the backend's device (allocate with `alloc(..., be.device)`).
+import type { DropoutMask } from './op_args.js';
 import type { Device, Tensor } from './tensor.js';
+
+export type { DropoutMask } from './op_args.js';
 
 export interface AttentionShape {
   nHeads: number;
@@ -64,6 +67,10 @@ export interface Backend {
   attentionBackward(dqkv: Tensor, dout: Tensor, out: Tensor, lse: Tensor, qkv: Tensor, cuSeqlens: Tensor, shape: AttentionShape): void;
   swigluForward(h: Tensor, gu: Tensor): void;
   swigluBackward(dgu: Tensor, dh: Tensor, gu: Tensor): void;
+  /** out = resid + mask * h / (1 - p) on [T, C] (out may alias resid or h); training-only residual dropout. */
+  dropoutAddForward(out: Tensor, resid: Tensor, h: Tensor, mask: DropoutMask): void;
+  /** dh = mask * dy / (1 - p) with the forward's mask (regenerated from its key, never stored). */
+  dropoutBackward(dh: Tensor, dy: Tensor, mask: DropoutMask): void;
   /** Fused cross-entropy; with writeGrad, logits become gradScale * dloss/dlogits. */
   crossEntropy(logits: Tensor, targets: Tensor, logitScale: number, gradScale: number, writeGrad: boolean): { lossSum: number; count: number };
 

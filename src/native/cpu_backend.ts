@@ -79,6 +79,14 @@ const kernels: Backend = {
     onHost('swigluBackward', { dgu, dh, gu });
     k.swigluBackward(dgu, dh, gu);
   },
+  dropoutAddForward(out, resid, h, mask) {
+    onHost('dropoutAddForward', { out, resid, h, tokens: mask.tokens });
+    k.dropoutAddForward(out, resid, h, mask);
+  },
+  dropoutBackward(dh, dy, mask) {
+    onHost('dropoutBackward', { dh, dy, tokens: mask.tokens });
+    k.dropoutBackward(dh, dy, mask);
+  },
   crossEntropy(logits, targets, logitScale, gradScale, writeGrad) {
     onHost('crossEntropy', { logits, targets });
     return k.crossEntropy(logits, targets, { logitScale, gradScale, writeGrad });

@@ -6,7 +6,7 @@ import { addon, cudaAddon, type CudaFunctions } from './addon.js';
 import type { AttentionShape, Backend } from './backend.js';
 import { expectDevice, expectDtype, expectInt32, expectMatrix, fail, firstOutside, floatDtype, shapeText } from './checks.js';
 import {
-  adamwArgs, addArgs, castArgs, copyArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, addArgs, castArgs, copyArgs, crossEntropyArgs, dropoutArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs,
 } from './op_args.js';
 import { DType, dtypeName, type Tensor } from './tensor.js';
@@ -179,6 +179,16 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       onDevice('swigluBackward', { dgu, dh, gu });
       const a = swigluBackwardArgs(dgu, dh, gu);
       c.cudaSwigluBackward(dgu.ptr, dh.ptr, gu.ptr, a.T, a.F, a.dt);
+    },
+    dropoutAddForward(out, resid, h, mask) {
+      onDevice('dropoutAddForward', { out, resid, h, tokens: mask.tokens });
+      const a = dropoutArgs('dropoutAddForward', [['out', out], ['resid', resid], ['h', h]], mask);
+      c.cudaDropoutAddForward(out.ptr, resid.ptr, h.ptr, mask.tokens.ptr, a.keyHi, a.keyLo, a.threshold, a.scale, a.T, a.C, a.dt);
+    },
+    dropoutBackward(dh, dy, mask) {
+      onDevice('dropoutBackward', { dh, dy, tokens: mask.tokens });
+      const a = dropoutArgs('dropoutBackward', [['dh', dh], ['dy', dy]], mask);
+      c.cudaDropoutBackward(dh.ptr, dy.ptr, mask.tokens.ptr, a.keyHi, a.keyLo, a.threshold, a.scale, a.T, a.C, a.dt);
     },
     crossEntropy(logits, targets, logitScale, gradScale, writeGrad) {
       onDevice('crossEntropy', { logits, targets });

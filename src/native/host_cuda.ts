@@ -96,6 +96,14 @@ export function hostCudaFunctions(): HostCuda {
     cudaRopeBackward: (dx, pos, cos, sin, T, nh, D, stride, dt) => addon.ropeBackward(host(dx), host(pos), host(cos), host(sin), T, nh, D, stride, dt),
     cudaSwigluForward: (h, gu, T, F, dt) => addon.swigluForward(host(h), host(gu), T, F, dt),
     cudaSwigluBackward: (dgu, dh, gu, T, F, dt) => addon.swigluBackward(host(dgu), host(dh), host(gu), T, F, dt),
+    cudaDropoutAddForward(out, resid, h, tokens, keyHi, keyLo, threshold, scale, T, C, dt) {
+      count('cudaDropoutAddForward');
+      addon.dropoutAddForward(host(out), host(resid), host(h), host(tokens), keyHi, keyLo, threshold, scale, T, C, dt);
+    },
+    cudaDropoutBackward(dh, dy, tokens, keyHi, keyLo, threshold, scale, T, C, dt) {
+      count('cudaDropoutBackward');
+      addon.dropoutBackward(host(dh), host(dy), host(tokens), keyHi, keyLo, threshold, scale, T, C, dt);
+    },
     cudaCrossEntropy: (logits, targets, T, V, logitScale, gradScale, writeGrad, dt) =>
       addon.crossEntropy(host(logits), host(targets), T, V, logitScale, gradScale, writeGrad, dt),
     cudaAdamwStep(master, copy, pdt, grad, gdt, m, v, n, lr, b1, b2, eps, wd, step, gradScale, adamWMode) {

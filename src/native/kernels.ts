@@ -7,7 +7,7 @@ import { addon } from './addon.js';
 import { fail, firstOutside, floatDtype } from './checks.js';
 import type { AdamwScalars, AdamwTensors } from './backend.js';
 import {
-  adamwArgs, addArgs, castArgs, crossEntropyArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, addArgs, castArgs, crossEntropyArgs, dropoutArgs, type DropoutMask, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs, type RopeHeads,
 } from './op_args.js';
 import type { Tensor } from './tensor.js';
@@ -113,6 +113,20 @@ export function swigluForward(h: Tensor, gu: Tensor): void {
 export function swigluBackward(dgu: Tensor, dh: Tensor, gu: Tensor): void {
   const a = swigluBackwardArgs(dgu, dh, gu);
   addon.swigluBackward(dgu.ptr, dh.ptr, gu.ptr, a.T, a.F, a.dt);
+}
+
+export type { DropoutMask } from './op_args.js';
+
+/** out = resid + mask * h / (1 - p), [T, C] (out may alias resid or h); the mask is native/src/dropout_hash.h's. */
+export function dropoutAddForward(out: Tensor, resid: Tensor, h: Tensor, mask: DropoutMask): void {
+  const a = dropoutArgs('dropoutAddForward', [['out', out], ['resid', resid], ['h', h]], mask);
+  addon.dropoutAddForward(out.ptr, resid.ptr, h.ptr, mask.tokens.ptr, a.keyHi, a.keyLo, a.threshold, a.scale, a.T, a.C, a.dt);
+}
+
+/** dh = mask * dy / (1 - p) (the same mask as the forward; dh may alias dy). */
+export function dropoutBackward(dh: Tensor, dy: Tensor, mask: DropoutMask): void {
+  const a = dropoutArgs('dropoutBackward', [['dh', dh], ['dy', dy]], mask);
+  addon.dropoutBackward(dh.ptr, dy.ptr, mask.tokens.ptr, a.keyHi, a.keyLo, a.threshold, a.scale, a.T, a.C, a.dt);
 }
 
 export interface CrossEntropyOptions {

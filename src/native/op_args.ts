@@ -129,6 +129,39 @@ export function swigluBackwardArgs(dgu: Tensor, dh: Tensor, gu: Tensor) {
   return s;
 }
 
+/**
+ * One dropout mask (native/src/dropout_hash.h): the 64-bit stream key of (seed, step, layer,
+ * branch), the drop probability, and int32 [T, 2] (row, position in row) of every token.
+ */
+export interface DropoutMask {
+  key: bigint;
+  p: number;
+  tokens: Tensor;
+}
+
+/** Drop threshold on 24 hash bits and the scale of kept values, as the native kernels take them. */
+export function dropoutScalars(op: string, p: number): { threshold: number; scale: number } {
+  if (!(p >= 0 && p < 1)) fail(op, `dropout probability must be in [0, 1), got ${p}`);
+  return { threshold: Math.round(p * 2 ** 24), scale: 1 / (1 - p) };
+}
+
+/** dropoutAddForward (out = resid + mask * scale * h) and dropoutBackward (dh = mask * scale * dy): [T, C] tensors of one dtype. */
+export function dropoutArgs(op: string, named: Array<[string, Tensor]>, mask: DropoutMask) {
+  const [first, ...rest] = named;
+  const dt = floatDtype(op, first![0], first![1]);
+  const [T, C] = matrix(op, first![0], first![1]);
+  for (const [name, t] of rest) {
+    expectDtype(op, name, t, dt);
+    expectMatrix(op, name, t, T, C);
+  }
+  expectInt32(op, 'tokens', mask.tokens);
+  expectMatrix(op, 'tokens', mask.tokens, T, 2);
+  if (mask.key < 0n || mask.key >= 1n << 64n) fail(op, `key must be a 64-bit unsigned integer, got ${mask.key}`);
+  const keyHi = Number(mask.key >> 32n);
+  const keyLo = Number(mask.key & 0xffffffffn);
+  return { op, dt, T, C, keyHi, keyLo, ...dropoutScalars(op, mask.p) };
+}
+
 /** crossEntropy: logits [T, V], int32 targets [T]. */
 export function crossEntropyArgs(logits: Tensor, targets: Tensor) {
   const op = 'crossEntropy';

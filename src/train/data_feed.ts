@@ -87,9 +87,13 @@ export async function loadStep(reader: DatasetReader, sampler: Sampler, step: nu
   let tokens = 0;
   let labelTokens = 0;
   const docLens: number[] = [];
+  const { worldSize, microBatch } = sampler.cfg;
   for (let m = 0; m < sampler.cfg.gradAccum; m++) {
     const rows = await reader.rows(sampler.microBatchRows(step, rank, m));
     const batch = buildHostBatch(rows);
+    // the rows' places in the global batch (sampler.ts: sub-slice (m*W + r)*b), which seed dropout
+    const first = (m * worldSize + rank) * microBatch;
+    batch.origin = { step: step + 1, rows: Int32Array.from(rows, (_, i) => first + i) };
     micro.push(batch);
     tokens += batch.tokens;
     labelTokens += batch.labelCount;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type ConfigFlags, type DatasetFacts, type ResolvedConfig } from '../config/index.js';
+import type { ModelSection } from '../config/types.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import type { DatasetReader } from '../data/reader.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
@@ -35,7 +36,10 @@ export interface RunRequest {
 }
 
 export interface ModelSource {
+  /** The architecture, with dropout as the run uses it (resolveDropout). */
   spec: ModelSpec;
+  /** The config.json the spec was read from. */
+  configPath: string;
   /** Directory with config.json and tokenizer files (and weights when pretrained). */
   dir: string;
   init: 'pretrained' | 'random';
@@ -56,14 +60,41 @@ function chooseModel(cfg: ResolvedConfig): ModelSource {
     const configPath = join(m.path, 'config.json');
     if (!existsSync(m.path)) throw new Error(`--model: ${m.path} does not exist`);
     if (!existsSync(configPath)) throw new Error(`--model: ${m.path} has no config.json`);
-    return { spec: loadModelSpec(configPath), dir: m.path, init: m.init };
+    return { spec: loadModelSpec(configPath), configPath, dir: m.path, init: m.init };
   }
   if (m.config !== null) {
     if (!existsSync(m.config)) throw new Error(`--model-config: ${m.config} does not exist`);
     if (m.init !== 'random') throw new Error(`--model-config ${m.config} gives no weights: pass --init random, or --model DIR for a checkpoint`);
-    return { spec: loadModelSpec(m.config), dir: dirname(m.config), init: 'random' };
+    return { spec: loadModelSpec(m.config), configPath: m.config, dir: dirname(m.config), init: 'random' };
   }
-  return { spec: loadModelSpec(join(DEFAULT_MODEL_DIR, 'config.json')), dir: DEFAULT_MODEL_DIR, init: 'random' };
+  const configPath = join(DEFAULT_MODEL_DIR, 'config.json');
+  return { spec: loadModelSpec(configPath), configPath, dir: DEFAULT_MODEL_DIR, init: 'random' };
+}
+
+/**
+ * Dropout of the run: config.json's values unless the config's `model` section sets them.
+ * Residual (hidden) dropout is applied in training; attention dropout is not implemented, so
+ * a non-zero value is accepted with a warning saying attention runs without it (refusing would
+ * lock out TeleChat-7B, whose config ships 0.1).
+ */
+export function resolveDropout(source: ModelSource, m: ModelSection, warnings: string[]): ModelSource {
+  const is52b = source.spec.layout === 'telechat-52b';
+  const pick = (key: 'hidden_dropout' | 'attention_dropout', fromModel: number, hfKey: string): { p: number; from: string } => {
+    const set = m[key];
+    const from = set !== null ? `model.${key}` : `"${hfKey}" in ${source.configPath}`;
+    const p = set ?? fromModel;
+    if (p >= 1) throw new Error(`${from} is ${p}: a dropout probability must be below 1`);
+    return { p, from };
+  };
+  const hidden = pick('hidden_dropout', source.spec.hiddenDropout, is52b ? 'resid_pdrop' : 'hidden_dropout');
+  const attention = pick('attention_dropout', source.spec.attentionDropout, is52b ? 'attn_pdrop' : 'attention_dropout');
+  if (attention.p > 0) {
+    warnings.push(
+      `${attention.from} is ${attention.p}, but attention dropout is not implemented: attention probabilities are not dropped ` +
+        `(residual dropout, model.hidden_dropout = ${hidden.p}, is applied); set model.attention_dropout to 0 to acknowledge`,
+    );
+  }
+  return { ...source, spec: { ...source.spec, hiddenDropout: hidden.p, attentionDropout: attention.p } };
 }
 
 /** What the config checks of a dataset (config/resolve.ts): its manifest's build record. */
@@ -121,7 +152,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       flags: req.flags,
       context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows, dataset },
     });
-    return { config, warnings, model, reader, cleanup };
+    return { config, warnings, model: resolveDropout(model, config.model, warnings), reader, cleanup };
   } catch (err) {
     cleanup();
     throw err;

@@ -95,7 +95,11 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     comm: group.world,
     spec: source.spec,
     be,
-    model: { dtype, gradDtype, maxTokens: micro * reader.manifest.max_seq_len, maxSeqLen: cfg.training.max_seq_len, recompute: cfg.training.gradient_checkpointing },
+    model: {
+      dtype, gradDtype, maxTokens: micro * reader.manifest.max_seq_len, maxSeqLen: cfg.training.max_seq_len, recompute: cfg.training.gradient_checkpointing,
+      // residual dropout masks are keyed by (seed, step, global row, layer): see model/dropout.ts
+      hiddenDropout: source.spec.hiddenDropout, dropoutSeed: cfg.training.seed,
+    },
     hyper: { betas: opt.betas, eps: opt.eps, weightDecay: opt.weight_decay, adamWMode: opt.adam_w_mode },
     noDecay: cfg.training.weight_decay_exclude as ParamKind[],
     overlapComm: zero.overlap_comm,

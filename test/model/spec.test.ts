@@ -62,7 +62,29 @@ describe('model spec', () => {
     ['wrong type', { ...TELECHAT2, n_layer: '2' }, /"n_layer" must be a number, got "2"/],
     ['52B non-silu', { ...T52B, activation_function: 'gelu' }, /"activation_function" is "gelu"/],
     ['52B missing mup factor', { ...T52B, mup_scale_factor: undefined }, /missing key "mup_scale_factor"/],
+    // keys that change the math are refused, naming file, key and value
+    ['post-layernorm residual', { ...TELECHAT2, apply_residual_connection_post_layernorm: true }, /^config\.json: "apply_residual_connection_post_layernorm" is true, which is not supported/],
+    ['embedding layernorm', { ...TELECHAT2, embed_layernorm: true }, /^config\.json: "embed_layernorm" is true, which is not supported/],
+    ['52B alibi encoding', { ...T52B, relative_encoding: 'alibi' }, /^config\.json: "relative_encoding" is "alibi"; the 52B layout supports only "rotary"/],
+    ['52B xpos rotary', { ...T52B, rotary_use_xpos: true }, /^config\.json: "rotary_use_xpos" is true, which is not supported/],
+    ['52B unscaled attention', { ...T52B, scale_attn_weights: false }, /^config\.json: "scale_attn_weights" is false, which is not supported/],
+    ['52B embedding dropout', { ...T52B, embd_pdrop: 0.1 }, /^config\.json: "embd_pdrop" is 0\.1: dropout on the embeddings is not implemented/],
+    ['dropout of 1', { ...TELECHAT2, hidden_dropout: 1 }, /^config\.json: "hidden_dropout" must be a probability in \[0, 1\), got 1/],
+    ['negative attention dropout', { ...TELECHAT2, attention_dropout: -0.1 }, /"attention_dropout" must be a probability in \[0, 1\), got -0\.1/],
+    ['flag of the wrong type', { ...TELECHAT2, embed_layernorm: 'yes' }, /"embed_layernorm" must be true or false, got "yes"/],
   ];
+  it('accepts the supported values of the refused keys, reads dropout (52B: resid_pdrop / attn_pdrop)', () => {
+    const v1 = parseModelSpec({ ...TELECHAT2, apply_residual_connection_post_layernorm: false, embed_layernorm: false, hidden_dropout: 0.1, attention_dropout: 0.1 });
+    expect([v1.hiddenDropout, v1.attentionDropout]).toEqual([0.1, 0.1]);
+    expect(parseModelSpec(TELECHAT2).hiddenDropout).toBe(0);
+    const b = parseModelSpec({
+      ...T52B, relative_encoding: 'rotary', rotary_use_xpos: false, scale_attn_weights: true, embd_pdrop: 0, resid_pdrop: 0.05, attn_pdrop: 0.2,
+      // no net effect in Tele-AI's code (reference/telechat.md): accepted
+      scale_attn_by_inverse_layer_idx: true,
+    });
+    expect([b.hiddenDropout, b.attentionDropout]).toEqual([0.05, 0.2]);
+  });
+
   it.each(bad)('bad config: %s', (_what, cfg, message) => {
     const clean = Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined));
     expect(() => parseModelSpec(clean, 'config.json')).toThrow(message);

@@ -46,7 +46,7 @@ beforeAll(async () => {
   const flags = ['-std=c++17', '-pthread', `-I${cudaIncludeDir()}`, `-I${src('native', 'src')}`];
   binary = join(dir, 'emulate_fa2');
   opsBinary = join(dir, 'emulate_ops');
-  const cpu = ['rmsnorm', 'cross_entropy', 'swiglu', 'rope', 'embedding', 'elementwise', 'adamw'].map((f) => src('native', 'src', 'cpu', `${f}.cc`));
+  const cpu = ['rmsnorm', 'cross_entropy', 'swiglu', 'dropout', 'rope', 'embedding', 'elementwise', 'adamw'].map((f) => src('native', 'src', 'cpu', `${f}.cc`));
   // emulate_fa2 at -O1: its run time is thread switching in the kernel (barriers, warp exchanges),
   // the same at -O1 and -O2, while -O1 halves the compile of its 10 kernel instantiations.
   await Promise.all([  // the two compiles side by side (the machine has 2 cores)
@@ -76,7 +76,7 @@ function expectAccurate(e: Errors): void {
 describe('the other CUDA kernels on the CPU emulator vs the CPU kernels', () => {
   // Tolerances (emulate_ops.cc): fp32 1e-5 of the max (summation order), bf16 2^-8 of the max
   // (one rounding step), sums and losses 1e-6 relative or tighter, copies and bit casts exact.
-  it('rmsnorm, cross-entropy (ignore-index, V over 256 threads), swiglu, rope, embedding, add/scale, sum of squares, cast, AdamW', async () => {
+  it('rmsnorm, cross-entropy (ignore-index, V over 256 threads), swiglu, dropout, rope, embedding, add/scale, sum of squares, cast, AdamW', async () => {
     let out = '';
     try {
       out = (await execFileAsync(opsBinary, [], { encoding: 'utf8', timeout: 120_000 })).stdout;
@@ -84,7 +84,7 @@ describe('the other CUDA kernels on the CPU emulator vs the CPU kernels', () => 
       out = String((e as { stdout?: string }).stdout ?? e);
     }
     const checks = out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; err: number; tol: number; pass: boolean });
-    expect(checks.length).toBe(39);
+    expect(checks.length).toBe(43);
     expect(checks.filter((c) => !c.pass)).toEqual([]);
   }, 120_000);
 });

@@ -31,11 +31,11 @@ interface Report {
   calls: Record<string, number> | null;
 }
 
-async function runWorker(device: 'standin' | 'cpu', stage: number, ranks: number, name: string, zero: Record<string, unknown> = {}): Promise<{ out: string; metrics: Metrics; reports: Report[] }> {
+async function runWorker(device: 'standin' | 'cpu', stage: number, ranks: number, name: string, zero: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<{ out: string; metrics: Metrics; reports: Report[] }> {
   const out = join(tmp.dir, name);
   const micro = ranks === 1 ? 6 : 3;
   const cfg = join(tmp.dir, `${name}.json`);
-  const config = zeroConfig(stage, micro, 2, STEPS, { bf16: { enabled: true } });
+  const config = zeroConfig(stage, micro, 2, STEPS, { bf16: { enabled: true }, ...extra });
   Object.assign(config.zero_optimization, zero);
   writeFileSync(cfg, JSON.stringify(config));
   const args = [LAUNCH_CLI, '--nproc-per-node', String(ranks), '--master-port', String(port++), '--', process.execPath, WORKER, device, cfg, fx.modelConfig, fx.data, out];
@@ -80,6 +80,20 @@ describe('training on cuda tensors (stand-in runtime) equals the CPU run', () =>
       for (const fn of ['cudaAttentionForward', 'cudaLinearForward', 'cudaAdamwStep']) expect(r.calls![fn], fn).toBeGreaterThan(0);
     }
     for (const r of cpu.reports) expect(r.host.params).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe('residual dropout on the device', () => {
+  it('hidden_dropout 0.1 through the cuda dropout functions equals the CPU run bit for bit', async () => {
+    const extra = { model: { hidden_dropout: 0.1 } };
+    const [dev, cpu] = await Promise.all([
+      runWorker('standin', 2, 1, 'standin-dropout', {}, extra),
+      runWorker('cpu', 2, 1, 'cpu-dropout', {}, extra),
+    ]);
+    expect(dev.metrics.map((m) => [m.loss, m.grad_norm])).toEqual(cpu.metrics.map((m) => [m.loss, m.grad_norm]));
+    expect(readFileSync(join(dev.out, 'final', 'model.safetensors')).equals(readFileSync(join(cpu.out, 'final', 'model.safetensors')))).toBe(true);
+    // 2 layers x 2 branches per micro-step, forward and backward
+    for (const fn of ['cudaDropoutAddForward', 'cudaDropoutBackward']) expect(dev.reports[0]!.calls![fn], fn).toBe(STEPS * 2 * 4);
   }, 300_000);
 });
 

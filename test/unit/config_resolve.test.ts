@@ -84,7 +84,7 @@ describe('defaults', () => {
       on_nonfinite: 'abort',
       weight_decay_exclude: ['norm', 'bias'],
     });
-    expect(c.model).toEqual({ path: null, config: null, init: 'pretrained', dtype: null });
+    expect(c.model).toEqual({ path: null, config: null, init: 'pretrained', dtype: null, hidden_dropout: null, attention_dropout: null });
     expect(c.data).toMatchObject({ path: null, max_seq_len: 2048, loss_on: 'all', pack: true });
     expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: null });
   });

@@ -102,6 +102,27 @@ Napi::Value SwigluBackward(const CI& info) {
   return info.Env().Undefined();
 }
 
+// The 64-bit stream key crosses as two uint32 halves (JS numbers are exact only to 2^53).
+uint64_t key_arg(const CI& info, size_t hi) {
+  return (static_cast<uint64_t>(int_arg(info, hi)) << 32) | static_cast<uint64_t>(int_arg(info, hi + 1) & 0xffffffff);
+}
+
+// dropoutAddForward(out, resid, h, tokens, keyHi, keyLo, threshold, scale, T, C, dt)
+Napi::Value DropoutAddForward(const CI& info) {
+  cpu::dropout_add_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), typed<const int32_t>(info, 3),
+                           key_arg(info, 4), static_cast<uint32_t>(int_arg(info, 6)),
+                           static_cast<float>(num_arg(info, 7)), int_arg(info, 8), int_arg(info, 9), dtype_arg(info, 10));
+  return info.Env().Undefined();
+}
+
+// dropoutBackward(dh, dy, tokens, keyHi, keyLo, threshold, scale, T, C, dt)
+Napi::Value DropoutBackward(const CI& info) {
+  cpu::dropout_backward(ptr_arg(info, 0), ptr_arg(info, 1), typed<const int32_t>(info, 2), key_arg(info, 3),
+                        static_cast<uint32_t>(int_arg(info, 5)), static_cast<float>(num_arg(info, 6)), int_arg(info, 7),
+                        int_arg(info, 8), dtype_arg(info, 9));
+  return info.Env().Undefined();
+}
+
 // crossEntropy(logits, targets, T, V, logitScale, gradScale, writeGrad, dt) -> [lossSum, count, badRow]
 Napi::Value CrossEntropy(const CI& info) {
   double loss_sum = 0.0;
@@ -135,6 +156,8 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("ropeBackward", Napi::Function::New(env, RopeBackward));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
   exports.Set("swigluBackward", Napi::Function::New(env, SwigluBackward));
+  exports.Set("dropoutAddForward", Napi::Function::New(env, DropoutAddForward));
+  exports.Set("dropoutBackward", Napi::Function::New(env, DropoutBackward));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
 }
 

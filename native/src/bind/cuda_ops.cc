@@ -90,6 +90,18 @@ CUDA_BINDING(SwigluForward, "cudaSwigluForward",
 CUDA_BINDING(SwigluBackward, "cudaSwigluBackward",
              cuda::swiglu_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), int_arg(info, 3), int_arg(info, 4),
                                    dt_arg(info, 5)))
+// The 64-bit dropout stream key crosses as two uint32 halves (hi, lo).
+uint64_t key_arg(const CI& info, size_t hi) {
+  return (static_cast<uint64_t>(int_arg(info, hi)) << 32) | static_cast<uint64_t>(int_arg(info, hi + 1) & 0xffffffff);
+}
+CUDA_BINDING(DropoutAddForward, "cudaDropoutAddForward",
+             cuda::dropout_add_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), typed<const int32_t>(info, 3),
+                                       key_arg(info, 4), static_cast<uint32_t>(int_arg(info, 6)), f_arg(info, 7),
+                                       int_arg(info, 8), int_arg(info, 9), dt_arg(info, 10)))
+CUDA_BINDING(DropoutBackward, "cudaDropoutBackward",
+             cuda::dropout_backward(ptr_arg(info, 0), ptr_arg(info, 1), typed<const int32_t>(info, 2), key_arg(info, 3),
+                                    static_cast<uint32_t>(int_arg(info, 5)), f_arg(info, 6), int_arg(info, 7),
+                                    int_arg(info, 8), dt_arg(info, 9)))
 CUDA_BINDING(AttentionForward, "cudaAttentionForward",
              cuda::attention_forward(ptr_arg(info, 0), typed<float>(info, 1), ptr_arg(info, 2), typed<const int32_t>(info, 3),
                                      int_arg(info, 4), int_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8),
@@ -234,6 +246,7 @@ void register_cuda(Napi::Env env, Napi::Object exports) {
       {"cudaRmsnormBackward", RmsnormBackward}, {"cudaLinearForward", LinearForward},
       {"cudaLinearBackward", LinearBackward}, {"cudaRopeForward", RopeForward}, {"cudaRopeBackward", RopeBackward},
       {"cudaSwigluForward", SwigluForward}, {"cudaSwigluBackward", SwigluBackward},
+      {"cudaDropoutAddForward", DropoutAddForward}, {"cudaDropoutBackward", DropoutBackward},
       {"cudaCrossEntropy", CrossEntropy}, {"cudaAdamwStep", AdamwStep},
       {"cudaAttentionForward", AttentionForward}, {"cudaAttentionBackward", AttentionBackward},
       {"cudaAttentionSupported", AttentionSupported}};

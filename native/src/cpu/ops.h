@@ -72,6 +72,16 @@ void swiglu_forward(void* h, const void* gu, int64_t T, int64_t F, DType dt);
 // dgu (overwritten) from dh; silu is recomputed, nothing else is saved.
 void swiglu_backward(void* dgu, const void* dh, const void* gu, int64_t T, int64_t F, DType dt);
 
+// ---- dropout.cc ---- dropout on a residual branch, mask from a counter hash (dropout_hash.h).
+// tokens: int32 [T, 2] = (row, position in row) of each token; key: the (seed, step, layer,
+// branch) stream; an element is kept when its 24 hash bits are >= threshold (= p * 2^24).
+// out = resid + kept * scale * h, [T, C]; out may alias resid or h.
+void dropout_add_forward(void* out, const void* resid, const void* h, const int32_t* tokens, uint64_t key,
+                         uint32_t threshold, float scale, int64_t T, int64_t C, DType dt);
+// dh = kept * scale * dy (overwritten; dh may alias dy).
+void dropout_backward(void* dh, const void* dy, const int32_t* tokens, uint64_t key, uint32_t threshold, float scale,
+                      int64_t T, int64_t C, DType dt);
+
 // ---- cross_entropy.cc ---- fused softmax cross-entropy over a chunk of rows.
 // z = logit_scale * logits[t,:]. Rows with targets[t] == -100 are ignored (zero gradient).
 // Adds sum of -log softmax(z)[target] over valid rows to *loss_sum and their number to *count.

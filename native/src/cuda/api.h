@@ -95,6 +95,13 @@ int rope_backward(void* dx, const int32_t* pos, const float* cos, const float* s
 int swiglu_forward(void* h, const void* gu, int64_t T, int64_t F, int dt);
 int swiglu_backward(void* dgu, const void* dh, const void* gu, int64_t T, int64_t F, int dt);
 
+// ---- dropout.cu ---- the ops of cpu/dropout.cc (same hash, same mask): out = resid + mask*scale*h;
+// dh = mask*scale*dy. tokens: device int32 [T, 2] = (row, position in row).
+int dropout_add_forward(void* out, const void* resid, const void* h, const int32_t* tokens, uint64_t key,
+                        uint32_t threshold, float scale, int64_t T, int64_t C, int dt);
+int dropout_backward(void* dh, const void* dy, const int32_t* tokens, uint64_t key, uint32_t threshold, float scale,
+                     int64_t T, int64_t C, int dt);
+
 // ---- cross_entropy.cu ----
 // Adds the loss sum / valid-row count to *host_loss_sum / *host_count; *host_bad_row = -1 or the
 // first row whose target is outside [0, V) and not -100 (nothing is written then).

@@ -12,6 +12,7 @@
 #include "cpu/optim.h"
 #include "cuda/adamw.cu"
 #include "cuda/cross_entropy.cu"
+#include "cuda/dropout.cu"
 #include "cuda/elementwise.cu"
 #include "cuda/embedding.cu"
 #include "cuda/rmsnorm.cu"
@@ -108,6 +109,20 @@ template <typename S> static void run_all(const char* dn) {
     cpu::swiglu_backward(dgu_ref.data(), dh.data(), gu.data(), T, F, dt<S>());
     check("swiglu_forward/" + n, h, h_ref, tol<S>());
     check("swiglu_backward/" + n, dgu, dgu_ref, tol<S>());
+  }
+  {  // residual dropout: the same hash, so the same elements dropped (err 0 unless a mask differs)
+    auto r = as<S>(randv(T * F)), hh = as<S>(randv(T * F));
+    std::vector<int32_t> tok(2 * T);
+    for (int t = 0; t < T; t++) tok[2 * t] = t < 4 ? 5 : 11, tok[2 * t + 1] = t < 4 ? t : t - 4;
+    const uint64_t key = 0x0123456789abcdefull;
+    const uint32_t thr = 1u << 22;  // p = 0.25
+    std::vector<S> out(T * F), out_ref(T * F), dh(T * F), dh_ref(T * F);
+    emu::launch({2, 1, 1}, 128, [&] { tc::dropout_add_forward_kernel<S>(out.data(), r.data(), hh.data(), tok.data(), key, thr, 4.0f / 3, T, F); });
+    emu::launch({2, 1, 1}, 128, [&] { tc::dropout_backward_kernel<S>(dh.data(), hh.data(), tok.data(), key, thr, 4.0f / 3, T, F); });
+    cpu::dropout_add_forward(out_ref.data(), r.data(), hh.data(), tok.data(), key, thr, 4.0f / 3, T, F, dt<S>());
+    cpu::dropout_backward(dh_ref.data(), hh.data(), tok.data(), key, thr, 4.0f / 3, T, F, dt<S>());
+    check("dropout_add_forward/" + n, out, out_ref, tol<S>());
+    check("dropout_backward/" + n, dh, dh_ref, tol<S>());
   }
   {  // rope on 3 of 5 heads, two packed documents
     const int D = 16, W = 5 * D, P = 20;
