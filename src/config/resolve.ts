@@ -2,12 +2,14 @@
 // "auto" is filled the way Hugging Face's DeepSpeed integration does (from training
 // arguments, with TrainingArguments defaults where nothing was given), the batch triple is
 // inferred and checked, and the cross-key rules are enforced.
+import { join } from 'node:path';
 import { inferBatch } from './batch.js';
 import { ConfigError, type Warnings } from './errors.js';
 import type { Json, JsonObject, Origin } from './validate.js';
 import type {
   AdamParams,
   DTypeName,
+  MonitorConfig,
   OptimizerConfig,
   ResolvedConfig,
   SchedulerConfig,
@@ -63,9 +65,7 @@ export const DEFAULT_STEPS_PER_PRINT = 10;
 
 const PASSTHROUGH_KEYS = [
   'flops_profiler',
-  'tensorboard',
   'wandb',
-  'csv_monitor',
   'comms_logger',
   'autotuning',
   'elasticity',
@@ -152,6 +152,8 @@ export function resolveConfig(
     activation_checkpointing: cfg['activation_checkpointing'],
     checkpoint: cfg['checkpoint'],
     data_types: { grad_accum_dtype: (dataTypes['grad_accum_dtype'] as DTypeName | null) ?? 'fp32' },
+    tensorboard: monitorBlock(cfg['tensorboard'] as JsonObject, join(training['output_dir'] as string, 'tensorboard')),
+    csv_monitor: monitorBlock(cfg['csv_monitor'] as JsonObject, join(training['output_dir'] as string, 'csv_monitor')),
     ignored,
     model: cfg['model'],
     data,
@@ -164,6 +166,12 @@ export function resolveConfig(
 }
 
 type Fail = (path: string, reason: string) => never;
+
+/** A monitor block with its default place filled: "" = under the output dir. */
+function monitorBlock(b: JsonObject, defaultPath: string): MonitorConfig {
+  const path = b['output_path'] as string;
+  return { enabled: b['enabled'] as boolean, output_path: path === '' ? defaultPath : path, job_name: b['job_name'] as string };
+}
 
 function resolveOptimizer(
   block: JsonObject | undefined,

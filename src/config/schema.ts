@@ -194,6 +194,10 @@ const training = obj({
   weight_decay_exclude: { kind: 'array', items: oneOf(PARAM_KINDS, null), default: ['norm', 'bias'] }, // HF convention
 });
 
+// DeepSpeed's monitor blocks (deepspeed/monitor/config.py defaults). An empty output_path
+// means the output dir's tensorboard/ or csv_monitor/ (resolve.ts).
+const monitor = obj({ enabled: bool(false), output_path: str(''), job_name: str('DeepSpeedJobName') });
+
 // ---- the whole file --------------------------------------------------------------------
 
 const positiveOrAuto = (def: number | null): Spec => int(def, positiveIntAuto);
@@ -237,9 +241,9 @@ export const CONFIG: ObjectSpec = obj(
     // Logging and profiling do not change training, so they are accepted; a block that would
     // (autotuning, elasticity, apex amp) is refused when enabled.
     flops_profiler: passthrough('metrics.jsonl reports MFU instead'),
-    tensorboard: passthrough('metrics go to metrics.jsonl'),
+    tensorboard: monitor, // event files (src/observe/tensorboard.ts)
     wandb: passthrough('metrics go to metrics.jsonl'),
-    csv_monitor: passthrough('metrics go to metrics.jsonl'),
+    csv_monitor: monitor, // one CSV per tag (src/observe/csv_monitor.ts)
     comms_logger: passthrough('communication is not logged; bench:comm measures it'),
     autotuning: passthrough('no config search: batch sizes and ZeRO settings are taken as given', { refuseEnabled: true }),
     elasticity: passthrough('the global batch is fixed; resume on another world size keeps it', { refuseEnabled: true }),

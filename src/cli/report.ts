@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// telechat-report: (re)write OUTPUT_DIR/report.html from what the run has written so far.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { writeReport } from '../observe/report/index.js';
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('telechat-report')
+    .usage(
+      '$0 OUTPUT_DIR\n\nWrites OUTPUT_DIR/report.html: loss (train and eval), learning rate, gradient norm, tokens/s, MFU and memory curves, ' +
+        'the run summary, the dataset\'s stats, the resolved config and one training row with its loss tokens highlighted. ' +
+        'Works on finished runs, crashed ones and ones still training; the page is self-contained (no network).',
+    )
+    .command('$0 <output-dir>', false, (y) => y.positional('output-dir', { type: 'string', demandOption: true, describe: 'a telechat-train output directory' }))
+    .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
+    .example([
+      ['$0 output/zero3', 'write output/zero3/report.html'],
+      ['watch -n 60 $0 output/zero3', 'refresh the report of a run that is still training'],
+    ])
+    .strict()
+    .help()
+    .parse();
+  try {
+    const path = await writeReport(argv['output-dir'] as string);
+    process.stdout.write(`wrote ${path}\n`);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`telechat-report: ${argv.verbose ? (err.stack ?? err.message) : err.message}\n`);
+    process.exit(1);
+  }
+}
+
+void main();
