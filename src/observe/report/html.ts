@@ -25,15 +25,13 @@ const short = (v: number): string => {
   if (a < 1e-3) return v.toExponential(1);
   return String(+v.toPrecision(3));
 };
-const bytes = (v: number): string => {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${+v.toPrecision(3)} ${units[u]}`;
-};
+const BYTE_UNITS = [
+  { name: 'bytes', bytes: 1 },
+  { name: 'KiB', bytes: 2 ** 10 },
+  { name: 'MiB', bytes: 2 ** 20 },
+  { name: 'GiB', bytes: 2 ** 30 },
+  { name: 'TiB', bytes: 2 ** 40 },
+];
 export function duration(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const h = Math.floor(s / 3600);
@@ -54,6 +52,9 @@ export function charts(d: RunData): ChartSpec[] {
   };
   if (d.evals.length) loss.series.push({ name: 'eval', color: COLORS.eval, points: d.evals.map((e) => [e.step, val(e.eval_loss)]), dots: true });
   const used = MEMORY_CATEGORIES.filter((c) => m.some((r) => (r.mem?.[c] ?? 0) > 0));
+  // one binary unit for the whole chart, so its ticks are round numbers of that unit
+  const peak = m.reduce((p, r) => Math.max(p, used.reduce((s, c) => s + (r.mem?.[c] ?? 0), 0)), 0);
+  const unit = BYTE_UNITS.filter((u) => u.bytes <= Math.max(1, peak)).pop()!;
   return [
     loss,
     { id: 'lr', title: 'Learning rate', series: [{ name: 'lr', color: COLORS.lr, points: at((r) => r.lr) }], yFormat: short, zeroBased: true },
@@ -62,9 +63,9 @@ export function charts(d: RunData): ChartSpec[] {
     { id: 'mfu', title: 'Model FLOPs utilisation (%)', series: [{ name: 'MFU', color: COLORS.mfu, points: at((r) => 100 * r.mfu) }], yFormat: short, zeroBased: true },
     {
       id: 'memory',
-      title: 'Memory on rank 0 by category (stacked)',
-      series: used.map((c) => ({ name: c, color: MEM_COLORS[c], points: at((r) => r.mem?.[c] ?? 0) })),
-      yFormat: bytes,
+      title: `Memory on rank 0 by category, stacked (${unit.name})`,
+      series: used.map((c) => ({ name: c, color: MEM_COLORS[c], points: at((r) => (r.mem?.[c] ?? 0) / unit.bytes) })),
+      yFormat: short,
       stacked: true,
     },
   ];
@@ -72,6 +73,21 @@ export function charts(d: RunData): ChartSpec[] {
 
 function table(rows: [string, string][]): string {
   return `<table class="kv">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
+}
+
+/** One line under the title: where the run stands. */
+function headline(d: RunData): string {
+  const last = d.metrics[d.metrics.length - 1];
+  const total = d.run?.total_steps ?? null;
+  const lastEval = d.evals[d.evals.length - 1];
+  const parts = [
+    d.finished ? 'finished' : 'in progress or stopped',
+    `step ${last ? last.step : 0}${total !== null ? ` of ${total}` : ''}`,
+  ];
+  if (last && val(last.loss) !== null) parts.push(`loss ${last.loss.toFixed(4)}`);
+  if (lastEval && val(lastEval.eval_loss) !== null) parts.push(`eval loss ${lastEval.eval_loss.toFixed(4)}`);
+  if (d.run) parts.push(`${d.run.layout}, ${short(d.run.parameters)} parameters, ${d.run.precision}, ZeRO ${d.run.zero_stage}, ${d.run.world_size} rank(s)`);
+  return `<p class="headline">${esc(parts.join(' · '))}</p>`;
 }
 
 function summary(d: RunData): string {
@@ -164,6 +180,9 @@ pre{white-space:pre-wrap;word-break:break-word;font-size:.85rem;background:#fff;
 mark{background:#bbf7d0;color:inherit;border-radius:2px}
 .sp{border:1px solid #9ca3af;border-radius:3px;font-size:.8em;padding:0 2px;color:#374151}
 .notes{color:#92400e;font-size:.85rem}
+.headline{margin:0 0 4px;font-size:1rem}
+text.xlabel{font-size:11px;fill:#6b7280}
+@media (max-width:700px){body{padding:8px}text.tick,text.xlabel{font-size:19px}}
 `;
 
 export function renderReport(d: RunData, now: Date = new Date()): string {
@@ -174,7 +193,7 @@ export function renderReport(d: RunData, now: Date = new Date()): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(title)}</title><style>${CSS}</style></head>
 <body>
-<h1>Training report</h1><div class="muted">${esc(d.outDir)} · generated ${esc(now.toISOString().replace('T', ' ').slice(0, 19))} UTC</div>${notes}
+<h1>Training report</h1>${headline(d)}<div class="muted">${esc(d.outDir)} · generated ${esc(now.toISOString().replace('T', ' ').slice(0, 19))} UTC</div>${notes}
 <h2>Curves</h2><div class="charts">${charts(d).map(renderChart).join('\n')}</div>
 <div class="cols"><section><h2>Run</h2>${summary(d)}</section><section><h2>Dataset</h2>${dataset(d)}</section></div>
 <h2>Config</h2>${config}

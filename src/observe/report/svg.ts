@@ -101,6 +101,7 @@ export function renderChart(c: ChartSpec): string {
   for (const t of niceTicks(x0, x1, 6).filter(Number.isInteger)) {
     parts.push(`<text class="tick" x="${fmt(sx(t))}" y="${H - 10}" text-anchor="middle">${t}</text>`);
   }
+  parts.push(`<text class="xlabel" x="${M.left - 6}" y="${H - 10}" text-anchor="end">step</text>`);
   parts.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${M.top + ph}"/><line class="axis" x1="${M.left}" x2="${W - M.right}" y1="${M.top + ph}" y2="${M.top + ph}"/>`);
   if (c.stacked) {
     // painter's order: the largest sum first, each later (smaller) area drawn over it
