@@ -25,6 +25,7 @@ const short = (v: number): string => {
   if (a < 1e-3) return v.toExponential(1);
   return String(+v.toPrecision(3));
 };
+const paramCount = (n: number): string => (n >= 1e9 ? `${+(n / 1e9).toPrecision(3)}B` : n >= 1e6 ? `${+(n / 1e6).toPrecision(3)}M` : num(n));
 const BYTE_UNITS = [
   { name: 'bytes', bytes: 1 },
   { name: 'KiB', bytes: 2 ** 10 },
@@ -41,15 +42,30 @@ export function duration(s: number): string {
 }
 const val = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
+/**
+ * Exponential moving average with TensorBoard's debiasing, weight chosen so the average spans
+ * about `span` steps; gaps (null) are carried over without updating the average.
+ */
+export function smooth(points: [number, number | null][], span: number): [number, number | null][] {
+  const w = 1 - 2 / (span + 1);
+  let acc = 0;
+  let n = 0;
+  return points.map(([x, y]) => {
+    if (y === null) return [x, null];
+    acc = w * acc + (1 - w) * y;
+    n++;
+    return [x, acc / (1 - w ** n)];
+  });
+}
+
 export function charts(d: RunData): ChartSpec[] {
   const m = d.metrics;
   const at = (f: (r: (typeof m)[number]) => number | null): [number, number | null][] => m.map((r) => [r.step, val(f(r))]);
-  const loss: ChartSpec = {
-    id: 'loss',
-    title: 'Loss',
-    series: [{ name: 'train', color: COLORS.train, points: at((r) => r.loss) }],
-    yFormat: short,
-  };
+  const train = at((r) => r.loss);
+  const loss: ChartSpec = { id: 'loss', title: 'Loss', series: [], yFormat: short };
+  // a noisy loss over many steps reads better as a faint raw line under a smoothed one
+  if (train.length >= 50) loss.series.push({ name: 'train', color: COLORS.train, points: train, faint: true }, { name: 'train (smoothed)', color: COLORS.train, points: smooth(train, Math.max(5, Math.round(train.length / 50))) });
+  else loss.series.push({ name: 'train', color: COLORS.train, points: train });
   if (d.evals.length) loss.series.push({ name: 'eval', color: COLORS.eval, points: d.evals.map((e) => [e.step, val(e.eval_loss)]), dots: true });
   const used = MEMORY_CATEGORIES.filter((c) => m.some((r) => (r.mem?.[c] ?? 0) > 0));
   // one binary unit for the whole chart, so its ticks are round numbers of that unit
@@ -86,7 +102,7 @@ function headline(d: RunData): string {
   ];
   if (last && val(last.loss) !== null) parts.push(`loss ${last.loss.toFixed(4)}`);
   if (lastEval && val(lastEval.eval_loss) !== null) parts.push(`eval loss ${lastEval.eval_loss.toFixed(4)}`);
-  if (d.run) parts.push(`${d.run.layout}, ${short(d.run.parameters)} parameters, ${d.run.precision}, ZeRO ${d.run.zero_stage}, ${d.run.world_size} rank(s)`);
+  if (d.run) parts.push(`${d.run.layout}, ${paramCount(d.run.parameters)} parameters, ${d.run.precision}, ZeRO ${d.run.zero_stage}, ${d.run.world_size} rank(s)`);
   return `<p class="headline">${esc(parts.join(' · '))}</p>`;
 }
 
@@ -167,6 +183,7 @@ svg.chart{width:100%;height:auto;display:block}
 line.axis{stroke:#9ca3af;stroke-width:1}
 text.tick{font-size:11px;fill:#4b5563}text.empty{font-size:14px;fill:#9ca3af}
 polyline.series{fill:none;stroke-width:1.5;stroke-linejoin:round;vector-effect:non-scaling-stroke}
+polyline.faint{opacity:.3}
 polygon.area{stroke:none;opacity:.85}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:12px}
 table{border-collapse:collapse;font-size:.9rem;width:100%}

@@ -9,6 +9,8 @@ export interface Series {
   points: [number, number | null][];
   /** Draw a dot at every point (few points, e.g. evaluations). */
   dots?: boolean;
+  /** Drawn faint, under a smoothed copy of it. */
+  faint?: boolean;
 }
 
 export interface ChartSpec {
@@ -25,7 +27,7 @@ export interface ChartSpec {
 
 const W = 640;
 const H = 260;
-const M = { left: 64, right: 14, top: 12, bottom: 30 };
+const M = { left: 64, right: 30, top: 12, bottom: 30 };
 
 export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -73,7 +75,7 @@ export function renderChart(c: ChartSpec): string {
   }
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1]).filter(finite));
-  const legend = c.series.map((s) => `<span class="key"><i style="background:${s.color}"></i>${esc(s.name)}</span>`).join('');
+  const legend = c.series.map((s) => `<span class="key"><i style="background:${s.color}${s.faint ? ';opacity:.3' : ''}"></i>${esc(s.name)}</span>`).join('');
   const head = `<figure class="card"><figcaption>${esc(c.title)}<span class="legend">${legend}</span></figcaption>`;
   const svgOpen = `<svg class="chart" data-chart="${esc(c.id)}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}">`;
   if (xs.length === 0 || ys.length === 0) {
@@ -117,7 +119,7 @@ export function renderChart(c: ChartSpec): string {
       // one polyline per finite run of points
       let run: string[] = [];
       const flush = (): void => {
-        if (run.length) parts.push(`<polyline class="series" data-series="${esc(s.name)}" stroke="${s.color}" points="${run.join(' ')}"/>`);
+        if (run.length) parts.push(`<polyline class="series${s.faint ? ' faint' : ''}" data-series="${esc(s.name)}" stroke="${s.color}" points="${run.join(' ')}"/>`);
         run = [];
       };
       for (const [x, y] of s.points) {
