@@ -297,11 +297,11 @@ describe('legacy and alias forms', () => {
     expect(warningsOf(cfg)).toEqual(['test.json: "optimizer.params.adam_w_mode": false is ignored for type AdamW (always decoupled weight decay)']);
   });
 
-  it('DeepSpeed monitoring blocks are kept verbatim and flagged as having no effect', () => {
-    const cfg = { ...ok, tensorboard: { enabled: true, output_path: 'tb' }, zero_optimization: { stage: 2, offload_param: { device: 'cpu' } } };
-    expect(resolve(cfg).ignored).toEqual({ tensorboard: { enabled: true, output_path: 'tb' } });
+  it('DeepSpeed profiling blocks are kept verbatim and flagged as having no effect', () => {
+    const cfg = { ...ok, flops_profiler: { enabled: true, profile_step: 2 }, zero_optimization: { stage: 2, offload_param: { device: 'cpu' } } };
+    expect(resolve(cfg).ignored).toEqual({ flops_profiler: { enabled: true, profile_step: 2 } });
     expect(warningsOf(cfg)).toEqual([
-      'test.json: "tensorboard" is accepted but has no effect in telechat-train (metrics go to metrics.jsonl)',
+      'test.json: "flops_profiler" is accepted but has no effect in telechat-train (metrics.jsonl reports MFU instead)',
       'test.json: "zero_optimization.offload_param" only applies to ZeRO stage 3 (stage is 2); ignored',
     ]);
   });
