@@ -7,12 +7,17 @@ import { writeReport } from '../observe/report/index.js';
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-report')
-    .usage(
-      '$0 OUTPUT_DIR\n\nWrites OUTPUT_DIR/report.html: loss (train and eval), learning rate, gradient norm, tokens/s, MFU and memory curves, ' +
-        'the run summary, the dataset\'s stats, the resolved config and one training row with its loss tokens highlighted. ' +
-        'Works on finished runs, crashed ones and ones still training; the page is self-contained (no network).',
+    .command(
+      '$0 <output-dir>',
+      [
+        'Writes OUTPUT_DIR/report.html, one self-contained page (no network): curves of loss (train, eval),',
+        'learning rate, gradient norm, tokens/s, MFU and memory by category; the run summary, the dataset\'s',
+        'stats, the resolved config, and one training row with its loss tokens highlighted. Works on finished',
+        'runs, crashed ones and ones still training; telechat-train also writes it at the end of every run.',
+      ].join('\n'),
+      (y) => y.positional('output-dir', { type: 'string', demandOption: true, describe: 'a telechat-train output directory' }),
     )
-    .command('$0 <output-dir>', false, (y) => y.positional('output-dir', { type: 'string', demandOption: true, describe: 'a telechat-train output directory' }))
+    .wrap(null) // the description is wrapped by hand above
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example([
       ['$0 output/zero3', 'write output/zero3/report.html'],

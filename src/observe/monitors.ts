@@ -1,12 +1,13 @@
 // The trainer's one hook into TensorBoard and CSV monitoring (rank 0 only): each optimizer
 // step becomes a list of (tag, value, x) scalars, DeepSpeed's own tags against global samples
 // plus ours against the optimizer step, and goes to every enabled sink.
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MonitorConfig } from '../config/index.js';
 import type { StepMetrics } from '../train/metrics.js';
 import { CsvMonitor, truncateCsvFiles } from './csv_monitor.js';
 import type { KeepScalar, ScalarEvent } from './scalars.js';
-import { TensorBoardWriter, truncateEventFiles } from './tensorboard.js';
+import { isEventFile, TensorBoardWriter, truncateEventFiles } from './tensorboard.js';
 
 /** One evaluation (eval.jsonl), for when the trainer evaluates. */
 export interface EvalMetrics {
@@ -66,21 +67,34 @@ export class Monitors {
   private readonly csv: CsvMonitor | null = null;
 
   constructor(private readonly o: MonitorOptions) {
-    const keep = keepThrough(o.startStep, o.globalBatch);
     if (o.tensorboard.enabled) {
       const dir = monitorDir(o.tensorboard);
-      const cut = truncateEventFiles(dir, keep);
-      if (cut.length) o.log(`tensorboard: dropped scalars after step ${o.startStep} from ${cut.join(', ')} in ${dir}`);
+      this.prepare(dir, 'tensorboard', isEventFile, truncateEventFiles);
       this.tb = new TensorBoardWriter(dir);
       o.log(`tensorboard: writing ${this.tb.path}`);
     }
     if (o.csv.enabled) {
       const dir = monitorDir(o.csv);
-      const cut = truncateCsvFiles(dir, keep);
-      if (cut.length) o.log(`csv_monitor: dropped rows after step ${o.startStep} from ${cut.length} file(s) in ${dir}`);
+      this.prepare(dir, 'csv_monitor', (f) => f.endsWith('.csv'), truncateCsvFiles);
       this.csv = new CsvMonitor(dir);
       o.log(`csv_monitor: writing ${dir}`);
     }
+  }
+
+  /**
+   * A resumed run drops what the earlier segment wrote after the resume step (no step twice).
+   * A fresh run leaves files it finds alone (they may be another run's under the same
+   * job_name) and says so.
+   */
+  private prepare(dir: string, what: string, isOurs: (name: string) => boolean, truncate: (dir: string, keep: KeepScalar) => string[]): void {
+    const { startStep, globalBatch, log } = this.o;
+    if (startStep > 0) {
+      const cut = truncate(dir, keepThrough(startStep, globalBatch));
+      if (cut.length) log(`${what}: dropped scalars after step ${startStep} from ${cut.join(', ')} in ${dir}`);
+      return;
+    }
+    const found = existsSync(dir) ? readdirSync(dir).filter(isOurs) : [];
+    if (found.length) log(`warning: ${what}: ${dir} already holds ${found.length} file(s) of an earlier run; new values are added beside them (set ${what}.job_name to keep runs apart)`);
   }
 
   get enabled(): boolean {

@@ -139,6 +139,12 @@ describe('the eval seam', () => {
     expect(f!.scalars.filter((s) => s.tag === 'eval/loss').map((s) => [s.step, pyNumber(s.value)])).toEqual([[1, 2.25]]);
     expect(readFileSync(join(root, 'c', 'eval_loss.csv'), 'utf8')).toBe('step,loss\r\n1,2.25\r\n');
     expect(lines.join('\n')).toMatch(/tensorboard: writing .*events\.out\.tfevents\./);
+    // a fresh run beside them keeps the earlier files and says so
+    const again = new Monitors({ tensorboard: mon, csv: { ...mon, job_name: 'c' }, globalBatch: 2, startStep: 0, log: (l) => lines.push(l) });
+    again.close();
+    expect(readdirSync(join(root, 'j'))).toHaveLength(2);
+    expect(readFileSync(join(root, 'c', 'eval_loss.csv'), 'utf8')).toBe('step,loss\r\n1,2.25\r\n');
+    expect(lines.filter((l) => l.startsWith('warning:'))).toHaveLength(2);
 
     let drawn = '';
     const tty = { write: (s: string) => ((drawn = s), true) } as unknown as NodeJS.WriteStream;
