@@ -1,12 +1,14 @@
 // End to end: telechat-train with the tensorboard and csv_monitor blocks enabled, killed
-// after step 5 (last checkpoint at step 3), then resumed to step 7. An independent Python
+// after step 5 (last checkpoint at step 3), then resumed to step 7 on 2 ranks (rank 0 alone
+// writes monitors: one new event file, not two). An independent Python
 // reader decodes the event files; every scalar must equal metrics.jsonl (as a float32) with
 // each step exactly once, and every CSV row must equal it exactly (as a double).
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTmpDir } from '../helpers/tmp.js';
-import { makeFixture, runAsync, TINY_MODEL, TRAIN_CLI, zeroConfig, type Fixture } from '../helpers/train_fixture.js';
+import { freePort } from '../../src/distributed/free_port.js';
+import { LAUNCH_CLI, makeFixture, runAsync, TINY_MODEL, TRAIN_CLI, zeroConfig, type Fixture } from '../helpers/train_fixture.js';
 import { metricValue, pyNumber, readEventsPy, sameF32 } from './helpers.js';
 
 const REPORT_CLI = 'dist/cli/report.js';
@@ -43,7 +45,8 @@ describe('tensorboard and csv_monitor in a real run, across a crash and a resume
     }, { save_steps: 3 });
     writeFileSync(cfgPath, JSON.stringify(cfg));
     const crashed = await runAsync(args(), { TELECHAT_FAULT_AT: 'step:5' });
-    expect(crashed.status).not.toBe(0); // SIGKILL after step 5's metrics
+    expect(crashed.status, crashed.stderr).toBeNull(); // killed by SIGKILL after step 5's metrics
+    expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(5);
   }, 240_000);
   afterAll(() => tmp.cleanup());
 
@@ -63,8 +66,9 @@ describe('tensorboard and csv_monitor in a real run, across a crash and a resume
     expect(steps).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it('resumes to step 7; event files and CSVs hold each step once, equal to metrics.jsonl', async () => {
-    const res = await runAsync([...args(), '--resume', 'auto']);
+  it('resumes to step 7 on 2 ranks; event files and CSVs hold each step once, equal to metrics.jsonl', async () => {
+    const port = await freePort();
+    const res = await runAsync([LAUNCH_CLI, '--nproc-per-node', '2', '--master-port', String(port), '--', process.execPath, ...args(), '--resume', 'auto', '--set', 'gradient_accumulation_steps=1']);
     expect(res.status, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/tensorboard: dropped scalars after step 3/);
     metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row);
@@ -120,6 +124,7 @@ describe('tensorboard and csv_monitor in a real run, across a crash and a resume
     // the report written at the end of the run
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('finished');
-    expect(existsSync(join(out, 'run.json'))).toBe(true);
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { world_size: number; start_step: number };
+    expect([run.world_size, run.start_step]).toEqual([2, 3]);
   }, 240_000);
 });
