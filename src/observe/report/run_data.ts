@@ -3,8 +3,7 @@
 // crashed or is still going is read as far as it got (a torn last line is left out).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Manifest } from '../../data/manifest.js';
-import { readManifest } from '../../data/manifest.js';
+import { readManifest, type Manifest } from '../../data/manifest.js';
 import { manifestTokenizer } from '../../data/inspect.js';
 import { DatasetReader } from '../../data/reader.js';
 import type { StepMetrics } from '../../train/metrics.js';
