@@ -71,8 +71,13 @@ export function truncateEventFiles(dir: string, keep: KeepScalar): string[] {
     const scan = readRecords(readFileSync(path));
     const out: Buffer[] = [];
     let changed = scan.error !== null;
-    for (const data of scan.records) {
-      const ev = decodeEvent(data);
+    for (const [i, data] of scan.records.entries()) {
+      let ev: EventRecord;
+      try {
+        ev = decodeEvent(data);
+      } catch (e) {
+        throw new Error(`${path}: record ${i} (byte ${scan.offsets[i]}) is not an Event: ${(e as Error).message}`);
+      }
       if (ev.fileVersion !== null || ev.scalars.length === 0) {
         out.push(frameRecord(data));
         continue;

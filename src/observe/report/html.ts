@@ -22,7 +22,7 @@ const short = (v: number): string => {
   if (a >= 1e9) return `${+(v / 1e9).toPrecision(3)}G`;
   if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
   if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
-  if (a < 1e-3) return v.toExponential(1);
+  if (a < 1e-3) return v.toExponential(1).replace('.0e', 'e');
   return String(+v.toPrecision(3));
 };
 const paramCount = (n: number): string => (n >= 1e9 ? `${+(n / 1e9).toPrecision(3)}B` : n >= 1e6 ? `${+(n / 1e6).toPrecision(3)}M` : num(n));
@@ -199,7 +199,7 @@ mark{background:#bbf7d0;color:inherit;border-radius:2px}
 .notes{color:#92400e;font-size:.85rem}
 .headline{margin:0 0 4px;font-size:1rem}
 text.xlabel{font-size:11px;fill:#6b7280}
-@media (max-width:700px){body{padding:8px}text.tick,text.xlabel{font-size:19px}}
+@media (max-width:700px){body{padding:8px}text.tick,text.xlabel{font-size:17px}}
 `;
 
 export function renderReport(d: RunData, now: Date = new Date()): string {

@@ -27,7 +27,7 @@ export interface ChartSpec {
 
 const W = 640;
 const H = 260;
-const M = { left: 64, right: 30, top: 12, bottom: 30 };
+const M = { left: 70, right: 30, top: 12, bottom: 30 };
 
 export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
