@@ -128,7 +128,7 @@ function summary(d: RunData): string {
     ['Steps', `${last ? last.step : 0}${total !== null ? ` of ${total}` : ''}${skipped ? ` (${skipped} skipped)` : ''}`],
     ['Tokens', num(tokens)],
     ['Training time', `${duration(seconds)} (sum of step times)`],
-    ['Loss', losses.length ? `${losses[0]!.toFixed(4)} → ${losses[losses.length - 1]!.toFixed(4)} (best ${Math.min(...losses).toFixed(4)})` : '–'],
+    ['Loss', losses.length ? `${losses[0]!.toFixed(4)} → ${losses[losses.length - 1]!.toFixed(4)} (best ${losses.reduce((a, b) => Math.min(a, b)).toFixed(4)})` : '–'],
     ['Eval loss', lastEval ? `${val(lastEval.eval_loss)?.toFixed(4) ?? 'n/a'} at step ${lastEval.step}` : 'no evaluation'],
   ];
   if (d.run) rows.push(['Segment started', `${d.run.started_at.replace('T', ' ').slice(0, 19)} UTC after step ${d.run.start_step}`]);
