@@ -229,7 +229,7 @@ export interface ResolvedConfig {
   data_types: { grad_accum_dtype: DTypeName };
   tensorboard: MonitorConfig;
   csv_monitor: MonitorConfig;
-  /** Accepted DeepSpeed blocks with no effect here (tensorboard, flops_profiler, ...), verbatim. */
+  /** Accepted DeepSpeed blocks with no effect here (wandb, flops_profiler, ...), verbatim. */
   ignored: Record<string, unknown>;
   model: ModelSection;
   data: DataSection;

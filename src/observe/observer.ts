@@ -4,12 +4,12 @@ import type { ResolvedConfig } from '../config/index.js';
 import type { StepMetrics } from '../train/metrics.js';
 import { Monitors, type EvalMetrics } from './monitors.js';
 import { writeReport } from './report/index.js';
-import { writeRunInfo, type RunInfo } from './run_info.js';
+import { writeRunFacts, type RunFacts } from './run_info.js';
 
 export interface ObserverOptions {
   config: ResolvedConfig;
   /** Facts of this segment for run.json (format and time are filled here). */
-  run: Omit<RunInfo, 'format' | 'started_at'>;
+  run: Omit<RunFacts, 'format' | 'started_at'>;
   log: (line: string) => void;
 }
 
@@ -18,7 +18,7 @@ export class RunObserver {
 
   constructor(private readonly o: ObserverOptions) {
     const outDir = o.config.training.output_dir;
-    writeRunInfo(outDir, { ...o.run, started_at: new Date().toISOString() });
+    writeRunFacts(outDir, { ...o.run, started_at: new Date().toISOString() });
     this.monitors = new Monitors({
       tensorboard: o.config.tensorboard,
       csv: o.config.csv_monitor,

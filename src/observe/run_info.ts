@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from './files.js';
 
-export interface RunInfo {
+export interface RunFacts {
   format: 'telechat-run';
   layout: string;
   parameters: number;
@@ -22,22 +22,22 @@ export interface RunInfo {
   start_step: number;
 }
 
-export const RUN_INFO_FILE = 'run.json';
+export const RUN_FACTS_FILE = 'run.json';
 
-export function writeRunInfo(outDir: string, info: Omit<RunInfo, 'format'>): void {
-  writeFileAtomic(join(outDir, RUN_INFO_FILE), JSON.stringify({ format: 'telechat-run', ...info, dataset_dir: resolve(info.dataset_dir) }, null, 2) + '\n');
+export function writeRunFacts(outDir: string, info: Omit<RunFacts, 'format'>): void {
+  writeFileAtomic(join(outDir, RUN_FACTS_FILE), JSON.stringify({ format: 'telechat-run', ...info, dataset_dir: resolve(info.dataset_dir) }, null, 2) + '\n');
 }
 
 /** run.json of an output dir, or null when the run predates it. */
-export function readRunInfo(outDir: string): RunInfo | null {
-  const path = join(outDir, RUN_INFO_FILE);
+export function readRunFacts(outDir: string): RunFacts | null {
+  const path = join(outDir, RUN_FACTS_FILE);
   if (!existsSync(path)) return null;
-  let v: Partial<RunInfo>;
+  let v: Partial<RunFacts>;
   try {
-    v = JSON.parse(readFileSync(path, 'utf8')) as Partial<RunInfo>;
+    v = JSON.parse(readFileSync(path, 'utf8')) as Partial<RunFacts>;
   } catch (e) {
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
   }
   if (v.format !== 'telechat-run') throw new Error(`${path}: key "format" must be "telechat-run"`);
-  return v as RunInfo;
+  return v as RunFacts;
 }

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepMetrics } from '../../src/train/metrics.js';
-import { writeRunInfo } from '../../src/observe/run_info.js';
+import { writeRunFacts } from '../../src/observe/run_info.js';
 
 export function syntheticMetrics(n: number): StepMetrics[] {
   const out: StepMetrics[] = [];
@@ -37,7 +37,7 @@ export function writeSyntheticRun(dir: string, steps: number, datasetDir: string
     writeFileSync(join(dir, 'eval.jsonl'), evals.map((e) => JSON.stringify(e) + '\n').join(''));
   }
   writeFileSync(join(dir, 'resolved-config.json'), JSON.stringify({ train_batch_size: 16, zero_optimization: { stage: 3 }, run: { world_size: 8, precision: 'bf16', total_steps: steps } }, null, 2));
-  writeRunInfo(dir, {
+  writeRunFacts(dir, {
     layout: 'telechat', parameters: 7_000_000_000, precision: 'bf16', zero_stage: 3, world_size: 8, device: 'cuda', dataset_dir: datasetDir,
     total_steps: steps, train_batch_size: 16, started_at: '2026-01-01T00:00:00.000Z', start_step: 0,
   });

@@ -8,7 +8,7 @@ import { manifestTokenizer } from '../../data/inspect.js';
 import { DatasetReader } from '../../data/reader.js';
 import type { StepMetrics } from '../../train/metrics.js';
 import type { EvalMetrics } from '../monitors.js';
-import { readRunInfo, type RunInfo } from '../run_info.js';
+import { readRunFacts, type RunFacts } from '../run_info.js';
 
 /** A piece of a rendered training row: text, and whether its tokens carry loss. */
 export interface RowPiece {
@@ -31,7 +31,7 @@ export interface RunData {
   evals: EvalMetrics[];
   /** resolved-config.json as written (plain JSON), or null. */
   config: Record<string, unknown> | null;
-  run: RunInfo | null;
+  run: RunFacts | null;
   manifest: Manifest | null;
   sample: SampleRow | null;
   /** Notes on what could not be read (shown on the page, never fatal). */
@@ -79,7 +79,7 @@ export async function readRunData(outDir: string): Promise<RunData> {
       throw new Error(`${configPath}: not valid JSON (${(e as Error).message})`);
     }
   }
-  const run = readRunInfo(outDir);
+  const run = readRunFacts(outDir);
   let manifest: Manifest | null = null;
   let sample: SampleRow | null = null;
   if (run) {
