@@ -2,6 +2,7 @@
 // "auto" is filled the way Hugging Face's DeepSpeed integration does (from training
 // arguments, with TrainingArguments defaults where nothing was given), the batch triple is
 // inferred and checked, and the cross-key rules are enforced.
+import { join } from 'node:path';
 import { inferBatch } from './batch.js';
 import { ConfigError, show, type Warnings } from './errors.js';
 import { CONFIG } from './schema.js';
@@ -9,6 +10,7 @@ import type { Json, JsonObject, Origin } from './validate.js';
 import type {
   AdamParams,
   DTypeName,
+  MonitorConfig,
   OptimizerConfig,
   ResolvedConfig,
   SchedulerConfig,
@@ -173,6 +175,8 @@ export function resolveConfig(
     activation_checkpointing: cfg['activation_checkpointing'],
     checkpoint: cfg['checkpoint'],
     data_types: { grad_accum_dtype: gradAccum },
+    tensorboard: monitorBlock(cfg['tensorboard'] as JsonObject, join(training['output_dir'] as string, 'tensorboard')),
+    csv_monitor: monitorBlock(cfg['csv_monitor'] as JsonObject, join(training['output_dir'] as string, 'csv_monitor')),
     ignored,
     model: cfg['model'],
     data,
@@ -185,6 +189,12 @@ export function resolveConfig(
 }
 
 type Fail = (path: string, reason: string) => never;
+
+/** A monitor block with its default place filled: "" = under the output dir. */
+function monitorBlock(b: JsonObject, defaultPath: string): MonitorConfig {
+  const path = b['output_path'] as string;
+  return { enabled: b['enabled'] as boolean, output_path: path === '' ? defaultPath : path, job_name: b['job_name'] as string };
+}
 
 function resolveOptimizer(
   block: JsonObject | undefined,

@@ -228,6 +228,10 @@ const training = obj({
   weight_decay_exclude: { kind: 'array', items: oneOf(PARAM_KINDS, null), default: ['norm', 'bias'] }, // HF convention
 });
 
+// DeepSpeed's monitor blocks (deepspeed/monitor/config.py defaults). An empty output_path
+// means the output dir's tensorboard/ or csv_monitor/ (resolve.ts).
+const monitor = obj({ enabled: bool(false), output_path: str(''), job_name: str('DeepSpeedJobName') });
+
 // ---- the whole file --------------------------------------------------------------------
 
 const positiveOrAuto = (def: number | null): Spec => int(def, positiveIntAuto);
@@ -284,8 +288,8 @@ export const CONFIG: ObjectSpec = obj(
     // (autotuning, elasticity, apex amp, ...) or that needs a network service is refused when
     // it asks for something (`active`).
     flops_profiler: passthrough('metrics.jsonl reports MFU instead'),
-    tensorboard: passthrough('metrics go to metrics.jsonl'),
-    csv_monitor: passthrough('metrics go to metrics.jsonl'),
+    tensorboard: monitor, // event files (src/observe/tensorboard.ts)
+    csv_monitor: monitor, // one CSV per tag (src/observe/csv_monitor.ts)
     wandb: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
     comet: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
     comms_logger: passthrough('communication is not logged; bench:comm measures it'),

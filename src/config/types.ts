@@ -217,6 +217,14 @@ export interface RunInfo {
   total_steps: number | null;
 }
 
+/** DeepSpeed's `tensorboard` / `csv_monitor` blocks (rank 0 writes under output_path/job_name). */
+export interface MonitorConfig {
+  enabled: boolean;
+  /** Resolved: the output dir's `tensorboard/` or `csv_monitor/` when the file leaves it "". */
+  output_path: string;
+  job_name: string;
+}
+
 export interface ResolvedConfig {
   train_batch_size: number;
   train_micro_batch_size_per_gpu: number;
@@ -246,7 +254,9 @@ export interface ResolvedConfig {
   activation_checkpointing: ActivationCheckpointingConfig;
   checkpoint: CheckpointConfig;
   data_types: { grad_accum_dtype: DTypeName };
-  /** Accepted DeepSpeed blocks with no effect here (tensorboard, flops_profiler, ...), verbatim. */
+  tensorboard: MonitorConfig;
+  csv_monitor: MonitorConfig;
+  /** Accepted DeepSpeed blocks with no effect here (wandb, flops_profiler, ...), verbatim. */
   ignored: Record<string, unknown>;
   model: ModelSection;
   data: DataSection;

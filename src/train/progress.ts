@@ -1,6 +1,8 @@
-// A one-line progress bar for terminals: step/total, loss, lr, tokens/s, ETA.
+// A one-line progress bar for terminals: step/total, loss, lr, tokens/s, ETA, and the latest
+// eval loss once an evaluation has run.
 export class ProgressBar {
   private readonly start = Date.now();
+  private evalLoss: number | null = null;
 
   constructor(
     private readonly total: number,
@@ -16,7 +18,13 @@ export class ProgressBar {
     const perStep = elapsed / Math.max(1, step - this.first);
     const eta = Math.max(0, (this.total - step) * perStep);
     const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
-    this.out.write(`\r[${bar}] ${step}/${this.total}  loss ${loss.toFixed(4)}  lr ${lr.toExponential(2)}  ${tokensPerS.toFixed(0)} tok/s  ETA ${formatSeconds(eta)}   `);
+    const evalPart = this.evalLoss === null ? '' : `  eval ${this.evalLoss.toFixed(4)}`;
+    this.out.write(`\r[${bar}] ${step}/${this.total}  loss ${loss.toFixed(4)}${evalPart}  lr ${lr.toExponential(2)}  ${tokensPerS.toFixed(0)} tok/s  ETA ${formatSeconds(eta)}   `);
+  }
+
+  /** Called by the evaluation loop after each evaluation; shown from the next update on. */
+  setEvalLoss(loss: number): void {
+    this.evalLoss = loss;
   }
 
   finish(): void {

@@ -26,6 +26,7 @@ import { faultPoint } from './faults.js';
 import { trainingFlops } from './flops.js';
 import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMetrics } from './metrics.js';
 import { measurePeakFlops } from './peak.js';
+import { RunObserver } from '../observe/observer.js';
 import { ProgressBar, formatSeconds } from './progress.js';
 import { LrScheduler } from './schedules.js';
 import type { RunSetup } from './setup.js';
@@ -158,6 +159,13 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   for (const note of offloadNotes(zero, be.device)) log.line(note);
 
   const metrics = isRank0 ? new MetricsWriter(join(outDir, 'metrics.jsonl')) : null;
+  const observer = isRank0
+    ? new RunObserver({
+        config: cfg,
+        run: { layout: source.spec.layout, parameters: engine.table.count, precision: cfg.run.precision, zero_stage: zero.stage, world_size: engine.worldSize, device: be.device, dataset_dir: reader.dir, total_steps: totalSteps, train_batch_size: cfg.train_batch_size, start_step: startStep },
+        log: (line) => log.line(line),
+      })
+    : null;
   const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;
   const started = Date.now();
   let lastSaved = startStep;
@@ -209,6 +217,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         ...(skipped ? { skipped } : {}),
       };
       metrics?.write(m);
+      observer?.onStep(m);
       summary.steps = step + 1;
       summary.tokens += tokens;
       if (skipped) summary.skipped++;
@@ -233,6 +242,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   } finally {
     metrics?.close();
     engine.free();
+    await observer?.finish();
   }
   summary.seconds = (Date.now() - started) / 1000;
   log.line(

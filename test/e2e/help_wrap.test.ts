@@ -23,6 +23,7 @@ const CASES: [string, string[]][] = [
   ['data', ['build', '--help']],
   ['data', ['inspect', '--help']],
   ['plan', ['--help']],
+  ['report', ['--help']],
 ];
 
 describe('--help wraps at word boundaries when piped', () => {

@@ -302,11 +302,11 @@ describe('legacy and alias forms', () => {
     expect(warningsOf(cfg)).toEqual(['test.json: "optimizer.params.adam_w_mode": false is ignored for type AdamW (always decoupled weight decay)']);
   });
 
-  it('DeepSpeed monitoring blocks are kept verbatim and flagged as having no effect', () => {
-    const cfg = { ...ok, tensorboard: { enabled: true, output_path: 'tb' }, zero_optimization: { stage: 2, offload_param: { device: 'cpu' } } };
-    expect(resolve(cfg).ignored).toEqual({ tensorboard: { enabled: true, output_path: 'tb' } });
+  it('DeepSpeed profiling blocks are kept verbatim and flagged as having no effect', () => {
+    const cfg = { ...ok, flops_profiler: { enabled: true, profile_step: 2 }, zero_optimization: { stage: 2, offload_param: { device: 'cpu' } } };
+    expect(resolve(cfg).ignored).toEqual({ flops_profiler: { enabled: true, profile_step: 2 } });
     expect(warningsOf(cfg)).toEqual([
-      'test.json: "tensorboard" is accepted but has no effect in telechat-train (metrics go to metrics.jsonl)',
+      'test.json: "flops_profiler" is accepted but has no effect in telechat-train (metrics.jsonl reports MFU instead)',
       'test.json: "zero_optimization.offload_param" only applies to ZeRO stage 3 (stage is 2); ignored',
     ]);
   });
@@ -400,6 +400,8 @@ describe('nothing silently ignored', () => {
     'zero_optimization.stage', 'zero_optimization.overlap_comm', 'zero_optimization.offload_param.device', 'zero_optimization.offload_optimizer.device',
     'zero_optimization.stage3_prefetch_bucket_size', 'zero_optimization.stage3_param_persistence_threshold',
     'data_types.grad_accum_dtype',
+    'tensorboard.enabled', 'tensorboard.output_path', 'tensorboard.job_name', // src/observe/tensorboard.ts
+    'csv_monitor.enabled', 'csv_monitor.output_path', 'csv_monitor.job_name', // src/observe/csv_monitor.ts
   ]);
   const isSchedulerParam = (p: string): boolean => p.startsWith('scheduler.params.');
 

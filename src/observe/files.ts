@@ -1,0 +1,23 @@
+// Small file helpers shared by the monitors and the report.
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+let tmpCount = 0;
+
+/**
+ * Writes through a temp file in the same dir, then renames: readers see old or new, never half.
+ * The temp name holds neither the target's name nor "tfevents", so a crash can't leave a file
+ * that TensorBoard or a CSV scan would take for data.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.telechat-tmp-${process.pid}-${tmpCount++}`);
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (let o = 0; o < buf.length; ) o += writeSync(fd, buf, o);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}

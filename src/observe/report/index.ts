@@ -1,0 +1,16 @@
+// The run report (DESIGN.md: OUTPUT_DIR/report.html), written at the end of every run and by
+// `telechat-report OUTPUT_DIR`, also for a run that crashed or is still going.
+import { join } from 'node:path';
+import { writeFileAtomic } from '../files.js';
+import { renderReport } from './html.js';
+import { readRunData } from './run_data.js';
+
+export const REPORT_FILE = 'report.html';
+
+/** Reads the output dir, writes report.html into it atomically, returns its path. */
+export async function writeReport(outDir: string): Promise<string> {
+  const html = renderReport(await readRunData(outDir));
+  const path = join(outDir, REPORT_FILE);
+  writeFileAtomic(path, html);
+  return path;
+}

@@ -1,0 +1,43 @@
+// run.json: the facts of a run segment that the config does not hold (model shape, device,
+// where the dataset is), written by rank 0 when training starts, so `telechat-report` can
+// describe a run that crashed or is still going.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from './files.js';
+
+export interface RunFacts {
+  format: 'telechat-run';
+  layout: string;
+  parameters: number;
+  precision: string;
+  zero_stage: number;
+  world_size: number;
+  device: string;
+  /** The dataset dir the run reads (built from raw data when --data was .jsonl). */
+  dataset_dir: string;
+  total_steps: number;
+  train_batch_size: number;
+  /** This segment: when it started (ISO time) and after which step (0 = fresh). */
+  started_at: string;
+  start_step: number;
+}
+
+export const RUN_FACTS_FILE = 'run.json';
+
+export function writeRunFacts(outDir: string, info: Omit<RunFacts, 'format'>): void {
+  writeFileAtomic(join(outDir, RUN_FACTS_FILE), JSON.stringify({ format: 'telechat-run', ...info, dataset_dir: resolve(info.dataset_dir) }, null, 2) + '\n');
+}
+
+/** run.json of an output dir, or null when the run predates it. */
+export function readRunFacts(outDir: string): RunFacts | null {
+  const path = join(outDir, RUN_FACTS_FILE);
+  if (!existsSync(path)) return null;
+  let v: Partial<RunFacts>;
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8')) as Partial<RunFacts>;
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (v.format !== 'telechat-run') throw new Error(`${path}: key "format" must be "telechat-run"`);
+  return v as RunFacts;
+}
