@@ -10,6 +10,7 @@ import type { DatasetReader } from '../data/reader.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { openDataset } from './data_feed.js';
 import { prepareOutputDir } from './output_dir.js';
+import { acquireRunLock } from './run_lock.js';
 
 /** The package root (dist/train or src/train -> ..). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -74,8 +75,10 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
   if (!req.dryRun && req.isRank0) {
-    if (req.resume) mkdirSync(first.training.output_dir, { recursive: true }); // resuming from a checkpoint elsewhere
-    else prepareOutputDir(first.training.output_dir, req.overwrite);
+    // the lock first: --overwrite must not clear the dir of a run that is still going
+    mkdirSync(first.training.output_dir, { recursive: true });
+    for (const note of acquireRunLock(first.training.output_dir).notes) log(note);
+    if (!req.resume) prepareOutputDir(first.training.output_dir, req.overwrite);
   }
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));
