@@ -144,7 +144,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const hfDtype = source.init === 'random' ? cfg.run.precision : null;
   const save = (step: number): void => {
     saveCheckpoint(
-      { engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, barrier: () => group.world.barrier(), hfDtype, saveTotalLimit: cfg.training.save_total_limit },
+      { engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, hfDtype, saveTotalLimit: cfg.training.save_total_limit },
       {
         format: 'telechat-trainer-state', version: 1, step, epoch: sampler.position(step - 1).epoch, samples: step * cfg.train_batch_size,
         global_batch: cfg.train_batch_size, seed: cfg.training.seed, scheduler: scheduler.stateDict(), loss_scaler: scaler.stateDict(),
