@@ -52,6 +52,17 @@ export class StopRequest {
     if (this.signal !== null && Date.now() - this.at >= REPEAT_WINDOW_MS) this.dispose();
   }
 
+  /**
+   * Before a long synchronous stretch (the stop's save): waits out the rest of the window, then
+   * removes the handlers, so a further signal ends the process even while the save runs.
+   */
+  async settle(): Promise<void> {
+    if (this.signal === null) return;
+    const left = this.at + REPEAT_WINDOW_MS - Date.now();
+    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+    this.dispose();
+  }
+
   dispose(): void {
     for (const s of SIGNALS) process.off(s, this.handler);
   }

@@ -235,6 +235,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         opts.stop.arm();
         summary.stoppedBy = agreeOnStop(group.world, be.device, opts.stop.signal);
         if (summary.stoppedBy !== null) {
+          await opts.stop.settle(); // from here a second signal ends the process, save or not
           if (lastSaved !== step + 1) save(step + 1);
           break;
         }
