@@ -52,6 +52,9 @@ async function main(): Promise<void> {
     .option('dry-run', { type: 'boolean', default: false, describe: 'resolve and validate config, model and data, print the plan, exit' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example(EXAMPLES)
+    .epilog('Ctrl-C / SIGTERM: every rank finishes its step, a checkpoint is saved, the command that resumes the run is printed, exit 130 / 143; ' +
+      'a second signal (after 1 s) stops at once. One run per --output-dir (a lock file names the holder). ' +
+      'MFU uses a peak measured once per machine and cached, or TELECHAT_PEAK_TFLOPS (one rank\'s share). See docs/reliability.md.')
     .strict()
     .help()
     .parse();

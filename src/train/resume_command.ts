@@ -1,6 +1,7 @@
 // The exact command that continues an interrupted run: the command line that started it (the
 // launcher's when there is one; telechat-launch passes its argv in TELECHAT_LAUNCH_ARGV) with
-// --overwrite and any --resume replaced by `--resume auto`, which picks up OUTPUT/latest.
+// --overwrite and any --resume replaced by `--resume auto`, which picks up OUTPUT/latest, run
+// from the same directory (relative paths in it stay right).
 import { shellQuote } from '../distributed/launcher.js';
 
 /** Removes --overwrite / --resume [X] (either spelling) from telechat-train's arguments, adds --resume auto. */
@@ -23,7 +24,7 @@ export function resumeArgs(args: string[]): string[] {
  * argv: this process's (node, script, args...); launcherArgv: the launcher's, whose command
  * after the first "--" is telechat-train's.
  */
-export function resumeCommand(argv: string[], launcherArgv: string[] | null): string {
+export function resumeCommand(argv: string[], launcherArgv: string[] | null, cwd: string = process.cwd()): string {
   let words: string[];
   if (launcherArgv !== null && launcherArgv.includes('--')) {
     const sep = launcherArgv.indexOf('--');
@@ -34,7 +35,7 @@ export function resumeCommand(argv: string[], launcherArgv: string[] | null): st
   } else {
     words = [...argv.slice(0, 2), ...resumeArgs(argv.slice(2))];
   }
-  return words.map(shellQuote).join(' ');
+  return `cd ${shellQuote(cwd)} && ${words.map(shellQuote).join(' ')}`;
 }
 
 /** The launcher's argv from the environment, or null when started directly. */

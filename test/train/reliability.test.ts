@@ -121,6 +121,24 @@ describe('signals', () => {
     expect(metricsOf(out).map(key)).toEqual(whole.map(key));
   });
 
+  it('a signal that reaches one rank only (rank 1): both ranks stop after the same step, with a complete checkpoint', async () => {
+    const out = join(tmp.dir, 'one-rank');
+    const run = await launch(out, config());
+    await until('step 3', () => metricsOf(out).length >= 3);
+    const ranks = execFileSync('ps', ['-o', 'pid=', '--ppid', String(run.child.pid)], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
+    const rank1 = ranks.filter((p) => readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes('RANK=1'));
+    expect(rank1.length).toBe(1);
+    process.kill(rank1[0]!, 'SIGTERM');
+    const { code } = await run.done;
+    expect(code, run.err()).toBe(143);
+    const step = Number(/stopped by SIGTERM after step (\d+) of 24/.exec(run.out())?.[1]);
+    expect(step).toBeGreaterThanOrEqual(3);
+    const dir = join(out, `checkpoint-${String(step).padStart(6, '0')}`);
+    expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe(`checkpoint-${String(step).padStart(6, '0')}`);
+    expect(readdirSync(join(dir, 'zero')).sort()).toEqual(['layout.json', 'rank-00000.safetensors', 'rank-00001.safetensors']);
+    expect(metricsOf(out).length).toBe(step);
+  });
+
   it('a second signal kills at once, even inside a long save (launcher and a single process)', async () => {
     // pause:save:after-shards blocks the save for a minute, as a slow disk would
     const out = join(tmp.dir, 'twice');

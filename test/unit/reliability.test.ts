@@ -29,10 +29,10 @@ describe('resume command', () => {
 
   it('under telechat-launch: the launcher command, edited after "--"; quoted for a shell', () => {
     const launcher = ['/usr/bin/node', '/x/launch.js', '--nproc-per-node', '2', '--', 'node', '/x/train.js', '--config', 'my cfg.json', '--overwrite'];
-    expect(resumeCommand(['/usr/bin/node', '/x/train.js'], launcher)).toBe(
-      "/usr/bin/node /x/launch.js --nproc-per-node 2 -- node /x/train.js --config 'my cfg.json' --resume auto");
-    expect(resumeCommand(['/usr/bin/node', '/x/train.js', '--config', 'c.json'], null)).toBe('/usr/bin/node /x/train.js --config c.json --resume auto');
-    expect(resumeCommand(['n', 's'], ['telechat-launch', '--', 'telechat-train', '--max-steps', '5'])).toBe('telechat-launch -- telechat-train --max-steps 5 --resume auto');
+    expect(resumeCommand(['/usr/bin/node', '/x/train.js'], launcher, '/runs/a b')).toBe(
+      "cd '/runs/a b' && /usr/bin/node /x/launch.js --nproc-per-node 2 -- node /x/train.js --config 'my cfg.json' --resume auto");
+    expect(resumeCommand(['/usr/bin/node', '/x/train.js', '--config', 'c.json'], null, '/w')).toBe('cd /w && /usr/bin/node /x/train.js --config c.json --resume auto');
+    expect(resumeCommand(['n', 's'], ['telechat-launch', '--', 'telechat-train', '--max-steps', '5'], '/w')).toBe('cd /w && telechat-launch -- telechat-train --max-steps 5 --resume auto');
   });
 });
 
