@@ -188,6 +188,8 @@ function lineSplitter(onLine: (line: string) => void): { push(chunk: string): vo
 
 interface Worker {
   label: string; // "rank N" or "node N (host)"
+  /** An ssh process running another node's launcher. */
+  remote: boolean;
   child: ChildProcess;
   exited: boolean;
   closed: Promise<void>;
@@ -232,9 +234,9 @@ export function runJob(
     let forced = false; // a second signal: ranks killed
     let killTimer: NodeJS.Timeout | null = null;
 
-    const killAll = (sig: NodeJS.Signals): void => {
+    const killAll = (sig: NodeJS.Signals, ranksOnly = false): void => {
       for (const w of workers) {
-        if (w.exited || w.child.pid === undefined) continue;
+        if (w.exited || w.child.pid === undefined || (ranksOnly && w.remote)) continue;
         try {
           process.kill(-w.child.pid, sig); // the whole process group
         } catch {
@@ -254,7 +256,7 @@ export function runJob(
         child.stdin!.on('error', () => undefined); // a node that dies at once is reported by its exit
         child.stdin!.write(stdin); // left open: closing it stops the remote node
       }
-      const w: Worker = { label, child, exited: false, closed: Promise.resolve(), stderrTail: [] };
+      const w: Worker = { label, remote: stdin !== undefined, child, exited: false, closed: Promise.resolve(), stderrTail: [] };
       w.closed = new Promise<void>((res) => child.on('close', () => res()));
       const outLines = lineSplitter((l) => io.out(`${prefix}${l}\n`));
       const errLines = lineSplitter((l) => {
@@ -291,8 +293,14 @@ export function runJob(
     let report: Promise<void> = Promise.resolve();
     let tornDownAt = 0;
     const REPORT_WINDOW_MS = 300;
+    // 130/143: a telechat-train rank that stopped after SIGINT/SIGTERM (sent to it, or to a peer
+    // it agreed with), its checkpoint saved; not a crash
+    const stoppedBySignal = (f: { code: number | null; signal: NodeJS.Signals | null }): NodeJS.Signals | null =>
+      f.signal !== null ? null : f.code === 128 + signalNumber('SIGINT') ? 'SIGINT' : f.code === 128 + signalNumber('SIGTERM') ? 'SIGTERM' : null;
     const describe = (f: { worker: Worker; code: number | null; signal: NodeJS.Signals | null }): string =>
-      f.signal !== null ? `${f.worker.label} was killed by ${f.signal}` : `${f.worker.label} exited with code ${f.code}`;
+      f.signal !== null ? `${f.worker.label} was killed by ${f.signal}`
+        : stoppedBySignal(f) !== null ? `${f.worker.label} stopped after ${stoppedBySignal(f)} (exit ${f.code})`
+          : `${f.worker.label} exited with code ${f.code}`;
     let cause: { worker: Worker; code: number | null; signal: NodeJS.Signals | null } | null = null;
     const others: string[] = [];
 
@@ -314,7 +322,7 @@ export function runJob(
           await Promise.race([c.worker.closed, new Promise((r) => setTimeout(r, 300))]);
           io.err(`telechat-launch: ${describe(c)}; stopping the other ranks\n`);
           if (others.length > 0) io.err(`telechat-launch: then ${others.join(', ')}\n`);
-          if (c.worker.stderrTail.length > 0) {
+          if (c.worker.stderrTail.length > 0 && stoppedBySignal(c) === null) {
             io.err(`telechat-launch: last stderr lines of ${c.worker.label}:\n`);
             for (const l of c.worker.stderrTail) io.err(`  ${l}\n`);
           }
@@ -351,7 +359,10 @@ export function runJob(
       if (interrupted === null && !failure) {
         interrupted = sig;
         io.err(`telechat-launch: received ${sig}; each rank finishes its step, saves a checkpoint and exits (send it again to kill them at once)\n`);
-        killAll(sig);
+        // this node's ranks only: the others learn of the stop from them (the ranks agree on it
+        // through a collective), finish the same step and exit the same way, and so do their
+        // launchers; killing the ssh channels would tear those nodes down instead
+        killAll(sig, true);
         return;
       }
       io.err(`telechat-launch: received ${sig} again; killing all ranks\n`);

@@ -4,8 +4,8 @@
 //
 // Measured once per machine and cached, not at every start: a run measuring while other runs
 // (or its own other ranks) compete for the same cores sees a low peak and reports MFU above what
-// it is (two concurrent runs showed 85%, a 2-rank run 100.9%). Local rank 0 measures while the
-// other local ranks wait; the cache key holds everything that changes the rate: host, CPU model,
+// it is (two concurrent runs showed 85%, a 2-rank run 100.9%). On CPU local rank 0 measures
+// while the other local ranks wait; the cache key holds everything that changes the rate: host, CPU model,
 // device (GPU model), dtype, thread count, and the addon build.
 //
 // A rank's share on CPU: with L ranks on C cores each rank gets floor(C / L) cores, so its peak
@@ -63,24 +63,26 @@ export function peakCachePath(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'telechat-train', 'peak-flops.json');
 }
 
-function gpuModels(): string {
-  // the driver lists each GPU's model; without it the key says only "cuda"
+/** The GPU models the NVIDIA driver lists, or null when it lists none (then nothing is cached). */
+function gpuModels(): string | null {
   const root = '/proc/driver/nvidia/gpus';
   try {
     const names = readdirSync(root).map((d) => /Model:\s*(.+)/.exec(readFileSync(join(root, d, 'information'), 'utf8'))?.[1]?.trim() ?? '?');
-    return [...new Set(names)].sort().join('+') || 'cuda';
+    return names.length > 0 ? [...new Set(names)].sort().join('+') : null;
   } catch {
-    return 'cuda';
+    return null;
   }
 }
 
-/** What the peak depends on, as one string. */
-export function peakKey(device: 'cpu' | 'cuda', dtype: DType, threads: number): string {
+/** What the peak depends on, as one string; null when the device cannot be identified. */
+export function peakKey(device: 'cpu' | 'cuda', dtype: DType, threads: number): string | null {
+  const gpu = device === 'cuda' ? gpuModels() : 'cpu';
+  if (gpu === null) return null;
   const build = existsSync(addonPath) ? `${statSync(addonPath).size}-${Math.round(statSync(addonPath).mtimeMs)}` : 'none';
   const parts = [
     `host=${hostname()}`,
     `cpu=${cpus()[0]?.model ?? '?'}`,
-    `device=${device === 'cuda' ? gpuModels() : 'cpu'}`,
+    `device=${gpu}`,
     `dtype=${dtypeName(dtype)}`,
     `threads=${device === 'cuda' ? 0 : threads}`,
     `addon=${build}`,
@@ -128,7 +130,7 @@ export function overridePeak(env: NodeJS.ProcessEnv): number | null {
 
 /**
  * Collective (every rank calls it once; `barrier` waits for all): the peak of this rank's
- * share, from TELECHAT_PEAK_TFLOPS, the cache, or a measurement by local rank 0 alone.
+ * share, from TELECHAT_PEAK_TFLOPS, the cache, or a measurement (on CPU by local rank 0 alone).
  */
 export function rankPeak(be: Backend, dtype: DType, o: { localRank: number; localWorldSize: number; barrier: () => void; env?: NodeJS.ProcessEnv }): Peak {
   const env = o.env ?? process.env;
@@ -139,6 +141,7 @@ export function rankPeak(be: Backend, dtype: DType, o: { localRank: number; loca
   const what = be.device === 'cuda' ? `${dtypeName(dtype)} GEMM on one GPU` : `fp32 GEMM on ${threads} thread(s)`;
   let result: Peak | null = override !== null ? { flops: override, source: 'TELECHAT_PEAK_TFLOPS' } : null;
   const cached = (): Peak | null => {
+    if (key === null) return null;
     const e = readPeakCache(path)[key];
     return e && e.flops > 0 ? { flops: e.flops, source: `${what}, measured ${e.measured_at}, cached in ${path}` } : null;
   };
@@ -147,6 +150,7 @@ export function rankPeak(be: Backend, dtype: DType, o: { localRank: number; loca
     if (be.device !== 'cuda') addon.setNumThreads(threads);
     try {
       const flops = measurePeakFlops(be, dtype);
+      if (key === null) return { flops, source: `${what}, measured now (the driver names no GPU model: not cached)` };
       const saved = writePeakCache(path, key, { flops, measured_at: new Date().toISOString() });
       return { flops, source: `${what}, measured now${saved ? `, cached in ${path}` : ` (cannot write the cache ${path})`}` };
     } finally {
@@ -154,8 +158,10 @@ export function rankPeak(be: Backend, dtype: DType, o: { localRank: number; loca
     }
   };
   result ??= cached();
-  if (result === null && o.localRank === 0) result = measure();
-  o.barrier(); // the other local ranks wait, idle, while local rank 0 measures
+  // CPU: local rank 0 measures while the other local ranks wait, idle, at the barrier; GPUs are
+  // not shared, so each rank measures its own
+  if (result === null && (o.localRank === 0 || be.device === 'cuda')) result = measure();
+  o.barrier();
   result ??= cached() ?? measure();
   return result;
 }

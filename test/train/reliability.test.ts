@@ -5,7 +5,7 @@
 // and leaves the latest valid; a second writer into a running run's dir is refused; ranks stop
 // within seconds of their launcher being killed; MFU uses the cached (or given) peak.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAUNCH_CLI, TRAIN_CLI, type Fixture, type Metrics, makeFixture, runAsync, runTrain, TINY_MODEL, zeroConfig } from '../helpers/train_fixture.js';
@@ -137,6 +137,27 @@ describe('signals', () => {
     expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe(`checkpoint-${String(step).padStart(6, '0')}`);
     expect(readdirSync(join(dir, 'zero')).sort()).toEqual(['layout.json', 'rank-00000.safetensors', 'rank-00001.safetensors']);
     expect(metricsOf(out).length).toBe(step);
+  });
+
+  it('a hostfile launch (2 nodes, ssh replaced by a local shell): SIGINT to the first node stops the other node too, at the same step, exit 130', async () => {
+    const dir = join(tmp.dir, 'hosts');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'ssh'), '#!/bin/sh\n# ssh -o BatchMode=yes HOST COMMAND\nshift 3\nexec /bin/sh -c "$1"\n');
+    chmodSync(join(dir, 'ssh'), 0o755);
+    writeFileSync(join(dir, 'hosts'), 'host-a slots=1\nhost-b slots=1\n');
+    const out = join(tmp.dir, 'hostfile');
+    const run = start([LAUNCH_CLI, '--hostfile', join(dir, 'hosts'), '--master-addr', '127.0.0.1', '--master-port', String(await freePort()), '--', process.execPath, ...trainArgs(out, config())],
+      { PATH: `${dir}:${process.env.PATH}`, TELECHAT_RUN_SECRET: '' });
+    await until('step 3', () => metricsOf(out).length >= 3);
+    run.child.kill('SIGINT');
+    const { code } = await run.done;
+    expect(code, run.err()).toBe(130);
+    const step = Number(/stopped by SIGINT after step (\d+) of 24/.exec(run.out())?.[1]);
+    expect(step).toBeGreaterThanOrEqual(3);
+    expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe(`checkpoint-${String(step).padStart(6, '0')}`);
+    expect(readdirSync(join(out, `checkpoint-${String(step).padStart(6, '0')}`, 'zero')).sort()).toEqual(['layout.json', 'rank-00000.safetensors', 'rank-00001.safetensors']);
+    expect(run.err()).toContain('[node 1] telechat-launch: rank 1 stopped after SIGINT (exit 130)');
+    expect(run.err()).not.toMatch(/lost the launching node|exited with code|last stderr lines/);
   });
 
   it('a second signal kills at once, even inside a long save (launcher and a single process)', async () => {
