@@ -16,10 +16,10 @@ export function exportFinal(engine: ZeroEngine, spec: ModelSpec, baseDir: string
   const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;
   // A write that fails (a full disk) is kept until every unit has been gathered: the other
   // ranks are in those gathers too, and leaving them would hang the job.
-  let failed: { err: unknown } | null = null;
+  const failures: unknown[] = [];
   try {
     engine.forEachWholeUnit((views, unit) => {
-      if (!w || failed) return;
+      if (!w || failures.length > 0) return;
       try {
         // the layout lists tensors in unit order, so each unit's tensors come next
         while (w.nextName !== null) {
@@ -28,10 +28,10 @@ export function exportFinal(engine: ZeroEngine, spec: ModelSpec, baseDir: string
           w.write(map.hfName, hfTensorValues(map, views));
         }
       } catch (err) {
-        failed = { err };
+        failures.push(err);
       }
     });
-    if (failed) throw (failed as { err: unknown }).err;
+    if (failures.length > 0) throw failures[0];
     return w ? w.finish() : [];
   } catch (err) {
     w?.abort();
