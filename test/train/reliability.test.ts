@@ -192,7 +192,8 @@ describe('disk full during a save', () => {
   const expectFullDiskHandled = (out: string, stderr: string, failedStep: number, validStep: number): void => {
     const failed = `checkpoint-${String(failedStep).padStart(6, '0')}`;
     const valid = join(out, `checkpoint-${String(validStep).padStart(6, '0')}`);
-    expect(stderr).toContain(`cannot save ${failed} in ${out} (rank 0): ENOSPC: no space left on device`);
+    // the rank that ran out of room says so (which one, on a real disk, is a race); the others say a peer failed
+    expect(stderr).toMatch(new RegExp(`cannot save ${failed} in ${out} \\(rank [01]\\): ENOSPC: no space left on device`));
     expect(stderr).toContain(`The partial ${join(out, failed)}.tmp was removed. ${valid} is still the latest valid checkpoint (continue with --resume auto once there is room)`);
     expect(stderr).toMatch(/A checkpoint needs about \d+\.\d MiB; \d+\.\d MiB free there now\./);
     expect(readdirSync(out).filter((f) => f.includes('.tmp'))).toEqual([]);
