@@ -17,3 +17,12 @@ export function prepareOutputDir(dir: string, overwrite: boolean): void {
   mkdirSync(dir, { recursive: true });
 }
 
+/**
+ * Removes checkpoint temp dirs a killed save left behind (the caller holds the run lock, so no
+ * save is in progress); returns notes naming them.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  const stale = readdirSync(dir).filter((f) => /^checkpoint-\d{6}\.tmp$/.test(f));
+  for (const f of stale) rmSync(join(dir, f), { recursive: true, force: true });
+  return stale.map((f) => `note: removed ${join(dir, f)}, the unfinished save of an earlier run`);
+}

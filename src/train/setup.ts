@@ -9,7 +9,7 @@ import { loadConfig, type ConfigFlags, type ResolvedConfig } from '../config/ind
 import type { DatasetReader } from '../data/reader.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { openDataset } from './data_feed.js';
-import { prepareOutputDir } from './output_dir.js';
+import { prepareOutputDir, removeStaleTemps } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 
 /** The package root (dist/train or src/train -> ..). */
@@ -79,6 +79,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
     mkdirSync(first.training.output_dir, { recursive: true });
     for (const note of acquireRunLock(first.training.output_dir).notes) log(note);
     if (!req.resume) prepareOutputDir(first.training.output_dir, req.overwrite);
+    for (const note of removeStaleTemps(first.training.output_dir)) log(note);
   }
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));

@@ -246,15 +246,18 @@ describe('one writer per output dir', () => {
     expect(existsSync(join(out, LOCK_FILE))).toBe(false); // released at exit
   });
 
-  it('a lock left by a killed run is taken over with a note', async () => {
+  it('a lock (and a temp dir) left by a killed run is taken over (removed) with a note', async () => {
     const out = join(tmp.dir, 'stale-lock');
     const killed = start(trainArgs(out, zeroConfig(0, 6, 2, STEPS, {}, { save_steps: 2 })));
     await until('step 3', () => metricsOf(out).length >= 3);
     killed.child.kill('SIGKILL');
     await killed.done;
     expect(existsSync(join(out, LOCK_FILE))).toBe(true);
+    mkdirSync(join(out, 'checkpoint-000099.tmp', 'zero'), { recursive: true }); // as a save killed mid-way leaves it
     const r = await runAsync(trainArgs(out, zeroConfig(0, 6, 2, STEPS, {}, { save_steps: 2 }), ['--resume', 'auto']), ENV);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`note: removed ${join(out, 'checkpoint-000099.tmp')}, the unfinished save of an earlier run`);
+    expect(existsSync(join(out, 'checkpoint-000099.tmp'))).toBe(false);
     expect(r.stdout).toMatch(new RegExp(`note: ${join(out, LOCK_FILE)} was left by a run that is gone \\(pid ${killed.child.pid} on `));
     expect(existsSync(join(out, LOCK_FILE))).toBe(false);
   });
