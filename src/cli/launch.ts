@@ -20,7 +20,9 @@ async function main(): Promise<number> {
     .usage('$0 [options] -- COMMAND [ARGS...]')
     .epilog('Starts one process per rank, each in its own process group, with RANK, LOCAL_RANK, WORLD_SIZE, ' +
       'LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, TELECHAT_RUN_SECRET and OMP_NUM_THREADS (unless set). ' +
-      'If any rank fails, all ranks are stopped and the launcher exits with that rank\'s status.')
+      'If any rank fails, all ranks are stopped and the launcher exits with that rank\'s status. ' +
+      'SIGINT/SIGTERM are forwarded: telechat-train ranks finish their step, save a checkpoint and exit 130/143, and so does the launcher; ' +
+      'a second signal kills the ranks at once. Ranks stop by themselves if the launcher dies.')
     .option('nproc-per-node', { type: 'number', default: 1, describe: 'processes (ranks) on this node' })
     .option('nnodes', { type: 'number', default: 1, describe: 'number of nodes' })
     .option('node-rank', { type: 'number', default: 0, describe: 'index of this node' })
@@ -42,6 +44,8 @@ async function main(): Promise<number> {
     .parse();
 
   const command = ((argv['--'] as (string | number)[] | undefined) ?? []).map(String);
+  // rank 0 prints the command that resumes an interrupted run: this one (src/train/resume_command.ts)
+  process.env.TELECHAT_LAUNCH_ARGV = JSON.stringify(process.argv);
   if (command.length === 0) throw new Error('no command given: put it after "--", e.g. telechat-launch --nproc-per-node 2 -- node train.js');
   const positiveInt = (name: string, v: number, min: number): number => {
     if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);

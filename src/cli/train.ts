@@ -10,6 +10,19 @@ import { prepareRun } from '../train/setup.js';
 import { discoverRank } from '../distributed/env.js';
 import { initDistributed } from '../distributed/init.js';
 import { offloadNotes } from '../zero/offload.js';
+import { watchLauncher } from '../distributed/parent_watch.js';
+import { launcherArgvFromEnv, resumeCommand } from '../train/resume_command.js';
+import { REPEAT_WINDOW_MS, StopRequest, signalNumber } from '../train/stop.js';
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+// Output to a launcher that died (a closed pipe) must not crash the rank: the launcher watch
+// below stops it with a line in train.log.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
 
 const EXAMPLES: [string, string][] = [
   ['$0 --config configs/zero3.json', 'train the shipped tiny model on the shipped sample conversations'],
@@ -39,6 +52,9 @@ async function main(): Promise<void> {
     .option('dry-run', { type: 'boolean', default: false, describe: 'resolve and validate config, model and data, print the plan, exit' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example(EXAMPLES)
+    .epilog('Ctrl-C / SIGTERM: every rank finishes its step, a checkpoint is saved, the command that resumes the run is printed, exit 130 / 143; ' +
+      'a second signal (after 1 s) stops at once. One run per --output-dir (a lock file names the holder). ' +
+      'MFU uses a peak measured once per machine and cached, or TELECHAT_PEAK_TFLOPS (one rank\'s share). See docs/reliability.md.')
     .strict()
     .wrap(helpWidth())
     .help()
@@ -64,6 +80,16 @@ async function main(): Promise<void> {
     const group = argv['dry-run'] ? null : initDistributed({ device: choice.device });
     const worldSize = group ? group.info.worldSize : discoverRank().worldSize;
     const isRank0 = group ? group.info.rank === 0 : true;
+    let outputDir: string | null = null;
+    if (group) {
+      watchLauncher((pid) => {
+        const line = `telechat-train: rank ${group.info.rank}: the launcher (pid ${pid}) is gone; stopping` +
+          (outputDir ? ` (the last complete checkpoint in ${outputDir} stays valid)` : '');
+        process.stderr.write(line + '\n');
+        if (outputDir && existsSync(outputDir)) appendFileSync(join(outputDir, 'train.log'), line + '\n');
+        process.exit(1);
+      });
+    }
     const log = (line: string): void => {
       if (isRank0) process.stdout.write(line + '\n');
     };
@@ -87,8 +113,15 @@ async function main(): Promise<void> {
         log('dry run: configuration, model and data are valid');
         return;
       }
-      await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null }, { resume: argv.resume ?? null, backend: backend! });
+      outputDir = setup.config.training.output_dir;
+      const stop = new StopRequest((sig) => {
+        if (isRank0) process.stderr.write(`\ntelechat-train: received ${sig}: finishing this step, then saving a checkpoint (send it again, after ${REPEAT_WINDOW_MS / 1000} s, to stop at once)\n`);
+      });
+      const summary = await train(setup, group!, { out: log, tty: process.stderr.isTTY && isRank0 ? process.stderr : null },
+        { resume: argv.resume ?? null, backend: backend!, stop, resumeCommand: resumeCommand(process.argv, launcherArgvFromEnv()) });
       group!.destroy();
+      stop.dispose();
+      if (summary.stoppedBy !== null) process.exitCode = 128 + signalNumber(summary.stoppedBy);
     } finally {
       await setup.reader.close();
       setup.cleanup();

@@ -3,6 +3,10 @@
 // exits non-zero or dies by a signal takes the whole job down: the other ranks' process
 // groups get SIGTERM, then SIGKILL after a grace period, and the launcher exits with the
 // failing rank's status after printing "rank N" and that rank's last stderr lines.
+// SIGINT/SIGTERM to the launcher are forwarded to every rank, which finish their step, save a
+// checkpoint and exit 128 + signal (src/train/stop.ts); the launcher waits for them and exits
+// with their status. A second signal kills the ranks at once. Each rank gets the launcher's pid
+// (TELECHAT_LAUNCHER_PID) and stops by itself if the launcher dies (parent_watch.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -82,7 +86,7 @@ export function shellQuote(word: string): string {
 export function rankEnv(
   base: NodeJS.ProcessEnv,
   o: { rank: number; localRank: number; worldSize: number; localWorldSize: number; nodeRank: number;
-    masterAddr: string; masterPort: number; secret: string; cores?: number },
+    masterAddr: string; masterPort: number; secret: string; cores?: number; launcherPid?: number },
 ): NodeJS.ProcessEnv {
   const cores = o.cores ?? availableParallelism();
   const env: NodeJS.ProcessEnv = {
@@ -96,6 +100,7 @@ export function rankEnv(
     MASTER_PORT: String(o.masterPort),
     TELECHAT_RUN_SECRET: o.secret,
   };
+  if (o.launcherPid !== undefined) env.TELECHAT_LAUNCHER_PID = String(o.launcherPid);
   if (base.OMP_NUM_THREADS === undefined || base.OMP_NUM_THREADS === '') {
     env.OMP_NUM_THREADS = String(Math.max(1, Math.floor(cores / o.localWorldSize)));
   }
@@ -183,6 +188,8 @@ function lineSplitter(onLine: (line: string) => void): { push(chunk: string): vo
 
 interface Worker {
   label: string; // "rank N" or "node N (host)"
+  /** An ssh process running another node's launcher. */
+  remote: boolean;
   child: ChildProcess;
   exited: boolean;
   closed: Promise<void>;
@@ -222,11 +229,14 @@ export function runJob(
   return new Promise<number>((resolve) => {
     const workers: Worker[] = [];
     let failure: { worker: Worker; status: number } | null = null;
+    let interrupted: NodeJS.Signals | null = null; // the signal forwarded to the ranks
+    let stopStatus: number | null = null; // their exit status after it
+    let forced = false; // a second signal: ranks killed
     let killTimer: NodeJS.Timeout | null = null;
 
-    const killAll = (sig: NodeJS.Signals): void => {
+    const killAll = (sig: NodeJS.Signals, ranksOnly = false): void => {
       for (const w of workers) {
-        if (w.exited || w.child.pid === undefined) continue;
+        if (w.exited || w.child.pid === undefined || (ranksOnly && w.remote)) continue;
         try {
           process.kill(-w.child.pid, sig); // the whole process group
         } catch {
@@ -246,7 +256,7 @@ export function runJob(
         child.stdin!.on('error', () => undefined); // a node that dies at once is reported by its exit
         child.stdin!.write(stdin); // left open: closing it stops the remote node
       }
-      const w: Worker = { label, child, exited: false, closed: Promise.resolve(), stderrTail: [] };
+      const w: Worker = { label, remote: stdin !== undefined, child, exited: false, closed: Promise.resolve(), stderrTail: [] };
       w.closed = new Promise<void>((res) => child.on('close', () => res()));
       const outLines = lineSplitter((l) => io.out(`${prefix}${l}\n`));
       const errLines = lineSplitter((l) => {
@@ -283,15 +293,24 @@ export function runJob(
     let report: Promise<void> = Promise.resolve();
     let tornDownAt = 0;
     const REPORT_WINDOW_MS = 300;
+    // 130/143: a telechat-train rank that stopped after SIGINT/SIGTERM (sent to it, or to a peer
+    // it agreed with), its checkpoint saved; not a crash
+    const stoppedBySignal = (f: { code: number | null; signal: NodeJS.Signals | null }): NodeJS.Signals | null =>
+      f.signal !== null ? null : f.code === 128 + signalNumber('SIGINT') ? 'SIGINT' : f.code === 128 + signalNumber('SIGTERM') ? 'SIGTERM' : null;
     const describe = (f: { worker: Worker; code: number | null; signal: NodeJS.Signals | null }): string =>
-      f.signal !== null ? `${f.worker.label} was killed by ${f.signal}` : `${f.worker.label} exited with code ${f.code}`;
+      f.signal !== null ? `${f.worker.label} was killed by ${f.signal}`
+        : stoppedBySignal(f) !== null ? `${f.worker.label} stopped after ${stoppedBySignal(f)} (exit ${f.code})`
+          : `${f.worker.label} exited with code ${f.code}`;
     let cause: { worker: Worker; code: number | null; signal: NodeJS.Signals | null } | null = null;
     const others: string[] = [];
 
     const onExit = (w: Worker, code: number | null, signal: NodeJS.Signals | null): void => {
       if (w.exited) return;
       w.exited = true;
-      const failed = signal !== null || code !== 0;
+      // after a forwarded signal, a rank that saved and exited 128 + signal has done as asked
+      const stoppedAsAsked = interrupted !== null && signal === null && code !== null && (code === 0 || code === 128 + signalNumber(interrupted));
+      if (stoppedAsAsked && code !== 0 && stopStatus === null) stopStatus = code;
+      const failed = !forced && !stoppedAsAsked && (signal !== null || code !== 0);
       if (failed && !cause) {
         cause = { worker: w, code, signal };
         failure = { worker: w, status: signal !== null ? 128 + signalNumber(signal) : (code ?? 1) };
@@ -303,7 +322,7 @@ export function runJob(
           await Promise.race([c.worker.closed, new Promise((r) => setTimeout(r, 300))]);
           io.err(`telechat-launch: ${describe(c)}; stopping the other ranks\n`);
           if (others.length > 0) io.err(`telechat-launch: then ${others.join(', ')}\n`);
-          if (c.worker.stderrTail.length > 0) {
+          if (c.worker.stderrTail.length > 0 && stoppedBySignal(c) === null) {
             io.err(`telechat-launch: last stderr lines of ${c.worker.label}:\n`);
             for (const l of c.worker.stderrTail) io.err(`  ${l}\n`);
           }
@@ -331,13 +350,29 @@ export function runJob(
       const drained = Promise.all(workers.map((w) => w.closed));
       void Promise.race([drained, new Promise((r) => setTimeout(r, failure ? 1000 : 2000))])
         .then(() => report)
-        .then(() => resolve(failure ? failure.status : 0));
+        .then(() => resolve(failure ? failure.status : (stopStatus ?? 0)));
     };
 
+    // A signal is forwarded and the ranks are left to finish their step and save (no kill
+    // timer: a save can take minutes); a second one kills them.
     const onSignal = (sig: NodeJS.Signals): void => {
-      io.err(`telechat-launch: received ${sig}; stopping all ranks\n`);
+      if (interrupted === null && !failure) {
+        interrupted = sig;
+        io.err(`telechat-launch: received ${sig}; each rank finishes its step, saves a checkpoint and exits (send it again to kill them at once)\n`);
+        // this node's ranks only: the others learn of the stop from them (the ranks agree on it
+        // through a collective), finish the same step and exit the same way, and so do their
+        // launchers; killing the ssh channels would tear those nodes down instead
+        killAll(sig, true);
+        return;
+      }
+      io.err(`telechat-launch: received ${sig} again; killing all ranks\n`);
+      forced = true;
       if (!failure) failure = { worker: workers[0]!, status: 128 + signalNumber(sig) };
-      killAll(sig);
+      killAll('SIGKILL');
+    };
+    const onLostNode = (): void => {
+      if (!failure) failure = { worker: workers[0]!, status: 128 + signalNumber('SIGTERM') };
+      killAll('SIGTERM');
       if (!killTimer) killTimer = setTimeout(() => killAll('SIGKILL'), graceMs);
     };
     process.on('SIGINT', onSignal);
@@ -347,7 +382,7 @@ export function runJob(
       process.stdin.on('close', () => {
         if (workers.every((w) => w.exited)) return;
         io.err('telechat-launch: lost the launching node (stdin closed); stopping all ranks\n');
-        onSignal('SIGTERM');
+        onLostNode();
       });
       process.stdin.resume();
     }
@@ -358,7 +393,7 @@ export function runJob(
       const rank = rankOffset + i;
       const env = rankEnv(base, {
         rank, localRank: i, worldSize, localWorldSize: local.nprocPerNode, nodeRank: local.nodeRank,
-        masterAddr: local.masterAddr, masterPort: local.masterPort, secret,
+        masterAddr: local.masterAddr, masterPort: local.masterPort, secret, launcherPid: process.pid,
       });
       start(`rank ${rank}`, local.command, env, rank === 0 ? '' : `[rank ${rank}] `);
     }

@@ -170,7 +170,7 @@ export interface CudaFunctions {
 const here = dirname(fileURLToPath(import.meta.url));
 // dist/native -> repo root (also works from src/native under vitest).
 const repoRoot = join(here, '..', '..');
-const addonPath = join(repoRoot, 'build', 'native', 'Release', 'telechat_native.node');
+export const addonPath = join(repoRoot, 'build', 'native', 'Release', 'telechat_native.node');
 
 function load(): NativeAddon {
   if (!existsSync(addonPath)) {

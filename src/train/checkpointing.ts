@@ -2,8 +2,11 @@
 // rank's optimizer state and its layout) and trainer_state.json (step, scheduler, loss scaler,
 // seed and the identity of model shape, dataset and global batch). A checkpoint is written
 // under a temporary name, fsynced, then renamed; OUTPUT/latest names the newest complete one
-// and is written last, so a crash at any point leaves the previous checkpoint usable.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+// and is written last, so a crash at any point leaves the previous checkpoint usable. A write
+// that fails (a full disk) is agreed on by all ranks at the next collective point, the partial
+// temp dir is removed and the error names the checkpoint, the latest valid one and the space a
+// save needs.
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
@@ -68,14 +71,19 @@ export function checkpointName(step: number): string {
 
 function writeFileAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // a full disk leaves no stray temp file
+    throw err;
   }
-  renameSync(tmp, path);
 }
 
 function fsyncDir(path: string): void {
@@ -94,7 +102,6 @@ export interface SaveContext {
   baseDir: string;
   outDir: string;
   isRank0: boolean;
-  barrier: () => void;
   /** hf/ dtype: null keeps the base checkpoint's. */
   hfDtype: ExportDtype | null;
   saveTotalLimit: number | null;
@@ -106,16 +113,30 @@ export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
   const name = checkpointName(state.step);
   const final = join(ctx.outDir, name);
   const tmp = join(ctx.outDir, `${name}.tmp`);
-  if (isRank0) {
+  // Each phase ends with a collective in place of a barrier, through which every rank learns
+  // whether any rank's writes failed; then all of them stop with the same error.
+  const phase = (fn: () => void): void => {
+    let err: unknown = null;
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
+    const failures = engine.allReduceSum(err === null ? 0 : 1);
+    if (failures === 0) return;
+    if (isRank0 || err !== null) rmSync(tmp, { recursive: true, force: true });
+    throw saveFailure(ctx, name, tmp, err ?? `${failures} other rank(s) could not write their part (their errors say why)`);
+  };
+  phase(() => {
+    if (!isRank0) return;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(join(tmp, 'zero'), { recursive: true });
-  }
-  ctx.barrier();
+  });
   // zero/: this rank's optimizer state (stage 0 keeps the whole state on every rank: rank 0 writes it)
   const units = unitList(ctx.spec);
   const ranges: Array<[number, number]> = units.map((_, i) => engine.ownedRange(i));
-  const writes = engine.stage > 0 || isRank0;
-  if (writes) {
+  phase(() => {
+    if (engine.stage === 0 && !isRank0) return;
     const rank = engine.stage > 0 ? engine.rankIndex : 0;
     writeSafetensors(
       join(tmp, 'zero', rankFileName(rank)),
@@ -133,11 +154,13 @@ export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
         }));
       }),
     );
-  }
-  faultPoint('save:after-shards', state.step);
-  exportFinal(engine, ctx.spec, ctx.baseDir, join(tmp, 'hf'), isRank0, ctx.hfDtype);
-  faultPoint('save:after-hf', state.step);
-  if (isRank0) {
+    faultPoint('save:after-shards', state.step);
+  });
+  phase(() => {
+    // collective (ZeRO-3 gathers); a failed write on rank 0 still takes part in every gather
+    exportFinal(engine, ctx.spec, ctx.baseDir, join(tmp, 'hf'), isRank0, ctx.hfDtype);
+    faultPoint('save:after-hf', state.step);
+    if (!isRank0) return;
     const world = engine.stage > 0 ? engine.worldSize : 1;
     const chunkOf = (i: number): number => (engine.stage > 0 ? ranges[i]![1] - ranges[i]![0] : 0);
     const layout: ZeroLayout = {
@@ -154,9 +177,9 @@ export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
     };
     writeFileAtomic(join(tmp, 'zero', 'layout.json'), JSON.stringify(layout, null, 2) + '\n');
     writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
-  }
-  ctx.barrier(); // every rank's shard is on disk
-  if (isRank0) {
+  }); // every rank's shard is on disk
+  phase(() => {
+    if (!isRank0) return;
     fsyncDir(join(tmp, 'zero'));
     fsyncDir(tmp);
     faultPoint('save:before-rename', state.step);
@@ -166,9 +189,55 @@ export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
     faultPoint('save:before-latest', state.step);
     writeFileAtomic(join(ctx.outDir, 'latest'), name + '\n');
     pruneCheckpoints(ctx.outDir, ctx.saveTotalLimit, name);
-  }
-  ctx.barrier();
+  });
   return final;
+}
+
+function treeBytes(path: string): number {
+  const st = lstatSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((sum, f) => sum + treeBytes(join(path, f)), 0);
+}
+
+/** The newest complete checkpoint named by OUTPUT/latest, or null. */
+function latestValid(outDir: string): string | null {
+  try {
+    const dir = join(outDir, readFileSync(join(outDir, 'latest'), 'utf8').trim());
+    return existsSync(join(dir, 'trainer_state.json')) ? dir : null;
+  } catch {
+    return null;
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** What failed, what is still valid, and how much room a save takes. */
+function saveFailure(ctx: SaveContext, name: string, tmp: string, err: unknown): Error {
+  const cause = err instanceof Error ? err.message : String(err);
+  const latest = latestValid(ctx.outDir);
+  // a save takes what the previous one took; without one: fp32 master + 2 Adam moments (12 bytes
+  // per parameter over all ranks) plus hf/ (4 bytes per parameter at most)
+  let need: number;
+  try {
+    need = latest !== null ? treeBytes(latest) : ctx.engine.table.count * (12 + 4);
+  } catch {
+    need = ctx.engine.table.count * (12 + 4);
+  }
+  let free = '';
+  try {
+    const fs = statfsSync(ctx.outDir);
+    free = `; ${mib(fs.bavail * fs.bsize)} free there now`;
+  } catch {
+    /* no statfs: leave it out */
+  }
+  return new Error(
+    `cannot save ${name} in ${ctx.outDir} (rank ${ctx.engine.rankIndex}): ${cause}. ` +
+      `The partial ${tmp} was removed. ` +
+      (latest !== null ? `${latest} is still the latest valid checkpoint (continue with --resume auto once there is room). ` : `There is no earlier complete checkpoint in ${ctx.outDir}. `) +
+      `A checkpoint needs about ${mib(need)}${free}.`,
+  );
 }
 
 /** Keeps the newest `limit` complete checkpoints (never the one just written). */

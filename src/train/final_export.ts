@@ -14,16 +14,24 @@ import type { ZeroEngine } from '../zero/zero_engine.js';
  */
 export function exportFinal(engine: ZeroEngine, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null): string[] {
   const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;
+  // A write that fails (a full disk) is kept until every unit has been gathered: the other
+  // ranks are in those gathers too, and leaving them would hang the job.
+  const failures: unknown[] = [];
   try {
     engine.forEachWholeUnit((views, unit) => {
-      if (!w) return;
-      // the layout lists tensors in unit order, so each unit's tensors come next
-      while (w.nextName !== null) {
-        const map = w.layout.tensors.find((t) => t.hfName === w.nextName)!;
-        if (unitOf(engine.table, map.canonical) !== unit) break;
-        w.write(map.hfName, hfTensorValues(map, views));
+      if (!w || failures.length > 0) return;
+      try {
+        // the layout lists tensors in unit order, so each unit's tensors come next
+        while (w.nextName !== null) {
+          const map = w.layout.tensors.find((t) => t.hfName === w.nextName)!;
+          if (unitOf(engine.table, map.canonical) !== unit) break;
+          w.write(map.hfName, hfTensorValues(map, views));
+        }
+      } catch (err) {
+        failures.push(err);
       }
     });
+    if (failures.length > 0) throw failures[0];
     return w ? w.finish() : [];
   } catch (err) {
     w?.abort();

@@ -1,7 +1,9 @@
 // The output dir of a run: created if missing; an earlier run there is kept unless the user
-// asks to continue it (--resume) or to replace it (--overwrite).
+// asks to continue it (--resume) or to replace it (--overwrite). The run lock (run_lock.ts) is
+// taken before and survives --overwrite.
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { LOCK_FILE } from './run_lock.js';
 
 /** Refuses to write over an earlier run's checkpoints unless asked to. */
 export function prepareOutputDir(dir: string, overwrite: boolean): void {
@@ -10,8 +12,17 @@ export function prepareOutputDir(dir: string, overwrite: boolean): void {
     if (previous.length > 0 && !overwrite) {
       throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); pass --resume auto to continue it or --overwrite to replace it`);
     }
-    if (overwrite) for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true });
+    if (overwrite) for (const f of readdirSync(dir)) if (f !== LOCK_FILE) rmSync(join(dir, f), { recursive: true, force: true });
   }
   mkdirSync(dir, { recursive: true });
 }
 
+/**
+ * Removes checkpoint temp dirs a killed save left behind (the caller holds the run lock, so no
+ * save is in progress); returns notes naming them.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  const stale = readdirSync(dir).filter((f) => /^checkpoint-\d{6}\.tmp$/.test(f));
+  for (const f of stale) rmSync(join(dir, f), { recursive: true, force: true });
+  return stale.map((f) => `note: removed ${join(dir, f)}, the unfinished save of an earlier run`);
+}

@@ -11,7 +11,8 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import type { DatasetReader } from '../data/reader.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { isDatasetDir, openDataset } from './data_feed.js';
-import { prepareOutputDir } from './output_dir.js';
+import { prepareOutputDir, removeStaleTemps } from './output_dir.js';
+import { acquireRunLock } from './run_lock.js';
 
 /** The package root (dist/train or src/train -> ..). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -117,8 +118,11 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
   if (!req.dryRun && req.isRank0) {
-    if (req.resume) mkdirSync(first.training.output_dir, { recursive: true }); // resuming from a checkpoint elsewhere
-    else prepareOutputDir(first.training.output_dir, req.overwrite);
+    // the lock first: --overwrite must not clear the dir of a run that is still going
+    mkdirSync(first.training.output_dir, { recursive: true });
+    for (const note of acquireRunLock(first.training.output_dir).notes) log(note);
+    if (!req.resume) prepareOutputDir(first.training.output_dir, req.overwrite);
+    for (const note of removeStaleTemps(first.training.output_dir)) log(note);
   }
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));

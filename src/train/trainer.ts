@@ -20,16 +20,17 @@ import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
-import { checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics } from './checkpointing.js';
+import { checkpointName, checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics } from './checkpointing.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
 import { trainingFlops } from './flops.js';
 import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMetrics } from './metrics.js';
-import { measurePeakFlops } from './peak.js';
+import { rankPeak } from './peak.js';
 import { RunObserver } from '../observe/observer.js';
 import { ProgressBar, formatSeconds } from './progress.js';
 import { LrScheduler } from './schedules.js';
 import type { RunSetup } from './setup.js';
+import { agreeOnStop, type StopRequest, yieldToEventLoop } from './stop.js';
 
 export interface TrainIo {
   out: (line: string) => void;
@@ -46,6 +47,8 @@ export interface TrainSummary {
   bestLoss: number;
   skipped: number;
   outputDir: string;
+  /** The signal that stopped the run early (a checkpoint was saved at `steps`), or null. */
+  stoppedBy: NodeJS.Signals | null;
 }
 
 export function storageDtype(precision: ResolvedConfig['run']['precision']): DType {
@@ -73,6 +76,10 @@ export interface TrainOptions {
   resume?: string | null;
   /** Where the model computes (its tensors live on be.device); the CPU backend by default. */
   backend?: Backend;
+  /** SIGINT/SIGTERM: stop after the current step with a checkpoint (every rank passes one, or none). */
+  stop?: StopRequest;
+  /** Printed when stopped by a signal. */
+  resumeCommand?: string;
 }
 
 export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, opts: TrainOptions = {}): Promise<TrainSummary> {
@@ -114,7 +121,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const sampler = new Sampler({ numRows: reader.numRows, microBatch: micro, gradAccum: cfg.gradient_accumulation_steps, worldSize: engine.worldSize, seed: cfg.training.seed });
   const totalSteps = cfg.run.total_steps ?? sampler.stepsPerEpoch * Math.ceil(cfg.training.epochs);
   const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size };
-  const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir };
+  const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir, stoppedBy: null };
   let startStep = 0;
   if (resume !== null) {
     const dir = findResumeDir(outDir, resume);
@@ -142,7 +149,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const hfDtype = source.init === 'random' ? cfg.run.precision : null;
   const save = (step: number): void => {
     saveCheckpoint(
-      { engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, barrier: () => group.world.barrier(), hfDtype, saveTotalLimit: cfg.training.save_total_limit },
+      { engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, hfDtype, saveTotalLimit: cfg.training.save_total_limit },
       {
         format: 'telechat-trainer-state', version: 1, step, epoch: sampler.position(step - 1).epoch, samples: step * cfg.train_batch_size,
         global_batch: cfg.train_batch_size, seed: cfg.training.seed, scheduler: scheduler.stateDict(), loss_scaler: scaler.stateDict(),
@@ -151,12 +158,14 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       },
     );
   };
-  const peakFlops = measurePeakFlops(be, be.device === 'cuda' ? dtype : DType.F32);
+  const peak = rankPeak(be, be.device === 'cuda' ? dtype : DType.F32, { localRank: group.info.localRank, localWorldSize: group.info.localWorldSize, barrier: () => group.world.barrier() });
+  const peakFlops = peak.flops;
   log.line(
     `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on ${be.device} with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
       `${totalSteps} steps of ${cfg.train_batch_size} rows (micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} ranks), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
   );
   for (const note of offloadNotes(zero, be.device)) log.line(note);
+  log.line(`MFU peak: ${(peakFlops / 1e12).toPrecision(4)} TFLOP/s per rank (${peak.source})`);
 
   const metrics = isRank0 ? new MetricsWriter(join(outDir, 'metrics.jsonl')) : null;
   const observer = isRank0
@@ -233,18 +242,38 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         save(step + 1);
         lastSaved = step + 1;
       }
+      // signals (and the launcher watch) are handled here, between steps; the ranks agree
+      await yieldToEventLoop();
+      if (opts.stop && step + 1 < totalSteps) {
+        opts.stop.arm();
+        summary.stoppedBy = agreeOnStop(group.world, be.device, opts.stop.signal);
+        if (summary.stoppedBy !== null) {
+          await opts.stop.settle(); // from here a second signal ends the process, save or not
+          if (lastSaved !== step + 1) save(step + 1);
+          break;
+        }
+      }
     }
     bar?.finish();
-    if (lastSaved !== totalSteps) save(totalSteps);
-    // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
-    // init is saved in the training dtype
-    exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+    if (summary.stoppedBy === null) {
+      if (lastSaved !== totalSteps) save(totalSteps);
+      // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
+      // init is saved in the training dtype
+      exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+    }
   } finally {
     metrics?.close();
     engine.free();
     await observer?.finish();
   }
   summary.seconds = (Date.now() - started) / 1000;
+  if (summary.stoppedBy !== null) {
+    log.line(
+      `stopped by ${summary.stoppedBy} after step ${summary.steps} of ${totalSteps}: checkpoint saved in ${join(outDir, checkpointName(summary.steps))}` +
+        (opts.resumeCommand ? `; resume with:\n  ${opts.resumeCommand}` : ''),
+    );
+    return summary;
+  }
   log.line(
     `done: ${summary.steps} steps, ${summary.tokens.toLocaleString('en-US')} tokens in ${formatSeconds(summary.seconds)}; ` +
       `loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)} (best ${summary.bestLoss.toFixed(4)})` +
