@@ -170,7 +170,7 @@ function trainSection(r: Result): string {
     table(['side', 'tokens/s', 's/step (median)', 's/step per round', 'CPU s/step', 'peak RSS MB'], [
       side('telechat-train fp32', 'ours_fp32'),
       side('telechat-train bf16', 'ours_bf16'),
-      side('PyTorch eager fp32', 'torch_fp32'),
+      side(`PyTorch ${r.str('peer.torch')} eager fp32`, 'torch_fp32'),
     ]),
     '',
     table(['ratio vs PyTorch fp32', 'fp32', 'bf16', 'target'], [

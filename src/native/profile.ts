@@ -31,7 +31,8 @@ interface Frame {
   childNs: bigint;
 }
 
-class Profile {
+/** A profile of timed calls (exported for tests; the process uses `profile` below). */
+export class Profile {
   private readonly ops = new Map<string, OpStat>();
   private readonly stack: Frame[] = [];
   private started = process.hrtime.bigint();
