@@ -76,7 +76,12 @@ async function main(): Promise<void> {
   const sorted = [...loads].sort((a, b) => a - b);
   const torchVersion = rows.find((r) => r.side === 'torch')?.torch;
   if (typeof torchVersion !== 'string') throw new Error('scripts/reference/comm_torch.py printed no torch version');
-  const threads = (side: Row['side']) => [...new Set(rows.filter((r) => r.side === side).map((r) => r.threads))].join(', ');
+  // intra-op threads per rank process (the launcher's OMP_NUM_THREADS: cores / ranks, at least 1)
+  const threads = (side: Row['side']): string => {
+    const byRanks = rankCounts.map((n) => [n, rows.find((r) => r.side === side && r.ranks === n)?.threads] as const);
+    const distinct = new Set(byRanks.map(([, t]) => t));
+    return distinct.size === 1 ? String(byRanks[0]![1]) : byRanks.map(([n, t]) => `${t} at ${n} ranks`).join(', ');
+  };
   const table = [];
   console.log(`bench:comm  ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown'} (fp32, 127.0.0.1); torch ${torchVersion} gloo`);
   console.log('op             ranks     MB   ours GB/s  torch GB/s (torch ran)      torch_time/ours_time  faults/op ours torch');

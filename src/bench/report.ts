@@ -240,7 +240,8 @@ function commSection(r: Result): string {
       `${f(x.ours_minflt_per_op, 0)} / ${f(x.torch_minflt_per_op, 0)}`, `${f(x.ours_cpu_ms_per_op, 1)} / ${f(x.torch_cpu_ms_per_op, 1)}`];
   });
   return [
-    `Our Gloo communicator vs torch.distributed's gloo backend, fp32 buffers of 1-256 MB on 127.0.0.1, every rank a process ` +
+    `Our Gloo communicator vs torch.distributed's gloo backend, fp32 buffers of ${[...new Set(rows.map((_, i) => r.num(`rows.${i}.mb`)))].join(', ')} MB ` +
+      `on ${[...new Set(rows.map((_, i) => r.num(`rows.${i}.ranks`)))].join(' and ')} ranks over 127.0.0.1, every rank a process ` +
       `started by telechat-launch. Timing: ${r.str('timing')}.`,
     '',
     `**Peer:** PyTorch ${r.str('peer.torch')} (torch.__version__ at run time) torch.distributed, backend ${r.str('peer.backend')}, ` +
@@ -289,6 +290,14 @@ function dataSection(r: Result): string {
   ].join('\n');
 }
 
+/** A bench:zero side as the page names it: PyTorch sides with their recorded version and optimizer. */
+function zeroSideLabel(r: Result, side: string): string {
+  const torch = { 'pytorch ddp': 'DDP + AdamW', 'pytorch zero1': 'DDP + ZeroRedundancyOptimizer(AdamW)' }[side];
+  if (torch) return `PyTorch ${r.str('peer.torch')} ${torch}`;
+  if (side.startsWith('pytorch')) throw new Error(`${r.file}: unknown PyTorch side ${JSON.stringify(side)}`);
+  return side;
+}
+
 function zeroSection(r: Result): string {
   const rows = r.get('rows');
   if (!Array.isArray(rows)) throw new Error(`${r.file}: rows must be an array`);
@@ -297,12 +306,12 @@ function zeroSection(r: Result): string {
     if (!Array.isArray(rss)) throw new Error(`${r.file}: rows.${i}.peak_rss_mb must be an array`);
     const perRound = r.get(`rows.${i}.step_s_per_round`);
     if (!Array.isArray(perRound)) throw new Error(`${r.file}: rows.${i}.step_s_per_round must be an array`);
-    return [r.str(`rows.${i}.side`), f(r.num(`rows.${i}.step_s`), 2), perRound.map((x) => f(Number(x), 2)).join(', '), f(r.num(`rows.${i}.tokens_per_s`), 0),
+    return [zeroSideLabel(r, r.str(`rows.${i}.side`)), f(r.num(`rows.${i}.step_s`), 2), perRound.map((x) => f(Number(x), 2)).join(', '), f(r.num(`rows.${i}.tokens_per_s`), 0),
       `x${f(r.num(`rows.${i}.throughput_vs_ddp`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
   });
   return [
     `Training step (forward, backward, clipping 1.0, AdamW) of the bench model, global batch 4 x 1024 split over ${r.num('ranks')} ranks x ` +
-      `${r.num('threads_per_rank')} thread(s), fp32, every side started by telechat-launch on 127.0.0.1, against PyTorch DDP and ` +
+      `${r.num('threads_per_rank')} thread(s), fp32, every side started by telechat-launch on 127.0.0.1, against PyTorch ${r.str('peer.torch')} DDP and ` +
       `DDP + ZeroRedundancyOptimizer on the same model and batch. Timing: ${r.str('timing')}. Per-rank peak RSS is the largest over a side's launches.`,
     '',
     eagerPeer(r.str('peer.torch'), `${r.num('peer.threads_per_rank')} intra-op thread per rank`) +

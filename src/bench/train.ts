@@ -117,6 +117,11 @@ function main(): void {
       const long = runOnce(side, LONG);
       const step = (long.wall_s - short.wall_s) / (LONG - SHORT);
       const stepCpu = (long.cpu_s - short.cpu_s) / (LONG - SHORT);
+      if (!(step > 0)) {
+        // the longer run finished first: other jobs' load swamped the extra steps, and no time derived from it is true
+        throw new Error(`round ${r + 1} ${side}: ${LONG} steps took ${long.wall_s.toFixed(1)} s, ${SHORT} step(s) ${short.wall_s.toFixed(1)} s, ` +
+          'so a step has no positive time; the machine is too loaded for this difference (raise BENCH_LONG_STEPS or rerun on a quieter machine)');
+      }
       samples[side].push({ step_s: step, step_cpu_s: stepCpu, short, long });
       console.log(`  round ${r + 1} ${side.padEnd(10)} step ${step.toFixed(2)} s  (${short.wall_s.toFixed(1)} s / ${long.wall_s.toFixed(1)} s)  cpu ${stepCpu.toFixed(2)} s  ` +
         `peak RSS ${long.peak_rss_mb.toFixed(0)} MB  load ${short.load_1m.toFixed(2)}`);

@@ -175,10 +175,12 @@ describe('bench report', () => {
     expect(section(doc, 'bench:core')).toContain('best of 3 alternating launches per side');
     expect(section(doc, 'bench:zero')).toContain('1 intra-op thread per rank');
     expect(section(doc, 'bench:zero')).toContain('| telechat-train zero3 | 2.00 | 2.00, 2.50 | 2048 | x2.00 | 700 / 710 |');
+    expect(section(doc, 'bench:zero')).toContain(`| PyTorch ${TORCH} DDP + AdamW | 4.00 | 4.00, 4.50 | 1024 | x1.00 | 700 / 710 |`);
+    expect(section(doc, 'bench:comm')).toContain('fp32 buffers of 1000 MB on 4 ranks over 127.0.0.1');
     expect(section(doc, 'bench:comm')).toContain(`**Peer:** PyTorch ${TORCH} (torch.__version__ at run time) torch.distributed, backend gloo, 1 intra-op thread(s) per rank`);
     expect(section(doc, 'bench:data')).toContain(`**Peer:** Python sentencepiece ${SPM} (its __version__ at run time)`);
     expect(section(doc, 'bench:train')).toContain(`| PyTorch ${TORCH} eager fp32 | 512 |`);
-    expect(doc).not.toContain('PyTorch eager'); // no unversioned PyTorch label anywhere
+    expect(doc).not.toMatch(/pytorch (eager|ddp|zero1)/i); // no unversioned PyTorch label anywhere
   });
 
   it('collectives: bus bandwidth uses the factor of the op each side ran; the ratio is time for the same result', () => {
