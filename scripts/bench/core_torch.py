@@ -1,6 +1,9 @@
 """PyTorch eager counterpart of `npm run bench:core` and `npm run bench:train`: the same
 TeleChat2-shaped model (scripts/reference/telechat_model.py layers), batch 4 x 1024, every
-token labelled, on N threads. Prints one JSON line like src/bench/core_worker.ts.
+token labelled, on N threads (torch.set_num_threads), fp32, eager autograd (no torch.compile, no
+TorchScript). Attention is written out as torch 1.13 users write it: the full [B, heads, T, T]
+score matrix, masked_fill and softmax (1.13 has no scaled_dot_product_attention). Prints one
+JSON line like src/bench/core_worker.ts, with torch.__version__ and the thread count in effect.
 
 Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train]
 
@@ -111,8 +114,10 @@ def main():
         "side": "pytorch-eager",
         "mode": "train" if train else "forward-backward",
         "iters": iters,
-        "threads": threads,
+        "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "dtype": "float32",
+        "attention": "full T x T scores (matmul, masked_fill, softmax)",
         "step_s": median,
         "tokens_per_s": B * T / median if median else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

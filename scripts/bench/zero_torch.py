@@ -2,7 +2,9 @@
 """bench:zero, PyTorch side: the [CORE] bench model (the batched form of scripts/bench/core_torch.py)
 as an nn.Module under DistributedDataParallel (gloo), with torch.optim.AdamW ("ddp") or
 ZeroRedundancyOptimizer(AdamW) ("zero1"), fp32, global batch 4 x 1024 split over the ranks,
-clipping 1.0. Started by telechat-launch (env:// rendezvous). Rank 0 prints one JSON line like
+clipping 1.0, one torch thread per rank (OMP_NUM_THREADS from bench:zero), eager autograd with the
+full T x T attention scores. DDP runs with its defaults (25 MB buckets, all-reduce overlapped with
+backward). Started by telechat-launch (env:// rendezvous). Rank 0 prints one JSON line like
 src/bench/zero_worker.ts: the best step time of STEPS timed steps after one warm-up, and every
 rank's peak RSS.
 
@@ -110,7 +112,8 @@ def main():
     rss[rank] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     dist.all_reduce(rss)
     if rank == 0:
-        print(json.dumps({"side": f"pytorch {which}", "ranks": world, "torch": torch.__version__, "step_s": best,
+        print(json.dumps({"side": f"pytorch {which}", "ranks": world, "torch": torch.__version__,
+                          "threads": torch.get_num_threads(), "step_s": best,
                           "tokens_per_s": batch * T / best, "peak_rss_mb": rss.tolist()}))
     dist.destroy_process_group()
 

@@ -1,4 +1,5 @@
-// One rank of bench:comm (ours): times allReduce, reduceScatter and allGather of fp32 buffers
+// One rank of bench:comm (ours): times allReduce, reduceScatter, allGather and broadcast (from
+// rank 0) of fp32 buffers
 // and prints one JSON line per (op, size) from rank 0. Started by telechat-launch. Besides the
 // time, rank 0 reports its process's minor page faults and CPU time (user + system, all threads)
 // per timed iteration, barriers included: fresh pages on every call once made allReduce 1.5x
@@ -27,6 +28,7 @@ for (const mb of sizesMb) {
     ['allReduce', () => world.allReduce(full, 'sum')],
     ['reduceScatter', () => world.reduceScatter(full, chunk, 'sum')],
     ['allGather', () => world.allGather(chunk, gathered)],
+    ['broadcast', () => world.broadcast(full, 0)],
   ];
   for (const [op, fn] of ops) {
     fn(); // warm-up
@@ -44,7 +46,7 @@ for (const mb of sizesMb) {
     const after = process.resourceUsage();
     const minflt = (after.minorPageFault - before.minorPageFault) / iters;
     const cpuMs = (after.userCPUTime - before.userCPUTime + after.systemCPUTime - before.systemCPUTime) / 1e3 / iters;
-    if (rank === 0) console.log(JSON.stringify({ side: 'ours', op, ranks: W, mb, bytes: n * 4, iters, seconds, minflt, cpu_ms: cpuMs }));
+    if (rank === 0) console.log(JSON.stringify({ side: 'ours', op, ran: op, threads: Number(process.env.OMP_NUM_THREADS ?? 1), ranks: W, mb, bytes: n * 4, iters, seconds, minflt, cpu_ms: cpuMs }));
   }
   for (const b of [full, chunk, gathered]) addon.free(b.ptr);
 }

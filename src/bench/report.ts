@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { busBandwidthGBps, COLLECTIVE_OPS, type CollectiveOp } from './busbw.js';
 
 /** The benchmarks of the project's issues, in the order `npm run bench` runs them. */
 export const KNOWN_BENCHES = ['core', 'train', 'comm', 'data', 'zero'];
@@ -75,8 +76,8 @@ function loadText(l: number[]): string {
   return l.map((x) => x.toFixed(2)).join(' / ');
 }
 
-/** Date, machine, load and command of one result. */
-function provenance(name: string, r: Result, run: RunRecord | undefined): string {
+/** Date, machine, threads, load and command of one result. */
+function provenance(name: string, r: Result, run: RunRecord | undefined, threads: string | null): string {
   const date = run?.started ?? (r.has('date') ? r.str('date') : new Date(statSync(r.file).mtimeMs).toISOString());
   const machine = run
     ? `${run.cores} x ${run.cpu}`
@@ -98,21 +99,35 @@ function provenance(name: string, r: Result, run: RunRecord | undefined): string
   return [
     `- date: ${date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}${run ? ` (${f(run.seconds, 0)} s)` : ''}`,
     `- machine: ${machine}`,
+    ...(threads ? [`- threads: ${threads}`] : []),
     `- load average: ${load}`,
     `- command: \`${command}\``,
   ].join('\n');
 }
 
+/** What "PyTorch" means in the sections that compare with scripts/bench/core_torch.py or zero_torch.py. */
+function eagerPeer(version: string, threads: string): string {
+  return `**Peer:** PyTorch ${version} (torch.__version__ at run time), eager autograd, fp32, ${threads} ` +
+    '(torch.set_num_threads), no torch.compile or TorchScript; attention is written out as torch 1.13 users write it, ' +
+    'the full [B, heads, T, T] score matrix materialised, masked_fill and softmax (1.13 has no scaled_dot_product_attention). ' +
+    'Ours computes causal attention in tiles and never forms T x T. This is not the strongest PyTorch: a fused attention ' +
+    '(torch >= 2.0 SDPA / FlashAttention) or torch.compile would close part of the gap.';
+}
+
 function coreSection(r: Result): string {
+  const rounds = (key: string) => (r.get(`${key}.step_s_per_round`) as number[]).map((x) => f(x, 3)).join(', ');
   const rows = [
-    ['telechat-train', f(r.num('ours.tokens_per_s'), 0), f(r.num('ours.step_s'), 3), f(r.num('ours.peak_rss_mb'), 0), f(r.num('ours.gflops'), 1)],
-    ['PyTorch eager', f(r.num('torch.tokens_per_s'), 0), f(r.num('torch.step_s'), 3), f(r.num('torch.peak_rss_mb'), 0), ''],
+    ['telechat-train', f(r.num('ours.tokens_per_s'), 0), f(r.num('ours.step_s'), 3), rounds('ours'), f(r.num('ours.peak_rss_mb'), 0), f(r.num('ours.gflops'), 1)],
+    [`PyTorch ${r.str('torch.torch')} eager`, f(r.num('torch.tokens_per_s'), 0), f(r.num('torch.step_s'), 3), rounds('torch'), f(r.num('torch.peak_rss_mb'), 0), ''],
   ];
   return [
     'Forward + backward of the bench model (4 layers, hidden 512, 8 heads, ffn 1376, vocab 8192, batch 4 x 1024, fp32, ' +
-      `${r.has('machine.threads') ? r.num('machine.threads') : 2} threads), median step timed in the process.`,
+      `${r.num('machine.threads')} threads each side). Timing: ${r.str('timing')}; the sides alternate (order swapped every ` +
+      'round). Peak RSS is the largest over a side\'s launches.',
     '',
-    table(['side', 'tokens/s', 's/step', 'peak RSS MB', 'GFLOP/s'], rows),
+    eagerPeer(r.str('torch.torch'), `${r.num('torch.threads')} intra-op thread(s)`),
+    '',
+    table(['side', 'tokens/s', 's/step (best)', 's/step per launch', 'peak RSS MB', 'GFLOP/s'], rows),
     '',
     `Throughput x${f(r.num('ratios.throughput_vs_torch'))} PyTorch (target >= 1.5), peak RSS x${f(r.num('ratios.peak_rss_vs_torch'))} ` +
       `(target <= 0.6), ${f(100 * r.num('ratios.fraction_of_sgemm'), 0)}% of the measured sgemm ${f(r.num('ours.sgemm_gflops'), 1)} GFLOP/s (target >= 60%).`,
@@ -130,9 +145,15 @@ function profileTable(r: Result, key: string): string {
   const wall = r.num(`profile.${key}.step_wall_s`);
   const rows = r.get(`profile.${key}.rows`) as ProfileRow[];
   const timed = rows.reduce((s, x) => s + x.seconds, 0);
+  // Rows are exclusive (self) times, so they cannot add up to more than the steps' wall time;
+  // if they do, the file counts nested sections twice (inclusive times) and no share is true.
+  if (timed > wall * 1.001) {
+    throw new Error(`${r.file}: profile.${key}.rows add up to ${f(timed, 3)} s, more than the ${f(wall, 3)} s of wall time ` +
+      '(nested sections counted twice: rerun with a TELECHAT_PROFILE that reports self time)');
+  }
   const body = rows.map((x) => [x.op, f(x.calls / steps, 0), f((1000 * x.seconds) / steps, 1), `${f((100 * x.seconds) / wall, 1)}%`]);
   body.push(['(not in a timed op: JS, batch upload)', '', f((1000 * (wall - timed)) / steps, 1), `${f((100 * (wall - timed)) / wall, 1)}%`]);
-  return table(['op', 'calls/step', 'ms/step', 'share of step'], body);
+  return table(['op (outer/inner: inner inside outer)', 'calls/step', 'self ms/step', 'share of step'], body);
 }
 
 function trainSection(r: Result): string {
@@ -140,14 +161,16 @@ function trainSection(r: Result): string {
     (r.get(`${key}.step_s_samples`) as number[]).map((x) => f(x, 2)).join(', '), f(r.num(`${key}.step_cpu_s`), 2), f(r.num(`${key}.peak_rss_mb`), 0)];
   const out = [
     'Full training step (forward, backward, global-norm clipping, AdamW update) of the bench model, batch 4 x 1024 ' +
-      `tokens, ${r.num('machine.threads')} threads. Ours runs the trainer's ZeroEngine (stage 0, world size 1); PyTorch ` +
-      'runs scripts/bench/core_torch.py --train (eager, torch.optim.AdamW). Each process is timed from outside: ' +
+      `tokens, ${r.num('machine.threads')} threads each side. Ours runs the trainer's ZeroEngine (stage 0, world size 1); PyTorch ` +
+      'runs scripts/bench/core_torch.py --train (torch.optim.AdamW, torch.nn.utils.clip_grad_norm_). Each process is timed from outside: ' +
       `${r.str('timing')}.`,
+    '',
+    eagerPeer(r.str('peer.torch'), `${r.num('peer.threads')} intra-op thread(s)`),
     '',
     table(['side', 'tokens/s', 's/step (median)', 's/step per round', 'CPU s/step', 'peak RSS MB'], [
       side('telechat-train fp32', 'ours_fp32'),
       side('telechat-train bf16', 'ours_bf16'),
-      side('PyTorch eager fp32', 'torch_fp32'),
+      side(`PyTorch ${r.str('peer.torch')} eager fp32`, 'torch_fp32'),
     ]),
     '',
     table(['ratio vs PyTorch fp32', 'fp32', 'bf16', 'target'], [
@@ -167,6 +190,8 @@ function trainSection(r: Result): string {
     out.push('', '### Where the time goes (TELECHAT_PROFILE=1)', '',
       'Per-op wall time of our training step, from one extra run per precision with TELECHAT_PROFILE=1 (every Backend ' +
         'call timed, plus the engine\'s optimizer sections), averaged over the steps after the warm-up step. ' +
+        'Each row is exclusive (self) time: a call nested in a timed section is its own row, named outer/inner, and is ' +
+        'not counted again in the outer one, so the rows and the untimed remainder add up to the step and the shares to 100%. ' +
         'The share is of the step\'s wall time measured in the same process.', '',
       '**fp32**', '', profileTable(r, 'fp32'));
     if (r.has('profile.bf16')) out.push('', '**bf16**', '', profileTable(r, 'bf16'));
@@ -175,58 +200,102 @@ function trainSection(r: Result): string {
 }
 
 interface CommRow {
-  op: string;
+  op: CollectiveOp;
+  ours_ran: CollectiveOp;
+  torch_ran: CollectiveOp;
   ranks: number;
   mb: number;
-  ours_busbw_gbps: number;
-  torch_busbw_gbps: number;
-  speed_vs_torch: number;
-  // Rank 0's process per timed iteration (absent from results before they were recorded).
-  ours_minflt_per_op?: number;
-  torch_minflt_per_op?: number;
-  ours_cpu_ms_per_op?: number;
-  torch_cpu_ms_per_op?: number;
+  bytes: number;
+  ours_s: number;
+  torch_s: number;
+  // Rank 0's process per timed iteration.
+  ours_minflt_per_op: number;
+  torch_minflt_per_op: number;
+  ours_cpu_ms_per_op: number;
+  torch_cpu_ms_per_op: number;
 }
 
+const TORCH_NAME: Record<CollectiveOp, string> = { allReduce: 'all_reduce', reduceScatter: 'reduce_scatter', allGather: 'all_gather', broadcast: 'broadcast' };
+
 function commSection(r: Result): string {
-  const rows = r.get('rows') as CommRow[];
-  const diag = rows.every((x) => [x.ours_minflt_per_op, x.torch_minflt_per_op, x.ours_cpu_ms_per_op, x.torch_cpu_ms_per_op]
-    .every((v) => typeof v === 'number' && Number.isFinite(v)));
-  const header = ['op', 'ranks', 'MB', 'ours GB/s', 'torch GB/s', 'ratio'];
-  if (diag) header.push('page faults/op ours / torch', 'CPU ms/op ours / torch');
-  const body = rows.map((x) => {
-    const cells = [x.op, String(x.ranks), String(x.mb), f(x.ours_busbw_gbps), f(x.torch_busbw_gbps), f(x.speed_vs_torch)];
-    if (diag) {
-      cells.push(`${f(x.ours_minflt_per_op!, 0)} / ${f(x.torch_minflt_per_op!, 0)}`, `${f(x.ours_cpu_ms_per_op!, 1)} / ${f(x.torch_cpu_ms_per_op!, 1)}`);
-    }
-    return cells;
+  const rows = r.get('rows');
+  if (!Array.isArray(rows)) throw new Error(`${r.file}: rows must be an array`);
+  const body = rows.map((_, i) => {
+    const k = (key: string) => `rows.${i}.${key}`;
+    const op = (key: string): CollectiveOp => {
+      const v = r.str(k(key));
+      if (!(COLLECTIVE_OPS as readonly string[]).includes(v)) throw new Error(`${r.file}: ${k(key)} must be one of ${COLLECTIVE_OPS.join(', ')}, got ${JSON.stringify(v)}`);
+      return v as CollectiveOp;
+    };
+    const x: CommRow = {
+      op: op('op'), ours_ran: op('ours_ran'), torch_ran: op('torch_ran'), ranks: r.num(k('ranks')), mb: r.num(k('mb')), bytes: r.num(k('bytes')),
+      ours_s: r.num(k('ours_s')), torch_s: r.num(k('torch_s')),
+      ours_minflt_per_op: r.num(k('ours_minflt_per_op')), torch_minflt_per_op: r.num(k('torch_minflt_per_op')),
+      ours_cpu_ms_per_op: r.num(k('ours_cpu_ms_per_op')), torch_cpu_ms_per_op: r.num(k('torch_cpu_ms_per_op')),
+    };
+    const torchRan = x.torch_ran === x.op ? TORCH_NAME[x.op] : `${TORCH_NAME[x.torch_ran]} (gloo has no ${TORCH_NAME[x.op]})`;
+    return [x.op, String(x.ranks), String(x.mb), torchRan,
+      f(busBandwidthGBps(x.ours_ran, x.ranks, x.bytes, x.ours_s)), f(busBandwidthGBps(x.torch_ran, x.ranks, x.bytes, x.torch_s)),
+      f(x.torch_s / x.ours_s),
+      `${f(x.ours_minflt_per_op, 0)} / ${f(x.torch_minflt_per_op, 0)}`, `${f(x.ours_cpu_ms_per_op, 1)} / ${f(x.torch_cpu_ms_per_op, 1)}`];
   });
-  const parts = [
-    'Bus bandwidth (GB/s, NCCL-tests convention) of our Gloo communicator vs torch.distributed gloo, fp32 on 127.0.0.1; ' +
-      `ratio = torch time / our time (target >= 0.9 at >= 16 MB). ${r.has('note') ? r.str('note') + '.' : ''}`,
+  return [
+    `Our Gloo communicator vs torch.distributed's gloo backend, fp32 buffers of ${[...new Set(rows.map((_, i) => r.num(`rows.${i}.mb`)))].join(', ')} MB ` +
+      `on ${[...new Set(rows.map((_, i) => r.num(`rows.${i}.ranks`)))].join(' and ')} ranks over 127.0.0.1, every rank a process ` +
+      `started by telechat-launch. Timing: ${r.str('timing')}.`,
     '',
-    table(header, body),
-  ];
-  if (diag) {
-    parts.push('', 'Page faults and CPU time (user + system, all threads) are per timed iteration of rank 0\'s process, ' +
-      'barriers included, from the launch whose time is shown. On a shared machine the times move with other jobs\' load; ' +
-      'these two move much less, so they show where a difference comes from (see "CPU collectives" in docs/distributed.md).');
-  }
-  return parts.join('\n');
+    `**Peer:** PyTorch ${r.str('peer.torch')} (torch.__version__ at run time) torch.distributed, backend ${r.str('peer.backend')}, ` +
+      `${r.str('peer.threads')} intra-op thread(s) per rank (ours: ${r.str('ours_threads')}). Torch 1.13's gloo has no reduce_scatter: ` +
+      'its reduceScatter row times the all_reduce of the full buffer that users fall back to, and is rated as the all_reduce it is.',
+    '',
+    table(['op', 'ranks', 'MB', 'torch ran', 'ours busbw GB/s', 'torch busbw GB/s', 'time ratio torch / ours', 'page faults/op ours / torch', 'CPU ms/op ours / torch'], body),
+    '',
+    'Bus bandwidth follows the nccl-tests convention: B / t (B = bytes of the full buffer: the all-reduced or broadcast buffer, ' +
+      'the reduce-scatter input, the all-gather output) times the factor of the op the side actually ran, on n ranks: allReduce ' +
+      '2(n-1)/n, reduceScatter and allGather (n-1)/n, broadcast 1. The time ratio is torch seconds / our seconds for the same ' +
+      'result (for reduceScatter: every rank holding its reduced shard), > 1 = ours faster (target >= 0.9 at >= 16 MB); on the ' +
+      'reduceScatter rows it is therefore not the ratio of the two bus bandwidths.',
+    '',
+    'Page faults and CPU time (user + system, all threads) are per timed iteration of rank 0\'s process, barriers included, from ' +
+      'the launch whose time is shown. On a shared machine the times move with other jobs\' load; these two move much less, so ' +
+      'they show where a difference comes from (see "CPU collectives" in docs/distributed.md).',
+  ].join('\n');
 }
 
 function dataSection(r: Result): string {
+  const groups = r.get('by_threads');
+  if (!Array.isArray(groups) || groups.length === 0) throw new Error(`${r.file}: by_threads must be a non-empty array`);
+  const body: string[][] = [];
+  const ratios: string[] = [];
+  groups.forEach((_, i) => {
+    const k = (key: string) => `by_threads.${i}.${key}`;
+    const threads = r.num(k('threads'));
+    const side = (label: string, key: string) => [String(threads), label, f(r.num(k(`${key}.tokens_per_s`)) / 1e6), f(r.num(k(`${key}.seconds`)), 1),
+      (r.get(k(`${key}.seconds_per_round`)) as number[]).map((x) => f(x, 1)).join(', '), f(r.num(k(`${key}.cpu_s`)), 1), f(r.num(k(`${key}.max_rss_mb`)), 0)];
+    body.push(side('telechat-data build', 'ours'), side(`Python sentencepiece ${r.str('peer.sentencepiece')}`, 'python_sentencepiece'));
+    ratios.push(`${threads} thread(s) x${f(r.num(k('ratio_tokens_per_s')))}`);
+  });
   return [
-    `\`telechat-data build\` of a generated ${r.num('input_mb')} MB jsonl vs a Python sentencepiece baseline encoding the same texts ` +
-      `(${r.num('tokens').toLocaleString('en-US')} tokens; best of ${r.has('repeats') ? r.num('repeats') : 1} alternating runs).`,
+    `\`telechat-data build\` of a generated ${r.num('input_mb')} MB jsonl vs a Python baseline that parses the same lines and ` +
+      `encodes the same texts (${r.num('tokens').toLocaleString('en-US')} tokens on both sides), at each thread count. Timing: ${r.str('timing')}.`,
     '',
-    table(['side', 'M tokens/s', 'seconds', 'peak RSS MB'], [
-      ['telechat-data build', f(r.num('ours.tokens_per_s') / 1e6), f(r.num('ours.seconds'), 1), f(r.num('ours.max_rss_mb'), 0)],
-      ['Python sentencepiece', f(r.num('python_sentencepiece.tokens_per_s') / 1e6), f(r.num('python_sentencepiece.seconds'), 1), ''],
-    ]),
+    `**Peer:** Python sentencepiece ${r.str('peer.sentencepiece')} (its __version__ at run time), scripts/reference/encode_baseline.py: ` +
+      'json.loads per line on the one Python thread, then SentencePieceProcessor.encode(texts of 512 lines, num_threads=N). Ours: ' +
+      'OMP_NUM_THREADS=N for the native encoder (OpenMP over texts) on a worker thread while the main thread parses the next ' +
+      'batch, so at N threads ours also runs one parsing thread beside them; its CPU seconds show what that costs.',
     '',
-    `Ratio x${f(r.num('ratio_tokens_per_s'))} (target ${r.has('targets.ratio') ? r.str('targets.ratio') : '>= 1.0'}).`,
+    table(['threads', 'side', 'M tokens/s', 'seconds (best)', 'seconds per round', 'CPU s', 'peak RSS MB'], body),
+    '',
+    `Ratio (Python seconds / ours): ${ratios.join(', ')} (target ${r.str('targets.ratio')}); peak RSS target ${r.str('targets.max_rss_mb')} MB.`,
   ].join('\n');
+}
+
+/** A bench:zero side as the page names it: PyTorch sides with their recorded version and optimizer. */
+function zeroSideLabel(r: Result, side: string): string {
+  const torch = { 'pytorch ddp': 'DDP + AdamW', 'pytorch zero1': 'DDP + ZeroRedundancyOptimizer(AdamW)' }[side];
+  if (torch) return `PyTorch ${r.str('peer.torch')} ${torch}`;
+  if (side.startsWith('pytorch')) throw new Error(`${r.file}: unknown PyTorch side ${JSON.stringify(side)}`);
+  return side;
 }
 
 function zeroSection(r: Result): string {
@@ -235,12 +304,20 @@ function zeroSection(r: Result): string {
   const body = rows.map((_, i) => {
     const rss = r.get(`rows.${i}.peak_rss_mb`);
     if (!Array.isArray(rss)) throw new Error(`${r.file}: rows.${i}.peak_rss_mb must be an array`);
-    return [r.str(`rows.${i}.side`), f(r.num(`rows.${i}.step_s`), 2), f(r.num(`rows.${i}.tokens_per_s`), 0), `x${f(r.num(`rows.${i}.throughput_vs_ddp`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
+    const perRound = r.get(`rows.${i}.step_s_per_round`);
+    if (!Array.isArray(perRound)) throw new Error(`${r.file}: rows.${i}.step_s_per_round must be an array`);
+    return [zeroSideLabel(r, r.str(`rows.${i}.side`)), f(r.num(`rows.${i}.step_s`), 2), perRound.map((x) => f(Number(x), 2)).join(', '), f(r.num(`rows.${i}.tokens_per_s`), 0),
+      `x${f(r.num(`rows.${i}.throughput_vs_ddp`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
   });
   return [
-    `Training step of the bench model on ${r.num('ranks')} ranks x ${r.num('threads_per_rank')} thread(s), fp32, best of ${r.num('steps')} steps, against PyTorch DDP (gloo) and ZeroRedundancyOptimizer on the same model and batch.`,
+    `Training step (forward, backward, clipping 1.0, AdamW) of the bench model, global batch 4 x 1024 split over ${r.num('ranks')} ranks x ` +
+      `${r.num('threads_per_rank')} thread(s), fp32, every side started by telechat-launch on 127.0.0.1, against PyTorch ${r.str('peer.torch')} DDP and ` +
+      `DDP + ZeroRedundancyOptimizer on the same model and batch. Timing: ${r.str('timing')}. Per-rank peak RSS is the largest over a side's launches.`,
     '',
-    table(['side', 's/step', 'tokens/s', 'vs DDP', 'peak RSS MB per rank'], body),
+    eagerPeer(r.str('peer.torch'), `${r.num('peer.threads_per_rank')} intra-op thread per rank`) +
+      ` Gradients: DistributedDataParallel over ${r.str('peer.backend')} with its defaults (25 MB buckets, all-reduce overlapped with backward).`,
+    '',
+    table(['side', 's/step (best)', 's/step per launch', 'tokens/s', 'vs DDP', 'peak RSS MB per rank'], body),
     '',
     'Targets: stages 0-2 >= 1.0x DDP throughput; stage 3 >= 0.8x with per-rank peak RSS below DDP\'s.',
   ].join('\n');
@@ -252,12 +329,15 @@ function genericSection(r: Result): string {
   return rows.length ? table(['key', 'value'], rows) : `See ${r.file}.`;
 }
 
-const SECTIONS: Record<string, { title: string; render: (r: Result) => string }> = {
-  core: { title: 'Model forward + backward (`npm run bench:core`)', render: coreSection },
-  train: { title: 'Training step (`npm run bench:train`)', render: trainSection },
-  comm: { title: 'Collectives (`npm run bench:comm`)', render: commSection },
-  data: { title: 'Dataset build (`npm run bench:data`)', render: dataSection },
-  zero: { title: 'ZeRO stages (`npm run bench:zero`)', render: zeroSection },
+/** A section: its title, its body, and the threads line of its provenance. */
+const SECTIONS: Record<string, { title: string; render: (r: Result) => string; threads: (r: Result) => string | null }> = {
+  core: { title: 'Model forward + backward (`npm run bench:core`)', render: coreSection, threads: (r) => `${r.num('machine.threads')} per side` },
+  train: { title: 'Training step (`npm run bench:train`)', render: trainSection, threads: (r) => `${r.num('machine.threads')} per side` },
+  comm: { title: 'Collectives (`npm run bench:comm`)', render: commSection,
+    threads: (r) => `ours ${r.str('ours_threads')}, torch ${r.str('peer.threads')} per rank process` },
+  data: { title: 'Dataset build (`npm run bench:data`)', render: dataSection,
+    threads: (r) => `${(r.get('by_threads') as { threads: number }[]).map((t) => t.threads).join(' and ')} encoding threads, both sides` },
+  zero: { title: 'ZeRO stages (`npm run bench:zero`)', render: zeroSection, threads: (r) => `${r.num('threads_per_rank')} per rank, ${r.num('ranks')} ranks` },
 };
 
 /** The run record, if it is the run that wrote `file` (not an older one before a direct rerun). */
@@ -279,12 +359,14 @@ export function renderReport(): string {
     '# Benchmarks',
     '',
     'Generated by `npm run bench:report` from bench-results/*.json; `npm run bench` reruns every benchmark and then',
-    'regenerates this file. Each section names its own date, machine, load average and exact command. The development',
-    'machine is shared with other jobs: the load average says how much of its CPU the benchmark actually had, and',
-    'benchmarks that compare two sides alternate them so both see the same conditions.',
+    'regenerates this file. Each section names its own date, machine, threads, load average and exact command, and the',
+    'peer it compares with (exact versions, recorded at run time). The development machine is shared with other jobs: the',
+    'load average says how much of its CPU the benchmark actually had. Every comparison alternates the sides over several',
+    'launches so both see the same conditions, and each section says how a point is taken from them (core, comm, data,',
+    'zero: the best launch; train: the median of its rounds).',
   ];
   for (const name of names) {
-    const section = SECTIONS[name] ?? { title: `\`npm run bench:${name}\``, render: genericSection };
+    const section = SECTIONS[name] ?? { title: `\`npm run bench:${name}\``, render: genericSection, threads: () => null };
     parts.push('', `## ${section.title}`, '');
     if (!present.includes(name)) {
       parts.push(`Not available: no bench-results/${name}.json (the benchmark is not defined yet, or has not been run).`);
@@ -298,7 +380,7 @@ export function renderReport(): string {
       throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
     }
     const r = new Result(file, data);
-    parts.push(provenance(name, r, runFor(runs[name], file)), '', section.render(r));
+    parts.push(provenance(name, r, runFor(runs[name], file), section.threads(r)), '', section.render(r));
   }
   return parts.join('\n') + '\n';
 }

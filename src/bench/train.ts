@@ -30,6 +30,9 @@ interface Run {
   cpu_s: number;
   peak_rss_mb: number;
   load_1m: number;
+  /** torch.__version__ and torch.get_num_threads() (PyTorch side). */
+  torch?: string;
+  threads?: number;
 }
 
 interface ProfileResult {
@@ -80,8 +83,8 @@ function runOnce(side: SideName, steps: number): Run {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (res.status !== 0) throw new Error(`${side} (${steps} steps) failed with status ${res.status}: ${cmd} ${args.join(' ')}\n${res.stderr}`);
   const line = res.stdout.trim().split('\n').pop() ?? '';
-  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number };
-  return { wall_s: wall, cpu_s: out.cpu_s, peak_rss_mb: out.peak_rss_mb, load_1m: load };
+  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number; torch?: string; threads?: number };
+  return { wall_s: wall, cpu_s: out.cpu_s, peak_rss_mb: out.peak_rss_mb, load_1m: load, torch: out.torch, threads: out.threads };
 }
 
 /** One extra run of our side with TELECHAT_PROFILE=1: per-op times of the steps after the first. */
@@ -114,6 +117,11 @@ function main(): void {
       const long = runOnce(side, LONG);
       const step = (long.wall_s - short.wall_s) / (LONG - SHORT);
       const stepCpu = (long.cpu_s - short.cpu_s) / (LONG - SHORT);
+      if (!(step > 0)) {
+        // the longer run finished first: other jobs' load swamped the extra steps, and no time derived from it is true
+        throw new Error(`round ${r + 1} ${side}: ${LONG} steps took ${long.wall_s.toFixed(1)} s, ${SHORT} step(s) ${short.wall_s.toFixed(1)} s, ` +
+          'so a step has no positive time; the machine is too loaded for this difference (raise BENCH_LONG_STEPS or rerun on a quieter machine)');
+      }
       samples[side].push({ step_s: step, step_cpu_s: stepCpu, short, long });
       console.log(`  round ${r + 1} ${side.padEnd(10)} step ${step.toFixed(2)} s  (${short.wall_s.toFixed(1)} s / ${long.wall_s.toFixed(1)} s)  cpu ${stepCpu.toFixed(2)} s  ` +
         `peak RSS ${long.peak_rss_mb.toFixed(0)} MB  load ${short.load_1m.toFixed(2)}`);
@@ -139,6 +147,8 @@ function main(): void {
   const torch_fp32 = summarise('torch_fp32');
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
   const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16') };
+  const torchRun = samples.torch_fp32[0]!.long;
+  if (typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
   const loads = SIDES.flatMap((s) => samples[s].flatMap((x) => [x.short.load_1m, x.long.load_1m]));
   const result = {
     bench: 'train',
@@ -146,6 +156,7 @@ function main(): void {
     command: `BENCH_REPEATS=${REPEATS} BENCH_SHORT_STEPS=${SHORT} BENCH_LONG_STEPS=${LONG} BENCH_THREADS=${THREADS} npm run bench:train`,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: THREADS },
     load_average_1m: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads), at_end: loadavg()[0] },
+    peer: { torch: torchRun.torch, threads: torchRun.threads ?? THREADS, dtype: 'float32' },
     config: BENCH_CONFIG,
     shape: BENCH_SHAPE,
     optimizer: { ...TRAIN_HYPER, note: 'AdamW, weight decay on matrices and embeddings, global-norm clipping; ours: ZeroEngine stage 0 at world size 1' },

@@ -60,6 +60,7 @@ function main(): void {
     // with TELECHAT_PROFILE on, the profile covers the steps after the warm-up step
     if (step === 1 && steps > 1) profile?.reset();
   }
+  const profileRows = profile?.rows(); // before teardown: the rows cover the timed steps only
   engine.free();
   group.destroy();
   const wallAfterFirst = times.slice(1).reduce((a, b) => a + b, 0);
@@ -71,7 +72,7 @@ function main(): void {
     last_loss: loss,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     cpu_s: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    ...(profile ? { profile: { steps: steps > 1 ? steps - 1 : 1, step_wall_s: steps > 1 ? wallAfterFirst : times[0], rows: profile.rows() } } : {}),
+    ...(profile ? { profile: { steps: steps > 1 ? steps - 1 : 1, step_wall_s: steps > 1 ? wallAfterFirst : times[0], rows: profileRows ?? [] } } : {}),
   }) + '\n');
 }
 

@@ -1,13 +1,15 @@
 // TELECHAT_PROFILE (src/native/profile.ts): off, the backend is the very same object (no
 // wrapper on the hot path); on, every Backend op is timed and counted, the per-op table goes
 // to stderr at exit, and the numbers the ops compute are bitwise those of the plain backend.
+// Nested calls are counted once: each row is self time, a nested call is its own outer/inner
+// row, so the rows add up to the time inside top-level calls and the shares to 100%.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/native/backend.js';
-import { profile, profileBackend, timeSection } from '../../src/native/profile.js';
+import { Profile, profile, profileBackend, timeSection } from '../../src/native/profile.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -25,7 +27,11 @@ const SCRIPT = `
   cpuBackend.linearForward(y, x, w, null);
   cpuBackend.linearForward(z, x, w, null);
   cpuBackend.add(z, z, y);
-  const n = timeSection('test.section', () => 42);
+  // a section with a Backend op and another section inside it
+  const n = timeSection('test.outer', () => {
+    cpuBackend.linearForward(y, x, w, null);
+    return timeSection('test.section', () => 42);
+  });
   console.log(Buffer.from(z.toFloat32().buffer).toString('hex'), n);`;
 
 function run(profileOn: boolean): { stdout: string; stderr: string } {
@@ -61,8 +67,47 @@ describe('TELECHAT_PROFILE', () => {
     };
     expect(calls('linearForward')).toBe(2);
     expect(calls('add')).toBe(1);
-    expect(calls('test.section')).toBe(1);
+    expect(calls('test.outer')).toBe(1);
+    // nested calls are their own rows, named by path, and not under their bare names
+    expect(calls('test.outer/linearForward')).toBe(1);
+    expect(calls('test.outer/test.section')).toBe(1);
+    expect(lines.some((l) => l.split(/\s+/)[0] === 'test.section')).toBe(false);
     // ops never called get no row
     expect(lines.some((l) => l.startsWith('attentionForward'))).toBe(false);
+    // self times: the shares add up to 100% (each printed to 0.1%, so within 0.05% per row)
+    const rows = lines.slice(2);
+    const shares = rows.map((l) => Number(l.trim().split(/\s+/).pop()!.replace('%', '')));
+    const sum = shares.reduce((a, b) => a + b, 0);
+    expect(Math.abs(sum - 100)).toBeLessThanOrEqual(0.05 * rows.length);
+  });
+
+  it('counts a nested call once: outer rows hold self time, and the rows add up to the outer call', () => {
+    const p = new Profile();
+    const spin = (ms: number): void => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    const t0 = process.hrtime.bigint();
+    p.time('outer', () => {
+      spin(20);
+      p.time('inner', () => spin(30));
+      p.time('inner', () => p.time('leaf', () => spin(10)));
+    });
+    const around = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rows = new Map(p.rows().map((r) => [r.op, r]));
+    expect([...rows.keys()].sort()).toEqual(['outer', 'outer/inner', 'outer/inner/leaf']);
+    expect(rows.get('outer/inner')!.calls).toBe(2);
+    // lower bounds: each row holds at least its own spin
+    expect(rows.get('outer')!.seconds).toBeGreaterThanOrEqual(0.02);
+    expect(rows.get('outer/inner')!.seconds).toBeGreaterThanOrEqual(0.03);
+    expect(rows.get('outer/inner/leaf')!.seconds).toBeGreaterThanOrEqual(0.01);
+    // the rows add up to the outer call, never more (inclusive times would add 40 ms of inner
+    // and leaf twice: at least 100 ms against at most `around`)
+    const total = [...rows.values()].reduce((s, r) => s + r.seconds, 0);
+    expect(total).toBeLessThanOrEqual(around);
+    expect(total).toBeGreaterThanOrEqual(0.06);
+    // the printed shares add up to 100%
+    const shares = p.table().trim().split('\n').slice(2).map((l) => Number(l.trim().split(/\s+/).pop()!.replace('%', '')));
+    expect(Math.abs(shares.reduce((a, b) => a + b, 0) - 100)).toBeLessThanOrEqual(0.15);
   });
 });

@@ -1,6 +1,8 @@
 // docs/benchmarks.md generation (src/bench/report.ts) and the `npm run bench` runner
 // (src/bench/all.ts), on synthetic results in a temp dir: the doc's numbers are the files'
-// numbers, every section carries date/machine/load/command, a known benchmark with no result
+// numbers, every section carries date/machine/threads/load/command and names its peer with the
+// version the run recorded, collectives use each op's bus-bandwidth factor, data shows both
+// sides at 1 and 2 threads, profile shares add up to 100%, a known benchmark with no result
 // is listed as not available, a broken result file is one clear error that names the file and
 // key and leaves the old doc alone, and a benchmark that writes no result fails the run.
 import { spawnSync } from 'node:child_process';
@@ -8,11 +10,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { busBandwidthGBps, busFactor } from '../../src/bench/busbw.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPORT = join(ROOT, 'dist/bench/report.js');
 const ALL = join(ROOT, 'dist/bench/all.js');
+
+// A version no real torch has: the page must print what the result file recorded, not a constant.
+const TORCH = '1.13.0-test';
+const SPM = '0.1.97-test';
 
 function trainResult(): Record<string, unknown> {
   const side = (tps: number, rss: number) => ({ step_s: 4096 / tps, tokens_per_s: tps, peak_rss_mb: rss, step_s_samples: [4096 / tps, 4096 / tps + 1], step_cpu_s: 8192 / tps });
@@ -23,14 +30,64 @@ function trainResult(): Record<string, unknown> {
     machine: { cpu: 'Test CPU 9000', cores: 2, threads: 2 },
     load_average_1m: { min: 1.5, median: 2, max: 2.5, at_end: 2 },
     timing: '(wall(2 steps) - wall(1 steps)) / 1 per process, median of 3 alternating rounds',
+    peer: { torch: TORCH, threads: 2, dtype: 'float32' },
     ours_fp32: side(1024, 600),
     ours_bf16: side(512, 500),
     torch_fp32: side(512, 2000),
     ratios: { fp32_throughput_vs_torch: 2, bf16_throughput_vs_torch: 1, fp32_peak_rss_vs_torch: 0.3, bf16_peak_rss_vs_torch: 0.25, fp32_cpu_per_token_vs_torch: 2, bf16_cpu_per_token_vs_torch: 1 },
     profile: {
-      fp32: { steps: 2, step_wall_s: 10, rows: [{ op: 'linearBackward', calls: 40, seconds: 6 }, { op: 'engine.adamw', calls: 2, seconds: 1 }] },
+      // self times: engine.adamw/adamw is inside engine.adamw and not counted in it again
+      fp32: { steps: 2, step_wall_s: 10, rows: [{ op: 'linearBackward', calls: 40, seconds: 6 }, { op: 'engine.adamw/adamw', calls: 46, seconds: 0.8 }, { op: 'engine.adamw', calls: 2, seconds: 0.2 }] },
     },
   };
+}
+
+function coreResult(): Record<string, unknown> {
+  return {
+    bench: 'core', date: '2026-11-27T08:00:00.000Z', machine: { cpu: 'Test CPU 9000', cores: 2, threads: 2 },
+    load_average_1m: { min: 1, median: 1.5, max: 2, samples: [1, 1.5, 2] }, iters: 5, rounds: 3,
+    timing: 'median of 5 iterations per launch (after one warm-up); best of 3 alternating launches per side',
+    ours: { side: 'telechat-train', threads: 2, step_s: 2, tokens_per_s: 2048, peak_rss_mb: 900, gflops: 150, sgemm_gflops: 200, step_s_per_round: [2.5, 2, 2.2] },
+    torch: { side: 'pytorch-eager', threads: 2, torch: TORCH, step_s: 4, tokens_per_s: 1024, peak_rss_mb: 2700, step_s_per_round: [4, 4.5, 4.1] },
+    ratios: { throughput_vs_torch: 2, peak_rss_vs_torch: 1 / 3, fraction_of_sgemm: 0.75 },
+  };
+}
+
+function dataResult(): Record<string, unknown> {
+  const side = (seconds: number, cpu: number, rss: number) => ({ seconds, tokens_per_s: 4e6 / seconds, cpu_s: cpu, max_rss_mb: rss, seconds_per_round: [seconds, seconds + 1] });
+  return {
+    bench: 'data', date: '2026-11-27T08:00:00.000Z', machine: { cpu: 'Test CPU 9000', cores: 2 },
+    load_average_1m: { min: 1, median: 1, max: 1, samples: [1] }, input_mb: 10, repeats: 2, tokens: 4000000,
+    peer: { sentencepiece: SPM, python: '/usr/bin/python3' }, timing: 'best of 2 alternating runs per side and thread count',
+    by_threads: [
+      { threads: 1, ours: side(2, 2.5, 250), python_sentencepiece: side(3, 3, 40), ratio_tokens_per_s: 1.5 },
+      { threads: 2, ours: side(1, 2.6, 260), python_sentencepiece: side(2, 3.2, 41), ratio_tokens_per_s: 2 },
+    ],
+    targets: { ratio: '>= 1.0', max_rss_mb: '< 600' },
+  };
+}
+
+function zeroResult(): Record<string, unknown> {
+  const row = (side: string, step: number, vs: number) => ({ side, ranks: 2, step_s: step, tokens_per_s: 4096 / step, peak_rss_mb: [700, 710], step_s_per_round: [step, step + 0.5], throughput_vs_ddp: vs, peak_rss_vs_ddp: 0.5 });
+  return {
+    bench: 'zero', date: '2026-11-27T08:00:00.000Z', machine: { cpu: 'Test CPU 9000', cores: 2, load_1min_before: 1, load_1min_after: 2 },
+    load_average_1m: { min: 1, median: 1.5, max: 2, samples: [1, 2] }, ranks: 2, threads_per_rank: 1, steps: 2, rounds: 3,
+    timing: 'best of 2 timed steps per launch (after one warm-up); best of 3 launches per side, order rotated every round',
+    peer: { torch: TORCH, threads_per_rank: 1, dtype: 'float32', backend: 'gloo' },
+    rows: [row('pytorch ddp', 4, 1), row('telechat-train zero3', 2, 2)],
+  };
+}
+
+type CommOp = 'allReduce' | 'reduceScatter' | 'allGather' | 'broadcast';
+function commRow(op: CommOp, torchRan: CommOp, oursS: number, torchS: number): Record<string, unknown> {
+  return { op, ours_ran: op, torch_ran: torchRan, ranks: 4, mb: 1000, bytes: 1e9, ours_s: oursS, torch_s: torchS,
+    ours_minflt_per_op: 0.2, torch_minflt_per_op: 12.6, ours_cpu_ms_per_op: 7.25, torch_cpu_ms_per_op: 8 };
+}
+
+function commResult(rows: Record<string, unknown>[]): Record<string, unknown> {
+  return { bench: 'comm', date: '2026-11-27T08:00:00.000Z', machine: { cpu: 'Test CPU 9000', cores: 2 },
+    load_average_1m: { min: 1, median: 2, max: 3, samples: [1, 2, 3] }, rounds: 2, peer: { torch: TORCH, backend: 'gloo', threads: '1' },
+    ours_threads: '1', timing: 'best of 3-10 iterations (barrier, op, barrier) per launch and of 2 alternating launches per side', rows };
 }
 
 let tmp: { dir: string; cleanup: () => void };
@@ -47,55 +104,161 @@ function node(script: string) {
   return spawnSync(process.execPath, [script], { cwd: tmp.dir, encoding: 'utf8' });
 }
 
+function writeResult(name: string, data: unknown): void {
+  writeFileSync(join(tmp.dir, 'bench-results', `${name}.json`), JSON.stringify(data));
+}
+
+/** The doc after `npm run bench:report` succeeded. */
+function report(): string {
+  const res = node(REPORT);
+  expect(res.status, res.stderr).toBe(0);
+  return readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8');
+}
+
+/** The text of the `## ` section whose title contains `title`. */
+function section(doc: string, title: string): string {
+  const parts = doc.split('\n## ');
+  const hit = parts.find((p) => p.split('\n')[0]!.includes(title));
+  if (!hit) throw new Error(`no section ${title} in:\n${doc}`);
+  return hit;
+}
+
+/** Shares (last cell, "12.3%") of the rows of the markdown table that follows `marker`. */
+function sharesAfter(text: string, marker: string): number[] {
+  const lines = text.slice(text.indexOf(marker)).split('\n');
+  const start = lines.findIndex((l) => l.startsWith('|---'));
+  const rows: number[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (!l.startsWith('|')) break;
+    rows.push(Number(l.split('|').at(-2)!.trim().replace('%', '')));
+  }
+  return rows;
+}
+
 describe('bench report', () => {
   it('renders each result with its provenance and lists missing benchmarks', () => {
-    writeFileSync(join(tmp.dir, 'bench-results', 'train.json'), JSON.stringify(trainResult()));
-    const res = node(REPORT);
-    expect(res.status, res.stderr).toBe(0);
-    const doc = readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8');
+    writeResult('train', trainResult());
+    const doc = report();
     expect(doc).toContain('- date: 2026-11-27 08:00:00 UTC');
     expect(doc).toContain('- machine: 2 x Test CPU 9000');
+    expect(doc).toContain('- threads: 2 per side');
     expect(doc).toContain('- load average: 1-min 1.50-2.50 during the run');
     expect(doc).toContain('- command: `BENCH_REPEATS=3 npm run bench:train`');
     expect(doc).toContain('| telechat-train fp32 | 1024 | 4.00 | 4.00, 5.00 | 8.00 | 600 |');
     expect(doc).toContain('| CPU seconds per step (torch / ours) | x2.00 | x1.00 |  |');
     expect(doc).toContain('| throughput | x2.00 | x1.00 | >= 1.5 |');
     expect(doc).toContain('| peak RSS | x0.30 | x0.25 | <= 0.6 |');
-    // profile rows are per step (2 steps) with their share of the 10 s of wall time
+    // profile rows are self time per step (2 steps) with their share of the 10 s of wall time
     expect(doc).toContain('| linearBackward | 20 | 3000.0 | 60.0% |');
-    expect(doc).toContain('| engine.adamw | 1 | 500.0 | 10.0% |');
+    expect(doc).toContain('| engine.adamw/adamw | 23 | 400.0 | 8.0% |');
+    expect(doc).toContain('| engine.adamw | 1 | 100.0 | 2.0% |');
     expect(doc).toContain('| (not in a timed op: JS, batch upload) |  | 1500.0 | 30.0% |');
     for (const missing of ['core', 'comm', 'data', 'zero']) expect(doc).toContain(`no bench-results/${missing}.json`);
   });
 
-  it('renders the collectives table, with page faults and CPU time per op when the result has them', () => {
-    const row = { op: 'allReduce', ranks: 2, mb: 16, ours_s: 0.01, torch_s: 0.012, ours_busbw_gbps: 1.68, torch_busbw_gbps: 1.4, speed_vs_torch: 1.2 };
-    const comm = (rows: Record<string, unknown>[]) => ({ bench: 'comm', date: '2026-11-27T08:00:00.000Z', machine: { cpu: 'Test CPU 9000', cores: 2 },
-      load_average_1m: { min: 1, median: 2, max: 3, samples: [1, 2, 3] }, note: 'best of 2 launches', rows });
-    writeFileSync(join(tmp.dir, 'bench-results', 'comm.json'), JSON.stringify(comm([
-      { ...row, ours_minflt_per_op: 0.2, torch_minflt_per_op: 12.6, ours_cpu_ms_per_op: 7.25, torch_cpu_ms_per_op: 8 }])));
-    expect(node(REPORT).status).toBe(0);
-    let doc = readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8');
-    expect(doc).toContain('- load average: 1-min 1.00-3.00 during the run');
-    expect(doc).toContain('| op | ranks | MB | ours GB/s | torch GB/s | ratio | page faults/op ours / torch | CPU ms/op ours / torch |');
-    expect(doc).toContain('| allReduce | 2 | 16 | 1.68 | 1.40 | 1.20 | 0 / 13 | 7.3 / 8.0 |');
-    // results written before the diagnostics were recorded still render, without those columns
-    writeFileSync(join(tmp.dir, 'bench-results', 'comm.json'), JSON.stringify(comm([row])));
-    expect(node(REPORT).status).toBe(0);
-    doc = readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8');
-    expect(doc).toContain('| op | ranks | MB | ours GB/s | torch GB/s | ratio |\n');
-    expect(doc).toContain('| allReduce | 2 | 16 | 1.68 | 1.40 | 1.20 |\n');
+  it('every section names its peer exactly, with the version the result recorded', () => {
+    writeResult('core', coreResult());
+    writeResult('train', trainResult());
+    writeResult('comm', commResult([commRow('allReduce', 'allReduce', 1, 1)]));
+    writeResult('data', dataResult());
+    writeResult('zero', zeroResult());
+    const doc = report();
+    for (const title of ['bench:core', 'bench:train', 'bench:zero']) {
+      const text = section(doc, title);
+      expect(text, title).toContain(`**Peer:** PyTorch ${TORCH} (torch.__version__ at run time), eager autograd, fp32,`);
+      expect(text, title).toContain('the full [B, heads, T, T] score matrix materialised');
+      expect(text, title).toContain('This is not the strongest PyTorch');
+      expect(text, title).toMatch(/- threads: \d/);
+    }
+    expect(section(doc, 'bench:core')).toContain('2 intra-op thread(s)');
+    expect(section(doc, 'bench:core')).toContain(`| PyTorch ${TORCH} eager | 1024 | 4.000 | 4.000, 4.500, 4.100 | 2700 |  |`);
+    expect(section(doc, 'bench:core')).toContain('best of 3 alternating launches per side');
+    expect(section(doc, 'bench:zero')).toContain('1 intra-op thread per rank');
+    expect(section(doc, 'bench:zero')).toContain('| telechat-train zero3 | 2.00 | 2.00, 2.50 | 2048 | x2.00 | 700 / 710 |');
+    expect(section(doc, 'bench:zero')).toContain(`| PyTorch ${TORCH} DDP + AdamW | 4.00 | 4.00, 4.50 | 1024 | x1.00 | 700 / 710 |`);
+    expect(section(doc, 'bench:comm')).toContain('fp32 buffers of 1000 MB on 4 ranks over 127.0.0.1');
+    expect(section(doc, 'bench:comm')).toContain(`**Peer:** PyTorch ${TORCH} (torch.__version__ at run time) torch.distributed, backend gloo, 1 intra-op thread(s) per rank`);
+    expect(section(doc, 'bench:data')).toContain(`**Peer:** Python sentencepiece ${SPM} (its __version__ at run time)`);
+    expect(section(doc, 'bench:train')).toContain(`| PyTorch ${TORCH} eager fp32 | 512 |`);
+    expect(doc).not.toMatch(/pytorch (eager|ddp|zero1)/i); // no unversioned PyTorch label anywhere
+  });
+
+  it('collectives: bus bandwidth uses the factor of the op each side ran; the ratio is time for the same result', () => {
+    // 4 ranks, 1e9-byte buffers, ours 1 s each: busbw = factor GB/s (allReduce 2*3/4, reduceScatter
+    // and allGather 3/4, broadcast 1). Torch's reduceScatter is an all_reduce taking 2 s: rated
+    // 1.5 / 2 = 0.75 GB/s as the all_reduce it is, and 2x our time for the same reduced shard.
+    writeResult('comm', commResult([
+      commRow('allReduce', 'allReduce', 1, 1),
+      commRow('reduceScatter', 'allReduce', 1, 2),
+      commRow('allGather', 'allGather', 1, 0.5),
+      commRow('broadcast', 'broadcast', 1, 4),
+    ]));
+    const text = section(report(), 'bench:comm');
+    expect(text).toContain('| op | ranks | MB | torch ran | ours busbw GB/s | torch busbw GB/s | time ratio torch / ours | page faults/op ours / torch | CPU ms/op ours / torch |');
+    expect(text).toContain('| allReduce | 4 | 1000 | all_reduce | 1.50 | 1.50 | 1.00 | 0 / 13 | 7.3 / 8.0 |');
+    expect(text).toContain('| reduceScatter | 4 | 1000 | all_reduce (gloo has no reduce_scatter) | 0.75 | 0.75 | 2.00 |');
+    expect(text).toContain('| allGather | 4 | 1000 | all_gather | 0.75 | 1.50 | 0.50 |');
+    expect(text).toContain('| broadcast | 4 | 1000 | broadcast | 1.00 | 0.25 | 4.00 |');
+    expect(text).toContain('allReduce 2(n-1)/n, reduceScatter and allGather (n-1)/n, broadcast 1');
+    expect(text).toContain('torch seconds / our seconds for the same result');
+    expect(text).toContain('- load average: 1-min 1.00-3.00 during the run');
+  });
+
+  it('bus-bandwidth factors per op (nccl-tests)', () => {
+    expect(busFactor('allReduce', 4)).toBe(1.5);
+    expect(busFactor('allReduce', 2)).toBe(1);
+    expect(busFactor('reduceScatter', 4)).toBe(0.75);
+    expect(busFactor('allGather', 2)).toBe(0.5);
+    expect(busFactor('broadcast', 8)).toBe(1);
+    expect(busBandwidthGBps('allReduce', 4, 2e9, 2)).toBe(1.5);
+    expect(() => busFactor('gather' as never, 2)).toThrow(/unknown collective "gather"/);
+  });
+
+  it('data: both sides at 1 and 2 threads, each with its best time, rounds, CPU seconds and ratio', () => {
+    writeResult('data', dataResult());
+    const text = section(report(), 'bench:data');
+    expect(text).toContain('- threads: 1 and 2 encoding threads, both sides');
+    expect(text).toContain('| threads | side | M tokens/s | seconds (best) | seconds per round | CPU s | peak RSS MB |');
+    expect(text).toContain('| 1 | telechat-data build | 2.00 | 2.0 | 2.0, 3.0 | 2.5 | 250 |');
+    expect(text).toContain(`| 1 | Python sentencepiece ${SPM} | 1.33 | 3.0 | 3.0, 4.0 | 3.0 | 40 |`);
+    expect(text).toContain('| 2 | telechat-data build | 4.00 | 1.0 | 1.0, 2.0 | 2.6 | 260 |');
+    expect(text).toContain(`| 2 | Python sentencepiece ${SPM} | 2.00 | 2.0 | 2.0, 3.0 | 3.2 | 41 |`);
+    expect(text).toContain('Ratio (Python seconds / ours): 1 thread(s) x1.50, 2 thread(s) x2.00 (target >= 1.0)');
+  });
+
+  it('profile shares (self time plus the untimed rest) sum to 100%; rows adding up past the wall time are refused', () => {
+    writeResult('train', trainResult());
+    const shares = sharesAfter(report(), '**fp32**');
+    expect(shares).toHaveLength(4);
+    expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 6);
+    // inclusive times (engine.adamw counting its adamw again) exceed the wall time: one clear error
+    const bad = trainResult();
+    const fp32 = (bad.profile as { fp32: { rows: { op: string; seconds: number }[] } }).fp32;
+    fp32.rows = [{ op: 'linearBackward', seconds: 9 }, { op: 'adamw', seconds: 0.8 }, { op: 'engine.adamw', seconds: 1 }].map((r) => ({ ...r, calls: 1 }));
+    writeResult('train', bad);
+    const res = node(REPORT);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain('bench-results/train.json: profile.fp32.rows add up to 10.800 s, more than the 10.000 s of wall time');
   });
 
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
     const bad = trainResult();
     delete (bad.ratios as Record<string, unknown>).bf16_throughput_vs_torch;
-    writeFileSync(join(tmp.dir, 'bench-results', 'train.json'), JSON.stringify(bad));
+    writeResult('train', bad);
     writeFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'old\n');
     const res = node(REPORT);
     expect(res.status).toBe(1);
     expect(res.stderr.trim()).toBe('bench:report: bench-results/train.json: missing key ratios.bf16_throughput_vs_torch');
     expect(readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8')).toBe('old\n');
+  });
+
+  it('a result without the peer\'s recorded version is refused, not filled in', () => {
+    const core = coreResult();
+    delete (core.torch as Record<string, unknown>).torch;
+    writeResult('core', core);
+    const res = node(REPORT);
+    expect(res.status).toBe(1);
+    expect(res.stderr.trim()).toBe('bench:report: bench-results/core.json: missing key torch.torch');
   });
 });
 
