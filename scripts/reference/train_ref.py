@@ -1,13 +1,20 @@
 #!/usr/bin/python3
 """PyTorch training reference: the same model (telechat_model.py), the same global batches,
 torch.optim.AdamW with norm/bias parameters excluded from weight decay, global-norm clipping,
-and a learning-rate schedule evaluated here from its formula. fp32, CPU.
+and a learning-rate schedule evaluated here from its formula. CPU.
 
   train_ref.py --model DIR --steps STEPS.json --out OUT.json --final FINAL.safetensors
                --lr LR --betas B1,B2 --eps EPS --weight-decay WD --clip MAX_NORM
                [--schedule constant|warmup_cosine|hf_cosine] [--warmup W] [--total T]
                [--cos-min-ratio R] [--warmup-min-ratio R] [--warmup-type linear|log]
-               [--max-seq-len N]
+               [--max-seq-len N] [--dtype fp32|bf16]
+
+--dtype bf16 is mixed precision as DeepSpeed's bf16 mode (and ours) does it: fp32 master weights
+and Adam moments; each step casts them to bf16, runs forward and backward in bf16 (RMSNorm and
+softmax inside in fp32, as telechat_model.py does) and accumulates the gradients in fp32, where
+clipping and the update happen. Run next to --dtype fp32 on the same batches, it gives PyTorch's
+own bf16 error, the yardstick of a 16-bit trajectory (test/train/train_parity.test.ts). fp16 has
+no CPU matrix multiply in this torch, so there is no fp16 run.
 
 STEPS = {"steps": [{"rows": [{"input_ids", "labels", "doc_lens"}, ...]}, ...]}: one global batch
 per optimizer step. The step's loss is the sum of token cross-entropies over every label token
@@ -83,6 +90,7 @@ def main():
     ap.add_argument("--warmup-min-ratio", type=float, default=0.0)
     ap.add_argument("--warmup-type", default="log", choices=["linear", "log"])
     ap.add_argument("--max-seq-len", type=int, default=0)
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 
@@ -94,12 +102,13 @@ def main():
         {"params": [p for n, p in params.items() if not decays(n)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=betas, eps=args.eps, foreach=False)
+    compute = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     steps = read_json(args.steps)["steps"]
     out = {"loss": [], "lr": [], "grad_norm": []}
     for s, batch in enumerate(steps):
         rows = batch["rows"]
         rope_len = max(args.max_seq_len, max(len(r["input_ids"]) for r in rows))
-        res = evaluate(cfg, {n: p.detach() for n, p in params.items()}, rows, torch.float32, rope_len, True)
+        res = evaluate(cfg, {n: p.detach().to(compute) for n, p in params.items()}, rows, compute, rope_len, True)
         for n, p in params.items():
             p.grad = res["grads"][n].clone()
         norm = torch.nn.utils.clip_grad_norm_(list(params.values()), args.clip if args.clip > 0 else float("inf"))

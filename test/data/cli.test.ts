@@ -1,18 +1,14 @@
 // The telechat-data command line, end to end (node dist/cli/data.js): every kind of bad input
 // is one `FILE:LINE: reason: <first 80 chars>` message, a non-zero exit and no output dir;
 // with --skip-bad the same lines are skipped and counted per reason in the manifest.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const work = mkdtempSync(join(tmpdir(), 'cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-beforeAll(() => {
-  // The e2e tests run the compiled CLI: compile the TypeScript first (the addon is built by setup).
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
-});
 
 function cli(args: string[]) {
   const r = spawnSync('node', ['dist/cli/data.js', ...args], { encoding: 'utf8' });

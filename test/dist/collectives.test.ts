@@ -2,11 +2,10 @@
 // and 4 ranks on 127.0.0.1 (Gloo over TCP). The checks and their tolerances live in
 // workers/collectives.mjs; here we require every rank to finish and report them.
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { ensureBuilt, freePort, runLauncher, workersDir } from './helpers.js';
+import { freePort, runLauncher, workersDir } from './helpers.js';
 
-beforeAll(() => ensureBuilt());
 
 interface Stats {
   rank: number;

@@ -2,12 +2,11 @@
 // the wrong secret during a job, and a rendezvous port that is already taken.
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { ensureBuilt, freePort, runLauncher, workersDir } from './helpers.js';
+import { freePort, runLauncher, workersDir } from './helpers.js';
 
 const fault = join(workersDir, 'fault.mjs');
-beforeAll(() => ensureBuilt());
 
 describe('faults', () => {
   it('kill -9 of one rank during collectives: the launcher exits non-zero within 60 s naming the rank', async () => {

@@ -1,35 +1,13 @@
-// Shared helpers of the multi-process tests: build the TypeScript once, pick free ports, run
-// telechat-launch and collect its output.
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+// Shared helpers of the multi-process tests: pick free ports, run telechat-launch (dist/, kept
+// fresh by test/global_setup.ts) and collect its output.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const launcherJs = join(repoRoot, 'dist', 'cli', 'launch.js');
 export const workersDir = join(repoRoot, 'test', 'dist', 'workers');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Ranks run the compiled JavaScript: compile when any source is newer than the output. */
-export function ensureBuilt(): void {
-  let built = 0;
-  try {
-    built = statSync(launcherJs).mtimeMs;
-  } catch {
-    built = 0;
-  }
-  if (built === 0 || newestMtime(join(repoRoot, 'src')) > built) {
-    execFileSync(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', join(repoRoot, 'tsconfig.json')], { stdio: 'inherit' });
-  }
-}
 
 export { freePort } from '../../src/distributed/free_port.js';
 

@@ -3,16 +3,15 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { parseHostfile, planHostfileLaunch, rankEnv, shellQuote } from '../../src/distributed/launcher.js';
 import { spawn } from 'node:child_process';
 
-import { alive, ensureBuilt, freePort, launcherJs, runLauncher, workersDir } from './helpers.js';
+import { alive, freePort, launcherJs, runLauncher, workersDir } from './helpers.js';
 
 const fault = join(workersDir, 'fault.mjs');
 
-beforeAll(() => ensureBuilt());
 
 describe('telechat-launch', () => {
   it('gives every rank its variables, a shared secret and OMP_NUM_THREADS = max(1, cores / local ranks)', async () => {

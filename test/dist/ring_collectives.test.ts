@@ -3,11 +3,10 @@
 // workers/ring_collectives.mjs. collectives.test.ts covers dtypes, avg and short lengths; this
 // covers the segment pipelines.
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { ensureBuilt, freePort, runLauncher, workersDir } from './helpers.js';
+import { freePort, runLauncher, workersDir } from './helpers.js';
 
-beforeAll(() => ensureBuilt());
 
 const LENGTHS = [2621441, 5, 1000003, 2621441];
 
