@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAUNCH_CLI, TRAIN_CLI, type Fixture, type Metrics, makeFixture, runAsync, runTrain, TINY_MODEL, zeroConfig } from '../helpers/train_fixture.js';
 import { makeTmpDir } from '../helpers/tmp.js';
-import { ensureBuilt, freePort } from '../dist/helpers.js';
+import { freePort } from '../dist/helpers.js';
 import { LOCK_FILE } from '../../src/train/run_lock.js';
 
 const tmp = makeTmpDir('reliab');
@@ -84,7 +84,6 @@ function running(pid: number): boolean {
 const key = (m: Metrics[number]) => [m.step, m.loss, m.lr, m.grad_norm];
 
 beforeAll(async () => {
-  ensureBuilt();
   fx = await makeFixture(tmp.dir, TINY_MODEL);
   mkdirSync(CACHE, { recursive: true });
   const r = await runAsync([LAUNCH_CLI, '--nproc-per-node', '2', '--master-port', String(await freePort()), '--', process.execPath, ...trainArgs(join(tmp.dir, 'whole'), config())], ENV);
