@@ -9,6 +9,7 @@ import { buildParamTable, type UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { loraAdapters, type LoraSetup } from './lora.js';
+import type { MemoryBytes } from '../train/metrics.js';
 
 export type Precision = 'bf16' | 'fp16' | 'fp32';
 export type ZeroStage = 0 | 1 | 2 | 3;
@@ -36,13 +37,8 @@ export interface MemorySetup {
   blasWorkspaceBytes: number;
 }
 
-export interface DeviceBytes {
-  params: number;
-  grads: number;
-  master: number;
-  optim: number;
-  activations: number;
-  buffers: number;
+/** The trainer's memory categories (metrics.jsonl "mem"), plus what only a plan adds. */
+export interface DeviceBytes extends MemoryBytes {
   /** Library and kernel scratch outside the categories above (cuBLAS, attention, Gloo). */
   workspace: number;
   /** Allocator margin (see MARGIN_*). */
