@@ -75,8 +75,9 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
         pack: o.pack ?? true,
         skipBad: o.skipBad ?? false,
         seed: o.seed ?? 42,
-        valSize: o.valSize ?? null,
-        perSourceRows: o.perSourceRows ?? false,
+        // only when set, so the keys of earlier builds (and their runs' resumes) stay valid
+        ...(o.valSize !== undefined ? { valSize: o.valSize } : {}),
+        ...(o.perSourceRows ? { perSourceRows: true } : {}),
       }),
     )
     .digest('hex')
