@@ -209,25 +209,30 @@ export function checkValSize(v: number | undefined): void {
  * split depends only on the seed and the text, never on order or world size, and identical
  * lines (a weight's repeats, duplicates) share a key, so they land on the same side.
  */
-function splitKey(seed: number, bytes: Uint8Array): number {
-  const h = createHash('sha256').update(`telechat-val:${seed}:`).update(bytes).digest();
-  return h.readUInt32BE(0) / 2 ** 32 + h.readUInt32BE(4) / 2 ** 64;
+function splitKey(seed: number, doc: { ids: Int32Array; labels: Int32Array }): number {
+  const h = createHash('sha256').update(`telechat-val:${seed}:`);
+  h.update(new Uint8Array(doc.ids.buffer, doc.ids.byteOffset, doc.ids.byteLength));
+  h.update(new Uint8Array(doc.labels.buffer, doc.labels.byteOffset, doc.labels.byteLength));
+  const d = h.digest();
+  return d.readUInt32BE(0) / 2 ** 32 + d.readUInt32BE(4) / 2 ** 64;
 }
 
-interface Pending {
-  conv: Conversation;
+/** A built document on its way to a sink. */
+interface Doc {
+  doc: PackedRow['docs'][number];
   src: Source;
-  val: boolean;
+  truncated: boolean;
+  loss: number;
 }
 
 /** The N smallest keys seen so far (a max-heap): what a count --val-size holds out. */
 class SmallestKeys {
-  private heap: Array<{ key: number; order: number; item: Pending }> = [];
+  private heap: Array<{ key: number; order: number; item: Doc }> = [];
   private order = 0;
   constructor(private readonly n: number) {}
 
   /** Offers an item; returns the one pushed out (largest key), if any. */
-  offer(key: number, item: Pending): Pending | null {
+  offer(key: number, item: Doc): Doc | null {
     const e = { key, order: this.order++, item };
     if (this.heap.length < this.n) {
       this.heap.push(e);
@@ -242,7 +247,7 @@ class SmallestKeys {
   }
 
   /** Everything kept, in arrival order. */
-  drain(): Pending[] {
+  drain(): Doc[] {
     return this.heap.sort((a, b) => a.order - b.order).map((e) => e.item);
   }
 
@@ -304,15 +309,38 @@ async function buildInto(
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const needsSystemId = template.name !== 'telechat-52b';
 
+  // Where a built document goes: training, or the held-out split (by its content's key).
+  const toSink = (sink: Sink, d: Doc): void => {
+    const st = sink.statsOf(d.src);
+    if (sink === val) {
+      // the held-out split's own counts; the training manifest counts it as held_out
+      st.conversations++;
+      st.kept++;
+      if (d.truncated) st.truncated++;
+      train.statsOf(d.src).held_out = (train.statsOf(d.src).held_out ?? 0) + 1;
+    }
+    st.tokens += d.doc.ids.length;
+    st.loss_tokens += d.loss;
+    sink.add(d.doc, d.src, d.loss);
+  };
+  const route = (d: Doc): void => {
+    if (!val) return toSink(train, d);
+    if (heldOut) {
+      const out = heldOut.offer(splitKey(seed, d.doc), d);
+      if (out) toSink(train, out);
+      return;
+    }
+    toSink(splitKey(seed, d.doc) < valSize! ? val : train, d);
+  };
+
   // Pipeline: batch k is encoded on a worker thread while this thread parses batch k+1;
   // batches are finished strictly in order (at most two in flight).
-  let batch: Pending[] = [];
+  let batch: Array<{ conv: Conversation; src: Source }> = [];
   let previous: Promise<void> = Promise.resolve();
-  const finish = (items: Pending[], encoded: EncodedConversation[]): void => {
+  const finish = (items: Array<{ src: Source }>, encoded: EncodedConversation[]): void => {
     encoded.forEach((enc, i) => {
-      const { src, val: toVal } = items[i]!;
-      const sink = toVal ? val! : train;
-      const st = sink.statsOf(src);
+      const src = items[i]!.src;
+      const st = train.statsOf(src);
       st.conversations++;
       const fit = fitToLength(enc, maxSeqLen);
       if (fit.status === 'dropped') {
@@ -320,11 +348,7 @@ async function buildInto(
         return;
       }
       st[fit.status]++;
-      const n = fit.doc.ids.length;
-      const loss = countLoss(fit.doc.labels);
-      st.tokens += n;
-      st.loss_tokens += loss;
-      sink.add(fit.doc, src, loss);
+      route({ doc: fit.doc, src, truncated: fit.status === 'truncated', loss: countLoss(fit.doc.labels) });
     });
     opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens: train.tokens + (val?.tokens ?? 0), conversations: train.documents + (val?.documents ?? 0) });
   };
@@ -340,10 +364,6 @@ async function buildInto(
     await previous;
     previous = encoding.then((ids) => finish(items, assembleConversations(tok, template, layout, ids)));
     previous.catch(() => undefined);
-  };
-  const push = async (p: Pending): Promise<void> => {
-    batch.push(p);
-    if (batch.length >= LINES_PER_BATCH) await flush();
   };
 
   // Encodes still running on a worker thread: an error must wait for them before the
@@ -380,24 +400,18 @@ async function buildInto(
           continue;
         }
         if (!line.taken) continue;
-        if (valSize === undefined) {
-          await push({ conv, src, val: false });
-        } else if (heldOut) {
-          const out = heldOut.offer(splitKey(seed, line.bytes), { conv, src, val: true });
-          if (out) await push({ ...out, val: false });
-        } else {
-          await push({ conv, src, val: splitKey(seed, line.bytes) < valSize });
-        }
+        batch.push({ conv, src });
+        if (batch.length >= LINES_PER_BATCH) await flush();
       }
+      await flush();
+      await previous;
       bytesBefore += weightedBytes(src);
     }
-    // the count split's held-out conversations, grouped by source so val rows never mix sources
-    if (heldOut) {
-      const kept = heldOut.drain();
-      for (const src of sources) for (const p of kept) if (p.src === src) await push(p);
-    }
-    await flush();
-    await previous;
+  }
+  // the count split's held-out documents, grouped by source so val rows never mix sources
+  if (heldOut) {
+    const kept = heldOut.drain();
+    for (const src of sources) for (const d of kept) if (d.src === src) toSink(val!, d);
   }
   const shards = train.finish();
   if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len' + (val ? ' (or was held out by --val-size)' : ''));

@@ -31,6 +31,8 @@ export interface SourceStats {
   skipped: Partial<Record<BadReason, number>>;
   tokens: number;
   loss_tokens: number;
+  /** Kept conversations moved into `val/` by --val-size (counted in kept/truncated above, not in tokens). */
+  held_out?: number;
   /** Rows [start, end) holding this source's documents, when rows never mix sources (eval sets, val/). */
   row_ranges?: Array<[number, number]>;
 }
