@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
 import { readManifest } from '../../src/data/manifest.js';
 import { DatasetReader } from '../../src/data/reader.js';
+import type { Row } from '../../src/model/batch.js';
 import { runPython } from '../helpers/python.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 import { type Fixture, runTrain, TINY_MODEL, zeroConfig } from '../helpers/train_fixture.js';
@@ -18,6 +19,7 @@ let port = 29850 + Math.floor(Math.random() * 200);
 const RAW = 'data/sample-conversations.jsonl';
 /** Build options of the on-the-fly data: 30 conversations held out. */
 const DATA = { max_seq_len: 96, template: 'telechat2', val_size: 30 };
+const NO_VAL = { max_seq_len: 96, template: 'telechat2' };
 
 interface EvalLine {
   step: number;
@@ -38,11 +40,8 @@ function builtDir(out: string): string {
   return join(out, 'data', dirs[0]!);
 }
 
-/** PyTorch (fp64) loss over every label token of the eval set, with the weights of checkpoint-<step>/hf. */
-async function referenceLoss(out: string, step: number): Promise<{ loss: number; count: number }> {
-  const reader = DatasetReader.open(join(builtDir(out), 'val'));
-  const rows = await reader.rows(Array.from({ length: reader.numRows }, (_, i) => i));
-  await reader.close();
+/** PyTorch (fp64) loss over `rows` with the weights of checkpoint-<step>/hf. */
+async function referenceRows(out: string, step: number, rows: Row[]): Promise<{ loss: number; count: number }> {
   const batch = join(tmp.dir, `batch-${step}-${Math.random()}.json`);
   writeFileSync(batch, JSON.stringify({ rows: rows.map((r) => ({ input_ids: Array.from(r.inputIds), labels: Array.from(r.labels), doc_lens: Array.from(r.docLens) })) }));
   const res = join(tmp.dir, `ref-${step}-${Math.random()}.safetensors`);
@@ -51,6 +50,14 @@ async function referenceLoss(out: string, step: number): Promise<{ loss: number;
   const st = new SafetensorsReader(res);
   const f64 = (name: string): number => new Float64Array(st.readBytes(name).slice().buffer)[0]!;
   return { loss: f64('loss_sum') / f64('label_count'), count: f64('label_count') };
+}
+
+/** The reference loss over every label token of the run's val/ split. */
+async function referenceLoss(out: string, step: number): Promise<{ loss: number; count: number }> {
+  const reader = DatasetReader.open(join(builtDir(out), 'val'));
+  const rows = await reader.rows(Array.from({ length: reader.numRows }, (_, i) => i));
+  await reader.close();
+  return referenceRows(out, step, rows);
 }
 
 beforeAll(() => {
@@ -160,4 +167,101 @@ describe('save_best and early stopping', () => {
     expect(best.step).toBe(4);
     expect(existsSync(join(out, 'best'))).toBe(false); // save_best off: no pointer
   });
+});
+
+describe('eval sets', () => {
+  it('a mixing file as --eval-data gives per_source losses, each equal to the reference over its rows', async () => {
+    const lines = readFileSync(RAW, 'utf8').trim().split('\n');
+    writeFileSync(join(tmp.dir, 'a.jsonl'), lines.slice(0, 40).join('\n') + '\n');
+    writeFileSync(join(tmp.dir, 'b.jsonl'), lines.slice(300, 360).join('\n') + '\n');
+    writeFileSync(join(tmp.dir, 'mix.json'), JSON.stringify({ 'a.jsonl': 1, 'b.jsonl': 0.5 }));
+    const out = join(tmp.dir, 'mix');
+    await runTrain(fx, out, 1, { ...zeroConfig(0, 3, 4, 4, {}, { save_steps: 2, eval_steps: 0, max_steps: 2 }), data: NO_VAL }, port++, ['--eval-data', join(tmp.dir, 'mix.json')]);
+    const [line] = evalLines(out);
+    expect(Object.keys(line!.per_source).sort()).toEqual(['a.jsonl', 'b.jsonl']);
+    // the eval build: rows never mix sources, each source's rows recorded
+    const evalDir = readdirSync(join(out, 'data')).map((d) => join(out, 'data', d)).find((d) => readManifest(d).sources['a.jsonl'] !== undefined)!;
+    const m = readManifest(evalDir);
+    const reader = DatasetReader.open(evalDir);
+    let sum = 0;
+    let count = 0;
+    for (const name of ['a.jsonl', 'b.jsonl']) {
+      const idx = m.sources[name]!.row_ranges!.flatMap(([a, b]) => Array.from({ length: b - a }, (_, i) => a + i));
+      const ref = await referenceRows(out, 2, await reader.rows(idx));
+      expect(Math.abs(line!.per_source[name]! - ref.loss) / ref.loss).toBeLessThan(1e-6);
+      sum += ref.loss * ref.count;
+      count += ref.count;
+    }
+    await reader.close();
+    expect(line!.eval_tokens).toBe(count);
+    expect(Math.abs(line!.eval_loss - sum / count) / (sum / count)).toBeLessThan(1e-6);
+  }, 120_000);
+
+  const fails = async (args: { data?: Record<string, unknown>; training?: Record<string, unknown>; flags?: string[]; dataPath?: string }): Promise<string> => {
+    const out = join(tmp.dir, `bad-${Math.random()}`);
+    const cfg = { ...zeroConfig(0, 3, 4, 4, {}, { save_steps: 2, ...args.training }), data: args.data ?? DATA };
+    const err = await runTrain({ ...fx, data: args.dataPath ?? RAW }, out, 1, cfg, port++, args.flags ?? []).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(err).toMatch(/failed \(1\)/);
+    expect(existsSync(join(out, 'eval.jsonl'))).toBe(false);
+    return err.split('\n').find((l) => l.startsWith('telechat-train:')) ?? err;
+  };
+
+  it('refuses an eval set with no label tokens', async () => {
+    // a real dataset dir whose rows carry no label: the sample set's first rows with labels -100
+    const src = join(tmp.dir, 'nolabel-src');
+    const { buildDataset } = await import('../../src/data/builder.js');
+    await buildDataset({ input: RAW, tokenizerDir: join(tmp.dir, 'model'), output: src, maxSeqLen: 96, template: 'telechat2', seed: 1 });
+    const { ShardWriter } = await import('../../src/data/shards.js');
+    const dir = join(tmp.dir, 'nolabel');
+    mkdirSync(dir);
+    const reader = DatasetReader.open(src);
+    const rows = await reader.rows([0, 1, 2, 3]);
+    await reader.close();
+    const w = new ShardWriter(dir, 4);
+    for (const r of rows) w.write({ inputIds: Int32Array.from(r.inputIds), labels: new Int32Array(r.inputIds.length).fill(-100), docLens: Int32Array.from(r.docLens) });
+    const shards = w.finish();
+    const m = readManifest(src);
+    const tokens = rows.reduce((s, r) => s + r.inputIds.length, 0);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...m, rows: 4, tokens, loss_tokens: 0, rows_per_batch: 4, shards }));
+    expect(await fails({ data: NO_VAL, flags: ['--eval-data', dir] })).toMatch(/eval set .*nolabel\/manifest\.json: no label tokens/);
+  }, 60_000);
+
+  it('refuses a val_size that leaves less than one global batch', async () => {
+    expect(await fails({ data: { ...DATA, val_size: 0.97 } })).toMatch(/rows after --val-size 0\.97 held out its eval split .*, fewer than one global batch \(train_batch_size 12\)/);
+  }, 60_000);
+
+  it('refuses an eval dataset built with another tokenizer', async () => {
+    // a byte-level BPE tokenizer.json (bytes + the template's markers) in place of the model's SentencePiece
+    const tokDir = join(tmp.dir, 'other-tokenizer');
+    mkdirSync(tokDir);
+    const vocab: Record<string, number> = {};
+    // GPT-2's byte -> printable character map: printable bytes as themselves, the rest from U+0100 on
+    let extra = 0;
+    for (let b = 0; b < 256; b++) vocab[String.fromCodePoint((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174 ? b : 256 + extra++)] = b;
+    const specials = ['<_user>', '<_bot>', '<_start>', '<_end>', '<_pad>'];
+    writeFileSync(join(tokDir, 'tokenizer.json'), JSON.stringify({
+      version: '1.0', truncation: null, padding: null, normalizer: null, post_processor: null,
+      added_tokens: specials.map((content, i) => ({ id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+      decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+    }));
+    const input = join(tmp.dir, 'short.jsonl');
+    writeFileSync(input, JSON.stringify({ input: 'hi', output: 'hello there' }) + '\n');
+    const other = join(tmp.dir, 'other-tok');
+    const { buildDataset } = await import('../../src/data/builder.js');
+    await buildDataset({ input, tokenizerDir: tokDir, output: other, maxSeqLen: 96, template: 'telechat', seed: 1 });
+    expect(await fails({ data: NO_VAL, flags: ['--eval-data', other] })).toMatch(/--eval-data .*other-tok: built with another tokenizer/);
+  }, 60_000);
+
+  it('refuses data.val_size that a prebuilt dir was not split with, and save_best without an eval set', async () => {
+    const { buildDataset } = await import('../../src/data/builder.js');
+    const ds = join(tmp.dir, 'split-20');
+    await buildDataset({ input: RAW, tokenizerDir: join(tmp.dir, 'model'), output: ds, maxSeqLen: 96, template: 'telechat2', seed: 1, valSize: 20 });
+    expect(await fails({ dataPath: ds, data: { val_size: 30 } })).toMatch(/"data\.val_size" is 30 but the dataset .*split-20 was built with val_size 20/);
+    expect(await fails({ data: NO_VAL, training: { save_best: true } })).toMatch(/"training\.save_best" needs evaluation, but there is no eval set/);
+  }, 60_000);
 });
