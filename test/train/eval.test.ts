@@ -89,6 +89,7 @@ describe('eval loss against the PyTorch reference', () => {
       const ref = await referenceLoss(out, l.step);
       expect(l.eval_tokens).toBe(ref.count);
       expect(Math.abs(l.eval_loss - ref.loss) / ref.loss).toBeLessThan(TOL);
+      if (process.env.EVAL_TEST_PRINT) console.log(`${name} step ${l.step}: eval_loss ${l.eval_loss} reference ${ref.loss} rel ${(Math.abs(l.eval_loss - ref.loss) / ref.loss).toExponential(2)}`);
       expect(l.eval_ppl).toBeCloseTo(Math.exp(l.eval_loss), 9);
       expect(Object.values(l.per_source)).toEqual([l.eval_loss]); // one source
     }
@@ -263,5 +264,12 @@ describe('eval sets', () => {
     await buildDataset({ input: RAW, tokenizerDir: join(tmp.dir, 'model'), output: ds, maxSeqLen: 96, template: 'telechat2', seed: 1, valSize: 20 });
     expect(await fails({ dataPath: ds, data: { val_size: 30 } })).toMatch(/"data\.val_size" is 30 but the dataset .*split-20 was built with val_size 20/);
     expect(await fails({ data: NO_VAL, training: { save_best: true } })).toMatch(/"training\.save_best" needs evaluation, but there is no eval set/);
+  }, 60_000);
+
+  it('training.eval_steps without an eval set is a warning, and nothing is evaluated', async () => {
+    const out = join(tmp.dir, 'no-eval');
+    await runTrain(fx, out, 1, { ...zeroConfig(0, 3, 4, 4, {}, { save_steps: 2, eval_steps: 2, max_steps: 2 }), data: NO_VAL }, port++);
+    expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(/warning: "training\.eval_steps": 2 has no effect: there is no eval set/);
+    expect(existsSync(join(out, 'eval.jsonl'))).toBe(false);
   }, 60_000);
 });
