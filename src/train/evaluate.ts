@@ -6,8 +6,13 @@
 // row ranges (--eval-data builds and val/ splits do), which gives per_source losses.
 import { appendFileSync } from 'node:fs';
 import type { DatasetReader } from '../data/reader.js';
-import { buildHostBatch, IGNORE_INDEX } from '../model/batch.js';
+import { buildHostBatch, type HostBatch, IGNORE_INDEX } from '../model/batch.js';
+import type { LossResult } from '../model/model.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
+
+/** What evaluation needs of the engine (ZeroEngine) and of the eval set (DatasetReader). */
+export type EvalEngine = Pick<ZeroEngine, 'worldSize' | 'rankIndex' | 'stage' | 'allReduceSum'> & { evalLoss(batch: HostBatch): LossResult };
+export type EvalRows = Pick<DatasetReader, 'manifest' | 'numRows' | 'rows' | 'dir'>;
 
 /** One line of eval.jsonl. */
 export interface EvalRecord {
@@ -27,7 +32,7 @@ interface Group {
 }
 
 /** The eval rows grouped by source (row_ranges), else one group of every row. */
-export function evalGroups(reader: DatasetReader): Group[] {
+export function evalGroups(reader: EvalRows): Group[] {
   const sources = Object.entries(reader.manifest.sources);
   const all = Array.from({ length: reader.numRows }, (_, i) => i);
   if (sources.length === 0 || sources.some(([, s]) => s.row_ranges === undefined)) return [{ source: sources.length === 1 ? sources[0]![0] : null, rows: all }];
@@ -44,8 +49,8 @@ export class Evaluator {
   private readonly groups: Group[];
 
   constructor(
-    private readonly reader: DatasetReader,
-    private readonly engine: ZeroEngine,
+    private readonly reader: EvalRows,
+    private readonly engine: EvalEngine,
     private readonly microBatch: number,
   ) {
     this.groups = evalGroups(reader);
