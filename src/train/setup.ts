@@ -116,6 +116,14 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   if (prebuilt) {
     loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });
   }
+  // the eval set's inputs, checked before the output dir is touched too
+  const evalData = first.training.eval_data;
+  if (evalData !== null && !isDatasetDir(evalData)) {
+    for (const p of evalData.split(',')) if (!existsSync(p)) throw new Error(`--eval-data: ${p} does not exist`);
+  }
+  if (first.data.val_size !== null && evalData !== null) {
+    throw new Error(`"data.val_size" and "training.eval_data" (--eval-data) both name an eval set; keep one`);
+  }
   let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
   if (!req.dryRun && req.isRank0) {
@@ -130,9 +138,6 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   try {
     // rank 0 builds raw conversations into the output dir; the others then open the result
     if (!req.isRank0) req.barrier();
-    if (first.data.val_size !== null && first.training.eval_data !== null) {
-      throw new Error(`"data.val_size" and "training.eval_data" (--eval-data) both name an eval set; keep one`);
-    }
     const buildOptions = {
       tokenizerDir: model.dir,
       vocab: model.spec.vocab,
@@ -184,9 +189,6 @@ async function openEvalSet(
   log: (line: string) => void,
 ): Promise<DatasetReader | null> {
   if (evalData !== null) {
-    if (!isDatasetDir(evalData)) {
-      for (const p of evalData.split(',')) if (!existsSync(p)) throw new Error(`--eval-data: ${p} does not exist`);
-    }
     return openDataset({ ...build, path: evalData, perSourceRows: true, what: '--eval-data' }, isRank0 ? (l) => log(l.replace(/^data:/, 'eval data:')) : () => {});
   }
   const val = join(train.dir, 'val');
