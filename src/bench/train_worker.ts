@@ -53,23 +53,33 @@ function main(): void {
   });
   const host = buildHostBatch(rows);
   const times: number[] = [];
+  const cpuTimes: number[] = [];
+  const cpuNow = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
   let loss = NaN;
   for (let step = 1; step <= steps; step++) {
     const t0 = process.hrtime.bigint();
+    const c0 = cpuNow();
     const res = engine.microStep(host, 1 / host.labelCount, true);
     engine.step({ step, lr: TRAIN_HYPER.lr, maxGradNorm: TRAIN_HYPER.clip, lossScale: 1 });
     times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    cpuTimes.push(cpuNow() - c0);
     loss = res.lossSum / res.count;
     // with TELECHAT_PROFILE on, the profile covers the steps after the warm-up step
     if (step === 1 && steps > 1) profile?.reset();
   }
   const evalTimes: number[] = [];
+  const evalCpu: number[] = [];
   for (let i = 0; i < evalSteps; i++) {
     const t0 = process.hrtime.bigint();
+    const c0 = cpuNow();
     engine.evalLoss(host);
     evalTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    evalCpu.push(cpuNow() - c0);
   }
-  evalTimes.sort((a, b) => a - b);
+  const mid = (xs: number[]): number | undefined => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   engine.free();
   group.destroy();
   const wallAfterFirst = times.slice(1).reduce((a, b) => a + b, 0);
@@ -78,7 +88,7 @@ function main(): void {
     side: `telechat-train-${precision}`,
     steps,
     step_s_in_process: times[Math.floor(times.length / 2)],
-    ...(evalSteps > 0 ? { eval_s_in_process: evalTimes[Math.floor(evalTimes.length / 2)] } : {}),
+    ...(evalSteps > 0 ? { eval_s_in_process: mid(evalTimes), eval_cpu_s_in_process: mid(evalCpu), step_cpu_s_in_process: mid(cpuTimes) } : {}),
     last_loss: loss,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     cpu_s: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
