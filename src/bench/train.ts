@@ -98,6 +98,23 @@ function profileRun(precision: 'fp32' | 'bf16'): ProfileResult {
   return out.profile;
 }
 
+/**
+ * The evaluation cost target (issue EVAL): evaluating N tokens (forward only, engine.evalLoss)
+ * against one training step of the same N tokens, medians within one process after warm-up.
+ */
+function evalCostRun(precision: 'fp32' | 'bf16'): { eval_s: number; step_s: number; ratio: number; eval_cpu_s: number; step_cpu_s: number; cpu_ratio: number } {
+  const n = Math.max(LONG, 3);
+  const args = [join('dist', 'bench', 'train_worker.js'), precision, String(n), String(n)];
+  const res = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(THREADS) } });
+  if (res.status !== 0) throw new Error(`eval cost run (${precision}) failed with status ${res.status}:\n${res.stderr}`);
+  const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as { step_s_in_process: number; eval_s_in_process: number; step_cpu_s_in_process: number; eval_cpu_s_in_process: number };
+  return {
+    eval_s: out.eval_s_in_process, step_s: out.step_s_in_process, ratio: out.eval_s_in_process / out.step_s_in_process,
+    // CPU seconds (all threads) are less disturbed by other jobs on a shared machine than wall time
+    eval_cpu_s: out.eval_cpu_s_in_process, step_cpu_s: out.step_cpu_s_in_process, cpu_ratio: out.eval_cpu_s_in_process / out.step_cpu_s_in_process,
+  };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -149,6 +166,7 @@ function main(): void {
   const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16') };
   const torchRun = samples.torch_fp32[0]!.long;
   if (typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
+  const evalCost = process.env.BENCH_EVAL === '0' ? null : { fp32: evalCostRun('fp32'), bf16: evalCostRun('bf16') };
   const loads = SIDES.flatMap((s) => samples[s].flatMap((x) => [x.short.load_1m, x.long.load_1m]));
   const result = {
     bench: 'train',
@@ -173,7 +191,8 @@ function main(): void {
       fp32_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_fp32.step_cpu_s,
       bf16_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_bf16.step_cpu_s,
     },
-    targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6' },
+    targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6', eval_vs_train_step: '<= 0.4' },
+    eval_cost: evalCost,
     profile: profiles,
     bench_seconds: (Date.now() - started) / 1000,
   };
@@ -188,6 +207,10 @@ function main(): void {
   console.log(`  throughput vs torch: fp32 x${q.fp32_throughput_vs_torch.toFixed(2)}, bf16 x${q.bf16_throughput_vs_torch.toFixed(2)} (target >= 1.5); ` +
     `peak RSS vs torch: fp32 x${q.fp32_peak_rss_vs_torch.toFixed(2)}, bf16 x${q.bf16_peak_rss_vs_torch.toFixed(2)} (target <= 0.6); ` +
     `CPU seconds per step, torch / ours: fp32 x${q.fp32_cpu_per_token_vs_torch.toFixed(2)}, bf16 x${q.bf16_cpu_per_token_vs_torch.toFixed(2)}`);
+  if (evalCost) {
+    const cost = (c: typeof evalCost.fp32): string => `wall x${c.ratio.toFixed(2)} (${c.eval_s.toFixed(2)} s / ${c.step_s.toFixed(2)} s), CPU x${c.cpu_ratio.toFixed(2)}`;
+    console.log(`  eval of a step's tokens vs the training step (target <= 0.4): fp32 ${cost(evalCost.fp32)}; bf16 ${cost(evalCost.bf16)}`);
+  }
   console.log(`  load average (1 min) ${result.load_average_1m.min.toFixed(2)}-${result.load_average_1m.max.toFixed(2)}; ${result.bench_seconds.toFixed(0)} s -> bench-results/train.json`);
 }
 

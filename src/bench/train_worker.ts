@@ -4,7 +4,9 @@
 // drives it per step. bench:train times this whole process from outside (a long run minus a
 // short one), so start-up, initialisation and warm-up cancel.
 //
-// Usage: node dist/bench/train_worker.js fp32|bf16 STEPS
+// Usage: node dist/bench/train_worker.js fp32|bf16 STEPS [EVAL_STEPS]
+// EVAL_STEPS > 0 then also times that many evaluation forwards (engine.evalLoss, what the
+// trainer's evaluation runs) of the same batch after training: eval_s_in_process (median).
 // Prints one JSON line: steps, in-process median step time (informational), peak RSS, CPU seconds, last loss,
 // and with TELECHAT_PROFILE=1 the per-op profile of the steps after the first (src/native/profile.ts).
 import { initDistributed } from '../distributed/init.js';
@@ -20,6 +22,7 @@ import { BENCH_CONFIG, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
 function main(): void {
   const precision = process.argv[2];
   const steps = Number(process.argv[3]);
+  const evalSteps = Number(process.argv[4] ?? 0);
   if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`precision must be fp32 or bf16, got ${precision}`);
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`STEPS must be a positive integer, got ${process.argv[3]}`);
   setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
@@ -50,17 +53,34 @@ function main(): void {
   });
   const host = buildHostBatch(rows);
   const times: number[] = [];
+  const cpuTimes: number[] = [];
+  const cpuNow = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
   let loss = NaN;
   for (let step = 1; step <= steps; step++) {
     const t0 = process.hrtime.bigint();
+    const c0 = cpuNow();
     const res = engine.microStep(host, 1 / host.labelCount, true);
     engine.step({ step, lr: TRAIN_HYPER.lr, maxGradNorm: TRAIN_HYPER.clip, lossScale: 1 });
     times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    cpuTimes.push(cpuNow() - c0);
     loss = res.lossSum / res.count;
     // with TELECHAT_PROFILE on, the profile covers the steps after the warm-up step
     if (step === 1 && steps > 1) profile?.reset();
   }
   const profileRows = profile?.rows(); // before teardown: the rows cover the timed steps only
+  const evalTimes: number[] = [];
+  const evalCpu: number[] = [];
+  for (let i = 0; i < evalSteps; i++) {
+    const t0 = process.hrtime.bigint();
+    const c0 = cpuNow();
+    engine.evalLoss(host);
+    evalTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    evalCpu.push(cpuNow() - c0);
+  }
+  const mid = (xs: number[]): number | undefined => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   engine.free();
   group.destroy();
   const wallAfterFirst = times.slice(1).reduce((a, b) => a + b, 0);
@@ -69,6 +89,7 @@ function main(): void {
     side: `telechat-train-${precision}`,
     steps,
     step_s_in_process: times[Math.floor(times.length / 2)],
+    ...(evalSteps > 0 ? { eval_s_in_process: mid(evalTimes), eval_cpu_s_in_process: mid(evalCpu), step_cpu_s_in_process: mid(cpuTimes) } : {}),
     last_loss: loss,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     cpu_s: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,

@@ -47,6 +47,7 @@ async function build(argv: {
   pack: boolean;
   'skip-bad': boolean;
   seed: number;
+  'val-size'?: number;
   overwrite: boolean;
 }): Promise<void> {
   const dir = argv.tokenizer ?? argv.model;
@@ -64,6 +65,7 @@ async function build(argv: {
     pack: argv.pack,
     skipBad: argv['skip-bad'],
     seed: argv.seed,
+    valSize: argv['val-size'],
     overwrite: argv.overwrite,
     onProgress: bar,
   });
@@ -122,12 +124,17 @@ await yargs(argv)
         .option('loss-on', { choices: ['all', 'last'], default: 'all', describe: 'train on every answer or only the last' })
         .option('pack', { type: 'boolean', default: true, describe: 'best-fit pack conversations into rows (--no-pack: one per row)' })
         .option('skip-bad', { type: 'boolean', default: false, describe: 'skip bad lines, counted per reason in the manifest' })
-        .option('seed', { type: 'number', default: 42, describe: 'seed for mixing-file resampling' })
+        .option('seed', { type: 'number', default: 42, describe: 'seed for mixing-file resampling and the --val-size split' })
+        .option('val-size', {
+          type: 'number',
+          describe: 'hold out a fraction (< 1) or a count (>= 1) of conversations, seeded by content hash, before packing, into DIR/val/ (the trainer\'s eval set)',
+        })
         .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output dir' })
         .example(
           '$0 build --input data/sample-conversations.jsonl --tokenizer data/tokenizer --template telechat2 --output /tmp/ds --max-seq-len 512',
           'build the shipped sample set',
         )
+        .example('$0 build --input convs.jsonl --model /models/TeleChat2-7B --output ds --max-seq-len 4096 --val-size 0.05', 'hold out 5% of conversations into ds/val/')
         .example('$0 build --input mix.json --model /models/TeleChat2-7B --output ds --max-seq-len 4096 --loss-on last', 'mixing file, model dir'),
     async (a) => build(a as Parameters<typeof build>[0]),
   )

@@ -28,6 +28,7 @@ const EXAMPLES: [string, string][] = [
   ['$0 --config configs/zero3.json', 'train the shipped tiny model on the shipped sample conversations'],
   ['$0 --config ds_z3_config.json --model /models/TeleChat2-7B --data convs.jsonl --output-dir out', 'fine-tune a Hugging Face checkpoint on raw conversations'],
   ['$0 --config ds_z2_config.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data (its max_seq_len is the run\'s), with an override'],
+  ['$0 --config configs/zero2.json --data convs.jsonl --set data.val_size=0.05 --set training.save_best=true', 'hold out 5% of the conversations, evaluate at every save_steps, keep the best checkpoint'],
   ['$0 --config configs/zero3.json --init random --model-config my/config.json --dry-run', 'resolve and validate everything, print the plan, and exit'],
 ];
 
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     .option('init', { type: 'string', choices: ['pretrained', 'random'], describe: 'initialise from the checkpoint, or randomly (normal(0, initializer_range), norms 1, biases 0)' })
     .option('model-config', { type: 'string', describe: 'config.json for --init random (its folder must hold the tokenizer)' })
     .option('data', { type: 'string', describe: 'dataset dir from telechat-data, or .jsonl file(s) / a mixing .json built on the fly' })
+    .option('eval-data', { type: 'string', describe: 'held-out set evaluated during training (training.eval_data): dataset dir, .jsonl or mixing .json, built like --data; default: the dataset dir\'s val/ if any' })
     .option('output-dir', { type: 'string', describe: 'where metrics.jsonl, train.log, checkpoints and final/ go' })
     .option('max-steps', { type: 'number', describe: 'optimizer steps in total (wins over --epochs)' })
     .option('epochs', { type: 'number', describe: 'passes over the data' })
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
       modelConfig: argv['model-config'],
       init: argv.init,
       data: argv.data,
+      evalData: argv['eval-data'],
     };
     // the device first: a CUDA run sets its GPU before the communicator (NCCL) is created
     const precision = loadConfig(argv.config ?? null, { sets: argv.set, flags, context: { worldSize: discoverRank().worldSize, hiddenSize: 1 } }).config.run.precision;
@@ -109,6 +112,7 @@ async function main(): Promise<void> {
         const zero = cfg.zero_optimization;
         for (const note of offloadNotes(zero, choice.device)) log(note);
         log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}, hidden dropout ${setup.model.spec.hiddenDropout}`);
+        if (setup.evalReader) log(`eval: ${setup.evalReader.numRows} rows (${setup.evalReader.manifest.loss_tokens} label tokens) from ${setup.evalReader.dir}, every ${cfg.training.eval_steps ?? cfg.training.save_steps} steps and after the last`);
         log(`device: ${choice.device}`);
         log('dry run: configuration, model and data are valid');
         return;
@@ -124,6 +128,7 @@ async function main(): Promise<void> {
       if (summary.stoppedBy !== null) process.exitCode = 128 + signalNumber(summary.stoppedBy);
     } finally {
       await setup.reader.close();
+      await setup.evalReader?.close();
       setup.cleanup();
     }
   } catch (e) {

@@ -59,6 +59,7 @@ export interface ConfigFlags {
   modelConfig?: string;
   init?: string;
   data?: string;
+  evalData?: string;
 }
 
 /** flag -> [its command-line spelling, the dotted key it sets]. */
@@ -72,6 +73,7 @@ export const FLAG_KEYS: Record<keyof ConfigFlags, [string, string]> = {
   modelConfig: ['--model-config', 'model.config'],
   init: ['--init', 'model.init'],
   data: ['--data', 'data.path'],
+  evalData: ['--eval-data', 'training.eval_data'],
 };
 
 export function flagOverrides(flags: ConfigFlags): { flag: string; set: SetOverride }[] {

@@ -74,6 +74,8 @@ export interface DatasetFacts {
   input_format?: string;
   loss_on?: string;
   packed?: boolean;
+  /** The manifest's --val-size (undefined: built without a held-out split). */
+  val_size?: number;
 }
 
 /** Rows built when neither data.max_seq_len nor training.max_seq_len is set. */
@@ -121,7 +123,8 @@ export function resolveConfig(
   if (ctx.datasetRows !== undefined) {
     stepsPerEpoch = Math.floor(ctx.datasetRows / triple.train_batch_size);
     if (stepsPerEpoch < 1) {
-      throw new ConfigError(`the dataset has ${ctx.datasetRows} rows, fewer than one global batch (train_batch_size ${triple.train_batch_size})`);
+      const held = ctx.dataset?.val_size !== undefined ? ` after --val-size ${ctx.dataset.val_size} held out its eval split (${ctx.dataset.dir}/manifest.json)` : '';
+      throw new ConfigError(`the dataset has ${ctx.datasetRows} rows${held}, fewer than one global batch (train_batch_size ${triple.train_batch_size})`);
     }
   }
   const totalSteps = maxSteps ?? (stepsPerEpoch === null ? null : Math.ceil((training['epochs'] as number) * stepsPerEpoch));
@@ -381,6 +384,7 @@ function resolveData(
       ['format', data['format'] as Json, ds.input_format],
       ['loss_on', data['loss_on'] as Json, ds.loss_on],
       ['pack', data['pack'] as Json, ds.packed],
+      ['val_size', data['val_size'] as Json, ds.val_size ?? null],
     ];
     for (const [key, given, built] of checks) {
       if (given === null) continue;

@@ -210,6 +210,9 @@ const data = obj({
   loss_on: oneOf(['all', 'last'], null, { nullable: true }), // which assistant turns carry loss; null = "all"
   pack: bool(null, { nullable: true }), // pack documents into rows of max_seq_len; null = true
   skip_bad: bool(false), // skip malformed raw rows instead of failing (builds only)
+  // hold out a fraction (< 1) or a count of conversations into the eval set (raw builds; a
+  // prebuilt dir must have been built with the same --val-size); null = none
+  val_size: num(null, { above: 0, nullable: true }),
 });
 
 const training = obj({
@@ -222,6 +225,10 @@ const training = obj({
   seed: int(42, { min: 0 }), // HF default seed; --seed
   save_steps: int(500, { min: 0 }), // HF default; 0 = only the final checkpoint
   save_total_limit: int(null, { above: 0, nullable: true }), // null = keep every checkpoint
+  eval_data: str(null, { nullable: true }), // held-out set: dataset dir, .jsonl or mixing .json (--eval-data); null = the data's val/ if any
+  eval_steps: int(null, { min: 0, nullable: true }), // evaluate every N steps and after the last; null = save_steps; 0 = only after the last
+  save_best: bool(false), // every evaluation also saves a checkpoint; `best` names the lowest eval loss (never pruned)
+  early_stopping_patience: int(null, { above: 0, nullable: true }), // stop after N evaluations without improvement; null = never
   log_file: str('train.log'), // relative to output_dir
   gradient_checkpointing: bool(null, { nullable: true }), // null = on iff an activation_checkpointing block is present
   on_nonfinite: oneOf(['skip', 'abort'], 'abort'), // a NaN/Inf loss is a bug signal: stop unless asked to skip

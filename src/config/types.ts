@@ -188,6 +188,8 @@ export interface DataSection {
   loss_on: 'all' | 'last';
   pack: boolean;
   skip_bad: boolean;
+  /** --val-size of the build: a fraction (< 1) or a count; null = no held-out split. */
+  val_size: number | null;
 }
 
 export interface TrainingSection {
@@ -199,6 +201,12 @@ export interface TrainingSection {
   seed: number;
   save_steps: number;
   save_total_limit: number | null;
+  /** The held-out set given explicitly (--eval-data); null = the dataset's val/, if it has one. */
+  eval_data: string | null;
+  /** Evaluate every N optimizer steps and after the last; null = save_steps; 0 = only after the last. */
+  eval_steps: number | null;
+  save_best: boolean;
+  early_stopping_patience: number | null;
   log_file: string;
   /** Resolved: on when set, or when the file has an activation_checkpointing block. */
   gradient_checkpointing: boolean;

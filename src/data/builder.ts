@@ -2,6 +2,7 @@
 // ids/labels -> length fitting -> best-fit packing -> Arrow shards + manifest. Streaming:
 // memory is bounded by one batch of lines, the packer's buffer and one shard. The output is
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -16,7 +17,7 @@ import {
 import { BadLine, parseLine, type Conversation, type FormatName } from './formats.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type SourceStats } from './manifest.js';
 import { BestFitPacker, type PackedRow } from './packer.js';
-import { ShardWriter } from './shards.js';
+import { ShardWriter, type ShardInfo } from './shards.js';
 import { parseInputs, weightedBytes, weightedLines, type Source } from './sources.js';
 import { getTemplate, templateFromConfig, type ChatTemplate, type TemplateName } from './templates.js';
 import { loadTokenizer, type Tokenizer } from './tokenizer.js';
@@ -43,6 +44,10 @@ export interface BuildOptions {
   pack?: boolean;
   skipBad?: boolean;
   seed?: number;
+  /** Hold out a fraction (< 1) or a count of conversations, seeded, into `val/` (before packing). */
+  valSize?: number;
+  /** Rows never mix sources and the manifest records each source's row ranges (eval sets). */
+  perSourceRows?: boolean;
   overwrite?: boolean;
   rowsPerBatch?: number;
   tokensPerShard?: number;
@@ -120,6 +125,159 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
   }
 }
 
+/** Where built documents go: one packer (or one row per document) feeding one shard writer. */
+class Sink {
+  rows = 0;
+  tokens = 0;
+  lossTokens = 0;
+  documents = 0;
+  readonly stats: Record<string, SourceStats> = {};
+  /** Per-source rows [start, end) when rows never mix sources. */
+  readonly ranges: Record<string, Array<[number, number]>> = {};
+  readonly writer: ShardWriter;
+  private packer: BestFitPacker | undefined;
+  private current: string | null = null;
+
+  constructor(
+    readonly dir: string,
+    private readonly maxSeqLen: number,
+    rowsPerBatch: number,
+    tokensPerShard: number,
+    pack: boolean,
+    /** Rows never mix sources; each source's row ranges are recorded (eval sets: per-source loss). */
+    private readonly perSource: boolean,
+  ) {
+    this.writer = new ShardWriter(dir, rowsPerBatch, tokensPerShard);
+    this.packer = pack ? this.newPacker() : undefined;
+  }
+
+  private newPacker(): BestFitPacker {
+    return new BestFitPacker(this.maxSeqLen, (row) => this.emit(row));
+  }
+
+  private emit(row: PackedRow): void {
+    this.writer.writeDocs(row.docs);
+    this.rows++;
+  }
+
+  statsOf(src: Source): SourceStats {
+    return (this.stats[src.name] ??= emptyStats(src));
+  }
+
+  add(doc: PackedRow['docs'][number], src: Source, loss: number): void {
+    if (this.perSource && src.name !== this.current) this.closeRange();
+    if (this.perSource && this.current === null) {
+      this.current = src.name;
+      (this.ranges[src.name] ??= []).push([this.rows, this.rows]);
+    }
+    this.tokens += doc.ids.length;
+    this.lossTokens += loss;
+    this.documents++;
+    if (this.packer) this.packer.add(doc);
+    else this.emit({ docs: [doc], tokens: doc.ids.length });
+  }
+
+  private closeRange(): void {
+    if (this.current === null) return;
+    if (this.packer) {
+      this.packer.finish();
+      this.packer = this.newPacker();
+    }
+    const r = this.ranges[this.current]!;
+    r[r.length - 1]![1] = this.rows;
+    this.current = null;
+  }
+
+  finish(): ShardInfo[] {
+    this.closeRange();
+    this.packer?.finish();
+    return this.writer.finish();
+  }
+}
+
+/** How many conversations --val-size holds out: a fraction (< 1) or a count (>= 1). */
+export function checkValSize(v: number | undefined): void {
+  if (v === undefined) return;
+  if (!Number.isFinite(v) || v <= 0 || (v >= 1 && !Number.isInteger(v))) {
+    throw new DataError(`--val-size must be a fraction in (0, 1) or a whole number of conversations >= 1, got ${v}`);
+  }
+}
+
+/**
+ * The held-out split is keyed by a seeded hash of each conversation's line: a fraction F holds
+ * out every conversation whose key is below F; a count N the N smallest keys. Either way the
+ * split depends only on the seed and the text, never on order or world size, and identical
+ * lines (a weight's repeats, duplicates) share a key, so they land on the same side.
+ */
+function splitKey(seed: number, doc: { ids: Int32Array; labels: Int32Array }): number {
+  const h = createHash('sha256').update(`telechat-val:${seed}:`);
+  h.update(new Uint8Array(doc.ids.buffer, doc.ids.byteOffset, doc.ids.byteLength));
+  h.update(new Uint8Array(doc.labels.buffer, doc.labels.byteOffset, doc.labels.byteLength));
+  const d = h.digest();
+  return d.readUInt32BE(0) / 2 ** 32 + d.readUInt32BE(4) / 2 ** 64;
+}
+
+/** A built document on its way to a sink. */
+interface Doc {
+  doc: PackedRow['docs'][number];
+  src: Source;
+  truncated: boolean;
+  loss: number;
+}
+
+/** The N smallest keys seen so far (a max-heap): what a count --val-size holds out. */
+class SmallestKeys {
+  private heap: Array<{ key: number; order: number; item: Doc }> = [];
+  private order = 0;
+  constructor(private readonly n: number) {}
+
+  /** Offers an item; returns the one pushed out (largest key), if any. */
+  offer(key: number, item: Doc): Doc | null {
+    const e = { key, order: this.order++, item };
+    if (this.heap.length < this.n) {
+      this.heap.push(e);
+      this.up(this.heap.length - 1);
+      return null;
+    }
+    const top = this.heap[0]!;
+    if (!this.less(e, top)) return item;
+    this.heap[0] = e;
+    this.down(0);
+    return top.item;
+  }
+
+  /** Everything kept, in arrival order. */
+  drain(): Doc[] {
+    return this.heap.sort((a, b) => a.order - b.order).map((e) => e.item);
+  }
+
+  private less(a: { key: number; order: number }, b: { key: number; order: number }): boolean {
+    return a.key < b.key || (a.key === b.key && a.order < b.order);
+  }
+  private up(i: number): void {
+    const h = this.heap;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[p]!, h[i]!)) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
+      i = p;
+    }
+  }
+  private down(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.less(h[m]!, h[l]!)) m = l;
+      if (r < h.length && this.less(h[m]!, h[r]!)) m = r;
+      if (m === i) return;
+      [h[m], h[i]] = [h[i]!, h[m]!];
+      i = m;
+    }
+  }
+}
+
 async function buildInto(
   dir: string,
   sources: Source[],
@@ -135,21 +293,78 @@ async function buildInto(
   // Record batches of about 64K tokens: the reader fetches a whole batch to serve one row, so
   // random access (shuffled training order) reads at most ~0.5 MB per row.
   const rowsPerBatch = opts.rowsPerBatch ?? Math.min(1024, Math.max(1, Math.round(65536 / maxSeqLen)));
-  const writer = new ShardWriter(dir, rowsPerBatch, opts.tokensPerShard ?? 1 << 21);
-  let rows = 0;
-  let tokens = 0;
-  let lossTokens = 0;
-  let documents = 0;
-  const emitRow = (row: PackedRow): void => {
-    writer.writeDocs(row.docs);
-    rows++;
-  };
-  const packer = pack ? new BestFitPacker(maxSeqLen, emitRow) : undefined;
-  const stats: Record<string, SourceStats> = {};
+  const tokensPerShard = opts.tokensPerShard ?? 1 << 21;
+  const valSize = opts.valSize;
+  checkValSize(valSize);
+  const train = new Sink(dir, maxSeqLen, rowsPerBatch, tokensPerShard, pack, opts.perSourceRows ?? false);
+  let val: Sink | undefined;
+  if (valSize !== undefined) {
+    mkdirSync(join(dir, 'val'), { recursive: true });
+    val = new Sink(join(dir, 'val'), maxSeqLen, rowsPerBatch, tokensPerShard, pack, true);
+  }
+  const heldOut = valSize !== undefined && valSize >= 1 ? new SmallestKeys(valSize) : null;
   const totalBytes = sources.reduce((s, src) => s + weightedBytes(src), 0);
   let bytesBefore = 0;
+  let bytesNow = 0;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const needsSystemId = template.name !== 'telechat-52b';
+
+  // Where a built document goes: training, or the held-out split (by its content's key).
+  const toSink = (sink: Sink, d: Doc): void => {
+    const st = sink.statsOf(d.src);
+    if (sink === val) {
+      // the held-out split's own counts; the training manifest counts it as held_out
+      st.conversations++;
+      st.kept++;
+      if (d.truncated) st.truncated++;
+      train.statsOf(d.src).held_out = (train.statsOf(d.src).held_out ?? 0) + 1;
+    }
+    st.tokens += d.doc.ids.length;
+    st.loss_tokens += d.loss;
+    sink.add(d.doc, d.src, d.loss);
+  };
+  const route = (d: Doc): void => {
+    if (!val) return toSink(train, d);
+    if (heldOut) {
+      const out = heldOut.offer(splitKey(seed, d.doc), d);
+      if (out) toSink(train, out);
+      return;
+    }
+    toSink(splitKey(seed, d.doc) < valSize! ? val : train, d);
+  };
+
+  // Pipeline: batch k is encoded on a worker thread while this thread parses batch k+1;
+  // batches are finished strictly in order (at most two in flight).
+  let batch: Array<{ conv: Conversation; src: Source }> = [];
+  let previous: Promise<void> = Promise.resolve();
+  const finish = (items: Array<{ src: Source }>, encoded: EncodedConversation[]): void => {
+    encoded.forEach((enc, i) => {
+      const src = items[i]!.src;
+      const st = train.statsOf(src);
+      st.conversations++;
+      const fit = fitToLength(enc, maxSeqLen);
+      if (fit.status === 'dropped') {
+        st.dropped++;
+        return;
+      }
+      st[fit.status]++;
+      route({ doc: fit.doc, src, truncated: fit.status === 'truncated', loss: countLoss(fit.doc.labels) });
+    });
+    opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens: train.tokens + (val?.tokens ?? 0), conversations: train.documents + (val?.documents ?? 0) });
+  };
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const items = batch;
+    batch = [];
+    const layout = layoutConversations(template, items.map((p) => p.conv), lossOn);
+    const encoding = tok.encodeFlatAsync(layout.texts);
+    inflight.add(encoding);
+    // Handled when awaited below; this also avoids an unhandled-rejection report.
+    encoding.catch(() => undefined).finally(() => inflight.delete(encoding));
+    await previous;
+    previous = encoding.then((ids) => finish(items, assembleConversations(tok, template, layout, ids)));
+    previous.catch(() => undefined);
+  };
 
   // Encodes still running on a worker thread: an error must wait for them before the
   // tokenizer is closed under them.
@@ -162,46 +377,12 @@ async function buildInto(
   }
 
   async function readSources(): Promise<void> {
+    const seen = new Set<string>();
     for (const [index, src] of sources.entries()) {
-      if (stats[src.name]) throw new DataError(`--input: ${src.name} is given twice`);
-      const st = (stats[src.name] = emptyStats(src));
-      let batch: Conversation[] = [];
-      // Pipeline: batch k is encoded on a worker thread while this thread parses batch k+1;
-      // batches are finished strictly in order (at most two in flight).
-      let previous: Promise<void> = Promise.resolve();
-      const finish = (encoded: EncodedConversation[]): void => {
-        for (const enc of encoded) {
-          const fit = fitToLength(enc, maxSeqLen);
-          if (fit.status === 'dropped') {
-            st.dropped++;
-            continue;
-          }
-          st[fit.status]++;
-          const n = fit.doc.ids.length;
-          const loss = countLoss(fit.doc.labels);
-          st.tokens += n;
-          st.loss_tokens += loss;
-          tokens += n;
-          lossTokens += loss;
-          documents++;
-          if (packer) packer.add(fit.doc);
-          else emitRow({ docs: [fit.doc], tokens: n });
-        }
-        opts.onProgress?.({ bytes: bytesNow, totalBytes, tokens, conversations: documents });
-      };
-      const flush = async (): Promise<void> => {
-        if (batch.length === 0) return;
-        const layout = layoutConversations(template, batch, lossOn);
-        batch = [];
-        const encoding = tok.encodeFlatAsync(layout.texts);
-        inflight.add(encoding);
-        // Handled when awaited below; this also avoids an unhandled-rejection report.
-        encoding.catch(() => undefined).finally(() => inflight.delete(encoding));
-        await previous;
-        previous = encoding.then((ids) => finish(assembleConversations(tok, template, layout, ids)));
-        previous.catch(() => undefined);
-      };
-      let bytesNow = bytesBefore;
+      if (seen.has(src.name)) throw new DataError(`--input: ${src.name} is given twice`);
+      seen.add(src.name);
+      const st = train.statsOf(src);
+      bytesNow = bytesBefore;
       for await (const line of weightedLines(src, index, seed, (b) => (bytesNow = bytesBefore + b))) {
         if (line.firstRead) st.lines++;
         let conv: Conversation;
@@ -219,8 +400,7 @@ async function buildInto(
           continue;
         }
         if (!line.taken) continue;
-        st.conversations++;
-        batch.push(conv);
+        batch.push({ conv, src });
         if (batch.length >= LINES_PER_BATCH) await flush();
       }
       await flush();
@@ -228,10 +408,14 @@ async function buildInto(
       bytesBefore += weightedBytes(src);
     }
   }
-  packer?.finish();
-  const shards = writer.finish();
-  if (rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len');
-  return {
+  // the count split's held-out documents, grouped by source so val rows never mix sources
+  if (heldOut) {
+    const kept = heldOut.drain();
+    for (const src of sources) for (const d of kept) if (d.src === src) toSink(val!, d);
+  }
+  const shards = train.finish();
+  if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len' + (val ? ' (or was held out by --val-size)' : ''));
+  const base = {
     format: MANIFEST_FORMAT,
     format_version: MANIFEST_VERSION,
     created_by: 'telechat-data 0.1.0',
@@ -250,13 +434,31 @@ async function buildInto(
     max_seq_len: maxSeqLen,
     packed: pack,
     seed,
-    rows,
-    documents,
-    tokens,
-    loss_tokens: lossTokens,
-    packing_efficiency: tokens / (rows * maxSeqLen),
-    rows_per_batch: writer.rowsPerBatch,
-    shards,
-    sources: stats,
-  };
+  } as const;
+  const manifestOf = (sink: Sink, shardInfos: ShardInfo[]): Manifest => ({
+    ...base,
+    tokenizer: { ...base.tokenizer },
+    rows: sink.rows,
+    documents: sink.documents,
+    tokens: sink.tokens,
+    loss_tokens: sink.lossTokens,
+    packing_efficiency: sink.tokens / Math.max(1, sink.rows * maxSeqLen),
+    rows_per_batch: sink.writer.rowsPerBatch,
+    shards: shardInfos,
+    sources: Object.fromEntries(
+      Object.entries(sink.stats).map(([name, s]) => [name, sink.ranges[name] ? { ...s, row_ranges: sink.ranges[name] } : s]),
+    ),
+  });
+  const manifest = manifestOf(train, shards);
+  if (val) {
+    const valShards = val.finish();
+    if (val.rows === 0) {
+      throw new DataError(`--val-size ${valSize} held out no conversation (of ${train.documents}); raise it`);
+    }
+    const valManifest: Manifest = { ...manifestOf(val, valShards), split: 'val' };
+    writeFileSync(join(dir, 'val', 'manifest.json'), JSON.stringify(valManifest, null, 2) + '\n');
+    manifest.val_size = valSize;
+    manifest.val = { conversations: Object.values(val.stats).reduce((s, x) => s + x.conversations, 0), documents: val.documents, rows: val.rows, tokens: val.tokens, loss_tokens: val.lossTokens };
+  }
+  return manifest;
 }

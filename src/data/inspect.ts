@@ -22,6 +22,9 @@ export function summarize(m: Manifest): string {
         `dropped ${s.dropped}, skipped ${skipped.length ? skipped.join(', ') : '0'}`,
     );
   }
+  if (m.val) {
+    lines.push(`val/ (--val-size ${m.val_size}): ${m.val.conversations} conversations held out, ${m.val.rows} rows, ${m.val.tokens} tokens, loss tokens ${m.val.loss_tokens}`);
+  }
   return lines.join('\n');
 }
 

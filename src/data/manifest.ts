@@ -31,6 +31,19 @@ export interface SourceStats {
   skipped: Partial<Record<BadReason, number>>;
   tokens: number;
   loss_tokens: number;
+  /** Kept conversations moved into `val/` by --val-size (counted in kept/truncated above, not in tokens). */
+  held_out?: number;
+  /** Rows [start, end) holding this source's documents, when rows never mix sources (eval sets, val/). */
+  row_ranges?: Array<[number, number]>;
+}
+
+/** What --val-size held out into `val/` (its own manifest has the details). */
+export interface ValSplit {
+  conversations: number;
+  documents: number;
+  rows: number;
+  tokens: number;
+  loss_tokens: number;
 }
 
 export interface Manifest {
@@ -62,6 +75,11 @@ export interface Manifest {
   rows_per_batch: number;
   shards: ShardInfo[];
   sources: Record<string, SourceStats>;
+  /** --val-size as given (fraction or count) when the build held out a validation split. */
+  val_size?: number;
+  val?: ValSplit;
+  /** "val" in the held-out split's own manifest. */
+  split?: 'val';
 }
 
 /** Reads and checks a dataset dir's manifest. */

@@ -30,6 +30,12 @@ export interface ResolveOptions {
   pack?: boolean;
   skipBad?: boolean;
   seed?: number;
+  /** --val-size of a raw build (prebuilt dirs are checked against it by the trainer's config). */
+  valSize?: number;
+  /** Rows never mix sources; the manifest records per-source row ranges (eval sets). */
+  perSourceRows?: boolean;
+  /** The option that named `data`, for errors (--data, --eval-data). */
+  what?: string;
 }
 
 export interface ResolvedDataset {
@@ -47,7 +53,7 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
   if (existsSync(asDir) && statSync(asDir).isDirectory()) {
     const manifest = readManifest(asDir);
     if (manifest.tokenizer.sha256 !== tokSha) {
-      throw new DataError(`${o.data}: built with another tokenizer (sha256 ${manifest.tokenizer.sha256.slice(0, 12)}…) than ${o.tokenizerDir}'s`);
+      throw new DataError(`${o.what ? o.what + ' ' : ''}${o.data}: built with another tokenizer (sha256 ${manifest.tokenizer.sha256.slice(0, 12)}…) than ${o.tokenizerDir}'s`);
     }
     return { dir: asDir, manifest, built: false };
   }
@@ -69,6 +75,9 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
         pack: o.pack ?? true,
         skipBad: o.skipBad ?? false,
         seed: o.seed ?? 42,
+        // only when set, so the keys of earlier builds (and their runs' resumes) stay valid
+        ...(o.valSize !== undefined ? { valSize: o.valSize } : {}),
+        ...(o.perSourceRows ? { perSourceRows: true } : {}),
       }),
     )
     .digest('hex')
@@ -87,6 +96,8 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
     pack: o.pack,
     skipBad: o.skipBad,
     seed: o.seed,
+    valSize: o.valSize,
+    perSourceRows: o.perSourceRows,
     overwrite: true,
   });
   return { dir, manifest, built: true };

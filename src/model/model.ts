@@ -163,6 +163,50 @@ export class TelechatModel {
     }
   }
 
+  /**
+   * Evaluation: the summed loss only. Forward into the activation buffers training already
+   * holds (nothing is kept for a backward, no gradient is touched), no dropout, and only the
+   * rows whose target carries loss go through the LM head, as in training.
+   */
+  forwardLoss(batch: HostBatch, hooks: ModelHooks = {}): LossResult {
+    const arena = new Arena(MemCategory.Buffers, this.be.device);
+    try {
+      const dev = this.upload(batch, arena);
+      this.forwardBlocks(dev, hooks);
+      hooks.beforeForward?.('head');
+      const T = dev.host.tokens;
+      const w = this.acts.work;
+      this.finalNorm(T);
+      const lnf = w.lnf.rows(0, T);
+      const runs = targetRuns(dev.host.targets);
+      const selected = runs.reduce((s, [, n]) => s + n, 0);
+      const selTargets = new Int32Array(selected);
+      let cursor = 0;
+      for (const [start, n] of runs) {
+        this.be.copy(w.headIn.rows(cursor, n), lnf.rows(start, n));
+        selTargets.set(dev.host.targets.subarray(start, start + n), cursor);
+        cursor += n;
+      }
+      const targets = arena.alloc('int32', [Math.max(selected, 1)]);
+      if (selected > 0) targets.view(0, [selected]).writeInt32(selTargets);
+      const W = this.params.lmHead();
+      let lossSum = 0;
+      let count = 0;
+      for (let r = 0; r < selected; r += this.logitsChunk) {
+        const n = Math.min(this.logitsChunk, selected - r);
+        const logits = w.logits.rows(0, n);
+        this.be.linearForward(logits, w.headIn.rows(r, n), W, null);
+        const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, 0, false);
+        lossSum += ce.lossSum;
+        count += ce.count;
+      }
+      hooks.afterForward?.('head');
+      return { lossSum, count };
+    } finally {
+      arena.freeAll();
+    }
+  }
+
   free(): void {
     this.acts.arena.freeAll();
     this.dense?.params.free();

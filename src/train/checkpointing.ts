@@ -18,6 +18,7 @@ import type { ZeroEngine } from '../zero/zero_engine.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
+import type { EvalState } from './evaluate.js';
 import type { SchedulerState } from './schedules.js';
 
 export interface ModelIdentity {
@@ -55,6 +56,8 @@ export interface TrainerState {
   model: ModelIdentity;
   dataset: DatasetIdentity;
   summary: { tokens: number; first_loss: number | null; best_loss: number | null; skipped: number };
+  /** Best eval loss and patience (absent in runs without evaluation). */
+  eval?: EvalState;
 }
 
 export function modelIdentity(spec: ModelSpec): ModelIdentity {
@@ -240,12 +243,23 @@ function saveFailure(ctx: SaveContext, name: string, tmp: string, err: unknown):
   );
 }
 
-/** Keeps the newest `limit` complete checkpoints (never the one just written). */
+/** Keeps the newest `limit` complete checkpoints (never the one just written, nor the one `best` names). */
 function pruneCheckpoints(outDir: string, limit: number | null, keep: string): void {
   if (limit === null || limit <= 0) return;
-  const all = readdirSync(outDir).filter((f) => /^checkpoint-\d{6}$/.test(f)).sort();
+  const best = readPointer(outDir, 'best');
+  const all = readdirSync(outDir).filter((f) => /^checkpoint-\d{6}$/.test(f) && f !== best).sort();
   const excess = all.length - limit;
   for (const f of all.slice(0, Math.max(0, excess))) if (f !== keep) rmSync(join(outDir, f), { recursive: true, force: true });
+}
+
+function readPointer(outDir: string, name: 'latest' | 'best'): string | null {
+  const path = join(outDir, name);
+  return existsSync(path) ? readFileSync(path, 'utf8').trim() : null;
+}
+
+/** Rank 0, after checkpoint-<step> is complete: `best` names it (written atomically, like `latest`). */
+export function writeBestPointer(outDir: string, step: number): void {
+  writeFileAtomic(join(outDir, 'best'), checkpointName(step) + '\n');
 }
 
 /** The checkpoint dir --resume names: auto = OUTPUT/latest. */

@@ -27,6 +27,12 @@ export interface DataOptions {
   lossOn?: 'all' | 'last';
   pack?: boolean;
   skipBad?: boolean;
+  /** --val-size for a raw build. */
+  valSize?: number;
+  /** Rows never mix sources (eval sets: per-source loss). */
+  perSourceRows?: boolean;
+  /** The option that named the data, for errors. */
+  what?: string;
 }
 
 export function isDatasetDir(path: string): boolean {
@@ -43,7 +49,7 @@ export function isDatasetDir(path: string): boolean {
 export async function openDataset(opts: DataOptions, log: (line: string) => void): Promise<DatasetReader> {
   if (!isDatasetDir(opts.path)) {
     if (existsSync(opts.path) && statSync(opts.path).isDirectory()) {
-      throw new Error(`${opts.path}: not a dataset directory (no manifest.json); build one with telechat-data build, or pass a .jsonl file`);
+      throw new Error(`${opts.what ? opts.what + ' ' : ''}${opts.path}: not a dataset directory (no manifest.json); build one with telechat-data build, or pass a .jsonl file`);
     }
     for (const p of opts.path.split(',')) if (!existsSync(p)) throw new Error(`--data: ${p} does not exist`);
   }
@@ -59,6 +65,9 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     pack: opts.pack,
     skipBad: opts.skipBad,
     seed: opts.seed,
+    valSize: opts.valSize,
+    perSourceRows: opts.perSourceRows,
+    what: opts.what,
   });
   const m = resolved.manifest;
   if (resolved.built) log(`data: built ${opts.path} -> ${resolved.dir}`);

@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, type ConfigFlags, type DatasetFacts, type ResolvedConfig } from '../config/index.js';
 import type { ModelSection } from '../config/types.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
-import type { DatasetReader } from '../data/reader.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
-import { isDatasetDir, openDataset } from './data_feed.js';
+import { DatasetReader } from '../data/reader.js';
+import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { prepareOutputDir, removeStaleTemps } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 
@@ -51,6 +51,8 @@ export interface RunSetup {
   warnings: string[];
   model: ModelSource;
   reader: DatasetReader;
+  /** The held-out set (--eval-data, or the dataset's val/), or null: no evaluation. */
+  evalReader: DatasetReader | null;
   /** A temporary dataset built for a dry run, removed by cleanup(). */
   cleanup: () => void;
 }
@@ -100,7 +102,7 @@ export function resolveDropout(source: ModelSource, m: ModelSection, warnings: s
 
 /** What the config checks of a dataset (config/resolve.ts): its manifest's build record. */
 function datasetFacts(dir: string, m: Manifest, prebuilt: boolean): DatasetFacts {
-  return { dir, prebuilt, max_seq_len: m.max_seq_len, template: m.template, input_format: m.input_format, loss_on: m.loss_on, packed: m.packed };
+  return { dir, prebuilt, max_seq_len: m.max_seq_len, template: m.template, input_format: m.input_format, loss_on: m.loss_on, packed: m.packed, ...(m.val_size !== undefined ? { val_size: m.val_size } : {}) };
 }
 
 export async function prepareRun(req: RunRequest, log: (line: string) => void): Promise<RunSetup> {
@@ -114,6 +116,14 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   const prebuilt = isDatasetDir(dataPath);
   if (prebuilt) {
     loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });
+  }
+  // the eval set's inputs, checked before the output dir is touched too
+  const evalData = first.training.eval_data;
+  if (evalData !== null && !isDatasetDir(evalData)) {
+    for (const p of evalData.split(',')) if (!existsSync(p)) throw new Error(`--eval-data: ${p} does not exist`);
+  }
+  if (first.data.val_size !== null && evalData !== null) {
+    throw new Error(`"data.val_size" and "training.eval_data" (--eval-data) both name an eval set; keep one`);
   }
   let buildDir = join(first.training.output_dir, "data");
   let cleanup = (): void => {};
@@ -132,22 +142,27 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   try {
     // rank 0 builds raw conversations into the output dir; the others then open the result
     if (!req.isRank0) req.barrier();
+    const buildOptions = {
+      tokenizerDir: model.dir,
+      vocab: model.spec.vocab,
+      maxSeqLen: first.data.max_seq_len,
+      seed: first.training.seed,
+      buildDir,
+      template: first.data.template,
+      format: first.data.format,
+      lossOn: first.data.loss_on,
+      pack: first.data.pack,
+      skipBad: first.data.skip_bad,
+    };
     const reader = await openDataset(
       {
         path: dataPath,
-        tokenizerDir: model.dir,
-        vocab: model.spec.vocab,
-        maxSeqLen: first.data.max_seq_len,
-        seed: first.training.seed,
-        buildDir,
-        template: first.data.template,
-        format: first.data.format,
-        lossOn: first.data.loss_on,
-        pack: first.data.pack,
-        skipBad: first.data.skip_bad,
+        ...buildOptions,
+        ...(first.data.val_size !== null ? { valSize: first.data.val_size } : {}),
       },
       log,
     );
+    const evalReader = await openEvalSet(first.training.eval_data, reader, buildOptions, req.isRank0, log);
     if (req.isRank0) req.barrier();
     // Second pass: training.max_seq_len follows the dataset and set data options must match it.
     const dataset = datasetFacts(reader.dir, reader.manifest, prebuilt);
@@ -156,9 +171,59 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       flags: req.flags,
       context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows, dataset },
     });
-    return { config, warnings, model: resolveDropout(model, config.model, warnings), reader, cleanup };
+    if (evalReader) checkEvalSet(evalReader, reader, config);
+    else checkNoEval(config, warnings);
+    return { config, warnings, model: resolveDropout(model, config.model, warnings), reader, evalReader, cleanup };
   } catch (err) {
     cleanup();
     throw err;
   }
+}
+
+/**
+ * The held-out set: --eval-data (built like --data, with rows that never mix sources so each
+ * source's loss can be told apart), else the dataset's val/ (telechat-data --val-size or
+ * data.val_size), else none.
+ */
+async function openEvalSet(
+  evalData: string | null,
+  train: DatasetReader,
+  build: Omit<DataOptions, 'path'>,
+  isRank0: boolean,
+  log: (line: string) => void,
+): Promise<DatasetReader | null> {
+  if (evalData !== null) {
+    return openDataset({ ...build, path: evalData, perSourceRows: true, what: '--eval-data' }, isRank0 ? (l) => log(l.replace(/^data:/, 'eval data:')) : () => {});
+  }
+  const val = join(train.dir, 'val');
+  if (!isDatasetDir(val)) return null;
+  const reader = DatasetReader.open(val, { vocab: build.vocab });
+  if (isRank0) log(`eval data: ${val} (held out by --val-size ${train.manifest.val_size}): ${reader.numRows} rows, ${reader.manifest.loss_tokens} loss tokens`);
+  return reader;
+}
+
+/** Eval rows must be what training sees (tokenizer, template, labels) and fit the model's capacity. */
+function checkEvalSet(ev: DatasetReader, train: DatasetReader, cfg: ResolvedConfig): void {
+  const where = `${ev.dir}/manifest.json`;
+  const em = ev.manifest;
+  const tm = train.manifest;
+  if (em.tokenizer.sha256 !== tm.tokenizer.sha256) {
+    throw new Error(`eval set ${where}: built with another tokenizer (sha256 ${em.tokenizer.sha256.slice(0, 12)}…) than the training data's (${tm.tokenizer.sha256.slice(0, 12)}…)`);
+  }
+  if (em.template !== tm.template) throw new Error(`eval set ${where}: built with template ${em.template}, the training data with ${tm.template}`);
+  if (em.loss_on !== tm.loss_on) throw new Error(`eval set ${where}: built with loss_on ${em.loss_on}, the training data with ${tm.loss_on}`);
+  if (em.max_seq_len > tm.max_seq_len) {
+    throw new Error(`eval set ${where}: rows of up to ${em.max_seq_len} tokens do not fit the run's rows of ${tm.max_seq_len} (rebuild it with --max-seq-len ${tm.max_seq_len})`);
+  }
+  if (em.loss_tokens === 0) throw new Error(`eval set ${where}: no label tokens (loss_tokens 0): there is nothing to evaluate`);
+  void cfg;
+}
+
+/** Evaluation keys without an eval set: refused when they need one, warned when they only schedule it. */
+function checkNoEval(cfg: ResolvedConfig, warnings: string[]): void {
+  const t = cfg.training;
+  const why = 'there is no eval set: give --eval-data (training.eval_data), or data whose dir has val/ (telechat-data build --val-size, data.val_size)';
+  if (t.save_best) throw new Error(`"training.save_best" needs evaluation, but ${why}`);
+  if (t.early_stopping_patience !== null) throw new Error(`"training.early_stopping_patience" needs evaluation, but ${why}`);
+  if (t.eval_steps !== null) warnings.push(`"training.eval_steps": ${t.eval_steps} has no effect: ${why}`);
 }

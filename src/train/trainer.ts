@@ -20,7 +20,8 @@ import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
-import { checkpointName, checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics } from './checkpointing.js';
+import { checkpointName, checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
+import { EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
 import { trainingFlops } from './flops.js';
@@ -28,6 +29,7 @@ import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMet
 import { rankPeak } from './peak.js';
 import { RunObserver } from '../observe/observer.js';
 import { ProgressBar, formatSeconds } from './progress.js';
+import type { TrainerState } from './checkpointing.js';
 import { LrScheduler } from './schedules.js';
 import type { RunSetup } from './setup.js';
 import { agreeOnStop, type StopRequest, yieldToEventLoop } from './stop.js';
@@ -123,6 +125,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size };
   const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir, stoppedBy: null };
   let startStep = 0;
+  let evalState: TrainerState['eval'] = undefined;
   if (resume !== null) {
     const dir = findResumeDir(outDir, resume);
     const state = readTrainerState(dir);
@@ -141,6 +144,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     summary.firstLoss = state.summary.first_loss ?? NaN;
     summary.bestLoss = state.summary.best_loss ?? Infinity;
     summary.skipped = state.summary.skipped;
+    evalState = state.eval;
     if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
   } else {
@@ -155,6 +159,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         global_batch: cfg.train_batch_size, seed: cfg.training.seed, scheduler: scheduler.stateDict(), loss_scaler: scaler.stateDict(),
         precision: cfg.run.precision, world_size: engine.worldSize, zero_stage: engine.stage, model: identity.model, dataset: identity.dataset,
         summary: { tokens: summary.tokens, first_loss: Number.isFinite(summary.firstLoss) ? summary.firstLoss : null, best_loss: Number.isFinite(summary.bestLoss) ? summary.bestLoss : null, skipped: summary.skipped },
+        ...(evals ? { eval: { ...evals.state } } : {}),
       },
     );
   };
@@ -176,8 +181,23 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       })
     : null;
   const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;
+  const evals = setup.evalReader
+    ? new EvalLoop(new Evaluator(setup.evalReader, engine, micro), {
+        everySteps: cfg.training.eval_steps ?? cfg.training.save_steps,
+        patience: cfg.training.early_stopping_patience,
+        jsonlPath: isRank0 ? join(outDir, 'eval.jsonl') : null,
+        log: (line) => log.line(line),
+        onRecord: (r) => {
+          bar?.setEvalLoss(r.eval_loss);
+          observer?.onEval(r);
+        },
+      })
+    : null;
+  if (evals && evalState) evals.state = evalState;
+  if (evals && isRank0) truncateMetrics(join(outDir, 'eval.jsonl'), startStep);
   const started = Date.now();
   let lastSaved = startStep;
+  let endStep = totalSteps;
   try {
     for (let step = startStep; step < totalSteps; step++) {
       const t0 = process.hrtime.bigint();
@@ -238,9 +258,19 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       if (bar) bar.update(step + 1, loss, lr, m.tokens_per_s);
       if ((!bar && ((step + 1) % cfg.steps_per_print === 0 || step === startStep || step + 1 === totalSteps)) || skipped) log.line(formatStepLine(m, totalSteps));
       faultPoint(`step:${step + 1}`);
-      if (cfg.training.save_steps > 0 && (step + 1) % cfg.training.save_steps === 0) {
+      // evaluate before saving, so the checkpoint records its own eval result (best, patience)
+      const evaluated = evals?.due(step + 1, totalSteps) ? await evals.run(step + 1) : null;
+      const saveBest = evaluated !== null && cfg.training.save_best;
+      if ((cfg.training.save_steps > 0 && (step + 1) % cfg.training.save_steps === 0) || saveBest || evaluated?.stop) {
         save(step + 1);
         lastSaved = step + 1;
+      }
+      if (saveBest && evaluated.improved && isRank0) writeBestPointer(outDir, step + 1);
+      if (evaluated?.stop) {
+        bar?.finish();
+        log.line(`${evaluated.stop}; stopping at step ${step + 1} of ${totalSteps}`);
+        endStep = step + 1;
+        break;
       }
       // signals (and the launcher watch) are handled here, between steps; the ranks agree
       await yieldToEventLoop();
@@ -254,9 +284,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         }
       }
     }
-    bar?.finish();
+    if (endStep === totalSteps) bar?.finish();
     if (summary.stoppedBy === null) {
-      if (lastSaved !== totalSteps) save(totalSteps);
+      if (lastSaved !== endStep) save(endStep);
       // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
       // init is saved in the training dtype
       exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
@@ -278,6 +308,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     `done: ${summary.steps} steps, ${summary.tokens.toLocaleString('en-US')} tokens in ${formatSeconds(summary.seconds)}; ` +
       `loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)} (best ${summary.bestLoss.toFixed(4)})` +
       (summary.skipped ? `; ${summary.skipped} steps skipped` : '') +
+      (evals?.state.best_loss != null ? `; best eval loss ${evals.state.best_loss.toFixed(4)} at step ${evals.state.best_step}` : '') +
       `; final model in ${join(outDir, 'final')}`,
   );
   return summary;

@@ -96,6 +96,7 @@ export class ZeroEngine implements Engine {
   private readonly byUnit = new Map<Unit, UnitState>();
   private readonly pending: PendingReduce[] = [];
   private readonly hooks: ModelHooks;
+  private readonly evalHooks: ModelHooks;
   private lastMicroStep = false;
   /** Stage 3 execution order of one micro-step, for prefetching. */
   private readonly order: Unit[];
@@ -135,6 +136,7 @@ export class ZeroEngine implements Engine {
     const L = spec.nLayers;
     this.order = ['embed', ...Array.from({ length: L }, (_, l) => l), 'head', ...Array.from({ length: L }, (_, l) => L - 1 - l), 'embed'];
     this.hooks = this.makeHooks();
+    this.evalHooks = this.makeEvalHooks();
   }
 
   private unit(u: Unit): UnitState {
@@ -281,11 +283,37 @@ export class ZeroEngine implements Engine {
     };
   }
 
+  /** Forward only (evaluation): stage 3 gathers each unit, prefetches the next in forward order, releases it after. */
+  private makeEvalHooks(): ModelHooks {
+    const order: Unit[] = ['embed', ...Array.from({ length: this.opts.spec.nLayers }, (_, l) => l), 'head'];
+    return {
+      beforeForward: (u) => {
+        if (this.stage !== 3) return;
+        this.paramsOf(this.unit(u));
+        const next = order[order.indexOf(u) + 1];
+        if (this.opts.prefetch && next !== undefined) this.startGather(this.unit(next));
+      },
+      afterForward: (u) => {
+        if (this.stage !== 3) return;
+        this.release(this.unit(u));
+        if (u === 'head') this.release(this.unit('embed')); // gathered for a tied LM head
+      },
+    };
+  }
+
   // ---- Engine -----------------------------------------------------------------------
 
   microStep(batch: HostBatch, gradScale: number, last: boolean): LossResult {
     this.lastMicroStep = last;
     return this.model.forwardBackward(batch, gradScale, this.hooks);
+  }
+
+  /**
+   * Evaluation forward of one micro-batch: the summed loss over its label tokens, no gradients.
+   * At stage 3 every rank must call it the same number of times (the gathers are collective).
+   */
+  evalLoss(batch: HostBatch): LossResult {
+    return this.model.forwardLoss(batch, this.evalHooks);
   }
 
   /** Sum over ranks of a double, exactly enough for norms and losses (two fp32 halves). */

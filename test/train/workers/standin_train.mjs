@@ -35,6 +35,7 @@ const setup = await prepareRun(
 resetMemPeaks();
 await train(setup, run, { out: log, tty: null }, { backend: cuda ? cudaBackendOver(cuda) : cpuBackend });
 await setup.reader.close();
+await setup.evalReader?.close();
 const report = { host: memStats().peak, device: cuda ? cuda.cudaMemStats().peak : null, calls: cuda ? Object.fromEntries(cuda.calls) : null };
 writeFileSync(join(outputDir, `report-rank${group.info.rank}.json`), JSON.stringify(report));
 group.destroy();
