@@ -6,17 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
-import { encodeConversations } from '../../src/data/encode.js';
-import { getTemplate } from '../../src/data/templates.js';
-import { loadTokenizer } from '../../src/data/tokenizer.js';
 import { exportGguf } from '../../src/gguf/export.js';
 import { HfCanonicalSource } from '../../src/gguf/sources.js';
-import { TelechatModel } from '../../src/model/model.js';
-import { cpuBackend } from '../../src/native/cpu_backend.js';
-import { DType } from '../../src/native/tensor.js';
 import { trainedModel, type TrainedModel } from '../helpers/gguf_fixture.js';
-import { argmax } from '../helpers/llama.js';
+import { ourAnswer } from '../helpers/chat_ref.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const CHAT = resolve('dist/cli/chat.js');
@@ -32,32 +25,6 @@ let gguf: string;
 function chat(args: string[]) {
   const res = spawnSync(process.execPath, [CHAT, ...args, '--threads', '1'], { encoding: 'utf8', env: { ...process.env, HOME: home }, timeout: 120_000 });
   return { status: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr };
-}
-
-/** Our greedy answer to a conversation ending in a user turn: ids, stopping at <_end>. */
-export function ourAnswer(history: Array<{ user: string; bot: string }>, question: string, system?: string): string {
-  const spec = loadHfSpec(model.hf);
-  const tok = loadTokenizer(model.hf);
-  const ours = new TelechatModel(spec, cpuBackend, { dtype: DType.F32, gradDtype: DType.F32, maxTokens: 128, maxSeqLen: 128, recompute: false });
-  try {
-    loadHfWeights(model.hf, spec, ours.params);
-    const turns = [...history, { user: question, bot: '' }];
-    const enc = encodeConversations(tok, getTemplate('telechat2'), [{ turns, ...(system !== undefined ? { system } : {}) }], 'all')[0]!;
-    // the last turn encodes <_user> q <_bot> "" <_end>: drop the <_end> to get the prompt
-    const ids = Array.from(enc.ids.subarray(0, enc.ids.length - 1));
-    const out: number[] = [];
-    while (out.length < MAX) {
-      const logits = ours.forward([{ inputIds: ids, labels: ids.map(() => -100), docLens: [ids.length] }], true).logits!;
-      const next = argmax(logits.subarray((ids.length - 1) * spec.vocab));
-      if (next === 2) break;
-      out.push(next);
-      ids.push(next);
-    }
-    return tok.decode(out);
-  } finally {
-    ours.free();
-    tok.close();
-  }
 }
 
 beforeAll(async () => {
@@ -76,7 +43,7 @@ describe('telechat-chat --prompt', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     console.log(`${JSON.stringify(q)} -> ${JSON.stringify(r.stdout)}`);
-    expect(r.stdout).toBe(ourAnswer([], q) + '\n');
+    expect(r.stdout).toBe(ourAnswer(model.hf, [], q) + '\n');
     expect(r.stdout).not.toContain('<_end>');
   });
 
@@ -84,8 +51,8 @@ describe('telechat-chat --prompt', () => {
     const system = 'You are a poet who answers in English.';
     const r = chat([gguf, '--prompt', QUESTIONS[0]!, '--system', system, '--temperature', '0', '--max-tokens', String(MAX)]);
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe(ourAnswer([], QUESTIONS[0]!, system) + '\n');
-    expect(r.stdout).not.toBe(ourAnswer([], QUESTIONS[0]!) + '\n');
+    expect(r.stdout).toBe(ourAnswer(model.hf, [], QUESTIONS[0]!, system) + '\n');
+    expect(r.stdout).not.toBe(ourAnswer(model.hf, [], QUESTIONS[0]!) + '\n');
   });
 
   it('an output dir is converted once to a cached GGUF, then reused', () => {
