@@ -169,11 +169,22 @@ export interface GgufExportResult {
 /** Writes `source` as one GGUF file (atomic: a temp file renamed into place). */
 export function exportGguf(source: CanonicalSource, outPath: string, dtype: GgufDtype, options: { overwrite?: boolean; name?: string } = {}): GgufExportResult {
   const spec = source.spec;
+  // q, k and v are cut from one canonical qkv, gate and up from gate_up: keep the last one read
+  let last: { name: string; values: Float32Array } | null = null;
+  const memo: CanonicalSource = {
+    spec,
+    hfDir: source.hfDir,
+    get: (name) => {
+      if (last?.name !== name) last = { name, values: source.get(name) };
+      return last.values;
+    },
+    close: () => source.close(),
+  };
   const plan = planTensors(spec, dtype);
   const name = options.name ?? basename(resolve(source.hfDir, source.hfDir.endsWith('/hf') ? '..' : '.'));
   const writer = new GgufStreamWriter(outPath, ggufMetadata(spec, source.hfDir, dtype, name), plan, options.overwrite ?? false);
   try {
-    for (const t of plan) writer.write(t.name, encodeTensor(t.values(source), t.type));
+    for (const t of plan) writer.write(t.name, encodeTensor(t.values(memo), t.type));
     const bytes = writer.bytesWritten;
     writer.finish();
     return { path: writer.outPath, bytes, tensors: plan.length };
