@@ -9,6 +9,7 @@ import type { TemplateName } from '../data/templates.js';
 import { TEMPLATES } from '../data/templates.js';
 import { type ChatMessage, renderChat, stopStrings } from '../gguf/chat_template.js';
 import { checkGguf } from '../gguf/reader.js';
+import { StopFilter } from './stop.js';
 
 export interface ChatOptions {
   system?: string | undefined;
@@ -18,15 +19,6 @@ export interface ChatOptions {
   threads?: number | undefined;
   /** Run on the CPU even where a GPU is present. */
   cpu: boolean;
-}
-
-/** Longest suffix of `text` that is a proper prefix of a stop string (held back while streaming). */
-function heldBack(text: string, stops: readonly string[]): number {
-  let keep = 0;
-  for (const s of stops) for (let n = Math.min(s.length - 1, text.length); n > keep; n--) if (text.endsWith(s.slice(0, n))) keep = n;
-  // an incomplete UTF-8 character decodes as U+FFFD until its last byte arrives
-  if (text.endsWith('\uFFFD')) keep = Math.max(keep, 1);
-  return keep;
 }
 
 export class ChatSession {
@@ -94,27 +86,18 @@ export class ChatSession {
     let start = Math.min(this.sequence.nextTokenIndex, tokens.length - 1);
     if (start < this.sequence.nextTokenIndex) await this.sequence.eraseContextTokenRanges([{ start, end: this.sequence.nextTokenIndex }]);
     start = this.sequence.nextTokenIndex;
-    const stops = stopStrings(this.format);
+    const filter = new StopFilter(stopStrings(this.format));
     const generated: Token[] = [];
-    let shown = 0;
-    let answer = '';
     const options = { temperature: this.options.temperature, ...(this.options.seed !== undefined ? { seed: this.options.seed } : {}) };
     for await (const t of this.sequence.evaluate(tokens.slice(start), options)) {
       generated.push(t);
-      answer = this.model.detokenize(generated, false);
-      const hit = stops.map((s) => answer.indexOf(s)).filter((i) => i >= 0);
-      if (hit.length) {
-        answer = answer.slice(0, Math.min(...hit));
-        break;
-      }
-      const ready = answer.length - heldBack(answer, stops);
-      if (ready > shown) {
-        onText(answer.slice(shown, ready));
-        shown = ready;
-      }
-      if (generated.length >= this.options.maxTokens) break;
+      const text = filter.update(this.model.detokenize(generated, false));
+      if (text) onText(text);
+      if (filter.stopped || generated.length >= this.options.maxTokens) break;
     }
-    if (answer.length > shown) onText(answer.slice(shown));
+    const rest = filter.flush();
+    if (rest) onText(rest);
+    const answer = filter.text;
     this.messages.push({ role: 'user', content: question }, { role: 'assistant', content: answer });
     return answer;
   }
