@@ -17,6 +17,7 @@ declare -A NEEDS=(
   [python3-torch]=/usr/lib/python3/dist-packages/torch/__init__.py
   [python3-sentencepiece]=/usr/lib/python3/dist-packages/sentencepiece/__init__.py
   [chromium]=/usr/bin/chromium # headless browser for the report tests (test/observe/report_browser.test.ts)
+  [tmux]=/usr/bin/tmux # a terminal for the interactive telechat-chat test (test/chat/chat_tmux.test.ts)
 )
 if [ "$(uname -m)" = aarch64 ]; then
   NEEDS[libopenblas-openmp-dev]=/usr/include/aarch64-linux-gnu/openblas-openmp/cblas.h

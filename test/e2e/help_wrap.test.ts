@@ -24,6 +24,7 @@ const CASES: [string, string[]][] = [
   ['data', ['inspect', '--help']],
   ['plan', ['--help']],
   ['report', ['--help']],
+  ['chat', ['--help']],
 ];
 
 describe('--help wraps at word boundaries when piped', () => {

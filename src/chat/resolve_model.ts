@@ -1,0 +1,69 @@
+// telechat-chat's MODEL argument: a .gguf file (checked before llama.cpp maps it), an HF dir,
+// or a training output dir (its final/: the model the run ended with). Directories are
+// converted to an fp16 GGUF once and cached under ~/.cache/telechat-train/gguf, keyed by the
+// directory's path and the names, sizes and modification times of its files (the weights'
+// index and shards among them): a retrained or edited model gets a new file, and hundreds of
+// GB are never hashed.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { exportGguf } from '../gguf/export.js';
+import { checkGguf } from '../gguf/reader.js';
+import { HfCanonicalSource } from '../gguf/sources.js';
+
+export const CACHE_DTYPE = 'fp16';
+
+export function ggufCacheDir(): string {
+  return join(homedir(), '.cache', 'telechat-train', 'gguf');
+}
+
+/** The HF dir a MODEL directory stands for: itself, or an output dir's final/. */
+function hfDirOf(dir: string): string {
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  if (existsSync(join(dir, 'final', 'config.json'))) return join(dir, 'final');
+  if (existsSync(join(dir, 'latest'))) {
+    throw new Error(`${dir}: the run has no final/ yet (it has not finished); export a checkpoint with telechat-export --checkpoint ${dir} --format gguf and chat with that file`);
+  }
+  throw new Error(`${dir}: neither a .gguf file, an HF model dir (config.json) nor a training output dir (final/)`);
+}
+
+export function cacheKey(hfDir: string): string {
+  const files = readdirSync(hfDir)
+    .sort()
+    .map((name) => ({ name, st: statSync(join(hfDir, name)) }))
+    .filter((f) => f.st.isFile())
+    .map((f) => `${f.name}\t${f.st.size}\t${f.st.mtimeMs}`);
+  return createHash('sha256').update([resolve(hfDir), CACHE_DTYPE, ...files].join('\n')).digest('hex').slice(0, 24);
+}
+
+export interface ResolvedModel {
+  gguf: string;
+  /** Whether it was converted just now. */
+  converted: boolean;
+}
+
+/** A checked GGUF path for MODEL; `log` hears about a conversion before it starts. */
+export function resolveModel(model: string, log: (line: string) => void = () => {}): ResolvedModel {
+  if (!existsSync(model)) throw new Error(`${model}: no such file or directory`);
+  if (statSync(model).isFile()) {
+    checkGguf(model);
+    return { gguf: model, converted: false };
+  }
+  const hfDir = hfDirOf(model);
+  const cacheDir = ggufCacheDir();
+  const path = join(cacheDir, `${cacheKey(hfDir)}.gguf`);
+  if (existsSync(path)) {
+    checkGguf(path);
+    return { gguf: path, converted: false };
+  }
+  mkdirSync(cacheDir, { recursive: true });
+  log(`converting ${hfDir} to ${path} (${CACHE_DTYPE}, once)`);
+  const src = new HfCanonicalSource(hfDir);
+  try {
+    exportGguf(src, path, CACHE_DTYPE);
+  } finally {
+    src.close();
+  }
+  return { gguf: path, converted: true };
+}

@@ -1,0 +1,110 @@
+// A multi-turn chat with a TeleChat GGUF in llama.cpp (node-llama-cpp): the history is
+// rendered with the model's chat format (telechat.chat_format in the file, the same strings
+// as its Jinja tokenizer.chat_template), tokenized by llama.cpp from the file's vocabulary,
+// and only the part of the prompt the context does not already hold is evaluated. An answer
+// ends at the model's end of turn: the <_end> token (an end-of-generation token in llama.cpp)
+// or, for 52B whose markers are text, the first stop string.
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import type { TemplateName } from '../data/templates.js';
+import { TEMPLATES } from '../data/templates.js';
+import { type ChatMessage, renderChat, stopStrings } from '../gguf/chat_template.js';
+import { checkGguf } from '../gguf/reader.js';
+import { StopFilter } from './stop.js';
+
+export interface ChatOptions {
+  system?: string | undefined;
+  maxTokens: number;
+  temperature: number;
+  seed?: number | undefined;
+  threads?: number | undefined;
+  /** Run on the CPU even where a GPU is present. */
+  cpu: boolean;
+}
+
+export class ChatSession {
+  private readonly messages: ChatMessage[] = [];
+
+  private constructor(
+    readonly path: string,
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly sequence: LlamaContextSequence,
+    readonly format: TemplateName,
+    private readonly options: ChatOptions,
+  ) {
+    if (options.system !== undefined) this.messages.push({ role: 'system', content: options.system });
+  }
+
+  static async open(path: string, options: ChatOptions): Promise<ChatSession> {
+    const info = checkGguf(path);
+    const format = info.metadata.get('telechat.chat_format');
+    if (typeof format !== 'string' || !(TEMPLATES as readonly string[]).includes(format)) {
+      throw new Error(`${path}: no telechat.chat_format in the GGUF metadata (not written by telechat-export); re-export it with telechat-export --format gguf`);
+    }
+    const llama = await getLlama({ gpu: options.cpu ? false : 'auto', build: 'never', logLevel: LlamaLogLevel.error });
+    let model: LlamaModel | undefined;
+    try {
+      model = await llama.loadModel({ modelPath: path });
+      const trained = Number(info.metadata.get('llama.context_length') ?? 4096);
+      const context = await model.createContext({ contextSize: Math.min(trained, 8192), ...(options.threads ? { threads: options.threads } : {}) });
+      return new ChatSession(path, llama, model, context, context.getSequence(), format as TemplateName, options);
+    } catch (err) {
+      await model?.dispose();
+      await llama.dispose();
+      throw new Error(`${path}: llama.cpp cannot load it: ${(err as Error).message}`);
+    }
+  }
+
+  /** Forgets the conversation (the system prompt stays). */
+  reset(): void {
+    this.messages.splice(this.options.system !== undefined ? 1 : 0);
+  }
+
+  private tokenize(text: string): Token[] {
+    // 52B's markers are text: special-token parsing off, so "<_user>" is never a control id
+    return this.model.tokenize(text, this.format !== 'telechat-52b');
+  }
+
+  /** The prompt for the history plus `question`, dropping the oldest turns if it would not fit. */
+  private prompt(question: string): Token[] {
+    const limit = this.context.contextSize - this.options.maxTokens;
+    for (;;) {
+      const tokens = this.tokenize(renderChat(this.format, [...this.messages, { role: 'user', content: question }], true));
+      if (tokens.length <= limit) return tokens;
+      const first = this.messages.findIndex((m) => m.role !== 'system');
+      if (first < 0) throw new Error(`the question is ${tokens.length} tokens long; with --max-tokens ${this.options.maxTokens} at most ${limit} fit the model's ${this.context.contextSize}-token context`);
+      this.messages.splice(first, this.messages[first + 1]?.role === 'assistant' ? 2 : 1);
+    }
+  }
+
+  /** Answers `question`, streaming text through `onText`; the turn joins the history. */
+  async ask(question: string, onText: (text: string) => void): Promise<string> {
+    const tokens = this.prompt(question);
+    // keep what the context already holds of this prompt; evaluate the rest (at least the last token)
+    await this.sequence.adaptStateToTokens(tokens, false);
+    let start = Math.min(this.sequence.nextTokenIndex, tokens.length - 1);
+    if (start < this.sequence.nextTokenIndex) await this.sequence.eraseContextTokenRanges([{ start, end: this.sequence.nextTokenIndex }]);
+    start = this.sequence.nextTokenIndex;
+    const filter = new StopFilter(stopStrings(this.format));
+    const generated: Token[] = [];
+    const options = { temperature: this.options.temperature, ...(this.options.seed !== undefined ? { seed: this.options.seed } : {}) };
+    for await (const t of this.sequence.evaluate(tokens.slice(start), options)) {
+      generated.push(t);
+      const text = filter.update(this.model.detokenize(generated, false));
+      if (text) onText(text);
+      if (filter.stopped || generated.length >= this.options.maxTokens) break;
+    }
+    const rest = filter.flush();
+    if (rest) onText(rest);
+    const answer = filter.text;
+    this.messages.push({ role: 'user', content: question }, { role: 'assistant', content: answer });
+    return answer;
+  }
+
+  async close(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// telechat-chat: chat with a TeleChat model in llama.cpp (node-llama-cpp): a .gguf, an HF dir
+// or a training output dir (converted once to a cached GGUF). --prompt answers once and exits.
+import { createInterface } from 'node:readline/promises';
+import { hideBin } from 'yargs/helpers';
+import { ChatSession } from '../chat/session.js';
+import { resolveModel } from '../chat/resolve_model.js';
+import { helpWidth, yargs } from './yargs.js';
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('telechat-chat')
+    .usage(
+      '$0 MODEL [--prompt TEXT] [--system TEXT] [--max-tokens N] [--temperature T] [--seed N]\n\n' +
+        'Chats with a TeleChat model in llama.cpp, with the model\'s chat template; answers stream as they are generated and end at the model\'s end of turn. ' +
+        'MODEL is a .gguf (telechat-export --format gguf), an HF TeleChat dir, or a training output dir (its final/); directories are converted once to an fp16 GGUF cached under ~/.cache/telechat-train/gguf. ' +
+        'Runs on the GPU where llama.cpp finds one, else on the CPU. Without --prompt: an interactive chat (/reset forgets the conversation, /exit or Ctrl-D quits).',
+    )
+    .positional('MODEL', { type: 'string', describe: 'a .gguf file, an HF dir or an output dir' })
+    .option('prompt', { type: 'string', describe: 'answer this one question and exit (for scripts)' })
+    .option('system', { type: 'string', describe: 'system prompt' })
+    .option('max-tokens', { type: 'number', default: 512, describe: 'most tokens in one answer' })
+    .option('temperature', { type: 'number', default: 0.7, describe: 'sampling temperature (0 = greedy)' })
+    .option('seed', { type: 'number', describe: 'sampling seed (reproducible answers)' })
+    .option('threads', { type: 'number', describe: 'CPU threads for llama.cpp (default: its own choice)' })
+    .option('cpu', { type: 'boolean', default: false, describe: 'run on the CPU even where a GPU is present' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
+    .example([
+      ['$0 output/my-run', 'chat with the model a training run ended with'],
+      ['$0 model.gguf --prompt "What is ZeRO?" --temperature 0', 'one greedy answer, printed to stdout'],
+    ])
+    .demandCommand(1, 1, 'give one MODEL: a .gguf file, an HF dir or an output dir', 'give one MODEL only')
+    .strict()
+    .wrap(helpWidth())
+    .help()
+    .parse();
+  const model = String(argv._[0]);
+  let session: ChatSession | undefined;
+  try {
+    for (const [name, v] of [['max-tokens', argv.maxTokens], ['threads', argv.threads]] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw new Error(`--${name} must be a positive integer, got ${v}`);
+    }
+    if (!(argv.temperature >= 0)) throw new Error(`--temperature must be >= 0, got ${argv.temperature}`);
+    const { gguf } = resolveModel(model, (line) => process.stderr.write(`telechat-chat: ${line}\n`));
+    session = await ChatSession.open(gguf, { system: argv.system, maxTokens: argv.maxTokens, temperature: argv.temperature, seed: argv.seed, threads: argv.threads, cpu: argv.cpu });
+    if (argv.prompt !== undefined) {
+      await session.ask(argv.prompt, (t) => process.stdout.write(t));
+      process.stdout.write('\n');
+    } else {
+      await interactive(session);
+    }
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`telechat-chat: ${argv.verbose ? (err.stack ?? err.message) : err.message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await session?.close();
+  }
+}
+
+async function interactive(session: ChatSession): Promise<void> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  process.stdout.write(`telechat-chat: ${session.path} (${session.format} chat format). /reset forgets the conversation, /exit or Ctrl-D quits.\n`);
+  try {
+    for (;;) {
+      let line: string;
+      try {
+        line = await rl.question('> ');
+      } catch {
+        break; // Ctrl-D / end of input
+      }
+      const q = line.trim();
+      if (q === '/exit' || q === '/quit') break;
+      if (q === '/reset') {
+        session.reset();
+        process.stdout.write('(conversation cleared)\n');
+        continue;
+      }
+      if (q === '') continue;
+      await session.ask(q, (t) => process.stdout.write(t));
+      process.stdout.write('\n');
+    }
+  } finally {
+    rl.close();
+  }
+}
+
+void main();

@@ -1,0 +1,97 @@
+// Where the GGUF exporter reads weights from, one canonical parameter (src/model/params.ts)
+// at a time, so the whole model is never in memory: a Hugging Face TeleChat directory (any
+// layout, safetensors or .bin) or a training checkpoint's fp32 master weights (zero/, any
+// world size and stage). Both give the canonical orientation: linear weights [out, in], the
+// qkv rows Q, then K, then V (key_value de-interleaved), gate rows then up rows.
+import { join } from 'node:path';
+import { checkpointDir } from '../checkpoint/consolidate.js';
+import { checkTensors, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
+import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
+import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
+import { buildParamTable, type ParamTable } from '../model/params.js';
+import type { ModelSpec } from '../model/spec.js';
+import { unitOf } from '../zero/partition.js';
+
+export interface CanonicalSource {
+  readonly spec: ModelSpec;
+  /** The HF directory with the config and tokenizer (a checkpoint's hf/). */
+  readonly hfDir: string;
+  /** fp32 values of one canonical parameter, row-major in its canonical shape. */
+  get(name: string): Float32Array;
+  close(): void;
+}
+
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c]!;
+  return out;
+}
+
+export class HfCanonicalSource implements CanonicalSource {
+  readonly spec: ModelSpec;
+  private readonly source: HfTensorSource;
+  private readonly layout: CheckpointLayout;
+  private readonly table: ParamTable;
+
+  constructor(readonly hfDir: string) {
+    this.spec = loadHfSpec(hfDir);
+    this.source = new HfTensorSource(hfDir);
+    try {
+      this.layout = checkpointLayout(this.spec, this.source.names());
+      checkTensors(this.source, this.layout);
+      this.table = buildParamTable(this.spec);
+    } catch (err) {
+      this.source.close();
+      throw err;
+    }
+  }
+
+  get(name: string): Float32Array {
+    const entry = this.table.get(name);
+    const out = new Float32Array(entry.numel);
+    const rowLen = entry.shape.length === 1 ? 1 : entry.shape[1]!;
+    for (const map of this.layout.tensors) {
+      if (map.canonical !== name) continue;
+      let values = this.source.readFloat32(map.hfName);
+      if (map.transpose) values = transpose(values, map.hfShape[0]!, map.hfShape[1]!);
+      for (const [hfRow, row, count] of map.rows) out.set(values.subarray(hfRow * rowLen, (hfRow + count) * rowLen), row * rowLen);
+    }
+    return out;
+  }
+
+  close(): void {
+    this.source.close();
+  }
+}
+
+export class CheckpointCanonicalSource implements CanonicalSource {
+  readonly spec: ModelSpec;
+  readonly hfDir: string;
+  private readonly state: ZeroStateReader;
+  private readonly table: ParamTable;
+
+  /** `path`: a checkpoint dir, or an output dir (its `latest` checkpoint). */
+  constructor(path: string) {
+    const dir = checkpointDir(path);
+    this.hfDir = join(dir, 'hf');
+    this.spec = loadHfSpec(this.hfDir);
+    this.state = new ZeroStateReader(join(dir, 'zero'));
+    try {
+      this.state.checkUnits(unitList(this.spec));
+      this.table = buildParamTable(this.spec, 1);
+    } catch (err) {
+      this.state.close();
+      throw err;
+    }
+  }
+
+  get(name: string): Float32Array {
+    const entry = this.table.get(name);
+    const unit = unitOf(this.table, name);
+    return this.state.read(this.table.units.indexOf(unit), 'master', entry.offset - unit.start, entry.numel);
+  }
+
+  close(): void {
+    this.state.close();
+  }
+}

@@ -1,0 +1,51 @@
+// The GGUF tokenizer metadata from a model directory, as llama.cpp's converter writes it for
+// SentencePiece models (tokenizer.ggml.model "llama"): every piece with its score and type,
+// padded to the config's vocab_size with "[PADn]" pieces of type UNUSED (TeleChat-52B has
+// 80000 pieces for 80896 embedding rows: no weight row is dropped), and the special ids.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveSpecialIds, type SpecialIds } from '../data/tokenizer.js';
+import { TokenType } from './format.js';
+import { readSpModel } from './sp_model.js';
+
+export interface GgufVocab {
+  tokens: string[];
+  scores: Float32Array;
+  types: Int32Array;
+  special: SpecialIds;
+  addSpacePrefix: boolean;
+  removeExtraWhitespaces: boolean;
+}
+
+export function ggufVocab(dir: string, vocabSize: number): GgufVocab {
+  const spPath = join(dir, 'tokenizer.model');
+  if (!existsSync(spPath)) {
+    if (existsSync(join(dir, 'tokenizer.json'))) {
+      throw new Error(
+        `${join(dir, 'tokenizer.json')}: GGUF export supports SentencePiece tokenizers (tokenizer.model) only; this byte-level BPE tokenizer (TeleChat 7B's) has no llama.cpp pre-tokenizer to name, so the export refuses it`,
+      );
+    }
+    throw new Error(`${dir}: no tokenizer.model to write the GGUF vocabulary from`);
+  }
+  const sp = readSpModel(spPath);
+  if (sp.modelType !== 2 && sp.modelType !== 1) throw new Error(`${spPath}: SentencePiece model type ${sp.modelType} is not BPE or unigram`);
+  if (sp.pieces.length > vocabSize) {
+    throw new Error(`${spPath}: the tokenizer has ${sp.pieces.length} pieces, more than the model's vocab_size ${vocabSize}`);
+  }
+  const tokens: string[] = [];
+  const scores = new Float32Array(vocabSize).fill(-10000);
+  const types = new Int32Array(vocabSize).fill(TokenType.UNUSED);
+  sp.pieces.forEach((p, i) => {
+    tokens.push(p.piece);
+    scores[i] = p.score;
+    // SentencePiece matches user-defined pieces inside text without touching the dummy
+    // prefix; llama.cpp splits the text at them and gives the next text a space prefix. A
+    // single-character user-defined piece (TeleChat's "\n") is one starting symbol of
+    // llama.cpp's merge loop anyway, so as NORMAL it yields SentencePiece's ids.
+    types[i] = p.type === TokenType.USER_DEFINED && [...p.piece].length === 1 ? TokenType.NORMAL : p.type;
+  });
+  for (let i = sp.pieces.length; i < vocabSize; i++) tokens.push(`[PAD${i}]`);
+  const ids = new Map(sp.pieces.map((p, i) => [p.piece, i]));
+  const { ids: special } = resolveSpecialIds(dir, { vocabSize, pieceToId: (piece) => ids.get(piece) });
+  return { tokens, scores, types, special, addSpacePrefix: sp.addDummyPrefix, removeExtraWhitespaces: sp.removeExtraWhitespaces };
+}

@@ -1,0 +1,113 @@
+// telechat-chat through its CLI: --prompt answers with exactly our forward's greedy answer
+// (the f32 GGUF, temperature 0) up to the model's <_end>, multi-turn history in the template,
+// directories converted once into the cache, and bad input (a truncated or corrupt GGUF, a
+// directory that is no model) failing with one line naming the file, exit 1, no crash.
+import { spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportGguf } from '../../src/gguf/export.js';
+import { HfCanonicalSource } from '../../src/gguf/sources.js';
+import { trainedModel, type TrainedModel } from '../helpers/gguf_fixture.js';
+import { ourAnswer } from '../helpers/chat_ref.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const CHAT = resolve('dist/cli/chat.js');
+const tmp = makeTmpDir('chat-cli');
+afterAll(() => tmp.cleanup());
+const home = join(tmp.dir, 'home');
+const QUESTIONS = ['为什么天空是蓝色的？', 'What is the sky?', 'hello'];
+const MAX = 24;
+
+let model: TrainedModel;
+let gguf: string;
+
+function chat(args: string[]) {
+  const res = spawnSync(process.execPath, [CHAT, ...args, '--threads', '1'], { encoding: 'utf8', env: { ...process.env, HOME: home }, timeout: 120_000 });
+  return { status: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr };
+}
+
+beforeAll(async () => {
+  model = await trainedModel(tmp.dir, 'telechat2', 29760);
+  const src = new HfCanonicalSource(model.hf);
+  try {
+    gguf = exportGguf(src, join(tmp.dir, 'model.gguf'), 'fp32').path;
+  } finally {
+    src.close();
+  }
+}, 300_000);
+
+describe('telechat-chat --prompt', () => {
+  it.each(QUESTIONS)('answers %j with our greedy answer, ending at <_end> or --max-tokens', (q) => {
+    const r = chat([gguf, '--prompt', q, '--temperature', '0', '--max-tokens', String(MAX)]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    console.log(`${JSON.stringify(q)} -> ${JSON.stringify(r.stdout)}`);
+    expect(r.stdout).toBe(ourAnswer(model.hf, [], q) + '\n');
+    expect(r.stdout).not.toContain('<_end>');
+  });
+
+  it('a system prompt goes through the template', () => {
+    const system = 'You are a poet who answers in English.';
+    const r = chat([gguf, '--prompt', QUESTIONS[0]!, '--system', system, '--temperature', '0', '--max-tokens', String(MAX)]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(ourAnswer(model.hf, [], QUESTIONS[0]!, system) + '\n');
+    expect(r.stdout).not.toBe(ourAnswer(model.hf, [], QUESTIONS[0]!) + '\n');
+  });
+
+  it('an output dir is converted once to a cached GGUF, then reused', () => {
+    const first = chat([model.out, '--prompt', 'hello', '--temperature', '0', '--max-tokens', '4']);
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/converting .*final to .*\.cache\/telechat-train\/gguf\/[0-9a-f]{24}\.gguf/);
+    const cache = join(home, '.cache/telechat-train/gguf');
+    const files = readdirSync(cache);
+    expect(files).toHaveLength(1);
+    const second = chat([model.out, '--prompt', 'hello', '--temperature', '0', '--max-tokens', '4']);
+    expect(second.status).toBe(0);
+    expect(second.stderr).toBe('');
+    expect(second.stdout).toBe(first.stdout);
+    expect(readdirSync(cache)).toEqual(files);
+  });
+});
+
+describe('telechat-chat bad input', () => {
+  const fails = (r: ReturnType<typeof chat>, file: string, pattern: RegExp): void => {
+    expect(r.signal).toBeNull(); // no crash
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(file);
+    expect(r.stderr).toMatch(pattern);
+  };
+
+  it('a truncated GGUF: one error naming the file', () => {
+    const bad = join(tmp.dir, 'truncated.gguf');
+    copyFileSync(gguf, bad);
+    truncateSync(bad, statSync(gguf).size - 1000);
+    fails(chat([bad, '--prompt', 'hi']), bad, /truncated GGUF \(tensor output\.weight ends at byte \d+, the file has \d+\)/);
+    const header = join(tmp.dir, 'header.gguf');
+    copyFileSync(gguf, header);
+    truncateSync(header, 5000); // inside the vocabulary
+    fails(chat([header, '--prompt', 'hi']), header, /truncated GGUF/);
+  });
+
+  it('a corrupt GGUF (bad magic, absurd string length): one error naming the file', () => {
+    const magic = join(tmp.dir, 'magic.gguf');
+    writeFileSync(magic, Buffer.concat([Buffer.from('GGUX'), readFileSync(gguf).subarray(4, 4096)]));
+    fails(chat([magic, '--prompt', 'hi']), magic, /not a GGUF file/);
+    const corrupt = join(tmp.dir, 'corrupt.gguf');
+    copyFileSync(gguf, corrupt);
+    const fd = openSync(corrupt, 'r+');
+    const huge = Buffer.alloc(8);
+    huge.writeBigUInt64LE(1n << 40n);
+    writeSync(fd, huge, 0, 8, 24); // the first key's length
+    closeSync(fd);
+    fails(chat([corrupt, '--prompt', 'hi']), corrupt, /corrupt GGUF|truncated GGUF/);
+  });
+
+  it('a directory that is no model, and a missing path', () => {
+    const empty = join(tmp.dir, 'empty');
+    mkdirSync(empty);
+    fails(chat([empty, '--prompt', 'hi']), empty, /neither a \.gguf file, an HF model dir/);
+    fails(chat([join(tmp.dir, 'nope.gguf'), '--prompt', 'hi']), 'nope.gguf', /no such file or directory/);
+  });
+});

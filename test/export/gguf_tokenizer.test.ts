@@ -1,0 +1,56 @@
+// llama.cpp's tokenizer, loaded from our GGUF (vocabulary only), against ours (SentencePiece,
+// the ids the model was trained on) on every text segment of the shipped conversations: the
+// TeleChat2 segments (system + "\n", questions, answers, "\n" glue) and the 52B ones, whose
+// "<_user>q<_bot>" markers are plain text (llama.cpp tokenizes them with special parsing off,
+// as telechat-chat does for that layout).
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { LlamaModel } from 'node-llama-cpp';
+import { layoutConversations } from '../../src/data/encode.js';
+import { getTemplate } from '../../src/data/templates.js';
+import { loadTokenizer } from '../../src/data/tokenizer.js';
+import { exportGguf } from '../../src/gguf/export.js';
+import { HfCanonicalSource } from '../../src/gguf/sources.js';
+import { trainedModel } from '../helpers/gguf_fixture.js';
+import { loadGguf, sampleConversations } from '../helpers/llama.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const tmp = makeTmpDir('gguf-tok');
+let vocab: LlamaModel;
+let hf: string;
+afterAll(async () => {
+  await vocab?.dispose();
+  tmp.cleanup();
+});
+
+beforeAll(async () => {
+  hf = (await trainedModel(tmp.dir, 'telechat2', 29750)).hf;
+  const src = new HfCanonicalSource(hf);
+  try {
+    exportGguf(src, join(tmp.dir, 'tok.gguf'), 'q8_0');
+  } finally {
+    src.close();
+  }
+  vocab = await loadGguf(join(tmp.dir, 'tok.gguf'), true);
+}, 300_000);
+
+it.each(['telechat2', 'telechat-52b'] as const)('%s segments: llama.cpp ids equal ours for every text segment', (name) => {
+  // plus what the conversations lack: newlines inside a text, runs of spaces, digits, byte
+  // fallback (emoji, rare CJK), leading and trailing spaces
+  const extra = ['a\nb', 'line one\n\nline two\n', '  two  spaces ', '12345 + 678 = 13023', '🙂 emoji 🚀', '龘靐齉', ' leading', 'trailing '];
+  const texts = [...new Set([...layoutConversations(getTemplate(name), sampleConversations(), 'all').texts, ...extra])];
+  const tok = loadTokenizer(hf);
+  const mismatches: string[] = [];
+  try {
+    for (const text of texts) {
+      const ours = Array.from(tok.encode(text));
+      const theirs = vocab.tokenize(text, false).map(Number);
+      if (ours.join(',') !== theirs.join(',')) mismatches.push(`${JSON.stringify(text)}: ours ${ours} llama.cpp ${theirs}`);
+    }
+  } finally {
+    tok.close();
+  }
+  console.log(`${name}: ${texts.length} distinct segments, ${mismatches.length} mismatches`);
+  expect(mismatches.slice(0, 5)).toEqual([]);
+  expect(texts.length).toBeGreaterThan(800);
+});
