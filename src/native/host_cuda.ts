@@ -91,7 +91,7 @@ export function hostCudaFunctions(): HostCuda {
       addon.linearForward(host(y), host(x), host(w), maybe(b), T, In, Out, dt);
     },
     cudaLinearBackward: (dx, dw, db, dy, x, w, T, In, Out, dt, gdt, acc) =>
-      addon.linearBackward(maybe(dx), host(dw), maybe(db), host(dy), host(x), host(w), T, In, Out, dt, gdt, acc),
+      addon.linearBackward(maybe(dx), maybe(dw), maybe(db), host(dy), host(x), host(w), T, In, Out, dt, gdt, acc),
     cudaRopeForward: (x, pos, cos, sin, T, nh, D, stride, dt) => addon.ropeForward(host(x), host(pos), host(cos), host(sin), T, nh, D, stride, dt),
     cudaRopeBackward: (dx, pos, cos, sin, T, nh, D, stride, dt) => addon.ropeBackward(host(dx), host(pos), host(cos), host(sin), T, nh, D, stride, dt),
     cudaSwigluForward: (h, gu, T, F, dt) => addon.swigluForward(host(h), host(gu), T, F, dt),
