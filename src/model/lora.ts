@@ -132,6 +132,21 @@ export function loraScale(cfg: Pick<LoraConfig, 'r' | 'alpha'>): number {
   return cfg.alpha / cfg.r;
 }
 
+/**
+ * Merges adapters into canonical weights: for each target, rows [rowStart, rowStart + out) of
+ * its matrix += scale * B A (B in canonical row order), accumulated in float64.
+ */
+export function mergeInto(weight: Float32Array, inDim: number, t: LoraTarget, a: Float32Array, bCanon: Float32Array, r: number, scale: number): void {
+  for (let o = 0; o < t.out; o++) {
+    const row = (t.rowStart + o) * inDim;
+    for (let i = 0; i < inDim; i++) {
+      let s = 0;
+      for (let k = 0; k < r; k++) s += bCanon[o * r + k]! * a[k * inDim + i]!;
+      weight[row + i] = weight[row + i]! + scale * s;
+    }
+  }
+}
+
 /** The adapters of one block, what its forward and backward need. */
 export interface BlockLora {
   be: Backend;

@@ -407,7 +407,7 @@ describe('nothing silently ignored', () => {
 
   it('every DeepSpeed key has its effect, or is inert with a reason, or is refused with a reason', () => {
     const unexplained = leaves(CONFIG)
-      .filter(([p]) => !/^(model|data|training)\./.test(p))
+      .filter(([p]) => !/^(model|data|training|lora)\./.test(p))
       .filter(([p, s]) => {
         if (s.kind === 'passthrough') return s.why === '';
         if (HAS_EFFECT.has(p) || isSchedulerParam(p)) return false;
@@ -420,7 +420,7 @@ describe('nothing silently ignored', () => {
   it('docs/config.md lists every DeepSpeed key: inert, refused and block keys by full path', () => {
     const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'config.md'), 'utf8');
     const missing = leaves(CONFIG)
-      .filter(([p]) => !/^(model|data|training)\./.test(p))
+      .filter(([p]) => !/^(model|data|training|lora)\./.test(p))
       .filter(([p, s]) => {
         const explained = s.kind === 'passthrough' || (s.kind !== 'array' && (s.inert || s.unsupported));
         return !doc.includes(explained ? `\`${p}\`` : `\`${p.split('.').pop()}\``) && !doc.includes(`\`${p}\``);
