@@ -70,8 +70,8 @@ function initAdapters(views: ParamViews, targets: readonly LoraTarget[], r: numb
   }
 }
 
-/** Base weights (pretrained, or the seeded random init) and the starting adapters, unit by unit. */
-export function initLoraWeights(engine: ZeroEngine, run: LoraRun, source: { dir: string; spec: ModelSpec; init: 'pretrained' | 'random' }, seed: number): void {
+/** The frozen base: pretrained weights, or the seeded random init (also on resume: checkpoints hold no base). */
+export function initLoraBase(engine: ZeroEngine, source: { dir: string; spec: ModelSpec; init: 'pretrained' | 'random' }, seed: number): void {
   const baseTable = engine.baseTable!;
   const uniformBase = seededUniform(seed);
   engine.initBase((views, unit) => {
@@ -79,6 +79,10 @@ export function initLoraWeights(engine: ZeroEngine, run: LoraRun, source: { dir:
     if (source.init === 'pretrained') loadHfWeights(source.dir, source.spec, views, inUnit);
     else initRandomEntries(views, baseTable.entries.filter((e) => inUnit(e.name)), source.spec.initializerRange, uniformBase);
   });
+}
+
+/** The starting adapters, unit by unit: init_adapter's, or PEFT's initialisation. */
+export function initLoraWeights(engine: ZeroEngine, run: LoraRun, seed: number): void {
   const uniform = seededUniform(seed ^ 0x10a4);
   engine.initParams((views, unit) => {
     const mine = run.targets.filter((t) => unitOf(engine.table, t.a) === unit);

@@ -22,7 +22,7 @@ import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
 import { checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics } from './checkpointing.js';
 import { exportFinal } from './final_export.js';
-import { exportMerged, initLoraWeights, loraUnitList, planLora, saveAdapter } from './lora_run.js';
+import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, planLora, saveAdapter } from './lora_run.js';
 import { faultPoint } from './faults.js';
 import { trainingFlops } from './flops.js';
 import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMetrics } from './metrics.js';
@@ -120,6 +120,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size };
   const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir };
   let startStep = 0;
+  if (lora) initLoraBase(engine, source, cfg.training.seed);
   if (resume !== null) {
     const dir = findResumeDir(outDir, resume);
     const state = readTrainerState(dir);
@@ -141,7 +142,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
   } else if (lora) {
-    initLoraWeights(engine, lora, source, cfg.training.seed);
+    initLoraWeights(engine, lora, cfg.training.seed);
   } else {
     initWeights(engine, source, cfg.training.seed);
   }
