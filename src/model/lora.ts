@@ -198,13 +198,18 @@ function fullB(l: BlockLora, t: LoraTarget, B: Tensor): Tensor {
   return bf;
 }
 
+/** u = scale * drop(x) A^T of one target, kept from its forward for its backward ([T, r] each). */
+function savedU(l: BlockLora, t: LoraTarget, T: number): Tensor {
+  return scratch(l.work, `u${t.layer}.${t.index}`, l.work.dtype, [T, l.work.r]);
+}
+
 /** y [T, width] += scale * drop(x) A^T B^T for every adapter on `canonical`. */
 export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, y: Tensor): void {
   if (!l) return;
   const T = x.shape[0]!;
   for (const t of l.targets) {
     if (t.canonical !== canonical) continue;
-    const u = scratch(l.work, 'u', l.work.dtype, [T, l.work.r]);
+    const u = savedU(l, t, T);
     l.be.linearForward(u, dropped(l, t, x), l.params.tensor(t.a), null);
     l.be.scale(u, l.scale);
     const z = scratch(l.work, `z${t.width}`, l.work.dtype, [T, t.width]);
@@ -215,7 +220,8 @@ export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonica
 
 /**
  * Backward of loraForward given dy [T, width]: gB += scale * dy^T (drop(x) A^T) on its rows,
- * gA += scale * (dy B)^T drop(x), dx += drop'(scale * dy B A). u is recomputed, never stored.
+ * gA += scale * (dy B)^T drop(x), dx += drop'(scale * dy B A). u is the forward's (with
+ * gradient checkpointing, the recomputed block forward's), [T, r] per target for the micro-step.
  */
 export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor): void {
   if (!l) return;
@@ -225,9 +231,7 @@ export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonic
     if (t.canonical !== canonical) continue;
     const A = l.params.tensor(t.a);
     const xd = dropped(l, t, x);
-    const u = scratch(l.work, 'u', l.work.dtype, [T, r]);
-    l.be.linearForward(u, xd, A, null);
-    l.be.scale(u, l.scale);
+    const u = savedU(l, t, T);
     const du = scratch(l.work, 'du', l.work.dtype, [T, r]);
     const gB = l.grads.tensor(t.b);
     if (t.out === t.width) {

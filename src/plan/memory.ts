@@ -246,7 +246,8 @@ function staged(units: UnitRange[], stage: ZeroStage, N: number, elementSize: nu
 
 /**
  * The LoRA scratch of one forward-backward (model/lora.ts `scratch`, kept until the call
- * ends): x A and its gradient [T, r]; the branch output [T, width] per distinct matrix width;
+ * ends): scale * x A^T of every target (saved by the forward for the backward) and one
+ * gradient of it, [T, r] each; the branch output [T, width] per distinct matrix width;
  * for partial targets the zero-padded B and its gradient [width, r]; with dropout the dropped
  * input and its gradient [T, in] per distinct input width; the frozen norms' weight-gradient
  * scratch [H] (twice: blocks and ln_f).
@@ -255,8 +256,9 @@ export function loraScratchBytes(spec: ModelSpec, lora: LoraSetup, T: number, dt
   const dev = (b: number): number => allocatedBytes(b, device);
   const d = dtypeSize[dtype];
   const g = dtypeSize[gradDtype];
-  const targets = loraTargets(spec, { targetModules: lora.targets }).filter((t) => t.layer === 0);
-  let bytes = 2 * dev(T * lora.r * d) + 2 * dev(spec.hidden * g);
+  const all = loraTargets(spec, { targetModules: lora.targets });
+  const targets = all.filter((t) => t.layer === 0);
+  let bytes = (all.length + 1) * dev(T * lora.r * d) + 2 * dev(spec.hidden * g);
   for (const w of new Set(targets.map((t) => t.width))) bytes += dev(T * w * d);
   for (const w of new Set(targets.filter((t) => t.out !== t.width).map((t) => t.width))) bytes += dev(w * lora.r * d) + dev(w * lora.r * g);
   if (dropout > 0) for (const i of new Set(targets.map((t) => t.in))) bytes += 2 * dev(T * i * d);
