@@ -210,7 +210,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       }
       scheduler.step();
       const tokens = engine.allReduceSum(batches.tokens);
-      const flops = engine.allReduceSum(trainingFlops(source.spec, batches.docLens));
+      const flops = engine.allReduceSum(trainingFlops(source.spec, batches.docLens, lora ? { adapterParams: engine.table.count } : null));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const m: StepMetrics = {
         step: step + 1,
