@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adapterTensorValues, loadAdapterWeights, writeAdapterDir } from '../../src/checkpoint/peft.js';
+import { mergeAdapter } from '../../src/checkpoint/lora_merge.js';
 import { HfTensorSource, loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
 import { initDistributed } from '../../src/distributed/init.js';
@@ -94,6 +95,42 @@ async function refLosses(dir: string, adapter: string, targets: LoraTarget[], c:
   ]);
   return (JSON.parse(readFileSync(out, 'utf8')) as { loss: number[] }).loss;
 }
+
+// The merge of telechat-export (and final/) recomputed from the HF tensors alone: W + s B A for
+// nn.Linear modules, W + s (B A)^T for 52B's Conv1D ([in, out]) ones, within 1e-6.
+describe('merging an adapter into its base', () => {
+  it.each(CASES)('$layout, targets $targets', (c) => {
+    const { dir, targets, adapter, values, spec } = setup(c, '-merge');
+    const out = join(dir, 'merged');
+    mergeAdapter(adapter, dir, out, 'fp32');
+    const base = new SafetensorsReader(join(dir, 'model.safetensors'));
+    const merged = new SafetensorsReader(join(out, 'model.safetensors'));
+    const s = loraScale({ r: R, alpha: ALPHA });
+    let worst = 0;
+    for (const t of targets) {
+      const W = base.readFloat32(`${t.path}.weight`);
+      const M = merged.readFloat32(`${t.path}.weight`);
+      const { a, b } = values.get(t)!;
+      for (let o = 0; o < t.out; o++) {
+        for (let i = 0; i < t.in; i++) {
+          let d = 0;
+          for (let k = 0; k < R; k++) d += b[o * R + k]! * a[k * t.in + i]!;
+          const at = t.conv1d ? i * t.out + o : o * t.in + i;
+          worst = Math.max(worst, Math.abs(M[at]! - (W[at]! + s * d)));
+        }
+      }
+    }
+    // every other tensor is the base's, byte for byte
+    for (const name of base.tensors.keys()) {
+      if (targets.some((t) => `${t.path}.weight` === name)) continue;
+      expect(Buffer.from(merged.readBytes(name)).equals(Buffer.from(base.readBytes(name))), name).toBe(true);
+    }
+    base.close();
+    merged.close();
+    expect(targets.some((t) => t.conv1d)).toBe(spec.layout === 'telechat-52b');
+    expect(worst).toBeLessThan(1e-6);
+  }, 60_000);
+});
 
 describe('LoRA training parity with PyTorch (fp32, 20 steps)', () => {
   it.each(CASES)('$layout, targets $targets, dropout $dropout', async (c) => {
