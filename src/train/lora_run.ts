@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { LoraSection } from '../config/types.js';
 import { CheckpointError, hfTensorFromCanonical, HfTensorSource, loadHfWeights } from '../checkpoint/hf.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
+import { unitKey } from '../checkpoint/zero_state.js';
 import { adapterTensorValues, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { buildLoraTable, type LoraConfig, loraScale, loraTargets, type LoraTarget, mergeInto } from '../model/lora.js';
@@ -54,7 +55,7 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
 
 /** Adapter table units at world size 1 (the ZeRO state's unit list of a LoRA run). */
 export function loraUnitList(spec: ModelSpec, run: LoraRun): Array<{ key: string; length: number }> {
-  return buildLoraTable(spec, run.targets, run.cfg.r, 1).units.map((u) => ({ key: typeof u.unit === 'number' ? `block.${u.unit}` : u.unit, length: u.end - u.start }));
+  return buildLoraTable(spec, run.targets, run.cfg.r, 1).units.map((u) => ({ key: unitKey(u.unit), length: u.end - u.start }));
 }
 
 /**
