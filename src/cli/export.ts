@@ -11,7 +11,7 @@ import type { ExportDtype } from '../checkpoint/hf_export.js';
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-export')
-    .usage('$0 --checkpoint DIR --output DIR [--dtype fp32|fp16|bf16]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time. A LoRA checkpoint (adapter/ instead of hf/), or a PEFT adapter dir, is merged into its base: W + lora_alpha / r * B A, the base being --model or the adapter\'s base_model_name_or_path.')
+    .usage('$0 --checkpoint DIR --output DIR [--dtype fp32|fp16|bf16] [--model BASE]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time. A LoRA checkpoint (adapter/ instead of hf/), or a PEFT adapter dir, is merged into its base: W + lora_alpha / r * B A, the base being --model or the adapter\'s base_model_name_or_path.')
     .option('checkpoint', { type: 'string', demandOption: true, describe: 'a checkpoint-NNNNNN dir, or an output dir (its latest checkpoint)' })
     .option('output', { type: 'string', demandOption: true, describe: 'the HF directory to write (must not exist unless --overwrite)' })
     .option('dtype', { type: 'string', choices: ['fp32', 'fp16', 'bf16'], describe: 'tensor dtype (default: the base checkpoint\'s, as in the checkpoint\'s hf/)' })
