@@ -5,7 +5,7 @@ TorchScript). Attention is written out as torch 1.13 users write it: the full [B
 score matrix, masked_fill and softmax (1.13 has no scaled_dot_product_attention). Prints one
 JSON line like src/bench/core_worker.ts, with torch.__version__ and the thread count in effect.
 
-Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train]
+Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train [--lora R]]
 
 Without --train one iteration is forward + backward (bench:core). With --train it is the full
 training step of bench:train (src/bench/train.ts), the same as src/bench/train_worker.ts does
@@ -13,6 +13,10 @@ through our ZeroEngine: forward, backward, global-norm clipping to TRAIN_HYPER["
 torch.optim.AdamW with weight decay on matrices and embeddings only (norms and biases excluded,
 as telechat-train does by default). bench:train times the whole process from outside (long run
 minus short run), so the in-process step_s printed here is informational there.
+With --lora R (bench:train's LoRA rows) the base is frozen (requires_grad False) and every block
+projection gets PEFT-style adapters, y = x W^T + (x A^T * alpha / r) B^T with alpha = 2 R, A
+kaiming-uniform and B zero; autograd then skips the frozen weights' gradients and AdamW
+(weight decay on A and B, as telechat-train) updates only the adapters.
 """
 import json
 import math
@@ -32,6 +36,7 @@ def main():
     iters = int(sys.argv[2])
     threads = int(sys.argv[3])
     train = "--train" in sys.argv[4:]
+    lora_r = int(sys.argv[sys.argv.index("--lora") + 1]) if "--lora" in sys.argv else 0
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     H, L, nh, Fd, V = cfg["hidden_size"], cfg["n_layer"], cfg["n_head"], cfg["ffn_hidden_size"], cfg["vocab_size"]
@@ -54,6 +59,25 @@ def main():
         params[f"{i}.d"] = w(H, Fd)
         params[f"{i}.db"] = torch.zeros(H, requires_grad=True)
 
+    lora = {}
+    if lora_r:
+        for p in params.values():
+            p.requires_grad_(False)
+        for i in range(L):
+            for name in ("q", "kv", "o", "g", "u", "d"):
+                out_f, in_f = params[f"{i}.{name}"].shape
+                a = torch.empty(lora_r, in_f)
+                torch.nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+                lora[f"{i}.{name}.A"] = a.requires_grad_(True)
+                lora[f"{i}.{name}.B"] = torch.zeros(out_f, lora_r, requires_grad=True)
+    scale = 2.0
+
+    def lin(h, i, name):
+        y = h @ params[f"{i}.{name}"].t()
+        if lora_r:
+            y = y + ((h @ lora[f"{i}.{name}.A"].t()) * scale) @ lora[f"{i}.{name}.B"].t()
+        return y
+
     inv_freq = 1.0 / (10000 ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
     freqs = torch.arange(T, dtype=torch.float32)[:, None] * inv_freq[None]
     emb = torch.cat((freqs, freqs), dim=-1)
@@ -71,15 +95,15 @@ def main():
         x = params["emb"][ids]
         for i in range(L):
             h = rms(x, params[f"{i}.ln1"])
-            q = (h @ params[f"{i}.q"].t()).view(B, T, nh, hd).transpose(1, 2)
-            kv = (h @ params[f"{i}.kv"].t()).view(B, T, nh, 2 * hd).transpose(1, 2)
+            q = lin(h, i, "q").view(B, T, nh, hd).transpose(1, 2)
+            kv = lin(h, i, "kv").view(B, T, nh, 2 * hd).transpose(1, 2)
             k, v = kv[..., :hd], kv[..., hd:]
             s = (rope(q) @ rope(k).transpose(-1, -2)) / math.sqrt(hd)
             p = torch.softmax(s.masked_fill(~mask, float("-inf")), dim=-1)
             ctx = (p @ v).transpose(1, 2).reshape(B, T, H)
-            x = x + ctx @ params[f"{i}.o"].t() + params[f"{i}.ob"]
+            x = x + lin(ctx, i, "o") + params[f"{i}.ob"]
             h = rms(x, params[f"{i}.ln2"])
-            x = x + (F.silu(h @ params[f"{i}.g"].t()) * (h @ params[f"{i}.u"].t())) @ params[f"{i}.d"].t() + params[f"{i}.db"]
+            x = x + lin(F.silu(lin(h, i, "g")) * lin(h, i, "u"), i, "d") + params[f"{i}.db"]
         logits = rms(x, params["lnf"]) @ params["lm"].t()
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
         loss.backward()
@@ -88,8 +112,9 @@ def main():
     optimizer = None
     if train:
         hp = {**DEFAULT_TRAIN_HYPER, **cfg.get("train", {})}
-        decay = [p for p in params.values() if p.dim() >= 2]
-        no_decay = [p for p in params.values() if p.dim() < 2]
+        trained = list(lora.values()) if lora_r else list(params.values())
+        decay = [p for p in trained if p.dim() >= 2]
+        no_decay = [p for p in trained if p.dim() < 2]
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": hp["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
             lr=hp["lr"], betas=tuple(hp["betas"]), eps=hp["eps"])
@@ -97,13 +122,13 @@ def main():
     def iteration():
         step(ids)
         if optimizer is not None:
-            torch.nn.utils.clip_grad_norm_(list(params.values()), hp["clip"])
+            torch.nn.utils.clip_grad_norm_(trained, hp["clip"])
             optimizer.step()
 
     iteration()  # warm-up
     times = []
     for _ in range(iters):
-        for p in params.values():
+        for p in list(params.values()) + list(lora.values()):
             p.grad = None
         t0 = time.perf_counter()
         iteration()
@@ -112,7 +137,7 @@ def main():
     median = times[len(times) // 2] if times else None  # ITERS 0: only the warm-up step ran
     print(json.dumps({
         "side": "pytorch-eager",
-        "mode": "train" if train else "forward-backward",
+        "mode": ("lora-train" if lora_r else "train") if train else "forward-backward",
         "iters": iters,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -14,6 +14,8 @@
 #              with compute, async overlap, timeout and abort (nccl.jsonl)
 #   train      50 steps of the tiny model, telechat-train --device cuda (bf16, ZeRO-3 over NCCL at
 #              world size 1) vs the CPU in fp32: losses within 1e-2; then resume (train_vs_cpu.jsonl)
+#   lora       LoRA (r 8, all-linear, ZeRO-3 bf16) on the GPU vs the CPU in fp32: losses within 1e-2,
+#              adapter/ + merged final/, resume, telechat-export merge (lora_vs_cpu.jsonl)
 #   attention  FA2 sweep vs PyTorch: error vs fp32 <= 2x / 3x PyTorch's bf16 error (attention_sweep.jsonl)
 #   memcheck   compute-sanitizer memcheck over the attention kernels (small cases)
 #   train_bench  training step of a ~1.1B TeleChat2-shaped model: tokens/s and MFU, ours vs PyTorch
@@ -141,6 +143,7 @@ rm -f "$OUT"/*.jsonl
 stage vs_cpu 150 node_run scripts/device/cuda_vs_cpu.mjs "$OUT/cuda_vs_cpu.jsonl"
 stage nccl 120 node_run scripts/device/nccl_check.mjs "$OUT/nccl.jsonl"
 stage train 150 node_run scripts/device/train_vs_cpu.mjs "$OUT/train_vs_cpu.jsonl" "$RUN/train"
+stage lora 90 node_run scripts/device/lora_vs_cpu.mjs "$OUT/lora_vs_cpu.jsonl" "$RUN/lora"
 LIB=$RUN/libtelechat_cuda.so
 stage attention 180 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sweep --out "$OUT/attention_sweep.jsonl"
 SAN=$(find_sanitizer) || SAN=""

@@ -29,3 +29,6 @@ export function trainingFlopsPerStep(spec: ModelSpec, batch: number, seqLen: num
  * TeleChat's DeepSpeed configs use, weight decay on matrices and embeddings only.
  */
 export const TRAIN_HYPER = { lr: 1e-4, betas: [0.9, 0.95] as [number, number], eps: 1e-8, weight_decay: 0.1, clip: 1.0 };
+
+/** LoRA rank of bench:train's LoRA rows (every block projection, alpha = 2 r). */
+export const BENCH_LORA_R = 16;

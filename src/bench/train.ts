@@ -1,7 +1,9 @@
 // npm run bench:train — tokens/s and peak RSS of a full training step (forward, backward,
 // clipping, AdamW) of the [CORE] bench model: ours in fp32 and bf16 through the trainer's
 // ZeroEngine path (train_worker.ts), PyTorch eager fp32 (scripts/bench/core_torch.py --train),
-// same shapes and threads, in one run. Writes bench-results/train.json.
+// same shapes and threads, in one run. Writes bench-results/train.json. LoRA rows: the same step
+// with r = BENCH_LORA_R adapters on every block projection over a frozen base, ours (fp32, bf16)
+// and PyTorch's (core_torch.py --train --lora R: autograd on A and B, base requires_grad off).
 //
 // Timing is from outside the process: each side runs once with SHORT steps and once with LONG
 // steps, and a step costs (wall(LONG) - wall(SHORT)) / (LONG - SHORT), so start-up, weight
@@ -19,10 +21,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_CONFIG, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
+import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
 
-type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32';
-const SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32'];
+type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32';
+const ALL_SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'ours_lora_fp32', 'ours_lora_bf16', 'torch_lora_fp32'];
+// BENCH_SIDES=a,b limits a run to some sides (the summary then reports only what ran)
+const SIDES: SideName[] = process.env.BENCH_SIDES ? (process.env.BENCH_SIDES.split(',') as SideName[]) : ALL_SIDES;
+for (const s of SIDES) if (!ALL_SIDES.includes(s)) throw new Error(`BENCH_SIDES: unknown side ${s}; sides are ${ALL_SIDES.join(', ')}`);
 
 interface Run {
   wall_s: number;
@@ -65,12 +70,15 @@ const PYTHON = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
 if (LONG <= SHORT) throw new Error(`BENCH_LONG_STEPS (${LONG}) must exceed BENCH_SHORT_STEPS (${SHORT})`);
 
 function command(side: SideName, steps: number): [string, string[]] {
-  if (side === 'torch_fp32') {
+  if (side === 'torch_fp32' || side === 'torch_lora_fp32') {
     // core_torch.py runs one warm-up step, then ITERS more
     const cfg = JSON.stringify({ ...BENCH_CONFIG, train: TRAIN_HYPER });
-    return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train']];
+    const lora = side === 'torch_lora_fp32' ? ['--lora', String(BENCH_LORA_R)] : [];
+    return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train', ...lora]];
   }
-  return [process.execPath, [join('dist', 'bench', 'train_worker.js'), side === 'ours_bf16' ? 'bf16' : 'fp32', String(steps)]];
+  const bf16 = side === 'ours_bf16' || side === 'ours_lora_bf16';
+  const lora = side === 'ours_lora_fp32' || side === 'ours_lora_bf16' ? ['lora'] : [];
+  return [process.execPath, [join('dist', 'bench', 'train_worker.js'), bf16 ? 'bf16' : 'fp32', String(steps), ...lora]];
 }
 
 function runOnce(side: SideName, steps: number): Run {
@@ -124,7 +132,7 @@ function median(xs: number[]): number {
 function main(): void {
   const started = Date.now();
   const tokens = BENCH_SHAPE.batch * BENCH_SHAPE.seqLen;
-  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [] };
+  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [], ours_lora_fp32: [], ours_lora_bf16: [], torch_lora_fp32: [] };
   console.log(`bench:train  ${THREADS} threads, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${REPEATS} rounds of ${SHORT} vs ${LONG} steps per side`);
   for (let r = 0; r < REPEATS; r++) {
     // rotate the order each round so no side always runs right after the same neighbour
@@ -146,6 +154,7 @@ function main(): void {
   }
   const summarise = (side: SideName) => {
     const s = samples[side];
+    if (s.length === 0) return null;
     const step = median(s.map((x) => x.step_s));
     const cpu = median(s.map((x) => x.step_cpu_s));
     return {
@@ -162,6 +171,15 @@ function main(): void {
   const ours_fp32 = summarise('ours_fp32');
   const ours_bf16 = summarise('ours_bf16');
   const torch_fp32 = summarise('torch_fp32');
+  const ours_lora_fp32 = summarise('ours_lora_fp32');
+  const ours_lora_bf16 = summarise('ours_lora_bf16');
+  const torch_lora_fp32 = summarise('torch_lora_fp32');
+  type Summary = NonNullable<typeof ours_fp32>;
+  /** a / b of two sides' values, or null when either did not run. */
+  const ratio = (a: Summary | null, b: Summary | null, f: (s: Summary) => number): number | null => (a && b ? f(a) / f(b) : null);
+  const tps = (s: Summary): number => s.tokens_per_s;
+  const rss = (s: Summary): number => s.peak_rss_mb;
+  const cpuStep = (s: Summary): number => s.step_cpu_s;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
   const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16') };
   const torchRun = samples.torch_fp32[0]!.long;
@@ -180,18 +198,29 @@ function main(): void {
     optimizer: { ...TRAIN_HYPER, note: 'AdamW, weight decay on matrices and embeddings, global-norm clipping; ours: ZeroEngine stage 0 at world size 1' },
     timing: `(wall(${LONG} steps) - wall(${SHORT} steps)) / ${LONG - SHORT} per process, median of ${REPEATS} alternating rounds`,
     tokens_per_step: tokens,
+    lora: { r: BENCH_LORA_R, alpha: 2 * BENCH_LORA_R, targets: 'every block projection (all-linear)' },
     ours_fp32,
     ours_bf16,
     torch_fp32,
+    ours_lora_fp32,
+    ours_lora_bf16,
+    torch_lora_fp32,
     ratios: {
-      fp32_throughput_vs_torch: ours_fp32.tokens_per_s / torch_fp32.tokens_per_s,
-      bf16_throughput_vs_torch: ours_bf16.tokens_per_s / torch_fp32.tokens_per_s,
-      fp32_peak_rss_vs_torch: ours_fp32.peak_rss_mb / torch_fp32.peak_rss_mb,
-      bf16_peak_rss_vs_torch: ours_bf16.peak_rss_mb / torch_fp32.peak_rss_mb,
-      fp32_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_fp32.step_cpu_s,
-      bf16_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_bf16.step_cpu_s,
+      fp32_throughput_vs_torch: ratio(ours_fp32, torch_fp32, tps),
+      bf16_throughput_vs_torch: ratio(ours_bf16, torch_fp32, tps),
+      fp32_peak_rss_vs_torch: ratio(ours_fp32, torch_fp32, rss),
+      bf16_peak_rss_vs_torch: ratio(ours_bf16, torch_fp32, rss),
+      fp32_cpu_per_token_vs_torch: ratio(torch_fp32, ours_fp32, cpuStep),
+      bf16_cpu_per_token_vs_torch: ratio(torch_fp32, ours_bf16, cpuStep),
+      // LoRA: our LoRA step against our full fine-tuning step (same precision), and against PyTorch's LoRA step
+      lora_fp32_throughput_vs_full: ratio(ours_lora_fp32, ours_fp32, tps),
+      lora_bf16_throughput_vs_full: ratio(ours_lora_bf16, ours_bf16, tps),
+      lora_fp32_peak_rss_vs_full: ratio(ours_lora_fp32, ours_fp32, rss),
+      lora_bf16_peak_rss_vs_full: ratio(ours_lora_bf16, ours_bf16, rss),
+      lora_fp32_throughput_vs_torch_lora: ratio(ours_lora_fp32, torch_lora_fp32, tps),
+      lora_fp32_peak_rss_vs_torch_lora: ratio(ours_lora_fp32, torch_lora_fp32, rss),
     },
-    targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6', eval_vs_train_step: '<= 0.4' },
+    targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6', eval_vs_train_step: '<= 0.4', lora_throughput_vs_full: '>= 1.3', lora_peak_rss_vs_full: '<= 0.7' },
     eval_cost: evalCost,
     profile: profiles,
     bench_seconds: (Date.now() - started) / 1000,
@@ -199,14 +228,21 @@ function main(): void {
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(join('bench-results', 'train.json'), JSON.stringify(result, null, 2) + '\n');
   const q = result.ratios;
-  const line = (name: string, s: typeof ours_fp32): string =>
-    `  ${name.padEnd(16)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step, ${s.step_cpu_s.toFixed(2)} CPU s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`;
-  console.log(line('ours fp32', ours_fp32));
-  console.log(line('ours bf16', ours_bf16));
-  console.log(line('pytorch fp32', torch_fp32));
-  console.log(`  throughput vs torch: fp32 x${q.fp32_throughput_vs_torch.toFixed(2)}, bf16 x${q.bf16_throughput_vs_torch.toFixed(2)} (target >= 1.5); ` +
-    `peak RSS vs torch: fp32 x${q.fp32_peak_rss_vs_torch.toFixed(2)}, bf16 x${q.bf16_peak_rss_vs_torch.toFixed(2)} (target <= 0.6); ` +
-    `CPU seconds per step, torch / ours: fp32 x${q.fp32_cpu_per_token_vs_torch.toFixed(2)}, bf16 x${q.bf16_cpu_per_token_vs_torch.toFixed(2)}`);
+  const line = (name: string, s: Summary | null): void => {
+    if (s) console.log(`  ${name.padEnd(16)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step, ${s.step_cpu_s.toFixed(2)} CPU s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`);
+  };
+  const x = (v: number | null): string => (v === null ? '-' : `x${v.toFixed(2)}`);
+  line('ours fp32', ours_fp32);
+  line('ours bf16', ours_bf16);
+  line('pytorch fp32', torch_fp32);
+  line('ours LoRA fp32', ours_lora_fp32);
+  line('ours LoRA bf16', ours_lora_bf16);
+  line('pytorch LoRA fp32', torch_lora_fp32);
+  console.log(`  throughput vs torch: fp32 ${x(q.fp32_throughput_vs_torch)}, bf16 ${x(q.bf16_throughput_vs_torch)} (target >= 1.5); ` +
+    `peak RSS vs torch: fp32 ${x(q.fp32_peak_rss_vs_torch)}, bf16 ${x(q.bf16_peak_rss_vs_torch)} (target <= 0.6); ` +
+    `CPU seconds per step, torch / ours: fp32 ${x(q.fp32_cpu_per_token_vs_torch)}, bf16 ${x(q.bf16_cpu_per_token_vs_torch)}`);
+  console.log(`  LoRA vs full fine-tuning: throughput fp32 ${x(q.lora_fp32_throughput_vs_full)}, bf16 ${x(q.lora_bf16_throughput_vs_full)} (target >= 1.3); ` +
+    `peak RSS fp32 ${x(q.lora_fp32_peak_rss_vs_full)}, bf16 ${x(q.lora_bf16_peak_rss_vs_full)} (target <= 0.7); vs PyTorch LoRA: throughput ${x(q.lora_fp32_throughput_vs_torch_lora)}, peak RSS ${x(q.lora_fp32_peak_rss_vs_torch_lora)}`);
   if (evalCost) {
     const cost = (c: typeof evalCost.fp32): string => `wall x${c.ratio.toFixed(2)} (${c.eval_s.toFixed(2)} s / ${c.step_s.toFixed(2)} s), CPU x${c.cpu_ratio.toFixed(2)}`;
     console.log(`  eval of a step's tokens vs the training step (target <= 0.4): fp32 ${cost(evalCost.fp32)}; bf16 ${cost(evalCost.bf16)}`);

@@ -4,27 +4,34 @@
 // drives it per step. bench:train times this whole process from outside (a long run minus a
 // short one), so start-up, initialisation and warm-up cancel.
 //
-// Usage: node dist/bench/train_worker.js fp32|bf16 STEPS [EVAL_STEPS]
+// Usage: node dist/bench/train_worker.js fp32|bf16 STEPS [EVAL_STEPS] [lora]
 // EVAL_STEPS > 0 then also times that many evaluation forwards (engine.evalLoss, what the
 // trainer's evaluation runs) of the same batch after training: eval_s_in_process (median).
+// lora: LoRA r = BENCH_LORA_R on every block projection over the frozen base, as a run with a
+// `lora` section trains (src/train/lora_run.ts); A and B random (the timing does not depend on them).
 // Prints one JSON line: steps, in-process median step time (informational), peak RSS, CPU seconds, last loss,
 // and with TELECHAT_PROFILE=1 the per-op profile of the steps after the first (src/native/profile.ts).
 import { initDistributed } from '../distributed/init.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { buildHostBatch } from '../model/batch.js';
+import { loraTargets } from '../model/lora.js';
 import { parseModelSpec } from '../model/spec.js';
 import { cpuBackend } from '../native/cpu_backend.js';
 import { profile } from '../native/profile.js';
 import { DType, setNumThreads } from '../native/tensor.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
-import { BENCH_CONFIG, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
+import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
 
 function main(): void {
   const precision = process.argv[2];
   const steps = Number(process.argv[3]);
-  const evalSteps = Number(process.argv[4] ?? 0);
   if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`precision must be fp32 or bf16, got ${precision}`);
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`STEPS must be a positive integer, got ${process.argv[3]}`);
+  const extra = process.argv.slice(4);
+  const lora = extra.includes('lora');
+  const evalArgs = extra.filter((a) => a !== 'lora');
+  if (evalArgs.length > 1 || (evalArgs.length === 1 && !/^\d+$/.test(evalArgs[0]!))) throw new Error(`after STEPS come EVAL_STEPS and/or "lora", got ${extra.join(' ')}`);
+  const evalSteps = Number(evalArgs[0] ?? 0);
   setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
   const spec = parseModelSpec(BENCH_CONFIG);
   const { batch, seqLen } = BENCH_SHAPE;
@@ -37,7 +44,10 @@ function main(): void {
     be: cpuBackend,
     // bf16 like the trainer's bf16 block: bf16 params and activations, fp32 gradient
     // accumulators, fp32 master weights and moments (inside ShardAdamW)
-    model: { dtype: precision === 'bf16' ? DType.BF16 : DType.F32, gradDtype: DType.F32, maxTokens: batch * seqLen, maxSeqLen: seqLen, recompute: false },
+    model: {
+      dtype: precision === 'bf16' ? DType.BF16 : DType.F32, gradDtype: DType.F32, maxTokens: batch * seqLen, maxSeqLen: seqLen, recompute: false,
+      ...(lora ? { lora: { targets: loraTargets(spec, { targetModules: ['all-linear'] }), r: BENCH_LORA_R, scale: 2, dropout: 0 } } : {}),
+    },
     hyper: { betas: TRAIN_HYPER.betas, eps: TRAIN_HYPER.eps, weightDecay: TRAIN_HYPER.weight_decay, adamWMode: true },
     noDecay: ['norm', 'bias'],
     overlapComm: false,
@@ -45,7 +55,10 @@ function main(): void {
     persistenceThreshold: 0,
   });
   const uniform = seededUniform(1);
-  engine.initParams((views, unit) => initRandomEntries(views, engine.table.entries.filter((e) => e.offset >= unit.start && e.offset < unit.end), spec.initializerRange, uniform));
+  const init = (table: typeof engine.table) => (views: Parameters<Parameters<typeof engine.initParams>[0]>[0], unit: { start: number; end: number }) =>
+    initRandomEntries(views, table.entries.filter((e) => e.offset >= unit.start && e.offset < unit.end), spec.initializerRange, uniform);
+  if (engine.baseTable) engine.initBase(init(engine.baseTable));
+  engine.initParams(init(engine.table));
   // the same token ids as scripts/bench/core_torch.py: full 1024-token rows, every token labelled
   const rows = Array.from({ length: batch }, (_, r) => {
     const ids = Array.from({ length: seqLen }, (_, i) => (r * 7919 + i * 104729) % spec.vocab);
@@ -86,7 +99,7 @@ function main(): void {
   const wallAfterFirst = times.slice(1).reduce((a, b) => a + b, 0);
   times.sort((a, b) => a - b);
   process.stdout.write(JSON.stringify({
-    side: `telechat-train-${precision}`,
+    side: `telechat-train-${precision}${lora ? '-lora' : ''}`,
     steps,
     step_s_in_process: times[Math.floor(times.length / 2)],
     ...(evalSteps > 0 ? { eval_s_in_process: mid(evalTimes), eval_cpu_s_in_process: mid(evalCpu), step_cpu_s_in_process: mid(cpuTimes) } : {}),

@@ -1,18 +1,22 @@
 #!/usr/bin/env node
-// telechat-export: consolidate a training checkpoint into a Hugging Face directory, or write
-// a checkpoint or HF TeleChat dir as one GGUF file for llama.cpp (--format gguf).
+// telechat-export: consolidate a training checkpoint into a Hugging Face directory (merging a
+// LoRA checkpoint's adapters into its base), or write a checkpoint or HF TeleChat dir as one
+// GGUF file for llama.cpp (--format gguf).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
-import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
+import { checkpointDir, consolidateCheckpoint } from '../checkpoint/consolidate.js';
+import { adapterDirOf, mergeAdapter } from '../checkpoint/lora_merge.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import { exportGgufCli, GGUF_DTYPE_CHOICES } from '../gguf/cli.js';
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-export')
-    .usage('$0 (--checkpoint DIR | --model HFDIR) --output PATH [--format hf|gguf] [--dtype fp32|fp16|bf16|q8_0]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time.\n\n--format gguf writes one .gguf file that llama.cpp (llama-server, Ollama, LM Studio, node-llama-cpp, telechat-chat) loads as its llama architecture, from a checkpoint, an output dir or any HF TeleChat dir (--model); one tensor is in memory at a time. See docs/export.md.')
+    .usage('$0 (--checkpoint DIR | --model HFDIR) --output PATH [--format hf|gguf] [--dtype fp32|fp16|bf16|q8_0]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time. A LoRA checkpoint (adapter/ instead of hf/), or a PEFT adapter dir, is merged into its base: W + lora_alpha / r * B A, the base being --model or the adapter\'s base_model_name_or_path.\n\n--format gguf writes one .gguf file that llama.cpp (llama-server, Ollama, LM Studio, node-llama-cpp, telechat-chat) loads as its llama architecture, from a checkpoint, an output dir or any HF TeleChat dir (--model); one tensor is in memory at a time. See docs/export.md.')
     .option('checkpoint', { type: 'string', describe: 'a checkpoint-NNNNNN dir, or an output dir (its latest checkpoint)' })
-    .option('model', { type: 'string', describe: 'an HF TeleChat dir (--format gguf)' })
+    .option('model', { type: 'string', describe: 'an HF TeleChat dir: what --format gguf converts, or the base a LoRA checkpoint is merged into (default: the adapter\'s base_model_name_or_path)' })
     .option('output', { type: 'string', demandOption: true, describe: 'the HF directory (or, for gguf, the .gguf file) to write (must not exist unless --overwrite)' })
     .option('format', { type: 'string', choices: ['hf', 'gguf'], default: 'hf', describe: 'hf: a Hugging Face directory; gguf: one llama.cpp file' })
     .option('dtype', { type: 'string', choices: GGUF_DTYPE_CHOICES, describe: 'tensor dtype (hf default: the base checkpoint\'s; gguf default: fp16). q8_0 and q4_0 are ggml block quantizations, gguf only; f32 and f16 are llama.cpp\'s spellings of fp32 and fp16' })
@@ -23,6 +27,7 @@ async function main(): Promise<void> {
       ['$0 --checkpoint output/zero3/checkpoint-000040 --output exported-bf16 --dtype bf16', 'one checkpoint, as bf16'],
       ['$0 --checkpoint output/zero3 --format gguf --output model.gguf', 'the latest checkpoint as a GGUF for llama.cpp / Ollama (fp16)'],
       ['$0 --model TeleChat2-7B --format gguf --dtype q8_0 --output telechat2-7b-q8_0.gguf', 'an HF TeleChat dir, 8-bit'],
+      ['$0 --checkpoint output/lora --model models/TeleChat2-7B --output merged', 'a LoRA run\'s latest adapters merged into the base'],
     ])
     .strict()
     .wrap(helpWidth())
@@ -34,11 +39,14 @@ async function main(): Promise<void> {
       process.stdout.write(`wrote ${argv.output}: ${res.tensors} tensors, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
       return;
     }
-    if (argv.model !== undefined) throw new Error('--model converts an HF dir with --format gguf only; for --format hf give --checkpoint');
-    if (argv.checkpoint === undefined) throw new Error('give --checkpoint DIR (a checkpoint or an output dir)');
+    if (argv.checkpoint === undefined) throw new Error('give --checkpoint DIR (a checkpoint or an output dir); --model alone converts an HF dir with --format gguf only');
     if (argv.dtype !== undefined && !['fp32', 'fp16', 'bf16', 'f32', 'f16'].includes(argv.dtype)) throw new Error(`--dtype ${argv.dtype} is a GGUF quantization: use it with --format gguf (HF exports are fp32, fp16 or bf16)`);
-    const dtype = argv.dtype === 'f32' ? 'fp32' : argv.dtype === 'f16' ? 'fp16' : argv.dtype;
-    const files = consolidateCheckpoint(argv.checkpoint, argv.output, (dtype as ExportDtype | undefined) ?? null, argv.overwrite);
+    const dtype = ((argv.dtype === 'f32' ? 'fp32' : argv.dtype === 'f16' ? 'fp16' : argv.dtype) as ExportDtype | undefined) ?? null;
+    const adapter = adapterDirOf(argv.checkpoint) ?? (existsSync(join(argv.checkpoint, 'latest')) ? adapterDirOf(checkpointDir(argv.checkpoint)) : null);
+    if (!adapter && argv.model !== undefined) throw new Error(`--model is the base of a LoRA checkpoint (or, with --format gguf, the HF dir to convert); ${argv.checkpoint} holds no adapter/`);
+    const files = adapter
+      ? mergeAdapter(adapter, argv.model ?? null, argv.output, dtype, argv.overwrite)
+      : consolidateCheckpoint(argv.checkpoint, argv.output, dtype, argv.overwrite);
     process.stdout.write(`wrote ${argv.output}: ${files.join(', ')}\n`);
   } catch (e) {
     const err = e as Error;

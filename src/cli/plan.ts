@@ -15,7 +15,7 @@ import { formatPlan, makePlan } from '../plan/plan.js';
 const EXAMPLES: [string, string][] = [
   ['$0 --model /models/TeleChat2-115B --gpus 256 --gpu H100-80G --zero 3 --gradient-checkpointing --seq-len 8192', 'does TeleChat2-115B fit on 32 nodes of H100, and how long is a step'],
   ['$0 --model /models/TeleChat-52B/config.json --gpus 64 --zero 3 --offload-optimizer --json', 'the 52B on 8 nodes of A100-40G with the optimizer on the host, as JSON'],
-  ['$0 --model /models/TeleChat2-7B --gpus 8 --lora-r 64 --lora-targets query,key_value,dense', 'LoRA on one node (a plan for the upcoming LoRA trainer)'],
+  ['$0 --model /models/TeleChat2-7B --gpus 8 --lora-r 64 --lora-targets query,key_value,dense', 'LoRA on one node'],
   ['$0 --model config.json --gpus 64 --gpu-mem 64 --tflops 320 --inter-node-gbps 200', 'a device not in the table'],
 ];
 
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     .option('gradient-checkpointing', { type: 'boolean', default: false, describe: 'recompute each block in backward' })
     .option('precision', { type: 'string', choices: ['bf16', 'fp16', 'fp32'], default: 'bf16', describe: 'training dtype (the CUDA backend trains in bf16/fp16 only)' })
     .option('grad-accum-dtype', { type: 'string', choices: ['fp32', 'bf16', 'fp16'], default: 'fp32', describe: 'gradient accumulation dtype (data_types.grad_accum_dtype; the trainer accumulates in fp32)' })
-    .option('lora-r', { type: 'number', describe: 'LoRA rank: frozen base, adapters trained (plan for the upcoming LoRA trainer)' })
+    .option('lora-r', { type: 'number', describe: 'LoRA rank: frozen base, adapters trained (the config section lora)' })
     .option('lora-targets', { type: 'string', describe: 'comma-separated HF module names to adapt (default: every projection of a block)' })
     .option('tflops', { type: 'number', describe: 'peak dense TFLOP/s per GPU in the training precision (overrides the table)' })
     .option('mfu', { type: 'number', default: DEFAULT_MFU, describe: 'assumed fraction of the peak the executed FLOPs reach' })

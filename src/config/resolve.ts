@@ -12,6 +12,7 @@ import type {
   DTypeName,
   MonitorConfig,
   OptimizerConfig,
+  LoraSection,
   ResolvedConfig,
   SchedulerConfig,
   ZeroConfig,
@@ -184,6 +185,7 @@ export function resolveConfig(
     model: cfg['model'],
     data,
     training,
+    lora: resolveLora(cfg['lora'] as JsonObject | undefined, fail),
     run: { world_size: worldSize, precision, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps },
   };
   // Every field above is either validated against schema.ts or computed here; the cast only
@@ -192,6 +194,16 @@ export function resolveConfig(
 }
 
 type Fail = (path: string, reason: string) => never;
+
+/** The lora section: r and target_modules are required; alpha defaults to PEFT's 8. */
+function resolveLora(b: JsonObject | undefined, fail: Fail): LoraSection | null {
+  if (b === undefined) return null;
+  const r = b['r'] as number | null;
+  if (r === null) fail('lora.r', '"lora.r" (the adapter rank) is required in a lora section');
+  const targets = b['target_modules'] as string[] | null;
+  if (targets === null || targets.length === 0) fail('lora.target_modules', '"lora.target_modules" is required: the layout\'s HF module names (e.g. ["query", "key_value"]) or ["all-linear"]');
+  return { r: r!, alpha: (b['alpha'] as number | null) ?? 8, dropout: b['dropout'] as number, target_modules: targets!, init_adapter: b['init_adapter'] as string | null };
+}
 
 /** A monitor block with its default place filled: "" = under the output dir. */
 function monitorBlock(b: JsonObject, defaultPath: string): MonitorConfig {

@@ -1,5 +1,5 @@
 // The config schema: DeepSpeed's keys with DeepSpeed's code defaults (v0.16 line, see
-// shared/reference/deepspeed.md), plus our optional `model`, `data` and `training` sections.
+// shared/reference/deepspeed.md), plus our optional `model`, `data`, `training` and `lora` sections.
 // A default of null means "unset": the resolver derives the value (documented at each key).
 import {
   anyContent, bool, enabledAnywhere, enabledAtTop, int, num, obj, oneOf, passthrough, sizeAboveOne, str,
@@ -235,6 +235,29 @@ const training = obj({
   weight_decay_exclude: { kind: 'array', items: oneOf(PARAM_KINDS, null), default: ['norm', 'bias'] }, // HF convention
 });
 
+// LoRA (DESIGN "Files", src/model/lora.ts): present = a LoRA run over a frozen base. PEFT's own
+// spellings lora_alpha / lora_dropout are accepted; PEFT options we lack are refused by name.
+const NOT_LORA = 'is a PEFT option telechat-train does not implement';
+const lora = obj(
+  {
+    r: int(null, { above: 0, nullable: true }), // rank; required
+    alpha: num(null, { above: 0, nullable: true }), // null = PEFT's default lora_alpha 8; update = alpha / r * B A
+    dropout: num(0, { min: 0, max: 0.999 }), // on each adapted module's input (training only; seeded)
+    target_modules: { kind: 'array', items: str(null), default: null, nullable: true }, // the layout's HF module names, or ["all-linear"]; required
+    init_adapter: str(null, { nullable: true }), // a PEFT adapter dir to continue from
+    bias: oneOf(['none', 'all', 'lora_only'], 'none', { unsupported: `bias training ${NOT_LORA} (only "none")` }),
+    modules_to_save: { kind: 'array', items: str(null), default: null, nullable: true, unsupported: `modules_to_save ${NOT_LORA}: only the adapters train` },
+    use_dora: bool(false, { unsupported: `DoRA ${NOT_LORA}` }),
+    use_rslora: bool(false, { unsupported: `rank-stabilised scaling ${NOT_LORA}: the scale is alpha / r` }),
+    layers_to_transform: { kind: 'array', items: int(null), default: null, nullable: true, unsupported: `layers_to_transform ${NOT_LORA}: every layer is adapted` },
+    layers_pattern: str(null, { nullable: true, unsupported: `layers_pattern ${NOT_LORA}` }),
+    init_lora_weights: bool(true, { unsupported: `init_lora_weights ${NOT_LORA}: A is kaiming-uniform, B zero (or init_adapter)` }),
+    fan_in_fan_out: bool(null, { nullable: true, inert: 'it follows the layout (true for 52B Conv1D modules)' }),
+    task_type: oneOf(['CAUSAL_LM'], 'CAUSAL_LM'),
+  },
+  { optional: true, aliases: { lora_alpha: { to: 'alpha' }, lora_dropout: { to: 'dropout' } } },
+);
+
 // DeepSpeed's monitor blocks (deepspeed/monitor/config.py defaults). An empty output_path
 // means the output dir's tensorboard/ or csv_monitor/ (resolve.ts).
 const monitor = obj({ enabled: bool(false), output_path: str(''), job_name: str('DeepSpeedJobName') });
@@ -324,6 +347,7 @@ export const CONFIG: ObjectSpec = obj(
     model,
     data,
     training,
+    lora,
   },
   { aliases: { bfloat16: { to: 'bf16' } } },
 );

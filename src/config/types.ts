@@ -178,6 +178,16 @@ export interface ModelSection {
   attention_dropout: number | null;
 }
 
+/** A LoRA run (null: full fine-tuning). */
+export interface LoraSection {
+  r: number;
+  /** Resolved: PEFT's default 8 when unset. */
+  alpha: number;
+  dropout: number;
+  target_modules: string[];
+  init_adapter: string | null;
+}
+
 export interface DataSection {
   path: string | null;
   /** Resolved: the dataset's; before it is known, what a raw build uses (data, else training, else 2048). */
@@ -269,5 +279,6 @@ export interface ResolvedConfig {
   model: ModelSection;
   data: DataSection;
   training: TrainingSection;
+  lora: LoraSection | null;
   run: RunInfo;
 }

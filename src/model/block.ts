@@ -2,10 +2,13 @@
 //   x2  = x  + drop(o(attention(rope(qkv(rmsnorm1(x))))))
 //   out = x2 + drop(down(silu(gate(rmsnorm2(x2))) * up(rmsnorm2(x2))))
 // drop is the training-only residual dropout (model/dropout.ts); without it the adds are plain.
+// With LoRA (lora.ts) each adapted projection adds its low-rank branch to its output, and the
+// frozen base gets no gradients at all: g is null, so no dW GEMM runs (dX only).
 // Tensors passed in are already cut to the micro-batch's T rows.
 import type { AttentionShape, Backend, DropoutMask } from '../native/backend.js';
 import type { Tensor } from '../native/tensor.js';
 import type { BlockActivations } from './activations.js';
+import { type BlockLora, loraBackward, loraForward } from './lora.js';
 import type { BlockTensors } from './params.js';
 
 export interface BlockContext {
@@ -40,28 +43,40 @@ function residualAdd(be: Backend, out: Tensor, x: Tensor, branch: Tensor, mask: 
   else be.add(out, x, branch);
 }
 
-export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, out: Tensor, drop: BlockDropout | null = null): void {
+export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, out: Tensor, drop: BlockDropout | null = null,
+  lora: BlockLora | null = null): void {
   const { be } = ctx;
   be.rmsnormForward(act.ln1, act.rstd1, x, p.ln1, ctx.eps);
   be.linearForward(act.qkv, act.ln1, p.qkv, null);
+  loraForward(lora, 'qkv', act.ln1, act.qkv);
   // rotate the query and key heads; the value heads follow them in each row
   be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.linearForward(tmp.tmpH, act.att, p.o, p.oBias);
+  loraForward(lora, 'o', act.att, tmp.tmpH);
   residualAdd(be, act.x2, x, tmp.tmpH, drop?.attention);
   be.rmsnormForward(act.ln2, act.rstd2, act.x2, p.ln2, ctx.eps);
   be.linearForward(act.gu, act.ln2, p.gateUp, null);
+  loraForward(lora, 'gate_up', act.ln2, act.gu);
   be.swigluForward(tmp.h, act.gu);
   be.linearForward(tmp.tmpH, tmp.h, p.down, p.downBias);
+  loraForward(lora, 'down', tmp.h, tmp.tmpH);
   residualAdd(be, out, act.x2, tmp.tmpH, drop?.mlp);
 }
 
 /**
  * On entry dresid holds d(loss)/d(out); on return it holds d(loss)/d(x).
- * Parameter gradients are accumulated into g.
+ * Parameter gradients are accumulated into g (null: a frozen base, only the adapters in
+ * `lora` get gradients; the norms' weight gradients then go to the scratch `normScratch`).
  */
-export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, dresid: Tensor, drop: BlockDropout | null = null): void {
+export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors | null, act: BlockActivations, tmp: BlockTemps, x: Tensor, dresid: Tensor, drop: BlockDropout | null = null,
+  lora: BlockLora | null = null, normScratch: Tensor | null = null): void {
   const { be } = ctx;
+  const dNorm = (w: Tensor | undefined): Tensor => {
+    if (w) return w;
+    if (!normScratch) throw new Error('blockBackward: a frozen base needs the norm scratch');
+    return normScratch;
+  };
   // d(branch) = mask * scale * d(out) with dropout (into tmpH, free in backward), else d(out) itself
   const branchGrad = (mask: DropoutMask | undefined): Tensor => {
     if (!mask) return dresid;
@@ -70,14 +85,20 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   };
   // MLP: the swiglu output is recomputed rather than kept per block
   be.swigluForward(tmp.h, act.gu);
-  be.linearBackward(tmp.dh, g.down, g.downBias, branchGrad(drop?.mlp), tmp.h, p.down, false);
+  const dMlp = branchGrad(drop?.mlp);
+  be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, false);
+  loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh);
   be.swigluBackward(tmp.dgu, tmp.dh, act.gu);
-  be.linearBackward(tmp.dln, g.gateUp, null, tmp.dgu, act.ln2, p.gateUp, false);
-  be.rmsnormBackward(dresid, g.ln2, tmp.dln, act.x2, p.ln2, act.rstd2);
+  be.linearBackward(tmp.dln, g?.gateUp ?? null, null, tmp.dgu, act.ln2, p.gateUp, false);
+  loraBackward(lora, 'gate_up', act.ln2, tmp.dgu, tmp.dln);
+  be.rmsnormBackward(dresid, dNorm(g?.ln2), tmp.dln, act.x2, p.ln2, act.rstd2);
   // attention
-  be.linearBackward(tmp.datt, g.o, g.oBias, branchGrad(drop?.attention), act.att, p.o, false);
+  const dAtt = branchGrad(drop?.attention);
+  be.linearBackward(tmp.datt, g?.o ?? null, g?.oBias ?? null, dAtt, act.att, p.o, false);
+  loraBackward(lora, 'o', act.att, dAtt, tmp.datt);
   be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
-  be.linearBackward(tmp.dln, g.qkv, null, tmp.dqkv, act.ln1, p.qkv, false);
-  be.rmsnormBackward(dresid, g.ln1, tmp.dln, x, p.ln1, act.rstd1);
+  be.linearBackward(tmp.dln, g?.qkv ?? null, null, tmp.dqkv, act.ln1, p.qkv, false);
+  loraBackward(lora, 'qkv', act.ln1, tmp.dqkv, tmp.dln);
+  be.rmsnormBackward(dresid, dNorm(g?.ln1), tmp.dln, x, p.ln1, act.rstd1);
 }

@@ -24,18 +24,22 @@ function absorb(key: bigint, v: number): bigint {
 export type DropoutBranch = 'attention' | 'mlp';
 const BRANCH_CODE: Record<DropoutBranch, number> = { attention: 0, mlp: 1 };
 
-/** The stream key of one residual branch of one layer at one optimizer step (1-based). */
-export function dropoutStreamKey(seed: number, step: number, layer: number, branch: DropoutBranch): bigint {
+/** Branch codes from LORA_BRANCH_BASE up key the LoRA input dropout of module i of a block (lora.ts). */
+export const LORA_BRANCH_BASE = 16;
+
+/** The stream key of one residual branch (or LoRA module, by code) of one layer at one optimizer step (1-based). */
+export function dropoutStreamKey(seed: number, step: number, layer: number, branch: DropoutBranch | number): bigint {
   for (const [name, v] of [['seed', seed], ['step', step], ['layer', layer]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new Error(`dropout: ${name} must be a non-negative integer, got ${v}`);
   }
-  return absorb(absorb(absorb(mix64((BigInt(seed) + GOLDEN) & M64), step), layer), BRANCH_CODE[branch]);
+  const code = typeof branch === 'number' ? branch : BRANCH_CODE[branch];
+  return absorb(absorb(absorb(mix64((BigInt(seed) + GOLDEN) & M64), step), layer), code);
 }
 
 /** The masks of one micro-batch: one stream per (layer, branch) over the same token coordinates. */
 export class BatchDropout {
   private constructor(
-    private readonly p: number,
+    readonly p: number,
     private readonly seed: number,
     private readonly step: number,
     private readonly tokens: Tensor,
@@ -62,7 +66,12 @@ export class BatchDropout {
     return new BatchDropout(p, seed, origin.step, host.tokens > 0 ? tokens.view(0, [host.tokens, 2]) : tokens);
   }
 
-  mask(layer: number, branch: DropoutBranch): DropoutMask {
+  /** The mask on the input of LoRA module `index` of block `layer` (its own stream, same token coordinates). */
+  loraMask(layer: number, index: number): DropoutMask {
+    return this.mask(layer, LORA_BRANCH_BASE + index);
+  }
+
+  mask(layer: number, branch: DropoutBranch | number): DropoutMask {
     return { key: dropoutStreamKey(this.seed, this.step, layer, branch), p: this.p, tokens: this.tokens };
   }
 }

@@ -3,6 +3,7 @@
 // numbers against the allocator after building the real thing.
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { DEFAULT_LOGITS_CHUNK } from './model.js';
+import { buildLoraTable, loraTargets } from './lora.js';
 import { buildParamTable } from './params.js';
 import type { ModelSpec } from './spec.js';
 
@@ -55,10 +56,19 @@ export function memoryPlan(
   persistenceThreshold = 0,
   logitsChunk = DEFAULT_LOGITS_CHUNK,
   device: Device = 'cpu',
+  lora: { r: number; targets: string[] } | null = null,
 ): MemoryPlan {
-  const table = buildParamTable(spec, worldSize);
   const rounded = (bytes: number): number => allocatedBytes(bytes, device);
   const plan: MemoryPlan = { params: 0, grads: 0, master: 0, optim: 0, activations: activationBytes(spec, dtype, capacity, logitsChunk, recompute, device) };
+  // LoRA: the frozen base keeps only its parameters (sharded at stage 3); the adapters' table
+  // carries the training state exactly as the full model's would
+  const table = lora ? buildLoraTable(spec, loraTargets(spec, { targetModules: lora.targets }), lora.r, worldSize) : buildParamTable(spec, worldSize);
+  if (lora) {
+    for (const u of buildParamTable(spec, worldSize).units) {
+      const length = u.end - u.start;
+      plan.params += rounded((stage === 3 && length > persistenceThreshold ? length / worldSize : length) * dtypeSize[dtype]);
+    }
+  }
   for (const u of table.units) {
     const length = u.end - u.start;
     const chunk = length / worldSize;

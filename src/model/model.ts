@@ -6,6 +6,7 @@ import { type ActivationSet, allocActivations, lseOf } from './activations.js';
 import { type HostBatch, type Row, buildHostBatch, uploadBatch, type DeviceBatch } from './batch.js';
 import { type BlockContext, type BlockDropout, type BlockTemps, blockBackward, blockForward } from './block.js';
 import { BatchDropout } from './dropout.js';
+import type { BlockLora, LoraTarget, LoraWork } from './lora.js';
 import { FlatParams, type ParamTable, type ParamViews, buildParamTable } from './params.js';
 import { ropeParams, ropeTables, type RopeParams } from './rope.js';
 import type { ModelSpec } from './spec.js';
@@ -30,6 +31,17 @@ export interface ModelOptions {
   hiddenDropout?: number;
   /** Seed of the dropout masks (the run's training.seed). */
   dropoutSeed?: number;
+  /** LoRA: adapters on these targets over a frozen base (storage must hold the adapters). */
+  lora?: ModelLora;
+}
+
+export interface ModelLora {
+  targets: LoraTarget[];
+  r: number;
+  /** alpha / r. */
+  scale: number;
+  /** Dropout on each adapter's input (training only). */
+  dropout: number;
 }
 
 /**
@@ -61,13 +73,18 @@ export const DEFAULT_LOGITS_CHUNK = 1024;
  */
 export interface ModelStorage {
   params: ParamViews;
-  grads: ParamViews;
+  /** null: the base is frozen (LoRA) and gets no gradients. */
+  grads: ParamViews | null;
+  /** The LoRA adapters and their gradients (lora.ts buildLoraTable). */
+  lora?: { params: ParamViews; grads: ParamViews };
 }
 
 export class TelechatModel {
   readonly table: ParamTable;
   readonly params: ParamViews;
-  readonly grads: ParamViews;
+  /** The base's gradients; null when it is frozen (LoRA). */
+  readonly grads: ParamViews | null;
+  readonly lora: { params: ParamViews; grads: ParamViews } | null;
   /** The dense buffers when the model allocated them itself. */
   private readonly dense: { params: FlatParams; grads: FlatParams } | null;
   readonly rope: RopeParams;
@@ -87,8 +104,10 @@ export class TelechatModel {
       this.table = storage.params.table;
       this.params = storage.params;
       this.grads = storage.grads;
+      this.lora = storage.lora ?? null;
       this.dense = null;
     } else {
+      this.lora = null;
       this.table = buildParamTable(spec);
       const params = new FlatParams(this.table, opts.dtype, MemCategory.Params, be.device);
       const grads = new FlatParams(this.table, opts.gradDtype, MemCategory.Grads, be.device);
@@ -96,6 +115,8 @@ export class TelechatModel {
       this.params = params;
       this.grads = grads;
     }
+    if (opts.lora && !this.lora) throw new Error('LoRA options need adapter storage (the ZeRO engine provides it)');
+    if (!this.grads && !opts.lora) throw new Error('a model without base gradients must be a LoRA model');
     this.logitsChunk = opts.logitsChunk ?? DEFAULT_LOGITS_CHUNK;
     this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, this.logitsChunk, opts.recompute, be.device);
     this.rope = ropeParams(spec.rope, spec.headDim, opts.maxSeqLen);
@@ -134,13 +155,14 @@ export class TelechatModel {
       const scale = gradScale ?? (host.labelCount > 0 ? 1 / host.labelCount : 0);
       const p = this.opts.hiddenDropout ?? 0;
       const dropout = p > 0 ? BatchDropout.forBatch(host, p, this.opts.dropoutSeed ?? 0, arena) : null;
-      this.forwardBlocks(dev, hooks, dropout);
+      const lora = this.loraRun(host, arena, true);
+      this.forwardBlocks(dev, hooks, dropout, lora);
       // the head's forward and backward run fused: no afterForward('head') in training
       hooks.beforeForward?.('head');
       hooks.beforeBackward?.('head');
       const loss = this.headForwardBackward(dev, scale, arena);
       hooks.afterBackward?.('head');
-      this.backwardBlocks(dev, hooks, dropout);
+      this.backwardBlocks(dev, hooks, dropout, lora);
       return loss;
     } finally {
       arena.freeAll();
@@ -153,7 +175,7 @@ export class TelechatModel {
     const arena = new Arena(MemCategory.Buffers, this.be.device);
     try {
       const dev = this.upload(host, arena);
-      this.forwardBlocks(dev, hooks);
+      this.forwardBlocks(dev, hooks, null, this.loraRun(host, arena, false));
       hooks.beforeForward?.('head');
       const out = this.headForward(dev, returnLogits);
       hooks.afterForward?.('head');
@@ -245,12 +267,32 @@ export class TelechatModel {
     };
   }
 
+  /** The adapters' per-call state (null without LoRA); dropout only in training. */
+  private loraRun(host: HostBatch, arena: Arena, training: boolean): LoraRun | null {
+    const l = this.opts.lora;
+    if (!l || !this.lora) return null;
+    const drop = training && l.dropout > 0 ? BatchDropout.forBatch(host, l.dropout, this.opts.dropoutSeed ?? 0, arena) : null;
+    const work: LoraWork = { arena, T: host.tokens, r: l.r, dtype: this.opts.dtype, gradDtype: this.opts.gradDtype, cache: new Map() };
+    const normScratch = arena.alloc(this.opts.gradDtype, [this.spec.hidden]);
+    return { lora: l, drop, work, normScratch, storage: this.lora };
+  }
+
+  private blockLora(run: LoraRun | null, layer: number): BlockLora | null {
+    if (!run) return null;
+    const targets = run.lora.targets.filter((t) => t.layer === layer);
+    const drop = run.drop;
+    return {
+      be: this.be, targets, params: run.storage.params, grads: run.storage.grads, scale: run.lora.scale, work: run.work,
+      mask: (t) => (drop ? drop.loraMask(layer, t.index) : null),
+    };
+  }
+
   private blockDropout(dropout: BatchDropout | null, layer: number): BlockDropout | null {
     return dropout ? { attention: dropout.mask(layer, 'attention'), mlp: dropout.mask(layer, 'mlp') } : null;
   }
 
   /** Embedding, every block, and ln_f (the head's LM projection runs in the loss pass). */
-  private forwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null = null): void {
+  private forwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null = null, lora: LoraRun | null = null): void {
     const T = dev.host.tokens;
     const ctx = this.context(dev);
     const tmp = this.temps(T);
@@ -260,7 +302,8 @@ export class TelechatModel {
     hooks.afterForward?.('embed');
     for (let l = 0; l < this.spec.nLayers; l++) {
       hooks.beforeForward?.(l);
-      blockForward(ctx, this.params.block(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T), this.blockDropout(dropout, l));
+      blockForward(ctx, this.params.block(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T), this.blockDropout(dropout, l),
+        this.blockLora(lora, l));
       hooks.afterForward?.(l);
     }
   }
@@ -291,7 +334,8 @@ export class TelechatModel {
     const targets = arena.alloc('int32', [Math.max(selected, 1)]);
     if (selected > 0) targets.view(0, [selected]).writeInt32(selTargets);
     const W = this.params.lmHead();
-    const gW = this.grads.lmHead();
+    // a frozen base (LoRA): dX through the LM head only, no dW GEMM
+    const gW = this.grads ? this.grads.lmHead() : null;
     let lossSum = 0;
     let count = 0;
     for (let r = 0; r < selected; r += this.logitsChunk) {
@@ -312,7 +356,8 @@ export class TelechatModel {
     const L = this.spec.nLayers;
     const dresid = w.dresid.rows(0, T);
     this.be.zero(dresid);
-    this.be.rmsnormBackward(dresid, this.grads.tensor('ln_f'), dlnf, this.acts.resid[L]!.rows(0, T), this.params.tensor('ln_f'), w.rstdf.rows(0, T));
+    const gLnf = this.grads ? this.grads.tensor('ln_f') : arena.alloc(this.opts.gradDtype, [this.spec.hidden]);
+    this.be.rmsnormBackward(dresid, gLnf, dlnf, this.acts.resid[L]!.rows(0, T), this.params.tensor('ln_f'), w.rstdf.rows(0, T));
     return { lossSum, count };
   }
 
@@ -341,7 +386,7 @@ export class TelechatModel {
     return out ? { lossSum, count, logits: out } : { lossSum, count };
   }
 
-  private backwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null): void {
+  private backwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null, lora: LoraRun | null = null): void {
     const T = dev.host.tokens;
     const ctx = this.context(dev);
     const tmp = this.temps(T);
@@ -351,20 +396,32 @@ export class TelechatModel {
       const x = this.acts.resid[l]!.rows(0, T);
       const act = this.blockActs(l, T);
       const drop = this.blockDropout(dropout, l);
+      const bl = this.blockLora(lora, l);
       if (this.opts.recompute) {
         // refill the shared activation set from the saved block input; the block output is
         // already saved as resid[l + 1], so it lands in tmpH (add may alias its input). The
         // dropout masks are regenerated from their keys, identical to the first forward's.
-        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH, drop);
+        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH, drop, bl);
       }
-      blockBackward(ctx, this.params.block(l), this.grads.block(l), act, tmp, x, dresid, drop);
+      blockBackward(ctx, this.params.block(l), this.grads ? this.grads.block(l) : null, act, tmp, x, dresid, drop, bl, lora?.normScratch ?? null);
       hooks.afterBackward?.(l);
     }
     hooks.beforeBackward?.('embed');
-    if (this.spec.embeddingScale !== 1) this.be.scale(dresid, this.spec.embeddingScale);
-    this.be.embeddingBackward(this.grads.tensor('embed'), dev.ids, dresid);
+    // a frozen embedding (LoRA) needs no gradient at all
+    if (this.grads) {
+      if (this.spec.embeddingScale !== 1) this.be.scale(dresid, this.spec.embeddingScale);
+      this.be.embeddingBackward(this.grads.tensor('embed'), dev.ids, dresid);
+    }
     hooks.afterBackward?.('embed');
   }
+}
+
+interface LoraRun {
+  lora: ModelLora;
+  drop: BatchDropout | null;
+  work: LoraWork;
+  normScratch: Tensor;
+  storage: { params: ParamViews; grads: ParamViews };
 }
 
 /** Maximal runs [start, length] of positions whose target carries loss. */

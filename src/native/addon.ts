@@ -41,7 +41,7 @@ export interface NativeAddon {
   rmsnormBackward(dx: Address, dw: Address, dy: Address, x: Address, w: Address, rstd: Address, T: number, C: number,
     dt: number, gdt: number): void;
   linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
-  linearBackward(dx: Address | null, dw: Address, db: Address | null, dy: Address, x: Address, w: Address, T: number,
+  linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
   ropeForward(x: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
     rowStride: number, dt: number): void;
@@ -142,7 +142,7 @@ export interface CudaFunctions {
   cudaRmsnormBackward(dx: Address, dw: Address, dy: Address, x: Address, w: Address, rstd: Address, T: number, C: number,
     dt: number, gdt: number): void;
   cudaLinearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
-  cudaLinearBackward(dx: Address | null, dw: Address, db: Address | null, dy: Address, x: Address, w: Address, T: number,
+  cudaLinearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
   cudaRopeForward(x: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
     rowStride: number, dt: number): void;

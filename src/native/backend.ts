@@ -58,8 +58,8 @@ export interface Backend {
   rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): void;
   /** y = x W^T (+ b). */
   linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void;
-  /** dx = dy W (+= when accumulateDx); dw += dy^T x; db += sum dy. */
-  linearBackward(dx: Tensor | null, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor, accumulateDx: boolean): void;
+  /** dx = dy W (+= when accumulateDx); dw += dy^T x (null dw: frozen weight, no dW GEMM); db += sum dy. */
+  linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor, accumulateDx: boolean): void;
   /** Rotates the first nHeads heads of each row of x ([T, width]) in place; head dim = 2 * cos columns. */
   ropeForward(x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, nHeads: number): void;
   ropeBackward(dx: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, nHeads: number): void;

@@ -130,7 +130,7 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
     linearBackward(dx, dw, db, dy, x, w, accumulateDx) {
       onDevice('linearBackward', { dx, dw, db, dy, x, w });
       const a = linearBackwardArgs(dx, dw, db, dy, x, w);
-      c.cudaLinearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt, accumulateDx);
+      c.cudaLinearBackward(dx ? dx.ptr : null, dw ? dw.ptr : null, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt, accumulateDx);
     },
     ropeForward(x, positions, cos, sin, nHeads) {
       onDevice('ropeForward', { x, positions, cos, sin });

@@ -82,7 +82,10 @@ export function hostCudaFunctions(): HostCuda {
     cudaScaleInplace: (x, s, n, dt) => addon.scaleInplace(host(x), s, n, dt),
     cudaSumSquares: (x, n, dt) => addon.sumSquares(host(x), n, dt),
     cudaEmbeddingForward: (out, ids, table, T, C, V, dt) => addon.embeddingForward(host(out), host(ids), host(table), T, C, V, dt),
-    cudaEmbeddingBackward: (dtable, ids, dout, T, C, dt, gdt) => addon.embeddingBackward(host(dtable), host(ids), host(dout), T, C, dt, gdt),
+    cudaEmbeddingBackward(dtable, ids, dout, T, C, dt, gdt) {
+      count('cudaEmbeddingBackward');
+      addon.embeddingBackward(host(dtable), host(ids), host(dout), T, C, dt, gdt);
+    },
     cudaRmsnormForward: (y, rstd, x, w, T, C, eps, dt) => addon.rmsnormForward(host(y), host(rstd), host(x), host(w), T, C, eps, dt),
     cudaRmsnormBackward: (dx, dw, dy, x, w, rstd, T, C, dt, gdt) =>
       addon.rmsnormBackward(host(dx), host(dw), host(dy), host(x), host(w), host(rstd), T, C, dt, gdt),
@@ -90,8 +93,11 @@ export function hostCudaFunctions(): HostCuda {
       count('cudaLinearForward');
       addon.linearForward(host(y), host(x), host(w), maybe(b), T, In, Out, dt);
     },
-    cudaLinearBackward: (dx, dw, db, dy, x, w, T, In, Out, dt, gdt, acc) =>
-      addon.linearBackward(maybe(dx), host(dw), maybe(db), host(dy), host(x), host(w), T, In, Out, dt, gdt, acc),
+    cudaLinearBackward(dx, dw, db, dy, x, w, T, In, Out, dt, gdt, acc) {
+      // frozen weights (LoRA's base) come without dw: their dX-only calls are counted apart
+      count(dw === null ? 'cudaLinearBackward(frozen)' : 'cudaLinearBackward');
+      addon.linearBackward(maybe(dx), maybe(dw), maybe(db), host(dy), host(x), host(w), T, In, Out, dt, gdt, acc);
+    },
     cudaRopeForward: (x, pos, cos, sin, T, nh, D, stride, dt) => addon.ropeForward(host(x), host(pos), host(cos), host(sin), T, nh, D, stride, dt),
     cudaRopeBackward: (dx, pos, cos, sin, T, nh, D, stride, dt) => addon.ropeBackward(host(dx), host(pos), host(cos), host(sin), T, nh, D, stride, dt),
     cudaSwigluForward: (h, gu, T, F, dt) => addon.swigluForward(host(h), host(gu), T, F, dt),

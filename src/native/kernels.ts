@@ -80,12 +80,12 @@ export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null)
 
 /**
  * Backward of linearForward: dx = dy w (dx += ... when accumulateDx), dw += dy^T x,
- * db += column sums of dy; dx and db may be null; dw and db in the grad dtype.
+ * db += column sums of dy; dx, dw (a frozen weight: no dW GEMM) and db may be null; dw and db in the grad dtype.
  */
-export function linearBackward(dx: Tensor | null, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor,
+export function linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor,
   accumulateDx = false): void {
   const a = linearBackwardArgs(dx, dw, db, dy, x, w);
-  addon.linearBackward(dx ? dx.ptr : null, dw.ptr, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt,
+  addon.linearBackward(dx ? dx.ptr : null, dw ? dw.ptr : null, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt,
     accumulateDx);
 }
 

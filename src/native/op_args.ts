@@ -82,14 +82,17 @@ export function linearForwardArgs(y: Tensor, x: Tensor, w: Tensor, b: Tensor | n
   return s;
 }
 
-/** linearBackward: dx [T, In] or null, dw [Out, In] and db [Out] or null in the grad dtype, dy [T, Out]. */
-export function linearBackwardArgs(dx: Tensor | null, dw: Tensor, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor) {
+/**
+ * linearBackward: dx [T, In] or null, dw [Out, In] (null: a frozen weight, no dW GEMM) and db [Out]
+ * or null in the grad dtype, dy [T, Out].
+ */
+export function linearBackwardArgs(dx: Tensor | null, dw: Tensor | null, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor) {
   const op = 'linearBackward';
   const s = linearShapes(op, x, w);
-  const gdt = floatDtype(op, 'dw', dw);
+  const gdt = dw ? floatDtype(op, 'dw', dw) : db ? floatDtype(op, 'db', db) : s.dt;
   expectDtype(op, 'dy', dy, s.dt);
   expectMatrix(op, 'dy', dy, s.T, s.Out);
-  expectMatrix(op, 'dw', dw, s.Out, s.In);
+  if (dw) expectMatrix(op, 'dw', dw, s.Out, s.In);
   if (dx) {
     expectDtype(op, 'dx', dx, s.dt);
     expectMatrix(op, 'dx', dx, s.T, s.In);

@@ -1,4 +1,4 @@
-// LoRA planning for the upcoming LoRA trainer (DESIGN.md "LoRA runs"): the base model is frozen
+// LoRA planning (the trainer: src/train/lora_run.ts, DESIGN.md "LoRA runs"): the base model is frozen
 // in the training dtype (no gradients, master weights or moments); every targeted projection
 // gets adapters A [r, in] and B [out, r], trained with full fp32 master weights and AdamW
 // moments. Target names are the layout's Hugging Face module names; a 52B `c_proj` matches

@@ -10,6 +10,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { loraAdapters, type LoraSetup } from './lora.js';
 import type { MemoryBytes } from '../train/metrics.js';
+import { loraTargets } from '../model/lora.js';
 
 export type Precision = 'bf16' | 'fp16' | 'fp32';
 export type ZeroStage = 0 | 1 | 2 | 3;
@@ -33,6 +34,8 @@ export interface MemorySetup {
   prefetch: boolean;
   logitsChunk: number;
   lora: LoraSetup | null;
+  /** LoRA dropout > 0 adds the dropped-input scratch. */
+  loraDropout?: number;
   /** cuBLAS workspace (bytes) held outside our allocator; 0 on the CPU. */
   blasWorkspaceBytes: number;
 }
@@ -96,8 +99,8 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const sharded = (u: UnitRange): boolean => s.stage === 3 && u.end - u.start > s.persistenceThreshold;
 
   // ---- model states ------------------------------------------------------------------
-  const full = memoryPlan(s.spec, dtype, gradDtype, T, s.recompute, s.stage, N, s.persistenceThreshold, s.logitsChunk, s.device);
-  const onHost = memoryPlan(s.spec, dtype, gradDtype, T, s.recompute, s.stage, N, s.persistenceThreshold, s.logitsChunk, 'cpu');
+  const full = memoryPlan(s.spec, dtype, gradDtype, T, s.recompute, s.stage, N, s.persistenceThreshold, s.logitsChunk, s.device, s.lora);
+  const onHost = memoryPlan(s.spec, dtype, gradDtype, T, s.recompute, s.stage, N, s.persistenceThreshold, s.logitsChunk, 'cpu', s.lora);
   let params = full.params;
   let grads = full.grads;
   let master = full.master;
@@ -106,18 +109,12 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const offloadParam = s.offloadParam && s.stage === 3 && s.device !== 'cpu';
   const offloadOptimizer = s.offloadOptimizer && s.device !== 'cpu';
   if (s.lora) {
-    // frozen base: parameters only (stage 3 shards them); the adapters carry the training state
-    const a = loraAdapters(s.spec, s.lora);
-    grads = 0;
-    master = 0;
-    optim = 0;
-    const owned = s.stage === 0 ? a.params : Math.ceil(a.params / N);
-    params += dev((s.stage === 3 ? owned : a.params) * d);
-    grads = dev((s.stage <= 1 ? a.params : owned) * g);
-    if (dtype !== DType.F32) master = (offloadOptimizer ? host : dev)(owned * 4);
-    optim = 2 * (offloadOptimizer ? host : dev)(owned * 4);
+    // memoryPlan counts the frozen base (parameters only, sharded at stage 3) and the adapters'
+    // parameters, gradients, master weights and moments unit by unit, as the engine allocates
     if (offloadOptimizer) {
-      hostPerRank += master + optim + host(owned * d) + host(owned * g);
+      const a = loraAdapters(s.spec, s.lora);
+      const owned = s.stage === 0 ? a.params : Math.ceil(a.params / N);
+      hostPerRank += onHost.master + onHost.optim + host(owned * d) + host(owned * g);
       master = 0;
       optim = 0;
     }
@@ -145,12 +142,9 @@ export function planMemory(s: MemorySetup): MemoryResult {
   // ---- activations ---------------------------------------------------------------------
   const actOn = activationBytes(s.spec, dtype, T, s.logitsChunk, true, s.device);
   const actOff = activationBytes(s.spec, dtype, T, s.logitsChunk, false, s.device);
-  let activations = s.recompute ? actOn : actOff;
-  if (s.lora) {
-    // each adapted projection saves x A ([T, r]) for its backward: per block, or once with recompute
-    const perBlock = loraAdapters(s.spec, s.lora).modulesPerBlock * dev(T * s.lora.r * d);
-    activations += (s.recompute ? 1 : s.spec.nLayers) * perBlock;
-  }
+  const activations = s.recompute ? actOn : actOff;
+  // LoRA saves nothing per block (x A is recomputed in backward, model/lora.ts); its scratch
+  // for one forward-backward is counted with the buffers below
 
   // ---- transient buffers (zero_engine.ts) -------------------------------------------------
   const L = s.spec.nLayers;
@@ -207,7 +201,8 @@ export function planMemory(s: MemorySetup): MemoryResult {
   if (offloadParam && !offloadOptimizer && !s.lora) {
     for (const u of table.units) if (sharded(u)) resident += dev(((u.end - u.start) / N) * d);
   }
-  const buffers = Math.max(backwardPeak, stepStaging) + batchAndRope + resident;
+  const loraScratch = s.lora ? loraScratchBytes(s.spec, s.lora, T, dtype, gradDtype, s.loraDropout ?? 0, s.device) : 0;
+  const buffers = Math.max(backwardPeak, stepStaging) + batchAndRope + resident + loraScratch;
 
   // ---- outside the allocator --------------------------------------------------------------
   let workspace: number;
@@ -243,4 +238,25 @@ export function planMemory(s: MemorySetup): MemoryResult {
 /** Bytes of one host copy (elementSize each) of the optimizer's part of every unit. */
 function staged(units: UnitRange[], stage: ZeroStage, N: number, elementSize: number, round: (b: number) => number): number {
   return units.reduce((sum, u) => sum + round((stage === 0 ? u.end - u.start : (u.end - u.start) / N) * elementSize), 0);
+}
+
+/**
+ * The LoRA scratch of one forward-backward (model/lora.ts `scratch`, kept until the call
+ * ends): scale * x A^T of every target (saved by the forward for the backward) and one
+ * gradient of it, [T, r] each; the branch output [T, width] per distinct matrix width;
+ * for partial targets the zero-padded B and its gradient [width, r]; with dropout the dropped
+ * input and its gradient [T, in] per distinct input width; the frozen norms' weight-gradient
+ * scratch [H] (twice: blocks and ln_f).
+ */
+export function loraScratchBytes(spec: ModelSpec, lora: LoraSetup, T: number, dtype: DType, gradDtype: DType, dropout: number, device: Device): number {
+  const dev = (b: number): number => allocatedBytes(b, device);
+  const d = dtypeSize[dtype];
+  const g = dtypeSize[gradDtype];
+  const all = loraTargets(spec, { targetModules: lora.targets });
+  const targets = all.filter((t) => t.layer === 0);
+  let bytes = (all.length + 1) * dev(T * lora.r * d) + 2 * dev(spec.hidden * g);
+  for (const w of new Set(targets.map((t) => t.width))) bytes += dev(T * w * d);
+  for (const w of new Set(targets.filter((t) => t.out !== t.width).map((t) => t.width))) bytes += dev(w * lora.r * d) + dev(w * lora.r * g);
+  if (dropout > 0) for (const i of new Set(targets.map((t) => t.in))) bytes += 2 * dev(T * i * d);
+  return bytes;
 }

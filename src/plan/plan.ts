@@ -31,6 +31,8 @@ export interface PlanInput {
   precision: Precision;
   gradAccumDtype: Precision;
   lora: LoraSetup | null;
+  /** LoRA dropout (adds the dropped-input scratch); 0 when absent. */
+  loraDropout?: number;
   persistenceThreshold: number;
   /** null: the trainer's default (on for stage 3 only, as DeepSpeed). */
   overlapComm: boolean | null;
@@ -149,6 +151,7 @@ function memoryFor(p: PlanInput, overrides: Partial<PlanInput> = {}) {
     prefetch: q.prefetch,
     logitsChunk: q.logitsChunk,
     lora: q.lora,
+    loraDropout: q.loraDropout ?? 0,
     blasWorkspaceBytes: q.blasWorkspaceBytes,
   });
 }
@@ -282,7 +285,7 @@ export function formatPlan(plan: Plan): string[] {
   const d = plan.detail;
   const lines: string[] = [];
   const params = plan.lora
-    ? `${(plan.params / 1e9).toFixed(3)}B parameters (${plan.trainable_params.toLocaleString('en-US')} trainable: LoRA r=${plan.lora.r} on ${plan.lora.targets.join(', ')}; a plan for the upcoming LoRA trainer)`
+    ? `${(plan.params / 1e9).toFixed(3)}B parameters (${plan.trainable_params.toLocaleString('en-US')} trainable: LoRA r=${plan.lora.r} on ${plan.lora.targets.join(', ')})`
     : `${(plan.params / 1e9).toFixed(3)}B parameters`;
   lines.push(`plan: ${plan.model} (${plan.layout}), ${params}`);
   lines.push(

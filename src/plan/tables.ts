@@ -82,8 +82,8 @@ export function planningDoc(): string {
   out.push('  (attention backward\'s `[T, heads]` fp32 delta).');
   out.push(`- **margin** (an assumption): ${MARGIN_FIXED_BYTES / 2 ** 30} GiB for the CUDA context and NCCL buffers, plus ${MARGIN_FRACTION * 100}% of the`);
   out.push('  allocator\'s bytes for fragmentation.');
-  out.push('- **LoRA** (`--lora-r R [--lora-targets M,...]`): a plan for the upcoming LoRA trainer (the trainer does');
-  out.push('  not do LoRA yet), from DESIGN.md: the base frozen in the training dtype with no gradients, master weights or');
+  out.push('- **LoRA** (`--lora-r R [--lora-targets M,...]`, or a config\'s `lora` section under `telechat-train --dry-run`):');
+  out.push('  as the trainer allocates (test/zero/lora_memory.test.ts): the base frozen in the training dtype with no gradients, master weights or');
   out.push('  moments (stage 3 shards it too); adapters r x (in + out) per targeted projection (default: every');
   out.push('  projection of a block, as TeleChat\'s scripts) with full fp32 master weights and AdamW moments. The base');
   out.push('  then costs 4 FLOPs per parameter per token (no weight gradients).');

@@ -1,4 +1,5 @@
-// Training checkpoints: OUTPUT/checkpoint-NNNNNN/ holds hf/ (a loadable HF dir), zero/ (each
+// Training checkpoints: OUTPUT/checkpoint-NNNNNN/ holds hf/ (a loadable HF dir; a LoRA run
+// writes adapter/ instead: the frozen base is the --model dir), zero/ (each
 // rank's optimizer state and its layout) and trainer_state.json (step, scheduler, loss scaler,
 // seed and the identity of model shape, dataset and global batch). A checkpoint is written
 // under a temporary name, fsynced, then renamed; OUTPUT/latest names the newest complete one
@@ -16,6 +17,7 @@ import type { ModelSpec } from '../model/spec.js';
 import type { LossScalerState } from '../zero/loss_scaler.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
+import type { LoraSection } from '../config/types.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
 import type { EvalState } from './evaluate.js';
@@ -58,6 +60,8 @@ export interface TrainerState {
   summary: { tokens: number; first_loss: number | null; best_loss: number | null; skipped: number };
   /** Best eval loss and patience (absent in runs without evaluation). */
   eval?: EvalState;
+  /** A LoRA run's lora section (absent: full fine-tuning). */
+  lora?: LoraSection;
 }
 
 export function modelIdentity(spec: ModelSpec): ModelIdentity {
@@ -108,6 +112,8 @@ export interface SaveContext {
   /** hf/ dtype: null keeps the base checkpoint's. */
   hfDtype: ExportDtype | null;
   saveTotalLimit: number | null;
+  /** LoRA: the adapter table's units for zero/, and adapter/ written in place of hf/. */
+  lora?: { units: Array<{ key: string; length: number }>; writeAdapter: (dir: string) => void };
 }
 
 /** Every rank calls this after optimizer step `state.step`. */
@@ -136,7 +142,7 @@ export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
     mkdirSync(join(tmp, 'zero'), { recursive: true });
   });
   // zero/: this rank's optimizer state (stage 0 keeps the whole state on every rank: rank 0 writes it)
-  const units = unitList(ctx.spec);
+  const units = ctx.lora ? ctx.lora.units : unitList(ctx.spec);
   const ranges: Array<[number, number]> = units.map((_, i) => engine.ownedRange(i));
   phase(() => {
     if (engine.stage === 0 && !isRank0) return;
@@ -161,7 +167,8 @@ export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
   });
   phase(() => {
     // collective (ZeRO-3 gathers); a failed write on rank 0 still takes part in every gather
-    exportFinal(engine, ctx.spec, ctx.baseDir, join(tmp, 'hf'), isRank0, ctx.hfDtype);
+    if (ctx.lora) ctx.lora.writeAdapter(join(tmp, 'adapter'));
+    else exportFinal(engine, ctx.spec, ctx.baseDir, join(tmp, 'hf'), isRank0, ctx.hfDtype);
     faultPoint('save:after-hf', state.step);
     if (!isRank0) return;
     const world = engine.stage > 0 ? engine.worldSize : 1;
@@ -288,8 +295,10 @@ export function readTrainerState(dir: string): TrainerState {
 }
 
 /** Refuses a resume that would not continue the same run; names every difference. */
-export function checkResume(dir: string, saved: TrainerState, now: { model: ModelIdentity; dataset: DatasetIdentity; globalBatch: number }): void {
+export function checkResume(dir: string, saved: TrainerState, now: { model: ModelIdentity; dataset: DatasetIdentity; globalBatch: number }, lora: LoraSection | null = null): void {
   const diffs: string[] = [];
+  const loraKey = (l: LoraSection | null | undefined): string => (l ? `LoRA r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.target_modules.join(',')}` : 'full fine-tuning');
+  if (loraKey(saved.lora) !== loraKey(lora)) diffs.push(`${loraKey(saved.lora)} -> ${loraKey(lora)}`);
   for (const k of Object.keys(now.model) as Array<keyof ModelIdentity>) {
     if (saved.model[k] !== now.model[k]) diffs.push(`model ${k} ${String(saved.model[k])} -> ${String(now.model[k])}`);
   }

@@ -9,13 +9,18 @@ export function matmulParams(spec: ModelSpec): number {
   return L * (H * (nh + 2 * nkv) * D + nh * D * H + 3 * H * F) + V * H;
 }
 
-/** FLOPs of forward + backward over documents of the given lengths. */
-export function trainingFlops(spec: ModelSpec, docLens: ArrayLike<number>): number {
+/**
+ * FLOPs of forward + backward over documents of the given lengths. LoRA (`lora.adapterParams`
+ * adapter parameters): the frozen base costs 4 per parameter per token (forward and dX, no dW)
+ * and the adapters 6, as src/plan counts them.
+ */
+export function trainingFlops(spec: ModelSpec, docLens: ArrayLike<number>, lora: { adapterParams: number } | null = null): number {
   let tokens = 0;
   let squares = 0;
   for (let i = 0; i < docLens.length; i++) {
     tokens += docLens[i]!;
     squares += docLens[i]! * docLens[i]!;
   }
-  return 6 * matmulParams(spec) * tokens + spec.nLayers * 7 * spec.hidden * squares;
+  const perToken = lora ? 4 * matmulParams(spec) + 6 * lora.adapterParams : 6 * matmulParams(spec);
+  return perToken * tokens + spec.nLayers * 7 * spec.hidden * squares;
 }

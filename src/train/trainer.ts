@@ -23,6 +23,7 @@ import { deviceMemStats } from './device.js';
 import { checkpointName, checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
 import { EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
+import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, planLora, saveAdapter } from './lora_run.js';
 import { faultPoint } from './faults.js';
 import { trainingFlops } from './flops.js';
 import { type MemoryBytes, MetricsWriter, TrainLog, formatStepLine, type StepMetrics } from './metrics.js';
@@ -100,6 +101,8 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const micro = cfg.train_micro_batch_size_per_gpu;
   const zero = cfg.zero_optimization;
   const opt = cfg.optimizer.params;
+  // LoRA: adapters train over a frozen base (src/train/lora_run.ts)
+  const lora = cfg.lora ? planLora(cfg.lora, source.spec, source.dir, source.init) : null;
   const engine = new ZeroEngine({
     stage: zero.stage,
     comm: group.world,
@@ -109,6 +112,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       dtype, gradDtype, maxTokens: micro * reader.manifest.max_seq_len, maxSeqLen: cfg.training.max_seq_len, recompute: cfg.training.gradient_checkpointing,
       // residual dropout masks are keyed by (seed, step, global row, layer): see model/dropout.ts
       hiddenDropout: source.spec.hiddenDropout, dropoutSeed: cfg.training.seed,
+      ...(lora ? { lora: lora.model } : {}),
     },
     hyper: { betas: opt.betas, eps: opt.eps, weightDecay: opt.weight_decay, adamWMode: opt.adam_w_mode },
     noDecay: cfg.training.weight_decay_exclude as ParamKind[],
@@ -126,13 +130,14 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir, stoppedBy: null };
   let startStep = 0;
   let evalState: TrainerState['eval'] = undefined;
+  if (lora) initLoraBase(engine, source, cfg.training.seed);
   if (resume !== null) {
     const dir = findResumeDir(outDir, resume);
     const state = readTrainerState(dir);
-    checkResume(dir, state, identity);
+    checkResume(dir, state, identity, cfg.lora);
     const zero = new ZeroStateReader(join(dir, 'zero'));
     try {
-      zero.checkUnits(unitList(source.spec));
+      zero.checkUnits(lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
       engine.loadOptimizerState((i, kind, start, count) => zero.read(i, kind, start, count));
     } finally {
       zero.close();
@@ -147,17 +152,23 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     evalState = state.eval;
     if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
+  } else if (lora) {
+    initLoraWeights(engine, lora, cfg.training.seed);
   } else {
     initWeights(engine, source, cfg.training.seed);
   }
   const hfDtype = source.init === 'random' ? cfg.run.precision : null;
   const save = (step: number): void => {
     saveCheckpoint(
-      { engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, hfDtype, saveTotalLimit: cfg.training.save_total_limit },
+      {
+        engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, hfDtype, saveTotalLimit: cfg.training.save_total_limit,
+        ...(lora ? { lora: { units: loraUnitList(source.spec, lora), writeAdapter: (d: string) => saveAdapter(engine, lora, source.spec, source.dir, d, isRank0) } } : {}),
+      },
       {
         format: 'telechat-trainer-state', version: 1, step, epoch: sampler.position(step - 1).epoch, samples: step * cfg.train_batch_size,
         global_batch: cfg.train_batch_size, seed: cfg.training.seed, scheduler: scheduler.stateDict(), loss_scaler: scaler.stateDict(),
         precision: cfg.run.precision, world_size: engine.worldSize, zero_stage: engine.stage, model: identity.model, dataset: identity.dataset,
+        ...(cfg.lora ? { lora: cfg.lora } : {}),
         summary: { tokens: summary.tokens, first_loss: Number.isFinite(summary.firstLoss) ? summary.firstLoss : null, best_loss: Number.isFinite(summary.bestLoss) ? summary.bestLoss : null, skipped: summary.skipped },
         ...(evals ? { eval: { ...evals.state } } : {}),
       },
@@ -166,7 +177,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const peak = rankPeak(be, be.device === 'cuda' ? dtype : DType.F32, { localRank: group.info.localRank, localWorldSize: group.info.localWorldSize, barrier: () => group.world.barrier() });
   const peakFlops = peak.flops;
   log.line(
-    `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} parameters, ${cfg.run.precision}) on ${be.device} with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
+    `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} ${lora ? `LoRA parameters (r ${lora.cfg.r}, alpha ${lora.cfg.alpha}, ${lora.targets.length} modules) over a frozen base` : 'parameters'}, ${cfg.run.precision}) on ${be.device} with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +
       `${totalSteps} steps of ${cfg.train_batch_size} rows (micro ${micro} x accumulation ${cfg.gradient_accumulation_steps} x ${engine.worldSize} ranks), ${reader.numRows} rows, ${sampler.stepsPerEpoch} steps per epoch`,
   );
   for (const note of offloadNotes(zero, be.device)) log.line(note);
@@ -228,7 +239,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       }
       scheduler.step();
       const tokens = engine.allReduceSum(batches.tokens);
-      const flops = engine.allReduceSum(trainingFlops(source.spec, batches.docLens));
+      const flops = engine.allReduceSum(trainingFlops(source.spec, batches.docLens, lora ? { adapterParams: engine.table.count } : null));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const m: StepMetrics = {
         step: step + 1,
@@ -289,7 +300,12 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       if (lastSaved !== endStep) save(endStep);
       // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
       // init is saved in the training dtype
-      exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+      if (lora) {
+        saveAdapter(engine, lora, source.spec, source.dir, join(outDir, 'adapter'), isRank0);
+        exportMerged(engine, lora, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+      } else {
+        exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+      }
     }
   } finally {
     metrics?.close();

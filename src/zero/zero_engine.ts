@@ -13,11 +13,17 @@
 //            after; units no larger than the persistence threshold stay whole as in stage 2
 //
 // The model reads parameters and writes gradients through UnitViews, so the model math is
-// the same for every stage. Gradient scaling makes the loss the mean over the global batch's
+// the same for every stage.
+//
+// LoRA (ModelOptions.lora): the trainable table is the adapters' (model/lora.ts), partitioned
+// and optimized as above; the base is frozen: stored in the training dtype with no gradients,
+// no master copy and no optimizer state, whole at stages 0-2, and at stage 3 cut into chunks
+// and gathered per unit exactly like trainable parameters. Gradient scaling makes the loss the mean over the global batch's
 // label tokens, so reductions are sums.
 import type { Communicator, CommHandle } from '../distributed/communicator.js';
 import type { HostBatch } from '../model/batch.js';
 import { TelechatModel, type LossResult, type ModelHooks, type ModelOptions, type Unit } from '../model/model.js';
+import { buildLoraTable } from '../model/lora.js';
 import { buildParamTable, type ParamKind, type ParamTable, type ParamViews, type UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { Backend } from '../native/backend.js';
@@ -50,7 +56,8 @@ export interface ZeroOptions {
   offloadParam?: boolean;
 }
 
-interface UnitState {
+/** Where one unit's parameters live on this rank (trainable, or the frozen LoRA base). */
+interface ParamSlot {
   range: UnitRange;
   shard: UnitShard;
   /** Whole parameters (stages 0-2, persistent stage-3 units). */
@@ -62,6 +69,11 @@ interface UnitState {
   gathering: CommHandle | null;
   /** Stage 3 with offloaded chunks: the chunk's device copy while it is being gathered. */
   upload: Tensor | null;
+}
+
+interface UnitState extends ParamSlot {
+  /** LoRA: the unit's frozen base parameters (null without LoRA). */
+  base: ParamSlot | null;
   /** Stages 0-1: whole gradients. */
   wholeGrad: Tensor | null;
   /** Stages 2-3: my chunk of the reduced gradients (accumulated over micro-steps). */
@@ -89,7 +101,10 @@ export class ZeroEngine implements Engine {
   readonly worldSize: number;
   /** This process's rank in the data-parallel group. */
   readonly rankIndex: number;
+  /** The trainable parameters: the model's, or the LoRA adapters'. */
   readonly table: ParamTable;
+  /** LoRA: the frozen base's table (null without LoRA). */
+  readonly baseTable: ParamTable | null;
   readonly stage: ZeroStage;
   private readonly comm: Communicator;
   private readonly units: UnitState[];
@@ -107,17 +122,25 @@ export class ZeroEngine implements Engine {
     this.stage = stage;
     this.worldSize = comm.size;
     this.rankIndex = comm.rank;
-    this.table = buildParamTable(spec, comm.size);
+    const lora = opts.model.lora;
+    this.table = lora ? buildLoraTable(spec, lora.targets, lora.r, comm.size) : buildParamTable(spec, comm.size);
+    this.baseTable = lora ? buildParamTable(spec, comm.size) : null;
     const dtype = opts.model.dtype;
     const gradDtype = opts.model.gradDtype;
     const device = opts.be.device;
-    this.units = partition(this.table, comm.rank, comm.size).map((shard, i) => {
-      const range = this.table.units[i]!;
+    const slot = (range: UnitRange, shard: UnitShard): ParamSlot => {
       const sharded = stage === 3 && shard.length > opts.persistenceThreshold;
       const whole = sharded ? null : alloc(dtype, [shard.length], MemCategory.Params, device);
       // offload_param: the chunks live in host memory and are uploaded for each gather
       const chunkDevice = opts.offloadParam ? 'cpu' : device;
       const chunk = sharded ? alloc(dtype, [shard.chunk], MemCategory.Params, chunkDevice) : null;
+      return { range, shard, whole, chunk, gathered: null, gathering: null, upload: null };
+    };
+    const baseShards = this.baseTable ? partition(this.baseTable, comm.rank, comm.size) : null;
+    this.units = partition(this.table, comm.rank, comm.size).map((shard, i) => {
+      const range = this.table.units[i]!;
+      const { whole, chunk } = slot(range, shard);
+      const base = baseShards ? slot(this.baseTable!.units[i]!, baseShards[i]!) : null;
       const wholeGrad = stage <= 1 ? alloc(gradDtype, [shard.length], MemCategory.Grads, device) : null;
       const chunkGrad = stage >= 2 ? alloc(gradDtype, [shard.chunk], MemCategory.Grads, device) : null;
       // the optimizer's view of this rank's part: the whole unit at stage 0, else my chunk
@@ -127,12 +150,17 @@ export class ZeroEngine implements Engine {
       const optGrads = chunkGrad ?? wholeGrad!.view(offset, [n]);
       const segStart = range.start + offset;
       const optimizer = new ShardAdamW(opts.be, optParams, optGrads, decaySegments(this.table, segStart, segStart + n, opts.noDecay), opts.hyper, opts.offloadOptimizer ?? false);
-      return { range, shard, whole, chunk, gathered: null, gathering: null, upload: null, wholeGrad, chunkGrad, bucket: null, optimizer };
+      return { range, shard, whole, chunk, gathered: null, gathering: null, upload: null, base, wholeGrad, chunkGrad, bucket: null, optimizer };
     });
     for (const u of this.units) this.byUnit.set(u.range.unit, u);
     const params: ParamViews = new UnitViews(this.table, (r) => this.paramsOf(this.unit(r.unit)));
     const grads: ParamViews = new UnitViews(this.table, (r) => this.gradsOf(this.unit(r.unit)));
-    this.model = new TelechatModel(spec, opts.be, opts.model, { params, grads });
+    if (this.baseTable) {
+      const base: ParamViews = new UnitViews(this.baseTable, (r) => this.paramsOf(this.unit(r.unit).base!));
+      this.model = new TelechatModel(spec, opts.be, opts.model, { params: base, grads: null, lora: { params, grads } });
+    } else {
+      this.model = new TelechatModel(spec, opts.be, opts.model, { params, grads });
+    }
     const L = spec.nLayers;
     this.order = ['embed', ...Array.from({ length: L }, (_, l) => l), 'head', ...Array.from({ length: L }, (_, l) => L - 1 - l), 'embed'];
     this.hooks = this.makeHooks();
@@ -148,7 +176,7 @@ export class ZeroEngine implements Engine {
   // ---- parameters -------------------------------------------------------------------
 
   /** The unit's whole parameters: resident, or gathered (blocking if not yet). */
-  private paramsOf(u: UnitState): Tensor {
+  private paramsOf(u: ParamSlot): Tensor {
     if (u.whole) return u.whole;
     if (!u.gathered) this.startGather(u);
     if (u.gathering) {
@@ -158,7 +186,7 @@ export class ZeroEngine implements Engine {
     return u.gathered!;
   }
 
-  private startGather(u: UnitState): void {
+  private startGather(u: ParamSlot): void {
     if (u.whole || u.gathered) return;
     const device = this.opts.be.device;
     u.gathered = alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers, device);
@@ -172,7 +200,7 @@ export class ZeroEngine implements Engine {
     if (!this.opts.prefetch) this.comm.allGather(chunk, u.gathered);
   }
 
-  private release(u: UnitState): void {
+  private release(u: ParamSlot): void {
     if (!u.gathered) return;
     if (u.gathering) {
       u.gathering.wait();
@@ -246,7 +274,21 @@ export class ZeroEngine implements Engine {
   private prefetchAfter(position: number): void {
     if (this.stage !== 3 || !this.opts.prefetch) return;
     const next = this.order[position + 1];
-    if (next !== undefined) this.startGather(this.unit(next));
+    if (next === undefined) return;
+    const u = this.unit(next);
+    this.startGather(u);
+    if (u.base) this.startGather(u.base);
+  }
+
+  /** Stage 3: the unit's parameters (and frozen base) gathered before it runs. */
+  private gatherUnit(u: UnitState): void {
+    this.paramsOf(u);
+    if (u.base) this.paramsOf(u.base);
+  }
+
+  private releaseUnit(u: UnitState): void {
+    this.release(u);
+    if (u.base) this.release(u.base);
   }
 
   private makeHooks(): ModelHooks {
@@ -255,18 +297,18 @@ export class ZeroEngine implements Engine {
     return {
       beforeForward: (u) => {
         if (this.stage === 3) {
-          this.paramsOf(this.unit(u));
+          this.gatherUnit(this.unit(u));
           this.prefetchAfter(fwdIndex(u));
         }
       },
       afterForward: (u) => {
         if (this.stage !== 3) return;
-        this.release(this.unit(u));
-        if (u === 'head') this.release(this.unit('embed')); // gathered for a tied LM head
+        this.releaseUnit(this.unit(u));
+        if (u === 'head') this.releaseUnit(this.unit('embed')); // gathered for a tied LM head
       },
       beforeBackward: (u) => {
         if (this.stage === 3) {
-          this.paramsOf(this.unit(u));
+          this.gatherUnit(this.unit(u));
           this.prefetchAfter(bwdIndex(u));
         }
       },
@@ -276,8 +318,8 @@ export class ZeroEngine implements Engine {
         // are complete only after the embedding's own backward
         this.reduceUnit(unit);
         if (this.stage === 3) {
-          this.release(unit);
-          if (u === 'head') this.release(this.unit('embed')); // gathered for a tied LM head
+          this.releaseUnit(unit);
+          if (u === 'head') this.releaseUnit(this.unit('embed')); // gathered for a tied LM head
         }
       },
     };
@@ -382,8 +424,21 @@ export class ZeroEngine implements Engine {
    */
   initParams(write: (views: ParamViews, unit: UnitRange) => void): void {
     for (const u of this.units) {
+      this.fillSlot(this.table, u, write);
+      u.optimizer.syncMaster();
+    }
+  }
+
+  /** LoRA: writes the frozen base unit by unit, as initParams does the trainable parameters. */
+  initBase(write: (views: ParamViews, unit: UnitRange) => void): void {
+    if (!this.baseTable) throw new Error('initBase: not a LoRA engine');
+    for (const u of this.units) this.fillSlot(this.baseTable, u.base!, write);
+  }
+
+  private fillSlot(table: ParamTable, u: ParamSlot, write: (views: ParamViews, unit: UnitRange) => void): void {
+    {
       const full = u.whole ?? alloc(this.opts.model.dtype, [u.shard.length], MemCategory.Buffers, this.opts.be.device);
-      const views = new UnitViews(this.table, (r) => {
+      const views = new UnitViews(table, (r) => {
         if (r.unit !== u.range.unit) throw new Error(`initialising unit ${String(u.range.unit)} touched unit ${String(r.unit)}`);
         return full;
       });
@@ -392,7 +447,6 @@ export class ZeroEngine implements Engine {
         copyAcross(this.opts.be, u.chunk, full.view(this.comm.rank * u.shard.chunk, [u.shard.chunk]));
         full.free();
       }
-      u.optimizer.syncMaster();
     }
   }
 
@@ -433,13 +487,30 @@ export class ZeroEngine implements Engine {
     }
   }
 
+  /**
+   * LoRA: each unit's whole frozen base and whole adapters together (gathering sharded ones);
+   * collective like forEachWholeUnit.
+   */
+  forEachWholeLoraUnit(use: (base: ParamViews, adapters: ParamViews, unit: UnitRange) => void): void {
+    if (!this.baseTable) throw new Error('forEachWholeLoraUnit: not a LoRA engine');
+    for (const u of this.units) {
+      const base = this.paramsOf(u.base!);
+      const adapters = this.paramsOf(u);
+      const other = (r: UnitRange): Tensor => this.paramsOf(this.unit(r.unit).base!);
+      use(new UnitViews(this.baseTable, (r) => (r.unit === u.range.unit ? base : other(r))), new UnitViews(this.table, () => adapters), u.base!.range);
+      if (this.stage === 3) this.releaseUnit(u);
+    }
+  }
+
   free(): void {
     this.drain();
     for (const u of this.units) {
-      this.release(u);
+      this.releaseUnit(u);
       u.optimizer.free();
       u.whole?.free();
       u.chunk?.free();
+      u.base?.whole?.free();
+      u.base?.chunk?.free();
       u.wholeGrad?.free();
       u.chunkGrad?.free();
       u.bucket?.free();

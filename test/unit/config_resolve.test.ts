@@ -376,10 +376,30 @@ describe('the resolved config', () => {
     const c = resolve(JSON.parse(readFileSync(join(FIXTURES, 'ds_z3_config.json'), 'utf8')), { context: { hiddenSize: 64 } });
     for (const path of schemaPaths(CONFIG)) {
       if (path === 'bfloat16') continue;
+      // the optional lora section resolves to null when absent (its keys: 'the lora section' below)
+      if (path.startsWith('lora.')) continue;
       expect(get(c, path), path).not.toBeUndefined();
     }
     expect(strings(c).filter(([, v]) => v === 'auto')).toEqual([]);
     expect(JSON.parse(resolvedConfigJson(c))).toEqual(c);
+  });
+});
+
+describe('the lora section', () => {
+  const ok = { train_micro_batch_size_per_gpu: 1 };
+  it('absent: null (full fine-tuning); present: PEFT spellings accepted, alpha defaults to 8', () => {
+    expect(resolve(ok).lora).toBeNull();
+    expect(resolve({ ...ok, lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['query'] } }).lora).toEqual({ r: 8, alpha: 16, dropout: 0.05, target_modules: ['query'], init_adapter: null });
+    expect(resolve({ ...ok, lora: { r: 4, target_modules: ['all-linear'] } }).lora!.alpha).toBe(8);
+  });
+  it('refuses r <= 0, a missing r or target_modules, and PEFT options we lack, by name', () => {
+    expect(() => resolve({ ...ok, lora: { r: 0, target_modules: ['query'] } })).toThrow(/lora\.r/);
+    expect(() => resolve({ ...ok, lora: { target_modules: ['query'] } })).toThrow(/"lora\.r" \(the adapter rank\) is required/);
+    expect(() => resolve({ ...ok, lora: { r: 4 } })).toThrow(/"lora\.target_modules" is required/);
+    for (const [k, v] of [['use_dora', true], ['use_rslora', true], ['modules_to_save', ['lm_head']], ['bias', 'all'], ['layers_to_transform', [0]]] as const) {
+      expect(() => resolve({ ...ok, lora: { r: 4, target_modules: ['query'], [k]: v } }), k).toThrow(new RegExp(`lora\\.${k}`));
+    }
+    expect(() => resolve({ ...ok, lora: { r: 4, target_modules: ['query'], rank: 3 } })).toThrow(/lora\.rank/);
   });
 });
 
@@ -411,7 +431,7 @@ describe('nothing silently ignored', () => {
 
   it('every DeepSpeed key has its effect, or is inert with a reason, or is refused with a reason', () => {
     const unexplained = leaves(CONFIG)
-      .filter(([p]) => !/^(model|data|training)\./.test(p))
+      .filter(([p]) => !/^(model|data|training|lora)\./.test(p))
       .filter(([p, s]) => {
         if (s.kind === 'passthrough') return s.why === '';
         if (HAS_EFFECT.has(p) || isSchedulerParam(p)) return false;
@@ -424,7 +444,7 @@ describe('nothing silently ignored', () => {
   it('docs/config.md lists every DeepSpeed key: inert, refused and block keys by full path', () => {
     const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'config.md'), 'utf8');
     const missing = leaves(CONFIG)
-      .filter(([p]) => !/^(model|data|training)\./.test(p))
+      .filter(([p]) => !/^(model|data|training|lora)\./.test(p))
       .filter(([p, s]) => {
         const explained = s.kind === 'passthrough' || (s.kind !== 'array' && (s.inert || s.unsupported));
         return !doc.includes(explained ? `\`${p}\`` : `\`${p.split('.').pop()}\``) && !doc.includes(`\`${p}\``);

@@ -134,6 +134,7 @@ void bias_grad(void* db, const void* dy, int64_t T, int64_t Out, DType dt, DType
 }  // namespace
 
 // dx[T,In] = dy[T,Out] W[Out,In] (+= when accumulate_dx);  dw[Out,In] += dy^T x;  db += colsum(dy).
+// dw == nullptr: a frozen weight (LoRA base): the dW GEMM is skipped entirely.
 void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                      int64_t Out, DType dt, DType gdt, bool accumulate_dx) {
   if (T <= 0 || In <= 0) return;
@@ -144,10 +145,10 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   const bool f32 = dt == DT_F32;
   // dw goes straight into sgemm (beta = 1) when it is fp32; a 16-bit dw is accumulated in an
   // fp32 block over all T and rounded once.
-  const bool dw_direct = gdt == DT_F32;
+  const bool dw_direct = dw && gdt == DT_F32;
   const Blocks blk = narrow_blocks(T, In, Out);
   const int64_t tb = f32 ? T : blk.tb;
-  const int64_t ob = f32 && dw_direct ? Out : blk.ob;
+  const int64_t ob = f32 && (dw_direct || !dw) ? Out : blk.ob;
 
   // Each pass allocates its own blocks, so scratch peaks at about one W-sized block.
   const size_t x_bytes = f32 ? 0 : static_cast<size_t>(tb * In) * 4;
@@ -191,7 +192,7 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   }
 
   // Pass 2 (16-bit dw only), over Out blocks: dw block widened once, all T summed, rounded once.
-  if (!dw_direct) {
+  if (dw && !dw_direct) {
     Scratch xbuf(x_bytes);
     Scratch dybuf(dy_bytes);
     Scratch dwbuf(static_cast<size_t>(ob * In) * 4);

@@ -42,7 +42,8 @@ void rmsnorm_backward(void* dx, void* dw, const void* dy, const void* x, const v
 
 // ---- linear.cc ---- y[T,Out] = x[T,In] * W[Out,In]^T (+ b[Out]); b may be null.
 void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, DType dt);
-// dx = dy * W (or += when accumulate_dx); dw += dy^T * x; db += sum_t dy. dx and db may be null.
+// dx = dy * W (or += when accumulate_dx); dw += dy^T * x; db += sum_t dy. dx, dw and db may be null
+// (null dw: a frozen weight, no dW GEMM).
 void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                      int64_t Out, DType dt, DType gdt, bool accumulate_dx);
 

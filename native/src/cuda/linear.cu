@@ -52,7 +52,7 @@ int linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x,
                     int64_t Out, int dt, int gdt, bool accumulate_dx) {
   if (T <= 0) return 0;
   if (dx) gemm(linear_dx_shape(T, In, Out), w, dt, dy, dt, accumulate_dx ? 1.0f : 0.0f, dx, dt);
-  gemm(linear_dw_shape(T, In, Out), x, dt, dy, dt, 1.0f, dw, gdt);
+  if (dw) gemm(linear_dw_shape(T, In, Out), x, dt, dy, dt, 1.0f, dw, gdt);  // null: frozen weight
   if (db) return bias_backward(db, dy, T, Out, dt, gdt);
   return last_error();
 }

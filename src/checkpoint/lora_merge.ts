@@ -1,0 +1,80 @@
+// telechat-export of a LoRA checkpoint (or any PEFT adapter dir): the frozen base with the
+// adapters merged, W + alpha / r * B A (model/lora.ts mergeInto), as an HF dir shaped like the
+// base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildLoraTable, loraScale, loraTargets, mergeInto } from '../model/lora.js';
+import { buildParamTable, FlatParams } from '../model/params.js';
+import { DType, MemCategory, alloc } from '../native/tensor.js';
+import { UnitViews } from '../zero/unit_views.js';
+import { unitOf } from '../zero/partition.js';
+import { CheckpointError, HfTensorSource, hfTensorValues, loadHfSpec, loadHfWeights } from './hf.js';
+import { type ExportDtype, HfExportWriter } from './hf_export.js';
+import { loadAdapterWeights, readAdapterConfig } from './peft.js';
+import { readFileSync } from 'node:fs';
+
+/** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
+export function adapterDirOf(checkpoint: string): string | null {
+  if (existsSync(join(checkpoint, 'adapter', 'adapter_config.json'))) return join(checkpoint, 'adapter');
+  if (existsSync(join(checkpoint, 'adapter_config.json'))) return checkpoint;
+  return null;
+}
+
+export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
+  const cfg = readAdapterConfig(adapterDir);
+  const base = baseDir ?? recordedBase(adapterDir);
+  if (!existsSync(join(base, 'config.json'))) throw new CheckpointError(`${base}: base model dir has no config.json (give the base with --model)`);
+  const spec = loadHfSpec(base);
+  const src = new HfTensorSource(base);
+  const names = [...src.names()];
+  src.close();
+  const targets = loraTargets(spec, { targetModules: cfg.target_modules }, names, `${join(adapterDir, 'adapter_config.json')}: target_modules`);
+  const loraTable = buildLoraTable(spec, targets, cfg.r, 1);
+  const adapters = new FlatParams(loraTable, DType.F32, MemCategory.Buffers);
+  const table = buildParamTable(spec, 1);
+  const scale = loraScale({ r: cfg.r, alpha: cfg.lora_alpha });
+  try {
+    loadAdapterWeights(adapterDir, targets, cfg.r, adapters);
+    const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
+    try {
+      for (const u of table.units) {
+        const unit = alloc(DType.F32, [u.end - u.start], MemCategory.Buffers);
+        try {
+          const views = new UnitViews(table, (r) => {
+            if (r.unit !== u.unit) throw new CheckpointError(`merge of unit ${String(u.unit)} touched unit ${String(r.unit)}`);
+            return unit;
+          });
+          loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);
+          for (const t of targets) {
+            if (t.layer !== u.unit) continue;
+            const w = views.tensor(`layers.${t.layer}.${t.canonical}`);
+            const values = w.toFloat32();
+            mergeInto(values, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), cfg.r, scale);
+            w.writeFloat32(values);
+          }
+          while (writer.nextName !== null) {
+            const map = writer.layout.tensors.find((t) => t.hfName === writer.nextName)!;
+            if (unitOf(table, map.canonical) !== u) break;
+            writer.write(map.hfName, hfTensorValues(map, views));
+          }
+        } finally {
+          unit.free();
+        }
+      }
+      return writer.finish();
+    } catch (err) {
+      writer.abort();
+      throw err;
+    }
+  } finally {
+    adapters.free();
+  }
+}
+
+function recordedBase(adapterDir: string): string {
+  const raw = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')) as { base_model_name_or_path?: unknown };
+  if (typeof raw.base_model_name_or_path !== 'string' || raw.base_model_name_or_path === '') {
+    throw new CheckpointError(`${adapterDir}/adapter_config.json: no base_model_name_or_path; give the base model with --model`);
+  }
+  return raw.base_model_name_or_path;
+}

@@ -1,0 +1,142 @@
+// PEFT LoRA adapter directories (docs/checkpoints.md): adapter_config.json and
+// adapter_model.safetensors with base_model.model.<module path>.lora_A.weight [r, in] and
+// .lora_B.weight [out, r], B rows in the HF module's own row order (key_value interleaved per
+// kv head). Our adapters keep B in canonical row order (model/lora.ts), translated here.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { LoraConfig, LoraTarget } from '../model/lora.js';
+import type { ParamViews } from '../model/params.js';
+import { CheckpointError } from './hf.js';
+import { SafetensorsReader, writeSafetensors } from './safetensors.js';
+
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+
+export function adapterNames(t: LoraTarget): { a: string; b: string } {
+  const p = `base_model.model.${t.path}`;
+  return { a: `${p}.lora_A.weight`, b: `${p}.lora_B.weight` };
+}
+
+/** PEFT adapter_config.json keys we honour; any other key set to a non-default value is refused. */
+const KNOWN_DEFAULTS: Record<string, unknown> = {
+  modules_to_save: null, use_dora: false, use_rslora: false, layers_to_transform: null, layers_pattern: null,
+  rank_pattern: {}, alpha_pattern: {}, init_lora_weights: true, layer_replication: null, loftq_config: {},
+  megatron_config: null, megatron_core: 'megatron.core', target_parameters: null, trainable_token_indices: null,
+};
+
+export interface AdapterConfigFile {
+  r: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  target_modules: string[];
+  fan_in_fan_out: boolean;
+}
+
+/** Reads and checks an adapter dir's adapter_config.json (a LoRA adapter for a causal LM, bias "none"). */
+export function readAdapterConfig(dir: string): AdapterConfigFile {
+  const path = join(dir, ADAPTER_CONFIG);
+  if (!existsSync(path)) throw new CheckpointError(`${dir}: not a PEFT adapter directory (no ${ADAPTER_CONFIG})`);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new CheckpointError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  const want = (key: string, ok: (v: unknown) => boolean, what: string): unknown => {
+    if (!ok(raw[key])) throw new CheckpointError(`${path}: key "${key}" must be ${what}, got ${JSON.stringify(raw[key])}`);
+    return raw[key];
+  };
+  want('peft_type', (v) => v === 'LORA', '"LORA"');
+  want('bias', (v) => v === undefined || v === 'none', '"none" (bias training is not supported)');
+  for (const [key, def] of Object.entries(KNOWN_DEFAULTS)) {
+    const v = raw[key];
+    if (v !== undefined && JSON.stringify(v) !== JSON.stringify(def) && !(v === null && def !== null && typeof def === 'object')) {
+      throw new CheckpointError(`${path}: PEFT option "${key}" = ${JSON.stringify(v)} is not supported (only its default ${JSON.stringify(def)})`);
+    }
+  }
+  const r = want('r', (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer') as number;
+  const alpha = want('lora_alpha', (v) => typeof v === 'number' && v > 0, 'a positive number') as number;
+  const dropout = raw.lora_dropout === undefined ? 0 : (want('lora_dropout', (v) => typeof v === 'number' && v >= 0 && v < 1, 'a number in [0, 1)') as number);
+  let targets = raw.target_modules;
+  if (typeof targets === 'string') targets = [targets];
+  want('target_modules', () => Array.isArray(targets) && targets.every((t) => typeof t === 'string') && targets.length > 0, 'a non-empty list of module names');
+  return { r, lora_alpha: alpha, lora_dropout: dropout, target_modules: targets as string[], fan_in_fan_out: raw.fan_in_fan_out === true };
+}
+
+/**
+ * Loads an adapter's A and B into the adapter views (only the targets `only` accepts, e.g. one
+ * unit's). Every target must be present with exactly its shape: a different base refuses here.
+ */
+export function loadAdapterWeights(dir: string, targets: readonly LoraTarget[], r: number, views: ParamViews, only: (t: LoraTarget) => boolean = () => true): void {
+  const file = join(dir, ADAPTER_WEIGHTS);
+  if (!existsSync(file)) throw new CheckpointError(`${dir}: no ${ADAPTER_WEIGHTS}`);
+  const reader = new SafetensorsReader(file);
+  try {
+    for (const t of targets) {
+      const n = adapterNames(t);
+      for (const [name, shape] of [[n.a, [r, t.in]], [n.b, [t.out, r]]] as const) {
+        let info;
+        try {
+          info = reader.info(name);
+        } catch {
+          throw new CheckpointError(`${file}: missing tensor ${name} (target module ${t.module} of layer ${t.layer})`);
+        }
+        if (info.shape.join(',') !== shape.join(',')) {
+          throw new CheckpointError(`${file}: tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] for this base model and r = ${r}`);
+        }
+      }
+      if (!only(t)) continue;
+      views.tensor(t.a).writeFloat32(reader.readFloat32(n.a));
+      const hf = reader.readFloat32(n.b);
+      const canon = new Float32Array(hf.length);
+      for (let i = 0; i < t.out; i++) canon.set(hf.subarray(t.hfRow[i]! * r, (t.hfRow[i]! + 1) * r), i * r);
+      views.tensor(t.b).writeFloat32(canon);
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+/** One target's A and B in PEFT's layout (B rows back in HF order). */
+export function adapterTensorValues(t: LoraTarget, r: number, views: ParamViews): { a: Float32Array; b: Float32Array } {
+  const a = views.tensor(t.a).toFloat32();
+  const canon = views.tensor(t.b).toFloat32();
+  const b = new Float32Array(canon.length);
+  for (let i = 0; i < t.out; i++) b.set(canon.subarray(i * r, (i + 1) * r), t.hfRow[i]! * r);
+  return { a, b };
+}
+
+export interface AdapterOut {
+  cfg: LoraConfig;
+  targets: readonly LoraTarget[];
+  /** A and B of every target, PEFT layout. */
+  values: Map<LoraTarget, { a: Float32Array; b: Float32Array }>;
+  baseModel: string;
+  conv1d: boolean;
+}
+
+/** Writes a PEFT adapter dir atomically (temporary sibling, renamed into place). fp32 tensors. */
+export function writeAdapterDir(outDir: string, o: AdapterOut): void {
+  const target = resolve(outDir);
+  const tmp = `${target}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const config = {
+    peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: o.baseModel, inference_mode: true,
+    r: o.cfg.r, lora_alpha: o.cfg.alpha, lora_dropout: o.cfg.dropout, target_modules: o.cfg.targetModules,
+    bias: 'none', fan_in_fan_out: o.conv1d, modules_to_save: null, use_rslora: false, use_dora: false, init_lora_weights: true,
+  };
+  writeFileSync(join(tmp, ADAPTER_CONFIG), JSON.stringify(config, null, 2) + '\n');
+  const tensors = [];
+  for (const t of o.targets) {
+    const v = o.values.get(t)!;
+    const n = adapterNames(t);
+    tensors.push({ name: n.a, dtype: 'F32' as const, shape: [o.cfg.r, t.in], data: () => new Uint8Array(v.a.buffer, v.a.byteOffset, v.a.byteLength) });
+    tensors.push({ name: n.b, dtype: 'F32' as const, shape: [t.out, o.cfg.r], data: () => new Uint8Array(v.b.buffer, v.b.byteOffset, v.b.byteLength) });
+  }
+  writeSafetensors(join(tmp, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
+  const old = `${target}.old-${process.pid}`;
+  if (existsSync(target)) renameSync(target, old);
+  renameSync(tmp, target);
+  rmSync(old, { recursive: true, force: true });
+}

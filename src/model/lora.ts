@@ -1,0 +1,256 @@
+// LoRA adapters (PEFT's LoraLayer, tuners/lora/layer.py): a target linear y = x W^T + b gains
+//   y += (alpha / r) * drop(x) A^T B^T,   A [r, in], B [out, r]
+// with A kaiming-uniform (a = sqrt(5)), B zero, so step 1 is the base model. Targets are the
+// checkpoint layout's HF modules (query, key_value, dense, gate_proj, up_proj, down_proj; 52B
+// c_attn, c_proj, c_fc): each is a block of rows of one canonical matrix (params.ts), read off
+// the layout's own row map, so fused and interleaved modules (key_value, c_attn, c_fc) take one
+// adapter each, exactly as PEFT wraps them. B is kept in canonical row order (key_value's
+// per-head K|V interleave undone, as for the base weight); the PEFT file stores HF order.
+//
+// The adapters live in their own ParamTable with the same units as the base (embedding and
+// head units are empty), so ZeRO shards them like any parameters.
+import type { Backend, DropoutMask } from '../native/backend.js';
+import { type Arena, type DType, type Tensor } from '../native/tensor.js';
+import { checkpointLayout } from './layouts/index.js';
+import { ParamTable, type ParamViews } from './params.js';
+import type { ModelSpec } from './spec.js';
+
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+  dropout: number;
+  /** The layout's HF module names (last path component), or ["all-linear"]. */
+  targetModules: string[];
+}
+
+/** One adapted module of one block: where its output rows sit in a canonical matrix. */
+export interface LoraTarget {
+  layer: number;
+  /** HF module path, e.g. "transformer.h.0.self_attention.key_value". */
+  path: string;
+  /** Last path component, the name target_modules matches ("key_value"). */
+  module: string;
+  /** Canonical matrix (params.ts) and the rows it covers, [rowStart, rowStart + out). */
+  canonical: 'qkv' | 'o' | 'gate_up' | 'down';
+  rowStart: number;
+  out: number;
+  in: number;
+  /** The canonical matrix's row count (out == width: the whole matrix). */
+  width: number;
+  /** hfRow[i]: the HF row of canonical row rowStart + i (identity except key_value). */
+  hfRow: Int32Array;
+  /** GPT-2 Conv1D module (PEFT fan_in_fan_out). */
+  conv1d: boolean;
+  /** Index among the block's modules (keys the dropout stream). */
+  index: number;
+  /** Adapter table names. */
+  a: string;
+  b: string;
+}
+
+const CANONICAL = ['qkv', 'o', 'gate_up', 'down'] as const;
+
+/** Every module of block `layer` that can take an adapter, in the layout's order. */
+export function layoutModules(spec: ModelSpec, layer: number, hfNames?: Iterable<string>): LoraTarget[] {
+  const layout = checkpointLayout(spec, hfNames);
+  const prefix = `layers.${layer}.`;
+  const out: LoraTarget[] = [];
+  for (const m of layout.tensors) {
+    const canonical = m.canonical.slice(prefix.length);
+    if (!m.canonical.startsWith(prefix) || !(CANONICAL as readonly string[]).includes(canonical)) continue;
+    if (!m.hfName.endsWith('.weight')) continue;
+    const path = m.hfName.slice(0, -'.weight'.length);
+    const [outDim, inDim] = m.transpose ? [m.hfShape[1]!, m.hfShape[0]!] : [m.hfShape[0]!, m.hfShape[1]!];
+    const rowStart = Math.min(...m.rows.map(([, c]) => c));
+    const hfRow = new Int32Array(outDim);
+    for (const [h, c, n] of m.rows) for (let k = 0; k < n; k++) hfRow[c - rowStart + k] = h + k;
+    const width = canonicalRows(spec, canonical as LoraTarget['canonical']);
+    const module = path.slice(path.lastIndexOf('.') + 1);
+    const index = out.length;
+    out.push({
+      layer, path, module, canonical: canonical as LoraTarget['canonical'], rowStart, out: outDim, in: inDim, width, hfRow,
+      conv1d: m.transpose, index, a: `${prefix}lora.${index}.A`, b: `${prefix}lora.${index}.B`,
+    });
+  }
+  return out;
+}
+
+function canonicalRows(spec: ModelSpec, c: LoraTarget['canonical']): number {
+  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F } = spec;
+  return { qkv: (nh + 2 * nkv) * D, o: H, gate_up: 2 * F, down: H }[c];
+}
+
+/** The distinct module names target_modules may use for this layout. */
+export function moduleNames(spec: ModelSpec): string[] {
+  return [...new Set(layoutModules(spec, 0).map((t) => t.module))];
+}
+
+/**
+ * The targets of every block. target_modules matches a module's last path component (PEFT's
+ * suffix match: "c_proj" takes both of 52B's c_proj); "all-linear" takes every block linear
+ * (PEFT leaves the LM head out). An unknown name is refused, listing the layout's modules.
+ */
+export function loraTargets(spec: ModelSpec, cfg: Pick<LoraConfig, 'targetModules'>, hfNames?: Iterable<string>, where = 'lora.target_modules'): LoraTarget[] {
+  const names0 = hfNames ? [...hfNames] : undefined;
+  const names = moduleNames(spec);
+  const all = cfg.targetModules.includes('all-linear');
+  if (all && cfg.targetModules.length > 1) throw new Error(`${where}: "all-linear" stands alone, got ${JSON.stringify(cfg.targetModules)}`);
+  if (cfg.targetModules.length === 0) throw new Error(`${where} is empty; name modules of the ${spec.layout} layout: ${names.join(', ')} (or "all-linear")`);
+  for (const n of cfg.targetModules) {
+    if (n !== 'all-linear' && !names.includes(n)) {
+      throw new Error(`${where}: unknown module "${n}" for the ${spec.layout} layout; its modules are ${names.join(', ')} (or "all-linear")`);
+    }
+  }
+  const targets: LoraTarget[] = [];
+  for (let l = 0; l < spec.nLayers; l++) {
+    for (const t of layoutModules(spec, l, names0)) if (all || cfg.targetModules.includes(t.module)) targets.push(t);
+  }
+  return targets;
+}
+
+/** The adapter parameters: A [r, in] and B [out, r] per target, one unit per base unit. */
+export function buildLoraTable(spec: ModelSpec, targets: readonly LoraTarget[], r: number, shards = 1): ParamTable {
+  const t = new ParamTable(32 * shards);
+  t.beginUnit('embed');
+  t.endUnit();
+  for (let l = 0; l < spec.nLayers; l++) {
+    t.beginUnit(l);
+    for (const x of targets) {
+      if (x.layer !== l) continue;
+      t.add(x.a, [r, x.in], 'matrix');
+      t.add(x.b, [x.out, r], 'matrix');
+    }
+    t.endUnit();
+  }
+  t.beginUnit('head');
+  t.endUnit();
+  return t;
+}
+
+/** Scaling of the update: alpha / r (PEFT without use_rslora). */
+export function loraScale(cfg: Pick<LoraConfig, 'r' | 'alpha'>): number {
+  return cfg.alpha / cfg.r;
+}
+
+/**
+ * Merges adapters into canonical weights: for each target, rows [rowStart, rowStart + out) of
+ * its matrix += scale * B A (B in canonical row order), accumulated in float64.
+ */
+export function mergeInto(weight: Float32Array, inDim: number, t: LoraTarget, a: Float32Array, bCanon: Float32Array, r: number, scale: number): void {
+  for (let o = 0; o < t.out; o++) {
+    const row = (t.rowStart + o) * inDim;
+    for (let i = 0; i < inDim; i++) {
+      let s = 0;
+      for (let k = 0; k < r; k++) s += bCanon[o * r + k]! * a[k * inDim + i]!;
+      weight[row + i] = weight[row + i]! + scale * s;
+    }
+  }
+}
+
+/** The adapters of one block, what its forward and backward need. */
+export interface BlockLora {
+  be: Backend;
+  targets: LoraTarget[];
+  params: ParamViews;
+  grads: ParamViews;
+  scale: number;
+  /** Dropout mask on the module input (null: no dropout). */
+  mask(t: LoraTarget): DropoutMask | null;
+  work: LoraWork;
+}
+
+/** Scratch for one block's adapters, sized for the micro-batch. */
+export interface LoraWork {
+  arena: Arena;
+  T: number;
+  r: number;
+  dtype: DType;
+  gradDtype: DType;
+  /** Lazily allocated, by shape key. */
+  cache: Map<string, Tensor>;
+}
+
+function scratch(w: LoraWork, key: string, dtype: DType, shape: number[]): Tensor {
+  const k = `${key}:${shape.join('x')}`;
+  let t = w.cache.get(k);
+  if (!t) {
+    t = w.arena.alloc(dtype, shape);
+    w.cache.set(k, t);
+  }
+  return t;
+}
+
+/** x through the module's dropout (x itself without dropout). */
+function dropped(l: BlockLora, t: LoraTarget, x: Tensor): Tensor {
+  const mask = l.mask(t);
+  if (!mask) return x;
+  const xd = scratch(l.work, 'xd', l.work.dtype, [...x.shape]);
+  l.be.dropoutBackward(xd, x, mask); // mask * x / (1 - p)
+  return xd;
+}
+
+/** B as a [width, r] matrix: B itself for a whole-matrix target, else zero rows around it. */
+function fullB(l: BlockLora, t: LoraTarget, B: Tensor): Tensor {
+  if (t.out === t.width) return B;
+  const bf = scratch(l.work, `bfull${t.width}`, l.work.dtype, [t.width, l.work.r]);
+  l.be.zero(bf);
+  l.be.copy(bf.rows(t.rowStart, t.out), B);
+  return bf;
+}
+
+/** u = scale * drop(x) A^T of one target, kept from its forward for its backward ([T, r] each). */
+function savedU(l: BlockLora, t: LoraTarget, T: number): Tensor {
+  return scratch(l.work, `u${t.layer}.${t.index}`, l.work.dtype, [T, l.work.r]);
+}
+
+/** y [T, width] += scale * drop(x) A^T B^T for every adapter on `canonical`. */
+export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, y: Tensor): void {
+  if (!l) return;
+  const T = x.shape[0]!;
+  for (const t of l.targets) {
+    if (t.canonical !== canonical) continue;
+    const u = savedU(l, t, T);
+    l.be.linearForward(u, dropped(l, t, x), l.params.tensor(t.a), null);
+    l.be.scale(u, l.scale);
+    const z = scratch(l.work, `z${t.width}`, l.work.dtype, [T, t.width]);
+    l.be.linearForward(z, u, fullB(l, t, l.params.tensor(t.b)), null);
+    l.be.add(y, y, z);
+  }
+}
+
+/**
+ * Backward of loraForward given dy [T, width]: gB += scale * dy^T (drop(x) A^T) on its rows,
+ * gA += scale * (dy B)^T drop(x), dx += drop'(scale * dy B A). u is the forward's (with
+ * gradient checkpointing, the recomputed block forward's), [T, r] per target for the micro-step.
+ */
+export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor): void {
+  if (!l) return;
+  const T = x.shape[0]!;
+  const { r } = l.work;
+  for (const t of l.targets) {
+    if (t.canonical !== canonical) continue;
+    const A = l.params.tensor(t.a);
+    const xd = dropped(l, t, x);
+    const u = savedU(l, t, T);
+    const du = scratch(l.work, 'du', l.work.dtype, [T, r]);
+    const gB = l.grads.tensor(t.b);
+    if (t.out === t.width) {
+      l.be.linearBackward(du, gB, null, dy, u, l.params.tensor(t.b), false);
+    } else {
+      const gBfull = scratch(l.work, `gbfull${t.width}`, l.work.gradDtype, [t.width, r]);
+      l.be.zero(gBfull);
+      l.be.linearBackward(du, gBfull, null, dy, u, fullB(l, t, l.params.tensor(t.b)), false);
+      l.be.add(gB, gB, gBfull.rows(t.rowStart, t.out));
+    }
+    l.be.scale(du, l.scale);
+    const mask = l.mask(t);
+    if (!mask) {
+      l.be.linearBackward(dx, l.grads.tensor(t.a), null, du, xd, A, true);
+    } else {
+      const dxd = scratch(l.work, 'dxd', l.work.dtype, [...x.shape]);
+      l.be.linearBackward(dxd, l.grads.tensor(t.a), null, du, xd, A, false);
+      l.be.dropoutBackward(dxd, dxd, mask);
+      l.be.add(dx, dx, dxd);
+    }
+  }
+}
