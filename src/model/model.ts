@@ -194,7 +194,7 @@ export class TelechatModel {
     const arena = new Arena(MemCategory.Buffers, this.be.device);
     try {
       const dev = this.upload(batch, arena);
-      this.forwardBlocks(dev, hooks);
+      this.forwardBlocks(dev, hooks, null, this.loraRun(batch, arena, false)); // a LoRA run's adapters too
       hooks.beforeForward?.('head');
       const T = dev.host.tokens;
       const w = this.acts.work;

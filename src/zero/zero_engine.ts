@@ -331,14 +331,18 @@ export class ZeroEngine implements Engine {
     return {
       beforeForward: (u) => {
         if (this.stage !== 3) return;
-        this.paramsOf(this.unit(u));
+        this.gatherUnit(this.unit(u));
         const next = order[order.indexOf(u) + 1];
-        if (this.opts.prefetch && next !== undefined) this.startGather(this.unit(next));
+        if (this.opts.prefetch && next !== undefined) {
+          const n = this.unit(next);
+          this.startGather(n);
+          if (n.base) this.startGather(n.base); // a LoRA run's frozen base
+        }
       },
       afterForward: (u) => {
         if (this.stage !== 3) return;
-        this.release(this.unit(u));
-        if (u === 'head') this.release(this.unit('embed')); // gathered for a tied LM head
+        this.releaseUnit(this.unit(u));
+        if (u === 'head') this.releaseUnit(this.unit('embed')); // gathered for a tied LM head
       },
     };
   }

@@ -187,5 +187,27 @@ describe('LoRA training', () => {
     expect(shape.stderr).toMatch(/down_proj\.lora_A\.weight has shape \[4, 96\], expected \[4, 80\]/);
     expect(existsSync(join(tmp.dir, 'bad-shape', 'final'))).toBe(false);
   }, 120_000);
+
+  it('evaluation sees the adapters: eval loss of a LoRA run (stage 3, 2 ranks) equals that of its merged model (lr 0, within 1e-5)', async () => {
+    // lr 0 keeps every weight as loaded: the LoRA run evaluates base + adapters (the 10-step
+    // adapter of the base run, B != 0), the full run evaluates base run's final/ (the same
+    // adapters merged). Were the adapters left out of evaluation, the two would differ by what
+    // 10 steps of training changed.
+    const still = (c: Record<string, unknown>) => ({ ...c, scheduler: undefined, optimizer: { type: 'AdamW', params: { lr: 0, betas: [0.9, 0.95], eps: 1e-6, weight_decay: 0 } } });
+    const evalOf = (out: string) => JSON.parse(readFileSync(join(out, 'eval.jsonl'), 'utf8').trim().split('\n').pop()!) as { eval_loss: number };
+    const loraOut = join(tmp.dir, 'eval-lora');
+    const loraCfg = still(config(3, 6, 1, { init_adapter: join(BASE_OUT(), 'adapter') }, { max_steps: 1, eval_steps: 0 }));
+    await runTrain(fx, loraOut, 2, loraCfg, port++, ['--eval-data', fx.data]);
+    const mergedOut = join(tmp.dir, 'eval-merged');
+    const fullCfg = still(zeroConfig(0, 6, 2, 1, {}, { max_steps: 1, eval_steps: 0 }));
+    await runTrain({ ...fx, model: join(BASE_OUT(), 'final') }, mergedOut, 1, fullCfg, port++, ['--eval-data', fx.data]);
+    const a = evalOf(loraOut).eval_loss;
+    const b = evalOf(mergedOut).eval_loss;
+    const baseOut = join(tmp.dir, 'eval-base');
+    await runTrain(fx, baseOut, 1, fullCfg, port++, ['--eval-data', fx.data]);
+    const baseOnly = evalOf(baseOut).eval_loss; // the base model without adapters
+    expect(Math.abs(a - b) / b, `${a} vs ${b}`).toBeLessThan(1e-5);
+    expect(Math.abs(a - baseOnly) / baseOnly, `${a} vs base ${baseOnly}`).toBeGreaterThan(1e-3);
+  }, 240_000);
 });
 
