@@ -2,7 +2,7 @@
 TeleChat2-shaped model (scripts/reference/telechat_model.py layers), batch 4 x 1024, every
 token labelled, on N threads. Prints one JSON line like src/bench/core_worker.ts.
 
-Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train]
+Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train] [--bf16-autocast]
 
 Without --train one iteration is forward + backward (bench:core). With --train it is the full
 training step of bench:train (src/bench/train.ts), the same as src/bench/train_worker.ts does
@@ -10,6 +10,10 @@ through our ZeroEngine: forward, backward, global-norm clipping to TRAIN_HYPER["
 torch.optim.AdamW with weight decay on matrices and embeddings only (norms and biases excluded,
 as telechat-train does by default). bench:train times the whole process from outside (long run
 minus short run), so the in-process step_s printed here is informational there.
+
+--bf16-autocast runs the forward and the loss under torch.autocast("cpu", dtype=torch.bfloat16)
+(fp32 parameters, bf16 matmuls on oneDNN, backward outside the context): how a PyTorch user runs
+bf16 on a CPU, bench:train's PyTorch bf16 side.
 """
 import json
 import math
@@ -29,6 +33,10 @@ def main():
     iters = int(sys.argv[2])
     threads = int(sys.argv[3])
     train = "--train" in sys.argv[4:]
+    autocast = "--bf16-autocast" in sys.argv[4:]
+    unknown = [a for a in sys.argv[4:] if a not in ("--train", "--bf16-autocast")]
+    if unknown:
+        sys.exit(f"core_torch.py: unknown option {unknown[0]} (expected --train, --bf16-autocast)")
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     H, L, nh, Fd, V = cfg["hidden_size"], cfg["n_layer"], cfg["n_head"], cfg["ffn_hidden_size"], cfg["vocab_size"]
@@ -65,6 +73,11 @@ def main():
         return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
     def step(ids):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = forward(ids)
+        loss.backward()
+
+    def forward(ids):
         x = params["emb"][ids]
         for i in range(L):
             h = rms(x, params[f"{i}.ln1"])
@@ -78,8 +91,7 @@ def main():
             h = rms(x, params[f"{i}.ln2"])
             x = x + (F.silu(h @ params[f"{i}.g"].t()) * (h @ params[f"{i}.u"].t())) @ params[f"{i}.d"].t() + params[f"{i}.db"]
         logits = rms(x, params["lnf"]) @ params["lm"].t()
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
-        loss.backward()
+        return F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
 
     ids = torch.tensor([[(r * 7919 + i * 104729) % V for i in range(T)] for r in range(B)])
     optimizer = None
@@ -108,7 +120,7 @@ def main():
     times.sort()
     median = times[len(times) // 2] if times else None  # ITERS 0: only the warm-up step ran
     print(json.dumps({
-        "side": "pytorch-eager",
+        "side": "pytorch-eager-bf16-autocast" if autocast else "pytorch-eager",
         "mode": "train" if train else "forward-backward",
         "iters": iters,
         "threads": threads,

@@ -1,7 +1,10 @@
 // npm run bench:train — tokens/s and peak RSS of a full training step (forward, backward,
 // clipping, AdamW) of the [CORE] bench model: ours in fp32 and bf16 through the trainer's
-// ZeroEngine path (train_worker.ts), PyTorch eager fp32 (scripts/bench/core_torch.py --train),
-// same shapes and threads, in one run. Writes bench-results/train.json.
+// ZeroEngine path (train_worker.ts), PyTorch eager fp32 (scripts/bench/core_torch.py --train)
+// and PyTorch bf16 autocast (--bf16-autocast: how a PyTorch user runs bf16 on a CPU), same
+// shapes and threads, in one run. Writes bench-results/train.json. Each round also measures
+// the sgemm yardstick (sgemm.ts) in this process, for our fp32 step's fraction of it (FLOPs
+// counted as bench:core does: causal attention).
 //
 // Timing is from outside the process: each side runs once with SHORT steps and once with LONG
 // steps, and a step costs (wall(LONG) - wall(SHORT)) / (LONG - SHORT), so start-up, weight
@@ -19,10 +22,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_CONFIG, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
+import { parseModelSpec } from '../model/spec.js';
+import { cpuBf16GemmPath } from '../native/kernels.js';
+import { setNumThreads } from '../native/tensor.js';
+import { BENCH_CONFIG, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
+import { measureSgemm } from './sgemm.js';
 
-type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32';
-const SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32'];
+type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16';
+const SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'torch_bf16'];
 
 interface Run {
   wall_s: number;
@@ -62,10 +69,11 @@ const PYTHON = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
 if (LONG <= SHORT) throw new Error(`BENCH_LONG_STEPS (${LONG}) must exceed BENCH_SHORT_STEPS (${SHORT})`);
 
 function command(side: SideName, steps: number): [string, string[]] {
-  if (side === 'torch_fp32') {
+  if (side === 'torch_fp32' || side === 'torch_bf16') {
     // core_torch.py runs one warm-up step, then ITERS more
     const cfg = JSON.stringify({ ...BENCH_CONFIG, train: TRAIN_HYPER });
-    return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train']];
+    const autocast = side === 'torch_bf16' ? ['--bf16-autocast'] : [];
+    return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train', ...autocast]];
   }
   return [process.execPath, [join('dist', 'bench', 'train_worker.js'), side === 'ours_bf16' ? 'bf16' : 'fp32', String(steps)]];
 }
@@ -104,9 +112,14 @@ function median(xs: number[]): number {
 function main(): void {
   const started = Date.now();
   const tokens = BENCH_SHAPE.batch * BENCH_SHAPE.seqLen;
-  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [] };
-  console.log(`bench:train  ${THREADS} threads, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${REPEATS} rounds of ${SHORT} vs ${LONG} steps per side`);
+  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [], torch_bf16: [] };
+  const sgemmSamples: number[] = [];
+  setNumThreads(THREADS);
+  const bf16GemmPath = cpuBf16GemmPath();
+  console.log(`bench:train  ${THREADS} threads, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${REPEATS} rounds of ${SHORT} vs ${LONG} steps per side; our bf16 GEMM: ${bf16GemmPath}`);
   for (let r = 0; r < REPEATS; r++) {
+    sgemmSamples.push(measureSgemm() / 1e9);
+    console.log(`  round ${r + 1} sgemm ${sgemmSamples[r]!.toFixed(1)} GFLOP/s`);
     // rotate the order each round so no side always runs right after the same neighbour
     const order = SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]!);
     for (const side of order) {
@@ -137,6 +150,10 @@ function main(): void {
   const ours_fp32 = summarise('ours_fp32');
   const ours_bf16 = summarise('ours_bf16');
   const torch_fp32 = summarise('torch_fp32');
+  const torch_bf16 = summarise('torch_bf16');
+  const flops = trainingFlopsPerStep(parseModelSpec(BENCH_CONFIG), BENCH_SHAPE.batch, BENCH_SHAPE.seqLen);
+  const sgemm = { gflops: median(sgemmSamples), samples: sgemmSamples };
+  const fp32Gflops = flops / ours_fp32.step_s / 1e9;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
   const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16') };
   const loads = SIDES.flatMap((s) => samples[s].flatMap((x) => [x.short.load_1m, x.long.load_1m]));
@@ -154,7 +171,15 @@ function main(): void {
     ours_fp32,
     ours_bf16,
     torch_fp32,
+    torch_bf16,
+    bf16_gemm_path: bf16GemmPath,
+    flops_per_step: flops,
+    sgemm,
+    ours_fp32_gflops: fp32Gflops,
     ratios: {
+      bf16_throughput_vs_torch_bf16: ours_bf16.tokens_per_s / torch_bf16.tokens_per_s,
+      bf16_throughput_vs_ours_fp32: ours_bf16.tokens_per_s / ours_fp32.tokens_per_s,
+      fp32_fraction_of_sgemm: fp32Gflops / sgemm.gflops,
       fp32_throughput_vs_torch: ours_fp32.tokens_per_s / torch_fp32.tokens_per_s,
       bf16_throughput_vs_torch: ours_bf16.tokens_per_s / torch_fp32.tokens_per_s,
       fp32_peak_rss_vs_torch: ours_fp32.peak_rss_mb / torch_fp32.peak_rss_mb,
@@ -162,7 +187,13 @@ function main(): void {
       fp32_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_fp32.step_cpu_s,
       bf16_cpu_per_token_vs_torch: torch_fp32.step_cpu_s / ours_bf16.step_cpu_s,
     },
-    targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6' },
+    targets: {
+      throughput_vs_torch: '>= 1.5',
+      peak_rss_vs_torch: '<= 0.6',
+      bf16_throughput_vs_torch_bf16: '>= 1.5',
+      bf16_throughput_vs_ours_fp32: '>= 1.4',
+      fp32_fraction_of_sgemm: '>= 0.8',
+    },
     profile: profiles,
     bench_seconds: (Date.now() - started) / 1000,
   };
@@ -174,6 +205,10 @@ function main(): void {
   console.log(line('ours fp32', ours_fp32));
   console.log(line('ours bf16', ours_bf16));
   console.log(line('pytorch fp32', torch_fp32));
+  console.log(line('pytorch bf16 ac', torch_bf16));
+  console.log(`  bf16 vs pytorch bf16 autocast x${q.bf16_throughput_vs_torch_bf16.toFixed(2)} (target >= 1.5); bf16 vs our fp32 ` +
+    `x${q.bf16_throughput_vs_ours_fp32.toFixed(2)} (target >= 1.4); our fp32 step ${fp32Gflops.toFixed(1)} GFLOP/s = ` +
+    `${(100 * q.fp32_fraction_of_sgemm).toFixed(0)}% of sgemm ${sgemm.gflops.toFixed(1)} (target >= 80%)`);
   console.log(`  throughput vs torch: fp32 x${q.fp32_throughput_vs_torch.toFixed(2)}, bf16 x${q.bf16_throughput_vs_torch.toFixed(2)} (target >= 1.5); ` +
     `peak RSS vs torch: fp32 x${q.fp32_peak_rss_vs_torch.toFixed(2)}, bf16 x${q.bf16_peak_rss_vs_torch.toFixed(2)} (target <= 0.6); ` +
     `CPU seconds per step, torch / ours: fp32 x${q.fp32_cpu_per_token_vs_torch.toFixed(2)}, bf16 x${q.bf16_cpu_per_token_vs_torch.toFixed(2)}`);
