@@ -61,6 +61,9 @@ struct Prim {
   dnnl::matmul mm;
   size_t scratch_bytes;
 };
+// Token counts vary between micro-batches, so shapes can keep coming: past kMaxCached entries
+// the cache starts over (a dropped primitive is rebuilt identically when needed again).
+constexpr size_t kMaxCached = 256;
 struct Cache {
   std::mutex mu;
   std::map<Key, Prim> prims;
@@ -123,6 +126,7 @@ void bf16_gemm(void* c, DType cdt, int64_t ldc, MatView a, MatView b, const void
       }
       const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd);
       dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+      if (cc.prims.size() >= kMaxCached) cc.prims.clear();
       it = cc.prims.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc().get_size()}).first;
     }
     prim = it->second;
