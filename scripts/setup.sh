@@ -14,6 +14,7 @@ declare -A NEEDS=(
   [libopenblas-openmp-dev]=/usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h
   [libgloo-dev]=/usr/include/gloo/context.h
   [libsentencepiece-dev]=/usr/include/sentencepiece_processor.h
+  [libdnnl-dev]=/usr/include/dnnl.hpp # oneDNN: bf16 matmuls on AVX512-BF16 / AMX CPUs (the build works without it)
   [python3-torch]=/usr/lib/python3/dist-packages/torch/__init__.py
   [python3-sentencepiece]=/usr/lib/python3/dist-packages/sentencepiece/__init__.py
   [chromium]=/usr/bin/chromium # headless browser for the report tests (test/observe/report_browser.test.ts)

@@ -5,7 +5,7 @@ TorchScript). Attention is written out as torch 1.13 users write it: the full [B
 score matrix, masked_fill and softmax (1.13 has no scaled_dot_product_attention). Prints one
 JSON line like src/bench/core_worker.ts, with torch.__version__ and the thread count in effect.
 
-Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train [--lora R]]
+Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train [--lora R]] [--bf16-autocast]
 
 Without --train one iteration is forward + backward (bench:core). With --train it is the full
 training step of bench:train (src/bench/train.ts), the same as src/bench/train_worker.ts does
@@ -17,6 +17,10 @@ With --lora R (bench:train's LoRA rows) the base is frozen (requires_grad False)
 projection gets PEFT-style adapters, y = x W^T + (x A^T * alpha / r) B^T with alpha = 2 R, A
 kaiming-uniform and B zero; autograd then skips the frozen weights' gradients and AdamW
 (weight decay on A and B, as telechat-train) updates only the adapters.
+
+--bf16-autocast runs the forward and the loss under torch.autocast("cpu", dtype=torch.bfloat16)
+(fp32 parameters, bf16 matmuls on oneDNN, backward outside the context): how a PyTorch user runs
+bf16 on a CPU, bench:train's PyTorch bf16 side.
 """
 import json
 import math
@@ -37,6 +41,11 @@ def main():
     threads = int(sys.argv[3])
     train = "--train" in sys.argv[4:]
     lora_r = int(sys.argv[sys.argv.index("--lora") + 1]) if "--lora" in sys.argv else 0
+    autocast = "--bf16-autocast" in sys.argv[4:]
+    known = {"--train", "--bf16-autocast", "--lora"}
+    unknown = [a for i, a in enumerate(sys.argv[4:], 4) if a not in known and sys.argv[i - 1] != "--lora"]
+    if unknown:
+        sys.exit(f"core_torch.py: unknown option {unknown[0]} (expected --train, --lora R, --bf16-autocast)")
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     H, L, nh, Fd, V = cfg["hidden_size"], cfg["n_layer"], cfg["n_head"], cfg["ffn_hidden_size"], cfg["vocab_size"]
@@ -92,6 +101,11 @@ def main():
         return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
     def step(ids):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = forward(ids)
+        loss.backward()
+
+    def forward(ids):
         x = params["emb"][ids]
         for i in range(L):
             h = rms(x, params[f"{i}.ln1"])
@@ -105,8 +119,7 @@ def main():
             h = rms(x, params[f"{i}.ln2"])
             x = x + lin(F.silu(lin(h, i, "g")) * lin(h, i, "u"), i, "d") + params[f"{i}.db"]
         logits = rms(x, params["lnf"]) @ params["lm"].t()
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
-        loss.backward()
+        return F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
 
     ids = torch.tensor([[(r * 7919 + i * 104729) % V for i in range(T)] for r in range(B)])
     optimizer = None
@@ -136,12 +149,12 @@ def main():
     times.sort()
     median = times[len(times) // 2] if times else None  # ITERS 0: only the warm-up step ran
     print(json.dumps({
-        "side": "pytorch-eager",
+        "side": "pytorch-eager-bf16-autocast" if autocast else "pytorch-eager",
         "mode": ("lora-train" if lora_r else "train") if train else "forward-backward",
         "iters": iters,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "dtype": "float32",
+        "dtype": "bfloat16 autocast (fp32 parameters)" if autocast else "float32",
         "attention": "full T x T scores (matmul, masked_fill, softmax)",
         "step_s": median,
         "tokens_per_s": B * T / median if median else None,

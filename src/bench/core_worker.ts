@@ -4,26 +4,9 @@ import { TelechatModel } from '../model/model.js';
 import { initRandom } from '../model/init.js';
 import { parseModelSpec } from '../model/spec.js';
 import { cpuBackend } from '../native/cpu_backend.js';
-import { DType, MemCategory, alloc, setNumThreads } from '../native/tensor.js';
+import { DType, setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_SHAPE, trainingFlopsPerStep } from './core_config.js';
-
-function measureSgemm(): number {
-  const n = 2048;
-  const x = alloc(DType.F32, [n, n], MemCategory.Buffers);
-  const w = alloc(DType.F32, [n, n], MemCategory.Buffers);
-  const y = alloc(DType.F32, [n, n], MemCategory.Buffers);
-  cpuBackend.linearForward(y, x, w, null);
-  let best = Infinity;
-  for (let i = 0; i < 5; i++) {
-    const t0 = process.hrtime.bigint();
-    cpuBackend.linearForward(y, x, w, null);
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  x.free();
-  w.free();
-  y.free();
-  return (2 * n ** 3) / best;
-}
+import { measureSgemm } from './sgemm.js';
 
 function main(): void {
   const iters = Number(process.argv[2] ?? 5);

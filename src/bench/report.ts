@@ -162,7 +162,8 @@ function trainSection(r: Result): string {
   const out = [
     'Full training step (forward, backward, global-norm clipping, AdamW update) of the bench model, batch 4 x 1024 ' +
       `tokens, ${r.num('machine.threads')} threads each side. Ours runs the trainer's ZeroEngine (stage 0, world size 1); PyTorch ` +
-      'runs scripts/bench/core_torch.py --train (torch.optim.AdamW, torch.nn.utils.clip_grad_norm_). Each process is timed from outside: ' +
+      'runs scripts/bench/core_torch.py --train (torch.optim.AdamW, torch.nn.utils.clip_grad_norm_; its bf16 side adds --bf16-autocast: ' +
+      'torch.autocast("cpu", dtype=torch.bfloat16) around the forward). Each process is timed from outside: ' +
       `${r.str('timing')}.`,
     '',
     eagerPeer(r.str('peer.torch'), `${r.num('peer.threads')} intra-op thread(s)`),
@@ -171,6 +172,7 @@ function trainSection(r: Result): string {
       side('telechat-train fp32', 'ours_fp32'),
       side('telechat-train bf16', 'ours_bf16'),
       side(`PyTorch ${r.str('peer.torch')} eager fp32`, 'torch_fp32'),
+      ...(r.has('torch_bf16') ? [side(`PyTorch ${r.str('peer.torch')} eager bf16 autocast`, 'torch_bf16')] : []),
     ]),
     '',
     table(['ratio vs PyTorch fp32', 'fp32', 'bf16', 'target'], [
@@ -178,14 +180,23 @@ function trainSection(r: Result): string {
       ['peak RSS', `x${f(r.num('ratios.fp32_peak_rss_vs_torch'))}`, `x${f(r.num('ratios.bf16_peak_rss_vs_torch'))}`, '<= 0.6'],
       ['CPU seconds per step (torch / ours)', `x${f(r.num('ratios.fp32_cpu_per_token_vs_torch'))}`, `x${f(r.num('ratios.bf16_cpu_per_token_vs_torch'))}`, ''],
     ]),
+    ...(r.has('ratios.bf16_throughput_vs_torch_bf16') ? ['', table(['bf16 and sgemm targets', 'measured', 'target'], [
+      ['bf16 throughput vs PyTorch bf16 autocast', `x${f(r.num('ratios.bf16_throughput_vs_torch_bf16'))}`, '>= 1.5'],
+      ['bf16 throughput vs our fp32', `x${f(r.num('ratios.bf16_throughput_vs_ours_fp32'))}`, '>= 1.4'],
+      [`our fp32 step GFLOP/s (${f(r.num('ours_fp32_gflops'), 1)}) vs sgemm (${f(r.num('sgemm.gflops'), 1)})`,
+        `${f(100 * r.num('ratios.fp32_fraction_of_sgemm'), 0)}%`, '>= 80%'],
+    ])] : []),
     '',
     'Throughput is the headline (wall time). CPU s/step is the same long-minus-short difference of the processes\' own ' +
       'user + system CPU seconds: it moves much less than wall time when other jobs share the cores.',
   ];
-  out.push('', 'bf16 here is bf16 storage (parameters, activations) with fp32 compute, fp32 gradient accumulators and fp32 ' +
-    'master weights and moments, as the trainer runs a bf16 config. The CPU has no bf16 matrix unit in this path: every ' +
-    'bf16 product widens its operand blocks to fp32 for sgemm and rounds its output back, so on CPU bf16 buys memory, ' +
-    'not speed.');
+  const onednn = r.has('bf16_gemm_path') && r.str('bf16_gemm_path').startsWith('onednn');
+  out.push('', 'bf16 here is bf16 storage (parameters, activations) with fp32 accumulation, fp32 gradient accumulators and fp32 ' +
+    'master weights and moments, as the trainer runs a bf16 config. ' + (onednn
+    ? `Linear products run on oneDNN's bf16 matmul (${r.str('bf16_gemm_path')}); attention tiles and the other ops ` +
+      'compute in fp32 from bf16 storage.'
+    : 'The CPU has no bf16 matrix unit in this path: every bf16 product widens its operand blocks to fp32 for sgemm and ' +
+      'rounds its output back, so on CPU bf16 buys memory, not speed.'));
   if (r.has('profile.fp32')) {
     out.push('', '### Where the time goes (TELECHAT_PROFILE=1)', '',
       'Per-op wall time of our training step, from one extra run per precision with TELECHAT_PROFILE=1 (every Backend ' +

@@ -1,9 +1,12 @@
 // npm run bench:train — tokens/s and peak RSS of a full training step (forward, backward,
 // clipping, AdamW) of the [CORE] bench model: ours in fp32 and bf16 through the trainer's
-// ZeroEngine path (train_worker.ts), PyTorch eager fp32 (scripts/bench/core_torch.py --train),
-// same shapes and threads, in one run. Writes bench-results/train.json. LoRA rows: the same step
-// with r = BENCH_LORA_R adapters on every block projection over a frozen base, ours (fp32, bf16)
-// and PyTorch's (core_torch.py --train --lora R: autograd on A and B, base requires_grad off).
+// ZeroEngine path (train_worker.ts), PyTorch eager fp32 (scripts/bench/core_torch.py --train)
+// and PyTorch bf16 autocast (--bf16-autocast: how a PyTorch user runs bf16 on a CPU), same
+// shapes and threads, in one run. Writes bench-results/train.json. Each round also measures
+// the sgemm yardstick (sgemm.ts) in this process, for our fp32 step's fraction of it (FLOPs
+// counted as bench:core does: causal attention). LoRA rows: the same step with r = BENCH_LORA_R
+// adapters on every block projection over a frozen base, ours (fp32, bf16) and PyTorch's
+// (core_torch.py --train --lora R: autograd on A and B, base requires_grad off).
 //
 // Timing is from outside the process: each side runs once with SHORT steps and once with LONG
 // steps, and a step costs (wall(LONG) - wall(SHORT)) / (LONG - SHORT), so start-up, weight
@@ -21,10 +24,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
+import { parseModelSpec } from '../model/spec.js';
+import { cpuBf16GemmPath } from '../native/kernels.js';
+import { setNumThreads } from '../native/tensor.js';
+import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
+import { measureSgemm } from './sgemm.js';
 
-type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32';
-const ALL_SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'ours_lora_fp32', 'ours_lora_bf16', 'torch_lora_fp32'];
+type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32';
+const ALL_SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'torch_bf16', 'ours_lora_fp32', 'ours_lora_bf16', 'torch_lora_fp32'];
 // BENCH_SIDES=a,b limits a run to some sides (the summary then reports only what ran)
 const SIDES: SideName[] = process.env.BENCH_SIDES ? (process.env.BENCH_SIDES.split(',') as SideName[]) : ALL_SIDES;
 for (const s of SIDES) if (!ALL_SIDES.includes(s)) throw new Error(`BENCH_SIDES: unknown side ${s}; sides are ${ALL_SIDES.join(', ')}`);
@@ -70,11 +77,12 @@ const PYTHON = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
 if (LONG <= SHORT) throw new Error(`BENCH_LONG_STEPS (${LONG}) must exceed BENCH_SHORT_STEPS (${SHORT})`);
 
 function command(side: SideName, steps: number): [string, string[]] {
-  if (side === 'torch_fp32' || side === 'torch_lora_fp32') {
+  if (side === 'torch_fp32' || side === 'torch_bf16' || side === 'torch_lora_fp32') {
     // core_torch.py runs one warm-up step, then ITERS more
     const cfg = JSON.stringify({ ...BENCH_CONFIG, train: TRAIN_HYPER });
     const lora = side === 'torch_lora_fp32' ? ['--lora', String(BENCH_LORA_R)] : [];
-    return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train', ...lora]];
+    const autocast = side === 'torch_bf16' ? ['--bf16-autocast'] : [];
+    return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train', ...lora, ...autocast]];
   }
   const bf16 = side === 'ours_bf16' || side === 'ours_lora_bf16';
   const lora = side === 'ours_lora_fp32' || side === 'ours_lora_bf16' ? ['lora'] : [];
@@ -132,9 +140,14 @@ function median(xs: number[]): number {
 function main(): void {
   const started = Date.now();
   const tokens = BENCH_SHAPE.batch * BENCH_SHAPE.seqLen;
-  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [], ours_lora_fp32: [], ours_lora_bf16: [], torch_lora_fp32: [] };
-  console.log(`bench:train  ${THREADS} threads, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${REPEATS} rounds of ${SHORT} vs ${LONG} steps per side`);
+  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [], torch_bf16: [], ours_lora_fp32: [], ours_lora_bf16: [], torch_lora_fp32: [] };
+  const sgemmSamples: number[] = [];
+  setNumThreads(THREADS);
+  const bf16GemmPath = cpuBf16GemmPath();
+  console.log(`bench:train  ${THREADS} threads, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${REPEATS} rounds of ${SHORT} vs ${LONG} steps per side; our bf16 GEMM: ${bf16GemmPath}`);
   for (let r = 0; r < REPEATS; r++) {
+    sgemmSamples.push(measureSgemm() / 1e9);
+    console.log(`  round ${r + 1} sgemm ${sgemmSamples[r]!.toFixed(1)} GFLOP/s`);
     // rotate the order each round so no side always runs right after the same neighbour
     const order = SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]!);
     for (const side of order) {
@@ -171,6 +184,7 @@ function main(): void {
   const ours_fp32 = summarise('ours_fp32');
   const ours_bf16 = summarise('ours_bf16');
   const torch_fp32 = summarise('torch_fp32');
+  const torch_bf16 = summarise('torch_bf16');
   const ours_lora_fp32 = summarise('ours_lora_fp32');
   const ours_lora_bf16 = summarise('ours_lora_bf16');
   const torch_lora_fp32 = summarise('torch_lora_fp32');
@@ -180,6 +194,9 @@ function main(): void {
   const tps = (s: Summary): number => s.tokens_per_s;
   const rss = (s: Summary): number => s.peak_rss_mb;
   const cpuStep = (s: Summary): number => s.step_cpu_s;
+  const flops = trainingFlopsPerStep(parseModelSpec(BENCH_CONFIG), BENCH_SHAPE.batch, BENCH_SHAPE.seqLen);
+  const sgemm = { gflops: median(sgemmSamples), samples: sgemmSamples };
+  const fp32Gflops = ours_fp32 ? flops / ours_fp32.step_s / 1e9 : null;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
   const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16') };
   const torchRun = samples.torch_fp32[0]!.long;
@@ -202,10 +219,18 @@ function main(): void {
     ours_fp32,
     ours_bf16,
     torch_fp32,
+    torch_bf16,
     ours_lora_fp32,
     ours_lora_bf16,
     torch_lora_fp32,
+    bf16_gemm_path: bf16GemmPath,
+    flops_per_step: flops,
+    sgemm,
+    ours_fp32_gflops: fp32Gflops,
     ratios: {
+      bf16_throughput_vs_torch_bf16: ratio(ours_bf16, torch_bf16, tps),
+      bf16_throughput_vs_ours_fp32: ratio(ours_bf16, ours_fp32, tps),
+      fp32_fraction_of_sgemm: fp32Gflops === null ? null : fp32Gflops / sgemm.gflops,
       fp32_throughput_vs_torch: ratio(ours_fp32, torch_fp32, tps),
       bf16_throughput_vs_torch: ratio(ours_bf16, torch_fp32, tps),
       fp32_peak_rss_vs_torch: ratio(ours_fp32, torch_fp32, rss),
@@ -220,7 +245,16 @@ function main(): void {
       lora_fp32_throughput_vs_torch_lora: ratio(ours_lora_fp32, torch_lora_fp32, tps),
       lora_fp32_peak_rss_vs_torch_lora: ratio(ours_lora_fp32, torch_lora_fp32, rss),
     },
-    targets: { throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6', eval_vs_train_step: '<= 0.4', lora_throughput_vs_full: '>= 1.3', lora_peak_rss_vs_full: '<= 0.7' },
+    targets: {
+      throughput_vs_torch: '>= 1.5',
+      peak_rss_vs_torch: '<= 0.6',
+      bf16_throughput_vs_torch_bf16: '>= 1.5',
+      bf16_throughput_vs_ours_fp32: '>= 1.4',
+      fp32_fraction_of_sgemm: '>= 0.8',
+      eval_vs_train_step: '<= 0.4',
+      lora_throughput_vs_full: '>= 1.3',
+      lora_peak_rss_vs_full: '<= 0.7',
+    },
     eval_cost: evalCost,
     profile: profiles,
     bench_seconds: (Date.now() - started) / 1000,
@@ -229,15 +263,19 @@ function main(): void {
   writeFileSync(join('bench-results', 'train.json'), JSON.stringify(result, null, 2) + '\n');
   const q = result.ratios;
   const line = (name: string, s: Summary | null): void => {
-    if (s) console.log(`  ${name.padEnd(16)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step, ${s.step_cpu_s.toFixed(2)} CPU s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`);
+    if (s) console.log(`  ${name.padEnd(17)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step, ${s.step_cpu_s.toFixed(2)} CPU s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`);
   };
   const x = (v: number | null): string => (v === null ? '-' : `x${v.toFixed(2)}`);
   line('ours fp32', ours_fp32);
   line('ours bf16', ours_bf16);
   line('pytorch fp32', torch_fp32);
+  line('pytorch bf16 ac', torch_bf16);
   line('ours LoRA fp32', ours_lora_fp32);
   line('ours LoRA bf16', ours_lora_bf16);
   line('pytorch LoRA fp32', torch_lora_fp32);
+  console.log(`  bf16 vs pytorch bf16 autocast ${x(q.bf16_throughput_vs_torch_bf16)} (target >= 1.5); bf16 vs our fp32 ` +
+    `${x(q.bf16_throughput_vs_ours_fp32)} (target >= 1.4); our fp32 step ${fp32Gflops === null ? '-' : fp32Gflops.toFixed(1)} GFLOP/s = ` +
+    `${q.fp32_fraction_of_sgemm === null ? '-' : (100 * q.fp32_fraction_of_sgemm).toFixed(0)}% of sgemm ${sgemm.gflops.toFixed(1)} (target >= 80%)`);
   console.log(`  throughput vs torch: fp32 ${x(q.fp32_throughput_vs_torch)}, bf16 ${x(q.bf16_throughput_vs_torch)} (target >= 1.5); ` +
     `peak RSS vs torch: fp32 ${x(q.fp32_peak_rss_vs_torch)}, bf16 ${x(q.bf16_peak_rss_vs_torch)} (target <= 0.6); ` +
     `CPU seconds per step, torch / ours: fp32 ${x(q.fp32_cpu_per_token_vs_torch)}, bf16 ${x(q.bf16_cpu_per_token_vs_torch)}`);

@@ -40,6 +40,8 @@ export interface NativeAddon {
   rmsnormForward(y: Address, rstd: Address, x: Address, w: Address, T: number, C: number, eps: number, dt: number): void;
   rmsnormBackward(dx: Address, dw: Address, dy: Address, x: Address, w: Address, rstd: Address, T: number, C: number,
     dt: number, gdt: number): void;
+  /** What bf16 linear products run on: "onednn <impl> (<isa>)" or "fallback: <why>" (cpu/gemm_bf16.h). */
+  cpuBf16GemmPath(): string;
   linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;

@@ -72,6 +72,15 @@ export function rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w
   addon.rmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, a.T, a.C, a.dt, a.gdt);
 }
 
+/**
+ * What bf16 linear products run on now: "onednn <implementation> (<isa>)" on CPUs with
+ * AVX512-BF16 or AMX, else "fallback: <why>" (widened to fp32 for OpenBLAS sgemm).
+ * TELECHAT_CPU_BF16_GEMM=fallback forces the fallback (read on every product).
+ */
+export function cpuBf16GemmPath(): string {
+  return addon.cpuBf16GemmPath();
+}
+
 /** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
 export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
   const a = linearForwardArgs(y, x, w, b);

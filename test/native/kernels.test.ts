@@ -447,6 +447,9 @@ for (const tag of TAGS) {
       resetMemPeaks();
       K.linearForward(y, x, w, b);
       check(c.name, 'y', y.toFloat32(), dt);
+      const y2 = arena.alloc(dt, [t, Out]);
+      K.linearForward(y2, x, w, b);
+      expect(bitsEqual(y2, y)).toBe(true);
       // Blocks of 48x48 (x), 341x48 (W), 48x341 (y) fp32 + bias: ~142 KB; unblocked it is 1.46 MB.
       if (small) expect(memStats().peak.scratch!).toBeLessThan(200_000);
 
@@ -475,20 +478,64 @@ for (const tag of TAGS) {
       expect(bitsEqual(dwOnly, g.dw)).toBe(true);
     }
 
-    for (const c of [...cases.values()].filter((k) => k.op === 'linear' && k.name.startsWith(`linear_${tag}_`))) {
-      const { T: t, In, Out, bias } = c.params as { T: number; In: number; Out: number; bias: boolean };
-      const acc = c.params.accumulate_dx as boolean;
-      // The T = 600 16-bit cases shrink the widening budget to 16384 floats: W blocks of 341 rows
-      // and x blocks of 48 rows, so results must be exact across many block boundaries.
-      const small = lowp && t === 600;
-      it(`${t}x${In} -> ${Out}, grads ${c.params.gdt}${bias ? ', bias' : ''}${acc ? ', dx +=' : ''}` +
-        `${small ? `, 48x341-row ${dtypeName(dt)} blocks` : ''}`, () => {
-        if (small) process.env.TELECHAT_LINEAR_BLOCK_FLOATS = '16384';
+    // bf16 runs every case on both GEMM paths: oneDNN's bf16 matmul where the CPU has it
+    // ('auto') and the forced fp32-widening fallback, each within the same bound.
+    const paths = dt === DType.BF16 ? (['auto', 'fallback'] as const) : (['auto'] as const);
+    for (const path of paths) {
+      for (const c of [...cases.values()].filter((k) => k.op === 'linear' && k.name.startsWith(`linear_${tag}_`))) {
+        const { T: t, In, Out, bias } = c.params as { T: number; In: number; Out: number; bias: boolean };
+        const acc = c.params.accumulate_dx as boolean;
+        // The T = 600 16-bit cases shrink the widening budget to 16384 floats: W blocks of 341 rows
+        // and x blocks of 48 rows, so results must be exact across many block boundaries.
+        const small = lowp && t === 600;
+        const pathName = dt === DType.BF16 ? `, ${path} GEMM path` : '';
+        it(`${t}x${In} -> ${Out}, grads ${c.params.gdt}${bias ? ', bias' : ''}${acc ? ', dx +=' : ''}` +
+          `${small ? `, 48x341-row ${dtypeName(dt)} blocks` : ''}${pathName}`, () => {
+          if (small) process.env.TELECHAT_LINEAR_BLOCK_FLOATS = '16384';
+          process.env.TELECHAT_CPU_BF16_GEMM = path;
+          try {
+            report.push(`${c.name} (${path}): ${K.cpuBf16GemmPath()}`);
+            linearCase(c, t, In, Out, bias, acc, small);
+          } finally {
+            delete process.env.TELECHAT_LINEAR_BLOCK_FLOATS;
+            delete process.env.TELECHAT_CPU_BF16_GEMM;
+          }
+        });
+      }
+    }
+
+    if (dt === DType.BF16) {
+      it('bf16 products run on oneDNN where the CPU has AVX512-BF16 or AMX (unless built without it)', () => {
+        const flags = readFileSync('/proc/cpuinfo', 'utf8');
+        const hasBf16 = /\b(avx512_bf16|amx_bf16)\b/.test(flags);
+        const path = K.cpuBf16GemmPath();
+        report.push(`bf16 GEMM path: ${path}`);
+        if (path.includes('built without oneDNN')) return; // no libdnnl-dev at build time: the fallback is right
+        expect(path.startsWith('onednn '), path).toBe(hasBf16);
+        process.env.TELECHAT_CPU_BF16_GEMM = 'fallback';
         try {
-          linearCase(c, t, In, Out, bias, acc, small);
+          expect(K.cpuBf16GemmPath()).toBe('fallback: TELECHAT_CPU_BF16_GEMM=fallback');
         } finally {
-          delete process.env.TELECHAT_LINEAR_BLOCK_FLOATS;
+          delete process.env.TELECHAT_CPU_BF16_GEMM;
         }
+      });
+
+      it('rejects a bad TELECHAT_CPU_BF16_GEMM before writing any output', () => {
+        const [t, In, Out] = [4, 8, 3];
+        const x = arena.alloc(dt, [t, In]);
+        x.writeFloat32(randn(t * In, 71));
+        const w = arena.alloc(dt, [Out, In]);
+        w.writeFloat32(randn(Out * In, 72));
+        const y = arena.alloc(dt, [t, Out]);
+        y.writeFloat32(new Float32Array(t * Out).fill(5));
+        process.env.TELECHAT_CPU_BF16_GEMM = 'onednn';
+        try {
+          expect(() => K.linearForward(y, x, w, null)).toThrow(
+            "TELECHAT_CPU_BF16_GEMM must be 'auto' or 'fallback', got 'onednn'");
+        } finally {
+          delete process.env.TELECHAT_CPU_BF16_GEMM;
+        }
+        expect([...y.toFloat32()]).toEqual(new Array(t * Out).fill(5));
       });
     }
 

@@ -2,6 +2,7 @@
 // mirrors ops.h; shapes and dtypes are checked by the TypeScript wrappers (src/native/kernels.ts).
 #include "bind/args.h"
 #include "bind/bindings.h"
+#include "cpu/gemm_bf16.h"
 #include "cpu/ops.h"
 
 namespace telechat {
@@ -64,17 +65,27 @@ Napi::Value RmsnormBackward(const CI& info) {
   return info.Env().Undefined();
 }
 
+// Linear products may throw (a bad TELECHAT_CPU_BF16_GEMM, a oneDNN error) before writing output.
 Napi::Value LinearForward(const CI& info) {
-  cpu::linear_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), int_arg(info, 4),
-                      int_arg(info, 5), int_arg(info, 6), dtype_arg(info, 7));
-  return info.Env().Undefined();
+  return guarded(info, [&]() -> Napi::Value {
+    cpu::linear_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), int_arg(info, 4),
+                        int_arg(info, 5), int_arg(info, 6), dtype_arg(info, 7));
+    return info.Env().Undefined();
+  });
 }
 
 Napi::Value LinearBackward(const CI& info) {
-  cpu::linear_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
-                       ptr_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8), dtype_arg(info, 9),
-                       dtype_arg(info, 10), bool_arg(info, 11));
-  return info.Env().Undefined();
+  return guarded(info, [&]() -> Napi::Value {
+    cpu::linear_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
+                         ptr_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8), dtype_arg(info, 9),
+                         dtype_arg(info, 10), bool_arg(info, 11));
+    return info.Env().Undefined();
+  });
+}
+
+// What bf16 linear products run on now ("onednn ..." or "fallback: why"); see cpu/gemm_bf16.h.
+Napi::Value CpuBf16GemmPath(const CI& info) {
+  return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::bf16_gemm_path()); });
 }
 
 Napi::Value RopeForward(const CI& info) {
@@ -152,6 +163,7 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward));
   exports.Set("linearForward", Napi::Function::New(env, LinearForward));
   exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
+  exports.Set("cpuBf16GemmPath", Napi::Function::New(env, CpuBf16GemmPath));
   exports.Set("ropeForward", Napi::Function::New(env, RopeForward));
   exports.Set("ropeBackward", Napi::Function::New(env, RopeBackward));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));

@@ -1,5 +1,6 @@
-// Linear layer y = x W^T (+ b) on OpenBLAS sgemm. fp32 operands go to sgemm directly (one call
-// per product). 16-bit (bf16, fp16) operands are widened to fp32 block by block through
+// Linear layer y = x W^T (+ b). bf16 operands go to oneDNN's bf16 matmul when the CPU has bf16
+// instructions (gemm_bf16.h). Otherwise OpenBLAS sgemm: fp32 operands go to sgemm directly (one
+// call per product); 16-bit (bf16, fp16) operands are widened to fp32 block by block through
 // Scratch, so a big weight (the LM head) is never copied whole; products and sums stay fp32
 // and only the final stores round (an fp16 output saturates to inf only if it overflows).
 #include <cblas.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "cpu/gemm_bf16.h"
 #include "cpu/ops.h"
 #include "cpu/storage.h"
 #include "memory.h"
@@ -78,6 +80,10 @@ int blas_int(int64_t v) { return static_cast<int>(v); }
 void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out,
                     DType dt) {
   if (T <= 0 || Out <= 0) return;
+  if (dt == DT_BF16 && In > 0 && bf16_gemm_enabled()) {
+    bf16_gemm(y, DT_BF16, Out, MatView{x, In, 1}, MatView{w, 1, In}, b, T, In, Out, false);
+    return;
+  }
   const bool f32 = dt == DT_F32;
   const Blocks blk = narrow_blocks(T, In, Out);
   const int64_t tb = f32 ? T : blk.tb;
@@ -140,6 +146,14 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   if (T <= 0 || In <= 0) return;
   if (Out <= 0) {  // empty product: dx = 0 unless accumulating, nothing else to add
     if (dx && !accumulate_dx) fill_zero(dx, T * In, dt);
+    return;
+  }
+  // bf16 on oneDNN: dx = dy W (+ dx), dw += dy^T x into fp32 (or bf16) dw, each summed in fp32
+  // and rounded once, as below.
+  if (dt == DT_BF16 && (gdt == DT_F32 || gdt == DT_BF16) && bf16_gemm_enabled()) {
+    if (dx) bf16_gemm(dx, DT_BF16, In, MatView{dy, Out, 1}, MatView{w, In, 1}, nullptr, T, Out, In, accumulate_dx);
+    bf16_gemm(dw, gdt, In, MatView{dy, 1, Out}, MatView{x, In, 1}, nullptr, Out, T, In, true);
+    if (db) bias_grad(db, dy, T, Out, dt, gdt);
     return;
   }
   const bool f32 = dt == DT_F32;
