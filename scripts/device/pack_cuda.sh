@@ -15,7 +15,9 @@ out=.device
 rm -rf "$out" && mkdir -p "$out/bundle/lib"
 
 echo "pack: building the portable addon for sm_80 and sm_90 (build/device)"
-TELECHAT_PORTABLE=1 TELECHAT_CUDA_ARCHS="80;90" npx cmake-js compile --directory native --out build/device > "$out/build.log" 2>&1 \
+# without oneDNN: its library alone would take most of the 64 MiB, and the GPU checks compare
+# against the CPU kernels, which the fp32-widening bf16 path serves as well
+TELECHAT_NO_DNNL=1 TELECHAT_PORTABLE=1 TELECHAT_CUDA_ARCHS="80;90" npx cmake-js compile --directory native --out build/device > "$out/build.log" 2>&1 \
   || { tail -30 "$out/build.log"; exit 1; }
 npx tsc -p tsconfig.json
 
@@ -30,8 +32,9 @@ ldd "$addon" | awk '/=> \//{print $3}' | while read -r lib; do
 done
 cp -r dist "$out/bundle/dist"
 # The runtime npm dependencies (telechat-train itself runs on the GPU machine): only the
-# linux-x64 binary of the tokenizers package, no source maps (~2 MB compressed).
-for p in $(npm ls --omit=dev --all --parseable 2>/dev/null | grep /node_modules/ | sed "s#^$PWD/##" | sort -u); do
+# linux-x64 binary of the tokenizers package, no source maps (~2 MB compressed). node-llama-cpp
+# (telechat-chat, with its ~860 MB of prebuilt llama.cpp binaries) stays behind: no GPU check runs it.
+for p in $(npm ls --omit=dev --all --parseable 2>/dev/null | grep /node_modules/ | grep -v -E '/node_modules/(node-llama-cpp|@node-llama-cpp)(/|$)' | sed "s#^$PWD/##" | sort -u); do
   mkdir -p "$out/bundle/$(dirname "$p")" && cp -r "$p" "$out/bundle/$p"
 done
 find "$out/bundle/node_modules/tokenizers" -name '*.node' ! -name '*linux-x64-gnu.node' -delete

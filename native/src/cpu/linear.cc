@@ -152,7 +152,7 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   // and rounded once, as below.
   if (dt == DT_BF16 && (gdt == DT_F32 || gdt == DT_BF16) && bf16_gemm_enabled()) {
     if (dx) bf16_gemm(dx, DT_BF16, In, MatView{dy, Out, 1}, MatView{w, In, 1}, nullptr, T, Out, In, accumulate_dx);
-    bf16_gemm(dw, gdt, In, MatView{dy, 1, Out}, MatView{x, In, 1}, nullptr, Out, T, In, true);
+    if (dw) bf16_gemm(dw, gdt, In, MatView{dy, 1, Out}, MatView{x, In, 1}, nullptr, Out, T, In, true);
     if (db) bias_grad(db, dy, T, Out, dt, gdt);
     return;
   }
