@@ -334,6 +334,25 @@ function zeroSection(r: Result): string {
   ].join('\n');
 }
 
+function exportSection(r: Result): string {
+  const runs = r.get('runs');
+  if (!Array.isArray(runs) || runs.length === 0) throw new Error(`${r.file}: runs must be a non-empty array`);
+  const body = runs.map((_, i) => {
+    const k = (key: string) => `runs.${i}.${key}`;
+    return [String(r.num(k('layers'))), r.str(k('dtype')), f(r.num(k('model_mb')), 1), f(r.num(k('out_mb')), 1), f(r.num(k('seconds')), 2),
+      f(r.num(k('in_mb_per_s')), 0), f(r.num(k('max_rss_mb')), 0)];
+  });
+  const growth = Object.entries(r.get('rss_ratio') as Record<string, number>).map(([dtype, x]) => `x${f(x)} (${dtype})`).join(', ');
+  return [
+    `\`telechat-export --model DIR --format gguf\` of generated TeleChat2-shaped fp16 HF dirs (hidden ${r.num('hidden')}) that differ only ` +
+      'in depth; one process per export, its wall time and peak RSS. There is no peer: the point is that memory stays flat.',
+    '',
+    table(['blocks', 'dtype', 'HF MB', 'GGUF MB', 'seconds', 'MB/s read', 'peak RSS MB'], body),
+    '',
+    `Model x${f(r.num('model_size_ratio'))} larger -> peak RSS ${growth} (target: RSS does not grow with the model).`,
+  ].join('\n');
+}
+
 /** A result file nobody wrote a formatter for yet: its top-level numbers. */
 function genericSection(r: Result): string {
   const rows = Object.entries(r.data).filter(([, v]) => typeof v === 'number').map(([k, v]) => [k, String(v)]);
@@ -349,6 +368,7 @@ const SECTIONS: Record<string, { title: string; render: (r: Result) => string; t
   data: { title: 'Dataset build (`npm run bench:data`)', render: dataSection,
     threads: (r) => `${(r.get('by_threads') as { threads: number }[]).map((t) => t.threads).join(' and ')} encoding threads, both sides` },
   zero: { title: 'ZeRO stages (`npm run bench:zero`)', render: zeroSection, threads: (r) => `${r.num('threads_per_rank')} per rank, ${r.num('ranks')} ranks` },
+  export: { title: 'GGUF export (`npm run bench:export`)', render: exportSection, threads: () => null },
 };
 
 /** The run record, if it is the run that wrote `file` (not an older one before a direct rerun). */

@@ -214,6 +214,15 @@ describe('bench report', () => {
     expect(() => busFactor('gather' as never, 2)).toThrow(/unknown collective "gather"/);
   });
 
+  it('export: one row per export and the RSS growth against the model growth', () => {
+    const run = (layers: number, dtype: string, mb: number, rss: number) => ({ layers, dtype, model_mb: mb, seconds: 2, in_mb_per_s: mb / 2, out_mb: mb / 2, max_rss_mb: rss });
+    writeResult('export', { hidden: 64, runs: [run(4, 'fp16', 100, 150), run(16, 'fp16', 400, 153)], model_size_ratio: 4, rss_ratio: { fp16: 1.02 } });
+    const text = section(report(), 'bench:export');
+    expect(text).toContain('| blocks | dtype | HF MB | GGUF MB | seconds | MB/s read | peak RSS MB |');
+    expect(text).toContain('| 16 | fp16 | 400.0 | 200.0 | 2.00 | 200 | 153 |');
+    expect(text).toContain('Model x4.00 larger -> peak RSS x1.02 (fp16)');
+  });
+
   it('data: both sides at 1 and 2 threads, each with its best time, rounds, CPU seconds and ratio', () => {
     writeResult('data', dataResult());
     const text = section(report(), 'bench:data');
