@@ -199,18 +199,7 @@ export class TelechatModel {
       const T = dev.host.tokens;
       const w = this.acts.work;
       this.finalNorm(T);
-      const lnf = w.lnf.rows(0, T);
-      const runs = targetRuns(dev.host.targets);
-      const selected = runs.reduce((s, [, n]) => s + n, 0);
-      const selTargets = new Int32Array(selected);
-      let cursor = 0;
-      for (const [start, n] of runs) {
-        this.be.copy(w.headIn.rows(cursor, n), lnf.rows(start, n));
-        selTargets.set(dev.host.targets.subarray(start, start + n), cursor);
-        cursor += n;
-      }
-      const targets = arena.alloc('int32', [Math.max(selected, 1)]);
-      if (selected > 0) targets.view(0, [selected]).writeInt32(selTargets);
+      const { selected, targets } = this.gatherLabelRows(dev, w.lnf.rows(0, T), arena);
       const W = this.params.lmHead();
       let lossSum = 0;
       let count = 0;
@@ -227,6 +216,23 @@ export class TelechatModel {
     } finally {
       arena.freeAll();
     }
+  }
+
+  /** The loss-bearing rows of lnf (contiguous runs) copied into headIn, and their targets. */
+  private gatherLabelRows(dev: DeviceBatch, lnf: Tensor, arena: Arena): { runs: Array<[number, number]>; selected: number; targets: Tensor } {
+    const w = this.acts.work;
+    const runs = targetRuns(dev.host.targets);
+    const selected = runs.reduce((s, [, n]) => s + n, 0);
+    const selTargets = new Int32Array(selected);
+    let cursor = 0;
+    for (const [start, n] of runs) {
+      this.be.copy(w.headIn.rows(cursor, n), lnf.rows(start, n));
+      selTargets.set(dev.host.targets.subarray(start, start + n), cursor);
+      cursor += n;
+    }
+    const targets = arena.alloc('int32', [Math.max(selected, 1)]);
+    if (selected > 0) targets.view(0, [selected]).writeInt32(selTargets);
+    return { runs, selected, targets };
   }
 
   free(): void {
@@ -318,21 +324,9 @@ export class TelechatModel {
     const T = dev.host.tokens;
     const w = this.acts.work;
     this.finalNorm(T);
-    const lnf = w.lnf.rows(0, T);
     const dlnf = w.dln.rows(0, T);
     this.be.zero(dlnf);
-    // gather the loss-bearing rows (contiguous runs) into headIn
-    const runs = targetRuns(dev.host.targets);
-    const selected = runs.reduce((s, [, n]) => s + n, 0);
-    const selTargets = new Int32Array(selected);
-    let cursor = 0;
-    for (const [start, n] of runs) {
-      this.be.copy(w.headIn.rows(cursor, n), lnf.rows(start, n));
-      selTargets.set(dev.host.targets.subarray(start, start + n), cursor);
-      cursor += n;
-    }
-    const targets = arena.alloc('int32', [Math.max(selected, 1)]);
-    if (selected > 0) targets.view(0, [selected]).writeInt32(selTargets);
+    const { runs, selected, targets } = this.gatherLabelRows(dev, w.lnf.rows(0, T), arena);
     const W = this.params.lmHead();
     // a frozen base (LoRA): dX through the LM head only, no dW GEMM
     const gW = this.grads ? this.grads.lmHead() : null;
@@ -348,7 +342,8 @@ export class TelechatModel {
       count += ce.count;
       this.be.linearBackward(w.dheadIn.rows(r, n), gW, null, logits, x, W, false);
     }
-    cursor = 0;
+    // scatter the head's input gradients back to their rows
+    let cursor = 0;
     for (const [start, n] of runs) {
       this.be.copy(dlnf.rows(start, n), w.dheadIn.rows(cursor, n));
       cursor += n;
