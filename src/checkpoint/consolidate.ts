@@ -37,11 +37,7 @@ export function consolidateCheckpoint(path: string, outDir: string, dtype: Expor
             if (r.unit !== u.unit) throw new CheckpointError(`export of unit ${String(u.unit)} touched unit ${String(r.unit)}`);
             return unit;
           });
-          while (writer.nextName !== null) {
-            const map = writer.layout.tensors.find((t) => t.hfName === writer.nextName)!;
-            if (unitOf(table, map.canonical) !== u) break;
-            writer.write(map.hfName, hfTensorValues(map, views));
-          }
+          writeUnitTensors(writer, table, u, views);
         } finally {
           unit.free();
         }
@@ -53,5 +49,19 @@ export function consolidateCheckpoint(path: string, outDir: string, dtype: Expor
     }
   } finally {
     state.close();
+  }
+}
+
+/** Writes the writer's next HF tensors while they belong to `unit` (HF order follows the units). */
+export function writeUnitTensors(
+  writer: HfExportWriter,
+  table: Parameters<typeof unitOf>[0],
+  unit: ReturnType<typeof unitOf>,
+  views: Parameters<typeof hfTensorValues>[1],
+): void {
+  while (writer.nextName !== null) {
+    const map = writer.layout.tensors.find((t) => t.hfName === writer.nextName)!;
+    if (unitOf(table, map.canonical) !== unit) break;
+    writer.write(map.hfName, hfTensorValues(map, views));
   }
 }

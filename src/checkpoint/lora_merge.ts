@@ -8,7 +8,8 @@ import { buildParamTable, FlatParams } from '../model/params.js';
 import { DType, MemCategory, alloc } from '../native/tensor.js';
 import { UnitViews } from '../zero/unit_views.js';
 import { unitOf } from '../zero/partition.js';
-import { CheckpointError, HfTensorSource, hfTensorValues, loadHfSpec, loadHfWeights } from './hf.js';
+import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf.js';
+import { writeUnitTensors } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
 import { loadAdapterWeights, readAdapterConfig } from './peft.js';
 import { readFileSync } from 'node:fs';
@@ -52,11 +53,7 @@ export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir:
             mergeInto(values, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), cfg.r, scale);
             w.writeFloat32(values);
           }
-          while (writer.nextName !== null) {
-            const map = writer.layout.tensors.find((t) => t.hfName === writer.nextName)!;
-            if (unitOf(table, map.canonical) !== u) break;
-            writer.write(map.hfName, hfTensorValues(map, views));
-          }
+          writeUnitTensors(writer, table, u, views);
         } finally {
           unit.free();
         }
