@@ -3,9 +3,10 @@
 // layout, safetensors or .bin) or a training checkpoint's fp32 master weights (zero/, any
 // world size and stage). Both give the canonical orientation: linear weights [out, in], the
 // qkv rows Q, then K, then V (key_value de-interleaved), gate rows then up rows.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointDir } from '../checkpoint/consolidate.js';
-import { checkTensors, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
+import { CheckpointError, checkTensors, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
 import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
 import { buildParamTable, type ParamTable } from '../model/params.js';
@@ -74,6 +75,13 @@ export class CheckpointCanonicalSource implements CanonicalSource {
   constructor(path: string) {
     const dir = checkpointDir(path);
     this.hfDir = join(dir, 'hf');
+    // a LoRA checkpoint holds adapters over a base it does not contain: merge first
+    if (existsSync(join(dir, 'adapter')) && !existsSync(this.hfDir)) {
+      throw new CheckpointError(
+        `${dir} is a LoRA checkpoint (adapter/, no hf/): merge it first (telechat-export --checkpoint ${path} --output MERGED), ` +
+          'then convert MERGED with --model, or convert the run\'s final/ (the merged model) with --model',
+      );
+    }
     this.spec = loadHfSpec(this.hfDir);
     this.state = new ZeroStateReader(join(dir, 'zero'));
     try {

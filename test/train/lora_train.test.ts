@@ -124,6 +124,15 @@ describe('LoRA training', () => {
     expect(relDiff(readAll(join(dest, 'model.safetensors')), readAll(join(BASE_OUT(), 'final', 'model.safetensors')))).toBe(0);
   }, 60_000);
 
+  it('--format gguf of a LoRA checkpoint is one clear error saying to merge first (no output)', async () => {
+    const dest = join(tmp.dir, 'lora.gguf');
+    const res = await runAsync(['dist/cli/export.js', '--checkpoint', BASE_OUT(), '--format', 'gguf', '--output', dest]);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/is a LoRA checkpoint \(adapter\/, no hf\/\): merge it first/);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(dest)).toBe(false);
+  }, 60_000);
+
   it.each([
     [1, 2, 3, 2],
     [2, 3, 2, 2],
