@@ -304,6 +304,36 @@ describe('CPU attention determinism and memory', () => {
     }
   });
 
+  // The by-document backward (passes 1 and 2 fused, dQ kept per document) and the two-pass one
+  // issue the same tile products and add them in the same order, so their gradients are bitwise
+  // equal; auto picks by shape and thread count, so a difference here would make results depend
+  // on the thread count. Summing dQ over the key blocks in descending order fails it (tried).
+  it('gives bitwise-equal gradients on the two-pass and by-document backward schedules', () => {
+    const cases: Case[] = [
+      { docs: [113, 203, 7, 64, 65], nh: 6, nkv: 2, D: 24, seed: 22 },
+      { docs: [300, 1, 129], nh: 4, nkv: 4, D: 64, seed: 23 },
+    ];
+    const withSchedule = <T>(v: string, fn: () => T): T => {
+      process.env.TELECHAT_CPU_ATTN_BWD = v;
+      try {
+        return fn();
+      } finally {
+        delete process.env.TELECHAT_CPU_ATTN_BWD;
+      }
+    };
+    for (const c of cases) {
+      for (const dt of [DType.F32, DType.BF16]) {
+        const { qkv, dout } = inputsFor(c, dt);
+        const twoPass = withSchedule('two-pass', () => runNative(c, dt, qkv, dout));
+        const byDoc = withSchedule('by-document', () => runNative(c, dt, qkv, dout));
+        expect(Buffer.from(byDoc.dqkv.buffer).equals(Buffer.from(twoPass.dqkv.buffer)), `${dtypeName(dt)} docs ${c.docs}`).toBe(true);
+      }
+    }
+    const { qkv, dout } = inputsFor(cases[0]!, DType.F32);
+    expect(() => withSchedule('fused', () => runNative(cases[0]!, DType.F32, qkv, dout))).toThrow(
+      /TELECHAT_CPU_ATTN_BWD must be auto, two-pass or by-document, got "fused"/);
+  });
+
   it('peak scratch memory grows linearly in T, not as T^2', () => {
     const peakScratch = (T: number): number => {
       const c: Case = { docs: [T], nh: 2, nkv: 1, D: 16, seed: 31 };

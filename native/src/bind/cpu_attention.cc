@@ -10,7 +10,7 @@
 namespace telechat {
 namespace {
 
-// Runs a kernel, turning a failed Scratch allocation into a JS error instead of an abort.
+// Runs a kernel, turning a failed Scratch allocation (or another C++ error) into a JS error instead of an abort.
 template <typename F>
 Napi::Value guarded(const Napi::CallbackInfo& info, const char* name, F kernel) {
   try {
@@ -18,6 +18,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info, const char* name, F kernel) 
   } catch (const std::bad_alloc&) {
     Napi::Error::New(info.Env(), std::string(name) + ": out of host memory for scratch tiles")
         .ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {  // a bad TELECHAT_CPU_ATTN_BWD
+    Napi::Error::New(info.Env(), std::string(name) + ": " + e.what()).ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();
 }

@@ -12,8 +12,15 @@
 //           dV += P^T dO, dP = dO V^T, dS = P * (dP - delta), dK += scale * dS^T Q
 //   pass 2  one task per (document, query head, query block) owns its dQ rows:
 //           dQ += scale * dS K over the key blocks up to the diagonal.
-// Recomputing S and dP in pass 2 costs 2 extra block GEMMs out of 7, and buys race-free,
-// deterministic dQ without atomics or a T-sized accumulator per thread.
+// Recomputing S and dP in pass 2 costs 2 extra block GEMMs out of 7 (and a second exp), and
+// buys race-free, deterministic dQ without atomics.
+// When there are enough (document, kv head) pairs to keep every thread busy, one task per pair
+// runs passes 1 and 2 together instead (5 GEMMs, one exp per tile pair): it owns the whole
+// document's dK, dV and dQ rows in per-thread fp32 buffers, so dQ needs no recompute. It issues
+// the very same tile products and adds every tile's contribution in the same order as the two
+// passes (dK, dV: query head, then query block; dQ: key block), so both schedules give
+// bitwise-equal gradients; which one runs depends only on the shapes and the thread count.
+// TELECHAT_CPU_ATTN_BWD=two-pass|by-document forces one (tests compare them).
 //
 // All temporaries come from Scratch: per-thread tiles, the block list and [nh, T] delta.
 // Tile products are single-threaded OpenBLAS sgemm calls (OpenBLAS runs one thread inside
@@ -23,8 +30,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
+#include "cpu/fast_exp.h"
 #include "cpu/ops.h"
 #include "memory.h"
 
@@ -35,27 +47,6 @@ namespace {
 // Query and key block size. 64 x 64 score tiles and 64 x D operand tiles stay in L2 for D
 // up to 256, and are large enough that sgemm call overhead is small.
 constexpr int64_t kBlock = 64;
-
-// e^x, vectorisable (Cephes expf polynomial, ~2 ulp): e^x = 2^n * e^r with |r| <= ln2 / 2.
-// Inputs are scores minus a row max or lse, so <= ~0; below -87 the result is clamped to
-// ~1.6e-38, which is zero for every sum it enters. n is rounded with the 1.5 * 2^23 trick:
-// GCC does not vectorise std::floor without -ffast-math, which this project does not use.
-inline float fast_exp(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float two_n;
-  std::memcpy(&two_n, &bits, 4);
-  return er * two_n;
-}
 
 // s[j] = e^(s[j] - shift) for j < n; returns their sum (same lane split every call: deterministic).
 float exp_shifted(float* __restrict s, int64_t n, float shift) {
@@ -221,14 +212,58 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
   }
 }
 
+namespace {
+
+// Per-thread fp32 rows of the by-document schedule: dK, dV and one query head's dQ for a whole
+// document. Above this many bytes (all threads together) the two-pass schedule runs instead.
+constexpr int64_t kByDocumentBudget = int64_t{256} << 20;
+
+// Which backward schedule runs: by document when the (document, kv head) tasks balance over
+// the threads (the largest is at most half a thread's even share) and their buffers fit.
+bool by_document(const int32_t* cu_seqlens, int64_t num_docs, int64_t nkv, int64_t D, int threads) {
+  const char* env = std::getenv("TELECHAT_CPU_ATTN_BWD");
+  const std::string force = env ? env : "";
+  if (force == "two-pass") return false;
+  if (force == "by-document") return true;
+  if (!force.empty() && force != "auto") {
+    throw std::invalid_argument("TELECHAT_CPU_ATTN_BWD must be auto, two-pass or by-document, got \"" + force + "\"");
+  }
+  int64_t total = 0, largest = 0, longest = 0;
+  for (int64_t d = 0; d < num_docs; d++) {
+    const int64_t len = cu_seqlens[d + 1] - cu_seqlens[d];
+    total += nkv * len * len;
+    largest = std::max(largest, len * len);
+    longest = std::max(longest, len);
+  }
+  return 2 * threads * largest <= total && threads * 3 * longest * D * 4 <= kByDocumentBudget;
+}
+
+// The documents, longest first (dynamic scheduling then ends on short tasks); ties by position.
+std::vector<int64_t> documents_by_length(const int32_t* cu_seqlens, int64_t num_docs) {
+  std::vector<int64_t> order(static_cast<size_t>(num_docs));
+  for (int64_t d = 0; d < num_docs; d++) order[static_cast<size_t>(d)] = d;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    const int64_t la = cu_seqlens[a + 1] - cu_seqlens[a], lb = cu_seqlens[b + 1] - cu_seqlens[b];
+    return la != lb ? la > lb : a < b;
+  });
+  return order;
+}
+
+}  // namespace
+
 void attention_backward(void* dqkv, const void* dout, const void* out, const float* lse, const void* qkv,
                         const int32_t* cu_seqlens, int64_t num_docs, int64_t T, int64_t nh, int64_t nkv, int64_t D,
                         float scale, DType dt) {
   const Shape sh{T, nh, nkv, D, nh / nkv};
   const BlockList blocks(cu_seqlens, num_docs);
   const int64_t nblocks = blocks.size();
-  // Per thread: six [kBlock, D] tiles, S and dP [kBlock, kBlock].
-  const int64_t per_thread = 6 * kBlock * D + 2 * kBlock * kBlock;
+  const bool fused = by_document(cu_seqlens, num_docs, nkv, D, omp_get_max_threads());
+  int64_t longest = 0;
+  for (int64_t d = 0; d < num_docs; d++) longest = std::max<int64_t>(longest, cu_seqlens[d + 1] - cu_seqlens[d]);
+  const std::vector<int64_t> docs = documents_by_length(cu_seqlens, num_docs);
+  // Per thread: six [kBlock, D] tiles, S and dP [kBlock, kBlock]; by document also the
+  // document's dK, dV and dQ rows [longest, D] each.
+  const int64_t per_thread = 6 * kBlock * D + 2 * kBlock * kBlock + (fused ? 3 * longest * D : 0);
   Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
   Scratch delta_buf(static_cast<size_t>(nh * T) * sizeof(float));
   float* const delta = delta_buf.as<float>();
@@ -243,6 +278,9 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
     float* const dV = dK + kBlock * D;
     float* const S = dV + kBlock * D;
     float* const dP = S + kBlock * kBlock;
+    float* const docK = dP + kBlock * kBlock;  // by document: [longest, D] each
+    float* const docV = docK + longest * D;
+    float* const docQ = docV + longest * D;
 
     // Pass 0: delta[h, t] = sum_c dO[t, h, c] * O[t, h, c] (rows go through the Q, dO tiles).
 #pragma omp for schedule(static)
@@ -254,57 +292,97 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
         for (int64_t c = 0; c < D; c++) sum += dO[c] * Q[c];
         delta[h * T + t] = sum;
       }
-    }  // implicit barrier: delta is complete before passes 1 and 2
+    }  // implicit barrier: delta is complete before the gradient passes
 
-    // Pass 1: dK, dV of one (key block, kv head). Blocks are sorted most-queries-first for
-    // pass 2, and a key block's cost is the opposite, so walk the list backwards.
+    if (fused) {
+      // Passes 1 and 2 together: one (document, kv head) per task, key blocks outermost so each
+      // query block's dQ gets its key blocks in ascending order, as pass 2 adds them.
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < nblocks * nkv; task++) {
-      const Block& k = blocks[nblocks - 1 - task / nkv];
-      const int64_t g = task % nkv, kn = k.rows();
-      load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
-      load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
-      std::fill(dK, dK + kn * D, 0.0f);
-      std::fill(dV, dV + kn * D, 0.0f);
-      for (int64_t h = g * sh.group; h < (g + 1) * sh.group; h++) {
-        for (int64_t q0 = k.t0; q0 < k.doc1; q0 += kBlock) {
-          const Block q{k.doc0, k.doc1, q0, std::min(q0 + kBlock, k.doc1)};
-          const int64_t qn = q.rows();
-          load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
-          load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
-          scores(S, Q, K, qn, kn, D, scale);
-          probabilities(S, lse + h * T + q.t0, q, k);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, dV, D);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
-          softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, dK, D);
+      for (int64_t task = 0; task < num_docs * nkv; task++) {
+        const int64_t d = docs[static_cast<size_t>(task / nkv)], g = task % nkv;
+        const int64_t doc0 = cu_seqlens[d], doc1 = cu_seqlens[d + 1], len = doc1 - doc0;
+        std::fill(docK, docK + len * D, 0.0f);
+        std::fill(docV, docV + len * D, 0.0f);
+        for (int64_t h = g * sh.group; h < (g + 1) * sh.group; h++) {
+          std::fill(docQ, docQ + len * D, 0.0f);
+          for (int64_t k0 = doc0; k0 < doc1; k0 += kBlock) {
+            const Block k{doc0, doc1, k0, std::min(k0 + kBlock, doc1)};
+            const int64_t kn = k.rows();
+            float* const kdK = docK + (k0 - doc0) * D;
+            float* const kdV = docV + (k0 - doc0) * D;
+            load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
+            load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+            for (int64_t q0 = k0; q0 < doc1; q0 += kBlock) {
+              const Block q{doc0, doc1, q0, std::min(q0 + kBlock, doc1)};
+              const int64_t qn = q.rows();
+              load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+              load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
+              scores(S, Q, K, qn, kn, D, scale);
+              probabilities(S, lse + h * T + q.t0, q, k);
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, kdV, D);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+              softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, kdK, D);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, scale, dP, kBlock, K, D, 1.0f,
+                          docQ + (q0 - doc0) * D, D);
+            }
+          }
+          store_tile(dqkv, docQ, doc0, len, sh.row(), sh.q_col(h), D, dt);
         }
+        store_tile(dqkv, docK, doc0, len, sh.row(), sh.k_col(g), D, dt);
+        store_tile(dqkv, docV, doc0, len, sh.row(), sh.v_col(g), D, dt);
       }
-      store_tile(dqkv, dK, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
-      store_tile(dqkv, dV, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
-    }
-
-    // Pass 2: dQ of one (query block, query head) over the key blocks up to the diagonal.
-    float* const dQ = dK;
+    } else {
+      // Pass 1: dK, dV of one (key block, kv head). Blocks are sorted most-queries-first for
+      // pass 2, and a key block's cost is the opposite, so walk the list backwards.
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < nblocks * nh; task++) {
-      const Block& q = blocks[task / nh];
-      const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
-      load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
-      load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
-      std::fill(dQ, dQ + qn * D, 0.0f);
-      for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
-        const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};
-        const int64_t kn = k.rows();
+      for (int64_t task = 0; task < nblocks * nkv; task++) {
+        const Block& k = blocks[nblocks - 1 - task / nkv];
+        const int64_t g = task % nkv, kn = k.rows();
         load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
         load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
-        scores(S, Q, K, qn, kn, D, scale);
-        probabilities(S, lse + h * T + q.t0, q, k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
-        softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, scale, dP, kBlock, K, D, 1.0f, dQ, D);
+        std::fill(dK, dK + kn * D, 0.0f);
+        std::fill(dV, dV + kn * D, 0.0f);
+        for (int64_t h = g * sh.group; h < (g + 1) * sh.group; h++) {
+          for (int64_t q0 = k.t0; q0 < k.doc1; q0 += kBlock) {
+            const Block q{k.doc0, k.doc1, q0, std::min(q0 + kBlock, k.doc1)};
+            const int64_t qn = q.rows();
+            load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+            load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
+            scores(S, Q, K, qn, kn, D, scale);
+            probabilities(S, lse + h * T + q.t0, q, k);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, dV, D);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+            softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, dK, D);
+          }
+        }
+        store_tile(dqkv, dK, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
+        store_tile(dqkv, dV, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
       }
-      store_tile(dqkv, dQ, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+
+      // Pass 2: dQ of one (query block, query head) over the key blocks up to the diagonal.
+      float* const dQ = dK;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t task = 0; task < nblocks * nh; task++) {
+        const Block& q = blocks[task / nh];
+        const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
+        load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+        load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
+        std::fill(dQ, dQ + qn * D, 0.0f);
+        for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
+          const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};
+          const int64_t kn = k.rows();
+          load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
+          load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+          scores(S, Q, K, qn, kn, D, scale);
+          probabilities(S, lse + h * T + q.t0, q, k);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+          softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, scale, dP, kBlock, K, D, 1.0f, dQ, D);
+        }
+        store_tile(dqkv, dQ, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu/fast_exp.h"
 #include "cpu/ops.h"
 #include "cpu/storage.h"
 #include "memory.h"
@@ -33,19 +34,29 @@ static void cross_entropy_impl(S* logits, double* row_loss, const int32_t* targe
       }
       const float zt = logit_scale * to_f32(row[target]);
       float m = -INFINITY;
+#pragma omp simd reduction(max : m)
       for (int64_t v = 0; v < V; v++) {
         z[v] = logit_scale * to_f32(row[v]);
         m = std::max(m, z[v]);
       }
-      double sum = 0.0;  // fp64: a 131072-term sum in fp32 would lose ~1e-5 relative
-      for (int64_t v = 0; v < V; v++) {
-        z[v] = std::exp(z[v] - m);
-        sum += z[v];
+      // e^(z - m) vectorised (fast_exp.h); summed in fp32 within blocks of 64, the blocks in fp64:
+      // a 131072-term sum all in fp32 would lose ~1e-5 relative, a 64-term one ~1e-7.
+      double sum = 0.0;
+      for (int64_t v0 = 0; v0 < V; v0 += 64) {
+        const int64_t v1 = std::min<int64_t>(v0 + 64, V);
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+        for (int64_t v = v0; v < v1; v++) {
+          z[v] = fast_exp(z[v] - m);
+          part += z[v];
+        }
+        sum += part;
       }
       row_loss[t] = std::log(sum) + static_cast<double>(m) - static_cast<double>(zt);
       if (write_grad) {
         const float inv_sum = static_cast<float>(1.0 / sum);
         const float k = grad_scale * logit_scale;
+#pragma omp simd
         for (int64_t v = 0; v < V; v++) row[v] = from_f32<S>(k * (z[v] * inv_sum));
         row[target] = from_f32<S>(k * (z[target] * inv_sum - 1.0f));
       }
