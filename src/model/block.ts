@@ -68,10 +68,14 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
  * On entry dresid holds d(loss)/d(out); on return it holds d(loss)/d(x).
  * Parameter gradients are accumulated into g (null: a frozen base, only the adapters in
  * `lora` get gradients; the norms' weight gradients then go to the scratch `normScratch`).
+ * inputGrad false (only with a frozen base: the first block of a LoRA model) skips what only
+ * d(loss)/d(x) needs, the qkv dX product and the first norm's backward; dresid is then left
+ * holding d(loss)/d(x2).
  */
 export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors | null, act: BlockActivations, tmp: BlockTemps, x: Tensor, dresid: Tensor, drop: BlockDropout | null = null,
-  lora: BlockLora | null = null, normScratch: Tensor | null = null): void {
+  lora: BlockLora | null = null, normScratch: Tensor | null = null, inputGrad = true): void {
   const { be } = ctx;
+  if (!inputGrad && g) throw new Error('blockBackward: inputGrad false needs a frozen base (its weights take no gradient)');
   const dNorm = (w: Tensor | undefined): Tensor => {
     if (w) return w;
     if (!normScratch) throw new Error('blockBackward: a frozen base needs the norm scratch');
@@ -98,6 +102,10 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   loraBackward(lora, 'o', act.att, dAtt, tmp.datt);
   be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
+  if (!inputGrad) {
+    loraBackward(lora, 'qkv', act.ln1, tmp.dqkv, null);
+    return;
+  }
   be.linearBackward(tmp.dln, g?.qkv ?? null, null, tmp.dqkv, act.ln1, p.qkv, false);
   loraBackward(lora, 'qkv', act.ln1, tmp.dqkv, tmp.dln);
   be.rmsnormBackward(dresid, dNorm(g?.ln1), tmp.dln, x, p.ln1, act.rstd1);

@@ -189,66 +189,43 @@ function dropped(l: BlockLora, t: LoraTarget, x: Tensor): Tensor {
   return xd;
 }
 
-/** B as a [width, r] matrix: B itself for a whole-matrix target, else zero rows around it. */
-function fullB(l: BlockLora, t: LoraTarget, B: Tensor): Tensor {
-  if (t.out === t.width) return B;
-  const bf = scratch(l.work, `bfull${t.width}`, l.work.dtype, [t.width, l.work.r]);
-  l.be.zero(bf);
-  l.be.copy(bf.rows(t.rowStart, t.out), B);
-  return bf;
-}
-
 /** u = scale * drop(x) A^T of one target, kept from its forward for its backward ([T, r] each). */
 function savedU(l: BlockLora, t: LoraTarget, T: number): Tensor {
   return scratch(l.work, `u${t.layer}.${t.index}`, l.work.dtype, [T, l.work.r]);
 }
 
-/** y [T, width] += scale * drop(x) A^T B^T for every adapter on `canonical`. */
+/**
+ * y [T, width] += scale * drop(x) A^T B^T for every adapter on `canonical`, each straight into its
+ * own output columns [rowStart, rowStart + out) (the Backend's loraForward).
+ */
 export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, y: Tensor): void {
   if (!l) return;
   const T = x.shape[0]!;
   for (const t of l.targets) {
     if (t.canonical !== canonical) continue;
-    const u = savedU(l, t, T);
-    l.be.linearForward(u, dropped(l, t, x), l.params.tensor(t.a), null);
-    l.be.scale(u, l.scale);
-    const z = scratch(l.work, `z${t.width}`, l.work.dtype, [T, t.width]);
-    l.be.linearForward(z, u, fullB(l, t, l.params.tensor(t.b)), null);
-    l.be.add(y, y, z);
+    l.be.loraForward(y, savedU(l, t, T), dropped(l, t, x), l.params.tensor(t.a), l.params.tensor(t.b), t.rowStart, l.scale);
   }
 }
 
 /**
- * Backward of loraForward given dy [T, width]: gB += scale * dy^T (drop(x) A^T) on its rows,
- * gA += scale * (dy B)^T drop(x), dx += drop'(scale * dy B A). u is the forward's (with
+ * Backward of loraForward given dy [T, width]: gB += dy_win^T u, gA += (scale dy_win B)^T drop(x),
+ * dx += drop'(scale dy_win B A) (dx null: no input gradient wanted). u is the forward's (with
  * gradient checkpointing, the recomputed block forward's), [T, r] per target for the micro-step.
  */
-export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor): void {
+export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor | null): void {
   if (!l) return;
   const T = x.shape[0]!;
-  const { r } = l.work;
   for (const t of l.targets) {
     if (t.canonical !== canonical) continue;
-    const A = l.params.tensor(t.a);
+    const A = l.params.tensor(t.a), B = l.params.tensor(t.b), u = savedU(l, t, T);
+    const gA = l.grads.tensor(t.a), gB = l.grads.tensor(t.b);
     const xd = dropped(l, t, x);
-    const u = savedU(l, t, T);
-    const du = scratch(l.work, 'du', l.work.dtype, [T, r]);
-    const gB = l.grads.tensor(t.b);
-    if (t.out === t.width) {
-      l.be.linearBackward(du, gB, null, dy, u, l.params.tensor(t.b), false);
-    } else {
-      const gBfull = scratch(l.work, `gbfull${t.width}`, l.work.gradDtype, [t.width, r]);
-      l.be.zero(gBfull);
-      l.be.linearBackward(du, gBfull, null, dy, u, fullB(l, t, l.params.tensor(t.b)), false);
-      l.be.add(gB, gB, gBfull.rows(t.rowStart, t.out));
-    }
-    l.be.scale(du, l.scale);
     const mask = l.mask(t);
-    if (!mask) {
-      l.be.linearBackward(dx, l.grads.tensor(t.a), null, du, xd, A, true);
+    if (!mask || !dx) {
+      l.be.loraBackward(dx, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, true);
     } else {
       const dxd = scratch(l.work, 'dxd', l.work.dtype, [...x.shape]);
-      l.be.linearBackward(dxd, l.grads.tensor(t.a), null, du, xd, A, false);
+      l.be.loraBackward(dxd, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, false);
       l.be.dropoutBackward(dxd, dxd, mask);
       l.be.add(dx, dx, dxd);
     }

@@ -398,7 +398,10 @@ export class TelechatModel {
         // dropout masks are regenerated from their keys, identical to the first forward's.
         blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH, drop, bl);
       }
-      blockBackward(ctx, this.params.block(l), this.grads ? this.grads.block(l) : null, act, tmp, x, dresid, drop, bl, lora?.normScratch ?? null);
+      // under a frozen base nothing below block 0 takes a gradient, so block 0 skips d(input)
+      const inputGrad = this.grads !== null || l > 0;
+      blockBackward(ctx, this.params.block(l), this.grads ? this.grads.block(l) : null, act, tmp, x, dresid, drop, bl, lora?.normScratch ?? null,
+        inputGrad);
       hooks.afterBackward?.(l);
     }
     hooks.beforeBackward?.('embed');

@@ -45,6 +45,10 @@ export interface NativeAddon {
   linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
+  loraForward(y: Address, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
+    col0: number, scale: number, dt: number): void;
+  loraBackward(dx: Address | null, ga: Address, gb: Address, dy: Address, x: Address, u: Address, a: Address, b: Address, T: number,
+    In: number, R: number, Out: number, width: number, col0: number, scale: number, dt: number, gdt: number, accumulateDx: boolean): void;
   ropeForward(x: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
     rowStride: number, dt: number): void;
   ropeBackward(dx: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
@@ -146,6 +150,10 @@ export interface CudaFunctions {
   cudaLinearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   cudaLinearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
+  cudaLoraForward(y: Address, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
+    col0: number, scale: number, dt: number): void;
+  cudaLoraBackward(dx: Address | null, ga: Address, gb: Address, dy: Address, x: Address, u: Address, a: Address, b: Address, T: number,
+    In: number, R: number, Out: number, width: number, col0: number, scale: number, dt: number, gdt: number, accumulateDx: boolean): void;
   cudaRopeForward(x: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
     rowStride: number, dt: number): void;
   cudaRopeBackward(dx: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
@@ -190,7 +198,7 @@ const cudaFunctionSet: Record<keyof CudaFunctions, true> = {
   cudaCopyOut: true, cudaCopy: true, cudaMemStats: true, cudaMemResetPeaks: true, cudaEmptyCache: true,
   cudaFillZero: true, cudaCast: true, cudaAdd: true, cudaScaleInplace: true, cudaSumSquares: true,
   cudaEmbeddingForward: true, cudaEmbeddingBackward: true, cudaRmsnormForward: true, cudaRmsnormBackward: true,
-  cudaLinearForward: true, cudaLinearBackward: true, cudaRopeForward: true, cudaRopeBackward: true,
+  cudaLinearForward: true, cudaLinearBackward: true, cudaLoraForward: true, cudaLoraBackward: true, cudaRopeForward: true, cudaRopeBackward: true,
   cudaSwigluForward: true, cudaSwigluBackward: true, cudaDropoutAddForward: true, cudaDropoutBackward: true, cudaCrossEntropy: true, cudaAdamwStep: true,
   cudaAttentionForward: true, cudaAttentionBackward: true, cudaAttentionSupported: true,
 };

@@ -55,6 +55,14 @@ const kernels: Backend = {
     onHost('linearBackward', { dx, dw, db, dy, x, w });
     k.linearBackward(dx, dw, db, dy, x, w, accumulateDx);
   },
+  loraForward(y, u, x, a, b, col0, scale) {
+    onHost('loraForward', { y, u, x, a, b });
+    k.loraForward(y, u, x, a, b, col0, scale);
+  },
+  loraBackward(dx, ga, gb, dy, x, u, a, b, col0, scale, accumulateDx) {
+    onHost('loraBackward', { dx, ga, gb, dy, x, u, a, b });
+    k.loraBackward(dx, ga, gb, dy, x, u, a, b, col0, scale, accumulateDx);
+  },
   ropeForward(x, positions, cos, sin, nHeads) {
     onHost('ropeForward', { x, positions, cos, sin });
     k.ropeForward(x, positions, cos, sin, { nHeads });

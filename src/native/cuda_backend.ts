@@ -6,7 +6,7 @@ import { addon, cudaAddon, type CudaFunctions } from './addon.js';
 import type { AttentionShape, Backend } from './backend.js';
 import { expectDevice, expectDtype, expectInt32, expectMatrix, fail, firstOutside, floatDtype, shapeText } from './checks.js';
 import {
-  adamwArgs, addArgs, castArgs, copyArgs, crossEntropyArgs, dropoutArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, addArgs, castArgs, copyArgs, crossEntropyArgs, dropoutArgs, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs, loraBackwardArgs, loraForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs,
 } from './op_args.js';
 import { DType, dtypeName, type Tensor } from './tensor.js';
@@ -131,6 +131,17 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       onDevice('linearBackward', { dx, dw, db, dy, x, w });
       const a = linearBackwardArgs(dx, dw, db, dy, x, w);
       c.cudaLinearBackward(dx ? dx.ptr : null, dw ? dw.ptr : null, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt, accumulateDx);
+    },
+    loraForward(y, u, x, a, b, col0, scale) {
+      onDevice('loraForward', { y, u, x, a, b });
+      const s = loraForwardArgs(y, u, x, a, b, col0);
+      c.cudaLoraForward(y.ptr, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
+    },
+    loraBackward(dx, ga, gb, dy, x, u, a, b, col0, scale, accumulateDx) {
+      onDevice('loraBackward', { dx, ga, gb, dy, x, u, a, b });
+      const s = loraBackwardArgs(dx, ga, gb, dy, x, u, a, b, col0);
+      c.cudaLoraBackward(dx ? dx.ptr : null, ga.ptr, gb.ptr, dy.ptr, x.ptr, u.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale,
+        s.dt, s.gdt, accumulateDx);
     },
     ropeForward(x, positions, cos, sin, nHeads) {
       onDevice('ropeForward', { x, positions, cos, sin });

@@ -98,6 +98,14 @@ export function hostCudaFunctions(): HostCuda {
       count(dw === null ? 'cudaLinearBackward(frozen)' : 'cudaLinearBackward');
       addon.linearBackward(maybe(dx), maybe(dw), maybe(db), host(dy), host(x), host(w), T, In, Out, dt, gdt, acc);
     },
+    cudaLoraForward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt) {
+      count('cudaLoraForward');
+      addon.loraForward(host(y), host(u), host(x), host(a), host(b), T, In, R, Out, width, col0, scale, dt);
+    },
+    cudaLoraBackward(dx, ga, gb, dy, x, u, a, b, T, In, R, Out, width, col0, scale, dt, gdt, acc) {
+      count('cudaLoraBackward');
+      addon.loraBackward(maybe(dx), host(ga), host(gb), host(dy), host(x), host(u), host(a), host(b), T, In, R, Out, width, col0, scale, dt, gdt, acc);
+    },
     cudaRopeForward: (x, pos, cos, sin, T, nh, D, stride, dt) => addon.ropeForward(host(x), host(pos), host(cos), host(sin), T, nh, D, stride, dt),
     cudaRopeBackward: (dx, pos, cos, sin, T, nh, D, stride, dt) => addon.ropeBackward(host(dx), host(pos), host(cos), host(sin), T, nh, D, stride, dt),
     cudaSwigluForward: (h, gu, T, F, dt) => addon.swigluForward(host(h), host(gu), T, F, dt),

@@ -7,7 +7,7 @@ import { addon } from './addon.js';
 import { fail, firstOutside, floatDtype } from './checks.js';
 import type { AdamwScalars, AdamwTensors } from './backend.js';
 import {
-  adamwArgs, addArgs, castArgs, crossEntropyArgs, dropoutArgs, type DropoutMask, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs,
+  adamwArgs, addArgs, castArgs, crossEntropyArgs, dropoutArgs, type DropoutMask, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs, loraBackwardArgs, loraForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs, type RopeHeads,
 } from './op_args.js';
 import type { Tensor } from './tensor.js';
@@ -96,6 +96,20 @@ export function linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor 
   const a = linearBackwardArgs(dx, dw, db, dy, x, w);
   addon.linearBackward(dx ? dx.ptr : null, dw ? dw.ptr : null, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt,
     accumulateDx);
+}
+
+/** LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u = scale x a^T (kept for backward), y[:, window] += u b^T. */
+export function loraForward(y: Tensor, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void {
+  const s = loraForwardArgs(y, u, x, a, b, col0);
+  addon.loraForward(y.ptr, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
+}
+
+/** Backward of loraForward: gb += dy_win^T u, ga += (scale dy_win b)^T x, dx = scale dy_win b a (+= when accumulateDx; null: not wanted). */
+export function loraBackward(dx: Tensor | null, ga: Tensor, gb: Tensor, dy: Tensor, x: Tensor, u: Tensor, a: Tensor, b: Tensor,
+  col0: number, scale: number, accumulateDx: boolean): void {
+  const s = loraBackwardArgs(dx, ga, gb, dy, x, u, a, b, col0);
+  addon.loraBackward(dx ? dx.ptr : null, ga.ptr, gb.ptr, dy.ptr, x.ptr, u.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale,
+    s.dt, s.gdt, accumulateDx);
 }
 
 export type { RopeHeads } from './op_args.js';

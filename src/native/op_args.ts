@@ -104,6 +104,42 @@ export function linearBackwardArgs(dx: Tensor | null, dw: Tensor | null, db: Ten
   return { ...s, gdt };
 }
 
+/** One LoRA adapter on output columns [col0, col0 + Out) of a [T, width] y: x [T, In], a [R, In], b [Out, R], u [T, R]. */
+function loraShapes(op: string, y: Tensor, x: Tensor, a: Tensor, b: Tensor, u: Tensor, col0: number) {
+  const dt = floatDtype(op, 'x', x);
+  const [T, In] = matrix(op, 'x', x);
+  const [R, aIn] = matrix(op, 'a', a);
+  if (aIn !== In) fail(op, `a is ${shapeText(a)} but x has ${In} features (a must be [R, In])`);
+  const [Out, bR] = matrix(op, 'b', b);
+  if (bR !== R) fail(op, `b is ${shapeText(b)} but a has rank ${R} (b must be [Out, R])`);
+  const [yT, width] = matrix(op, 'y', y);
+  if (yT !== T) fail(op, `y has ${yT} rows but x has ${T}`);
+  if (!Number.isInteger(col0) || col0 < 0 || col0 + Out > width) fail(op, `columns [${col0}, ${col0 + Out}) do not fit in y's ${width}`);
+  for (const [name, t] of [['y', y], ['a', a], ['b', b], ['u', u]] as const) expectDtype(op, name, t, dt);
+  expectMatrix(op, 'u', u, T, R);
+  return { dt, T, In, R, Out, width };
+}
+
+/** loraForward: u = scale x a^T, y[:, col0:col0+Out] += u b^T. */
+export function loraForwardArgs(y: Tensor, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number) {
+  return loraShapes('loraForward', y, x, a, b, u, col0);
+}
+
+/** loraBackward: dy [T, width] as loraForward's y; ga [R, In], gb [Out, R] in the grad dtype; dx [T, In] or null. */
+export function loraBackwardArgs(dx: Tensor | null, ga: Tensor, gb: Tensor, dy: Tensor, x: Tensor, u: Tensor, a: Tensor, b: Tensor, col0: number) {
+  const op = 'loraBackward';
+  const s = loraShapes(op, dy, x, a, b, u, col0);
+  const gdt = floatDtype(op, 'ga', ga);
+  expectDtype(op, 'gb', gb, gdt);
+  expectMatrix(op, 'ga', ga, s.R, s.In);
+  expectMatrix(op, 'gb', gb, s.Out, s.R);
+  if (dx) {
+    expectDtype(op, 'dx', dx, s.dt);
+    expectMatrix(op, 'dx', dx, s.T, s.In);
+  }
+  return { ...s, gdt };
+}
+
 /** gu [T, 2F] rows = [gate | up]. */
 function swigluShapes(op: string, gu: Tensor) {
   const dt = floatDtype(op, 'gu', gu);

@@ -124,13 +124,16 @@ describe('cuBLAS loaded (a stand-in library) and the GEMM plans of linear layers
     expect(JSON.parse(out)).toEqual({ path: `${dir}/libcublas.so.13`, version: 130107 });
   });
 
-  it('forward, dx (accumulated) and dw (accumulated) plans match y = x W^T, dx += dy W, dw += dy^T x', () => {
+  it('forward, dx (accumulated) and dw (accumulated) plans match y = x W^T, dx += dy W, dw += dy^T x; LoRA plans their definitions', () => {
     const r = JSON.parse(execFileSync(join(dir, 'check'), { encoding: 'utf8', env: { TELECHAT_CUBLAS_PATH: dir } })) as
-      { path: string; version: number; status: number; y: number; dx: number; dw: number };
+      { path: string; version: number; status: number; y: number; dx: number; dw: number; lora: Record<string, number> };
     expect(r.status).toBe(0);
     expect(r.y).toBeLessThanOrEqual(1e-5);
     expect(r.dx).toBeLessThanOrEqual(1e-5);
     expect(r.dw).toBeLessThanOrEqual(1e-5);
+    // u = scale x A^T, y[:, 4:7] += u B^T (other columns untouched), gB += dy_win^T u, du = scale dy_win B, gA += du^T x, dx += du A
+    expect(Object.keys(r.lora).sort()).toEqual(['du', 'dx', 'ga', 'gb', 'u', 'y']);
+    for (const [k, v] of Object.entries(r.lora)) expect(v, `lora ${k}`).toBeLessThanOrEqual(1e-5);
   });
 });
 

@@ -74,6 +74,26 @@ Napi::Value LinearForward(const CI& info) {
   });
 }
 
+Napi::Value LoraForward(const CI& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    cpu::lora_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
+                      int_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8), int_arg(info, 9),
+                      int_arg(info, 10), static_cast<float>(num_arg(info, 11)), dtype_arg(info, 12));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value LoraBackward(const CI& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    cpu::lora_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
+                       ptr_arg(info, 5), ptr_arg(info, 6), ptr_arg(info, 7), int_arg(info, 8), int_arg(info, 9),
+                       int_arg(info, 10), int_arg(info, 11), int_arg(info, 12), int_arg(info, 13),
+                       static_cast<float>(num_arg(info, 14)), dtype_arg(info, 15), dtype_arg(info, 16),
+                       bool_arg(info, 17));
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value LinearBackward(const CI& info) {
   return guarded(info, [&]() -> Napi::Value {
     cpu::linear_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
@@ -163,6 +183,8 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward));
   exports.Set("linearForward", Napi::Function::New(env, LinearForward));
   exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
+  exports.Set("loraForward", Napi::Function::New(env, LoraForward));
+  exports.Set("loraBackward", Napi::Function::New(env, LoraBackward));
   exports.Set("cpuBf16GemmPath", Napi::Function::New(env, CpuBf16GemmPath));
   exports.Set("ropeForward", Napi::Function::New(env, RopeForward));
   exports.Set("ropeBackward", Napi::Function::New(env, RopeBackward));

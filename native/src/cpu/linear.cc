@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "cpu/f32_blocks.h"
 #include "cpu/gemm_bf16.h"
 #include "cpu/ops.h"
 #include "cpu/storage.h"
@@ -18,62 +19,18 @@ namespace telechat {
 namespace cpu {
 namespace {
 
-// 16-bit operands are widened in blocks of at most kBlockFloats fp32 values (16 MiB) each for
-// the x/dy rows, the W rows and the output rows. sgemm wants tall blocks (many rows of x per
-// call) to run near peak; re-widening W once per row block of x costs ~1/(2*tb) of the
-// multiply. TELECHAT_LINEAR_BLOCK_FLOATS overrides the budget (tests shrink it to cross
-// block boundaries on small shapes).
-constexpr int64_t kBlockFloats = int64_t{1} << 22;
-
-int64_t block_floats() {
-  const char* env = std::getenv("TELECHAT_LINEAR_BLOCK_FLOATS");
-  const int64_t v = env ? std::atoll(env) : 0;
-  return v > 0 ? v : kBlockFloats;
-}
-
 // Rows per block: ob rows of W (ob * In floats), tb rows of x / y (tb * max(In, ob) floats).
+// sgemm wants tall blocks (many rows of x per call) to run near peak; re-widening W once per
+// row block of x costs ~1/(2*tb) of the multiply.
 struct Blocks {
   int64_t tb, ob;
 };
 Blocks narrow_blocks(int64_t T, int64_t In, int64_t Out) {
-  const int64_t budget = block_floats();
+  const int64_t budget = widen_block_floats();
   const int64_t ob = std::min(Out, std::max<int64_t>(16, budget / In));
   const int64_t tb = std::min(T, std::max<int64_t>(16, budget / std::max(In, ob)));
   return {tb, ob};
 }
-
-// A fp32 view of rows [r0, r0+nr) and columns [c0, c0+nc) of a row-major matrix with `ld`
-// columns: the matrix itself when it is fp32, else a widened copy in `buf` (ld = nc).
-struct F32Block {
-  const float* p;
-  int64_t ld;
-};
-
-F32Block widen(const void* m, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc, DType dt, float* buf) {
-  if (dt == DT_F32) return {static_cast<const float*>(m) + r0 * ld + c0, ld};
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < nr; r++) load_row(buf + r * nc, offset_ptr(m, (r0 + r) * ld + c0, dt), nc, dt);
-  return {buf, nc};
-}
-
-// Rows [r0, r0+nr) x columns [c0, c0+nc) of fp32 `src` (leading dim src_ld) into m (dtype dt).
-void narrow(void* m, int64_t ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc, DType dt, const float* src,
-            int64_t src_ld) {
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < nr; r++) {
-    store_row(offset_ptr(m, (r0 + r) * ld + c0, dt), src + r * src_ld, nc, dt);
-  }
-}
-
-// Fills a [nr, nc] fp32 block (leading dim ld) with columns [c0, c0+nc) of the matrix
-// (leading dim m_ld), widened: used to seed accumulating sgemm calls (beta = 1).
-void load_block(float* dst, int64_t ld, const void* m, int64_t m_ld, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
-                DType dt) {
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < nr; r++) load_row(dst + r * ld, offset_ptr(m, (r0 + r) * m_ld + c0, dt), nc, dt);
-}
-
-int blas_int(int64_t v) { return static_cast<int>(v); }
 
 }  // namespace
 

@@ -47,6 +47,16 @@ void linear_forward(void* y, const void* x, const void* w, const void* b, int64_
 void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                      int64_t Out, DType dt, DType gdt, bool accumulate_dx);
 
+// ---- lora.cc ---- a LoRA adapter on output columns [col0, col0+Out) of y [T, width]:
+// u[T,R] = scale * x[T,In] A[R,In]^T (kept for backward), y[:, col0:col0+Out] += u B[Out,R]^T.
+void lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
+                  int64_t Out, int64_t width, int64_t col0, float scale, DType dt);
+// Given dy [T, width]: gb += dy_win^T u; du = scale * dy_win B; ga += du^T x; dx = du A (+= when
+// accumulate_dx; dx may be null: no input gradient wanted). ga, gb in the grad dtype.
+void lora_backward(void* dx, void* ga, void* gb, const void* dy, const void* x, const void* u, const void* a,
+                   const void* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, int64_t col0,
+                   float scale, DType dt, DType gdt, bool accumulate_dx);
+
 // ---- rope.cc ---- GPT-NeoX rotate_half, in place on the first n_heads heads of each row.
 // Row t starts at x + t*row_stride (elements); head h occupies [h*D, (h+1)*D).
 // cos/sin: fp32 tables [max_pos, D/2] (any attention scaling already folded in);

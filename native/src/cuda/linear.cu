@@ -1,5 +1,5 @@
-// Linear layers through cuBLAS (cublasGemmEx, fp32 compute) loaded at run time, plus our bias
-// kernels. The row-major -> column-major mapping of each product is in gemm_plan.h.
+// Linear layers and LoRA adapter products through cuBLAS (cublasGemmEx, fp32 compute) loaded at
+// run time, plus our bias kernels. The row-major -> column-major mapping of each product is in gemm_plan.h.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -9,6 +9,7 @@
 #include "cuda/common.cuh"
 #include "cuda/cublas_loader.h"
 #include "cuda/gemm_plan.h"
+#include "cuda/scratch.h"
 
 namespace telechat {
 namespace cuda {
@@ -30,9 +31,9 @@ int to_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-// C (m x n, col-major, ldc) = op(A) op(B) + beta C, fp32 compute; shapes from gemm_plan.h.
-void gemm(const GemmShape& g, const void* A, int adt, const void* B, int bdt, float beta, void* C, int cdt) {
-  const float alpha = 1.0f;
+// C (m x n, col-major, ldc) = alpha op(A) op(B) + beta C, fp32 compute; shapes from gemm_plan.h.
+void gemm(const GemmShape& g, const void* A, int adt, const void* B, int bdt, float beta, void* C, int cdt,
+          float alpha = 1.0f) {
   cublasStatus_t s = cublas_lib().api.gemm_ex(
       handle(), g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, to_int(g.m, "m"),
       to_int(g.n, "n"), to_int(g.k, "k"), &alpha, A, cublas_type(adt), to_int(g.lda, "lda"), B, cublas_type(bdt),
@@ -54,6 +55,32 @@ int linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x,
   if (dx) gemm(linear_dx_shape(T, In, Out), w, dt, dy, dt, accumulate_dx ? 1.0f : 0.0f, dx, dt);
   if (dw) gemm(linear_dw_shape(T, In, Out), x, dt, dy, dt, 1.0f, dw, gdt);  // null: frozen weight
   if (db) return bias_backward(db, dy, T, Out, dt, gdt);
+  return last_error();
+}
+
+// LoRA (gemm_plan.h's lora_* plans; cuBLAS's A is the plan's Q). u and du are stored in dt and
+// fp32 compute makes each product round once.
+int lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
+                 int64_t Out, int64_t width, int64_t col0, float scale, int dt) {
+  if (T <= 0 || R <= 0 || Out <= 0) return 0;
+  const int64_t es = dt == CDT_F32 ? 4 : 2;
+  gemm(lora_u_shape(T, In, R), a, dt, x, dt, 0.0f, u, dt, scale);
+  gemm(lora_y_shape(T, R, Out, width), b, dt, u, dt, 1.0f, static_cast<char*>(y) + col0 * es, dt);
+  return last_error();
+}
+
+int lora_backward(void* dx, void* ga, void* gb, const void* dy, const void* x, const void* u, const void* a,
+                  const void* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, int64_t col0, float scale,
+                  int dt, int gdt, bool accumulate_dx) {
+  if (T <= 0 || R <= 0) return 0;
+  const int64_t es = dt == CDT_F32 ? 4 : 2;
+  const void* dywin = static_cast<const char*>(dy) + col0 * es;
+  DeviceScratch du(T * R * es);
+  if (!du.ok()) throw std::runtime_error("lora_backward: out of device memory for du");
+  gemm(lora_gb_shape(T, R, Out, width), u, dt, dywin, dt, 1.0f, gb, gdt);
+  gemm(lora_du_shape(T, R, Out, width), b, dt, dywin, dt, 0.0f, du.as<void>(), dt, scale);
+  gemm(lora_ga_shape(T, In, R), x, dt, du.as<void>(), dt, 1.0f, ga, gdt);
+  if (dx) gemm(lora_dx_shape(T, In, R), a, dt, du.as<void>(), dt, accumulate_dx ? 1.0f : 0.0f, dx, dt);
   return last_error();
 }
 

@@ -1,0 +1,160 @@
+// The LoRA adapter kernels (native/src/cpu/lora.cc) against a float64 reference written out here:
+//   u = scale x A^T, y[:, col0:col0+Out] += u B^T;  gB += dy_win^T u, du = scale dy_win B,
+//   gA += du^T x, dx (+)= du A.
+// Bound, per element: |ours - ref| <= tol * sum_k |term_k| (the absolute sum of the products
+// the element adds up) + one rounding of the result itself. fp32: tol 1e-5, ~40x the worst fp32
+// sum over the <= 300 terms here (300 * 2^-24 = 1.8e-5 is the bound without cancellation, 3e-7 typical).
+// 16-bit storage: tol 2^-7 covers u or du rounded to 8 bits before the next product (2^-9) and the
+// fp32 sums; the result rounds once more (2^-9 of |ref|, or 2^-12 for fp16). A wrong window,
+// transpose or scale is off by O(|ref|), far outside either.
+import { afterEach, describe, expect, it } from 'vitest';
+import * as K from '../../src/native/kernels.js';
+import { Arena, DType, MemCategory, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16, type Tensor } from '../../src/native/tensor.js';
+
+const arena = new Arena(MemCategory.Buffers);
+afterEach(() => arena.freeAll());
+
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sin(seed * 12.9898 + i * 78.233) * 0.9;
+  return out;
+}
+
+function round(dt: DType, x: Float32Array): Float32Array {
+  if (dt === DType.BF16) return bf16ToFloat32(float32ToBf16(x));
+  if (dt === DType.F16) return f16ToFloat32(float32ToF16(x));
+  return x;
+}
+
+function tensorOf(dt: DType, shape: number[], data: Float32Array): Tensor {
+  const t = arena.alloc(dt, shape);
+  t.writeFloat32(data);
+  return t;
+}
+
+/** c[m, n] = sum_k a(m, k) b(k, n) in float64, with the absolute sums of the terms. */
+function product(m: number, n: number, k: number, a: (i: number, kk: number) => number, b: (kk: number, j: number) => number) {
+  const val = new Float64Array(m * n), abs = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0, sa = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const p = a(i, kk) * b(kk, j);
+        s += p;
+        sa += Math.abs(p);
+      }
+      val[i * n + j] = s;
+      abs[i * n + j] = sa;
+    }
+  }
+  return { val, abs };
+}
+
+/** Worst |ours - ref| / (tol * abs + result rounding); <= 1 passes. */
+function worst(ours: Float32Array, ref: Float64Array, abs: Float64Array, tol: number, outUlp: number, base: Float64Array | null = null): number {
+  let w = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const r = ref[i]! + (base ? base[i]! : 0);
+    const bound = tol * (abs[i]! + (base ? Math.abs(base[i]!) : 0)) + outUlp * Math.abs(r) + 1e-30;
+    w = Math.max(w, Math.abs(ours[i]! - r) / bound);
+  }
+  return w;
+}
+
+interface Shape { T: number; In: number; R: number; Out: number; width: number; col0: number }
+
+function runCase(dt: DType, s: Shape, scale: number) {
+  const { T, In, R, Out, width, col0 } = s;
+  const tol = dt === DType.F32 ? 1e-5 : 2 ** -7;
+  const outUlp = dt === DType.BF16 ? 2 ** -8 : dt === DType.F16 ? 2 ** -11 : 1e-7;
+  const xv = round(dt, values(T * In, 1)), av = round(dt, values(R * In, 2)), bv = round(dt, values(Out * R, 3));
+  const y0 = round(dt, values(T * width, 4)), dyv = round(dt, values(T * width, 5)), dx0 = round(dt, values(T * In, 6));
+  const ga0 = values(R * In, 7), gb0 = values(Out * R, 8);
+  const x = tensorOf(dt, [T, In], xv), a = tensorOf(dt, [R, In], av), b = tensorOf(dt, [Out, R], bv);
+  const y = tensorOf(dt, [T, width], y0), u = arena.alloc(dt, [T, R]);
+
+  K.loraForward(y, u, x, a, b, col0, scale);
+  const uRef = product(T, R, In, (t, i) => scale * xv[t * In + i]!, (i, r) => av[r * In + i]!);
+  expect(worst(u.toFloat32(), uRef.val, uRef.abs, tol, outUlp), 'u').toBeLessThanOrEqual(1);
+  // y is checked against the kernel's own (stored) u: the next product starts from it
+  const uk = u.toFloat32();
+  const yWin = product(T, Out, R, (t, r) => uk[t * R + r]!, (r, o) => bv[o * R + r]!);
+  const yOut = y.toFloat32();
+  const yGot = new Float32Array(T * Out), yBase = new Float64Array(T * Out);
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < width; c++) {
+      const inWindow = c >= col0 && c < col0 + Out;
+      if (!inWindow) expect(yOut[t * width + c], `y[${t}, ${c}] outside the window`).toBe(y0[t * width + c]);
+      else {
+        yGot[t * Out + c - col0] = yOut[t * width + c]!;
+        yBase[t * Out + c - col0] = y0[t * width + c]!;
+      }
+    }
+  }
+  expect(worst(yGot, yWin.val, yWin.abs, tol, outUlp, yBase), 'y window').toBeLessThanOrEqual(1);
+
+  const dy = tensorOf(dt, [T, width], dyv);
+  const ga = tensorOf(DType.F32, [R, In], ga0), gb = tensorOf(DType.F32, [Out, R], gb0);
+  const dx = tensorOf(dt, [T, In], dx0);
+  K.loraBackward(dx, ga, gb, dy, x, u, a, b, col0, scale, true);
+  const dyw = (t: number, o: number) => dyv[t * width + col0 + o]!;
+  const gbRef = product(Out, R, T, (o, t) => dyw(t, o), (t, r) => uk[t * R + r]!);
+  expect(worst(gb.toFloat32(), gbRef.val, gbRef.abs, tol, 1e-7, Float64Array.from(gb0)), 'gB').toBeLessThanOrEqual(1);
+  const du = product(T, R, Out, (t, o) => scale * dyw(t, o), (o, r) => bv[o * R + r]!);
+  // |du| feeds gA and dx: its own rounding (16-bit paths) sits inside tol * sum|du x|
+  const gaRef = product(R, In, T, (r, t) => du.val[t * R + r]!, (t, i) => xv[t * In + i]!);
+  const gaAbs = product(R, In, T, (r, t) => du.abs[t * R + r]!, (t, i) => Math.abs(xv[t * In + i]!)).val;
+  expect(worst(ga.toFloat32(), gaRef.val, gaAbs, tol, 1e-7, Float64Array.from(ga0)), 'gA').toBeLessThanOrEqual(1);
+  const dxRef = product(T, In, R, (t, r) => du.val[t * R + r]!, (r, i) => av[r * In + i]!);
+  const dxAbs = product(T, In, R, (t, r) => du.abs[t * R + r]!, (r, i) => Math.abs(av[r * In + i]!)).val;
+  expect(worst(dx.toFloat32(), dxRef.val, dxAbs, tol, outUlp, Float64Array.from(dx0)), 'dx +=').toBeLessThanOrEqual(1);
+
+  // dx overwritten without accumulate; dx null leaves the adapter gradients as with dx
+  const dxNew = tensorOf(dt, [T, In], new Float32Array(T * In).fill(7));
+  const ga2 = tensorOf(DType.F32, [R, In], ga0), gb2 = tensorOf(DType.F32, [Out, R], gb0);
+  K.loraBackward(dxNew, ga2, gb2, dy, x, u, a, b, col0, scale, false);
+  expect(worst(dxNew.toFloat32(), dxRef.val, dxAbs, tol, outUlp), 'dx =').toBeLessThanOrEqual(1);
+  const ga3 = tensorOf(DType.F32, [R, In], ga0), gb3 = tensorOf(DType.F32, [Out, R], gb0);
+  K.loraBackward(null, ga3, gb3, dy, x, u, a, b, col0, scale, true);
+  expect(ga3.toFloat32()).toEqual(ga2.toFloat32());
+  expect(gb3.toFloat32()).toEqual(gb2.toFloat32());
+}
+
+const shapes: Array<[string, Shape]> = [
+  ['a middle window (query-like)', { T: 37, In: 24, R: 4, Out: 16, width: 48, col0: 16 }],
+  ['the last columns (up_proj-like), T = 300', { T: 300, In: 40, R: 8, Out: 30, width: 60, col0: 30 }],
+  ['the whole width', { T: 9, In: 12, R: 3, Out: 20, width: 20, col0: 0 }],
+];
+
+for (const dt of [DType.F32, DType.BF16, DType.F16]) {
+  const paths = dt === DType.BF16 ? (['auto', 'fallback'] as const) : (['auto'] as const);
+  for (const path of paths) {
+    describe(`LoRA kernels (${dtypeName(dt)}${dt === DType.BF16 ? `, ${path} GEMM path` : ''}) vs float64`, () => {
+      for (const [name, s] of shapes) {
+        it(name, () => {
+          process.env.TELECHAT_CPU_BF16_GEMM = path;
+          // 16-bit widening in blocks of 1000 floats: 300 rows cross many block boundaries
+          if (dt !== DType.F32) process.env.TELECHAT_LINEAR_BLOCK_FLOATS = '1000';
+          try {
+            runCase(dt, s, 2.5);
+          } finally {
+            delete process.env.TELECHAT_CPU_BF16_GEMM;
+            delete process.env.TELECHAT_LINEAR_BLOCK_FLOATS;
+          }
+        });
+      }
+    });
+  }
+}
+
+describe('LoRA kernel input checks', () => {
+  it('refuses a window outside y, mismatched ranks and dtypes, naming the argument', () => {
+    const x = arena.alloc(DType.F32, [4, 8]), a = arena.alloc(DType.F32, [2, 8]), b = arena.alloc(DType.F32, [5, 2]);
+    const y = arena.alloc(DType.F32, [4, 12]), u = arena.alloc(DType.F32, [4, 2]);
+    expect(() => K.loraForward(y, u, x, a, b, 8, 1)).toThrow(/loraForward: columns \[8, 13\) do not fit in y's 12/);
+    expect(() => K.loraForward(y, u, x, a, arena.alloc(DType.F32, [5, 3]), 0, 1)).toThrow(/b is \[5, 3\] but a has rank 2/);
+    expect(() => K.loraForward(y, arena.alloc(DType.BF16, [4, 2]), x, a, b, 0, 1)).toThrow(/loraForward: u must be fp32, got bf16/);
+    const ga = arena.alloc(DType.F32, [2, 8]), gb = arena.alloc(DType.F32, [5, 2]);
+    expect(() => K.loraBackward(arena.alloc(DType.F32, [4, 7]), ga, gb, y, x, u, a, b, 0, 1, true)).toThrow(/loraBackward: dx must be \[4, 8\], got shape \[4, 7\]/);
+  });
+});
