@@ -173,6 +173,11 @@ function trainSection(r: Result): string {
       side('telechat-train bf16', 'ours_bf16'),
       side(`PyTorch ${r.str('peer.torch')} eager fp32`, 'torch_fp32'),
       ...(r.has('torch_bf16') ? [side(`PyTorch ${r.str('peer.torch')} eager bf16 autocast`, 'torch_bf16')] : []),
+      ...(r.has('ours_lora_fp32') ? [
+        side(`telechat-train LoRA fp32`, 'ours_lora_fp32'),
+        side(`telechat-train LoRA bf16`, 'ours_lora_bf16'),
+        side(`PyTorch ${r.str('peer.torch')} eager LoRA fp32`, 'torch_lora_fp32'),
+      ] : []),
     ]),
     '',
     table(['ratio vs PyTorch fp32', 'fp32', 'bf16', 'target'], [
@@ -185,6 +190,16 @@ function trainSection(r: Result): string {
       ['bf16 throughput vs our fp32', `x${f(r.num('ratios.bf16_throughput_vs_ours_fp32'))}`, '>= 1.4'],
       [`our fp32 step GFLOP/s (${f(r.num('ours_fp32_gflops'), 1)}) vs sgemm (${f(r.num('sgemm.gflops'), 1)})`,
         `${f(100 * r.num('ratios.fp32_fraction_of_sgemm'), 0)}%`, '>= 80%'],
+    ])] : []),
+    ...(r.has('ratios.lora_fp32_throughput_vs_full') ? ['', `LoRA rows: r = ${r.num('lora.r')}, alpha = ${r.num('lora.alpha')} on ` +
+      `${r.str('lora.targets')}, over the frozen base in the same dtype (PyTorch: core_torch.py --train --lora, autograd on A ` +
+      'and B, the base with requires_grad off).', '', table(['LoRA', 'fp32', 'bf16', 'target'], [
+      ['throughput vs our full fine-tuning step', `x${f(r.num('ratios.lora_fp32_throughput_vs_full'))}`,
+        `x${f(r.num('ratios.lora_bf16_throughput_vs_full'))}`, r.str('targets.lora_throughput_vs_full')],
+      ['peak RSS vs our full fine-tuning step', `x${f(r.num('ratios.lora_fp32_peak_rss_vs_full'))}`,
+        `x${f(r.num('ratios.lora_bf16_peak_rss_vs_full'))}`, r.str('targets.lora_peak_rss_vs_full')],
+      ['throughput vs PyTorch LoRA (fp32)', `x${f(r.num('ratios.lora_fp32_throughput_vs_torch_lora'))}`, '', ''],
+      ['peak RSS vs PyTorch LoRA (fp32)', `x${f(r.num('ratios.lora_fp32_peak_rss_vs_torch_lora'))}`, '', ''],
     ])] : []),
     '',
     'Throughput is the headline (wall time). CPU s/step is the same long-minus-short difference of the processes\' own ' +
@@ -206,6 +221,7 @@ function trainSection(r: Result): string {
         'The share is of the step\'s wall time measured in the same process.', '',
       '**fp32**', '', profileTable(r, 'fp32'));
     if (r.has('profile.bf16')) out.push('', '**bf16**', '', profileTable(r, 'bf16'));
+    if (r.has('profile.lora_fp32')) out.push('', '**LoRA fp32**', '', profileTable(r, 'lora_fp32'));
   }
   return out.join('\n');
 }

@@ -18,8 +18,8 @@
 // OpenMP threads that spin while a sibling is descheduled still inflate it.
 //
 // Env: BENCH_REPEATS (default 3), BENCH_SHORT_STEPS (1), BENCH_LONG_STEPS (2), BENCH_THREADS (2),
-// TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the two profiled runs of ours, fp32
-// and bf16 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
+// TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the three profiled runs of ours, fp32,
+// bf16 and LoRA fp32 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -104,8 +104,8 @@ function runOnce(side: SideName, steps: number): Run {
 }
 
 /** One extra run of our side with TELECHAT_PROFILE=1: per-op times of the steps after the first. */
-function profileRun(precision: 'fp32' | 'bf16'): ProfileResult {
-  const args = [join('dist', 'bench', 'train_worker.js'), precision, String(Math.max(LONG, 2))];
+function profileRun(precision: 'fp32' | 'bf16', lora = false): ProfileResult {
+  const args = [join('dist', 'bench', 'train_worker.js'), precision, String(Math.max(LONG, 2)), ...(lora ? ['lora'] : [])];
   const env = { ...process.env, OMP_NUM_THREADS: String(THREADS), TELECHAT_PROFILE: '1' };
   const res = spawnSync(process.execPath, args, { encoding: 'utf8', env });
   if (res.status !== 0) throw new Error(`profile run (${precision}) failed with status ${res.status}:\n${res.stderr}`);
@@ -198,7 +198,7 @@ function main(): void {
   const sgemm = { gflops: median(sgemmSamples), samples: sgemmSamples };
   const fp32Gflops = ours_fp32 ? flops / ours_fp32.step_s / 1e9 : null;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
-  const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16') };
+  const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16'), lora_fp32: profileRun('fp32', true) };
   const torchRun = samples.torch_fp32[0]!.long;
   if (typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
   const evalCost = process.env.BENCH_EVAL === '0' ? null : { fp32: evalCostRun('fp32'), bf16: evalCostRun('bf16') };

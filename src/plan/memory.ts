@@ -10,7 +10,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { loraAdapters, type LoraSetup } from './lora.js';
 import type { MemoryBytes } from '../train/metrics.js';
-import { loraTargets } from '../model/lora.js';
+import { buildLoraTable, loraTargets } from '../model/lora.js';
 
 export type Precision = 'bf16' | 'fp16' | 'fp32';
 export type ZeroStage = 0 | 1 | 2 | 3;
@@ -143,8 +143,8 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const actOn = activationBytes(s.spec, dtype, T, s.logitsChunk, true, s.device);
   const actOff = activationBytes(s.spec, dtype, T, s.logitsChunk, false, s.device);
   const activations = s.recompute ? actOn : actOff;
-  // LoRA saves nothing per block (x A is recomputed in backward, model/lora.ts); its scratch
-  // for one forward-backward is counted with the buffers below
+  // LoRA adds nothing to the block activations; what its adapters keep for one forward-backward
+  // (model/lora.ts: u = scale x A^T per target) is scratch, counted with the buffers below
 
   // ---- transient buffers (zero_engine.ts) -------------------------------------------------
   const L = s.spec.nLayers;
@@ -187,14 +187,19 @@ export function planMemory(s: MemorySetup): MemoryResult {
     bucketPeak = Math.max(bucketPeak, b);
     backwardPeak = Math.max(backwardPeak, live + b);
   }
-  // stages 1-3: the step copies my chunk of every whole unit into staging, all in flight at once
+  // stages 1-3: the step copies my chunk of every whole trainable unit into staging, all in flight
+  // at once (under LoRA the trainable units are the adapters')
   let stepStaging = 0;
   if (s.stage >= 1) {
-    for (const u of table.units) if (!sharded(u)) stepStaging += dev(((u.end - u.start) / N) * d);
+    const trainable = s.lora ? buildLoraTable(s.spec, loraTargets(s.spec, { targetModules: s.lora.targets }), s.lora.r, N) : table;
+    for (const u of trainable.units) if (!sharded(u)) stepStaging += dev(((u.end - u.start) / N) * d);
   }
   // the batch's ids, positions, targets (T each), cu_seqlens (a document per row) and the head's
-  // selected targets (<= T); cos and sin tables [seq, D/2] fp32
-  const batchAndRope = 4 * dev(T * 4) + dev((s.microBatch + 1) * 4) + 2 * dev(((s.seqLen * s.spec.headDim) / 2) * 4) + (s.stage > 0 ? dev(8) : 0);
+  // selected targets (<= T), uploaded per micro-step and freed before the step; cos and sin
+  // tables [seq, D/2] fp32, kept for the run
+  const batchBytes = 4 * dev(T * 4) + dev((s.microBatch + 1) * 4);
+  const ropeBytes = 2 * dev(((s.seqLen * s.spec.headDim) / 2) * 4) + (s.stage > 0 ? dev(8) : 0);
+  const batchAndRope = batchBytes + ropeBytes;
   // offload_param without optimizer offload: AdamW runs on the device, so it keeps a device
   // copy of each host-resident chunk for the whole run (ShardAdamW stagedParams)
   let resident = 0;
@@ -202,7 +207,8 @@ export function planMemory(s: MemorySetup): MemoryResult {
     for (const u of table.units) if (sharded(u)) resident += dev(((u.end - u.start) / N) * d);
   }
   const loraScratch = s.lora ? loraScratchBytes(s.spec, s.lora, T, dtype, gradDtype, s.loraDropout ?? 0, s.device) : 0;
-  const buffers = Math.max(backwardPeak, stepStaging) + batchAndRope + resident + loraScratch;
+  // the batch and the LoRA scratch live for the forward-backward only (freed before the step)
+  const buffers = Math.max(backwardPeak + loraScratch + batchBytes, stepStaging) + ropeBytes + resident;
 
   // ---- outside the allocator --------------------------------------------------------------
   let workspace: number;
@@ -242,11 +248,10 @@ function staged(units: UnitRange[], stage: ZeroStage, N: number, elementSize: nu
 
 /**
  * The LoRA scratch of one forward-backward (model/lora.ts `scratch`, kept until the call
- * ends): scale * x A^T of every target (saved by the forward for the backward) and one
- * gradient of it, [T, r] each; the branch output [T, width] per distinct matrix width;
- * for partial targets the zero-padded B and its gradient [width, r]; with dropout the dropped
- * input and its gradient [T, in] per distinct input width; the frozen norms' weight-gradient
- * scratch [H] (twice: blocks and ln_f).
+ * ends): scale * x A^T of every target (saved by the forward for the backward), [T, r] each;
+ * with dropout the dropped input and its gradient [T, in] per distinct input width; the frozen
+ * norms' weight-gradient scratch [H] (twice: blocks and ln_f). The adapter products write
+ * straight into the base output's columns (Backend loraForward), so there is no branch output.
  */
 export function loraScratchBytes(spec: ModelSpec, lora: LoraSetup, T: number, dtype: DType, gradDtype: DType, dropout: number, device: Device): number {
   const dev = (b: number): number => allocatedBytes(b, device);
@@ -254,9 +259,7 @@ export function loraScratchBytes(spec: ModelSpec, lora: LoraSetup, T: number, dt
   const g = dtypeSize[gradDtype];
   const all = loraTargets(spec, { targetModules: lora.targets });
   const targets = all.filter((t) => t.layer === 0);
-  let bytes = (all.length + 1) * dev(T * lora.r * d) + 2 * dev(spec.hidden * g);
-  for (const w of new Set(targets.map((t) => t.width))) bytes += dev(T * w * d);
-  for (const w of new Set(targets.filter((t) => t.out !== t.width).map((t) => t.width))) bytes += dev(w * lora.r * d) + dev(w * lora.r * g);
+  let bytes = all.length * dev(T * lora.r * d) + 2 * dev(spec.hidden * g);
   if (dropout > 0) for (const i of new Set(targets.map((t) => t.in))) bytes += 2 * dev(T * i * d);
   return bytes;
 }

@@ -71,9 +71,22 @@ export function softmax(logits: Float32Array): Float64Array {
   return out;
 }
 
+/**
+ * KL(p || q) of two distributions, each renormalised in float64 first: llama.cpp's probabilities
+ * are float32 and sum to 1 only within ~1e-7, which alone would shift a near-zero KL by as much
+ * (and could make it negative).
+ */
 export function klDivergence(p: Float64Array, q: Float64Array): number {
+  let sp = 0, sq = 0;
+  for (let i = 0; i < p.length; i++) {
+    sp += p[i]!;
+    sq += q[i]!;
+  }
   let kl = 0;
-  for (let i = 0; i < p.length; i++) if (p[i]! > 0) kl += p[i]! * Math.log(p[i]! / Math.max(q[i]!, 1e-300));
+  for (let i = 0; i < p.length; i++) {
+    const pi = p[i]! / sp;
+    if (pi > 0) kl += pi * Math.log(pi / Math.max(q[i]! / sq, 1e-300));
+  }
   return kl;
 }
 
