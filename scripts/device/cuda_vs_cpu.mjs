@@ -142,6 +142,24 @@ for (const [dn, dt] of dts) {
     compare(`linearBackward/dx/${dn}`, hgx, dgx); compare(`linearBackward/dw/${dn}`, hgw, dgw, { rtol: 1e-4, atol: 1e-5 });
     compare(`linearBackward/db/${dn}`, hgb, dgb, { rtol: 1e-4, atol: 1e-5 });
   });
+  check(`lora/${dn}`, () => {
+    // an adapter on output columns [40, 88) of a 96-wide y (a window inside a fused matrix)
+    const In = 64, R = 8, Out = 48, width = 96, col0 = 40, scale = 2.5;
+    const [hx, dx] = pair(randn(T * In), dt, [T, In]);
+    const [ha, da] = pair(randn(R * In, 0.2), dt, [R, In]);
+    const [hb, db] = pair(randn(Out * R, 0.2), dt, [Out, R]);
+    const [hy, dy] = pair(randn(T * width), dt, [T, width]);
+    const [hu, du] = pair(new Float32Array(T * R), dt, [T, R]);
+    cpuBackend.loraForward(hy, hu, hx, ha, hb, col0, scale); gpu.loraForward(dy, du, dx, da, db, col0, scale);
+    compare(`loraForward/u/${dn}`, hu, du); compare(`loraForward/y/${dn}`, hy, dy);
+    const [hg, dg] = pair(randn(T * width), dt, [T, width]);
+    const [hgx, dgx] = pair(randn(T * In), dt, [T, In]);
+    const [hga, dga] = pair(randn(R * In), DType.F32, [R, In]);
+    const [hgb, dgb] = pair(randn(Out * R), DType.F32, [Out, R]);
+    cpuBackend.loraBackward(hgx, hga, hgb, hg, hx, hu, ha, hb, col0, scale, true); gpu.loraBackward(dgx, dga, dgb, dg, dx, du, da, db, col0, scale, true);
+    compare(`loraBackward/dx/${dn}`, hgx, dgx); compare(`loraBackward/ga/${dn}`, hga, dga, { rtol: 1e-4, atol: 1e-5 });
+    compare(`loraBackward/gb/${dn}`, hgb, dgb, { rtol: 1e-4, atol: 1e-5 });
+  });
   check(`rope/${dn}`, () => {
     const nH = 3, D = 16, W = 5 * D, maxPos = 50;
     const [hx, dx] = pair(randn(T * W), dt, [T, W]);
