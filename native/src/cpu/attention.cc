@@ -151,6 +151,19 @@ void softmax_grad(float* dP, const float* P, const float* delta, int64_t qn, int
   }
 }
 
+// One (query tile, key tile) pair of the backward, both schedules: S and P recomputed from lse,
+// dV += P^T dO, dP = dO V^T, dS = P * (dP - delta) left in dP, dK += scale * dS^T Q.
+void dk_dv_tile(float* S, float* dP, const float* Q, const float* dO, const float* K, const float* V, float* dK, float* dV,
+                const float* lse, const float* delta, const Block& q, const Block& k, int64_t D, float scale) {
+  const int64_t qn = q.rows(), kn = k.rows();
+  scores(S, Q, K, qn, kn, D, scale);
+  probabilities(S, lse, q, k);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, dV, D);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+  softmax_grad(dP, S, delta, qn, kn);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, dK, D);
+}
+
 }  // namespace
 
 void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu_seqlens, int64_t num_docs, int64_t T,
@@ -317,12 +330,8 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
               const int64_t qn = q.rows();
               load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
               load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
-              scores(S, Q, K, qn, kn, D, scale);
-              probabilities(S, lse + h * T + q.t0, q, k);
-              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, kdV, D);
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
-              softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
-              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, kdK, D);
+              dk_dv_tile(S, dP, Q, dO, K, V, kdK, kdV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, D, scale);
+              // dQ += scale * dS K, with dS still in dP: no second S and dP as pass 2 needs
               cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, scale, dP, kBlock, K, D, 1.0f,
                           docQ + (q0 - doc0) * D, D);
             }
@@ -349,12 +358,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
             const int64_t qn = q.rows();
             load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
             load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
-            scores(S, Q, K, qn, kn, D, scale);
-            probabilities(S, lse + h * T + q.t0, q, k);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, dV, D);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
-            softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, dK, D);
+            dk_dv_tile(S, dP, Q, dO, K, V, dK, dV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, D, scale);
           }
         }
         store_tile(dqkv, dK, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
