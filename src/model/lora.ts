@@ -162,10 +162,8 @@ export interface BlockLora {
 /** Scratch for one block's adapters, sized for the micro-batch. */
 export interface LoraWork {
   arena: Arena;
-  T: number;
   r: number;
   dtype: DType;
-  gradDtype: DType;
   /** Lazily allocated, by shape key. */
   cache: Map<string, Tensor>;
 }

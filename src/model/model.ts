@@ -278,7 +278,7 @@ export class TelechatModel {
     const l = this.opts.lora;
     if (!l || !this.lora) return null;
     const drop = training && l.dropout > 0 ? BatchDropout.forBatch(host, l.dropout, this.opts.dropoutSeed ?? 0, arena) : null;
-    const work: LoraWork = { arena, T: host.tokens, r: l.r, dtype: this.opts.dtype, gradDtype: this.opts.gradDtype, cache: new Map() };
+    const work: LoraWork = { arena, r: l.r, dtype: this.opts.dtype, cache: new Map() };
     const normScratch = arena.alloc(this.opts.gradDtype, [this.spec.hidden]);
     return { lora: l, drop, work, normScratch, storage: this.lora };
   }
