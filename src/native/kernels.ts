@@ -81,6 +81,15 @@ export function cpuBf16GemmPath(): string {
   return addon.cpuBf16GemmPath();
 }
 
+/**
+ * What bf16 attention tiles run on now: vdpbf16ps on CPUs with AVX512-BF16 (head dims that are
+ * multiples of 16), else "fallback: <why>" (widened to fp32 for sgemm). TELECHAT_CPU_ATTN_BF16=fallback
+ * forces the fallback.
+ */
+export function cpuBf16AttentionPath(): string {
+  return addon.cpuBf16AttentionPath();
+}
+
 /** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
 export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
   const a = linearForwardArgs(y, x, w, b);

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../../src/native/attention.js';
+import { cpuBf16AttentionPath } from '../../src/native/kernels.js';
 import {
   Arena,
   DType,
@@ -249,41 +250,55 @@ const lowpCases: Array<[string, Case]> = [
   ['GQA 4/2 D=40, docs [200]', { docs: [200], nh: 4, nkv: 2, D: 40, seed: 13 }],
 ];
 
-for (const [dt, torchName] of [[DType.BF16, 'bfloat16'], [DType.F16, 'float16']] as const) {
-  describe(`CPU attention (${dtypeName(dt)} storage) vs PyTorch ${dtypeName(dt)} error budget`, () => {
+// bf16 runs every case on both tile paths: vdpbf16ps on bf16 tiles where the CPU has AVX512-BF16
+// and the head dim is a multiple of 16 ('auto'; D = 40 takes the fp32 tiles there too), and the
+// forced fp32-widening tiles ('fallback'), each within the same budget.
+const lowpRuns = [[DType.BF16, 'bfloat16', 'auto'], [DType.BF16, 'bfloat16', 'fallback'], [DType.F16, 'float16', 'auto']] as const;
+for (const [dt, torchName, tilePath] of lowpRuns) {
+  describe(`CPU attention (${dtypeName(dt)} storage${dt === DType.BF16 ? `, ${tilePath} tiles` : ''}) vs PyTorch ${dtypeName(dt)} error budget`, () => {
     for (const [name, c0] of lowpCases) {
       // fp16 runs other seeds than bf16: fresh data rather than the same inputs at another precision.
       const c = dt === DType.F16 ? { ...c0, seed: c0.seed + 100 } : c0;
       it(name, () => {
-        const { qkv, dout } = inputsFor(c, dt);
-        const ours = runNative(c, dt, qkv, dout);
-        const refs = runReference(c, qkv, dout, ['float64', torchName]);
-        const ref = refs.float64!, pt = refs[torchName]!;
-        const o = splitQkv(ours.dqkv, c), r = splitQkv(ref.dqkv, c), p = splitQkv(pt.dqkv, c);
-        const pairs: Array<[string, Float32Array, Float32Array, Float32Array, number]> = [
-          ['out', ours.out, pt.out, ref.out, 2],
-          ['dq', o.dq, p.dq, r.dq, 3],
-          ['dk', o.dk, p.dk, r.dk, 3],
-          ['dv', o.dv, p.dv, r.dv, 3],
-        ];
-        const parts: string[] = [];
-        for (const [key, mine, torchLowp, truth, factor] of pairs) {
-          const errOurs = maxAbsDiff(mine, truth), errTorch = maxAbsDiff(torchLowp, truth);
-          parts.push(`${key} ${errOurs.toExponential(2)} (torch ${errTorch.toExponential(2)})`);
-          expect(errOurs, `${key}: ours ${errOurs} vs torch ${dtypeName(dt)} ${errTorch}`).toBeLessThanOrEqual(
-            factor * errTorch);
+        process.env.TELECHAT_CPU_ATTN_BF16 = tilePath;
+        try {
+          lowpCase(c, name);
+        } finally {
+          delete process.env.TELECHAT_CPU_ATTN_BF16;
         }
-        // lse is fp32 whatever the storage: only input rounding is shared, so fp32 tolerance.
-        expect(worstRatio(ours.lse, ref.lse, ATOL, RTOL)).toBeLessThanOrEqual(1);
-        errors.push(`${dtypeName(dt)} ${name}: max abs ${parts.join(', ')}`);
       });
     }
   });
+
+  function lowpCase(c: Case, name: string): void {
+    const { qkv, dout } = inputsFor(c, dt);
+    const ours = runNative(c, dt, qkv, dout);
+    const refs = runReference(c, qkv, dout, ['float64', torchName]);
+    const ref = refs.float64!, pt = refs[torchName]!;
+    const o = splitQkv(ours.dqkv, c), r = splitQkv(ref.dqkv, c), p = splitQkv(pt.dqkv, c);
+    const pairs: Array<[string, Float32Array, Float32Array, Float32Array, number]> = [
+      ['out', ours.out, pt.out, ref.out, 2],
+      ['dq', o.dq, p.dq, r.dq, 3],
+      ['dk', o.dk, p.dk, r.dk, 3],
+      ['dv', o.dv, p.dv, r.dv, 3],
+    ];
+    const parts: string[] = [];
+    for (const [key, mine, torchLowp, truth, factor] of pairs) {
+      const errOurs = maxAbsDiff(mine, truth), errTorch = maxAbsDiff(torchLowp, truth);
+      parts.push(`${key} ${errOurs.toExponential(2)} (torch ${errTorch.toExponential(2)})`);
+      expect(errOurs, `${key}: ours ${errOurs} vs torch ${dtypeName(dt)} ${errTorch}`).toBeLessThanOrEqual(
+        factor * errTorch);
+    }
+    // lse is fp32 whatever the storage: only input rounding is shared, so fp32 tolerance.
+    expect(worstRatio(ours.lse, ref.lse, ATOL, RTOL)).toBeLessThanOrEqual(1);
+    errors.push(`${dtypeName(dt)}${dt === DType.BF16 ? ` (${tilePath} tiles)` : ''} ${name}: max abs ${parts.join(', ')}`);
+  }
 }
 
 describe('CPU attention determinism and memory', () => {
   it('is bitwise reproducible run to run, and across 1 and 2 threads', () => {
-    const c: Case = { docs: [113, 203, 7], nh: 6, nkv: 2, D: 24, seed: 21 };
+    // D = 32 takes bf16's vdpbf16ps tiles where the CPU has them, D = 24 the fp32 tiles
+    for (const c of [{ docs: [113, 203, 7], nh: 6, nkv: 2, D: 24, seed: 21 }, { docs: [113, 203, 7], nh: 4, nkv: 2, D: 32, seed: 24 }] as Case[]) {
     for (const dt of [DType.F32, DType.BF16, DType.F16]) {
       const { qkv, dout } = inputsFor(c, dt);
       const before = addon.getNumThreads();
@@ -301,6 +316,22 @@ describe('CPU attention determinism and memory', () => {
       } finally {
         setNumThreads(before);
       }
+    }
+    }
+  });
+
+  it('bf16 tiles run on vdpbf16ps where the CPU has AVX512-BF16 (the addon is built for it); a bad TELECHAT_CPU_ATTN_BF16 is refused', () => {
+    const hasBf16 = /\bavx512_bf16\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    const path = cpuBf16AttentionPath();
+    errors.push(`bf16 attention tiles: ${path}`);
+    if (process.env.TELECHAT_PORTABLE !== '1') expect(path.startsWith('vdpbf16ps'), path).toBe(hasBf16);
+    const c: Case = { docs: [20], nh: 2, nkv: 1, D: 32, seed: 25 };
+    const { qkv, dout } = inputsFor(c, DType.BF16);
+    process.env.TELECHAT_CPU_ATTN_BF16 = 'on';
+    try {
+      expect(() => runNative(c, DType.BF16, qkv, dout)).toThrow(/TELECHAT_CPU_ATTN_BF16 must be auto or fallback, got "on"/);
+    } finally {
+      delete process.env.TELECHAT_CPU_ATTN_BF16;
     }
   });
 

@@ -38,6 +38,7 @@
 
 #include "cpu/fast_exp.h"
 #include "cpu/ops.h"
+#include "cpu/tile_bf16.h"
 #include "memory.h"
 
 namespace telechat {
@@ -112,10 +113,7 @@ class BlockList {
   Scratch buf_;
 };
 
-// rows x D fp32 tile <- rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D).
-void load_tile(float* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, int64_t D, DType dt) {
-  for (int64_t r = 0; r < rows; r++) load_row(dst + r * D, offset_ptr(src, (t0 + r) * ld + col, dt), D, dt);
-}
+// Rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D) <- a rows x D fp32 tile.
 void store_tile(void* dst, const float* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, int64_t D, DType dt) {
   for (int64_t r = 0; r < rows; r++) store_row(offset_ptr(dst, (t0 + r) * ld + col, dt), src + r * D, D, dt);
 }
@@ -123,11 +121,6 @@ void store_tile(void* dst, const float* src, int64_t t0, int64_t rows, int64_t l
 // Keys visible to query row i of block q from key block k: causal inside the document.
 inline int64_t visible_keys(const Block& q, int64_t i, const Block& k) {
   return std::min<int64_t>(k.rows(), q.t0 + i - k.t0 + 1);
-}
-
-// S[qn, kn] (leading dim kBlock) = scale * Q K^T.
-void scores(float* S, const float* Q, const float* K, int64_t qn, int64_t kn, int64_t D, float scale) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, scale, Q, D, K, D, 0.0f, S, kBlock);
 }
 
 // P = exp(S - lse) on visible keys, 0 elsewhere (in place on S).
@@ -151,18 +144,134 @@ void softmax_grad(float* dP, const float* P, const float* delta, int64_t qn, int
   }
 }
 
-// One (query tile, key tile) pair of the backward, both schedules: S and P recomputed from lse,
-// dV += P^T dO, dP = dO V^T, dS = P * (dP - delta) left in dP, dK += scale * dS^T Q.
-void dk_dv_tile(float* S, float* dP, const float* Q, const float* dO, const float* K, const float* V, float* dK, float* dV,
-                const float* lse, const float* delta, const Block& q, const Block& k, int64_t D, float scale) {
+// The operand tiles of one thread and the six tile products of attention. S, dP are [kBlock,
+// kBlock] fp32 (leading dim kBlock); acc, dK, dV, dQ are fp32 rows of D. fp32 mode: Q, dO, K, V
+// widened to fp32 [kBlock, D], products on single-threaded sgemm. bf16 mode (bf16 storage, D a
+// multiple of 16, tile_bf16_enabled()): the tiles are copied as bf16, zero-padded to kBlock rows
+// and packed for vdpbf16ps (tile_bf16.h); P and dS are rounded to bf16 for their products.
+class Tiles {
+ public:
+  // fp32 buffer size (in floats) of one thread's tiles.
+  static int64_t floats(int64_t D) { return 4 * kBlock * D + (10 * kBlock * D + kBlock * kBlock + 1) / 2; }
+  Tiles(float* buf, int64_t D, bool bf16) : D_(D), bf16_(bf16) {
+    Q_ = buf, dO_ = Q_ + kBlock * D, K_ = dO_ + kBlock * D, V_ = K_ + kBlock * D;
+    uint16_t* h = reinterpret_cast<uint16_t*>(V_ + kBlock * D);
+    uint16_t** bufs[] = {&Qb_, &dOb_, &Kb_, &Vb_, &Qr_, &dOr_, &Kr_, &Kc_, &Vr_, &Vc_};
+    for (uint16_t** b : bufs) *b = h, h += kBlock * D;
+    Pb_ = h;
+  }
+  bool bf16() const { return bf16_; }
+
+  // Rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D), as the tile. backward:
+  // also the packings only the backward's products use.
+  void load_q(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
+    if (!bf16_) return load_f32(Q_, src, t0, rows, ld, col, dt);
+    load_b(Qb_, src, t0, rows, ld, col);
+    if (backward) pack_rows_bf16(Qr_, Qb_, kBlock, D_, D_);
+  }
+  void load_do(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt) {
+    if (!bf16_) return load_f32(dO_, src, t0, rows, ld, col, dt);
+    load_b(dOb_, src, t0, rows, ld, col);
+    pack_rows_bf16(dOr_, dOb_, kBlock, D_, D_);
+  }
+  void load_k(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
+    if (!bf16_) return load_f32(K_, src, t0, rows, ld, col, dt);
+    load_b(Kb_, src, t0, rows, ld, col);
+    pack_cols_bf16(Kc_, Kb_, D_, kBlock, D_);
+    if (backward) pack_rows_bf16(Kr_, Kb_, kBlock, D_, D_);
+  }
+  void load_v(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
+    if (!bf16_) return load_f32(V_, src, t0, rows, ld, col, dt);
+    load_b(Vb_, src, t0, rows, ld, col);
+    if (backward) pack_cols_bf16(Vc_, Vb_, D_, kBlock, D_);
+    else pack_rows_bf16(Vr_, Vb_, kBlock, D_, D_);
+  }
+
+  // S[qn, kn] = scale * Q K^T.
+  void scores(float* S, int64_t qn, int64_t kn, float scale) const {
+    if (bf16_) return tile_gemm_bf16(qn, kBlock, D_, scale, Qb_, D_, Kc_, 0.0f, S, kBlock);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D_, scale, Q_, D_, K_, D_, 0.0f, S, kBlock);
+  }
+  // acc[qn, D] += P V, P = S (probabilities, 0 past kn).
+  void pv(float* acc, const float* S, int64_t qn, int64_t kn) {
+    if (bf16_) {
+      round_block(Pb_, S, qn, kn, false);
+      return tile_gemm_bf16(qn, D_, kBlock, 1.0f, Pb_, kBlock, Vr_, 1.0f, acc, D_);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D_, kn, 1.0f, S, kBlock, V_, D_, 1.0f, acc, D_);
+  }
+  // dV[kn, D] += P^T dO.
+  void dv(float* dV, const float* S, int64_t qn, int64_t kn) {
+    if (bf16_) {
+      round_block(Pb_, S, qn, kn, true);
+      return tile_gemm_bf16(kn, D_, kBlock, 1.0f, Pb_, kBlock, dOr_, 1.0f, dV, D_);
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, 1.0f, S, kBlock, dO_, D_, 1.0f, dV, D_);
+  }
+  // dP[qn, kn] = dO V^T.
+  void dp(float* dP, int64_t qn, int64_t kn) const {
+    if (bf16_) return tile_gemm_bf16(qn, kBlock, D_, 1.0f, dOb_, D_, Vc_, 0.0f, dP, kBlock);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D_, 1.0f, dO_, D_, V_, D_, 0.0f, dP, kBlock);
+  }
+  // dK[kn, D] += scale * dS^T Q.
+  void dk(float* dK, const float* dS, int64_t qn, int64_t kn, float scale) {
+    if (bf16_) {
+      round_block(Pb_, dS, qn, kn, true);
+      return tile_gemm_bf16(kn, D_, kBlock, scale, Pb_, kBlock, Qr_, 1.0f, dK, D_);
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, scale, dS, kBlock, Q_, D_, 1.0f, dK, D_);
+  }
+  // dQ[qn, D] += scale * dS K.
+  void dq(float* dQ, const float* dS, int64_t qn, int64_t kn, float scale) {
+    if (bf16_) {
+      round_block(Pb_, dS, qn, kn, false);
+      return tile_gemm_bf16(qn, D_, kBlock, scale, Pb_, kBlock, Kr_, 1.0f, dQ, D_);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D_, kn, scale, dS, kBlock, K_, D_, 1.0f, dQ, D_);
+  }
+
+ private:
+  void load_f32(float* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt) const {
+    for (int64_t r = 0; r < rows; r++) load_row(dst + r * D_, offset_ptr(src, (t0 + r) * ld + col, dt), D_, dt);
+  }
+  // bf16 rows copied as they are, rows past `rows` zero (the padded products then add nothing).
+  void load_b(uint16_t* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col) const {
+    const uint16_t* s = static_cast<const uint16_t*>(src);
+    for (int64_t r = 0; r < rows; r++) std::memcpy(dst + r * D_, s + (t0 + r) * ld + col, D_ * 2);
+    std::memset(dst + rows * D_, 0, (kBlock - rows) * D_ * 2);
+  }
+  // dst [kBlock, kBlock] bf16 = X[:qn, :kn] rounded (transposed: X^T), zero elsewhere.
+  static void round_block(uint16_t* dst, const float* X, int64_t qn, int64_t kn, bool transpose) {
+    std::memset(dst, 0, kBlock * kBlock * 2);
+    for (int64_t i = 0; i < qn; i++) {
+      for (int64_t j = 0; j < kn; j++) {
+        dst[transpose ? j * kBlock + i : i * kBlock + j] = f32_to_bf16(X[i * kBlock + j]);
+      }
+    }
+  }
+
+  int64_t D_;
+  bool bf16_;
+  float *Q_, *dO_, *K_, *V_;
+  uint16_t *Qb_, *dOb_, *Kb_, *Vb_, *Qr_, *dOr_, *Kr_, *Kc_, *Vr_, *Vc_, *Pb_;
+};
+
+// One (query tile, key tile) pair of the backward, both schedules, with the tiles loaded: S and
+// P recomputed from lse, dV += P^T dO, dP = dO V^T, dS = P * (dP - delta) left in dP,
+// dK += scale * dS^T Q.
+void dk_dv_tile(Tiles& t, float* S, float* dP, float* dK, float* dV, const float* lse, const float* delta, const Block& q,
+                const Block& k, float scale) {
   const int64_t qn = q.rows(), kn = k.rows();
-  scores(S, Q, K, qn, kn, D, scale);
+  t.scores(S, qn, kn, scale);
   probabilities(S, lse, q, k);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, 1.0f, S, kBlock, dO, D, 1.0f, dV, D);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+  t.dv(dV, S, qn, kn);
+  t.dp(dP, qn, kn);
   softmax_grad(dP, S, delta, qn, kn);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D, qn, scale, dP, kBlock, Q, D, 1.0f, dK, D);
+  t.dk(dK, dP, qn, kn, scale);
 }
+
+// bf16 tiles on vdpbf16ps when the storage is bf16 and the head dimension suits the kernel.
+bool bf16_tiles(DType dt, int64_t D) { return dt == DT_BF16 && D % 16 == 0 && tile_bf16_enabled(); }
 
 }  // namespace
 
@@ -171,16 +280,16 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
   const Shape sh{T, nh, nkv, D, nh / nkv};
   const BlockList blocks(cu_seqlens, num_docs);
   const int64_t tasks = blocks.size() * nh;
-  // Per thread: Q, K, V, acc tiles [kBlock, D], S [kBlock, kBlock], m and l [kBlock].
-  const int64_t per_thread = 4 * kBlock * D + kBlock * kBlock + 2 * kBlock;
+  const bool bf16 = bf16_tiles(dt, D);
+  // Per thread: the operand tiles, acc [kBlock, D], S [kBlock, kBlock], m and l [kBlock].
+  const int64_t per_thread = Tiles::floats(D) + kBlock * D + kBlock * kBlock + 2 * kBlock;
   Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
 
 #pragma omp parallel
   {
-    float* Q = scratch.as<float>() + omp_get_thread_num() * per_thread;
-    float* K = Q + kBlock * D;
-    float* V = K + kBlock * D;
-    float* acc = V + kBlock * D;
+    float* const base = scratch.as<float>() + omp_get_thread_num() * per_thread;
+    Tiles tiles(base, D, bf16);
+    float* acc = base + Tiles::floats(D);
     float* S = acc + kBlock * D;
     float* m = S + kBlock * kBlock;
     float* l = m + kBlock;
@@ -188,16 +297,16 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
     for (int64_t task = 0; task < tasks; task++) {
       const Block& q = blocks[task / nh];
       const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
-      load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
+      tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, false);
       std::fill(acc, acc + qn * D, 0.0f);
       std::fill(m, m + qn, -INFINITY);
       std::fill(l, l + qn, 0.0f);
       for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
         const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};
         const int64_t kn = k.rows();
-        load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
-        load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
-        scores(S, Q, K, qn, kn, D, scale);
+        tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, false);
+        tiles.load_v(qkv, k.t0, kn, sh.row(), sh.v_col(g), dt, false);
+        tiles.scores(S, qn, kn, scale);
         // Online softmax: new row max, rescale what was accumulated, add this block's mass.
         for (int64_t i = 0; i < qn; i++) {
           float* s = S + i * kBlock;
@@ -213,7 +322,7 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
             for (int64_t c = 0; c < D; c++) a[c] *= corr;
           }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, 1.0f, S, kBlock, V, D, 1.0f, acc, D);
+        tiles.pv(acc, S, qn, kn);
       }
       for (int64_t i = 0; i < qn; i++) {
         const float inv = 1.0f / l[i];
@@ -274,20 +383,19 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
   int64_t longest = 0;
   for (int64_t d = 0; d < num_docs; d++) longest = std::max<int64_t>(longest, cu_seqlens[d + 1] - cu_seqlens[d]);
   const std::vector<int64_t> docs = documents_by_length(cu_seqlens, num_docs);
-  // Per thread: six [kBlock, D] tiles, S and dP [kBlock, kBlock]; by document also the
-  // document's dK, dV and dQ rows [longest, D] each.
-  const int64_t per_thread = 6 * kBlock * D + 2 * kBlock * kBlock + (fused ? 3 * longest * D : 0);
+  const bool bf16 = bf16_tiles(dt, D);
+  // Per thread: the operand tiles, dK and dV [kBlock, D], S and dP [kBlock, kBlock]; by document
+  // also the document's dK, dV and dQ rows [longest, D] each.
+  const int64_t per_thread = Tiles::floats(D) + 2 * kBlock * D + 2 * kBlock * kBlock + (fused ? 3 * longest * D : 0);
   Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
   Scratch delta_buf(static_cast<size_t>(nh * T) * sizeof(float));
   float* const delta = delta_buf.as<float>();
 
 #pragma omp parallel
   {
-    float* const Q = scratch.as<float>() + omp_get_thread_num() * per_thread;
-    float* const dO = Q + kBlock * D;
-    float* const K = dO + kBlock * D;
-    float* const V = K + kBlock * D;
-    float* const dK = V + kBlock * D;  // dQ in pass 2
+    float* const base = scratch.as<float>() + omp_get_thread_num() * per_thread;
+    Tiles tiles(base, D, bf16);
+    float* const dK = base + Tiles::floats(D);  // dQ in pass 2
     float* const dV = dK + kBlock * D;
     float* const S = dV + kBlock * D;
     float* const dP = S + kBlock * kBlock;
@@ -295,14 +403,14 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
     float* const docV = docK + longest * D;
     float* const docQ = docV + longest * D;
 
-    // Pass 0: delta[h, t] = sum_c dO[t, h, c] * O[t, h, c] (rows go through the Q, dO tiles).
+    // Pass 0: delta[h, t] = sum_c dO[t, h, c] * O[t, h, c] (rows go through the S, dP buffers).
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < T; t++) {
       for (int64_t h = 0; h < nh; h++) {
-        load_row(Q, offset_ptr(out, t * nh * D + h * D, dt), D, dt);
-        load_row(dO, offset_ptr(dout, t * nh * D + h * D, dt), D, dt);
+        load_row(S, offset_ptr(out, t * nh * D + h * D, dt), D, dt);
+        load_row(dP, offset_ptr(dout, t * nh * D + h * D, dt), D, dt);
         float sum = 0.0f;
-        for (int64_t c = 0; c < D; c++) sum += dO[c] * Q[c];
+        for (int64_t c = 0; c < D; c++) sum += dP[c] * S[c];
         delta[h * T + t] = sum;
       }
     }  // implicit barrier: delta is complete before the gradient passes
@@ -323,17 +431,16 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
             const int64_t kn = k.rows();
             float* const kdK = docK + (k0 - doc0) * D;
             float* const kdV = docV + (k0 - doc0) * D;
-            load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
-            load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+            tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, true);
+            tiles.load_v(qkv, k.t0, kn, sh.row(), sh.v_col(g), dt, true);
             for (int64_t q0 = k0; q0 < doc1; q0 += kBlock) {
               const Block q{doc0, doc1, q0, std::min(q0 + kBlock, doc1)};
               const int64_t qn = q.rows();
-              load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
-              load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
-              dk_dv_tile(S, dP, Q, dO, K, V, kdK, kdV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, D, scale);
+              tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, true);
+              tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt);
+              dk_dv_tile(tiles, S, dP, kdK, kdV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, scale);
               // dQ += scale * dS K, with dS still in dP: no second S and dP as pass 2 needs
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, scale, dP, kBlock, K, D, 1.0f,
-                          docQ + (q0 - doc0) * D, D);
+              tiles.dq(docQ + (q0 - doc0) * D, dP, qn, kn, scale);
             }
           }
           store_tile(dqkv, docQ, doc0, len, sh.row(), sh.q_col(h), D, dt);
@@ -348,17 +455,17 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
       for (int64_t task = 0; task < nblocks * nkv; task++) {
         const Block& k = blocks[nblocks - 1 - task / nkv];
         const int64_t g = task % nkv, kn = k.rows();
-        load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
-        load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
+        tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, true);
+        tiles.load_v(qkv, k.t0, kn, sh.row(), sh.v_col(g), dt, true);
         std::fill(dK, dK + kn * D, 0.0f);
         std::fill(dV, dV + kn * D, 0.0f);
         for (int64_t h = g * sh.group; h < (g + 1) * sh.group; h++) {
           for (int64_t q0 = k.t0; q0 < k.doc1; q0 += kBlock) {
             const Block q{k.doc0, k.doc1, q0, std::min(q0 + kBlock, k.doc1)};
             const int64_t qn = q.rows();
-            load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
-            load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
-            dk_dv_tile(S, dP, Q, dO, K, V, dK, dV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, D, scale);
+            tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, true);
+            tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt);
+            dk_dv_tile(tiles, S, dP, dK, dV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, scale);
           }
         }
         store_tile(dqkv, dK, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
@@ -371,19 +478,19 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
       for (int64_t task = 0; task < nblocks * nh; task++) {
         const Block& q = blocks[task / nh];
         const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
-        load_tile(Q, qkv, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
-        load_tile(dO, dout, q.t0, qn, nh * D, h * D, D, dt);
+        tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, true);
+        tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt);
         std::fill(dQ, dQ + qn * D, 0.0f);
         for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
           const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};
           const int64_t kn = k.rows();
-          load_tile(K, qkv, k.t0, kn, sh.row(), sh.k_col(g), D, dt);
-          load_tile(V, qkv, k.t0, kn, sh.row(), sh.v_col(g), D, dt);
-          scores(S, Q, K, qn, kn, D, scale);
+          tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, true);
+          tiles.load_v(qkv, k.t0, kn, sh.row(), sh.v_col(g), dt, true);
+          tiles.scores(S, qn, kn, scale);
           probabilities(S, lse + h * T + q.t0, q, k);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D, 1.0f, dO, D, V, D, 0.0f, dP, kBlock);
+          tiles.dp(dP, qn, kn);
           softmax_grad(dP, S, delta + h * T + q.t0, qn, kn);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D, kn, scale, dP, kBlock, K, D, 1.0f, dQ, D);
+          tiles.dq(dQ, dP, qn, kn, scale);
         }
         store_tile(dqkv, dQ, q.t0, qn, sh.row(), sh.q_col(h), D, dt);
       }
