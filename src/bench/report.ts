@@ -209,8 +209,8 @@ function trainSection(r: Result): string {
   out.push('', 'bf16 here is bf16 storage (parameters, activations) with fp32 accumulation, fp32 gradient accumulators and fp32 ' +
     'master weights and moments, as the trainer runs a bf16 config. ' + (onednn
     ? `Linear products run on oneDNN's bf16 matmul (${r.str('bf16_gemm_path')}); ` +
-      (r.has('bf16_attention_path') && !r.str('bf16_attention_path').startsWith('fallback')
-        ? `attention tiles on ${r.str('bf16_attention_path')}, with the probabilities and dS rounded to bf16 for their products; ` +
+      (r.has('attention_tile_path') && r.str('attention_tile_path').includes('bf16 on vdpbf16ps')
+        ? 'attention tiles on vdpbf16ps (AVX512-BF16), with the probabilities and dS rounded to bf16 for their products; ' +
           'the other ops compute in fp32 from bf16 storage.'
         : 'attention tiles and the other ops compute in fp32 from bf16 storage.')
     : 'The CPU has no bf16 matrix unit in this path: every bf16 product widens its operand blocks to fp32 for sgemm and ' +

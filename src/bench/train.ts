@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseModelSpec } from '../model/spec.js';
-import { cpuBf16AttentionPath, cpuBf16GemmPath } from '../native/kernels.js';
+import { cpuAttentionTilePath, cpuBf16GemmPath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
 import { measureSgemm } from './sgemm.js';
@@ -224,7 +224,7 @@ function main(): void {
     ours_lora_bf16,
     torch_lora_fp32,
     bf16_gemm_path: bf16GemmPath,
-    bf16_attention_path: cpuBf16AttentionPath(),
+    attention_tile_path: cpuAttentionTilePath(),
     flops_per_step: flops,
     sgemm,
     ours_fp32_gflops: fp32Gflops,

@@ -42,8 +42,8 @@ export interface NativeAddon {
     dt: number, gdt: number): void;
   /** What bf16 linear products run on: "onednn <impl> (<isa>)" or "fallback: <why>" (cpu/gemm_bf16.h). */
   cpuBf16GemmPath(): string;
-  /** What bf16 attention tiles run on: "vdpbf16ps (AVX512-BF16), ..." or "fallback: <why>" (cpu/tile_bf16.h). */
-  cpuBf16AttentionPath(): string;
+  /** What attention tiles run on, in words (cpu/attention_tiles.h). */
+  cpuAttentionTilePath(): string;
   linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;

@@ -82,12 +82,12 @@ export function cpuBf16GemmPath(): string {
 }
 
 /**
- * What bf16 attention tiles run on now: vdpbf16ps on CPUs with AVX512-BF16 (head dims that are
- * multiples of 16), else "fallback: <why>" (widened to fp32 for sgemm). TELECHAT_CPU_ATTN_BF16=fallback
- * forces the fallback.
+ * What attention tiles run on now: fp32 on the vfmadd kernel (AVX-512) and bf16 on vdpbf16ps
+ * (AVX512-BF16) for head dims that are multiples of 16, else "sgemm: <why>" (tiles widened to
+ * fp32 for OpenBLAS). TELECHAT_CPU_ATTN_TILES=sgemm forces sgemm.
  */
-export function cpuBf16AttentionPath(): string {
-  return addon.cpuBf16AttentionPath();
+export function cpuAttentionTilePath(): string {
+  return addon.cpuAttentionTilePath();
 }
 
 /** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */

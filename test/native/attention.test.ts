@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../../src/native/attention.js';
-import { cpuBf16AttentionPath } from '../../src/native/kernels.js';
+import { cpuAttentionTilePath } from '../../src/native/kernels.js';
 import {
   Arena,
   DType,
@@ -215,29 +215,40 @@ const fp32Cases: Array<[string, Case]> = [
 const ATOL = 1e-5;
 const RTOL = 1e-4;
 
-describe('CPU attention (fp32) vs PyTorch float64 autograd', () => {
+// fp32 runs every case on both tile paths: the vfmadd kernel where the CPU has AVX-512 and the head
+// dim is a multiple of 16 ('auto'), and OpenBLAS sgemm per tile ('sgemm').
+for (const tilePath of ['auto', 'sgemm'] as const) describe(`CPU attention (fp32, ${tilePath} tiles) vs PyTorch float64 autograd`, () => {
   for (const [name, c] of fp32Cases) {
     it(name, () => {
-      const { qkv, dout } = inputsFor(c, DType.F32);
-      const ours = runNative(c, DType.F32, qkv, dout);
-      const ref = runReference(c, qkv, dout, ['float64']).float64!;
-      const o = splitQkv(ours.dqkv, c), r = splitQkv(ref.dqkv, c);
-      const ratios = {
-        out: worstRatio(ours.out, ref.out, ATOL, RTOL),
-        lse: worstRatio(ours.lse, ref.lse, ATOL, RTOL),
-        dq: worstRatio(o.dq, r.dq, ATOL, RTOL),
-        dk: worstRatio(o.dk, r.dk, ATOL, RTOL),
-        dv: worstRatio(o.dv, r.dv, ATOL, RTOL),
-      };
-      errors.push(
-        `fp32 ${name}: max abs out ${maxAbsDiff(ours.out, ref.out).toExponential(2)} lse ` +
-          `${maxAbsDiff(ours.lse, ref.lse).toExponential(2)} dq ${maxAbsDiff(o.dq, r.dq).toExponential(2)} dk ` +
-          `${maxAbsDiff(o.dk, r.dk).toExponential(2)} dv ${maxAbsDiff(o.dv, r.dv).toExponential(2)}`,
-      );
-      for (const [key, v] of Object.entries(ratios)) expect(v, `${key} error / tolerance`).toBeLessThanOrEqual(1);
+      process.env.TELECHAT_CPU_ATTN_TILES = tilePath;
+      try {
+        fp32Case(c, name, tilePath);
+      } finally {
+        delete process.env.TELECHAT_CPU_ATTN_TILES;
+      }
     });
   }
 });
+
+function fp32Case(c: Case, name: string, tilePath: string): void {
+  const { qkv, dout } = inputsFor(c, DType.F32);
+  const ours = runNative(c, DType.F32, qkv, dout);
+  const ref = runReference(c, qkv, dout, ['float64']).float64!;
+  const o = splitQkv(ours.dqkv, c), r = splitQkv(ref.dqkv, c);
+  const ratios = {
+    out: worstRatio(ours.out, ref.out, ATOL, RTOL),
+    lse: worstRatio(ours.lse, ref.lse, ATOL, RTOL),
+    dq: worstRatio(o.dq, r.dq, ATOL, RTOL),
+    dk: worstRatio(o.dk, r.dk, ATOL, RTOL),
+    dv: worstRatio(o.dv, r.dv, ATOL, RTOL),
+  };
+  errors.push(
+    `fp32 (${tilePath} tiles) ${name}: max abs out ${maxAbsDiff(ours.out, ref.out).toExponential(2)} lse ` +
+      `${maxAbsDiff(ours.lse, ref.lse).toExponential(2)} dq ${maxAbsDiff(o.dq, r.dq).toExponential(2)} dk ` +
+      `${maxAbsDiff(o.dk, r.dk).toExponential(2)} dv ${maxAbsDiff(o.dv, r.dv).toExponential(2)}`,
+  );
+  for (const [key, v] of Object.entries(ratios)) expect(v, `${key} error / tolerance`).toBeLessThanOrEqual(1);
+}
 
 // bf16 / fp16 storage, fp32 compute. The FlashAttention test rule (reference/kernels.md): our max
 // error against the high-precision reference must be <= 2x that of PyTorch's own bf16 / fp16
@@ -251,20 +262,20 @@ const lowpCases: Array<[string, Case]> = [
 ];
 
 // bf16 runs every case on both tile paths: vdpbf16ps on bf16 tiles where the CPU has AVX512-BF16
-// and the head dim is a multiple of 16 ('auto'; D = 40 takes the fp32 tiles there too), and the
-// forced fp32-widening tiles ('fallback'), each within the same budget.
-const lowpRuns = [[DType.BF16, 'bfloat16', 'auto'], [DType.BF16, 'bfloat16', 'fallback'], [DType.F16, 'float16', 'auto']] as const;
+// and the head dim is a multiple of 16 ('auto'; D = 40 takes the sgemm tiles there too), and the
+// forced fp32-widening sgemm tiles ('sgemm'), each within the same budget.
+const lowpRuns = [[DType.BF16, 'bfloat16', 'auto'], [DType.BF16, 'bfloat16', 'sgemm'], [DType.F16, 'float16', 'auto']] as const;
 for (const [dt, torchName, tilePath] of lowpRuns) {
   describe(`CPU attention (${dtypeName(dt)} storage${dt === DType.BF16 ? `, ${tilePath} tiles` : ''}) vs PyTorch ${dtypeName(dt)} error budget`, () => {
     for (const [name, c0] of lowpCases) {
       // fp16 runs other seeds than bf16: fresh data rather than the same inputs at another precision.
       const c = dt === DType.F16 ? { ...c0, seed: c0.seed + 100 } : c0;
       it(name, () => {
-        process.env.TELECHAT_CPU_ATTN_BF16 = tilePath;
+        process.env.TELECHAT_CPU_ATTN_TILES = tilePath;
         try {
           lowpCase(c, name);
         } finally {
-          delete process.env.TELECHAT_CPU_ATTN_BF16;
+          delete process.env.TELECHAT_CPU_ATTN_TILES;
         }
       });
     }
@@ -297,7 +308,7 @@ for (const [dt, torchName, tilePath] of lowpRuns) {
 
 describe('CPU attention determinism and memory', () => {
   it('is bitwise reproducible run to run, and across 1 and 2 threads', () => {
-    // D = 32 takes bf16's vdpbf16ps tiles where the CPU has them, D = 24 the fp32 tiles
+    // D = 32 takes the AVX-512 tile kernels where the CPU has them, D = 24 the sgemm tiles
     for (const c of [{ docs: [113, 203, 7], nh: 6, nkv: 2, D: 24, seed: 21 }, { docs: [113, 203, 7], nh: 4, nkv: 2, D: 32, seed: 24 }] as Case[]) {
     for (const dt of [DType.F32, DType.BF16, DType.F16]) {
       const { qkv, dout } = inputsFor(c, dt);
@@ -320,18 +331,21 @@ describe('CPU attention determinism and memory', () => {
     }
   });
 
-  it('bf16 tiles run on vdpbf16ps where the CPU has AVX512-BF16 (the addon is built for it); a bad TELECHAT_CPU_ATTN_BF16 is refused', () => {
-    const hasBf16 = /\bavx512_bf16\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
-    const path = cpuBf16AttentionPath();
-    errors.push(`bf16 attention tiles: ${path}`);
-    if (process.env.TELECHAT_PORTABLE !== '1') expect(path.startsWith('vdpbf16ps'), path).toBe(hasBf16);
+  it('tiles run on the AVX-512 kernels where the CPU has them (the addon is built for it); a bad TELECHAT_CPU_ATTN_TILES is refused', () => {
+    const flags = readFileSync('/proc/cpuinfo', 'utf8');
+    const path = cpuAttentionTilePath();
+    errors.push(`attention tiles: ${path}`);
+    if (process.env.TELECHAT_PORTABLE !== '1') {
+      expect(path.startsWith('fp32 on vfmadd'), path).toBe(/\bavx512f\b/.test(flags));
+      expect(path.includes('bf16 on vdpbf16ps'), path).toBe(/\bavx512_bf16\b/.test(flags));
+    }
     const c: Case = { docs: [20], nh: 2, nkv: 1, D: 32, seed: 25 };
     const { qkv, dout } = inputsFor(c, DType.BF16);
-    process.env.TELECHAT_CPU_ATTN_BF16 = 'on';
+    process.env.TELECHAT_CPU_ATTN_TILES = 'on';
     try {
-      expect(() => runNative(c, DType.BF16, qkv, dout)).toThrow(/TELECHAT_CPU_ATTN_BF16 must be auto or fallback, got "on"/);
+      expect(() => runNative(c, DType.BF16, qkv, dout)).toThrow(/TELECHAT_CPU_ATTN_TILES must be auto or sgemm, got "on"/);
     } finally {
-      delete process.env.TELECHAT_CPU_ATTN_BF16;
+      delete process.env.TELECHAT_CPU_ATTN_TILES;
     }
   });
 

@@ -4,7 +4,7 @@
 #include "bind/bindings.h"
 #include "cpu/gemm_bf16.h"
 #include "cpu/ops.h"
-#include "cpu/tile_bf16.h"
+#include "cpu/attention_tiles.h"
 
 namespace telechat {
 namespace {
@@ -109,9 +109,9 @@ Napi::Value CpuBf16GemmPath(const CI& info) {
   return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::bf16_gemm_path()); });
 }
 
-// What bf16 attention tiles run on now: "vdpbf16ps (AVX512-BF16)" or "fallback: why"; see cpu/tile_bf16.h.
-Napi::Value CpuBf16AttentionPath(const CI& info) {
-  return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::tile_bf16_path()); });
+// What attention tiles run on now, in words; see cpu/attention_tiles.h.
+Napi::Value CpuAttentionTilePath(const CI& info) {
+  return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::tile_path_text()); });
 }
 
 Napi::Value RopeForward(const CI& info) {
@@ -192,7 +192,7 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("loraForward", Napi::Function::New(env, LoraForward));
   exports.Set("loraBackward", Napi::Function::New(env, LoraBackward));
   exports.Set("cpuBf16GemmPath", Napi::Function::New(env, CpuBf16GemmPath));
-  exports.Set("cpuBf16AttentionPath", Napi::Function::New(env, CpuBf16AttentionPath));
+  exports.Set("cpuAttentionTilePath", Napi::Function::New(env, CpuAttentionTilePath));
   exports.Set("ropeForward", Napi::Function::New(env, RopeForward));
   exports.Set("ropeBackward", Napi::Function::New(env, RopeBackward));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));

@@ -38,7 +38,7 @@
 
 #include "cpu/fast_exp.h"
 #include "cpu/ops.h"
-#include "cpu/tile_bf16.h"
+#include "cpu/attention_tiles.h"
 #include "memory.h"
 
 namespace telechat {
@@ -144,44 +144,54 @@ void softmax_grad(float* dP, const float* P, const float* delta, int64_t qn, int
   }
 }
 
-// The operand tiles of one thread and the six tile products of attention. S, dP are [kBlock,
-// kBlock] fp32 (leading dim kBlock); acc, dK, dV, dQ are fp32 rows of D. fp32 mode: Q, dO, K, V
-// widened to fp32 [kBlock, D], products on single-threaded sgemm. bf16 mode (bf16 storage, D a
-// multiple of 16, tile_bf16_enabled()): the tiles are copied as bf16, zero-padded to kBlock rows
-// and packed for vdpbf16ps (tile_bf16.h); P and dS are rounded to bf16 for their products.
+// The operand tiles of one thread and the six tile products of attention (attention_tiles.h).
+// S, dP are [kBlock, kBlock] fp32 (leading dim kBlock); acc, dK, dV, dQ are fp32 rows of D.
+//   Sgemm: Q, dO, K, V widened to fp32 [kBlock, D], products on single-threaded OpenBLAS sgemm.
+//   F32:   the same fp32 tiles plus K^T and V^T ([D, kBlock], zero past the tile's rows), products
+//          on the vfmadd kernel; S and dP come out kBlock wide (zero past the keys).
+//   Bf16:  bf16 tiles copied as stored, zero-padded to kBlock rows and packed for vdpbf16ps; P and
+//          dS rounded to bf16 for their products.
 class Tiles {
  public:
   // fp32 buffer size (in floats) of one thread's tiles.
-  static int64_t floats(int64_t D) { return 4 * kBlock * D + (10 * kBlock * D + kBlock * kBlock + 1) / 2; }
-  Tiles(float* buf, int64_t D, bool bf16) : D_(D), bf16_(bf16) {
-    Q_ = buf, dO_ = Q_ + kBlock * D, K_ = dO_ + kBlock * D, V_ = K_ + kBlock * D;
-    uint16_t* h = reinterpret_cast<uint16_t*>(V_ + kBlock * D);
-    uint16_t** bufs[] = {&Qb_, &dOb_, &Kb_, &Vb_, &Qr_, &dOr_, &Kr_, &Kc_, &Vr_, &Vc_};
-    for (uint16_t** b : bufs) *b = h, h += kBlock * D;
+  static int64_t floats(int64_t D) { return 6 * kBlock * D + (10 * kBlock * D + kBlock * kBlock + 1) / 2; }
+  Tiles(float* buf, int64_t D, TilePath path) : D_(D), path_(path) {
+    float** f32[] = {&Q_, &dO_, &K_, &V_, &Kt_, &Vt_};
+    for (float** b : f32) *b = buf, buf += kBlock * D;
+    uint16_t* h = reinterpret_cast<uint16_t*>(buf);
+    uint16_t** b16[] = {&Qb_, &dOb_, &Kb_, &Vb_, &Qr_, &dOr_, &Kr_, &Kc_, &Vr_, &Vc_};
+    for (uint16_t** b : b16) *b = h, h += kBlock * D;
     Pb_ = h;
   }
-  bool bf16() const { return bf16_; }
 
   // Rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D), as the tile. backward:
-  // also the packings only the backward's products use.
+  // also what only the backward's products use.
   void load_q(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
-    if (!bf16_) return load_f32(Q_, src, t0, rows, ld, col, dt);
+    if (path_ != TilePath::Bf16) return load_f32(Q_, src, t0, rows, ld, col, dt);
     load_b(Qb_, src, t0, rows, ld, col);
     if (backward) pack_rows_bf16(Qr_, Qb_, kBlock, D_, D_);
   }
   void load_do(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt) {
-    if (!bf16_) return load_f32(dO_, src, t0, rows, ld, col, dt);
+    if (path_ != TilePath::Bf16) return load_f32(dO_, src, t0, rows, ld, col, dt);
     load_b(dOb_, src, t0, rows, ld, col);
     pack_rows_bf16(dOr_, dOb_, kBlock, D_, D_);
   }
   void load_k(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
-    if (!bf16_) return load_f32(K_, src, t0, rows, ld, col, dt);
+    if (path_ != TilePath::Bf16) {
+      load_f32(K_, src, t0, rows, ld, col, dt);
+      if (path_ == TilePath::F32) transpose(Kt_, K_, rows);
+      return;
+    }
     load_b(Kb_, src, t0, rows, ld, col);
     pack_cols_bf16(Kc_, Kb_, D_, kBlock, D_);
     if (backward) pack_rows_bf16(Kr_, Kb_, kBlock, D_, D_);
   }
   void load_v(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
-    if (!bf16_) return load_f32(V_, src, t0, rows, ld, col, dt);
+    if (path_ != TilePath::Bf16) {
+      load_f32(V_, src, t0, rows, ld, col, dt);
+      if (path_ == TilePath::F32 && backward) transpose(Vt_, V_, rows);
+      return;
+    }
     load_b(Vb_, src, t0, rows, ld, col);
     if (backward) pack_cols_bf16(Vc_, Vb_, D_, kBlock, D_);
     else pack_rows_bf16(Vr_, Vb_, kBlock, D_, D_);
@@ -189,50 +199,78 @@ class Tiles {
 
   // S[qn, kn] = scale * Q K^T.
   void scores(float* S, int64_t qn, int64_t kn, float scale) const {
-    if (bf16_) return tile_gemm_bf16(qn, kBlock, D_, scale, Qb_, D_, Kc_, 0.0f, S, kBlock);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D_, scale, Q_, D_, K_, D_, 0.0f, S, kBlock);
+    switch (path_) {
+      case TilePath::Bf16: return tile_gemm_bf16(qn, kBlock, D_, scale, Qb_, D_, Kc_, 0.0f, S, kBlock);
+      case TilePath::F32: return tile_gemm_f32(qn, kBlock, D_, scale, Q_, D_, false, Kt_, kBlock, 0.0f, S, kBlock);
+      case TilePath::Sgemm:
+        return cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D_, scale, Q_, D_, K_, D_, 0.0f, S, kBlock);
+    }
   }
   // acc[qn, D] += P V, P = S (probabilities, 0 past kn).
   void pv(float* acc, const float* S, int64_t qn, int64_t kn) {
-    if (bf16_) {
-      round_block(Pb_, S, qn, kn, false);
-      return tile_gemm_bf16(qn, D_, kBlock, 1.0f, Pb_, kBlock, Vr_, 1.0f, acc, D_);
+    switch (path_) {
+      case TilePath::Bf16:
+        round_block(Pb_, S, qn, kn, false);
+        return tile_gemm_bf16(qn, D_, kBlock, 1.0f, Pb_, kBlock, Vr_, 1.0f, acc, D_);
+      case TilePath::F32: return tile_gemm_f32(qn, D_, kn, 1.0f, S, kBlock, false, V_, D_, 1.0f, acc, D_);
+      case TilePath::Sgemm:
+        return cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D_, kn, 1.0f, S, kBlock, V_, D_, 1.0f, acc, D_);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D_, kn, 1.0f, S, kBlock, V_, D_, 1.0f, acc, D_);
   }
   // dV[kn, D] += P^T dO.
   void dv(float* dV, const float* S, int64_t qn, int64_t kn) {
-    if (bf16_) {
-      round_block(Pb_, S, qn, kn, true);
-      return tile_gemm_bf16(kn, D_, kBlock, 1.0f, Pb_, kBlock, dOr_, 1.0f, dV, D_);
+    switch (path_) {
+      case TilePath::Bf16:
+        round_block(Pb_, S, qn, kn, true);
+        return tile_gemm_bf16(kn, D_, kBlock, 1.0f, Pb_, kBlock, dOr_, 1.0f, dV, D_);
+      case TilePath::F32: return tile_gemm_f32(kn, D_, qn, 1.0f, S, kBlock, true, dO_, D_, 1.0f, dV, D_);
+      case TilePath::Sgemm:
+        return cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, 1.0f, S, kBlock, dO_, D_, 1.0f, dV, D_);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, 1.0f, S, kBlock, dO_, D_, 1.0f, dV, D_);
   }
   // dP[qn, kn] = dO V^T.
   void dp(float* dP, int64_t qn, int64_t kn) const {
-    if (bf16_) return tile_gemm_bf16(qn, kBlock, D_, 1.0f, dOb_, D_, Vc_, 0.0f, dP, kBlock);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D_, 1.0f, dO_, D_, V_, D_, 0.0f, dP, kBlock);
+    switch (path_) {
+      case TilePath::Bf16: return tile_gemm_bf16(qn, kBlock, D_, 1.0f, dOb_, D_, Vc_, 0.0f, dP, kBlock);
+      case TilePath::F32: return tile_gemm_f32(qn, kBlock, D_, 1.0f, dO_, D_, false, Vt_, kBlock, 0.0f, dP, kBlock);
+      case TilePath::Sgemm:
+        return cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, kn, D_, 1.0f, dO_, D_, V_, D_, 0.0f, dP, kBlock);
+    }
   }
   // dK[kn, D] += scale * dS^T Q.
   void dk(float* dK, const float* dS, int64_t qn, int64_t kn, float scale) {
-    if (bf16_) {
-      round_block(Pb_, dS, qn, kn, true);
-      return tile_gemm_bf16(kn, D_, kBlock, scale, Pb_, kBlock, Qr_, 1.0f, dK, D_);
+    switch (path_) {
+      case TilePath::Bf16:
+        round_block(Pb_, dS, qn, kn, true);
+        return tile_gemm_bf16(kn, D_, kBlock, scale, Pb_, kBlock, Qr_, 1.0f, dK, D_);
+      case TilePath::F32: return tile_gemm_f32(kn, D_, qn, scale, dS, kBlock, true, Q_, D_, 1.0f, dK, D_);
+      case TilePath::Sgemm:
+        return cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, scale, dS, kBlock, Q_, D_, 1.0f, dK, D_);
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, scale, dS, kBlock, Q_, D_, 1.0f, dK, D_);
   }
   // dQ[qn, D] += scale * dS K.
   void dq(float* dQ, const float* dS, int64_t qn, int64_t kn, float scale) {
-    if (bf16_) {
-      round_block(Pb_, dS, qn, kn, false);
-      return tile_gemm_bf16(qn, D_, kBlock, scale, Pb_, kBlock, Kr_, 1.0f, dQ, D_);
+    switch (path_) {
+      case TilePath::Bf16:
+        round_block(Pb_, dS, qn, kn, false);
+        return tile_gemm_bf16(qn, D_, kBlock, scale, Pb_, kBlock, Kr_, 1.0f, dQ, D_);
+      case TilePath::F32: return tile_gemm_f32(qn, D_, kn, scale, dS, kBlock, false, K_, D_, 1.0f, dQ, D_);
+      case TilePath::Sgemm:
+        return cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D_, kn, scale, dS, kBlock, K_, D_, 1.0f, dQ, D_);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, qn, D_, kn, scale, dS, kBlock, K_, D_, 1.0f, dQ, D_);
   }
 
  private:
   void load_f32(float* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt) const {
     for (int64_t r = 0; r < rows; r++) load_row(dst + r * D_, offset_ptr(src, (t0 + r) * ld + col, dt), D_, dt);
+  }
+  // dst [D, kBlock] = src[:rows, :]^T, zero in the columns past `rows`.
+  void transpose(float* dst, const float* src, int64_t rows) const {
+    for (int64_t c = 0; c < D_; c++) {
+      float* d = dst + c * kBlock;
+      for (int64_t r = 0; r < rows; r++) d[r] = src[r * D_ + c];
+      std::fill(d + rows, d + kBlock, 0.0f);
+    }
   }
   // bf16 rows copied as they are, rows past `rows` zero (the padded products then add nothing).
   void load_b(uint16_t* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col) const {
@@ -251,8 +289,8 @@ class Tiles {
   }
 
   int64_t D_;
-  bool bf16_;
-  float *Q_, *dO_, *K_, *V_;
+  TilePath path_;
+  float *Q_, *dO_, *K_, *V_, *Kt_, *Vt_;
   uint16_t *Qb_, *dOb_, *Kb_, *Vb_, *Qr_, *dOr_, *Kr_, *Kc_, *Vr_, *Vc_, *Pb_;
 };
 
@@ -270,9 +308,6 @@ void dk_dv_tile(Tiles& t, float* S, float* dP, float* dK, float* dV, const float
   t.dk(dK, dP, qn, kn, scale);
 }
 
-// bf16 tiles on vdpbf16ps when the storage is bf16 and the head dimension suits the kernel.
-bool bf16_tiles(DType dt, int64_t D) { return dt == DT_BF16 && D % 16 == 0 && tile_bf16_enabled(); }
-
 }  // namespace
 
 void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu_seqlens, int64_t num_docs, int64_t T,
@@ -280,7 +315,7 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
   const Shape sh{T, nh, nkv, D, nh / nkv};
   const BlockList blocks(cu_seqlens, num_docs);
   const int64_t tasks = blocks.size() * nh;
-  const bool bf16 = bf16_tiles(dt, D);
+  const TilePath path = tile_path(dt, D);
   // Per thread: the operand tiles, acc [kBlock, D], S [kBlock, kBlock], m and l [kBlock].
   const int64_t per_thread = Tiles::floats(D) + kBlock * D + kBlock * kBlock + 2 * kBlock;
   Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
@@ -288,7 +323,7 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
 #pragma omp parallel
   {
     float* const base = scratch.as<float>() + omp_get_thread_num() * per_thread;
-    Tiles tiles(base, D, bf16);
+    Tiles tiles(base, D, path);
     float* acc = base + Tiles::floats(D);
     float* S = acc + kBlock * D;
     float* m = S + kBlock * kBlock;
@@ -383,7 +418,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
   int64_t longest = 0;
   for (int64_t d = 0; d < num_docs; d++) longest = std::max<int64_t>(longest, cu_seqlens[d + 1] - cu_seqlens[d]);
   const std::vector<int64_t> docs = documents_by_length(cu_seqlens, num_docs);
-  const bool bf16 = bf16_tiles(dt, D);
+  const TilePath path = tile_path(dt, D);
   // Per thread: the operand tiles, dK and dV [kBlock, D], S and dP [kBlock, kBlock]; by document
   // also the document's dK, dV and dQ rows [longest, D] each.
   const int64_t per_thread = Tiles::floats(D) + 2 * kBlock * D + 2 * kBlock * kBlock + (fused ? 3 * longest * D : 0);
@@ -394,7 +429,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
 #pragma omp parallel
   {
     float* const base = scratch.as<float>() + omp_get_thread_num() * per_thread;
-    Tiles tiles(base, D, bf16);
+    Tiles tiles(base, D, path);
     float* const dK = base + Tiles::floats(D);  // dQ in pass 2
     float* const dV = dK + kBlock * D;
     float* const S = dV + kBlock * D;

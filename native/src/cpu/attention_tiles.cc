@@ -1,5 +1,5 @@
-// bf16 tile products on vdpbf16ps (tile_bf16.h).
-#include "cpu/tile_bf16.h"
+// Attention tile products on AVX-512 (attention_tiles.h).
+#include "cpu/attention_tiles.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -7,32 +7,90 @@
 #include <stdexcept>
 #include <string>
 
-#ifdef __AVX512BF16__
+#ifdef __AVX512F__
 #include <immintrin.h>
 #endif
 
 namespace telechat {
 namespace cpu {
 
-bool tile_bf16_enabled() {
-  const char* env = std::getenv("TELECHAT_CPU_ATTN_BF16");
+TilePath tile_path(DType dt, int64_t D) {
+  const char* env = std::getenv("TELECHAT_CPU_ATTN_TILES");
   const std::string v = env ? env : "";
-  if (!v.empty() && v != "auto" && v != "fallback") {
-    throw std::invalid_argument("TELECHAT_CPU_ATTN_BF16 must be auto or fallback, got \"" + v + "\"");
+  if (!v.empty() && v != "auto" && v != "sgemm") {
+    throw std::invalid_argument("TELECHAT_CPU_ATTN_TILES must be auto or sgemm, got \"" + v + "\"");
   }
-#ifdef __AVX512BF16__
-  return v != "fallback";
-#else
-  return false;
+  if (v == "sgemm" || D % 16 != 0) return TilePath::Sgemm;
+#ifdef __AVX512F__
+  if (dt == DT_F32) return TilePath::F32;
 #endif
+#ifdef __AVX512BF16__
+  if (dt == DT_BF16) return TilePath::Bf16;
+#endif
+  return TilePath::Sgemm;
 }
 
-std::string tile_bf16_path() {
-  if (tile_bf16_enabled()) return "vdpbf16ps (AVX512-BF16), head dims that are multiples of 16";
-#ifdef __AVX512BF16__
-  return "fallback: TELECHAT_CPU_ATTN_BF16=fallback";
+std::string tile_path_text() {
+  const bool f32 = tile_path(DT_F32, 64) == TilePath::F32, bf16 = tile_path(DT_BF16, 64) == TilePath::Bf16;
+  const std::string tail = " (head dims that are multiples of 16; others sgemm)";
+  if (f32 && bf16) return "fp32 on vfmadd, bf16 on vdpbf16ps" + tail;
+  if (f32) return "fp32 on vfmadd, bf16 widened to fp32 sgemm" + tail;
+  const char* env = std::getenv("TELECHAT_CPU_ATTN_TILES");
+  return env && std::string(env) == "sgemm" ? "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm" : "sgemm: built for a CPU without AVX-512";
+}
+
+#ifdef __AVX512F__
+namespace {
+
+// Rows [i0, i0 + rows) (rows <= 4) x columns [j0, j0 + 16 NB) of C, fp32: 4 x NB accumulators in
+// registers over all k; each step loads NB vectors of B and broadcasts one element of A per row.
+template <int NB>
+void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int64_t rows) {
+  __m512 acc[4][NB];
+  for (int r = 0; r < 4; r++)
+    for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    __m512 bv[NB];
+    for (int b = 0; b < NB; b++) bv[b] = _mm512_loadu_ps(B + p * ldb + j0 + 16 * b);
+    for (int r = 0; r < 4; r++) {
+      if (r >= rows) break;
+      const __m512 av = _mm512_set1_ps(trans_a ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p]);
+      for (int b = 0; b < NB; b++) acc[r][b] = _mm512_fmadd_ps(av, bv[b], acc[r][b]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int r = 0; r < rows; r++) {
+    for (int b = 0; b < NB; b++) {
+      float* c = C + (i0 + r) * ldc + j0 + 16 * b;
+      __m512 v = _mm512_mul_ps(va, acc[r][b]);
+      if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), v);
+      _mm512_storeu_ps(c, v);
+    }
+  }
+}
+
+}  // namespace
+#endif
+
+void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+#ifdef __AVX512F__
+  for (int64_t i0 = 0; i0 < m; i0 += 4) {
+    const int64_t rows = std::min<int64_t>(4, m - i0);
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      switch (std::min<int64_t>(64, n - j0) / 16) {
+        case 4: f32_block<4>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+        case 3: f32_block<3>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+        case 2: f32_block<2>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+        default: f32_block<1>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+      }
+    }
+  }
 #else
-  return "fallback: built for a CPU without AVX512-BF16";
+  (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)trans_a, (void)B, (void)ldb, (void)beta, (void)C,
+      (void)ldc;
+  throw std::logic_error("tile_gemm_f32: built without AVX-512");
 #endif
 }
 

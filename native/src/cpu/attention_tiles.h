@@ -1,0 +1,46 @@
+// Small tile products for the attention kernel (attention.cc): 64 x 64 score tiles against
+// [64, D] operand tiles, too small for a BLAS call to amortise its packing. Two register-blocked
+// AVX-512 kernels, chosen by tile_path():
+//   fp32  vfmadd on fp32 tiles (fp32 storage);
+//   bf16  vdpbf16ps on bf16 tiles (bf16 storage, AVX512-BF16): pairs of bf16 values multiplied
+//         exactly and added into fp32 lanes, twice the multiply-adds of an fp32 FMA. An operand
+//         computed in fp32 (softmax probabilities, dS) is rounded to bf16 before its product, as
+//         bf16 FlashAttention does.
+// Otherwise, or with TELECHAT_CPU_ATTN_TILES=sgemm, attention widens its tiles to fp32 and calls
+// OpenBLAS sgemm per tile (anything but "auto" or "sgemm" is an error). The addon is built with
+// -march=native on the machine that runs it, so an instruction set is there exactly when the
+// compiler defines its macro (__AVX512F__, __AVX512BF16__).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "cpu/dtype.h"
+
+namespace telechat {
+namespace cpu {
+
+enum class TilePath { Sgemm, F32, Bf16 };
+
+// The kernel attention tiles of storage dt and head dim D run on (D a multiple of 16 for ours).
+TilePath tile_path(DType dt, int64_t D);
+
+// What fp32 and bf16 attention tiles run on now, in words.
+std::string tile_path_text();
+
+// C[m, n] (fp32, ldc) = alpha * op(A) B + beta * C, fp32. op(A) is A [m, k] (lda) or, with
+// trans_a, A stored [k, m] (lda). B row-major [k, n] (ldb). n a multiple of 16.
+void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// C[m, n] (fp32, ldc) = alpha * A B + beta * C. A: bf16 row-major [m, k] (lda). Bp: B [k, n] packed
+// in row pairs, Bp[(p * n + j) * 2 + e] = B[2p + e][j]. k even, n a multiple of 16, padding zero.
+void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda, const uint16_t* Bp,
+                    float beta, float* C, int64_t ldc);
+
+// Bp for B = X, X bf16 row-major [k, n] (ldx); rows k.. (k odd) read as zero.
+void pack_rows_bf16(uint16_t* Bp, const uint16_t* X, int64_t k, int64_t n, int64_t ldx);
+// Bp for B = X^T, X bf16 row-major [n, k] (ldx), k even.
+void pack_cols_bf16(uint16_t* Bp, const uint16_t* X, int64_t k, int64_t n, int64_t ldx);
+
+}  // namespace cpu
+}  // namespace telechat
