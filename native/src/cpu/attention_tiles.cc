@@ -42,6 +42,21 @@ std::string tile_path_text() {
 #ifdef __AVX512F__
 namespace {
 
+// C[i0 + r, j0 + 16 b + :16] = alpha * acc[r][b] + beta * C[...] for the block's rows.
+template <int NB>
+void store_block(const __m512 (&acc)[4][NB], int64_t i0, int64_t j0, int64_t rows, float alpha, float beta, float* C,
+                 int64_t ldc) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int r = 0; r < rows; r++) {
+    for (int b = 0; b < NB; b++) {
+      float* c = C + (i0 + r) * ldc + j0 + 16 * b;
+      __m512 v = _mm512_mul_ps(va, acc[r][b]);
+      if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), v);
+      _mm512_storeu_ps(c, v);
+    }
+  }
+}
+
 // Rows [i0, i0 + rows) (rows <= 4) x columns [j0, j0 + 16 NB) of C, fp32: 4 x NB accumulators in
 // registers over all k; each step loads NB vectors of B and broadcasts one element of A per row.
 template <int NB>
@@ -59,15 +74,7 @@ void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, i
       for (int b = 0; b < NB; b++) acc[r][b] = _mm512_fmadd_ps(av, bv[b], acc[r][b]);
     }
   }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  for (int r = 0; r < rows; r++) {
-    for (int b = 0; b < NB; b++) {
-      float* c = C + (i0 + r) * ldc + j0 + 16 * b;
-      __m512 v = _mm512_mul_ps(va, acc[r][b]);
-      if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), v);
-      _mm512_storeu_ps(c, v);
-    }
-  }
+  store_block<NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
 }
 
 }  // namespace
@@ -116,15 +123,7 @@ void block_4xNB(int64_t i0, int64_t j0, int64_t n, int64_t kp, float alpha, cons
       for (int b = 0; b < NB; b++) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], av, bv[b]);
     }
   }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  for (int r = 0; r < rows; r++) {
-    for (int b = 0; b < NB; b++) {
-      float* c = C + (i0 + r) * ldc + j0 + 16 * b;
-      __m512 v = _mm512_mul_ps(va, acc[r][b]);
-      if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), v);
-      _mm512_storeu_ps(c, v);
-    }
-  }
+  store_block<NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
 }
 
 }  // namespace
