@@ -3,8 +3,8 @@
 // code). One unit of the model is in memory at a time.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildParamTable } from '../model/params.js';
-import { DType, MemCategory, alloc } from '../native/tensor.js';
+import { buildParamTable, type ParamTable, type UnitRange } from '../model/params.js';
+import { DType, MemCategory, alloc, type Tensor } from '../native/tensor.js';
 import { UnitViews } from '../zero/unit_views.js';
 import { unitOf } from '../zero/partition.js';
 import { CheckpointError, hfTensorValues, loadHfSpec } from './hf.js';
@@ -28,27 +28,37 @@ export function consolidateCheckpoint(path: string, outDir: string, dtype: Expor
     state.checkUnits(unitList(spec));
     const table = buildParamTable(spec, 1);
     const writer = new HfExportWriter(hfDir, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
-    try {
-      table.units.forEach((u, i) => {
-        const unit = alloc(DType.F32, [u.end - u.start], MemCategory.Buffers);
-        try {
-          unit.writeFloat32(state.read(i, 'master', 0, u.end - u.start));
-          const views = new UnitViews(table, (r) => {
-            if (r.unit !== u.unit) throw new CheckpointError(`export of unit ${String(u.unit)} touched unit ${String(r.unit)}`);
-            return unit;
-          });
-          writeUnitTensors(writer, table, u, views);
-        } finally {
-          unit.free();
-        }
-      });
-      return writer.finish();
-    } catch (err) {
-      writer.abort();
-      throw err;
-    }
+    return writeByUnit(writer, table, 'export', (u, i, unit) => unit.writeFloat32(state.read(i, 'master', 0, u.end - u.start)));
   } finally {
     state.close();
+  }
+}
+
+/**
+ * Writes the whole model through `writer` one unit at a time: fill(range, index, buffer, views)
+ * puts the unit's fp32 values into its buffer (views name its tensors), then the unit's HF
+ * tensors are written. The writer is finished, or aborted on any error.
+ */
+export function writeByUnit(writer: HfExportWriter, table: ParamTable, what: string,
+  fill: (u: UnitRange, index: number, unit: Tensor, views: UnitViews) => void): string[] {
+  try {
+    table.units.forEach((u, i) => {
+      const unit = alloc(DType.F32, [u.end - u.start], MemCategory.Buffers);
+      try {
+        const views = new UnitViews(table, (r) => {
+          if (r.unit !== u.unit) throw new CheckpointError(`${what} of unit ${String(u.unit)} touched unit ${String(r.unit)}`);
+          return unit;
+        });
+        fill(u, i, unit, views);
+        writeUnitTensors(writer, table, u, views);
+      } finally {
+        unit.free();
+      }
+    });
+    return writer.finish();
+  } catch (err) {
+    writer.abort();
+    throw err;
   }
 }
 

@@ -1,18 +1,16 @@
 // telechat-export of a LoRA checkpoint (or any PEFT adapter dir): the frozen base with the
 // adapters merged, W + alpha / r * B A (model/lora.ts mergeInto), as an HF dir shaped like the
 // base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildLoraTable, loraScale, loraTargets, mergeInto } from '../model/lora.js';
 import { buildParamTable, FlatParams } from '../model/params.js';
-import { DType, MemCategory, alloc } from '../native/tensor.js';
-import { UnitViews } from '../zero/unit_views.js';
+import { DType, MemCategory } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
 import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf.js';
-import { writeUnitTensors } from './consolidate.js';
+import { writeByUnit } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
 import { loadAdapterWeights, readAdapterConfig } from './peft.js';
-import { readFileSync } from 'node:fs';
 
 /** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
 export function adapterDirOf(checkpoint: string): string | null {
@@ -37,32 +35,16 @@ export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir:
   try {
     loadAdapterWeights(adapterDir, targets, cfg.r, adapters);
     const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
-    try {
-      for (const u of table.units) {
-        const unit = alloc(DType.F32, [u.end - u.start], MemCategory.Buffers);
-        try {
-          const views = new UnitViews(table, (r) => {
-            if (r.unit !== u.unit) throw new CheckpointError(`merge of unit ${String(u.unit)} touched unit ${String(r.unit)}`);
-            return unit;
-          });
-          loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);
-          for (const t of targets) {
-            if (t.layer !== u.unit) continue;
-            const w = views.tensor(`layers.${t.layer}.${t.canonical}`);
-            const values = w.toFloat32();
-            mergeInto(values, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), cfg.r, scale);
-            w.writeFloat32(values);
-          }
-          writeUnitTensors(writer, table, u, views);
-        } finally {
-          unit.free();
-        }
+    return writeByUnit(writer, table, 'merge', (u, _i, _unit, views) => {
+      loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);
+      for (const t of targets) {
+        if (t.layer !== u.unit) continue;
+        const w = views.tensor(`layers.${t.layer}.${t.canonical}`);
+        const values = w.toFloat32();
+        mergeInto(values, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), cfg.r, scale);
+        w.writeFloat32(values);
       }
-      return writer.finish();
-    } catch (err) {
-      writer.abort();
-      throw err;
-    }
+    });
   } finally {
     adapters.free();
   }

@@ -167,3 +167,32 @@ describe('--device on this machine', () => {
     expect(auto.stdout).toContain('device: cpu');
   }, 120_000);
 });
+
+// LoRA: the frozen base and the adapter ops (loraForward/loraBackward) on cuda tensors too.
+describe('LoRA on cuda tensors (stand-in runtime)', () => {
+  it('ZeRO-3 on 2 ranks, bf16, LoRA dropout 0.1: equal to the CPU run bit for bit, everything on the device', async () => {
+    const extra = { lora: { r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['query', 'key_value', 'dense', 'gate_proj', 'down_proj'] } };
+    const [dev, cpu] = await Promise.all([runWorker('standin', 3, 2, 'standin-lora', {}, extra), runWorker('cpu', 3, 2, 'cpu-lora', {}, extra)]);
+    expect(dev.metrics.map((m) => [m.loss, m.grad_norm])).toEqual(cpu.metrics.map((m) => [m.loss, m.grad_norm]));
+    expect(dev.metrics[STEPS - 1]!.loss).toBeLessThan(dev.metrics[0]!.loss!);
+    for (const f of [join('adapter', 'adapter_model.safetensors'), join('final', 'model.safetensors')]) {
+      expect(readFileSync(join(dev.out, f)).equals(readFileSync(join(cpu.out, f))), f).toBe(true);
+    }
+    for (const r of dev.reports) {
+      for (const cat of ['params', 'grads', 'master', 'optim', 'activations']) {
+        expect(r.host[cat], `host ${cat}`).toBe(0);
+        expect(r.device![cat], `device ${cat}`).toBeGreaterThan(0);
+      }
+      for (const fn of ['cudaLinearForward', 'cudaLoraForward', 'cudaLoraBackward', 'cudaDropoutBackward', 'cudaAdamwStep']) {
+        expect(r.calls![fn], fn).toBeGreaterThan(0);
+      }
+      // the frozen base: every one of its 4 matrices per block, in both layers, takes the dX-only
+      // path (no dW GEMM) on each of the 2 micro-steps of every step, and so does the LM head
+      // (one logits chunk per micro-step here), except block 0's qkv, whose input gradient nothing
+      // needs; no weight-gradient GEMM runs at all, and the frozen embedding gets no gradient
+      expect(r.calls!['cudaLinearBackward(frozen)']).toBe(STEPS * 2 * (4 * 2 + 1 - 1));
+      expect(r.calls!.cudaLinearBackward ?? 0).toBe(0);
+      expect(r.calls!.cudaEmbeddingBackward ?? 0).toBe(0);
+    }
+  }, 300_000);
+});
