@@ -96,6 +96,9 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const d = dtypeSize[dtype];
   const g = dtypeSize[gradDtype];
   const table = buildParamTable(s.spec, N);
+  // under LoRA the trainable units are the adapters' (same unit names, their own sizes)
+  const loraTable = s.lora ? buildLoraTable(s.spec, loraTargets(s.spec, { targetModules: s.lora.targets }), s.lora.r, N) : null;
+  const trainable = loraTable ?? table;
   const sharded = (u: UnitRange): boolean => s.stage === 3 && u.end - u.start > s.persistenceThreshold;
 
   // ---- model states ------------------------------------------------------------------
@@ -108,34 +111,26 @@ export function planMemory(s: MemorySetup): MemoryResult {
   let hostPerRank = 0;
   const offloadParam = s.offloadParam && s.stage === 3 && s.device !== 'cpu';
   const offloadOptimizer = s.offloadOptimizer && s.device !== 'cpu';
-  if (s.lora) {
-    // memoryPlan counts the frozen base (parameters only, sharded at stage 3) and the adapters'
-    // parameters, gradients, master weights and moments unit by unit, as the engine allocates
-    if (offloadOptimizer) {
-      const a = loraAdapters(s.spec, s.lora);
-      const owned = s.stage === 0 ? a.params : Math.ceil(a.params / N);
-      hostPerRank += onHost.master + onHost.optim + host(owned * d) + host(owned * g);
-      master = 0;
-      optim = 0;
-    }
-  } else if (offloadOptimizer) {
+  // memoryPlan counts (under LoRA) the frozen base's parameters, sharded at stage 3, and the
+  // adapters' parameters, gradients, master weights and moments unit by unit, as the engine allocates
+  if (offloadOptimizer) {
     // ShardAdamW(offload): master and moments on the host, plus host copies of the shard's
     // working parameters and gradients it stages each step
     // (parameter chunks already in host memory with offload_param need no host copy)
-    const onDevice = table.units.filter((u) => !(s.offloadParam && s.stage === 3 && sharded(u)));
-    hostPerRank += onHost.master + onHost.optim + staged(onDevice, s.stage, N, d, host) + staged(table.units, s.stage, N, g, host);
+    const onDevice = trainable.units.filter((u) => !(s.offloadParam && s.stage === 3 && sharded(u)));
+    hostPerRank += onHost.master + onHost.optim + staged(onDevice, s.stage, N, d, host) + staged(trainable.units, s.stage, N, g, host);
     master = 0;
     optim = 0;
   }
   if (offloadParam) {
     // chunks of sharded units live on the host; persistent units stay on the device
     let devParams = 0;
-    for (const u of table.units) {
+    for (const u of [...table.units, ...(loraTable?.units ?? [])]) {
       const len = u.end - u.start;
+      if (len === 0) continue; // the adapters' embed and head units are empty
       if (sharded(u)) hostPerRank += host((len / N) * d);
       else devParams += dev(len * d);
     }
-    if (s.lora) devParams += params - full.params; // the adapters stay on the device
     params = devParams;
   }
 
@@ -151,8 +146,11 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const byUnit = new Map(table.units.map((u) => [u.unit, u]));
   const unit = (k: UnitRange['unit']): UnitRange => byUnit.get(k)!;
   const len = (k: UnitRange['unit']): number => unit(k).end - unit(k).start;
-  const gathered = (k: UnitRange['unit']): number =>
-    sharded(unit(k)) ? dev(len(k) * d) + (offloadParam ? dev((len(k) / N) * d) : 0) : 0;
+  const gatheredUnit = (u: UnitRange | undefined): number =>
+    u && sharded(u) ? dev((u.end - u.start) * d) + (offloadParam ? dev(((u.end - u.start) / N) * d) : 0) : 0;
+  // a unit's base and, under LoRA, its adapters are gathered together
+  const loraUnits = new Map((loraTable?.units ?? []).map((u) => [u.unit, u]));
+  const gathered = (k: UnitRange['unit']): number => gatheredUnit(unit(k)) + gatheredUnit(loraUnits.get(k));
   // stages 2-3 reduce a whole-unit bucket of each unit's gradients into my chunk; with LoRA the
   // buckets hold only the block's adapters
   const loraBlock = s.lora ? loraAdapters(s.spec, s.lora).perBlock : 0;
@@ -191,7 +189,6 @@ export function planMemory(s: MemorySetup): MemoryResult {
   // at once (under LoRA the trainable units are the adapters')
   let stepStaging = 0;
   if (s.stage >= 1) {
-    const trainable = s.lora ? buildLoraTable(s.spec, loraTargets(s.spec, { targetModules: s.lora.targets }), s.lora.r, N) : table;
     for (const u of trainable.units) if (!sharded(u)) stepStaging += dev(((u.end - u.start) / N) * d);
   }
   // the batch's ids, positions, targets (T each), cu_seqlens (a document per row) and the head's

@@ -2,10 +2,9 @@
 // names, config, generation config, tokenizer files, remote code; src/checkpoint/hf_export.ts).
 // Streams unit by unit: under ZeRO-3 each unit is gathered, written by rank 0 and released,
 // so no rank holds the whole model. Every rank must call it (the gathers are collective).
-import { hfTensorValues } from '../checkpoint/hf.js';
+import { writeUnitTensors } from '../checkpoint/consolidate.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
 import type { ModelSpec } from '../model/spec.js';
-import { unitOf } from '../zero/partition.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
 
 /**
@@ -21,12 +20,7 @@ export function exportFinal(engine: ZeroEngine, spec: ModelSpec, baseDir: string
     engine.forEachWholeUnit((views, unit) => {
       if (!w || failures.length > 0) return;
       try {
-        // the layout lists tensors in unit order, so each unit's tensors come next
-        while (w.nextName !== null) {
-          const map = w.layout.tensors.find((t) => t.hfName === w.nextName)!;
-          if (unitOf(engine.table, map.canonical) !== unit) break;
-          w.write(map.hfName, hfTensorValues(map, views));
-        }
+        writeUnitTensors(w, engine.table, unit, views);
       } catch (err) {
         failures.push(err);
       }

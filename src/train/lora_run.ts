@@ -12,7 +12,7 @@ import { adapterTensorValues, loadAdapterWeights, readAdapterConfig, writeAdapte
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { buildLoraTable, type LoraConfig, loraScale, loraTargets, type LoraTarget, mergeInto } from '../model/lora.js';
 import type { ModelLora } from '../model/model.js';
-import type { ParamViews } from '../model/params.js';
+import type { ParamTable, ParamViews, UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { DType, MemCategory, alloc } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
@@ -109,36 +109,49 @@ export function saveAdapter(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, b
 export function exportMerged(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null): string[] {
   const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;
   const baseTable = engine.baseTable!;
+  // as exportFinal: a failed write is kept until every unit has been gathered (the other ranks
+  // are in those gathers too), then thrown
+  const failures: unknown[] = [];
   try {
     engine.forEachWholeLoraUnit((base, adapters, unit) => {
-      if (!w) return;
-      const merged = new Map<string, Float32Array>();
-      for (const t of run.targets) {
-        if (t.layer !== unit.unit) continue;
-        const name = `layers.${t.layer}.${t.canonical}`;
-        if (!merged.has(name)) merged.set(name, base.tensor(name).toFloat32());
-        mergeInto(merged.get(name)!, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), run.cfg.r, run.model.scale);
-      }
-      while (w.nextName !== null) {
-        const map = w.layout.tensors.find((x) => x.hfName === w.nextName)!;
-        if (unitOf(baseTable, map.canonical) !== unit) break;
-        const m = merged.get(map.canonical);
-        if (!m) {
-          w.write(map.hfName, hfTensorFromCanonical(map, base.tensor(map.canonical)));
-          continue;
-        }
-        const tmp = alloc(DType.F32, base.tensor(map.canonical).shape as number[], MemCategory.Buffers, 'cpu');
-        try {
-          tmp.writeFloat32(m);
-          w.write(map.hfName, hfTensorFromCanonical(map, tmp));
-        } finally {
-          tmp.free();
-        }
+      if (!w || failures.length > 0) return;
+      try {
+        writeMergedUnit(w, run, baseTable, base, adapters, unit);
+      } catch (err) {
+        failures.push(err);
       }
     });
+    if (failures.length > 0) throw failures[0];
     return w ? w.finish() : [];
   } catch (err) {
     w?.abort();
     throw err;
+  }
+}
+
+/** One unit of exportMerged: its tensors, the adapted matrices with their adapters merged. */
+function writeMergedUnit(w: HfExportWriter, run: LoraRun, baseTable: ParamTable, base: ParamViews, adapters: ParamViews, unit: UnitRange): void {
+  const merged = new Map<string, Float32Array>();
+  for (const t of run.targets) {
+    if (t.layer !== unit.unit) continue;
+    const name = `layers.${t.layer}.${t.canonical}`;
+    if (!merged.has(name)) merged.set(name, base.tensor(name).toFloat32());
+    mergeInto(merged.get(name)!, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), run.cfg.r, run.model.scale);
+  }
+  while (w.nextName !== null) {
+    const map = w.layout.tensors.find((x) => x.hfName === w.nextName)!;
+    if (unitOf(baseTable, map.canonical) !== unit) break;
+    const m = merged.get(map.canonical);
+    if (!m) {
+      w.write(map.hfName, hfTensorFromCanonical(map, base.tensor(map.canonical)));
+      continue;
+    }
+    const tmp = alloc(DType.F32, base.tensor(map.canonical).shape as number[], MemCategory.Buffers, 'cpu');
+    try {
+      tmp.writeFloat32(m);
+      w.write(map.hfName, hfTensorFromCanonical(map, tmp));
+    } finally {
+      tmp.free();
+    }
   }
 }

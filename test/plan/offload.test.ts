@@ -11,6 +11,8 @@ import { useCudaFunctions } from '../../src/native/addon.js';
 import { cudaBackendOver } from '../../src/native/cuda_backend.js';
 import { hostCudaFunctions } from '../../src/native/host_cuda.js';
 import { DType, memStats, resetMemPeaks, setNumThreads } from '../../src/native/tensor.js';
+import { loraTargets } from '../../src/model/lora.js';
+import { defaultLoraTargets } from '../../src/plan/lora.js';
 import { planMemory } from '../../src/plan/memory.js';
 import { ZeroEngine, type ZeroStage } from '../../src/zero/zero_engine.js';
 import { StandInCommunicator } from './standin_comm.js';
@@ -24,7 +26,7 @@ const SPEC = parseModelSpec(JSON.parse(readFileSync('data/tiny-model/config.json
 const CATEGORIES = ['params', 'grads', 'master', 'optim', 'activations', 'buffers'] as const;
 const HOST = ['params', 'master', 'optim', 'buffers'] as const;
 
-function run(stage: ZeroStage, ranks: number, offloadOptimizer: boolean, offloadParam: boolean) {
+function run(stage: ZeroStage, ranks: number, offloadOptimizer: boolean, offloadParam: boolean, lora: boolean) {
   const seqLen = 128;
   const hostBefore = memStats().current;
   const devBefore = cuda.cudaMemStats().current;
@@ -32,10 +34,14 @@ function run(stage: ZeroStage, ranks: number, offloadOptimizer: boolean, offload
   cuda.cudaMemResetPeaks();
   const engine = new ZeroEngine({
     stage, comm: new StandInCommunicator(ranks, be), spec: SPEC, be,
-    model: { dtype: DType.BF16, gradDtype: DType.F32, maxTokens: 2 * seqLen, maxSeqLen: seqLen, recompute: true },
+    model: {
+      dtype: DType.BF16, gradDtype: DType.F32, maxTokens: 2 * seqLen, maxSeqLen: seqLen, recompute: true,
+      ...(lora ? { lora: { targets: loraTargets(SPEC, { targetModules: ['all-linear'] }), r: 8, scale: 2, dropout: 0 } } : {}),
+    },
     hyper: { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, adamWMode: true }, noDecay: ['norm', 'bias'],
     overlapComm: stage === 3, prefetch: true, persistenceThreshold: 0, offloadOptimizer, offloadParam,
   });
+  if (engine.baseTable) engine.initBase(() => {});
   engine.initParams(() => {});
   const rows = [0, 1].map((b) => {
     const ids = Array.from({ length: seqLen }, (_, i) => (i * 31 + b * 7 + 3) % SPEC.vocab);
@@ -52,7 +58,8 @@ function run(stage: ZeroStage, ranks: number, offloadOptimizer: boolean, offload
   engine.free();
   const plan = planMemory({
     spec: SPEC, worldSize: ranks, device: 'cuda', precision: 'bf16', gradAccumDtype: 'fp32', seqLen, microBatch: 2, stage, recompute: true,
-    offloadOptimizer, offloadParam, persistenceThreshold: 0, overlapComm: stage === 3, prefetch: true, logitsChunk: 1024, lora: null, blasWorkspaceBytes: 0,
+    offloadOptimizer, offloadParam, persistenceThreshold: 0, overlapComm: stage === 3, prefetch: true, logitsChunk: 1024,
+    lora: lora ? { r: 8, targets: defaultLoraTargets(SPEC) } : null, blasWorkspaceBytes: 0,
   });
   return { got, gotHost, plan };
 }
@@ -66,7 +73,19 @@ describe('offload: planned device and host bytes equal the allocations (stand-in
     [3, 4, false, true],
     [3, 2, false, false],
   ] as const)('stage %i on %i ranks, offload optimizer %s, params %s', (stage, ranks, opt, param) => {
-    const { got, gotHost, plan } = run(stage, ranks, opt, param);
+    check(stage, ranks, opt, param, false);
+  });
+  // LoRA: the frozen base and the adapters offloaded as the engine places them
+  it.each([
+    [2, 2, true, false],
+    [3, 2, true, true],
+    [3, 3, false, true],
+  ] as const)('LoRA, stage %i on %i ranks, offload optimizer %s, params %s', (stage, ranks, opt, param) => {
+    check(stage, ranks, opt, param, true);
+  });
+
+  function check(stage: ZeroStage, ranks: number, opt: boolean, param: boolean, lora: boolean): void {
+    const { got, gotHost, plan } = run(stage, ranks, opt, param, lora);
     for (const k of CATEGORIES) {
       const where = `${k}: planned ${plan.perGpu[k]}, allocated ${got[k]}`;
       if (got[k] === 0) expect(plan.perGpu[k], where).toBe(0);
@@ -74,5 +93,5 @@ describe('offload: planned device and host bytes equal the allocations (stand-in
     }
     expect(plan.hostPerRank, `host: planned ${plan.hostPerRank}, allocated ${gotHost}`).toBe(gotHost);
     if (opt) expect(plan.perGpu.master + plan.perGpu.optim).toBe(0);
-  });
+  }
 });
