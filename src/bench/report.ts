@@ -191,6 +191,12 @@ function trainSection(r: Result): string {
       [`our fp32 step GFLOP/s (${f(r.num('ours_fp32_gflops'), 1)}) vs sgemm (${f(r.num('sgemm.gflops'), 1)})`,
         `${f(100 * r.num('ratios.fp32_fraction_of_sgemm'), 0)}%`, '>= 80%'],
     ])] : []),
+    ...(r.has('eval_cost.fp32') ? ['', 'Evaluation cost: engine.evalLoss (a forward-only loss over every label token, what the trainer\'s ' +
+      'evaluation runs) of the same batch, median in-process time, against the same process\'s training step.', '',
+    table(['evaluation vs training step', 'fp32', 'bf16', 'target'], [
+      ['wall time', `x${f(r.num('eval_cost.fp32.ratio'))}`, `x${f(r.num('eval_cost.bf16.ratio'))}`, r.str('targets.eval_vs_train_step')],
+      ['CPU time', `x${f(r.num('eval_cost.fp32.cpu_ratio'))}`, `x${f(r.num('eval_cost.bf16.cpu_ratio'))}`, ''],
+    ])] : []),
     ...(r.has('ratios.lora_fp32_throughput_vs_full') ? ['', `LoRA rows: r = ${r.num('lora.r')}, alpha = ${r.num('lora.alpha')} on ` +
       `${r.str('lora.targets')}, over the frozen base in the same dtype (PyTorch: core_torch.py --train --lora, autograd on A ` +
       'and B, the base with requires_grad off).', '', table(['LoRA', 'fp32', 'bf16', 'target'], [

@@ -18,6 +18,7 @@
 // OpenMP threads that spin while a sibling is descheduled still inflate it.
 //
 // Env: BENCH_REPEATS (default 3), BENCH_SHORT_STEPS (1), BENCH_LONG_STEPS (2), BENCH_THREADS (2),
+// BENCH_SIDES (a comma list of sides to run), BENCH_EVAL (the eval-cost measurement, on unless 0),
 // TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the three profiled runs of ours, fp32,
 // bf16 and LoRA fp32 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
 import { spawnSync } from 'node:child_process';

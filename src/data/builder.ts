@@ -1,6 +1,7 @@
 // The multi-turn dataset builder: jsonl sources -> conversations -> template segments ->
 // ids/labels -> length fitting -> best-fit packing -> Arrow shards + manifest. Streaming:
-// memory is bounded by one batch of lines, the packer's buffer and one shard. The output is
+// memory is bounded by one batch of lines, the packer's buffer and one shard (plus the N held-out
+// documents of a count `--val-size N`). The output is
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';

@@ -13,13 +13,13 @@
 //            after; units no larger than the persistence threshold stay whole as in stage 2
 //
 // The model reads parameters and writes gradients through UnitViews, so the model math is
-// the same for every stage.
+// the same for every stage. Gradient scaling makes the loss the mean over the global batch's
+// label tokens, so reductions are sums.
 //
 // LoRA (ModelOptions.lora): the trainable table is the adapters' (model/lora.ts), partitioned
 // and optimized as above; the base is frozen: stored in the training dtype with no gradients,
 // no master copy and no optimizer state, whole at stages 0-2, and at stage 3 cut into chunks
-// and gathered per unit exactly like trainable parameters. Gradient scaling makes the loss the mean over the global batch's
-// label tokens, so reductions are sums.
+// and gathered per unit exactly like trainable parameters.
 import type { Communicator, CommHandle } from '../distributed/communicator.js';
 import type { HostBatch } from '../model/batch.js';
 import { TelechatModel, type LossResult, type ModelHooks, type ModelOptions, type Unit } from '../model/model.js';

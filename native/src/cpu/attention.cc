@@ -22,9 +22,10 @@
 // bitwise-equal gradients; which one runs depends only on the shapes and the thread count.
 // TELECHAT_CPU_ATTN_BWD=two-pass|by-document forces one (tests compare them).
 //
-// All temporaries come from Scratch: per-thread tiles, the block list and [nh, T] delta.
-// Tile products are single-threaded OpenBLAS sgemm calls (OpenBLAS runs one thread inside
-// an OpenMP region); every task sums in a fixed order, so results are bitwise reproducible.
+// Temporaries come from Scratch (per-thread tiles, the block list, [nh, T] delta), plus the
+// by-document schedule's small document order. Tile products run single-threaded inside the
+// OpenMP tasks, on the AVX-512 tile kernels or OpenBLAS sgemm (attention_tiles.h); every task
+// sums in a fixed order, so results are bitwise reproducible at any thread count.
 #include <cblas.h>
 #include <omp.h>
 
@@ -46,7 +47,7 @@ namespace cpu {
 namespace {
 
 // Query and key block size. 64 x 64 score tiles and 64 x D operand tiles stay in L2 for D
-// up to 256, and are large enough that sgemm call overhead is small.
+// up to 256.
 constexpr int64_t kBlock = 64;
 
 // s[j] = e^(s[j] - shift) for j < n; returns their sum (same lane split every call: deterministic).

@@ -1,5 +1,5 @@
 // bf16 x bf16 GEMMs at the CPU's bf16 speed (AVX512-BF16 / AMX) through oneDNN's matmul, used
-// by linear.cc when the storage is bf16. Products accumulate in fp32; only the output store
+// by linear.cc and lora.cc when the storage is bf16. Products accumulate in fp32; only the output store
 // rounds (a bf16 output) or nothing does (an fp32 output). When oneDNN is not built in, the CPU
 // lacks bf16 instructions, or TELECHAT_CPU_BF16_GEMM=fallback, bf16_gemm_enabled() is false
 // and linear.cc widens to fp32 for OpenBLAS sgemm instead.
