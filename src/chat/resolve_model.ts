@@ -8,9 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { exportGguf } from '../gguf/export.js';
+import { exportGgufCli } from '../gguf/cli.js';
 import { checkGguf } from '../gguf/reader.js';
-import { HfCanonicalSource } from '../gguf/sources.js';
 
 export const CACHE_DTYPE = 'fp16';
 
@@ -59,11 +58,6 @@ export function resolveModel(model: string, log: (line: string) => void = () => 
   }
   mkdirSync(cacheDir, { recursive: true });
   log(`converting ${hfDir} to ${path} (${CACHE_DTYPE}, once)`);
-  const src = new HfCanonicalSource(hfDir);
-  try {
-    exportGguf(src, path, CACHE_DTYPE);
-  } finally {
-    src.close();
-  }
+  exportGgufCli({ model: hfDir, output: path, dtype: CACHE_DTYPE, overwrite: false });
   return { gguf: path, converted: true };
 }

@@ -186,10 +186,21 @@ function transpose(values: Float32Array, rows: number, cols: number): Float32Arr
 }
 
 /** Row length and row-major values of an HF tensor in canonical orientation. */
-function canonicalRows(map: TensorMap, values: Float32Array): { rowLen: number; values: Float32Array } {
+export function canonicalRows(map: TensorMap, values: Float32Array): { rowLen: number; values: Float32Array } {
   if (map.hfShape.length === 1) return { rowLen: 1, values };
   const [a, b] = map.hfShape as [number, number];
   return map.transpose ? { rowLen: a, values: transpose(values, a, b) } : { rowLen: b, values };
+}
+
+/**
+ * A tied model that still stores its LM head must store the embeddings there: HF would silently
+ * replace it by the embeddings, so a real difference means a wrong config.
+ */
+export function checkTiedHead(layout: CheckpointLayout, source: HfTensorSource): void {
+  const tied = tiedHeadCopy(layout, source);
+  if (tied && !Buffer.from(source.readBytes(tied.name)).equals(Buffer.from(source.readBytes(tied.of)))) {
+    throw new CheckpointError(`${source.weightsFile}: ${tied.name} differs from ${tied.of} although the config ties them (tie_word_embeddings)`);
+  }
 }
 
 /**
@@ -201,11 +212,7 @@ export function loadHfWeights(dir: string, spec: ModelSpec, params: ParamViews, 
   try {
     const layout = checkpointLayout(spec, source.names());
     checkTensors(source, layout);
-    const tied = tiedHeadCopy(layout, source);
-    if (tied && !Buffer.from(source.readBytes(tied.name)).equals(Buffer.from(source.readBytes(tied.of)))) {
-      // HF would silently replace it by the embeddings; a real difference means a wrong config
-      throw new CheckpointError(`${source.weightsFile}: ${tied.name} differs from ${tied.of} although the config ties them (tie_word_embeddings)`);
-    }
+    checkTiedHead(layout, source);
     for (const map of layout.tensors) {
       if (only && !only(map.canonical)) continue;
       const { rowLen, values } = canonicalRows(map, source.readFloat32(map.hfName));

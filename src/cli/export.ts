@@ -9,7 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { checkpointDir, consolidateCheckpoint } from '../checkpoint/consolidate.js';
 import { adapterDirOf, mergeAdapter } from '../checkpoint/lora_merge.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
-import { exportGgufCli, GGUF_DTYPE_CHOICES } from '../gguf/cli.js';
+import { exportGgufCli, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
@@ -40,8 +40,9 @@ async function main(): Promise<void> {
       return;
     }
     if (argv.checkpoint === undefined) throw new Error('give --checkpoint DIR (a checkpoint or an output dir); --model alone converts an HF dir with --format gguf only');
-    if (argv.dtype !== undefined && !['fp32', 'fp16', 'bf16', 'f32', 'f16'].includes(argv.dtype)) throw new Error(`--dtype ${argv.dtype} is a GGUF quantization: use it with --format gguf (HF exports are fp32, fp16 or bf16)`);
-    const dtype = ((argv.dtype === 'f32' ? 'fp32' : argv.dtype === 'f16' ? 'fp16' : argv.dtype) as ExportDtype | undefined) ?? null;
+    const d = argv.dtype === undefined ? null : parseGgufDtype(argv.dtype);
+    if (d === 'q8_0' || d === 'q4_0') throw new Error(`--dtype ${argv.dtype} is a GGUF quantization: use it with --format gguf (HF exports are fp32, fp16 or bf16)`);
+    const dtype: ExportDtype | null = d;
     const adapter = adapterDirOf(argv.checkpoint) ?? (existsSync(join(argv.checkpoint, 'latest')) ? adapterDirOf(checkpointDir(argv.checkpoint)) : null);
     if (!adapter && argv.model !== undefined) throw new Error(`--model is the base of a LoRA checkpoint (or, with --format gguf, the HF dir to convert); ${argv.checkpoint} holds no adapter/`);
     const files = adapter

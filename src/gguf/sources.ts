@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointDir } from '../checkpoint/consolidate.js';
-import { CheckpointError, checkTensors, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
+import { adapterDirOf } from '../checkpoint/lora_merge.js';
+import { canonicalRows, CheckpointError, checkTensors, checkTiedHead, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
 import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
 import { buildParamTable, type ParamTable } from '../model/params.js';
@@ -22,12 +23,6 @@ export interface CanonicalSource {
   close(): void;
 }
 
-function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c]!;
-  return out;
-}
-
 export class HfCanonicalSource implements CanonicalSource {
   readonly spec: ModelSpec;
   private readonly source: HfTensorSource;
@@ -40,6 +35,7 @@ export class HfCanonicalSource implements CanonicalSource {
     try {
       this.layout = checkpointLayout(this.spec, this.source.names());
       checkTensors(this.source, this.layout);
+      checkTiedHead(this.layout, this.source);
       this.table = buildParamTable(this.spec);
     } catch (err) {
       this.source.close();
@@ -50,11 +46,9 @@ export class HfCanonicalSource implements CanonicalSource {
   get(name: string): Float32Array {
     const entry = this.table.get(name);
     const out = new Float32Array(entry.numel);
-    const rowLen = entry.shape.length === 1 ? 1 : entry.shape[1]!;
     for (const map of this.layout.tensors) {
       if (map.canonical !== name) continue;
-      let values = this.source.readFloat32(map.hfName);
-      if (map.transpose) values = transpose(values, map.hfShape[0]!, map.hfShape[1]!);
+      const { rowLen, values } = canonicalRows(map, this.source.readFloat32(map.hfName));
       for (const [hfRow, row, count] of map.rows) out.set(values.subarray(hfRow * rowLen, (hfRow + count) * rowLen), row * rowLen);
     }
     return out;
@@ -76,7 +70,7 @@ export class CheckpointCanonicalSource implements CanonicalSource {
     const dir = checkpointDir(path);
     this.hfDir = join(dir, 'hf');
     // a LoRA checkpoint holds adapters over a base it does not contain: merge first
-    if (existsSync(join(dir, 'adapter')) && !existsSync(this.hfDir)) {
+    if (adapterDirOf(dir) !== null && !existsSync(this.hfDir)) {
       throw new CheckpointError(
         `${dir} is a LoRA checkpoint (adapter/, no hf/): merge it first (telechat-export --checkpoint ${path} --output MERGED), ` +
           'then convert MERGED with --model, or convert the run\'s final/ (the merged model) with --model',

@@ -6,8 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportGguf } from '../../src/gguf/export.js';
-import { HfCanonicalSource } from '../../src/gguf/sources.js';
+import { exportGgufCli } from '../../src/gguf/cli.js';
 import { trainedModel, type TrainedModel } from '../helpers/gguf_fixture.js';
 import { ourAnswer } from '../helpers/chat_ref.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -29,12 +28,8 @@ function chat(args: string[]) {
 
 beforeAll(async () => {
   model = await trainedModel(tmp.dir, 'telechat2', 29760);
-  const src = new HfCanonicalSource(model.hf);
-  try {
-    gguf = exportGguf(src, join(tmp.dir, 'model.gguf'), 'fp32').path;
-  } finally {
-    src.close();
-  }
+  gguf = join(tmp.dir, 'model.gguf');
+  exportGgufCli({ model: model.hf, output: gguf, dtype: 'fp32', overwrite: false });
 }, 300_000);
 
 describe('telechat-chat --prompt', () => {

@@ -5,8 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { exportGguf } from '../../src/gguf/export.js';
-import { HfCanonicalSource } from '../../src/gguf/sources.js';
+import { exportGgufCli } from '../../src/gguf/cli.js';
 import { ourAnswer } from '../helpers/chat_ref.js';
 import { trainedModel, type TrainedModel } from '../helpers/gguf_fixture.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -32,12 +31,8 @@ async function waitFor(what: string, ok: (s: string) => boolean, ms = 60_000): P
 
 beforeAll(async () => {
   model = await trainedModel(tmp.dir, 'telechat2', 29770);
-  const src = new HfCanonicalSource(model.hf);
-  try {
-    gguf = exportGguf(src, join(tmp.dir, 'model.gguf'), 'fp32').path;
-  } finally {
-    src.close();
-  }
+  gguf = join(tmp.dir, 'model.gguf');
+  exportGgufCli({ model: model.hf, output: gguf, dtype: 'fp32', overwrite: false });
 }, 300_000);
 
 afterAll(() => {
