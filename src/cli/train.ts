@@ -12,7 +12,8 @@ import { initDistributed } from '../distributed/init.js';
 import { offloadNotes } from '../zero/offload.js';
 import { watchLauncher } from '../distributed/parent_watch.js';
 import { launcherArgvFromEnv, resumeCommand } from '../train/resume_command.js';
-import { REPEAT_WINDOW_MS, StopRequest, signalNumber } from '../train/stop.js';
+import { signalNumber } from '../distributed/launcher.js';
+import { REPEAT_WINDOW_MS, StopRequest } from '../train/stop.js';
 import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -196,7 +196,8 @@ interface Worker {
   stderrTail: string[];
 }
 
-function signalNumber(sig: NodeJS.Signals): number {
+/** The OS number of a signal (exit status 128 + n); 1 for an unknown name. */
+export function signalNumber(sig: NodeJS.Signals): number {
   return (osConstants.signals as Record<string, number>)[sig] ?? 1;
 }
 

@@ -171,7 +171,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       flags: req.flags,
       context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows, dataset },
     });
-    if (evalReader) checkEvalSet(evalReader, reader, config);
+    if (evalReader) checkEvalSet(evalReader, reader);
     else checkNoEval(config, warnings);
     return { config, warnings, model: resolveDropout(model, config.model, warnings), reader, evalReader, cleanup };
   } catch (err) {
@@ -203,7 +203,7 @@ async function openEvalSet(
 }
 
 /** Eval rows must be what training sees (tokenizer, template, labels) and fit the model's capacity. */
-function checkEvalSet(ev: DatasetReader, train: DatasetReader, cfg: ResolvedConfig): void {
+function checkEvalSet(ev: DatasetReader, train: DatasetReader): void {
   const where = `${ev.dir}/manifest.json`;
   const em = ev.manifest;
   const tm = train.manifest;
@@ -216,7 +216,6 @@ function checkEvalSet(ev: DatasetReader, train: DatasetReader, cfg: ResolvedConf
     throw new Error(`eval set ${where}: rows of up to ${em.max_seq_len} tokens do not fit the run's rows of ${tm.max_seq_len} (rebuild it with --max-seq-len ${tm.max_seq_len})`);
   }
   if (em.loss_tokens === 0) throw new Error(`eval set ${where}: no label tokens (loss_tokens 0): there is nothing to evaluate`);
-  void cfg;
 }
 
 /** Evaluation keys without an eval set: refused when they need one, warned when they only schedule it. */

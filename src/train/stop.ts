@@ -6,18 +6,14 @@
 // the signal's default action applies even inside a long native call. Within the window a
 // repeat is taken as the same event (Slurm signals every process of a job and a launcher also
 // forwards what it receives, so one preemption can reach a rank twice).
-import { constants } from 'node:os';
 import type { Communicator } from '../distributed/communicator.js';
+import { signalNumber } from '../distributed/launcher.js';
 import { DType, MemCategory, alloc, type Device } from '../native/tensor.js';
 
 /** Repeats closer than this to the first signal are the same stop request. */
 export const REPEAT_WINDOW_MS = 1000;
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-
-export function signalNumber(sig: NodeJS.Signals): number {
-  return (constants.signals as Record<string, number>)[sig] ?? 1;
-}
 
 function signalName(n: number): NodeJS.Signals {
   return SIGNALS.find((s) => signalNumber(s) === n) ?? 'SIGTERM';
