@@ -15,7 +15,6 @@ export interface SpModel {
   pieces: SpPiece[];
   /** TrainerSpec.model_type: 1 unigram, 2 BPE, 3 word, 4 char. */
   modelType: number;
-  byteFallback: boolean;
   addDummyPrefix: boolean;
   removeExtraWhitespaces: boolean;
 }
@@ -59,7 +58,7 @@ class Proto {
     return v;
   }
 
-  skip(wire: number): void {
+  skipField(wire: number): void {
     if (wire === 0) this.varint();
     else if (wire === 1) this.pos += 8;
     else if (wire === 2) this.bytes();
@@ -73,7 +72,7 @@ class Proto {
       const key = this.varint();
       const field = Math.floor(key / 8);
       const wire = key & 7;
-      if (!f(field, wire)) this.skip(wire);
+      if (!f(field, wire)) this.skipField(wire);
     }
   }
 }
@@ -82,7 +81,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function readSpModel(path: string): SpModel {
   const buf = readFileSync(path);
-  const model: SpModel = { pieces: [], modelType: 1, byteFallback: false, addDummyPrefix: true, removeExtraWhitespaces: true };
+  const model: SpModel = { pieces: [], modelType: 1, addDummyPrefix: true, removeExtraWhitespaces: true };
   const top = new Proto(buf, path);
   top.fields((field, wire) => {
     if (field === 1 && wire === 2) {
@@ -102,7 +101,6 @@ export function readSpModel(path: string): SpModel {
       const t = new Proto(top.bytes(), path);
       t.fields((f, w) => {
         if (f === 3 && w === 0) model.modelType = t.varint();
-        else if (f === 35 && w === 0) model.byteFallback = t.varint() !== 0;
         else return false;
         return true;
       });

@@ -160,7 +160,7 @@ export class TelechatModel {
       // the head's forward and backward run fused: no afterForward('head') in training
       hooks.beforeForward?.('head');
       hooks.beforeBackward?.('head');
-      const loss = this.headForwardBackward(dev, scale, arena);
+      const loss = this.headForwardBackward(dev, scale, arena, lora?.normScratch ?? null);
       hooks.afterBackward?.('head');
       this.backwardBlocks(dev, hooks, dropout, lora);
       return loss;
@@ -279,7 +279,7 @@ export class TelechatModel {
     if (!l || !this.lora) return null;
     const drop = training && l.dropout > 0 ? BatchDropout.forBatch(host, l.dropout, this.opts.dropoutSeed ?? 0, arena) : null;
     const work: LoraWork = { arena, r: l.r, dtype: this.opts.dtype, cache: new Map() };
-    const normScratch = arena.alloc(this.opts.gradDtype, [this.spec.hidden]);
+    const normScratch = training ? arena.alloc(this.opts.gradDtype, [this.spec.hidden]) : null;
     return { lora: l, drop, work, normScratch, storage: this.lora };
   }
 
@@ -320,7 +320,7 @@ export class TelechatModel {
   }
 
   /** Loss and head gradients; only rows whose target carries loss go through the LM head. */
-  private headForwardBackward(dev: DeviceBatch, gradScale: number, arena: Arena): LossResult {
+  private headForwardBackward(dev: DeviceBatch, gradScale: number, arena: Arena, normScratch: Tensor | null): LossResult {
     const T = dev.host.tokens;
     const w = this.acts.work;
     this.finalNorm(T);
@@ -351,7 +351,9 @@ export class TelechatModel {
     const L = this.spec.nLayers;
     const dresid = w.dresid.rows(0, T);
     this.be.zero(dresid);
-    const gLnf = this.grads ? this.grads.tensor('ln_f') : arena.alloc(this.opts.gradDtype, [this.spec.hidden]);
+    // a frozen base (LoRA): ln_f's weight gradient goes to the blocks' norm scratch
+    const gLnf = this.grads ? this.grads.tensor('ln_f') : normScratch;
+    if (!gLnf) throw new Error('headForwardBackward: a frozen base needs the norm scratch');
     this.be.rmsnormBackward(dresid, gLnf, dlnf, this.acts.resid[L]!.rows(0, T), this.params.tensor('ln_f'), w.rstdf.rows(0, T));
     return { lossSum, count };
   }
@@ -418,7 +420,8 @@ interface LoraRun {
   lora: ModelLora;
   drop: BatchDropout | null;
   work: LoraWork;
-  normScratch: Tensor;
+  /** Frozen norms' weight gradients (training only). */
+  normScratch: Tensor | null;
   storage: { params: ParamViews; grads: ParamViews };
 }
 

@@ -247,7 +247,7 @@ function staged(units: UnitRange[], stage: ZeroStage, N: number, elementSize: nu
  * The LoRA scratch of one forward-backward (model/lora.ts `scratch`, kept until the call
  * ends): scale * x A^T of every target (saved by the forward for the backward), [T, r] each;
  * with dropout the dropped input and its gradient [T, in] per distinct input width; the frozen
- * norms' weight-gradient scratch [H] (twice: blocks and ln_f). The adapter products write
+ * norms' weight-gradient scratch [H] (blocks and ln_f share it). The adapter products write
  * straight into the base output's columns (Backend loraForward), so there is no branch output.
  */
 export function loraScratchBytes(spec: ModelSpec, lora: LoraSetup, T: number, dtype: DType, gradDtype: DType, dropout: number, device: Device): number {
@@ -256,7 +256,7 @@ export function loraScratchBytes(spec: ModelSpec, lora: LoraSetup, T: number, dt
   const g = dtypeSize[gradDtype];
   const all = loraTargets(spec, { targetModules: lora.targets });
   const targets = all.filter((t) => t.layer === 0);
-  let bytes = all.length * dev(T * lora.r * d) + 2 * dev(spec.hidden * g);
+  let bytes = all.length * dev(T * lora.r * d) + dev(spec.hidden * g);
   if (dropout > 0) for (const i of new Set(targets.map((t) => t.in))) bytes += 2 * dev(T * i * d);
   return bytes;
 }
