@@ -1,7 +1,7 @@
 // telechat-export of a LoRA checkpoint (or any PEFT adapter dir): the frozen base with the
 // adapters merged, W + alpha / r * B A (model/lora.ts mergeInto), as an HF dir shaped like the
 // base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildLoraTable, loraScale, loraTargets, mergeInto } from '../model/lora.js';
 import { buildParamTable, FlatParams } from '../model/params.js';
@@ -10,18 +10,19 @@ import { unitOf } from '../zero/partition.js';
 import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf.js';
 import { writeByUnit } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
-import { loadAdapterWeights, readAdapterConfig } from './peft.js';
+import { ADAPTER_CONFIG, loadAdapterWeights, readAdapterConfig } from './peft.js';
 
 /** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
 export function adapterDirOf(checkpoint: string): string | null {
-  if (existsSync(join(checkpoint, 'adapter', 'adapter_config.json'))) return join(checkpoint, 'adapter');
-  if (existsSync(join(checkpoint, 'adapter_config.json'))) return checkpoint;
+  if (existsSync(join(checkpoint, 'adapter', ADAPTER_CONFIG))) return join(checkpoint, 'adapter');
+  if (existsSync(join(checkpoint, ADAPTER_CONFIG))) return checkpoint;
   return null;
 }
 
 export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
   const cfg = readAdapterConfig(adapterDir);
-  const base = baseDir ?? recordedBase(adapterDir);
+  const base = baseDir ?? cfg.base_model_name_or_path;
+  if (base === null) throw new CheckpointError(`${adapterDir}/adapter_config.json: no base_model_name_or_path; give the base model with --model`);
   if (!existsSync(join(base, 'config.json'))) throw new CheckpointError(`${base}: base model dir has no config.json (give the base with --model)`);
   const spec = loadHfSpec(base);
   const src = new HfTensorSource(base);
@@ -48,12 +49,4 @@ export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir:
   } finally {
     adapters.free();
   }
-}
-
-function recordedBase(adapterDir: string): string {
-  const raw = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')) as { base_model_name_or_path?: unknown };
-  if (typeof raw.base_model_name_or_path !== 'string' || raw.base_model_name_or_path === '') {
-    throw new CheckpointError(`${adapterDir}/adapter_config.json: no base_model_name_or_path; give the base model with --model`);
-  }
-  return raw.base_model_name_or_path;
 }

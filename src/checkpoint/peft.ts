@@ -29,7 +29,8 @@ export interface AdapterConfigFile {
   lora_alpha: number;
   lora_dropout: number;
   target_modules: string[];
-  fan_in_fan_out: boolean;
+  /** The base the adapter was trained on, as recorded (null when absent or empty). */
+  base_model_name_or_path: string | null;
 }
 
 /** Reads and checks an adapter dir's adapter_config.json (a LoRA adapter for a causal LM, bias "none"). */
@@ -60,7 +61,9 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
   let targets = raw.target_modules;
   if (typeof targets === 'string') targets = [targets];
   want('target_modules', () => Array.isArray(targets) && targets.every((t) => typeof t === 'string') && targets.length > 0, 'a non-empty list of module names');
-  return { r, lora_alpha: alpha, lora_dropout: dropout, target_modules: targets as string[], fan_in_fan_out: raw.fan_in_fan_out === true };
+  return { r, lora_alpha: alpha, lora_dropout: dropout, target_modules: targets as string[],
+    base_model_name_or_path: typeof raw.base_model_name_or_path === 'string' && raw.base_model_name_or_path !== '' ? raw.base_model_name_or_path : null,
+  };
 }
 
 /**

@@ -46,6 +46,8 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
   if (section.init_adapter !== null) {
     const a = readAdapterConfig(section.init_adapter);
     if (a.r !== cfg.r) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter r = ${a.r}, but lora.r = ${cfg.r}`);
+    // the adapter's B was trained under its own alpha / r: another alpha would rescale it silently
+    if (a.lora_alpha !== cfg.alpha) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter lora_alpha = ${a.lora_alpha}, but lora.alpha = ${cfg.alpha}`);
     const mine = [...new Set(targets.map((t) => t.module))].sort().join(',');
     const theirs = [...new Set(loraTargets(spec, { targetModules: a.target_modules }, baseNames(baseDir, init), `${section.init_adapter}: target_modules`).map((t) => t.module))].sort().join(',');
     if (mine !== theirs) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter targets ${theirs}, but lora.target_modules gives ${mine}`);

@@ -168,7 +168,7 @@ describe('LoRA training', () => {
     for (const [k, v] of b) expect(Buffer.from(a.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
   }, 60_000);
 
-  it('bad input: unknown module (lists the layout\'s), r <= 0, an adapter of another base shape, PEFT options we lack', async () => {
+  it('bad input: unknown module (lists the layout\'s), r <= 0, an adapter of another base shape or alpha, PEFT options we lack', async () => {
     const unknown = await runFail(join(tmp.dir, 'bad-module'), config(0, 6, 2, { target_modules: ['c_attn'] }));
     expect(unknown.status).not.toBe(0);
     expect(unknown.stderr).toMatch(/unknown module "c_attn" for the telechat layout; its modules are query, key_value, dense, gate_proj, up_proj, down_proj/);
@@ -195,6 +195,10 @@ describe('LoRA training', () => {
     expect(shape.status).not.toBe(0);
     expect(shape.stderr).toMatch(/down_proj\.lora_A\.weight has shape \[4, 96\], expected \[4, 80\]/);
     expect(existsSync(join(tmp.dir, 'bad-shape', 'final'))).toBe(false);
+    // an adapter trained under another alpha (its B would be rescaled silently)
+    const alpha = await runFail(join(tmp.dir, 'bad-alpha'), config(0, 6, 2, { init_adapter: join(BASE_OUT(), 'adapter'), lora_alpha: ALPHA * 2 }));
+    expect(alpha.status).not.toBe(0);
+    expect(alpha.stderr).toMatch(new RegExp(`adapter lora_alpha = ${ALPHA}, but lora\\.alpha = ${ALPHA * 2}`));
   }, 120_000);
 
   it('evaluation sees the adapters: eval loss of a LoRA run (stage 3, 2 ranks) equals that of its merged model (lr 0, within 1e-5)', async () => {
