@@ -3,7 +3,7 @@
 // base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildLoraTable, loraScale, loraTargets, mergeInto } from '../model/lora.js';
+import { buildLoraTable, loraScale, loraTargets, mergedMatrices } from '../model/lora.js';
 import { buildParamTable, FlatParams } from '../model/params.js';
 import { DType, MemCategory } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
@@ -38,13 +38,8 @@ export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir:
     const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
     return writeByUnit(writer, table, 'merge', (u, _i, _unit, views) => {
       loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);
-      for (const t of targets) {
-        if (t.layer !== u.unit) continue;
-        const w = views.tensor(`layers.${t.layer}.${t.canonical}`);
-        const values = w.toFloat32();
-        mergeInto(values, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), cfg.r, scale);
-        w.writeFloat32(values);
-      }
+      if (typeof u.unit !== 'number') return;
+      for (const [name, values] of mergedMatrices(targets, u.unit, views, adapters, cfg.r, scale)) views.tensor(name).writeFloat32(values);
     });
   } finally {
     adapters.free();

@@ -147,6 +147,21 @@ export function mergeInto(weight: Float32Array, inDim: number, t: LoraTarget, a:
   }
 }
 
+/**
+ * The canonical matrices of block `layer` with every adapter on them merged (mergeInto), by
+ * canonical name; matrices without an adapter are left out.
+ */
+export function mergedMatrices(targets: readonly LoraTarget[], layer: number, base: ParamViews, adapters: ParamViews, r: number, scale: number): Map<string, Float32Array> {
+  const merged = new Map<string, Float32Array>();
+  for (const t of targets) {
+    if (t.layer !== layer) continue;
+    const name = `layers.${t.layer}.${t.canonical}`;
+    if (!merged.has(name)) merged.set(name, base.tensor(name).toFloat32());
+    mergeInto(merged.get(name)!, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), r, scale);
+  }
+  return merged;
+}
+
 /** The adapters of one block, what its forward and backward need. */
 export interface BlockLora {
   be: Backend;

@@ -10,7 +10,7 @@ import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
 import { unitKey } from '../checkpoint/zero_state.js';
 import { adapterTensorValues, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
-import { buildLoraTable, type LoraConfig, loraScale, loraTargets, type LoraTarget, mergeInto } from '../model/lora.js';
+import { buildLoraTable, type LoraConfig, loraScale, loraTargets, type LoraTarget, mergedMatrices } from '../model/lora.js';
 import type { ModelLora } from '../model/model.js';
 import type { ParamTable, ParamViews, UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -133,13 +133,7 @@ export function exportMerged(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, 
 
 /** One unit of exportMerged: its tensors, the adapted matrices with their adapters merged. */
 function writeMergedUnit(w: HfExportWriter, run: LoraRun, baseTable: ParamTable, base: ParamViews, adapters: ParamViews, unit: UnitRange): void {
-  const merged = new Map<string, Float32Array>();
-  for (const t of run.targets) {
-    if (t.layer !== unit.unit) continue;
-    const name = `layers.${t.layer}.${t.canonical}`;
-    if (!merged.has(name)) merged.set(name, base.tensor(name).toFloat32());
-    mergeInto(merged.get(name)!, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), run.cfg.r, run.model.scale);
-  }
+  const merged = typeof unit.unit === 'number' ? mergedMatrices(run.targets, unit.unit, base, adapters, run.cfg.r, run.model.scale) : new Map<string, Float32Array>();
   while (w.nextName !== null) {
     const map = w.layout.tensors.find((x) => x.hfName === w.nextName)!;
     if (unitOf(baseTable, map.canonical) !== unit) break;
