@@ -200,19 +200,9 @@ export class TelechatModel {
       const w = this.acts.work;
       this.finalNorm(T);
       const { selected, targets } = this.gatherLabelRows(dev, w.lnf.rows(0, T), arena);
-      const W = this.params.lmHead();
-      let lossSum = 0;
-      let count = 0;
-      for (let r = 0; r < selected; r += this.logitsChunk) {
-        const n = Math.min(this.logitsChunk, selected - r);
-        const logits = w.logits.rows(0, n);
-        this.be.linearForward(logits, w.headIn.rows(r, n), W, null);
-        const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, 0, false);
-        lossSum += ce.lossSum;
-        count += ce.count;
-      }
+      const loss = this.headLoss(w.headIn, selected, targets);
       hooks.afterForward?.('head');
-      return { lossSum, count };
+      return loss;
     } finally {
       arena.freeAll();
     }
@@ -363,24 +353,34 @@ export class TelechatModel {
     const V = this.spec.vocab;
     const w = this.acts.work;
     this.finalNorm(T);
-    const W = this.params.lmHead();
     const out = returnLogits ? new Float32Array(T * V) : undefined;
+    const loss = this.headLoss(w.lnf, T, dev.targets, out ? (logits, r) => {
+      const values = logits.toFloat32();
+      for (let i = 0; i < values.length; i++) values[i]! *= this.spec.logitScale;
+      out.set(values, r * V);
+    } : undefined);
+    return out ? { ...loss, logits: out } : loss;
+  }
+
+  /**
+   * Loss (no gradient) of the first `rows` rows of `input` through the LM head, one logits chunk
+   * at a time; onLogits sees each chunk's raw logits and its first row.
+   */
+  private headLoss(input: Tensor, rows: number, targets: Tensor, onLogits?: (logits: Tensor, row: number) => void): LossResult {
+    const W = this.params.lmHead();
+    const w = this.acts.work;
     let lossSum = 0;
     let count = 0;
-    for (let r = 0; r < T; r += this.logitsChunk) {
-      const n = Math.min(this.logitsChunk, T - r);
+    for (let r = 0; r < rows; r += this.logitsChunk) {
+      const n = Math.min(this.logitsChunk, rows - r);
       const logits = w.logits.rows(0, n);
-      this.be.linearForward(logits, w.lnf.rows(r, n), W, null);
-      if (out) {
-        const values = logits.toFloat32();
-        for (let i = 0; i < values.length; i++) values[i]! *= this.spec.logitScale;
-        out.set(values, r * V);
-      }
-      const ce = this.be.crossEntropy(logits, dev.targets.view(r, [n]), this.spec.logitScale, 0, false);
+      this.be.linearForward(logits, input.rows(r, n), W, null);
+      onLogits?.(logits, r);
+      const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, 0, false);
       lossSum += ce.lossSum;
       count += ce.count;
     }
-    return out ? { lossSum, count, logits: out } : { lossSum, count };
+    return { lossSum, count };
   }
 
   private backwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null, lora: LoraRun | null = null): void {
