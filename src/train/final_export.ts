@@ -4,6 +4,7 @@
 // so no rank holds the whole model. Every rank must call it (the gathers are collective).
 import { writeUnitTensors } from '../checkpoint/consolidate.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
+import type { ParamViews, UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
 
@@ -13,14 +14,23 @@ import type { ZeroEngine } from '../zero/zero_engine.js';
  */
 export function exportFinal(engine: ZeroEngine, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null): string[] {
   const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;
-  // A write that fails (a full disk) is kept until every unit has been gathered: the other
-  // ranks are in those gathers too, and leaving them would hang the job.
+  return streamExport<[ParamViews, UnitRange]>(w, (visit) => engine.forEachWholeUnit(visit), (writer, views, unit) => writeUnitTensors(writer, engine.table, unit, views));
+}
+
+/**
+ * Runs `write` for every unit `walk` visits (the engine's unit walk, collective under ZeRO-3) and
+ * finishes the writer; w null (not the writing rank) only walks. A write that fails (a full disk)
+ * is kept until the walk ends, since the other ranks are in its gathers too and leaving them would
+ * hang the job; then the writer is aborted and the failure thrown.
+ */
+export function streamExport<A extends unknown[]>(w: HfExportWriter | null, walk: (visit: (...args: A) => void) => void,
+  write: (writer: HfExportWriter, ...args: A) => void): string[] {
   const failures: unknown[] = [];
   try {
-    engine.forEachWholeUnit((views, unit) => {
+    walk((...args) => {
       if (!w || failures.length > 0) return;
       try {
-        writeUnitTensors(w, engine.table, unit, views);
+        write(w, ...args);
       } catch (err) {
         failures.push(err);
       }

@@ -17,6 +17,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { DType, MemCategory, alloc } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
+import { streamExport } from './final_export.js';
 
 export interface LoraRun {
   cfg: LoraConfig;
@@ -111,24 +112,8 @@ export function saveAdapter(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, b
 export function exportMerged(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null): string[] {
   const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;
   const baseTable = engine.baseTable!;
-  // as exportFinal: a failed write is kept until every unit has been gathered (the other ranks
-  // are in those gathers too), then thrown
-  const failures: unknown[] = [];
-  try {
-    engine.forEachWholeLoraUnit((base, adapters, unit) => {
-      if (!w || failures.length > 0) return;
-      try {
-        writeMergedUnit(w, run, baseTable, base, adapters, unit);
-      } catch (err) {
-        failures.push(err);
-      }
-    });
-    if (failures.length > 0) throw failures[0];
-    return w ? w.finish() : [];
-  } catch (err) {
-    w?.abort();
-    throw err;
-  }
+  return streamExport<[ParamViews, ParamViews, UnitRange]>(w, (visit) => engine.forEachWholeLoraUnit(visit), (writer, base, adapters, unit) =>
+    writeMergedUnit(writer, run, baseTable, base, adapters, unit));
 }
 
 /** One unit of exportMerged: its tensors, the adapted matrices with their adapters merged. */
