@@ -1,13 +1,14 @@
 // telechat-chat's MODEL argument: a .gguf file (checked before llama.cpp maps it), an HF dir,
 // or a training output dir (its final/: the model the run ended with). Directories are
 // converted to an fp16 GGUF once and cached under ~/.cache/telechat-train/gguf, keyed by the
-// directory's path and the names, sizes and modification times of its files (the weights'
-// index and shards among them): a retrained or edited model gets a new file, and hundreds of
-// GB are never hashed.
+// directory's path, the names, sizes and modification times of its files (the weights' index
+// and shards among them) and the exporter's own code: a retrained or edited model, or an
+// exporter that writes differently, gets a new file, and hundreds of GB are never hashed.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { exportGgufCli } from '../gguf/cli.js';
 import { checkGguf } from '../gguf/reader.js';
 
@@ -27,13 +28,29 @@ function hfDirOf(dir: string): string {
   throw new Error(`${dir}: neither a .gguf file, an HF model dir (config.json) nor a training output dir (final/)`);
 }
 
-export function cacheKey(hfDir: string): string {
+/** sha256 of the contents of the files in `dir` (sorted by name, sub-directories skipped). */
+export function codeFingerprint(dir: string): string {
+  const hash = createHash('sha256');
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (!statSync(path).isFile()) continue;
+    hash.update(`${name}\n`).update(readFileSync(path));
+  }
+  return hash.digest('hex');
+}
+
+/** The GGUF exporter's code as built (every file of src/gguf's build output, a few hundred KB). */
+export function exporterFingerprint(): string {
+  return codeFingerprint(join(dirname(fileURLToPath(import.meta.url)), '..', 'gguf'));
+}
+
+export function cacheKey(hfDir: string, exporter: string = exporterFingerprint()): string {
   const files = readdirSync(hfDir)
     .sort()
     .map((name) => ({ name, st: statSync(join(hfDir, name)) }))
     .filter((f) => f.st.isFile())
     .map((f) => `${f.name}\t${f.st.size}\t${f.st.mtimeMs}`);
-  return createHash('sha256').update([resolve(hfDir), CACHE_DTYPE, ...files].join('\n')).digest('hex').slice(0, 24);
+  return createHash('sha256').update([resolve(hfDir), CACHE_DTYPE, exporter, ...files].join('\n')).digest('hex').slice(0, 24);
 }
 
 export interface ResolvedModel {

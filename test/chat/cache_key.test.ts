@@ -1,0 +1,39 @@
+// telechat-chat's GGUF cache key: a cached conversion is reused only for the same model files
+// and the same exporter code, so an exporter fix never serves a GGUF the old exporter wrote.
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { cacheKey, codeFingerprint, exporterFingerprint } from '../../src/chat/resolve_model.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const tmp = makeTmpDir('cache-key');
+afterAll(() => tmp.cleanup());
+
+it('changes with the exporter code, the model files and nothing else', () => {
+  const model = join(tmp.dir, 'model');
+  mkdirSync(model);
+  writeFileSync(join(model, 'config.json'), '{}');
+  writeFileSync(join(model, 'model.safetensors'), 'weights');
+  const key = cacheKey(model, 'exporter-1');
+  expect(key).toMatch(/^[0-9a-f]{24}$/);
+  expect(cacheKey(model, 'exporter-1')).toBe(key);
+  expect(cacheKey(model, 'exporter-2')).not.toBe(key);
+  writeFileSync(join(model, 'model.safetensors'), 'weights, retrained');
+  expect(cacheKey(model, 'exporter-1')).not.toBe(key);
+});
+
+it('fingerprints the exporter by the contents of its files', () => {
+  const code = join(tmp.dir, 'code');
+  mkdirSync(code);
+  writeFileSync(join(code, 'a.js'), 'export const a = 1;');
+  writeFileSync(join(code, 'b.js'), 'export const b = 2;');
+  mkdirSync(join(code, 'nested'));
+  const first = codeFingerprint(code);
+  utimesSync(join(code, 'a.js'), new Date(0), new Date(0)); // a touched file with the same bytes: same code
+  expect(codeFingerprint(code)).toBe(first);
+  writeFileSync(join(code, 'b.js'), 'export const b = 3;');
+  expect(codeFingerprint(code)).not.toBe(first);
+  // the real exporter (src/gguf here, dist/gguf when built) has a stable fingerprint
+  expect(exporterFingerprint()).toMatch(/^[0-9a-f]{64}$/);
+  expect(exporterFingerprint()).toBe(exporterFingerprint());
+});
