@@ -199,7 +199,8 @@ function trainSection(r: Result): string {
     ])] : []),
     ...(r.has('ratios.lora_fp32_throughput_vs_full') ? ['', `LoRA rows: r = ${r.num('lora.r')}, alpha = ${r.num('lora.alpha')} on ` +
       `${r.str('lora.targets')}, over the frozen base in the same dtype (PyTorch: core_torch.py --train --lora, autograd on A ` +
-      'and B, the base with requires_grad off).', '', table(['LoRA', 'fp32', 'bf16', 'target'], [
+      'and B, the base with requires_grad off).' +
+      (r.has('lora_tile_path') ? ` Adapter products: ${r.str('lora_tile_path')}.` : ''), '', table(['LoRA', 'fp32', 'bf16', 'target'], [
       ['throughput vs our full fine-tuning step', `x${f(r.num('ratios.lora_fp32_throughput_vs_full'))}`,
         `x${f(r.num('ratios.lora_bf16_throughput_vs_full'))}`, r.str('targets.lora_throughput_vs_full')],
       ['peak RSS vs our full fine-tuning step', `x${f(r.num('ratios.lora_fp32_peak_rss_vs_full'))}`,

@@ -26,7 +26,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseModelSpec } from '../model/spec.js';
-import { cpuAttentionTilePath, cpuBf16GemmPath } from '../native/kernels.js';
+import { cpuAttentionTilePath, cpuBf16GemmPath, cpuLoraTilePath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
 import { measureSgemm } from './sgemm.js';
@@ -226,6 +226,7 @@ function main(): void {
     torch_lora_fp32,
     bf16_gemm_path: bf16GemmPath,
     attention_tile_path: cpuAttentionTilePath(),
+    lora_tile_path: cpuLoraTilePath(),
     flops_per_step: flops,
     sgemm,
     ours_fp32_gflops: fp32Gflops,

@@ -90,6 +90,16 @@ export function cpuAttentionTilePath(): string {
   return addon.cpuAttentionTilePath();
 }
 
+/**
+ * What LoRA adapter products (loraForward, loraBackward) run on now: AVX-512 register tiles for
+ * fp32 (vfmadd) and bf16 (vdpbf16ps) storage with R, In and Out multiples of 16 and fp32
+ * gradients, else "library GEMMs: <why>" (OpenBLAS sgemm, oneDNN). TELECHAT_CPU_LORA_TILES=gemm
+ * forces the library GEMMs.
+ */
+export function cpuLoraTilePath(): string {
+  return addon.cpuLoraTilePath();
+}
+
 /** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
 export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
   const a = linearForwardArgs(y, x, w, b);

@@ -7,8 +7,10 @@
 // 16-bit storage: tol 2^-7 covers u or du rounded to 8 bits before the next product (2^-9) and the
 // fp32 sums; the result rounds once more (2^-9 of |ref|, or 2^-12 for fp16). A wrong window,
 // transpose or scale is off by O(|ref|), far outside either.
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as K from '../../src/native/kernels.js';
+import { cpuLoraTilePath } from '../../src/native/kernels.js';
 import { Arena, DType, MemCategory, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16, type Tensor } from '../../src/native/tensor.js';
 
 const arena = new Arena(MemCategory.Buffers);
@@ -124,20 +126,31 @@ const shapes: Array<[string, Shape]> = [
   ['a middle window (query-like)', { T: 37, In: 24, R: 4, Out: 16, width: 48, col0: 16 }],
   ['the last columns (up_proj-like), T = 300', { T: 300, In: 40, R: 8, Out: 30, width: 60, col0: 30 }],
   ['the whole width', { T: 9, In: 12, R: 3, Out: 20, width: 20, col0: 0 }],
+  // shapes the AVX-512 tiles take (R, In, Out multiples of 16): 64-row blocks, the last one odd
+  ['tiles: a middle window, T = 137, R = 16', { T: 137, In: 32, R: 16, Out: 48, width: 112, col0: 32 }],
+  ['tiles: the whole width, R = 32, Out = 16', { T: 70, In: 48, R: 32, Out: 16, width: 16, col0: 0 }],
 ];
 
+// The paths a dtype's adapter products can take: the AVX-512 tiles (lora_tiles.cc, where the shape
+// and CPU allow) or the library GEMMs, and for bf16 the latter on oneDNN or widened to sgemm.
+const pathsOf = (dt: DType): Array<{ tiles: 'auto' | 'gemm'; bf16: 'auto' | 'fallback' }> =>
+  dt === DType.BF16 ? [{ tiles: 'auto', bf16: 'auto' }, { tiles: 'gemm', bf16: 'auto' }, { tiles: 'gemm', bf16: 'fallback' }]
+    : dt === DType.F32 ? [{ tiles: 'auto', bf16: 'auto' }, { tiles: 'gemm', bf16: 'auto' }] : [{ tiles: 'auto', bf16: 'auto' }];
+
 for (const dt of [DType.F32, DType.BF16, DType.F16]) {
-  const paths = dt === DType.BF16 ? (['auto', 'fallback'] as const) : (['auto'] as const);
-  for (const path of paths) {
-    describe(`LoRA kernels (${dtypeName(dt)}${dt === DType.BF16 ? `, ${path} GEMM path` : ''}) vs float64`, () => {
+  for (const path of pathsOf(dt)) {
+    const title = path.tiles === 'auto' ? 'tiles where they apply' : `library GEMMs${dt === DType.BF16 ? `, ${path.bf16} bf16 GEMM` : ''}`;
+    describe(`LoRA kernels (${dtypeName(dt)}, ${title}) vs float64`, () => {
       for (const [name, s] of shapes) {
         it(name, () => {
-          process.env.TELECHAT_CPU_BF16_GEMM = path;
+          process.env.TELECHAT_CPU_LORA_TILES = path.tiles;
+          process.env.TELECHAT_CPU_BF16_GEMM = path.bf16;
           // 16-bit widening in blocks of 1000 floats: 300 rows cross many block boundaries
           if (dt !== DType.F32) process.env.TELECHAT_LINEAR_BLOCK_FLOATS = '1000';
           try {
             runCase(dt, s, 2.5);
           } finally {
+            delete process.env.TELECHAT_CPU_LORA_TILES;
             delete process.env.TELECHAT_CPU_BF16_GEMM;
             delete process.env.TELECHAT_LINEAR_BLOCK_FLOATS;
           }
@@ -146,6 +159,28 @@ for (const dt of [DType.F32, DType.BF16, DType.F16]) {
     });
   }
 }
+
+describe('LoRA tile path', () => {
+  it('runs fp32 and bf16 adapters on the AVX-512 tiles where the CPU has them; a bad TELECHAT_CPU_LORA_TILES is refused', () => {
+    const flags = readFileSync('/proc/cpuinfo', 'utf8');
+    const path = cpuLoraTilePath();
+    if (process.env.TELECHAT_PORTABLE !== '1') {
+      expect(path.startsWith('fp32 on vfmadd tiles'), path).toBe(/\bavx512f\b/.test(flags));
+      expect(path.includes('bf16 on vdpbf16ps tiles'), path).toBe(/\bavx512_bf16\b/.test(flags));
+    }
+    process.env.TELECHAT_CPU_LORA_TILES = 'gemm';
+    try {
+      expect(cpuLoraTilePath()).toBe('library GEMMs: TELECHAT_CPU_LORA_TILES=gemm');
+      process.env.TELECHAT_CPU_LORA_TILES = 'on';
+      const s = { T: 4, In: 16, R: 16, Out: 16 };
+      const x = arena.alloc(DType.F32, [s.T, s.In]), a = arena.alloc(DType.F32, [s.R, s.In]), b = arena.alloc(DType.F32, [s.Out, s.R]);
+      const y = arena.alloc(DType.F32, [s.T, s.Out]), u = arena.alloc(DType.F32, [s.T, s.R]);
+      expect(() => K.loraForward(y, u, x, a, b, 0, 1)).toThrow(/TELECHAT_CPU_LORA_TILES must be auto or gemm, got "on"/);
+    } finally {
+      delete process.env.TELECHAT_CPU_LORA_TILES;
+    }
+  });
+});
 
 describe('LoRA kernel input checks', () => {
   it('refuses a window outside y, mismatched ranks and dtypes, naming the argument', () => {

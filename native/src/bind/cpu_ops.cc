@@ -5,6 +5,7 @@
 #include "cpu/gemm_bf16.h"
 #include "cpu/ops.h"
 #include "cpu/attention_tiles.h"
+#include "cpu/lora_tiles.h"
 
 namespace telechat {
 namespace {
@@ -114,6 +115,11 @@ Napi::Value CpuAttentionTilePath(const CI& info) {
   return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::tile_path_text()); });
 }
 
+// What LoRA adapter products run on now, in words; see cpu/lora_tiles.h.
+Napi::Value CpuLoraTilePath(const CI& info) {
+  return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::lora_tiles_text()); });
+}
+
 Napi::Value RopeForward(const CI& info) {
   cpu::rope_forward(ptr_arg(info, 0), typed<const int32_t>(info, 1), typed<const float>(info, 2),
                     typed<const float>(info, 3), int_arg(info, 4), int_arg(info, 5), int_arg(info, 6), int_arg(info, 7),
@@ -193,6 +199,7 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("loraBackward", Napi::Function::New(env, LoraBackward));
   exports.Set("cpuBf16GemmPath", Napi::Function::New(env, CpuBf16GemmPath));
   exports.Set("cpuAttentionTilePath", Napi::Function::New(env, CpuAttentionTilePath));
+  exports.Set("cpuLoraTilePath", Napi::Function::New(env, CpuLoraTilePath));
   exports.Set("ropeForward", Napi::Function::New(env, RopeForward));
   exports.Set("ropeBackward", Napi::Function::New(env, RopeBackward));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));

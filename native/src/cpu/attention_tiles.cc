@@ -43,8 +43,8 @@ std::string tile_path_text() {
 namespace {
 
 // C[i0 + r, j0 + 16 b + :16] = alpha * acc[r][b] + beta * C[...] for the block's rows.
-template <int NB>
-void store_block(const __m512 (&acc)[4][NB], int64_t i0, int64_t j0, int64_t rows, float alpha, float beta, float* C,
+template <int MR, int NB>
+void store_block(const __m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t rows, float alpha, float beta, float* C,
                  int64_t ldc) {
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
   for (int r = 0; r < rows; r++) {
@@ -57,24 +57,24 @@ void store_block(const __m512 (&acc)[4][NB], int64_t i0, int64_t j0, int64_t row
   }
 }
 
-// Rows [i0, i0 + rows) (rows <= 4) x columns [j0, j0 + 16 NB) of C, fp32: 4 x NB accumulators in
+// Rows [i0, i0 + rows) (rows <= MR) x columns [j0, j0 + 16 NB) of C, fp32: MR x NB accumulators in
 // registers over all k; each step loads NB vectors of B and broadcasts one element of A per row.
-template <int NB>
+template <int MR, int NB>
 void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int64_t rows) {
-  __m512 acc[4][NB];
-  for (int r = 0; r < 4; r++)
+  __m512 acc[MR][NB];
+  for (int r = 0; r < MR; r++)
     for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
     __m512 bv[NB];
     for (int b = 0; b < NB; b++) bv[b] = _mm512_loadu_ps(B + p * ldb + j0 + 16 * b);
-    for (int r = 0; r < 4; r++) {
+    for (int r = 0; r < MR; r++) {
       if (r >= rows) break;
       const __m512 av = _mm512_set1_ps(trans_a ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p]);
       for (int b = 0; b < NB; b++) acc[r][b] = _mm512_fmadd_ps(av, bv[b], acc[r][b]);
     }
   }
-  store_block<NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
+  store_block<MR, NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
 }
 
 }  // namespace
@@ -83,14 +83,20 @@ void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, i
 void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
 #ifdef __AVX512F__
+  if (n == 16) {  // one vector of columns: 8 rows, so 8 independent sums hide the FMA latency
+    for (int64_t i0 = 0; i0 < m; i0 += 8) {
+      f32_block<8, 1>(i0, 0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, std::min<int64_t>(8, m - i0));
+    }
+    return;
+  }
   for (int64_t i0 = 0; i0 < m; i0 += 4) {
     const int64_t rows = std::min<int64_t>(4, m - i0);
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
       switch (std::min<int64_t>(64, n - j0) / 16) {
-        case 4: f32_block<4>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
-        case 3: f32_block<3>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
-        case 2: f32_block<2>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
-        default: f32_block<1>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+        case 4: f32_block<4, 4>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+        case 3: f32_block<4, 3>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+        case 2: f32_block<4, 2>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
+        default: f32_block<4, 1>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
       }
     }
   }
@@ -104,18 +110,17 @@ void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A,
 #ifdef __AVX512BF16__
 namespace {
 
-// Rows [i0, i0 + 4) x columns [j0, j0 + 16 NB) of C: 4 x NB fp32 accumulators stay in registers
-// over all k / 2 pairs; each pair loads NB vectors of B and broadcasts one pair of A per row.
-template <int NB>
-void block_4xNB(int64_t i0, int64_t j0, int64_t n, int64_t kp, float alpha, const uint16_t* A, int64_t lda,
-                const uint16_t* Bp, float beta, float* C, int64_t ldc, int64_t rows) {
-  __m512 acc[4][NB];
-  for (int r = 0; r < 4; r++)
+// Rows [i0, i0 + rows) (rows <= MR) x columns [j0, j0 + 16 NB) of C: MR x NB fp32 accumulators stay
+// in registers over all k / 2 pairs; each pair loads NB vectors of B and broadcasts one pair of A per row.
+template <int MR, int NB>
+void products(__m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A,
+              int64_t lda, const uint16_t* Bp, int64_t rows) {
+  for (int r = 0; r < MR; r++)
     for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kp; p++) {
     __m512bh bv[NB];
     for (int b = 0; b < NB; b++) bv[b] = (__m512bh)_mm512_loadu_si512(Bp + (p * n + j0 + 16 * b) * 2);
-    for (int r = 0; r < 4; r++) {
+    for (int r = 0; r < MR; r++) {
       if (r >= rows) break;
       uint32_t a32;
       std::memcpy(&a32, A + (i0 + r) * lda + 2 * p, 4);
@@ -123,7 +128,43 @@ void block_4xNB(int64_t i0, int64_t j0, int64_t n, int64_t kp, float alpha, cons
       for (int b = 0; b < NB; b++) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], av, bv[b]);
     }
   }
-  store_block<NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
+}
+
+template <int MR, int NB>
+void bf16_block(int64_t i0, int64_t j0, int64_t n, int64_t kp, float alpha, const uint16_t* A, int64_t lda,
+                const uint16_t* Bp, float beta, float* C, int64_t ldc, int64_t rows) {
+  __m512 acc[MR][NB];
+  products<MR, NB>(acc, i0, j0, n, kp, A, lda, Bp, rows);
+  store_block<MR, NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
+}
+
+// 16 fp32 lanes rounded to bf16 as f32_to_bf16 (dtype.h) does: to nearest even, NaN kept quiet.
+__m256i round_bf16(__m512 v) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_or_si512(bits, _mm512_set1_epi32(0x400000)));
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+}
+
+__m512 widen_bf16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// C (bf16) = round(acc + C) or round(acc) for the block's rows.
+template <int MR, int NB>
+void bf16_block_bf16_out(int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A, int64_t lda,
+                         const uint16_t* Bp, bool accumulate, uint16_t* C, int64_t ldc, int64_t rows) {
+  __m512 acc[MR][NB];
+  products<MR, NB>(acc, i0, j0, n, kp, A, lda, Bp, rows);
+  for (int r = 0; r < rows; r++) {
+    for (int b = 0; b < NB; b++) {
+      uint16_t* c = C + (i0 + r) * ldc + j0 + 16 * b;
+      const __m512 v = accumulate ? _mm512_add_ps(acc[r][b], widen_bf16(c)) : acc[r][b];
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), round_bf16(v));
+    }
+  }
 }
 
 }  // namespace
@@ -133,14 +174,20 @@ void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t
                     float beta, float* C, int64_t ldc) {
 #ifdef __AVX512BF16__
   const int64_t kp = k / 2;
+  if (n == 16) {  // one vector of columns: 8 rows, so 8 independent sums hide the dot-product latency
+    for (int64_t i0 = 0; i0 < m; i0 += 8) {
+      bf16_block<8, 1>(i0, 0, n, kp, alpha, A, lda, Bp, beta, C, ldc, std::min<int64_t>(8, m - i0));
+    }
+    return;
+  }
   for (int64_t i0 = 0; i0 < m; i0 += 4) {
     const int64_t rows = std::min<int64_t>(4, m - i0);
     for (int64_t j0 = 0; j0 < n; j0 += 64) {
       switch (std::min<int64_t>(64, n - j0) / 16) {
-        case 4: block_4xNB<4>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
-        case 3: block_4xNB<3>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
-        case 2: block_4xNB<2>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
-        default: block_4xNB<1>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
+        case 4: bf16_block<4, 4>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
+        case 3: bf16_block<4, 3>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
+        case 2: bf16_block<4, 2>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
+        default: bf16_block<4, 1>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
       }
     }
   }
@@ -150,12 +197,43 @@ void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t
 #endif
 }
 
+void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* Bp,
+                        bool accumulate, uint16_t* C, int64_t ldc) {
+#ifdef __AVX512BF16__
+  const int64_t kp = k / 2;
+  for (int64_t i0 = 0; i0 < m; i0 += 4) {
+    const int64_t rows = std::min<int64_t>(4, m - i0);
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      switch (std::min<int64_t>(64, n - j0) / 16) {
+        case 4: bf16_block_bf16_out<4, 4>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
+        case 3: bf16_block_bf16_out<4, 3>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
+        case 2: bf16_block_bf16_out<4, 2>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
+        default: bf16_block_bf16_out<4, 1>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
+      }
+    }
+  }
+#else
+  (void)m, (void)n, (void)k, (void)A, (void)lda, (void)Bp, (void)accumulate, (void)C, (void)ldc;
+  throw std::logic_error("tile_gemm_bf16_out: built without AVX512-BF16");
+#endif
+}
+
 void pack_rows_bf16(uint16_t* Bp, const uint16_t* X, int64_t k, int64_t n, int64_t ldx) {
   for (int64_t p = 0; p < (k + 1) / 2; p++) {
     const uint16_t* x0 = X + 2 * p * ldx;
     const uint16_t* x1 = 2 * p + 1 < k ? x0 + ldx : nullptr;
     uint16_t* out = Bp + p * n * 2;
-    for (int64_t j = 0; j < n; j++) {
+    int64_t j = 0;
+#ifdef __AVX512F__
+    // 16 pairs at a time: x0[j] in the low half of each 32-bit lane, x1[j] in the high half
+    for (; j + 16 <= n; j += 16) {
+      const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + j)));
+      const __m512i hi = x1 ? _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1 + j))), 16)
+                            : _mm512_setzero_si512();
+      _mm512_storeu_si512(out + 2 * j, _mm512_or_si512(lo, hi));
+    }
+#endif
+    for (; j < n; j++) {
       out[2 * j] = x0[j];
       out[2 * j + 1] = x1 ? x1[j] : 0;
     }

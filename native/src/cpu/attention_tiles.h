@@ -1,5 +1,6 @@
 // Small tile products for the attention kernel (attention.cc): 64 x 64 score tiles against
-// [64, D] operand tiles, too small for a BLAS call to amortise its packing. Two register-blocked
+// [64, D] operand tiles, too small for a BLAS call to amortise its packing (LoRA's thin adapter
+// products, lora_tiles.cc, run on the same kernels). Two register-blocked
 // AVX-512 kernels, chosen by tile_path():
 //   fp32  vfmadd on fp32 tiles (fp32 storage);
 //   bf16  vdpbf16ps on bf16 tiles (bf16 storage, AVX512-BF16): pairs of bf16 values multiplied
@@ -36,6 +37,11 @@ void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A,
 // in row pairs, Bp[(p * n + j) * 2 + e] = B[2p + e][j]. k even, n a multiple of 16, padding zero.
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda, const uint16_t* Bp,
                     float beta, float* C, int64_t ldc);
+
+// C (bf16, ldc) = round(A B + C) with accumulate, else round(A B): tile_gemm_bf16's products
+// summed in fp32 and rounded once to bf16 as f32_to_bf16 does (used by lora_tiles.cc).
+void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* Bp,
+                        bool accumulate, uint16_t* C, int64_t ldc);
 
 // Bp for B = X, X bf16 row-major [k, n] (ldx); rows k.. (k odd) read as zero.
 void pack_rows_bf16(uint16_t* Bp, const uint16_t* X, int64_t k, int64_t n, int64_t ldx);

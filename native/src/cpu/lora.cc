@@ -4,7 +4,8 @@
 // full-width B, a [T, width] temporary and an extra add per target: fused modules (query in
 // qkv, gate_proj in gate_up) then cost only their own columns.
 //
-// fp32 runs sgemm in place. bf16 runs oneDNN's bf16 matmul where the CPU has it (gemm_bf16.h);
+// Shapes and storage lora_tiles.h takes (fp32 or bf16, R, In and Out multiples of 16, on AVX-512)
+// run there. Otherwise fp32 runs sgemm in place; bf16 runs oneDNN's bf16 matmul where the CPU has it (gemm_bf16.h);
 // other 16-bit storage is widened to fp32 in row blocks (f32_blocks.h) and rounded back once.
 // gA and gB sum over every row in fp32 and round once when the gradient dtype is 16-bit.
 #include <cblas.h>
@@ -13,6 +14,7 @@
 
 #include "cpu/f32_blocks.h"
 #include "cpu/gemm_bf16.h"
+#include "cpu/lora_tiles.h"
 #include "cpu/ops.h"
 #include "memory.h"
 
@@ -47,6 +49,11 @@ void scaled_store(void* dst, float* src, int64_t n, float scale, DType dt) {
 void lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
                   int64_t Out, int64_t width, int64_t col0, float scale, DType dt) {
   if (T <= 0 || R <= 0 || Out <= 0) return;
+  // the forward has no gradient dtype: the tiles take it when they would take an fp32-gradient backward
+  if (lora_tiles_apply(dt, DT_F32, In, R, Out)) {
+    lora_tiles_forward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt);
+    return;
+  }
   void* ywin = offset_ptr(y, col0, dt);
   if (onednn(dt, dt)) {
     // u = round(scale * x A^T), then y_win += u B^T summed in fp32 and rounded once
@@ -110,6 +117,11 @@ void lora_backward(void* dx, void* ga, void* gb, const void* dy, const void* x, 
                    const void* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, int64_t col0,
                    float scale, DType dt, DType gdt, bool accumulate_dx) {
   if (T <= 0 || R <= 0) return;
+  if (lora_tiles_apply(dt, gdt, In, R, Out)) {
+    lora_tiles_backward(dx, static_cast<float*>(ga), static_cast<float*>(gb), dy, x, u, a, b, T, In, R, Out, width,
+                        col0, scale, dt, accumulate_dx);
+    return;
+  }
   const void* dywin = offset_ptr(dy, col0, dt);
   if (onednn(dt, gdt)) {
     // gB += dy_win^T u; du = round(scale * dy_win B); gA += du^T x; dx (+)= du A

@@ -1,0 +1,233 @@
+// LoRA adapter products on AVX-512 register tiles (lora_tiles.h).
+#include "cpu/lora_tiles.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "cpu/attention_tiles.h"
+#include "memory.h"
+
+namespace telechat {
+namespace cpu {
+namespace {
+
+// Rows per block: a 64-row block of the widest operand (dy at Out = 1376: 352 KB in fp32) stays
+// in a core's L2 while the block's four products read it.
+constexpr int64_t kRows = 64;
+
+bool tiles_wanted() {
+  const char* env = std::getenv("TELECHAT_CPU_LORA_TILES");
+  const std::string v = env ? env : "";
+  if (!v.empty() && v != "auto" && v != "gemm") {
+    throw std::invalid_argument("TELECHAT_CPU_LORA_TILES must be auto or gemm, got \"" + v + "\"");
+  }
+  return v != "gemm";
+}
+
+// Per-thread fp32 scratch, one allocation for all threads (counted as kernel scratch).
+class ThreadScratch {
+ public:
+  explicit ThreadScratch(int64_t floats_per_thread)
+      : per_(floats_per_thread), buf_(static_cast<size_t>(per_ * omp_get_max_threads()) * 4) {}
+  float* of(int thread) { return buf_.as<float>() + per_ * thread; }
+  int threads() const { return omp_get_max_threads(); }
+
+ private:
+  int64_t per_;
+  Scratch buf_;
+};
+
+// Thread partial sums [rows, cols] added to g in thread order: g[i] += sum_t part_t[i]
+// (transposed: g[c * rows + r] += part[r * cols + c]).
+void add_partials(float* g, ThreadScratch& parts, int64_t off, int64_t rows, int64_t cols, bool transposed) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t c = 0; c < cols; c++) {
+      float s = 0.0f;
+      for (int t = 0; t < parts.threads(); t++) s += parts.of(t)[off + r * cols + c];
+      g[transposed ? c * rows + r : r * cols + c] += s;
+    }
+  }
+}
+
+// m [rows, cols] (ld) transposed into out [cols, ld_out], 16-bit values; columns nt.. of out
+// (up to ld_out) zero, so an odd row count pairs with zeros in tile_gemm_bf16.
+void transpose16(uint16_t* out, int64_t ld_out, const uint16_t* m, int64_t ld, int64_t rows, int64_t cols) {
+  for (int64_t c = 0; c < cols; c++) {
+    for (int64_t r = 0; r < rows; r++) out[c * ld_out + r] = m[r * ld + c];
+    for (int64_t r = rows; r < ld_out; r++) out[c * ld_out + r] = 0;
+  }
+}
+
+void forward_f32(float* y, float* u, const float* x, const float* a, const float* b, int64_t T, int64_t In, int64_t R,
+                 int64_t Out, int64_t width, float scale) {
+  // A^T [In, R] and B^T [R, Out]: the right-hand operands of u = s x A^T and y += u B^T
+  Scratch at_buf(static_cast<size_t>(In * R) * 4), bt_buf(static_cast<size_t>(R * Out) * 4);
+  float* At = at_buf.as<float>();
+  float* Bt = bt_buf.as<float>();
+  for (int64_t r = 0; r < R; r++)
+    for (int64_t i = 0; i < In; i++) At[i * R + r] = a[r * In + i];
+  for (int64_t o = 0; o < Out; o++)
+    for (int64_t r = 0; r < R; r++) Bt[r * Out + o] = b[o * R + r];
+  const int64_t blocks = (T + kRows - 1) / kRows;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < blocks; blk++) {
+    const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
+    tile_gemm_f32(nt, R, In, scale, x + t0 * In, In, false, At, R, 0.0f, u + t0 * R, R);
+    tile_gemm_f32(nt, Out, R, 1.0f, u + t0 * R, R, false, Bt, Out, 1.0f, y + t0 * width, width);
+  }
+}
+
+void backward_f32(float* dx, float* ga, float* gb, const float* dy, const float* x, const float* u, const float* a,
+                  const float* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, float scale,
+                  bool accumulate_dx) {
+  // per thread: gA partial [R, In], gB^T partial [R, Out], du block [kRows, R]
+  ThreadScratch scratch(R * In + R * Out + kRows * R);
+  const int64_t blocks = (T + kRows - 1) / kRows;
+#pragma omp parallel
+  {
+    float* GA = scratch.of(omp_get_thread_num());
+    float* GBt = GA + R * In;
+    float* du = GBt + R * Out;
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+      const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
+      const float* dyb = dy + t0 * width;
+      const float* xb = x + t0 * In;
+      tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, 1.0f, GBt, Out);  // gB^T += u^T dy
+      tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);             // du = s dy B
+      tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, 1.0f, GA, In);                   // gA += du^T x
+      if (dx) tile_gemm_f32(nt, In, R, 1.0f, du, R, false, a, In, accumulate_dx ? 1.0f : 0.0f, dx + t0 * In, In);
+    }
+  }
+  add_partials(ga, scratch, 0, R, In, false);
+  add_partials(gb, scratch, R * In, R, Out, true);
+}
+
+void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a, const uint16_t* b, int64_t T,
+                  int64_t In, int64_t R, int64_t Out, int64_t width, float scale) {
+  // A^T [In, R] and B^T [R, Out] packed in row pairs for vdpbf16ps
+  Scratch ap_buf(static_cast<size_t>(In * R) * 2), bp_buf(static_cast<size_t>(R * Out) * 2);
+  uint16_t* Ap = ap_buf.as<uint16_t>();
+  uint16_t* Bp = bp_buf.as<uint16_t>();
+  pack_cols_bf16(Ap, a, In, R, In);
+  pack_cols_bf16(Bp, b, R, Out, R);
+  // per thread: u block [kRows, R] fp32
+  ThreadScratch scratch(kRows * R);
+  const int64_t blocks = (T + kRows - 1) / kRows;
+#pragma omp parallel
+  {
+    float* uf = scratch.of(omp_get_thread_num());
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+      const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
+      tile_gemm_bf16(nt, R, In, scale, x + t0 * In, In, Ap, 0.0f, uf, R);
+      // u is kept rounded as stored, so y and the backward see the same values
+      for (int64_t r = 0; r < nt; r++) store_row(u + (t0 + r) * R, uf + r * R, R, DT_BF16);
+      tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, true, y + t0 * width, width);
+    }
+  }
+}
+
+void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const uint16_t* x, const uint16_t* u,
+                   const uint16_t* a, const uint16_t* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width,
+                   float scale, bool accumulate_dx) {
+  // B [Out, R] and A [R, In] packed in row pairs: the right-hand operands of du = s dy B, dx = du A
+  Scratch bp_buf(static_cast<size_t>(Out * R) * 2), ap_buf(static_cast<size_t>(R * In) * 2);
+  uint16_t* Bp = bp_buf.as<uint16_t>();
+  uint16_t* Ap = ap_buf.as<uint16_t>();
+  pack_rows_bf16(Bp, b, Out, R, R);
+  pack_rows_bf16(Ap, a, R, In, In);
+  // per thread (fp32 floats; 16-bit buffers use half a float each): gA partial [R, In], gB^T
+  // partial [R, Out], du [kRows, R] fp32, du bf16 [kRows, R], u^T and du^T bf16 [R, kRows], dy and
+  // x blocks packed in row pairs (kRows x Out, kRows x In bf16)
+  const int64_t f32s = R * In + R * Out + kRows * R;
+  const int64_t b16s = kRows * R + 2 * R * kRows + kRows * Out + kRows * In;
+  ThreadScratch scratch(f32s + (b16s + 1) / 2);
+  const int64_t blocks = (T + kRows - 1) / kRows;
+#pragma omp parallel
+  {
+    float* GA = scratch.of(omp_get_thread_num());
+    float* GBt = GA + R * In;
+    float* duf = GBt + R * Out;
+    uint16_t* du = reinterpret_cast<uint16_t*>(duf + kRows * R);
+    uint16_t* uT = du + kRows * R;
+    uint16_t* duT = uT + R * kRows;
+    uint16_t* dyP = duT + R * kRows;
+    uint16_t* xP = dyP + kRows * Out;
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+      const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
+      const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
+      const uint16_t* dyb = dy + t0 * width;
+      // gB^T += u^T dy
+      transpose16(uT, ntp, u + t0 * R, R, nt, R);
+      pack_rows_bf16(dyP, dyb, nt, Out, width);
+      tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, 1.0f, GBt, Out);
+      // du = round(s dy B)
+      tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
+      for (int64_t r = 0; r < nt; r++) store_row(du + r * R, duf + r * R, R, DT_BF16);
+      // gA += du^T x
+      transpose16(duT, ntp, du, R, nt, R);
+      pack_rows_bf16(xP, x + t0 * In, nt, In, In);
+      tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, 1.0f, GA, In);
+      // dx (+)= du A, summed in fp32 and rounded once
+      if (dx) tile_gemm_bf16_out(nt, In, R, du, R, Ap, accumulate_dx, dx + t0 * In, In);
+    }
+  }
+  add_partials(ga, scratch, 0, R, In, false);
+  add_partials(gb, scratch, R * In, R, Out, true);
+}
+
+}  // namespace
+
+bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out) {
+  if (!tiles_wanted() || gdt != DT_F32 || In % 16 != 0 || R % 16 != 0 || Out % 16 != 0) return false;
+#ifdef __AVX512F__
+  if (dt == DT_F32) return true;
+#endif
+#ifdef __AVX512BF16__
+  if (dt == DT_BF16) return true;
+#endif
+  return false;
+}
+
+std::string lora_tiles_text() {
+  const bool f32 = lora_tiles_apply(DT_F32, DT_F32, 16, 16, 16), bf16 = lora_tiles_apply(DT_BF16, DT_F32, 16, 16, 16);
+  const std::string tail = " (R, In and Out multiples of 16, fp32 gradients; others on library GEMMs)";
+  if (f32 && bf16) return "fp32 on vfmadd tiles, bf16 on vdpbf16ps tiles" + tail;
+  if (f32) return "fp32 on vfmadd tiles, bf16 on library GEMMs" + tail;
+  return tiles_wanted() ? "library GEMMs: built for a CPU without AVX-512" : "library GEMMs: TELECHAT_CPU_LORA_TILES=gemm";
+}
+
+void lora_tiles_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In,
+                        int64_t R, int64_t Out, int64_t width, int64_t col0, float scale, DType dt) {
+  if (dt == DT_F32) {
+    forward_f32(static_cast<float*>(y) + col0, static_cast<float*>(u), static_cast<const float*>(x),
+                static_cast<const float*>(a), static_cast<const float*>(b), T, In, R, Out, width, scale);
+  } else {
+    forward_bf16(static_cast<uint16_t*>(y) + col0, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
+                 static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale);
+  }
+}
+
+void lora_tiles_backward(void* dx, float* ga, float* gb, const void* dy, const void* x, const void* u, const void* a,
+                         const void* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, int64_t col0,
+                         float scale, DType dt, bool accumulate_dx) {
+  if (dt == DT_F32) {
+    backward_f32(static_cast<float*>(dx), ga, gb, static_cast<const float*>(dy) + col0, static_cast<const float*>(x),
+                 static_cast<const float*>(u), static_cast<const float*>(a), static_cast<const float*>(b), T, In, R,
+                 Out, width, scale, accumulate_dx);
+  } else {
+    backward_bf16(static_cast<uint16_t*>(dx), ga, gb, static_cast<const uint16_t*>(dy) + col0,
+                  static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(u), static_cast<const uint16_t*>(a),
+                  static_cast<const uint16_t*>(b), T, In, R, Out, width, scale, accumulate_dx);
+  }
+}
+
+}  // namespace cpu
+}  // namespace telechat
