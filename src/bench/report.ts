@@ -232,6 +232,7 @@ function trainSection(r: Result): string {
       '**fp32**', '', profileTable(r, 'fp32'));
     if (r.has('profile.bf16')) out.push('', '**bf16**', '', profileTable(r, 'bf16'));
     if (r.has('profile.lora_fp32')) out.push('', '**LoRA fp32**', '', profileTable(r, 'lora_fp32'));
+    if (r.has('profile.lora_bf16')) out.push('', '**LoRA bf16**', '', profileTable(r, 'lora_bf16'));
   }
   return out.join('\n');
 }

@@ -17,10 +17,13 @@
 // is reported too: on an oversubscribed machine it moves far less than wall time, though
 // OpenMP threads that spin while a sibling is descheduled still inflate it.
 //
-// Env: BENCH_REPEATS (default 3), BENCH_SHORT_STEPS (1), BENCH_LONG_STEPS (2), BENCH_THREADS (2),
+// LONG - SHORT = 3 steps: with one step the difference of two process wall times moved +-20%
+// between rounds on this shared machine (start-up alone varies by a good part of a bf16 step).
+//
+// Env: BENCH_REPEATS (default 3), BENCH_SHORT_STEPS (1), BENCH_LONG_STEPS (4), BENCH_THREADS (2),
 // BENCH_SIDES (a comma list of sides to run), BENCH_EVAL (the eval-cost measurement, on unless 0),
-// TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the three profiled runs of ours, fp32,
-// bf16 and LoRA fp32 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
+// TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the four profiled runs of ours, fp32,
+// bf16, LoRA fp32 and LoRA bf16 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -72,7 +75,7 @@ function positiveInt(name: string, fallback: number): number {
 
 const REPEATS = positiveInt('BENCH_REPEATS', 3);
 const SHORT = positiveInt('BENCH_SHORT_STEPS', 1);
-const LONG = positiveInt('BENCH_LONG_STEPS', 2);
+const LONG = positiveInt('BENCH_LONG_STEPS', 4);
 const THREADS = positiveInt('BENCH_THREADS', 2);
 const PYTHON = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
 if (LONG <= SHORT) throw new Error(`BENCH_LONG_STEPS (${LONG}) must exceed BENCH_SHORT_STEPS (${SHORT})`);
@@ -199,7 +202,9 @@ function main(): void {
   const sgemm = { gflops: median(sgemmSamples), samples: sgemmSamples };
   const fp32Gflops = ours_fp32 ? flops / ours_fp32.step_s / 1e9 : null;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
-  const profiles = process.env.BENCH_PROFILE === '0' ? null : { fp32: profileRun('fp32'), bf16: profileRun('bf16'), lora_fp32: profileRun('fp32', true) };
+  const profiles = process.env.BENCH_PROFILE === '0' ? null : {
+    fp32: profileRun('fp32'), bf16: profileRun('bf16'), lora_fp32: profileRun('fp32', true), lora_bf16: profileRun('bf16', true),
+  };
   const torchRun = samples.torch_fp32[0]!.long;
   if (typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
   const evalCost = process.env.BENCH_EVAL === '0' ? null : { fp32: evalCostRun('fp32'), bf16: evalCostRun('bf16') };

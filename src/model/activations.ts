@@ -17,21 +17,51 @@ export interface BlockActivations {
   gu: Tensor; // [T, 2F] gate | up
 }
 
-/** Temporaries shared by all blocks and the head. */
+/**
+ * Temporaries shared by all blocks and the head. Three groups are never alive together, so they
+ * share one buffer (`phases`): the MLP's {h, dh, dgu} (a block's forward MLP and its backward MLP
+ * half), attention's {datt, dqkv} (a block's backward attention half, after its MLP half) and the
+ * head's {lnf, headIn, dheadIn} (after the last block's forward, before the first backward).
+ */
 export interface Workspace {
   tmpH: Tensor; // [T, H] projection outputs before the residual add
-  h: Tensor; // [T, F] swiglu output (recomputed in backward)
+  h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
   dresid: Tensor; // [T, H] gradient flowing down the residual stream
   dln: Tensor; // [T, H]
-  dgu: Tensor; // [T, 2F]
-  dh: Tensor; // [T, F]
-  datt: Tensor; // [T, nh D]
-  dqkv: Tensor; // [T, (nh + 2 nkv) D]
-  lnf: Tensor; // [T, H]
+  dgu: Tensor; // [T, 2F]                                          -- MLP phase
+  dh: Tensor; // [T, F]                                            -- MLP phase
+  datt: Tensor; // [T, nh D]                                       -- attention phase
+  dqkv: Tensor; // [T, (nh + 2 nkv) D]                             -- attention phase
+  lnf: Tensor; // [T, H]                                           -- head phase
   rstdf: Tensor; // [T] fp32
-  headIn: Tensor; // [T, H] rows of lnf that carry loss, gathered
-  dheadIn: Tensor; // [T, H]
+  headIn: Tensor; // [T, H] rows of lnf that carry loss, gathered  -- head phase
+  dheadIn: Tensor; // [T, H]                                       -- head phase
   logits: Tensor; // [chunk, V]
+}
+
+// Buffers carved from the phase buffer start on 64-byte boundaries (32 elements of any dtype).
+const PHASE_ALIGN = 32;
+const alignUp = (n: number): number => Math.ceil(n / PHASE_ALIGN) * PHASE_ALIGN;
+
+/**
+ * Element offsets of each phase's buffers inside the shared phase buffer, and its length: the
+ * longest phase. memory_plan.ts sizes the buffer with the same function.
+ */
+export function phaseLayout(spec: ModelSpec, T: number): { mlp: number[]; attention: number[]; head: number[]; elements: number } {
+  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F } = spec;
+  const carve = (sizes: number[]): { offsets: number[]; end: number } => {
+    const offsets: number[] = [];
+    let end = 0;
+    for (const n of sizes) {
+      offsets.push(end);
+      end += alignUp(n);
+    }
+    return { offsets, end };
+  };
+  const mlp = carve([T * F, T * F, T * 2 * F]);
+  const attention = carve([T * nh * D, T * (nh + 2 * nkv) * D]);
+  const head = carve([T * H, T * H, T * H]);
+  return { mlp: mlp.offsets, attention: attention.offsets, head: head.offsets, elements: Math.max(mlp.end, attention.end, head.end) };
 }
 
 export interface ActivationSet {
@@ -71,19 +101,21 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   } else {
     for (let l = 0; l < spec.nLayers; l++) blocks.push(blockSet());
   }
+  const layout = phaseLayout(spec, T);
+  const phases = a([layout.elements]);
   const work: Workspace = {
     tmpH: a([T, H]),
-    h: a([T, F]),
+    h: phases.view(layout.mlp[0]!, [T, F]),
     dresid: a([T, H]),
     dln: a([T, H]),
-    dgu: a([T, 2 * F]),
-    dh: a([T, F]),
-    datt: a([T, nh * D]),
-    dqkv: a([T, qkvWidth]),
-    lnf: a([T, H]),
+    dgu: phases.view(layout.mlp[2]!, [T, 2 * F]),
+    dh: phases.view(layout.mlp[1]!, [T, F]),
+    datt: phases.view(layout.attention[0]!, [T, nh * D]),
+    dqkv: phases.view(layout.attention[1]!, [T, qkvWidth]),
+    lnf: phases.view(layout.head[0]!, [T, H]),
     rstdf: f32([T]),
-    headIn: a([T, H]),
-    dheadIn: a([T, H]),
+    headIn: phases.view(layout.head[1]!, [T, H]),
+    dheadIn: phases.view(layout.head[2]!, [T, H]),
     logits: a([Math.min(logitsChunk, T), V]),
   };
   return { capacity, resid, blocks, work, arena };

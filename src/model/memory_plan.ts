@@ -2,6 +2,7 @@
 // alone (for --dry-run on machines that could not hold the model). A test checks these
 // numbers against the allocator after building the real thing.
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
+import { phaseLayout } from './activations.js';
 import { DEFAULT_LOGITS_CHUNK } from './model.js';
 import { buildLoraTable, loraTargets } from './lora.js';
 import { buildParamTable } from './params.js';
@@ -36,8 +37,8 @@ export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number,
   const block = a(T * H) + f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + a(T * H) + a(T * H) + f32(T) + a(T * 2 * F);
   const resid = (L + 1) * a(T * H);
   const blocks = (recompute ? 1 : L) * block;
-  const work =
-    a(T * H) + a(T * F) + a(T * H) + a(T * H) + a(T * 2 * F) + a(T * F) + a(T * nh * D) + a(T * qkv) + a(T * H) + f32(T) + a(T * H) + a(T * H) + a(Math.min(logitsChunk, T) * V);
+  // tmpH, dresid, dln, rstdf, the phase buffer (MLP | attention | head temporaries), logits
+  const work = 3 * a(T * H) + f32(T) + a(phaseLayout(spec, T).elements) + a(Math.min(logitsChunk, T) * V);
   return resid + blocks + work;
 }
 
