@@ -4,15 +4,17 @@
 import { Arena, DType, MemCategory, type Device, type Tensor } from '../native/tensor.js';
 import type { ModelSpec } from './spec.js';
 
-/** What one block's backward reads, saved by its forward. */
+/**
+ * What one block's backward reads, saved by its forward. The norm outputs are not kept: the
+ * backward recomputes them from the norm inputs it keeps anyway (the block input and x2), one
+ * memory-bound pass each, instead of holding two [T, H] tensors per block.
+ */
 export interface BlockActivations {
-  ln1: Tensor; // [T, H] normed input
   rstd1: Tensor; // [T] fp32
   qkv: Tensor; // [T, (nh + 2 nkv) D] after rotary
   att: Tensor; // [T, nh D] attention output
   lse: Tensor; // [nh, T] fp32
   x2: Tensor; // [T, H] residual after attention
-  ln2: Tensor; // [T, H]
   rstd2: Tensor; // [T] fp32
   gu: Tensor; // [T, 2F] gate | up
 }
@@ -24,6 +26,8 @@ export interface BlockActivations {
  * head's {lnf, headIn, dheadIn} (after the last block's forward, before the first backward).
  */
 export interface Workspace {
+  ln: Tensor; // [T, H] a norm's output, made where a projection reads it (forward and backward)
+  rstd: Tensor; // [T] fp32 the recomputing norm's 1/rms (the saved one is used for its backward)
   tmpH: Tensor; // [T, H] projection outputs before the residual add
   h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
   dresid: Tensor; // [T, H] gradient flowing down the residual stream
@@ -82,13 +86,11 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   const a = (shape: number[]): Tensor => arena.alloc(dtype, shape);
   const f32 = (shape: number[]): Tensor => arena.alloc(DType.F32, shape);
   const blockSet = (): BlockActivations => ({
-    ln1: a([T, H]),
     rstd1: f32([T]),
     qkv: a([T, qkvWidth]),
     att: a([T, nh * D]),
     lse: f32([nh, T]),
     x2: a([T, H]),
-    ln2: a([T, H]),
     rstd2: f32([T]),
     gu: a([T, 2 * F]),
   });
@@ -104,6 +106,8 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   const layout = phaseLayout(spec, T);
   const phases = a([layout.elements]);
   const work: Workspace = {
+    ln: a([T, H]),
+    rstd: f32([T]),
     tmpH: a([T, H]),
     h: phases.view(layout.mlp[0]!, [T, F]),
     dresid: a([T, H]),

@@ -28,6 +28,8 @@ export interface BlockDropout {
 }
 
 export interface BlockTemps {
+  ln: Tensor;
+  rstd: Tensor;
   tmpH: Tensor;
   h: Tensor;
   dln: Tensor;
@@ -46,18 +48,18 @@ function residualAdd(be: Backend, out: Tensor, x: Tensor, branch: Tensor, mask: 
 export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, out: Tensor, drop: BlockDropout | null = null,
   lora: BlockLora | null = null): void {
   const { be } = ctx;
-  be.rmsnormForward(act.ln1, act.rstd1, x, p.ln1, ctx.eps);
-  be.linearForward(act.qkv, act.ln1, p.qkv, null);
-  loraForward(lora, 'qkv', act.ln1, act.qkv);
+  be.rmsnormForward(tmp.ln, act.rstd1, x, p.ln1, ctx.eps);
+  be.linearForward(act.qkv, tmp.ln, p.qkv, null);
+  loraForward(lora, 'qkv', tmp.ln, act.qkv);
   // rotate the query and key heads; the value heads follow them in each row
   be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.linearForward(tmp.tmpH, act.att, p.o, p.oBias);
   loraForward(lora, 'o', act.att, tmp.tmpH);
   residualAdd(be, act.x2, x, tmp.tmpH, drop?.attention);
-  be.rmsnormForward(act.ln2, act.rstd2, act.x2, p.ln2, ctx.eps);
-  be.linearForward(act.gu, act.ln2, p.gateUp, null);
-  loraForward(lora, 'gate_up', act.ln2, act.gu);
+  be.rmsnormForward(tmp.ln, act.rstd2, act.x2, p.ln2, ctx.eps);
+  be.linearForward(act.gu, tmp.ln, p.gateUp, null);
+  loraForward(lora, 'gate_up', tmp.ln, act.gu);
   be.swigluForward(tmp.h, act.gu);
   be.linearForward(tmp.tmpH, tmp.h, p.down, p.downBias);
   loraForward(lora, 'down', tmp.h, tmp.tmpH);
@@ -93,8 +95,10 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, false);
   loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh);
   be.swigluBackward(tmp.dgu, tmp.dh, act.gu);
-  be.linearBackward(tmp.dln, g?.gateUp ?? null, null, tmp.dgu, act.ln2, p.gateUp, false);
-  loraBackward(lora, 'gate_up', act.ln2, tmp.dgu, tmp.dln);
+  // the second norm's output, recomputed from x2 (the same kernel on the same input: the same values)
+  be.rmsnormForward(tmp.ln, tmp.rstd, act.x2, p.ln2, ctx.eps);
+  be.linearBackward(tmp.dln, g?.gateUp ?? null, null, tmp.dgu, tmp.ln, p.gateUp, false);
+  loraBackward(lora, 'gate_up', tmp.ln, tmp.dgu, tmp.dln);
   be.rmsnormBackward(dresid, dNorm(g?.ln2), tmp.dln, act.x2, p.ln2, act.rstd2);
   // attention
   const dAtt = branchGrad(drop?.attention);
@@ -102,11 +106,13 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   loraBackward(lora, 'o', act.att, dAtt, tmp.datt);
   be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
+  // the first norm's output, recomputed from the block input
+  be.rmsnormForward(tmp.ln, tmp.rstd, x, p.ln1, ctx.eps);
   if (!inputGrad) {
-    loraBackward(lora, 'qkv', act.ln1, tmp.dqkv, null);
+    loraBackward(lora, 'qkv', tmp.ln, tmp.dqkv, null);
     return;
   }
-  be.linearBackward(tmp.dln, g?.qkv ?? null, null, tmp.dqkv, act.ln1, p.qkv, false);
-  loraBackward(lora, 'qkv', act.ln1, tmp.dqkv, tmp.dln);
+  be.linearBackward(tmp.dln, g?.qkv ?? null, null, tmp.dqkv, tmp.ln, p.qkv, false);
+  loraBackward(lora, 'qkv', tmp.ln, tmp.dqkv, tmp.dln);
   be.rmsnormBackward(dresid, dNorm(g?.ln1), tmp.dln, x, p.ln1, act.rstd1);
 }

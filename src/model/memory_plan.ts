@@ -34,11 +34,12 @@ export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number,
   const a = (n: number) => allocatedBytes(n * dtypeSize[dtype], device);
   const f32 = (n: number) => allocatedBytes(n * 4, device);
   const qkv = (nh + 2 * nkv) * D;
-  const block = a(T * H) + f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + a(T * H) + a(T * H) + f32(T) + a(T * 2 * F);
+  // rstd1, qkv, att, lse, x2, rstd2, gu (activations.ts BlockActivations)
+  const block = f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + a(T * H) + f32(T) + a(T * 2 * F);
   const resid = (L + 1) * a(T * H);
   const blocks = (recompute ? 1 : L) * block;
-  // tmpH, dresid, dln, rstdf, the phase buffer (MLP | attention | head temporaries), logits
-  const work = 3 * a(T * H) + f32(T) + a(phaseLayout(spec, T).elements) + a(Math.min(logitsChunk, T) * V);
+  // ln, rstd, tmpH, dresid, dln, rstdf, the phase buffer (MLP | attention | head temporaries), logits
+  const work = 4 * a(T * H) + 2 * f32(T) + a(phaseLayout(spec, T).elements) + a(Math.min(logitsChunk, T) * V);
   return resid + blocks + work;
 }
 

@@ -245,19 +245,17 @@ export class TelechatModel {
 
   private temps(T: number): BlockTemps {
     const w = this.acts.work;
-    return { tmpH: w.tmpH.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dgu: w.dgu.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
+    return { ln: w.ln.rows(0, T), rstd: w.rstd.rows(0, T), tmpH: w.tmpH.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dgu: w.dgu.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
   }
 
   private blockActs(l: number, T: number) {
     const a = this.acts.blocks[l]!;
     return {
-      ln1: a.ln1.rows(0, T),
       rstd1: a.rstd1.rows(0, T),
       qkv: a.qkv.rows(0, T),
       att: a.att.rows(0, T),
       lse: lseOf(a.lse, T),
       x2: a.x2.rows(0, T),
-      ln2: a.ln2.rows(0, T),
       rstd2: a.rstd2.rows(0, T),
       gu: a.gu.rows(0, T),
     };
