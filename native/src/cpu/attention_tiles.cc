@@ -112,8 +112,9 @@ namespace {
 
 // Rows [i0, i0 + rows) (rows <= MR) x columns [j0, j0 + 16 NB) of C: MR x NB fp32 accumulators stay
 // in registers over all k / 2 pairs; each pair loads NB vectors of B and broadcasts one pair of A per row.
+// Always inlined: called out of line, the accumulators would live in memory, not registers.
 template <int MR, int NB>
-void products(__m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A,
+__attribute__((always_inline)) inline void products(__m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A,
               int64_t lda, const uint16_t* Bp, int64_t rows) {
   for (int r = 0; r < MR; r++)
     for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
