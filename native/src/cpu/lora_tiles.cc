@@ -19,6 +19,10 @@ namespace {
 // in a core's L2 while the block's four products read it.
 constexpr int64_t kRows = 64;
 
+// Bytes of per-thread gA and gB partials (threads x R x (In + Out) fp32) above which an adapter
+// goes to the library GEMMs instead: 16 MiB is r 16 on In + Out = 16384 with 16 threads.
+constexpr int64_t kPartialBudget = int64_t{16} << 20;
+
 bool tiles_wanted() {
   const char* env = std::getenv("TELECHAT_CPU_LORA_TILES");
   const std::string v = env ? env : "";
@@ -187,6 +191,8 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
 
 bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out) {
   if (!tiles_wanted() || gdt != DT_F32 || In % 16 != 0 || R % 16 != 0 || Out % 16 != 0) return false;
+  // the per-thread gA and gB partials, zero-filled every call, stay within kPartialBudget
+  if (static_cast<int64_t>(omp_get_max_threads()) * R * (In + Out) * 4 > kPartialBudget) return false;
 #ifdef __AVX512F__
   if (dt == DT_F32) return true;
 #endif
