@@ -2,7 +2,7 @@
 // or a training output dir (its final/: the model the run ended with). Directories are
 // converted to an fp16 GGUF once and cached under ~/.cache/telechat-train/gguf, keyed by the
 // directory's path, the names, sizes and modification times of its files (the weights' index
-// and shards among them) and the exporter's own code: a retrained or edited model, or an
+// and shards among them) and telechat-train's own code: a retrained or edited model, or an
 // exporter that writes differently, gets a new file, and hundreds of GB are never hashed.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -28,20 +28,28 @@ function hfDirOf(dir: string): string {
   throw new Error(`${dir}: neither a .gguf file, an HF model dir (config.json) nor a training output dir (final/)`);
 }
 
-/** sha256 of the contents of the files in `dir` (sorted by name, sub-directories skipped). */
+/** sha256 of the names and contents of every file under `dir` (walked in sorted order). */
 export function codeFingerprint(dir: string): string {
   const hash = createHash('sha256');
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    if (!statSync(path).isFile()) continue;
-    hash.update(`${name}\n`).update(readFileSync(path));
-  }
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const path = join(rel, name);
+      const st = statSync(join(dir, path));
+      if (st.isDirectory()) walk(path);
+      else if (st.isFile()) hash.update(`${path}\n`).update(readFileSync(join(dir, path)));
+    }
+  };
+  walk('.');
   return hash.digest('hex');
 }
 
-/** The GGUF exporter's code as built (every file of src/gguf's build output, a few hundred KB). */
+/**
+ * The exporter's code as built: every file of telechat-train's build (dist/, about 2.4 MB; src/
+ * under the tests), since what a GGUF holds also comes from the checkpoint readers, the layouts,
+ * the rotary settings and the chat templates the exporter imports.
+ */
 export function exporterFingerprint(): string {
-  return codeFingerprint(join(dirname(fileURLToPath(import.meta.url)), '..', 'gguf'));
+  return codeFingerprint(join(dirname(fileURLToPath(import.meta.url)), '..'));
 }
 
 export function cacheKey(hfDir: string, exporter: string = exporterFingerprint()): string {

@@ -44,6 +44,7 @@ export interface NativeAddon {
   cpuBf16GemmPath(): string;
   /** What attention tiles run on, in words (cpu/attention_tiles.h). */
   cpuAttentionTilePath(): string;
+  /** What LoRA adapter products run on, in words (cpu/lora_tiles.h). */
   cpuLoraTilePath(): string;
   linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,

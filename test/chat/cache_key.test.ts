@@ -1,5 +1,5 @@
 // telechat-chat's GGUF cache key: a cached conversion is reused only for the same model files
-// and the same exporter code, so an exporter fix never serves a GGUF the old exporter wrote.
+// and the same telechat-train code, so an exporter fix never serves a GGUF the old code wrote.
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { makeTmpDir } from '../helpers/tmp.js';
 const tmp = makeTmpDir('cache-key');
 afterAll(() => tmp.cleanup());
 
-it('changes with the exporter code, the model files and nothing else', () => {
+it('is stable, and changes with the exporter code and with the model files', () => {
   const model = join(tmp.dir, 'model');
   mkdirSync(model);
   writeFileSync(join(model, 'config.json'), '{}');
@@ -28,12 +28,16 @@ it('fingerprints the exporter by the contents of its files', () => {
   writeFileSync(join(code, 'a.js'), 'export const a = 1;');
   writeFileSync(join(code, 'b.js'), 'export const b = 2;');
   mkdirSync(join(code, 'nested'));
+  writeFileSync(join(code, 'nested', 'c.js'), 'export const c = 4;');
   const first = codeFingerprint(code);
   utimesSync(join(code, 'a.js'), new Date(0), new Date(0)); // a touched file with the same bytes: same code
   expect(codeFingerprint(code)).toBe(first);
   writeFileSync(join(code, 'b.js'), 'export const b = 3;');
-  expect(codeFingerprint(code)).not.toBe(first);
-  // the real exporter (src/gguf here, dist/gguf when built) has a stable fingerprint
+  const second = codeFingerprint(code);
+  expect(second).not.toBe(first);
+  writeFileSync(join(code, 'nested', 'c.js'), 'export const c = 5;'); // a file in a sub-directory counts too
+  expect(codeFingerprint(code)).not.toBe(second);
+  // the real build (src/ here, dist/ when installed) has a stable fingerprint
   expect(exporterFingerprint()).toMatch(/^[0-9a-f]{64}$/);
   expect(exporterFingerprint()).toBe(exporterFingerprint());
 });

@@ -9,9 +9,9 @@
 // transpose or scale is off by O(|ref|), far outside either.
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { addon } from '../../src/native/addon.js';
 import * as K from '../../src/native/kernels.js';
-import { cpuLoraTilePath } from '../../src/native/kernels.js';
-import { Arena, DType, MemCategory, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16, type Tensor } from '../../src/native/tensor.js';
+import { Arena, DType, MemCategory, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16, setNumThreads, type Tensor } from '../../src/native/tensor.js';
 
 const arena = new Arena(MemCategory.Buffers);
 afterEach(() => arena.freeAll());
@@ -160,17 +160,46 @@ for (const dt of [DType.F32, DType.BF16, DType.F16]) {
   }
 }
 
+describe('LoRA kernels at any thread count', () => {
+  // on the tiles (these shapes) gA and gB sum over fixed row chunks: 1 and 2 threads, the same bits
+  for (const dt of [DType.F32, DType.BF16]) {
+    it(`${dtypeName(dt)}: the same bits on 1 and 2 threads`, () => {
+      const s: Shape = { T: 300, In: 32, R: 16, Out: 48, width: 112, col0: 32 };
+      const run = () => {
+        const x = tensorOf(dt, [s.T, s.In], round(dt, values(s.T * s.In, 1))), a = tensorOf(dt, [s.R, s.In], round(dt, values(s.R * s.In, 2)));
+        const b = tensorOf(dt, [s.Out, s.R], round(dt, values(s.Out * s.R, 3)));
+        const y = tensorOf(dt, [s.T, s.width], round(dt, values(s.T * s.width, 4))), u = arena.alloc(dt, [s.T, s.R]);
+        const dy = tensorOf(dt, [s.T, s.width], round(dt, values(s.T * s.width, 5))), dx = tensorOf(dt, [s.T, s.In], round(dt, values(s.T * s.In, 6)));
+        const ga = tensorOf(DType.F32, [s.R, s.In], values(s.R * s.In, 7)), gb = tensorOf(DType.F32, [s.Out, s.R], values(s.Out * s.R, 8));
+        K.loraForward(y, u, x, a, b, s.col0, 2.5);
+        K.loraBackward(dx, ga, gb, dy, x, u, a, b, s.col0, 2.5, true);
+        return [y, u, dx, ga, gb].map((t) => Buffer.from(t.toFloat32().buffer));
+      };
+      const before = addon.getNumThreads();
+      try {
+        setNumThreads(1);
+        const one = run();
+        setNumThreads(2);
+        const two = run();
+        for (let i = 0; i < one.length; i++) expect(two[i]!.equals(one[i]!), ['y', 'u', 'dx', 'gA', 'gB'][i]).toBe(true);
+      } finally {
+        setNumThreads(before);
+      }
+    });
+  }
+});
+
 describe('LoRA tile path', () => {
   it('runs fp32 and bf16 adapters on the AVX-512 tiles where the CPU has them; a bad TELECHAT_CPU_LORA_TILES is refused', () => {
     const flags = readFileSync('/proc/cpuinfo', 'utf8');
-    const path = cpuLoraTilePath();
+    const path = K.cpuLoraTilePath();
     if (process.env.TELECHAT_PORTABLE !== '1') {
       expect(path.startsWith('fp32 on vfmadd tiles'), path).toBe(/\bavx512f\b/.test(flags));
       expect(path.includes('bf16 on vdpbf16ps tiles'), path).toBe(/\bavx512_bf16\b/.test(flags));
     }
     process.env.TELECHAT_CPU_LORA_TILES = 'gemm';
     try {
-      expect(cpuLoraTilePath()).toBe('library GEMMs: TELECHAT_CPU_LORA_TILES=gemm');
+      expect(K.cpuLoraTilePath()).toBe('library GEMMs: TELECHAT_CPU_LORA_TILES=gemm');
       process.env.TELECHAT_CPU_LORA_TILES = 'on';
       const s = { T: 4, In: 16, R: 16, Out: 16 };
       const x = arena.alloc(DType.F32, [s.T, s.In]), a = arena.alloc(DType.F32, [s.R, s.In]), b = arena.alloc(DType.F32, [s.Out, s.R]);

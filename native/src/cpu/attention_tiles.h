@@ -39,7 +39,8 @@ void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t
                     float beta, float* C, int64_t ldc);
 
 // C (bf16, ldc) = round(A B + C) with accumulate, else round(A B): tile_gemm_bf16's products
-// summed in fp32 and rounded once to bf16 as f32_to_bf16 does (used by lora_tiles.cc).
+// (same A, Bp and k, n requirements) summed in fp32 and rounded once to bf16 as f32_to_bf16 does
+// (used by lora_tiles.cc).
 void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* Bp,
                         bool accumulate, uint16_t* C, int64_t ldc);
 

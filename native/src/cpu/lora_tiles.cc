@@ -19,8 +19,8 @@ namespace {
 // in a core's L2 while the block's four products read it.
 constexpr int64_t kRows = 64;
 
-// Bytes of per-thread gA and gB partials (threads x R x (In + Out) fp32) above which an adapter
-// goes to the library GEMMs instead: 16 MiB is r 16 on In + Out = 16384 with 16 threads.
+// Bytes of gA and gB partials (kChunks x R x (In + Out) fp32) above which an adapter goes to the
+// library GEMMs instead: 16 MiB is r 16 on In + Out = 16384.
 constexpr int64_t kPartialBudget = int64_t{16} << 20;
 
 bool tiles_wanted() {
@@ -32,27 +32,45 @@ bool tiles_wanted() {
   return v != "gemm";
 }
 
-// Per-thread fp32 scratch, one allocation for all threads (counted as kernel scratch).
+// Per-thread fp32 scratch, one allocation for all threads (counted as kernel scratch). The
+// thread count is read once, outside any parallel region, and every region run with it.
 class ThreadScratch {
  public:
   explicit ThreadScratch(int64_t floats_per_thread)
-      : per_(floats_per_thread), buf_(static_cast<size_t>(per_ * omp_get_max_threads()) * 4) {}
+      : per_(floats_per_thread), threads_(omp_get_max_threads()), buf_(static_cast<size_t>(per_ * threads_) * 4) {}
   float* of(int thread) { return buf_.as<float>() + per_ * thread; }
-  int threads() const { return omp_get_max_threads(); }
+  int threads() const { return threads_; }
 
  private:
   int64_t per_;
+  int threads_;
   Scratch buf_;
 };
 
-// Thread partial sums [rows, cols] added to g in thread order: g[i] += sum_t part_t[i]
-// (transposed: g[c * rows + r] += part[r * cols + c]).
-void add_partials(float* g, ThreadScratch& parts, int64_t off, int64_t rows, int64_t cols, bool transposed) {
-#pragma omp parallel for schedule(static)
+// gA and gB sum over rows in fixed chunks of whole row blocks, one fp32 partial [R, In] + [R, Out]
+// (gB^T) per chunk, added to the gradients in chunk order: the chunks depend on T alone, so the
+// sums are bitwise the same at any thread count (as storage.h's kReduceChunks reductions are).
+constexpr int64_t kChunks = 16;
+
+struct RowChunks {
+  int64_t count, blocks;
+  int64_t first_block(int64_t c) const { return c * blocks / count; }
+};
+
+RowChunks row_chunks(int64_t T) {
+  const int64_t blocks = (T + kRows - 1) / kRows;
+  return {std::min(kChunks, blocks), blocks};
+}
+
+// g[i] += sum over chunks c of part_c[i] (transposed: g[col * rows + r] += part_c[r * cols + col]),
+// part_c = parts + c * stride + off.
+void add_partials(float* g, const float* parts, int64_t count, int64_t stride, int64_t off, int64_t rows, int64_t cols,
+                  bool transposed, int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t c = 0; c < cols; c++) {
       float s = 0.0f;
-      for (int t = 0; t < parts.threads(); t++) s += parts.of(t)[off + r * cols + c];
+      for (int64_t k = 0; k < count; k++) s += parts[k * stride + off + r * cols + c];
       g[transposed ? c * rows + r : r * cols + c] += s;
     }
   }
@@ -89,27 +107,31 @@ void forward_f32(float* y, float* u, const float* x, const float* a, const float
 void backward_f32(float* dx, float* ga, float* gb, const float* dy, const float* x, const float* u, const float* a,
                   const float* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, float scale,
                   bool accumulate_dx) {
-  // per thread: gA partial [R, In], gB^T partial [R, Out], du block [kRows, R]
-  ThreadScratch scratch(R * In + R * Out + kRows * R);
-  const int64_t blocks = (T + kRows - 1) / kRows;
-#pragma omp parallel
+  // per chunk: gA partial [R, In], gB^T partial [R, Out]; per thread: du block [kRows, R]
+  const RowChunks chunks = row_chunks(T);
+  const int64_t stride = R * In + R * Out;
+  Scratch parts(static_cast<size_t>(chunks.count * stride) * 4);
+  ThreadScratch scratch(kRows * R);
+#pragma omp parallel num_threads(scratch.threads())
   {
-    float* GA = scratch.of(omp_get_thread_num());
-    float* GBt = GA + R * In;
-    float* du = GBt + R * Out;
+    float* du = scratch.of(omp_get_thread_num());
 #pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < blocks; blk++) {
-      const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
-      const float* dyb = dy + t0 * width;
-      const float* xb = x + t0 * In;
-      tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, 1.0f, GBt, Out);  // gB^T += u^T dy
-      tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);             // du = s dy B
-      tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, 1.0f, GA, In);                   // gA += du^T x
-      if (dx) tile_gemm_f32(nt, In, R, 1.0f, du, R, false, a, In, accumulate_dx ? 1.0f : 0.0f, dx + t0 * In, In);
+    for (int64_t c = 0; c < chunks.count; c++) {
+      float* GA = parts.as<float>() + c * stride;
+      float* GBt = GA + R * In;
+      for (int64_t blk = chunks.first_block(c); blk < chunks.first_block(c + 1); blk++) {
+        const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
+        const float* dyb = dy + t0 * width;
+        const float* xb = x + t0 * In;
+        tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, 1.0f, GBt, Out);  // gB^T += u^T dy
+        tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);             // du = s dy B
+        tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, 1.0f, GA, In);                   // gA += du^T x
+        if (dx) tile_gemm_f32(nt, In, R, 1.0f, du, R, false, a, In, accumulate_dx ? 1.0f : 0.0f, dx + t0 * In, In);
+      }
     }
   }
-  add_partials(ga, scratch, 0, R, In, false);
-  add_partials(gb, scratch, R * In, R, Out, true);
+  add_partials(ga, parts.as<float>(), chunks.count, stride, 0, R, In, false, scratch.threads());
+  add_partials(gb, parts.as<float>(), chunks.count, stride, R * In, R, Out, true, scratch.threads());
 }
 
 void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a, const uint16_t* b, int64_t T,
@@ -123,7 +145,7 @@ void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a
   // per thread: u block [kRows, R] fp32
   ThreadScratch scratch(kRows * R);
   const int64_t blocks = (T + kRows - 1) / kRows;
-#pragma omp parallel
+#pragma omp parallel num_threads(scratch.threads())
   {
     float* uf = scratch.of(omp_get_thread_num());
 #pragma omp for schedule(static)
@@ -146,53 +168,56 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
   uint16_t* Ap = ap_buf.as<uint16_t>();
   pack_rows_bf16(Bp, b, Out, R, R);
   pack_rows_bf16(Ap, a, R, In, In);
-  // per thread (fp32 floats; 16-bit buffers use half a float each): gA partial [R, In], gB^T
-  // partial [R, Out], du [kRows, R] fp32, du bf16 [kRows, R], u^T and du^T bf16 [R, kRows], dy and
-  // x blocks packed in row pairs (kRows x Out, kRows x In bf16)
-  const int64_t f32s = R * In + R * Out + kRows * R;
+  // per chunk: gA partial [R, In], gB^T partial [R, Out]; per thread (fp32 floats; 16-bit buffers
+  // use half a float each): du [kRows, R] fp32, du bf16 [kRows, R], u^T and du^T bf16 [R, kRows],
+  // dy and x blocks packed in row pairs (kRows x Out, kRows x In bf16)
+  const RowChunks chunks = row_chunks(T);
+  const int64_t stride = R * In + R * Out;
+  Scratch parts(static_cast<size_t>(chunks.count * stride) * 4);
   const int64_t b16s = kRows * R + 2 * R * kRows + kRows * Out + kRows * In;
-  ThreadScratch scratch(f32s + (b16s + 1) / 2);
-  const int64_t blocks = (T + kRows - 1) / kRows;
-#pragma omp parallel
+  ThreadScratch scratch(kRows * R + (b16s + 1) / 2);
+#pragma omp parallel num_threads(scratch.threads())
   {
-    float* GA = scratch.of(omp_get_thread_num());
-    float* GBt = GA + R * In;
-    float* duf = GBt + R * Out;
+    float* duf = scratch.of(omp_get_thread_num());
     uint16_t* du = reinterpret_cast<uint16_t*>(duf + kRows * R);
     uint16_t* uT = du + kRows * R;
     uint16_t* duT = uT + R * kRows;
     uint16_t* dyP = duT + R * kRows;
     uint16_t* xP = dyP + kRows * Out;
 #pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < blocks; blk++) {
-      const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
-      const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
-      const uint16_t* dyb = dy + t0 * width;
-      // gB^T += u^T dy
-      transpose16(uT, ntp, u + t0 * R, R, nt, R);
-      pack_rows_bf16(dyP, dyb, nt, Out, width);
-      tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, 1.0f, GBt, Out);
-      // du = round(s dy B)
-      tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
-      for (int64_t r = 0; r < nt; r++) store_row(du + r * R, duf + r * R, R, DT_BF16);
-      // gA += du^T x
-      transpose16(duT, ntp, du, R, nt, R);
-      pack_rows_bf16(xP, x + t0 * In, nt, In, In);
-      tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, 1.0f, GA, In);
-      // dx (+)= du A, summed in fp32 and rounded once
-      if (dx) tile_gemm_bf16_out(nt, In, R, du, R, Ap, accumulate_dx, dx + t0 * In, In);
+    for (int64_t c = 0; c < chunks.count; c++) {
+      float* GA = parts.as<float>() + c * stride;
+      float* GBt = GA + R * In;
+      for (int64_t blk = chunks.first_block(c); blk < chunks.first_block(c + 1); blk++) {
+        const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
+        const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
+        const uint16_t* dyb = dy + t0 * width;
+        // gB^T += u^T dy
+        transpose16(uT, ntp, u + t0 * R, R, nt, R);
+        pack_rows_bf16(dyP, dyb, nt, Out, width);
+        tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, 1.0f, GBt, Out);
+        // du = round(s dy B)
+        tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
+        for (int64_t r = 0; r < nt; r++) store_row(du + r * R, duf + r * R, R, DT_BF16);
+        // gA += du^T x
+        transpose16(duT, ntp, du, R, nt, R);
+        pack_rows_bf16(xP, x + t0 * In, nt, In, In);
+        tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, 1.0f, GA, In);
+        // dx (+)= du A, summed in fp32 and rounded once
+        if (dx) tile_gemm_bf16_out(nt, In, R, du, R, Ap, accumulate_dx, dx + t0 * In, In);
+      }
     }
   }
-  add_partials(ga, scratch, 0, R, In, false);
-  add_partials(gb, scratch, R * In, R, Out, true);
+  add_partials(ga, parts.as<float>(), chunks.count, stride, 0, R, In, false, scratch.threads());
+  add_partials(gb, parts.as<float>(), chunks.count, stride, R * In, R, Out, true, scratch.threads());
 }
 
 }  // namespace
 
 bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out) {
   if (!tiles_wanted() || gdt != DT_F32 || In % 16 != 0 || R % 16 != 0 || Out % 16 != 0) return false;
-  // the per-thread gA and gB partials, zero-filled every call, stay within kPartialBudget
-  if (static_cast<int64_t>(omp_get_max_threads()) * R * (In + Out) * 4 > kPartialBudget) return false;
+  // the per-chunk gA and gB partials, zero-filled every call, stay within kPartialBudget
+  if (kChunks * R * (In + Out) * 4 > kPartialBudget) return false;
 #ifdef __AVX512F__
   if (dt == DT_F32) return true;
 #endif

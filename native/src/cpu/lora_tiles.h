@@ -2,7 +2,8 @@
 // over 64-row blocks of x, y and dy per call. Every adapter product is thin ([T, R] on one side),
 // so library GEMMs spend their time packing and re-streaming the wide operand: here each thread
 // takes whole row blocks and runs all of a block's products while it is in cache, and gA, gB
-// sum per thread in fp32, added to the gradients in thread order at the end.
+// sum in fp32 over fixed row chunks, added to the gradients in chunk order at the end (the same
+// bits at any thread count).
 //   fp32 storage: vfmadd (tile_gemm_f32).
 //   bf16 storage: vdpbf16ps (tile_gemm_bf16); u and du rounded to bf16 before their next
 //   product and y, dx summed in fp32 and rounded once, as lora.cc's oneDNN path does.
@@ -18,8 +19,8 @@ namespace telechat {
 namespace cpu {
 
 // True when an adapter of this shape and storage runs here: fp32 (AVX-512F) or bf16
-// (AVX512-BF16) storage, fp32 gradients, R, In and Out multiples of 16, and the per-thread gA and
-// gB partials (threads x R x (In + Out) fp32) within 16 MiB.
+// (AVX512-BF16) storage, fp32 gradients, R, In and Out multiples of 16, and the per-chunk gA and
+// gB partials (16 x R x (In + Out) fp32) within 16 MiB.
 bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out);
 
 // What LoRA adapter products of fp32 and bf16 storage run on now, in words.
