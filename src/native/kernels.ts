@@ -93,7 +93,7 @@ export function cpuAttentionTilePath(): string {
 /**
  * What LoRA adapter products (loraForward, loraBackward) run on now: AVX-512 register tiles for
  * fp32 (vfmadd) and bf16 (vdpbf16ps) storage with R, In and Out multiples of 16, fp32 gradients
- * and 16 x R x (In + Out) fp32 partials within 16 MiB, else "library GEMMs: <why>" (OpenBLAS
+ * and 8 x R x (In + Out) fp32 partials within 16 MiB, else "library GEMMs: <why>" (OpenBLAS
  * sgemm, oneDNN). TELECHAT_CPU_LORA_TILES=gemm forces the library GEMMs.
  */
 export function cpuLoraTilePath(): string {

@@ -20,7 +20,7 @@ namespace {
 constexpr int64_t kRows = 64;
 
 // Bytes of gA and gB partials (kChunks x R x (In + Out) fp32) above which an adapter goes to the
-// library GEMMs instead: 16 MiB is r 16 on In + Out = 16384.
+// library GEMMs instead: 16 MiB is r 16 on In + Out = 32768.
 constexpr int64_t kPartialBudget = int64_t{16} << 20;
 
 bool tiles_wanted() {
@@ -50,7 +50,7 @@ class ThreadScratch {
 // gA and gB sum over rows in fixed chunks of whole row blocks, one fp32 partial [R, In] + [R, Out]
 // (gB^T) per chunk, added to the gradients in chunk order: the chunks depend on T alone, so the
 // sums are bitwise the same at any thread count (as storage.h's kReduceChunks reductions are).
-constexpr int64_t kChunks = 16;
+constexpr int64_t kChunks = 8;
 
 struct RowChunks {
   int64_t count, blocks;

@@ -20,7 +20,7 @@ namespace cpu {
 
 // True when an adapter of this shape and storage runs here: fp32 (AVX-512F) or bf16
 // (AVX512-BF16) storage, fp32 gradients, R, In and Out multiples of 16, and the per-chunk gA and
-// gB partials (16 x R x (In + Out) fp32) within 16 MiB.
+// gB partials (8 x R x (In + Out) fp32) within 16 MiB.
 bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out);
 
 // What LoRA adapter products of fp32 and bf16 storage run on now, in words.
