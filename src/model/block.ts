@@ -8,7 +8,7 @@
 import type { AttentionShape, Backend, DropoutMask } from '../native/backend.js';
 import type { Tensor } from '../native/tensor.js';
 import type { BlockActivations } from './activations.js';
-import { type BlockLora, loraBackward, loraForward } from './lora.js';
+import { type BlockLora, adapts, loraBackward, loraForward } from './lora.js';
 import type { BlockTensors } from './params.js';
 
 export interface BlockContext {
@@ -95,8 +95,10 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, false);
   loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh);
   be.swigluBackward(tmp.dgu, tmp.dh, act.gu);
-  // the second norm's output, recomputed from x2 (the same kernel on the same input: the same values)
-  be.rmsnormForward(tmp.ln, tmp.rstd, act.x2, p.ln2, ctx.eps);
+  // the second norm's output, recomputed from x2 (the same kernel on the same input: the same
+  // values), for the readers of a projection's input: its weight gradient or its adapter (dX alone
+  // does not read it)
+  if (g || adapts(lora, 'gate_up')) be.rmsnormForward(tmp.ln, tmp.rstd, act.x2, p.ln2, ctx.eps);
   be.linearBackward(tmp.dln, g?.gateUp ?? null, null, tmp.dgu, tmp.ln, p.gateUp, false);
   loraBackward(lora, 'gate_up', tmp.ln, tmp.dgu, tmp.dln);
   be.rmsnormBackward(dresid, dNorm(g?.ln2), tmp.dln, act.x2, p.ln2, act.rstd2);
@@ -106,8 +108,8 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   loraBackward(lora, 'o', act.att, dAtt, tmp.datt);
   be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
-  // the first norm's output, recomputed from the block input
-  be.rmsnormForward(tmp.ln, tmp.rstd, x, p.ln1, ctx.eps);
+  // the first norm's output, recomputed from the block input, as above
+  if (g || adapts(lora, 'qkv')) be.rmsnormForward(tmp.ln, tmp.rstd, x, p.ln1, ctx.eps);
   if (!inputGrad) {
     loraBackward(lora, 'qkv', tmp.ln, tmp.dqkv, null);
     return;
