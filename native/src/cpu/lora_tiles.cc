@@ -85,6 +85,45 @@ void transpose16(uint16_t* out, int64_t ld_out, const uint16_t* m, int64_t ld, i
   }
 }
 
+// Runs block(work, t0, nt) for every kRows-row block [t0, t0 + nt) of T rows, in parallel; `work`
+// is the running thread's share of work_floats scratch floats.
+template <class Block>
+void forward_blocks(int64_t T, int64_t work_floats, Block block) {
+  ThreadScratch scratch(work_floats);
+  const int64_t blocks = (T + kRows - 1) / kRows;
+#pragma omp parallel num_threads(scratch.threads())
+  {
+    float* work = scratch.of(omp_get_thread_num());
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; blk++) block(work, blk * kRows, std::min(kRows, T - blk * kRows));
+  }
+}
+
+// The backward's row blocks: block(work, GA, GBt, t0, nt) for every block, chunk by chunk (a chunk
+// runs on one thread; GA [R, In] and GBt [R, Out] are its fp32 partials of gA and gB^T), then the
+// partials are added to ga and gb ([Out, R]) in chunk order.
+template <class Block>
+void backward_blocks(float* ga, float* gb, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t work_floats,
+                     Block block) {
+  const RowChunks chunks = row_chunks(T);
+  const int64_t stride = R * In + R * Out;
+  Scratch parts(static_cast<size_t>(chunks.count * stride) * 4);
+  ThreadScratch scratch(work_floats);
+#pragma omp parallel num_threads(scratch.threads())
+  {
+    float* work = scratch.of(omp_get_thread_num());
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < chunks.count; c++) {
+      float* GA = parts.as<float>() + c * stride;
+      for (int64_t blk = chunks.first_block(c); blk < chunks.first_block(c + 1); blk++) {
+        block(work, GA, GA + R * In, blk * kRows, std::min(kRows, T - blk * kRows));
+      }
+    }
+  }
+  add_partials(ga, parts.as<float>(), chunks.count, stride, 0, R, In, false, scratch.threads());
+  add_partials(gb, parts.as<float>(), chunks.count, stride, R * In, R, Out, true, scratch.threads());
+}
+
 void forward_f32(float* y, float* u, const float* x, const float* a, const float* b, int64_t T, int64_t In, int64_t R,
                  int64_t Out, int64_t width, float scale) {
   // A^T [In, R] and B^T [R, Out]: the right-hand operands of u = s x A^T and y += u B^T
@@ -95,43 +134,24 @@ void forward_f32(float* y, float* u, const float* x, const float* a, const float
     for (int64_t i = 0; i < In; i++) At[i * R + r] = a[r * In + i];
   for (int64_t o = 0; o < Out; o++)
     for (int64_t r = 0; r < R; r++) Bt[r * Out + o] = b[o * R + r];
-  const int64_t blocks = (T + kRows - 1) / kRows;
-#pragma omp parallel for schedule(static)
-  for (int64_t blk = 0; blk < blocks; blk++) {
-    const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
+  forward_blocks(T, 0, [&](float*, int64_t t0, int64_t nt) {
     tile_gemm_f32(nt, R, In, scale, x + t0 * In, In, false, At, R, 0.0f, u + t0 * R, R);
     tile_gemm_f32(nt, Out, R, 1.0f, u + t0 * R, R, false, Bt, Out, 1.0f, y + t0 * width, width);
-  }
+  });
 }
 
 void backward_f32(float* dx, float* ga, float* gb, const float* dy, const float* x, const float* u, const float* a,
                   const float* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, float scale,
                   bool accumulate_dx) {
-  // per chunk: gA partial [R, In], gB^T partial [R, Out]; per thread: du block [kRows, R]
-  const RowChunks chunks = row_chunks(T);
-  const int64_t stride = R * In + R * Out;
-  Scratch parts(static_cast<size_t>(chunks.count * stride) * 4);
-  ThreadScratch scratch(kRows * R);
-#pragma omp parallel num_threads(scratch.threads())
-  {
-    float* du = scratch.of(omp_get_thread_num());
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < chunks.count; c++) {
-      float* GA = parts.as<float>() + c * stride;
-      float* GBt = GA + R * In;
-      for (int64_t blk = chunks.first_block(c); blk < chunks.first_block(c + 1); blk++) {
-        const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
-        const float* dyb = dy + t0 * width;
-        const float* xb = x + t0 * In;
-        tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, 1.0f, GBt, Out);  // gB^T += u^T dy
-        tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);             // du = s dy B
-        tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, 1.0f, GA, In);                   // gA += du^T x
-        if (dx) tile_gemm_f32(nt, In, R, 1.0f, du, R, false, a, In, accumulate_dx ? 1.0f : 0.0f, dx + t0 * In, In);
-      }
-    }
-  }
-  add_partials(ga, parts.as<float>(), chunks.count, stride, 0, R, In, false, scratch.threads());
-  add_partials(gb, parts.as<float>(), chunks.count, stride, R * In, R, Out, true, scratch.threads());
+  // per thread: the du block [kRows, R]
+  backward_blocks(ga, gb, T, In, R, Out, kRows * R, [&](float* du, float* GA, float* GBt, int64_t t0, int64_t nt) {
+    const float* dyb = dy + t0 * width;
+    const float* xb = x + t0 * In;
+    tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, 1.0f, GBt, Out);  // gB^T += u^T dy
+    tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);             // du = s dy B
+    tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, 1.0f, GA, In);                   // gA += du^T x
+    if (dx) tile_gemm_f32(nt, In, R, 1.0f, du, R, false, a, In, accumulate_dx ? 1.0f : 0.0f, dx + t0 * In, In);
+  });
 }
 
 void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a, const uint16_t* b, int64_t T,
@@ -142,21 +162,13 @@ void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a
   uint16_t* Bp = bp_buf.as<uint16_t>();
   pack_cols_bf16(Ap, a, In, R, In);
   pack_cols_bf16(Bp, b, R, Out, R);
-  // per thread: u block [kRows, R] fp32
-  ThreadScratch scratch(kRows * R);
-  const int64_t blocks = (T + kRows - 1) / kRows;
-#pragma omp parallel num_threads(scratch.threads())
-  {
-    float* uf = scratch.of(omp_get_thread_num());
-#pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < blocks; blk++) {
-      const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
-      tile_gemm_bf16(nt, R, In, scale, x + t0 * In, In, Ap, 0.0f, uf, R);
-      // u is kept rounded as stored, so y and the backward see the same values
-      for (int64_t r = 0; r < nt; r++) store_row(u + (t0 + r) * R, uf + r * R, R, DT_BF16);
-      tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, true, y + t0 * width, width);
-    }
-  }
+  // per thread: the u block [kRows, R] fp32
+  forward_blocks(T, kRows * R, [&](float* uf, int64_t t0, int64_t nt) {
+    tile_gemm_bf16(nt, R, In, scale, x + t0 * In, In, Ap, 0.0f, uf, R);
+    // u is kept rounded as stored, so y and the backward see the same values
+    for (int64_t r = 0; r < nt; r++) store_row(u + (t0 + r) * R, uf + r * R, R, DT_BF16);
+    tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, true, y + t0 * width, width);
+  });
 }
 
 void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const uint16_t* x, const uint16_t* u,
@@ -168,48 +180,33 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
   uint16_t* Ap = ap_buf.as<uint16_t>();
   pack_rows_bf16(Bp, b, Out, R, R);
   pack_rows_bf16(Ap, a, R, In, In);
-  // per chunk: gA partial [R, In], gB^T partial [R, Out]; per thread (fp32 floats; 16-bit buffers
-  // use half a float each): du [kRows, R] fp32, du bf16 [kRows, R], u^T and du^T bf16 [R, kRows],
-  // dy and x blocks packed in row pairs (kRows x Out, kRows x In bf16)
-  const RowChunks chunks = row_chunks(T);
-  const int64_t stride = R * In + R * Out;
-  Scratch parts(static_cast<size_t>(chunks.count * stride) * 4);
+  // per thread (fp32 floats; 16-bit buffers use half a float each): du [kRows, R] fp32, du bf16
+  // [kRows, R], u^T and du^T bf16 [R, kRows], dy and x blocks packed in row pairs (kRows x Out,
+  // kRows x In bf16)
   const int64_t b16s = kRows * R + 2 * R * kRows + kRows * Out + kRows * In;
-  ThreadScratch scratch(kRows * R + (b16s + 1) / 2);
-#pragma omp parallel num_threads(scratch.threads())
-  {
-    float* duf = scratch.of(omp_get_thread_num());
+  backward_blocks(ga, gb, T, In, R, Out, kRows * R + (b16s + 1) / 2,
+                  [&](float* duf, float* GA, float* GBt, int64_t t0, int64_t nt) {
     uint16_t* du = reinterpret_cast<uint16_t*>(duf + kRows * R);
     uint16_t* uT = du + kRows * R;
     uint16_t* duT = uT + R * kRows;
     uint16_t* dyP = duT + R * kRows;
     uint16_t* xP = dyP + kRows * Out;
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < chunks.count; c++) {
-      float* GA = parts.as<float>() + c * stride;
-      float* GBt = GA + R * In;
-      for (int64_t blk = chunks.first_block(c); blk < chunks.first_block(c + 1); blk++) {
-        const int64_t t0 = blk * kRows, nt = std::min(kRows, T - t0);
-        const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
-        const uint16_t* dyb = dy + t0 * width;
-        // gB^T += u^T dy
-        transpose16(uT, ntp, u + t0 * R, R, nt, R);
-        pack_rows_bf16(dyP, dyb, nt, Out, width);
-        tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, 1.0f, GBt, Out);
-        // du = round(s dy B)
-        tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
-        for (int64_t r = 0; r < nt; r++) store_row(du + r * R, duf + r * R, R, DT_BF16);
-        // gA += du^T x
-        transpose16(duT, ntp, du, R, nt, R);
-        pack_rows_bf16(xP, x + t0 * In, nt, In, In);
-        tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, 1.0f, GA, In);
-        // dx (+)= du A, summed in fp32 and rounded once
-        if (dx) tile_gemm_bf16_out(nt, In, R, du, R, Ap, accumulate_dx, dx + t0 * In, In);
-      }
-    }
-  }
-  add_partials(ga, parts.as<float>(), chunks.count, stride, 0, R, In, false, scratch.threads());
-  add_partials(gb, parts.as<float>(), chunks.count, stride, R * In, R, Out, true, scratch.threads());
+    const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
+    const uint16_t* dyb = dy + t0 * width;
+    // gB^T += u^T dy
+    transpose16(uT, ntp, u + t0 * R, R, nt, R);
+    pack_rows_bf16(dyP, dyb, nt, Out, width);
+    tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, 1.0f, GBt, Out);
+    // du = round(s dy B)
+    tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
+    for (int64_t r = 0; r < nt; r++) store_row(du + r * R, duf + r * R, R, DT_BF16);
+    // gA += du^T x
+    transpose16(duT, ntp, du, R, nt, R);
+    pack_rows_bf16(xP, x + t0 * In, nt, In, In);
+    tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, 1.0f, GA, In);
+    // dx (+)= du A, summed in fp32 and rounded once
+    if (dx) tile_gemm_bf16_out(nt, In, R, du, R, Ap, accumulate_dx, dx + t0 * In, In);
+  });
 }
 
 }  // namespace
