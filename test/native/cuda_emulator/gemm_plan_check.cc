@@ -3,6 +3,7 @@
 // comparing with the row-major definitions y = x W^T, dx = dy W (+= dx), dw += dy^T x, and the
 // six LoRA plans on an output window (u, y_win +=, gB +=, du, gA +=, dx +=).
 // Prints one JSON line: loader path and version, and the max abs error of each product.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -11,6 +12,19 @@
 #include "cuda/gemm_plan.h"
 
 using namespace telechat::cuda;
+
+// max over i < m, j < n of |base(i, j) + sum_k a(i, k) b(k, j) - got(i, j)|, the sum in double
+template <class Base, class A, class B, class Got>
+double max_error(int m, int n, int K, Base base, A a, B b, Got got) {
+  double e = 0;
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double r = base(i, j);
+      for (int k = 0; k < K; k++) r += static_cast<double>(a(i, k)) * b(k, j);
+      e = std::max(e, std::abs(r - got(i, j)));
+    }
+  return e;
+}
 
 int main() {
   const CublasLib& lib = cublas_lib();
@@ -31,25 +45,13 @@ int main() {
   int status = run(linear_forward_shape(T, In, Out), w.data(), x.data(), 0.0f, y.data());
   status |= run(linear_dx_shape(T, In, Out), w.data(), dy.data(), 1.0f, dx.data());
   status |= run(linear_dw_shape(T, In, Out), x.data(), dy.data(), 1.0f, dw.data());
-  double ey = 0, edx = 0, edw = 0;
-  for (int t = 0; t < T; t++)
-    for (int o = 0; o < Out; o++) {
-      double r = 0;
-      for (int i = 0; i < In; i++) r += x[t * In + i] * w[o * In + i];
-      ey = std::max(ey, std::abs(r - y[t * Out + o]));
-    }
-  for (int t = 0; t < T; t++)
-    for (int i = 0; i < In; i++) {
-      double r = 0.5;
-      for (int o = 0; o < Out; o++) r += dy[t * Out + o] * w[o * In + i];
-      edx = std::max(edx, std::abs(r - dx[t * In + i]));
-    }
-  for (int o = 0; o < Out; o++)
-    for (int i = 0; i < In; i++) {
-      double r = 0.25;
-      for (int t = 0; t < T; t++) r += dy[t * Out + o] * x[t * In + i];
-      edw = std::max(edw, std::abs(r - dw[o * In + i]));
-    }
+  const auto zero = [](int, int) { return 0.0; };
+  const double ey = max_error(T, Out, In, zero, [&](int t, int i) { return x[t * In + i]; },
+                              [&](int i, int o) { return w[o * In + i]; }, [&](int t, int o) { return y[t * Out + o]; });
+  const double edx = max_error(T, In, Out, [](int, int) { return 0.5; }, [&](int t, int o) { return dy[t * Out + o]; },
+                               [&](int o, int i) { return w[o * In + i]; }, [&](int t, int i) { return dx[t * In + i]; });
+  const double edw = max_error(Out, In, T, [](int, int) { return 0.25; }, [&](int o, int t) { return dy[t * Out + o]; },
+                               [&](int t, int i) { return x[t * In + i]; }, [&](int o, int i) { return dw[o * In + i]; });
   // LoRA plans on output window [col0, col0 + Out) of a [T, width] matrix (cuBLAS's A is the plan's Q).
   const int R = 2, width = 8, col0 = 4;
   const float scale = 1.5f;
@@ -65,40 +67,24 @@ int main() {
   status |= run(lora_du_shape(T, R, Out, width), b.data(), dyw.data() + col0, 0.0f, du.data(), scale);
   status |= run(lora_ga_shape(T, In, R), x.data(), du.data(), 1.0f, ga.data());
   status |= run(lora_dx_shape(T, In, R), a.data(), du.data(), 1.0f, ldx.data());
-  double eu = 0, ey2 = 0, egb = 0, edu = 0, ega = 0, edx2 = 0;
-  for (int t = 0; t < T; t++)
-    for (int r = 0; r < R; r++) {
-      double v = 0, d = 0;
-      for (int i = 0; i < In; i++) v += scale * x[t * In + i] * a[r * In + i];
-      for (int o = 0; o < Out; o++) d += scale * dyw[t * width + col0 + o] * b[o * R + r];
-      eu = std::max(eu, std::abs(v - u[t * R + r]));
-      edu = std::max(edu, std::abs(d - du[t * R + r]));
-    }
-  for (int t = 0; t < T; t++)
-    for (int c = 0; c < width; c++) {
-      double v = y0[t * width + c];
-      if (c >= col0 && c < col0 + Out)
-        for (int r = 0; r < R; r++) v += u[t * R + r] * b[(c - col0) * R + r];
-      ey2 = std::max(ey2, std::abs(v - yw[t * width + c]));
-    }
-  for (int o = 0; o < Out; o++)
-    for (int r = 0; r < R; r++) {
-      double v = 0.25;
-      for (int t = 0; t < T; t++) v += dyw[t * width + col0 + o] * u[t * R + r];
-      egb = std::max(egb, std::abs(v - gb[o * R + r]));
-    }
-  for (int r = 0; r < R; r++)
-    for (int i = 0; i < In; i++) {
-      double v = 0.5;
-      for (int t = 0; t < T; t++) v += du[t * R + r] * x[t * In + i];
-      ega = std::max(ega, std::abs(v - ga[r * In + i]));
-    }
-  for (int t = 0; t < T; t++)
-    for (int i = 0; i < In; i++) {
-      double v = 0.75;
-      for (int r = 0; r < R; r++) v += du[t * R + r] * a[r * In + i];
-      edx2 = std::max(edx2, std::abs(v - ldx[t * In + i]));
-    }
+  const auto xs = [&](int t, int i) { return scale * x[t * In + i]; };
+  const auto dyw_win = [&](int t, int o) { return dyw[t * width + col0 + o]; };
+  const auto u_at = [&](int t, int r) { return u[t * R + r]; };
+  const auto du_at = [&](int t, int r) { return du[t * R + r]; };
+  const double eu = max_error(T, R, In, zero, xs, [&](int i, int r) { return a[r * In + i]; }, u_at);
+  const double edu = max_error(T, R, Out, zero, [&](int t, int o) { return scale * dyw_win(t, o); },
+                               [&](int o, int r) { return b[o * R + r]; }, du_at);
+  double ey2 = max_error(T, Out, R, [&](int t, int o) { return y0[t * width + col0 + o]; }, u_at,
+                         [&](int r, int o) { return b[o * R + r]; }, [&](int t, int o) { return yw[t * width + col0 + o]; });
+  for (int t = 0; t < T; t++)  // columns outside the window stay as they were
+    for (int c = 0; c < width; c++)
+      if (c < col0 || c >= col0 + Out) ey2 = std::max(ey2, static_cast<double>(std::abs(y0[t * width + c] - yw[t * width + c])));
+  const double egb = max_error(Out, R, T, [](int, int) { return 0.25; }, [&](int o, int t) { return dyw_win(t, o); },
+                               u_at, [&](int o, int r) { return gb[o * R + r]; });
+  const double ega = max_error(R, In, T, [](int, int) { return 0.5; }, [&](int r, int t) { return du_at(t, r); },
+                               [&](int t, int i) { return x[t * In + i]; }, [&](int r, int i) { return ga[r * In + i]; });
+  const double edx2 = max_error(T, In, R, [](int, int) { return 0.75; }, du_at, [&](int r, int i) { return a[r * In + i]; },
+                                [&](int t, int i) { return ldx[t * In + i]; });
   std::printf("{\"path\": \"%s\", \"version\": %d, \"status\": %d, \"y\": %.3g, \"dx\": %.3g, \"dw\": %.3g, "
               "\"lora\": {\"u\": %.3g, \"y\": %.3g, \"gb\": %.3g, \"du\": %.3g, \"ga\": %.3g, \"dx\": %.3g}}\n",
               lib.path.c_str(), lib.version, status, ey, edx, edw, eu, ey2, egb, edu, ega, edx2);
