@@ -198,7 +198,9 @@ export function canonicalRows(map: TensorMap, values: Float32Array): { rowLen: n
  */
 export function checkTiedHead(layout: CheckpointLayout, source: HfTensorSource): void {
   const tied = tiedHeadCopy(layout, source);
-  if (tied && !Buffer.from(source.readBytes(tied.name)).equals(Buffer.from(source.readBytes(tied.of)))) {
+  // views over the two tensors' bytes, not copies: only the two reads are in memory
+  const view = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+  if (tied && !view(source.readBytes(tied.name)).equals(view(source.readBytes(tied.of)))) {
     throw new CheckpointError(`${source.weightsFile}: ${tied.name} differs from ${tied.of} although the config ties them (tie_word_embeddings)`);
   }
 }

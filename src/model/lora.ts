@@ -207,15 +207,15 @@ function savedU(l: BlockLora, t: LoraTarget, T: number): Tensor {
   return scratch(l.work, `u${t.layer}.${t.index}`, l.work.dtype, [T, l.work.r]);
 }
 
-/**
- * y [T, width] += scale * drop(x) A^T B^T for every adapter on `canonical`, each straight into its
- * own output columns [rowStart, rowStart + out) (the Backend's loraForward).
- */
 /** Whether the block has an adapter on the canonical matrix (its backward then reads the input). */
 export function adapts(l: BlockLora | null, canonical: LoraTarget['canonical']): boolean {
   return l !== null && l.targets.some((t) => t.canonical === canonical);
 }
 
+/**
+ * y [T, width] += scale * drop(x) A^T B^T for every adapter on `canonical`, each straight into its
+ * own output columns [rowStart, rowStart + out) (the Backend's loraForward).
+ */
 export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, y: Tensor): void {
   if (!l) return;
   const T = x.shape[0]!;
