@@ -21,9 +21,11 @@ export interface BlockActivations {
 
 /**
  * Temporaries shared by all blocks and the head. Three groups are never alive together, so they
- * share one buffer (`phases`): the MLP's {h, dh, dgu} (a block's forward MLP and its backward MLP
+ * share one buffer (`phases`): the MLP's {h, dh} (a block's forward MLP and its backward MLP
  * half), attention's {datt, dqkv} (a block's backward attention half, after its MLP half) and the
  * head's {lnf, headIn, dheadIn} (after the last block's forward, before the first backward).
+ * The gate|up gradient has no buffer of its own: the swiglu backward writes it over the block's
+ * saved gate|up, which nothing reads after it.
  */
 export interface Workspace {
   ln: Tensor; // [T, H] a norm's output, made where a projection reads it (forward and backward)
@@ -32,7 +34,6 @@ export interface Workspace {
   h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
   dresid: Tensor; // [T, H] gradient flowing down the residual stream
   dln: Tensor; // [T, H]
-  dgu: Tensor; // [T, 2F]                                          -- MLP phase
   dh: Tensor; // [T, F]                                            -- MLP phase
   datt: Tensor; // [T, nh D]                                       -- attention phase
   dqkv: Tensor; // [T, (nh + 2 nkv) D]                             -- attention phase
@@ -62,7 +63,7 @@ export function phaseLayout(spec: ModelSpec, T: number): { mlp: number[]; attent
     }
     return { offsets, end };
   };
-  const mlp = carve([T * F, T * F, T * 2 * F]);
+  const mlp = carve([T * F, T * F]);
   const attention = carve([T * nh * D, T * (nh + 2 * nkv) * D]);
   const head = carve([T * H, T * H, T * H]);
   return { mlp: mlp.offsets, attention: attention.offsets, head: head.offsets, elements: Math.max(mlp.end, attention.end, head.end) };
@@ -112,7 +113,6 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
     h: phases.view(layout.mlp[0]!, [T, F]),
     dresid: a([T, H]),
     dln: a([T, H]),
-    dgu: phases.view(layout.mlp[2]!, [T, 2 * F]),
     dh: phases.view(layout.mlp[1]!, [T, F]),
     datt: phases.view(layout.attention[0]!, [T, nh * D]),
     dqkv: phases.view(layout.attention[1]!, [T, qkvWidth]),

@@ -33,7 +33,6 @@ export interface BlockTemps {
   tmpH: Tensor;
   h: Tensor;
   dln: Tensor;
-  dgu: Tensor;
   dh: Tensor;
   datt: Tensor;
   dqkv: Tensor;
@@ -94,13 +93,15 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   const dMlp = branchGrad(drop?.mlp);
   be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, false);
   loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh);
-  be.swigluBackward(tmp.dgu, tmp.dh, act.gu);
+  // d(gate|up) overwrites gate|up, read for the last time here
+  const dgu = act.gu;
+  be.swigluBackward(dgu, tmp.dh, act.gu);
   // the second norm's output, recomputed from x2 (the same kernel on the same input: the same
   // values), for the readers of a projection's input: its weight gradient or its adapter (dX alone
   // does not read it)
   if (g || adapts(lora, 'gate_up')) be.rmsnormForward(tmp.ln, tmp.rstd, act.x2, p.ln2, ctx.eps);
-  be.linearBackward(tmp.dln, g?.gateUp ?? null, null, tmp.dgu, tmp.ln, p.gateUp, false);
-  loraBackward(lora, 'gate_up', tmp.ln, tmp.dgu, tmp.dln);
+  be.linearBackward(tmp.dln, g?.gateUp ?? null, null, dgu, tmp.ln, p.gateUp, false);
+  loraBackward(lora, 'gate_up', tmp.ln, dgu, tmp.dln);
   be.rmsnormBackward(dresid, dNorm(g?.ln2), tmp.dln, act.x2, p.ln2, act.rstd2);
   // attention
   const dAtt = branchGrad(drop?.attention);

@@ -245,7 +245,7 @@ export class TelechatModel {
 
   private temps(T: number): BlockTemps {
     const w = this.acts.work;
-    return { ln: w.ln.rows(0, T), rstd: w.rstd.rows(0, T), tmpH: w.tmpH.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dgu: w.dgu.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
+    return { ln: w.ln.rows(0, T), rstd: w.rstd.rows(0, T), tmpH: w.tmpH.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
   }
 
   private blockActs(l: number, T: number) {

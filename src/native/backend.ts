@@ -71,6 +71,7 @@ export interface Backend {
   attentionForward(out: Tensor, lse: Tensor, qkv: Tensor, cuSeqlens: Tensor, shape: AttentionShape): void;
   attentionBackward(dqkv: Tensor, dout: Tensor, out: Tensor, lse: Tensor, qkv: Tensor, cuSeqlens: Tensor, shape: AttentionShape): void;
   swigluForward(h: Tensor, gu: Tensor): void;
+  /** dgu may alias gu: every element reads its gate and up before it writes their gradients. */
   swigluBackward(dgu: Tensor, dh: Tensor, gu: Tensor): void;
   /** out = resid + mask * h / (1 - p) on [T, C] (out may alias resid or h); training-only residual dropout. */
   dropoutAddForward(out: Tensor, resid: Tensor, h: Tensor, mask: DropoutMask): void;

@@ -84,7 +84,7 @@ describe('the other CUDA kernels on the CPU emulator vs the CPU kernels', () => 
       out = String((e as { stdout?: string }).stdout ?? e);
     }
     const checks = out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; err: number; tol: number; pass: boolean });
-    expect(checks.length).toBe(43);
+    expect(checks.length).toBe(45);
     expect(checks.filter((c) => !c.pass)).toEqual([]);
   }, 120_000);
 });

@@ -619,6 +619,9 @@ for (const tag of TAGS) {
       dgu.writeFloat32(new Float32Array(T * 2 * F).fill(7));
       K.swigluBackward(dgu, dh, gu);
       check(c.name, 'dgu', dgu.toFloat32(), dt);
+      // in place, as the block backward runs it (d(gate|up) written over gate|up): the same bits
+      K.swigluBackward(gu, dh, gu);
+      expect(gu.readBytes()).toEqual(dgu.readBytes());
     });
   });
 

@@ -109,6 +109,10 @@ template <typename S> static void run_all(const char* dn) {
     cpu::swiglu_backward(dgu_ref.data(), dh.data(), gu.data(), T, F, dt<S>());
     check("swiglu_forward/" + n, h, h_ref, tol<S>());
     check("swiglu_backward/" + n, dgu, dgu_ref, tol<S>());
+    // in place, as the block backward runs it (d(gate|up) over gate|up): the same values
+    auto inplace = gu;
+    emu::launch({2, 1, 1}, 128, [&] { tc::swiglu_backward_kernel<S>(inplace.data(), dh.data(), inplace.data(), T, F); });
+    check("swiglu_backward_in_place/" + n, inplace, dgu, 0.0);
   }
   {  // residual dropout: the same hash, so the same elements dropped (err 0 unless a mask differs)
     auto r = as<S>(randv(T * F)), hh = as<S>(randv(T * F));
