@@ -3,9 +3,10 @@
 // converted to an fp16 GGUF once and cached under ~/.cache/telechat-train/gguf, keyed by the
 // directory's path, the names, sizes and modification times of its files (the weights' index
 // and shards among them) and telechat-train's own code: a retrained or edited model, or an
-// exporter that writes differently, gets a new file, and hundreds of GB are never hashed.
+// exporter that writes differently, gets a new file, and hundreds of GB are never hashed. A
+// directory keeps one cached file: a new conversion deletes the ones it supersedes.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,13 +53,33 @@ export function exporterFingerprint(): string {
   return codeFingerprint(join(dirname(fileURLToPath(import.meta.url)), '..'));
 }
 
+const sha = (parts: string[]): string => createHash('sha256').update(parts.join('\n')).digest('hex');
+
+/**
+ * The cached file's name without .gguf: `<directory>-<contents>`, 12 hex digits of the
+ * directory's path, then 24 of the path, dtype, exporter code and the files' names, sizes and
+ * modification times. The first part names the directory's earlier conversions.
+ */
 export function cacheKey(hfDir: string, exporter: string = exporterFingerprint()): string {
   const files = readdirSync(hfDir)
     .sort()
     .map((name) => ({ name, st: statSync(join(hfDir, name)) }))
     .filter((f) => f.st.isFile())
     .map((f) => `${f.name}\t${f.st.size}\t${f.st.mtimeMs}`);
-  return createHash('sha256').update([resolve(hfDir), CACHE_DTYPE, exporter, ...files].join('\n')).digest('hex').slice(0, 24);
+  const dir = resolve(hfDir);
+  return `${sha([dir]).slice(0, 12)}-${sha([dir, CACHE_DTYPE, exporter, ...files]).slice(0, 24)}`;
+}
+
+/**
+ * Deletes the directory's other cached conversions (same first part of the key): a model
+ * retrained in place, or a rebuilt telechat-train, would otherwise leave a full-size GGUF behind
+ * each time. Returns the deleted names.
+ */
+export function pruneSuperseded(cacheDir: string, key: string): string[] {
+  const dirPart = key.slice(0, key.indexOf('-') + 1);
+  const stale = readdirSync(cacheDir).filter((name) => name.startsWith(dirPart) && name.endsWith('.gguf') && name !== `${key}.gguf`);
+  for (const name of stale) rmSync(join(cacheDir, name), { force: true });
+  return stale;
 }
 
 export interface ResolvedModel {
@@ -76,7 +97,8 @@ export function resolveModel(model: string, log: (line: string) => void = () => 
   }
   const hfDir = hfDirOf(model);
   const cacheDir = ggufCacheDir();
-  const path = join(cacheDir, `${cacheKey(hfDir)}.gguf`);
+  const key = cacheKey(hfDir);
+  const path = join(cacheDir, `${key}.gguf`);
   if (existsSync(path)) {
     checkGguf(path);
     return { gguf: path, converted: false };
@@ -84,5 +106,6 @@ export function resolveModel(model: string, log: (line: string) => void = () => 
   mkdirSync(cacheDir, { recursive: true });
   log(`converting ${hfDir} to ${path} (${CACHE_DTYPE}, once)`);
   exportGgufCli({ model: hfDir, output: path, dtype: CACHE_DTYPE, overwrite: false });
+  for (const name of pruneSuperseded(cacheDir, key)) log(`deleted ${join(cacheDir, name)} (an older conversion of ${hfDir})`);
   return { gguf: path, converted: true };
 }

@@ -1,9 +1,9 @@
 // telechat-chat's GGUF cache key: a cached conversion is reused only for the same model files
 // and the same telechat-train code, so an exporter fix never serves a GGUF the old code wrote.
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { cacheKey, codeFingerprint, exporterFingerprint } from '../../src/chat/resolve_model.js';
+import { cacheKey, codeFingerprint, exporterFingerprint, pruneSuperseded } from '../../src/chat/resolve_model.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('cache-key');
@@ -15,7 +15,7 @@ it('is stable, and changes with the exporter code and with the model files', () 
   writeFileSync(join(model, 'config.json'), '{}');
   writeFileSync(join(model, 'model.safetensors'), 'weights');
   const key = cacheKey(model, 'exporter-1');
-  expect(key).toMatch(/^[0-9a-f]{24}$/);
+  expect(key).toMatch(/^[0-9a-f]{12}-[0-9a-f]{24}$/);
   expect(cacheKey(model, 'exporter-1')).toBe(key);
   expect(cacheKey(model, 'exporter-2')).not.toBe(key);
   writeFileSync(join(model, 'model.safetensors'), 'weights, retrained');
@@ -40,4 +40,25 @@ it('fingerprints the exporter by the contents of its files', () => {
   // the real build (src/ here, dist/ when installed) has a stable fingerprint
   expect(exporterFingerprint()).toMatch(/^[0-9a-f]{64}$/);
   expect(exporterFingerprint()).toBe(exporterFingerprint());
+});
+
+it('keeps one cached conversion per model directory: a new one deletes the ones it supersedes', () => {
+  const dirOf = (key: string): string => key.split('-')[0]!;
+  const a = join(tmp.dir, 'model-a'), b = join(tmp.dir, 'model-b');
+  for (const d of [a, b]) {
+    mkdirSync(d);
+    writeFileSync(join(d, 'config.json'), '{}');
+  }
+  const oldA = cacheKey(a, 'exporter-1');
+  const keyB = cacheKey(b, 'exporter-1');
+  writeFileSync(join(a, 'config.json'), '{"edited": true}');
+  const newA = cacheKey(a, 'exporter-2');
+  expect(dirOf(newA)).toBe(dirOf(oldA)); // the same directory: its earlier file is found
+  expect(dirOf(keyB)).not.toBe(dirOf(oldA));
+  const cache = join(tmp.dir, 'cache');
+  mkdirSync(cache);
+  for (const name of [`${oldA}.gguf`, `${newA}.gguf`, `${keyB}.gguf`, `${dirOf(oldA)}-notes.txt`]) writeFileSync(join(cache, name), 'x');
+  expect(pruneSuperseded(cache, newA)).toEqual([`${oldA}.gguf`]);
+  expect(readdirSync(cache).sort()).toEqual([`${newA}.gguf`, `${keyB}.gguf`, `${dirOf(oldA)}-notes.txt`].sort());
+  expect(pruneSuperseded(cache, newA)).toEqual([]);
 });

@@ -3,7 +3,7 @@
 // directories converted once into the cache, and bad input (a truncated or corrupt GGUF, a
 // directory that is no model) failing with one line naming the file, exit 1, no crash.
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportGgufCli } from '../../src/gguf/cli.js';
@@ -53,7 +53,7 @@ describe('telechat-chat --prompt', () => {
   it('an output dir is converted once to a cached GGUF, then reused', () => {
     const first = chat([model.out, '--prompt', 'hello', '--temperature', '0', '--max-tokens', '4']);
     expect(first.status).toBe(0);
-    expect(first.stderr).toMatch(/converting .*final to .*\.cache\/telechat-train\/gguf\/[0-9a-f]{24}\.gguf/);
+    expect(first.stderr).toMatch(/converting .*final to .*\.cache\/telechat-train\/gguf\/[0-9a-f]{12}-[0-9a-f]{24}\.gguf/);
     const cache = join(home, '.cache/telechat-train/gguf');
     const files = readdirSync(cache);
     expect(files).toHaveLength(1);
@@ -62,6 +62,16 @@ describe('telechat-chat --prompt', () => {
     expect(second.stderr).toBe('');
     expect(second.stdout).toBe(first.stdout);
     expect(readdirSync(cache)).toEqual(files);
+    // the model changed in place (a newer modification time): converted again, the old file deleted
+    const later = new Date(statSync(join(model.out, 'final', 'config.json')).mtimeMs + 60_000);
+    utimesSync(join(model.out, 'final', 'config.json'), later, later);
+    const third = chat([model.out, '--prompt', 'hello', '--temperature', '0', '--max-tokens', '4']);
+    expect(third.status).toBe(0);
+    expect(third.stderr).toContain(`deleted ${join(cache, files[0]!)} (an older conversion of `);
+    expect(third.stdout).toBe(first.stdout);
+    const now = readdirSync(cache);
+    expect(now).toHaveLength(1);
+    expect(now).not.toEqual(files);
   });
 });
 
