@@ -12,7 +12,7 @@ import { initDistributed } from '../distributed/init.js';
 import { offloadNotes } from '../zero/offload.js';
 import { watchLauncher } from '../distributed/parent_watch.js';
 import { launcherArgvFromEnv, resumeCommand } from '../train/resume_command.js';
-import { signalNumber } from '../distributed/launcher.js';
+import { signalNumber } from '../distributed/signals.js';
 import { REPEAT_WINDOW_MS, StopRequest } from '../train/stop.js';
 import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { constants as osConstants } from 'node:os';
+import { signalNumber } from './signals.js';
 
 export const DEFAULT_MASTER_PORT = 29500;
 /** Seconds between SIGTERM and SIGKILL when tearing a job down. */
@@ -194,11 +194,6 @@ interface Worker {
   exited: boolean;
   closed: Promise<void>;
   stderrTail: string[];
-}
-
-/** The OS number of a signal (exit status 128 + n); 1 for an unknown name. */
-export function signalNumber(sig: NodeJS.Signals): number {
-  return (osConstants.signals as Record<string, number>)[sig] ?? 1;
 }
 
 /**

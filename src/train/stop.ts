@@ -7,7 +7,7 @@
 // repeat is taken as the same event (Slurm signals every process of a job and a launcher also
 // forwards what it receives, so one preemption can reach a rank twice).
 import type { Communicator } from '../distributed/communicator.js';
-import { signalNumber } from '../distributed/launcher.js';
+import { signalNumber } from '../distributed/signals.js';
 import { DType, MemCategory, alloc, type Device } from '../native/tensor.js';
 
 /** Repeats closer than this to the first signal are the same stop request. */
