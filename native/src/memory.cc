@@ -30,21 +30,69 @@ std::mutex g_mutex;
 std::unordered_map<void*, Allocation> g_live;
 MemStats g_stats = {};
 
+size_t round64(size_t bytes) { return bytes == 0 ? 64 : (bytes + 63) / 64 * 64; }
+
+// Adds delta bytes to a category's count (and its peak). Caller holds g_mutex.
+void count_locked(MemCategory category, int64_t delta) {
+  g_stats.current[category] += delta;
+  if (g_stats.current[category] > g_stats.peak[category]) g_stats.peak[category] = g_stats.current[category];
+  g_stats.total_current += delta;
+  if (g_stats.total_current > g_stats.total_peak) g_stats.total_peak = g_stats.total_current;
+}
+
+// The block a thread keeps for its ReusedScratch (freed when the thread exits).
+struct KeptBlock {
+  void* p = nullptr;
+  size_t capacity = 0;
+  bool busy = false;
+  ~KeptBlock() { std::free(p); }
+};
+thread_local KeptBlock t_kept;
+
 }  // namespace
 
 void* host_alloc(size_t bytes, MemCategory category) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  if (rounded == 0) rounded = 64;
+  const size_t rounded = round64(bytes);
   void* ptr = std::aligned_alloc(64, rounded);
   if (!ptr) throw std::bad_alloc();
   std::memset(ptr, 0, rounded);
   std::lock_guard<std::mutex> lock(g_mutex);
   g_live[ptr] = {rounded, category};
-  g_stats.current[category] += rounded;
-  if (g_stats.current[category] > g_stats.peak[category]) g_stats.peak[category] = g_stats.current[category];
-  g_stats.total_current += rounded;
-  if (g_stats.total_current > g_stats.total_peak) g_stats.total_peak = g_stats.total_current;
+  count_locked(category, static_cast<int64_t>(rounded));
   return ptr;
+}
+
+ReusedScratch::ReusedScratch(size_t bytes) {
+  if (bytes == 0) return;
+  if (t_kept.busy) {  // nested: a block of its own
+    ptr_ = host_alloc(bytes, MEM_SCRATCH);
+    return;
+  }
+  const size_t rounded = round64(bytes);
+  if (t_kept.capacity < rounded) {
+    std::free(t_kept.p);
+    t_kept.p = nullptr;
+    t_kept.capacity = 0;
+    t_kept.p = std::aligned_alloc(64, rounded);
+    if (!t_kept.p) throw std::bad_alloc();
+    t_kept.capacity = rounded;
+  }
+  t_kept.busy = true;
+  ptr_ = t_kept.p;
+  counted_ = rounded;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  count_locked(MEM_SCRATCH, static_cast<int64_t>(rounded));
+}
+
+ReusedScratch::~ReusedScratch() {
+  if (!ptr_) return;
+  if (counted_ == 0) {
+    host_free(ptr_);
+    return;
+  }
+  t_kept.busy = false;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  count_locked(MEM_SCRATCH, -static_cast<int64_t>(counted_));
 }
 
 bool host_free(void* ptr) {

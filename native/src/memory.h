@@ -44,4 +44,22 @@ class Scratch {
   void* ptr_;
 };
 
+// Kernel scratch whose block the calling thread keeps for its next ReusedScratch: a per-call
+// temporary of 1 MiB or more (oneDNN's scratchpad) is otherwise mmapped, zeroed, page-faulted
+// and unmapped on every call (the fixed mmap threshold in memory.cc). Its contents are NOT
+// zeroed. Counted under MEM_SCRATCH while in use, like Scratch; the kept block (the largest
+// one the thread has used) stays resident between calls. A nested one on the same thread gets
+// a fresh Scratch-like block instead.
+class ReusedScratch {
+ public:
+  explicit ReusedScratch(size_t bytes);
+  ~ReusedScratch();
+  ReusedScratch(const ReusedScratch&) = delete;
+  ReusedScratch& operator=(const ReusedScratch&) = delete;
+  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+ private:
+  void* ptr_ = nullptr;
+  size_t counted_ = 0;  // bytes counted while in use (0: ptr_ is a host_alloc block)
+};
+
 }  // namespace telechat

@@ -2,7 +2,9 @@
 // (TELECHAT_WITH_DNNL, set by CMake when libdnnl-dev is found) and at run time (bf16 hardware).
 // Its OpenMP build shares our thread pool. Primitives are cached per shape, layout and thread
 // count: creating one JIT-compiles its kernels, executing a cached one does not. Their scratchpad
-// (packed operand blocks) comes from our Scratch, so memStats counts it.
+// (packed operand blocks, split-K partial sums) comes from our ReusedScratch, so memStats counts
+// it and a step's dozens of products do not each map, zero and fault in a fresh block of
+// megabytes (about 45 MB per bf16 step of the bench model, most of it the dW products').
 #include "cpu/gemm_bf16.h"
 
 #include <cstdlib>
@@ -137,7 +139,7 @@ void bf16_gemm(void* c, DType cdt, int64_t ldc, MatView a, MatView b, const void
   memory cm(cd, eng, c);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
   if (bias) args.emplace(DNNL_ARG_BIAS, memory(biasd, eng, const_cast<void*>(bias)));
-  Scratch scratch(prim.scratch_bytes);
+  ReusedScratch scratch(prim.scratch_bytes);
   if (prim.scratch_bytes) {
     const memory::desc sd({static_cast<int64_t>(prim.scratch_bytes)}, memory::data_type::u8, memory::format_tag::a);
     args.emplace(DNNL_ARG_SCRATCHPAD, memory(sd, eng, scratch.as<void>()));
