@@ -19,6 +19,11 @@ namespace {
 // grows towards the sum of every buffer ever live rather than the allocator's peak. A fixed
 // threshold keeps blocks of 1 MiB and more mmapped, and free returns them to the system.
 const bool g_fixed_mmap_threshold = mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
+// Fixing it also leaves the heap-top trim threshold at 128 KiB, so a kernel's sub-MiB scratch
+// (the LoRA tiles' partials, a linear's widened blocks) grew the heap, was zeroed and faulted in,
+// then handed back, on every call: a few thousand page faults per LoRA step. Up to 8 MiB of
+// free heap top is kept instead; only blocks under 1 MiB live on the heap, so that bounds it.
+const bool g_trim_threshold = mallopt(M_TRIM_THRESHOLD, 8 << 20) == 1;
 #endif
 
 struct Allocation {

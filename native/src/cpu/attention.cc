@@ -22,8 +22,9 @@
 // bitwise-equal gradients; which one runs depends only on the shapes and the thread count.
 // TELECHAT_CPU_ATTN_BWD=two-pass|by-document forces one (tests compare them).
 //
-// Temporaries come from Scratch (per-thread tiles, the block list, [nh, T] delta), plus the
-// by-document schedule's small document order. Tile products run single-threaded inside the
+// Temporaries come from Scratch (the block list, [nh, T] delta) and, for the per-thread tiles
+// and document rows (megabytes at T 4096), the calling thread's kept ReusedScratch block, every
+// part written before it is read; plus the by-document schedule's small document order. Tile products run single-threaded inside the
 // OpenMP tasks, on the AVX-512 tile kernels or OpenBLAS sgemm (attention_tiles.h); every task
 // sums in a fixed order, so results are bitwise reproducible at any thread count.
 #include <cblas.h>
@@ -319,7 +320,7 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
   const TilePath path = tile_path(dt, D);
   // Per thread: the operand tiles, acc [kBlock, D], S [kBlock, kBlock], m and l [kBlock].
   const int64_t per_thread = Tiles::floats(D) + kBlock * D + kBlock * kBlock + 2 * kBlock;
-  Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
+  ReusedScratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
 
 #pragma omp parallel
   {
@@ -423,7 +424,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
   // Per thread: the operand tiles, dK and dV [kBlock, D], S and dP [kBlock, kBlock]; by document
   // also the document's dK, dV and dQ rows [longest, D] each.
   const int64_t per_thread = Tiles::floats(D) + 2 * kBlock * D + 2 * kBlock * kBlock + (fused ? 3 * longest * D : 0);
-  Scratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
+  ReusedScratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
   Scratch delta_buf(static_cast<size_t>(nh * T) * sizeof(float));
   float* const delta = delta_buf.as<float>();
 
