@@ -82,11 +82,15 @@ ReusedScratch::ReusedScratch(size_t bytes) {
     if (!t_kept.p) throw std::bad_alloc();
     t_kept.capacity = rounded;
   }
+  const char* poison = std::getenv("TELECHAT_SCRATCH_POISON");
+  if (poison && std::strcmp(poison, "1") == 0) std::memset(t_kept.p, 0xff, rounded);
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    count_locked(MEM_SCRATCH, static_cast<int64_t>(rounded));
+  }
   t_kept.busy = true;
   ptr_ = t_kept.p;
   counted_ = rounded;
-  std::lock_guard<std::mutex> lock(g_mutex);
-  count_locked(MEM_SCRATCH, static_cast<int64_t>(rounded));
 }
 
 ReusedScratch::~ReusedScratch() {
@@ -95,9 +99,16 @@ ReusedScratch::~ReusedScratch() {
     host_free(ptr_);
     return;
   }
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    count_locked(MEM_SCRATCH, -static_cast<int64_t>(counted_));
+  }
+  if (t_kept.capacity > kKeptScratchMax) {  // too big to keep resident between calls
+    std::free(t_kept.p);
+    t_kept.p = nullptr;
+    t_kept.capacity = 0;
+  }
   t_kept.busy = false;
-  std::lock_guard<std::mutex> lock(g_mutex);
-  count_locked(MEM_SCRATCH, -static_cast<int64_t>(counted_));
 }
 
 bool host_free(void* ptr) {

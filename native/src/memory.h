@@ -1,6 +1,8 @@
 // Host memory owned by native code, with byte accounting per category.
 // Every buffer the trainer uses (parameters, gradients, activations, kernel scratch) comes
 // from here, is freed explicitly, and is counted, so memory tables come from the allocator.
+// One exception, bounded: the block a thread keeps for its next ReusedScratch (below) stays
+// resident between kernel calls, uncounted, at most kKeptScratchMax bytes per thread.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +16,7 @@ enum MemCategory : int {
   MEM_OPTIM = 3,
   MEM_ACTIVATIONS = 4,
   MEM_BUFFERS = 5,
-  MEM_SCRATCH = 6,  // kernel-internal temporaries (freed before the kernel returns)
+  MEM_SCRATCH = 6,  // kernel-internal temporaries (released before the kernel returns)
   MEM_NUM_CATEGORIES = 7
 };
 
@@ -47,9 +49,12 @@ class Scratch {
 // Kernel scratch whose block the calling thread keeps for its next ReusedScratch: a per-call
 // temporary of 1 MiB or more (oneDNN's scratchpad) is otherwise mmapped, zeroed, page-faulted
 // and unmapped on every call (the fixed mmap threshold in memory.cc). Its contents are NOT
-// zeroed. Counted under MEM_SCRATCH while in use, like Scratch; the kept block (the largest
-// one the thread has used) stays resident between calls. A nested one on the same thread gets
-// a fresh Scratch-like block instead.
+// zeroed (TELECHAT_SCRATCH_POISON=1 fills them with NaN bytes, for tests that prove a kernel
+// writes before it reads). Counted under MEM_SCRATCH while in use, like Scratch. The kept block
+// (the largest the thread has used, up to kKeptScratchMax; a larger one is freed on release)
+// stays resident between calls. A nested one on the same thread gets a block of its own.
+constexpr size_t kKeptScratchMax = size_t{64} << 20;
+
 class ReusedScratch {
  public:
   explicit ReusedScratch(size_t bytes);

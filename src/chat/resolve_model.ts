@@ -73,13 +73,24 @@ export function cacheKey(hfDir: string, exporter: string = exporterFingerprint()
 /**
  * Deletes the directory's other cached conversions (same first part of the key): a model
  * retrained in place, or a rebuilt telechat-train, would otherwise leave a full-size GGUF behind
- * each time. Returns the deleted names.
+ * each time. Best effort, after the new file is in place: a file that cannot be deleted is
+ * reported in `failed` and the chat goes on. Returns the deleted and the failed names.
  */
-export function pruneSuperseded(cacheDir: string, key: string): string[] {
-  const dirPart = key.slice(0, key.indexOf('-') + 1);
-  const stale = readdirSync(cacheDir).filter((name) => name.startsWith(dirPart) && name.endsWith('.gguf') && name !== `${key}.gguf`);
-  for (const name of stale) rmSync(join(cacheDir, name), { force: true });
-  return stale;
+export function pruneSuperseded(cacheDir: string, key: string): { deleted: string[]; failed: string[] } {
+  const dash = key.indexOf('-');
+  if (dash <= 0) throw new Error(`pruneSuperseded: "${key}" is not a cache key (<directory>-<contents>)`);
+  const dirPart = key.slice(0, dash + 1);
+  const deleted: string[] = [], failed: string[] = [];
+  for (const name of readdirSync(cacheDir)) {
+    if (!name.startsWith(dirPart) || !name.endsWith('.gguf') || name === `${key}.gguf`) continue;
+    try {
+      rmSync(join(cacheDir, name), { force: true });
+      deleted.push(name);
+    } catch {
+      failed.push(name);
+    }
+  }
+  return { deleted, failed };
 }
 
 export interface ResolvedModel {
@@ -106,6 +117,8 @@ export function resolveModel(model: string, log: (line: string) => void = () => 
   mkdirSync(cacheDir, { recursive: true });
   log(`converting ${hfDir} to ${path} (${CACHE_DTYPE}, once)`);
   exportGgufCli({ model: hfDir, output: path, dtype: CACHE_DTYPE, overwrite: false });
-  for (const name of pruneSuperseded(cacheDir, key)) log(`deleted ${join(cacheDir, name)} (an older conversion of ${hfDir})`);
+  const pruned = pruneSuperseded(cacheDir, key);
+  for (const name of pruned.deleted) log(`deleted ${join(cacheDir, name)} (an older conversion of ${hfDir})`);
+  for (const name of pruned.failed) log(`warning: could not delete ${join(cacheDir, name)} (an older conversion of ${hfDir}); delete it by hand`);
   return { gguf: path, converted: true };
 }

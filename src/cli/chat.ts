@@ -13,7 +13,7 @@ async function main(): Promise<void> {
     .usage(
       '$0 MODEL [--prompt TEXT] [--system TEXT] [--max-tokens N] [--temperature T] [--seed N]\n\n' +
         'Chats with a TeleChat model in llama.cpp, with the model\'s chat template; answers stream as they are generated and end at the model\'s end of turn. ' +
-        'MODEL is a .gguf (telechat-export --format gguf), an HF TeleChat dir, or a training output dir (its final/); directories are converted once to an fp16 GGUF cached under ~/.cache/telechat-train/gguf (one file per directory: converting a changed model deletes its older file). ' +
+        'MODEL is a .gguf (telechat-export --format gguf), an HF TeleChat dir, or a training output dir (its final/); directories are converted once to an fp16 GGUF cached under ~/.cache/telechat-train/gguf (one file per directory: a conversion for a changed model or a rebuilt telechat-train deletes the older file). ' +
         'Runs on the GPU where llama.cpp finds one, else on the CPU. Without --prompt: an interactive chat (/reset forgets the conversation, /exit or Ctrl-D quits).',
     )
     .positional('MODEL', { type: 'string', describe: 'a .gguf file, an HF dir or an output dir' })

@@ -58,7 +58,10 @@ it('keeps one cached conversion per model directory: a new one deletes the ones 
   const cache = join(tmp.dir, 'cache');
   mkdirSync(cache);
   for (const name of [`${oldA}.gguf`, `${newA}.gguf`, `${keyB}.gguf`, `${dirOf(oldA)}-notes.txt`]) writeFileSync(join(cache, name), 'x');
-  expect(pruneSuperseded(cache, newA)).toEqual([`${oldA}.gguf`]);
+  expect(pruneSuperseded(cache, newA)).toEqual({ deleted: [`${oldA}.gguf`], failed: [] });
   expect(readdirSync(cache).sort()).toEqual([`${newA}.gguf`, `${keyB}.gguf`, `${dirOf(oldA)}-notes.txt`].sort());
-  expect(pruneSuperseded(cache, newA)).toEqual([]);
+  expect(pruneSuperseded(cache, newA)).toEqual({ deleted: [], failed: [] });
+  // a name without the directory part would match every file: refused
+  expect(() => pruneSuperseded(cache, 'abc')).toThrow('pruneSuperseded: "abc" is not a cache key');
+  expect(readdirSync(cache)).toHaveLength(3);
 });

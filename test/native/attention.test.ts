@@ -379,6 +379,37 @@ describe('CPU attention determinism and memory', () => {
       /TELECHAT_CPU_ATTN_BWD must be auto, two-pass or by-document, got "fused"/);
   });
 
+  // The per-thread tiles come from a kept, never-zeroed block (ReusedScratch): every part must be
+  // written before it is read. With the block filled with NaN bytes first, any read of a part not
+  // yet written would reach the results; they stay bitwise the same on every tile path and schedule.
+  it('reads no part of its reused scratch block before writing it (the block NaN-filled first)', () => {
+    const cases: Case[] = [
+      { docs: [113, 203, 7, 64, 65], nh: 6, nkv: 2, D: 24, seed: 26 }, // sgemm tiles
+      { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // AVX-512 tiles where the CPU has them
+    ];
+    const withEnv = <T>(vars: Record<string, string>, fn: () => T): T => {
+      Object.assign(process.env, vars);
+      try {
+        return fn();
+      } finally {
+        for (const k of Object.keys(vars)) delete process.env[k];
+      }
+    };
+    for (const c of cases) {
+      for (const dt of [DType.F32, DType.BF16]) {
+        const { qkv, dout } = inputsFor(c, dt);
+        for (const schedule of ['two-pass', 'by-document']) {
+          const clean = withEnv({ TELECHAT_CPU_ATTN_BWD: schedule }, () => runNative(c, dt, qkv, dout));
+          const poisoned = withEnv({ TELECHAT_CPU_ATTN_BWD: schedule, TELECHAT_SCRATCH_POISON: '1' }, () => runNative(c, dt, qkv, dout));
+          const what = `${dtypeName(dt)} D ${c.D} ${schedule}`;
+          expect(Buffer.from(poisoned.out.buffer).equals(Buffer.from(clean.out.buffer)), what).toBe(true);
+          expect(Buffer.from(poisoned.lse.buffer).equals(Buffer.from(clean.lse.buffer)), what).toBe(true);
+          expect(Buffer.from(poisoned.dqkv.buffer).equals(Buffer.from(clean.dqkv.buffer)), what).toBe(true);
+        }
+      }
+    }
+  });
+
   it('peak scratch memory grows linearly in T, not as T^2', () => {
     const peakScratch = (T: number): number => {
       const c: Case = { docs: [T], nh: 2, nkv: 1, D: 16, seed: 31 };
