@@ -271,9 +271,10 @@ export class ZeroEngine implements Engine {
 
   // ---- hooks ------------------------------------------------------------------------
 
-  private prefetchAfter(position: number): void {
+  /** Stage 3 with prefetch: starts gathering the unit after `position` in `order` (and its frozen base). */
+  private prefetchAfter(order: readonly Unit[], position: number): void {
     if (this.stage !== 3 || !this.opts.prefetch) return;
-    const next = this.order[position + 1];
+    const next = order[position + 1];
     if (next === undefined) return;
     const u = this.unit(next);
     this.startGather(u);
@@ -291,25 +292,33 @@ export class ZeroEngine implements Engine {
     if (u.base) this.release(u.base);
   }
 
-  private makeHooks(): ModelHooks {
-    const fwdIndex = (u: Unit): number => this.order.indexOf(u);
-    const bwdIndex = (u: Unit): number => this.order.lastIndexOf(u);
+  /**
+   * The forward half, shared by training and evaluation: stage 3 gathers each unit, prefetches
+   * the one after it in `order` (training's order goes on into the backward, evaluation's ends
+   * at the head) and releases it after.
+   */
+  private forwardHooks(order: readonly Unit[]): ModelHooks {
     return {
       beforeForward: (u) => {
-        if (this.stage === 3) {
-          this.gatherUnit(this.unit(u));
-          this.prefetchAfter(fwdIndex(u));
-        }
+        if (this.stage !== 3) return;
+        this.gatherUnit(this.unit(u));
+        this.prefetchAfter(order, order.indexOf(u));
       },
       afterForward: (u) => {
         if (this.stage !== 3) return;
         this.releaseUnit(this.unit(u));
         if (u === 'head') this.releaseUnit(this.unit('embed')); // gathered for a tied LM head
       },
+    };
+  }
+
+  private makeHooks(): ModelHooks {
+    return {
+      ...this.forwardHooks(this.order),
       beforeBackward: (u) => {
         if (this.stage === 3) {
           this.gatherUnit(this.unit(u));
-          this.prefetchAfter(bwdIndex(u));
+          this.prefetchAfter(this.order, this.order.lastIndexOf(u));
         }
       },
       afterBackward: (u) => {
@@ -325,26 +334,9 @@ export class ZeroEngine implements Engine {
     };
   }
 
-  /** Forward only (evaluation): stage 3 gathers each unit, prefetches the next in forward order, releases it after. */
+  /** Forward only (evaluation): the forward half over the forward order alone. */
   private makeEvalHooks(): ModelHooks {
-    const order: Unit[] = ['embed', ...Array.from({ length: this.opts.spec.nLayers }, (_, l) => l), 'head'];
-    return {
-      beforeForward: (u) => {
-        if (this.stage !== 3) return;
-        this.gatherUnit(this.unit(u));
-        const next = order[order.indexOf(u) + 1];
-        if (this.opts.prefetch && next !== undefined) {
-          const n = this.unit(next);
-          this.startGather(n);
-          if (n.base) this.startGather(n.base); // a LoRA run's frozen base
-        }
-      },
-      afterForward: (u) => {
-        if (this.stage !== 3) return;
-        this.releaseUnit(this.unit(u));
-        if (u === 'head') this.releaseUnit(this.unit('embed')); // gathered for a tied LM head
-      },
-    };
+    return this.forwardHooks(['embed', ...Array.from({ length: this.opts.spec.nLayers }, (_, l) => l), 'head']);
   }
 
   // ---- Engine -----------------------------------------------------------------------
