@@ -19,10 +19,10 @@ namespace {
 // grows towards the sum of every buffer ever live rather than the allocator's peak. A fixed
 // threshold keeps blocks of 1 MiB and more mmapped, and free returns them to the system.
 const bool g_fixed_mmap_threshold = mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
-// Fixing it also leaves the heap-top trim threshold at 128 KiB, so a kernel's sub-MiB scratch
-// (the LoRA tiles' partials, a linear's widened blocks) grew the heap, was zeroed and faulted in,
-// then handed back, on every call: a few thousand page faults per LoRA step. Up to 8 MiB of
-// free heap top is kept instead; only blocks under 1 MiB live on the heap, so that bounds it.
+// Fixing it also leaves the heap-top trim threshold at 128 KiB, so a kernel's sub-MiB Scratch
+// (packed adapter weights, a linear's bias row, the attention delta) grew the heap, was zeroed and
+// faulted in, then handed back, on every call. Up to 8 MiB of free heap top is kept instead; only
+// blocks under 1 MiB live on the heap, so that bounds it.
 const bool g_trim_threshold = mallopt(M_TRIM_THRESHOLD, 8 << 20) == 1;
 #endif
 
@@ -69,21 +69,22 @@ void* host_alloc(size_t bytes, MemCategory category) {
 
 ReusedScratch::ReusedScratch(size_t bytes) {
   if (bytes == 0) return;
-  if (t_kept.busy) {  // nested: a block of its own
+  const char* poison_env = std::getenv("TELECHAT_SCRATCH_POISON");
+  const bool poison = poison_env && std::strcmp(poison_env, "1") == 0;
+  const size_t rounded = round64(bytes);
+  if (t_kept.busy) {  // nested: a block of its own, poisoned like the kept one
     ptr_ = host_alloc(bytes, MEM_SCRATCH);
+    if (poison) std::memset(ptr_, 0xff, rounded);
     return;
   }
-  const size_t rounded = round64(bytes);
   if (t_kept.capacity < rounded) {
     std::free(t_kept.p);
-    t_kept.p = nullptr;
     t_kept.capacity = 0;
     t_kept.p = std::aligned_alloc(64, rounded);
     if (!t_kept.p) throw std::bad_alloc();
     t_kept.capacity = rounded;
   }
-  const char* poison = std::getenv("TELECHAT_SCRATCH_POISON");
-  if (poison && std::strcmp(poison, "1") == 0) std::memset(t_kept.p, 0xff, rounded);
+  if (poison) std::memset(t_kept.p, 0xff, rounded);
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     count_locked(MEM_SCRATCH, static_cast<int64_t>(rounded));
@@ -117,8 +118,7 @@ bool host_free(void* ptr) {
     std::lock_guard<std::mutex> lock(g_mutex);
     auto it = g_live.find(ptr);
     if (it == g_live.end()) return false;  // not ours or already freed: never double-free
-    g_stats.current[it->second.category] -= it->second.bytes;
-    g_stats.total_current -= it->second.bytes;
+    count_locked(it->second.category, -static_cast<int64_t>(it->second.bytes));
     g_live.erase(it);
   }
   std::free(ptr);

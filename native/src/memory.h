@@ -52,7 +52,8 @@ class Scratch {
 // zeroed (TELECHAT_SCRATCH_POISON=1 fills them with NaN bytes, for tests that prove a kernel
 // writes before it reads). Counted under MEM_SCRATCH while in use, like Scratch. The kept block
 // (the largest the thread has used, up to kKeptScratchMax; a larger one is freed on release)
-// stays resident between calls. A nested one on the same thread gets a block of its own.
+// stays resident between calls. A nested one on the same thread gets a block of its own (zeroed,
+// or poisoned like the kept one).
 constexpr size_t kKeptScratchMax = size_t{64} << 20;
 
 class ReusedScratch {

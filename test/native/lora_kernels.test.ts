@@ -182,7 +182,14 @@ describe('LoRA kernels at any thread count', () => {
         setNumThreads(2);
         const two = run();
         for (let i = 0; i < one.length; i++) expect(two[i]!.equals(one[i]!), ['y', 'u', 'dx', 'gA', 'gB'][i]).toBe(true);
+        // the tiles' scratch (chunk partials, per-thread blocks) is a kept, never-zeroed block: filled
+        // with NaN bytes first, the results are still the same bits (every part written before read)
+        process.env.TELECHAT_SCRATCH_POISON = '1';
+        const poisoned = run();
+        delete process.env.TELECHAT_SCRATCH_POISON;
+        for (let i = 0; i < one.length; i++) expect(poisoned[i]!.equals(two[i]!), `${['y', 'u', 'dx', 'gA', 'gB'][i]} (poisoned scratch)`).toBe(true);
       } finally {
+        delete process.env.TELECHAT_SCRATCH_POISON;
         setNumThreads(before);
       }
     });

@@ -32,19 +32,23 @@ bool tiles_wanted() {
   return v != "gemm";
 }
 
-// Per-thread fp32 scratch, one allocation for all threads (counted as kernel scratch). The
-// thread count is read once, outside any parallel region, and every region run with it.
-class ThreadScratch {
+// One call's fp32 scratch: `shared` floats, then `per_thread` floats for each thread, from the
+// calling thread's kept block (ReusedScratch: not zeroed; every part is written before it is read,
+// tested with the block NaN-filled). The thread count is read once, outside any parallel region,
+// and every region run with it.
+class CallScratch {
  public:
-  explicit ThreadScratch(int64_t floats_per_thread)
-      : per_(floats_per_thread), threads_(omp_get_max_threads()), buf_(static_cast<size_t>(per_ * threads_) * 4) {}
-  float* of(int thread) { return buf_.as<float>() + per_ * thread; }
+  CallScratch(int64_t shared, int64_t per_thread)
+      : shared_(shared), per_(per_thread), threads_(omp_get_max_threads()),
+        buf_(static_cast<size_t>(shared_ + per_ * threads_) * 4) {}
+  float* shared() const { return buf_.as<float>(); }
+  float* of(int thread) const { return buf_.as<float>() + shared_ + per_ * thread; }
   int threads() const { return threads_; }
 
  private:
-  int64_t per_;
+  int64_t shared_, per_;
   int threads_;
-  Scratch buf_;
+  ReusedScratch buf_;
 };
 
 // gA and gB sum over rows in fixed chunks of whole row blocks, one fp32 partial [R, In] + [R, Out]
@@ -89,7 +93,7 @@ void transpose16(uint16_t* out, int64_t ld_out, const uint16_t* m, int64_t ld, i
 // is the running thread's share of work_floats scratch floats.
 template <class Block>
 void forward_blocks(int64_t T, int64_t work_floats, Block block) {
-  ThreadScratch scratch(work_floats);
+  const CallScratch scratch(0, work_floats);
   const int64_t blocks = (T + kRows - 1) / kRows;
 #pragma omp parallel num_threads(scratch.threads())
   {
@@ -99,29 +103,31 @@ void forward_blocks(int64_t T, int64_t work_floats, Block block) {
   }
 }
 
-// The backward's row blocks: block(work, GA, GBt, t0, nt) for every block, chunk by chunk (a chunk
-// runs on one thread; GA [R, In] and GBt [R, Out] are its fp32 partials of gA and gB^T), then the
-// partials are added to ga and gb ([Out, R]) in chunk order.
+// The backward's row blocks: block(work, GA, GBt, beta, t0, nt) for every block, chunk by chunk (a
+// chunk runs on one thread; GA [R, In] and GBt [R, Out] are its fp32 partials of gA and gB^T, which
+// the chunk's first block writes (beta 0) and the others add to (beta 1)), then the partials are
+// added to ga and gb ([Out, R]) in chunk order.
 template <class Block>
 void backward_blocks(float* ga, float* gb, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t work_floats,
                      Block block) {
   const RowChunks chunks = row_chunks(T);
   const int64_t stride = R * In + R * Out;
-  Scratch parts(static_cast<size_t>(chunks.count * stride) * 4);
-  ThreadScratch scratch(work_floats);
+  const CallScratch scratch(chunks.count * stride, work_floats);
+  float* const parts = scratch.shared();
 #pragma omp parallel num_threads(scratch.threads())
   {
     float* work = scratch.of(omp_get_thread_num());
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < chunks.count; c++) {
-      float* GA = parts.as<float>() + c * stride;
+      float* GA = parts + c * stride;
       for (int64_t blk = chunks.first_block(c); blk < chunks.first_block(c + 1); blk++) {
-        block(work, GA, GA + R * In, blk * kRows, std::min(kRows, T - blk * kRows));
+        const float beta = blk == chunks.first_block(c) ? 0.0f : 1.0f;
+        block(work, GA, GA + R * In, beta, blk * kRows, std::min(kRows, T - blk * kRows));
       }
     }
   }
-  add_partials(ga, parts.as<float>(), chunks.count, stride, 0, R, In, false, scratch.threads());
-  add_partials(gb, parts.as<float>(), chunks.count, stride, R * In, R, Out, true, scratch.threads());
+  add_partials(ga, parts, chunks.count, stride, 0, R, In, false, scratch.threads());
+  add_partials(gb, parts, chunks.count, stride, R * In, R, Out, true, scratch.threads());
 }
 
 void forward_f32(float* y, float* u, const float* x, const float* a, const float* b, int64_t T, int64_t In, int64_t R,
@@ -144,12 +150,12 @@ void backward_f32(float* dx, float* ga, float* gb, const float* dy, const float*
                   const float* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, float scale,
                   bool accumulate_dx) {
   // per thread: the du block [kRows, R]
-  backward_blocks(ga, gb, T, In, R, Out, kRows * R, [&](float* du, float* GA, float* GBt, int64_t t0, int64_t nt) {
+  backward_blocks(ga, gb, T, In, R, Out, kRows * R, [&](float* du, float* GA, float* GBt, float beta, int64_t t0, int64_t nt) {
     const float* dyb = dy + t0 * width;
     const float* xb = x + t0 * In;
-    tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, 1.0f, GBt, Out);  // gB^T += u^T dy
-    tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);             // du = s dy B
-    tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, 1.0f, GA, In);                   // gA += du^T x
+    tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, beta, GBt, Out);  // gB^T (+)= u^T dy
+    tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);            // du = s dy B
+    tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, beta, GA, In);                  // gA (+)= du^T x
     if (dx) tile_gemm_f32(nt, In, R, 1.0f, du, R, false, a, In, accumulate_dx ? 1.0f : 0.0f, dx + t0 * In, In);
   });
 }
@@ -166,7 +172,7 @@ void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a
   forward_blocks(T, kRows * R, [&](float* uf, int64_t t0, int64_t nt) {
     tile_gemm_bf16(nt, R, In, scale, x + t0 * In, In, Ap, 0.0f, uf, R);
     // u is kept rounded as stored, so y and the backward see the same values
-    for (int64_t r = 0; r < nt; r++) store_row(u + (t0 + r) * R, uf + r * R, R, DT_BF16);
+    store_row(u + t0 * R, uf, nt * R, DT_BF16);
     tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, true, y + t0 * width, width);
   });
 }
@@ -185,7 +191,7 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
   // kRows x In bf16)
   const int64_t b16s = kRows * R + 2 * R * kRows + kRows * Out + kRows * In;
   backward_blocks(ga, gb, T, In, R, Out, kRows * R + (b16s + 1) / 2,
-                  [&](float* duf, float* GA, float* GBt, int64_t t0, int64_t nt) {
+                  [&](float* duf, float* GA, float* GBt, float beta, int64_t t0, int64_t nt) {
     uint16_t* du = reinterpret_cast<uint16_t*>(duf + kRows * R);
     uint16_t* uT = du + kRows * R;
     uint16_t* duT = uT + R * kRows;
@@ -193,17 +199,17 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
     uint16_t* xP = dyP + kRows * Out;
     const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
     const uint16_t* dyb = dy + t0 * width;
-    // gB^T += u^T dy
+    // gB^T (+)= u^T dy
     transpose16(uT, ntp, u + t0 * R, R, nt, R);
     pack_rows_bf16(dyP, dyb, nt, Out, width);
-    tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, 1.0f, GBt, Out);
+    tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, beta, GBt, Out);
     // du = round(s dy B)
     tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
-    for (int64_t r = 0; r < nt; r++) store_row(du + r * R, duf + r * R, R, DT_BF16);
-    // gA += du^T x
+    store_row(du, duf, nt * R, DT_BF16);
+    // gA (+)= du^T x
     transpose16(duT, ntp, du, R, nt, R);
     pack_rows_bf16(xP, x + t0 * In, nt, In, In);
-    tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, 1.0f, GA, In);
+    tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, beta, GA, In);
     // dx (+)= du A, summed in fp32 and rounded once
     if (dx) tile_gemm_bf16_out(nt, In, R, du, R, Ap, accumulate_dx, dx + t0 * In, In);
   });
@@ -213,7 +219,7 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
 
 bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out) {
   if (!tiles_wanted() || gdt != DT_F32 || In % 16 != 0 || R % 16 != 0 || Out % 16 != 0) return false;
-  // the per-chunk gA and gB partials, zero-filled every call, stay within kPartialBudget
+  // the per-chunk gA and gB partials stay within kPartialBudget
   if (kChunks * R * (In + Out) * 4 > kPartialBudget) return false;
 #ifdef __AVX512F__
   if (dt == DT_F32) return true;
