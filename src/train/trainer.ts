@@ -103,6 +103,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const opt = cfg.optimizer.params;
   // LoRA: adapters train over a frozen base (src/train/lora_run.ts)
   const lora = cfg.lora ? planLora(cfg.lora, source.spec, source.dir, source.init) : null;
+  for (const w of lora?.warnings ?? []) log.line(`warning: ${w}`);
   const engine = new ZeroEngine({
     stage: zero.stage,
     comm: group.world,
