@@ -29,7 +29,7 @@ function hfDirOf(dir: string): string {
   throw new Error(`${dir}: neither a .gguf file, an HF model dir (config.json) nor a training output dir (final/)`);
 }
 
-/** sha256 of the names and contents of every file under `dir` (walked in sorted order). */
+/** sha256 of the names and contents of every file under `dir` (walked in sorted order), source maps left out. */
 export function codeFingerprint(dir: string): string {
   const hash = createHash('sha256');
   const walk = (rel: string): void => {
@@ -37,7 +37,7 @@ export function codeFingerprint(dir: string): string {
       const path = join(rel, name);
       const st = statSync(join(dir, path));
       if (st.isDirectory()) walk(path);
-      else if (st.isFile()) hash.update(`${path}\n`).update(readFileSync(join(dir, path)));
+      else if (st.isFile() && !name.endsWith('.map')) hash.update(`${path}\n`).update(readFileSync(join(dir, path)));
     }
   };
   walk('.');
@@ -45,8 +45,8 @@ export function codeFingerprint(dir: string): string {
 }
 
 /**
- * The exporter's code as built: every file of telechat-train's build (dist/, about 2.4 MB; src/
- * under the tests), since what a GGUF holds also comes from the checkpoint readers, the layouts,
+ * The exporter's code as built: every file of telechat-train's build but its source maps (dist/;
+ * src/ under the tests), since what a GGUF holds also comes from the checkpoint readers, the layouts,
  * the rotary settings and the chat templates the exporter imports.
  */
 export function exporterFingerprint(): string {

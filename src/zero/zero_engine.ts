@@ -336,7 +336,7 @@ export class ZeroEngine implements Engine {
 
   /** Forward only (evaluation): the forward half over the forward order alone. */
   private makeEvalHooks(): ModelHooks {
-    return this.forwardHooks(['embed', ...Array.from({ length: this.opts.spec.nLayers }, (_, l) => l), 'head']);
+    return this.forwardHooks(this.order.slice(0, this.order.indexOf('head') + 1));
   }
 
   // ---- Engine -----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // telechat-chat's GGUF cache key: a cached conversion is reused only for the same model files
 // and the same telechat-train code, so an exporter fix never serves a GGUF the old code wrote.
-import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { cacheKey, codeFingerprint, exporterFingerprint, pruneSuperseded } from '../../src/chat/resolve_model.js';
@@ -36,7 +36,10 @@ it('fingerprints the exporter by the contents of its files', () => {
   const second = codeFingerprint(code);
   expect(second).not.toBe(first);
   writeFileSync(join(code, 'nested', 'c.js'), 'export const c = 5;'); // a file in a sub-directory counts too
-  expect(codeFingerprint(code)).not.toBe(second);
+  const third = codeFingerprint(code);
+  expect(third).not.toBe(second);
+  writeFileSync(join(code, 'nested', 'c.js.map'), '{"mappings": ""}'); // a source map does not
+  expect(codeFingerprint(code)).toBe(third);
   // the real build (src/ here, dist/ when installed) has a stable fingerprint
   expect(exporterFingerprint()).toMatch(/^[0-9a-f]{64}$/);
   expect(exporterFingerprint()).toBe(exporterFingerprint());
@@ -61,6 +64,10 @@ it('keeps one cached conversion per model directory: a new one deletes the ones 
   expect(pruneSuperseded(cache, newA)).toEqual({ deleted: [`${oldA}.gguf`], failed: [] });
   expect(readdirSync(cache).sort()).toEqual([`${newA}.gguf`, `${keyB}.gguf`, `${dirOf(oldA)}-notes.txt`].sort());
   expect(pruneSuperseded(cache, newA)).toEqual({ deleted: [], failed: [] });
+  // one that cannot be deleted (here a directory under a cache file's name) is reported, not thrown
+  mkdirSync(join(cache, `${oldA}.gguf`));
+  expect(pruneSuperseded(cache, newA)).toEqual({ deleted: [], failed: [`${oldA}.gguf`] });
+  rmSync(join(cache, `${oldA}.gguf`), { recursive: true });
   // a name without the directory part would match every file: refused
   expect(() => pruneSuperseded(cache, 'abc')).toThrow('pruneSuperseded: "abc" is not a cache key');
   expect(readdirSync(cache)).toHaveLength(3);
