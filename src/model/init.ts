@@ -27,18 +27,29 @@ export function fillNormal(out: Float32Array, std: number, uniform: () => number
   }
 }
 
+// Values are drawn and written in pieces of this many (even, so Box-Muller pairs never straddle
+// two pieces and the stream is the same as one whole-tensor draw) through one staging array
+// kept for the process: an array per tensor would be garbage V8 collects late, up to a
+// model's worth of it, and a tensor's worth at once for a 7B embedding.
+const PIECE = 1 << 20;
+let staging: Float32Array | null = null;
+
 /**
  * Fills `entries` (in table order) through `params`, drawing from `uniform`. Calling it unit
  * by unit with one generator gives the same values as one call over the whole table, so a
  * sharded engine initialises exactly like a single process.
  */
 export function initRandomEntries(params: ParamViews, entries: readonly ParamEntry[], std: number, uniform: () => number): void {
+  staging ??= new Float32Array(PIECE);
   for (const e of entries) {
-    const values = new Float32Array(e.numel);
-    if (e.kind === 'norm') values.fill(1);
-    else if (e.kind === 'matrix' || e.kind === 'embedding') fillNormal(values, std, uniform);
-    // biases stay 0
-    params.tensor(e.name).writeFloat32(values);
+    const flat = params.tensor(e.name).view(0, [e.numel]);
+    for (let start = 0; start < e.numel; start += PIECE) {
+      const values = staging.subarray(0, Math.min(PIECE, e.numel - start));
+      if (e.kind === 'norm') values.fill(1);
+      else if (e.kind === 'matrix' || e.kind === 'embedding') fillNormal(values, std, uniform);
+      else values.fill(0); // biases
+      flat.view(start, [values.length]).writeFloat32(values);
+    }
   }
 }
 
