@@ -41,6 +41,7 @@
 #include "cpu/fast_exp.h"
 #include "cpu/ops.h"
 #include "cpu/attention_tiles.h"
+#include "cpu/transpose.h"
 #include "memory.h"
 
 namespace telechat {
@@ -267,13 +268,7 @@ class Tiles {
     for (int64_t r = 0; r < rows; r++) load_row(dst + r * D_, offset_ptr(src, (t0 + r) * ld + col, dt), D_, dt);
   }
   // dst [D, kBlock] = src[:rows, :]^T, zero in the columns past `rows`.
-  void transpose(float* dst, const float* src, int64_t rows) const {
-    for (int64_t c = 0; c < D_; c++) {
-      float* d = dst + c * kBlock;
-      for (int64_t r = 0; r < rows; r++) d[r] = src[r * D_ + c];
-      std::fill(d + rows, d + kBlock, 0.0f);
-    }
-  }
+  void transpose(float* dst, const float* src, int64_t rows) const { transpose_padded(dst, kBlock, src, D_, rows, D_); }
   // bf16 rows copied as they are, rows past `rows` zero (the padded products then add nothing).
   void load_b(uint16_t* dst, const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col) const {
     const uint16_t* s = static_cast<const uint16_t*>(src);

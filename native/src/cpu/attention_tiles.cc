@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -38,6 +39,37 @@ std::string tile_path_text() {
   const char* env = std::getenv("TELECHAT_CPU_ATTN_TILES");
   return env && std::string(env) == "sgemm" ? "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm" : "sgemm: built for a CPU without AVX-512";
 }
+
+namespace {
+
+// Calls block(MR, NB, i0, j0, rows) (MR and NB as std::integral_constant) for the register blocks
+// covering C [m, n], n a multiple of 16: with one vector of columns, 8-row blocks (8 independent
+// sums hide the FMA / dot-product latency); otherwise 4 rows by up to 4 vectors (64 columns).
+// Each output element is summed over all of k inside one block, so the blocking never changes a value.
+template <class Block>
+void for_each_block(int64_t m, int64_t n, Block block) {
+  using std::integral_constant;
+  if (n == 16) {
+    for (int64_t i0 = 0; i0 < m; i0 += 8) {
+      block(integral_constant<int, 8>{}, integral_constant<int, 1>{}, i0, int64_t{0}, std::min<int64_t>(8, m - i0));
+    }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < m; i0 += 4) {
+    const int64_t rows = std::min<int64_t>(4, m - i0);
+    for (int64_t j0 = 0; j0 < n; j0 += 64) {
+      const integral_constant<int, 4> four;
+      switch (std::min<int64_t>(64, n - j0) / 16) {
+        case 4: block(four, integral_constant<int, 4>{}, i0, j0, rows); break;
+        case 3: block(four, integral_constant<int, 3>{}, i0, j0, rows); break;
+        case 2: block(four, integral_constant<int, 2>{}, i0, j0, rows); break;
+        default: block(four, integral_constant<int, 1>{}, i0, j0, rows); break;
+      }
+    }
+  }
+}
+
+}  // namespace
 
 #ifdef __AVX512F__
 namespace {
@@ -83,23 +115,9 @@ void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, i
 void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
 #ifdef __AVX512F__
-  if (n == 16) {  // one vector of columns: 8 rows, so 8 independent sums hide the FMA latency
-    for (int64_t i0 = 0; i0 < m; i0 += 8) {
-      f32_block<8, 1>(i0, 0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, std::min<int64_t>(8, m - i0));
-    }
-    return;
-  }
-  for (int64_t i0 = 0; i0 < m; i0 += 4) {
-    const int64_t rows = std::min<int64_t>(4, m - i0);
-    for (int64_t j0 = 0; j0 < n; j0 += 64) {
-      switch (std::min<int64_t>(64, n - j0) / 16) {
-        case 4: f32_block<4, 4>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
-        case 3: f32_block<4, 3>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
-        case 2: f32_block<4, 2>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
-        default: f32_block<4, 1>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows); break;
-      }
-    }
-  }
+  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
+    f32_block<decltype(mr)::value, decltype(nb)::value>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows);
+  });
 #else
   (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)trans_a, (void)B, (void)ldb, (void)beta, (void)C,
       (void)ldc;
@@ -175,23 +193,9 @@ void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t
                     float beta, float* C, int64_t ldc) {
 #ifdef __AVX512BF16__
   const int64_t kp = k / 2;
-  if (n == 16) {  // one vector of columns: 8 rows, so 8 independent sums hide the dot-product latency
-    for (int64_t i0 = 0; i0 < m; i0 += 8) {
-      bf16_block<8, 1>(i0, 0, n, kp, alpha, A, lda, Bp, beta, C, ldc, std::min<int64_t>(8, m - i0));
-    }
-    return;
-  }
-  for (int64_t i0 = 0; i0 < m; i0 += 4) {
-    const int64_t rows = std::min<int64_t>(4, m - i0);
-    for (int64_t j0 = 0; j0 < n; j0 += 64) {
-      switch (std::min<int64_t>(64, n - j0) / 16) {
-        case 4: bf16_block<4, 4>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
-        case 3: bf16_block<4, 3>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
-        case 2: bf16_block<4, 2>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
-        default: bf16_block<4, 1>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows); break;
-      }
-    }
-  }
+  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
+    bf16_block<decltype(mr)::value, decltype(nb)::value>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows);
+  });
 #else
   (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)Bp, (void)beta, (void)C, (void)ldc;
   throw std::logic_error("tile_gemm_bf16: built without AVX512-BF16");
@@ -202,17 +206,9 @@ void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int6
                         bool accumulate, uint16_t* C, int64_t ldc) {
 #ifdef __AVX512BF16__
   const int64_t kp = k / 2;
-  for (int64_t i0 = 0; i0 < m; i0 += 4) {
-    const int64_t rows = std::min<int64_t>(4, m - i0);
-    for (int64_t j0 = 0; j0 < n; j0 += 64) {
-      switch (std::min<int64_t>(64, n - j0) / 16) {
-        case 4: bf16_block_bf16_out<4, 4>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
-        case 3: bf16_block_bf16_out<4, 3>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
-        case 2: bf16_block_bf16_out<4, 2>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
-        default: bf16_block_bf16_out<4, 1>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows); break;
-      }
-    }
-  }
+  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
+    bf16_block_bf16_out<decltype(mr)::value, decltype(nb)::value>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows);
+  });
 #else
   (void)m, (void)n, (void)k, (void)A, (void)lda, (void)Bp, (void)accumulate, (void)C, (void)ldc;
   throw std::logic_error("tile_gemm_bf16_out: built without AVX512-BF16");

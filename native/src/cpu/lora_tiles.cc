@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cpu/attention_tiles.h"
+#include "cpu/transpose.h"
 #include "memory.h"
 
 namespace telechat {
@@ -80,15 +81,6 @@ void add_partials(float* g, const float* parts, int64_t count, int64_t stride, i
   }
 }
 
-// m [rows, cols] (ld) transposed into out [cols, ld_out], 16-bit values; columns nt.. of out
-// (up to ld_out) zero, so an odd row count pairs with zeros in tile_gemm_bf16.
-void transpose16(uint16_t* out, int64_t ld_out, const uint16_t* m, int64_t ld, int64_t rows, int64_t cols) {
-  for (int64_t c = 0; c < cols; c++) {
-    for (int64_t r = 0; r < rows; r++) out[c * ld_out + r] = m[r * ld + c];
-    for (int64_t r = rows; r < ld_out; r++) out[c * ld_out + r] = 0;
-  }
-}
-
 // Runs block(work, t0, nt) for every kRows-row block [t0, t0 + nt) of T rows, in parallel; `work`
 // is the running thread's share of work_floats scratch floats.
 template <class Block>
@@ -136,10 +128,8 @@ void forward_f32(float* y, float* u, const float* x, const float* a, const float
   Scratch at_buf(static_cast<size_t>(In * R) * 4), bt_buf(static_cast<size_t>(R * Out) * 4);
   float* At = at_buf.as<float>();
   float* Bt = bt_buf.as<float>();
-  for (int64_t r = 0; r < R; r++)
-    for (int64_t i = 0; i < In; i++) At[i * R + r] = a[r * In + i];
-  for (int64_t o = 0; o < Out; o++)
-    for (int64_t r = 0; r < R; r++) Bt[r * Out + o] = b[o * R + r];
+  transpose_padded(At, R, a, In, R, In);
+  transpose_padded(Bt, Out, b, R, Out, R);
   forward_blocks(T, 0, [&](float*, int64_t t0, int64_t nt) {
     tile_gemm_f32(nt, R, In, scale, x + t0 * In, In, false, At, R, 0.0f, u + t0 * R, R);
     tile_gemm_f32(nt, Out, R, 1.0f, u + t0 * R, R, false, Bt, Out, 1.0f, y + t0 * width, width);
@@ -199,15 +189,15 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
     uint16_t* xP = dyP + kRows * Out;
     const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
     const uint16_t* dyb = dy + t0 * width;
-    // gB^T (+)= u^T dy
-    transpose16(uT, ntp, u + t0 * R, R, nt, R);
+    // gB^T (+)= u^T dy; u^T and du^T padded with a zero column to ntp, pairing with dy's and x's zero row
+    transpose_padded(uT, ntp, u + t0 * R, R, nt, R);
     pack_rows_bf16(dyP, dyb, nt, Out, width);
     tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, beta, GBt, Out);
     // du = round(s dy B)
     tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
     store_row(du, duf, nt * R, DT_BF16);
     // gA (+)= du^T x
-    transpose16(duT, ntp, du, R, nt, R);
+    transpose_padded(duT, ntp, du, R, nt, R);
     pack_rows_bf16(xP, x + t0 * In, nt, In, In);
     tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, beta, GA, In);
     // dx (+)= du A, summed in fp32 and rounded once
