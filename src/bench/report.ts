@@ -156,6 +156,36 @@ function profileTable(r: Result, key: string): string {
   return table(['op (outer/inner: inner inside outer)', 'calls/step', 'self ms/step', 'share of step'], body);
 }
 
+/** Which OpenBLAS kernels our fp32 products ran on, and whether the environment chose them. */
+function blasLine(r: Result): string {
+  const forced = r.get('blas.forced_by_env');
+  return `Our fp32 products (linear layers; attention and LoRA tiles are our own kernels) ran on OpenBLAS's ${r.str('blas.core')} kernels ` +
+    `(${r.str('blas.config')}): ` + (typeof forced === 'string'
+    ? `forced by OPENBLAS_CORETYPE=${forced} in this machine's environment.`
+    : 'OpenBLAS\'s own choice for this CPU.');
+}
+
+/** Our fp32 sides rerun without OPENBLAS_CORETYPE: OpenBLAS's own kernel choice, and the fp32 and LoRA ratios under it. */
+function ownBlasSection(r: Result, side: (label: string, key: string) => string[]): string {
+  const core = r.str('own_blas.core');
+  return [
+    `Our fp32 sides again with OPENBLAS_CORETYPE removed from their environment, so OpenBLAS runs its own choice for this CPU, ` +
+      `${core} (the sgemm yardstick measured the same way, in a fresh process each round; PyTorch's sides are not rerun):`,
+    '',
+    table(['side', 'tokens/s', 's/step (median)', 's/step per round', 'CPU s/step', 'peak RSS MB'], [
+      side(`telechat-train fp32, OpenBLAS ${core}`, 'own_blas.ours_fp32'),
+      side(`telechat-train LoRA fp32, OpenBLAS ${core}`, 'own_blas.ours_lora_fp32'),
+    ]),
+    '',
+    table([`OpenBLAS ${core}`, 'fp32', 'target'], [
+      [`our fp32 step GFLOP/s (${f(r.num('own_blas.ours_fp32_gflops'), 1)}) vs sgemm (${f(r.num('own_blas.sgemm.gflops'), 1)})`,
+        `${f(100 * r.num('own_blas.ratios.fp32_fraction_of_sgemm'), 0)}%`, '>= 80%'],
+      ['LoRA throughput vs our full fine-tuning step', `x${f(r.num('own_blas.ratios.lora_fp32_throughput_vs_full'), 3)}`, r.str('targets.lora_throughput_vs_full')],
+      ['LoRA peak RSS vs our full fine-tuning step', `x${f(r.num('own_blas.ratios.lora_fp32_peak_rss_vs_full'), 3)}`, r.str('targets.lora_peak_rss_vs_full')],
+    ]),
+  ].join('\n');
+}
+
 function trainSection(r: Result): string {
   const side = (label: string, key: string): string[] => [label, f(r.num(`${key}.tokens_per_s`), 0), f(r.num(`${key}.step_s`), 2),
     (r.get(`${key}.step_s_samples`) as number[]).map((x) => f(x, 2)).join(', '), f(r.num(`${key}.step_cpu_s`), 2), f(r.num(`${key}.peak_rss_mb`), 0)];
@@ -191,6 +221,8 @@ function trainSection(r: Result): string {
       [`our fp32 step GFLOP/s (${f(r.num('ours_fp32_gflops'), 1)}) vs sgemm (${f(r.num('sgemm.gflops'), 1)})`,
         `${f(100 * r.num('ratios.fp32_fraction_of_sgemm'), 0)}%`, '>= 80%'],
     ])] : []),
+    ...(r.has('blas.core') ? ['', blasLine(r)] : []),
+    ...(r.has('own_blas.core') ? ['', ownBlasSection(r, side)] : []),
     ...(r.has('eval_cost.fp32') ? ['', 'Evaluation cost: engine.evalLoss (a forward-only loss over every label token, what the trainer\'s ' +
       'evaluation runs) of the same batch, median in-process time, against the same process\'s training step.', '',
     table(['evaluation vs training step', 'fp32', 'bf16', 'target'], [

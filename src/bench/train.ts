@@ -24,20 +24,31 @@
 // BENCH_SIDES (a comma list of sides to run), BENCH_EVAL (the eval-cost measurement, on unless 0),
 // TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the four profiled runs of ours, fp32,
 // bf16, LoRA fp32 and LoRA bf16 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
+//
+// OpenBLAS (our fp32 products) picks its kernels when it loads, unless OPENBLAS_CORETYPE forces a
+// core. When the environment forces one (this kind of machine sets OPENBLAS_CORETYPE=Haswell: AVX2
+// kernels on an AVX-512 CPU, half its fp32 rate), our fp32 full and LoRA sides also run a second
+// time without the variable (sides *_own_blas), with the sgemm yardstick measured the same way, so
+// the page shows both (PyTorch's sides run once, as the environment is).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseModelSpec } from '../model/spec.js';
-import { cpuAttentionTilePath, cpuBf16GemmPath, cpuLoraTilePath } from '../native/kernels.js';
+import { cpuAttentionTilePath, cpuBf16GemmPath, cpuBlasCore, cpuLoraTilePath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
 import { measureSgemm } from './sgemm.js';
 
-type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32';
-const ALL_SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'torch_bf16', 'ours_lora_fp32', 'ours_lora_bf16', 'torch_lora_fp32'];
+type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32'
+  | 'ours_fp32_own_blas' | 'ours_lora_fp32_own_blas';
+const OWN_BLAS_SIDES: SideName[] = ['ours_fp32_own_blas', 'ours_lora_fp32_own_blas'];
+const ALL_SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'torch_bf16', 'ours_lora_fp32', 'ours_lora_bf16', 'torch_lora_fp32', ...OWN_BLAS_SIDES];
+/** The OpenBLAS core this environment forces (undefined: OpenBLAS chooses, and the *_own_blas sides would repeat the others). */
+const FORCED_CORE = process.env.OPENBLAS_CORETYPE;
 // BENCH_SIDES=a,b limits a run to some sides (the summary then reports only what ran)
-const SIDES: SideName[] = process.env.BENCH_SIDES ? (process.env.BENCH_SIDES.split(',') as SideName[]) : ALL_SIDES;
+const SIDES: SideName[] = process.env.BENCH_SIDES ? (process.env.BENCH_SIDES.split(',') as SideName[])
+  : ALL_SIDES.filter((s) => FORCED_CORE !== undefined || !OWN_BLAS_SIDES.includes(s));
 for (const s of SIDES) if (!ALL_SIDES.includes(s)) throw new Error(`BENCH_SIDES: unknown side ${s}; sides are ${ALL_SIDES.join(', ')}`);
 
 interface Run {
@@ -89,15 +100,16 @@ function command(side: SideName, steps: number): [string, string[]] {
     return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train', ...lora, ...autocast]];
   }
   const bf16 = side === 'ours_bf16' || side === 'ours_lora_bf16';
-  const lora = side === 'ours_lora_fp32' || side === 'ours_lora_bf16' ? ['lora'] : [];
+  const lora = side === 'ours_lora_fp32' || side === 'ours_lora_bf16' || side === 'ours_lora_fp32_own_blas' ? ['lora'] : [];
   return [process.execPath, [join('dist', 'bench', 'train_worker.js'), bf16 ? 'bf16' : 'fp32', String(steps), ...lora]];
 }
 
 function runOnce(side: SideName, steps: number): Run {
   const [cmd, args] = command(side, steps);
   const load = loadavg()[0]!;
-  const env = { ...process.env, OMP_NUM_THREADS: String(THREADS) };
-  delete (env as NodeJS.ProcessEnv).TELECHAT_PROFILE; // the profiler's timers are not part of the benchmark
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(THREADS) };
+  delete env.TELECHAT_PROFILE; // the profiler's timers are not part of the benchmark
+  if (OWN_BLAS_SIDES.includes(side)) delete env.OPENBLAS_CORETYPE;
   const t0 = process.hrtime.bigint();
   const res = spawnSync(cmd, args, { encoding: 'utf8', env });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -135,6 +147,15 @@ function evalCostRun(precision: 'fp32' | 'bf16'): { eval_s: number; step_s: numb
   };
 }
 
+/** The sgemm yardstick in a fresh process without OPENBLAS_CORETYPE: OpenBLAS's own kernel choice. */
+function ownBlasSgemm(): { gflops: number; core: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(THREADS) };
+  delete env.OPENBLAS_CORETYPE;
+  const res = spawnSync(process.execPath, [join('dist', 'bench', 'sgemm_worker.js')], { encoding: 'utf8', env });
+  if (res.status !== 0) throw new Error(`sgemm_worker failed with status ${res.status}:\n${res.stderr}`);
+  return JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as { gflops: number; core: string };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -144,14 +165,26 @@ function median(xs: number[]): number {
 function main(): void {
   const started = Date.now();
   const tokens = BENCH_SHAPE.batch * BENCH_SHAPE.seqLen;
-  const samples: Record<SideName, Sample[]> = { ours_fp32: [], ours_bf16: [], torch_fp32: [], torch_bf16: [], ours_lora_fp32: [], ours_lora_bf16: [], torch_lora_fp32: [] };
+  const samples: Record<SideName, Sample[]> = {
+    ours_fp32: [], ours_bf16: [], torch_fp32: [], torch_bf16: [], ours_lora_fp32: [], ours_lora_bf16: [], torch_lora_fp32: [],
+    ours_fp32_own_blas: [], ours_lora_fp32_own_blas: [],
+  };
   const sgemmSamples: number[] = [];
+  const ownBlas = SIDES.some((s) => OWN_BLAS_SIDES.includes(s));
+  const ownSgemmSamples: number[] = [];
+  let ownCore = '';
   setNumThreads(THREADS);
   const bf16GemmPath = cpuBf16GemmPath();
   console.log(`bench:train  ${THREADS} threads, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; ${REPEATS} rounds of ${SHORT} vs ${LONG} steps per side; our bf16 GEMM: ${bf16GemmPath}`);
   for (let r = 0; r < REPEATS; r++) {
     sgemmSamples.push(measureSgemm() / 1e9);
     console.log(`  round ${r + 1} sgemm ${sgemmSamples[r]!.toFixed(1)} GFLOP/s`);
+    if (ownBlas) {
+      const own = ownBlasSgemm();
+      ownSgemmSamples.push(own.gflops);
+      ownCore = own.core;
+      console.log(`  round ${r + 1} sgemm ${own.gflops.toFixed(1)} GFLOP/s on OpenBLAS's own choice, ${own.core}`);
+    }
     // rotate the order each round so no side always runs right after the same neighbour
     const order = SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]!);
     for (const side of order) {
@@ -192,6 +225,8 @@ function main(): void {
   const ours_lora_fp32 = summarise('ours_lora_fp32');
   const ours_lora_bf16 = summarise('ours_lora_bf16');
   const torch_lora_fp32 = summarise('torch_lora_fp32');
+  const ours_fp32_own_blas = summarise('ours_fp32_own_blas');
+  const ours_lora_fp32_own_blas = summarise('ours_lora_fp32_own_blas');
   type Summary = NonNullable<typeof ours_fp32>;
   /** a / b of two sides' values, or null when either did not run. */
   const ratio = (a: Summary | null, b: Summary | null, f: (s: Summary) => number): number | null => (a && b ? f(a) / f(b) : null);
@@ -201,6 +236,9 @@ function main(): void {
   const flops = trainingFlopsPerStep(parseModelSpec(BENCH_CONFIG), BENCH_SHAPE.batch, BENCH_SHAPE.seqLen);
   const sgemm = { gflops: median(sgemmSamples), samples: sgemmSamples };
   const fp32Gflops = ours_fp32 ? flops / ours_fp32.step_s / 1e9 : null;
+  const blas = cpuBlasCore();
+  const ownSgemm = ownBlas ? { gflops: median(ownSgemmSamples), samples: ownSgemmSamples } : null;
+  const ownFp32Gflops = ours_fp32_own_blas ? flops / ours_fp32_own_blas.step_s / 1e9 : null;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
   const profiles = process.env.BENCH_PROFILE === '0' ? null : {
     fp32: profileRun('fp32'), bf16: profileRun('bf16'), lora_fp32: profileRun('fp32', true), lora_bf16: profileRun('bf16', true),
@@ -235,6 +273,20 @@ function main(): void {
     flops_per_step: flops,
     sgemm,
     ours_fp32_gflops: fp32Gflops,
+    blas: { core: blas.core, config: blas.config, forced_by_env: FORCED_CORE ?? null },
+    // our fp32 sides again under OpenBLAS's own kernel choice (only when the environment forces a core)
+    own_blas: ownBlas ? {
+      core: ownCore,
+      sgemm: ownSgemm,
+      ours_fp32: ours_fp32_own_blas,
+      ours_lora_fp32: ours_lora_fp32_own_blas,
+      ours_fp32_gflops: ownFp32Gflops,
+      ratios: {
+        fp32_fraction_of_sgemm: ownFp32Gflops === null || !ownSgemm ? null : ownFp32Gflops / ownSgemm.gflops,
+        lora_fp32_throughput_vs_full: ratio(ours_lora_fp32_own_blas, ours_fp32_own_blas, tps),
+        lora_fp32_peak_rss_vs_full: ratio(ours_lora_fp32_own_blas, ours_fp32_own_blas, rss),
+      },
+    } : null,
     ratios: {
       bf16_throughput_vs_torch_bf16: ratio(ours_bf16, torch_bf16, tps),
       bf16_throughput_vs_ours_fp32: ratio(ours_bf16, ours_fp32, tps),
@@ -281,6 +333,8 @@ function main(): void {
   line('ours LoRA fp32', ours_lora_fp32);
   line('ours LoRA bf16', ours_lora_bf16);
   line('pytorch LoRA fp32', torch_lora_fp32);
+  line('ours fp32 own BLAS', ours_fp32_own_blas);
+  line('ours LoRA fp32 own', ours_lora_fp32_own_blas);
   console.log(`  bf16 vs pytorch bf16 autocast ${x(q.bf16_throughput_vs_torch_bf16)} (target >= 1.5); bf16 vs our fp32 ` +
     `${x(q.bf16_throughput_vs_ours_fp32)} (target >= 1.4); our fp32 step ${fp32Gflops === null ? '-' : fp32Gflops.toFixed(1)} GFLOP/s = ` +
     `${q.fp32_fraction_of_sgemm === null ? '-' : (100 * q.fp32_fraction_of_sgemm).toFixed(0)}% of sgemm ${sgemm.gflops.toFixed(1)} (target >= 80%)`);
@@ -289,6 +343,12 @@ function main(): void {
     `CPU seconds per step, torch / ours: fp32 ${x(q.fp32_cpu_per_token_vs_torch)}, bf16 ${x(q.bf16_cpu_per_token_vs_torch)}`);
   console.log(`  LoRA vs full fine-tuning: throughput fp32 ${x(q.lora_fp32_throughput_vs_full)}, bf16 ${x(q.lora_bf16_throughput_vs_full)} (target >= 1.3); ` +
     `peak RSS fp32 ${x(q.lora_fp32_peak_rss_vs_full)}, bf16 ${x(q.lora_bf16_peak_rss_vs_full)} (target <= 0.7); vs PyTorch LoRA: throughput ${x(q.lora_fp32_throughput_vs_torch_lora)}, peak RSS ${x(q.lora_fp32_peak_rss_vs_torch_lora)}`);
+  const own = result.own_blas;
+  if (own) {
+    console.log(`  OpenBLAS: ${blas.core} here (OPENBLAS_CORETYPE=${FORCED_CORE}); its own choice ${own.core}: sgemm ${own.sgemm?.gflops.toFixed(1) ?? '-'} GFLOP/s, ` +
+      `our fp32 step ${own.ratios.fp32_fraction_of_sgemm === null ? '-' : (100 * own.ratios.fp32_fraction_of_sgemm).toFixed(0)}% of it, LoRA vs full fp32 throughput ${x(own.ratios.lora_fp32_throughput_vs_full)}, ` +
+      `peak RSS ${x(own.ratios.lora_fp32_peak_rss_vs_full)}`);
+  }
   if (evalCost) {
     const cost = (c: typeof evalCost.fp32): string => `wall x${c.ratio.toFixed(2)} (${c.eval_s.toFixed(2)} s / ${c.step_s.toFixed(2)} s), CPU x${c.cpu_ratio.toFixed(2)}`;
     console.log(`  eval of a step's tokens vs the training step (target <= 0.4): fp32 ${cost(evalCost.fp32)}; bf16 ${cost(evalCost.bf16)}`);

@@ -46,6 +46,8 @@ export interface NativeAddon {
   cpuAttentionTilePath(): string;
   /** What LoRA adapter products run on, in words (cpu/lora_tiles.h). */
   cpuLoraTilePath(): string;
+  /** OpenBLAS core name and build configuration (what fp32 products run on). */
+  cpuBlasCore(): { core: string; config: string };
   linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;

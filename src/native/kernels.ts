@@ -100,6 +100,15 @@ export function cpuLoraTilePath(): string {
   return addon.cpuLoraTilePath();
 }
 
+/**
+ * The OpenBLAS kernels fp32 products (linear, and the sgemm fallbacks of attention and LoRA) run
+ * on: OpenBLAS's core name ("Cooperlake", "Haswell", ...: its own choice for the CPU, or what
+ * OPENBLAS_CORETYPE forces, read once when the library loads) and its build configuration string.
+ */
+export function cpuBlasCore(): { core: string; config: string } {
+  return addon.cpuBlasCore();
+}
+
 /** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
 export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
   const a = linearForwardArgs(y, x, w, b);

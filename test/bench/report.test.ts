@@ -156,6 +156,32 @@ describe('bench report', () => {
     for (const missing of ['core', 'comm', 'data', 'zero']) expect(doc).toContain(`no bench-results/${missing}.json`);
   });
 
+  it('names the OpenBLAS kernels our fp32 ran on and, when the environment forced them, the rerun under OpenBLAS\'s own choice', () => {
+    const forced = trainResult();
+    const side = (tps: number, rss: number) => ({ step_s: 4096 / tps, tokens_per_s: tps, peak_rss_mb: rss, step_s_samples: [4096 / tps], step_cpu_s: 8192 / tps });
+    forced.blas = { core: 'Haswell', config: 'OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell', forced_by_env: 'Haswell' };
+    forced.targets = { lora_throughput_vs_full: '>= 1.3', lora_peak_rss_vs_full: '<= 0.7' };
+    forced.own_blas = {
+      core: 'Cooperlake', sgemm: { gflops: 400, samples: [400] }, ours_fp32: side(2048, 600), ours_lora_fp32: side(2560, 420), ours_fp32_gflops: 300,
+      ratios: { fp32_fraction_of_sgemm: 0.75, lora_fp32_throughput_vs_full: 1.25, lora_fp32_peak_rss_vs_full: 0.7 },
+    };
+    writeResult('train', forced);
+    const doc = report();
+    expect(doc).toContain("ran on OpenBLAS's Haswell kernels (OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell): forced by OPENBLAS_CORETYPE=Haswell in this machine's environment.");
+    expect(doc).toContain('| telechat-train LoRA fp32, OpenBLAS Cooperlake | 2560 | 1.60 | 1.60 | 3.20 | 420 |');
+    expect(doc).toContain('| our fp32 step GFLOP/s (300.0) vs sgemm (400.0) | 75% | >= 80% |');
+    expect(doc).toContain('| LoRA throughput vs our full fine-tuning step | x1.250 | >= 1.3 |');
+    expect(doc).toContain('| LoRA peak RSS vs our full fine-tuning step | x0.700 | <= 0.7 |');
+    // OpenBLAS's own choice: said so, and no rerun table
+    const own = trainResult();
+    own.blas = { core: 'Cooperlake', config: 'OpenBLAS 0.3.21', forced_by_env: null };
+    own.own_blas = null;
+    writeResult('train', own);
+    const plain = report();
+    expect(plain).toContain("ran on OpenBLAS's Cooperlake kernels (OpenBLAS 0.3.21): OpenBLAS's own choice for this CPU.");
+    expect(plain).not.toContain('OPENBLAS_CORETYPE removed');
+  });
+
   it('every section names its peer exactly, with the version the result recorded', () => {
     writeResult('core', coreResult());
     writeResult('train', trainResult());

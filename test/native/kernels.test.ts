@@ -699,3 +699,21 @@ for (const tag of TAGS) {
     });
   });
 }
+
+describe('cpuBlasCore', () => {
+  // OpenBLAS picks its kernels once, as it loads: a fresh process per setting, reading the dist build
+  const coreUnder = (coretype: string): { core: string; config: string } => {
+    const script = "import('./dist/native/kernels.js').then((k) => process.stdout.write(JSON.stringify(k.cpuBlasCore())))";
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, OPENBLAS_CORETYPE: coretype } });
+    expect(run.status, run.stderr).toBe(0);
+    return JSON.parse(run.stdout) as { core: string; config: string };
+  };
+
+  it('reports the kernels OpenBLAS loaded, as OPENBLAS_CORETYPE chose them', () => {
+    const here = K.cpuBlasCore();
+    expect(here.config).toMatch(/^OpenBLAS \d+\.\d+\.\d+/);
+    expect(coreUnder('HASWELL').core).toBe('Haswell');
+    // a core every x86-64 OpenBLAS with DYNAMIC_ARCH has; the name differs from the one above
+    expect(coreUnder('SANDYBRIDGE').core).toBe('Sandybridge');
+  });
+});

@@ -1,5 +1,9 @@
 // Bindings for the CPU kernels declared in cpu/ops.h (all but attention). Argument order
 // mirrors ops.h; shapes and dtypes are checked by the TypeScript wrappers (src/native/kernels.ts).
+#include <cblas.h>
+
+#include <string>
+
 #include "bind/args.h"
 #include "bind/bindings.h"
 #include "cpu/gemm_bf16.h"
@@ -115,6 +119,18 @@ Napi::Value CpuAttentionTilePath(const CI& info) {
   return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::tile_path_text()); });
 }
 
+// The OpenBLAS kernels fp32 products run on ("Cooperlake", "Haswell", ...), chosen when the library
+// loaded (OpenBLAS's own CPU detection, or the OPENBLAS_CORETYPE environment variable), and its
+// build configuration.
+Napi::Value CpuBlasCore(const CI& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("core", std::string(openblas_get_corename()));
+    out.Set("config", std::string(openblas_get_config()));
+    return out;
+  });
+}
+
 // What LoRA adapter products run on now, in words; see cpu/lora_tiles.h.
 Napi::Value CpuLoraTilePath(const CI& info) {
   return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cpu::lora_tiles_text()); });
@@ -200,6 +216,7 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuBf16GemmPath", Napi::Function::New(env, CpuBf16GemmPath));
   exports.Set("cpuAttentionTilePath", Napi::Function::New(env, CpuAttentionTilePath));
   exports.Set("cpuLoraTilePath", Napi::Function::New(env, CpuLoraTilePath));
+  exports.Set("cpuBlasCore", Napi::Function::New(env, CpuBlasCore));
   exports.Set("ropeForward", Napi::Function::New(env, RopeForward));
   exports.Set("ropeBackward", Napi::Function::New(env, RopeBackward));
   exports.Set("swigluForward", Napi::Function::New(env, SwigluForward));
