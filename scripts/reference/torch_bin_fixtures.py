@@ -91,6 +91,16 @@ def cmd_to_bin(a):
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
 
 
+def cmd_adapter_to_bin(a):
+    # a PEFT adapter dir as PEFT before 0.7 wrote it (save_pretrained(safe_serialization=False)):
+    # the same adapter_config.json, the tensors in adapter_model.bin via torch.save
+    tensors = load_file(os.path.join(a.adapter, "adapter_model.safetensors"))
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.adapter, "adapter_config.json")) as f, open(os.path.join(a.out, "adapter_config.json"), "w") as g:
+        g.write(f.read())
+    save(collections.OrderedDict((n, tensors[n]) for n in tensors), os.path.join(a.out, "adapter_model.bin"), False)
+
+
 class SystemPayload:
     def __init__(self, marker):
         self.marker = marker
@@ -150,12 +160,15 @@ def main():
     p.add_argument("--shards", type=int, required=True)
     p.add_argument("--legacy", action="store_true")
     p.add_argument("--head", choices=["same", "differ"])
+    p = sub.add_parser("adapter-to-bin")
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--out", required=True)
     p = sub.add_parser("evil")
     p.add_argument("--dir", required=True)
     p = sub.add_parser("load")
     p.add_argument("--file", action="append", required=True)
     a = ap.parse_args()
-    {"views": cmd_views, "to-bin": cmd_to_bin, "evil": cmd_evil, "load": cmd_load}[a.cmd](a)
+    {"views": cmd_views, "to-bin": cmd_to_bin, "adapter-to-bin": cmd_adapter_to_bin, "evil": cmd_evil, "load": cmd_load}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,31 @@
 // PEFT LoRA adapter directories (docs/checkpoints.md): adapter_config.json and
 // adapter_model.safetensors with base_model.model.<module path>.lora_A.weight [r, in] and
 // .lora_B.weight [out, r], B rows in the HF module's own row order (key_value interleaved per
-// kv head). Our adapters keep B in canonical row order (model/lora.ts), translated here.
+// kv head). Our adapters keep B in canonical row order (model/lora.ts), translated here. We write
+// safetensors; we read either that or adapter_model.bin (a torch.save pickle, what PEFT before 0.7
+// wrote), through the same safe pickle reader as pytorch_model.bin.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LoraConfig, LoraTarget } from '../model/lora.js';
 import type { ParamViews } from '../model/params.js';
 import { CheckpointError } from './hf.js';
 import { SafetensorsReader, writeSafetensors } from './safetensors.js';
+import type { TensorFile } from './tensor_file.js';
+import { TorchBinReader } from './torch_bin.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** What PEFT before 0.7 (and save_pretrained(safe_serialization=False)) writes instead: a torch.save pickle. */
+export const ADAPTER_WEIGHTS_BIN = 'adapter_model.bin';
+
+/** The adapter's weights file, safetensors preferred (PEFT writes one of the two). */
+function openAdapterWeights(dir: string): TensorFile {
+  const safetensors = join(dir, ADAPTER_WEIGHTS);
+  if (existsSync(safetensors)) return new SafetensorsReader(safetensors);
+  const bin = join(dir, ADAPTER_WEIGHTS_BIN);
+  if (existsSync(bin)) return new TorchBinReader(bin);
+  throw new CheckpointError(`${dir}: no ${ADAPTER_WEIGHTS} (or ${ADAPTER_WEIGHTS_BIN})`);
+}
 
 export function adapterNames(t: LoraTarget): { a: string; b: string } {
   const p = `base_model.model.${t.path}`;
@@ -71,9 +86,8 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
  * unit's). Every target must be present with exactly its shape: a different base refuses here.
  */
 export function loadAdapterWeights(dir: string, targets: readonly LoraTarget[], r: number, views: ParamViews, only: (t: LoraTarget) => boolean = () => true): void {
-  const file = join(dir, ADAPTER_WEIGHTS);
-  if (!existsSync(file)) throw new CheckpointError(`${dir}: no ${ADAPTER_WEIGHTS}`);
-  const reader = new SafetensorsReader(file);
+  const reader = openAdapterWeights(dir);
+  const file = reader.path;
   try {
     for (const t of targets) {
       const n = adapterNames(t);

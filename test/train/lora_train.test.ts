@@ -159,14 +159,22 @@ describe('LoRA training', () => {
     for (let s = 5; s < STEPS; s++) expect(Math.abs(m2[s]!.loss! - base[s]!.loss!) / base[s]!.loss!, `step ${s + 1}`).toBeLessThan(1e-5);
   }, 180_000);
 
-  it('an adapter we saved loads back as init_adapter bit for bit', async () => {
+  it('an adapter we saved loads back as init_adapter bit for bit, also as adapter_model.bin (PEFT before 0.7)', async () => {
     const out = join(tmp.dir, 'init');
     const cfg = config(0, 6, 2, { init_adapter: join(BASE_OUT(), 'adapter') }, { max_steps: 1, save_steps: 0 });
     await runTrain(fx, out, 1, { ...cfg, optimizer: { type: 'AdamW', params: { ...cfg.optimizer.params, lr: 0 } }, scheduler: undefined }, port++);
     const a = readAll(join(out, 'adapter', 'adapter_model.safetensors'));
     const b = readAll(join(BASE_OUT(), 'adapter', 'adapter_model.safetensors'));
     for (const [k, v] of b) expect(Buffer.from(a.get(k)!.buffer).equals(Buffer.from(v.buffer)), k).toBe(true);
-  }, 60_000);
+    // the same adapter as PEFT before 0.7 saved it (adapter_model.bin, torch.save), written by PyTorch
+    const binDir = join(tmp.dir, 'adapter-bin');
+    runPython('scripts/reference/torch_bin_fixtures.py', ['adapter-to-bin', '--adapter', join(BASE_OUT(), 'adapter'), '--out', binDir]);
+    const outBin = join(tmp.dir, 'init-bin');
+    const cfgBin = config(0, 6, 2, { init_adapter: binDir }, { max_steps: 1, save_steps: 0 });
+    await runTrain(fx, outBin, 1, { ...cfgBin, optimizer: { type: 'AdamW', params: { ...cfgBin.optimizer.params, lr: 0 } }, scheduler: undefined }, port++);
+    const c = readAll(join(outBin, 'adapter', 'adapter_model.safetensors'));
+    for (const [k, v] of b) expect(Buffer.from(c.get(k)!.buffer).equals(Buffer.from(v.buffer)), `${k} via adapter_model.bin`).toBe(true);
+  }, 90_000);
 
   it('bad input: unknown module (lists the layout\'s), r <= 0, an adapter of another base shape or alpha, PEFT options we lack', async () => {
     const unknown = await runFail(join(tmp.dir, 'bad-module'), config(0, 6, 2, { target_modules: ['c_attn'] }));
