@@ -32,12 +32,32 @@ export function adapterNames(t: LoraTarget): { a: string; b: string } {
   return { a: `${p}.lora_A.weight`, b: `${p}.lora_B.weight` };
 }
 
-/** PEFT adapter_config.json keys we honour; any other key set to a non-default value is refused. */
+/**
+ * PEFT adapter_config.json options we do not implement, at their defaults: another value is refused.
+ * An option any PEFT version may add beyond these is accepted only when off (null, false, {} or []).
+ */
 const KNOWN_DEFAULTS: Record<string, unknown> = {
   modules_to_save: null, use_dora: false, use_rslora: false, layers_to_transform: null, layers_pattern: null,
   rank_pattern: {}, alpha_pattern: {}, init_lora_weights: true, layer_replication: null, loftq_config: {},
   megatron_config: null, megatron_core: 'megatron.core', target_parameters: null, trainable_token_indices: null,
+  exclude_modules: null, eva_config: null, corda_config: null, use_qalora: false, lora_bias: false,
 };
+
+/**
+ * Keys that describe the file or its use rather than change the adapter's math: checked or read
+ * below, or without effect here (fan_in_fan_out follows the layout; revision, auto_mapping,
+ * peft_version and runtime_config are bookkeeping; qalora_group_size only matters with use_qalora).
+ */
+const DESCRIPTIVE = new Set(['peft_type', 'task_type', 'bias', 'r', 'lora_alpha', 'lora_dropout', 'target_modules',
+  'base_model_name_or_path', 'inference_mode', 'fan_in_fan_out', 'revision', 'auto_mapping', 'peft_version',
+  'runtime_config', 'qalora_group_size']);
+
+/** null, false, {} or []: an option that is off. */
+function isOff(v: unknown): boolean {
+  if (v === null || v === false) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === 'object' && Object.keys(v as object).length === 0;
+}
 
 export interface AdapterConfigFile {
   r: number;
@@ -63,11 +83,18 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
     return raw[key];
   };
   want('peft_type', (v) => v === 'LORA', '"LORA"');
+  want('task_type', (v) => v === undefined || v === null || v === 'CAUSAL_LM', '"CAUSAL_LM" (an adapter for a causal language model)');
   want('bias', (v) => v === undefined || v === 'none', '"none" (bias training is not supported)');
-  for (const [key, def] of Object.entries(KNOWN_DEFAULTS)) {
-    const v = raw[key];
-    if (v !== undefined && JSON.stringify(v) !== JSON.stringify(def) && !(v === null && def !== null && typeof def === 'object')) {
-      throw new CheckpointError(`${path}: PEFT option "${key}" = ${JSON.stringify(v)} is not supported (only its default ${JSON.stringify(def)})`);
+  for (const [key, v] of Object.entries(raw)) {
+    if (DESCRIPTIVE.has(key)) continue;
+    if (key in KNOWN_DEFAULTS) {
+      const def = KNOWN_DEFAULTS[key];
+      if (JSON.stringify(v) !== JSON.stringify(def) && !(isOff(v) && isOff(def))) {
+        throw new CheckpointError(`${path}: PEFT option "${key}" = ${JSON.stringify(v)} is not supported (only its default ${JSON.stringify(def)})`);
+      }
+    } else if (!isOff(v)) {
+      throw new CheckpointError(`${path}: "${key}" = ${JSON.stringify(v)} is not an adapter_config.json key telechat-train knows; ` +
+        'an unknown PEFT option is accepted only when off (null, false, {} or [])');
     }
   }
   const r = want('r', (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer') as number;
