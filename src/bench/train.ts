@@ -337,7 +337,7 @@ function main(): void {
   line('ours LoRA fp32 own', ours_lora_fp32_own_blas);
   console.log(`  bf16 vs pytorch bf16 autocast ${x(q.bf16_throughput_vs_torch_bf16)} (target >= 1.5); bf16 vs our fp32 ` +
     `${x(q.bf16_throughput_vs_ours_fp32)} (target >= 1.4); our fp32 step ${fp32Gflops === null ? '-' : fp32Gflops.toFixed(1)} GFLOP/s = ` +
-    `${q.fp32_fraction_of_sgemm === null ? '-' : (100 * q.fp32_fraction_of_sgemm).toFixed(0)}% of sgemm ${sgemm.gflops.toFixed(1)} (target >= 80%)`);
+    `${q.fp32_fraction_of_sgemm === null ? '-' : (100 * q.fp32_fraction_of_sgemm).toFixed(1)}% of sgemm ${sgemm.gflops.toFixed(1)} (target >= 80%)`);
   console.log(`  throughput vs torch: fp32 ${x(q.fp32_throughput_vs_torch)}, bf16 ${x(q.bf16_throughput_vs_torch)} (target >= 1.5); ` +
     `peak RSS vs torch: fp32 ${x(q.fp32_peak_rss_vs_torch)}, bf16 ${x(q.bf16_peak_rss_vs_torch)} (target <= 0.6); ` +
     `CPU seconds per step, torch / ours: fp32 ${x(q.fp32_cpu_per_token_vs_torch)}, bf16 ${x(q.bf16_cpu_per_token_vs_torch)}`);
@@ -346,7 +346,7 @@ function main(): void {
   const own = result.own_blas;
   if (own) {
     console.log(`  OpenBLAS: ${blas.core} here (OPENBLAS_CORETYPE=${FORCED_CORE}); its own choice ${own.core}: sgemm ${own.sgemm?.gflops.toFixed(1) ?? '-'} GFLOP/s, ` +
-      `our fp32 step ${own.ratios.fp32_fraction_of_sgemm === null ? '-' : (100 * own.ratios.fp32_fraction_of_sgemm).toFixed(0)}% of it, LoRA vs full fp32 throughput ${x(own.ratios.lora_fp32_throughput_vs_full)}, ` +
+      `our fp32 step ${own.ratios.fp32_fraction_of_sgemm === null ? '-' : (100 * own.ratios.fp32_fraction_of_sgemm).toFixed(1)}% of it, LoRA vs full fp32 throughput ${x(own.ratios.lora_fp32_throughput_vs_full)}, ` +
       `peak RSS ${x(own.ratios.lora_fp32_peak_rss_vs_full)}`);
   }
   if (evalCost) {
