@@ -15,6 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_CONFIG } from './core_config.js';
 import { positiveIntEnv } from './env.js';
+import { blasRecord } from './sgemm.js';
 
 interface SideResult {
   side: string;
@@ -71,6 +72,7 @@ function main(): void {
     bench: 'core',
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads },
+    blas: blasRecord(),
     load_average_1m: { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads },
     iters,
     rounds,

@@ -101,6 +101,7 @@ function provenance(name: string, r: Result, run: RunRecord | undefined, threads
     `- machine: ${machine}`,
     ...(threads ? [`- threads: ${threads}`] : []),
     `- load average: ${load}`,
+    ...(r.has('blas.core') ? [`- OpenBLAS: ${blasText(r)}`] : []),
     `- command: \`${command}\``,
   ].join('\n');
 }
@@ -156,13 +157,12 @@ function profileTable(r: Result, key: string): string {
   return table(['op (outer/inner: inner inside outer)', 'calls/step', 'self ms/step', 'share of step'], body);
 }
 
-/** Which OpenBLAS kernels our fp32 products ran on, and whether the environment chose them. */
-function blasLine(r: Result): string {
+/** Which OpenBLAS kernels our fp32 linear products ran on (attention and LoRA tiles are our own), and who chose them. */
+function blasText(r: Result): string {
   const forced = r.get('blas.forced_by_env');
-  return `Our fp32 products (linear layers; attention and LoRA tiles are our own kernels) ran on OpenBLAS's ${r.str('blas.core')} kernels ` +
-    `(${r.str('blas.config')}): ` + (typeof forced === 'string'
-    ? `forced by OPENBLAS_CORETYPE=${forced} in this machine's environment.`
-    : 'OpenBLAS\'s own choice for this CPU.');
+  return `our fp32 linear products on its ${r.str('blas.core')} kernels, ` + (typeof forced === 'string'
+    ? `forced by OPENBLAS_CORETYPE=${forced} in this machine's environment`
+    : 'its own choice for this CPU') + ` (${r.str('blas.config')})`;
 }
 
 /** Our fp32 sides rerun without OPENBLAS_CORETYPE: OpenBLAS's own kernel choice, and the fp32 and LoRA ratios under it. */
@@ -222,7 +222,6 @@ function trainSection(r: Result): string {
       [`our fp32 step GFLOP/s (${f(r.num('ours_fp32_gflops'), 1)}) vs sgemm (${f(r.num('sgemm.gflops'), 1)})`,
         `${f(100 * r.num('ratios.fp32_fraction_of_sgemm'), 1)}%`, '>= 80%'],
     ])] : []),
-    ...(r.has('blas.core') ? ['', blasLine(r)] : []),
     ...(r.has('own_blas.core') ? ['', ownBlasSection(r, side)] : []),
     ...(r.has('eval_cost.fp32') ? ['', 'Evaluation cost: engine.evalLoss (a forward-only loss over every label token, what the trainer\'s ' +
       'evaluation runs) of the same batch, median in-process time, against the same process\'s training step.', '',

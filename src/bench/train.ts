@@ -35,10 +35,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseModelSpec } from '../model/spec.js';
-import { cpuAttentionTilePath, cpuBf16GemmPath, cpuBlasCore, cpuLoraTilePath } from '../native/kernels.js';
+import { cpuAttentionTilePath, cpuBf16GemmPath, cpuLoraTilePath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
-import { measureSgemm } from './sgemm.js';
+import { blasRecord, measureSgemm } from './sgemm.js';
 
 type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32'
   | 'ours_fp32_own_blas' | 'ours_lora_fp32_own_blas';
@@ -236,7 +236,7 @@ function main(): void {
   const flops = trainingFlopsPerStep(parseModelSpec(BENCH_CONFIG), BENCH_SHAPE.batch, BENCH_SHAPE.seqLen);
   const sgemm = { gflops: median(sgemmSamples), samples: sgemmSamples };
   const fp32Gflops = ours_fp32 ? flops / ours_fp32.step_s / 1e9 : null;
-  const blas = cpuBlasCore();
+  const blas = blasRecord();
   const ownSgemm = ownBlas ? { gflops: median(ownSgemmSamples), samples: ownSgemmSamples } : null;
   const ownFp32Gflops = ours_fp32_own_blas ? flops / ours_fp32_own_blas.step_s / 1e9 : null;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
@@ -273,7 +273,7 @@ function main(): void {
     flops_per_step: flops,
     sgemm,
     ours_fp32_gflops: fp32Gflops,
-    blas: { core: blas.core, config: blas.config, forced_by_env: FORCED_CORE ?? null },
+    blas,
     // our fp32 sides again under OpenBLAS's own kernel choice (only when the environment forces a core)
     own_blas: ownBlas ? {
       core: ownCore,

@@ -167,7 +167,7 @@ describe('bench report', () => {
     };
     writeResult('train', forced);
     const doc = report();
-    expect(doc).toContain("ran on OpenBLAS's Haswell kernels (OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell): forced by OPENBLAS_CORETYPE=Haswell in this machine's environment.");
+    expect(doc).toContain("- OpenBLAS: our fp32 linear products on its Haswell kernels, forced by OPENBLAS_CORETYPE=Haswell in this machine's environment (OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell)");
     expect(doc).toContain('| telechat-train LoRA fp32, OpenBLAS Cooperlake | 2560 | 1.60 | 1.60 | 3.20 | 420 |');
     // one decimal: a 79.66% that would round to a met 80%
     expect(doc).toContain('| our fp32 step GFLOP/s (300.0) vs sgemm (400.0) | 79.7% | >= 80% |');
@@ -179,7 +179,7 @@ describe('bench report', () => {
     own.own_blas = null;
     writeResult('train', own);
     const plain = report();
-    expect(plain).toContain("ran on OpenBLAS's Cooperlake kernels (OpenBLAS 0.3.21): OpenBLAS's own choice for this CPU.");
+    expect(plain).toContain("- OpenBLAS: our fp32 linear products on its Cooperlake kernels, its own choice for this CPU (OpenBLAS 0.3.21)");
     expect(plain).not.toContain('OPENBLAS_CORETYPE removed');
   });
 
