@@ -47,6 +47,8 @@ export interface ArraySpec extends Common {
   items: NumberSpec | StringSpec;
   /** Exact length (betas: 2). */
   length?: number;
+  /** A single item is also accepted, as a one-item array (PEFT's target_modules may be one string). */
+  single?: boolean;
   default: readonly (number | string)[] | null;
 }
 
@@ -155,6 +157,7 @@ export function describe(spec: Spec): string {
     case 'array':
       base = `an array of ${spec.length ?? 'any number of'} ${spec.items.kind === 'number' ? 'numbers' : 'strings'}`;
       if (spec.items.kind === 'string' && spec.items.oneOf) base += ` (${spec.items.oneOf.map((v) => JSON.stringify(v)).join(', ')})`;
+      if (spec.single) base += ` or one ${spec.items.kind === 'number' ? 'number' : 'string'}`;
       break;
     case 'object':
     case 'tagged':
