@@ -15,6 +15,9 @@
       pytorch_model_0000K-of-0000N.bin with pytorch_model.bin.index.json (N = 1: pytorch_model.bin).
       --head same adds lm_head.weight as the embedding tensor itself (what torch.save of a tied
       model's state dict stores); --head differ adds a different one.
+  torch_bin_fixtures.py adapter-to-bin --adapter DIR --out DIR2
+      DIR2 = the PEFT adapter DIR as PEFT before 0.7 saved it: the same adapter_config.json and
+      its adapter_model.safetensors tensors in adapter_model.bin (torch.save, zip format).
   torch_bin_fixtures.py evil --dir D
       D/evil-{system,eval,stack}.bin: checkpoints whose pickle runs code on torch.load, creating
       D/pwned-<kind> via os.system, via builtins.eval, or via a protocol-4 STACK_GLOBAL

@@ -5,7 +5,8 @@
 // Usage: node dist/bench/sgemm_worker.js   (threads: OMP_NUM_THREADS, default 2)
 import { cpuBlasCore } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
+import { positiveIntEnv } from './env.js';
 import { measureSgemm } from './sgemm.js';
 
-setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
+setNumThreads(positiveIntEnv('OMP_NUM_THREADS', 2));
 process.stdout.write(JSON.stringify({ gflops: measureSgemm() / 1e9, core: cpuBlasCore().core }) + '\n');

@@ -41,6 +41,8 @@ const KNOWN_DEFAULTS: Record<string, unknown> = {
   rank_pattern: {}, alpha_pattern: {}, init_lora_weights: true, layer_replication: null, loftq_config: {},
   megatron_config: null, megatron_core: 'megatron.core', target_parameters: null, trainable_token_indices: null,
   exclude_modules: null, eva_config: null, corda_config: null, use_qalora: false, lora_bias: false,
+  alora_invocation_tokens: null, arrow_config: null, ensure_weight_tying: false, lora_ga_config: null, use_bdlora: null,
+  velora_config: null, monteclora_config: null,
 };
 
 /**
@@ -52,7 +54,13 @@ const DESCRIPTIVE = new Set(['peft_type', 'task_type', 'bias', 'r', 'lora_alpha'
   'base_model_name_or_path', 'inference_mode', 'fan_in_fan_out', 'revision', 'auto_mapping', 'peft_version',
   'runtime_config', 'qalora_group_size']);
 
-/** null, false, {} or []: an option that is off. */
+/** A known option's value that means its default: the default itself, or null for an empty-object default (PEFT writes either). */
+function isDefault(v: unknown, def: unknown): boolean {
+  if (JSON.stringify(v) === JSON.stringify(def)) return true;
+  return v === null && typeof def === 'object' && def !== null && Object.keys(def).length === 0;
+}
+
+/** null, false, {} or []: an unknown option that is off. */
 function isOff(v: unknown): boolean {
   if (v === null || v === false) return true;
   if (Array.isArray(v)) return v.length === 0;
@@ -87,9 +95,9 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
   want('bias', (v) => v === undefined || v === 'none', '"none" (bias training is not supported)');
   for (const [key, v] of Object.entries(raw)) {
     if (DESCRIPTIVE.has(key)) continue;
-    if (key in KNOWN_DEFAULTS) {
+    if (Object.hasOwn(KNOWN_DEFAULTS, key)) {
       const def = KNOWN_DEFAULTS[key];
-      if (JSON.stringify(v) !== JSON.stringify(def) && !(isOff(v) && isOff(def))) {
+      if (!isDefault(v, def)) {
         throw new CheckpointError(`${path}: PEFT option "${key}" = ${JSON.stringify(v)} is not supported (only its default ${JSON.stringify(def)})`);
       }
     } else if (!isOff(v)) {
@@ -101,7 +109,11 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
   const alpha = want('lora_alpha', (v) => typeof v === 'number' && v > 0, 'a positive number') as number;
   const dropout = raw.lora_dropout === undefined ? 0 : (want('lora_dropout', (v) => typeof v === 'number' && v >= 0 && v < 1, 'a number in [0, 1)') as number);
   let targets = raw.target_modules;
-  if (typeof targets === 'string') targets = [targets];
+  // PEFT reads any other single string as a regular expression over module paths
+  if (targets === 'all-linear') targets = [targets];
+  if (typeof targets === 'string') {
+    throw new CheckpointError(`${path}: key "target_modules" is the regular expression ${JSON.stringify(targets)}; telechat-train reads a list of module names (or "all-linear")`);
+  }
   want('target_modules', () => Array.isArray(targets) && targets.every((t) => typeof t === 'string') && targets.length > 0, 'a non-empty list of module names');
   return { r, lora_alpha: alpha, lora_dropout: dropout, target_modules: targets as string[],
     base_model_name_or_path: typeof raw.base_model_name_or_path === 'string' && raw.base_model_name_or_path !== '' ? raw.base_model_name_or_path : null,

@@ -243,8 +243,9 @@ const lora = obj(
     r: int(null, { above: 0, nullable: true }), // rank; required
     alpha: num(null, { above: 0, nullable: true }), // null = PEFT's default lora_alpha 8; update = alpha / r * B A
     dropout: num(0, { min: 0, max: 0.999 }), // on each adapted module's input (training only; seeded)
-    // the layout's HF module names, or ["all-linear"]; one name alone as PEFT allows ("all-linear"); required
-    target_modules: { kind: 'array', items: str(null), default: null, nullable: true, single: true },
+    // the layout's HF module names, or ["all-linear"] ("all-linear" alone too, as PEFT writes it; PEFT
+    // reads any other single string as a regular expression, which we do not); required
+    target_modules: { kind: 'array', items: str(null), default: null, nullable: true, single: ['all-linear'] },
     init_adapter: str(null, { nullable: true }), // a PEFT adapter dir to continue from
     bias: oneOf(['none', 'all', 'lora_only'], 'none', { unsupported: `bias training ${NOT_LORA} (only "none")` }),
     modules_to_save: { kind: 'array', items: str(null), default: null, nullable: true, unsupported: `modules_to_save ${NOT_LORA}: only the adapters train` },

@@ -47,8 +47,8 @@ export interface ArraySpec extends Common {
   items: NumberSpec | StringSpec;
   /** Exact length (betas: 2). */
   length?: number;
-  /** A single item is also accepted, as a one-item array (PEFT's target_modules may be one string). */
-  single?: boolean;
+  /** Values accepted alone in place of the array, as a one-item array (PEFT's target_modules="all-linear"). */
+  single?: readonly string[];
   default: readonly (number | string)[] | null;
 }
 
@@ -157,7 +157,7 @@ export function describe(spec: Spec): string {
     case 'array':
       base = `an array of ${spec.length ?? 'any number of'} ${spec.items.kind === 'number' ? 'numbers' : 'strings'}`;
       if (spec.items.kind === 'string' && spec.items.oneOf) base += ` (${spec.items.oneOf.map((v) => JSON.stringify(v)).join(', ')})`;
-      if (spec.single) base += ` or one ${spec.items.kind === 'number' ? 'number' : 'string'}`;
+      if (spec.single) base += `, or ${spec.single.map((v) => JSON.stringify(v)).join(' or ')} alone`;
       break;
     case 'object':
     case 'tagged':

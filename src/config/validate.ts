@@ -74,13 +74,7 @@ export class Validator {
         return hit ?? typeError();
       }
       case 'array': {
-        if (spec.single && !Array.isArray(v)) {
-          try {
-            return [this.value(spec.items, v, path)];
-          } catch {
-            return typeError();
-          }
-        }
+        if (typeof v === 'string' && spec.single?.includes(v)) return [v];
         if (!Array.isArray(v)) return typeError();
         if (spec.length !== undefined && v.length !== spec.length) return typeError();
         return v.map((item, i) => {

@@ -31,7 +31,7 @@ export function fillNormal(out: Float32Array, std: number, uniform: () => number
 // two pieces and the stream is the same as one whole-tensor draw) through one staging array
 // kept for the process: an array per tensor would be garbage V8 collects late, up to a
 // model's worth of it, and a tensor's worth at once for a 7B embedding.
-const PIECE = 1 << 20;
+export const PIECE = 1 << 20;
 let staging: Float32Array | null = null;
 
 /**

@@ -162,17 +162,29 @@ describe('bench report', () => {
     forced.blas = { core: 'Haswell', config: 'OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell', forced_by_env: 'Haswell' };
     forced.targets = { lora_throughput_vs_full: '>= 1.3', lora_peak_rss_vs_full: '<= 0.7' };
     forced.own_blas = {
-      core: 'Cooperlake', sgemm: { gflops: 400, samples: [400] }, ours_fp32: side(2048, 600), ours_lora_fp32: side(2560, 420), ours_fp32_gflops: 300,
-      ratios: { fp32_fraction_of_sgemm: 0.7966, lora_fp32_throughput_vs_full: 1.25, lora_fp32_peak_rss_vs_full: 0.7 },
+      core: 'Cooperlake', sgemm: { gflops: 400, samples: [400] }, ours_fp32: side(2048, 600), ours_lora_fp32: side(2560, 420), ours_fp32_gflops: 318.64,
+      ratios: { fp32_fraction_of_sgemm: 318.64 / 400, lora_fp32_throughput_vs_full: 1.25, lora_fp32_peak_rss_vs_full: 0.7 },
     };
+    // the bf16 and sgemm table of the main rows, with a fraction just under its target
+    forced.ours_fp32_gflops = 199.9;
+    forced.sgemm = { gflops: 250, samples: [250] };
+    forced.ratios = { ...(forced.ratios as object), bf16_throughput_vs_torch_bf16: 2, bf16_throughput_vs_ours_fp32: 1.5, fp32_fraction_of_sgemm: 199.9 / 250 };
     writeResult('train', forced);
     const doc = report();
     expect(doc).toContain("- OpenBLAS: our fp32 linear products on its Haswell kernels, forced by OPENBLAS_CORETYPE=Haswell in this machine's environment (OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell)");
     expect(doc).toContain('| telechat-train LoRA fp32, OpenBLAS Cooperlake | 2560 | 1.60 | 1.60 | 3.20 | 420 |');
-    // one decimal: a 79.66% that would round to a met 80%
-    expect(doc).toContain('| our fp32 step GFLOP/s (300.0) vs sgemm (400.0) | 79.7% | >= 80% |');
+    // rounded toward a miss: 79.66% and 79.96% would both round to a met 80%
+    expect(doc).toContain('| our fp32 step GFLOP/s (318.6) vs sgemm (400.0) | 79.6% | >= 80% |');
+    expect(doc).toContain('| our fp32 step GFLOP/s (199.9) vs sgemm (250.0) | 79.9% | >= 80% |');
     expect(doc).toContain('| LoRA throughput vs our full fine-tuning step | x1.250 | >= 1.3 |');
     expect(doc).toContain('| LoRA peak RSS vs our full fine-tuning step | x0.700 | <= 0.7 |');
+    // an at-most target rounds up: 0.70004 is not a met 0.700
+    (forced.own_blas as { ratios: Record<string, number> }).ratios.lora_fp32_peak_rss_vs_full = 0.70004;
+    (forced.own_blas as { ratios: Record<string, number> }).ratios.lora_fp32_throughput_vs_full = 1.29996;
+    writeResult('train', forced);
+    const close = report();
+    expect(close).toContain('| LoRA peak RSS vs our full fine-tuning step | x0.701 | <= 0.7 |');
+    expect(close).toContain('| LoRA throughput vs our full fine-tuning step | x1.299 | >= 1.3 |');
     // OpenBLAS's own choice: said so, and no rerun table
     const own = trainResult();
     own.blas = { core: 'Cooperlake', config: 'OpenBLAS 0.3.21', forced_by_env: null };
@@ -181,6 +193,10 @@ describe('bench report', () => {
     const plain = report();
     expect(plain).toContain("- OpenBLAS: our fp32 linear products on its Cooperlake kernels, its own choice for this CPU (OpenBLAS 0.3.21)");
     expect(plain).not.toContain('OPENBLAS_CORETYPE removed');
+    // a name OpenBLAS does not know is not what ran
+    own.blas = { core: 'Cooperlake', config: 'OpenBLAS 0.3.21', forced_by_env: 'Foo' };
+    writeResult('train', own);
+    expect(report()).toContain('on its Cooperlake kernels, with OPENBLAS_CORETYPE=Foo in the environment, which OpenBLAS did not apply as given');
   });
 
   it('every section names its peer exactly, with the version the result recorded', () => {

@@ -1,5 +1,6 @@
-// adapter_config.json as PEFT writes it: every key a recent PEFT saves, at its default, is read;
-// an option we do not implement, set, is refused by name; so is an unknown key that is on.
+// adapter_config.json as PEFT writes it: every key PEFT 0.19.1 saves is a key we know (an option
+// we do not implement is refused by name unless at its default); a key we do not know at all is
+// accepted only when off.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,8 +37,24 @@ describe('readAdapterConfig', () => {
     expect(cfg).toEqual({
       r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: PEFT_0191.target_modules, base_model_name_or_path: 'Tele-AI/TeleChat2-7B',
     });
-    // an option a later PEFT may add is fine while it is off
-    expect(readAdapterConfig(adapterDir({ ...PEFT_0191, some_future_option: null, another: false, more: [] })).r).toBe(8);
+    // an option a later PEFT may add is fine while it is off (a name Object.prototype has included)
+    expect(readAdapterConfig(adapterDir({ ...PEFT_0191, some_future_option: null, another: false, more: [], toString: null })).r).toBe(8);
+    // PEFT writes null for an empty-object default too
+    expect(readAdapterConfig(adapterDir({ ...PEFT_0191, loftq_config: null, rank_pattern: null })).r).toBe(8);
+    // "all-linear" alone, as PEFT takes it
+    expect(readAdapterConfig(adapterDir({ ...PEFT_0191, target_modules: 'all-linear' })).target_modules).toEqual(['all-linear']);
+  });
+
+  it('knows every key of the PEFT 0.19.1 file: none is accepted only for being off', () => {
+    // each key set to a value that is neither its default nor off is refused as a known PEFT option,
+    // or read (r, alpha, dropout, targets, base, task, peft_type) or ignored as bookkeeping
+    const bookkeeping = new Set(['auto_mapping', 'base_model_name_or_path', 'fan_in_fan_out', 'inference_mode', 'peft_version', 'qalora_group_size', 'revision']);
+    const read = new Set(['bias', 'lora_alpha', 'lora_dropout', 'peft_type', 'r', 'target_modules', 'task_type']);
+    for (const key of Object.keys(PEFT_0191)) {
+      if (bookkeeping.has(key) || read.has(key)) continue;
+      const dir = adapterDir({ ...PEFT_0191, [key]: 'on' });
+      expect(() => readAdapterConfig(dir), key).toThrow(`PEFT option "${key}" = "on" is not supported`);
+    }
   });
 
   const refused: Array<[string, Record<string, unknown>, string]> = [
@@ -47,6 +64,9 @@ describe('readAdapterConfig', () => {
     ['EVA initialisation', { eva_config: { rho: 2 } }, 'PEFT option "eva_config" = {"rho":2} is not supported'],
     ['DoRA', { use_dora: true }, 'PEFT option "use_dora" = true is not supported'],
     ['an unknown option that is on', { some_future_option: 3 }, '"some_future_option" = 3 is not an adapter_config.json key telechat-train knows'],
+    ['activated LoRA', { alora_invocation_tokens: [1, 2] }, 'PEFT option "alora_invocation_tokens" = [1,2] is not supported (only its default null)'],
+    ['an empty layer list (no layer, to PEFT)', { layers_to_transform: [] }, 'PEFT option "layers_to_transform" = [] is not supported'],
+    ['a target_modules regular expression', { target_modules: '.*\\.(query|dense)' }, 'key "target_modules" is the regular expression ".*\\\\.(query|dense)"; telechat-train reads a list of module names (or "all-linear")'],
     ['another task', { task_type: 'SEQ_CLS' }, 'key "task_type" must be "CAUSAL_LM"'],
   ];
   for (const [what, change, message] of refused) {

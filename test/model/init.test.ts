@@ -2,12 +2,10 @@
 // exactly one whole-tensor draw from the seeded stream, for tensors longer than a piece (odd
 // lengths included, where the last Box-Muller pair keeps one value), in fp32 and bf16.
 import { describe, expect, it } from 'vitest';
-import { fillNormal, initRandomEntries, seededUniform } from '../../src/model/init.js';
+import { fillNormal, initRandomEntries, PIECE, seededUniform } from '../../src/model/init.js';
 import type { ParamEntry, ParamViews } from '../../src/model/params.js';
 import { alloc, DType, MemCategory, type Tensor } from '../../src/native/tensor.js';
 import { bf16ToFloat32, float32ToBf16 } from '../../src/native/half.js';
-
-const PIECE = 1 << 20; // init.ts's piece length
 
 function viewsOf(entries: ParamEntry[], dtype: DType): { views: ParamViews; tensors: Map<string, Tensor> } {
   const tensors = new Map(entries.map((e) => [e.name, alloc(dtype, e.shape, MemCategory.Params)] as const));

@@ -391,9 +391,13 @@ describe('the lora section', () => {
     expect(resolve(ok).lora).toBeNull();
     expect(resolve({ ...ok, lora: { r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: ['query'] } }).lora).toEqual({ r: 8, alpha: 16, dropout: 0.05, target_modules: ['query'], init_adapter: null });
     expect(resolve({ ...ok, lora: { r: 4, target_modules: ['all-linear'] } }).lora!.alpha).toBe(8);
-    // one module name alone, as PEFT's LoraConfig(target_modules="all-linear") writes it
+    // "all-linear" alone, as PEFT's LoraConfig(target_modules="all-linear") takes it; any other single
+    // string is a regular expression to PEFT, and refused here
     expect(resolve({ ...ok, lora: { r: 4, target_modules: 'all-linear' } }).lora!.target_modules).toEqual(['all-linear']);
-    expect(() => resolve({ ...ok, lora: { r: 4, target_modules: 3 } })).toThrow('key "lora.target_modules" expects an array of any number of strings or one string or null, got 3');
+    for (const bad of ['query', '.*\\.(query|dense)', 3]) {
+      expect(() => resolve({ ...ok, lora: { r: 4, target_modules: bad } })).toThrow(
+        `key "lora.target_modules" expects an array of any number of strings, or "all-linear" alone or null, got ${JSON.stringify(bad)}`);
+    }
   });
   it('refuses r <= 0, a missing r or target_modules, and PEFT options we lack, by name', () => {
     expect(() => resolve({ ...ok, lora: { r: 0, target_modules: ['query'] } })).toThrow(/lora\.r/);
