@@ -167,19 +167,21 @@ class Tiles {
     Pb_ = h;
   }
 
-  // Rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D), as the tile. backward:
-  // also what only the backward's products use.
-  void load_q(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
+  // Rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D), as the tile, packed for the
+  // products that will read it: for_dk / for_dq: Q or K also as dK's / dQ's right-hand operand
+  // (pass 1 of the two-pass backward needs only the first, pass 2 only the second); backward: V
+  // for dP rather than for the forward's P V.
+  void load_q(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool for_dk) {
     if (path_ != TilePath::Bf16) return load_f32(Q_, src, t0, rows, ld, col, dt);
     load_b(Qb_, src, t0, rows, ld, col);
-    if (backward) pack_rows_bf16(Qr_, Qb_, kBlock, D_, D_);
+    if (for_dk) pack_rows_bf16(Qr_, Qb_, kBlock, D_, D_);
   }
   void load_do(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt) {
     if (path_ != TilePath::Bf16) return load_f32(dO_, src, t0, rows, ld, col, dt);
     load_b(dOb_, src, t0, rows, ld, col);
     pack_rows_bf16(dOr_, dOb_, kBlock, D_, D_);
   }
-  void load_k(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
+  void load_k(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool for_dq) {
     if (path_ != TilePath::Bf16) {
       load_f32(K_, src, t0, rows, ld, col, dt);
       if (path_ == TilePath::F32) transpose(Kt_, K_, rows);
@@ -187,7 +189,7 @@ class Tiles {
     }
     load_b(Kb_, src, t0, rows, ld, col);
     pack_cols_bf16(Kc_, Kb_, D_, kBlock, D_);
-    if (backward) pack_rows_bf16(Kr_, Kb_, kBlock, D_, D_);
+    if (for_dq) pack_rows_bf16(Kr_, Kb_, kBlock, D_, D_);
   }
   void load_v(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool backward) {
     if (path_ != TilePath::Bf16) {
@@ -487,7 +489,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
       for (int64_t task = 0; task < nblocks * nkv; task++) {
         const Block& k = blocks[nblocks - 1 - task / nkv];
         const int64_t g = task % nkv, kn = k.rows();
-        tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, true);
+        tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, false);  // dQ is pass 2's
         tiles.load_v(qkv, k.t0, kn, sh.row(), sh.v_col(g), dt, true);
         std::fill(dK, dK + kn * D, 0.0f);
         std::fill(dV, dV + kn * D, 0.0f);
@@ -510,7 +512,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
       for (int64_t task = 0; task < nblocks * nh; task++) {
         const Block& q = blocks[task / nh];
         const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
-        tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, true);
+        tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, false);  // dK was pass 1's
         tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt);
         std::fill(dQ, dQ + qn * D, 0.0f);
         for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
