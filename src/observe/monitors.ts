@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MonitorConfig } from '../config/index.js';
-import type { StepMetrics } from '../train/metrics.js';
+import type { StepMetrics } from './step_metrics.js';
 import { CsvMonitor, truncateCsvFiles } from './csv_monitor.js';
 import type { KeepScalar, ScalarEvent } from './scalars.js';
 import { isEventFile, TensorBoardWriter, truncateEventFiles } from './tensorboard.js';

@@ -1,7 +1,7 @@
 // What rank 0 does beside metrics.jsonl: run.json at the start, TensorBoard / CSV scalars every
 // step, report.html at the end (also when the run fails). The trainer's one hook.
 import type { ResolvedConfig } from '../config/index.js';
-import type { StepMetrics } from '../train/metrics.js';
+import type { StepMetrics } from './step_metrics.js';
 import { Monitors, type EvalMetrics } from './monitors.js';
 import { writeReport } from './report/index.js';
 import { writeRunFacts, type RunFacts } from './run_info.js';

@@ -9,7 +9,7 @@ import { buildParamTable, type UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { loraAdapters, type LoraSetup } from './lora.js';
-import type { MemoryBytes } from '../train/metrics.js';
+import type { MemoryBytes } from '../observe/step_metrics.js';
 import { buildLoraTable, loraTargets } from '../model/lora.js';
 
 export type Precision = 'bf16' | 'fp16' | 'fp32';

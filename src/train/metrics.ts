@@ -1,31 +1,6 @@
 // metrics.jsonl (one object per optimizer step, rank 0 only, DESIGN.md) and train.log.
 import { appendFileSync, closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-
-export interface MemoryBytes {
-  params: number;
-  grads: number;
-  master: number;
-  optim: number;
-  activations: number;
-  buffers: number;
-}
-
-export interface StepMetrics {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  loss_scale: number;
-  tokens: number;
-  loss_tokens: number;
-  step_time_s: number;
-  tokens_per_s: number;
-  mfu: number;
-  mem: MemoryBytes;
-  /** Present when the update was skipped (fp16 overflow or a non-finite loss). */
-  skipped?: 'overflow' | 'nonfinite_loss' | 'no_loss_tokens';
-}
+import type { StepMetrics } from '../observe/step_metrics.js';
 
 export class MetricsWriter {
   private readonly fd: number;

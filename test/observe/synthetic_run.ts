@@ -2,7 +2,7 @@
 // a resolved config, and run.json pointing at a real dataset dir (so the report shows a row).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StepMetrics } from '../../src/train/metrics.js';
+import type { StepMetrics } from '../../src/observe/step_metrics.js';
 import { writeRunFacts } from '../../src/observe/run_info.js';
 
 export function syntheticMetrics(n: number): StepMetrics[] {

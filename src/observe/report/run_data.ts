@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readManifest, type Manifest } from '../../data/manifest.js';
 import { manifestTokenizer } from '../../data/inspect.js';
 import { DatasetReader } from '../../data/reader.js';
-import type { StepMetrics } from '../../train/metrics.js';
+import type { StepMetrics } from '../step_metrics.js';
 import type { EvalMetrics } from '../monitors.js';
 import { readRunFacts, type RunFacts } from '../run_info.js';
 
