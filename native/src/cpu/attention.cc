@@ -215,7 +215,7 @@ class Tiles {
   void pv(float* acc, const float* S, int64_t qn, int64_t kn) {
     switch (path_) {
       case TilePath::Bf16:
-        round_block(Pb_, S, qn, kn, false);
+        round_rows_bf16(Pb_, S, qn, kn, kBlock);
         return tile_gemm_bf16(qn, D_, kBlock, 1.0f, Pb_, kBlock, Vr_, 1.0f, acc, D_);
       case TilePath::F32: return tile_gemm_f32(qn, D_, kn, 1.0f, S, kBlock, false, V_, D_, 1.0f, acc, D_);
       case TilePath::Sgemm:
@@ -226,8 +226,8 @@ class Tiles {
   void dv(float* dV, const float* S, int64_t qn, int64_t kn) {
     switch (path_) {
       case TilePath::Bf16:
-        round_block(Pb_, S, qn, kn, true);
-        return tile_gemm_bf16(kn, D_, kBlock, 1.0f, Pb_, kBlock, dOr_, 1.0f, dV, D_);
+        round_pack_rows_bf16(Pb_, S, qn, kn, kBlock);  // P^T as the product reads it, no transpose
+        return tile_gemm_bf16_at(kn, D_, kBlock, 1.0f, Pb_, kBlock, dOr_, 1.0f, dV, D_);
       case TilePath::F32: return tile_gemm_f32(kn, D_, qn, 1.0f, S, kBlock, true, dO_, D_, 1.0f, dV, D_);
       case TilePath::Sgemm:
         return cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, 1.0f, S, kBlock, dO_, D_, 1.0f, dV, D_);
@@ -246,8 +246,8 @@ class Tiles {
   void dk(float* dK, const float* dS, int64_t qn, int64_t kn, float scale) {
     switch (path_) {
       case TilePath::Bf16:
-        round_block(Pb_, dS, qn, kn, true);
-        return tile_gemm_bf16(kn, D_, kBlock, scale, Pb_, kBlock, Qr_, 1.0f, dK, D_);
+        round_pack_rows_bf16(Pb_, dS, qn, kn, kBlock);
+        return tile_gemm_bf16_at(kn, D_, kBlock, scale, Pb_, kBlock, Qr_, 1.0f, dK, D_);
       case TilePath::F32: return tile_gemm_f32(kn, D_, qn, scale, dS, kBlock, true, Q_, D_, 1.0f, dK, D_);
       case TilePath::Sgemm:
         return cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, D_, qn, scale, dS, kBlock, Q_, D_, 1.0f, dK, D_);
@@ -257,7 +257,7 @@ class Tiles {
   void dq(float* dQ, const float* dS, int64_t qn, int64_t kn, float scale) {
     switch (path_) {
       case TilePath::Bf16:
-        round_block(Pb_, dS, qn, kn, false);
+        round_rows_bf16(Pb_, dS, qn, kn, kBlock);
         return tile_gemm_bf16(qn, D_, kBlock, scale, Pb_, kBlock, Kr_, 1.0f, dQ, D_);
       case TilePath::F32: return tile_gemm_f32(qn, D_, kn, scale, dS, kBlock, false, K_, D_, 1.0f, dQ, D_);
       case TilePath::Sgemm:
@@ -277,16 +277,6 @@ class Tiles {
     for (int64_t r = 0; r < rows; r++) std::memcpy(dst + r * D_, s + (t0 + r) * ld + col, D_ * 2);
     std::memset(dst + rows * D_, 0, (kBlock - rows) * D_ * 2);
   }
-  // dst [kBlock, kBlock] bf16 = X[:qn, :kn] rounded (transposed: X^T), zero elsewhere.
-  static void round_block(uint16_t* dst, const float* X, int64_t qn, int64_t kn, bool transpose) {
-    std::memset(dst, 0, kBlock * kBlock * 2);
-    for (int64_t i = 0; i < qn; i++) {
-      for (int64_t j = 0; j < kn; j++) {
-        dst[transpose ? j * kBlock + i : i * kBlock + j] = f32_to_bf16(X[i * kBlock + j]);
-      }
-    }
-  }
-
   int64_t D_;
   TilePath path_;
   float *Q_, *dO_, *K_, *V_, *Kt_, *Vt_;

@@ -128,12 +128,19 @@ void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A,
 #ifdef __AVX512BF16__
 namespace {
 
+// Where A's bf16 pairs lie: the pair p (reduction elements 2p, 2p + 1) of row i at A + i * row + p * pair.
+// Row-major A [m, k] (lda): {lda, 2}. A = X^T with X [k, w] packed in row pairs (pack_rows_bf16's
+// layout): {2, 2 w}.
+struct PairLayout {
+  int64_t row, pair;
+};
+
 // Rows [i0, i0 + rows) (rows <= MR) x columns [j0, j0 + 16 NB) of C: MR x NB fp32 accumulators stay
 // in registers over all k / 2 pairs; each pair loads NB vectors of B and broadcasts one pair of A per row.
 // Always inlined: called out of line, the accumulators would live in memory, not registers.
 template <int MR, int NB>
 __attribute__((always_inline)) inline void products(__m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A,
-              int64_t lda, const uint16_t* Bp, int64_t rows) {
+              PairLayout a, const uint16_t* Bp, int64_t rows) {
   for (int r = 0; r < MR; r++)
     for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kp; p++) {
@@ -142,7 +149,7 @@ __attribute__((always_inline)) inline void products(__m512 (&acc)[MR][NB], int64
     for (int r = 0; r < MR; r++) {
       if (r >= rows) break;
       uint32_t a32;
-      std::memcpy(&a32, A + (i0 + r) * lda + 2 * p, 4);
+      std::memcpy(&a32, A + (i0 + r) * a.row + p * a.pair, 4);
       const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(a32));
       for (int b = 0; b < NB; b++) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], av, bv[b]);
     }
@@ -150,10 +157,10 @@ __attribute__((always_inline)) inline void products(__m512 (&acc)[MR][NB], int64
 }
 
 template <int MR, int NB>
-void bf16_block(int64_t i0, int64_t j0, int64_t n, int64_t kp, float alpha, const uint16_t* A, int64_t lda,
+void bf16_block(int64_t i0, int64_t j0, int64_t n, int64_t kp, float alpha, const uint16_t* A, PairLayout a,
                 const uint16_t* Bp, float beta, float* C, int64_t ldc, int64_t rows) {
   __m512 acc[MR][NB];
-  products<MR, NB>(acc, i0, j0, n, kp, A, lda, Bp, rows);
+  products<MR, NB>(acc, i0, j0, n, kp, A, a, Bp, rows);
   store_block<MR, NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
 }
 
@@ -176,7 +183,7 @@ template <int MR, int NB>
 void bf16_block_bf16_out(int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A, int64_t lda,
                          const uint16_t* Bp, bool accumulate, uint16_t* C, int64_t ldc, int64_t rows) {
   __m512 acc[MR][NB];
-  products<MR, NB>(acc, i0, j0, n, kp, A, lda, Bp, rows);
+  products<MR, NB>(acc, i0, j0, n, kp, A, PairLayout{lda, 2}, Bp, rows);
   for (int r = 0; r < rows; r++) {
     for (int b = 0; b < NB; b++) {
       uint16_t* c = C + (i0 + r) * ldc + j0 + 16 * b;
@@ -189,16 +196,37 @@ void bf16_block_bf16_out(int64_t i0, int64_t j0, int64_t n, int64_t kp, const ui
 }  // namespace
 #endif
 
+#ifdef __AVX512BF16__
+namespace {
+
+void gemm_bf16_pairs(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, PairLayout a, const uint16_t* Bp,
+                     float beta, float* C, int64_t ldc) {
+  const int64_t kp = k / 2;
+  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
+    bf16_block<decltype(mr)::value, decltype(nb)::value>(i0, j0, n, kp, alpha, A, a, Bp, beta, C, ldc, rows);
+  });
+}
+
+}  // namespace
+#endif
+
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda, const uint16_t* Bp,
                     float beta, float* C, int64_t ldc) {
 #ifdef __AVX512BF16__
-  const int64_t kp = k / 2;
-  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
-    bf16_block<decltype(mr)::value, decltype(nb)::value>(i0, j0, n, kp, alpha, A, lda, Bp, beta, C, ldc, rows);
-  });
+  gemm_bf16_pairs(m, n, k, alpha, A, PairLayout{lda, 2}, Bp, beta, C, ldc);
 #else
   (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)Bp, (void)beta, (void)C, (void)ldc;
   throw std::logic_error("tile_gemm_bf16: built without AVX512-BF16");
+#endif
+}
+
+void tile_gemm_bf16_at(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* Xp, int64_t w, const uint16_t* Bp,
+                       float beta, float* C, int64_t ldc) {
+#ifdef __AVX512BF16__
+  gemm_bf16_pairs(m, n, k, alpha, Xp, PairLayout{2, 2 * w}, Bp, beta, C, ldc);
+#else
+  (void)m, (void)n, (void)k, (void)alpha, (void)Xp, (void)w, (void)Bp, (void)beta, (void)C, (void)ldc;
+  throw std::logic_error("tile_gemm_bf16_at: built without AVX512-BF16");
 #endif
 }
 
@@ -212,6 +240,42 @@ void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int6
 #else
   (void)m, (void)n, (void)k, (void)A, (void)lda, (void)Bp, (void)accumulate, (void)C, (void)ldc;
   throw std::logic_error("tile_gemm_bf16_out: built without AVX512-BF16");
+#endif
+}
+
+void round_rows_bf16(uint16_t* dst, const float* X, int64_t rows, int64_t cols, int64_t n) {
+#ifdef __AVX512BF16__
+  // 16 columns at a time; past `cols` the masked-off lanes load and store zero
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t j = 0; j < n; j += 16) {
+      const int64_t left = i < rows ? cols - j : 0;
+      const __mmask16 m = left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * n + j), round_bf16(_mm512_maskz_loadu_ps(m, X + i * n + j)));
+    }
+  }
+#else
+  (void)dst, (void)X, (void)rows, (void)cols, (void)n;
+  throw std::logic_error("round_rows_bf16: built without AVX512-BF16");
+#endif
+}
+
+void round_pack_rows_bf16(uint16_t* Xp, const float* X, int64_t rows, int64_t cols, int64_t n) {
+#ifdef __AVX512BF16__
+  // rows 2p and 2p + 1, 16 columns at a time: row 2p's value in the low half of each 32-bit lane
+  const auto row = [&](int64_t i, int64_t j) -> __m512i {
+    const int64_t left = i < rows ? cols - j : 0;
+    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
+    return _mm512_cvtepu16_epi32(round_bf16(_mm512_maskz_loadu_ps(m, X + i * n + j)));
+  };
+  for (int64_t p = 0; p < n / 2; p++) {
+    for (int64_t j = 0; j < n; j += 16) {
+      const __m512i pair = _mm512_or_si512(row(2 * p, j), _mm512_slli_epi32(row(2 * p + 1, j), 16));
+      _mm512_storeu_si512(Xp + (p * n + j) * 2, pair);
+    }
+  }
+#else
+  (void)Xp, (void)X, (void)rows, (void)cols, (void)n;
+  throw std::logic_error("round_pack_rows_bf16: built without AVX512-BF16");
 #endif
 }
 

@@ -38,11 +38,22 @@ void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A,
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda, const uint16_t* Bp,
                     float beta, float* C, int64_t ldc);
 
+// tile_gemm_bf16 with A = X^T, X [k, w] (w >= m) given packed in row pairs as pack_rows_bf16 or
+// round_pack_rows_bf16 lays it out: the transposed operand without a transpose.
+void tile_gemm_bf16_at(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* Xp, int64_t w, const uint16_t* Bp,
+                       float beta, float* C, int64_t ldc);
+
 // C (bf16, ldc) = round(A B + C) with accumulate, else round(A B): tile_gemm_bf16's products
 // (same A, Bp and k, n requirements) summed in fp32 and rounded once to bf16 as f32_to_bf16 does
 // (used by lora_tiles.cc).
 void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* Bp,
                         bool accumulate, uint16_t* C, int64_t ldc);
+
+// The fp32 [n, n] tile X (leading dim n), its [:rows, :cols] rounded to bf16 as f32_to_bf16 does and
+// zero elsewhere (the P and dS tiles of bf16 attention before their products): dst [n, n] row-major,
+// or Xp [n / 2 pairs, n] in row pairs (pack_rows_bf16's layout), n a multiple of 16.
+void round_rows_bf16(uint16_t* dst, const float* X, int64_t rows, int64_t cols, int64_t n);
+void round_pack_rows_bf16(uint16_t* Xp, const float* X, int64_t rows, int64_t cols, int64_t n);
 
 // Bp for B = X, X bf16 row-major [k, n] (ldx); rows k.. (k odd) read as zero.
 void pack_rows_bf16(uint16_t* Bp, const uint16_t* X, int64_t k, int64_t n, int64_t ldx);
