@@ -168,18 +168,18 @@ class Tiles {
   }
 
   // Rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D), as the tile, packed for the
-  // products that will read it: for_dk / for_dq: Q or K also as dK's / dQ's right-hand operand
-  // (pass 1 of the two-pass backward needs only the first, pass 2 only the second); backward: V
-  // for dP rather than for the forward's P V.
+  // products that will read it: for_dk / for_dq / for_dv: Q, K or dO also as dK's / dQ's / dV's
+  // right-hand operand (pass 1 of the two-pass backward needs dK's and dV's, pass 2 only dQ's);
+  // backward: V for dP rather than for the forward's P V.
   void load_q(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool for_dk) {
     if (path_ != TilePath::Bf16) return load_f32(Q_, src, t0, rows, ld, col, dt);
     load_b(Qb_, src, t0, rows, ld, col);
     if (for_dk) pack_rows_bf16(Qr_, Qb_, kBlock, D_, D_);
   }
-  void load_do(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt) {
+  void load_do(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool for_dv) {
     if (path_ != TilePath::Bf16) return load_f32(dO_, src, t0, rows, ld, col, dt);
     load_b(dOb_, src, t0, rows, ld, col);
-    pack_rows_bf16(dOr_, dOb_, kBlock, D_, D_);
+    if (for_dv) pack_rows_bf16(dOr_, dOb_, kBlock, D_, D_);
   }
   void load_k(const void* src, int64_t t0, int64_t rows, int64_t ld, int64_t col, DType dt, bool for_dq) {
     if (path_ != TilePath::Bf16) {
@@ -461,7 +461,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
               const Block q{doc0, doc1, q0, std::min(q0 + kBlock, doc1)};
               const int64_t qn = q.rows();
               tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, true);
-              tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt);
+              tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt, true);
               dk_dv_tile(tiles, S, dP, kdK, kdV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, scale);
               // dQ += scale * dS K, with dS still in dP: no second S and dP as pass 2 needs
               tiles.dq(docQ + (q0 - doc0) * D, dP, qn, kn, scale);
@@ -488,7 +488,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
             const Block q{k.doc0, k.doc1, q0, std::min(q0 + kBlock, k.doc1)};
             const int64_t qn = q.rows();
             tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, true);
-            tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt);
+            tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt, true);
             dk_dv_tile(tiles, S, dP, dK, dV, lse + h * T + q.t0, delta + h * T + q.t0, q, k, scale);
           }
         }
@@ -503,7 +503,7 @@ void attention_backward(void* dqkv, const void* dout, const void* out, const flo
         const Block& q = blocks[task / nh];
         const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
         tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, false);  // dK was pass 1's
-        tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt);
+        tiles.load_do(dout, q.t0, qn, nh * D, h * D, dt, false);  // dV was pass 1's
         std::fill(dQ, dQ + qn * D, 0.0f);
         for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
           const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};

@@ -38,8 +38,8 @@ void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A,
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda, const uint16_t* Bp,
                     float beta, float* C, int64_t ldc);
 
-// tile_gemm_bf16 with A = X^T, X [k, w] (w >= m) given packed in row pairs as pack_rows_bf16 or
-// round_pack_rows_bf16 lays it out: the transposed operand without a transpose.
+// tile_gemm_bf16 with A = X^T, X [k, w] (w >= m, k even) given packed in row pairs as
+// pack_rows_bf16 or round_pack_rows_bf16 lays it out: the transposed operand without a transpose.
 void tile_gemm_bf16_at(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* Xp, int64_t w, const uint16_t* Bp,
                        float beta, float* C, int64_t ldc);
 
