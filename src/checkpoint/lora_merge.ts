@@ -3,12 +3,13 @@
 // base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildLoraTable, loraScale, loraTargets, mergedMatrices } from '../model/lora.js';
+import { buildLoraTable, type LoraTarget, loraScale, loraTargets, mergedMatrices } from '../model/lora.js';
 import { buildParamTable, FlatParams } from '../model/params.js';
+import type { ModelSpec } from '../model/spec.js';
 import { DType, MemCategory } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
 import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf.js';
-import { writeByUnit } from './consolidate.js';
+import { checkpointDir, writeByUnit } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
 import { ADAPTER_CONFIG, loadAdapterWeights, readAdapterConfig } from './peft.js';
 
@@ -19,7 +20,27 @@ export function adapterDirOf(checkpoint: string): string | null {
   return null;
 }
 
-export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
+/**
+ * The adapters `telechat-export --checkpoint PATH` merges, or null when PATH is no LoRA run: PATH's
+ * adapter/ (a LoRA checkpoint, or an output dir's final adapters), PATH itself (a PEFT adapter
+ * dir), or the adapter/ of the checkpoint an output dir's `latest` names.
+ */
+export function loraAdapterOf(path: string): string | null {
+  return adapterDirOf(path) ?? (existsSync(join(path, 'latest')) ? adapterDirOf(checkpointDir(path)) : null);
+}
+
+/** An adapter read and checked against its base: what merging it needs, the adapters in fp32 host memory. */
+export interface OpenedAdapter {
+  base: string;
+  spec: ModelSpec;
+  targets: LoraTarget[];
+  r: number;
+  scale: number;
+  adapters: FlatParams;
+}
+
+/** Reads the adapter dir against its base (--model, else the adapter's base_model_name_or_path); free() the adapters after. */
+export function openAdapter(adapterDir: string, baseDir: string | null): OpenedAdapter {
   const cfg = readAdapterConfig(adapterDir);
   const base = baseDir ?? cfg.base_model_name_or_path;
   if (base === null) throw new CheckpointError(`${adapterDir}/adapter_config.json: no base_model_name_or_path; give the base model with --model`);
@@ -29,17 +50,25 @@ export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir:
   const names = [...src.names()];
   src.close();
   const targets = loraTargets(spec, { targetModules: cfg.target_modules }, names, `${join(adapterDir, 'adapter_config.json')}: target_modules`);
-  const loraTable = buildLoraTable(spec, targets, cfg.r, 1);
-  const adapters = new FlatParams(loraTable, DType.F32, MemCategory.Buffers);
-  const table = buildParamTable(spec, 1);
-  const scale = loraScale({ r: cfg.r, alpha: cfg.lora_alpha });
+  const adapters = new FlatParams(buildLoraTable(spec, targets, cfg.r, 1), DType.F32, MemCategory.Buffers);
   try {
     loadAdapterWeights(adapterDir, targets, cfg.r, adapters);
+  } catch (err) {
+    adapters.free();
+    throw err;
+  }
+  return { base, spec, targets, r: cfg.r, scale: loraScale({ r: cfg.r, alpha: cfg.lora_alpha }), adapters };
+}
+
+export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
+  const { base, spec, targets, r, scale, adapters } = openAdapter(adapterDir, baseDir);
+  const table = buildParamTable(spec, 1);
+  try {
     const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
     return writeByUnit(writer, table, 'merge', (u, _i, _unit, views) => {
       loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);
       if (typeof u.unit !== 'number') return;
-      for (const [name, values] of mergedMatrices(targets, u.unit, views, adapters, cfg.r, scale)) views.tensor(name).writeFloat32(values);
+      for (const [name, values] of mergedMatrices(targets, u.unit, views, adapters, r, scale)) views.tensor(name).writeFloat32(values);
     });
   } finally {
     adapters.free();

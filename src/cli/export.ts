@@ -2,19 +2,17 @@
 // telechat-export: consolidate a training checkpoint into a Hugging Face directory (merging a
 // LoRA checkpoint's adapters into its base), or write a checkpoint or HF TeleChat dir as one
 // GGUF file for llama.cpp (--format gguf).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
-import { checkpointDir, consolidateCheckpoint } from '../checkpoint/consolidate.js';
-import { adapterDirOf, mergeAdapter } from '../checkpoint/lora_merge.js';
+import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
+import { loraAdapterOf, mergeAdapter } from '../checkpoint/lora_merge.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import { exportGgufCli, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-export')
-    .usage('$0 (--checkpoint DIR | --model HFDIR) --output PATH [--format hf|gguf] [--dtype fp32|fp16|bf16|q8_0|q4_0]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time. A LoRA checkpoint (adapter/ instead of hf/), or a PEFT adapter dir, is merged into its base: W + lora_alpha / r * B A, the base being --model or the adapter\'s base_model_name_or_path.\n\n--format gguf writes one .gguf file that llama.cpp (llama-server, Ollama, LM Studio, node-llama-cpp, telechat-chat) loads as its llama architecture, from a checkpoint, an output dir or any HF TeleChat dir (--model); one tensor is in memory at a time (two while a tied model\'s stored LM head is compared with its embeddings). See docs/export.md.')
+    .usage('$0 (--checkpoint DIR | --model HFDIR) --output PATH [--format hf|gguf] [--dtype fp32|fp16|bf16|q8_0|q4_0]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time. A LoRA checkpoint (adapter/ instead of hf/), or a PEFT adapter dir, is merged into its base: W + lora_alpha / r * B A, the base being --model or the adapter\'s base_model_name_or_path.\n\n--format gguf writes one .gguf file that llama.cpp (llama-server, Ollama, LM Studio, node-llama-cpp, telechat-chat) loads as its llama architecture, from a checkpoint, an output dir (a LoRA one merged into its base as it is converted) or any HF TeleChat dir (--model); one tensor is in memory at a time (two while a tied model\'s stored LM head is compared with its embeddings). See docs/export.md.')
     .option('checkpoint', { type: 'string', describe: 'a checkpoint-NNNNNN dir, or an output dir (its latest checkpoint)' })
     .option('model', { type: 'string', describe: 'an HF TeleChat dir: what --format gguf converts, or the base a LoRA checkpoint is merged into (default: the adapter\'s base_model_name_or_path)' })
     .option('output', { type: 'string', demandOption: true, describe: 'the HF directory (or, for gguf, the .gguf file) to write (must not exist unless --overwrite)' })
@@ -43,7 +41,7 @@ async function main(): Promise<void> {
     const d = argv.dtype === undefined ? null : parseGgufDtype(argv.dtype);
     if (d === 'q8_0' || d === 'q4_0') throw new Error(`--dtype ${argv.dtype} is a GGUF quantization: use it with --format gguf (HF exports are fp32, fp16 or bf16)`);
     const dtype: ExportDtype | null = d;
-    const adapter = adapterDirOf(argv.checkpoint) ?? (existsSync(join(argv.checkpoint, 'latest')) ? adapterDirOf(checkpointDir(argv.checkpoint)) : null);
+    const adapter = loraAdapterOf(argv.checkpoint);
     if (!adapter && argv.model !== undefined) throw new Error(`--model is the base of a LoRA checkpoint (or, with --format gguf, the HF dir to convert); ${argv.checkpoint} holds no adapter/`);
     const files = adapter
       ? mergeAdapter(adapter, argv.model ?? null, argv.output, dtype, argv.overwrite)

@@ -1,7 +1,8 @@
 // telechat-export --format gguf: argument checks and the source choice (a checkpoint or
-// output dir through --checkpoint, an HF dir through --model).
+// output dir through --checkpoint, a LoRA one with its base as --model; an HF dir through --model).
 import { exportGguf, GGUF_DTYPE_ALIASES, GGUF_DTYPES, type GgufDtype, type GgufExportResult } from './export.js';
-import { CheckpointCanonicalSource, HfCanonicalSource, type CanonicalSource } from './sources.js';
+import { loraAdapterOf } from '../checkpoint/lora_merge.js';
+import { CheckpointCanonicalSource, HfCanonicalSource, LoraMergedSource, type CanonicalSource } from './sources.js';
 
 /** Every --dtype spelling telechat-export accepts (the HF format takes the first three). */
 export const GGUF_DTYPE_CHOICES = [...GGUF_DTYPES, ...Object.keys(GGUF_DTYPE_ALIASES)];
@@ -20,9 +21,21 @@ export interface GgufCliArgs {
   overwrite: boolean;
 }
 
+/**
+ * --checkpoint: a checkpoint or output dir (a LoRA one merged into its base: --model, else the
+ * adapter's base_model_name_or_path); --model alone: an HF dir.
+ */
 export function openCanonicalSource(args: { checkpoint?: string | undefined; model?: string | undefined }): CanonicalSource {
-  if ((args.checkpoint === undefined) === (args.model === undefined)) throw new Error('give exactly one of --checkpoint DIR (a checkpoint or an output dir) and --model HFDIR');
-  return args.checkpoint !== undefined ? new CheckpointCanonicalSource(args.checkpoint) : new HfCanonicalSource(args.model!);
+  if (args.checkpoint === undefined) {
+    if (args.model === undefined) throw new Error('give --checkpoint DIR (a checkpoint or an output dir) or --model HFDIR');
+    return new HfCanonicalSource(args.model);
+  }
+  const adapter = loraAdapterOf(args.checkpoint);
+  if (adapter !== null) return new LoraMergedSource(adapter, args.model ?? null);
+  if (args.model !== undefined) {
+    throw new Error(`--model with --checkpoint is the base of a LoRA checkpoint, and ${args.checkpoint} holds no adapter/; give one of --checkpoint and --model`);
+  }
+  return new CheckpointCanonicalSource(args.checkpoint);
 }
 
 export function exportGgufCli(args: GgufCliArgs): GgufExportResult {

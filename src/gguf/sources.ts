@@ -1,15 +1,16 @@
 // Where the GGUF exporter reads weights from, one canonical parameter (src/model/params.ts)
 // at a time, so the whole model is never in memory: a Hugging Face TeleChat directory (any
-// layout, safetensors or .bin) or a training checkpoint's fp32 master weights (zero/, any
-// world size and stage). Both give the canonical orientation: linear weights [out, in], the
+// layout, safetensors or .bin), a training checkpoint's fp32 master weights (zero/, any
+// world size and stage), or a LoRA checkpoint's base with its adapters merged on the way out. Both give the canonical orientation: linear weights [out, in], the
 // qkv rows Q, then K, then V (key_value de-interleaved), gate rows then up rows.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointDir } from '../checkpoint/consolidate.js';
-import { adapterDirOf } from '../checkpoint/lora_merge.js';
+import { adapterDirOf, openAdapter, type OpenedAdapter } from '../checkpoint/lora_merge.js';
 import { canonicalRows, CheckpointError, checkTensors, checkTiedHead, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
 import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
+import { mergeInto } from '../model/lora.js';
 import { buildParamTable, type ParamTable } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { unitOf } from '../zero/partition.js';
@@ -69,12 +70,9 @@ export class CheckpointCanonicalSource implements CanonicalSource {
   constructor(path: string) {
     const dir = checkpointDir(path);
     this.hfDir = join(dir, 'hf');
-    // a LoRA checkpoint holds adapters over a base it does not contain: merge first
+    // a LoRA checkpoint holds adapters over a base it does not contain: LoraMergedSource reads it
     if (adapterDirOf(dir) !== null && !existsSync(this.hfDir)) {
-      throw new CheckpointError(
-        `${dir} is a LoRA checkpoint (adapter/, no hf/): merge it first (telechat-export --checkpoint ${path} --output MERGED), ` +
-          'then convert MERGED with --model, or convert the run\'s final/ (the merged model) with --model',
-      );
+      throw new CheckpointError(`${dir} is a LoRA checkpoint (adapter/, no hf/): its weights are its base's with the adapters merged (LoraMergedSource)`);
     }
     this.spec = loadHfSpec(this.hfDir);
     this.state = new ZeroStateReader(join(dir, 'zero'));
@@ -95,5 +93,44 @@ export class CheckpointCanonicalSource implements CanonicalSource {
 
   close(): void {
     this.state.close();
+  }
+}
+
+/**
+ * A LoRA checkpoint (or PEFT adapter dir) over its base (--model, else the adapter's
+ * base_model_name_or_path): the base's canonical parameters with every adapter on them merged as
+ * they are read, W + alpha / r * B A, the same values `telechat-export --checkpoint` writes.
+ */
+export class LoraMergedSource implements CanonicalSource {
+  readonly spec: ModelSpec;
+  readonly hfDir: string;
+  private readonly base: HfCanonicalSource;
+  private readonly adapter: OpenedAdapter;
+
+  constructor(adapterDir: string, baseDir: string | null) {
+    this.adapter = openAdapter(adapterDir, baseDir);
+    try {
+      this.base = new HfCanonicalSource(this.adapter.base);
+    } catch (err) {
+      this.adapter.adapters.free();
+      throw err;
+    }
+    this.spec = this.base.spec;
+    this.hfDir = this.base.hfDir;
+  }
+
+  get(name: string): Float32Array {
+    const values = this.base.get(name);
+    const { targets, adapters, r, scale } = this.adapter;
+    for (const t of targets) {
+      if (`layers.${t.layer}.${t.canonical}` !== name) continue;
+      mergeInto(values, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), r, scale);
+    }
+    return values;
+  }
+
+  close(): void {
+    this.base.close();
+    this.adapter.adapters.free();
   }
 }

@@ -6,6 +6,8 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
+import { exportGguf } from '../../src/gguf/export.js';
+import { HfCanonicalSource, LoraMergedSource } from '../../src/gguf/sources.js';
 import { buildDataset } from '../../src/data/builder.js';
 import { type Metrics, runAsync, runTrain, TINY_MODEL, TRAIN_CLI, type Fixture, zeroConfig } from '../helpers/train_fixture.js';
 import { runPython } from '../helpers/python.js';
@@ -124,14 +126,33 @@ describe('LoRA training', () => {
     expect(relDiff(readAll(join(dest, 'model.safetensors')), readAll(join(BASE_OUT(), 'final', 'model.safetensors')))).toBe(0);
   }, 60_000);
 
-  it('--format gguf of a LoRA checkpoint is one clear error saying to merge first (no output)', async () => {
-    const dest = join(tmp.dir, 'lora.gguf');
-    const res = await runAsync(['dist/cli/export.js', '--checkpoint', BASE_OUT(), '--format', 'gguf', '--output', dest]);
-    expect(res.status).toBe(1);
-    expect(res.stderr).toMatch(/is a LoRA checkpoint \(adapter\/, no hf\/\): merge it first/);
-    expect(res.stderr.trim().split('\n')).toHaveLength(1);
-    expect(existsSync(dest)).toBe(false);
-  }, 60_000);
+  it('--format gguf of a LoRA checkpoint merges as it converts: the same file as converting the merged export', async () => {
+    // the HF export merged in fp32, then converted; against the direct conversion (same name in both)
+    const merged = join(tmp.dir, 'merged-fp32');
+    const res = await runAsync(['dist/cli/export.js', '--checkpoint', BASE_OUT(), '--model', modelDir, '--dtype', 'fp32', '--output', merged]);
+    expect(res.status, res.stderr).toBe(0);
+    const direct = join(tmp.dir, 'lora-direct.gguf');
+    const viaMerged = join(tmp.dir, 'lora-merged.gguf');
+    for (const [src, out] of [[new LoraMergedSource(join(BASE_OUT(), 'adapter'), modelDir), direct], [new HfCanonicalSource(merged), viaMerged]] as const) {
+      try {
+        exportGguf(src, out, 'fp32', { name: 'x' });
+      } finally {
+        src.close();
+      }
+    }
+    expect(readFileSync(direct).equals(readFileSync(viaMerged))).toBe(true);
+    // and through the command line, the base from the adapter's base_model_name_or_path
+    const cliOut = join(tmp.dir, 'lora-cli.gguf');
+    const cli = await runAsync(['dist/cli/export.js', '--checkpoint', BASE_OUT(), '--format', 'gguf', '--output', cliOut]);
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/wrote .*lora-cli\.gguf: \d+ tensors/);
+    // --model beside a --checkpoint that holds no adapters is one clear error
+    const bad = await runAsync(['dist/cli/export.js', '--checkpoint', modelDir, '--model', modelDir, '--format', 'gguf', '--output', join(tmp.dir, 'bad.gguf')]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('--model with --checkpoint is the base of a LoRA checkpoint');
+    expect(existsSync(join(tmp.dir, 'bad.gguf'))).toBe(false);
+  }, 120_000);
 
   it.each([
     [1, 2, 3, 2],
