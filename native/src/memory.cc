@@ -72,44 +72,36 @@ ReusedScratch::ReusedScratch(size_t bytes) {
   const char* poison_env = std::getenv("TELECHAT_SCRATCH_POISON");
   const bool poison = poison_env && std::strcmp(poison_env, "1") == 0;
   const size_t rounded = round64(bytes);
-  if (t_kept.busy) {  // nested: a block of its own, poisoned like the kept one
-    ptr_ = host_alloc(bytes, MEM_SCRATCH);
-    if (poison) std::memset(ptr_, 0xff, rounded);
-    return;
+  // nested, or too big to keep resident: a block of its own, freed on release; the kept block stays
+  own_ = t_kept.busy || rounded > kKeptScratchMax;
+  if (own_) {
+    ptr_ = std::aligned_alloc(64, rounded);
+    if (!ptr_) throw std::bad_alloc();
+  } else {
+    if (t_kept.capacity < rounded) {
+      std::free(t_kept.p);
+      t_kept.capacity = 0;
+      t_kept.p = std::aligned_alloc(64, rounded);
+      if (!t_kept.p) throw std::bad_alloc();
+      t_kept.capacity = rounded;
+    }
+    t_kept.busy = true;
+    ptr_ = t_kept.p;
   }
-  if (t_kept.capacity < rounded) {
-    std::free(t_kept.p);
-    t_kept.capacity = 0;
-    t_kept.p = std::aligned_alloc(64, rounded);
-    if (!t_kept.p) throw std::bad_alloc();
-    t_kept.capacity = rounded;
-  }
-  if (poison) std::memset(t_kept.p, 0xff, rounded);
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    count_locked(MEM_SCRATCH, static_cast<int64_t>(rounded));
-  }
-  t_kept.busy = true;
-  ptr_ = t_kept.p;
+  if (poison) std::memset(ptr_, 0xff, rounded);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  count_locked(MEM_SCRATCH, static_cast<int64_t>(rounded));
   counted_ = rounded;
 }
 
 ReusedScratch::~ReusedScratch() {
   if (!ptr_) return;
-  if (counted_ == 0) {
-    host_free(ptr_);
-    return;
-  }
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     count_locked(MEM_SCRATCH, -static_cast<int64_t>(counted_));
   }
-  if (t_kept.capacity > kKeptScratchMax) {  // too big to keep resident between calls
-    std::free(t_kept.p);
-    t_kept.p = nullptr;
-    t_kept.capacity = 0;
-  }
-  t_kept.busy = false;
+  if (own_) std::free(ptr_);
+  else t_kept.busy = false;
 }
 
 bool host_free(void* ptr) {

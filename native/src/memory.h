@@ -51,9 +51,9 @@ class Scratch {
 // and unmapped on every call (the fixed mmap threshold in memory.cc). Its contents are NOT
 // zeroed (TELECHAT_SCRATCH_POISON=1 fills them with NaN bytes, for tests that prove a kernel
 // writes before it reads). Counted under MEM_SCRATCH while in use, like Scratch. The kept block
-// (the largest the thread has used, up to kKeptScratchMax; a larger one is freed on release)
-// stays resident between calls. A nested one on the same thread gets a block of its own (zeroed,
-// or poisoned like the kept one).
+// (the largest request the thread has made up to kKeptScratchMax) stays resident between calls; a
+// larger request, or a nested one on the same thread, gets a block of its own, freed on release,
+// and leaves the kept block alone.
 constexpr size_t kKeptScratchMax = size_t{64} << 20;
 
 class ReusedScratch {
@@ -65,7 +65,8 @@ class ReusedScratch {
   template <typename T> T* as() const { return static_cast<T*>(ptr_); }
  private:
   void* ptr_ = nullptr;
-  size_t counted_ = 0;  // bytes counted while in use (0: ptr_ is a host_alloc block)
+  size_t counted_ = 0;  // bytes counted while in use
+  bool own_ = false;    // ptr_ is this call's own block, not the thread's kept one
 };
 
 }  // namespace telechat

@@ -1,5 +1,6 @@
-// Bindings for the CPU kernels declared in cpu/ops.h (all but attention). Argument order
-// mirrors ops.h; shapes and dtypes are checked by the TypeScript wrappers (src/native/kernels.ts).
+// Bindings for the CPU kernels declared in cpu/ops.h (all but attention), and for what they run
+// on (tile paths, OpenBLAS's kernels). Argument order mirrors ops.h; shapes and dtypes are
+// checked by the TypeScript wrappers (src/native/kernels.ts).
 #include <cblas.h>
 
 #include <string>

@@ -193,11 +193,13 @@ void bf16_block_bf16_out(int64_t i0, int64_t j0, int64_t n, int64_t kp, const ui
   }
 }
 
-}  // namespace
-#endif
-
-#ifdef __AVX512BF16__
-namespace {
+// X[i, j .. j + 16) of an fp32 [n, n] tile rounded to bf16, as zero past [:rows, :cols] (masked
+// lanes load nothing and round to zero).
+__m256i round16(const float* X, int64_t i, int64_t j, int64_t rows, int64_t cols, int64_t n) {
+  const int64_t left = i < rows ? cols - j : 0;
+  const __mmask16 m = left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
+  return round_bf16(_mm512_maskz_loadu_ps(m, X + i * n + j));
+}
 
 void gemm_bf16_pairs(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, PairLayout a, const uint16_t* Bp,
                      float beta, float* C, int64_t ldc) {
@@ -245,12 +247,9 @@ void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int6
 
 void round_rows_bf16(uint16_t* dst, const float* X, int64_t rows, int64_t cols, int64_t n) {
 #ifdef __AVX512BF16__
-  // 16 columns at a time; past `cols` the masked-off lanes load and store zero
   for (int64_t i = 0; i < n; i++) {
     for (int64_t j = 0; j < n; j += 16) {
-      const int64_t left = i < rows ? cols - j : 0;
-      const __mmask16 m = left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * n + j), round_bf16(_mm512_maskz_loadu_ps(m, X + i * n + j)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * n + j), round16(X, i, j, rows, cols, n));
     }
   }
 #else
@@ -262,11 +261,7 @@ void round_rows_bf16(uint16_t* dst, const float* X, int64_t rows, int64_t cols, 
 void round_pack_rows_bf16(uint16_t* Xp, const float* X, int64_t rows, int64_t cols, int64_t n) {
 #ifdef __AVX512BF16__
   // rows 2p and 2p + 1, 16 columns at a time: row 2p's value in the low half of each 32-bit lane
-  const auto row = [&](int64_t i, int64_t j) -> __m512i {
-    const int64_t left = i < rows ? cols - j : 0;
-    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
-    return _mm512_cvtepu16_epi32(round_bf16(_mm512_maskz_loadu_ps(m, X + i * n + j)));
-  };
+  const auto row = [&](int64_t i, int64_t j) { return _mm512_cvtepu16_epi32(round16(X, i, j, rows, cols, n)); };
   for (int64_t p = 0; p < n / 2; p++) {
     for (int64_t j = 0; j < n; j += 16) {
       const __m512i pair = _mm512_or_si512(row(2 * p, j), _mm512_slli_epi32(row(2 * p + 1, j), 16));

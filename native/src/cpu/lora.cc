@@ -61,8 +61,9 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
     bf16_gemm(uf.as<float>(), DT_F32, R, MatView{x, In, 1}, MatView{a, 1, In}, nullptr, T, In, R, false);
     scaled_store(u, uf.as<float>(), T * R, scale, dt);
     // y_win += u B^T in row blocks through an fp32 [rows, Out] block, summed there and rounded once:
-    // oneDNN 2.6 accumulating straight into a strided bf16 window allocates (and zeroes) a
-    // [T, Out] fp32 scratchpad per call, 45 MB and ~20 ms for a 4096 x 1376 window.
+    // oneDNN 2.6 accumulating straight into a strided bf16 window asks for a [T, Out] fp32
+    // scratchpad (45 MB for a 4096 x 1376 window), which the thread's kept scratch block
+    // (ReusedScratch) would then hold; row blocks keep it to [256, Out].
     const int64_t tb = std::min<int64_t>(T, 256);
     Scratch zbuf(static_cast<size_t>(tb * Out) * 4);
     float* z = zbuf.as<float>();

@@ -39,8 +39,8 @@ bool tiles_wanted() {
 // and every region run with it.
 class CallScratch {
  public:
-  CallScratch(int64_t shared, int64_t per_thread)
-      : shared_(shared), per_(per_thread), threads_(omp_get_max_threads()),
+  CallScratch(int64_t shared_floats, int64_t per_thread)
+      : shared_(shared_floats), per_(per_thread), threads_(omp_get_max_threads()),
         buf_(static_cast<size_t>(shared_ + per_ * threads_) * 4) {}
   float* shared() const { return buf_.as<float>(); }
   float* of(int thread) const { return buf_.as<float>() + shared_ + per_ * thread; }
