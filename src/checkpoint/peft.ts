@@ -70,7 +70,8 @@ function isOff(v: unknown): boolean {
 export interface AdapterConfigFile {
   r: number;
   lora_alpha: number;
-  lora_dropout: number;
+  /** null when the file has no lora_dropout */
+  lora_dropout: number | null;
   target_modules: string[];
   /** The base the adapter was trained on, as recorded (null when absent or empty). */
   base_model_name_or_path: string | null;
@@ -107,7 +108,7 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
   }
   const r = want('r', (v) => Number.isInteger(v) && (v as number) > 0, 'a positive integer') as number;
   const alpha = want('lora_alpha', (v) => typeof v === 'number' && v > 0, 'a positive number') as number;
-  const dropout = raw.lora_dropout === undefined ? 0 : (want('lora_dropout', (v) => typeof v === 'number' && v >= 0 && v < 1, 'a number in [0, 1)') as number);
+  const dropout = raw.lora_dropout === undefined ? null : (want('lora_dropout', (v) => typeof v === 'number' && v >= 0 && v < 1, 'a number in [0, 1)') as number);
   let targets = raw.target_modules;
   // PEFT reads any other single string as a regular expression over module paths
   if (targets === 'all-linear') targets = [targets];

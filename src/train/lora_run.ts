@@ -24,8 +24,6 @@ export interface LoraRun {
   targets: LoraTarget[];
   model: ModelLora;
   initAdapter: string | null;
-  /** What the trainer logs as warnings: values of the init_adapter that this run does not use. */
-  warnings: string[];
 }
 
 /** HF tensor names of the base dir (they pick the name prefix of the v1 layout). */
@@ -40,14 +38,14 @@ function baseNames(dir: string, init: 'pretrained' | 'random'): string[] | undef
 }
 
 /**
- * The run's adapters from the lora section. An init_adapter must agree on r, lora_alpha (its B
- * was trained under alpha / r) and target modules; its lora_dropout is the section's to choose
- * (a training hyperparameter of the new run), with a warning when the two differ.
+ * The run's adapters from the lora section (prepareRun plans them, so --dry-run checks them too).
+ * An init_adapter must agree on r, lora_alpha (its B was trained under alpha / r) and target
+ * modules; its lora_dropout is the section's to choose (a training hyperparameter of the new
+ * run), with a line in `warnings` when the file records a different one.
  */
-export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string, init: 'pretrained' | 'random'): LoraRun {
+export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string, init: 'pretrained' | 'random', warnings: string[]): LoraRun {
   const cfg: LoraConfig = { r: section.r, alpha: section.alpha, dropout: section.dropout, targetModules: section.target_modules };
   const targets = loraTargets(spec, cfg, baseNames(baseDir, init));
-  const warnings: string[] = [];
   if (section.init_adapter !== null) {
     const a = readAdapterConfig(section.init_adapter);
     if (a.r !== cfg.r) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter r = ${a.r}, but lora.r = ${cfg.r}`);
@@ -56,11 +54,11 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
     const mine = [...new Set(targets.map((t) => t.module))].sort().join(',');
     const theirs = [...new Set(loraTargets(spec, { targetModules: a.target_modules }, baseNames(baseDir, init), `${section.init_adapter}: target_modules`).map((t) => t.module))].sort().join(',');
     if (mine !== theirs) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter targets ${theirs}, but lora.target_modules gives ${mine}`);
-    if (a.lora_dropout !== cfg.dropout) {
+    if (a.lora_dropout !== null && a.lora_dropout !== cfg.dropout) {
       warnings.push(`lora.init_adapter ${section.init_adapter}: its lora_dropout ${a.lora_dropout} is not used; this run trains with lora.dropout = ${cfg.dropout}`);
     }
   }
-  return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: section.init_adapter, warnings };
+  return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: section.init_adapter };
 }
 
 /** Adapter table units at world size 1 (the ZeRO state's unit list of a LoRA run). */

@@ -13,6 +13,7 @@ import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { prepareOutputDir, removeStaleTemps } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
+import { type LoraRun, planLora } from './lora_run.js';
 
 /** The package root (dist/train or src/train -> ..). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,6 +54,8 @@ export interface RunSetup {
   reader: DatasetReader;
   /** The held-out set (--eval-data, or the dataset's val/), or null: no evaluation. */
   evalReader: DatasetReader | null;
+  /** The adapters of a run with a lora section (init_adapter checked), or null: full fine-tuning. */
+  lora: LoraRun | null;
   /** A temporary dataset built for a dry run, removed by cleanup(). */
   cleanup: () => void;
 }
@@ -173,7 +176,9 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
     });
     if (evalReader) checkEvalSet(evalReader, reader);
     else checkNoEval(config, warnings);
-    return { config, warnings, model: resolveDropout(model, config.model, warnings), reader, evalReader, cleanup };
+    const source = resolveDropout(model, config.model, warnings);
+    const lora = config.lora ? planLora(config.lora, source.spec, source.dir, source.init, warnings) : null;
+    return { config, warnings, model: source, reader, evalReader, lora, cleanup };
   } catch (err) {
     cleanup();
     throw err;

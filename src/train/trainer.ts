@@ -23,7 +23,7 @@ import { deviceMemStats } from './device.js';
 import { checkpointName, checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
 import { EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
-import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, planLora, saveAdapter } from './lora_run.js';
+import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
 import { faultPoint } from './faults.js';
 import { trainingFlops } from './flops.js';
 import type { MemoryBytes, StepMetrics } from '../observe/step_metrics.js';
@@ -102,9 +102,8 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const micro = cfg.train_micro_batch_size_per_gpu;
   const zero = cfg.zero_optimization;
   const opt = cfg.optimizer.params;
-  // LoRA: adapters train over a frozen base (src/train/lora_run.ts)
-  const lora = cfg.lora ? planLora(cfg.lora, source.spec, source.dir, source.init) : null;
-  for (const w of lora?.warnings ?? []) log.line(`warning: ${w}`);
+  // LoRA: adapters train over a frozen base (src/train/lora_run.ts), planned by prepareRun
+  const lora = setup.lora;
   const engine = new ZeroEngine({
     stage: zero.stage,
     comm: group.world,

@@ -228,6 +228,13 @@ describe('LoRA training', () => {
     const alpha = await runFail(join(tmp.dir, 'bad-alpha'), config(0, 6, 2, { init_adapter: join(BASE_OUT(), 'adapter'), lora_alpha: ALPHA * 2 }));
     expect(alpha.status).not.toBe(0);
     expect(alpha.stderr).toMatch(new RegExp(`adapter lora_alpha = ${ALPHA}, but lora\\.alpha = ${ALPHA * 2}`));
+    // --dry-run checks the init_adapter too: the same error, and the unused lora_dropout's warning
+    const dryAlpha = await runFail(join(tmp.dir, 'dry-alpha'), config(0, 6, 2, { init_adapter: join(BASE_OUT(), 'adapter'), lora_alpha: ALPHA * 2 }), ['--dry-run']);
+    expect(dryAlpha.status).not.toBe(0);
+    expect(dryAlpha.stderr).toMatch(new RegExp(`adapter lora_alpha = ${ALPHA}, but lora\\.alpha = ${ALPHA * 2}`));
+    const dryDropout = await runFail(join(tmp.dir, 'dry-dropout'), config(0, 6, 2, { init_adapter: join(BASE_OUT(), 'adapter'), lora_dropout: 0.2 }), ['--dry-run']);
+    expect(dryDropout.status, dryDropout.stderr).toBe(0);
+    expect(dryDropout.stdout + dryDropout.stderr).toContain(`warning: lora.init_adapter ${join(BASE_OUT(), 'adapter')}: its lora_dropout 0.1 is not used; this run trains with lora.dropout = 0.2`);
   }, 120_000);
 
   it('evaluation sees the adapters: eval loss of a LoRA run (stage 3, 2 ranks) equals that of its merged model (lr 0, within 1e-5)', async () => {
