@@ -29,5 +29,6 @@ export function measureSgemm(): number {
  */
 export function blasRecord(): { core: string; config: string; forced_by_env: string | null } {
   const { core, config } = cpuBlasCore();
-  return { core, config, forced_by_env: process.env.OPENBLAS_CORETYPE ?? null };
+  // an empty value forces nothing: OpenBLAS chooses
+  return { core, config, forced_by_env: process.env.OPENBLAS_CORETYPE || null };
 }

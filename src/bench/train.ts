@@ -38,18 +38,26 @@ import { parseModelSpec } from '../model/spec.js';
 import { cpuAttentionTilePath, cpuBf16GemmPath, cpuLoraTilePath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
+import { positiveIntEnv } from './env.js';
 import { blasRecord, measureSgemm } from './sgemm.js';
 
 type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32'
   | 'ours_fp32_own_blas' | 'ours_lora_fp32_own_blas';
 const OWN_BLAS_SIDES: SideName[] = ['ours_fp32_own_blas', 'ours_lora_fp32_own_blas'];
 const ALL_SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'torch_bf16', 'ours_lora_fp32', 'ours_lora_bf16', 'torch_lora_fp32', ...OWN_BLAS_SIDES];
-/** The OpenBLAS core this environment forces (undefined: OpenBLAS chooses, and the *_own_blas sides would repeat the others). */
-const FORCED_CORE = process.env.OPENBLAS_CORETYPE;
-// BENCH_SIDES=a,b limits a run to some sides (the summary then reports only what ran)
-const SIDES: SideName[] = process.env.BENCH_SIDES ? (process.env.BENCH_SIDES.split(',') as SideName[])
-  : ALL_SIDES.filter((s) => FORCED_CORE !== undefined || !OWN_BLAS_SIDES.includes(s));
-for (const s of SIDES) if (!ALL_SIDES.includes(s)) throw new Error(`BENCH_SIDES: unknown side ${s}; sides are ${ALL_SIDES.join(', ')}`);
+/** The OpenBLAS kernels our fp32 runs on, and the core this environment forces (null: OpenBLAS chooses). */
+const BLAS = blasRecord();
+/** BENCH_SIDES=a,b limits a run to some sides (the summary then reports only what ran). */
+function sidesToRun(): SideName[] {
+  const sides = process.env.BENCH_SIDES ? (process.env.BENCH_SIDES.split(',') as SideName[])
+    : ALL_SIDES.filter((s) => BLAS.forced_by_env !== null || !OWN_BLAS_SIDES.includes(s));
+  for (const s of sides) {
+    if (!ALL_SIDES.includes(s)) throw new Error(`BENCH_SIDES: unknown side ${s}; sides are ${ALL_SIDES.join(', ')}`);
+    // without a forced core they would run exactly as their plain sides and be labelled otherwise
+    if (OWN_BLAS_SIDES.includes(s) && BLAS.forced_by_env === null) throw new Error(`BENCH_SIDES: ${s} needs OPENBLAS_CORETYPE set (it reruns our fp32 without it)`);
+  }
+  return sides;
+}
 
 interface Run {
   wall_s: number;
@@ -77,17 +85,10 @@ interface Sample {
   long: Run;
 }
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  const v = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`environment variable ${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return v;
-}
-
-const REPEATS = positiveInt('BENCH_REPEATS', 3);
-const SHORT = positiveInt('BENCH_SHORT_STEPS', 1);
-const LONG = positiveInt('BENCH_LONG_STEPS', 4);
-const THREADS = positiveInt('BENCH_THREADS', 2);
+const REPEATS = positiveIntEnv('BENCH_REPEATS', 3);
+const SHORT = positiveIntEnv('BENCH_SHORT_STEPS', 1);
+const LONG = positiveIntEnv('BENCH_LONG_STEPS', 4);
+const THREADS = positiveIntEnv('BENCH_THREADS', 2);
 const PYTHON = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
 if (LONG <= SHORT) throw new Error(`BENCH_LONG_STEPS (${LONG}) must exceed BENCH_SHORT_STEPS (${SHORT})`);
 
@@ -164,13 +165,14 @@ function median(xs: number[]): number {
 
 function main(): void {
   const started = Date.now();
+  const sides = sidesToRun();
   const tokens = BENCH_SHAPE.batch * BENCH_SHAPE.seqLen;
   const samples: Record<SideName, Sample[]> = {
     ours_fp32: [], ours_bf16: [], torch_fp32: [], torch_bf16: [], ours_lora_fp32: [], ours_lora_bf16: [], torch_lora_fp32: [],
     ours_fp32_own_blas: [], ours_lora_fp32_own_blas: [],
   };
   const sgemmSamples: number[] = [];
-  const ownBlas = SIDES.some((s) => OWN_BLAS_SIDES.includes(s));
+  const ownBlas = sides.some((s) => OWN_BLAS_SIDES.includes(s));
   const ownSgemmSamples: number[] = [];
   let ownCore = '';
   setNumThreads(THREADS);
@@ -186,7 +188,7 @@ function main(): void {
       console.log(`  round ${r + 1} sgemm ${own.gflops.toFixed(1)} GFLOP/s on OpenBLAS's own choice, ${own.core}`);
     }
     // rotate the order each round so no side always runs right after the same neighbour
-    const order = SIDES.map((_, i) => SIDES[(i + r) % SIDES.length]!);
+    const order = sides.map((_, i) => sides[(i + r) % sides.length]!);
     for (const side of order) {
       const short = runOnce(side, SHORT);
       const long = runOnce(side, LONG);
@@ -236,7 +238,6 @@ function main(): void {
   const flops = trainingFlopsPerStep(parseModelSpec(BENCH_CONFIG), BENCH_SHAPE.batch, BENCH_SHAPE.seqLen);
   const sgemm = { gflops: median(sgemmSamples), samples: sgemmSamples };
   const fp32Gflops = ours_fp32 ? flops / ours_fp32.step_s / 1e9 : null;
-  const blas = blasRecord();
   const ownSgemm = ownBlas ? { gflops: median(ownSgemmSamples), samples: ownSgemmSamples } : null;
   const ownFp32Gflops = ours_fp32_own_blas ? flops / ours_fp32_own_blas.step_s / 1e9 : null;
   // the profile's timers are outside the timed rounds; BENCH_PROFILE=0 skips it
@@ -246,7 +247,7 @@ function main(): void {
   const torchRun = samples.torch_fp32[0]!.long;
   if (typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
   const evalCost = process.env.BENCH_EVAL === '0' ? null : { fp32: evalCostRun('fp32'), bf16: evalCostRun('bf16') };
-  const loads = SIDES.flatMap((s) => samples[s].flatMap((x) => [x.short.load_1m, x.long.load_1m]));
+  const loads = sides.flatMap((s) => samples[s].flatMap((x) => [x.short.load_1m, x.long.load_1m]));
   const result = {
     bench: 'train',
     date: new Date().toISOString(),
@@ -273,7 +274,7 @@ function main(): void {
     flops_per_step: flops,
     sgemm,
     ours_fp32_gflops: fp32Gflops,
-    blas,
+    blas: BLAS,
     // our fp32 sides again under OpenBLAS's own kernel choice (only when the environment forces a core)
     own_blas: ownBlas ? {
       core: ownCore,
@@ -345,7 +346,7 @@ function main(): void {
     `peak RSS fp32 ${x(q.lora_fp32_peak_rss_vs_full)}, bf16 ${x(q.lora_bf16_peak_rss_vs_full)} (target <= 0.7); vs PyTorch LoRA: throughput ${x(q.lora_fp32_throughput_vs_torch_lora)}, peak RSS ${x(q.lora_fp32_peak_rss_vs_torch_lora)}`);
   const own = result.own_blas;
   if (own) {
-    console.log(`  OpenBLAS: ${blas.core} here (OPENBLAS_CORETYPE=${FORCED_CORE}); its own choice ${own.core}: sgemm ${own.sgemm?.gflops.toFixed(1) ?? '-'} GFLOP/s, ` +
+    console.log(`  OpenBLAS: ${BLAS.core} here (OPENBLAS_CORETYPE=${BLAS.forced_by_env}); its own choice ${own.core}: sgemm ${own.sgemm?.gflops.toFixed(1) ?? '-'} GFLOP/s, ` +
       `our fp32 step ${own.ratios.fp32_fraction_of_sgemm === null ? '-' : (100 * own.ratios.fp32_fraction_of_sgemm).toFixed(1)}% of it, LoRA vs full fp32 throughput ${x(own.ratios.lora_fp32_throughput_vs_full)}, ` +
       `peak RSS ${x(own.ratios.lora_fp32_peak_rss_vs_full)}`);
   }
