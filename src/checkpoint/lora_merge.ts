@@ -25,8 +25,20 @@ export function adapterDirOf(checkpoint: string): string | null {
  * adapter/ (a LoRA checkpoint, or an output dir's final adapters), PATH itself (a PEFT adapter
  * dir), or the adapter/ of the checkpoint an output dir's `latest` names.
  */
-export function loraAdapterOf(path: string): string | null {
+function loraAdapterOf(path: string): string | null {
   return adapterDirOf(path) ?? (existsSync(join(path, 'latest')) ? adapterDirOf(checkpointDir(path)) : null);
+}
+
+/**
+ * `telechat-export --checkpoint PATH [--model BASE]`, either format: the adapters to merge into
+ * BASE, or null for a full checkpoint, beside which --model has no place.
+ */
+export function checkpointAdapter(checkpoint: string, model: string | undefined): string | null {
+  const adapter = loraAdapterOf(checkpoint);
+  if (adapter === null && model !== undefined) {
+    throw new Error(`--model with --checkpoint is the base of a LoRA checkpoint, and ${checkpoint} holds no adapter/; give one of --checkpoint and --model`);
+  }
+  return adapter;
 }
 
 /** An adapter read and checked against its base: what merging it needs, the adapters in fp32 host memory. */

@@ -16,7 +16,7 @@ import { TorchBinReader } from './torch_bin.js';
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 /** What PEFT before 0.7 (and save_pretrained(safe_serialization=False)) writes instead: a torch.save pickle. */
-export const ADAPTER_WEIGHTS_BIN = 'adapter_model.bin';
+const ADAPTER_WEIGHTS_BIN = 'adapter_model.bin';
 
 /** The adapter's weights file, safetensors preferred (PEFT writes one of the two). */
 function openAdapterWeights(dir: string): TensorFile {

@@ -5,7 +5,7 @@
 import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
-import { loraAdapterOf, mergeAdapter } from '../checkpoint/lora_merge.js';
+import { checkpointAdapter, mergeAdapter } from '../checkpoint/lora_merge.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import { exportGgufCli, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
 
@@ -41,8 +41,7 @@ async function main(): Promise<void> {
     const d = argv.dtype === undefined ? null : parseGgufDtype(argv.dtype);
     if (d === 'q8_0' || d === 'q4_0') throw new Error(`--dtype ${argv.dtype} is a GGUF quantization: use it with --format gguf (HF exports are fp32, fp16 or bf16)`);
     const dtype: ExportDtype | null = d;
-    const adapter = loraAdapterOf(argv.checkpoint);
-    if (!adapter && argv.model !== undefined) throw new Error(`--model is the base of a LoRA checkpoint (or, with --format gguf, the HF dir to convert); ${argv.checkpoint} holds no adapter/`);
+    const adapter = checkpointAdapter(argv.checkpoint, argv.model);
     const files = adapter
       ? mergeAdapter(adapter, argv.model ?? null, argv.output, dtype, argv.overwrite)
       : consolidateCheckpoint(argv.checkpoint, argv.output, dtype, argv.overwrite);

@@ -1,7 +1,7 @@
 // telechat-export --format gguf: argument checks and the source choice (a checkpoint or
 // output dir through --checkpoint, a LoRA one with its base as --model; an HF dir through --model).
 import { exportGguf, GGUF_DTYPE_ALIASES, GGUF_DTYPES, type GgufDtype, type GgufExportResult } from './export.js';
-import { loraAdapterOf } from '../checkpoint/lora_merge.js';
+import { checkpointAdapter } from '../checkpoint/lora_merge.js';
 import { CheckpointCanonicalSource, HfCanonicalSource, LoraMergedSource, type CanonicalSource } from './sources.js';
 
 /** Every --dtype spelling telechat-export accepts (the HF format takes the first three). */
@@ -30,12 +30,8 @@ export function openCanonicalSource(args: { checkpoint?: string | undefined; mod
     if (args.model === undefined) throw new Error('give --checkpoint DIR (a checkpoint or an output dir) or --model HFDIR');
     return new HfCanonicalSource(args.model);
   }
-  const adapter = loraAdapterOf(args.checkpoint);
-  if (adapter !== null) return new LoraMergedSource(adapter, args.model ?? null);
-  if (args.model !== undefined) {
-    throw new Error(`--model with --checkpoint is the base of a LoRA checkpoint, and ${args.checkpoint} holds no adapter/; give one of --checkpoint and --model`);
-  }
-  return new CheckpointCanonicalSource(args.checkpoint);
+  const adapter = checkpointAdapter(args.checkpoint, args.model);
+  return adapter !== null ? new LoraMergedSource(adapter, args.model ?? null) : new CheckpointCanonicalSource(args.checkpoint);
 }
 
 export function exportGgufCli(args: GgufCliArgs): GgufExportResult {

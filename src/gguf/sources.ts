@@ -3,14 +3,13 @@
 // layout, safetensors or .bin), a training checkpoint's fp32 master weights (zero/, any
 // world size and stage), or a LoRA checkpoint's base with its adapters merged on the way out. Both give the canonical orientation: linear weights [out, in], the
 // qkv rows Q, then K, then V (key_value de-interleaved), gate rows then up rows.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointDir } from '../checkpoint/consolidate.js';
-import { adapterDirOf, openAdapter, type OpenedAdapter } from '../checkpoint/lora_merge.js';
-import { canonicalRows, CheckpointError, checkTensors, checkTiedHead, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
+import { openAdapter, type OpenedAdapter } from '../checkpoint/lora_merge.js';
+import { canonicalRows, checkTensors, checkTiedHead, HfTensorSource, loadHfSpec } from '../checkpoint/hf.js';
 import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
-import { mergeInto } from '../model/lora.js';
+import { mergeAdaptersInto } from '../model/lora.js';
 import { buildParamTable, type ParamTable } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { unitOf } from '../zero/partition.js';
@@ -70,10 +69,6 @@ export class CheckpointCanonicalSource implements CanonicalSource {
   constructor(path: string) {
     const dir = checkpointDir(path);
     this.hfDir = join(dir, 'hf');
-    // a LoRA checkpoint holds adapters over a base it does not contain: LoraMergedSource reads it
-    if (adapterDirOf(dir) !== null && !existsSync(this.hfDir)) {
-      throw new CheckpointError(`${dir} is a LoRA checkpoint (adapter/, no hf/): its weights are its base's with the adapters merged (LoraMergedSource)`);
-    }
     this.spec = loadHfSpec(this.hfDir);
     this.state = new ZeroStateReader(join(dir, 'zero'));
     try {
@@ -122,10 +117,7 @@ export class LoraMergedSource implements CanonicalSource {
   get(name: string): Float32Array {
     const values = this.base.get(name);
     const { targets, adapters, r, scale } = this.adapter;
-    for (const t of targets) {
-      if (`layers.${t.layer}.${t.canonical}` !== name) continue;
-      mergeInto(values, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), r, scale);
-    }
+    mergeAdaptersInto(values, name, targets, adapters, r, scale);
     return values;
   }
 

@@ -147,17 +147,30 @@ export function mergeInto(weight: Float32Array, inDim: number, t: LoraTarget, a:
   }
 }
 
+/** The canonical parameter a target adapts ("layers.3.qkv"). */
+export function adaptedName(t: LoraTarget): string {
+  return `layers.${t.layer}.${t.canonical}`;
+}
+
+/** `weight`, the canonical matrix `name`, with every adapter on it merged (mergeInto), in target order. */
+export function mergeAdaptersInto(weight: Float32Array, name: string, targets: readonly LoraTarget[], adapters: ParamViews, r: number, scale: number): void {
+  for (const t of targets) {
+    if (adaptedName(t) === name) mergeInto(weight, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), r, scale);
+  }
+}
+
 /**
- * The canonical matrices of block `layer` with every adapter on them merged (mergeInto), by
- * canonical name; matrices without an adapter are left out.
+ * The canonical matrices of block `layer` with every adapter on them merged, by canonical name;
+ * matrices without an adapter are left out.
  */
 export function mergedMatrices(targets: readonly LoraTarget[], layer: number, base: ParamViews, adapters: ParamViews, r: number, scale: number): Map<string, Float32Array> {
   const merged = new Map<string, Float32Array>();
   for (const t of targets) {
-    if (t.layer !== layer) continue;
-    const name = `layers.${t.layer}.${t.canonical}`;
-    if (!merged.has(name)) merged.set(name, base.tensor(name).toFloat32());
-    mergeInto(merged.get(name)!, t.in, t, adapters.tensor(t.a).toFloat32(), adapters.tensor(t.b).toFloat32(), r, scale);
+    const name = adaptedName(t);
+    if (t.layer !== layer || merged.has(name)) continue;
+    const weight = base.tensor(name).toFloat32();
+    mergeAdaptersInto(weight, name, targets, adapters, r, scale);
+    merged.set(name, weight);
   }
   return merged;
 }
