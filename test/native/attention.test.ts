@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../../src/native/attention.js';
 import { cpuAttentionTilePath } from '../../src/native/kernels.js';
+import { withEnv } from '../helpers/env.js';
 import {
   Arena,
   DType,
@@ -387,14 +388,6 @@ describe('CPU attention determinism and memory', () => {
       { docs: [113, 203, 7, 64, 65], nh: 6, nkv: 2, D: 24, seed: 26 }, // sgemm tiles
       { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // AVX-512 tiles where the CPU has them
     ];
-    const withEnv = <T>(vars: Record<string, string>, fn: () => T): T => {
-      Object.assign(process.env, vars);
-      try {
-        return fn();
-      } finally {
-        for (const k of Object.keys(vars)) delete process.env[k];
-      }
-    };
     for (const c of cases) {
       for (const dt of [DType.F32, DType.BF16]) {
         const { qkv, dout } = inputsFor(c, dt);

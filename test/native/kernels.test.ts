@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import * as K from '../../src/native/kernels.js';
+import { withEnv } from '../helpers/env.js';
 import {
   Arena, DType, INT32, MemCategory, Tensor, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16,
   memStats, resetMemPeaks, setNumThreads,
@@ -579,12 +580,7 @@ for (const tag of TAGS) {
         K.linearBackward(null, arena.alloc(DType.F32, [Out, In]), null, tensor({ shape: [t, Out], data: randn(t * Out, 73) }, dt), x, w, false);
         expect(dw().readBytes()).toEqual(first.readBytes());
         // nor does a block filled with NaN bytes before the product (oneDNN writes before it reads)
-        process.env.TELECHAT_SCRATCH_POISON = '1';
-        try {
-          expect(dw().readBytes()).toEqual(first.readBytes());
-        } finally {
-          delete process.env.TELECHAT_SCRATCH_POISON;
-        }
+        expect(withEnv({ TELECHAT_SCRATCH_POISON: '1' }, () => dw().readBytes())).toEqual(first.readBytes());
         if (K.cpuBf16GemmPath().startsWith('onednn ')) expect(used).toBeGreaterThan(0);
       });
     }

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import * as K from '../../src/native/kernels.js';
 import { Arena, DType, MemCategory, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16, setNumThreads, type Tensor } from '../../src/native/tensor.js';
+import { withEnv } from '../helpers/env.js';
 
 const arena = new Arena(MemCategory.Buffers);
 afterEach(() => arena.freeAll());
@@ -184,12 +185,9 @@ describe('LoRA kernels at any thread count', () => {
         for (let i = 0; i < one.length; i++) expect(two[i]!.equals(one[i]!), ['y', 'u', 'dx', 'gA', 'gB'][i]).toBe(true);
         // the tiles' scratch (chunk partials, per-thread blocks) is a kept, never-zeroed block: filled
         // with NaN bytes first, the results are still the same bits (every part written before read)
-        process.env.TELECHAT_SCRATCH_POISON = '1';
-        const poisoned = run();
-        delete process.env.TELECHAT_SCRATCH_POISON;
+        const poisoned = withEnv({ TELECHAT_SCRATCH_POISON: '1' }, run);
         for (let i = 0; i < one.length; i++) expect(poisoned[i]!.equals(two[i]!), `${['y', 'u', 'dx', 'gA', 'gB'][i]} (poisoned scratch)`).toBe(true);
       } finally {
-        delete process.env.TELECHAT_SCRATCH_POISON;
         setNumThreads(before);
       }
     });
