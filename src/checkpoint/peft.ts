@@ -42,7 +42,7 @@ const KNOWN_DEFAULTS: Record<string, unknown> = {
   megatron_config: null, megatron_core: 'megatron.core', target_parameters: null, trainable_token_indices: null,
   exclude_modules: null, eva_config: null, corda_config: null, use_qalora: false, lora_bias: false,
   alora_invocation_tokens: null, arrow_config: null, ensure_weight_tying: false, lora_ga_config: null, use_bdlora: null,
-  velora_config: null, monteclora_config: null,
+  velora_config: null, monteclora_config: null, kasa_config: null,
 };
 
 /**

@@ -30,7 +30,8 @@ export function fillNormal(out: Float32Array, std: number, uniform: () => number
 // Values are drawn and written in pieces of this many (even, so Box-Muller pairs never straddle
 // two pieces and the stream is the same as one whole-tensor draw) through one staging array
 // kept for the process: an array per tensor would be garbage V8 collects late, up to a
-// model's worth of it, and a tensor's worth at once for a 7B embedding.
+// model's worth of it, and a tensor's worth at once for a 7B embedding. (A 16-bit tensor's
+// write still rounds each piece into a fresh 2 MiB array: one piece's worth, not a tensor's.)
 export const PIECE = 1 << 20;
 let staging: Float32Array | null = null;
 

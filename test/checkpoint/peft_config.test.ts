@@ -65,6 +65,8 @@ describe('readAdapterConfig', () => {
     ['DoRA', { use_dora: true }, 'PEFT option "use_dora" = true is not supported'],
     ['an unknown option that is on', { some_future_option: 3 }, '"some_future_option" = 3 is not an adapter_config.json key telechat-train knows'],
     ['activated LoRA', { alora_invocation_tokens: [1, 2] }, 'PEFT option "alora_invocation_tokens" = [1,2] is not supported (only its default null)'],
+    // a LoraConfig field PEFT 0.21 added, beyond the 0.19.1 file above
+    ['KaSA', { kasa_config: { k: 1 } }, 'PEFT option "kasa_config" = {"k":1} is not supported (only its default null)'],
     ['an empty layer list (no layer, to PEFT)', { layers_to_transform: [] }, 'PEFT option "layers_to_transform" = [] is not supported'],
     ['a target_modules regular expression', { target_modules: '.*\\.(query|dense)' }, 'key "target_modules" is the regular expression ".*\\\\.(query|dense)"; telechat-train reads a list of module names (or "all-linear")'],
     ['another task', { task_type: 'SEQ_CLS' }, 'key "task_type" must be "CAUSAL_LM"'],
