@@ -23,7 +23,7 @@ export interface BlockActivations {
  * Temporaries shared by all blocks and the head. Three groups are never alive together, so they
  * share one buffer (`phases`): the MLP's {h, dh} (a block's forward MLP and its backward MLP
  * half), attention's {datt, dqkv} (a block's backward attention half, after its MLP half) and the
- * head's {lnf, headIn, dheadIn} (after the last block's forward, before the first backward).
+ * head's {lnf, headIn, dheadIn, logits} (after the last block's forward, before the first backward).
  * The gate|up gradient has no buffer of its own: the swiglu backward writes it over the block's
  * saved gate|up, which nothing reads after it.
  */
@@ -41,19 +41,39 @@ export interface Workspace {
   rstdf: Tensor; // [T] fp32
   headIn: Tensor; // [T, H] rows of lnf that carry loss, gathered  -- head phase
   dheadIn: Tensor; // [T, H]                                       -- head phase
-  logits: Tensor; // [chunk, V]
+  logits: Tensor; // [chunk, V] one chunk of LM-head rows             -- head phase
 }
 
 // Buffers carved from the phase buffer start on 64-byte boundaries (32 elements of any dtype).
 const PHASE_ALIGN = 32;
 const alignUp = (n: number): number => Math.ceil(n / PHASE_ALIGN) * PHASE_ALIGN;
 
+// The LM head's logits chunk is a multiple of 64 rows and, unless the micro-batch is smaller, at
+// least 256: each chunk reads the whole [vocab, hidden] head weight, and far fewer rows than that
+// make its GEMM memory-bound on a GPU (and the head's call count grow).
+const LOGITS_ROW_STEP = 64;
+const LOGITS_MIN_ROWS = 256;
+
+export interface PhaseLayout {
+  mlp: number[];
+  attention: number[];
+  head: number[];
+  /** Rows of the LM head's logits chunk. */
+  logitsRows: number;
+  /** Length of the phase buffer: the longest phase. */
+  elements: number;
+}
+
 /**
- * Element offsets of each phase's buffers inside the shared phase buffer, and its length: the
- * longest phase. memory_plan.ts sizes the buffer with the same function.
+ * Element offsets of each phase's buffers inside the shared phase buffer. The logits chunk takes
+ * at most `maxLogitsRows` (and T) rows, fewer when that many would make the head the longest
+ * phase: then as many as fit beside lnf, headIn and dheadIn in the longer of the MLP and attention
+ * phases (a multiple of 64, at least 256), so the chunk costs no memory of its own. More chunks
+ * change only the order in which the head's weight gradient is summed. memory_plan.ts sizes the
+ * buffer with the same function.
  */
-export function phaseLayout(spec: ModelSpec, T: number): { mlp: number[]; attention: number[]; head: number[]; elements: number } {
-  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F } = spec;
+export function phaseLayout(spec: ModelSpec, T: number, maxLogitsRows: number): PhaseLayout {
+  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, vocab: V } = spec;
   const carve = (sizes: number[]): { offsets: number[]; end: number } => {
     const offsets: number[] = [];
     let end = 0;
@@ -65,8 +85,12 @@ export function phaseLayout(spec: ModelSpec, T: number): { mlp: number[]; attent
   };
   const mlp = carve([T * F, T * F]);
   const attention = carve([T * nh * D, T * (nh + 2 * nkv) * D]);
-  const head = carve([T * H, T * H, T * H]);
-  return { mlp: mlp.offsets, attention: attention.offsets, head: head.offsets, elements: Math.max(mlp.end, attention.end, head.end) };
+  const headRest = [T * H, T * H, T * H];
+  const room = Math.max(mlp.end, attention.end) - carve(headRest).end;
+  const fitting = Math.floor(Math.max(0, room) / V / LOGITS_ROW_STEP) * LOGITS_ROW_STEP;
+  const logitsRows = Math.min(maxLogitsRows, T, Math.max(LOGITS_MIN_ROWS, fitting));
+  const head = carve([...headRest, logitsRows * V]);
+  return { mlp: mlp.offsets, attention: attention.offsets, head: head.offsets, logitsRows, elements: Math.max(mlp.end, attention.end, head.end) };
 }
 
 export interface ActivationSet {
@@ -104,7 +128,7 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   } else {
     for (let l = 0; l < spec.nLayers; l++) blocks.push(blockSet());
   }
-  const layout = phaseLayout(spec, T);
+  const layout = phaseLayout(spec, T, logitsChunk);
   const phases = a([layout.elements]);
   const work: Workspace = {
     ln: a([T, H]),
@@ -120,7 +144,7 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
     rstdf: f32([T]),
     headIn: phases.view(layout.head[1]!, [T, H]),
     dheadIn: phases.view(layout.head[2]!, [T, H]),
-    logits: a([Math.min(logitsChunk, T), V]),
+    logits: phases.view(layout.head[3]!, [layout.logitsRows, V]),
   };
   return { capacity, resid, blocks, work, arena };
 }

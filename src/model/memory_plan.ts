@@ -1,6 +1,7 @@
 // Bytes the model and optimizer will allocate, by category, computed from the architecture
 // alone (for --dry-run on machines that could not hold the model). A test checks these
 // numbers against the allocator after building the real thing.
+import { allocatedBytes } from '../native/alloc_size.js';
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { phaseLayout } from './activations.js';
 import { DEFAULT_LOGITS_CHUNK } from './model.js';
@@ -16,20 +17,8 @@ export interface MemoryPlan {
   activations: number;
 }
 
-/**
- * Bytes of an allocation as the allocator of `device` counts it: the host allocator rounds
- * to 64-byte granules (native/src/memory.h); the CUDA caching pool to 512 B below 1 MiB and
- * to 2 MiB from there (native/src/cuda/caching_pool.h pool_round).
- */
-export function allocatedBytes(bytes: number, device: Device = 'cpu'): number {
-  if (device === 'cpu') return Math.max(64, Math.ceil(bytes / 64) * 64);
-  if (bytes <= 0) return 512;
-  if (bytes < 2 ** 20) return Math.ceil(bytes / 512) * 512;
-  return Math.ceil(bytes / 2 ** 21) * 2 ** 21;
-}
-
 export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number, logitsChunk: number, recompute: boolean, device: Device = 'cpu'): number {
-  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, vocab: V, nLayers: L } = spec;
+  const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, nLayers: L } = spec;
   const T = capacity;
   const a = (n: number) => allocatedBytes(n * dtypeSize[dtype], device);
   const f32 = (n: number) => allocatedBytes(n * 4, device);
@@ -38,8 +27,8 @@ export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number,
   const block = f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + a(T * H) + f32(T) + a(T * 2 * F);
   const resid = (L + 1) * a(T * H);
   const blocks = (recompute ? 1 : L) * block;
-  // ln, rstd, tmpH, dresid, dln, rstdf, the phase buffer (MLP | attention | head temporaries), logits
-  const work = 4 * a(T * H) + 2 * f32(T) + a(phaseLayout(spec, T).elements) + a(Math.min(logitsChunk, T) * V);
+  // ln, rstd, tmpH, dresid, dln, rstdf, the phase buffer (MLP | attention | head temporaries and logits)
+  const work = 4 * a(T * H) + 2 * f32(T) + a(phaseLayout(spec, T, logitsChunk).elements);
   return resid + blocks + work;
 }
 

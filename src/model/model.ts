@@ -22,7 +22,10 @@ export interface ModelOptions {
   maxSeqLen: number;
   /** Recompute each block's activations in backward (gradient checkpointing). */
   recompute: boolean;
-  /** Rows of the LM head computed at once, so [tokens, vocab] logits never exist whole. */
+  /**
+   * Most rows of the LM head computed at once, so [tokens, vocab] logits never exist whole
+   * (fewer where the chunk fits the shared phase buffer: activations.ts phaseLayout).
+   */
   logitsChunk?: number;
   /**
    * Residual dropout probability in training (forwardBackward only; forward() never drops).
@@ -117,8 +120,9 @@ export class TelechatModel {
     }
     if (opts.lora && !this.lora) throw new Error('LoRA options need adapter storage (the ZeRO engine provides it)');
     if (!this.grads && !opts.lora) throw new Error('a model without base gradients must be a LoRA model');
-    this.logitsChunk = opts.logitsChunk ?? DEFAULT_LOGITS_CHUNK;
-    this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, this.logitsChunk, opts.recompute, be.device);
+    this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, opts.logitsChunk ?? DEFAULT_LOGITS_CHUNK, opts.recompute, be.device);
+    // the head's chunk as allocated: at most the option, fewer where it fits the phase buffer
+    this.logitsChunk = this.acts.work.logits.shape[0]!;
     this.rope = ropeParams(spec.rope, spec.headDim, opts.maxSeqLen);
     const tables = ropeTables(this.rope, spec.headDim, opts.maxSeqLen);
     this.cos = fromFloat32(tables.cos, DType.F32, [opts.maxSeqLen, spec.headDim / 2], MemCategory.Buffers, be.device);

@@ -6,8 +6,10 @@
 // "Device" addresses are host addresses with bit 47 set: non-canonical on x86-64, so any
 // code that hands a device pointer to a CPU kernel or reads it directly crashes instead of
 // silently working. Each function translates its pointers back and runs the CPU kernel of
-// the same name; memory is accounted per category separately from the host's.
+// the same name; memory is accounted per category separately from the host's, each allocation
+// rounded as the real caching pool rounds it.
 import { addon, type Address, type CudaFunctions, type CudaMemStatsRaw } from './addon.js';
+import { allocatedBytes } from './alloc_size.js';
 import { CUDA_ATTENTION_HEAD_DIMS } from './cuda_backend.js';
 import { DType } from './tensor.js';
 
@@ -56,8 +58,9 @@ export function hostCudaFunctions(): HostCuda {
     cudaAlloc(bytes, category) {
       count('cudaAlloc');
       const ptr = addon.alloc(bytes, HOST_CATEGORY) + DEVICE_BIT;
-      live.set(ptr, { bytes, category });
-      current[category]! += bytes;
+      const counted = allocatedBytes(bytes, 'cuda');
+      live.set(ptr, { bytes: counted, category });
+      current[category]! += counted;
       peak[category] = Math.max(peak[category]!, current[category]!);
       return ptr;
     },

@@ -1,10 +1,12 @@
+import { phaseLayout } from '../model/activations.js';
 // Per-GPU bytes of a training run, by the categories the allocator counts (params, grads,
 // master, optim, activations, buffers) plus what lives outside it (library workspace) and a
 // stated margin. Model states and activations come from src/model/memory_plan.ts, the same
 // accounting a test checks byte for byte against the allocator; the transient buffers follow
 // src/zero/zero_engine.ts allocation by allocation (stage-3 gathered units, gradient buckets,
 // the step's all-gather staging).
-import { activationBytes, allocatedBytes, memoryPlan } from '../model/memory_plan.js';
+import { activationBytes, memoryPlan } from '../model/memory_plan.js';
+import { allocatedBytes } from '../native/alloc_size.js';
 import { buildParamTable, type UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { DType, dtypeSize, type Device } from '../native/tensor.js';
@@ -127,7 +129,7 @@ export function planMemory(s: MemorySetup): MemoryResult {
     let devParams = 0;
     for (const u of [...table.units, ...(loraTable?.units ?? [])]) {
       const len = u.end - u.start;
-      if (len === 0) continue; // the adapters' embed and head units are empty
+      // the adapters' embed and head units are empty: never sharded, a minimal block on the device
       if (sharded(u)) hostPerRank += host((len / N) * d);
       else devParams += dev(len * d);
     }
@@ -218,7 +220,7 @@ export function planMemory(s: MemorySetup): MemoryResult {
   } else {
     // cuBLAS workspace; kernel scratch: attention backward's delta [T, nh] fp32, or the loss's
     // per-row sums [T] fp64 (never live together)
-    workspace = s.blasWorkspaceBytes + Math.max(dev(T * s.spec.nHeads * 4), dev(Math.min(s.logitsChunk, T) * 8));
+    workspace = s.blasWorkspaceBytes + Math.max(dev(T * s.spec.nHeads * 4), dev(phaseLayout(s.spec, T, s.logitsChunk).logitsRows * 8));
   }
   const pool = params + grads + master + optim + activations + buffers;
   const margin = Math.ceil(pool * MARGIN_FRACTION) + (s.device === 'cpu' ? 0 : MARGIN_FIXED_BYTES);
@@ -229,7 +231,7 @@ export function planMemory(s: MemorySetup): MemoryResult {
     detail: {
       activations_recompute: actOn,
       activations_no_recompute: actOff,
-      logits_chunk: dev(Math.min(s.logitsChunk, T) * s.spec.vocab * d),
+      logits_chunk: dev(phaseLayout(s.spec, T, s.logitsChunk).logitsRows * s.spec.vocab * d),
       gathered: gatheredPeak,
       buckets: bucketPeak,
       step_staging: stepStaging,

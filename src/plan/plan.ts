@@ -301,7 +301,7 @@ export function formatPlan(plan: Plan): string[] {
   row('grads', b.grads);
   row('master', b.master, b.master === 0 && plan.offload_optimizer ? '(on the host)' : '');
   row('optimizer', b.optim, b.optim === 0 && plan.offload_optimizer ? '(on the host)' : '(Adam moments)');
-  row('activations', b.activations, `(recompute on ${gib(d.activations_recompute)}, off ${gib(d.activations_no_recompute)}; logits chunk ${gib(d.logits_chunk)})`);
+  row('activations', b.activations, `(recompute on ${gib(d.activations_recompute)}, off ${gib(d.activations_no_recompute)}; logits chunk ${gib(d.logits_chunk)} inside them)`);
   row('buffers', b.buffers, `(stage-3 gathered units ${gib(d.gathered)}, gradient buckets ${gib(d.buckets)}, step staging ${gib(d.step_staging)})`);
   row('workspace', b.workspace, plan.device === 'cpu' ? '(Gloo scratch)' : '(cuBLAS, attention and loss scratch)');
   row('margin', b.margin, plan.device === 'cpu' ? '(assumed: 5% fragmentation)' : '(assumed: 1 GiB CUDA context + NCCL, 5% fragmentation)');

@@ -1,7 +1,10 @@
 // The --dry-run memory plan must equal what the allocator reports once the engine exists.
 import { describe, expect, it } from 'vitest';
 import { initDistributed } from '../../src/distributed/init.js';
+import { phaseLayout } from '../../src/model/activations.js';
+import { initRandomEntries, seededUniform } from '../../src/model/init.js';
 import { memoryPlan } from '../../src/model/memory_plan.js';
+import { TelechatModel } from '../../src/model/model.js';
 import { parseModelSpec } from '../../src/model/spec.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';
 import { DType, memStats } from '../../src/native/tensor.js';
@@ -37,5 +40,55 @@ describe('memory plan', () => {
     expect(used('activations')).toBe(plan.activations);
     engine.free();
     group.destroy();
+  });
+});
+
+describe('phase layout: the LM head logits chunk', () => {
+  // the bench model of [CORE] (src/bench/core_config.ts) at 4096 tokens
+  const BENCH = parseModelSpec({
+    architectures: ['Telechat2ForCausalLM'], hidden_size: 512, n_layer: 4, n_head: 8, num_key_value_heads: 8,
+    ffn_hidden_size: 1376, vocab_size: 8192, tie_word_embeddings: false, training_seqlen: 1024,
+  });
+
+  it('takes as many rows as fit beside lnf, headIn and dheadIn in the MLP phase, in steps of 64', () => {
+    const T = 4096;
+    const layout = phaseLayout(BENCH, T, 1024);
+    // room: 2 T F - 3 T H = 11272192 - 6291456 = 4980736 elements = 608 rows of 8192 -> 576
+    expect(layout.logitsRows).toBe(576);
+    expect(layout.elements).toBe(2 * T * 1376); // the head phase does not grow the buffer
+    const headEnd = layout.head[3]! + layout.logitsRows * BENCH.vocab;
+    expect(headEnd).toBeLessThanOrEqual(layout.elements);
+  });
+
+  it('keeps the requested chunk when it fits, and never exceeds the tokens', () => {
+    expect(phaseLayout(BENCH, 4096, 256).logitsRows).toBe(256);
+    expect(phaseLayout(BENCH, 40, 1024).logitsRows).toBe(40);
+  });
+
+  it('takes 256 rows and grows the buffer when fewer would fit', () => {
+    const layout = phaseLayout(SPEC, 1000, 1024); // room 2*1000*160 - 3*1000*96 = 32000 elements, 106 rows of 301
+    expect(layout.logitsRows).toBe(256);
+    expect(layout.elements).toBe(layout.head[3]! + 256 * 301); // 77056, a multiple of 32
+    expect(phaseLayout(SPEC, 100, 1024).logitsRows).toBe(100); // a smaller micro-batch: all of it
+  });
+
+  it('is the chunk the model loops over', () => {
+    // 600 label tokens: the 256-row chunk takes 3 passes; a model looping over the default
+    // 1024 rows would run past its logits buffer (a RangeError). The loss matches 16-row chunks.
+    const rows = [0, 1, 2].map((r) => {
+      const ids = Array.from({ length: 200 }, (_, i) => (r * 37 + i * 11) % SPEC.vocab);
+      return { inputIds: ids, labels: ids, docLens: [200] };
+    });
+    const loss = (logitsChunk?: number): number => {
+      const model = new TelechatModel(SPEC, cpuBackend, { dtype: DType.F32, gradDtype: DType.F32, maxTokens: 600, maxSeqLen: 200, recompute: false,
+        ...(logitsChunk ? { logitsChunk } : {}) });
+      const init = seededUniform(3);
+      initRandomEntries(model.params, model.table.entries, 0.02, init);
+      const res = model.forwardBackward(rows);
+      model.free();
+      return res.lossSum / res.count;
+    };
+    const fitted = loss();
+    expect(Math.abs(fitted - loss(16)) / fitted).toBeLessThan(1e-6);
   });
 });

@@ -67,9 +67,11 @@ describe('training on cuda tensors (stand-in runtime) equals the CPU run', () =>
     }
     expect(dev.metrics[STEPS - 1]!.loss).toBeLessThan(dev.metrics[0]!.loss!);
     expect(readFileSync(join(dev.out, 'final', 'model.safetensors')).equals(readFileSync(join(cpu.out, 'final', 'model.safetensors')))).toBe(true);
-    // the memory table of metrics.jsonl reports the device's allocator on a cuda run
-    expect(dev.metrics[0]!.mem.params).toBe(cpu.metrics[0]!.mem.params);
-    expect(dev.metrics[0]!.mem.optim).toBe(cpu.metrics[0]!.mem.optim);
+    // the memory table of metrics.jsonl reports the device's allocator on a cuda run (which
+    // rounds as the caching pool does, so never under the host's count)
+    expect(dev.metrics[0]!.mem.params).toBe(dev.reports[0]!.device!.params);
+    expect(dev.metrics[0]!.mem.optim).toBe(dev.reports[0]!.device!.optim);
+    expect(dev.metrics[0]!.mem.params).toBeGreaterThanOrEqual(cpu.metrics[0]!.mem.params!);
     for (const r of dev.reports) {
       // model state and activations never touched host memory on the device run ...
       for (const cat of ['params', 'grads', 'master', 'optim', 'activations']) {
