@@ -21,8 +21,8 @@ export interface BlockActivations {
 
 /**
  * Temporaries shared by all blocks and the head. Three groups are never alive together, so they
- * share one buffer (`phases`): the MLP's {h, dh} (a block's forward MLP and its backward MLP
- * half), attention's {datt, dqkv} (a block's backward attention half, after its MLP half) and the
+ * share one buffer (`phases`): the MLP's h, with dh written over it once h's readers are done (a
+ * block's forward MLP and its backward MLP half), attention's {datt, dqkv} (a block's backward attention half, after its MLP half) and the
  * head's {lnf, headIn, dheadIn, logits} (after the last block's forward, before the first backward).
  * The gate|up gradient has no buffer of its own: the swiglu backward writes it over the block's
  * saved gate|up, which nothing reads after it.
@@ -34,7 +34,7 @@ export interface Workspace {
   h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
   dresid: Tensor; // [T, H] gradient flowing down the residual stream
   dln: Tensor; // [T, H]
-  dh: Tensor; // [T, F]                                            -- MLP phase
+  dh: Tensor; // [T, F] the same buffer as h                      -- MLP phase
   datt: Tensor; // [T, nh D]                                       -- attention phase
   dqkv: Tensor; // [T, (nh + 2 nkv) D]                             -- attention phase
   lnf: Tensor; // [T, H]                                           -- head phase
@@ -83,7 +83,7 @@ export function phaseLayout(spec: ModelSpec, T: number, maxLogitsRows: number): 
     }
     return { offsets, end };
   };
-  const mlp = carve([T * F, T * F]);
+  const mlp = carve([T * F]); // h, then dh over it
   const attention = carve([T * nh * D, T * (nh + 2 * nkv) * D]);
   const headRest = [T * H, T * H, T * H];
   const room = Math.max(mlp.end, attention.end) - carve(headRest).end;
@@ -137,7 +137,7 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
     h: phases.view(layout.mlp[0]!, [T, F]),
     dresid: a([T, H]),
     dln: a([T, H]),
-    dh: phases.view(layout.mlp[1]!, [T, F]),
+    dh: phases.view(layout.mlp[0]!, [T, F]),
     datt: phases.view(layout.attention[0]!, [T, nh * D]),
     dqkv: phases.view(layout.attention[1]!, [T, qkvWidth]),
     lnf: phases.view(layout.head[0]!, [T, H]),

@@ -88,11 +88,19 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
     be.dropoutBackward(tmp.tmpH, dresid, mask);
     return tmp.tmpH;
   };
-  // MLP: the swiglu output is recomputed rather than kept per block
+  // MLP: the swiglu output is recomputed rather than kept per block. dh is written over h (one
+  // buffer), so every reader of h goes first: a trained base's dW inside linearBackward (native
+  // linear_backward computes dW before dX), or under a frozen base the adapters (gA), which write
+  // the first dh for the base's dX to add to.
   be.swigluForward(tmp.h, act.gu);
   const dMlp = branchGrad(drop?.mlp);
-  be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, false);
-  loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh);
+  if (adapts(lora, 'down')) {
+    if (g) throw new Error('blockBackward: adapters over a trained base');
+    loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh, false);
+    be.linearBackward(tmp.dh, null, null, dMlp, tmp.h, p.down, true);
+  } else {
+    be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, false);
+  }
   // d(gate|up) overwrites gate|up, read for the last time here
   const dgu = act.gu;
   be.swigluBackward(dgu, tmp.dh, act.gu);

@@ -240,12 +240,17 @@ export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonica
 
 /**
  * Backward of loraForward given dy [T, width]: gB += dy_win^T u, gA += (scale dy_win B)^T drop(x),
- * dx += drop'(scale dy_win B A) (dx null: no input gradient wanted). u is the forward's (with
- * gradient checkpointing, the recomputed block forward's), [T, r] per target for the micro-step.
+ * dx += drop'(scale dy_win B A) (dx null: no input gradient wanted; accumulate false: the first
+ * adapter writes dx instead of adding to it). dx may be x itself: each adapter reads x (gA, the
+ * dropped input) before it writes dx, and the targets of one projection share the one input. u is
+ * the forward's (with gradient checkpointing, the recomputed block forward's), [T, r] per target for
+ * the micro-step.
  */
-export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor | null): void {
+export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor | null,
+  accumulate = true): void {
   if (!l) return;
   const T = x.shape[0]!;
+  let acc = accumulate;
   for (const t of l.targets) {
     if (t.canonical !== canonical) continue;
     const A = l.params.tensor(t.a), B = l.params.tensor(t.b), u = savedU(l, t, T);
@@ -253,12 +258,14 @@ export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonic
     const xd = dropped(l, t, x);
     const mask = l.mask(t);
     if (!mask || !dx) {
-      l.be.loraBackward(dx, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, true);
+      l.be.loraBackward(dx, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, acc);
     } else {
       const dxd = scratch(l.work, 'dxd', l.work.dtype, [...x.shape]);
       l.be.loraBackward(dxd, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, false);
       l.be.dropoutBackward(dxd, dxd, mask);
-      l.be.add(dx, dx, dxd);
+      if (acc) l.be.add(dx, dx, dxd);
+      else l.be.copy(dx, dxd);
     }
+    acc = true;
   }
 }

@@ -58,11 +58,17 @@ export interface Backend {
   rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): void;
   /** y = x W^T (+ b). */
   linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void;
-  /** dx = dy W (+= when accumulateDx); dw += dy^T x (null dw: frozen weight, no dW GEMM); db += sum dy. */
+  /**
+   * dx = dy W (+= when accumulateDx); dw += dy^T x (null dw: frozen weight, no dW GEMM); db += sum dy.
+   * dx may be x itself: dW reads x before dX overwrites it.
+   */
   linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor, accumulateDx: boolean): void;
   /** LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u [T, R] = scale x a^T (kept), y[:, window] += u b^T (a [R, In], b [Out, R]). */
   loraForward(y: Tensor, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void;
-  /** gb += dy_win^T u; ga += du^T x and dx = du a (+= when accumulateDx; null dx: not wanted) with du = scale dy_win b. */
+  /**
+   * gb += dy_win^T u; ga += du^T x and dx = du a (+= when accumulateDx; null dx: not wanted) with
+   * du = scale dy_win b. dx may be x itself: each row of x is read before that row of dx is written.
+   */
   loraBackward(dx: Tensor | null, ga: Tensor, gb: Tensor, dy: Tensor, x: Tensor, u: Tensor, a: Tensor, b: Tensor, col0: number, scale: number,
     accumulateDx: boolean): void;
   /** Rotates the first nHeads heads of each row of x ([T, width]) in place; head dim = 2 * cos columns. */

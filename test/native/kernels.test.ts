@@ -473,6 +473,15 @@ for (const tag of TAGS) {
       expect(bitsEqual(g2.dx, g.dx) && bitsEqual(g2.dw, g.dw)).toBe(true);
       if (g.db) expect(withThreads(1, run).db!.readBytes()).toEqual(g.db.readBytes());
 
+      // dx written over x (the MLP's dh over h): dW still reads x first, the same bits
+      if (!acc) {
+        const xdx = tensor(c.inputs.x!, dt);
+        const dwAlias = tensor(c.inputs.dw0!, gdt);
+        K.linearBackward(xdx, dwAlias, null, dy, xdx, w, false);
+        expect(bitsEqual(xdx, g.dx), 'dx over x').toBe(true);
+        expect(bitsEqual(dwAlias, g.dw), 'dw with dx over x').toBe(true);
+      }
+
       // dx and db are optional.
       const dwOnly = tensor(c.inputs.dw0!, gdt);
       K.linearBackward(null, dwOnly, null, dy, x, w);

@@ -121,6 +121,13 @@ function runCase(dt: DType, s: Shape, scale: number) {
   K.loraBackward(null, ga3, gb3, dy, x, u, a, b, col0, scale, true);
   expect(ga3.toFloat32()).toEqual(ga2.toFloat32());
   expect(gb3.toFloat32()).toEqual(gb2.toFloat32());
+  // dx written over x (the MLP's dh over h): every row of x is read first, the same bits
+  const xdx = tensorOf(dt, [T, In], xv);
+  const ga4 = tensorOf(DType.F32, [R, In], ga0), gb4 = tensorOf(DType.F32, [Out, R], gb0);
+  K.loraBackward(xdx, ga4, gb4, dy, xdx, u, a, b, col0, scale, false);
+  expect(xdx.readBytes(), 'dx over x').toEqual(dxNew.readBytes());
+  expect(ga4.toFloat32(), 'gA with dx over x').toEqual(ga2.toFloat32());
+  expect(gb4.toFloat32(), 'gB with dx over x').toEqual(gb2.toFloat32());
 }
 
 const shapes: Array<[string, Shape]> = [

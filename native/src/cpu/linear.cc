@@ -98,6 +98,8 @@ void bias_grad(void* db, const void* dy, int64_t T, int64_t Out, DType dt, DType
 
 // dx[T,In] = dy[T,Out] W[Out,In] (+= when accumulate_dx);  dw[Out,In] += dy^T x;  db += colsum(dy).
 // dw == nullptr: a frozen weight (LoRA base): the dW GEMM is skipped entirely.
+// dx may be x itself (the MLP writes dh over h): every read of a row of x comes before the write
+// of that row of dx (dW first, or block by block from a widened copy).
 void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                      int64_t Out, DType dt, DType gdt, bool accumulate_dx) {
   if (T <= 0 || In <= 0) return;
@@ -108,8 +110,8 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   // bf16 on oneDNN: dx = dy W (+ dx), dw += dy^T x into fp32 (or bf16) dw, each summed in fp32
   // and rounded once, as below.
   if (dt == DT_BF16 && (gdt == DT_F32 || gdt == DT_BF16) && bf16_gemm_enabled()) {
-    if (dx) bf16_gemm(dx, DT_BF16, In, MatView{dy, Out, 1}, MatView{w, In, 1}, nullptr, T, Out, In, accumulate_dx);
     if (dw) bf16_gemm(dw, gdt, In, MatView{dy, 1, Out}, MatView{x, In, 1}, nullptr, Out, T, In, true);
+    if (dx) bf16_gemm(dx, DT_BF16, In, MatView{dy, Out, 1}, MatView{w, In, 1}, nullptr, T, Out, In, accumulate_dx);
     if (db) bias_grad(db, dy, T, Out, dt, gdt);
     return;
   }
@@ -125,7 +127,28 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   const size_t x_bytes = f32 ? 0 : static_cast<size_t>(tb * In) * 4;
   const size_t dy_bytes = f32 ? 0 : static_cast<size_t>(tb * ob) * 4;
 
-  // Pass 1, over T blocks: dx (all Out blocks summed in fp32) and, when fp32, dw.
+  // Pass 1 (16-bit dw only), over Out blocks: dw block widened once, all T summed, rounded once.
+  if (dw && !dw_direct) {
+    Scratch xbuf(x_bytes);
+    Scratch dybuf(dy_bytes);
+    Scratch dwbuf(static_cast<size_t>(ob * In) * 4);
+    float* dwb = dwbuf.as<float>();
+    for (int64_t o0 = 0; o0 < Out; o0 += ob) {
+      const int64_t no = std::min(ob, Out - o0);
+      load_block(dwb, In, dw, In, o0, no, 0, In, gdt);
+      for (int64_t t0 = 0; t0 < T; t0 += tb) {
+        const int64_t nt = std::min(tb, T - t0);
+        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf.as<float>());
+        const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>());
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
+                    blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, dwb, blas_int(In));
+      }
+      narrow(dw, In, o0, no, 0, In, gdt, dwb, In);
+    }
+  }
+
+  // Pass 2, over T blocks: dx (all Out blocks summed in fp32) and, when fp32, dw (before dx:
+  // with fp32 storage x and dx are read and written in place).
   if (dx || dw_direct) {
     Scratch xbuf(dw_direct ? x_bytes : 0);
     Scratch dybuf(dy_bytes);
@@ -147,38 +170,18 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
       for (int64_t o0 = 0; o0 < Out; o0 += ob) {
         const int64_t no = std::min(ob, Out - o0);
         const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf.as<float>());
+        if (dw_direct) {
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
+                      blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, static_cast<float*>(dw) + o0 * In, blas_int(In));
+        }
         if (dx) {
           const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf.as<float>());
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(nt), blas_int(In), blas_int(no), 1.0f, dyb.p,
                       blas_int(dyb.ld), wb.p, blas_int(wb.ld), dx_beta, dxb, blas_int(lddx));
           dx_beta = 1.0f;
         }
-        if (dw_direct) {
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
-                      blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, static_cast<float*>(dw) + o0 * In, blas_int(In));
-        }
       }
       if (dx && !f32) narrow(dx, In, t0, nt, 0, In, dt, dxb, In);
-    }
-  }
-
-  // Pass 2 (16-bit dw only), over Out blocks: dw block widened once, all T summed, rounded once.
-  if (dw && !dw_direct) {
-    Scratch xbuf(x_bytes);
-    Scratch dybuf(dy_bytes);
-    Scratch dwbuf(static_cast<size_t>(ob * In) * 4);
-    float* dwb = dwbuf.as<float>();
-    for (int64_t o0 = 0; o0 < Out; o0 += ob) {
-      const int64_t no = std::min(ob, Out - o0);
-      load_block(dwb, In, dw, In, o0, no, 0, In, gdt);
-      for (int64_t t0 = 0; t0 < T; t0 += tb) {
-        const int64_t nt = std::min(tb, T - t0);
-        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf.as<float>());
-        const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>());
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
-                    blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, dwb, blas_int(In));
-      }
-      narrow(dw, In, o0, no, 0, In, gdt, dwb, In);
     }
   }
 

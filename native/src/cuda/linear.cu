@@ -52,8 +52,9 @@ int linear_forward(void* y, const void* x, const void* w, const void* b, int64_t
 int linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                     int64_t Out, int dt, int gdt, bool accumulate_dx) {
   if (T <= 0) return 0;
-  if (dx) gemm(linear_dx_shape(T, In, Out), w, dt, dy, dt, accumulate_dx ? 1.0f : 0.0f, dx, dt);
+  // dW first: dx may be x itself (the MLP writes dh over h), stream order does the rest
   if (dw) gemm(linear_dw_shape(T, In, Out), x, dt, dy, dt, 1.0f, dw, gdt);  // null: frozen weight
+  if (dx) gemm(linear_dx_shape(T, In, Out), w, dt, dy, dt, accumulate_dx ? 1.0f : 0.0f, dx, dt);
   if (db) return bias_backward(db, dy, T, Out, dt, gdt);
   return last_error();
 }
