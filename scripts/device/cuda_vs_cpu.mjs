@@ -141,6 +141,12 @@ for (const [dn, dt] of dts) {
     cpuBackend.linearBackward(hgx, hgw, hgb, hg, hx, hw, true); gpu.linearBackward(dgx, dgw, dgb, dg, dx, dw, true);
     compare(`linearBackward/dx/${dn}`, hgx, dgx); compare(`linearBackward/dw/${dn}`, hgw, dgw, { rtol: 1e-4, atol: 1e-5 });
     compare(`linearBackward/db/${dn}`, hgb, dgb, { rtol: 1e-4, atol: 1e-5 });
+    // dx written over x (the MLP writes dh over h): dW must read x before dX overwrites it
+    const [hxo, dxo] = pair(hx.toFloat32(), dt, [T, In]);
+    const [hgxo] = pair(new Float32Array(T * In), dt, [T, In]);
+    const [hgwo, dgwo] = pair(new Float32Array(Out * In), DType.F32, [Out, In]);
+    cpuBackend.linearBackward(hgxo, hgwo, null, hg, hxo, hw, false); gpu.linearBackward(dxo, dgwo, null, dg, dxo, dw, false);
+    compare(`linearBackward/dx-over-x/${dn}`, hgxo, dxo); compare(`linearBackward/dw-dx-over-x/${dn}`, hgwo, dgwo, { rtol: 1e-4, atol: 1e-5 });
   });
   check(`lora/${dn}`, () => {
     // an adapter on output columns [40, 88) of a 96-wide y (a window inside a fused matrix)
@@ -159,6 +165,13 @@ for (const [dn, dt] of dts) {
     cpuBackend.loraBackward(hgx, hga, hgb, hg, hx, hu, ha, hb, col0, scale, true); gpu.loraBackward(dgx, dga, dgb, dg, dx, du, da, db, col0, scale, true);
     compare(`loraBackward/dx/${dn}`, hgx, dgx); compare(`loraBackward/ga/${dn}`, hga, dga, { rtol: 1e-4, atol: 1e-5 });
     compare(`loraBackward/gb/${dn}`, hgb, dgb, { rtol: 1e-4, atol: 1e-5 });
+    // dx written over x (the down projection's adapters write the first dh over h)
+    const [hxo, dxo] = pair(hx.toFloat32(), dt, [T, In]);
+    const [hgxo] = pair(new Float32Array(T * In), dt, [T, In]);
+    const [hgao, dgao] = pair(new Float32Array(R * In), DType.F32, [R, In]);
+    const [hgbo, dgbo] = pair(new Float32Array(Out * R), DType.F32, [Out, R]);
+    cpuBackend.loraBackward(hgxo, hgao, hgbo, hg, hxo, hu, ha, hb, col0, scale, false); gpu.loraBackward(dxo, dgao, dgbo, dg, dxo, du, da, db, col0, scale, false);
+    compare(`loraBackward/dx-over-x/${dn}`, hgxo, dxo); compare(`loraBackward/ga-dx-over-x/${dn}`, hgao, dgao, { rtol: 1e-4, atol: 1e-5 });
   });
   check(`rope/${dn}`, () => {
     const nH = 3, D = 16, W = 5 * D, maxPos = 50;

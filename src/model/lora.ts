@@ -241,15 +241,18 @@ export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonica
 /**
  * Backward of loraForward given dy [T, width]: gB += dy_win^T u, gA += (scale dy_win B)^T drop(x),
  * dx += drop'(scale dy_win B A) (dx null: no input gradient wanted; accumulate false: the first
- * adapter writes dx instead of adding to it). dx may be x itself: each adapter reads x (gA, the
- * dropped input) before it writes dx, and the targets of one projection share the one input. u is
- * the forward's (with gradient checkpointing, the recomputed block forward's), [T, r] per target for
- * the micro-step.
+ * adapter writes dx instead of adding to it). dx may be x itself when one adapter sits on the
+ * projection: it reads x (gA, the dropped input) before it writes dx; a second adapter would read
+ * the first one's dx, so that is refused. u is the forward's (with gradient checkpointing, the
+ * recomputed block forward's), [T, r] per target for the micro-step.
  */
 export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor | null,
   accumulate = true): void {
   if (!l) return;
   const T = x.shape[0]!;
+  if (dx && dx.ptr === x.ptr && l.targets.filter((t) => t.canonical === canonical).length > 1) {
+    throw new Error(`loraBackward: dx over x with more than one adapter on ${canonical}`);
+  }
   let acc = accumulate;
   for (const t of l.targets) {
     if (t.canonical !== canonical) continue;

@@ -1,10 +1,10 @@
-import { phaseLayout } from '../model/activations.js';
 // Per-GPU bytes of a training run, by the categories the allocator counts (params, grads,
 // master, optim, activations, buffers) plus what lives outside it (library workspace) and a
 // stated margin. Model states and activations come from src/model/memory_plan.ts, the same
 // accounting a test checks byte for byte against the allocator; the transient buffers follow
 // src/zero/zero_engine.ts allocation by allocation (stage-3 gathered units, gradient buckets,
 // the step's all-gather staging).
+import { phaseLayout } from '../model/activations.js';
 import { activationBytes, memoryPlan } from '../model/memory_plan.js';
 import { allocatedBytes } from '../native/alloc_size.js';
 import { buildParamTable, type UnitRange } from '../model/params.js';
@@ -219,7 +219,7 @@ export function planMemory(s: MemorySetup): MemoryResult {
     workspace = N === 1 ? 0 : host(wide + ((2 * largest) / N) * 4);
   } else {
     // cuBLAS workspace; kernel scratch: attention backward's delta [T, nh] fp32, or the loss's
-    // per-row sums [T] fp64 (never live together)
+    // per-row sums [logits chunk rows] fp64 (never live together)
     workspace = s.blasWorkspaceBytes + Math.max(dev(T * s.spec.nHeads * 4), dev(phaseLayout(s.spec, T, s.logitsChunk).logitsRows * 8));
   }
   const pool = params + grads + master + optim + activations + buffers;

@@ -73,7 +73,7 @@ export function planningDoc(): string {
   out.push('  percent to sharded states (e.g. +0.3 GB at stage 1 for a 7.5B model on 64 GPUs).');
   out.push('- **activations**: the activation arena for micro-batch x sequence tokens, with or without recompute');
   out.push("  (`src/model/activations.ts`), including the LM head's logits chunk (up to 1024 rows, in the buffer the");
-  out.push("  MLP's and attention's temporaries share, fewer rows where that keeps it from growing). Not sharded by ZeRO.");
+  out.push("  MLP's and attention's temporaries share; fewer where 1024 would grow it, but never under 256). Not sharded by ZeRO.");
   out.push('- **buffers**: transients at their peak: stage-3 gathered units (the running one, the prefetched next,');
   out.push('  the embedding for a tied head; plus upload copies with `--offload-param`), stage-2/3 gradient buckets');
   out.push('  (the unit being written plus up to two reductions in flight with `overlap_comm`, each a whole-unit');

@@ -45,10 +45,11 @@ describe('memory plan', () => {
 
 describe('phase layout: the LM head logits chunk', () => {
   // the bench model of [CORE] (src/bench/core_config.ts) at 4096 tokens
-  const BENCH = parseModelSpec({
+  const BENCH_CONFIG = {
     architectures: ['Telechat2ForCausalLM'], hidden_size: 512, n_layer: 4, n_head: 8, num_key_value_heads: 8,
     ffn_hidden_size: 1376, vocab_size: 8192, tie_word_embeddings: false, training_seqlen: 1024,
-  });
+  };
+  const BENCH = parseModelSpec(BENCH_CONFIG);
 
   it('takes as many rows as fit beside lnf, headIn and dheadIn in the longest other phase, in steps of 64', () => {
     const T = 4096;
@@ -61,8 +62,15 @@ describe('phase layout: the LM head logits chunk', () => {
     expect(headEnd).toBeLessThanOrEqual(layout.elements);
   });
 
-  it('keeps the requested chunk when it fits, and never exceeds the tokens', () => {
-    expect(phaseLayout(BENCH, 4096, 256).logitsRows).toBe(256);
+  it('rounds the rows that fit down to a multiple of 64', () => {
+    // vocab 4000: 2097152 / 4000 = 524.3 rows fit -> 512
+    const wide = parseModelSpec({ ...BENCH_CONFIG, vocab_size: 4000 });
+    expect(phaseLayout(wide, 4096, 1024).logitsRows).toBe(512);
+  });
+
+  it('keeps a smaller requested chunk, and never exceeds the tokens', () => {
+    expect(phaseLayout(BENCH, 4096, 128).logitsRows).toBe(128);
+    expect(phaseLayout(SPEC, 600, 16).logitsRows).toBe(16); // what the loss test below compares with
     expect(phaseLayout(BENCH, 40, 1024).logitsRows).toBe(40);
   });
 

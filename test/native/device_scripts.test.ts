@@ -21,7 +21,8 @@ describe('GPU check scripts over the stand-in runtime', () => {
     expect(rows.at(-1)).toEqual({ summary: true, failures: 0 });
     // every op family is reached, including the tiny model's attention shape and the flat ops
     for (const name of ['add/bf16', 'embeddingBackward/bf16', 'rmsnormBackward/dx/fp32', 'crossEntropy/grad/V70000/bf16', 'adamw/master/bf16',
-      'backend/adamw/master', 'dropout/mask/bf16', 'dropoutBackward/fp32', 'cast/f32->bf16 bit-exact', 'attentionBackward/dqkv/h4-2-d32', 'loraBackward/gb/bf16', 'host-tensor-rejected']) {
+      'backend/adamw/master', 'dropout/mask/bf16', 'dropoutBackward/fp32', 'cast/f32->bf16 bit-exact', 'attentionBackward/dqkv/h4-2-d32', 'loraBackward/gb/bf16',
+      'linearBackward/dw-dx-over-x/bf16', 'loraBackward/dx-over-x/fp32', 'host-tensor-rejected']) {
       expect(checks.map((r) => r.name), name).toContain(name);
     }
   }, 120_000);

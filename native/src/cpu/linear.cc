@@ -148,7 +148,8 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   }
 
   // Pass 2, over T blocks: dx (all Out blocks summed in fp32) and, when fp32, dw (before dx:
-  // with fp32 storage x and dx are read and written in place).
+  // with fp32 storage x and dx are read and written in place, safe because then ob == Out, one
+  // dW product over all of x before the one dX product; 16-bit x is widened per T block first).
   if (dx || dw_direct) {
     Scratch xbuf(dw_direct ? x_bytes : 0);
     Scratch dybuf(dy_bytes);
