@@ -30,7 +30,6 @@ export interface BlockActivations {
 export interface Workspace {
   ln: Tensor; // [T, H] a norm's output, made where a projection reads it (forward and backward)
   rstd: Tensor; // [T] fp32 the recomputing norm's 1/rms (the saved one is used for its backward)
-  tmpH: Tensor; // [T, H] projection outputs before the residual add
   h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
   dresid: Tensor; // [T, H] gradient flowing down the residual stream
   dln: Tensor; // [T, H]
@@ -133,7 +132,6 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   const work: Workspace = {
     ln: a([T, H]),
     rstd: f32([T]),
-    tmpH: a([T, H]),
     h: phases.view(layout.mlp[0]!, [T, F]),
     dresid: a([T, H]),
     dln: a([T, H]),

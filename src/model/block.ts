@@ -30,7 +30,6 @@ export interface BlockDropout {
 export interface BlockTemps {
   ln: Tensor;
   rstd: Tensor;
-  tmpH: Tensor;
   h: Tensor;
   dln: Tensor;
   dh: Tensor;
@@ -53,16 +52,17 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
   // rotate the query and key heads; the value heads follow them in each row
   be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
-  be.linearForward(tmp.tmpH, act.att, p.o, p.oBias);
-  loraForward(lora, 'o', act.att, tmp.tmpH);
-  residualAdd(be, act.x2, x, tmp.tmpH, drop?.attention);
+  // each projection's output lands where its residual sum goes, which is then added in place
+  be.linearForward(act.x2, act.att, p.o, p.oBias);
+  loraForward(lora, 'o', act.att, act.x2);
+  residualAdd(be, act.x2, x, act.x2, drop?.attention);
   be.rmsnormForward(tmp.ln, act.rstd2, act.x2, p.ln2, ctx.eps);
   be.linearForward(act.gu, tmp.ln, p.gateUp, null);
   loraForward(lora, 'gate_up', tmp.ln, act.gu);
   be.swigluForward(tmp.h, act.gu);
-  be.linearForward(tmp.tmpH, tmp.h, p.down, p.downBias);
-  loraForward(lora, 'down', tmp.h, tmp.tmpH);
-  residualAdd(be, out, act.x2, tmp.tmpH, drop?.mlp);
+  be.linearForward(out, tmp.h, p.down, p.downBias);
+  loraForward(lora, 'down', tmp.h, out);
+  residualAdd(be, out, act.x2, out, drop?.mlp);
 }
 
 /**
@@ -82,11 +82,12 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
     if (!normScratch) throw new Error('blockBackward: a frozen base needs the norm scratch');
     return normScratch;
   };
-  // d(branch) = mask * scale * d(out) with dropout (into tmpH, free in backward), else d(out) itself
+  // d(branch) = mask * scale * d(out) with dropout, else d(out) itself. With dropout it goes into
+  // dln: each half's projections read it before that half's norm input gradient is written there.
   const branchGrad = (mask: DropoutMask | undefined): Tensor => {
     if (!mask) return dresid;
-    be.dropoutBackward(tmp.tmpH, dresid, mask);
-    return tmp.tmpH;
+    be.dropoutBackward(tmp.dln, dresid, mask);
+    return tmp.dln;
   };
   // MLP: the swiglu output is recomputed rather than kept per block. dh is written over h (one
   // buffer), so every reader of h goes first: a trained base's dW inside linearBackward (native

@@ -249,7 +249,7 @@ export class TelechatModel {
 
   private temps(T: number): BlockTemps {
     const w = this.acts.work;
-    return { ln: w.ln.rows(0, T), rstd: w.rstd.rows(0, T), tmpH: w.tmpH.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
+    return { ln: w.ln.rows(0, T), rstd: w.rstd.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
   }
 
   private blockActs(l: number, T: number) {
@@ -398,9 +398,10 @@ export class TelechatModel {
       const bl = this.blockLora(lora, l);
       if (this.opts.recompute) {
         // refill the shared activation set from the saved block input; the block output is
-        // already saved as resid[l + 1], so it lands in tmpH (add may alias its input). The
-        // dropout masks are regenerated from their keys, identical to the first forward's.
-        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.tmpH, drop, bl);
+        // already saved as resid[l + 1], so it lands in dln, free until this block's backward
+        // writes it. The dropout masks are regenerated from their keys, identical to the first
+        // forward's.
+        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.dln, drop, bl);
       }
       // under a frozen base nothing below block 0 takes a gradient, so block 0 skips d(input)
       const inputGrad = this.grads !== null || l > 0;
