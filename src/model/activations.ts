@@ -22,17 +22,19 @@ export interface BlockActivations {
 /**
  * Temporaries shared by all blocks and the head. Three groups are never alive together, so they
  * share one buffer (`phases`): the MLP's h, with dh written over it once h's readers are done (a
- * block's forward MLP and its backward MLP half), attention's {datt, dqkv} (a block's backward attention half, after its MLP half) and the
- * head's {lnf, headIn, dheadIn, logits} (after the last block's forward, before the first backward).
- * The gate|up gradient has no buffer of its own: the swiglu backward writes it over the block's
- * saved gate|up, which nothing reads after it.
+ * block's forward MLP and its backward MLP half), attention's {datt, dqkv} (a block's backward
+ * attention half, after its MLP half) and the head's {lnf, headIn, dheadIn, logits} (after the
+ * last block's forward, before the first backward). A norm's output `ln` opens the buffer too: the
+ * projection that reads it runs before h or datt is written there (forward), or after they are
+ * dead (backward, where it is recomputed). The gate|up gradient has no buffer of its own: the
+ * swiglu backward writes it over the block's saved gate|up, which nothing reads after it.
  */
 export interface Workspace {
-  ln: Tensor; // [T, H] a norm's output, made where a projection reads it (forward and backward)
+  ln: Tensor; // [T, H] a norm's output, made where a projection reads it   -- MLP, attention phase
   rstd: Tensor; // [T] fp32 the recomputing norm's 1/rms (the saved one is used for its backward)
   h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
   dresid: Tensor; // [T, H] gradient flowing down the residual stream
-  dln: Tensor; // [T, H]
+  dln: Tensor; // [T, H] a norm's input gradient; before it, a branch's dropout gradient or a recomputed block's discarded output
   dh: Tensor; // [T, F] the same buffer as h                      -- MLP phase
   datt: Tensor; // [T, nh D]                                       -- attention phase
   dqkv: Tensor; // [T, (nh + 2 nkv) D]                             -- attention phase
@@ -82,8 +84,10 @@ export function phaseLayout(spec: ModelSpec, T: number, maxLogitsRows: number): 
     }
     return { offsets, end };
   };
-  const mlp = carve([T * F]); // h, then dh over it
-  const attention = carve([T * nh * D, T * (nh + 2 * nkv) * D]);
+  // a norm's output (ln) opens the MLP's and attention's shares: it is dead before h or datt is
+  // written there, and recomputed after they are dead
+  const mlp = carve([Math.max(T * F, T * H)]); // ln, then h, then dh over it
+  const attention = carve([Math.max(T * nh * D, T * H), T * (nh + 2 * nkv) * D]); // ln or datt; dqkv
   const headRest = [T * H, T * H, T * H];
   const room = Math.max(mlp.end, attention.end) - carve(headRest).end;
   const fitting = Math.floor(Math.max(0, room) / V / LOGITS_ROW_STEP) * LOGITS_ROW_STEP;
@@ -130,7 +134,7 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   const layout = phaseLayout(spec, T, logitsChunk);
   const phases = a([layout.elements]);
   const work: Workspace = {
-    ln: a([T, H]),
+    ln: phases.view(0, [T, H]),
     rstd: f32([T]),
     h: phases.view(layout.mlp[0]!, [T, F]),
     dresid: a([T, H]),

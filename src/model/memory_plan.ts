@@ -27,8 +27,9 @@ export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number,
   const block = f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + a(T * H) + f32(T) + a(T * 2 * F);
   const resid = (L + 1) * a(T * H);
   const blocks = (recompute ? 1 : L) * block;
-  // ln, rstd, dresid, dln, rstdf, the phase buffer (MLP | attention | head temporaries and logits)
-  const work = 3 * a(T * H) + 2 * f32(T) + a(phaseLayout(spec, T, logitsChunk).elements);
+  // rstd, dresid, dln, rstdf, the phase buffer (ln and the MLP's | ln and attention's | the head's
+  // temporaries and logits)
+  const work = 2 * a(T * H) + 2 * f32(T) + a(phaseLayout(spec, T, logitsChunk).elements);
   return resid + blocks + work;
 }
 
