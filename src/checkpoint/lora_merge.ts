@@ -14,19 +14,20 @@ import { type ExportDtype, HfExportWriter } from './hf_export.js';
 import { ADAPTER_CONFIG, loadAdapterWeights, readAdapterConfig } from './peft.js';
 
 /** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
-export function adapterDirOf(checkpoint: string): string | null {
+function adapterDirOf(checkpoint: string): string | null {
   if (existsSync(join(checkpoint, 'adapter', ADAPTER_CONFIG))) return join(checkpoint, 'adapter');
   if (existsSync(join(checkpoint, ADAPTER_CONFIG))) return checkpoint;
   return null;
 }
 
 /**
- * The adapters `telechat-export --checkpoint PATH` merges, or null when PATH is no LoRA run: PATH's
- * adapter/ (a LoRA checkpoint, or an output dir's final adapters), PATH itself (a PEFT adapter
- * dir), or the adapter/ of the checkpoint an output dir's `latest` names.
+ * The adapters `telechat-export --checkpoint PATH` merges, or null when PATH is no LoRA run: for
+ * an output dir those of the checkpoint its `latest` names, as for a full run (its adapter/ may
+ * be older: a finished run resumed and stopped again), else PATH's adapter/ (a LoRA checkpoint)
+ * or PATH itself (a PEFT adapter dir).
  */
 function loraAdapterOf(path: string): string | null {
-  return adapterDirOf(path) ?? (existsSync(join(path, 'latest')) ? adapterDirOf(checkpointDir(path)) : null);
+  return existsSync(join(path, 'latest')) ? adapterDirOf(checkpointDir(path)) : adapterDirOf(path);
 }
 
 /**
@@ -74,8 +75,8 @@ export function openAdapter(adapterDir: string, baseDir: string | null): OpenedA
 
 export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
   const { base, spec, targets, r, scale, adapters } = openAdapter(adapterDir, baseDir);
-  const table = buildParamTable(spec, 1);
   try {
+    const table = buildParamTable(spec, 1);
     const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
     return writeByUnit(writer, table, 'merge', (u, _i, _unit, views) => {
       loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);

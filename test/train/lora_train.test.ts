@@ -126,6 +126,18 @@ describe('LoRA training', () => {
     expect(relDiff(readAll(join(dest, 'model.safetensors')), readAll(join(BASE_OUT(), 'final', 'model.safetensors')))).toBe(0);
   }, 60_000);
 
+  it('an output dir exports its latest checkpoint, not an older adapter/ beside it', async () => {
+    // a finished run resumed and stopped again leaves adapter/ from the first finish: stand that in
+    // by putting checkpoint 5's adapters in adapter/ of a copy; latest still names checkpoint 10
+    const copy = join(tmp.dir, 'stale-adapter-out');
+    cpSync(BASE_OUT(), copy, { recursive: true });
+    cpSync(join(copy, 'checkpoint-000005', 'adapter'), join(copy, 'adapter'), { recursive: true });
+    const dest = join(tmp.dir, 'exported-latest');
+    const res = await runAsync(['dist/cli/export.js', '--checkpoint', copy, '--model', modelDir, '--output', dest]);
+    expect(res.status, res.stderr).toBe(0);
+    expect(relDiff(readAll(join(dest, 'model.safetensors')), readAll(join(BASE_OUT(), 'final', 'model.safetensors')))).toBe(0);
+  }, 60_000);
+
   it('--format gguf of a LoRA checkpoint merges as it converts: the same file as converting the merged export', async () => {
     // the HF export merged in fp32, then converted; against the direct conversion (same name in both)
     const merged = join(tmp.dir, 'merged-fp32');
