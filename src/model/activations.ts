@@ -50,10 +50,12 @@ const PHASE_ALIGN = 32;
 const alignUp = (n: number): number => Math.ceil(n / PHASE_ALIGN) * PHASE_ALIGN;
 
 // The LM head's logits chunk is a multiple of 64 rows and, unless the micro-batch is smaller, at
-// least 256: each chunk reads the whole [vocab, hidden] head weight, and far fewer rows than that
-// make its GEMM memory-bound on a GPU (and the head's call count grow).
+// least 512: each chunk's products read the whole [vocab, hidden] head weight (forward, dX, dW),
+// doing one FLOP per weight byte per row in bf16 (2 per multiply-add, 2 bytes a weight); an H100
+// needs about 300 per byte to stay compute-bound (989 TFLOP/s over 3.35 TB/s), so 512 rows keep
+// a margin and 256 would not.
 const LOGITS_ROW_STEP = 64;
-const LOGITS_MIN_ROWS = 256;
+export const LOGITS_MIN_ROWS = 512;
 
 export interface PhaseLayout {
   mlp: number[];
@@ -69,7 +71,7 @@ export interface PhaseLayout {
  * Element offsets of each phase's buffers inside the shared phase buffer. The logits chunk takes
  * at most `maxLogitsRows` (and T) rows, fewer when that many would make the head the longest
  * phase: then as many as fit beside lnf, headIn and dheadIn in the longer of the MLP and attention
- * phases (a multiple of 64, at least 256), so the chunk costs no memory of its own. More chunks
+ * phases (a multiple of 64, at least 512), so the chunk costs no memory of its own. More chunks
  * change only the order in which the head's weight gradient is summed. memory_plan.ts sizes the
  * buffer with the same function.
  */

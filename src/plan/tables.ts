@@ -4,6 +4,7 @@
 // by hand; test/plan/tables.test.ts checks it is current.
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LOGITS_MIN_ROWS } from '../model/activations.js';
 import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
 import { buildParamTable } from '../model/params.js';
 import { loadModelSpec } from '../model/spec.js';
@@ -72,8 +73,9 @@ export function planningDoc(): string {
   out.push("  allocation is rounded as the caching pool rounds it (2 MiB from 1 MiB up), which at 64+ ranks adds a few");
   out.push('  percent to sharded states (e.g. +0.3 GB at stage 1 for a 7.5B model on 64 GPUs).');
   out.push('- **activations**: the activation arena for micro-batch x sequence tokens, with or without recompute');
-  out.push("  (`src/model/activations.ts`), including the LM head's logits chunk (up to 1024 rows, in the buffer the");
-  out.push("  MLP's and attention's temporaries share; fewer where 1024 would grow it, but never under 256). Not sharded by ZeRO.");
+  out.push(`  (\`src/model/activations.ts\`), including the LM head's logits chunk (up to ${DEFAULT_LOGITS_CHUNK} rows, in the buffer the`);
+  out.push(`  MLP's and attention's temporaries share; fewer where ${DEFAULT_LOGITS_CHUNK} would grow it, but not under ${LOGITS_MIN_ROWS} unless`);
+  out.push('  the micro-batch is smaller). Not sharded by ZeRO.');
   out.push('- **buffers**: transients at their peak: stage-3 gathered units (the running one, the prefetched next,');
   out.push('  the embedding for a tied head; plus upload copies with `--offload-param`), stage-2/3 gradient buckets');
   out.push('  (the unit being written plus up to two reductions in flight with `overlap_comm`, each a whole-unit');

@@ -53,37 +53,34 @@ describe('phase layout: the LM head logits chunk', () => {
 
   it('takes as many rows as fit beside lnf, headIn and dheadIn in the longest other phase, in steps of 64', () => {
     const T = 4096;
-    const layout = phaseLayout(BENCH, T, 1024);
-    // the longest other phase is attention's datt [T, 512] + dqkv [T, 1536] (the MLP's is h [T, 1376]);
-    // room: 8388608 - 3 T H = 8388608 - 6291456 = 2097152 elements = 256 rows of 8192
-    expect(layout.logitsRows).toBe(256);
+    // vocab 3000: the longest other phase is attention's datt [T, 512] + dqkv [T, 1536] (the MLP's
+    // is h [T, 1376]); room 8388608 - 3 T H = 2097152 elements = 699 rows of 3000 -> 640
+    const wide = parseModelSpec({ ...BENCH_CONFIG, vocab_size: 3000 });
+    const layout = phaseLayout(wide, T, 1024);
+    expect(layout.logitsRows).toBe(640);
     expect(layout.elements).toBe(T * (512 + 1536)); // the head phase does not grow the buffer
-    const headEnd = layout.head[3]! + layout.logitsRows * BENCH.vocab;
-    expect(headEnd).toBeLessThanOrEqual(layout.elements);
   });
 
-  it('rounds the rows that fit down to a multiple of 64', () => {
-    // vocab 4000: 2097152 / 4000 = 524.3 rows fit -> 512
-    const wide = parseModelSpec({ ...BENCH_CONFIG, vocab_size: 4000 });
-    expect(phaseLayout(wide, 4096, 1024).logitsRows).toBe(512);
+  it('takes 512 rows and grows the buffer when fewer would fit', () => {
+    // the bench model: 2097152 elements hold 256 rows of 8192, under the 512-row floor
+    const bench = phaseLayout(BENCH, 4096, 1024);
+    expect(bench.logitsRows).toBe(512);
+    expect(bench.elements).toBe(bench.head[3]! + 512 * 8192);
+    // the longest other phase is attention's [1000, 96 + 160]: room 256000 - 3*1000*96 < 0
+    const layout = phaseLayout(SPEC, 1000, 1024);
+    expect(layout.logitsRows).toBe(512);
+    expect(layout.elements).toBe(layout.head[3]! + 512 * 301); // 154112, a multiple of 32
   });
 
   it('keeps a smaller requested chunk, and never exceeds the tokens', () => {
     expect(phaseLayout(BENCH, 4096, 128).logitsRows).toBe(128);
     expect(phaseLayout(SPEC, 600, 16).logitsRows).toBe(16); // what the loss test below compares with
     expect(phaseLayout(BENCH, 40, 1024).logitsRows).toBe(40);
-  });
-
-  it('takes 256 rows and grows the buffer when fewer would fit', () => {
-    // the longest other phase is attention's [1000, 96 + 160]: room 256000 - 3*1000*96 = -32000 elements
-    const layout = phaseLayout(SPEC, 1000, 1024);
-    expect(layout.logitsRows).toBe(256);
-    expect(layout.elements).toBe(layout.head[3]! + 256 * 301); // 77056, a multiple of 32
-    expect(phaseLayout(SPEC, 100, 1024).logitsRows).toBe(100); // a smaller micro-batch: all of it
+    expect(phaseLayout(SPEC, 100, 1024).logitsRows).toBe(100);
   });
 
   it('is the chunk the model loops over', () => {
-    // 600 label tokens: the 256-row chunk takes 3 passes; a model looping over the default
+    // 600 label tokens: the 512-row chunk takes 2 passes; a model looping over the default
     // 1024 rows would run past its logits buffer (a RangeError). The loss matches 16-row chunks.
     const rows = [0, 1, 2].map((r) => {
       const ids = Array.from({ length: 200 }, (_, i) => (r * 37 + i * 11) % SPEC.vocab);
