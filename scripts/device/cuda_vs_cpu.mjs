@@ -172,6 +172,7 @@ for (const [dn, dt] of dts) {
     const [hgbo, dgbo] = pair(new Float32Array(Out * R), DType.F32, [Out, R]);
     cpuBackend.loraBackward(hgxo, hgao, hgbo, hg, hxo, hu, ha, hb, col0, scale, false); gpu.loraBackward(dxo, dgao, dgbo, dg, dxo, du, da, db, col0, scale, false);
     compare(`loraBackward/dx-over-x/${dn}`, hgxo, dxo); compare(`loraBackward/ga-dx-over-x/${dn}`, hgao, dgao, { rtol: 1e-4, atol: 1e-5 });
+    compare(`loraBackward/gb-dx-over-x/${dn}`, hgbo, dgbo, { rtol: 1e-4, atol: 1e-5 });
   });
   check(`rope/${dn}`, () => {
     const nH = 3, D = 16, W = 5 * D, maxPos = 50;

@@ -95,13 +95,8 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   // the first dh for the base's dX to add to.
   be.swigluForward(tmp.h, act.gu);
   const dMlp = branchGrad(drop?.mlp);
-  if (adapts(lora, 'down')) {
-    if (g) throw new Error('blockBackward: adapters over a trained base');
-    loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh, false);
-    be.linearBackward(tmp.dh, null, null, dMlp, tmp.h, p.down, true);
-  } else {
-    be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, false);
-  }
+  loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh, false);
+  be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, adapts(lora, 'down'));
   // d(gate|up) overwrites gate|up, read for the last time here
   const dgu = act.gu;
   be.swigluBackward(dgu, tmp.dh, act.gu);

@@ -148,7 +148,7 @@ export function mergeInto(weight: Float32Array, inDim: number, t: LoraTarget, a:
 }
 
 /** The canonical parameter a target adapts ("layers.3.qkv"). */
-export function adaptedName(t: LoraTarget): string {
+function adaptedName(t: LoraTarget): string {
   return `layers.${t.layer}.${t.canonical}`;
 }
 
@@ -265,9 +265,12 @@ export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonic
     } else {
       const dxd = scratch(l.work, 'dxd', l.work.dtype, [...x.shape]);
       l.be.loraBackward(dxd, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, false);
-      l.be.dropoutBackward(dxd, dxd, mask);
-      if (acc) l.be.add(dx, dx, dxd);
-      else l.be.copy(dx, dxd);
+      if (acc) {
+        l.be.dropoutBackward(dxd, dxd, mask);
+        l.be.add(dx, dx, dxd);
+      } else {
+        l.be.dropoutBackward(dx, dxd, mask);
+      }
     }
     acc = true;
   }

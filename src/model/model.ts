@@ -120,6 +120,8 @@ export class TelechatModel {
     }
     if (opts.lora && !this.lora) throw new Error('LoRA options need adapter storage (the ZeRO engine provides it)');
     if (!this.grads && !opts.lora) throw new Error('a model without base gradients must be a LoRA model');
+    // block.ts lets the down projection's adapters write dh over h first, which a base dW would still read
+    if (this.grads && opts.lora) throw new Error('a LoRA model has a frozen base: no base gradients');
     this.acts = allocActivations(spec, opts.dtype, opts.maxTokens, opts.logitsChunk ?? DEFAULT_LOGITS_CHUNK, opts.recompute, be.device);
     // the head's chunk as allocated: at most the option, fewer where it fits the phase buffer
     this.logitsChunk = this.acts.work.logits.shape[0]!;

@@ -210,6 +210,7 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const buffers = Math.max(backwardPeak + loraScratch + batchBytes, stepStaging) + ropeBytes + resident;
 
   // ---- outside the allocator --------------------------------------------------------------
+  const logitsRows = phaseLayout(s.spec, T, s.logitsChunk).logitsRows;
   let workspace: number;
   if (s.device === 'cpu') {
     // Gloo's grow-only scratch (native/src/comm/gloo_comm.cc), sized by the largest unit: two
@@ -220,7 +221,7 @@ export function planMemory(s: MemorySetup): MemoryResult {
   } else {
     // cuBLAS workspace; kernel scratch: attention backward's delta [T, nh] fp32, or the loss's
     // per-row sums [logits chunk rows] fp64 (never live together)
-    workspace = s.blasWorkspaceBytes + Math.max(dev(T * s.spec.nHeads * 4), dev(phaseLayout(s.spec, T, s.logitsChunk).logitsRows * 8));
+    workspace = s.blasWorkspaceBytes + Math.max(dev(T * s.spec.nHeads * 4), dev(logitsRows * 8));
   }
   const pool = params + grads + master + optim + activations + buffers;
   const margin = Math.ceil(pool * MARGIN_FRACTION) + (s.device === 'cpu' ? 0 : MARGIN_FIXED_BYTES);
@@ -231,7 +232,7 @@ export function planMemory(s: MemorySetup): MemoryResult {
     detail: {
       activations_recompute: actOn,
       activations_no_recompute: actOff,
-      logits_chunk: dev(phaseLayout(s.spec, T, s.logitsChunk).logitsRows * s.spec.vocab * d),
+      logits_chunk: dev(logitsRows * s.spec.vocab * d),
       gathered: gatheredPeak,
       buckets: bucketPeak,
       step_staging: stepStaging,
