@@ -11,7 +11,7 @@ import { unitOf } from '../zero/partition.js';
 import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf.js';
 import { checkpointDir, writeByUnit } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
-import { ADAPTER_CONFIG, loadAdapterWeights, readAdapterConfig } from './peft.js';
+import { ADAPTER_CONFIG, adapterConfigWarnings, loadAdapterWeights, readAdapterConfig } from './peft.js';
 
 /** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
 function adapterDirOf(checkpoint: string): string | null {
@@ -52,8 +52,11 @@ export interface OpenedAdapter {
   adapters: FlatParams;
 }
 
-/** Reads the adapter dir against its base (--model, else the adapter's base_model_name_or_path); free() the adapters after. */
-export function openAdapter(adapterDir: string, baseDir: string | null): OpenedAdapter {
+/**
+ * Reads the adapter dir against its base (--model, else the adapter's base_model_name_or_path);
+ * free() the adapters after. What its config records that does not apply goes to `warn`.
+ */
+export function openAdapter(adapterDir: string, baseDir: string | null, warn: (message: string) => void): OpenedAdapter {
   const cfg = readAdapterConfig(adapterDir);
   const base = baseDir ?? cfg.base_model_name_or_path;
   if (base === null) throw new CheckpointError(`${adapterDir}/adapter_config.json: no base_model_name_or_path; give the base model with --model`);
@@ -63,6 +66,7 @@ export function openAdapter(adapterDir: string, baseDir: string | null): OpenedA
   const names = [...src.names()];
   src.close();
   const targets = loraTargets(spec, { targetModules: cfg.target_modules }, names, `${join(adapterDir, 'adapter_config.json')}: target_modules`);
+  for (const w of adapterConfigWarnings(adapterDir, cfg, targets.some((t) => t.conv1d), base)) warn(w);
   const adapters = new FlatParams(buildLoraTable(spec, targets, cfg.r, 1), DType.F32, MemCategory.Buffers);
   try {
     loadAdapterWeights(adapterDir, targets, cfg.r, adapters);
@@ -73,8 +77,8 @@ export function openAdapter(adapterDir: string, baseDir: string | null): OpenedA
   return { base, spec, targets, r: cfg.r, scale: loraScale({ r: cfg.r, alpha: cfg.lora_alpha }), adapters };
 }
 
-export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
-  const { base, spec, targets, r, scale, adapters } = openAdapter(adapterDir, baseDir);
+export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, warn: (message: string) => void, overwrite = false): string[] {
+  const { base, spec, targets, r, scale, adapters } = openAdapter(adapterDir, baseDir, warn);
   try {
     const table = buildParamTable(spec, 1);
     const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });

@@ -47,8 +47,9 @@ const KNOWN_DEFAULTS: Record<string, unknown> = {
 
 /**
  * Keys that describe the file or its use rather than change the adapter's math: checked or read
- * below, or without effect here (fan_in_fan_out follows the layout; revision, auto_mapping,
- * peft_version and runtime_config are bookkeeping; qalora_group_size only matters with use_qalora).
+ * below (fan_in_fan_out and revision with a warning when they say what does not apply here,
+ * adapterConfigWarnings), or bookkeeping (inference_mode, auto_mapping, peft_version,
+ * runtime_config; qalora_group_size only matters with use_qalora).
  */
 const DESCRIPTIVE = new Set(['peft_type', 'task_type', 'bias', 'r', 'lora_alpha', 'lora_dropout', 'target_modules',
   'base_model_name_or_path', 'inference_mode', 'fan_in_fan_out', 'revision', 'auto_mapping', 'peft_version',
@@ -75,6 +76,10 @@ export interface AdapterConfigFile {
   target_modules: string[];
   /** The base the adapter was trained on, as recorded (null when absent or empty). */
   base_model_name_or_path: string | null;
+  /** As recorded (null when absent). PEFT sets it from the layer type: true for Conv1D. */
+  fan_in_fan_out: boolean | null;
+  /** The Hub revision of the base, as recorded (null when absent). */
+  revision: string | null;
 }
 
 /** Reads and checks an adapter dir's adapter_config.json (a LoRA adapter for a causal LM, bias "none"). */
@@ -116,9 +121,30 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
     throw new CheckpointError(`${path}: key "target_modules" is the regular expression ${JSON.stringify(targets)}; telechat-train reads a list of module names (or "all-linear")`);
   }
   want('target_modules', () => Array.isArray(targets) && targets.every((t) => typeof t === 'string') && targets.length > 0, 'a non-empty list of module names');
+  const fanInFanOut = want('fan_in_fan_out', (v) => v === undefined || v === null || typeof v === 'boolean', 'true or false') as boolean | null | undefined;
+  const revision = want('revision', (v) => v === undefined || v === null || typeof v === 'string', 'a string or null') as string | null | undefined;
   return { r, lora_alpha: alpha, lora_dropout: dropout, target_modules: targets as string[],
     base_model_name_or_path: typeof raw.base_model_name_or_path === 'string' && raw.base_model_name_or_path !== '' ? raw.base_model_name_or_path : null,
+    fan_in_fan_out: fanInFanOut ?? null, revision: revision ?? null,
   };
+}
+
+/**
+ * What an adapter_config.json records that does not apply to this base, one line each, for the
+ * caller to print. fan_in_fan_out follows the layer type as in PEFT, which overrides a value that
+ * contradicts it with a warning (true for GPT-2 Conv1D, the 52B layout; false for nn.Linear); a
+ * Hub revision of the base does not select anything in a local base dir.
+ */
+export function adapterConfigWarnings(dir: string, cfg: AdapterConfigFile, conv1d: boolean, baseDir: string): string[] {
+  const file = join(dir, ADAPTER_CONFIG);
+  const warnings: string[] = [];
+  if (cfg.fan_in_fan_out !== null && cfg.fan_in_fan_out !== conv1d) {
+    warnings.push(`${file}: fan_in_fan_out is ${cfg.fan_in_fan_out}, but the base's target modules are ${conv1d ? 'Conv1D' : 'nn.Linear'}; read as ${conv1d}, as PEFT does`);
+  }
+  if (cfg.revision !== null) {
+    warnings.push(`${file}: revision "${cfg.revision}" has no effect: the base is the local dir ${baseDir}`);
+  }
+  return warnings;
 }
 
 /**

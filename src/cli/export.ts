@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     const dtype: ExportDtype | null = d;
     const adapter = checkpointAdapter(argv.checkpoint, argv.model);
     const files = adapter
-      ? mergeAdapter(adapter, argv.model ?? null, argv.output, dtype, argv.overwrite)
+      ? mergeAdapter(adapter, argv.model ?? null, argv.output, dtype, (m) => process.stderr.write(`telechat-export: warning: ${m}\n`), argv.overwrite)
       : consolidateCheckpoint(argv.checkpoint, argv.output, dtype, argv.overwrite);
     process.stdout.write(`wrote ${argv.output}: ${files.join(', ')}\n`);
   } catch (e) {

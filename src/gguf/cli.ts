@@ -25,18 +25,19 @@ export interface GgufCliArgs {
  * --checkpoint: a checkpoint or output dir (a LoRA one merged into its base: --model, else the
  * adapter's base_model_name_or_path); --model alone: an HF dir.
  */
-export function openCanonicalSource(args: { checkpoint?: string | undefined; model?: string | undefined }): CanonicalSource {
+export function openCanonicalSource(args: { checkpoint?: string | undefined; model?: string | undefined; warn: (message: string) => void }): CanonicalSource {
   if (args.checkpoint === undefined) {
     if (args.model === undefined) throw new Error('give --checkpoint DIR (a checkpoint or an output dir) or --model HFDIR');
     return new HfCanonicalSource(args.model);
   }
   const adapter = checkpointAdapter(args.checkpoint, args.model);
-  return adapter !== null ? new LoraMergedSource(adapter, args.model ?? null) : new CheckpointCanonicalSource(args.checkpoint);
+  return adapter !== null ? new LoraMergedSource(adapter, args.model ?? null, args.warn) : new CheckpointCanonicalSource(args.checkpoint);
 }
 
 export function exportGgufCli(args: GgufCliArgs): GgufExportResult {
   const dtype = parseGgufDtype(args.dtype ?? 'fp16');
-  const source = openCanonicalSource(args);
+  // a merged adapter's config fields that do not apply here (peft.ts adapterConfigWarnings)
+  const source = openCanonicalSource({ ...args, warn: (m) => process.stderr.write(`telechat-export: warning: ${m}\n`) });
   try {
     return exportGguf(source, args.output, dtype, { overwrite: args.overwrite });
   } finally {

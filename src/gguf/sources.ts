@@ -102,8 +102,8 @@ export class LoraMergedSource implements CanonicalSource {
   private readonly base: HfCanonicalSource;
   private readonly adapter: OpenedAdapter;
 
-  constructor(adapterDir: string, baseDir: string | null) {
-    this.adapter = openAdapter(adapterDir, baseDir);
+  constructor(adapterDir: string, baseDir: string | null, warn: (message: string) => void) {
+    this.adapter = openAdapter(adapterDir, baseDir, warn);
     try {
       this.base = new HfCanonicalSource(this.adapter.base);
     } catch (err) {

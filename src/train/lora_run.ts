@@ -8,7 +8,7 @@ import type { LoraSection } from '../config/types.js';
 import { CheckpointError, hfTensorFromCanonical, HfTensorSource, loadHfWeights } from '../checkpoint/hf.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
 import { unitKey } from '../checkpoint/zero_state.js';
-import { adapterTensorValues, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
+import { adapterConfigWarnings, adapterTensorValues, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { buildLoraTable, type LoraConfig, loraScale, loraTargets, type LoraTarget, mergedMatrices } from '../model/lora.js';
 import type { ModelLora } from '../model/model.js';
@@ -57,6 +57,7 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
     if (a.lora_dropout !== null && a.lora_dropout !== cfg.dropout) {
       warnings.push(`lora.init_adapter ${section.init_adapter}: its lora_dropout ${a.lora_dropout} is not used; this run trains with lora.dropout = ${cfg.dropout}`);
     }
+    warnings.push(...adapterConfigWarnings(section.init_adapter, a, targets.some((t) => t.conv1d), baseDir));
   }
   return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: section.init_adapter };
 }

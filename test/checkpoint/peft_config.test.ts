@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readAdapterConfig } from '../../src/checkpoint/peft.js';
+import { adapterConfigWarnings, readAdapterConfig } from '../../src/checkpoint/peft.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('peft-config');
@@ -36,6 +36,7 @@ describe('readAdapterConfig', () => {
     const cfg = readAdapterConfig(adapterDir(PEFT_0191));
     expect(cfg).toEqual({
       r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: PEFT_0191.target_modules, base_model_name_or_path: 'Tele-AI/TeleChat2-7B',
+      fan_in_fan_out: false, revision: null,
     });
     // an option a later PEFT may add is fine while it is off (a name Object.prototype has included)
     expect(readAdapterConfig(adapterDir({ ...PEFT_0191, some_future_option: null, another: false, more: [], toString: null })).r).toBe(8);
@@ -48,8 +49,8 @@ describe('readAdapterConfig', () => {
   it('knows every key of the PEFT 0.19.1 file: none is accepted only for being off', () => {
     // each key set to a value that is neither its default nor off is refused as a known PEFT option,
     // or read (r, alpha, dropout, targets, base, task, peft_type) or ignored as bookkeeping
-    const bookkeeping = new Set(['auto_mapping', 'base_model_name_or_path', 'fan_in_fan_out', 'inference_mode', 'peft_version', 'qalora_group_size', 'revision']);
-    const read = new Set(['bias', 'lora_alpha', 'lora_dropout', 'peft_type', 'r', 'target_modules', 'task_type']);
+    const bookkeeping = new Set(['auto_mapping', 'base_model_name_or_path', 'inference_mode', 'peft_version', 'qalora_group_size']);
+    const read = new Set(['bias', 'fan_in_fan_out', 'lora_alpha', 'lora_dropout', 'peft_type', 'r', 'revision', 'target_modules', 'task_type']);
     for (const key of Object.keys(PEFT_0191)) {
       if (bookkeeping.has(key) || read.has(key)) continue;
       const dir = adapterDir({ ...PEFT_0191, [key]: 'on' });
@@ -70,7 +71,22 @@ describe('readAdapterConfig', () => {
     ['an empty layer list (no layer, to PEFT)', { layers_to_transform: [] }, 'PEFT option "layers_to_transform" = [] is not supported'],
     ['a target_modules regular expression', { target_modules: '.*\\.(query|dense)' }, 'key "target_modules" is the regular expression ".*\\\\.(query|dense)"; telechat-train reads a list of module names (or "all-linear")'],
     ['another task', { task_type: 'SEQ_CLS' }, 'key "task_type" must be "CAUSAL_LM"'],
+    ['a fan_in_fan_out that is not a boolean', { fan_in_fan_out: 'yes' }, 'key "fan_in_fan_out" must be true or false, got "yes"'],
   ];
+  it('warns where fan_in_fan_out contradicts the layer type (PEFT overrides it) and where a Hub revision is named', () => {
+    const dir = adapterDir(PEFT_0191);
+    const file = join(dir, 'adapter_config.json');
+    expect(adapterConfigWarnings(dir, readAdapterConfig(dir), false, '/m')).toEqual([]);
+    expect(adapterConfigWarnings(dir, { ...readAdapterConfig(dir), fan_in_fan_out: null }, true, '/m')).toEqual([]);
+    expect(adapterConfigWarnings(dir, readAdapterConfig(dir), true, '/m')).toEqual([
+      `${file}: fan_in_fan_out is false, but the base's target modules are Conv1D; read as true, as PEFT does`,
+    ]);
+    const pinned = adapterDir({ ...PEFT_0191, fan_in_fan_out: true, revision: 'main' });
+    expect(adapterConfigWarnings(pinned, readAdapterConfig(pinned), true, '/m')).toEqual([
+      `${join(pinned, 'adapter_config.json')}: revision "main" has no effect: the base is the local dir /m`,
+    ]);
+  });
+
   for (const [what, change, message] of refused) {
     it(`refuses ${what}, naming the key`, () => {
       const dir = adapterDir({ ...PEFT_0191, ...change });

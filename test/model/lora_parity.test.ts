@@ -102,7 +102,7 @@ describe('merging an adapter into its base', () => {
   it.each(CASES)('$layout, targets $targets', (c) => {
     const { dir, targets, adapter, values, spec } = setup(c, '-merge');
     const out = join(dir, 'merged');
-    mergeAdapter(adapter, dir, out, 'fp32');
+    mergeAdapter(adapter, dir, out, 'fp32', (m) => { throw new Error(`unexpected warning: ${m}`); });
     const base = new SafetensorsReader(join(dir, 'model.safetensors'));
     const merged = new SafetensorsReader(join(out, 'model.safetensors'));
     const s = loraScale({ r: R, alpha: ALPHA });

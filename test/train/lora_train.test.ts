@@ -138,6 +138,22 @@ describe('LoRA training', () => {
     expect(relDiff(readAll(join(dest, 'model.safetensors')), readAll(join(BASE_OUT(), 'final', 'model.safetensors')))).toBe(0);
   }, 60_000);
 
+  it('an adapter_config.json field that does not apply here is a warning naming it, as PEFT warns', async () => {
+    // fan_in_fan_out true on nn.Linear modules: PEFT reads it as false with a warning, and so do we
+    const adapter = join(tmp.dir, 'adapter-fan-in-fan-out');
+    cpSync(join(BASE_OUT(), 'adapter'), adapter, { recursive: true });
+    const cfgPath = join(adapter, 'adapter_config.json');
+    writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(readFileSync(cfgPath, 'utf8')), fan_in_fan_out: true, revision: 'v1.0' }));
+    const dest = join(tmp.dir, 'exported-fan-in-fan-out');
+    const res = await runAsync(['dist/cli/export.js', '--checkpoint', adapter, '--model', modelDir, '--output', dest]);
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stderr.trim().split('\n')).toEqual([
+      `telechat-export: warning: ${cfgPath}: fan_in_fan_out is true, but the base's target modules are nn.Linear; read as false, as PEFT does`,
+      `telechat-export: warning: ${cfgPath}: revision "v1.0" has no effect: the base is the local dir ${modelDir}`,
+    ]);
+    expect(relDiff(readAll(join(dest, 'model.safetensors')), readAll(join(BASE_OUT(), 'final', 'model.safetensors')))).toBe(0);
+  }, 60_000);
+
   it('--format gguf of a LoRA checkpoint merges as it converts: the same file as converting the merged export', async () => {
     // the HF export merged in fp32, then converted; against the direct conversion (same name in both)
     const merged = join(tmp.dir, 'merged-fp32');
@@ -145,7 +161,7 @@ describe('LoRA training', () => {
     expect(res.status, res.stderr).toBe(0);
     const direct = join(tmp.dir, 'lora-direct.gguf');
     const viaMerged = join(tmp.dir, 'lora-merged.gguf');
-    for (const [src, out] of [[new LoraMergedSource(join(BASE_OUT(), 'adapter'), modelDir), direct], [new HfCanonicalSource(merged), viaMerged]] as const) {
+    for (const [src, out] of [[new LoraMergedSource(join(BASE_OUT(), 'adapter'), modelDir, (m) => { throw new Error(`unexpected warning: ${m}`); }), direct], [new HfCanonicalSource(merged), viaMerged]] as const) {
       try {
         exportGguf(src, out, 'fp32', { name: 'x' });
       } finally {
