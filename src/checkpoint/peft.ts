@@ -36,7 +36,7 @@ export function adapterNames(t: LoraTarget): { a: string; b: string } {
  * PEFT adapter_config.json options we do not implement, at their defaults: another value is refused.
  * An option any PEFT version may add beyond these is accepted only when off (null, false, {} or []).
  */
-const KNOWN_DEFAULTS: Record<string, unknown> = {
+export const PEFT_OPTION_DEFAULTS: Record<string, unknown> = {
   modules_to_save: null, use_dora: false, use_rslora: false, layers_to_transform: null, layers_pattern: null,
   rank_pattern: {}, alpha_pattern: {}, init_lora_weights: true, layer_replication: null, loftq_config: {},
   megatron_config: null, megatron_core: 'megatron.core', target_parameters: null, trainable_token_indices: null,
@@ -101,8 +101,8 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
   want('bias', (v) => v === undefined || v === 'none', '"none" (bias training is not supported)');
   for (const [key, v] of Object.entries(raw)) {
     if (DESCRIPTIVE.has(key)) continue;
-    if (Object.hasOwn(KNOWN_DEFAULTS, key)) {
-      const def = KNOWN_DEFAULTS[key];
+    if (Object.hasOwn(PEFT_OPTION_DEFAULTS, key)) {
+      const def = PEFT_OPTION_DEFAULTS[key];
       if (!isDefault(v, def)) {
         throw new CheckpointError(`${path}: PEFT option "${key}" = ${JSON.stringify(v)} is not supported (only its default ${JSON.stringify(def)})`);
       }
@@ -148,27 +148,53 @@ export function adapterConfigWarnings(dir: string, cfg: AdapterConfigFile, conv1
 }
 
 /**
+ * An adapter's weights file against the targets, without reading values: every target's A
+ * [r, in] and B [out, r] present with exactly that shape, and no other tensor (one for a layer or
+ * module the targets lack means an adapter of another base or target list). --dry-run runs it too.
+ */
+function checkAdapterTensors(reader: TensorFile, targets: readonly LoraTarget[], r: number): void {
+  const file = reader.path;
+  const expected = new Set<string>();
+  for (const t of targets) {
+    const n = adapterNames(t);
+    for (const [name, shape] of [[n.a, [r, t.in]], [n.b, [t.out, r]]] as const) {
+      expected.add(name);
+      const info = reader.tensors.get(name);
+      if (!info) throw new CheckpointError(`${file}: missing tensor ${name} (target module ${t.module} of layer ${t.layer})`);
+      if (info.shape.join(',') !== shape.join(',')) {
+        throw new CheckpointError(`${file}: tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] for this base model and r = ${r}`);
+      }
+    }
+  }
+  const extra = [...reader.tensors.keys()].filter((name) => !expected.has(name));
+  if (extra.length > 0) {
+    const layers = Math.max(...targets.map((t) => t.layer)) + 1;
+    throw new CheckpointError(`${file}: tensor ${extra[0]}${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} is not an adapter of the targets ` +
+      `${[...new Set(targets.map((t) => t.module))].join(', ')} on this ${layers}-layer base: an adapter of another base or target list`);
+  }
+}
+
+/** checkAdapterTensors on an adapter dir's weights file. */
+export function checkAdapterWeights(dir: string, targets: readonly LoraTarget[], r: number): void {
+  const reader = openAdapterWeights(dir);
+  try {
+    checkAdapterTensors(reader, targets, r);
+  } finally {
+    reader.close();
+  }
+}
+
+/**
  * Loads an adapter's A and B into the adapter views (only the targets `only` accepts, e.g. one
- * unit's). Every target must be present with exactly its shape: a different base refuses here.
+ * unit's), after checkAdapterTensors: a different base refuses here.
  */
 export function loadAdapterWeights(dir: string, targets: readonly LoraTarget[], r: number, views: ParamViews, only: (t: LoraTarget) => boolean = () => true): void {
   const reader = openAdapterWeights(dir);
-  const file = reader.path;
   try {
+    checkAdapterTensors(reader, targets, r);
     for (const t of targets) {
-      const n = adapterNames(t);
-      for (const [name, shape] of [[n.a, [r, t.in]], [n.b, [t.out, r]]] as const) {
-        let info;
-        try {
-          info = reader.info(name);
-        } catch {
-          throw new CheckpointError(`${file}: missing tensor ${name} (target module ${t.module} of layer ${t.layer})`);
-        }
-        if (info.shape.join(',') !== shape.join(',')) {
-          throw new CheckpointError(`${file}: tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] for this base model and r = ${r}`);
-        }
-      }
       if (!only(t)) continue;
+      const n = adapterNames(t);
       views.tensor(t.a).writeFloat32(reader.readFloat32(n.a));
       const hf = reader.readFloat32(n.b);
       const canon = new Float32Array(hf.length);
@@ -206,7 +232,9 @@ export function writeAdapterDir(outDir: string, o: AdapterOut): void {
   mkdirSync(tmp, { recursive: true });
   const config = {
     peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: o.baseModel, inference_mode: true,
-    r: o.cfg.r, lora_alpha: o.cfg.alpha, lora_dropout: o.cfg.dropout, target_modules: o.cfg.targetModules,
+    // the module names, also for "all-linear": PEFT expands that string only when it stands alone
+    // (LoraConfig), and saves the names it matched, so a list holding it would match nothing
+    r: o.cfg.r, lora_alpha: o.cfg.alpha, lora_dropout: o.cfg.dropout, target_modules: [...new Set(o.targets.map((t) => t.module))],
     bias: 'none', fan_in_fan_out: o.conv1d, modules_to_save: null, use_rslora: false, use_dora: false, init_lora_weights: true,
   };
   writeFileSync(join(tmp, ADAPTER_CONFIG), JSON.stringify(config, null, 2) + '\n');

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     };
     const barrier = (): void => group?.world.barrier();
     if (choice.note) log(`note: ${choice.note}`);
-    const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite, resume: argv.resume !== undefined, isRank0, barrier }, log);
+    const setup = await prepareRun({ configPath: argv.config ?? null, sets: argv.set, flags, worldSize, dryRun: argv['dry-run'], overwrite: argv.overwrite, resume: argv.resume ?? null, isRank0, barrier }, log);
     try {
       if (argv['dry-run']) {
         const cfg = setup.config;

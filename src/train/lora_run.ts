@@ -8,7 +8,7 @@ import type { LoraSection } from '../config/types.js';
 import { CheckpointError, hfTensorFromCanonical, HfTensorSource, loadHfWeights } from '../checkpoint/hf.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
 import { unitKey } from '../checkpoint/zero_state.js';
-import { adapterConfigWarnings, adapterTensorValues, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
+import { adapterConfigWarnings, adapterTensorValues, checkAdapterWeights, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { buildLoraTable, type LoraConfig, loraScale, loraTargets, type LoraTarget, mergedMatrices } from '../model/lora.js';
 import type { ModelLora } from '../model/model.js';
@@ -58,6 +58,7 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
       warnings.push(`lora.init_adapter ${section.init_adapter}: its lora_dropout ${a.lora_dropout} is not used; this run trains with lora.dropout = ${cfg.dropout}`);
     }
     warnings.push(...adapterConfigWarnings(section.init_adapter, a, targets.some((t) => t.conv1d), baseDir));
+    checkAdapterWeights(section.init_adapter, targets, cfg.r);
   }
   return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: section.init_adapter };
 }
@@ -112,8 +113,10 @@ export function saveAdapter(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, b
 }
 
 /**
- * final/ (or a checkpoint export): the base with every adapter merged, as an HF dir shaped like
- * the base. Streams unit by unit like exportFinal; every rank must call it.
+ * final/ of a random-init base (which exists only in the engine, in the training dtype): the base
+ * with every adapter merged, as an HF dir shaped like the base. Streams unit by unit like
+ * exportFinal; every rank must call it. A pretrained base is merged from its files instead
+ * (checkpoint/lora_merge.ts, as telechat-export does).
  */
 export function exportMerged(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null): string[] {
   const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;

@@ -5,15 +5,19 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCK_FILE } from './run_lock.js';
 
-/** Refuses to write over an earlier run's checkpoints unless asked to. */
-export function prepareOutputDir(dir: string, overwrite: boolean): void {
-  if (existsSync(dir)) {
-    const previous = readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || f === 'metrics.jsonl');
-    if (previous.length > 0 && !overwrite) {
-      throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); pass --resume auto to continue it or --overwrite to replace it`);
-    }
-    if (overwrite) for (const f of readdirSync(dir)) if (f !== LOCK_FILE) rmSync(join(dir, f), { recursive: true, force: true });
+/** Refuses to write over an earlier run's checkpoints unless asked to (--dry-run checks this too). */
+export function refuseEarlierRun(dir: string, overwrite: boolean): void {
+  if (!existsSync(dir) || overwrite) return;
+  const previous = readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || f === 'metrics.jsonl');
+  if (previous.length > 0) {
+    throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); pass --resume auto to continue it or --overwrite to replace it`);
   }
+}
+
+/** refuseEarlierRun, then the dir emptied (--overwrite; the run lock stays) or created. */
+export function prepareOutputDir(dir: string, overwrite: boolean): void {
+  refuseEarlierRun(dir, overwrite);
+  if (existsSync(dir) && overwrite) for (const f of readdirSync(dir)) if (f !== LOCK_FILE) rmSync(join(dir, f), { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 }
 

@@ -11,8 +11,10 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
-import { prepareOutputDir, removeStaleTemps } from './output_dir.js';
+import { prepareOutputDir, refuseEarlierRun, removeStaleTemps } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
+import { findResumeDir } from './checkpointing.js';
+import { HfTensorSource } from '../checkpoint/hf.js';
 import { type LoraRun, planLora } from './lora_run.js';
 
 /** The package root (dist/train or src/train -> ..). */
@@ -29,8 +31,8 @@ export interface RunRequest {
   dryRun: boolean;
   /** Replace an earlier run in the output dir (checked before any data is built there). */
   overwrite: boolean;
-  /** Continuing a run (--resume): its output dir is expected to hold it. */
-  resume: boolean;
+  /** --resume (auto, or a checkpoint dir): continuing a run, whose checkpoint must exist; null: a new run. */
+  resume: string | null;
   /** This process is rank 0, which prepares the output dir and builds raw data. */
   isRank0: boolean;
   /** Waits for every rank (after rank 0 prepared the data). */
@@ -128,14 +130,27 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   if (first.data.val_size !== null && evalData !== null) {
     throw new Error(`"data.val_size" and "training.eval_data" (--eval-data) both name an eval set; keep one`);
   }
-  let buildDir = join(first.training.output_dir, "data");
+  // what the run would find first, checked before the output dir is touched (--dry-run too):
+  // the checkpoint to resume, or no earlier run in the way; a pretrained model's weights (a full
+  // run's resume takes its weights from the checkpoint); the adapters of a lora section
+  const outDir = first.training.output_dir;
+  if (req.resume !== null) findResumeDir(outDir, req.resume);
+  else refuseEarlierRun(outDir, req.overwrite);
+  if (model.init === 'pretrained' && (req.resume === null || first.lora !== null)) new HfTensorSource(model.dir).close();
+  const loraWarnings: string[] = [];
+  const lora = first.lora ? planLora(first.lora, model.spec, model.dir, model.init, loraWarnings) : null;
+  let buildDir = join(outDir, 'data');
   let cleanup = (): void => {};
+  // a new output dir this run creates is removed again if preparing it fails (no partial output)
+  const createdOutDir = !req.dryRun && req.isRank0 && !existsSync(outDir);
   if (!req.dryRun && req.isRank0) {
     // the lock first: --overwrite must not clear the dir of a run that is still going
-    mkdirSync(first.training.output_dir, { recursive: true });
-    for (const note of acquireRunLock(first.training.output_dir).notes) log(note);
-    if (!req.resume) prepareOutputDir(first.training.output_dir, req.overwrite);
-    for (const note of removeStaleTemps(first.training.output_dir)) log(note);
+    mkdirSync(outDir, { recursive: true });
+    const lock = acquireRunLock(outDir);
+    for (const note of lock.notes) log(note);
+    if (createdOutDir) cleanup = () => { lock.release(); rmSync(outDir, { recursive: true, force: true }); };
+    if (req.resume === null) prepareOutputDir(outDir, req.overwrite);
+    for (const note of removeStaleTemps(outDir)) log(note);
   }
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));
@@ -165,7 +180,8 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       },
       log,
     );
-    const evalReader = await openEvalSet(first.training.eval_data, reader, buildOptions, req.isRank0, log);
+    // raw eval data is built into the training rows' length (a prebuilt dataset's may differ from data.max_seq_len's default)
+    const evalReader = await openEvalSet(first.training.eval_data, reader, { ...buildOptions, maxSeqLen: reader.manifest.max_seq_len }, req.isRank0, log);
     if (req.isRank0) req.barrier();
     // Second pass: training.max_seq_len follows the dataset and set data options must match it.
     const dataset = datasetFacts(reader.dir, reader.manifest, prebuilt);
@@ -177,8 +193,8 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
     if (evalReader) checkEvalSet(evalReader, reader);
     else checkNoEval(config, warnings);
     const source = resolveDropout(model, config.model, warnings);
-    const lora = config.lora ? planLora(config.lora, source.spec, source.dir, source.init, warnings) : null;
-    return { config, warnings, model: source, reader, evalReader, lora, cleanup };
+    warnings.push(...loraWarnings);
+    return { config, warnings, model: source, reader, evalReader, lora, cleanup: req.dryRun ? cleanup : () => {} };
   } catch (err) {
     cleanup();
     throw err;

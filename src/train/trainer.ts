@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadHfWeights } from '../checkpoint/hf.js';
+import { mergeAdapter } from '../checkpoint/lora_merge.js';
 import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
 import { Sampler } from '../data/sampler.js';
@@ -303,7 +304,10 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       // init is saved in the training dtype
       if (lora) {
         saveAdapter(engine, lora, source.spec, source.dir, join(outDir, 'adapter'), isRank0);
-        exportMerged(engine, lora, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+        // a pretrained base is merged from its own files, as telechat-export merges: the engine's
+        // copy is in the training dtype, which bf16 would have rounded. A random base exists only here.
+        if (source.init === 'random') exportMerged(engine, lora, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+        else if (isRank0) mergeAdapter(join(outDir, 'adapter'), source.dir, join(outDir, 'final'), null, (m) => log.line(`warning: ${m}`), true);
       } else {
         exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
       }

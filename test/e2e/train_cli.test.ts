@@ -46,6 +46,29 @@ describe('telechat-train command line', () => {
     expect(again.stderr).toMatch(/already holds a run .*--resume auto.*--overwrite/);
   });
 
+  it('--dry-run finds what the run would find first: an earlier run in the way, a missing checkpoint, a model without weights; a failed start leaves no output dir', () => {
+    // output/zero3 holds the README run of the test above
+    const inTheWay = run(['--config', resolve('configs/zero3.json'), '--dry-run']);
+    expect(inTheWay.status).toBe(1);
+    expect(inTheWay.stderr).toMatch(/already holds a run .*--resume auto.*--overwrite/);
+    const noCheckpoint = run(['--config', resolve('configs/zero3.json'), '--output-dir', 'nowhere', '--resume', join(tmp.dir, 'nowhere'), '--dry-run']);
+    expect(noCheckpoint.status).toBe(1);
+    expect(noCheckpoint.stderr.trim()).toBe(`telechat-train: --resume ${join(tmp.dir, 'nowhere')}: not a checkpoint directory (no trainer_state.json)`);
+    // data/tiny-model ships a config and tokenizer only: --model means its weights
+    for (const dry of [['--dry-run'], []]) {
+      const noWeights = run(['--config', resolve('configs/zero3.json'), '--model', resolve('data/tiny-model'), '--output-dir', 'no-weights', ...dry]);
+      expect(noWeights.status).toBe(1);
+      expect(noWeights.stderr.trim()).toMatch(/^telechat-train: .*tiny-model: no weights found \(model\.safetensors/);
+      expect(existsSync(join(tmp.dir, 'no-weights'))).toBe(false);
+    }
+    // raw data is built inside the output dir, which the run creates; a bad line removes it again
+    writeFileSync(join(tmp.dir, 'bad.jsonl'), '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{"messages": oops\n');
+    const badData = run(['--config', resolve('configs/zero3.json'), '--data', join(tmp.dir, 'bad.jsonl'), '--output-dir', 'bad-data']);
+    expect(badData.status).toBe(1);
+    expect(badData.stderr).toContain('bad.jsonl:2:');
+    expect(existsSync(join(tmp.dir, 'bad-data'))).toBe(false);
+  });
+
   it('--dry-run resolves everything, prints the plan, writes no output', () => {
     const res = run(['--config', resolve('configs/zero2.json'), '--output-dir', 'dry', '--dry-run']);
     expect(res.status, res.stderr).toBe(0);

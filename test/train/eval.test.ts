@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFi
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
+import { buildDataset } from '../../src/data/builder.js';
 import { readManifest } from '../../src/data/manifest.js';
 import { DatasetReader } from '../../src/data/reader.js';
 import type { Row } from '../../src/model/batch.js';
@@ -196,6 +197,17 @@ describe('eval sets', () => {
     await reader.close();
     expect(line!.eval_tokens).toBe(count);
     expect(Math.abs(line!.eval_loss - sum / count) / (sum / count)).toBeLessThan(1e-6);
+  }, 120_000);
+
+  it('a raw --eval-data beside a prebuilt --data is built into the training rows\' length, not data.max_seq_len\'s default', async () => {
+    const lines = readFileSync(RAW, 'utf8').trim().split('\n');
+    writeFileSync(join(tmp.dir, 'held.jsonl'), lines.slice(0, 30).join('\n') + '\n');
+    const prebuilt = join(tmp.dir, 'prebuilt-96');
+    await buildDataset({ input: RAW, tokenizerDir: join(tmp.dir, 'model'), output: prebuilt, maxSeqLen: 96, template: 'telechat2', seed: 1 });
+    const out = join(tmp.dir, 'prebuilt-raw-eval');
+    await runTrain({ ...fx, data: prebuilt }, out, 1, zeroConfig(0, 3, 4, 4, {}, { save_steps: 2, eval_steps: 0, max_steps: 2 }), port++, ['--eval-data', join(tmp.dir, 'held.jsonl')]);
+    expect(evalLines(out)).toHaveLength(1);
+    expect(readManifest(builtDir(out)).max_seq_len).toBe(96);
   }, 120_000);
 
   const fails = async (args: { data?: Record<string, unknown>; training?: Record<string, unknown>; flags?: string[]; dataPath?: string }): Promise<string> => {

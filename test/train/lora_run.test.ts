@@ -2,10 +2,13 @@
 // lora_train.test.ts); a different lora_dropout recorded in the adapter is the run's to choose,
 // with a warning (prepareRun plans the adapters, so --dry-run shows it: lora_train.test.ts), as is
 // a fan_in_fan_out that contradicts the layer type.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { parseModelSpec } from '../../src/model/spec.js';
+import { adapterNames, writeAdapterDir } from '../../src/checkpoint/peft.js';
+import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
+import { loraTargets } from '../../src/model/lora.js';
+import { parseModelSpec, type ModelSpec } from '../../src/model/spec.js';
 import { planLora } from '../../src/train/lora_run.js';
 import { TINY_MODEL } from '../helpers/train_fixture.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -13,14 +16,20 @@ import { makeTmpDir } from '../helpers/tmp.js';
 const tmp = makeTmpDir('lora-run');
 afterAll(() => tmp.cleanup());
 
+/** A PEFT adapter dir for r 8 on `modules` of spec (zero weights), its config changed by `config`. */
+function writeAdapter(name: string, spec: ModelSpec, modules: string[], config: Record<string, unknown>, extra: Array<[string, number[]]> = []): string {
+  const dir = join(tmp.dir, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: modules, ...config }));
+  const shapes: Array<[string, number[]]> = loraTargets(spec, { targetModules: modules }).flatMap((t): Array<[string, number[]]> => [[adapterNames(t).a, [8, t.in]], [adapterNames(t).b, [t.out, 8]]]);
+  const zeros = (shape: number[]) => () => new Uint8Array(4 * shape.reduce((a, b) => a * b, 1));
+  writeSafetensors(join(dir, 'adapter_model.safetensors'), [...shapes, ...extra].map(([n, shape]) => ({ name: n, dtype: 'F32' as const, shape, data: zeros(shape) })));
+  return dir;
+}
+
 it('an init_adapter whose lora_dropout differs from lora.dropout: the section\'s is used, with a warning; none when the file records none', () => {
   const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
-  const adapterWith = (name: string, config: Record<string, unknown>): string => {
-    const dir = join(tmp.dir, name);
-    mkdirSync(dir);
-    writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['query'], ...config }));
-    return dir;
-  };
+  const adapterWith = (name: string, config: Record<string, unknown>): string => writeAdapter(name, spec, ['query'], config);
   const adapter = adapterWith('with-dropout', { lora_dropout: 0.1 });
   const section = { r: 8, alpha: 16, dropout: 0, target_modules: ['query'], init_adapter: adapter };
   const warnings: string[] = [];
@@ -38,10 +47,33 @@ it('an init_adapter whose lora_dropout differs from lora.dropout: the section\'s
 
 it('an init_adapter whose fan_in_fan_out contradicts the layer type is read as PEFT reads it, with a warning', () => {
   const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
-  const dir = join(tmp.dir, 'fan-in-fan-out');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['query'], fan_in_fan_out: true }));
+  const dir = writeAdapter('fan-in-fan-out', spec, ['query'], { fan_in_fan_out: true });
   const warnings: string[] = [];
   planLora({ r: 8, alpha: 16, dropout: 0, target_modules: ['query'], init_adapter: dir }, spec, tmp.dir, 'random', warnings);
   expect(warnings).toEqual([`${join(dir, 'adapter_config.json')}: fan_in_fan_out is true, but the base's target modules are nn.Linear; read as false, as PEFT does`]);
+});
+
+it('an init_adapter is checked tensor by tensor when planned (so --dry-run checks it): a missing, misshapen or extra tensor is refused', () => {
+  const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
+  const section = { r: 8, alpha: 16, dropout: 0, target_modules: ['query'] };
+  const plan = (dir: string) => () => planLora({ ...section, init_adapter: dir }, spec, tmp.dir, 'random', []);
+  expect(plan(writeAdapter('ok', spec, ['query'], {}))).not.toThrow();
+  // a tensor of a layer this base does not have (an adapter of a deeper model)
+  const deeper = `base_model.model.transformer.h.${spec.nLayers}.self_attention.query.lora_A.weight`;
+  expect(plan(writeAdapter('deeper', spec, ['query'], {}, [[deeper, [8, spec.hidden]]]))).toThrow(
+    `tensor ${deeper} is not an adapter of the targets query on this ${spec.nLayers}-layer base: an adapter of another base or target list`);
+  // tensors of a module target_modules does not name
+  const dense = adapterNames(loraTargets(spec, { targetModules: ['dense'] })[0]!).a;
+  expect(plan(writeAdapter('extra-module', spec, ['query'], {}, [[dense, [8, spec.hidden]]]))).toThrow(`tensor ${dense} is not an adapter of the targets query`);
+  // the shapes of a wider base
+  const wide = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat', hidden_size: TINY_MODEL.hidden_size * 2 });
+  expect(plan(writeAdapter('wider', wide, ['query'], {}))).toThrow(/lora_A\.weight has shape \[8, \d+\], expected \[8, \d+\] for this base model and r = 8/);
+});
+
+it('adapter_config.json names the target modules, also for "all-linear" (PEFT does not expand it inside a list)', () => {
+  const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
+  const targets = loraTargets(spec, { targetModules: ['all-linear'] });
+  const dir = join(tmp.dir, 'written');
+  writeAdapterDir(dir, { cfg: { r: 2, alpha: 4, dropout: 0, targetModules: ['all-linear'] }, targets, values: new Map(targets.map((t) => [t, { a: new Float32Array(2 * t.in), b: new Float32Array(t.out * 2) }])), baseModel: '/base', conv1d: false });
+  expect(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')).target_modules).toEqual(['query', 'key_value', 'dense', 'gate_proj', 'up_proj', 'down_proj']);
 });

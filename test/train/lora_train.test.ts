@@ -138,6 +138,21 @@ describe('LoRA training', () => {
     expect(relDiff(readAll(join(dest, 'model.safetensors')), readAll(join(BASE_OUT(), 'final', 'model.safetensors')))).toBe(0);
   }, 60_000);
 
+  it('bf16 over a pretrained base: final/ merges into the base as stored, not its bf16 training copy (= telechat-export)', async () => {
+    const out = join(tmp.dir, 'bf16');
+    await runTrain(fx, out, 1, config(0, 6, 2, {}, { max_steps: 2 }, { bf16: { enabled: true } }), port++);
+    const baseW = readAll(join(modelDir, 'model.safetensors'));
+    const fin = readAll(join(out, 'final', 'model.safetensors'));
+    // tensors no adapter touches keep the base's bits (a bf16 round trip would move the norms)
+    const untouched = [...baseW.keys()].filter((k) => !TARGETS.some((t) => k.includes(`.${t}.`)));
+    expect(untouched.length).toBeGreaterThan(4);
+    for (const k of untouched) expect(Buffer.from(fin.get(k)!.buffer).equals(Buffer.from(baseW.get(k)!.buffer)), k).toBe(true);
+    const dest = join(tmp.dir, 'bf16-exported');
+    const res = await runAsync(['dist/cli/export.js', '--checkpoint', out, '--model', modelDir, '--output', dest]);
+    expect(res.status, res.stderr).toBe(0);
+    expect(relDiff(readAll(join(dest, 'model.safetensors')), fin)).toBe(0);
+  }, 120_000);
+
   it('an adapter_config.json field that does not apply here is a warning naming it, as PEFT warns', async () => {
     // fan_in_fan_out true on nn.Linear modules: PEFT reads it as false with a warning, and so do we
     const adapter = join(tmp.dir, 'adapter-fan-in-fan-out');

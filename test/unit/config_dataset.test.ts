@@ -115,7 +115,7 @@ describe('a prebuilt dataset of max_seq_len 512 through prepareRun (what the tra
   beforeAll(async () => {
     await buildDataset({ input: 'data/sample-conversations.jsonl', tokenizerDir: 'data/tiny-model', output: ds, maxSeqLen: 512, template: 'telechat2', seed: 1 });
     setup = await prepareRun(
-      { configPath: null, sets: ['train_micro_batch_size_per_gpu=1'], flags: { data: ds, maxSteps: 1 }, worldSize: 1, dryRun: true, overwrite: false, resume: false, isRank0: true, barrier: () => {} },
+      { configPath: null, sets: ['train_micro_batch_size_per_gpu=1'], flags: { data: ds, maxSteps: 1 }, worldSize: 1, dryRun: true, overwrite: false, resume: null, isRank0: true, barrier: () => {} },
       () => {},
     );
   }, 120_000);
@@ -131,7 +131,7 @@ describe('a prebuilt dataset of max_seq_len 512 through prepareRun (what the tra
     writeFileSync(`${out}/metrics.jsonl`, '{"step": 1}\n');
     await expect(
       prepareRun(
-        { configPath: null, sets: ['train_micro_batch_size_per_gpu=1', 'data.loss_on=last'], flags: { data: ds, outputDir: out }, worldSize: 1, dryRun: false, overwrite: true, resume: false, isRank0: true, barrier: () => {} },
+        { configPath: null, sets: ['train_micro_batch_size_per_gpu=1', 'data.loss_on=last'], flags: { data: ds, outputDir: out }, worldSize: 1, dryRun: false, overwrite: true, resume: null, isRank0: true, barrier: () => {} },
         () => {},
       ),
     ).rejects.toThrow(`--set data.loss_on: "data.loss_on" is "last" but the dataset ${ds} was built with loss_on "all"`);
