@@ -54,10 +54,12 @@ export interface LoraAdapters {
 export function loraAdapters(spec: ModelSpec, lora: LoraSetup): LoraAdapters {
   const all = blockProjections(spec);
   const known = new Set(all.map((p) => p.name));
-  for (const t of lora.targets) {
-    if (!known.has(t)) throw new Error(`--lora-targets: "${t}" is not a projection of the ${spec.layout} layout; known: ${[...known].join(', ')}`);
+  // "all-linear" alone takes every projection, as in a config's lora section (model/lora.ts)
+  const everyOne = lora.targets.length === 1 && lora.targets[0] === 'all-linear';
+  for (const t of everyOne ? [] : lora.targets) {
+    if (!known.has(t)) throw new Error(`--lora-targets: "${t}" is not a projection of the ${spec.layout} layout; known: ${[...known].join(', ')} (or all-linear alone)`);
   }
-  const chosen = all.filter((p) => lora.targets.includes(p.name));
+  const chosen = everyOne ? all : all.filter((p) => lora.targets.includes(p.name));
   const perBlock = chosen.reduce((n, p) => n + lora.r * (p.in + p.out), 0);
   return { params: perBlock * spec.nLayers, perBlock, modulesPerBlock: chosen.length };
 }

@@ -65,6 +65,11 @@ describe('telechat-plan', () => {
     const bad = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'c_attn']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^telechat-plan: --lora-targets: "c_attn" is not a projection of the telechat layout; known: query, key_value/);
+    // all-linear, as a config's lora section takes it: the same as naming every projection
+    const every = JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'all-linear', '--json']).stdout);
+    const named = JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'query,key_value,dense,gate_proj,up_proj,down_proj', '--json']).stdout);
+    expect(every.trainable_params).toBe(named.trainable_params);
+    expect(every.per_gpu_bytes).toEqual(named.per_gpu_bytes);
   });
 
   it('bad input: one clear sentence, exit 1, nothing on stdout', () => {
