@@ -3,9 +3,10 @@
 // clip and update once. Loss, learning rate, norms, throughput, MFU and memory go to
 // metrics.jsonl; a progress bar or periodic log lines go to the terminal.
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadHfWeights } from '../checkpoint/hf.js';
 import { mergeAdapter } from '../checkpoint/lora_merge.js';
+import { readAdapterConfig } from '../checkpoint/peft.js';
 import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
 import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
 import { Sampler } from '../data/sampler.js';
@@ -137,6 +138,13 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     const dir = findResumeDir(outDir, resume);
     const state = readTrainerState(dir);
     checkResume(dir, state, identity, cfg.lora);
+    if (lora && source.init === 'pretrained') {
+      // the frozen base comes from --model again: the checkpoint's adapter records the one it trained over
+      const trainedOver = readAdapterConfig(join(dir, 'adapter')).base_model_name_or_path;
+      if (trainedOver !== null && resolve(trainedOver) !== resolve(source.dir)) {
+        log.line(`warning: ${join(dir, 'adapter', 'adapter_config.json')}: the adapters were trained over ${trainedOver}; this run's base is ${resolve(source.dir)} (they fit only the weights they were trained over)`);
+      }
+    }
     const zero = new ZeroStateReader(join(dir, 'zero'));
     try {
       zero.checkUnits(lora ? loraUnitList(source.spec, lora) : unitList(source.spec));

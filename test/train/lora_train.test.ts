@@ -223,6 +223,19 @@ describe('LoRA training', () => {
     for (let s = 5; s < STEPS; s++) expect(Math.abs(m2[s]!.loss! - base[s]!.loss!) / base[s]!.loss!, `step ${s + 1}`).toBeLessThan(1e-5);
   }, 180_000);
 
+  it('a resume over another --model than the adapters were trained over says so (the base is not in the checkpoint)', async () => {
+    const out = join(tmp.dir, 'resume-moved-base');
+    cpSync(BASE_OUT(), out, { recursive: true });
+    const moved = join(tmp.dir, 'model-moved');
+    cpSync(modelDir, moved, { recursive: true });
+    const m = await runTrain({ ...fx, model: moved }, out, 1, config(0, 6, 2), port++, ['--resume', join(out, 'checkpoint-000005')]);
+    expect(m.map((x) => x.loss)).toEqual(base.map((x) => x.loss)); // the same weights: the same run
+    const ckAdapter = join(out, 'checkpoint-000005', 'adapter', 'adapter_config.json');
+    expect(readFileSync(join(out, 'train.log'), 'utf8')).toContain(`warning: ${ckAdapter}: the adapters were trained over ${modelDir}; this run's base is ${moved}`);
+    // resumed over the base it was trained over: no such line
+    expect(readFileSync(join(tmp.dir, 'resume-1', 'train.log'), 'utf8')).not.toContain('the adapters were trained over');
+  }, 120_000);
+
   it('an adapter we saved loads back as init_adapter bit for bit, also as adapter_model.bin (PEFT before 0.7)', async () => {
     const out = join(tmp.dir, 'init');
     const cfg = config(0, 6, 2, { init_adapter: join(BASE_OUT(), 'adapter') }, { max_steps: 1, save_steps: 0 });
