@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join, resolve } from 'node:path';
 import type { LoraConfig, LoraTarget } from '../model/lora.js';
 import type { ParamViews } from '../model/params.js';
+import { PEFT_OPTION_DEFAULTS } from '../config/peft_options.js';
 import { CheckpointError } from './hf.js';
 import { SafetensorsReader, writeSafetensors } from './safetensors.js';
 import type { TensorFile } from './tensor_file.js';
@@ -31,19 +32,6 @@ export function adapterNames(t: LoraTarget): { a: string; b: string } {
   const p = `base_model.model.${t.path}`;
   return { a: `${p}.lora_A.weight`, b: `${p}.lora_B.weight` };
 }
-
-/**
- * PEFT adapter_config.json options we do not implement, at their defaults: another value is refused.
- * An option any PEFT version may add beyond these is accepted only when off (null, false, {} or []).
- */
-export const PEFT_OPTION_DEFAULTS: Record<string, unknown> = {
-  modules_to_save: null, use_dora: false, use_rslora: false, layers_to_transform: null, layers_pattern: null,
-  rank_pattern: {}, alpha_pattern: {}, init_lora_weights: true, layer_replication: null, loftq_config: {},
-  megatron_config: null, megatron_core: 'megatron.core', target_parameters: null, trainable_token_indices: null,
-  exclude_modules: null, eva_config: null, corda_config: null, use_qalora: false, lora_bias: false,
-  alora_invocation_tokens: null, arrow_config: null, ensure_weight_tying: false, lora_ga_config: null, use_bdlora: null,
-  velora_config: null, monteclora_config: null, kasa_config: null,
-};
 
 /**
  * Keys that describe the file or its use rather than change the adapter's math: checked or read

@@ -1,7 +1,7 @@
 // DeepSpeed's batch-size triple: train_batch_size = micro_batch_per_gpu * grad_accum * world.
 // Missing members are inferred with DeepSpeed's floor-division rules (deepspeed.md), then
 // every member must be > 0 and the equation must hold exactly.
-import { ConfigError } from './errors.js';
+import { ConfigError, NO_CONFIG } from './errors.js';
 
 export interface BatchTriple {
   train_batch_size: number;
@@ -31,6 +31,11 @@ export function inferBatch(
   } else if (micro !== null) {
     gas = 1;
     batch = micro * worldSize;
+  } else if (where === NO_CONFIG) {
+    // Only the batch size has no usable default, so this is what running without a config hits.
+    throw new ConfigError(
+      `${where}: the batch size is missing; give a DeepSpeed config with --config FILE (e.g. configs/zero2.json), or --set train_micro_batch_size_per_gpu=N`,
+    );
   } else {
     throw new ConfigError(`${where}: either "train_batch_size" or "train_micro_batch_size_per_gpu" must be given`);
   }

@@ -1,6 +1,6 @@
 // The one entry point: file -> --set overrides -> flags -> legacy upgrade -> validation ->
 // "auto" resolution -> ResolvedConfig. Errors name the file (or flag) and the key at fault.
-import { ConfigError, type Warnings } from './errors.js';
+import { ConfigError, NO_CONFIG, type Warnings } from './errors.js';
 import { readJsonFile } from './json_file.js';
 import { upgradeLegacyForms } from './legacy.js';
 import { applySets, flagOverrides, parseSetArg, type ConfigFlags, type SetOverride } from './overrides.js';
@@ -27,7 +27,7 @@ export interface LoadedConfig {
 /** Loads and resolves a config file; `path` null = no file (every default). */
 export function loadConfig(path: string | null, opts: LoadOptions = {}): LoadedConfig {
   const raw = path === null ? {} : readJsonFile(path);
-  return resolveConfigObject(raw, path ?? '<built-in defaults>', opts);
+  return resolveConfigObject(raw, path ?? NO_CONFIG, opts);
 }
 
 /** Same as loadConfig for an already parsed object; `where` names it in errors. */
@@ -35,12 +35,12 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   if (!isObject(raw)) throw new ConfigError(`${where}: a config must be a JSON object`);
   const sets = (opts.sets ?? []).map(parseSetArg);
   const flags = flagOverrides(opts.flags ?? {});
-  const origin = originOf(where, sets, flags);
   const warnings: Warnings = [];
   // Legacy forms are upgraded in the file first (so --set zero_optimization.stage=2 works on a
   // file saying "zero_optimization": true) and again after the overrides (which may use them).
-  let cfg = upgradeLegacyForms(withoutComments(raw), () => where, warnings);
-  cfg = applySets(cfg, sets);
+  const file = upgradeLegacyForms(withoutComments(raw), () => where, warnings);
+  const origin = originOf(where, file, sets, flags);
+  let cfg = applySets(file, sets);
   cfg = applySets(cfg, flags.map((f) => f.set));
   cfg = upgradeLegacyForms(cfg, origin, warnings);
   const validator = new Validator(CONFIG, origin);
@@ -60,14 +60,36 @@ export function resolvedConfigJson(config: ResolvedConfig): string {
   return JSON.stringify(config, null, 2) + '\n';
 }
 
-/** Later overrides win, so the last one covering a key is the one to blame. */
-function originOf(where: string, sets: SetOverride[], flags: { flag: string; set: SetOverride }[]): Origin {
+/**
+ * Who to blame for a dotted key: the last override that wrote it (or a block above it), else the
+ * first override that created a block on its way (`--set foo.bar=1` on a file without "foo" is
+ * to blame for the unknown key "foo", and `--set optimizer.params.lr=...` for the missing
+ * "optimizer.type"), else the file.
+ */
+function originOf(where: string, file: JsonObject, sets: SetOverride[], flags: { flag: string; set: SetOverride }[]): Origin {
   const blames: [string, string][] = [...sets.map((s): [string, string] => [s.key, `--set ${s.key}`]), ...flags.map((f): [string, string] => [f.set.key, f.flag])];
   return (path: string) => {
     for (let i = blames.length - 1; i >= 0; i--) {
       const [key, who] = blames[i]!;
       if (path === key || path.startsWith(key + '.')) return who;
     }
+    const parts = path.split('.');
+    for (let n = 1; n <= parts.length; n++) {
+      const block = parts.slice(0, n).join('.');
+      if (inFile(file, parts.slice(0, n))) continue;
+      const creator = blames.find(([key]) => key.startsWith(block + '.'));
+      if (creator) return creator[1];
+      break;
+    }
     return where;
   };
+}
+
+function inFile(file: JsonObject, path: string[]): boolean {
+  let node: unknown = file;
+  for (const key of path) {
+    if (!isObject(node) || !(key in node)) return false;
+    node = node[key];
+  }
+  return true;
 }

@@ -48,13 +48,17 @@ export function applySets(cfg: JsonObject, sets: readonly SetOverride[]): JsonOb
   return out;
 }
 
-/** Flags of telechat-train that map onto config keys. */
+/**
+ * Flags of telechat-train that map onto config keys. The numeric ones may be given as typed
+ * (a string): a number is read from it, and anything else reaches validation as that string, so
+ * the error echoes it (`--max-steps: ... got "abc"`) instead of a NaN the parser made of it.
+ */
 export interface ConfigFlags {
-  maxSteps?: number;
-  epochs?: number;
-  seed?: number;
+  maxSteps?: number | string;
+  epochs?: number | string;
+  seed?: number | string;
   outputDir?: string;
-  maxSeqLen?: number;
+  maxSeqLen?: number | string;
   model?: string;
   modelConfig?: string;
   init?: string;
@@ -76,12 +80,16 @@ export const FLAG_KEYS: Record<keyof ConfigFlags, [string, string]> = {
   evalData: ['--eval-data', 'training.eval_data'],
 };
 
+const NUMERIC_FLAGS = new Set<keyof ConfigFlags>(['maxSteps', 'epochs', 'seed', 'maxSeqLen']);
+const NUMBER_TEXT = /^\s*-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+
 export function flagOverrides(flags: ConfigFlags): { flag: string; set: SetOverride }[] {
   const out: { flag: string; set: SetOverride }[] = [];
   for (const [name, [flag, key]] of Object.entries(FLAG_KEYS) as [keyof ConfigFlags, [string, string]][]) {
     const v = flags[name];
     if (v === undefined) continue;
-    out.push({ flag, set: { key, path: key.split('.'), value: v } });
+    const value = NUMERIC_FLAGS.has(name) && typeof v === 'string' && NUMBER_TEXT.test(v) ? Number(v) : v;
+    out.push({ flag, set: { key, path: key.split('.'), value } });
   }
   return out;
 }

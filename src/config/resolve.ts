@@ -160,7 +160,7 @@ export function resolveConfig(
     prescale_gradients: cfg['prescale_gradients'],
     gradient_predivide_factor: cfg['gradient_predivide_factor'],
     communication_data_type: cfg['communication_data_type'],
-    seq_parallel_comm_data_type: cfg['seq_parallel_comm_data_type'],
+    seq_parallel_communication_data_type: cfg['seq_parallel_communication_data_type'],
     zero_allow_untested_optimizer: cfg['zero_allow_untested_optimizer'],
     zero_force_ds_cpu_optimizer: cfg['zero_force_ds_cpu_optimizer'],
     memory_breakdown: cfg['memory_breakdown'],

@@ -1,8 +1,9 @@
 // The config schema: DeepSpeed's keys with DeepSpeed's code defaults (v0.16 line, see
 // shared/reference/deepspeed.md), plus our optional `model`, `data`, `training` and `lora` sections.
 // A default of null means "unset": the resolver derives the value (documented at each key).
+import { PEFT_OPTION_DEFAULTS } from './peft_options.js';
 import {
-  anyContent, bool, enabledAnywhere, enabledAtTop, int, num, obj, oneOf, passthrough, sizeAboveOne, str,
+  any, anyContent, bool, enabledAnywhere, enabledAtTop, int, num, obj, oneOf, passthrough, sizeAboveOne, str,
   type ObjectSpec, type Spec, type TaggedSpec,
 } from './spec.js';
 
@@ -26,11 +27,17 @@ const fp16 = obj({
   fp16_master_weights_and_grads: bool(false, { unsupported: 'master weights and optimizer math are fp32' }),
 });
 
+const SKIPS_NONFINITE = 'a step whose gradients are not finite is always skipped, in every precision';
+
 const bf16 = obj({
   enabled: bool(false, { auto: true }), // "auto" -> --bf16 flag, else off (HF default)
   immediate_grad_update: bool(false, { inert: 'gradients are applied by the optimizer step after accumulation; the timing of the bf16 update does not change it' }),
   bf16_master_weights_and_grads: bool(false, { unsupported: 'master weights and gradients for the optimizer are fp32' }),
   bf16_optimizer_states: bool(false, { unsupported: 'Adam moments are fp32' }),
+  // DeepSpeed >= 0.17.1 (pydantic, default true): skip a step whose gradients overflowed.
+  check_grad_overflow: bool(true, { inert: SKIPS_NONFINITE }),
+  // The name DeepSpeed's bf16 format text documents (default false) but no release reads.
+  check_overflow: bool(false, { asIf: true, inert: SKIPS_NONFINITE }),
 });
 
 // ---- optimizer -------------------------------------------------------------------------
@@ -47,7 +54,32 @@ const adamParams = obj({
   amsgrad: bool(false, { unsupported: 'AMSGrad is not implemented' }),
 });
 
-export const OPTIMIZER: TaggedSpec = { kind: 'tagged', ignoreCase: true, types: { Adam: adamParams, AdamW: adamParams } };
+// DeepSpeed's own optimizers (runtime/config.py DEEPSPEED_OPTIMIZERS) and the torch.optim
+// classes it falls back to: refused by name, not taken for a typo of Adam.
+const USE_ADAM = 'use "Adam" or "AdamW"';
+const notOptimizer = (what: string): string => `${what} is not implemented; ${USE_ADAM}`;
+const TORCH_OPTIMIZERS = ['SGD', 'RMSprop', 'Adadelta', 'Adamax', 'ASGD', 'NAdam', 'RAdam', 'Rprop', 'SparseAdam', 'LBFGS', 'Adafactor'];
+
+export const OPTIMIZER: TaggedSpec = {
+  kind: 'tagged',
+  ignoreCase: true,
+  types: { Adam: adamParams, AdamW: adamParams },
+  refused: {
+    Adagrad: notOptimizer('Adagrad'),
+    Lamb: notOptimizer('LAMB'),
+    OneBitAdam: notOptimizer('1-bit Adam (compressed communication)'),
+    ZeroOneAdam: notOptimizer('0/1 Adam (compressed communication)'),
+    OneBitLamb: notOptimizer('1-bit LAMB (compressed communication)'),
+    MuAdam: notOptimizer('muP Adam'),
+    MuAdamW: notOptimizer('muP AdamW'),
+    MuSGD: notOptimizer('muP SGD'),
+    Lion: notOptimizer('Lion'),
+    Muon: notOptimizer('Muon'),
+    ...Object.fromEntries(TORCH_OPTIMIZERS.map((n) => [n, notOptimizer(`torch.optim.${n}`)])),
+  },
+  // DeepSpeed's fused-kernel choice for its fp16 (non-ZeRO) optimizer: the same update
+  extra: { legacy_fusion: bool(false, { inert: 'a DeepSpeed fp16 optimizer kernel choice; the Adam update is the same' }) },
+};
 
 // ---- scheduler -------------------------------------------------------------------------
 
@@ -74,8 +106,18 @@ const hfAliases = {
 };
 const hfTotal = int(null, { above: 0, auto: true, nullable: true }); // null/"auto" = the run length
 
+// DeepSpeed's other schedules (runtime/lr_schedules.py) and the torch.optim.lr_scheduler
+// classes it falls back to: refused by name, not taken for a typo of ours.
+const TORCH_SCHEDULERS = ['StepLR', 'MultiStepLR', 'ExponentialLR', 'CosineAnnealingLR', 'CosineAnnealingWarmRestarts', 'CyclicLR', 'OneCycleLR',
+  'PolynomialLR', 'LinearLR', 'ConstantLR', 'ReduceLROnPlateau', 'LambdaLR', 'MultiplicativeLR', 'SequentialLR', 'ChainedScheduler'];
+
 export const SCHEDULER: TaggedSpec = {
   kind: 'tagged',
+  refused: {
+    LRRangeTest: 'the LR range test (a learning-rate sweep) is not implemented',
+    OneCycle: 'the one-cycle schedule (with momentum cycling) is not implemented',
+    ...Object.fromEntries(TORCH_SCHEDULERS.map((n) => [n, `torch.optim.lr_scheduler.${n} is not implemented`])),
+  },
   types: {
     WarmupLR: obj(warmupLR),
     WarmupDecayLR: obj({ ...warmupLR, total_num_steps: int(null, { above: 0, auto: true, nullable: true }) }), // required (or "auto")
@@ -123,6 +165,10 @@ const offloadParam = obj({
   pin_memory: bool(false, { inert: PAGEABLE }),
 });
 
+// The stage3_* keys only matter at stage 3. Below it, "auto" and DeepSpeed's defaults stay quiet
+// (TeleChat's and LLaMA-Factory's stage-1/2 configs carry them); another value is warned about.
+const STAGE3 = { onlyWhen: { key: 'stage', value: 3, what: 'at ZeRO stage 3' } } as const;
+
 const BY_BLOCK = 'ZeRO gathers and reduces one model block at a time, so element-count buckets do not apply';
 const NO_QUANT = 'communication and weights are never quantized';
 
@@ -142,16 +188,16 @@ export const ZERO: ObjectSpec = obj(
     offload_optimizer: offloadOptimizer,
     zenflow: passthrough('an empty block enables nothing', { active: anyContent, lacks: 'ZenFlow (stale, asynchronous optimizer updates) is not implemented; every step updates every parameter' }),
     sub_group_size: int(1e9, { above: 0, inert: 'the optimizer steps over each rank\'s chunk of each block' }),
-    stage3_prefetch_bucket_size: int(5e7, { min: 0, auto: true }), // 0 = no prefetch, > 0 = prefetch the next block; "auto" -> floor(0.9 * hidden^2)
-    stage3_param_persistence_threshold: int(1e5, { min: 0, auto: true }), // "auto" -> 10 * hidden
-    stage3_model_persistence_threshold: int(Number.MAX_SAFE_INTEGER, { min: 0, inert: 'only stage3_param_persistence_threshold decides which blocks stay whole' }), // DeepSpeed: sys.maxsize
-    stage3_max_live_parameters: int(1e9, { min: 0, inert: 'stage 3 holds at most the running block and the prefetched one gathered' }),
-    stage3_max_reuse_distance: int(1e9, { min: 0, inert: 'a gathered block is released right after its forward or backward' }),
-    stage3_gather_16bit_weights_on_model_save: bool(false, { asIf: true, inert: 'checkpoints\' hf/ and final/ always hold the gathered weights' }),
-    stage3_module_granularity_threshold: int(0, { min: 0, inert: BY_BLOCK }),
-    stage3_use_all_reduce_for_fetch_params: bool(false, { inert: 'blocks are gathered with all-gather' }),
-    stage3_allgather_sequential: bool(false, { inert: BY_BLOCK }),
-    stage3_partition_stream_chunk_size: int(0, { min: 0, inert: 'parameters are partitioned block by block at load' }),
+    stage3_prefetch_bucket_size: int(5e7, { ...STAGE3, min: 0, auto: true }), // 0 = no prefetch, > 0 = prefetch the next block; "auto" -> floor(0.9 * hidden^2)
+    stage3_param_persistence_threshold: int(1e5, { ...STAGE3, min: 0, auto: true }), // "auto" -> 10 * hidden
+    stage3_model_persistence_threshold: int(Number.MAX_SAFE_INTEGER, { ...STAGE3, min: 0, inert: 'only stage3_param_persistence_threshold decides which blocks stay whole' }), // DeepSpeed: sys.maxsize
+    stage3_max_live_parameters: int(1e9, { ...STAGE3, min: 0, inert: 'stage 3 holds at most the running block and the prefetched one gathered' }),
+    stage3_max_reuse_distance: int(1e9, { ...STAGE3, min: 0, inert: 'a gathered block is released right after its forward or backward' }),
+    stage3_gather_16bit_weights_on_model_save: bool(false, { ...STAGE3, asIf: true, inert: 'checkpoints\' hf/ and final/ always hold the gathered weights' }),
+    stage3_module_granularity_threshold: int(0, { ...STAGE3, min: 0, inert: BY_BLOCK }),
+    stage3_use_all_reduce_for_fetch_params: bool(false, { ...STAGE3, inert: 'blocks are gathered with all-gather' }),
+    stage3_allgather_sequential: bool(false, { ...STAGE3, inert: BY_BLOCK }),
+    stage3_partition_stream_chunk_size: int(0, { ...STAGE3, min: 0, inert: 'parameters are partitioned block by block at load' }),
     ignore_unused_parameters: bool(true, { inert: 'every parameter of a TeleChat model is used' }),
     legacy_stage1: bool(false, { inert: 'there is one stage-1 implementation' }),
     round_robin_gradients: bool(false, { inert: 'a copy-ordering optimization of DeepSpeed\'s CPU offload; gradients are partitioned the same way' }),
@@ -236,8 +282,23 @@ const training = obj({
 });
 
 // LoRA (DESIGN "Files", src/model/lora.ts): present = a LoRA run over a frozen base. PEFT's own
-// spellings lora_alpha / lora_dropout are accepted; PEFT options we lack are refused by name.
+// spellings lora_alpha / lora_dropout are accepted, and so is the rest of LoraConfig(...).to_dict():
+// bookkeeping keys warn when they say something, and options we lack (src/checkpoint/peft.ts's
+// list, the one the adapter reader checks) are accepted only at their defaults, else refused by name.
 const NOT_LORA = 'is a PEFT option telechat-train does not implement';
+const PEFT_REASONS: Record<string, string> = {
+  modules_to_save: `modules_to_save ${NOT_LORA}: only the adapters train`,
+  use_dora: `DoRA ${NOT_LORA}`,
+  use_rslora: `rank-stabilised scaling ${NOT_LORA}: the scale is alpha / r`,
+  layers_to_transform: `layers_to_transform ${NOT_LORA}: every layer is adapted`,
+  init_lora_weights: `init_lora_weights ${NOT_LORA}: A is kaiming-uniform, B zero (or init_adapter)`,
+};
+const peftOptions: Record<string, Spec> = Object.fromEntries(
+  Object.entries(PEFT_OPTION_DEFAULTS).map(([key, def]) => [
+    key,
+    any(def, { unsupported: `${PEFT_REASONS[key] ?? `${key} ${NOT_LORA}`} (only its default ${JSON.stringify(def)})` }),
+  ]),
+);
 const lora = obj(
   {
     r: int(null, { above: 0, nullable: true }), // rank; required
@@ -248,14 +309,18 @@ const lora = obj(
     target_modules: { kind: 'array', items: str(null), default: null, nullable: true, single: ['all-linear'] },
     init_adapter: str(null, { nullable: true }), // a PEFT adapter dir to continue from
     bias: oneOf(['none', 'all', 'lora_only'], 'none', { unsupported: `bias training ${NOT_LORA} (only "none")` }),
-    modules_to_save: { kind: 'array', items: str(null), default: null, nullable: true, unsupported: `modules_to_save ${NOT_LORA}: only the adapters train` },
-    use_dora: bool(false, { unsupported: `DoRA ${NOT_LORA}` }),
-    use_rslora: bool(false, { unsupported: `rank-stabilised scaling ${NOT_LORA}: the scale is alpha / r` }),
-    layers_to_transform: { kind: 'array', items: int(null), default: null, nullable: true, unsupported: `layers_to_transform ${NOT_LORA}: every layer is adapted` },
-    layers_pattern: str(null, { nullable: true, unsupported: `layers_pattern ${NOT_LORA}` }),
-    init_lora_weights: bool(true, { unsupported: `init_lora_weights ${NOT_LORA}: A is kaiming-uniform, B zero (or init_adapter)` }),
-    fan_in_fan_out: bool(null, { nullable: true, inert: 'it follows the layout (true for 52B Conv1D modules)' }),
-    task_type: oneOf(['CAUSAL_LM'], 'CAUSAL_LM'),
+    // PEFT's default false is right for nn.Linear; true (GPT-2 Conv1D) warns: the layout decides
+    fan_in_fan_out: bool(false, { nullable: true, inert: 'it follows the layout (true for 52B Conv1D modules)' }),
+    task_type: str('CAUSAL_LM', { nullable: true, unsupported: 'a TeleChat LoRA run trains a causal language model (only "CAUSAL_LM")' }), // null = PEFT's unset
+    peft_type: str('LORA', { unsupported: 'telechat-train trains LoRA adapters only (only "LORA")' }),
+    inference_mode: bool(false, { unsupported: 'a LoRA run trains its adapters; inference_mode true would freeze them' }),
+    base_model_name_or_path: str(null, { nullable: true, inert: 'the base model is --model (model.path)' }),
+    revision: str(null, { nullable: true, inert: 'the base model is a local dir (--model); a Hub revision selects nothing' }),
+    auto_mapping: any(null, { inert: 'a Hub auto-class mapping; it does not change training' }),
+    peft_version: str(null, { nullable: true, inert: 'it records the PEFT version that wrote the options' }),
+    runtime_config: any({ ephemeral_gpu_offload: false }, { inert: 'a PEFT loading option (ephemeral GPU offload); it does not change training' }),
+    qalora_group_size: int(16, { above: 0, inert: 'only used by use_qalora, which is not supported' }),
+    ...peftOptions,
   },
   { optional: true, aliases: { lora_alpha: { to: 'alpha' }, lora_dropout: { to: 'dropout' } } },
 );
@@ -263,6 +328,15 @@ const lora = obj(
 // DeepSpeed's monitor blocks (deepspeed/monitor/config.py defaults). An empty output_path
 // means the output dir's tensorboard/ or csv_monitor/ (resolve.ts).
 const monitor = obj({ enabled: bool(false), output_path: str(''), job_name: str('DeepSpeedJobName') });
+
+/** `active` rule for monitor_config: a monitor block inside it with `"enabled": true` (its own top-level `enabled` is LLaMA-Factory's and means nothing). */
+function enabledMonitor(v: unknown): string | null {
+  if (typeof v !== 'object' || v === null) return null;
+  for (const [k, x] of Object.entries(v)) {
+    if (enabledAtTop(x) !== null) return `${k}.enabled`;
+  }
+  return null;
+}
 
 // ---- the whole file --------------------------------------------------------------------
 
@@ -284,7 +358,7 @@ export const CONFIG: ObjectSpec = obj(
     gradient_predivide_factor: num(1, { above: 0, inert: SUMS }),
     // null = the training dtype; a warning (resolve.ts) when it differs from the reduction dtype
     communication_data_type: oneOf(DTYPES, null, { nullable: true }),
-    seq_parallel_comm_data_type: oneOf(DTYPES, 'fp32', { inert: NO_SP }),
+    seq_parallel_communication_data_type: oneOf(DTYPES, 'fp32', { inert: NO_SP }),
     zero_allow_untested_optimizer: bool(false, { asIf: true, inert: 'both optimizers (Adam, AdamW) work with every ZeRO stage' }),
     zero_force_ds_cpu_optimizer: bool(true, { inert: 'offloaded optimizer states always use the CPU Adam' }),
     memory_breakdown: bool(false, { inert: 'metrics.jsonl reports memory per category ("mem") every step' }),
@@ -313,6 +387,9 @@ export const CONFIG: ObjectSpec = obj(
       load_universal: bool(false, { inert: 'every checkpoint is universal: it resumes on any world size and ZeRO stage' }),
       use_node_local_storage: bool(false, { inert: 'each rank writes its own shard into the shared output dir' }),
       parallel_write: obj({ pipeline_stage: bool(false, { inert: 'there is no pipeline parallelism' }) }),
+      // DeepSpeed >= 0.17.1: torch.save's zipfile format, and the FastPersist writer
+      checkpoint_serialization: bool(true, { inert: 'checkpoints are safetensors files, not torch.save pickles' }),
+      writer: passthrough('each rank writes its safetensors shard with ordinary file I/O; DeepSpeed\'s FastPersist writer settings do not change what is saved'),
     }),
     data_types: obj({ grad_accum_dtype: oneOf(DTYPES, null, { nullable: true }) }), // null = fp32
     // DeepSpeed blocks kept verbatim in resolved-config.json under "ignored", with a warning.
@@ -325,6 +402,15 @@ export const CONFIG: ObjectSpec = obj(
     wandb: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
     comet: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
     comms_logger: passthrough('communication is not logged; bench:comm measures it'),
+    // LLaMA-Factory's configs carry these two, but they are the names of DeepSpeedConfig's Python
+    // attributes, not keys DeepSpeed reads (runtime/config.py builds them from "comms_logger" and
+    // from the top-level "tensorboard", "csv_monitor", "wandb", "comet" blocks). DeepSpeed ignores
+    // them, so do we, with a warning; a monitor enabled inside is refused rather than left off.
+    comms_config: passthrough('DeepSpeed does not read it either; communication logging is the "comms_logger" block'),
+    monitor_config: passthrough('DeepSpeed does not read it either; monitors are the top-level "tensorboard", "csv_monitor", "wandb" and "comet" blocks', {
+      active: enabledMonitor,
+      lacks: 'DeepSpeed does not read "monitor_config", so this monitor would stay off: write it as a top-level block ("tensorboard": {"enabled": true}, ...)',
+    }),
     timers: passthrough('metrics.jsonl reports step_time_s and tokens_per_s'),
     autotuning: passthrough('no config search: batch sizes and ZeRO settings are taken as given', { active: enabledAtTop }),
     elasticity: passthrough('the global batch is fixed; resume on another world size keeps it', { active: enabledAtTop }),

@@ -16,6 +16,12 @@ interface Common {
   asIf?: number | boolean | string | null;
   /** A DeepSpeed feature telechat-train lacks: any value other than the default is refused with this reason. */
   unsupported?: string;
+  /**
+   * The key only matters when a sibling key (declared before it in the same block) has `value`:
+   * ZeRO's stage3_* keys need "stage" 3. Otherwise a value other than "auto", the default or
+   * `asIf` gets a warning saying so, in place of the `inert` one.
+   */
+  onlyWhen?: { key: string; value: number; what: string };
 }
 
 export interface NumberSpec extends Common {
@@ -67,6 +73,13 @@ export interface TaggedSpec {
   types: Record<string, ObjectSpec>;
   /** Optimizer names are case-insensitive in DeepSpeed ("adamw" = "AdamW"). */
   ignoreCase?: boolean;
+  /**
+   * Types DeepSpeed (or torch, which it falls back to) knows and telechat-train lacks, with the
+   * reason: refused by name, never with a "did you mean" for a type we have. Matched ignoring case.
+   */
+  refused?: Record<string, string>;
+  /** Keys beside `type` and `params` (DeepSpeed's optimizer.legacy_fusion). */
+  extra?: Record<string, Spec>;
 }
 
 /**
@@ -83,7 +96,19 @@ export interface PassthroughSpec {
   lacks?: string;
 }
 
-export type Spec = NumberSpec | BooleanSpec | StringSpec | ArraySpec | ObjectSpec | TaggedSpec | PassthroughSpec;
+/**
+ * An option of any JSON shape that telechat-train lacks (PEFT's LoraConfig options): its default
+ * (or null / {} for an object default, as PEFT writes either) is accepted silently, as if absent;
+ * another value is refused with `unsupported`, or warned about with `inert`.
+ */
+export interface AnySpec {
+  kind: 'any';
+  default: unknown;
+  unsupported?: string;
+  inert?: string;
+}
+
+export type Spec = NumberSpec | BooleanSpec | StringSpec | ArraySpec | ObjectSpec | TaggedSpec | PassthroughSpec | AnySpec;
 
 // Small constructors keep the schema readable.
 export const num = (def: number | null, o: Omit<NumberSpec, 'kind' | 'default'> = {}): NumberSpec => ({ kind: 'number', default: def, ...o });
@@ -98,6 +123,14 @@ export const oneOf = (values: readonly string[], def: string | null, o: Omit<Str
 });
 export const obj = (fields: Record<string, Spec>, o: Omit<ObjectSpec, 'kind' | 'fields'> = {}): ObjectSpec => ({ kind: 'object', fields, ...o });
 export const passthrough = (why: string, o: Omit<PassthroughSpec, 'kind' | 'why'> = {}): PassthroughSpec => ({ kind: 'passthrough', why, ...o });
+export const any = (def: unknown, o: Omit<AnySpec, 'kind' | 'default'>): AnySpec => ({ kind: 'any', default: def, ...o });
+
+/** For `any` keys: the value asks for nothing (its default, or null / {} standing for an empty-object default). */
+export function isDefaultValue(v: unknown, def: unknown): boolean {
+  if (JSON.stringify(v) === JSON.stringify(def)) return true;
+  const emptyObject = (x: unknown): boolean => typeof x === 'object' && x !== null && !Array.isArray(x) && Object.keys(x).length === 0;
+  return typeof def === 'object' && def !== null && !Array.isArray(def) && (v === null || emptyObject(v));
+}
 
 /** `active` rule: the first `"enabled": true` anywhere in the block (its dotted path), else null. */
 export function enabledAnywhere(v: unknown, path = ''): string | null {
@@ -164,6 +197,7 @@ export function describe(spec: Spec): string {
       base = 'an object';
       break;
     case 'passthrough':
+    case 'any':
       base = 'any value';
       break;
   }

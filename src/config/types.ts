@@ -24,6 +24,9 @@ export interface Bf16Config {
   immediate_grad_update: boolean;
   bf16_master_weights_and_grads: boolean;
   bf16_optimizer_states: boolean;
+  check_grad_overflow: boolean;
+  /** Resolved: true (a step with non-finite gradients is always skipped), whatever is given. */
+  check_overflow: boolean;
 }
 
 export interface AdamParams {
@@ -125,6 +128,7 @@ export interface ZeroConfig {
   stage3_model_persistence_threshold: number;
   stage3_max_live_parameters: number;
   stage3_max_reuse_distance: number;
+  /** Resolved: true (saved weights are always gathered), whatever is given. */
   stage3_gather_16bit_weights_on_model_save: boolean;
   stage3_module_granularity_threshold: number;
   stage3_use_all_reduce_for_fetch_params: boolean;
@@ -165,6 +169,9 @@ export interface CheckpointConfig {
   load_universal: boolean;
   use_node_local_storage: boolean;
   parallel_write: { pipeline_stage: boolean };
+  checkpoint_serialization: boolean;
+  /** DeepSpeed's FastPersist writer block, kept verbatim when given. */
+  writer?: unknown;
 }
 
 export interface ModelSection {
@@ -253,13 +260,15 @@ export interface ResolvedConfig {
   prescale_gradients: boolean;
   gradient_predivide_factor: number;
   communication_data_type: DTypeName | null;
-  seq_parallel_comm_data_type: DTypeName;
+  seq_parallel_communication_data_type: DTypeName;
+  /** Resolved: true (both optimizers work with every stage), whatever is given. */
   zero_allow_untested_optimizer: boolean;
   zero_force_ds_cpu_optimizer: boolean;
   memory_breakdown: boolean;
   dump_state: boolean;
   disable_allgather: boolean;
   graph_harvesting: boolean;
+  /** Resolved: true (the last partial global batch is always dropped), whatever is given. */
   dataloader_drop_last: boolean;
   vocabulary_size: number | null;
   use_data_before_expert_parallelism: boolean;

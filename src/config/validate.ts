@@ -4,7 +4,7 @@
 // A key given in the file is checked against its audit (spec.ts): `unsupported` values and
 // active passthrough blocks are refused by name, `inert` values and passthrough blocks warn.
 import { ConfigError, show, type Warnings } from './errors.js';
-import { describe, type ObjectSpec, type PassthroughSpec, type Spec, type TaggedSpec } from './spec.js';
+import { describe, isDefaultValue, type AnySpec, type ObjectSpec, type PassthroughSpec, type Spec, type TaggedSpec } from './spec.js';
 import { closest, editDistance } from './suggest.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -24,11 +24,26 @@ export class Validator {
     private readonly origin: Origin,
   ) {}
 
-  fail(path: string, reason: string): never {
-    throw new ConfigError(`${this.origin(path)}: ${reason}`);
+  /** Dotted paths of keys given by an alias, as written (--set blames the spelling it wrote). */
+  private readonly writtenPaths = new Map<string, string>();
+
+  /** The origin of a key, looked up by the spelling it was given as. */
+  private at(path: string): string {
+    for (const [target, written] of this.writtenPaths) {
+      if (path === target || path.startsWith(target + '.')) return this.origin(written + path.slice(target.length));
+    }
+    return this.origin(path);
   }
 
-  value(spec: Spec, v: unknown, path: string): Json {
+  fail(path: string, reason: string): never {
+    throw new ConfigError(`${this.at(path)}: ${reason}`);
+  }
+
+  /**
+   * `off` names where the key matters when it does not here (`onlyWhen`): a value that asks for
+   * something then gets that warning instead of the key's own audit.
+   */
+  value(spec: Spec, v: unknown, path: string, off?: string): Json {
     if (spec.kind === 'passthrough') {
       const hit = spec.active?.(v) ?? null;
       if (hit !== null) {
@@ -36,23 +51,39 @@ export class Validator {
         const value = hit === '' ? '' : `: ${show(hit.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], v))}`;
         this.fail(at, `"${at}"${value} is not supported: ${spec.lacks ?? spec.why}`);
       }
-      this.warnings.push(`${this.origin(path)}: "${path}" is accepted but has no effect in telechat-train (${spec.why})`);
+      this.warnings.push(`${this.at(path)}: "${path}" is accepted but has no effect in telechat-train (${spec.why})`);
+      return v as Json;
+    }
+    if (spec.kind === 'any') {
+      if (isDefaultValue(v, spec.default)) return v as Json;
+      if (spec.unsupported !== undefined) this.fail(path, `"${path}": ${show(v)} is not supported: ${spec.unsupported}`);
+      this.warnings.push(`${this.at(path)}: "${path}": ${show(v)} has no effect in telechat-train (${spec.inert ?? 'no reason given'})`);
       return v as Json;
     }
     if (spec.kind === 'object') return this.object(spec, v, path);
     if (spec.kind === 'tagged') return this.tagged(spec, v, path);
     const out = this.leaf(spec, v, path);
+    // What the run behaves as, whatever is given: resolved-config.json records what the run does.
+    const asIf = (x: Json): Json => (spec.asIf !== undefined ? spec.asIf : x);
     if (out === 'auto' || out === null) return out;
     if (spec.unsupported !== undefined && !sameJson(out, spec.default)) {
       this.fail(path, `"${path}": ${show(out)} is not supported: ${spec.unsupported}`);
     }
-    if (spec.inert !== undefined && !sameJson(out, spec.asIf !== undefined ? spec.asIf : spec.default)) {
-      this.warnings.push(`${this.origin(path)}: "${path}": ${show(out)} has no effect in telechat-train (${spec.inert})`);
+    if (off !== undefined) {
+      // DeepSpeed's default (TeleChat's and LLaMA-Factory's stage-1/2 configs carry some) or the
+      // value the run behaves as asks for nothing: a warning on it would be noise.
+      if (!sameJson(out, spec.default) && !(spec.asIf !== undefined && sameJson(out, spec.asIf))) {
+        this.warnings.push(`${this.at(path)}: "${path}": ${show(out)} has no effect in telechat-train (it only applies ${off})`);
+      }
+      return asIf(out);
     }
-    return out;
+    if (spec.inert !== undefined && !sameJson(out, spec.asIf !== undefined ? spec.asIf : spec.default)) {
+      this.warnings.push(`${this.at(path)}: "${path}": ${show(out)} has no effect in telechat-train (${spec.inert})`);
+    }
+    return asIf(out);
   }
 
-  private leaf(spec: Exclude<Spec, ObjectSpec | TaggedSpec | PassthroughSpec>, v: unknown, path: string): Json {
+  private leaf(spec: Exclude<Spec, ObjectSpec | TaggedSpec | PassthroughSpec | AnySpec>, v: unknown, path: string): Json {
     const typeError = (): never => this.fail(path, `key "${path}" expects ${describe(spec)}, got ${show(v)}`);
     if (v === 'auto' && spec.auto) return 'auto';
     if (v === null && spec.nullable) return null;
@@ -98,17 +129,21 @@ export class Validator {
       const keyPath = join(path, key);
       if (!(target in spec.fields)) this.unknownKey(spec, key, keyPath);
       if (target in renamed) this.fail(keyPath, `"${join(path, writtenAs[target]!)}" and "${keyPath}" are the same setting; give only one`);
-      if (alias?.deprecated) this.warnings.push(`${this.origin(keyPath)}: "${keyPath}" is deprecated; use "${join(path, target)}"`);
+      if (alias?.deprecated) this.warnings.push(`${this.at(keyPath)}: "${keyPath}" is deprecated; use "${join(path, target)}"`);
       renamed[target] = val;
       writtenAs[target] = key;
+      if (alias) this.writtenPaths.set(join(path, target), keyPath);
     }
     const out: JsonObject = {};
     for (const [key, fieldSpec] of Object.entries(spec.fields)) {
       const keyPath = join(path, key);
-      if (key in renamed) out[key] = this.value(fieldSpec, renamed[key], keyPath);
+      const gate = 'onlyWhen' in fieldSpec ? fieldSpec.onlyWhen : undefined;
+      const off = gate !== undefined && out[gate.key] !== gate.value ? `${gate.what}; "${join(path, gate.key)}" is ${show(out[gate.key])}` : undefined;
+      if (key in renamed) out[key] = this.value(fieldSpec, renamed[key], keyPath, off);
       else if (fieldSpec.kind === 'object' && !fieldSpec.optional) out[key] = this.object(fieldSpec, {}, keyPath);
-      else if (fieldSpec.kind !== 'object' && fieldSpec.kind !== 'tagged' && fieldSpec.kind !== 'passthrough') {
-        out[key] = fieldSpec.default === null ? null : structuredClone(fieldSpec.default) as Json;
+      else if (fieldSpec.kind !== 'object' && fieldSpec.kind !== 'tagged' && fieldSpec.kind !== 'passthrough' && fieldSpec.kind !== 'any') {
+        const def = fieldSpec.asIf !== undefined ? fieldSpec.asIf : fieldSpec.default;
+        out[key] = def === null ? null : structuredClone(def) as Json;
       }
     }
     return out;
@@ -116,15 +151,21 @@ export class Validator {
 
   tagged(spec: TaggedSpec, v: unknown, path: string): JsonObject {
     if (!isObject(v)) this.fail(path, `key "${path}" expects an object {"type": ..., "params": {...}}, got ${show(v)}`);
+    const known = ['type', 'params', ...Object.keys(spec.extra ?? {})];
     for (const key of Object.keys(v)) {
-      if (key !== 'type' && key !== 'params') this.fail(join(path, key), `unknown key "${join(path, key)}" (did you mean "${closest(key, ['type', 'params'])}"?)`);
+      if (!known.includes(key)) this.fail(join(path, key), `unknown key "${join(path, key)}" (did you mean "${closest(key, known)}"?)`);
     }
     const names = Object.keys(spec.types);
+    const listed = names.map((n) => JSON.stringify(n)).join(', ');
     const t = v['type'];
     const typePath = join(path, 'type');
-    if (typeof t !== 'string') this.fail(typePath, `key "${typePath}" expects one of ${names.map((n) => JSON.stringify(n)).join(', ')}, got ${show(t)}`);
+    if (t === undefined) this.fail(typePath, `"${typePath}" is missing: the "${path}" block needs a "type" (one of ${listed})`);
+    if (typeof t !== 'string') this.fail(typePath, `key "${typePath}" expects one of ${listed}, got ${show(t)}`);
     const name = names.find((n) => (spec.ignoreCase ? n.toLowerCase() === t.toLowerCase() : n === t));
     if (name === undefined) {
+      // A type DeepSpeed has and we lack is refused by name; only a near miss of ours is a typo.
+      const lacked = Object.entries(spec.refused ?? {}).find(([n]) => n.toLowerCase() === t.toLowerCase());
+      if (lacked) this.fail(typePath, `"${typePath}": ${show(t)} is not supported: ${lacked[1]} (supported: ${names.join(', ')})`);
       this.fail(
         typePath,
         `unsupported ${path} type ${show(t)} (did you mean "${closest(t, names)}"?); supported: ${names.join(', ')}`,
@@ -142,7 +183,11 @@ export class Validator {
       }
     }
     const params = this.object(body, rawParams, join(path, 'params'));
-    return { type: name, params };
+    const out: JsonObject = { type: name, params };
+    for (const [key, extra] of Object.entries(spec.extra ?? {})) {
+      if (key in v) out[key] = this.value(extra, v[key], join(path, key));
+    }
+    return out;
   }
 
   private unknownKey(spec: ObjectSpec, key: string, keyPath: string): never {

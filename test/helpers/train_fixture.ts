@@ -74,7 +74,7 @@ export function zeroConfig(stage: number, micro: number, gas: number, steps: num
     train_batch_size: 12, train_micro_batch_size_per_gpu: micro, gradient_accumulation_steps: gas, gradient_clipping: 1.0,
     optimizer: { type: 'AdamW', params: { lr: 5e-3, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.01 } },
     scheduler: { type: 'WarmupCosineLR', params: { total_num_steps: steps, warmup_num_steps: 3 } },
-    zero_optimization: { stage, stage3_param_persistence_threshold: 0 },
+    zero_optimization: { stage, ...(stage === 3 ? { stage3_param_persistence_threshold: 0 } : {}) },
     training: { max_steps: steps, max_seq_len: 96, seed: 11, ...training },
     ...extra,
   };

@@ -88,14 +88,14 @@ describe('unknown keys', () => {
   });
 
   it('rejects unknown optimizer and scheduler types with a suggestion', () => {
-    expect(errorOf({ ...ok, optimizer: { type: 'Lamb', params: {} } })).toBe(
-      'zero3.json: unsupported optimizer type "Lamb" (did you mean "Adam"?); supported: Adam, AdamW',
+    expect(errorOf({ ...ok, optimizer: { type: 'AdamWW', params: {} } })).toBe(
+      'zero3.json: unsupported optimizer type "AdamWW" (did you mean "AdamW"?); supported: Adam, AdamW',
     );
     expect(errorOf({ ...ok, scheduler: { type: 'WarmupCosine', params: {} } })).toBe(
       'zero3.json: unsupported scheduler type "WarmupCosine" (did you mean "WarmupCosineLR"?); supported: WarmupLR, WarmupDecayLR, WarmupCosineLR, cosine, linear, constant',
     );
     expect(errorOf({ ...ok, scheduler: { params: {} } })).toBe(
-      'zero3.json: key "scheduler.type" expects one of "WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "cosine", "linear", "constant", got nothing',
+      'zero3.json: "scheduler.type" is missing: the "scheduler" block needs a "type" (one of "WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "cosine", "linear", "constant")',
     );
   });
 });
@@ -323,7 +323,7 @@ describe('DeepSpeed features telechat-train lacks are refused by name, never wit
   });
 
   it('an unknown key far from every valid one gets no misleading suggestion', () => {
-    expect(errorOf({ ...ok, comms_config: {} })).toBe('zero3.json: unknown key "comms_config"');
+    expect(errorOf({ ...ok, telemetry_block: {} })).toBe('zero3.json: unknown key "telemetry_block"');
     expect(errorOf({ ...ok, zero_optimization: { completely_made_up: 1 } })).toBe('zero3.json: unknown key "zero_optimization.completely_made_up"');
   });
 

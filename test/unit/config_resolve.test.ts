@@ -38,7 +38,8 @@ describe('defaults', () => {
     const c = resolve(ok);
     expect(c.gradient_clipping).toBe(0);
     expect(c.steps_per_print).toBe(10);
-    expect([c.wall_clock_breakdown, c.prescale_gradients, c.zero_allow_untested_optimizer]).toEqual([false, false, false]);
+    // an inert key with a "behaves as" value records it: resolved-config.json says what the run does
+    expect([c.wall_clock_breakdown, c.prescale_gradients, c.zero_allow_untested_optimizer, c.dataloader_drop_last]).toEqual([false, false, true, true]);
     expect(c.gradient_predivide_factor).toBe(1);
     expect(c.communication_data_type).toBeNull();
     expect(c.fp16).toEqual({
@@ -59,7 +60,7 @@ describe('defaults', () => {
     expect([z.reduce_bucket_size, z.allgather_bucket_size, z.sub_group_size]).toEqual([5e8, 5e8, 1e9]);
     expect([z.stage3_prefetch_bucket_size, z.stage3_param_persistence_threshold]).toEqual([5e7, 1e5]);
     expect([z.stage3_max_live_parameters, z.stage3_max_reuse_distance]).toEqual([1e9, 1e9]);
-    expect(z.stage3_gather_16bit_weights_on_model_save).toBe(false);
+    expect(z.stage3_gather_16bit_weights_on_model_save).toBe(true); // behaves as
     expect(z.offload_optimizer).toMatchObject({ device: 'none', pin_memory: false });
     expect(z.offload_param).toMatchObject({ device: 'none', pin_memory: false });
     expect(c.activation_checkpointing).toMatchObject({ partition_activations: false, cpu_checkpointing: false, number_checkpoints: null });
