@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // telechat-data: build a dataset dir from multi-turn jsonl, or inspect one.
-import { helpWidth, yargs } from './yargs.js';
+import { helpWidth, usageErrorLine, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 
 import { buildDataset, DataError, type BuildProgress } from '../data/builder.js';
@@ -50,6 +50,11 @@ async function build(argv: {
   'val-size'?: number;
   overwrite: boolean;
 }): Promise<void> {
+  if (argv.model !== undefined && argv.tokenizer !== undefined) {
+    throw new DataError(
+      'give one of --model DIR or --tokenizer DIR, not both (--model reads the tokenizer and the template from one dir; with a separate tokenizer use --tokenizer DIR --template NAME)',
+    );
+  }
   const dir = argv.tokenizer ?? argv.model;
   if (!dir) throw new DataError('one of --model DIR or --tokenizer DIR is required');
   const bar = progressBar();
@@ -160,7 +165,7 @@ await yargs(argv)
   .help()
   .fail((msg, err) => {
     if (err) fail(err, verbose);
-    process.stderr.write(`telechat-data: ${msg}\n(run telechat-data --help)\n`);
+    process.stderr.write(usageErrorLine('telechat-data', msg ?? '', hideBin(process.argv)) + '\n');
     process.exit(1);
   })
   .parseAsync()

@@ -1,10 +1,10 @@
 // The multi-turn dataset builder: jsonl sources -> conversations -> template segments ->
 // ids/labels -> length fitting -> best-fit packing -> Arrow shards + manifest. Streaming:
 // memory is bounded by one batch of lines, the packer's buffer and one shard (plus the N held-out
-// documents of a count `--val-size N`). The output is
+// documents of a count `--val-size N`, and the copies of the last one's conversation). The output is
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import {
@@ -66,6 +66,36 @@ function firstChars(bytes: Uint8Array, n = 80): string {
   return chars.slice(0, n).join('') + (chars.length > n ? '…' : '');
 }
 
+/** A model or tokenizer dir that must exist (before anything looks for files in it). */
+function checkDir(dir: string, what: string): void {
+  if (!existsSync(dir)) throw new DataError(`${dir}: ${what} directory does not exist`);
+  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a directory (expected a ${what} directory)`);
+}
+
+/**
+ * The output must be a dir we may fill: absent, empty, or (with --overwrite) a dir; a file
+ * there, or a file where a parent dir should be, is refused up front in one sentence.
+ */
+function checkOutput(given: string, output: string, overwrite: boolean): void {
+  if (existsSync(output)) {
+    if (!statSync(output).isDirectory()) {
+      throw new DataError(`${given}: --output exists and is not a directory (give a directory path)`);
+    }
+    if (!overwrite && readdirSync(output).length > 0) {
+      throw new DataError(`${given}: output directory exists and is not empty (pass --overwrite to replace it)`);
+    }
+    return;
+  }
+  // the nearest existing ancestor must be a directory (the dir is created below it)
+  for (let up = dirname(output); ; up = dirname(up)) {
+    if (existsSync(up)) {
+      if (!statSync(up).isDirectory()) throw new DataError(`${given}: cannot create the output directory: ${up} is a file, not a directory`);
+      return;
+    }
+    if (dirname(up) === up) return;
+  }
+}
+
 /** --template, else the model/tokenizer dir's config.json, else an error asking for the flag. */
 export function chooseTemplate(dir: string, flag: TemplateName | undefined): TemplateName {
   if (flag) return flag;
@@ -97,9 +127,9 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
     throw new DataError(`--max-seq-len must be an integer >= 8, got ${opts.maxSeqLen}`);
   }
   const output = resolve(opts.output);
-  if (existsSync(output) && !opts.overwrite && readdirSync(output).length > 0) {
-    throw new DataError(`${opts.output}: output directory exists and is not empty (pass --overwrite to replace it)`);
-  }
+  checkOutput(opts.output, output, opts.overwrite ?? false);
+  if (opts.modelDir !== undefined) checkDir(opts.modelDir, 'model');
+  if (opts.tokenizerDir !== opts.modelDir) checkDir(opts.tokenizerDir, 'tokenizer');
   const sources = parseInputs(opts.input);
   const templateName = chooseTemplate(opts.modelDir ?? opts.tokenizerDir, opts.template);
   const template = getTemplate(templateName);
@@ -111,7 +141,11 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
   const tmp = join(dirname(output), `.${basename(output)}.tmp-${process.pid}-${Date.now()}`);
   try {
     checkTemplate(tok, template);
-    mkdirSync(tmp, { recursive: true });
+    try {
+      mkdirSync(tmp, { recursive: true });
+    } catch (e) {
+      throw new DataError(`${opts.output}: cannot create the output directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
     const manifest = await buildInto(tmp, sources, tok, template, format, lossOn, pack, seed, opts);
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     if (existsSync(output)) rmSync(output, { recursive: true, force: true });
@@ -206,7 +240,8 @@ export function checkValSize(v: number | undefined): void {
 
 /**
  * The held-out split is keyed by a seeded hash of each conversation's line: a fraction F holds
- * out every conversation whose key is below F; a count N the N smallest keys. Either way the
+ * out every conversation whose key is below F; a count N the N smallest keys, rounded up to whole
+ * groups of equal keys (SmallestKeys). Either way the
  * split depends only on the seed and the text, never on order or world size, and identical
  * lines (a weight's repeats, duplicates) share a key, so they land on the same side.
  */
@@ -226,30 +261,50 @@ interface Doc {
   loss: number;
 }
 
-/** The N smallest keys seen so far (a max-heap): what a count --val-size holds out. */
+/**
+ * What a count --val-size N holds out: the smallest keys, whole groups of equal keys (identical
+ * conversations), until at least N. A group that straddles the N-th place is held out whole,
+ * so the held-out count is N rounded UP to whole groups (N + at most that group's size - 1).
+ * A max-heap of the kept items: the largest-key group is pushed out to training as soon as the
+ * rest still makes N.
+ */
 class SmallestKeys {
   private heap: Array<{ key: number; order: number; item: Doc }> = [];
+  /** Items per key in the heap. */
+  private counts = new Map<number, number>();
   private order = 0;
   constructor(private readonly n: number) {}
 
-  /** Offers an item; returns the one pushed out (largest key), if any. */
-  offer(key: number, item: Doc): Doc | null {
-    const e = { key, order: this.order++, item };
-    if (this.heap.length < this.n) {
-      this.heap.push(e);
-      this.up(this.heap.length - 1);
-      return null;
+  /** Offers an item; returns the items pushed out (whole groups of the largest key), if any. */
+  offer(key: number, item: Doc): Doc[] {
+    this.heap.push({ key, order: this.order++, item });
+    this.up(this.heap.length - 1);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    const out: Doc[] = [];
+    while (this.heap.length > this.n) {
+      const top = this.heap[0]!.key;
+      const group = this.counts.get(top)!;
+      if (this.heap.length - group < this.n) break;
+      for (let i = 0; i < group; i++) out.push(this.pop().item);
+      this.counts.delete(top);
     }
-    const top = this.heap[0]!;
-    if (!this.less(e, top)) return item;
-    this.heap[0] = e;
-    this.down(0);
-    return top.item;
+    return out;
   }
 
   /** Everything kept, in arrival order. */
   drain(): Doc[] {
     return this.heap.sort((a, b) => a.order - b.order).map((e) => e.item);
+  }
+
+  private pop(): { key: number; order: number; item: Doc } {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      this.down(0);
+    }
+    return top;
   }
 
   private less(a: { key: number; order: number }, b: { key: number; order: number }): boolean {
@@ -327,8 +382,7 @@ async function buildInto(
   const route = (d: Doc): void => {
     if (!val) return toSink(train, d);
     if (heldOut) {
-      const out = heldOut.offer(splitKey(seed, d.doc), d);
-      if (out) toSink(train, out);
+      for (const out of heldOut.offer(splitKey(seed, d.doc), d)) toSink(train, out);
       return;
     }
     toSink(splitKey(seed, d.doc) < valSize! ? val : train, d);
@@ -389,14 +443,21 @@ async function buildInto(
         let conv: Conversation;
         try {
           conv = parseLine(line.bytes, format, decoder);
+          if (conv.ignored && line.firstRead) {
+            const counts = (st.ignored_keys ??= {});
+            for (const k of conv.ignored) counts[k] = (counts[k] ?? 0) + 1;
+          }
+          if (lossOn === 'last' && conv.turns[conv.turns.length - 1]!.loss === false) {
+            throw new BadLine('no-loss', 'the last assistant message has "weight": 0, so under --loss-on last nothing in the conversation would be trained on');
+          }
           if (conv.system !== undefined && needsSystemId && tok.special.system === undefined) {
             throw new DataError(
-              `${src.name}:${line.lineNo}: the conversation has a system prompt but the tokenizer has no <_system> id`,
+              `${src.display}:${line.lineNo}: the conversation has a system prompt but the tokenizer has no <_system> id`,
             );
           }
         } catch (e) {
           if (!(e instanceof BadLine)) throw e;
-          if (!opts.skipBad) throw new DataError(`${src.name}:${line.lineNo}: ${e.message}: ${firstChars(line.bytes)}`);
+          if (!opts.skipBad) throw new DataError(`${src.display}:${line.lineNo}: ${e.message}: ${firstChars(line.bytes)}`);
           if (line.firstRead) st.skipped[e.reason] = (st.skipped[e.reason] ?? 0) + 1;
           continue;
         }

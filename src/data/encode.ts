@@ -52,7 +52,10 @@ export interface BatchLayout {
   convs: { system: Segment[] | undefined; turns: Segment[][] }[];
 }
 
-/** Lays out segments; with lossOn 'last' only the final turn's answer and <_end> carry loss. */
+/**
+ * Lays out segments; with lossOn 'last' only the final turn's answer and <_end> carry loss, and
+ * a turn with `loss: false` ("weight": 0) carries none.
+ */
 export function layoutConversations(template: ChatTemplate, convs: Conversation[], lossOn: LossOn): BatchLayout {
   const texts: string[] = [];
   const laid = convs.map((c) => {
@@ -60,7 +63,8 @@ export function layoutConversations(template: ChatTemplate, convs: Conversation[
     const turns = c.turns.map((t, i) => {
       const last = i === c.turns.length - 1;
       const segs = template.turn(t, last);
-      return lossOn === 'last' && !last ? segs.map((s) => ({ ...s, loss: false })) : segs;
+      // no loss: earlier answers under --loss-on last, and an answer marked "weight": 0
+      return (lossOn === 'last' && !last) || t.loss === false ? segs.map((s) => ({ ...s, loss: false })) : segs;
     });
     if (system) for (const s of system) if ('text' in s) texts.push(s.text);
     for (const segs of turns) for (const s of segs) if ('text' in s) texts.push(s.text);

@@ -5,14 +5,18 @@
 export interface Turn {
   user: string;
   bot: string;
+  /** false: the answer carries no loss (an OpenAI-style `"weight": 0` on the assistant message). */
+  loss?: false;
 }
 
 export interface Conversation {
+  /** Keys of the line its format does not read (not metadata): counted and reported by the build. */
+  ignored?: string[];
   system?: string;
   turns: Turn[];
 }
 
-export const FORMATS = ['telechat', 'telechat2', 'messages', 'sharegpt'] as const;
+export const FORMATS = ['telechat', 'telechat2', 'messages', 'sharegpt', 'alpaca'] as const;
 export type FormatName = (typeof FORMATS)[number];
 
 export type BadReason =
@@ -27,7 +31,11 @@ export type BadReason =
   | 'starts-with-bot'
   | 'two-user-turns'
   | 'two-bot-turns'
-  | 'no-final-bot-turn';
+  | 'no-final-bot-turn'
+  | 'ambiguous-format'
+  | 'unsupported'
+  | 'bad-weight'
+  | 'no-loss';
 
 export class BadLine extends Error {
   constructor(
@@ -43,18 +51,83 @@ type Role = 'system' | 'user' | 'bot';
 interface Message {
   role: Role;
   content: string;
+  /** false: no loss on this (bot) message. */
+  loss?: false;
 }
 
-/** Which format a parsed line is in, from its keys. */
+/** The key that marks each format (telechat v1 is "input"/"output" without any of these). */
+const FORMAT_KEYS: Array<[string, FormatName]> = [
+  ['dialog', 'telechat2'],
+  ['messages', 'messages'],
+  ['conversations', 'sharegpt'],
+  ['instruction', 'alpaca'],
+];
+
+/** Which format a parsed line is in, from its keys; a line with two formats' keys is refused. */
 export function detectFormat(obj: Json): FormatName {
-  if ('dialog' in obj) return 'telechat2';
-  if ('messages' in obj) return 'messages';
-  if ('conversations' in obj) return 'sharegpt';
+  const found = FORMAT_KEYS.filter(([k]) => k in obj);
+  if (found.length > 1) {
+    throw new BadLine(
+      'ambiguous-format',
+      `ambiguous line: it has both ${found.map(([k, f]) => `"${k}" (${f})`).join(' and ')}; keep one`,
+    );
+  }
+  if (found.length === 1) return found[0]![1];
   if ('input' in obj || 'output' in obj) return 'telechat';
   throw new BadLine(
     'unknown-format',
-    'unknown format: expected a "dialog" (telechat2), "messages", "conversations" (sharegpt) or "input"/"output" (telechat) key',
+    'unknown format: expected a "dialog" (telechat2), "messages", "conversations" (sharegpt), "instruction" (alpaca) or "input"/"output" (telechat) key',
   );
+}
+
+/**
+ * Keys a line may carry that no format reads: record metadata that is not training input.
+ * Every other key must be one its format reads, so nothing is silently dropped.
+ */
+export const METADATA_KEYS = ['id', 'source', 'meta', 'metadata'] as const;
+
+/** The keys each format reads on a line. */
+export const FORMAT_FIELDS: Record<FormatName, readonly string[]> = {
+  telechat: ['input', 'output'],
+  telechat2: ['system', 'dialog', 'multiturn', 'tool'],
+  messages: ['system', 'messages', 'tools', 'functions'],
+  sharegpt: ['system', 'conversations', 'tools'],
+  alpaca: ['system', 'instruction', 'input', 'output', 'history'],
+};
+
+/**
+ * Keys of obj that are neither read (`allowed`) nor metadata, added to `ignored` as `prefix` + key:
+ * the build counts them per source and says so (manifest `ignored_keys`, the build summary), rather
+ * than stopping on a field a dataset carries for its own bookkeeping ("category", "lang", ...).
+ */
+function noteIgnoredKeys(obj: Json, allowed: readonly string[], prefix: string, ignored: Set<string>, metadata: readonly string[] = []): void {
+  for (const k of Object.keys(obj)) if (!allowed.includes(k) && !metadata.includes(k)) ignored.add(prefix + k);
+}
+
+/** True for a tool list that lists nothing: absent, null, "", "[]" or []. */
+function emptyTools(v: unknown): boolean {
+  if (v === undefined || v === null) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'string') {
+    const t = v.trim();
+    if (t === '') return true;
+    try {
+      const parsed: unknown = JSON.parse(t);
+      return Array.isArray(parsed) && parsed.length === 0;
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+function refuseTools(obj: Json, key: string, fmt: FormatName): void {
+  if (!emptyTools(obj[key])) {
+    throw new BadLine(
+      'unsupported',
+      `field "${key}" lists tools, but the ${fmt} format has no tool template here: remove the tools (or leave "${key}" empty) to train on the conversation without them`,
+    );
+  }
 }
 
 function field(obj: Json, key: string, where: string): unknown {
@@ -95,7 +168,15 @@ const ROLE_MAPS: Record<'telechat2' | 'messages' | 'sharegpt', Record<string, Ro
   sharegpt: { system: 'system', human: 'user', gpt: 'bot' },
 };
 
-function messagesFrom(list: unknown[], key: string, roleKey: string, contentKey: string, roles: Record<string, Role>): Message[] {
+function messagesFrom(
+  list: unknown[],
+  key: string,
+  roleKey: string,
+  contentKey: string,
+  roles: Record<string, Role>,
+  ignored: Set<string>,
+  weighted = false,
+): Message[] {
   return list.map((_, i) => {
     const m = objectAt(list, i, key);
     const where = ` in ${key}[${i}]`;
@@ -104,7 +185,16 @@ function messagesFrom(list: unknown[], key: string, roleKey: string, contentKey:
     if (mapped === undefined) {
       throw new BadLine('unknown-role', `unknown role "${role}"${where} (expected ${Object.keys(roles).join(', ')})`);
     }
-    return { role: mapped, content: stringField(m, contentKey, where) };
+    const content = stringField(m, contentKey, where);
+    noteIgnoredKeys(m, weighted ? [roleKey, contentKey, 'weight'] : [roleKey, contentKey], `${key}[].`, ignored);
+    if (weighted && 'weight' in m) {
+      // OpenAI fine-tuning: "weight" on an assistant message, 0 (no loss on it) or 1.
+      const w = m.weight;
+      if (mapped !== 'bot') throw new BadLine('bad-weight', `"weight"${where} is only read on assistant messages`);
+      if (w !== 0 && w !== 1) throw new BadLine('bad-weight', `"weight"${where} must be 0 or 1, got ${JSON.stringify(w)}`);
+      if (w === 0) return { role: mapped, content, loss: false };
+    }
+    return { role: mapped, content };
   });
 }
 
@@ -135,14 +225,18 @@ export function pairTurns(messages: Message[], system: string | undefined): Conv
           turns.length === 0 ? `message ${k} is a bot turn before any user turn` : `two bot turns in a row (messages ${k - 1} and ${k})`,
         );
       }
-      turns.push({ user: pendingUser, bot: m.content });
+      turns.push(m.loss === false ? { user: pendingUser, bot: m.content, loss: false } : { user: pendingUser, bot: m.content });
       pendingUser = undefined;
     }
   }
   if (pendingUser !== undefined || turns.length === 0) {
     throw new BadLine('no-final-bot-turn', 'the conversation does not end with a bot turn');
   }
-  // An empty system string means "no system prompt" (TeleChat2 data often carries "system": "").
+  if (turns.every((t) => t.loss === false)) {
+    throw new BadLine('no-loss', 'every assistant message has "weight": 0, so nothing in the conversation would be trained on');
+  }
+  // An empty system prompt (a "system": "" field or a system message with content "") means
+  // "no system prompt": TeleChat2 and LLaMA-Factory data often carry "system": "".
   return system === undefined || system === '' ? { turns } : { system, turns };
 }
 
@@ -174,10 +268,59 @@ function parseTelechat(obj: Json): Conversation {
   return pairTurns(messages, undefined);
 }
 
+/** A top-level "system" string; absent, null or "" is none. */
 function optionalSystem(obj: Json): string | undefined {
   if (!('system' in obj) || obj.system === null || obj.system === undefined) return undefined;
   if (typeof obj.system !== 'string') throw new BadLine('bad-type', `field "system" must be a string, got ${typeName(obj.system)}`);
-  return obj.system;
+  return obj.system === '' ? undefined : obj.system;
+}
+
+/** An optional string field: absent or null is "". */
+function optionalString(obj: Json, key: string): string {
+  const v = obj[key];
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') throw new BadLine('bad-type', `field "${key}" must be a string, got ${typeName(v)}`);
+  return v;
+}
+
+/** TeleChat2's own data: "multiturn" is a boolean note; "tool": true marks tool-call data we have no template for. */
+function checkTelechat2(obj: Json): void {
+  if ('multiturn' in obj && obj.multiturn !== null && typeof obj.multiturn !== 'boolean') {
+    throw new BadLine('bad-type', `field "multiturn" must be a boolean, got ${typeName(obj.multiturn)}`);
+  }
+  if ('tool' in obj && obj.tool !== null && obj.tool !== false) {
+    throw new BadLine(
+      'unsupported',
+      obj.tool === true
+        ? 'field "tool" is true (a tool-call conversation), but the telechat2 format has no tool template here'
+        : `field "tool" must be a boolean, got ${typeName(obj.tool)}`,
+    );
+  }
+}
+
+/**
+ * LLaMA-Factory's alpaca format: the user turn is instruction + "\n" + input (input only when
+ * non-empty), the answer is output; "history" is earlier [question, answer] pairs.
+ */
+function parseAlpaca(obj: Json): Conversation {
+  const instruction = stringField(obj, 'instruction', '');
+  const input = optionalString(obj, 'input');
+  const output = stringField(obj, 'output', '');
+  if (instruction.trim() === '') throw new BadLine('empty-content', 'empty "instruction"');
+  const messages: Message[] = [];
+  const history = obj.history;
+  if (history !== undefined && history !== null) {
+    if (!Array.isArray(history)) throw new BadLine('bad-type', `field "history" must be an array of [question, answer] pairs, got ${typeName(history)}`);
+    history.forEach((pair: unknown, i) => {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+        throw new BadLine('bad-type', `history[${i}] must be a [question, answer] pair of strings`);
+      }
+      messages.push({ role: 'user', content: pair[0] }, { role: 'bot', content: pair[1] });
+    });
+  }
+  messages.push({ role: 'user', content: input === '' ? instruction : `${instruction}\n${input}` });
+  messages.push({ role: 'bot', content: output });
+  return pairTurns(messages, optionalSystem(obj));
 }
 
 /** Parses one JSON line (already decoded) in the given or detected format. */
@@ -187,18 +330,38 @@ export function parseConversation(value: unknown, format: FormatName | 'auto'): 
   }
   const obj = value as Json;
   const fmt = format === 'auto' ? detectFormat(obj) : format;
+  const ignored = new Set<string>();
+  const conv = parseAs(obj, fmt, ignored);
+  // a forced format's line that also carries another format's key is as ambiguous as an auto one
+  const other = FORMAT_KEYS.find(([k, f]) => f !== fmt && k in obj && !FORMAT_FIELDS[fmt].includes(k));
+  if (other) throw new BadLine('ambiguous-format', `ambiguous line: it has "${other[0]}" (${other[1]}) but is read as ${fmt}; keep one format`);
+  noteIgnoredKeys(obj, FORMAT_FIELDS[fmt], '', ignored, METADATA_KEYS);
+  return ignored.size > 0 ? { ...conv, ignored: [...ignored] } : conv;
+}
+
+function parseAs(obj: Json, fmt: FormatName, ignored: Set<string>): Conversation {
   switch (fmt) {
     case 'telechat':
       return parseTelechat(obj);
     case 'telechat2':
-      return pairTurns(messagesFrom(arrayField(obj, 'dialog'), 'dialog', 'role', 'content', ROLE_MAPS.telechat2), optionalSystem(obj));
+      checkTelechat2(obj);
+      return pairTurns(messagesFrom(arrayField(obj, 'dialog'), 'dialog', 'role', 'content', ROLE_MAPS.telechat2, ignored), optionalSystem(obj));
     case 'messages':
-      return pairTurns(messagesFrom(arrayField(obj, 'messages'), 'messages', 'role', 'content', ROLE_MAPS.messages), undefined);
-    case 'sharegpt':
+      refuseTools(obj, 'tools', fmt);
+      refuseTools(obj, 'functions', fmt);
+      // A top-level "system" is the system prompt, as in sharegpt (LLaMA-Factory's system column).
       return pairTurns(
-        messagesFrom(arrayField(obj, 'conversations'), 'conversations', 'from', 'value', ROLE_MAPS.sharegpt),
+        messagesFrom(arrayField(obj, 'messages'), 'messages', 'role', 'content', ROLE_MAPS.messages, ignored, true),
         optionalSystem(obj),
       );
+    case 'sharegpt':
+      refuseTools(obj, 'tools', fmt);
+      return pairTurns(
+        messagesFrom(arrayField(obj, 'conversations'), 'conversations', 'from', 'value', ROLE_MAPS.sharegpt, ignored),
+        optionalSystem(obj),
+      );
+    case 'alpaca':
+      return parseAlpaca(obj);
   }
 }
 

@@ -3,9 +3,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Manifest } from './manifest.js';
+import type { Manifest, SourceStats } from './manifest.js';
 import type { Row } from './reader.js';
 import { loadTokenizer, type Tokenizer } from './tokenizer.js';
+
+/** One note per key a source's lines carry that their format does not read (the build trains without it). */
+export function ignoredKeyNotes(name: string, s: SourceStats): string[] {
+  return Object.entries(s.ignored_keys ?? {}).map(([key, n]) => `note: source ${name}: key "${key}" on ${n} line(s) is not read by its format (not training input)`);
+}
 
 export function summarize(m: Manifest): string {
   const lines = [
@@ -21,9 +26,16 @@ export function summarize(m: Manifest): string {
       `source ${name} (weight ${s.weight}): ${s.lines} lines, ${s.conversations} read, kept ${s.kept}, truncated ${s.truncated}, ` +
         `dropped ${s.dropped}, skipped ${skipped.length ? skipped.join(', ') : '0'}`,
     );
+    for (const line of ignoredKeyNotes(name, s)) lines.push(line);
   }
   if (m.val) {
-    lines.push(`val/ (--val-size ${m.val_size}): ${m.val.conversations} conversations held out, ${m.val.rows} rows, ${m.val.tokens} tokens, loss tokens ${m.val.loss_tokens}`);
+    const n = m.val_size ?? 0;
+    // a count split never cuts a group of identical conversations: it rounds up to whole groups
+    const rounded =
+      n >= 1 && m.val.conversations !== n
+        ? ` (--val-size ${n} rounded up to whole groups: identical conversations stay on one side of the split)`
+        : '';
+    lines.push(`val/ (--val-size ${m.val_size}): ${m.val.conversations} conversations held out${rounded}, ${m.val.rows} rows, ${m.val.tokens} tokens, loss tokens ${m.val.loss_tokens}`);
   }
   return lines.join('\n');
 }

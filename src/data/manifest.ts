@@ -29,6 +29,8 @@ export interface SourceStats {
   dropped: number;
   /** Bad lines skipped under --skip-bad, per reason. */
   skipped: Partial<Record<BadReason, number>>;
+  /** Keys its lines carry that their format does not read (nor metadata), with the lines carrying each. */
+  ignored_keys?: Record<string, number>;
   tokens: number;
   loss_tokens: number;
   /** Kept conversations moved into `val/` by --val-size (counted in kept/truncated above, not in tokens). */
@@ -75,7 +77,10 @@ export interface Manifest {
   rows_per_batch: number;
   shards: ShardInfo[];
   sources: Record<string, SourceStats>;
-  /** --val-size as given (fraction or count) when the build held out a validation split. */
+  /**
+   * --val-size as given (fraction or count) when the build held out a validation split. A count
+   * N is rounded up to whole groups of identical conversations: `val.conversations` may exceed it.
+   */
   val_size?: number;
   val?: ValSplit;
   /** "val" in the held-out split's own manifest. */

@@ -3,16 +3,37 @@
 // floor(w) full copies of the file plus a seeded random subset of round(frac(w) * lines)
 // lines, drawn without replacement: TeleChat's fractional resampling.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 
 import { countLines, isBlank, readLines, type RawLine } from './jsonl.js';
 import { Rng, permutation } from './rng.js';
 
 export interface Source {
-  /** The path as the user wrote it (manifest key, error messages). */
+  /** The path as the user wrote it (manifest key); in a mixing file, relative to that file. */
   name: string;
   path: string;
   weight: number;
+  /** The path for error messages, openable from the current directory: as written, or (from a mixing file) resolved. */
+  display: string;
+}
+
+/** A path as the user can open it from the current directory: relative when below it, else absolute. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : resolve(path);
+}
+
+/** `FILE:LINE:COL` of a character offset in a text (1-based, columns in characters). */
+export function lineCol(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 0x0a) {
+      line++;
+      start = i + 1;
+    }
+  }
+  return { line, col: offset - start + 1 };
 }
 
 export function parseInputs(input: string): Source[] {
@@ -21,7 +42,7 @@ export function parseInputs(input: string): Source[] {
   if (items.length === 1 && items[0]!.endsWith('.json')) return readMixFile(items[0]!);
   return items.map((name) => {
     checkFile(name, name);
-    return { name, path: resolve(name), weight: 1 };
+    return { name, path: resolve(name), weight: 1, display: name };
   });
 }
 
@@ -33,10 +54,19 @@ function checkFile(name: string, where: string): void {
 function readMixFile(mixPath: string): Source[] {
   checkFile(mixPath, mixPath);
   let value: unknown;
+  const text = readFileSync(mixPath, 'utf8').replace(/^\uFEFF/, '');
   try {
-    value = JSON.parse(readFileSync(mixPath, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${mixPath}: not valid JSON (${(e as Error).message})`);
+    // "... in JSON at position 25 (line 3 column 1)" -> MIX.json:3:1: ...
+    const msg = (e as Error).message;
+    const pos = /at position (\d+)/.exec(msg) ?? (/end of JSON/.test(msg) ? ['', String(text.length)] : null);
+    const reason = msg.replace(/\s*in JSON at position \d+( \(line \d+ column \d+\))?/, '');
+    if (pos) {
+      const { line, col } = lineCol(text, Number(pos[1]));
+      throw new Error(`${mixPath}:${line}:${col}: the mixing file is not valid JSON (${reason})`);
+    }
+    throw new Error(`${mixPath}: the mixing file is not valid JSON (${reason})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Error(`${mixPath}: a mixing file must be an object {"file.jsonl": weight, ...}`);
@@ -49,7 +79,7 @@ function readMixFile(mixPath: string): Source[] {
     }
     const path = resolve(dirname(mixPath), name);
     checkFile(path, `${mixPath}: key "${name}"`);
-    return { name, path, weight: w };
+    return { name, path, weight: w, display: displayPath(path) };
   });
 }
 

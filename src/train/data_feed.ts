@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FORMATS } from '../data/formats.js';
+import { ignoredKeyNotes } from '../data/inspect.js';
 import type { Manifest } from '../data/manifest.js';
 import { DatasetReader } from '../data/reader.js';
 import { resolveDataset } from '../data/resolve.js';
@@ -72,6 +73,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
   const m = resolved.manifest;
   if (resolved.built) log(`data: built ${opts.path} -> ${resolved.dir}`);
   log(`data: ${m.rows} rows, ${m.tokens} tokens (${m.loss_tokens} with loss), packing ${(100 * m.packing_efficiency).toFixed(1)}%`);
+  for (const [name, st] of Object.entries(m.sources)) for (const note of ignoredKeyNotes(name, st)) log(note);
   return DatasetReader.open(resolved.dir, { vocab: opts.vocab });
 }
 

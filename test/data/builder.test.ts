@@ -223,6 +223,26 @@ describe('dataset builder', () => {
     }
   });
 
+  it('"weight": 0 takes an answer out of the loss; under --loss-on last a weight-0 final answer is refused', async () => {
+    const msgs = (w: number) => [
+      { role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello there', weight: w },
+      { role: 'user', content: 'and now' }, { role: 'assistant', content: 'now this' },
+    ];
+    const input = join(work, 'weights.jsonl');
+    const loss = async (w: number, lossOn: LossOn = 'all') => {
+      writeFileSync(input, JSON.stringify({ messages: msgs(w) }) + '\n');
+      return (await buildDataset({ input, tokenizerDir: TOK, template: 'telechat2', output: join(work, `w${w}-${lossOn}`), maxSeqLen: 512, lossOn })).loss_tokens;
+    };
+    const all = await loss(1);
+    const zero = await loss(0);
+    expect(zero).toBeLessThan(all);
+    expect(zero).toBe(await loss(1, 'last')); // only the second answer (and its <_end>) left
+    writeFileSync(input, JSON.stringify({ messages: [...msgs(1).slice(0, 3), { role: 'assistant', content: 'now this', weight: 0 }] }) + '\n');
+    await expect(buildDataset({ input, tokenizerDir: TOK, template: 'telechat2', output: join(work, 'w-last'), maxSeqLen: 512, lossOn: 'last' })).rejects.toThrow(
+      /weights\.jsonl:1: the last assistant message has "weight": 0, so under --loss-on last/,
+    );
+  });
+
   it('leaves no output dir when the build fails, and refuses to overwrite without --overwrite', async () => {
     const bad = join(work, 'bad.jsonl');
     writeFileSync(bad, readFileSync(SAMPLE, 'utf8').split('\n').slice(0, 3).join('\n') + '\n{"dialog": [}\n');

@@ -2,7 +2,7 @@
 // is one `FILE:LINE: reason: <first 80 chars>` message, a non-zero exit and no output dir;
 // with --skip-bad the same lines are skipped and counted per reason in the manifest.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,29 @@ const CASES: { reason: string; line: string | Buffer; message: RegExp }[] = [
     line: JSON.stringify({ messages: [{ role: 'assistant', content: filler }, { role: 'user', content: 'q' }] }),
     message: /bot turn before any user turn/,
   },
+  {
+    reason: 'ambiguous-format',
+    line: JSON.stringify({
+      messages: [{ role: 'user', content: filler }, { role: 'assistant', content: 'a' }],
+      conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }],
+    }),
+    message: /ambiguous line: it has both "messages" \(messages\) and "conversations" \(sharegpt\)/,
+  },
+  {
+    reason: 'unsupported',
+    line: JSON.stringify({ conversations: [{ from: 'human', value: filler }, { from: 'gpt', value: 'a' }], tools: '[{"name": "f"}]' }),
+    message: /field "tools" lists tools, but the sharegpt format has no tool template/,
+  },
+  {
+    reason: 'bad-weight',
+    line: JSON.stringify({ messages: [{ role: 'user', content: filler }, { role: 'assistant', content: 'a', weight: 2 }] }),
+    message: /"weight" in messages\[1\] must be 0 or 1, got 2/,
+  },
+  {
+    reason: 'no-loss',
+    line: JSON.stringify({ messages: [{ role: 'user', content: filler }, { role: 'assistant', content: 'a', weight: 0 }] }),
+    message: /every assistant message has "weight": 0/,
+  },
 ];
 
 function writeInput(name: string, bad: string | Buffer): string {
@@ -103,6 +126,22 @@ describe('telechat-data build: bad input', () => {
   });
 });
 
+describe('telechat-data build: keys a format does not read', () => {
+  it('build, and each key is counted per source in the manifest and named in the summary', () => {
+    const file = join(work, 'extra-keys.jsonl');
+    const lines = GOOD.map((l, i) => JSON.stringify({ ...JSON.parse(l), ...(i % 2 === 0 ? { category: 'chat' } : {}), id: i }));
+    writeFileSync(file, lines.join('\n') + '\n');
+    const out = join(work, 'out-extra-keys');
+    const r = cli([...BUILD, '--input', file, '--output', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(m.sources[file].kept).toBe(GOOD.length);
+    // "id" is metadata: not reported
+    expect(m.sources[file].ignored_keys).toEqual({ category: Math.ceil(GOOD.length / 2) });
+    expect(r.stdout).toContain(`note: source ${file}: key "category" on ${Math.ceil(GOOD.length / 2)} line(s) is not read by its format (not training input)`);
+  });
+});
+
 describe('telechat-data: usage errors and inspect', () => {
   it('names a missing input file, a bad mixing weight and a missing tokenizer', () => {
     const out = join(work, 'never');
@@ -117,6 +156,39 @@ describe('telechat-data: usage errors and inspect', () => {
     expect(r.stderr).toMatch(/no tokenizer\.model or tokenizer\.json/);
     r = cli(['build', '--input', 'data/sample-conversations.jsonl', '--tokenizer', 'data/tokenizer', '--max-seq-len', '64', '--output', out]);
     expect(r.stderr).toMatch(/cannot tell the chat template.*--template/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('says what is wrong with --output, --model / --tokenizer and a mixing file in one sentence', () => {
+    const input = join(work, 'in.jsonl');
+    writeFileSync(input, GOOD.join('\n') + '\n');
+    const afile = join(work, 'afile');
+    writeFileSync(afile, '');
+    let r = cli([...BUILD, '--input', input, '--output', afile]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`telechat-data: ${afile}: --output exists and is not a directory (give a directory path)\n`);
+    r = cli([...BUILD, '--input', input, '--output', join(afile, 'sub')]);
+    expect(r.stderr).toBe(`telechat-data: ${join(afile, 'sub')}: cannot create the output directory: ${afile} is a file, not a directory\n`);
+    const out = join(work, 'never2');
+    r = cli(['build', '--input', input, '--model', join(work, 'nonexist'), '--output', out, '--max-seq-len', '64']);
+    expect(r.stderr).toBe(`telechat-data: ${join(work, 'nonexist')}: model directory does not exist\n`);
+    r = cli(['build', '--input', input, '--tokenizer', join(work, 'nonexist'), '--template', 'telechat2', '--output', out, '--max-seq-len', '64']);
+    expect(r.stderr).toBe(`telechat-data: ${join(work, 'nonexist')}: tokenizer directory does not exist\n`);
+    r = cli(['build', '--input', input, '--model', 'data/tiny-model', '--tokenizer', 'data/tiny-model', '--output', out, '--max-seq-len', '64']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^telechat-data: give one of --model DIR or --tokenizer DIR, not both/);
+    // a mixing file's source is reported as a path the user can open from the cwd, not relative to the mixing file
+    mkdirSync(join(work, 'mixdir', 'sub'), { recursive: true });
+    writeFileSync(join(work, 'mixdir', 'sub', 'onlyhere.jsonl'), [...GOOD, '{"dialog": []}'].join('\n') + '\n');
+    writeFileSync(join(work, 'mixdir', 'mix.json'), '{"sub/onlyhere.jsonl": 1}');
+    writeFileSync(join(work, 'mixdir', 'bad.json'), '{\n  "sub/onlyhere.jsonl": 1,\n}\n');
+    const inWork = (args: string[]) =>
+      spawnSync('node', [join(process.cwd(), 'dist/cli/data.js'), 'build', '--tokenizer', join(process.cwd(), 'data/tokenizer'), '--template', 'telechat2', '--max-seq-len', '128', '--output', out, ...args], { encoding: 'utf8', cwd: work });
+    expect(inWork(['--input', 'mixdir/mix.json']).stderr).toMatch(/^telechat-data: mixdir\/sub\/onlyhere\.jsonl:3: the conversation does not end with a bot turn/);
+    // a JSON syntax error in a mixing file: FILE:LINE:COL, no character position
+    const bad = inWork(['--input', 'mixdir/bad.json']).stderr;
+    expect(bad).toMatch(/^telechat-data: mixdir\/bad\.json:3:1: the mixing file is not valid JSON \(/);
+    expect(bad).not.toMatch(/position/);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -171,6 +171,17 @@ describe('chat templates', () => {
     expect(r.labels).toEqual([-100, ...u.map(() => -100), -100, ...a, 2]);
   });
 
+  it('a turn with loss: false ("weight": 0) carries no loss; the same ids either way', () => {
+    const turns = [{ user: 'hi', bot: 'yo' }, { user: 'and', bot: 'so' }];
+    const plain = row('telechat', { turns }, 'all');
+    const weighted = row('telechat', { turns: [{ ...turns[0]!, loss: false }, turns[1]!] }, 'all');
+    expect(weighted.ids).toEqual(plain.ids);
+    const first = 3 + tok.encode('hi').length + tok.encode('yo').length; // <_user> hi <_bot> yo <_end>
+    expect(weighted.labels.slice(0, first).every((l) => l === IGNORE_INDEX)).toBe(true);
+    expect(weighted.labels.slice(first)).toEqual(plain.labels.slice(first));
+    expect(plain.labels.slice(0, first).some((l) => l !== IGNORE_INDEX)).toBe(true);
+  });
+
   it('drops the oldest whole turns to fit, keeps the system prompt, else drops the conversation', () => {
     const long: Conversation = {
       system: 'Be brief.',

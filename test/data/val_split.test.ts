@@ -63,16 +63,54 @@ describe('--val-size', () => {
     expect(c.documents + c.val!.documents).toBe(a.documents + a.val!.documents);
   });
 
+  it('a count never splits identical conversations: the held-out count is N rounded up to whole groups', async () => {
+    const dup = JSON.stringify({ messages: [
+      { role: 'system', content: 'You are helpful.' },
+      { role: 'user', content: 'Tell me a joke.' },
+      { role: 'assistant', content: 'Why did the chicken cross the road?' },
+    ] });
+    const input = join(work, 'dup.jsonl');
+    writeFileSync(input, [...Array(10).fill(dup), ...readFileSync(RAW, 'utf8').trim().split('\n').slice(0, 40)].join('\n') + '\n');
+    const opts = { ...base, input, maxSeqLen: 512, seed: 42, pack: false };
+    const all = await documents((await buildDataset({ ...opts, output: join(work, 'dup-all') }), join(work, 'dup-all')));
+    const dupDoc = all.find((d) => all.filter((x) => x === d).length === 10)!;
+    expect(dupDoc).toBeDefined();
+    let rounded = 0;
+    for (const n of [5, 15, 20, 25, 30, 45]) {
+      const out = join(work, `dup-${n}`);
+      const m = await buildDataset({ ...opts, output: out, valSize: n });
+      const val = await documents(join(out, 'val'));
+      const inVal = val.filter((d) => d === dupDoc).length;
+      expect([0, 10]).toContain(inVal); // all ten copies on one side
+      expect((await documents(out)).filter((d) => d === dupDoc).length).toBe(10 - inVal);
+      // at least N, and more only by the group that straddles the N-th place (the only group > 1)
+      expect(val.length).toBeGreaterThanOrEqual(n);
+      if (val.length > n) {
+        expect(inVal).toBe(10);
+        expect(val.length - n).toBeLessThan(10);
+        rounded++;
+      }
+      expect(m.val!.conversations).toBe(val.length);
+      expect(m.val_size).toBe(n);
+    }
+    expect(rounded).toBeGreaterThan(0); // the straddling case was exercised
+  });
+
   it('val rows of a mixture never mix sources; each source records its row ranges', async () => {
     const lines = readFileSync(RAW, 'utf8').trim().split('\n');
     writeFileSync(join(work, 'a.jsonl'), lines.slice(0, 180).join('\n') + '\n');
     writeFileSync(join(work, 'b.jsonl'), lines.slice(180).join('\n') + '\n');
     writeFileSync(join(work, 'mix.json'), JSON.stringify({ 'a.jsonl': 1, 'b.jsonl': 1 }));
-    await buildDataset({ ...base, input: join(work, 'mix.json'), output: join(work, 'mix'), valSize: 30 });
+    const m = await buildDataset({ ...base, input: join(work, 'mix.json'), output: join(work, 'mix'), valSize: 30 });
     const v = readManifest(join(work, 'mix', 'val'));
     const ranges = Object.values(v.sources).flatMap((s) => s.row_ranges!);
     expect(ranges.sort((x, y) => x[0] - y[0]).flat()).toEqual([0, ranges[0]![1], ranges[0]![1], v.rows]);
-    expect(Object.values(v.sources).reduce((n, s) => n + s.conversations, 0)).toBe(30);
+    // 31 here: two conversations identical after truncation to 128 tokens straddle the 30th place
+    // and are held out together (a count rounds up to whole groups of identical conversations)
+    expect(Object.values(v.sources).reduce((n, s) => n + s.conversations, 0)).toBe(m.val!.conversations);
+    expect(m.val!.conversations).toBe(31);
+    const train = new Set(await documents(join(work, 'mix')));
+    expect((await documents(join(work, 'mix', 'val'))).filter((d) => train.has(d))).toEqual([]);
   });
 
   it('refuses a val size that is not a fraction or a whole count, and one that holds out every conversation', async () => {
