@@ -21,8 +21,18 @@ export interface ChatOptions {
   cpu: boolean;
 }
 
+/** How the last answer went: its prompt's and its own length in tokens, and why it ended. */
+export interface AnswerStats {
+  promptTokens: number;
+  answerTokens: number;
+  /** end: the model's end of turn; max-tokens: --max-tokens; context: the context was full. */
+  end: 'end' | 'max-tokens' | 'context';
+}
+
 export class ChatSession {
   private readonly messages: ChatMessage[] = [];
+  /** Of the last `ask`; null before the first. */
+  lastAnswer: AnswerStats | null = null;
 
   private constructor(
     readonly path: string,
@@ -56,6 +66,11 @@ export class ChatSession {
     }
   }
 
+  /** Tokens the model's context holds (prompt and answer together). */
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
   /** Forgets the conversation (the system prompt stays). */
   reset(): void {
     this.messages.splice(this.options.system !== undefined ? 1 : 0);
@@ -66,21 +81,31 @@ export class ChatSession {
     return this.model.tokenize(text, this.format !== 'telechat-52b');
   }
 
-  /** The prompt for the history plus `question`, dropping the oldest turns if it would not fit. */
-  private prompt(question: string): Token[] {
-    const limit = this.context.contextSize - this.options.maxTokens;
+  /**
+   * The prompt for the history plus `question`, and how many tokens the answer may have:
+   * --max-tokens, or what the context leaves after the prompt when that is less (generation
+   * stops where the context is full, as llama.cpp's CLI does). The oldest turns are dropped
+   * while the prompt leaves less than --max-tokens; a question (with the system prompt and the
+   * chat template) that leaves no room for one answer token is an error.
+   */
+  private prompt(question: string): { tokens: Token[]; maxTokens: number } {
+    const ctx = this.context.contextSize;
     for (;;) {
       const tokens = this.tokenize(renderChat(this.format, [...this.messages, { role: 'user', content: question }], true));
-      if (tokens.length <= limit) return tokens;
+      const room = ctx - tokens.length;
       const first = this.messages.findIndex((m) => m.role !== 'system');
-      if (first < 0) throw new Error(`the question is ${tokens.length} tokens long; with --max-tokens ${this.options.maxTokens} at most ${limit} fit the model's ${this.context.contextSize}-token context`);
+      if (room >= this.options.maxTokens || (first < 0 && room >= 1)) return { tokens, maxTokens: Math.min(this.options.maxTokens, room) };
+      if (first < 0) {
+        const what = this.options.system !== undefined ? 'the system prompt and the question take' : 'the question takes';
+        throw new Error(`${what} ${tokens.length} tokens with the chat template, which leaves no room for an answer in the model's ${ctx}-token context: shorten it`);
+      }
       this.messages.splice(first, this.messages[first + 1]?.role === 'assistant' ? 2 : 1);
     }
   }
 
   /** Answers `question`, streaming text through `onText`; the turn joins the history. */
   async ask(question: string, onText: (text: string) => void): Promise<string> {
-    const tokens = this.prompt(question);
+    const { tokens, maxTokens } = this.prompt(question);
     // keep what the context already holds of this prompt; evaluate the rest (at least the last token)
     await this.sequence.adaptStateToTokens(tokens, false);
     let start = Math.min(this.sequence.nextTokenIndex, tokens.length - 1);
@@ -93,8 +118,13 @@ export class ChatSession {
       generated.push(t);
       const text = filter.update(this.model.detokenize(generated, false));
       if (text) onText(text);
-      if (filter.stopped || generated.length >= this.options.maxTokens) break;
+      if (filter.stopped || generated.length >= maxTokens) break;
     }
+    this.lastAnswer = {
+      promptTokens: tokens.length,
+      answerTokens: generated.length,
+      end: filter.stopped || generated.length < maxTokens ? 'end' : maxTokens < this.options.maxTokens ? 'context' : 'max-tokens',
+    };
     const rest = filter.flush();
     if (rest) onText(rest);
     const answer = filter.text;

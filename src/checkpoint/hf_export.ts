@@ -14,7 +14,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
 import type { ParamViews } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
-import { float32ToBytes, type FileDtype } from './dtypes.js';
+import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
 
@@ -83,7 +83,7 @@ export class HfExportWriter {
   ) {
     this.outDir = resolve(outDir);
     if (resolve(baseDir) === this.outDir) throw new CheckpointError(`${outDir}: the export cannot overwrite its own base directory`);
-    if (existsSync(this.outDir) && !options.overwrite) throw new CheckpointError(`${outDir}: output directory already exists (pass overwrite to replace it)`);
+    if (existsSync(this.outDir) && !options.overwrite) throw new CheckpointError(`${outDir}: output directory already exists (pass --overwrite to replace it)`);
     const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
     if (!(maxShard > 0)) throw new CheckpointError(`max shard size must be positive, got ${maxShard}`);
     const base = hasWeights(baseDir) ? new HfTensorSource(baseDir) : null;
@@ -138,6 +138,21 @@ export class HfExportWriter {
     const n = t.shape.reduce((a, d) => a * d, 1);
     if (values.length !== n) throw new CheckpointError(`HF export: tensor ${name} has ${values.length} values, expected ${n} for shape [${t.shape}]`);
     this.put(t, float32ToBytes(values, t.dtype));
+  }
+
+  /**
+   * The next parameter tensor as stored bytes of `dtype` (HF orientation and shape): copied as
+   * they are when the export keeps that dtype, else converted through fp32 (round to nearest even).
+   */
+  writeBytes(name: string, bytes: Uint8Array, dtype: FileDtype): void {
+    const t = this.plan[this.next];
+    if (!t || t.kind !== 'param' || t.name !== name) throw new CheckpointError(`HF export to ${this.outDir}: expected tensor ${this.nextName ?? '(none: all written)'} next, got ${name}`);
+    if (dtype !== t.dtype) {
+      this.write(name, bytesToFloat32(bytes, dtype));
+      return;
+    }
+    if (bytes.byteLength !== tensorBytes(t)) throw new CheckpointError(`HF export: tensor ${name} has ${bytes.byteLength} bytes, expected ${tensorBytes(t)} for ${t.dtype} shape [${t.shape}]`);
+    this.put(t, bytes);
   }
 
   private put(t: PlannedTensor, bytes: Uint8Array): void {

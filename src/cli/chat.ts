@@ -14,12 +14,13 @@ async function main(): Promise<void> {
       '$0 MODEL [--prompt TEXT] [--system TEXT] [--max-tokens N] [--temperature T] [--seed N]\n\n' +
         'Chats with a TeleChat model in llama.cpp, with the model\'s chat template; answers stream as they are generated and end at the model\'s end of turn. ' +
         'MODEL is a .gguf (telechat-export --format gguf), an HF TeleChat dir, or a training output dir (its final/); directories are converted once to an fp16 GGUF cached under ~/.cache/telechat-train/gguf (one file per directory: a conversion for a changed model or a rebuilt telechat-train deletes the older file). ' +
+        'An answer also stops where the model\'s context (its training length, at most 8192 tokens) is full: it gets at most --max-tokens, and never more than the context leaves after the prompt (a line on stderr says so when that cut it); in a chat the oldest turns are forgotten first to leave room for --max-tokens, and a question too long to leave room for one answer token is an error. ' +
         'Runs on the GPU where llama.cpp finds one, else on the CPU. Without --prompt: an interactive chat (/reset forgets the conversation, /exit or Ctrl-D quits).',
     )
     .positional('MODEL', { type: 'string', describe: 'a .gguf file, an HF dir or an output dir' })
     .option('prompt', { type: 'string', describe: 'answer this one question and exit (for scripts)' })
     .option('system', { type: 'string', describe: 'system prompt' })
-    .option('max-tokens', { type: 'number', default: 512, describe: 'most tokens in one answer' })
+    .option('max-tokens', { type: 'number', default: 512, describe: 'most tokens in one answer (fewer where the context left after the prompt is shorter)' })
     .option('temperature', { type: 'number', default: 0.7, describe: 'sampling temperature (0 = greedy)' })
     .option('seed', { type: 'number', describe: 'sampling seed (reproducible answers)' })
     .option('threads', { type: 'number', describe: 'CPU threads for llama.cpp (default: its own choice)' })
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
     if (argv.prompt !== undefined) {
       await session.ask(argv.prompt, (t) => process.stdout.write(t));
       process.stdout.write('\n');
+      contextNote(session);
     } else {
       await interactive(session);
     }
@@ -56,6 +58,12 @@ async function main(): Promise<void> {
   } finally {
     await session?.close();
   }
+}
+
+/** A line on stderr when the answer was cut by the full context rather than --max-tokens or its end. */
+function contextNote(session: ChatSession): void {
+  const a = session.lastAnswer;
+  if (a?.end === 'context') process.stderr.write(`telechat-chat: the answer stopped after ${a.answerTokens} tokens, where the model's ${session.contextSize}-token context was full (the prompt took ${a.promptTokens})\n`);
 }
 
 async function interactive(session: ChatSession): Promise<void> {
@@ -79,6 +87,7 @@ async function interactive(session: ChatSession): Promise<void> {
       if (q === '') continue;
       await session.ask(q, (t) => process.stdout.write(t));
       process.stdout.write('\n');
+      contextNote(session);
     }
   } finally {
     rl.close();

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // telechat-export: consolidate a training checkpoint into a Hugging Face directory (merging a
-// LoRA checkpoint's adapters into its base), or write a checkpoint or HF TeleChat dir as one
-// GGUF file for llama.cpp (--format gguf).
-import { helpWidth, yargs } from './yargs.js';
+// LoRA checkpoint's adapters into its base), convert an HF TeleChat dir into one (--model), or
+// write a checkpoint or HF TeleChat dir as one GGUF file for llama.cpp (--format gguf).
+import { helpWidth, usageErrorLine, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
+import { convertHfDir } from '../checkpoint/hf_convert.js';
 import { checkpointAdapter, mergeAdapter } from '../checkpoint/lora_merge.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import { exportGgufCli, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
@@ -12,12 +13,12 @@ import { exportGgufCli, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.j
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-export')
-    .usage('$0 (--checkpoint DIR | --model HFDIR) --output PATH [--format hf|gguf] [--dtype fp32|fp16|bf16|q8_0|q4_0]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time. A LoRA checkpoint (adapter/ instead of hf/), or a PEFT adapter dir, is merged into its base: W + lora_alpha / r * B A, the base being --model or the adapter\'s base_model_name_or_path.\n\n--format gguf writes one .gguf file that llama.cpp (llama-server, Ollama, LM Studio, node-llama-cpp, telechat-chat) loads as its llama architecture, from a checkpoint, an output dir (a LoRA one merged into its base as it is converted) or any HF TeleChat dir (--model); one tensor is in memory at a time (two while a tied model\'s stored LM head is compared with its embeddings). See docs/export.md.')
+    .usage('$0 (--checkpoint DIR | --model HFDIR) --output PATH [--format hf|gguf] [--dtype fp32|fp16|bf16|q8_0|q4_0]\n\nWrites the fp32 master weights of a training checkpoint (saved on any number of ranks and any ZeRO stage) as a Hugging Face directory with the base model\'s tensor names, config, tokenizer and remote code. One block is in memory at a time. A LoRA checkpoint (adapter/ instead of hf/), or a PEFT adapter dir, is merged into its base: W + lora_alpha / r * B A, the base being --model or the adapter\'s base_model_name_or_path; beside a full (non-LoRA) checkpoint --model is refused.\n\n--model alone converts any HF TeleChat dir (safetensors or pytorch_model.bin, sharded or not) into the same kind of HF directory: same tensor names and shapes, at --dtype (default: the source\'s; a kept dtype is copied bit for bit), with its config, generation config, tokenizer and remote code, one tensor in memory at a time.\n\n--format gguf writes one .gguf file that llama.cpp (llama-server, Ollama, LM Studio, node-llama-cpp, telechat-chat) loads as its llama architecture, from a checkpoint, an output dir (a LoRA one merged into its base as it is converted) or any HF TeleChat dir (--model); one tensor is in memory at a time (two while a tied model\'s stored LM head is compared with its embeddings). See docs/export.md.')
     .option('checkpoint', { type: 'string', describe: 'a checkpoint-NNNNNN dir, or an output dir (its latest checkpoint)' })
-    .option('model', { type: 'string', describe: 'an HF TeleChat dir: what --format gguf converts, or the base a LoRA checkpoint is merged into (default: the adapter\'s base_model_name_or_path)' })
+    .option('model', { type: 'string', describe: 'an HF TeleChat dir: alone, the model to convert (to an HF dir, or with --format gguf a GGUF); with --checkpoint, the base a LoRA checkpoint is merged into (default: the adapter\'s base_model_name_or_path)' })
     .option('output', { type: 'string', demandOption: true, describe: 'the HF directory (or, for gguf, the .gguf file) to write (must not exist unless --overwrite)' })
     .option('format', { type: 'string', choices: ['hf', 'gguf'], default: 'hf', describe: 'hf: a Hugging Face directory; gguf: one llama.cpp file' })
-    .option('dtype', { type: 'string', choices: GGUF_DTYPE_CHOICES, describe: 'tensor dtype (hf default: the base checkpoint\'s; gguf default: fp16). q8_0 and q4_0 are ggml block quantizations, gguf only; f32 and f16 are llama.cpp\'s spellings of fp32 and fp16' })
+    .option('dtype', { type: 'string', choices: GGUF_DTYPE_CHOICES, describe: 'tensor dtype (hf default: the base checkpoint\'s, or the --model dir\'s; gguf default: fp16). q8_0 and q4_0 are ggml block quantizations, gguf only; f32 and f16 are llama.cpp\'s spellings of fp32 and fp16' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example([
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
       ['$0 --checkpoint output/zero3 --format gguf --output model.gguf', 'the latest checkpoint as a GGUF for llama.cpp / Ollama (fp16)'],
       ['$0 --model TeleChat2-7B --format gguf --dtype q8_0 --output telechat2-7b-q8_0.gguf', 'an HF TeleChat dir, 8-bit'],
       ['$0 --checkpoint output/lora --model models/TeleChat2-7B --output merged', 'a LoRA run\'s latest adapters merged into the base'],
+      ['$0 --model TeleChat2-7B --dtype bf16 --output telechat2-7b-bf16', 'an HF TeleChat dir (.bin or safetensors) as a bf16 safetensors HF dir'],
     ])
     .strict()
     .wrap(helpWidth())
@@ -37,10 +39,18 @@ async function main(): Promise<void> {
       process.stdout.write(`wrote ${argv.output}: ${res.tensors} tensors, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
       return;
     }
-    if (argv.checkpoint === undefined) throw new Error('give --checkpoint DIR (a checkpoint or an output dir); --model alone converts an HF dir with --format gguf only');
     const d = argv.dtype === undefined ? null : parseGgufDtype(argv.dtype);
     if (d === 'q8_0' || d === 'q4_0') throw new Error(`--dtype ${argv.dtype} is a GGUF quantization: use it with --format gguf (HF exports are fp32, fp16 or bf16)`);
     const dtype: ExportDtype | null = d;
+    if (argv.checkpoint === undefined) {
+      if (argv.model === undefined) {
+        process.stderr.write(usageErrorLine('telechat-export', 'give --checkpoint DIR (a checkpoint or an output dir) or --model HFDIR (an HF TeleChat dir)') + '\n');
+        process.exit(1);
+      }
+      const files = convertHfDir(argv.model, argv.output, dtype, argv.overwrite);
+      process.stdout.write(`wrote ${argv.output}: ${files.join(', ')}\n`);
+      return;
+    }
     const adapter = checkpointAdapter(argv.checkpoint, argv.model);
     const files = adapter
       ? mergeAdapter(adapter, argv.model ?? null, argv.output, dtype, (m) => process.stderr.write(`telechat-export: warning: ${m}\n`), argv.overwrite)

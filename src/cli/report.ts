@@ -7,14 +7,15 @@ import { writeReport } from '../observe/report/index.js';
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-report')
-    .command(
-      '$0 <output-dir>',
-      'Writes OUTPUT_DIR/report.html, one self-contained page (no network): curves of loss (train, eval), ' +
+    .usage(
+      '$0 <output-dir>\n\n' +
+        'Writes OUTPUT_DIR/report.html, one self-contained page (no network): curves of loss (train, eval), ' +
         'learning rate, gradient norm, tokens/s, MFU and memory by category; the run summary, the dataset\'s ' +
         'stats, the resolved config, and one training row with its loss tokens highlighted. Works on finished ' +
         'runs, crashed ones and ones still training; telechat-train also writes it at the end of every run.',
-      (y) => y.positional('output-dir', { type: 'string', demandOption: true, describe: 'a telechat-train output directory' }),
     )
+    .positional('output-dir', { type: 'string', describe: 'a telechat-train output directory' })
+    .demandCommand(1, 1, 'give the <output-dir> of a telechat-train run', 'give one <output-dir> only')
     .wrap(helpWidth())
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example([
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     .help()
     .parse();
   try {
-    const path = await writeReport(argv['output-dir'] as string);
+    const path = await writeReport(String(argv._[0]));
     process.stdout.write(`wrote ${path}\n`);
   } catch (e) {
     const err = e as Error;

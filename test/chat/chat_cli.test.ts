@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatSession } from '../../src/chat/session.js';
 import { exportGgufCli } from '../../src/gguf/cli.js';
 import { trainedModel, type TrainedModel } from '../helpers/gguf_fixture.js';
 import { ourAnswer } from '../helpers/chat_ref.js';
@@ -72,6 +73,53 @@ describe('telechat-chat --prompt', () => {
     const now = readdirSync(cache);
     expect(now).toHaveLength(1);
     expect(now).not.toEqual(files);
+  });
+});
+
+describe('the model\'s context bounds the answer (here 128 tokens, below the default --max-tokens 512)', () => {
+  it('--prompt with the default --max-tokens answers (the answer stops where the context is full)', () => {
+    const short = chat([gguf, '--prompt', 'hello', '--temperature', '0', '--max-tokens', String(MAX)]);
+    const r = chat([gguf, '--prompt', 'hello', '--temperature', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.startsWith(short.stdout.trimEnd())).toBe(true);
+  });
+
+  it('an answer gets min(--max-tokens, context - prompt) tokens; a prompt that fills the context is one sensible error', async () => {
+    const session = await ChatSession.open(gguf, { maxTokens: 512, temperature: 0, threads: 1, cpu: true });
+    try {
+      const ctx = session.contextSize;
+      expect(ctx).toBe(128);
+      const promptLen = async (n: number): Promise<number> => {
+        session.reset();
+        await session.ask('sky '.repeat(n).trim(), () => {});
+        return session.lastAnswer!.promptTokens;
+      };
+      // the question whose prompt leaves exactly 2 tokens of the context
+      let n = 10;
+      for (let i = 0; i < 20; i++) {
+        const len = await promptLen(n);
+        if (len === ctx - 2) break;
+        const [a, b] = [len, await promptLen(n + 1)];
+        n = Math.max(1, n + Math.round((ctx - 2 - a) / Math.max(1, b - a)));
+      }
+      session.reset();
+      let text = '';
+      await session.ask('sky '.repeat(n).trim(), (t) => (text += t));
+      expect(session.lastAnswer).toEqual({ promptTokens: ctx - 2, answerTokens: 2, end: 'context' });
+      expect(text.length).toBeGreaterThan(0);
+      // no room for one answer token: an error that says so, the conversation unchanged
+      session.reset();
+      await expect(session.ask('sky '.repeat(n + 40).trim(), () => {})).rejects.toThrow(/^the question takes \d+ tokens with the chat template, which leaves no room for an answer in the model's 128-token context: shorten it$/);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('through the CLI: a question too long for the context is one line, exit 1', () => {
+    const r = chat([gguf, '--prompt', 'sky '.repeat(200), '--temperature', '0']);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^telechat-chat: the question takes \d+ tokens with the chat template, which leaves no room for an answer in the model's 128-token context: shorten it\n$/);
   });
 });
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToBytes } from '../../src/checkpoint/dtypes.js';
 import { hfTensorFromCanonical, HfTensorSource, loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
 import { exportHf, HfExportWriter } from '../../src/checkpoint/hf_export.js';
+import { convertHfDir } from '../../src/checkpoint/hf_convert.js';
 import { SafetensorsReader, writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import type { Row } from '../../src/model/batch.js';
 import { buildParamTable, FlatParams } from '../../src/model/params.js';
@@ -184,6 +185,66 @@ describe.each(Object.keys(LAYOUTS))('%s', (layout) => {
 
 });
 
+describe('convertHfDir: an HF dir converted as it is (telechat-export --model, --format hf)', () => {
+  it.each(Object.keys(LAYOUTS))('%s: every source dtype, single or sharded, kept bit for bit; --dtype rounds', (layout) => {
+    for (const dtype of Object.keys(DTYPES) as Array<keyof typeof DTYPES>) {
+      const base = makeBase(layout, dtype);
+      const out = join(tmp.dir, `conv-${layout}-${dtype}`);
+      expect(convertHfDir(base, out, null)).toContain('model.safetensors');
+      expectSameTensors(base, out);
+      expectCarried(out);
+      expect(config(out)['torch_dtype']).toBe(DTYPES[dtype][1]);
+      // a sharded source (the export's own sharding) comes back as one file with the same bytes
+      const sharded = join(tmp.dir, `conv-sharded-src-${layout}-${dtype}`);
+      const spec = loadHfSpec(base);
+      const a = load(base, spec);
+      try {
+        exportHf(a, spec, base, sharded, { maxShardBytes: 20_000 });
+      } finally {
+        a.free();
+      }
+      expect(existsSync(join(sharded, 'model.safetensors.index.json'))).toBe(true);
+      const fromSharded = join(tmp.dir, `conv-from-sharded-${layout}-${dtype}`);
+      convertHfDir(sharded, fromSharded, null);
+      expectSameTensors(base, fromSharded);
+      expectCarried(fromSharded);
+    }
+    // another dtype: each tensor is the round-to-nearest-even of the source's values
+    const base = makeBase(layout, 'fp32');
+    const src = new HfTensorSource(base);
+    try {
+      for (const [opt, fileDtype, torchName] of [['bf16', 'BF16', 'bfloat16'], ['fp16', 'F16', 'float16']] as const) {
+        const out = join(tmp.dir, `conv-as-${opt}-${layout}`);
+        convertHfDir(base, out, opt);
+        expect(config(out)['torch_dtype']).toBe(torchName);
+        const r = new SafetensorsReader(join(out, 'model.safetensors'));
+        for (const name of src.names()) {
+          expect(r.info(name).dtype, name).toBe(fileDtype);
+          expect(r.info(name).shape, name).toEqual(src.info(name).shape);
+          expect(Buffer.from(r.readBytes(name)).equals(Buffer.from(float32ToBytes(src.readFloat32(name), fileDtype))), name).toBe(true);
+        }
+        r.close();
+        load(out, loadHfSpec(out)).free();
+      }
+    } finally {
+      src.close();
+    }
+  });
+
+  it('a sharded .bin source becomes safetensors with the same tensors; an existing output is refused naming --overwrite', () => {
+    const bin = join(tmp.dir, 'conv-bin');
+    runPython(FIX, ['to-bin', '--model', makeBase('telechat_7b_style_tied_noprefix', 'fp16'), '--out', bin, '--shards', '2']);
+    for (const [f, text] of Object.entries({ ...CARRIED, ...JUNK })) writeFileSync(join(bin, f), text);
+    const out = join(tmp.dir, 'conv-bin-out');
+    convertHfDir(bin, out, null);
+    expect(readdirSync(out).some((f) => f.startsWith('pytorch_model'))).toBe(false);
+    expectSameTensors(bin, out);
+    expectCarried(out);
+    expect(() => convertHfDir(bin, out, null)).toThrow(`${out}: output directory already exists (pass --overwrite to replace it)`);
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+});
+
 describe('exported directories in the PyTorch reference', () => {
   // a bf16 base of each layout exported sharded (the reference reads the index and shards on
   // its own), then every reference run in one Python process
@@ -288,6 +349,11 @@ for argv in ${JSON.stringify([
         expect(sameBits(a, c)).toBe(true);
         c.free();
       }
+      // convertHfDir (telechat-export --model): the stored head kept; one that differs refused, nothing written
+      convertHfDir(bin, join(tmp.dir, 'tied-conv'), null);
+      expectSameTensors(bin, join(tmp.dir, 'tied-conv'));
+      expect(() => convertHfDir(`${bin}-differ`, join(tmp.dir, 'tied-conv-differ'), null)).toThrow(/lm_head\.weight differs from transformer\.word_embeddings\.weight/);
+      expect(existsSync(join(tmp.dir, 'tied-conv-differ'))).toBe(false);
       expect(() => load(`${bin}-differ`, spec)).toThrow(
         `${join(`${bin}-differ`, 'pytorch_model.bin')}: lm_head.weight differs from transformer.word_embeddings.weight although the config ties them (tie_word_embeddings)`,
       );

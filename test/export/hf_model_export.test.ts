@@ -1,0 +1,123 @@
+// telechat-export --model HFDIR with the default --format hf: the shipped tiny model (trained
+// two steps, so final/ holds weights) converted to an HF dir: at its own dtype (fp32) the same
+// bytes, at --dtype bf16 the rounded values; config, generation config and tokenizer carried;
+// the result loads back through our HF reader. An existing output names --overwrite; --model
+// beside a full (non-LoRA) --checkpoint stays refused.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { float32ToBytes } from '../../src/checkpoint/dtypes.js';
+import { HfTensorSource, loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
+import { buildParamTable, FlatParams } from '../../src/model/params.js';
+import { DType, MemCategory } from '../../src/native/tensor.js';
+import { runAsync, TRAIN_CLI } from '../helpers/train_fixture.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const EXPORT_CLI = resolve('dist/cli/export.js');
+const tmp = makeTmpDir('hf-model-export');
+afterAll(() => tmp.cleanup());
+const run = join(tmp.dir, 'run');
+const src = join(run, 'final');
+
+beforeAll(async () => {
+  const r = await runAsync([TRAIN_CLI, '--config', 'configs/zero3.json', '--max-steps', '2', '--output-dir', run]);
+  if (r.status !== 0) throw new Error(`telechat-train failed:\n${r.stderr}`);
+}, 120_000);
+
+const exportCli = (args: string[]) => runAsync([EXPORT_CLI, ...args]);
+
+function loadsBack(dir: string): void {
+  const spec = loadHfSpec(dir);
+  const p = new FlatParams(buildParamTable(spec), DType.F32, MemCategory.Params);
+  try {
+    loadHfWeights(dir, spec, p);
+  } finally {
+    p.free();
+  }
+}
+
+/** Every tensor of out against the source: the same names and shapes, dtype `dtype`, bytes `want`. */
+function expectTensors(out: string, dtype: string, want: (a: HfTensorSource, name: string) => Uint8Array): void {
+  const a = new HfTensorSource(src);
+  const b = new HfTensorSource(out);
+  try {
+    expect(b.names().sort()).toEqual(a.names().sort());
+    for (const name of a.names()) {
+      expect(b.info(name).dtype, name).toBe(dtype);
+      expect(b.info(name).shape, name).toEqual(a.info(name).shape);
+      expect(Buffer.from(b.readBytes(name)).equals(Buffer.from(want(a, name))), name).toBe(true);
+    }
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
+  it('at the source dtype (fp32): the same tensors bit for bit, with config, generation config and tokenizer', async () => {
+    const out = join(tmp.dir, 'fp32');
+    const r = await exportCli(['--model', src, '--output', out]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^wrote .*fp32: model\.safetensors, config\.json, generation_config\.json, tokenizer\.model, tokenizer_config\.json\n$/);
+    expectTensors(out, 'F32', (a, name) => a.readBytes(name));
+    for (const f of ['config.json', 'generation_config.json', 'tokenizer.model', 'tokenizer_config.json']) {
+      expect(readFileSync(join(out, f)).equals(readFileSync(join(src, f))), f).toBe(true);
+    }
+    loadsBack(out);
+  });
+
+  it('--dtype bf16: every tensor rounded to bf16, torch_dtype bfloat16, loads back', async () => {
+    const out = join(tmp.dir, 'bf16');
+    const r = await exportCli(['--model', src, '--output', out, '--dtype', 'bf16']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expectTensors(out, 'BF16', (a, name) => float32ToBytes(a.readFloat32(name), 'BF16'));
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const srcCfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(cfg).toEqual({ ...srcCfg, torch_dtype: 'bfloat16' });
+    loadsBack(out);
+    // and back from the bf16 dir to fp32: exact
+    const back = join(tmp.dir, 'bf16-to-fp32');
+    expect((await exportCli(['--model', out, '--output', back, '--dtype', 'fp32'])).status).toBe(0);
+    const c = new HfTensorSource(back);
+    const d = new HfTensorSource(out);
+    try {
+      for (const name of d.names()) expect(Array.from(c.readFloat32(name))).toEqual(Array.from(d.readFloat32(name)));
+    } finally {
+      c.close();
+      d.close();
+    }
+  });
+
+  it('an existing output: one line naming --overwrite, nothing changed; --overwrite replaces it', async () => {
+    const out = join(tmp.dir, 'exists');
+    expect((await exportCli(['--model', src, '--output', out, '--dtype', 'fp16'])).status).toBe(0);
+    const before = readFileSync(join(out, 'model.safetensors'));
+    const again = await exportCli(['--model', src, '--output', out]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toBe(`telechat-export: ${out}: output directory already exists (pass --overwrite to replace it)\n`);
+    expect(readFileSync(join(out, 'model.safetensors')).equals(before)).toBe(true);
+    const over = await exportCli(['--model', src, '--output', out, '--overwrite']);
+    expect(over.status, over.stderr).toBe(0);
+    expect(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(src, 'model.safetensors')))).toBe(true); // the fp32 export now
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-') || f.includes('.old-'))).toEqual([]);
+  });
+
+  it('bad input: one line, nothing written', async () => {
+    // the shipped data/tiny-model holds only a config
+    const none = await exportCli(['--model', 'data/tiny-model', '--output', join(tmp.dir, 'none')]);
+    expect(none.status).toBe(1);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+    expect(none.stderr).toMatch(/^telechat-export: data\/tiny-model: no weights found/);
+    // --model beside a full (non-LoRA) checkpoint: refused, as for --format gguf
+    const both = await exportCli(['--checkpoint', run, '--model', src, '--output', join(tmp.dir, 'both')]);
+    expect(both.status).toBe(1);
+    expect(both.stderr.trim().split('\n')).toHaveLength(1);
+    expect(both.stderr).toContain('--model with --checkpoint is the base of a LoRA checkpoint');
+    const q8 = await exportCli(['--model', src, '--dtype', 'q8_0', '--output', join(tmp.dir, 'q8')]);
+    expect(q8.status).toBe(1);
+    expect(q8.stderr).toMatch(/^telechat-export: --dtype q8_0 is a GGUF quantization: use it with --format gguf/);
+    for (const d of ['none', 'both', 'q8']) expect(existsSync(join(tmp.dir, d)), d).toBe(false);
+  });
+});
