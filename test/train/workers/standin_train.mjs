@@ -28,7 +28,7 @@ const log = (line) => {
 const setup = await prepareRun(
   {
     configPath, sets: [], flags: { modelConfig, init: 'random', data, outputDir }, worldSize: group.info.worldSize,
-    dryRun: false, overwrite: false, resume: false, isRank0, barrier: () => group.world.barrier(),
+    dryRun: false, overwrite: false, resume: null, isRank0, barrier: () => group.world.barrier(),
   },
   log,
 );
