@@ -73,7 +73,11 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
   const m = resolved.manifest;
   if (resolved.built) log(`data: built ${opts.path} -> ${resolved.dir}`);
   log(`data: ${m.rows} rows, ${m.tokens} tokens (${m.loss_tokens} with loss), packing ${(100 * m.packing_efficiency).toFixed(1)}%`);
-  for (const [name, st] of Object.entries(m.sources)) for (const note of ignoredKeyNotes(name, st)) log(note);
+  for (const [name, st] of Object.entries(m.sources)) {
+    const skipped = Object.entries(st.skipped);
+    if (skipped.length > 0) log(`note: source ${name}: skipped ${skipped.reduce((n, [, k]) => n + (k ?? 0), 0)} bad line(s) (data.skip_bad): ${skipped.map(([r, k]) => `${r} ${k}`).join(', ')}`);
+    for (const note of ignoredKeyNotes(name, st)) log(note);
+  }
   return DatasetReader.open(resolved.dir, { vocab: opts.vocab });
 }
 

@@ -69,6 +69,16 @@ describe('telechat-train command line', () => {
     expect(existsSync(join(tmp.dir, 'bad-data'))).toBe(false);
   });
 
+  it('raw data built on the fly says what it skipped (data.skip_bad) and which keys it did not read', () => {
+    const good = readFileSync(resolve('data/sample-conversations.jsonl'), 'utf8').trim().split('\n');
+    const lines = [...good.slice(0, 3).map((l) => JSON.stringify({ ...JSON.parse(l), category: 'chat' })), ...good.slice(3), '{"messages": oops'];
+    writeFileSync(join(tmp.dir, 'skip.jsonl'), lines.join('\n') + '\n');
+    const res = run(['--config', resolve('configs/zero3.json'), '--data', join(tmp.dir, 'skip.jsonl'), '--set', 'data.skip_bad=true', '--output-dir', 'skip', '--dry-run']);
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stdout).toContain(`note: source ${join(tmp.dir, 'skip.jsonl')}: skipped 1 bad line(s) (data.skip_bad): malformed-json 1`);
+    expect(res.stdout).toContain(`note: source ${join(tmp.dir, 'skip.jsonl')}: key "category" on 3 line(s) is not read by its format (not training input)`);
+  });
+
   it('--dry-run resolves everything, prints the plan, writes no output', () => {
     const res = run(['--config', resolve('configs/zero2.json'), '--output-dir', 'dry', '--dry-run']);
     expect(res.status, res.stderr).toBe(0);
