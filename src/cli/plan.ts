@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       recompute: argv['gradient-checkpointing'],
       precision,
       gradAccumDtype: argv['grad-accum-dtype'] as Precision,
-      lora: argv['lora-r'] === undefined ? null : { r: argv['lora-r'], targets: argv['lora-targets']?.split(',').map((t) => t.trim()).filter((t) => t) ?? defaultLoraTargets(spec) },
+      lora: argv['lora-r'] === undefined ? null : { r: argv['lora-r'], targets: argv['lora-targets'] !== undefined ? [...new Set(argv['lora-targets'].split(',').map((t) => t.trim()).filter((t) => t))] : defaultLoraTargets(spec) },
       persistenceThreshold: TRAINER_PERSISTENCE_THRESHOLD,
       overlapComm: null,
       prefetch: true,
