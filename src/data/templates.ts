@@ -76,13 +76,15 @@ export function conversationSegments(template: ChatTemplate, conv: Conversation)
 
 /**
  * Template from a model dir's config.json: the 52B layout (`n_embd`) has text markers; a
- * TeleChat2 architecture name selects telechat2; other TeleChat configs are v1. Returns
- * undefined when nothing tells (the caller then asks for --template).
+ * TeleChat2 config selects telechat2: a TeleChat2 architecture name, or `base_seqlen`, which
+ * only TeleChat2 configs carry (their NTK RoPE base length) whatever their architectures say
+ * (TeleChat2-7B's is "TeleChatForCausalLM", 115B's "TelechatForCausalLM", as v1's); other
+ * TeleChat configs are v1. Returns undefined when nothing tells (the caller then asks for --template).
  */
 export function templateFromConfig(config: Record<string, unknown>): TemplateName | undefined {
   if ('n_embd' in config) return 'telechat-52b';
   const archs = Array.isArray(config.architectures) ? config.architectures.map(String) : [];
-  if (archs.some((a) => /telechat2/i.test(a))) return 'telechat2';
+  if (archs.some((a) => /telechat2/i.test(a)) || (archs.some((a) => /telechat/i.test(a)) && 'base_seqlen' in config)) return 'telechat2';
   if (archs.some((a) => /telechat/i.test(a))) return 'telechat';
   return undefined;
 }

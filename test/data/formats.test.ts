@@ -136,6 +136,9 @@ describe('template choice', () => {
     expect(templateFromConfig({ model_type: 'telechat', architectures: ['TeleChat2ForCausalLM'] })).toBe('telechat2');
     expect(templateFromConfig({ model_type: 'telechat', architectures: ['Telechat2ForCausalLM'] })).toBe('telechat2');
     expect(templateFromConfig({ model_type: 'telechat', architectures: ['TelechatForCausalLM'] })).toBe('telechat');
+    // TeleChat2-7B and -115B name v1's architectures; their base_seqlen (TeleChat2 only) tells
+    expect(templateFromConfig({ model_type: 'telechat', architectures: ['TeleChatForCausalLM'], base_seqlen: 8192 })).toBe('telechat2');
+    expect(templateFromConfig({ model_type: 'telechat', architectures: ['TelechatForCausalLM'], num_key_value_heads: 8, base_seqlen: 8192 })).toBe('telechat2');
     expect(templateFromConfig({ model_type: 'telechat' })).toBeUndefined(); // model_type alone never decides
     expect(chooseTemplate('data/tokenizer', 'telechat-52b')).toBe('telechat-52b');
     expect(() => chooseTemplate('data/tokenizer', undefined)).toThrow(/pass --template/);
