@@ -220,9 +220,10 @@ export function writeAdapterDir(outDir: string, o: AdapterOut): void {
   mkdirSync(tmp, { recursive: true });
   const config = {
     peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: o.baseModel, inference_mode: true,
-    // the module names, also for "all-linear": PEFT expands that string only when it stands alone
-    // (LoraConfig), and saves the names it matched, so a list holding it would match nothing
-    r: o.cfg.r, lora_alpha: o.cfg.alpha, lora_dropout: o.cfg.dropout, target_modules: [...new Set(o.targets.map((t) => t.module))],
+    // "all-linear" as the module names: PEFT expands that string only when it stands alone
+    // (LoraConfig) and saves the names it matched, so a list holding it would match nothing
+    r: o.cfg.r, lora_alpha: o.cfg.alpha, lora_dropout: o.cfg.dropout,
+    target_modules: o.cfg.targetModules.includes('all-linear') ? [...new Set(o.targets.map((t) => t.module))] : o.cfg.targetModules,
     bias: 'none', fan_in_fan_out: o.conv1d, modules_to_save: null, use_rslora: false, use_dora: false, init_lora_weights: true,
   };
   writeFileSync(join(tmp, ADAPTER_CONFIG), JSON.stringify(config, null, 2) + '\n');

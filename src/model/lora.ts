@@ -85,27 +85,32 @@ export function moduleNames(spec: ModelSpec): string[] {
   return [...new Set(layoutModules(spec, 0).map((t) => t.module))];
 }
 
+/** PEFT's match of a target_modules entry: the module's path is the entry or ends with "." + it. */
+function matches(path: string, entry: string): boolean {
+  return path === entry || path.endsWith(`.${entry}`);
+}
+
 /**
- * The targets of every block. target_modules matches a module's last path component (PEFT's
- * suffix match: "c_proj" takes both of 52B's c_proj); "all-linear" takes every block linear
- * (PEFT leaves the LM head out). An unknown name is refused, listing the layout's modules.
+ * The targets of every block. A target_modules entry matches a module as PEFT's list match does:
+ * its path equals the entry or ends with "." + entry, so a module name ("c_proj") takes every
+ * module of that name (52B's attention and MLP c_proj) and a dotted suffix ("attn.c_proj") only
+ * those under it. "all-linear" takes every block linear (PEFT leaves the LM head out). An entry
+ * that matches nothing is refused, listing the layout's modules.
  */
 export function loraTargets(spec: ModelSpec, cfg: Pick<LoraConfig, 'targetModules'>, hfNames?: Iterable<string>, where = 'lora.target_modules'): LoraTarget[] {
   const names0 = hfNames ? [...hfNames] : undefined;
-  const names = moduleNames(spec);
   const all = cfg.targetModules.includes('all-linear');
   if (all && cfg.targetModules.length > 1) throw new Error(`${where}: "all-linear" stands alone, got ${JSON.stringify(cfg.targetModules)}`);
-  if (cfg.targetModules.length === 0) throw new Error(`${where} is empty; name modules of the ${spec.layout} layout: ${names.join(', ')} (or "all-linear")`);
-  for (const n of cfg.targetModules) {
-    if (n !== 'all-linear' && !names.includes(n)) {
-      throw new Error(`${where}: unknown module "${n}" for the ${spec.layout} layout; its modules are ${names.join(', ')} (or "all-linear")`);
+  if (cfg.targetModules.length === 0) throw new Error(`${where} is empty; name modules of the ${spec.layout} layout: ${moduleNames(spec).join(', ')} (or "all-linear")`);
+  const modules: LoraTarget[] = [];
+  for (let l = 0; l < spec.nLayers; l++) modules.push(...layoutModules(spec, l, names0));
+  for (const n of all ? [] : cfg.targetModules) {
+    if (!modules.some((t) => matches(t.path, n))) {
+      throw new Error(`${where}: unknown module "${n}" for the ${spec.layout} layout; its modules are ${moduleNames(spec).join(', ')} ` +
+        `(or a dotted suffix of their paths such as "${modules[0]!.path.split('.').slice(-2).join('.')}", or "all-linear")`);
     }
   }
-  const targets: LoraTarget[] = [];
-  for (let l = 0; l < spec.nLayers; l++) {
-    for (const t of layoutModules(spec, l, names0)) if (all || cfg.targetModules.includes(t.module)) targets.push(t);
-  }
-  return targets;
+  return modules.filter((t) => all || cfg.targetModules.some((n) => matches(t.path, n)));
 }
 
 /** The adapter parameters: A [r, in] and B [out, r] per target, one unit per base unit. */

@@ -3,6 +3,7 @@
 // gets adapters A [r, in] and B [out, r], trained with full fp32 master weights and AdamW
 // moments. Target names are the layout's Hugging Face module names; a 52B `c_proj` matches
 // both the attention and the MLP output projection, as PEFT's suffix match does.
+import { loraTargets } from '../model/lora.js';
 import type { ModelSpec } from '../model/spec.js';
 
 export interface LoraSetup {
@@ -52,14 +53,8 @@ export interface LoraAdapters {
 }
 
 export function loraAdapters(spec: ModelSpec, lora: LoraSetup): LoraAdapters {
-  const all = blockProjections(spec);
-  const known = new Set(all.map((p) => p.name));
-  // "all-linear" alone takes every projection, as in a config's lora section (model/lora.ts)
-  const everyOne = lora.targets.length === 1 && lora.targets[0] === 'all-linear';
-  for (const t of everyOne ? [] : lora.targets) {
-    if (!known.has(t)) throw new Error(`--lora-targets: "${t}" is not a projection of the ${spec.layout} layout; known: ${[...known].join(', ')} (or all-linear alone)`);
-  }
-  const chosen = everyOne ? all : all.filter((p) => lora.targets.includes(p.name));
-  const perBlock = chosen.reduce((n, p) => n + lora.r * (p.in + p.out), 0);
-  return { params: perBlock * spec.nLayers, perBlock, modulesPerBlock: chosen.length };
+  // the trainer's own selection (names, dotted suffixes or "all-linear", as PEFT matches them)
+  const targets = loraTargets(spec, { targetModules: lora.targets }, undefined, '--lora-targets');
+  const params = targets.reduce((n, t) => n + lora.r * (t.in + t.out), 0);
+  return { params, perBlock: params / spec.nLayers, modulesPerBlock: targets.filter((t) => t.layer === 0).length };
 }

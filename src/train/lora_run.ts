@@ -51,9 +51,11 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
     if (a.r !== cfg.r) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter r = ${a.r}, but lora.r = ${cfg.r}`);
     // the adapter's B was trained under its own alpha / r: another alpha would rescale it silently
     if (a.lora_alpha !== cfg.alpha) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter lora_alpha = ${a.lora_alpha}, but lora.alpha = ${cfg.alpha}`);
-    const mine = [...new Set(targets.map((t) => t.module))].sort().join(',');
-    const theirs = [...new Set(loraTargets(spec, { targetModules: a.target_modules }, baseNames(baseDir, init), `${section.init_adapter}: target_modules`).map((t) => t.module))].sort().join(',');
-    if (mine !== theirs) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter targets ${theirs}, but lora.target_modules gives ${mine}`);
+    // the modules each selects (a name, a dotted suffix or "all-linear" may select the same ones)
+    const theirTargets = loraTargets(spec, { targetModules: a.target_modules }, baseNames(baseDir, init), `${section.init_adapter}: target_modules`);
+    if (theirTargets.map((t) => t.path).join() !== targets.map((t) => t.path).join()) {
+      throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter target_modules ${JSON.stringify(a.target_modules)} select other modules than lora.target_modules ${JSON.stringify(cfg.targetModules)}`);
+    }
     if (a.lora_dropout !== null && a.lora_dropout !== cfg.dropout) {
       warnings.push(`lora.init_adapter ${section.init_adapter}: its lora_dropout ${a.lora_dropout} is not used; this run trains with lora.dropout = ${cfg.dropout}`);
     }

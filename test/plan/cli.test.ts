@@ -64,7 +64,10 @@ describe('telechat-plan', () => {
     expect(p.per_gpu_bytes.optim).toBeLessThan(p.trainable_params * 8 * 1.01 + 64 * 2 ** 20);
     const bad = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'c_attn']);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/^telechat-plan: --lora-targets: "c_attn" is not a projection of the telechat layout; known: query, key_value/);
+    expect(bad.stderr).toMatch(/^telechat-plan: --lora-targets: unknown module "c_attn" for the telechat layout; its modules are query, key_value/);
+    // a dotted suffix of the module paths, as PEFT matches it
+    const dotted = JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'self_attention.query,dense', '--json']).stdout);
+    expect(dotted.trainable_params).toBe(p.trainable_params);
     // all-linear, as a config's lora section takes it: the same as naming every projection
     const every = JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'all-linear', '--json']).stdout);
     const named = JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '8', '--lora-targets', 'query,key_value,dense,gate_proj,up_proj,down_proj', '--json']).stdout);

@@ -10,6 +10,7 @@ import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { loraTargets } from '../../src/model/lora.js';
 import { parseModelSpec, type ModelSpec } from '../../src/model/spec.js';
 import { planLora } from '../../src/train/lora_run.js';
+import { LAYOUT_CONFIGS } from '../helpers/layouts.js';
 import { TINY_MODEL } from '../helpers/train_fixture.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
@@ -76,4 +77,27 @@ it('adapter_config.json names the target modules, also for "all-linear" (PEFT do
   const dir = join(tmp.dir, 'written');
   writeAdapterDir(dir, { cfg: { r: 2, alpha: 4, dropout: 0, targetModules: ['all-linear'] }, targets, values: new Map(targets.map((t) => [t, { a: new Float32Array(2 * t.in), b: new Float32Array(t.out * 2) }])), baseModel: '/base', conv1d: false });
   expect(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')).target_modules).toEqual(['query', 'key_value', 'dense', 'gate_proj', 'up_proj', 'down_proj']);
+});
+
+it('target_modules entries match as PEFT matches them: a module name, or a dotted suffix of the module path', () => {
+  const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
+  const paths = (modules: string[]) => loraTargets(spec, { targetModules: modules }).map((t) => t.path);
+  expect(paths(['self_attention.query', 'mlp.down_proj'])).toEqual(paths(['query', 'down_proj']));
+  expect(paths(['h.0.self_attention.query'])).toEqual([paths(['query'])[0]]); // one layer's module
+  expect(() => paths(['attention.query'])).toThrow('unknown module "attention.query" for the telechat layout; its modules are query, key_value, dense, gate_proj, up_proj, down_proj');
+  // 52B: "c_proj" takes the attention's and the MLP's output projection, "attn.c_proj" only the first
+  const s52 = parseModelSpec(LAYOUT_CONFIGS.telechat_52b_style!);
+  const t52 = (modules: string[]) => loraTargets(s52, { targetModules: modules }).map((t) => t.canonical);
+  expect(t52(['c_proj'])).toEqual(['o', 'down', 'o', 'down']);
+  expect(t52(['attn.c_proj'])).toEqual(['o', 'o']);
+});
+
+it('an init_adapter must select the same modules as the section, whatever the spelling', () => {
+  const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
+  const section = { r: 8, alpha: 16, dropout: 0, target_modules: ['query'] };
+  const dotted = writeAdapter('dotted', spec, ['self_attention.query'], {});
+  expect(() => planLora({ ...section, init_adapter: dotted }, spec, tmp.dir, 'random', [])).not.toThrow();
+  const other = writeAdapter('other-targets', spec, ['dense'], {});
+  expect(() => planLora({ ...section, init_adapter: other }, spec, tmp.dir, 'random', [])).toThrow(
+    `lora.init_adapter ${other}: adapter target_modules ["dense"] select other modules than lora.target_modules ["query"]`);
 });
