@@ -1,7 +1,7 @@
 // Everything a run is made of, resolved before the first step: the config (with "auto"
 // filled from the model and the data), the model's architecture and where its weights and
 // tokenizer come from, and the dataset. `--dry-run` stops after this.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
-import { prepareOutputDir, refuseEarlierRun, removeStaleTemps } from './output_dir.js';
+import { type OutputDirTaken, refuseEarlierRun, removeStaleTemps, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 import { findResumeDir } from './checkpointing.js';
 import { HfTensorSource } from '../checkpoint/hf.js';
@@ -141,15 +141,17 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
   const lora = first.lora ? planLora(first.lora, model.spec, model.dir, model.init, loraWarnings) : null;
   let buildDir = join(outDir, 'data');
   let cleanup = (): void => {};
-  // a new output dir this run creates is removed again if preparing it fails (no partial output)
-  const createdOutDir = !req.dryRun && req.isRank0 && !existsSync(outDir);
+  // rank 0 takes the output dir; a start that fails undoes that (no partial output, an
+  // overwritten run put back), and one that succeeds drops the run --overwrite replaced
+  let taken: OutputDirTaken | null = null;
   if (!req.dryRun && req.isRank0) {
-    // the lock first: --overwrite must not clear the dir of a run that is still going
-    mkdirSync(outDir, { recursive: true });
-    const lock = acquireRunLock(outDir);
-    for (const note of lock.notes) log(note);
-    if (createdOutDir) cleanup = () => { lock.release(); rmSync(outDir, { recursive: true, force: true }); };
-    if (req.resume === null) prepareOutputDir(outDir, req.overwrite);
+    // the lock first: --overwrite must not move the files of a run that is still going
+    taken = takeOutputDir(outDir, req.overwrite, req.resume !== null, () => {
+      const lock = acquireRunLock(outDir);
+      for (const note of lock.notes) log(note);
+      return lock;
+    });
+    cleanup = taken.undo;
     for (const note of removeStaleTemps(outDir)) log(note);
   }
   if (req.dryRun) {
@@ -194,6 +196,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
     else checkNoEval(config, warnings);
     const source = resolveDropout(model, config.model, warnings);
     warnings.push(...loraWarnings);
+    taken?.commit();
     return { config, warnings, model: source, reader, evalReader, lora, cleanup: req.dryRun ? cleanup : () => {} };
   } catch (err) {
     cleanup();

@@ -1,6 +1,6 @@
 // telechat-train from the command line, as the README runs it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadHfSpec } from '../../src/checkpoint/hf.js';
@@ -67,6 +67,30 @@ describe('telechat-train command line', () => {
     expect(badData.status).toBe(1);
     expect(badData.stderr).toContain('bad.jsonl:2:');
     expect(existsSync(join(tmp.dir, 'bad-data'))).toBe(false);
+    // ... also the parents it created, and nothing is added to a dir that was there
+    const nested = run(['--config', resolve('configs/zero3.json'), '--data', join(tmp.dir, 'bad.jsonl'), '--output-dir', 'n1/n2/n3']);
+    expect(nested.status).toBe(1);
+    expect(existsSync(join(tmp.dir, 'n1'))).toBe(false);
+    mkdirSync(join(tmp.dir, 'existing'));
+    writeFileSync(join(tmp.dir, 'existing', 'notes.txt'), 'mine\n');
+    expect(run(['--config', resolve('configs/zero3.json'), '--data', join(tmp.dir, 'bad.jsonl'), '--output-dir', 'existing']).status).toBe(1);
+    expect(readdirSync(join(tmp.dir, 'existing'))).toEqual(['notes.txt']);
+    // --overwrite of the README run with data that fails: the earlier run is put back as it was
+    const out = join(tmp.dir, 'output', 'zero3');
+    const before = readdirSync(out).sort();
+    const metrics = readFileSync(join(out, 'metrics.jsonl'));
+    const overwrite = run(['--config', resolve('configs/zero3.json'), '--data', join(tmp.dir, 'bad.jsonl'), '--overwrite']);
+    expect(overwrite.status).toBe(1);
+    expect(overwrite.stderr).toContain('bad.jsonl:2:');
+    expect(readdirSync(out).sort()).toEqual(before);
+    expect(readFileSync(join(out, 'metrics.jsonl')).equals(metrics)).toBe(true);
+    // and one that starts replaces it, leaving nothing of it behind
+    const replaced = run(['--config', resolve('configs/zero3.json'), '--max-steps', '2', '--output-dir', 'output/zero3-copy']);
+    expect(replaced.status, replaced.stderr).toBe(0);
+    const again = run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', 'output/zero3-copy', '--overwrite']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(tmp.dir, 'output', 'zero3-copy', 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(readdirSync(join(tmp.dir, 'output', 'zero3-copy')).filter((f) => f.startsWith('.replaced-') || f.startsWith('checkpoint-000002'))).toEqual([]);
   });
 
   it('raw data built on the fly says what it skipped (data.skip_bad) and which keys it did not read', () => {
