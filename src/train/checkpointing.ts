@@ -11,7 +11,7 @@ import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readF
 import { join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
-import { rankFileName, STATE_KINDS, tensorName, unitList, type ZeroLayout } from '../checkpoint/zero_state.js';
+import { rankFileName, STATE_KINDS, tensorName, unitList, ZeroStateReader, type ZeroLayout } from '../checkpoint/zero_state.js';
 import type { Manifest } from '../data/manifest.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { LossScalerState } from '../zero/loss_scaler.js';
@@ -295,7 +295,14 @@ export function readTrainerState(dir: string): TrainerState {
 }
 
 /** Refuses a resume that would not continue the same run; names every difference. */
-export function checkResume(dir: string, saved: TrainerState, now: { model: ModelIdentity; dataset: DatasetIdentity; globalBatch: number }, lora: LoraSection | null = null): void {
+/** What a resume must find unchanged: the model's shape, the dataset, the global batch. */
+export interface ResumeIdentity {
+  model: ModelIdentity;
+  dataset: DatasetIdentity;
+  globalBatch: number;
+}
+
+export function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora: LoraSection | null = null): void {
   const diffs: string[] = [];
   const loraKey = (l: LoraSection | null | undefined): string => (l ? `LoRA r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.target_modules.join(',')}` : 'full fine-tuning');
   if (loraKey(saved.lora) !== loraKey(lora)) diffs.push(`${loraKey(saved.lora)} -> ${loraKey(lora)}`);
@@ -307,6 +314,25 @@ export function checkResume(dir: string, saved: TrainerState, now: { model: Mode
   }
   if (saved.global_batch !== now.globalBatch) diffs.push(`global batch ${saved.global_batch} -> ${now.globalBatch}`);
   if (diffs.length) throw new CheckpointError(`${dir}: cannot resume a different run: ${diffs.join('; ')}`);
+}
+
+/**
+ * The checkpoint --resume names, checked to continue this run (checkResume) with its optimizer
+ * state's files open on the run's units; the caller closes `zero`. The trainer loads from it;
+ * --dry-run opens and closes it, so a resume that would fail fails there too.
+ */
+export function openResume(outDir: string, resume: string, now: ResumeIdentity, lora: LoraSection | null, units: Array<{ key: string; length: number }>): { dir: string; state: TrainerState; zero: ZeroStateReader } {
+  const dir = findResumeDir(outDir, resume);
+  const state = readTrainerState(dir);
+  checkResume(dir, state, now, lora);
+  const zero = new ZeroStateReader(join(dir, 'zero'));
+  try {
+    zero.checkUnits(units);
+  } catch (err) {
+    zero.close();
+    throw err;
+  }
+  return { dir, state, zero };
 }
 
 /** metrics.jsonl keeps only the steps the checkpoint covers (a crash may have logged more). */

@@ -13,9 +13,10 @@ import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { type OutputDirTaken, refuseEarlierRun, removeStaleTemps, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
-import { findResumeDir } from './checkpointing.js';
+import { datasetIdentity, findResumeDir, modelIdentity, openResume } from './checkpointing.js';
+import { unitList } from '../checkpoint/zero_state.js';
 import { HfTensorSource } from '../checkpoint/hf.js';
-import { type LoraRun, planLora } from './lora_run.js';
+import { type LoraRun, loraUnitList, planLora } from './lora_run.js';
 
 /** The package root (dist/train or src/train -> ..). */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -196,6 +197,12 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
     else checkNoEval(config, warnings);
     const source = resolveDropout(model, config.model, warnings);
     warnings.push(...loraWarnings);
+    if (req.resume !== null) {
+      // the checkpoint must continue this run (model, dataset, global batch, its optimizer state's
+      // files), found here so --dry-run finds it and a failed start undoes the data it built
+      const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: config.train_batch_size };
+      openResume(outDir, req.resume, identity, config.lora, lora ? loraUnitList(source.spec, lora) : unitList(source.spec)).zero.close();
+    }
     taken?.commit();
     return { config, warnings, model: source, reader, evalReader, lora, cleanup: req.dryRun ? cleanup : () => {} };
   } catch (err) {

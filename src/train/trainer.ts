@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { loadHfWeights } from '../checkpoint/hf.js';
 import { mergeAdapter } from '../checkpoint/lora_merge.js';
 import { readAdapterConfig } from '../checkpoint/peft.js';
-import { unitList, ZeroStateReader } from '../checkpoint/zero_state.js';
+import { unitList } from '../checkpoint/zero_state.js';
 import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
 import { Sampler } from '../data/sampler.js';
 import type { ProcessGroup } from '../distributed/init.js';
@@ -22,7 +22,7 @@ import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
-import { checkpointName, checkResume, datasetIdentity, findResumeDir, modelIdentity, readTrainerState, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
+import { checkpointName, datasetIdentity, modelIdentity, openResume, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
 import { EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
@@ -135,19 +135,15 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   let evalState: TrainerState['eval'] = undefined;
   if (lora) initLoraBase(engine, source, cfg.training.seed);
   if (resume !== null) {
-    const dir = findResumeDir(outDir, resume);
-    const state = readTrainerState(dir);
-    checkResume(dir, state, identity, cfg.lora);
-    if (lora && source.init === 'pretrained') {
-      // the frozen base comes from --model again: the checkpoint's adapter records the one it trained over
-      const trainedOver = readAdapterConfig(join(dir, 'adapter')).base_model_name_or_path;
-      if (trainedOver !== null && resolve(trainedOver) !== resolve(source.dir)) {
-        log.line(`warning: ${join(dir, 'adapter', 'adapter_config.json')}: the adapters were trained over ${trainedOver}; this run's base is ${resolve(source.dir)} (they fit only the weights they were trained over)`);
-      }
-    }
-    const zero = new ZeroStateReader(join(dir, 'zero'));
+    const { dir, state, zero } = openResume(outDir, resume, identity, cfg.lora, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
     try {
-      zero.checkUnits(lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
+      if (lora && source.init === 'pretrained') {
+        // the frozen base comes from --model again: the checkpoint's adapter records the one it trained over
+        const trainedOver = readAdapterConfig(join(dir, 'adapter')).base_model_name_or_path;
+        if (trainedOver !== null && resolve(trainedOver) !== resolve(source.dir)) {
+          log.line(`warning: ${join(dir, 'adapter', 'adapter_config.json')}: the adapters were trained over ${trainedOver}; this run's base is ${resolve(source.dir)} (they fit only the weights they were trained over)`);
+        }
+      }
       engine.loadOptimizerState((i, kind, start, count) => zero.read(i, kind, start, count));
     } finally {
       zero.close();

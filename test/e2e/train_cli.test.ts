@@ -84,6 +84,16 @@ describe('telechat-train command line', () => {
     expect(overwrite.stderr).toContain('bad.jsonl:2:');
     expect(readdirSync(out).sort()).toEqual(before);
     expect(readFileSync(join(out, 'metrics.jsonl')).equals(metrics)).toBe(true);
+    // a resume on other data is refused by --dry-run as by the run, which leaves no new build in data/
+    const sample = readFileSync(resolve('data/sample-conversations.jsonl'), 'utf8').trim().split('\n');
+    writeFileSync(join(tmp.dir, 'other.jsonl'), sample.slice(0, 200).join('\n') + '\n');
+    const dataBefore = readdirSync(join(out, 'data')).sort();
+    for (const dry of [['--dry-run'], []]) {
+      const other = run(['--config', resolve('configs/zero3.json'), '--data', join(tmp.dir, 'other.jsonl'), '--resume', 'auto', ...dry]);
+      expect(other.status).toBe(1);
+      expect(other.stderr).toMatch(/cannot resume a different run: dataset/);
+      expect(readdirSync(join(out, 'data')).sort()).toEqual(dataBefore);
+    }
     // and one that starts replaces it, leaving nothing of it behind
     const replaced = run(['--config', resolve('configs/zero3.json'), '--max-steps', '2', '--output-dir', 'output/zero3-copy']);
     expect(replaced.status, replaced.stderr).toBe(0);
