@@ -28,8 +28,13 @@ export class TrainLog {
   ) {}
 
   line(text: string): void {
-    if (this.writes) appendFileSync(this.path, `${new Date().toISOString()} ${text}\n`);
+    this.record(text);
     this.echo(text);
+  }
+
+  /** Into train.log only: a line the terminal has already shown (what prepareRun said). */
+  record(text: string): void {
+    if (this.writes) appendFileSync(this.path, `${new Date().toISOString()} ${text}\n`);
   }
 }
 

@@ -61,6 +61,8 @@ export interface RunSetup {
   lora: LoraRun | null;
   /** A temporary dataset built for a dry run, removed by cleanup(). */
   cleanup: () => void;
+  /** The lines prepareRun logged (data built, notes), for train.log, which does not exist yet then. */
+  said: string[];
 }
 
 function chooseModel(cfg: ResolvedConfig): ModelSource {
@@ -111,7 +113,12 @@ function datasetFacts(dir: string, m: Manifest, prebuilt: boolean): DatasetFacts
   return { dir, prebuilt, max_seq_len: m.max_seq_len, template: m.template, input_format: m.input_format, loss_on: m.loss_on, packed: m.packed, ...(m.val_size !== undefined ? { val_size: m.val_size } : {}) };
 }
 
-export async function prepareRun(req: RunRequest, log: (line: string) => void): Promise<RunSetup> {
+export async function prepareRun(req: RunRequest, logLine: (line: string) => void): Promise<RunSetup> {
+  const said: string[] = [];
+  const log = (line: string): void => {
+    said.push(line);
+    logLine(line);
+  };
   // First pass: the paths (model, data, output) and the batch split; "auto" values that need
   // the model or the data are filled in the second pass.
   const first = loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1 } }).config;
@@ -204,7 +211,7 @@ export async function prepareRun(req: RunRequest, log: (line: string) => void): 
       openResume(outDir, req.resume, identity, config.lora, lora ? loraUnitList(source.spec, lora) : unitList(source.spec)).zero.close();
     }
     taken?.commit();
-    return { config, warnings, model: source, reader, evalReader, lora, cleanup: req.dryRun ? cleanup : () => {} };
+    return { config, warnings, model: source, reader, evalReader, lora, cleanup: req.dryRun ? cleanup : () => {}, said };
   } catch (err) {
     cleanup();
     throw err;

@@ -97,6 +97,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const outDir = cfg.training.output_dir;
   if (isRank0) writeFileSync(join(outDir, 'resolved-config.json'), resolvedConfigJson(cfg));
   const log = new TrainLog(join(outDir, cfg.training.log_file), isRank0 ? io.out : () => {}, isRank0);
+  for (const l of setup.said) log.record(l);
   for (const w of setup.warnings) log.line(`warning: ${w}`);
 
   const dtype = storageDtype(cfg.run.precision);

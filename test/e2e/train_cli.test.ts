@@ -40,6 +40,8 @@ describe('telechat-train command line', () => {
     }
     expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000040');
     expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(/done: 40 steps/);
+    // what preparing the run said (the on-the-fly data build) is in train.log too
+    expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(/ data: built .*sample-conversations\.jsonl -> /);
     // a second run into the same dir refuses to overwrite it
     const again = run(['--config', resolve('configs/zero3.json')]);
     expect(again.status).toBe(1);
