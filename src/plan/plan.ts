@@ -261,7 +261,10 @@ function whyNot(p: PlanInput, b: DeviceBytes, cap: number, maxMicroBatch: number
     return `one sequence of ${p.seqLen} tokens needs ${gib(one.activations)} of activations alone, more than ${of} at any GPU count or ZeRO stage (activations are not sharded): ${fix}`;
   }
   const states = one.params + one.grads + one.master + one.optim;
-  return `even micro-batch 1 needs ${gib(one.total)} per GPU (model states ${gib(states)} at ZeRO stage ${p.stage} on ${p.gpus} GPU(s)), more than ${of}: use a higher ZeRO stage, more GPUs, offload or --gradient-checkpointing`;
+  // only what is left to try: a higher stage below 3, offload where it is off, recompute where it is off
+  const offload = p.stage === 3 ? !(p.offloadOptimizer && p.offloadParam) : !p.offloadOptimizer;
+  const tries = [p.stage < 3 ? 'a higher ZeRO stage' : null, 'more GPUs', offload ? 'offload' : null, p.recompute ? null : '--gradient-checkpointing'].filter((t) => t !== null);
+  return `even micro-batch 1 needs ${gib(one.total)} per GPU (model states ${gib(states)} at ZeRO stage ${p.stage} on ${p.gpus} GPU(s)), more than ${of}: use ${tries.slice(0, -1).join(', ')}${tries.length > 1 ? ' or ' : ''}${tries[tries.length - 1]}`;
 }
 
 /** Bytes as GiB, or MiB below 1 GiB (small models, CPU runs). */

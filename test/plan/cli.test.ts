@@ -47,7 +47,10 @@ describe('telechat-plan', () => {
     expect(p.fits).toBe(false);
     expect(p.max_micro_batch).toBe(0);
     expect(p.lowest_comm_stage).toBe(null);
-    expect(p.reason).toMatch(/^even micro-batch 1 needs [\d.]+ GiB per GPU .*more than the [\d.]+ GiB of A100-40G/);
+    expect(p.reason).toMatch(/^even micro-batch 1 needs [\d.]+ GiB per GPU .*more than the [\d.]+ GiB of A100-40G: use a higher ZeRO stage, more GPUs or offload$/);
+    // at stage 3 with recompute there is no higher stage to suggest, nor recompute
+    const z3 = JSON.parse(plan(['--model', `${FIX}/TeleChat2-115B`, '--gpus', '2', '--zero', '3', '--gradient-checkpointing', '--json']).stdout);
+    expect(z3.reason).toMatch(/at ZeRO stage 3 on 2 GPU\(s\)\), more than the [\d.]+ GiB of A100-40G: use more GPUs or offload$/);
   });
 
   it('a micro-batch whose activations alone can never fit says so (exit 0)', () => {
