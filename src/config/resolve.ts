@@ -182,7 +182,7 @@ export function resolveConfig(
     tensorboard: monitorBlock(cfg['tensorboard'] as JsonObject, join(training['output_dir'] as string, 'tensorboard')),
     csv_monitor: monitorBlock(cfg['csv_monitor'] as JsonObject, join(training['output_dir'] as string, 'csv_monitor')),
     ignored,
-    model: cfg['model'],
+    model: resolveModelInit(cfg['model'] as JsonObject, fail),
     data,
     training,
     lora: resolveLora(cfg['lora'] as JsonObject | undefined, fail),
@@ -194,6 +194,21 @@ export function resolveConfig(
 }
 
 type Fail = (path: string, reason: string) => never;
+
+/**
+ * model.init: pretrained weights need a model dir; with none the run trains the built-in tiny
+ * model from random init; a bare --model-config has no weights, so it takes --init random.
+ */
+function resolveModelInit(m: JsonObject, fail: Fail): JsonObject {
+  const { path, config, init } = m as { path: string | null; config: string | null; init: 'pretrained' | 'random' | null };
+  if (path !== null) return { ...m, init: init ?? 'pretrained' };
+  if (config !== null) {
+    if (init !== 'random') fail('model.init', `${config} gives no weights: pass --init random, or --model DIR for a checkpoint`);
+    return m;
+  }
+  if (init === 'pretrained') fail('model.init', '"model.init" is "pretrained" but no model is given: pass --model DIR (model.path), or leave init unset to train the built-in tiny model from random init');
+  return { ...m, init: 'random' };
+}
 
 /** The lora section: r and target_modules are required; alpha defaults to PEFT's 8. */
 function resolveLora(b: JsonObject | undefined, fail: Fail): LoraSection | null {

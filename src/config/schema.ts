@@ -240,7 +240,7 @@ export const PARAM_KINDS = ['embedding', 'matrix', 'norm', 'bias'] as const;
 const model = obj({
   path: str(null, { nullable: true }), // HF checkpoint dir (--model); null = none given
   config: str(null, { nullable: true }), // config.json for random init (--model-config)
-  init: oneOf(['pretrained', 'random'], 'pretrained'), // --init
+  init: oneOf(['pretrained', 'random'], null, { nullable: true }), // --init; null = pretrained with a model path, random for the built-in tiny model (resolve.ts)
   dtype: oneOf(DTYPES, null, { nullable: true }), // dtype of saved HF checkpoints; null = the base checkpoint's
   hidden_dropout: num(null, { min: 0, max: 1, nullable: true }), // residual dropout in training; null = config.json's hidden_dropout (52B: resid_pdrop)
   attention_dropout: num(null, { min: 0, max: 1, nullable: true }), // null = config.json's; > 0 is warned about (not implemented)

@@ -75,7 +75,6 @@ function chooseModel(cfg: ResolvedConfig): ModelSource {
   }
   if (m.config !== null) {
     if (!existsSync(m.config)) throw new Error(`--model-config: ${m.config} does not exist`);
-    if (m.init !== 'random') throw new Error(`--model-config ${m.config} gives no weights: pass --init random, or --model DIR for a checkpoint`);
     return { spec: loadModelSpec(m.config), configPath: m.config, dir: dirname(m.config), init: 'random' };
   }
   const configPath = join(DEFAULT_MODEL_DIR, 'config.json');

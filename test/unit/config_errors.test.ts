@@ -124,7 +124,7 @@ describe('wrong types', () => {
     );
     // "auto" only where Hugging Face fills it.
     expect(errorOf({ ...ok, zero_optimization: { stage: 'auto' } })).toMatch(/key "zero_optimization.stage" expects an integer .* got "auto"/);
-    expect(errorOf({ ...ok, model: { init: 'zeros' } })).toBe('zero3.json: key "model.init" expects one of "pretrained", "random", got "zeros"');
+    expect(errorOf({ ...ok, model: { init: 'zeros' } })).toBe('zero3.json: key "model.init" expects one of "pretrained", "random" or null, got "zeros"');
   });
 });
 

@@ -89,7 +89,7 @@ describe('defaults', () => {
       on_nonfinite: 'abort',
       weight_decay_exclude: ['norm', 'bias'],
     });
-    expect(c.model).toEqual({ path: null, config: null, init: 'pretrained', dtype: null, hidden_dropout: null, attention_dropout: null });
+    expect(c.model).toEqual({ path: null, config: null, init: 'random', dtype: null, hidden_dropout: null, attention_dropout: null });
     expect(c.data).toMatchObject({ path: null, max_seq_len: 2048, loss_on: 'all', pack: true });
     expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: null });
   });
@@ -515,5 +515,17 @@ describe('nothing silently ignored', () => {
     expect(() => loadConfig(path, { sets: ['tensor_parallel.autotp_size=2'] })).toThrow(
       '--set tensor_parallel.autotp_size: "tensor_parallel.autotp_size": 2 is not supported: telechat-train has no tensor parallelism',
     );
+  });
+});
+
+describe('model.init', () => {
+  const base = { train_micro_batch_size_per_gpu: 1 };
+  it('is pretrained with a model dir, random for the built-in tiny model; pretrained without a model, or a bare --model-config without random, is refused', () => {
+    expect(resolveConfigObject({ ...base, model: { path: '/m' } }, 'c.json').config.model.init).toBe('pretrained');
+    expect(resolveConfigObject({ ...base, model: { path: '/m', init: 'random' } }, 'c.json').config.model.init).toBe('random');
+    expect(resolveConfigObject(base, 'c.json').config.model.init).toBe('random');
+    expect(() => resolveConfigObject({ ...base, model: { init: 'pretrained' } }, 'c.json')).toThrow('"model.init" is "pretrained" but no model is given');
+    expect(() => resolveConfigObject({ ...base, model: { config: '/m/config.json' } }, 'c.json')).toThrow('/m/config.json gives no weights: pass --init random');
+    expect(resolveConfigObject({ ...base, model: { config: '/m/config.json', init: 'random' } }, 'c.json').config.model.init).toBe('random');
   });
 });
