@@ -111,7 +111,7 @@ export function chooseTemplate(dir: string, flag: TemplateName | undefined): Tem
 
 function emptyStats(src: Source): SourceStats {
   return {
-    path: src.path, weight: src.weight, lines: 0, conversations: 0, kept: 0, truncated: 0, dropped: 0,
+    path: src.path, ...(src.fromCwd ? { relative_to: 'cwd' as const } : {}), weight: src.weight, lines: 0, conversations: 0, kept: 0, truncated: 0, dropped: 0,
     skipped: {}, tokens: 0, loss_tokens: 0,
   };
 }
@@ -400,6 +400,8 @@ async function buildInto(
       const fit = fitToLength(enc, maxSeqLen);
       if (fit.status === 'dropped') {
         st.dropped++;
+        // too long to keep any answer that carries loss ("weight": 0 on the rest): counted apart
+        if (fit.why === 'no-loss') st.dropped_no_loss = (st.dropped_no_loss ?? 0) + 1;
         return;
       }
       st[fit.status]++;
@@ -476,7 +478,7 @@ async function buildInto(
     for (const src of sources) for (const d of kept) if (d.src === src) toSink(val!, d);
   }
   const shards = train.finish();
-  if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len' + (val ? ' (or was held out by --val-size)' : ''));
+  if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len (with an answer that carries loss)' + (val ? ' (or was held out by --val-size)' : ''));
   const base = {
     format: MANIFEST_FORMAT,
     format_version: MANIFEST_VERSION,

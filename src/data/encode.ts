@@ -147,12 +147,17 @@ export function concatPieces(pieces: Piece[]): Piece {
   return { ids, labels };
 }
 
-export type FitResult = { status: 'kept' | 'truncated'; doc: Piece; droppedTurns: number } | { status: 'dropped' };
+export type FitResult =
+  | { status: 'kept' | 'truncated'; doc: Piece; droppedTurns: number }
+  /** too-long: even the system prompt plus the last turn; no-loss: what fits has no loss token. */
+  | { status: 'dropped'; why: 'too-long' | 'no-loss' };
 
 /**
  * Fits a conversation into maxSeqLen tokens: drops its oldest whole turns (the system prompt
  * stays) until it fits; if even the system prompt plus the last turn is too long, it is
- * dropped. Turns are never cut, so no answer is ever truncated.
+ * dropped. Turns are never cut, so no answer is ever truncated. A fitted form without a single
+ * loss token (every answer left carries "weight": 0) is dropped too: it would train on nothing.
+ * No shorter fit could do better, since every shorter suffix lies inside it.
  */
 export function fitToLength(conv: EncodedConversation, maxSeqLen: number): FitResult {
   const total = conv.ids.length;
@@ -162,7 +167,8 @@ export function fitToLength(conv: EncodedConversation, maxSeqLen: number): FitRe
   let first = 1;
   while (first < nTurns && conv.systemLen + total - conv.turnEnds[first - 1]! > maxSeqLen) first++;
   const tailStart = conv.turnEnds[first - 1]!;
-  if (first >= nTurns || conv.systemLen + total - tailStart > maxSeqLen) return { status: 'dropped' };
+  if (first >= nTurns || conv.systemLen + total - tailStart > maxSeqLen) return { status: 'dropped', why: 'too-long' };
+  if (!conv.labels.subarray(tailStart).some((l) => l !== IGNORE_INDEX)) return { status: 'dropped', why: 'no-loss' };
   const sys = { ids: conv.ids.subarray(0, conv.systemLen), labels: conv.labels.subarray(0, conv.systemLen) };
   const tail = { ids: conv.ids.subarray(tailStart), labels: conv.labels.subarray(tailStart) };
   return { status: 'truncated', doc: concatPieces([sys, tail]), droppedTurns: first };

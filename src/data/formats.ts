@@ -161,6 +161,18 @@ function objectAt(list: unknown[], i: number, key: string): Json {
   return v as Json;
 }
 
+/**
+ * Roles that carry tool calls or tool results (OpenAI "tool"/"function", LLaMA-Factory sharegpt
+ * "function_call"/"observation"): there is no tool template, so they are refused, like `tools`.
+ */
+const TOOL_ROLES: Record<'messages' | 'sharegpt', readonly string[]> = {
+  messages: ['tool', 'function'],
+  sharegpt: ['function_call', 'observation', 'tool'],
+};
+
+/** Fields of a message that carry a tool call (OpenAI): refused when non-empty, read (and checked) when empty. */
+const TOOL_CALL_FIELDS = ['tool_calls', 'function_call'] as const;
+
 /** Roles per format, mapped onto ours. */
 const ROLE_MAPS: Record<'telechat2' | 'messages' | 'sharegpt', Record<string, Role>> = {
   telechat2: { user: 'user', bot: 'bot' },
@@ -175,18 +187,37 @@ function messagesFrom(
   contentKey: string,
   roles: Record<string, Role>,
   ignored: Set<string>,
-  weighted = false,
+  opts: { weighted?: boolean; toolRoles?: readonly string[]; toolCalls?: boolean } = {},
 ): Message[] {
+  const weighted = opts.weighted ?? false;
+  const read = [roleKey, contentKey, ...(weighted ? ['weight'] : []), ...(opts.toolCalls ? TOOL_CALL_FIELDS : [])];
   return list.map((_, i) => {
     const m = objectAt(list, i, key);
     const where = ` in ${key}[${i}]`;
     const role = stringField(m, roleKey, where);
+    if (opts.toolRoles?.includes(role)) {
+      throw new BadLine(
+        'unsupported',
+        `${roleKey} "${role}"${where} is a tool ${role === 'function_call' ? 'call' : 'result'}, but there is no tool template here: remove tool messages to train on the conversation without them`,
+      );
+    }
+    if (opts.toolCalls) {
+      // checked before "content", which an assistant message with tool calls often leaves null
+      for (const f of TOOL_CALL_FIELDS) {
+        if (!emptyTools(m[f])) {
+          throw new BadLine(
+            'unsupported',
+            `field "${f}"${where} holds a tool call, but there is no tool template here: remove it (or leave it null or []) to train on the conversation without it`,
+          );
+        }
+      }
+    }
     const mapped = Object.hasOwn(roles, role) ? roles[role] : undefined;
     if (mapped === undefined) {
       throw new BadLine('unknown-role', `unknown role "${role}"${where} (expected ${Object.keys(roles).join(', ')})`);
     }
     const content = stringField(m, contentKey, where);
-    noteIgnoredKeys(m, weighted ? [roleKey, contentKey, 'weight'] : [roleKey, contentKey], `${key}[].`, ignored);
+    noteIgnoredKeys(m, read, `${key}[].`, ignored);
     if (weighted && 'weight' in m) {
       // OpenAI fine-tuning: "weight" on an assistant message, 0 (no loss on it) or 1.
       const w = m.weight;
@@ -242,6 +273,11 @@ export function pairTurns(messages: Message[], system: string | undefined): Conv
 
 const V1_MARKER = /(<_system>|<_user>|<_bot>|<_end>)/;
 
+function ordinal(n: number): string {
+  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${s}`;
+}
+
 /** TeleChat v1: {"input": "<_user>q1<_bot>a1<_user>q2", "output": "a2"}; input without markers = one question. */
 function parseTelechat(obj: Json): Conversation {
   const input = stringField(obj, 'input', '');
@@ -249,6 +285,7 @@ function parseTelechat(obj: Json): Conversation {
   const parts = input.split(V1_MARKER);
   const messages: Message[] = [];
   if (parts.length === 1) {
+    if (input.trim() === '') throw new BadLine('empty-content', 'empty "input"');
     messages.push({ role: 'user', content: input });
   } else {
     if (parts[0]!.trim() !== '') throw new BadLine('bad-type', 'field "input" has text before its first <_user> marker');
@@ -261,9 +298,15 @@ function parseTelechat(obj: Json): Conversation {
       }
       const role: Role = marker === '<_user>' ? 'user' : marker === '<_bot>' ? 'bot' : 'system';
       if (role === 'system' && messages.length > 0) throw new BadLine('misplaced-system', '<_system> must come first in "input"');
+      // an empty <_system> is no system prompt; an empty turn is named by its marker in "input"
+      if (role !== 'system' && text.trim() === '') {
+        const nth = messages.filter((m) => m.role === role).length + 1;
+        throw new BadLine('empty-content', `empty ${role} turn in "input": nothing after its ${ordinal(nth)} ${marker} marker`);
+      }
       messages.push({ role, content: text });
     }
   }
+  if (output.trim() === '') throw new BadLine('empty-content', 'empty "output"');
   messages.push({ role: 'bot', content: output });
   return pairTurns(messages, undefined);
 }
@@ -283,18 +326,18 @@ function optionalString(obj: Json, key: string): string {
   return v;
 }
 
-/** TeleChat2's own data: "multiturn" is a boolean note; "tool": true marks tool-call data we have no template for. */
+/**
+ * TeleChat2's own data: "multiturn" and "tool" are boolean notes. A "tool": true line carries its
+ * tool text inside the ordinary fields (the tool schema in "system", `<tool_call>` in bot turns,
+ * `<tool_response>` results as user turns), and Tele-AI's train.py renders it with the normal
+ * template; there "tool" only keeps such lines out of packing, and our packing keeps every
+ * conversation's attention to itself anyway. So both values build the same way.
+ */
 function checkTelechat2(obj: Json): void {
-  if ('multiturn' in obj && obj.multiturn !== null && typeof obj.multiturn !== 'boolean') {
-    throw new BadLine('bad-type', `field "multiturn" must be a boolean, got ${typeName(obj.multiturn)}`);
-  }
-  if ('tool' in obj && obj.tool !== null && obj.tool !== false) {
-    throw new BadLine(
-      'unsupported',
-      obj.tool === true
-        ? 'field "tool" is true (a tool-call conversation), but the telechat2 format has no tool template here'
-        : `field "tool" must be a boolean, got ${typeName(obj.tool)}`,
-    );
+  for (const key of ['multiturn', 'tool']) {
+    if (key in obj && obj[key] !== null && typeof obj[key] !== 'boolean') {
+      throw new BadLine('bad-type', `field "${key}" must be a boolean, got ${typeName(obj[key])}`);
+    }
   }
 }
 
@@ -307,6 +350,7 @@ function parseAlpaca(obj: Json): Conversation {
   const input = optionalString(obj, 'input');
   const output = stringField(obj, 'output', '');
   if (instruction.trim() === '') throw new BadLine('empty-content', 'empty "instruction"');
+  if (output.trim() === '') throw new BadLine('empty-content', 'empty "output"');
   const messages: Message[] = [];
   const history = obj.history;
   if (history !== undefined && history !== null) {
@@ -315,6 +359,8 @@ function parseAlpaca(obj: Json): Conversation {
       if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
         throw new BadLine('bad-type', `history[${i}] must be a [question, answer] pair of strings`);
       }
+      if (pair[0].trim() === '') throw new BadLine('empty-content', `empty question in history[${i}]`);
+      if (pair[1].trim() === '') throw new BadLine('empty-content', `empty answer in history[${i}]`);
       messages.push({ role: 'user', content: pair[0] }, { role: 'bot', content: pair[1] });
     });
   }
@@ -351,13 +397,19 @@ function parseAs(obj: Json, fmt: FormatName, ignored: Set<string>): Conversation
       refuseTools(obj, 'functions', fmt);
       // A top-level "system" is the system prompt, as in sharegpt (LLaMA-Factory's system column).
       return pairTurns(
-        messagesFrom(arrayField(obj, 'messages'), 'messages', 'role', 'content', ROLE_MAPS.messages, ignored, true),
+        messagesFrom(arrayField(obj, 'messages'), 'messages', 'role', 'content', ROLE_MAPS.messages, ignored, {
+          weighted: true,
+          toolRoles: TOOL_ROLES.messages,
+          toolCalls: true,
+        }),
         optionalSystem(obj),
       );
     case 'sharegpt':
       refuseTools(obj, 'tools', fmt);
       return pairTurns(
-        messagesFrom(arrayField(obj, 'conversations'), 'conversations', 'from', 'value', ROLE_MAPS.sharegpt, ignored),
+        messagesFrom(arrayField(obj, 'conversations'), 'conversations', 'from', 'value', ROLE_MAPS.sharegpt, ignored, {
+          toolRoles: TOOL_ROLES.sharegpt,
+        }),
         optionalSystem(obj),
       );
     case 'alpaca':

@@ -7,9 +7,16 @@ import type { Manifest, SourceStats } from './manifest.js';
 import type { Row } from './reader.js';
 import { loadTokenizer, type Tokenizer } from './tokenizer.js';
 
-/** One note per key a source's lines carry that their format does not read (the build trains without it). */
-export function ignoredKeyNotes(name: string, s: SourceStats): string[] {
-  return Object.entries(s.ignored_keys ?? {}).map(([key, n]) => `note: source ${name}: key "${key}" on ${n} line(s) is not read by its format (not training input)`);
+/**
+ * The notes a source's stats call for: one per key its lines carry that their format does not read
+ * (the build trains without it), and one when a mixing file's entry was read relative to the working directory.
+ */
+export function sourceNotes(name: string, s: SourceStats): string[] {
+  return [
+    // a mixing file's entry read from the working directory (not found next to the mixing file)
+    ...(s.relative_to === 'cwd' ? [`note: source ${name}: not found relative to the mixing file; read relative to the working directory: ${s.path}`] : []),
+    ...Object.entries(s.ignored_keys ?? {}).map(([key, n]) => `note: source ${name}: key "${key}" on ${n} line(s) is not read by its format (not training input)`),
+  ];
 }
 
 export function summarize(m: Manifest): string {
@@ -24,9 +31,9 @@ export function summarize(m: Manifest): string {
     const skipped = Object.entries(s.skipped).map(([r, n]) => `${r} ${n}`);
     lines.push(
       `source ${name} (weight ${s.weight}): ${s.lines} lines, ${s.conversations} read, kept ${s.kept}, truncated ${s.truncated}, ` +
-        `dropped ${s.dropped}, skipped ${skipped.length ? skipped.join(', ') : '0'}`,
+        `dropped ${s.dropped}${s.dropped_no_loss ? ` (${s.dropped_no_loss} with no answer carrying loss left after fitting)` : ''}, skipped ${skipped.length ? skipped.join(', ') : '0'}`,
     );
-    for (const line of ignoredKeyNotes(name, s)) lines.push(line);
+    for (const line of sourceNotes(name, s)) lines.push(line);
   }
   if (m.val) {
     const n = m.val_size ?? 0;

@@ -16,7 +16,10 @@ export const MANIFEST_FORMAT = 'telechat-dataset';
 export const MANIFEST_VERSION = 1;
 
 export interface SourceStats {
+  /** The file read (absolute). */
   path: string;
+  /** "cwd": a mixing file's entry not found relative to the mixing file, read relative to the working directory. */
+  relative_to?: 'cwd';
   weight: number;
   /** Non-blank lines in the file. */
   lines: number;
@@ -25,8 +28,13 @@ export interface SourceStats {
   kept: number;
   /** Kept after dropping oldest turns to fit max_seq_len. */
   truncated: number;
-  /** Too long even with only the system prompt and the last turn. */
+  /**
+   * Too long even with only the system prompt and the last turn, or too long to keep any answer
+   * that carries loss (what fits has only "weight": 0 answers; those are also in dropped_no_loss).
+   */
   dropped: number;
+  /** Of `dropped`: what fitted max_seq_len had no loss token (absent when none). */
+  dropped_no_loss?: number;
   /** Bad lines skipped under --skip-bad, per reason. */
   skipped: Partial<Record<BadReason, number>>;
   /** Keys its lines carry that their format does not read (nor metadata), with the lines carrying each. */

@@ -1,5 +1,6 @@
 // Where conversations come from: a list of jsonl files (weight 1 each) or a mixing file
-// `{"a.jsonl": 2.0, "b.jsonl": 0.5}` (paths relative to the mixing file). A weight w means
+// `{"a.jsonl": 2.0, "b.jsonl": 0.5}` (paths relative to the mixing file; a path not found there
+// is looked up from the working directory, as TeleChat2's own mixing files need). A weight w means
 // floor(w) full copies of the file plus a seeded random subset of round(frac(w) * lines)
 // lines, drawn without replacement: TeleChat's fractional resampling.
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -15,6 +16,8 @@ export interface Source {
   weight: number;
   /** The path for error messages, openable from the current directory: as written, or (from a mixing file) resolved. */
   display: string;
+  /** A mixing file's entry not found next to the mixing file, found from the working directory instead. */
+  fromCwd?: true;
 }
 
 /** A path as the user can open it from the current directory: relative when below it, else absolute. */
@@ -77,9 +80,24 @@ function readMixFile(mixPath: string): Source[] {
     if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) {
       throw new Error(`${mixPath}: key "${name}": weight must be a positive number, got ${JSON.stringify(w)}`);
     }
-    const path = resolve(dirname(mixPath), name);
-    checkFile(path, `${mixPath}: key "${name}"`);
-    return { name, path, weight: w, display: displayPath(path) };
+    // Relative to the mixing file first; a path that does not exist there but does from the
+    // working directory is taken from there (TeleChat2's sft_data_config.json lists
+    // "./dummy_data/sft/x.jsonl", relative to deepspeed/ where its scripts run). An absolute
+    // path is the same either way.
+    const besideMix = resolve(dirname(mixPath), name);
+    const fromCwd = resolve(name);
+    if (!existsSync(besideMix) && fromCwd !== besideMix && existsSync(fromCwd)) {
+      checkFile(fromCwd, `${mixPath}: key "${name}"`);
+      return { name, path: fromCwd, weight: w, display: displayPath(fromCwd), fromCwd: true };
+    }
+    if (!existsSync(besideMix) && fromCwd !== besideMix) {
+      throw new Error(
+        `${mixPath}: key "${name}": input file not found: neither ${displayPath(besideMix)} (relative to the mixing file) ` +
+          `nor ${displayPath(fromCwd)} (relative to the working directory) exists`,
+      );
+    }
+    checkFile(besideMix, `${mixPath}: key "${name}"`);
+    return { name, path: besideMix, weight: w, display: displayPath(besideMix) };
   });
 }
 

@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FORMATS } from '../data/formats.js';
-import { ignoredKeyNotes } from '../data/inspect.js';
+import { sourceNotes } from '../data/inspect.js';
 import type { Manifest } from '../data/manifest.js';
 import { DatasetReader } from '../data/reader.js';
 import { resolveDataset } from '../data/resolve.js';
@@ -76,7 +76,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
   for (const [name, st] of Object.entries(m.sources)) {
     const skipped = Object.entries(st.skipped);
     if (skipped.length > 0) log(`note: source ${name}: skipped ${skipped.reduce((n, [, k]) => n + (k ?? 0), 0)} bad line(s) (data.skip_bad): ${skipped.map(([r, k]) => `${r} ${k}`).join(', ')}`);
-    for (const note of ignoredKeyNotes(name, st)) log(note);
+    for (const note of sourceNotes(name, st)) log(note);
   }
   return DatasetReader.open(resolved.dir, { vocab: opts.vocab });
 }

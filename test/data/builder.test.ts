@@ -243,6 +243,57 @@ describe('dataset builder', () => {
     );
   });
 
+  it('a conversation whose fitted form keeps no loss token is dropped (counted), under --loss-on all and last', async () => {
+    const long = 'This long first answer carries the only loss of the conversation, and it goes on and on. '.repeat(2);
+    const weighted = (w?: 0) => ({
+      messages: [
+        { role: 'user', content: 'hi' }, { role: 'assistant', content: long },
+        { role: 'user', content: 'ok' }, { role: 'assistant', content: 'fine', ...(w === 0 ? { weight: 0 } : {}) },
+      ],
+    });
+    const good = { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] };
+    const input = join(work, 'noloss.jsonl');
+    const build = (name: string, lines: unknown[], lossOn: LossOn) => {
+      writeFileSync(input, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+      return buildDataset({ input, tokenizerDir: TOK, template: 'telechat2', output: join(work, name), maxSeqLen: 40, lossOn, pack: false });
+    };
+    // the weighted first answer does not fit: what fits is the weight-0 last turn alone, so the conversation is dropped
+    const m = await build('noloss-all', [weighted(0), good], 'all');
+    expect(m.sources[input]).toMatchObject({ conversations: 2, kept: 1, truncated: 0, dropped: 1, dropped_no_loss: 1 });
+    expect(m.documents).toBe(1);
+    const rows = await readAll(join(work, 'noloss-all'));
+    for (const r of rows) expect(r.labels.some((l) => l !== -100)).toBe(true);
+    expect(m.loss_tokens).toBe(rows.reduce((s, r) => s + r.labels.filter((l) => l !== -100).length, 0));
+    // nothing but such conversations: no dataset, an error, no output dir
+    await expect(build('noloss-only', [weighted(0), weighted(0)], 'all')).rejects.toThrow(/no conversation survived.*with an answer that carries loss/);
+    expect(existsSync(join(work, 'noloss-only'))).toBe(false);
+    // without the weight, the truncated conversation keeps its last answer's loss (all and last)
+    for (const lossOn of ['all', 'last'] as const) {
+      const k = await build(`noloss-unweighted-${lossOn}`, [weighted()], lossOn);
+      expect(k.sources[input]).toMatchObject({ kept: 0, truncated: 1, dropped: 0 });
+      expect(k.sources[input]!.dropped_no_loss).toBeUndefined();
+      expect(k.loss_tokens).toBeGreaterThan(0);
+    }
+    // under --loss-on last a weight-0 final answer is refused outright (before fitting)
+    await expect(build('noloss-last', [weighted(0)], 'last')).rejects.toThrow(/noloss\.jsonl:1: the last assistant message has "weight": 0/);
+  });
+
+  it('builds TeleChat2 "tool": true lines with the normal template, as the reference renders them', async () => {
+    const system = '# 工具\n\n## 你拥有如下工具：\n\n{"name": "get_weather", "parameters": {"city": "string"}}';
+    const turns: [string, string][] = [
+      ['北京天气怎么样？', '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call>'],
+      ['<tool_response>\n{"weather": "晴", "temp": 25}\n</tool_response>', '北京今天晴，25度。'],
+    ];
+    const dialog = turns.flatMap(([q, a]) => [{ role: 'user', content: q }, { role: 'bot', content: a }]);
+    const input = join(work, 'tool.jsonl');
+    writeFileSync(input, JSON.stringify({ system, dialog, multiturn: true, tool: true }) + '\n');
+    const out = join(work, 'tool');
+    const m = await buildDataset({ input, tokenizerDir: TOK, template: 'telechat2', output: out, maxSeqLen: 512 });
+    expect(m.sources[input]).toMatchObject({ kept: 1, dropped: 0, skipped: {} });
+    expect(m.sources[input]!.ignored_keys).toBeUndefined();
+    expect(documents(await readAll(out), 512)).toEqual([key(reference('telechat2', [{ system, turns }], 'all')[0]!)]);
+  });
+
   it('leaves no output dir when the build fails, and refuses to overwrite without --overwrite', async () => {
     const bad = join(work, 'bad.jsonl');
     writeFileSync(bad, readFileSync(SAMPLE, 'utf8').split('\n').slice(0, 3).join('\n') + '\n{"dialog": [}\n');

@@ -142,6 +142,71 @@ describe('telechat-data build: keys a format does not read', () => {
   });
 });
 
+describe('telechat-data build: tool calls and empty fields are named', () => {
+  const one = (name: string, line: unknown) => {
+    const file = writeInput(name, JSON.stringify(line));
+    const out = join(work, `out-${name}`);
+    const r = cli([...BUILD, '--input', file, '--output', out]);
+    expect(existsSync(out)).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n').length).toBe(1);
+    return r.stderr;
+  };
+
+  it('an OpenAI tool call (null content) and a tool message: unsupported, the field named, FILE:LINE', () => {
+    const call = [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }];
+    const line = {
+      messages: [
+        { role: 'user', content: filler }, { role: 'assistant', content: null, tool_calls: call },
+        { role: 'tool', tool_call_id: 'c1', content: 'sunny' }, { role: 'assistant', content: 'Sunny.' },
+      ],
+    };
+    expect(one('tool-calls.jsonl', line)).toMatch(/^telechat-data: \S*tool-calls\.jsonl:3: field "tool_calls" in messages\[1\] holds a tool call, but there is no tool template here/);
+    const noCall = { messages: [line.messages[0], { role: 'assistant', content: 'calling', tool_calls: [] }, line.messages[2], line.messages[3]] };
+    expect(one('tool-role.jsonl', noCall)).toMatch(/^telechat-data: \S*tool-role\.jsonl:3: role "tool" in messages\[2\] is a tool result, but there is no tool template here/);
+  });
+
+  it('an empty alpaca "output" and an empty telechat v1 "input" are named', () => {
+    expect(one('alpaca-empty.jsonl', { instruction: filler, input: '', output: '' })).toMatch(/alpaca-empty\.jsonl:3: empty "output": /);
+    expect(one('v1-empty.jsonl', { input: '', output: filler })).toMatch(/v1-empty\.jsonl:3: empty "input": /);
+  });
+});
+
+describe('telechat-data build: mixing-file paths', () => {
+  it('resolves entries relative to the mixing file first, then the working directory (TeleChat2 sft_data_config.json), and says so', () => {
+    // TeleChat2's layout: deepspeed/dummy_data/sft_data_config.json lists "./dummy_data/sft/x.jsonl", run from deepspeed/
+    const root = join(work, 'deepspeed');
+    mkdirSync(join(root, 'dummy_data', 'sft'), { recursive: true });
+    writeFileSync(join(root, 'dummy_data', 'sft', 'demo_tool.jsonl'), GOOD.join('\n') + '\n');
+    // present both beside the mixing file and from the cwd: the mixing file's wins
+    writeFileSync(join(root, 'both.jsonl'), GOOD[0] + '\n');
+    writeFileSync(join(root, 'dummy_data', 'both.jsonl'), GOOD.join('\n') + '\n' + GOOD.join('\n') + '\n');
+    const mix = join(root, 'dummy_data', 'sft_data_config.json');
+    writeFileSync(mix, JSON.stringify({ './dummy_data/sft/demo_tool.jsonl': 2.0, 'both.jsonl': 1 }));
+    const out = join(work, 'out-mix-cwd');
+    const run = (input: string) =>
+      spawnSync('node', [join(process.cwd(), 'dist/cli/data.js'), 'build', '--tokenizer', join(process.cwd(), 'data/tokenizer'), '--template', 'telechat2', '--max-seq-len', '128', '--output', out, '--overwrite', '--input', input], { encoding: 'utf8', cwd: root });
+    const r = run('dummy_data/sft_data_config.json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(m.sources['./dummy_data/sft/demo_tool.jsonl']).toMatchObject({ path: join(root, 'dummy_data', 'sft', 'demo_tool.jsonl'), relative_to: 'cwd', lines: GOOD.length, conversations: 2 * GOOD.length });
+    expect(m.sources['both.jsonl'].path).toBe(join(root, 'dummy_data', 'both.jsonl'));
+    expect(m.sources['both.jsonl'].lines).toBe(2 * GOOD.length);
+    expect(m.sources['both.jsonl'].relative_to).toBeUndefined();
+    expect(r.stdout).toContain(`note: source ./dummy_data/sft/demo_tool.jsonl: not found relative to the mixing file; read relative to the working directory: ${join(root, 'dummy_data', 'sft', 'demo_tool.jsonl')}`);
+    expect(r.stdout).not.toMatch(/note: source both\.jsonl/);
+    // found in neither place: both tried, named
+    writeFileSync(mix, JSON.stringify({ './dummy_data/sft/nope.jsonl': 1 }));
+    const bad = run('dummy_data/sft_data_config.json');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe(
+      'telechat-data: dummy_data/sft_data_config.json: key "./dummy_data/sft/nope.jsonl": input file not found: neither dummy_data/dummy_data/sft/nope.jsonl ' +
+        '(relative to the mixing file) nor dummy_data/sft/nope.jsonl (relative to the working directory) exists\n',
+    );
+  });
+});
+
 describe('telechat-data: usage errors and inspect', () => {
   it('names a missing input file, a bad mixing weight and a missing tokenizer', () => {
     const out = join(work, 'never');

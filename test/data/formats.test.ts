@@ -80,9 +80,6 @@ describe('every key of a line is read or refused', () => {
   it('tools: a non-empty tool list is refused (no tool template), an empty one is fine', () => {
     expect(reason(() => parseConversation({ conversations: hg, tools: '[{"name": "f"}]' }, 'auto'))).toBe('unsupported');
     expect(reason(() => parseConversation({ messages: ua, tools: [{ type: 'function' }] }, 'auto'))).toBe('unsupported');
-    expect(reason(() => parseConversation({ dialog: [{ role: 'user', content: 'a' }, { role: 'bot', content: 'b' }], tool: true }, 'auto'))).toBe(
-      'unsupported',
-    );
     for (const tools of ['', '[]', ' [ ] ', [], null]) {
       expect(parseConversation({ conversations: hg, tools }, 'auto')).toEqual({ turns: [{ user: 'a', bot: 'b' }] });
     }
@@ -90,6 +87,84 @@ describe('every key of a line is read or refused', () => {
     expect(
       parseConversation({ dialog: [{ role: 'user', content: 'a' }, { role: 'bot', content: 'b' }], multiturn: false, tool: false }, 'auto'),
     ).toEqual({ turns: [{ user: 'a', bot: 'b' }] });
+  });
+
+  it('tool calls on a message and tool-result roles are refused as unsupported, naming the field; empty ones are fine', () => {
+    const call = [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }];
+    const q = { role: 'user', content: 'weather?' };
+    const why = (line: unknown) => {
+      try {
+        parseConversation(line, 'auto');
+      } catch (e) {
+        if (e instanceof BadLine) return `${e.reason}: ${e.message}`;
+        throw e;
+      }
+      return 'no error';
+    };
+    // OpenAI: an assistant message with tool_calls and null (or "") content, then a "tool" result
+    for (const content of [null, '', 'let me look']) {
+      expect(why({ messages: [q, { role: 'assistant', content, tool_calls: call }, { role: 'tool', tool_call_id: 'c1', content: 'sunny' }, { role: 'assistant', content: 'Sunny.' }] })).toMatch(
+        /^unsupported: field "tool_calls" in messages\[1\] holds a tool call, but there is no tool template here/,
+      );
+    }
+    expect(why({ messages: [q, { role: 'assistant', content: null, function_call: { name: 'f', arguments: '{}' } }] })).toMatch(
+      /^unsupported: field "function_call" in messages\[1\]/,
+    );
+    expect(why({ messages: [q, { role: 'tool', content: 'sunny' }, { role: 'assistant', content: 'a' }] })).toMatch(/^unsupported: role "tool" in messages\[1\] is a tool result/);
+    expect(why({ messages: [q, { role: 'function', name: 'f', content: 'sunny' }, { role: 'assistant', content: 'a' }] })).toMatch(/^unsupported: role "function" in messages\[1\]/);
+    // LLaMA-Factory sharegpt's tool roles, the same way
+    expect(why({ conversations: [hg[0], { from: 'function_call', value: '{"name": "f"}' }, { from: 'observation', value: 'r' }, hg[1]] })).toMatch(
+      /^unsupported: from "function_call" in conversations\[1\] is a tool call/,
+    );
+    expect(why({ conversations: [hg[0], { from: 'observation', value: 'r' }, hg[1]] })).toMatch(/^unsupported: from "observation" in conversations\[1\] is a tool result/);
+    // empty ones carry nothing: read, not noted as ignored keys
+    for (const empty of [{ tool_calls: null }, { tool_calls: [] }, { function_call: null }, { tool_calls: [], function_call: null }]) {
+      expect(parseConversation({ messages: [q, { role: 'assistant', content: 'a', ...empty }] }, 'auto')).toEqual({ turns: [{ user: 'weather?', bot: 'a' }] });
+    }
+  });
+
+  it('TeleChat2 "tool": true lines are read like any other (their tool text is in system and dialog)', () => {
+    const dialog = [
+      { role: 'user', content: '北京天气？' },
+      { role: 'bot', content: '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call>' },
+      { role: 'user', content: '<tool_response>\n{"weather": "晴"}\n</tool_response>' },
+      { role: 'bot', content: '北京今天晴。' },
+    ];
+    const system = '# 工具\n\n## 你拥有如下工具：\n\n{"name": "get_weather"}';
+    const expected = {
+      system,
+      turns: [
+        { user: dialog[0]!.content, bot: dialog[1]!.content },
+        { user: dialog[2]!.content, bot: dialog[3]!.content },
+      ],
+    };
+    expect(parseConversation({ system, dialog, multiturn: true, tool: true }, 'auto')).toEqual(expected);
+    expect(parseConversation({ system, dialog, multiturn: true, tool: false }, 'auto')).toEqual(expected);
+    expect(reason(() => parseConversation({ system, dialog, tool: 'yes' }, 'auto'))).toBe('bad-type');
+    expect(reason(() => parseConversation({ system, dialog, multiturn: 1 }, 'auto'))).toBe('bad-type');
+  });
+
+  it('an empty field is named: alpaca "output" (and "instruction", history), telechat v1 "input" and "output"', () => {
+    const msg = (line: unknown) => {
+      try {
+        parseConversation(line, 'auto');
+      } catch (e) {
+        if (e instanceof BadLine) return `${e.reason}: ${e.message}`;
+        throw e;
+      }
+      return 'no error';
+    };
+    expect(msg({ instruction: 'i', input: '', output: '' })).toBe('empty-content: empty "output"');
+    expect(msg({ instruction: 'i', output: '  ' })).toBe('empty-content: empty "output"');
+    expect(msg({ instruction: ' ', output: 'o' })).toBe('empty-content: empty "instruction"');
+    expect(msg({ instruction: 'i', output: 'o', history: [['q', '']] })).toBe('empty-content: empty answer in history[0]');
+    expect(msg({ instruction: 'i', output: 'o', history: [['q', 'a'], [' ', 'a']] })).toBe('empty-content: empty question in history[1]');
+    expect(msg({ input: '', output: 'a' })).toBe('empty-content: empty "input"');
+    expect(msg({ input: 'q', output: '' })).toBe('empty-content: empty "output"');
+    expect(msg({ input: '<_user>q<_bot>a<_end><_user> ', output: 'a' })).toBe('empty-content: empty user turn in "input": nothing after its 2nd <_user> marker');
+    expect(msg({ input: '<_user>q<_bot><_user>q2', output: 'a' })).toBe('empty-content: empty bot turn in "input": nothing after its 1st <_bot> marker');
+    // an empty optional alpaca "input" is fine
+    expect(msg({ instruction: 'i', input: '', output: 'o' })).toBe('no error');
   });
 
   it('alpaca (LLaMA-Factory): instruction + "\\n" + input, optional system and history; not mistaken for telechat v1', () => {

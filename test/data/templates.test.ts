@@ -209,6 +209,6 @@ describe('chat templates', () => {
     expect(fitToLength(enc!, sys + t1 + t2)).toMatchObject({ status: 'truncated', droppedTurns: 1 });
     expect(fitToLength(enc!, sys + t1 + t2 - 1)).toMatchObject({ status: 'truncated', droppedTurns: 2 });
     expect(fitToLength(enc!, sys + t2)).toMatchObject({ status: 'truncated', droppedTurns: 2 });
-    expect(fitToLength(enc!, sys + t2 - 1)).toEqual({ status: 'dropped' });
+    expect(fitToLength(enc!, sys + t2 - 1)).toEqual({ status: 'dropped', why: 'too-long' });
   });
 });
