@@ -83,7 +83,7 @@ export class HfExportWriter {
   ) {
     this.outDir = resolve(outDir);
     if (resolve(baseDir) === this.outDir) throw new CheckpointError(`${outDir}: the export cannot overwrite its own base directory`);
-    if (existsSync(this.outDir) && !options.overwrite) throw new CheckpointError(`${outDir}: output directory already exists (pass --overwrite to replace it)`);
+    checkOutputDir(outDir, this.outDir, options.overwrite ?? false);
     const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
     if (!(maxShard > 0)) throw new CheckpointError(`max shard size must be positive, got ${maxShard}`);
     const base = hasWeights(baseDir) ? new HfTensorSource(baseDir) : null;
@@ -254,6 +254,7 @@ export class HfExportWriter {
     const parent = dirname(this.outDir);
     if (existsSync(this.outDir)) {
       if (!this.options.overwrite) throw new CheckpointError(`${this.outDir}: output directory appeared during the export`);
+      if (!statSync(this.outDir).isDirectory()) throw new CheckpointError(`${this.outDir}: a file appeared at the output path during the export (not replaced)`);
       const old = join(parent, `.${basename(this.outDir)}.old-${process.pid}`);
       rmSync(old, { recursive: true, force: true });
       renameSync(this.outDir, old);
@@ -263,6 +264,26 @@ export class HfExportWriter {
       renameSync(this.tmpDir, this.outDir);
     }
     fsyncPath(parent);
+  }
+}
+
+/**
+ * The output must be a directory we may create or (with overwrite) replace: a file there, or a
+ * file where a parent directory should be, is refused up front in one sentence, never replaced.
+ */
+function checkOutputDir(given: string, outDir: string, overwrite: boolean): void {
+  if (existsSync(outDir)) {
+    if (!statSync(outDir).isDirectory()) throw new CheckpointError(`${given}: --output exists and is not a directory (give a directory path)`);
+    if (!overwrite) throw new CheckpointError(`${given}: output directory already exists (pass --overwrite to replace it)`);
+    return;
+  }
+  // the nearest existing ancestor must be a directory (the output is created below it)
+  for (let up = dirname(outDir); ; up = dirname(up)) {
+    if (existsSync(up)) {
+      if (!statSync(up).isDirectory()) throw new CheckpointError(`${given}: cannot create the output directory: ${up} is a file, not a directory`);
+      return;
+    }
+    if (dirname(up) === up) return;
   }
 }
 

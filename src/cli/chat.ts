@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline/promises';
 import { hideBin } from 'yargs/helpers';
 import { ChatSession } from '../chat/session.js';
 import { resolveModel } from '../chat/resolve_model.js';
-import { helpWidth, yargs } from './yargs.js';
+import { helpWidth, integers, yargs } from './yargs.js';
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     .option('max-tokens', { type: 'number', default: 512, describe: 'most tokens in one answer (fewer where the context left after the prompt is shorter)' })
     .option('temperature', { type: 'number', default: 0.7, describe: 'sampling temperature (0 = greedy)' })
     .option('seed', { type: 'number', describe: 'sampling seed (reproducible answers)' })
+    .middleware(integers({ seed: { min: 0, max: 2 ** 32 - 1 } }), true) // llama.cpp's seed is a uint32
     .option('threads', { type: 'number', describe: 'CPU threads for llama.cpp (default: its own choice)' })
     .option('cpu', { type: 'boolean', default: false, describe: 'run on the CPU even where a GPU is present' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })

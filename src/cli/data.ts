@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // telechat-data: build a dataset dir from multi-turn jsonl, or inspect one.
-import { helpWidth, usageErrorLine, yargs } from './yargs.js';
+import { helpWidth, integers, usageErrorLine, usageFail, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 
 import { buildDataset, DataError, type BuildProgress } from '../data/builder.js';
@@ -78,9 +78,14 @@ async function build(argv: {
   process.stdout.write(`wrote ${argv.output}\n${summarize(m)}\n`);
 }
 
-async function inspect(argv: { dir: string; row?: number; tokenizer?: string; verify: boolean }): Promise<void> {
+async function inspect(argv: { dir?: string; row?: number; tokenizer?: string; verify: boolean }): Promise<void> {
+  if (argv.dir === undefined) usageFail('inspect needs <dir>, a dataset dir');
   const reader = DatasetReader.open(argv.dir); // checks every shard's size and sha256
   try {
+    // a row the dataset does not have is bad input: refused before the stats are printed
+    if (argv.row !== undefined && argv.row >= reader.numRows) {
+      throw new DataError(`${argv.dir}: --row ${argv.row} out of range (dataset has ${reader.numRows} rows)`);
+    }
     process.stdout.write(summarize(reader.manifest) + '\n');
     if (argv.verify) {
       const rows = await reader.checkAllRows();
@@ -135,6 +140,8 @@ await yargs(argv)
           describe: 'hold out a fraction (< 1) or a count (>= 1) of conversations, seeded by content hash, before packing, into DIR/val/ (the trainer\'s eval set)',
         })
         .option('overwrite', { type: 'boolean', default: false, describe: 'replace an existing output dir' })
+        // the seed of src/data/rng.ts (any integer below 2^53) and of the --val-size hash
+        .middleware(integers({ seed: { min: 0, max: Number.MAX_SAFE_INTEGER } }), true)
         .example(
           '$0 build --input data/sample-conversations.jsonl --tokenizer data/tokenizer --template telechat2 --output /tmp/ds --max-seq-len 512',
           'build the shipped sample set',
@@ -144,12 +151,13 @@ await yargs(argv)
     async (a) => build(a as Parameters<typeof build>[0]),
   )
   .command(
-    'inspect <dir>',
+    'inspect [dir]',
     'print a dataset dir\'s stats after checking its shards\' sha256; --row N renders a row with its loss tokens marked',
     (y) =>
       y
-        .positional('dir', { type: 'string', demandOption: true, describe: 'dataset dir' })
+        .positional('dir', { type: 'string', describe: 'dataset dir' })
         .option('row', { type: 'number', describe: 'row index to render' })
+        .middleware(integers({ row: { min: 0 } }), true)
         .option('tokenizer', { type: 'string', describe: 'tokenizer dir, if it moved since the build' })
         .option('verify', {
           type: 'boolean',

@@ -2,6 +2,8 @@
 // telechat-export: consolidate a training checkpoint into a Hugging Face directory (merging a
 // LoRA checkpoint's adapters into its base), convert an HF TeleChat dir into one (--model), or
 // write a checkpoint or HF TeleChat dir as one GGUF file for llama.cpp (--format gguf).
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { helpWidth, usageErrorLine, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
     .parse();
   try {
     if (argv.format === 'gguf') {
+      checkGgufOutput(argv.output);
       const res = exportGgufCli({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite });
       process.stdout.write(`wrote ${argv.output}: ${res.tensors} tensors, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
       return;
@@ -61,6 +64,21 @@ async function main(): Promise<void> {
     process.stderr.write(`telechat-export: ${argv.verbose ? (err.stack ?? err.message) : err.message}\n`);
     process.exit(1);
   }
+}
+
+/**
+ * --format gguf writes one file: a directory at that path, or a parent that is missing or a file,
+ * is refused up front in one sentence (never replaced, even with --overwrite). An existing file
+ * is the writer's to refuse or, with --overwrite, replace.
+ */
+function checkGgufOutput(output: string): void {
+  const path = resolve(output);
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    throw new Error(`${output}: --output is a directory; --format gguf writes one file: give its path (e.g. ${output.replace(/\/+$/, '')}/model.gguf)`);
+  }
+  const parent = dirname(path);
+  if (!existsSync(parent)) throw new Error(`${output}: cannot write the .gguf file: directory ${parent} does not exist`);
+  if (!statSync(parent).isDirectory()) throw new Error(`${output}: cannot write the .gguf file: ${parent} is a file, not a directory`);
 }
 
 void main();

@@ -6,6 +6,13 @@
 // are one line on stderr, `telechat-X: <reason> (see --help)`, and exit 1: not the whole help
 // page followed by yargs' own wording. A CLI that sets its own .fail() replaces this (yargs
 // runs the last handler first); such a handler can print usageErrorLine(...) to say the same.
+//
+// Before yargs' own validation, every declared option's value is checked against what was typed
+// (argvProblem): a number option that is not a number (`--seed abc`: yargs would pass NaN on),
+// an option given more than once where it takes one value (yargs would pass an array on), and
+// an option given without its value (`--config` at the end, `--config=`). Options that must be
+// whole numbers add `.middleware(integers({...}), true)`; both fail as usage errors, before any
+// command runs or prints.
 import { basename } from 'node:path';
 import { createRequire } from 'node:module';
 import type yargsEsm from 'yargs';
@@ -17,12 +24,108 @@ const base = require('yargs') as typeof yargsEsm;
 export const yargs: typeof yargsEsm = (processArgs, cwd, parentRequire) => {
   const y = base(processArgs, cwd, parentRequire);
   const args = typeof processArgs === 'string' ? processArgs.split(/\s+/) : [...(processArgs ?? [])];
-  return y.showHelpOnFail(false).fail((msg: string | null | undefined, err: Error | undefined) => {
-    const name = (y as unknown as { $0?: string }).$0 ?? `telechat-${basename(process.argv[1] ?? 'cli', '.js')}`;
-    process.stderr.write(usageErrorLine(name, msg || err?.message || 'invalid command line', args) + '\n');
-    process.exit(1);
-  });
+  return y
+    .showHelpOnFail(false)
+    .fail((msg: string | null | undefined, err: Error | undefined) => {
+      const name = (y as unknown as { $0?: string }).$0 ?? `telechat-${basename(process.argv[1] ?? 'cli', '.js')}`;
+      process.stderr.write(usageErrorLine(name, msg || err?.message || 'invalid command line', args) + '\n');
+      process.exit(1);
+    })
+    .middleware((argv) => {
+      // y is also the instance a command's builder gets (yargs resets it for the command)
+      const problem = argvProblem(argv, (y as unknown as { getOptions(): DeclaredOptions }).getOptions(), args);
+      if (problem) usageFail(problem);
+    }, true);
 };
+
+/** A usage error found outside yargs' own checks: the same one line, exit 1. */
+export function usageFail(message: string): never {
+  process.stderr.write(`telechat-${basename(process.argv[1] ?? 'cli', '.js')}: ${message} (see --help)\n`);
+  process.exit(1);
+}
+
+/** The parts of yargs' getOptions() that argvProblem reads. */
+export interface DeclaredOptions {
+  key: Record<string, unknown>;
+  alias: Record<string, string[]>;
+  array: string[];
+  boolean: string[];
+  count: string[];
+  number: string[];
+  string: string[];
+}
+
+/**
+ * What was typed as the value of option `key` (the last occurrence; `--key v`, `--key=v`, or an
+ * alias), '' where it was given without a value, undefined where it was not given at all.
+ */
+export function rawValue(args: readonly string[], key: string, aliases: readonly string[] = []): string | undefined {
+  return rawValues(args, key, aliases).at(-1);
+}
+
+/** Every value typed for option `key`, in order (see rawValue). */
+export function rawValues(args: readonly string[], key: string, aliases: readonly string[] = []): string[] {
+  const names = new Set([key, camel(key), ...aliases].map(flag));
+  const raw: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const t = args[i]!;
+    if (t === '--') break;
+    const eq = t.indexOf('=');
+    if (eq > 0 && names.has(t.slice(0, eq))) raw.push(t.slice(eq + 1));
+    else if (names.has(t)) {
+      const next = args[i + 1];
+      // yargs takes the next token as the value unless it looks like an option (-1 is a value)
+      raw.push(next === undefined || next === '--' || (next.startsWith('-') && !/^-\.?\d/.test(next)) ? '' : next);
+    }
+  }
+  return raw;
+}
+
+/**
+ * One sentence naming the first option whose parsed value does not stand for what was typed, or
+ * null: a number option that is not a number, an option given twice that takes one value, an
+ * option given without a value. Array options, booleans and counts take what they are given.
+ */
+export function argvProblem(argv: Record<string, unknown>, options: DeclaredOptions, args: readonly string[]): string | null {
+  for (const key of Object.keys(options.key)) {
+    if (options.array.includes(key) || options.boolean.includes(key) || options.count.includes(key)) continue;
+    const value = argv[key];
+    const typed = rawValues(args, key, options.alias[key] ?? []);
+    const raw = typed.at(-1);
+    if (raw === undefined) continue; // not typed: a default, or absent
+    // (yargs makes an array of some repeats and keeps the last of others: count what was typed)
+    if (typed.length > 1 || Array.isArray(value)) return `${flag(key)} is given more than once`;
+    if (raw === '' || value === undefined || value === true || value === '') return `${flag(key)} needs a value`;
+    if (options.number.includes(key) && (typeof value !== 'number' || Number.isNaN(value))) {
+      return `${flag(key)} expects a number, got ${JSON.stringify(raw)}`;
+    }
+  }
+  return null;
+}
+
+/** Bounds of a whole-number option (inclusive). */
+export interface IntegerSpec {
+  min?: number;
+  max?: number;
+}
+
+/**
+ * A before-validation middleware refusing a non-whole or out-of-range value of these number
+ * options, echoing what was typed: `.middleware(integers({ seed: { min: 0 } }), true)`.
+ */
+export function integers(spec: Record<string, IntegerSpec>): (argv: Record<string, unknown>) => void {
+  return (argv) => {
+    for (const [key, { min, max }] of Object.entries(spec)) {
+      const v = argv[key];
+      if (typeof v !== 'number' || Number.isNaN(v)) continue; // absent; NaN is argvProblem's
+      const typed = JSON.stringify(rawValue(process.argv.slice(2), key) ?? String(v));
+      const range = min !== undefined && max !== undefined ? ` from ${min} to ${max}` : min !== undefined ? ` >= ${min}` : max !== undefined ? ` <= ${max}` : '';
+      if (!Number.isInteger(v) || (min !== undefined && v < min) || (max !== undefined && v > max)) {
+        usageFail(`${flag(key)} must be an integer${range}, got ${typed}`);
+      }
+    }
+  };
+}
 
 /** `NAME: reason (see --help)`, reason being yargs' message reworded as one sentence. */
 export function usageErrorLine(name: string, yargsMessage: string, args: readonly string[] = []): string {

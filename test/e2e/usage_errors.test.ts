@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+const BUILD = ['build', '--input', 'a.jsonl', '--model', 'm', '--output', 'x', '--max-seq-len', '64'];
+
 const CASES: [string, string[], string][] = [
   ['train', ['--bogus-flag', '1'], 'unknown option --bogus-flag'],
   ['train', ['--bogus-flag=1', '-x'], 'unknown options --bogus-flag, -x'],
@@ -22,6 +24,35 @@ const CASES: [string, string[], string][] = [
   ['launch', ['--bogus'], 'unknown option --bogus'],
   ['data', [], 'give a command: build or inspect'],
   ['data', ['build', '--input', 'a.jsonl'], 'missing required options --output, --max-seq-len'],
+  // a required positional of a subcommand is named, not counted
+  ['data', ['inspect'], 'inspect needs <dir>, a dataset dir'],
+  // a number option that is not a number: what was typed, before any file is read (not NaN)
+  ['data', [...BUILD, '--seed', 'abc'], '--seed expects a number, got "abc"'],
+  ['data', [...BUILD, '--seed', '1.5'], '--seed must be an integer from 0 to 9007199254740991, got "1.5"'],
+  ['data', [...BUILD, '--seed', '-1'], '--seed must be an integer from 0 to 9007199254740991, got "-1"'],
+  ['data', [...BUILD, '--seed=1e300'], '--seed must be an integer from 0 to 9007199254740991, got "1e300"'],
+  ['data', [...BUILD, '--val-size', 'abc'], '--val-size expects a number, got "abc"'],
+  ['data', ['build', '--input', 'a.jsonl', '--model', 'm', '--output', 'x', '--max-seq-len', 'abc'], '--max-seq-len expects a number, got "abc"'],
+  ['data', ['inspect', 'no-such-dir', '--row', 'abc'], '--row expects a number, got "abc"'],
+  ['data', ['inspect', 'no-such-dir', '--row', '1.5'], '--row must be an integer >= 0, got "1.5"'],
+  ['data', ['inspect', 'no-such-dir', '--row', '-1'], '--row must be an integer >= 0, got "-1"'],
+  ['data', ['inspect', 'no-such-dir', '--row', '0', '--row', '1'], '--row is given more than once'],
+  ['launch', ['--nproc-per-node', 'abc', '--', 'true'], '--nproc-per-node expects a number, got "abc"'],
+  ['launch', ['--master-port', '--', 'true'], '--master-port needs a value'],
+  ['chat', ['m.gguf', '--max-tokens', 'abc'], '--max-tokens expects a number, got "abc"'],
+  ['chat', ['m.gguf', '--seed', '1.5'], '--seed must be an integer from 0 to 4294967295, got "1.5"'],
+  ['plan', ['--model', 'x', '--gpus', 'abc'], '--gpus expects a number, got "abc"'],
+  ['plan', ['--model', 'x', '--gpus', '8', '--zero'], '--zero needs a value'],
+  // a one-value option given twice, or without its value
+  ['train', ['--config', 'a.json', '--config', 'b.json'], '--config is given more than once'],
+  ['train', ['--max-steps', '2', '--max-steps=3'], '--max-steps is given more than once'],
+  ['train', ['--config'], '--config needs a value'],
+  ['train', ['--config='], '--config needs a value'],
+  ['train', ['--resume'], '--resume needs a value'],
+  ['train', ['--resume', '--overwrite'], '--resume needs a value'],
+  ['train', ['--device'], '--device needs a value'],
+  ['export', ['--model', 'm', '--output'], '--output needs a value'],
+  ['data', [...BUILD, '--template'], '--template needs a value'],
 ];
 
 describe('usage errors: one line naming the fault, exit 1', () => {

@@ -3,7 +3,7 @@
 // bytes, at --dtype bf16 the rounded values; config, generation config and tokenizer carried;
 // the result loads back through our HF reader. An existing output names --overwrite; --model
 // beside a full (non-LoRA) --checkpoint stays refused.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToBytes } from '../../src/checkpoint/dtypes.js';
@@ -102,6 +102,41 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     expect(over.status, over.stderr).toBe(0);
     expect(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(src, 'model.safetensors')))).toBe(true); // the fp32 export now
     expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-') || f.includes('.old-'))).toEqual([]);
+  });
+
+  it('an existing FILE as --output: refused with or without --overwrite, the file kept', async () => {
+    const file = join(tmp.dir, 'afile');
+    writeFileSync(file, 'keep me\n');
+    for (const extra of [[], ['--overwrite']]) {
+      const r = await exportCli(['--model', src, '--output', file, ...extra]);
+      expect(r.status, extra.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`telechat-export: ${file}: --output exists and is not a directory (give a directory path)\n`);
+      expect(readFileSync(file, 'utf8')).toBe('keep me\n');
+    }
+    // a file where a parent directory should be
+    const below = await exportCli(['--model', src, '--output', join(file, 'sub')]);
+    expect(below.status).toBe(1);
+    expect(below.stderr).toBe(`telechat-export: ${join(file, 'sub')}: cannot create the output directory: ${file} is a file, not a directory\n`);
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-') || f.includes('.old-'))).toEqual([]);
+  });
+
+  it('--format gguf: an existing directory, or a missing parent, as --output is refused up front', async () => {
+    const dir = join(tmp.dir, 'gguf-dir');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'keep'), 'x');
+    for (const extra of [[], ['--overwrite']]) {
+      const r = await exportCli(['--model', src, '--format', 'gguf', '--output', dir, ...extra]);
+      expect(r.status, extra.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`telechat-export: ${dir}: --output is a directory; --format gguf writes one file: give its path (e.g. ${dir}/model.gguf)\n`);
+      expect(readdirSync(dir)).toEqual(['keep']);
+    }
+    const missing = join(tmp.dir, 'no-such-dir', 'm.gguf');
+    const r = await exportCli(['--model', src, '--format', 'gguf', '--output', missing]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`telechat-export: ${missing}: cannot write the .gguf file: directory ${join(tmp.dir, 'no-such-dir')} does not exist\n`);
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('bad input: one line, nothing written', async () => {
