@@ -16,6 +16,17 @@ function reason(fn: () => unknown): string {
   return 'no error';
 }
 
+/** `reason: message` of the BadLine an auto-detected line raises, or 'no error'. */
+function badLineOf(line: unknown): string {
+  try {
+    parseConversation(line, 'auto');
+  } catch (e) {
+    if (e instanceof BadLine) return `${e.reason}: ${e.message}`;
+    throw e;
+  }
+  return 'no error';
+}
+
 describe('input formats', () => {
   it('reads TeleChat v1 input/output with markers, <_end> inside input, or a bare question', () => {
     expect(parseConversation({ input: '<_user>q1<_bot>a1<_end><_user>q2', output: 'a2' }, 'auto')).toEqual({
@@ -92,15 +103,7 @@ describe('every key of a line is read or refused', () => {
   it('tool calls on a message and tool-result roles are refused as unsupported, naming the field; empty ones are fine', () => {
     const call = [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }];
     const q = { role: 'user', content: 'weather?' };
-    const why = (line: unknown) => {
-      try {
-        parseConversation(line, 'auto');
-      } catch (e) {
-        if (e instanceof BadLine) return `${e.reason}: ${e.message}`;
-        throw e;
-      }
-      return 'no error';
-    };
+    const why = badLineOf;
     // OpenAI: an assistant message with tool_calls and null (or "") content, then a "tool" result
     for (const content of [null, '', 'let me look']) {
       expect(why({ messages: [q, { role: 'assistant', content, tool_calls: call }, { role: 'tool', tool_call_id: 'c1', content: 'sunny' }, { role: 'assistant', content: 'Sunny.' }] })).toMatch(
@@ -145,15 +148,7 @@ describe('every key of a line is read or refused', () => {
   });
 
   it('an empty field is named: alpaca "output" (and "instruction", history), telechat v1 "input" and "output"', () => {
-    const msg = (line: unknown) => {
-      try {
-        parseConversation(line, 'auto');
-      } catch (e) {
-        if (e instanceof BadLine) return `${e.reason}: ${e.message}`;
-        throw e;
-      }
-      return 'no error';
-    };
+    const msg = badLineOf;
     expect(msg({ instruction: 'i', input: '', output: '' })).toBe('empty-content: empty "output"');
     expect(msg({ instruction: 'i', output: '  ' })).toBe('empty-content: empty "output"');
     expect(msg({ instruction: ' ', output: 'o' })).toBe('empty-content: empty "instruction"');
