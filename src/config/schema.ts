@@ -268,7 +268,7 @@ const training = obj({
   // the length the model is set up for (RoPE NTK rule, activation capacity); null = the
   // dataset's max_seq_len; set, it must be >= the dataset's (--max-seq-len)
   max_seq_len: int(null, { above: 0, nullable: true }),
-  seed: int(42, { min: 0 }), // HF default seed; --seed
+  seed: int(42, { min: 0, max: Number.MAX_SAFE_INTEGER }), // HF default seed; --seed (below 2^53: exact in a double, what data/rng.ts takes)
   save_steps: int(500, { min: 0 }), // HF default; 0 = only the final checkpoint
   save_total_limit: int(null, { above: 0, nullable: true }), // null = keep every checkpoint
   eval_data: str(null, { nullable: true }), // held-out set: dataset dir, .jsonl or mixing .json (--eval-data); null = the data's val/ if any

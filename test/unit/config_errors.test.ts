@@ -125,6 +125,8 @@ describe('wrong types', () => {
     // "auto" only where Hugging Face fills it.
     expect(errorOf({ ...ok, zero_optimization: { stage: 'auto' } })).toMatch(/key "zero_optimization.stage" expects an integer .* got "auto"/);
     expect(errorOf({ ...ok, model: { init: 'zeros' } })).toBe('zero3.json: key "model.init" expects one of "pretrained", "random" or null, got "zeros"');
+    // a seed a double cannot hold exactly would seed another stream than the one written down
+    expect(errorOf({ ...ok, training: { seed: 2 ** 53 } })).toBe('zero3.json: key "training.seed" expects an integer >= 0 and <= 9007199254740991, got 9007199254740992');
   });
 });
 
