@@ -236,19 +236,42 @@ export class HfExportWriter {
     fsyncPath(join(this.tmpDir, file));
   }
 
+  /**
+   * The base's config.json with torch_dtype set to the parameters' dtype, when they share one (they
+   * do in every TeleChat release). The text is edited, not re-serialised, so every other value keeps
+   * its spelling (`4.0` stays a float to Python, `1e-05` stays as written).
+   */
   private writeConfig(): void {
     const path = join(this.baseDir, 'config.json');
+    let text: string;
     let config: Record<string, unknown>;
     try {
-      config = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+      text = readFileSync(path, 'utf8');
+      config = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
       throw new CheckpointError(`${path}: cannot read: ${(err as Error).message}`);
     }
-    // the parameters' dtype, when they share one (they do in every TeleChat release)
     const dtypes = new Set(this.plan.filter((t) => t.kind === 'param').map((t) => t.dtype));
     const name = dtypes.size === 1 ? TORCH_DTYPE_NAMES[[...dtypes][0]!] : undefined;
-    if (name) config['torch_dtype'] = name;
-    this.writeJson('config.json', config);
+    if (name && config['torch_dtype'] !== name) {
+      const entry = /("torch_dtype"\s*:\s*)(null|"[^"]*")/;
+      const edited = entry.test(text) ? text.replace(entry, `$1${JSON.stringify(name)}`) : text.replace('{', `{\n  "torch_dtype": ${JSON.stringify(name)},`);
+      // the edit must give exactly the config with the new dtype (else, say a nested torch_dtype
+      // came first, the whole file is written out again)
+      const want: Record<string, unknown> = { ...config, torch_dtype: name };
+      const ok = ((): boolean => {
+        try {
+          const got = JSON.parse(edited) as Record<string, unknown>;
+          const keys = Object.keys(want);
+          return Object.keys(got).length === keys.length && keys.every((k) => JSON.stringify(got[k]) === JSON.stringify(want[k]));
+        } catch {
+          return false;
+        }
+      })();
+      text = ok ? edited : JSON.stringify(want, null, 2) + '\n';
+    }
+    writeFileSync(join(this.tmpDir, 'config.json'), text);
+    fsyncPath(join(this.tmpDir, 'config.json'));
   }
 
   private moveIntoPlace(): void {

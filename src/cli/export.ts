@@ -40,6 +40,9 @@ async function main(): Promise<void> {
       checkGgufOutput(argv.output);
       const res = exportGgufCli({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite });
       process.stdout.write(`wrote ${argv.output}: ${res.tensors} tensors, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
+      if (res.f16Fallbacks > 0) {
+        process.stdout.write(`note: ${res.f16Fallbacks} matri${res.f16Fallbacks === 1 ? 'x is' : 'ces are'} written f16, not ${argv.dtype}: their rows are not a multiple of 32 long (ggml's block size)\n`);
+      }
       return;
     }
     const d = argv.dtype === undefined ? null : parseGgufDtype(argv.dtype);

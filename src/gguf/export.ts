@@ -164,6 +164,8 @@ export interface GgufExportResult {
   path: string;
   bytes: number;
   tensors: number;
+  /** Matrices a q8_0 / q4_0 export wrote f16 instead: their rows are not a multiple of 32 long. */
+  f16Fallbacks: number;
 }
 
 /** Writes `source` as one GGUF file (atomic: a temp file renamed into place). */
@@ -187,7 +189,9 @@ export function exportGguf(source: CanonicalSource, outPath: string, dtype: Gguf
     for (const t of plan) writer.write(t.name, encodeTensor(t.values(memo), t.type));
     const bytes = writer.bytesWritten;
     writer.finish();
-    return { path: writer.outPath, bytes, tensors: plan.length };
+    const quantized = MATRIX_TYPE[dtype] === GgmlType.Q8_0 || MATRIX_TYPE[dtype] === GgmlType.Q4_0;
+    const f16Fallbacks = quantized ? plan.filter((t) => t.dims.length === 2 && t.type === GgmlType.F16).length : 0;
+    return { path: writer.outPath, bytes, tensors: plan.length, f16Fallbacks };
   } catch (err) {
     writer.abort();
     throw err;

@@ -9,7 +9,9 @@ import { Template } from '@huggingface/jinja';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderChat, jinjaChatTemplate, type ChatMessage } from '../../src/gguf/chat_template.js';
-import { exportGguf } from '../../src/gguf/export.js';
+import { exportGguf, planTensors } from '../../src/gguf/export.js';
+import { GgmlType } from '../../src/gguf/format.js';
+import { parseModelSpec } from '../../src/model/spec.js';
 import { CheckpointCanonicalSource, HfCanonicalSource } from '../../src/gguf/sources.js';
 import { ropeParams } from '../../src/model/rope.js';
 import { loadHfSpec } from '../../src/checkpoint/hf.js';
@@ -35,6 +37,15 @@ function get(meta: Meta, key: string): unknown {
   return key.split('.').reduce<unknown>((o, k) => (o as Meta)[k], meta);
 }
 
+describe('q8_0 / q4_0 matrices whose rows are not a multiple of 32 long', () => {
+  it('are planned f16, and counted for the command line to say so', () => {
+    // hidden 80: every matrix reading the hidden state has rows of 80; the down projection's (ffn 96) are whole blocks
+    const spec = parseModelSpec({ ...GGUF_LAYOUTS.telechat2!, hidden_size: 80, n_head: 5, num_key_value_heads: 1 });
+    const f16 = planTensors(spec, 'q4_0').filter((t) => t.dims.length === 2 && t.type === GgmlType.F16);
+    expect(f16.map((t) => t.name).filter((n) => n.startsWith('blk.0.'))).toEqual(['blk.0.attn_q.weight', 'blk.0.attn_k.weight', 'blk.0.attn_v.weight', 'blk.0.attn_output.weight', 'blk.0.ffn_gate.weight', 'blk.0.ffn_up.weight']);
+  });
+});
+
 describe('GGUF file, read back by node-llama-cpp', () => {
   it.each(['telechat2', 'telechat', '52b'])('%s: llama metadata, padded vocabulary and tensor table', async (layout) => {
     const m = models[layout]!;
@@ -42,7 +53,8 @@ describe('GGUF file, read back by node-llama-cpp', () => {
     const src = new HfCanonicalSource(m.hf);
     const path = join(tmp.dir, `${layout}-meta.gguf`);
     try {
-      exportGguf(src, path, 'q8_0');
+      // every row is a multiple of 32 long here (hidden 64, ffn 96): nothing falls back to f16
+      expect(exportGguf(src, path, 'q8_0').f16Fallbacks).toBe(0);
     } finally {
       src.close();
     }

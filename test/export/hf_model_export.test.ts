@@ -76,6 +76,10 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
     const srcCfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(cfg).toEqual({ ...srcCfg, torch_dtype: 'bfloat16' });
+    // edited, not re-serialised: every other value keeps its spelling (1e-5 stays 1e-5, 4.0 a float)
+    const srcText = readFileSync(join(src, 'config.json'), 'utf8');
+    expect(srcText).toMatch(/"torch_dtype": "float32"/);
+    expect(readFileSync(join(out, 'config.json'), 'utf8')).toBe(srcText.replace('"torch_dtype": "float32"', '"torch_dtype": "bfloat16"'));
     loadsBack(out);
     // and back from the bf16 dir to fp32: exact
     const back = join(tmp.dir, 'bf16-to-fp32');
