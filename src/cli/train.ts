@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       evalData: argv['eval-data'],
     };
     // the device first: a CUDA run sets its GPU before the communicator (NCCL) is created
-    const precision = loadConfig(argv.config ?? null, { sets: argv.set, flags, context: { worldSize: discoverRank().worldSize, hiddenSize: 1 } }).config.run.precision;
+    const precision = loadConfig(argv.config ?? null, { sets: argv.set, flags, context: { worldSize: discoverRank().worldSize, hiddenSize: 1, runLengthLater: true } }).config.run.precision;
     const choice = resolveDevice(argv.device as DeviceFlag, precision);
     const backend = argv['dry-run'] ? null : backendFor(choice.device);
     const group = argv['dry-run'] ? null : initDistributed({ device: choice.device });

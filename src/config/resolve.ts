@@ -58,6 +58,12 @@ export interface ResolveContext {
   hiddenSize?: number;
   /** Rows in the dataset, to turn epochs into steps (and to size "auto" total/warmup steps). */
   datasetRows?: number;
+  /**
+   * The dataset is opened later (a first pass for paths, the batch split or the precision): a
+   * schedule that needs the run length resolves with a stand-in of one step instead of failing,
+   * and the pass with datasetRows resolves it for real.
+   */
+  runLengthLater?: boolean;
   /** Values that fill "auto" (defaults: HF_DEFAULTS). */
   hf?: Partial<HfArgs>;
   /** The dataset the run reads, once opened: training.max_seq_len follows it, and data options that are set must agree with it. */
@@ -131,7 +137,7 @@ export function resolveConfig(
   const totalSteps = maxSteps ?? (stepsPerEpoch === null ? null : Math.ceil((training['epochs'] as number) * stepsPerEpoch));
   const needTotal = (path: string): number =>
     totalSteps ??
-    fail(path, `"${path}" needs the run length: set "training.max_steps" (--max-steps) or give the dataset so epochs can be counted`);
+    (ctx.runLengthLater ? 1 : fail(path, `"${path}" needs the run length: set "training.max_steps" (--max-steps) or give the dataset so epochs can be counted`));
 
   const optimizer = resolveOptimizer(cfg['optimizer'] as JsonObject | undefined, hf, warnings, origin, fail);
   const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params.lr, hf, needTotal, fail, warnings, origin);

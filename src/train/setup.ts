@@ -120,14 +120,14 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   };
   // First pass: the paths (model, data, output) and the batch split; "auto" values that need
   // the model or the data are filled in the second pass.
-  const first = loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1 } }).config;
+  const first = loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true } }).config;
   const model = chooseModel(first);
   const dataPath = first.data.path ?? DEFAULT_DATA;
   // A dataset dir's manifest must agree with the config before the output dir is touched
   // (--overwrite empties it).
   const prebuilt = isDatasetDir(dataPath);
   if (prebuilt) {
-    loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });
+    loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });
   }
   // the eval set's inputs, checked before the output dir is touched too
   const evalData = first.training.eval_data;

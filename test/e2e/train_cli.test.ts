@@ -115,6 +115,18 @@ describe('telechat-train command line', () => {
     expect(res.stdout).toContain(`note: source ${join(tmp.dir, 'skip.jsonl')}: key "category" on 3 line(s) is not read by its format (not training input)`);
   });
 
+  it('a schedule that needs the run length (warmup_ratio) takes it from epochs over the dataset', () => {
+    const cfg = JSON.parse(readFileSync(resolve('configs/zero1.json'), 'utf8')) as { training: Record<string, unknown>; scheduler: unknown };
+    delete cfg.training.max_steps;
+    expect(cfg.scheduler).toEqual({ type: 'cosine', params: { warmup_ratio: 0.1 } });
+    writeFileSync(join(tmp.dir, 'epochs.json'), JSON.stringify(cfg));
+    const res = run(['--config', join(tmp.dir, 'epochs.json'), '--epochs', '1', '--output-dir', 'epochs', '--dry-run']);
+    expect(res.status, res.stderr).toBe(0);
+    // 168 rows of the shipped data in global batches of 4: 42 steps, ceil(0.1 x 42) = 5 of warm-up
+    expect(res.stdout).toMatch(/"total_steps": 42/);
+    expect(res.stdout).toMatch(/"warmup_num_steps": 5/);
+  });
+
   it('--dry-run resolves everything, prints the plan, writes no output', () => {
     const res = run(['--config', resolve('configs/zero2.json'), '--output-dir', 'dry', '--dry-run']);
     expect(res.status, res.stderr).toBe(0);
