@@ -207,7 +207,12 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       // the checkpoint must continue this run (model, dataset, global batch, its optimizer state's
       // files), found here so --dry-run finds it and a failed start undoes the data it built
       const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: config.train_batch_size };
-      openResume(outDir, req.resume, identity, config.lora, lora ? loraUnitList(source.spec, lora) : unitList(source.spec)).zero.close();
+      const { dir, state, zero } = openResume(outDir, req.resume, identity, config.lora, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
+      zero.close();
+      const total = config.run.total_steps;
+      if (total !== null && state.step > total) {
+        throw new Error(`--resume ${dir}: the checkpoint is at step ${state.step}, past the run's ${total} steps (--max-steps counts every step, across resumes): raise --max-steps to continue it`);
+      }
     }
     taken?.commit();
     return { config, warnings, model: source, reader, evalReader, lora, cleanup: req.dryRun ? cleanup : () => {}, said };

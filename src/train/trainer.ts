@@ -330,6 +330,11 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     );
     return summary;
   }
+  if (startStep === totalSteps) {
+    // a finished run resumed with the same length: nothing was trained (prepareRun refuses a shorter one)
+    log.line(`done: nothing to train: the checkpoint is at step ${startStep}, the run's last; final model in ${join(outDir, 'final')}`);
+    return summary;
+  }
   log.line(
     `done: ${summary.steps} steps, ${summary.tokens.toLocaleString('en-US')} tokens in ${formatSeconds(summary.seconds)}; ` +
       `loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)} (best ${summary.bestLoss.toFixed(4)})` +

@@ -96,6 +96,16 @@ describe('telechat-train command line', () => {
       expect(other.stderr).toMatch(/cannot resume a different run: dataset/);
       expect(readdirSync(join(out, 'data')).sort()).toEqual(dataBefore);
     }
+    // a resume shorter than the checkpoint is refused; one as long as it has nothing to train and writes nothing
+    const shorter = run(['--config', resolve('configs/zero3.json'), '--resume', 'auto', '--max-steps', '30']);
+    expect(shorter.status).toBe(1);
+    expect(shorter.stderr).toMatch(/the checkpoint is at step 40, past the run's 30 steps .*raise --max-steps to continue it/);
+    const same = run(['--config', resolve('configs/zero3.json'), '--resume', 'auto']);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.stdout).toMatch(/done: nothing to train: the checkpoint is at step 40, the run's last/);
+    expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000040');
+    expect(readFileSync(join(out, 'metrics.jsonl')).equals(metrics)).toBe(true);
+    expect(readdirSync(out).sort()).toEqual(before);
     // and one that starts replaces it, leaving nothing of it behind
     const replaced = run(['--config', resolve('configs/zero3.json'), '--max-steps', '2', '--output-dir', 'output/zero3-copy']);
     expect(replaced.status, replaced.stderr).toBe(0);
