@@ -303,7 +303,8 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       }
     }
     if (endStep === totalSteps) bar?.finish();
-    if (summary.stoppedBy === null) {
+    // (a finished run resumed at its length has its final/ already)
+    if (summary.stoppedBy === null && startStep < totalSteps) {
       if (lastSaved !== endStep) save(endStep);
       // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
       // init is saved in the training dtype

@@ -1,6 +1,6 @@
 // telechat-train from the command line, as the README runs it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadHfSpec } from '../../src/checkpoint/hf.js';
@@ -100,12 +100,14 @@ describe('telechat-train command line', () => {
     const shorter = run(['--config', resolve('configs/zero3.json'), '--resume', 'auto', '--max-steps', '30']);
     expect(shorter.status).toBe(1);
     expect(shorter.stderr).toMatch(/the checkpoint is at step 40, past the run's 30 steps .*raise --max-steps to continue it/);
+    const finalBefore = statSync(join(out, 'final', 'model.safetensors')).mtimeMs;
     const same = run(['--config', resolve('configs/zero3.json'), '--resume', 'auto']);
     expect(same.status, same.stderr).toBe(0);
     expect(same.stdout).toMatch(/done: nothing to train: the checkpoint is at step 40, the run's last/);
     expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000040');
     expect(readFileSync(join(out, 'metrics.jsonl')).equals(metrics)).toBe(true);
     expect(readdirSync(out).sort()).toEqual(before);
+    expect(statSync(join(out, 'final', 'model.safetensors')).mtimeMs).toBe(finalBefore);
     // and one that starts replaces it, leaving nothing of it behind
     const replaced = run(['--config', resolve('configs/zero3.json'), '--max-steps', '2', '--output-dir', 'output/zero3-copy']);
     expect(replaced.status, replaced.stderr).toBe(0);
