@@ -244,7 +244,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         if (res.overflow) skipped = 'overflow';
         if (cfg.fp16.enabled) scaler.update(res.overflow);
       }
-      scheduler.step();
+      // a step whose update was skipped for non-finite gradients (an fp16 overflow) or loss leaves the
+      // schedule where it is, as DeepSpeed's engine (and HF's Trainer under amp) do
+      if (skipped !== 'overflow' && skipped !== 'nonfinite_loss') scheduler.step();
       const tokens = engine.allReduceSum(batches.tokens);
       const flops = engine.allReduceSum(trainingFlops(source.spec, batches.docLens, lora ? { adapterParams: engine.table.count } : null));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -19,12 +19,17 @@ beforeAll(async () => {
   });
 }, 300_000);
 
-function run(onNonfinite: 'skip' | 'abort', out: string) {
-  const cfg = join(tmp.dir, `${onNonfinite}.json`);
+// a warm-up that moves the learning rate every step, from the lr that sends the weights to inf
+const WARMUP = { type: 'WarmupLR', params: { warmup_min_lr: 1e12, warmup_max_lr: 2e12, warmup_num_steps: 10, warmup_type: 'linear' } };
+
+function run(onNonfinite: 'skip' | 'abort', out: string, extra: Record<string, unknown> = {}) {
+  const cfg = join(tmp.dir, `${onNonfinite}-${Object.keys(extra).join('-')}.json`);
   writeFileSync(cfg, JSON.stringify({
     train_micro_batch_size_per_gpu: 2, gradient_accumulation_steps: 1, gradient_clipping: 0,
     optimizer: { type: 'Adam', params: { lr: 1e12, adam_w_mode: false } },
+    scheduler: WARMUP,
     training: { max_steps: 4, max_seq_len: 96, on_nonfinite: onNonfinite, save_steps: 0 },
+    ...extra,
   }));
   return spawnSync(process.execPath, [TRAIN_CLI, '--config', cfg, '--init', 'random', '--model-config', fx.modelConfig, '--data', fx.data, '--output-dir', out], { encoding: 'utf8' });
 }
@@ -44,5 +49,20 @@ describe('non-finite loss', () => {
     expect(m.map((x) => x.skipped ?? null)).toEqual([null, 'nonfinite_loss', 'nonfinite_loss', 'nonfinite_loss']);
     expect(res.stdout).toMatch(/3 steps skipped/);
     expect(existsSync(join(out, 'final', 'model.safetensors'))).toBe(true);
+    // a skipped update leaves the schedule where it is (DeepSpeed steps its scheduler only after an
+    // update): steps 2-4 all use iteration 0 of the warm-up, as step 1's initial lr (stepping it
+    // would have given 1e12 + 1e11 and 1e12 + 2e11 to steps 3 and 4)
+    expect(new Set((m as unknown as Array<{ lr: number }>).map((x) => x.lr))).toEqual(new Set([1e12]));
+  });
+
+  it('fp16 overflow: every step skipped by the loss scaler keeps the warm-up at its start', () => {
+    const out = join(tmp.dir, 'fp16-overflow');
+    // a loss scale of 2^40 overflows fp16 gradients on every step (the 1e12 lr never gets applied)
+    const res = run('abort', out, { fp16: { enabled: true, initial_scale_power: 40, hysteresis: 1, loss_scale_window: 1000 } });
+    expect(res.status, res.stderr).toBe(0);
+    const m = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { skipped?: string; lr: number; loss_scale: number });
+    expect(m.map((x) => x.skipped ?? null)).toEqual(['overflow', 'overflow', 'overflow', 'overflow']);
+    expect(m.map((x) => x.loss_scale)).toEqual([2 ** 40, 2 ** 39, 2 ** 38, 2 ** 37]);
+    expect(new Set(m.map((x) => x.lr)).size).toBe(1);
   });
 });
