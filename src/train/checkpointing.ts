@@ -250,13 +250,12 @@ function saveFailure(ctx: SaveContext, name: string, tmp: string, err: unknown):
   );
 }
 
-/** Keeps the newest `limit` complete checkpoints (never the one just written, nor the one `best` names). */
+/** Keeps the newest `limit` complete checkpoints, plus the one just written and the one `best` names. */
 function pruneCheckpoints(outDir: string, limit: number | null, keep: string): void {
   if (limit === null || limit <= 0) return;
-  const best = readPointer(outDir, 'best');
-  const all = readdirSync(outDir).filter((f) => /^checkpoint-\d{6}$/.test(f) && f !== best).sort();
-  const excess = all.length - limit;
-  for (const f of all.slice(0, Math.max(0, excess))) if (f !== keep) rmSync(join(outDir, f), { recursive: true, force: true });
+  const all = readdirSync(outDir).filter((f) => /^checkpoint-\d{6}$/.test(f)).sort();
+  const kept = new Set([...all.slice(-limit), keep, readPointer(outDir, 'best')]);
+  for (const f of all) if (!kept.has(f)) rmSync(join(outDir, f), { recursive: true, force: true });
 }
 
 function readPointer(outDir: string, name: 'latest' | 'best'): string | null {
@@ -264,9 +263,13 @@ function readPointer(outDir: string, name: 'latest' | 'best'): string | null {
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : null;
 }
 
-/** Rank 0, after checkpoint-<step> is complete: `best` names it (written atomically, like `latest`). */
-export function writeBestPointer(outDir: string, step: number): void {
+/**
+ * Rank 0, after checkpoint-<step> is complete: `best` names it (written atomically, like `latest`),
+ * and the checkpoint it named before goes too when it is not among the newest `saveTotalLimit`.
+ */
+export function writeBestPointer(outDir: string, step: number, saveTotalLimit: number | null): void {
   writeFileAtomic(join(outDir, 'best'), checkpointName(step) + '\n');
+  pruneCheckpoints(outDir, saveTotalLimit, checkpointName(step));
 }
 
 /** The checkpoint dir --resume names: auto = OUTPUT/latest. */

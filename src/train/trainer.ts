@@ -285,7 +285,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         save(step + 1);
         lastSaved = step + 1;
       }
-      if (saveBest && evaluated.improved && isRank0) writeBestPointer(outDir, step + 1);
+      if (saveBest && evaluated.improved && isRank0) writeBestPointer(outDir, step + 1, cfg.training.save_total_limit);
       if (evaluated?.stop) {
         bar?.finish();
         log.line(`${evaluated.stop}; stopping at step ${step + 1} of ${totalSteps}`);

@@ -162,6 +162,17 @@ describe('save_best and early stopping', () => {
     expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000004');
   }, 120_000);
 
+  it('save_total_limit keeps the newest checkpoints and the best, not a best that was overtaken', async () => {
+    // a learning run: the eval loss falls at every evaluation, so best moves to each new checkpoint
+    const out = join(tmp.dir, 'limit-best');
+    const c = zeroConfig(2, 3, 4, 4, {}, { eval_steps: 1, save_steps: 0, save_best: true, save_total_limit: 1 });
+    await runTrain(fx, out, 1, { ...c, data: DATA }, port++);
+    const losses = evalLines(out).map((l) => l.eval_loss);
+    expect(losses).toEqual([...losses].sort((a, b) => b - a)); // each evaluation improved
+    expect(readFileSync(join(out, 'best'), 'utf8').trim()).toBe('checkpoint-000004');
+    expect(readdirSync(out).filter((f) => f.startsWith('checkpoint-'))).toEqual(['checkpoint-000004']);
+  }, 120_000);
+
   it('save_best follows the lowest eval loss of a learning run', async () => {
     const out = join(tmp.dir, 'run-1-0');
     const lines = evalLines(out);
