@@ -23,9 +23,9 @@ async function main(): Promise<number> {
       'If any rank fails, all ranks are stopped and the launcher exits with that rank\'s status. ' +
       'SIGINT/SIGTERM are forwarded: telechat-train ranks finish their step, save a checkpoint and exit 130/143, and so does the launcher; ' +
       'a second signal kills the ranks at once. Ranks stop by themselves if the launcher dies.')
-    .option('nproc-per-node', { type: 'number', default: 1, describe: 'processes (ranks) on this node' })
-    .option('nnodes', { type: 'number', default: 1, describe: 'number of nodes' })
-    .option('node-rank', { type: 'number', default: 0, describe: 'index of this node' })
+    .option('nproc-per-node', { type: 'number', describe: 'processes (ranks) on this node (default 1); with --hostfile, at most this many per host, as DeepSpeed\'s --num_gpus' })
+    .option('nnodes', { type: 'number', describe: 'number of nodes (default 1); with --hostfile, the first this many hosts, as DeepSpeed\'s --num_nodes' })
+    .option('node-rank', { type: 'number', describe: 'index of this node (default 0; not with --hostfile, which starts every node)' })
     .option('master-addr', { type: 'string', describe: 'address of the node hosting rank 0 (default 127.0.0.1, or the first hostfile host)' })
     .option('master-port', { type: 'number', default: DEFAULT_MASTER_PORT, describe: 'rendezvous port on the master' })
     .option('hostfile', { type: 'string', describe: 'DeepSpeed hostfile ("host slots=N" lines); other hosts are started over ssh' })
@@ -55,7 +55,16 @@ async function main(): Promise<number> {
   if (masterPort > 65535) throw new Error(`--master-port must be <= 65535, got ${masterPort}`);
 
   if (argv.hostfile !== undefined) {
-    const hosts = readHostfile(argv.hostfile);
+    if (argv['node-rank'] !== undefined) throw new Error('--node-rank has no place with --hostfile: the launcher starts every node of the hostfile itself');
+    // DeepSpeed's --num_nodes / --num_gpus: the first N hosts, at most N slots on each
+    const all = readHostfile(argv.hostfile);
+    const nodes = argv.nnodes === undefined ? all.length : positiveInt('nnodes', argv.nnodes, 1);
+    if (nodes > all.length) throw new Error(`--nnodes ${nodes}: ${argv.hostfile} lists ${all.length} host(s)`);
+    const perNode = argv['nproc-per-node'] === undefined ? null : positiveInt('nproc-per-node', argv['nproc-per-node'], 1);
+    const hosts = all.slice(0, nodes).map((h) => {
+      if (perNode !== null && perNode > h.slots) throw new Error(`--nproc-per-node ${perNode}: ${argv.hostfile} gives ${h.host} ${h.slots} slot(s)`);
+      return { ...h, slots: perNode ?? h.slots };
+    });
     const launcherArgv = [process.execPath, process.argv[1]!, '--grace-seconds', String(argv['grace-seconds'])];
     // The secret is made here so the remote command lines carry the same one.
     const env = withRunSecret(process.env);
@@ -67,11 +76,11 @@ async function main(): Promise<number> {
     plan.local.env = env;
     return runJob(plan.local, plan.remotes);
   }
-  const nnodes = positiveInt('nnodes', argv.nnodes, 1);
-  const nodeRank = positiveInt('node-rank', argv['node-rank'], 0);
+  const nnodes = positiveInt('nnodes', argv.nnodes ?? 1, 1);
+  const nodeRank = positiveInt('node-rank', argv['node-rank'] ?? 0, 0);
   if (nodeRank >= nnodes) throw new Error(`--node-rank ${nodeRank} must be < --nnodes ${nnodes}`);
   const opts: LaunchOptions = {
-    nprocPerNode: positiveInt('nproc-per-node', argv['nproc-per-node'], 1),
+    nprocPerNode: positiveInt('nproc-per-node', argv['nproc-per-node'] ?? 1, 1),
     nnodes,
     nodeRank,
     masterAddr: argv['master-addr'] ?? '127.0.0.1',

@@ -184,6 +184,24 @@ describe('hostfile', () => {
       const stats = r.stdout.split('\n').filter((l) => l.includes('STATS '));
       expect(stats).toHaveLength(3);
       expect(r.stdout).toMatch(/^\[node 1\] \[rank 2\] STATS \{"rank":2,"world":3,/m);
+      // DeepSpeed's --num_gpus / --num_nodes: at most N ranks per host, the first N hosts
+      const capped = async (extra: string[]) => {
+        const res = await runLauncher(['--hostfile', join(dir, 'hosts'), '--master-addr', '127.0.0.1', '--master-port', String(await freePort()), ...extra,
+          '--', 'node', join(workersDir, 'collectives.mjs')], { PATH: `${dir}:${process.env.PATH}`, TEST_LENGTHS: '1', TELECHAT_RUN_SECRET: '' });
+        if (res.code !== 0) throw new Error(`launcher exited ${res.code}:\n${res.stderr}\n${res.stdout}`);
+        return res.stdout.split('\n').filter((l) => l.includes('STATS ')).map((l) => /"world":(\d+)/.exec(l)![1]);
+      };
+      expect(await capped(['--nproc-per-node', '1'])).toEqual(['2', '2']);
+      expect(await capped(['--nnodes', '1'])).toEqual(['2', '2']);
+      for (const [extra, message] of [
+        [['--nproc-per-node', '3'], /--nproc-per-node 3: .*hosts gives host-a 2 slot\(s\)/],
+        [['--nnodes', '3'], /--nnodes 3: .*hosts lists 2 host\(s\)/],
+        [['--node-rank', '1'], /--node-rank has no place with --hostfile/],
+      ] as const) {
+        const bad = await runLauncher(['--hostfile', join(dir, 'hosts'), ...extra, '--', 'true'], {});
+        expect(bad.code).toBe(1);
+        expect(bad.stderr).toMatch(message);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
