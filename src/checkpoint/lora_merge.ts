@@ -1,4 +1,5 @@
-// telechat-export of a LoRA checkpoint (or any PEFT adapter dir): the frozen base with the
+// A LoRA run's final/ over a pretrained base, and telechat-export of a LoRA checkpoint (or any
+// PEFT adapter dir): the frozen base with the
 // adapters merged, W + alpha / r * B A (model/lora.ts mergeInto), as an HF dir shaped like the
 // base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
 import { existsSync } from 'node:fs';

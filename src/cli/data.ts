@@ -125,8 +125,8 @@ await yargs(argv)
     (y) =>
       y
         .option('input', { type: 'string', demandOption: true, describe: 'FILE[,FILE...] (.jsonl) or a mixing file MIX.json' })
-        .option('model', { type: 'string', describe: 'model dir: tokenizer files and config.json (template)' })
-        .option('tokenizer', { type: 'string', describe: 'tokenizer dir (tokenizer.model or tokenizer.json + configs)' })
+        .option('model', { type: 'string', describe: 'model dir: tokenizer files and config.json (template); or --tokenizer, not both' })
+        .option('tokenizer', { type: 'string', describe: 'tokenizer dir (tokenizer.model or tokenizer.json + configs); or --model, not both' })
         .option('output', { type: 'string', demandOption: true, describe: 'dataset dir to create' })
         .option('max-seq-len', { type: 'number', demandOption: true, describe: 'max tokens per row' })
         .option('template', { choices: TEMPLATES, describe: 'chat template (default: from the model config.json)' })

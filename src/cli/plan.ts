@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     .option('precision', { type: 'string', choices: ['bf16', 'fp16', 'fp32'], default: 'bf16', describe: 'training dtype (the CUDA backend trains in bf16/fp16 only)' })
     .option('grad-accum-dtype', { type: 'string', choices: ['fp32', 'bf16', 'fp16'], default: 'fp32', describe: 'gradient accumulation dtype (data_types.grad_accum_dtype; the trainer accumulates in fp32)' })
     .option('lora-r', { type: 'number', describe: 'LoRA rank: frozen base, adapters trained (the config section lora)' })
-    .option('lora-targets', { type: 'string', describe: 'comma-separated HF module names to adapt (default: every projection of a block)' })
+    .option('lora-targets', { type: 'string', describe: 'comma-separated HF module names, or dotted suffixes of their paths (self_attention.query), or all-linear alone (default: every projection of a block)' })
     .option('tflops', { type: 'number', describe: 'peak dense TFLOP/s per GPU in the training precision (overrides the table)' })
     .option('mfu', { type: 'number', default: DEFAULT_MFU, describe: 'assumed fraction of the peak the executed FLOPs reach' })
     .option('intra-node-gbps', { type: 'number', describe: 'per-GPU ring bandwidth inside a node, Gb/s (default: the GPU\'s NVLink)' })

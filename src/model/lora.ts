@@ -19,7 +19,7 @@ export interface LoraConfig {
   r: number;
   alpha: number;
   dropout: number;
-  /** The layout's HF module names (last path component), or ["all-linear"]. */
+  /** Module names, or dotted suffixes of module paths (PEFT's list match), or ["all-linear"]. */
   targetModules: string[];
 }
 

@@ -1,8 +1,8 @@
 // LoRA planning (the trainer: src/train/lora_run.ts, DESIGN.md "LoRA runs"): the base model is frozen
 // in the training dtype (no gradients, master weights or moments); every targeted projection
 // gets adapters A [r, in] and B [out, r], trained with full fp32 master weights and AdamW
-// moments. Target names are the layout's Hugging Face module names; a 52B `c_proj` matches
-// both the attention and the MLP output projection, as PEFT's suffix match does.
+// moments. Targets are selected as the trainer selects them (model/lora.ts loraTargets): module
+// names or dotted suffixes of module paths, as PEFT matches them, or "all-linear".
 import { loraTargets } from '../model/lora.js';
 import type { ModelSpec } from '../model/spec.js';
 

@@ -104,7 +104,7 @@ export function validatePlanInput(p: PlanInput): void {
   const positiveInt = (v: number, flag: string): void => {
     if (!Number.isInteger(v) || v < 1) throw new PlanInputError(`${flag} must be a positive integer, got ${v}`);
   };
-  if (!Number.isInteger(p.gpus) || p.gpus < 1) throw new PlanInputError(`--gpus must be at least 1 GPU, got ${p.gpus}`);
+  if (!Number.isInteger(p.gpus) || p.gpus < 1) throw new PlanInputError(`--gpus must be a whole number of GPUs >= 1, got ${p.gpus}`);
   positiveInt(p.gpusPerNode, '--gpus-per-node');
   if (p.gpus > p.gpusPerNode && p.gpus % p.gpusPerNode !== 0) {
     throw new PlanInputError(`--gpus ${p.gpus} is not a whole number of nodes of ${p.gpusPerNode} (--gpus-per-node)`);

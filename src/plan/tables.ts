@@ -88,8 +88,9 @@ export function planningDoc(): string {
   out.push('  allocator\'s bytes for fragmentation.');
   out.push('- **LoRA** (`--lora-r R [--lora-targets M,...]`, or a config\'s `lora` section under `telechat-train --dry-run`):');
   out.push('  as the trainer allocates (test/zero/lora_memory.test.ts): the base frozen in the training dtype with no gradients, master weights or');
-  out.push('  moments (stage 3 shards it too); adapters r x (in + out) per targeted projection (default: every');
-  out.push('  projection of a block, as TeleChat\'s scripts) with full fp32 master weights and AdamW moments. The base');
+  out.push('  moments (stage 3 shards it too); adapters r x (in + out) per targeted projection (module names, dotted');
+  out.push('  suffixes of module paths or `all-linear`, as the trainer matches them; default: every projection of a');
+  out.push('  block, as TeleChat\'s scripts) with full fp32 master weights and AdamW moments. The base');
   out.push('  then costs 4 FLOPs per parameter per token (no weight gradients). The adapters\' per-micro-step scratch');
   out.push('  (`scale x A^T` of every target, [T, r]; the dropped inputs with dropout) is in `buffers`.');
   out.push('- With `--offload-param` but not `--offload-optimizer`, AdamW runs on the GPU and keeps a device copy of');

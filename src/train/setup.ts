@@ -124,7 +124,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   const model = chooseModel(first);
   const dataPath = first.data.path ?? DEFAULT_DATA;
   // A dataset dir's manifest must agree with the config before the output dir is touched
-  // (--overwrite empties it).
+  // (--overwrite sets the earlier run aside).
   const prebuilt = isDatasetDir(dataPath);
   if (prebuilt) {
     loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });

@@ -83,7 +83,7 @@ describe('telechat-plan', () => {
     writeFileSync(llama, JSON.stringify({ architectures: ['LlamaForCausalLM'], hidden_size: 4096, num_hidden_layers: 32 }));
     const cases: Array<[string[], RegExp]> = [
       [['--model', llama, '--gpus', '8'], /^telechat-plan: .*llama\.json: unknown architecture "LlamaForCausalLM".*supported layouts/],
-      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '0'], /^telechat-plan: --gpus must be at least 1 GPU, got 0\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '0'], /^telechat-plan: --gpus must be a whole number of GPUs >= 1, got 0\n$/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '12'], /^telechat-plan: --gpus 12 is not a whole number of nodes of 8/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '0'], /^telechat-plan: --micro-batch must be a positive integer, got 0\n$/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '300000', '--seq-len', '8192'], /can never fit: token indices are 32-bit/],
