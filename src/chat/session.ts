@@ -30,7 +30,7 @@ export interface AnswerStats {
 }
 
 export class ChatSession {
-  private readonly messages: ChatMessage[] = [];
+  private messages: ChatMessage[] = [];
   /** Of the last `ask`; null before the first. */
   lastAnswer: AnswerStats | null = null;
 
@@ -85,27 +85,29 @@ export class ChatSession {
    * The prompt for the history plus `question`, and how many tokens the answer may have:
    * --max-tokens, or what the context leaves after the prompt when that is less (generation
    * stops where the context is full, as llama.cpp's CLI does). The oldest turns are dropped
-   * while the prompt leaves less than --max-tokens; a question (with the system prompt and the
+   * while the prompt leaves less than --max-tokens (the history keeps them until the question is
+   * asked: a refused question leaves it as it was); a question (with the system prompt and the
    * chat template) that leaves no room for one answer token is an error.
    */
-  private prompt(question: string): { tokens: Token[]; maxTokens: number } {
+  private prompt(question: string): { tokens: Token[]; maxTokens: number; kept: ChatMessage[] } {
     const ctx = this.context.contextSize;
+    const kept = [...this.messages];
     for (;;) {
-      const tokens = this.tokenize(renderChat(this.format, [...this.messages, { role: 'user', content: question }], true));
+      const tokens = this.tokenize(renderChat(this.format, [...kept, { role: 'user', content: question }], true));
       const room = ctx - tokens.length;
-      const first = this.messages.findIndex((m) => m.role !== 'system');
-      if (room >= this.options.maxTokens || (first < 0 && room >= 1)) return { tokens, maxTokens: Math.min(this.options.maxTokens, room) };
+      const first = kept.findIndex((m) => m.role !== 'system');
+      if (room >= this.options.maxTokens || (first < 0 && room >= 1)) return { tokens, maxTokens: Math.min(this.options.maxTokens, room), kept };
       if (first < 0) {
         const what = this.options.system !== undefined ? 'the system prompt and the question take' : 'the question takes';
         throw new Error(`${what} ${tokens.length} tokens with the chat template, which leaves no room for an answer in the model's ${ctx}-token context: shorten it`);
       }
-      this.messages.splice(first, this.messages[first + 1]?.role === 'assistant' ? 2 : 1);
+      kept.splice(first, kept[first + 1]?.role === 'assistant' ? 2 : 1);
     }
   }
 
   /** Answers `question`, streaming text through `onText`; the turn joins the history. */
   async ask(question: string, onText: (text: string) => void): Promise<string> {
-    const { tokens, maxTokens } = this.prompt(question);
+    const { tokens, maxTokens, kept } = this.prompt(question);
     // keep what the context already holds of this prompt; evaluate the rest (at least the last token)
     await this.sequence.adaptStateToTokens(tokens, false);
     let start = Math.min(this.sequence.nextTokenIndex, tokens.length - 1);
@@ -128,7 +130,7 @@ export class ChatSession {
     const rest = filter.flush();
     if (rest) onText(rest);
     const answer = filter.text;
-    this.messages.push({ role: 'user', content: question }, { role: 'assistant', content: answer });
+    this.messages = [...kept, { role: 'user', content: question }, { role: 'assistant', content: answer }];
     return answer;
   }
 

@@ -119,6 +119,12 @@ async function main(): Promise<void> {
         return;
       }
       outputDir = setup.config.training.output_dir;
+      if (setup.finished !== null) {
+        // a finished run resumed at its length: nothing is written (prepareRun refuses a shorter one)
+        log(`done: nothing to train: ${setup.finished} is the run's last step, and ${join(outputDir, 'final')} holds its model`);
+        group!.destroy();
+        return;
+      }
       const stop = new StopRequest((sig) => {
         if (isRank0) process.stderr.write(`\ntelechat-train: received ${sig}: finishing this step, then saving a checkpoint (send it again, after ${REPEAT_WINDOW_MS / 1000} s, to stop at once)\n`);
       });

@@ -60,8 +60,8 @@ export interface ResolveContext {
   datasetRows?: number;
   /**
    * The dataset is opened later (a first pass for paths, the batch split or the precision): a
-   * schedule that needs the run length resolves with a stand-in of one step instead of failing,
-   * and the pass with datasetRows resolves it for real.
+   * schedule that needs the run length resolves with a stand-in length no check refuses (this
+   * pass's schedule is not used), and the pass with datasetRows resolves it for real.
    */
   runLengthLater?: boolean;
   /** Values that fill "auto" (defaults: HF_DEFAULTS). */
@@ -137,7 +137,7 @@ export function resolveConfig(
   const totalSteps = maxSteps ?? (stepsPerEpoch === null ? null : Math.ceil((training['epochs'] as number) * stepsPerEpoch));
   const needTotal = (path: string): number =>
     totalSteps ??
-    (ctx.runLengthLater ? 1 : fail(path, `"${path}" needs the run length: set "training.max_steps" (--max-steps) or give the dataset so epochs can be counted`));
+    (ctx.runLengthLater ? DEFERRED_RUN_LENGTH : fail(path, `"${path}" needs the run length: set "training.max_steps" (--max-steps) or give the dataset so epochs can be counted`));
 
   const optimizer = resolveOptimizer(cfg['optimizer'] as JsonObject | undefined, hf, warnings, origin, fail);
   const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params.lr, hf, needTotal, fail, warnings, origin);
@@ -201,13 +201,20 @@ export function resolveConfig(
 
 type Fail = (path: string, reason: string) => never;
 
+/** The run length a pass with runLengthLater stands in: longer than any warm-up a check compares it with. */
+const DEFERRED_RUN_LENGTH = 2 ** 40;
+
 /**
  * model.init: pretrained weights need a model dir; with none the run trains the built-in tiny
  * model from random init; a bare --model-config has no weights, so it takes --init random.
  */
 function resolveModelInit(m: JsonObject, fail: Fail): JsonObject {
   const { path, config, init } = m as { path: string | null; config: string | null; init: 'pretrained' | 'random' | null };
-  if (path !== null) return { ...m, init: init ?? 'pretrained' };
+  if (path !== null) {
+    // the architecture comes from the model dir's config.json: another one would be ignored
+    if (config !== null) fail('model.config', `--model-config ${config} with --model ${path}: the model dir's config.json is the architecture; give one of the two`);
+    return { ...m, init: init ?? 'pretrained' };
+  }
   if (config !== null) {
     if (init !== 'random') fail('model.init', `${config} gives no weights: pass --init random, or --model DIR for a checkpoint`);
     return m;

@@ -1,18 +1,29 @@
 // The output dir of a run: created if missing; an earlier run there is kept unless the user
 // asks to continue it (--resume) or to replace it (--overwrite). The run lock (run_lock.ts) is
-// taken before and survives --overwrite. Until the run has started (prepareRun succeeded) every
-// change here can be undone, so a start that fails leaves the dir as it found it.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+// taken before and survives --overwrite. Until the run has started every change here can be
+// undone, so a start that fails leaves the dir as it found it, and an earlier run set aside by a
+// start that was killed is put back by the next one.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { LOCK_FILE } from './run_lock.js';
 
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
 
+/** What a run writes into its output dir; `logFile` is training.log_file. Anything else there is the user's. */
+function isRunFile(name: string, logFile: string): boolean {
+  return /^checkpoint-\d{6}(\.tmp)?$/.test(name) || name === logFile.split('/')[0] ||
+    ['final', 'adapter', 'latest', 'best', 'metrics.jsonl', 'eval.jsonl', 'resolved-config.json', 'run.json', 'report.html',
+      'tensorboard', 'csv_monitor', 'data'].includes(name);
+}
+
+/** The files of an earlier run: what --resume continues and a new run must not overwrite. */
+function earlierRun(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || f === 'metrics.jsonl') : [];
+}
+
 /** Refuses to write over an earlier run's checkpoints unless asked to (--dry-run checks this too). */
 export function refuseEarlierRun(dir: string, overwrite: boolean): void {
-  if (!existsSync(dir) || overwrite) return;
-  const previous = readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || f === 'metrics.jsonl');
+  const previous = overwrite ? [] : earlierRun(dir);
   if (previous.length > 0) {
     throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); pass --resume auto to continue it or --overwrite to replace it`);
   }
@@ -26,6 +37,20 @@ function firstMissing(dir: string): string | null {
   return top;
 }
 
+/** Moves `names` from `from` into `to`; on a failure, what was moved goes back and the error stands. */
+function moveAll(names: readonly string[], from: string, to: string): void {
+  const moved: string[] = [];
+  try {
+    for (const f of names) {
+      renameSync(join(from, f), join(to, f));
+      moved.push(f);
+    }
+  } catch (err) {
+    for (const f of moved.reverse()) renameSync(join(to, f), join(from, f));
+    throw err;
+  }
+}
+
 /** What taking the output dir changed: undo() on a failed start, commit() once the run has started. */
 export interface OutputDirTaken {
   /** Removes the dirs it created, or what the start added to data/, and puts an overwritten run back. */
@@ -36,22 +61,35 @@ export interface OutputDirTaken {
 
 /**
  * Creates the output dir (with missing parents); then `lock` (the run lock, taken before anything
- * in the dir changes). A new run (not a resume) refuses an earlier one unless `overwrite`, which
- * moves it aside into REPLACED_PREFIX<pid>, deleted by commit() and put back by undo().
+ * in the dir changes) and removeStaleTemps. A new run (not a resume) refuses an earlier one unless
+ * `overwrite`, which moves the earlier run's files (isRunFile; the user's own files stay) aside
+ * into a REPLACED_PREFIX dir, deleted by commit() and put back by undo().
  */
-export function takeOutputDir(dir: string, overwrite: boolean, resume: boolean, lock: () => { release: () => void }): OutputDirTaken {
+export function takeOutputDir(
+  dir: string,
+  overwrite: boolean,
+  resume: boolean,
+  logFile: string,
+  lock: () => { release: () => void },
+  note: (line: string) => void,
+): OutputDirTaken {
   const created = firstMissing(dir);
   mkdirSync(dir, { recursive: true });
   const held = lock();
   if (created !== null) {
     return { undo: () => { held.release(); rmSync(created, { recursive: true, force: true }); }, commit: () => {} };
   }
+  for (const line of removeStaleTemps(dir)) note(line);
   if (!resume) refuseEarlierRun(dir, overwrite);
-  const replaced = join(dir, `${REPLACED_PREFIX}${process.pid}`);
-  const moved = !resume && overwrite ? readdirSync(dir).filter((f) => f !== LOCK_FILE && !f.startsWith(REPLACED_PREFIX)) : [];
-  if (moved.length > 0) {
-    mkdirSync(replaced);
-    for (const f of moved) renameSync(join(dir, f), join(replaced, f));
+  const moved = !resume && overwrite ? readdirSync(dir).filter((f) => isRunFile(f, logFile)) : [];
+  const replaced = moved.length > 0 ? mkdtempSync(join(dir, REPLACED_PREFIX)) : null;
+  if (replaced !== null) {
+    try {
+      moveAll(moved, dir, replaced);
+    } catch (err) {
+      rmSync(replaced, { recursive: true, force: true });
+      throw err;
+    }
   }
   const data = join(dir, 'data');
   const dataBefore = existsSync(data) ? new Set(readdirSync(data)) : null;
@@ -59,22 +97,43 @@ export function takeOutputDir(dir: string, overwrite: boolean, resume: boolean, 
     undo: () => {
       if (dataBefore === null) rmSync(data, { recursive: true, force: true });
       else if (existsSync(data)) for (const f of readdirSync(data)) if (!dataBefore.has(f)) rmSync(join(data, f), { recursive: true, force: true });
-      for (const f of moved) {
-        rmSync(join(dir, f), { recursive: true, force: true });
-        renameSync(join(replaced, f), join(dir, f));
-      }
+      if (replaced === null) return;
+      for (const f of moved) rmSync(join(dir, f), { recursive: true, force: true });
+      moveAll(moved, replaced, dir);
       rmSync(replaced, { recursive: true, force: true });
     },
-    commit: () => rmSync(replaced, { recursive: true, force: true }),
+    commit: () => {
+      if (replaced !== null) rmSync(replaced, { recursive: true, force: true });
+    },
   };
 }
 
 /**
- * Removes what a killed run left behind (the caller holds the run lock, so no save or start is in
- * progress): checkpoint temp dirs, and an earlier run an --overwrite had set aside; returns notes naming them.
+ * What a killed start or save left behind (the caller holds the run lock, so none is in
+ * progress), with a note each: checkpoint temp dirs are removed; an earlier run an interrupted
+ * --overwrite had set aside is put back when the dir holds no run that started since (replacing
+ * the killed start's own files of the same names), and is otherwise left where it is, named
+ * (never deleted).
  */
-export function removeStaleTemps(dir: string): string[] {
-  const stale = readdirSync(dir).filter((f) => /^checkpoint-\d{6}\.tmp$/.test(f) || (f.startsWith(REPLACED_PREFIX) && f !== `${REPLACED_PREFIX}${process.pid}`));
-  for (const f of stale) rmSync(join(dir, f), { recursive: true, force: true });
-  return stale.map((f) => `note: removed ${join(dir, f)}, ${f.startsWith(REPLACED_PREFIX) ? 'the run an interrupted --overwrite had set aside' : 'the unfinished save of an earlier run'}`);
+function removeStaleTemps(dir: string): string[] {
+  const notes: string[] = [];
+  for (const f of readdirSync(dir)) {
+    if (/^checkpoint-\d{6}\.tmp$/.test(f)) {
+      rmSync(join(dir, f), { recursive: true, force: true });
+      notes.push(`note: removed ${join(dir, f)}, the unfinished save of an earlier run`);
+    } else if (f.startsWith(REPLACED_PREFIX)) {
+      const aside = join(dir, f);
+      const names = readdirSync(aside);
+      if (earlierRun(dir).length === 0) {
+        // no run started since: what else carries its names is the killed start's (a partial data/)
+        for (const n of names) rmSync(join(dir, n), { recursive: true, force: true });
+        moveAll(names, aside, dir);
+        rmSync(aside, { recursive: true, force: true });
+        notes.push(`note: put back the run an interrupted --overwrite had set aside in ${aside}`);
+      } else {
+        notes.push(`note: ${aside} holds the run an interrupted --overwrite set aside; delete it when it is not needed`);
+      }
+    }
+  }
+  return notes;
 }

@@ -11,7 +11,7 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
-import { type OutputDirTaken, refuseEarlierRun, removeStaleTemps, takeOutputDir } from './output_dir.js';
+import { type OutputDirTaken, refuseEarlierRun, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 import { datasetIdentity, findResumeDir, modelIdentity, openResume } from './checkpointing.js';
 import { unitList } from '../checkpoint/zero_state.js';
@@ -59,8 +59,15 @@ export interface RunSetup {
   evalReader: DatasetReader | null;
   /** The adapters of a run with a lora section (init_adapter checked), or null: full fine-tuning. */
   lora: LoraRun | null;
-  /** A temporary dataset built for a dry run, removed by cleanup(). */
+  /**
+   * After the run (or a failure): removes a dry run's temporary dataset, and undoes a start that
+   * failed before started() (takeOutputDir: no partial output, an overwritten run put back).
+   */
   cleanup: () => void;
+  /** The run has started (the trainer calls it before its first step): --overwrite's earlier run goes. */
+  started: () => void;
+  /** The --resume checkpoint when it is the run's last step and final/ (and a LoRA run's adapter/) exist: nothing to train. */
+  finished: string | null;
   /** The lines prepareRun logged (data built, notes), for train.log, which does not exist yet then. */
   said: string[];
 }
@@ -153,14 +160,20 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   let taken: OutputDirTaken | null = null;
   if (!req.dryRun && req.isRank0) {
     // the lock first: --overwrite must not move the files of a run that is still going
-    taken = takeOutputDir(outDir, req.overwrite, req.resume !== null, () => {
+    taken = takeOutputDir(outDir, req.overwrite, req.resume !== null, first.training.log_file, () => {
       const lock = acquireRunLock(outDir);
       for (const note of lock.notes) log(note);
       return lock;
-    });
+    }, log);
     cleanup = taken.undo;
-    for (const note of removeStaleTemps(outDir)) log(note);
   }
+  // Ctrl-C or SIGTERM while preparing (a long data build) undoes the start as a failure does; from
+  // the trainer on, its StopRequest saves a checkpoint instead
+  const onSignal = (signal: NodeJS.Signals): void => {
+    cleanup();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  if (taken) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));
     buildDir = join(tmp, 'dataset');
@@ -203,6 +216,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
     else checkNoEval(config, warnings);
     const source = resolveDropout(model, config.model, warnings);
     warnings.push(...loraWarnings);
+    let finished: string | null = null;
     if (req.resume !== null) {
       // the checkpoint must continue this run (model, dataset, global batch, its optimizer state's
       // files), found here so --dry-run finds it and a failed start undoes the data it built
@@ -213,12 +227,21 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       if (total !== null && state.step > total) {
         throw new Error(`--resume ${dir}: the checkpoint is at step ${state.step}, past the run's ${total} steps (--max-steps counts every step, across resumes): raise --max-steps to continue it`);
       }
+      // the run's last step with its outputs written: nothing to do (without them, the trainer writes them)
+      const outputs = [join(outDir, 'final'), ...(lora ? [join(outDir, 'adapter')] : [])];
+      if (state.step === total && outputs.every((p) => existsSync(p))) finished = dir;
     }
-    taken?.commit();
-    return { config, warnings, model: source, reader, evalReader, lora, cleanup: req.dryRun ? cleanup : () => {}, said };
+    let hasStarted = false;
+    const started = (): void => {
+      hasStarted = true;
+      taken?.commit();
+    };
+    return { config, warnings, model: source, reader, evalReader, lora, cleanup: () => { if (!hasStarted) cleanup(); }, started, said, finished };
   } catch (err) {
     cleanup();
     throw err;
+  } finally {
+    for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
   }
 }
 

@@ -217,6 +217,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   let lastSaved = startStep;
   let endStep = totalSteps;
   try {
+    setup.started(); // the engine is built and loaded: --overwrite's earlier run can go
     for (let step = startStep; step < totalSteps; step++) {
       const t0 = process.hrtime.bigint();
       const batches = await loadStep(reader, sampler, step, rank);
@@ -244,9 +245,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         if (res.overflow) skipped = 'overflow';
         if (cfg.fp16.enabled) scaler.update(res.overflow);
       }
-      // a step whose update was skipped for non-finite gradients (an fp16 overflow) or loss leaves the
-      // schedule where it is, as DeepSpeed's engine (and HF's Trainer under amp) do
-      if (skipped !== 'overflow' && skipped !== 'nonfinite_loss') scheduler.step();
+      // a step that applied no update (an fp16 overflow, a non-finite loss, no label tokens) leaves
+      // the schedule where it is, as DeepSpeed's engine (and HF's Trainer under amp) do for an overflow
+      if (skipped === undefined) scheduler.step();
       const tokens = engine.allReduceSum(batches.tokens);
       const flops = engine.allReduceSum(trainingFlops(source.spec, batches.docLens, lora ? { adapterParams: engine.table.count } : null));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -305,8 +306,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       }
     }
     if (endStep === totalSteps) bar?.finish();
-    // (a finished run resumed at its length has its final/ already)
-    if (summary.stoppedBy === null && startStep < totalSteps) {
+    if (summary.stoppedBy === null) {
       if (lastSaved !== endStep) save(endStep);
       // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
       // init is saved in the training dtype
@@ -334,8 +334,8 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     return summary;
   }
   if (startStep === totalSteps) {
-    // a finished run resumed with the same length: nothing was trained (prepareRun refuses a shorter one)
-    log.line(`done: nothing to train: the checkpoint is at step ${startStep}, the run's last; final model in ${join(outDir, 'final')}`);
+    // the run's last checkpoint without its final/ (a run stopped between the two): written now
+    log.line(`done: nothing to train: the checkpoint is at step ${startStep}, the run's last; final model written in ${join(outDir, 'final')}`);
     return summary;
   }
   log.line(

@@ -113,6 +113,17 @@ describe('the model\'s context bounds the answer (here 128 tokens, below the def
     } finally {
       await session.close();
     }
+    // a refused question leaves the conversation as it was (short answers, so the history fits)
+    const short = await ChatSession.open(gguf, { maxTokens: 4, temperature: 0, threads: 1, cpu: true });
+    try {
+      await short.ask('hi', () => {});
+      const alone = short.lastAnswer!.promptTokens;
+      await expect(short.ask('sky '.repeat(200), () => {})).rejects.toThrow(/leaves no room for an answer/);
+      await short.ask('hi', () => {});
+      expect(short.lastAnswer!.promptTokens).toBeGreaterThan(alone); // the first turn is still there
+    } finally {
+      await session.close();
+    }
   });
 
   it('through the CLI: a question too long for the context is one line, exit 1', () => {

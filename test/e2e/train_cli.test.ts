@@ -1,6 +1,6 @@
 // telechat-train from the command line, as the README runs it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadHfSpec } from '../../src/checkpoint/hf.js';
@@ -101,13 +101,25 @@ describe('telechat-train command line', () => {
     expect(shorter.status).toBe(1);
     expect(shorter.stderr).toMatch(/the checkpoint is at step 40, past the run's 30 steps .*raise --max-steps to continue it/);
     const finalBefore = statSync(join(out, 'final', 'model.safetensors')).mtimeMs;
+    const logBefore = readFileSync(join(out, 'train.log'));
+    const resolvedBefore = readFileSync(join(out, 'resolved-config.json'));
     const same = run(['--config', resolve('configs/zero3.json'), '--resume', 'auto']);
     expect(same.status, same.stderr).toBe(0);
-    expect(same.stdout).toMatch(/done: nothing to train: the checkpoint is at step 40, the run's last/);
+    expect(same.stdout).toMatch(/done: nothing to train: .*checkpoint-000040 is the run's last step, and .*final holds its model/);
+    expect(readFileSync(join(out, 'train.log')).equals(logBefore)).toBe(true);
+    expect(readFileSync(join(out, 'resolved-config.json')).equals(resolvedBefore)).toBe(true);
     expect(readFileSync(join(out, 'latest'), 'utf8').trim()).toBe('checkpoint-000040');
     expect(readFileSync(join(out, 'metrics.jsonl')).equals(metrics)).toBe(true);
     expect(readdirSync(out).sort()).toEqual(before);
     expect(statSync(join(out, 'final', 'model.safetensors')).mtimeMs).toBe(finalBefore);
+    // a run stopped between its last checkpoint and final/: the resume writes final/ from the checkpoint
+    const copy = join(tmp.dir, 'output', 'zero3-no-final');
+    cpSync(out, copy, { recursive: true });
+    rmSync(join(copy, 'final'), { recursive: true });
+    const writesFinal = run(['--config', resolve('configs/zero3.json'), '--resume', 'auto', '--output-dir', 'output/zero3-no-final']);
+    expect(writesFinal.status, writesFinal.stderr).toBe(0);
+    expect(writesFinal.stdout).toMatch(/done: nothing to train: the checkpoint is at step 40, the run's last; final model written in/);
+    expect(readFileSync(join(copy, 'final', 'model.safetensors')).equals(readFileSync(join(out, 'final', 'model.safetensors')))).toBe(true);
     // and one that starts replaces it, leaving nothing of it behind
     const replaced = run(['--config', resolve('configs/zero3.json'), '--max-steps', '2', '--output-dir', 'output/zero3-copy']);
     expect(replaced.status, replaced.stderr).toBe(0);
@@ -115,6 +127,34 @@ describe('telechat-train command line', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(readFileSync(join(tmp.dir, 'output', 'zero3-copy', 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
     expect(readdirSync(join(tmp.dir, 'output', 'zero3-copy')).filter((f) => f.startsWith('.replaced-') || f.startsWith('checkpoint-000002'))).toEqual([]);
+  });
+
+  it('--overwrite replaces the earlier run\'s files only: the user\'s own files, inputs among them, stay', () => {
+    const out = join(tmp.dir, 'own-files');
+    expect(run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', out]).status).toBe(0);
+    writeFileSync(join(out, 'notes.txt'), 'mine\n');
+    writeFileSync(join(out, 'train.jsonl'), readFileSync(resolve('data/sample-conversations.jsonl')));
+    const again = run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', out, '--overwrite', '--data', join(out, 'train.jsonl')]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine\n');
+    expect(existsSync(join(out, 'train.jsonl'))).toBe(true);
+  });
+
+  it('a run set aside by an --overwrite that was killed is put back by the next start, never deleted', () => {
+    const out = join(tmp.dir, 'killed-overwrite');
+    expect(run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', out]).status).toBe(0);
+    const files = readdirSync(out).sort();
+    // what a SIGKILLed --overwrite start leaves: the run moved into .replaced-*, a partial data/ build
+    const aside = join(out, '.replaced-12345');
+    mkdirSync(aside);
+    for (const f of files) renameSync(join(out, f), join(aside, f));
+    mkdirSync(join(out, 'data'));
+    // a new start without --overwrite: the run comes back, and it is refused as an earlier run
+    const next = run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', out]);
+    expect(next.status).toBe(1);
+    expect(next.stdout).toContain(`note: put back the run an interrupted --overwrite had set aside in ${aside}`);
+    expect(next.stderr).toMatch(/already holds a run/);
+    expect(readdirSync(out).sort()).toEqual(files);
   });
 
   it('raw data built on the fly says what it skipped (data.skip_bad) and which keys it did not read', () => {
@@ -137,6 +177,16 @@ describe('telechat-train command line', () => {
     // 168 rows of the shipped data in global batches of 4: 42 steps, ceil(0.1 x 42) = 5 of warm-up
     expect(res.stdout).toMatch(/"total_steps": 42/);
     expect(res.stdout).toMatch(/"warmup_num_steps": 5/);
+    // and the schedules that compare the length with their warm-up
+    for (const scheduler of [
+      { type: 'WarmupCosineLR', params: { total_num_steps: 'auto', warmup_num_steps: 5 } },
+      { type: 'cosine', params: { warmup_num_steps: 5 } },
+      { type: 'WarmupDecayLR', params: { total_num_steps: 'auto', warmup_num_steps: 5 } },
+    ]) {
+      const r = run(['--config', join(tmp.dir, 'epochs.json'), '--epochs', '1', '--output-dir', 'epochs', '--set', `scheduler=${JSON.stringify(scheduler)}`, '--dry-run']);
+      expect(r.status, `${scheduler.type}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/"total_num_steps": 42/);
+    }
   });
 
   it('--dry-run resolves everything, prints the plan, writes no output', () => {

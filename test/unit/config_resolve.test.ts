@@ -243,12 +243,13 @@ describe('overrides', () => {
     const file = { ...ok, training: { max_steps: 10, seed: 1 }, zero_optimization: { stage: 1 } };
     const c = resolve(file, {
       sets: ['zero_optimization.stage=2', 'zero_optimization.offload_optimizer.device=cpu', 'training.max_steps=20', 'training.seed=5', 'training.seed=6'],
-      flags: { maxSteps: 30, outputDir: 'runs/x', model: 'models/tiny', data: 'data/tiny', init: 'random', modelConfig: 'cfg.json', maxSeqLen: 64 },
+      flags: { maxSteps: 30, outputDir: 'runs/x', model: 'models/tiny', data: 'data/tiny', init: 'random', maxSeqLen: 64 },
     });
     expect(c.zero_optimization.stage).toBe(2);
     expect(c.zero_optimization.offload_optimizer.device).toBe('cpu');
     expect(c.training).toMatchObject({ max_steps: 30, seed: 6, output_dir: 'runs/x', max_seq_len: 64 });
-    expect(c.model).toMatchObject({ path: 'models/tiny', init: 'random', config: 'cfg.json' });
+    expect(c.model).toMatchObject({ path: 'models/tiny', init: 'random', config: null });
+    expect(resolve(ok, { flags: { modelConfig: 'cfg.json', init: 'random' } }).model).toMatchObject({ path: null, init: 'random', config: 'cfg.json' });
     expect(c.data.path).toBe('data/tiny');
     expect(file.training.max_steps).toBe(10); // the parsed file is not modified
     const whole = resolve(ok, { sets: ['optimizer={"type":"adamw","params":{"lr":0.1}}'] });
@@ -527,5 +528,7 @@ describe('model.init', () => {
     expect(() => resolveConfigObject({ ...base, model: { init: 'pretrained' } }, 'c.json')).toThrow('"model.init" is "pretrained" but no model is given');
     expect(() => resolveConfigObject({ ...base, model: { config: '/m/config.json' } }, 'c.json')).toThrow('/m/config.json gives no weights: pass --init random');
     expect(resolveConfigObject({ ...base, model: { config: '/m/config.json', init: 'random' } }, 'c.json').config.model.init).toBe('random');
+    // a config.json beside a model dir would be ignored: refused
+    expect(() => resolveConfigObject({ ...base, model: { path: '/m', config: '/n/config.json', init: 'random' } }, 'c.json')).toThrow('--model-config /n/config.json with --model /m: the model dir\'s config.json is the architecture; give one of the two');
   });
 });
