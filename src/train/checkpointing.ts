@@ -297,7 +297,6 @@ export function readTrainerState(dir: string): TrainerState {
   return state;
 }
 
-/** Refuses a resume that would not continue the same run; names every difference. */
 /** What a resume must find unchanged: the model's shape, the dataset, the global batch. */
 export interface ResumeIdentity {
   model: ModelIdentity;
@@ -305,10 +304,18 @@ export interface ResumeIdentity {
   globalBatch: number;
 }
 
-export function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora: LoraSection | null = null): void {
+/**
+ * Refuses a resume that would not continue the same run; names every difference. `select` gives
+ * the modules a LoRA target_modules list selects (LoraRun.select), so spellings that select the
+ * same modules ("query", "self_attention.query") are the same run.
+ */
+export function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora: LoraSection | null = null,
+  select: (targetModules: string[]) => string[] = (m) => m): void {
   const diffs: string[] = [];
   const loraKey = (l: LoraSection | null | undefined): string => (l ? `LoRA r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.target_modules.join(',')}` : 'full fine-tuning');
-  if (loraKey(saved.lora) !== loraKey(lora)) diffs.push(`${loraKey(saved.lora)} -> ${loraKey(lora)}`);
+  const sameRun = (a: LoraSection | null | undefined, b: LoraSection | null): boolean =>
+    !a || !b ? !a === !b : a.r === b.r && a.alpha === b.alpha && a.dropout === b.dropout && select(a.target_modules).join() === select(b.target_modules).join();
+  if (!sameRun(saved.lora, lora)) diffs.push(`${loraKey(saved.lora)} -> ${loraKey(lora)}`);
   for (const k of Object.keys(now.model) as Array<keyof ModelIdentity>) {
     if (saved.model[k] !== now.model[k]) diffs.push(`model ${k} ${String(saved.model[k])} -> ${String(now.model[k])}`);
   }
@@ -324,10 +331,11 @@ export function checkResume(dir: string, saved: TrainerState, now: ResumeIdentit
  * state's files open on the run's units; the caller closes `zero`. The trainer loads from it;
  * --dry-run opens and closes it, so a resume that would fail fails there too.
  */
-export function openResume(outDir: string, resume: string, now: ResumeIdentity, lora: LoraSection | null, units: Array<{ key: string; length: number }>): { dir: string; state: TrainerState; zero: ZeroStateReader } {
+export function openResume(outDir: string, resume: string, now: ResumeIdentity, lora: { section: LoraSection; select: (targetModules: string[]) => string[] } | null,
+  units: Array<{ key: string; length: number }>): { dir: string; state: TrainerState; zero: ZeroStateReader } {
   const dir = findResumeDir(outDir, resume);
   const state = readTrainerState(dir);
-  checkResume(dir, state, now, lora);
+  checkResume(dir, state, now, lora?.section ?? null, lora?.select);
   const zero = new ZeroStateReader(join(dir, 'zero'));
   try {
     zero.checkUnits(units);

@@ -24,6 +24,8 @@ export interface LoraRun {
   targets: LoraTarget[];
   model: ModelLora;
   initAdapter: string | null;
+  /** The module paths a target_modules list selects on this base (spellings that select the same modules agree). */
+  select: (targetModules: string[]) => string[];
 }
 
 /** HF tensor names of the base dir (they pick the name prefix of the v1 layout). */
@@ -45,14 +47,16 @@ function baseNames(dir: string, init: 'pretrained' | 'random'): string[] | undef
  */
 export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string, init: 'pretrained' | 'random', warnings: string[]): LoraRun {
   const cfg: LoraConfig = { r: section.r, alpha: section.alpha, dropout: section.dropout, targetModules: section.target_modules };
-  const targets = loraTargets(spec, cfg, baseNames(baseDir, init));
+  const names = baseNames(baseDir, init);
+  const targets = loraTargets(spec, cfg, names);
+  const select = (targetModules: string[]): string[] => loraTargets(spec, { targetModules }, names).map((t) => t.path);
   if (section.init_adapter !== null) {
     const a = readAdapterConfig(section.init_adapter);
     if (a.r !== cfg.r) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter r = ${a.r}, but lora.r = ${cfg.r}`);
     // the adapter's B was trained under its own alpha / r: another alpha would rescale it silently
     if (a.lora_alpha !== cfg.alpha) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter lora_alpha = ${a.lora_alpha}, but lora.alpha = ${cfg.alpha}`);
     // the modules each selects (a name, a dotted suffix or "all-linear" may select the same ones)
-    const theirTargets = loraTargets(spec, { targetModules: a.target_modules }, baseNames(baseDir, init), `${section.init_adapter}: target_modules`);
+    const theirTargets = loraTargets(spec, { targetModules: a.target_modules }, names, `${section.init_adapter}: target_modules`);
     if (theirTargets.map((t) => t.path).join() !== targets.map((t) => t.path).join()) {
       throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter target_modules ${JSON.stringify(a.target_modules)} select other modules than lora.target_modules ${JSON.stringify(cfg.targetModules)}`);
     }
@@ -62,7 +66,7 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
     warnings.push(...adapterConfigWarnings(section.init_adapter, a, targets.some((t) => t.conv1d), baseDir));
     checkAdapterWeights(section.init_adapter, targets, cfg.r);
   }
-  return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: section.init_adapter };
+  return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: section.init_adapter, select };
 }
 
 /** Adapter table units at world size 1 (the ZeRO state's unit list of a LoRA run). */

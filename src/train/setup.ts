@@ -221,7 +221,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       // the checkpoint must continue this run (model, dataset, global batch, its optimizer state's
       // files), found here so --dry-run finds it and a failed start undoes the data it built
       const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: config.train_batch_size };
-      const { dir, state, zero } = openResume(outDir, req.resume, identity, config.lora, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
+      const { dir, state, zero } = openResume(outDir, req.resume, identity, config.lora && lora ? { section: config.lora, select: lora.select } : null, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
       zero.close();
       const total = config.run.total_steps;
       if (total !== null && state.step > total) {

@@ -136,7 +136,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   let evalState: TrainerState['eval'] = undefined;
   if (lora) initLoraBase(engine, source, cfg.training.seed);
   if (resume !== null) {
-    const { dir, state, zero } = openResume(outDir, resume, identity, cfg.lora, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
+    const { dir, state, zero } = openResume(outDir, resume, identity, cfg.lora && lora ? { section: cfg.lora, select: lora.select } : null, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
     try {
       if (lora && source.init === 'pretrained') {
         // the frozen base comes from --model again: the checkpoint's adapter records the one it trained over

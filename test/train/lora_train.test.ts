@@ -223,6 +223,18 @@ describe('LoRA training', () => {
     for (let s = 5; s < STEPS; s++) expect(Math.abs(m2[s]!.loss! - base[s]!.loss!) / base[s]!.loss!, `step ${s + 1}`).toBeLessThan(1e-5);
   }, 180_000);
 
+  it('a resume whose target_modules select the same modules under another spelling continues the run', async () => {
+    const out = join(tmp.dir, 'resume-dotted');
+    cpSync(BASE_OUT(), out, { recursive: true });
+    const dotted = ['self_attention.query', 'self_attention.key_value', 'self_attention.dense', 'mlp.down_proj'];
+    const m = await runTrain(fx, out, 1, config(0, 6, 2, { target_modules: dotted }), port++, ['--resume', join(out, 'checkpoint-000005')]);
+    expect(m.map((x) => x.loss)).toEqual(base.map((x) => x.loss));
+    // other modules are another run
+    const other = await runFail(join(tmp.dir, 'resume-other-targets'), config(0, 6, 2, { target_modules: ['query'] }), ['--resume', join(out, 'checkpoint-000005')]);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/cannot resume a different run: LoRA r 4, alpha 8, dropout 0\.1, targets query,key_value,dense,down_proj -> LoRA r 4, alpha 8, dropout 0\.1, targets query/);
+  }, 120_000);
+
   it('a resume over another --model than the adapters were trained over says so (the base is not in the checkpoint)', async () => {
     const out = join(tmp.dir, 'resume-moved-base');
     cpSync(BASE_OUT(), out, { recursive: true });
