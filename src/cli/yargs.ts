@@ -27,7 +27,7 @@ export const yargs: typeof yargsEsm = (processArgs, cwd, parentRequire) => {
   return y
     .showHelpOnFail(false)
     .fail((msg: string | null | undefined, err: Error | undefined) => {
-      const name = (y as unknown as { $0?: string }).$0 ?? `telechat-${basename(process.argv[1] ?? 'cli', '.js')}`;
+      const name = cliName();
       process.stderr.write(usageErrorLine(name, msg || err?.message || 'invalid command line', args) + '\n');
       process.exit(1);
     })
@@ -38,9 +38,15 @@ export const yargs: typeof yargsEsm = (processArgs, cwd, parentRequire) => {
     }, true);
 };
 
+/** The command's name: bin telechat-<name> is dist/cli/<name>.js, run as either (npx runs the bin link). */
+function cliName(): string {
+  const script = basename(process.argv[1] ?? 'cli', '.js');
+  return script.startsWith('telechat-') ? script : `telechat-${script}`;
+}
+
 /** A usage error found outside yargs' own checks: the same one line, exit 1. */
 export function usageFail(message: string): never {
-  process.stderr.write(`telechat-${basename(process.argv[1] ?? 'cli', '.js')}: ${message} (see --help)\n`);
+  process.stderr.write(`${cliName()}: ${message} (see --help)\n`);
   process.exit(1);
 }
 

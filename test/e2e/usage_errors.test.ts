@@ -63,3 +63,11 @@ describe('usage errors: one line naming the fault, exit 1', () => {
     expect(r.status).toBe(1);
   });
 });
+
+describe('usage errors through npx (the bin name, not the script file)', () => {
+  it('names telechat-train once', () => {
+    const r = spawnSync('npx', ['--no-install', 'telechat-train', '--bogus'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('telechat-train: unknown option --bogus (see --help)\n');
+    expect(r.status).toBe(1);
+  });
+});
