@@ -8,7 +8,10 @@ import { writeFileAtomic } from './files.js';
 export interface RunFacts {
   format: 'telechat-run';
   layout: string;
+  /** The model's parameters (a LoRA run's frozen base). */
   parameters: number;
+  /** A LoRA run: its adapters over the base (absent: full fine-tuning). */
+  lora?: { r: number; alpha: number; target_modules: string[]; trainable_parameters: number };
   precision: string;
   zero_stage: number;
   world_size: number;

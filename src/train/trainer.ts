@@ -194,7 +194,11 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const observer = isRank0
     ? new RunObserver({
         config: cfg,
-        run: { layout: source.spec.layout, parameters: engine.table.count, precision: cfg.run.precision, zero_stage: zero.stage, world_size: engine.worldSize, device: be.device, dataset_dir: reader.dir, total_steps: totalSteps, train_batch_size: cfg.train_batch_size, start_step: startStep },
+        run: {
+          layout: source.spec.layout,
+          parameters: engine.baseTable?.count ?? engine.table.count,
+          ...(lora ? { lora: { r: lora.cfg.r, alpha: lora.cfg.alpha, target_modules: lora.cfg.targetModules, trainable_parameters: engine.table.count } } : {}),
+          precision: cfg.run.precision, zero_stage: zero.stage, world_size: engine.worldSize, device: be.device, dataset_dir: reader.dir, total_steps: totalSteps, train_batch_size: cfg.train_batch_size, start_step: startStep },
         log: (line) => log.line(line),
       })
     : null;

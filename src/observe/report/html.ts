@@ -102,7 +102,7 @@ function headline(d: RunData): string {
   ];
   if (last && val(last.loss) !== null) parts.push(`loss ${last.loss.toFixed(4)}`);
   if (lastEval && val(lastEval.eval_loss) !== null) parts.push(`eval loss ${lastEval.eval_loss.toFixed(4)}`);
-  if (d.run) parts.push(`${d.run.layout}, ${paramCount(d.run.parameters)} parameters, ${d.run.precision}, ZeRO ${d.run.zero_stage}, ${d.run.world_size} rank(s)`);
+  if (d.run) parts.push(`${d.run.layout}, ${paramCount(d.run.parameters)} parameters${d.run.lora ? `, LoRA r ${d.run.lora.r}` : ''}, ${d.run.precision}, ZeRO ${d.run.zero_stage}, ${d.run.world_size} rank(s)`);
   return `<p class="headline">${esc(parts.join(' · '))}</p>`;
 }
 
@@ -121,6 +121,7 @@ function summary(d: RunData): string {
   const rows: [string, string][] = [
     ['Status', status],
     ['Model', d.run ? `${d.run.layout}, ${num(d.run.parameters)} parameters` : 'unknown'],
+    ...(d.run?.lora ? [['LoRA', `r ${d.run.lora.r}, alpha ${d.run.lora.alpha} on ${d.run.lora.target_modules.join(', ')}: ${num(d.run.lora.trainable_parameters)} trainable parameters over the frozen base`] as [string, string]] : []),
     ['Precision', d.run?.precision ?? cfg?.run?.precision ?? 'unknown'],
     ['ZeRO stage', String(d.run?.zero_stage ?? cfg?.zero_optimization?.stage ?? 'unknown')],
     ['Ranks', d.run ? `${d.run.world_size} (${d.run.device})` : String(cfg?.run?.world_size ?? 'unknown')],

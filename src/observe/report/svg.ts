@@ -116,10 +116,15 @@ export function renderChart(c: ChartSpec): string {
     }
   } else {
     for (const s of series) {
-      // one polyline per finite run of points
+      // one polyline per finite run of points; a run of one point (between skipped steps, or the
+      // last step after one) draws no line, so it is a dot
       let run: string[] = [];
       const flush = (): void => {
         if (run.length) parts.push(`<polyline class="series${s.faint ? ' faint' : ''}" data-series="${esc(s.name)}" stroke="${s.color}" points="${run.join(' ')}"/>`);
+        if (run.length === 1 && !s.dots) {
+          const [cx, cy] = run[0]!.split(',');
+          parts.push(`<circle class="lone" cx="${cx}" cy="${cy}" r="2" fill="${s.color}"/>`);
+        }
         run = [];
       };
       for (const [x, y] of s.points) {
