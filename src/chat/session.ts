@@ -29,6 +29,17 @@ export interface AnswerStats {
   end: 'end' | 'max-tokens' | 'context';
 }
 
+/**
+ * llama.cpp's threads when --threads is not given: OMP_NUM_THREADS when set (as the trainer), else
+ * the CPUs this process may use. llama.cpp's own default counts the machine's cores, and its
+ * threads spin: on a shared or limited machine, more of them than the process may use run many
+ * times slower.
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv, available: number): number {
+  const omp = Number(env.OMP_NUM_THREADS);
+  return Number.isInteger(omp) && omp > 0 ? omp : available;
+}
+
 export class ChatSession {
   private messages: ChatMessage[] = [];
   /** Of the last `ask`; null before the first. */

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // telechat-chat: chat with a TeleChat model in llama.cpp (node-llama-cpp): a .gguf, an HF dir
 // or a training output dir (converted once to a cached GGUF). --prompt answers once and exits.
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { hideBin } from 'yargs/helpers';
-import { ChatSession } from '../chat/session.js';
+import { ChatSession, defaultThreads } from '../chat/session.js';
 import { resolveModel } from '../chat/resolve_model.js';
 import { helpWidth, integers, yargs } from './yargs.js';
 
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
     .option('temperature', { type: 'number', default: 0.7, describe: 'sampling temperature (0 = greedy)' })
     .option('seed', { type: 'number', describe: 'sampling seed (reproducible answers)' })
     .middleware(integers({ seed: { min: 0, max: 2 ** 32 - 1 } }), true) // llama.cpp's seed is a uint32
-    .option('threads', { type: 'number', describe: 'CPU threads for llama.cpp (default: its own choice)' })
+    .option('threads', { type: 'number', describe: 'CPU threads for llama.cpp (default: OMP_NUM_THREADS when set, as the trainer, else the CPUs this process may use)' })
     .option('cpu', { type: 'boolean', default: false, describe: 'run on the CPU even where a GPU is present' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example([
@@ -44,7 +45,8 @@ async function main(): Promise<void> {
     }
     if (!(argv.temperature >= 0)) throw new Error(`--temperature must be >= 0, got ${argv.temperature}`);
     const { gguf } = resolveModel(model, (line) => process.stderr.write(`telechat-chat: ${line}\n`));
-    session = await ChatSession.open(gguf, { system: argv.system, maxTokens: argv.maxTokens, temperature: argv.temperature, seed: argv.seed, threads: argv.threads, cpu: argv.cpu });
+    const threads = argv.threads ?? defaultThreads(process.env, availableParallelism());
+    session = await ChatSession.open(gguf, { system: argv.system, maxTokens: argv.maxTokens, temperature: argv.temperature, seed: argv.seed, threads, cpu: argv.cpu });
     if (argv.prompt !== undefined) {
       await session.ask(argv.prompt, (t) => process.stdout.write(t));
       process.stdout.write('\n');

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatSession } from '../../src/chat/session.js';
+import { ChatSession, defaultThreads } from '../../src/chat/session.js';
 import { exportGgufCli } from '../../src/gguf/cli.js';
 import { trainedModel, type TrainedModel } from '../helpers/gguf_fixture.js';
 import { ourAnswer } from '../helpers/chat_ref.js';
@@ -32,6 +32,15 @@ beforeAll(async () => {
   gguf = join(tmp.dir, 'model.gguf');
   exportGgufCli({ model: model.hf, output: gguf, dtype: 'fp32', overwrite: false });
 }, 300_000);
+
+describe('llama.cpp threads without --threads', () => {
+  it('are OMP_NUM_THREADS when set (as the trainer), else the CPUs the process may use', () => {
+    expect(defaultThreads({ OMP_NUM_THREADS: '1' }, 16)).toBe(1);
+    expect(defaultThreads({}, 16)).toBe(16);
+    expect(defaultThreads({ OMP_NUM_THREADS: 'two' }, 4)).toBe(4);
+    expect(defaultThreads({ OMP_NUM_THREADS: '1.5' }, 4)).toBe(4);
+  });
+});
 
 describe('telechat-chat --prompt', () => {
   it.each(QUESTIONS)('answers %j with our greedy answer, ending at <_end> or --max-tokens', (q) => {
