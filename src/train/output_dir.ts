@@ -9,11 +9,15 @@ import { dirname, join } from 'node:path';
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
 
-/** What a run writes into its output dir; `logFile` is training.log_file. Anything else there is the user's. */
+/**
+ * What a run writes into its output dir; `logFile` is training.log_file. Anything else there is the
+ * user's. data/ (raw data built on the fly, one dir per content hash) is left to the new run, which
+ * reuses a build of the same data: a user's own files may live there too.
+ */
 function isRunFile(name: string, logFile: string): boolean {
   return /^checkpoint-\d{6}(\.tmp)?$/.test(name) || name === logFile.split('/')[0] ||
     ['final', 'adapter', 'latest', 'best', 'metrics.jsonl', 'eval.jsonl', 'resolved-config.json', 'run.json', 'report.html',
-      'tensorboard', 'csv_monitor', 'data'].includes(name);
+      'tensorboard', 'csv_monitor'].includes(name);
 }
 
 /** The files of an earlier run: what --resume continues and a new run must not overwrite. */
