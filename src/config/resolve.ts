@@ -139,8 +139,13 @@ export function resolveConfig(
     totalSteps ??
     (ctx.runLengthLater ? DEFERRED_RUN_LENGTH : fail(path, `"${path}" needs the run length: set "training.max_steps" (--max-steps) or give the dataset so epochs can be counted`));
 
+  // a warm-up given as a ratio of a length not known yet is 0 in that pass (of the stand-in it would
+  // exceed any explicit total_num_steps)
+  const deferred = totalSteps === null && ctx.runLengthLater === true;
+  const ratioWarmup = (path: string, ratio: number): number => (ratio > 0 && !deferred ? Math.ceil(needTotal(path) * ratio) : 0);
+
   const optimizer = resolveOptimizer(cfg['optimizer'] as JsonObject | undefined, hf, warnings, origin, fail);
-  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params.lr, hf, needTotal, fail, warnings, origin);
+  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params.lr, hf, needTotal, ratioWarmup, fail, warnings, origin);
   const zero = resolveZero(cfg['zero_optimization'] as JsonObject, ctx.hiddenSize, fail, warnings, origin);
 
   const ignored: Record<string, unknown> = {};
@@ -212,7 +217,7 @@ function resolveModelInit(m: JsonObject, fail: Fail): JsonObject {
   const { path, config, init } = m as { path: string | null; config: string | null; init: 'pretrained' | 'random' | null };
   if (path !== null) {
     // the architecture comes from the model dir's config.json: another one would be ignored
-    if (config !== null) fail('model.config', `--model-config ${config} with --model ${path}: the model dir's config.json is the architecture; give one of the two`);
+    if (config !== null) fail('model.config', `"model.config" ${config} with "model.path" ${path}: the model dir's config.json is the architecture; give one of the two (--model-config or --model)`);
     return { ...m, init: init ?? 'pretrained' };
   }
   if (config !== null) {
@@ -281,6 +286,7 @@ function resolveScheduler(
   lr: number,
   hf: HfArgs,
   needTotal: (path: string) => number,
+  ratioWarmup: (path: string, ratio: number) => number,
   fail: Fail,
   warnings: Warnings,
   origin: Origin,
@@ -291,7 +297,7 @@ function resolveScheduler(
   const at = (key: string): string => `scheduler.params.${key}`;
   // TrainingArguments.get_warmup_steps: warmup_steps if > 0 else ceil(total * warmup_ratio).
   const hfWarmup = (key: string): number =>
-    hf.warmupSteps > 0 ? hf.warmupSteps : hf.warmupRatio > 0 ? Math.ceil(needTotal(at(key)) * hf.warmupRatio) : 0;
+    hf.warmupSteps > 0 ? hf.warmupSteps : ratioWarmup(at(key), hf.warmupRatio);
 
   switch (type) {
     case 'WarmupLR':
@@ -337,7 +343,7 @@ function resolveScheduler(
       let warmup: number;
       if (steps === 'auto') warmup = hfWarmup('warmup_num_steps');
       else if (steps !== null && steps > 0) warmup = steps; // HF: explicit steps win over the ratio
-      else warmup = ratio > 0 ? Math.ceil(needTotal(at('warmup_ratio')) * ratio) : 0;
+      else warmup = ratioWarmup(at('warmup_ratio'), ratio);
       if (type === 'constant') return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup } };
       const t = p['total_num_steps'] as number | 'auto' | null;
       const total = t === null || t === 'auto' ? needTotal(at('total_num_steps')) : t;

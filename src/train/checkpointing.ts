@@ -313,8 +313,15 @@ export function checkResume(dir: string, saved: TrainerState, now: ResumeIdentit
   select: (targetModules: string[]) => string[] = (m) => m): void {
   const diffs: string[] = [];
   const loraKey = (l: LoraSection | null | undefined): string => (l ? `LoRA r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.target_modules.join(',')}` : 'full fine-tuning');
+  const selected = (modules: string[]): string | null => {
+    try {
+      return select(modules).join();
+    } catch {
+      return null; // modules this base does not have: another run
+    }
+  };
   const sameRun = (a: LoraSection | null | undefined, b: LoraSection | null): boolean =>
-    !a || !b ? !a === !b : a.r === b.r && a.alpha === b.alpha && a.dropout === b.dropout && select(a.target_modules).join() === select(b.target_modules).join();
+    !a || !b ? !a === !b : a.r === b.r && a.alpha === b.alpha && a.dropout === b.dropout && selected(a.target_modules) !== null && selected(a.target_modules) === selected(b.target_modules);
   if (!sameRun(saved.lora, lora)) diffs.push(`${loraKey(saved.lora)} -> ${loraKey(lora)}`);
   for (const k of Object.keys(now.model) as Array<keyof ModelIdentity>) {
     if (saved.model[k] !== now.model[k]) diffs.push(`model ${k} ${String(saved.model[k])} -> ${String(now.model[k])}`);

@@ -3,11 +3,13 @@
 // taken before and survives --overwrite. Until the run has started every change here can be
 // undone, so a start that fails leaves the dir as it found it, and an earlier run set aside by a
 // start that was killed is put back by the next one.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, normalize } from 'node:path';
 
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
+/** A set-aside run commit() has begun to delete (renamed first, so a killed delete is never taken for a whole run). */
+const DELETING_PREFIX = '.deleting-';
 
 /**
  * What a run writes into its output dir; `logFile` is training.log_file. Anything else there is the
@@ -15,14 +17,19 @@ const REPLACED_PREFIX = '.replaced-';
  * reuses a build of the same data: a user's own files may live there too.
  */
 function isRunFile(name: string, logFile: string): boolean {
-  return /^checkpoint-\d{6}(\.tmp)?$/.test(name) || name === logFile.split('/')[0] ||
+  // a log file nested in a dir of the user's (logs/train.log) is left, with that dir
+  return /^checkpoint-\d{6}(\.tmp)?$/.test(name) || name === normalize(logFile) ||
     ['final', 'adapter', 'latest', 'best', 'metrics.jsonl', 'eval.jsonl', 'resolved-config.json', 'run.json', 'report.html',
       'tensorboard', 'csv_monitor'].includes(name);
 }
 
-/** The files of an earlier run: what --resume continues and a new run must not overwrite. */
+/**
+ * The files of an earlier run: what --resume continues and a new run must not overwrite
+ * (metrics.jsonl once a step is logged: a start that was killed may leave it empty).
+ */
 function earlierRun(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || f === 'metrics.jsonl') : [];
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || (f === 'metrics.jsonl' && statSync(join(dir, f)).size > 0));
 }
 
 /** Refuses to write over an earlier run's checkpoints unless asked to (--dry-run checks this too). */
@@ -41,7 +48,10 @@ function firstMissing(dir: string): string | null {
   return top;
 }
 
-/** Moves `names` from `from` into `to`; on a failure, what was moved goes back and the error stands. */
+/**
+ * Moves `names` from `from` into `to`; on a failure, each one moved goes back as far as it can
+ * and the first error stands (what cannot go back stays in `to`, which is never deleted with it).
+ */
 function moveAll(names: readonly string[], from: string, to: string): void {
   const moved: string[] = [];
   try {
@@ -50,9 +60,20 @@ function moveAll(names: readonly string[], from: string, to: string): void {
       moved.push(f);
     }
   } catch (err) {
-    for (const f of moved.reverse()) renameSync(join(to, f), join(from, f));
+    for (const f of moved.reverse()) {
+      try {
+        renameSync(join(to, f), join(from, f));
+      } catch {
+        // left in `to`: the next start puts it back (removeStaleTemps)
+      }
+    }
     throw err;
   }
+}
+
+/** Removes dir if it is empty (a set-aside dir whose files all went back); what is left stays. */
+function removeIfEmpty(dir: string): void {
+  if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir);
 }
 
 /** What taking the output dir changed: undo() on a failed start, commit() once the run has started. */
@@ -81,7 +102,16 @@ export function takeOutputDir(
   mkdirSync(dir, { recursive: true });
   const held = lock();
   if (created !== null) {
-    return { undo: () => { held.release(); rmSync(created, { recursive: true, force: true }); }, commit: () => {} };
+    // the run's own dir goes; its new parents only while empty (another run may have made one its home)
+    const undo = (): void => {
+      rmSync(dir, { recursive: true, force: true });
+      for (let up = dirname(dir); up.length >= created.length && up !== dirname(up); up = dirname(up)) {
+        if (existsSync(up) && readdirSync(up).length === 0) rmdirSync(up);
+        else break;
+      }
+      held.release();
+    };
+    return { undo, commit: () => {} };
   }
   for (const line of removeStaleTemps(dir)) note(line);
   if (!resume) refuseEarlierRun(dir, overwrite);
@@ -91,7 +121,7 @@ export function takeOutputDir(
     try {
       moveAll(moved, dir, replaced);
     } catch (err) {
-      rmSync(replaced, { recursive: true, force: true });
+      removeIfEmpty(replaced);
       throw err;
     }
   }
@@ -104,10 +134,13 @@ export function takeOutputDir(
       if (replaced === null) return;
       for (const f of moved) rmSync(join(dir, f), { recursive: true, force: true });
       moveAll(moved, replaced, dir);
-      rmSync(replaced, { recursive: true, force: true });
+      removeIfEmpty(replaced);
     },
     commit: () => {
-      if (replaced !== null) rmSync(replaced, { recursive: true, force: true });
+      if (replaced === null) return;
+      const deleting = join(dir, DELETING_PREFIX + basename(replaced).slice(REPLACED_PREFIX.length));
+      renameSync(replaced, deleting);
+      rmSync(deleting, { recursive: true, force: true });
     },
   };
 }
@@ -125,14 +158,19 @@ function removeStaleTemps(dir: string): string[] {
     if (/^checkpoint-\d{6}\.tmp$/.test(f)) {
       rmSync(join(dir, f), { recursive: true, force: true });
       notes.push(`note: removed ${join(dir, f)}, the unfinished save of an earlier run`);
+    } else if (f.startsWith(DELETING_PREFIX)) {
+      rmSync(join(dir, f), { recursive: true, force: true });
+      notes.push(`note: removed ${join(dir, f)}, the rest of a run --overwrite replaced`);
     } else if (f.startsWith(REPLACED_PREFIX)) {
       const aside = join(dir, f);
       const names = readdirSync(aside);
-      if (earlierRun(dir).length === 0) {
+      if (names.length === 0) {
+        rmdirSync(aside); // a start killed before it moved anything
+      } else if (earlierRun(dir).length === 0) {
         // no run started since: what else carries its names is the killed start's (a partial data/)
         for (const n of names) rmSync(join(dir, n), { recursive: true, force: true });
         moveAll(names, aside, dir);
-        rmSync(aside, { recursive: true, force: true });
+        removeIfEmpty(aside);
         notes.push(`note: put back the run an interrupted --overwrite had set aside in ${aside}`);
       } else {
         notes.push(`note: ${aside} holds the run an interrupted --overwrite set aside; delete it when it is not needed`);

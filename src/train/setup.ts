@@ -1,7 +1,7 @@
 // Everything a run is made of, resolved before the first step: the config (with "auto"
 // filled from the model and the data), the model's architecture and where its weights and
 // tokenizer come from, and the dataset. `--dry-run` stops after this.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -227,10 +227,15 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       if (total !== null && state.step > total) {
         throw new Error(`--resume ${dir}: the checkpoint is at step ${state.step}, past the run's ${total} steps (--max-steps counts every step, across resumes): raise --max-steps to continue it`);
       }
-      // the run's last step with its outputs written: nothing to do (without them, the trainer writes them)
+      // the run's last step, its newest checkpoint, with its outputs written: nothing to do (without
+      // them, or from an older checkpoint, the trainer writes them)
       const outputs = [join(outDir, 'final'), ...(lora ? [join(outDir, 'adapter')] : [])];
-      if (state.step === total && outputs.every((p) => existsSync(p))) finished = dir;
+      const latest = join(outDir, 'latest');
+      const newest = existsSync(latest) && resolve(outDir, readFileSync(latest, 'utf8').trim()) === resolve(dir);
+      if (state.step === total && newest && outputs.every((p) => existsSync(p))) finished = dir;
     }
+    // a signal that arrived during the synchronous end above reaches onSignal before it is removed
+    await new Promise((r) => setImmediate(r));
     let hasStarted = false;
     const started = (): void => {
       hasStarted = true;

@@ -221,6 +221,11 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   let lastSaved = startStep;
   let endStep = totalSteps;
   try {
+    // a signal while the engine was built and loaded stops the start here, undone (the ranks agree),
+    // before --overwrite's earlier run goes
+    await yieldToEventLoop();
+    const early = opts.stop ? agreeOnStop(group.world, be.device, opts.stop.signal) : null;
+    if (early !== null) throw new Error(`stopped by ${early} before the first step: the start is undone (an earlier run --overwrite set aside is put back)`);
     setup.started(); // the engine is built and loaded: --overwrite's earlier run can go
     for (let step = startStep; step < totalSteps; step++) {
       const t0 = process.hrtime.bigint();

@@ -131,7 +131,7 @@ describe('the model\'s context bounds the answer (here 128 tokens, below the def
       await short.ask('hi', () => {});
       expect(short.lastAnswer!.promptTokens).toBeGreaterThan(alone); // the first turn is still there
     } finally {
-      await session.close();
+      await short.close();
     }
   });
 

@@ -144,11 +144,12 @@ describe('telechat-train command line', () => {
     const out = join(tmp.dir, 'killed-overwrite');
     expect(run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', out]).status).toBe(0);
     const files = readdirSync(out).sort();
-    // what a SIGKILLed --overwrite start leaves: the run moved into .replaced-*, a partial data/ build
+    // what a SIGKILLed --overwrite start leaves: the run's files moved into .replaced-* (data/ stays),
+    // and the killed start's own empty metrics.jsonl
     const aside = join(out, '.replaced-12345');
     mkdirSync(aside);
-    for (const f of files) renameSync(join(out, f), join(aside, f));
-    mkdirSync(join(out, 'data'));
+    for (const f of files) if (f !== 'data') renameSync(join(out, f), join(aside, f));
+    writeFileSync(join(out, 'metrics.jsonl'), '');
     // a new start without --overwrite: the run comes back, and it is refused as an earlier run
     const next = run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', out]);
     expect(next.status).toBe(1);
@@ -182,6 +183,8 @@ describe('telechat-train command line', () => {
       { type: 'WarmupCosineLR', params: { total_num_steps: 'auto', warmup_num_steps: 5 } },
       { type: 'cosine', params: { warmup_num_steps: 5 } },
       { type: 'WarmupDecayLR', params: { total_num_steps: 'auto', warmup_num_steps: 5 } },
+      // a ratio of the (epoch) length against an explicit total
+      { type: 'cosine', params: { warmup_ratio: 0.1, total_num_steps: 42 } },
     ]) {
       const r = run(['--config', join(tmp.dir, 'epochs.json'), '--epochs', '1', '--output-dir', 'epochs', '--set', `scheduler=${JSON.stringify(scheduler)}`, '--dry-run']);
       expect(r.status, `${scheduler.type}: ${r.stderr}`).toBe(0);

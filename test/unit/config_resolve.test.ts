@@ -529,6 +529,6 @@ describe('model.init', () => {
     expect(() => resolveConfigObject({ ...base, model: { config: '/m/config.json' } }, 'c.json')).toThrow('/m/config.json gives no weights: pass --init random');
     expect(resolveConfigObject({ ...base, model: { config: '/m/config.json', init: 'random' } }, 'c.json').config.model.init).toBe('random');
     // a config.json beside a model dir would be ignored: refused
-    expect(() => resolveConfigObject({ ...base, model: { path: '/m', config: '/n/config.json', init: 'random' } }, 'c.json')).toThrow('--model-config /n/config.json with --model /m: the model dir\'s config.json is the architecture; give one of the two');
+    expect(() => resolveConfigObject({ ...base, model: { path: '/m', config: '/n/config.json', init: 'random' } }, 'c.json')).toThrow('"model.config" /n/config.json with "model.path" /m: the model dir\'s config.json is the architecture; give one of the two (--model-config or --model)');
   });
 });
