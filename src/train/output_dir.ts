@@ -4,7 +4,7 @@
 // undone, so a start that fails leaves the dir as it found it, and an earlier run set aside by a
 // start that was killed is put back by the next one.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, normalize } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
@@ -16,7 +16,7 @@ const DELETING_PREFIX = '.deleting-';
  * user's. data/ (raw data built on the fly, one dir per content hash) is left to the new run, which
  * reuses a build of the same data: a user's own files may live there too.
  */
-function isRunFile(name: string, logFile: string): boolean {
+export function isRunFile(name: string, logFile: string): boolean {
   // a log file nested in a dir of the user's (logs/train.log) is left, with that dir
   return /^checkpoint-\d{6}(\.tmp)?$/.test(name) || name === normalize(logFile) ||
     ['final', 'adapter', 'latest', 'best', 'metrics.jsonl', 'eval.jsonl', 'resolved-config.json', 'run.json', 'report.html',
@@ -30,6 +30,21 @@ function isRunFile(name: string, logFile: string): boolean {
 function earlierRun(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => f.startsWith('checkpoint-') || f === 'final' || (f === 'metrics.jsonl' && statSync(join(dir, f)).size > 0));
+}
+
+/**
+ * Refuses an input (`what`: path) that lies in a file --overwrite would set aside (`--model OUT/final`
+ * with `--output-dir OUT --overwrite`): it would be gone when the run reads it.
+ */
+export function refuseInputsReplaced(dir: string, logFile: string, inputs: Array<[string, string | null]>): void {
+  for (const [what, path] of inputs) {
+    if (path === null) continue;
+    const inside = relative(resolve(dir), resolve(path));
+    const first = inside.split(sep)[0]!;
+    if (inside !== '' && !inside.startsWith('..') && !isAbsolute(inside) && isRunFile(first, logFile)) {
+      throw new Error(`${what} ${path} is in ${join(dir, first)}, which --overwrite replaces: copy it out of ${dir} first, or write the new run to another --output-dir`);
+    }
+  }
 }
 
 /** Refuses to write over an earlier run's checkpoints unless asked to (--dry-run checks this too). */

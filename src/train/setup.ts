@@ -11,7 +11,7 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
-import { type OutputDirTaken, refuseEarlierRun, takeOutputDir } from './output_dir.js';
+import { type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 import { datasetIdentity, findResumeDir, modelIdentity, openResume } from './checkpointing.js';
 import { unitList } from '../checkpoint/zero_state.js';
@@ -150,6 +150,14 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   const outDir = first.training.output_dir;
   if (req.resume !== null) findResumeDir(outDir, req.resume);
   else refuseEarlierRun(outDir, req.overwrite);
+  if (req.overwrite) {
+    // (--data and --eval-data may list several files, comma-separated)
+    const each = (what: string, paths: string | null): Array<[string, string]> => (paths ?? '').split(',').filter((p) => p !== '').map((p) => [what, p]);
+    refuseInputsReplaced(outDir, first.training.log_file, [
+      ['--model', first.model.path], ['--model-config', first.model.config], ...each('--data', dataPath),
+      ...each('--eval-data', first.training.eval_data), ['lora.init_adapter', first.lora?.init_adapter ?? null],
+    ]);
+  }
   if (model.init === 'pretrained' && (req.resume === null || first.lora !== null)) new HfTensorSource(model.dir).close();
   const loraWarnings: string[] = [];
   const lora = first.lora ? planLora(first.lora, model.spec, model.dir, model.init, loraWarnings) : null;

@@ -138,6 +138,11 @@ describe('telechat-train command line', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine\n');
     expect(existsSync(join(out, 'train.jsonl'))).toBe(true);
+    // an input inside a file --overwrite replaces (the earlier run's final/) is refused up front
+    const fromFinal = run(['--config', resolve('configs/zero3.json'), '--max-steps', '1', '--output-dir', out, '--overwrite', '--model', join(out, 'final')]);
+    expect(fromFinal.status).toBe(1);
+    expect(fromFinal.stderr.trim()).toBe(`telechat-train: --model ${join(out, 'final')} is in ${join(out, 'final')}, which --overwrite replaces: copy it out of ${out} first, or write the new run to another --output-dir`);
+    expect(existsSync(join(out, 'final', 'model.safetensors'))).toBe(true);
   });
 
   it('a run set aside by an --overwrite that was killed is put back by the next start, never deleted', () => {
