@@ -7,7 +7,6 @@ import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { Device } from '../native/tensor.js';
 import { GPUS, type GpuType } from './gpus.js';
-import { defaultLoraTargets } from './lora.js';
 import type { Precision } from './memory.js';
 import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
 
@@ -75,7 +74,7 @@ export function planOfConfig(cfg: ResolvedConfig, spec: ModelSpec, seqLen: numbe
     precision,
     gradAccumDtype: cfg.data_types.grad_accum_dtype as Precision,
     // a LoRA run plans its adapters ("all-linear": every block projection, as the trainer)
-    lora: cfg.lora ? { r: cfg.lora.r, targets: cfg.lora.target_modules.includes('all-linear') ? defaultLoraTargets(spec) : cfg.lora.target_modules } : null,
+    lora: cfg.lora ? { r: cfg.lora.r, targets: cfg.lora.target_modules } : null, // all-linear is the trainer's selection too (model/lora.ts)
     loraDropout: cfg.lora?.dropout ?? 0,
     persistenceThreshold: zero.stage3_param_persistence_threshold,
     overlapComm: zero.overlap_comm,

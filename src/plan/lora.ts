@@ -3,7 +3,7 @@
 // gets adapters A [r, in] and B [out, r], trained with full fp32 master weights and AdamW
 // moments. Targets are selected as the trainer selects them (model/lora.ts loraTargets): module
 // names or dotted suffixes of module paths, as PEFT matches them, or "all-linear".
-import { loraTargets } from '../model/lora.js';
+import { loraTargets, moduleNames } from '../model/lora.js';
 import type { ModelSpec } from '../model/spec.js';
 
 export interface LoraSetup {
@@ -40,7 +40,7 @@ export function blockProjections(spec: ModelSpec): Projection[] {
 
 /** Every projection of a block: TeleChat's own scripts adapt all linear layers of `transformer.h.` by default. */
 export function defaultLoraTargets(spec: ModelSpec): string[] {
-  return [...new Set(blockProjections(spec).map((p) => p.name))];
+  return moduleNames(spec);
 }
 
 export interface LoraAdapters {
