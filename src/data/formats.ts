@@ -327,7 +327,8 @@ function optionalString(obj: Json, key: string): string {
 }
 
 /**
- * TeleChat2's own data: "multiturn" and "tool" are boolean notes. A "tool": true line carries its
+ * TeleChat2's own data: "multiturn" and "tool" are boolean flags that, in Tele-AI's train.py, only
+ * keep a line out of packing (its dataframe filter on both). A "tool": true line carries its
  * tool text inside the ordinary fields (the tool schema in "system", `<tool_call>` in bot turns,
  * `<tool_response>` results as user turns), and Tele-AI's train.py renders it with the normal
  * template; there "tool" only keeps such lines out of packing, and our packing keeps every
