@@ -15,7 +15,7 @@ import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.
 import type { ParamViews } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
-import { fileInTheWay } from './output_path.js';
+import { outputPathProblem } from './output_path.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
 
@@ -301,8 +301,8 @@ function checkOutputDir(given: string, outDir: string, overwrite: boolean): void
     if (!overwrite) throw new CheckpointError(`${given}: output directory already exists (pass --overwrite to replace it)`);
     return;
   }
-  const file = fileInTheWay(outDir);
-  if (file !== null) throw new CheckpointError(`${given}: cannot create the output directory: ${file} is a file, not a directory`);
+  const problem = outputPathProblem(outDir);
+  if (problem !== null) throw new CheckpointError(`${given}: cannot create the output directory: ${problem}`);
 }
 
 /**

@@ -4,7 +4,7 @@
 // documents of a count `--val-size N`, and the copies of the last one's conversation). The output is
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
 import { createHash } from 'node:crypto';
-import { fileInTheWay } from '../checkpoint/output_path.js';
+import { outputPathProblem } from '../checkpoint/output_path.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -87,8 +87,8 @@ function checkOutput(given: string, output: string, overwrite: boolean): void {
     }
     return;
   }
-  const file = fileInTheWay(output);
-  if (file !== null) throw new DataError(`${given}: cannot create the output directory: ${file} is a file, not a directory`);
+  const problem = outputPathProblem(output);
+  if (problem !== null) throw new DataError(`${given}: cannot create the output directory: ${problem}`);
 }
 
 /** --template, else the model/tokenizer dir's config.json, else an error asking for the flag. */

@@ -5,6 +5,7 @@
 // start that was killed is put back by the next one.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { outputPathProblem } from '../checkpoint/output_path.js';
 
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
@@ -45,6 +46,12 @@ export function refuseInputsReplaced(dir: string, logFile: string, inputs: Array
       throw new Error(`${what} ${path} is in ${join(dir, first)}, which --overwrite replaces: copy it out of ${dir} first, or write the new run to another --output-dir`);
     }
   }
+}
+
+/** Refuses an output dir that cannot be a directory (checked before anything is written, --dry-run too). */
+export function checkOutputDirPath(dir: string): void {
+  const problem = outputPathProblem(dir);
+  if (problem !== null) throw new Error(`output dir ${dir}: ${problem}`);
 }
 
 /** Refuses to write over an earlier run's checkpoints unless asked to (--dry-run checks this too). */

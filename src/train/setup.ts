@@ -11,7 +11,7 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
-import { type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
+import { checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 import { datasetIdentity, findResumeDir, modelIdentity, openResume } from './checkpointing.js';
 import { unitList } from '../checkpoint/zero_state.js';
@@ -148,6 +148,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   // the checkpoint to resume, or no earlier run in the way; a pretrained model's weights (a full
   // run's resume takes its weights from the checkpoint); the adapters of a lora section
   const outDir = first.training.output_dir;
+  checkOutputDirPath(outDir);
   if (req.resume !== null) findResumeDir(outDir, req.resume);
   else refuseEarlierRun(outDir, req.overwrite);
   if (req.overwrite) {

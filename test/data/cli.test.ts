@@ -2,7 +2,7 @@
 // is one `FILE:LINE: reason: <first 80 chars>` message, a non-zero exit and no output dir;
 // with --skip-bad the same lines are skipped and counted per reason in the manifest.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -234,6 +234,12 @@ describe('telechat-data: usage errors and inspect', () => {
     expect(r.stderr).toBe(`telechat-data: ${afile}: --output exists and is not a directory (give a directory path)\n`);
     r = cli([...BUILD, '--input', input, '--output', join(afile, 'sub')]);
     expect(r.stderr).toBe(`telechat-data: ${join(afile, 'sub')}: cannot create the output directory: ${afile} is a file, not a directory\n`);
+    // a symbolic link to nothing (the dir it names was removed): named, not mkdir's ENOTDIR
+    const dangling = join(work, 'dangling');
+    symlinkSync(join(work, 'removed-run'), dangling);
+    r = cli([...BUILD, '--input', input, '--output', dangling]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`telechat-data: ${dangling}: cannot create the output directory: ${dangling} is a symbolic link to ${join(work, 'removed-run')}, which does not exist\n`);
     const out = join(work, 'never2');
     r = cli(['build', '--input', input, '--model', join(work, 'nonexist'), '--output', out, '--max-seq-len', '64']);
     expect(r.stderr).toBe(`telechat-data: ${join(work, 'nonexist')}: model directory does not exist\n`);

@@ -56,6 +56,13 @@ describe('telechat-train command line', () => {
     const noCheckpoint = run(['--config', resolve('configs/zero3.json'), '--output-dir', 'nowhere', '--resume', join(tmp.dir, 'nowhere'), '--dry-run']);
     expect(noCheckpoint.status).toBe(1);
     expect(noCheckpoint.stderr.trim()).toBe(`telechat-train: --resume ${join(tmp.dir, 'nowhere')}: not a checkpoint directory (no trainer_state.json)`);
+    // an output dir that cannot be one (here a file) is named, --dry-run too, instead of mkdir's errno
+    writeFileSync(join(tmp.dir, 'a-file'), '');
+    for (const dry of [['--dry-run'], []]) {
+      const fileOut = run(['--config', resolve('configs/zero3.json'), '--output-dir', 'a-file/run', ...dry]);
+      expect(fileOut.status).toBe(1);
+      expect(fileOut.stderr.trim()).toBe(`telechat-train: output dir a-file/run: ${join(tmp.dir, 'a-file')} is a file, not a directory`);
+    }
     // data/tiny-model ships a config and tokenizer only: --model means its weights
     for (const dry of [['--dry-run'], []]) {
       const noWeights = run(['--config', resolve('configs/zero3.json'), '--model', resolve('data/tiny-model'), '--output-dir', 'no-weights', ...dry]);

@@ -1,9 +1,9 @@
 // takeOutputDir (src/train/output_dir.ts): what a start changes in its output dir, and what undo(),
 // commit() and the next start do with it. The lock is a stub: these are the dir's own rules.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { takeOutputDir } from '../../src/train/output_dir.js';
+import { checkOutputDirPath, takeOutputDir } from '../../src/train/output_dir.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('output-dir');
@@ -66,5 +66,25 @@ describe('takeOutputDir', () => {
     const aside = readdirSync(dir).filter((f) => f.startsWith('.replaced-'));
     expect(aside.length).toBeGreaterThanOrEqual(1);
     expect(aside.some((a) => existsSync(join(dir, a, 'checkpoint-000002')))).toBe(true);
+  });
+});
+
+describe('checkOutputDirPath', () => {
+  it('names the file or dangling link that keeps the output dir from being a directory, and passes a dir to be made', () => {
+    const base = join(tmp.dir, 'paths');
+    mkdirSync(base);
+    writeFileSync(join(base, 'file'), 'x');
+    symlinkSync(join(base, 'nowhere', 'run'), join(base, 'dangling'));
+    symlinkSync(join(base, 'file'), join(base, 'to-file'));
+    mkdirSync(join(base, 'real'));
+    symlinkSync(join(base, 'real'), join(base, 'to-dir'));
+    expect(() => checkOutputDirPath(join(base, 'file'))).toThrow(`output dir ${join(base, 'file')}: ${join(base, 'file')} is a file, not a directory`);
+    expect(() => checkOutputDirPath(join(base, 'file', 'run'))).toThrow(`${join(base, 'file')} is a file, not a directory`);
+    expect(() => checkOutputDirPath(join(base, 'dangling'))).toThrow(`${join(base, 'dangling')} is a symbolic link to ${join(base, 'nowhere', 'run')}, which does not exist`);
+    expect(() => checkOutputDirPath(join(base, 'dangling', 'sub'))).toThrow('which does not exist');
+    expect(() => checkOutputDirPath(join(base, 'to-file', 'sub'))).toThrow(`is a symbolic link to ${join(base, 'file')}, which is not a directory`);
+    expect(() => checkOutputDirPath(join(base, 'to-dir', 'new', 'run'))).not.toThrow();
+    expect(() => checkOutputDirPath(join(base, 'missing', 'run'))).not.toThrow();
+    expect(existsSync(join(base, 'missing'))).toBe(false);
   });
 });
