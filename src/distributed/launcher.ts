@@ -354,7 +354,7 @@ export function runJob(
     const onSignal = (sig: NodeJS.Signals): void => {
       if (interrupted === null && !failure) {
         interrupted = sig;
-        io.err(`telechat-launch: received ${sig}; each rank finishes its step, saves a checkpoint and exits (send it again to kill them at once)\n`);
+        io.err(`telechat-launch: received ${sig}; forwarded to every rank: a training rank finishes its step, saves a checkpoint and exits, one still starting undoes its start (send it again to kill them at once)\n`);
         // this node's ranks only: the others learn of the stop from them (the ranks agree on it
         // through a collective), finish the same step and exit the same way, and so do their
         // launchers; killing the ssh channels would tear those nodes down instead
