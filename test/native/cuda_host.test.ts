@@ -84,6 +84,12 @@ describe('cuBLAS loader', () => {
     expect(paths.slice(-3)).toEqual(['libcublas.so.13', 'libcublas.so.12', 'libcublas.so']);
   });
 
+  it('also searches the environment of a bin folder on PATH (a venv not activated), each folder once', () => {
+    const { paths } = childProbe({ LD_LIBRARY_PATH: '', PATH: `/opt/venv-x/bin:/usr/bin:${process.env.PATH ?? ''}` });
+    expect(paths).toContain('/opt/venv-x/lib/python3*/site-packages/nvidia/cu13/lib/libcublas.so.13');
+    expect(new Set(paths).size).toBe(paths.length);
+  });
+
   it('reports "cuBLAS not found, looked in: ..." naming every candidate', () => {
     const { paths, message } = childProbe({ LD_LIBRARY_PATH: '/opt/ld-a' });
     if (message.startsWith('FOUND')) throw new Error(`this machine has cuBLAS (${message}); the not-found check needs one without`);
@@ -138,7 +144,7 @@ describe('cuBLAS loaded (a stand-in library) and the GEMM plans of linear layers
 });
 
 describe('device allocator bookkeeping (caching_pool.h over a host "device")', () => {
-  it('rounds sizes, reuses freed blocks, counts bytes per category, returns the cache on OOM', () => {
+  it('rounds sizes, reuses freed blocks, counts bytes per category, returns the cache on OOM; without caching, exact sizes freed at once', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pool-'));
     execFileSync('g++', ['-std=c++17', '-O1', `-I${join(repoRoot, 'native', 'src')}`,
       join(repoRoot, 'test', 'native', 'cuda_emulator', 'pool_check.cc'), '-o', join(dir, 'pool_check')]);

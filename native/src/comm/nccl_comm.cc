@@ -16,9 +16,10 @@ namespace {
 
 constexpr const char* kSoName = "libnccl.so.2";
 
-// Python wheels (pip install nvidia-nccl-cu12) put the library in site-packages/nvidia/nccl/lib.
+// Python wheels put the library in site-packages/nvidia/nccl/lib (nvidia-nccl-cu12) or, for the
+// CUDA 13 wheels that share one folder, site-packages/nvidia/cu13/lib.
 std::vector<std::string> python_nccl_dirs() {
-  std::vector<std::string> dirs = python_package_dirs({"nvidia/nccl/lib"});
+  std::vector<std::string> dirs = python_package_dirs({"nvidia/nccl/lib", "nvidia/cu13/lib"});
   if (const char* conda = std::getenv("CONDA_PREFIX")) dirs.push_back(std::string(conda) + "/lib");
   return dirs;
 }
