@@ -2,6 +2,9 @@
 // DeviceScratch, the RAII temporary that kernels use (category MEM_SCRATCH).
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "cuda/api.h"
 #include "cuda/caching_pool.h"
 #include "cuda/scratch.h"
@@ -24,8 +27,15 @@ void* raw_alloc(int64_t bytes) {
 void raw_free(void* p) { cudaFree(p); }
 
 using Pool = CachingPool<void* (*)(int64_t), void (*)(void*)>;
+
+// TELECHAT_CUDA_POOL=off: exact-size blocks freed at once (caching_pool.h), for compute-sanitizer.
+bool pool_caching() {
+  const char* v = std::getenv("TELECHAT_CUDA_POOL");
+  return !(v && std::strcmp(v, "off") == 0);
+}
+
 Pool& pool() {
-  static Pool* p = new Pool(raw_alloc, raw_free);  // never destroyed: frees at exit would race driver teardown
+  static Pool* p = new Pool(raw_alloc, raw_free, pool_caching());  // never destroyed: frees at exit would race driver teardown
   return *p;
 }
 

@@ -4,7 +4,12 @@
 // one default stream, so a block freed after a launch is only reused by later launches
 // (stream order), never while a kernel still reads it. Counts bytes per category like
 // native/src/memory.h (the rounded size of each live block).
+//
+// Without caching (TELECHAT_CUDA_POOL=off, for compute-sanitizer runs) every block is allocated at
+// its exact size and freed at once: an access past a small block then lands outside any
+// allocation, where memcheck sees it, instead of inside a rounded-up or reused one.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -27,11 +32,11 @@ inline int64_t pool_round(int64_t bytes) {
 template <typename RawAlloc, typename RawFree>
 class CachingPool {
  public:
-  CachingPool(RawAlloc a, RawFree f) : raw_alloc_(a), raw_free_(f) {}
+  CachingPool(RawAlloc a, RawFree f, bool caching = true) : raw_alloc_(a), raw_free_(f), caching_(caching) {}
 
   void* alloc(int64_t bytes, int category) {
     std::lock_guard<std::mutex> lock(mu_);
-    const int64_t size = pool_round(bytes);
+    const int64_t size = caching_ ? pool_round(bytes) : std::max<int64_t>(bytes, 1);
     void* p = nullptr;
     auto it = free_.find(size);
     if (it != free_.end() && !it->second.empty()) {
@@ -63,6 +68,11 @@ class CachingPool {
     live_.erase(it);
     current_[b.category] -= b.size;
     total_current_ -= b.size;
+    if (!caching_) {
+      raw_free_(p);
+      reserved_ -= b.size;
+      return true;
+    }
     free_[b.size].push_back(p);
     cached_ += b.size;
     return true;
@@ -104,6 +114,7 @@ class CachingPool {
 
   RawAlloc raw_alloc_;
   RawFree raw_free_;
+  bool caching_;
   std::mutex mu_;
   std::map<int64_t, std::vector<void*>> free_;
   std::unordered_map<void*, Block> live_;

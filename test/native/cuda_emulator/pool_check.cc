@@ -68,6 +68,17 @@ int main() {
   CHECK(pool.free(a) && pool.free(d));
   pool.release_cache();
   CHECK(pool.reserved() == 0 && pool.cached() == 0 && raw_live == 0 && pool.total_current() == 0);
+
+  // Without caching: exact sizes, each free goes straight back to the raw allocator.
+  CachingPool<void* (*)(int64_t), void (*)(void*)> exact(raw_alloc, raw_free, false);
+  raw_limit = 1LL << 40;
+  const int64_t calls = raw_calls;
+  void* e = exact.alloc(1000, 0);
+  CHECK(e && raw_sizes.at(e) == 1000 && exact.current(0) == 1000 && exact.reserved() == 1000);
+  CHECK(exact.free(e) && !exact.free(e));
+  CHECK(exact.cached() == 0 && exact.reserved() == 0 && raw_live == 0 && raw_calls == calls + 1);
+  void* f = exact.alloc(1000, 0);  // a fresh raw block, not a cached one
+  CHECK(f && raw_calls == calls + 2 && exact.free(f) && raw_live == 0);
   std::printf("ok\n");
   return 0;
 }
