@@ -2,6 +2,8 @@
 // configs/zero3.json on one GPU (bf16, ZeRO-3 through the NCCL communicator at world size 1)
 // against the same run on the CPU in fp32 and in bf16, then a resume of the GPU run.
 //   node scripts/device/train_vs_cpu.mjs OUT_JSONL WORK_DIR
+// (CHECK_DEVICE=cpu runs the "GPU" side on the CPU: the suite runs the script that way, so its
+// plumbing is tested on every CI run; only the kernels wait for a GPU.)
 // Tolerance: per-step loss within 1e-2 relative of the fp32 CPU run. The CPU
 // bf16 run stays within 5.6e-4 of fp32 over these 50 steps (the "for scale" line; measured
 // 2026-11-27 by this script on the CPU machine, where only the CUDA checks fail); the GPU run
@@ -13,6 +15,7 @@ import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [outJsonl, work] = process.argv.slice(2);
+const DEVICE = process.env.CHECK_DEVICE ?? 'cuda';
 const STEPS = 50;
 const TOL = 1e-2;
 let failed = 0;
@@ -49,10 +52,10 @@ function compare(name, a, b, tol) {
   record({ check: name, pass: worst <= tol, max_rel_loss_diff: worst, at_step: at, tol });
 }
 
-const cuda = train('cuda-bf16', ['--device', 'cuda', '--set', 'bf16.enabled=true']);
+const cuda = train(`${DEVICE}-bf16`, ['--device', DEVICE, '--set', 'bf16.enabled=true']);
 const cpu32 = train('cpu-fp32', ['--device', 'cpu']);
 const cpu16 = train('cpu-bf16', ['--device', 'cpu', '--set', 'bf16.enabled=true']);
-compare('cuda bf16 vs cpu fp32 losses', cuda, cpu32, TOL);
+compare(`${DEVICE} bf16 vs cpu fp32 losses`, cuda, cpu32, TOL);
 compare('cpu bf16 vs cpu fp32 losses (for scale)', cpu16, cpu32, TOL);
 if (cuda) {
   record({ check: 'cuda loss decreases', pass: cuda.metrics.at(-1).loss < cuda.metrics[0].loss, first: cuda.metrics[0].loss, last: cuda.metrics.at(-1).loss });
@@ -60,7 +63,7 @@ if (cuda) {
   // resume from the step-40 checkpoint (save_steps 20, last 2 kept): the continuation must
   // equal the uninterrupted run (same kernels, deterministic dQ and reductions)
   const resumed = spawnSync(process.execPath, ['dist/cli/train.js', '--config', 'configs/zero3.json', '--output-dir', cuda.dir, '--max-steps', String(STEPS),
-    '--device', 'cuda', '--set', 'bf16.enabled=true', '--resume', join(cuda.dir, 'checkpoint-000040')], { encoding: 'utf8' });
+    '--device', DEVICE, '--set', 'bf16.enabled=true', '--resume', join(cuda.dir, 'checkpoint-000040')], { encoding: 'utf8' });
   if (resumed.status !== 0) {
     record({ check: 'cuda resume from step 40', pass: false, stderr: resumed.stderr.slice(-3000) });
   } else {
