@@ -36,6 +36,12 @@ export interface ResolveOptions {
   perSourceRows?: boolean;
   /** The option that named `data`, for errors (--data, --eval-data). */
   what?: string;
+  /**
+   * Only open an existing build, never build: the trainer's ranks other than 0 read the build rank 0
+   * made (a missing one means rank 0 stopped and undid it; building it again here would leave files
+   * behind in an output dir that failed to start). The text says who is reading.
+   */
+  openOnly?: string;
 }
 
 export interface ResolvedDataset {
@@ -84,6 +90,7 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
     .slice(0, 16);
   const dir = join(resolve(o.cacheDir), `dataset-${key}`);
   if (existsSync(join(dir, 'manifest.json'))) return { dir, manifest: readManifest(dir), built: false };
+  if (o.openOnly !== undefined) throw new DataError(`${o.openOnly}: the build of ${o.data} is not in ${dir} (rank 0 stopped before making it, or undid it)`);
   const manifest = await buildDataset({
     input: o.data,
     tokenizerDir: o.tokenizerDir,

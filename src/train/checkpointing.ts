@@ -294,6 +294,18 @@ export function readTrainerState(dir: string): TrainerState {
     throw new CheckpointError(`${path}: cannot read (${(err as Error).message})`);
   }
   if (state.format !== 'telechat-trainer-state' || state.version !== 1) throw new CheckpointError(`${path}: not a telechat trainer state (format/version)`);
+  // what a resume reads, present with its type: a damaged or hand-edited file is named, not a TypeError later
+  const fields: Array<[string, 'number' | 'object']> = [
+    ['step', 'number'], ['epoch', 'number'], ['samples', 'number'], ['global_batch', 'number'], ['seed', 'number'], ['world_size', 'number'],
+    ['zero_stage', 'number'], ['scheduler', 'object'], ['loss_scaler', 'object'], ['model', 'object'], ['dataset', 'object'], ['summary', 'object'],
+  ];
+  const record = state as unknown as Record<string, unknown>;
+  for (const [key, type] of fields) {
+    const v = record[key];
+    if (v === undefined) throw new CheckpointError(`${path}: missing key "${key}"`);
+    if (typeof v !== type || v === null || (type === 'number' && !Number.isFinite(v))) throw new CheckpointError(`${path}: "${key}" must be ${type === 'number' ? 'a number' : 'an object'}, got ${JSON.stringify(v)}`);
+  }
+  if (!Array.isArray(state.dataset.shards)) throw new CheckpointError(`${path}: "dataset.shards" must be a list`);
   return state;
 }
 

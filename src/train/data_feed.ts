@@ -34,6 +34,8 @@ export interface DataOptions {
   perSourceRows?: boolean;
   /** The option that named the data, for errors. */
   what?: string;
+  /** Only open rank 0's build of raw data (resolve.ts); the text says who is reading. */
+  openOnly?: string;
 }
 
 export function isDatasetDir(path: string): boolean {
@@ -69,6 +71,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     valSize: opts.valSize,
     perSourceRows: opts.perSourceRows,
     what: opts.what,
+    openOnly: opts.openOnly,
   });
   const m = resolved.manifest;
   if (resolved.built) log(`data: built ${opts.path} -> ${resolved.dir}`);

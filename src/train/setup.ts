@@ -13,7 +13,7 @@ import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
-import { datasetIdentity, findResumeDir, modelIdentity, openResume } from './checkpointing.js';
+import { datasetIdentity, findResumeDir, modelIdentity, openResume, readTrainerState } from './checkpointing.js';
 import { unitList } from '../checkpoint/zero_state.js';
 import { HfTensorSource } from '../checkpoint/hf.js';
 import { type LoraRun, loraUnitList, planLora } from './lora_run.js';
@@ -127,14 +127,26 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   };
   // First pass: the paths (model, data, output) and the batch split; "auto" values that need
   // the model or the data are filled in the second pass.
-  const first = loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true } }).config;
+  let flags = req.flags;
+  let first = loadConfig(req.configPath, { sets: req.sets, flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true } }).config;
+  // A resume continues the checkpoint's run, whose data order, held-out split, dropout masks and
+  // random base all follow its seed: another seed is overruled (said), before anything is built
+  // with it.
+  if (req.resume !== null) {
+    const saved = readTrainerState(findResumeDir(first.training.output_dir, req.resume)).seed;
+    if (saved !== first.training.seed) {
+      if (req.isRank0) log(`warning: "training.seed" ${first.training.seed} is not the resumed run's; it continues with the checkpoint's seed ${saved} (its data order, held-out split and dropout masks)`);
+      flags = { ...flags, seed: saved };
+      first = loadConfig(req.configPath, { sets: req.sets, flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true } }).config;
+    }
+  }
   const model = chooseModel(first);
   const dataPath = first.data.path ?? DEFAULT_DATA;
   // A dataset dir's manifest must agree with the config before the output dir is touched
   // (--overwrite sets the earlier run aside).
   const prebuilt = isDatasetDir(dataPath);
   if (prebuilt) {
-    loadConfig(req.configPath, { sets: req.sets, flags: req.flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });
+    loadConfig(req.configPath, { sets: req.sets, flags, context: { worldSize: req.worldSize, hiddenSize: 1, runLengthLater: true, dataset: datasetFacts(dataPath, readManifest(dataPath), true) } });
   }
   // the eval set's inputs, checked before the output dir is touched too
   const evalData = first.training.eval_data;
@@ -202,6 +214,8 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       lossOn: first.data.loss_on,
       pack: first.data.pack,
       skipBad: first.data.skip_bad,
+      // (a dry run's ranks each build into their own temporary dir)
+      ...(req.isRank0 || req.dryRun ? {} : { openOnly: 'a rank other than 0, which reads the data rank 0 builds' }),
     };
     const reader = await openDataset(
       {
@@ -218,7 +232,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
     const dataset = datasetFacts(reader.dir, reader.manifest, prebuilt);
     const { config, warnings } = loadConfig(req.configPath, {
       sets: req.sets,
-      flags: req.flags,
+      flags,
       context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows, dataset },
     });
     if (evalReader) checkEvalSet(evalReader, reader);
@@ -252,7 +266,12 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
     };
     return { config, warnings, model: source, reader, evalReader, lora, cleanup: () => { if (!hasStarted) cleanup(); }, started, said, finished };
   } catch (err) {
-    cleanup();
+    try {
+      cleanup();
+    } catch (undoErr) {
+      // the start's own error is what the user must see; a failed undo is said beside it
+      if (err instanceof Error) err.message += ` (undoing the start then failed too: ${(undoErr as Error).message})`;
+    }
     throw err;
   } finally {
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);

@@ -1,6 +1,6 @@
 // --data resolution for the trainer: a dataset dir is checked and used; raw jsonl is built
 // once into the cache and found again; a changed input or option builds anew.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,5 +32,15 @@ describe('resolveDataset', () => {
       expect(d).toMatchObject({ dir: a.dir, built: false });
       expect(d.manifest.max_seq_len).toBe(256);
     }
+  });
+
+  it('openOnly (the trainer\'s other ranks) opens rank 0\'s build and never builds one', async () => {
+    const input = join(work, 'open-only.jsonl');
+    writeFileSync(input, readFileSync('data/sample-conversations.jsonl', 'utf8').split('\n').slice(0, 10).join('\n') + '\n');
+    const base = { data: input, tokenizerDir: TOK, template: 'telechat2' as const, maxSeqLen: 256, cacheDir: join(work, 'open-only-cache') };
+    await expect(resolveDataset({ ...base, openOnly: 'rank 1' })).rejects.toThrow(/^rank 1: the build of .*open-only\.jsonl is not in .*open-only-cache\/dataset-[0-9a-f]+ \(rank 0 stopped/);
+    expect(existsSync(join(work, 'open-only-cache'))).toBe(false);
+    const built = await resolveDataset(base);
+    expect(await resolveDataset({ ...base, openOnly: 'rank 1' })).toMatchObject({ dir: built.dir, built: false });
   });
 });

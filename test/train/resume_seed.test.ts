@@ -1,0 +1,49 @@
+// A resume continues the checkpoint's run: its seed (data order, dropout masks, random base)
+// comes from trainer_state.json, whatever --seed says now (said in a warning); and a damaged
+// trainer_state.json is named with the key at fault instead of failing later on a TypeError.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const tmp = makeTmpDir('resume-seed');
+afterAll(() => tmp.cleanup());
+const CLI = resolve('dist/cli/train.js');
+// dropout on, so the seed also keys masks; a checkpoint every 2 steps
+const COMMON = ['--config', resolve('configs/zero3.json'), '--set', 'training.save_steps=2', '--set', 'training.save_total_limit=null', '--set', 'model.hidden_dropout=0.1'];
+
+function train(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...COMMON, ...args], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+  return r;
+}
+const losses = (dir: string): number[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { loss: number }).loss);
+
+describe('resume and the seed', () => {
+  it('a resume with another --seed continues with the checkpoint\'s seed, said, and equals the uninterrupted run', () => {
+    const whole = join(tmp.dir, 'whole');
+    expect(train(['--output-dir', whole, '--max-steps', '4']).status).toBe(0);
+    const split = join(tmp.dir, 'split');
+    expect(train(['--output-dir', split, '--max-steps', '2']).status).toBe(0);
+    const resumed = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--seed', '7']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain('warning: "training.seed" 7 is not the resumed run\'s; it continues with the checkpoint\'s seed 42');
+    expect(readFileSync(join(split, 'train.log'), 'utf8')).toContain('continues with the checkpoint\'s seed 42');
+    expect(losses(split)).toEqual(losses(whole));
+    const state = JSON.parse(readFileSync(join(split, 'checkpoint-000004', 'trainer_state.json'), 'utf8')) as { seed: number };
+    expect(state.seed).toBe(42);
+  }, 120_000);
+
+  it('a trainer_state.json without a key it needs is named with that key', () => {
+    const split = join(tmp.dir, 'split');
+    const path = join(split, 'checkpoint-000004', 'trainer_state.json');
+    const state = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    delete state.scheduler;
+    writeFileSync(path, JSON.stringify(state));
+    const r = train(['--output-dir', split, '--max-steps', '6', '--resume', 'auto', '--dry-run']);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`telechat-train: ${path}: missing key "scheduler"`);
+    writeFileSync(path, JSON.stringify({ ...state, scheduler: {}, step: 'four' }));
+    expect(train(['--output-dir', split, '--max-steps', '6', '--resume', 'auto', '--dry-run']).stderr.trim()).toBe(`telechat-train: ${path}: "step" must be a number, got "four"`);
+  }, 60_000);
+});
