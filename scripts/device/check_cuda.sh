@@ -2,27 +2,35 @@
 # THE prepared GPU check of the CUDA backend (docs/cuda.md). Run from the repo root on the GPU
 # machine after scripts/device/pack_cuda.sh made .device/ on the CPU machine (carry ".device"):
 #   bash scripts/device/check_cuda.sh
-# Stages, each with its own log and a line in $OUT/summary.txt written as soon as it ends (a
-# timeout still leaves what finished); stages are skipped once the budget would be exceeded:
+# The device tool brings back at most 8 files from $OUT, so $OUT holds three, each appended as
+# soon as a stage ends (a timeout still leaves what finished): summary.txt (one line per stage),
+# logs.txt (every stage's log under a header) and results.jsonl (every check's JSON line, with its
+# stage); a failed check's line is also printed, for the tool's output tail. Per-stage files stay
+# in .device/check. A stage skipped for lack of budget counts as failed. Stages, most important first:
 #   env        GPU, driver, nvcc, PyTorch, compute-sanitizer
 #   unpack     node + the carried addon; refuses an addon built from other sources
 #   build      nvcc compiles every native/src/cuda file for sm_90 on this machine (register and
-#              spill report in build.log) into libtelechat_cuda.so for the PyTorch checks
-#   libs       the cuBLAS and NCCL loaders find the libraries of PyTorch's Python packages
-#   vs_cpu     every op of the CUDA backend vs the CPU backend (cuda_vs_cpu.jsonl)
+#              spill report in the log) into libtelechat_cuda.so for the PyTorch checks
+#   libs_search  our own cuBLAS/NCCL search finds PyTorch's libraries with no TELECHAT_*_PATH set
+#              (what a plain `telechat-train --device cuda` does)
+#   libs       the libraries found from PyTorch's packages (set for every later stage)
+#   vs_cpu     every op of the CUDA backend vs the CPU backend
 #   nccl       the NCCL communicator at world size 1: every collective x dtype x length, ordering
-#              with compute, async overlap, timeout and abort (nccl.jsonl)
+#              with compute, async overlap, timeout and abort
 #   train      50 steps of the tiny model, telechat-train --device cuda (bf16, ZeRO-3 over NCCL at
-#              world size 1) vs the CPU in fp32: losses within 1e-2; then resume (train_vs_cpu.jsonl)
-#   lora       LoRA (r 8, all-linear, ZeRO-3 bf16) on the GPU vs the CPU in fp32: losses within 1e-2,
-#              adapter/ + merged final/, resume, telechat-export merge (lora_vs_cpu.jsonl)
-#   attention  FA2 sweep vs PyTorch: error vs fp32 <= 2x / 3x PyTorch's bf16 error (attention_sweep.jsonl)
+#              world size 1) vs the CPU in fp32: losses within 1e-2; then resume
+#   lora       LoRA (r 8, all-linear, ZeRO-3 bf16) over a pretrained base on the GPU vs the CPU in
+#              fp32: losses and adapters within tolerance, adapter/ + merged final/, resume,
+#              telechat-export merge
+#   attention  FA2 sweep vs PyTorch: error vs fp32 <= 2x / 3x PyTorch's bf16 error
 #   memcheck   compute-sanitizer memcheck over the attention kernels (small cases)
-#   train_bench  training step of a ~1.1B TeleChat2-shaped model: tokens/s and MFU, ours vs PyTorch
-#              eager + SDPA flash at the same shape (train_bench.jsonl)
-#   bench      FA2 TFLOP/s vs torch SDPA flash, hdim 128 causal, seq 1k..16k (bench.jsonl)
 #   racecheck  compute-sanitizer racecheck (shared memory hazards) over the attention kernels
 #   memcheck_ops  memcheck over all other kernels (cuda_vs_cpu under the sanitizer)
+#              (the sanitizer stages run with PyTorch's caching allocator and ours off, so an
+#              access past a small block lands outside every allocation, where memcheck sees it)
+#   train_bench  training step of a ~1.1B TeleChat2-shaped model: tokens/s and MFU, ours vs PyTorch
+#              eager + SDPA flash at the same shape
+#   bench      FA2 TFLOP/s vs torch SDPA flash, hdim 128 causal, seq 1k..16k
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -31,26 +39,56 @@ BUDGET_S=${CHECK_BUDGET_S:-540}  # one device command may run 600 s; 15 device m
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.txt
+WORK=$ROOT/.device/check  # per-stage logs and JSON lines (not brought back; collected into $OUT)
+rm -rf "$WORK" && mkdir -p "$WORK"
+rm -f "$SUMMARY" "$OUT/logs.txt" "$OUT/results.jsonl"
 RUN=$ROOT/.device/run
 T0=$(date +%s)
 FAILED=0
 
 note() { echo "$*" | tee -a "$SUMMARY"; }
 
-# stage NAME LIMIT_S COMMAND...: runs with min(LIMIT, budget left), logs to $OUT/NAME.log.
+# collect NAME: the stage's log and JSON lines into $OUT/logs.txt and $OUT/results.jsonl; a
+# failed check's line is printed too
+collect() {
+  local name=$1
+  { echo "=== $name ==="; tail -c 300000 "$WORK/$name.log" 2>/dev/null; echo; } >> "$OUT/logs.txt"
+  [ -f "$WORK/$name.jsonl" ] || return 0
+  "$PYTHON" - "$name" "$WORK/$name.jsonl" "$OUT/results.jsonl" <<'PY'
+import json, sys
+name, src, dst = sys.argv[1:4]
+with open(src) as f, open(dst, "a") as out:
+    for line in f:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = {"unparsed": line[:2000]}
+        row = {"stage": name, **row} if isinstance(row, dict) else {"stage": name, "value": row}
+        out.write(json.dumps(row) + "\n")
+        if row.get("pass") is False:
+            print("FAILED CHECK " + json.dumps(row)[:1500])
+PY
+}
+
+# stage NAME LIMIT_S COMMAND...: runs with min(LIMIT, budget left), logs to $WORK/NAME.log; the
+# command finds its JSON lines' path in $STAGE_JSONL ($WORK/NAME.jsonl).
 stage() {
   local name=$1 limit=$2; shift 2
   local left=$(( BUDGET_S - ($(date +%s) - T0) ))
-  if [ "$left" -lt 20 ]; then note "$name SKIPPED (budget spent)"; return 1; fi
+  if [ "$left" -lt 20 ]; then note "$name SKIPPED (budget spent)"; FAILED=$((FAILED + 1)); return 1; fi
   [ "$limit" -gt "$left" ] && limit=$left
   local start=$(date +%s)
   # bash -c so that stage functions (exported below) and plain commands both run under timeout
-  timeout --kill-after=5 "$limit" bash -c '"$@"' _ "$@" > "$OUT/$name.log" 2>&1
+  STAGE_JSONL=$WORK/$name.jsonl timeout --kill-after=5 "$limit" bash -c '"$@"' _ "$@" > "$WORK/$name.log" 2>&1
   local rc=$?
   local status=PASS
   [ $rc -ne 0 ] && status=FAIL && FAILED=$((FAILED + 1))
   [ $rc -eq 124 ] && status="TIMEOUT(${limit}s)"
   note "$name $status rc=$rc $(( $(date +%s) - start ))s"
+  collect "$name"
   return $rc
 }
 
@@ -113,50 +151,63 @@ sys.exit(1)
 PY
 }
 
+# our own search (dynlib.h), as a plain `telechat-train --device cuda` runs it: no TELECHAT_*_PATH
+libs_search_stage() {
+  env -u TELECHAT_CUBLAS_PATH -u TELECHAT_NCCL_PATH LD_LIBRARY_PATH="$RUN/bundle/lib" "$RUN/node" -e "
+    const a = require('./build/native/Release/telechat_native.node');
+    let bad = 0;
+    for (const [lib, probe] of [['cuBLAS', () => a.cublasProbe()], ['NCCL', () => a.ncclProbe()]]) {
+      try { console.log(lib, 'found', JSON.stringify(probe())); } catch (e) { bad++; console.log(lib, 'NOT FOUND:', e.message); }
+    }
+    process.exit(bad ? 1 : 0);"
+}
+
 libs_stage() {
-  echo "--- cuBLAS with our own search (no TELECHAT_CUBLAS_PATH):"
-  node_run -e "const a=require('./build/native/Release/telechat_native.node'); try{console.log(JSON.stringify(a.cublasProbe()))}catch(e){console.log('NOT FOUND: '+e.message)}"
-  local d
-  if d=$(python_lib_dir cublas); then export TELECHAT_CUBLAS_PATH=$d; echo "TELECHAT_CUBLAS_PATH=$d"; fi
-  if d=$(python_lib_dir nccl); then export TELECHAT_NCCL_PATH=$d; echo "TELECHAT_NCCL_PATH=$d"; fi
+  echo "TELECHAT_CUBLAS_PATH=${TELECHAT_CUBLAS_PATH:-} TELECHAT_NCCL_PATH=${TELECHAT_NCCL_PATH:-}"
   node_run -e "const a=require('./build/native/Release/telechat_native.node'); console.log('cublas', JSON.stringify(a.cublasProbe())); console.log('nccl', JSON.stringify(a.ncclProbe()))"
 }
 
 train_bench_stage() {
-  node_run scripts/device/train_bench.mjs "$OUT/train_bench.jsonl" "$RUN/train_bench" 8 || return 1
+  node_run scripts/device/train_bench.mjs "$STAGE_JSONL" "$RUN/train_bench" 8 || return 1
   # PyTorch at the same micro-batch and the row length our data gave
-  local T; T=$(node_run -e "const l=require('fs').readFileSync('$OUT/train_bench.jsonl','utf8').trim().split('\n').map(JSON.parse).filter(r=>r.side==='telechat-train').pop(); console.log(Math.round(l.tokens_per_step/l.B))")
-  "$PYTHON" scripts/device/train_bench.py "$RUN/train_bench/model/config.json" 4 "$T" 8 "$OUT/train_bench.jsonl"
+  local T; T=$(node_run -e "const l=require('fs').readFileSync('$STAGE_JSONL','utf8').trim().split('\n').map(JSON.parse).filter(r=>r.side==='telechat-train').pop(); console.log(Math.round(l.tokens_per_step/l.B))")
+  "$PYTHON" scripts/device/train_bench.py "$RUN/train_bench/model/config.json" 4 "$T" 8 "$STAGE_JSONL"
 }
 
-export ROOT OUT PYTHON RUN
-export -f env_stage unpack_stage build_stage libs_stage train_bench_stage node_run python_lib_dir find_sanitizer
+# sanitize_stage TOOL COMMAND...: compute-sanitizer with both caching allocators off
+sanitize_stage() {
+  local tool=$1; shift
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 TELECHAT_CUDA_POOL=off "$SAN" --tool "$tool" --error-exitcode 1 "$@"
+}
+
+export ROOT OUT PYTHON RUN WORK
+export -f env_stage unpack_stage build_stage libs_search_stage libs_stage train_bench_stage sanitize_stage node_run python_lib_dir find_sanitizer
 note "check_cuda $(date -u +%FT%TZ) budget ${BUDGET_S}s out=$OUT"
 stage env 60 env_stage
 stage unpack 90 unpack_stage || { note "cannot run the Node checks without the carried addon"; }
 stage build 180 build_stage
+stage libs_search 30 libs_search_stage
 # Loader variables for every later stage (found from PyTorch's packages when present).
 d=$(python_lib_dir cublas) && export TELECHAT_CUBLAS_PATH=$d
 d=$(python_lib_dir nccl) && export TELECHAT_NCCL_PATH=$d
 stage libs 30 libs_stage
-rm -f "$OUT"/*.jsonl
-stage vs_cpu 150 node_run scripts/device/cuda_vs_cpu.mjs "$OUT/cuda_vs_cpu.jsonl"
-stage nccl 120 node_run scripts/device/nccl_check.mjs "$OUT/nccl.jsonl"
-stage train 150 node_run scripts/device/train_vs_cpu.mjs "$OUT/train_vs_cpu.jsonl" "$RUN/train"
-stage lora 90 node_run scripts/device/lora_vs_cpu.mjs "$OUT/lora_vs_cpu.jsonl" "$RUN/lora"
+stage vs_cpu 150 bash -c 'node_run scripts/device/cuda_vs_cpu.mjs "$STAGE_JSONL"'
+stage nccl 120 bash -c 'node_run scripts/device/nccl_check.mjs "$STAGE_JSONL"'
+stage train 150 bash -c 'node_run scripts/device/train_vs_cpu.mjs "$STAGE_JSONL" "$RUN/train"'
+stage lora 120 bash -c 'node_run scripts/device/lora_vs_cpu.mjs "$STAGE_JSONL" "$RUN/lora"'
 LIB=$RUN/libtelechat_cuda.so
-stage attention 180 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sweep --out "$OUT/attention_sweep.jsonl"
+export LIB
+stage attention 180 bash -c '"$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sweep --out "$STAGE_JSONL"'
 SAN=$(find_sanitizer) || SAN=""
+export SAN
 if [ -n "$SAN" ]; then
-  stage memcheck 150 "$SAN" --tool memcheck --error-exitcode 1 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sanitize --out "$OUT/memcheck.jsonl"
+  stage memcheck 150 bash -c 'sanitize_stage memcheck "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sanitize --out "$STAGE_JSONL"'
+  stage racecheck 120 bash -c 'sanitize_stage racecheck "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sanitize --out "$STAGE_JSONL"'
+  stage memcheck_ops 120 bash -c 'sanitize_stage memcheck env LD_LIBRARY_PATH="$RUN/bundle/lib" "$RUN/node" scripts/device/cuda_vs_cpu.mjs "$STAGE_JSONL"'
 else
-  note "memcheck SKIPPED (compute-sanitizer not found)"; FAILED=$((FAILED + 1))
+  for s in memcheck racecheck memcheck_ops; do note "$s SKIPPED (compute-sanitizer not found)"; FAILED=$((FAILED + 1)); done
 fi
 stage train_bench 150 train_bench_stage
-stage bench 180 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode bench --out "$OUT/bench.jsonl"
-if [ -n "$SAN" ]; then
-  stage racecheck 120 "$SAN" --tool racecheck --error-exitcode 1 "$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sanitize --out "$OUT/racecheck.jsonl"
-  stage memcheck_ops 120 "$SAN" --tool memcheck --error-exitcode 1 env LD_LIBRARY_PATH="$RUN/bundle/lib" "$RUN/node" scripts/device/cuda_vs_cpu.mjs "$OUT/memcheck_ops.jsonl"
-fi
-note "done in $(( $(date +%s) - T0 ))s, $FAILED stage(s) failed"
+stage bench 180 bash -c '"$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode bench --out "$STAGE_JSONL"'
+note "done in $(( $(date +%s) - T0 ))s, $FAILED stage(s) failed or skipped"
 exit $(( FAILED > 0 ))

@@ -69,7 +69,9 @@ const status = await new Promise((resolve) => {
   const timer = setInterval(() => {
     if (readMetrics().length >= WARMUP + STEPS) {
       clearInterval(timer);
-      child.kill('SIGTERM');
+      // SIGKILL: SIGTERM is the trainer's clean stop, which finishes the step and saves a checkpoint
+      // (the 13 GB above), the very save this stop avoids
+      child.kill('SIGKILL');
     }
   }, 200);
   child.on('close', (code, signal) => {
