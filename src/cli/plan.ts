@@ -7,16 +7,16 @@ import { hideBin } from 'yargs/helpers';
 import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
 import { loadModelSpec } from '../model/spec.js';
 import { DEFAULT_MFU, TRAINER_MAX_SEQ_LEN, TRAINER_PERSISTENCE_THRESHOLD } from '../plan/from_config.js';
-import { DEFAULT_GPU, GPUS, findGpu } from '../plan/gpus.js';
+import { DEFAULT_GPU, GPUS, MAX_GPU_MEM_GIB, chooseDevice } from '../plan/gpus.js';
 import { defaultLoraTargets } from '../plan/lora.js';
 import type { Precision, ZeroStage } from '../plan/memory.js';
-import { formatPlan, makePlan } from '../plan/plan.js';
+import { MAX_COUNT, MAX_GBPS, MAX_MICRO_BATCH_TOKENS, MAX_TFLOPS, formatPlan, makePlan } from '../plan/plan.js';
 
 const EXAMPLES: [string, string][] = [
   ['$0 --model /models/TeleChat2-115B --gpus 256 --gpu H100-80G --zero 3 --gradient-checkpointing --seq-len 8192', 'does TeleChat2-115B fit on 32 nodes of H100, and how long is a step'],
   ['$0 --model /models/TeleChat-52B/config.json --gpus 64 --zero 3 --offload-optimizer --json', 'the 52B on 8 nodes of A100-40G with the optimizer on the host, as JSON'],
   ['$0 --model /models/TeleChat2-7B --gpus 8 --lora-r 64 --lora-targets query,key_value,dense', 'LoRA on one node'],
-  ['$0 --model config.json --gpus 64 --gpu-mem 64 --tflops 320 --inter-node-gbps 200', 'a device not in the table'],
+  ['$0 --model config.json --gpus 64 --gpu V100 --gpu-mem 32 --tflops 125 --inter-node-gbps 100', 'a device not in the table (named as typed; unset link speeds assumed, and said)'],
 ];
 
 async function main(): Promise<void> {
@@ -25,16 +25,18 @@ async function main(): Promise<void> {
     .usage(
       '$0 --model CONFIG.json|DIR --gpus N [options]\n\n' +
         'Per-GPU memory by category, whether the run fits, the largest micro-batch\n' +
-        'that fits, the lowest-communication ZeRO stage that fits, and a step-time\n' +
-        'estimate, from the model config alone. A plan that does not fit is a result\n' +
-        '(exit 0); only invalid input exits 1. See docs/planning.md.\n\n' +
+        'that fits, the ZeRO stage that fits with the fewest bytes sent per GPU per\n' +
+        'step, and a step-time estimate, from the model config alone. A plan that\n' +
+        'does not fit is a result (exit 0); only invalid input exits 1. Counts\n' +
+        `(--gpus, --gpus-per-node, --grad-accum-steps, --lora-r) go up to ${MAX_COUNT}, a\n` +
+        `micro-batch up to ${MAX_MICRO_BATCH_TOKENS} tokens. See docs/planning.md.\n\n` +
         GPUS.map((g) => `  ${g.name.padEnd(12)} ${(g.memBytes / 2 ** 30).toFixed(1).padStart(6)} GiB, bf16 ${g.tflops.bf16} / fp32 ${g.tflops.fp32 ?? 'n/a (--tflops)'} TFLOP/s`).join('\n'),
     )
     .option('model', { type: 'string', demandOption: true, describe: 'a TeleChat config.json, or a checkpoint dir holding one' })
     .option('gpus', { type: 'number', demandOption: true, describe: 'GPUs in the run (data-parallel ranks)' })
     .option('gpus-per-node', { type: 'number', default: 8, describe: 'GPUs per node (rings inside a node use --intra-node-gbps)' })
-    .option('gpu', { type: 'string', default: DEFAULT_GPU, describe: `GPU type: ${GPUS.map((g) => g.name).join(', ')}` })
-    .option('gpu-mem', { type: 'number', describe: 'device memory per GPU in GiB (overrides the table)' })
+    .option('gpu', { type: 'string', describe: `GPU type (default ${DEFAULT_GPU}): ${GPUS.map((g) => g.name).join(', ')}, or any name with --gpu-mem and --tflops (a custom device)` })
+    .option('gpu-mem', { type: 'number', describe: `device memory per GPU in GiB, at most ${MAX_GPU_MEM_GIB} (overrides the table)` })
     .option('seq-len', { type: 'number', default: TRAINER_MAX_SEQ_LEN, describe: 'tokens per row (training.max_seq_len)' })
     .option('micro-batch', { type: 'number', default: 1, describe: 'rows per GPU per micro-step (train_micro_batch_size_per_gpu)' })
     .option('grad-accum-steps', { type: 'number', default: 1, describe: 'micro-steps per optimizer step (gradient_accumulation_steps)' })
@@ -46,10 +48,10 @@ async function main(): Promise<void> {
     .option('grad-accum-dtype', { type: 'string', choices: ['fp32', 'bf16', 'fp16'], default: 'fp32', describe: 'gradient accumulation dtype (data_types.grad_accum_dtype; the trainer accumulates in fp32)' })
     .option('lora-r', { type: 'number', describe: 'LoRA rank: frozen base, adapters trained (the config section lora)' })
     .option('lora-targets', { type: 'string', describe: 'comma-separated HF module names, or dotted suffixes of their paths (self_attention.query), or all-linear alone (default: every projection of a block)' })
-    .option('tflops', { type: 'number', describe: 'peak dense TFLOP/s per GPU in the training precision (overrides the table)' })
+    .option('tflops', { type: 'number', describe: `peak dense TFLOP/s per GPU in the training precision, at most ${MAX_TFLOPS} (overrides the table)` })
     .option('mfu', { type: 'number', default: DEFAULT_MFU, describe: 'assumed fraction of the peak the executed FLOPs reach' })
-    .option('intra-node-gbps', { type: 'number', describe: 'per-GPU ring bandwidth inside a node, Gb/s (default: the GPU\'s NVLink)' })
-    .option('inter-node-gbps', { type: 'number', describe: 'per-GPU ring bandwidth across nodes, Gb/s (default: the GPU\'s InfiniBand NIC)' })
+    .option('intra-node-gbps', { type: 'number', describe: `per-GPU ring bandwidth inside a node, Gb/s, at most ${MAX_GBPS} (default: the GPU's NVLink; a custom device's is assumed ${DEFAULT_GPU}'s)` })
+    .option('inter-node-gbps', { type: 'number', describe: `per-GPU ring bandwidth across nodes, Gb/s, at most ${MAX_GBPS} (default: the GPU's InfiniBand NIC; a custom device's is assumed ${DEFAULT_GPU}'s)` })
     .option('json', { type: 'boolean', default: false, describe: 'print the plan as one JSON object' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })
     .example(EXAMPLES)
@@ -62,15 +64,20 @@ async function main(): Promise<void> {
     const configPath = existsSync(argv.model) && statSync(argv.model).isDirectory() ? join(argv.model, 'config.json') : argv.model;
     if (!existsSync(configPath)) throw new Error(`--model: ${configPath} does not exist`);
     const spec = loadModelSpec(configPath);
-    const gpu = findGpu(argv.gpu);
+    const device = chooseDevice({
+      gpu: argv.gpu, memGiB: argv['gpu-mem'], tflops: argv.tflops,
+      intraNodeGbps: argv['intra-node-gbps'] !== undefined, interNodeGbps: argv['inter-node-gbps'] !== undefined,
+    });
+    const gpu = device.gpu;
     const precision = argv.precision as Precision;
     const plan = makePlan({
       spec,
       modelName: argv.model,
       gpus: argv.gpus,
       gpusPerNode: argv['gpus-per-node'],
-      deviceName: argv['gpu-mem'] === undefined ? gpu.name : `${gpu.name} with ${argv['gpu-mem']} GiB`,
-      memBytes: argv['gpu-mem'] === undefined ? gpu.memBytes : argv['gpu-mem'] * 2 ** 30,
+      deviceName: device.name,
+      deviceAssumed: device.assumed,
+      memBytes: gpu.memBytes,
       device: 'cuda',
       seqLen: argv['seq-len'],
       microBatch: argv['micro-batch'],

@@ -14,9 +14,14 @@
 //   offload optimizer only:     gpu = LLM + int(2 P / gpus); cpu = P * 16 / nodes * 1.5
 //   no offload:                 gpu = LLM + int(18 P / gpus); cpu = largest_layer_params * 4 * gpus_per_node * 1.5
 // Python int() truncates toward zero; every value here is positive, so Math.floor.
+//
+// Under LoRA the model handed to estimate_zero{2,3}_model_states_mem_needs_all_live is the PEFT
+// model: model_to_params counts every parameter (requires_grad is not read), the frozen base
+// and the adapters alike, and the largest module may be an adapter's lora_A or lora_B. So
+// total_params = base + adapters (the plan's `params`), priced as if all were trained.
 import { buildParamTable } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
-import { blockProjections } from './lora.js';
+import { blockProjections, loraAdapters, type LoraSetup } from './lora.js';
 
 export const ADDITIONAL_BUFFER_FACTOR = 1.5;
 
@@ -74,21 +79,23 @@ export function estimateZero3(
 }
 
 /**
- * model_to_params for the Hugging Face module tree of a TeleChat checkpoint: parameters
- * counted once (tied weights are shared), and the largest number of parameters any single
- * module holds directly (nn.Embedding, nn.Linear with its bias, Conv1D, a norm).
+ * model_to_params for the Hugging Face module tree of a TeleChat checkpoint (wrapped by PEFT
+ * under LoRA): parameters counted once (tied weights are shared), and the largest number of
+ * parameters any single module holds directly (nn.Embedding, nn.Linear with its bias, Conv1D,
+ * a norm, an adapter's lora_A or lora_B; PEFT's LoRA wrapper itself holds none directly).
  */
-export function modelToParams(spec: ModelSpec): { totalParams: number; largestLayerParams: number } {
+export function modelToParams(spec: ModelSpec, lora: LoraSetup | null = null): { totalParams: number; largestLayerParams: number } {
   const { hidden: H, vocab: V } = spec;
   const biases = spec.outputBiases ? H : 0;
   // dense and down_proj carry their bias in the same module (v1/TeleChat2)
   const modules = blockProjections(spec).map((p) => p.in * p.out + (p.name === 'dense' || p.name === 'down_proj' ? biases : 0));
-  const largestLayerParams = Math.max(V * H, ...modules);
-  return { totalParams: buildParamTable(spec).count, largestLayerParams };
+  const adapters = lora ? loraAdapters(spec, lora) : null;
+  const largestLayerParams = Math.max(V * H, ...modules, adapters?.largestModule ?? 0);
+  return { totalParams: buildParamTable(spec).count + (adapters?.params ?? 0), largestLayerParams };
 }
 
-export function deepspeedEstimate(spec: ModelSpec, gpusPerNode: number, nodes: number, offloadOptimizer: boolean, offloadParam: boolean): DeepSpeedEstimate {
-  const { totalParams, largestLayerParams } = modelToParams(spec);
+export function deepspeedEstimate(spec: ModelSpec, gpusPerNode: number, nodes: number, offloadOptimizer: boolean, offloadParam: boolean, lora: LoraSetup | null = null): DeepSpeedEstimate {
+  const { totalParams, largestLayerParams } = modelToParams(spec, lora);
   const z2 = estimateZero2(totalParams, gpusPerNode, nodes, offloadOptimizer);
   // DeepSpeed's zero3 helper reads cpu_offload_params only when cpu_offload is set
   const z3 = estimateZero3(totalParams, largestLayerParams, gpusPerNode, nodes, offloadOptimizer, offloadParam);

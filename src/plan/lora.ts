@@ -50,11 +50,14 @@ export interface LoraAdapters {
   perBlock: number;
   /** Adapted projections per block. */
   modulesPerBlock: number;
+  /** The most parameters one adapter module holds (PEFT's lora_A [r, in] or lora_B [out, r]). */
+  largestModule: number;
 }
 
 export function loraAdapters(spec: ModelSpec, lora: LoraSetup): LoraAdapters {
   // the trainer's own selection (names, dotted suffixes or "all-linear", as PEFT matches them)
   const targets = loraTargets(spec, { targetModules: lora.targets }, undefined, '--lora-targets');
   const params = targets.reduce((n, t) => n + lora.r * (t.in + t.out), 0);
-  return { params, perBlock: params / spec.nLayers, modulesPerBlock: targets.filter((t) => t.layer === 0).length };
+  const largestModule = Math.max(0, ...targets.map((t) => lora.r * Math.max(t.in, t.out)));
+  return { params, perBlock: params / spec.nLayers, modulesPerBlock: targets.filter((t) => t.layer === 0).length, largestModule };
 }

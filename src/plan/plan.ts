@@ -1,11 +1,12 @@
 // The capacity plan of a run: per-GPU memory by category, whether it fits, the largest
-// micro-batch that fits, the lowest-communication ZeRO stage that fits, a step-time estimate,
+// micro-batch that fits, the ZeRO stage that fits with the least communication, a step-time estimate,
 // and DeepSpeed's own estimator for comparison. telechat-plan and telechat-train --dry-run
 // both print this (formatPlan), so the numbers users see before launch are one computation.
 import type { ModelSpec } from '../model/spec.js';
 import { buildParamTable } from '../model/params.js';
 import type { Device } from '../native/tensor.js';
 import { deepspeedEstimate, type DeepSpeedEstimate } from './deepspeed_estimate.js';
+import { MAX_GPU_MEM_GIB } from './gpus.js';
 import { loraAdapters, type LoraSetup } from './lora.js';
 import { planMemory, type DeviceBytes, type MemoryDetail, type Precision, type ZeroStage } from './memory.js';
 import { planStepTime, type StepTime } from './step_time.js';
@@ -18,6 +19,8 @@ export interface PlanInput {
   gpusPerNode: number;
   /** The device's name in the printout ("H100-80G", "cpu"). */
   deviceName: string;
+  /** One sentence on device figures assumed rather than given or known (gpus.ts chooseDevice). */
+  deviceAssumed?: string | null;
   /** Device memory one rank may use, bytes; null when unknown (no verdict then). */
   memBytes: number | null;
   device: Device;
@@ -55,6 +58,8 @@ export interface Plan {
   gpus_per_node: number;
   nodes: number;
   gpu: string;
+  /** Device figures assumed rather than given or known (a custom device's link speeds); null if none. */
+  gpu_assumed: string | null;
   /** Where the ranks compute: 'cuda' (GPU plans) or 'cpu' (a CPU dry run). */
   device: Device;
   gpu_mem_bytes: number | null;
@@ -75,8 +80,14 @@ export interface Plan {
   /** One sentence on why it does not fit (null when it fits). */
   reason: string | null;
   max_micro_batch: number | null;
-  /** The lowest ZeRO stage (least communication) that fits this micro-batch; null if none. */
+  /**
+   * Of the stages that fit this micro-batch (with this plan's offload flags), the one whose GPUs
+   * send the fewest bytes per step (comm_bytes_per_gpu_by_stage); ties: the shorter step, then
+   * the lower stage. null if none fits.
+   */
   lowest_comm_stage: ZeroStage | null;
+  /** comm_bytes_per_gpu at ZeRO stages 0, 1, 2 and 3, all else equal. */
+  comm_bytes_per_gpu_by_stage: number[];
   flops_per_step: number;
   tokens_per_step: number;
   tflops: number | null;
@@ -100,29 +111,56 @@ export class PlanInputError extends Error {
 /** Largest micro-batch searched; a micro-batch beyond it is reported as the cap. */
 export const MAX_MICRO_BATCH_SEARCHED = 1 << 16;
 
+/** Tokens of one micro-batch at most: token indices are 32-bit. */
+export const MAX_MICRO_BATCH_TOKENS = 2 ** 31 - 1;
+
+/**
+ * Upper bound of the count flags --gpus, --gpus-per-node, --grad-accum-steps and --lora-r
+ * (2^20 = 1048576: beyond any cluster, accumulation or useful rank, and every byte and token
+ * count stays an exact double).
+ */
+export const MAX_COUNT = 2 ** 20;
+
+/** Upper bounds of --tflops (TFLOP/s; an exaflop per GPU) and the link flags (Gb/s; a petabit). */
+export const MAX_TFLOPS = 1e6;
+export const MAX_GBPS = 1e6;
+
+/** Largest device memory a plan takes, bytes (gpus.ts MAX_GPU_MEM_GIB). */
+const MAX_MEM_BYTES = MAX_GPU_MEM_GIB * 2 ** 30;
+
+/** The largest micro-batch a plan may report at this sequence length (search cap and token limit). */
+export function microBatchCap(seqLen: number): number {
+  return Math.min(MAX_MICRO_BATCH_SEARCHED, Math.floor(MAX_MICRO_BATCH_TOKENS / seqLen));
+}
+
 export function validatePlanInput(p: PlanInput): void {
-  const positiveInt = (v: number, flag: string): void => {
-    if (!Number.isInteger(v) || v < 1) throw new PlanInputError(`${flag} must be a positive integer, got ${v}`);
+  // safe integers only, so 1e300 or Infinity never reaches the arithmetic
+  const count = (v: number, flag: string, max: number, what = 'a whole number'): void => {
+    if (!(Number.isSafeInteger(v) && v >= 1 && v <= max)) throw new PlanInputError(`${flag} must be ${what} from 1 to ${max}, got ${v}`);
   };
-  if (!Number.isInteger(p.gpus) || p.gpus < 1) throw new PlanInputError(`--gpus must be a whole number of GPUs >= 1, got ${p.gpus}`);
-  positiveInt(p.gpusPerNode, '--gpus-per-node');
+  const positive = (v: number, flag: string, max: number, unit: string): void => {
+    if (!(Number.isFinite(v) && v > 0 && v <= max)) throw new PlanInputError(`${flag} must be a positive number of ${unit} at most ${max}, got ${v}`);
+  };
+  count(p.gpus, '--gpus', MAX_COUNT, 'a whole number of GPUs');
+  count(p.gpusPerNode, '--gpus-per-node', MAX_COUNT);
   if (p.gpus > p.gpusPerNode && p.gpus % p.gpusPerNode !== 0) {
     throw new PlanInputError(`--gpus ${p.gpus} is not a whole number of nodes of ${p.gpusPerNode} (--gpus-per-node)`);
   }
-  positiveInt(p.seqLen, '--seq-len');
-  positiveInt(p.microBatch, '--micro-batch');
-  positiveInt(p.gradAccumSteps, '--grad-accum-steps');
-  if (p.microBatch * p.seqLen > 2 ** 31 - 1) {
-    throw new PlanInputError(`--micro-batch ${p.microBatch} x --seq-len ${p.seqLen} = ${p.microBatch * p.seqLen} tokens can never fit: token indices are 32-bit (at most ${2 ** 31 - 1} tokens per micro-batch)`);
+  count(p.seqLen, '--seq-len', MAX_MICRO_BATCH_TOKENS);
+  count(p.microBatch, '--micro-batch', MAX_MICRO_BATCH_TOKENS);
+  count(p.gradAccumSteps, '--grad-accum-steps', MAX_COUNT);
+  if (p.microBatch * p.seqLen > MAX_MICRO_BATCH_TOKENS) {
+    throw new PlanInputError(`--micro-batch ${p.microBatch} x --seq-len ${p.seqLen} = ${p.microBatch * p.seqLen} tokens can never fit: token indices are 32-bit (at most ${MAX_MICRO_BATCH_TOKENS} tokens per micro-batch)`);
   }
-  if (p.memBytes !== null && !(p.memBytes > 0)) throw new PlanInputError(`--gpu-mem must be a positive number of GiB`);
+  if (p.memBytes !== null) positive(p.memBytes / 2 ** 30, '--gpu-mem', MAX_MEM_BYTES / 2 ** 30, 'GiB');
   if (p.offloadOptimizer && p.stage === 0) throw new PlanInputError('--offload-optimizer needs --zero 1, 2 or 3 (DeepSpeed offloads the partitioned optimizer state)');
   if (p.offloadParam && p.stage !== 3) throw new PlanInputError('--offload-param applies only to --zero 3 (parameters are partitioned only at stage 3)');
-  if (p.tflops !== null && !(p.tflops > 0)) throw new PlanInputError('--tflops must be a positive number');
+  if (p.tflops !== null) positive(p.tflops, '--tflops', MAX_TFLOPS, 'TFLOP/s');
   if (!(p.mfu > 0 && p.mfu <= 1)) throw new PlanInputError(`--mfu must be in (0, 1], got ${p.mfu}`);
-  if (!(p.intraNodeGbps > 0) || !(p.interNodeGbps > 0)) throw new PlanInputError('--intra-node-gbps and --inter-node-gbps must be positive');
+  positive(p.intraNodeGbps, '--intra-node-gbps', MAX_GBPS, 'Gb/s');
+  positive(p.interNodeGbps, '--inter-node-gbps', MAX_GBPS, 'Gb/s');
   if (p.lora) {
-    positiveInt(p.lora.r, '--lora-r');
+    count(p.lora.r, '--lora-r', MAX_COUNT);
     if (p.lora.targets.length === 0) throw new PlanInputError('--lora-targets lists no module');
     try {
       loraAdapters(p.spec, p.lora);
@@ -156,17 +194,22 @@ function memoryFor(p: PlanInput, overrides: Partial<PlanInput> = {}) {
   });
 }
 
-/** Largest micro-batch whose plan fits (0 when even 1 does not), searched up to MAX_MICRO_BATCH_SEARCHED. */
+/** Largest micro-batch whose plan fits (0 when even 1 does not), searched up to microBatchCap. */
 function largestMicroBatch(p: PlanInput, memBytes: number): number {
+  const cap = microBatchCap(p.seqLen);
   const fits = (b: number): boolean => memoryFor(p, { microBatch: b }).perGpu.total <= memBytes;
   if (!fits(1)) return 0;
   let lo = 1;
   let hi = 2;
-  while (hi <= MAX_MICRO_BATCH_SEARCHED && fits(hi)) {
+  while (hi <= cap && fits(hi)) {
     lo = hi;
     hi *= 2;
   }
-  if (hi > MAX_MICRO_BATCH_SEARCHED) return lo;
+  if (hi > cap) {
+    // lo <= cap < hi: the cap (not always a power of two) is the last candidate
+    if (fits(cap)) return cap;
+    hi = cap;
+  }
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
     if (fits(mid)) lo = mid;
@@ -175,17 +218,43 @@ function largestMicroBatch(p: PlanInput, memBytes: number): number {
   return lo;
 }
 
+/** The step at ZeRO stage `stage`, all else as planned (overlap_comm's default follows the stage). */
+function stepFor(p: PlanInput, stage: ZeroStage): StepTime {
+  return planStepTime({
+    spec: p.spec, worldSize: p.gpus, gpusPerNode: p.gpusPerNode, seqLen: p.seqLen, microBatch: p.microBatch,
+    gradAccumSteps: p.gradAccumSteps, stage, recompute: p.recompute, precision: p.precision,
+    gradAccumDtype: p.gradAccumDtype, lora: p.lora, persistenceThreshold: p.persistenceThreshold, tflops: p.tflops,
+    mfu: p.mfu, intraNodeGbps: p.intraNodeGbps, interNodeGbps: p.interNodeGbps, overlapComm: p.overlapComm ?? stage === 3,
+  });
+}
+
+const STAGES = [0, 1, 2, 3] as const;
+
+/** Stages this plan's offload flags allow (optimizer offload needs 1-3, parameter offload 3). */
+function allowedStages(p: PlanInput): ZeroStage[] {
+  return STAGES.filter((s) => !(p.offloadOptimizer && s === 0) && !(p.offloadParam && s !== 3));
+}
+
+/**
+ * Of the allowed stages that fit this micro-batch, the one whose GPUs send the fewest bytes per
+ * step; ties go to the shorter step, then the lower stage. Not the lowest stage number: with
+ * fp32 gradient accumulation stage 0's all-reduce sends 8 bytes per parameter, stages 1-2
+ * (reduce-scatter + all-gather) 6.
+ */
+function leastCommStage(p: PlanInput, cap: number, steps: StepTime[]): ZeroStage | null {
+  const fitting = allowedStages(p).filter((stage) => memoryFor(p, { stage }).perGpu.total <= cap);
+  const order = (a: ZeroStage, b: ZeroStage): number =>
+    steps[a]!.commBytesPerGpu - steps[b]!.commBytesPerGpu || (steps[a]!.stepTimeS ?? 0) - (steps[b]!.stepTimeS ?? 0) || a - b;
+  return fitting.sort(order)[0] ?? null;
+}
+
 export function makePlan(p: PlanInput): Plan {
   validatePlanInput(p);
   const nodes = Math.ceil(p.gpus / p.gpusPerNode);
   const mem = memoryFor(p);
   const overlapComm = p.overlapComm ?? p.stage === 3;
-  const step: StepTime = planStepTime({
-    spec: p.spec, worldSize: p.gpus, gpusPerNode: p.gpusPerNode, seqLen: p.seqLen, microBatch: p.microBatch,
-    gradAccumSteps: p.gradAccumSteps, stage: p.stage, recompute: p.recompute, precision: p.precision,
-    gradAccumDtype: p.gradAccumDtype, lora: p.lora, persistenceThreshold: p.persistenceThreshold, tflops: p.tflops,
-    mfu: p.mfu, intraNodeGbps: p.intraNodeGbps, interNodeGbps: p.interNodeGbps, overlapComm,
-  });
+  const steps = STAGES.map((stage) => stepFor(p, stage));
+  const step = steps[p.stage]!;
   const count = buildParamTable(p.spec).count;
   const adapters = p.lora ? loraAdapters(p.spec, p.lora).params : 0;
   let fits: boolean | null = null;
@@ -196,14 +265,7 @@ export function makePlan(p: PlanInput): Plan {
     const cap = p.memBytes;
     fits = mem.perGpu.total <= cap;
     maxMicroBatch = largestMicroBatch(p, cap);
-    for (const stage of [0, 1, 2, 3] as const) {
-      if (p.offloadOptimizer && stage === 0) continue;
-      if (p.offloadParam && stage !== 3) continue;
-      if (memoryFor(p, { stage }).perGpu.total <= cap) {
-        lowest = stage;
-        break;
-      }
-    }
+    lowest = leastCommStage(p, cap, steps);
     if (!fits) reason = whyNot(p, mem.perGpu, cap, maxMicroBatch);
   }
   return {
@@ -215,6 +277,7 @@ export function makePlan(p: PlanInput): Plan {
     gpus_per_node: Math.min(p.gpusPerNode, p.gpus),
     nodes,
     gpu: p.deviceName,
+    gpu_assumed: p.deviceAssumed ?? null,
     device: p.device,
     gpu_mem_bytes: p.memBytes,
     zero_stage: p.stage,
@@ -234,6 +297,7 @@ export function makePlan(p: PlanInput): Plan {
     reason,
     max_micro_batch: maxMicroBatch,
     lowest_comm_stage: lowest,
+    comm_bytes_per_gpu_by_stage: steps.map((s) => s.commBytesPerGpu),
     flops_per_step: step.flopsPerStep,
     tokens_per_step: step.tokensPerStep,
     tflops: p.tflops,
@@ -247,7 +311,8 @@ export function makePlan(p: PlanInput): Plan {
     step_time_overlap_s: step.overlappedS,
     step_time_no_overlap_s: step.serialS,
     overlap_comm: overlapComm,
-    deepspeed_estimate: deepspeedEstimate(p.spec, Math.min(p.gpusPerNode, p.gpus), nodes, p.offloadOptimizer, p.offloadParam),
+    // DeepSpeed's *_all_live estimators count every parameter of the (PEFT) model, adapters included
+    deepspeed_estimate: deepspeedEstimate(p.spec, Math.min(p.gpusPerNode, p.gpus), nodes, p.offloadOptimizer, p.offloadParam, p.lora),
   };
 }
 
@@ -261,10 +326,30 @@ function whyNot(p: PlanInput, b: DeviceBytes, cap: number, maxMicroBatch: number
     return `one sequence of ${p.seqLen} tokens needs ${gib(one.activations)} of activations alone, more than ${of} at any GPU count or ZeRO stage (activations are not sharded): ${fix}`;
   }
   const states = one.params + one.grads + one.master + one.optim;
-  // only what is left to try: a higher stage below 3, offload where it is off, recompute where it is off
-  const offload = p.stage === 3 ? !(p.offloadOptimizer && p.offloadParam) : !p.offloadOptimizer;
-  const tries = [p.stage < 3 ? 'a higher ZeRO stage' : null, 'more GPUs', offload ? 'offload' : null, p.recompute ? null : '--gradient-checkpointing'].filter((t) => t !== null);
-  return `even micro-batch 1 needs ${gib(one.total)} per GPU (model states ${gib(states)} at ZeRO stage ${p.stage} on ${p.gpus} GPU(s)), more than ${of}: use ${tries.slice(0, -1).join(', ')}${tries.length > 1 ? ' or ' : ''}${tries[tries.length - 1]}`;
+  const tries = remedies(p, one.total);
+  const advice = tries.length > 0
+    ? `use ${tries.slice(0, -1).join(', ')}${tries.length > 1 ? ' or ' : ''}${tries[tries.length - 1]}`
+    : 'no higher ZeRO stage, GPU count, offload or recompute lowers it: use a shorter --seq-len or a GPU with more memory';
+  return `even micro-batch 1 needs ${gib(one.total)} per GPU (model states ${gib(states)} at ZeRO stage ${p.stage} on ${p.gpus} GPU(s)), more than ${of}: ${advice}`;
+}
+
+/**
+ * The changes that lower micro-batch 1's per-GPU need below `total`, each checked on the plan
+ * itself: e.g. at stage 0 nothing is sharded, so more GPUs do not help, and offload needs stage 1+.
+ */
+function remedies(p: PlanInput, total: number): string[] {
+  const need = (o: Partial<PlanInput>): number => memoryFor(p, { microBatch: 1, ...o }).perGpu.total;
+  const lowers = (o: Partial<PlanInput>): boolean => need(o) < total;
+  const out: string[] = [];
+  if (allowedStages(p).some((stage) => stage > p.stage && lowers({ stage }))) out.push('a higher ZeRO stage');
+  if (lowers({ gpus: 2 * p.gpus })) out.push('more GPUs');
+  // optimizer offload needs stage 1+; parameter offload (stage 3) saves device memory only with it
+  const optimizer = p.stage > 0 && !p.offloadOptimizer && lowers({ offloadOptimizer: true });
+  const param = p.stage === 3 && !p.offloadParam && need({ offloadOptimizer: true, offloadParam: true }) < need({ offloadOptimizer: true });
+  if (optimizer) out.push(param ? '--offload-optimizer (and --offload-param)' : '--offload-optimizer');
+  else if (param) out.push(p.offloadOptimizer ? '--offload-param' : '--offload-param with --offload-optimizer');
+  if (!p.recompute && lowers({ recompute: true })) out.push('--gradient-checkpointing');
+  return out;
 }
 
 /** Bytes as GiB, or MiB below 1 GiB (small models, CPU runs). */
@@ -296,6 +381,7 @@ export function formatPlan(plan: Plan): string[] {
       `micro-batch ${plan.micro_batch} x ${plan.seq_len} tokens, accumulation ${plan.grad_accum_steps}, gradient checkpointing ${plan.gradient_checkpointing ? 'on' : 'off'}` +
       `${plan.offload_optimizer ? ', offload optimizer' : ''}${plan.offload_param ? ', offload params' : ''}`,
   );
+  if (plan.gpu_assumed) lines.push(`  device: ${plan.gpu_assumed}`);
   lines.push(`  memory per ${plan.device === 'cpu' ? 'rank' : 'GPU'}:`);
   const row = (name: string, bytes: number, note = ''): void => {
     lines.push(`    ${name.padEnd(12)} ${gib(bytes).padStart(10)}${note ? '  ' + note : ''}`);
@@ -313,8 +399,11 @@ export function formatPlan(plan: Plan): string[] {
   if (plan.fits === null) lines.push('  verdict: unknown (device memory unknown: pass --gpu or --gpu-mem)');
   else lines.push(`  verdict: ${plan.fits ? 'fits' : 'does not fit'}${plan.reason ? `: ${plan.reason}` : ''}`);
   if (plan.max_micro_batch !== null) {
-    lines.push(`  largest micro-batch that fits: ${plan.max_micro_batch}${plan.max_micro_batch >= MAX_MICRO_BATCH_SEARCHED ? ' (search cap)' : ''}`);
-    lines.push(`  lowest-communication ZeRO stage that fits: ${plan.lowest_comm_stage ?? 'none'}`);
+    const cap = microBatchCap(plan.seq_len);
+    const capNote = cap === MAX_MICRO_BATCH_SEARCHED ? ' (search cap)' : ` (cap: at most ${MAX_MICRO_BATCH_TOKENS} tokens per micro-batch)`;
+    lines.push(`  largest micro-batch that fits: ${plan.max_micro_batch}${plan.max_micro_batch >= cap ? capNote : ''}`);
+    const byStage = plan.comm_bytes_per_gpu_by_stage.map((b, s) => `${s}: ${gib(b)}`).join(', ');
+    lines.push(`  least-communication ZeRO stage that fits: ${plan.lowest_comm_stage ?? 'none'} (sent per GPU per step at stage ${byStage})`);
   }
   lines.push(
     `  step: ${flops(plan.flops_per_step)} (${plan.tokens_per_step} tokens), ${gib(plan.comm_bytes_per_gpu)} sent per GPU; ` +
@@ -328,8 +417,10 @@ export function formatPlan(plan: Plan): string[] {
     );
   }
   const ds = plan.deepspeed_estimate;
+  // under LoRA it prices the frozen base as trained too (it reads no requires_grad)
+  const counted = plan.lora ? `, all ${(ds.total_params / 1e9).toFixed(3)}B parameters as if trained` : '';
   lines.push(
-    `  DeepSpeed's estimator (model states only, ${ds.cpu_offload ? 'offload optimizer' : 'no offload'}${ds.cpu_offload_params ? ' + params' : ''}): ` +
+    `  DeepSpeed's estimator (model states only${counted}, ${ds.cpu_offload ? 'offload optimizer' : 'no offload'}${ds.cpu_offload_params ? ' + params' : ''}): ` +
       `zero2 ${gib(ds.zero2.gpu_bytes)}/GPU, ${gib(ds.zero2.cpu_bytes_per_node)} host/node; zero3 ${gib(ds.zero3.gpu_bytes)}/GPU, ${gib(ds.zero3.cpu_bytes_per_node)} host/node`,
   );
   return lines;

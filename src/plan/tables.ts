@@ -10,9 +10,9 @@ import { buildParamTable } from '../model/params.js';
 import { loadModelSpec } from '../model/spec.js';
 import { PACKAGE_ROOT } from '../train/setup.js';
 import { DEFAULT_MFU } from './from_config.js';
-import { findGpu, GPUS } from './gpus.js';
-import { MARGIN_FIXED_BYTES, MARGIN_FRACTION, type ZeroStage } from './memory.js';
-import { gib, makePlan, type Plan, type PlanInput } from './plan.js';
+import { DEFAULT_GPU, findGpu, GPUS, MAX_GPU_MEM_GIB } from './gpus.js';
+import { MARGIN_FIXED_BYTES, MARGIN_FRACTION } from './memory.js';
+import { gib, makePlan, MAX_COUNT, MAX_GBPS, MAX_MICRO_BATCH_SEARCHED, MAX_MICRO_BATCH_TOKENS, MAX_TFLOPS, type Plan, type PlanInput } from './plan.js';
 
 export const TABLE_MODELS = ['TeleChat2-7B', 'TeleChat2-35B', 'TeleChat-52B', 'TeleChat2-115B'];
 const TABLE_GPUS = ['A100-40G', 'H100-80G'];
@@ -20,7 +20,10 @@ const TABLE_COUNTS = [8, 64, 256];
 const TABLE_SEQ = [4096, 8192];
 const FIXTURES = join(PACKAGE_ROOT, 'test', 'plan', 'fixtures');
 
-/** The cheapest setting that fits micro-batch 1: the lowest stage, then optimizer offload, then parameter offload. */
+/**
+ * The cheapest setting that fits micro-batch 1: the plan's least-communication stage, then
+ * stage 3 with optimizer offload, then with parameter offload too.
+ */
 function firstFit(model: string, gpuName: string, gpus: number, seqLen: number): Plan {
   const spec = loadModelSpec(join(FIXTURES, model, 'config.json'));
   const gpu = findGpu(gpuName);
@@ -31,17 +34,18 @@ function firstFit(model: string, gpuName: string, gpus: number, seqLen: number):
     logitsChunk: DEFAULT_LOGITS_CHUNK, tflops: gpu.tflops.bf16, mfu: DEFAULT_MFU, intraNodeGbps: gpu.intraNodeGbps,
     interNodeGbps: gpu.interNodeGbps, blasWorkspaceBytes: gpu.blasWorkspaceBytes,
   };
-  const tries: Array<Partial<PlanInput>> = [
-    ...([0, 1, 2, 3] as ZeroStage[]).map((stage) => ({ stage })),
+  const plain = makePlan(base);
+  if (plain.lowest_comm_stage !== null) return makePlan({ ...base, stage: plain.lowest_comm_stage });
+  const offloads: Array<Partial<PlanInput>> = [
     { stage: 3, offloadOptimizer: true },
     { stage: 3, offloadOptimizer: true, offloadParam: true },
   ];
-  let last: Plan | null = null;
-  for (const t of tries) {
+  let last = plain;
+  for (const t of offloads) {
     last = makePlan({ ...base, ...t });
     if (last.fits) return last;
   }
-  return last!;
+  return last;
 }
 
 function row(p: Plan): string {
@@ -118,10 +122,39 @@ export function planningDoc(): string {
   out.push(`Huawei publishes no per-SKU datasheet). Assumed MFU ${DEFAULT_MFU}; \`--tflops\`, \`--mfu\`, \`--gpu-mem\`,`);
   out.push('`--intra-node-gbps` and `--inter-node-gbps` override.');
   out.push('');
+  const def = findGpu(DEFAULT_GPU);
+  out.push(`Without \`--gpu\` the device is the ${def.name}. \`--gpu\` takes a name of the table or a part of exactly one`);
+  out.push('(`h100`, `910b`; `A100` is ambiguous and refused). A name not in the table, or no `--gpu`, together with');
+  out.push('both `--gpu-mem` and `--tflops` plans a custom device, named as typed (`custom GPU` without `--gpu`); its');
+  out.push(`link speeds, unless \`--intra-node-gbps\` and \`--inter-node-gbps\` set them, and its cuBLAS workspace are the ${def.name}'s`);
+  out.push(`(${def.intraNodeGbps} and ${def.interNodeGbps} Gb/s, ${def.blasWorkspaceBytes / 2 ** 20} MiB), and the plan says so (\`gpu_assumed\` in \`--json\`, a \`device:\` line`);
+  out.push(`otherwise), as it does when flags override some of the default ${def.name}'s figures without \`--gpu\`.`);
+  out.push('');
+  out.push('## What the verdict says');
+  out.push('');
+  out.push('- **fits**: the total per GPU is at most the device memory; **max_micro_batch**: the largest micro-batch that');
+  out.push(`  fits, searched up to ${MAX_MICRO_BATCH_SEARCHED} and never past ${MAX_MICRO_BATCH_TOKENS} tokens per micro-batch (token indices are`);
+  out.push('  32-bit; a larger `--micro-batch` x `--seq-len` is refused).');
+  out.push('- **lowest_comm_stage**: of the ZeRO stages that fit this micro-batch (with the plan\'s offload flags), the one');
+  out.push('  whose GPUs send the fewest bytes per step (`comm_bytes_per_gpu_by_stage`), ties going to the shorter');
+  out.push('  step, then the lower stage. It is not the lowest stage number: with fp32 gradient accumulation (the');
+  out.push('  default) stage 0 all-reduces 4-byte gradients (8 bytes per parameter x (N-1)/N) while stages 1-2');
+  out.push('  reduce-scatter them and all-gather the 2-byte parameters (6 bytes); stage 2 reduces every micro-step,');
+  out.push('  so with accumulation it sends more than stage 1; stage 3 also gathers every unit twice per micro-step.');
+  out.push('  With `--grad-accum-dtype bf16` stages 0-2 send the same 4 bytes per parameter at accumulation 1.');
+  out.push('- **reason** (when it does not fit): one sentence naming what could still help, each remedy checked on');
+  out.push('  the plan itself (it lowers micro-batch 1\'s need): a higher stage, more GPUs (never at stage 0, where');
+  out.push('  nothing is sharded), optimizer or parameter offload (stage 1+ and stage 3), gradient checkpointing.');
+  out.push('');
+  out.push(`Input limits: \`--gpus\`, \`--gpus-per-node\`, \`--grad-accum-steps\` and \`--lora-r\` are whole numbers from 1 to ${MAX_COUNT};`);
+  out.push(`\`--seq-len\` x \`--micro-batch\` is at most ${MAX_MICRO_BATCH_TOKENS} tokens; \`--gpu-mem\` is at most ${MAX_GPU_MEM_GIB} GiB, \`--tflops\` at most`);
+  out.push(`${MAX_TFLOPS}, the link flags at most ${MAX_GBPS} Gb/s; non-finite numbers are refused (one sentence, exit 1).`);
+  out.push('');
   out.push("## DeepSpeed's estimator and the ZeRO paper");
   out.push('');
   out.push("`--json` carries `deepspeed_estimate`: DeepSpeed's `estimate_zero2_model_states_mem_needs` and");
-  out.push('`estimate_zero3_model_states_mem_needs` for the same inputs, reproduced exactly (test/plan/anchors.test.ts');
+  out.push('`estimate_zero3_model_states_mem_needs` for the same inputs (the counts their `_all_live` variants read from');
+  out.push('the model), reproduced exactly (test/plan/anchors.test.ts');
   out.push("checks them against the examples of DeepSpeed's memory docs). They differ from our plan and from the ZeRO");
   out.push('paper because they assume other buffers:');
   out.push('');
@@ -133,6 +166,9 @@ export function planningDoc(): string {
   out.push('- zero3 adds 4 x largest layer (one module\'s fp32 parameters, for gathering) to 18P/N; we count the');
   out.push('  gathered units themselves (whole blocks, two at a time with prefetch) in `buffers`.');
   out.push('- Their host side multiplies by `additional_buffer_factor` 1.5; ours counts the offloaded tensors.');
+  out.push('- Under LoRA the model they are given is the PEFT model: `model_to_params` counts every parameter, frozen');
+  out.push('  base and adapters alike (`total_params` = our `params`; the largest module may be a `lora_A` or `lora_B`),');
+  out.push('  and prices all of them as trained, so their figures far exceed ours, which keep the base frozen.');
   out.push('');
   out.push('The ZeRO paper\'s 7.5B model on 64 GPUs with 16-bit gradients (K = 12) is reproduced by our model');
   out.push('states: 120 / 31.4 / 16.6 / 1.9 GB for stages 0-3 (`--grad-accum-dtype bf16`).');
@@ -140,8 +176,8 @@ export function planningDoc(): string {
   out.push('## TeleChat on A100-40G and H100-80G');
   out.push('');
   out.push('Micro-batch 1 per GPU, bf16 with fp32 gradient accumulation, gradient checkpointing on, accumulation 1.');
-  out.push('"ZeRO" is the cheapest setting that fits: the lowest stage (least communication), else stage 3 with');
-  out.push('optimizer offload, else with parameter offload too. Total and step time are for micro-batch 1; "max mb"');
+  out.push('"ZeRO" is the cheapest setting that fits: the stage with the least communication (`lowest_comm_stage`), else');
+  out.push('stage 3 with optimizer offload, else with parameter offload too. Total and step time are for micro-batch 1; "max mb"');
   out.push('is the largest micro-batch that fits at that setting; tok/s is per GPU.');
   for (const model of TABLE_MODELS) {
     const params = buildCount(model);

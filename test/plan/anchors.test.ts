@@ -73,6 +73,15 @@ describe("DeepSpeed's estimators", () => {
     const tied = parseModelSpec({ architectures: ['TelechatForCausalLM'], hidden_size: 64, n_layer: 1, n_head: 4, ffn_hidden_size: 1000, vocab_size: 10, training_seqlen: 64 });
     expect(modelToParams(tied).largestLayerParams).toBe(64 * 1000 + 64); // down_proj weight + bias
   });
+  it('model_to_params of a PEFT LoRA model: adapters counted too; a lora_A or lora_B may be the largest module', () => {
+    const spec = loadModelSpec('test/plan/fixtures/TeleChat2-7B/config.json');
+    const base = modelToParams(spec);
+    const r8 = modelToParams(spec, { r: 8, targets: ['query', 'dense'] });
+    expect(r8.totalParams).toBe(base.totalParams + 30 * 8 * (2 * 4096 + 2 * 4096));
+    expect(r8.largestLayerParams).toBe(base.largestLayerParams);
+    // r 65536: down_proj's lora_A [r, 12288] outgrows the embedding [131072, 4096]
+    expect(modelToParams(spec, { r: 65536, targets: ['down_proj'] }).largestLayerParams).toBe(65536 * 12288);
+  });
 });
 
 describe('real configs', () => {
@@ -93,6 +102,7 @@ describe('GPU table', () => {
     // --gpu spellings
     expect(findGpu('h100').name).toBe('H100-80G');
     expect(findGpu('910b').tflops.fp32).toBe(null);
-    expect(() => findGpu('A100')).toThrow(/unknown GPU type; known: A100-40G, A100-80G/);
+    expect(() => findGpu('A100')).toThrow(/^--gpu A100: ambiguous: A100-40G or A100-80G$/);
+    expect(() => findGpu('V100')).toThrow(/unknown GPU type; known: A100-40G, A100-80G/);
   });
 });

@@ -47,10 +47,21 @@ describe('telechat-plan', () => {
     expect(p.fits).toBe(false);
     expect(p.max_micro_batch).toBe(0);
     expect(p.lowest_comm_stage).toBe(null);
-    expect(p.reason).toMatch(/^even micro-batch 1 needs [\d.]+ GiB per GPU .*more than the [\d.]+ GiB of A100-40G: use a higher ZeRO stage, more GPUs or offload$/);
+    // stage 0 shards nothing (more GPUs do not help) and cannot offload: only a higher stage is left
+    expect(p.reason).toMatch(/^even micro-batch 1 needs [\d.]+ GiB per GPU .*more than the [\d.]+ GiB of A100-40G: use a higher ZeRO stage$/);
     // at stage 3 with recompute there is no higher stage to suggest, nor recompute
     const z3 = JSON.parse(plan(['--model', `${FIX}/TeleChat2-115B`, '--gpus', '2', '--zero', '3', '--gradient-checkpointing', '--json']).stdout);
-    expect(z3.reason).toMatch(/at ZeRO stage 3 on 2 GPU\(s\)\), more than the [\d.]+ GiB of A100-40G: use more GPUs or offload$/);
+    expect(z3.reason).toMatch(/at ZeRO stage 3 on 2 GPU\(s\)\), more than the [\d.]+ GiB of A100-40G: use more GPUs or --offload-optimizer \(and --offload-param\)$/);
+  });
+
+  it('does-not-fit advice names only what lowers the need for these inputs', () => {
+    const reason = (args: string[], gpus = '8'): string => JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', gpus, ...args, '--json']).stdout).reason;
+    // stage 0: neither more GPUs (everything replicated) nor offload (refused at stage 0)
+    expect(reason(['--zero', '0'])).toMatch(/: use a higher ZeRO stage or --gradient-checkpointing$/);
+    expect(reason(['--zero', '1'])).toMatch(/: use a higher ZeRO stage, more GPUs, --offload-optimizer or --gradient-checkpointing$/);
+    // parameter offload without optimizer offload saves no device memory: optimizer offload is what helps
+    expect(reason(['--zero', '3', '--offload-param'], '1')).toMatch(/: use more GPUs, --offload-optimizer or --gradient-checkpointing$/);
+    expect(reason(['--zero', '3', '--offload-optimizer'], '1')).toMatch(/: use more GPUs, --offload-param or --gradient-checkpointing$/);
   });
 
   it('a micro-batch whose activations alone can never fit says so (exit 0)', () => {
@@ -83,11 +94,24 @@ describe('telechat-plan', () => {
     writeFileSync(llama, JSON.stringify({ architectures: ['LlamaForCausalLM'], hidden_size: 4096, num_hidden_layers: 32 }));
     const cases: Array<[string[], RegExp]> = [
       [['--model', llama, '--gpus', '8'], /^telechat-plan: .*llama\.json: unknown architecture "LlamaForCausalLM".*supported layouts/],
-      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '0'], /^telechat-plan: --gpus must be a whole number of GPUs >= 1, got 0\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '0'], /^telechat-plan: --gpus must be a whole number of GPUs from 1 to 1048576, got 0\n$/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '12'], /^telechat-plan: --gpus 12 is not a whole number of nodes of 8/],
-      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '0'], /^telechat-plan: --micro-batch must be a positive integer, got 0\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '0'], /^telechat-plan: --micro-batch must be a whole number from 1 to 2147483647, got 0\n$/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '300000', '--seq-len', '8192'], /can never fit: token indices are 32-bit/],
-      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'V100'], /^telechat-plan: --gpu V100: unknown GPU type; known: A100-40G/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'V100'], /^telechat-plan: --gpu V100: unknown GPU type; known: A100-40G.*\(or give --gpu-mem and --tflops to plan it as a custom device\)\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'V100', '--gpu-mem', '32'], /^telechat-plan: --gpu V100: unknown GPU type; .*custom device; --tflops is missing\)\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'A100'], /^telechat-plan: --gpu A100: ambiguous: A100-40G or A100-80G\n$/],
+      // non-finite and absurd numbers
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '1e300'], /^telechat-plan: --gpus must be a whole number of GPUs from 1 to 1048576, got 1e\+300\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '2097152'], /^telechat-plan: --gpus must be a whole number of GPUs from 1 to 1048576, got 2097152\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpus-per-node', 'Infinity'], /^telechat-plan: --gpus-per-node must be a whole number from 1 to 1048576, got Infinity\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--grad-accum-steps', '1e300'], /^telechat-plan: --grad-accum-steps must be a whole number from 1 to 1048576, got 1e\+300\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--seq-len', '1e300'], /^telechat-plan: --seq-len must be a whole number from 1 to 2147483647, got 1e\+300\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '1e300'], /^telechat-plan: --lora-r must be a whole number from 1 to 1048576, got 1e\+300\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu-mem', 'Infinity'], /^telechat-plan: --gpu-mem must be a positive number of GiB at most 1048576, got Infinity\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu-mem', '1e300'], /^telechat-plan: --gpu-mem must be a positive number of GiB at most 1048576, got 1e\+300\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--tflops', 'Infinity'], /^telechat-plan: --tflops must be a positive number of TFLOP\/s at most 1000000, got Infinity\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--inter-node-gbps', '1e300'], /^telechat-plan: --inter-node-gbps must be a positive number of Gb\/s at most 1000000, got 1e\+300\n$/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--offload-param', '--zero', '2'], /--offload-param applies only to --zero 3/],
       [['--model', '/nonexistent/config.json', '--gpus', '8'], /^telechat-plan: --model: \/nonexistent\/config.json does not exist\n$/],
     ];
@@ -108,6 +132,70 @@ describe('telechat-plan', () => {
     expect(p.host_bytes_per_node).toBeGreaterThan(0);
     expect(p.deepspeed_estimate.cpu_offload).toBe(true);
     expect(p.deepspeed_estimate.zero3.gpu_bytes).toBe(4 * 80896 * 8192 + Math.floor((2 * p.params) / 64));
+  });
+
+  it('lowest_comm_stage: the fitting stage that sends the fewest bytes per GPU, not the lowest number', () => {
+    const run = (...extra: string[]) => {
+      const r = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '16', '--gpu', 'H200-141G', '--gradient-checkpointing', '--zero', '0', ...extra, '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout);
+    };
+    // fp32 accumulation: stage 0 all-reduces 8 bytes per parameter, stages 1-2 send 6; all four fit
+    const p = run();
+    const [s0, s1, s2, s3] = p.comm_bytes_per_gpu_by_stage as number[];
+    expect(s0! / s1!).toBeCloseTo(8 / 6, 3);
+    expect(s2).toBe(s1);
+    expect(s3).toBeGreaterThan(s1!);
+    expect(p.comm_bytes_per_gpu).toBe(s0);
+    expect(p.lowest_comm_stage).toBe(1);
+    // bf16 accumulation: stages 0-2 send the same bytes and take the same time: the lower stage
+    expect(run('--grad-accum-dtype', 'bf16').lowest_comm_stage).toBe(0);
+    // stage 2 reduces every micro-step, stage 1 once per step
+    const a4 = run('--grad-accum-steps', '4');
+    expect(a4.comm_bytes_per_gpu_by_stage[2]).toBeGreaterThan(a4.comm_bytes_per_gpu_by_stage[1]);
+    expect(a4.lowest_comm_stage).toBe(1);
+    const text = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '16', '--gpu', 'H200-141G', '--gradient-checkpointing']).stdout;
+    expect(text).toMatch(/least-communication ZeRO stage that fits: 1 \(sent per GPU per step at stage 0: [\d.]+ GiB, 1: [\d.]+ GiB, 2: [\d.]+ GiB, 3: [\d.]+ GiB\)/);
+  });
+
+  it("deepspeed_estimate under LoRA counts every parameter of the PEFT model, as DeepSpeed's model_to_params does", () => {
+    const r = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--lora-r', '64', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect(p.params).toBe(7_617_351_680 + p.trainable_params);
+    expect(p.deepspeed_estimate.total_params).toBe(p.params);
+    expect(p.deepspeed_estimate.zero2.gpu_bytes).toBe(2 * p.params + Math.floor((18 * p.params) / 8));
+    expect(p.deepspeed_estimate.largest_layer_params).toBe(131072 * 4096);
+  });
+
+  it('max_micro_batch never passes the 2^31 - 1 token limit that --micro-batch is held to', () => {
+    const args = ['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu-mem', '1000000', '--seq-len', '65536', '--gradient-checkpointing'];
+    const p = JSON.parse(plan([...args, '--json']).stdout);
+    expect(p.max_micro_batch).toBe(Math.floor((2 ** 31 - 1) / 65536));
+    expect(plan([...args, '--micro-batch', String(p.max_micro_batch), '--json']).status).toBe(0);
+    expect(plan([...args]).stdout).toMatch(/largest micro-batch that fits: 32767 \(cap: at most 2147483647 tokens per micro-batch\)/);
+  });
+
+  it('devices: an unknown --gpu with --gpu-mem and --tflops is a custom device, named as typed, its assumptions said', () => {
+    const r = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'V100', '--gpu-mem', '32', '--tflops', '125', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout);
+    expect([p.gpu, p.gpu_mem_bytes, p.tflops, p.intra_node_gbps, p.inter_node_gbps]).toEqual(['V100', 32 * 2 ** 30, 125, 2400, 200]);
+    expect(p.gpu_assumed).toMatch(/^V100 is not in the GPU table: a custom device from --gpu-mem and --tflops, with A100-40G's link speeds \(2400 Gb\/s in a node, 200 Gb\/s across nodes; .*\) and 4 MiB cuBLAS workspace assumed$/);
+    // given link speeds are not assumed
+    const links = JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'V100', '--gpu-mem', '32', '--tflops', '125', '--intra-node-gbps', '1200', '--inter-node-gbps', '100', '--json']).stdout);
+    expect(links.gpu_assumed).not.toMatch(/link speeds/);
+    // no --gpu: not labelled as the default A100-40G
+    const text = plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu-mem', '64', '--tflops', '320']).stdout;
+    expect(text).toMatch(/^ {2}8 x custom GPU \(1 node\(s\) of 8\)/m);
+    expect(text).toMatch(/^ {2}device: no --gpu: a custom device from --gpu-mem and --tflops, with A100-40G's link speeds/m);
+    expect(text).not.toMatch(/A100-40G with 64 GiB/);
+    // no --gpu and only --gpu-mem: the default's other figures, said
+    const mem = JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu-mem', '64', '--json']).stdout);
+    expect([mem.gpu, mem.gpu_assumed]).toEqual(['A100-40G with 64 GiB', "no --gpu: the default A100-40G's peak TFLOP/s, link speeds and cuBLAS workspace are assumed"]);
+    // a table entry named, or the plain default: nothing assumed
+    expect(JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'h100', '--gpu-mem', '94', '--json']).stdout).gpu_assumed).toBe(null);
+    expect(JSON.parse(plan(['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--json']).stdout)).toMatchObject({ gpu: 'A100-40G', gpu_assumed: null });
   });
 
   it("the CLI defaults are the trainer's", () => {
