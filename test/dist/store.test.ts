@@ -71,14 +71,30 @@ describe('rendezvous store', () => {
     expect(ok.getString('a')).toBe('b');
   });
 
-  it('names world size mismatches and duplicate ranks', async () => {
+  it('names duplicate ranks and keeps serving', async () => {
     const port = await freePort();
     startStoreServer(port, 2, SECRET);
-    expect(() => client(port, 1, 3)).toThrow('world size mismatch: the master (rank 0) has WORLD_SIZE 2 but rank 1 has WORLD_SIZE 3');
     client(port, 1, 2);
     expect(() => client(port, 1, 2)).toThrow(/duplicate rank 1 \(already connected from 127\.0\.0\.1:\d+\)/);
-    expect(() => client(port, 2, 2)).toThrow('rank 2 out of range for WORLD_SIZE 2');
     client(port, -1, 2); // auxiliary connections claim no rank
+  });
+
+  it('a world size mismatch or a rank out of range fails the whole rendezvous at once, waiting ranks included', async () => {
+    const port = await freePort();
+    startStoreServer(port, 2, SECRET);
+    const master = client(port, 0, 2);
+    master.set('k', 'v');
+    expect(() => client(port, 1, 3)).toThrow('world size mismatch: the master (rank 0) has WORLD_SIZE 2 but rank 1 has WORLD_SIZE 3');
+    // rank 0's next request (its wait for the ranks) ends with the reason, not a timeout
+    const t0 = Date.now();
+    expect(() => master.wait(['rank-1-ready'], 5000)).toThrow('rendezvous failed: world size mismatch: the master (rank 0) has WORLD_SIZE 2 but rank 1 has WORLD_SIZE 3');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(() => client(port, 1, 2)).toThrow('world size mismatch');
+    stopStoreServer();
+    const port2 = await freePort();
+    startStoreServer(port2, 2, SECRET);
+    expect(() => client(port2, 2, 2)).toThrow('rank 2 out of range for WORLD_SIZE 2');
+    expect(() => client(port2, 0, 2)).toThrow('rank 2 out of range for WORLD_SIZE 2');
   });
 
   it('says clearly when the port is in use', async () => {

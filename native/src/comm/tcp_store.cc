@@ -194,6 +194,16 @@ void TcpStoreServer::loop() {
     send(c, reply_error("refused by rendezvous master: " + why));
     c->closing = true;
   };
+  // A misconfigured job (a peer with the run's secret but another WORLD_SIZE, or a rank outside
+  // it) can never complete: every wait ends now with the reason, and every later request gets it,
+  // so rank 0 stops with the same message instead of waiting out the rendezvous timeout.
+  std::string fatal;
+  auto fail_job = [&](Conn* c, const std::string& why) {
+    refuse(c, why);
+    fatal = why;
+    for (auto& w : waiters) send(w.conn, reply_error("rendezvous failed: " + why));
+    waiters.clear();
+  };
   auto present = [&](const std::vector<std::string>& keys) {
     for (const auto& k : keys) if (!data.count(k)) return false;
     return true;
@@ -228,13 +238,14 @@ void TcpStoreServer::loop() {
       int64_t world = r.i64();
       if (r.bad || r.at != n) { refuse(c, "malformed hello"); return true; }
       if (!constant_time_equal(secret, secret_)) { refuse(c, "wrong run secret"); return true; }
+      if (!fatal.empty()) { refuse(c, fatal); return true; }
       if (world != world_size_) {
-        refuse(c, "world size mismatch: the master (rank 0) has WORLD_SIZE " + std::to_string(world_size_) +
-                      " but rank " + std::to_string(rank) + " has WORLD_SIZE " + std::to_string(world));
+        fail_job(c, "world size mismatch: the master (rank 0) has WORLD_SIZE " + std::to_string(world_size_) +
+                        " but rank " + std::to_string(rank) + " has WORLD_SIZE " + std::to_string(world));
         return true;
       }
       if (rank >= world || rank < -1) {
-        refuse(c, "rank " + std::to_string(rank) + " out of range for WORLD_SIZE " + std::to_string(world));
+        fail_job(c, "rank " + std::to_string(rank) + " out of range for WORLD_SIZE " + std::to_string(world));
         return true;
       }
       if (rank >= 0) {
@@ -248,6 +259,10 @@ void TcpStoreServer::loop() {
       c->authed = true;
       c->rank = static_cast<int>(rank);
       send(c, reply_ok());
+      return true;
+    }
+    if (!fatal.empty()) {
+      send(c, reply_error("rendezvous failed: " + fatal));
       return true;
     }
     switch (op) {
