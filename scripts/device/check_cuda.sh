@@ -22,6 +22,8 @@
 #   lora       LoRA (r 8, all-linear, ZeRO-3 bf16) over a pretrained base on the GPU vs the CPU in
 #              fp32: losses and adapters within tolerance, adapter/ + merged final/, resume,
 #              telechat-export merge
+#   outside    readers we did not write load our files: TensorBoard's EventAccumulator reads a LoRA
+#              run's events file (same scalars as ours), safetensors reads its final/ and adapter/
 #   attention  FA2 sweep vs PyTorch: error vs fp32 <= 2x / 3x PyTorch's bf16 error
 #   memcheck   compute-sanitizer memcheck over the attention kernels (small cases)
 #   racecheck  compute-sanitizer racecheck (shared memory hazards) over the attention kernels
@@ -174,6 +176,13 @@ train_bench_stage() {
   "$PYTHON" scripts/device/train_bench.py "$RUN/train_bench/model/config.json" 4 "$T" 8 "$STAGE_JSONL"
 }
 
+# a small CPU LoRA run with TensorBoard on, then the outside readers over it
+outside_stage() {
+  node_run dist/cli/train.js --config configs/zero3.json --output-dir "$RUN/outside" --max-steps 6 --device cpu \
+    --set 'tensorboard={"enabled":true}' --set 'lora={"r":8,"lora_alpha":16,"target_modules":["all-linear"]}' || return 1
+  "$PYTHON" scripts/device/outside_readers.py "$RUN/outside" "$STAGE_JSONL"
+}
+
 # sanitize_stage TOOL COMMAND...: compute-sanitizer with both caching allocators off
 sanitize_stage() {
   local tool=$1; shift
@@ -181,7 +190,7 @@ sanitize_stage() {
 }
 
 export ROOT OUT PYTHON RUN WORK
-export -f env_stage unpack_stage build_stage libs_search_stage libs_stage train_bench_stage sanitize_stage node_run python_lib_dir find_sanitizer
+export -f env_stage unpack_stage build_stage libs_search_stage libs_stage train_bench_stage outside_stage sanitize_stage node_run python_lib_dir find_sanitizer
 note "check_cuda $(date -u +%FT%TZ) budget ${BUDGET_S}s out=$OUT"
 stage env 60 env_stage
 stage unpack 90 unpack_stage || { note "cannot run the Node checks without the carried addon"; }
@@ -195,6 +204,7 @@ stage vs_cpu 150 bash -c 'node_run scripts/device/cuda_vs_cpu.mjs "$STAGE_JSONL"
 stage nccl 120 bash -c 'node_run scripts/device/nccl_check.mjs "$STAGE_JSONL"'
 stage train 150 bash -c 'node_run scripts/device/train_vs_cpu.mjs "$STAGE_JSONL" "$RUN/train"'
 stage lora 120 bash -c 'node_run scripts/device/lora_vs_cpu.mjs "$STAGE_JSONL" "$RUN/lora"'
+stage outside 60 outside_stage
 LIB=$RUN/libtelechat_cuda.so
 export LIB
 stage attention 180 bash -c '"$PYTHON" scripts/device/attention_vs_torch.py --lib "$LIB" --mode sweep --out "$STAGE_JSONL"'
