@@ -272,6 +272,42 @@ export function writeBestPointer(outDir: string, step: number, saveTotalLimit: n
   pruneCheckpoints(outDir, saveTotalLimit, checkpointName(step));
 }
 
+/**
+ * Rank 0, on a resume: makes `best` name the checkpoint the resumed trainer_state calls best.
+ * A resume from an earlier checkpoint rewrites the later ones, so a `best` an abandoned segment
+ * wrote may name weights that are gone; and retention (pruneCheckpoints) keeps whatever `best`
+ * names. The best step's checkpoint counts only when its own trainer_state recorded itself as that
+ * best (same step and eval loss): one rewritten since holds other weights. Returns a line for
+ * the log when `best` changed or the best checkpoint is missing, else null.
+ */
+export function reconcileBestPointer(outDir: string, state: TrainerState, saveBest: boolean): string | null {
+  const pointer = readPointer(outDir, 'best');
+  if (!saveBest && pointer === null) return null;
+  const ev = state.eval;
+  // a best without a finite loss (saved as null) is no best (EvalLoop.restore reads it so too)
+  const best = ev?.best_step != null && ev.best_loss != null ? { step: ev.best_step, loss: ev.best_loss, name: checkpointName(ev.best_step) } : null;
+  if (best && holdsBest(join(outDir, best.name), best)) {
+    if (pointer === best.name) return null;
+    writeFileAtomic(join(outDir, 'best'), best.name + '\n');
+    return `best: ${best.name} (eval loss ${best.loss.toFixed(4)} at step ${best.step}, the resumed checkpoint's best)${pointer !== null ? ` in place of ${pointer}` : ''}`;
+  }
+  if (pointer !== null) rmSync(join(outDir, 'best'), { force: true });
+  const removed = pointer !== null ? `; removed "best" (it named ${pointer})` : '';
+  if (!best) return pointer !== null ? `note: best: the resumed checkpoint has no best evaluation yet${removed}` : null;
+  return `note: best: the resumed checkpoint's best, ${best.name} (eval loss ${best.loss.toFixed(4)} at step ${best.step}), is no longer in ${outDir} with those weights${removed}; ` +
+    'it will name the next checkpoint whose eval loss is lower';
+}
+
+/** Whether dir is the checkpoint saved at the best evaluation: its state recorded itself as that best. */
+function holdsBest(dir: string, best: { step: number; loss: number }): boolean {
+  try {
+    const s = readTrainerState(dir);
+    return s.step === best.step && s.eval?.best_step === best.step && s.eval.best_loss === best.loss;
+  } catch {
+    return false; // missing or unreadable: not a checkpoint to point at
+  }
+}
+
 /** The checkpoint dir --resume names: auto = OUTPUT/latest. */
 export function findResumeDir(outDir: string, resume: string): string {
   if (resume !== 'auto') {

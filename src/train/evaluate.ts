@@ -119,9 +119,18 @@ export class EvalLoop {
   state: EvalState = { best_step: null, best_loss: null, evals_without_improvement: 0 };
 
   constructor(
-    private readonly evaluator: Evaluator,
+    private readonly evaluator: Pick<Evaluator, 'evaluate'>,
     private readonly o: EvalLoopOptions,
   ) {}
+
+  /**
+   * A resumed trainer_state's eval state. A best without a finite loss (an earlier version let a
+   * NaN evaluation become best, saved as null) is no best at all.
+   */
+  restore(saved: EvalState): void {
+    const finite = typeof saved.best_loss === 'number' && Number.isFinite(saved.best_loss) && saved.best_step != null;
+    this.state = { ...saved, ...(finite ? {} : { best_step: null, best_loss: null }) };
+  }
 
   due(step: number, totalSteps: number): boolean {
     return step === totalSteps || (this.o.everySteps > 0 && step % this.o.everySteps === 0);
@@ -131,7 +140,8 @@ export class EvalLoop {
     const t0 = Date.now();
     const record = await this.evaluator.evaluate(step);
     const s = this.state;
-    const improved = s.best_loss === null || record.eval_loss < s.best_loss;
+    // a non-finite loss (diverged weights) is never an improvement: it counts against patience
+    const improved = Number.isFinite(record.eval_loss) && (s.best_loss === null || record.eval_loss < s.best_loss);
     if (improved) this.state = { best_step: step, best_loss: record.eval_loss, evals_without_improvement: 0 };
     else s.evals_without_improvement++;
     if (this.o.jsonlPath) appendFileSync(this.o.jsonlPath, JSON.stringify(record) + '\n');
@@ -139,14 +149,19 @@ export class EvalLoop {
     this.o.log(
       `eval step ${step}: eval_loss ${record.eval_loss.toFixed(4)} (ppl ${record.eval_ppl.toFixed(2)}, ${record.eval_tokens} tokens, ${((Date.now() - t0) / 1000).toFixed(1)}s)` +
         (sources.length > 1 ? `; ${sources.map(([n, l]) => `${n} ${l.toFixed(4)}`).join(', ')}` : '') +
-        (improved ? '; best so far' : `; best ${this.state.best_loss!.toFixed(4)} at step ${this.state.best_step}`),
+        (improved ? '; best so far' : `; ${this.bestText()}`),
     );
     this.o.onRecord(record);
     const p = this.o.patience;
     const stop =
       p !== null && this.state.evals_without_improvement >= p
-        ? `early stopping: eval loss has not improved for ${p} evaluation(s) (training.early_stopping_patience ${p}); best ${this.state.best_loss!.toFixed(4)} at step ${this.state.best_step}`
+        ? `early stopping: eval loss has not improved for ${p} evaluation(s) (training.early_stopping_patience ${p}); ${this.bestText()}`
         : null;
     return { record, improved, stop };
+  }
+
+  private bestText(): string {
+    const { best_loss: loss, best_step: step } = this.state;
+    return loss === null ? 'no finite eval loss yet' : `best ${loss.toFixed(4)} at step ${step}`;
   }
 }

@@ -22,7 +22,7 @@ import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
-import { checkpointName, datasetIdentity, modelIdentity, openResume, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
+import { checkpointName, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
 import { EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
@@ -159,6 +159,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     evalState = state.eval;
     if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
+    // before any save prunes: retention keeps what `best` names, which must be this state's best
+    const bestNote = isRank0 ? reconcileBestPointer(outDir, state, cfg.training.save_best) : null;
+    if (bestNote !== null) log.line(bestNote);
   } else if (lora) {
     initLoraWeights(engine, lora, cfg.training.seed);
   } else {
@@ -215,7 +218,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         },
       })
     : null;
-  if (evals && evalState) evals.state = evalState;
+  if (evals && evalState) evals.restore(evalState);
   if (evals && isRank0) truncateMetrics(join(outDir, 'eval.jsonl'), startStep);
   const started = Date.now();
   let lastSaved = startStep;

@@ -173,6 +173,25 @@ describe('save_best and early stopping', () => {
     expect(readdirSync(out).filter((f) => f.startsWith('checkpoint-'))).toEqual(['checkpoint-000004']);
   }, 120_000);
 
+  it('a resume from an earlier checkpoint points best at the resumed state\'s best, and retention keeps that one', async () => {
+    const out = join(tmp.dir, 'resume-earlier');
+    const c = zeroConfig(2, 3, 4, 4, {}, { eval_steps: 1, save_steps: 0, save_best: true });
+    await runTrain(fx, out, 1, { ...c, data: DATA }, port++);
+    expect(readFileSync(join(out, 'best'), 'utf8').trim()).toBe('checkpoint-000004'); // the lowest eval loss was the last
+    const best = state(out, 2).eval.best_step; // the best as of step 2
+    const name = `checkpoint-${String(best).padStart(6, '0')}`;
+    // again from step 2 with lr 0: no later evaluation beats that best, and checkpoints 3 and 4 are
+    // rewritten with other weights; the old `best` (checkpoint-000004) names weights now gone
+    const frozenAgain = { ...c, optimizer: { type: 'AdamW', params: { lr: 0 } }, training: { ...c.training, save_total_limit: 1 }, data: DATA };
+    await runTrain(fx, out, 1, frozenAgain, port++, ['--resume', join(out, 'checkpoint-000002')]);
+    expect(state(out, 4).eval.best_step).toBe(best);
+    expect(readFileSync(join(out, 'best'), 'utf8').trim()).toBe(name);
+    // save_total_limit 1: the newest, and the one the resumed state calls best
+    expect(readdirSync(out).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual([name, 'checkpoint-000004']);
+    expect(state(out, best).eval.best_step).toBe(best);
+    expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(new RegExp(`best: ${name} \\(eval loss \\d+\\.\\d{4} at step ${best}, the resumed checkpoint's best\\) in place of checkpoint-000004`));
+  }, 120_000);
+
   it('save_best follows the lowest eval loss of a learning run', async () => {
     const out = join(tmp.dir, 'run-1-0');
     const lines = evalLines(out);
