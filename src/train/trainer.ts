@@ -223,6 +223,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const started = Date.now();
   let lastSaved = startStep;
   let endStep = totalSteps;
+  let running = false;
   try {
     // a signal while the engine was built and loaded stops the start here, undone (the ranks agree),
     // before --overwrite's earlier run goes
@@ -230,6 +231,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     const early = opts.stop ? agreeOnStop(group.world, be.device, opts.stop.signal) : null;
     if (early !== null) throw new Error(`stopped by ${early} before the first step: the start is undone (an earlier run --overwrite set aside is put back)`);
     setup.started(); // the engine is built and loaded: --overwrite's earlier run can go
+    running = true;
     for (let step = startStep; step < totalSteps; step++) {
       const t0 = process.hrtime.bigint();
       const batches = await loadStep(reader, sampler, step, rank);
@@ -332,6 +334,10 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
       }
     }
+  } catch (e) {
+    // the line that stopped a started run belongs in its log too, not only on stderr (rank 0 writes it)
+    if (running) log.record(`error: ${(e as Error).message}`);
+    throw e;
   } finally {
     metrics?.close();
     engine.free();

@@ -35,10 +35,13 @@ function run(onNonfinite: 'skip' | 'abort', out: string, extra: Record<string, u
 }
 
 describe('non-finite loss', () => {
-  it('abort: exit 1 naming the step', () => {
-    const res = run('abort', join(tmp.dir, 'abort'));
+  it('abort: exit 1 naming the step, on stderr and in train.log', () => {
+    const out = join(tmp.dir, 'abort');
+    const res = run('abort', out);
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/step 2: loss is (NaN|Infinity); stopping \(training.on_nonfinite is "abort"/);
+    // the log of a run someone reads later holds the error that stopped it, timestamped like its other lines
+    expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(/\n\S+Z error: step 2: loss is (NaN|Infinity); stopping \(training.on_nonfinite is "abort"/);
   });
 
   it('skip: the steps are skipped, counted and logged, and training finishes', () => {
