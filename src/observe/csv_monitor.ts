@@ -47,32 +47,53 @@ function pythonInt(x: number): string {
 }
 
 export class CsvMonitor {
-  constructor(readonly dir: string) {
+  /** `claim` hears of each file before this monitor creates it (the run records the files it owns). */
+  constructor(
+    readonly dir: string,
+    private readonly claim: (path: string) => void = () => {},
+  ) {
     mkdirSync(dir, { recursive: true });
   }
 
   write(events: readonly ScalarEvent[]): void {
     for (const e of events) {
       const path = join(this.dir, csvFileName(e.tag));
-      const header = existsSync(path) ? '' : `${csvHeader(e.tag)}\r\n`;
+      const created = !existsSync(path);
+      if (created) this.claim(path);
+      const header = created ? `${csvHeader(e.tag)}\r\n` : '';
       appendFileSync(path, `${header}${pythonInt(e.x)},${pythonFloat(e.value)}\r\n`);
     }
   }
 }
 
+function csvLines(path: string): string[] {
+  const lines = readFileSync(path, 'utf8').split('\r\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
 /**
- * Keeps the header and the rows whose x survives the resume in every CSV file of `dir`
- * (rewritten atomically). The tag is recovered from the file name, so `keep` gets the file's
- * base name with '_' where the tag had '/'; callers decide by prefix.
+ * Whether one run alone wrote the CSV file: its x values rise row by row (a resume cuts back
+ * before it appends). A second run appending to the same file (same job_name) starts again
+ * from its own first step.
  */
-export function truncateCsvFiles(dir: string, keep: KeepScalar): string[] {
+export function csvWrittenByOneRun(path: string): boolean {
+  const xs = csvLines(path).slice(1).map((l) => Number(l.slice(0, l.indexOf(','))));
+  return xs.every((x, i) => i === 0 || x > xs[i - 1]!);
+}
+
+/**
+ * Keeps the header and the rows whose x survives the resume in the CSV files `names` of `dir`
+ * (default: all; rewritten atomically). The tag is recovered from the file name, so `keep` gets
+ * the file's base name with '_' where the tag had '/'; callers decide by prefix.
+ */
+export function truncateCsvFiles(dir: string, keep: KeepScalar, names?: readonly string[]): string[] {
   if (!existsSync(dir)) return [];
   const rewritten: string[] = [];
-  for (const name of readdirSync(dir).filter((f) => f.endsWith('.csv')).sort()) {
+  for (const name of names ?? readdirSync(dir).filter((f) => f.endsWith('.csv')).sort()) {
     const path = join(dir, name);
     const tag = name.slice(0, -'.csv'.length);
-    const lines = readFileSync(path, 'utf8').split('\r\n');
-    if (lines[lines.length - 1] === '') lines.pop();
+    const lines = csvLines(path);
     const kept = lines.filter((l, i) => i === 0 || (l.includes(',') && keep(tag, Number(l.slice(0, l.indexOf(','))))));
     if (kept.length !== lines.length) {
       writeFileAtomic(path, kept.map((l) => `${l}\r\n`).join(''));

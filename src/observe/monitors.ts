@@ -1,11 +1,11 @@
 // The trainer's one hook into TensorBoard and CSV monitoring (rank 0 only): each optimizer
-// step becomes a list of (tag, value, x) scalars, DeepSpeed's own tags against global samples
+// step becomes a list of (tag, value, x) scalars, DeepSpeed's tag names against global samples
 // plus ours against the optimizer step, and goes to every enabled sink.
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { MonitorConfig } from '../config/index.js';
 import type { StepMetrics } from './step_metrics.js';
-import { CsvMonitor, truncateCsvFiles } from './csv_monitor.js';
+import { CsvMonitor, csvWrittenByOneRun, truncateCsvFiles } from './csv_monitor.js';
 import type { KeepScalar, ScalarEvent } from './scalars.js';
 import { isEventFile, TensorBoardWriter, truncateEventFiles } from './tensorboard.js';
 
@@ -15,12 +15,17 @@ export interface EvalMetrics {
   eval_loss: number;
 }
 
-/** DeepSpeed's engine logs these three against `global_samples`. */
+/**
+ * DeepSpeed's engine names these three and puts them against `global_samples`. Ours are step n's
+ * own values at n x global batch, like train/*; DeepSpeed's sit one global batch earlier (the
+ * loss, written before the samples count advances) or hold step n+1's values (lr, loss scale,
+ * read after the scheduler and scaler moved): docs/observe.md.
+ */
 const DS_PREFIX = 'Train/Samples/';
 
 export const MEMORY_CATEGORIES = ['params', 'grads', 'master', 'optim', 'activations', 'buffers'] as const;
 
-/** The scalars of one step: DeepSpeed's tags (x = samples so far), then ours (x = step). */
+/** The scalars of one step: DeepSpeed's tag names (x = samples through this step), then ours (x = step). */
 export function stepScalars(m: StepMetrics, globalBatch: number): ScalarEvent[] {
   const samples = m.step * globalBatch;
   const out: ScalarEvent[] = [
@@ -59,6 +64,10 @@ export interface MonitorOptions {
   globalBatch: number;
   /** The step this segment starts after (0 = a fresh run); later scalars on disk are dropped. */
   startStep: number;
+  /** Absolute paths of the files this run's earlier segments created: only these are cut back on a resume. */
+  owned?: ReadonlySet<string>;
+  /** Hears of each file (absolute path) before it is created, so a later resume knows it as this run's. */
+  claim?: (path: string) => void;
   log: (line: string) => void;
 }
 
@@ -67,33 +76,42 @@ export class Monitors {
   private readonly csv: CsvMonitor | null = null;
 
   constructor(private readonly o: MonitorOptions) {
+    const claim = (path: string): void => o.claim?.(resolve(path));
     if (o.tensorboard.enabled) {
       const dir = monitorDir(o.tensorboard);
-      this.prepare(dir, 'tensorboard', isEventFile, truncateEventFiles);
-      this.tb = new TensorBoardWriter(dir);
+      this.prepare(dir, 'tensorboard', isEventFile, truncateEventFiles, () => true);
+      this.tb = new TensorBoardWriter(dir, Date.now, claim);
       o.log(`tensorboard: writing ${this.tb.path}`);
     }
     if (o.csv.enabled) {
       const dir = monitorDir(o.csv);
-      this.prepare(dir, 'csv_monitor', (f) => f.endsWith('.csv'), truncateCsvFiles);
-      this.csv = new CsvMonitor(dir);
+      this.prepare(dir, 'csv_monitor', (f) => f.endsWith('.csv'), truncateCsvFiles, csvWrittenByOneRun);
+      this.csv = new CsvMonitor(dir, claim);
       o.log(`csv_monitor: writing ${dir}`);
     }
   }
 
   /**
-   * A resumed run drops what the earlier segment wrote after the resume step (no step twice).
-   * A fresh run leaves files it finds alone (they may be another run's under the same
-   * job_name) and says so.
+   * A resumed run drops what its earlier segments wrote after the resume step (no step twice),
+   * from the files it created (`owned`) and wrote alone (`alone`); any other file in the dir
+   * (another run's under the same job_name) is left as it is, with a note. A fresh run leaves
+   * files it finds alone and says so.
    */
-  private prepare(dir: string, what: string, isOurs: (name: string) => boolean, truncate: (dir: string, keep: KeepScalar) => string[]): void {
+  private prepare(dir: string, what: string, isFile: (name: string) => boolean,
+    truncate: (dir: string, keep: KeepScalar, names: readonly string[]) => string[], alone: (path: string) => boolean): void {
     const { startStep, globalBatch, log } = this.o;
+    const found = existsSync(dir) ? readdirSync(dir).filter(isFile).sort() : [];
     if (startStep > 0) {
-      const cut = truncate(dir, keepThrough(startStep, globalBatch));
+      const mine = found.filter((f) => this.o.owned?.has(resolve(dir, f)) && alone(join(dir, f)));
+      const others = found.filter((f) => !mine.includes(f));
+      const cut = truncate(dir, keepThrough(startStep, globalBatch), mine);
       if (cut.length) log(`${what}: dropped scalars after step ${startStep} from ${cut.join(', ')} in ${dir}`);
+      if (others.length) {
+        const names = others.length > 3 ? `${others.slice(0, 3).join(', ')} and ${others.length - 3} more` : others.join(', ');
+        log(`note: ${what}: ${others.length} file(s) in ${dir} left as they are, not written by this run alone (another run's under the same job_name, or from before run.json recorded a run's files): ${names}`);
+      }
       return;
     }
-    const found = existsSync(dir) ? readdirSync(dir).filter(isOurs) : [];
     if (found.length) log(`warning: ${what}: ${dir} already holds ${found.length} file(s) of an earlier run; new values are added beside them (set ${what}.job_name to keep runs apart)`);
   }
 

@@ -4,28 +4,49 @@ import type { ResolvedConfig } from '../config/index.js';
 import type { StepMetrics } from './step_metrics.js';
 import { Monitors, type EvalMetrics } from './monitors.js';
 import { writeReport } from './report/index.js';
-import { writeRunFacts, type RunFacts } from './run_info.js';
+import { readRunFacts, writeRunFacts, type RunFacts } from './run_info.js';
 
 export interface ObserverOptions {
   config: ResolvedConfig;
   /** Facts of this segment for run.json (format and time are filled here). */
-  run: Omit<RunFacts, 'format' | 'started_at'>;
+  run: Omit<RunFacts, 'format' | 'started_at' | 'monitor_files'>;
   log: (line: string) => void;
 }
 
 export class RunObserver {
   private readonly monitors: Monitors;
+  private readonly facts: Omit<RunFacts, 'format'> & { monitor_files: string[] };
+  private readonly outDir: string;
 
   constructor(private readonly o: ObserverOptions) {
-    const outDir = o.config.training.output_dir;
-    writeRunFacts(outDir, { ...o.run, started_at: new Date().toISOString() });
+    this.outDir = o.config.training.output_dir;
+    const earlier = o.run.start_step > 0 ? this.earlierMonitorFiles() : [];
+    this.facts = { ...o.run, started_at: new Date().toISOString(), monitor_files: [...earlier] };
+    writeRunFacts(this.outDir, this.facts);
     this.monitors = new Monitors({
       tensorboard: o.config.tensorboard,
       csv: o.config.csv_monitor,
       globalBatch: o.config.train_batch_size,
       startStep: o.run.start_step,
+      owned: new Set(earlier),
+      // recorded before the file exists: a crash in between leaves a name, never an unowned file of ours
+      claim: (path) => {
+        this.facts.monitor_files.push(path);
+        writeRunFacts(this.outDir, this.facts);
+      },
       log: o.log,
     });
+  }
+
+  /** The monitor files the earlier segments' run.json records (a resume continues that list). */
+  private earlierMonitorFiles(): string[] {
+    try {
+      const files = readRunFacts(this.outDir)?.monitor_files;
+      return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
+    } catch (e) {
+      this.o.log(`warning: ${(e as Error).message}; monitor files of earlier segments are left as they are`);
+      return [];
+    }
   }
 
   onStep(m: StepMetrics): void {
@@ -41,7 +62,7 @@ export class RunObserver {
   async finish(): Promise<void> {
     this.monitors.close();
     try {
-      const path = await writeReport(this.o.config.training.output_dir);
+      const path = await writeReport(this.outDir);
       this.o.log(`report: ${path}`);
     } catch (e) {
       this.o.log(`warning: report.html not written: ${(e as Error).message}`);

@@ -23,6 +23,11 @@ export interface RunFacts {
   /** This segment: when it started (ISO time) and after which step (0 = fresh). */
   started_at: string;
   start_step: number;
+  /**
+   * Absolute paths of the TensorBoard and CSV files this output dir's run created, over all its
+   * segments: a resume cuts back only these (a shared job dir may hold another run's files).
+   */
+  monitor_files?: string[];
 }
 
 export const RUN_FACTS_FILE = 'run.json';

@@ -20,9 +20,11 @@ export class TensorBoardWriter {
   readonly path: string;
   private fd: number | null;
 
+  /** `claim` hears of the file before it is created (the run records the files it owns). */
   constructor(
     dir: string,
     private readonly now: () => number = Date.now,
+    claim: (path: string) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true });
     // one file per run segment; two segments started within one second get a suffix
@@ -30,6 +32,7 @@ export class TensorBoardWriter {
     let path = base;
     for (let n = 1; existsSync(path); n++) path = `${base}.${n}`;
     this.path = path;
+    claim(path);
     this.fd = openSync(path, 'wx');
     this.append({ wallTime: now() / 1000, step: 0, fileVersion: FILE_VERSION, scalars: [] });
   }
@@ -58,15 +61,15 @@ export class TensorBoardWriter {
 }
 
 /**
- * Drops the scalars an earlier segment wrote after the resume point from every event file in
- * `dir` (TensorBoard merges all files of a dir, so a resumed run must not leave them twice).
- * Each changed file is rewritten atomically; a torn last record (a crash mid-write) goes too.
- * Returns the names of the files it rewrote.
+ * Drops the scalars an earlier segment wrote after the resume point from the event files `names`
+ * of `dir` (default: all; TensorBoard merges all files of a dir, so a resumed run must not leave
+ * them twice). Each changed file is rewritten atomically; a torn last record (a crash
+ * mid-write) goes too. Returns the names of the files it rewrote.
  */
-export function truncateEventFiles(dir: string, keep: KeepScalar): string[] {
+export function truncateEventFiles(dir: string, keep: KeepScalar, names?: readonly string[]): string[] {
   if (!existsSync(dir)) return [];
   const rewritten: string[] = [];
-  for (const name of readdirSync(dir).filter(isEventFile).sort()) {
+  for (const name of names ?? readdirSync(dir).filter(isEventFile).sort()) {
     const path = join(dir, name);
     const scan = readRecords(readFileSync(path));
     const out: Buffer[] = [];

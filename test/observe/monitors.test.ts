@@ -158,6 +158,65 @@ describe('the eval seam', () => {
   });
 });
 
+describe('runs sharing the job dirs', () => {
+  it('a resume cuts back only the files its own run created and wrote alone; the other run\'s are left, with a note', () => {
+    const root = fresh();
+    const tensorboard = { enabled: true, output_path: root, job_name: 'tb' };
+    const csv = { enabled: true, output_path: root, job_name: 'csv' };
+    const lines: string[] = [];
+    const metrics = syntheticMetrics(6);
+    /** One run segment: its owned files (from earlier segments) grow with the files it creates. */
+    const segment = (owned: string[], startStep: number, steps: number): string => {
+      const m = new Monitors({ tensorboard, csv, globalBatch: 2, startStep, owned: new Set(owned), claim: (f) => owned.push(f), log: (l) => lines.push(l) });
+      for (const x of metrics.slice(startStep, steps)) m.onStep(x);
+      m.close();
+      return lines.splice(0).join('\n');
+    };
+    const a: string[] = [];
+    const b: string[] = [];
+    segment(a, 0, 6); // run A: steps 1-6, creates its event file and every CSV
+    segment(b, 0, 4); // run B beside it: its own event file; appends to A's CSVs
+    const tbDir = join(root, 'tb');
+    const [fileA, fileB] = [a.find((f) => f.startsWith(tbDir))!, b.find((f) => f.startsWith(tbDir))!];
+    expect(b.filter((f) => !f.startsWith(tbDir))).toEqual([]); // B created no CSV
+    const bytes = (f: string): string => readFileSync(f).toString('base64');
+    const [aBefore, csvBefore] = [bytes(fileA), bytes(join(root, 'csv', 'train_loss.csv'))];
+
+    // B resumes at step 2: only B's file is cut back; A's event file and the shared CSVs are left
+    const said = segment(b, 2, 4);
+    expect(said).toContain(`tensorboard: dropped scalars after step 2 from ${fileB.split('/').pop()} in ${tbDir}`);
+    expect(said).toMatch(new RegExp(`note: tensorboard: 1 file\\(s\\) in ${tbDir} left as they are, not written by this run alone .*: ${fileA.split('/').pop()}`));
+    expect(said).toMatch(/note: csv_monitor: 14 file\(s\) in .* left as they are/);
+    expect(bytes(fileA)).toBe(aBefore);
+    expect(bytes(join(root, 'csv', 'train_loss.csv')).startsWith(csvBefore.slice(0, -4))).toBe(true); // appended to, never cut
+    const stepsOf = (f: string): number[] => readEventsPy(f)[0]!.scalars.filter((s) => s.tag === 'train/loss').map((s) => s.step);
+    expect(stepsOf(fileB)).toEqual([1, 2]);
+    expect(stepsOf(fileA)).toEqual([1, 2, 3, 4, 5, 6]);
+
+    // A resumes at step 3: its event file is cut back; its CSVs, which B appended to, are left as they are
+    const csvNow = bytes(join(root, 'csv', 'train_loss.csv'));
+    const saidA = segment(a, 3, 6);
+    expect(saidA).toContain(`tensorboard: dropped scalars after step 3 from ${fileA.split('/').pop()} in ${tbDir}`);
+    expect(saidA).toMatch(/note: csv_monitor: 14 file\(s\) in .* left as they are/);
+    expect(stepsOf(fileA)).toEqual([1, 2, 3]);
+    expect(stepsOf(fileB)).toEqual([1, 2]); // B's first segment, as B's resume left it
+    expect(bytes(join(root, 'csv', 'train_loss.csv')).startsWith(csvNow.slice(0, -4))).toBe(true);
+  });
+
+  it('a run alone in its CSV dir has its CSVs cut back on a resume', () => {
+    const root = fresh();
+    const off = { enabled: false, output_path: root, job_name: 'tb' };
+    const csv = { enabled: true, output_path: root, job_name: 'csv' };
+    const owned: string[] = [];
+    const opts = { tensorboard: off, csv, globalBatch: 2, owned: new Set<string>(), claim: (f: string) => owned.push(f), log: () => {} };
+    const first = new Monitors({ ...opts, startStep: 0 });
+    for (const m of syntheticMetrics(5)) first.onStep(m);
+    first.close();
+    new Monitors({ ...opts, startStep: 2, owned: new Set(owned) }).close();
+    expect(readFileSync(join(root, 'csv', 'train_loss.csv'), 'utf8').split('\r\n').filter(Boolean).map((l) => l.split(',')[0])).toEqual(['step', '1', '2']);
+  });
+});
+
 describe('config blocks', () => {
   const base = { train_batch_size: 8, train_micro_batch_size_per_gpu: 8, training: { output_dir: 'runs/a' } };
   it('tensorboard and csv_monitor take DeepSpeed defaults, placed under the output dir, with no warning', () => {
