@@ -1,5 +1,5 @@
 // Small file helpers shared by the monitors and the report.
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 let tmpCount = 0;
@@ -12,12 +12,17 @@ let tmpCount = 0;
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = join(dirname(path), `.telechat-tmp-${process.pid}-${tmpCount++}`);
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const fd = openSync(tmp, 'w');
   try {
-    for (let o = 0; o < buf.length; ) o += writeSync(fd, buf, o);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w');
+    try {
+      for (let o = 0; o < buf.length; ) o += writeSync(fd, buf, o);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // a failed write (a full disk, a dir at path) leaves no temp file
+    throw err;
   }
-  renameSync(tmp, path);
 }

@@ -9,7 +9,7 @@ import { readRunFacts, writeRunFacts, type RunFacts } from './run_info.js';
 export interface ObserverOptions {
   config: ResolvedConfig;
   /** Facts of this segment for run.json (format and time are filled here). */
-  run: Omit<RunFacts, 'format' | 'started_at' | 'monitor_files'>;
+  run: Omit<RunFacts, 'format' | 'started_at' | 'monitor_files' | 'finished_at' | 'end_step'>;
   log: (line: string) => void;
 }
 
@@ -56,6 +56,12 @@ export class RunObserver {
   /** For the evaluation loop: after each eval.jsonl line. */
   onEval(e: EvalMetrics): void {
     this.monitors.onEval(e);
+  }
+
+  /** After final/ is written: run.json records that this segment finished (the report's status). */
+  finished(step: number): void {
+    Object.assign(this.facts, { finished_at: new Date().toISOString(), end_step: step });
+    writeRunFacts(this.outDir, this.facts);
   }
 
   /** Closes the monitors and writes report.html; a report that fails is a warning, never the run's error. */

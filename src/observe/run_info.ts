@@ -28,6 +28,9 @@ export interface RunFacts {
    * segments: a resume cuts back only these (a shared job dir may hold another run's files).
    */
   monitor_files?: string[];
+  /** Set when this segment finished (final/ written): when (ISO time), and at which step. */
+  finished_at?: string;
+  end_step?: number;
 }
 
 export const RUN_FACTS_FILE = 'run.json';

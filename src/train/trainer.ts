@@ -333,6 +333,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       } else {
         exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
       }
+      observer?.finished(endStep);
     }
   } catch (e) {
     // the line that stopped a started run belongs in its log too, not only on stderr (rank 0 writes it)

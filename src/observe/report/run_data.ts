@@ -36,29 +36,91 @@ export interface RunData {
   sample: SampleRow | null;
   /** Notes on what could not be read (shown on the page, never fatal). */
   notes: string[];
-  /** final/ exists: the run finished. */
+  /**
+   * The run finished: run.json records that its latest segment wrote final/ at the last logged
+   * step (final/ alone may be left from an earlier segment of a resumed run).
+   */
   finished: boolean;
   /** When metrics.jsonl was last written (ms since epoch), or null. */
   lastUpdate: number | null;
 }
 
-/** JSON lines; a torn last line (a writer killed mid-line, or still writing) is dropped. */
-export function readJsonLines<T>(path: string, notes: string[]): T[] {
+/** Checks one parsed line; returns why it is not a record, or null. */
+export type RecordCheck = (v: unknown) => string | null;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const kindOf = (v: unknown): string =>
+  Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'string' ? `the string ${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '…' : v)}` : `a ${typeof v}`;
+
+type FieldType = 'step' | 'number' | 'numberOrNull';
+const FIELD_TEXT: Record<FieldType, string> = { step: 'an integer >= 1', number: 'a number', numberOrNull: 'a number or null' };
+const fieldOk = (type: FieldType, x: unknown): boolean =>
+  type === 'step' ? Number.isInteger(x) && (x as number) >= 1 : type === 'number' ? typeof x === 'number' : x === null || typeof x === 'number';
+
+/** A checker of an object's required keys (numberOrNull: JSON.stringify writes NaN and Infinity as null). */
+function fields(what: string, spec: Record<string, FieldType>, more: (v: Record<string, unknown>) => string | null = () => null): RecordCheck {
+  return (v) => {
+    if (!isObject(v)) return `not ${what}: ${kindOf(v)}, not an object`;
+    for (const [key, type] of Object.entries(spec)) {
+      if (!(key in v)) return `not ${what}: "${key}" is missing`;
+      if (!fieldOk(type, v[key])) return `"${key}" must be ${FIELD_TEXT[type]}, not ${kindOf(v[key])}`;
+    }
+    return more(v);
+  };
+}
+
+/** A metrics.jsonl line: the fields the report reads (DESIGN.md "Files"). */
+export const checkStepRecord: RecordCheck = fields(
+  'a metrics record',
+  { step: 'step', loss: 'numberOrNull', lr: 'numberOrNull', grad_norm: 'numberOrNull', tokens: 'number', step_time_s: 'number', tokens_per_s: 'numberOrNull', mfu: 'numberOrNull' },
+  (v) => {
+    if (v.mem !== undefined && (!isObject(v.mem) || Object.values(v.mem).some((b) => typeof b !== 'number'))) return '"mem" must be an object of byte counts';
+    if (v.skipped !== undefined && typeof v.skipped !== 'string') return `"skipped" must be a string, not ${kindOf(v.skipped)}`;
+    return null;
+  },
+);
+
+/** An eval.jsonl line. */
+export const checkEvalRecord: RecordCheck = fields('an eval record', { step: 'step', eval_loss: 'numberOrNull', eval_tokens: 'number' });
+
+/**
+ * JSON lines, each checked by `check`. A torn last line (a writer killed mid-line, or still
+ * writing) is left out with a note; any other bad line is an error naming FILE:LINE.
+ */
+export function readJsonLines<T>(path: string, notes: string[], check: RecordCheck): T[] {
   if (!existsSync(path)) return [];
   const lines = readFileSync(path, 'utf8').split('\n');
   const out: T[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
+    let v: unknown;
     try {
       // JSON.stringify writes NaN as null; the charts treat null as a gap
-      out.push(JSON.parse(line) as T);
+      v = JSON.parse(line);
     } catch {
-      const last = lines.slice(i + 1).every((l) => l.trim() === '');
-      if (last) notes.push(`${path}:${i + 1}: incomplete last line left out`);
-      else throw new Error(`${path}:${i + 1}: not valid JSON`);
+      if (lines.slice(i + 1).some((l) => l.trim() !== '')) throw new Error(`${path}:${i + 1}: not valid JSON`);
+      notes.push(`${path}:${i + 1}: incomplete last line left out`);
+      return;
     }
+    const why = check(v);
+    if (why !== null) throw new Error(`${path}:${i + 1}: ${why}`);
+    out.push(v as T);
   });
   return out;
+}
+
+/**
+ * Whether the run finished. run.json is rewritten at the start of every segment and gets
+ * finished_at only once that segment has written final/, so a crashed or running resume of a
+ * run that finished before is not taken for finished. Without run.json (a run from before it):
+ * final/ and the last logged step at the planned total.
+ */
+function runFinished(outDir: string, run: RunFacts | null, metrics: StepMetrics[], config: Record<string, unknown> | null): boolean {
+  if (!existsSync(join(outDir, 'final'))) return false;
+  const lastStep = metrics[metrics.length - 1]?.step ?? 0;
+  if (run) return run.finished_at !== undefined && run.end_step === lastStep;
+  const total = (config?.run as { total_steps?: unknown } | undefined)?.total_steps;
+  return typeof total === 'number' && lastStep === total;
 }
 
 export async function readRunData(outDir: string): Promise<RunData> {
@@ -69,8 +131,8 @@ export async function readRunData(outDir: string): Promise<RunData> {
     throw new Error(`${outDir}: not a training output directory (no metrics.jsonl or resolved-config.json)`);
   }
   const notes: string[] = [];
-  const metrics = readJsonLines<StepMetrics>(metricsPath, notes);
-  const evals = readJsonLines<EvalMetrics>(join(outDir, 'eval.jsonl'), notes);
+  const metrics = readJsonLines<StepMetrics>(metricsPath, notes, checkStepRecord);
+  const evals = readJsonLines<EvalMetrics>(join(outDir, 'eval.jsonl'), notes, checkEvalRecord);
   let config: Record<string, unknown> | null = null;
   if (existsSync(configPath)) {
     try {
@@ -101,7 +163,7 @@ export async function readRunData(outDir: string): Promise<RunData> {
     manifest,
     sample,
     notes,
-    finished: existsSync(join(outDir, 'final')),
+    finished: runFinished(outDir, run, metrics, config),
     lastUpdate: existsSync(metricsPath) ? statSync(metricsPath).mtimeMs : null,
   };
 }

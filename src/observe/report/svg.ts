@@ -59,6 +59,27 @@ function range(v: number[]): [number, number] {
 
 const finite = (v: number | null): v is number => v !== null && Number.isFinite(v);
 
+/**
+ * The y range and its ticks, widened around its middle until the ticks read as distinct labels:
+ * a flat or nearly flat series (one step, a constant lr) would otherwise get ticks closer than
+ * the format shows, and the same label several times.
+ */
+export function yAxis(lo: number, hi: number, format: (v: number) => string, zeroBased: boolean): { lo: number; hi: number; ticks: number[] } {
+  if (hi === lo) [lo, hi] = lo === 0 ? [0, 1] : [lo - Math.abs(lo) * 0.1, hi + Math.abs(hi) * 0.1];
+  else if (!zeroBased) {
+    const pad = (hi - lo) * 0.05;
+    [lo, hi] = [lo - pad, hi + pad];
+  }
+  for (let i = 0; i < 60; i++) {
+    const ticks = niceTicks(lo, hi);
+    if (ticks.length >= 2 && new Set(ticks.map(format)).size === ticks.length) return { lo, hi, ticks };
+    const mid = (lo + hi) / 2;
+    const half = hi - lo; // doubles the span
+    [lo, hi] = zeroBased && lo >= 0 ? [lo, lo + 2 * half] : [mid - half, mid + half];
+  }
+  return { lo, hi, ticks: niceTicks(lo, hi) };
+}
+
 export function renderChart(c: ChartSpec): string {
   let series = c.series;
   if (c.stacked) {
@@ -79,24 +100,24 @@ export function renderChart(c: ChartSpec): string {
   const head = `<figure class="card"><figcaption>${esc(c.title)}<span class="legend">${legend}</span></figcaption>`;
   const svgOpen = `<svg class="chart" data-chart="${esc(c.id)}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(c.title)}">`;
   if (xs.length === 0 || ys.length === 0) {
-    return `${head}${svgOpen}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="empty">no data yet</text></svg></figure>`;
+    // steps logged without one finite value (every step skipped) is not a chart still waiting
+    const steps = new Set(xs).size;
+    const empty = steps === 0 ? 'no steps logged yet' : `no finite value in ${steps} logged step${steps === 1 ? '' : 's'}`;
+    return `${head}${svgOpen}<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="empty">${empty}</text></svg></figure>`;
   }
   let [x0, x1] = range(xs);
   if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1];
-  let [y0, y1] = range(ys);
-  if (c.zeroBased || c.stacked) y0 = Math.min(0, y0);
-  if (y1 === y0) [y0, y1] = y0 === 0 ? [0, 1] : [y0 - Math.abs(y0) * 0.1, y1 + Math.abs(y1) * 0.1];
-  else if (!c.zeroBased && !c.stacked) {
-    const pad = (y1 - y0) * 0.05;
-    [y0, y1] = [y0 - pad, y1 + pad];
-  }
+  const zeroBased = Boolean(c.zeroBased || c.stacked);
+  const [lo, hi] = range(ys);
+  const axis = yAxis(zeroBased ? Math.min(0, lo) : lo, hi, c.yFormat, zeroBased);
+  const [y0, y1] = [axis.lo, axis.hi];
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
   const sx = (x: number): number => M.left + ((x - x0) / (x1 - x0)) * pw;
   const sy = (y: number): number => M.top + (1 - (y - y0) / (y1 - y0)) * ph;
 
   const parts: string[] = [svgOpen];
-  for (const t of niceTicks(y0, y1)) {
+  for (const t of axis.ticks) {
     const y = fmt(sy(t));
     parts.push(`<line class="grid" x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}"/><text class="tick" x="${M.left - 6}" y="${y}" dy="0.32em" text-anchor="end">${esc(c.yFormat(t))}</text>`);
   }
