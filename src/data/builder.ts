@@ -48,6 +48,8 @@ export interface BuildOptions {
   seed?: number;
   /** Hold out a fraction (< 1) or a count of conversations, seeded, into `val/` (before packing). */
   valSize?: number;
+  /** Where valSize came from, for errors: --val-size (the default) or the trainer's data.val_size. */
+  valSizeKey?: string;
   /** Rows never mix sources and the manifest records each source's row ranges (eval sets). */
   perSourceRows?: boolean;
   overwrite?: boolean;
@@ -225,11 +227,11 @@ class Sink {
   }
 }
 
-/** How many conversations --val-size holds out: a fraction (< 1) or a count (>= 1). */
-export function checkValSize(v: number | undefined): void {
+/** How many conversations --val-size (or `key`) holds out: a fraction (< 1) or a count (>= 1). */
+export function checkValSize(v: number | undefined, key = '--val-size'): void {
   if (v === undefined) return;
   if (!Number.isFinite(v) || v <= 0 || (v >= 1 && !Number.isInteger(v))) {
-    throw new DataError(`--val-size must be a fraction in (0, 1) or a whole number of conversations >= 1, got ${v}`);
+    throw new DataError(`${key} must be a fraction in (0, 1) or a whole number of conversations >= 1, got ${v}`);
   }
 }
 
@@ -346,7 +348,8 @@ async function buildInto(
   const rowsPerBatch = opts.rowsPerBatch ?? Math.min(1024, Math.max(1, Math.round(65536 / maxSeqLen)));
   const tokensPerShard = opts.tokensPerShard ?? 1 << 21;
   const valSize = opts.valSize;
-  checkValSize(valSize);
+  const valSizeKey = opts.valSizeKey ?? '--val-size';
+  checkValSize(valSize, valSizeKey);
   const train = new Sink(dir, maxSeqLen, rowsPerBatch, tokensPerShard, pack, opts.perSourceRows ?? false);
   let val: Sink | undefined;
   if (valSize !== undefined) {
@@ -473,6 +476,9 @@ async function buildInto(
     for (const src of sources) for (const d of kept) if (d.src === src) toSink(val!, d);
   }
   const shards = train.finish();
+  if (train.rows === 0 && val && val.documents > 0) {
+    throw new DataError(`${valSizeKey} ${valSize} holds out every conversation that survived (${val.documents}): none is left to train on; lower it`);
+  }
   if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len (with an answer that carries loss)' + (val ? ' (or was held out by --val-size)' : ''));
   const base = {
     format: MANIFEST_FORMAT,
@@ -512,7 +518,7 @@ async function buildInto(
   if (val) {
     const valShards = val.finish();
     if (val.rows === 0) {
-      throw new DataError(`--val-size ${valSize} held out no conversation (of ${train.documents}); raise it`);
+      throw new DataError(`${valSizeKey} ${valSize} held out no conversation (of ${train.documents}); raise it`);
     }
     const valManifest: Manifest = { ...manifestOf(val, valShards), split: 'val' };
     writeFileSync(join(dir, 'val', 'manifest.json'), JSON.stringify(valManifest, null, 2) + '\n');

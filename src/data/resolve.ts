@@ -32,6 +32,8 @@ export interface ResolveOptions {
   seed?: number;
   /** --val-size of a raw build (prebuilt dirs are checked against it by the trainer's config). */
   valSize?: number;
+  /** Where valSize came from, for errors (default --val-size). */
+  valSizeKey?: string;
   /** Rows never mix sources; the manifest records per-source row ranges (eval sets). */
   perSourceRows?: boolean;
   /** The option that named `data`, for errors (--data, --eval-data). */
@@ -104,6 +106,7 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
     skipBad: o.skipBad,
     seed: o.seed,
     valSize: o.valSize,
+    ...(o.valSizeKey !== undefined ? { valSizeKey: o.valSizeKey } : {}),
     perSourceRows: o.perSourceRows,
     overwrite: true,
   });

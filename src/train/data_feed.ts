@@ -28,7 +28,7 @@ export interface DataOptions {
   lossOn?: 'all' | 'last';
   pack?: boolean;
   skipBad?: boolean;
-  /** --val-size for a raw build. */
+  /** data.val_size for a raw build (errors name that key). */
   valSize?: number;
   /** Rows never mix sources (eval sets: per-source loss). */
   perSourceRows?: boolean;
@@ -69,6 +69,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     skipBad: opts.skipBad,
     seed: opts.seed,
     valSize: opts.valSize,
+    valSizeKey: 'data.val_size', // the trainer's split comes from the config, not telechat-data's flag
     perSourceRows: opts.perSourceRows,
     what: opts.what,
     openOnly: opts.openOnly,

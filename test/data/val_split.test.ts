@@ -118,7 +118,14 @@ describe('--val-size', () => {
       await expect(buildDataset({ ...base, output: join(work, `bad-${bad}`), valSize: bad })).rejects.toThrow(/--val-size must be a fraction in \(0, 1\) or a whole number of conversations >= 1/);
       expect(existsSync(join(work, `bad-${bad}`))).toBe(false);
     }
-    await expect(buildDataset({ ...base, output: join(work, 'every'), valSize: 1000 })).rejects.toThrow(/no conversation survived.*held out by --val-size/);
+    await expect(buildDataset({ ...base, output: join(work, 'every'), valSize: 1000 })).rejects.toThrow(
+      /^--val-size 1000 holds out every conversation that survived \(\d+\): none is left to train on; lower it$/,
+    );
+    await expect(buildDataset({ ...base, output: join(work, 'none'), valSize: 0.0001 })).rejects.toThrow(/^--val-size 0\.0001 held out no conversation \(of \d+\); raise it$/);
+    // the trainer's split names the config key it came from
+    await expect(buildDataset({ ...base, output: join(work, 'key'), valSize: 1.5, valSizeKey: 'data.val_size' })).rejects.toThrow(/^data\.val_size must be a fraction/);
+    await expect(buildDataset({ ...base, output: join(work, 'key'), valSize: 0.0001, valSizeKey: 'data.val_size' })).rejects.toThrow(/^data\.val_size 0\.0001 held out no conversation/);
+    for (const d of ['every', 'none', 'key']) expect(existsSync(join(work, d))).toBe(false);
   });
 
   it('telechat-data build --val-size writes val/ and says so', () => {

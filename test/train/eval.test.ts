@@ -276,6 +276,11 @@ describe('eval sets', () => {
     expect(await fails({ data: { ...DATA, val_size: 0.97 } })).toMatch(/rows after --val-size 0\.97 held out its eval split .*, fewer than one global batch \(train_batch_size 12\)/);
   }, 60_000);
 
+  it('refuses a data.val_size that holds out no conversation, or every one, naming data.val_size', async () => {
+    expect(await fails({ data: { ...DATA, val_size: 0.0001 } })).toMatch(/^telechat-train: data\.val_size 0\.0001 held out no conversation \(of 360\); raise it$/);
+    expect(await fails({ data: { ...DATA, val_size: 400 } })).toMatch(/^telechat-train: data\.val_size 400 holds out every conversation that survived \(360\): none is left to train on; lower it$/);
+  }, 60_000);
+
   it('refuses an eval dataset built with another tokenizer', async () => {
     // a byte-level BPE tokenizer.json (bytes + the template's markers) in place of the model's SentencePiece
     const tokDir = join(tmp.dir, 'other-tokenizer');
