@@ -75,7 +75,11 @@ describe('best after a resume', () => {
     if (best !== null) writeFileSync(join(out, 'best'), best + '\n');
     return out;
   }
-  const state = (step: number, ev: EvalState): TrainerState => ({ format: 'telechat-trainer-state', version: 1, step, eval: ev }) as unknown as TrainerState;
+  // every key readTrainerState checks, with placeholder values; step and eval are what matter here
+  const state = (step: number, ev: EvalState): TrainerState => ({
+    format: 'telechat-trainer-state', version: 1, step, epoch: 0, samples: step * 4, global_batch: 4, seed: 42, world_size: 1, zero_stage: 0,
+    scheduler: {}, loss_scaler: {}, model: {}, dataset: { rows: 1, tokens: 1, shards: [] }, summary: {}, eval: ev,
+  }) as unknown as TrainerState;
   const bestOf = (out: string): string | null => (existsSync(join(out, 'best')) ? readFileSync(join(out, 'best'), 'utf8').trim() : null);
   const at2: EvalState = { best_step: 2, best_loss: 1.25, evals_without_improvement: 0 };
   const resumed4 = state(4, { ...at2, evals_without_improvement: 1 });
