@@ -168,7 +168,8 @@ function parse52b(cfg: RawConfig, where: string, architecture: string): ModelSpe
     nHeads,
     nKvHeads: nHeads,
     headDim: Math.floor(hidden / nHeads),
-    ffn: int(cfg, 'n_inner', where),
+    // HF's GPT-2-style TELECHATBlock: n_inner null or absent is 4 * n_embd
+    ffn: optInt(cfg, 'n_inner', where) ?? 4 * hidden,
     vocab: int(cfg, 'vocab_size', where),
     eps: optNum(cfg, 'layer_norm_epsilon', where) ?? 1e-5,
     tiedEmbeddings: optBool(cfg, 'tie_word_embeddings', where) ?? true, // HF default when absent

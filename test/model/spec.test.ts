@@ -34,6 +34,13 @@ describe('model spec', () => {
     expect(buildParamTable(s).has('lm_head')).toBe(false);
   });
 
+  it('52B: n_inner null or absent is 4 * n_embd (HF GPT-2-style TELECHATBlock, as telechat_model.py)', () => {
+    const { n_inner: _f, ...absent } = T52B;
+    for (const cfg of [{ ...T52B, n_inner: null }, absent]) expect(parseModelSpec(cfg).ffn).toBe(4 * 64);
+    expect(() => parseModelSpec({ ...T52B, n_inner: 'big' })).toThrow('config.json: "n_inner" must be a number, got "big"');
+    expect(() => parseModelSpec({ ...T52B, n_inner: 0 })).toThrow('config.json: "n_inner" must be a positive integer, got 0');
+  });
+
   it('NTK rule: REF is base_seqlen, else 8192, else 4096 for the 7B shape', () => {
     expect(ntkAlpha(8192, 4096)).toBe(3);
     expect(ntkAlpha(4096, 4096)).toBe(1);
