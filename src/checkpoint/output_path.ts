@@ -1,8 +1,9 @@
 // Where an output directory may be created: every part of its path that exists must be a
 // directory (or a link to one). The HF writer, the dataset builder and the trainer check this
 // before writing anything, so the error names the part at fault instead of mkdir's errno.
-import { lstatSync, readlinkSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+// And where telechat-export may not write: over anything it reads.
+import { type Dirent, existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 /**
  * Why dir cannot be a directory (a file, or a symbolic link to nothing or to a file, at dir or
@@ -30,4 +31,86 @@ export function outputPathProblem(dir: string): string | null {
     if (!isDir) return link ? `${p} is a symbolic link to ${readlinkSync(p)}, which is not a directory` : `${p} is a file, not a directory`;
   }
   return null;
+}
+
+/** Something a command reads, refused as its output: `what` says which (e.g. "the base model dir"). */
+export interface ReadPath {
+  path: string;
+  what: string;
+}
+
+/**
+ * Why `output` may not be written: it is, contains or lies inside one of `inputs` (or of the
+ * targets of the symbolic links inside them), which writing it (above all with --overwrite, which
+ * replaces the output whole) would destroy or change under the reader. A clause naming both
+ * paths, or null. Real paths are compared, so a link on either side counts as what it points to.
+ */
+export function outputOverlapProblem(output: string, inputs: readonly ReadPath[]): string | null {
+  const out = realPathOf(output);
+  const targets = inputs.flatMap(readTargets);
+  // the closest relation first: "is the checkpoint" says more than "lies inside the run"
+  const relations: Array<[string, (real: string) => boolean]> = [
+    ['is', (real) => out === real],
+    ['contains', (real) => isInside(real, out)],
+    ['lies inside', (real) => isInside(out, real)],
+  ];
+  for (const [relation, holds] of relations) {
+    const hit = targets.find((t) => holds(t.real));
+    if (hit) return `--output ${relation} ${hit.name}, which the export reads`;
+  }
+  return null;
+}
+
+/** `path` resolved through every link, also where its last parts do not exist yet. */
+function realPathOf(path: string): string {
+  const abs = resolve(path);
+  let base = abs;
+  while (!existsSync(base) && dirname(base) !== base) base = dirname(base);
+  try {
+    return join(realpathSync(base), relative(base, abs));
+  } catch {
+    return abs;
+  }
+}
+
+function isInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * The real path of an input and of every link target found under it (an HF cache snapshot's
+ * files are links into its blobs/), each with a name for the message; a missing input gives
+ * nothing (reading it fails on its own).
+ */
+function readTargets(input: ReadPath): Array<{ real: string; name: string }> {
+  const found: Array<{ real: string; name: string }> = [];
+  const seen = new Set<string>();
+  const visit = (path: string, name: (real: string) => string): void => {
+    let real: string;
+    try {
+      real = realpathSync(path);
+    } catch {
+      return;
+    }
+    if (seen.has(real)) return;
+    seen.add(real);
+    found.push({ real, name: name(real) });
+    const walk = (dir: string): void => {
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return; // unreadable: nothing there is read either
+      }
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isSymbolicLink()) visit(p, (r) => `${r} (the target of ${p} in ${input.what} ${input.path})`);
+        else if (e.isDirectory()) walk(p);
+      }
+    };
+    if (statSync(real).isDirectory()) walk(path);
+  };
+  visit(input.path, (real) => `${input.what} ${input.path}${real === resolve(input.path) ? '' : ` (${real})`}`);
+  return found;
 }

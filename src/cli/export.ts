@@ -3,13 +3,15 @@
 // LoRA checkpoint's adapters into its base), convert an HF TeleChat dir into one (--model), or
 // write a checkpoint or HF TeleChat dir as one GGUF file for llama.cpp (--format gguf).
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { helpWidth, usageErrorLine, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
-import { consolidateCheckpoint } from '../checkpoint/consolidate.js';
+import { checkpointDir, consolidateCheckpoint } from '../checkpoint/consolidate.js';
 import { convertHfDir } from '../checkpoint/hf_convert.js';
 import { checkpointAdapter, mergeAdapter } from '../checkpoint/lora_merge.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
+import { outputOverlapProblem, type ReadPath } from '../checkpoint/output_path.js';
+import { readAdapterConfig } from '../checkpoint/peft.js';
 import { exportGgufCli, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
 
 async function main(): Promise<void> {
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
     .help()
     .parse();
   try {
+    checkNotOverInputs(argv.output, argv.checkpoint, argv.model);
     if (argv.format === 'gguf') {
       checkGgufOutput(argv.output);
       const res = exportGgufCli({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite });
@@ -67,6 +70,31 @@ async function main(): Promise<void> {
     process.stderr.write(`telechat-export: ${argv.verbose ? (err.stack ?? err.message) : err.message}\n`);
     process.exit(1);
   }
+}
+
+/**
+ * An output that is, contains or lies inside anything the export reads is refused before anything
+ * is written (--overwrite would delete the source it is reading, or a file among the base's
+ * weights would be replaced): the --model dir, or the --checkpoint path, the checkpoint its
+ * `latest` names, a LoRA checkpoint's adapter dir and its base. Resolved as the export resolves
+ * them, so a bad --checkpoint fails here with the export's own error.
+ */
+function checkNotOverInputs(output: string, checkpoint: string | undefined, model: string | undefined): void {
+  const reads: ReadPath[] = [];
+  if (checkpoint === undefined) {
+    if (model !== undefined) reads.push({ path: model, what: 'the model dir' });
+  } else {
+    reads.push({ path: checkpoint, what: 'the --checkpoint dir' });
+    const adapter = checkpointAdapter(checkpoint, model);
+    if (adapter === null || existsSync(join(checkpoint, 'latest'))) reads.push({ path: checkpointDir(checkpoint), what: 'the checkpoint' });
+    if (adapter !== null) {
+      reads.push({ path: adapter, what: 'the adapter dir' });
+      const base = model ?? readAdapterConfig(adapter).base_model_name_or_path;
+      if (base !== null) reads.push({ path: base, what: 'the base model dir' });
+    }
+  }
+  const problem = outputOverlapProblem(output, reads);
+  if (problem !== null) throw new Error(`${output}: ${problem}: write the export elsewhere`);
 }
 
 /**
