@@ -4,13 +4,15 @@
 // directory's path, the names, sizes and modification times of its files (the weights' index
 // and shards among them) and telechat-train's own code: a retrained or edited model, or an
 // exporter that writes differently, gets a new file, and hundreds of GB are never hashed. A
-// directory keeps one cached file: a new conversion deletes the ones it supersedes.
+// directory keeps one cached file: a new conversion deletes the ones it supersedes, and the
+// temporaries of conversions that were killed.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportGgufCli } from '../gguf/cli.js';
+import { runInterruptible } from '../checkpoint/interrupt.js';
+import { exportGgufCliSteps } from '../gguf/cli.js';
 import { checkGguf } from '../gguf/reader.js';
 
 export const CACHE_DTYPE = 'fp16';
@@ -93,14 +95,48 @@ export function pruneSuperseded(cacheDir: string, key: string): { deleted: strin
   return { deleted, failed };
 }
 
+/** Whether process `pid` exists on this machine (EPERM: it does, under another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes the temporaries (`.KEY.gguf.tmp-PID`, as large as the GGUF) of conversions whose
+ * process is gone: killed before it could remove its own (SIGKILL, a crash, a power cut). A
+ * temporary of a live process, another telechat-chat converting now, is kept. Best effort, like
+ * pruneSuperseded. Returns the deleted and the failed names.
+ */
+export function sweepDeadTemporaries(cacheDir: string, alive: (pid: number) => boolean = processAlive): { deleted: string[]; failed: string[] } {
+  const deleted: string[] = [], failed: string[] = [];
+  for (const name of readdirSync(cacheDir)) {
+    const m = /^\..+\.gguf\.tmp-(\d+)$/.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    try {
+      rmSync(join(cacheDir, name), { force: true });
+      deleted.push(name);
+    } catch {
+      failed.push(name);
+    }
+  }
+  return { deleted, failed };
+}
+
 export interface ResolvedModel {
   gguf: string;
   /** Whether it was converted just now. */
   converted: boolean;
 }
 
-/** A checked GGUF path for MODEL; `log` hears about a conversion before it starts. */
-export function resolveModel(model: string, log: (line: string) => void = () => {}): ResolvedModel {
+/**
+ * A checked GGUF path for MODEL; `log` hears about a conversion before it starts. Ctrl-C or
+ * SIGTERM during a conversion removes its temporary and exits 130 / 143.
+ */
+export async function resolveModel(model: string, log: (line: string) => void = () => {}): Promise<ResolvedModel> {
   if (!existsSync(model)) throw new Error(`${model}: no such file or directory`);
   if (statSync(model).isFile()) {
     checkGguf(model);
@@ -115,8 +151,12 @@ export function resolveModel(model: string, log: (line: string) => void = () => 
     return { gguf: path, converted: false };
   }
   mkdirSync(cacheDir, { recursive: true });
+  const swept = sweepDeadTemporaries(cacheDir);
+  for (const name of swept.deleted) log(`deleted ${join(cacheDir, name)} (left by a conversion that was killed)`);
+  for (const name of swept.failed) log(`warning: could not delete ${join(cacheDir, name)} (left by a conversion that was killed); delete it by hand`);
   log(`converting ${hfDir} to ${path} (${CACHE_DTYPE}, once)`);
-  exportGgufCli({ model: hfDir, output: path, dtype: CACHE_DTYPE, overwrite: false });
+  await runInterruptible(exportGgufCliSteps({ model: hfDir, output: path, dtype: CACHE_DTYPE, overwrite: false }),
+    (signal) => log(`stopped by ${signal} while converting; its temporary file is removed`));
   const pruned = pruneSuperseded(cacheDir, key);
   for (const name of pruned.deleted) log(`deleted ${join(cacheDir, name)} (an older conversion of ${hfDir})`);
   for (const name of pruned.failed) log(`warning: could not delete ${join(cacheDir, name)} (an older conversion of ${hfDir}); delete it by hand`);

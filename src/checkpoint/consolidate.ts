@@ -9,6 +9,7 @@ import { UnitViews } from '../zero/unit_views.js';
 import { unitOf } from '../zero/partition.js';
 import { CheckpointError, hfTensorValues, loadHfSpec } from './hf.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
+import { drain, type Steps } from './interrupt.js';
 import { unitList, ZeroStateReader } from './zero_state.js';
 
 /** A checkpoint dir, or an output dir whose `latest` names one. */
@@ -20,6 +21,11 @@ export function checkpointDir(path: string): string {
 }
 
 export function consolidateCheckpoint(path: string, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
+  return drain(consolidateCheckpointSteps(path, outDir, dtype, overwrite));
+}
+
+/** consolidateCheckpoint as steps, one unit read or one tensor written each (interrupt.ts). */
+export function* consolidateCheckpointSteps(path: string, outDir: string, dtype: ExportDtype | null, overwrite = false): Steps<string[]> {
   const dir = checkpointDir(path);
   const hfDir = join(dir, 'hf');
   const spec = loadHfSpec(hfDir);
@@ -28,7 +34,7 @@ export function consolidateCheckpoint(path: string, outDir: string, dtype: Expor
     state.checkUnits(unitList(spec));
     const table = buildParamTable(spec, 1);
     const writer = new HfExportWriter(hfDir, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
-    return writeByUnit(writer, table, 'export', (u, i, unit) => unit.writeFloat32(state.read(i, 'master', 0, u.end - u.start)));
+    return yield* writeByUnitSteps(writer, table, 'export', (u, i, unit) => unit.writeFloat32(state.read(i, 'master', 0, u.end - u.start)));
   } finally {
     state.close();
   }
@@ -37,12 +43,13 @@ export function consolidateCheckpoint(path: string, outDir: string, dtype: Expor
 /**
  * Writes the whole model through `writer` one unit at a time: fill(range, index, buffer, views)
  * puts the unit's fp32 values into its buffer (views name its tensors), then the unit's HF
- * tensors are written. The writer is finished, or aborted on any error.
+ * tensors are written. The writer is finished, or aborted on any error. Steps: the fill, then
+ * each tensor (interrupt.ts).
  */
-export function writeByUnit(writer: HfExportWriter, table: ParamTable, what: string,
-  fill: (u: UnitRange, index: number, unit: Tensor, views: UnitViews) => void): string[] {
+export function* writeByUnitSteps(writer: HfExportWriter, table: ParamTable, what: string,
+  fill: (u: UnitRange, index: number, unit: Tensor, views: UnitViews) => void): Steps<string[]> {
   try {
-    table.units.forEach((u, i) => {
+    for (const [i, u] of table.units.entries()) {
       const unit = alloc(DType.F32, [u.end - u.start], MemCategory.Buffers);
       try {
         const views = new UnitViews(table, (r) => {
@@ -50,11 +57,12 @@ export function writeByUnit(writer: HfExportWriter, table: ParamTable, what: str
           return unit;
         });
         fill(u, i, unit, views);
-        writeUnitTensors(writer, table, u, views);
+        yield;
+        yield* unitTensorSteps(writer, table, u, views);
       } finally {
         unit.free();
       }
-    });
+    }
     return writer.finish();
   } catch (err) {
     writer.abort();
@@ -62,16 +70,20 @@ export function writeByUnit(writer: HfExportWriter, table: ParamTable, what: str
   }
 }
 
+type UnitTable = Parameters<typeof unitOf>[0];
+type Unit = ReturnType<typeof unitOf>;
+type Views = Parameters<typeof hfTensorValues>[1];
+
 /** Writes the writer's next HF tensors while they belong to `unit` (HF order follows the units). */
-export function writeUnitTensors(
-  writer: HfExportWriter,
-  table: Parameters<typeof unitOf>[0],
-  unit: ReturnType<typeof unitOf>,
-  views: Parameters<typeof hfTensorValues>[1],
-): void {
+export function writeUnitTensors(writer: HfExportWriter, table: UnitTable, unit: Unit, views: Views): void {
+  drain(unitTensorSteps(writer, table, unit, views));
+}
+
+function* unitTensorSteps(writer: HfExportWriter, table: UnitTable, unit: Unit, views: Views): Steps<void> {
   while (writer.nextName !== null) {
     const map = writer.layout.tensors.find((t) => t.hfName === writer.nextName)!;
     if (unitOf(table, map.canonical) !== unit) break;
     writer.write(map.hfName, hfTensorValues(map, views));
+    yield;
   }
 }

@@ -8,13 +8,14 @@
 // (embedding, then block by block, then the final norm and head), so a caller under ZeRO-3
 // can gather one block, write its tensors and drop it. Everything is written into a temporary
 // sibling directory, fsynced, and renamed onto the output at the end: a crash leaves either the
-// old output or none, never a half-written one.
+// old output or none, never a half-written one (and Ctrl-C no temporary: interrupt.ts).
 import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
 import type { ParamViews } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
+import { registerTemporary, releaseTemporary } from './interrupt.js';
 import { outputPathProblem } from './output_path.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
@@ -120,6 +121,7 @@ export class HfExportWriter {
       this.tmpDir = join(dirname(this.outDir), `.${basename(this.outDir)}.tmp-${process.pid}`);
       rmSync(this.tmpDir, { recursive: true, force: true });
       mkdirSync(this.tmpDir, { recursive: true });
+      registerTemporary(this.tmpDir);
     } catch (err) {
       this.base?.close();
       throw err;
@@ -200,6 +202,7 @@ export class HfExportWriter {
       }
       fsyncPath(this.tmpDir);
       this.moveIntoPlace();
+      releaseTemporary(this.tmpDir);
       this.done = true;
       return written;
     } catch (err) {
@@ -228,6 +231,7 @@ export class HfExportWriter {
     this.shard = null;
     this.base?.close();
     rmSync(this.tmpDir, { recursive: true, force: true });
+    releaseTemporary(this.tmpDir);
     this.done = true;
   }
 

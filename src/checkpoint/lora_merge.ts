@@ -10,8 +10,9 @@ import type { ModelSpec } from '../model/spec.js';
 import { DType, MemCategory } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
 import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf.js';
-import { checkpointDir, writeByUnit } from './consolidate.js';
+import { checkpointDir, writeByUnitSteps } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
+import { drain, type Steps } from './interrupt.js';
 import { ADAPTER_CONFIG, adapterConfigWarnings, loadAdapterWeights, readAdapterConfig } from './peft.js';
 
 /** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
@@ -79,11 +80,16 @@ export function openAdapter(adapterDir: string, baseDir: string | null, warn: (m
 }
 
 export function mergeAdapter(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, warn: (message: string) => void, overwrite = false): string[] {
+  return drain(mergeAdapterSteps(adapterDir, baseDir, outDir, dtype, warn, overwrite));
+}
+
+/** mergeAdapter as steps, one unit read or one tensor written each (interrupt.ts). */
+export function* mergeAdapterSteps(adapterDir: string, baseDir: string | null, outDir: string, dtype: ExportDtype | null, warn: (message: string) => void, overwrite = false): Steps<string[]> {
   const { base, spec, targets, r, scale, adapters } = openAdapter(adapterDir, baseDir, warn);
   try {
     const table = buildParamTable(spec, 1);
     const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
-    return writeByUnit(writer, table, 'merge', (u, _i, _unit, views) => {
+    return yield* writeByUnitSteps(writer, table, 'merge', (u, _i, _unit, views) => {
       loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);
       if (typeof u.unit !== 'number') return;
       for (const [name, values] of mergedMatrices(targets, u.unit, views, adapters, r, scale)) views.tensor(name).writeFloat32(values);

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw new Error(`--${name} must be a positive integer, got ${v}`);
     }
     if (!(argv.temperature >= 0)) throw new Error(`--temperature must be >= 0, got ${argv.temperature}`);
-    const { gguf } = resolveModel(model, (line) => process.stderr.write(`telechat-chat: ${line}\n`));
+    const { gguf } = await resolveModel(model, (line) => process.stderr.write(`telechat-chat: ${line}\n`));
     const threads = argv.threads ?? defaultThreads(process.env, availableParallelism());
     session = await ChatSession.open(gguf, { system: argv.system, maxTokens: argv.maxTokens, temperature: argv.temperature, seed: argv.seed, threads, cpu: argv.cpu });
     if (argv.prompt !== undefined) {

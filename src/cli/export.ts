@@ -6,13 +6,14 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { helpWidth, usageErrorLine, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
-import { checkpointDir, consolidateCheckpoint } from '../checkpoint/consolidate.js';
-import { convertHfDir } from '../checkpoint/hf_convert.js';
-import { checkpointAdapter, mergeAdapter } from '../checkpoint/lora_merge.js';
+import { checkpointDir, consolidateCheckpointSteps } from '../checkpoint/consolidate.js';
+import { convertHfDirSteps } from '../checkpoint/hf_convert.js';
+import { runInterruptible, type Steps } from '../checkpoint/interrupt.js';
+import { checkpointAdapter, mergeAdapterSteps } from '../checkpoint/lora_merge.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import { outputOverlapProblem, type ReadPath } from '../checkpoint/output_path.js';
 import { readAdapterConfig } from '../checkpoint/peft.js';
-import { exportGgufCli, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
+import { exportGgufCliSteps, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
       ['$0 --checkpoint output/lora --model models/TeleChat2-7B --output merged', 'a LoRA run\'s latest adapters merged into the base'],
       ['$0 --model TeleChat2-7B --dtype bf16 --output telechat2-7b-bf16', 'an HF TeleChat dir (.bin or safetensors) as a bf16 safetensors HF dir'],
     ])
+    .epilog('Ctrl-C / SIGTERM: the partial output (a hidden temporary beside --output) is removed and the command exits 130 / 143; an existing output is left as it was.')
     .strict()
     .wrap(helpWidth())
     .help()
@@ -41,7 +43,7 @@ async function main(): Promise<void> {
     checkNotOverInputs(argv.output, argv.checkpoint, argv.model);
     if (argv.format === 'gguf') {
       checkGgufOutput(argv.output);
-      const res = exportGgufCli({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite });
+      const res = await interruptible(exportGgufCliSteps({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite }));
       process.stdout.write(`wrote ${argv.output}: ${res.tensors} tensors, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
       if (res.f16Fallbacks > 0) {
         process.stdout.write(`note: ${res.f16Fallbacks} matri${res.f16Fallbacks === 1 ? 'x is' : 'ces are'} written f16, not ${argv.dtype}: their rows are not a multiple of 32 long (ggml's block size)\n`);
@@ -56,20 +58,25 @@ async function main(): Promise<void> {
         process.stderr.write(usageErrorLine('telechat-export', 'give --checkpoint DIR (a checkpoint or an output dir) or --model HFDIR (an HF TeleChat dir)') + '\n');
         process.exit(1);
       }
-      const files = convertHfDir(argv.model, argv.output, dtype, argv.overwrite);
+      const files = await interruptible(convertHfDirSteps(argv.model, argv.output, dtype, argv.overwrite));
       process.stdout.write(`wrote ${argv.output}: ${files.join(', ')}\n`);
       return;
     }
     const adapter = checkpointAdapter(argv.checkpoint, argv.model);
-    const files = adapter
-      ? mergeAdapter(adapter, argv.model ?? null, argv.output, dtype, (m) => process.stderr.write(`telechat-export: warning: ${m}\n`), argv.overwrite)
-      : consolidateCheckpoint(argv.checkpoint, argv.output, dtype, argv.overwrite);
+    const files = await interruptible(adapter
+      ? mergeAdapterSteps(adapter, argv.model ?? null, argv.output, dtype, (m) => process.stderr.write(`telechat-export: warning: ${m}\n`), argv.overwrite)
+      : consolidateCheckpointSteps(argv.checkpoint, argv.output, dtype, argv.overwrite));
     process.stdout.write(`wrote ${argv.output}: ${files.join(', ')}\n`);
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`telechat-export: ${argv.verbose ? (err.stack ?? err.message) : err.message}\n`);
     process.exit(1);
   }
+}
+
+/** Runs an export so that Ctrl-C or SIGTERM removes its temporary and exits 130 / 143. */
+function interruptible<T>(steps: Steps<T>): Promise<T> {
+  return runInterruptible(steps, (signal) => process.stderr.write(`telechat-export: stopped by ${signal}; the partial output is removed, nothing was written\n`));
 }
 
 /**

@@ -1,6 +1,7 @@
 // telechat-export --format gguf: argument checks and the source choice (a checkpoint or
 // output dir through --checkpoint, a LoRA one with its base as --model; an HF dir through --model).
-import { exportGguf, GGUF_DTYPE_ALIASES, GGUF_DTYPES, type GgufDtype, type GgufExportResult } from './export.js';
+import { drain, type Steps } from '../checkpoint/interrupt.js';
+import { exportGgufSteps, GGUF_DTYPE_ALIASES, GGUF_DTYPES, type GgufDtype, type GgufExportResult } from './export.js';
 import { checkpointAdapter } from '../checkpoint/lora_merge.js';
 import { CheckpointCanonicalSource, HfCanonicalSource, LoraMergedSource, type CanonicalSource } from './sources.js';
 
@@ -35,11 +36,16 @@ export function openCanonicalSource(args: { checkpoint?: string | undefined; mod
 }
 
 export function exportGgufCli(args: GgufCliArgs): GgufExportResult {
+  return drain(exportGgufCliSteps(args));
+}
+
+/** exportGgufCli as steps, one tensor each (checkpoint/interrupt.ts). */
+export function* exportGgufCliSteps(args: GgufCliArgs): Steps<GgufExportResult> {
   const dtype = parseGgufDtype(args.dtype ?? 'fp16');
   // a merged adapter's config fields that do not apply here (peft.ts adapterConfigWarnings)
   const source = openCanonicalSource({ ...args, warn: (m) => process.stderr.write(`telechat-export: warning: ${m}\n`) });
   try {
-    return exportGguf(source, args.output, dtype, { overwrite: args.overwrite });
+    return yield* exportGgufSteps(source, args.output, dtype, { overwrite: args.overwrite });
   } finally {
     source.close();
   }

@@ -11,6 +11,7 @@
 //   - rope.freq_base is TeleChat's NTK base evaluated at training_seqlen (context_length):
 //     what our forward uses for any length up to it.
 import { basename, resolve } from 'node:path';
+import { drain, type Steps } from '../checkpoint/interrupt.js';
 import type { TemplateName } from '../data/templates.js';
 import { templateFromConfig } from '../data/templates.js';
 import { ropeParams } from '../model/rope.js';
@@ -170,6 +171,11 @@ export interface GgufExportResult {
 
 /** Writes `source` as one GGUF file (atomic: a temp file renamed into place). */
 export function exportGguf(source: CanonicalSource, outPath: string, dtype: GgufDtype, options: { overwrite?: boolean; name?: string } = {}): GgufExportResult {
+  return drain(exportGgufSteps(source, outPath, dtype, options));
+}
+
+/** exportGguf as steps, one tensor each (checkpoint/interrupt.ts). */
+export function* exportGgufSteps(source: CanonicalSource, outPath: string, dtype: GgufDtype, options: { overwrite?: boolean; name?: string } = {}): Steps<GgufExportResult> {
   const spec = source.spec;
   // q, k and v are cut from one canonical qkv, gate and up from gate_up: keep the last one read
   let last: { name: string; values: Float32Array } | null = null;
@@ -186,7 +192,10 @@ export function exportGguf(source: CanonicalSource, outPath: string, dtype: Gguf
   const name = options.name ?? basename(resolve(source.hfDir, source.hfDir.endsWith('/hf') ? '..' : '.'));
   const writer = new GgufStreamWriter(outPath, ggufMetadata(spec, source.hfDir, dtype, name), plan, options.overwrite ?? false);
   try {
-    for (const t of plan) writer.write(t.name, encodeTensor(t.values(memo), t.type));
+    for (const t of plan) {
+      writer.write(t.name, encodeTensor(t.values(memo), t.type));
+      yield;
+    }
     const bytes = writer.bytesWritten;
     writer.finish();
     const quantized = MATRIX_TYPE[dtype] === GgmlType.Q8_0 || MATRIX_TYPE[dtype] === GgmlType.Q4_0;

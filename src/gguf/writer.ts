@@ -1,9 +1,11 @@
 // Streams a GGUF v3 file: the header (metadata and every tensor's name, shape, type and
 // offset) is known up front from the shapes, so it is written first and the tensors follow
 // one at a time, each at a 32-byte aligned offset. Everything goes to a temporary sibling
-// file, fsynced, then renamed onto the output: a crash leaves the old file or none.
+// file, fsynced, then renamed onto the output: a crash leaves the old file or none (and Ctrl-C
+// no temporary: checkpoint/interrupt.ts).
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { registerTemporary, releaseTemporary } from '../checkpoint/interrupt.js';
 import { alignUp, GGUF_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, ggmlBytes, type GgmlType, type MetaValue, ValueType } from './format.js';
 
 export interface GgufTensorSpec {
@@ -132,6 +134,7 @@ export class GgufStreamWriter {
     const header = sink.bytes();
     this.tmpPath = join(dirname(this.outPath), `.${basename(this.outPath)}.tmp-${process.pid}`);
     this.fd = openSync(this.tmpPath, 'w');
+    registerTemporary(this.tmpPath);
     try {
       this.put(header);
       this.pad();
@@ -173,6 +176,7 @@ export class GgufStreamWriter {
     closeSync(this.fd);
     this.fd = -1;
     renameSync(this.tmpPath, this.outPath);
+    releaseTemporary(this.tmpPath);
     const dir = openSync(dirname(this.outPath), 'r');
     try {
       fsyncSync(dir);
@@ -185,5 +189,6 @@ export class GgufStreamWriter {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
     rmSync(this.tmpPath, { force: true });
+    releaseTemporary(this.tmpPath);
   }
 }

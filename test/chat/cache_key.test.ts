@@ -1,9 +1,10 @@
 // telechat-chat's GGUF cache key: a cached conversion is reused only for the same model files
 // and the same telechat-train code, so an exporter fix never serves a GGUF the old code wrote.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { cacheKey, codeFingerprint, exporterFingerprint, pruneSuperseded } from '../../src/chat/resolve_model.js';
+import { cacheKey, codeFingerprint, exporterFingerprint, processAlive, pruneSuperseded, sweepDeadTemporaries } from '../../src/chat/resolve_model.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('cache-key');
@@ -71,4 +72,23 @@ it('keeps one cached conversion per model directory: a new one deletes the ones 
   // a name without the directory part would match every file: refused
   expect(() => pruneSuperseded(cache, 'abc')).toThrow('pruneSuperseded: "abc" is not a cache key');
   expect(readdirSync(cache)).toHaveLength(3);
+});
+
+it('deletes the temporaries of killed conversions (their process is gone), never one of a live process', () => {
+  const cache = join(tmp.dir, 'cache-tmp');
+  mkdirSync(cache);
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // exited: its pid names no process now
+  expect(processAlive(dead)).toBe(false);
+  expect(processAlive(process.pid)).toBe(true);
+  const key = 'abcdefabcdef-0123456789abcdef01234567';
+  const stale = `.${key}.gguf.tmp-${dead}`;
+  const live = `.${key}.gguf.tmp-${process.pid}`;
+  const others = [`${key}.gguf`, `.${key}.gguf.tmp-x`, `.notes.tmp-${dead}`, `.${key}.gguf.old-${dead}`];
+  for (const name of [stale, live, ...others]) writeFileSync(join(cache, name), 'x');
+  expect(sweepDeadTemporaries(cache)).toEqual({ deleted: [stale], failed: [] });
+  expect(readdirSync(cache).sort()).toEqual([live, ...others].sort());
+  // one that cannot be deleted (a directory under the name) is reported, not thrown
+  mkdirSync(join(cache, stale));
+  writeFileSync(join(cache, stale, 'f'), 'x');
+  expect(sweepDeadTemporaries(cache, (pid) => pid === process.pid)).toEqual({ deleted: [], failed: [stale] });
 });

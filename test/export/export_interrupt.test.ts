@@ -1,0 +1,122 @@
+// telechat-export stopped by Ctrl-C (SIGINT) or SIGTERM while it writes: the hidden temporary
+// beside --output is removed, one line says so, the exit status is 130 / 143, and an existing
+// output (--overwrite) is left as it was; the same for telechat-chat converting a directory into
+// its GGUF cache, whose next conversion also deletes what killed conversions left. The model is
+// large enough (random, 40M parameters) that the export is still writing when the signal arrives.
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportHf } from '../../src/checkpoint/hf_export.js';
+import { initRandom } from '../../src/model/init.js';
+import { buildParamTable, FlatParams } from '../../src/model/params.js';
+import { parseModelSpec } from '../../src/model/spec.js';
+import { DType, MemCategory } from '../../src/native/tensor.js';
+import { runAsync } from '../helpers/train_fixture.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const EXPORT_CLI = resolve('dist/cli/export.js');
+const CHAT_CLI = resolve('dist/cli/chat.js');
+const tmp = makeTmpDir('export-interrupt');
+afterAll(() => tmp.cleanup());
+const model = join(tmp.dir, 'model');
+
+beforeAll(() => {
+  const base = join(tmp.dir, 'base');
+  mkdirSync(base);
+  for (const f of ['tokenizer.model', 'tokenizer_config.json']) copyFileSync(join('data/tiny-model', f), join(base, f));
+  const cfg = { ...JSON.parse(readFileSync('data/tiny-model/config.json', 'utf8')), hidden_size: 256, n_layer: 8, ffn_hidden_size: 704, vocab_size: 64000 };
+  writeFileSync(join(base, 'config.json'), JSON.stringify(cfg));
+  const spec = parseModelSpec(cfg);
+  const params = new FlatParams(buildParamTable(spec), DType.F32, MemCategory.Params);
+  try {
+    initRandom(params, 0.02, 1);
+    exportHf(params, spec, base, model, { dtype: 'bf16' });
+  } finally {
+    params.free();
+  }
+}, 120_000);
+
+/**
+ * Runs `cli args` and sends `signal` once the temporary `tempOf(pid)` (a path) exists; the exit,
+ * stderr and that path.
+ */
+function interrupted(cli: string, args: string[], tempOf: (pid: number) => string | null, signal: NodeJS.Signals, env: Record<string, string> = {}): Promise<{ status: number | null; stderr: string; temp: string | null }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1', ...env } });
+    let stderr = '';
+    let temp: string | null = null;
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (status) => done({ status, stderr, temp }));
+    const poll = (): void => {
+      if (child.exitCode !== null) return;
+      temp = tempOf(child.pid!);
+      if (temp !== null) child.kill(signal);
+      else setTimeout(poll, 1);
+    };
+    poll();
+  });
+}
+
+/** The export's temporary beside `output`, once it exists. */
+const besideOutput = (output: string) => (pid: number): string | null => {
+  const temp = join(tmp.dir, `.${basename(output)}.tmp-${pid}`);
+  return existsSync(temp) ? temp : null;
+};
+
+const leftovers = (): string[] => readdirSync(tmp.dir).filter((f) => f.includes('.tmp-') || f.includes('.old-'));
+
+describe('telechat-export interrupted', () => {
+  it('--format gguf, SIGTERM: the temporary file removed, exit 143, one line', async () => {
+    const out = join(tmp.dir, 'model.gguf');
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out), 'SIGTERM');
+    expect(r.status, r.stderr).toBe(143);
+    expect(r.stderr).toBe('telechat-export: stopped by SIGTERM; the partial output is removed, nothing was written\n');
+    expect(existsSync(r.temp!)).toBe(false);
+    expect(existsSync(out)).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('HF (--dtype fp16), Ctrl-C over an existing output with --overwrite: the temporary dir removed, exit 130, the old output kept', async () => {
+    const out = join(tmp.dir, 'exported');
+    const first = await runAsync([EXPORT_CLI, '--model', model, '--output', out, '--dtype', 'bf16']);
+    expect(first.status, first.stderr).toBe(0);
+    const before = readFileSync(join(out, 'model.safetensors'));
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--dtype', 'fp16', '--overwrite', '--output', out], besideOutput(out), 'SIGINT');
+    expect(r.status, r.stderr).toBe(130);
+    expect(r.stderr).toBe('telechat-export: stopped by SIGINT; the partial output is removed, nothing was written\n');
+    expect(existsSync(r.temp!)).toBe(false);
+    expect(readFileSync(join(out, 'model.safetensors')).equals(before)).toBe(true);
+    expect(leftovers()).toEqual([]);
+  });
+});
+
+describe("telechat-chat's conversion into the GGUF cache", () => {
+  const home = join(tmp.dir, 'home');
+  const cache = join(home, '.cache', 'telechat-train', 'gguf');
+  const inCache = (pid: number): string | null => {
+    const name = existsSync(cache) ? readdirSync(cache).find((f) => f.endsWith(`.gguf.tmp-${pid}`)) : undefined;
+    return name === undefined ? null : join(cache, name);
+  };
+
+  it('SIGTERM while converting: the temporary removed, exit 143', async () => {
+    const r = await interrupted(CHAT_CLI, [model, '--prompt', 'hi', '--max-tokens', '1', '--threads', '1'], inCache, 'SIGTERM', { HOME: home });
+    expect(r.status, r.stderr).toBe(143);
+    expect(r.stderr).toMatch(/^telechat-chat: converting .* \(fp16, once\)\ntelechat-chat: stopped by SIGTERM while converting; its temporary file is removed\n$/);
+    expect(readdirSync(cache)).toEqual([]);
+  });
+
+  it('the next conversion deletes the temporaries of killed ones (their process gone), not those of live processes', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const stale = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${dead}`);
+    const live = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${process.pid}`);
+    for (const f of [stale, live]) writeFileSync(f, 'partial');
+    const r = await runAsync([CHAT_CLI, model, '--prompt', 'hi', '--max-tokens', '1', '--threads', '1', '--temperature', '0'], { HOME: home });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`telechat-chat: deleted ${stale} (left by a conversion that was killed)\n`);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    expect(readdirSync(cache).filter((f) => f.endsWith('.gguf'))).toHaveLength(1);
+  });
+});
