@@ -70,17 +70,17 @@ function contextNote(session: ChatSession): void {
 }
 
 async function interactive(session: ChatSession): Promise<void> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: '> ' });
+  // readline's iterator queues the lines that arrive while an answer is generated (a paste,
+  // piped questions) and ends at end of input once they are read: each is answered in turn
+  const lines = rl[Symbol.asyncIterator]();
   process.stdout.write(`telechat-chat: ${session.path} (${session.format} chat format). /reset forgets the conversation, /exit or Ctrl-D quits.\n`);
   try {
     for (;;) {
-      let line: string;
-      try {
-        line = await rl.question('> ');
-      } catch {
-        break; // Ctrl-D / end of input
-      }
-      const q = line.trim();
+      rl.prompt();
+      const next = await lines.next();
+      if (next.done) break; // Ctrl-D / end of input
+      const q = next.value.trim();
       if (q === '/exit' || q === '/quit') break;
       if (q === '/reset') {
         session.reset();

@@ -1,7 +1,8 @@
 // telechat-chat through its CLI: --prompt answers with exactly our forward's greedy answer
 // (the f32 GGUF, temperature 0) up to the model's <_end>, multi-turn history in the template,
 // directories converted once into the cache, and bad input (a truncated or corrupt GGUF, a
-// directory that is no model) failing with one line naming the file, exit 1, no crash.
+// directory that is no model) failing with one line naming the file, exit 1, no crash;
+// interactive mode answering every piped line in turn.
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -22,8 +23,8 @@ const MAX = 24;
 let model: TrainedModel;
 let gguf: string;
 
-function chat(args: string[]) {
-  const res = spawnSync(process.execPath, [CHAT, ...args, '--threads', '1'], { encoding: 'utf8', env: { ...process.env, HOME: home }, timeout: 120_000 });
+function chat(args: string[], input?: string) {
+  const res = spawnSync(process.execPath, [CHAT, ...args, '--threads', '1'], { encoding: 'utf8', env: { ...process.env, HOME: home }, timeout: 120_000, ...(input !== undefined ? { input } : {}) });
   return { status: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr };
 }
 
@@ -82,6 +83,35 @@ describe('telechat-chat --prompt', () => {
     const now = readdirSync(cache);
     expect(now).toHaveLength(1);
     expect(now).not.toEqual(files);
+  });
+});
+
+describe('interactive chat with piped input', () => {
+  // every line is answered in turn, also those that arrive while an answer is generated (the
+  // question this model answers at length, asked again with the first turn in the history, then
+  // after /reset as the first time)
+  const q1 = QUESTIONS[0]!, q2 = q1, q3 = q1;
+  const header = (): string => `telechat-chat: ${gguf} (telechat2 chat format). /reset forgets the conversation, /exit or Ctrl-D quits.\n`;
+  const transcript = (): string => {
+    const a1 = ourAnswer(model.hf, [], q1, undefined, MAX);
+    const a2 = ourAnswer(model.hf, [{ user: q1, bot: a1 }], q2, undefined, MAX);
+    const a3 = ourAnswer(model.hf, [], q3, undefined, MAX);
+    expect([a1, a2, a3].every((a) => a.length > 0)).toBe(true);
+    return `> ${a1}\n> ${a2}\n> (conversation cleared)\n> ${a3}\n> `;
+  };
+
+  it('questions, /reset and /exit in one write: each answered in order with the history, exit 0', () => {
+    const r = chat([gguf, '--temperature', '0', '--max-tokens', String(MAX)], `${q1}\n${q2}\n/reset\n${q3}\n/exit\nnever asked\n`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(header() + transcript());
+  });
+
+  it('end of input after the last line: the queued lines are answered first', () => {
+    const r = chat([gguf, '--temperature', '0', '--max-tokens', String(MAX)], `${q1}\n${q2}\n/reset\n${q3}\n`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(header() + transcript());
   });
 });
 
