@@ -4,7 +4,7 @@
 // and only the part of the prompt the context does not already hold is evaluated. An answer
 // ends at the model's end of turn: the <_end> token (an end-of-generation token in llama.cpp)
 // or, for 52B whose markers are text, the first stop string.
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import { getLlama, Llama, LlamaLogLevel, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import type { TemplateName } from '../data/templates.js';
 import { TEMPLATES } from '../data/templates.js';
 import { type ChatMessage, renderChat, stopStrings } from '../gguf/chat_template.js';
@@ -40,6 +40,19 @@ export function defaultThreads(env: NodeJS.ProcessEnv, available: number): numbe
   return Number.isInteger(omp) && omp > 0 ? omp : available;
 }
 
+/**
+ * Why llama.cpp could not load a model: its "error loading model: CAUSE" log line (e.g. "unknown
+ * model architecture: 'x'"), else node-llama-cpp's error with llama.cpp's last line.
+ */
+export function loadFailureCause(log: readonly string[], err: Error): string {
+  for (const line of [...log].reverse()) {
+    const cause = /error loading model: (.+)$/.exec(line.trim())?.[1];
+    if (cause) return cause;
+  }
+  const last = log.at(-1)?.trim();
+  return last ? `${err.message} (${last})` : err.message;
+}
+
 export class ChatSession {
   private messages: ChatMessage[] = [];
   /** Of the last `ask`; null before the first. */
@@ -63,17 +76,24 @@ export class ChatSession {
     if (typeof format !== 'string' || !(TEMPLATES as readonly string[]).includes(format)) {
       throw new Error(`${path}: no telechat.chat_format in the GGUF metadata (not written by telechat-export); re-export it with telechat-export --format gguf`);
     }
-    const llama = await getLlama({ gpu: options.cpu ? false : 'auto', build: 'never', logLevel: LlamaLogLevel.error });
+    // llama.cpp's log while loading is kept, not printed: the cause of a failure goes into the one
+    // error sentence instead of raw "[node-llama-cpp] llama_model_load: ..." lines; later errors print as before
+    const loadLog: string[] = [];
+    let loading = true;
+    const logger = (level: LlamaLogLevel, message: string): void => (loading ? void loadLog.push(message) : Llama.defaultConsoleLogger(level, message));
+    const llama = await getLlama({ gpu: options.cpu ? false : 'auto', build: 'never', logLevel: LlamaLogLevel.error, logger });
     let model: LlamaModel | undefined;
     try {
       model = await llama.loadModel({ modelPath: path });
       const trained = Number(info.metadata.get('llama.context_length') ?? 4096);
       const context = await model.createContext({ contextSize: Math.min(trained, 8192), ...(options.threads ? { threads: options.threads } : {}) });
+      loading = false;
       return new ChatSession(path, llama, model, context, context.getSequence(), format as TemplateName, options);
     } catch (err) {
+      await new Promise((resolve) => setImmediate(resolve)); // log lines still on their way from llama.cpp's thread
       await model?.dispose();
       await llama.dispose();
-      throw new Error(`${path}: llama.cpp cannot load it: ${(err as Error).message}`);
+      throw new Error(`${path}: llama.cpp cannot load it: ${loadFailureCause(loadLog, err as Error)}`);
     }
   }
 

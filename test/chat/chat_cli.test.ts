@@ -1,13 +1,13 @@
 // telechat-chat through its CLI: --prompt answers with exactly our forward's greedy answer
 // (the f32 GGUF, temperature 0) up to the model's <_end>, multi-turn history in the template,
 // directories converted once into the cache, and bad input (a truncated or corrupt GGUF, a
-// directory that is no model) failing with one line naming the file, exit 1, no crash;
-// interactive mode answering every piped line in turn.
+// directory that is no model, a GGUF llama.cpp refuses) failing with one line naming the file
+// (and the cause), exit 1, no crash; interactive mode answering every piped line in turn.
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatSession, defaultThreads } from '../../src/chat/session.js';
+import { ChatSession, defaultThreads, loadFailureCause } from '../../src/chat/session.js';
 import { exportGgufCli } from '../../src/gguf/cli.js';
 import { trainedModel, type TrainedModel } from '../helpers/gguf_fixture.js';
 import { ourAnswer } from '../helpers/chat_ref.js';
@@ -205,6 +205,27 @@ describe('telechat-chat bad input', () => {
     writeSync(fd, huge, 0, 8, 24); // the first key's length
     closeSync(fd);
     fails(chat([corrupt, '--prompt', 'hi']), corrupt, /corrupt GGUF|truncated GGUF/);
+  });
+
+  it('a GGUF llama.cpp cannot load (an architecture it does not know): one error with the cause, no llama.cpp log lines', () => {
+    const bytes = readFileSync(gguf);
+    const key = bytes.indexOf('general.architecture');
+    const value = key + 'general.architecture'.length + 4 + 8; // after the key: type (string), length
+    expect(bytes.subarray(value, value + 5).toString()).toBe('llama');
+    bytes.write('llamx', value);
+    const unknown = join(tmp.dir, 'unknown-arch.gguf');
+    writeFileSync(unknown, bytes);
+    const r = chat([unknown, '--prompt', 'hi']);
+    fails(r, unknown, /: llama\.cpp cannot load it: unknown model architecture: 'llamx'$/m);
+    expect(r.stderr).toBe(`telechat-chat: ${unknown}: llama.cpp cannot load it: unknown model architecture: 'llamx'\n`);
+  });
+
+  it("the cause is llama.cpp's \"error loading model\" line, else its last line beside node-llama-cpp's error", () => {
+    const err = new Error('Failed to load model');
+    const log = ["llama_model_load: error loading model: unknown model architecture: 'x'", 'llama_model_load_from_file_impl: failed to load model'];
+    expect(loadFailureCause([...log, ...log], err)).toBe("unknown model architecture: 'x'");
+    expect(loadFailureCause(['llama_init_from_model: failed to initialize the context'], err)).toBe('Failed to load model (llama_init_from_model: failed to initialize the context)');
+    expect(loadFailureCause([], err)).toBe('Failed to load model');
   });
 
   it('a directory that is no model, and a missing path', () => {
