@@ -130,7 +130,7 @@ export function resolveConfig(
   if (ctx.datasetRows !== undefined) {
     stepsPerEpoch = Math.floor(ctx.datasetRows / triple.train_batch_size);
     if (stepsPerEpoch < 1) {
-      const held = ctx.dataset?.val_size !== undefined ? ` after --val-size ${ctx.dataset.val_size} held out its eval split (${ctx.dataset.dir}/manifest.json)` : '';
+      const held = ctx.dataset?.val_size !== undefined ? ` after its build held out val_size ${ctx.dataset.val_size} for its eval split (${ctx.dataset.dir}/manifest.json)` : '';
       throw new ConfigError(`the dataset has ${ctx.datasetRows} rows${held}, fewer than one global batch (train_batch_size ${triple.train_batch_size})`);
     }
   }

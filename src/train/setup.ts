@@ -296,7 +296,7 @@ async function openEvalSet(
   const val = join(train.dir, 'val');
   if (!isDatasetDir(val)) return null;
   const reader = DatasetReader.open(val, { vocab: build.vocab });
-  if (isRank0) log(`eval data: ${val} (held out by --val-size ${train.manifest.val_size}): ${reader.numRows} rows, ${reader.manifest.loss_tokens} loss tokens`);
+  if (isRank0) log(`eval data: ${val} (held out at build time, val_size ${train.manifest.val_size}): ${reader.numRows} rows, ${reader.manifest.loss_tokens} loss tokens`);
   return reader;
 }
 
