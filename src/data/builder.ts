@@ -479,7 +479,7 @@ async function buildInto(
   if (train.rows === 0 && val && val.documents > 0) {
     throw new DataError(`${valSizeKey} ${valSize} holds out every conversation that survived (${val.documents}): none is left to train on; lower it`);
   }
-  if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len (with an answer that carries loss)' + (val ? ' (or was held out by --val-size)' : ''));
+  if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len (with an answer that carries loss)' + (val ? ' (or was held out for the eval split: --val-size, data.val_size)' : ''));
   const base = {
     format: MANIFEST_FORMAT,
     format_version: MANIFEST_VERSION,

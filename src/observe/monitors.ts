@@ -2,7 +2,7 @@
 // step becomes a list of (tag, value, x) scalars, DeepSpeed's tag names against global samples
 // plus ours against the optimizer step, and goes to every enabled sink.
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { MonitorConfig } from '../config/index.js';
 import type { StepMetrics } from './step_metrics.js';
 import { CsvMonitor, csvWrittenByOneRun, truncateCsvFiles } from './csv_monitor.js';
@@ -66,6 +66,11 @@ export interface MonitorOptions {
   startStep: number;
   /** Absolute paths of the files this run's earlier segments created: only these are cut back on a resume. */
   owned?: ReadonlySet<string>;
+  /**
+   * An output dir whose earlier segments predate the record of owned files: the files of monitor
+   * dirs inside it count as owned (as they did then), and are claimed from now on.
+   */
+  ownedInside?: string | null;
   /** Hears of each file (absolute path) before it is created, so a later resume knows it as this run's. */
   claim?: (path: string) => void;
   log: (line: string) => void;
@@ -102,7 +107,13 @@ export class Monitors {
     const { startStep, globalBatch, log } = this.o;
     const found = existsSync(dir) ? readdirSync(dir).filter(isFile).sort() : [];
     if (startStep > 0) {
-      const mine = found.filter((f) => this.o.owned?.has(resolve(dir, f)) && alone(join(dir, f)));
+      const inside = (d: string): boolean => {
+        const rel = relative(resolve(this.o.ownedInside ?? ''), resolve(d));
+        return this.o.ownedInside != null && !rel.startsWith('..') && !isAbsolute(rel);
+      };
+      const adopted = inside(dir) ? found.filter((f) => !this.o.owned?.has(resolve(dir, f))) : [];
+      for (const f of adopted) this.o.claim?.(resolve(dir, f));
+      const mine = found.filter((f) => (this.o.owned?.has(resolve(dir, f)) || adopted.includes(f)) && alone(join(dir, f)));
       const others = found.filter((f) => !mine.includes(f));
       const cut = truncate(dir, keepThrough(startStep, globalBatch), mine);
       if (cut.length) log(`${what}: dropped scalars after step ${startStep} from ${cut.join(', ')} in ${dir}`);

@@ -1,5 +1,6 @@
 // What rank 0 does beside metrics.jsonl: run.json at the start, TensorBoard / CSV scalars every
 // step, report.html at the end (also when the run fails). The trainer's one hook.
+import { isAbsolute, relative, resolve } from 'node:path';
 import type { ResolvedConfig } from '../config/index.js';
 import type { StepMetrics } from './step_metrics.js';
 import { Monitors, type EvalMetrics } from './monitors.js';
@@ -20,32 +21,45 @@ export class RunObserver {
 
   constructor(private readonly o: ObserverOptions) {
     this.outDir = o.config.training.output_dir;
-    const earlier = o.run.start_step > 0 ? this.earlierMonitorFiles() : [];
-    this.facts = { ...o.run, started_at: new Date().toISOString(), monitor_files: [...earlier] };
+    const earlier = o.run.start_step > 0 ? this.earlierMonitorFiles() : { files: [], legacy: false };
+    this.facts = { ...o.run, started_at: new Date().toISOString(), monitor_files: [...earlier.files] };
     writeRunFacts(this.outDir, this.facts);
     this.monitors = new Monitors({
       tensorboard: o.config.tensorboard,
       csv: o.config.csv_monitor,
       globalBatch: o.config.train_batch_size,
       startStep: o.run.start_step,
-      owned: new Set(earlier),
+      owned: new Set(earlier.files.map((f) => resolve(this.outDir, f))),
+      // a run from before monitor_files: its files inside the output dir are its own (the rule then)
+      ownedInside: earlier.legacy ? this.outDir : null,
       // recorded before the file exists: a crash in between leaves a name, never an unowned file of ours
       claim: (path) => {
-        this.facts.monitor_files.push(path);
+        this.facts.monitor_files.push(this.recorded(path));
         writeRunFacts(this.outDir, this.facts);
       },
       log: o.log,
     });
   }
 
-  /** The monitor files the earlier segments' run.json records (a resume continues that list). */
-  private earlierMonitorFiles(): string[] {
+  /** How monitor_files records a path: relative to the output dir when inside it, else absolute. */
+  private recorded(path: string): string {
+    const rel = relative(resolve(this.outDir), path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+  }
+
+  /**
+   * The monitor files the earlier segments' run.json records (a resume continues that list);
+   * legacy: a run.json from before the list (or none), whose run owned its dirs' files.
+   */
+  private earlierMonitorFiles(): { files: string[]; legacy: boolean } {
     try {
-      const files = readRunFacts(this.outDir)?.monitor_files;
-      return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
+      const facts = readRunFacts(this.outDir);
+      const files = facts?.monitor_files;
+      if (!Array.isArray(files)) return { files: [], legacy: true };
+      return { files: files.filter((f): f is string => typeof f === 'string'), legacy: false };
     } catch (e) {
       this.o.log(`warning: ${(e as Error).message}; monitor files of earlier segments are left as they are`);
-      return [];
+      return { files: [], legacy: false };
     }
   }
 

@@ -24,8 +24,10 @@ export interface RunFacts {
   started_at: string;
   start_step: number;
   /**
-   * Absolute paths of the TensorBoard and CSV files this output dir's run created, over all its
-   * segments: a resume cuts back only these (a shared job dir may hold another run's files).
+   * The TensorBoard and CSV files this output dir's run created, over all its segments: a resume
+   * cuts back only these (a shared job dir may hold another run's files). Paths inside the output
+   * dir are relative to it (the dir may be moved or reached through a link), others absolute.
+   * Absent in run.json of versions before it: see RunObserver.
    */
   monitor_files?: string[];
   /** Set when this segment finished (final/ written): when (ISO time), and at which step. */

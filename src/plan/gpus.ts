@@ -57,6 +57,15 @@ const key = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '
 const known = (): string => GPUS.map((g) => g.name).join(', ');
 
 /**
+ * Whether a --gpu value names a table entry short of its full name: one whole part of it ("H100",
+ * "910B") or the name without its unit ("H100-80"). Never a fragment of a part: "H20" is another
+ * GPU, not the H200.
+ */
+function namesPart(want: string, name: string): boolean {
+  return name.split('-').some((part) => key(part) === want) || key(name) === `${want}g`;
+}
+
+/**
  * The table entry for a --gpu value (case-insensitive; "910B", "H100" and the like also
  * match), null when nothing matches; a part of several names ("A100") is an error.
  */
@@ -65,7 +74,7 @@ export function lookupGpu(name: string): GpuType | null {
   const exact = GPUS.find((g) => key(g.name) === want);
   if (exact) return exact;
   if (want.length < 3) return null;
-  const partial = GPUS.filter((g) => key(g.name).includes(want));
+  const partial = GPUS.filter((g) => namesPart(want, g.name));
   if (partial.length > 1) throw new Error(`--gpu ${name}: ambiguous: ${partial.slice(0, -1).map((g) => g.name).join(', ')} or ${partial[partial.length - 1]!.name}`);
   return partial[0] ?? null;
 }
@@ -107,7 +116,16 @@ export function chooseDevice(f: DeviceFlags): DeviceChoice {
   }
   const custom = f.memGiB !== undefined && f.tflops !== undefined;
   const def = findGpu(DEFAULT_GPU);
-  const entry = f.gpu === undefined ? (custom ? null : def) : lookupGpu(f.gpu);
+  // an ambiguous name ("A100") with both custom figures given is a custom device named as typed
+  const lookup = (gpu: string): GpuType | null => {
+    try {
+      return lookupGpu(gpu);
+    } catch (err) {
+      if (custom) return null;
+      throw err;
+    }
+  };
+  const entry = f.gpu === undefined ? (custom ? null : def) : lookup(f.gpu);
   // link speeds come from the entry (or are assumed) unless both flags set them
   const links = !(f.intraNodeGbps && f.interNodeGbps);
   if (entry) {

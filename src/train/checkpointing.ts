@@ -294,7 +294,8 @@ export function reconcileBestPointer(outDir: string, state: TrainerState, saveBe
   if (pointer !== null) rmSync(join(outDir, 'best'), { force: true });
   const removed = pointer !== null ? `; removed "best" (it named ${pointer})` : '';
   if (!best) return pointer !== null ? `note: best: the resumed checkpoint has no best evaluation yet${removed}` : null;
-  return `note: best: the resumed checkpoint's best, ${best.name} (eval loss ${best.loss.toFixed(4)} at step ${best.step}), is no longer in ${outDir} with those weights${removed}; ` +
+  return `note: best: the resumed checkpoint's best, ${best.name} (eval loss ${best.loss.toFixed(4)} at step ${best.step}), is not in ${outDir} with those weights ` +
+    `(removed since, or the resume came from another output dir)${removed}; ` +
     'it will name the next checkpoint whose eval loss is lower';
 }
 

@@ -337,7 +337,11 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     }
   } catch (e) {
     // the line that stopped a started run belongs in its log too, not only on stderr (rank 0 writes it)
-    if (running) log.record(`error: ${(e as Error).message}`);
+    try {
+      if (running) log.record(`error: ${(e as Error).message}`);
+    } catch {
+      // train.log itself unwritable (a full disk): the run's own error is the one to report
+    }
     throw e;
   } finally {
     metrics?.close();

@@ -86,7 +86,7 @@ function runDir(name: string, steps: number, total: number, run: { start_step: n
   if (run) {
     writeRunFacts(out, {
       layout: 'telechat', parameters: 1000, precision: 'fp32', zero_stage: 1, world_size: 1, device: 'cpu', dataset_dir: out, total_steps: total, train_batch_size: 4,
-      started_at: '2026-01-01T00:00:00.000Z', ...run,
+      started_at: '2026-01-01T00:00:00.000Z', monitor_files: [], ...run,
     });
   }
   return out;

@@ -4,7 +4,7 @@ import { buildParamTable } from '../../src/model/params.js';
 import { loadModelSpec, parseModelSpec } from '../../src/model/spec.js';
 import { estimateZero2, estimateZero3, modelToParams } from '../../src/plan/deepspeed_estimate.js';
 import { matchGpu } from '../../src/plan/from_config.js';
-import { findGpu } from '../../src/plan/gpus.js';
+import { chooseDevice, findGpu } from '../../src/plan/gpus.js';
 import { planMemory } from '../../src/plan/memory.js';
 
 describe('ZeRO paper: 7.5B model on 64 GPUs, 16-bit gradients', () => {
@@ -104,5 +104,10 @@ describe('GPU table', () => {
     expect(findGpu('910b').tflops.fp32).toBe(null);
     expect(() => findGpu('A100')).toThrow(/^--gpu A100: ambiguous: A100-40G or A100-80G$/);
     expect(() => findGpu('V100')).toThrow(/unknown GPU type; known: A100-40G, A100-80G/);
+    // a fragment of a name part is another GPU: the H20 is not the H200
+    expect(() => findGpu('H20')).toThrow(/^--gpu H20: unknown GPU type/);
+    expect(findGpu('A100-80').name).toBe('A100-80G');
+    expect(chooseDevice({ gpu: 'H20', memGiB: 96, tflops: 148 })).toMatchObject({ name: 'H20', gpu: { tflops: { bf16: 148 } } });
+    expect(chooseDevice({ gpu: 'A100', memGiB: 40, tflops: 312 }).name).toBe('A100'); // ambiguous, but both figures given
   });
 });

@@ -35,7 +35,8 @@ describe('resume and the seed', () => {
   }, 120_000);
 
   it('a trainer_state.json without a key it needs is named with that key', () => {
-    const split = join(tmp.dir, 'split');
+    const split = join(tmp.dir, 'damaged');
+    expect(train(['--output-dir', split, '--max-steps', '4']).status).toBe(0);
     const path = join(split, 'checkpoint-000004', 'trainer_state.json');
     const state = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
     delete state.scheduler;

@@ -112,13 +112,14 @@ export function readJsonLines<T>(path: string, notes: string[], check: RecordChe
 /**
  * Whether the run finished. run.json is rewritten at the start of every segment and gets
  * finished_at only once that segment has written final/, so a crashed or running resume of a
- * run that finished before is not taken for finished. Without run.json (a run from before it):
- * final/ and the last logged step at the planned total.
+ * run that finished before is not taken for finished. Without run.json, or with one from before
+ * finished_at (no monitor_files either): final/ and the last logged step at the planned total.
  */
 function runFinished(outDir: string, run: RunFacts | null, metrics: StepMetrics[], config: Record<string, unknown> | null): boolean {
   if (!existsSync(join(outDir, 'final'))) return false;
   const lastStep = metrics[metrics.length - 1]?.step ?? 0;
-  if (run) return run.finished_at !== undefined && run.end_step === lastStep;
+  // (a run.json without monitor_files is from a version before finished_at: the rule below)
+  if (run && run.monitor_files !== undefined) return run.finished_at !== undefined && run.end_step === lastStep;
   const total = (config?.run as { total_steps?: unknown } | undefined)?.total_steps;
   return typeof total === 'number' && lastStep === total;
 }
