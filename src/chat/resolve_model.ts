@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { runInterruptible } from '../checkpoint/interrupt.js';
 import { exportGgufCliSteps } from '../gguf/cli.js';
 import { checkGguf } from '../gguf/reader.js';
+import { temporaryHost } from '../gguf/writer.js';
 
 export const CACHE_DTYPE = 'fp16';
 
@@ -106,16 +107,17 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * Deletes the temporaries (`.KEY.gguf.tmp-PID`, as large as the GGUF) of conversions whose
- * process is gone: killed before it could remove its own (SIGKILL, a crash, a power cut). A
- * temporary of a live process, another telechat-chat converting now, is kept. Best effort, like
- * pruneSuperseded. Returns the deleted and the failed names.
+ * Deletes the temporaries (`.KEY.gguf.tmp-HOST-PID`, as large as the GGUF) of this host's
+ * conversions whose process is gone: killed before it could remove its own (SIGKILL, a crash, a
+ * power cut). A temporary of a live process, another telechat-chat converting now, is kept, and
+ * so is every other host's (a home shared over NFS: their pids mean nothing here). Best effort,
+ * like pruneSuperseded. Returns the deleted and the failed names.
  */
-export function sweepDeadTemporaries(cacheDir: string, alive: (pid: number) => boolean = processAlive): { deleted: string[]; failed: string[] } {
+export function sweepDeadTemporaries(cacheDir: string, alive: (pid: number) => boolean = processAlive, host = temporaryHost()): { deleted: string[]; failed: string[] } {
   const deleted: string[] = [], failed: string[] = [];
   for (const name of readdirSync(cacheDir)) {
-    const m = /^\..+\.gguf\.tmp-(\d+)$/.exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+    const m = /^\..+\.gguf\.tmp-(.+)-(\d+)$/.exec(name);
+    if (!m || m[1] !== host || alive(Number(m[2]))) continue;
     try {
       rmSync(join(cacheDir, name), { force: true });
       deleted.push(name);

@@ -1,7 +1,7 @@
 // An export stopped by Ctrl-C or SIGTERM must not leave its temporary behind (a hidden sibling of
 // the output, as large as the output). The writers register their temporaries here while they
 // exist; a command that runs an export through `runInterruptible` removes the ones still there
-// when SIGINT or SIGTERM arrives and exits 130 / 143.
+// when SIGINT, SIGTERM or SIGHUP arrives and exits 130 / 143 / 129.
 //
 // The exports are synchronous, and Node runs a signal handler only when its event loop turns:
 // they are written as steps (generators that yield between tensors), which `drain` runs straight
@@ -29,17 +29,20 @@ export function drain<T>(steps: Steps<T>): T {
   }
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+// SIGHUP too: a dropped ssh session would otherwise leave a temporary as large as the output
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const EXIT_STATUS: Record<(typeof SIGNALS)[number], number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /**
  * Runs `steps`, letting signals in between them: on SIGINT or SIGTERM the registered temporaries
- * are removed, `onSignal` is told (to say so in one line) and the process exits 130 or 143.
+ * are removed, `onSignal` is told (to say so in one line) and the process exits 130, 143 or
+ * 129 (SIGHUP).
  */
 export async function runInterruptible<T>(steps: Steps<T>, onSignal: (signal: NodeJS.Signals) => void): Promise<T> {
   const handler = (signal: NodeJS.Signals): void => {
     for (const path of temporaries) rmSync(path, { recursive: true, force: true });
     onSignal(signal);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.exit(EXIT_STATUS[signal as (typeof SIGNALS)[number]] ?? 143);
   };
   for (const s of SIGNALS) process.on(s, handler);
   try {

@@ -81,14 +81,15 @@ it('deletes the temporaries of killed conversions (their process is gone), never
   expect(processAlive(dead)).toBe(false);
   expect(processAlive(process.pid)).toBe(true);
   const key = 'abcdefabcdef-0123456789abcdef01234567';
-  const stale = `.${key}.gguf.tmp-${dead}`;
-  const live = `.${key}.gguf.tmp-${process.pid}`;
-  const others = [`${key}.gguf`, `.${key}.gguf.tmp-x`, `.notes.tmp-${dead}`, `.${key}.gguf.old-${dead}`];
+  const stale = `.${key}.gguf.tmp-host-1-${dead}`;
+  const live = `.${key}.gguf.tmp-host-1-${process.pid}`;
+  // another host's (a cache shared over NFS: its pids mean nothing here), and names that are no temporary
+  const others = [`.${key}.gguf.tmp-host-2-${dead}`, `${key}.gguf`, `.${key}.gguf.tmp-x`, `.notes.tmp-${dead}`, `.${key}.gguf.old-${dead}`];
   for (const name of [stale, live, ...others]) writeFileSync(join(cache, name), 'x');
-  expect(sweepDeadTemporaries(cache)).toEqual({ deleted: [stale], failed: [] });
+  expect(sweepDeadTemporaries(cache, processAlive, 'host-1')).toEqual({ deleted: [stale], failed: [] });
   expect(readdirSync(cache).sort()).toEqual([live, ...others].sort());
   // one that cannot be deleted (a directory under the name) is reported, not thrown
   mkdirSync(join(cache, stale));
   writeFileSync(join(cache, stale, 'f'), 'x');
-  expect(sweepDeadTemporaries(cache, (pid) => pid === process.pid)).toEqual({ deleted: [], failed: [stale] });
+  expect(sweepDeadTemporaries(cache, (pid) => pid === process.pid, 'host-1')).toEqual({ deleted: [], failed: [stale] });
 });

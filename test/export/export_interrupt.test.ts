@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportHf } from '../../src/checkpoint/hf_export.js';
+import { temporaryHost } from '../../src/gguf/writer.js';
 import { initRandom } from '../../src/model/init.js';
 import { buildParamTable, FlatParams } from '../../src/model/params.js';
 import { parseModelSpec } from '../../src/model/spec.js';
@@ -59,9 +60,9 @@ function interrupted(cli: string, args: string[], tempOf: (pid: number) => strin
   });
 }
 
-/** The export's temporary beside `output`, once it exists. */
-const besideOutput = (output: string) => (pid: number): string | null => {
-  const temp = join(tmp.dir, `.${basename(output)}.tmp-${pid}`);
+/** The export's temporary beside `output`, once it exists (a GGUF's names its host too). */
+const besideOutput = (output: string, gguf: boolean) => (pid: number): string | null => {
+  const temp = join(tmp.dir, `.${basename(output)}.tmp-${gguf ? `${temporaryHost()}-` : ''}${pid}`);
   return existsSync(temp) ? temp : null;
 };
 
@@ -70,11 +71,19 @@ const leftovers = (): string[] => readdirSync(tmp.dir).filter((f) => f.includes(
 describe('telechat-export interrupted', () => {
   it('--format gguf, SIGTERM: the temporary file removed, exit 143, one line', async () => {
     const out = join(tmp.dir, 'model.gguf');
-    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out), 'SIGTERM');
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out, true), 'SIGTERM');
     expect(r.status, r.stderr).toBe(143);
     expect(r.stderr).toBe('telechat-export: stopped by SIGTERM; the partial output is removed, nothing was written\n');
     expect(existsSync(r.temp!)).toBe(false);
     expect(existsSync(out)).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('--format gguf, SIGHUP (a dropped ssh session): the temporary file removed, exit 129', async () => {
+    const out = join(tmp.dir, 'hup.gguf');
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out, true), 'SIGHUP');
+    expect(r.status, r.stderr).toBe(129);
+    expect(existsSync(r.temp!)).toBe(false);
     expect(leftovers()).toEqual([]);
   });
 
@@ -83,7 +92,7 @@ describe('telechat-export interrupted', () => {
     const first = await runAsync([EXPORT_CLI, '--model', model, '--output', out, '--dtype', 'bf16']);
     expect(first.status, first.stderr).toBe(0);
     const before = readFileSync(join(out, 'model.safetensors'));
-    const r = await interrupted(EXPORT_CLI, ['--model', model, '--dtype', 'fp16', '--overwrite', '--output', out], besideOutput(out), 'SIGINT');
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--dtype', 'fp16', '--overwrite', '--output', out], besideOutput(out, false), 'SIGINT');
     expect(r.status, r.stderr).toBe(130);
     expect(r.stderr).toBe('telechat-export: stopped by SIGINT; the partial output is removed, nothing was written\n');
     expect(existsSync(r.temp!)).toBe(false);
@@ -96,7 +105,7 @@ describe("telechat-chat's conversion into the GGUF cache", () => {
   const home = join(tmp.dir, 'home');
   const cache = join(home, '.cache', 'telechat-train', 'gguf');
   const inCache = (pid: number): string | null => {
-    const name = existsSync(cache) ? readdirSync(cache).find((f) => f.endsWith(`.gguf.tmp-${pid}`)) : undefined;
+    const name = existsSync(cache) ? readdirSync(cache).find((f) => f.endsWith(`.gguf.tmp-${temporaryHost()}-${pid}`)) : undefined;
     return name === undefined ? null : join(cache, name);
   };
 
@@ -109,14 +118,17 @@ describe("telechat-chat's conversion into the GGUF cache", () => {
 
   it('the next conversion deletes the temporaries of killed ones (their process gone), not those of live processes', async () => {
     const dead = spawnSync(process.execPath, ['-e', '']).pid!;
-    const stale = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${dead}`);
-    const live = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${process.pid}`);
-    for (const f of [stale, live]) writeFileSync(f, 'partial');
+    const stale = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${temporaryHost()}-${dead}`);
+    const live = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${temporaryHost()}-${process.pid}`);
+    // another host's, whose pid means nothing here (a home shared over NFS)
+    const otherHost = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${temporaryHost()}x-${dead}`);
+    for (const f of [stale, live, otherHost]) writeFileSync(f, 'partial');
     const r = await runAsync([CHAT_CLI, model, '--prompt', 'hi', '--max-tokens', '1', '--threads', '1', '--temperature', '0'], { HOME: home });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain(`telechat-chat: deleted ${stale} (left by a conversion that was killed)\n`);
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(live)).toBe(true);
+    expect(existsSync(otherHost)).toBe(true);
     expect(readdirSync(cache).filter((f) => f.endsWith('.gguf'))).toHaveLength(1);
   });
 });
