@@ -37,6 +37,12 @@ export function outputPathProblem(dir: string): string | null {
 export interface ReadPath {
   path: string;
   what: string;
+  /**
+   * For a directory read in part: whether the entry `name` directly inside it is read. An output
+   * inside the directory is refused only under such an entry (a new file beside a model's weights,
+   * a GGUF in a run's output dir, is fine); without it the whole directory is read.
+   */
+  reads?: (name: string) => boolean;
 }
 
 /**
@@ -49,13 +55,13 @@ export function outputOverlapProblem(output: string, inputs: readonly ReadPath[]
   const out = realPathOf(output);
   const targets = inputs.flatMap(readTargets);
   // the closest relation first: "is the checkpoint" says more than "lies inside the run"
-  const relations: Array<[string, (real: string) => boolean]> = [
-    ['is', (real) => out === real],
-    ['contains', (real) => isInside(real, out)],
-    ['lies inside', (real) => isInside(out, real)],
+  const relations: Array<[string, (t: Target) => boolean]> = [
+    ['is', (t) => out === t.real],
+    ['contains', (t) => isInside(t.real, out)],
+    ['lies inside', (t) => isInside(out, t.real) && (t.reads === undefined || t.reads(relative(t.real, out).split(sep)[0]!))],
   ];
   for (const [relation, holds] of relations) {
-    const hit = targets.find((t) => holds(t.real));
+    const hit = targets.find(holds);
     if (hit) return `--output ${relation} ${hit.name}, which the export reads`;
   }
   return null;
@@ -83,8 +89,14 @@ function isInside(path: string, dir: string): boolean {
  * files are links into its blobs/), each with a name for the message; a missing input gives
  * nothing (reading it fails on its own).
  */
-function readTargets(input: ReadPath): Array<{ real: string; name: string }> {
-  const found: Array<{ real: string; name: string }> = [];
+interface Target {
+  real: string;
+  name: string;
+  reads?: (name: string) => boolean;
+}
+
+function readTargets(input: ReadPath): Target[] {
+  const found: Target[] = [];
   const seen = new Set<string>();
   const visit = (path: string, name: (real: string) => string): void => {
     let real: string;
@@ -112,5 +124,7 @@ function readTargets(input: ReadPath): Array<{ real: string; name: string }> {
     if (statSync(real).isDirectory()) walk(path);
   };
   visit(input.path, (real) => `${input.what} ${input.path}${real === resolve(input.path) ? '' : ` (${real})`}`);
+  // the entries-read test applies to the input itself; link targets found inside are read whole
+  if (found[0] && input.reads) found[0].reads = input.reads;
   return found;
 }

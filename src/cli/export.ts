@@ -10,7 +10,7 @@ import { checkpointDir, consolidateCheckpointSteps } from '../checkpoint/consoli
 import { convertHfDirSteps } from '../checkpoint/hf_convert.js';
 import { runInterruptible, type Steps } from '../checkpoint/interrupt.js';
 import { checkpointAdapter, mergeAdapterSteps } from '../checkpoint/lora_merge.js';
-import type { ExportDtype } from '../checkpoint/hf_export.js';
+import { type ExportDtype, readsFromHfDir } from '../checkpoint/hf_export.js';
 import { outputOverlapProblem, type ReadPath } from '../checkpoint/output_path.js';
 import { readAdapterConfig } from '../checkpoint/peft.js';
 import { exportGgufCliSteps, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
@@ -89,15 +89,18 @@ function interruptible<T>(steps: Steps<T>): Promise<T> {
 function checkNotOverInputs(output: string, checkpoint: string | undefined, model: string | undefined): void {
   const reads: ReadPath[] = [];
   if (checkpoint === undefined) {
-    if (model !== undefined) reads.push({ path: model, what: 'the model dir' });
+    if (model !== undefined) reads.push({ path: model, what: 'the model dir', reads: readsFromHfDir });
   } else {
-    reads.push({ path: checkpoint, what: 'the --checkpoint dir' });
+    // an output dir is read for its `latest` and the checkpoint that names (pushed whole below);
+    // a checkpoint dir given itself is read whole
+    const outputDir = existsSync(join(checkpoint, 'latest'));
+    reads.push({ path: checkpoint, what: 'the --checkpoint dir', ...(outputDir ? { reads: (n: string) => n === 'latest' } : {}) });
     const adapter = checkpointAdapter(checkpoint, model);
-    if (adapter === null || existsSync(join(checkpoint, 'latest'))) reads.push({ path: checkpointDir(checkpoint), what: 'the checkpoint' });
+    if (adapter === null || outputDir) reads.push({ path: checkpointDir(checkpoint), what: 'the checkpoint' });
     if (adapter !== null) {
       reads.push({ path: adapter, what: 'the adapter dir' });
       const base = model ?? readAdapterConfig(adapter).base_model_name_or_path;
-      if (base !== null) reads.push({ path: base, what: 'the base model dir' });
+      if (base !== null) reads.push({ path: base, what: 'the base model dir', reads: readsFromHfDir });
     }
   }
   const problem = outputOverlapProblem(output, reads);

@@ -1,7 +1,9 @@
 // telechat-export never writes over what it reads: an --output that is, contains or lies inside
 // the --checkpoint path, the checkpoint its `latest` names, the --model dir, a LoRA adapter dir or
 // its base (symbolic links resolved, also links inside them) is refused in one sentence naming
-// both, exit 1, before anything is written, even with --overwrite.
+// both, exit 1, before anything is written, even with --overwrite. Inside a dir read in part (an
+// output dir: its `latest`; a model dir: config, weights, carried files) only those entries count:
+// a GGUF beside a model's weights, or an export into a run's own dir, is written.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,27 +57,27 @@ describe('an --output over what telechat-export reads is refused, even with --ov
       await refused(args, run, new RegExp(`--output is the --checkpoint dir ${run},`));
       await refused(args, ckpt, new RegExp(`--output is the checkpoint ${ckpt},`));
       await refused(args, join(run, 'latest'), new RegExp(`--output lies inside the --checkpoint dir ${run},`));
-      await refused(args, rank, /--output lies inside the --checkpoint dir/);
+      await refused(args, rank, new RegExp(`--output lies inside the checkpoint ${ckpt},`));
       await refused(args, tmp.dir, new RegExp(`--output contains the --checkpoint dir ${run},`));
     }
     // a checkpoint dir given directly: its hf/ is read too
     await refused(['--checkpoint', ckpt], join(ckpt, 'hf'), new RegExp(`--output lies inside the --checkpoint dir ${ckpt},`));
   });
 
-  it('--model M: M, its parent, a file of M (its weights), a new file inside M', async () => {
+  it('--model M: M, its parent, a file of M it reads (its weights, its config)', async () => {
     const m = join(run, 'final');
     await refused(['--model', m], m, new RegExp(`--output is the model dir ${m},`));
     await refused(['--model', m], run, new RegExp(`--output contains the model dir ${m},`));
     await refused(['--model', m, '--format', 'gguf'], join(m, 'model.safetensors'), new RegExp(`--output lies inside the model dir ${m},`));
-    await refused(['--model', m, '--format', 'gguf'], join(m, 'model.gguf'), /--output lies inside the model dir/);
+    await refused(['--model', m, '--format', 'gguf'], join(m, 'config.json'), /--output lies inside the model dir/);
   });
 
   it('symbolic links: to the model, above the output, as the output, and inside the model (an HF cache snapshot)', async () => {
     const m = join(run, 'final');
     const link = join(tmp.dir, 'model-link');
     symlinkSync(m, link);
-    await refused(['--model', link], join(m, 'sub'), new RegExp(`--output lies inside the model dir ${link} \\(${m}\\),`));
-    await refused(['--model', m], join(link, 'sub'), /--output lies inside the model dir/);
+    await refused(['--model', link, '--format', 'gguf'], join(m, 'model.safetensors'), new RegExp(`--output lies inside the model dir ${link} \\(${m}\\),`));
+    await refused(['--model', m, '--format', 'gguf'], join(link, 'tokenizer.model'), /--output lies inside the model dir/);
     await refused(['--model', m], link, new RegExp(`--output is the model dir ${m},`));
     // snapshots/x holds links to ../../blobs: the blobs are what the export reads
     const hub = join(tmp.dir, 'hub');
@@ -96,7 +98,7 @@ describe('an --output over what telechat-export reads is refused, even with --ov
     mkdirSync(adapter);
     writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, target_modules: ['query'], base_model_name_or_path: base }));
     for (const format of ['hf', 'gguf']) {
-      await refused(['--checkpoint', adapter, '--format', format], join(base, 'model.gguf'), new RegExp(`--output lies inside the base model dir ${base},`));
+      await refused(['--checkpoint', adapter, '--format', format], join(base, format === 'gguf' ? 'model.safetensors' : 'generation_config.json'), new RegExp(`--output lies inside the base model dir ${base},`));
       await refused(['--checkpoint', adapter, '--model', base, '--format', format], base, new RegExp(`--output is the base model dir ${base},`));
       await refused(['--checkpoint', adapter, '--format', format], join(adapter, 'merged'), new RegExp(`--output lies inside the --checkpoint dir ${adapter},`));
     }
@@ -109,5 +111,18 @@ describe('an --output over what telechat-export reads is refused, even with --ov
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
     const gguf = await exportCli(['--model', join(run, 'final'), '--format', 'gguf', '--output', join(tmp.dir, 'model.gguf')]);
     expect(gguf.status, gguf.stderr).toBe(0);
+  });
+
+  it('an output among entries the export does not read: a GGUF in the run\'s dir or beside a model\'s weights, final/ again', async () => {
+    for (const args of [
+      ['--checkpoint', run, '--format', 'gguf', '--output', join(run, 'model.gguf')],
+      ['--checkpoint', run, '--output', join(run, 'merged')],
+      ['--checkpoint', run, '--dtype', 'bf16', '--output', join(run, 'final'), '--overwrite'], // final/ is not read: latest's checkpoint is
+      ['--model', join(run, 'final'), '--format', 'gguf', '--output', join(run, 'final', 'model.gguf')], // llama.cpp's own layout
+    ]) {
+      const r = await exportCli(args);
+      expect(r.status, `${args.join(' ')}\n${r.stderr}`).toBe(0);
+    }
+    expect(readFileSync(join(run, 'final', 'model.gguf')).subarray(0, 4).toString()).toBe('GGUF');
   });
 });
