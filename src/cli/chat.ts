@@ -74,12 +74,20 @@ async function interactive(session: ChatSession): Promise<void> {
   // readline's iterator queues the lines that arrive while an answer is generated (a paste,
   // piped questions) and ends at end of input once they are read: each is answered in turn
   const lines = rl[Symbol.asyncIterator]();
+  // Ctrl-C in the terminal quits after the current answer, leaving lines typed ahead unanswered
+  // (as readline's own Ctrl-C did, before the iterator queued them)
+  let interrupted = false;
+  rl.on('SIGINT', () => {
+    interrupted = true;
+    rl.close();
+  });
   process.stdout.write(`telechat-chat: ${session.path} (${session.format} chat format). /reset forgets the conversation, /exit or Ctrl-D quits.\n`);
   try {
     for (;;) {
+      if (interrupted) break;
       rl.prompt();
       const next = await lines.next();
-      if (next.done) break; // Ctrl-D / end of input
+      if (next.done || interrupted) break; // Ctrl-D / end of input / Ctrl-C
       const q = next.value.trim();
       if (q === '/exit' || q === '/quit') break;
       if (q === '/reset') {

@@ -17,12 +17,12 @@ let model: TrainedModel;
 let gguf: string;
 
 const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
-const screen = (): string => tmux('capture-pane', '-p', '-J', '-t', session);
+const screen = (target = session): string => tmux('capture-pane', '-p', '-J', '-t', target);
 
-async function waitFor(what: string, ok: (s: string) => boolean, ms = 60_000): Promise<string> {
+async function waitFor(what: string, ok: (s: string) => boolean, ms = 60_000, target = session): Promise<string> {
   const end = Date.now() + ms;
   for (;;) {
-    const s = screen();
+    const s = screen(target);
     if (ok(s)) return s;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; the screen shows:\n${s}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -64,4 +64,18 @@ it('type a question, read the answer, ask a follow-up, quit cleanly', async () =
   expect(end).toContain('EXIT STATUS 0');
   expect(end).not.toMatch(/Error|at .*\.js:\d+/);
   console.log(end.trim());
+});
+
+it('Ctrl-C at the prompt quits cleanly, status 0', async () => {
+  const name = `${session}-c`;
+  const cmd = `'${process.execPath}' '${CHAT}' '${gguf}' --temperature 0 --max-tokens 12 --threads 1; echo "EXIT STATUS $?"; sleep 60`;
+  tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '50', cmd);
+  try {
+    await waitFor('the first prompt', (s) => /^> $/m.test(s), 60_000, name);
+    tmux('send-keys', '-t', name, 'C-c');
+    const end = await waitFor('the exit', (s) => s.includes('EXIT STATUS'), 60_000, name);
+    expect(end).toContain('EXIT STATUS 0');
+  } finally {
+    tmux('kill-session', '-t', name);
+  }
 });
