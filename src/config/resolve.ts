@@ -335,6 +335,43 @@ function resolveScheduler(
         },
       };
     }
+    case 'LRRangeTest':
+      return {
+        type,
+        params: {
+          lr_range_test_min_lr: p['lr_range_test_min_lr'] as number,
+          lr_range_test_step_size: p['lr_range_test_step_size'] as number,
+          lr_range_test_step_rate: p['lr_range_test_step_rate'] as number,
+          lr_range_test_staircase: p['lr_range_test_staircase'] as boolean,
+          last_batch_iteration: p['last_batch_iteration'] as number,
+        },
+      };
+    case 'OneCycle': {
+      // DeepSpeed takes both bounds as required arguments
+      const bound = (key: string): number => {
+        const v = p[key] as number | null;
+        return v === null ? fail(at(key), `scheduler OneCycle needs "${at(key)}" (a learning rate)`) : v;
+      };
+      const params = {
+        cycle_min_lr: bound('cycle_min_lr'),
+        cycle_max_lr: bound('cycle_max_lr'),
+        decay_lr_rate: p['decay_lr_rate'] as number,
+        cycle_first_step_size: p['cycle_first_step_size'] as number,
+        cycle_second_step_size: p['cycle_second_step_size'] as number | null,
+        decay_step_size: p['decay_step_size'] as number,
+        cycle_momentum: p['cycle_momentum'] as boolean,
+        cycle_min_mom: p['cycle_min_mom'] as number,
+        cycle_max_mom: p['cycle_max_mom'] as number,
+        decay_mom_rate: p['decay_mom_rate'] as number,
+        last_batch_iteration: p['last_batch_iteration'] as number,
+      };
+      if (params.cycle_momentum) {
+        // as DeepSpeed's OneCycle sets the optimizer's betas itself: say which configured ones lose
+        warnings.push(`${origin(at('cycle_momentum'))}: "${at('cycle_momentum')}" is true: Adam's beta1 cycles between cycle_min_mom ` +
+          `${params.cycle_min_mom} and cycle_max_mom ${params.cycle_max_mom} and beta2 is 0.99, in place of optimizer.params.betas, as DeepSpeed's OneCycle sets them`);
+      }
+      return { type, params };
+    }
     case 'cosine':
     case 'linear':
     case 'constant': {

@@ -106,16 +106,14 @@ const hfAliases = {
 };
 const hfTotal = int(null, { above: 0, auto: true, nullable: true }); // null/"auto" = the run length
 
-// DeepSpeed's other schedules (runtime/lr_schedules.py) and the torch.optim.lr_scheduler
-// classes it falls back to: refused by name, not taken for a typo of ours.
+// The torch.optim.lr_scheduler classes DeepSpeed falls back to for a type it lacks: refused by
+// name, not taken for a typo of ours.
 const TORCH_SCHEDULERS = ['StepLR', 'MultiStepLR', 'ExponentialLR', 'CosineAnnealingLR', 'CosineAnnealingWarmRestarts', 'CyclicLR', 'OneCycleLR',
   'PolynomialLR', 'LinearLR', 'ConstantLR', 'ReduceLROnPlateau', 'LambdaLR', 'MultiplicativeLR', 'SequentialLR', 'ChainedScheduler'];
 
 export const SCHEDULER: TaggedSpec = {
   kind: 'tagged',
   refused: {
-    LRRangeTest: 'the LR range test (a learning-rate sweep) is not implemented',
-    OneCycle: 'the one-cycle schedule (with momentum cycling) is not implemented',
     ...Object.fromEntries(TORCH_SCHEDULERS.map((n) => [n, `torch.optim.lr_scheduler.${n} is not implemented`])),
   },
   types: {
@@ -127,6 +125,29 @@ export const SCHEDULER: TaggedSpec = {
       warmup_num_steps: int(1000, { min: 0, auto: true }),
       cos_min_ratio: num(1e-4, { min: 0, max: 1 }),
       warmup_type: warmupType,
+      last_batch_iteration: lastBatchIteration,
+    }),
+    // DeepSpeed's defaults (runtime/lr_schedules.py); cycle_min_lr and cycle_max_lr have none
+    LRRangeTest: obj({
+      lr_range_test_min_lr: num(1e-3, { min: 0 }),
+      lr_range_test_step_size: int(2000, { above: 0 }),
+      lr_range_test_step_rate: num(1.0, { min: 0 }),
+      lr_range_test_staircase: bool(false),
+      last_batch_iteration: lastBatchIteration,
+    }),
+    OneCycle: obj({
+      cycle_min_lr: num(null, { min: 0, nullable: true }), // required
+      cycle_max_lr: num(null, { min: 0, nullable: true }), // required
+      decay_lr_rate: num(0, { min: 0 }),
+      cycle_first_step_size: int(2000, { above: 0 }),
+      cycle_second_step_size: int(null, { above: 0, nullable: true }),
+      cycle_first_stair_count: int(0, { min: 0, inert: "DeepSpeed's OneCycle keeps it but never uses it" }),
+      cycle_second_stair_count: int(null, { min: 0, nullable: true, inert: "DeepSpeed's OneCycle keeps it but never uses it" }),
+      decay_step_size: int(0, { min: 0 }),
+      cycle_momentum: bool(true),
+      cycle_min_mom: num(0.8, { min: 0, max: 1 }),
+      cycle_max_mom: num(0.9, { min: 0, max: 1 }),
+      decay_mom_rate: num(0, { min: 0 }),
       last_batch_iteration: lastBatchIteration,
     }),
     cosine: obj({ ...hfWarmup, total_num_steps: hfTotal, num_cycles: num(0.5, { above: 0 }) }, { aliases: hfAliases }),

@@ -66,6 +66,31 @@ export interface WarmupCosineLRParams {
   last_batch_iteration: number;
 }
 
+/** DeepSpeed's LRRangeTest: lr = min_lr * (1 + step_rate * interval), a sweep upward. */
+export interface LRRangeTestParams {
+  lr_range_test_min_lr: number;
+  lr_range_test_step_size: number;
+  lr_range_test_step_rate: number;
+  lr_range_test_staircase: boolean;
+  last_batch_iteration: number;
+}
+
+/** DeepSpeed's OneCycle: one triangle of lr (and, inversely, Adam's beta1), then an optional decay. */
+export interface OneCycleParams {
+  cycle_min_lr: number;
+  cycle_max_lr: number;
+  decay_lr_rate: number;
+  cycle_first_step_size: number;
+  /** null: cycle_first_step_size */
+  cycle_second_step_size: number | null;
+  decay_step_size: number;
+  cycle_momentum: boolean;
+  cycle_min_mom: number;
+  cycle_max_mom: number;
+  decay_mom_rate: number;
+  last_batch_iteration: number;
+}
+
 /** HF-style schedules: warmup_num_steps is final (ratio already applied); ratio kept for the record. */
 export interface HfWarmupParams {
   warmup_ratio: number;
@@ -80,6 +105,8 @@ export type SchedulerConfig =
   | { type: 'WarmupLR'; params: WarmupLRParams }
   | { type: 'WarmupDecayLR'; params: WarmupDecayLRParams }
   | { type: 'WarmupCosineLR'; params: WarmupCosineLRParams }
+  | { type: 'LRRangeTest'; params: LRRangeTestParams }
+  | { type: 'OneCycle'; params: OneCycleParams }
   | { type: 'cosine'; params: HfDecayParams & { num_cycles: number } }
   | { type: 'linear'; params: HfDecayParams }
   | { type: 'constant'; params: HfWarmupParams };

@@ -1,7 +1,7 @@
 // Learning-rate schedules as pure functions of the scheduler's `last_batch_iteration`.
 //
 // Two families, each with its own bookkeeping, kept exactly:
-// - DeepSpeed (WarmupLR, WarmupDecayLR, WarmupCosineLR): the scheduler starts at
+// - DeepSpeed (WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle): the scheduler starts at
 //   last_batch_iteration = -1 and sets the lr for that value at construction; the engine calls
 //   step() after every optimizer step. So update k (0-based) runs with lrAt(k - 1): the first
 //   update uses warmup_min_lr (WarmupLR/DecayLR) or 0 (WarmupCosineLR, whose get_lr returns 0
@@ -9,13 +9,15 @@
 // - Hugging Face (cosine, linear, constant; get_*_schedule_with_warmup): a torch LambdaLR,
 //   whose construction already steps once, so update k runs with lambda(k) * base lr.
 // Either way the state is {last_batch_iteration} and lr = lrAt(schedule, base, state).
-import type { SchedulerConfig } from '../config/types.js';
+// OneCycle with cycle_momentum also sets Adam's betas (betasAt): beta1 moves against the lr,
+// beta2 is 0.99; its constructor sets (cycle_min_mom, 0.99) for last_batch_iteration -1.
+import type { OneCycleParams, SchedulerConfig } from '../config/types.js';
 
 export interface SchedulerState {
   last_batch_iteration: number;
 }
 
-const isDeepSpeed = (s: SchedulerConfig): boolean => s.type === 'WarmupLR' || s.type === 'WarmupDecayLR' || s.type === 'WarmupCosineLR';
+const isDeepSpeed = (s: SchedulerConfig): boolean => !['cosine', 'linear', 'constant'].includes(s.type);
 
 /** State of a freshly built scheduler (DeepSpeed: the configured last_batch_iteration, -1 by default). */
 export function initialState(s: SchedulerConfig): SchedulerState {
@@ -23,6 +25,8 @@ export function initialState(s: SchedulerConfig): SchedulerState {
     case 'WarmupLR':
     case 'WarmupDecayLR':
     case 'WarmupCosineLR':
+    case 'LRRangeTest':
+    case 'OneCycle':
       return { last_batch_iteration: s.params.last_batch_iteration };
     default:
       return { last_batch_iteration: 0 }; // LambdaLR's last_epoch after its constructor's step()
@@ -37,6 +41,22 @@ function warmupGamma(type: 'log' | 'linear', it: number, warmup: number): number
 /** HF warmup: step / max(1, W). */
 function hfWarmup(it: number, warmup: number): number {
   return it / Math.max(1, warmup);
+}
+
+/** OneCycle's position in its cycle for last_batch_iteration `it`: 0 at the ends, 1 at the peak. */
+function oneCycleScale(p: OneCycleParams, it: number): number {
+  const first = p.cycle_first_step_size;
+  const total = first + (p.cycle_second_step_size ?? first);
+  const ratio = first / total;
+  const b = it + 1;
+  const x = 1 + b / total - Math.floor(1 + b / total);
+  return x <= ratio ? x / ratio : (x - 1) / (ratio - 1);
+}
+
+/** Steps into OneCycle's decay phase at `it` (null: still in the cycle). */
+function oneCycleDecay(p: OneCycleParams, it: number): number | null {
+  const total = p.cycle_first_step_size + (p.cycle_second_step_size ?? p.cycle_first_step_size);
+  return it < total ? null : it - total + 1;
 }
 
 /**
@@ -70,6 +90,19 @@ export function lrAt(s: SchedulerConfig, baseLr: number, it: number): number {
       }
       return baseLr * ratio;
     }
+    case 'LRRangeTest': {
+      const p = s.params;
+      const steps = (it + 1) / p.lr_range_test_step_size;
+      return p.lr_range_test_min_lr * (1 + p.lr_range_test_step_rate * (p.lr_range_test_staircase ? Math.floor(steps) : steps));
+    }
+    case 'OneCycle': {
+      const p = s.params;
+      const d = oneCycleDecay(p, it);
+      if (d === null) return p.cycle_min_lr + (p.cycle_max_lr - p.cycle_min_lr) * oneCycleScale(p, it);
+      // no decay when either its step size or its rate is 0 (DeepSpeed's skip_lr_decay)
+      if (p.decay_step_size === 0 || p.decay_lr_rate === 0) return p.cycle_min_lr;
+      return p.cycle_min_lr / (1 + (p.decay_lr_rate * d) / p.decay_step_size);
+    }
     case 'cosine': {
       const { warmup_num_steps: W, total_num_steps: T, num_cycles } = s.params;
       if (it < W) return baseLr * hfWarmup(it, W);
@@ -86,6 +119,20 @@ export function lrAt(s: SchedulerConfig, baseLr: number, it: number): number {
       return it < W ? baseLr * hfWarmup(it, W) : baseLr;
     }
   }
+}
+
+/**
+ * Adam's (beta1, beta2) the scheduler sets when its last_batch_iteration is `it`; null: the
+ * optimizer's own (every schedule but OneCycle with cycle_momentum).
+ */
+export function betasAt(s: SchedulerConfig, it: number): [number, number] | null {
+  if (s.type !== 'OneCycle' || !s.params.cycle_momentum) return null;
+  const p = s.params;
+  if (it === -1) return [p.cycle_min_mom, 0.99]; // what the constructor sets
+  const d = oneCycleDecay(p, it);
+  if (d === null) return [p.cycle_max_mom - (p.cycle_max_mom - p.cycle_min_mom) * oneCycleScale(p, it), 0.99];
+  if (p.decay_step_size === 0 || p.decay_mom_rate === 0) return [p.cycle_max_mom, 0.99];
+  return [p.cycle_max_mom * (1 + (p.decay_mom_rate * d) / p.decay_step_size), 0.99];
 }
 
 /** The lr used by optimizer update k (0-based) of a run started fresh. */
@@ -107,6 +154,11 @@ export class LrScheduler {
 
   get lr(): number {
     return lrAt(this.schedule, this.baseLr, this.state.last_batch_iteration);
+  }
+
+  /** Adam's betas for the coming update when the schedule sets them (OneCycle), else null. */
+  get betas(): [number, number] | null {
+    return betasAt(this.schedule, this.state.last_batch_iteration);
   }
 
   step(): void {

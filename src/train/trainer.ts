@@ -254,7 +254,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         skipped = 'nonfinite_loss';
         engine.discardGradients();
       } else {
-        const res = engine.step({ step: step + 1, lr, maxGradNorm: cfg.gradient_clipping, lossScale });
+        const res = engine.step({ step: step + 1, lr, betas: scheduler.betas, maxGradNorm: cfg.gradient_clipping, lossScale });
         gradNorm = res.gradNorm;
         if (res.overflow) skipped = 'overflow';
         if (cfg.fp16.enabled) scaler.update(res.overflow);

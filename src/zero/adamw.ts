@@ -98,9 +98,13 @@ export class ShardAdamW {
     this.stageOut();
   }
 
-  /** One update with learning rate lr; gradScale multiplies the gradients first (clipping, loss scale). */
-  step(step: number, lr: number, gradScale: number): void {
-    const [beta1, beta2] = this.hyper.betas;
+  /**
+   * One update with learning rate lr; gradScale multiplies the gradients first (clipping, loss
+   * scale); betas, when given, replace the configured ones for this update (a schedule that cycles
+   * momentum: bias correction then uses them, as torch's Adam reads a param group's betas).
+   */
+  step(step: number, lr: number, gradScale: number, betas: [number, number] | null = null): void {
+    const [beta1, beta2] = betas ?? this.hyper.betas;
     this.stageIn(this.grads, this.stagedGrads);
     const grads = this.stagedGrads ?? this.grads;
     for (const seg of this.segments) {

@@ -11,6 +11,8 @@ export interface StepInput {
   /** 1-based optimizer step (bias correction). */
   step: number;
   lr: number;
+  /** Adam's (beta1, beta2) for this update when the schedule sets them (OneCycle); absent: the configured ones. */
+  betas?: [number, number] | null;
   /** Global-norm clipping threshold; 0 = off. */
   maxGradNorm: number;
   /** fp16 loss scale the gradients carry (1 otherwise). */

@@ -379,7 +379,7 @@ export class ZeroEngine implements Engine {
       gradNorm = Math.sqrt(sumSq) / input.lossScale;
       const clip = input.maxGradNorm > 0 ? Math.min(1, input.maxGradNorm / (gradNorm + 1e-6)) : 1;
       timeSection('engine.adamw', () => {
-        for (const u of this.units) u.optimizer.step(input.step, input.lr, clip / input.lossScale);
+        for (const u of this.units) u.optimizer.step(input.step, input.lr, clip / input.lossScale, input.betas ?? null);
       });
       if (this.stage > 0) this.gatherUpdated();
     }

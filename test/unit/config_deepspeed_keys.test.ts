@@ -193,13 +193,30 @@ describe("DeepSpeed's own spellings and keys", () => {
     expect(refusal({ ...ok, optimizer: { type: 'Lamb', params: {} } })).toBe(
       'test.json: "optimizer.type": "Lamb" is not supported: LAMB is not implemented; use "Adam" or "AdamW" (supported: Adam, AdamW)',
     );
-    for (const t of ['OneCycle', 'LRRangeTest', 'StepLR', 'CosineAnnealingLR']) {
+    for (const t of ['StepLR', 'CosineAnnealingLR', 'OneCycleLR']) {
       const msg = refusal({ ...ok, scheduler: { type: t, params: {} } });
-      expect(msg, t).toMatch(new RegExp(`^test\\.json: "scheduler\\.type": "${t}" is not supported: .+ \\(supported: WarmupLR, WarmupDecayLR, WarmupCosineLR, cosine, linear, constant\\)$`));
+      expect(msg, t).toMatch(new RegExp(`^test\\.json: "scheduler\\.type": "${t}" is not supported: torch\\.optim\\.lr_scheduler\\.${t} is not implemented \\(supported: WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant\\)$`));
     }
     // typos still get a suggestion
     expect(refusal({ ...ok, optimizer: { type: 'AdamWW', params: {} } })).toContain('(did you mean "AdamW"?)');
     expect(refusal({ ...ok, scheduler: { type: 'WarmupLRR', params: {} } })).toContain('(did you mean "WarmupLR"?)');
+  });
+});
+
+describe("DeepSpeed's LRRangeTest and OneCycle", () => {
+  it('take DeepSpeed\'s defaults; OneCycle needs both lr bounds, says its momentum cycling replaces the betas, and warns of the stair counts DeepSpeed never reads', () => {
+    const range = resolveConfigObject({ ...ok, scheduler: { type: 'LRRangeTest', params: {} } }, 'test.json');
+    expect(range.config.scheduler).toEqual({ type: 'LRRangeTest', params: { lr_range_test_min_lr: 1e-3, lr_range_test_step_size: 2000, lr_range_test_step_rate: 1, lr_range_test_staircase: false, last_batch_iteration: -1 } });
+    expect(range.warnings).toEqual([]);
+    expect(refusal({ ...ok, scheduler: { type: 'OneCycle', params: { cycle_max_lr: 1e-3 } } })).toBe('test.json: scheduler OneCycle needs "scheduler.params.cycle_min_lr" (a learning rate)');
+    const cycle = resolveConfigObject({ ...ok, scheduler: { type: 'OneCycle', params: { cycle_min_lr: 1e-4, cycle_max_lr: 1e-3, cycle_first_stair_count: 3 } } }, 'test.json');
+    expect(cycle.config.scheduler).toMatchObject({ type: 'OneCycle', params: { cycle_first_step_size: 2000, cycle_second_step_size: null, cycle_momentum: true, cycle_min_mom: 0.8, cycle_max_mom: 0.9 } });
+    expect(cycle.warnings).toEqual([
+      expect.stringContaining('"scheduler.params.cycle_first_stair_count": 3 has no effect in telechat-train (DeepSpeed\'s OneCycle keeps it but never uses it)'),
+      expect.stringContaining('"scheduler.params.cycle_momentum" is true: Adam\'s beta1 cycles between cycle_min_mom 0.8 and cycle_max_mom 0.9 and beta2 is 0.99, in place of optimizer.params.betas'),
+    ]);
+    const still = resolveConfigObject({ ...ok, scheduler: { type: 'OneCycle', params: { cycle_min_lr: 1e-4, cycle_max_lr: 1e-3, cycle_momentum: false } } }, 'test.json');
+    expect(still.warnings).toEqual([]);
   });
 });
 

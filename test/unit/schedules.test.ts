@@ -2,9 +2,10 @@
 // - HF-style cosine/linear/constant: torch.optim.lr_scheduler.LambdaLR driving a real torch
 //   optimizer with Hugging Face's get_*_schedule_with_warmup lambdas (written in the snippet),
 //   recording the lr each optimizer update actually used.
-// - DeepSpeed WarmupLR/WarmupDecayLR/WarmupCosineLR: the formulas of DeepSpeed's
-//   lr_schedules.py re-written in Python, driven the way the engine drives them (lr set at
-//   construction for last_batch_iteration -1, step() after every update).
+// - DeepSpeed WarmupLR/WarmupDecayLR/WarmupCosineLR, LRRangeTest and OneCycle: the formulas of
+//   DeepSpeed's lr_schedules.py re-written in Python, driven the way the engine drives them (lr
+//   and, for OneCycle, betas set at construction for last_batch_iteration -1, step() after every
+//   update), recording the lr and betas each update used.
 // - Hand-computed values at the warmup edges (step 0, W, T, past T).
 // Tolerance: relative 1e-12. Both sides evaluate the same double-precision expressions;
 // only libm's log/cos may differ by an ulp or two (~1e-16 relative), so 1e-12 is loose
@@ -13,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SchedulerConfig } from '../../src/config/types.js';
-import { initialState, lrAt, lrForUpdate, LrScheduler } from '../../src/train/schedules.js';
+import { betasAt, initialState, lrAt, lrForUpdate, LrScheduler } from '../../src/train/schedules.js';
 import { runPython } from '../helpers/python.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
@@ -150,6 +151,90 @@ describe('LR schedules', () => {
     // Worst relative error seen (observed: printed below; ~1e-16 or exactly 0 expected).
     console.log(`schedules: worst relative error vs reference ${worst.toExponential(2)} over ${CASES.length * UPDATES} updates`);
     expect(worst).toBeLessThanOrEqual(REL_TOL);
+  });
+
+  it('LRRangeTest and OneCycle: the lr and Adam betas of every update match DeepSpeed\'s classes driven like its engine', () => {
+    const cycles: SchedulerConfig[] = [
+      { type: 'LRRangeTest', params: { lr_range_test_min_lr: 1e-4, lr_range_test_step_size: 7, lr_range_test_step_rate: 2.5, lr_range_test_staircase: false, last_batch_iteration: -1 } },
+      { type: 'LRRangeTest', params: { lr_range_test_min_lr: 1e-4, lr_range_test_step_size: 7, lr_range_test_step_rate: 2.5, lr_range_test_staircase: true, last_batch_iteration: -1 } },
+      ...[[6, null, 0, 0, 0], [5, 9, 4, 0.5, 0.1], [8, 3, 3, 0, 0.2]].map(([first, second, decaySize, lrRate, momRate]): SchedulerConfig => ({
+        type: 'OneCycle',
+        params: { cycle_min_lr: 1e-4, cycle_max_lr: 1e-3, decay_lr_rate: lrRate!, cycle_first_step_size: first!, cycle_second_step_size: second ?? null,
+          decay_step_size: decaySize!, cycle_momentum: true, cycle_min_mom: 0.85, cycle_max_mom: 0.95, decay_mom_rate: momRate!, last_batch_iteration: -1 },
+      })),
+    ];
+    const noMomentum = cycles[3]! as Extract<SchedulerConfig, { type: 'OneCycle' }>;
+    cycles.push({ ...noMomentum, params: { ...noMomentum.params, cycle_momentum: false } });
+    const ref = String.raw`
+import json, math, sys
+cases, n = json.load(open(sys.argv[1])), int(sys.argv[2])
+class Range:  # deepspeed.runtime.lr_schedules.LRRangeTest
+    def __init__(s, p, g):
+        s.p, s.g, s.it = p, g, p['last_batch_iteration']
+        if s.it == -1: g['lr'] = p['lr_range_test_min_lr']
+    def step(s):
+        s.it += 1
+        x = (s.it + 1) / s.p['lr_range_test_step_size']
+        if s.p['lr_range_test_staircase']: x = math.floor(x)
+        s.g['lr'] = s.p['lr_range_test_min_lr'] * (1 + s.p['lr_range_test_step_rate'] * x)
+class Cycle:  # deepspeed.runtime.lr_schedules.OneCycle
+    def __init__(s, p, g):
+        s.p, s.g, s.it = p, g, p['last_batch_iteration']
+        first = float(p['cycle_first_step_size'])
+        second = float(p['cycle_second_step_size']) if p['cycle_second_step_size'] is not None else first
+        s.total, s.ratio = first + second, first / (first + second)
+        s.skip_lr = math.isclose(p['decay_step_size'], 0) or math.isclose(p['decay_lr_rate'], 0)
+        s.skip_mom = math.isclose(p['decay_step_size'], 0) or math.isclose(p['decay_mom_rate'], 0)
+        if s.it == -1:
+            g['lr'] = p['cycle_min_lr']
+            if p['cycle_momentum']: g['betas'] = (p['cycle_min_mom'], 0.99)
+    def scale(s):
+        b = s.it + 1
+        cycle = math.floor(1 + b / s.total)
+        x = 1. + b / s.total - cycle
+        return x / s.ratio if x <= s.ratio else (x - 1) / (s.ratio - 1)
+    def step(s):
+        s.it += 1
+        p = s.p
+        if s.it < s.total:
+            f = s.scale()
+            s.g['lr'] = p['cycle_min_lr'] + (p['cycle_max_lr'] - p['cycle_min_lr']) * f
+            mom = p['cycle_max_mom'] - (p['cycle_max_mom'] - p['cycle_min_mom']) * f
+        else:
+            d = s.it - s.total + 1
+            s.g['lr'] = p['cycle_min_lr'] if s.skip_lr else p['cycle_min_lr'] / (1 + p['decay_lr_rate'] * d / p['decay_step_size'])
+            mom = p['cycle_max_mom'] if s.skip_mom else p['cycle_max_mom'] * (1 + p['decay_mom_rate'] * d / p['decay_step_size'])
+        if p['cycle_momentum']: s.g['betas'] = (mom, 0.99)
+out = []
+for c in cases:
+    g = {'lr': None, 'betas': None}
+    sched = (Range if c['type'] == 'LRRangeTest' else Cycle)(c['params'], g)
+    used = []
+    for _ in range(n):
+        used.append([g['lr'], list(g['betas']) if g['betas'] is not None else None])
+        sched.step()
+    out.append(used)
+print(json.dumps(out))
+`;
+    const script = join(tmp.dir, 'cycles_ref.py');
+    const casesPath = join(tmp.dir, 'cycles.json');
+    writeFileSync(script, ref);
+    writeFileSync(casesPath, JSON.stringify(cycles));
+    const expected = JSON.parse(runPython(script, [casesPath, String(UPDATES)])) as Array<Array<[number, [number, number] | null]>>;
+    cycles.forEach((c, i) => {
+      const sched = new LrScheduler(c, BASE_LR);
+      for (let k = 0; k < UPDATES; k++) {
+        const [lr, betas] = expected[i]![k]!;
+        const what = `${c.type} ${JSON.stringify(c.params)} update ${k}`;
+        expectClose(sched.lr, lr, what);
+        if (betas === null) expect(sched.betas, what).toBeNull();
+        else betas.forEach((b, j) => expectClose(sched.betas![j]!, b, `${what} beta${j + 1}`));
+        sched.step();
+      }
+    });
+    // the decay phase is reached (cycles of 12, 14 and 11 updates in 40) and OneCycle's peak too
+    expect(lrAt(cycles[2]!, 0, 5)).toBeCloseTo(1e-3, 15);
+    expect(betasAt(cycles[2]!, 5)![0]).toBeCloseTo(0.85, 15);
   });
 
   it('hand-computed DeepSpeed values at the warmup edges', () => {

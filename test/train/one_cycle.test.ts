@@ -1,0 +1,37 @@
+// DeepSpeed's OneCycle in a real run: its lr reaches every update (metrics.jsonl lr = the
+// schedule's), and with cycle_momentum its betas replace the optimizer's. Shown exactly: a cycle
+// whose beta1 bounds are both 0.9 trains bit for bit like cycle_momentum false with optimizer
+// betas (0.9, 0.99) (OneCycle's beta2), and unlike the same run with betas (0.9, 0.95).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SchedulerConfig } from '../../src/config/types.js';
+import { lrForUpdate } from '../../src/train/schedules.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const tmp = makeTmpDir('one-cycle');
+afterAll(() => tmp.cleanup());
+
+const CYCLE = { cycle_min_lr: 1e-4, cycle_max_lr: 2e-3, cycle_first_step_size: 2, cycle_second_step_size: 3, cycle_min_mom: 0.9, cycle_max_mom: 0.9 };
+
+function run(name: string, momentum: boolean, betas: [number, number]): Array<{ loss: number; lr: number }> {
+  const out = join(tmp.dir, name);
+  const r = spawnSync(process.execPath, [resolve('dist/cli/train.js'), '--config', resolve('configs/zero3.json'), '--output-dir', out, '--max-steps', '6',
+    '--set', `scheduler=${JSON.stringify({ type: 'OneCycle', params: { ...CYCLE, cycle_momentum: momentum } })}`, '--set', `optimizer.params.betas=${JSON.stringify(betas)}`],
+  { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+  expect(r.status, r.stderr).toBe(0);
+  return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; lr: number });
+}
+
+describe('OneCycle in training', () => {
+  it('its lr is every update\'s, and its betas are the optimizer\'s when cycle_momentum is on', () => {
+    const cycling = run('cycling', true, [0.5, 0.5]); // the configured betas are replaced
+    const same = run('same-betas', false, [0.9, 0.99]);
+    const other = run('other-beta2', false, [0.9, 0.95]);
+    const schedule = { type: 'OneCycle', params: { ...CYCLE, decay_lr_rate: 0, decay_step_size: 0, cycle_momentum: true, decay_mom_rate: 0, last_batch_iteration: -1 } } as SchedulerConfig;
+    expect(cycling.map((m) => m.lr)).toEqual(cycling.map((_, k) => lrForUpdate(schedule, 0, k)));
+    expect(cycling.map((m) => m.loss)).toEqual(same.map((m) => m.loss));
+    expect(other.slice(2).map((m) => m.loss)).not.toEqual(same.slice(2).map((m) => m.loss));
+  }, 120_000);
+});
