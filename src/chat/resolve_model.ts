@@ -83,9 +83,14 @@ export function pruneSuperseded(cacheDir: string, key: string): { deleted: strin
   const dash = key.indexOf('-');
   if (dash <= 0) throw new Error(`pruneSuperseded: "${key}" is not a cache key (<directory>-<contents>)`);
   const dirPart = key.slice(0, dash + 1);
+  return deleteWhere(cacheDir, (name) => name.startsWith(dirPart) && name.endsWith('.gguf') && name !== `${key}.gguf`);
+}
+
+/** Deletes the files of cacheDir that `doomed` picks, best effort: the deleted and the failed names. */
+function deleteWhere(cacheDir: string, doomed: (name: string) => boolean): { deleted: string[]; failed: string[] } {
   const deleted: string[] = [], failed: string[] = [];
   for (const name of readdirSync(cacheDir)) {
-    if (!name.startsWith(dirPart) || !name.endsWith('.gguf') || name === `${key}.gguf`) continue;
+    if (!doomed(name)) continue;
     try {
       rmSync(join(cacheDir, name), { force: true });
       deleted.push(name);
@@ -114,18 +119,10 @@ export function processAlive(pid: number): boolean {
  * like pruneSuperseded. Returns the deleted and the failed names.
  */
 export function sweepDeadTemporaries(cacheDir: string, alive: (pid: number) => boolean = processAlive, host = temporaryHost()): { deleted: string[]; failed: string[] } {
-  const deleted: string[] = [], failed: string[] = [];
-  for (const name of readdirSync(cacheDir)) {
+  return deleteWhere(cacheDir, (name) => {
     const m = /^\..+\.gguf\.tmp-(.+)-(\d+)$/.exec(name);
-    if (!m || m[1] !== host || alive(Number(m[2]))) continue;
-    try {
-      rmSync(join(cacheDir, name), { force: true });
-      deleted.push(name);
-    } catch {
-      failed.push(name);
-    }
-  }
-  return { deleted, failed };
+    return m !== null && m[1] === host && !alive(Number(m[2]));
+  });
 }
 
 export interface ResolvedModel {
