@@ -372,6 +372,20 @@ function resolveScheduler(
       }
       return { type, params };
     }
+    case 'StepLR':
+    case 'MultiStepLR':
+    case 'ExponentialLR':
+    case 'ConstantLR':
+    case 'LinearLR':
+    case 'PolynomialLR':
+    case 'CosineAnnealingLR': {
+      // torch's arguments without a default must be given, as torch's constructor requires them
+      const required = { StepLR: 'step_size', MultiStepLR: 'milestones', ExponentialLR: 'gamma', CosineAnnealingLR: 'T_max' } as Record<string, string>;
+      const need = required[type];
+      if (need !== undefined && p[need] === null) fail(at(need), `scheduler torch.optim.lr_scheduler.${type} needs "${at(need)}"`);
+      const { last_epoch: _epoch, verbose: _verbose, ...params } = p;
+      return { type, params } as SchedulerConfig;
+    }
     case 'cosine':
     case 'linear':
     case 'constant': {

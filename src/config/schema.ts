@@ -106,15 +106,27 @@ const hfAliases = {
 };
 const hfTotal = int(null, { above: 0, auto: true, nullable: true }); // null/"auto" = the run length
 
-// The torch.optim.lr_scheduler classes DeepSpeed falls back to for a type it lacks: refused by
-// name, not taken for a typo of ours.
-const TORCH_SCHEDULERS = ['StepLR', 'MultiStepLR', 'ExponentialLR', 'CosineAnnealingLR', 'CosineAnnealingWarmRestarts', 'CyclicLR', 'OneCycleLR',
-  'PolynomialLR', 'LinearLR', 'ConstantLR', 'ReduceLROnPlateau', 'LambdaLR', 'MultiplicativeLR', 'SequentialLR', 'ChainedScheduler'];
+// The torch.optim.lr_scheduler classes DeepSpeed falls back to for a type it lacks. Those whose
+// arguments a JSON config cannot hold are refused saying so; the closed-form ones are run
+// (schedules.ts); the cyclic ones are refused by name, not taken for a typo of ours.
+const TORCH_NEEDS_CODE = {
+  LambdaLR: 'lr_lambda is a Python function',
+  MultiplicativeLR: 'lr_lambda is a Python function',
+  SequentialLR: 'it chains scheduler objects',
+  ChainedScheduler: 'it chains scheduler objects',
+  ReduceLROnPlateau: 'it steps on a validation metric, not per update',
+};
+const TORCH_NOT_RUN = ['CosineAnnealingWarmRestarts', 'CyclicLR', 'OneCycleLR'];
+// torch's own arguments; last_epoch resumes a torch run (checkpoints here carry the position)
+const torchLastEpoch = int(-1, { min: -1, max: -1 });
+const torchVerbose = bool(false, { inert: 'torch would print each lr; metrics.jsonl records it' });
+const torchScheduler = (params: Record<string, Spec>): ObjectSpec => obj({ ...params, last_epoch: torchLastEpoch, verbose: torchVerbose });
 
 export const SCHEDULER: TaggedSpec = {
   kind: 'tagged',
   refused: {
-    ...Object.fromEntries(TORCH_SCHEDULERS.map((n) => [n, `torch.optim.lr_scheduler.${n} is not implemented`])),
+    ...Object.fromEntries(Object.entries(TORCH_NEEDS_CODE).map(([n, why]) => [n, `torch.optim.lr_scheduler.${n} cannot come from a JSON config: ${why}`])),
+    ...Object.fromEntries(TORCH_NOT_RUN.map((n) => [n, `torch.optim.lr_scheduler.${n} is not implemented; OneCycle is DeepSpeed's one-cycle schedule`])),
   },
   types: {
     WarmupLR: obj(warmupLR),
@@ -153,6 +165,14 @@ export const SCHEDULER: TaggedSpec = {
     cosine: obj({ ...hfWarmup, total_num_steps: hfTotal, num_cycles: num(0.5, { above: 0 }) }, { aliases: hfAliases }),
     linear: obj({ ...hfWarmup, total_num_steps: hfTotal }, { aliases: hfAliases }),
     constant: obj({ ...hfWarmup }, { aliases: hfAliases }),
+    // torch 1.13's defaults; no default where torch has none (required: resolve.ts)
+    StepLR: torchScheduler({ step_size: int(null, { above: 0, nullable: true }), gamma: num(0.1, { min: 0 }) }),
+    MultiStepLR: torchScheduler({ milestones: { kind: 'array', items: int(null, { min: 0 }), default: null, nullable: true }, gamma: num(0.1, { min: 0 }) }),
+    ExponentialLR: torchScheduler({ gamma: num(null, { min: 0, nullable: true }) }),
+    ConstantLR: torchScheduler({ factor: num(1 / 3, { min: 0, max: 1 }), total_iters: int(5, { min: 0 }) }),
+    LinearLR: torchScheduler({ start_factor: num(1 / 3, { above: 0, max: 1 }), end_factor: num(1, { min: 0, max: 1 }), total_iters: int(5, { above: 0 }) }),
+    PolynomialLR: torchScheduler({ total_iters: int(5, { above: 0 }), power: num(1, { min: 0 }) }),
+    CosineAnnealingLR: torchScheduler({ T_max: int(null, { above: 0, nullable: true }), eta_min: num(0, { min: 0 }) }),
   },
 };
 

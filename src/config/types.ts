@@ -91,6 +91,20 @@ export interface OneCycleParams {
   last_batch_iteration: number;
 }
 
+/**
+ * The torch.optim.lr_scheduler classes DeepSpeed builds from a config (`getattr(torch.optim.
+ * lr_scheduler, type)(optimizer, **params)`) that a JSON config can express: closed forms of
+ * torch's epoch counter, a factor of the optimizer lr.
+ */
+export type TorchSchedulerConfig =
+  | { type: 'StepLR'; params: { step_size: number; gamma: number } }
+  | { type: 'MultiStepLR'; params: { milestones: number[]; gamma: number } }
+  | { type: 'ExponentialLR'; params: { gamma: number } }
+  | { type: 'ConstantLR'; params: { factor: number; total_iters: number } }
+  | { type: 'LinearLR'; params: { start_factor: number; end_factor: number; total_iters: number } }
+  | { type: 'PolynomialLR'; params: { total_iters: number; power: number } }
+  | { type: 'CosineAnnealingLR'; params: { T_max: number; eta_min: number } };
+
 /** HF-style schedules: warmup_num_steps is final (ratio already applied); ratio kept for the record. */
 export interface HfWarmupParams {
   warmup_ratio: number;
@@ -109,7 +123,8 @@ export type SchedulerConfig =
   | { type: 'OneCycle'; params: OneCycleParams }
   | { type: 'cosine'; params: HfDecayParams & { num_cycles: number } }
   | { type: 'linear'; params: HfDecayParams }
-  | { type: 'constant'; params: HfWarmupParams };
+  | { type: 'constant'; params: HfWarmupParams }
+  | TorchSchedulerConfig;
 
 export type SchedulerType = SchedulerConfig['type'];
 

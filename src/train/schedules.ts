@@ -7,17 +7,20 @@
 //   update uses warmup_min_lr (WarmupLR/DecayLR) or 0 (WarmupCosineLR, whose get_lr returns 0
 //   before the start), and warmup_num_steps is clamped to >= 2 as DeepSpeed does.
 // - Hugging Face (cosine, linear, constant; get_*_schedule_with_warmup): a torch LambdaLR,
-//   whose construction already steps once, so update k runs with lambda(k) * base lr.
+//   whose construction already steps once, so update k runs with lambda(k) * base lr. The
+//   torch.optim.lr_scheduler classes a DeepSpeed config may name (StepLR, ...) are built the same
+//   way, so update k runs with their closed form at epoch k.
 // Either way the state is {last_batch_iteration} and lr = lrAt(schedule, base, state).
 // OneCycle with cycle_momentum also sets Adam's betas (betasAt): beta1 moves against the lr,
 // beta2 is 0.99; its constructor sets (cycle_min_mom, 0.99) for last_batch_iteration -1.
-import type { OneCycleParams, SchedulerConfig } from '../config/types.js';
+import type { OneCycleParams, SchedulerConfig, TorchSchedulerConfig } from '../config/types.js';
 
 export interface SchedulerState {
   last_batch_iteration: number;
 }
 
-const isDeepSpeed = (s: SchedulerConfig): boolean => !['cosine', 'linear', 'constant'].includes(s.type);
+const isDeepSpeed = (s: SchedulerConfig): boolean =>
+  s.type === 'WarmupLR' || s.type === 'WarmupDecayLR' || s.type === 'WarmupCosineLR' || s.type === 'LRRangeTest' || s.type === 'OneCycle';
 
 /** State of a freshly built scheduler (DeepSpeed: the configured last_batch_iteration, -1 by default). */
 export function initialState(s: SchedulerConfig): SchedulerState {
@@ -43,11 +46,13 @@ function hfWarmup(it: number, warmup: number): number {
   return it / Math.max(1, warmup);
 }
 
+/** Updates in OneCycle's cycle: its rising and falling halves. */
+const cycleTotal = (p: OneCycleParams): number => p.cycle_first_step_size + (p.cycle_second_step_size ?? p.cycle_first_step_size);
+
 /** OneCycle's position in its cycle for last_batch_iteration `it`: 0 at the ends, 1 at the peak. */
 function oneCycleScale(p: OneCycleParams, it: number): number {
-  const first = p.cycle_first_step_size;
-  const total = first + (p.cycle_second_step_size ?? first);
-  const ratio = first / total;
+  const total = cycleTotal(p);
+  const ratio = p.cycle_first_step_size / total;
   const b = it + 1;
   const x = 1 + b / total - Math.floor(1 + b / total);
   return x <= ratio ? x / ratio : (x - 1) / (ratio - 1);
@@ -55,7 +60,7 @@ function oneCycleScale(p: OneCycleParams, it: number): number {
 
 /** Steps into OneCycle's decay phase at `it` (null: still in the cycle). */
 function oneCycleDecay(p: OneCycleParams, it: number): number | null {
-  const total = p.cycle_first_step_size + (p.cycle_second_step_size ?? p.cycle_first_step_size);
+  const total = cycleTotal(p);
   return it < total ? null : it - total + 1;
 }
 
@@ -117,6 +122,34 @@ export function lrAt(s: SchedulerConfig, baseLr: number, it: number): number {
     case 'constant': {
       const W = s.params.warmup_num_steps;
       return it < W ? baseLr * hfWarmup(it, W) : baseLr;
+    }
+    default:
+      return torchLr(s, baseLr, it);
+  }
+}
+
+/** torch.optim.lr_scheduler's closed form (its _get_closed_form_lr) at epoch `t` of optimizer lr `base`. */
+function torchLr(s: TorchSchedulerConfig, base: number, t: number): number {
+  switch (s.type) {
+    case 'StepLR':
+      return base * s.params.gamma ** Math.floor(t / s.params.step_size);
+    case 'MultiStepLR':
+      return base * s.params.gamma ** s.params.milestones.filter((m) => m <= t).length;
+    case 'ExponentialLR':
+      return base * s.params.gamma ** t;
+    case 'ConstantLR':
+      return base * (t < s.params.total_iters ? s.params.factor : 1);
+    case 'LinearLR': {
+      const { start_factor: a, end_factor: b, total_iters: n } = s.params;
+      return base * (a + ((b - a) * Math.min(n, t)) / n);
+    }
+    case 'PolynomialLR': {
+      const { total_iters: n, power } = s.params;
+      return base * (1 - Math.min(n, t) / n) ** power;
+    }
+    case 'CosineAnnealingLR': {
+      const { T_max, eta_min } = s.params;
+      return eta_min + ((base - eta_min) * (1 + Math.cos((Math.PI * t) / T_max))) / 2;
     }
   }
 }

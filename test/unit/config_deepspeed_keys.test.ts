@@ -193,10 +193,19 @@ describe("DeepSpeed's own spellings and keys", () => {
     expect(refusal({ ...ok, optimizer: { type: 'Lamb', params: {} } })).toBe(
       'test.json: "optimizer.type": "Lamb" is not supported: LAMB is not implemented; use "Adam" or "AdamW" (supported: Adam, AdamW)',
     );
-    for (const t of ['StepLR', 'CosineAnnealingLR', 'OneCycleLR']) {
-      const msg = refusal({ ...ok, scheduler: { type: t, params: {} } });
-      expect(msg, t).toMatch(new RegExp(`^test\\.json: "scheduler\\.type": "${t}" is not supported: torch\\.optim\\.lr_scheduler\\.${t} is not implemented \\(supported: WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant\\)$`));
+    const supported = 'WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant, StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, CosineAnnealingLR';
+    for (const t of ['CyclicLR', 'OneCycleLR', 'CosineAnnealingWarmRestarts']) {
+      expect(refusal({ ...ok, scheduler: { type: t, params: {} } }), t).toBe(
+        `test.json: "scheduler.type": "${t}" is not supported: torch.optim.lr_scheduler.${t} is not implemented; OneCycle is DeepSpeed's one-cycle schedule (supported: ${supported})`);
     }
+    expect(refusal({ ...ok, scheduler: { type: 'LambdaLR', params: {} } })).toBe(
+      `test.json: "scheduler.type": "LambdaLR" is not supported: torch.optim.lr_scheduler.LambdaLR cannot come from a JSON config: lr_lambda is a Python function (supported: ${supported})`);
+    // the closed-form ones run; torch's required arguments are required
+    expect(resolveConfigObject({ ...ok, scheduler: { type: 'StepLR', params: { step_size: 3 } } }, 'test.json').config.scheduler).toEqual({ type: 'StepLR', params: { step_size: 3, gamma: 0.1 } });
+    expect(refusal({ ...ok, scheduler: { type: 'StepLR', params: {} } })).toBe('test.json: scheduler torch.optim.lr_scheduler.StepLR needs "scheduler.params.step_size"');
+    expect(warningsOf({ ...ok, scheduler: { type: 'ExponentialLR', params: { gamma: 0.9, verbose: true } } })).toEqual([
+      expect.stringContaining('"scheduler.params.verbose": true has no effect in telechat-train (torch would print each lr; metrics.jsonl records it)'),
+    ]);
     // typos still get a suggestion
     expect(refusal({ ...ok, optimizer: { type: 'AdamWW', params: {} } })).toContain('(did you mean "AdamW"?)');
     expect(refusal({ ...ok, scheduler: { type: 'WarmupLRR', params: {} } })).toContain('(did you mean "WarmupLR"?)');

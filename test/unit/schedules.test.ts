@@ -128,13 +128,18 @@ def ds_run(c):
 print(json.dumps([hf_run(c) if c['type'] in ('cosine', 'linear', 'constant') else ds_run(c) for c in cases]))
 `;
 
+/** Runs a Python reference `snippet` over `cases` (written as JSON, its first argument) and parses what it prints. */
+function runReference<T>(name: string, snippet: string, cases: SchedulerConfig[], args: string[]): T {
+  const script = join(tmp.dir, `${name}.py`);
+  const casesPath = join(tmp.dir, `${name}.json`);
+  writeFileSync(script, snippet);
+  writeFileSync(casesPath, JSON.stringify(cases));
+  return JSON.parse(runPython(script, [casesPath, ...args])) as T;
+}
+
 describe('LR schedules', () => {
   it('match torch LambdaLR (HF lambdas) and DeepSpeed semantics for every update', () => {
-    const script = join(tmp.dir, 'schedules_ref.py');
-    const casesPath = join(tmp.dir, 'cases.json');
-    writeFileSync(script, SNIPPET);
-    writeFileSync(casesPath, JSON.stringify(CASES));
-    const expected = JSON.parse(runPython(script, [casesPath, String(BASE_LR), String(UPDATES)])) as number[][];
+    const expected = runReference<number[][]>('schedules_ref', SNIPPET, CASES, [String(BASE_LR), String(UPDATES)]);
     expect(expected).toHaveLength(CASES.length);
     let worst = 0;
     CASES.forEach((c, i) => {
@@ -216,11 +221,7 @@ for c in cases:
     out.append(used)
 print(json.dumps(out))
 `;
-    const script = join(tmp.dir, 'cycles_ref.py');
-    const casesPath = join(tmp.dir, 'cycles.json');
-    writeFileSync(script, ref);
-    writeFileSync(casesPath, JSON.stringify(cycles));
-    const expected = JSON.parse(runPython(script, [casesPath, String(UPDATES)])) as Array<Array<[number, [number, number] | null]>>;
+    const expected = runReference<Array<Array<[number, [number, number] | null]>>>('cycles_ref', ref, cycles, [String(UPDATES)]);
     cycles.forEach((c, i) => {
       const sched = new LrScheduler(c, BASE_LR);
       for (let k = 0; k < UPDATES; k++) {
@@ -235,6 +236,50 @@ print(json.dumps(out))
     // the decay phase is reached (cycles of 12, 14 and 11 updates in 40) and OneCycle's peak too
     expect(lrAt(cycles[2]!, 0, 5)).toBeCloseTo(1e-3, 15);
     expect(betasAt(cycles[2]!, 5)![0]).toBeCloseTo(0.85, 15);
+  });
+
+  it('the torch.optim.lr_scheduler classes a config may name match torch itself, driven as DeepSpeed drives them', () => {
+    const torchCases: SchedulerConfig[] = [
+      { type: 'StepLR', params: { step_size: 4, gamma: 0.5 } },
+      { type: 'MultiStepLR', params: { milestones: [3, 3, 10, 25], gamma: 0.3 } },
+      { type: 'ExponentialLR', params: { gamma: 0.93 } },
+      { type: 'ConstantLR', params: { factor: 0.25, total_iters: 6 } },
+      { type: 'LinearLR', params: { start_factor: 0.1, end_factor: 0.9, total_iters: 13 } },
+      { type: 'PolynomialLR', params: { total_iters: 17, power: 2 } },
+      { type: 'CosineAnnealingLR', params: { T_max: 15, eta_min: 1e-5 } },
+    ];
+    // torch's own classes (their chainable, recursive get_lr), constructed and stepped as
+    // DeepSpeedEngine does: getattr(torch.optim.lr_scheduler, type)(optimizer, **params), step() per update
+    const ref = String.raw`
+import json, sys, torch
+cases, base, n = json.load(open(sys.argv[1])), float(sys.argv[2]), int(sys.argv[3])
+out = []
+for c in cases:
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=base)
+    sched = getattr(torch.optim.lr_scheduler, c['type'])(opt, **c['params'])
+    used = []
+    for _ in range(n):
+        used.append(opt.param_groups[0]['lr'])
+        opt.step()
+        sched.step()
+    out.append(used)
+print(json.dumps(out))
+`;
+    const expected = runReference<number[][]>('torch_ref', ref, torchCases, [String(BASE_LR), String(UPDATES)]);
+    let worst = 0;
+    torchCases.forEach((c, i) => {
+      const sched = new LrScheduler(c, BASE_LR);
+      for (let k = 0; k < UPDATES; k++) {
+        // torch's recursive forms round once per step where the closed form rounds once: within
+        // 1e-12 of the base lr over 40 steps (CosineAnnealingLR's passes through eta_min)
+        const err = Math.abs(sched.lr - expected[i]![k]!) / BASE_LR;
+        expect(err, `${c.type} ${JSON.stringify(c.params)} update ${k}: ${sched.lr} vs ${expected[i]![k]}`).toBeLessThanOrEqual(1e-12);
+        worst = Math.max(worst, err);
+        sched.step();
+      }
+    });
+    console.log(`torch schedulers: worst error vs torch ${worst.toExponential(2)} of the base lr over ${torchCases.length * UPDATES} updates`);
   });
 
   it('hand-computed DeepSpeed values at the warmup edges', () => {

@@ -1,5 +1,6 @@
-// DeepSpeed's OneCycle in a real run: its lr reaches every update (metrics.jsonl lr = the
-// schedule's), and with cycle_momentum its betas replace the optimizer's. Shown exactly: a cycle
+// DeepSpeed's OneCycle and a torch.optim.lr_scheduler class in a real run: their lr reaches every
+// update (metrics.jsonl lr = the schedule's), and with cycle_momentum OneCycle's betas replace the
+// optimizer's. Shown exactly: a cycle
 // whose beta1 bounds are both 0.9 trains bit for bit like cycle_momentum false with optimizer
 // betas (0.9, 0.99) (OneCycle's beta2), and unlike the same run with betas (0.9, 0.95).
 import { spawnSync } from 'node:child_process';
@@ -15,10 +16,10 @@ afterAll(() => tmp.cleanup());
 
 const CYCLE = { cycle_min_lr: 1e-4, cycle_max_lr: 2e-3, cycle_first_step_size: 2, cycle_second_step_size: 3, cycle_min_mom: 0.9, cycle_max_mom: 0.9 };
 
-function run(name: string, momentum: boolean, betas: [number, number]): Array<{ loss: number; lr: number }> {
+function run(name: string, momentum: boolean, betas: [number, number], scheduler: object = { type: 'OneCycle', params: { ...CYCLE, cycle_momentum: momentum } }): Array<{ loss: number; lr: number }> {
   const out = join(tmp.dir, name);
   const r = spawnSync(process.execPath, [resolve('dist/cli/train.js'), '--config', resolve('configs/zero3.json'), '--output-dir', out, '--max-steps', '6',
-    '--set', `scheduler=${JSON.stringify({ type: 'OneCycle', params: { ...CYCLE, cycle_momentum: momentum } })}`, '--set', `optimizer.params.betas=${JSON.stringify(betas)}`],
+    '--set', `scheduler=${JSON.stringify(scheduler)}`, '--set', `optimizer.params.betas=${JSON.stringify(betas)}`],
   { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
   expect(r.status, r.stderr).toBe(0);
   return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; lr: number });
@@ -34,4 +35,11 @@ describe('OneCycle in training', () => {
     expect(cycling.map((m) => m.loss)).toEqual(same.map((m) => m.loss));
     expect(other.slice(2).map((m) => m.loss)).not.toEqual(same.slice(2).map((m) => m.loss));
   }, 120_000);
+
+  it('a torch StepLR: the optimizer lr times gamma every step_size updates', () => {
+    const step = { type: 'StepLR', params: { step_size: 2, gamma: 0.5 } };
+    const lrs = run('step-lr', false, [0.9, 0.95], step).map((m) => m.lr);
+    expect(lrs).toEqual(lrs.map((_, k) => lrForUpdate(step as SchedulerConfig, 1e-3, k)));
+    expect(lrs).toEqual([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]); // configs/zero3.json's lr 1e-3, halved exactly
+  }, 60_000);
 });
