@@ -79,8 +79,9 @@ function realPathOf(path: string): string {
   }
 }
 
-function isInside(path: string, dir: string): boolean {
-  const rel = relative(dir, path);
+/** Whether `path` lies strictly below `dir` (a child named `..x` is below; both resolved first). */
+export function isInside(path: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
   return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 

@@ -4,7 +4,8 @@
 // floor(w) full copies of the file plus a seeded random subset of round(frac(w) * lines)
 // lines, drawn without replacement: TeleChat's fractional resampling.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
+import { isInside } from '../checkpoint/output_path.js';
 
 import { countLines, isBlank, readLines, type RawLine } from './jsonl.js';
 import { Rng, permutation } from './rng.js';
@@ -22,8 +23,7 @@ export interface Source {
 
 /** A path as the user can open it from the current directory: relative when below it, else absolute. */
 export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : resolve(path);
+  return isInside(path, process.cwd()) ? relative(process.cwd(), resolve(path)) : resolve(path);
 }
 
 /** `FILE:LINE:COL` of a character offset in a text (1-based, columns in characters). */

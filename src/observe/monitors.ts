@@ -2,7 +2,8 @@
 // step becomes a list of (tag, value, x) scalars, DeepSpeed's tag names against global samples
 // plus ours against the optimizer step, and goes to every enabled sink.
 import { existsSync, readdirSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { isInside } from '../checkpoint/output_path.js';
 import type { MonitorConfig } from '../config/index.js';
 import type { StepMetrics } from './step_metrics.js';
 import { CsvMonitor, csvWrittenByOneRun, truncateCsvFiles } from './csv_monitor.js';
@@ -107,11 +108,8 @@ export class Monitors {
     const { startStep, globalBatch, log } = this.o;
     const found = existsSync(dir) ? readdirSync(dir).filter(isFile).sort() : [];
     if (startStep > 0) {
-      const inside = (d: string): boolean => {
-        const rel = relative(resolve(this.o.ownedInside ?? ''), resolve(d));
-        return this.o.ownedInside != null && !rel.startsWith('..') && !isAbsolute(rel);
-      };
-      const adopted = inside(dir) ? found.filter((f) => !this.o.owned?.has(resolve(dir, f))) : [];
+      const outDir = this.o.ownedInside;
+      const adopted = outDir != null && (resolve(dir) === resolve(outDir) || isInside(dir, outDir)) ? found.filter((f) => !this.o.owned?.has(resolve(dir, f))) : [];
       for (const f of adopted) this.o.claim?.(resolve(dir, f));
       const mine = found.filter((f) => (this.o.owned?.has(resolve(dir, f)) || adopted.includes(f)) && alone(join(dir, f)));
       const others = found.filter((f) => !mine.includes(f));

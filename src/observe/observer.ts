@@ -1,6 +1,7 @@
 // What rank 0 does beside metrics.jsonl: run.json at the start, TensorBoard / CSV scalars every
 // step, report.html at the end (also when the run fails). The trainer's one hook.
-import { isAbsolute, relative, resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
+import { isInside } from '../checkpoint/output_path.js';
 import type { ResolvedConfig } from '../config/index.js';
 import type { StepMetrics } from './step_metrics.js';
 import { Monitors, type EvalMetrics } from './monitors.js';
@@ -43,8 +44,7 @@ export class RunObserver {
 
   /** How monitor_files records a path: relative to the output dir when inside it, else absolute. */
   private recorded(path: string): string {
-    const rel = relative(resolve(this.outDir), path);
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+    return isInside(path, this.outDir) ? relative(resolve(this.outDir), path) : path;
   }
 
   /**

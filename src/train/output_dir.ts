@@ -4,8 +4,8 @@
 // undone, so a start that fails leaves the dir as it found it, and an earlier run set aside by a
 // start that was killed is put back by the next one.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import { outputPathProblem } from '../checkpoint/output_path.js';
+import { basename, dirname, join, normalize, relative, resolve, sep } from 'node:path';
+import { isInside, outputPathProblem } from '../checkpoint/output_path.js';
 
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
@@ -40,9 +40,8 @@ function earlierRun(dir: string): string[] {
 export function refuseInputsReplaced(dir: string, logFile: string, inputs: Array<[string, string | null]>): void {
   for (const [what, path] of inputs) {
     if (path === null) continue;
-    const inside = relative(resolve(dir), resolve(path));
-    const first = inside.split(sep)[0]!;
-    if (inside !== '' && !inside.startsWith('..') && !isAbsolute(inside) && isRunFile(first, logFile)) {
+    const first = relative(resolve(dir), resolve(path)).split(sep)[0]!;
+    if (isInside(path, dir) && isRunFile(first, logFile)) {
       throw new Error(`${what} ${path} is in ${join(dir, first)}, which --overwrite replaces: copy it out of ${dir} first, or write the new run to another --output-dir`);
     }
   }
