@@ -20,11 +20,10 @@ export function checkpointDir(path: string): string {
   throw new CheckpointError(`${path}: not a training checkpoint (no trainer_state.json) nor an output dir with a "latest" file`);
 }
 
-export function consolidateCheckpoint(path: string, outDir: string, dtype: ExportDtype | null, overwrite = false): string[] {
-  return drain(consolidateCheckpointSteps(path, outDir, dtype, overwrite));
-}
-
-/** consolidateCheckpoint as steps, one unit read or one tensor written each (interrupt.ts). */
+/**
+ * The HF dir of a full fine-tuning checkpoint, as steps: one unit read or one tensor written each
+ * (telechat-export runs them interruptibly, checkpoint/interrupt.ts).
+ */
 export function* consolidateCheckpointSteps(path: string, outDir: string, dtype: ExportDtype | null, overwrite = false): Steps<string[]> {
   const dir = checkpointDir(path);
   const hfDir = join(dir, 'hf');
