@@ -34,17 +34,30 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const EXIT_STATUS: Record<(typeof SIGNALS)[number], number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /**
- * Runs `steps`, letting signals in between them: on SIGINT or SIGTERM the registered temporaries
- * are removed, `onSignal` is told (to say so in one line) and the process exits 130, 143 or
- * 129 (SIGHUP).
+ * Until the returned function is called, SIGINT, SIGTERM or SIGHUP runs `cleanUp` and ends the
+ * process with 130, 143 or 129: what a command does when stopped before it has written anything.
  */
-export async function runInterruptible<T>(steps: Steps<T>, onSignal: (signal: NodeJS.Signals) => void): Promise<T> {
+export function onInterrupt(cleanUp: (signal: NodeJS.Signals) => void): () => void {
   const handler = (signal: NodeJS.Signals): void => {
-    for (const path of temporaries) rmSync(path, { recursive: true, force: true });
-    onSignal(signal);
+    cleanUp(signal);
     process.exit(EXIT_STATUS[signal as (typeof SIGNALS)[number]] ?? 143);
   };
   for (const s of SIGNALS) process.on(s, handler);
+  return () => {
+    for (const s of SIGNALS) process.off(s, handler);
+  };
+}
+
+/**
+ * Runs `steps`, letting signals in between them: on SIGINT, SIGTERM or SIGHUP the registered
+ * temporaries are removed, `onSignal` is told (to say so in one line) and the process exits
+ * (onInterrupt).
+ */
+export async function runInterruptible<T>(steps: Steps<T>, onSignal: (signal: NodeJS.Signals) => void): Promise<T> {
+  const release = onInterrupt((signal) => {
+    for (const path of temporaries) rmSync(path, { recursive: true, force: true });
+    onSignal(signal);
+  });
   try {
     for (;;) {
       const r = steps.next();
@@ -52,6 +65,6 @@ export async function runInterruptible<T>(steps: Steps<T>, onSignal: (signal: No
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
-    for (const s of SIGNALS) process.off(s, handler);
+    release();
   }
 }

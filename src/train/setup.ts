@@ -11,6 +11,7 @@ import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
+import { onInterrupt } from '../checkpoint/interrupt.js';
 import { checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 import { datasetIdentity, findResumeDir, modelIdentity, openResume, readTrainerState } from './checkpointing.js';
@@ -188,13 +189,9 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
     }, log);
     cleanup = taken.undo;
   }
-  // Ctrl-C or SIGTERM while preparing (a long data build) undoes the start as a failure does; from
-  // the trainer on, its StopRequest saves a checkpoint instead
-  const onSignal = (signal: NodeJS.Signals): void => {
-    cleanup();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  if (taken) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
+  // Ctrl-C, SIGTERM or SIGHUP while preparing (a long data build) undoes the start as a failure
+  // does; from the trainer on, its StopRequest saves a checkpoint instead
+  const releaseSignals = taken ? onInterrupt(() => cleanup()) : (): void => {};
   if (req.dryRun) {
     const tmp = mkdtempSync(join(tmpdir(), 'telechat-dry-run-'));
     buildDir = join(tmp, 'dataset');
@@ -257,7 +254,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       const newest = existsSync(latest) && resolve(outDir, readFileSync(latest, 'utf8').trim()) === resolve(dir);
       if (state.step === total && newest && outputs.every((p) => existsSync(p))) finished = dir;
     }
-    // a signal that arrived during the synchronous end above reaches onSignal before it is removed
+    // a signal that arrived during the synchronous end above reaches its handler before it is removed
     await new Promise((r) => setImmediate(r));
     let hasStarted = false;
     const started = (): void => {
@@ -274,7 +271,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
     }
     throw err;
   } finally {
-    for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
+    releaseSignals();
   }
 }
 
