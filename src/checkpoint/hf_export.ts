@@ -29,7 +29,7 @@ const TORCH_DTYPE_NAMES: Partial<Record<FileDtype, string>> = { F32: 'float32', 
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
 /** Files carried over from the base directory besides the weights and config.json. */
-export const CARRIED_FILE = /^(generation_config\.json|special_tokens_map\.json|added_tokens\.json|tokenizer.*|vocab\..*|merges\.txt|chat_template\..*|.*\.tiktoken|.*\.py|README\.md|LICENSE.*|NOTICE.*)$/;
+const CARRIED_FILE = /^(generation_config\.json|special_tokens_map\.json|added_tokens\.json|tokenizer.*|vocab\..*|merges\.txt|chat_template\..*|.*\.tiktoken|.*\.py|README\.md|LICENSE.*|NOTICE.*)$/;
 
 export interface HfExportOptions {
   /** Dtype of the parameters; by default each tensor keeps the base checkpoint's dtype. */

@@ -51,7 +51,7 @@ export function usageFail(message: string): never {
 }
 
 /** The parts of yargs' getOptions() that argvProblem reads. */
-export interface DeclaredOptions {
+interface DeclaredOptions {
   key: Record<string, unknown>;
   alias: Record<string, string[]>;
   array: string[];
@@ -65,12 +65,12 @@ export interface DeclaredOptions {
  * What was typed as the value of option `key` (the last occurrence; `--key v`, `--key=v`, or an
  * alias), '' where it was given without a value, undefined where it was not given at all.
  */
-export function rawValue(args: readonly string[], key: string, aliases: readonly string[] = []): string | undefined {
+function rawValue(args: readonly string[], key: string, aliases: readonly string[] = []): string | undefined {
   return rawValues(args, key, aliases).at(-1);
 }
 
 /** Every value typed for option `key`, in order (see rawValue). */
-export function rawValues(args: readonly string[], key: string, aliases: readonly string[] = []): string[] {
+function rawValues(args: readonly string[], key: string, aliases: readonly string[] = []): string[] {
   const names = new Set([key, camel(key), ...aliases].map(flag));
   const raw: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -92,7 +92,7 @@ export function rawValues(args: readonly string[], key: string, aliases: readonl
  * null: a number option that is not a number, an option given twice that takes one value, an
  * option given without a value. Array options, booleans and counts take what they are given.
  */
-export function argvProblem(argv: Record<string, unknown>, options: DeclaredOptions, args: readonly string[]): string | null {
+function argvProblem(argv: Record<string, unknown>, options: DeclaredOptions, args: readonly string[]): string | null {
   for (const key of Object.keys(options.key)) {
     if (options.array.includes(key) || options.boolean.includes(key) || options.count.includes(key)) continue;
     const value = argv[key];
@@ -142,7 +142,7 @@ const camel = (s: string): string => s.replace(/-([a-z0-9])/g, (_m, c: string) =
 const flag = (key: string): string => (key.length === 1 ? `-${key}` : `--${key}`);
 
 /** yargs' (English) validation messages as one lower-case sentence naming the flags at fault. */
-export function usageReason(message: string, args: readonly string[] = []): string {
+function usageReason(message: string, args: readonly string[] = []): string {
   const unknown = /^Unknown arguments?: (.*)$/s.exec(message);
   if (unknown) {
     // yargs lists an unknown --foo-bar twice (foo-bar, fooBar): name it once, as it was typed

@@ -84,10 +84,10 @@ export function detectFormat(obj: Json): FormatName {
  * Keys a line may carry that no format reads: record metadata that is not training input.
  * Every other key must be one its format reads, so nothing is silently dropped.
  */
-export const METADATA_KEYS = ['id', 'source', 'meta', 'metadata'] as const;
+const METADATA_KEYS = ['id', 'source', 'meta', 'metadata'] as const;
 
 /** The keys each format reads on a line. */
-export const FORMAT_FIELDS: Record<FormatName, readonly string[]> = {
+const FORMAT_FIELDS: Record<FormatName, readonly string[]> = {
   telechat: ['input', 'output'],
   telechat2: ['system', 'dialog', 'multiturn', 'tool'],
   messages: ['system', 'messages', 'tools', 'functions'],

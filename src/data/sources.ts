@@ -22,12 +22,12 @@ export interface Source {
 }
 
 /** A path as the user can open it from the current directory: relative when below it, else absolute. */
-export function displayPath(path: string): string {
+function displayPath(path: string): string {
   return isInside(path, process.cwd()) ? relative(process.cwd(), resolve(path)) : resolve(path);
 }
 
 /** `FILE:LINE:COL` of a character offset in a text (1-based, columns in characters). */
-export function lineCol(text: string, offset: number): { line: number; col: number } {
+function lineCol(text: string, offset: number): { line: number; col: number } {
   let line = 1;
   let start = 0;
   for (let i = 0; i < offset && i < text.length; i++) {

@@ -69,7 +69,7 @@ function namesPart(want: string, name: string): boolean {
  * The table entry for a --gpu value (case-insensitive; "910B", "H100" and the like also
  * match), null when nothing matches; a part of several names ("A100") is an error.
  */
-export function lookupGpu(name: string): GpuType | null {
+function lookupGpu(name: string): GpuType | null {
   const want = key(name);
   const exact = GPUS.find((g) => key(g.name) === want);
   if (exact) return exact;

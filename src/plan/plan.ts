@@ -129,7 +129,7 @@ export const MAX_GBPS = 1e6;
 const MAX_MEM_BYTES = MAX_GPU_MEM_GIB * 2 ** 30;
 
 /** The largest micro-batch a plan may report at this sequence length (search cap and token limit). */
-export function microBatchCap(seqLen: number): number {
+function microBatchCap(seqLen: number): number {
   return Math.min(MAX_MICRO_BATCH_SEARCHED, Math.floor(MAX_MICRO_BATCH_TOKENS / seqLen));
 }
 

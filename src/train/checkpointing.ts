@@ -258,7 +258,8 @@ function pruneCheckpoints(outDir: string, limit: number | null, keep: string): v
   for (const f of all) if (!kept.has(f)) rmSync(join(outDir, f), { recursive: true, force: true });
 }
 
-function readPointer(outDir: string, name: 'latest' | 'best'): string | null {
+/** The checkpoint name OUTPUT/latest or OUTPUT/best holds, or null without the file. */
+export function readPointer(outDir: string, name: 'latest' | 'best'): string | null {
   const path = join(outDir, name);
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : null;
 }
@@ -358,7 +359,7 @@ export interface ResumeIdentity {
  * the modules a LoRA target_modules list selects (LoraRun.select), so spellings that select the
  * same modules ("query", "self_attention.query") are the same run.
  */
-export function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora: LoraSection | null = null,
+function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora: LoraSection | null = null,
   select: (targetModules: string[]) => string[] = (m) => m): void {
   const diffs: string[] = [];
   const loraKey = (l: LoraSection | null | undefined): string => (l ? `LoRA r ${l.r}, alpha ${l.alpha}, dropout ${l.dropout}, targets ${l.target_modules.join(',')}` : 'full fine-tuning');

@@ -17,7 +17,7 @@ const DELETING_PREFIX = '.deleting-';
  * user's. data/ (raw data built on the fly, one dir per content hash) is left to the new run, which
  * reuses a build of the same data: a user's own files may live there too.
  */
-export function isRunFile(name: string, logFile: string): boolean {
+function isRunFile(name: string, logFile: string): boolean {
   // a log file nested in a dir of the user's (logs/train.log) is left, with that dir
   return /^checkpoint-\d{6}(\.tmp)?$/.test(name) || name === normalize(logFile) ||
     ['final', 'adapter', 'latest', 'best', 'metrics.jsonl', 'eval.jsonl', 'resolved-config.json', 'run.json', 'report.html',

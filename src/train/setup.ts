@@ -1,7 +1,7 @@
 // Everything a run is made of, resolved before the first step: the config (with "auto"
 // filled from the model and the data), the model's architecture and where its weights and
 // tokenizer come from, and the dataset. `--dry-run` stops after this.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { onInterrupt } from '../checkpoint/interrupt.js';
 import { checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
-import { datasetIdentity, findResumeDir, modelIdentity, openResume, readTrainerState } from './checkpointing.js';
+import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState } from './checkpointing.js';
 import { unitList } from '../checkpoint/zero_state.js';
 import { HfTensorSource } from '../checkpoint/hf.js';
 import { type LoraRun, loraUnitList, planLora } from './lora_run.js';
@@ -250,8 +250,8 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       // the run's last step, its newest checkpoint, with its outputs written: nothing to do (without
       // them, or from an older checkpoint, the trainer writes them)
       const outputs = [join(outDir, 'final'), ...(lora ? [join(outDir, 'adapter')] : [])];
-      const latest = join(outDir, 'latest');
-      const newest = existsSync(latest) && resolve(outDir, readFileSync(latest, 'utf8').trim()) === resolve(dir);
+      const latest = readPointer(outDir, 'latest');
+      const newest = latest !== null && resolve(outDir, latest) === resolve(dir);
       if (state.step === total && newest && outputs.every((p) => existsSync(p))) finished = dir;
     }
     // a signal that arrived during the synchronous end above reaches its handler before it is removed
