@@ -16,7 +16,7 @@ import type { ParamViews } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
 import { registerTemporary, releaseTemporary } from './interrupt.js';
-import { outputPathProblem } from './output_path.js';
+import { outputDirProblem } from './output_path.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
 
@@ -85,7 +85,9 @@ export class HfExportWriter {
   ) {
     this.outDir = resolve(outDir);
     if (resolve(baseDir) === this.outDir) throw new CheckpointError(`${outDir}: the export cannot overwrite its own base directory`);
-    checkOutputDir(outDir, this.outDir, options.overwrite ?? false);
+    // absent or (with overwrite) a dir to replace; a file there or where a parent should be is refused, never replaced
+    const problem = outputDirProblem(this.outDir, options.overwrite ?? false);
+    if (problem !== null) throw new CheckpointError(`${outDir}: ${problem}`);
     const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
     if (!(maxShard > 0)) throw new CheckpointError(`max shard size must be positive, got ${maxShard}`);
     const base = hasWeights(baseDir) ? new HfTensorSource(baseDir) : null;
@@ -295,19 +297,6 @@ export class HfExportWriter {
   }
 }
 
-/**
- * The output must be a directory we may create or (with overwrite) replace: a file there, or a
- * file where a parent directory should be, is refused up front in one sentence, never replaced.
- */
-function checkOutputDir(given: string, outDir: string, overwrite: boolean): void {
-  if (existsSync(outDir)) {
-    if (!statSync(outDir).isDirectory()) throw new CheckpointError(`${given}: --output exists and is not a directory (give a directory path)`);
-    if (!overwrite) throw new CheckpointError(`${given}: output directory already exists (pass --overwrite to replace it)`);
-    return;
-  }
-  const problem = outputPathProblem(outDir);
-  if (problem !== null) throw new CheckpointError(`${given}: cannot create the output directory: ${problem}`);
-}
 
 /**
  * Exports canonical parameters as an HF directory shaped like `baseDir` (see HfExportWriter).

@@ -33,6 +33,21 @@ export function outputPathProblem(dir: string): string | null {
   return null;
 }
 
+/**
+ * Why a directory output may not be written, as a sentence after "GIVEN: ", or null: it must be
+ * absent (and creatable, outputPathProblem) or, with `overwrite`, a directory to replace; an
+ * existing empty directory is taken too when `emptyOk`. A file there is refused even then.
+ */
+export function outputDirProblem(outDir: string, overwrite: boolean, emptyOk = false): string | null {
+  if (existsSync(outDir)) {
+    if (!statSync(outDir).isDirectory()) return '--output exists and is not a directory (give a directory path)';
+    if (overwrite || (emptyOk && readdirSync(outDir).length === 0)) return null;
+    return `output directory ${emptyOk ? 'exists and is not empty' : 'already exists'} (pass --overwrite to replace it)`;
+  }
+  const problem = outputPathProblem(outDir);
+  return problem === null ? null : `cannot create the output directory: ${problem}`;
+}
+
 /** Something a command reads, refused as its output: `what` says which (e.g. "the base model dir"). */
 export interface ReadPath {
   path: string;

@@ -4,8 +4,8 @@
 // documents of a count `--val-size N`, and the copies of the last one's conversation). The output is
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
 import { createHash } from 'node:crypto';
-import { outputPathProblem } from '../checkpoint/output_path.js';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { outputDirProblem } from '../checkpoint/output_path.js';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import {
@@ -75,23 +75,6 @@ function checkDir(dir: string, what: string): void {
   if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: not a directory (expected a ${what} directory)`);
 }
 
-/**
- * The output must be a dir we may fill: absent, empty, or (with --overwrite) a dir; a file
- * there, or a file where a parent dir should be, is refused up front in one sentence.
- */
-function checkOutput(given: string, output: string, overwrite: boolean): void {
-  if (existsSync(output)) {
-    if (!statSync(output).isDirectory()) {
-      throw new DataError(`${given}: --output exists and is not a directory (give a directory path)`);
-    }
-    if (!overwrite && readdirSync(output).length > 0) {
-      throw new DataError(`${given}: output directory exists and is not empty (pass --overwrite to replace it)`);
-    }
-    return;
-  }
-  const problem = outputPathProblem(output);
-  if (problem !== null) throw new DataError(`${given}: cannot create the output directory: ${problem}`);
-}
 
 /** --template, else the model/tokenizer dir's config.json, else an error asking for the flag. */
 export function chooseTemplate(dir: string, flag: TemplateName | undefined): TemplateName {
@@ -124,7 +107,9 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
     throw new DataError(`--max-seq-len must be an integer >= 8, got ${opts.maxSeqLen}`);
   }
   const output = resolve(opts.output);
-  checkOutput(opts.output, output, opts.overwrite ?? false);
+  // absent, empty, or (with --overwrite) a dir; a file there or where a parent should be is refused
+  const outputProblem = outputDirProblem(output, opts.overwrite ?? false, true);
+  if (outputProblem !== null) throw new DataError(`${opts.output}: ${outputProblem}`);
   if (opts.modelDir !== undefined) checkDir(opts.modelDir, 'model');
   if (opts.tokenizerDir !== opts.modelDir) checkDir(opts.tokenizerDir, 'tokenizer');
   const sources = parseInputs(opts.input);
