@@ -42,6 +42,24 @@ export function matchGpu(name: string, mib: number): GpuType | null {
   return { name, memBytes, tflops: { bf16: null, fp16: null, fp32: null }, intraNodeGbps: GPUS[0]!.intraNodeGbps, interNodeGbps: GPUS[0]!.interNodeGbps, blasWorkspaceBytes: GPUS[0]!.blasWorkspaceBytes };
 }
 
+/** Whether `gpu` is a table entry (matchGpu names a match `ENTRY (nvidia-smi name)`). */
+function inTable(gpu: GpuType): boolean {
+  return GPUS.some((g) => gpu.name === g.name || gpu.name.startsWith(`${g.name} (`));
+}
+
+/**
+ * What the plan of a run on `device` takes from the table's first entry rather than knows (its
+ * link speeds and cuBLAS workspace), in one sentence; null when the GPU is in the table.
+ */
+export function assumedFigures(device: Device, gpu: GpuType | null): string | null {
+  const def = GPUS[0]!;
+  const links = `${def.name}'s link speeds (${def.intraNodeGbps} Gb/s in a node, ${def.interNodeGbps} Gb/s across nodes)`;
+  if (device === 'cpu') return `${links} stand in for Gloo between CPU ranks, which the plan does not model`;
+  if (!gpu) return `no GPU known (nvidia-smi not found): ${links} and ${def.blasWorkspaceBytes / 2 ** 20} MiB cuBLAS workspace assumed`;
+  if (!inTable(gpu)) return `${gpu.name} is not in the GPU table (docs/planning.md): ${links} and ${def.blasWorkspaceBytes / 2 ** 20} MiB cuBLAS workspace assumed`;
+  return null;
+}
+
 export interface RunPlace {
   device: Device;
   worldSize: number;
@@ -61,6 +79,7 @@ export function planOfConfig(cfg: ResolvedConfig, spec: ModelSpec, seqLen: numbe
     gpus: place.worldSize,
     gpusPerNode: Math.max(1, place.localWorldSize),
     // the CPU ranks of one machine share its memory
+    deviceAssumed: assumedFigures(place.device, gpu),
     deviceName: onCpu ? `cpu (host memory shared by ${Math.max(1, place.localWorldSize)} local rank(s))` : (gpu?.name ?? 'GPU (unknown: nvidia-smi not found)'),
     memBytes: onCpu ? Math.floor(totalmem() / Math.max(1, place.localWorldSize)) : (gpu?.memBytes ?? null),
     device: place.device,

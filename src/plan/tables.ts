@@ -129,6 +129,9 @@ export function planningDoc(): string {
   out.push(`link speeds, unless \`--intra-node-gbps\` and \`--inter-node-gbps\` set them, and its cuBLAS workspace are the ${def.name}'s`);
   out.push(`(${def.intraNodeGbps} and ${def.interNodeGbps} Gb/s, ${def.blasWorkspaceBytes / 2 ** 20} MiB), and the plan says so (\`gpu_assumed\` in \`--json\`, a \`device:\` line`);
   out.push(`otherwise), as it does when flags override some of the default ${def.name}'s figures without \`--gpu\`.`);
+  out.push('`telechat-train --dry-run` plans on the rank\'s own device: the GPU `nvidia-smi` names, matched to the table by');
+  out.push(`name with the memory it reports. A GPU not in the table (it has no peak, so no step time), no \`nvidia-smi\`, or a`);
+  out.push(`CPU run (Gloo, which the plan does not model) takes the ${def.name}'s link speeds, and the plan says so the same way.`);
   out.push('');
   out.push('## What the verdict says');
   out.push('');

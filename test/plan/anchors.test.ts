@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildParamTable } from '../../src/model/params.js';
 import { loadModelSpec, parseModelSpec } from '../../src/model/spec.js';
 import { estimateZero2, estimateZero3, modelToParams } from '../../src/plan/deepspeed_estimate.js';
-import { matchGpu } from '../../src/plan/from_config.js';
+import { assumedFigures, matchGpu } from '../../src/plan/from_config.js';
 import { chooseDevice, findGpu } from '../../src/plan/gpus.js';
 import { planMemory } from '../../src/plan/memory.js';
 
@@ -99,6 +99,12 @@ describe('GPU table', () => {
     expect(matchGpu('NVIDIA H200', 143771)?.tflops.bf16).toBe(989);
     expect(matchGpu('Tesla V100-SXM2-32GB', 32768)).toMatchObject({ name: 'Tesla V100-SXM2-32GB', tflops: { bf16: null } });
     expect(matchGpu('x', NaN)).toBe(null);
+    // what --dry-run's plan takes from the first entry instead of knowing it is said, never silent
+    expect(assumedFigures('cuda', matchGpu('NVIDIA H100 80GB HBM3', 81559))).toBe(null);
+    expect(assumedFigures('cuda', matchGpu('Tesla V100-SXM2-32GB', 32768))).toBe(
+      "Tesla V100-SXM2-32GB is not in the GPU table (docs/planning.md): A100-40G's link speeds (2400 Gb/s in a node, 200 Gb/s across nodes) and 4 MiB cuBLAS workspace assumed");
+    expect(assumedFigures('cuda', null)).toMatch(/^no GPU known \(nvidia-smi not found\): A100-40G's link speeds/);
+    expect(assumedFigures('cpu', null)).toMatch(/^A100-40G's link speeds .* stand in for Gloo between CPU ranks, which the plan does not model$/);
     // --gpu spellings
     expect(findGpu('h100').name).toBe('H100-80G');
     expect(findGpu('910b').tflops.fp32).toBe(null);
