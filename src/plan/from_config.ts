@@ -8,7 +8,7 @@ import type { ModelSpec } from '../model/spec.js';
 import type { Device } from '../native/tensor.js';
 import { GPUS, type GpuType } from './gpus.js';
 import type { Precision } from './memory.js';
-import { formatPlan, makePlan, type Plan, type PlanInput } from './plan.js';
+import { formatPlan, makePlan, PlanInputError, type Plan, type PlanInput } from './plan.js';
 
 /** The trainer's defaults (src/config/schema.ts) for telechat-plan: stage3_param_persistence_threshold, training.max_seq_len. */
 export const TRAINER_PERSISTENCE_THRESHOLD = 1e5;
@@ -105,7 +105,31 @@ export function planOfConfig(cfg: ResolvedConfig, spec: ModelSpec, seqLen: numbe
     interNodeGbps: gpu?.interNodeGbps ?? GPUS[0]!.interNodeGbps,
     blasWorkspaceBytes: onCpu ? 0 : (gpu?.blasWorkspaceBytes ?? 0),
   };
-  return makePlan(input);
+  try {
+    return makePlan(input);
+  } catch (e) {
+    if (e instanceof PlanInputError) throw new PlanInputError(inConfigWords(e.message));
+    throw e;
+  }
+}
+
+// makePlan's checks name telechat-plan's flags; under --dry-run the same values come from these.
+const CONFIG_WORDS: [string, string][] = [
+  ['--gpus-per-node', 'the local world size'],
+  ['--gpus', 'the world size'],
+  ['--seq-len', "the dataset's max_seq_len"],
+  ['--micro-batch', 'train_micro_batch_size_per_gpu'],
+  ['--grad-accum-steps', 'gradient_accumulation_steps'],
+  ['--lora-r', 'lora.r'],
+  ['--lora-targets', 'lora.target_modules'],
+  ['--gpu-mem', 'the device memory'],
+];
+
+/** A makePlan error with telechat-plan's flag names replaced by the config keys (or facts) they stand for. */
+export function inConfigWords(message: string): string {
+  let out = message;
+  for (const [flag, words] of CONFIG_WORDS) out = out.replace(new RegExp(`${flag}(?![\\w-])`, 'g'), words);
+  return out;
 }
 
 export { formatPlan };

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { TRAINER_MAX_SEQ_LEN, TRAINER_PERSISTENCE_THRESHOLD } from '../../src/plan/from_config.js';
 import { planningDoc, PLANNING_DOC } from '../../src/plan/tables.js';
+import { inConfigWords } from '../../src/plan/from_config.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('plan-cli');
@@ -214,6 +215,17 @@ describe('telechat-train --dry-run', () => {
     const planned = r.stdout.split('\n').filter((l) => l.startsWith('plan: ') || l.startsWith('  '));
     expect(planned.join('\n')).toMatch(/plan: .*tiny-model \(telechat\)[\s\S]*memory per rank:[\s\S]*verdict: fits[\s\S]*largest micro-batch that fits: \d+/);
     expect(r.stdout).toMatch(/ZeRO stage 3/);
+    // a CPU run's plan says that its link speeds are assumed
+    expect(r.stdout).toMatch(/^ {2}device: A100-40G's link speeds .* stand in for Gloo between CPU ranks/m);
+  });
+
+  it("names the config's keys, not telechat-plan's flags, when the plan refuses a value", () => {
+    const r = spawnSync(process.execPath, ['dist/cli/train.js', '--config', 'configs/zero3.json', '--output-dir', join(tmp.dir, 'dry-r'), '--dry-run',
+      '--set', 'lora.r=2000000', '--set', 'lora.target_modules=all-linear'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe('telechat-train: lora.r must be a whole number from 1 to 1048576, got 2000000');
+    expect(inConfigWords('--micro-batch 5 x --seq-len 7 = 35 tokens; --gpus 3 is not a whole number of nodes of 2 (--gpus-per-node)'))
+      .toBe("train_micro_batch_size_per_gpu 5 x the dataset's max_seq_len 7 = 35 tokens; the world size 3 is not a whole number of nodes of 2 (the local world size)");
   });
 });
 
