@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       ['$0 --checkpoint output/lora --model models/TeleChat2-7B --output merged', 'a LoRA run\'s latest adapters merged into the base'],
       ['$0 --model TeleChat2-7B --dtype bf16 --output telechat2-7b-bf16', 'an HF TeleChat dir (.bin or safetensors) as a bf16 safetensors HF dir'],
     ])
-    .epilog('Ctrl-C / SIGTERM: the partial output (a hidden temporary beside --output) is removed and the command exits 130 / 143; an existing output is left as it was.')
+    .epilog('Ctrl-C / SIGTERM / SIGHUP (a closed terminal or dropped ssh session): the partial output (a hidden temporary beside --output) is removed and the command exits 130 / 143 / 129; an existing output is left as it was.')
     .strict()
     .wrap(helpWidth())
     .help()
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** Runs an export so that Ctrl-C or SIGTERM removes its temporary and exits 130 / 143. */
+/** Runs an export so that Ctrl-C, SIGTERM or SIGHUP removes its temporary and exits 130 / 143 / 129. */
 function interruptible<T>(steps: Steps<T>): Promise<T> {
   return runInterruptible(steps, (signal) => process.stderr.write(`telechat-export: stopped by ${signal}; the partial output is removed, nothing was written\n`));
 }
