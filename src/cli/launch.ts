@@ -19,8 +19,9 @@ async function main(): Promise<number> {
     .scriptName('telechat-launch')
     .usage('$0 [options] -- COMMAND [ARGS...]')
     .epilog('Starts one process per rank, each in its own process group, with RANK, LOCAL_RANK, WORLD_SIZE, ' +
-      'LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, TELECHAT_RUN_SECRET and OMP_NUM_THREADS (unless set). ' +
-      'If any rank fails, all ranks are stopped and the launcher exits with that rank\'s status. ' +
+      'LOCAL_WORLD_SIZE, NODE_RANK, MASTER_ADDR, MASTER_PORT, TELECHAT_RUN_SECRET, TELECHAT_LAUNCHER_PID, TELECHAT_LAUNCH_ARGV ' +
+      'and OMP_NUM_THREADS (unless set). ' +
+      'If any rank fails, all ranks are stopped (SIGTERM, then SIGKILL after --grace-seconds) and the launcher exits with that rank\'s status. ' +
       'SIGINT/SIGTERM are forwarded: telechat-train ranks finish their step, save a checkpoint and exit 130/143, and so does the launcher; ' +
       'a second signal kills the ranks at once. Ranks stop by themselves if the launcher dies.')
     .option('nproc-per-node', { type: 'number', describe: 'processes (ranks) on this node (default 1); with --hostfile, at most this many per host, as DeepSpeed\'s --num_gpus' })
@@ -30,7 +31,7 @@ async function main(): Promise<number> {
     .option('master-port', { type: 'number', default: DEFAULT_MASTER_PORT, describe: 'rendezvous port on the master' })
     .option('hostfile', { type: 'string', describe: 'DeepSpeed hostfile ("host slots=N" lines); other hosts are started over ssh' })
     .option('export', { type: 'array', string: true, default: [] as string[], describe: 'extra variable names forwarded over ssh (NCCL_* and TELECHAT_* always are)' })
-    .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: 'seconds between SIGTERM and SIGKILL when stopping ranks' })
+    .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: 'seconds between SIGTERM and SIGKILL when ranks are stopped because one failed (a forwarded Ctrl-C / SIGTERM has no kill timer: a save may take minutes)' })
     .option('rank-offset', { type: 'number', hidden: true })
     .option('world-size', { type: 'number', hidden: true })
     .option('watch-stdin', { type: 'boolean', hidden: true, describe: 'stop all ranks when stdin closes (remote nodes)' })
