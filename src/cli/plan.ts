@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     .option('offload-optimizer', { type: 'boolean', default: false, describe: 'fp32 master weights and Adam moments in host memory (stages 1-3)' })
     .option('offload-param', { type: 'boolean', default: false, describe: 'stage-3 parameter chunks in host memory' })
     .option('gradient-checkpointing', { type: 'boolean', default: false, describe: 'recompute each block in backward' })
-    .option('precision', { type: 'string', choices: ['bf16', 'fp16', 'fp32'], default: 'bf16', describe: 'training dtype (the CUDA backend trains in bf16/fp16 only)' })
+    .option('precision', { type: 'string', choices: ['bf16', 'fp16', 'fp32'], default: 'bf16', describe: 'training dtype (default bf16, where the trainer\'s config default is fp32: the CUDA backend trains in bf16/fp16 only)' })
     .option('grad-accum-dtype', { type: 'string', choices: ['fp32', 'bf16', 'fp16'], default: 'fp32', describe: 'gradient accumulation dtype (data_types.grad_accum_dtype; the trainer accumulates in fp32)' })
     .option('lora-r', { type: 'number', describe: 'LoRA rank: frozen base, adapters trained (the config section lora)' })
     .option('lora-targets', { type: 'string', describe: 'comma-separated HF module names, or dotted suffixes of their paths (self_attention.query), or all-linear alone (default: every projection of a block)' })
