@@ -90,6 +90,15 @@ describe('telechat-launch', () => {
     expect(r.ms).toBeLessThan(10_000);
   });
 
+  it('refuses a --grace-seconds that no timer can wait (negative, or past setTimeout\'s 2^31 - 1 ms), starting nothing', async () => {
+    for (const g of ['-5', '3000000']) {
+      const r = await runLauncher(['--nproc-per-node', '1', '--grace-seconds', g, '--', 'node', '-e', 'console.log("STARTED")'], {});
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(`telechat-launch: --grace-seconds must be a number of seconds from 0 to 2147483, got ${Number(g)}`);
+      expect(r.stdout).not.toContain('STARTED');
+    }
+  });
+
   it('forwards SIGTERM to every rank and exits 143', async () => {
     const port = await freePort();
     let sent = false;
