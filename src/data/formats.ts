@@ -140,6 +140,23 @@ function field(obj: Json, key: string, where: string): unknown {
 function stringField(obj: Json, key: string, where: string): string {
   const v = field(obj, key, where);
   if (typeof v !== 'string') throw new BadLine('bad-type', `field "${key}"${where} must be a string, got ${typeName(v)}`);
+  return wellFormed(v, `field "${key}"${where}`);
+}
+
+/** With the u flag a surrogate pair is one code point, so this matches only a lone (unpaired) surrogate. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * A JSON escape such as "\ud800" (valid JSON, valid UTF-8 bytes) can still decode to a lone UTF-16
+ * surrogate, which is no character: encoding it to UTF-8 would silently turn it into U+FFFD (Python
+ * sentencepiece refuses it outright). Refused naming the field.
+ */
+function wellFormed(v: string, what: string): string {
+  const m = LONE_SURROGATE.exec(v);
+  if (m) {
+    const hex = m[0].charCodeAt(0).toString(16);
+    throw new BadLine('non-utf8', `${what} holds a lone surrogate \\u${hex} (a JSON escape that is not a character), so it is not valid Unicode text`);
+  }
   return v;
 }
 
@@ -315,7 +332,7 @@ function parseTelechat(obj: Json): Conversation {
 function optionalSystem(obj: Json): string | undefined {
   if (!('system' in obj) || obj.system === null || obj.system === undefined) return undefined;
   if (typeof obj.system !== 'string') throw new BadLine('bad-type', `field "system" must be a string, got ${typeName(obj.system)}`);
-  return obj.system === '' ? undefined : obj.system;
+  return obj.system === '' ? undefined : wellFormed(obj.system, 'field "system"');
 }
 
 /** An optional string field: absent or null is "". */
@@ -323,7 +340,7 @@ function optionalString(obj: Json, key: string): string {
   const v = obj[key];
   if (v === undefined || v === null) return '';
   if (typeof v !== 'string') throw new BadLine('bad-type', `field "${key}" must be a string, got ${typeName(v)}`);
-  return v;
+  return wellFormed(v, `field "${key}"`);
 }
 
 /**
@@ -360,6 +377,8 @@ function parseAlpaca(obj: Json): Conversation {
       if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
         throw new BadLine('bad-type', `history[${i}] must be a [question, answer] pair of strings`);
       }
+      wellFormed(pair[0], `the question in history[${i}]`);
+      wellFormed(pair[1], `the answer in history[${i}]`);
       if (pair[0].trim() === '') throw new BadLine('empty-content', `empty question in history[${i}]`);
       if (pair[1].trim() === '') throw new BadLine('empty-content', `empty answer in history[${i}]`);
       messages.push({ role: 'user', content: pair[0] }, { role: 'bot', content: pair[1] });

@@ -1,0 +1,68 @@
+// Acceptance checks of telechat-data on inputs a LLaMA-Factory / TeleChat user brings, driven
+// through the command line (node dist/cli/data.js) as docs/data.md describes it: every bad input
+// is one error naming FILE:LINE (or the file), a non-zero exit and no output dir.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const work = mkdtempSync(join(tmpdir(), 'accept-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function cli(args: string[], cwd?: string) {
+  const script = join(process.cwd(), 'dist/cli/data.js');
+  const r = spawnSync('node', [script, ...args], { encoding: 'utf8', cwd });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const TOK = join(process.cwd(), 'data/tokenizer');
+let n = 0;
+/** Builds `lines` (written to a fresh file) and returns the result plus the paths used. */
+function build(lines: string[], extra: string[] = [], name = 'in.jsonl') {
+  const dir = join(work, `case-${n++}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const input = join(dir, name);
+  writeFileSync(input, lines.join('\n') + '\n');
+  const output = join(dir, 'ds');
+  const r = cli(['build', '--input', input, '--tokenizer', TOK, '--template', 'telechat2', '--output', output, '--max-seq-len', '256', ...extra]);
+  return { ...r, input, output, dir };
+}
+
+const good = JSON.stringify({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] });
+
+describe('lone surrogates (JSON escapes that are no character)', () => {
+  // "\ud800" is valid JSON in valid UTF-8, but decodes to no character: encoding it would turn it
+  // into U+FFFD silently (Python sentencepiece refuses it). Paired escapes (an emoji) are fine.
+  const lone = String.raw`{"messages": [{"role": "user", "content": "lone \ud800 here"}, {"role": "assistant", "content": "ok"}]}`;
+  it('is refused naming file, line and field, with no output', () => {
+    const r = build([good, lone]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/in\.jsonl:2: field "content" in messages\[0\] holds a lone surrogate \\ud800/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(r.output)).toBe(false);
+  });
+  it('is named in system, alpaca history and telechat v1 fields too', () => {
+    const cases: Array<[string, RegExp]> = [
+      [String.raw`{"system": "\udfff", "dialog": [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}]}`, /field "system" holds a lone surrogate \\udfff/],
+      [String.raw`{"instruction": "q", "output": "a", "history": [["q0", "a\ud83d"]]}`, /the answer in history\[0\] holds a lone surrogate \\ud83d/],
+      [String.raw`{"instruction": "q", "input": "\ude00", "output": "a"}`, /field "input" holds a lone surrogate \\ude00/],
+      [String.raw`{"input": "q", "output": "a\ud800"}`, /field "output" holds a lone surrogate \\ud800/],
+    ];
+    for (const [line, msg] of cases) {
+      const r = build([line]);
+      expect(r.code, line).toBe(1);
+      expect(r.stderr, line).toMatch(msg);
+    }
+  });
+  it('a surrogate pair (an escaped emoji) builds, and --skip-bad counts the lone one as non-utf8', () => {
+    const pair = String.raw`{"messages": [{"role": "user", "content": "smile \ud83d\ude00"}, {"role": "assistant", "content": "ok"}]}`;
+    const r = build([pair, lone], ['--skip-bad']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(r.output, 'manifest.json'), 'utf8'));
+    const src = Object.values(m.sources)[0] as { kept: number; skipped: Record<string, number> };
+    expect(src.kept).toBe(1);
+    expect(src.skipped).toEqual({ 'non-utf8': 1 });
+  });
+});
