@@ -2,6 +2,7 @@
 // telechat-data: build a dataset dir from multi-turn jsonl, or inspect one.
 import { helpWidth, integers, usageErrorLine, usageFail, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
+import { join } from 'node:path';
 
 import { buildDataset, DataError, type BuildProgress } from '../data/builder.js';
 import { FORMATS, type FormatName } from '../data/formats.js';
@@ -86,11 +87,19 @@ async function inspect(argv: { dir?: string; row?: number; tokenizer?: string; v
     if (argv.row !== undefined && argv.row >= reader.numRows) {
       throw new DataError(`${argv.dir}: --row ${argv.row} out of range (dataset has ${reader.numRows} rows)`);
     }
-    process.stdout.write(summarize(reader.manifest) + '\n');
-    if (argv.verify) {
-      const rows = await reader.checkAllRows();
-      const m = reader.manifest;
-      process.stdout.write(`verified: ${m.shards.length} shard(s) match manifest.json (size, sha256); ${rows} rows valid (ids < ${reader.vocab})\n`);
+    // the held-out split is part of the dir: its shards are checked (and with --verify its rows) too
+    const val = reader.manifest.val !== undefined ? DatasetReader.open(join(argv.dir, 'val')) : undefined;
+    try {
+      process.stdout.write(summarize(reader.manifest) + '\n');
+      if (argv.verify) {
+        for (const [r, where] of [[reader, ''], ...(val ? [[val, 'val/: ']] : [])] as Array<[DatasetReader, string]>) {
+          const rows = await r.checkAllRows();
+          const m = r.manifest;
+          process.stdout.write(`verified: ${where}${m.shards.length} shard(s) match manifest.json (size, sha256); ${rows} rows valid (ids < ${r.vocab})\n`);
+        }
+      }
+    } finally {
+      await val?.close();
     }
     if (argv.row === undefined) return;
     const tok = manifestTokenizer(reader.manifest, argv.tokenizer);
@@ -152,7 +161,7 @@ await yargs(argv)
   )
   .command(
     'inspect [dir]',
-    'print a dataset dir\'s stats after checking its shards\' sha256; --row N renders a row with its loss tokens marked',
+    'print a dataset dir\'s stats after checking its shards\' sha256 (val/\'s too); --row N renders a row with its loss tokens marked',
     (y) =>
       y
         .positional('dir', { type: 'string', describe: 'dataset dir' })
@@ -162,7 +171,7 @@ await yargs(argv)
         .option('verify', {
           type: 'boolean',
           default: false,
-          describe: 'also read and check every row (ids in the vocabulary, labels -100 or the token, doc_lens); exit 1 naming shard and row',
+          describe: 'also read and check every row, val/\'s too (ids in the vocabulary, labels -100 or the token, doc_lens); exit 1 naming shard and row',
         })
         .example('$0 inspect /tmp/ds --row 0', 'stats, then row 0 with [[loss tokens]] marked')
         .example('$0 inspect /tmp/ds --verify', 'check every shard and row'),

@@ -66,3 +66,26 @@ describe('lone surrogates (JSON escapes that are no character)', () => {
     expect(src.skipped).toEqual({ 'non-utf8': 1 });
   });
 });
+
+describe('inspect checks the held-out split (val/) as part of the dataset dir', () => {
+  const lines = Array.from({ length: 40 }, (_, i) =>
+    JSON.stringify({ messages: [{ role: 'user', content: `question ${i}` }, { role: 'assistant', content: `answer number ${i}` }] }),
+  );
+  it('--verify verifies val/ too, and a damaged val/ shard fails naming the file', () => {
+    const r = build(lines, ['--val-size', '0.25']);
+    expect(r.code, r.stderr).toBe(0);
+    const ok = cli(['inspect', r.output, '--verify']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^verified: val\/: 1 shard\(s\) match manifest\.json/m);
+    // flip one byte in the middle of val/'s shard
+    const shard = join(r.output, 'val', 'shard-00000.arrow');
+    const bytes = readFileSync(shard);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(shard, bytes);
+    for (const args of [['inspect', r.output, '--verify'], ['inspect', r.output]]) {
+      const bad = cli(args);
+      expect(bad.code, args.join(' ')).toBe(1);
+      expect(bad.stderr).toMatch(/val\/shard-00000\.arrow: sha256 [0-9a-f]+… does not match manifest\.json's/);
+    }
+  });
+});
