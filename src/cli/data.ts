@@ -81,6 +81,8 @@ async function build(argv: {
 
 async function inspect(argv: { dir?: string; row?: number; tokenizer?: string; verify: boolean }): Promise<void> {
   if (argv.dir === undefined) usageFail('inspect needs <dir>, a dataset dir');
+  // it only renders a row's text: given alone it would do nothing
+  if (argv.tokenizer !== undefined && argv.row === undefined) usageFail('--tokenizer is only read with --row N (it renders that row\'s text)');
   const reader = DatasetReader.open(argv.dir); // checks every shard's size and sha256
   try {
     // a row the dataset does not have is bad input: refused before the stats are printed
@@ -167,7 +169,7 @@ await yargs(argv)
         .positional('dir', { type: 'string', describe: 'dataset dir' })
         .option('row', { type: 'number', describe: 'row index to render' })
         .middleware(integers({ row: { min: 0 } }), true)
-        .option('tokenizer', { type: 'string', describe: 'tokenizer dir, if it moved since the build' })
+        .option('tokenizer', { type: 'string', describe: 'tokenizer dir for --row, if it moved since the build' })
         .option('verify', {
           type: 'boolean',
           default: false,

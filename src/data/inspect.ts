@@ -47,10 +47,16 @@ export function summarize(m: Manifest): string {
   return lines.join('\n');
 }
 
-/** The build's tokenizer when it is still where it was and unchanged, else undefined. */
+/**
+ * The build's tokenizer when it is still where it was and unchanged, else undefined; a tokenizer
+ * dir the user names (`override`, inspect's --tokenizer) must hold it, else an error.
+ */
 export function manifestTokenizer(m: Manifest, override?: string): Tokenizer | undefined {
   const dir = override ?? m.tokenizer.dir;
-  if (!existsSync(join(dir, m.tokenizer.file))) return undefined;
+  if (!existsSync(join(dir, m.tokenizer.file))) {
+    if (override === undefined) return undefined;
+    throw new Error(`--tokenizer ${override}: no ${m.tokenizer.file} there (the dataset was built with ${join(m.tokenizer.dir, m.tokenizer.file)})`);
+  }
   const tok = loadTokenizer(dir);
   if (tok.sha256 !== m.tokenizer.sha256) {
     tok.close();

@@ -89,3 +89,24 @@ describe('inspect checks the held-out split (val/) as part of the dataset dir', 
     }
   });
 });
+
+describe('inspect --tokenizer is never accepted and then ignored', () => {
+  it('a --tokenizer dir without the build\'s tokenizer file is an error, not a silent fall-back to raw ids', () => {
+    const r = build([good]);
+    expect(r.code, r.stderr).toBe(0);
+    const empty = join(r.dir, 'no-tokenizer');
+    mkdirSync(empty);
+    const bad = cli(['inspect', r.output, '--row', '0', '--tokenizer', empty]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--tokenizer .*no-tokenizer: no tokenizer\.model there \(the dataset was built with .*data\/tokenizer\/tokenizer\.model\)/);
+    const ok = cli(['inspect', r.output, '--row', '0', '--tokenizer', TOK]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('<_user>hi<_bot>[[hello]][[<_end>]]');
+  });
+  it('--tokenizer without --row (where nothing reads it) is refused', () => {
+    const r = build([good]);
+    const bad = cli(['inspect', r.output, '--tokenizer', TOK]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--tokenizer is only read with --row N/);
+  });
+});
