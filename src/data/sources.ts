@@ -39,6 +39,23 @@ function lineCol(text: string, offset: number): { line: number; col: number } {
   return { line, col: offset - start + 1 };
 }
 
+/** Keys that mark a conversation line (formats.ts): a .json file holding one is jsonl, not a mixing file. */
+const CONVERSATION_KEYS = ['dialog', 'messages', 'conversations', 'instruction', 'input', 'output'];
+
+/** For a .json that does not parse: when its first line is a JSON object on its own, the file is jsonl. */
+function jsonlHint(text: string): string {
+  const first = text.split('\n', 1)[0]!.trim();
+  try {
+    const v: unknown = JSON.parse(first);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v) && text.trim() !== first) {
+      return '; its first line is a JSON object on its own, so it looks like jsonl (one conversation per line): name it .jsonl';
+    }
+  } catch {
+    // not jsonl either
+  }
+  return '';
+}
+
 export function parseInputs(input: string): Source[] {
   const items = input.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (items.length === 0) throw new Error('--input: no file given');
@@ -67,16 +84,37 @@ function readMixFile(mixPath: string): Source[] {
     const reason = msg.replace(/\s*in JSON at position \d+( \(line \d+ column \d+\))?/, '');
     if (pos) {
       const { line, col } = lineCol(text, Number(pos[1]));
-      throw new Error(`${mixPath}:${line}:${col}: the mixing file is not valid JSON (${reason})`);
+      throw new Error(`${mixPath}:${line}:${col}: the mixing file is not valid JSON (${reason})${jsonlHint(text)}`);
     }
-    throw new Error(`${mixPath}: the mixing file is not valid JSON (${reason})`);
+    throw new Error(`${mixPath}: the mixing file is not valid JSON (${reason})${jsonlHint(text)}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (Array.isArray(value)) {
+    // LLaMA-Factory's own datasets (alpaca_en_demo.json, ...) are JSON arrays of records
+    throw new Error(
+      `${mixPath}: a JSON array (${value.length} items), not a mixing file: conversations are read from jsonl, one JSON ` +
+        `object per line (convert a .json dataset with: jq -c '.[]' ${mixPath} > ${mixPath.replace(/\.json$/, '')}.jsonl); ` +
+        `a .json --input is a mixing file {"file.jsonl": weight, ...}`,
+    );
+  }
+  if (typeof value !== 'object' || value === null) {
     throw new Error(`${mixPath}: a mixing file must be an object {"file.jsonl": weight, ...}`);
   }
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) throw new Error(`${mixPath}: the mixing file names no input`);
+  const conversationKey = CONVERSATION_KEYS.find((k) => k in value && typeof (value as Record<string, unknown>)[k] !== 'number');
+  if (conversationKey !== undefined) {
+    throw new Error(
+      `${mixPath}: a conversation (it has "${conversationKey}"), not a mixing file {"file.jsonl": weight, ...}: ` +
+        'give conversations in a .jsonl file, one per line',
+    );
+  }
   return entries.map(([name, w]) => {
+    if (typeof w === 'object' && w !== null && !Array.isArray(w) && 'file_name' in w) {
+      throw new Error(
+        `${mixPath}: key "${name}": {"file_name": ...} is a LLaMA-Factory dataset_info.json entry, not a weight; ` +
+          'give the dataset files themselves (as jsonl) to --input, or a mixing file {"file.jsonl": weight, ...}',
+      );
+    }
     if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) {
       throw new Error(`${mixPath}: key "${name}": weight must be a positive number, got ${JSON.stringify(w)}`);
     }

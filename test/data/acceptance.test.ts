@@ -110,3 +110,35 @@ describe('inspect --tokenizer is never accepted and then ignored', () => {
     expect(bad.stderr).toMatch(/--tokenizer is only read with --row N/);
   });
 });
+
+describe('a .json --input that is not a mixing file says what it is', () => {
+  const record = { instruction: 'Say hi', input: '', output: 'hi' };
+  const cases: Array<[string, string, RegExp]> = [
+    // LLaMA-Factory ships its datasets as JSON arrays (data/alpaca_en_demo.json)
+    ['alpaca_en_demo.json', JSON.stringify([record, record], null, 2), /alpaca_en_demo\.json: a JSON array \(2 items\), not a mixing file: .*jq -c '\.\[\]'/],
+    ['dataset_info.json', JSON.stringify({ alpaca_en_demo: { file_name: 'alpaca_en_demo.json' } }), /dataset_info\.json: key "alpaca_en_demo": \{"file_name": \.\.\.\} is a LLaMA-Factory dataset_info\.json entry, not a weight/],
+    ['one.json', JSON.stringify(record), /one\.json: a conversation \(it has "instruction"\), not a mixing file/],
+    ['two.json', `${JSON.stringify(record)}\n${JSON.stringify(record)}`, /two\.json:2:1: the mixing file is not valid JSON .*looks like jsonl .*name it \.jsonl/],
+  ];
+  for (const [name, text, message] of cases) {
+    it(name, () => {
+      const dir = join(work, `json-${name}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, name), text);
+      const r = cli(['build', '--input', name, '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds', '--max-seq-len', '64'], dir);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(existsSync(join(dir, 'ds'))).toBe(false);
+    });
+  }
+  it('a real mixing file still builds', () => {
+    const dir = join(work, 'json-mix');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'a.jsonl'), good + '\n');
+    writeFileSync(join(dir, 'mix.json'), JSON.stringify({ 'a.jsonl': 2 }));
+    const r = cli(['build', '--input', 'mix.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds', '--max-seq-len', '64'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'ds', 'manifest.json'), 'utf8')).documents).toBe(2);
+  });
+});
