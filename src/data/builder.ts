@@ -450,6 +450,8 @@ async function buildInto(
         batch.push({ conv, src });
         if (batch.length >= LINES_PER_BATCH) await flush();
       }
+      // an input with nothing in it is a wrong path or a failed export, not a source of zero lines
+      if (st.lines === 0) throw new DataError(`${src.display}: no conversation in it (the file is empty or has only blank lines)`);
       await flush();
       await previous;
       bytesBefore += weightedBytes(src);

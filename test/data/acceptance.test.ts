@@ -142,3 +142,20 @@ describe('a .json --input that is not a mixing file says what it is', () => {
     expect(JSON.parse(readFileSync(join(dir, 'ds', 'manifest.json'), 'utf8')).documents).toBe(2);
   });
 });
+
+describe('an input file with no line in it', () => {
+  for (const [what, text] of [['empty', ''], ['blank lines only (CRLF, tabs)', '\r\n  \r\n\t\n']] as const) {
+    it(`${what}: one error naming that file, also beside a good file`, () => {
+      const dir = join(work, `empty-${what.length}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'good.jsonl'), good + '\n');
+      writeFileSync(join(dir, 'empty.jsonl'), text);
+      for (const input of ['empty.jsonl', 'good.jsonl,empty.jsonl']) {
+        const r = cli(['build', '--input', input, '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds', '--max-seq-len', '64'], dir);
+        expect(r.code, input).toBe(1);
+        expect(r.stderr.trim()).toBe('telechat-data: empty.jsonl: no conversation in it (the file is empty or has only blank lines)');
+        expect(existsSync(join(dir, 'ds'))).toBe(false);
+      }
+    });
+  }
+});
