@@ -5,7 +5,7 @@
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
 import { createHash } from 'node:crypto';
 import { outputDirProblem } from '../checkpoint/output_path.js';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import {
@@ -417,10 +417,15 @@ async function buildInto(
   }
 
   async function readSources(): Promise<void> {
-    const seen = new Set<string>();
+    // one file under two spellings (a.jsonl and ./a.jsonl, or a link) would be read twice: a weight is how to repeat it
+    const seen = new Map<string, string>();
     for (const [index, src] of sources.entries()) {
-      if (seen.has(src.name)) throw new DataError(`--input: ${src.name} is given twice`);
-      seen.add(src.name);
+      const real = realpathSync(src.path);
+      const before = seen.get(real);
+      if (before !== undefined) {
+        throw new DataError(`--input: ${src.name} is given twice${before !== src.name ? ` (also as ${before})` : ''}; a mixing file weight repeats a file`);
+      }
+      seen.set(real, src.name);
       const st = train.statsOf(src);
       bytesNow = bytesBefore;
       for await (const line of weightedLines(src, index, seed, (b) => (bytesNow = bytesBefore + b))) {

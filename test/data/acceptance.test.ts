@@ -2,7 +2,7 @@
 // through the command line (node dist/cli/data.js) as docs/data.md describes it: every bad input
 // is one error naming FILE:LINE (or the file), a non-zero exit and no output dir.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -158,4 +158,26 @@ describe('an input file with no line in it', () => {
       }
     });
   }
+});
+
+describe('one file given twice under two spellings', () => {
+  it('is refused like the same spelling twice (it would be read twice)', () => {
+    const dir = join(work, 'twice');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'a.jsonl'), good + '\n');
+    writeFileSync(join(dir, 'mix.json'), JSON.stringify({ 'a.jsonl': 1, './a.jsonl': 0.5 }));
+    symlinkSync('a.jsonl', join(dir, 'link.jsonl'));
+    const cases: Array<[string, RegExp]> = [
+      ['a.jsonl,a.jsonl', /--input: a\.jsonl is given twice; /],
+      ['a.jsonl,./a.jsonl', /--input: \.\/a\.jsonl is given twice \(also as a\.jsonl\)/],
+      ['a.jsonl,link.jsonl', /--input: link\.jsonl is given twice \(also as a\.jsonl\)/],
+      ['mix.json', /--input: \.\/a\.jsonl is given twice \(also as a\.jsonl\)/],
+    ];
+    for (const [input, message] of cases) {
+      const r = cli(['build', '--input', input, '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds', '--max-seq-len', '64'], dir);
+      expect(r.code, input).toBe(1);
+      expect(r.stderr, input).toMatch(message);
+      expect(existsSync(join(dir, 'ds'))).toBe(false);
+    }
+  });
 });
