@@ -86,13 +86,31 @@ export function detectFormat(obj: Json): FormatName {
  */
 const METADATA_KEYS = ['id', 'source', 'meta', 'metadata'] as const;
 
+/**
+ * LLaMA-Factory's multimodal columns (mllm_demo.json: "<image>" in the text, the files in "images"):
+ * training input a text-only model cannot take, so read (in its three formats) only to refuse them
+ * when non-empty, as a "tools" list is, rather than train on text that points at missing media.
+ */
+const MEDIA_KEYS = ['images', 'videos', 'audios'] as const;
+
+function refuseMedia(obj: Json): void {
+  for (const key of MEDIA_KEYS) {
+    if (!emptyTools(obj[key])) {
+      throw new BadLine(
+        'unsupported',
+        `field "${key}" lists media, but telechat-train trains text-only models: remove it (and its placeholders in the text) or leave it empty`,
+      );
+    }
+  }
+}
+
 /** The keys each format reads on a line. */
 const FORMAT_FIELDS: Record<FormatName, readonly string[]> = {
   telechat: ['input', 'output'],
   telechat2: ['system', 'dialog', 'multiturn', 'tool'],
-  messages: ['system', 'messages', 'tools', 'functions'],
-  sharegpt: ['system', 'conversations', 'tools'],
-  alpaca: ['system', 'instruction', 'input', 'output', 'history'],
+  messages: ['system', 'messages', 'tools', 'functions', ...MEDIA_KEYS],
+  sharegpt: ['system', 'conversations', 'tools', ...MEDIA_KEYS],
+  alpaca: ['system', 'instruction', 'input', 'output', 'history', 'tools', ...MEDIA_KEYS],
 };
 
 /**
@@ -415,6 +433,7 @@ function parseAs(obj: Json, fmt: FormatName, ignored: Set<string>): Conversation
     case 'messages':
       refuseTools(obj, 'tools', fmt);
       refuseTools(obj, 'functions', fmt);
+      refuseMedia(obj);
       // A top-level "system" is the system prompt, as in sharegpt (LLaMA-Factory's system column).
       return pairTurns(
         messagesFrom(arrayField(obj, 'messages'), 'messages', 'role', 'content', ROLE_MAPS.messages, ignored, {
@@ -426,6 +445,7 @@ function parseAs(obj: Json, fmt: FormatName, ignored: Set<string>): Conversation
       );
     case 'sharegpt':
       refuseTools(obj, 'tools', fmt);
+      refuseMedia(obj);
       return pairTurns(
         messagesFrom(arrayField(obj, 'conversations'), 'conversations', 'from', 'value', ROLE_MAPS.sharegpt, ignored, {
           toolRoles: TOOL_ROLES.sharegpt,
@@ -433,6 +453,9 @@ function parseAs(obj: Json, fmt: FormatName, ignored: Set<string>): Conversation
         optionalSystem(obj),
       );
     case 'alpaca':
+      // LLaMA-Factory maps a "tools" column for alpaca too; refused as in sharegpt
+      refuseTools(obj, 'tools', fmt);
+      refuseMedia(obj);
       return parseAlpaca(obj);
   }
 }

@@ -181,3 +181,39 @@ describe('one file given twice under two spellings', () => {
     }
   });
 });
+
+describe('LLaMA-Factory columns a text template cannot express are refused in every format', () => {
+  const tools = JSON.stringify([{ name: 'get_weather', parameters: {} }]);
+  const cases: Array<[string, object, RegExp]> = [
+    // LLaMA-Factory's converter reads a mapped "tools" column for alpaca as for sharegpt
+    ['alpaca tools', { instruction: 'weather?', output: 'calling', tools }, /field "tools" lists tools, but the alpaca format has no tool template/],
+    ['alpaca images', { instruction: '<image>who?', output: 'a cat', images: ['a.jpg'] }, /field "images" lists media, but telechat-train trains text-only models/],
+    [
+      'messages images (mllm_demo.json)',
+      { messages: [{ role: 'user', content: '<image>Who are they?' }, { role: 'assistant', content: 'players' }], images: ['mllm_demo_data/1.jpg'] },
+      /field "images" lists media/,
+    ],
+    ['sharegpt videos', { conversations: [{ from: 'human', value: '<video>what?' }, { from: 'gpt', value: 'a dog' }], videos: ['v.mp4'] }, /field "videos" lists media/],
+    ['sharegpt audios', { conversations: [{ from: 'human', value: '<audio>what?' }, { from: 'gpt', value: 'rain' }], audios: ['a.wav'] }, /field "audios" lists media/],
+  ];
+  for (const [what, line, message] of cases) {
+    it(what, () => {
+      const r = build([good, JSON.stringify(line)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/in\.jsonl:2: /);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(r.output)).toBe(false);
+    });
+  }
+  it('empty ones carry nothing and are not reported as ignored keys', () => {
+    const r = build([
+      JSON.stringify({ instruction: 'q', output: 'a', tools: '', images: [] }),
+      JSON.stringify({ conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }], tools: '[]', videos: null }),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/note:/);
+    const m = JSON.parse(readFileSync(join(r.output, 'manifest.json'), 'utf8'));
+    expect((Object.values(m.sources)[0] as { kept: number; ignored_keys?: object }).kept).toBe(2);
+    expect((Object.values(m.sources)[0] as { ignored_keys?: object }).ignored_keys).toBeUndefined();
+  });
+});
