@@ -291,7 +291,7 @@ const model = obj({
 // prebuilt dataset dir must agree with every option that is set (DESIGN.md).
 const data = obj({
   path: str(null, { nullable: true }), // dataset dir, .jsonl or mixing .json (--data)
-  max_seq_len: int(null, { above: 0, nullable: true }), // rows built; null = training.max_seq_len, else 2048
+  max_seq_len: int(null, { min: 8, nullable: true }), // rows built (the builder needs >= 8); null = training.max_seq_len, else 2048
   template: str(null, { nullable: true }), // chat template for raw input; null = from the model
   format: str(null, { nullable: true }), // raw input format; null = "auto" (detected per line)
   loss_on: oneOf(['all', 'last'], null, { nullable: true }), // which assistant turns carry loss; null = "all"

@@ -471,7 +471,8 @@ async function buildInto(
   if (train.rows === 0 && val && val.documents > 0) {
     throw new DataError(`${valSizeKey} ${valSize} holds out every conversation that survived (${val.documents}): none is left to train on; lower it`);
   }
-  if (train.rows === 0) throw new DataError('no conversation survived: every input line was skipped or too long for --max-seq-len (with an answer that carries loss)' + (val ? ' (or was held out for the eval split: --val-size, data.val_size)' : ''));
+  // max_seq_len by value: the trainer builds with data.max_seq_len (or training.max_seq_len), not a flag of ours
+  if (train.rows === 0) throw new DataError(`no conversation survived: every input line was skipped or too long for max_seq_len ${maxSeqLen} (with an answer that carries loss)` + (val ? ' (or was held out for the eval split: --val-size, data.val_size)' : ''));
   const base = {
     format: MANIFEST_FORMAT,
     format_version: MANIFEST_VERSION,

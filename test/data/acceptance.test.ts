@@ -217,3 +217,27 @@ describe('LLaMA-Factory columns a text template cannot express are refused in ev
     expect((Object.values(m.sources)[0] as { ignored_keys?: object }).ignored_keys).toBeUndefined();
   });
 });
+
+describe('telechat-train names the data key, not telechat-data\'s flag', () => {
+  function dryRun(set: string) {
+    const r = spawnSync(
+      'node',
+      ['dist/cli/train.js', '--config', 'configs/zero1.json', '--init', 'random', '--model-config', 'data/tiny-model/config.json',
+        '--data', 'data/sample-conversations.jsonl', '--output-dir', join(work, 'run'), '--dry-run', '--set', set],
+      { encoding: 'utf8' },
+    );
+    return { code: r.status, stderr: r.stderr };
+  }
+  it('data.max_seq_len below the builder\'s minimum is refused by its key', () => {
+    const r = dryRun('data.max_seq_len=4');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/key "data\.max_seq_len" expects an integer >= 8/);
+    expect(r.stderr).not.toMatch(/--max-seq-len/);
+  });
+  it('a length every conversation exceeds says which length, without telechat-data\'s flag', () => {
+    const r = dryRun('data.max_seq_len=8');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no conversation survived: every input line was skipped or too long for max_seq_len 8 /);
+    expect(existsSync(join(work, 'run'))).toBe(false);
+  });
+});
