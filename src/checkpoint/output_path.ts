@@ -1,7 +1,7 @@
 // Where an output directory may be created: every part of its path that exists must be a
 // directory (or a link to one). The HF writer, the dataset builder and the trainer check this
 // before writing anything, so the error names the part at fault instead of mkdir's errno.
-// And where telechat-export may not write: over anything it reads.
+// And where telechat-export and telechat-data build may not write: over anything they read.
 import { type Dirent, existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
@@ -66,7 +66,7 @@ export interface ReadPath {
  * replaces the output whole) would destroy or change under the reader. A clause naming both
  * paths, or null. Real paths are compared, so a link on either side counts as what it points to.
  */
-export function outputOverlapProblem(output: string, inputs: readonly ReadPath[]): string | null {
+export function outputOverlapProblem(output: string, inputs: readonly ReadPath[], reader = 'the export'): string | null {
   const out = realPathOf(output);
   const targets = inputs.flatMap(readTargets);
   // the closest relation first: "is the checkpoint" says more than "lies inside the run"
@@ -77,7 +77,7 @@ export function outputOverlapProblem(output: string, inputs: readonly ReadPath[]
   ];
   for (const [relation, holds] of relations) {
     const hit = targets.find(holds);
-    if (hit) return `--output ${relation} ${hit.name}, which the export reads`;
+    if (hit) return `--output ${relation} ${hit.name}, which ${reader} reads`;
   }
   return null;
 }

@@ -4,7 +4,7 @@
 // documents of a count `--val-size N`, and the copies of the last one's conversation). The output is
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
 import { createHash } from 'node:crypto';
-import { outputDirProblem } from '../checkpoint/output_path.js';
+import { outputDirProblem, outputOverlapProblem, type ReadPath } from '../checkpoint/output_path.js';
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -113,6 +113,15 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
   if (opts.modelDir !== undefined) checkDir(opts.modelDir, 'model');
   if (opts.tokenizerDir !== opts.modelDir) checkDir(opts.tokenizerDir, 'tokenizer');
   const sources = parseInputs(opts.input);
+  // --overwrite replaces the output whole: never over (or around) what the build reads. A file
+  // inside a tokenizer or model dir under a new name is harmless (nothing there is read).
+  const reads: ReadPath[] = [
+    ...opts.input.split(',').map((s) => s.trim()).filter((s) => s !== '').map((path) => ({ path, what: 'input' })),
+    ...sources.map((s) => ({ path: s.path, what: 'input' })),
+    ...[opts.tokenizerDir, ...(opts.modelDir !== undefined ? [opts.modelDir] : [])].map((path) => ({ path, what: 'the tokenizer dir', reads: () => false })),
+  ];
+  const overlap = outputOverlapProblem(output, reads, 'the build');
+  if (overlap !== null) throw new DataError(`${opts.output}: ${overlap}: write the dataset elsewhere`);
   const templateName = chooseTemplate(opts.modelDir ?? opts.tokenizerDir, opts.template);
   const template = getTemplate(templateName);
   const format = opts.format ?? 'auto';

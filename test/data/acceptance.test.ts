@@ -241,3 +241,35 @@ describe('telechat-train names the data key, not telechat-data\'s flag', () => {
     expect(existsSync(join(work, 'run'))).toBe(false);
   });
 });
+
+describe('--output --overwrite never replaces what the build reads', () => {
+  it('an output that is or contains an input, the mixing file or the tokenizer dir is refused, and they survive', () => {
+    const dir = join(work, 'overlap');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    mkdirSync(join(dir, 'mixes'), { recursive: true });
+    writeFileSync(join(dir, 'data', 'a.jsonl'), good + '\n');
+    writeFileSync(join(dir, 'mixes', 'mix.json'), JSON.stringify({ '../data/a.jsonl': 1 }));
+    mkdirSync(join(dir, 'tok'));
+    for (const f of ['tokenizer.model', 'tokenizer_config.json']) writeFileSync(join(dir, 'tok', f), readFileSync(join(TOK, f)));
+    const cases: Array<[string, string, RegExp]> = [
+      ['data/a.jsonl', 'data', /^telechat-data: data: --output contains input data\/a\.jsonl, which the build reads: write the dataset elsewhere$/],
+      ['data/a.jsonl', '.', /--output contains input data\/a\.jsonl/],
+      ['mixes/mix.json', 'mixes', /--output contains input mixes\/mix\.json/],
+      ['mixes/mix.json', 'data', /--output contains input .*data\/a\.jsonl/],
+      ['data/a.jsonl', 'tok', /--output is the tokenizer dir tok, which the build reads/],
+    ];
+    for (const [input, output, message] of cases) {
+      const r = cli(['build', '--input', input, '--tokenizer', 'tok', '--template', 'telechat2', '--output', output, '--max-seq-len', '64', '--overwrite'], dir);
+      expect(r.code, `${input} -> ${output}`).toBe(1);
+      expect(r.stderr.trim(), `${input} -> ${output}`).toMatch(message);
+    }
+    expect(readFileSync(join(dir, 'data', 'a.jsonl'), 'utf8')).toBe(good + '\n');
+    expect(existsSync(join(dir, 'mixes', 'mix.json'))).toBe(true);
+    expect(existsSync(join(dir, 'tok', 'tokenizer.model'))).toBe(true);
+    // a new dir inside the tokenizer dir or beside the input is fine
+    for (const output of ['tok/ds', 'data/ds']) {
+      const r = cli(['build', '--input', 'data/a.jsonl', '--tokenizer', 'tok', '--template', 'telechat2', '--output', output, '--max-seq-len', '64', '--overwrite'], dir);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+});
