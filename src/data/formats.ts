@@ -106,7 +106,7 @@ function refuseMedia(obj: Json): void {
 
 /** The keys each format reads on a line. */
 const FORMAT_FIELDS: Record<FormatName, readonly string[]> = {
-  telechat: ['input', 'output'],
+  telechat: ['system', 'input', 'output'],
   telechat2: ['system', 'dialog', 'multiturn', 'tool'],
   messages: ['system', 'messages', 'tools', 'functions', ...MEDIA_KEYS],
   sharegpt: ['system', 'conversations', 'tools', ...MEDIA_KEYS],
@@ -313,7 +313,10 @@ function ordinal(n: number): string {
   return `${n}${s}`;
 }
 
-/** TeleChat v1: {"input": "<_user>q1<_bot>a1<_user>q2", "output": "a2"}; input without markers = one question. */
+/**
+ * TeleChat v1: {"input": "<_user>q1<_bot>a1<_user>q2", "output": "a2"}; input without markers = one
+ * question; a system prompt as a leading <_system> marker in input or a top-level "system".
+ */
 function parseTelechat(obj: Json): Conversation {
   const input = stringField(obj, 'input', '');
   const output = stringField(obj, 'output', '');
@@ -343,7 +346,8 @@ function parseTelechat(obj: Json): Conversation {
   }
   if (output.trim() === '') throw new BadLine('empty-content', 'empty "output"');
   messages.push({ role: 'bot', content: output });
-  return pairTurns(messages, undefined);
+  // a top-level "system", as every other format reads it (with a <_system> marker too: two prompts)
+  return pairTurns(messages, optionalSystem(obj));
 }
 
 /** A top-level "system" string; absent, null or "" is none. */

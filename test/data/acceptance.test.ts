@@ -26,7 +26,8 @@ function build(lines: string[], extra: string[] = [], name = 'in.jsonl') {
   const input = join(dir, name);
   writeFileSync(input, lines.join('\n') + '\n');
   const output = join(dir, 'ds');
-  const r = cli(['build', '--input', input, '--tokenizer', TOK, '--template', 'telechat2', '--output', output, '--max-seq-len', '256', ...extra]);
+  const template = extra.includes('--template') ? [] : ['--template', 'telechat2'];
+  const r = cli(['build', '--input', input, '--tokenizer', TOK, ...template, '--output', output, '--max-seq-len', '256', ...extra]);
   return { ...r, input, output, dir };
 }
 
@@ -271,5 +272,18 @@ describe('--output --overwrite never replaces what the build reads', () => {
       const r = cli(['build', '--input', 'data/a.jsonl', '--tokenizer', 'tok', '--template', 'telechat2', '--output', output, '--max-seq-len', '64', '--overwrite'], dir);
       expect(r.code, r.stderr).toBe(0);
     }
+  });
+});
+
+describe('telechat v1 lines read a top-level "system" like every other format', () => {
+  it('is the system prompt (not an ignored key), and with a <_system> marker too is two prompts', () => {
+    const r = build([JSON.stringify({ system: 'Be brief.', input: 'q', output: 'a' })], ['--template', 'telechat']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/note:/);
+    const shown = cli(['inspect', r.output, '--row', '0']);
+    expect(shown.stdout).toContain('<_system>Be brief.<_user>q<_bot>[[a]][[<_end>]]');
+    const two = build([JSON.stringify({ system: 'Be brief.', input: '<_system>Be long.<_user>q', output: 'a' })]);
+    expect(two.code).toBe(1);
+    expect(two.stderr).toMatch(/in\.jsonl:1: two system prompts/);
   });
 });
