@@ -382,14 +382,16 @@ function checkTelechat2(obj: Json): void {
 }
 
 /**
- * LLaMA-Factory's alpaca format: the user turn is instruction + "\n" + input (input only when
- * non-empty), the answer is output; "history" is earlier [question, answer] pairs.
+ * LLaMA-Factory's alpaca format: the user turn is instruction and input joined by "\n", each only
+ * when non-empty (its AlpacaDatasetConverter; so a line with the whole prompt in "input" and an
+ * empty "instruction" is that prompt), the answer is output; "history" is earlier [question, answer] pairs.
  */
 function parseAlpaca(obj: Json): Conversation {
   const instruction = stringField(obj, 'instruction', '');
   const input = optionalString(obj, 'input');
   const output = stringField(obj, 'output', '');
-  if (instruction.trim() === '') throw new BadLine('empty-content', 'empty "instruction"');
+  const user = [instruction, input].filter((s) => s !== '').join('\n');
+  if (user.trim() === '') throw new BadLine('empty-content', input === '' ? 'empty "instruction"' : 'empty "instruction" and "input"');
   if (output.trim() === '') throw new BadLine('empty-content', 'empty "output"');
   const messages: Message[] = [];
   const history = obj.history;
@@ -406,7 +408,7 @@ function parseAlpaca(obj: Json): Conversation {
       messages.push({ role: 'user', content: pair[0] }, { role: 'bot', content: pair[1] });
     });
   }
-  messages.push({ role: 'user', content: input === '' ? instruction : `${instruction}\n${input}` });
+  messages.push({ role: 'user', content: user });
   messages.push({ role: 'bot', content: output });
   return pairTurns(messages, optionalSystem(obj));
 }

@@ -287,3 +287,14 @@ describe('telechat v1 lines read a top-level "system" like every other format', 
     expect(two.stderr).toMatch(/in\.jsonl:1: two system prompts/);
   });
 });
+
+describe('alpaca lines as LLaMA-Factory reads them', () => {
+  it('an empty "instruction" with the prompt in "input" builds (user turn = input), as LLaMA-Factory\'s converter joins the non-empty ones', () => {
+    const r = build([JSON.stringify({ instruction: '', input: 'Translate: hello', output: 'bonjour', system: 'S' })]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(cli(['inspect', r.output, '--row', '0']).stdout).toContain('<_system>S\n<_user>Translate: hello<_bot>[[bonjour]][[<_end>]]');
+    const none = build([JSON.stringify({ instruction: '', input: '', output: 'bonjour' })]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/in\.jsonl:1: empty "instruction": /);
+  });
+});

@@ -171,7 +171,9 @@ describe('every key of a line is read or refused', () => {
       turns: [{ user: 'q0', bot: 'a0' }, { user: 'Say hi', bot: 'hi' }],
     });
     expect(parseConversation({ instruction: 'Say hi', output: 'hi' }, 'alpaca')).toEqual({ turns: [{ user: 'Say hi', bot: 'hi' }] });
-    expect(() => parseConversation({ instruction: '', input: 'x', output: 'y' }, 'auto')).toThrow(/empty "instruction"/);
+    // as LLaMA-Factory's converter: instruction and input each only when non-empty, so the prompt may sit in input alone
+    expect(parseConversation({ instruction: '', input: 'x', output: 'y' }, 'auto')).toEqual({ turns: [{ user: 'x', bot: 'y' }] });
+    expect(() => parseConversation({ instruction: '', input: ' ', output: 'y' }, 'auto')).toThrow(/empty "instruction" and "input"/);
     expect(reason(() => parseConversation({ instruction: 'i', output: 'o', history: [['q']] }, 'auto'))).toBe('bad-type');
   });
 
