@@ -14,7 +14,8 @@ for the base and the same A/B as nn.Linear adapters, PEFT's fan_in_fan_out).
   STEPS = {"steps": [{"rows": [{"input_ids", "labels", "doc_lens", "global_row"}, ...]}, ...]}:
   each step's global batch; loss = sum of token CE / label tokens of the step; then one
   torch.optim.AdamW step (constant lr). OUT: {"loss": [...]} per step; FINAL: the adapters after
-  the last step (fp32, PEFT names). PATH: HF module path without ".weight".
+  the last step (fp32, PEFT names). PATH: the module's path in the HF model object
+  (transformer.h.N.MODULE in every layout, also the 7B whose checkpoint names lack "transformer.").
 Dropout masks: dropout_mask.py's hash with branch code 16 + the module's index in its block
 (v1: query, key_value, dense, gate_proj, up_proj, down_proj; 52B: c_attn, attn.c_proj, c_fc,
 mlp.c_proj), keyed by (seed, optimizer step, layer, global row, position).
@@ -52,7 +53,9 @@ class Lora:
 
     def lin(self, h, base_out, layer, module):
         """base_out + scale * B(A(drop(h))) for an adapted module, base_out otherwise."""
-        path = f"{self.cfg.prefix}h.{layer}.{module}"
+        # PEFT's name: the module's path in the model object, under `transformer` in every layout
+        # (also the 7B, whose checkpoint names drop that prefix)
+        path = f"transformer.h.{layer}.{module}"
         if path + ".lora_A" not in self.ad:
             return base_out
         x = h

@@ -26,8 +26,13 @@ export interface LoraConfig {
 /** One adapted module of one block: where its output rows sit in a canonical matrix. */
 export interface LoraTarget {
   layer: number;
-  /** HF module path, e.g. "transformer.h.0.self_attention.key_value". */
+  /**
+   * The module's path in the HF model object, e.g. "transformer.h.0.self_attention.key_value": what
+   * PEFT matches target_modules against and names the adapter tensors by.
+   */
   path: string;
+  /** The adapted weight's tensor name in the base checkpoint (the 7B's has no "transformer." prefix). */
+  weight: string;
   /** Last path component, the name target_modules matches ("key_value"). */
   module: string;
   /** Canonical matrix (params.ts) and the rows it covers, [rowStart, rowStart + out). */
@@ -59,7 +64,11 @@ export function layoutModules(spec: ModelSpec, layer: number, hfNames?: Iterable
     const canonical = m.canonical.slice(prefix.length);
     if (!m.canonical.startsWith(prefix) || !(CANONICAL as readonly string[]).includes(canonical)) continue;
     if (!m.hfName.endsWith('.weight')) continue;
-    const path = m.hfName.slice(0, -'.weight'.length);
+    // Every TeleChat CausalLM holds its decoder as `transformer` (base_model_prefix); the 7B
+    // checkpoint was saved without that prefix, but its modules still live under it, so PEFT names
+    // them transformer.h.N... there too.
+    const stem = m.hfName.slice(0, -'.weight'.length);
+    const path = stem.startsWith('transformer.') ? stem : `transformer.${stem}`;
     const [outDim, inDim] = m.transpose ? [m.hfShape[1]!, m.hfShape[0]!] : [m.hfShape[0]!, m.hfShape[1]!];
     const rowStart = Math.min(...m.rows.map(([, c]) => c));
     const hfRow = new Int32Array(outDim);
@@ -68,7 +77,7 @@ export function layoutModules(spec: ModelSpec, layer: number, hfNames?: Iterable
     const module = path.slice(path.lastIndexOf('.') + 1);
     const index = out.length;
     out.push({
-      layer, path, module, canonical: canonical as LoraTarget['canonical'], rowStart, out: outDim, in: inDim, width, hfRow,
+      layer, path, weight: m.hfName, module, canonical: canonical as LoraTarget['canonical'], rowStart, out: outDim, in: inDim, width, hfRow,
       conv1d: m.transpose, index, a: `${prefix}lora.${index}.A`, b: `${prefix}lora.${index}.B`,
     });
   }
