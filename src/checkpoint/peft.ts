@@ -135,10 +135,14 @@ export function adapterConfigWarnings(dir: string, cfg: AdapterConfigFile, conv1
   return warnings;
 }
 
+/** The element types an adapter's A and B may be stored in (read as fp32). */
+const FLOAT_DTYPES: readonly string[] = ['F32', 'BF16', 'F16', 'F64'];
+
 /**
  * An adapter's weights file against the targets, without reading values: every target's A
- * [r, in] and B [out, r] present with exactly that shape, and no other tensor (one for a layer or
- * module the targets lack means an adapter of another base or target list). --dry-run runs it too.
+ * [r, in] and B [out, r] present with exactly that shape and a float dtype, and no other tensor
+ * (one for a layer or module the targets lack means an adapter of another base or target list).
+ * --dry-run runs it too.
  */
 function checkAdapterTensors(reader: TensorFile, targets: readonly LoraTarget[], r: number): void {
   const file = reader.path;
@@ -151,6 +155,9 @@ function checkAdapterTensors(reader: TensorFile, targets: readonly LoraTarget[],
       if (!info) throw new CheckpointError(`${file}: missing tensor ${name} (target module ${t.module} of layer ${t.layer})`);
       if (info.shape.join(',') !== shape.join(',')) {
         throw new CheckpointError(`${file}: tensor ${name} has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] for this base model and r = ${r}`);
+      }
+      if (!FLOAT_DTYPES.includes(info.dtype)) {
+        throw new CheckpointError(`${file}: tensor ${name} is ${info.dtype}; an adapter's tensors are floating point (${FLOAT_DTYPES.join(', ')})`);
       }
     }
   }

@@ -71,6 +71,20 @@ it('an init_adapter is checked tensor by tensor when planned (so --dry-run check
   expect(plan(writeAdapter('wider', wide, ['query'], {}))).toThrow(/lora_A\.weight has shape \[8, \d+\], expected \[8, \d+\] for this base model and r = 8/);
 });
 
+it('an init_adapter tensor that is not floating point is refused naming the file and the tensor', () => {
+  const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
+  const dir = writeAdapter('int-tensor', spec, ['query'], {});
+  const [t] = loraTargets(spec, { targetModules: ['query'] });
+  const file = join(dir, 'adapter_model.safetensors');
+  // the same names and shapes, lora_A of layer 0 stored as I32 (a corrupt or foreign file)
+  writeSafetensors(file, loraTargets(spec, { targetModules: ['query'] }).flatMap((x) => [
+    { name: adapterNames(x).a, dtype: x.path === t!.path ? 'I32' as const : 'F32' as const, shape: [8, x.in], data: () => new Uint8Array(4 * 8 * x.in) },
+    { name: adapterNames(x).b, dtype: 'F32' as const, shape: [x.out, 8], data: () => new Uint8Array(4 * 8 * x.out) },
+  ]));
+  expect(() => planLora({ r: 8, alpha: 16, dropout: 0, target_modules: ['query'], init_adapter: dir }, spec, tmp.dir, 'random', [])).toThrow(
+    `${file}: tensor ${adapterNames(t!).a} is I32; an adapter's tensors are floating point (F32, BF16, F16, F64)`);
+});
+
 it('adapter_config.json names the target modules, also for "all-linear" (PEFT does not expand it inside a list)', () => {
   const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
   const targets = loraTargets(spec, { targetModules: ['all-linear'] });
