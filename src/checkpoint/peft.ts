@@ -43,6 +43,15 @@ const DESCRIPTIVE = new Set(['peft_type', 'task_type', 'bias', 'r', 'lora_alpha'
   'base_model_name_or_path', 'inference_mode', 'fan_in_fan_out', 'revision', 'auto_mapping', 'peft_version',
   'runtime_config', 'qalora_group_size']);
 
+/**
+ * init_lora_weights values a trained adapter may record: they say only how A and B were first drawn
+ * (the file holds them as trained) and leave the base weights as they were. PiSSA, OLoRA, CorDA and
+ * LoftQ ("pissa", "olora", ...) rewrite the base weights too, so such an adapter applies to that
+ * rewritten base, not to the base dir. (A lora section's init_lora_weights is another matter: there
+ * it would choose our initialisation, which is PEFT's default only: config/schema.ts.)
+ */
+const INIT_KEEPING_BASE: readonly unknown[] = [true, false, 'gaussian'];
+
 /** A known option's value that means its default: the default itself, or null for an empty-object default (PEFT writes either). */
 function isDefault(v: unknown, def: unknown): boolean {
   if (JSON.stringify(v) === JSON.stringify(def)) return true;
@@ -89,6 +98,13 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
   want('bias', (v) => v === undefined || v === 'none', '"none" (bias training is not supported)');
   for (const [key, v] of Object.entries(raw)) {
     if (DESCRIPTIVE.has(key)) continue;
+    if (key === 'init_lora_weights') {
+      if (!INIT_KEEPING_BASE.includes(v)) {
+        throw new CheckpointError(`${path}: PEFT option "init_lora_weights" = ${JSON.stringify(v)} is not supported (only true, false or "gaussian": ` +
+          'initialisations that leave the base weights as they were; PiSSA, OLoRA, CorDA and LoftQ rewrite them, so the adapter belongs to another base)');
+      }
+      continue;
+    }
     if (Object.hasOwn(PEFT_OPTION_DEFAULTS, key)) {
       const def = PEFT_OPTION_DEFAULTS[key];
       if (!isDefault(v, def)) {

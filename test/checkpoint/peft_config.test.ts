@@ -42,6 +42,8 @@ describe('readAdapterConfig', () => {
     expect(readAdapterConfig(adapterDir({ ...PEFT_0191, some_future_option: null, another: false, more: [], toString: null })).r).toBe(8);
     // PEFT writes null for an empty-object default too
     expect(readAdapterConfig(adapterDir({ ...PEFT_0191, loftq_config: null, rank_pattern: null })).r).toBe(8);
+    // how A and B were first drawn, when that left the base weights as they were (the file holds A and B as trained)
+    for (const init of [false, 'gaussian']) expect(readAdapterConfig(adapterDir({ ...PEFT_0191, init_lora_weights: init })).r).toBe(8);
     // "all-linear" alone, as PEFT takes it
     expect(readAdapterConfig(adapterDir({ ...PEFT_0191, target_modules: 'all-linear' })).target_modules).toEqual(['all-linear']);
   });
@@ -70,6 +72,7 @@ describe('readAdapterConfig', () => {
     ['KaSA', { kasa_config: { k: 1 } }, 'PEFT option "kasa_config" = {"k":1} is not supported (only its default null)'],
     ['an empty layer list (no layer, to PEFT)', { layers_to_transform: [] }, 'PEFT option "layers_to_transform" = [] is not supported'],
     ['a target_modules regular expression', { target_modules: '.*\\.(query|dense)' }, 'key "target_modules" is the regular expression ".*\\\\.(query|dense)"; telechat-train reads a list of module names (or "all-linear")'],
+    ['a PiSSA adapter (its base weights were rewritten too)', { init_lora_weights: 'pissa_niter_16' }, 'PEFT option "init_lora_weights" = "pissa_niter_16" is not supported (only true, false or "gaussian": initialisations that leave the base weights as they were; PiSSA, OLoRA, CorDA and LoftQ rewrite them, so the adapter belongs to another base)'],
     ['another task', { task_type: 'SEQ_CLS' }, 'key "task_type" must be "CAUSAL_LM"'],
     ['a fan_in_fan_out that is not a boolean', { fan_in_fan_out: 'yes' }, 'key "fan_in_fan_out" must be true or false, got "yes"'],
   ];
