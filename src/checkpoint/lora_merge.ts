@@ -4,7 +4,7 @@
 // base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildLoraTable, type LoraTarget, loraScale, loraTargets, mergedMatrices } from '../model/lora.js';
+import { buildLoraTable, type LoraTarget, loraScale, mergedMatrices } from '../model/lora.js';
 import { buildParamTable, FlatParams } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { DType, MemCategory } from '../native/tensor.js';
@@ -13,7 +13,7 @@ import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf
 import { checkpointDir, writeByUnitSteps } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
 import { drain, type Steps } from './interrupt.js';
-import { ADAPTER_CONFIG, adapterConfigWarnings, loadAdapterWeights, readAdapterConfig } from './peft.js';
+import { ADAPTER_CONFIG, adapterConfigWarnings, adapterTargets, loadAdapterWeights, readAdapterConfig } from './peft.js';
 
 /** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
 function adapterDirOf(checkpoint: string): string | null {
@@ -67,8 +67,9 @@ export function openAdapter(adapterDir: string, baseDir: string | null, warn: (m
   const src = new HfTensorSource(base);
   const names = [...src.names()];
   src.close();
-  const targets = loraTargets(spec, { targetModules: cfg.target_modules }, names, `${join(adapterDir, 'adapter_config.json')}: target_modules`);
-  for (const w of adapterConfigWarnings(adapterDir, cfg, targets.some((t) => t.conv1d), base)) warn(w);
+  const warnings: string[] = [];
+  const targets = adapterTargets(adapterDir, cfg, spec, names, warnings);
+  for (const w of [...warnings, ...adapterConfigWarnings(adapterDir, cfg, targets.some((t) => t.conv1d), base)]) warn(w);
   const adapters = new FlatParams(buildLoraTable(spec, targets, cfg.r, 1), DType.F32, MemCategory.Buffers);
   try {
     loadAdapterWeights(adapterDir, targets, cfg.r, adapters);

@@ -6,7 +6,8 @@
 // wrote), through the same safe pickle reader as pytorch_model.bin.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { LoraConfig, LoraTarget } from '../model/lora.js';
+import { type LoraConfig, type LoraTarget, loraTargets, unmatchedEntries } from '../model/lora.js';
+import type { ModelSpec } from '../model/spec.js';
 import type { ParamViews } from '../model/params.js';
 import { PEFT_OPTION_DEFAULTS } from '../config/peft_options.js';
 import { CheckpointError } from './hf.js';
@@ -131,6 +132,22 @@ export function readAdapterConfig(dir: string): AdapterConfigFile {
     base_model_name_or_path: typeof raw.base_model_name_or_path === 'string' && raw.base_model_name_or_path !== '' ? raw.base_model_name_or_path : null,
     fan_in_fan_out: fanInFanOut ?? null, revision: revision ?? null,
   };
+}
+
+/**
+ * The modules an adapter_config.json's target_modules select on this base, read as PEFT reads the
+ * list: entries that match no module of the layout are skipped (one warning names them; PEFT skips
+ * them silently), and a list that matches nothing is refused (loraTargets names the layout's modules).
+ */
+export function adapterTargets(dir: string, cfg: AdapterConfigFile, spec: ModelSpec, hfNames: string[] | undefined, warnings: string[]): LoraTarget[] {
+  const file = join(dir, ADAPTER_CONFIG);
+  const unmatched = unmatchedEntries(spec, cfg.target_modules, hfNames);
+  if (unmatched.length > 0) {
+    warnings.push(`${file}: target_modules ${unmatched.length > 1 ? 'entries' : 'entry'} ${unmatched.map((n) => JSON.stringify(n)).join(', ')} ` +
+      `match${unmatched.length > 1 ? '' : 'es'} no module of the ${spec.layout} layout; PEFT skips ${unmatched.length > 1 ? 'them' : 'it'} too`);
+  }
+  const selected = cfg.target_modules.filter((n) => !unmatched.includes(n));
+  return loraTargets(spec, { targetModules: selected }, hfNames, `${file}: target_modules`);
 }
 
 /**

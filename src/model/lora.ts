@@ -122,6 +122,21 @@ export function loraTargets(spec: ModelSpec, cfg: Pick<LoraConfig, 'targetModule
   return modules.filter((t) => all || cfg.targetModules.some((n) => matches(t.path, n)));
 }
 
+/**
+ * The entries of an adapter file's target_modules list that match no module of this layout. PEFT
+ * adapts the modules a list matches and refuses it only when it matches nothing, so an adapter
+ * saved from a list written for several model families (["q_proj", "query", ...]) is valid; its
+ * reader drops these entries (with a warning) and lets loraTargets refuse a list that is all of them.
+ */
+export function unmatchedEntries(spec: ModelSpec, targetModules: readonly string[], hfNames?: Iterable<string>): string[] {
+  if (targetModules.includes('all-linear')) return [];
+  const names0 = hfNames ? [...hfNames] : undefined;
+  const paths: string[] = [];
+  for (let l = 0; l < spec.nLayers; l++) paths.push(...layoutModules(spec, l, names0).map((t) => t.path));
+  const unmatched = targetModules.filter((n) => !paths.some((p) => matches(p, n)));
+  return unmatched.length === targetModules.length ? [] : unmatched;
+}
+
 /** The adapter parameters: A [r, in] and B [out, r] per target, one unit per base unit. */
 export function buildLoraTable(spec: ModelSpec, targets: readonly LoraTarget[], r: number, shards = 1): ParamTable {
   const t = new ParamTable(32 * shards);

@@ -8,7 +8,7 @@ import type { LoraSection } from '../config/types.js';
 import { CheckpointError, hfTensorFromCanonical, HfTensorSource, loadHfWeights } from '../checkpoint/hf.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
 import { unitKey } from '../checkpoint/zero_state.js';
-import { adapterConfigWarnings, adapterTensorValues, checkAdapterWeights, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
+import { adapterConfigWarnings, adapterTargets, adapterTensorValues, checkAdapterWeights, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
 import { buildLoraTable, type LoraConfig, loraScale, loraTargets, type LoraTarget, mergedMatrices } from '../model/lora.js';
 import type { ModelLora } from '../model/model.js';
@@ -56,7 +56,7 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
     // the adapter's B was trained under its own alpha / r: another alpha would rescale it silently
     if (a.lora_alpha !== cfg.alpha) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter lora_alpha = ${a.lora_alpha}, but lora.alpha = ${cfg.alpha}`);
     // the modules each selects (a name, a dotted suffix or "all-linear" may select the same ones)
-    const theirTargets = loraTargets(spec, { targetModules: a.target_modules }, names, `${section.init_adapter}: target_modules`);
+    const theirTargets = adapterTargets(section.init_adapter, a, spec, names, warnings);
     if (theirTargets.map((t) => t.path).join() !== targets.map((t) => t.path).join()) {
       throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter target_modules ${JSON.stringify(a.target_modules)} select other modules than lora.target_modules ${JSON.stringify(cfg.targetModules)}`);
     }

@@ -6,7 +6,7 @@
 // (fan_in_fan_out) and the 7B, whose checkpoint has no "transformer." prefix while its modules (and
 // so PEFT's tensor names) still sit under `transformer`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HfTensorSource, loadHfSpec } from '../../src/checkpoint/hf.js';
@@ -85,6 +85,31 @@ describe('a PEFT adapter of each TeleChat layout', () => {
     const cfg = JSON.parse(readFileSync(join(d.adapter, 'adapter_config.json'), 'utf8')) as { target_modules: string[] };
     planLora({ r: R, alpha: ALPHA, dropout: 0.05, target_modules: cfg.target_modules, init_adapter: d.adapter }, spec, d.base, 'pretrained', warnings);
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('an adapter_config.json whose target_modules also name modules TeleChat lacks', () => {
+  it('merges what PEFT adapted (the entries that match), warning once about the others', () => {
+    const c = CASES[1]!;
+    const d = dirs(c);
+    const adapter = join(tmp.dir, 'mixed-targets');
+    cpSync(d.adapter, adapter, { recursive: true });
+    const cfgFile = join(adapter, 'adapter_config.json');
+    const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+    // a list written for several model families: PEFT adapts the modules it matches and skips the rest
+    writeFileSync(cfgFile, JSON.stringify({ ...cfg, target_modules: ['q_proj', 'k_proj', ...c.targets, 'o_proj'] }));
+    const out = join(tmp.dir, 'mixed-merged');
+    const res = spawnSync(process.execPath, [EXPORT_CLI, '--checkpoint', adapter, '--output', out], { encoding: 'utf8' });
+    expect(res.status).toBe(0);
+    const plain = join(tmp.dir, 'plain-merged');
+    expect(spawnSync(process.execPath, [EXPORT_CLI, '--checkpoint', d.adapter, '--output', plain], { encoding: 'utf8' }).status).toBe(0);
+    expect(res.stderr).toBe(`telechat-export: warning: ${cfgFile}: target_modules entries "q_proj", "k_proj", "o_proj" match no module of the telechat layout; PEFT skips them too\n`);
+    // the same merge as with the list PEFT would have saved had it been given only the matching names
+    const merged = new SafetensorsReader(join(out, 'model.safetensors'));
+    const exact = new SafetensorsReader(join(plain, 'model.safetensors'));
+    for (const name of exact.tensors.keys()) expect(Buffer.from(merged.readBytes(name)).equals(Buffer.from(exact.readBytes(name))), name).toBe(true);
+    merged.close();
+    exact.close();
   });
 });
 

@@ -85,6 +85,19 @@ it('an init_adapter tensor that is not floating point is refused naming the file
     `${file}: tensor ${adapterNames(t!).a} is I32; an adapter's tensors are floating point (F32, BF16, F16, F64)`);
 });
 
+it('an init_adapter whose target_modules also name modules this layout lacks is read as PEFT reads it (only a list matching nothing is refused), with a warning', () => {
+  const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
+  // a list shared across model families, as LLaMA-Factory users write them: PEFT adapts what matches
+  const dir = writeAdapter('mixed-targets', spec, ['query'], { target_modules: ['q_proj', 'query', 'v_proj'] });
+  const warnings: string[] = [];
+  const run = planLora({ r: 8, alpha: 16, dropout: 0, target_modules: ['query'], init_adapter: dir }, spec, tmp.dir, 'random', warnings);
+  expect(run.targets.map((t) => t.module)).toEqual(['query', 'query']);
+  expect(warnings).toEqual([`${join(dir, 'adapter_config.json')}: target_modules entries "q_proj", "v_proj" match no module of the telechat layout; PEFT skips them too`]);
+  const none = writeAdapter('no-target-matches', spec, ['query'], { target_modules: ['q_proj', 'v_proj'] });
+  expect(() => planLora({ r: 8, alpha: 16, dropout: 0, target_modules: ['query'], init_adapter: none }, spec, tmp.dir, 'random', [])).toThrow(
+    `${join(none, 'adapter_config.json')}: target_modules: unknown module "q_proj" for the telechat layout; its modules are query, key_value, dense, gate_proj, up_proj, down_proj`);
+});
+
 it('adapter_config.json names the target modules, also for "all-linear" (PEFT does not expand it inside a list)', () => {
   const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
   const targets = loraTargets(spec, { targetModules: ['all-linear'] });
