@@ -84,12 +84,16 @@ export interface AdapterConfigFile {
 export function readAdapterConfig(dir: string): AdapterConfigFile {
   const path = join(dir, ADAPTER_CONFIG);
   if (!existsSync(path)) throw new CheckpointError(`${dir}: not a PEFT adapter directory (no ${ADAPTER_CONFIG})`);
-  let raw: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new CheckpointError(`${path}: not valid JSON (${(err as Error).message})`);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new CheckpointError(`${path}: not a JSON object (PEFT's LoraConfig as {"peft_type": "LORA", "r": ..., ...}), got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}`);
+  }
+  const raw = parsed as Record<string, unknown>;
   const want = (key: string, ok: (v: unknown) => boolean, what: string): unknown => {
     if (!ok(raw[key])) throw new CheckpointError(`${path}: key "${key}" must be ${what}, got ${JSON.stringify(raw[key])}`);
     return raw[key];

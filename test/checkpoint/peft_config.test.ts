@@ -90,6 +90,15 @@ describe('readAdapterConfig', () => {
     ]);
   });
 
+  it('refuses a file that is JSON but not an object, naming the file', () => {
+    for (const [text, got] of [['null', 'null'], ['[]', 'an array'], ['42', 'a number'], ['"LORA"', 'a string']]) {
+      const dir = join(tmp.dir, `adapter-${n++}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'adapter_config.json'), text);
+      expect(() => readAdapterConfig(dir), text).toThrow(`${join(dir, 'adapter_config.json')}: not a JSON object (PEFT's LoraConfig as {"peft_type": "LORA", "r": ..., ...}), got ${got}`);
+    }
+  });
+
   for (const [what, change, message] of refused) {
     it(`refuses ${what}, naming the key`, () => {
       const dir = adapterDir({ ...PEFT_0191, ...change });
