@@ -199,6 +199,11 @@ function checkAdapterTensors(reader: TensorFile, targets: readonly LoraTarget[],
     }
   }
   const extra = [...reader.tensors.keys()].filter((name) => !expected.has(name));
+  const whole = extra.find((name) => !/\.lora_[AB]\.weight$/.test(name));
+  if (whole !== undefined) {
+    throw new CheckpointError(`${file}: tensor ${whole} is not a LoRA A or B weight: PEFT saves whole weights beside the adapters for modules_to_save ` +
+      'and for embedding layers whose vocabulary was resized, which telechat-train cannot apply (it merges and trains LoRA adapters only)');
+  }
   if (extra.length > 0) {
     const layers = Math.max(...targets.map((t) => t.layer)) + 1;
     throw new CheckpointError(`${file}: tensor ${extra[0]}${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''} is not an adapter of the targets ` +

@@ -66,6 +66,10 @@ it('an init_adapter is checked tensor by tensor when planned (so --dry-run check
   // tensors of a module target_modules does not name
   const dense = adapterNames(loraTargets(spec, { targetModules: ['dense'] })[0]!).a;
   expect(plan(writeAdapter('extra-module', spec, ['query'], {}, [[dense, [8, spec.hidden]]]))).toThrow(`tensor ${dense} is not an adapter of the targets query`);
+  // a whole weight beside the adapters (PEFT's save_embedding_layers after a vocabulary resize)
+  const embed = 'base_model.model.transformer.word_embeddings.weight';
+  expect(plan(writeAdapter('with-embedding', spec, ['query'], {}, [[embed, [spec.vocab, spec.hidden]]]))).toThrow(
+    `tensor ${embed} is not a LoRA A or B weight: PEFT saves whole weights beside the adapters for modules_to_save and for embedding layers whose vocabulary was resized, which telechat-train cannot apply (it merges and trains LoRA adapters only)`);
   // the shapes of a wider base
   const wide = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat', hidden_size: TINY_MODEL.hidden_size * 2 });
   expect(plan(writeAdapter('wider', wide, ['query'], {}))).toThrow(/lora_A\.weight has shape \[8, \d+\], expected \[8, \d+\] for this base model and r = 8/);
