@@ -68,17 +68,14 @@ describe('a PEFT adapter of each TeleChat layout', () => {
     }
     for (const r of [ours, ref, base]) r.close();
     expect(worst).toBeLessThanOrEqual(2 ** -23);
-    // every adapted matrix changed, nothing else (a merge that matched nothing would leave the base)
-    expect(merged).toBe(new Set(c.targets.flatMap((t) => loraTargets(loadHfSpec(d.base), { targetModules: [t] }, baseNames(d.base)).map((x) => x.weight))).size);
+    // one changed matrix per lora_A PEFT wrote, nothing else (a merge that matched nothing would leave the base)
+    expect(merged).toBe(adapterTensorNames(c).filter((n) => n.endsWith('.lora_A.weight')).length);
   }, 60_000);
 
   it.each(CASES)('$name: the tensor names telechat-train writes are the ones PEFT wrote, and it takes the adapter as init_adapter', (c) => {
     const d = dirs(c);
     const spec = loadHfSpec(d.base);
-    const file = join(d.adapter, c.format === 'bin' ? 'adapter_model.bin' : 'adapter_model.safetensors');
-    const reader = c.format === 'bin' ? new TorchBinReader(file) : new SafetensorsReader(file);
-    const theirs = [...reader.tensors.keys()].sort();
-    reader.close();
+    const theirs = adapterTensorNames(c).sort();
     const ours = loraTargets(spec, { targetModules: c.targets }, baseNames(d.base)).flatMap((t) => Object.values(adapterNames(t))).sort();
     expect(ours).toEqual(theirs);
     const warnings: string[] = [];
@@ -112,6 +109,17 @@ describe('an adapter_config.json whose target_modules also name modules TeleChat
     exact.close();
   });
 });
+
+/** The tensor names of the adapter file peft_adapter_ref.py wrote for case c. */
+function adapterTensorNames(c: Case): string[] {
+  const file = join(dirs(c).adapter, c.format === 'bin' ? 'adapter_model.bin' : 'adapter_model.safetensors');
+  const reader = c.format === 'bin' ? new TorchBinReader(file) : new SafetensorsReader(file);
+  try {
+    return [...reader.tensors.keys()];
+  } finally {
+    reader.close();
+  }
+}
 
 function baseNames(dir: string): string[] {
   const src = new HfTensorSource(dir);
