@@ -167,7 +167,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   } else {
     initWeights(engine, source, cfg.training.seed);
   }
-  const hfDtype = source.init === 'random' ? cfg.run.precision : null;
+  // model.dtype, else: a pretrained base keeps its dtype (as HF save_pretrained of the base
+  // would); a random init is saved in the training dtype
+  const hfDtype = cfg.model.dtype ?? (source.init === 'random' ? cfg.run.precision : null);
   const save = (step: number): void => {
     saveCheckpoint(
       {
@@ -322,14 +324,12 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     if (endStep === totalSteps) bar?.finish();
     if (summary.stoppedBy === null) {
       if (lastSaved !== endStep) save(endStep);
-      // a pretrained base keeps its dtype (as HF save_pretrained of the base would); a random
-      // init is saved in the training dtype
       if (lora) {
         saveAdapter(engine, lora, source.spec, source.dir, join(outDir, 'adapter'), isRank0);
         // a pretrained base is merged from its own files, as telechat-export merges: the engine's
         // copy is in the training dtype, which bf16 would have rounded. A random base exists only here.
         if (source.init === 'random') exportMerged(engine, lora, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
-        else if (isRank0) mergeAdapter(join(outDir, 'adapter'), source.dir, join(outDir, 'final'), null, (m) => log.line(`warning: ${m}`), true);
+        else if (isRank0) mergeAdapter(join(outDir, 'adapter'), source.dir, join(outDir, 'final'), hfDtype, (m) => log.line(`warning: ${m}`), true);
       } else {
         exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
       }
