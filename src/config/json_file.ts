@@ -16,13 +16,75 @@ export function readJsonFile(path: string): unknown {
 }
 
 export function parseJsonText(text: string, where: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     const found = findJsonError(text) ?? { offset: 0, reason: (err as Error).message };
     const { line, column } = lineColumn(text, found.offset);
     throw new ConfigError(`${where}:${line}:${column}: invalid JSON: ${found.reason}`);
   }
+  // JSON.parse keeps the last of two equal keys, so the first would be silently ignored;
+  // DeepSpeed refuses such a file too (dict_raise_error_on_duplicate_keys)
+  const dup = findDuplicateKey(text);
+  if (dup !== null) {
+    const at = lineColumn(text, dup.offset);
+    const first = lineColumn(text, dup.first);
+    throw new ConfigError(`${where}:${at.line}:${at.column}: duplicate key "${dup.key}" (first given at ${first.line}:${first.column}); keep one`);
+  }
+  return value;
+}
+
+/**
+ * The first key given twice in one object of `text` (valid JSON): its dotted path (array items
+ * as [i]) and the offsets of both, or null.
+ */
+export function findDuplicateKey(text: string): { key: string; offset: number; first: number } | null {
+  let i = 0;
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const string = (): string => {
+    const start = i++;
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i)) as string;
+  };
+  const value = (path: string): { key: string; offset: number; first: number } | null => {
+    ws();
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      const object = c === '{';
+      const seen = new Map<string, number>();
+      i++;
+      ws();
+      for (let n = 0; text[i] !== (object ? '}' : ']'); n++) {
+        let at = `${path}[${n}]`;
+        if (object) {
+          const offset = i;
+          const name = string();
+          at = path === '' ? name : `${path}.${name}`;
+          const first = seen.get(name);
+          if (first !== undefined) return { key: at, offset, first };
+          seen.set(name, offset);
+          ws();
+          i++; // ':'
+        }
+        const dup = value(at);
+        if (dup !== null) return dup;
+        ws();
+        if (text[i] === ',') i++;
+        ws();
+      }
+      i++;
+    } else if (c === '"') {
+      string();
+    } else {
+      while (i < text.length && !',]} \t\n\r'.includes(text[i]!)) i++;
+    }
+    return null;
+  };
+  return value('');
 }
 
 /** 1-based line and column of a character offset. */

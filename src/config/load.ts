@@ -47,6 +47,15 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   const validated = validator.object(CONFIG, cfg, '');
   warnings.push(...validator.warnings);
   const config = resolveConfig(validated, origin, opts.context ?? {}, warnings, cfg['activation_checkpointing'] !== undefined);
+  const epochs = isObject(cfg['training']) ? cfg['training']['epochs'] : undefined;
+  const maxSteps = config.training.max_steps;
+  if (epochs !== undefined && maxSteps !== null) {
+    // max_steps wins over epochs (as in HF TrainingArguments): epochs given as well say nothing
+    warnings.push(
+      `${origin('training.epochs')}: "training.epochs": ${JSON.stringify(epochs)} has no effect: "training.max_steps" ${maxSteps} ` +
+        `(${origin('training.max_steps')}) sets the run length and wins over epochs (unset training.max_steps to train by epochs)`,
+    );
+  }
   return { config, warnings };
 }
 

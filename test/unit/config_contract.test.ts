@@ -1,0 +1,75 @@
+// Config-file and flag contract findings of the command-line acceptance audit: nothing given is
+// silently dropped, and bad values are one error naming the file (line:column) or flag and key.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, resolveConfigObject } from '../../src/config/index.js';
+import { makeTmpDir } from '../helpers/tmp.js';
+
+const tmp = makeTmpDir('config-contract');
+afterAll(() => tmp.cleanup());
+
+function file(name: string, text: string): string {
+  const path = join(tmp.dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function errorOf(run: () => unknown): string {
+  try {
+    run();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('a key given twice in one object', () => {
+  it('is refused at its line and column, naming the first (JSON.parse would keep the last silently; DeepSpeed refuses it)', () => {
+    const top = file('top.json', '{"train_micro_batch_size_per_gpu": 2, "train_micro_batch_size_per_gpu": 4}');
+    expect(errorOf(() => loadConfig(top))).toBe(`${top}:1:39: duplicate key "train_micro_batch_size_per_gpu" (first given at 1:2); keep one`);
+    const nested = file('nested.json', '{\n  "train_micro_batch_size_per_gpu": 2,\n  "zero_optimization": {\n    "stage": 2,\n    "offload_optimizer": {"device": "cpu"},\n    "stage": 3\n  }\n}\n');
+    expect(errorOf(() => loadConfig(nested))).toBe(`${nested}:6:5: duplicate key "zero_optimization.stage" (first given at 4:5); keep one`);
+  });
+
+  it('equal names in different objects, escaped names and keys inside arrays are told apart', () => {
+    const fine = file('fine.json', JSON.stringify({
+      train_micro_batch_size_per_gpu: 2,
+      optimizer: { type: 'AdamW', params: { lr: 1e-4, betas: [0.9, 0.95] } },
+      scheduler: { type: 'WarmupLR', params: { warmup_num_steps: 10 } },
+      _comment: 'a "quoted" \\ note',
+      lora: { r: 4, target_modules: ['query', 'dense'] },
+    }, null, 2));
+    expect(loadConfig(fine).config.optimizer.params.lr).toBe(1e-4);
+    const escaped = file('escaped.json', '{"train_micro_batch_size_per_gpu": 2, "_c\\u006fmment": 1, "_comment": 2}');
+    expect(errorOf(() => loadConfig(escaped))).toBe(`${escaped}:1:59: duplicate key "_comment" (first given at 1:39); keep one`);
+    const inArray = file('array.json', '{"train_micro_batch_size_per_gpu": 2, "_notes": [{"a": 1}, {"a": 1, "a": 2}]}');
+    expect(errorOf(() => loadConfig(inArray))).toBe(`${inArray}:1:69: duplicate key "_notes[1].a" (first given at 1:61); keep one`);
+  });
+});
+
+describe('training.epochs with training.max_steps set', () => {
+  const ok = { train_micro_batch_size_per_gpu: 1 };
+  const epochWarnings = (cfg: object, flags = {}): string[] =>
+    resolveConfigObject(cfg, 'run.json', { flags, context: { datasetRows: 100 } }).warnings.filter((w) => w.includes('"training.epochs"'));
+
+  it('warns that epochs have no effect, naming who gave each (max_steps wins, as in HF)', () => {
+    // the shipped configs set max_steps: --epochs on the command line says nothing then
+    const both = epochWarnings({ ...ok, training: { max_steps: 40 } }, { epochs: '1' });
+    expect(both).toEqual([
+      '--epochs: "training.epochs": 1 has no effect: "training.max_steps" 40 (run.json) sets the run length and wins over epochs (unset training.max_steps to train by epochs)',
+    ]);
+    expect(epochWarnings({ ...ok, training: { epochs: 2 } }, { maxSteps: '5' })).toEqual([
+      'run.json: "training.epochs": 2 has no effect: "training.max_steps" 5 (--max-steps) sets the run length and wins over epochs (unset training.max_steps to train by epochs)',
+    ]);
+    const c = resolveConfigObject({ ...ok, training: { max_steps: 40 } }, 'run.json', { flags: { epochs: '1' }, context: { datasetRows: 100 } }).config;
+    expect(c.run.total_steps).toBe(40);
+  });
+
+  it('stays quiet when only one of them decides the run length', () => {
+    expect(epochWarnings({ ...ok, training: { max_steps: 40 } })).toEqual([]);
+    expect(epochWarnings({ ...ok, training: { epochs: 2 } })).toEqual([]);
+    expect(epochWarnings({ ...ok, training: { epochs: 2, max_steps: null } })).toEqual([]);
+  });
+});
