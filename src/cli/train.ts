@@ -15,7 +15,7 @@ import { launcherArgvFromEnv, resumeCommand } from '../train/resume_command.js';
 import { signalNumber } from '../distributed/signals.js';
 import { REPEAT_WINDOW_MS, StopRequest } from '../train/stop.js';
 import { appendFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 // Output to a launcher that died (a closed pipe) must not crash the rank: the launcher watch
 // below stops it with a line in train.log.
@@ -85,12 +85,13 @@ async function main(): Promise<void> {
     const worldSize = group ? group.info.worldSize : discoverRank().worldSize;
     const isRank0 = group ? group.info.rank === 0 : true;
     let outputDir: string | null = null;
+    let logPath: string | null = null; // training.log_file in it
     if (group) {
       watchLauncher((pid) => {
         const line = `telechat-train: rank ${group.info.rank}: the launcher (pid ${pid}) is gone; stopping` +
           (outputDir ? ` (the last complete checkpoint in ${outputDir} stays valid)` : '');
         process.stderr.write(line + '\n');
-        if (outputDir && existsSync(outputDir)) appendFileSync(join(outputDir, 'train.log'), line + '\n');
+        if (logPath && existsSync(dirname(logPath))) appendFileSync(logPath, line + '\n');
         process.exit(1);
       });
     }
@@ -119,6 +120,7 @@ async function main(): Promise<void> {
         return;
       }
       outputDir = setup.config.training.output_dir;
+      logPath = join(outputDir, setup.config.training.log_file);
       if (setup.finished !== null) {
         // a finished run resumed at its length: nothing is written (prepareRun refuses a shorter one)
         log(`done: nothing to train: ${setup.finished} is the run's last step, and ${join(outputDir, 'final')} holds its model`);

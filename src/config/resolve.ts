@@ -2,7 +2,7 @@
 // "auto" is filled the way Hugging Face's DeepSpeed integration does (from training
 // arguments, with TrainingArguments defaults where nothing was given), the batch triple is
 // inferred and checked, and the cross-key rules are enforced.
-import { join } from 'node:path';
+import { isAbsolute, join, normalize, sep } from 'node:path';
 import { inferBatch } from './batch.js';
 import { ConfigError, show, type Warnings } from './errors.js';
 import { CONFIG } from './schema.js';
@@ -152,6 +152,10 @@ export function resolveConfig(
   for (const key of PASSTHROUGH_KEYS) if (cfg[key] !== undefined) ignored[key] = cfg[key];
 
   training['gradient_checkpointing'] = (training['gradient_checkpointing'] as boolean | null) ?? hadActivationCheckpointing;
+  const logFile = training['log_file'] as string;
+  if (!isInsideRelative(logFile)) {
+    fail('training.log_file', `"training.log_file" ${show(logFile)} must name a file inside the output dir, relative to it (e.g. "train.log" or "logs/train.log")`);
+  }
   const data = resolveData(cfg['data'] as JsonObject, training, ctx.dataset, fail, warnings, origin);
   const dataTypes = cfg['data_types'] as JsonObject;
   const gradAccum = (dataTypes['grad_accum_dtype'] as DTypeName | null) ?? 'fp32';
@@ -205,6 +209,13 @@ export function resolveConfig(
 }
 
 type Fail = (path: string, reason: string) => never;
+
+/** A relative path naming a file below its base dir: not empty, absolute, a dir ("x/", "."), or climbing out (".."). */
+function isInsideRelative(path: string): boolean {
+  if (path === '' || isAbsolute(path) || /[\\/]$/.test(path)) return false;
+  const n = normalize(path);
+  return n !== '.' && n !== '..' && !n.startsWith(`..${sep}`);
+}
 
 /** The run length a pass with runLengthLater stands in: longer than any warm-up a check compares it with. */
 const DEFERRED_RUN_LENGTH = 2 ** 40;

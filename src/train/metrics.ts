@@ -1,5 +1,6 @@
 // metrics.jsonl (one object per optimizer step, rank 0 only, DESIGN.md) and train.log.
-import { appendFileSync, closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { StepMetrics } from '../observe/step_metrics.js';
 
 export class MetricsWriter {
@@ -19,13 +20,16 @@ export class MetricsWriter {
   }
 }
 
-/** train.log (written by rank 0 only) plus an echo to the terminal. */
+/** train.log (training.log_file, written by rank 0 only) plus an echo to the terminal. */
 export class TrainLog {
   constructor(
     private readonly path: string,
     private readonly echo: (line: string) => void,
     private readonly writes: boolean,
-  ) {}
+  ) {
+    // a log file in a sub-dir of the output dir ("logs/train.log") gets its dir
+    if (writes) mkdirSync(dirname(path), { recursive: true });
+  }
 
   line(text: string): void {
     this.record(text);

@@ -2,7 +2,7 @@
 // state it, checked by running the built CLIs: every documented key has its effect or is refused
 // by name (acceptance audit findings, one test per finding).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
@@ -46,5 +46,14 @@ describe('model.dtype', () => {
     const fp16 = train([...SHORT, '--model', model, '--output-dir', 'fp16', '--set', 'model.dtype=fp16']);
     expect(fp16.status, fp16.stderr).toBe(0);
     expect(savedDtypes(join(tmp.dir, 'fp16', 'final'))).toEqual({ tensors: ['F16'], torchDtype: 'float16' });
+  });
+});
+
+describe('training.log_file', () => {
+  it('in a sub-dir of the output dir: the dir is made and the log written there', () => {
+    const res = train([...SHORT, '--output-dir', 'sublog', '--set', 'training.log_file=logs/run.log']);
+    expect(res.status, res.stderr).toBe(0);
+    expect(readFileSync(join(tmp.dir, 'sublog', 'logs', 'run.log'), 'utf8')).toMatch(/done: 1 steps/);
+    expect(existsSync(join(tmp.dir, 'sublog', 'train.log'))).toBe(false);
   });
 });

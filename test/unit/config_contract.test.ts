@@ -73,3 +73,17 @@ describe('training.epochs with training.max_steps set', () => {
     expect(epochWarnings({ ...ok, training: { epochs: 2, max_steps: null } })).toEqual([]);
   });
 });
+
+describe('training.log_file', () => {
+  const ok = { train_micro_batch_size_per_gpu: 1 };
+  it('must name a file inside the output dir: absolute, empty, a dir or a path climbing out is refused by name (was an errno from the trainer, or a log written outside)', () => {
+    for (const bad of ['/var/log/train.log', '', '.', 'logs/', '../train.log', 'logs/../../train.log']) {
+      expect(errorOf(() => resolveConfigObject({ ...ok, training: { log_file: bad } }, 'run.json')), bad).toBe(
+        `run.json: "training.log_file" ${JSON.stringify(bad)} must name a file inside the output dir, relative to it (e.g. "train.log" or "logs/train.log")`,
+      );
+    }
+    for (const good of ['train.log', 'logs/train.log', './run.log', 'a/../b.log']) {
+      expect(resolveConfigObject({ ...ok, training: { log_file: good } }, 'run.json').config.training.log_file).toBe(good);
+    }
+  });
+});
