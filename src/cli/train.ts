@@ -83,7 +83,8 @@ async function main(): Promise<void> {
     const backend = argv['dry-run'] ? null : backendFor(choice.device);
     const group = argv['dry-run'] ? null : initDistributed({ device: choice.device });
     const worldSize = group ? group.info.worldSize : discoverRank().worldSize;
-    const isRank0 = group ? group.info.rank === 0 : true;
+    // a dry run under a launcher: every rank validates, rank 0 alone prints
+    const isRank0 = (group ? group.info.rank : discoverRank().rank) === 0;
     let outputDir: string | null = null;
     let logPath: string | null = null; // training.log_file in it
     if (group) {
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
     try {
       if (argv['dry-run']) {
         const cfg = setup.config;
-        process.stdout.write(resolvedConfigJson(cfg));
+        if (isRank0) process.stdout.write(resolvedConfigJson(cfg));
         for (const w of setup.warnings) log(`warning: ${w}`); // the lines the run would log first
         // the capacity plan telechat-plan prints, for this world size and device
         const rank = discoverRank();

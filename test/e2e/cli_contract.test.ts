@@ -9,6 +9,7 @@ import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const TRAIN = resolve('dist/cli/train.js');
+const LAUNCH = resolve('dist/cli/launch.js');
 const tmp = makeTmpDir('cli-contract');
 afterAll(() => tmp.cleanup());
 
@@ -55,5 +56,24 @@ describe('training.log_file', () => {
     expect(res.status, res.stderr).toBe(0);
     expect(readFileSync(join(tmp.dir, 'sublog', 'logs', 'run.log'), 'utf8')).toMatch(/done: 1 steps/);
     expect(existsSync(join(tmp.dir, 'sublog', 'train.log'))).toBe(false);
+  });
+});
+
+describe('--dry-run under telechat-launch', () => {
+  it('every rank validates for the launched world size, rank 0 alone prints (the resolved config once, not once per rank interleaved)', () => {
+    const res = spawnSync(process.execPath, [LAUNCH, '--nproc-per-node', '2', '--', process.execPath, TRAIN, ...SHORT, '--output-dir', 'dry', '--dry-run'],
+      { cwd: tmp.dir, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stdout).not.toContain('[rank 1]');
+    expect(res.stdout.match(/^dry run: configuration, model and data are valid$/gm)).toHaveLength(1);
+    const json = res.stdout.slice(res.stdout.indexOf('\n{\n') + 1, res.stdout.indexOf('\n}\n') + 2);
+    const cfg = JSON.parse(json) as { run: { world_size: number }; train_batch_size: number };
+    expect([cfg.run.world_size, cfg.train_batch_size]).toEqual([2, 8]); // micro 2 x accumulation 2 x 2 ranks
+    expect(existsSync(join(tmp.dir, 'dry'))).toBe(false);
+    // a rank's error still stops the launch with it
+    const bad = spawnSync(process.execPath, [LAUNCH, '--nproc-per-node', '2', '--', process.execPath, TRAIN, ...SHORT, '--output-dir', 'dry', '--dry-run', '--set', 'zero_optimization.stage=7'],
+      { cwd: tmp.dir, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('telechat-train: --set zero_optimization.stage: key "zero_optimization.stage" expects an integer >= 0 and <= 3, got 7');
   });
 });
