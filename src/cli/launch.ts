@@ -14,6 +14,9 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/** The longest grace period a Node timer can wait (2^31 - 1 ms). */
+const MAX_GRACE_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
 async function main(): Promise<number> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('telechat-launch')
@@ -31,7 +34,7 @@ async function main(): Promise<number> {
     .option('master-port', { type: 'number', default: DEFAULT_MASTER_PORT, describe: 'rendezvous port on the master' })
     .option('hostfile', { type: 'string', describe: 'DeepSpeed hostfile ("host slots=N" lines); other hosts are started over ssh' })
     .option('export', { type: 'array', string: true, default: [] as string[], describe: 'extra variable names forwarded over ssh (NCCL_* and TELECHAT_* always are)' })
-    .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: 'seconds (0 to 2147483) between SIGTERM and SIGKILL when ranks are stopped because one failed (a forwarded Ctrl-C / SIGTERM has no kill timer: a save may take minutes)' })
+    .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: `seconds (0 to ${MAX_GRACE_SECONDS}) between SIGTERM and SIGKILL when ranks are stopped because one failed (a forwarded Ctrl-C / SIGTERM has no kill timer: a save may take minutes)` })
     .option('rank-offset', { type: 'number', hidden: true })
     .option('world-size', { type: 'number', hidden: true })
     .option('watch-stdin', { type: 'boolean', hidden: true, describe: 'stop all ranks when stdin closes (remote nodes)' })
@@ -53,9 +56,9 @@ async function main(): Promise<number> {
     return v;
   };
   const masterPort = positiveInt('master-port', argv['master-port'], 1);
+  // (a timer longer than 2^31 - 1 ms fires at once in Node)
   const grace = argv['grace-seconds'];
-  // setTimeout takes at most 2^31 - 1 ms; a longer wait would fire at once
-  if (!(Number.isFinite(grace) && grace >= 0 && grace * 1000 <= 2 ** 31 - 1)) throw new Error(`--grace-seconds must be a number of seconds from 0 to ${Math.floor((2 ** 31 - 1) / 1000)}, got ${grace}`);
+  if (!(grace >= 0 && grace <= MAX_GRACE_SECONDS)) throw new Error(`--grace-seconds must be a number from 0 to ${MAX_GRACE_SECONDS}, got ${grace}`);
   if (masterPort > 65535) throw new Error(`--master-port must be <= 65535, got ${masterPort}`);
 
   if (argv.hostfile !== undefined) {

@@ -94,7 +94,7 @@ describe('telechat-launch', () => {
     for (const g of ['-5', '3000000']) {
       const r = await runLauncher(['--nproc-per-node', '1', '--grace-seconds', g, '--', 'node', '-e', 'console.log("STARTED")'], {});
       expect(r.code).toBe(1);
-      expect(r.stderr.trim()).toBe(`telechat-launch: --grace-seconds must be a number of seconds from 0 to 2147483, got ${Number(g)}`);
+      expect(r.stderr.trim()).toBe(`telechat-launch: --grace-seconds must be a number from 0 to 2147483, got ${Number(g)}`);
       expect(r.stdout).not.toContain('STARTED');
     }
   });
