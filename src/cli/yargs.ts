@@ -90,10 +90,12 @@ function rawValues(args: readonly string[], key: string, aliases: readonly strin
 /**
  * One sentence naming the first option whose parsed value does not stand for what was typed, or
  * null: a number option that is not a number, an option given twice that takes one value, an
- * option given without a value. Array options, booleans and counts take what they are given.
+ * option given without a value (array options too). Booleans and counts take what they are given.
  */
 function argvProblem(argv: Record<string, unknown>, options: DeclaredOptions, args: readonly string[]): string | null {
   for (const key of Object.keys(options.key)) {
+    // an array option typed without a value (`--set` last, or before another option) would be an empty list
+    if (options.array.includes(key) && rawValues(args, key, options.alias[key] ?? []).includes('')) return `${flag(key)} needs a value`;
     if (options.array.includes(key) || options.boolean.includes(key) || options.count.includes(key)) continue;
     const value = argv[key];
     const typed = rawValues(args, key, options.alias[key] ?? []);

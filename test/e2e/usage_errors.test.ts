@@ -38,6 +38,11 @@ const CASES: [string, string[], string][] = [
   ['data', ['inspect', 'no-such-dir', '--row', '-1'], '--row must be an integer >= 0, got "-1"'],
   ['data', ['inspect', 'no-such-dir', '--row', '0', '--row', '1'], '--row is given more than once'],
   ['launch', ['--nproc-per-node', 'abc', '--', 'true'], '--nproc-per-node expects a number, got "abc"'],
+  // an array option typed without a value: an empty list would silently change nothing
+  ['train', ['--config', 'x.json', '--set'], '--set needs a value'],
+  ['train', ['--set', '--dry-run'], '--set needs a value'],
+  ['train', ['--set=', '--dry-run'], '--set needs a value'],
+  ['launch', ['--export', '--', 'true'], '--export needs a value'],
   ['launch', ['--master-port', '--', 'true'], '--master-port needs a value'],
   ['chat', ['m.gguf', '--max-tokens', 'abc'], '--max-tokens expects a number, got "abc"'],
   ['chat', ['m.gguf', '--seed', '1.5'], '--seed must be an integer from 0 to 4294967295, got "1.5"'],
