@@ -135,6 +135,9 @@ export function resolveConfig(
     }
   }
   const totalSteps = maxSteps ?? (stepsPerEpoch === null ? null : Math.ceil((training['epochs'] as number) * stepsPerEpoch));
+  if (totalSteps !== null && totalSteps > Number.MAX_SAFE_INTEGER) {
+    fail('training.epochs', `"training.epochs" ${show(training['epochs'])} makes ${totalSteps} steps of ${stepsPerEpoch} per epoch, more than a step counter holds exactly (${Number.MAX_SAFE_INTEGER})`);
+  }
   const needTotal = (path: string): number =>
     totalSteps ??
     (ctx.runLengthLater ? DEFERRED_RUN_LENGTH : fail(path, `"${path}" needs the run length: set "training.max_steps" (--max-steps) or give the dataset so epochs can be counted`));

@@ -305,7 +305,7 @@ const data = obj({
 const training = obj({
   output_dir: str('output'), // --output-dir
   epochs: num(3, { above: 0 }), // HF num_train_epochs default; --epochs
-  max_steps: int(null, { above: 0, nullable: true }), // wins over epochs; null = epochs decide; --max-steps
+  max_steps: int(null, { above: 0, max: Number.MAX_SAFE_INTEGER, nullable: true }), // wins over epochs; null = epochs decide; --max-steps (a step count exact in a double)
   // the length the model is set up for (RoPE NTK rule, activation capacity); null = the
   // dataset's max_seq_len; set, it must be >= the dataset's (--max-seq-len)
   max_seq_len: int(null, { above: 0, nullable: true }),

@@ -87,3 +87,16 @@ describe('training.log_file', () => {
     }
   });
 });
+
+describe('run lengths a step counter cannot hold', () => {
+  const ok = { train_micro_batch_size_per_gpu: 1 };
+  it('max_steps above 2^53 - 1, or epochs that make that many steps, are refused by name (they were taken, counted inexactly)', () => {
+    expect(errorOf(() => resolveConfigObject(ok, 'run.json', { flags: { maxSteps: '1e300' } }))).toBe(
+      '--max-steps: key "training.max_steps" expects an integer > 0 and <= 9007199254740991 or null, got 1e+300',
+    );
+    expect(resolveConfigObject(ok, 'run.json', { flags: { maxSteps: '9007199254740991' } }).config.run.total_steps).toBe(Number.MAX_SAFE_INTEGER);
+    expect(errorOf(() => resolveConfigObject(ok, 'run.json', { flags: { epochs: '1e300' }, context: { datasetRows: 100 } }))).toBe(
+      '--epochs: "training.epochs" 1e+300 makes 1e+302 steps of 100 per epoch, more than a step counter holds exactly (9007199254740991)',
+    );
+  });
+});

@@ -269,13 +269,13 @@ describe('errors name what the user typed', () => {
   });
 
   it('a numeric flag echoes its value as typed', () => {
-    expect(refusal(ok, { flags: { maxSteps: 'abc' } })).toBe('--max-steps: key "training.max_steps" expects an integer > 0 or null, got "abc"');
+    expect(refusal(ok, { flags: { maxSteps: 'abc' } })).toBe('--max-steps: key "training.max_steps" expects an integer > 0 and <= 9007199254740991 or null, got "abc"');
     expect(refusal(ok, { flags: { seed: 'x' } })).toBe('--seed: key "training.seed" expects an integer >= 0 and <= 9007199254740991, got "x"');
     expect(refusal(ok, { flags: { epochs: '2 epochs' } })).toBe('--epochs: key "training.epochs" expects a number > 0, got "2 epochs"');
     // a number given as text is read as the number; a NaN from a parser is shown as NaN, not null
     const c = resolveConfigObject(ok, 'test.json', { flags: { maxSteps: '20', seed: '7', epochs: '1.5', maxSeqLen: '64' } }).config;
     expect([c.training.max_steps, c.training.seed, c.training.epochs, c.training.max_seq_len]).toEqual([20, 7, 1.5, 64]);
-    expect(refusal(ok, { flags: { maxSteps: Number.NaN } })).toBe('--max-steps: key "training.max_steps" expects an integer > 0 or null, got NaN');
+    expect(refusal(ok, { flags: { maxSteps: Number.NaN } })).toBe('--max-steps: key "training.max_steps" expects an integer > 0 and <= 9007199254740991 or null, got NaN');
   });
 
   it('a block a --set created is blamed on that --set, not the file', () => {

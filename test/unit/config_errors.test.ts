@@ -268,7 +268,7 @@ describe('overrides', () => {
     expect(errorOf(ok, { sets: ['zero_optimization.stage=five'] })).toBe(
       '--set zero_optimization.stage: key "zero_optimization.stage" expects an integer >= 0 and <= 3, got "five"',
     );
-    expect(errorOf(ok, { flags: { maxSteps: 0 } })).toBe('--max-steps: key "training.max_steps" expects an integer > 0 or null, got 0');
+    expect(errorOf(ok, { flags: { maxSteps: 0 } })).toBe('--max-steps: key "training.max_steps" expects an integer > 0 and <= 9007199254740991 or null, got 0');
     expect(errorOf(ok, { flags: { epochs: -1 } })).toBe('--epochs: key "training.epochs" expects a number > 0, got -1');
   });
 
