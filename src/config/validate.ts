@@ -5,6 +5,7 @@
 // active passthrough blocks are refused by name, `inert` values and passthrough blocks warn.
 import { ConfigError, show, type Warnings } from './errors.js';
 import { describe, isDefaultValue, type AnySpec, type ObjectSpec, type PassthroughSpec, type Spec, type TaggedSpec } from './spec.js';
+import { HF_ARGUMENT_HOMES } from './hf_names.js';
 import { closest, editDistance } from './suggest.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -191,6 +192,8 @@ export class Validator {
   }
 
   private unknownKey(spec: ObjectSpec, key: string, keyPath: string): never {
+    const hfHome = HF_ARGUMENT_HOMES[key];
+    if (hfHome !== undefined) this.fail(keyPath, `unknown key "${keyPath}" (a Hugging Face TrainingArguments name: telechat-train takes it from ${hfHome})`);
     const home = findHome(this.root, key, '');
     const here = keyPath.includes('.') ? keyPath.slice(0, keyPath.lastIndexOf('.')) : '';
     if (home !== null && home !== here) {

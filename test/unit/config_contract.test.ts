@@ -100,3 +100,28 @@ describe('run lengths a step counter cannot hold', () => {
     );
   });
 });
+
+describe('Hugging Face TrainingArguments names', () => {
+  const ok = { train_micro_batch_size_per_gpu: 1 };
+  it('are refused pointing to where telechat-train takes the setting from (a bare "unknown key" before)', () => {
+    const refused = (cfg: object): string => errorOf(() => resolveConfigObject({ ...ok, ...cfg }, 'run.json'));
+    expect(refused({ training: { learning_rate: 1e-4 } })).toBe(
+      'run.json: unknown key "training.learning_rate" (a Hugging Face TrainingArguments name: telechat-train takes it from "optimizer.params.lr")',
+    );
+    expect(refused({ training: { per_device_train_batch_size: 2 } })).toBe(
+      'run.json: unknown key "training.per_device_train_batch_size" (a Hugging Face TrainingArguments name: telechat-train takes it from "train_micro_batch_size_per_gpu")',
+    );
+    expect(refused({ training: { bf16: true } })).toBe(
+      'run.json: unknown key "training.bf16" (a Hugging Face TrainingArguments name: telechat-train takes it from "bf16": {"enabled": true})',
+    );
+    expect(refused({ training: { num_train_epochs: 1 } })).toBe(
+      'run.json: unknown key "training.num_train_epochs" (a Hugging Face TrainingArguments name: telechat-train takes it from "training.epochs" (--epochs))',
+    );
+    expect(refused({ optimizer: { type: 'AdamW', params: { learning_rate: 1e-4 } } })).toBe(
+      'run.json: unknown key "optimizer.params.learning_rate" (a Hugging Face TrainingArguments name: telechat-train takes it from "optimizer.params.lr")',
+    );
+    // a key of ours elsewhere still says where it belongs; one of ours under its own name is taken
+    expect(refused({ training: { stage: 2 } })).toBe('run.json: unknown key "training.stage" ("stage" belongs in "zero_optimization")');
+    expect(resolveConfigObject({ ...ok, gradient_accumulation_steps: 4 }, 'run.json').config.gradient_accumulation_steps).toBe(4);
+  });
+});
