@@ -313,7 +313,13 @@ function holdsBest(dir: string, best: { step: number; loss: number }): boolean {
 /** The checkpoint dir --resume names: auto = OUTPUT/latest. */
 export function findResumeDir(outDir: string, resume: string): string {
   if (resume !== 'auto') {
-    if (!existsSync(join(resume, 'trainer_state.json'))) throw new CheckpointError(`--resume ${resume}: not a checkpoint directory (no trainer_state.json)`);
+    if (!existsSync(join(resume, 'trainer_state.json'))) {
+      // an output dir given for one of its checkpoints: say which one it names
+      const pointer = join(resume, 'latest');
+      const newest = existsSync(pointer) ? join(resume, readFileSync(pointer, 'utf8').trim()) : null;
+      const hint = newest !== null ? `; it is an output dir, whose newest checkpoint is ${newest}: pass that, or --resume auto with --output-dir ${resume}` : '';
+      throw new CheckpointError(`--resume ${resume}: not a checkpoint directory (no trainer_state.json)${hint}`);
+    }
     return resume;
   }
   const latest = join(outDir, 'latest');

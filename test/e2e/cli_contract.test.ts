@@ -88,3 +88,16 @@ describe('telechat-launch --grace-seconds', () => {
     expect(spawnSync(process.execPath, [LAUNCH, '--grace-seconds', '0', '--', 'true'], { encoding: 'utf8' }).status).toBe(0);
   });
 });
+
+describe('--resume given an output dir', () => {
+  it('is refused naming the output dir\'s newest checkpoint and the two ways to resume it', () => {
+    const first = train([...SHORT, '--output-dir', 'resumed']);
+    expect(first.status, first.stderr).toBe(0);
+    const res = train([...SHORT, '--output-dir', 'resumed', '--resume', 'resumed', '--dry-run']);
+    expect(res.status).toBe(1);
+    expect(res.stderr.trim()).toBe(
+      `telechat-train: --resume resumed: not a checkpoint directory (no trainer_state.json); it is an output dir, whose newest checkpoint is ${join('resumed', 'checkpoint-000001')}: ` +
+        'pass that, or --resume auto with --output-dir resumed',
+    );
+  });
+});
