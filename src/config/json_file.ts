@@ -16,6 +16,8 @@ export function readJsonFile(path: string): unknown {
 }
 
 export function parseJsonText(text: string, where: string): unknown {
+  // (DeepSpeed's json.load refuses a BOM too; the generic message would show an invisible character)
+  if (text.startsWith('\uFEFF')) throw new ConfigError(`${where}:1:1: invalid JSON: the file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without one`);
   let value: unknown;
   try {
     value = JSON.parse(text);

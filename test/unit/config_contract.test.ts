@@ -125,3 +125,10 @@ describe('Hugging Face TrainingArguments names', () => {
     expect(resolveConfigObject({ ...ok, gradient_accumulation_steps: 4 }, 'run.json').config.gradient_accumulation_steps).toBe(4);
   });
 });
+
+describe('a config saved with a UTF-8 byte-order mark', () => {
+  it('is refused saying so (the message showed an invisible character)', () => {
+    const bom = file('bom.json', '\uFEFF{"train_micro_batch_size_per_gpu": 2}');
+    expect(errorOf(() => loadConfig(bom))).toBe(`${bom}:1:1: invalid JSON: the file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without one`);
+  });
+});
