@@ -43,14 +43,16 @@ function baseNames(dir: string, init: 'pretrained' | 'random'): string[] | undef
  * The run's adapters from the lora section (prepareRun plans them, so --dry-run checks them too).
  * An init_adapter must agree on r, lora_alpha (its B was trained under alpha / r) and target
  * modules; its lora_dropout is the section's to choose (a training hyperparameter of the new
- * run), with a line in `warnings` when the file records a different one.
+ * run), with a line in `warnings` when the file records a different one. A resumed run takes its
+ * adapters from the checkpoint, so its init_adapter is not read (it may have moved since the start).
  */
-export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string, init: 'pretrained' | 'random', warnings: string[]): LoraRun {
+export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string, init: 'pretrained' | 'random', warnings: string[],
+  resuming = false): LoraRun {
   const cfg: LoraConfig = { r: section.r, alpha: section.alpha, dropout: section.dropout, targetModules: section.target_modules };
   const names = baseNames(baseDir, init);
   const targets = loraTargets(spec, cfg, names);
   const select = (targetModules: string[]): string[] => loraTargets(spec, { targetModules }, names).map((t) => t.path);
-  if (section.init_adapter !== null) {
+  if (section.init_adapter !== null && !resuming) {
     const a = readAdapterConfig(section.init_adapter);
     if (a.r !== cfg.r) throw new CheckpointError(`lora.init_adapter ${section.init_adapter}: adapter r = ${a.r}, but lora.r = ${cfg.r}`);
     // the adapter's B was trained under its own alpha / r: another alpha would rescale it silently
@@ -66,7 +68,7 @@ export function planLora(section: LoraSection, spec: ModelSpec, baseDir: string,
     warnings.push(...adapterConfigWarnings(section.init_adapter, a, targets.some((t) => t.conv1d), baseDir));
     checkAdapterWeights(section.init_adapter, targets, cfg.r);
   }
-  return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: section.init_adapter, select };
+  return { cfg, targets, model: { targets, r: cfg.r, scale: loraScale(cfg), dropout: cfg.dropout }, initAdapter: resuming ? null : section.init_adapter, select };
 }
 
 /** Adapter table units at world size 1 (the ZeRO state's unit list of a LoRA run). */

@@ -174,7 +174,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   }
   if (model.init === 'pretrained' && (req.resume === null || first.lora !== null)) new HfTensorSource(model.dir).close();
   const loraWarnings: string[] = [];
-  const lora = first.lora ? planLora(first.lora, model.spec, model.dir, model.init, loraWarnings) : null;
+  const lora = first.lora ? planLora(first.lora, model.spec, model.dir, model.init, loraWarnings, req.resume !== null) : null;
   let buildDir = join(outDir, 'data');
   let cleanup = (): void => {};
   // rank 0 takes the output dir; a start that fails undoes that (no partial output, an

@@ -2,7 +2,7 @@
 // adapter/ is a PEFT adapter and final/ is base + (alpha / r) B A, ZeRO stages 1-3 on 2-3 ranks
 // equal one process, checkpoints resume bitwise and reshard, a saved adapter loads back as
 // init_adapter bit for bit, telechat-export merges a LoRA checkpoint, and bad input is refused.
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.js';
@@ -263,6 +263,17 @@ describe('LoRA training', () => {
     await runTrain(fx, outBin, 1, { ...cfgBin, optimizer: { type: 'AdamW', params: { ...cfgBin.optimizer.params, lr: 0 } }, scheduler: undefined }, port++);
     const c = readAll(join(outBin, 'adapter', 'adapter_model.safetensors'));
     for (const [k, v] of b) expect(Buffer.from(c.get(k)!.buffer).equals(Buffer.from(v.buffer)), `${k} via adapter_model.bin`).toBe(true);
+  }, 90_000);
+
+  it('a resume does not read the init_adapter (the checkpoint holds the adapters): the run continues after that dir is gone', async () => {
+    const adapter = join(tmp.dir, 'init-once');
+    cpSync(join(BASE_OUT(), 'adapter'), adapter, { recursive: true });
+    const out = join(tmp.dir, 'init-resume');
+    await runTrain(fx, out, 1, config(0, 6, 2, { init_adapter: adapter }, { max_steps: 1, save_steps: 0 }), port++);
+    rmSync(adapter, { recursive: true });
+    const m = await runTrain(fx, out, 1, config(0, 6, 2, { init_adapter: adapter }, { max_steps: 2, save_steps: 0 }), port++, ['--resume', 'auto']);
+    expect(m.map((x) => x.step)).toEqual([1, 2]);
+    expect(existsSync(join(out, 'checkpoint-000002', 'adapter', 'adapter_model.safetensors'))).toBe(true);
   }, 90_000);
 
   it('bad input: unknown module (lists the layout\'s), r <= 0, an adapter of another base shape or alpha, PEFT options we lack', async () => {
