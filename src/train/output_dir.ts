@@ -25,6 +25,17 @@ function isRunFile(name: string, logFile: string): boolean {
 }
 
 /**
+ * Refuses a training.log_file in (or as) something the run writes itself (its run files, the data/
+ * it builds, --overwrite's set-aside dirs): the log would be mixed into it or lost with it.
+ */
+export function checkLogFile(logFile: string): void {
+  const first = normalize(logFile).split(sep)[0]!;
+  if (isRunFile(first, '') || first === 'data' || first.startsWith(REPLACED_PREFIX) || first.startsWith(DELETING_PREFIX)) {
+    throw new Error(`training.log_file ${JSON.stringify(logFile)} is ${first === normalize(logFile) ? '' : 'inside '}${first}, which the run writes itself: name another file (e.g. "train.log" or "logs/train.log")`);
+  }
+}
+
+/**
  * The files of an earlier run: what --resume continues and a new run must not overwrite
  * (metrics.jsonl once a step is logged: a start that was killed may leave it empty).
  */

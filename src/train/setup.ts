@@ -12,7 +12,7 @@ import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { onInterrupt } from '../checkpoint/interrupt.js';
-import { checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
+import { checkLogFile, checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState } from './checkpointing.js';
 import { unitList } from '../checkpoint/zero_state.js';
@@ -162,6 +162,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   // run's resume takes its weights from the checkpoint); the adapters of a lora section
   const outDir = first.training.output_dir;
   checkOutputDirPath(outDir);
+  checkLogFile(first.training.log_file);
   if (req.resume !== null) findResumeDir(outDir, req.resume);
   else refuseEarlierRun(outDir, req.overwrite);
   if (req.overwrite) {

@@ -57,6 +57,16 @@ describe('training.log_file', () => {
     expect(readFileSync(join(tmp.dir, 'sublog', 'logs', 'run.log'), 'utf8')).toMatch(/done: 1 steps/);
     expect(existsSync(join(tmp.dir, 'sublog', 'train.log'))).toBe(false);
   });
+
+  it('naming a file or dir the run writes itself (metrics.jsonl, checkpoint-N/, data/, ...) is refused before the output dir is made', () => {
+    for (const [logFile, where] of [['metrics.jsonl', 'is metrics.jsonl'], ['final/train.log', 'is inside final'], ['data/x.log', 'is inside data']]) {
+      const res = train([...SHORT, '--output-dir', 'runlog', '--set', `training.log_file=${logFile}`]);
+      expect(res.status, logFile).toBe(1);
+      expect(res.stderr.trim().split('\n').at(-1)).toBe(
+        `telechat-train: training.log_file ${JSON.stringify(logFile)} ${where}, which the run writes itself: name another file (e.g. "train.log" or "logs/train.log")`);
+      expect(existsSync(join(tmp.dir, 'runlog')), logFile).toBe(false);
+    }
+  });
 });
 
 describe('--dry-run under telechat-launch', () => {
