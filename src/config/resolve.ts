@@ -154,6 +154,9 @@ export function resolveConfig(
   const ignored: Record<string, unknown> = {};
   for (const key of PASSTHROUGH_KEYS) if (cfg[key] !== undefined) ignored[key] = cfg[key];
 
+  if (hadActivationCheckpointing && training['gradient_checkpointing'] === false) {
+    warnings.push(`${origin('activation_checkpointing')}: the "activation_checkpointing" block has no effect: ${origin('training.gradient_checkpointing')} sets "training.gradient_checkpointing" to false, so no block is recomputed`);
+  }
   training['gradient_checkpointing'] = (training['gradient_checkpointing'] as boolean | null) ?? hadActivationCheckpointing;
   const logFile = training['log_file'] as string;
   if (!isInsideRelative(logFile)) {

@@ -132,3 +132,16 @@ describe('a config saved with a UTF-8 byte-order mark', () => {
     expect(errorOf(() => loadConfig(bom))).toBe(`${bom}:1:1: invalid JSON: the file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without one`);
   });
 });
+
+describe('an activation_checkpointing block', () => {
+  it('turns gradient checkpointing on unless training.gradient_checkpointing says false, which warns that the block has no effect', () => {
+    const block = { train_micro_batch_size_per_gpu: 2, activation_checkpointing: { partition_activations: false } };
+    const on = resolveConfigObject(block, 'run.json');
+    expect(on.config.training.gradient_checkpointing).toBe(true);
+    expect(on.warnings.filter((w) => w.includes('activation_checkpointing'))).toEqual([]);
+    const off = resolveConfigObject({ ...block, training: { gradient_checkpointing: false } }, 'run.json');
+    expect(off.config.training.gradient_checkpointing).toBe(false);
+    expect(off.warnings.filter((w) => w.includes('activation_checkpointing'))).toEqual([
+      'run.json: the "activation_checkpointing" block has no effect: run.json sets "training.gradient_checkpointing" to false, so no block is recomputed']);
+  });
+});
