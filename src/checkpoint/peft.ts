@@ -232,8 +232,8 @@ export function loadAdapterWeights(dir: string, targets: readonly LoraTarget[], 
     for (const t of targets) {
       if (!only(t)) continue;
       const n = adapterNames(t);
-      views.tensor(t.a).writeFloat32(reader.readFloat32(n.a));
-      const hf = reader.readFloat32(n.b);
+      views.tensor(t.a).writeFloat32(finite(dir, n.a, reader.readFloat32(n.a)));
+      const hf = finite(dir, n.b, reader.readFloat32(n.b));
       const canon = new Float32Array(hf.length);
       for (let i = 0; i < t.out; i++) canon.set(hf.subarray(t.hfRow[i]! * r, (t.hfRow[i]! + 1) * r), i * r);
       views.tensor(t.b).writeFloat32(canon);
@@ -241,6 +241,14 @@ export function loadAdapterWeights(dir: string, targets: readonly LoraTarget[], 
   } finally {
     reader.close();
   }
+}
+
+/** values, refused naming the tensor when one is NaN or infinite: merged or trained on, it would spread silently. */
+function finite(dir: string, name: string, values: Float32Array): Float32Array {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) throw new CheckpointError(`${dir}: adapter tensor ${name} holds ${values[i]} at element ${i}: the adapter is damaged (a diverged run?)`);
+  }
+  return values;
 }
 
 /** One target's A and B in PEFT's layout (B rows back in HF order). */

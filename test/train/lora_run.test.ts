@@ -5,9 +5,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { adapterNames, writeAdapterDir } from '../../src/checkpoint/peft.js';
+import { adapterNames, loadAdapterWeights, writeAdapterDir } from '../../src/checkpoint/peft.js';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
-import { loraTargets } from '../../src/model/lora.js';
+import { buildLoraTable, loraTargets } from '../../src/model/lora.js';
+import { FlatParams } from '../../src/model/params.js';
+import { DType, MemCategory } from '../../src/native/tensor.js';
 import { parseModelSpec, type ModelSpec } from '../../src/model/spec.js';
 import { planLora } from '../../src/train/lora_run.js';
 import { LAYOUT_CONFIGS } from '../helpers/layouts.js';
@@ -131,4 +133,28 @@ it('an init_adapter must select the same modules as the section, whatever the sp
   const other = writeAdapter('other-targets', spec, ['dense'], {});
   expect(() => planLora({ ...section, init_adapter: other }, spec, tmp.dir, 'random', [])).toThrow(
     `lora.init_adapter ${other}: adapter target_modules ["dense"] select other modules than lora.target_modules ["query"]`);
+});
+
+it('an adapter tensor holding NaN or infinity is refused when loaded, naming the tensor and the element (merged or trained on, it would spread silently)', () => {
+  const spec = parseModelSpec({ ...TINY_MODEL, model_type: 'telechat' });
+  const targets = loraTargets(spec, { targetModules: ['query'] });
+  for (const bad of [NaN, Infinity]) {
+    const dir = writeAdapter(`non-finite-${bad}`, spec, ['query'], {});
+    // layer 1's lora_B with one bad element (the 6th), every other value 0
+    writeSafetensors(join(dir, 'adapter_model.safetensors'), targets.flatMap((x, l) => [
+      { name: adapterNames(x).a, dtype: 'F32' as const, shape: [8, x.in], data: () => new Uint8Array(4 * 8 * x.in) },
+      { name: adapterNames(x).b, dtype: 'F32' as const, shape: [x.out, 8], data: () => {
+        const v = new Float32Array(8 * x.out);
+        if (l === 1) v[5] = bad;
+        return new Uint8Array(v.buffer);
+      } },
+    ]));
+    const views = new FlatParams(buildLoraTable(spec, targets, 8, 1), DType.F32, MemCategory.Buffers);
+    try {
+      expect(() => loadAdapterWeights(dir, targets, 8, views)).toThrow(
+        `${dir}: adapter tensor ${adapterNames(targets[1]!).b} holds ${bad} at element 5: the adapter is damaged (a diverged run?)`);
+    } finally {
+      views.free();
+    }
+  }
 });
