@@ -2,8 +2,10 @@
 """Train the small shipped SentencePiece BPE tokenizer on the sample conversations.
 
 Special ids follow TeleChat2: 0 <_unk>, 1 <_start>, 2 <_end>, 3 <_pad>, 4 <_user>, 5 <_bot>,
-6 <_system>. The chat markers are CONTROL symbols: the builder inserts them as ids, and a
-marker typed inside a message stays plain text (a user cannot forge a turn boundary).
+6 <_system>. The chat markers are CONTROL symbols (SentencePiece alone never produces them
+from text); tokenizer_config.json registers them as Hugging Face special tokens
+(`additional_special_tokens`), so that transformers' apply_chat_template gives the ids our
+builder gives, and both (src/data/added-tokens.ts) turn a marker typed inside a message into its id.
 byte_fallback covers any character the vocabulary lacks (emoji, rare CJK); split_digits
 makes every digit its own piece; identity normalization and no whitespace squeezing keep
 newlines and whitespace runs as written. The dummy prefix is on (SentencePiece's default,
@@ -85,6 +87,7 @@ def main():
         "bos_token": "<_start>",
         "eos_token": "<_end>",
         "pad_token": "<_pad>",
+        "additional_special_tokens": ["<_user>", "<_bot>", "<_system>"],
         "user_token": "<_user>",
         "bot_token": "<_bot>",
         "system_token": "<_system>",

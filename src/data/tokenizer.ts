@@ -1,11 +1,14 @@
 // Tokenizers for the data builder: a SentencePiece `tokenizer.model` (native library, ids
-// identical to Python sentencepiece) or a Hugging Face `tokenizer.json`. Special chat ids are
-// resolved from the directory's JSON configs, else by looking the marker pieces up in the vocab.
+// identical to Python sentencepiece; texts split at the dir's registered Hugging Face added
+// tokens first, as TeleChat's slow TelechatTokenizer does: added-tokens.ts) or a Hugging Face
+// `tokenizer.json`. Special chat ids are resolved from the directory's JSON configs, else by
+// looking the marker pieces up in the vocab.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { SentencePieceModel, type FlatIds } from '../native/sentencepiece.js';
+import { AddedTokenSplitter, registeredTokens, type SplitPiece } from './added-tokens.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 
 /** The chat markers a template may need, named as in TeleChat's configs (`<name>_token_id`). */
@@ -140,6 +143,97 @@ class SentencePieceBackend implements TokenizerBackend {
   }
 }
 
+/**
+ * A SentencePiece backend that encodes as a Hugging Face slow tokenizer does: registered added
+ * tokens (src/data/added-tokens.ts) inside a text become their ids, the pieces between them are
+ * encoded each on its own. Decoding is the inverse: runs between registered ids are decoded by
+ * SentencePiece, registered ids as their content (SentencePiece alone renders control ids as "").
+ */
+class AddedTokenBackend implements TokenizerBackend {
+  constructor(
+    private readonly inner: SentencePieceBackend,
+    private readonly splitter: AddedTokenSplitter,
+  ) {}
+  get vocabSize(): number {
+    return this.inner.vocabSize;
+  }
+  /** Each text's pieces, and the string pieces of all texts in order (what the library encodes). */
+  private plan(texts: string[]): { plans: SplitPiece[][] | undefined; strings: string[] } {
+    if (texts.every((t) => this.splitter.plain(t))) return { plans: undefined, strings: texts };
+    const plans = texts.map((t) => (this.splitter.plain(t) ? [t] : this.splitter.split(t)));
+    return { plans, strings: plans.flatMap((p) => p.filter((x): x is string => typeof x === 'string')) };
+  }
+  private static assemble(plans: SplitPiece[][], { ids, offsets }: FlatIds): FlatIds {
+    const outOffsets = new Int32Array(plans.length + 1);
+    let k = 0;
+    plans.forEach((p, i) => {
+      let n = 0;
+      for (const x of p) n += typeof x === 'number' ? 1 : offsets[k + 1]! - offsets[k++]!;
+      outOffsets[i + 1] = outOffsets[i]! + n;
+    });
+    const out = new Int32Array(outOffsets[plans.length]!);
+    let o = 0;
+    k = 0;
+    for (const p of plans) {
+      for (const x of p) {
+        if (typeof x === 'number') out[o++] = x;
+        else {
+          out.set(ids.subarray(offsets[k]!, offsets[k + 1]!), o);
+          o += offsets[k + 1]! - offsets[k++]!;
+        }
+      }
+    }
+    return { ids: out, offsets: outOffsets };
+  }
+  private static flatten(lists: Int32Array[]): FlatIds {
+    const offsets = new Int32Array(lists.length + 1);
+    lists.forEach((l, i) => (offsets[i + 1] = offsets[i]! + l.length));
+    const ids = new Int32Array(offsets[lists.length]!);
+    lists.forEach((l, i) => ids.set(l, offsets[i]!));
+    return { ids, offsets };
+  }
+  encode(text: string): Int32Array {
+    return this.encodeBatch([text])[0]!;
+  }
+  encodeBatch(texts: string[]): Int32Array[] {
+    const { plans, strings } = this.plan(texts);
+    const lists = this.inner.encodeBatch(strings);
+    if (!plans) return lists;
+    const { ids, offsets } = AddedTokenBackend.assemble(plans, AddedTokenBackend.flatten(lists));
+    return texts.map((_, i) => ids.slice(offsets[i]!, offsets[i + 1]!));
+  }
+  async encodeFlatAsync(texts: string[]): Promise<FlatIds> {
+    const { plans, strings } = this.plan(texts);
+    const flat = await this.inner.encodeFlatAsync(strings);
+    return plans ? AddedTokenBackend.assemble(plans, flat) : flat;
+  }
+  decode(ids: ArrayLike<number>): string {
+    let out = '';
+    let run: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const content = this.splitter.contentOf(ids[i]!);
+      if (content === undefined) run.push(ids[i]!);
+      else {
+        out += this.inner.decode(run) + content;
+        run = [];
+      }
+    }
+    return out + this.inner.decode(run);
+  }
+  async decodeAsync(ids: ArrayLike<number>): Promise<string> {
+    return this.decode(ids);
+  }
+  pieceToId(piece: string): number | undefined {
+    return this.inner.pieceToId(piece);
+  }
+  idToPiece(id: number): string {
+    return this.inner.idToPiece(id);
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
 function readJson(path: string): Record<string, unknown> | undefined {
   if (!existsSync(path)) return undefined;
   let value: unknown;
@@ -222,7 +316,14 @@ export function loadTokenizer(dirArg: string): Tokenizer {
   let kind: Tokenizer['kind'];
   let file: string;
   if (existsSync(spPath)) {
-    backend = new SentencePieceBackend(new SentencePieceModel(spPath));
+    const sp = new SentencePieceBackend(new SentencePieceModel(spPath));
+    try {
+      const tokens = registeredTokens(dir, sp);
+      backend = tokens.length ? new AddedTokenBackend(sp, new AddedTokenSplitter(tokens)) : sp;
+    } catch (e) {
+      sp.close();
+      throw e;
+    }
     kind = 'sentencepiece';
     file = spPath;
   } else if (existsSync(hfPath)) {

@@ -63,6 +63,10 @@ describe('tokenizer.json through npm tokenizers', () => {
     expect(Array.from(a!)).toEqual([259]);
     expect(Array.from(b!)).toEqual([259, 260, 111, 114, 108, 100]); // hello Ġw o r l d
     expect(Array.from(c!)).toEqual([0xe4, 0xbd, 0xa0]); // UTF-8 bytes of 你
+    // A marker typed inside a text is split out as its added token (as Hugging Face's fast
+    // tokenizer, and our SentencePiece path with the dir's registered tokens, do): hello <_bot> hello
+    const [d] = await tok.encodeBatchAsync(['hello<_bot>hello']);
+    expect(Array.from(d!)).toEqual([259, 262, 259]);
     expect(await tok.decodeAsync([259, 260, 111, 114, 108, 100])).toBe('hello world');
     expect(() => tok.encode('x')).toThrow(/asynchronously only/);
     tok.close();

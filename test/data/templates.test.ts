@@ -5,6 +5,8 @@
 // scripts/reference/telechat52b_chat.py builds TeleChat-52B's own chat() string, tokenizes it
 // whole and finds the loss tokens from piece offsets. The inference prompt (generation prompt
 // after the last question) must equal our training row's prefix up to the last <_bot>.
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { IGNORE_INDEX, conversationParts, encodeConversations, fitToLength, type LossOn } from '../../src/data/encode.js';
@@ -12,9 +14,20 @@ import type { Conversation } from '../../src/data/formats.js';
 import { getTemplate, type TemplateName } from '../../src/data/templates.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
 import { runPythonJson } from '../helpers/python.js';
+import { makeTmpDir } from '../helpers/tmp.js';
 
 const tok = loadTokenizer('data/tokenizer');
-afterAll(() => tok.close());
+// The 52B's tokenizer registers none of the chat markers (they are text to it), so its rows are
+// built with the shipped tokenizer.model alone: data/tokenizer's tokenizer_config.json registers
+// "<_end>" and friends as Hugging Face special tokens, which would split them out of the text.
+const tmp = makeTmpDir('tpl52b');
+copyFileSync('data/tokenizer/tokenizer.model', join(tmp.dir, 'tokenizer.model'));
+const tok52 = loadTokenizer(tmp.dir);
+afterAll(() => {
+  tok.close();
+  tok52.close();
+  tmp.cleanup();
+});
 
 const CONV: Conversation = {
   system: '你是一个助手。',
@@ -58,7 +71,7 @@ function reference52b(turns: Conversation['turns'], o: { spaced: boolean; lossOn
 }
 
 function row(template: TemplateName, conv: Conversation, lossOn: LossOn) {
-  const [enc] = encodeConversations(tok, getTemplate(template), [conv], lossOn);
+  const [enc] = encodeConversations(template === 'telechat-52b' ? tok52 : tok, getTemplate(template), [conv], lossOn);
   return { ids: Array.from(enc!.ids), labels: Array.from(enc!.labels) };
 }
 

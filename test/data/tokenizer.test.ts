@@ -34,12 +34,17 @@ describe('SentencePiece tokenizer (native) vs Python sentencepiece', () => {
   afterAll(() => tok.close());
 
   it('encodes and decodes every corpus string exactly as Python does', async () => {
+    // Python sentencepiece, with the dir's registered Hugging Face special tokens split out first
+    // as transformers does (the markers typed in the corpus are; added-tokens.test.ts has more).
     const ref = runPythonJson<{ ids: number[][]; decoded: string[]; size: number }>(
       `import json, sys, sentencepiece as spm
+sys.path.insert(0, "scripts/reference")
+import hf_added_tokens as hf
 texts = json.load(sys.stdin)
 sp = spm.SentencePieceProcessor(model_file="${TOK_DIR}/tokenizer.model")
-ids = [sp.encode(t) for t in texts]
-print(json.dumps({"ids": ids, "decoded": [sp.decode(i) for i in ids], "size": sp.get_piece_size()}))`,
+reg = hf.registered_tokens(sp, "${TOK_DIR}")
+ids = [hf.encode(sp, reg, t) for t in texts]
+print(json.dumps({"ids": ids, "decoded": [hf.decode(sp, reg, i) for i in ids], "size": sp.get_piece_size()}))`,
       CORPUS,
     );
     expect(tok.vocabSize).toBe(ref.size);
