@@ -68,6 +68,45 @@ print(json.dumps({"ids": ids, "decoded": [hf.decode(sp, reg, i) for i in ids], "
     expect(ref.ids[3]!.some((id) => tok.idToPiece(id).startsWith('<0x'))).toBe(true);
   });
 
+  it("applies the model's own normalization (NFKC, whitespace squeezing, no dummy prefix) as Python does", async () => {
+    // TeleChat's tokenizers normalize nothing (identity; TeleChat2-115B's encodes a fullwidth "ｆ"
+    // as bytes), but a model file may ask for NFKC and squeezed whitespace: that is the library's
+    // job on both sides, never ours (no pre-normalization in TypeScript). A tiny model trained here.
+    const dir = mkdtempSync(join(tmpdir(), 'tok-nfkc-'));
+    try {
+      const texts = [
+        'ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３', 'ﬁne ligature ①②', 'e\u0301 combining vs é', 'nbsp\u00a0and\u3000ideographic',
+        '   squeezed    runs   ', 'tabs\tand\r\nCRLF\n\nlines', 'Ⅻ ㎏ ㌔', '', ' ', 'x'.repeat(5000) + ' ｙ'.repeat(2000),
+      ];
+      const ref = runPythonJson<{ ids: number[][]; decoded: string[] }>(
+        `import io, json, sys, sentencepiece as spm
+req = json.load(sys.stdin)
+model = io.BytesIO()
+lines = ["the quick brown fox jumps over the lazy dog", "fine full width ABC 123", "combining e and nbsp", "ideographic space tabs lines"] * 20
+spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, model_type="bpe", vocab_size=400,
+    hard_vocab_limit=False, byte_fallback=True, normalization_rule_name="nmt_nfkc", remove_extra_whitespaces=True,
+    add_dummy_prefix=False, num_threads=1, minloglevel=2)
+open(req["out"], "wb").write(model.getvalue())
+sp = spm.SentencePieceProcessor(model_file=req["out"])
+ids = [sp.encode(t) for t in req["texts"]]
+print(json.dumps({"ids": ids, "decoded": [sp.decode(i) for i in ids]}))`,
+        { out: join(dir, 'tokenizer.model'), texts },
+      );
+      const t = loadTokenizer(dir);
+      try {
+        texts.forEach((text, i) => expect(Array.from(t.encode(text)), JSON.stringify(text.slice(0, 40))).toEqual(ref.ids[i]));
+        expect((await t.encodeBatchAsync(texts)).map((a) => Array.from(a))).toEqual(ref.ids);
+        ref.ids.forEach((ids, i) => expect(t.decode(ids)).toBe(ref.decoded[i]));
+        expect(ref.decoded[0]).toBe('fullwidth ABC 123'); // NFKC really ran
+        expect(ref.decoded[4]).toBe('squeezed runs'); // and squeezed whitespace
+      } finally {
+        t.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('resolves TeleChat2 special ids from tokenizer_config.json', () => {
     expect(tok.special).toEqual({ unk: 0, bos: 1, eos: 2, pad: 3, user: 4, bot: 5, system: 6 });
     expect(tok.specialSources.user).toBe('tokenizer_config.json:user_token_id');
