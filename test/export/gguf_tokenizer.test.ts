@@ -2,7 +2,7 @@
 // the ids the model was trained on) on every text segment of the shipped conversations: the
 // TeleChat2 segments (system + "\n", questions, answers, "\n" glue) and the 52B ones, whose
 // "<_user>q<_bot>" markers are plain text (llama.cpp tokenizes them with special parsing off,
-// as telechat-chat does for that layout).
+// as telechat-chat does for that layout). Both decode every segment's ids back to its text.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   vocab = await loadGguf(join(tmp.dir, 'tok.gguf'), true);
 }, 300_000);
 
-it.each(['telechat2', 'telechat-52b'] as const)('%s segments: llama.cpp ids equal ours for every text segment', (name) => {
+it.each(['telechat2', 'telechat-52b'] as const)('%s segments: llama.cpp ids equal ours for every text segment, and both decode back to it', (name) => {
   // plus what the conversations lack: newlines inside a text, runs of spaces, digits, byte
   // fallback (emoji, rare CJK), leading and trailing spaces
   const extra = ['a\nb', 'line one\n\nline two\n', '  two  spaces ', '12345 + 678 = 13023', '🙂 emoji 🚀', '龘靐齉', ' leading', 'trailing '];
@@ -56,6 +56,9 @@ it.each(['telechat2', 'telechat-52b'] as const)('%s segments: llama.cpp ids equa
       const ours = Array.from(tok.encode(text));
       const theirs = vocab.tokenize(text, false).map(Number);
       if (ours.join(',') !== theirs.join(',')) mismatches.push(`${JSON.stringify(text)}: ours ${ours} llama.cpp ${theirs}`);
+      // decode round trip: llama.cpp's detokenize (what telechat-chat prints) and ours give the text back
+      const back = [vocab.detokenize(theirs as Parameters<LlamaModel['detokenize']>[0], false), tok.decode(ours)];
+      if (back.some((b) => b !== text)) mismatches.push(`${JSON.stringify(text)}: decoded by llama.cpp ${JSON.stringify(back[0])}, by ours ${JSON.stringify(back[1])}`);
     }
   } finally {
     tok.close();
