@@ -17,7 +17,7 @@ import {
   type LossOn,
 } from './encode.js';
 import { BadLine, parseLine, type Conversation, type FormatName } from './formats.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type SourceStats } from './manifest.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, addedTokenRecords, type Manifest, type SourceStats } from './manifest.js';
 import { BestFitPacker, type PackedRow } from './packer.js';
 import { ShardWriter, type ShardInfo } from './shards.js';
 import { parseInputs, weightedBytes, weightedLines, type Source } from './sources.js';
@@ -494,6 +494,7 @@ async function buildInto(
       vocab_size: tok.vocabSize,
       special_ids: tok.special,
       special_sources: tok.specialSources,
+      added_tokens: addedTokenRecords(tok.addedTokens),
     },
     template: template.name,
     input_format: format,

@@ -5,7 +5,21 @@ import { join } from 'node:path';
 
 import type { BadReason } from './formats.js';
 import type { ShardInfo } from './shards.js';
+import type { AddedToken } from './added-tokens.js';
 import type { SpecialIds, SpecialSources } from './tokenizer.js';
+
+export interface AddedTokenRecord {
+  content: string;
+  id: number;
+  lstrip: boolean;
+  rstrip: boolean;
+  single_word: boolean;
+}
+
+/** The manifest's record of a tokenizer's added tokens. */
+export function addedTokenRecords(tokens: readonly AddedToken[]): AddedTokenRecord[] {
+  return tokens.map((t) => ({ content: t.content, id: t.id, lstrip: t.lstrip, rstrip: t.rstrip, single_word: t.singleWord }));
+}
 
 export const MANIFEST_FORMAT = 'telechat-dataset';
 /**
@@ -68,6 +82,11 @@ export interface Manifest {
     vocab_size: number;
     special_ids: SpecialIds;
     special_sources: SpecialSources;
+    /**
+     * The Hugging Face added tokens a tokenizer.model dir registers (tokenizer_config.json), split
+     * out of every text as their ids ([] when none); absent in manifests written before it.
+     */
+    added_tokens?: AddedTokenRecord[];
   };
   template: string;
   input_format: string;

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { buildDataset, DataError } from './builder.js';
 import type { LossOn } from './encode.js';
 import type { FormatName } from './formats.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { addedTokenRecords, readManifest, type Manifest } from './manifest.js';
 import { parseInputs } from './sources.js';
 import type { TemplateName } from './templates.js';
 import { loadTokenizer } from './tokenizer.js';
@@ -56,12 +56,24 @@ export interface ResolvedDataset {
 export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset> {
   const tok = loadTokenizer(o.tokenizerDir);
   const tokSha = tok.sha256;
+  // The registered added tokens change how text with marker strings encodes: part of the identity.
+  const added = addedTokenRecords(tok.addedTokens);
   tok.close();
   const asDir = resolve(o.data);
   if (existsSync(asDir) && statSync(asDir).isDirectory()) {
     const manifest = readManifest(asDir);
     if (manifest.tokenizer.sha256 !== tokSha) {
       throw new DataError(`${o.what ? o.what + ' ' : ''}${o.data}: built with another tokenizer (sha256 ${manifest.tokenizer.sha256.slice(0, 12)}…) than ${o.tokenizerDir}'s`);
+    }
+    // A manifest from before added tokens were recorded cannot tell: only texts holding a marker
+    // string encode differently, so it is taken as it is (docs/data.md).
+    const built = manifest.tokenizer.added_tokens;
+    if (built !== undefined && JSON.stringify(built) !== JSON.stringify(added)) {
+      const list = (a: readonly { content: string }[]) => (a.length ? a.map((t) => t.content).join(' ') : 'none');
+      throw new DataError(
+        `${o.what ? o.what + ' ' : ''}${o.data}: built with other registered added tokens (${list(built)}) than ${o.tokenizerDir}'s ` +
+          `tokenizer_config.json registers (${list(added)}); text holding those strings encodes differently: rebuild it`,
+      );
     }
     return { dir: asDir, manifest, built: false };
   }
@@ -86,6 +98,7 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
         // only when set, so the keys of earlier builds (and their runs' resumes) stay valid
         ...(o.valSize !== undefined ? { valSize: o.valSize } : {}),
         ...(o.perSourceRows ? { perSourceRows: true } : {}),
+        ...(added.length ? { addedTokens: added } : {}),
       }),
     )
     .digest('hex')

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { SentencePieceModel, type FlatIds } from '../native/sentencepiece.js';
-import { AddedTokenSplitter, registeredTokens, type SplitPiece } from './added-tokens.js';
+import { AddedTokenSplitter, registeredTokens, type AddedToken, type SplitPiece } from './added-tokens.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 
 /** The chat markers a template may need, named as in TeleChat's configs (`<name>_token_id`). */
@@ -59,6 +59,8 @@ export class Tokenizer {
     readonly backend: TokenizerBackend,
     readonly special: SpecialIds,
     readonly specialSources: SpecialSources,
+    /** The registered Hugging Face added tokens split out of texts (tokenizer.model dirs; [] if none). */
+    readonly addedTokens: readonly AddedToken[] = [],
   ) {}
 
   get vocabSize(): number {
@@ -313,13 +315,14 @@ export function loadTokenizer(dirArg: string): Tokenizer {
   const spPath = join(dir, 'tokenizer.model');
   const hfPath = join(dir, 'tokenizer.json');
   let backend: TokenizerBackend;
+  let added: AddedToken[] = [];
   let kind: Tokenizer['kind'];
   let file: string;
   if (existsSync(spPath)) {
     const sp = new SentencePieceBackend(new SentencePieceModel(spPath));
     try {
-      const tokens = registeredTokens(dir, sp);
-      backend = tokens.length ? new AddedTokenBackend(sp, new AddedTokenSplitter(tokens)) : sp;
+      added = registeredTokens(dir, sp);
+      backend = added.length ? new AddedTokenBackend(sp, new AddedTokenSplitter(added)) : sp;
     } catch (e) {
       sp.close();
       throw e;
@@ -335,7 +338,7 @@ export function loadTokenizer(dirArg: string): Tokenizer {
   }
   try {
     const { ids, sources } = resolveSpecialIds(dir, backend);
-    return new Tokenizer(dir, kind, file, sha256File(file), backend, ids, sources);
+    return new Tokenizer(dir, kind, file, sha256File(file), backend, ids, sources, added);
   } catch (e) {
     backend.close();
     throw e;

@@ -1,6 +1,6 @@
 // --data resolution for the trainer: a dataset dir is checked and used; raw jsonl is built
 // once into the cache and found again; a changed input or option builds anew.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,34 @@ describe('resolveDataset', () => {
       expect(d).toMatchObject({ dir: a.dir, built: false });
       expect(d.manifest.max_seq_len).toBe(256);
     }
+  });
+
+  it('the registered added tokens are part of the tokenizer identity: cache key, manifest, prebuilt check', async () => {
+    // Same tokenizer.model, two configs: the shipped one registers the chat markers, the other none.
+    const bare = join(work, 'bare-tok');
+    mkdirSync(bare);
+    copyFileSync(join(TOK, 'tokenizer.model'), join(bare, 'tokenizer.model'));
+    const input = join(work, 'markers.jsonl');
+    writeFileSync(input, JSON.stringify({ dialog: [{ role: 'user', content: 'what is <_bot>?' }, { role: 'bot', content: 'a marker <_end> x' }] }) + '\n');
+    const base = { data: input, template: 'telechat2' as const, maxSeqLen: 256, cacheDir: join(work, 'marker-cache') };
+    const a = await resolveDataset({ ...base, tokenizerDir: TOK });
+    const b = await resolveDataset({ ...base, tokenizerDir: bare });
+    expect(b.built).toBe(true);
+    expect(b.dir).not.toBe(a.dir); // not the cached build of the other config
+    expect(a.manifest.tokenizer.added_tokens!.map((t) => t.content)).toEqual(['<_unk>', '<_start>', '<_end>', '<_pad>', '<_user>', '<_bot>', '<_system>']);
+    expect(b.manifest.tokenizer.added_tokens).toEqual([]);
+    expect(a.manifest.tokens).toBeLessThan(b.manifest.tokens); // "<_bot>", "<_end>" one id each vs bytes
+    // a prebuilt dir must have been built with the same registration
+    await expect(resolveDataset({ ...base, data: a.dir, tokenizerDir: bare })).rejects.toThrow(
+      /built with other registered added tokens \(<_unk> <_start> <_end> <_pad> <_user> <_bot> <_system>\) than .*bare-tok's tokenizer_config\.json registers \(none\); .*rebuild it/,
+    );
+    await expect(resolveDataset({ ...base, data: b.dir, tokenizerDir: TOK })).rejects.toThrow(/built with other registered added tokens \(none\)/);
+    // a manifest from before the record: taken as it is
+    const path = join(a.dir, 'manifest.json');
+    const m = JSON.parse(readFileSync(path, 'utf8'));
+    delete m.tokenizer.added_tokens;
+    writeFileSync(path, JSON.stringify(m));
+    expect(await resolveDataset({ ...base, data: a.dir, tokenizerDir: bare })).toMatchObject({ dir: a.dir, built: false });
   });
 
   it('openOnly (the trainer\'s other ranks) opens rank 0\'s build and never builds one', async () => {
