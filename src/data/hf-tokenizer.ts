@@ -1,7 +1,9 @@
 // Hugging Face `tokenizer.json` tokenizers (TeleChat 7B's byte-level BPE) through the npm
 // `tokenizers` package, which is the Rust library Python's `tokenizers` wraps. It only
 // encodes asynchronously, so this backend offers the async methods; the builder and inspect
-// use those. No special tokens are added by post-processing: the template inserts its own.
+// use those. No special tokens are added by post-processing: the template inserts its own. The
+// library splits the file's `added_tokens` out of every text (flags included), as transformers
+// does; tokenizer.model dirs get the same from added-tokens.ts.
 import { Tokenizer as RustTokenizer } from 'tokenizers';
 
 import type { FlatIds, TokenizerBackend } from './tokenizer.js';

@@ -7,9 +7,10 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LlamaModel } from 'node-llama-cpp';
-import { layoutConversations } from '../../src/data/encode.js';
+import { encodeConversations, layoutConversations } from '../../src/data/encode.js';
 import { getTemplate } from '../../src/data/templates.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
+import { renderChat } from '../../src/gguf/chat_template.js';
 import { exportGguf } from '../../src/gguf/export.js';
 import { HfCanonicalSource } from '../../src/gguf/sources.js';
 import { trainedModel } from '../helpers/gguf_fixture.js';
@@ -66,4 +67,26 @@ it.each(['telechat2', 'telechat-52b'] as const)('%s segments: llama.cpp ids equa
   console.log(`${name}: ${texts.length} distinct segments, ${mismatches.length} mismatches`);
   expect(mismatches.slice(0, 5)).toEqual([]);
   expect(texts.length).toBeGreaterThan(800);
+});
+
+it('telechat-chat\'s prompt (llama.cpp, special parsing on) equals our row when messages hold marker strings', () => {
+  // The chat markers typed inside messages are split out as their ids on both sides: llama.cpp
+  // parses control pieces in the rendered prompt, our builder the registered added tokens.
+  const system = 'Quote <_user> and <_pad> as written.';
+  const turns = [{ user: 'What does <_bot> mean?', bot: 'It starts a reply; <_end> ends it.' }];
+  const question = 'And <_system>, <_start>?';
+  const tok = loadTokenizer(hf);
+  try {
+    const [row] = encodeConversations(tok, getTemplate('telechat2'), [{ system, turns: [...turns, { user: question, bot: '' }] }], 'all');
+    const ours = Array.from(row!.ids.subarray(0, row!.ids.length - 1)); // the last turn's "" answer is no token: drop its <_end>
+    const prompt = renderChat('telechat2', [{ role: 'system', content: system }, ...turns.flatMap((t) => [
+      { role: 'user' as const, content: t.user }, { role: 'assistant' as const, content: t.bot }]), { role: 'user', content: question }], true);
+    const theirs = vocab.tokenize(prompt, true).map(Number);
+    expect(theirs).toEqual(ours);
+    // each typed marker is its id: the template's own markers plus one typed each
+    const count = (id: number) => ours.filter((x) => x === id).length;
+    expect([1, 2, 3, 4, 5, 6].map(count)).toEqual([1, 1 + 1, 1, 2 + 1, 2 + 1, 1 + 1]);
+  } finally {
+    tok.close();
+  }
 });
