@@ -25,7 +25,7 @@ append them as new ids past the model's vocabulary; docs/data.md says so).
    runs of ordinary ids are `sp.decode(run)` each, a registered token's id is its content.
 
 stdin: {"model": path to tokenizer.model, "dir": tokenizer dir (its JSON files), "texts": [...],
-        "decode": [[ids], ...] (optional)}
+        "decode": [[ids], ...] (optional; "own" decodes the ids of "texts")}
 stdout: {"ids": [[...], ...], "decoded": [...], "tokens": [[content, id, lstrip, rstrip, single_word], ...]}
 """
 import json
@@ -145,9 +145,11 @@ def main():
     req = json.load(sys.stdin)
     sp = spm.SentencePieceProcessor(model_file=req["model"])
     tokens = registered_tokens(sp, req["dir"])
+    ids = [encode(sp, tokens, t) for t in req["texts"]]
+    to_decode = ids if req.get("decode") == "own" else req.get("decode", [])
     out = {
-        "ids": [encode(sp, tokens, t) for t in req["texts"]],
-        "decoded": [decode(sp, tokens, ids) for ids in req.get("decode", [])],
+        "ids": ids,
+        "decoded": [decode(sp, tokens, i) for i in to_decode],
         "tokens": sorted([[c, *v] for c, v in tokens.items()], key=lambda r: r[1]),
     }
     print(json.dumps(out))

@@ -85,8 +85,19 @@ function escapeRegExp(s: string): string {
 
 // Python's str.isspace() set (what transformers' lstrip()/rstrip() remove), not JavaScript's \s.
 const PY_SPACE = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const LEADING_SPACE = new RegExp(`^[${PY_SPACE}]+`);
-const TRAILING_SPACE = new RegExp(`[${PY_SPACE}]+$`);
+const IS_SPACE = new RegExp(`[${PY_SPACE}]`);
+
+// Scans, not `[...]+$`: that regex backtracks quadratically over a long run followed by text.
+function stripStart(s: string): string {
+  let i = 0;
+  while (i < s.length && IS_SPACE.test(s[i]!)) i++;
+  return s.slice(i);
+}
+function stripEnd(s: string): string {
+  let j = s.length;
+  while (j > 0 && IS_SPACE.test(s[j - 1]!)) j--;
+  return s.slice(0, j);
+}
 
 /** A piece of a split text: a string to SentencePiece-encode, or a registered token's id. */
 export type SplitPiece = string | number;
@@ -134,8 +145,8 @@ export class AddedTokenSplitter {
       if (!tok) continue;
       const left = i > 0 ? pieces[i - 1]! : undefined;
       const right = i + 1 < pieces.length ? pieces[i + 1]! : undefined;
-      if (tok.rstrip && right) pieces[i + 1] = right.replace(LEADING_SPACE, '');
-      if (tok.lstrip && left) pieces[i - 1] = left.replace(TRAILING_SPACE, '');
+      if (tok.rstrip && right) pieces[i + 1] = stripStart(right);
+      if (tok.lstrip && left) pieces[i - 1] = stripEnd(left);
       if (tok.singleWord && left && !left.endsWith(' ')) {
         pieces[i - 1] += tok.content;
         pieces[i] = '';
