@@ -297,6 +297,59 @@ describe('bench report', () => {
     expect(res.stderr).toContain('bench-results/train.json: profile.fp32.rows add up to 10.800 s, more than the 10.000 s of wall time');
   });
 
+  it('every ratio set beside a target is rounded toward missing it, not to the nearest (a 1.4996 is not a met x1.50)', () => {
+    // each ratio sits just on the missing side of its target; nearest rounding would print it as met
+    const core = coreResult();
+    Object.assign(core.ours as object, { tokens_per_s: 1499.6, peak_rss_mb: 600.4, gflops: 119.92, sgemm_gflops: 200 });
+    Object.assign(core.torch as object, { tokens_per_s: 1000, peak_rss_mb: 1000 });
+    core.ratios = { throughput_vs_torch: 1.4996, peak_rss_vs_torch: 0.6004, fraction_of_sgemm: 0.5996 };
+    writeResult('core', core);
+    const train = trainResult();
+    train.ours_fp32 = trainSide(1499.6, 600.4);
+    train.ours_bf16 = trainSide(2000, 300);
+    train.torch_fp32 = trainSide(1000, 1000);
+    train.torch_bf16 = trainSide(2000 / 1.4996, 900);
+    train.ratios = {
+      fp32_throughput_vs_torch: 1.4996, bf16_throughput_vs_torch: 2, fp32_peak_rss_vs_torch: 0.6004, bf16_peak_rss_vs_torch: 0.3,
+      fp32_cpu_per_token_vs_torch: 1000 / 1499.6, bf16_cpu_per_token_vs_torch: 0.5,
+      bf16_throughput_vs_torch_bf16: 1.4996, bf16_throughput_vs_ours_fp32: 2000 / 1499.6, fp32_fraction_of_sgemm: 0.5996,
+    };
+    train.ours_fp32_gflops = 119.92;
+    train.sgemm = { gflops: 200, samples: [200] };
+    train.targets = { eval_vs_train_step: '<= 0.4' };
+    train.eval_cost = {
+      fp32: { eval_s: 0.4004, step_s: 1, ratio: 0.4004, eval_cpu_s: 0.8, step_cpu_s: 2, cpu_ratio: 0.4 },
+      bf16: { eval_s: 0.3, step_s: 1, ratio: 0.3, eval_cpu_s: 0.6, step_cpu_s: 2, cpu_ratio: 0.3 },
+    };
+    writeResult('train', train);
+    writeResult('comm', commResult([commRow('allReduce', 'allReduce', 1, 0.8996)]));
+    const data = dataResult();
+    const py = (data.by_threads as Record<string, unknown>[])[1]!;
+    py.python_sentencepiece = { ...(py.python_sentencepiece as object), seconds: 0.996, tokens_per_s: 4e6 / 0.996 };
+    py.ratio_tokens_per_s = 0.996;
+    writeResult('data', data);
+    const zero = zeroResult();
+    const z = zero.rows as Record<string, unknown>[];
+    Object.assign(z[1]!, { step_s: 4 / 0.7996, step_s_per_round: [4 / 0.7996, 4 / 0.7996 + 0.5], tokens_per_s: 1024 * 0.7996, throughput_vs_ddp: 0.7996 });
+    writeResult('zero', zero);
+    const run = (layers: number, mb: number, rss: number) => ({ layers, dtype: 'fp16', model_mb: mb, seconds: 2, in_mb_per_s: mb / 2, out_mb: mb / 2, max_rss_mb: rss });
+    writeResult('export', { hidden: 64, runs: [run(4, 100, 150), run(16, 400, 150.6)], model_size_ratio: 4, rss_ratio: { fp16: 1.004 } });
+    const doc = report();
+    expect(section(doc, 'bench:core')).toContain('Throughput x1.49 PyTorch (target >= 1.5), peak RSS x0.61 (target <= 0.6), 59.9% of the measured sgemm 200.0 GFLOP/s (target >= 60%).');
+    const t = section(doc, 'bench:train');
+    expect(t).toContain('| throughput | x1.49 | x2.00 | >= 1.5 |');
+    expect(t).toContain('| peak RSS | x0.61 | x0.30 | <= 0.6 |');
+    expect(t).toContain('| bf16 throughput vs PyTorch bf16 autocast | x1.49 | >= 1.5 |');
+    expect(t).toContain('| bf16 throughput vs our fp32 | x1.33 | >= 1.4 |');
+    expect(t).toContain('| our fp32 step GFLOP/s (119.9) vs sgemm (200.0) | 59.9% | >= 80% |');
+    expect(t).toContain('| wall time | x0.41 | x0.30 | <= 0.4 |');
+    expect(section(doc, 'bench:comm')).toContain('| allReduce | 4 | 1000 | all_reduce | 1.50 | 1.67 | 0.89 |');
+    expect(section(doc, 'bench:data')).toContain('2 thread(s) x0.99 (target >= 1.0)');
+    expect(section(doc, 'bench:zero')).toContain('| telechat-train zero3 | 5.00 | 5.00, 5.50 | 819 | x0.79 | 700 / 710 |');
+    expect(section(doc, 'bench:export')).toContain('peak RSS x1.01 (fp16)');
+    expect(doc).toContain('Every ratio set beside a target is rounded toward missing it');
+  });
+
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
     const bad = trainResult();
     delete (bad.ratios as Record<string, unknown>).bf16_throughput_vs_torch;
