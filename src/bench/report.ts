@@ -84,6 +84,45 @@ const atLeast = (x: number, digits = 2): string => vsTarget(x, digits, 'atLeast'
 /** A ratio beside an at-most target (<= t), rounded up. */
 const atMost = (x: number, digits = 2): string => vsTarget(x, digits, 'atMost');
 
+/**
+ * A ratio from a result file, checked against the two values it is the ratio of (both printed on
+ * the page): one computed the wrong way round (torch / ours for ours / torch) or not from those
+ * values is refused, naming the key, rather than printed beside a target.
+ */
+function ratioOf(r: Result, key: string, num: string, den: string): number {
+  const v = r.num(key);
+  const x = r.num(num) / r.num(den);
+  if (!(Math.abs(v - x) <= 1e-9 * Math.abs(x))) {
+    throw new Error(`${r.file}: ${key} is ${v}, but ${num} / ${den} is ${x} (a ratio the wrong way round, or not from the values the page shows)`);
+  }
+  return v;
+}
+
+/** bench:train's ratios: each key under ratios. and the values it divides. */
+const TRAIN_RATIOS: Record<string, [string, string]> = {
+  fp32_throughput_vs_torch: ['ours_fp32.tokens_per_s', 'torch_fp32.tokens_per_s'],
+  bf16_throughput_vs_torch: ['ours_bf16.tokens_per_s', 'torch_fp32.tokens_per_s'],
+  fp32_peak_rss_vs_torch: ['ours_fp32.peak_rss_mb', 'torch_fp32.peak_rss_mb'],
+  bf16_peak_rss_vs_torch: ['ours_bf16.peak_rss_mb', 'torch_fp32.peak_rss_mb'],
+  fp32_cpu_per_token_vs_torch: ['torch_fp32.step_cpu_s', 'ours_fp32.step_cpu_s'],
+  bf16_cpu_per_token_vs_torch: ['torch_fp32.step_cpu_s', 'ours_bf16.step_cpu_s'],
+  bf16_throughput_vs_torch_bf16: ['ours_bf16.tokens_per_s', 'torch_bf16.tokens_per_s'],
+  bf16_throughput_vs_ours_fp32: ['ours_bf16.tokens_per_s', 'ours_fp32.tokens_per_s'],
+  fp32_fraction_of_sgemm: ['ours_fp32_gflops', 'sgemm.gflops'],
+  lora_fp32_throughput_vs_full: ['ours_lora_fp32.tokens_per_s', 'ours_fp32.tokens_per_s'],
+  lora_bf16_throughput_vs_full: ['ours_lora_bf16.tokens_per_s', 'ours_bf16.tokens_per_s'],
+  lora_fp32_peak_rss_vs_full: ['ours_lora_fp32.peak_rss_mb', 'ours_fp32.peak_rss_mb'],
+  lora_bf16_peak_rss_vs_full: ['ours_lora_bf16.peak_rss_mb', 'ours_bf16.peak_rss_mb'],
+  lora_fp32_throughput_vs_torch_lora: ['ours_lora_fp32.tokens_per_s', 'torch_lora_fp32.tokens_per_s'],
+  lora_fp32_peak_rss_vs_torch_lora: ['ours_lora_fp32.peak_rss_mb', 'torch_lora_fp32.peak_rss_mb'],
+};
+
+/** A bench:train ratio under `at` ('' or 'own_blas.'), checked against the values it divides. */
+function trainRatio(r: Result, key: string, at = ''): number {
+  const [num, den] = TRAIN_RATIOS[key]!;
+  return ratioOf(r, `${at}ratios.${key}`, at + num, at + den);
+}
+
 function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
@@ -146,8 +185,9 @@ function coreSection(r: Result): string {
     '',
     table(['side', 'tokens/s', 's/step (best)', 's/step per launch', 'peak RSS MB', 'GFLOP/s'], rows),
     '',
-    `Throughput x${atLeast(r.num('ratios.throughput_vs_torch'))} PyTorch (target >= 1.5), peak RSS x${atMost(r.num('ratios.peak_rss_vs_torch'))} ` +
-      `(target <= 0.6), ${atLeast(100 * r.num('ratios.fraction_of_sgemm'), 1)}% of the measured sgemm ${f(r.num('ours.sgemm_gflops'), 1)} GFLOP/s (target >= 60%).`,
+    `Throughput x${atLeast(ratioOf(r, 'ratios.throughput_vs_torch', 'ours.tokens_per_s', 'torch.tokens_per_s'))} PyTorch (target >= 1.5), ` +
+      `peak RSS x${atMost(ratioOf(r, 'ratios.peak_rss_vs_torch', 'ours.peak_rss_mb', 'torch.peak_rss_mb'))} (target <= 0.6), ` +
+      `${atLeast(100 * ratioOf(r, 'ratios.fraction_of_sgemm', 'ours.gflops', 'ours.sgemm_gflops'), 1)}% of the measured sgemm ${f(r.num('ours.sgemm_gflops'), 1)} GFLOP/s (target >= 60%).`,
   ].join('\n');
 }
 
@@ -187,7 +227,7 @@ function blasText(r: Result): string {
 /** Our fp32 step's GFLOP/s against the sgemm yardstick measured beside it, from the results under `at` ('' or 'own_blas.'). */
 function sgemmRow(r: Result, at: string): string[] {
   return [`our fp32 step GFLOP/s (${f(r.num(`${at}ours_fp32_gflops`), 1)}) vs sgemm (${f(r.num(`${at}sgemm.gflops`), 1)})`,
-    `${atLeast(100 * r.num(`${at}ratios.fp32_fraction_of_sgemm`), 1)}%`, '>= 80%'];
+    `${atLeast(100 * trainRatio(r, 'fp32_fraction_of_sgemm', at), 1)}%`, '>= 80%'];
 }
 
 /** Our fp32 sides rerun without OPENBLAS_CORETYPE: OpenBLAS's own kernel choice, and the fp32 and LoRA ratios under it. */
@@ -204,8 +244,8 @@ function ownBlasSection(r: Result, side: (label: string, key: string) => string[
     '',
     table([`OpenBLAS ${core}`, 'fp32', 'target'], [
       sgemmRow(r, 'own_blas.'),
-      ['LoRA throughput vs our full fine-tuning step', `x${atLeast(r.num('own_blas.ratios.lora_fp32_throughput_vs_full'), 3)}`, r.str('targets.lora_throughput_vs_full')],
-      ['LoRA peak RSS vs our full fine-tuning step', `x${atMost(r.num('own_blas.ratios.lora_fp32_peak_rss_vs_full'), 3)}`, r.str('targets.lora_peak_rss_vs_full')],
+      ['LoRA throughput vs our full fine-tuning step', `x${atLeast(trainRatio(r, 'lora_fp32_throughput_vs_full', 'own_blas.'), 3)}`, r.str('targets.lora_throughput_vs_full')],
+      ['LoRA peak RSS vs our full fine-tuning step', `x${atMost(trainRatio(r, 'lora_fp32_peak_rss_vs_full', 'own_blas.'), 3)}`, r.str('targets.lora_peak_rss_vs_full')],
     ]),
   ].join('\n');
 }
@@ -235,33 +275,35 @@ function trainSection(r: Result): string {
     ]),
     '',
     table(['ratio vs PyTorch fp32', 'fp32', 'bf16', 'target'], [
-      ['throughput', `x${atLeast(r.num('ratios.fp32_throughput_vs_torch'))}`, `x${atLeast(r.num('ratios.bf16_throughput_vs_torch'))}`, '>= 1.5'],
-      ['peak RSS', `x${atMost(r.num('ratios.fp32_peak_rss_vs_torch'))}`, `x${atMost(r.num('ratios.bf16_peak_rss_vs_torch'))}`, '<= 0.6'],
-      ['CPU seconds per step (torch / ours)', `x${f(r.num('ratios.fp32_cpu_per_token_vs_torch'))}`, `x${f(r.num('ratios.bf16_cpu_per_token_vs_torch'))}`, ''],
+      ['throughput', `x${atLeast(trainRatio(r, 'fp32_throughput_vs_torch'))}`, `x${atLeast(trainRatio(r, 'bf16_throughput_vs_torch'))}`, '>= 1.5'],
+      ['peak RSS', `x${atMost(trainRatio(r, 'fp32_peak_rss_vs_torch'))}`, `x${atMost(trainRatio(r, 'bf16_peak_rss_vs_torch'))}`, '<= 0.6'],
+      ['CPU seconds per step (torch / ours)', `x${f(trainRatio(r, 'fp32_cpu_per_token_vs_torch'))}`, `x${f(trainRatio(r, 'bf16_cpu_per_token_vs_torch'))}`, ''],
     ]),
     ...(r.has('ratios.bf16_throughput_vs_torch_bf16') ? ['', table(['bf16 and sgemm targets', 'measured', 'target'], [
-      ['bf16 throughput vs PyTorch bf16 autocast', `x${atLeast(r.num('ratios.bf16_throughput_vs_torch_bf16'))}`, '>= 1.5'],
-      ['bf16 throughput vs our fp32', `x${atLeast(r.num('ratios.bf16_throughput_vs_ours_fp32'))}`, '>= 1.4'],
+      ['bf16 throughput vs PyTorch bf16 autocast', `x${atLeast(trainRatio(r, 'bf16_throughput_vs_torch_bf16'))}`, '>= 1.5'],
+      ['bf16 throughput vs our fp32', `x${atLeast(trainRatio(r, 'bf16_throughput_vs_ours_fp32'))}`, '>= 1.4'],
       sgemmRow(r, ''),
     ])] : []),
     ...(r.has('own_blas.core') ? ['', ownBlasSection(r, side)] : []),
     ...(r.has('eval_cost.fp32') ? ['', 'Evaluation cost: engine.evalLoss (a forward-only loss over every label token, what the trainer\'s ' +
       'evaluation runs) of the same batch, median in-process time, against the same process\'s training step.', '',
     table(['evaluation vs training step', 'fp32', 'bf16', 'target'], [
-      ['wall time', `x${atMost(r.num('eval_cost.fp32.ratio'))}`, `x${atMost(r.num('eval_cost.bf16.ratio'))}`, r.str('targets.eval_vs_train_step')],
-      ['CPU time', `x${f(r.num('eval_cost.fp32.cpu_ratio'))}`, `x${f(r.num('eval_cost.bf16.cpu_ratio'))}`, ''],
+      ['wall time', `x${atMost(ratioOf(r, 'eval_cost.fp32.ratio', 'eval_cost.fp32.eval_s', 'eval_cost.fp32.step_s'))}`,
+        `x${atMost(ratioOf(r, 'eval_cost.bf16.ratio', 'eval_cost.bf16.eval_s', 'eval_cost.bf16.step_s'))}`, r.str('targets.eval_vs_train_step')],
+      ['CPU time', `x${f(ratioOf(r, 'eval_cost.fp32.cpu_ratio', 'eval_cost.fp32.eval_cpu_s', 'eval_cost.fp32.step_cpu_s'))}`,
+        `x${f(ratioOf(r, 'eval_cost.bf16.cpu_ratio', 'eval_cost.bf16.eval_cpu_s', 'eval_cost.bf16.step_cpu_s'))}`, ''],
     ])] : []),
     ...(r.has('ratios.lora_fp32_throughput_vs_full') ? ['', `LoRA rows: r = ${r.num('lora.r')}, alpha = ${r.num('lora.alpha')} on ` +
       `${r.str('lora.targets')}, over the frozen base in the same dtype (PyTorch: core_torch.py --train --lora, autograd on A ` +
       'and B, the base with requires_grad off).' +
       (r.has('lora_tile_path') ? ` Adapter products: ${r.str('lora_tile_path')}.` : ''), '', table(['LoRA', 'fp32', 'bf16', 'target'], [
       // three digits: these sit close to their targets (x1.30 was once a rounded 1.296)
-      ['throughput vs our full fine-tuning step', `x${atLeast(r.num('ratios.lora_fp32_throughput_vs_full'), 3)}`,
-        `x${atLeast(r.num('ratios.lora_bf16_throughput_vs_full'), 3)}`, r.str('targets.lora_throughput_vs_full')],
-      ['peak RSS vs our full fine-tuning step', `x${atMost(r.num('ratios.lora_fp32_peak_rss_vs_full'), 3)}`,
-        `x${atMost(r.num('ratios.lora_bf16_peak_rss_vs_full'), 3)}`, r.str('targets.lora_peak_rss_vs_full')],
-      ['throughput vs PyTorch LoRA (fp32)', `x${f(r.num('ratios.lora_fp32_throughput_vs_torch_lora'))}`, '', ''],
-      ['peak RSS vs PyTorch LoRA (fp32)', `x${f(r.num('ratios.lora_fp32_peak_rss_vs_torch_lora'))}`, '', ''],
+      ['throughput vs our full fine-tuning step', `x${atLeast(trainRatio(r, 'lora_fp32_throughput_vs_full'), 3)}`,
+        `x${atLeast(trainRatio(r, 'lora_bf16_throughput_vs_full'), 3)}`, r.str('targets.lora_throughput_vs_full')],
+      ['peak RSS vs our full fine-tuning step', `x${atMost(trainRatio(r, 'lora_fp32_peak_rss_vs_full'), 3)}`,
+        `x${atMost(trainRatio(r, 'lora_bf16_peak_rss_vs_full'), 3)}`, r.str('targets.lora_peak_rss_vs_full')],
+      ['throughput vs PyTorch LoRA (fp32)', `x${f(trainRatio(r, 'lora_fp32_throughput_vs_torch_lora'))}`, '', ''],
+      ['peak RSS vs PyTorch LoRA (fp32)', `x${f(trainRatio(r, 'lora_fp32_peak_rss_vs_torch_lora'))}`, '', ''],
     ])] : []),
     '',
     'Throughput is the headline (wall time). CPU s/step is the same long-minus-short difference of the processes\' own ' +
@@ -366,7 +408,7 @@ function dataSection(r: Result): string {
     const side = (label: string, key: string) => [String(threads), label, f(r.num(k(`${key}.tokens_per_s`)) / 1e6), f(r.num(k(`${key}.seconds`)), 1),
       (r.get(k(`${key}.seconds_per_round`)) as number[]).map((x) => f(x, 1)).join(', '), f(r.num(k(`${key}.cpu_s`)), 1), f(r.num(k(`${key}.max_rss_mb`)), 0)];
     body.push(side('telechat-data build', 'ours'), side(`Python sentencepiece ${r.str('peer.sentencepiece')}`, 'python_sentencepiece'));
-    ratios.push(`${threads} thread(s) x${atLeast(r.num(k('ratio_tokens_per_s')))}`);
+    ratios.push(`${threads} thread(s) x${atLeast(ratioOf(r, k('ratio_tokens_per_s'), k('python_sentencepiece.seconds'), k('ours.seconds')))}`);
   });
   return [
     `\`telechat-data build\` of a generated ${r.num('input_mb')} MB jsonl vs a Python baseline that parses the same lines and ` +
@@ -394,13 +436,15 @@ function zeroSideLabel(r: Result, side: string): string {
 function zeroSection(r: Result): string {
   const rows = r.get('rows');
   if (!Array.isArray(rows)) throw new Error(`${r.file}: rows must be an array`);
+  const ddp = rows.findIndex((_, i) => r.str(`rows.${i}.side`) === 'pytorch ddp');
+  if (ddp < 0) throw new Error(`${r.file}: no "pytorch ddp" row, which every "vs DDP" ratio divides by`);
   const body = rows.map((_, i) => {
     const rss = r.get(`rows.${i}.peak_rss_mb`);
     if (!Array.isArray(rss)) throw new Error(`${r.file}: rows.${i}.peak_rss_mb must be an array`);
     const perRound = r.get(`rows.${i}.step_s_per_round`);
     if (!Array.isArray(perRound)) throw new Error(`${r.file}: rows.${i}.step_s_per_round must be an array`);
     return [zeroSideLabel(r, r.str(`rows.${i}.side`)), f(r.num(`rows.${i}.step_s`), 2), perRound.map((x) => f(Number(x), 2)).join(', '), f(r.num(`rows.${i}.tokens_per_s`), 0),
-      `x${atLeast(r.num(`rows.${i}.throughput_vs_ddp`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
+      `x${atLeast(ratioOf(r, `rows.${i}.throughput_vs_ddp`, `rows.${i}.tokens_per_s`, `rows.${ddp}.tokens_per_s`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
   });
   return [
     `Training step (forward, backward, clipping 1.0, AdamW) of the bench model, global batch 4 x 1024 split over ${r.num('ranks')} ranks x ` +
@@ -424,14 +468,24 @@ function exportSection(r: Result): string {
     return [String(r.num(k('layers'))), r.str(k('dtype')), f(r.num(k('model_mb')), 1), f(r.num(k('out_mb')), 1), f(r.num(k('seconds')), 2),
       f(r.num(k('in_mb_per_s')), 0), f(r.num(k('max_rss_mb')), 0)];
   });
-  const growth = Object.entries(r.get('rss_ratio') as Record<string, number>).map(([dtype, x]) => `x${atMost(x)} (${dtype})`).join(', ');
+  // the growth of each dtype's peak RSS from the fewest blocks to the most, checked against its runs
+  const byLayers = (dtype: string) => runs.map((_, i) => i).filter((i) => r.str(`runs.${i}.dtype`) === dtype)
+    .sort((a, b) => r.num(`runs.${a}.layers`) - r.num(`runs.${b}.layers`));
+  const growth = Object.keys(r.get('rss_ratio') as Json).map((dtype) => {
+    const idx = byLayers(dtype);
+    if (idx.length < 2) throw new Error(`${r.file}: rss_ratio.${dtype} needs runs of two depths in ${dtype}, found ${idx.length}`);
+    const x = ratioOf(r, `rss_ratio.${dtype}`, `runs.${idx.at(-1)}.max_rss_mb`, `runs.${idx[0]}.max_rss_mb`);
+    return `x${atMost(x)} (${dtype})`;
+  }).join(', ');
+  const model = byLayers(r.str('runs.0.dtype'));
+  const modelGrowth = ratioOf(r, 'model_size_ratio', `runs.${model.at(-1)}.model_mb`, `runs.${model[0]}.model_mb`);
   return [
     `\`telechat-export --model DIR --format gguf\` of generated TeleChat2-shaped fp16 HF dirs (hidden ${r.num('hidden')}) that differ only ` +
       'in depth; one process per export, its wall time and peak RSS. There is no peer: the point is that memory stays flat.',
     '',
     table(['blocks', 'dtype', 'HF MB', 'GGUF MB', 'seconds', 'MB/s read', 'peak RSS MB'], body),
     '',
-    `Model x${f(r.num('model_size_ratio'))} larger -> peak RSS ${growth} (target: RSS does not grow with the model).`,
+    `Model x${f(modelGrowth)} larger -> peak RSS ${growth} (target: RSS does not grow with the model).`,
   ].join('\n');
 }
 

@@ -6,7 +6,7 @@
 // is listed as not available, a broken result file is one clear error that names the file and
 // key and leaves the old doc alone, and a benchmark that writes no result fails the run.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -172,7 +172,8 @@ describe('bench report', () => {
     // the bf16 and sgemm table of the main rows, with a fraction just under its target
     forced.ours_fp32_gflops = 199.9;
     forced.sgemm = { gflops: 250, samples: [250] };
-    forced.ratios = { ...(forced.ratios as object), bf16_throughput_vs_torch_bf16: 2, bf16_throughput_vs_ours_fp32: 1.5, fp32_fraction_of_sgemm: 199.9 / 250 };
+    forced.torch_bf16 = trainSide(256, 1500);
+    forced.ratios = { ...(forced.ratios as object), bf16_throughput_vs_torch_bf16: 2, bf16_throughput_vs_ours_fp32: 0.5, fp32_fraction_of_sgemm: 199.9 / 250 };
     writeResult('train', forced);
     const doc = report();
     expect(doc).toContain("- OpenBLAS: our fp32 linear products on its Haswell kernels, forced by OPENBLAS_CORETYPE=Haswell in this machine's environment (OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell)");
@@ -183,8 +184,10 @@ describe('bench report', () => {
     expect(doc).toContain('| LoRA throughput vs our full fine-tuning step | x1.250 | >= 1.3 |');
     expect(doc).toContain('| LoRA peak RSS vs our full fine-tuning step | x0.700 | <= 0.7 |');
     // an at-most target rounds up: 0.70004 is not a met 0.700
-    (forced.own_blas as { ratios: Record<string, number> }).ratios.lora_fp32_peak_rss_vs_full = 0.70004;
-    (forced.own_blas as { ratios: Record<string, number> }).ratios.lora_fp32_throughput_vs_full = 1.29996;
+    const ownBlas = forced.own_blas as { ours_lora_fp32: unknown; ratios: Record<string, number> };
+    ownBlas.ours_lora_fp32 = trainSide(2048 * 1.29996, 600 * 0.70004, 1);
+    ownBlas.ratios.lora_fp32_peak_rss_vs_full = 0.70004;
+    ownBlas.ratios.lora_fp32_throughput_vs_full = 1.29996;
     writeResult('train', forced);
     const close = report();
     expect(close).toContain('| LoRA peak RSS vs our full fine-tuning step | x0.701 | <= 0.7 |');
@@ -311,7 +314,7 @@ describe('bench report', () => {
     train.torch_bf16 = trainSide(2000 / 1.4996, 900);
     train.ratios = {
       fp32_throughput_vs_torch: 1.4996, bf16_throughput_vs_torch: 2, fp32_peak_rss_vs_torch: 0.6004, bf16_peak_rss_vs_torch: 0.3,
-      fp32_cpu_per_token_vs_torch: 1000 / 1499.6, bf16_cpu_per_token_vs_torch: 0.5,
+      fp32_cpu_per_token_vs_torch: 1.4996, bf16_cpu_per_token_vs_torch: 2,
       bf16_throughput_vs_torch_bf16: 1.4996, bf16_throughput_vs_ours_fp32: 2000 / 1499.6, fp32_fraction_of_sgemm: 0.5996,
     };
     train.ours_fp32_gflops = 119.92;
@@ -348,6 +351,40 @@ describe('bench report', () => {
     expect(section(doc, 'bench:zero')).toContain('| telechat-train zero3 | 5.00 | 5.00, 5.50 | 819 | x0.79 | 700 / 710 |');
     expect(section(doc, 'bench:export')).toContain('peak RSS x1.01 (fp16)');
     expect(doc).toContain('Every ratio set beside a target is rounded toward missing it');
+  });
+
+  it('a ratio the wrong way round (or not from the values shown beside it) is refused, naming the key', () => {
+    const refused = (name: string, data: unknown, message: string) => {
+      writeResult(name, data);
+      const res = node(REPORT);
+      expect(res.status, name).toBe(1);
+      expect(res.stderr, name).toContain(message);
+      rmSync(join(tmp.dir, 'bench-results', `${name}.json`));
+    };
+    // core: ours 2048 tokens/s against torch 1024, written as torch / ours
+    const core = coreResult();
+    (core.ratios as Record<string, number>).throughput_vs_torch = 0.5;
+    refused('core', core, 'bench-results/core.json: ratios.throughput_vs_torch is 0.5, but ours.tokens_per_s / torch.tokens_per_s is 2');
+    // train: peak RSS torch / ours (2000 / 600) where ours / torch is meant
+    const train = trainResult();
+    (train.ratios as Record<string, number>).fp32_peak_rss_vs_torch = 2000 / 600;
+    refused('train', train, 'bench-results/train.json: ratios.fp32_peak_rss_vs_torch is 3.3333333333333335, but ours_fp32.peak_rss_mb / torch_fp32.peak_rss_mb is 0.3');
+    // train: the CPU row is torch / ours; ours / torch is refused
+    const cpu = trainResult();
+    (cpu.ratios as Record<string, number>).fp32_cpu_per_token_vs_torch = 0.5;
+    refused('train', cpu, 'ratios.fp32_cpu_per_token_vs_torch is 0.5, but torch_fp32.step_cpu_s / ours_fp32.step_cpu_s is 2');
+    // data: ours seconds / Python seconds (a speed-up below 1 shown for a side that is faster)
+    const data = dataResult();
+    (data.by_threads as Record<string, unknown>[])[0]!.ratio_tokens_per_s = 2 / 3;
+    refused('data', data, 'by_threads.0.ratio_tokens_per_s is 0.6666666666666666, but by_threads.0.python_sentencepiece.seconds / by_threads.0.ours.seconds is 1.5');
+    // zero: DDP / ours
+    const zero = zeroResult();
+    (zero.rows as Record<string, unknown>[])[1]!.throughput_vs_ddp = 0.5;
+    refused('zero', zero, 'rows.1.throughput_vs_ddp is 0.5, but rows.1.tokens_per_s / rows.0.tokens_per_s is 2');
+    // export: small / large
+    const run = (layers: number, mb: number, rss: number) => ({ layers, dtype: 'fp16', model_mb: mb, seconds: 2, in_mb_per_s: mb / 2, out_mb: mb / 2, max_rss_mb: rss });
+    refused('export', { hidden: 64, runs: [run(4, 100, 150), run(16, 400, 300)], model_size_ratio: 4, rss_ratio: { fp16: 0.5 } },
+      'rss_ratio.fp16 is 0.5, but runs.1.max_rss_mb / runs.0.max_rss_mb is 2');
   });
 
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
