@@ -24,6 +24,8 @@
 // BENCH_SIDES (a comma list of sides to run), BENCH_EVAL (the eval-cost measurement, on unless 0),
 // TELECHAT_PYTHON (/usr/bin/python3), BENCH_PROFILE=0 (skip the four profiled runs of ours, fp32,
 // bf16, LoRA fp32 and LoRA bf16 with TELECHAT_PROFILE=1, whose per-op tables go into train.json after the timing).
+// BENCH_SIDES, BENCH_EVAL=0 and BENCH_PROFILE=0 are for development: `npm run bench:report` refuses
+// a train.json that lacks a side, the eval cost or the profile (its targets would leave the page).
 //
 // OpenBLAS (our fp32 products) picks its kernels when it loads, unless OPENBLAS_CORETYPE forces a
 // core. When the environment forces one (this kind of machine sets OPENBLAS_CORETYPE=Haswell: AVX2
@@ -47,7 +49,7 @@ const OWN_BLAS_SIDES: SideName[] = ['ours_fp32_own_blas', 'ours_lora_fp32_own_bl
 const ALL_SIDES: SideName[] = ['ours_fp32', 'ours_bf16', 'torch_fp32', 'torch_bf16', 'ours_lora_fp32', 'ours_lora_bf16', 'torch_lora_fp32', ...OWN_BLAS_SIDES];
 /** The OpenBLAS kernels our fp32 runs on, and the core this environment forces (null: OpenBLAS chooses). */
 const BLAS = blasRecord();
-/** BENCH_SIDES=a,b limits a run to some sides (the summary then reports only what ran). */
+/** BENCH_SIDES=a,b limits a run to some sides (the summary then reports only what ran; bench:report refuses it). */
 function sidesToRun(): SideName[] {
   const sides = process.env.BENCH_SIDES ? (process.env.BENCH_SIDES.split(',') as SideName[])
     : ALL_SIDES.filter((s) => BLAS.forced_by_env !== null || !OWN_BLAS_SIDES.includes(s));

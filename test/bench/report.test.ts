@@ -27,6 +27,13 @@ function trainSide(tps: number, rss: number, rounds = 2): Record<string, unknown
   return { step_s: step, tokens_per_s: tps, peak_rss_mb: rss, step_s_samples: Array.from({ length: rounds }, (_, i) => step + i), step_cpu_s: 8192 / tps };
 }
 
+/** Per-op profile of one precision: 2 steps, 10 s of wall time. */
+function profileOf(): Record<string, unknown> {
+  // self times: engine.adamw/adamw is inside engine.adamw and not counted in it again
+  return { steps: 2, step_wall_s: 10, rows: [{ op: 'linearBackward', calls: 40, seconds: 6 }, { op: 'engine.adamw/adamw', calls: 46, seconds: 0.8 }, { op: 'engine.adamw', calls: 2, seconds: 0.2 }] };
+}
+
+/** A complete bench:train result, every ratio the one its sides give. */
 function trainResult(): Record<string, unknown> {
   return {
     bench: 'train',
@@ -39,11 +46,33 @@ function trainResult(): Record<string, unknown> {
     ours_fp32: trainSide(1024, 600),
     ours_bf16: trainSide(512, 500),
     torch_fp32: trainSide(512, 2000),
-    ratios: { fp32_throughput_vs_torch: 2, bf16_throughput_vs_torch: 1, fp32_peak_rss_vs_torch: 0.3, bf16_peak_rss_vs_torch: 0.25, fp32_cpu_per_token_vs_torch: 2, bf16_cpu_per_token_vs_torch: 1 },
-    profile: {
-      // self times: engine.adamw/adamw is inside engine.adamw and not counted in it again
-      fp32: { steps: 2, step_wall_s: 10, rows: [{ op: 'linearBackward', calls: 40, seconds: 6 }, { op: 'engine.adamw/adamw', calls: 46, seconds: 0.8 }, { op: 'engine.adamw', calls: 2, seconds: 0.2 }] },
+    torch_bf16: trainSide(256, 1500),
+    ours_lora_fp32: trainSide(1536, 420),
+    ours_lora_bf16: trainSide(768, 300),
+    torch_lora_fp32: trainSide(512, 1800),
+    lora: { r: 16, alpha: 32, targets: 'every block projection (all-linear)' },
+    bf16_gemm_path: 'onednn brg:avx512_core_bf16 (test)',
+    attention_tile_path: 'fp32 on vfmadd tiles, bf16 on vdpbf16ps tiles (test)',
+    lora_tile_path: 'fp32 on vfmadd tiles (test)',
+    blas: { core: 'Cooperlake', config: 'OpenBLAS test', forced_by_env: null },
+    own_blas: null,
+    ours_fp32_gflops: 150,
+    sgemm: { gflops: 200, samples: [200] },
+    ratios: {
+      fp32_throughput_vs_torch: 2, bf16_throughput_vs_torch: 1, fp32_peak_rss_vs_torch: 0.3, bf16_peak_rss_vs_torch: 0.25, fp32_cpu_per_token_vs_torch: 2, bf16_cpu_per_token_vs_torch: 1,
+      bf16_throughput_vs_torch_bf16: 2, bf16_throughput_vs_ours_fp32: 0.5, fp32_fraction_of_sgemm: 0.75,
+      lora_fp32_throughput_vs_full: 1.5, lora_bf16_throughput_vs_full: 1.5, lora_fp32_peak_rss_vs_full: 0.7, lora_bf16_peak_rss_vs_full: 0.6,
+      lora_fp32_throughput_vs_torch_lora: 3, lora_fp32_peak_rss_vs_torch_lora: 420 / 1800,
     },
+    targets: {
+      throughput_vs_torch: '>= 1.5', peak_rss_vs_torch: '<= 0.6', bf16_throughput_vs_torch_bf16: '>= 1.5', bf16_throughput_vs_ours_fp32: '>= 1.4',
+      fp32_fraction_of_sgemm: '>= 0.8', eval_vs_train_step: '<= 0.4', lora_throughput_vs_full: '>= 1.3', lora_peak_rss_vs_full: '<= 0.7',
+    },
+    eval_cost: {
+      fp32: { eval_s: 1.2, step_s: 4, ratio: 0.3, eval_cpu_s: 2.4, step_cpu_s: 8, cpu_ratio: 0.3 },
+      bf16: { eval_s: 2.4, step_s: 8, ratio: 0.3, eval_cpu_s: 4.8, step_cpu_s: 16, cpu_ratio: 0.3 },
+    },
+    profile: { fp32: profileOf(), bf16: profileOf(), lora_fp32: profileOf(), lora_bf16: profileOf() },
   };
 }
 
@@ -164,7 +193,6 @@ describe('bench report', () => {
   it('names the OpenBLAS kernels our fp32 ran on and, when the environment forced them, the rerun under OpenBLAS\'s own choice', () => {
     const forced = trainResult();
     forced.blas = { core: 'Haswell', config: 'OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell', forced_by_env: 'Haswell' };
-    forced.targets = { lora_throughput_vs_full: '>= 1.3', lora_peak_rss_vs_full: '<= 0.7' };
     forced.own_blas = {
       core: 'Cooperlake', sgemm: { gflops: 400, samples: [400] }, ours_fp32: trainSide(2048, 600, 1), ours_lora_fp32: trainSide(2560, 420, 1), ours_fp32_gflops: 318.64,
       ratios: { fp32_fraction_of_sgemm: 318.64 / 400, lora_fp32_throughput_vs_full: 1.25, lora_fp32_peak_rss_vs_full: 0.7 },
@@ -172,8 +200,7 @@ describe('bench report', () => {
     // the bf16 and sgemm table of the main rows, with a fraction just under its target
     forced.ours_fp32_gflops = 199.9;
     forced.sgemm = { gflops: 250, samples: [250] };
-    forced.torch_bf16 = trainSide(256, 1500);
-    forced.ratios = { ...(forced.ratios as object), bf16_throughput_vs_torch_bf16: 2, bf16_throughput_vs_ours_fp32: 0.5, fp32_fraction_of_sgemm: 199.9 / 250 };
+    forced.ratios = { ...(forced.ratios as object), fp32_fraction_of_sgemm: 199.9 / 250 };
     writeResult('train', forced);
     const doc = report();
     expect(doc).toContain("- OpenBLAS: our fp32 linear products on its Haswell kernels, forced by OPENBLAS_CORETYPE=Haswell in this machine's environment (OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell)");
@@ -200,8 +227,9 @@ describe('bench report', () => {
     const plain = report();
     expect(plain).toContain("- OpenBLAS: our fp32 linear products on its Cooperlake kernels, its own choice for this CPU (OpenBLAS 0.3.21)");
     expect(plain).not.toContain('OPENBLAS_CORETYPE removed');
-    // a name OpenBLAS does not know is not what ran
+    // a name OpenBLAS does not know is not what ran (bench:train still reruns without it)
     own.blas = { core: 'Cooperlake', config: 'OpenBLAS 0.3.21', forced_by_env: 'Foo' };
+    own.own_blas = forced.own_blas;
     writeResult('train', own);
     expect(report()).toContain('on its Cooperlake kernels, with OPENBLAS_CORETYPE=Foo in the environment, which OpenBLAS did not apply as given');
   });
@@ -312,14 +340,18 @@ describe('bench report', () => {
     train.ours_bf16 = trainSide(2000, 300);
     train.torch_fp32 = trainSide(1000, 1000);
     train.torch_bf16 = trainSide(2000 / 1.4996, 900);
+    train.ours_lora_fp32 = trainSide(1499.6 * 1.5, 600.4 * 0.7);
+    train.ours_lora_bf16 = trainSide(2000 * 1.5, 300 * 0.7);
+    train.torch_lora_fp32 = trainSide(1499.6 * 1.5 / 3, 1800);
     train.ratios = {
+      lora_fp32_throughput_vs_full: 1.5, lora_bf16_throughput_vs_full: 1.5, lora_fp32_peak_rss_vs_full: 0.7, lora_bf16_peak_rss_vs_full: 0.7,
+      lora_fp32_throughput_vs_torch_lora: 3, lora_fp32_peak_rss_vs_torch_lora: 600.4 * 0.7 / 1800,
       fp32_throughput_vs_torch: 1.4996, bf16_throughput_vs_torch: 2, fp32_peak_rss_vs_torch: 0.6004, bf16_peak_rss_vs_torch: 0.3,
       fp32_cpu_per_token_vs_torch: 1.4996, bf16_cpu_per_token_vs_torch: 2,
       bf16_throughput_vs_torch_bf16: 1.4996, bf16_throughput_vs_ours_fp32: 2000 / 1499.6, fp32_fraction_of_sgemm: 0.5996,
     };
     train.ours_fp32_gflops = 119.92;
     train.sgemm = { gflops: 200, samples: [200] };
-    train.targets = { eval_vs_train_step: '<= 0.4' };
     train.eval_cost = {
       fp32: { eval_s: 0.4004, step_s: 1, ratio: 0.4004, eval_cpu_s: 0.8, step_cpu_s: 2, cpu_ratio: 0.4 },
       bf16: { eval_s: 0.3, step_s: 1, ratio: 0.3, eval_cpu_s: 0.6, step_cpu_s: 2, cpu_ratio: 0.3 },
@@ -385,6 +417,33 @@ describe('bench report', () => {
     const run = (layers: number, mb: number, rss: number) => ({ layers, dtype: 'fp16', model_mb: mb, seconds: 2, in_mb_per_s: mb / 2, out_mb: mb / 2, max_rss_mb: rss });
     refused('export', { hidden: 64, runs: [run(4, 100, 150), run(16, 400, 300)], model_size_ratio: 4, rss_ratio: { fp16: 0.5 } },
       'rss_ratio.fp16 is 0.5, but runs.1.max_rss_mb / runs.0.max_rss_mb is 2');
+  });
+
+  it('train: a run that skipped a part, or a file from an older harness, is refused instead of losing rows and their targets', () => {
+    writeResult('train', trainResult());
+    const full = section(report(), 'bench:train');
+    // the complete result shows every side and every target table
+    for (const text of ['| PyTorch 1.13.0-test eager bf16 autocast |', '| telechat-train LoRA bf16 |', '| PyTorch 1.13.0-test eager LoRA fp32 |',
+      '| bf16 throughput vs PyTorch bf16 autocast | x2.00 | >= 1.5 |', '| wall time | x0.30 | x0.30 | <= 0.4 |',
+      '| throughput vs our full fine-tuning step | x1.500 | x1.500 | >= 1.3 |', '**LoRA bf16**']) expect(full).toContain(text);
+    const cases: Array<[string, (t: Record<string, unknown>) => void, string]> = [
+      ['BENCH_EVAL=0', (t) => { t.eval_cost = null; }, 'bench-results/train.json: eval_cost is null (the run had BENCH_EVAL=0): it holds the evaluation-cost measurement (target: evaluation <= 0.4x a training step), and the page would drop those rows'],
+      ['BENCH_PROFILE=0', (t) => { t.profile = null; }, 'profile is null (the run had BENCH_PROFILE=0): it holds the per-op profile'],
+      ['an older file without the bf16 autocast side', (t) => { delete t.torch_bf16; }, 'torch_bf16 is missing (written by an older bench:train): it holds the PyTorch bf16 autocast side'],
+      ['BENCH_SIDES without LoRA', (t) => { t.ours_lora_bf16 = null; }, 'ours_lora_bf16 is null (the run had BENCH_SIDES without it): it holds a LoRA side'],
+      ['a forced OpenBLAS core without the rerun', (t) => { t.blas = { core: 'Haswell', config: 'OpenBLAS test', forced_by_env: 'Haswell' }; },
+        'own_blas is missing or null although OPENBLAS_CORETYPE=Haswell forced the kernels'],
+      // the bf16 paragraph would otherwise claim the CPU has no bf16 unit
+      ['no recorded bf16 GEMM path', (t) => { delete t.bf16_gemm_path; }, 'missing key bf16_gemm_path'],
+    ];
+    for (const [what, change, message] of cases) {
+      const t = trainResult();
+      change(t);
+      writeResult('train', t);
+      const res = node(REPORT);
+      expect(res.status, what).toBe(1);
+      expect(res.stderr, what).toContain(message);
+    }
   });
 
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
