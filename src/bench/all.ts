@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { benchCommand } from './env.js';
 import { KNOWN_BENCHES, type RunRecord, writeReport } from './report.js';
 
 /** Scripts named bench:* that are tools, not benchmarks. */
@@ -24,15 +25,6 @@ function benchScripts(): string[] {
     .filter((s) => s.startsWith('bench:'))
     .map((s) => s.slice('bench:'.length))
     .filter((s) => !NOT_BENCHES.has(s));
-}
-
-/** The environment part of the command line: every BENCH_* / TELECHAT_PYTHON variable set. */
-function envPrefix(): string {
-  return Object.entries(process.env)
-    .filter(([k]) => (k.startsWith('BENCH_') && k !== 'BENCH_ONLY') || k === 'TELECHAT_PYTHON')
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}=${v ?? ''} `)
-    .join('');
 }
 
 function main(): void {
@@ -51,7 +43,7 @@ function main(): void {
   const runs = (existsSync(runsPath) ? JSON.parse(readFileSync(runsPath, 'utf8')) : {}) as Record<string, RunRecord>;
   const failures: string[] = [];
   for (const name of toRun) {
-    const command = `${envPrefix()}npm run bench:${name}`;
+    const command = benchCommand(name);
     console.log(`\n==> ${command}`);
     const resultPath = join('bench-results', `${name}.json`);
     const before = existsSync(resultPath) ? statSync(resultPath).mtimeMs : 0;

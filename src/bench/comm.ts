@@ -20,7 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../distributed/free_port.js';
 import { busBandwidthGBps, type CollectiveOp } from './busbw.js';
-import { positiveIntEnv, positiveIntListEnv } from './env.js';
+import { benchCommand, positiveIntEnv, positiveIntListEnv } from './env.js';
 
 interface Row {
   side: 'ours' | 'torch';
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   console.log(`load average (1 min) ${sorted[0].toFixed(2)}-${sorted[sorted.length - 1].toFixed(2)} during the run`);
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(join('bench-results', 'comm.json'), JSON.stringify({
-    bench: 'comm', date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
+    bench: 'comm', date: new Date().toISOString(), command: benchCommand('comm'), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
     load_average_1m: { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads },
     rounds,
     peer: { torch: torchVersion, backend: 'gloo', threads: threads('torch') },

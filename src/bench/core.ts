@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_CONFIG } from './core_config.js';
-import { positiveIntEnv } from './env.js';
+import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord } from './sgemm.js';
 
 interface SideResult {
@@ -71,6 +71,7 @@ function main(): void {
   const summary = {
     bench: 'core',
     date: new Date().toISOString(),
+    command: benchCommand('core'),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads },
     blas: blasRecord(),
     load_average_1m: { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads },

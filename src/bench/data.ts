@@ -18,7 +18,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Rng } from '../data/rng.js';
-import { positiveIntEnv, positiveIntListEnv } from './env.js';
+import { benchCommand, positiveIntEnv, positiveIntListEnv } from './env.js';
 
 const MB = positiveIntEnv('BENCH_DATA_MB', 200);
 const REPEATS = positiveIntEnv('BENCH_REPEATS', 3);
@@ -117,6 +117,7 @@ async function main(): Promise<void> {
   const result = {
     bench: 'data',
     date: new Date().toISOString(),
+    command: benchCommand('data'),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
     load_average_1m: { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads },
     input_mb: MB,

@@ -1,5 +1,19 @@
 // BENCH_* environment variables: a bad value is one error naming the variable, not a NaN run.
 
+/**
+ * The command line that reruns `npm run bench:<name>` as this process was started: every BENCH_*
+ * variable set (BENCH_ONLY, which only picks benchmarks for `npm run bench`, aside) and
+ * TELECHAT_PYTHON, then the script. Each result records it, so its page names what produced it.
+ */
+export function benchCommand(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const prefix = Object.entries(env)
+    .filter(([k]) => (k.startsWith('BENCH_') && k !== 'BENCH_ONLY') || k === 'TELECHAT_PYTHON')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v ?? ''} `)
+    .join('');
+  return `${prefix}npm run bench:${name}`;
+}
+
 /** A positive integer from the environment, `fallback` when unset or empty. */
 export function positiveIntEnv(name: string, fallback: number): number {
   const raw = process.env[name];

@@ -132,7 +132,7 @@ function loadText(l: number[]): string {
 }
 
 /** Date, machine, threads, load and command of one result. */
-function provenance(name: string, r: Result, run: RunRecord | undefined, threads: string | null): string {
+function provenance(r: Result, run: RunRecord | undefined, threads: string | null): string {
   const date = run?.started ?? (r.has('date') ? r.str('date') : new Date(statSync(r.file).mtimeMs).toISOString());
   const machine = run
     ? `${run.cores} x ${run.cpu}`
@@ -150,14 +150,15 @@ function provenance(name: string, r: Result, run: RunRecord | undefined, threads
         : r.has('machine.load_1min_before')
           ? `1-min ${f(r.num('machine.load_1min_before'))} before, ${f(r.num('machine.load_1min_after'))} after`
           : 'not recorded';
-  const command = run?.command ?? (r.has('command') ? r.str('command') : `npm run bench:${name}`);
+  // the command the run recorded, never one made up from the benchmark's name
+  const command = run?.command ?? (r.has('command') ? r.str('command') : null);
   return [
     `- date: ${date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}${run ? ` (${f(run.seconds, 0)} s)` : ''}`,
     `- machine: ${machine}`,
     ...(threads ? [`- threads: ${threads}`] : []),
     `- load average: ${load}`,
     ...(r.has('blas.core') ? [`- OpenBLAS: ${blasText(r)}`] : []),
-    `- command: \`${command}\``,
+    command === null ? '- command: not recorded (the result file predates recorded commands; rerun to record it)' : `- command: \`${command}\``,
   ].join('\n');
 }
 
@@ -569,7 +570,7 @@ export function renderReport(): string {
       throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
     }
     const r = new Result(file, data);
-    parts.push(provenance(name, r, runFor(runs[name], file), section.threads(r)), '', section.render(r));
+    parts.push(provenance(r, runFor(runs[name], file), section.threads(r)), '', section.render(r));
   }
   return parts.join('\n') + '\n';
 }

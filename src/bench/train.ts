@@ -40,7 +40,7 @@ import { parseModelSpec } from '../model/spec.js';
 import { cpuAttentionTilePath, cpuBf16GemmPath, cpuLoraTilePath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
-import { positiveIntEnv } from './env.js';
+import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord, measureSgemm } from './sgemm.js';
 
 type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32'
@@ -253,7 +253,7 @@ function main(): void {
   const result = {
     bench: 'train',
     date: new Date().toISOString(),
-    command: `BENCH_REPEATS=${REPEATS} BENCH_SHORT_STEPS=${SHORT} BENCH_LONG_STEPS=${LONG} BENCH_THREADS=${THREADS} npm run bench:train`,
+    command: benchCommand('train'),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: THREADS },
     load_average_1m: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads), at_end: loadavg()[0] },
     peer: { torch: torchRun.torch, threads: torchRun.threads ?? THREADS, dtype: 'float32' },

@@ -16,7 +16,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
 import { freePort } from '../distributed/free_port.js';
-import { positiveIntEnv } from './env.js';
+import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord } from './sgemm.js';
 
 interface Side {
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const loadAverage = { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads };
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(join('bench-results', 'zero.json'), JSON.stringify({
-    bench: 'zero', date: new Date().toISOString(), machine, blas: blasRecord(), load_average_1m: loadAverage, ranks, threads_per_rank: 1, steps, rounds,
+    bench: 'zero', date: new Date().toISOString(), command: benchCommand('zero'), machine, blas: blasRecord(), load_average_1m: loadAverage, ranks, threads_per_rank: 1, steps, rounds,
     timing: `best of ${steps} timed steps per launch (after one warm-up); best of ${rounds} launches per side, order rotated every round`,
     peer: { torch: torchVersion, threads_per_rank: sides[0]!.threads ?? null, dtype: 'float32', backend: 'gloo' },
     config: BENCH_CONFIG, batch: BENCH_SHAPE, rows,

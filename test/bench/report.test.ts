@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { busBandwidthGBps, busFactor } from '../../src/bench/busbw.js';
+import { benchCommand } from '../../src/bench/env.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -444,6 +445,22 @@ describe('bench report', () => {
       expect(res.status, what).toBe(1);
       expect(res.stderr, what).toContain(message);
     }
+  });
+
+  it('the command is the one recorded, never made up: a result without one says so', () => {
+    // core.json written by a direct run before results recorded their command (e.g. with BENCH_ROUNDS=1)
+    writeResult('core', coreResult());
+    const core = section(report(), 'bench:core');
+    expect(core).toContain('- command: not recorded (the result file predates recorded commands; rerun to record it)');
+    expect(core).not.toContain('- command: `npm run bench:core`');
+    writeResult('core', { ...coreResult(), command: 'BENCH_ROUNDS=1 npm run bench:core' });
+    expect(section(report(), 'bench:core')).toContain('- command: `BENCH_ROUNDS=1 npm run bench:core`');
+  });
+
+  it('benchCommand: every BENCH_* variable in effect and TELECHAT_PYTHON, so a direct run records what it ran with', () => {
+    const env = { BENCH_REPEATS: '5', BENCH_EVAL: '0', BENCH_ONLY: 'train', TELECHAT_PYTHON: '/opt/py', OMP_NUM_THREADS: '8', PATH: '/bin' };
+    expect(benchCommand('train', env)).toBe('BENCH_EVAL=0 BENCH_REPEATS=5 TELECHAT_PYTHON=/opt/py npm run bench:train');
+    expect(benchCommand('core', {})).toBe('npm run bench:core');
   });
 
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
