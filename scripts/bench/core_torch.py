@@ -1,9 +1,11 @@
 """PyTorch eager counterpart of `npm run bench:core` and `npm run bench:train`: the same
-TeleChat2-shaped model (scripts/reference/telechat_model.py layers), batch 4 x 1024, every
+TeleChat2-shaped model (scripts/reference/telechat_model.py layers), the harness's batch (the
+config JSON's "shape": {"batch", "seqLen"}, BENCH_SHAPE in src/bench/core_config.ts), every
 token labelled, on N threads (torch.set_num_threads), fp32, eager autograd (no torch.compile, no
 TorchScript). Attention is written out as torch 1.13 users write it: the full [B, heads, T, T]
 score matrix, masked_fill and softmax (1.13 has no scaled_dot_product_attention). Prints one
-JSON line like src/bench/core_worker.ts, with torch.__version__ and the thread count in effect.
+JSON line like src/bench/core_worker.ts, with torch.__version__, the thread count in effect and
+the batch it ran.
 
 Usage: /usr/bin/python3 scripts/bench/core_torch.py CONFIG_JSON ITERS THREADS [--train [--lora R]] [--bf16-autocast]
 
@@ -50,7 +52,10 @@ def main():
     torch.manual_seed(1)
     H, L, nh, Fd, V = cfg["hidden_size"], cfg["n_layer"], cfg["n_head"], cfg["ffn_hidden_size"], cfg["vocab_size"]
     hd = H // nh
-    B, T = 4, 1024
+    if "shape" not in cfg:
+        sys.exit('core_torch.py: the config JSON has no "shape" ({"batch": B, "seqLen": T}); the harness passes its '
+                 "BENCH_SHAPE so that both sides run the same tokens")
+    B, T = int(cfg["shape"]["batch"]), int(cfg["shape"]["seqLen"])
 
     def w(*shape):
         return (torch.randn(*shape) * 0.02).requires_grad_(True)
@@ -153,6 +158,8 @@ def main():
         "mode": ("lora-train" if lora_r else "train") if train else "forward-backward",
         "iters": iters,
         "threads": torch.get_num_threads(),
+        "batch": B,
+        "seq_len": T,
         "torch": torch.__version__,
         "dtype": "bfloat16 autocast (fp32 parameters)" if autocast else "float32",
         "attention": "full T x T scores (matmul, masked_fill, softmax)",

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """bench:zero, PyTorch side: the [CORE] bench model (the batched form of scripts/bench/core_torch.py)
 as an nn.Module under DistributedDataParallel (gloo), with torch.optim.AdamW ("ddp") or
-ZeroRedundancyOptimizer(AdamW) ("zero1"), fp32, global batch 4 x 1024 split over the ranks,
+ZeroRedundancyOptimizer(AdamW) ("zero1"), fp32, the harness's global batch (the config JSON's
+"shape": {"batch", "seqLen"}, BENCH_SHAPE in src/bench/core_config.ts) split over the ranks,
 clipping 1.0, one torch thread per rank (OMP_NUM_THREADS from bench:zero), eager autograd with the
 full T x T attention scores. DDP runs with its defaults (25 MB buckets, all-reduce overlapped with
 backward). Started by telechat-launch (env:// rendezvous). Rank 0 prints one JSON line like
@@ -80,7 +81,10 @@ def main():
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     torch.manual_seed(1)
-    batch, T = 4, 1024
+    if "shape" not in cfg:
+        raise SystemExit('zero_torch.py: the config JSON has no "shape" ({"batch": B, "seqLen": T}); the harness passes its '
+                         "BENCH_SHAPE so that both sides run the same tokens")
+    batch, T = int(cfg["shape"]["batch"]), int(cfg["shape"]["seqLen"])
     per_rank = batch // world
     model = BenchModel(cfg, T)
     ddp = DistributedDataParallel(model)
@@ -113,7 +117,7 @@ def main():
     dist.all_reduce(rss)
     if rank == 0:
         print(json.dumps({"side": f"pytorch {which}", "ranks": world, "torch": torch.__version__,
-                          "threads": torch.get_num_threads(), "step_s": best,
+                          "threads": torch.get_num_threads(), "batch": batch, "seq_len": T, "step_s": best,
                           "tokens_per_s": batch * T / best, "peak_rss_mb": rss.tolist()}))
     dist.destroy_process_group()
 

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_CONFIG } from './core_config.js';
+import { BENCH_CONFIG, BENCH_SHAPE, checkPeerShape, peerConfigJson } from './core_config.js';
 import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord } from './sgemm.js';
 
@@ -27,6 +27,8 @@ interface SideResult {
   sgemm_gflops?: number;
   torch?: string; // torch.__version__ of the PyTorch side
   dtype?: string;
+  batch?: number; // the batch the PyTorch side ran
+  seq_len?: number;
 }
 
 function run(cmd: string, args: string[], threads: number): SideResult {
@@ -49,7 +51,7 @@ function main(): void {
   const python = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
   const commands = {
     ours: [process.execPath, [join('dist', 'bench', 'core_worker.js'), String(iters)]],
-    torch: [python, [join('scripts', 'bench', 'core_torch.py'), JSON.stringify(BENCH_CONFIG), String(iters), String(threads)]],
+    torch: [python, [join('scripts', 'bench', 'core_torch.py'), peerConfigJson(), String(iters), String(threads)]],
   } as const;
   const launches: Record<'ours' | 'torch', SideResult[]> = { ours: [], torch: [] };
   const loads: number[] = [];
@@ -59,6 +61,7 @@ function main(): void {
       loads.push(loadavg()[0]!);
       const [cmd, args] = commands[side];
       const r = run(cmd, [...args], threads);
+      if (side === 'torch') checkPeerShape('scripts/bench/core_torch.py', r);
       launches[side].push(r);
       console.log(`  round ${round + 1} ${side.padEnd(5)} ${r.step_s.toFixed(3)} s/step (median of ${iters})  load ${loads[loads.length - 1]!.toFixed(2)}`);
     }
@@ -79,6 +82,7 @@ function main(): void {
     rounds,
     timing: `median of ${iters} iterations per launch (after one warm-up); best of ${rounds} alternating launches per side`,
     config: BENCH_CONFIG,
+    shape: BENCH_SHAPE,
     ours,
     torch,
     ratios: {

@@ -18,6 +18,21 @@ export const BENCH_CONFIG = {
 
 export const BENCH_SHAPE = { batch: 4, seqLen: 1024 };
 
+/**
+ * The config JSON the PyTorch peers (scripts/bench/core_torch.py, zero_torch.py) read: the bench
+ * model and BENCH_SHAPE, so the batch both sides run is defined once.
+ */
+export function peerConfigJson(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ ...BENCH_CONFIG, shape: BENCH_SHAPE, ...extra });
+}
+
+/** Refuses a PyTorch side's result unless it ran BENCH_SHAPE (the peers echo the batch they ran). */
+export function checkPeerShape(what: string, out: { batch?: unknown; seq_len?: unknown }): void {
+  if (out.batch !== BENCH_SHAPE.batch || out.seq_len !== BENCH_SHAPE.seqLen) {
+    throw new Error(`${what} ran a batch of ${String(out.batch)} x ${String(out.seq_len)} tokens, ours ${BENCH_SHAPE.batch} x ${BENCH_SHAPE.seqLen}`);
+  }
+}
+
 /** FLOPs of one forward+backward: `batch` rows, each one document of `seqLen` tokens. */
 export function trainingFlopsPerStep(spec: ModelSpec, batch: number, seqLen: number): number {
   return trainingFlops(spec, new Array<number>(batch).fill(seqLen));

@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { parseModelSpec } from '../model/spec.js';
 import { cpuAttentionTilePath, cpuBf16GemmPath, cpuLoraTilePath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
-import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, trainingFlopsPerStep } from './core_config.js';
+import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, checkPeerShape, peerConfigJson, trainingFlopsPerStep } from './core_config.js';
 import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord, measureSgemm } from './sgemm.js';
 
@@ -97,7 +97,7 @@ if (LONG <= SHORT) throw new Error(`BENCH_LONG_STEPS (${LONG}) must exceed BENCH
 function command(side: SideName, steps: number): [string, string[]] {
   if (side === 'torch_fp32' || side === 'torch_bf16' || side === 'torch_lora_fp32') {
     // core_torch.py runs one warm-up step, then ITERS more
-    const cfg = JSON.stringify({ ...BENCH_CONFIG, train: TRAIN_HYPER });
+    const cfg = peerConfigJson({ train: TRAIN_HYPER });
     const lora = side === 'torch_lora_fp32' ? ['--lora', String(BENCH_LORA_R)] : [];
     const autocast = side === 'torch_bf16' ? ['--bf16-autocast'] : [];
     return [PYTHON, [join('scripts', 'bench', 'core_torch.py'), cfg, String(steps - 1), String(THREADS), '--train', ...lora, ...autocast]];
@@ -118,7 +118,8 @@ function runOnce(side: SideName, steps: number): Run {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (res.status !== 0) throw new Error(`${side} (${steps} steps) failed with status ${res.status}: ${cmd} ${args.join(' ')}\n${res.stderr}`);
   const line = res.stdout.trim().split('\n').pop() ?? '';
-  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number; torch?: string; threads?: number };
+  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number; torch?: string; threads?: number; batch?: number; seq_len?: number };
+  if (side.startsWith('torch_')) checkPeerShape(`${side} (scripts/bench/core_torch.py)`, out);
   return { wall_s: wall, cpu_s: out.cpu_s, peak_rss_mb: out.peak_rss_mb, load_1m: load, torch: out.torch, threads: out.threads };
 }
 

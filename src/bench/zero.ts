@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
+import { BENCH_CONFIG, BENCH_SHAPE, checkPeerShape, peerConfigJson } from './core_config.js';
 import { freePort } from '../distributed/free_port.js';
 import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord } from './sgemm.js';
@@ -27,6 +27,8 @@ interface Side {
   peak_rss_mb: number[];
   torch?: string; // torch.__version__ of a PyTorch side
   threads?: number; // torch.get_num_threads() of a PyTorch side
+  batch?: number; // the global batch a PyTorch side ran
+  seq_len?: number;
   step_s_per_round?: number[];
 }
 
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   const python = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';
   const loadBefore = loadavg()[0]!;
   const commands: string[][] = [
-    ...['ddp', 'zero1'].map((which) => [python, join('scripts', 'bench', 'zero_torch.py'), JSON.stringify(BENCH_CONFIG), which, String(steps)]),
+    ...['ddp', 'zero1'].map((which) => [python, join('scripts', 'bench', 'zero_torch.py'), peerConfigJson(), which, String(steps)]),
     ...[0, 1, 2, 3].map((stage) => [process.execPath, join('dist', 'bench', 'zero_worker.js'), String(stage), String(steps)]),
   ];
   const launches: Side[][] = commands.map(() => []);
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
       const i = (k + round) % commands.length; // rotate the order every round
       loads.push(loadavg()[0]!);
       const side = await launch(ranks, commands[i]!);
+      if (side.side.startsWith('pytorch')) checkPeerShape(`${side.side} (scripts/bench/zero_torch.py)`, side);
       launches[i]!.push(side);
       console.log(`  round ${round + 1} ${side.side.padEnd(22)} ${side.step_s.toFixed(2)} s/step  load ${loads[loads.length - 1]!.toFixed(2)}`);
     }
