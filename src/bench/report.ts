@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { busBandwidthGBps, COLLECTIVE_OPS, type CollectiveOp } from './busbw.js';
+import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
 
 /** The benchmarks of the project's issues, in the order `npm run bench` runs them. */
 export const KNOWN_BENCHES = ['core', 'train', 'comm', 'data', 'zero'];
@@ -162,6 +163,41 @@ function provenance(r: Result, run: RunRecord | undefined, threads: string | nul
   ].join('\n');
 }
 
+/**
+ * The bench model and batch a core, train or zero result was measured on, as the page names them
+ * (from the result, not from a literal). A result of another model or batch than the harness's
+ * (BENCH_CONFIG, BENCH_SHAPE) is stale, left from before the bench model changed, and is refused.
+ * `shapeKey` is where the result records its batch; a core.json from before it did is checked by
+ * the tokens per step it measured.
+ */
+function benchModel(r: Result, shapeKey: string): string {
+  const config = r.get('config');
+  if (typeof config !== 'object' || config === null) throw new Error(`${r.file}: config must be an object`);
+  const keys = new Set([...Object.keys(BENCH_CONFIG), ...Object.keys(config)]);
+  for (const k of keys) {
+    const got = JSON.stringify((config as Json)[k]);
+    const want = JSON.stringify((BENCH_CONFIG as Json)[k]);
+    if (got !== want) {
+      throw new Error(`${r.file}: config.${k} is ${got ?? 'missing'}, the bench model of src/bench/core_config.ts has ${want ?? 'no such key'}: ` +
+        'a result of another model (stale); rerun the benchmark');
+    }
+  }
+  let batch: number;
+  let seqLen: number;
+  if (r.has(shapeKey)) {
+    [batch, seqLen] = [r.num(`${shapeKey}.batch`), r.num(`${shapeKey}.seqLen`)];
+  } else {
+    const tokens = r.num('ours.tokens_per_s') * r.num('ours.step_s');
+    if (Math.abs(tokens - BENCH_SHAPE.batch * BENCH_SHAPE.seqLen) > 1e-6 * tokens) throw new Error(`${r.file}: no ${shapeKey}, and its ${tokens} tokens per step are not BENCH_SHAPE's`);
+    [batch, seqLen] = [BENCH_SHAPE.batch, BENCH_SHAPE.seqLen];
+  }
+  if (batch !== BENCH_SHAPE.batch || seqLen !== BENCH_SHAPE.seqLen) {
+    throw new Error(`${r.file}: measured on a batch of ${batch} x ${seqLen}, the harness's BENCH_SHAPE is ${BENCH_SHAPE.batch} x ${BENCH_SHAPE.seqLen} (stale); rerun the benchmark`);
+  }
+  const c = BENCH_CONFIG;
+  return `${c.n_layer} layers, hidden ${c.hidden_size}, ${c.n_head} heads, ffn ${c.ffn_hidden_size}, vocab ${c.vocab_size}; batch ${batch} x ${seqLen}`;
+}
+
 /** What "PyTorch" means in the sections that compare with scripts/bench/core_torch.py or zero_torch.py. */
 function eagerPeer(version: string, threads: string): string {
   return `**Peer:** PyTorch ${version} (torch.__version__ at run time), eager autograd, fp32, ${threads} ` +
@@ -178,7 +214,7 @@ function coreSection(r: Result): string {
     [`PyTorch ${r.str('torch.torch')} eager`, f(r.num('torch.tokens_per_s'), 0), f(r.num('torch.step_s'), 3), rounds('torch'), f(r.num('torch.peak_rss_mb'), 0), ''],
   ];
   return [
-    'Forward + backward of the bench model (4 layers, hidden 512, 8 heads, ffn 1376, vocab 8192, batch 4 x 1024, fp32, ' +
+    `Forward + backward of the bench model (${benchModel(r, 'shape')}, fp32, ` +
       `${r.num('machine.threads')} threads each side). Timing: ${r.str('timing')}; the sides alternate (order swapped every ` +
       'round). Peak RSS is the largest over a side\'s launches.',
     '',
@@ -281,8 +317,8 @@ function trainSection(r: Result): string {
   const side = (label: string, key: string): string[] => [label, f(r.num(`${key}.tokens_per_s`), 0), f(r.num(`${key}.step_s`), 2),
     (r.get(`${key}.step_s_samples`) as number[]).map((x) => f(x, 2)).join(', '), f(r.num(`${key}.step_cpu_s`), 2), f(r.num(`${key}.peak_rss_mb`), 0)];
   const out = [
-    'Full training step (forward, backward, global-norm clipping, AdamW update) of the bench model, batch 4 x 1024 ' +
-      `tokens, ${r.num('machine.threads')} threads each side. Ours runs the trainer's ZeroEngine (stage 0, world size 1); PyTorch ` +
+    `Full training step (forward, backward, global-norm clipping, AdamW update) of the bench model (${benchModel(r, 'shape')} ` +
+      `tokens), ${r.num('machine.threads')} threads each side. Ours runs the trainer's ZeroEngine (stage 0, world size 1); PyTorch ` +
       'runs scripts/bench/core_torch.py --train (torch.optim.AdamW, torch.nn.utils.clip_grad_norm_; its bf16 side adds --bf16-autocast: ' +
       'torch.autocast("cpu", dtype=torch.bfloat16) around the forward). Each process is timed from outside: ' +
       `${r.str('timing')}.`,
@@ -469,7 +505,7 @@ function zeroSection(r: Result): string {
       `x${atLeast(ratioOf(r, `rows.${i}.throughput_vs_ddp`, `rows.${i}.tokens_per_s`, `rows.${ddp}.tokens_per_s`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
   });
   return [
-    `Training step (forward, backward, clipping 1.0, AdamW) of the bench model, global batch 4 x 1024 split over ${r.num('ranks')} ranks x ` +
+    `Training step (forward, backward, clipping 1.0, AdamW) of the bench model (${benchModel(r, 'batch')} tokens, global) split over ${r.num('ranks')} ranks x ` +
       `${r.num('threads_per_rank')} thread(s), fp32, every side started by telechat-launch on 127.0.0.1, against PyTorch ${r.str('peer.torch')} DDP and ` +
       `DDP + ZeroRedundancyOptimizer on the same model and batch. Timing: ${r.str('timing')}. Per-rank peak RSS is the largest over a side's launches.`,
     '',

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { busBandwidthGBps, busFactor } from '../../src/bench/busbw.js';
+import { BENCH_CONFIG, BENCH_SHAPE } from '../../src/bench/core_config.js';
 import { benchCommand } from '../../src/bench/env.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
@@ -44,6 +45,8 @@ function trainResult(): Record<string, unknown> {
     load_average_1m: { min: 1.5, median: 2, max: 2.5, at_end: 2 },
     timing: '(wall(2 steps) - wall(1 steps)) / 1 per process, median of 3 alternating rounds',
     peer: { torch: TORCH, threads: 2, dtype: 'float32' },
+    config: BENCH_CONFIG,
+    shape: BENCH_SHAPE,
     ours_fp32: trainSide(1024, 600),
     ours_bf16: trainSide(512, 500),
     torch_fp32: trainSide(512, 2000),
@@ -82,6 +85,7 @@ function coreResult(): Record<string, unknown> {
     bench: 'core', date: '2026-11-27T08:00:00.000Z', machine: { cpu: 'Test CPU 9000', cores: 2, threads: 2 },
     load_average_1m: { min: 1, median: 1.5, max: 2, samples: [1, 1.5, 2] }, iters: 5, rounds: 3,
     timing: 'median of 5 iterations per launch (after one warm-up); best of 3 alternating launches per side',
+    config: BENCH_CONFIG, shape: BENCH_SHAPE,
     ours: { side: 'telechat-train', threads: 2, step_s: 2, tokens_per_s: 2048, peak_rss_mb: 900, gflops: 150, sgemm_gflops: 200, step_s_per_round: [2.5, 2, 2.2] },
     torch: { side: 'pytorch-eager', threads: 2, torch: TORCH, step_s: 4, tokens_per_s: 1024, peak_rss_mb: 2700, step_s_per_round: [4, 4.5, 4.1] },
     ratios: { throughput_vs_torch: 2, peak_rss_vs_torch: 1 / 3, fraction_of_sgemm: 0.75 },
@@ -109,6 +113,7 @@ function zeroResult(): Record<string, unknown> {
     load_average_1m: { min: 1, median: 1.5, max: 2, samples: [1, 2] }, ranks: 2, threads_per_rank: 1, steps: 2, rounds: 3,
     timing: 'best of 2 timed steps per launch (after one warm-up); best of 3 launches per side, order rotated every round',
     peer: { torch: TORCH, threads_per_rank: 1, dtype: 'float32', backend: 'gloo' },
+    config: BENCH_CONFIG, batch: BENCH_SHAPE,
     rows: [row('pytorch ddp', 4, 1), row('telechat-train zero3', 2, 2)],
   };
 }
@@ -461,6 +466,28 @@ describe('bench report', () => {
     const env = { BENCH_REPEATS: '5', BENCH_EVAL: '0', BENCH_ONLY: 'train', TELECHAT_PYTHON: '/opt/py', OMP_NUM_THREADS: '8', PATH: '/bin' };
     expect(benchCommand('train', env)).toBe('BENCH_EVAL=0 BENCH_REPEATS=5 TELECHAT_PYTHON=/opt/py npm run bench:train');
     expect(benchCommand('core', {})).toBe('npm run bench:core');
+  });
+
+  it('the bench model and batch on the page are the result\'s; a result of another model or batch (stale) is refused', () => {
+    writeResult('core', coreResult());
+    expect(section(report(), 'bench:core')).toContain('of the bench model (4 layers, hidden 512, 8 heads, ffn 1376, vocab 8192; batch 4 x 1024, fp32');
+    const refused = (name: string, data: unknown, message: string) => {
+      writeResult(name, data);
+      const res = node(REPORT);
+      expect(res.status, message).toBe(1);
+      expect(res.stderr, message).toContain(message);
+      rmSync(join(tmp.dir, 'bench-results', `${name}.json`));
+    };
+    refused('core', { ...coreResult(), config: { ...BENCH_CONFIG, hidden_size: 256 } },
+      'bench-results/core.json: config.hidden_size is 256, the bench model of src/bench/core_config.ts has 512: a result of another model (stale)');
+    refused('train', { ...trainResult(), shape: { batch: 8, seqLen: 512 } }, 'bench-results/train.json: measured on a batch of 8 x 512, the harness\'s BENCH_SHAPE is 4 x 1024 (stale)');
+    refused('zero', { ...zeroResult(), config: { ...BENCH_CONFIG, n_layer: 2 } }, 'config.n_layer is 2');
+    // a core.json from before it recorded its shape: the tokens per step it measured must be BENCH_SHAPE's
+    const old = coreResult();
+    delete old.shape;
+    writeResult('core', old);
+    expect(section(report(), 'bench:core')).toContain('batch 4 x 1024, fp32');
+    refused('core', { ...old, ours: { ...(old.ours as object), step_s: 1 } }, 'bench-results/core.json: no shape, and its 2048 tokens per step are not BENCH_SHAPE\'s');
   });
 
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
