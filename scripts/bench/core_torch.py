@@ -33,6 +33,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from torch_build import torch_build
+
 # Must match TRAIN_HYPER in src/bench/core_config.ts (passed in the config JSON as "train").
 DEFAULT_TRAIN_HYPER = {"lr": 1e-4, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1, "clip": 1.0}
 
@@ -161,6 +163,7 @@ def main():
         "batch": B,
         "seq_len": T,
         "torch": torch.__version__,
+        "build": torch_build(),
         "dtype": "bfloat16 autocast (fp32 parameters)" if autocast else "float32",
         "attention": "full T x T scores (matmul, masked_fill, softmax)",
         "step_s": median,

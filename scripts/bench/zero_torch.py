@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch.distributed.optim import ZeroRedundancyOptimizer
 from torch.nn.parallel import DistributedDataParallel
 
+from torch_build import torch_build
+
 
 class BenchModel(torch.nn.Module):
     def __init__(self, cfg, seq_len):
@@ -116,7 +118,7 @@ def main():
     rss[rank] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     dist.all_reduce(rss)
     if rank == 0:
-        print(json.dumps({"side": f"pytorch {which}", "ranks": world, "torch": torch.__version__,
+        print(json.dumps({"side": f"pytorch {which}", "ranks": world, "torch": torch.__version__, "build": torch_build(),
                           "threads": torch.get_num_threads(), "batch": batch, "seq_len": T, "step_s": best,
                           "tokens_per_s": batch * T / best, "peak_rss_mb": rss.tolist()}))
     dist.destroy_process_group()

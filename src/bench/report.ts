@@ -198,9 +198,24 @@ function benchModel(r: Result, shapeKey: string): string {
   return `${c.n_layer} layers, hidden ${c.hidden_size}, ${c.n_head} heads, ffn ${c.ffn_hidden_size}, vocab ${c.vocab_size}; batch ${batch} x ${seqLen}`;
 }
 
+/**
+ * The PyTorch peer's build as its run recorded it (scripts/bench/torch_build.py): which BLAS its fp32
+ * matmuls ran on and its CPU capability, which torch.__version__ does not say.
+ */
+function torchBuildText(r: Result, key: string): string {
+  if (!r.has(key) || r.get(key) === null) return 'its build (BLAS, CPU capability) not recorded by this run';
+  const loaded = r.get(`${key}.blas_loaded`);
+  if (!Array.isArray(loaded)) throw new Error(`${r.file}: ${key}.blas_loaded must be an array`);
+  const coretype = r.get(`${key}.openblas_coretype`);
+  return `built with BLAS_INFO=${r.str(`${key}.blas_info`)}, MKL ${r.get(`${key}.mkl`) === true ? 'on' : 'off'}, ` +
+    `oneDNN ${r.get(`${key}.mkldnn`) === true ? 'on' : 'off'}, CPU capability ${r.str(`${key}.cpu_capability`)}; ` +
+    `BLAS libraries loaded: ${loaded.length ? loaded.join(', ') : 'none'}` +
+    (typeof coretype === 'string' ? ` (OPENBLAS_CORETYPE=${coretype} in its environment too)` : '');
+}
+
 /** What "PyTorch" means in the sections that compare with scripts/bench/core_torch.py or zero_torch.py. */
-function eagerPeer(version: string, threads: string): string {
-  return `**Peer:** PyTorch ${version} (torch.__version__ at run time), eager autograd, fp32, ${threads} ` +
+function eagerPeer(version: string, threads: string, build: string): string {
+  return `**Peer:** PyTorch ${version} (torch.__version__ at run time; ${build}), eager autograd, fp32, ${threads} ` +
     '(torch.set_num_threads), no torch.compile or TorchScript; attention is written out as torch 1.13 users write it, ' +
     'the full [B, heads, T, T] score matrix materialised, masked_fill and softmax (1.13 has no scaled_dot_product_attention). ' +
     'Ours computes causal attention in tiles and never forms T x T. This is not the strongest PyTorch: a fused attention ' +
@@ -218,7 +233,7 @@ function coreSection(r: Result): string {
       `${r.num('machine.threads')} threads each side). Timing: ${r.str('timing')}; the sides alternate (order swapped every ` +
       'round). Peak RSS is the largest over a side\'s launches.',
     '',
-    eagerPeer(r.str('torch.torch'), `${r.num('torch.threads')} intra-op thread(s)`),
+    eagerPeer(r.str('torch.torch'), `${r.num('torch.threads')} intra-op thread(s)`, torchBuildText(r, 'torch.build')),
     '',
     table(['side', 'tokens/s', 's/step (best)', 's/step per launch', 'peak RSS MB', 'GFLOP/s'], rows),
     '',
@@ -323,7 +338,7 @@ function trainSection(r: Result): string {
       'torch.autocast("cpu", dtype=torch.bfloat16) around the forward). Each process is timed from outside: ' +
       `${r.str('timing')}.`,
     '',
-    eagerPeer(r.str('peer.torch'), `${r.num('peer.threads')} intra-op thread(s)`),
+    eagerPeer(r.str('peer.torch'), `${r.num('peer.threads')} intra-op thread(s)`, torchBuildText(r, 'peer.build')),
     '',
     table(['side', 'tokens/s', 's/step (median)', 's/step per round', 'CPU s/step', 'peak RSS MB'], [
       side('telechat-train fp32', 'ours_fp32'),
@@ -509,7 +524,7 @@ function zeroSection(r: Result): string {
       `${r.num('threads_per_rank')} thread(s), fp32, every side started by telechat-launch on 127.0.0.1, against PyTorch ${r.str('peer.torch')} DDP and ` +
       `DDP + ZeroRedundancyOptimizer on the same model and batch. Timing: ${r.str('timing')}. Per-rank peak RSS is the largest over a side's launches.`,
     '',
-    eagerPeer(r.str('peer.torch'), `${r.num('peer.threads_per_rank')} intra-op thread per rank`) +
+    eagerPeer(r.str('peer.torch'), `${r.num('peer.threads_per_rank')} intra-op thread per rank`, torchBuildText(r, 'peer.build')) +
       ` Gradients: DistributedDataParallel over ${r.str('peer.backend')} with its defaults (25 MB buckets, all-reduce overlapped with backward).`,
     '',
     table(['side', 's/step (best)', 's/step per launch', 'tokens/s', 'vs DDP', 'peak RSS MB per rank'], body),

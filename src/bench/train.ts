@@ -67,9 +67,10 @@ interface Run {
   cpu_s: number;
   peak_rss_mb: number;
   load_1m: number;
-  /** torch.__version__ and torch.get_num_threads() (PyTorch side). */
+  /** torch.__version__, torch.get_num_threads() and its build (BLAS, CPU capability; PyTorch side). */
   torch?: string;
   threads?: number;
+  build?: unknown;
 }
 
 interface ProfileResult {
@@ -118,9 +119,9 @@ function runOnce(side: SideName, steps: number): Run {
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (res.status !== 0) throw new Error(`${side} (${steps} steps) failed with status ${res.status}: ${cmd} ${args.join(' ')}\n${res.stderr}`);
   const line = res.stdout.trim().split('\n').pop() ?? '';
-  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number; torch?: string; threads?: number; batch?: number; seq_len?: number };
+  const out = JSON.parse(line) as { peak_rss_mb: number; cpu_s: number; torch?: string; threads?: number; build?: unknown; batch?: number; seq_len?: number };
   if (side.startsWith('torch_')) checkPeerShape(`${side} (scripts/bench/core_torch.py)`, out);
-  return { wall_s: wall, cpu_s: out.cpu_s, peak_rss_mb: out.peak_rss_mb, load_1m: load, torch: out.torch, threads: out.threads };
+  return { wall_s: wall, cpu_s: out.cpu_s, peak_rss_mb: out.peak_rss_mb, load_1m: load, torch: out.torch, threads: out.threads, build: out.build };
 }
 
 /** One extra run of our side with TELECHAT_PROFILE=1: per-op times of the steps after the first. */
@@ -257,7 +258,7 @@ function main(): void {
     command: benchCommand('train'),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: THREADS },
     load_average_1m: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads), at_end: loadavg()[0] },
-    peer: { torch: torchRun.torch, threads: torchRun.threads ?? THREADS, dtype: 'float32' },
+    peer: { torch: torchRun.torch, threads: torchRun.threads ?? THREADS, dtype: 'float32', build: torchRun.build },
     config: BENCH_CONFIG,
     shape: BENCH_SHAPE,
     optimizer: { ...TRAIN_HYPER, note: 'AdamW, weight decay on matrices and embeddings, global-norm clipping; ours: ZeroEngine stage 0 at world size 1' },

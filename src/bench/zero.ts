@@ -27,6 +27,7 @@ interface Side {
   peak_rss_mb: number[];
   torch?: string; // torch.__version__ of a PyTorch side
   threads?: number; // torch.get_num_threads() of a PyTorch side
+  build?: unknown; // its build: BLAS, CPU capability (scripts/bench/torch_build.py)
   batch?: number; // the global batch a PyTorch side ran
   seq_len?: number;
   step_s_per_round?: number[];
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
   writeFileSync(join('bench-results', 'zero.json'), JSON.stringify({
     bench: 'zero', date: new Date().toISOString(), command: benchCommand('zero'), machine, blas: blasRecord(), load_average_1m: loadAverage, ranks, threads_per_rank: 1, steps, rounds,
     timing: `best of ${steps} timed steps per launch (after one warm-up); best of ${rounds} launches per side, order rotated every round`,
-    peer: { torch: torchVersion, threads_per_rank: sides[0]!.threads ?? null, dtype: 'float32', backend: 'gloo' },
+    peer: { torch: torchVersion, threads_per_rank: sides[0]!.threads ?? null, dtype: 'float32', backend: 'gloo', build: sides[0]!.build },
     config: BENCH_CONFIG, batch: BENCH_SHAPE, rows,
   }, null, 2) + '\n');
   console.log(`bench:zero  ${ranks} ranks x 1 thread, ${machine.cores} cores (${machine.cpu}), load ${loadBefore.toFixed(1)} -> ${loadAfter.toFixed(1)}; best of ${steps} steps per launch, ${rounds} rounds; PyTorch ${torchVersion}`);

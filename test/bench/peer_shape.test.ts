@@ -24,6 +24,10 @@ describe('PyTorch peer shape', () => {
       const out = JSON.parse(res.stdout.trim().split('\n').pop()!) as { batch: number; seq_len: number; tokens_per_s: number; step_s: number };
       expect([out.batch, out.seq_len], flags.join(' ')).toEqual([3, 16]);
       expect(out.tokens_per_s * out.step_s).toBeCloseTo(48, 6);
+      // and the build its numbers come from (scripts/bench/torch_build.py): the BLAS it loaded
+      const build = (out as unknown as { build: { blas_info: unknown; blas_loaded: unknown } }).build;
+      expect(typeof build.blas_info).toBe('string');
+      expect(Array.isArray(build.blas_loaded)).toBe(true);
     }
   });
 

@@ -240,8 +240,11 @@ describe('bench report', () => {
     expect(report()).toContain('on its Cooperlake kernels, with OPENBLAS_CORETYPE=Foo in the environment, which OpenBLAS did not apply as given');
   });
 
-  it('every section names its peer exactly, with the version the result recorded', () => {
-    writeResult('core', coreResult());
+  it('every section names its peer exactly, with the version and build the result recorded', () => {
+    const core = coreResult();
+    (core.torch as Record<string, unknown>).build = { blas_info: 'generic', mkl: false, mkldnn: true, cpu_capability: 'AVX2',
+      blas_loaded: ['libblas.so.3', 'libopenblasp-r0.3.21.so'], openblas_coretype: 'Haswell' };
+    writeResult('core', core);
     writeResult('train', trainResult());
     writeResult('comm', commResult([commRow('allReduce', 'allReduce', 1, 1)]));
     writeResult('data', dataResult());
@@ -249,12 +252,18 @@ describe('bench report', () => {
     const doc = report();
     for (const title of ['bench:core', 'bench:train', 'bench:zero']) {
       const text = section(doc, title);
-      expect(text, title).toContain(`**Peer:** PyTorch ${TORCH} (torch.__version__ at run time), eager autograd, fp32,`);
+      expect(text, title).toContain(`**Peer:** PyTorch ${TORCH} (torch.__version__ at run time; `);
+      expect(text, title).toContain('), eager autograd, fp32,');
       expect(text, title).toContain('the full [B, heads, T, T] score matrix materialised');
       expect(text, title).toContain('This is not the strongest PyTorch');
       expect(text, title).toMatch(/- threads: \d/);
     }
     expect(section(doc, 'bench:core')).toContain('2 intra-op thread(s)');
+    // torch.__version__ does not say which BLAS its fp32 matmuls ran on: the recorded build does
+    expect(section(doc, 'bench:core')).toContain('(torch.__version__ at run time; built with BLAS_INFO=generic, MKL off, oneDNN on, CPU capability AVX2; ' +
+      'BLAS libraries loaded: libblas.so.3, libopenblasp-r0.3.21.so (OPENBLAS_CORETYPE=Haswell in its environment too))');
+    // results from before the build was recorded say so
+    for (const title of ['bench:train', 'bench:zero']) expect(section(doc, title)).toContain('its build (BLAS, CPU capability) not recorded by this run');
     expect(section(doc, 'bench:core')).toContain(`| PyTorch ${TORCH} eager | 1024 | 4.000 | 4.000, 4.500, 4.100 | 2700 |  |`);
     expect(section(doc, 'bench:core')).toContain('best of 3 alternating launches per side');
     expect(section(doc, 'bench:zero')).toContain('1 intra-op thread per rank');
