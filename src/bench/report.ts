@@ -506,11 +506,19 @@ function zeroSideLabel(r: Result, side: string): string {
   return side;
 }
 
+/** The sides of bench:zero: both PyTorch peers and our four stages. */
+const ZERO_SIDES = ['pytorch ddp', 'pytorch zero1', 'telechat-train zero0', 'telechat-train zero1', 'telechat-train zero2', 'telechat-train zero3'];
+
 function zeroSection(r: Result): string {
   const rows = r.get('rows');
   if (!Array.isArray(rows)) throw new Error(`${r.file}: rows must be an array`);
-  const ddp = rows.findIndex((_, i) => r.str(`rows.${i}.side`) === 'pytorch ddp');
-  if (ddp < 0) throw new Error(`${r.file}: no "pytorch ddp" row, which every "vs DDP" ratio divides by`);
+  // every side the targets name (stages 0-2 and 3 against DDP) and both peers, each once
+  const sides = rows.map((_, i) => r.str(`rows.${i}.side`));
+  for (const want of ZERO_SIDES) {
+    const n = sides.filter((s) => s === want).length;
+    if (n !== 1) throw new Error(`${r.file}: ${n === 0 ? 'no' : `${n}`} "${want}" row${n === 0 ? '' : 's'}; bench:zero writes one for each of ${ZERO_SIDES.join(', ')}`);
+  }
+  const ddp = sides.indexOf('pytorch ddp');
   const body = rows.map((_, i) => {
     const rss = r.get(`rows.${i}.peak_rss_mb`);
     if (!Array.isArray(rss)) throw new Error(`${r.file}: rows.${i}.peak_rss_mb must be an array`);

@@ -114,7 +114,8 @@ function zeroResult(): Record<string, unknown> {
     timing: 'best of 2 timed steps per launch (after one warm-up); best of 3 launches per side, order rotated every round',
     peer: { torch: TORCH, threads_per_rank: 1, dtype: 'float32', backend: 'gloo' },
     config: BENCH_CONFIG, batch: BENCH_SHAPE,
-    rows: [row('pytorch ddp', 4, 1), row('telechat-train zero3', 2, 2)],
+    rows: [row('pytorch ddp', 4, 1), row('pytorch zero1', 4, 1), row('telechat-train zero0', 2, 2), row('telechat-train zero1', 2, 2),
+      row('telechat-train zero2', 2, 2), row('telechat-train zero3', 2, 2)],
   };
 }
 
@@ -380,7 +381,7 @@ describe('bench report', () => {
     writeResult('data', data);
     const zero = zeroResult();
     const z = zero.rows as Record<string, unknown>[];
-    Object.assign(z[1]!, { step_s: 4 / 0.7996, step_s_per_round: [4 / 0.7996, 4 / 0.7996 + 0.5], tokens_per_s: 1024 * 0.7996, throughput_vs_ddp: 0.7996 });
+    Object.assign(z[5]!, { step_s: 4 / 0.7996, step_s_per_round: [4 / 0.7996, 4 / 0.7996 + 0.5], tokens_per_s: 1024 * 0.7996, throughput_vs_ddp: 0.7996 });
     writeResult('zero', zero);
     const run = (layers: number, mb: number, rss: number) => ({ layers, dtype: 'fp16', model_mb: mb, seconds: 2, in_mb_per_s: mb / 2, out_mb: mb / 2, max_rss_mb: rss });
     writeResult('export', { hidden: 64, runs: [run(4, 100, 150), run(16, 400, 150.6)], model_size_ratio: 4, rss_ratio: { fp16: 1.004 } });
@@ -426,8 +427,8 @@ describe('bench report', () => {
     refused('data', data, 'by_threads.0.ratio_tokens_per_s is 0.6666666666666666, but by_threads.0.python_sentencepiece.seconds / by_threads.0.ours.seconds is 1.5');
     // zero: DDP / ours
     const zero = zeroResult();
-    (zero.rows as Record<string, unknown>[])[1]!.throughput_vs_ddp = 0.5;
-    refused('zero', zero, 'rows.1.throughput_vs_ddp is 0.5, but rows.1.tokens_per_s / rows.0.tokens_per_s is 2');
+    (zero.rows as Record<string, unknown>[])[5]!.throughput_vs_ddp = 0.5;
+    refused('zero', zero, 'rows.5.throughput_vs_ddp is 0.5, but rows.5.tokens_per_s / rows.0.tokens_per_s is 2');
     // export: small / large
     const run = (layers: number, mb: number, rss: number) => ({ layers, dtype: 'fp16', model_mb: mb, seconds: 2, in_mb_per_s: mb / 2, out_mb: mb / 2, max_rss_mb: rss });
     refused('export', { hidden: 64, runs: [run(4, 100, 150), run(16, 400, 300)], model_size_ratio: 4, rss_ratio: { fp16: 0.5 } },
@@ -497,6 +498,21 @@ describe('bench report', () => {
     writeResult('core', old);
     expect(section(report(), 'bench:core')).toContain('batch 4 x 1024, fp32');
     refused('core', { ...old, ours: { ...(old.ours as object), step_s: 1 } }, 'bench-results/core.json: no shape, and its 2048 tokens per step are not BENCH_SHAPE\'s');
+  });
+
+  it('zero: a result without one of the six sides (or with one twice) is refused, not rendered without it', () => {
+    const zero = zeroResult();
+    zero.rows = (zero.rows as Record<string, unknown>[]).filter((x) => x.side !== 'telechat-train zero3');
+    writeResult('zero', zero);
+    let res = node(REPORT);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain('bench-results/zero.json: no "telechat-train zero3" row; bench:zero writes one for each of pytorch ddp, pytorch zero1, telechat-train zero0');
+    const twice = zeroResult();
+    (twice.rows as Record<string, unknown>[]).push((twice.rows as Record<string, unknown>[])[0]!);
+    writeResult('zero', twice);
+    res = node(REPORT);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain('2 "pytorch ddp" rows');
   });
 
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
