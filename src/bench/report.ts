@@ -362,7 +362,9 @@ function trainSection(r: Result): string {
     ]),
     ...(forced ? ['', ownBlasSection(r, side)] : []),
     '', 'Evaluation cost: engine.evalLoss (a forward-only loss over every label token, what the trainer\'s ' +
-      'evaluation runs) of the same batch, median in-process time, against the same process\'s training step.', '',
+      `evaluation runs) of the same batch against the same process's training step: ${r.has('eval_cost.timing') ? r.str('eval_cost.timing')
+        : 'in-process times, the upper middle of every call including the first (warm-up) step and evaluation (a result from ' +
+          'before the warm-ups were left out, which inflated the step when its warm-up was slow; rerun bench:train)'}.`, '',
     table(['evaluation vs training step', 'fp32', 'bf16', 'target'], [
       ['wall time', `x${atMost(ratioOf(r, 'eval_cost.fp32.ratio', 'eval_cost.fp32.eval_s', 'eval_cost.fp32.step_s'))}`,
         `x${atMost(ratioOf(r, 'eval_cost.bf16.ratio', 'eval_cost.bf16.eval_s', 'eval_cost.bf16.step_s'))}`, r.str('targets.eval_vs_train_step')],

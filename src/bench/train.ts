@@ -42,6 +42,7 @@ import { setNumThreads } from '../native/tensor.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER, checkPeerShape, peerConfigJson, trainingFlopsPerStep } from './core_config.js';
 import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord, measureSgemm } from './sgemm.js';
+import { median } from './stats.js';
 
 type SideName = 'ours_fp32' | 'ours_bf16' | 'torch_fp32' | 'torch_bf16' | 'ours_lora_fp32' | 'ours_lora_bf16' | 'torch_lora_fp32'
   | 'ours_fp32_own_blas' | 'ours_lora_fp32_own_blas';
@@ -140,7 +141,7 @@ function profileRun(precision: 'fp32' | 'bf16', lora = false): ProfileResult {
  * against one training step of the same N tokens, medians within one process after warm-up.
  */
 function evalCostRun(precision: 'fp32' | 'bf16'): { eval_s: number; step_s: number; ratio: number; eval_cpu_s: number; step_cpu_s: number; cpu_ratio: number } {
-  const n = Math.max(LONG, 3);
+  const n = Math.max(LONG, 3); // steps: the median is of those after the warm-up step; evaluations: after one warm-up
   const args = [join('dist', 'bench', 'train_worker.js'), precision, String(n), String(n)];
   const res = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(THREADS) } });
   if (res.status !== 0) throw new Error(`eval cost run (${precision}) failed with status ${res.status}:\n${res.stderr}`);
@@ -159,12 +160,6 @@ function ownBlasSgemm(): { gflops: number; core: string } {
   const res = spawnSync(process.execPath, [join('dist', 'bench', 'sgemm_worker.js')], { encoding: 'utf8', env });
   if (res.status !== 0) throw new Error(`sgemm_worker failed with status ${res.status}:\n${res.stderr}`);
   return JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as { gflops: number; core: string };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function main(): void {
@@ -250,7 +245,10 @@ function main(): void {
   };
   const torchRun = samples.torch_fp32[0]!.long;
   if (typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
-  const evalCost = process.env.BENCH_EVAL === '0' ? null : { fp32: evalCostRun('fp32'), bf16: evalCostRun('bf16') };
+  const evalCost = process.env.BENCH_EVAL === '0' ? null : {
+    timing: `in-process medians, of ${Math.max(LONG, 3) - 1} steps after the warm-up step and of ${Math.max(LONG, 3)} evaluations after a warm-up one`,
+    fp32: evalCostRun('fp32'), bf16: evalCostRun('bf16'),
+  };
   const loads = sides.flatMap((s) => samples[s].flatMap((x) => [x.short.load_1m, x.long.load_1m]));
   const result = {
     bench: 'train',

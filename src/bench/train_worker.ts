@@ -6,7 +6,10 @@
 //
 // Usage: node dist/bench/train_worker.js fp32|bf16 STEPS [EVAL_STEPS] [lora]
 // EVAL_STEPS > 0 then also times that many evaluation forwards (engine.evalLoss, what the
-// trainer's evaluation runs) of the same batch after training: eval_s_in_process (median).
+// trainer's evaluation runs) of the same batch after training and one untimed warm-up evaluation:
+// eval_s_in_process (median), against step_s_in_process, the median of the steps after the first.
+// Both are medians of steady-state calls: a warm-up call among them inflated the step (the upper
+// middle of 4 steps with the warm-up one is the slowest steady step) and so shrank the ratio.
 // lora: LoRA r = BENCH_LORA_R on every block projection over the frozen base, as a run with a
 // `lora` section trains (src/train/lora_run.ts); A and B random (the timing does not depend on them).
 // Prints one JSON line: steps, in-process median step time (informational), peak RSS, CPU seconds, last loss,
@@ -21,6 +24,7 @@ import { profile } from '../native/profile.js';
 import { DType, setNumThreads } from '../native/tensor.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { BENCH_CONFIG, BENCH_LORA_R, BENCH_SHAPE, TRAIN_HYPER } from './core_config.js';
+import { median, medianAfterWarmup } from './stats.js';
 
 function main(): void {
   const precision = process.argv[2];
@@ -32,6 +36,7 @@ function main(): void {
   const evalArgs = extra.filter((a) => a !== 'lora');
   if (evalArgs.length > 1 || (evalArgs.length === 1 && !/^\d+$/.test(evalArgs[0]!))) throw new Error(`after STEPS come EVAL_STEPS and/or "lora", got ${extra.join(' ')}`);
   const evalSteps = Number(evalArgs[0] ?? 0);
+  if (evalSteps > 0 && steps < 2) throw new Error('EVAL_STEPS needs STEPS >= 2: the step time it is compared with is the median after the warm-up step');
   setNumThreads(Number(process.env.OMP_NUM_THREADS ?? 2));
   const spec = parseModelSpec(BENCH_CONFIG);
   const { batch, seqLen } = BENCH_SHAPE;
@@ -86,6 +91,7 @@ function main(): void {
   const profileRows = profile?.rows(); // before teardown: the rows cover the timed steps only
   const evalTimes: number[] = [];
   const evalCpu: number[] = [];
+  if (evalSteps > 0) engine.evalLoss(host); // warm-up: the evaluation path's first call
   for (let i = 0; i < evalSteps; i++) {
     const t0 = process.hrtime.bigint();
     const c0 = cpuNow();
@@ -93,16 +99,18 @@ function main(): void {
     evalTimes.push(Number(process.hrtime.bigint() - t0) / 1e9);
     evalCpu.push(cpuNow() - c0);
   }
-  const mid = (xs: number[]): number | undefined => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   engine.free();
   group.destroy();
   const wallAfterFirst = times.slice(1).reduce((a, b) => a + b, 0);
-  times.sort((a, b) => a - b);
   process.stdout.write(JSON.stringify({
     side: `telechat-train-${precision}${lora ? '-lora' : ''}`,
     steps,
-    step_s_in_process: times[Math.floor(times.length / 2)],
-    ...(evalSteps > 0 ? { eval_s_in_process: mid(evalTimes), eval_cpu_s_in_process: mid(evalCpu), step_cpu_s_in_process: mid(cpuTimes) } : {}),
+    step_s_in_process: steps > 1 ? medianAfterWarmup(times) : times[0],
+    step_s_samples_in_process: times,
+    ...(evalSteps > 0 ? {
+      eval_s_in_process: median(evalTimes), eval_cpu_s_in_process: median(evalCpu), step_cpu_s_in_process: medianAfterWarmup(cpuTimes),
+      eval_s_samples_in_process: evalTimes,
+    } : {}),
     last_loss: loss,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
     cpu_s: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,

@@ -442,6 +442,12 @@ describe('bench report', () => {
     for (const text of ['| PyTorch 1.13.0-test eager bf16 autocast |', '| telechat-train LoRA bf16 |', '| PyTorch 1.13.0-test eager LoRA fp32 |',
       '| bf16 throughput vs PyTorch bf16 autocast | x2.00 | >= 1.5 |', '| wall time | x0.30 | x0.30 | <= 0.4 |',
       '| throughput vs our full fine-tuning step | x1.500 | x1.500 | >= 1.3 |', '**LoRA bf16**']) expect(full).toContain(text);
+    // how the eval-cost times were taken: as the run says, or, for a result from before it said, how they were taken then
+    expect(full).toContain('the upper middle of every call including the first (warm-up) step and evaluation');
+    const timed = trainResult();
+    (timed.eval_cost as Record<string, unknown>).timing = 'in-process medians, of 3 steps after the warm-up step and of 4 evaluations after a warm-up one';
+    writeResult('train', timed);
+    expect(section(report(), 'bench:train')).toContain("against the same process's training step: in-process medians, of 3 steps after the warm-up step and of 4 evaluations after a warm-up one.");
     const cases: Array<[string, (t: Record<string, unknown>) => void, string]> = [
       ['BENCH_EVAL=0', (t) => { t.eval_cost = null; }, 'bench-results/train.json: eval_cost is null (the run had BENCH_EVAL=0): it holds the evaluation-cost measurement (target: evaluation <= 0.4x a training step), and the page would drop those rows'],
       ['BENCH_PROFILE=0', (t) => { t.profile = null; }, 'profile is null (the run had BENCH_PROFILE=0): it holds the per-op profile'],
