@@ -14,21 +14,10 @@ import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'no
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { benchCommand } from './env.js';
-import { KNOWN_BENCHES, type RunRecord, writeReport } from './report.js';
-
-/** Scripts named bench:* that are tools, not benchmarks. */
-const NOT_BENCHES = new Set(['report']);
-
-function benchScripts(): string[] {
-  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts?: Record<string, string> };
-  return Object.keys(pkg.scripts ?? {})
-    .filter((s) => s.startsWith('bench:'))
-    .map((s) => s.slice('bench:'.length))
-    .filter((s) => !NOT_BENCHES.has(s));
-}
+import { definedBenches, KNOWN_BENCHES, type RunRecord, writeReport } from './report.js';
 
 function main(): void {
-  const defined = benchScripts();
+  const defined = definedBenches();
   const ordered = [...KNOWN_BENCHES.filter((b) => defined.includes(b)), ...defined.filter((b) => !KNOWN_BENCHES.includes(b))];
   const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : null;
   for (const name of only ?? []) {

@@ -12,6 +12,19 @@ import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
 /** The benchmarks of the project's issues, in the order `npm run bench` runs them. */
 export const KNOWN_BENCHES = ['core', 'train', 'comm', 'data', 'zero'];
 
+/** Scripts named bench:* that are tools, not benchmarks. */
+const NOT_BENCHES = new Set(['report']);
+
+/** The benchmarks ./package.json defines: its bench:* scripts, tools aside. */
+export function definedBenches(): string[] {
+  if (!existsSync('package.json')) return [];
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts?: Record<string, string> };
+  return Object.keys(pkg.scripts ?? {})
+    .filter((s) => s.startsWith('bench:'))
+    .map((s) => s.slice('bench:'.length))
+    .filter((s) => !NOT_BENCHES.has(s));
+}
+
 export interface RunRecord {
   command: string;
   started: string;
@@ -598,12 +611,22 @@ function runFor(run: RunRecord | undefined, file: string): RunRecord | undefined
   return written >= start && written <= start + (run.seconds + 5) * 1000 ? run : undefined;
 }
 
-/** Markdown for every result in bench-results/ (and a line for each known bench without one). */
+/**
+ * Markdown for every result in bench-results/, and a line for each known benchmark package.json
+ * does not define yet. A benchmark it does define must have a result: bench-results/ is not in git,
+ * so in a fresh checkout, or after running one benchmark alone there, the page would otherwise lose
+ * the other sections (numbers and targets) to 'not available' and say nothing.
+ */
 export function renderReport(): string {
   const runsPath = join(RESULTS, 'runs.json');
   const runs = (existsSync(runsPath) ? JSON.parse(readFileSync(runsPath, 'utf8')) : {}) as Record<string, RunRecord>;
   const files = existsSync(RESULTS) ? readdirSync(RESULTS).filter((n) => n.endsWith('.json') && n !== 'runs.json') : [];
   const present = files.map((n) => n.slice(0, -'.json'.length));
+  const missing = definedBenches().filter((n) => !present.includes(n));
+  if (missing.length) {
+    throw new Error(`no result for ${missing.map((n) => `bench:${n} (${RESULTS}/${n}.json)`).join(', ')}: the page would drop ` +
+      `${missing.length === 1 ? 'its section' : 'their sections'}; run ${missing.map((n) => `npm run bench:${n}`).join(', ')} (or npm run bench) first`);
+  }
   const names = [...KNOWN_BENCHES, ...present.filter((n) => !KNOWN_BENCHES.includes(n)).sort()];
   const parts = [
     '# Benchmarks',
@@ -620,7 +643,7 @@ export function renderReport(): string {
     const section = SECTIONS[name] ?? { title: `\`npm run bench:${name}\``, render: genericSection, threads: () => null };
     parts.push('', `## ${section.title}`, '');
     if (!present.includes(name)) {
-      parts.push(`Not available: no bench-results/${name}.json (the benchmark is not defined yet, or has not been run).`);
+      parts.push(`Not available: package.json defines no bench:${name} yet.`);
       continue;
     }
     const file = join(RESULTS, `${name}.json`);

@@ -194,7 +194,25 @@ describe('bench report', () => {
     expect(doc).toContain('| engine.adamw/adamw | 23 | 400.0 | 8.0% |');
     expect(doc).toContain('| engine.adamw | 1 | 100.0 | 2.0% |');
     expect(doc).toContain('| (not in a timed op: JS, batch upload) |  | 1500.0 | 30.0% |');
-    for (const missing of ['core', 'comm', 'data', 'zero']) expect(doc).toContain(`no bench-results/${missing}.json`);
+    // no package.json here: the other known benchmarks are not defined, and said to be not available
+    for (const missing of ['core', 'comm', 'data', 'zero']) expect(doc).toContain(`Not available: package.json defines no bench:${missing} yet.`);
+  });
+
+  it('a benchmark package.json defines but with no result (a fresh checkout, one benchmark run alone) is refused, not dropped from the page', () => {
+    writeFileSync(join(tmp.dir, 'package.json'), JSON.stringify({ scripts: { 'bench:core': 'x', 'bench:train': 'x', 'bench:report': 'x' } }));
+    writeFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'old\n');
+    writeResult('train', trainResult());
+    let res = node(REPORT);
+    expect(res.status).toBe(1);
+    expect(res.stderr.trim()).toBe('bench:report: no result for bench:core (bench-results/core.json): the page would drop its section; run npm run bench:core (or npm run bench) first');
+    rmSync(join(tmp.dir, 'bench-results', 'train.json'));
+    res = node(REPORT);
+    expect(res.stderr).toContain('no result for bench:core (bench-results/core.json), bench:train (bench-results/train.json): the page would drop their sections');
+    expect(readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8')).toBe('old\n');
+    // with both results the page is written (bench:report is a tool, not a benchmark)
+    writeResult('core', coreResult());
+    writeResult('train', trainResult());
+    expect(report()).toContain('## Model forward + backward');
   });
 
   it('names the OpenBLAS kernels our fp32 ran on and, when the environment forced them, the rerun under OpenBLAS\'s own choice', () => {
