@@ -68,6 +68,22 @@ class Result {
     return v;
   }
 
+  /** A non-empty array of finite numbers (per-round times, per-rank RSS). */
+  nums(path: string): number[] {
+    const v = this.get(path);
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw new Error(`${this.file}: ${path} must be a non-empty array of finite numbers, got ${JSON.stringify(v)}`);
+    }
+    return v as number[];
+  }
+
+  /** The length of an array. */
+  len(path: string): number {
+    const v = this.get(path);
+    if (!Array.isArray(v)) throw new Error(`${this.file}: ${path} must be an array, got ${JSON.stringify(v)}`);
+    return v.length;
+  }
+
   has(path: string): boolean {
     try {
       this.get(path);
@@ -236,7 +252,7 @@ function eagerPeer(version: string, threads: string, build: string): string {
 }
 
 function coreSection(r: Result): string {
-  const rounds = (key: string) => (r.get(`${key}.step_s_per_round`) as number[]).map((x) => f(x, 3)).join(', ');
+  const rounds = (key: string) => r.nums(`${key}.step_s_per_round`).map((x) => f(x, 3)).join(', ');
   const rows = [
     ['telechat-train', f(r.num('ours.tokens_per_s'), 0), f(r.num('ours.step_s'), 3), rounds('ours'), f(r.num('ours.peak_rss_mb'), 0), f(r.num('ours.gflops'), 1)],
     [`PyTorch ${r.str('torch.torch')} eager`, f(r.num('torch.tokens_per_s'), 0), f(r.num('torch.step_s'), 3), rounds('torch'), f(r.num('torch.peak_rss_mb'), 0), ''],
@@ -265,7 +281,10 @@ interface ProfileRow {
 function profileTable(r: Result, key: string): string {
   const steps = r.num(`profile.${key}.steps`);
   const wall = r.num(`profile.${key}.step_wall_s`);
-  const rows = r.get(`profile.${key}.rows`) as ProfileRow[];
+  const rows: ProfileRow[] = Array.from({ length: r.len(`profile.${key}.rows`) }, (_, i) => {
+    const at = `profile.${key}.rows.${i}`;
+    return { op: r.str(`${at}.op`), calls: r.num(`${at}.calls`), seconds: r.num(`${at}.seconds`) };
+  });
   const timed = rows.reduce((s, x) => s + x.seconds, 0);
   // Rows are exclusive (self) times, so they cannot add up to more than the steps' wall time;
   // if they do, the file counts nested sections twice (inclusive times) and no share is true.
@@ -343,7 +362,7 @@ function trainSection(r: Result): string {
       'the rerun of our fp32 sides under OpenBLAS\'s own choice (sgemm and LoRA targets) would be dropped; the run left those sides out of BENCH_SIDES');
   }
   const side = (label: string, key: string): string[] => [label, f(r.num(`${key}.tokens_per_s`), 0), f(r.num(`${key}.step_s`), 2),
-    (r.get(`${key}.step_s_samples`) as number[]).map((x) => f(x, 2)).join(', '), f(r.num(`${key}.step_cpu_s`), 2), f(r.num(`${key}.peak_rss_mb`), 0)];
+    r.nums(`${key}.step_s_samples`).map((x) => f(x, 2)).join(', '), f(r.num(`${key}.step_cpu_s`), 2), f(r.num(`${key}.peak_rss_mb`), 0)];
   const out = [
     `Full training step (forward, backward, global-norm clipping, AdamW update) of the bench model (${benchModel(r, 'shape')} ` +
       `tokens), ${r.num('machine.threads')} threads each side. Ours runs the trainer's ZeroEngine (stage 0, world size 1); PyTorch ` +
@@ -494,7 +513,7 @@ function dataSection(r: Result): string {
     const k = (key: string) => `by_threads.${i}.${key}`;
     const threads = r.num(k('threads'));
     const side = (label: string, key: string) => [String(threads), label, f(r.num(k(`${key}.tokens_per_s`)) / 1e6), f(r.num(k(`${key}.seconds`)), 1),
-      (r.get(k(`${key}.seconds_per_round`)) as number[]).map((x) => f(x, 1)).join(', '), f(r.num(k(`${key}.cpu_s`)), 1), f(r.num(k(`${key}.max_rss_mb`)), 0)];
+      r.nums(k(`${key}.seconds_per_round`)).map((x) => f(x, 1)).join(', '), f(r.num(k(`${key}.cpu_s`)), 1), f(r.num(k(`${key}.max_rss_mb`)), 0)];
     body.push(side('telechat-data build', 'ours'), side(`Python sentencepiece ${r.str('peer.sentencepiece')}`, 'python_sentencepiece'));
     ratios.push(`${threads} thread(s) x${atLeast(ratioOf(r, k('ratio_tokens_per_s'), k('python_sentencepiece.seconds'), k('ours.seconds')))}`);
   });
@@ -535,12 +554,10 @@ function zeroSection(r: Result): string {
   }
   const ddp = sides.indexOf('pytorch ddp');
   const body = rows.map((_, i) => {
-    const rss = r.get(`rows.${i}.peak_rss_mb`);
-    if (!Array.isArray(rss)) throw new Error(`${r.file}: rows.${i}.peak_rss_mb must be an array`);
-    const perRound = r.get(`rows.${i}.step_s_per_round`);
-    if (!Array.isArray(perRound)) throw new Error(`${r.file}: rows.${i}.step_s_per_round must be an array`);
-    return [zeroSideLabel(r, r.str(`rows.${i}.side`)), f(r.num(`rows.${i}.step_s`), 2), perRound.map((x) => f(Number(x), 2)).join(', '), f(r.num(`rows.${i}.tokens_per_s`), 0),
-      `x${atLeast(ratioOf(r, `rows.${i}.throughput_vs_ddp`, `rows.${i}.tokens_per_s`, `rows.${ddp}.tokens_per_s`))}`, rss.map((x) => f(Number(x), 0)).join(' / ')];
+    const rss = r.nums(`rows.${i}.peak_rss_mb`);
+    const perRound = r.nums(`rows.${i}.step_s_per_round`);
+    return [zeroSideLabel(r, r.str(`rows.${i}.side`)), f(r.num(`rows.${i}.step_s`), 2), perRound.map((x) => f(x, 2)).join(', '), f(r.num(`rows.${i}.tokens_per_s`), 0),
+      `x${atLeast(ratioOf(r, `rows.${i}.throughput_vs_ddp`, `rows.${i}.tokens_per_s`, `rows.${ddp}.tokens_per_s`))}`, rss.map((x) => f(x, 0)).join(' / ')];
   });
   return [
     `Training step (forward, backward, clipping 1.0, AdamW) of the bench model (${benchModel(r, 'batch')} tokens, global) split over ${r.num('ranks')} ranks x ` +
@@ -598,17 +615,42 @@ const SECTIONS: Record<string, { title: string; render: (r: Result) => string; t
   comm: { title: 'Collectives (`npm run bench:comm`)', render: commSection,
     threads: (r) => `ours ${r.str('ours_threads')}, torch ${r.str('peer.threads')} per rank process` },
   data: { title: 'Dataset build (`npm run bench:data`)', render: dataSection,
-    threads: (r) => `${(r.get('by_threads') as { threads: number }[]).map((t) => t.threads).join(' and ')} encoding threads, both sides` },
+    threads: (r) => `${Array.from({ length: r.len('by_threads') }, (_, i) => r.num(`by_threads.${i}.threads`)).join(' and ')} encoding threads, both sides` },
   zero: { title: 'ZeRO stages (`npm run bench:zero`)', render: zeroSection, threads: (r) => `${r.num('threads_per_rank')} per rank, ${r.num('ranks')} ranks` },
   export: { title: 'GGUF export (`npm run bench:export`)', render: exportSection, threads: () => null },
 };
 
-/** The run record, if it is the run that wrote `file` (not an older one before a direct rerun). */
-function runFor(run: RunRecord | undefined, file: string): RunRecord | undefined {
-  if (!run) return undefined;
+/**
+ * The entry of bench-results/runs.json for `name`, if it is the run that wrote `file` (not an older
+ * one before a direct rerun); its fields are checked as a result's are.
+ */
+function runFor(runs: Result, name: string, file: string): RunRecord | undefined {
+  if (!runs.has(name)) return undefined;
+  const load = (key: string): number[] => {
+    const v = runs.nums(`${name}.${key}`);
+    if (v.length !== 3) throw new Error(`${runs.file}: ${name}.${key} must hold the 1, 5 and 15-minute load averages, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const run: RunRecord = {
+    command: runs.str(`${name}.command`), started: runs.str(`${name}.started`), seconds: runs.num(`${name}.seconds`),
+    cpu: runs.str(`${name}.cpu`), cores: runs.num(`${name}.cores`), load_before: load('load_before'), load_after: load('load_after'),
+  };
   const start = Date.parse(run.started);
+  if (Number.isNaN(start)) throw new Error(`${runs.file}: ${name}.started must be an ISO date, got ${JSON.stringify(run.started)}`);
   const written = statSync(file).mtimeMs;
   return written >= start && written <= start + (run.seconds + 5) * 1000 ? run : undefined;
+}
+
+/** A JSON file of bench-results/ as a Result; one that does not parse is one error naming it. */
+function readResult(file: string): Result {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: must hold a JSON object, got ${JSON.stringify(data)}`);
+  return new Result(file, data as Json);
 }
 
 /**
@@ -619,7 +661,7 @@ function runFor(run: RunRecord | undefined, file: string): RunRecord | undefined
  */
 export function renderReport(): string {
   const runsPath = join(RESULTS, 'runs.json');
-  const runs = (existsSync(runsPath) ? JSON.parse(readFileSync(runsPath, 'utf8')) : {}) as Record<string, RunRecord>;
+  const runs = existsSync(runsPath) ? readResult(runsPath) : new Result(runsPath, {});
   const files = existsSync(RESULTS) ? readdirSync(RESULTS).filter((n) => n.endsWith('.json') && n !== 'runs.json') : [];
   const present = files.map((n) => n.slice(0, -'.json'.length));
   const missing = definedBenches().filter((n) => !present.includes(n));
@@ -647,14 +689,8 @@ export function renderReport(): string {
       continue;
     }
     const file = join(RESULTS, `${name}.json`);
-    let data: Json;
-    try {
-      data = JSON.parse(readFileSync(file, 'utf8')) as Json;
-    } catch (e) {
-      throw new Error(`${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-    }
-    const r = new Result(file, data);
-    parts.push(provenance(r, runFor(runs[name], file), section.threads(r)), '', section.render(r));
+    const r = readResult(file);
+    parts.push(provenance(r, runFor(runs, name, file), section.threads(r)), '', section.render(r));
   }
   return parts.join('\n') + '\n';
 }

@@ -550,6 +550,38 @@ describe('bench report', () => {
     expect(readFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'utf8')).toBe('old\n');
   });
 
+  it('malformed arrays, profile rows, run records and files are one error naming the file and key, never a NaN or a bare TypeError', () => {
+    const refused = (what: string, message: string) => {
+      const res = node(REPORT);
+      expect(res.status, what).toBe(1);
+      expect(res.stderr.trim(), what).toBe(`bench:report: ${message}`);
+    };
+    const train = trainResult();
+    (train.ours_bf16 as Record<string, unknown>).step_s_samples = '0.75, 0.77';
+    writeResult('train', train);
+    refused('samples as a string', 'bench-results/train.json: ours_bf16.step_s_samples must be a non-empty array of finite numbers, got "0.75, 0.77"');
+    const profile = trainResult();
+    delete ((profile.profile as Record<string, { rows: Record<string, unknown>[] }>).bf16.rows[1]!).seconds;
+    writeResult('train', profile);
+    refused('a profile row without seconds', 'bench-results/train.json: missing key profile.bf16.rows.1.seconds');
+    rmSync(join(tmp.dir, 'bench-results', 'train.json'));
+    const zero = zeroResult();
+    (zero.rows as Record<string, unknown>[])[2]!.peak_rss_mb = [700, null];
+    writeResult('zero', zero);
+    refused('a null RSS', 'bench-results/zero.json: rows.2.peak_rss_mb must be a non-empty array of finite numbers, got [700,null]');
+    rmSync(join(tmp.dir, 'bench-results', 'zero.json'));
+    writeResult('train', trainResult());
+    writeFileSync(join(tmp.dir, 'bench-results', 'runs.json'), '{"train": ');
+    const runs = node(REPORT);
+    expect(runs.status).toBe(1);
+    expect(runs.stderr).toContain('bench:report: bench-results/runs.json: not valid JSON');
+    writeFileSync(join(tmp.dir, 'bench-results', 'runs.json'), JSON.stringify({ train: { command: 'npm run bench:train', started: '2026-11-27T08:00:00.000Z', seconds: 10, cpu: 'Test', cores: 2, load_before: [1, 1, 1] } }));
+    refused('a run record without load_after', 'bench-results/runs.json: missing key train.load_after');
+    rmSync(join(tmp.dir, 'bench-results', 'runs.json'));
+    writeResult('train', [trainResult()]);
+    refused('an array', 'bench-results/train.json: must hold a JSON object, got [' + JSON.stringify(trainResult()) + ']');
+  });
+
   it('a result without the peer\'s recorded version is refused, not filled in', () => {
     const core = coreResult();
     delete (core.torch as Record<string, unknown>).torch;
