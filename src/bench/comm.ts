@@ -20,7 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../distributed/free_port.js';
 import { busBandwidthGBps, type CollectiveOp } from './busbw.js';
-import { benchCommand, positiveIntEnv, positiveIntListEnv } from './env.js';
+import { benchCommand, positiveIntEnv, positiveIntListEnv, positiveNumberListEnv } from './env.js';
 
 interface Row {
   side: 'ours' | 'torch';
@@ -46,7 +46,7 @@ async function launch(ranks: number, command: string[]): Promise<Row[]> {
 }
 
 async function main(): Promise<void> {
-  const sizes = process.env.BENCH_SIZES_MB ?? '1,4,16,64,256';
+  const sizes = positiveNumberListEnv('BENCH_SIZES_MB', [1, 4, 16, 64, 256]).join(',');
   const rankCounts = positiveIntListEnv('BENCH_RANKS', [2, 4]);
   const rounds = positiveIntEnv('BENCH_ROUNDS', 3);
   const python = process.env.TELECHAT_PYTHON ?? '/usr/bin/python3';

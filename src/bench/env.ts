@@ -22,6 +22,17 @@ export function positiveIntEnv(name: string, fallback: number): number {
   return v;
 }
 
+/** A comma-separated list of positive finite numbers from the environment (sizes in MB). */
+export function positiveNumberListEnv(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const xs = raw.split(',').map((s) => (s.trim() === '' ? NaN : Number(s.trim())));
+  if (xs.some((v) => !Number.isFinite(v) || v <= 0)) {
+    throw new Error(`environment variable ${name} must be a comma-separated list of positive numbers, got ${JSON.stringify(raw)}`);
+  }
+  return xs;
+}
+
 /** A comma-separated list of positive integers from the environment. */
 export function positiveIntListEnv(name: string, fallback: number[]): number[] {
   const raw = process.env[name];

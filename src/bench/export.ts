@@ -12,10 +12,19 @@ import { HfExportWriter } from '../checkpoint/hf_export.js';
 import { fillNormal, seededUniform } from '../model/init.js';
 import { parseModelSpec } from '../model/spec.js';
 import { checkpointLayout } from '../model/layouts/index.js';
-import { benchCommand } from './env.js';
+import { benchCommand, positiveIntEnv, positiveIntListEnv } from './env.js';
 
-const LAYERS = (process.env.BENCH_EXPORT_LAYERS ?? '4,16').split(',').map(Number);
-const HIDDEN = Number(process.env.BENCH_EXPORT_HIDDEN ?? 1024);
+let LAYERS: number[] = [];
+let HIDDEN = 0;
+
+/** BENCH_EXPORT_LAYERS and BENCH_EXPORT_HIDDEN, each bad value one error naming the variable. */
+function readSettings(): void {
+  LAYERS = positiveIntListEnv('BENCH_EXPORT_LAYERS', [4, 16]);
+  HIDDEN = positiveIntEnv('BENCH_EXPORT_HIDDEN', 1024);
+  // heads of 64 and key/value heads of 128 (config() below) need whole numbers of both
+  if (HIDDEN % 128 !== 0) throw new Error(`environment variable BENCH_EXPORT_HIDDEN must be a multiple of 128 (heads of 64, key/value groups of 128), got ${HIDDEN}`);
+  if (new Set(LAYERS).size < 2) throw new Error(`environment variable BENCH_EXPORT_LAYERS must name at least two depths to compare, got ${JSON.stringify(process.env.BENCH_EXPORT_LAYERS)}`);
+}
 const DTYPES = ['fp16', 'q8_0'];
 const work = join(tmpdir(), `bench-export-${process.pid}`);
 
@@ -65,6 +74,7 @@ function exportOnce(dir: string, dtype: string, out: string): Run {
 }
 
 function main(): void {
+  readSettings();
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   try {
@@ -94,4 +104,9 @@ function main(): void {
   }
 }
 
-main();
+try {
+  main();
+} catch (e) {
+  console.error(`bench:export: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}
