@@ -679,7 +679,10 @@ export function renderReport(): string {
     'load average says how much of its CPU the benchmark actually had. Every comparison alternates the sides over several',
     'launches so both see the same conditions, and each section says how a point is taken from them (core, comm, data,',
     'zero: the best launch; train: the median of its rounds). Every ratio set beside a target is rounded toward missing it',
-    '(down for an at-least target, up for an at-most one), so a ratio shown as meeting its target meets it.',
+    '(down for an at-least target, up for an at-most one), so a ratio shown as meeting its target meets it, and each ratio is',
+    'checked against the two values it divides. The generator refuses, leaving this page as it was, a benchmark with no',
+    'result, a result missing a side or measurement its targets need, one of another bench model or batch than the harness\'s',
+    '(stale), and a malformed one.',
   ];
   for (const name of names) {
     const section = SECTIONS[name] ?? { title: `\`npm run bench:${name}\``, render: genericSection, threads: () => null };

@@ -417,6 +417,7 @@ describe('bench report', () => {
     expect(section(doc, 'bench:zero')).toContain('| telechat-train zero3 | 5.00 | 5.00, 5.50 | 819 | x0.79 | 700 / 710 |');
     expect(section(doc, 'bench:export')).toContain('peak RSS x1.01 (fp16)');
     expect(doc).toContain('Every ratio set beside a target is rounded toward missing it');
+    expect(doc).toContain('The generator refuses, leaving this page as it was, a benchmark with no');
   });
 
   it('a ratio the wrong way round (or not from the values shown beside it) is refused, naming the key', () => {
