@@ -87,7 +87,8 @@ async function main(): Promise<void> {
   console.log('op             ranks     MB   ours GB/s  torch GB/s (torch ran)      torch_time/ours_time  faults/op ours torch');
   for (const ours of rows.filter((r) => r.side === 'ours')) {
     const torch = rows.find((r) => r.side === 'torch' && r.op === ours.op && r.ranks === ours.ranks && r.mb === ours.mb);
-    if (!torch) continue;
+    // a point the peer did not report is an error, not a row left off the table
+    if (!torch) throw new Error(`scripts/reference/comm_torch.py reported no ${ours.op} of ${ours.mb} MB on ${ours.ranks} ranks`);
     if (torch.bytes !== ours.bytes) throw new Error(`${ours.op} ${ours.mb} MB: the sides moved different buffers (${ours.bytes} vs ${torch.bytes} bytes)`);
     const entry = {
       op: ours.op, ours_ran: ours.ran, torch_ran: torch.ran, ranks: ours.ranks, mb: ours.mb, bytes: ours.bytes,
