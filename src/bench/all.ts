@@ -10,7 +10,8 @@
 // Env: BENCH_ONLY=core,train runs only those (the doc still shows every result on disk, each
 // with its own date and command).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../observe/files.js';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { benchCommand } from './env.js';
@@ -57,7 +58,7 @@ function main(): void {
       load_before: loadBefore,
       load_after: loadavg(),
     };
-    writeFileSync(runsPath, JSON.stringify(runs, null, 2) + '\n');
+    writeFileAtomic(runsPath, JSON.stringify(runs, null, 2) + '\n');
   }
   if (failures.length) {
     console.error(`\nbench: ${failures.length} benchmark(s) failed; docs/benchmarks.md not updated:\n  ${failures.join('\n  ')}`);

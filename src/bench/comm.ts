@@ -15,9 +15,10 @@
 // moved unchanged code (our allGather) from 3.4x to 0.5x torch, so neither side gets one launch.
 // Env: BENCH_SIZES_MB (default 1,4,16,64,256), BENCH_RANKS (default 2,4), BENCH_ROUNDS (default 3).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../observe/files.js';
 import { freePort } from '../distributed/free_port.js';
 import { busBandwidthGBps, type CollectiveOp } from './busbw.js';
 import { benchCommand, positiveIntEnv, positiveIntListEnv, positiveNumberListEnv } from './env.js';
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
   }
   console.log(`load average (1 min) ${sorted[0].toFixed(2)}-${sorted[sorted.length - 1].toFixed(2)} during the run`);
   mkdirSync('bench-results', { recursive: true });
-  writeFileSync(join('bench-results', 'comm.json'), JSON.stringify({
+  writeFileAtomic(join('bench-results', 'comm.json'), JSON.stringify({
     bench: 'comm', date: new Date().toISOString(), command: benchCommand('comm'), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length },
     load_average_1m: { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads },
     rounds,

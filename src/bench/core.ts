@@ -10,9 +10,10 @@
 // Peak RSS is the largest over a side's launches. Writes bench-results/core.json.
 // Env: BENCH_ITERS (default 5), BENCH_ROUNDS (default 3), BENCH_THREADS (default 2).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../observe/files.js';
 import { BENCH_CONFIG, BENCH_SHAPE, checkPeerShape, peerConfigJson } from './core_config.js';
 import { benchCommand, positiveIntEnv } from './env.js';
 import { blasRecord } from './sgemm.js';
@@ -92,7 +93,7 @@ function main(): void {
     },
   };
   mkdirSync('bench-results', { recursive: true });
-  writeFileSync(join('bench-results', 'core.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileAtomic(join('bench-results', 'core.json'), JSON.stringify(summary, null, 2) + '\n');
   const r = summary.ratios;
   console.log(`bench:core  ${threads} threads, ${summary.machine.cpu}; ${summary.timing}`);
   console.log(`  telechat-train  ${ours.tokens_per_s.toFixed(0)} tok/s  ${ours.peak_rss_mb.toFixed(0)} MB peak RSS  ${ours.gflops?.toFixed(1)} GFLOP/s (sgemm ${ours.sgemm_gflops?.toFixed(1)})`);

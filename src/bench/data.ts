@@ -13,9 +13,10 @@
 // jobs come and go, and alternating exposes both sides to the same conditions. Peak RSS is the
 // largest over a side's runs. Writes bench-results/data.json.
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../observe/files.js';
 
 import { Rng } from '../data/rng.js';
 import { benchCommand, positiveIntEnv, positiveIntListEnv } from './env.js';
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
     targets: { ratio: '>= 1.0', max_rss_mb: '< 600' },
   };
   mkdirSync('bench-results', { recursive: true });
-  writeFileSync('bench-results/data.json', JSON.stringify(result, null, 2) + '\n');
+  writeFileAtomic('bench-results/data.json', JSON.stringify(result, null, 2) + '\n');
   for (const t of result.by_threads) {
     process.stdout.write(`${t.threads} thread(s): telechat-data build ${(t.ours.tokens_per_s / 1e6).toFixed(2)} M tokens/s (peak RSS ${t.ours.max_rss_mb.toFixed(0)} MB), ` +
       `Python sentencepiece ${sentencepiece} ${(t.python_sentencepiece.tokens_per_s / 1e6).toFixed(2)} M tokens/s; ratio ${t.ratio_tokens_per_s.toFixed(2)}x (target >= 1.0)\n`);

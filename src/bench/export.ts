@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../observe/files.js';
 import { HfExportWriter } from '../checkpoint/hf_export.js';
 import { fillNormal, seededUniform } from '../model/init.js';
 import { parseModelSpec } from '../model/spec.js';
@@ -97,7 +98,7 @@ function main(): void {
     const growth = Object.fromEntries(DTYPES.map((d) => [d, rss(large, d) / rss(small, d)]));
     const modelGrowth = Number(rows.find((r) => r.layers === large)!.model_mb) / Number(rows.find((r) => r.layers === small)!.model_mb);
     mkdirSync('bench-results', { recursive: true });
-    writeFileSync('bench-results/export.json', JSON.stringify({ bench: 'export', date: new Date().toISOString(), command: benchCommand('export'), hidden: HIDDEN, runs: rows, model_size_ratio: modelGrowth, rss_ratio: growth }, null, 2) + '\n');
+    writeFileAtomic('bench-results/export.json', JSON.stringify({ bench: 'export', date: new Date().toISOString(), command: benchCommand('export'), hidden: HIDDEN, runs: rows, model_size_ratio: modelGrowth, rss_ratio: growth }, null, 2) + '\n');
     process.stdout.write(`model ${modelGrowth.toFixed(2)}x larger -> peak RSS x${DTYPES.map((d) => `${growth[d]!.toFixed(2)} (${d})`).join(', ')}  -> bench-results/export.json\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });

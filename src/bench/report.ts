@@ -3,9 +3,10 @@
 // (this alone, over the results on disk). One section per benchmark, each with its date, the
 // machine, the load average and the exact command; bench-results/runs.json (written by all.ts)
 // supplies the command and load when the benchmark ran through `npm run bench`.
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../observe/files.js';
 import { busBandwidthGBps, COLLECTIVE_OPS, type CollectiveOp } from './busbw.js';
 import { BENCH_CONFIG, BENCH_SHAPE } from './core_config.js';
 
@@ -701,7 +702,7 @@ export function renderReport(): string {
 /** Writes docs/benchmarks.md; returns its path. */
 export function writeReport(): string {
   const text = renderReport(); // fully rendered before the file is touched
-  writeFileSync(DOC, text);
+  writeFileAtomic(DOC, text); // a crash mid-write leaves the old page, never half of one
   return DOC;
 }
 

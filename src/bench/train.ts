@@ -33,9 +33,10 @@
 // time without the variable (sides *_own_blas), with the sgemm yardstick measured the same way, so
 // the page shows both (PyTorch's sides run once, as the environment is).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../observe/files.js';
 import { parseModelSpec } from '../model/spec.js';
 import { cpuAttentionTilePath, cpuBf16GemmPath, cpuLoraTilePath } from '../native/kernels.js';
 import { setNumThreads } from '../native/tensor.js';
@@ -323,7 +324,7 @@ function main(): void {
     bench_seconds: (Date.now() - started) / 1000,
   };
   mkdirSync('bench-results', { recursive: true });
-  writeFileSync(join('bench-results', 'train.json'), JSON.stringify(result, null, 2) + '\n');
+  writeFileAtomic(join('bench-results', 'train.json'), JSON.stringify(result, null, 2) + '\n');
   const q = result.ratios;
   const line = (name: string, s: Summary | null): void => {
     if (s) console.log(`  ${name.padEnd(17)} ${s.tokens_per_s.toFixed(0).padStart(6)} tok/s  (${s.step_s.toFixed(2)} s/step, ${s.step_cpu_s.toFixed(2)} CPU s/step)  peak RSS ${s.peak_rss_mb.toFixed(0)} MB`);

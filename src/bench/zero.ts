@@ -11,9 +11,10 @@
 // one. Writes bench-results/zero.json and prints a table with the ratios to PyTorch DDP. The
 // 1-minute load average is recorded before each launch.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../observe/files.js';
 import { BENCH_CONFIG, BENCH_SHAPE, checkPeerShape, peerConfigJson } from './core_config.js';
 import { freePort } from '../distributed/free_port.js';
 import { benchCommand, positiveIntEnv } from './env.js';
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, load_1min_before: loadBefore, load_1min_after: loadAfter };
   const loadAverage = { min: sorted[0], median: sorted[sorted.length >> 1], max: sorted[sorted.length - 1], samples: loads };
   mkdirSync('bench-results', { recursive: true });
-  writeFileSync(join('bench-results', 'zero.json'), JSON.stringify({
+  writeFileAtomic(join('bench-results', 'zero.json'), JSON.stringify({
     bench: 'zero', date: new Date().toISOString(), command: benchCommand('zero'), machine, blas: blasRecord(), load_average_1m: loadAverage, ranks, threads_per_rank: 1, steps, rounds,
     timing: `best of ${steps} timed steps per launch (after one warm-up); best of ${rounds} launches per side, order rotated every round`,
     peer: { torch: torchVersion, threads_per_rank: sides[0]!.threads ?? null, dtype: 'float32', backend: 'gloo', build: sides[0]!.build },

@@ -6,7 +6,7 @@
 // is listed as not available, a broken result file is one clear error that names the file and
 // key and leaves the old doc alone, and a benchmark that writes no result fails the run.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -538,6 +538,17 @@ describe('bench report', () => {
     res = node(REPORT);
     expect(res.status).toBe(1);
     expect(res.stderr).toContain('2 "pytorch ddp" rows');
+  });
+
+  it('the page is written through a temp file and a rename, never over the old one in place', () => {
+    // a hard link to the old page keeps its content only if the new page is a new file renamed in
+    // place: an in-place write (a crash halfway leaves half a page) would change it too
+    writeFileSync(join(tmp.dir, 'docs', 'benchmarks.md'), 'old\n');
+    linkSync(join(tmp.dir, 'docs', 'benchmarks.md'), join(tmp.dir, 'old-page.md'));
+    writeResult('core', coreResult());
+    expect(report()).toContain('## Model forward + backward');
+    expect(readFileSync(join(tmp.dir, 'old-page.md'), 'utf8')).toBe('old\n');
+    expect(readdirSync(join(tmp.dir, 'docs'))).toEqual(['benchmarks.md']); // no temp file left
   });
 
   it('a result with a missing key is one error naming file and key; the old doc stays', () => {
