@@ -3,7 +3,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, resolveConfigObject } from '../../src/config/index.js';
+import { loadConfig, resolveConfigObject } from '../../src/config/index.js';
+import { configErrorOf } from '../helpers/config_error.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('config-contract');
@@ -15,15 +16,7 @@ function file(name: string, text: string): string {
   return path;
 }
 
-function errorOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
+const errorOf = configErrorOf;
 
 describe('a key given twice in one object', () => {
   it('is refused at its line and column, naming the first (JSON.parse would keep the last silently; DeepSpeed refuses it)', () => {

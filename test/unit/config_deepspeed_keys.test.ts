@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PEFT_OPTION_DEFAULTS } from '../../src/config/peft_options.js';
-import { ConfigError, loadConfig, resolveConfigObject, resolvedConfigJson, type LoadOptions } from '../../src/config/index.js';
+import { loadConfig, resolveConfigObject, resolvedConfigJson, type LoadOptions } from '../../src/config/index.js';
+import { configErrorOf } from '../helpers/config_error.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('config-ds-keys');
@@ -15,15 +16,7 @@ afterAll(() => tmp.cleanup());
 const ok = { train_micro_batch_size_per_gpu: 1 };
 const warningsOf = (cfg: object, opts: LoadOptions = {}): string[] => resolveConfigObject(cfg, 'test.json', opts).warnings;
 
-function errorOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
+const errorOf = configErrorOf;
 const refusal = (cfg: object, opts: LoadOptions = {}): string => errorOf(() => resolveConfigObject(cfg, 'test.json', opts));
 
 /** Writes `text` as a config file and returns its path. */
