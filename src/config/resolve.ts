@@ -148,7 +148,7 @@ export function resolveConfig(
   const ratioWarmup = (path: string, ratio: number): number => (ratio > 0 && !deferred ? Math.ceil(needTotal(path) * ratio) : 0);
 
   const optimizer = resolveOptimizer(cfg['optimizer'] as JsonObject | undefined, hf, warnings, origin, fail);
-  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params.lr, hf, needTotal, ratioWarmup, fail, warnings, origin);
+  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params, hf, needTotal, ratioWarmup, fail, warnings, origin);
   const zero = resolveZero(cfg['zero_optimization'] as JsonObject, ctx.hiddenSize, fail, warnings, origin);
 
   const ignored: Record<string, unknown> = {};
@@ -300,7 +300,7 @@ function resolveOptimizer(
 
 function resolveScheduler(
   block: JsonObject | undefined,
-  lr: number,
+  opt: AdamParams,
   hf: HfArgs,
   needTotal: (path: string) => number,
   ratioWarmup: (path: string, ratio: number) => number,
@@ -309,6 +309,7 @@ function resolveScheduler(
   origin: Origin,
 ): SchedulerConfig {
   if (block === undefined) return { type: 'constant', params: { warmup_ratio: 0, warmup_num_steps: 0 } };
+  const lr = opt.lr;
   const type = block['type'] as SchedulerConfig['type'];
   const p = { ...(block['params'] as JsonObject) };
   const at = (key: string): string => `scheduler.params.${key}`;
@@ -402,6 +403,65 @@ function resolveScheduler(
       if (need !== undefined && p[need] === null) fail(at(need), `scheduler torch.optim.lr_scheduler.${type} needs "${at(need)}"`);
       const { last_epoch: _epoch, verbose: _verbose, ...params } = p;
       return { type, params } as SchedulerConfig;
+    }
+    case 'CosineAnnealingWarmRestarts': {
+      if (p['T_0'] === null) fail(at('T_0'), `scheduler torch.optim.lr_scheduler.${type} needs "${at('T_0')}"`);
+      return { type, params: { T_0: p['T_0'] as number, T_mult: p['T_mult'] as number, eta_min: p['eta_min'] as number } };
+    }
+    case 'OneCycleLR':
+    case 'CyclicLR': {
+      // both set the lr themselves (torch overwrites the optimizer's) and, with cycle_momentum,
+      // Adam's beta1 (OneCycleLR in torch 1.13, CyclicLR from torch 2.2; beta2 stays the optimizer's)
+      const need = (key: string): number => (p[key] === null ? fail(at(key), `scheduler torch.optim.lr_scheduler.${type} needs "${at(key)}"`) : (p[key] as number));
+      const lrKeys = type === 'OneCycleLR' ? 'max_lr / div_factor up to max_lr' : 'base_lr up to max_lr';
+      warnings.push(`${origin('optimizer.params.lr')}: "optimizer.params.lr" ${show(lr)} has no effect: torch.optim.lr_scheduler.${type} sets the lr itself (${lrKeys})`);
+      if (p['cycle_momentum'] as boolean) {
+        warnings.push(`${origin(at('cycle_momentum'))}: "${at('cycle_momentum')}" is true: Adam's beta1 cycles between base_momentum ` +
+          `${show(p['base_momentum'] as number)} and max_momentum ${show(p['max_momentum'] as number)} in place of optimizer.params.betas[0] (beta2 stays ${show(opt.betas[1])}), as torch sets it`);
+      }
+      const momentum = { cycle_momentum: p['cycle_momentum'] as boolean, base_momentum: p['base_momentum'] as number, max_momentum: p['max_momentum'] as number, beta2: opt.betas[1] };
+      if (type === 'CyclicLR') {
+        const mode = p['mode'] as 'triangular' | 'triangular2' | 'exp_range';
+        // torch reads scale_mode only beside a scale_fn; without one, the mode sets it
+        if (p['scale_mode'] !== null) warnings.push(`${origin(at('scale_mode'))}: "${at('scale_mode')}" has no effect without a scale_fn: mode ${show(mode)} sets it, as in torch`);
+        if (mode !== 'exp_range' && p['gamma'] !== 1) warnings.push(`${origin(at('gamma'))}: "${at('gamma')}" is read by mode "exp_range" only (mode is ${show(mode)})`);
+        return {
+          type,
+          params: {
+            base_lr: need('base_lr'), max_lr: need('max_lr'), step_size_up: p['step_size_up'] as number,
+            step_size_down: (p['step_size_down'] as number | null) ?? (p['step_size_up'] as number), mode, gamma: p['gamma'] as number, ...momentum,
+          },
+        };
+      }
+      // torch: total_steps, else epochs x steps_per_epoch; it raises once stepped past total_steps
+      let total = p['total_steps'] as number | null;
+      if (total === null) {
+        if (p['epochs'] === null || p['steps_per_epoch'] === null) {
+          fail(at('total_steps'), `scheduler torch.optim.lr_scheduler.OneCycleLR needs "${at('total_steps')}", or "${at('epochs')}" and "${at('steps_per_epoch')}"`);
+        }
+        total = (p['epochs'] as number) * (p['steps_per_epoch'] as number);
+      } else if (p['epochs'] !== null || p['steps_per_epoch'] !== null) {
+        warnings.push(`${origin(at('total_steps'))}: "${at('total_steps')}" is given, so epochs and steps_per_epoch have no effect, as in torch`);
+      }
+      const run = needTotal(at('total_steps'));
+      if (run !== DEFERRED_RUN_LENGTH && run > total) {
+        fail(at('total_steps'), `the run has ${run} optimizer steps, more than OneCycleLR's total_steps ${total} (torch raises when stepped past it)`);
+      }
+      const maxLr = need('max_lr');
+      const pct = p['pct_start'] as number;
+      const three = p['three_phase'] as boolean;
+      // torch's phase ends: float(pct_start * total) - 1 (and 2 pct_start * total - 2 with three_phase), then total - 1
+      const ends = three ? [pct * total - 1, 2 * pct * total - 2, total - 1] : [pct * total - 1, total - 1];
+      if (ends.some((e, i) => e <= (i === 0 ? 0 : ends[i - 1]!))) {
+        fail(at('pct_start'), `"${at('pct_start')}" ${show(pct)} with total_steps ${total} leaves a phase of OneCycleLR without steps (torch divides by its length)`);
+      }
+      return {
+        type,
+        params: {
+          max_lr: maxLr, total_steps: total, pct_start: pct, anneal_strategy: p['anneal_strategy'] as 'cos' | 'linear', div_factor: p['div_factor'] as number,
+          final_div_factor: p['final_div_factor'] as number, three_phase: three, ...momentum,
+        },
+      };
     }
     case 'cosine':
     case 'linear':

@@ -107,8 +107,7 @@ const hfAliases = {
 const hfTotal = int(null, { above: 0, auto: true, nullable: true }); // null/"auto" = the run length
 
 // The torch.optim.lr_scheduler classes DeepSpeed falls back to for a type it lacks. Those whose
-// arguments a JSON config cannot hold are refused saying so; the closed-form ones are run
-// (schedules.ts); the cyclic ones are refused by name, not taken for a typo of ours.
+// arguments a JSON config cannot hold are refused saying so; the rest run (schedules.ts).
 const TORCH_NEEDS_CODE = {
   LambdaLR: 'lr_lambda is a Python function',
   MultiplicativeLR: 'lr_lambda is a Python function',
@@ -116,7 +115,6 @@ const TORCH_NEEDS_CODE = {
   ChainedScheduler: 'it chains scheduler objects',
   ReduceLROnPlateau: 'it steps on a validation metric, not per update',
 };
-const TORCH_NOT_RUN = ['CosineAnnealingWarmRestarts', 'CyclicLR', 'OneCycleLR'];
 // torch's own arguments; last_epoch resumes a torch run (checkpoints here carry the position)
 const torchLastEpoch = int(-1, { min: -1, max: -1 });
 const torchVerbose = bool(false, { inert: 'torch would print each lr; metrics.jsonl records it' });
@@ -126,7 +124,6 @@ export const SCHEDULER: TaggedSpec = {
   kind: 'tagged',
   refused: {
     ...Object.fromEntries(Object.entries(TORCH_NEEDS_CODE).map(([n, why]) => [n, `torch.optim.lr_scheduler.${n} cannot come from a JSON config: ${why}`])),
-    ...Object.fromEntries(TORCH_NOT_RUN.map((n) => [n, `torch.optim.lr_scheduler.${n} is not implemented; OneCycle is DeepSpeed's one-cycle schedule`])),
   },
   types: {
     WarmupLR: obj(warmupLR),
@@ -173,6 +170,35 @@ export const SCHEDULER: TaggedSpec = {
     LinearLR: torchScheduler({ start_factor: num(1 / 3, { above: 0, max: 1 }), end_factor: num(1, { min: 0, max: 1 }), total_iters: int(5, { above: 0 }) }),
     PolynomialLR: torchScheduler({ total_iters: int(5, { above: 0 }), power: num(1, { min: 0 }) }),
     CosineAnnealingLR: torchScheduler({ T_max: int(null, { above: 0, nullable: true }), eta_min: num(0, { min: 0 }) }),
+    CosineAnnealingWarmRestarts: torchScheduler({ T_0: int(null, { above: 0, nullable: true }), T_mult: int(1, { min: 1 }), eta_min: num(0, { min: 0 }) }),
+    // a per-parameter-group list (max_lr, base_lr, momenta) is refused by its type: one group here
+    OneCycleLR: torchScheduler({
+      max_lr: num(null, { above: 0, nullable: true }),
+      total_steps: int(null, { above: 0, nullable: true }),
+      epochs: int(null, { above: 0, nullable: true }),
+      steps_per_epoch: int(null, { above: 0, nullable: true }),
+      pct_start: num(0.3, { min: 0, max: 1 }),
+      anneal_strategy: oneOf(['cos', 'linear'], 'cos'),
+      cycle_momentum: bool(true),
+      base_momentum: num(0.85, { min: 0, max: 1 }),
+      max_momentum: num(0.95, { min: 0, max: 1 }),
+      div_factor: num(25, { above: 0 }),
+      final_div_factor: num(1e4, { above: 0 }),
+      three_phase: bool(false),
+    }),
+    CyclicLR: torchScheduler({
+      base_lr: num(null, { min: 0, nullable: true }),
+      max_lr: num(null, { min: 0, nullable: true }),
+      step_size_up: int(2000, { above: 0 }),
+      step_size_down: int(null, { above: 0, nullable: true }),
+      mode: oneOf(['triangular', 'triangular2', 'exp_range'], 'triangular'),
+      gamma: num(1, { above: 0 }),
+      scale_fn: any(null, { unsupported: 'scale_fn is a Python function, which a JSON config cannot hold (mode and gamma choose the scaling)' }),
+      scale_mode: oneOf(['cycle', 'iterations'], null, { nullable: true }),
+      cycle_momentum: bool(true),
+      base_momentum: num(0.8, { min: 0, max: 1 }),
+      max_momentum: num(0.9, { min: 0, max: 1 }),
+    }),
   },
 };
 

@@ -103,7 +103,43 @@ export type TorchSchedulerConfig =
   | { type: 'ConstantLR'; params: { factor: number; total_iters: number } }
   | { type: 'LinearLR'; params: { start_factor: number; end_factor: number; total_iters: number } }
   | { type: 'PolynomialLR'; params: { total_iters: number; power: number } }
-  | { type: 'CosineAnnealingLR'; params: { T_max: number; eta_min: number } };
+  | { type: 'CosineAnnealingLR'; params: { T_max: number; eta_min: number } }
+  | { type: 'CosineAnnealingWarmRestarts'; params: { T_0: number; T_mult: number; eta_min: number } }
+  | { type: 'OneCycleLR'; params: OneCycleLRParams }
+  | { type: 'CyclicLR'; params: CyclicLRParams };
+
+/**
+ * torch's OneCycleLR, total_steps resolved (given, or epochs x steps_per_epoch). It sets the lr
+ * itself (the optimizer's is not read) and, with cycle_momentum, Adam's beta1; beta2 is the
+ * optimizer's, which torch keeps.
+ */
+export interface OneCycleLRParams {
+  max_lr: number;
+  total_steps: number;
+  pct_start: number;
+  anneal_strategy: 'cos' | 'linear';
+  cycle_momentum: boolean;
+  base_momentum: number;
+  max_momentum: number;
+  div_factor: number;
+  final_div_factor: number;
+  three_phase: boolean;
+  beta2: number;
+}
+
+/** torch's CyclicLR (scale_fn null: mode and gamma choose the scaling); beta2 as in OneCycleLRParams. */
+export interface CyclicLRParams {
+  base_lr: number;
+  max_lr: number;
+  step_size_up: number;
+  step_size_down: number;
+  mode: 'triangular' | 'triangular2' | 'exp_range';
+  gamma: number;
+  cycle_momentum: boolean;
+  base_momentum: number;
+  max_momentum: number;
+  beta2: number;
+}
 
 /** HF-style schedules: warmup_num_steps is final (ratio already applied); ratio kept for the record. */
 export interface HfWarmupParams {

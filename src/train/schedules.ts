@@ -12,8 +12,11 @@
 //   way, so update k runs with their closed form at epoch k.
 // Either way the state is {last_batch_iteration} and lr = lrAt(schedule, base, state).
 // OneCycle with cycle_momentum also sets Adam's betas (betasAt): beta1 moves against the lr,
-// beta2 is 0.99; its constructor sets (cycle_min_mom, 0.99) for last_batch_iteration -1.
-import type { OneCycleParams, SchedulerConfig, TorchSchedulerConfig } from '../config/types.js';
+// beta2 is 0.99; its constructor sets (cycle_min_mom, 0.99) for last_batch_iteration -1. torch's
+// OneCycleLR and CyclicLR with cycle_momentum set beta1 to their momentum at the epoch and keep the
+// optimizer's beta2 (OneCycleLR does so for Adam in torch 1.13, CyclicLR from torch 2.2; 1.13's
+// CyclicLR cycles only SGD's momentum, by the same formula).
+import type { CyclicLRParams, OneCycleLRParams, OneCycleParams, SchedulerConfig, TorchSchedulerConfig } from '../config/types.js';
 
 export interface SchedulerState {
   last_batch_iteration: number;
@@ -151,7 +154,74 @@ function torchLr(s: TorchSchedulerConfig, base: number, t: number): number {
       const { T_max, eta_min } = s.params;
       return eta_min + ((base - eta_min) * (1 + Math.cos((Math.PI * t) / T_max))) / 2;
     }
+    case 'CosineAnnealingWarmRestarts': {
+      const { eta_min } = s.params;
+      const { cur, period } = warmRestartPosition(s.params.T_0, s.params.T_mult, t);
+      return eta_min + ((base - eta_min) * (1 + Math.cos((Math.PI * cur) / period))) / 2;
+    }
+    case 'OneCycleLR':
+      return oneCycleLR(s.params, t).lr;
+    case 'CyclicLR':
+      return cyclicLR(s.params, t).lr;
   }
+}
+
+/**
+ * Where CosineAnnealingWarmRestarts is at epoch t: torch steps T_cur by one and, on reaching the
+ * period T_i, subtracts it and multiplies T_i by T_mult (integers, so counted exactly here).
+ */
+function warmRestartPosition(T0: number, mult: number, t: number): { cur: number; period: number } {
+  if (mult === 1) return { cur: t % T0, period: T0 };
+  let cur = t;
+  let period = T0;
+  while (cur >= period) {
+    cur -= period;
+    period *= mult;
+  }
+  return { cur, period };
+}
+
+/** torch's OneCycleLR at epoch t: lr and beta1 (its "momentum") by phase, annealed by cos or linearly. */
+function oneCycleLR(p: OneCycleLRParams, t: number): { lr: number; momentum: number } {
+  const initial = p.max_lr / p.div_factor;
+  const min = initial / p.final_div_factor;
+  const T = p.total_steps;
+  const phases = p.three_phase
+    ? [
+        { end: p.pct_start * T - 1, lr: [initial, p.max_lr], mom: [p.max_momentum, p.base_momentum] },
+        { end: 2 * p.pct_start * T - 2, lr: [p.max_lr, initial], mom: [p.base_momentum, p.max_momentum] },
+        { end: T - 1, lr: [initial, min], mom: [p.max_momentum, p.max_momentum] },
+      ]
+    : [
+        { end: p.pct_start * T - 1, lr: [initial, p.max_lr], mom: [p.max_momentum, p.base_momentum] },
+        { end: T - 1, lr: [p.max_lr, min], mom: [p.base_momentum, p.max_momentum] },
+      ];
+  const anneal = (a: number, b: number, pct: number): number =>
+    p.anneal_strategy === 'cos' ? b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1) : (b - a) * pct + a;
+  let start = 0;
+  for (const [i, ph] of phases.entries()) {
+    if (t <= ph.end || i === phases.length - 1) {
+      const pct = (t - start) / (ph.end - start);
+      return { lr: anneal(ph.lr[0]!, ph.lr[1]!, pct), momentum: anneal(ph.mom[0]!, ph.mom[1]!, pct) };
+    }
+    start = ph.end;
+  }
+  throw new Error('unreachable: the last phase always answers');
+}
+
+/** torch's CyclicLR at epoch t (scale_fn null): lr and beta1 (its "momentum"). */
+function cyclicLR(p: CyclicLRParams, t: number): { lr: number; momentum: number } {
+  const size = p.step_size_up + p.step_size_down;
+  const ratio = p.step_size_up / size;
+  const cycle = Math.floor(1 + t / size);
+  const x = 1 + t / size - cycle;
+  const factor = x <= ratio ? x / ratio : (x - 1) / (ratio - 1);
+  // the modes' scale functions: of the cycle (triangular, triangular2) or of the iteration (exp_range)
+  const scale = p.mode === 'triangular' ? 1 : p.mode === 'triangular2' ? 1 / 2 ** (cycle - 1) : p.gamma ** t;
+  return {
+    lr: p.base_lr + (p.max_lr - p.base_lr) * factor * scale,
+    momentum: p.max_momentum - (p.max_momentum - p.base_momentum) * factor * scale,
+  };
 }
 
 /**
@@ -159,6 +229,9 @@ function torchLr(s: TorchSchedulerConfig, base: number, t: number): number {
  * optimizer's own (every schedule but OneCycle with cycle_momentum).
  */
 export function betasAt(s: SchedulerConfig, it: number): [number, number] | null {
+  // torch's cyclic classes: beta1 is their momentum at the epoch, beta2 the optimizer's
+  if (s.type === 'OneCycleLR' && s.params.cycle_momentum) return [oneCycleLR(s.params, it).momentum, s.params.beta2];
+  if (s.type === 'CyclicLR' && s.params.cycle_momentum) return [cyclicLR(s.params, it).momentum, s.params.beta2];
   if (s.type !== 'OneCycle' || !s.params.cycle_momentum) return null;
   const p = s.params;
   if (it === -1) return [p.cycle_min_mom, 0.99]; // what the constructor sets

@@ -1,4 +1,4 @@
-// DeepSpeed's OneCycle and a torch.optim.lr_scheduler class in a real run: their lr reaches every
+// DeepSpeed's OneCycle and torch.optim.lr_scheduler classes (StepLR, OneCycleLR) in a real run: their lr reaches every
 // update (metrics.jsonl lr = the schedule's), and with cycle_momentum OneCycle's betas replace the
 // optimizer's. Shown exactly: a cycle
 // whose beta1 bounds are both 0.9 trains bit for bit like cycle_momentum false with optimizer
@@ -42,4 +42,15 @@ describe('OneCycle in training', () => {
     expect(lrs).toEqual(lrs.map((_, k) => lrForUpdate(step as SchedulerConfig, 1e-3, k)));
     expect(lrs).toEqual([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]); // configs/zero3.json's lr 1e-3, halved exactly
   }, 60_000);
+
+  it('a torch OneCycleLR: its lr is every update\'s, and with cycle_momentum its momentum is beta1 while beta2 stays the optimizer\'s', () => {
+    const oneCycle = (momentum: boolean) => ({ type: 'OneCycleLR', params: { max_lr: 2e-3, total_steps: 6, cycle_momentum: momentum, base_momentum: 0.9, max_momentum: 0.9 } });
+    const cycling = run('one-cycle-lr', true, [0.5, 0.99], oneCycle(true)); // beta1 0.5 replaced by 0.9
+    const same = run('one-cycle-lr-same', false, [0.9, 0.99], oneCycle(false));
+    const resolved = { type: 'OneCycleLR', params: { max_lr: 2e-3, total_steps: 6, pct_start: 0.3, anneal_strategy: 'cos', cycle_momentum: true, base_momentum: 0.9,
+      max_momentum: 0.9, div_factor: 25, final_div_factor: 1e4, three_phase: false, beta2: 0.99 } } as SchedulerConfig;
+    expect(cycling.map((m) => m.lr)).toEqual(cycling.map((_, k) => lrForUpdate(resolved, 1e-3, k)));
+    expect(Math.abs(cycling[0]!.lr - 2e-3 / 25) / (2e-3 / 25)).toBeLessThan(1e-15); // torch's initial lr (cos anneal at 0), not the optimizer's 1e-3
+    expect(cycling.map((m) => m.loss)).toEqual(same.map((m) => m.loss));
+  }, 120_000);
 });

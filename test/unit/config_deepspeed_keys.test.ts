@@ -186,16 +186,37 @@ describe("DeepSpeed's own spellings and keys", () => {
     expect(refusal({ ...ok, optimizer: { type: 'Lamb', params: {} } })).toBe(
       'test.json: "optimizer.type": "Lamb" is not supported: LAMB is not implemented; use "Adam" or "AdamW" (supported: Adam, AdamW)',
     );
-    const supported = 'WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant, StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, CosineAnnealingLR';
-    for (const t of ['CyclicLR', 'OneCycleLR', 'CosineAnnealingWarmRestarts']) {
-      expect(refusal({ ...ok, scheduler: { type: t, params: {} } }), t).toBe(
-        `test.json: "scheduler.type": "${t}" is not supported: torch.optim.lr_scheduler.${t} is not implemented; OneCycle is DeepSpeed's one-cycle schedule (supported: ${supported})`);
-    }
+    const supported = 'WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant, StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, OneCycleLR, CyclicLR';
     expect(refusal({ ...ok, scheduler: { type: 'LambdaLR', params: {} } })).toBe(
       `test.json: "scheduler.type": "LambdaLR" is not supported: torch.optim.lr_scheduler.LambdaLR cannot come from a JSON config: lr_lambda is a Python function (supported: ${supported})`);
     // the closed-form ones run; torch's required arguments are required
     expect(resolveConfigObject({ ...ok, scheduler: { type: 'StepLR', params: { step_size: 3 } } }, 'test.json').config.scheduler).toEqual({ type: 'StepLR', params: { step_size: 3, gamma: 0.1 } });
     expect(refusal({ ...ok, scheduler: { type: 'StepLR', params: {} } })).toBe('test.json: scheduler torch.optim.lr_scheduler.StepLR needs "scheduler.params.step_size"');
+    // torch's cyclic classes: required arguments, total_steps against the run, phases with steps,
+    // scale_fn refused, what they make inert said (the optimizer's lr, beta1, scale_mode, gamma)
+    const run = { ...ok, training: { max_steps: 40 } };
+    expect(refusal({ ...run, scheduler: { type: 'CosineAnnealingWarmRestarts', params: {} } })).toBe(
+      'test.json: scheduler torch.optim.lr_scheduler.CosineAnnealingWarmRestarts needs "scheduler.params.T_0"');
+    expect(refusal({ ...run, scheduler: { type: 'OneCycleLR', params: { max_lr: 1e-3 } } })).toBe(
+      'test.json: scheduler torch.optim.lr_scheduler.OneCycleLR needs "scheduler.params.total_steps", or "scheduler.params.epochs" and "scheduler.params.steps_per_epoch"');
+    expect(refusal({ ...run, scheduler: { type: 'OneCycleLR', params: { max_lr: 1e-3, epochs: 3, steps_per_epoch: 10 } } })).toBe(
+      'test.json: the run has 40 optimizer steps, more than OneCycleLR\'s total_steps 30 (torch raises when stepped past it)');
+    expect(refusal({ ...run, scheduler: { type: 'OneCycleLR', params: { max_lr: 1e-3, total_steps: 40, pct_start: 0.02 } } })).toBe(
+      'test.json: "scheduler.params.pct_start" 0.02 with total_steps 40 leaves a phase of OneCycleLR without steps (torch divides by its length)');
+    expect(refusal({ ...run, scheduler: { type: 'CyclicLR', params: { base_lr: 1e-4 } } })).toBe('test.json: scheduler torch.optim.lr_scheduler.CyclicLR needs "scheduler.params.max_lr"');
+    expect(refusal({ ...run, scheduler: { type: 'CyclicLR', params: { base_lr: 1e-4, max_lr: 1e-3, scale_fn: 'lambda x: 1' } } })).toMatch(
+      /"scheduler\.params\.scale_fn".*scale_fn is a Python function/);
+    const cyclic = resolveConfigObject({ ...run, scheduler: { type: 'CyclicLR', params: { base_lr: 1e-4, max_lr: 1e-3, scale_mode: 'iterations', gamma: 0.9 } } }, 'test.json');
+    expect(cyclic.config.scheduler).toEqual({ type: 'CyclicLR', params: { base_lr: 1e-4, max_lr: 1e-3, step_size_up: 2000, step_size_down: 2000, mode: 'triangular', gamma: 0.9,
+      cycle_momentum: true, base_momentum: 0.8, max_momentum: 0.9, beta2: 0.999 } });
+    expect(cyclic.warnings.filter((w) => w.includes('scheduler') || w.includes('optimizer.params.lr'))).toEqual([
+      'test.json: "optimizer.params.lr" 0.00005 has no effect: torch.optim.lr_scheduler.CyclicLR sets the lr itself (base_lr up to max_lr)',
+      'test.json: "scheduler.params.cycle_momentum" is true: Adam\'s beta1 cycles between base_momentum 0.8 and max_momentum 0.9 in place of optimizer.params.betas[0] (beta2 stays 0.999), as torch sets it',
+      'test.json: "scheduler.params.scale_mode" has no effect without a scale_fn: mode "triangular" sets it, as in torch',
+      'test.json: "scheduler.params.gamma" is read by mode "exp_range" only (mode is "triangular")',
+    ]);
+    expect(resolveConfigObject({ ...run, scheduler: { type: 'OneCycleLR', params: { max_lr: 1e-3, epochs: 4, steps_per_epoch: 10, cycle_momentum: false } } }, 'test.json').config.scheduler.params)
+      .toMatchObject({ total_steps: 40, cycle_momentum: false });
     expect(warningsOf({ ...ok, scheduler: { type: 'ExponentialLR', params: { gamma: 0.9, verbose: true } } })).toEqual([
       expect.stringContaining('"scheduler.params.verbose": true has no effect in telechat-train (torch would print each lr; metrics.jsonl records it)'),
     ]);

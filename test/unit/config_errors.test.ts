@@ -92,10 +92,10 @@ describe('unknown keys', () => {
       'zero3.json: unsupported optimizer type "AdamWW" (did you mean "AdamW"?); supported: Adam, AdamW',
     );
     expect(errorOf({ ...ok, scheduler: { type: 'WarmupCosine', params: {} } })).toBe(
-      'zero3.json: unsupported scheduler type "WarmupCosine" (did you mean "WarmupCosineLR"?); supported: WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant, StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, CosineAnnealingLR',
+      'zero3.json: unsupported scheduler type "WarmupCosine" (did you mean "WarmupCosineLR"?); supported: WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant, StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, OneCycleLR, CyclicLR',
     );
     expect(errorOf({ ...ok, scheduler: { params: {} } })).toBe(
-      'zero3.json: "scheduler.type" is missing: the "scheduler" block needs a "type" (one of "WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "LRRangeTest", "OneCycle", "cosine", "linear", "constant", "StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "PolynomialLR", "CosineAnnealingLR")',
+      'zero3.json: "scheduler.type" is missing: the "scheduler" block needs a "type" (one of "WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "LRRangeTest", "OneCycle", "cosine", "linear", "constant", "StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR", "CyclicLR")',
     );
   });
 });

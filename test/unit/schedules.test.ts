@@ -282,6 +282,72 @@ print(json.dumps(out))
     console.log(`torch schedulers: worst error vs torch ${worst.toExponential(2)} of the base lr over ${torchCases.length * UPDATES} updates`);
   });
 
+  it('torch\'s cyclic classes (CosineAnnealingWarmRestarts, OneCycleLR, CyclicLR): the lr and beta1 of every update match torch itself', () => {
+    // ours (resolved params) beside torch's constructor arguments and the optimizer torch drives:
+    // Adam for OneCycleLR (torch 1.13 cycles its beta1), SGD with momentum for CyclicLR's momentum
+    // (1.13's CyclicLR cycles only SGD's momentum; ours puts the same values in beta1, as torch 2.2 does for Adam)
+    const mom = { cycle_momentum: true, base_momentum: 0.85, max_momentum: 0.95, beta2: 0.95 };
+    const one = { max_lr: 2e-3, total_steps: UPDATES, pct_start: 0.3, anneal_strategy: 'cos' as const, div_factor: 25, final_div_factor: 1e4, three_phase: false, ...mom };
+    const cyc = { base_lr: 1e-4, max_lr: 1e-3, step_size_up: 5, step_size_down: 3, mode: 'triangular' as const, gamma: 1, ...mom, base_momentum: 0.8, max_momentum: 0.9 };
+    const cases: Array<{ ours: SchedulerConfig; torch: Record<string, unknown>; opt: 'sgd' | 'adam' | 'sgd_momentum' }> = [
+      { ours: { type: 'CosineAnnealingWarmRestarts', params: { T_0: 7, T_mult: 1, eta_min: 0 } }, torch: { T_0: 7 }, opt: 'sgd' },
+      { ours: { type: 'CosineAnnealingWarmRestarts', params: { T_0: 3, T_mult: 2, eta_min: 1e-5 } }, torch: { T_0: 3, T_mult: 2, eta_min: 1e-5 }, opt: 'sgd' },
+      { ours: { type: 'OneCycleLR', params: one }, torch: { max_lr: 2e-3, total_steps: UPDATES }, opt: 'adam' },
+      { ours: { type: 'OneCycleLR', params: { ...one, total_steps: 45, pct_start: 0.25, anneal_strategy: 'linear', three_phase: true, div_factor: 10, final_div_factor: 100 } },
+        torch: { max_lr: 2e-3, epochs: 5, steps_per_epoch: 9, pct_start: 0.25, anneal_strategy: 'linear', three_phase: true, div_factor: 10, final_div_factor: 100 }, opt: 'adam' },
+      { ours: { type: 'OneCycleLR', params: { ...one, cycle_momentum: false } }, torch: { max_lr: 2e-3, total_steps: UPDATES, cycle_momentum: false }, opt: 'adam' },
+      { ours: { type: 'CyclicLR', params: { ...cyc, cycle_momentum: false } }, torch: { base_lr: 1e-4, max_lr: 1e-3, step_size_up: 5, step_size_down: 3, cycle_momentum: false }, opt: 'adam' },
+      { ours: { type: 'CyclicLR', params: cyc }, torch: { base_lr: 1e-4, max_lr: 1e-3, step_size_up: 5, step_size_down: 3 }, opt: 'sgd_momentum' },
+      { ours: { type: 'CyclicLR', params: { ...cyc, step_size_down: 4, step_size_up: 4, mode: 'triangular2' } },
+        torch: { base_lr: 1e-4, max_lr: 1e-3, step_size_up: 4, mode: 'triangular2' }, opt: 'sgd_momentum' },
+      { ours: { type: 'CyclicLR', params: { ...cyc, step_size_up: 6, step_size_down: 6, mode: 'exp_range', gamma: 0.97 } },
+        torch: { base_lr: 1e-4, max_lr: 1e-3, step_size_up: 6, mode: 'exp_range', gamma: 0.97 }, opt: 'sgd_momentum' },
+    ];
+    const ref = String.raw`
+import json, sys, torch
+cases, base, n = json.load(open(sys.argv[1])), float(sys.argv[2]), int(sys.argv[3])
+out = []
+for c in cases:
+    w = torch.nn.Parameter(torch.zeros(1))
+    if c['opt'] == 'adam':
+        opt = torch.optim.Adam([w], lr=base, betas=(0.9, 0.95))
+    else:
+        opt = torch.optim.SGD([w], lr=base, momentum=0.9 if c['opt'] == 'sgd_momentum' else 0)
+    sched = getattr(torch.optim.lr_scheduler, c['type'])(opt, **c['torch'])
+    used = []
+    for _ in range(n):
+        g = opt.param_groups[0]
+        used.append([g['lr'], g['betas'][0] if 'betas' in g else g['momentum'], g['betas'][1] if 'betas' in g else None])
+        opt.step()
+        sched.step()
+    out.append(used)
+print(json.dumps(out))
+`;
+    const expected = runReference<Array<Array<[number, number, number | null]>>>('torch_cyclic_ref', ref,
+      cases.map((c) => ({ type: c.ours.type, torch: c.torch, opt: c.opt })), [String(BASE_LR), String(UPDATES)]);
+    let worst = 0;
+    cases.forEach((c, i) => {
+      const sched = new LrScheduler(c.ours, BASE_LR);
+      const momentum = c.opt !== 'sgd' && (c.ours.params as { cycle_momentum?: boolean }).cycle_momentum === true;
+      for (let k = 0; k < UPDATES; k++) {
+        const [lr, beta1, beta2] = expected[i]![k]!;
+        const where = `${c.ours.type} ${JSON.stringify(c.torch)} update ${k}`;
+        // closed forms against torch's own arithmetic: within 1e-12 relative (a few ulps of each step)
+        expect(Math.abs(sched.lr - lr) / lr, `${where}: lr ${sched.lr} vs ${lr}`).toBeLessThanOrEqual(1e-12);
+        worst = Math.max(worst, Math.abs(sched.lr - lr) / lr);
+        if (momentum) {
+          expect(Math.abs(sched.betas![0] - beta1), `${where}: beta1 ${sched.betas![0]} vs ${beta1}`).toBeLessThanOrEqual(1e-12);
+          if (beta2 !== null) expect(sched.betas![1]).toBe(beta2);
+        } else {
+          expect(sched.betas, where).toBe(null);
+          if (c.opt === 'adam') expect([beta1, beta2], where).toEqual([0.9, 0.95]); // torch left the optimizer's betas alone too
+        }
+        sched.step();
+      }
+    });
+    console.log(`torch cyclic schedulers: worst lr error vs torch ${worst.toExponential(2)} relative over ${cases.length * UPDATES} updates`);
+  });
+
   it('hand-computed DeepSpeed values at the warmup edges', () => {
     const warmupLinear: SchedulerConfig = { type: 'WarmupLR', params: { warmup_min_lr: 0.1, warmup_max_lr: 1.1, warmup_num_steps: 4, warmup_type: 'linear', last_batch_iteration: -1 } };
     expect([-1, 0, 2, 3, 4, 100].map((it) => lrAt(warmupLinear, 9, it))).toEqual([0.1, 0.1, 0.6, 0.85, 1.1, 1.1]);
