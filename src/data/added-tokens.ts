@@ -22,8 +22,9 @@ export interface AddedToken {
 
 const SPECIAL_ATTRS = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'];
 
-function readObject(path: string): Record<string, unknown> {
-  if (!existsSync(path)) return {};
+/** A tokenizer dir's JSON file as an object; undefined when the file is absent (tokenizer.ts reads them too). */
+export function readJsonObject(path: string): Record<string, unknown> | undefined {
+  if (!existsSync(path)) return undefined;
   let v: unknown;
   try {
     v = JSON.parse(readFileSync(path, 'utf8'));
@@ -53,7 +54,7 @@ export function registeredTokens(
   vocab: { vocabSize: number; pieceToId(piece: string): number | undefined },
 ): AddedToken[] {
   const configPath = join(dir, 'tokenizer_config.json');
-  let config = readObject(configPath);
+  let config = readJsonObject(configPath) ?? {};
   const byContent = new Map<string, AddedToken>();
   const decoder = config.added_tokens_decoder;
   if (typeof decoder === 'object' && decoder !== null && !Array.isArray(decoder)) {
@@ -67,7 +68,7 @@ export function registeredTokens(
       byContent.set(t.content, { ...t, id });
     }
   } else {
-    config = { ...config, ...readObject(join(dir, 'special_tokens_map.json')) };
+    config = { ...config, ...readJsonObject(join(dir, 'special_tokens_map.json')) };
   }
   const extra = Array.isArray(config.additional_special_tokens) ? config.additional_special_tokens : [];
   for (const value of [...SPECIAL_ATTRS.map((a) => config[a]), ...extra]) {

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import { SentencePieceModel, type FlatIds } from '../native/sentencepiece.js';
-import { AddedTokenSplitter, registeredTokens, type AddedToken, type SplitPiece } from './added-tokens.js';
+import { AddedTokenSplitter, readJsonObject, registeredTokens, type AddedToken, type SplitPiece } from './added-tokens.js';
 import { HfTokenizer } from './hf-tokenizer.js';
 
 /** The chat markers a template may need, named as in TeleChat's configs (`<name>_token_id`). */
@@ -236,17 +236,6 @@ class AddedTokenBackend implements TokenizerBackend {
   }
 }
 
-function readJson(path: string): Record<string, unknown> | undefined {
-  if (!existsSync(path)) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${path}: expected a JSON object`);
-  return value as Record<string, unknown>;
-}
 
 /** A token given as a string or as HF's {"content": "..."} object. */
 function tokenString(v: unknown): string | undefined {
@@ -267,7 +256,7 @@ export function resolveSpecialIds(
   backend: Pick<TokenizerBackend, 'vocabSize' | 'pieceToId'>,
 ): { ids: SpecialIds; sources: SpecialSources } {
   const configs = ['tokenizer_config.json', 'generation_config.json', 'config.json']
-    .map((name) => ({ name, json: readJson(join(dir, name)) }))
+    .map((name) => ({ name, json: readJsonObject(join(dir, name)) }))
     .filter((c): c is { name: string; json: Record<string, unknown> } => c.json !== undefined);
   const ids: SpecialIds = {};
   const sources: SpecialSources = {};
