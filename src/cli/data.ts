@@ -79,8 +79,7 @@ async function build(argv: {
   process.stdout.write(`wrote ${argv.output}\n${summarize(m)}\n`);
 }
 
-async function inspect(argv: { dir?: string; row?: number; tokenizer?: string; verify: boolean }): Promise<void> {
-  if (argv.dir === undefined) usageFail('inspect needs <dir>, a dataset dir');
+async function inspect(argv: { dir: string; row?: number; tokenizer?: string; verify: boolean }): Promise<void> {
   // it only renders a row's text: given alone it would do nothing
   if (argv.tokenizer !== undefined && argv.row === undefined) usageFail('--tokenizer is only read with --row N (it renders that row\'s text)');
   const reader = DatasetReader.open(argv.dir); // checks every shard's size and sha256
@@ -162,7 +161,7 @@ await yargs(argv)
     async (a) => build(a as Parameters<typeof build>[0]),
   )
   .command(
-    'inspect [dir]',
+    'inspect <dir>',
     'print a dataset dir\'s stats after checking its shards\' sha256 (val/\'s too); --row N renders a row with its loss tokens marked',
     (y) =>
       y
@@ -184,6 +183,8 @@ await yargs(argv)
   .help()
   .fail((msg, err) => {
     if (err) fail(err, verbose);
+    // yargs's own words for a missing <dir> name no argument
+    if (/^Not enough non-option arguments/.test(msg ?? '') && hideBin(process.argv)[0] === 'inspect') usageFail('inspect needs <dir>, a dataset dir');
     process.stderr.write(usageErrorLine('telechat-data', msg ?? '', hideBin(process.argv)) + '\n');
     process.exit(1);
   })

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { isInside } from '../checkpoint/output_path.js';
+import { findDuplicateKey } from '../config/json_file.js';
 
 import { countLines, isBlank, readLines, type RawLine } from './jsonl.js';
 import { Rng, permutation } from './rng.js';
@@ -98,6 +99,14 @@ function readMixFile(mixPath: string): Source[] {
   }
   if (typeof value !== 'object' || value === null) {
     throw new Error(`${mixPath}: a mixing file must be an object {"file.jsonl": weight, ...}`);
+  }
+  // JSON.parse keeps the last of two equal keys, so the first weight would be dropped silently
+  const dup = findDuplicateKey(text);
+  if (dup !== null) {
+    const at = lineCol(text, dup.offset);
+    const first = lineCol(text, dup.first);
+    throw new Error(`${mixPath}:${at.line}:${at.col}: "${dup.key}" is given twice (first at ${first.line}:${first.col}); ` +
+      'give each file once, with the sum of its weights if that is what you meant');
   }
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) throw new Error(`${mixPath}: the mixing file names no input`);

@@ -120,6 +120,8 @@ describe('a .json --input that is not a mixing file says what it is', () => {
     ['dataset_info.json', JSON.stringify({ alpaca_en_demo: { file_name: 'alpaca_en_demo.json' } }), /dataset_info\.json: key "alpaca_en_demo": \{"file_name": \.\.\.\} is a LLaMA-Factory dataset_info\.json entry, not a weight/],
     ['one.json', JSON.stringify(record), /one\.json: a conversation \(it has "instruction"\), not a mixing file/],
     ['two.json', `${JSON.stringify(record)}\n${JSON.stringify(record)}`, /two\.json:2:1: the mixing file is not valid JSON .*looks like jsonl .*name it \.jsonl/],
+    // JSON.parse keeps the last weight: the first would be dropped without a word
+    ['twice.json', '{\n  "a.jsonl": 2,\n  "a.jsonl": 0.5\n}', /twice\.json:3:3: "a\.jsonl" is given twice \(first at 2:3\); give each file once, with the sum of its weights if that is what you meant/],
   ];
   for (const [name, text, message] of cases) {
     it(name, () => {
