@@ -15,7 +15,8 @@ import { writeFileAtomic } from '../observe/files.js';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { benchCommand } from './env.js';
-import { definedBenches, KNOWN_BENCHES, type RunRecord, writeReport } from './report.js';
+import { definedBenches, KNOWN_BENCHES, writeReport } from './report.js';
+import type { RunRecord } from './report/result.js';
 
 function main(): void {
   const defined = definedBenches();
