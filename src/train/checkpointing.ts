@@ -409,11 +409,40 @@ export function openResume(outDir: string, resume: string, now: ResumeIdentity, 
   return { dir, state, zero };
 }
 
-/** metrics.jsonl keeps only the steps the checkpoint covers (a crash may have logged more). */
-export function truncateMetrics(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
-  writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
+/** The step logs in an output dir that a resume cuts back to the checkpoint's step. */
+export const STEP_LOGS = ['metrics.jsonl', 'eval.jsonl'] as const;
+
+/**
+ * metrics.jsonl and eval.jsonl keep only the steps the checkpoint covers: a crash may have
+ * logged more, and the abandoned steps' evaluations go even when the resumed segment has no eval
+ * set. A torn last line (a crash in the middle of a write) is dropped; any other line that is not
+ * a JSON record with an integer "step" is an error naming FILE:LINE, and then neither file changes.
+ */
+export function cutBackStepLogs(outDir: string, step: number): void {
+  const cuts = STEP_LOGS.map((name) => join(outDir, name))
+    .filter((path) => existsSync(path))
+    .map((path) => ({ path, text: linesThrough(path, step) }));
+  for (const c of cuts) writeFileAtomic(c.path, c.text);
+}
+
+/** The lines of a step log at or before `step` (see cutBackStepLogs). */
+function linesThrough(path: string, step: number): string {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  let last = lines.length - 1;
+  while (last >= 0 && lines[last]!.trim() === '') last--;
+  const kept: string[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch (e) {
+      if (i === last) return; // torn by a crash mid-write, as telechat-report reads it too
+      throw new Error(`${path}:${i + 1}: not valid JSON (${(e as Error).message}); the resume cuts this file back to step ${step}: fix or remove the line`);
+    }
+    const s = typeof rec === 'object' && rec !== null ? (rec as { step?: unknown }).step : undefined;
+    if (typeof s !== 'number' || !Number.isInteger(s)) throw new Error(`${path}:${i + 1}: not a step record (no integer "step"); the resume cuts this file back to step ${step}: fix or remove the line`);
+    if (s <= step) kept.push(line);
+  });
+  return kept.map((l) => l + '\n').join('');
 }

@@ -22,7 +22,7 @@ import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
-import { checkpointName, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
+import { checkpointName, cutBackStepLogs, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, saveCheckpoint, writeBestPointer } from './checkpointing.js';
 import { EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
@@ -157,7 +157,6 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     summary.bestLoss = state.summary.best_loss ?? Infinity;
     summary.skipped = state.summary.skipped;
     evalState = state.eval;
-    if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
     // before any save prunes: retention keeps what `best` names, which must be this state's best
     const bestNote = isRank0 ? reconcileBestPointer(outDir, state, cfg.training.save_best) : null;
@@ -167,6 +166,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   } else {
     initWeights(engine, source, cfg.training.seed);
   }
+  // metrics.jsonl and eval.jsonl hold no step past the start (a fresh start: none). eval.jsonl also
+  // when this segment evaluates nothing: its later lines rate weights the resume abandoned.
+  if (isRank0) cutBackStepLogs(outDir, startStep);
   // model.dtype, else: a pretrained base keeps its dtype (as HF save_pretrained of the base
   // would); a random init is saved in the training dtype
   const hfDtype = cfg.model.dtype ?? (source.init === 'random' ? cfg.run.precision : null);
@@ -221,7 +223,6 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       })
     : null;
   if (evals && evalState) evals.restore(evalState);
-  if (evals && isRank0) truncateMetrics(join(outDir, 'eval.jsonl'), startStep);
   const started = Date.now();
   let lastSaved = startStep;
   let endStep = totalSteps;
