@@ -44,6 +44,16 @@ describe('report.html', () => {
     expect(html).not.toMatch(/\s(src|href)\s*=/i);
   });
 
+  it('a null mfu or tokens_per_s (a value that was not finite) is a gap in its chart, not a point at 0', async () => {
+    const out = join(tmp.dir, 'null-mfu');
+    mkdirSync(out);
+    const lines = syntheticMetrics(6).map((m, i) => ({ ...m, ...(i === 2 ? { mfu: null, tokens_per_s: null } : {}) }));
+    writeFileSync(join(out, 'metrics.jsonl'), lines.map((m) => JSON.stringify(m) + '\n').join(''));
+    const html = readFileSync(await writeReport(out), 'utf8');
+    expect(polylines(html, 'tokens_per_s')).toEqual([2, 3]);
+    expect(polylines(html, 'mfu')).toEqual([2, 3]);
+  });
+
   it('a step alone between skipped ones (or the last after one) is a dot: a one-point line draws nothing', async () => {
     const out = join(tmp.dir, 'lone');
     mkdirSync(out);

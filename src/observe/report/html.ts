@@ -76,7 +76,7 @@ export function charts(d: RunData): ChartSpec[] {
     { id: 'lr', title: 'Learning rate', series: [{ name: 'lr', color: COLORS.lr, points: at((r) => r.lr) }], yFormat: short, zeroBased: true },
     { id: 'grad_norm', title: 'Gradient norm (before clipping)', series: [{ name: 'grad norm', color: COLORS.norm, points: at((r) => r.grad_norm) }], yFormat: short },
     { id: 'tokens_per_s', title: 'Throughput (tokens/s)', series: [{ name: 'tokens/s', color: COLORS.tps, points: at((r) => r.tokens_per_s) }], yFormat: short, zeroBased: true },
-    { id: 'mfu', title: 'Model FLOPs utilisation (%)', series: [{ name: 'MFU', color: COLORS.mfu, points: at((r) => 100 * r.mfu) }], yFormat: short, zeroBased: true },
+    { id: 'mfu', title: 'Model FLOPs utilisation (%)', series: [{ name: 'MFU', color: COLORS.mfu, points: at((r) => (r.mfu === null ? null : 100 * r.mfu)) }], yFormat: short, zeroBased: true },
     {
       id: 'memory',
       title: `Memory on rank 0 by category, stacked (${unit.name})`,
