@@ -10,7 +10,9 @@ summary.proto: Summary.value = 1, Value.tag = 1, Value.simple_value = 2 (float))
 Usage: tfevents_reader.py PATH...   (event files, or dirs: every events.out.tfevents.* in them)
 Prints one JSON object: {"files": [{"file", "file_version", "error", "scalars": [{"tag",
 "step", "wall_time", "value"}]}]}; values are Python float reprs as strings ("nan" allowed).
-A record that is short or fails a CRC ends that file's reading; "error" says where.
+A record that is short, fails a CRC or holds a malformed proto (a field running past the end of
+its message, an unknown wire type, a tag that is not UTF-8) ends that file's reading; "error"
+says where, and the records before it are still listed.
 """
 import json
 import os
@@ -44,7 +46,7 @@ def masked(data):
 
 
 def records(buf):
-    """(payloads of the good records, the error that stopped reading or None)."""
+    """((byte offset, payload) of the good records, the error that stopped reading or None)."""
     o = 0
     out = []
     while o < len(buf):
@@ -62,19 +64,29 @@ def records(buf):
         (crc_data,) = struct.unpack("<I", buf[o + 12 + length:o + 16 + length])
         if crc_data != masked(data):
             return out, where + ": data CRC mismatch"
-        out.append(data)
+        out.append((o, data))
         o += 16 + length
     return out, None
 
 
 def fields(buf):
-    """(field number, wire type, value) for each field; value is int or bytes."""
+    """(field number, wire type, value) for each field; value is int or bytes.
+    ValueError for a field that does not fit in buf."""
     o = 0
+
+    def take(n):
+        nonlocal o
+        if o + n > len(buf):
+            raise ValueError("a field runs past the end of its %d-byte message" % len(buf))
+        o += n
+        return buf[o - n:o]
 
     def varint():
         nonlocal o
         n, shift = 0, 0
         while True:
+            if o >= len(buf):
+                raise ValueError("a varint runs past the end of its %d-byte message" % len(buf))
             b = buf[o]
             o += 1
             n |= (b & 0x7F) << shift
@@ -88,47 +100,56 @@ def fields(buf):
         if wire == 0:
             yield field, wire, varint()
         elif wire == 1:
-            yield field, wire, buf[o:o + 8]
-            o += 8
+            yield field, wire, take(8)
         elif wire == 2:
-            n = varint()
-            yield field, wire, buf[o:o + n]
-            o += n
+            yield field, wire, take(varint())
         elif wire == 5:
-            yield field, wire, buf[o:o + 4]
-            o += 4
+            yield field, wire, take(4)
         else:
-            raise ValueError("unsupported wire type %d" % wire)
+            raise ValueError("unsupported wire type %d (field %d)" % (wire, field))
+
+
+def decode_event(data):
+    """(wall_time, step, file_version or None, [(tag, value)]); ValueError if malformed."""
+    wall, step, version, values = 0.0, 0, None, []
+    for field, wire, v in fields(data):
+        if field == 1 and wire == 1:
+            (wall,) = struct.unpack("<d", v)
+        elif field == 2 and wire == 0:
+            step = v
+        elif field == 3 and wire == 2:
+            version = v.decode("utf-8")
+        elif field == 5 and wire == 2:
+            for vf, vw, vb in fields(v):
+                if vf != 1 or vw != 2:
+                    continue
+                tag, value = None, None
+                for xf, xw, xv in fields(vb):
+                    if xf == 1 and xw == 2:
+                        tag = xv.decode("utf-8")
+                    elif xf == 2 and xw == 5:
+                        (value,) = struct.unpack("<f", xv)
+                if tag is not None and value is not None:
+                    values.append((tag, value))
+    return wall, step, version, values
 
 
 def read_file(path):
     with open(path, "rb") as f:
         buf = f.read()
     recs, error = records(buf)
-    result = {"file": path, "file_version": None, "error": error, "scalars": []}
-    for data in recs:
-        wall, step, values = 0.0, 0, []
-        for field, wire, v in fields(data):
-            if field == 1 and wire == 1:
-                (wall,) = struct.unpack("<d", v)
-            elif field == 2 and wire == 0:
-                step = v
-            elif field == 3 and wire == 2:
-                result["file_version"] = v.decode("utf-8")
-            elif field == 5 and wire == 2:
-                for vf, vw, vb in fields(v):
-                    if vf != 1 or vw != 2:
-                        continue
-                    tag, value = None, None
-                    for xf, xw, xv in fields(vb):
-                        if xf == 1 and xw == 2:
-                            tag = xv.decode("utf-8")
-                        elif xf == 2 and xw == 5:
-                            (value,) = struct.unpack("<f", xv)
-                    if tag is not None and value is not None:
-                        values.append((tag, value))
+    result = {"file": path, "file_version": None, "error": None, "scalars": []}
+    for i, (offset, data) in enumerate(recs):
+        try:
+            wall, step, version, values = decode_event(data)
+        except ValueError as e:  # UnicodeDecodeError included
+            error = "record %d at byte %d: not an Event: %s" % (i, offset, e)
+            break
+        if version is not None:
+            result["file_version"] = version
         for tag, value in values:
             result["scalars"].append({"tag": tag, "step": step, "wall_time": wall, "value": repr(value)})
+    result["error"] = error
     return result
 
 

@@ -11,7 +11,7 @@ import { crc32c } from '../../src/observe/crc32c.js';
 import { CsvMonitor, csvFileName, pythonFloat, truncateCsvFiles } from '../../src/observe/csv_monitor.js';
 import { keepThrough, Monitors, stepScalars } from '../../src/observe/monitors.js';
 import { TensorBoardWriter, truncateEventFiles } from '../../src/observe/tensorboard.js';
-import { readRecords } from '../../src/observe/tfrecord.js';
+import { frameRecord, readRecords } from '../../src/observe/tfrecord.js';
 import { ProgressBar } from '../../src/train/progress.js';
 import { runPythonJson } from '../helpers/python.js';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -73,6 +73,21 @@ describe('TensorBoard event files', () => {
       expect(ts.error).toMatch(why);
       expect(ts.records).toHaveLength(4); // file_version + 3 steps
     }
+  });
+
+  it('the Python reader refuses a record whose proto field runs past its message (CRCs intact), keeping the records before it', () => {
+    const dir = fresh();
+    const w = new TensorBoardWriter(dir);
+    w.write([{ tag: 'train/loss', value: 0.5, x: 1 }]);
+    w.close();
+    // Value { tag (field 1, bytes) announcing 12 bytes where 9 follow in all; simple_value } in Summary in Event
+    const value = Buffer.from([0x0a, 12, ...Buffer.from('a/bc'), 0x15, 0, 0, 0, 0x40]);
+    const summary = Buffer.concat([Buffer.from([0x0a, value.length]), value]);
+    const event = Buffer.concat([Buffer.from([0x10, 2, 0x2a, summary.length]), summary]);
+    appendFileSync(w.path, frameRecord(event));
+    const [f] = readEventsPy(w.path);
+    expect(f!.error).toMatch(/record 2 at byte \d+: .*runs past/);
+    expect(f!.scalars.map((sc) => [sc.tag, sc.step, pyNumber(sc.value)])).toEqual([['train/loss', 1, 0.5]]);
   });
 
   it('resume truncation drops later scalars (samples for DeepSpeed tags, steps for ours) and a torn tail', () => {
