@@ -14,6 +14,7 @@ import { watchLauncher } from '../distributed/parent_watch.js';
 import { launcherArgvFromEnv, resumeCommand } from '../train/resume_command.js';
 import { signalNumber } from '../distributed/signals.js';
 import { REPEAT_WINDOW_MS, StopRequest } from '../train/stop.js';
+import { evalEvery } from '../train/evaluate.js';
 import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -115,7 +116,10 @@ async function main(): Promise<void> {
         const zero = cfg.zero_optimization;
         for (const note of offloadNotes(zero, choice.device)) log(note);
         log(`data: ${setup.reader.numRows} rows (${setup.reader.manifest.tokens} tokens); model: ${setup.model.spec.layout}, ${setup.model.init} init from ${setup.model.dir}, hidden dropout ${setup.model.spec.hiddenDropout}`);
-        if (setup.evalReader) log(`eval: ${setup.evalReader.numRows} rows (${setup.evalReader.manifest.loss_tokens} label tokens) from ${setup.evalReader.dir}, every ${cfg.training.eval_steps ?? cfg.training.save_steps} steps and after the last`);
+        if (setup.evalReader) {
+          const every = evalEvery(cfg.training);
+          log(`eval: ${setup.evalReader.numRows} rows (${setup.evalReader.manifest.loss_tokens} label tokens) from ${setup.evalReader.dir}, ${every > 0 ? `every ${every} steps and after the last` : 'only after the last step'}`);
+        }
         log(`device: ${choice.device}`);
         log('dry run: configuration, model and data are valid');
         return;

@@ -88,6 +88,26 @@ export class Evaluator {
   }
 }
 
+/** training.eval_steps as the run uses it: null = save_steps; 0 = only after the last step. */
+export function evalEvery(t: { eval_steps: number | null; save_steps: number }): number {
+  return t.eval_steps ?? t.save_steps;
+}
+
+/**
+ * Why training.early_stopping_patience can never stop this run early, or null when it can: a stop
+ * before the last step needs at least `patience` evaluations before it (each one without
+ * improvement), and the schedule may hold fewer (eval_steps 0, or not below the run's steps).
+ */
+export function idlePatience(t: { eval_steps: number | null; save_steps: number; early_stopping_patience: number | null }, totalSteps: number | null): string | null {
+  const p = t.early_stopping_patience;
+  if (p === null || totalSteps === null) return null;
+  const every = evalEvery(t);
+  const before = every > 0 ? Math.floor((totalSteps - 1) / every) : 0;
+  if (before >= p) return null;
+  const schedule = t.eval_steps !== null ? `training.eval_steps ${t.eval_steps}` : `training.save_steps ${t.save_steps} as eval_steps`;
+  return `"training.early_stopping_patience": ${p} has no effect: the run evaluates ${before} time${before === 1 ? '' : 's'} before its last step (${totalSteps} steps, ${schedule}), so it can never stop early`;
+}
+
 /** Best eval loss and patience, saved in trainer_state.json so a resume keeps them. */
 export interface EvalState {
   best_step: number | null;

@@ -15,6 +15,7 @@ import { onInterrupt } from '../checkpoint/interrupt.js';
 import { checkLogFile, checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
 import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState } from './checkpointing.js';
+import { idlePatience } from './evaluate.js';
 import { unitList } from '../checkpoint/zero_state.js';
 import { HfTensorSource } from '../checkpoint/hf.js';
 import { type LoraRun, loraUnitList, planLora } from './lora_run.js';
@@ -233,8 +234,13 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       flags,
       context: { worldSize: req.worldSize, hiddenSize: model.spec.hidden, datasetRows: reader.numRows, dataset },
     });
-    if (evalReader) checkEvalSet(evalReader, reader);
-    else checkNoEval(config, warnings);
+    if (evalReader) {
+      checkEvalSet(evalReader, reader);
+      const idle = idlePatience(config.training, config.run.total_steps);
+      if (idle !== null) warnings.push(idle);
+    } else {
+      checkNoEval(config, warnings);
+    }
     const source = resolveDropout(model, config.model, warnings);
     warnings.push(...loraWarnings);
     let finished: string | null = null;

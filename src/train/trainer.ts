@@ -23,7 +23,7 @@ import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
 import { checkpointName, cutBackStepLogs, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, saveCheckpoint, writeBestPointer } from './checkpointing.js';
-import { EvalLoop, Evaluator } from './evaluate.js';
+import { evalEvery, EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
 import { faultPoint } from './faults.js';
@@ -212,7 +212,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;
   const evals = setup.evalReader
     ? new EvalLoop(new Evaluator(setup.evalReader, engine, micro), {
-        everySteps: cfg.training.eval_steps ?? cfg.training.save_steps,
+        everySteps: evalEvery(cfg.training),
         patience: cfg.training.early_stopping_patience,
         jsonlPath: isRank0 ? join(outDir, 'eval.jsonl') : null,
         log: (line) => log.line(line),
