@@ -165,13 +165,14 @@ export class EvalLoop {
     if (improved) this.state = { best_step: step, best_loss: record.eval_loss, evals_without_improvement: 0 };
     else s.evals_without_improvement++;
     if (this.o.jsonlPath) appendFileSync(this.o.jsonlPath, JSON.stringify(record) + '\n');
+    // before the log line: the progress bar drawn again under it shows this evaluation's loss
+    this.o.onRecord(record);
     const sources = Object.entries(record.per_source);
     this.o.log(
       `eval step ${step}: eval_loss ${record.eval_loss.toFixed(4)} (ppl ${record.eval_ppl.toFixed(2)}, ${record.eval_tokens} tokens, ${((Date.now() - t0) / 1000).toFixed(1)}s)` +
         (sources.length > 1 ? `; ${sources.map(([n, l]) => `${n} ${l.toFixed(4)}`).join(', ')}` : '') +
         (improved ? '; best so far' : `; ${this.bestText()}`),
     );
-    this.o.onRecord(record);
     const p = this.o.patience;
     const stop =
       p !== null && this.state.evals_without_improvement >= p

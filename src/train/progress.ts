@@ -1,8 +1,10 @@
 // A one-line progress bar for terminals: step/total, loss, lr, tokens/s, ETA, and the latest
-// eval loss once an evaluation has run.
+// eval loss once an evaluation has run. Lines the run prints meanwhile go above it (around).
 export class ProgressBar {
   private readonly start = Date.now();
   private evalLoss: number | null = null;
+  /** The values last drawn, while the bar is on screen (after an update, before finish). */
+  private shown: { step: number; loss: number; lr: number; tokensPerS: number } | null = null;
 
   constructor(
     private readonly total: number,
@@ -11,6 +13,12 @@ export class ProgressBar {
   ) {}
 
   update(step: number, loss: number, lr: number, tokensPerS: number): void {
+    this.shown = { step, loss, lr, tokensPerS };
+    this.out.write(this.render());
+  }
+
+  private render(): string {
+    const { step, loss, lr, tokensPerS } = this.shown!;
     const width = 24;
     const done = Math.min(1, step / this.total);
     const filled = Math.round(done * width);
@@ -19,16 +27,28 @@ export class ProgressBar {
     const eta = Math.max(0, (this.total - step) * perStep);
     const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
     const evalPart = this.evalLoss === null ? '' : `  eval ${this.evalLoss.toFixed(4)}`;
-    this.out.write(`\r[${bar}] ${step}/${this.total}  loss ${loss.toFixed(4)}${evalPart}  lr ${lr.toExponential(2)}  ${tokensPerS.toFixed(0)} tok/s  ETA ${formatSeconds(eta)}   `);
+    return `\r[${bar}] ${step}/${this.total}  loss ${loss.toFixed(4)}${evalPart}  lr ${lr.toExponential(2)}  ${tokensPerS.toFixed(0)} tok/s  ETA ${formatSeconds(eta)}   `;
   }
 
-  /** Called by the evaluation loop after each evaluation; shown from the next update on. */
+  /**
+   * Prints a line (the log, to the same terminal) while the bar may be drawn: the bar's line is
+   * erased first and the bar drawn again below, so the line is not glued onto the bar's end.
+   */
+  around(print: () => void): void {
+    if (this.shown === null) return print();
+    this.out.write('\r\x1b[2K');
+    print();
+    this.out.write(this.render());
+  }
+
+  /** Called by the evaluation loop after each evaluation; shown from the next drawing on. */
   setEvalLoss(loss: number): void {
     this.evalLoss = loss;
   }
 
   finish(): void {
     this.out.write('\n');
+    this.shown = null;
   }
 }
 

@@ -96,7 +96,10 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const isRank0 = rank === 0;
   const outDir = cfg.training.output_dir;
   if (isRank0) writeFileSync(join(outDir, 'resolved-config.json'), resolvedConfigJson(cfg));
-  const log = new TrainLog(join(outDir, cfg.training.log_file), isRank0 ? io.out : () => {}, isRank0);
+  // rank 0's progress bar on a terminal (set once training starts): lines printed meanwhile go above it
+  let bar: ProgressBar | null = null;
+  const echo = (line: string): void => (bar ? bar.around(() => io.out(line)) : io.out(line));
+  const log = new TrainLog(join(outDir, cfg.training.log_file), isRank0 ? echo : () => {}, isRank0);
   for (const l of setup.said) log.record(l);
   for (const w of setup.warnings) log.line(`warning: ${w}`);
 
@@ -209,7 +212,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         log: (line) => log.line(line),
       })
     : null;
-  const bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;
+  bar = isRank0 && io.tty ? new ProgressBar(totalSteps, startStep, io.tty) : null;
   const evals = setup.evalReader
     ? new EvalLoop(new Evaluator(setup.evalReader, engine, micro), {
         everySteps: evalEvery(cfg.training),
