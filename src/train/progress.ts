@@ -46,7 +46,9 @@ export class ProgressBar {
     this.evalLoss = loss;
   }
 
+  /** Ends the bar's line (once; nothing when it is not drawn). */
   finish(): void {
+    if (this.shown === null) return;
     this.out.write('\n');
     this.shown = null;
   }

@@ -340,6 +340,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       observer?.finished(endStep);
     }
   } catch (e) {
+    bar?.finish(); // the error the command prints goes on its own line, not onto the bar's end
     // the line that stopped a started run belongs in its log too, not only on stderr (rank 0 writes it)
     try {
       if (running) log.record(`error: ${(e as Error).message}`);

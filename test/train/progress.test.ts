@@ -42,8 +42,10 @@ describe('ProgressBar', () => {
     expect(rows[1]).toMatch(/^\[#{12}\.{12}\] 2\/4  loss 2\.5000  eval 2\.4000  lr .*ETA \S+$/);
     bar.update(3, 2.2, 1e-4, 100);
     bar.finish();
+    bar.finish(); // once: the trainer also finishes it on an error, which may come after the last step
     bar.around(() => print('done: 3 steps')); // after finish: printed as is
     rows = screen(written);
+    expect(rows).toHaveLength(4);
     expect(rows.slice(0, 3)).toEqual(['eval step 2: eval_loss 2.4000', expect.stringMatching(/^\[#{18}\.{6}\] 3\/4  loss 2\.2000  eval 2\.4000 /), 'done: 3 steps']);
   });
 
