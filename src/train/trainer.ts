@@ -2,7 +2,6 @@
 // through the engine with gradients scaled by 1 / (label tokens of the global batch), then
 // clip and update once. Loss, learning rate, norms, throughput, MFU and memory go to
 // metrics.jsonl; a progress bar or periodic log lines go to the terminal.
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadHfWeights } from '../checkpoint/hf.js';
 import { mergeAdapter } from '../checkpoint/lora_merge.js';
@@ -31,6 +30,7 @@ import { trainingFlops } from './flops.js';
 import type { MemoryBytes, StepMetrics } from '../observe/step_metrics.js';
 import { MetricsWriter, TrainLog, formatStepLine } from './metrics.js';
 import { rankPeak } from './peak.js';
+import { writeFileAtomic } from '../observe/files.js';
 import { RunObserver } from '../observe/observer.js';
 import { ProgressBar, formatSeconds } from './progress.js';
 import type { TrainerState } from './checkpointing.js';
@@ -95,7 +95,8 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const rank = group.info.rank;
   const isRank0 = rank === 0;
   const outDir = cfg.training.output_dir;
-  if (isRank0) writeFileSync(join(outDir, 'resolved-config.json'), resolvedConfigJson(cfg));
+  // atomic: a crash or a full disk mid-write would leave half a file, which telechat-report refuses
+  if (isRank0) writeFileAtomic(join(outDir, 'resolved-config.json'), resolvedConfigJson(cfg));
   // rank 0's progress bar on a terminal (set once training starts): lines printed meanwhile go above it
   let bar: ProgressBar | null = null;
   const echo = (line: string): void => (bar ? bar.around(() => io.out(line)) : io.out(line));

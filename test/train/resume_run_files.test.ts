@@ -4,7 +4,7 @@
 // resumed (1) without its --eval-data, (2) after a torn last line in both files (a crash in the
 // middle of a write), (3) after a line in the middle that is not JSON: one error naming the file
 // and line, exit 1.
-import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTmpDir } from '../helpers/tmp.js';
@@ -43,7 +43,12 @@ afterAll(() => tmp.cleanup());
 describe('a resume cuts the run files back to the checkpoint', () => {
   it('eval.jsonl too when the resumed segment has no eval set: the abandoned steps\' evaluations go', async () => {
     const out = copyOfCrashed('no-eval');
+    const configIno = statSync(join(out, 'resolved-config.json')).ino;
     const res = await runAsync(trainArgs(out, ['--resume', 'auto']));
+    // resolved-config.json is rewritten through a temp file and a rename (a crash or a full disk
+    // mid-write would leave half a file, which telechat-report refuses), so it is a new inode
+    expect(statSync(join(out, 'resolved-config.json')).ino).not.toBe(configIno);
+    expect(readdirSync(out).filter((f) => f.includes('tmp'))).toEqual([]);
     expect(res.status, res.stderr).toBe(0);
     expect(steps(join(out, 'metrics.jsonl'))).toEqual([1, 2, 3, 4, 5, 6]);
     expect(steps(join(out, 'eval.jsonl'))).toEqual([1, 2, 3]);
