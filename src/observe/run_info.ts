@@ -2,7 +2,8 @@
 // where the dataset is), written by rank 0 when training starts, so `telechat-report` can
 // describe a run that crashed or is still going.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { isInside } from '../checkpoint/output_path.js';
 import { writeFileAtomic } from './files.js';
 
 export interface RunFacts {
@@ -16,7 +17,11 @@ export interface RunFacts {
   zero_stage: number;
   world_size: number;
   device: string;
-  /** The dataset dir the run reads (built from raw data when --data was .jsonl). */
+  /**
+   * The dataset dir the run reads (built from raw data when --data was .jsonl, under the output
+   * dir's data/). In run.json relative to the output dir when inside it, as monitor_files, so a
+   * moved or copied output dir still finds it; readRunFacts gives it resolved.
+   */
   dataset_dir: string;
   total_steps: number;
   train_batch_size: number;
@@ -38,7 +43,8 @@ export interface RunFacts {
 export const RUN_FACTS_FILE = 'run.json';
 
 export function writeRunFacts(outDir: string, info: Omit<RunFacts, 'format'>): void {
-  writeFileAtomic(join(outDir, RUN_FACTS_FILE), JSON.stringify({ format: 'telechat-run', ...info, dataset_dir: resolve(info.dataset_dir) }, null, 2) + '\n');
+  const dataset = isInside(info.dataset_dir, outDir) ? relative(resolve(outDir), resolve(info.dataset_dir)) : resolve(info.dataset_dir);
+  writeFileAtomic(join(outDir, RUN_FACTS_FILE), JSON.stringify({ format: 'telechat-run', ...info, dataset_dir: dataset }, null, 2) + '\n');
 }
 
 /** run.json of an output dir, or null when the run predates it. */
@@ -52,5 +58,6 @@ export function readRunFacts(outDir: string): RunFacts | null {
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
   }
   if (v.format !== 'telechat-run') throw new Error(`${path}: key "format" must be "telechat-run"`);
-  return v as RunFacts;
+  // relative: inside the output dir (absolute in run.json of earlier versions, kept as is)
+  return (typeof v.dataset_dir === 'string' ? { ...v, dataset_dir: resolve(outDir, v.dataset_dir) } : v) as RunFacts;
 }

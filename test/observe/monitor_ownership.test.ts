@@ -50,6 +50,20 @@ describe('monitor files a resume cuts back', () => {
     expect(lossSteps(moved)).toEqual([1, 2, 3, 4, 5, 6]);
   }, 120_000);
 
+  it('a moved output dir\'s report still shows the dataset built inside it (run.json records it relative)', () => {
+    const out = finishedRun('report-before-move');
+    const facts = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { dataset_dir: string };
+    expect(facts.dataset_dir).toMatch(/^data\/dataset-[0-9a-f]+$/);
+    const moved = join(tmp.dir, 'report-moved');
+    renameSync(out, moved);
+    const r = cli('report.js', [moved]);
+    expect(r.status, r.stderr).toBe(0);
+    const html = readFileSync(join(moved, 'report.html'), 'utf8');
+    expect(html).not.toContain('class="notes"');
+    expect(html).toContain(`<tr><th>Directory</th><td>${join(moved, facts.dataset_dir)}</td></tr>`);
+    expect(html).toMatch(/<div class="muted">document 1<\/div>/); // row 0 decoded
+  }, 120_000);
+
   it('an output dir from before monitor_files: its report says finished, and a resume cuts back the files inside it', async () => {
     const out = finishedRun('legacy');
     const path = join(out, 'run.json');
