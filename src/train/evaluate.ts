@@ -114,6 +114,34 @@ export interface EvalState {
   best_loss: number | null;
   /** Evaluations since the last improvement (early stopping counts these). */
   evals_without_improvement: number;
+  /**
+   * The eval set these were measured on (its rows, tokens and shard checksums, as the training
+   * data's identity); absent in checkpoints of earlier versions. Losses of another set do not compare.
+   */
+  set?: EvalSetIdentity;
+}
+
+export interface EvalSetIdentity {
+  rows: number;
+  tokens: number;
+  shards: string[];
+}
+
+export function evalSetIdentity(reader: Pick<DatasetReader, 'manifest'>): EvalSetIdentity {
+  const m = reader.manifest;
+  return { rows: m.rows, tokens: m.tokens, shards: m.shards.map((s) => s.sha256) };
+}
+
+/**
+ * Why a resumed eval state does not carry over to this eval set, or null when it does (the same
+ * set, or a checkpoint that did not record its set): a line for the log, naming both sets.
+ */
+export function otherEvalSet(saved: EvalState, now: EvalSetIdentity, where: string): string | null {
+  const then = saved.set;
+  if (then === undefined || JSON.stringify(then) === JSON.stringify(now)) return null;
+  const best = typeof saved.best_loss === 'number' && saved.best_step != null ? `its best eval loss ${saved.best_loss.toFixed(4)} at step ${saved.best_step}` : 'its eval state';
+  return `eval set ${where}: it is not the one the resumed checkpoint's eval state was measured on (${then.rows} rows, ${then.tokens} tokens then; ${now.rows} rows, ${now.tokens} tokens now): ` +
+    `${best} and patience count do not compare with this set's losses, so both start over`;
 }
 
 export interface EvalLoopOptions {

@@ -22,7 +22,7 @@ import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
 import { checkpointName, cutBackStepLogs, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, saveCheckpoint, writeBestPointer } from './checkpointing.js';
-import { evalEvery, EvalLoop, Evaluator } from './evaluate.js';
+import { evalEvery, EvalLoop, Evaluator, evalSetIdentity, otherEvalSet } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
 import { faultPoint } from './faults.js';
@@ -138,6 +138,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir, stoppedBy: null };
   let startStep = 0;
   let evalState: TrainerState['eval'] = undefined;
+  const evalSet = setup.evalReader ? evalSetIdentity(setup.evalReader) : null;
   if (lora) initLoraBase(engine, source, cfg.training.seed);
   if (resume !== null) {
     const { dir, state, zero } = openResume(outDir, resume, identity, cfg.lora && lora ? { section: cfg.lora, select: lora.select } : null, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
@@ -162,8 +163,14 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     summary.skipped = state.summary.skipped;
     evalState = state.eval;
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
+    // an eval state measured on another eval set does not carry over: its losses do not compare
+    const otherSet = evalState && evalSet ? otherEvalSet(evalState, evalSet, setup.evalReader!.dir) : null;
+    if (otherSet !== null) {
+      log.line(`warning: ${otherSet}`);
+      evalState = undefined;
+    }
     // before any save prunes: retention keeps what `best` names, which must be this state's best
-    const bestNote = isRank0 ? reconcileBestPointer(outDir, state, cfg.training.save_best) : null;
+    const bestNote = isRank0 ? reconcileBestPointer(outDir, evalState === state.eval ? state : { ...state, eval: undefined }, cfg.training.save_best) : null;
     if (bestNote !== null) log.line(bestNote);
   } else if (lora) {
     initLoraWeights(engine, lora, cfg.training.seed);
@@ -188,7 +195,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         precision: cfg.run.precision, world_size: engine.worldSize, zero_stage: engine.stage, model: identity.model, dataset: identity.dataset,
         ...(cfg.lora ? { lora: cfg.lora } : {}),
         summary: { tokens: summary.tokens, first_loss: Number.isFinite(summary.firstLoss) ? summary.firstLoss : null, best_loss: Number.isFinite(summary.bestLoss) ? summary.bestLoss : null, skipped: summary.skipped },
-        ...(evals ? { eval: { ...evals.state } } : {}),
+        ...(evals && evalSet ? { eval: { ...evals.state, set: evalSet } } : {}),
       },
     );
   };

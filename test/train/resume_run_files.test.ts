@@ -64,6 +64,27 @@ describe('a resume cuts the run files back to the checkpoint', () => {
     expect(res.status, res.stderr).toBe(0);
     expect(steps(join(out, 'metrics.jsonl'))).toEqual([1, 2, 3, 4, 5, 6]);
     expect(steps(join(out, 'eval.jsonl'))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(res.stdout).not.toMatch(/eval set .* is not the one/); // the same eval set: best and patience go on
+  }, 120_000);
+
+  it('another eval set than the checkpoint\'s: a warning, and best and patience start over on it (losses of two sets do not compare)', async () => {
+    const out = copyOfCrashed('other-eval');
+    const other = join(tmp.dir, 'other-eval.jsonl');
+    // emoji (byte-fallback tokens, unlike the training text): a loss above the first set's best, so
+    // compared with that best, as before, step 4 was no improvement and patience 1 stopped the run there
+    const conv = JSON.stringify({ dialog: [{ role: 'user', content: '😀🎉'.repeat(3) }, { role: 'bot', content: '🐍🔥🌟'.repeat(4) }] });
+    writeFileSync(other, `${conv}\n`.repeat(10));
+    const res = await runAsync(trainArgs(out, ['--eval-data', other, '--resume', 'auto', '--set', 'training.early_stopping_patience=1']));
+    expect(res.status, res.stderr).toBe(0);
+    const best3 = (JSON.parse(readFileSync(join(out, 'checkpoint-000003', 'trainer_state.json'), 'utf8')) as { eval: { best_loss: number } }).eval.best_loss;
+    expect(res.stdout).toMatch(new RegExp(
+      `^warning: eval set .*: it is not the one the resumed checkpoint's eval state was measured on \\(\\d+ rows, \\d+ tokens then; \\d+ rows, \\d+ tokens now\\): ` +
+      `its best eval loss ${best3.toFixed(4)} at step 3 and patience count do not compare with this set's losses, so both start over$`, 'm'));
+    expect(res.stdout).toMatch(/^eval step 4: eval_loss \d+\.\d{4} .*; best so far$/m);
+    expect(res.stdout).not.toMatch(/early stopping/);
+    expect(steps(join(out, 'metrics.jsonl'))).toEqual([1, 2, 3, 4, 5, 6]);
+    const state6 = JSON.parse(readFileSync(join(out, 'checkpoint-000006', 'trainer_state.json'), 'utf8')) as { eval: { set: { rows: number } } };
+    expect(state6.eval.set.rows).toBeGreaterThan(0); // the set the state was measured on, for the next resume
   }, 120_000);
 
   it('a line in the middle that is not JSON is one error naming file and line, exit 1, the files left as they were', async () => {
