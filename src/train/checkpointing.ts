@@ -419,10 +419,14 @@ export const STEP_LOGS = ['metrics.jsonl', 'eval.jsonl'] as const;
  * a JSON record with an integer "step" is an error naming FILE:LINE, and then neither file changes.
  */
 export function cutBackStepLogs(outDir: string, step: number): void {
-  const cuts = STEP_LOGS.map((name) => join(outDir, name))
+  for (const c of stepLogCuts(outDir, step)) writeFileAtomic(c.path, c.text);
+}
+
+/** What cutBackStepLogs would write, each file checked; a bad line throws (--dry-run checks so). */
+export function stepLogCuts(outDir: string, step: number): Array<{ path: string; text: string }> {
+  return STEP_LOGS.map((name) => join(outDir, name))
     .filter((path) => existsSync(path))
     .map((path) => ({ path, text: linesThrough(path, step) }));
-  for (const c of cuts) writeFileAtomic(c.path, c.text);
 }
 
 /** The lines of a step log at or before `step` (see cutBackStepLogs). */

@@ -14,7 +14,7 @@ import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { onInterrupt } from '../checkpoint/interrupt.js';
 import { checkLogFile, checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
-import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState } from './checkpointing.js';
+import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState, stepLogCuts } from './checkpointing.js';
 import { idlePatience } from './evaluate.js';
 import { unitList } from '../checkpoint/zero_state.js';
 import { HfTensorSource } from '../checkpoint/hf.js';
@@ -250,6 +250,8 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: config.train_batch_size };
       const { dir, state, zero } = openResume(outDir, req.resume, identity, config.lora && lora ? { section: config.lora, select: lora.select } : null, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
       zero.close();
+      // metrics.jsonl and eval.jsonl will be cut back to the checkpoint: a line that stops that fails here, before anything is written
+      if (req.isRank0) stepLogCuts(outDir, state.step);
       const total = config.run.total_steps;
       if (total !== null && state.step > total) {
         throw new Error(`--resume ${dir}: the checkpoint is at step ${state.step}, past the run's ${total} steps (--max-steps counts every step, across resumes): raise --max-steps to continue it`);

@@ -87,7 +87,7 @@ describe('a resume cuts the run files back to the checkpoint', () => {
     expect(state6.eval.set.rows).toBeGreaterThan(0); // the set the state was measured on, for the next resume
   }, 120_000);
 
-  it('a line in the middle that is not JSON is one error naming file and line, exit 1, the files left as they were', async () => {
+  it('a line in the middle that is not JSON is one error naming file and line, exit 1, found by --dry-run too, nothing written', async () => {
     const out = copyOfCrashed('bad-middle');
     const path = join(out, 'metrics.jsonl');
     const lines = readFileSync(path, 'utf8').split('\n');
@@ -95,12 +95,17 @@ describe('a resume cuts the run files back to the checkpoint', () => {
     writeFileSync(path, lines.join('\n'));
     const before = readFileSync(path, 'utf8');
     const evalBefore = readFileSync(join(out, 'eval.jsonl'), 'utf8');
-    const res = await runAsync(trainArgs(out, ['--eval-data', evalData, '--resume', 'auto']));
-    expect(res.status).toBe(1);
-    const errors = res.stderr.split('\n').filter((l) => l.startsWith('telechat-train:'));
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(new RegExp(`${path}:2: not valid JSON`));
-    expect(readFileSync(path, 'utf8')).toBe(before);
-    expect(readFileSync(join(out, 'eval.jsonl'), 'utf8')).toBe(evalBefore);
+    const configIno = statSync(join(out, 'resolved-config.json')).ino;
+    // --dry-run finds it too, and the real start fails before it writes anything
+    for (const extra of [['--dry-run'], []]) {
+      const res = await runAsync(trainArgs(out, ['--eval-data', evalData, '--resume', 'auto', ...extra]));
+      expect(res.status).toBe(1);
+      const errors = res.stderr.split('\n').filter((l) => l.startsWith('telechat-train:'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(new RegExp(`${path}:2: not valid JSON`));
+      expect(readFileSync(path, 'utf8')).toBe(before);
+      expect(readFileSync(join(out, 'eval.jsonl'), 'utf8')).toBe(evalBefore);
+      expect(statSync(join(out, 'resolved-config.json')).ino).toBe(configIno);
+    }
   }, 120_000);
 });
