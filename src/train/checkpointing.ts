@@ -8,7 +8,7 @@
 // temp dir is removed and the error names the checkpoint, the latest valid one and the space a
 // save needs.
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import { rankFileName, STATE_KINDS, tensorName, unitList, ZeroStateReader, type ZeroLayout } from '../checkpoint/zero_state.js';
@@ -262,6 +262,23 @@ function pruneCheckpoints(outDir: string, limit: number | null, keep: string): v
 export function readPointer(outDir: string, name: 'latest' | 'best'): string | null {
   const path = join(outDir, name);
   return existsSync(path) ? readFileSync(path, 'utf8').trim() : null;
+}
+
+/**
+ * Rank 0, on a resume from a checkpoint of this output dir that `latest` does not name (an earlier
+ * one, to redo the later steps, say with another learning rate): `latest` names it from now on.
+ * The later checkpoints hold the steps this run redoes; were `latest` left on them, a crash before
+ * this run's first save would make `--resume auto` continue those steps (or take the last of them
+ * for the finished run) instead of this run's. A checkpoint of another dir leaves `latest` alone.
+ * Returns a line for the log when `latest` changed, else null.
+ */
+export function repointLatest(outDir: string, dir: string): string | null {
+  const name = basename(resolve(dir));
+  if (resolve(dirname(resolve(dir))) !== resolve(outDir) || !/^checkpoint-\d{6}$/.test(name)) return null;
+  const pointer = readPointer(outDir, 'latest');
+  if (pointer === name) return null;
+  writeFileAtomic(join(outDir, 'latest'), name + '\n');
+  return `latest: ${name}, the resumed checkpoint${pointer !== null ? ` (it named ${pointer}, whose steps this run redoes)` : ''}`;
 }
 
 /**

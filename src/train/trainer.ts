@@ -22,7 +22,7 @@ import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
-import { checkpointName, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
+import { checkpointName, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, repointLatest, saveCheckpoint, truncateMetrics, writeBestPointer } from './checkpointing.js';
 import { EvalLoop, Evaluator } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
@@ -150,7 +150,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       zero.close();
     }
     scheduler.loadStateDict(state.scheduler);
-    scaler.loadStateDict(state.loss_scaler);
+    const precisionNote = restoreLossScaler(scaler, state, cfg.run.precision);
     startStep = state.step;
     summary.tokens = state.summary.tokens;
     summary.firstLoss = state.summary.first_loss ?? NaN;
@@ -159,9 +159,12 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     evalState = state.eval;
     if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
+    if (precisionNote !== null) log.line(`note: ${precisionNote}`);
+    // every rank has read `latest` (prepareRun's finished check) before rank 0 moves it
+    group.world.barrier();
     // before any save prunes: retention keeps what `best` names, which must be this state's best
-    const bestNote = isRank0 ? reconcileBestPointer(outDir, state, cfg.training.save_best) : null;
-    if (bestNote !== null) log.line(bestNote);
+    const notes = isRank0 ? [repointLatest(outDir, dir), reconcileBestPointer(outDir, state, cfg.training.save_best)] : [];
+    for (const note of notes) if (note !== null) log.line(note);
   } else if (lora) {
     initLoraWeights(engine, lora, cfg.training.seed);
   } else {
@@ -369,6 +372,25 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       `; final model in ${join(outDir, 'final')}`,
   );
   return summary;
+}
+
+/**
+ * The loss scaler of a resumed run: the checkpoint's when it was saved in this run's precision.
+ * An fp16 run resumed from an fp32 or bf16 checkpoint starts its scaler fresh (their state is a
+ * scale of 1, which would leave fp16 gradients unscaled); an fp32 or bf16 run drops an fp16
+ * checkpoint's scale (it would scale losses it has no reason to). Returns a line for the log when
+ * the precision changed, else null.
+ */
+function restoreLossScaler(scaler: LossScaler, state: TrainerState, precision: string): string | null {
+  const saved = state.precision;
+  if (typeof saved !== 'string' || saved === precision) {
+    scaler.loadStateDict(state.loss_scaler);
+    return null;
+  }
+  const changed = `the checkpoint was saved in ${saved} and this run trains in ${precision}`;
+  if (precision === 'fp16') return `${changed}: the fp16 loss scaler starts fresh (scale ${scaler.scale})`;
+  if (saved === 'fp16') return `${changed}: no loss scaling (the checkpoint's scale ${state.loss_scaler.scale} is dropped)`;
+  return changed;
 }
 
 /** Pretrained weights or the seeded random init, unit by unit (same values at any world size). */
