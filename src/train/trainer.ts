@@ -36,7 +36,7 @@ import { ProgressBar, formatSeconds } from './progress.js';
 import type { TrainerState } from './checkpointing.js';
 import { LrScheduler } from './schedules.js';
 import type { RunSetup } from './setup.js';
-import { agreeOnStop, type StopRequest, yieldToEventLoop } from './stop.js';
+import { agreeOnStop, StoppedBeforeStart, type StopRequest, yieldToEventLoop } from './stop.js';
 
 export interface TrainIo {
   out: (line: string) => void;
@@ -233,9 +233,10 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   try {
     // a signal while the engine was built and loaded stops the start here, undone (the ranks agree),
     // before --overwrite's earlier run goes
+    faultPoint('start:before-first-step');
     await yieldToEventLoop();
     const early = opts.stop ? agreeOnStop(group.world, be.device, opts.stop.signal) : null;
-    if (early !== null) throw new Error(`stopped by ${early} before the first step: the start is undone (an earlier run --overwrite set aside is put back)`);
+    if (early !== null) throw new StoppedBeforeStart(early);
     setup.started(); // the engine is built and loaded: --overwrite's earlier run can go
     running = true;
     for (let step = startStep; step < totalSteps; step++) {
