@@ -7,8 +7,8 @@
 // that fails (a full disk) is agreed on by all ranks at the next collective point, the partial
 // temp dir is removed and the error names the checkpoint, the latest valid one and the space a
 // save needs.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import { rankFileName, STATE_KINDS, tensorName, unitList, ZeroStateReader, type ZeroLayout } from '../checkpoint/zero_state.js';
@@ -273,8 +273,9 @@ export function readPointer(outDir: string, name: 'latest' | 'best'): string | n
  * Returns a line for the log when `latest` changed, else null.
  */
 export function repointLatest(outDir: string, dir: string): string | null {
-  const name = basename(resolve(dir));
-  if (resolve(dirname(resolve(dir))) !== resolve(outDir) || !/^checkpoint-\d{6}$/.test(name)) return null;
+  const real = realpathSync(dir); // (an output dir reached through a symlink is the same dir)
+  const name = basename(real);
+  if (dirname(real) !== realpathSync(outDir) || !/^checkpoint-\d{6}$/.test(name)) return null;
   const pointer = readPointer(outDir, 'latest');
   if (pointer === name) return null;
   writeFileAtomic(join(outDir, 'latest'), name + '\n');
