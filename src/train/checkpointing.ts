@@ -376,6 +376,20 @@ export interface ResumeIdentity {
   model: ModelIdentity;
   dataset: DatasetIdentity;
   globalBatch: number;
+  /** This run's split of it (a refused global batch then says how to keep the checkpoint's). */
+  split?: { micro: number; accumulation: number; worldSize: number };
+}
+
+/** What a global batch refused on resume was made of, and the flags that keep the checkpoint's on these ranks. */
+function keepBatchHint(saved: number, split: NonNullable<ResumeIdentity['split']>): string {
+  const { micro, accumulation, worldSize } = split;
+  const made = `micro-batch ${micro} x accumulation ${accumulation} x ${worldSize} rank(s)`;
+  const perStep = micro * worldSize;
+  const keep = saved % perStep === 0
+    ? `--set train_batch_size=${saved} --set gradient_accumulation_steps=${saved / perStep}`
+    : `a micro-batch x accumulation that makes ${saved / worldSize} (train_batch_size ${saved})`;
+  if (saved % worldSize !== 0) return ` (${made}; ${saved} rows do not split over ${worldSize} rank(s): resume on a world size that divides ${saved})`;
+  return ` (${made}; to keep ${saved} rows per step on ${worldSize} rank(s): ${keep})`;
 }
 
 /**
@@ -403,7 +417,9 @@ function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora
   if (saved.dataset.rows !== now.dataset.rows || saved.dataset.tokens !== now.dataset.tokens || saved.dataset.shards.join() !== now.dataset.shards.join()) {
     diffs.push(`dataset (${saved.dataset.rows} rows, ${saved.dataset.tokens} tokens -> ${now.dataset.rows} rows, ${now.dataset.tokens} tokens, or different shard contents)`);
   }
-  if (saved.global_batch !== now.globalBatch) diffs.push(`global batch ${saved.global_batch} -> ${now.globalBatch}`);
+  if (saved.global_batch !== now.globalBatch) {
+    diffs.push(`global batch ${saved.global_batch} -> ${now.globalBatch}${now.split ? keepBatchHint(saved.global_batch, now.split) : ''}`);
+  }
   if (diffs.length) throw new CheckpointError(`${dir}: cannot resume a different run: ${diffs.join('; ')}`);
 }
 

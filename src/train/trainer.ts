@@ -130,7 +130,8 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const scaler = new LossScaler(cfg.fp16.enabled ? cfg.fp16 : null);
   const sampler = new Sampler({ numRows: reader.numRows, microBatch: micro, gradAccum: cfg.gradient_accumulation_steps, worldSize: engine.worldSize, seed: cfg.training.seed });
   const totalSteps = cfg.run.total_steps ?? sampler.stepsPerEpoch * Math.ceil(cfg.training.epochs);
-  const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size };
+  const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size,
+    split: { micro, accumulation: cfg.gradient_accumulation_steps, worldSize: engine.worldSize } };
   const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir, stoppedBy: null };
   let startStep = 0;
   let evalState: TrainerState['eval'] = undefined;

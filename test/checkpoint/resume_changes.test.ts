@@ -51,6 +51,21 @@ describe('a resume that changes course', () => {
     expect(readFileSync(join(split, 'final', 'model.safetensors')).equals(readFileSync(join(whole, 'final', 'model.safetensors')))).toBe(true);
   }, 120_000);
 
+  it('on another world size whose batch split changes the global batch: the refusal says which --set keeps it, and that resumes', () => {
+    // configs/zero3.json sets micro-batch 2 and accumulation 2, no train_batch_size: 8 rows on 2 ranks, 4 on one
+    const out = join(tmp.dir, 'split-change');
+    expect(train(['--output-dir', out, '--max-steps', '2']).status).toBe(0);
+    const one = (args: string[]) => spawnSync(process.execPath, [TRAIN_CLI, ...COMMON, '--output-dir', out, '--max-steps', '3', '--resume', 'auto', ...args],
+      { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    const refused = one([]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trim()).toBe(`telechat-train: ${join(out, 'checkpoint-000002')}: cannot resume a different run: global batch 8 -> 4 ` +
+      '(micro-batch 2 x accumulation 2 x 1 rank(s); to keep 8 rows per step on 1 rank(s): --set train_batch_size=8 --set gradient_accumulation_steps=4)');
+    const kept = one(['--set', 'train_batch_size=8', '--set', 'gradient_accumulation_steps=4']);
+    expect(kept.status, kept.stderr).toBe(0);
+    expect(metrics(out).map((m) => m.step)).toEqual([1, 2, 3]);
+  }, 120_000);
+
   it('another precision: fp16 from an fp32 checkpoint starts its loss scaler fresh; fp32 from an fp16 one has none', () => {
     const fp32 = join(tmp.dir, 'fp32');
     expect(train(['--output-dir', fp32, '--max-steps', '2']).status).toBe(0);
