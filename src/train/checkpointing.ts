@@ -7,9 +7,11 @@
 // that fails (a full disk) is agreed on by all ranks at the next collective point, the partial
 // temp dir is removed and the error names the checkpoint, the latest valid one and the space a
 // save needs.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
+// (writes every byte or throws: write(2) may return short on a full disk, which a single call would take for done)
+import { writeFileAtomic } from '../observe/files.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import { rankFileName, STATE_KINDS, tensorName, unitList, ZeroStateReader, type ZeroLayout } from '../checkpoint/zero_state.js';
 import type { Manifest } from '../data/manifest.js';
@@ -74,23 +76,6 @@ export function datasetIdentity(m: Manifest): DatasetIdentity {
 
 export function checkpointName(step: number): string {
   return `checkpoint-${String(step).padStart(6, '0')}`;
-}
-
-function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true }); // a full disk leaves no stray temp file
-    throw err;
-  }
 }
 
 function fsyncDir(path: string): void {
