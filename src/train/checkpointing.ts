@@ -428,29 +428,11 @@ export function openResume(outDir: string, resume: string, now: ResumeIdentity, 
   return { dir, state, zero };
 }
 
-/**
- * metrics.jsonl (and eval.jsonl) keep only the steps the checkpoint covers (a crash may have
- * logged more). Each line is written whole with its '\n', so text after the last '\n' is a write
- * cut short (a full disk, a power cut): dropped, and the returned note says so (else null). A
- * complete line that is no step object is an error naming FILE:LINE, the file left as it was.
- */
-export function truncateMetrics(path: string, step: number): string | null {
-  if (!existsSync(path)) return null;
-  const text = readFileSync(path, 'utf8');
-  const end = text.lastIndexOf('\n') + 1;
-  const torn = text.length - end;
-  const kept = text.slice(0, end).split('\n').slice(0, -1).filter((l, i) => {
-    if (l.trim() === '') return false;
-    let v: unknown;
-    try {
-      v = JSON.parse(l);
-    } catch (err) {
-      throw new CheckpointError(`${path}:${i + 1}: not a JSON object with a numeric "step" (${(err as Error).message})`);
-    }
-    const s = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { step?: unknown }).step : undefined;
-    if (typeof s !== 'number') throw new CheckpointError(`${path}:${i + 1}: not a JSON object with a numeric "step" (${l.length > 60 ? l.slice(0, 60) + '...' : l})`);
-    return s <= step;
-  });
+/** metrics.jsonl keeps only the steps the checkpoint covers (a crash may have logged more). */
+export function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
   writeFileAtomic(path, kept.map((l) => l + '\n').join(''));
-  return torn > 0 ? `${path}: dropped an incomplete last line (${torn} bytes without a newline: a write cut short)` : null;
 }

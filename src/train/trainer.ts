@@ -158,9 +158,9 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     summary.bestLoss = state.summary.best_loss ?? Infinity;
     summary.skipped = state.summary.skipped;
     evalState = state.eval;
-    const tornNote = isRank0 ? truncateMetrics(join(outDir, 'metrics.jsonl'), startStep) : null;
+    if (isRank0) truncateMetrics(join(outDir, 'metrics.jsonl'), startStep);
     log.line(`resuming from ${dir} at step ${startStep} (saved on ${state.world_size} rank(s), ZeRO stage ${state.zero_stage})`);
-    for (const note of [precisionNote, tornNote]) if (note !== null) log.line(`note: ${note}`);
+    if (precisionNote !== null) log.line(`note: ${precisionNote}`);
     // every rank has read `latest` (prepareRun's finished check) before rank 0 moves it
     group.world.barrier();
     // before any save prunes: retention keeps what `best` names, which must be this state's best
@@ -225,8 +225,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       })
     : null;
   if (evals && evalState) evals.restore(evalState);
-  const evalTorn = evals && isRank0 ? truncateMetrics(join(outDir, 'eval.jsonl'), startStep) : null;
-  if (evalTorn !== null) log.line(`note: ${evalTorn}`);
+  if (evals && isRank0) truncateMetrics(join(outDir, 'eval.jsonl'), startStep);
   const started = Date.now();
   let lastSaved = startStep;
   let endStep = totalSteps;
