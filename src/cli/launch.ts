@@ -33,7 +33,7 @@ async function main(): Promise<number> {
     .option('master-addr', { type: 'string', describe: 'address of the node hosting rank 0 (default 127.0.0.1, or the first hostfile host)' })
     .option('master-port', { type: 'number', default: DEFAULT_MASTER_PORT, describe: 'rendezvous port on the master' })
     .option('hostfile', { type: 'string', describe: 'DeepSpeed hostfile ("host slots=N" lines); other hosts are started over ssh' })
-    .option('export', { type: 'array', string: true, default: [] as string[], describe: 'extra variable names forwarded over ssh (NCCL_* and TELECHAT_* always are)' })
+    .option('export', { type: 'array', string: true, default: [] as string[], describe: 'with --hostfile: extra variable names forwarded over ssh (NCCL_* and TELECHAT_* always are)' })
     .option('grace-seconds', { type: 'number', default: DEFAULT_GRACE_SECONDS, describe: `seconds (0 to ${MAX_GRACE_SECONDS}) between SIGTERM and SIGKILL when ranks are stopped because one failed (a forwarded Ctrl-C / SIGTERM has no kill timer: a save may take minutes)` })
     .option('rank-offset', { type: 'number', hidden: true })
     .option('world-size', { type: 'number', hidden: true })
@@ -82,6 +82,9 @@ async function main(): Promise<number> {
     plan.local.graceSeconds = argv['grace-seconds'];
     plan.local.env = env;
     return runJob(plan.local, plan.remotes);
+  }
+  if (argv.export.length > 0) {
+    throw new Error('--export names variables forwarded over ssh to the hosts of --hostfile; without --hostfile no rank is started over ssh (this node\'s ranks inherit the whole environment)');
   }
   const nnodes = positiveInt('nnodes', argv.nnodes ?? 1, 1);
   const nodeRank = positiveInt('node-rank', argv['node-rank'] ?? 0, 0);

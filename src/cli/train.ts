@@ -13,7 +13,7 @@ import { offloadNotes } from '../zero/offload.js';
 import { watchLauncher } from '../distributed/parent_watch.js';
 import { launcherArgvFromEnv, resumeCommand } from '../train/resume_command.js';
 import { signalNumber } from '../distributed/signals.js';
-import { REPEAT_WINDOW_MS, StopRequest } from '../train/stop.js';
+import { REPEAT_WINDOW_MS, StoppedBeforeStart, StopRequest } from '../train/stop.js';
 import { evalEvery } from '../train/evaluate.js';
 import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -148,7 +148,8 @@ async function main(): Promise<void> {
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`telechat-train: ${verbose ? (err.stack ?? err.message) : err.message}\n`);
-    process.exit(1);
+    // a signal before the first step ends the process as a signal after one does: 128 + its number
+    process.exit(err instanceof StoppedBeforeStart ? 128 + signalNumber(err.signal) : 1);
   }
 }
 

@@ -7,9 +7,11 @@
 // that fails (a full disk) is agreed on by all ranks at the next collective point, the partial
 // temp dir is removed and the error names the checkpoint, the latest valid one and the space a
 // save needs.
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
+// (writes every byte or throws: write(2) may return short on a full disk, which a single call would take for done)
+import { writeFileAtomic } from '../observe/files.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import { rankFileName, STATE_KINDS, tensorName, unitList, ZeroStateReader, type ZeroLayout } from '../checkpoint/zero_state.js';
 import type { Manifest } from '../data/manifest.js';
@@ -74,23 +76,6 @@ export function datasetIdentity(m: Manifest): DatasetIdentity {
 
 export function checkpointName(step: number): string {
   return `checkpoint-${String(step).padStart(6, '0')}`;
-}
-
-function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true }); // a full disk leaves no stray temp file
-    throw err;
-  }
 }
 
 function fsyncDir(path: string): void {
@@ -265,6 +250,24 @@ export function readPointer(outDir: string, name: 'latest' | 'best'): string | n
 }
 
 /**
+ * Rank 0, on a resume from a checkpoint of this output dir that `latest` does not name (an earlier
+ * one, to redo the later steps, say with another learning rate): `latest` names it from now on.
+ * The later checkpoints hold the steps this run redoes; were `latest` left on them, a crash before
+ * this run's first save would make `--resume auto` continue those steps (or take the last of them
+ * for the finished run) instead of this run's. A checkpoint of another dir leaves `latest` alone.
+ * Returns a line for the log when `latest` changed, else null.
+ */
+export function repointLatest(outDir: string, dir: string): string | null {
+  const real = realpathSync(dir); // (an output dir reached through a symlink is the same dir)
+  const name = basename(real);
+  if (dirname(real) !== realpathSync(outDir) || !/^checkpoint-\d{6}$/.test(name)) return null;
+  const pointer = readPointer(outDir, 'latest');
+  if (pointer === name) return null;
+  writeFileAtomic(join(outDir, 'latest'), name + '\n');
+  return `latest: ${name}, the resumed checkpoint${pointer !== null ? ` (it named ${pointer}, whose steps this run redoes)` : ''}`;
+}
+
+/**
  * Rank 0, after checkpoint-<step> is complete: `best` names it (written atomically, like `latest`),
  * and the checkpoint it named before goes too when it is not among the newest `saveTotalLimit`.
  */
@@ -358,6 +361,20 @@ export interface ResumeIdentity {
   model: ModelIdentity;
   dataset: DatasetIdentity;
   globalBatch: number;
+  /** This run's split of it (a refused global batch then says how to keep the checkpoint's). */
+  split?: { micro: number; accumulation: number; worldSize: number };
+}
+
+/** What a global batch refused on resume was made of, and the flags that keep the checkpoint's on these ranks. */
+function keepBatchHint(saved: number, split: NonNullable<ResumeIdentity['split']>): string {
+  const { micro, accumulation, worldSize } = split;
+  const made = `micro-batch ${micro} x accumulation ${accumulation} x ${worldSize} rank(s)`;
+  const perStep = micro * worldSize;
+  const keep = saved % perStep === 0
+    ? `--set train_batch_size=${saved} --set gradient_accumulation_steps=${saved / perStep}`
+    : `a micro-batch x accumulation that makes ${saved / worldSize} (train_batch_size ${saved})`;
+  if (saved % worldSize !== 0) return ` (${made}; ${saved} rows do not split over ${worldSize} rank(s): resume on a world size that divides ${saved})`;
+  return ` (${made}; to keep ${saved} rows per step on ${worldSize} rank(s): ${keep})`;
 }
 
 /**
@@ -385,7 +402,9 @@ function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora
   if (saved.dataset.rows !== now.dataset.rows || saved.dataset.tokens !== now.dataset.tokens || saved.dataset.shards.join() !== now.dataset.shards.join()) {
     diffs.push(`dataset (${saved.dataset.rows} rows, ${saved.dataset.tokens} tokens -> ${now.dataset.rows} rows, ${now.dataset.tokens} tokens, or different shard contents)`);
   }
-  if (saved.global_batch !== now.globalBatch) diffs.push(`global batch ${saved.global_batch} -> ${now.globalBatch}`);
+  if (saved.global_batch !== now.globalBatch) {
+    diffs.push(`global batch ${saved.global_batch} -> ${now.globalBatch}${now.split ? keepBatchHint(saved.global_batch, now.split) : ''}`);
+  }
   if (diffs.length) throw new CheckpointError(`${dir}: cannot resume a different run: ${diffs.join('; ')}`);
 }
 

@@ -11,7 +11,10 @@ export class MetricsWriter {
   }
 
   write(m: StepMetrics): void {
-    writeSync(this.fd, JSON.stringify(m) + '\n');
+    // every byte or an error: write(2) returns short when the disk fills mid-line, and a line
+    // continued by the next step's would be a damaged line in the middle of the file
+    const buf = Buffer.from(JSON.stringify(m) + '\n', 'utf8');
+    for (let o = 0; o < buf.length; ) o += writeSync(this.fd, buf, o);
   }
 
   close(): void {

@@ -247,7 +247,8 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
     if (req.resume !== null) {
       // the checkpoint must continue this run (model, dataset, global batch, its optimizer state's
       // files), found here so --dry-run finds it and a failed start undoes the data it built
-      const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: config.train_batch_size };
+      const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: config.train_batch_size,
+        split: { micro: config.train_micro_batch_size_per_gpu, accumulation: config.gradient_accumulation_steps, worldSize: req.worldSize } };
       const { dir, state, zero } = openResume(outDir, req.resume, identity, config.lora && lora ? { section: config.lora, select: lora.select } : null, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
       zero.close();
       // metrics.jsonl and eval.jsonl will be cut back to the checkpoint: a line that stops that fails here, before anything is written

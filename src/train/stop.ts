@@ -64,6 +64,18 @@ export class StopRequest {
   }
 }
 
+/**
+ * A stop the ranks agreed on before their first step (a signal while the engine was built and
+ * the weights loaded): the start is undone, and the process exits 128 + the signal's number, as
+ * a stop after a step does.
+ */
+export class StoppedBeforeStart extends Error {
+  override name = 'StoppedBeforeStart';
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`stopped by ${signal} before the first step: the start is undone (an earlier run --overwrite set aside is put back)`);
+  }
+}
+
 /** Lets pending signal handlers and timers run (the training loop is otherwise synchronous). */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -21,7 +21,7 @@ import { unitOf } from '../zero/partition.js';
 import { ZeroEngine } from '../zero/zero_engine.js';
 import { loadStep } from './data_feed.js';
 import { deviceMemStats } from './device.js';
-import { checkpointName, cutBackStepLogs, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, saveCheckpoint, writeBestPointer } from './checkpointing.js';
+import { checkpointName, cutBackStepLogs, datasetIdentity, modelIdentity, openResume, reconcileBestPointer, repointLatest, saveCheckpoint, writeBestPointer } from './checkpointing.js';
 import { evalEvery, EvalLoop, Evaluator, evalSetIdentity, otherEvalSet } from './evaluate.js';
 import { exportFinal } from './final_export.js';
 import { exportMerged, initLoraBase, initLoraWeights, loraUnitList, saveAdapter } from './lora_run.js';
@@ -36,7 +36,7 @@ import { ProgressBar, formatSeconds } from './progress.js';
 import type { TrainerState } from './checkpointing.js';
 import { LrScheduler } from './schedules.js';
 import type { RunSetup } from './setup.js';
-import { agreeOnStop, type StopRequest, yieldToEventLoop } from './stop.js';
+import { agreeOnStop, StoppedBeforeStart, type StopRequest, yieldToEventLoop } from './stop.js';
 
 export interface TrainIo {
   out: (line: string) => void;
@@ -134,7 +134,8 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   const scaler = new LossScaler(cfg.fp16.enabled ? cfg.fp16 : null);
   const sampler = new Sampler({ numRows: reader.numRows, microBatch: micro, gradAccum: cfg.gradient_accumulation_steps, worldSize: engine.worldSize, seed: cfg.training.seed });
   const totalSteps = cfg.run.total_steps ?? sampler.stepsPerEpoch * Math.ceil(cfg.training.epochs);
-  const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size };
+  const identity = { model: modelIdentity(source.spec), dataset: datasetIdentity(reader.manifest), globalBatch: cfg.train_batch_size,
+    split: { micro, accumulation: cfg.gradient_accumulation_steps, worldSize: engine.worldSize } };
   const summary: TrainSummary = { steps: 0, tokens: 0, seconds: 0, firstLoss: NaN, lastLoss: NaN, bestLoss: Infinity, skipped: 0, outputDir: outDir, stoppedBy: null };
   let startStep = 0;
   let evalState: TrainerState['eval'] = undefined;
@@ -155,7 +156,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       zero.close();
     }
     scheduler.loadStateDict(state.scheduler);
-    scaler.loadStateDict(state.loss_scaler);
+    const precisionNote = restoreLossScaler(scaler, state, cfg.run.precision);
     startStep = state.step;
     summary.tokens = state.summary.tokens;
     summary.firstLoss = state.summary.first_loss ?? NaN;
@@ -169,9 +170,12 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       log.line(`warning: ${otherSet}`);
       evalState = undefined;
     }
+    if (precisionNote !== null) log.line(`note: ${precisionNote}`);
+    // every rank has read `latest` (prepareRun's finished check) before rank 0 moves it
+    group.world.barrier();
     // before any save prunes: retention keeps what `best` names, which must be this state's best
-    const bestNote = isRank0 ? reconcileBestPointer(outDir, evalState === state.eval ? state : { ...state, eval: undefined }, cfg.training.save_best) : null;
-    if (bestNote !== null) log.line(bestNote);
+    const notes = isRank0 ? [repointLatest(outDir, dir), reconcileBestPointer(outDir, evalState === state.eval ? state : { ...state, eval: undefined }, cfg.training.save_best)] : [];
+    for (const note of notes) if (note !== null) log.line(note);
   } else if (lora) {
     initLoraWeights(engine, lora, cfg.training.seed);
   } else {
@@ -241,9 +245,10 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   try {
     // a signal while the engine was built and loaded stops the start here, undone (the ranks agree),
     // before --overwrite's earlier run goes
+    faultPoint('start:before-first-step');
     await yieldToEventLoop();
     const early = opts.stop ? agreeOnStop(group.world, be.device, opts.stop.signal) : null;
-    if (early !== null) throw new Error(`stopped by ${early} before the first step: the start is undone (an earlier run --overwrite set aside is put back)`);
+    if (early !== null) throw new StoppedBeforeStart(early);
     setup.started(); // the engine is built and loaded: --overwrite's earlier run can go
     running = true;
     for (let step = startStep; step < totalSteps; step++) {
@@ -382,6 +387,25 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       `; final model in ${join(outDir, 'final')}`,
   );
   return summary;
+}
+
+/**
+ * The loss scaler of a resumed run: the checkpoint's when it was saved in this run's precision.
+ * An fp16 run resumed from an fp32 or bf16 checkpoint starts its scaler fresh (their state is a
+ * scale of 1, which would leave fp16 gradients unscaled); an fp32 or bf16 run drops an fp16
+ * checkpoint's scale (it would scale losses it has no reason to). Returns a line for the log when
+ * the precision changed, else null.
+ */
+function restoreLossScaler(scaler: LossScaler, state: TrainerState, precision: string): string | null {
+  const saved = state.precision;
+  if (typeof saved !== 'string' || saved === precision) {
+    scaler.loadStateDict(state.loss_scaler);
+    return null;
+  }
+  const changed = `the checkpoint was saved in ${saved} and this run trains in ${precision}`;
+  if (precision === 'fp16') return `${changed}: the fp16 loss scaler starts fresh (scale ${scaler.scale})`;
+  if (saved === 'fp16') return `${changed}: no loss scaling (the checkpoint's scale ${state.loss_scaler.scale} is dropped)`;
+  return changed;
 }
 
 /** Pretrained weights or the seeded random init, unit by unit (same values at any world size). */

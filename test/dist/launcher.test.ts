@@ -141,6 +141,10 @@ describe('telechat-launch', () => {
     const b = await runLauncher(['--nproc-per-node', '0', '--', 'true']);
     expect(b.code).toBe(1);
     expect(b.stderr).toContain('--nproc-per-node must be an integer >= 1');
+    // --export names what ssh forwards: without --hostfile there is no ssh, so it would do nothing
+    const d = await runLauncher(['--nproc-per-node', '2', '--export', 'HOME', '--', 'true']);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toBe('telechat-launch: --export names variables forwarded over ssh to the hosts of --hostfile; without --hostfile no rank is started over ssh (this node\'s ranks inherit the whole environment)\n');
     const c = await runLauncher(['--help']);
     expect(c.code).toBe(0);
     expect(c.stdout).toContain('Examples:');
