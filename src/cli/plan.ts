@@ -70,6 +70,11 @@ async function main(): Promise<void> {
     });
     const gpu = device.gpu;
     const precision = argv.precision as Precision;
+    // the default node size is what does not fit: say that it is a default, and how to change it
+    const perNodeGiven = hideBin(process.argv).some((a) => /^--(gpus-per-node|gpusPerNode)(=|$)/.test(a));
+    if (!perNodeGiven && argv.gpus > argv['gpus-per-node'] && argv.gpus % argv['gpus-per-node'] !== 0) {
+      throw new Error(`--gpus ${argv.gpus} is not a whole number of nodes of ${argv['gpus-per-node']} GPUs, the default --gpus-per-node; give --gpus-per-node (the GPUs of one node)`);
+    }
     const plan = makePlan({
       spec,
       modelName: argv.model,

@@ -4,6 +4,11 @@ import { dirname, join } from 'node:path';
 
 let tmpCount = 0;
 
+/** Writes every byte of buf at fd's position, or throws: write(2) returns short when a disk fills mid-buffer. */
+export function writeAll(fd: number, buf: Uint8Array): void {
+  for (let o = 0; o < buf.length; ) o += writeSync(fd, buf, o);
+}
+
 /**
  * Writes through a temp file in the same dir, then renames: readers see old or new, never half.
  * The temp name holds neither the target's name nor "tfevents", so a crash can't leave a file
@@ -15,7 +20,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   try {
     const fd = openSync(tmp, 'w');
     try {
-      for (let o = 0; o < buf.length; ) o += writeSync(fd, buf, o);
+      writeAll(fd, buf);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -2,11 +2,11 @@
 // SummaryWriter): `events.out.tfevents.<unix seconds>.<hostname>` under output_path/job_name,
 // a file_version record first, then one Event per (step, group of scalars). Every write goes
 // straight to the file (no buffering), so a crash loses at most the record being written.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { decodeEvent, encodeEvent, type EventRecord } from './event_proto.js';
-import { writeFileAtomic } from './files.js';
+import { writeAll, writeFileAtomic } from './files.js';
 import type { KeepScalar, ScalarEvent } from './scalars.js';
 import { frameRecord, readRecords } from './tfrecord.js';
 
@@ -51,7 +51,8 @@ export class TensorBoardWriter {
 
   private append(rec: EventRecord): void {
     if (this.fd === null) throw new Error(`${this.path}: written after close`);
-    writeSync(this.fd, frameRecord(encodeEvent(rec)));
+    // a record cut short (a full disk) would end the file for TensorBoard's reader: whole or an error
+    writeAll(this.fd, frameRecord(encodeEvent(rec)));
   }
 
   close(): void {

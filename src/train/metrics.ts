@@ -1,6 +1,7 @@
 // metrics.jsonl (one object per optimizer step, rank 0 only, DESIGN.md) and train.log.
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeAll } from '../observe/files.js';
 import type { StepMetrics } from '../observe/step_metrics.js';
 
 export class MetricsWriter {
@@ -14,7 +15,7 @@ export class MetricsWriter {
     // every byte or an error: write(2) returns short when the disk fills mid-line, and a line
     // continued by the next step's would be a damaged line in the middle of the file
     const buf = Buffer.from(JSON.stringify(m) + '\n', 'utf8');
-    for (let o = 0; o < buf.length; ) o += writeSync(this.fd, buf, o);
+    writeAll(this.fd, buf);
   }
 
   close(): void {

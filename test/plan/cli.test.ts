@@ -96,7 +96,9 @@ describe('telechat-plan', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--model', llama, '--gpus', '8'], /^telechat-plan: .*llama\.json: unknown architecture "LlamaForCausalLM".*supported layouts/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '0'], /^telechat-plan: --gpus must be a whole number of GPUs from 1 to 1048576, got 0\n$/],
-      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '12'], /^telechat-plan: --gpus 12 is not a whole number of nodes of 8/],
+      // 8 per node is a default the user may not know of: the error says so
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '12'], /^telechat-plan: --gpus 12 is not a whole number of nodes of 8 GPUs, the default --gpus-per-node; give --gpus-per-node \(the GPUs of one node\)\n$/],
+      [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '12', '--gpus-per-node', '8'], /^telechat-plan: --gpus 12 is not a whole number of nodes of 8 \(--gpus-per-node\)\n$/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '0'], /^telechat-plan: --micro-batch must be a whole number from 1 to 2147483647, got 0\n$/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--micro-batch', '300000', '--seq-len', '8192'], /can never fit: token indices are 32-bit/],
       [['--model', `${FIX}/TeleChat2-7B`, '--gpus', '8', '--gpu', 'V100'], /^telechat-plan: --gpu V100: unknown GPU type; known: A100-40G.*\(or give --gpu-mem and --tflops to plan it as a custom device\)\n$/],
