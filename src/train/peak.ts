@@ -1,6 +1,8 @@
 // The peak of MFU: the FLOP rate one rank's share of the machine can deliver, measured as the
-// GEMM rate through the same backend the model uses (CPU: OpenBLAS fp32, a 1024^3 product;
-// CUDA: cuBLAS in the training dtype, a 4096^3 product), best of 3.
+// GEMM rate in the training dtype through the same backend the model uses (CPU: OpenBLAS fp32 or
+// oneDNN bf16, a 1024^3 product; CUDA: cuBLAS, a 4096^3 product), best of 3. The dtype matters:
+// a bf16 product runs at several times the fp32 rate on a CPU with AVX512-BF16, so a bf16 run
+// measured against the fp32 peak reported MFU far above 100%.
 //
 // Measured once per machine and cached, not at every start: a run measuring while other runs
 // (or its own other ranks) compete for the same cores sees a low peak and reports MFU above what
@@ -138,7 +140,7 @@ export function rankPeak(be: Backend, dtype: DType, o: { localRank: number; loca
   const threads = be.device === 'cuda' ? 0 : shareThreads(addon.getNumThreads(), availableParallelism(), o.localWorldSize);
   const path = peakCachePath(env);
   const key = peakKey(be.device, dtype, threads);
-  const what = be.device === 'cuda' ? `${dtypeName(dtype)} GEMM on one GPU` : `fp32 GEMM on ${threads} thread(s)`;
+  const what = be.device === 'cuda' ? `${dtypeName(dtype)} GEMM on one GPU` : `${dtypeName(dtype)} GEMM on ${threads} thread(s)`;
   let result: Peak | null = override !== null ? { flops: override, source: 'TELECHAT_PEAK_TFLOPS' } : null;
   const cached = (): Peak | null => {
     if (key === null) return null;

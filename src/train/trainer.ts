@@ -203,7 +203,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
       },
     );
   };
-  const peak = rankPeak(be, be.device === 'cuda' ? dtype : DType.F32, { localRank: group.info.localRank, localWorldSize: group.info.localWorldSize, barrier: () => group.world.barrier() });
+  const peak = rankPeak(be, dtype, { localRank: group.info.localRank, localWorldSize: group.info.localWorldSize, barrier: () => group.world.barrier() });
   const peakFlops = peak.flops;
   log.line(
     `training ${source.spec.layout} (${engine.table.count.toLocaleString('en-US')} ${lora ? `LoRA parameters (r ${lora.cfg.r}, alpha ${lora.cfg.alpha}, ${lora.targets.length} modules) over a frozen base` : 'parameters'}, ${cfg.run.precision}) on ${be.device} with ZeRO stage ${zero.stage} over ${engine.worldSize} rank(s): ` +

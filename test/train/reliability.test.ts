@@ -309,6 +309,12 @@ describe('MFU peak', () => {
     const bad = await run('mfu-d', { TELECHAT_PEAK_TFLOPS: '0' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/TELECHAT_PEAK_TFLOPS must be a positive number/);
+    // a bf16 run's peak is the bf16 GEMM's (oneDNN, several times the fp32 rate here), its own cache entry
+    const bf16 = await runAsync(trainArgs(join(tmp.dir, 'mfu-bf16'), zeroConfig(0, 6, 2, 4, { bf16: { enabled: true } })), { XDG_CACHE_HOME: cacheDir });
+    expect(bf16.status, bf16.stderr).toBe(0);
+    expect(bf16.stdout).toMatch(new RegExp(`MFU peak: [\\d.e+]+ TFLOP/s per rank \\(bf16 GEMM on 1 thread\\(s\\), measured now, cached in ${cachePath}\\)`));
+    const keys = Object.keys((JSON.parse(readFileSync(cachePath, 'utf8')) as { entries: Record<string, unknown> }).entries);
+    expect(keys.map((k) => /dtype=(\w+)/.exec(k)![1]).sort()).toEqual(['bf16', 'fp32']);
     // the 2-rank runs of this file: each rank's share of the 2 cores is one thread
     for (const m of [...whole, ...metricsOf(join(tmp.dir, 'locked'))]) expect(m.mfu).toBeLessThan(1);
   });
