@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { runInterruptible } from '../checkpoint/interrupt.js';
 import { exportGgufCliSteps } from '../gguf/cli.js';
 import { checkGguf } from '../gguf/reader.js';
-import { temporaryHost } from '../gguf/writer.js';
+import { processAlive, temporaryHost } from '../checkpoint/temporaries.js';
 
 export const CACHE_DTYPE = 'fp16';
 
@@ -99,16 +99,6 @@ function deleteWhere(cacheDir: string, doomed: (name: string) => boolean): { del
     }
   }
   return { deleted, failed };
-}
-
-/** Whether process `pid` exists on this machine (EPERM: it does, under another user). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

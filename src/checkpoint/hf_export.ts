@@ -10,12 +10,13 @@
 // sibling directory, fsynced, and renamed onto the output at the end: a crash leaves either the
 // old output or none, never a half-written one (and Ctrl-C no temporary: interrupt.ts).
 import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
 import type { ParamViews } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
 import { registerTemporary, releaseTemporary } from './interrupt.js';
+import { temporaryBeside } from './temporaries.js';
 import { outputDirProblem } from './output_path.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
@@ -120,7 +121,7 @@ export class HfExportWriter {
         size += bytes;
       }
       this.nShards = shard + 1;
-      this.tmpDir = join(dirname(this.outDir), `.${basename(this.outDir)}.tmp-${process.pid}`);
+      this.tmpDir = temporaryBeside(this.outDir);
       rmSync(this.tmpDir, { recursive: true, force: true });
       mkdirSync(this.tmpDir, { recursive: true });
       registerTemporary(this.tmpDir);
@@ -285,7 +286,7 @@ export class HfExportWriter {
     if (existsSync(this.outDir)) {
       if (!this.options.overwrite) throw new CheckpointError(`${this.outDir}: output directory appeared during the export`);
       if (!statSync(this.outDir).isDirectory()) throw new CheckpointError(`${this.outDir}: a file appeared at the output path during the export (not replaced)`);
-      const old = join(parent, `.${basename(this.outDir)}.old-${process.pid}`);
+      const old = temporaryBeside(this.outDir, 'old');
       rmSync(old, { recursive: true, force: true });
       renameSync(this.outDir, old);
       renameSync(this.tmpDir, this.outDir);

@@ -13,6 +13,7 @@ import { checkpointAdapter, mergeAdapterSteps } from '../checkpoint/lora_merge.j
 import { type ExportDtype, readsFromHfDir } from '../checkpoint/hf_export.js';
 import { outputOverlapProblem, type ReadPath } from '../checkpoint/output_path.js';
 import { readAdapterConfig } from '../checkpoint/peft.js';
+import { sweepDeadTemporariesBeside } from '../checkpoint/temporaries.js';
 import { exportGgufCliSteps, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
 
 async function main(): Promise<void> {
@@ -34,15 +35,16 @@ async function main(): Promise<void> {
       ['$0 --checkpoint output/lora --model models/TeleChat2-7B --output merged', 'a LoRA run\'s latest adapters merged into the base'],
       ['$0 --model TeleChat2-7B --dtype bf16 --output telechat2-7b-bf16', 'an HF TeleChat dir (.bin or safetensors) as a bf16 safetensors HF dir'],
     ])
-    .epilog('Ctrl-C / SIGTERM / SIGHUP (a closed terminal or dropped ssh session): the partial output (a hidden temporary beside --output) is removed and the command exits 130 / 143 / 129; an existing output is left as it was.')
+    .epilog('Ctrl-C / SIGTERM / SIGHUP (a closed terminal or dropped ssh session): the partial output (a hidden temporary beside --output) is removed and the command exits 130 / 143 / 129; an existing output is left as it was. An export killed outright (SIGKILL, the OOM killer) leaves that temporary: the next export to the same output deletes it.')
     .strict()
     .wrap(helpWidth())
     .help()
     .parse();
   try {
     checkNotOverInputs(argv.output, argv.checkpoint, argv.model);
+    if (argv.format === 'gguf') checkGgufOutput(argv.output);
+    sweepKilledExports(argv.output);
     if (argv.format === 'gguf') {
-      checkGgufOutput(argv.output);
       const res = await interruptible(exportGgufCliSteps({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite }));
       process.stdout.write(`wrote ${argv.output}: ${res.tensors} tensors, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
       if (res.f16Fallbacks > 0) {
@@ -105,6 +107,16 @@ function checkNotOverInputs(output: string, checkpoint: string | undefined, mode
   }
   const problem = outputOverlapProblem(output, reads);
   if (problem !== null) throw new Error(`${output}: ${problem}: write the export elsewhere`);
+}
+
+/**
+ * An export killed outright (SIGKILL, the OOM killer) leaves its hidden temporary beside the
+ * output, as large as the output: the next export to that output deletes this host's dead ones.
+ */
+function sweepKilledExports(output: string): void {
+  const { deleted, failed } = sweepDeadTemporariesBeside(output);
+  for (const path of deleted) process.stderr.write(`telechat-export: deleted ${path} (left by an export that was killed)\n`);
+  for (const path of failed) process.stderr.write(`telechat-export: warning: could not delete ${path} (left by an export that was killed); delete it by hand\n`);
 }
 
 /**

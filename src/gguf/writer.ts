@@ -4,9 +4,9 @@
 // file, fsynced, then renamed onto the output: a crash leaves the old file or none (and Ctrl-C
 // no temporary: checkpoint/interrupt.ts).
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { registerTemporary, releaseTemporary } from '../checkpoint/interrupt.js';
+import { temporaryBeside } from '../checkpoint/temporaries.js';
 import { alignUp, GGUF_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, ggmlBytes, type GgmlType, type MetaValue, ValueType } from './format.js';
 
 export interface GgufTensorSpec {
@@ -133,9 +133,8 @@ export class GgufStreamWriter {
       offset = alignUp(offset + bytes);
     }
     const header = sink.bytes();
-    // host and pid: telechat-chat's cache sweep removes only temporaries of this host's dead
-    // processes (a cache in a home shared over NFS sees other hosts' conversions too)
-    this.tmpPath = join(dirname(this.outPath), `.${basename(this.outPath)}.tmp-${temporaryHost()}-${process.pid}`);
+    // host and pid: sweeps remove only temporaries of this host's dead processes (temporaries.ts)
+    this.tmpPath = temporaryBeside(this.outPath);
     this.fd = openSync(this.tmpPath, 'w');
     registerTemporary(this.tmpPath);
     try {
@@ -194,9 +193,4 @@ export class GgufStreamWriter {
     rmSync(this.tmpPath, { force: true });
     releaseTemporary(this.tmpPath);
   }
-}
-
-/** This host's name as a GGUF temporary carries it: letters, digits, '.', '_' and '-' only. */
-export function temporaryHost(): string {
-  return hostname().replace(/[^A-Za-z0-9._-]/g, '_');
 }

@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { cacheKey, codeFingerprint, exporterFingerprint, processAlive, pruneSuperseded, sweepDeadTemporaries } from '../../src/chat/resolve_model.js';
+import { cacheKey, codeFingerprint, exporterFingerprint, pruneSuperseded, sweepDeadTemporaries } from '../../src/chat/resolve_model.js';
+import { processAlive } from '../../src/checkpoint/temporaries.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('cache-key');

@@ -1,14 +1,15 @@
 // telechat-export stopped by Ctrl-C (SIGINT) or SIGTERM while it writes: the hidden temporary
 // beside --output is removed, one line says so, the exit status is 130 / 143, and an existing
-// output (--overwrite) is left as it was; the same for telechat-chat converting a directory into
+// output (--overwrite) is left as it was; one killed outright (SIGKILL) leaves it, and the next
+// export to that output deletes it; the same for telechat-chat converting a directory into
 // its GGUF cache, whose next conversion also deletes what killed conversions left. The model is
 // large enough (random, 40M parameters) that the export is still writing when the signal arrives.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportHf } from '../../src/checkpoint/hf_export.js';
-import { temporaryHost } from '../../src/gguf/writer.js';
+import { temporaryHost } from '../../src/checkpoint/temporaries.js';
 import { initRandom } from '../../src/model/init.js';
 import { buildParamTable, FlatParams } from '../../src/model/params.js';
 import { parseModelSpec } from '../../src/model/spec.js';
@@ -60,18 +61,21 @@ function interrupted(cli: string, args: string[], tempOf: (pid: number) => strin
   });
 }
 
-/** The export's temporary beside `output`, once it exists (a GGUF's names its host too). */
-const besideOutput = (output: string, gguf: boolean) => (pid: number): string | null => {
-  const temp = join(tmp.dir, `.${basename(output)}.tmp-${gguf ? `${temporaryHost()}-` : ''}${pid}`);
+/** The export's temporary beside `output` (`.NAME.tmp-HOST-PID`, either format), once it exists. */
+const besideOutput = (output: string) => (pid: number): string | null => {
+  const temp = join(tmp.dir, `.${basename(output)}.tmp-${temporaryHost()}-${pid}`);
   return existsSync(temp) ? temp : null;
 };
 
 const leftovers = (): string[] => readdirSync(tmp.dir).filter((f) => f.includes('.tmp-') || f.includes('.old-'));
 
+/** A pid no process has now: that of a child that has exited. */
+const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
+
 describe('telechat-export interrupted', () => {
   it('--format gguf, SIGTERM: the temporary file removed, exit 143, one line', async () => {
     const out = join(tmp.dir, 'model.gguf');
-    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out, true), 'SIGTERM');
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out), 'SIGTERM');
     expect(r.status, r.stderr).toBe(143);
     expect(r.stderr).toBe('telechat-export: stopped by SIGTERM; the partial output is removed, nothing was written\n');
     expect(existsSync(r.temp!)).toBe(false);
@@ -81,7 +85,7 @@ describe('telechat-export interrupted', () => {
 
   it('--format gguf, SIGHUP (a dropped ssh session): the temporary file removed, exit 129', async () => {
     const out = join(tmp.dir, 'hup.gguf');
-    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out, true), 'SIGHUP');
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--format', 'gguf', '--output', out], besideOutput(out), 'SIGHUP');
     expect(r.status, r.stderr).toBe(129);
     expect(existsSync(r.temp!)).toBe(false);
     expect(leftovers()).toEqual([]);
@@ -92,13 +96,40 @@ describe('telechat-export interrupted', () => {
     const first = await runAsync([EXPORT_CLI, '--model', model, '--output', out, '--dtype', 'bf16']);
     expect(first.status, first.stderr).toBe(0);
     const before = readFileSync(join(out, 'model.safetensors'));
-    const r = await interrupted(EXPORT_CLI, ['--model', model, '--dtype', 'fp16', '--overwrite', '--output', out], besideOutput(out, false), 'SIGINT');
+    const r = await interrupted(EXPORT_CLI, ['--model', model, '--dtype', 'fp16', '--overwrite', '--output', out], besideOutput(out), 'SIGINT');
     expect(r.status, r.stderr).toBe(130);
     expect(r.stderr).toBe('telechat-export: stopped by SIGINT; the partial output is removed, nothing was written\n');
     expect(existsSync(r.temp!)).toBe(false);
     expect(readFileSync(join(out, 'model.safetensors')).equals(before)).toBe(true);
     expect(leftovers()).toEqual([]);
   });
+});
+
+describe('telechat-export killed outright (SIGKILL: no handler runs)', () => {
+  for (const gguf of [false, true]) {
+    it(`${gguf ? 'GGUF' : 'HF'}: the next export to that output deletes the temporary and says so; a live process's and another host's are kept`, async () => {
+      const out = join(tmp.dir, gguf ? 'killed.gguf' : 'killed');
+      const args = ['--model', model, '--output', out, ...(gguf ? ['--format', 'gguf'] : ['--dtype', 'fp16'])];
+      const r = await interrupted(EXPORT_CLI, args, besideOutput(out), 'SIGKILL');
+      expect(r.status).toBe(null);
+      expect(existsSync(r.temp!)).toBe(true);
+      const name = `.${basename(out)}.tmp-`;
+      const live = join(tmp.dir, `${name}${temporaryHost()}-${process.pid}`);
+      // another host's, whose pid means nothing here (an output dir shared over NFS)
+      const otherHost = join(tmp.dir, `${name}${temporaryHost()}x-${deadPid()}`);
+      // another output's temporary
+      const otherOutput = join(tmp.dir, `.other.tmp-${temporaryHost()}-${deadPid()}`);
+      for (const f of [live, otherHost, otherOutput]) writeFileSync(f, 'partial');
+      const again = await runAsync([EXPORT_CLI, ...args]);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stderr).toBe(`telechat-export: deleted ${r.temp!} (left by an export that was killed)\n`);
+      expect(existsSync(r.temp!)).toBe(false);
+      for (const f of [live, otherHost, otherOutput]) expect(existsSync(f), f).toBe(true);
+      expect(existsSync(out)).toBe(true);
+      for (const f of [live, otherHost, otherOutput]) rmSync(f);
+      expect(leftovers()).toEqual([]);
+    });
+  }
 });
 
 describe("telechat-chat's conversion into the GGUF cache", () => {
@@ -117,7 +148,7 @@ describe("telechat-chat's conversion into the GGUF cache", () => {
   });
 
   it('the next conversion deletes the temporaries of killed ones (their process gone), not those of live processes', async () => {
-    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const dead = deadPid();
     const stale = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${temporaryHost()}-${dead}`);
     const live = join(cache, `.000000000000-000000000000000000000000.gguf.tmp-${temporaryHost()}-${process.pid}`);
     // another host's, whose pid means nothing here (a home shared over NFS)
