@@ -12,11 +12,24 @@ import { type ExportDtype, HfExportWriter } from './hf_export.js';
 import { drain, type Steps } from './interrupt.js';
 import { unitList, ZeroStateReader } from './zero_state.js';
 
-/** A checkpoint dir, or an output dir whose `latest` names one. */
+/**
+ * A checkpoint dir, or an output dir whose `latest` names one. What is not is named with what
+ * to do: a missing path, an HF dir (a run's final/: --model converts it), a `latest` that is
+ * empty or names a checkpoint deleted since.
+ */
 export function checkpointDir(path: string): string {
   if (existsSync(join(path, 'trainer_state.json'))) return path;
   const latest = join(path, 'latest');
-  if (existsSync(latest)) return join(path, readFileSync(latest, 'utf8').trim());
+  if (existsSync(latest)) {
+    const name = readFileSync(latest, 'utf8').trim();
+    const pick = `give one with --checkpoint ${join(path, 'checkpoint-NNNNNN')}`;
+    if (name === '') throw new CheckpointError(`${latest} is empty (it names the newest checkpoint); ${pick}`);
+    const dir = join(path, name);
+    if (!existsSync(join(dir, 'trainer_state.json'))) throw new CheckpointError(`${latest} names ${name}, which is not a checkpoint (no ${join(dir, 'trainer_state.json')}); ${pick}`);
+    return dir;
+  }
+  if (!existsSync(path)) throw new CheckpointError(`${path}: no such directory`);
+  if (existsSync(join(path, 'config.json'))) throw new CheckpointError(`${path}: an HF model dir, not a training checkpoint; convert it with --model ${path}`);
   throw new CheckpointError(`${path}: not a training checkpoint (no trainer_state.json) nor an output dir with a "latest" file`);
 }
 

@@ -123,8 +123,11 @@ export class HfTensorSource {
 }
 
 /** Whether an HF directory holds weights (safetensors or .bin, single or sharded). */
+/** The files one of which an HF dir with weights holds. */
+export const WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
+
 export function hasWeights(dir: string): boolean {
-  return ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'].some((f) => existsSync(join(dir, f)));
+  return WEIGHT_FILES.some((f) => existsSync(join(dir, f)));
 }
 
 export function loadHfSpec(dir: string): ModelSpec {

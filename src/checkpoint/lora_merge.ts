@@ -9,7 +9,7 @@ import { buildParamTable, FlatParams } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import { DType, MemCategory } from '../native/tensor.js';
 import { unitOf } from '../zero/partition.js';
-import { CheckpointError, HfTensorSource, loadHfSpec, loadHfWeights } from './hf.js';
+import { CheckpointError, hasWeights, HfTensorSource, loadHfSpec, loadHfWeights, WEIGHT_FILES } from './hf.js';
 import { checkpointDir, writeByUnitSteps } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
 import { drain, type Steps } from './interrupt.js';
@@ -63,6 +63,10 @@ export function openAdapter(adapterDir: string, baseDir: string | null, warn: (m
   const base = baseDir ?? cfg.base_model_name_or_path;
   if (base === null) throw new CheckpointError(`${adapterDir}/adapter_config.json: no base_model_name_or_path; give the base model with --model`);
   if (!existsSync(join(base, 'config.json'))) throw new CheckpointError(`${base}: base model dir has no config.json (give the base with --model)`);
+  // a LoRA run over a random init (the shipped tiny model, no --model) records a base without weights
+  if (!hasWeights(base)) {
+    throw new CheckpointError(`${base}: the base model dir holds no weights (${WEIGHT_FILES.join(', ')}) for the adapters of ${adapterDir}: give the base they were trained over with --model (a run from a random init holds them merged only in its final/: telechat-export --model RUN/final)`);
+  }
   const spec = loadHfSpec(base);
   const src = new HfTensorSource(base);
   const names = [...src.names()];
