@@ -43,6 +43,10 @@ async function main(): Promise<void> {
   try {
     checkNotOverInputs(argv.output, argv.checkpoint, argv.model);
     if (argv.format === 'gguf') checkGgufOutput(argv.output);
+    else if (/\.gguf\/*$/i.test(argv.output)) {
+      // a forgotten --format gguf would give a directory that llama.cpp cannot open
+      throw new Error(`${argv.output}: --output ends in .gguf, but --format hf (the default) writes an HF directory: add --format gguf for one llama.cpp file, or name the directory otherwise`);
+    }
     sweepKilledExports(argv.output);
     if (argv.format === 'gguf') {
       const res = await interruptible(exportGgufCliSteps({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite }));

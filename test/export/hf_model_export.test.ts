@@ -159,4 +159,16 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     expect(q8.stderr).toMatch(/^telechat-export: --dtype q8_0 is a GGUF quantization: use it with --format gguf/);
     for (const d of ['none', 'both', 'q8']) expect(existsSync(join(tmp.dir, d)), d).toBe(false);
   });
+
+  it('an --output ending in .gguf without --format gguf: refused (it would be an HF directory named model.gguf)', async () => {
+    for (const [name, extra] of [['model.gguf', []], ['Model.GGUF', ['--format', 'hf']]] as const) {
+      const out = join(tmp.dir, name);
+      const r = await exportCli(['--model', src, '--output', out, ...extra]);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`telechat-export: ${out}: --output ends in .gguf, but --format hf (the default) writes an HF directory: add --format gguf for one llama.cpp file, or name the directory otherwise\n`);
+      expect(existsSync(out)).toBe(false);
+    }
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
 });
