@@ -94,7 +94,8 @@ export class CheckpointCanonicalSource implements CanonicalSource {
 /**
  * A LoRA checkpoint (or PEFT adapter dir) over its base (--model, else the adapter's
  * base_model_name_or_path): the base's canonical parameters with every adapter on them merged as
- * they are read, W + alpha / r * B A, the same values `telechat-export --checkpoint` writes.
+ * they are read, W + alpha / r * B A, in fp32: what `telechat-export --checkpoint --dtype fp32`
+ * writes (the default HF export rounds them to the base's dtype).
  */
 export class LoraMergedSource implements CanonicalSource {
   readonly spec: ModelSpec;
