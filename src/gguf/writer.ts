@@ -108,7 +108,7 @@ export class GgufStreamWriter {
     return this.pos;
   }
 
-  constructor(outPath: string, metadata: Array<[string, MetaValue]>, tensors: GgufTensorSpec[], overwrite = false) {
+  constructor(outPath: string, metadata: Array<[string, MetaValue]>, tensors: GgufTensorSpec[], private readonly overwrite = false) {
     this.outPath = resolve(outPath);
     if (existsSync(this.outPath) && !overwrite) throw new Error(`${outPath}: output file already exists (pass --overwrite to replace it)`);
     const sink = new ByteSink();
@@ -177,6 +177,8 @@ export class GgufStreamWriter {
     fsyncSync(this.fd);
     closeSync(this.fd);
     this.fd = -1;
+    // another export to the same path may have finished meanwhile: replaced only with --overwrite
+    if (!this.overwrite && existsSync(this.outPath)) throw new Error(`${this.outPath}: output file appeared during the export (pass --overwrite to replace it); nothing was written`);
     renameSync(this.tmpPath, this.outPath);
     releaseTemporary(this.tmpPath);
     const dir = openSync(dirname(this.outPath), 'r');

@@ -132,12 +132,54 @@ describe('telechat-export killed outright (SIGKILL: no handler runs)', () => {
   }
 });
 
+describe('an output that appears while the export writes (another export to the same path)', () => {
+  /** Runs the export and writes `output` as soon as the export's temporary exists. */
+  function racing(args: string[], output: string, make: () => void): Promise<{ status: number | null; stderr: string }> {
+    return new Promise((done, fail) => {
+      const child = spawn(process.execPath, [EXPORT_CLI, ...args], { env: { ...process.env, OMP_NUM_THREADS: '1' } });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', fail);
+      child.on('close', (status) => done({ status, stderr }));
+      const poll = (): void => {
+        if (child.exitCode !== null) return;
+        if (besideOutput(output)(child.pid!) !== null) make();
+        else setTimeout(poll, 1);
+      };
+      poll();
+    });
+  }
+
+  it('GGUF without --overwrite: refused at the end, the other file kept, no temporary', async () => {
+    const out = join(tmp.dir, 'raced.gguf');
+    const r = await racing(['--model', model, '--format', 'gguf', '--output', out], out, () => writeFileSync(out, 'the other export'));
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toBe(`telechat-export: ${out}: output file appeared during the export (pass --overwrite to replace it); nothing was written\n`);
+    expect(readFileSync(out, 'utf8')).toBe('the other export');
+    expect(leftovers()).toEqual([]);
+    rmSync(out);
+  });
+
+  it('HF without --overwrite: refused at the end, the other dir kept, no temporary', async () => {
+    const out = join(tmp.dir, 'raced');
+    const r = await racing(['--model', model, '--output', out], out, () => {
+      mkdirSync(out);
+      writeFileSync(join(out, 'keep'), 'x');
+    });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/output directory appeared during the export/);
+    expect(readdirSync(out)).toEqual(['keep']);
+    expect(leftovers()).toEqual([]);
+    rmSync(out, { recursive: true });
+  });
+});
+
 describe("telechat-chat's conversion into the GGUF cache", () => {
   const home = join(tmp.dir, 'home');
   const cache = join(home, '.cache', 'telechat-train', 'gguf');
-  const inCache = (pid: number): string | null => {
-    const name = existsSync(cache) ? readdirSync(cache).find((f) => f.endsWith(`.gguf.tmp-${temporaryHost()}-${pid}`)) : undefined;
-    return name === undefined ? null : join(cache, name);
+  const inCache = (pid: number, dir = cache): string | null => {
+    const name = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith(`.gguf.tmp-${temporaryHost()}-${pid}`)) : undefined;
+    return name === undefined ? null : join(dir, name);
   };
 
   it('SIGTERM while converting: the temporary removed, exit 143', async () => {
@@ -145,6 +187,33 @@ describe("telechat-chat's conversion into the GGUF cache", () => {
     expect(r.status, r.stderr).toBe(143);
     expect(r.stderr).toMatch(/^telechat-chat: converting .* \(fp16, once\)\ntelechat-chat: stopped by SIGTERM while converting; its temporary file is removed\n$/);
     expect(readdirSync(cache)).toEqual([]);
+  });
+
+  it('another telechat-chat that converted the same model meanwhile: this one replaces its file (the same bytes) and chats', async () => {
+    // a home of its own: the other tests' conversions must not find this one's cached file
+    const home2 = join(tmp.dir, 'home2');
+    const cache2 = join(home2, '.cache', 'telechat-train', 'gguf');
+    const done = await new Promise<{ status: number | null; stderr: string; made: string | null }>((resolve_, fail) => {
+      const child = spawn(process.execPath, [CHAT_CLI, model, '--prompt', 'hi', '--max-tokens', '1', '--threads', '1', '--temperature', '0'], { env: { ...process.env, OMP_NUM_THREADS: '1', HOME: home2 } });
+      let stderr = '';
+      let made: string | null = null;
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', fail);
+      child.on('close', (status) => resolve_({ status, stderr, made }));
+      const poll = (): void => {
+        if (child.exitCode !== null) return;
+        const temp = inCache(child.pid!, cache2);
+        if (temp === null) return void setTimeout(poll, 1);
+        // what the other conversion renamed into place: .KEY.gguf.tmp-HOST-PID -> KEY.gguf
+        made = join(cache2, basename(temp).slice(1).replace(/\.tmp-.*$/, ''));
+        writeFileSync(made, 'the other conversion');
+      };
+      poll();
+    });
+    expect(done.status, done.stderr).toBe(0);
+    expect(done.made).not.toBe(null);
+    expect(readFileSync(done.made!).subarray(0, 4).toString()).toBe('GGUF');
+    expect(readdirSync(cache2).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('the next conversion deletes the temporaries of killed ones (their process gone), not those of live processes', async () => {
