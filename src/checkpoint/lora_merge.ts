@@ -2,7 +2,7 @@
 // PEFT adapter dir): the frozen base with the
 // adapters merged, W + alpha / r * B A (model/lora.ts mergeInto), as an HF dir shaped like the
 // base. The base is --model, else the adapter's base_model_name_or_path. One unit in memory.
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildLoraTable, type LoraTarget, loraScale, mergedMatrices } from '../model/lora.js';
 import { buildParamTable, FlatParams } from '../model/params.js';
@@ -72,6 +72,12 @@ export function openAdapter(adapterDir: string, baseDir: string | null, warn: (m
   const names = [...src.names()];
   src.close();
   const warnings: string[] = [];
+  // a --model other than the (still existing) recorded base, e.g. the run's merged final/, is merged
+  // as asked; a recorded base that is gone (moved) or a Hub id is not compared
+  const recorded = cfg.base_model_name_or_path;
+  if (baseDir !== null && recorded !== null && existsSync(join(recorded, 'config.json')) && realpathSync(recorded) !== realpathSync(baseDir)) {
+    warnings.push(`${join(adapterDir, ADAPTER_CONFIG)}: the adapters were trained over ${recorded}; --model ${baseDir} is another dir (they fit only the weights they were trained over)`);
+  }
   const targets = adapterTargets(adapterDir, cfg, spec, names, warnings);
   for (const w of [...warnings, ...adapterConfigWarnings(adapterDir, cfg, targets.some((t) => t.conv1d), base)]) warn(w);
   const adapters = new FlatParams(buildLoraTable(spec, targets, cfg.r, 1), DType.F32, MemCategory.Buffers);
