@@ -145,7 +145,7 @@ export async function resolveModel(model: string, log: (line: string) => void = 
   for (const name of swept.failed) log(`warning: could not delete ${join(cacheDir, name)} (left by a conversion that was killed); delete it by hand`);
   log(`converting ${hfDir} to ${path} (${CACHE_DTYPE}, once)`);
   // overwrite: another telechat-chat converting the same key may finish first; its file is this one
-  await runInterruptible(exportGgufCliSteps({ model: hfDir, output: path, dtype: CACHE_DTYPE, overwrite: true }),
+  await runInterruptible(exportGgufCliSteps({ model: hfDir, output: path, dtype: CACHE_DTYPE, overwrite: true, warn: (m) => log(`warning: ${m}`) }),
     (signal) => log(`stopped by ${signal} while converting; its temporary file is removed`));
   const pruned = pruneSuperseded(cacheDir, key);
   for (const name of pruned.deleted) log(`deleted ${join(cacheDir, name)} (an older conversion of ${hfDir})`);

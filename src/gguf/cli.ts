@@ -20,6 +20,8 @@ export interface GgufCliArgs {
   output: string;
   dtype?: string | undefined;
   overwrite: boolean;
+  /** Where warnings go (default: stderr, as telechat-export's). */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -42,10 +44,12 @@ export function exportGgufCli(args: GgufCliArgs): GgufExportResult {
 /** exportGgufCli as steps, one tensor each (checkpoint/interrupt.ts). */
 export function* exportGgufCliSteps(args: GgufCliArgs): Steps<GgufExportResult> {
   const dtype = parseGgufDtype(args.dtype ?? 'fp16');
-  // a merged adapter's config fields that do not apply here (peft.ts adapterConfigWarnings)
-  const source = openCanonicalSource({ ...args, warn: (m) => process.stderr.write(`telechat-export: warning: ${m}\n`) });
+  // a merged adapter's config fields that do not apply here (peft.ts adapterConfigWarnings), a
+  // tokenizer normalization llama.cpp skips (vocab.ts)
+  const warn = args.warn ?? ((m: string) => void process.stderr.write(`telechat-export: warning: ${m}\n`));
+  const source = openCanonicalSource({ ...args, warn });
   try {
-    return yield* exportGgufSteps(source, args.output, dtype, { overwrite: args.overwrite });
+    return yield* exportGgufSteps(source, args.output, dtype, { overwrite: args.overwrite, warn });
   } finally {
     source.close();
   }

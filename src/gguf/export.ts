@@ -112,10 +112,11 @@ function readConfig(dir: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
 }
 
-export function ggufMetadata(spec: ModelSpec, hfDir: string, dtype: GgufDtype, name: string): Array<[string, MetaValue]> {
+export function ggufMetadata(spec: ModelSpec, hfDir: string, dtype: GgufDtype, name: string, warn: (message: string) => void = () => {}): Array<[string, MetaValue]> {
   const template: TemplateName | undefined = templateFromConfig(readConfig(hfDir));
   if (!template) throw new Error(`${join(hfDir, 'config.json')}: cannot tell the chat template from "architectures"`);
   const vocab = ggufVocab(hfDir, spec.vocab);
+  if (vocab.normalizationGap !== null) warn(vocab.normalizationGap);
   const rope = ropeParams(spec.rope, spec.headDim, spec.rope.trainingSeqlen);
   const md: Array<[string, MetaValue]> = [
     ['general.architecture', str('llama')],
@@ -170,12 +171,19 @@ export interface GgufExportResult {
 }
 
 /** Writes `source` as one GGUF file (atomic: a temp file renamed into place). */
-export function exportGguf(source: CanonicalSource, outPath: string, dtype: GgufDtype, options: { overwrite?: boolean; name?: string } = {}): GgufExportResult {
+export interface GgufExportOptions {
+  overwrite?: boolean;
+  name?: string;
+  /** Hears what the file cannot carry over (a tokenizer normalization llama.cpp skips). */
+  warn?: (message: string) => void;
+}
+
+export function exportGguf(source: CanonicalSource, outPath: string, dtype: GgufDtype, options: GgufExportOptions = {}): GgufExportResult {
   return drain(exportGgufSteps(source, outPath, dtype, options));
 }
 
 /** exportGguf as steps, one tensor each (checkpoint/interrupt.ts). */
-export function* exportGgufSteps(source: CanonicalSource, outPath: string, dtype: GgufDtype, options: { overwrite?: boolean; name?: string } = {}): Steps<GgufExportResult> {
+export function* exportGgufSteps(source: CanonicalSource, outPath: string, dtype: GgufDtype, options: GgufExportOptions = {}): Steps<GgufExportResult> {
   const spec = source.spec;
   // q, k and v are cut from one canonical qkv, gate and up from gate_up: keep the last one read
   let last: { name: string; values: Float32Array } | null = null;
@@ -190,7 +198,7 @@ export function* exportGgufSteps(source: CanonicalSource, outPath: string, dtype
   };
   const plan = planTensors(spec, dtype);
   const name = options.name ?? basename(resolve(source.hfDir, source.hfDir.endsWith('/hf') ? '..' : '.'));
-  const writer = new GgufStreamWriter(outPath, ggufMetadata(spec, source.hfDir, dtype, name), plan, options.overwrite ?? false);
+  const writer = new GgufStreamWriter(outPath, ggufMetadata(spec, source.hfDir, dtype, name, options.warn), plan, options.overwrite ?? false);
   try {
     for (const t of plan) {
       writer.write(t.name, encodeTensor(t.values(memo), t.type));

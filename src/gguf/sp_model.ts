@@ -17,6 +17,8 @@ export interface SpModel {
   modelType: number;
   addDummyPrefix: boolean;
   removeExtraWhitespaces: boolean;
+  /** Whether the normalizer carries a precompiled charsmap (NFKC and the like; identity has none). */
+  charsmap: boolean;
 }
 
 class Proto {
@@ -81,7 +83,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function readSpModel(path: string): SpModel {
   const buf = readFileSync(path);
-  const model: SpModel = { pieces: [], modelType: 1, addDummyPrefix: true, removeExtraWhitespaces: true };
+  const model: SpModel = { pieces: [], modelType: 1, addDummyPrefix: true, removeExtraWhitespaces: true, charsmap: false };
   const top = new Proto(buf, path);
   top.fields((field, wire) => {
     if (field === 1 && wire === 2) {
@@ -109,7 +111,8 @@ export function readSpModel(path: string): SpModel {
     if (field === 3 && wire === 2) {
       const n = new Proto(top.bytes(), path);
       n.fields((f, w) => {
-        if (f === 3 && w === 0) model.addDummyPrefix = n.varint() !== 0;
+        if (f === 2 && w === 2) model.charsmap = n.bytes().length > 0;
+        else if (f === 3 && w === 0) model.addDummyPrefix = n.varint() !== 0;
         else if (f === 4 && w === 0) model.removeExtraWhitespaces = n.varint() !== 0;
         else return false;
         return true;

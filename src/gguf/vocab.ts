@@ -15,6 +15,20 @@ export interface GgufVocab {
   special: SpecialIds;
   addSpacePrefix: boolean;
   removeExtraWhitespaces: boolean;
+  /** What the tokenizer does to text that llama.cpp's SentencePiece tokenizer does not (a sentence), or null. */
+  normalizationGap: string | null;
+}
+
+/**
+ * llama.cpp's "llama" (SentencePiece) tokenizer applies no charsmap and ignores
+ * remove_extra_whitespaces (only its T5 tokenizer normalizes): a model that asks for either
+ * tokenizes such text differently there than in training (the SentencePiece library does both).
+ */
+function normalizationGap(spPath: string, charsmap: boolean, squeezes: boolean): string | null {
+  if (!charsmap && !squeezes) return null;
+  const does = [charsmap ? 'normalizes text (a precompiled charsmap, e.g. NFKC)' : '', squeezes ? 'squeezes whitespace runs' : ''].filter((x) => x).join(' and ');
+  const changed = [charsmap ? 'full-width characters' : '', squeezes ? 'runs of spaces' : ''].filter((x) => x).join(', ');
+  return `${spPath}: the tokenizer ${does}; llama.cpp's SentencePiece tokenizer does ${charsmap && squeezes ? 'neither' : 'not'}, so text they change (${changed}) tokenizes differently in llama.cpp than in training`;
 }
 
 export function ggufVocab(dir: string, vocabSize: number): GgufVocab {
@@ -47,5 +61,8 @@ export function ggufVocab(dir: string, vocabSize: number): GgufVocab {
   for (let i = sp.pieces.length; i < vocabSize; i++) tokens.push(`[PAD${i}]`);
   const ids = new Map(sp.pieces.map((p, i) => [p.piece, i]));
   const { ids: special } = resolveSpecialIds(dir, { vocabSize, pieceToId: (piece) => ids.get(piece) });
-  return { tokens, scores, types, special, addSpacePrefix: sp.addDummyPrefix, removeExtraWhitespaces: sp.removeExtraWhitespaces };
+  return {
+    tokens, scores, types, special, addSpacePrefix: sp.addDummyPrefix, removeExtraWhitespaces: sp.removeExtraWhitespaces,
+    normalizationGap: normalizationGap(spPath, sp.charsmap, sp.removeExtraWhitespaces),
+  };
 }
