@@ -122,10 +122,10 @@ export class HfTensorSource {
   }
 }
 
-/** Whether an HF directory holds weights (safetensors or .bin, single or sharded). */
 /** The files one of which an HF dir with weights holds. */
 export const WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
 
+/** Whether an HF directory holds weights (safetensors or .bin, single or sharded). */
 export function hasWeights(dir: string): boolean {
   return WEIGHT_FILES.some((f) => existsSync(join(dir, f)));
 }
