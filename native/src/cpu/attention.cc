@@ -3,7 +3,10 @@
 // Forward: every (document, query head, query block) is one task. It walks the key/value
 // blocks of its document up to the diagonal, keeping a running row max m and row sum l (the
 // online softmax): when the max grows, the unnormalised accumulator is rescaled by
-// exp(m_old - m_new). At the end out = acc / l and lse = m + log(l) is kept for backward.
+// exp(m_old - m_new). At the end out = acc / l and lse = m + log(l) is kept for backward. Tasks
+// run grouped by (document, kv head), so each thread packs a key/value block once for all its
+// query blocks of that pair (KvCache) instead of once per query block; every task's products
+// and sums are the same whichever thread runs it, so the output is too.
 //
 // Backward recomputes P = exp(S - lse) block by block, so nothing T x T ever exists:
 //   pass 0  delta[h, t] = rowsum(dO * O)
@@ -166,6 +169,32 @@ class Tiles {
     uint16_t** b16[] = {&Qb_, &dOb_, &Kb_, &Vb_, &Qr_, &dOr_, &Kr_, &Kc_, &Vr_, &Vc_};
     for (uint16_t** b : b16) *b = h, h += kBlock * D;
     Pb_ = h;
+    own_k_ = path_ == TilePath::Bf16 ? reinterpret_cast<float*>(Kc_) : path_ == TilePath::F32 ? Kt_ : K_;
+    own_v_ = path_ == TilePath::Bf16 ? reinterpret_cast<float*>(Vr_) : V_;
+  }
+
+  // Floats that one key block's forward operands take in a KvCache slot: K and V as scores() and
+  // pv() read them (Bf16: K packed by columns, V by rows; F32: K^T and V; Sgemm: K and V).
+  static int64_t kv_floats(int64_t D, TilePath path) { return (path == TilePath::Bf16 ? 1 : 2) * kBlock * D; }
+  // Points the forward's key/value operands at `slot` (kv_floats floats), so load_k / load_v fill
+  // it and scores / pv read it; nullptr points them back at this thread's own tiles.
+  void kv_at(float* slot) {
+    float* k = slot ? slot : own_k_;
+    float* v = slot ? slot + kv_floats(D_, path_) / 2 : own_v_;
+    switch (path_) {
+      case TilePath::Bf16:
+        Kc_ = reinterpret_cast<uint16_t*>(k);
+        Vr_ = reinterpret_cast<uint16_t*>(v);
+        return;
+      case TilePath::F32:
+        Kt_ = k;
+        V_ = v;
+        return;
+      case TilePath::Sgemm:
+        K_ = k;
+        V_ = v;
+        return;
+    }
   }
 
   // Rows [t0, t0 + rows) of a [T, ld] buffer, columns [col, col + D), as the tile, packed for the
@@ -280,6 +309,7 @@ class Tiles {
   }
   int64_t D_;
   TilePath path_;
+  float *own_k_, *own_v_;  // where kv_at(nullptr) points K and V back to
   float *Q_, *dO_, *K_, *V_, *Kt_, *Vt_;
   uint16_t *Qb_, *dOb_, *Kb_, *Vb_, *Qr_, *dOr_, *Kr_, *Kc_, *Vr_, *Vc_, *Pb_;
 };
@@ -298,16 +328,78 @@ void dk_dv_tile(Tiles& t, float* S, float* dP, float* dK, float* dV, const float
   t.dk(dK, dP, qn, kn, scale);
 }
 
+// The forward's key/value blocks kept per thread: each query block reads every key block of its
+// document up to the diagonal, so packing them afresh per query block packed a document's first
+// block once per query block. A thread's tasks run one (document, kv head) after another
+// (ForwardTasks), so it keeps that pair's packed blocks, in document order, for its later tasks.
+// Up to kKvCacheBytes per thread; blocks past that are packed per use, as before.
+constexpr int64_t kKvCacheBytes = int64_t{8} << 20;
+
+class KvCache {
+ public:
+  KvCache(float* buf, int64_t slots, int64_t slot_floats) : buf_(buf), slots_(slots), slot_floats_(slot_floats) {}
+  // The slot of key block `index` of (doc0, g), and whether it must be filled first; nullptr past
+  // the cache (the caller packs into its own tiles then). Blocks are asked for in document order.
+  float* slot(int64_t doc0, int64_t g, int64_t index, bool* fill) {
+    if (doc0 != doc0_ || g != g_) doc0_ = doc0, g_ = g, filled_ = 0;
+    if (index >= slots_) {
+      *fill = true;
+      return nullptr;
+    }
+    *fill = index >= filled_;
+    if (*fill) filled_ = index + 1;
+    return buf_ + index * slot_floats_;
+  }
+
+ private:
+  float* buf_;
+  int64_t slots_, slot_floats_;
+  int64_t doc0_ = -1, g_ = -1, filled_ = 0;
+};
+
+// The forward's tasks, (block, query head) pairs: documents longest first, then query head (the
+// heads of one kv group together), then the document's blocks furthest from its start first, so
+// a thread's consecutive tasks share their keys and values and the cheap tasks come last.
+class ForwardTasks {
+ public:
+  ForwardTasks(const BlockList& blocks, int64_t nh) : n_(blocks.size() * nh), buf_(static_cast<size_t>(n_) * sizeof(Task)) {
+    Task* t = buf_.as<Task>();
+    for (int64_t b = 0; b < blocks.size(); b++) {
+      for (int64_t h = 0; h < nh; h++) t[b * nh + h] = {b, h};
+    }
+    std::sort(t, t + n_, [&](const Task& x, const Task& y) {
+      const Block &a = blocks[x.block], &c = blocks[y.block];
+      if (a.doc1 - a.doc0 != c.doc1 - c.doc0) return a.doc1 - a.doc0 > c.doc1 - c.doc0;
+      if (a.doc0 != c.doc0) return a.doc0 < c.doc0;
+      if (x.head != y.head) return x.head < y.head;
+      return a.t0 > c.t0;
+    });
+  }
+  struct Task {
+    int64_t block, head;
+  };
+  int64_t size() const { return n_; }
+  const Task& operator[](int64_t i) const { return buf_.as<Task>()[i]; }
+
+ private:
+  int64_t n_;
+  Scratch buf_;
+};
+
 }  // namespace
 
 void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu_seqlens, int64_t num_docs, int64_t T,
                        int64_t nh, int64_t nkv, int64_t D, float scale, DType dt) {
   const Shape sh{T, nh, nkv, D, nh / nkv};
   const BlockList blocks(cu_seqlens, num_docs);
-  const int64_t tasks = blocks.size() * nh;
+  const ForwardTasks tasks(blocks, nh);
   const TilePath path = tile_path(dt, D);
-  // Per thread: the operand tiles, acc [kBlock, D], S [kBlock, kBlock], m and l [kBlock].
-  const int64_t per_thread = Tiles::floats(D) + kBlock * D + kBlock * kBlock + 2 * kBlock;
+  int64_t doc_blocks = 0;
+  for (int64_t d = 0; d < num_docs; d++) doc_blocks = std::max<int64_t>(doc_blocks, (cu_seqlens[d + 1] - cu_seqlens[d] + kBlock - 1) / kBlock);
+  const int64_t slot_floats = Tiles::kv_floats(D, path);
+  const int64_t slots = std::min(doc_blocks, kKvCacheBytes / (slot_floats * static_cast<int64_t>(sizeof(float))));
+  // Per thread: the operand tiles, acc [kBlock, D], S [kBlock, kBlock], m and l [kBlock], the kv cache.
+  const int64_t per_thread = Tiles::floats(D) + kBlock * D + kBlock * kBlock + 2 * kBlock + slots * slot_floats;
   ReusedScratch scratch(static_cast<size_t>(omp_get_max_threads() * per_thread) * sizeof(float));
 
 #pragma omp parallel
@@ -318,10 +410,11 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
     float* S = acc + kBlock * D;
     float* m = S + kBlock * kBlock;
     float* l = m + kBlock;
+    KvCache cache(l + kBlock, slots, slot_floats);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; task++) {
-      const Block& q = blocks[task / nh];
-      const int64_t h = task % nh, g = h / sh.group, qn = q.rows();
+    for (int64_t task = 0; task < tasks.size(); task++) {
+      const Block& q = blocks[tasks[task].block];
+      const int64_t h = tasks[task].head, g = h / sh.group, qn = q.rows();
       tiles.load_q(qkv, q.t0, qn, sh.row(), sh.q_col(h), dt, false);
       std::fill(acc, acc + qn * D, 0.0f);
       std::fill(m, m + qn, -INFINITY);
@@ -329,8 +422,12 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
       for (int64_t k0 = q.doc0; k0 <= q.t0; k0 += kBlock) {
         const Block k{q.doc0, q.doc1, k0, std::min(k0 + kBlock, q.t1)};
         const int64_t kn = k.rows();
-        tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, false);
-        tiles.load_v(qkv, k.t0, kn, sh.row(), sh.v_col(g), dt, false);
+        bool fill = true;
+        tiles.kv_at(cache.slot(q.doc0, g, (k0 - q.doc0) / kBlock, &fill));
+        if (fill) {
+          tiles.load_k(qkv, k.t0, kn, sh.row(), sh.k_col(g), dt, false);
+          tiles.load_v(qkv, k.t0, kn, sh.row(), sh.v_col(g), dt, false);
+        }
         tiles.scores(S, qn, kn, scale);
         // Online softmax: new row max, rescale what was accumulated, add this block's mass.
         for (int64_t i = 0; i < qn; i++) {
