@@ -20,6 +20,7 @@ import { temporaryBeside } from './temporaries.js';
 import { outputDirProblem } from './output_path.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
+import { tokenizerConfigWithTemplate, TRAINING_RECORD_FILE, trainingRecordJson, type TrainingRecord } from './training_record.js';
 
 export type ExportDtype = 'fp32' | 'fp16' | 'bf16';
 
@@ -30,7 +31,7 @@ const TORCH_DTYPE_NAMES: Partial<Record<FileDtype, string>> = { F32: 'float32', 
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
 /** Files carried over from the base directory besides the weights and config.json. */
-const CARRIED_FILE = /^(generation_config\.json|special_tokens_map\.json|added_tokens\.json|tokenizer.*|vocab\..*|merges\.txt|chat_template\..*|.*\.tiktoken|.*\.py|README\.md|LICENSE.*|NOTICE.*)$/;
+const CARRIED_FILE = /^(generation_config\.json|telechat_training\.json|special_tokens_map\.json|added_tokens\.json|tokenizer.*|vocab\..*|merges\.txt|chat_template\..*|.*\.tiktoken|.*\.py|README\.md|LICENSE.*|NOTICE.*)$/;
 
 export interface HfExportOptions {
   /** Dtype of the parameters; by default each tensor keeps the base checkpoint's dtype. */
@@ -39,6 +40,11 @@ export interface HfExportOptions {
   maxShardBytes?: number;
   /** Replace an existing output directory (it is swapped out only once the new one is complete). */
   overwrite?: boolean;
+  /**
+   * A training run's template and length (training_record.ts): written as telechat_training.json and
+   * as tokenizer_config.json's chat_template, in place of the base's. Without it the base's are carried.
+   */
+  trained?: TrainingRecord;
 }
 
 interface PlannedTensor extends StTensorSpec {
@@ -196,12 +202,21 @@ export class HfExportWriter {
       }
       this.writeConfig();
       written.push('config.json');
+      const trained = this.options.trained;
+      // a trained model's template replaces the base's, also a chat_template.jinja / .json (which
+      // newer transformers read before tokenizer_config.json's key)
+      const replaced = (file: string): boolean => trained !== undefined && (file === 'tokenizer_config.json' || file === TRAINING_RECORD_FILE || /^chat_template\./.test(file));
       for (const file of readdirSync(this.baseDir).sort()) {
         const src = join(this.baseDir, file);
-        if (file === 'config.json' || !CARRIED_FILE.test(file) || !statSync(src).isFile()) continue;
+        if (file === 'config.json' || replaced(file) || !CARRIED_FILE.test(file) || !statSync(src).isFile()) continue;
         copyFileSync(src, join(this.tmpDir, file));
         fsyncPath(join(this.tmpDir, file));
         written.push(file);
+      }
+      if (trained) {
+        this.writeText('tokenizer_config.json', tokenizerConfigWithTemplate(this.baseDir, trained.chat_template));
+        this.writeText(TRAINING_RECORD_FILE, trainingRecordJson(trained));
+        written.push('tokenizer_config.json', TRAINING_RECORD_FILE);
       }
       fsyncPath(this.tmpDir);
       this.moveIntoPlace();
@@ -239,7 +254,11 @@ export class HfExportWriter {
   }
 
   private writeJson(file: string, value: unknown): void {
-    writeFileSync(join(this.tmpDir, file), JSON.stringify(value, null, 2) + '\n');
+    this.writeText(file, JSON.stringify(value, null, 2) + '\n');
+  }
+
+  private writeText(file: string, text: string): void {
+    writeFileSync(join(this.tmpDir, file), text);
     fsyncPath(join(this.tmpDir, file));
   }
 

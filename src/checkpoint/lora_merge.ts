@@ -12,6 +12,7 @@ import { unitOf } from '../zero/partition.js';
 import { CheckpointError, hasWeights, HfTensorSource, loadHfSpec, loadHfWeights, WEIGHT_FILES } from './hf.js';
 import { checkpointDir, writeByUnitSteps } from './consolidate.js';
 import { type ExportDtype, HfExportWriter } from './hf_export.js';
+import { readTrainingRecord } from './training_record.js';
 import { drain, type Steps } from './interrupt.js';
 import { ADAPTER_CONFIG, adapterConfigWarnings, adapterTargets, loadAdapterWeights, readAdapterConfig } from './peft.js';
 
@@ -99,7 +100,9 @@ export function* mergeAdapterSteps(adapterDir: string, baseDir: string | null, o
   const { base, spec, targets, r, scale, adapters } = openAdapter(adapterDir, baseDir, warn);
   try {
     const table = buildParamTable(spec, 1);
-    const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(dtype ? { dtype } : {}) });
+    // the run's template and length travel from the adapter dir into the merged one
+    const trained = readTrainingRecord(adapterDir);
+    const writer = new HfExportWriter(base, outDir, spec, { overwrite, ...(trained ? { trained } : {}), ...(dtype ? { dtype } : {}) });
     return yield* writeByUnitSteps(writer, table, 'merge', (u, _i, _unit, views) => {
       loadHfWeights(base, spec, views, (n) => unitOf(table, n) === u);
       if (typeof u.unit !== 'number') return;

@@ -6,6 +6,7 @@
 // wrote), through the same safe pickle reader as pytorch_model.bin.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { TRAINING_RECORD_FILE, trainingRecordJson, type TrainingRecord } from './training_record.js';
 import { type LoraConfig, type LoraTarget, loraTargets, unmatchedEntries } from '../model/lora.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { ParamViews } from '../model/params.js';
@@ -267,6 +268,8 @@ export interface AdapterOut {
   values: Map<LoraTarget, { a: Float32Array; b: Float32Array }>;
   baseModel: string;
   conv1d: boolean;
+  /** The run's template and length (training_record.ts), written beside the adapter for merges and GGUF exports. */
+  trained?: TrainingRecord;
 }
 
 /** Writes a PEFT adapter dir atomically (temporary sibling, renamed into place). fp32 tensors. */
@@ -284,6 +287,7 @@ export function writeAdapterDir(outDir: string, o: AdapterOut): void {
     bias: 'none', fan_in_fan_out: o.conv1d, modules_to_save: null, use_rslora: false, use_dora: false, init_lora_weights: true,
   };
   writeFileSync(join(tmp, ADAPTER_CONFIG), JSON.stringify(config, null, 2) + '\n');
+  if (o.trained) writeFileSync(join(tmp, TRAINING_RECORD_FILE), trainingRecordJson(o.trained));
   const tensors = [];
   for (const t of o.targets) {
     const v = o.values.get(t)!;

@@ -8,13 +8,20 @@
 //   - 52B muP: the logit factor output_mult / mup_scale_factor is folded into output.weight
 //     and input_mult into token_embd.weight. A tied model whose two factors differ gets its
 //     own output.weight.
-//   - rope.freq_base is TeleChat's NTK base evaluated at training_seqlen (context_length):
-//     what our forward uses for any length up to it.
+//   - rope.freq_base is TeleChat's NTK base evaluated at the length the weights were trained at
+//     (context_length): training_seqlen, or a fine-tune's longer training.max_seq_len from its
+//     telechat_training.json. Our forward (and the trainer) evaluate the rule once at that
+//     length and use it at every position; llama.cpp's base is fixed, so the two agree. Past
+//     training_seqlen the rule also multiplies cos and sin by mscale: llama.cpp's llama has no
+//     such factor, so it is folded into attn_q and attn_k (rotary is linear, and nothing lies
+//     between those projections and it), which scales every q.k by mscale^2 as training did.
+//   - the chat template is the run's recorded one (telechat_training.json), else the config's.
 import { basename, resolve } from 'node:path';
+import { readTrainingRecord, type TrainingRecord } from '../checkpoint/training_record.js';
 import { drain, type Steps } from '../checkpoint/interrupt.js';
 import type { TemplateName } from '../data/templates.js';
 import { templateFromConfig } from '../data/templates.js';
-import { ropeParams } from '../model/rope.js';
+import { ropeParams, type RopeParams } from '../model/rope.js';
 import type { ModelSpec } from '../model/spec.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,7 +84,8 @@ function matrixType(dtype: GgufDtype, rowLen: number): GgmlType {
   return t;
 }
 
-export function planTensors(spec: ModelSpec, dtype: GgufDtype): PlannedTensor[] {
+/** qkScale: the rotary mscale, folded into the q and k projections (1 up to training_seqlen). */
+export function planTensors(spec: ModelSpec, dtype: GgufDtype, qkScale = 1): PlannedTensor[] {
   const { hidden: H, nHeads: nh, nKvHeads: nkv, headDim: D, ffn: F, vocab: V } = spec;
   const plan: PlannedTensor[] = [];
   // 1-D tensors stay f32, as llama.cpp's converter keeps them
@@ -89,8 +97,8 @@ export function planTensors(spec: ModelSpec, dtype: GgufDtype): PlannedTensor[] 
     const p = `layers.${i}.`;
     const b = `blk.${i}.`;
     vec(b + 'attn_norm.weight', H, (s) => s.get(p + 'ln1'));
-    mat(b + 'attn_q.weight', nh * D, H, (s) => permuteRotary(rows(s.get(p + 'qkv'), H, 0, nh * D), nh, D, H));
-    mat(b + 'attn_k.weight', nkv * D, H, (s) => permuteRotary(rows(s.get(p + 'qkv'), H, nh * D, nkv * D), nkv, D, H));
+    mat(b + 'attn_q.weight', nh * D, H, (s) => scaled(permuteRotary(rows(s.get(p + 'qkv'), H, 0, nh * D), nh, D, H), qkScale));
+    mat(b + 'attn_k.weight', nkv * D, H, (s) => scaled(permuteRotary(rows(s.get(p + 'qkv'), H, nh * D, nkv * D), nkv, D, H), qkScale));
     mat(b + 'attn_v.weight', nkv * D, H, (s) => rows(s.get(p + 'qkv'), H, (nh + nkv) * D, nkv * D));
     mat(b + 'attn_output.weight', H, nh * D, (s) => s.get(p + 'o'));
     if (spec.outputBiases) vec(b + 'attn_output.bias', H, (s) => s.get(p + 'o_bias'));
@@ -112,12 +120,18 @@ function readConfig(dir: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
 }
 
-export function ggufMetadata(spec: ModelSpec, hfDir: string, dtype: GgufDtype, name: string, warn: (message: string) => void = () => {}): Array<[string, MetaValue]> {
-  const template: TemplateName | undefined = templateFromConfig(readConfig(hfDir));
+/** The rotary rule at the length the weights were trained at (the record's, else training_seqlen). */
+export function trainedRope(spec: ModelSpec, trained: TrainingRecord | null): RopeParams {
+  return ropeParams(spec.rope, spec.headDim, trained?.max_seq_len ?? spec.rope.trainingSeqlen);
+}
+
+/** trained: the run's record (template, length), null for a model no run of ours recorded. */
+export function ggufMetadata(spec: ModelSpec, hfDir: string, dtype: GgufDtype, name: string, warn: (message: string) => void = () => {}, trained: TrainingRecord | null = null): Array<[string, MetaValue]> {
+  const template: TemplateName | undefined = trained?.chat_template ?? templateFromConfig(readConfig(hfDir));
   if (!template) throw new Error(`${join(hfDir, 'config.json')}: cannot tell the chat template from "architectures"`);
   const vocab = ggufVocab(hfDir, spec.vocab);
   if (vocab.normalizationGap !== null) warn(vocab.normalizationGap);
-  const rope = ropeParams(spec.rope, spec.headDim, spec.rope.trainingSeqlen);
+  const rope = trainedRope(spec, trained);
   const md: Array<[string, MetaValue]> = [
     ['general.architecture', str('llama')],
     ['general.name', str(name)],
@@ -126,7 +140,7 @@ export function ggufMetadata(spec: ModelSpec, hfDir: string, dtype: GgufDtype, n
   if (dtype === 'q8_0' || dtype === 'q4_0') md.push(['general.quantization_version', u32(2)]);
   md.push(
     ['llama.vocab_size', u32(spec.vocab)],
-    ['llama.context_length', u32(spec.rope.trainingSeqlen)],
+    ['llama.context_length', u32(rope.seqLen)],
     ['llama.embedding_length', u32(spec.hidden)],
     ['llama.block_count', u32(spec.nLayers)],
     ['llama.feed_forward_length', u32(spec.ffn)],
@@ -190,15 +204,18 @@ export function* exportGgufSteps(source: CanonicalSource, outPath: string, dtype
   const memo: CanonicalSource = {
     spec,
     hfDir: source.hfDir,
+    ...(source.recordDir !== undefined ? { recordDir: source.recordDir } : {}),
     get: (name) => {
       if (last?.name !== name) last = { name, values: source.get(name) };
       return last.values;
     },
     close: () => source.close(),
   };
-  const plan = planTensors(spec, dtype);
+  // a LoRA run's record lies beside its adapters; an adapter without one falls back to its base's
+  const trained = (source.recordDir !== undefined ? readTrainingRecord(source.recordDir) : null) ?? readTrainingRecord(source.hfDir);
+  const plan = planTensors(spec, dtype, trainedRope(spec, trained).mscale);
   const name = options.name ?? basename(resolve(source.hfDir, source.hfDir.endsWith('/hf') ? '..' : '.'));
-  const writer = new GgufStreamWriter(outPath, ggufMetadata(spec, source.hfDir, dtype, name, options.warn), plan, options.overwrite ?? false);
+  const writer = new GgufStreamWriter(outPath, ggufMetadata(spec, source.hfDir, dtype, name, options.warn, trained), plan, options.overwrite ?? false);
   try {
     for (const t of plan) {
       writer.write(t.name, encodeTensor(t.values(memo), t.type));

@@ -18,6 +18,8 @@ export interface CanonicalSource {
   readonly spec: ModelSpec;
   /** The HF directory with the config and tokenizer (a checkpoint's hf/). */
   readonly hfDir: string;
+  /** Where the run's telechat_training.json lies when not in hfDir (a LoRA adapter dir). */
+  readonly recordDir?: string;
   /** fp32 values of one canonical parameter, row-major in its canonical shape. */
   get(name: string): Float32Array;
   close(): void;
@@ -100,6 +102,7 @@ export class CheckpointCanonicalSource implements CanonicalSource {
 export class LoraMergedSource implements CanonicalSource {
   readonly spec: ModelSpec;
   readonly hfDir: string;
+  readonly recordDir: string;
   private readonly base: HfCanonicalSource;
   private readonly adapter: OpenedAdapter;
 
@@ -113,6 +116,7 @@ export class LoraMergedSource implements CanonicalSource {
     }
     this.spec = this.base.spec;
     this.hfDir = this.base.hfDir;
+    this.recordDir = adapterDir;
   }
 
   get(name: string): Float32Array {

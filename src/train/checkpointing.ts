@@ -19,6 +19,7 @@ import type { ModelSpec } from '../model/spec.js';
 import type { LossScalerState } from '../zero/loss_scaler.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
+import type { TrainingRecord } from '../checkpoint/training_record.js';
 import type { LoraSection } from '../config/types.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
@@ -96,6 +97,8 @@ export interface SaveContext {
   isRank0: boolean;
   /** hf/ dtype: null keeps the base checkpoint's. */
   hfDtype: ExportDtype | null;
+  /** The run's chat template and max_seq_len, recorded in hf/ (and a LoRA run's adapter/). */
+  trained: TrainingRecord;
   saveTotalLimit: number | null;
   /** LoRA: the adapter table's units for zero/, and adapter/ written in place of hf/. */
   lora?: { units: Array<{ key: string; length: number }>; writeAdapter: (dir: string) => void };
@@ -153,7 +156,7 @@ export function saveCheckpoint(ctx: SaveContext, state: TrainerState): string {
   phase(() => {
     // collective (ZeRO-3 gathers); a failed write on rank 0 still takes part in every gather
     if (ctx.lora) ctx.lora.writeAdapter(join(tmp, 'adapter'));
-    else exportFinal(engine, ctx.spec, ctx.baseDir, join(tmp, 'hf'), isRank0, ctx.hfDtype);
+    else exportFinal(engine, ctx.spec, ctx.baseDir, join(tmp, 'hf'), isRank0, ctx.hfDtype, ctx.trained);
     faultPoint('save:after-hf', state.step);
     if (!isRank0) return;
     const world = engine.stage > 0 ? engine.worldSize : 1;

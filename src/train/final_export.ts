@@ -4,16 +4,18 @@
 // so no rank holds the whole model. Every rank must call it (the gathers are collective).
 import { writeUnitTensors } from '../checkpoint/consolidate.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
+import type { TrainingRecord } from '../checkpoint/training_record.js';
 import type { ParamViews, UnitRange } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
 
 /**
  * dtype: the tensors' dtype; null keeps each tensor's dtype from the base checkpoint (a base
- * without weights needs one). Returns the files written (rank 0) or [].
+ * without weights needs one). trained: the run's template and length, recorded in the dir
+ * (checkpoint/training_record.ts). Returns the files written (rank 0) or [].
  */
-export function exportFinal(engine: ZeroEngine, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null): string[] {
-  const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;
+export function exportFinal(engine: ZeroEngine, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null, trained: TrainingRecord): string[] {
+  const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, trained, ...(dtype ? { dtype } : {}) }) : null;
   return streamExport<[ParamViews, UnitRange]>(w, (visit) => engine.forEachWholeUnit(visit), (writer, views, unit) => writeUnitTensors(writer, engine.table, unit, views));
 }
 

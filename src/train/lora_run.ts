@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { LoraSection } from '../config/types.js';
 import { CheckpointError, hfTensorFromCanonical, HfTensorSource, loadHfWeights } from '../checkpoint/hf.js';
 import { type ExportDtype, HfExportWriter } from '../checkpoint/hf_export.js';
+import type { TrainingRecord } from '../checkpoint/training_record.js';
 import { unitKey } from '../checkpoint/zero_state.js';
 import { adapterConfigWarnings, adapterTargets, adapterTensorValues, checkAdapterWeights, loadAdapterWeights, readAdapterConfig, writeAdapterDir } from '../checkpoint/peft.js';
 import { initRandomEntries, seededUniform } from '../model/init.js';
@@ -111,13 +112,13 @@ export function initLoraWeights(engine: ZeroEngine, run: LoraRun, seed: number):
 }
 
 /** adapter/: every rank takes part (stage-3 gathers are collective); rank 0 writes. */
-export function saveAdapter(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, baseDir: string, outDir: string, writer: boolean): void {
+export function saveAdapter(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, baseDir: string, outDir: string, writer: boolean, trained: TrainingRecord): void {
   const values = new Map<LoraTarget, { a: Float32Array; b: Float32Array }>();
   engine.forEachWholeUnit((views, unit) => {
     if (!writer) return;
     for (const t of run.targets) if (unitOf(engine.table, t.a) === unit) values.set(t, adapterTensorValues(t, run.cfg.r, views));
   });
-  if (writer) writeAdapterDir(outDir, { cfg: run.cfg, targets: run.targets, values, baseModel: resolve(baseDir), conv1d: spec.layout === 'telechat-52b' });
+  if (writer) writeAdapterDir(outDir, { cfg: run.cfg, targets: run.targets, values, baseModel: resolve(baseDir), conv1d: spec.layout === 'telechat-52b', trained });
 }
 
 /**
@@ -126,8 +127,8 @@ export function saveAdapter(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, b
  * exportFinal; every rank must call it. A pretrained base is merged from its files instead
  * (checkpoint/lora_merge.ts, as telechat-export does).
  */
-export function exportMerged(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null): string[] {
-  const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, ...(dtype ? { dtype } : {}) }) : null;
+export function exportMerged(engine: ZeroEngine, run: LoraRun, spec: ModelSpec, baseDir: string, target: string, writer: boolean, dtype: ExportDtype | null, trained: TrainingRecord): string[] {
+  const w = writer ? new HfExportWriter(baseDir, target, spec, { overwrite: true, trained, ...(dtype ? { dtype } : {}) }) : null;
   const baseTable = engine.baseTable!;
   return streamExport<[ParamViews, ParamViews, UnitRange]>(w, (visit) => engine.forEachWholeLoraUnit(visit), (writer, base, adapters, unit) =>
     writeMergedUnit(writer, run, baseTable, base, adapters, unit));

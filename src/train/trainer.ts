@@ -5,6 +5,8 @@
 import { join, resolve } from 'node:path';
 import { loadHfWeights } from '../checkpoint/hf.js';
 import { mergeAdapter } from '../checkpoint/lora_merge.js';
+import type { TrainingRecord } from '../checkpoint/training_record.js';
+import { TEMPLATES, type TemplateName } from '../data/templates.js';
 import { readAdapterConfig } from '../checkpoint/peft.js';
 import { unitList } from '../checkpoint/zero_state.js';
 import { resolvedConfigJson, type ResolvedConfig } from '../config/index.js';
@@ -187,11 +189,16 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
   // model.dtype, else: a pretrained base keeps its dtype (as HF save_pretrained of the base
   // would); a random init is saved in the training dtype
   const hfDtype = cfg.model.dtype ?? (source.init === 'random' ? cfg.run.precision : null);
+  // what inference needs beyond the weights: the template the rows were built with and the length
+  // the rotary tables were evaluated at (checkpoint/training_record.ts)
+  const template = reader.manifest.template;
+  if (!(TEMPLATES as readonly string[]).includes(template)) throw new Error(`${reader.dir}: manifest template ${JSON.stringify(template)} is none of ${TEMPLATES.join(', ')}`);
+  const trained: TrainingRecord = { chat_template: template as TemplateName, max_seq_len: cfg.training.max_seq_len };
   const save = (step: number): void => {
     saveCheckpoint(
       {
-        engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, hfDtype, saveTotalLimit: cfg.training.save_total_limit,
-        ...(lora ? { lora: { units: loraUnitList(source.spec, lora), writeAdapter: (d: string) => saveAdapter(engine, lora, source.spec, source.dir, d, isRank0) } } : {}),
+        engine, spec: source.spec, baseDir: source.dir, outDir, isRank0, hfDtype, trained, saveTotalLimit: cfg.training.save_total_limit,
+        ...(lora ? { lora: { units: loraUnitList(source.spec, lora), writeAdapter: (d: string) => saveAdapter(engine, lora, source.spec, source.dir, d, isRank0, trained) } } : {}),
       },
       {
         format: 'telechat-trainer-state', version: 1, step, epoch: sampler.position(step - 1).epoch, samples: step * cfg.train_batch_size,
@@ -342,13 +349,13 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
     if (summary.stoppedBy === null) {
       if (lastSaved !== endStep) save(endStep);
       if (lora) {
-        saveAdapter(engine, lora, source.spec, source.dir, join(outDir, 'adapter'), isRank0);
+        saveAdapter(engine, lora, source.spec, source.dir, join(outDir, 'adapter'), isRank0, trained);
         // a pretrained base is merged from its own files, as telechat-export merges: the engine's
         // copy is in the training dtype, which bf16 would have rounded. A random base exists only here.
-        if (source.init === 'random') exportMerged(engine, lora, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+        if (source.init === 'random') exportMerged(engine, lora, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype, trained);
         else if (isRank0) mergeAdapter(join(outDir, 'adapter'), source.dir, join(outDir, 'final'), hfDtype, (m) => log.line(`warning: ${m}`), true);
       } else {
-        exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype);
+        exportFinal(engine, source.spec, source.dir, join(outDir, 'final'), isRank0, hfDtype, trained);
       }
       observer?.finished(endStep);
     }
