@@ -59,9 +59,10 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     const r = await exportCli(['--model', src, '--output', out]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^wrote .*fp32: model\.safetensors, config\.json, generation_config\.json, tokenizer\.model, tokenizer_config\.json\n$/);
+    // a run's final/: its telechat_training.json (template, trained length) travels too
+    expect(r.stdout).toMatch(/^wrote .*fp32: model\.safetensors, config\.json, generation_config\.json, telechat_training\.json, tokenizer\.model, tokenizer_config\.json\n$/);
     expectTensors(out, 'F32', (a, name) => a.readBytes(name));
-    for (const f of ['config.json', 'generation_config.json', 'tokenizer.model', 'tokenizer_config.json']) {
+    for (const f of ['config.json', 'generation_config.json', 'telechat_training.json', 'tokenizer.model', 'tokenizer_config.json']) {
       expect(readFileSync(join(out, f)).equals(readFileSync(join(src, f))), f).toBe(true);
     }
     loadsBack(out);

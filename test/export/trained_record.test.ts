@@ -9,6 +9,8 @@
 //   - llama.cpp running that GGUF gives the next-token distributions of our own fp32 forward at
 //     max_seq_len 256 (the frequencies training used) over 200 teacher-forced positions, past
 //     training_seqlen: max |p_llama.cpp - p_ours| <= 1e-4, gguf_parity.test.ts's tolerance
+//   - a LoRA run over that final/ with the third template (telechat-52b) records its own in its
+//     adapter dirs and merged final/, and GGUFs of either (merged on the way) say so
 //   - a record of the default case (config's template, max_seq_len <= training_seqlen) gives a
 //     GGUF byte-identical to one of a dir without a record; a malformed record is one error
 import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { loadTokenizer } from '../../src/data/tokenizer.js';
 import { jinjaChatTemplate } from '../../src/gguf/chat_template.js';
 import { exportGguf } from '../../src/gguf/export.js';
 import { checkGguf } from '../../src/gguf/reader.js';
-import { CheckpointCanonicalSource, HfCanonicalSource, type CanonicalSource } from '../../src/gguf/sources.js';
+import { CheckpointCanonicalSource, HfCanonicalSource, LoraMergedSource, type CanonicalSource } from '../../src/gguf/sources.js';
 import { ropeParams } from '../../src/model/rope.js';
 import { TelechatModel } from '../../src/model/model.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';
@@ -129,6 +131,27 @@ describe('a run records its chat template and trained length', () => {
       }
     } finally {
       await model.dispose();
+    }
+  }, 120_000);
+
+  it('a LoRA run records its own: in adapter/ and the checkpoint\'s, in the merged final/, in GGUFs of either', async () => {
+    // over the run above (whose final/ records telechat at 256), with the third template at 128
+    const data = join(tmp.dir, 'data-52b');
+    await buildDataset({ input: 'data/sample-conversations.jsonl', tokenizerDir: final, output: data, maxSeqLen: 128, template: 'telechat-52b', seed: 1 });
+    const lora = join(tmp.dir, 'lora');
+    const cfg = { ...zeroConfig(0, 12, 1, 4, {}, { max_seq_len: 128, save_steps: 0 }), lora: { r: 2, lora_alpha: 4, target_modules: ['query', 'key_value'] } };
+    await runTrain({ modelConfig: '', data, model: final }, lora, 1, cfg, 29791);
+    const record = { format: 'telechat-training', version: 1, chat_template: 'telechat-52b', max_seq_len: 128 };
+    for (const dir of [join(lora, 'adapter'), join(lora, 'checkpoint-000004', 'adapter'), join(lora, 'final')]) {
+      expect(JSON.parse(readFileSync(join(dir, TRAINING_RECORD_FILE), 'utf8')), dir).toEqual(record);
+    }
+    expect(JSON.parse(readFileSync(join(lora, 'final', 'tokenizer_config.json'), 'utf8'))).toEqual({ ...baseTokConfig, chat_template: jinjaChatTemplate('telechat-52b') });
+    const spec = loadHfSpec(final);
+    for (const [name, src] of [['lora-final', new HfCanonicalSource(join(lora, 'final'))], ['lora-ckpt', new LoraMergedSource(join(lora, 'adapter'), null, () => {})]] as const) {
+      const md = checkGguf(exportFrom(src, `${name}.gguf`)).metadata;
+      expect(md.get('telechat.chat_format'), name).toBe('telechat-52b');
+      expect(md.get('llama.context_length'), name).toBe(spec.rope.trainingSeqlen);
+      expect(md.get('llama.rope.freq_base'), name).toBe(Math.fround(ropeParams(spec.rope, spec.headDim, 128).base));
     }
   }, 120_000);
 
