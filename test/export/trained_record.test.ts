@@ -6,6 +6,7 @@
 //     template as tokenizer_config.json's chat_template (the shipped file's telechat2 one replaced)
 //   - a GGUF of final/ or of the checkpoint says telechat (chat_template and chat_format), and
 //     context_length 256 with the NTK base at 256
+//   - telechat-chat on the run dir converts final/ into a GGUF that says telechat
 //   - llama.cpp running that GGUF gives the next-token distributions of our own fp32 forward at
 //     max_seq_len 256 (the frequencies training used) over 200 teacher-forced positions, past
 //     training_seqlen: max |p_llama.cpp - p_ours| <= 1e-4, gguf_parity.test.ts's tolerance
@@ -13,7 +14,7 @@
 //     adapter dirs and merged final/, and GGUFs of either (merged on the way) say so
 //   - a record of the default case (config's template, max_seq_len <= training_seqlen) gives a
 //     GGUF byte-identical to one of a dir without a record; a malformed record is one error
-import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
@@ -33,7 +34,7 @@ import { DType } from '../../src/native/tensor.js';
 import { GGUF_LAYOUTS } from '../helpers/gguf_fixture.js';
 import { loadGguf, sampleConversations, softmax } from '../helpers/llama.js';
 import { makeTmpDir } from '../helpers/tmp.js';
-import { runTrain, zeroConfig } from '../helpers/train_fixture.js';
+import { runAsync, runTrain, zeroConfig } from '../helpers/train_fixture.js';
 
 const tmp = makeTmpDir('trained-record');
 afterAll(() => tmp.cleanup());
@@ -88,6 +89,19 @@ describe('a run records its chat template and trained length', () => {
       expect(md.get('llama.rope.freq_base')).toBe(Math.fround(want.base));
     }
   });
+
+  it('telechat-chat on the run dir answers from a conversion of final/ in the trained template (the key its session reads)', async () => {
+    const home = join(tmp.dir, 'home');
+    mkdirSync(home);
+    const r = await runAsync(['dist/cli/chat.js', out, '--prompt', 'hello', '--max-tokens', '2', '--temperature', '0', '--cpu', '--threads', '1'], { HOME: home });
+    expect(r.status, r.stderr).toBe(0);
+    const cache = join(home, '.cache', 'telechat-train', 'gguf');
+    const files = readdirSync(cache).filter((f) => f.endsWith('.gguf'));
+    expect(files).toHaveLength(1);
+    const md = checkGguf(join(cache, files[0]!)).metadata;
+    expect(md.get('telechat.chat_format')).toBe('telechat');
+    expect(md.get('llama.context_length')).toBe(MAX_SEQ_LEN);
+  }, 120_000);
 
   it(`llama.cpp matches our forward at max_seq_len ${MAX_SEQ_LEN} over ${POSITIONS} positions`, async () => {
     const spec = loadHfSpec(final);
