@@ -16,6 +16,7 @@
 //     GGUF byte-identical to one of a dir without a record; a malformed record is one error
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Token } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadHfSpec, loadHfWeights } from '../../src/checkpoint/hf.js';
 import { TRAINING_RECORD_FILE } from '../../src/checkpoint/training_record.js';
@@ -126,7 +127,7 @@ describe('a run records its chat template and trained length', () => {
       const ctx = await model.createContext({ contextSize: MAX_SEQ_LEN, batchSize: MAX_SEQ_LEN, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', flashAttention: false, threads: 1 });
       try {
         const options = { temperature: 1, topK: spec.vocab, topP: 1, minP: 0 };
-        const res = await ctx.getSequence().controlledEvaluate(ids.map((t) => [t, { generateNext: { probabilities: true, options } }]));
+        const res = await ctx.getSequence().controlledEvaluate(ids.map((t) => [t as Token, { generateNext: { probabilities: true, options } }]));
         let worst = 0;
         let worstBefore = 0;
         res.forEach((r, p) => {
