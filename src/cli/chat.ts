@@ -13,9 +13,9 @@ async function main(): Promise<void> {
     .scriptName('telechat-chat')
     .usage(
       '$0 MODEL [--prompt TEXT] [--system TEXT] [--max-tokens N] [--temperature T] [--seed N]\n\n' +
-        'Chats with a TeleChat model in llama.cpp, with the model\'s chat template; answers stream as they are generated and end at the model\'s end of turn. ' +
+        'Chats with a TeleChat model in llama.cpp, in the chat template it was trained with (recorded by telechat-train, else its config\'s); answers stream as they are generated and end at the model\'s end of turn. ' +
         'MODEL is a .gguf (telechat-export --format gguf), an HF TeleChat dir, or a training output dir (its final/); directories are converted once to an fp16 GGUF cached under ~/.cache/telechat-train/gguf (one file per directory: a conversion for a changed model or a rebuilt telechat-train deletes the older file). ' +
-        'An answer also stops where the model\'s context (its training length, at most 8192 tokens) is full: it gets at most --max-tokens, and never more than the context leaves after the prompt (a line on stderr says so when that cut it); in a chat the oldest turns are forgotten first to leave room for --max-tokens, and a question too long to leave room for one answer token is an error. ' +
+        'An answer also stops where the model\'s context (the length it was trained at, at most 8192 tokens) is full: it gets at most --max-tokens, and never more than the context leaves after the prompt (a line on stderr says so when that cut it); in a chat the oldest turns are forgotten first to leave room for --max-tokens, and a question too long to leave room for one answer token is an error. ' +
         'Runs on the GPU where llama.cpp finds one, else on the CPU. Without --prompt: an interactive chat (/reset forgets the conversation, /exit, /quit or Ctrl-D quits).',
     )
     .positional('MODEL', { type: 'string', describe: 'a .gguf file, an HF dir or an output dir' })
