@@ -20,7 +20,7 @@ import { temporaryBeside } from './temporaries.js';
 import { outputDirProblem } from './output_path.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
-import { tokenizerConfigWithTemplate, TRAINING_RECORD_FILE, trainingRecordJson, type TrainingRecord } from './training_record.js';
+import { keepsBaseTemplate, tokenizerConfigWithTemplate, TRAINING_RECORD_FILE, trainingRecordJson, type TrainingRecord } from './training_record.js';
 
 export type ExportDtype = 'fp32' | 'fp16' | 'bf16';
 
@@ -203,9 +203,11 @@ export class HfExportWriter {
       this.writeConfig();
       written.push('config.json');
       const trained = this.options.trained;
-      // a trained model's template replaces the base's, also a chat_template.jinja / .json (which
-      // newer transformers read before tokenizer_config.json's key)
-      const replaced = (file: string): boolean => trained !== undefined && (file === 'tokenizer_config.json' || file === TRAINING_RECORD_FILE || /^chat_template\./.test(file));
+      // a template other than the base's replaces the base's, also a chat_template.jinja / .json
+      // (which newer transformers read before tokenizer_config.json's key); the base's own stays
+      const ownTemplate = trained !== undefined && keepsBaseTemplate(this.baseDir, trained.chat_template);
+      const replaced = (file: string): boolean => trained !== undefined && (file === TRAINING_RECORD_FILE ||
+        (!ownTemplate && (file === 'tokenizer_config.json' || /^chat_template\./.test(file))));
       for (const file of readdirSync(this.baseDir).sort()) {
         const src = join(this.baseDir, file);
         if (file === 'config.json' || replaced(file) || !CARRIED_FILE.test(file) || !statSync(src).isFile()) continue;
@@ -214,9 +216,12 @@ export class HfExportWriter {
         written.push(file);
       }
       if (trained) {
-        this.writeText('tokenizer_config.json', tokenizerConfigWithTemplate(this.baseDir, trained.chat_template));
+        if (!ownTemplate) {
+          this.writeText('tokenizer_config.json', tokenizerConfigWithTemplate(this.baseDir, trained.chat_template));
+          written.push('tokenizer_config.json');
+        }
         this.writeText(TRAINING_RECORD_FILE, trainingRecordJson(trained));
-        written.push('tokenizer_config.json', TRAINING_RECORD_FILE);
+        written.push(TRAINING_RECORD_FILE);
       }
       fsyncPath(this.tmpDir);
       this.moveIntoPlace();

@@ -7,7 +7,7 @@
 // GGUF export (and so telechat-chat) reads the record; without one it falls back to the config.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TEMPLATES, type TemplateName } from '../data/templates.js';
+import { TEMPLATES, templateFromConfig, type TemplateName } from '../data/templates.js';
 import { jinjaChatTemplate } from '../gguf/chat_template.js';
 import { CheckpointError } from './hf.js';
 
@@ -64,4 +64,34 @@ export function tokenizerConfigWithTemplate(baseDir: string, template: TemplateN
     if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new CheckpointError(`${path}: not a JSON object`);
   }
   return JSON.stringify({ ...config, chat_template: jinjaChatTemplate(template) }, null, 2) + '\n';
+}
+
+/**
+ * Whether the base's own chat template files (tokenizer_config.json's `chat_template`,
+ * chat_template.jinja / .json) stay as they are in a dir the run writes: when the run trained in
+ * the template the base is served with (its own record's, else the one its config implies) and
+ * the base carries one. Tele-AI's own Jinja (tool calls and all) is then kept, and the file is not
+ * rewritten; otherwise tokenizer_config.json gets the trained template's Jinja.
+ */
+export function keepsBaseTemplate(baseDir: string, trained: TemplateName): boolean {
+  let served = readTrainingRecord(baseDir)?.chat_template;
+  if (served === undefined) {
+    const configPath = join(baseDir, 'config.json');
+    if (!existsSync(configPath)) return false;
+    try {
+      served = templateFromConfig(JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>);
+    } catch {
+      return false;
+    }
+  }
+  if (served !== trained) return false;
+  if (existsSync(join(baseDir, 'chat_template.jinja')) || existsSync(join(baseDir, 'chat_template.json'))) return true;
+  const tokPath = join(baseDir, 'tokenizer_config.json');
+  if (!existsSync(tokPath)) return false;
+  try {
+    const t = (JSON.parse(readFileSync(tokPath, 'utf8')) as Record<string, unknown>).chat_template;
+    return typeof t === 'string' || Array.isArray(t);
+  } catch {
+    return false;
+  }
 }

@@ -65,6 +65,9 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     for (const f of ['config.json', 'generation_config.json', 'telechat_training.json', 'tokenizer.model', 'tokenizer_config.json']) {
       expect(readFileSync(join(out, f)).equals(readFileSync(join(src, f))), f).toBe(true);
     }
+    // the run trained in the base's own template (telechat2, as its config says): the base's
+    // tokenizer_config.json, with its own chat_template, is carried as it is, not rewritten
+    expect(readFileSync(join(src, 'tokenizer_config.json')).equals(readFileSync('data/tiny-model/tokenizer_config.json'))).toBe(true);
     loadsBack(out);
   });
 
