@@ -283,7 +283,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         const res = engine.step({ step: step + 1, lr, betas: scheduler.betas, maxGradNorm: cfg.gradient_clipping, lossScale });
         gradNorm = res.gradNorm;
         if (res.overflow) skipped = 'overflow';
-        if (cfg.fp16.enabled) scaler.update(res.overflow);
+        if (cfg.fp16.enabled) scaler.update(res.overflow, step + 1);
       }
       // a step that applied no update (an fp16 overflow, a non-finite loss, no label tokens) leaves
       // the schedule where it is, as DeepSpeed's engine (and HF's Trainer under amp) do for an overflow

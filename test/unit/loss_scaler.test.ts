@@ -13,7 +13,7 @@ function trace(cfg: Fp16Config, overflows: boolean[]): number[] {
   const scales: number[] = [];
   for (const o of overflows) {
     scales.push(s.scale);
-    s.update(o);
+    s.update(o, 1);
   }
   scales.push(s.scale);
   return scales;
@@ -27,7 +27,8 @@ describe('LossScaler (DeepSpeed semantics)', () => {
   });
 
   it('never goes below min_loss_scale', () => {
-    expect(trace({ ...base, hysteresis: 1 }, [true, true, true, true])).toEqual([16, 8, 4, 2, 2]);
+    // DeepSpeed: max(scale / 2, min_scale), so a minimum that is no power of two is reached exactly
+    expect(trace({ ...base, hysteresis: 1, min_loss_scale: 3 }, [true, true, true])).toEqual([16, 8, 4, 3]);
   });
 
   it('without consecutive_hysteresis the budget refills only at a window boundary; with it, after any clean step', () => {
@@ -35,6 +36,28 @@ describe('LossScaler (DeepSpeed semantics)', () => {
     expect(trace(base, [true, false, true])).toEqual([16, 16, 16, 8]);
     // consecutive: the clean step refills hysteresis to 2, so the next overflow is absorbed
     expect(trace({ ...base, consecutive_hysteresis: true }, [true, false, true])).toEqual([16, 16, 16, 16]);
+  });
+
+  it('an overflow at min_loss_scale with no hysteresis left stops the run, as DeepSpeed raises', () => {
+    // DeepSpeed's DynamicLossScaler (raise_error_at_min_scale, on in every ZeRO stage): 16 -> 8 -> 4 -> 2
+    // (min), then an overflow at 2 raises "Current loss scale already at minimum"; skipping every step
+    // after that would end with exit 0 and untrained weights
+    const s = new LossScaler({ ...base, hysteresis: 1 });
+    for (const _ of [1, 2, 3]) s.update(true, 1);
+    expect(s.scale).toBe(2);
+    expect(() => s.update(true, 7)).toThrow(
+      /^step 7: the gradients overflowed at the minimum fp16 loss scale 2 \(fp16.min_loss_scale\); stopping, as DeepSpeed does/,
+    );
+  });
+
+  it('at min_loss_scale, hysteresis still absorbs an overflow before the run stops; a static scale never stops it', () => {
+    const s = new LossScaler({ ...base, initial_scale_power: 1 }); // starts at the minimum 2, hysteresis 2
+    s.update(true, 1); // absorbed (hysteresis 2 -> 1)
+    expect(s.scale).toBe(2);
+    expect(() => s.update(true, 2)).toThrow(/minimum fp16 loss scale 2/);
+    // a static scale never stops the run: DeepSpeed's static LossScaler skips and goes on
+    const st = new LossScaler({ ...base, loss_scale: 1 });
+    for (const _ of [1, 2, 3]) expect(() => st.update(true, 1)).not.toThrow();
   });
 
   it('a static loss_scale never changes', () => {
