@@ -6,6 +6,7 @@ import { isAbsolute, join, normalize, sep } from 'node:path';
 import { inferBatch } from './batch.js';
 import { ConfigError, show, type Warnings } from './errors.js';
 import { CONFIG } from './schema.js';
+import type { ObjectSpec } from './spec.js';
 import type { Json, JsonObject, Origin } from './validate.js';
 import type {
   AdamParams,
@@ -115,6 +116,7 @@ export function resolveConfig(
   bf16['enabled'] = auto(bf16['enabled'], hf.bf16);
   if (fp16['enabled'] && bf16['enabled']) fail('bf16.enabled', '"fp16.enabled" and "bf16.enabled" are both true; enable at most one');
   const precision: DTypeName = fp16['enabled'] ? 'fp16' : bf16['enabled'] ? 'bf16' : 'fp32';
+  warnIdleLossScaling(cfg['fp16'] as JsonObject, precision, origin, warnings);
 
   // Batch triple: "auto" takes the HF per-device batch and accumulation; "auto" global batch is
   // their product times the world size (HF fills train_batch_size the same way).
@@ -215,6 +217,30 @@ export function resolveConfig(
 }
 
 type Fail = (path: string, reason: string) => never;
+
+const DYNAMIC_SCALING_KEYS = ['initial_scale_power', 'loss_scale_window', 'hysteresis', 'consecutive_hysteresis', 'min_loss_scale'];
+
+/**
+ * fp16 loss-scale keys that cannot act get a warning naming them (DeepSpeed ignores them
+ * silently): all of them when fp16 is off, the dynamic scaler's beside a static loss_scale. Only
+ * values other than DeepSpeed's defaults say something; an "enabled": "auto" block is meant for
+ * either precision (LLaMA-Factory's configs tune it for the fp16 case), so it stays quiet.
+ */
+function warnIdleLossScaling(given: JsonObject, precision: DTypeName, origin: Origin, warnings: Warnings): void {
+  if (given['enabled'] === 'auto') return;
+  const spec = CONFIG.fields['fp16'] as ObjectSpec;
+  const said = (key: string): boolean => given[key] !== (spec.fields[key] as { default: unknown }).default;
+  const warn = (key: string, why: string): number => warnings.push(`${origin(`fp16.${key}`)}: "fp16.${key}": ${show(given[key])} has no effect in telechat-train (${why})`);
+  if (precision !== 'fp16') {
+    for (const key of ['loss_scale', ...DYNAMIC_SCALING_KEYS]) {
+      if (said(key)) warn(key, `fp16 loss scaling only applies when "fp16.enabled" is true; it is false, the run is ${precision}`);
+    }
+  } else if (given['loss_scale'] !== 0) {
+    for (const key of DYNAMIC_SCALING_KEYS) {
+      if (said(key)) warn(key, `it tunes dynamic loss scaling, and "fp16.loss_scale" ${show(given['loss_scale'])} is a static scale`);
+    }
+  }
+}
 
 /** A relative path naming a file below its base dir: not empty, absolute, a dir ("x/", "."), or climbing out (".."). */
 function isInsideRelative(path: string): boolean {

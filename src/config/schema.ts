@@ -19,7 +19,7 @@ const fp16 = obj({
   enabled: bool(false, { auto: true }), // "auto" -> --fp16 flag, else off (HF default)
   auto_cast: bool(false, { inert: 'the inputs are token ids; activations are fp16 in fp16 mode either way' }),
   loss_scale: num(0, { min: 0 }), // 0 = dynamic loss scaling; > 0 = static scale
-  initial_scale_power: int(16, { min: 0 }), // dynamic scale starts at 2^16
+  initial_scale_power: int(16, { min: 0, max: 1023 }), // dynamic scale starts at 2^16; 2^1024 is infinite in a double and could never halve to a finite scale
   loss_scale_window: int(1000, { above: 0 }), // clean steps before the scale doubles
   hysteresis: int(2, { above: 0 }), // overflows tolerated before the scale halves
   consecutive_hysteresis: bool(false), // refill hysteresis on every clean step
@@ -221,7 +221,7 @@ const offloadOptimizer = obj({
   ratio: num(1.0, { min: 0, max: 1, inert: 'with device "cpu" the whole optimizer state is offloaded (no partial offload)' }),
   super_offload: bool(false, { unsupported: 'SuperOffload is not implemented; use device "cpu"' }),
   cpuadam_cores_perc: num(0.8, { min: 0, max: 1, inert: 'the CPU Adam uses OMP_NUM_THREADS threads' }),
-});
+}, { nullable: true }); // null = no offload, as DeepSpeed's Optional block
 
 const offloadParam = obj({
   device: offloadDevice,
@@ -230,7 +230,7 @@ const offloadParam = obj({
   buffer_size: int(1e8, { above: 0, inert: NVME_ONLY }),
   max_in_cpu: int(1e9, { min: 0, inert: NVME_ONLY }),
   pin_memory: bool(false, { inert: PAGEABLE }),
-});
+}, { nullable: true }); // null = no offload, as DeepSpeed's Optional block
 
 // The stage3_* keys only matter at stage 3. Below it, "auto" and DeepSpeed's defaults stay quiet
 // (TeleChat's and LLaMA-Factory's stage-1/2 configs carry them); another value is warned about.

@@ -63,6 +63,8 @@ export interface ObjectSpec {
   kind: 'object';
   fields: Record<string, Spec>;
   optional?: boolean;
+  /** null stands for the block left out (DeepSpeed's Optional blocks: "offload_param": null). */
+  nullable?: boolean;
   /** Other names accepted for a field (DeepSpeed's pydantic aliases and deprecated names). */
   aliases?: Record<string, { to: string; deprecated?: boolean }>;
 }

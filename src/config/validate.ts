@@ -120,7 +120,8 @@ export class Validator {
     }
   }
 
-  object(spec: ObjectSpec, v: unknown, path: string): JsonObject {
+  object(spec: ObjectSpec, v0: unknown, path: string): JsonObject {
+    const v = v0 === null && spec.nullable ? {} : v0;
     if (!isObject(v)) this.fail(path, `key "${path}" expects ${describe(spec)}, got ${show(v)}`);
     const renamed: Record<string, unknown> = {};
     const writtenAs: Record<string, string> = {};

@@ -368,3 +368,40 @@ describe("the lora section takes PEFT's LoraConfig(...).to_dict()", () => {
     expect(w).toHaveLength(5);
   });
 });
+
+describe('fp16 loss-scale keys that cannot act', () => {
+  const tuned = { initial_scale_power: 12, loss_scale_window: 500, hysteresis: 4, consecutive_hysteresis: true, min_loss_scale: 2 };
+
+  it('with fp16 off ("enabled": false or no enabled), a value other than the default warns that fp16 is off', () => {
+    for (const fp16 of [{ enabled: false, loss_scale: 128, ...tuned }, { loss_scale: 128, ...tuned }]) {
+      const w = warningsOf({ ...ok, bf16: { enabled: true }, fp16 });
+      const keys: [string, string][] = [['loss_scale', '128'], ['initial_scale_power', '12'], ['loss_scale_window', '500'], ['hysteresis', '4'], ['consecutive_hysteresis', 'true'], ['min_loss_scale', '2']];
+      expect(w).toEqual(keys.map(([k, v]) => `test.json: "fp16.${k}": ${v} has no effect in telechat-train (fp16 loss scaling only applies when "fp16.enabled" is true; it is false, the run is bf16)`));
+    }
+  });
+
+  it('"enabled": "auto" (a config meant for either precision) and the defaults stay quiet', () => {
+    expect(warningsOf({ ...ok, fp16: { enabled: 'auto', loss_scale: 0, ...tuned } })).toEqual([]);
+    expect(warningsOf({ ...ok, fp16: { enabled: false, loss_scale: 0, initial_scale_power: 16, loss_scale_window: 1000, hysteresis: 2, consecutive_hysteresis: false, min_loss_scale: 1 } })).toEqual([]);
+    expect(warningsOf({ ...ok, fp16: { enabled: true, ...tuned } })).toEqual([]);
+  });
+
+  it('a static loss_scale makes the dynamic scaler\'s keys warn, naming the static scale', () => {
+    expect(warningsOf({ ...ok, fp16: { enabled: true, loss_scale: 128, initial_scale_power: 12, hysteresis: 2 } })).toEqual([
+      'test.json: "fp16.initial_scale_power": 12 has no effect in telechat-train (it tunes dynamic loss scaling, and "fp16.loss_scale" 128 is a static scale)',
+    ]);
+  });
+
+  it('an initial scale a double cannot hold is refused: 2^1024 is infinite and could never halve to a finite scale', () => {
+    expect(refusal({ ...ok, fp16: { enabled: true, initial_scale_power: 1024 } })).toBe('test.json: key "fp16.initial_scale_power" expects an integer >= 0 and <= 1023, got 1024');
+    expect(warningsOf({ ...ok, fp16: { enabled: true, initial_scale_power: 1023 } })).toEqual([]);
+  });
+});
+
+describe('offload blocks given as null', () => {
+  it('"offload_optimizer": null and "offload_param": null mean no offload, as DeepSpeed reads them (Optional, default None)', () => {
+    const { config: c, warnings } = resolveConfigObject({ ...ok, zero_optimization: { stage: 3, offload_optimizer: null, offload_param: null } }, 'test.json');
+    expect([c.zero_optimization.offload_optimizer.device, c.zero_optimization.offload_param.device]).toEqual(['none', 'none']);
+    expect(warnings).toEqual([]);
+  });
+});
