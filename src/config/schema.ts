@@ -302,6 +302,12 @@ export const ZERO: ObjectSpec = obj(
 // ---- our sections ----------------------------------------------------------------------
 
 export const DTYPES = ['fp32', 'bf16', 'fp16'] as const;
+// DeepSpeed's DtypeEnum (runtime/config.py) names each dtype several ways; data_types.grad_accum_dtype takes them all
+const DTYPE_SYNONYMS = {
+  float32: 'fp32', float: 'fp32', 'torch.float32': 'fp32',
+  bfloat16: 'bf16', 'torch.bfloat16': 'bf16',
+  float16: 'fp16', half: 'fp16', 'torch.float16': 'fp16',
+} as const;
 export const PARAM_KINDS = ['embedding', 'matrix', 'norm', 'bias'] as const;
 
 const model = obj({
@@ -424,8 +430,9 @@ export const CONFIG: ObjectSpec = obj(
     prescale_gradients: bool(false, { inert: SUMS }),
     gradient_predivide_factor: num(1, { above: 0, inert: SUMS }),
     // null = the training dtype; a warning (resolve.ts) when it differs from the reduction dtype
-    communication_data_type: oneOf(DTYPES, null, { nullable: true }),
-    seq_parallel_communication_data_type: oneOf(DTYPES, 'fp32', { inert: NO_SP }),
+    // DeepSpeed lower-cases both before matching fp32 / fp16 / bf16
+    communication_data_type: oneOf(DTYPES, null, { nullable: true, ignoreCase: true }),
+    seq_parallel_communication_data_type: oneOf(DTYPES, 'fp32', { ignoreCase: true, inert: NO_SP }),
     zero_allow_untested_optimizer: bool(false, { asIf: true, inert: 'both optimizers (Adam, AdamW) work with every ZeRO stage' }),
     zero_force_ds_cpu_optimizer: bool(true, { inert: 'offloaded optimizer states always use the CPU Adam' }),
     memory_breakdown: bool(false, { inert: 'metrics.jsonl reports memory per category ("mem") every step' }),
@@ -458,7 +465,7 @@ export const CONFIG: ObjectSpec = obj(
       checkpoint_serialization: bool(true, { inert: 'checkpoints are safetensors files, not torch.save pickles' }),
       writer: passthrough('each rank writes its safetensors shard with ordinary file I/O; DeepSpeed\'s FastPersist writer settings do not change what is saved'),
     }),
-    data_types: obj({ grad_accum_dtype: oneOf(DTYPES, null, { nullable: true }) }), // null = fp32
+    data_types: obj({ grad_accum_dtype: oneOf(DTYPES, null, { nullable: true, synonyms: DTYPE_SYNONYMS }) }), // null = fp32
     // DeepSpeed blocks kept verbatim in resolved-config.json under "ignored", with a warning.
     // Logging and profiling do not change training, so they are accepted; a block that would
     // (autotuning, elasticity, apex amp, ...) or that needs a network service is refused when

@@ -45,6 +45,8 @@ export interface StringSpec extends Common {
   /** Allowed values; matched case-insensitively when `ignoreCase`, stored as listed here. */
   oneOf?: readonly string[];
   ignoreCase?: boolean;
+  /** Other spellings of `oneOf` values, stored as the value they name (DeepSpeed's DtypeEnum: "bfloat16" = "bf16"). */
+  synonyms?: Readonly<Record<string, string>>;
   default: string | null;
 }
 

@@ -102,7 +102,8 @@ export class Validator {
       case 'string': {
         if (typeof v !== 'string') return typeError();
         if (!spec.oneOf) return v;
-        const hit = spec.oneOf.find((o) => (spec.ignoreCase ? o.toLowerCase() === v.toLowerCase() : o === v));
+        const named = spec.synonyms?.[v] ?? v;
+        const hit = spec.oneOf.find((o) => (spec.ignoreCase ? o.toLowerCase() === named.toLowerCase() : o === named));
         return hit ?? typeError();
       }
       case 'array': {

@@ -405,3 +405,20 @@ describe('offload blocks given as null', () => {
     expect(warnings).toEqual([]);
   });
 });
+
+describe("DeepSpeed's dtype spellings", () => {
+  it('communication_data_type and seq_parallel_communication_data_type in any case (DeepSpeed lower-cases them)', () => {
+    const { config: c } = resolveConfigObject({ ...ok, communication_data_type: 'FP32', seq_parallel_communication_data_type: 'Fp32' }, 'test.json');
+    expect([c.communication_data_type, c.seq_parallel_communication_data_type]).toEqual(['fp32', 'fp32']);
+  });
+
+  it("data_types.grad_accum_dtype takes DeepSpeed's DtypeEnum names (float32, bfloat16, torch.float16, half, ...)", () => {
+    const cases: [string, string][] = [['float32', 'fp32'], ['float', 'fp32'], ['torch.float32', 'fp32'], ['bfloat16', 'bf16'], ['torch.bfloat16', 'bf16'], ['float16', 'fp16'], ['half', 'fp16'], ['torch.float16', 'fp16']];
+    for (const [given, want] of cases) {
+      const { config: c, warnings } = resolveConfigObject({ ...ok, data_types: { grad_accum_dtype: given } }, 'test.json');
+      expect([given, c.data_types.grad_accum_dtype, warnings]).toEqual([given, want, []]);
+    }
+    // int8 is in DtypeEnum too, but no accumulation dtype: refused naming the key
+    expect(refusal({ ...ok, data_types: { grad_accum_dtype: 'int8' } })).toMatch(/^test\.json: key "data_types\.grad_accum_dtype" expects one of "fp32", "bf16", "fp16"/);
+  });
+});
