@@ -422,3 +422,17 @@ describe("DeepSpeed's dtype spellings", () => {
     expect(refusal({ ...ok, data_types: { grad_accum_dtype: 'int8' } })).toMatch(/^test\.json: key "data_types\.grad_accum_dtype" expects one of "fp32", "bf16", "fp16"/);
   });
 });
+
+describe("DeepSpeed's un-prefixed stage-3 field names", () => {
+  it('module_granularity_threshold, use_all_reduce_for_fetch_params and allgather_sequential are read as their stage3_ keys (DeepSpeed populates by field name)', () => {
+    const w = warningsOf({ ...ok, zero_optimization: { stage: 3, module_granularity_threshold: 100, use_all_reduce_for_fetch_params: true, allgather_sequential: true } });
+    expect(w).toEqual([
+      'test.json: "zero_optimization.stage3_module_granularity_threshold": 100 has no effect in telechat-train (ZeRO gathers and reduces one model block at a time, so element-count buckets do not apply)',
+      'test.json: "zero_optimization.stage3_use_all_reduce_for_fetch_params": true has no effect in telechat-train (blocks are gathered with all-gather)',
+      'test.json: "zero_optimization.stage3_allgather_sequential": true has no effect in telechat-train (ZeRO gathers and reduces one model block at a time, so element-count buckets do not apply)',
+    ]);
+    expect(refusal({ ...ok, zero_optimization: { stage: 3, allgather_sequential: true, stage3_allgather_sequential: true } })).toBe(
+      'test.json: "zero_optimization.allgather_sequential" and "zero_optimization.stage3_allgather_sequential" are the same setting; give only one',
+    );
+  });
+});
