@@ -436,3 +436,14 @@ describe("DeepSpeed's un-prefixed stage-3 field names", () => {
     );
   });
 });
+
+describe('offload_optimizer.ratio', () => {
+  it('warns with a reason true for either device: partial offload is not implemented', () => {
+    const why = '(partial offload (DeepSpeed\'s Twin-Flow) is not implemented: device "cpu" offloads the whole optimizer state, "none" none of it)';
+    for (const device of ['none', 'cpu']) {
+      expect(warningsOf({ ...ok, zero_optimization: { stage: 3, offload_optimizer: { device, ratio: 0.3 } } }).filter((w) => w.includes('ratio'))).toEqual([
+        `test.json: "zero_optimization.offload_optimizer.ratio": 0.3 has no effect in telechat-train ${why}`,
+      ]);
+    }
+  });
+});
