@@ -68,4 +68,15 @@ describe('non-finite loss', () => {
     expect(m.map((x) => x.loss_scale)).toEqual([2 ** 40, 2 ** 39, 2 ** 38, 2 ** 37]);
     expect(new Set(m.map((x) => x.lr)).size).toBe(1);
   });
+
+  it('fp16 overflow at min_loss_scale: the run stops naming the step, as DeepSpeed raises, instead of skipping to the end', () => {
+    const out = join(tmp.dir, 'fp16-floor');
+    // 2^40 overflows, halves to 2^39 = min_loss_scale; step 2 overflows again at the minimum
+    const res = run('abort', out, { fp16: { enabled: true, initial_scale_power: 40, hysteresis: 1, min_loss_scale: 2 ** 39 } });
+    expect(res.status).toBe(1);
+    const why = /step 2: the gradients overflowed at the minimum fp16 loss scale 549755813888 \(fp16.min_loss_scale\); stopping, as DeepSpeed does/;
+    expect(res.stderr).toMatch(why);
+    expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(why);
+    expect(existsSync(join(out, 'final'))).toBe(false);
+  });
 });
