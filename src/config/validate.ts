@@ -102,7 +102,7 @@ export class Validator {
       case 'string': {
         if (typeof v !== 'string') return typeError();
         if (!spec.oneOf) return v;
-        const named = spec.synonyms?.[v] ?? v;
+        const named = spec.synonyms !== undefined && Object.hasOwn(spec.synonyms, v) ? spec.synonyms[v]! : v;
         const hit = spec.oneOf.find((o) => (spec.ignoreCase ? o.toLowerCase() === named.toLowerCase() : o === named));
         return hit ?? typeError();
       }

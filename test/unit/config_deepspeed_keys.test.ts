@@ -418,6 +418,8 @@ describe("DeepSpeed's dtype spellings", () => {
       const { config: c, warnings } = resolveConfigObject({ ...ok, data_types: { grad_accum_dtype: given } }, 'test.json');
       expect([given, c.data_types.grad_accum_dtype, warnings]).toEqual([given, want, []]);
     }
+    // a name an object inherits is no spelling of a dtype
+    expect(refusal({ ...ok, data_types: { grad_accum_dtype: 'constructor' } })).toMatch(/^test\.json: key "data_types\.grad_accum_dtype" expects one of/);
     // int8 is in DtypeEnum too, but no accumulation dtype: refused naming the key
     expect(refusal({ ...ok, data_types: { grad_accum_dtype: 'int8' } })).toMatch(/^test\.json: key "data_types\.grad_accum_dtype" expects one of "fp32", "bf16", "fp16"/);
   });
