@@ -116,6 +116,14 @@ export function resolveConfig(
   bf16['enabled'] = auto(bf16['enabled'], hf.bf16);
   if (fp16['enabled'] && bf16['enabled']) fail('bf16.enabled', '"fp16.enabled" and "bf16.enabled" are both true; enable at most one');
   const precision: DTypeName = fp16['enabled'] ? 'fp16' : bf16['enabled'] ? 'bf16' : 'fp32';
+  // TeleChat's and LLaMA-Factory's DeepSpeed files say "auto" and leave the precision to the HF
+  // Trainer's --bf16 / --fp16; here nothing fills it, so a user expecting bf16 is told
+  const autoPrecision = ['bf16', 'fp16'].filter((k) => (cfg[k] as JsonObject | undefined)?.['enabled'] === 'auto');
+  if (precision === 'fp32' && autoPrecision.length > 0) {
+    const keys = autoPrecision.map((k) => `"${k}.enabled"`).join(' and ');
+    warnings.push(`${origin(`${autoPrecision[0]}.enabled`)}: ${keys} ${autoPrecision.length > 1 ? 'are' : 'is'} "auto", which no flag fills here: ` +
+      'Hugging Face\'s default (false) applies and the run trains in fp32; set "bf16": {"enabled": true} (or --set bf16.enabled=true) to train in bf16');
+  }
   warnIdleLossScaling(cfg['fp16'] as JsonObject, precision, origin, warnings);
 
   // Batch triple: "auto" takes the HF per-device batch and accumulation; "auto" global batch is

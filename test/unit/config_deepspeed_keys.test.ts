@@ -381,9 +381,20 @@ describe('fp16 loss-scale keys that cannot act', () => {
   });
 
   it('"enabled": "auto" (a config meant for either precision) and the defaults stay quiet', () => {
-    expect(warningsOf({ ...ok, fp16: { enabled: 'auto', loss_scale: 0, ...tuned } })).toEqual([]);
+    // the loss-scale keys stay quiet; the one warning says that "auto" means fp32 here
+    expect(warningsOf({ ...ok, fp16: { enabled: 'auto', loss_scale: 0, ...tuned } })).toEqual([
+      'test.json: "fp16.enabled" is "auto", which no flag fills here: Hugging Face\'s default (false) applies and the run trains in fp32; set "bf16": {"enabled": true} (or --set bf16.enabled=true) to train in bf16',
+    ]);
     expect(warningsOf({ ...ok, fp16: { enabled: false, loss_scale: 0, initial_scale_power: 16, loss_scale_window: 1000, hysteresis: 2, consecutive_hysteresis: false, min_loss_scale: 1 } })).toEqual([]);
     expect(warningsOf({ ...ok, fp16: { enabled: true, ...tuned } })).toEqual([]);
+  });
+
+  it('TeleChat\'s and LLaMA-Factory\'s "auto" precision: one warning that the run is fp32, none once a precision is chosen', () => {
+    expect(warningsOf({ ...ok, bf16: { enabled: 'auto' }, fp16: { enabled: 'auto' } })).toEqual([
+      'test.json: "bf16.enabled" and "fp16.enabled" are "auto", which no flag fills here: Hugging Face\'s default (false) applies and the run trains in fp32; set "bf16": {"enabled": true} (or --set bf16.enabled=true) to train in bf16',
+    ]);
+    expect(warningsOf({ ...ok, bf16: { enabled: true }, fp16: { enabled: 'auto' } })).toEqual([]);
+    expect(warningsOf({ ...ok, bf16: { enabled: false }, fp16: { enabled: false } })).toEqual([]);
   });
 
   it('a static loss_scale makes the dynamic scaler\'s keys warn, naming the static scale', () => {
