@@ -16,6 +16,7 @@ import { checkLogFile, checkOutputDirPath, type OutputDirTaken, refuseEarlierRun
 import { acquireRunLock } from './run_lock.js';
 import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState, stepLogCuts } from './checkpointing.js';
 import { idlePatience } from './evaluate.js';
+import { readTrainingRecord, TRAINING_RECORD_FILE } from '../checkpoint/training_record.js';
 import { unitList } from '../checkpoint/zero_state.js';
 import { HfTensorSource } from '../checkpoint/hf.js';
 import { type LoraRun, loraUnitList, planLora } from './lora_run.js';
@@ -243,6 +244,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
     }
     const source = resolveDropout(model, config.model, warnings);
     warnings.push(...loraWarnings);
+    if (model.init === 'pretrained') warnings.push(...baseRecordWarnings(model.dir, reader.manifest.template, config.training.max_seq_len));
     let finished: string | null = null;
     if (req.resume !== null) {
       // the checkpoint must continue this run (model, dataset, global batch, its optimizer state's
@@ -330,4 +332,25 @@ function checkNoEval(cfg: ResolvedConfig, warnings: string[]): void {
   if (t.save_best) throw new Error(`"training.save_best" needs evaluation, but ${why}`);
   if (t.early_stopping_patience !== null) throw new Error(`"training.early_stopping_patience" needs evaluation, but ${why}`);
   if (t.eval_steps !== null) warnings.push(`"training.eval_steps": ${t.eval_steps} has no effect: ${why}`);
+}
+
+/**
+ * A base that is itself a fine-tune records the template and the rotary length it was trained
+ * with (telechat_training.json); a run that continues it with another one trains it away from
+ * what it is served with, so each difference is a warning naming the setting that keeps it.
+ */
+export function baseRecordWarnings(baseDir: string, template: string, maxSeqLen: number): string[] {
+  const record = readTrainingRecord(baseDir);
+  if (record === null) return [];
+  const at = join(baseDir, TRAINING_RECORD_FILE);
+  const out: string[] = [];
+  if (record.chat_template !== template) {
+    out.push(`${at}: the base was fine-tuned in the ${record.chat_template} template, and this run builds its rows in ${template}; ` +
+      `build them in it ("data.template": "${record.chat_template}", or telechat-data build --template) to keep the one it is served with`);
+  }
+  if (record.max_seq_len > maxSeqLen) {
+    out.push(`${at}: the base was fine-tuned with its rotary tables at length ${record.max_seq_len}, and this run's training.max_seq_len ${maxSeqLen} ` +
+      `evaluates them at another length (other frequencies); set "training.max_seq_len": ${record.max_seq_len} to keep them`);
+  }
+  return out;
 }

@@ -183,6 +183,20 @@ describe('a run records its chat template and trained length', () => {
     expect(b.equals(a)).toBe(true);
   });
 
+  it('a run continuing the fine-tune in another template or at a shorter length warns, naming the setting that keeps it (--dry-run too)', async () => {
+    const record = join(final, TRAINING_RECORD_FILE);
+    const dry = (extra: string[]) => runAsync(['dist/cli/train.js', '--config', 'configs/zero3.json', '--model', final, '--data', 'data/sample-conversations.jsonl',
+      '--output-dir', join(tmp.dir, 'continue'), '--dry-run', ...extra]);
+    // the config picks telechat2 and 128 rows here: both differ from the record (telechat, 256)
+    const other = await dry(['--max-seq-len', '128', '--set', 'data.max_seq_len=128']);
+    expect(other.status, other.stderr).toBe(0);
+    expect(other.stdout + other.stderr).toContain(`warning: ${record}: the base was fine-tuned in the telechat template, and this run builds its rows in telechat2; build them in it ("data.template": "telechat", or telechat-data build --template) to keep the one it is served with`);
+    expect(other.stdout + other.stderr).toContain(`warning: ${record}: the base was fine-tuned with its rotary tables at length 256, and this run's training.max_seq_len 128 evaluates them at another length (other frequencies); set "training.max_seq_len": 256 to keep them`);
+    const same = await dry(['--max-seq-len', '256', '--set', 'data.max_seq_len=256', '--set', 'data.template="telechat"']);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.stdout + same.stderr).not.toContain('the base was fine-tuned');
+  });
+
   it('a malformed record is one error naming the file and key', () => {
     const bad = join(tmp.dir, 'bad');
     cpSync(final, bad, { recursive: true });
