@@ -6,7 +6,7 @@ tokenization_utils_base.py; read, not copied):
 
 1. Registered tokens. `tokenizer_config.json`'s `added_tokens_decoder` ({id: {content, lstrip,
    rstrip, single_word, ...}}), or, when it has none, the legacy files (`special_tokens_map.json`
-   overriding the config's keys). Then every special-token attribute (bos/eos/unk/sep/pad/cls/
+   overriding the config's keys; `added_tokens.json` {content: id}, plain tokens at those ids). Then every special-token attribute (bos/eos/unk/sep/pad/cls/
    mask_token, additional_special_tokens; a string or an {"content": ...} AddedToken) not yet
    registered is added with the id of its piece in the vocabulary (strings: no strip flags).
 2. tokenize(): the text is cut at every occurrence of a registered token's content (leftmost
@@ -64,6 +64,10 @@ def registered_tokens(sp, tok_dir):
                 tokens[t[0]] = (int(idx),) + t[1:]
     else:
         config = dict(config, **_load(os.path.join(tok_dir, "special_tokens_map.json")))
+        # legacy added_tokens.json {content: id}: plain AddedTokens at the ids it gives
+        for content, idx in _load(os.path.join(tok_dir, "added_tokens.json")).items():
+            if content != "":
+                tokens[content] = (int(idx), False, False, False)
     specials = [config.get(a) for a in SPECIAL_ATTRS] + list(config.get("additional_special_tokens") or [])
     for value in specials:
         t = _as_token(value)

@@ -6,7 +6,8 @@
 // (tokenizer.json dirs need none of this: the Rust library splits on its own added_tokens.)
 //
 // Registered tokens follow transformers (>= 4.34) loading: `added_tokens_decoder` in
-// tokenizer_config.json, or, without it, special_tokens_map.json over the config's keys; then every
+// tokenizer_config.json, or, without it, special_tokens_map.json over the config's keys and the
+// legacy added_tokens.json ({content: id}); then every
 // special-token attribute (bos/eos/unk/sep/pad/cls/mask_token, additional_special_tokens) with the
 // id of its vocabulary piece. Flags (lstrip, rstrip, single_word) act as in transformers' tokenize().
 import { existsSync, readFileSync } from 'node:fs';
@@ -69,6 +70,15 @@ export function registeredTokens(
     }
   } else {
     config = { ...config, ...readJsonObject(join(dir, 'special_tokens_map.json')) };
+    // the legacy added_tokens.json ({content: id}, what older transformers saved), read only
+    // without added_tokens_decoder, as transformers does: plain tokens, no strip flags
+    const legacyPath = join(dir, 'added_tokens.json');
+    for (const [content, id] of Object.entries(readJsonObject(legacyPath) ?? {})) {
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocab.vocabSize) {
+        throw new Error(`${legacyPath}: ${JSON.stringify(content)} has id ${JSON.stringify(id)}, outside the vocabulary (size ${vocab.vocabSize})`);
+      }
+      if (content !== '') byContent.set(content, { content, id, lstrip: false, rstrip: false, singleWord: false });
+    }
   }
   const extra = Array.isArray(config.additional_special_tokens) ? config.additional_special_tokens : [];
   for (const value of [...SPECIAL_ATTRS.map((a) => config[a]), ...extra]) {

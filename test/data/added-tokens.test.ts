@@ -56,6 +56,17 @@ const VARIANTS: Record<string, string> = {
       },
     },
   }),
+  // No added_tokens_decoder: the legacy added_tokens.json registers the chat markers (as older
+  // transformers saved them), beside an eos key.
+  'added-tokens-json': dirWith('legacy-json', {
+    'tokenizer_config.json': { eos_token: '<_end>' },
+    'added_tokens.json': { '<_user>': 4, '<_bot>': 5 },
+  }),
+  // With added_tokens_decoder, transformers leaves added_tokens.json unread: "<_user>" stays text.
+  'decoder-and-json': dirWith('decoder-json', {
+    'tokenizer_config.json': { added_tokens_decoder: { '2': { content: '<_end>', lstrip: false, rstrip: false, single_word: false, normalized: false, special: true } } },
+    'added_tokens.json': { '<_user>': 4 },
+  }),
   // No added_tokens_decoder: special_tokens_map.json overrides the config's keys (legacy load).
   'special-tokens-map': dirWith('map', {
     'tokenizer_config.json': { eos_token: '<_end>', pad_token: '<_pad>' },
@@ -134,6 +145,9 @@ describe('registered added tokens inside text, as a Hugging Face slow tokenizer 
     expect(enc('a<_end>')).not.toContain(2);
     // shipped: "<_bot>" inside a text is id 5, the text around it encoded on its own
     expect(ids('shipped', 'a<_bot>b')).toEqual([...enc('a'), 5, ...enc('b')]);
+    // the legacy added_tokens.json registers its tokens, unless added_tokens_decoder is there
+    expect(ids('added-tokens-json', 'a<_user>b')).toEqual([...enc('a'), 4, ...enc('b')]);
+    expect(ids('decoder-and-json', 'a<_user>b')).toEqual(enc('a<_user>b'));
     // TeleChat-12B's config: "<_user>" is not registered (text); single_word "<_end>" is only
     // split out between spaces, else it is glued to its neighbour and encoded as text
     expect(ids('telechat-12b', 'a<_user>b')).toEqual(enc('a<_user>b'));
