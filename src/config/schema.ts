@@ -218,7 +218,7 @@ const offloadOptimizer = obj({
   pipeline_write: bool(false, { inert: NVME_ONLY }),
   fast_init: bool(false, { inert: NVME_ONLY }),
   // DeepSpeed's partial offload (Twin-Flow); with device "cpu" the whole optimizer state moves
-  ratio: num(1.0, { min: 0, max: 1, inert: 'partial offload (DeepSpeed\'s Twin-Flow) is not implemented: device "cpu" offloads the whole optimizer state, "none" none of it' }),
+  ratio: num(1.0, { min: 0, max: 1, unsupported: 'partial offload (DeepSpeed\'s Twin-Flow, a ratio below 1) does not exist here; device "cpu" offloads the whole optimizer state' }),
   super_offload: bool(false, { unsupported: 'SuperOffload is not implemented; use device "cpu"' }),
   cpuadam_cores_perc: num(0.8, { min: 0, max: 1, inert: 'the CPU Adam uses OMP_NUM_THREADS threads' }),
 }, { nullable: true }); // null = no offload, as DeepSpeed's Optional block
