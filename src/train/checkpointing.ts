@@ -11,7 +11,7 @@ import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readF
 import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
 // (writes every byte or throws: write(2) may return short on a full disk, which a single call would take for done)
-import { writeFileAtomic } from '../observe/files.js';
+import { type JsonLine, readJsonLineFile, writeFileAtomic } from '../observe/files.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import { rankFileName, STATE_KINDS, tensorName, unitList, ZeroStateReader, type ZeroLayout } from '../checkpoint/zero_state.js';
 import type { Manifest } from '../data/manifest.js';
@@ -453,22 +453,16 @@ export function stepLogCuts(outDir: string, step: number): Array<{ path: string;
 
 /** The lines of a step log at or before `step` (see cutBackStepLogs). */
 function linesThrough(path: string, step: number): string {
-  const lines = readFileSync(path, 'utf8').split('\n');
-  let last = lines.length - 1;
-  while (last >= 0 && lines[last]!.trim() === '') last--;
-  const kept: string[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    let rec: unknown;
-    try {
-      rec = JSON.parse(line);
-    } catch (e) {
-      if (i === last) return; // torn by a crash mid-write, as telechat-report reads it too
-      throw new Error(`${path}:${i + 1}: not valid JSON (${(e as Error).message}); the resume cuts this file back to step ${step}: fix or remove the line`);
-    }
-    const s = typeof rec === 'object' && rec !== null ? (rec as { step?: unknown }).step : undefined;
-    if (typeof s !== 'number' || !Number.isInteger(s)) throw new Error(`${path}:${i + 1}: not a step record (no integer "step"); the resume cuts this file back to step ${step}: fix or remove the line`);
-    if (s <= step) kept.push(line);
-  });
-  return kept.map((l) => l + '\n').join('');
+  const advice = `the resume cuts this file back to step ${step}: fix or remove the line`;
+  let lines: JsonLine[];
+  try {
+    lines = readJsonLineFile(path).lines; // a torn last line, as telechat-report reads it too, is dropped
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; ${advice}`);
+  }
+  return lines.filter(({ value, n }) => {
+    const s = typeof value === 'object' && value !== null ? (value as { step?: unknown }).step : undefined;
+    if (typeof s !== 'number' || !Number.isInteger(s)) throw new Error(`${path}:${n}: not a step record (no integer "step"); ${advice}`);
+    return s <= step;
+  }).map(({ text }) => text + '\n').join('');
 }

@@ -9,6 +9,7 @@ import { DatasetReader } from '../../data/reader.js';
 import type { StepMetrics } from '../step_metrics.js';
 import type { EvalMetrics } from '../monitors.js';
 import { readRunFacts, type RunFacts } from '../run_info.js';
+import { readJsonLineFile } from '../files.js';
 
 /** A piece of a rendered training row: text, and whether its tokens carry loss. */
 export interface RowPiece {
@@ -89,24 +90,14 @@ export const checkEvalRecord: RecordCheck = fields('an eval record', { step: 'st
  */
 export function readJsonLines<T>(path: string, notes: string[], check: RecordCheck): T[] {
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n');
-  const out: T[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    let v: unknown;
-    try {
-      // JSON.stringify writes NaN as null; the charts treat null as a gap
-      v = JSON.parse(line);
-    } catch {
-      if (lines.slice(i + 1).some((l) => l.trim() !== '')) throw new Error(`${path}:${i + 1}: not valid JSON`);
-      notes.push(`${path}:${i + 1}: incomplete last line left out`);
-      return;
-    }
-    const why = check(v);
-    if (why !== null) throw new Error(`${path}:${i + 1}: ${why}`);
-    out.push(v as T);
+  const { lines, torn } = readJsonLineFile(path);
+  if (torn !== null) notes.push(`${path}:${torn}: incomplete last line left out`);
+  return lines.map(({ n, value }) => {
+    // JSON.stringify writes NaN as null; the charts treat null as a gap
+    const why = check(value);
+    if (why !== null) throw new Error(`${path}:${n}: ${why}`);
+    return value as T;
   });
-  return out;
 }
 
 /**
