@@ -2,6 +2,8 @@
 //   forward:  out = resid + mask * scale * h        (out may alias resid or h)
 //   backward: dh  = mask * scale * dy               (d resid = dy needs no kernel)
 // The mask is recomputed from its coordinates (dropout_hash.h), never stored.
+// mask * scale * h is rounded before the add (two roundings, as PyTorch's dropout then add): this
+// file is built with -ffp-contract=off (CMakeLists.txt), so no CPU fuses them into one FMA.
 #include <omp.h>
 
 #include "cpu/ops.h"
