@@ -32,7 +32,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dropout_mask import _absorb_int, _mix_int, GOLDEN, MASK64, kept  # noqa: E402
 from safetensors_io import load_file, save_file  # noqa: E402
-from telechat_model import ModelConfig, apply_rope, attention, predicted_pairs, rms_norm, rope_cos_sin, row_structure  # noqa: E402
+from telechat_model import ModelConfig, apply_rope, attention, mm, predicted_pairs, rms_norm, rope_cos_sin, row_structure  # noqa: E402
 from telechat_ref import load_checkpoint, read_batch, read_json  # noqa: E402
 
 V1_MODULES = ["self_attention.query", "self_attention.key_value", "self_attention.dense", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
@@ -66,38 +66,38 @@ class Lora:
             mask = kept(lora_key(self.seed, self.step, layer, modules.index(module)), rows, np.arange(T), h.shape[-1], self.p)
             x = h * (torch.from_numpy(mask).to(h.dtype) * (1.0 / (1.0 - self.p)))
         A, B = self.ad[path + ".lora_A"], self.ad[path + ".lora_B"]
-        return base_out + ((x @ A.t()) * self.scale) @ B.t()
+        return base_out + mm(mm(x, A.t()) * self.scale, B.t())
 
 
 def layer_v1(cfg, p, lo, i, x, cos, sin, allowed):
     b = f"{cfg.prefix}h.{i}."
     T, nh, nkv, hd = x.shape[0], cfg.n_head, cfg.n_kv, cfg.head_dim
     h = rms_norm(x, p[b + "input_layernorm.weight"], cfg.eps)
-    q = lo.lin(h, h @ p[b + "self_attention.query.weight"].t(), i, "self_attention.query").view(T, nh, hd)
-    kv = lo.lin(h, h @ p[b + "self_attention.key_value.weight"].t(), i, "self_attention.key_value").view(T, nkv, 2 * hd)
+    q = lo.lin(h, mm(h, p[b + "self_attention.query.weight"].t()), i, "self_attention.query").view(T, nh, hd)
+    kv = lo.lin(h, mm(h, p[b + "self_attention.key_value.weight"].t()), i, "self_attention.key_value").view(T, nkv, 2 * hd)
     k, v = kv[..., :hd], kv[..., hd:]
     ctx = attention(cfg, apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, allowed)
-    o = lo.lin(ctx, ctx @ p[b + "self_attention.dense.weight"].t(), i, "self_attention.dense")
+    o = lo.lin(ctx, mm(ctx, p[b + "self_attention.dense.weight"].t()), i, "self_attention.dense")
     x = x + o + p[b + "self_attention.dense.bias"]
     h = rms_norm(x, p[b + "post_attention_layernorm.weight"], cfg.eps)
-    gate = lo.lin(h, h @ p[b + "mlp.gate_proj.weight"].t(), i, "mlp.gate_proj")
-    up = lo.lin(h, h @ p[b + "mlp.up_proj.weight"].t(), i, "mlp.up_proj")
+    gate = lo.lin(h, mm(h, p[b + "mlp.gate_proj.weight"].t()), i, "mlp.gate_proj")
+    up = lo.lin(h, mm(h, p[b + "mlp.up_proj.weight"].t()), i, "mlp.up_proj")
     act = F.silu(gate) * up
-    return x + lo.lin(act, act @ p[b + "mlp.down_proj.weight"].t(), i, "mlp.down_proj") + p[b + "mlp.down_proj.bias"]
+    return x + lo.lin(act, mm(act, p[b + "mlp.down_proj.weight"].t()), i, "mlp.down_proj") + p[b + "mlp.down_proj.bias"]
 
 
 def layer_52b(cfg, p, lo, i, x, cos, sin, allowed):
     b = f"{cfg.prefix}h.{i}."
     T, nh, hd, H = x.shape[0], cfg.n_head, cfg.head_dim, cfg.hidden
     h = rms_norm(x, p[b + "ln_1.weight"], cfg.eps)
-    qkv = lo.lin(h, h @ p[b + "attn.c_attn.weight"], i, "attn.c_attn")
+    qkv = lo.lin(h, mm(h, p[b + "attn.c_attn.weight"]), i, "attn.c_attn")
     q, k, v = (t.reshape(T, nh, hd) for t in qkv.split(H, dim=-1))
     ctx = attention(cfg, apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, allowed)
-    x = x + lo.lin(ctx, ctx @ p[b + "attn.c_proj.weight"], i, "attn.c_proj")
+    x = x + lo.lin(ctx, mm(ctx, p[b + "attn.c_proj.weight"]), i, "attn.c_proj")
     h = rms_norm(x, p[b + "ln_2.weight"], cfg.eps)
-    gate, up = lo.lin(h, h @ p[b + "mlp.c_fc.weight"], i, "mlp.c_fc").chunk(2, dim=-1)
+    gate, up = lo.lin(h, mm(h, p[b + "mlp.c_fc.weight"]), i, "mlp.c_fc").chunk(2, dim=-1)
     act = F.silu(gate) * up
-    return x + lo.lin(act, act @ p[b + "mlp.c_proj.weight"], i, "mlp.c_proj")
+    return x + lo.lin(act, mm(act, p[b + "mlp.c_proj.weight"]), i, "mlp.c_proj")
 
 
 def forward_row(cfg, p, lo, row, rope_len, dtype):
@@ -111,7 +111,7 @@ def forward_row(cfg, p, lo, row, rope_len, dtype):
     for i in range(cfg.n_layer):
         x = layer(cfg, p, lo, i, x, cos, sin, allowed)
     x = rms_norm(x, p[cfg.prefix + "ln_f.weight"], cfg.eps)
-    logits = x @ (emb if cfg.tied else p["lm_head.weight"]).t()
+    logits = mm(x, (emb if cfg.tied else p["lm_head.weight"]).t())
     return logits * cfg.logit_mult if cfg.use_mup else logits
 
 

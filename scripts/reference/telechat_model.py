@@ -17,6 +17,27 @@ import torch.nn.functional as F
 
 IGNORE = -100
 
+HALF = (torch.bfloat16, torch.float16)
+
+
+def mm(a, b):
+    """a @ b. 16-bit operands are multiplied in fp32 and the product rounded once to their dtype,
+    as the bf16 GEMMs of oneDNN (this torch's CPU path where the CPU has AVX512-BF16) and cuBLAS
+    accumulate. Elsewhere this torch's own CPU bf16 matmul sums in bf16 (measured: 25x the error
+    of fp32 summation on a [256, 1024] x [1024, 256] product), which would make a bf16 reference
+    run, and any bound taken from it, depend on the machine. Autograd's products through the casts
+    are summed in fp32 and rounded once the same way."""
+    if a.dtype in HALF:
+        return (a.float() @ b.float()).to(a.dtype)
+    return a @ b
+
+
+def einsum(spec, a, b):
+    """torch.einsum of two operands, 16-bit ones summed in fp32 and rounded once (as mm)."""
+    if a.dtype in HALF:
+        return torch.einsum(spec, a.float(), b.float()).to(a.dtype)
+    return torch.einsum(spec, a, b)
+
 
 class ConfigError(Exception):
     pass
@@ -210,12 +231,12 @@ def attention(cfg, q, k, v, allowed):
     if groups > 1:
         k = k.repeat_interleave(groups, dim=1)
         v = v.repeat_interleave(groups, dim=1)
-    scores = torch.einsum("qhd,khd->hqk", q, k) * (1.0 / math.sqrt(cfg.head_dim))
+    scores = einsum("qhd,khd->hqk", q, k) * (1.0 / math.sqrt(cfg.head_dim))
     # Softmax in at least fp32 (what flash attention and HF's fp16 path do), cast back after.
     soft_dtype = torch.float32 if scores.dtype in (torch.bfloat16, torch.float16) else scores.dtype
     scores = scores.to(soft_dtype).masked_fill(~allowed[None], torch.finfo(soft_dtype).min)
     probs = torch.softmax(scores, dim=-1).to(q.dtype)
-    ctx = torch.einsum("hqk,khd->qhd", probs, v)
+    ctx = einsum("hqk,khd->qhd", probs, v)
     return ctx.reshape(ctx.shape[0], cfg.hidden)
 
 
@@ -228,27 +249,27 @@ def layer_v1(cfg, p, i, x, cos, sin, allowed, drop=no_dropout):
     b = f"{cfg.prefix}h.{i}."
     T, nh, nkv, hd = x.shape[0], cfg.n_head, cfg.n_kv, cfg.head_dim
     h = rms_norm(x, p[b + "input_layernorm.weight"], cfg.eps)
-    q = (h @ p[b + "self_attention.query.weight"].t()).view(T, nh, hd)
-    kv = (h @ p[b + "self_attention.key_value.weight"].t()).view(T, nkv, 2 * hd)  # per kv head: K rows, V rows
+    q = mm(h, p[b + "self_attention.query.weight"].t()).view(T, nh, hd)
+    kv = mm(h, p[b + "self_attention.key_value.weight"].t()).view(T, nkv, 2 * hd)  # per kv head: K rows, V rows
     k, v = kv[..., :hd], kv[..., hd:]
     ctx = attention(cfg, apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, allowed)
-    x = x + drop(i, "attention", ctx @ p[b + "self_attention.dense.weight"].t() + p[b + "self_attention.dense.bias"])
+    x = x + drop(i, "attention", mm(ctx, p[b + "self_attention.dense.weight"].t()) + p[b + "self_attention.dense.bias"])
     h = rms_norm(x, p[b + "post_attention_layernorm.weight"], cfg.eps)
-    act = F.silu(h @ p[b + "mlp.gate_proj.weight"].t()) * (h @ p[b + "mlp.up_proj.weight"].t())
-    return x + drop(i, "mlp", act @ p[b + "mlp.down_proj.weight"].t() + p[b + "mlp.down_proj.bias"])
+    act = F.silu(mm(h, p[b + "mlp.gate_proj.weight"].t())) * mm(h, p[b + "mlp.up_proj.weight"].t())
+    return x + drop(i, "mlp", mm(act, p[b + "mlp.down_proj.weight"].t()) + p[b + "mlp.down_proj.bias"])
 
 
 def layer_52b(cfg, p, i, x, cos, sin, allowed, drop=no_dropout):
     b = f"{cfg.prefix}h.{i}."
     T, nh, hd, H = x.shape[0], cfg.n_head, cfg.head_dim, cfg.hidden
     h = rms_norm(x, p[b + "ln_1.weight"], cfg.eps)
-    qkv = h @ p[b + "attn.c_attn.weight"]  # Conv1D: [in, out]
+    qkv = mm(h, p[b + "attn.c_attn.weight"])  # Conv1D: [in, out]
     q, k, v = (t.reshape(T, nh, hd) for t in qkv.split(H, dim=-1))
     ctx = attention(cfg, apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, allowed)
-    x = x + drop(i, "attention", ctx @ p[b + "attn.c_proj.weight"])
+    x = x + drop(i, "attention", mm(ctx, p[b + "attn.c_proj.weight"]))
     h = rms_norm(x, p[b + "ln_2.weight"], cfg.eps)
-    gate, up = (h @ p[b + "mlp.c_fc.weight"]).chunk(2, dim=-1)
-    return x + drop(i, "mlp", (F.silu(gate) * up) @ p[b + "mlp.c_proj.weight"])
+    gate, up = mm(h, p[b + "mlp.c_fc.weight"]).chunk(2, dim=-1)
+    return x + drop(i, "mlp", mm(F.silu(gate) * up, p[b + "mlp.c_proj.weight"]))
 
 
 def row_structure(doc_lens):
@@ -272,7 +293,7 @@ def forward_row(cfg, p, input_ids, doc_lens, rope_len, dtype, drop=no_dropout):
     for i in range(cfg.n_layer):
         x = layer(cfg, p, i, x, cos, sin, allowed, drop)
     x = rms_norm(x, p[cfg.prefix + "ln_f.weight"], cfg.eps)
-    logits = x @ (emb if cfg.tied else p["lm_head.weight"]).t()
+    logits = mm(x, (emb if cfg.tied else p["lm_head.weight"]).t())
     if cfg.use_mup:
         logits = logits * cfg.logit_mult
     return logits

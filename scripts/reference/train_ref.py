@@ -12,8 +12,9 @@ and a learning-rate schedule evaluated here from its formula. CPU.
 --dtype bf16 is mixed precision as DeepSpeed's bf16 mode (and ours) does it: fp32 master weights
 and Adam moments; each step casts them to bf16, runs forward and backward in bf16 (RMSNorm and
 softmax inside in fp32, as telechat_model.py does) and accumulates the gradients in fp32, where
-clipping and the update happen. Run next to --dtype fp32 on the same batches, it gives PyTorch's
-own bf16 error, the yardstick of a 16-bit trajectory (test/train/train_parity.test.ts). fp16 has
+clipping and the update happen; products sum in fp32 and round once (telechat_model.py's mm, as
+oneDNN's and cuBLAS's bf16 GEMMs do, on any CPU). Run next to --dtype fp32 on the same batches, it
+gives PyTorch's own bf16 error, the yardstick of a 16-bit trajectory (test/train/train_parity.test.ts). fp16 has
 no CPU matrix multiply in this torch, so there is no fp16 run.
 
 STEPS = {"steps": [{"rows": [{"input_ids", "labels", "doc_lens"}, ...]}, ...]}: one global batch

@@ -199,7 +199,7 @@ describe('LoRA training parity with PyTorch (fp32, 20 steps)', () => {
 // bf16 (parameters and activations in bf16, fp32 gradients, masters and moments, as the trainer's
 // bf16 block): no exact reference exists, so the bound is derived from PyTorch's own bf16 error.
 // The fp32 reference is the truth; PyTorch in bf16 (bf16 base, adapters cast from fp32 masters
-// for each forward) errs by e_torch = RMS over the 20 steps of |loss_bf16 - loss_fp32|; ours
+// for each forward, products summed in fp32 and rounded once on any CPU: telechat_model.py's mm) errs by e_torch = RMS over the 20 steps of |loss_bf16 - loss_fp32|; ours
 // must err by at most 2 e_torch (the same kind of bound as test/model/parity.test.ts), plus 1e-4
 // of the loss for the case where PyTorch's error is accidentally tiny.
 describe('LoRA training in bf16 (20 steps)', () => {
