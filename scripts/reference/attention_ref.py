@@ -18,6 +18,8 @@ all written back as fp32.
 "float16": torch 1.13 has no CPU half bmm, softmax or exp, so each of those ops runs in fp32 on
 the half inputs and its result is rounded to half (input gradients too, through the backward
 of .float()): torch's fp16 pipeline as a CUDA half kernel with fp32 accumulation runs it.
+"bfloat16" runs the same way: torch 1.13's CPU bf16 bmm sums in fp32 only through oneDNN on a CPU
+with AVX512-BF16 and in bf16 elsewhere, so its own op would make the yardstick depend on the machine.
 """
 import json
 import os
@@ -30,10 +32,11 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.
 
 
 def op(fn, *args):
-    """fn(*args) in the inputs' dtype; for half, fp32 compute with the result rounded to half."""
-    if args[0].dtype != torch.float16:
+    """fn(*args) in the inputs' dtype; for fp16 and bf16, fp32 compute with the result rounded to it."""
+    dtype = args[0].dtype
+    if dtype not in (torch.float16, torch.bfloat16):
         return fn(*args)
-    return fn(*(a.float() for a in args)).half()
+    return fn(*(a.float() for a in args)).to(dtype)
 
 
 def block_causal_mask(cu_seqlens, T):
