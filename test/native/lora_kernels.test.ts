@@ -134,12 +134,12 @@ const shapes: Array<[string, Shape]> = [
   ['a middle window (query-like)', { T: 37, In: 24, R: 4, Out: 16, width: 48, col0: 16 }],
   ['the last columns (up_proj-like), T = 300', { T: 300, In: 40, R: 8, Out: 30, width: 60, col0: 30 }],
   ['the whole width', { T: 9, In: 12, R: 3, Out: 20, width: 20, col0: 0 }],
-  // shapes the AVX-512 tiles take (R, In, Out multiples of 16): 64-row blocks, the last one odd
+  // shapes the tiles take (R, In, Out multiples of 16): 64-row blocks, the last one odd
   ['tiles: a middle window, T = 137, R = 16', { T: 137, In: 32, R: 16, Out: 48, width: 112, col0: 32 }],
   ['tiles: the whole width, R = 32, Out = 16', { T: 70, In: 48, R: 32, Out: 16, width: 16, col0: 0 }],
 ];
 
-// The paths a dtype's adapter products can take: the AVX-512 tiles (lora_tiles.cc, where the shape
+// The paths a dtype's adapter products can take: the tiles (lora_tiles.cc, where the shape
 // and CPU allow) or the library GEMMs, and for bf16 the latter on oneDNN or widened to sgemm.
 const pathsOf = (dt: DType): Array<{ tiles: 'auto' | 'gemm'; bf16: 'auto' | 'fallback' }> =>
   dt === DType.BF16 ? [{ tiles: 'auto', bf16: 'auto' }, { tiles: 'gemm', bf16: 'auto' }, { tiles: 'gemm', bf16: 'fallback' }]
@@ -202,12 +202,16 @@ describe('LoRA kernels at any thread count', () => {
 });
 
 describe('LoRA tile path', () => {
-  it('runs fp32 and bf16 adapters on the AVX-512 tiles where the CPU has them; a bad TELECHAT_CPU_LORA_TILES is refused', () => {
+  it('runs adapters on the tiles where the CPU has AVX-512 or AVX2 with FMA (bf16 on vdpbf16ps with AVX512-BF16, else widened); a bad TELECHAT_CPU_LORA_TILES is refused', () => {
     const flags = readFileSync('/proc/cpuinfo', 'utf8');
     const path = K.cpuLoraTilePath();
     if (process.env.TELECHAT_PORTABLE !== '1') {
-      expect(path.startsWith('fp32 on vfmadd tiles'), path).toBe(/\bavx512f\b/.test(flags));
-      expect(path.includes('bf16 on vdpbf16ps tiles'), path).toBe(/\bavx512_bf16\b/.test(flags));
+      const avx512 = /\bavx512f\b/.test(flags), avx2 = /\bavx2\b/.test(flags) && /\bfma\b/.test(flags);
+      expect(path.startsWith(`fp32 on vfmadd tiles (${avx512 ? 'AVX-512' : 'AVX2'})`), path).toBe(avx512 || avx2);
+      const bf16 = /\bavx512_bf16\b/.test(flags);
+      expect(path.includes('bf16 on vdpbf16ps tiles'), path).toBe(bf16);
+      // without vdpbf16ps, bf16 adapters are widened onto the fp32 tiles rather than the library GEMMs
+      expect(path.includes('bf16 widened to fp32 on them'), path).toBe((avx512 || avx2) && !bf16);
     }
     process.env.TELECHAT_CPU_LORA_TILES = 'gemm';
     try {

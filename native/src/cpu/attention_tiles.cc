@@ -1,4 +1,4 @@
-// Attention tile products on AVX-512 (attention_tiles.h).
+// Attention tile products on AVX-512, fp32 also on AVX2 (attention_tiles.h).
 #include "cpu/attention_tiles.h"
 
 #include <algorithm>
@@ -8,7 +8,7 @@
 #include <string>
 #include <type_traits>
 
-#ifdef __AVX512F__
+#if TELECHAT_F32_TILES
 #include <immintrin.h>
 #endif
 
@@ -22,22 +22,29 @@ TilePath tile_path(DType dt, int64_t D) {
     throw std::invalid_argument("TELECHAT_CPU_ATTN_TILES must be auto or sgemm, got \"" + v + "\"");
   }
   if (v == "sgemm" || D % 16 != 0) return TilePath::Sgemm;
-#ifdef __AVX512F__
-  if (dt == DT_F32) return TilePath::F32;
-#endif
 #ifdef __AVX512BF16__
   if (dt == DT_BF16) return TilePath::Bf16;
 #endif
+#if TELECHAT_F32_TILES
+  // bf16 storage without vdpbf16ps: its tiles widened to fp32, as the sgemm path widens them
+  return TilePath::F32;
+#else
+  (void)dt;
   return TilePath::Sgemm;
+#endif
 }
 
 std::string tile_path_text() {
-  const bool f32 = tile_path(DT_F32, 64) == TilePath::F32, bf16 = tile_path(DT_BF16, 64) == TilePath::Bf16;
+  const TilePath f32 = tile_path(DT_F32, 64), bf16 = tile_path(DT_BF16, 64);
   const std::string tail = " (head dims that are multiples of 16; others sgemm)";
-  if (f32 && bf16) return "fp32 on vfmadd, bf16 on vdpbf16ps" + tail;
-  if (f32) return "fp32 on vfmadd, bf16 widened to fp32 sgemm" + tail;
+  if (f32 == TilePath::F32) {
+    const std::string kernel = std::string("vfmadd (") + kF32TileIsa + ")";
+    if (bf16 == TilePath::Bf16) return "fp32 on " + kernel + ", bf16 on vdpbf16ps" + tail;
+    return "fp32 on " + kernel + ", bf16 widened to fp32 on it" + tail;
+  }
   const char* env = std::getenv("TELECHAT_CPU_ATTN_TILES");
-  return env && std::string(env) == "sgemm" ? "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm" : "sgemm: built for a CPU without AVX-512";
+  return env && std::string(env) == "sgemm" ? "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm"
+                                            : "sgemm: built for a CPU without AVX-512 or AVX2 with FMA";
 }
 
 namespace {
@@ -112,16 +119,57 @@ void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, i
 }  // namespace
 #endif
 
+#if !defined(__AVX512F__) && TELECHAT_F32_TILES
+namespace {
+
+// AVX2 has 16 vector registers of 8 floats: 6 rows x 16 columns of C take 12 accumulators, plus
+// the two vectors of B and one broadcast of A per step. Each element is summed exactly as the
+// AVX-512 kernel sums it (one fused multiply-add per k, in order, then alpha and beta), so both
+// give the same bits.
+constexpr int kAvx2Rows = 6;
+
+void f32_block_avx2(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
+                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int64_t rows) {
+  __m256 acc[kAvx2Rows][2];
+  for (int r = 0; r < kAvx2Rows; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; p++) {
+    const __m256 b0 = _mm256_loadu_ps(B + p * ldb + j0), b1 = _mm256_loadu_ps(B + p * ldb + j0 + 8);
+    for (int r = 0; r < kAvx2Rows; r++) {
+      if (r >= rows) break;
+      const __m256 av = _mm256_set1_ps(trans_a ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p]);
+      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  for (int r = 0; r < rows; r++) {
+    for (int h = 0; h < 2; h++) {
+      float* c = C + (i0 + r) * ldc + j0 + 8 * h;
+      __m256 v = _mm256_mul_ps(va, acc[r][h]);
+      if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), v);
+      _mm256_storeu_ps(c, v);
+    }
+  }
+}
+
+}  // namespace
+#endif
+
 void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
 #ifdef __AVX512F__
   for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
     f32_block<decltype(mr)::value, decltype(nb)::value>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows);
   });
+#elif TELECHAT_F32_TILES
+  for (int64_t i0 = 0; i0 < m; i0 += kAvx2Rows) {
+    const int64_t rows = std::min<int64_t>(kAvx2Rows, m - i0);
+    for (int64_t j0 = 0; j0 < n; j0 += 16) f32_block_avx2(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows);
+  }
 #else
   (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)trans_a, (void)B, (void)ldb, (void)beta, (void)C,
       (void)ldc;
-  throw std::logic_error("tile_gemm_f32: built without AVX-512");
+  throw std::logic_error("tile_gemm_f32: built without AVX-512 or AVX2 with FMA");
 #endif
 }
 

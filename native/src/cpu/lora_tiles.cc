@@ -1,4 +1,4 @@
-// LoRA adapter products on AVX-512 register tiles (lora_tiles.h).
+// LoRA adapter products on register tiles (lora_tiles.h).
 #include "cpu/lora_tiles.h"
 
 #include <omp.h>
@@ -15,6 +15,13 @@
 namespace telechat {
 namespace cpu {
 namespace {
+
+// vdpbf16ps is there (AVX512-BF16): bf16 storage runs on the bf16 kernel, else widened to fp32.
+#ifdef __AVX512BF16__
+constexpr bool kBf16Dot = true;
+#else
+constexpr bool kBf16Dot = false;
+#endif
 
 // Rows per block: a 64-row block of the widest operand (dy at Out = 1376: 352 KB in fp32) stays
 // in a core's L2 while the block's four products read it.
@@ -205,17 +212,88 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
   });
 }
 
+// bf16 storage on a CPU without vdpbf16ps: each block's operands widened to fp32 (exact) for the
+// fp32 kernel, with the bf16 path's roundings: u and du rounded to bf16 before their next product,
+// y and dx summed in fp32 and rounded once.
+
+// rows [t0, t0 + nt) x columns [0, n) of bf16 m (leading dim ld) into fp32 dst [nt, n]
+void widen_rows(float* dst, const uint16_t* m, int64_t ld, int64_t t0, int64_t nt, int64_t n) {
+  for (int64_t r = 0; r < nt; r++) load_row(dst + r * n, m + (t0 + r) * ld, n, DT_BF16);
+}
+// fp32 src [nt, n] rounded into rows [t0, t0 + nt) of bf16 m (leading dim ld)
+void round_rows(uint16_t* m, int64_t ld, int64_t t0, int64_t nt, int64_t n, const float* src) {
+  for (int64_t r = 0; r < nt; r++) store_row(m + (t0 + r) * ld, src + r * n, n, DT_BF16);
+}
+// bf16 [rows, cols] widened to fp32 [rows, cols], or transposed to [cols, rows]
+void widen_matrix(float* dst, const uint16_t* m, int64_t rows, int64_t cols, bool transposed) {
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t c = 0; c < cols; c++) dst[transposed ? c * rows + r : r * cols + c] = bf16_to_f32(m[r * cols + c]);
+  }
+}
+
+void forward_bf16_widened(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a, const uint16_t* b, int64_t T,
+                          int64_t In, int64_t R, int64_t Out, int64_t width, float scale) {
+  Scratch at_buf(static_cast<size_t>(In * R) * 4), bt_buf(static_cast<size_t>(R * Out) * 4);
+  float* At = at_buf.as<float>();
+  float* Bt = bt_buf.as<float>();
+  widen_matrix(At, a, R, In, true);
+  widen_matrix(Bt, b, Out, R, true);
+  // per thread: x [kRows, In], u [kRows, R], y's window [kRows, Out], fp32
+  forward_blocks(T, kRows * (In + R + Out), [&](float* work, int64_t t0, int64_t nt) {
+    float* xf = work;
+    float* uf = xf + kRows * In;
+    float* yf = uf + kRows * R;
+    widen_rows(xf, x, In, t0, nt, In);
+    tile_gemm_f32(nt, R, In, scale, xf, In, false, At, R, 0.0f, uf, R);
+    round_rows(u, R, t0, nt, R, uf);
+    widen_rows(uf, u, R, t0, nt, R);  // y and the backward see u as stored
+    widen_rows(yf, y, width, t0, nt, Out);
+    tile_gemm_f32(nt, Out, R, 1.0f, uf, R, false, Bt, Out, 1.0f, yf, Out);
+    round_rows(y, width, t0, nt, Out, yf);
+  });
+}
+
+void backward_bf16_widened(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const uint16_t* x, const uint16_t* u,
+                           const uint16_t* a, const uint16_t* b, int64_t T, int64_t In, int64_t R, int64_t Out,
+                           int64_t width, float scale, bool accumulate_dx) {
+  Scratch af_buf(static_cast<size_t>(R * In) * 4), bf_buf(static_cast<size_t>(Out * R) * 4);
+  float* Af = af_buf.as<float>();
+  float* Bf = bf_buf.as<float>();
+  widen_matrix(Af, a, R, In, false);
+  widen_matrix(Bf, b, Out, R, false);
+  // per thread: dy's window [kRows, Out], x [kRows, In], u and du [kRows, R], dx [kRows, In], fp32
+  backward_blocks(ga, gb, T, In, R, Out, kRows * (Out + 2 * In + 2 * R),
+                  [&](float* work, float* GA, float* GBt, float beta, int64_t t0, int64_t nt) {
+    float* dyf = work;
+    float* xf = dyf + kRows * Out;
+    float* uf = xf + kRows * In;
+    float* duf = uf + kRows * R;
+    float* dxf = duf + kRows * R;
+    widen_rows(dyf, dy, width, t0, nt, Out);
+    widen_rows(xf, x, In, t0, nt, In);
+    widen_rows(uf, u, R, t0, nt, R);
+    tile_gemm_f32(R, Out, nt, 1.0f, uf, R, true, dyf, Out, beta, GBt, Out);  // gB^T (+)= u^T dy
+    tile_gemm_f32(nt, R, Out, scale, dyf, Out, false, Bf, R, 0.0f, duf, R);  // du = round(s dy B)
+    for (int64_t i = 0; i < nt * R; i++) duf[i] = bf16_to_f32(f32_to_bf16(duf[i]));
+    tile_gemm_f32(R, In, nt, 1.0f, duf, R, true, xf, In, beta, GA, In);  // gA (+)= du^T x
+    if (!dx) return;
+    if (accumulate_dx) widen_rows(dxf, dx, In, t0, nt, In);
+    tile_gemm_f32(nt, In, R, 1.0f, duf, R, false, Af, In, accumulate_dx ? 1.0f : 0.0f, dxf, In);  // dx (+)= du A
+    round_rows(dx, In, t0, nt, In, dxf);
+  });
+}
+
 }  // namespace
 
 bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out) {
   if (!tiles_wanted() || gdt != DT_F32 || In % 16 != 0 || R % 16 != 0 || Out % 16 != 0) return false;
   // the per-chunk gA and gB partials stay within kPartialBudget
   if (kChunks * R * (In + Out) * 4 > kPartialBudget) return false;
-#ifdef __AVX512F__
+#if TELECHAT_F32_TILES
   if (dt == DT_F32) return true;
 #endif
-#ifdef __AVX512BF16__
-  if (dt == DT_BF16) return true;
+#if TELECHAT_F32_TILES
+  if (dt == DT_BF16) return true;  // on vdpbf16ps, or widened onto the fp32 kernel
 #endif
   return false;
 }
@@ -223,9 +301,11 @@ bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out) {
 std::string lora_tiles_text() {
   const bool f32 = lora_tiles_apply(DT_F32, DT_F32, 16, 16, 16), bf16 = lora_tiles_apply(DT_BF16, DT_F32, 16, 16, 16);
   const std::string tail = " (R, In and Out multiples of 16, fp32 gradients; others on library GEMMs)";
-  if (f32 && bf16) return "fp32 on vfmadd tiles, bf16 on vdpbf16ps tiles" + tail;
-  if (f32) return "fp32 on vfmadd tiles, bf16 on library GEMMs" + tail;
-  return tiles_wanted() ? "library GEMMs: built for a CPU without AVX-512" : "library GEMMs: TELECHAT_CPU_LORA_TILES=gemm";
+  const std::string f32_tiles = std::string("fp32 on vfmadd tiles (") + kF32TileIsa + ")";
+  if (f32 && bf16 && kBf16Dot) return f32_tiles + ", bf16 on vdpbf16ps tiles" + tail;
+  if (f32 && bf16) return f32_tiles + ", bf16 widened to fp32 on them" + tail;
+  return tiles_wanted() ? "library GEMMs: built for a CPU without AVX-512 or AVX2 with FMA"
+                        : "library GEMMs: TELECHAT_CPU_LORA_TILES=gemm";
 }
 
 void lora_tiles_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In,
@@ -233,6 +313,9 @@ void lora_tiles_forward(void* y, void* u, const void* x, const void* a, const vo
   if (dt == DT_F32) {
     forward_f32(static_cast<float*>(y) + col0, static_cast<float*>(u), static_cast<const float*>(x),
                 static_cast<const float*>(a), static_cast<const float*>(b), T, In, R, Out, width, scale);
+  } else if (!kBf16Dot) {
+    forward_bf16_widened(static_cast<uint16_t*>(y) + col0, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
+                         static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale);
   } else {
     forward_bf16(static_cast<uint16_t*>(y) + col0, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
                  static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale);
@@ -246,6 +329,10 @@ void lora_tiles_backward(void* dx, float* ga, float* gb, const void* dy, const v
     backward_f32(static_cast<float*>(dx), ga, gb, static_cast<const float*>(dy) + col0, static_cast<const float*>(x),
                  static_cast<const float*>(u), static_cast<const float*>(a), static_cast<const float*>(b), T, In, R,
                  Out, width, scale, accumulate_dx);
+  } else if (!kBf16Dot) {
+    backward_bf16_widened(static_cast<uint16_t*>(dx), ga, gb, static_cast<const uint16_t*>(dy) + col0,
+                          static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(u), static_cast<const uint16_t*>(a),
+                          static_cast<const uint16_t*>(b), T, In, R, Out, width, scale, accumulate_dx);
   } else {
     backward_bf16(static_cast<uint16_t*>(dx), ga, gb, static_cast<const uint16_t*>(dy) + col0,
                   static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(u), static_cast<const uint16_t*>(a),
