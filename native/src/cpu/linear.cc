@@ -1,8 +1,9 @@
 // Linear layer y = x W^T (+ b). bf16 operands go to oneDNN's bf16 matmul when the CPU has bf16
 // instructions (gemm_bf16.h). Otherwise OpenBLAS sgemm: fp32 operands go to sgemm directly (one
-// call per product); 16-bit (bf16, fp16) operands are widened to fp32 block by block through
-// Scratch, so a big weight (the LM head) is never copied whole; products and sums stay fp32
-// and only the final stores round (an fp16 output saturates to inf only if it overflows).
+// call per product); 16-bit (bf16, fp16) operands are widened to fp32 block by block into the
+// thread's kept scratch (BlockScratch, f32_blocks.h), so a big weight (the LM head) is never
+// copied whole; products and sums stay fp32 and only the final stores round (an fp16 output
+// saturates to inf only if it overflows).
 #include <cblas.h>
 #include <omp.h>
 
@@ -45,23 +46,24 @@ void linear_forward(void* y, const void* x, const void* w, const void* b, int64_
   const Blocks blk = narrow_blocks(T, In, Out);
   const int64_t tb = f32 ? T : blk.tb;
   const int64_t ob = f32 ? Out : blk.ob;
-  Scratch xbuf(f32 ? 0 : static_cast<size_t>(tb * In) * 4);
-  Scratch wbuf(f32 ? 0 : static_cast<size_t>(ob * In) * 4);
-  Scratch ybuf(f32 ? 0 : static_cast<size_t>(tb * ob) * 4);
-  Scratch bias(b ? static_cast<size_t>(Out) * 4 : 0);
-  if (b) load_row(bias.as<float>(), b, Out, dt);
+  const BlockScratch<4> buf({f32 ? 0 : tb * In, f32 ? 0 : ob * In, f32 ? 0 : tb * ob, b ? Out : 0});
+  float* const xbuf = buf[0];
+  float* const wbuf = buf[1];
+  float* const ybuf = buf[2];
+  float* const bias = buf[3];
+  if (b) load_row(bias, b, Out, dt);
 
   for (int64_t t0 = 0; t0 < T; t0 += tb) {
     const int64_t nt = std::min(tb, T - t0);
-    const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>());
+    const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf);
     for (int64_t o0 = 0; o0 < Out; o0 += ob) {
       const int64_t no = std::min(ob, Out - o0);
-      const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf.as<float>());
-      float* yb = f32 ? static_cast<float*>(y) + t0 * Out + o0 : ybuf.as<float>();
+      const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf);
+      float* yb = f32 ? static_cast<float*>(y) + t0 * Out + o0 : ybuf;
       const int64_t ldy = f32 ? Out : no;
       // Bias: seed the output rows with b, then accumulate the product on top (beta = 1).
       if (b) {
-        const float* bo = bias.as<float>() + o0;
+        const float* bo = bias + o0;
 #pragma omp parallel for schedule(static)
         for (int64_t t = 0; t < nt; t++) std::copy(bo, bo + no, yb + t * ldy);
       }
@@ -124,22 +126,22 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   const int64_t ob = f32 && (dw_direct || !dw) ? Out : blk.ob;
 
   // Each pass allocates its own blocks, so scratch peaks at about one W-sized block.
-  const size_t x_bytes = f32 ? 0 : static_cast<size_t>(tb * In) * 4;
-  const size_t dy_bytes = f32 ? 0 : static_cast<size_t>(tb * ob) * 4;
+  const int64_t x_floats = f32 ? 0 : tb * In;
+  const int64_t dy_floats = f32 ? 0 : tb * ob;
 
   // Pass 1 (16-bit dw only), over Out blocks: dw block widened once, all T summed, rounded once.
   if (dw && !dw_direct) {
-    Scratch xbuf(x_bytes);
-    Scratch dybuf(dy_bytes);
-    Scratch dwbuf(static_cast<size_t>(ob * In) * 4);
-    float* dwb = dwbuf.as<float>();
+    const BlockScratch<3> buf({x_floats, dy_floats, ob * In});
+    float* const xbuf = buf[0];
+    float* const dybuf = buf[1];
+    float* const dwb = buf[2];
     for (int64_t o0 = 0; o0 < Out; o0 += ob) {
       const int64_t no = std::min(ob, Out - o0);
       load_block(dwb, In, dw, In, o0, no, 0, In, gdt);
       for (int64_t t0 = 0; t0 < T; t0 += tb) {
         const int64_t nt = std::min(tb, T - t0);
-        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf.as<float>());
-        const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>());
+        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf);
+        const F32Block xb = widen(x, In, t0, nt, 0, In, dt, xbuf);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
                     blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, dwb, blas_int(In));
       }
@@ -151,18 +153,19 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   // with fp32 storage x and dx are read and written in place, safe because then ob == Out, one
   // dW product over all of x before the one dX product; 16-bit x is widened per T block first).
   if (dx || dw_direct) {
-    Scratch xbuf(dw_direct ? x_bytes : 0);
-    Scratch dybuf(dy_bytes);
-    Scratch wbuf(f32 || !dx ? 0 : static_cast<size_t>(ob * In) * 4);
-    Scratch dxbuf(f32 || !dx ? 0 : static_cast<size_t>(tb * In) * 4);
+    const BlockScratch<4> buf({dw_direct ? x_floats : 0, dy_floats, f32 || !dx ? 0 : ob * In, f32 || !dx ? 0 : tb * In});
+    float* const xbuf = buf[0];
+    float* const dybuf = buf[1];
+    float* const wbuf = buf[2];
+    float* const dxbuf = buf[3];
     for (int64_t t0 = 0; t0 < T; t0 += tb) {
       const int64_t nt = std::min(tb, T - t0);
-      const F32Block xb = dw_direct ? widen(x, In, t0, nt, 0, In, dt, xbuf.as<float>()) : F32Block{nullptr, 0};
+      const F32Block xb = dw_direct ? widen(x, In, t0, nt, 0, In, dt, xbuf) : F32Block{nullptr, 0};
       float* dxb = nullptr;
       int64_t lddx = In;
       float dx_beta = 0.0f;
       if (dx) {
-        dxb = f32 ? static_cast<float*>(dx) + t0 * In : dxbuf.as<float>();
+        dxb = f32 ? static_cast<float*>(dx) + t0 * In : dxbuf;
         if (accumulate_dx) {
           if (!f32) load_block(dxb, In, dx, In, t0, nt, 0, In, dt);
           dx_beta = 1.0f;
@@ -170,13 +173,13 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
       }
       for (int64_t o0 = 0; o0 < Out; o0 += ob) {
         const int64_t no = std::min(ob, Out - o0);
-        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf.as<float>());
+        const F32Block dyb = widen(dy, Out, t0, nt, o0, no, dt, dybuf);
         if (dw_direct) {
           cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blas_int(no), blas_int(In), blas_int(nt), 1.0f, dyb.p,
                       blas_int(dyb.ld), xb.p, blas_int(xb.ld), 1.0f, static_cast<float*>(dw) + o0 * In, blas_int(In));
         }
         if (dx) {
-          const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf.as<float>());
+          const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf);
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(nt), blas_int(In), blas_int(no), 1.0f, dyb.p,
                       blas_int(dyb.ld), wb.p, blas_int(wb.ld), dx_beta, dxb, blas_int(lddx));
           dx_beta = 1.0f;
