@@ -244,8 +244,10 @@ function main(): void {
   const profiles = process.env.BENCH_PROFILE === '0' ? null : {
     fp32: profileRun('fp32'), bf16: profileRun('bf16'), lora_fp32: profileRun('fp32', true), lora_bf16: profileRun('bf16', true),
   };
-  const torchRun = samples.torch_fp32[0]!.long;
-  if (typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
+  // the peer's version and build, from whichever PyTorch side ran (BENCH_SIDES may leave some out)
+  const torchSide = (['torch_fp32', 'torch_bf16', 'torch_lora_fp32'] as const).find((s) => samples[s].length > 0);
+  const torchRun = torchSide ? samples[torchSide][0]!.long : null;
+  if (torchRun && typeof torchRun.torch !== 'string') throw new Error('scripts/bench/core_torch.py --train printed no torch version');
   const evalCost = process.env.BENCH_EVAL === '0' ? null : {
     timing: `in-process medians, of ${Math.max(LONG, 3) - 1} steps after the warm-up step and of ${Math.max(LONG, 3)} evaluations after a warm-up one`,
     fp32: evalCostRun('fp32'), bf16: evalCostRun('bf16'),
@@ -257,7 +259,7 @@ function main(): void {
     command: benchCommand('train'),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, threads: THREADS },
     load_average_1m: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads), at_end: loadavg()[0] },
-    peer: { torch: torchRun.torch, threads: torchRun.threads ?? THREADS, dtype: 'float32', build: torchRun.build },
+    peer: torchRun ? { torch: torchRun.torch, threads: torchRun.threads ?? THREADS, dtype: 'float32', build: torchRun.build } : null,
     config: BENCH_CONFIG,
     shape: BENCH_SHAPE,
     optimizer: { ...TRAIN_HYPER, note: 'AdamW, weight decay on matrices and embeddings, global-norm clipping; ours: ZeroEngine stage 0 at world size 1' },
