@@ -310,7 +310,7 @@ for (const [dt, torchName, tilePath] of lowpRuns) {
 
 describe('CPU attention determinism and memory', () => {
   it('is bitwise reproducible run to run, and across 1 and 2 threads', () => {
-    // D = 32 takes the AVX-512 tile kernels where the CPU has them, D = 24 the sgemm tiles
+    // D = 32 takes the tile kernels where the CPU has them (AVX-512, or AVX2 with FMA), D = 24 the sgemm tiles
     for (const c of [{ docs: [113, 203, 7], nh: 6, nkv: 2, D: 24, seed: 21 }, { docs: [113, 203, 7], nh: 4, nkv: 2, D: 32, seed: 24 }] as Case[]) {
     for (const dt of [DType.F32, DType.BF16, DType.F16]) {
       const { qkv, dout } = inputsFor(c, dt);
