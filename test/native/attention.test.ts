@@ -391,7 +391,7 @@ describe('CPU attention determinism and memory', () => {
   it('reads no part of its reused scratch block before writing it (the block NaN-filled first)', () => {
     const cases: Case[] = [
       { docs: [113, 203, 7, 64, 65], nh: 6, nkv: 2, D: 24, seed: 26 }, // sgemm tiles
-      { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // AVX-512 tiles where the CPU has them
+      { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // the tile kernels where the CPU has them
     ];
     for (const c of cases) {
       for (const dt of [DType.F32, DType.BF16]) {
