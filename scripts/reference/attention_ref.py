@@ -28,15 +28,10 @@ import sys
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from telechat_model import in_fp32 as op  # noqa: E402  (fn(*args); 16-bit inputs computed in fp32, rounded once)
+
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def op(fn, *args):
-    """fn(*args) in the inputs' dtype; for fp16 and bf16, fp32 compute with the result rounded to it."""
-    dtype = args[0].dtype
-    if dtype not in (torch.float16, torch.bfloat16):
-        return fn(*args)
-    return fn(*(a.float() for a in args)).to(dtype)
 
 
 def block_causal_mask(cu_seqlens, T):

@@ -17,26 +17,28 @@ import torch.nn.functional as F
 
 IGNORE = -100
 
-HALF = (torch.bfloat16, torch.float16)
+def in_fp32(fn, *args):
+    """fn(*args) in the inputs' dtype; 16-bit inputs are computed on in fp32 and the result rounded
+    once to their dtype, as the bf16 / fp16 GEMMs of oneDNN (this torch's CPU path where the CPU has
+    AVX512-BF16) and cuBLAS accumulate. Elsewhere this torch's own CPU bf16 matmul sums in bf16
+    (measured: 25x the error of fp32 summation on a [256, 1024] x [1024, 256] product), and it has
+    no CPU fp16 matmul at all, which would make a 16-bit reference run, and any bound taken from it,
+    depend on the machine. Autograd's products through the casts are summed in fp32 and rounded
+    once the same way."""
+    dtype = args[0].dtype
+    if dtype not in (torch.bfloat16, torch.float16):
+        return fn(*args)
+    return fn(*(a.float() for a in args)).to(dtype)
 
 
 def mm(a, b):
-    """a @ b. 16-bit operands are multiplied in fp32 and the product rounded once to their dtype,
-    as the bf16 GEMMs of oneDNN (this torch's CPU path where the CPU has AVX512-BF16) and cuBLAS
-    accumulate. Elsewhere this torch's own CPU bf16 matmul sums in bf16 (measured: 25x the error
-    of fp32 summation on a [256, 1024] x [1024, 256] product), which would make a bf16 reference
-    run, and any bound taken from it, depend on the machine. Autograd's products through the casts
-    are summed in fp32 and rounded once the same way."""
-    if a.dtype in HALF:
-        return (a.float() @ b.float()).to(a.dtype)
-    return a @ b
+    """a @ b, 16-bit operands summed in fp32 (in_fp32)."""
+    return in_fp32(torch.matmul, a, b)
 
 
 def einsum(spec, a, b):
-    """torch.einsum of two operands, 16-bit ones summed in fp32 and rounded once (as mm)."""
-    if a.dtype in HALF:
-        return torch.einsum(spec, a.float(), b.float()).to(a.dtype)
-    return torch.einsum(spec, a, b)
+    """torch.einsum of two operands, 16-bit ones summed in fp32 (in_fp32)."""
+    return in_fp32(lambda x, y: torch.einsum(spec, x, y), a, b)
 
 
 class ConfigError(Exception):

@@ -216,8 +216,8 @@ const fp32Cases: Array<[string, Case]> = [
 const ATOL = 1e-5;
 const RTOL = 1e-4;
 
-// fp32 runs every case on both tile paths: the vfmadd kernel where the CPU has AVX-512 or AVX2 with
-// FMA and the head dim is a multiple of 16 ('auto'), and OpenBLAS sgemm per tile ('sgemm').
+// fp32 runs every case on both tile paths: the vfmadd kernel where the CPU has AVX-512 and the head
+// dim is a multiple of 16 ('auto'), and OpenBLAS sgemm per tile ('sgemm').
 for (const tilePath of ['auto', 'sgemm'] as const) describe(`CPU attention (fp32, ${tilePath} tiles) vs PyTorch float64 autograd`, () => {
   for (const [name, c] of fp32Cases) {
     it(name, () => {
@@ -263,9 +263,8 @@ const lowpCases: Array<[string, Case]> = [
 ];
 
 // bf16 runs every case on both tile paths: vdpbf16ps on bf16 tiles where the CPU has AVX512-BF16
-// and the head dim is a multiple of 16 ('auto'; D = 40 takes the sgemm tiles there too; without
-// AVX512-BF16 'auto' widens the tiles onto the fp32 vfmadd kernel), and the forced fp32-widening
-// sgemm tiles ('sgemm'), each within the same budget.
+// and the head dim is a multiple of 16 ('auto'; D = 40 takes the sgemm tiles there too), and the
+// forced fp32-widening sgemm tiles ('sgemm'), each within the same budget.
 const lowpRuns = [[DType.BF16, 'bfloat16', 'auto'], [DType.BF16, 'bfloat16', 'sgemm'], [DType.F16, 'float16', 'auto']] as const;
 for (const [dt, torchName, tilePath] of lowpRuns) {
   describe(`CPU attention (${dtypeName(dt)} storage${dt === DType.BF16 ? `, ${tilePath} tiles` : ''}) vs PyTorch ${dtypeName(dt)} error budget`, () => {
@@ -310,7 +309,7 @@ for (const [dt, torchName, tilePath] of lowpRuns) {
 
 describe('CPU attention determinism and memory', () => {
   it('is bitwise reproducible run to run, and across 1 and 2 threads', () => {
-    // D = 32 takes the tile kernels where the CPU has them (AVX-512, or AVX2 with FMA), D = 24 the sgemm tiles
+    // D = 32 takes the AVX-512 tile kernels where the CPU has them, D = 24 the sgemm tiles
     for (const c of [{ docs: [113, 203, 7], nh: 6, nkv: 2, D: 24, seed: 21 }, { docs: [113, 203, 7], nh: 4, nkv: 2, D: 32, seed: 24 }] as Case[]) {
     for (const dt of [DType.F32, DType.BF16, DType.F16]) {
       const { qkv, dout } = inputsFor(c, dt);
@@ -333,17 +332,13 @@ describe('CPU attention determinism and memory', () => {
     }
   });
 
-  it('tiles run on the vector kernels the CPU has (AVX-512, or AVX2 with FMA; the addon is built for it); a bad TELECHAT_CPU_ATTN_TILES is refused', () => {
+  it('tiles run on the AVX-512 kernels where the CPU has them (the addon is built for it); a bad TELECHAT_CPU_ATTN_TILES is refused', () => {
     const flags = readFileSync('/proc/cpuinfo', 'utf8');
     const path = cpuAttentionTilePath();
     errors.push(`attention tiles: ${path}`);
     if (process.env.TELECHAT_PORTABLE !== '1') {
-      const avx512 = /\bavx512f\b/.test(flags), avx2 = /\bavx2\b/.test(flags) && /\bfma\b/.test(flags);
-      const bf16 = /\bavx512_bf16\b/.test(flags);
-      expect(path.startsWith(`fp32 on vfmadd (${avx512 ? 'AVX-512' : 'AVX2'})`), path).toBe(avx512 || avx2);
-      expect(path.includes('bf16 on vdpbf16ps'), path).toBe(bf16);
-      // without vdpbf16ps, bf16 tiles are widened onto the fp32 kernel rather than per-tile sgemm
-      expect(path.includes('bf16 widened to fp32 on it'), path).toBe((avx512 || avx2) && !bf16);
+      expect(path.startsWith('fp32 on vfmadd'), path).toBe(/\bavx512f\b/.test(flags));
+      expect(path.includes('bf16 on vdpbf16ps'), path).toBe(/\bavx512_bf16\b/.test(flags));
     }
     const c: Case = { docs: [20], nh: 2, nkv: 1, D: 32, seed: 25 };
     const { qkv, dout } = inputsFor(c, DType.BF16);
@@ -391,7 +386,7 @@ describe('CPU attention determinism and memory', () => {
   it('reads no part of its reused scratch block before writing it (the block NaN-filled first)', () => {
     const cases: Case[] = [
       { docs: [113, 203, 7, 64, 65], nh: 6, nkv: 2, D: 24, seed: 26 }, // sgemm tiles
-      { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // the tile kernels where the CPU has them
+      { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // AVX-512 tiles where the CPU has them
     ];
     for (const c of cases) {
       for (const dt of [DType.F32, DType.BF16]) {
