@@ -1,4 +1,4 @@
-// Attention tile products on AVX-512, fp32 also on AVX2 (attention_tiles.h).
+// Attention tile products on AVX-512; the fp32 kernel also on AVX2, for LoRA (attention_tiles.h).
 #include "cpu/attention_tiles.h"
 
 #include <algorithm>
@@ -22,29 +22,25 @@ TilePath tile_path(DType dt, int64_t D) {
     throw std::invalid_argument("TELECHAT_CPU_ATTN_TILES must be auto or sgemm, got \"" + v + "\"");
   }
   if (v == "sgemm" || D % 16 != 0) return TilePath::Sgemm;
+  // Attention takes the fp32 kernel on AVX-512 only: on AVX2 it timed no faster than sgemm per
+  // tile in fp32, and slower with bf16 tiles widened onto it (docs/architecture.md).
+#ifdef __AVX512F__
+  if (dt == DT_F32) return TilePath::F32;
+#endif
 #ifdef __AVX512BF16__
   if (dt == DT_BF16) return TilePath::Bf16;
 #endif
-#if TELECHAT_F32_TILES
-  // bf16 storage without vdpbf16ps: its tiles widened to fp32, as the sgemm path widens them
-  return TilePath::F32;
-#else
   (void)dt;
   return TilePath::Sgemm;
-#endif
 }
 
 std::string tile_path_text() {
-  const TilePath f32 = tile_path(DT_F32, 64), bf16 = tile_path(DT_BF16, 64);
+  const bool f32 = tile_path(DT_F32, 64) == TilePath::F32, bf16 = tile_path(DT_BF16, 64) == TilePath::Bf16;
   const std::string tail = " (head dims that are multiples of 16; others sgemm)";
-  if (f32 == TilePath::F32) {
-    const std::string kernel = std::string("vfmadd (") + kF32TileIsa + ")";
-    if (bf16 == TilePath::Bf16) return "fp32 on " + kernel + ", bf16 on vdpbf16ps" + tail;
-    return "fp32 on " + kernel + ", bf16 widened to fp32 on it" + tail;
-  }
+  if (f32 && bf16) return "fp32 on vfmadd, bf16 on vdpbf16ps" + tail;
+  if (f32) return "fp32 on vfmadd, bf16 widened to fp32 sgemm" + tail;
   const char* env = std::getenv("TELECHAT_CPU_ATTN_TILES");
-  return env && std::string(env) == "sgemm" ? "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm"
-                                            : "sgemm: built for a CPU without AVX-512 or AVX2 with FMA";
+  return env && std::string(env) == "sgemm" ? "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm" : "sgemm: built for a CPU without AVX-512";
 }
 
 namespace {
@@ -123,9 +119,8 @@ void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, i
 namespace {
 
 // AVX2 has 16 vector registers of 8 floats: 6 rows x 16 columns of C take 12 accumulators, plus
-// the two vectors of B and one broadcast of A per step. Each element is summed exactly as the
-// AVX-512 kernel sums it (one fused multiply-add per k, in order, then alpha and beta), so both
-// give the same bits.
+// the two vectors of B and one broadcast of A per step. Each element is summed as the AVX-512
+// kernel sums it: one fused multiply-add per k, in order, then alpha and beta.
 constexpr int kAvx2Rows = 6;
 
 void f32_block_avx2(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,

@@ -54,7 +54,7 @@ inline int64_t widen_block_floats() {
 // The fp32 blocks one call widens into, carved from the calling thread's kept scratch
 // (ReusedScratch): they are MiB-sized, and a fresh allocation of that size is mapped, faulted in
 // page by page and unmapped again on every call (on a CPU without bf16 GEMMs every bf16 linear
-// layer comes here: page faults were about 40% of such a product). Not zeroed; each block is
+// layer comes here; docs/architecture.md has the before and after). Not zeroed; each block is
 // written before it is read. Parts start on 64-byte boundaries.
 template <int N>
 class BlockScratch {

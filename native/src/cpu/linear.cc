@@ -125,7 +125,8 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
   const int64_t tb = f32 ? T : blk.tb;
   const int64_t ob = f32 && (dw_direct || !dw) ? Out : blk.ob;
 
-  // Each pass allocates its own blocks, so scratch peaks at about one W-sized block.
+  // Each pass carves its own blocks from the thread's kept scratch (BlockScratch), so the kept
+  // block grows to the larger pass's set, not the sum of both.
   const int64_t x_floats = f32 ? 0 : tb * In;
   const int64_t dy_floats = f32 ? 0 : tb * ob;
 

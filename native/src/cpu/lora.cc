@@ -4,9 +4,9 @@
 // full-width B, a [T, width] temporary and an extra add per target: fused modules (query in
 // qkv, gate_proj in gate_up) then cost only their own columns.
 //
-// Shapes and storage lora_tiles.h takes (fp32 storage on AVX-512F or AVX2 with FMA, bf16 on
-// AVX512-BF16; fp32 gradients, R, In and Out multiples of 16, partials within its budget) run
-// there. Otherwise fp32 runs sgemm in place; bf16 runs oneDNN's bf16 matmul where the CPU has it (gemm_bf16.h);
+// Shapes and storage lora_tiles.h takes (fp32 or bf16 storage on AVX-512F or AVX2 with FMA; fp32
+// gradients, R, In and Out multiples of 16, partials within its budget) run there. Otherwise fp32
+// runs sgemm in place; bf16 runs oneDNN's bf16 matmul where the CPU has it (gemm_bf16.h);
 // other 16-bit storage is widened to fp32 in row blocks (f32_blocks.h) and rounded back once.
 // gA and gB sum over every row in fp32 and round once when the gradient dtype is 16-bit.
 #include <cblas.h>
