@@ -123,27 +123,51 @@ namespace {
 // kernel sums it: one fused multiply-add per k, in order, then alpha and beta.
 constexpr int kAvx2Rows = 6;
 
+// ROWS (<= kAvx2Rows) is a template parameter so the k loop carries no per-row branch: a block
+// of fewer rows (the last of m) runs its own instantiation.
+template <int ROWS>
 void f32_block_avx2(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
-                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int64_t rows) {
-  __m256 acc[kAvx2Rows][2];
-  for (int r = 0; r < kAvx2Rows; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  __m256 acc[ROWS][2];
+  for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  // A's element (row i0 + r, reduction index p) sits at A + p * step + r * stride
+  const int64_t step = trans_a ? lda : 1, stride = trans_a ? 1 : lda;
+  const float* a = A + (trans_a ? i0 : i0 * lda);
   for (int64_t p = 0; p < k; p++) {
     const __m256 b0 = _mm256_loadu_ps(B + p * ldb + j0), b1 = _mm256_loadu_ps(B + p * ldb + j0 + 8);
-    for (int r = 0; r < kAvx2Rows; r++) {
-      if (r >= rows) break;
-      const __m256 av = _mm256_set1_ps(trans_a ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p]);
+    for (int r = 0; r < ROWS; r++) {
+      const __m256 av = _mm256_set1_ps(a[p * step + r * stride]);
       acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
     }
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-  for (int r = 0; r < rows; r++) {
+  for (int r = 0; r < ROWS; r++) {
     for (int h = 0; h < 2; h++) {
       float* c = C + (i0 + r) * ldc + j0 + 8 * h;
       __m256 v = _mm256_mul_ps(va, acc[r][h]);
       if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), v);
       _mm256_storeu_ps(c, v);
     }
+  }
+}
+
+// Rows [i0, i0 + rows) x all n columns, rows <= kAvx2Rows.
+void f32_rows_avx2(int64_t rows, int64_t i0, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  auto run = [&](auto rows_c) {
+    for (int64_t j0 = 0; j0 < n; j0 += 16) {
+      f32_block_avx2<decltype(rows_c)::value>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc);
+    }
+  };
+  using std::integral_constant;
+  switch (rows) {
+    case 6: return run(integral_constant<int, 6>{});
+    case 5: return run(integral_constant<int, 5>{});
+    case 4: return run(integral_constant<int, 4>{});
+    case 3: return run(integral_constant<int, 3>{});
+    case 2: return run(integral_constant<int, 2>{});
+    default: return run(integral_constant<int, 1>{});
   }
 }
 
@@ -158,8 +182,7 @@ void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A,
   });
 #elif TELECHAT_F32_TILES
   for (int64_t i0 = 0; i0 < m; i0 += kAvx2Rows) {
-    const int64_t rows = std::min<int64_t>(kAvx2Rows, m - i0);
-    for (int64_t j0 = 0; j0 < n; j0 += 16) f32_block_avx2(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows);
+    f32_rows_avx2(std::min<int64_t>(kAvx2Rows, m - i0), i0, n, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc);
   }
 #else
   (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)trans_a, (void)B, (void)ldb, (void)beta, (void)C,
