@@ -216,8 +216,8 @@ const fp32Cases: Array<[string, Case]> = [
 const ATOL = 1e-5;
 const RTOL = 1e-4;
 
-// fp32 runs every case on both tile paths: the vfmadd kernel where the CPU has AVX-512 and the head
-// dim is a multiple of 16 ('auto'), and OpenBLAS sgemm per tile ('sgemm').
+// fp32 runs every case on both tile paths: the vfmadd kernel where the CPU has AVX-512 or AVX2 with
+// FMA and the head dim is a multiple of 16 ('auto'), and OpenBLAS sgemm per tile ('sgemm').
 for (const tilePath of ['auto', 'sgemm'] as const) describe(`CPU attention (fp32, ${tilePath} tiles) vs PyTorch float64 autograd`, () => {
   for (const [name, c] of fp32Cases) {
     it(name, () => {
@@ -262,9 +262,10 @@ const lowpCases: Array<[string, Case]> = [
   ['GQA 4/2 D=40, docs [200]', { docs: [200], nh: 4, nkv: 2, D: 40, seed: 13 }],
 ];
 
-// bf16 runs every case on both tile paths: vdpbf16ps on bf16 tiles where the CPU has AVX512-BF16
-// and the head dim is a multiple of 16 ('auto'; D = 40 takes the sgemm tiles there too), and the
-// forced fp32-widening sgemm tiles ('sgemm'), each within the same budget.
+// bf16 runs every case on both tile paths: where the head dim is a multiple of 16 ('auto'; D = 40
+// takes the sgemm tiles), vdpbf16ps on bf16 tiles where the CPU has AVX512-BF16, else the tiles
+// widened to fp32 for the vfmadd kernel (AVX-512 or AVX2 with FMA); and the forced fp32-widening
+// sgemm tiles ('sgemm'), each within the same budget. fp16 runs 'auto' (widened to the vfmadd kernel).
 const lowpRuns = [[DType.BF16, 'bfloat16', 'auto'], [DType.BF16, 'bfloat16', 'sgemm'], [DType.F16, 'float16', 'auto']] as const;
 for (const [dt, torchName, tilePath] of lowpRuns) {
   describe(`CPU attention (${dtypeName(dt)} storage${dt === DType.BF16 ? `, ${tilePath} tiles` : ''}) vs PyTorch ${dtypeName(dt)} error budget`, () => {
@@ -332,13 +333,17 @@ describe('CPU attention determinism and memory', () => {
     }
   });
 
-  it('tiles run on the AVX-512 kernels where the CPU has them (the addon is built for it); a bad TELECHAT_CPU_ATTN_TILES is refused', () => {
+  it('tiles run on the AVX-512 or AVX2 kernels where the CPU has them (the addon is built for it); a bad TELECHAT_CPU_ATTN_TILES is refused', () => {
     const flags = readFileSync('/proc/cpuinfo', 'utf8');
     const path = cpuAttentionTilePath();
     errors.push(`attention tiles: ${path}`);
     if (process.env.TELECHAT_PORTABLE !== '1') {
-      expect(path.startsWith('fp32 on vfmadd'), path).toBe(/\bavx512f\b/.test(flags));
+      const avx512 = /\bavx512f\b/.test(flags);
+      const tiles = avx512 || (/\bavx2\b/.test(flags) && /\bfma\b/.test(flags));
+      expect(path.startsWith('fp32 on vfmadd'), path).toBe(tiles);
+      if (tiles) expect(path, path).toContain(avx512 ? '(AVX-512)' : '(AVX2)');
       expect(path.includes('bf16 on vdpbf16ps'), path).toBe(/\bavx512_bf16\b/.test(flags));
+      expect(path.includes('bf16 and fp16 widened to fp32'), path).toBe(tiles && !/\bavx512_bf16\b/.test(flags));
     }
     const c: Case = { docs: [20], nh: 2, nkv: 1, D: 32, seed: 25 };
     const { qkv, dout } = inputsFor(c, DType.BF16);

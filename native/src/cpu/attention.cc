@@ -28,8 +28,8 @@
 // Temporaries come from Scratch (the block list, [nh, T] delta) and, for the per-thread tiles
 // and document rows (megabytes at T 4096), the calling thread's kept ReusedScratch block, every
 // part written before it is read; plus the by-document schedule's small document order. Tile
-// products run single-threaded inside the OpenMP tasks, on the AVX-512 tile kernels or OpenBLAS
-// sgemm (attention_tiles.h); every task sums in a fixed order, so results are bitwise
+// products run single-threaded inside the OpenMP tasks, on the AVX-512 / AVX2 tile kernels or
+// OpenBLAS sgemm (attention_tiles.h); every task sums in a fixed order, so results are bitwise
 // reproducible at any thread count.
 #include <cblas.h>
 #include <omp.h>

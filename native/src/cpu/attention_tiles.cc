@@ -1,4 +1,4 @@
-// Attention tile products on AVX-512; the fp32 kernel also on AVX2, for LoRA (attention_tiles.h).
+// Attention tile products on AVX-512, and the fp32 kernel on AVX2 with FMA (attention_tiles.h).
 #include "cpu/attention_tiles.h"
 
 #include <algorithm>
@@ -22,25 +22,27 @@ TilePath tile_path(DType dt, int64_t D) {
     throw std::invalid_argument("TELECHAT_CPU_ATTN_TILES must be auto or sgemm, got \"" + v + "\"");
   }
   if (v == "sgemm" || D % 16 != 0) return TilePath::Sgemm;
-  // Attention takes the fp32 kernel on AVX-512 only: on AVX2 it timed no faster than sgemm per
-  // tile in fp32, and slower with bf16 tiles widened onto it (docs/architecture.md).
-#ifdef __AVX512F__
-  if (dt == DT_F32) return TilePath::F32;
-#endif
 #ifdef __AVX512BF16__
   if (dt == DT_BF16) return TilePath::Bf16;
 #endif
+#if TELECHAT_F32_TILES
+  // fp32, and 16-bit storage widened to fp32 as the tiles load (exact)
+  (void)dt;
+  return TilePath::F32;
+#else
   (void)dt;
   return TilePath::Sgemm;
+#endif
 }
 
 std::string tile_path_text() {
-  const bool f32 = tile_path(DT_F32, 64) == TilePath::F32, bf16 = tile_path(DT_BF16, 64) == TilePath::Bf16;
-  const std::string tail = " (head dims that are multiples of 16; others sgemm)";
-  if (f32 && bf16) return "fp32 on vfmadd, bf16 on vdpbf16ps" + tail;
-  if (f32) return "fp32 on vfmadd, bf16 widened to fp32 sgemm" + tail;
   const char* env = std::getenv("TELECHAT_CPU_ATTN_TILES");
-  return env && std::string(env) == "sgemm" ? "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm" : "sgemm: built for a CPU without AVX-512";
+  if (env && std::string(env) == "sgemm") return "sgemm: TELECHAT_CPU_ATTN_TILES=sgemm";
+  if (tile_path(DT_F32, 64) != TilePath::F32) return "sgemm: built for a CPU without AVX-512 or AVX2 with FMA";
+  const std::string f32 = std::string("fp32 on vfmadd (") + kF32TileIsa + ")";
+  const std::string tail = " (head dims that are multiples of 16; others sgemm)";
+  if (tile_path(DT_BF16, 64) == TilePath::Bf16) return f32 + ", bf16 on vdpbf16ps, fp16 widened to fp32 on vfmadd" + tail;
+  return f32 + ", bf16 and fp16 widened to fp32 on it" + tail;
 }
 
 namespace {

@@ -2,8 +2,8 @@
 // [64, D] operand tiles, too small for a BLAS call to amortise its packing (LoRA's thin adapter
 // products, lora_tiles.cc, run on the same kernels). Two register-blocked kernels, chosen by
 // tile_path():
-//   fp32  vfmadd on fp32 tiles (fp32 storage, AVX-512F; LoRA also uses it on AVX2 with FMA, where
-//         attention measured no gain over sgemm per tile);
+//   fp32  vfmadd on fp32 tiles (AVX-512F, or AVX2 with FMA): fp32 storage, and bf16 / fp16 storage
+//         widened to fp32 as the tiles load, where the CPU lacks the bf16 kernel;
 //   bf16  vdpbf16ps on bf16 tiles (bf16 storage, AVX512-BF16): pairs of bf16 values multiplied
 //         exactly and added into fp32 lanes, twice the multiply-adds of an fp32 FMA. An operand
 //         computed in fp32 (softmax probabilities, dS) is rounded to bf16 before its product, as
@@ -11,7 +11,7 @@
 // Otherwise, or with TELECHAT_CPU_ATTN_TILES=sgemm, attention widens its tiles to fp32 and calls
 // OpenBLAS sgemm per tile (anything but "auto" or "sgemm" is an error). The addon is built with
 // -march=native on the machine that runs it, so an instruction set is there exactly when the
-// compiler defines its macro (__AVX512F__, __AVX512BF16__; __AVX2__ and __FMA__ for LoRA's use).
+// compiler defines its macro (__AVX512F__, __AVX512BF16__, __AVX2__ and __FMA__).
 #pragma once
 #include <cstdint>
 #include <string>
