@@ -7,7 +7,7 @@
 import { getLlama, Llama, LlamaLogLevel, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import type { TemplateName } from '../data/templates.js';
 import { TEMPLATES } from '../data/templates.js';
-import { type ChatMessage, renderChat, stopStrings } from '../gguf/chat_template.js';
+import { type ChatMessage, renderChat, stopStrings } from '../data/chat_template.js';
 import { checkGguf } from '../gguf/reader.js';
 import { StopFilter } from './stop.js';
 

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TEMPLATES, templateFromConfig, type TemplateName } from '../data/templates.js';
-import { jinjaChatTemplate } from '../gguf/chat_template.js';
+import { jinjaChatTemplate } from '../data/chat_template.js';
 import { CheckpointError } from './hf.js';
 
 export const TRAINING_RECORD_FILE = 'telechat_training.json';

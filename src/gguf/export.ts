@@ -25,7 +25,7 @@ import { ropeParams, type RopeParams } from '../model/rope.js';
 import type { ModelSpec } from '../model/spec.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jinjaChatTemplate } from './chat_template.js';
+import { jinjaChatTemplate } from '../data/chat_template.js';
 import { encodeTensor } from './encode.js';
 import { bool, f32, FileType, GgmlType, type MetaValue, str, u32, ValueType } from './format.js';
 import type { CanonicalSource } from './sources.js';

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { Conversation } from '../../src/data/formats.js';
 import { conversationSegments, getTemplate, TEMPLATES, type Segment } from '../../src/data/templates.js';
 import { SPECIAL_PIECES } from '../../src/data/tokenizer.js';
-import { jinjaChatTemplate, type ChatMessage } from '../../src/gguf/chat_template.js';
+import { jinjaChatTemplate, type ChatMessage } from '../../src/data/chat_template.js';
 
 const segText = (segs: Segment[]): string => segs.map((s) => ('special' in s ? SPECIAL_PIECES[s.special] : s.text)).join('');
 

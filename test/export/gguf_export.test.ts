@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderChat, jinjaChatTemplate, type ChatMessage } from '../../src/gguf/chat_template.js';
+import { renderChat, jinjaChatTemplate, type ChatMessage } from '../../src/data/chat_template.js';
 import { exportGguf, planTensors } from '../../src/gguf/export.js';
 import { GgmlType } from '../../src/gguf/format.js';
 import { parseModelSpec } from '../../src/model/spec.js';

@@ -10,7 +10,7 @@ import type { LlamaModel } from 'node-llama-cpp';
 import { encodeConversations, layoutConversations } from '../../src/data/encode.js';
 import { getTemplate } from '../../src/data/templates.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
-import { renderChat } from '../../src/gguf/chat_template.js';
+import { renderChat } from '../../src/data/chat_template.js';
 import { exportGguf } from '../../src/gguf/export.js';
 import { HfCanonicalSource } from '../../src/gguf/sources.js';
 import { trainedModel } from '../helpers/gguf_fixture.js';

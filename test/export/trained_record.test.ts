@@ -24,7 +24,7 @@ import { buildDataset } from '../../src/data/builder.js';
 import { encodeConversations } from '../../src/data/encode.js';
 import { getTemplate } from '../../src/data/templates.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
-import { jinjaChatTemplate } from '../../src/gguf/chat_template.js';
+import { jinjaChatTemplate } from '../../src/data/chat_template.js';
 import { exportGguf } from '../../src/gguf/export.js';
 import { checkGguf } from '../../src/gguf/reader.js';
 import { CheckpointCanonicalSource, HfCanonicalSource, LoraMergedSource, type CanonicalSource } from '../../src/gguf/sources.js';

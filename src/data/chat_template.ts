@@ -1,12 +1,13 @@
 // The chat formats of the three TeleChat layouts, written twice from one table of strings:
-// as the Jinja `tokenizer.chat_template` that llama.cpp's server (and tools reading GGUF
-// metadata) apply, and as a TypeScript renderer that telechat-chat uses. The strings are
-// those of src/data/templates.ts (what training rows hold):
+// as Jinja (the GGUF's `tokenizer.chat_template`, which llama.cpp's server and tools reading GGUF
+// metadata apply, and the `chat_template` of the HF dirs a run saves, for transformers'
+// apply_chat_template), and as a TypeScript renderer that telechat-chat uses. The strings are
+// those of templates.ts (what training rows hold):
 //   telechat2:    "<_system>" + s + "\n", "<_user>" + q, "<_bot>" + a + "<_end>" + "\n"
 //   telechat:     "<_system>" + s,        "<_user>" + q, "<_bot>" + a + "<_end>"
 //   telechat-52b: as telechat2 without the "\n" after "<_end>"; the markers are plain text
 // and the generation prompt is "<_bot>" for all three.
-import type { TemplateName } from '../data/templates.js';
+import type { TemplateName } from './templates.js';
 
 interface Format {
   systemSuffix: string;
