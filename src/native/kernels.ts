@@ -82,17 +82,19 @@ export function cpuBf16GemmPath(): string {
 }
 
 /**
- * What attention tiles run on now: fp32 on the vfmadd kernel (AVX-512) and bf16 on vdpbf16ps
- * (AVX512-BF16) for head dims that are multiples of 16, else "sgemm: <why>" (tiles widened to
- * fp32 for OpenBLAS). TELECHAT_CPU_ATTN_TILES=sgemm forces sgemm.
+ * What attention tiles run on now, for head dims that are multiples of 16: fp32 on the vfmadd
+ * kernel (AVX-512, or AVX2 with FMA), bf16 on vdpbf16ps (AVX512-BF16) or else widened to fp32 on
+ * vfmadd, fp16 widened to fp32 on vfmadd; on a CPU with neither kernel "sgemm: <why>" (tiles
+ * widened to fp32 for OpenBLAS). TELECHAT_CPU_ATTN_TILES=sgemm forces sgemm.
  */
 export function cpuAttentionTilePath(): string {
   return addon.cpuAttentionTilePath();
 }
 
 /**
- * What LoRA adapter products (loraForward, loraBackward) run on now: AVX-512 register tiles for
- * fp32 (vfmadd) and bf16 (vdpbf16ps) storage with R, In and Out multiples of 16, fp32 gradients
+ * What LoRA adapter products (loraForward, loraBackward) run on now: register tiles (AVX-512, or
+ * AVX2 with FMA) for fp32 (vfmadd) and bf16 (vdpbf16ps on AVX512-BF16, else widened to fp32 on
+ * vfmadd) storage with R, In and Out multiples of 16, fp32 gradients
  * and 8 x R x (In + Out) fp32 partials within 16 MiB, else "library GEMMs: <why>" (OpenBLAS
  * sgemm, oneDNN). TELECHAT_CPU_LORA_TILES=gemm forces the library GEMMs.
  */

@@ -259,6 +259,21 @@ describe('bench report', () => {
     expect(report()).toContain('on its Cooperlake kernels, with OPENBLAS_CORETYPE=Foo in the environment, which OpenBLAS did not apply as given');
   });
 
+  it("the bf16 paragraph says where bf16 products ran, from the paths the run recorded", () => {
+    const onednn = trainResult();
+    writeResult('train', onednn);
+    expect(report()).toContain("Linear products run on oneDNN's bf16 matmul (onednn brg:avx512_core_bf16 (test)); attention tiles on vdpbf16ps");
+    const widened = trainResult();
+    widened.bf16_gemm_path = 'fallback: the CPU has no AVX512-BF16 or AMX (test)';
+    widened.attention_tile_path = 'fp32 on vfmadd (AVX2), bf16 and fp16 widened to fp32 on it (test)';
+    writeResult('train', widened);
+    expect(report()).toContain('every bf16 linear product widens its operand blocks to fp32 for sgemm and rounds its output back, ' +
+      'and attention tiles widen to fp32 for our vfmadd kernel, so on CPU bf16 buys memory, not speed.');
+    widened.attention_tile_path = 'sgemm: built for a CPU without AVX-512 or AVX2 with FMA (test)';
+    writeResult('train', widened);
+    expect(report()).toContain('and attention tiles widen to fp32 for sgemm, so on CPU bf16 buys memory');
+  });
+
   it('every section names its peer exactly, with the version and build the result recorded', () => {
     const core = coreResult();
     (core.torch as Record<string, unknown>).build = { blas_info: 'generic', mkl: false, mkldnn: true, cpu_capability: 'AVX2',

@@ -265,7 +265,8 @@ const lowpCases: Array<[string, Case]> = [
 // bf16 runs every case on both tile paths: where the head dim is a multiple of 16 ('auto'; D = 40
 // takes the sgemm tiles), vdpbf16ps on bf16 tiles where the CPU has AVX512-BF16, else the tiles
 // widened to fp32 for the vfmadd kernel (AVX-512 or AVX2 with FMA); and the forced fp32-widening
-// sgemm tiles ('sgemm'), each within the same budget. fp16 runs 'auto' (widened to the vfmadd kernel).
+// sgemm tiles ('sgemm'), each within the same budget. fp16 runs 'auto' (widened to the vfmadd kernel
+// where the CPU has one; D = 40 on sgemm).
 const lowpRuns = [[DType.BF16, 'bfloat16', 'auto'], [DType.BF16, 'bfloat16', 'sgemm'], [DType.F16, 'float16', 'auto']] as const;
 for (const [dt, torchName, tilePath] of lowpRuns) {
   describe(`CPU attention (${dtypeName(dt)} storage${dt === DType.BF16 ? `, ${tilePath} tiles` : ''}) vs PyTorch ${dtypeName(dt)} error budget`, () => {
@@ -310,7 +311,7 @@ for (const [dt, torchName, tilePath] of lowpRuns) {
 
 describe('CPU attention determinism and memory', () => {
   it('is bitwise reproducible run to run, and across 1 and 2 threads', () => {
-    // D = 32 takes the AVX-512 tile kernels where the CPU has them, D = 24 the sgemm tiles
+    // D = 32 takes the AVX-512 / AVX2 tile kernels where the CPU has them, D = 24 the sgemm tiles
     for (const c of [{ docs: [113, 203, 7], nh: 6, nkv: 2, D: 24, seed: 21 }, { docs: [113, 203, 7], nh: 4, nkv: 2, D: 32, seed: 24 }] as Case[]) {
     for (const dt of [DType.F32, DType.BF16, DType.F16]) {
       const { qkv, dout } = inputsFor(c, dt);
@@ -391,7 +392,7 @@ describe('CPU attention determinism and memory', () => {
   it('reads no part of its reused scratch block before writing it (the block NaN-filled first)', () => {
     const cases: Case[] = [
       { docs: [113, 203, 7, 64, 65], nh: 6, nkv: 2, D: 24, seed: 26 }, // sgemm tiles
-      { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // AVX-512 tiles where the CPU has them
+      { docs: [300, 1, 129], nh: 4, nkv: 2, D: 64, seed: 27 }, // AVX-512 / AVX2 tiles where the CPU has them
     ];
     for (const c of cases) {
       for (const dt of [DType.F32, DType.BF16]) {

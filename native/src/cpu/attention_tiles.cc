@@ -169,7 +169,8 @@ void f32_rows_avx2(int64_t rows, int64_t i0, int64_t n, int64_t k, float alpha, 
     case 4: return run(integral_constant<int, 4>{});
     case 3: return run(integral_constant<int, 3>{});
     case 2: return run(integral_constant<int, 2>{});
-    default: return run(integral_constant<int, 1>{});
+    case 1: return run(integral_constant<int, 1>{});
+    default: throw std::logic_error("f32_rows_avx2: a block has 1 to 6 rows");
   }
 }
 

@@ -43,7 +43,7 @@ enum class TilePath { Sgemm, F32, Bf16 };
 // The kernel attention tiles of storage dt and head dim D run on (D a multiple of 16 for ours).
 TilePath tile_path(DType dt, int64_t D);
 
-// What fp32 and bf16 attention tiles run on now, in words.
+// What fp32, bf16 and fp16 attention tiles run on now, in words.
 std::string tile_path_text();
 
 // C[m, n] (fp32, ldc) = alpha * op(A) B + beta * C, fp32. op(A) is A [m, k] (lda) or, with

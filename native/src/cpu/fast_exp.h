@@ -3,7 +3,8 @@
 // |r| <= ln2 / 2. x is clamped to [-87, 88]: below, the result (~1.6e-38) is zero for every sum
 // it enters; above, 1.65e38 stands in for the overflow (silu(g) = g / (1 + e^-g) -> ~0 either
 // way). n is rounded with the 1.5 * 2^23 trick: GCC does not vectorise std::floor without
-// -ffast-math, which this project does not use.
+// -ffast-math, which this project does not use. Without AVX-512's masks GCC vectorises the
+// clamps' compares only under -fno-trapping-math (native/CMakeLists.txt).
 #pragma once
 #include <cstdint>
 #include <cstring>

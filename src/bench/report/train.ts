@@ -147,8 +147,10 @@ export function trainSection(r: Result): string {
         ? 'attention tiles on vdpbf16ps (AVX512-BF16), with the probabilities and dS rounded to bf16 for their products; ' +
           'the other ops compute in fp32 from bf16 storage.'
         : 'attention tiles and the other ops compute in fp32 from bf16 storage.')
-    : 'The CPU has no bf16 matrix unit in this path: every bf16 product widens its operand blocks to fp32 for sgemm and ' +
-      'rounds its output back, so on CPU bf16 buys memory, not speed.'));
+    : 'The CPU has no bf16 matrix unit in this path: every bf16 linear product widens its operand blocks to fp32 for sgemm ' +
+      'and rounds its output back, and attention tiles widen to fp32 ' +
+      (r.str('attention_tile_path').startsWith('sgemm') ? 'for sgemm' : 'for our vfmadd kernel') +
+      ', so on CPU bf16 buys memory, not speed.'));
   out.push('', '### Where the time goes (TELECHAT_PROFILE=1)', '',
     'Per-op wall time of our training step, from one extra run per precision with TELECHAT_PROFILE=1 (every Backend ' +
       'call timed, plus the engine\'s optimizer sections), averaged over the steps after the warm-up step. ' +
