@@ -25,14 +25,9 @@ TilePath tile_path(DType dt, int64_t D) {
 #ifdef __AVX512BF16__
   if (dt == DT_BF16) return TilePath::Bf16;
 #endif
-#if TELECHAT_F32_TILES
+  (void)dt;
   // fp32, and 16-bit storage widened to fp32 as the tiles load (exact)
-  (void)dt;
-  return TilePath::F32;
-#else
-  (void)dt;
-  return TilePath::Sgemm;
-#endif
+  return TELECHAT_F32_TILES ? TilePath::F32 : TilePath::Sgemm;
 }
 
 std::string tile_path_text() {

@@ -289,23 +289,16 @@ bool lora_tiles_apply(DType dt, DType gdt, int64_t In, int64_t R, int64_t Out) {
   if (!tiles_wanted() || gdt != DT_F32 || In % 16 != 0 || R % 16 != 0 || Out % 16 != 0) return false;
   // the per-chunk gA and gB partials stay within kPartialBudget
   if (kChunks * R * (In + Out) * 4 > kPartialBudget) return false;
-#if TELECHAT_F32_TILES
-  if (dt == DT_F32) return true;
-#endif
-#if TELECHAT_F32_TILES
-  if (dt == DT_BF16) return true;  // on vdpbf16ps, or widened onto the fp32 kernel
-#endif
-  return false;
+  // bf16 on vdpbf16ps, or widened onto the fp32 kernel
+  return TELECHAT_F32_TILES && (dt == DT_F32 || dt == DT_BF16);
 }
 
 std::string lora_tiles_text() {
-  const bool f32 = lora_tiles_apply(DT_F32, DT_F32, 16, 16, 16), bf16 = lora_tiles_apply(DT_BF16, DT_F32, 16, 16, 16);
-  const std::string tail = " (R, In and Out multiples of 16, fp32 gradients; others on library GEMMs)";
+  if (!tiles_wanted()) return "library GEMMs: TELECHAT_CPU_LORA_TILES=gemm";
+  if (!TELECHAT_F32_TILES) return "library GEMMs: built for a CPU without AVX-512 or AVX2 with FMA";
   const std::string f32_tiles = std::string("fp32 on vfmadd tiles (") + kF32TileIsa + ")";
-  if (f32 && bf16 && kBf16Dot) return f32_tiles + ", bf16 on vdpbf16ps tiles" + tail;
-  if (f32 && bf16) return f32_tiles + ", bf16 widened to fp32 on them" + tail;
-  return tiles_wanted() ? "library GEMMs: built for a CPU without AVX-512 or AVX2 with FMA"
-                        : "library GEMMs: TELECHAT_CPU_LORA_TILES=gemm";
+  const std::string bf16 = kBf16Dot ? ", bf16 on vdpbf16ps tiles" : ", bf16 widened to fp32 on them";
+  return f32_tiles + bf16 + " (R, In and Out multiples of 16, fp32 gradients; others on library GEMMs)";
 }
 
 void lora_tiles_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In,
