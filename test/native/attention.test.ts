@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import { attentionBackward, attentionForward, type AttentionOptions } from '../../src/native/attention.js';
 import { cpuAttentionTilePath } from '../../src/native/kernels.js';
+import { cpuFlags, f32TileIsa } from '../helpers/cpu_flags.js';
 import { withEnv } from '../helpers/env.js';
 import {
   Arena,
@@ -335,16 +336,14 @@ describe('CPU attention determinism and memory', () => {
   });
 
   it('tiles run on the AVX-512 or AVX2 kernels where the CPU has them (the addon is built for it); a bad TELECHAT_CPU_ATTN_TILES is refused', () => {
-    const flags = readFileSync('/proc/cpuinfo', 'utf8');
+    const flags = cpuFlags();
+    const isa = f32TileIsa(flags);
     const path = cpuAttentionTilePath();
     errors.push(`attention tiles: ${path}`);
     if (process.env.TELECHAT_PORTABLE !== '1') {
-      const avx512 = /\bavx512f\b/.test(flags);
-      const tiles = avx512 || (/\bavx2\b/.test(flags) && /\bfma\b/.test(flags));
-      expect(path.startsWith('fp32 on vfmadd'), path).toBe(tiles);
-      if (tiles) expect(path, path).toContain(avx512 ? '(AVX-512)' : '(AVX2)');
-      expect(path.includes('bf16 on vdpbf16ps'), path).toBe(/\bavx512_bf16\b/.test(flags));
-      expect(path.includes('bf16 and fp16 widened to fp32'), path).toBe(tiles && !/\bavx512_bf16\b/.test(flags));
+      expect(path.startsWith(`fp32 on vfmadd (${isa})`), path).toBe(isa !== null);
+      expect(path.includes('bf16 on vdpbf16ps'), path).toBe(flags.avx512Bf16);
+      expect(path.includes('bf16 and fp16 widened to fp32'), path).toBe(isa !== null && !flags.avx512Bf16);
     }
     const c: Case = { docs: [20], nh: 2, nkv: 1, D: 32, seed: 25 };
     const { qkv, dout } = inputsFor(c, DType.BF16);

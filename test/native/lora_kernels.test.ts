@@ -7,11 +7,11 @@
 // 16-bit storage: tol 2^-7 covers u or du rounded to 8 bits before the next product (2^-9) and the
 // fp32 sums; the result rounds once more (2^-9 of |ref|, or 2^-12 for fp16). A wrong window,
 // transpose or scale is off by O(|ref|), far outside either.
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import * as K from '../../src/native/kernels.js';
 import { Arena, DType, MemCategory, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16, setNumThreads, type Tensor } from '../../src/native/tensor.js';
+import { cpuFlags, f32TileIsa } from '../helpers/cpu_flags.js';
 import { withEnv } from '../helpers/env.js';
 
 const arena = new Arena(MemCategory.Buffers);
@@ -203,15 +203,14 @@ describe('LoRA kernels at any thread count', () => {
 
 describe('LoRA tile path', () => {
   it('runs adapters on the tiles where the CPU has AVX-512 or AVX2 with FMA (bf16 on vdpbf16ps with AVX512-BF16, else widened); a bad TELECHAT_CPU_LORA_TILES is refused', () => {
-    const flags = readFileSync('/proc/cpuinfo', 'utf8');
+    const flags = cpuFlags();
+    const isa = f32TileIsa(flags);
     const path = K.cpuLoraTilePath();
     if (process.env.TELECHAT_PORTABLE !== '1') {
-      const avx512 = /\bavx512f\b/.test(flags), avx2 = /\bavx2\b/.test(flags) && /\bfma\b/.test(flags);
-      expect(path.startsWith(`fp32 on vfmadd tiles (${avx512 ? 'AVX-512' : 'AVX2'})`), path).toBe(avx512 || avx2);
-      const bf16 = /\bavx512_bf16\b/.test(flags);
-      expect(path.includes('bf16 on vdpbf16ps tiles'), path).toBe(bf16);
+      expect(path.startsWith(`fp32 on vfmadd tiles (${isa})`), path).toBe(isa !== null);
+      expect(path.includes('bf16 on vdpbf16ps tiles'), path).toBe(flags.avx512Bf16);
       // without vdpbf16ps, bf16 adapters are widened onto the fp32 tiles rather than the library GEMMs
-      expect(path.includes('bf16 widened to fp32 on them'), path).toBe((avx512 || avx2) && !bf16);
+      expect(path.includes('bf16 widened to fp32 on them'), path).toBe(isa !== null && !flags.avx512Bf16);
     }
     process.env.TELECHAT_CPU_LORA_TILES = 'gemm';
     try {
