@@ -11,6 +11,9 @@ const [T, H, F, R] = [4096, 512, 1376, 16].map((d, i) => Number(process.argv[2 +
 const dtype = process.argv[6] ?? 'fp32';
 const [threads, reps] = [2, 10].map((d, i) => Number(process.argv[7 + i] ?? d));
 if (dtype !== 'fp32' && dtype !== 'bf16') throw new Error(`DTYPE must be fp32 or bf16, got ${dtype}`);
+for (const [name, v] of Object.entries({ T, H, F, R, THREADS: threads, REPS: reps })) {
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+}
 const dt = dtype === 'bf16' ? DType.BF16 : DType.F32;
 setNumThreads(threads);
 

@@ -216,6 +216,8 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
 // fp32 kernel, with the bf16 path's roundings: u and du rounded to bf16 before their next product,
 // y and dx summed in fp32 and rounded once.
 
+// These run on one thread inside a row-block task; f32_blocks.h's load_block and narrow, the same
+// loops, each open an OpenMP parallel region of their own.
 // rows [t0, t0 + nt) x columns [0, n) of bf16 m (leading dim ld) into fp32 dst [nt, n]
 void widen_rows(float* dst, const uint16_t* m, int64_t ld, int64_t t0, int64_t nt, int64_t n) {
   for (int64_t r = 0; r < nt; r++) load_row(dst + r * n, m + (t0 + r) * ld, n, DT_BF16);
