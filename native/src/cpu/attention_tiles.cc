@@ -42,7 +42,19 @@ std::string tile_path_text() {
 
 namespace {
 
-// Calls block(MR, NB, i0, j0, rows) (MR and NB as std::integral_constant) for the register blocks
+// Calls f(std::integral_constant<int, ROWS>) for ROWS = rows, 1 <= rows <= MAX: a kernel taking its
+// row count as a template parameter has no per-row branch in its k loop (the last, shorter block
+// of m runs its own instantiation).
+template <int MAX, class F>
+void with_rows(int64_t rows, F f) {
+  if constexpr (MAX > 1) {
+    if (rows < MAX) return with_rows<MAX - 1>(rows, f);
+  }
+  if (rows != MAX) throw std::logic_error("with_rows: a block has 1 to " + std::to_string(MAX) + " rows");
+  f(std::integral_constant<int, MAX>{});
+}
+
+// Calls block(ROWS, NB, i0, j0) (ROWS and NB as std::integral_constant) for the register blocks
 // covering C [m, n], n a multiple of 16: with one vector of columns, 8-row blocks (8 independent
 // sums hide the FMA / dot-product latency); otherwise 4 rows by up to 4 vectors (64 columns).
 // Each output element is summed over all of k inside one block, so the blocking never changes a value.
@@ -51,21 +63,21 @@ void for_each_block(int64_t m, int64_t n, Block block) {
   using std::integral_constant;
   if (n == 16) {
     for (int64_t i0 = 0; i0 < m; i0 += 8) {
-      block(integral_constant<int, 8>{}, integral_constant<int, 1>{}, i0, int64_t{0}, std::min<int64_t>(8, m - i0));
+      with_rows<8>(std::min<int64_t>(8, m - i0), [&](auto rows) { block(rows, integral_constant<int, 1>{}, i0, int64_t{0}); });
     }
     return;
   }
   for (int64_t i0 = 0; i0 < m; i0 += 4) {
-    const int64_t rows = std::min<int64_t>(4, m - i0);
-    for (int64_t j0 = 0; j0 < n; j0 += 64) {
-      const integral_constant<int, 4> four;
-      switch (std::min<int64_t>(64, n - j0) / 16) {
-        case 4: block(four, integral_constant<int, 4>{}, i0, j0, rows); break;
-        case 3: block(four, integral_constant<int, 3>{}, i0, j0, rows); break;
-        case 2: block(four, integral_constant<int, 2>{}, i0, j0, rows); break;
-        default: block(four, integral_constant<int, 1>{}, i0, j0, rows); break;
+    with_rows<4>(std::min<int64_t>(4, m - i0), [&](auto rows) {
+      for (int64_t j0 = 0; j0 < n; j0 += 64) {
+        switch (std::min<int64_t>(64, n - j0) / 16) {
+          case 4: block(rows, integral_constant<int, 4>{}, i0, j0); break;
+          case 3: block(rows, integral_constant<int, 3>{}, i0, j0); break;
+          case 2: block(rows, integral_constant<int, 2>{}, i0, j0); break;
+          default: block(rows, integral_constant<int, 1>{}, i0, j0); break;
+        }
       }
-    }
+    });
   }
 }
 
@@ -75,11 +87,10 @@ void for_each_block(int64_t m, int64_t n, Block block) {
 namespace {
 
 // C[i0 + r, j0 + 16 b + :16] = alpha * acc[r][b] + beta * C[...] for the block's rows.
-template <int MR, int NB>
-void store_block(const __m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t rows, float alpha, float beta, float* C,
-                 int64_t ldc) {
+template <int ROWS, int NB>
+void store_block(const __m512 (&acc)[ROWS][NB], int64_t i0, int64_t j0, float alpha, float beta, float* C, int64_t ldc) {
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  for (int r = 0; r < rows; r++) {
+  for (int r = 0; r < ROWS; r++) {
     for (int b = 0; b < NB; b++) {
       float* c = C + (i0 + r) * ldc + j0 + 16 * b;
       __m512 v = _mm512_mul_ps(va, acc[r][b]);
@@ -89,24 +100,23 @@ void store_block(const __m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t ro
   }
 }
 
-// Rows [i0, i0 + rows) (rows <= MR) x columns [j0, j0 + 16 NB) of C, fp32: MR x NB accumulators in
-// registers over all k; each step loads NB vectors of B and broadcasts one element of A per row.
-template <int MR, int NB>
+// Rows [i0, i0 + ROWS) x columns [j0, j0 + 16 NB) of C, fp32: ROWS x NB accumulators in registers
+// over all k; each step loads NB vectors of B and broadcasts one element of A per row.
+template <int ROWS, int NB>
 void f32_block(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int64_t rows) {
-  __m512 acc[MR][NB];
-  for (int r = 0; r < MR; r++)
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  __m512 acc[ROWS][NB];
+  for (int r = 0; r < ROWS; r++)
     for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
   for (int64_t p = 0; p < k; p++) {
     __m512 bv[NB];
     for (int b = 0; b < NB; b++) bv[b] = _mm512_loadu_ps(B + p * ldb + j0 + 16 * b);
-    for (int r = 0; r < MR; r++) {
-      if (r >= rows) break;
+    for (int r = 0; r < ROWS; r++) {
       const __m512 av = _mm512_set1_ps(trans_a ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p]);
       for (int b = 0; b < NB; b++) acc[r][b] = _mm512_fmadd_ps(av, bv[b], acc[r][b]);
     }
   }
-  store_block<MR, NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
+  store_block<ROWS, NB>(acc, i0, j0, alpha, beta, C, ldc);
 }
 
 }  // namespace
@@ -120,8 +130,7 @@ namespace {
 // kernel sums it: one fused multiply-add per k, in order, then alpha and beta.
 constexpr int kAvx2Rows = 6;
 
-// ROWS (<= kAvx2Rows) is a template parameter so the k loop carries no per-row branch: a block
-// of fewer rows (the last of m) runs its own instantiation.
+// Rows [i0, i0 + ROWS) x columns [j0, j0 + 16) of C, ROWS <= kAvx2Rows.
 template <int ROWS>
 void f32_block_avx2(int64_t i0, int64_t j0, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -149,38 +158,22 @@ void f32_block_avx2(int64_t i0, int64_t j0, int64_t k, float alpha, const float*
   }
 }
 
-// Rows [i0, i0 + rows) x all n columns, rows <= kAvx2Rows.
-void f32_rows_avx2(int64_t rows, int64_t i0, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
-                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  auto run = [&](auto rows_c) {
-    for (int64_t j0 = 0; j0 < n; j0 += 16) {
-      f32_block_avx2<decltype(rows_c)::value>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc);
-    }
-  };
-  using std::integral_constant;
-  switch (rows) {
-    case 6: return run(integral_constant<int, 6>{});
-    case 5: return run(integral_constant<int, 5>{});
-    case 4: return run(integral_constant<int, 4>{});
-    case 3: return run(integral_constant<int, 3>{});
-    case 2: return run(integral_constant<int, 2>{});
-    case 1: return run(integral_constant<int, 1>{});
-    default: throw std::logic_error("f32_rows_avx2: a block has 1 to 6 rows");
-  }
-}
-
 }  // namespace
 #endif
 
 void tile_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda, bool trans_a,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
 #ifdef __AVX512F__
-  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
-    f32_block<decltype(mr)::value, decltype(nb)::value>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc, rows);
+  for_each_block(m, n, [&](auto rows, auto nb, int64_t i0, int64_t j0) {
+    f32_block<decltype(rows)::value, decltype(nb)::value>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc);
   });
 #elif TELECHAT_F32_TILES
   for (int64_t i0 = 0; i0 < m; i0 += kAvx2Rows) {
-    f32_rows_avx2(std::min<int64_t>(kAvx2Rows, m - i0), i0, n, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc);
+    with_rows<kAvx2Rows>(std::min<int64_t>(kAvx2Rows, m - i0), [&](auto rows) {
+      for (int64_t j0 = 0; j0 < n; j0 += 16) {
+        f32_block_avx2<decltype(rows)::value>(i0, j0, k, alpha, A, lda, trans_a, B, ldb, beta, C, ldc);
+      }
+    });
   }
 #else
   (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)trans_a, (void)B, (void)ldb, (void)beta, (void)C,
@@ -199,33 +192,33 @@ struct PairLayout {
   int64_t row, pair;
 };
 
-// Rows [i0, i0 + rows) (rows <= MR) x columns [j0, j0 + 16 NB) of C: MR x NB fp32 accumulators stay
-// in registers over all k / 2 pairs; each pair loads NB vectors of B and broadcasts one pair of A per row.
+// Rows [i0, i0 + ROWS) x columns [j0, j0 + 16 NB) of C: ROWS x NB fp32 accumulators stay in
+// registers over all k / 2 pairs; each pair loads NB vectors of B and broadcasts one pair of A per row.
 // Always inlined: called out of line, the accumulators would live in memory, not registers.
-template <int MR, int NB>
-__attribute__((always_inline)) inline void products(__m512 (&acc)[MR][NB], int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A,
-              PairLayout a, const uint16_t* Bp, int64_t rows) {
-  for (int r = 0; r < MR; r++)
+template <int ROWS, int NB>
+__attribute__((always_inline)) inline void products(__m512 (&acc)[ROWS][NB], int64_t i0, int64_t j0, int64_t n, int64_t kp,
+                                                    const uint16_t* A, PairLayout a, const uint16_t* Bp) {
+  for (int r = 0; r < ROWS; r++)
     for (int b = 0; b < NB; b++) acc[r][b] = _mm512_setzero_ps();
+  const uint16_t* a0 = A + i0 * a.row;
   for (int64_t p = 0; p < kp; p++) {
     __m512bh bv[NB];
     for (int b = 0; b < NB; b++) bv[b] = (__m512bh)_mm512_loadu_si512(Bp + (p * n + j0 + 16 * b) * 2);
-    for (int r = 0; r < MR; r++) {
-      if (r >= rows) break;
+    for (int r = 0; r < ROWS; r++) {
       uint32_t a32;
-      std::memcpy(&a32, A + (i0 + r) * a.row + p * a.pair, 4);
+      std::memcpy(&a32, a0 + r * a.row + p * a.pair, 4);
       const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(a32));
       for (int b = 0; b < NB; b++) acc[r][b] = _mm512_dpbf16_ps(acc[r][b], av, bv[b]);
     }
   }
 }
 
-template <int MR, int NB>
+template <int ROWS, int NB>
 void bf16_block(int64_t i0, int64_t j0, int64_t n, int64_t kp, float alpha, const uint16_t* A, PairLayout a,
-                const uint16_t* Bp, float beta, float* C, int64_t ldc, int64_t rows) {
-  __m512 acc[MR][NB];
-  products<MR, NB>(acc, i0, j0, n, kp, A, a, Bp, rows);
-  store_block<MR, NB>(acc, i0, j0, rows, alpha, beta, C, ldc);
+                const uint16_t* Bp, float beta, float* C, int64_t ldc) {
+  __m512 acc[ROWS][NB];
+  products<ROWS, NB>(acc, i0, j0, n, kp, A, a, Bp);
+  store_block<ROWS, NB>(acc, i0, j0, alpha, beta, C, ldc);
 }
 
 // 16 fp32 lanes rounded to bf16 as f32_to_bf16 (dtype.h) does: to nearest even, NaN kept quiet.
@@ -243,12 +236,12 @@ __m512 widen_bf16(const uint16_t* p) {
 }
 
 // C (bf16) = round(acc + C) or round(acc) for the block's rows.
-template <int MR, int NB>
+template <int ROWS, int NB>
 void bf16_block_bf16_out(int64_t i0, int64_t j0, int64_t n, int64_t kp, const uint16_t* A, int64_t lda,
-                         const uint16_t* Bp, bool accumulate, uint16_t* C, int64_t ldc, int64_t rows) {
-  __m512 acc[MR][NB];
-  products<MR, NB>(acc, i0, j0, n, kp, A, PairLayout{lda, 2}, Bp, rows);
-  for (int r = 0; r < rows; r++) {
+                         const uint16_t* Bp, bool accumulate, uint16_t* C, int64_t ldc) {
+  __m512 acc[ROWS][NB];
+  products<ROWS, NB>(acc, i0, j0, n, kp, A, PairLayout{lda, 2}, Bp);
+  for (int r = 0; r < ROWS; r++) {
     for (int b = 0; b < NB; b++) {
       uint16_t* c = C + (i0 + r) * ldc + j0 + 16 * b;
       const __m512 v = accumulate ? _mm512_add_ps(acc[r][b], widen_bf16(c)) : acc[r][b];
@@ -268,8 +261,8 @@ __m256i round16(const float* X, int64_t i, int64_t j, int64_t rows, int64_t cols
 void gemm_bf16_pairs(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, PairLayout a, const uint16_t* Bp,
                      float beta, float* C, int64_t ldc) {
   const int64_t kp = k / 2;
-  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
-    bf16_block<decltype(mr)::value, decltype(nb)::value>(i0, j0, n, kp, alpha, A, a, Bp, beta, C, ldc, rows);
+  for_each_block(m, n, [&](auto rows, auto nb, int64_t i0, int64_t j0) {
+    bf16_block<decltype(rows)::value, decltype(nb)::value>(i0, j0, n, kp, alpha, A, a, Bp, beta, C, ldc);
   });
 }
 
@@ -300,8 +293,8 @@ void tile_gemm_bf16_out(int64_t m, int64_t n, int64_t k, const uint16_t* A, int6
                         bool accumulate, uint16_t* C, int64_t ldc) {
 #ifdef __AVX512BF16__
   const int64_t kp = k / 2;
-  for_each_block(m, n, [&](auto mr, auto nb, int64_t i0, int64_t j0, int64_t rows) {
-    bf16_block_bf16_out<decltype(mr)::value, decltype(nb)::value>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc, rows);
+  for_each_block(m, n, [&](auto rows, auto nb, int64_t i0, int64_t j0) {
+    bf16_block_bf16_out<decltype(rows)::value, decltype(nb)::value>(i0, j0, n, kp, A, lda, Bp, accumulate, C, ldc);
   });
 #else
   (void)m, (void)n, (void)k, (void)A, (void)lda, (void)Bp, (void)accumulate, (void)C, (void)ldc;
