@@ -16,7 +16,7 @@ for (const [name, v] of Object.entries({ T, NH: nh, D, THREADS: threads, REPS: r
 }
 const dtypes = { fp32: DType.F32, bf16: DType.BF16, fp16: DType.F16 };
 const dtype = process.argv[7] ?? 'fp32';
-if (!(dtype in dtypes)) throw new Error(`DTYPE must be fp32, bf16 or fp16, got ${dtype}`);
+if (!Object.hasOwn(dtypes, dtype)) throw new Error(`DTYPE must be fp32, bf16 or fp16, got ${dtype}`);
 const dt = dtypes[dtype];
 if (process.env.TELECHAT_CPU_ATTN_TILES !== undefined) throw new Error('unset TELECHAT_CPU_ATTN_TILES: this script sets it per path');
 setNumThreads(threads);
@@ -54,7 +54,7 @@ arena.freeAll();
 const line = (label, { fwd, bwd }) => `  ${label.padEnd(12)}fwd ${fwd.toFixed(1)}  bwd ${bwd.toFixed(1)}  total ${(fwd + bwd).toFixed(1)}`;
 const total = ({ fwd, bwd }) => fwd + bwd;
 console.log(`T=${T} nh=${nh} D=${D} ${dtype} threads=${threads}, best of ${reps} (ms):`);
-console.log(`${line('ours tiles', best.auto)}  (${tilePath})`);
+console.log(`${line('ours tiles', best.auto)}  (${D % 16 === 0 ? tilePath : 'D is not a multiple of 16: sgemm too'})`);
 console.log(line('ours sgemm', best.sgemm));
 console.log(`  tiles vs sgemm ${(total(best.sgemm) / total(best.auto)).toFixed(2)}x`);
 if (dtype === 'fp32') {
