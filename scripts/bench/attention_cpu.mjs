@@ -10,6 +10,7 @@ import { attentionBackward, attentionForward } from '../../dist/native/attention
 import { cpuAttentionTilePath } from '../../dist/native/kernels.js';
 import { Arena, DType, INT32, MemCategory, setNumThreads } from '../../dist/native/tensor.js';
 
+if (process.argv.length > 8) throw new Error(`at most 6 arguments (T NH D THREADS REPS DTYPE), got ${process.argv.length - 2}`);
 const [T, nh, D, threads, reps] = [1024, 8, 64, 2, 10].map((d, i) => Number(process.argv[2 + i] ?? d));
 for (const [name, v] of Object.entries({ T, NH: nh, D, THREADS: threads, REPS: reps })) {
   if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
@@ -35,6 +36,11 @@ const opts = { nHeads: nh, nKvHeads: nh, headDim: D, scale: 1 / Math.sqrt(D) };
 const paths = ['auto', 'sgemm'];
 const best = Object.fromEntries(paths.map((p) => [p, { fwd: Infinity, bwd: Infinity }]));
 let tilePath = '';
+for (const p of paths) { // untimed first call per path (scratch, code pages)
+  process.env.TELECHAT_CPU_ATTN_TILES = p;
+  attentionForward(out, lse, qkv, cu, opts);
+  attentionBackward(dqkv, dout, out, lse, qkv, cu, opts);
+}
 for (let i = 0; i < reps; i++) {
   for (const p of i % 2 === 0 ? paths : [...paths].reverse()) {
     process.env.TELECHAT_CPU_ATTN_TILES = p;

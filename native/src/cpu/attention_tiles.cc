@@ -42,16 +42,24 @@ std::string tile_path_text() {
 
 namespace {
 
+// Calls f with rows as a std::integral_constant, 1 <= rows <= R: descends from R, one instantiation per count.
+template <int R, class F>
+void rows_as_constant(int64_t rows, const F& f) {
+  if constexpr (R > 1) {
+    if (rows < R) return rows_as_constant<R - 1>(rows, f);
+  }
+  f(std::integral_constant<int, R>{});
+}
+
 // Calls f(std::integral_constant<int, ROWS>) for ROWS = rows, 1 <= rows <= MAX: a kernel taking its
 // row count as a template parameter has no per-row branch in its k loop (the last, shorter block
 // of m runs its own instantiation).
 template <int MAX, class F>
-void with_rows(int64_t rows, F f) {
-  if constexpr (MAX > 1) {
-    if (rows < MAX) return with_rows<MAX - 1>(rows, f);
+void with_rows(int64_t rows, const F& f) {
+  if (rows < 1 || rows > MAX) {
+    throw std::logic_error("with_rows: a block of " + std::to_string(rows) + " rows, not 1 to " + std::to_string(MAX));
   }
-  if (rows != MAX) throw std::logic_error("with_rows: a block has 1 to " + std::to_string(MAX) + " rows");
-  f(std::integral_constant<int, MAX>{});
+  rows_as_constant<MAX>(rows, f);
 }
 
 // Calls block(ROWS, NB, i0, j0) (ROWS and NB as std::integral_constant) for the register blocks
