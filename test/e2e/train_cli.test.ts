@@ -269,6 +269,18 @@ describe('telechat-train command line', () => {
     expect(existsSync(join(tmp.dir, 'bad', 'metrics.jsonl'))).toBe(false);
   });
 
+  it('README LoRA command: --set lora.r / lora.alpha / lora.target_modules=all-linear writes that PEFT adapter', () => {
+    const res = run(['--config', resolve('configs/zero2.json'), '--output-dir', 'lora-readme', '--max-steps', '2',
+      '--set', 'lora.r=16', '--set', 'lora.alpha=32', '--set', 'lora.target_modules=all-linear']);
+    expect(res.status, res.stderr).toBe(0);
+    const adapter = JSON.parse(readFileSync(join(tmp.dir, 'lora-readme', 'adapter', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    expect(adapter.r).toBe(16);
+    expect(adapter.lora_alpha).toBe(32);
+    expect(adapter.target_modules).toEqual(['query', 'key_value', 'dense', 'gate_proj', 'up_proj', 'down_proj']);
+    expect(existsSync(join(tmp.dir, 'lora-readme', 'adapter', 'adapter_model.safetensors'))).toBe(true);
+    expect(existsSync(join(tmp.dir, 'lora-readme', 'final', 'config.json'))).toBe(true);
+  });
+
   it('--help lists the options with examples', () => {
     const res = run(['--help']);
     expect(res.status).toBe(0);
