@@ -31,6 +31,7 @@ const EXAMPLES: [string, string][] = [
   ['$0 --config ds_z3_config.json --model /models/TeleChat2-7B --data convs.jsonl --output-dir out', 'fine-tune a Hugging Face checkpoint on raw conversations'],
   ['$0 --config ds_z2_config.json --data ds/ --max-steps 100 --set optimizer.params.lr=2e-5', 'a dataset dir built by telechat-data (its max_seq_len is the run\'s), with an override'],
   ['$0 --config configs/zero2.json --data convs.jsonl --set data.val_size=0.05 --set training.save_best=true', 'hold out 5% of the conversations, evaluate at every save_steps, keep the best checkpoint'],
+  ['$0 --config configs/zero2.json --model /models/TeleChat2-7B --output-dir out --set lora.r=16 --set lora.alpha=32 --set lora.target_modules=all-linear', 'LoRA (docs/lora.md): a frozen base, out/adapter a PEFT adapter, out/final the merged model'],
   ['$0 --config configs/zero3.json --init random --model-config my/config.json --dry-run', 'a random-init model from its config.json (my/ also holds its tokenizer, which builds the data): resolve and validate everything, print the plan, and exit'],
 ];
 
