@@ -1,9 +1,10 @@
-// Where an export writes before it renames into place: a hidden sibling of the output named
-// `.NAME.tmp-HOST-PID` (and, while --overwrite swaps an HF dir, `.NAME.old-HOST-PID`). Ctrl-C and
-// SIGTERM remove it (interrupt.ts), but a process killed outright (SIGKILL, the OOM killer, a
-// power cut) cannot, and the temporary is as large as the output. The next export to the same
-// output deletes this host's ones whose process is gone; the host in the name keeps a sweep on
-// one machine off another machine's live export into a directory shared over NFS.
+// Where an export (or a telechat-data build) writes before it renames into place: a hidden
+// sibling of the output named `.NAME.tmp-HOST-PID` (and, while --overwrite swaps an HF dir,
+// `.NAME.old-HOST-PID`). Ctrl-C and SIGTERM remove it (interrupt.ts), but a process killed outright
+// (SIGKILL, the OOM killer, a power cut) cannot, and the temporary is as large as the output. The
+// next export or build to the same output deletes this host's ones whose process is gone; the
+// host in the name keeps a sweep on one machine off another machine's live export into a
+// directory shared over NFS.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';

@@ -2,7 +2,11 @@
 // telechat-data: build a dataset dir from multi-turn jsonl, or inspect one.
 import { helpWidth, integers, usageErrorLine, usageFail, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { onInterrupt } from '../checkpoint/interrupt.js';
+import { sweepDeadTemporariesBeside, temporaryBeside } from '../checkpoint/temporaries.js';
 
 import { buildDataset, DataError, type BuildProgress } from '../data/builder.js';
 import { FORMATS, type FormatName } from '../data/formats.js';
@@ -58,6 +62,17 @@ async function build(argv: {
   }
   const dir = argv.tokenizer ?? argv.model;
   if (!dir) throw new DataError('one of --model DIR or --tokenizer DIR is required');
+  // a build killed outright (SIGKILL, the OOM killer) leaves its temporary, as large as the
+  // dataset: this host's dead ones beside --output are deleted first
+  const { deleted, failed } = sweepDeadTemporariesBeside(argv.output);
+  for (const path of deleted) process.stderr.write(`telechat-data: deleted ${path} (left by a build that was killed)\n`);
+  for (const path of failed) process.stderr.write(`telechat-data: warning: could not delete ${path} (left by a build that was killed); delete it by hand\n`);
+  const temporary = temporaryBeside(argv.output);
+  // Ctrl-C, SIGTERM or SIGHUP: the partial dataset goes, an existing --output stays as it was
+  const release = onInterrupt((signal) => {
+    rmSync(temporary, { recursive: true, force: true });
+    process.stderr.write(`\ntelechat-data: stopped by ${signal}; the partial dataset is removed, nothing was written\n`);
+  });
   const bar = progressBar();
   const m = await buildDataset({
     input: argv.input,
@@ -73,8 +88,9 @@ async function build(argv: {
     seed: argv.seed,
     valSize: argv['val-size'],
     overwrite: argv.overwrite,
+    temporary,
     onProgress: bar,
-  });
+  }).finally(release);
   if (bar) process.stderr.write('\n');
   process.stdout.write(`wrote ${argv.output}\n${summarize(m)}\n`);
 }
@@ -134,7 +150,7 @@ await yargs(argv)
     'tokenize multi-turn jsonl into a dataset dir (manifest.json + Arrow shards)',
     (y) =>
       y
-        .option('input', { type: 'string', demandOption: true, describe: 'FILE[,FILE...] (.jsonl) or a mixing file MIX.json' })
+        .option('input', { type: 'string', demandOption: true, describe: 'FILE[,FILE...] (.jsonl, or .json holding a JSON array of conversations as LLaMA-Factory ships them) or a mixing file MIX.json' })
         .option('model', { type: 'string', describe: 'model dir: tokenizer files and config.json (template); or --tokenizer, not both' })
         .option('tokenizer', { type: 'string', describe: 'tokenizer dir (tokenizer.model or tokenizer.json + configs); or --model, not both' })
         .option('output', { type: 'string', demandOption: true, describe: 'dataset dir to create' })
@@ -157,7 +173,8 @@ await yargs(argv)
           'build the shipped sample set',
         )
         .example('$0 build --input convs.jsonl --model /models/TeleChat2-7B --output ds --max-seq-len 4096 --val-size 0.05', 'hold out 5% of conversations into ds/val/')
-        .example('$0 build --input mix.json --model /models/TeleChat2-7B --output ds --max-seq-len 4096 --loss-on last', 'mixing file, model dir'),
+        .example('$0 build --input mix.json --model /models/TeleChat2-7B --output ds --max-seq-len 4096 --loss-on last', 'mixing file, model dir')
+        .epilog('Ctrl-C / SIGTERM / SIGHUP: the partial dataset (a hidden temporary beside --output) is removed and the command exits 130 / 143 / 129; an existing output is left as it was. A build killed outright (SIGKILL, the OOM killer) leaves that temporary: the next build to the same output deletes it.'),
     async (a) => build(a as Parameters<typeof build>[0]),
   )
   .command(

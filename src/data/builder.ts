@@ -53,6 +53,11 @@ export interface BuildOptions {
   /** Rows never mix sources and the manifest records each source's row ranges (eval sets). */
   perSourceRows?: boolean;
   overwrite?: boolean;
+  /**
+   * Where the dataset is written before it is renamed to `output` (default: a hidden sibling
+   * `.NAME.tmp-PID-MS`). telechat-data passes one it removes on Ctrl-C and sweeps after a kill.
+   */
+  temporary?: string;
   rowsPerBatch?: number;
   tokensPerShard?: number;
   onProgress?: (p: BuildProgress) => void;
@@ -129,7 +134,7 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
   const pack = opts.pack ?? true;
   const seed = opts.seed ?? 42;
   const tok = loadTokenizer(opts.tokenizerDir);
-  const tmp = join(dirname(output), `.${basename(output)}.tmp-${process.pid}-${Date.now()}`);
+  const tmp = opts.temporary ?? join(dirname(output), `.${basename(output)}.tmp-${process.pid}-${Date.now()}`);
   try {
     checkTemplate(tok, template);
     try {

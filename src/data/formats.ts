@@ -149,9 +149,8 @@ function refuseTools(obj: Json, key: string, fmt: FormatName): void {
 }
 
 function field(obj: Json, key: string, where: string): unknown {
-  if (!(key in obj) || obj[key] === undefined || obj[key] === null) {
-    throw new BadLine('missing-field', `missing field "${key}"${where}`);
-  }
+  if (!(key in obj) || obj[key] === undefined) throw new BadLine('missing-field', `missing field "${key}"${where}`);
+  if (obj[key] === null) throw new BadLine('missing-field', `field "${key}"${where} is null`);
   return obj[key];
 }
 
@@ -222,10 +221,10 @@ function messagesFrom(
   contentKey: string,
   roles: Record<string, Role>,
   ignored: Set<string>,
-  opts: { weighted?: boolean; toolRoles?: readonly string[]; toolCalls?: boolean } = {},
+  opts: { weighted?: boolean; toolRoles?: readonly string[]; toolCalls?: boolean; textParts?: boolean } = {},
 ): Message[] {
   const weighted = opts.weighted ?? false;
-  const read = [roleKey, contentKey, ...(weighted ? ['weight'] : []), ...(opts.toolCalls ? TOOL_CALL_FIELDS : [])];
+  const read = [roleKey, contentKey, ...(weighted ? ['weight', 'loss_weight'] : []), ...(opts.toolCalls ? TOOL_CALL_FIELDS : [])];
   return list.map((_, i) => {
     const m = objectAt(list, i, key);
     const where = ` in ${key}[${i}]`;
@@ -251,8 +250,9 @@ function messagesFrom(
     if (mapped === undefined) {
       throw new BadLine('unknown-role', `unknown role "${role}"${where} (expected ${Object.keys(roles).join(', ')})`);
     }
-    const content = stringField(m, contentKey, where);
+    const content = opts.textParts ? partsText(m, contentKey, where, `${key}[].`, ignored) : stringField(m, contentKey, where);
     noteIgnoredKeys(m, read, `${key}[].`, ignored);
+    if (weighted && 'weight' in m && 'loss_weight' in m) throw new BadLine('bad-weight', `both "weight" and "loss_weight"${where}: give one`);
     if (weighted && 'weight' in m) {
       // OpenAI fine-tuning: "weight" on an assistant message, 0 (no loss on it) or 1.
       const w = m.weight;
@@ -260,8 +260,45 @@ function messagesFrom(
       if (w !== 0 && w !== 1) throw new BadLine('bad-weight', `"weight"${where} must be 0 or 1, got ${JSON.stringify(w)}`);
       if (w === 0) return { role: mapped, content, loss: false };
     }
+    if (weighted && 'loss_weight' in m) {
+      // LLaMA-Factory v1's messages: "loss_weight" on every message, 1.0 where the loss is taken. Only
+      // answers can carry loss here, so 0 or 1 on an assistant message and 0 on the others.
+      const w = m.loss_weight;
+      if (w !== 0 && w !== 1) throw new BadLine('bad-weight', `"loss_weight"${where} must be 0 or 1, got ${JSON.stringify(w)}`);
+      if (mapped !== 'bot' && w !== 0) {
+        throw new BadLine('bad-weight', `"loss_weight" 1${where}: only assistant messages carry loss here, a ${role} message takes 0`);
+      }
+      if (mapped === 'bot' && w === 0) return { role: mapped, content, loss: false };
+    }
     return { role: mapped, content };
   });
+}
+
+/**
+ * A message's content: a string, or a list of parts as OpenAI (`{"type": "text", "text": ...}`) and
+ * LLaMA-Factory v1 (`{"type": "text", "value": ...}`) write it, whose text parts are joined in order
+ * (as chat templates render them). Any other part (an image, a tool call) is refused: the models
+ * trained here read text only and there is no tool template.
+ */
+function partsText(m: Json, key: string, where: string, ignoredPrefix: string, ignored: Set<string>): string {
+  const v = field(m, key, where);
+  if (typeof v === 'string') return wellFormed(v, `field "${key}"${where}`);
+  if (!Array.isArray(v)) throw new BadLine('bad-type', `field "${key}"${where} must be a string or a list of text parts, got ${typeName(v)}`);
+  return v
+    .map((_, j) => {
+      const at = ` in part ${j} of "${key}"${where}`;
+      const item = v[j];
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new BadLine('bad-type', `part ${j} of "${key}"${where} must be an object, got ${typeName(item)}`);
+      const part = item as Json;
+      const type = stringField(part, 'type', at);
+      if (type !== 'text') {
+        throw new BadLine('unsupported', `part ${j} of "${key}"${where} is a "${type}" part: only text parts are read (the models trained here read text, and there is no tool template)`);
+      }
+      const textKey = 'text' in part ? 'text' : 'value';
+      noteIgnoredKeys(part, ['type', textKey], `${ignoredPrefix}${key}[].`, ignored);
+      return stringField(part, textKey, at);
+    })
+    .join('');
 }
 
 /**
@@ -269,8 +306,9 @@ function messagesFrom(
  * starting with user and ending with bot. Every content must have non-whitespace text.
  */
 export function pairTurns(messages: Message[], system: string | undefined): Conversation {
+  if (messages.length === 0) throw new BadLine('empty-content', 'the conversation has no messages');
   let i = 0;
-  if (messages.length > 0 && messages[0]!.role === 'system') {
+  if (messages[0]!.role === 'system') {
     if (system !== undefined) throw new BadLine('misplaced-system', 'two system prompts');
     system = messages[0]!.content;
     i = 1;
@@ -299,7 +337,7 @@ export function pairTurns(messages: Message[], system: string | undefined): Conv
     throw new BadLine('no-final-bot-turn', 'the conversation does not end with a bot turn');
   }
   if (turns.every((t) => t.loss === false)) {
-    throw new BadLine('no-loss', 'every assistant message has "weight": 0, so nothing in the conversation would be trained on');
+    throw new BadLine('no-loss', 'every assistant message has weight 0, so nothing in the conversation would be trained on');
   }
   // An empty system prompt (a "system": "" field or a system message with content "") means
   // "no system prompt": TeleChat2 and LLaMA-Factory data often carry "system": "".
@@ -315,7 +353,8 @@ function ordinal(n: number): string {
 
 /**
  * TeleChat v1: {"input": "<_user>q1<_bot>a1<_user>q2", "output": "a2"}; input without markers = one
- * question; a system prompt as a leading <_system> marker in input or a top-level "system".
+ * question (and text before the first marker the first one); a system prompt as a leading
+ * <_system> marker in input or a top-level "system".
  */
 function parseTelechat(obj: Json): Conversation {
   const input = stringField(obj, 'input', '');
@@ -326,7 +365,13 @@ function parseTelechat(obj: Json): Conversation {
     if (input.trim() === '') throw new BadLine('empty-content', 'empty "input"');
     messages.push({ role: 'user', content: input });
   } else {
-    if (parts[0]!.trim() !== '') throw new BadLine('bad-type', 'field "input" has text before its first <_user> marker');
+    // text before the first marker is the first question, as Tele-AI's data_utils.py reads it (it
+    // puts a <_user> in front of an input that does not start with one); before a <_system> marker
+    // it would be a question ahead of the system prompt
+    if (parts[0]!.trim() !== '') {
+      if (parts[1] === '<_system>') throw new BadLine('misplaced-system', 'field "input" has text before its <_system> marker; the system prompt must come first');
+      messages.push({ role: 'user', content: parts[0]! });
+    }
     for (let k = 1; k < parts.length; k += 2) {
       const marker = parts[k]!;
       const text = parts[k + 1] ?? '';
@@ -413,12 +458,37 @@ function parseAlpaca(obj: Json): Conversation {
   return pairTurns(messages, optionalSystem(obj));
 }
 
+/**
+ * Lines of LLaMA-Factory's preference data (a "chosen" and a "rejected" answer: DPO, ORPO, reward
+ * models) and of its KTO data (a boolean "label" or "kto_tag" saying whether the answer is wanted).
+ * Trained as supervised data they would teach the rejected or unwanted answers, so they are refused.
+ */
+function refuseNonSft(obj: Json): void {
+  const pair = ['chosen', 'rejected'].filter((k) => k in obj);
+  if (pair.length > 0) {
+    throw new BadLine(
+      'unsupported',
+      `${pair.length > 1 ? 'fields "chosen" and "rejected" mark' : `field "${pair[0]}" marks`} preference data (DPO/ORPO pairs), but telechat-train does supervised ` +
+        'fine-tuning only: keep the chosen answer as the last assistant turn and drop the rejected one',
+    );
+  }
+  const tag = ['kto_tag', 'label'].find((k) => typeof obj[k] === 'boolean' || (k === 'kto_tag' && k in obj));
+  if (tag !== undefined) {
+    throw new BadLine(
+      'unsupported',
+      `field "${tag}" marks KTO data (whether the answer is wanted), but telechat-train does supervised fine-tuning only and would ` +
+        `train on every answer: keep the lines whose answer is wanted and remove "${tag}"`,
+    );
+  }
+}
+
 /** Parses one JSON line (already decoded) in the given or detected format. */
 export function parseConversation(value: unknown, format: FormatName | 'auto'): Conversation {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new BadLine('bad-type', `a line must be a JSON object, got ${typeName(value)}`);
   }
   const obj = value as Json;
+  refuseNonSft(obj);
   const fmt = format === 'auto' ? detectFormat(obj) : format;
   const ignored = new Set<string>();
   const conv = parseAs(obj, fmt, ignored);
@@ -446,6 +516,7 @@ function parseAs(obj: Json, fmt: FormatName, ignored: Set<string>): Conversation
           weighted: true,
           toolRoles: TOOL_ROLES.messages,
           toolCalls: true,
+          textParts: true,
         }),
         optionalSystem(obj),
       );

@@ -19,6 +19,13 @@ export function sourceNotes(name: string, s: SourceStats): string[] {
   ];
 }
 
+/** What became of one source's conversations: read, kept whole, truncated, dropped, skipped. */
+export function sourceLine(name: string, s: SourceStats): string {
+  const skipped = Object.entries(s.skipped).map(([r, n]) => `${r} ${n}`);
+  return `source ${name} (weight ${s.weight}): ${s.lines} lines, ${s.conversations} read, kept ${s.kept}, truncated ${s.truncated}, ` +
+    `dropped ${s.dropped}${s.dropped_no_loss ? ` (${s.dropped_no_loss} with no answer carrying loss left after fitting)` : ''}, skipped ${skipped.length ? skipped.join(', ') : '0'}`;
+}
+
 export function summarize(m: Manifest): string {
   const lines = [
     `template ${m.template}, tokenizer ${m.tokenizer.kind} (${m.tokenizer.vocab_size} pieces, sha256 ${m.tokenizer.sha256.slice(0, 12)}…)`,
@@ -28,11 +35,7 @@ export function summarize(m: Manifest): string {
     `shards ${m.shards.length}: ${m.shards.map((s) => `${s.file} (${s.rows} rows)`).join(', ')}`,
   ];
   for (const [name, s] of Object.entries(m.sources)) {
-    const skipped = Object.entries(s.skipped).map(([r, n]) => `${r} ${n}`);
-    lines.push(
-      `source ${name} (weight ${s.weight}): ${s.lines} lines, ${s.conversations} read, kept ${s.kept}, truncated ${s.truncated}, ` +
-        `dropped ${s.dropped}${s.dropped_no_loss ? ` (${s.dropped_no_loss} with no answer carrying loss left after fitting)` : ''}, skipped ${skipped.length ? skipped.join(', ') : '0'}`,
-    );
+    lines.push(sourceLine(name, s));
     for (const line of sourceNotes(name, s)) lines.push(line);
   }
   if (m.val) {

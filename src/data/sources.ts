@@ -1,14 +1,15 @@
-// Where conversations come from: a list of jsonl files (weight 1 each) or a mixing file
+// Where conversations come from: a list of files (weight 1 each; jsonl, or a JSON array of
+// conversations as LLaMA-Factory's .json datasets are) or a mixing file
 // `{"a.jsonl": 2.0, "b.jsonl": 0.5}` (paths relative to the mixing file; a path not found there
 // is looked up from the working directory, as TeleChat2's own mixing files need). A weight w means
-// floor(w) full copies of the file plus a seeded random subset of round(frac(w) * lines)
-// lines, drawn without replacement: TeleChat's fractional resampling.
+// floor(w) full copies of the file plus a seeded random subset of round(frac(w) * records)
+// records, drawn without replacement: TeleChat's fractional resampling.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { isInside } from '../checkpoint/output_path.js';
 import { findDuplicateKey } from '../config/json_file.js';
 
-import { countLines, isBlank, readLines, type RawLine } from './jsonl.js';
+import { countRecords, isBlank, isJsonArrayFile, readRecords, type RawLine } from './jsonl.js';
 import { Rng, permutation } from './rng.js';
 
 export interface Source {
@@ -60,7 +61,11 @@ function jsonlHint(text: string): string {
 export function parseInputs(input: string): Source[] {
   const items = input.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (items.length === 0) throw new Error('--input: no file given');
-  if (items.length === 1 && items[0]!.endsWith('.json')) return readMixFile(items[0]!);
+  // a .json is a mixing file (an object), unless it is a dataset itself: LLaMA-Factory's files are a
+  // JSON array of conversations
+  if (items.length === 1 && items[0]!.endsWith('.json') && !(existsSync(items[0]!) && statSync(items[0]!).isFile() && isJsonArrayFile(items[0]!))) {
+    return readMixFile(items[0]!);
+  }
   return items.map((name) => {
     checkFile(name, name);
     return { name, path: resolve(name), weight: 1, display: name };
@@ -88,14 +93,6 @@ function readMixFile(mixPath: string): Source[] {
       throw new Error(`${mixPath}:${line}:${col}: the mixing file is not valid JSON (${reason})${jsonlHint(text)}`);
     }
     throw new Error(`${mixPath}: the mixing file is not valid JSON (${reason})${jsonlHint(text)}`);
-  }
-  if (Array.isArray(value)) {
-    // LLaMA-Factory's own datasets (alpaca_en_demo.json, ...) are JSON arrays of records
-    throw new Error(
-      `${mixPath}: a JSON array (${value.length} items), not a mixing file: conversations are read from jsonl, one JSON ` +
-        `object per line (convert a .json dataset with: jq -c '.[]' ${mixPath} > ${mixPath.replace(/\.json$/, '')}.jsonl); ` +
-        `a .json --input is a mixing file {"file.jsonl": weight, ...}`,
-    );
   }
   if (typeof value !== 'object' || value === null) {
     throw new Error(`${mixPath}: a mixing file must be an object {"file.jsonl": weight, ...}`);
@@ -170,7 +167,7 @@ export async function* weightedLines(
   const frac = src.weight - full;
   let mask: Uint8Array | undefined;
   if (frac > 1e-12) {
-    const n = await countLines(src.path);
+    const n = await countRecords(src.path, src.display);
     const take = Math.round(frac * n);
     const order = permutation(n, new Rng(seed, 1000 + index));
     mask = new Uint8Array(n);
@@ -187,7 +184,7 @@ export async function* weightedLines(
           onBytes(before + b);
         }
       : undefined;
-    for await (const line of readLines(src.path, progress)) {
+    for await (const line of readRecords(src.path, progress, src.display)) {
       if (isBlank(line.bytes)) continue;
       const taken = pass < full || (mask !== undefined && mask[k] === 1);
       k++;

@@ -18,7 +18,7 @@ import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer,
 import { idlePatience } from './evaluate.js';
 import { readTrainingRecord, TRAINING_RECORD_FILE } from '../checkpoint/training_record.js';
 import { unitList } from '../checkpoint/zero_state.js';
-import { HfTensorSource } from '../checkpoint/hf.js';
+import { hasWeights, HfTensorSource, WEIGHT_FILES } from '../checkpoint/hf.js';
 import { type LoraRun, loraUnitList, planLora } from './lora_run.js';
 
 /** The package root (dist/train or src/train -> ..). */
@@ -175,7 +175,11 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       ...each('--eval-data', first.training.eval_data), ['lora.init_adapter', first.lora?.init_adapter ?? null],
     ]);
   }
-  if (model.init === 'pretrained' && (req.resume === null || first.lora !== null)) new HfTensorSource(model.dir).close();
+  if (model.init === 'pretrained' && (req.resume === null || first.lora !== null)) {
+    // a dir with a config and a tokenizer only (as data/tiny-model ships) is an architecture to train from scratch
+    if (!hasWeights(model.dir)) throw new Error(`${model.dir}: no weights found (${WEIGHT_FILES.join(', ')}); to train this architecture from random weights, add --init random`);
+    new HfTensorSource(model.dir).close();
+  }
   const loraWarnings: string[] = [];
   const lora = first.lora ? planLora(first.lora, model.spec, model.dir, model.init, loraWarnings, req.resume !== null) : null;
   let buildDir = join(outDir, 'data');

@@ -112,11 +112,9 @@ describe('inspect --tokenizer is never accepted and then ignored', () => {
   });
 });
 
-describe('a .json --input that is not a mixing file says what it is', () => {
+describe('a .json --input that is not a mixing file is read as what it is, or says what it is', () => {
   const record = { instruction: 'Say hi', input: '', output: 'hi' };
   const cases: Array<[string, string, RegExp]> = [
-    // LLaMA-Factory ships its datasets as JSON arrays (data/alpaca_en_demo.json)
-    ['alpaca_en_demo.json', JSON.stringify([record, record], null, 2), /alpaca_en_demo\.json: a JSON array \(2 items\), not a mixing file: .*jq -c '\.\[\]'/],
     ['dataset_info.json', JSON.stringify({ alpaca_en_demo: { file_name: 'alpaca_en_demo.json' } }), /dataset_info\.json: key "alpaca_en_demo": \{"file_name": \.\.\.\} is a LLaMA-Factory dataset_info\.json entry, not a weight/],
     ['one.json', JSON.stringify(record), /one\.json: a conversation \(it has "instruction"\), not a mixing file/],
     ['two.json', `${JSON.stringify(record)}\n${JSON.stringify(record)}`, /two\.json:2:1: the mixing file is not valid JSON .*looks like jsonl .*name it \.jsonl/],
@@ -135,6 +133,47 @@ describe('a .json --input that is not a mixing file says what it is', () => {
       expect(existsSync(join(dir, 'ds'))).toBe(false);
     });
   }
+  it('a JSON array of conversations (LLaMA-Factory\'s .json datasets) is a dataset: built like jsonl, errors at the element\'s line', () => {
+    const dir = join(work, 'json-array');
+    mkdirSync(dir, { recursive: true });
+    // LLaMA-Factory's data/alpaca_en_demo.json layout: indented, one object per element
+    writeFileSync(join(dir, 'alpaca_en_demo.json'), '\uFEFF' + JSON.stringify([record, { ...record, output: 'hello, "you" [1]' }], null, 2));
+    const r = cli(['build', '--input', 'alpaca_en_demo.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds', '--max-seq-len', '64'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(dir, 'ds', 'manifest.json'), 'utf8'));
+    expect([m.documents, m.sources['alpaca_en_demo.json'].lines, m.sources['alpaca_en_demo.json'].kept]).toEqual([2, 2, 2]);
+    // the same records as jsonl build the same rows
+    writeFileSync(join(dir, 'same.jsonl'), [record, { ...record, output: 'hello, "you" [1]' }].map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const j = cli(['build', '--input', 'same.jsonl', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-jsonl', '--max-seq-len', '64', '--no-pack'], dir);
+    const a = cli(['build', '--input', 'alpaca_en_demo.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-array', '--max-seq-len', '64', '--no-pack'], dir);
+    expect([j.code, a.code]).toEqual([0, 0]);
+    const rowOf = (ds: string) => cli(['inspect', join(dir, ds), '--row', '1']).stdout.split('\n').slice(-3).join('\n');
+    expect(rowOf('ds-array')).toBe(rowOf('ds-jsonl'));
+    // a bad element is FILE:LINE (the line it starts on), as a bad jsonl line is; and inside a mixing file too
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify([record, { instruction: 'x', output: '' }], null, 2));
+    const bad = cli(['build', '--input', 'bad.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-bad', '--max-seq-len', '64'], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^telechat-data: bad\.json:7: empty "output": \{/);
+    writeFileSync(join(dir, 'mix.json'), JSON.stringify({ 'alpaca_en_demo.json': 1.5 }));
+    const mix = cli(['build', '--input', 'mix.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-mix', '--max-seq-len', '64'], dir);
+    expect(mix.code, mix.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'ds-mix', 'manifest.json'), 'utf8')).documents).toBe(3);
+    // the array's own structure: not closed, an empty element, text after it
+    for (const [text, message] of [
+      [`[${JSON.stringify(record)},\n${JSON.stringify(record)}`, /^telechat-data: broken\.json:2: the JSON array is not closed/],
+      [`[${JSON.stringify(record)},,${JSON.stringify(record)}]`, /^telechat-data: broken\.json:1: an empty element in the JSON array/],
+      [`[${JSON.stringify(record)},\n]`, /^telechat-data: broken\.json:2: an empty element in the JSON array/],
+      [`[${JSON.stringify(record)}]\n[]`, /^telechat-data: broken\.json:2: text after the JSON array's closing "\]"/],
+    ] as const) {
+      writeFileSync(join(dir, 'broken.json'), text);
+      const b = cli(['build', '--input', 'broken.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-broken', '--max-seq-len', '64'], dir);
+      expect(b.code).toBe(1);
+      expect(b.stderr).toMatch(message);
+      expect(b.stderr.trim().split('\n')).toHaveLength(1);
+      expect(existsSync(join(dir, 'ds-broken'))).toBe(false);
+    }
+  });
+
   it('a real mixing file still builds', () => {
     const dir = join(work, 'json-mix');
     mkdirSync(dir, { recursive: true });

@@ -1,9 +1,9 @@
 // The telechat-data command line, end to end (node dist/cli/data.js): every kind of bad input
 // is one `FILE:LINE: reason: <first 80 chars>` message, a non-zero exit and no output dir;
 // with --skip-bad the same lines are skipped and counted per reason in the manifest.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -80,7 +80,7 @@ const CASES: { reason: string; line: string | Buffer; message: RegExp }[] = [
   {
     reason: 'no-loss',
     line: JSON.stringify({ messages: [{ role: 'user', content: filler }, { role: 'assistant', content: 'a', weight: 0 }] }),
-    message: /every assistant message has "weight": 0/,
+    message: /every assistant message has weight 0/,
   },
 ];
 
@@ -207,6 +207,44 @@ describe('telechat-data build: mixing-file paths', () => {
   });
 });
 
+describe('telechat-data build: stopped or killed', () => {
+  it('Ctrl-C mid-build removes the partial dataset (exit 130); a killed build\'s temporary is deleted by the next build', async () => {
+    const sample = readFileSync('data/sample-conversations.jsonl', 'utf8');
+    const big = join(work, 'big.jsonl');
+    writeFileSync(big, sample.repeat(60)); // ~21,600 conversations: seconds of building
+    const out = join(work, 'stopped');
+    const child = spawn('node', ['dist/cli/data.js', 'build', '--input', big, '--model', 'data/tiny-model', '--output', out, '--max-seq-len', '512'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // wait until the build has started writing its temporary, then interrupt it
+    const temporary = () => readdirSync(work).filter((n) => n.startsWith('.stopped.tmp-'));
+    const t0 = Date.now();
+    while (temporary().length === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
+    expect(temporary().length).toBe(1);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('telechat-data: stopped by SIGINT; the partial dataset is removed, nothing was written');
+    expect(temporary()).toEqual([]);
+    expect(existsSync(out)).toBe(false);
+
+    // a temporary left by a build killed outright (a process that no longer exists, on this host)
+    const dead = spawnSync('node', ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const host = hostname().replace(/[^A-Za-z0-9._-]/g, '_');
+    const left = join(work, `.swept.tmp-${host}-${dead}`);
+    mkdirSync(left);
+    writeFileSync(join(left, 'shard-00000.arrow'), 'partial');
+    writeFileSync(join(work, 'small.jsonl'), GOOD.join('\n') + '\n');
+    const r = cli(['build', '--input', join(work, 'small.jsonl'), '--model', 'data/tiny-model', '--output', join(work, 'swept'), '--max-seq-len', '64']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`telechat-data: deleted ${left} (left by a build that was killed)`);
+    expect(existsSync(left)).toBe(false);
+    expect(existsSync(join(work, 'swept', 'manifest.json'))).toBe(true);
+  }, 120_000);
+});
+
 describe('telechat-data: usage errors and inspect', () => {
   it('names a missing input file, a bad mixing weight and a missing tokenizer', () => {
     const out = join(work, 'never');
@@ -255,7 +293,7 @@ describe('telechat-data: usage errors and inspect', () => {
     writeFileSync(join(work, 'mixdir', 'bad.json'), '{\n  "sub/onlyhere.jsonl": 1,\n}\n');
     const inWork = (args: string[]) =>
       spawnSync('node', [join(process.cwd(), 'dist/cli/data.js'), 'build', '--tokenizer', join(process.cwd(), 'data/tokenizer'), '--template', 'telechat2', '--max-seq-len', '128', '--output', out, ...args], { encoding: 'utf8', cwd: work });
-    expect(inWork(['--input', 'mixdir/mix.json']).stderr).toMatch(/^telechat-data: mixdir\/sub\/onlyhere\.jsonl:3: the conversation does not end with a bot turn/);
+    expect(inWork(['--input', 'mixdir/mix.json']).stderr).toMatch(/^telechat-data: mixdir\/sub\/onlyhere\.jsonl:3: the conversation has no messages/);
     // a JSON syntax error in a mixing file: FILE:LINE:COL, no character position
     const bad = inWork(['--input', 'mixdir/bad.json']).stderr;
     expect(bad).toMatch(/^telechat-data: mixdir\/bad\.json:3:1: the mixing file is not valid JSON \(/);

@@ -39,7 +39,12 @@ describe('input formats', () => {
       system: 'S',
       turns: [{ user: 'q', bot: 'a' }],
     });
-    expect(reason(() => parseConversation({ input: 'x<_user>q', output: 'a' }, 'auto'))).toBe('bad-type');
+    // text before the first marker is the first question (Tele-AI's data_utils.py puts <_user> in front)
+    expect(parseConversation({ input: 'q1<_bot>a1<_user>q2', output: 'a2' }, 'auto')).toEqual({
+      turns: [{ user: 'q1', bot: 'a1' }, { user: 'q2', bot: 'a2' }],
+    });
+    expect(reason(() => parseConversation({ input: 'x<_user>q', output: 'a' }, 'auto'))).toBe('two-user-turns');
+    expect(reason(() => parseConversation({ input: 'x<_system>S<_user>q', output: 'a' }, 'auto'))).toBe('misplaced-system');
     expect(reason(() => parseConversation({ input: '<_user>q' }, 'auto'))).toBe('missing-field');
     expect(reason(() => parseConversation({ input: '<_user>q1<_user>q2', output: 'a' }, 'auto'))).toBe('two-user-turns');
   });
@@ -60,7 +65,7 @@ describe('input formats', () => {
     expect(() => parseConversation(line, 'messages')).toThrow(/missing field "messages"/);
     expect(reason(() => parseConversation({ dialog: 'nope' }, 'auto'))).toBe('bad-type');
     expect(reason(() => parseConversation([1, 2], 'auto'))).toBe('bad-type');
-    expect(reason(() => parseConversation({ messages: [] }, 'auto'))).toBe('no-final-bot-turn');
+    expect(reason(() => parseConversation({ messages: [] }, 'auto'))).toBe('empty-content');
     expect(reason(() => parseConversation({ conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }, { from: 'gpt', value: 'b' }] }, 'auto'))).toBe(
       'two-bot-turns',
     );
@@ -199,6 +204,49 @@ describe('every key of a line is read or refused', () => {
     expect(reason(() => parseConversation({ messages: [ua[0], { ...ua[1], weight: 0.5 }] }, 'auto'))).toBe('bad-weight');
     expect(reason(() => parseConversation({ messages: [{ ...ua[0], weight: 1 }, ua[1]] }, 'auto'))).toBe('bad-weight');
     expect(reason(() => parseConversation({ messages: [ua[0], { ...ua[1], weight: 0 }] }, 'auto'))).toBe('no-loss');
+  });
+
+  it('messages: LLaMA-Factory v1 "loss_weight" (0 or 1 on an answer, 0 elsewhere) and text-part lists are read', () => {
+    const v1 = (text: string) => [{ type: 'text', value: text }];
+    const msgs = [
+      { role: 'system', content: v1('S'), loss_weight: 0.0 },
+      { role: 'user', content: v1('a'), loss_weight: 0.0 },
+      { role: 'assistant', content: v1('b'), loss_weight: 0.0 },
+      { role: 'user', content: [{ type: 'text', text: 'c' }, { type: 'text', text: 'd' }] },
+      { role: 'assistant', content: v1('e'), loss_weight: 1.0 },
+    ];
+    expect(parseConversation({ messages: msgs }, 'auto')).toEqual({
+      system: 'S',
+      turns: [{ user: 'a', bot: 'b', loss: false }, { user: 'cd', bot: 'e' }],
+    });
+    expect(badLineOf({ messages: [{ ...ua[0], loss_weight: 1 }, ua[1]] })).toBe('bad-weight: "loss_weight" 1 in messages[0]: only assistant messages carry loss here, a user message takes 0');
+    expect(reason(() => parseConversation({ messages: [ua[0], { ...ua[1], loss_weight: 0.5 }] }, 'auto'))).toBe('bad-weight');
+    expect(reason(() => parseConversation({ messages: [ua[0], { ...ua[1], loss_weight: 0, weight: 0 }] }, 'auto'))).toBe('bad-weight');
+    expect(reason(() => parseConversation({ messages: [ua[0], { ...ua[1], loss_weight: 0 }] }, 'auto'))).toBe('no-loss');
+    // a part that is not text, a part that is no object, and a content of another type are named
+    expect(badLineOf({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }, ua[1]] })).toBe(
+      'unsupported: part 0 of "content" in messages[0] is a "image_url" part: only text parts are read (the models trained here read text, and there is no tool template)',
+    );
+    expect(badLineOf({ messages: [{ role: 'user', content: ['q'] }, ua[1]] })).toBe('bad-type: part 0 of "content" in messages[0] must be an object, got string');
+    expect(badLineOf({ messages: [{ role: 'user', content: 3 }, ua[1]] })).toBe('bad-type: field "content" in messages[0] must be a string or a list of text parts, got number');
+    expect(parseConversation({ messages: [{ role: 'user', content: [{ type: 'text', text: 'q', cache_control: {} }] }, ua[1]] }, 'auto').ignored).toEqual([
+      'messages[].content[].cache_control',
+    ]);
+  });
+
+  it('preference (chosen/rejected) and KTO (a boolean label, kto_tag) lines are refused: trained as SFT they would teach the unwanted answers', () => {
+    expect(badLineOf({ conversations: [hg[0]], chosen: { from: 'gpt', value: 'y' }, rejected: { from: 'gpt', value: 'n' } })).toMatch(
+      /^unsupported: fields "chosen" and "rejected" mark preference data \(DPO\/ORPO pairs\)/,
+    );
+    expect(badLineOf({ messages: ua, label: false })).toMatch(/^unsupported: field "label" marks KTO data/);
+    expect(badLineOf({ messages: ua, kto_tag: 'true' })).toMatch(/^unsupported: field "kto_tag" marks KTO data/);
+    // a label that is no boolean is a dataset's own column, reported as not read
+    expect(parseConversation({ messages: ua, label: 'chat' }, 'auto').ignored).toEqual(['label']);
+  });
+
+  it('an empty message list and a null field are named as such', () => {
+    expect(badLineOf({ messages: [] })).toBe('empty-content: the conversation has no messages');
+    expect(badLineOf({ messages: [ua[0], { role: 'assistant', content: null }] })).toBe('missing-field: field "content" in messages[1] is null');
   });
 });
 

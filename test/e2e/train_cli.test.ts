@@ -67,7 +67,7 @@ describe('telechat-train command line', () => {
     for (const dry of [['--dry-run'], []]) {
       const noWeights = run(['--config', resolve('configs/zero3.json'), '--model', resolve('data/tiny-model'), '--output-dir', 'no-weights', ...dry]);
       expect(noWeights.status).toBe(1);
-      expect(noWeights.stderr.trim()).toMatch(/^telechat-train: .*tiny-model: no weights found \(model\.safetensors/);
+      expect(noWeights.stderr.trim()).toMatch(/^telechat-train: .*tiny-model: no weights found \(model\.safetensors.*\); to train this architecture from random weights, add --init random$/);
       expect(existsSync(join(tmp.dir, 'no-weights'))).toBe(false);
     }
     // raw data is built inside the output dir, which the run creates; a bad line removes it again
@@ -170,12 +170,17 @@ describe('telechat-train command line', () => {
     expect(readdirSync(out).sort()).toEqual(files);
   });
 
-  it('raw data built on the fly says what it skipped (data.skip_bad) and which keys it did not read', () => {
+  it('raw data built on the fly says what became of each source, what it skipped (data.skip_bad) and which keys it did not read', () => {
     const good = readFileSync(resolve('data/sample-conversations.jsonl'), 'utf8').trim().split('\n');
     const lines = [...good.slice(0, 3).map((l) => JSON.stringify({ ...JSON.parse(l), category: 'chat' })), ...good.slice(3), '{"messages": oops'];
     writeFileSync(join(tmp.dir, 'skip.jsonl'), lines.join('\n') + '\n');
     const res = run(['--config', resolve('configs/zero3.json'), '--data', join(tmp.dir, 'skip.jsonl'), '--set', 'data.skip_bad=true', '--output-dir', 'skip', '--dry-run']);
     expect(res.status, res.stderr).toBe(0);
+    // kept, truncated and dropped conversations, as telechat-data build prints them (22 of the shipped
+    // conversations are longer than zero3.json's data.max_seq_len and lose their oldest turns)
+    expect(res.stdout).toContain(
+      `data: source ${join(tmp.dir, 'skip.jsonl')} (weight 1): 361 lines, 360 read, kept 338, truncated 22, dropped 0, skipped malformed-json 1\n`,
+    );
     expect(res.stdout).toContain(`note: source ${join(tmp.dir, 'skip.jsonl')}: skipped 1 bad line(s) (data.skip_bad): malformed-json 1`);
     expect(res.stdout).toContain(`note: source ${join(tmp.dir, 'skip.jsonl')}: key "category" on 3 line(s) is not read by its format (not training input)`);
   });
