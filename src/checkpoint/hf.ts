@@ -132,6 +132,7 @@ export function hasWeights(dir: string): boolean {
 
 export function loadHfSpec(dir: string): ModelSpec {
   const path = join(dir, 'config.json');
+  if (!existsSync(dir)) throw new CheckpointError(`${dir}: no such directory`);
   if (!existsSync(path)) throw new CheckpointError(`${dir}: no config.json`);
   return loadModelSpec(path);
 }

@@ -18,7 +18,14 @@ import { ADAPTER_CONFIG, adapterConfigWarnings, adapterTargets, loadAdapterWeigh
 
 /** The adapter dir of a LoRA checkpoint (checkpoint-N/adapter) or an adapter dir itself; null if neither. */
 function adapterDirOf(checkpoint: string): string | null {
-  if (existsSync(join(checkpoint, 'adapter', ADAPTER_CONFIG))) return join(checkpoint, 'adapter');
+  if (existsSync(join(checkpoint, 'adapter', ADAPTER_CONFIG))) {
+    if (existsSync(join(checkpoint, 'trainer_state.json'))) return join(checkpoint, 'adapter');
+    // a LoRA run's output dir whose `latest` is gone: its adapter/ may be older than its newest checkpoint
+    throw new CheckpointError(
+      `${checkpoint}: a LoRA run's output dir without its "latest" file (nor a checkpoint: no trainer_state.json); give a checkpoint ` +
+        `(--checkpoint ${join(checkpoint, 'checkpoint-NNNNNN')}) or the adapter the run ended with (--checkpoint ${join(checkpoint, 'adapter')})`,
+    );
+  }
   if (existsSync(join(checkpoint, ADAPTER_CONFIG))) return checkpoint;
   return null;
 }

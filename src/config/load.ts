@@ -42,6 +42,7 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   const origin = originOf(where, file, sets, flags);
   let cfg = applySets(file, sets);
   cfg = applySets(cfg, flags.map((f) => f.set));
+  cfg = withDefaultOptimizerType(file, cfg);
   cfg = upgradeLegacyForms(cfg, origin, warnings);
   const validator = new Validator(CONFIG, origin);
   const validated = validator.object(CONFIG, cfg, '');
@@ -59,6 +60,19 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   return { config, warnings };
 }
 
+/**
+ * `--set optimizer.params.lr=2e-5` on a file without an optimizer block (TeleChat's and
+ * LLaMA-Factory's DeepSpeed configs have none) tunes the optimizer the run uses without one:
+ * AdamW, each setting not given as without the block ("auto": Hugging Face's defaults). A block
+ * the file has keeps its own rules (a missing "type" there is an error).
+ */
+function withDefaultOptimizerType(file: JsonObject, cfg: JsonObject): JsonObject {
+  const opt = cfg['optimizer'];
+  if ('optimizer' in file || !isObject(opt) || 'type' in opt) return cfg;
+  const given = isObject(opt['params']) ? opt['params'] : {};
+  return { ...cfg, optimizer: { ...opt, type: 'AdamW', params: { lr: 'auto', betas: 'auto', eps: 'auto', weight_decay: 'auto', ...given } } };
+}
+
 /** Top-level keys starting with "_" are comments (LLaMA-Factory writes "_comment"), not settings. */
 function withoutComments(raw: JsonObject): JsonObject {
   return Object.fromEntries(Object.entries(raw).filter(([key]) => !key.startsWith('_')));
@@ -72,8 +86,8 @@ export function resolvedConfigJson(config: ResolvedConfig): string {
 /**
  * Who to blame for a dotted key: the last override that wrote it (or a block above it), else the
  * first override that created a block on its way (`--set foo.bar=1` on a file without "foo" is
- * to blame for the unknown key "foo", and `--set optimizer.params.lr=...` for the missing
- * "optimizer.type"), else the file.
+ * to blame for the unknown key "foo", and `--set scheduler.params.warmup_num_steps=...` for the
+ * missing "scheduler.type"), else the file.
  */
 function originOf(where: string, file: JsonObject, sets: SetOverride[], flags: { flag: string; set: SetOverride }[]): Origin {
   const blames: [string, string][] = [...sets.map((s): [string, string] => [s.key, `--set ${s.key}`]), ...flags.map((f): [string, string] => [f.set.key, f.flag])];

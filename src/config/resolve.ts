@@ -549,7 +549,10 @@ function resolveZero(z0: JsonObject, hidden: number | undefined, fail: Fail, war
   }
   if (offOpt['device'] !== 'none' && stage === 0) fail(at('offload_optimizer.device'), `"${at('offload_optimizer')}" needs ZeRO stage 1, 2 or 3 (stage is 0)`);
   if (offParam['device'] !== 'none' && stage !== 3) {
-    warnings.push(`${origin(at('offload_param'))}: "${at('offload_param')}" only applies to ZeRO stage 3 (stage is ${stage}); ignored`);
+    // as in DeepSpeed, whose stages 1 and 2 never read it; recorded as what the run does
+    const key = at('offload_param.device');
+    warnings.push(`${origin(key)}: "${key}": ${JSON.stringify(offParam['device'])} has no effect in telechat-train (parameter offload is part of ZeRO stage 3; the stage is ${stage})`);
+    z['offload_param'] = { ...offParam, device: 'none' };
   }
   return z as unknown as ZeroConfig;
 }

@@ -377,12 +377,12 @@ const peftOptions: Record<string, Spec> = Object.fromEntries(
 );
 const lora = obj(
   {
-    r: int(null, { above: 0, nullable: true }), // rank; required
+    r: int(null, { above: 0, nullable: true, required: true }), // rank
     alpha: num(null, { above: 0, nullable: true }), // null = PEFT's default lora_alpha 8; update = alpha / r * B A
     dropout: num(0, { min: 0, max: 0.999 }), // on each adapted module's input (training only; seeded)
     // the layout's HF module names, or ["all-linear"] ("all-linear" alone too, as PEFT writes it; PEFT
-    // reads any other single string as a regular expression, which we do not); required
-    target_modules: { kind: 'array', items: str(null), default: null, nullable: true, single: ['all-linear'] },
+    // reads any other single string as a regular expression, which we do not)
+    target_modules: { kind: 'array', items: str(null), default: null, nullable: true, required: true, single: ['all-linear'] },
     init_adapter: str(null, { nullable: true }), // a PEFT adapter dir to continue from
     bias: oneOf(['none', 'all', 'lora_only'], 'none', { unsupported: `bias training ${NOT_LORA} (only "none")` }),
     // PEFT's default false is right for nn.Linear; true (GPT-2 Conv1D) warns: the layout decides

@@ -8,6 +8,11 @@ interface Common {
   /** null is a valid value (for "unset" / "derive it"). */
   nullable?: boolean;
   /**
+   * null only marks the key as not given, which the resolver refuses (lora.r): a type error then
+   * describes the values without "or null".
+   */
+  required?: boolean;
+  /**
    * Accepted but without effect here: a value given in the config other than `asIf` (default:
    * the key's default) gets a warning naming the key and this reason.
    */
@@ -206,6 +211,6 @@ export function describe(spec: Spec): string {
       break;
   }
   if ('auto' in spec && spec.auto) base += ' or "auto"';
-  if ('nullable' in spec && spec.nullable) base += ' or null';
+  if ('nullable' in spec && spec.nullable && !('required' in spec && spec.required)) base += ' or null';
   return base;
 }

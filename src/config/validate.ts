@@ -204,7 +204,9 @@ export class Validator {
     const suggestion = closest(key, [...Object.keys(spec.fields), ...Object.keys(spec.aliases ?? {})]);
     // Only a near miss is worth suggesting: "tensor_parallel" is not a typo of "tensorboard".
     const near = suggestion !== null && editDistance(key, suggestion) <= Math.max(2, Math.floor(key.length / 4));
-    this.fail(keyPath, `unknown key "${keyPath}"${near ? ` (did you mean "${suggestion}"?)` : ''}`);
+    if (near) this.fail(keyPath, `unknown key "${keyPath}" (did you mean "${suggestion}"?)`);
+    const where = here === '' ? "neither DeepSpeed's config nor telechat-train's sections (model, data, training, lora) have it" : `"${here}" has no such key`;
+    this.fail(keyPath, `unknown key "${keyPath}" (${where}): remove it`);
   }
 }
 

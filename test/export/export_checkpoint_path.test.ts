@@ -1,8 +1,9 @@
 // telechat-export --checkpoint PATH where PATH is not what it takes: a path that does not exist,
 // a run's final/ (an HF dir: --model converts it), an output dir whose `latest` names a checkpoint
-// that is gone (deleted by hand) or is empty, and a LoRA run over a random-init base (the base dir
-// holds no weights to merge into). Each is one line naming the path and what to do, exit 1, in
-// both formats, nothing written.
+// that is gone (deleted by hand) or is empty, a LoRA run's output dir without its `latest` (its
+// adapter/ may be older than its newest checkpoint), and a LoRA run over a random-init base (the
+// base dir holds no weights to merge into). Each is one line naming the path and what to do, exit
+// 1, in both formats, nothing written.
 import { cpSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +60,14 @@ describe('telechat-export --checkpoint: a path that is no checkpoint', () => {
     writeFileSync(join(gone, 'latest'), '\n');
     await refused(gone, new RegExp(`^telechat-export: ${esc(join(gone, 'latest'))} is empty \\(it names the newest checkpoint\\); give one with --checkpoint ${esc(gone)}/checkpoint-NNNNNN\\n$`));
     rmSync(gone, { recursive: true });
+  });
+
+  it("a LoRA run's output dir without its latest: names a checkpoint and the run's adapter/", async () => {
+    const noLatest = join(tmp.dir, 'lora-no-latest');
+    cpSync(lora, noLatest, { recursive: true });
+    rmSync(join(noLatest, 'latest'));
+    await refused(noLatest, new RegExp(`^telechat-export: ${esc(noLatest)}: a LoRA run's output dir without its "latest" file \\(nor a checkpoint: no trainer_state.json\\); give a checkpoint \\(--checkpoint ${esc(noLatest)}/checkpoint-NNNNNN\\) or the adapter the run ended with \\(--checkpoint ${esc(noLatest)}/adapter\\)\\n$`));
+    rmSync(noLatest, { recursive: true });
   });
 
   it('a LoRA run over a random-init base: the base holds no weights; names final/ and --model', async () => {

@@ -153,6 +153,11 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     expect(none.status).toBe(1);
     expect(none.stderr.trim().split('\n')).toHaveLength(1);
     expect(none.stderr).toMatch(/^telechat-export: data\/tiny-model: no weights found/);
+    // a --model that does not exist is named as such (not as a dir lacking config.json)
+    const missingModel = join(tmp.dir, 'no-such-model');
+    const gone = await exportCli(['--model', missingModel, '--output', join(tmp.dir, 'none')]);
+    expect(gone.status).toBe(1);
+    expect(gone.stderr).toBe(`telechat-export: ${missingModel}: no such directory\n`);
     // --model beside a full (non-LoRA) checkpoint: refused, as for --format gguf
     const both = await exportCli(['--checkpoint', run, '--model', src, '--output', join(tmp.dir, 'both')]);
     expect(both.status).toBe(1);

@@ -295,8 +295,9 @@ describe('errors name what the user typed', () => {
   it('a block a --set created is blamed on that --set, not the file', () => {
     const path = file('cfg.json', JSON.stringify({ ...ok, optimizer: undefined }));
     expect(errorOf(() => loadConfig(path, { sets: ['foo.bar=1'] }))).toMatch(/^--set foo\.bar: unknown key "foo"/);
-    expect(errorOf(() => loadConfig(path, { sets: ['optimizer.params.lr=0.01'] }))).toBe(
-      '--set optimizer.params.lr: "optimizer.type" is missing: the "optimizer" block needs a "type" (one of "Adam", "AdamW")',
+    const noScheduler = file('nosched.json', JSON.stringify({ ...ok, scheduler: undefined }));
+    expect(errorOf(() => loadConfig(noScheduler, { sets: ['scheduler.params.warmup_num_steps=5'] }))).toMatch(
+      /^--set scheduler\.params\.warmup_num_steps: "scheduler\.type" is missing: the "scheduler" block needs a "type"/,
     );
     // a block the file has stays the file's
     const withOpt = file('opt.json', JSON.stringify({ ...ok, optimizer: { params: { lr: 1 } } }));
@@ -304,6 +305,22 @@ describe('errors name what the user typed', () => {
       `${withOpt}: "optimizer.type" is missing: the "optimizer" block needs a "type" (one of "Adam", "AdamW")`,
     );
     expect(errorOf(() => loadConfig(path, { sets: ['zero_optimization.foo=1'] }))).toMatch(/^--set zero_optimization\.foo: unknown key "zero_optimization\.foo"/);
+  });
+});
+
+describe('an optimizer block made by --set', () => {
+  it('on a file without one (TeleChat\'s and LLaMA-Factory\'s configs) tunes the AdamW the run uses without it', () => {
+    const path = file('noopt.json', JSON.stringify({ ...ok, optimizer: undefined }));
+    const absent = loadConfig(path).config.optimizer;
+    expect(absent).toEqual({ type: 'AdamW', params: { lr: 5e-5, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0, adam_w_mode: true, torch_adam: false, bias_correction: true } });
+    expect(loadConfig(path, { sets: ['optimizer.params.lr=2e-5'] }).config.optimizer).toEqual({ ...absent, params: { ...absent.params, lr: 2e-5 } });
+    expect(loadConfig(path, { sets: ['optimizer.params.weight_decay=0.1', 'optimizer.params.betas=[0.9,0.95]'] }).config.optimizer.params).toEqual({
+      ...absent.params, weight_decay: 0.1, betas: [0.9, 0.95],
+    });
+    // a type given with it is that type's block, with its own defaults (torch's lr 1e-3)
+    expect(loadConfig(path, { sets: ['optimizer.type=Adam'] }).config.optimizer).toEqual({ type: 'Adam', params: { ...absent.params, lr: 1e-3 } });
+    // an unknown key in it is still blamed on the --set that wrote it
+    expect(errorOf(() => loadConfig(path, { sets: ['optimizer.params.lrr=1'] }))).toMatch(/^--set optimizer\.params\.lrr: unknown key "optimizer\.params\.lrr"/);
   });
 });
 

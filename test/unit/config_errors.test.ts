@@ -325,11 +325,11 @@ describe('DeepSpeed features telechat-train lacks are refused by name, never wit
   });
 
   it('an unknown key far from every valid one gets no misleading suggestion', () => {
-    expect(errorOf({ ...ok, telemetry_block: {} })).toBe('zero3.json: unknown key "telemetry_block"');
-    expect(errorOf({ ...ok, zero_optimization: { completely_made_up: 1 } })).toBe('zero3.json: unknown key "zero_optimization.completely_made_up"');
+    expect(errorOf({ ...ok, telemetry_block: {} })).toBe('zero3.json: unknown key "telemetry_block" (neither DeepSpeed\'s config nor telechat-train\'s sections (model, data, training, lora) have it): remove it');
+    expect(errorOf({ ...ok, zero_optimization: { completely_made_up: 1 } })).toBe('zero3.json: unknown key "zero_optimization.completely_made_up" ("zero_optimization" has no such key): remove it');
   });
 
   it('"_" keys are comments only at the top level', () => {
-    expect(errorOf({ ...ok, zero_optimization: { _comment: 'x' } })).toBe('zero3.json: unknown key "zero_optimization._comment"');
+    expect(errorOf({ ...ok, zero_optimization: { _comment: 'x' } })).toBe('zero3.json: unknown key "zero_optimization._comment" ("zero_optimization" has no such key): remove it');
   });
 });

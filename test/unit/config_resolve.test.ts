@@ -313,8 +313,10 @@ describe('legacy and alias forms', () => {
     expect(resolve(cfg).ignored).toEqual({ flops_profiler: { enabled: true, profile_step: 2 } });
     expect(warningsOf(cfg)).toEqual([
       'test.json: "flops_profiler" is accepted but has no effect in telechat-train (metrics.jsonl reports MFU instead)',
-      'test.json: "zero_optimization.offload_param" only applies to ZeRO stage 3 (stage is 2); ignored',
+      'test.json: "zero_optimization.offload_param.device": "cpu" has no effect in telechat-train (parameter offload is part of ZeRO stage 3; the stage is 2)',
     ]);
+    // resolved-config.json records what the run does: no parameter offload below stage 3
+    expect(resolve(cfg).zero_optimization.offload_param.device).toBe('none');
   });
 });
 
@@ -398,11 +400,12 @@ describe('the lora section', () => {
     expect(resolve({ ...ok, lora: { r: 4, target_modules: 'all-linear' } }).lora!.target_modules).toEqual(['all-linear']);
     for (const bad of ['query', '.*\\.(query|dense)', 3]) {
       expect(() => resolve({ ...ok, lora: { r: 4, target_modules: bad } })).toThrow(
-        `key "lora.target_modules" expects an array of any number of strings, or "all-linear" alone or null, got ${JSON.stringify(bad)}`);
+        `key "lora.target_modules" expects an array of any number of strings, or "all-linear" alone, got ${JSON.stringify(bad)}`);
     }
   });
   it('refuses r <= 0, a missing r or target_modules, and PEFT options we lack, by name', () => {
-    expect(() => resolve({ ...ok, lora: { r: 0, target_modules: ['query'] } })).toThrow(/lora\.r/);
+    // the rank's type error does not offer null, which only means "not given" (then required)
+    expect(() => resolve({ ...ok, lora: { r: 0, target_modules: ['query'] } })).toThrow(/key "lora\.r" expects an integer > 0, got 0$/);
     expect(() => resolve({ ...ok, lora: { target_modules: ['query'] } })).toThrow(/"lora\.r" \(the adapter rank\) is required/);
     expect(() => resolve({ ...ok, lora: { r: 4 } })).toThrow(/"lora\.target_modules" is required/);
     for (const [k, v] of [['use_dora', true], ['use_rslora', true], ['modules_to_save', ['lm_head']], ['bias', 'all'], ['layers_to_transform', [0]]] as const) {
