@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // telechat-launch: start one process per rank (like deepspeed / torchrun). Thin: parse, call
 // src/distributed/launcher.ts, exit with its status.
+import { lookup } from 'node:dns/promises';
 import { helpWidth, yargs } from './yargs.js';
 import { hideBin } from 'yargs/helpers';
 
@@ -81,6 +82,7 @@ async function main(): Promise<number> {
     });
     plan.local.graceSeconds = argv['grace-seconds'];
     plan.local.env = env;
+    await checkResolves(plan.local.masterAddr, argv['master-addr'] !== undefined ? '--master-addr' : `${argv.hostfile}: its first host, the master address,`);
     return runJob(plan.local, plan.remotes);
   }
   if (argv.export.length > 0) {
@@ -101,7 +103,23 @@ async function main(): Promise<number> {
     graceSeconds: argv['grace-seconds'],
     watchStdin: argv['watch-stdin'] === true,
   };
+  if (argv['master-addr'] !== undefined) await checkResolves(opts.masterAddr, '--master-addr');
   return runJob(opts);
+}
+
+/**
+ * A master address that does not resolve would only show at the rendezvous timeout (minutes), in
+ * every rank: refused up front (no such name, or no name server answering for it).
+ */
+async function checkResolves(addr: string, what: string): Promise<void> {
+  try {
+    await lookup(addr);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTFOUND' || code === 'EAI_NONAME' || code === 'EAI_AGAIN') {
+      throw new Error(`${what} "${addr}" does not resolve to an address (${code}): no rank could reach rank 0 there; give a host name or IP address of the machine that runs rank 0`);
+    }
+  }
 }
 
 main().then(

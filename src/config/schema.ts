@@ -405,6 +405,14 @@ const lora = obj(
 // means the output dir's tensorboard/ or csv_monitor/ (resolve.ts).
 const monitor = obj({ enabled: bool(false), output_path: str(''), job_name: str('DeepSpeedJobName') });
 
+// DeepSpeed's WandbConfig and CometConfig (monitor/config.py): the keys those blocks may hold
+const optionalStr = (): Spec => str(null, { nullable: true });
+const WANDB = obj({ enabled: bool(false), group: optionalStr(), team: optionalStr(), project: str('deepspeed') });
+const COMET = obj({
+  enabled: bool(false), samples_log_interval: int(100), project: optionalStr(), workspace: optionalStr(), api_key: optionalStr(),
+  experiment_name: optionalStr(), experiment_key: optionalStr(), online: bool(null, { nullable: true }), mode: optionalStr(),
+});
+
 /** `active` rule for monitor_config: a monitor block inside it with `"enabled": true` (its own top-level `enabled` is LLaMA-Factory's and means nothing). */
 function enabledMonitor(v: unknown): string | null {
   if (typeof v !== 'object' || v === null) return null;
@@ -476,8 +484,8 @@ export const CONFIG: ObjectSpec = obj(
     flops_profiler: passthrough('metrics.jsonl reports MFU instead'),
     tensorboard: monitor, // event files (src/observe/tensorboard.ts)
     csv_monitor: monitor, // one CSV per tag (src/observe/csv_monitor.ts)
-    wandb: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
-    comet: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK }),
+    wandb: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK, shape: WANDB }),
+    comet: passthrough('metrics go to metrics.jsonl', { active: enabledAtTop, lacks: NETWORK, shape: COMET }),
     comms_logger: passthrough('communication is not logged; bench:comm measures it'),
     // LLaMA-Factory's configs carry these two, but they are the names of DeepSpeedConfig's Python
     // attributes, not keys DeepSpeed reads (runtime/config.py builds them from "comms_logger" and

@@ -103,6 +103,11 @@ export interface PassthroughSpec {
   why: string;
   active?: (v: unknown) => string | null;
   lacks?: string;
+  /**
+   * DeepSpeed's own keys of the block (its pydantic model, which forbids others): an unknown key
+   * or a wrong type is refused as DeepSpeed refuses it; the block is still kept verbatim.
+   */
+  shape?: ObjectSpec;
 }
 
 /**

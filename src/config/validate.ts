@@ -46,6 +46,7 @@ export class Validator {
    */
   value(spec: Spec, v: unknown, path: string, off?: string): Json {
     if (spec.kind === 'passthrough') {
+      if (spec.shape) this.object(spec.shape, v, path);
       const hit = spec.active?.(v) ?? null;
       if (hit !== null) {
         const at = hit === '' ? path : `${path}.${hit}`;

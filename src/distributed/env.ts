@@ -1,6 +1,7 @@
 // Rank discovery: who am I in the job? Ranks started by telechat-launch or torchrun read
 // RANK/WORLD_SIZE/...; direct Slurm (srun) and Open MPI (mpirun) launches are recognised
-// from their own variables. A single process with none of these is rank 0 of 1.
+// from their own variables. A single process with none of these is rank 0 of 1; one with only
+// half of RANK/WORLD_SIZE that asks for more than one rank is refused.
 export interface RankInfo {
   rank: number;
   worldSize: number;
@@ -63,6 +64,17 @@ export function discoverRank(env: NodeJS.ProcessEnv = process.env): RankInfo {
       rank, worldSize, localRank, localWorldSize, masterAddr: env.MASTER_ADDR || '127.0.0.1', masterPort: portVar(env),
       secret: secretOf(env, worldSize, 'launcher'), source: 'launcher',
     };
+  }
+  // half a torchrun-style environment that asks for more than one rank would otherwise train
+  // alone in each process, as if it were the whole job
+  const slurmOrMpi = (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) || (env.OMPI_COMM_WORLD_RANK !== undefined && env.OMPI_COMM_WORLD_SIZE !== undefined);
+  if (!slurmOrMpi) {
+    if (env.WORLD_SIZE !== undefined && intVar(env, 'WORLD_SIZE', 1) > 1) {
+      throw new Error(`environment variable WORLD_SIZE is ${env.WORLD_SIZE} but RANK is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)`);
+    }
+    if (env.RANK !== undefined && intVar(env, 'RANK', 0) > 0) {
+      throw new Error(`environment variable RANK is ${env.RANK} but WORLD_SIZE is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)`);
+    }
   }
   if (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) {
     const worldSize = intVar(env, 'SLURM_NTASKS', 1);

@@ -2,7 +2,7 @@
 // step becomes a list of (tag, value, x) scalars, DeepSpeed's tag names against global samples
 // plus ours against the optimizer step, and goes to every enabled sink.
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { isInside } from '../checkpoint/output_path.js';
 import type { MonitorConfig } from '../config/index.js';
 import type { StepMetrics } from './step_metrics.js';
@@ -94,6 +94,33 @@ export class Monitors {
       this.prepare(dir, 'csv_monitor', (f) => f.endsWith('.csv'), truncateCsvFiles, csvWrittenByOneRun);
       this.csv = new CsvMonitor(dir, claim);
       o.log(`csv_monitor: writing ${dir}`);
+    }
+    if (o.startStep > 0) {
+      const prepared = [o.tensorboard.enabled ? monitorDir(o.tensorboard) : null, o.csv.enabled ? monitorDir(o.csv) : null];
+      this.cutOwnedElsewhere(prepared.filter((d): d is string => d !== null).map((d) => resolve(d)));
+    }
+  }
+
+  /**
+   * The files earlier segments wrote where this segment does not write (a monitor now off, or
+   * another job_name) are cut back at the resume step too: otherwise they would keep the steps
+   * the resume threw away beside the ones it writes again elsewhere.
+   */
+  private cutOwnedElsewhere(prepared: string[]): void {
+    const { startStep, globalBatch, log } = this.o;
+    const byDir = new Map<string, string[]>();
+    for (const path of this.o.owned ?? []) {
+      const dir = dirname(path);
+      if (prepared.includes(dir) || !existsSync(path)) continue;
+      byDir.set(dir, [...(byDir.get(dir) ?? []), basename(path)]);
+    }
+    const keep = keepThrough(startStep, globalBatch);
+    for (const [dir, names] of byDir) {
+      const events = names.filter(isEventFile).sort();
+      const csvs = names.filter((f) => f.endsWith('.csv') && csvWrittenByOneRun(join(dir, f))).sort();
+      for (const [what, cut] of [['tensorboard', truncateEventFiles(dir, keep, events)], ['csv_monitor', truncateCsvFiles(dir, keep, csvs)]] as const) {
+        if (cut.length) log(`${what}: dropped scalars after step ${startStep} from ${cut.join(', ')} in ${dir} (written by an earlier segment; this one does not write there)`);
+      }
     }
   }
 

@@ -20,7 +20,7 @@ import type { LossScalerState } from '../zero/loss_scaler.js';
 import type { ZeroEngine } from '../zero/zero_engine.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import type { TrainingRecord } from '../checkpoint/training_record.js';
-import type { LoraSection } from '../config/types.js';
+import type { LoraSection, SchedulerConfig } from '../config/types.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
 import type { EvalState } from './evaluate.js';
@@ -65,6 +65,40 @@ export interface TrainerState {
   eval?: EvalState;
   /** A LoRA run's lora section (absent: full fine-tuning). */
   lora?: LoraSection;
+  /** The learning-rate schedule the steps so far followed, as resolved (absent in older checkpoints). */
+  lr_schedule?: LrSchedule;
+}
+
+export interface LrSchedule {
+  lr: number;
+  scheduler: SchedulerConfig;
+}
+
+/**
+ * A resume whose learning-rate schedule is not the one the checkpoint's steps followed (a lr or a
+ * scheduler setting changed, or the run length that a total_num_steps not given stands for): one
+ * warning naming each change, since the steps from here on are then not those of one run.
+ */
+export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule): string | null {
+  const was = state.lr_schedule;
+  if (was === undefined) return null;
+  const show = (v: unknown): string => JSON.stringify(v);
+  const changes: string[] = [];
+  if (was.lr !== now.lr) changes.push(`optimizer.params.lr ${show(was.lr)} -> ${show(now.lr)}`);
+  if (was.scheduler.type !== now.scheduler.type) {
+    changes.push(`scheduler.type ${show(was.scheduler.type)} -> ${show(now.scheduler.type)}`);
+  } else {
+    const a = was.scheduler.params as unknown as Record<string, unknown>;
+    const b = now.scheduler.params as unknown as Record<string, unknown>;
+    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])]) {
+      if (show(a[key]) !== show(b[key])) changes.push(`scheduler.params.${key} ${show(a[key])} -> ${show(b[key])}`);
+    }
+  }
+  if (changes.length === 0) return null;
+  const length = changes.some((c) => c.startsWith('scheduler.params.total_num_steps') || c.startsWith('scheduler.params.total_steps'))
+    ? ' (a total the config does not give is the run length, which --max-steps or the epochs set: give scheduler.params.total_num_steps to keep one schedule across resumes)'
+    : '';
+  return `--resume ${dir}: the learning-rate schedule is not the one its ${state.step} step(s) followed: ${changes.join(', ')}; steps ${state.step + 1} on follow the new one${length}`;
 }
 
 export function modelIdentity(spec: ModelSpec): ModelIdentity {

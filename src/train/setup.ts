@@ -14,7 +14,7 @@ import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { onInterrupt } from '../checkpoint/interrupt.js';
 import { checkLogFile, checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
-import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState, stepLogCuts } from './checkpointing.js';
+import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState, scheduleChangeWarning, stepLogCuts } from './checkpointing.js';
 import { idlePatience } from './evaluate.js';
 import { readTrainingRecord, TRAINING_RECORD_FILE } from '../checkpoint/training_record.js';
 import { unitList } from '../checkpoint/zero_state.js';
@@ -257,6 +257,8 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
         split: { micro: config.train_micro_batch_size_per_gpu, accumulation: config.gradient_accumulation_steps, worldSize: req.worldSize } };
       const { dir, state, zero } = openResume(outDir, req.resume, identity, config.lora && lora ? { section: config.lora, select: lora.select } : null, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
       zero.close();
+      const scheduleChange = scheduleChangeWarning(dir, state, { lr: config.optimizer.params.lr, scheduler: config.scheduler });
+      if (scheduleChange !== null) warnings.push(scheduleChange);
       // metrics.jsonl and eval.jsonl will be cut back to the checkpoint: a line that stops that fails here, before anything is written
       if (req.isRank0) stepLogCuts(outDir, state.step);
       const total = config.run.total_steps;

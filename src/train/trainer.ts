@@ -205,6 +205,7 @@ export async function train(setup: RunSetup, group: ProcessGroup, io: TrainIo, o
         global_batch: cfg.train_batch_size, seed: cfg.training.seed, scheduler: scheduler.stateDict(), loss_scaler: scaler.stateDict(),
         precision: cfg.run.precision, world_size: engine.worldSize, zero_stage: engine.stage, model: identity.model, dataset: identity.dataset,
         ...(cfg.lora ? { lora: cfg.lora } : {}),
+        lr_schedule: { lr: cfg.optimizer.params.lr, scheduler: cfg.scheduler },
         summary: { tokens: summary.tokens, first_loss: Number.isFinite(summary.firstLoss) ? summary.firstLoss : null, best_loss: Number.isFinite(summary.bestLoss) ? summary.bestLoss : null, skipped: summary.skipped },
         ...(evals && evalSet ? { eval: { ...evals.state, set: evalSet } } : {}),
       },

@@ -36,6 +36,17 @@ describe('discoverRank', () => {
       .toBe('launcher');
   });
 
+  it('refuses half a torchrun environment that asks for several ranks (each process would train alone); WORLD_SIZE 1 or RANK 0 alone is one process', () => {
+    expect(() => discoverRank({ WORLD_SIZE: '2', TELECHAT_RUN_SECRET: 's' })).toThrow(
+      'environment variable WORLD_SIZE is 2 but RANK is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)');
+    expect(() => discoverRank({ RANK: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500' })).toThrow(
+      'environment variable RANK is 1 but WORLD_SIZE is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)');
+    expect(discoverRank({ WORLD_SIZE: '1' })).toMatchObject({ rank: 0, worldSize: 1, source: 'single' });
+    expect(discoverRank({ RANK: '0' })).toMatchObject({ rank: 0, worldSize: 1, source: 'single' });
+    // under srun / mpirun their own variables name the job; a stray WORLD_SIZE does not stop it
+    expect(discoverRank({ WORLD_SIZE: '4', SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'x', TELECHAT_RUN_SECRET: 's' }).source).toBe('slurm');
+  });
+
   it('is rank 0 of 1 with no variables', () => {
     expect(discoverRank({})).toMatchObject({ rank: 0, worldSize: 1, source: 'single' });
   });

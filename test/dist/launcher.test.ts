@@ -215,6 +215,19 @@ describe('hostfile', () => {
         expect(bad.code).toBe(1);
         expect(bad.stderr).toMatch(message);
       }
+      // a master that names no host is refused before any rank starts (the ranks would wait out
+      // the rendezvous timeout); '.invalid' is reserved never to resolve (RFC 2606)
+      writeFileSync(join(dir, 'unknown'), 'nosuchhost.invalid slots=2\n');
+      const started = Date.now();
+      const unknown = await runLauncher(['--hostfile', join(dir, 'unknown'), '--', 'node', '-e', 'console.log("RAN")'], {});
+      expect(unknown.code).toBe(1);
+      // ENOTFOUND from a name server that answers; EAI_AGAIN where none does
+      expect(unknown.stderr).toMatch(new RegExp(`^telechat-launch: ${join(dir, 'unknown').replace(/[.*+?^$()|[\]\\]/g, '\\$&')}: its first host, the master address, "nosuchhost\\.invalid" does not resolve to an address \\((ENOTFOUND|EAI_AGAIN)\\): no rank could reach rank 0 there; give a host name or IP address of the machine that runs rank 0\n$`));
+      expect(unknown.stdout).not.toContain('RAN');
+      const given = await runLauncher(['--nproc-per-node', '1', '--master-addr', 'nosuchhost.invalid', '--', 'true'], {});
+      expect(given.code).toBe(1);
+      expect(given.stderr).toMatch(/^telechat-launch: --master-addr "nosuchhost\.invalid" does not resolve to an address/);
+      expect(Date.now() - started).toBeLessThan(30_000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

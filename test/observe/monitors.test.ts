@@ -230,6 +230,32 @@ describe('runs sharing the job dirs', () => {
     new Monitors({ ...opts, startStep: 2, owned: new Set(owned) }).close();
     expect(readFileSync(join(root, 'csv', 'train_loss.csv'), 'utf8').split('\r\n').filter(Boolean).map((l) => l.split(',')[0])).toEqual(['step', '1', '2']);
   });
+
+  it('a resume that no longer writes where an earlier segment did (monitors off, another job_name) cuts those files back too', () => {
+    const root = fresh();
+    const on = (job: string) => ({ enabled: true, output_path: root, job_name: job });
+    const owned: string[] = [];
+    const lines: string[] = [];
+    const first = new Monitors({ tensorboard: on('a'), csv: on('a'), globalBatch: 2, startStep: 0, owned: new Set(), claim: (f) => owned.push(f), log: () => {} });
+    for (const m of syntheticMetrics(5)) first.onStep(m);
+    first.close();
+    const event = owned.find((f) => f.includes('tfevents'))!;
+    const stepsOf = (f: string): number[] => readEventsPy(f)[0]!.scalars.filter((x) => x.tag === 'train/loss').map((x) => x.step);
+    const csvSteps = (): string[] => readFileSync(join(root, 'a', 'train_loss.csv'), 'utf8').split('\r\n').filter(Boolean).map((l) => l.split(',')[0]!);
+    // resumed at step 3 with both monitors off
+    const off = { ...on('a'), enabled: false };
+    new Monitors({ tensorboard: off, csv: off, globalBatch: 2, startStep: 3, owned: new Set(owned), log: (l) => lines.push(l) }).close();
+    expect(stepsOf(event)).toEqual([1, 2, 3]);
+    expect(csvSteps()).toEqual(['step', '1', '2', '3']);
+    expect(lines.join('\n')).toContain(`tensorboard: dropped scalars after step 3 from ${event.split('/').pop()} in ${join(root, 'a')} (written by an earlier segment; this one does not write there)`);
+    // resumed at step 2 under another job_name: the old dir is cut back, the new one written
+    const second = new Monitors({ tensorboard: on('b'), csv: on('b'), globalBatch: 2, startStep: 2, owned: new Set(owned), claim: (f) => owned.push(f), log: () => {} });
+    for (const m of syntheticMetrics(5).slice(2)) second.onStep(m);
+    second.close();
+    expect(stepsOf(event)).toEqual([1, 2]);
+    expect(csvSteps()).toEqual(['step', '1', '2']);
+    expect(stepsOf(owned.find((f) => f.includes(join(root, 'b')) && f.includes('tfevents'))!)).toEqual([3, 4, 5]);
+  });
 });
 
 describe('config blocks', () => {
@@ -244,5 +270,28 @@ describe('config blocks', () => {
   });
   it('a misspelt key in the block is refused by name', () => {
     expect(() => resolveConfigObject({ ...base, tensorboard: { enabled: true, outputpath: 'x' } }, 'test.json', {})).toThrow(/tensorboard\.outputpath/);
+  });
+  it('wandb and comet (off) are kept with a warning, holding only DeepSpeed\'s own keys of the right types, as its pydantic models require', () => {
+    const wandb = { enabled: false, group: 'g', team: null, project: 'p' };
+    const comet = { enabled: false, samples_log_interval: 10, project: 'p', online: false, mode: 'get' };
+    const { config, warnings } = resolveConfigObject({ ...base, wandb, comet }, 'test.json', {});
+    expect(config.ignored).toEqual({ wandb, comet });
+    expect(warnings).toEqual([
+      'test.json: "wandb" is accepted but has no effect in telechat-train (metrics go to metrics.jsonl)',
+      'test.json: "comet" is accepted but has no effect in telechat-train (metrics go to metrics.jsonl)',
+    ]);
+    const refusal = (cfg: object): string => {
+      try {
+        resolveConfigObject({ ...base, ...cfg }, 'test.json', {});
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refusal({ wandb: { enabled: false, bogus: 1 } })).toMatch(/^test\.json: unknown key "wandb\.bogus"/);
+    expect(refusal({ wandb: { enabled: false, output_path: 'w' } })).toMatch(/^test\.json: unknown key "wandb\.output_path"/);
+    expect(refusal({ wandb: { enabled: false, project: 5 } })).toBe('test.json: key "wandb.project" expects a string, got 5');
+    expect(refusal({ comet: { enabled: false, bogus: 1 } })).toMatch(/^test\.json: unknown key "comet\.bogus"/);
+    expect(refusal({ wandb: { enabled: true } })).toMatch(/^test\.json: "wandb\.enabled": true is not supported: it sends metrics to a network service/);
   });
 });

@@ -1,5 +1,6 @@
 // A resume continues the checkpoint's run: its seed (data order, dropout masks, random base)
-// comes from trainer_state.json, whatever --seed says now (said in a warning); and a damaged
+// comes from trainer_state.json, whatever --seed says now (said in a warning); a learning-rate
+// schedule other than the one its steps followed is said in a warning too; and a damaged
 // trainer_state.json is named with the key at fault instead of failing later on a TypeError.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,24 @@ describe('resume and the seed', () => {
     const state = JSON.parse(readFileSync(join(split, 'checkpoint-000004', 'trainer_state.json'), 'utf8')) as { seed: number };
     expect(state.seed).toBe(42);
   }, 120_000);
+
+  it('a resume on another learning-rate schedule says what changed (the run length a total not given stands for, the lr); the same schedule says nothing', () => {
+    const split = join(tmp.dir, 'schedule');
+    expect(train(['--output-dir', split, '--max-steps', '2']).status).toBe(0);
+    const dir = join(split, 'checkpoint-000002');
+    expect((JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as { lr_schedule: unknown }).lr_schedule).toEqual({
+      lr: 0.001, scheduler: { type: 'cosine', params: { warmup_ratio: 0.1, warmup_num_steps: 1, total_num_steps: 2, num_cycles: 0.5 } },
+    });
+    const longer = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run']);
+    expect(longer.status, longer.stderr).toBe(0);
+    expect(longer.stdout).toContain(`warning: --resume ${dir}: the learning-rate schedule is not the one its 2 step(s) followed: scheduler.params.total_num_steps 2 -> 4; ` +
+      'steps 3 on follow the new one (a total the config does not give is the run length, which --max-steps or the epochs set: give scheduler.params.total_num_steps to keep one schedule across resumes)');
+    const lr = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run', '--set', 'scheduler.params.total_num_steps=2', '--set', 'optimizer.params.lr=0.002']);
+    expect(lr.stdout).toContain(`warning: --resume ${dir}: the learning-rate schedule is not the one its 2 step(s) followed: optimizer.params.lr 0.001 -> 0.002; steps 3 on follow the new one\n`);
+    const same = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run', '--set', 'scheduler.params.total_num_steps=2']);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.stdout).not.toContain('learning-rate schedule');
+  }, 60_000);
 
   it('a trainer_state.json without a key it needs is named with that key', () => {
     const split = join(tmp.dir, 'damaged');
