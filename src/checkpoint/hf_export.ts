@@ -30,8 +30,11 @@ const TORCH_DTYPE_NAMES: Partial<Record<FileDtype, string>> = { F32: 'float32', 
 /** HF's default max_shard_size "5GB" (decimal). */
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
 
-/** Files carried over from the base directory besides the weights and config.json. */
-const CARRIED_FILE = /^(generation_config\.json|telechat_training\.json|special_tokens_map\.json|added_tokens\.json|tokenizer.*|vocab\..*|merges\.txt|chat_template\..*|.*\.tiktoken|.*\.py|README\.md|LICENSE.*|NOTICE.*)$/;
+/**
+ * Files carried over from the base directory besides the weights and config.json (TeleChat v1's
+ * release ships its special-tokens map misspelt as specail_tokens_map.json: carried as it is).
+ */
+const CARRIED_FILE = /^(generation_config\.json|telechat_training\.json|special_tokens_map\.json|specail_tokens_map\.json|added_tokens\.json|tokenizer.*|vocab\..*|merges\.txt|chat_template\..*|.*\.tiktoken|.*\.py|README\.md|LICENSE.*|NOTICE.*)$/;
 
 export interface HfExportOptions {
   /** Dtype of the parameters; by default each tensor keeps the base checkpoint's dtype. */

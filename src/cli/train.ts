@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     .option('init', { type: 'string', choices: ['pretrained', 'random'], describe: 'initialise from the checkpoint, or randomly (normal(0, initializer_range), norms 1, biases 0); default: pretrained with --model, random for the built-in tiny model when no model is given; --model-config needs --init random' })
     .option('model-config', { type: 'string', describe: 'config.json for --init random (its folder must hold the tokenizer)' })
     .option('data', { type: 'string', describe: 'dataset dir from telechat-data, or .jsonl file(s) / a JSON array of conversations (LLaMA-Factory .json) / a mixing .json, built on the fly' })
-    .option('eval-data', { type: 'string', describe: 'held-out set evaluated during training (training.eval_data): dataset dir, .jsonl or mixing .json, built like --data; default: the dataset dir\'s val/ if any' })
+    .option('eval-data', { type: 'string', describe: 'held-out set evaluated during training (training.eval_data): dataset dir, .jsonl, JSON-array .json or mixing .json, built like --data; default: the dataset dir\'s val/ if any' })
     .option('output-dir', { type: 'string', describe: 'where metrics.jsonl, train.log, checkpoints and final/ go' })
     .option('max-steps', { type: 'string', describe: 'optimizer steps in total, across resumes (an integer > 0; wins over --epochs)' })
     .option('epochs', { type: 'string', describe: 'passes over the data (a number > 0)' })

@@ -63,14 +63,15 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
 /**
  * `--set optimizer.params.lr=2e-5` on a file without an optimizer block (TeleChat's and
  * LLaMA-Factory's DeepSpeed configs have none) tunes the optimizer the run uses without one:
- * AdamW, each setting not given as without the block ("auto": Hugging Face's defaults). A block
- * the file has keeps its own rules (a missing "type" there is an error).
+ * AdamW unless a --set names the type, each setting not given as without the block ("auto":
+ * Hugging Face's defaults). A block the file has keeps its own rules (a missing "type" there is
+ * an error, a setting not given takes the type's default).
  */
 function withDefaultOptimizerType(file: JsonObject, cfg: JsonObject): JsonObject {
   const opt = cfg['optimizer'];
-  if ('optimizer' in file || !isObject(opt) || 'type' in opt) return cfg;
+  if ('optimizer' in file || !isObject(opt)) return cfg;
   const given = isObject(opt['params']) ? opt['params'] : {};
-  return { ...cfg, optimizer: { ...opt, type: 'AdamW', params: { lr: 'auto', betas: 'auto', eps: 'auto', weight_decay: 'auto', ...given } } };
+  return { ...cfg, optimizer: { type: 'AdamW', ...opt, params: { lr: 'auto', betas: 'auto', eps: 'auto', weight_decay: 'auto', ...given } } };
 }
 
 /** Top-level keys starting with "_" are comments (LLaMA-Factory writes "_comment"), not settings. */

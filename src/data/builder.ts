@@ -17,6 +17,7 @@ import {
   type LossOn,
 } from './encode.js';
 import { BadLine, parseLine, type Conversation, type FormatName } from './formats.js';
+import type { RawLine } from './jsonl.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, addedTokenRecords, type Manifest, type SourceStats } from './manifest.js';
 import { BestFitPacker, type PackedRow } from './packer.js';
 import { ShardWriter, type ShardInfo } from './shards.js';
@@ -72,6 +73,11 @@ function firstChars(bytes: Uint8Array, n = 80): string {
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, 4 * n));
   const chars = Array.from(text);
   return chars.slice(0, n).join('') + (chars.length > n ? '…' : '');
+}
+
+/** A record's place for FILE:LINE messages: its line, and in a JSON array its index too. */
+function where(line: RawLine): string {
+  return line.index === undefined ? String(line.lineNo) : `${line.lineNo} (array index ${line.index})`;
 }
 
 /** A model or tokenizer dir that must exist (before anything looks for files in it). */
@@ -456,12 +462,12 @@ async function buildInto(
           }
           if (conv.system !== undefined && needsSystemId && tok.special.system === undefined) {
             throw new DataError(
-              `${src.display}:${line.lineNo}: the conversation has a system prompt but the tokenizer has no <_system> id`,
+              `${src.display}:${where(line)}: the conversation has a system prompt but the tokenizer has no <_system> id`,
             );
           }
         } catch (e) {
           if (!(e instanceof BadLine)) throw e;
-          if (!opts.skipBad) throw new DataError(`${src.display}:${line.lineNo}: ${e.message}: ${firstChars(line.bytes)}`);
+          if (!opts.skipBad) throw new DataError(`${src.display}:${where(line)}: ${e.message}: ${firstChars(line.bytes)}`);
           if (line.firstRead) st.skipped[e.reason] = (st.skipped[e.reason] ?? 0) + 1;
           continue;
         }

@@ -294,6 +294,7 @@ function partsText(m: Json, key: string, where: string, ignoredPrefix: string, i
       if (type !== 'text') {
         throw new BadLine('unsupported', `part ${j} of "${key}"${where} is a "${type}" part: only text parts are read (the models trained here read text, and there is no tool template)`);
       }
+      if (!('text' in part) && !('value' in part)) throw new BadLine('missing-field', `missing field "text" (OpenAI) or "value" (LLaMA-Factory)${at}`);
       const textKey = 'text' in part ? 'text' : 'value';
       noteIgnoredKeys(part, ['type', textKey], `${ignoredPrefix}${key}[].`, ignored);
       return stringField(part, textKey, at);
@@ -358,7 +359,9 @@ function ordinal(n: number): string {
  */
 function parseTelechat(obj: Json): Conversation {
   const input = stringField(obj, 'input', '');
-  const output = stringField(obj, 'output', '');
+  // an answer written with its <_bot> marker in front: Tele-AI's data_utils.py (v1 and 52B)
+  // removes that marker, which the template inserts itself
+  const output = stringField(obj, 'output', '').replace(/^<_bot>/, '');
   const parts = input.split(V1_MARKER);
   const messages: Message[] = [];
   if (parts.length === 1) {

@@ -9,7 +9,8 @@ import { dirname, relative, resolve } from 'node:path';
 import { isInside } from '../checkpoint/output_path.js';
 import { findDuplicateKey } from '../config/json_file.js';
 
-import { countRecords, isBlank, isJsonArrayFile, readRecords, type RawLine } from './jsonl.js';
+import { isBlank, type RawLine } from './jsonl.js';
+import { countRecords, isArrayDataset, readRecords } from './records.js';
 import { Rng, permutation } from './rng.js';
 
 export interface Source {
@@ -63,7 +64,7 @@ export function parseInputs(input: string): Source[] {
   if (items.length === 0) throw new Error('--input: no file given');
   // a .json is a mixing file (an object), unless it is a dataset itself: LLaMA-Factory's files are a
   // JSON array of conversations
-  if (items.length === 1 && items[0]!.endsWith('.json') && !(existsSync(items[0]!) && statSync(items[0]!).isFile() && isJsonArrayFile(items[0]!))) {
+  if (items.length === 1 && items[0]!.endsWith('.json') && !(existsSync(items[0]!) && statSync(items[0]!).isFile() && isArrayDataset(items[0]!))) {
     return readMixFile(items[0]!);
   }
   return items.map((name) => {

@@ -96,30 +96,30 @@ export class Monitors {
       o.log(`csv_monitor: writing ${dir}`);
     }
     if (o.startStep > 0) {
-      const prepared = [o.tensorboard.enabled ? monitorDir(o.tensorboard) : null, o.csv.enabled ? monitorDir(o.csv) : null];
-      this.cutOwnedElsewhere(prepared.filter((d): d is string => d !== null).map((d) => resolve(d)));
+      this.cutOwnedElsewhere(o.tensorboard.enabled ? resolve(monitorDir(o.tensorboard)) : null, o.csv.enabled ? resolve(monitorDir(o.csv)) : null);
     }
   }
 
   /**
-   * The files earlier segments wrote where this segment does not write (a monitor now off, or
-   * another job_name) are cut back at the resume step too: otherwise they would keep the steps
-   * the resume threw away beside the ones it writes again elsewhere.
+   * The event files and CSVs earlier segments wrote where this segment writes no such file (a
+   * monitor now off, or another job_name; `eventsDir` and `csvDir` are where it writes them, null
+   * when off) are cut back at the resume step too: otherwise they would keep the steps the resume
+   * threw away beside the ones it writes again elsewhere.
    */
-  private cutOwnedElsewhere(prepared: string[]): void {
+  private cutOwnedElsewhere(eventsDir: string | null, csvDir: string | null): void {
     const { startStep, globalBatch, log } = this.o;
     const byDir = new Map<string, string[]>();
     for (const path of this.o.owned ?? []) {
+      if (!existsSync(path)) continue;
       const dir = dirname(path);
-      if (prepared.includes(dir) || !existsSync(path)) continue;
       byDir.set(dir, [...(byDir.get(dir) ?? []), basename(path)]);
     }
     const keep = keepThrough(startStep, globalBatch);
     for (const [dir, names] of byDir) {
-      const events = names.filter(isEventFile).sort();
-      const csvs = names.filter((f) => f.endsWith('.csv') && csvWrittenByOneRun(join(dir, f))).sort();
+      const events = dir === eventsDir ? [] : names.filter(isEventFile).sort();
+      const csvs = dir === csvDir ? [] : names.filter((f) => f.endsWith('.csv') && csvWrittenByOneRun(join(dir, f))).sort();
       for (const [what, cut] of [['tensorboard', truncateEventFiles(dir, keep, events)], ['csv_monitor', truncateCsvFiles(dir, keep, csvs)]] as const) {
-        if (cut.length) log(`${what}: dropped scalars after step ${startStep} from ${cut.join(', ')} in ${dir} (written by an earlier segment; this one does not write there)`);
+        if (cut.length) log(`${what}: dropped scalars after step ${startStep} from ${cut.join(', ')} in ${dir} (written by an earlier segment; this one writes no such file there)`);
       }
     }
   }

@@ -24,7 +24,7 @@ import type { LoraSection, SchedulerConfig } from '../config/types.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
 import type { EvalState } from './evaluate.js';
-import type { SchedulerState } from './schedules.js';
+import { lrForUpdate, type SchedulerState } from './schedules.js';
 
 export interface ModelIdentity {
   layout: string;
@@ -79,12 +79,20 @@ export interface LrSchedule {
  * scheduler setting changed, or the run length that a total_num_steps not given stands for): one
  * warning naming each change, since the steps from here on are then not those of one run.
  */
-export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule): string | null {
+export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule, runSteps: number | null): string | null {
   const was = state.lr_schedule;
   if (was === undefined) return null;
   const show = (v: unknown): string => JSON.stringify(v);
   const changes: string[] = [];
-  if (was.lr !== now.lr) changes.push(`optimizer.params.lr ${show(was.lr)} -> ${show(now.lr)}`);
+  // the optimizer's lr only counts where the schedule reads it (OneCycleLR, say, sets its own):
+  // probed over the updates so far and the next, since a schedule may be 0 at any one of them
+  const readsLr = (): boolean => {
+    for (let k = 0; k <= Math.min(state.step + 1, 1000); k++) if (lrForUpdate(now.scheduler, was.lr, k) !== lrForUpdate(now.scheduler, now.lr, k)) return true;
+    return false;
+  };
+  if (was.lr !== now.lr && readsLr()) {
+    changes.push(`optimizer.params.lr ${show(was.lr)} -> ${show(now.lr)}`);
+  }
   if (was.scheduler.type !== now.scheduler.type) {
     changes.push(`scheduler.type ${show(was.scheduler.type)} -> ${show(now.scheduler.type)}`);
   } else {
@@ -95,7 +103,9 @@ export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrS
     }
   }
   if (changes.length === 0) return null;
-  const length = changes.some((c) => c.startsWith('scheduler.params.total_num_steps') || c.startsWith('scheduler.params.total_steps'))
+  // a total that follows the run length (none given) changed with it
+  const total = (now.scheduler.params as unknown as Record<string, unknown>)['total_num_steps'];
+  const length = runSteps !== null && total === runSteps && changes.some((c) => c.startsWith('scheduler.params.total_num_steps'))
     ? ' (a total the config does not give is the run length, which --max-steps or the epochs set: give scheduler.params.total_num_steps to keep one schedule across resumes)'
     : '';
   return `--resume ${dir}: the learning-rate schedule is not the one its ${state.step} step(s) followed: ${changes.join(', ')}; steps ${state.step + 1} on follow the new one${length}`;
@@ -390,6 +400,12 @@ export function readTrainerState(dir: string): TrainerState {
     if (typeof v !== type || v === null || (type === 'number' && !Number.isFinite(v))) throw new CheckpointError(`${path}: "${key}" must be ${type === 'number' ? 'a number' : 'an object'}, got ${JSON.stringify(v)}`);
   }
   if (!Array.isArray(state.dataset.shards)) throw new CheckpointError(`${path}: "dataset.shards" must be a list`);
+  const lr = state.lr_schedule as unknown;
+  if (lr !== undefined) {
+    const ok = typeof lr === 'object' && lr !== null && typeof (lr as LrSchedule).lr === 'number' && typeof (lr as LrSchedule).scheduler === 'object' &&
+      (lr as LrSchedule).scheduler !== null && typeof (lr as LrSchedule).scheduler.type === 'string' && typeof (lr as LrSchedule).scheduler.params === 'object';
+    if (!ok) throw new CheckpointError(`${path}: "lr_schedule" must be {"lr": number, "scheduler": {"type": ..., "params": {...}}}, got ${JSON.stringify(lr)}`);
+  }
   return state;
 }
 

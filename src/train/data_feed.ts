@@ -78,9 +78,9 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
   if (resolved.built) log(`data: built ${opts.path} -> ${resolved.dir}`);
   log(`data: ${m.rows} rows, ${m.tokens} tokens (${m.loss_tokens} with loss), packing ${(100 * m.packing_efficiency).toFixed(1)}%`);
   for (const [name, st] of Object.entries(m.sources)) {
-    // what became of each source's conversations, as telechat-data build prints it: a dropped or
-    // truncated conversation is training data the run does not see
-    log(`data: ${sourceLine(name, st)}`);
+    // what became of each raw source's conversations, as telechat-data build prints it: a dropped
+    // or truncated conversation is training data the run does not see
+    if (resolved.built) log(`data: ${sourceLine(name, st)}`);
     const skipped = Object.entries(st.skipped);
     if (skipped.length > 0) log(`note: source ${name}: skipped ${skipped.reduce((n, [, k]) => n + (k ?? 0), 0)} bad line(s) (data.skip_bad): ${skipped.map(([r, k]) => `${r} ${k}`).join(', ')}`);
     for (const note of sourceNotes(name, st)) log(note);

@@ -42,6 +42,8 @@ const CARRIED = {
   'tokenizer.model': 'not really sentencepiece, but bytes to copy',
   'tokenizer_config.json': '{"add_bos_token": false}\n',
   'special_tokens_map.json': '{"pad_token": "<_pad>"}\n',
+  // TeleChat v1's release ships this name, misspelt
+  'specail_tokens_map.json': '{"pad_token": "<_pad>"}\n',
   'modeling_telechat.py': '# remote code\n',
   'configuration_telechat.py': '# remote code\n',
 };

@@ -153,7 +153,15 @@ describe('a .json --input that is not a mixing file is read as what it is, or sa
     writeFileSync(join(dir, 'bad.json'), JSON.stringify([record, { instruction: 'x', output: '' }], null, 2));
     const bad = cli(['build', '--input', 'bad.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-bad', '--max-seq-len', '64'], dir);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^telechat-data: bad\.json:7: empty "output": \{/);
+    expect(bad.stderr).toMatch(/^telechat-data: bad\.json:7 \(array index 1\): empty "output": \{/);
+    // a minified array has every element on line 1: the index tells them apart
+    writeFileSync(join(dir, 'mini.json'), JSON.stringify([record, record, { instruction: 'x', output: '' }]));
+    const mini = cli(['build', '--input', 'mini.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-mini', '--max-seq-len', '64'], dir);
+    expect(mini.stderr).toMatch(/^telechat-data: mini\.json:1 \(array index 2\): empty "output"/);
+    // only a .json is read as an array: a jsonl line that is an array is a bad line, as always
+    writeFileSync(join(dir, 'arrays.jsonl'), JSON.stringify([record]) + '\n');
+    const lines = cli(['build', '--input', 'arrays.jsonl', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-lines', '--max-seq-len', '64'], dir);
+    expect(lines.stderr).toMatch(/^telechat-data: arrays\.jsonl:1: a line must be a JSON object, got an array/);
     writeFileSync(join(dir, 'mix.json'), JSON.stringify({ 'alpaca_en_demo.json': 1.5 }));
     const mix = cli(['build', '--input', 'mix.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-mix', '--max-seq-len', '64'], dir);
     expect(mix.code, mix.stderr).toBe(0);

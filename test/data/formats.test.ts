@@ -44,6 +44,9 @@ describe('input formats', () => {
       turns: [{ user: 'q1', bot: 'a1' }, { user: 'q2', bot: 'a2' }],
     });
     expect(reason(() => parseConversation({ input: 'x<_user>q', output: 'a' }, 'auto'))).toBe('two-user-turns');
+    // an output with its <_bot> marker in front loses it, as in Tele-AI's data_utils.py (re.sub(r"^<_bot>", "", output))
+    expect(parseConversation({ input: '<_user>q', output: '<_bot>a' }, 'auto')).toEqual({ turns: [{ user: 'q', bot: 'a' }] });
+    expect(reason(() => parseConversation({ input: '<_user>q', output: '<_bot>' }, 'auto'))).toBe('empty-content');
     expect(reason(() => parseConversation({ input: 'x<_system>S<_user>q', output: 'a' }, 'auto'))).toBe('misplaced-system');
     expect(reason(() => parseConversation({ input: '<_user>q' }, 'auto'))).toBe('missing-field');
     expect(reason(() => parseConversation({ input: '<_user>q1<_user>q2', output: 'a' }, 'auto'))).toBe('two-user-turns');
@@ -228,6 +231,8 @@ describe('every key of a line is read or refused', () => {
       'unsupported: part 0 of "content" in messages[0] is a "image_url" part: only text parts are read (the models trained here read text, and there is no tool template)',
     );
     expect(badLineOf({ messages: [{ role: 'user', content: ['q'] }, ua[1]] })).toBe('bad-type: part 0 of "content" in messages[0] must be an object, got string');
+    expect(badLineOf({ messages: [{ role: 'user', content: [{ type: 'text', txt: 'q' }] }, ua[1]] })).toBe(
+      'missing-field: missing field "text" (OpenAI) or "value" (LLaMA-Factory) in part 0 of "content" in messages[0]');
     expect(badLineOf({ messages: [{ role: 'user', content: 3 }, ua[1]] })).toBe('bad-type: field "content" in messages[0] must be a string or a list of text parts, got number');
     expect(parseConversation({ messages: [{ role: 'user', content: [{ type: 'text', text: 'q', cache_control: {} }] }, ua[1]] }, 'auto').ignored).toEqual([
       'messages[].content[].cache_control',

@@ -247,7 +247,7 @@ describe('runs sharing the job dirs', () => {
     new Monitors({ tensorboard: off, csv: off, globalBatch: 2, startStep: 3, owned: new Set(owned), log: (l) => lines.push(l) }).close();
     expect(stepsOf(event)).toEqual([1, 2, 3]);
     expect(csvSteps()).toEqual(['step', '1', '2', '3']);
-    expect(lines.join('\n')).toContain(`tensorboard: dropped scalars after step 3 from ${event.split('/').pop()} in ${join(root, 'a')} (written by an earlier segment; this one does not write there)`);
+    expect(lines.join('\n')).toContain(`tensorboard: dropped scalars after step 3 from ${event.split('/').pop()} in ${join(root, 'a')} (written by an earlier segment; this one writes no such file there)`);
     // resumed at step 2 under another job_name: the old dir is cut back, the new one written
     const second = new Monitors({ tensorboard: on('b'), csv: on('b'), globalBatch: 2, startStep: 2, owned: new Set(owned), claim: (f) => owned.push(f), log: () => {} });
     for (const m of syntheticMetrics(5).slice(2)) second.onStep(m);
@@ -255,6 +255,13 @@ describe('runs sharing the job dirs', () => {
     expect(stepsOf(event)).toEqual([1, 2]);
     expect(csvSteps()).toEqual(['step', '1', '2']);
     expect(stepsOf(owned.find((f) => f.includes(join(root, 'b')) && f.includes('tfevents'))!)).toEqual([3, 4, 5]);
+    // one job dir for both, the CSV monitor off in the resume: its CSVs are cut back there too
+    const shared: string[] = [];
+    const third = new Monitors({ tensorboard: on('c'), csv: on('c'), globalBatch: 2, startStep: 0, owned: new Set(), claim: (f) => shared.push(f), log: () => {} });
+    for (const m of syntheticMetrics(5)) third.onStep(m);
+    third.close();
+    new Monitors({ tensorboard: on('c'), csv: { ...on('c'), enabled: false }, globalBatch: 2, startStep: 3, owned: new Set(shared), log: () => {} }).close();
+    expect(readFileSync(join(root, 'c', 'train_loss.csv'), 'utf8').split('\r\n').filter(Boolean).map((l) => l.split(',')[0])).toEqual(['step', '1', '2', '3']);
   });
 });
 

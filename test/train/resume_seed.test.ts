@@ -51,6 +51,23 @@ describe('resume and the seed', () => {
     const same = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run', '--set', 'scheduler.params.total_num_steps=2']);
     expect(same.status, same.stderr).toBe(0);
     expect(same.stdout).not.toContain('learning-rate schedule');
+    // a total given and changed is named without the run-length hint
+    const given = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run', '--set', 'scheduler.params.total_num_steps=3']);
+    expect(given.stdout).toContain(`warning: --resume ${dir}: the learning-rate schedule is not the one its 2 step(s) followed: scheduler.params.total_num_steps 2 -> 3; steps 3 on follow the new one\n`);
+    // under a schedule that sets the lr itself, the optimizer's lr is no change to name
+    const cyclic = { type: 'OneCycleLR', params: { max_lr: 0.01, total_steps: 4 } };
+    const own = join(tmp.dir, 'own-lr');
+    expect(train(['--output-dir', own, '--max-steps', '2', '--set', `scheduler=${JSON.stringify(cyclic)}`]).status).toBe(0);
+    const lrOnly = train(['--output-dir', own, '--max-steps', '4', '--resume', 'auto', '--dry-run', '--set', `scheduler=${JSON.stringify(cyclic)}`, '--set', 'optimizer.params.lr=0.5']);
+    expect(lrOnly.status, lrOnly.stderr).toBe(0);
+    expect(lrOnly.stdout).not.toContain('learning-rate schedule');
+    // a damaged record is named
+    const statePath = join(dir, 'trainer_state.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(statePath, JSON.stringify({ ...state, lr_schedule: {} }));
+    const damaged = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run']);
+    expect(damaged.status).toBe(1);
+    expect(damaged.stderr.trim()).toBe(`telechat-train: ${statePath}: "lr_schedule" must be {"lr": number, "scheduler": {"type": ..., "params": {...}}}, got {}`);
   }, 60_000);
 
   it('a trainer_state.json without a key it needs is named with that key', () => {

@@ -317,8 +317,12 @@ describe('an optimizer block made by --set', () => {
     expect(loadConfig(path, { sets: ['optimizer.params.weight_decay=0.1', 'optimizer.params.betas=[0.9,0.95]'] }).config.optimizer.params).toEqual({
       ...absent.params, weight_decay: 0.1, betas: [0.9, 0.95],
     });
-    // a type given with it is that type's block, with its own defaults (torch's lr 1e-3)
-    expect(loadConfig(path, { sets: ['optimizer.type=Adam'] }).config.optimizer).toEqual({ type: 'Adam', params: { ...absent.params, lr: 1e-3 } });
+    // naming the type changes only the type: the settings not given stay those of the run without a block
+    expect(loadConfig(path, { sets: ['optimizer.type=AdamW', 'optimizer.params.weight_decay=0.1'] }).config.optimizer).toEqual({ ...absent, params: { ...absent.params, weight_decay: 0.1 } });
+    expect(loadConfig(path, { sets: ['optimizer.type=Adam'] }).config.optimizer).toEqual({ type: 'Adam', params: absent.params });
+    // a block the file has takes its type's defaults for what it leaves out (torch's lr 1e-3)
+    const typed = file('typed.json', JSON.stringify({ ...ok, optimizer: { type: 'Adam' } }));
+    expect(loadConfig(typed).config.optimizer.params.lr).toBe(1e-3);
     // an unknown key in it is still blamed on the --set that wrote it
     expect(errorOf(() => loadConfig(path, { sets: ['optimizer.params.lrr=1'] }))).toMatch(/^--set optimizer\.params\.lrr: unknown key "optimizer\.params\.lrr"/);
   });
