@@ -277,7 +277,8 @@ export function runJob(
       child.stderr!.on('end', () => errLines.flush());
       child.on('error', (e) => {
         io.err(`telechat-launch: ${label}: cannot start ${argv[0]}: ${e.message}\n`);
-        onExit(w, 127, null);
+        // a shell's statuses: 126 found but not executable, 127 not found
+        onExit(w, (e as NodeJS.ErrnoException).code === 'EACCES' ? 126 : 127, null);
       });
       child.on('exit', (code, signal) => onExit(w, code, signal));
       workers.push(w);

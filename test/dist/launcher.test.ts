@@ -148,6 +148,20 @@ describe('telechat-launch', () => {
     const c = await runLauncher(['--help']);
     expect(c.code).toBe(0);
     expect(c.stdout).toContain('Examples:');
+    // a command that cannot start: 127 when it is not there, 126 when it is not executable, as a shell says
+    const missing = await runLauncher(['--nproc-per-node', '1', '--master-port', String(await freePort()), '--', 'no-such-command-telechat']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toContain('cannot start no-such-command-telechat');
+    const dir = mkdtempSync(join(tmpdir(), 'telechat-noexec-'));
+    try {
+      writeFileSync(join(dir, 'noexec.sh'), '#!/bin/sh\necho ran\n');
+      chmodSync(join(dir, 'noexec.sh'), 0o644);
+      const noexec = await runLauncher(['--nproc-per-node', '1', '--master-port', String(await freePort()), '--', join(dir, 'noexec.sh')]);
+      expect(noexec.code).toBe(126);
+      expect(noexec.stderr).toContain(`cannot start ${join(dir, 'noexec.sh')}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
