@@ -33,6 +33,16 @@ export function temporaryBeside(output: string, kind: 'tmp' | 'old' = 'tmp'): st
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
+ * Deletes this host's dead processes' temporaries beside `output` and says so on stderr, one line
+ * each, as `tool` (`telechat-export`) whose `what` (`an export`) left them.
+ */
+export function sweepKilledBeside(output: string, tool: string, what: string): void {
+  const { deleted, failed } = sweepDeadTemporariesBeside(output);
+  for (const path of deleted) process.stderr.write(`${tool}: deleted ${path} (left by ${what} that was killed)\n`);
+  for (const path of failed) process.stderr.write(`${tool}: warning: could not delete ${path} (left by ${what} that was killed); delete it by hand\n`);
+}
+
+/**
  * Deletes the temporaries beside `output` that this host's dead processes left (best effort):
  * `.NAME.tmp-HOST-PID`, and `.NAME.old-HOST-PID` only while the output exists (a kill between
  * the two renames of an --overwrite leaves the old output there alone). Returns the deleted

@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { onInterrupt } from '../checkpoint/interrupt.js';
-import { sweepDeadTemporariesBeside, temporaryBeside } from '../checkpoint/temporaries.js';
+import { sweepKilledBeside, temporaryBeside } from '../checkpoint/temporaries.js';
 
 import { buildDataset, DataError, type BuildProgress } from '../data/builder.js';
 import { FORMATS, type FormatName } from '../data/formats.js';
@@ -64,9 +64,7 @@ async function build(argv: {
   if (!dir) throw new DataError('one of --model DIR or --tokenizer DIR is required');
   // a build killed outright (SIGKILL, the OOM killer) leaves its temporary, as large as the
   // dataset: this host's dead ones beside --output are deleted first
-  const { deleted, failed } = sweepDeadTemporariesBeside(argv.output);
-  for (const path of deleted) process.stderr.write(`telechat-data: deleted ${path} (left by a build that was killed)\n`);
-  for (const path of failed) process.stderr.write(`telechat-data: warning: could not delete ${path} (left by a build that was killed); delete it by hand\n`);
+  sweepKilledBeside(argv.output, 'telechat-data', 'a build');
   const temporary = temporaryBeside(argv.output);
   // Ctrl-C, SIGTERM or SIGHUP: the partial dataset goes, an existing --output stays as it was
   const release = onInterrupt((signal) => {

@@ -13,7 +13,7 @@ import { checkpointAdapter, mergeAdapterSteps } from '../checkpoint/lora_merge.j
 import { type ExportDtype, readsFromHfDir } from '../checkpoint/hf_export.js';
 import { outputOverlapProblem, type ReadPath } from '../checkpoint/output_path.js';
 import { readAdapterConfig } from '../checkpoint/peft.js';
-import { sweepDeadTemporariesBeside } from '../checkpoint/temporaries.js';
+import { sweepKilledBeside } from '../checkpoint/temporaries.js';
 import { exportGgufCliSteps, GGUF_DTYPE_CHOICES, parseGgufDtype } from '../gguf/cli.js';
 
 async function main(): Promise<void> {
@@ -118,9 +118,7 @@ function checkNotOverInputs(output: string, checkpoint: string | undefined, mode
  * output, as large as the output: the next export to that output deletes this host's dead ones.
  */
 function sweepKilledExports(output: string): void {
-  const { deleted, failed } = sweepDeadTemporariesBeside(output);
-  for (const path of deleted) process.stderr.write(`telechat-export: deleted ${path} (left by an export that was killed)\n`);
-  for (const path of failed) process.stderr.write(`telechat-export: warning: could not delete ${path} (left by an export that was killed); delete it by hand\n`);
+  sweepKilledBeside(output, 'telechat-export', 'an export');
 }
 
 /**

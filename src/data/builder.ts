@@ -5,6 +5,7 @@
 // written into a temporary sibling dir and renamed at the end, so a failed build leaves none.
 import { createHash } from 'node:crypto';
 import { outputDirProblem, outputOverlapProblem, type ReadPath } from '../checkpoint/output_path.js';
+import { temporaryBeside } from '../checkpoint/temporaries.js';
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -55,8 +56,9 @@ export interface BuildOptions {
   perSourceRows?: boolean;
   overwrite?: boolean;
   /**
-   * Where the dataset is written before it is renamed to `output` (default: a hidden sibling
-   * `.NAME.tmp-PID-MS`). telechat-data passes one it removes on Ctrl-C and sweeps after a kill.
+   * Where the dataset is written before it is renamed to `output` (default: the hidden sibling
+   * `.NAME.tmp-HOST-PID`, which a later build sweeps after a kill). telechat-data passes the same
+   * path, to remove it on Ctrl-C.
    */
   temporary?: string;
   rowsPerBatch?: number;
@@ -140,7 +142,7 @@ export async function buildDataset(opts: BuildOptions): Promise<Manifest> {
   const pack = opts.pack ?? true;
   const seed = opts.seed ?? 42;
   const tok = loadTokenizer(opts.tokenizerDir);
-  const tmp = opts.temporary ?? join(dirname(output), `.${basename(output)}.tmp-${process.pid}-${Date.now()}`);
+  const tmp = opts.temporary ?? temporaryBeside(output);
   try {
     checkTemplate(tok, template);
     try {

@@ -285,9 +285,8 @@ function partsText(m: Json, key: string, where: string, ignoredPrefix: string, i
   if (typeof v === 'string') return wellFormed(v, `field "${key}"${where}`);
   if (!Array.isArray(v)) throw new BadLine('bad-type', `field "${key}"${where} must be a string or a list of text parts, got ${typeName(v)}`);
   return v
-    .map((_, j) => {
+    .map((item: unknown, j) => {
       const at = ` in part ${j} of "${key}"${where}`;
-      const item = v[j];
       if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new BadLine('bad-type', `part ${j} of "${key}"${where} must be an object, got ${typeName(item)}`);
       const part = item as Json;
       const type = stringField(part, 'type', at);
@@ -475,7 +474,7 @@ function refuseNonSft(obj: Json): void {
         'fine-tuning only: keep the chosen answer as the last assistant turn and drop the rejected one',
     );
   }
-  const tag = ['kto_tag', 'label'].find((k) => typeof obj[k] === 'boolean' || (k === 'kto_tag' && k in obj));
+  const tag = 'kto_tag' in obj ? 'kto_tag' : typeof obj['label'] === 'boolean' ? 'label' : undefined;
   if (tag !== undefined) {
     throw new BadLine(
       'unsupported',

@@ -5,7 +5,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
-import { NEWLINE, type RawLine } from './jsonl.js';
+import { bomLength, NEWLINE, type RawLine } from './jsonl.js';
 
 const SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 const QUOTE = 0x22;
@@ -16,10 +16,6 @@ const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
 /** The largest file Node reads into one buffer (2 GiB - 1). */
 const MAX_ARRAY_BYTES = 2 ** 31 - 1;
-
-function bomLength(b: Uint8Array): number {
-  return b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
-}
 
 /** Whether a file's JSON text starts with "[" (after a BOM and white space): an array of conversations. */
 export function isJsonArrayFile(path: string): boolean {
@@ -56,11 +52,12 @@ export function* arrayElements(bytes: Uint8Array, path: string): Generator<RawLi
     }
   };
   skipSpace();
-  i++; // the "["
+  if (bytes[i] !== 0x5b) throw new Error(`${path}:${line}: not a JSON array (it does not start with "[")`);
+  i++;
   skipSpace();
   if (bytes[i] !== CLOSE_BRACKET) {
     for (let index = 0; ; index++) {
-      skipSpace();
+      if (index > 0) skipSpace();
       const start = i;
       const startLine = line;
       let depth = 0;

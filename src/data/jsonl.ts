@@ -13,6 +13,11 @@ export interface RawLine {
 }
 
 export const NEWLINE = 0x0a;
+
+/** Bytes of a UTF-8 byte-order mark at the start of `b` (3, or 0 without one). */
+export function bomLength(b: Uint8Array): number {
+  return b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+}
 const CR = 0x0d;
 
 /**
@@ -30,7 +35,7 @@ export async function* readLines(path: string, onBytes?: (bytes: number) => void
     if (first) {
       first = false;
       // A UTF-8 byte-order mark is not part of the first line's JSON.
-      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+      chunk = chunk.subarray(bomLength(chunk));
     }
     let start = 0;
     for (;;) {

@@ -65,17 +65,6 @@ export function discoverRank(env: NodeJS.ProcessEnv = process.env): RankInfo {
       secret: secretOf(env, worldSize, 'launcher'), source: 'launcher',
     };
   }
-  // half a torchrun-style environment that asks for more than one rank would otherwise train
-  // alone in each process, as if it were the whole job
-  const slurmOrMpi = (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) || (env.OMPI_COMM_WORLD_RANK !== undefined && env.OMPI_COMM_WORLD_SIZE !== undefined);
-  if (!slurmOrMpi) {
-    if (env.WORLD_SIZE !== undefined && intVar(env, 'WORLD_SIZE', 1) > 1) {
-      throw new Error(`environment variable WORLD_SIZE is ${env.WORLD_SIZE} but RANK is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)`);
-    }
-    if (env.RANK !== undefined && intVar(env, 'RANK', 0) > 0) {
-      throw new Error(`environment variable RANK is ${env.RANK} but WORLD_SIZE is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)`);
-    }
-  }
   if (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) {
     const worldSize = intVar(env, 'SLURM_NTASKS', 1);
     const rank = intVar(env, 'SLURM_PROCID', 0);
@@ -96,6 +85,14 @@ export function discoverRank(env: NodeJS.ProcessEnv = process.env): RankInfo {
     }
     return { rank, worldSize, localRank, localWorldSize, masterAddr: env.MASTER_ADDR || '127.0.0.1',
       masterPort: portVar(env), secret: secretOf(env, worldSize, 'openmpi'), source: 'openmpi' };
+  }
+  // half a torchrun-style environment that asks for more than one rank would otherwise train
+  // alone in each process, as if it were the whole job
+  if (env.WORLD_SIZE !== undefined && intVar(env, 'WORLD_SIZE', 1) > 1) {
+    throw new Error(`environment variable WORLD_SIZE is ${env.WORLD_SIZE} but RANK is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)`);
+  }
+  if (env.RANK !== undefined && intVar(env, 'RANK', 0) > 0) {
+    throw new Error(`environment variable RANK is ${env.RANK} but WORLD_SIZE is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)`);
   }
   return { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, masterAddr: '127.0.0.1', masterPort: portVar(env),
     secret: env.TELECHAT_RUN_SECRET ?? '', source: 'single' };

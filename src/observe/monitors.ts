@@ -112,7 +112,9 @@ export class Monitors {
     for (const path of this.o.owned ?? []) {
       if (!existsSync(path)) continue;
       const dir = dirname(path);
-      byDir.set(dir, [...(byDir.get(dir) ?? []), basename(path)]);
+      const names = byDir.get(dir) ?? [];
+      names.push(basename(path));
+      byDir.set(dir, names);
     }
     const keep = keepThrough(startStep, globalBatch);
     for (const [dir, names] of byDir) {

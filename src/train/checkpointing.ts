@@ -21,6 +21,8 @@ import type { ZeroEngine } from '../zero/zero_engine.js';
 import type { ExportDtype } from '../checkpoint/hf_export.js';
 import type { TrainingRecord } from '../checkpoint/training_record.js';
 import type { LoraSection, SchedulerConfig } from '../config/types.js';
+import { show } from '../config/errors.js';
+import { isObject } from '../config/validate.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
 import type { EvalState } from './evaluate.js';
@@ -82,7 +84,6 @@ export interface LrSchedule {
 export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule, runSteps: number | null): string | null {
   const was = state.lr_schedule;
   if (was === undefined) return null;
-  const show = (v: unknown): string => JSON.stringify(v);
   const changes: string[] = [];
   // the optimizer's lr only counts where the schedule reads it (OneCycleLR, say, sets its own):
   // probed over the updates so far and the next, since a schedule may be 0 at any one of them
@@ -96,15 +97,15 @@ export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrS
   if (was.scheduler.type !== now.scheduler.type) {
     changes.push(`scheduler.type ${show(was.scheduler.type)} -> ${show(now.scheduler.type)}`);
   } else {
-    const a = was.scheduler.params as unknown as Record<string, unknown>;
-    const b = now.scheduler.params as unknown as Record<string, unknown>;
+    const a: Record<string, unknown> = { ...was.scheduler.params };
+    const b: Record<string, unknown> = { ...now.scheduler.params };
     for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])]) {
       if (show(a[key]) !== show(b[key])) changes.push(`scheduler.params.${key} ${show(a[key])} -> ${show(b[key])}`);
     }
   }
   if (changes.length === 0) return null;
   // a total that follows the run length (none given) changed with it
-  const total = (now.scheduler.params as unknown as Record<string, unknown>)['total_num_steps'];
+  const total: unknown = 'total_num_steps' in now.scheduler.params ? now.scheduler.params.total_num_steps : undefined;
   const length = runSteps !== null && total === runSteps && changes.some((c) => c.startsWith('scheduler.params.total_num_steps'))
     ? ' (a total the config does not give is the run length, which --max-steps or the epochs set: give scheduler.params.total_num_steps to keep one schedule across resumes)'
     : '';
@@ -400,11 +401,9 @@ export function readTrainerState(dir: string): TrainerState {
     if (typeof v !== type || v === null || (type === 'number' && !Number.isFinite(v))) throw new CheckpointError(`${path}: "${key}" must be ${type === 'number' ? 'a number' : 'an object'}, got ${JSON.stringify(v)}`);
   }
   if (!Array.isArray(state.dataset.shards)) throw new CheckpointError(`${path}: "dataset.shards" must be a list`);
-  const lr = state.lr_schedule as unknown;
-  if (lr !== undefined) {
-    const ok = typeof lr === 'object' && lr !== null && typeof (lr as LrSchedule).lr === 'number' && typeof (lr as LrSchedule).scheduler === 'object' &&
-      (lr as LrSchedule).scheduler !== null && typeof (lr as LrSchedule).scheduler.type === 'string' && typeof (lr as LrSchedule).scheduler.params === 'object';
-    if (!ok) throw new CheckpointError(`${path}: "lr_schedule" must be {"lr": number, "scheduler": {"type": ..., "params": {...}}}, got ${JSON.stringify(lr)}`);
+  const lr = record['lr_schedule'];
+  if (lr !== undefined && !(isObject(lr) && typeof lr['lr'] === 'number' && isObject(lr['scheduler']) && typeof lr['scheduler']['type'] === 'string' && isObject(lr['scheduler']['params']))) {
+    throw new CheckpointError(`${path}: "lr_schedule" must be {"lr": number, "scheduler": {"type": ..., "params": {...}}}, got ${JSON.stringify(lr)}`);
   }
   return state;
 }
