@@ -6,15 +6,19 @@ import type { ModelSpec } from './spec.js';
 
 /**
  * What one block's backward reads, saved by its forward. The norm outputs are not kept: the
- * backward recomputes them from the norm inputs it keeps anyway (the block input and x2), one
- * memory-bound pass each, instead of holding two [T, H] tensors per block.
+ * backward recomputes them from their inputs, one memory-bound pass each, instead of holding two
+ * [T, H] tensors per block. x2, the second norm's input, is kept only by the one shared set of
+ * gradient checkpointing (whose re-forward writes it); otherwise the backward recomputes it from
+ * the block input and the attention output it keeps anyway: the o projection again (H x H
+ * multiply-adds per token, about 8% of a TeleChat block's forward products) for [T, H] less per
+ * block.
  */
 export interface BlockActivations {
   rstd1: Tensor; // [T] fp32
   qkv: Tensor; // [T, (nh + 2 nkv) D] after rotary
   att: Tensor; // [T, nh D] attention output
   lse: Tensor; // [nh, T] fp32
-  x2: Tensor; // [T, H] residual after attention
+  x2: Tensor | null; // [T, H] residual after attention (gradient checkpointing only)
   rstd2: Tensor; // [T] fp32
   gu: Tensor; // [T, 2F] gate | up
 }
@@ -23,26 +27,31 @@ export interface BlockActivations {
  * Temporaries shared by all blocks and the head. Three groups are never alive together, so they
  * share one buffer (`phases`): the MLP's h, with dh written over it once h's readers are done (a
  * block's forward MLP and its backward MLP half), attention's {datt, dqkv} (a block's backward
- * attention half, after its MLP half) and the head's {lnf, headIn, dheadIn, logits} (after the
- * last block's forward, before the first backward). A norm's output `ln` opens the buffer too: the
+ * attention half, after its MLP half) and the head's {headIn, logits} (after the last block's
+ * forward, before the first backward). Where they fit (an ffn of at least about twice the hidden
+ * size, as in every TeleChat), datt and dqkv instead go into the block's own gate|up buffer, dead
+ * once its MLP half is done (PhaseLayout.attentionInGateUp), and the phase buffer holds only the
+ * attention half's ln. headIn holds ln_f's output for the rows that carry loss
+ * only, normed straight into place, and each chunk's input gradient is written over its rows once
+ * the chunk's weight gradient has read them. A norm's output `ln` opens the buffer too: the
  * projection that reads it runs before h or datt is written there (forward), or after they are
  * dead (backward, where it is recomputed). The gate|up gradient has no buffer of its own: the
  * swiglu backward writes it over the block's saved gate|up, which nothing reads after it.
  */
 export interface Workspace {
   ln: Tensor; // [T, H] a norm's output, made where a projection reads it   -- MLP, attention phase
+  x2: Tensor; // [T, H] the forward's x2 where blocks keep none: dresid's buffer, idle in a forward
+  x2Again: Tensor; // [T, H] x2 recomputed by the backward, beside ln       -- MLP phase
   rstd: Tensor; // [T] fp32 the recomputing norm's 1/rms (the saved one is used for its backward)
   h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
   dresid: Tensor; // [T, H] gradient flowing down the residual stream
-  dln: Tensor; // [T, H] a norm's input gradient; before it, a branch's dropout gradient or a recomputed block's discarded output
   dh: Tensor; // [T, F] the same buffer as h                      -- MLP phase
-  datt: Tensor; // [T, nh D]                                       -- attention phase
-  dqkv: Tensor; // [T, (nh + 2 nkv) D]                             -- attention phase
-  lnf: Tensor; // [T, H]                                           -- head phase
-  rstdf: Tensor; // [T] fp32
-  headIn: Tensor; // [T, H] rows of lnf that carry loss, gathered  -- head phase
-  dheadIn: Tensor; // [T, H]                                       -- head phase
+  /** The whole phase buffer (attention's datt and dqkv are placed per block: attentionGrads). */
+  phases: Tensor;
+  rstdf: Tensor; // [T] fp32 ln_f's 1/rms (0 on rows that carry no loss in training)
+  headIn: Tensor; // [T, H] ln_f's output on the rows that carry loss, packed, then their gradient -- head phase
   logits: Tensor; // [chunk, V] one chunk of LM-head rows             -- head phase
+  dlnf: Tensor; // [T, H] ln_f's output gradient, over the logits once they are done -- head phase
 }
 
 // Buffers carved from the phase buffer start on 64-byte boundaries (32 elements of any dtype).
@@ -60,6 +69,11 @@ export const LOGITS_MIN_ROWS = 512;
 export interface PhaseLayout {
   mlp: number[];
   attention: number[];
+  /**
+   * Element offsets of datt and dqkv inside a block's [capacity, 2F] gate|up buffer, or null when
+   * they do not fit there and take the attention phase instead.
+   */
+  attentionInGateUp: number[] | null;
   head: number[];
   /** Rows of the LM head's logits chunk. */
   logitsRows: number;
@@ -70,7 +84,7 @@ export interface PhaseLayout {
 /**
  * Element offsets of each phase's buffers inside the shared phase buffer. The logits chunk takes
  * at most `maxLogitsRows` (and T) rows, fewer when that many would make the head the longest
- * phase: then as many as fit beside lnf, headIn and dheadIn in the longer of the MLP and attention
+ * phase: then as many as fit beside headIn in the longer of the MLP and attention
  * phases (a multiple of 64, at least 512), so the chunk costs no memory of its own. More chunks
  * change only the order in which the head's weight gradient is summed. memory_plan.ts sizes the
  * buffer with the same function.
@@ -87,19 +101,30 @@ export function phaseLayout(spec: ModelSpec, T: number, maxLogitsRows: number): 
     return { offsets, end };
   };
   // a norm's output (ln) opens the MLP's and attention's shares: it is dead before h or datt is
-  // written there, and recomputed after they are dead
-  const mlp = carve([Math.max(T * F, T * H)]); // ln, then h, then dh over it
-  const attention = carve([Math.max(T * nh * D, T * H), T * (nh + 2 * nkv) * D]); // ln or datt; dqkv
-  const headRest = [T * H, T * H, T * H];
+  // written there, and recomputed after they are dead; the MLP's backward recomputes x2 beside it
+  // once dh is dead
+  const mlpNorm = carve([T * H, T * H]); // ln, and x2 again beside it
+  const mlp = { offsets: mlpNorm.offsets, end: Math.max(alignUp(T * F), mlpNorm.end) }; // h, then dh, over both
+  // attention's backward: datt and dqkv in the block's gate|up buffer, dead after its MLP half,
+  // where they fit; the phase buffer then holds only the attention half's recomputed ln
+  const grads = carve([T * nh * D, T * (nh + 2 * nkv) * D]);
+  const attentionInGateUp = grads.end <= T * 2 * F ? grads.offsets : null;
+  const attention = attentionInGateUp ? carve([T * H]) : carve([Math.max(T * nh * D, T * H), T * (nh + 2 * nkv) * D]); // ln (or datt); dqkv
+  // headIn, then the logits chunk and, once the chunks are done, dlnf over it
+  const headRest = [T * H];
   const room = Math.max(mlp.end, attention.end) - carve(headRest).end;
   const fitting = Math.floor(Math.max(0, room) / V / LOGITS_ROW_STEP) * LOGITS_ROW_STEP;
   const logitsRows = Math.min(maxLogitsRows, T, Math.max(LOGITS_MIN_ROWS, fitting));
-  const head = carve([...headRest, logitsRows * V]);
-  return { mlp: mlp.offsets, attention: attention.offsets, head: head.offsets, logitsRows, elements: Math.max(mlp.end, attention.end, head.end) };
+  const head = carve([...headRest, Math.max(logitsRows * V, T * H)]);
+  return {
+    mlp: mlp.offsets, attention: attention.offsets, attentionInGateUp, head: head.offsets, logitsRows,
+    elements: Math.max(mlp.end, attention.end, head.end),
+  };
 }
 
 export interface ActivationSet {
   capacity: number;
+  layout: PhaseLayout;
   /** Residual stream at the input of block l (l = nLayers is the input of ln_f). */
   resid: Tensor[];
   blocks: BlockActivations[];
@@ -120,7 +145,7 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
     qkv: a([T, qkvWidth]),
     att: a([T, nh * D]),
     lse: f32([nh, T]),
-    x2: a([T, H]),
+    x2: recompute ? a([T, H]) : null,
     rstd2: f32([T]),
     gu: a([T, 2 * F]),
   });
@@ -135,22 +160,36 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   }
   const layout = phaseLayout(spec, T, logitsChunk);
   const phases = a([layout.elements]);
+  const dresid = a([T, H]);
   const work: Workspace = {
     ln: phases.view(0, [T, H]),
+    x2: dresid,
+    x2Again: phases.view(layout.mlp[1]!, [T, H]),
     rstd: f32([T]),
     h: phases.view(layout.mlp[0]!, [T, F]),
-    dresid: a([T, H]),
-    dln: a([T, H]),
+    dresid,
     dh: phases.view(layout.mlp[0]!, [T, F]),
-    datt: phases.view(layout.attention[0]!, [T, nh * D]),
-    dqkv: phases.view(layout.attention[1]!, [T, qkvWidth]),
-    lnf: phases.view(layout.head[0]!, [T, H]),
+    phases,
     rstdf: f32([T]),
-    headIn: phases.view(layout.head[1]!, [T, H]),
-    dheadIn: phases.view(layout.head[2]!, [T, H]),
-    logits: phases.view(layout.head[3]!, [layout.logitsRows, V]),
+    headIn: phases.view(layout.head[0]!, [T, H]),
+    logits: phases.view(layout.head[1]!, [layout.logitsRows, V]),
+    dlnf: phases.view(layout.head[1]!, [T, H]),
   };
-  return { capacity, resid, blocks, work, arena };
+  return { capacity, layout, resid, blocks, work, arena };
+}
+
+/**
+ * Attention's backward temporaries datt [T, nh D] and dqkv [T, (nh + 2 nkv) D] of a block whose
+ * gate|up buffer is `gu` ([capacity, 2F]): there where they fit, else in the phase buffer.
+ */
+export function attentionGrads(spec: ModelSpec, acts: ActivationSet, gu: Tensor, T: number): { datt: Tensor; dqkv: Tensor } {
+  const inGateUp = acts.layout.attentionInGateUp;
+  const home = inGateUp ? gu : acts.work.phases;
+  const offsets = inGateUp ?? acts.layout.attention;
+  return {
+    datt: home.view(offsets[0]!, [T, spec.nHeads * spec.headDim]),
+    dqkv: home.view(offsets[1]!, [T, (spec.nHeads + 2 * spec.nKvHeads) * spec.headDim]),
+  };
 }
 
 /** The first T rows of a [capacity, ...] activation ([nh, T] for lse). */

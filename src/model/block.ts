@@ -1,6 +1,7 @@
 // One transformer block, forward and backward, written out op by op (llm.c style):
 //   x2  = x  + drop(o(attention(rope(qkv(rmsnorm1(x))))))
 //   out = x2 + drop(down(silu(gate(rmsnorm2(x2))) * up(rmsnorm2(x2))))
+// The backward recomputes x2 (and the norm outputs) rather than keeping it per block.
 // drop is the training-only residual dropout (model/dropout.ts); without it the adds are plain.
 // With LoRA (lora.ts) each adapted projection adds its low-rank branch to its output, and the
 // frozen base gets no gradients at all: g is null, so no dW GEMM runs (dX only).
@@ -29,10 +30,23 @@ export interface BlockDropout {
 
 export interface BlockTemps {
   ln: Tensor;
+  /** Where the forward writes x2 when the block keeps none (act.x2 null). */
+  x2: Tensor;
+  /** Where the backward recomputes x2 when the block keeps none. */
+  x2Again: Tensor;
   rstd: Tensor;
   h: Tensor;
-  dln: Tensor;
   dh: Tensor;
+}
+
+/**
+ * The backward's temporaries: the shared ones, the block's attention gradients (activations.ts
+ * attentionGrads) and dln, a norm's input gradient (before it, a branch's dropout gradient): the
+ * block's output buffer, resid[l + 1], which nothing reads once the block above has done its
+ * backward.
+ */
+export interface BlockBackwardTemps extends BlockTemps {
+  dln: Tensor;
   datt: Tensor;
   dqkv: Tensor;
 }
@@ -41,6 +55,19 @@ export interface BlockTemps {
 function residualAdd(be: Backend, out: Tensor, x: Tensor, branch: Tensor, mask: DropoutMask | undefined): void {
   if (mask) be.dropoutAddForward(out, x, branch, mask);
   else be.add(out, x, branch);
+}
+
+/**
+ * x2 = x + drop(o(att)) into out (which may be where o's output would go anyway): the forward's
+ * attention residual, and the backward's recomputation of it with the same kernels on the same
+ * inputs, so the same values.
+ */
+function attentionResidual(ctx: BlockContext, p: BlockTensors, att: Tensor, x: Tensor, out: Tensor, mask: DropoutMask | undefined, lora: BlockLora | null): Tensor {
+  // the projection's output lands where its residual sum goes, which is then added in place
+  ctx.be.linearForward(out, att, p.o, p.oBias);
+  loraForward(lora, 'o', att, out);
+  residualAdd(ctx.be, out, x, out, mask);
+  return out;
 }
 
 export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActivations, tmp: BlockTemps, x: Tensor, out: Tensor, drop: BlockDropout | null = null,
@@ -52,17 +79,15 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
   // rotate the query and key heads; the value heads follow them in each row
   be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
-  // each projection's output lands where its residual sum goes, which is then added in place
-  be.linearForward(act.x2, act.att, p.o, p.oBias);
-  loraForward(lora, 'o', act.att, act.x2);
-  residualAdd(be, act.x2, x, act.x2, drop?.attention);
-  be.rmsnormForward(tmp.ln, act.rstd2, act.x2, p.ln2, ctx.eps);
+  const x2 = attentionResidual(ctx, p, act.att, x, act.x2 ?? tmp.x2, drop?.attention, lora);
+  be.rmsnormForward(tmp.ln, act.rstd2, x2, p.ln2, ctx.eps);
   be.linearForward(act.gu, tmp.ln, p.gateUp, null);
   loraForward(lora, 'gate_up', tmp.ln, act.gu);
   be.swigluForward(tmp.h, act.gu);
+  // as o's above, the down projection's output lands where its residual sum goes
   be.linearForward(out, tmp.h, p.down, p.downBias);
   loraForward(lora, 'down', tmp.h, out);
-  residualAdd(be, out, act.x2, out, drop?.mlp);
+  residualAdd(be, out, x2, out, drop?.mlp);
 }
 
 /**
@@ -73,7 +98,7 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
  * d(loss)/d(x) needs, the qkv dX product and the first norm's backward; dresid is then left
  * holding d(loss)/d(x2).
  */
-export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors | null, act: BlockActivations, tmp: BlockTemps, x: Tensor, dresid: Tensor, drop: BlockDropout | null = null,
+export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensors | null, act: BlockActivations, tmp: BlockBackwardTemps, x: Tensor, dresid: Tensor, drop: BlockDropout | null = null,
   lora: BlockLora | null = null, normScratch: Tensor | null = null, inputGrad = true): void {
   const { be } = ctx;
   if (!inputGrad && g) throw new Error('blockBackward: inputGrad false needs a frozen base (its weights take no gradient)');
@@ -100,13 +125,16 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   // d(gate|up) overwrites gate|up, read for the last time here
   const dgu = act.gu;
   be.swigluBackward(dgu, tmp.dh, act.gu);
+  // x2, the second norm's input: kept by gradient checkpointing's re-forward, else recomputed now
+  // that dh is dead, beside where ln goes
+  const x2 = act.x2 ?? attentionResidual(ctx, p, act.att, x, tmp.x2Again, drop?.attention, lora);
   // the second norm's output, recomputed from x2 (the same kernel on the same input: the same
   // values), for the readers of a projection's input: its weight gradient or its adapter (dX alone
   // does not read it)
-  if (g || adapts(lora, 'gate_up')) be.rmsnormForward(tmp.ln, tmp.rstd, act.x2, p.ln2, ctx.eps);
+  if (g || adapts(lora, 'gate_up')) be.rmsnormForward(tmp.ln, tmp.rstd, x2, p.ln2, ctx.eps);
   be.linearBackward(tmp.dln, g?.gateUp ?? null, null, dgu, tmp.ln, p.gateUp, false);
   loraBackward(lora, 'gate_up', tmp.ln, dgu, tmp.dln);
-  be.rmsnormBackward(dresid, dNorm(g?.ln2), tmp.dln, act.x2, p.ln2, act.rstd2);
+  be.rmsnormBackward(dresid, dNorm(g?.ln2), tmp.dln, x2, p.ln2, act.rstd2);
   // attention
   const dAtt = branchGrad(drop?.attention);
   be.linearBackward(tmp.datt, g?.o ?? null, g?.oBias ?? null, dAtt, act.att, p.o, false);

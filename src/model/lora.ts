@@ -244,9 +244,13 @@ function dropped(l: BlockLora, t: LoraTarget, x: Tensor): Tensor {
   return xd;
 }
 
-/** u = scale * drop(x) A^T of one target, kept from its forward for its backward ([T, r] each). */
-function savedU(l: BlockLora, t: LoraTarget, T: number): Tensor {
-  return scratch(l.work, `u${t.layer}.${t.index}`, l.work.dtype, [T, l.work.r]);
+/**
+ * u = scale * drop(x) A^T, [T, r]: one buffer for every target. The backward recomputes each
+ * target's u from the input it reads anyway (the same kernel on the same values) instead of
+ * keeping [T, r] per target from the forward.
+ */
+function uScratch(l: BlockLora, T: number): Tensor {
+  return scratch(l.work, 'u', l.work.dtype, [T, l.work.r]);
 }
 
 /** Whether the block has an adapter on the canonical matrix (its backward then reads the input). */
@@ -263,7 +267,7 @@ export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonica
   const T = x.shape[0]!;
   for (const t of l.targets) {
     if (t.canonical !== canonical) continue;
-    l.be.loraForward(y, savedU(l, t, T), dropped(l, t, x), l.params.tensor(t.a), l.params.tensor(t.b), t.rowStart, l.scale);
+    l.be.loraForward(y, uScratch(l, T), dropped(l, t, x), l.params.tensor(t.a), l.params.tensor(t.b), t.rowStart, l.scale);
   }
 }
 
@@ -271,9 +275,8 @@ export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonica
  * Backward of loraForward given dy [T, width]: gB += dy_win^T u, gA += (scale dy_win B)^T drop(x),
  * dx += drop'(scale dy_win B A) (dx null: no input gradient wanted; accumulate false: the first
  * adapter writes dx instead of adding to it). dx may be x itself when one adapter sits on the
- * projection: it reads x (gA, the dropped input) before it writes dx; a second adapter would read
- * the first one's dx, so that is refused. u is the forward's (with gradient checkpointing, the
- * recomputed block forward's), [T, r] per target for the micro-step.
+ * projection: it reads x (u, gA, the dropped input) before it writes dx; a second adapter would read
+ * the first one's dx, so that is refused. u is recomputed here, as the forward made it.
  */
 export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor | null,
   accumulate = true): void {
@@ -285,9 +288,10 @@ export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonic
   let acc = accumulate;
   for (const t of l.targets) {
     if (t.canonical !== canonical) continue;
-    const A = l.params.tensor(t.a), B = l.params.tensor(t.b), u = savedU(l, t, T);
+    const A = l.params.tensor(t.a), B = l.params.tensor(t.b), u = uScratch(l, T);
     const gA = l.grads.tensor(t.a), gB = l.grads.tensor(t.b);
     const xd = dropped(l, t, x);
+    l.be.loraForward(null, u, xd, A, B, t.rowStart, l.scale);
     const mask = l.mask(t);
     if (!mask || !dx) {
       l.be.loraBackward(dx, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, acc);

@@ -23,13 +23,14 @@ export function activationBytes(spec: ModelSpec, dtype: DType, capacity: number,
   const a = (n: number) => allocatedBytes(n * dtypeSize[dtype], device);
   const f32 = (n: number) => allocatedBytes(n * 4, device);
   const qkv = (nh + 2 * nkv) * D;
-  // rstd1, qkv, att, lse, x2, rstd2, gu (activations.ts BlockActivations)
-  const block = f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + a(T * H) + f32(T) + a(T * 2 * F);
+  // rstd1, qkv, att, lse, x2 (gradient checkpointing's shared set only), rstd2, gu
+  // (activations.ts BlockActivations)
+  const block = f32(T) + a(T * qkv) + a(T * nh * D) + f32(nh * T) + (recompute ? a(T * H) : 0) + f32(T) + a(T * 2 * F);
   const resid = (L + 1) * a(T * H);
   const blocks = (recompute ? 1 : L) * block;
-  // rstd, dresid, dln, rstdf, the phase buffer (ln and the MLP's | ln and attention's | the head's
+  // rstd, dresid, rstdf, the phase buffer (ln and the MLP's | ln and attention's | the head's
   // temporaries and logits)
-  const work = 2 * a(T * H) + 2 * f32(T) + a(phaseLayout(spec, T, logitsChunk).elements);
+  const work = a(T * H) + 2 * f32(T) + a(phaseLayout(spec, T, logitsChunk).elements);
   return resid + blocks + work;
 }
 

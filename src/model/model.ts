@@ -2,7 +2,7 @@
 // backward pass over a Backend. The math knows nothing of sharding; zero/ wraps it.
 import type { AttentionShape, Backend } from '../native/backend.js';
 import { Arena, DType, MemCategory, type Tensor, fromFloat32 } from '../native/tensor.js';
-import { type ActivationSet, allocActivations, lseOf } from './activations.js';
+import { type ActivationSet, allocActivations, attentionGrads, lseOf } from './activations.js';
 import { type HostBatch, type Row, buildHostBatch, uploadBatch, type DeviceBatch } from './batch.js';
 import { type BlockContext, type BlockDropout, type BlockTemps, blockBackward, blockForward } from './block.js';
 import { BatchDropout } from './dropout.js';
@@ -202,11 +202,8 @@ export class TelechatModel {
       const dev = this.upload(batch, arena);
       this.forwardBlocks(dev, hooks, null, this.loraRun(batch, arena, false)); // a LoRA run's adapters too
       hooks.beforeForward?.('head');
-      const T = dev.host.tokens;
-      const w = this.acts.work;
-      this.finalNorm(T);
-      const { selected, targets } = this.gatherLabelRows(dev, w.lnf.rows(0, T), arena);
-      const loss = this.headLoss(w.headIn, selected, targets);
+      const { selected, targets } = this.normLabelRows(dev, arena, false);
+      const loss = this.headLoss(this.acts.work.headIn, selected, targets);
       hooks.afterForward?.('head');
       return loss;
     } finally {
@@ -214,15 +211,23 @@ export class TelechatModel {
     }
   }
 
-  /** The loss-bearing rows of lnf (contiguous runs) copied into headIn, and their targets. */
-  private gatherLabelRows(dev: DeviceBatch, lnf: Tensor, arena: Arena): { runs: Array<[number, number]>; selected: number; targets: Tensor } {
+  /**
+   * ln_f on the rows whose target carries loss (contiguous runs), written packed into headIn, and
+   * their targets. A row's norm does not depend on the others, so these are the values a norm of
+   * all T rows would give. For a backward (`training`) the other rows' 1/rms in rstdf is 0: ln_f's
+   * backward over all T rows then gives them, and ln_f's weight, exactly nothing from them.
+   */
+  private normLabelRows(dev: DeviceBatch, arena: Arena, training: boolean): { runs: Array<[number, number]>; selected: number; targets: Tensor } {
     const w = this.acts.work;
+    const T = dev.host.tokens;
+    const x = this.acts.resid[this.spec.nLayers]!;
     const runs = targetRuns(dev.host.targets);
     const selected = runs.reduce((s, [, n]) => s + n, 0);
+    if (training && selected < T) this.be.zero(w.rstdf.rows(0, T));
     const selTargets = new Int32Array(selected);
     let cursor = 0;
     for (const [start, n] of runs) {
-      this.be.copy(w.headIn.rows(cursor, n), lnf.rows(start, n));
+      this.be.rmsnormForward(w.headIn.rows(cursor, n), w.rstdf.rows(start, n), x.rows(start, n), this.params.tensor('ln_f'), this.spec.eps);
       selTargets.set(dev.host.targets.subarray(start, start + n), cursor);
       cursor += n;
     }
@@ -251,7 +256,7 @@ export class TelechatModel {
 
   private temps(T: number): BlockTemps {
     const w = this.acts.work;
-    return { ln: w.ln.rows(0, T), rstd: w.rstd.rows(0, T), h: w.h.rows(0, T), dln: w.dln.rows(0, T), dh: w.dh.rows(0, T), datt: w.datt.rows(0, T), dqkv: w.dqkv.rows(0, T) };
+    return { ln: w.ln.rows(0, T), x2: w.x2.rows(0, T), x2Again: w.x2Again.rows(0, T), rstd: w.rstd.rows(0, T), h: w.h.rows(0, T), dh: w.dh.rows(0, T) };
   }
 
   private blockActs(l: number, T: number) {
@@ -261,7 +266,7 @@ export class TelechatModel {
       qkv: a.qkv.rows(0, T),
       att: a.att.rows(0, T),
       lse: lseOf(a.lse, T),
-      x2: a.x2.rows(0, T),
+      x2: a.x2 ? a.x2.rows(0, T) : null,
       rstd2: a.rstd2.rows(0, T),
       gu: a.gu.rows(0, T),
     };
@@ -308,19 +313,11 @@ export class TelechatModel {
     }
   }
 
-  private finalNorm(T: number): void {
-    const w = this.acts.work;
-    this.be.rmsnormForward(w.lnf.rows(0, T), w.rstdf.rows(0, T), this.acts.resid[this.spec.nLayers]!.rows(0, T), this.params.tensor('ln_f'), this.spec.eps);
-  }
-
   /** Loss and head gradients; only rows whose target carries loss go through the LM head. */
   private headForwardBackward(dev: DeviceBatch, gradScale: number, arena: Arena, normScratch: Tensor | null): LossResult {
     const T = dev.host.tokens;
     const w = this.acts.work;
-    this.finalNorm(T);
-    const dlnf = w.dln.rows(0, T);
-    this.be.zero(dlnf);
-    const { runs, selected, targets } = this.gatherLabelRows(dev, w.lnf.rows(0, T), arena);
+    const { runs, selected, targets } = this.normLabelRows(dev, arena, true);
     const W = this.params.lmHead();
     // a frozen base (LoRA): dX through the LM head only, no dW GEMM
     const gW = this.grads ? this.grads.lmHead() : null;
@@ -334,12 +331,15 @@ export class TelechatModel {
       const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, gradScale, true);
       lossSum += ce.lossSum;
       count += ce.count;
-      this.be.linearBackward(w.dheadIn.rows(r, n), gW, null, logits, x, W, false);
+      // the chunk's input gradient over its input rows, which the weight gradient reads first
+      this.be.linearBackward(x, gW, null, logits, x, W, false);
     }
-    // scatter the head's input gradients back to their rows
+    // scatter the head's input gradients back to their rows of dlnf (over the logits, now done)
+    const dlnf = w.dlnf.rows(0, T);
+    if (selected < T) this.be.zero(dlnf);
     let cursor = 0;
     for (const [start, n] of runs) {
-      this.be.copy(dlnf.rows(start, n), w.dheadIn.rows(cursor, n));
+      this.be.copy(dlnf.rows(start, n), w.headIn.rows(cursor, n));
       cursor += n;
     }
     const L = this.spec.nLayers;
@@ -356,9 +356,9 @@ export class TelechatModel {
     const T = dev.host.tokens;
     const V = this.spec.vocab;
     const w = this.acts.work;
-    this.finalNorm(T);
+    this.be.rmsnormForward(w.headIn.rows(0, T), w.rstdf.rows(0, T), this.acts.resid[this.spec.nLayers]!.rows(0, T), this.params.tensor('ln_f'), this.spec.eps);
     const out = returnLogits ? new Float32Array(T * V) : undefined;
-    const loss = this.headLoss(w.lnf, T, dev.targets, out ? (logits, r) => {
+    const loss = this.headLoss(w.headIn, T, dev.targets, out ? (logits, r) => {
       const values = logits.toFloat32();
       for (let i = 0; i < values.length; i++) values[i]! *= this.spec.logitScale;
       out.set(values, r * V);
@@ -398,17 +398,18 @@ export class TelechatModel {
       const act = this.blockActs(l, T);
       const drop = this.blockDropout(dropout, l);
       const bl = this.blockLora(lora, l);
+      // the block's output, which nothing reads any more, holds its norms' input gradients
+      const out = this.acts.resid[l + 1]!.rows(0, T);
       if (this.opts.recompute) {
-        // refill the shared activation set from the saved block input; the block output is
-        // already saved as resid[l + 1], so it lands in dln, free until this block's backward
-        // writes it. The dropout masks are regenerated from their keys, identical to the first
-        // forward's.
-        blockForward(ctx, this.params.block(l), act, tmp, x, tmp.dln, drop, bl);
+        // refill the shared activation set from the saved block input; the output lands on
+        // resid[l + 1] again, the values it holds. The dropout masks are regenerated from their
+        // keys, identical to the first forward's.
+        blockForward(ctx, this.params.block(l), act, tmp, x, out, drop, bl);
       }
       // under a frozen base nothing below block 0 takes a gradient, so block 0 skips d(input)
       const inputGrad = this.grads !== null || l > 0;
-      blockBackward(ctx, this.params.block(l), this.grads ? this.grads.block(l) : null, act, tmp, x, dresid, drop, bl, lora?.normScratch ?? null,
-        inputGrad);
+      blockBackward(ctx, this.params.block(l), this.grads ? this.grads.block(l) : null, act, { ...tmp, dln: out, ...attentionGrads(this.spec, this.acts, this.acts.blocks[l]!.gu, T) }, x, dresid, drop, bl,
+        lora?.normScratch ?? null, inputGrad);
       hooks.afterBackward?.(l);
     }
     hooks.beforeBackward?.('embed');

@@ -51,7 +51,7 @@ export interface NativeAddon {
   linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
-  loraForward(y: Address, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
+  loraForward(y: Address | null, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
     col0: number, scale: number, dt: number): void;
   loraBackward(dx: Address | null, ga: Address, gb: Address, dy: Address, x: Address, u: Address, a: Address, b: Address, T: number,
     In: number, R: number, Out: number, width: number, col0: number, scale: number, dt: number, gdt: number, accumulateDx: boolean): void;
@@ -156,7 +156,7 @@ export interface CudaFunctions {
   cudaLinearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   cudaLinearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
-  cudaLoraForward(y: Address, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
+  cudaLoraForward(y: Address | null, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
     col0: number, scale: number, dt: number): void;
   cudaLoraBackward(dx: Address | null, ga: Address, gb: Address, dy: Address, x: Address, u: Address, a: Address, b: Address, T: number,
     In: number, R: number, Out: number, width: number, col0: number, scale: number, dt: number, gdt: number, accumulateDx: boolean): void;

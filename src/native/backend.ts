@@ -63,8 +63,11 @@ export interface Backend {
    * dx may be x itself: dW reads x before dX overwrites it.
    */
   linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor, accumulateDx: boolean): void;
-  /** LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u [T, R] = scale x a^T (kept), y[:, window] += u b^T (a [R, In], b [Out, R]). */
-  loraForward(y: Tensor, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void;
+  /**
+   * LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u [T, R] = scale x a^T, y[:, window] += u b^T (a [R, In], b [Out, R]).
+   * y null: u alone, the same values (the backward recomputes u rather than keeping it).
+   */
+  loraForward(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void;
   /**
    * gb += dy_win^T u; ga += du^T x and dx = du a (+= when accumulateDx; null dx: not wanted) with
    * du = scale dy_win b. dx may be x itself: each row of x is read before that row of dx is written.

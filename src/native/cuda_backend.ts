@@ -135,7 +135,7 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
     loraForward(y, u, x, a, b, col0, scale) {
       onDevice('loraForward', { y, u, x, a, b });
       const s = loraForwardArgs(y, u, x, a, b, col0);
-      c.cudaLoraForward(y.ptr, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
+      c.cudaLoraForward(y ? y.ptr : null, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
     },
     loraBackward(dx, ga, gb, dy, x, u, a, b, col0, scale, accumulateDx) {
       onDevice('loraBackward', { dx, ga, gb, dy, x, u, a, b });

@@ -103,7 +103,7 @@ export function hostCudaFunctions(): HostCuda {
     },
     cudaLoraForward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt) {
       count('cudaLoraForward');
-      addon.loraForward(host(y), host(u), host(x), host(a), host(b), T, In, R, Out, width, col0, scale, dt);
+      addon.loraForward(maybe(y), host(u), host(x), host(a), host(b), T, In, R, Out, width, col0, scale, dt);
     },
     cudaLoraBackward(dx, ga, gb, dy, x, u, a, b, T, In, R, Out, width, col0, scale, dt, gdt, acc) {
       count('cudaLoraBackward');

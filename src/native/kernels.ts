@@ -129,9 +129,9 @@ export function linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor 
 }
 
 /** LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u = scale x a^T (kept for backward), y[:, window] += u b^T. */
-export function loraForward(y: Tensor, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void {
+export function loraForward(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void {
   const s = loraForwardArgs(y, u, x, a, b, col0);
-  addon.loraForward(y.ptr, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
+  addon.loraForward(y ? y.ptr : null, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
 }
 
 /** Backward of loraForward: gb += dy_win^T u, ga += (scale dy_win b)^T x, dx = scale dy_win b a (+= when accumulateDx; null: not wanted). */

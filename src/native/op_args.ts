@@ -105,23 +105,25 @@ export function linearBackwardArgs(dx: Tensor | null, dw: Tensor | null, db: Ten
 }
 
 /** One LoRA adapter on output columns [col0, col0 + Out) of a [T, width] y: x [T, In], a [R, In], b [Out, R], u [T, R]. */
-function loraShapes(op: string, y: Tensor, x: Tensor, a: Tensor, b: Tensor, u: Tensor, col0: number) {
+function loraShapes(op: string, y: Tensor | null, x: Tensor, a: Tensor, b: Tensor, u: Tensor, col0: number) {
   const dt = floatDtype(op, 'x', x);
   const [T, In] = matrix(op, 'x', x);
   const [R, aIn] = matrix(op, 'a', a);
   if (aIn !== In) fail(op, `a is ${shapeText(a)} but x has ${In} features (a must be [R, In])`);
   const [Out, bR] = matrix(op, 'b', b);
   if (bR !== R) fail(op, `b is ${shapeText(b)} but a has rank ${R} (b must be [Out, R])`);
-  const [yT, width] = matrix(op, 'y', y);
+  // no y (u alone): no output columns to check
+  const [yT, width] = y ? matrix(op, 'y', y) : [T, col0 + Out];
   if (yT !== T) fail(op, `y has ${yT} rows but x has ${T}`);
   if (!Number.isInteger(col0) || col0 < 0 || col0 + Out > width) fail(op, `columns [${col0}, ${col0 + Out}) do not fit in y's ${width}`);
-  for (const [name, t] of [['y', y], ['a', a], ['b', b], ['u', u]] as const) expectDtype(op, name, t, dt);
+  if (y) expectDtype(op, 'y', y, dt);
+  for (const [name, t] of [['a', a], ['b', b], ['u', u]] as const) expectDtype(op, name, t, dt);
   expectMatrix(op, 'u', u, T, R);
   return { dt, T, In, R, Out, width };
 }
 
-/** loraForward: u = scale x a^T, y[:, col0:col0+Out] += u b^T. */
-export function loraForwardArgs(y: Tensor, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number) {
+/** loraForward: u = scale x a^T, y[:, col0:col0+Out] += u b^T (y null: u alone). */
+export function loraForwardArgs(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number) {
   return loraShapes('loraForward', y, x, a, b, u, col0);
 }
 

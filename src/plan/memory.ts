@@ -140,8 +140,8 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const actOn = activationBytes(s.spec, dtype, T, s.logitsChunk, true, s.device);
   const actOff = activationBytes(s.spec, dtype, T, s.logitsChunk, false, s.device);
   const activations = s.recompute ? actOn : actOff;
-  // LoRA adds nothing to the block activations; what its adapters keep for one forward-backward
-  // (model/lora.ts: u = scale x A^T per target) is scratch, counted with the buffers below
+  // LoRA adds nothing to the block activations; its adapters' one u = scale x A^T [T, r] (recomputed
+  // by each target's backward, model/lora.ts) is scratch, counted with the buffers below
 
   // ---- transient buffers (zero_engine.ts) -------------------------------------------------
   const L = s.spec.nLayers;
@@ -200,10 +200,11 @@ export function planMemory(s: MemorySetup): MemoryResult {
   const ropeBytes = 2 * dev(((s.seqLen * s.spec.headDim) / 2) * 4) + (s.stage > 0 ? dev(8) : 0);
   const batchAndRope = batchBytes + ropeBytes;
   // offload_param without optimizer offload: AdamW runs on the device, so it keeps a device
-  // copy of each host-resident chunk for the whole run (ShardAdamW stagedParams)
+  // copy of each host-resident chunk it trains for the whole run (ShardAdamW stagedParams; under
+  // LoRA the adapters')
   let resident = 0;
-  if (offloadParam && !offloadOptimizer && !s.lora) {
-    for (const u of table.units) if (sharded(u)) resident += dev(((u.end - u.start) / N) * d);
+  if (offloadParam && !offloadOptimizer) {
+    for (const u of trainable.units) if (sharded(u)) resident += dev(((u.end - u.start) / N) * d);
   }
   const loraScratch = s.lora ? loraScratchBytes(s.spec, s.lora, T, dtype, gradDtype, s.loraDropout ?? 0, s.device) : 0;
   // the batch and the LoRA scratch live for the forward-backward only (freed before the step)
@@ -248,8 +249,8 @@ function staged(units: UnitRange[], stage: ZeroStage, N: number, elementSize: nu
 
 /**
  * The LoRA scratch of one forward-backward (model/lora.ts `scratch`, kept until the call
- * ends): scale * x A^T of every target (saved by the forward for the backward), [T, r] each;
- * with dropout the dropped input and its gradient [T, in] per distinct input width; the frozen
+ * ends): u = scale * x A^T, [T, r], one buffer that every target's forward and backward (which
+ * recomputes it) reuse; with dropout the dropped input and its gradient [T, in] per distinct input width; the frozen
  * norms' weight-gradient scratch [H] (blocks and ln_f share it). The adapter products write
  * straight into the base output's columns (Backend loraForward), so there is no branch output.
  */
@@ -259,7 +260,7 @@ export function loraScratchBytes(spec: ModelSpec, lora: LoraSetup, T: number, dt
   const g = dtypeSize[gradDtype];
   const all = loraTargets(spec, { targetModules: lora.targets });
   const targets = all.filter((t) => t.layer === 0);
-  let bytes = all.length * dev(T * lora.r * d) + dev(spec.hidden * g);
+  let bytes = (all.length > 0 ? dev(T * lora.r * d) : 0) + dev(spec.hidden * g);
   if (dropout > 0) for (const i of new Set(targets.map((t) => t.in))) bytes += 2 * dev(T * i * d);
   return bytes;
 }

@@ -51,25 +51,37 @@ describe('phase layout: the LM head logits chunk', () => {
   };
   const BENCH = parseModelSpec(BENCH_CONFIG);
 
-  it('takes as many rows as fit beside lnf, headIn and dheadIn in the longest other phase, in steps of 64', () => {
+  it('takes as many rows as fit beside headIn in the longest other phase, in steps of 64', () => {
     const T = 4096;
-    // vocab 3000: the longest other phase is attention's datt [T, 512] + dqkv [T, 1536] (the MLP's
-    // is h [T, 1376]); room 8388608 - 3 T H = 2097152 elements = 699 rows of 3000 -> 640
-    const wide = parseModelSpec({ ...BENCH_CONFIG, vocab_size: 3000 });
-    const layout = phaseLayout(wide, T, 1024);
-    expect(layout.logitsRows).toBe(640);
-    expect(layout.elements).toBe(T * (512 + 1536)); // the head phase does not grow the buffer
+    // the longest other phase is the MLP's h [T, 1376] (attention's datt and dqkv are in the
+    // block's gate|up buffer); room 5636096 - T H = 3538944 elements = 864 rows of 4096 -> 832
+    const layout = phaseLayout(parseModelSpec({ ...BENCH_CONFIG, vocab_size: 4096 }), T, 1024);
+    expect(layout.logitsRows).toBe(832);
+    expect(layout.elements).toBe(T * 1376); // the head phase does not grow the buffer
+    // vocab 3000: 1152 rows would fit, the requested 1024 are taken
+    expect(phaseLayout(parseModelSpec({ ...BENCH_CONFIG, vocab_size: 3000 }), T, 1024).logitsRows).toBe(1024);
   });
 
   it('takes 512 rows and grows the buffer when fewer would fit', () => {
-    // the bench model: 2097152 elements hold 256 rows of 8192, under the 512-row floor
+    // the bench model: the same room holds 432 rows of 8192 -> 384, under the 512-row floor
     const bench = phaseLayout(BENCH, 4096, 1024);
     expect(bench.logitsRows).toBe(512);
-    expect(bench.elements).toBe(bench.head[3]! + 512 * 8192);
-    // the longest other phase is attention's [1000, 96 + 160]: room 256000 - 3*1000*96 < 0
-    const layout = phaseLayout(SPEC, 1000, 1024);
+    expect(bench.elements).toBe(bench.head[1]! + 512 * 8192);
+    // the longest other phase is the MLP's ln and x2 [600, 2 x 96]: room 115200 - 600*96 = 191 rows of 301
+    const layout = phaseLayout(SPEC, 600, 1024);
     expect(layout.logitsRows).toBe(512);
-    expect(layout.elements).toBe(layout.head[3]! + 512 * 301); // 154112, a multiple of 32
+    expect(layout.elements).toBe(layout.head[1]! + 512 * 301); // 211712, a multiple of 32
+  });
+
+  it("puts attention's datt and dqkv in the block's gate|up buffer where they fit, else in the phase buffer", () => {
+    const T = 4096;
+    // the bench model: datt [T, 512] and dqkv [T, 1536] in gate|up [T, 2752]
+    expect(phaseLayout(BENCH, T, 1024).attentionInGateUp).toEqual([0, T * 512]);
+    // ffn 600: gate|up [T, 1200] is too small, so the attention phase holds datt and dqkv
+    const narrow = phaseLayout(parseModelSpec({ ...BENCH_CONFIG, ffn_hidden_size: 600 }), T, 1024);
+    expect(narrow.attentionInGateUp).toBeNull();
+    expect(narrow.attention).toEqual([0, T * 512]);
+    expect(narrow.elements).toBe(T * (512 + 1536));
   });
 
   it('keeps a smaller requested chunk, and never exceeds the tokens', () => {

@@ -112,8 +112,10 @@ describe('residual dropout on the device', () => {
     ]);
     expect(dev.metrics.map((m) => [m.loss, m.grad_norm])).toEqual(cpu.metrics.map((m) => [m.loss, m.grad_norm]));
     expect(readFileSync(join(dev.out, 'final', 'model.safetensors')).equals(readFileSync(join(cpu.out, 'final', 'model.safetensors')))).toBe(true);
-    // 2 layers x 2 branches per micro-step, forward and backward
-    for (const fn of ['cudaDropoutAddForward', 'cudaDropoutBackward']) expect(dev.reports[0]!.calls![fn], fn).toBe(STEPS * 2 * 4);
+    // 2 layers x 2 branches per micro-step, forward and backward; the backward also recomputes
+    // each block's attention residual x2 (block.ts), through the same masked add
+    expect(dev.reports[0]!.calls!.cudaDropoutBackward).toBe(STEPS * 2 * 4);
+    expect(dev.reports[0]!.calls!.cudaDropoutAddForward).toBe(STEPS * 2 * (4 + 2));
   }, 300_000);
 });
 

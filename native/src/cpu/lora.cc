@@ -55,12 +55,13 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
     lora_tiles_forward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt);
     return;
   }
-  void* ywin = offset_ptr(y, col0, dt);
   if (onednn(dt, dt)) {
     // u = round(scale * x A^T), then y_win += u B^T summed in fp32 and rounded once
     Scratch uf(static_cast<size_t>(T * R) * 4);
     bf16_gemm(uf.as<float>(), DT_F32, R, MatView{x, In, 1}, MatView{a, 1, In}, nullptr, T, In, R, false);
     scaled_store(u, uf.as<float>(), T * R, scale, dt);
+    if (!y) return;
+    void* ywin = offset_ptr(y, col0, dt);
     // y_win += u B^T in row blocks through an fp32 [rows, Out] block, summed there and rounded once:
     // oneDNN 2.6 accumulating straight into a strided bf16 window asks for a [T, Out] fp32
     // scratchpad (45 MB for a 4096 x 1376 window), which the thread's kept scratch block
@@ -106,6 +107,7 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
       narrow(u, R, t0, nt, 0, R, dt, ub, R);
       load_block(ub, R, u, R, t0, nt, 0, R, dt);
     }
+    if (!y) continue;
     float* yb = f32 ? static_cast<float*>(y) + t0 * width + col0 : ybuf.as<float>();
     const int64_t ldy = f32 ? width : Out;
     if (!f32) load_block(yb, ldy, y, width, t0, nt, col0, Out, dt);

@@ -139,7 +139,7 @@ void forward_f32(float* y, float* u, const float* x, const float* a, const float
   transpose_padded(Bt, Out, b, R, Out, R);
   forward_blocks(T, 0, [&](float*, int64_t t0, int64_t nt) {
     tile_gemm_f32(nt, R, In, scale, x + t0 * In, In, false, At, R, 0.0f, u + t0 * R, R);
-    tile_gemm_f32(nt, Out, R, 1.0f, u + t0 * R, R, false, Bt, Out, 1.0f, y + t0 * width, width);
+    if (y) tile_gemm_f32(nt, Out, R, 1.0f, u + t0 * R, R, false, Bt, Out, 1.0f, y + t0 * width, width);
   });
 }
 
@@ -170,7 +170,7 @@ void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a
     tile_gemm_bf16(nt, R, In, scale, x + t0 * In, In, Ap, 0.0f, uf, R);
     // u is kept rounded as stored, so y and the backward see the same values
     store_row(u + t0 * R, uf, nt * R, DT_BF16);
-    tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, true, y + t0 * width, width);
+    if (y) tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, true, y + t0 * width, width);
   });
 }
 
@@ -248,6 +248,7 @@ void forward_bf16_widened(uint16_t* y, uint16_t* u, const uint16_t* x, const uin
     widen_rows(xf, x, In, t0, nt, In);
     tile_gemm_f32(nt, R, In, scale, xf, In, false, At, R, 0.0f, uf, R);
     round_rows(u, R, t0, nt, R, uf);
+    if (!y) return;
     widen_rows(uf, u, R, t0, nt, R);  // y and the backward see u as stored
     widen_rows(yf, y, width, t0, nt, Out);
     tile_gemm_f32(nt, Out, R, 1.0f, uf, R, false, Bt, Out, 1.0f, yf, Out);
@@ -306,13 +307,13 @@ std::string lora_tiles_text() {
 void lora_tiles_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In,
                         int64_t R, int64_t Out, int64_t width, int64_t col0, float scale, DType dt) {
   if (dt == DT_F32) {
-    forward_f32(static_cast<float*>(y) + col0, static_cast<float*>(u), static_cast<const float*>(x),
+    forward_f32(y ? static_cast<float*>(y) + col0 : nullptr, static_cast<float*>(u), static_cast<const float*>(x),
                 static_cast<const float*>(a), static_cast<const float*>(b), T, In, R, Out, width, scale);
   } else if (!kBf16Dot) {
-    forward_bf16_widened(static_cast<uint16_t*>(y) + col0, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
+    forward_bf16_widened(y ? static_cast<uint16_t*>(y) + col0 : nullptr, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
                          static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale);
   } else {
-    forward_bf16(static_cast<uint16_t*>(y) + col0, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
+    forward_bf16(y ? static_cast<uint16_t*>(y) + col0 : nullptr, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
                  static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale);
   }
 }

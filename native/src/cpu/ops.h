@@ -48,7 +48,8 @@ void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x
                      int64_t Out, DType dt, DType gdt, bool accumulate_dx);
 
 // ---- lora.cc ---- a LoRA adapter on output columns [col0, col0+Out) of y [T, width]:
-// u[T,R] = scale * x[T,In] A[R,In]^T (kept for backward), y[:, col0:col0+Out] += u B[Out,R]^T.
+// u[T,R] = scale * x[T,In] A[R,In]^T, y[:, col0:col0+Out] += u B[Out,R]^T. y == nullptr: u alone
+// (the backward's recomputation of it, the same values).
 void lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
                   int64_t Out, int64_t width, int64_t col0, float scale, DType dt);
 // Given dy [T, width]: gb += dy_win^T u; du = scale * dy_win B; ga += du^T x; dx = du A (+= when

@@ -66,7 +66,7 @@ int lora_forward(void* y, void* u, const void* x, const void* a, const void* b, 
   if (T <= 0 || R <= 0 || Out <= 0) return 0;
   const int64_t es = dt == CDT_F32 ? 4 : 2;
   gemm(lora_u_shape(T, In, R), a, dt, x, dt, 0.0f, u, dt, scale);
-  gemm(lora_y_shape(T, R, Out, width), b, dt, u, dt, 1.0f, static_cast<char*>(y) + col0 * es, dt);
+  if (y) gemm(lora_y_shape(T, R, Out, width), b, dt, u, dt, 1.0f, static_cast<char*>(y) + col0 * es, dt);  // null: u alone
   return last_error();
 }
 
