@@ -53,6 +53,9 @@ export function loadFailureCause(log: readonly string[], err: Error): string {
   return last ? `${err.message} (${last})` : err.message;
 }
 
+/** A question the model cannot take (too long for its context): the session is unchanged. */
+export class ChatInputError extends Error {}
+
 export class ChatSession {
   private messages: ChatMessage[] = [];
   /** Of the last `ask`; null before the first. */
@@ -116,21 +119,24 @@ export class ChatSession {
    * The prompt for the history plus `question`, and how many tokens the answer may have:
    * --max-tokens, or what the context leaves after the prompt when that is less (generation
    * stops where the context is full, as llama.cpp's CLI does). The oldest turns are dropped
-   * while the prompt leaves less than --max-tokens (the history keeps them until the question is
-   * asked: a refused question leaves it as it was); a question (with the system prompt and the
-   * chat template) that leaves no room for one answer token is an error.
+   * while the prompt leaves less than --max-tokens, or than half the context when --max-tokens
+   * is more (else a --max-tokens beyond the context would forget every turn); the history keeps
+   * them until the question is asked: a refused question leaves it as it was. A question (with
+   * the system prompt and the chat template) that leaves no room for one answer token is a
+   * ChatInputError.
    */
   private prompt(question: string): { tokens: Token[]; maxTokens: number; kept: ChatMessage[] } {
     const ctx = this.context.contextSize;
+    const reserve = Math.min(this.options.maxTokens, Math.floor(ctx / 2));
     const kept = [...this.messages];
     for (;;) {
       const tokens = this.tokenize(renderChat(this.format, [...kept, { role: 'user', content: question }], true));
       const room = ctx - tokens.length;
       const first = kept.findIndex((m) => m.role !== 'system');
-      if (room >= this.options.maxTokens || (first < 0 && room >= 1)) return { tokens, maxTokens: Math.min(this.options.maxTokens, room), kept };
+      if (room >= reserve || (first < 0 && room >= 1)) return { tokens, maxTokens: Math.min(this.options.maxTokens, room), kept };
       if (first < 0) {
         const what = this.options.system !== undefined ? 'the system prompt and the question take' : 'the question takes';
-        throw new Error(`${what} ${tokens.length} tokens with the chat template, which leaves no room for an answer in the model's ${ctx}-token context: shorten it`);
+        throw new ChatInputError(`${what} ${tokens.length} tokens with the chat template, which leaves no room for an answer in the model's ${ctx}-token context: shorten it`);
       }
       kept.splice(first, kept[first + 1]?.role === 'assistant' ? 2 : 1);
     }

@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { hideBin } from 'yargs/helpers';
-import { ChatSession, defaultThreads } from '../chat/session.js';
+import { ChatInputError, ChatSession, defaultThreads } from '../chat/session.js';
 import { resolveModel } from '../chat/resolve_model.js';
 import { helpWidth, integers, yargs } from './yargs.js';
 
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     for (const [name, v] of [['max-tokens', argv.maxTokens], ['threads', argv.threads]] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw new Error(`--${name} must be a positive integer, got ${v}`);
     }
-    if (!(argv.temperature >= 0)) throw new Error(`--temperature must be >= 0, got ${argv.temperature}`);
+    if (!(argv.temperature >= 0 && Number.isFinite(argv.temperature))) throw new Error(`--temperature must be a finite number >= 0, got ${argv.temperature}`);
     const { gguf } = await resolveModel(model, (line) => process.stderr.write(`telechat-chat: ${line}\n`));
     const threads = argv.threads ?? defaultThreads(process.env, availableParallelism());
     session = await ChatSession.open(gguf, { system: argv.system, maxTokens: argv.maxTokens, temperature: argv.temperature, seed: argv.seed, threads, cpu: argv.cpu });
@@ -96,7 +96,15 @@ async function interactive(session: ChatSession): Promise<void> {
         continue;
       }
       if (q === '') continue;
-      await session.ask(q, (t) => process.stdout.write(t));
+      try {
+        await session.ask(q, (t) => process.stdout.write(t));
+      } catch (e) {
+        // a question the model cannot take is refused alone: the chat goes on, the exit status is 1
+        if (!(e instanceof ChatInputError)) throw e;
+        process.stderr.write(`telechat-chat: ${e.message}\n`);
+        process.exitCode = 1;
+        continue;
+      }
       process.stdout.write('\n');
       contextNote(session);
     }

@@ -10,7 +10,8 @@
 // Before yargs' own validation, every declared option's value is checked against what was typed
 // (argvProblem): a number option that is not a number (`--seed abc`: yargs would pass NaN on),
 // an option given more than once where it takes one value (yargs would pass an array on), and
-// an option given without its value (`--config` at the end, `--config=`). Options that must be
+// an option given without its value (`--config` at the end, `--config=`), a switch given a value
+// other than true or false (`--dry-run=1`, which yargs reads as false). Options that must be
 // whole numbers add `.middleware(integers({...}), true)`; both fail as usage errors, before any
 // command runs or prints.
 import { basename } from 'node:path';
@@ -88,15 +89,38 @@ function rawValues(args: readonly string[], key: string, aliases: readonly strin
 }
 
 /**
+ * The first value typed for boolean option `key` as `--key=VALUE` (or `--no-key=VALUE`) that is not
+ * true or false, or null. yargs reads any other value (`--dry-run=1`, `=yes`) as false: a switch
+ * the user meant to turn on would silently stay off.
+ */
+function booleanValue(args: readonly string[], key: string, aliases: readonly string[]): string | null {
+  const names = [key, camel(key), ...aliases].flatMap((n) => [flag(n), `--no-${n}`]);
+  for (const t of args) {
+    if (t === '--') break;
+    const eq = t.indexOf('=');
+    if (eq < 0 || !names.includes(t.slice(0, eq))) continue;
+    const value = t.slice(eq + 1);
+    if (value !== 'true' && value !== 'false') return value;
+  }
+  return null;
+}
+
+/**
  * One sentence naming the first option whose parsed value does not stand for what was typed, or
  * null: a number option that is not a number, an option given twice that takes one value, an
- * option given without a value (array options too). Booleans and counts take what they are given.
+ * option given without a value (array options too), a switch given a value other than true or
+ * false. Counts take what they are given.
  */
 function argvProblem(argv: Record<string, unknown>, options: DeclaredOptions, args: readonly string[]): string | null {
   for (const key of Object.keys(options.key)) {
     // an array option typed without a value (`--set` last, or before another option) would be an empty list
     if (options.array.includes(key) && rawValues(args, key, options.alias[key] ?? []).includes('')) return `${flag(key)} needs a value`;
-    if (options.array.includes(key) || options.boolean.includes(key) || options.count.includes(key)) continue;
+    if (options.boolean.includes(key)) {
+      const bad = booleanValue(args, key, options.alias[key] ?? []);
+      if (bad !== null) return `${flag(key)} is a switch: give it alone (or =true, =false), got ${JSON.stringify(bad)}`;
+      continue;
+    }
+    if (options.array.includes(key) || options.count.includes(key)) continue;
     const value = argv[key];
     const typed = rawValues(args, key, options.alias[key] ?? []);
     const raw = typed.at(-1);

@@ -375,9 +375,10 @@ async function buildInto(
     const st = sink.statsOf(d.src);
     if (sink === val) {
       // the held-out split's own counts; the training manifest counts it as held_out
+      // kept whole or truncated, as the training manifest counts them
       st.conversations++;
-      st.kept++;
       if (d.truncated) st.truncated++;
+      else st.kept++;
       train.statsOf(d.src).held_out = (train.statsOf(d.src).held_out ?? 0) + 1;
     }
     st.tokens += d.doc.ids.length;

@@ -79,7 +79,9 @@ class Proto {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a piece may begin with U+FEFF (Tele-AI's tokenizers hold such pieces), which the
+// decoder would otherwise drop as a byte order mark
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function readSpModel(path: string): SpModel {
   const buf = readFileSync(path);

@@ -152,6 +152,22 @@ describe('the model\'s context bounds the answer (here 128 tokens, below the def
     } finally {
       await session.close();
     }
+    // --max-tokens beyond the context keeps the history while the answer has half the context
+    const long = await ChatSession.open(gguf, { maxTokens: 512, temperature: 0, threads: 1, cpu: true });
+    try {
+      await long.ask('hi', () => {});
+      const first = long.lastAnswer!;
+      await long.ask('hi', () => {});
+      const second = long.lastAnswer!;
+      // the first turn stays unless with it (its prompt and answer, the second question and
+      // template tokens, counted generously as the first prompt again) the answer would get less
+      // than half the context; before, every turn was dropped under a --max-tokens past the context
+      const fits = 2 * first.promptTokens + first.answerTokens + 4 <= long.contextSize / 2;
+      expect({ kept: second.promptTokens > first.promptTokens, fits }).toEqual({ kept: true, fits: true });
+      expect(long.contextSize - second.promptTokens).toBeGreaterThanOrEqual(long.contextSize / 2);
+    } finally {
+      await long.close();
+    }
     // a refused question leaves the conversation as it was (short answers, so the history fits)
     const short = await ChatSession.open(gguf, { maxTokens: 4, temperature: 0, threads: 1, cpu: true });
     try {
@@ -163,6 +179,15 @@ describe('the model\'s context bounds the answer (here 128 tokens, below the def
     } finally {
       await short.close();
     }
+  });
+
+  it('in an interactive chat a question too long for the context is refused alone: the next line is answered, exit 1', () => {
+    const r = chat([gguf, '--temperature', '0', '--max-tokens', String(MAX)], `${QUESTIONS[0]!}\n${'sky '.repeat(200)}\n${QUESTIONS[0]!}\n`);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^telechat-chat: the question takes \d+ tokens with the chat template, which leaves no room for an answer in the model's 128-token context: shorten it\n$/);
+    const a1 = ourAnswer(model.hf, [], QUESTIONS[0]!, undefined, MAX);
+    const a2 = ourAnswer(model.hf, [{ user: QUESTIONS[0]!, bot: a1 }], QUESTIONS[0]!, undefined, MAX);
+    expect(r.stdout.endsWith(`> ${a1}\n> > ${a2}\n> `)).toBe(true);
   });
 
   it('through the CLI: a question too long for the context is one line, exit 1', () => {

@@ -40,6 +40,12 @@ describe('--val-size', () => {
     expect(m.val).toEqual({ conversations: 40, documents: 40, rows: v.rows, tokens: v.tokens, loss_tokens: v.loss_tokens });
     expect(m.val_size).toBe(40);
     expect(Object.values(m.sources)[0]!.held_out).toBe(40);
+    // val/ counts kept (whole) and truncated as the training manifest does: apart, summing to what it holds
+    const vs = Object.values(v.sources)[0]!;
+    const ts = Object.values(m.sources)[0]!;
+    expect(vs.truncated).toBeGreaterThan(0); // max_seq_len 128 truncates some of the shipped conversations
+    expect(vs.kept + vs.truncated).toBe(40);
+    expect(ts.kept + ts.truncated + ts.dropped).toBe(ts.conversations);
     // the split is a partition of what the plain build stores
     expect(m.documents + v.documents).toBe(all.documents);
     expect(m.tokens + v.tokens).toBe(all.tokens);

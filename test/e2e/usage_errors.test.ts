@@ -58,6 +58,11 @@ const CASES: [string, string[], string][] = [
   ['train', ['--device'], '--device needs a value'],
   ['export', ['--model', 'm', '--output'], '--output needs a value'],
   ['data', [...BUILD, '--template'], '--template needs a value'],
+  // a switch given a value other than true/false (yargs would read it as false: no dry run, a real run)
+  ['train', ['--config', 'x.json', '--dry-run=1'], '--dry-run is a switch: give it alone (or =true, =false), got "1"'],
+  ['train', ['--config', 'x.json', '--overwrite=yes'], '--overwrite is a switch: give it alone (or =true, =false), got "yes"'],
+  ['plan', ['--model', 'x', '--gpus', '8', '--gradient-checkpointing=1'], '--gradient-checkpointing is a switch: give it alone (or =true, =false), got "1"'],
+  ['plan', ['--model', 'x', '--gpus', '8', '--json=no'], '--json is a switch: give it alone (or =true, =false), got "no"'],
 ];
 
 describe('usage errors: one line naming the fault, exit 1', () => {
