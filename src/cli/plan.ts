@@ -61,8 +61,7 @@ async function main(): Promise<void> {
     .parse();
   try {
     if (argv['lora-targets'] !== undefined && argv['lora-r'] === undefined) throw new Error('--lora-targets needs --lora-r');
-    const configPath = existsSync(argv.model) && statSync(argv.model).isDirectory() ? join(argv.model, 'config.json') : argv.model;
-    if (!existsSync(configPath)) throw new Error(`--model: ${configPath} does not exist`);
+    const configPath = modelConfigPath(argv.model);
     const spec = loadModelSpec(configPath);
     const device = chooseDevice({
       gpu: argv.gpu, memGiB: argv['gpu-mem'], tflops: argv.tflops,
@@ -113,3 +112,14 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/**
+ * The config.json that --model names: the file itself, or in a directory its config.json, or in a
+ * telechat-train checkpoint (checkpoint-NNNNNN/) the hf/config.json it keeps.
+ */
+function modelConfigPath(model: string): string {
+  if (!existsSync(model)) throw new Error(`--model: ${model} does not exist`);
+  if (!statSync(model).isDirectory()) return model;
+  for (const path of [join(model, 'config.json'), join(model, 'hf', 'config.json')]) if (existsSync(path)) return path;
+  throw new Error(`--model: ${model} holds no config.json (nor hf/config.json, as a telechat-train checkpoint does)`);
+}

@@ -2,6 +2,7 @@
 // Every TeleChat config says model_type "telechat", so the layout is chosen from
 // `architectures` and key names (n_embd => the 52B GPT-2-style layout), never model_type.
 import { readFileSync } from 'node:fs';
+import { findJsonError, lineColumn } from '../config/json_file.js';
 
 export type LayoutName = 'telechat' | 'telechat-52b';
 
@@ -59,11 +60,20 @@ export class ModelConfigError extends Error {
 type RawConfig = Record<string, unknown>;
 
 export function loadModelSpec(configPath: string): ModelSpec {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(configPath, 'utf8'));
+    text = readFileSync(configPath, 'utf8');
   } catch (err) {
     throw new ModelConfigError(`${configPath}: cannot read model config: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    // where, as FILE:LINE:COLUMN (V8's message has at most a character offset)
+    const found = findJsonError(text) ?? { offset: 0, reason: (err as Error).message };
+    const { line, column } = lineColumn(text, found.offset);
+    throw new ModelConfigError(`${configPath}:${line}:${column}: invalid JSON in the model config: ${found.reason}`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ModelConfigError(`${configPath}: model config must be a JSON object`);

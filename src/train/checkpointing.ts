@@ -364,6 +364,7 @@ function holdsBest(dir: string, best: { step: number; loss: number }): boolean {
 /** The checkpoint dir --resume names: auto = OUTPUT/latest. */
 export function findResumeDir(outDir: string, resume: string): string {
   if (resume !== 'auto') {
+    if (!existsSync(resume)) throw new CheckpointError(`--resume ${resume}: no such directory`);
     if (!existsSync(join(resume, 'trainer_state.json'))) {
       // an output dir given for one of its checkpoints: say which one it names
       const pointer = join(resume, 'latest');

@@ -55,7 +55,11 @@ describe('telechat-train command line', () => {
     expect(inTheWay.stderr).toMatch(/already holds a run .*--resume auto.*--overwrite/);
     const noCheckpoint = run(['--config', resolve('configs/zero3.json'), '--output-dir', 'nowhere', '--resume', join(tmp.dir, 'nowhere'), '--dry-run']);
     expect(noCheckpoint.status).toBe(1);
-    expect(noCheckpoint.stderr.trim()).toBe(`telechat-train: --resume ${join(tmp.dir, 'nowhere')}: not a checkpoint directory (no trainer_state.json)`);
+    expect(noCheckpoint.stderr.trim()).toBe(`telechat-train: --resume ${join(tmp.dir, 'nowhere')}: no such directory`);
+    // a directory that is not a checkpoint says so
+    const notCheckpoint = run(['--config', resolve('configs/zero3.json'), '--output-dir', 'nowhere', '--resume', tmp.dir, '--dry-run']);
+    expect(notCheckpoint.status).toBe(1);
+    expect(notCheckpoint.stderr.trim()).toBe(`telechat-train: --resume ${tmp.dir}: not a checkpoint directory (no trainer_state.json)`);
     // an output dir that cannot be one (here a file) is named, --dry-run too, instead of mkdir's errno
     writeFileSync(join(tmp.dir, 'a-file'), '');
     for (const dry of [['--dry-run'], []]) {

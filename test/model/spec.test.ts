@@ -1,9 +1,12 @@
 // Model configs: layout detection by architectures and key names, and one clear error per
 // bad config naming the key.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildParamTable } from '../../src/model/params.js';
 import { ntkAlpha, ropeParams } from '../../src/model/rope.js';
-import { parseModelSpec } from '../../src/model/spec.js';
+import { loadModelSpec, parseModelSpec } from '../../src/model/spec.js';
 
 const TELECHAT2 = {
   architectures: ['Telechat2ForCausalLM'], model_type: 'telechat', hidden_size: 96, n_layer: 2, n_head: 6,
@@ -95,5 +98,18 @@ describe('model spec', () => {
   it.each(bad)('bad config: %s', (_what, cfg, message) => {
     const clean = Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined));
     expect(() => parseModelSpec(clean, 'config.json')).toThrow(message);
+  });
+});
+
+describe('a model config.json that is not JSON', () => {
+  it('is named as FILE:LINE:COLUMN, as a DeepSpeed config is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spec-json-'));
+    try {
+      const path = join(dir, 'config.json');
+      writeFileSync(path, '{\n  "hidden_size": 96,\n  "n_layer": 2,,\n  "n_head": 6\n}\n');
+      expect(() => loadModelSpec(path)).toThrow(`${path}:3:16: invalid JSON in the model config: expected a property name in double quotes, found ","`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 // telechat-plan through the built CLI: JSON fields, exit codes, bad input as one sentence,
 // telechat-train --dry-run printing the same plan; docs/planning.md is current.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
@@ -125,6 +125,24 @@ describe('telechat-plan', () => {
       expect(r.stderr).toMatch(want);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
+  });
+
+  it('--model takes a config.json, a directory holding one, or a telechat-train checkpoint (its hf/config.json)', () => {
+    const ckpt = join(tmp.dir, 'checkpoint-000040');
+    mkdirSync(join(ckpt, 'hf'), { recursive: true });
+    copyFileSync(`${FIX}/TeleChat2-7B/config.json`, join(ckpt, 'hf', 'config.json'));
+    const want = plan(['--model', `${FIX}/TeleChat2-7B/config.json`, '--gpus', '8', '--json']);
+    expect(want.status, want.stderr).toBe(0);
+    for (const model of [`${FIX}/TeleChat2-7B`, ckpt]) {
+      const r = plan(['--model', model, '--gpus', '8', '--json']);
+      expect(r.status, r.stderr).toBe(0);
+      expect({ ...JSON.parse(r.stdout), model: null }).toEqual({ ...JSON.parse(want.stdout), model: null });
+    }
+    const empty = join(tmp.dir, 'empty-dir');
+    mkdirSync(empty, { recursive: true });
+    const r = plan(['--model', empty, '--gpus', '8']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`telechat-plan: --model: ${empty} holds no config.json (nor hf/config.json, as a telechat-train checkpoint does)\n`);
   });
 
   it("the 52B's GPT-2 style config plans with DeepSpeed's estimate", () => {
