@@ -15,17 +15,21 @@ export function readJsonFile(path: string): unknown {
   return parseJsonText(text, path);
 }
 
-export function parseJsonText(text: string, where: string): unknown {
-  // (DeepSpeed's json.load refuses a BOM too; the generic message would show an invisible character)
-  if (text.startsWith('\uFEFF')) throw new ConfigError(`${where}:1:1: invalid JSON: the file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without one`);
-  let value: unknown;
+/** JSON.parse, whose syntax error is `WHERE:LINE:COLUMN: PROBLEM: reason` (a ConfigError). */
+export function parseJsonWhere(text: string, where: string, problem: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     const found = findJsonError(text) ?? { offset: 0, reason: (err as Error).message };
     const { line, column } = lineColumn(text, found.offset);
-    throw new ConfigError(`${where}:${line}:${column}: invalid JSON: ${found.reason}`);
+    throw new ConfigError(`${where}:${line}:${column}: ${problem}: ${found.reason}`);
   }
+}
+
+export function parseJsonText(text: string, where: string): unknown {
+  // (DeepSpeed's json.load refuses a BOM too; the generic message would show an invisible character)
+  if (text.startsWith('\uFEFF')) throw new ConfigError(`${where}:1:1: invalid JSON: the file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without one`);
+  const value = parseJsonWhere(text, where, 'invalid JSON');
   // JSON.parse keeps the last of two equal keys, so the first would be silently ignored;
   // DeepSpeed refuses such a file too (dict_raise_error_on_duplicate_keys)
   const dup = findDuplicateKey(text);

@@ -2,7 +2,7 @@
 // Every TeleChat config says model_type "telechat", so the layout is chosen from
 // `architectures` and key names (n_embd => the 52B GPT-2-style layout), never model_type.
 import { readFileSync } from 'node:fs';
-import { findJsonError, lineColumn } from '../config/json_file.js';
+import { parseJsonWhere } from '../config/json_file.js';
 
 export type LayoutName = 'telechat' | 'telechat-52b';
 
@@ -68,12 +68,10 @@ export function loadModelSpec(configPath: string): ModelSpec {
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
-  } catch (err) {
     // where, as FILE:LINE:COLUMN (V8's message has at most a character offset)
-    const found = findJsonError(text) ?? { offset: 0, reason: (err as Error).message };
-    const { line, column } = lineColumn(text, found.offset);
-    throw new ModelConfigError(`${configPath}:${line}:${column}: invalid JSON in the model config: ${found.reason}`);
+    raw = parseJsonWhere(text, configPath, 'invalid JSON in the model config');
+  } catch (err) {
+    throw new ModelConfigError((err as Error).message);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ModelConfigError(`${configPath}: model config must be a JSON object`);
