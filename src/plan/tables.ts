@@ -70,7 +70,8 @@ export function planningDoc(): string {
   out.push('');
   out.push('## What is counted');
   out.push('');
-  out.push('Per GPU, by the categories the allocator counts (and metrics.jsonl `mem` reports):');
+  out.push('Per GPU, by the categories the allocator counts, each at its peak within a step (metrics.jsonl `mem` reports the same');
+  out.push('categories as held after the optimizer step, so its `buffers`, transient, is below the plan\'s):');
   out.push('');
   out.push('- **params, grads, master, optim**: per ZeRO unit (embedding, each block, head), padded to 32 x ranks');
   out.push('  elements, exactly as `src/zero/zero_engine.ts` allocates them (`src/model/memory_plan.ts`). On a GPU each');
