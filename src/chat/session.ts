@@ -53,6 +53,12 @@ export function loadFailureCause(log: readonly string[], err: Error): string {
   return last ? `${err.message} (${last})` : err.message;
 }
 
+/** The model sizes in a llama GGUF's metadata that must be positive. */
+const LLAMA_SIZES = [
+  'llama.context_length', 'llama.embedding_length', 'llama.block_count', 'llama.feed_forward_length',
+  'llama.attention.head_count', 'llama.attention.head_count_kv', 'llama.rope.dimension_count',
+] as const;
+
 /** A question the model cannot take (too long for its context): the session is unchanged. */
 export class ChatInputError extends Error {}
 
@@ -76,8 +82,18 @@ export class ChatSession {
   static async open(path: string, options: ChatOptions): Promise<ChatSession> {
     const info = checkGguf(path);
     const format = info.metadata.get('telechat.chat_format');
-    if (typeof format !== 'string' || !(TEMPLATES as readonly string[]).includes(format)) {
+    if (format === undefined) {
       throw new Error(`${path}: no telechat.chat_format in the GGUF metadata (not written by telechat-export); re-export it with telechat-export --format gguf`);
+    }
+    if (typeof format !== 'string' || !(TEMPLATES as readonly string[]).includes(format)) {
+      throw new Error(`${path}: telechat.chat_format ${JSON.stringify(format)} is not one of ${TEMPLATES.join(', ')}; re-export it with telechat-export --format gguf`);
+    }
+    // llama.cpp asserts (aborts the process) on a zero among these instead of refusing the file
+    for (const key of LLAMA_SIZES) {
+      const v = info.metadata.get(key);
+      if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 1)) {
+        throw new Error(`${path}: corrupt GGUF metadata: ${key} is ${JSON.stringify(v)}, not a positive whole number`);
+      }
     }
     // llama.cpp's log while loading is kept, not printed: the cause of a failure goes into the one
     // error sentence instead of raw "[node-llama-cpp] llama_model_load: ..." lines; later errors print as before

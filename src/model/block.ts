@@ -1,7 +1,8 @@
 // One transformer block, forward and backward, written out op by op (llm.c style):
 //   x2  = x  + drop(o(attention(rope(qkv(rmsnorm1(x))))))
 //   out = x2 + drop(down(silu(gate(rmsnorm2(x2))) * up(rmsnorm2(x2))))
-// The backward recomputes x2 (and the norm outputs) rather than keeping it per block.
+// The backward recomputes x2 (and the norm outputs) rather than keeping it per block; with gradient
+// checkpointing it reads the x2 the block's re-forward wrote into the shared set.
 // drop is the training-only residual dropout (model/dropout.ts); without it the adds are plain.
 // With LoRA (lora.ts) each adapted projection adds its low-rank branch to its output, and the
 // frozen base gets no gradients at all: g is null, so no dW GEMM runs (dX only).

@@ -296,7 +296,7 @@ export class TelechatModel {
     return dropout ? { attention: dropout.mask(layer, 'attention'), mlp: dropout.mask(layer, 'mlp') } : null;
   }
 
-  /** Embedding, every block, and ln_f (the head's LM projection runs in the loss pass). */
+  /** Embedding and every block (ln_f and the LM head run in the head's own pass). */
   private forwardBlocks(dev: DeviceBatch, hooks: ModelHooks, dropout: BatchDropout | null = null, lora: LoraRun | null = null): void {
     const T = dev.host.tokens;
     const ctx = this.context(dev);

@@ -128,7 +128,7 @@ export function linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor 
     accumulateDx);
 }
 
-/** LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u = scale x a^T (kept for backward), y[:, window] += u b^T. */
+/** LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u = scale x a^T, y[:, window] += u b^T (y null: u alone, the same values). */
 export function loraForward(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void {
   const s = loraForwardArgs(y, u, x, a, b, col0);
   addon.loraForward(y ? y.ptr : null, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);

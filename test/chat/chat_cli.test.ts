@@ -245,6 +245,29 @@ describe('telechat-chat bad input', () => {
     expect(r.stderr).toBe(`telechat-chat: ${unknown}: llama.cpp cannot load it: unknown model architecture: 'llamx'\n`);
   });
 
+  it('a zero model size in the metadata (which llama.cpp would abort on) and an unknown chat format: one error each', () => {
+    // a u32 value right after its key: [u64 key length][key][u32 type][value]
+    const withU32 = (key: string, value: number, name: string): string => {
+      const bytes = readFileSync(gguf);
+      const at = bytes.indexOf(`${key}\u0004`) + key.length; // the key, not a longer one it begins
+      expect(bytes.readUInt32LE(at)).toBe(4); // GGUF type u32
+      bytes.writeUInt32LE(value, at + 4);
+      const path = join(tmp.dir, name);
+      writeFileSync(path, bytes);
+      return path;
+    };
+    const heads = withU32('llama.attention.head_count', 0, 'heads0.gguf');
+    fails(chat([heads, '--prompt', 'hi']), heads, /: corrupt GGUF metadata: llama\.attention\.head_count is 0, not a positive whole number$/m);
+    const bytes = readFileSync(gguf);
+    const key = bytes.indexOf('telechat.chat_format');
+    const value = key + 'telechat.chat_format'.length + 4 + 8;
+    expect(bytes.subarray(value, value + 9).toString()).toBe('telechat2');
+    bytes.write('telechat9', value);
+    const format = join(tmp.dir, 'format.gguf');
+    writeFileSync(format, bytes);
+    fails(chat([format, '--prompt', 'hi']), format, /: telechat\.chat_format "telechat9" is not one of /);
+  });
+
   it("the cause is llama.cpp's \"error loading model\" line, else its last line beside node-llama-cpp's error", () => {
     const err = new Error('Failed to load model');
     const log = ["llama_model_load: error loading model: unknown model architecture: 'x'", 'llama_model_load_from_file_impl: failed to load model'];

@@ -201,6 +201,31 @@ describe('LoRA kernels at any thread count', () => {
   }
 });
 
+describe('loraForward without y: u alone', () => {
+  // the backward recomputes u this way (model/lora.ts), so it must be the forward's u bit for bit,
+  // on the tiles (multiples of 16), the library GEMMs and, in bf16, the widened fallback
+  const shapes: Shape[] = [{ T: 300, In: 32, R: 16, Out: 48, width: 112, col0: 32 }, { T: 37, In: 24, R: 5, Out: 13, width: 20, col0: 3 }];
+  for (const dt of [DType.F32, DType.BF16]) {
+    for (const env of [{}, { TELECHAT_CPU_LORA_TILES: 'gemm' }, { TELECHAT_CPU_LORA_TILES: 'gemm', TELECHAT_CPU_BF16_GEMM: 'fallback' }]) {
+      it(`${dtypeName(dt)} ${JSON.stringify(env)}: the same u as with y, and nothing else written`, () => {
+        withEnv(env, () => {
+          for (const s of shapes) {
+            const x = tensorOf(dt, [s.T, s.In], round(dt, values(s.T * s.In, 1))), a = tensorOf(dt, [s.R, s.In], round(dt, values(s.R * s.In, 2)));
+            const b = tensorOf(dt, [s.Out, s.R], round(dt, values(s.Out * s.R, 3)));
+            const y = tensorOf(dt, [s.T, s.width], round(dt, values(s.T * s.width, 4)));
+            const withY = arena.alloc(dt, [s.T, s.R]), alone = arena.alloc(dt, [s.T, s.R]);
+            K.loraForward(y, withY, x, a, b, s.col0, 2.5);
+            const xBefore = Buffer.from(x.toFloat32().buffer);
+            K.loraForward(null, alone, x, a, b, s.col0, 2.5);
+            expect(Buffer.from(alone.toFloat32().buffer).equals(Buffer.from(withY.toFloat32().buffer)), `u ${JSON.stringify(s)}`).toBe(true);
+            expect(Buffer.from(x.toFloat32().buffer).equals(xBefore)).toBe(true);
+          }
+        });
+      });
+    }
+  }
+});
+
 describe('LoRA tile path', () => {
   it('runs adapters on the tiles where the CPU has AVX-512 or AVX2 with FMA (bf16 on vdpbf16ps with AVX512-BF16, else widened); a bad TELECHAT_CPU_LORA_TILES is refused', () => {
     const flags = cpuFlags();
