@@ -47,7 +47,9 @@ async function main(): Promise<void> {
       // a forgotten --format gguf would give a directory that llama.cpp cannot open
       throw new Error(`${argv.output}: --output ends in .gguf, but --format hf (the default) writes an HF directory: add --format gguf for one llama.cpp file, or name the directory otherwise`);
     }
-    sweepKilledExports(argv.output);
+    // an export killed outright (SIGKILL, the OOM killer) left its hidden temporary, as large as
+    // the output: this host's dead ones are deleted
+    sweepKilledBeside(argv.output, 'telechat-export', 'an export');
     if (argv.format === 'gguf') {
       const res = await interruptible(exportGgufCliSteps({ checkpoint: argv.checkpoint, model: argv.model, output: argv.output, dtype: argv.dtype, overwrite: argv.overwrite }));
       process.stdout.write(`wrote ${argv.output}: ${res.tensors} tensors, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
@@ -111,14 +113,6 @@ function checkNotOverInputs(output: string, checkpoint: string | undefined, mode
   }
   const problem = outputOverlapProblem(output, reads);
   if (problem !== null) throw new Error(`${output}: ${problem}: write the export elsewhere`);
-}
-
-/**
- * An export killed outright (SIGKILL, the OOM killer) leaves its hidden temporary beside the
- * output, as large as the output: the next export to that output deletes this host's dead ones.
- */
-function sweepKilledExports(output: string): void {
-  sweepKilledBeside(output, 'telechat-export', 'an export');
 }
 
 /**

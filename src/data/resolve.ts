@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
+import { sweepKilledBeside } from '../checkpoint/temporaries.js';
 import { buildDataset, DataError } from './builder.js';
 import type { LossOn } from './encode.js';
 import type { FormatName } from './formats.js';
@@ -106,6 +107,8 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
   const dir = join(resolve(o.cacheDir), `dataset-${key}`);
   if (existsSync(join(dir, 'manifest.json'))) return { dir, manifest: readManifest(dir), built: false };
   if (o.openOnly !== undefined) throw new DataError(`${o.openOnly}: the build of ${o.data} is not in ${dir} (rank 0 stopped before making it, or undid it)`);
+  // a build of this key that was killed left its temporary beside the dir (as telechat-data's do)
+  sweepKilledBeside(dir, 'telechat-train', 'a build');
   const manifest = await buildDataset({
     input: o.data,
     tokenizerDir: o.tokenizerDir,

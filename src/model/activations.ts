@@ -40,7 +40,6 @@ export interface BlockActivations {
  */
 export interface Workspace {
   ln: Tensor; // [T, H] a norm's output, made where a projection reads it   -- MLP, attention phase
-  x2: Tensor; // [T, H] the forward's x2 where blocks keep none: dresid's buffer, idle in a forward
   x2Again: Tensor; // [T, H] x2 recomputed by the backward, beside ln       -- MLP phase
   rstd: Tensor; // [T] fp32 the recomputing norm's 1/rms (the saved one is used for its backward)
   h: Tensor; // [T, F] swiglu output (recomputed in backward)   -- MLP phase
@@ -160,14 +159,12 @@ export function allocActivations(spec: ModelSpec, dtype: DType, capacity: number
   }
   const layout = phaseLayout(spec, T, logitsChunk);
   const phases = a([layout.elements]);
-  const dresid = a([T, H]);
   const work: Workspace = {
     ln: phases.view(0, [T, H]),
-    x2: dresid,
     x2Again: phases.view(layout.mlp[1]!, [T, H]),
     rstd: f32([T]),
     h: phases.view(layout.mlp[0]!, [T, F]),
-    dresid,
+    dresid: a([T, H]),
     dh: phases.view(layout.mlp[0]!, [T, F]),
     phases,
     rstdf: f32([T]),

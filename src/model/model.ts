@@ -256,7 +256,8 @@ export class TelechatModel {
 
   private temps(T: number): BlockTemps {
     const w = this.acts.work;
-    return { ln: w.ln.rows(0, T), x2: w.x2.rows(0, T), x2Again: w.x2Again.rows(0, T), rstd: w.rstd.rows(0, T), h: w.h.rows(0, T), dh: w.dh.rows(0, T) };
+    // a forward's x2, where blocks keep none, goes into dresid, which no forward uses
+    return { ln: w.ln.rows(0, T), x2: w.dresid.rows(0, T), x2Again: w.x2Again.rows(0, T), rstd: w.rstd.rows(0, T), h: w.h.rows(0, T), dh: w.dh.rows(0, T) };
   }
 
   private blockActs(l: number, T: number) {

@@ -7,6 +7,7 @@
 // that fails (a full disk) is agreed on by all ranks at the next collective point, the partial
 // temp dir is removed and the error names the checkpoint, the latest valid one and the space a
 // save needs.
+import { isDeepStrictEqual } from 'node:util';
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CheckpointError } from '../checkpoint/hf.js';
@@ -100,7 +101,7 @@ export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrS
     const a: Record<string, unknown> = { ...was.scheduler.params };
     const b: Record<string, unknown> = { ...now.scheduler.params };
     for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])]) {
-      if (show(a[key]) !== show(b[key])) changes.push(`scheduler.params.${key} ${show(a[key])} -> ${show(b[key])}`);
+      if (!isDeepStrictEqual(a[key], b[key])) changes.push(`scheduler.params.${key} ${show(a[key])} -> ${show(b[key])}`);
     }
   }
   if (changes.length === 0) return null;

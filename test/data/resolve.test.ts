@@ -1,10 +1,12 @@
 // --data resolution for the trainer: a dataset dir is checked and used; raw jsonl is built
 // once into the cache and found again; a changed input or option builds anew.
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { temporaryHost } from '../../src/checkpoint/temporaries.js';
 import { resolveDataset } from '../../src/data/resolve.js';
 
 const work = mkdtempSync(join(tmpdir(), 'resolve-'));
@@ -32,6 +34,21 @@ describe('resolveDataset', () => {
       expect(d).toMatchObject({ dir: a.dir, built: false });
       expect(d.manifest.max_seq_len).toBe(256);
     }
+  });
+
+  it("a build that was killed left its temporary beside the dataset: the next build deletes it", async () => {
+    const input = join(work, 'killed.jsonl');
+    writeFileSync(input, readFileSync('data/sample-conversations.jsonl', 'utf8').split('\n').slice(0, 5).join('\n') + '\n');
+    const base = { data: input, tokenizerDir: TOK, template: 'telechat2' as const, maxSeqLen: 256, cacheDir: join(work, 'killed-cache') };
+    const first = await resolveDataset(base);
+    rmSync(first.dir, { recursive: true });
+    const deadPid = spawnSync('true').pid!; // exited
+    const left = join(dirname(first.dir), `.${basename(first.dir)}.tmp-${temporaryHost()}-${deadPid}`);
+    mkdirSync(left);
+    writeFileSync(join(left, 'shard-00000.arrow'), 'partial');
+    const again = await resolveDataset(base);
+    expect(again).toMatchObject({ dir: first.dir, built: true });
+    expect(existsSync(left)).toBe(false);
   });
 
   it('the registered added tokens are part of the tokenizer identity: cache key, manifest, prebuilt check', async () => {
