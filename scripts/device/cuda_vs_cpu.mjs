@@ -26,7 +26,7 @@ const outPath = process.argv[2] ?? '/dev/stdout';
 const standin = process.argv.includes('--standin');
 if (standin) useCudaFunctions(hostCudaFunctions());
 const c = cudaAddon();
-if (!standin) selectCudaDevice();
+if (!standin) selectCudaDevice(0); // one process: the first visible GPU
 const gpu = standin ? cudaBackendOver(c) : createCudaBackend();
 let failures = 0;
 

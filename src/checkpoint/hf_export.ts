@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
 import type { ParamViews } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
+import { firstF16Overflow } from '../native/half.js';
 import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
 import { registerTemporary, releaseTemporary } from './interrupt.js';
 import { temporaryBeside } from './temporaries.js';
@@ -152,7 +153,12 @@ export class HfExportWriter {
     if (!t || t.kind !== 'param' || t.name !== name) throw new CheckpointError(`HF export to ${this.outDir}: expected tensor ${this.nextName ?? '(none: all written)'} next, got ${name}`);
     const n = t.shape.reduce((a, d) => a * d, 1);
     if (values.length !== n) throw new CheckpointError(`HF export: tensor ${name} has ${values.length} values, expected ${n} for shape [${t.shape}]`);
-    this.put(t, float32ToBytes(values, t.dtype));
+    const bytes = float32ToBytes(values, t.dtype);
+    if (t.dtype === 'F16') {
+      const i = firstF16Overflow(values, new Uint16Array(bytes.buffer, bytes.byteOffset, values.length));
+      if (i >= 0) throw new CheckpointError(`HF export: tensor ${name} holds ${values[i]} (element ${i}), beyond fp16's largest finite value (65504): fp16 would store it as inf; export at --dtype bf16 or fp32`);
+    }
+    this.put(t, bytes);
   }
 
   /**

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     .option('max-seq-len', { type: 'string', describe: 'training.max_seq_len (an integer): the length RoPE is set up for (default: the dataset\'s max_seq_len; at least it); raw --data is built to data.max_seq_len, else this' })
     .option('resume', { type: 'string', describe: 'auto (latest checkpoint in --output-dir) or a checkpoint dir' })
     .option('overwrite', { type: 'boolean', default: false, describe: 'replace an earlier run in --output-dir (it is set aside, and put back if the new run fails to start)' })
-    .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], default: 'auto', describe: 'compute device: auto = the GPU (LOCAL_RANK) when the build has CUDA, one is visible and training is bf16/fp16, else the CPU' })
+    .option('device', { type: 'string', choices: ['cpu', 'cuda', 'auto'], default: 'auto', describe: 'compute device: auto = the GPU of the local rank when the build has CUDA, one is visible and training is bf16/fp16, else the CPU' })
     .option('set', { type: 'string', array: true, default: [] as string[], describe: 'override a config key: --set dotted.key=JSON (repeatable)' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'resolve and validate config, model and data, print the plan, exit' })
     .option('verbose', { type: 'boolean', default: false, describe: 'stack traces on errors' })

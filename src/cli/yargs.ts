@@ -105,9 +105,12 @@ function booleanValue(args: readonly string[], key: string, aliases: readonly st
   return null;
 }
 
+/** A number as typed in decimal: 8, -1, .5, 2.5e-3 (not 0x10, Infinity or 1_000). */
+const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
 /**
  * One sentence naming the first option whose parsed value does not stand for what was typed, or
- * null: a number option that is not a number, an option given twice that takes one value, an
+ * null: a number option that is not a (decimal, finite) number, an option given twice that takes one value, an
  * option given without a value (array options too), a switch given a value other than true or
  * false. Counts take what they are given.
  */
@@ -128,8 +131,11 @@ function argvProblem(argv: Record<string, unknown>, options: DeclaredOptions, ar
     // (yargs makes an array of some repeats and keeps the last of others: count what was typed)
     if (typed.length > 1 || Array.isArray(value)) return `${flag(key)} is given more than once`;
     if (raw === '' || value === undefined || value === true || value === '') return `${flag(key)} needs a value`;
-    if (options.number.includes(key) && (typeof value !== 'number' || Number.isNaN(value))) {
-      return `${flag(key)} expects a number, got ${JSON.stringify(raw)}`;
+    if (options.number.includes(key)) {
+      if (typeof value !== 'number' || Number.isNaN(value)) return `${flag(key)} expects a number, got ${JSON.stringify(raw)}`;
+      // yargs' Number() also reads 0x10, 0b1, 0o7 and overflows 1e400 to Infinity
+      if (!DECIMAL.test(raw)) return `${flag(key)} expects a decimal number, got ${JSON.stringify(raw)}`;
+      if (!Number.isFinite(value)) return `${flag(key)} expects a finite number, got ${JSON.stringify(raw)}`;
     }
   }
   return null;

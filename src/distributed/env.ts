@@ -1,7 +1,8 @@
 // Rank discovery: who am I in the job? Ranks started by telechat-launch or torchrun read
 // RANK/WORLD_SIZE/...; direct Slurm (srun) and Open MPI (mpirun) launches are recognised
 // from their own variables. A single process with none of these is rank 0 of 1; one with only
-// half of RANK/WORLD_SIZE that asks for more than one rank is refused.
+// half of RANK/WORLD_SIZE that asks for more than one rank is refused, as is a LOCAL_RANK or
+// LOCAL_WORLD_SIZE without them that is not the single process's 0 or 1.
 export interface RankInfo {
   rank: number;
   worldSize: number;
@@ -93,6 +94,13 @@ export function discoverRank(env: NodeJS.ProcessEnv = process.env): RankInfo {
   }
   if (env.RANK !== undefined && intVar(env, 'RANK', 0) > 0) {
     throw new Error(`environment variable RANK is ${env.RANK} but WORLD_SIZE is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)`);
+  }
+  // LOCAL_RANK / LOCAL_WORLD_SIZE place a rank among its node's ranks; alone they would be ignored
+  // (a single process is local rank 0 of 1, on the first visible GPU)
+  for (const [name, single] of [['LOCAL_RANK', 0], ['LOCAL_WORLD_SIZE', 1]] as const) {
+    if (env[name] !== undefined && intVar(env, name, single) !== single) {
+      throw new Error(`environment variable ${name} is ${env[name]} but RANK and WORLD_SIZE are not set: a launch of several ranks sets all of them on every rank (or start ranks with telechat-launch); a single process runs as local rank 0 of 1 (pick its GPU with CUDA_VISIBLE_DEVICES)`);
+    }
   }
   return { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, masterAddr: '127.0.0.1', masterPort: portVar(env),
     secret: env.TELECHAT_RUN_SECRET ?? '', source: 'single' };

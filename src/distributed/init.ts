@@ -18,7 +18,8 @@ export interface DistOptions {
   env?: NodeJS.ProcessEnv;
   /**
    * Where the collectives' buffers live: 'cpu' (default) gives a Gloo world, 'cuda' selects the
-   * GPU LOCAL_RANK (selectCudaDevice) and gives an NCCL world, also for a single process.
+   * GPU of the rank's local rank (selectCudaDevice: LOCAL_RANK, SLURM_LOCALID or
+   * OMPI_COMM_WORLD_LOCAL_RANK) and gives an NCCL world, also for a single process.
    */
   device?: DistDevice;
   /** Per-collective timeout (env TELECHAT_COMM_TIMEOUT_S overrides the default). */
@@ -53,7 +54,7 @@ export function initDistributed(opts: DistOptions = {}): ProcessGroup {
   const device = opts.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw new Error(`initDistributed: device must be 'cpu' or 'cuda', got ${JSON.stringify(device)}`);
   // NCCL binds a communicator to the current device, so it is chosen before anything else.
-  if (device === 'cuda') selectCudaDevice(env);
+  if (device === 'cuda') selectCudaDevice(info.localRank);
   if (info.worldSize === 1) {
     // A single process needs no store: NCCL creates its unique id locally.
     const world = device === 'cuda' ? new NcclCommunicator(null, 'world', 0, 1, timeoutMs, setupMs)

@@ -5,17 +5,20 @@
 //   Q8_0: d = max|x| / 127, q = round(x / d) in [-127, 127] (int8).
 //   Q4_0: m = the value of largest magnitude (with its sign), d = m / -8,
 //         q = min(15, trunc(x / d + 8.5)) in [0, 15]; byte j holds q[j] | q[j + 16] << 4.
-import { float32ToBf16, float32ToF16 } from '../native/half.js';
+import { firstF16Overflow, float32ToBf16, float32ToF16 } from '../native/half.js';
 import { GgmlType } from './format.js';
 
 const f16Scale = new Float32Array(1);
 
-function fp16Bits(v: number): number {
-  f16Scale[0] = v;
-  return float32ToF16(f16Scale)[0]!;
+/** A block's scale as fp16 bits; one beyond fp16's range (a block whose largest |x| is millions) is refused. */
+function fp16ScaleBits(d: number, name: string, block: number): number {
+  f16Scale[0] = d;
+  const bits = float32ToF16(f16Scale);
+  if (firstF16Overflow(f16Scale, bits) >= 0) throw new Error(`GGUF export: tensor ${name}, block ${block}: its scale ${d} is beyond fp16's largest finite value (65504), so the block cannot be quantized; export at --dtype bf16 or fp32`);
+  return bits[0]!;
 }
 
-function quantizeQ8_0(x: Float32Array): Uint8Array {
+function quantizeQ8_0(x: Float32Array, name: string): Uint8Array {
   const nb = x.length / 32;
   const out = new Uint8Array(nb * 34);
   const view = new DataView(out.buffer);
@@ -24,7 +27,7 @@ function quantizeQ8_0(x: Float32Array): Uint8Array {
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]!));
     const d = Math.fround(amax / 127);
     const id = d ? Math.fround(1 / d) : 0;
-    view.setUint16(b * 34, fp16Bits(d), true);
+    view.setUint16(b * 34, fp16ScaleBits(d, name, b), true);
     for (let j = 0; j < 32; j++) {
       // C's roundf: halves away from zero
       const v = Math.fround(x[b * 32 + j]! * id);
@@ -34,7 +37,7 @@ function quantizeQ8_0(x: Float32Array): Uint8Array {
   return out;
 }
 
-function quantizeQ4_0(x: Float32Array): Uint8Array {
+function quantizeQ4_0(x: Float32Array, name: string): Uint8Array {
   const nb = x.length / 32;
   const out = new Uint8Array(nb * 18);
   const view = new DataView(out.buffer);
@@ -50,7 +53,7 @@ function quantizeQ4_0(x: Float32Array): Uint8Array {
     }
     const d = Math.fround(max / -8);
     const id = d ? Math.fround(1 / d) : 0;
-    view.setUint16(b * 18, fp16Bits(d), true);
+    view.setUint16(b * 18, fp16ScaleBits(d, name, b), true);
     for (let j = 0; j < 16; j++) {
       const x0 = Math.fround(x[b * 32 + j]! * id);
       const x1 = Math.fround(x[b * 32 + 16 + j]! * id);
@@ -62,13 +65,19 @@ function quantizeQ4_0(x: Float32Array): Uint8Array {
   return out;
 }
 
-/** Bytes of `values` (row-major, rows a multiple of 32 long for the block types) as `type`. */
-export function encodeTensor(values: Float32Array, type: GgmlType): Uint8Array {
+/**
+ * Bytes of tensor `name`'s `values` (row-major, rows a multiple of 32 long for the block types) as
+ * `type`. A finite value that fp16 would store as inf (|x| >= 65520), or a block scale beyond
+ * fp16's range, is an error naming the tensor: llama.cpp would compute with inf.
+ */
+export function encodeTensor(name: string, values: Float32Array, type: GgmlType): Uint8Array {
   switch (type) {
     case GgmlType.F32:
       return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
     case GgmlType.F16: {
       const h = float32ToF16(values);
+      const i = firstF16Overflow(values, h);
+      if (i >= 0) throw new Error(`GGUF export: tensor ${name} holds ${values[i]} (element ${i}), beyond fp16's largest finite value (65504): fp16 would store it as inf; export at --dtype bf16 or fp32`);
       return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
     }
     case GgmlType.BF16: {
@@ -76,8 +85,8 @@ export function encodeTensor(values: Float32Array, type: GgmlType): Uint8Array {
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     }
     case GgmlType.Q8_0:
-      return quantizeQ8_0(values);
+      return quantizeQ8_0(values, name);
     case GgmlType.Q4_0:
-      return quantizeQ4_0(values);
+      return quantizeQ4_0(values, name);
   }
 }

@@ -218,7 +218,7 @@ export function* exportGgufSteps(source: CanonicalSource, outPath: string, dtype
   const writer = new GgufStreamWriter(outPath, ggufMetadata(spec, source.hfDir, dtype, name, options.warn, trained), plan, options.overwrite ?? false);
   try {
     for (const t of plan) {
-      writer.write(t.name, encodeTensor(t.values(memo), t.type));
+      writer.write(t.name, encodeTensor(t.name, t.values(memo), t.type));
       yield;
     }
     const bytes = writer.bytesWritten;

@@ -231,14 +231,17 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
   };
 }
 
-/** Picks the GPU of this process: LOCAL_RANK (0 when unset); one more rank than GPUs is an error. */
-export function selectCudaDevice(env: NodeJS.ProcessEnv = process.env): number {
+/**
+ * Makes GPU `localRank` current: the process's rank among its node's ranks, as discoverRank
+ * (distributed/env.ts) reads it from LOCAL_RANK, SLURM_LOCALID or OMPI_COMM_WORLD_LOCAL_RANK.
+ * One more rank than GPUs is an error.
+ */
+export function selectCudaDevice(localRank: number): number {
   const c = cudaAddon();
   const n = addon.buildInfo().cudaDevices;
   if (n < 1) throw new Error('selectCudaDevice: no GPU is visible');
-  const localRank = env.LOCAL_RANK === undefined ? 0 : Number(env.LOCAL_RANK);
-  if (!Number.isInteger(localRank) || localRank < 0) throw new Error(`selectCudaDevice: LOCAL_RANK must be a non-negative integer, got ${env.LOCAL_RANK}`);
-  if (localRank >= n) throw new Error(`selectCudaDevice: LOCAL_RANK ${localRank} but only ${n} GPU(s) are visible`);
+  if (!Number.isInteger(localRank) || localRank < 0) throw new Error(`selectCudaDevice: the local rank must be a non-negative integer, got ${localRank}`);
+  if (localRank >= n) throw new Error(`selectCudaDevice: local rank ${localRank} but only ${n} GPU(s) are visible`);
   c.cudaSetDevice(localRank);
   return localRank;
 }

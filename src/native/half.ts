@@ -47,6 +47,17 @@ export function f16ToFloat32(raw: Uint16Array): Float32Array {
   return out;
 }
 
+/**
+ * Index of the first finite value that float32ToF16 turned into +-inf (|x| >= 65520: beyond fp16's
+ * largest finite value, 65504), or -1: what an fp16 export checks before it writes `half`.
+ */
+export function firstF16Overflow(values: Float32Array, half: Uint16Array): number {
+  for (let i = 0; i < half.length; i++) {
+    if ((half[i]! & 0x7fff) === 0x7c00 && Number.isFinite(values[i]!)) return i;
+  }
+  return -1;
+}
+
 /** Round-to-nearest-even; |x| >= 65520 becomes +-inf; NaN becomes a quiet NaN. */
 export function float32ToF16(values: Float32Array): Uint16Array {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);

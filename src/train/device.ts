@@ -1,6 +1,7 @@
 // Which device a run computes on (--device cpu | cuda | auto) and the backend for it. CUDA
 // runs need a build with nvcc, a visible GPU, and 16-bit training: our FlashAttention-2
 // kernels are bf16/fp16 only. "auto" picks the GPU when all three hold, else the CPU.
+import { discoverRank } from '../distributed/env.js';
 import { addon, cudaAddon } from '../native/addon.js';
 import type { Backend } from '../native/backend.js';
 import { cpuBackend } from '../native/cpu_backend.js';
@@ -39,10 +40,10 @@ export function resolveDevice(flag: DeviceFlag, precision: DTypeName, info: Cuda
   return { device: 'cpu', note: null };
 }
 
-/** The backend of `device`; for cuda, LOCAL_RANK selects the GPU first. */
+/** The backend of `device`; for cuda, the rank's local rank (discoverRank) selects the GPU first. */
 export function backendFor(device: Device, env: NodeJS.ProcessEnv = process.env): Backend {
   if (device === 'cpu') return cpuBackend;
-  selectCudaDevice(env);
+  selectCudaDevice(discoverRank(env).localRank);
   return createCudaBackend();
 }
 

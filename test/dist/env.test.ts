@@ -36,13 +36,19 @@ describe('discoverRank', () => {
       .toBe('launcher');
   });
 
-  it('refuses half a torchrun environment that asks for several ranks (each process would train alone); WORLD_SIZE 1 or RANK 0 alone is one process', () => {
+  it('refuses half a torchrun environment that asks for several ranks (each process would train alone); WORLD_SIZE 1 or RANK 0 alone is one process; so are LOCAL_RANK 0 and LOCAL_WORLD_SIZE 1 alone, other values refused', () => {
     expect(() => discoverRank({ WORLD_SIZE: '2', TELECHAT_RUN_SECRET: 's' })).toThrow(
       'environment variable WORLD_SIZE is 2 but RANK is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)');
     expect(() => discoverRank({ RANK: '1', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29500' })).toThrow(
       'environment variable RANK is 1 but WORLD_SIZE is not set: a launch of several ranks sets both on every rank (or start ranks with telechat-launch)');
     expect(discoverRank({ WORLD_SIZE: '1' })).toMatchObject({ rank: 0, worldSize: 1, source: 'single' });
     expect(discoverRank({ RANK: '0' })).toMatchObject({ rank: 0, worldSize: 1, source: 'single' });
+    // LOCAL_RANK / LOCAL_WORLD_SIZE alone: refused unless they say what a single process is
+    expect(() => discoverRank({ LOCAL_RANK: '3' })).toThrow(
+      'environment variable LOCAL_RANK is 3 but RANK and WORLD_SIZE are not set: a launch of several ranks sets all of them on every rank (or start ranks with telechat-launch); a single process runs as local rank 0 of 1 (pick its GPU with CUDA_VISIBLE_DEVICES)');
+    expect(() => discoverRank({ LOCAL_WORLD_SIZE: '8' })).toThrow('environment variable LOCAL_WORLD_SIZE is 8 but RANK and WORLD_SIZE are not set');
+    expect(() => discoverRank({ LOCAL_RANK: 'x' })).toThrow('environment variable LOCAL_RANK must be an integer, got "x"');
+    expect(discoverRank({ LOCAL_RANK: '0', LOCAL_WORLD_SIZE: '1' })).toMatchObject({ rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, source: 'single' });
     // under srun / mpirun their own variables name the job; a stray WORLD_SIZE does not stop it
     expect(discoverRank({ WORLD_SIZE: '4', SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_JOB_NODELIST: 'x', TELECHAT_RUN_SECRET: 's' }).source).toBe('slurm');
   });

@@ -47,6 +47,11 @@ const CASES: [string, string[], string][] = [
   ['chat', ['m.gguf', '--max-tokens', 'abc'], '--max-tokens expects a number, got "abc"'],
   ['chat', ['m.gguf', '--seed', '1.5'], '--seed must be an integer from 0 to 4294967295, got "1.5"'],
   ['plan', ['--model', 'x', '--gpus', 'abc'], '--gpus expects a number, got "abc"'],
+  // yargs reads hex, binary and octal and overflows to Infinity: refused as typed
+  ['plan', ['--model', 'x', '--gpus', '0x10'], '--gpus expects a decimal number, got "0x10"'],
+  ['plan', ['--model', 'x', '--gpus=1e400'], '--gpus expects a finite number, got "1e400"'],
+  ['launch', ['--nnodes', '0b11', '--', 'true'], '--nnodes expects a decimal number, got "0b11"'],
+  ['chat', ['m.gguf', '--temperature', 'Infinity'], '--temperature expects a decimal number, got "Infinity"'],
   ['plan', ['--model', 'x', '--gpus', '8', '--zero'], '--zero needs a value'],
   // a one-value option given twice, or without its value
   ['train', ['--config', 'a.json', '--config', 'b.json'], '--config is given more than once'],

@@ -3,7 +3,7 @@
 // bytes, at --dtype bf16 the rounded values; config, generation config and tokenizer carried;
 // the result loads back through our HF reader. An existing output names --overwrite; --model
 // beside a full (non-LoRA) --checkpoint stays refused.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32ToBytes } from '../../src/checkpoint/dtypes.js';
@@ -179,5 +179,46 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
       expect(existsSync(out)).toBe(false);
     }
     expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('a weight beyond fp16\'s range: fp16 (HF, GGUF) and a q8_0 block scale refused naming the tensor, nothing written; bf16 exports it', async () => {
+    // one fp32 weight of mlp.down_proj in layer 0 set to 70000 (fp16's largest finite value is 65504)
+    // or 1e7 (a q8_0 block scale of 1e7 / 127, beyond fp16 too)
+    const poked = (name: string, value: number): string => {
+      const dir = join(tmp.dir, `poked-${value}`);
+      cpSync(src, dir, { recursive: true });
+      const file = join(dir, 'model.safetensors');
+      const bytes = readFileSync(file);
+      const headerLen = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+      const entry = header[name]!;
+      expect(entry.dtype).toBe('F32');
+      bytes.writeFloatLE(value, 8 + headerLen + entry.data_offsets[0] + 4 * 5);
+      writeFileSync(file, bytes);
+      return dir;
+    };
+    const name = 'transformer.h.0.mlp.down_proj.weight';
+    const big = poked(name, 70000);
+    const cases: Array<[string[], string, RegExp]> = [
+      [['--dtype', 'fp16'], join(tmp.dir, 'big-hf'), new RegExp(`^telechat-export: HF export: tensor ${name.replace(/\./g, '\\.')} holds 70000 \\(element 5\\), beyond fp16's largest finite value \\(65504\\)`)],
+      [['--format', 'gguf', '--dtype', 'fp16'], join(tmp.dir, 'big.gguf'), /^telechat-export: GGUF export: tensor blk\.0\.ffn_down\.weight holds 70000 \(element \d+\), beyond fp16's largest finite value/],
+    ];
+    for (const [args, out, message] of cases) {
+      const r = await exportCli(['--model', big, '--output', out, ...args]);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(existsSync(out)).toBe(false);
+    }
+    const huge = poked(name, 1e7);
+    const q8 = join(tmp.dir, 'huge-q8.gguf');
+    const r = await exportCli(['--model', huge, '--output', q8, '--format', 'gguf', '--dtype', 'q8_0']);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^telechat-export: GGUF export: tensor blk\.0\.ffn_down\.weight, block \d+: its scale 78740\.\d+ is beyond fp16's largest finite value \(65504\), so the block cannot be quantized/);
+    expect(existsSync(q8)).toBe(false);
+    expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // the remedy the message names works: bf16 holds 70000 (as 70144, its nearest bf16)
+    const ok = await exportCli(['--model', big, '--output', join(tmp.dir, 'big-bf16'), '--dtype', 'bf16']);
+    expect(ok.status, ok.stderr).toBe(0);
   });
 });
