@@ -158,7 +158,13 @@ export function resolveConfig(
   const ratioWarmup = (path: string, ratio: number): number => (ratio > 0 && !deferred ? Math.ceil(needTotal(path) * ratio) : 0);
 
   const optimizer = resolveOptimizer(cfg['optimizer'] as JsonObject | undefined, hf, warnings, origin, fail);
-  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params, hf, needTotal, ratioWarmup, fail, warnings, origin);
+  // a schedule total the config leaves to the run length ("auto", or null for HF's) follows it
+  let totalFollowsRunLength = false;
+  const runLengthTotal = (path: string): number => {
+    totalFollowsRunLength = true;
+    return needTotal(path);
+  };
+  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params, hf, needTotal, runLengthTotal, ratioWarmup, fail, warnings, origin);
   const zero = resolveZero(cfg['zero_optimization'] as JsonObject, ctx.hiddenSize, fail, warnings, origin);
 
   const ignored: Record<string, unknown> = {};
@@ -217,7 +223,7 @@ export function resolveConfig(
     data,
     training,
     lora: resolveLora(cfg['lora'] as JsonObject | undefined, fail),
-    run: { world_size: worldSize, precision, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps },
+    run: { world_size: worldSize, precision, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps, total_follows_run_length: totalFollowsRunLength },
   };
   // Every field above is either validated against schema.ts or computed here; the cast only
   // forgets the Json-ness. test/unit/config.test.ts checks no "auto" survives.
@@ -337,6 +343,7 @@ function resolveScheduler(
   opt: AdamParams,
   hf: HfArgs,
   needTotal: (path: string) => number,
+  runLengthTotal: (path: string) => number,
   ratioWarmup: (path: string, ratio: number) => number,
   fail: Fail,
   warnings: Warnings,
@@ -362,7 +369,7 @@ function resolveScheduler(
         last_batch_iteration: p['last_batch_iteration'] as number,
       };
       if (type === 'WarmupLR') return { type, params };
-      const total = totalOf(p, 'total_num_steps', type, needTotal, fail);
+      const total = totalOf(p, 'total_num_steps', type, runLengthTotal, fail);
       if (total < Math.max(2, params.warmup_num_steps)) {
         warnings.push(`${origin(at('total_num_steps'))}: "${at('total_num_steps')}" ${total} is less than warmup_num_steps ${params.warmup_num_steps}`);
       }
@@ -370,7 +377,7 @@ function resolveScheduler(
     }
     case 'WarmupCosineLR': {
       const warmup = p['warmup_num_steps'] === 'auto' ? hfWarmup('warmup_num_steps') : (p['warmup_num_steps'] as number);
-      const total = totalOf(p, 'total_num_steps', type, needTotal, fail);
+      const total = totalOf(p, 'total_num_steps', type, runLengthTotal, fail);
       // DeepSpeed divides by (total - max(2, warmup)) after warmup: zero or negative is meaningless.
       if (total <= Math.max(2, warmup)) {
         fail(at('total_num_steps'), `"${at('total_num_steps')}" (${total}) must exceed the warmup steps (max(2, ${warmup}) = ${Math.max(2, warmup)}) for WarmupCosineLR`);
@@ -508,7 +515,7 @@ function resolveScheduler(
       else warmup = ratioWarmup(at('warmup_ratio'), ratio);
       if (type === 'constant') return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup } };
       const t = p['total_num_steps'] as number | 'auto' | null;
-      const total = t === null || t === 'auto' ? needTotal(at('total_num_steps')) : t;
+      const total = t === null || t === 'auto' ? runLengthTotal(at('total_num_steps')) : t;
       if (warmup > total) fail(at('warmup_num_steps'), `warmup steps (${warmup}) exceed "${at('total_num_steps')}" (${total})`);
       if (type === 'linear') return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup, total_num_steps: total } };
       return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup, total_num_steps: total, num_cycles: p['num_cycles'] as number } };
@@ -516,9 +523,9 @@ function resolveScheduler(
   }
 }
 
-function totalOf(p: JsonObject, key: string, type: string, needTotal: (path: string) => number, fail: Fail): number {
+function totalOf(p: JsonObject, key: string, type: string, runLengthTotal: (path: string) => number, fail: Fail): number {
   const v = p[key] as number | 'auto' | null;
-  if (v === 'auto') return needTotal(`scheduler.params.${key}`);
+  if (v === 'auto') return runLengthTotal(`scheduler.params.${key}`);
   if (v === null) return fail(`scheduler.params.${key}`, `scheduler ${type} needs "scheduler.params.${key}" (a number, or "auto" for the run length)`);
   return v;
 }

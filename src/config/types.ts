@@ -318,6 +318,8 @@ export interface RunInfo {
   steps_per_epoch: number | null;
   /** Optimizer steps of the whole run; null when neither max_steps nor the dataset size is known. */
   total_steps: number | null;
+  /** The scheduler's total_num_steps is the run length ("auto", or HF's null), not a number the config gives. */
+  total_follows_run_length: boolean;
 }
 
 /** DeepSpeed's `tensorboard` / `csv_monitor` blocks (rank 0 writes under output_path/job_name). */

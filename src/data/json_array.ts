@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
+import { shellQuote } from '../distributed/launcher.js';
 import { bomLength, NEWLINE, type RawLine } from './jsonl.js';
 
 const SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
@@ -98,7 +99,7 @@ export async function* readArrayRecords(path: string, onBytes?: (bytes: number) 
   const size = statSync(path).size;
   if (size > MAX_ARRAY_BYTES) {
     throw new Error(`${display}: a JSON array of ${size} bytes, more than the 2 GiB one read can hold; convert it to jsonl, which is streamed: ` +
-      `jq -c '.[]' ${display} > ${display.replace(/\.json$/, '')}.jsonl`);
+      `jq -c '.[]' ${shellQuote(display)} > ${shellQuote(`${display.replace(/\.json$/, '')}.jsonl`)}`);
   }
   const bytes = await readFile(path);
   for (const element of arrayElements(bytes, display)) {

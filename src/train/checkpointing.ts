@@ -82,7 +82,7 @@ export interface LrSchedule {
  * scheduler setting changed, or the run length that a total_num_steps not given stands for): one
  * warning naming each change, since the steps from here on are then not those of one run.
  */
-export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule, runSteps: number | null): string | null {
+export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule, totalFollowsRunLength: boolean): string | null {
   const was = state.lr_schedule;
   if (was === undefined) return null;
   const changes: string[] = [];
@@ -106,8 +106,7 @@ export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrS
   }
   if (changes.length === 0) return null;
   // a total that follows the run length (none given) changed with it
-  const total: unknown = 'total_num_steps' in now.scheduler.params ? now.scheduler.params.total_num_steps : undefined;
-  const length = runSteps !== null && total === runSteps && changes.some((c) => c.startsWith('scheduler.params.total_num_steps'))
+  const length = totalFollowsRunLength && changes.some((c) => c.startsWith('scheduler.params.total_num_steps '))
     ? ' (a total the config does not give is the run length, which --max-steps or the epochs set: give scheduler.params.total_num_steps to keep one schedule across resumes)'
     : '';
   return `--resume ${dir}: the learning-rate schedule is not the one its ${state.step} step(s) followed: ${changes.join(', ')}; steps ${state.step + 1} on follow the new one${length}`;

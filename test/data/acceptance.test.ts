@@ -2,7 +2,7 @@
 // through the command line (node dist/cli/data.js) as docs/data.md describes it: every bad input
 // is one error naming FILE:LINE (or the file), a non-zero exit and no output dir.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -180,6 +180,21 @@ describe('a .json --input that is not a mixing file is read as what it is, or sa
       expect(b.stderr.trim().split('\n')).toHaveLength(1);
       expect(existsSync(join(dir, 'ds-broken'))).toBe(false);
     }
+  });
+
+  it('a JSON array past the 2 GiB one read can hold: refused with the jq command that converts it, paths shell-quoted', () => {
+    const dir = join(work, 'json-huge');
+    mkdirSync(dir, { recursive: true });
+    // a sparse file: "[" and then 2 GiB of holes, which take no disk
+    const name = "it's big.json";
+    writeFileSync(join(dir, name), '[');
+    truncateSync(join(dir, name), 2 ** 31);
+    const r = cli(['build', '--input', name, '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds', '--max-seq-len', '64'], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`telechat-data: ${name}: a JSON array of ${2 ** 31} bytes, more than the 2 GiB one read can hold; convert it to jsonl, which is streamed: ` +
+      `jq -c '.[]' 'it'\\''s big.json' > 'it'\\''s big.jsonl'\n`);
+    expect(existsSync(join(dir, 'ds'))).toBe(false);
+    rmSync(join(dir, name));
   });
 
   it('a real mixing file still builds', () => {
