@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { checkpointLayout, type CheckpointLayout } from '../model/layouts/index.js';
 import type { ParamViews } from '../model/params.js';
 import type { ModelSpec } from '../model/spec.js';
-import { firstF16Overflow } from '../native/half.js';
+import { f16OverflowMessage, firstF16Overflow } from '../native/half.js';
 import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
 import { registerTemporary, releaseTemporary } from './interrupt.js';
 import { temporaryBeside } from './temporaries.js';
@@ -156,7 +156,7 @@ export class HfExportWriter {
     const bytes = float32ToBytes(values, t.dtype);
     if (t.dtype === 'F16') {
       const i = firstF16Overflow(values, new Uint16Array(bytes.buffer, bytes.byteOffset, values.length));
-      if (i >= 0) throw new CheckpointError(`HF export: tensor ${name} holds ${values[i]} (element ${i}), beyond fp16's largest finite value (65504): fp16 would store it as inf; export at --dtype bf16 or fp32`);
+      if (i >= 0) throw new CheckpointError(`HF export: ${f16OverflowMessage(name, values[i]!, i)}`);
     }
     this.put(t, bytes);
   }

@@ -18,6 +18,8 @@ import { basename } from 'node:path';
 import { createRequire } from 'node:module';
 import type yargsEsm from 'yargs';
 
+import { DECIMAL_TEXT } from '../config/overrides.js';
+
 const require = createRequire(import.meta.url);
 const base = require('yargs') as typeof yargsEsm;
 
@@ -105,9 +107,6 @@ function booleanValue(args: readonly string[], key: string, aliases: readonly st
   return null;
 }
 
-/** A number as typed in decimal: 8, -1, .5, 2.5e-3 (not 0x10, Infinity or 1_000). */
-const DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
-
 /**
  * One sentence naming the first option whose parsed value does not stand for what was typed, or
  * null: a number option that is not a (decimal, finite) number, an option given twice that takes one value, an
@@ -134,8 +133,10 @@ function argvProblem(argv: Record<string, unknown>, options: DeclaredOptions, ar
     if (options.number.includes(key)) {
       if (typeof value !== 'number' || Number.isNaN(value)) return `${flag(key)} expects a number, got ${JSON.stringify(raw)}`;
       // yargs' Number() also reads 0x10, 0b1, 0o7 and overflows 1e400 to Infinity
-      if (!DECIMAL.test(raw)) return `${flag(key)} expects a decimal number, got ${JSON.stringify(raw)}`;
+      if (!DECIMAL_TEXT.test(raw)) return `${flag(key)} expects a decimal number, got ${JSON.stringify(raw)}`;
       if (!Number.isFinite(value)) return `${flag(key)} expects a finite number, got ${JSON.stringify(raw)}`;
+      // 1e-400 reads as 0: a value the user did not give
+      if (value === 0 && /[1-9]/.test(raw.replace(/[eE].*$/, ''))) return `${flag(key)} is too small for a double (it would be 0), got ${JSON.stringify(raw)}`;
     }
   }
   return null;

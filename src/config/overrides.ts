@@ -81,14 +81,15 @@ export const FLAG_KEYS: Record<keyof ConfigFlags, [string, string]> = {
 };
 
 const NUMERIC_FLAGS = new Set<keyof ConfigFlags>(['maxSteps', 'epochs', 'seed', 'maxSeqLen']);
-const NUMBER_TEXT = /^\s*-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+/** A number as typed in decimal (8, -1, +.5, 2.5e-3, spaces around): not 0x10, Infinity or 1_000, which Number() also reads. */
+export const DECIMAL_TEXT = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 
 export function flagOverrides(flags: ConfigFlags): { flag: string; set: SetOverride }[] {
   const out: { flag: string; set: SetOverride }[] = [];
   for (const [name, [flag, key]] of Object.entries(FLAG_KEYS) as [keyof ConfigFlags, [string, string]][]) {
     const v = flags[name];
     if (v === undefined) continue;
-    const value = NUMERIC_FLAGS.has(name) && typeof v === 'string' && NUMBER_TEXT.test(v) ? Number(v) : v;
+    const value = NUMERIC_FLAGS.has(name) && typeof v === 'string' && DECIMAL_TEXT.test(v) ? Number(v) : v;
     out.push({ flag, set: { key, path: key.split('.'), value } });
   }
   return out;

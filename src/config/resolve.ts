@@ -155,13 +155,17 @@ export function resolveConfig(
   // a warm-up given as a ratio of a length not known yet is 0 in that pass (of the stand-in it would
   // exceed any explicit total_num_steps)
   const deferred = totalSteps === null && ctx.runLengthLater === true;
-  const ratioWarmup = (path: string, ratio: number): number => (ratio > 0 && !deferred ? Math.ceil(needTotal(path) * ratio) : 0);
+  // the scheduler settings the run length sets: a total left to it, a warm-up given as its ratio
+  const fromRunLength = new Set<string>();
+  const ratioWarmup = (path: string, ratio: number): number => {
+    if (!(ratio > 0 && !deferred)) return 0;
+    fromRunLength.add('warmup_num_steps');
+    return Math.ceil(needTotal(path) * ratio);
+  };
 
   const optimizer = resolveOptimizer(cfg['optimizer'] as JsonObject | undefined, hf, warnings, origin, fail);
-  // a schedule total the config leaves to the run length ("auto", or null for HF's) follows it
-  let totalFollowsRunLength = false;
   const runLengthTotal = (path: string): number => {
-    totalFollowsRunLength = true;
+    fromRunLength.add('total_num_steps');
     return needTotal(path);
   };
   const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params, hf, needTotal, runLengthTotal, ratioWarmup, fail, warnings, origin);
@@ -223,7 +227,7 @@ export function resolveConfig(
     data,
     training,
     lora: resolveLora(cfg['lora'] as JsonObject | undefined, fail),
-    run: { world_size: worldSize, precision, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps, total_follows_run_length: totalFollowsRunLength },
+    run: { world_size: worldSize, precision, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps, schedule_from_run_length: [...fromRunLength].sort() },
   };
   // Every field above is either validated against schema.ts or computed here; the cast only
   // forgets the Json-ness. test/unit/config.test.ts checks no "auto" survives.

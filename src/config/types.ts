@@ -318,8 +318,11 @@ export interface RunInfo {
   steps_per_epoch: number | null;
   /** Optimizer steps of the whole run; null when neither max_steps nor the dataset size is known. */
   total_steps: number | null;
-  /** The scheduler's total_num_steps is the run length ("auto", or HF's null), not a number the config gives. */
-  total_follows_run_length: boolean;
+  /**
+   * The scheduler params the run length set, not the config: total_num_steps left to it ("auto", or
+   * HF's null), warmup_num_steps given as a ratio of it.
+   */
+  schedule_from_run_length: string[];
 }
 
 /** DeepSpeed's `tensorboard` / `csv_monitor` blocks (rank 0 writes under output_path/job_name). */

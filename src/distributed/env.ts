@@ -98,8 +98,8 @@ export function discoverRank(env: NodeJS.ProcessEnv = process.env): RankInfo {
   // LOCAL_RANK / LOCAL_WORLD_SIZE place a rank among its node's ranks; alone they would be ignored
   // (a single process is local rank 0 of 1, on the first visible GPU)
   for (const [name, single] of [['LOCAL_RANK', 0], ['LOCAL_WORLD_SIZE', 1]] as const) {
-    if (env[name] !== undefined && intVar(env, name, single) !== single) {
-      throw new Error(`environment variable ${name} is ${env[name]} but RANK and WORLD_SIZE are not set: a launch of several ranks sets all of them on every rank (or start ranks with telechat-launch); a single process runs as local rank 0 of 1 (pick its GPU with CUDA_VISIBLE_DEVICES)`);
+    if (env[name] !== undefined && env[name] !== '' && intVar(env, name, single) !== single) {
+      throw new Error(`environment variable ${name} is ${env[name]} but RANK and WORLD_SIZE are not both set: a launch of several ranks sets all of them on every rank (or start ranks with telechat-launch); a single process runs as local rank 0 of 1 (pick its GPU with CUDA_VISIBLE_DEVICES)`);
     }
   }
   return { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, masterAddr: '127.0.0.1', masterPort: portVar(env),

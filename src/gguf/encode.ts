@@ -5,17 +5,18 @@
 //   Q8_0: d = max|x| / 127, q = round(x / d) in [-127, 127] (int8).
 //   Q4_0: m = the value of largest magnitude (with its sign), d = m / -8,
 //         q = min(15, trunc(x / d + 8.5)) in [0, 15]; byte j holds q[j] | q[j + 16] << 4.
-import { firstF16Overflow, float32ToBf16, float32ToF16 } from '../native/half.js';
+import { F16_OVERFLOW, f16OverflowMessage, firstF16Overflow, float32ToBf16, float32ToF16 } from '../native/half.js';
 import { GgmlType } from './format.js';
 
 const f16Scale = new Float32Array(1);
 
-/** A block's scale as fp16 bits; one beyond fp16's range (a block whose largest |x| is millions) is refused. */
+/** A block's scale as fp16 bits; one fp16 rounds to inf (a block whose largest |x| is millions) is refused. */
 function fp16ScaleBits(d: number, name: string, block: number): number {
+  if (Math.abs(d) >= F16_OVERFLOW) {
+    throw new Error(`GGUF export: tensor ${name}, block ${block}: its scale ${d} is one fp16 would store as inf (|d| >= ${F16_OVERFLOW}), so the block cannot be quantized; write bf16 or fp32 instead (--dtype)`);
+  }
   f16Scale[0] = d;
-  const bits = float32ToF16(f16Scale);
-  if (firstF16Overflow(f16Scale, bits) >= 0) throw new Error(`GGUF export: tensor ${name}, block ${block}: its scale ${d} is beyond fp16's largest finite value (65504), so the block cannot be quantized; export at --dtype bf16 or fp32`);
-  return bits[0]!;
+  return float32ToF16(f16Scale)[0]!;
 }
 
 function quantizeQ8_0(x: Float32Array, name: string): Uint8Array {
@@ -67,8 +68,8 @@ function quantizeQ4_0(x: Float32Array, name: string): Uint8Array {
 
 /**
  * Bytes of tensor `name`'s `values` (row-major, rows a multiple of 32 long for the block types) as
- * `type`. A finite value that fp16 would store as inf (|x| >= 65520), or a block scale beyond
- * fp16's range, is an error naming the tensor: llama.cpp would compute with inf.
+ * `type`. A finite value that fp16 would store as inf (|x| >= 65520), or such a block scale, is an
+ * error naming the tensor: llama.cpp would compute with inf.
  */
 export function encodeTensor(name: string, values: Float32Array, type: GgmlType): Uint8Array {
   switch (type) {
@@ -77,7 +78,7 @@ export function encodeTensor(name: string, values: Float32Array, type: GgmlType)
     case GgmlType.F16: {
       const h = float32ToF16(values);
       const i = firstF16Overflow(values, h);
-      if (i >= 0) throw new Error(`GGUF export: tensor ${name} holds ${values[i]} (element ${i}), beyond fp16's largest finite value (65504): fp16 would store it as inf; export at --dtype bf16 or fp32`);
+      if (i >= 0) throw new Error(`GGUF export: ${f16OverflowMessage(name, values[i]!, i)}`);
       return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
     }
     case GgmlType.BF16: {

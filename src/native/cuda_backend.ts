@@ -232,16 +232,20 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
 }
 
 /**
- * Makes GPU `localRank` current: the process's rank among its node's ranks, as discoverRank
- * (distributed/env.ts) reads it from LOCAL_RANK, SLURM_LOCALID or OMPI_COMM_WORLD_LOCAL_RANK.
- * One more rank than GPUs is an error.
+ * Makes this process's GPU current: GPU `localRank`, the process's rank among its node's ranks, as
+ * discoverRank (distributed/env.ts) reads it from LOCAL_RANK, SLURM_LOCALID or
+ * OMPI_COMM_WORLD_LOCAL_RANK; a process that sees one GPU (srun --gpus-per-task=1, a one-GPU pod,
+ * CUDA_VISIBLE_DEVICES per rank) uses that one. More local ranks than GPUs is an error.
  */
 export function selectCudaDevice(localRank: number): number {
   const c = cudaAddon();
   const n = addon.buildInfo().cudaDevices;
   if (n < 1) throw new Error('selectCudaDevice: no GPU is visible');
   if (!Number.isInteger(localRank) || localRank < 0) throw new Error(`selectCudaDevice: the local rank must be a non-negative integer, got ${localRank}`);
-  if (localRank >= n) throw new Error(`selectCudaDevice: local rank ${localRank} but only ${n} GPU(s) are visible`);
-  c.cudaSetDevice(localRank);
-  return localRank;
+  const device = n === 1 ? 0 : localRank;
+  if (device >= n) {
+    throw new Error(`selectCudaDevice: local rank ${localRank} but only ${n} GPUs are visible: set LOCAL_RANK to each rank's index on its node, or give each rank its own GPU (CUDA_VISIBLE_DEVICES)`);
+  }
+  c.cudaSetDevice(device);
+  return device;
 }

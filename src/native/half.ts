@@ -47,15 +47,24 @@ export function f16ToFloat32(raw: Uint16Array): Float32Array {
   return out;
 }
 
+/** The smallest magnitude fp16 rounds to inf: halfway between its largest finite value, 65504, and 2^16. */
+export const F16_OVERFLOW = 65520;
+
 /**
- * Index of the first finite value that float32ToF16 turned into +-inf (|x| >= 65520: beyond fp16's
- * largest finite value, 65504), or -1: what an fp16 export checks before it writes `half`.
+ * Index of the first finite value that float32ToF16 turned into +-inf (|x| >= F16_OVERFLOW), or
+ * -1: what an fp16 export checks before it writes `half`.
  */
 export function firstF16Overflow(values: Float32Array, half: Uint16Array): number {
   for (let i = 0; i < half.length; i++) {
     if ((half[i]! & 0x7fff) === 0x7c00 && Number.isFinite(values[i]!)) return i;
   }
   return -1;
+}
+
+/** The error of an fp16 export whose `tensor` holds a value fp16 would store as inf (element `index`). */
+export function f16OverflowMessage(tensor: string, value: number, index: number): string {
+  return `tensor ${tensor} holds ${value} (element ${index}), which fp16 would store as inf (|x| >= ${F16_OVERFLOW}): ` +
+    'write it as bf16 or fp32 instead (telechat-export --dtype; a run\'s own saves: model.dtype)';
 }
 
 /** Round-to-nearest-even; |x| >= 65520 becomes +-inf; NaN becomes a quiet NaN. */

@@ -79,10 +79,11 @@ export interface LrSchedule {
 
 /**
  * A resume whose learning-rate schedule is not the one the checkpoint's steps followed (a lr or a
- * scheduler setting changed, or the run length that a total_num_steps not given stands for): one
- * warning naming each change, since the steps from here on are then not those of one run.
+ * scheduler setting changed, or the run length that sets a total_num_steps not given or a warm-up
+ * ratio's steps): one warning naming each change, since the steps from here on are then not those
+ * of one run. fromRunLength: the scheduler params the run length set (config.run).
  */
-export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule, totalFollowsRunLength: boolean): string | null {
+export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrSchedule, fromRunLength: readonly string[]): string | null {
   const was = state.lr_schedule;
   if (was === undefined) return null;
   const changes: string[] = [];
@@ -105,9 +106,10 @@ export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrS
     }
   }
   if (changes.length === 0) return null;
-  // a total that follows the run length (none given) changed with it
-  const length = totalFollowsRunLength && changes.some((c) => c.startsWith('scheduler.params.total_num_steps '))
-    ? ' (a total the config does not give is the run length, which --max-steps or the epochs set: give scheduler.params.total_num_steps to keep one schedule across resumes)'
+  // settings the run length set (a total not given, a warm-up ratio) changed with it
+  const moved = fromRunLength.filter((key) => changes.some((c) => c.startsWith(`scheduler.params.${key} `))).map((key) => `scheduler.params.${key}`);
+  const length = moved.length > 0
+    ? ` (${moved.join(' and ')} ${moved.length > 1 ? 'follow' : 'follows'} the run length, which --max-steps or the epochs set: give ${moved.length > 1 ? 'them' : 'it'} in the config to keep one schedule across resumes)`
     : '';
   return `--resume ${dir}: the learning-rate schedule is not the one its ${state.step} step(s) followed: ${changes.join(', ')}; steps ${state.step + 1} on follow the new one${length}`;
 }

@@ -257,7 +257,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
         split: { micro: config.train_micro_batch_size_per_gpu, accumulation: config.gradient_accumulation_steps, worldSize: req.worldSize } };
       const { dir, state, zero } = openResume(outDir, req.resume, identity, config.lora && lora ? { section: config.lora, select: lora.select } : null, lora ? loraUnitList(source.spec, lora) : unitList(source.spec));
       zero.close();
-      const scheduleChange = scheduleChangeWarning(dir, state, { lr: config.optimizer.params.lr, scheduler: config.scheduler }, config.run.total_follows_run_length);
+      const scheduleChange = scheduleChangeWarning(dir, state, { lr: config.optimizer.params.lr, scheduler: config.scheduler }, config.run.schedule_from_run_length);
       if (scheduleChange !== null) warnings.push(scheduleChange);
       // metrics.jsonl and eval.jsonl will be cut back to the checkpoint: a line that stops that fails here, before anything is written
       if (req.isRank0) stepLogCuts(outDir, state.step);

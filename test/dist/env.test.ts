@@ -45,8 +45,10 @@ describe('discoverRank', () => {
     expect(discoverRank({ RANK: '0' })).toMatchObject({ rank: 0, worldSize: 1, source: 'single' });
     // LOCAL_RANK / LOCAL_WORLD_SIZE alone: refused unless they say what a single process is
     expect(() => discoverRank({ LOCAL_RANK: '3' })).toThrow(
-      'environment variable LOCAL_RANK is 3 but RANK and WORLD_SIZE are not set: a launch of several ranks sets all of them on every rank (or start ranks with telechat-launch); a single process runs as local rank 0 of 1 (pick its GPU with CUDA_VISIBLE_DEVICES)');
-    expect(() => discoverRank({ LOCAL_WORLD_SIZE: '8' })).toThrow('environment variable LOCAL_WORLD_SIZE is 8 but RANK and WORLD_SIZE are not set');
+      'environment variable LOCAL_RANK is 3 but RANK and WORLD_SIZE are not both set: a launch of several ranks sets all of them on every rank (or start ranks with telechat-launch); a single process runs as local rank 0 of 1 (pick its GPU with CUDA_VISIBLE_DEVICES)');
+    expect(() => discoverRank({ LOCAL_WORLD_SIZE: '8', WORLD_SIZE: '1' })).toThrow('environment variable LOCAL_WORLD_SIZE is 8 but RANK and WORLD_SIZE are not both set');
+    // empty is unset, as for MASTER_PORT
+    expect(discoverRank({ LOCAL_RANK: '' })).toMatchObject({ rank: 0, worldSize: 1, localRank: 0, source: 'single' });
     expect(() => discoverRank({ LOCAL_RANK: 'x' })).toThrow('environment variable LOCAL_RANK must be an integer, got "x"');
     expect(discoverRank({ LOCAL_RANK: '0', LOCAL_WORLD_SIZE: '1' })).toMatchObject({ rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, source: 'single' });
     // under srun / mpirun their own variables name the job; a stray WORLD_SIZE does not stop it

@@ -52,6 +52,7 @@ const CASES: [string, string[], string][] = [
   ['plan', ['--model', 'x', '--gpus=1e400'], '--gpus expects a finite number, got "1e400"'],
   ['launch', ['--nnodes', '0b11', '--', 'true'], '--nnodes expects a decimal number, got "0b11"'],
   ['chat', ['m.gguf', '--temperature', 'Infinity'], '--temperature expects a decimal number, got "Infinity"'],
+  ['chat', ['m.gguf', '--temperature', '1e-400'], '--temperature is too small for a double (it would be 0), got "1e-400"'],
   ['plan', ['--model', 'x', '--gpus', '8', '--zero'], '--zero needs a value'],
   // a one-value option given twice, or without its value
   ['train', ['--config', 'a.json', '--config', 'b.json'], '--config is given more than once'],

@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addon } from '../../src/native/addon.js';
 import * as K from '../../src/native/kernels.js';
 import { attentionForward } from '../../src/native/attention.js';
+import { F16_OVERFLOW, firstF16Overflow } from '../../src/native/half.js';
 import {
   Arena, DType, INT32, MemCategory, Tensor, bf16ToFloat32, dtypeName, f16ToFloat32, float32ToBf16, float32ToF16,
 } from '../../src/native/tensor.js';
@@ -147,6 +148,19 @@ describe('fp16 conversions match torch bit for bit', () => {
     // What the IEEE rules say, so a wrong torch build would show up too.
     expect(ours.slice(4, 9)).toEqual(['0x3c00', '0x3c02', '0x7bff', '0x7bff', '0x7c00']);
     expect(ours.slice(17, 23)).toEqual(['0x400', '0x400', '0x1', '0x0', '0x2', '0x1']);
+  });
+
+  it('firstF16Overflow finds the first finite value fp16 stores as inf (|x| >= 65520), not one already inf or NaN', () => {
+    const at = (...v: number[]): number => {
+      const x = Float32Array.from(v);
+      return firstF16Overflow(x, float32ToF16(x));
+    };
+    expect(at(65504, 65519.99, -65519.99, Infinity, -Infinity, NaN, 0)).toBe(-1);
+    expect(at(1, 65520)).toBe(1);
+    expect(at(1, 2, -65520)).toBe(2);
+    expect(at(Infinity, 3.4e38, 70000)).toBe(1);
+    // every edge case: the index of the first finite edge at or past the threshold
+    expect(at(...EDGES)).toBe(EDGES.findIndex((v) => Number.isFinite(v) && Math.abs(Math.fround(v)) >= F16_OVERFLOW));
   });
 
   it('the scalar C++ conversions (elementwise kernels; no F16C) match torch too', () => {

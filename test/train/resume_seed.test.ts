@@ -45,7 +45,7 @@ describe('resume and the seed', () => {
     const longer = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run']);
     expect(longer.status, longer.stderr).toBe(0);
     expect(longer.stdout).toContain(`warning: --resume ${dir}: the learning-rate schedule is not the one its 2 step(s) followed: scheduler.params.total_num_steps 2 -> 4; ` +
-      'steps 3 on follow the new one (a total the config does not give is the run length, which --max-steps or the epochs set: give scheduler.params.total_num_steps to keep one schedule across resumes)');
+      'steps 3 on follow the new one (scheduler.params.total_num_steps follows the run length, which --max-steps or the epochs set: give it in the config to keep one schedule across resumes)');
     const lr = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run', '--set', 'scheduler.params.total_num_steps=2', '--set', 'optimizer.params.lr=0.002']);
     expect(lr.stdout).toContain(`warning: --resume ${dir}: the learning-rate schedule is not the one its 2 step(s) followed: optimizer.params.lr 0.001 -> 0.002; steps 3 on follow the new one\n`);
     const same = train(['--output-dir', split, '--max-steps', '4', '--resume', 'auto', '--dry-run', '--set', 'scheduler.params.total_num_steps=2']);

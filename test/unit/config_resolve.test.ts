@@ -91,7 +91,7 @@ describe('defaults', () => {
     });
     expect(c.model).toEqual({ path: null, config: null, init: 'random', dtype: null, hidden_dropout: null, attention_dropout: null });
     expect(c.data).toMatchObject({ path: null, max_seq_len: 2048, loss_on: 'all', pack: true });
-    expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: null, total_follows_run_length: false });
+    expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: null, schedule_from_run_length: [] });
   });
 
   it('DeepSpeed optimizer params default to torch Adam values', () => {
@@ -365,7 +365,7 @@ describe('shipped configs', () => {
       expect(c.zero_optimization.offload_optimizer.device).toBe(name === 'zero3-offload' ? 'cpu' : 'none');
       expect(c.zero_optimization.offload_param.device).toBe(name === 'zero3-offload' ? 'cpu' : 'none');
       expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([4, 2, 2]);
-      expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: 40, total_follows_run_length: true });
+      expect(c.run).toEqual({ world_size: 1, precision: 'fp32', steps_per_epoch: null, total_steps: 40, schedule_from_run_length: ['total_num_steps', 'warmup_num_steps'] });
       expect(c.scheduler).toEqual({ type: 'cosine', params: { warmup_ratio: 0.1, warmup_num_steps: 4, total_num_steps: 40, num_cycles: 0.5 } });
       expect(c.optimizer.params).toMatchObject({ lr: 1e-3, weight_decay: 0.01 });
       expect(c.zero_optimization.reduce_bucket_size).toBe(4096);
