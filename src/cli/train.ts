@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     .example(EXAMPLES)
     .epilog('Ctrl-C / SIGTERM: every rank finishes its step, a checkpoint is saved, the command that resumes the run is printed, exit 130 / 143; ' +
       'a second signal (after 1 s) stops at once. One run per --output-dir (a lock file names the holder). ' +
-      'MFU uses a peak measured once per machine and cached, or TELECHAT_PEAK_TFLOPS (one rank\'s share). See docs/reliability.md.')
+      'MFU uses the highest GEMM rate measured on this machine (at each start, cached), or TELECHAT_PEAK_TFLOPS (one rank\'s share). See docs/reliability.md.')
     .strict()
     .wrap(helpWidth())
     .help()
