@@ -35,6 +35,21 @@ function record(name, ok, detail) {
   appendFileSync(outPath, JSON.stringify({ name, pass: ok, ...detail }) + '\n');
 }
 
+// A process that sees one GPU uses it whatever its local rank (srun --gpus-per-task=1 gives
+// SLURM_LOCALID 0-7 to processes that each see one GPU); with more GPUs the local rank picks.
+if (!standin) {
+  const devices = addon.buildInfo().cudaDevices;
+  const localRank = devices === 1 ? 5 : devices - 1;
+  let got;
+  try {
+    got = selectCudaDevice(localRank);
+  } catch (e) {
+    got = e instanceof Error ? e.message : String(e);
+  }
+  record('select_device', got === (devices === 1 ? 0 : localRank), { devices, localRank, got });
+  selectCudaDevice(0);
+}
+
 let seed = 12345;
 function rand() {  // mulberry32: reproducible inputs without dependencies
   seed |= 0; seed = (seed + 0x6d2b79f5) | 0;
