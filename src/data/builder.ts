@@ -71,8 +71,9 @@ export class DataError extends Error {}
 
 const LINES_PER_BATCH = 512;
 
+/** The first n characters of a record, runs of whitespace as one space: a JSON array's element spans lines, an error is one. */
 function firstChars(bytes: Uint8Array, n = 80): string {
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, 4 * n));
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, 4 * n)).replace(/\s+/g, ' ');
   const chars = Array.from(text);
   return chars.slice(0, n).join('') + (chars.length > n ? '…' : '');
 }

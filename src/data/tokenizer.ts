@@ -61,6 +61,8 @@ export class Tokenizer {
     readonly specialSources: SpecialSources,
     /** The registered Hugging Face added tokens split out of texts (tokenizer.model dirs; [] if none). */
     readonly addedTokens: readonly AddedToken[] = [],
+    /** Why a chat marker's configured id was not used (resolveSpecialIds), for require's error. */
+    readonly specialMismatches: Partial<Record<SpecialName, string>> = {},
   ) {}
 
   get vocabSize(): number {
@@ -100,10 +102,12 @@ export class Tokenizer {
   require(name: SpecialName, why: string): number {
     const id = this.special[name];
     if (id === undefined) {
+      const mismatch = this.specialMismatches[name];
       throw new Error(
         `${this.dir}: the tokenizer has no ${SPECIAL_PIECES[name]} (${name}) id, which ${why} needs: ` +
           `looked for ${name}_token_id / ${name}_token in tokenizer_config.json, generation_config.json and ` +
-          `config.json, and for the piece ${SPECIAL_PIECES[name]} in the vocabulary`,
+          `config.json, and for the piece ${SPECIAL_PIECES[name]} in the vocabulary` +
+          (mismatch ? ` (${mismatch}: is this another model's tokenizer, or does it want another --template?)` : ''),
       );
     }
     return id;
@@ -246,26 +250,39 @@ function tokenString(v: unknown): string | undefined {
   return undefined;
 }
 
+/** The chat markers, whose ids stand for their piece (`<_user>` ...) in TeleChat's templates. */
+const CHAT_MARKERS: ReadonlySet<SpecialName> = new Set(['user', 'bot', 'system']);
+
 /**
  * Special ids, first match wins: `<name>_token_id` then `<name>_token` (a piece to look up) in
  * tokenizer_config.json, generation_config.json, config.json (in that order), then the marker
- * piece itself in the vocabulary. Every id is checked against the vocabulary size.
+ * piece itself in the vocabulary. Every id is checked against the vocabulary size. A chat marker's
+ * `_token_id` must hold its piece (`<_user>` for user_token_id): the 52B's generation_config.json
+ * carries TeleChat's user / bot ids 20 and 21, which are emoji in the 52B's vocabulary (its template
+ * writes the markers as text). Such an id is not used; `mismatches` says why, for the error of a
+ * template that needs the marker.
  */
 export function resolveSpecialIds(
   dir: string,
-  backend: Pick<TokenizerBackend, 'vocabSize' | 'pieceToId'>,
-): { ids: SpecialIds; sources: SpecialSources } {
+  backend: Pick<TokenizerBackend, 'vocabSize' | 'pieceToId' | 'idToPiece'>,
+): { ids: SpecialIds; sources: SpecialSources; mismatches: Partial<Record<SpecialName, string>> } {
   const configs = ['tokenizer_config.json', 'generation_config.json', 'config.json']
     .map((name) => ({ name, json: readJsonObject(join(dir, name)) }))
     .filter((c): c is { name: string; json: Record<string, unknown> } => c.json !== undefined);
   const ids: SpecialIds = {};
   const sources: SpecialSources = {};
+  const mismatches: Partial<Record<SpecialName, string>> = {};
   for (const name of SPECIAL_NAMES) {
     for (const { name: file, json } of configs) {
       const idValue = json[`${name}_token_id`];
       if (typeof idValue === 'number') {
         if (!Number.isInteger(idValue) || idValue < 0 || idValue >= backend.vocabSize) {
           throw new Error(`${join(dir, file)}: ${name}_token_id ${idValue} is outside the vocabulary (size ${backend.vocabSize})`);
+        }
+        const piece = backend.idToPiece(idValue);
+        if (CHAT_MARKERS.has(name) && piece !== SPECIAL_PIECES[name]) {
+          mismatches[name] = `${file}'s ${name}_token_id ${idValue} is the piece ${JSON.stringify(piece)} in this vocabulary, not ${SPECIAL_PIECES[name]}`;
+          continue;
         }
         ids[name] = idValue;
         sources[name] = `${file}:${name}_token_id`;
@@ -289,8 +306,9 @@ export function resolveSpecialIds(
         sources[name] = `vocabulary:${SPECIAL_PIECES[name]}`;
       }
     }
+    if (ids[name] !== undefined) delete mismatches[name];
   }
-  return { ids, sources };
+  return { ids, sources, mismatches };
 }
 
 function sha256File(path: string): string {
@@ -326,8 +344,8 @@ export function loadTokenizer(dirArg: string): Tokenizer {
     throw new Error(`${dirArg}: no tokenizer.model or tokenizer.json in this directory`);
   }
   try {
-    const { ids, sources } = resolveSpecialIds(dir, backend);
-    return new Tokenizer(dir, kind, file, sha256File(file), backend, ids, sources, added);
+    const { ids, sources, mismatches } = resolveSpecialIds(dir, backend);
+    return new Tokenizer(dir, kind, file, sha256File(file), backend, ids, sources, added, mismatches);
   } catch (e) {
     backend.close();
     throw e;

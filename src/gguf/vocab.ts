@@ -60,7 +60,7 @@ export function ggufVocab(dir: string, vocabSize: number): GgufVocab {
   });
   for (let i = sp.pieces.length; i < vocabSize; i++) tokens.push(`[PAD${i}]`);
   const ids = new Map(sp.pieces.map((p, i) => [p.piece, i]));
-  const { ids: special } = resolveSpecialIds(dir, { vocabSize, pieceToId: (piece) => ids.get(piece) });
+  const { ids: special } = resolveSpecialIds(dir, { vocabSize, pieceToId: (piece) => ids.get(piece), idToPiece: (id) => tokens[id]! });
   return {
     tokens, scores, types, special, addSpacePrefix: sp.addDummyPrefix, removeExtraWhitespaces: sp.removeExtraWhitespaces,
     normalizationGap: normalizationGap(spPath, sp.charsmap, sp.removeExtraWhitespaces),

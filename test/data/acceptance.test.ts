@@ -153,7 +153,8 @@ describe('a .json --input that is not a mixing file is read as what it is, or sa
     writeFileSync(join(dir, 'bad.json'), JSON.stringify([record, { instruction: 'x', output: '' }], null, 2));
     const bad = cli(['build', '--input', 'bad.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-bad', '--max-seq-len', '64'], dir);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^telechat-data: bad\.json:7 \(array index 1\): empty "output": \{/);
+    expect(bad.stderr).toMatch(/^telechat-data: bad\.json:7 \(array index 1\): empty "output": \{ "instruction": "x", "output": "" \}\n$/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1); // the indented element's text on one line
     // a minified array has every element on line 1: the index tells them apart
     writeFileSync(join(dir, 'mini.json'), JSON.stringify([record, record, { instruction: 'x', output: '' }]));
     const mini = cli(['build', '--input', 'mini.json', '--tokenizer', TOK, '--template', 'telechat2', '--output', 'ds-mini', '--max-seq-len', '64'], dir);

@@ -121,10 +121,19 @@ print(json.dumps({"ids": ids, "decoded": [sp.decode(i) for i in ids]}))`,
       expect(t.special).toEqual({ unk: 0, bos: 1, eos: 2, pad: 3, user: 4, bot: 5, system: 6 });
       expect(t.specialSources.bot).toBe('vocabulary:<_bot>');
       t.close();
-      // generation_config.json ids win over the vocabulary (as TeleChat 12B ships them).
+      // generation_config.json ids win over the vocabulary (as TeleChat 12B ships them) ...
+      writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: 5, user_token_id: 4 }));
+      t = loadTokenizer(dir);
+      expect([t.special.eos, t.special.user]).toEqual([5, 4]);
+      expect(t.specialSources.user).toBe('generation_config.json:user_token_id');
+      t.close();
+      // ... but a chat marker's id must hold its piece: swapped user / bot ids (the 52B's
+      // generation_config.json names ids that are emoji in its vocabulary) are not used
       writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ user_token_id: 5, bot_token_id: 4 }));
       t = loadTokenizer(dir);
-      expect([t.special.user, t.special.bot]).toEqual([5, 4]);
+      expect([t.special.user, t.special.bot]).toEqual([4, 5]);
+      expect(t.specialSources.user).toBe('vocabulary:<_user>');
+      expect(t.specialMismatches).toEqual({});
       t.close();
       // An out-of-vocabulary id is an error naming file and key.
       writeFileSync(join(dir, 'config.json'), JSON.stringify({ pad_token_id: 99999 }));
@@ -143,6 +152,12 @@ print(json.dumps({"ids": ids, "decoded": [sp.decode(i) for i in ids]}))`,
     const { user: _user, ...rest } = t.special;
     const stripped = Object.assign(Object.create(Object.getPrototypeOf(t)), t, { special: rest });
     expect(() => stripped.require('user', 'template telechat2')).toThrow(/no <_user> \(user\) id, which template telechat2 needs/);
+    // and where a config named an id that is another piece, the error says so
+    const named = Object.assign(Object.create(Object.getPrototypeOf(t)), t, {
+      special: rest, specialMismatches: { user: 'generation_config.json\'s user_token_id 20 is the piece "x" in this vocabulary, not <_user>' },
+    });
+    expect(() => named.require('user', 'template telechat2')).toThrow(
+      /in the vocabulary \(generation_config\.json's user_token_id 20 is the piece "x" in this vocabulary, not <_user>: is this another model's tokenizer, or does it want another --template\?\)$/);
     t.close();
   });
 });
