@@ -133,8 +133,24 @@ export function hasWeights(dir: string): boolean {
 export function loadHfSpec(dir: string): ModelSpec {
   const path = join(dir, 'config.json');
   if (!existsSync(dir)) throw new CheckpointError(`${dir}: no such directory`);
-  if (!existsSync(path)) throw new CheckpointError(`${dir}: no config.json`);
+  if (!existsSync(path)) throw new CheckpointError(`${dir}: no config.json${notAModelDir(dir)}`);
   return loadModelSpec(path);
+}
+
+/**
+ * What a dir without config.json that telechat-train or PEFT wrote is, and where its model is
+ * ('' for any other dir): given where a model dir was wanted, the error can point at it.
+ */
+export function notAModelDir(dir: string): string {
+  if (existsSync(join(dir, 'adapter_config.json'))) return ': it is a PEFT adapter dir, not a model (a LoRA adapter merges into its base: telechat-export --checkpoint; training starts from it as lora.init_adapter)';
+  if (existsSync(join(dir, 'trainer_state.json'))) {
+    const inner = existsSync(join(dir, 'adapter')) ? 'adapter' : 'hf';
+    return `: it is a telechat-train checkpoint, whose ${inner === 'hf' ? 'model' : 'LoRA adapter'} is ${join(dir, inner)}`;
+  }
+  if (existsSync(join(dir, 'latest')) || existsSync(join(dir, 'metrics.jsonl'))) {
+    return `: it is a telechat-train output dir, whose final model is ${join(dir, 'final')}${existsSync(join(dir, 'final')) ? '' : ' (not written yet: its checkpoints are checkpoint-N/)'}`;
+  }
+  return '';
 }
 
 /** Buffers, not parameters, that HF checkpoints may carry: skipped on import, copied on export. */

@@ -7,7 +7,7 @@ import { applySets, flagOverrides, parseSetArg, type ConfigFlags, type SetOverri
 import { resolveConfig, type ResolveContext } from './resolve.js';
 import { CONFIG } from './schema.js';
 import type { ResolvedConfig } from './types.js';
-import { isObject, Validator, type JsonObject, type Origin } from './validate.js';
+import { isObject, sameSettingKeys, Validator, type JsonObject, type Origin } from './validate.js';
 
 export interface LoadOptions {
   /** `--set dotted.key=JSON` arguments, in command-line order. */
@@ -40,8 +40,9 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   // file saying "zero_optimization": true) and again after the overrides (which may use them).
   const file = upgradeLegacyForms(withoutComments(raw), () => where, warnings);
   const origin = originOf(where, file, sets, flags);
-  let cfg = applySets(file, sets);
-  cfg = applySets(cfg, flags.map((f) => f.set));
+  const sameSetting = (path: readonly string[], at: JsonObject): string[] => sameSettingKeys(CONFIG, path, at);
+  let cfg = applySets(file, sets, sameSetting);
+  cfg = applySets(cfg, flags.map((f) => f.set), sameSetting);
   cfg = withDefaultOptimizerType(file, cfg);
   cfg = upgradeLegacyForms(cfg, origin, warnings);
   const validator = new Validator(CONFIG, origin);

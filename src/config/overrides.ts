@@ -29,8 +29,12 @@ export function parseSetArg(arg: string): SetOverride {
   return { key, path, value };
 }
 
-/** Writes each override into a copy of `cfg`, creating intermediate objects as needed. */
-export function applySets(cfg: JsonObject, sets: readonly SetOverride[]): JsonObject {
+/**
+ * Writes each override into a copy of `cfg`, creating intermediate objects as needed; the keys
+ * `sameSetting` names for it (another spelling of the same setting, e.g. PEFT's lora_alpha for
+ * lora.alpha) are removed, so the override wins over the file whichever spelling each uses.
+ */
+export function applySets(cfg: JsonObject, sets: readonly SetOverride[], sameSetting: (path: readonly string[], cfg: JsonObject) => string[] = () => []): JsonObject {
   const out = structuredClone(cfg);
   for (const s of sets) {
     let node: JsonObject = out;
@@ -43,6 +47,7 @@ export function applySets(cfg: JsonObject, sets: readonly SetOverride[]): JsonOb
       }
       node = node[key] as JsonObject;
     }
+    for (const other of sameSetting(s.path, out)) delete node[other];
     node[s.path[s.path.length - 1]!] = structuredClone(s.value);
   }
   return out;

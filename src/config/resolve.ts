@@ -141,7 +141,9 @@ export function resolveConfig(
     stepsPerEpoch = Math.floor(ctx.datasetRows / triple.train_batch_size);
     if (stepsPerEpoch < 1) {
       const held = ctx.dataset?.val_size !== undefined ? ` after its build held out val_size ${ctx.dataset.val_size} for its eval split (${ctx.dataset.dir}/manifest.json)` : '';
-      throw new ConfigError(`the dataset has ${ctx.datasetRows} rows${held}, fewer than one global batch (train_batch_size ${triple.train_batch_size})`);
+      const named = ctx.dataset === undefined ? 'the dataset' : ctx.dataset.prebuilt ? `the dataset ${ctx.dataset.dir}` : `the data built from data.path (--data) into ${ctx.dataset.dir}`;
+      throw new ConfigError(`${named} has ${ctx.datasetRows} rows${held}, fewer than one global batch (train_batch_size ${triple.train_batch_size}, ${origin('train_batch_size')}): ` +
+        'give a smaller train_batch_size (or micro batch x accumulation steps x ranks) or more data');
     }
   }
   const totalSteps = maxSteps ?? (stepsPerEpoch === null ? null : Math.ceil((training['epochs'] as number) * stepsPerEpoch));
@@ -515,7 +517,12 @@ function resolveScheduler(
       const steps = p['warmup_num_steps'] as number | 'auto' | null;
       let warmup: number;
       if (steps === 'auto') warmup = hfWarmup('warmup_num_steps');
-      else if (steps !== null && steps > 0) warmup = steps; // HF: explicit steps win over the ratio
+      else if (steps !== null && steps > 0) {
+        warmup = steps; // HF: explicit steps win over the ratio
+        if (ratio > 0) {
+          warnings.push(`${origin(at('warmup_ratio'))}: "${at('warmup_ratio')}" ${ratio} has no effect: "${at('warmup_num_steps')}" ${steps} is given and wins over it, as in Hugging Face`);
+        }
+      }
       else warmup = ratioWarmup(at('warmup_ratio'), ratio);
       if (type === 'constant') return { type, params: { warmup_ratio: ratio, warmup_num_steps: warmup } };
       const t = p['total_num_steps'] as number | 'auto' | null;
@@ -582,6 +589,11 @@ function resolveData(
   origin: Origin,
 ): JsonObject {
   const data = { ...data0 };
+  // what checkValSize (data/builder.ts) asks of a build's --val-size, refused here with its origin
+  const valSize = data['val_size'] as number | null;
+  if (valSize !== null && valSize >= 1 && !Number.isInteger(valSize)) {
+    fail('data.val_size', `"data.val_size" must be a fraction in (0, 1) or a whole number of conversations >= 1, got ${valSize}`);
+  }
   const trainLen = training['max_seq_len'] as number | null;
   const dataLen = data['max_seq_len'] as number | null;
   const tooShort = (len: number, rows: number, where: string): never =>

@@ -120,10 +120,23 @@ const torchLastEpoch = int(-1, { min: -1, max: -1 });
 const torchVerbose = bool(false, { inert: 'torch would print each lr; metrics.jsonl records it' });
 const torchScheduler = (params: Record<string, Spec>): ObjectSpec => obj({ ...params, last_epoch: torchLastEpoch, verbose: torchVerbose });
 
+// Hugging Face's other lr_scheduler_type names (cosine, linear and constant are types here): refused
+// by name, never answered with a near miss of another schedule
+const HF_SCHEDULERS_LACKING = {
+  cosine_with_restarts: 'Hugging Face\'s cosine with hard restarts is not implemented ("cosine" with num_cycles > 0.5 rises again smoothly; CosineAnnealingWarmRestarts restarts hard)',
+  constant_with_warmup: 'it is "constant" here: give "constant" with warmup_num_steps or warmup_ratio',
+  polynomial: 'Hugging Face\'s polynomial decay to lr_end is not implemented (torch\'s PolynomialLR decays to 0)',
+  inverse_sqrt: 'Hugging Face\'s inverse square-root schedule is not implemented',
+  reduce_lr_on_plateau: 'it steps on a validation metric, not per update',
+  cosine_with_min_lr: 'Hugging Face\'s cosine to a minimum lr is not implemented (WarmupCosineLR\'s cos_min_ratio is)',
+  warmup_stable_decay: 'Hugging Face\'s warmup-stable-decay schedule is not implemented',
+};
+
 export const SCHEDULER: TaggedSpec = {
   kind: 'tagged',
   refused: {
     ...Object.fromEntries(Object.entries(TORCH_NEEDS_CODE).map(([n, why]) => [n, `torch.optim.lr_scheduler.${n} cannot come from a JSON config: ${why}`])),
+    ...HF_SCHEDULERS_LACKING,
   },
   types: {
     WarmupLR: obj(warmupLR),
@@ -382,7 +395,8 @@ const lora = obj(
     dropout: num(0, { min: 0, max: 0.999 }), // on each adapted module's input (training only; seeded)
     // the layout's HF module names, or ["all-linear"] ("all-linear" alone too, as PEFT writes it; PEFT
     // reads any other single string as a regular expression, which we do not)
-    target_modules: { kind: 'array', items: str(null), default: null, nullable: true, required: true, single: ['all-linear'] },
+    target_modules: { kind: 'array', items: str(null), default: null, nullable: true, required: true, single: ['all-linear'],
+      singleOther: 'one string other than "all-linear" is a regular expression over module paths in PEFT, which telechat-train does not take: give a list of module names, e.g. ["query", "key_value"], or "all-linear"' },
     init_adapter: str(null, { nullable: true }), // a PEFT adapter dir to continue from
     bias: oneOf(['none', 'all', 'lora_only'], 'none', { unsupported: `bias training ${NOT_LORA} (only "none")` }),
     // PEFT's default false is right for nn.Linear; true (GPT-2 Conv1D) warns: the layout decides

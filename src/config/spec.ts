@@ -62,6 +62,8 @@ export interface ArraySpec extends Common {
   length?: number;
   /** Values accepted alone in place of the array, as a one-item array (PEFT's target_modules="all-linear"). */
   single?: readonly string[];
+  /** Why another single string is refused (PEFT reads it as a regular expression). */
+  singleOther?: string;
   default: readonly (number | string)[] | null;
 }
 

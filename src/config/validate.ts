@@ -109,6 +109,7 @@ export class Validator {
       }
       case 'array': {
         if (typeof v === 'string' && spec.single?.includes(v)) return [v];
+        if (typeof v === 'string' && spec.singleOther !== undefined) this.fail(path, `key "${path}" ${show(v)}: ${spec.singleOther}`);
         if (!Array.isArray(v)) return typeError();
         if (spec.length !== undefined && v.length !== spec.length) return typeError();
         return v.map((item, i) => {
@@ -209,6 +210,40 @@ export class Validator {
     const where = here === '' ? "neither DeepSpeed's config nor telechat-train's sections (model, data, training, lora) have it" : `"${here}" has no such key`;
     this.fail(keyPath, `unknown key "${keyPath}" (${where}): remove it`);
   }
+}
+
+/**
+ * The keys that `cfg` may hold beside the last key of `path` for the same setting (its alias, or
+ * the field an alias names and that field's other aliases, as the schema spells them at that
+ * place; a {type, params} block's params as its given type's): a `--set` of one spelling then
+ * replaces the file's other instead of clashing with it.
+ */
+export function sameSettingKeys(spec: ObjectSpec, path: readonly string[], cfg: JsonObject): string[] {
+  const key = path[path.length - 1]!;
+  const out = new Set<string>();
+  for (const o of objectsAt(spec, path.slice(0, -1), cfg)) {
+    const target = o.aliases?.[key]?.to ?? key;
+    if (!(target in o.fields)) continue;
+    if (target !== key) out.add(target);
+    for (const [alias, { to }] of Object.entries(o.aliases ?? {})) if (to === target && alias !== key) out.add(alias);
+  }
+  return [...out];
+}
+
+/** The schema objects at `path` of `cfg` (a tagged block's params: its given type's, or none). */
+function objectsAt(spec: ObjectSpec, path: readonly string[], cfg: Json | undefined): ObjectSpec[] {
+  if (path.length === 0) return [spec];
+  const [key, ...rest] = path as [string, ...string[]];
+  const name = spec.aliases?.[key]?.to ?? key;
+  const field = spec.fields[name];
+  const node = isObject(cfg) ? cfg[key] : undefined;
+  if (field?.kind === 'object') return objectsAt(field, rest, node);
+  if (field?.kind === 'tagged' && rest[0] === 'params' && isObject(node) && typeof node['type'] === 'string') {
+    const t = node['type'].toLowerCase();
+    const body = Object.entries(field.types).find(([n]) => (field.ignoreCase ? n.toLowerCase() === t : n === node['type']))?.[1];
+    return body ? objectsAt(body, rest.slice(1), node['params']) : [];
+  }
+  return [];
 }
 
 /** The dotted path of the first object in the schema that has `key` as a field, or null. */

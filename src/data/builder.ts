@@ -36,6 +36,8 @@ export interface BuildProgress {
 export interface BuildOptions {
   /** FILE[,FILE...] or a mixing MIX.json. */
   input: string;
+  /** The option that named `input`, for errors (default --input; the trainer's --data, --eval-data). */
+  inputFlag?: string;
   /** Model dir (tokenizer files + config.json) or tokenizer dir. */
   tokenizerDir: string;
   /** Model dir whose config.json picks the template, when it differs from tokenizerDir. */
@@ -447,7 +449,7 @@ async function buildInto(
       const real = realpathSync(src.path);
       const before = seen.get(real);
       if (before !== undefined) {
-        throw new DataError(`--input: ${src.name} is given twice${before !== src.name ? ` (also as ${before})` : ''}; a mixing file weight repeats a file`);
+        throw new DataError(`${opts.inputFlag ?? '--input'}: ${src.name} is given twice${before !== src.name ? ` (also as ${before})` : ''}; a mixing file weight repeats a file`);
       }
       seen.set(real, src.name);
       const st = train.statsOf(src);

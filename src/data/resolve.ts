@@ -111,6 +111,7 @@ export async function resolveDataset(o: ResolveOptions): Promise<ResolvedDataset
   sweepKilledBeside(dir, 'telechat-train', 'a build');
   const manifest = await buildDataset({
     input: o.data,
+    inputFlag: o.what ?? '--data',
     tokenizerDir: o.tokenizerDir,
     modelDir: o.modelDir,
     output: dir,

@@ -114,6 +114,13 @@ export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrS
   return `--resume ${dir}: the learning-rate schedule is not the one its ${state.step} step(s) followed: ${changes.join(', ')}; steps ${state.step + 1} on follow the new one${length}`;
 }
 
+/** A resume whose LoRA dropout is not the checkpoint's: the steps from here on use the new one. */
+export function loraDropoutChangeWarning(dir: string, state: TrainerState, now: LoraSection | null): string | null {
+  const was = state.lora;
+  if (!was || !now || was.dropout === now.dropout) return null;
+  return `--resume ${dir}: lora.dropout ${was.dropout} -> ${now.dropout}: its ${state.step} step(s) trained with ${was.dropout}, steps ${state.step + 1} on with ${now.dropout}`;
+}
+
 export function modelIdentity(spec: ModelSpec): ModelIdentity {
   return { layout: spec.layout, hidden: spec.hidden, layers: spec.nLayers, heads: spec.nHeads, kv_heads: spec.nKvHeads, ffn: spec.ffn, vocab: spec.vocab, tied: spec.tiedEmbeddings };
 }
@@ -448,8 +455,10 @@ function checkResume(dir: string, saved: TrainerState, now: ResumeIdentity, lora
       return null; // modules this base does not have: another run
     }
   };
+  // the adapters' shapes and scale make the run; their dropout is a hyperparameter, like the lr
+  // (a change is a warning: loraDropoutChangeWarning)
   const sameRun = (a: LoraSection | null | undefined, b: LoraSection | null): boolean =>
-    !a || !b ? !a === !b : a.r === b.r && a.alpha === b.alpha && a.dropout === b.dropout && selected(a.target_modules) !== null && selected(a.target_modules) === selected(b.target_modules);
+    !a || !b ? !a === !b : a.r === b.r && a.alpha === b.alpha && selected(a.target_modules) !== null && selected(a.target_modules) === selected(b.target_modules);
   if (!sameRun(saved.lora, lora)) diffs.push(`${loraKey(saved.lora)} -> ${loraKey(lora)}`);
   for (const k of Object.keys(now.model) as Array<keyof ModelIdentity>) {
     if (saved.model[k] !== now.model[k]) diffs.push(`model ${k} ${String(saved.model[k])} -> ${String(now.model[k])}`);

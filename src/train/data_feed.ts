@@ -54,7 +54,8 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     if (existsSync(opts.path) && statSync(opts.path).isDirectory()) {
       throw new Error(`${opts.what ? opts.what + ' ' : ''}${opts.path}: not a dataset directory (no manifest.json); build one with telechat-data build, or pass a .jsonl file`);
     }
-    for (const p of opts.path.split(',')) if (!existsSync(p)) throw new Error(`--data: ${p} does not exist`);
+    // as telechat-data reads the list: names trimmed, an empty one (a trailing comma) is no file
+    for (const p of opts.path.split(',').map((n) => n.trim()).filter((n) => n !== '')) if (!existsSync(p)) throw new Error(`${opts.what ?? '--data'}: ${p} does not exist`);
   }
   const resolved = await resolveDataset({
     data: opts.path,

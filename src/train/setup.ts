@@ -14,11 +14,11 @@ import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { onInterrupt } from '../checkpoint/interrupt.js';
 import { checkLogFile, checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
 import { acquireRunLock } from './run_lock.js';
-import { datasetIdentity, findResumeDir, modelIdentity, openResume, readPointer, readTrainerState, scheduleChangeWarning, stepLogCuts } from './checkpointing.js';
+import { datasetIdentity, findResumeDir, loraDropoutChangeWarning, modelIdentity, openResume, readPointer, readTrainerState, scheduleChangeWarning, stepLogCuts } from './checkpointing.js';
 import { idlePatience } from './evaluate.js';
 import { readTrainingRecord, TRAINING_RECORD_FILE } from '../checkpoint/training_record.js';
 import { unitList } from '../checkpoint/zero_state.js';
-import { hasWeights, HfTensorSource, WEIGHT_FILES } from '../checkpoint/hf.js';
+import { hasWeights, HfTensorSource, notAModelDir, WEIGHT_FILES } from '../checkpoint/hf.js';
 import { type LoraRun, loraUnitList, planLora } from './lora_run.js';
 
 /** The package root (dist/train or src/train -> ..). */
@@ -80,7 +80,7 @@ function chooseModel(cfg: ResolvedConfig): ModelSource {
   if (m.path !== null) {
     const configPath = join(m.path, 'config.json');
     if (!existsSync(m.path)) throw new Error(`--model: ${m.path} does not exist`);
-    if (!existsSync(configPath)) throw new Error(`--model: ${m.path} has no config.json`);
+    if (!existsSync(configPath)) throw new Error(`--model: ${m.path} has no config.json${notAModelDir(m.path)}`);
     return { spec: loadModelSpec(configPath), configPath, dir: m.path, init: m.init };
   }
   if (m.config !== null) {
@@ -154,7 +154,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   // the eval set's inputs, checked before the output dir is touched too
   const evalData = first.training.eval_data;
   if (evalData !== null && !isDatasetDir(evalData)) {
-    for (const p of evalData.split(',')) if (!existsSync(p)) throw new Error(`--eval-data: ${p} does not exist`);
+    for (const p of evalData.split(',').map((n) => n.trim()).filter((n) => n !== '')) if (!existsSync(p)) throw new Error(`--eval-data: ${p} does not exist`);
   }
   if (first.data.val_size !== null && evalData !== null) {
     throw new Error(`"data.val_size" and "training.eval_data" (--eval-data) both name an eval set; keep one`);
@@ -259,6 +259,8 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
       zero.close();
       const scheduleChange = scheduleChangeWarning(dir, state, { lr: config.optimizer.params.lr, scheduler: config.scheduler }, config.run.schedule_from_run_length);
       if (scheduleChange !== null) warnings.push(scheduleChange);
+      const dropoutChange = loraDropoutChangeWarning(dir, state, config.lora);
+      if (dropoutChange !== null) warnings.push(dropoutChange);
       // metrics.jsonl and eval.jsonl will be cut back to the checkpoint: a line that stops that fails here, before anything is written
       if (req.isRank0) stepLogCuts(outDir, state.step);
       const total = config.run.total_steps;

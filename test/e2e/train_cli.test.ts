@@ -265,6 +265,9 @@ describe('telechat-train command line', () => {
   const bad: Array<[string, string[], RegExp]> = [
     ['missing model dir', ['--model', '/nonexistent/model'], /--model: \/nonexistent\/model does not exist/],
     ['missing data', ['--data', '/nonexistent/data.jsonl'], /--data: \/nonexistent\/data.jsonl does not exist/],
+    // one file twice in --data is named by that flag (the build under it says --input to telechat-data's users)
+    ['data given twice', ['--data', 'data/sample-conversations.jsonl,./data/sample-conversations.jsonl'], /^telechat-train: --data: \.\/data\/sample-conversations\.jsonl is given twice \(also as data\/sample-conversations\.jsonl\)/],
+    ['missing eval data past a trailing comma', ['--eval-data', '/nonexistent/val.jsonl,'], /--eval-data: \/nonexistent\/val.jsonl does not exist/],
     ['unknown config key', ['--set', 'zero_optimization.stage3_prefetch_bucket_sz=5'], /unknown key "zero_optimization.stage3_prefetch_bucket_sz".*stage3_prefetch_bucket_size/],
     ['model config without random init', ['--model-config', 'data/tiny-model/config.json'], /pass --init random/],
     // this machine has no GPU (and CI builds with nvcc); configs/zero1.json trains in fp32

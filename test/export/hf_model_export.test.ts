@@ -166,7 +166,13 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     const q8 = await exportCli(['--model', src, '--dtype', 'q8_0', '--output', join(tmp.dir, 'q8')]);
     expect(q8.status).toBe(1);
     expect(q8.stderr).toMatch(/^telechat-export: --dtype q8_0 is a GGUF quantization: use it with --format gguf/);
-    for (const d of ['none', 'both', 'q8']) expect(existsSync(join(tmp.dir, d)), d).toBe(false);
+    // an output dir or a checkpoint given as --model: named as such, with the model dir inside it
+    const outDir = await exportCli(['--model', run, '--output', join(tmp.dir, 'od')]);
+    expect(outDir.stderr).toBe(`telechat-export: ${run}: no config.json: it is a telechat-train output dir, whose final model is ${join(run, 'final')}\n`);
+    const ckpt = join(run, readFileSync(join(run, 'latest'), 'utf8').trim());
+    const ck = await exportCli(['--model', ckpt, '--output', join(tmp.dir, 'ck')]);
+    expect(ck.stderr).toBe(`telechat-export: ${ckpt}: no config.json: it is a telechat-train checkpoint, whose model is ${join(ckpt, 'hf')}\n`);
+    for (const d of ['none', 'both', 'q8', 'od', 'ck']) expect(existsSync(join(tmp.dir, d)), d).toBe(false);
   });
 
   it('an --output ending in .gguf without --format gguf: refused (it would be an HF directory named model.gguf)', async () => {

@@ -229,6 +229,11 @@ describe('telechat-report', () => {
     const missing = await runAsync([REPORT_CLI, join(tmp.dir, 'nope')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/no such output directory/);
+    const file = join(tmp.dir, 'metrics-copy.jsonl');
+    writeFileSync(file, '{}\n');
+    const notDir = await runAsync([REPORT_CLI, file]);
+    expect(notDir.status).toBe(1);
+    expect(notDir.stderr.trim()).toBe(`telechat-report: ${file}: a file, not an output directory (give the dir a run wrote, which holds metrics.jsonl)`);
   });
   it('--help shows usage and examples', async () => {
     const res = await runAsync([REPORT_CLI, '--help']);

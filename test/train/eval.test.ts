@@ -266,7 +266,7 @@ describe('eval sets', () => {
   }, 60_000);
 
   it('refuses a val_size that leaves less than one global batch', async () => {
-    expect(await fails({ data: { ...DATA, val_size: 0.97 } })).toMatch(/rows after its build held out val_size 0\.97 for its eval split .*, fewer than one global batch \(train_batch_size 12\)/);
+    expect(await fails({ data: { ...DATA, val_size: 0.97 } })).toMatch(/rows after its build held out val_size 0\.97 for its eval split .*, fewer than one global batch \(train_batch_size 12, [^)]+\): give a smaller train_batch_size/);
   }, 60_000);
 
   it('refuses a data.val_size that holds out no conversation, or every one, naming data.val_size', async () => {

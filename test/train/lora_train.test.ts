@@ -233,6 +233,13 @@ describe('LoRA training', () => {
     const other = await runFail(join(tmp.dir, 'resume-other-targets'), config(0, 6, 2, { target_modules: ['query'] }), ['--resume', join(out, 'checkpoint-000005')]);
     expect(other.status).toBe(1);
     expect(other.stderr).toMatch(/cannot resume a different run: LoRA r 4, alpha 8, dropout 0\.1, targets query,key_value,dense,down_proj -> LoRA r 4, alpha 8, dropout 0\.1, targets query/);
+    // another dropout is a hyperparameter change, like the lr: the resume goes on, saying so
+    const drop = join(tmp.dir, 'resume-dropout');
+    cpSync(BASE_OUT(), drop, { recursive: true });
+    const ckpt = join(drop, 'checkpoint-000005');
+    const d = await runFail(drop, config(0, 6, 2, { lora_dropout: 0.2 }), ['--resume', ckpt, '--dry-run']);
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stdout).toContain(`warning: --resume ${ckpt}: lora.dropout 0.1 -> 0.2: its 5 step(s) trained with 0.1, steps 6 on with 0.2`);
   }, 120_000);
 
   it('a resume over another --model than the adapters were trained over says so (the base is not in the checkpoint)', async () => {

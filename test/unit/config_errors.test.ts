@@ -151,9 +151,14 @@ describe('batch triple', () => {
     expect(errorOf({ train_batch_size: 0 })).toBe('zero3.json: key "train_batch_size" expects an integer > 0 or "auto" or null, got 0');
   });
 
+  it('refuses a data.val_size above 1 that is not a whole count, naming where it was given', () => {
+    expect(errorOf({ ...ok, data: { val_size: 1.5 } })).toBe('zero3.json: "data.val_size" must be a fraction in (0, 1) or a whole number of conversations >= 1, got 1.5');
+    expect(errorOf(ok, { sets: ['data.val_size=1.5'] })).toBe('--set data.val_size: "data.val_size" must be a fraction in (0, 1) or a whole number of conversations >= 1, got 1.5');
+  });
+
   it('refuses a dataset smaller than one global batch', () => {
     expect(errorOf({ train_batch_size: 8 }, { context: { datasetRows: 7 } })).toBe(
-      'the dataset has 7 rows, fewer than one global batch (train_batch_size 8)',
+      'the dataset has 7 rows, fewer than one global batch (train_batch_size 8, zero3.json): give a smaller train_batch_size (or micro batch x accumulation steps x ranks) or more data',
     );
   });
 });

@@ -197,6 +197,9 @@ describe('"auto" the Hugging Face way', () => {
     expect(sched({ warmup_ratio: 0.1 })).toEqual({ type: 'cosine', params: { warmup_ratio: 0.1, warmup_num_steps: 10, total_num_steps: 95, num_cycles: 0.5 } }); // ceil(9.5)
     expect(sched({ warmup_proportion: 0.1 }).params).toMatchObject({ warmup_num_steps: 10 }); // TeleChat's spelling
     expect(sched({ warmup_ratio: 0.1, warmup_num_steps: 3 }).params).toMatchObject({ warmup_num_steps: 3 }); // steps win
+    // ... and the ratio they make inert is named
+    const both = resolveConfigObject({ ...ok, scheduler: { type: 'cosine', params: { warmup_ratio: 0.1, warmup_steps: 3 } } }, 'test.json', { flags: { maxSteps: 95 } });
+    expect(both.warnings).toContain('test.json: "scheduler.params.warmup_ratio" 0.1 has no effect: "scheduler.params.warmup_num_steps" 3 is given and wins over it, as in Hugging Face');
     expect(sched({ warmup_steps: 4, total_num_steps: 50 }).params).toMatchObject({ warmup_num_steps: 4, total_num_steps: 50 });
     expect(sched({}).params).toMatchObject({ warmup_ratio: 0, warmup_num_steps: 0 });
     const lin = resolve({ ...ok, scheduler: { type: 'linear', params: { warmup_ratio: 0.25 } } }, { flags: { maxSteps: 8 } }).scheduler;
@@ -254,6 +257,17 @@ describe('overrides', () => {
     expect(file.training.max_steps).toBe(10); // the parsed file is not modified
     const whole = resolve(ok, { sets: ['optimizer={"type":"adamw","params":{"lr":0.1}}'] });
     expect(whole.optimizer).toMatchObject({ type: 'AdamW', params: { lr: 0.1 } });
+  });
+
+  it('a --set wins over the file whichever spelling of the setting each uses (PEFT\'s lora_alpha, bfloat16, HF\'s warmup_steps)', () => {
+    const lora = resolve({ ...ok, lora: { r: 8, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['all-linear'] } }, { sets: ['lora.alpha=16'] }).lora!;
+    expect([lora.alpha, lora.dropout]).toEqual([16, 0.1]);
+    expect(resolve({ ...ok, lora: { r: 8, alpha: 8, target_modules: ['all-linear'] } }, { sets: ['lora.lora_alpha=32'] }).lora!.alpha).toBe(32);
+    expect(resolve({ ...ok, bf16: { enabled: false } }, { sets: ['bfloat16={"enabled":true}'] }).run.precision).toBe('bf16');
+    const sched = resolve({ ...ok, training: { max_steps: 100 }, scheduler: { type: 'linear', params: { warmup_steps: 5 } } }, { sets: ['scheduler.params.warmup_num_steps=7'] });
+    expect(sched.scheduler.params).toMatchObject({ warmup_num_steps: 7 });
+    // in the file itself both spellings are still one setting given twice
+    expect(() => resolve({ ...ok, lora: { r: 8, alpha: 8, lora_alpha: 8, target_modules: ['all-linear'] } })).toThrow(/"lora.alpha" and "lora.lora_alpha" are the same setting; give only one/);
   });
 });
 
@@ -398,10 +412,12 @@ describe('the lora section', () => {
     // "all-linear" alone, as PEFT's LoraConfig(target_modules="all-linear") takes it; any other single
     // string is a regular expression to PEFT, and refused here
     expect(resolve({ ...ok, lora: { r: 4, target_modules: 'all-linear' } }).lora!.target_modules).toEqual(['all-linear']);
-    for (const bad of ['query', '.*\\.(query|dense)', 3]) {
+    for (const bad of ['query', '.*\\.(query|dense)']) {
       expect(() => resolve({ ...ok, lora: { r: 4, target_modules: bad } })).toThrow(
-        `key "lora.target_modules" expects an array of any number of strings, or "all-linear" alone, got ${JSON.stringify(bad)}`);
+        `key "lora.target_modules" ${JSON.stringify(bad)}: one string other than "all-linear" is a regular expression over module paths in PEFT, which telechat-train does not take: give a list of module names, e.g. ["query", "key_value"], or "all-linear"`);
     }
+    expect(() => resolve({ ...ok, lora: { r: 4, target_modules: 3 } })).toThrow(
+      'key "lora.target_modules" expects an array of any number of strings, or "all-linear" alone, got 3');
   });
   it('refuses r <= 0, a missing r or target_modules, and PEFT options we lack, by name', () => {
     // the rank's type error does not offer null, which only means "not given" (then required)

@@ -116,7 +116,8 @@ function runFinished(outDir: string, run: RunFacts | null, metrics: StepMetrics[
 }
 
 export async function readRunData(outDir: string): Promise<RunData> {
-  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new Error(`${outDir}: no such output directory`);
+  if (!existsSync(outDir)) throw new Error(`${outDir}: no such output directory`);
+  if (!statSync(outDir).isDirectory()) throw new Error(`${outDir}: a file, not an output directory (give the dir a run wrote, which holds metrics.jsonl)`);
   const metricsPath = join(outDir, 'metrics.jsonl');
   const configPath = join(outDir, 'resolved-config.json');
   if (!existsSync(metricsPath) && !existsSync(configPath)) {
