@@ -133,7 +133,13 @@ export class HfExportWriter {
       this.nShards = shard + 1;
       this.tmpDir = temporaryBeside(this.outDir);
       rmSync(this.tmpDir, { recursive: true, force: true });
-      mkdirSync(this.tmpDir, { recursive: true });
+      try {
+        mkdirSync(this.tmpDir, { recursive: true });
+      } catch (err) {
+        // the temporary is an implementation detail: name the dir asked for and why it cannot be
+        const e = err as NodeJS.ErrnoException;
+        throw new CheckpointError(`${this.outDir}: cannot write the HF directory in ${dirname(this.outDir)} (${e.code ?? e.message})`);
+      }
       registerTemporary(this.tmpDir);
     } catch (err) {
       this.base?.close();

@@ -48,7 +48,11 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   const validator = new Validator(CONFIG, origin);
   const validated = validator.object(CONFIG, cfg, '');
   warnings.push(...validator.warnings);
-  const config = resolveConfig(validated, origin, opts.context ?? {}, warnings, cfg['activation_checkpointing'] !== undefined);
+  // optimizer.params.lr given as a number (a file or --set), not a default or "auto": the trainer
+  // says so when the schedule sets its own lr (train/setup.ts)
+  const opt = cfg['optimizer'];
+  const lrGiven = isObject(opt) && isObject(opt['params']) && typeof opt['params']['lr'] === 'number';
+  const config = resolveConfig(validated, origin, opts.context ?? {}, warnings, cfg['activation_checkpointing'] !== undefined, lrGiven);
   const epochs = isObject(cfg['training']) ? cfg['training']['epochs'] : undefined;
   const maxSteps = config.training.max_steps;
   if (epochs !== undefined && maxSteps !== null) {

@@ -100,6 +100,8 @@ export function resolveConfig(
   ctx: ResolveContext,
   warnings: Warnings,
   hadActivationCheckpointing: boolean,
+  /** optimizer.params.lr is a number in the config as given (before defaults), not "auto" or absent. */
+  lrGiven = false,
 ): ResolvedConfig {
   const hf: HfArgs = { ...HF_DEFAULTS, ...ctx.hf };
   const worldSize = ctx.worldSize ?? 1;
@@ -170,7 +172,7 @@ export function resolveConfig(
     fromRunLength.add('total_num_steps');
     return needTotal(path);
   };
-  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params, hf, needTotal, runLengthTotal, ratioWarmup, fail, warnings, origin);
+  const scheduler = resolveScheduler(cfg['scheduler'] as JsonObject | undefined, optimizer.params, lrGiven, hf, needTotal, runLengthTotal, ratioWarmup, fail, warnings, origin);
   const zero = resolveZero(cfg['zero_optimization'] as JsonObject, ctx.hiddenSize, fail, warnings, origin);
 
   const ignored: Record<string, unknown> = {};
@@ -347,6 +349,7 @@ function resolveOptimizer(
 function resolveScheduler(
   block: JsonObject | undefined,
   opt: AdamParams,
+  lrGiven: boolean,
   hf: HfArgs,
   needTotal: (path: string) => number,
   runLengthTotal: (path: string) => number,
@@ -363,6 +366,10 @@ function resolveScheduler(
   // TrainingArguments.get_warmup_steps: warmup_steps if > 0 else ceil(total * warmup_ratio).
   const hfWarmup = (key: string): number =>
     hf.warmupSteps > 0 ? hf.warmupSteps : ratioWarmup(at(key), hf.warmupRatio);
+  // DeepSpeed's own schedules set the lr from their settings: an lr the config gives is then inert
+  const ownLr = (settings: string): void => {
+    if (lrGiven) warnings.push(`${origin('optimizer.params.lr')}: "optimizer.params.lr" ${show(lr)} has no effect: scheduler ${type} sets the lr from ${settings}, as DeepSpeed's does`);
+  };
 
   switch (type) {
     case 'WarmupLR':
@@ -374,6 +381,7 @@ function resolveScheduler(
         warmup_type: p['warmup_type'] as 'log' | 'linear',
         last_batch_iteration: p['last_batch_iteration'] as number,
       };
+      if (p['warmup_max_lr'] !== 'auto') ownLr(`warmup_min_lr up to "${at('warmup_max_lr')}" ${show(params.warmup_max_lr)} ("auto" follows the optimizer's lr)`);
       if (type === 'WarmupLR') return { type, params };
       const total = totalOf(p, 'total_num_steps', type, runLengthTotal, fail);
       if (total < Math.max(2, params.warmup_num_steps)) {
@@ -401,6 +409,7 @@ function resolveScheduler(
       };
     }
     case 'LRRangeTest':
+      ownLr(`"${at('lr_range_test_min_lr')}" ${show(p['lr_range_test_min_lr'])} upwards`);
       return {
         type,
         params: {
@@ -430,6 +439,7 @@ function resolveScheduler(
         decay_mom_rate: p['decay_mom_rate'] as number,
         last_batch_iteration: p['last_batch_iteration'] as number,
       };
+      ownLr(`"${at('cycle_min_lr')}" ${show(params.cycle_min_lr)} to "${at('cycle_max_lr')}" ${show(params.cycle_max_lr)}`);
       if (params.cycle_momentum) {
         // as DeepSpeed's OneCycle sets the optimizer's betas itself: say which configured ones lose
         warnings.push(`${origin(at('cycle_momentum'))}: "${at('cycle_momentum')}" is true: Adam's beta1 cycles between cycle_min_mom ` +

@@ -135,7 +135,13 @@ export class GgufStreamWriter {
     const header = sink.bytes();
     // host and pid: sweeps remove only temporaries of this host's dead processes (temporaries.ts)
     this.tmpPath = temporaryBeside(this.outPath);
-    this.fd = openSync(this.tmpPath, 'w');
+    try {
+      this.fd = openSync(this.tmpPath, 'w');
+    } catch (err) {
+      // the temporary is an implementation detail: name the file asked for and why it cannot be
+      const e = err as NodeJS.ErrnoException;
+      throw new Error(`${this.outPath}: cannot write the .gguf file in ${dirname(this.outPath)} (${e.code ?? e.message})`);
+    }
     registerTemporary(this.tmpPath);
     try {
       this.put(header);

@@ -27,7 +27,7 @@ import { isObject } from '../config/validate.js';
 import { exportFinal } from './final_export.js';
 import { faultPoint } from './faults.js';
 import type { EvalState } from './evaluate.js';
-import { lrForUpdate, type SchedulerState } from './schedules.js';
+import { readsBaseLr, type SchedulerState } from './schedules.js';
 
 export interface ModelIdentity {
   layout: string;
@@ -87,13 +87,9 @@ export function scheduleChangeWarning(dir: string, state: TrainerState, now: LrS
   const was = state.lr_schedule;
   if (was === undefined) return null;
   const changes: string[] = [];
-  // the optimizer's lr only counts where the schedule reads it (OneCycleLR, say, sets its own):
-  // probed over the updates so far and the next, since a schedule may be 0 at any one of them
-  const readsLr = (): boolean => {
-    for (let k = 0; k <= Math.min(state.step + 1, 1000); k++) if (lrForUpdate(now.scheduler, was.lr, k) !== lrForUpdate(now.scheduler, now.lr, k)) return true;
-    return false;
-  };
-  if (was.lr !== now.lr && readsLr()) {
+  // the optimizer's lr only counts where the schedule reads it (OneCycleLR, say, sets its own),
+  // over the updates so far and the next
+  if (was.lr !== now.lr && readsBaseLr(now.scheduler, was.lr, now.lr, state.step + 1)) {
     changes.push(`optimizer.params.lr ${show(was.lr)} -> ${show(now.lr)}`);
   }
   if (was.scheduler.type !== now.scheduler.type) {

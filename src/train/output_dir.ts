@@ -68,7 +68,10 @@ export function checkOutputDirPath(dir: string): void {
 export function refuseEarlierRun(dir: string, overwrite: boolean): void {
   const previous = overwrite ? [] : earlierRun(dir);
   if (previous.length > 0) {
-    throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); pass --resume auto to continue it or --overwrite to replace it`);
+    // --resume auto needs a complete checkpoint ("latest"): without one there is nothing to continue
+    const resumable = existsSync(join(dir, 'latest'));
+    const what = resumable ? 'pass --resume auto to continue it or --overwrite to replace it' : 'it saved no complete checkpoint to continue, so pass --overwrite to replace it';
+    throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); ${what}`);
   }
 }
 

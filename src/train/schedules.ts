@@ -246,6 +246,16 @@ export function lrForUpdate(s: SchedulerConfig, baseLr: number, k: number): numb
   return lrAt(s, baseLr, initialState(s).last_batch_iteration + k);
 }
 
+/**
+ * Whether the schedule's lr follows the optimizer's (WarmupDecayLR, say, sets its own from
+ * warmup_max_lr): probed over updates 0 .. `updates` (at most 1000) with `lr` and `other` as the
+ * base, since a schedule may be 0 at any one of them.
+ */
+export function readsBaseLr(s: SchedulerConfig, lr: number, other: number, updates: number): boolean {
+  for (let k = 0; k <= Math.min(updates, 1000); k++) if (lrForUpdate(s, lr, k) !== lrForUpdate(s, other, k)) return true;
+  return false;
+}
+
 /** A stateful wrapper for the trainer: read `lr` for the coming update, then step() after it. */
 export class LrScheduler {
   private state: SchedulerState;

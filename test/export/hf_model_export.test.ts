@@ -173,6 +173,9 @@ describe('telechat-export --model HFDIR --output DIR (HF format)', () => {
     const ck = await exportCli(['--model', ckpt, '--output', join(tmp.dir, 'ck')]);
     expect(ck.stderr).toBe(`telechat-export: ${ckpt}: no config.json: it is a telechat-train checkpoint, whose model is ${join(ckpt, 'hf')}\n`);
     for (const d of ['none', 'both', 'q8', 'od', 'ck']) expect(existsSync(join(tmp.dir, d)), d).toBe(false);
+    // a directory nothing can be written in (Linux's /proc): the output named, not our temporary
+    const proc = await exportCli(['--model', src, '--output', '/proc/telechat-x.gguf', '--format', 'gguf']);
+    expect(proc.stderr).toBe('telechat-export: /proc/telechat-x.gguf: cannot write the .gguf file in /proc (ENOENT)\n');
   });
 
   it('an --output ending in .gguf without --format gguf: refused (it would be an HF directory named model.gguf)', async () => {

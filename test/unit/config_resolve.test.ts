@@ -192,6 +192,21 @@ describe('"auto" the Hugging Face way', () => {
     expect([c.train_batch_size, c.train_micro_batch_size_per_gpu, c.gradient_accumulation_steps]).toEqual([8, 4, 1]);
   });
 
+  it('an optimizer lr the config gives is named inert where a DeepSpeed schedule sets the lr from its own settings', () => {
+    const warn = (scheduler: object, optimizer: object | null = { type: 'AdamW', params: { lr: 2e-5 } }): string[] =>
+      resolveConfigObject({ ...ok, ...(optimizer ? { optimizer } : {}), scheduler }, 'test.json', { flags: { maxSteps: 20 } }).warnings;
+    const decay = { type: 'WarmupDecayLR', params: { warmup_max_lr: 1e-4, warmup_num_steps: 2, total_num_steps: 20 } };
+    expect(warn(decay)).toEqual(['test.json: "optimizer.params.lr" 0.00002 has no effect: scheduler WarmupDecayLR sets the lr from warmup_min_lr up to "scheduler.params.warmup_max_lr" 0.0001 ("auto" follows the optimizer\'s lr), as DeepSpeed\'s does']);
+    // "auto" follows the optimizer's lr; an lr the config does not give is not named
+    expect(warn({ type: 'WarmupDecayLR', params: { warmup_max_lr: 'auto', warmup_num_steps: 2, total_num_steps: 20 } })).toEqual([]);
+    expect(warn(decay, null)).toEqual([]);
+    expect(warn(decay, { type: 'AdamW', params: { lr: 'auto' } })).toEqual([]);
+    expect(warn({ type: 'OneCycle', params: { cycle_min_lr: 1e-5, cycle_max_lr: 1e-3, cycle_momentum: false } })[0]).toMatch(/"optimizer\.params\.lr" 0\.00002 has no effect: scheduler OneCycle sets the lr from "scheduler\.params\.cycle_min_lr" 0\.00001 to "scheduler\.params\.cycle_max_lr" 0\.001/);
+    expect(warn({ type: 'LRRangeTest', params: {} })[0]).toMatch(/scheduler LRRangeTest sets the lr from "scheduler\.params\.lr_range_test_min_lr" 0\.001 upwards/);
+    // schedules that scale the optimizer's lr say nothing
+    expect(warn({ type: 'WarmupCosineLR', params: { total_num_steps: 20, warmup_num_steps: 2 } })).toEqual([]);
+  });
+
   it('HF-style schedules: warmup from ratio or steps, total from the run', () => {
     const sched = (params: object): ResolvedConfig['scheduler'] => resolve({ ...ok, scheduler: { type: 'cosine', params } }, { flags: { maxSteps: 95 } }).scheduler;
     expect(sched({ warmup_ratio: 0.1 })).toEqual({ type: 'cosine', params: { warmup_ratio: 0.1, warmup_num_steps: 10, total_num_steps: 95, num_cycles: 0.5 } }); // ceil(9.5)

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkOutputDirPath, takeOutputDir } from '../../src/train/output_dir.js';
+import { checkOutputDirPath, refuseEarlierRun, takeOutputDir } from '../../src/train/output_dir.js';
 import { makeTmpDir } from '../helpers/tmp.js';
 
 const tmp = makeTmpDir('output-dir');
@@ -66,6 +66,20 @@ describe('takeOutputDir', () => {
     const aside = readdirSync(dir).filter((f) => f.startsWith('.replaced-'));
     expect(aside.length).toBeGreaterThanOrEqual(1);
     expect(aside.some((a) => existsSync(join(dir, a, 'checkpoint-000002')))).toBe(true);
+  });
+});
+
+describe('refuseEarlierRun', () => {
+  it('points at --resume auto only where a complete checkpoint ("latest") is there to continue', () => {
+    const saved = join(tmp.dir, 'saved');
+    earlierRun(saved);
+    expect(() => refuseEarlierRun(saved, false)).toThrow(`${saved}: output directory already holds a run (checkpoint-000002, final, metrics.jsonl); pass --resume auto to continue it or --overwrite to replace it`);
+    // killed before its first checkpoint: only metrics.jsonl (and a half-written checkpoint)
+    const unsaved = join(tmp.dir, 'unsaved');
+    mkdirSync(join(unsaved, 'checkpoint-000001.tmp'), { recursive: true });
+    writeFileSync(join(unsaved, 'metrics.jsonl'), '{"step":1}\n');
+    expect(() => refuseEarlierRun(unsaved, false)).toThrow(/already holds a run \(.*metrics\.jsonl.*\); it saved no complete checkpoint to continue, so pass --overwrite to replace it$/);
+    expect(() => refuseEarlierRun(unsaved, true)).not.toThrow();
   });
 });
 
