@@ -7,7 +7,7 @@ import { applySets, flagOverrides, parseSetArg, type ConfigFlags, type SetOverri
 import { resolveConfig, type ResolveContext } from './resolve.js';
 import { CONFIG } from './schema.js';
 import type { ResolvedConfig } from './types.js';
-import { isObject, sameSettingKeys, Validator, type JsonObject, type Origin } from './validate.js';
+import { canonicalPath, isObject, sameSettingKeys, Validator, type JsonObject, type Origin } from './validate.js';
 
 export interface LoadOptions {
   /** `--set dotted.key=JSON` arguments, in command-line order. */
@@ -39,17 +39,18 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   // Legacy forms are upgraded in the file first (so --set zero_optimization.stage=2 works on a
   // file saying "zero_optimization": true) and again after the overrides (which may use them).
   const file = upgradeLegacyForms(withoutComments(raw), () => where, warnings);
-  const origin = originOf(where, file, sets, flags);
   const sameSetting = (path: readonly string[], at: JsonObject): string[] => sameSettingKeys(CONFIG, path, at);
   let cfg = applySets(file, sets, sameSetting);
   cfg = applySets(cfg, flags.map((f) => f.set), sameSetting);
+  const merged = cfg;
+  const origin = originOf(where, file, sets, flags, (key) => canonicalPath(CONFIG, key.split('.'), merged).join('.'));
   cfg = withDefaultOptimizerType(file, cfg);
   cfg = upgradeLegacyForms(cfg, origin, warnings);
   const validator = new Validator(CONFIG, origin);
   const validated = validator.object(CONFIG, cfg, '');
   warnings.push(...validator.warnings);
-  // optimizer.params.lr given as a number (a file or --set), not a default or "auto": the trainer
-  // says so when the schedule sets its own lr (train/setup.ts)
+  // optimizer.params.lr given as a number (a file or --set), not a default or "auto": resolve.ts
+  // says so when the schedule sets its own lr
   const opt = cfg['optimizer'];
   const lrGiven = isObject(opt) && isObject(opt['params']) && typeof opt['params']['lr'] === 'number';
   const config = resolveConfig(validated, origin, opts.context ?? {}, warnings, cfg['activation_checkpointing'] !== undefined, lrGiven);
@@ -95,8 +96,14 @@ export function resolvedConfigJson(config: ResolvedConfig): string {
  * to blame for the unknown key "foo", and `--set scheduler.params.warmup_num_steps=...` for the
  * missing "scheduler.type"), else the file.
  */
-function originOf(where: string, file: JsonObject, sets: SetOverride[], flags: { flag: string; set: SetOverride }[]): Origin {
-  const blames: [string, string][] = [...sets.map((s): [string, string] => [s.key, `--set ${s.key}`]), ...flags.map((f): [string, string] => [f.set.key, f.flag])];
+function originOf(where: string, file: JsonObject, sets: SetOverride[], flags: { flag: string; set: SetOverride }[], canonical: (key: string) => string): Origin {
+  // each override's key as written and in the schema's spelling: messages name a setting either way
+  // (lora.alpha, or the alias lora.lora_alpha a warning quotes, for a --set of lora.lora_alpha)
+  const both = (key: string, who: string): [string, string][] => [[key, who], [canonical(key), who]];
+  const blames: [string, string][] = [
+    ...sets.flatMap((s) => both(s.key, `--set ${s.key}`)),
+    ...flags.flatMap((f) => both(f.set.key, f.flag)),
+  ];
   return (path: string) => {
     for (let i = blames.length - 1; i >= 0; i--) {
       const [key, who] = blames[i]!;

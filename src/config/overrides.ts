@@ -40,6 +40,12 @@ export function applySets(cfg: JsonObject, sets: readonly SetOverride[], sameSet
     let node: JsonObject = out;
     for (let i = 0; i < s.path.length - 1; i++) {
       const key = s.path[i]!;
+      // a block the file spells otherwise (bfloat16 for a --set bf16.enabled=true) is the one set
+      const other = node[key] === undefined ? sameSetting(s.path.slice(0, i + 1), out).find((k) => node[k] !== undefined) : undefined;
+      if (other !== undefined) {
+        node[key] = node[other]!;
+        delete node[other];
+      }
       const next = node[key];
       if (next === undefined) node[key] = {};
       else if (!isObject(next)) {

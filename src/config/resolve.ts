@@ -381,7 +381,10 @@ function resolveScheduler(
         warmup_type: p['warmup_type'] as 'log' | 'linear',
         last_batch_iteration: p['last_batch_iteration'] as number,
       };
-      if (p['warmup_max_lr'] !== 'auto') ownLr(`warmup_min_lr up to "${at('warmup_max_lr')}" ${show(params.warmup_max_lr)} ("auto" follows the optimizer's lr)`);
+      // (DeepSpeed's own examples give both the same number: nothing is lost then)
+      if (p['warmup_max_lr'] !== 'auto' && params.warmup_max_lr !== lr) {
+        ownLr(`"${at('warmup_min_lr')}" ${show(params.warmup_min_lr)} up to "${at('warmup_max_lr')}" ${show(params.warmup_max_lr)} ("auto" follows the optimizer's lr)`);
+      }
       if (type === 'WarmupLR') return { type, params };
       const total = totalOf(p, 'total_num_steps', type, runLengthTotal, fail);
       if (total < Math.max(2, params.warmup_num_steps)) {

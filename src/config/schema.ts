@@ -129,6 +129,7 @@ const HF_SCHEDULERS_LACKING = {
   inverse_sqrt: 'Hugging Face\'s inverse square-root schedule is not implemented',
   reduce_lr_on_plateau: 'it steps on a validation metric, not per update',
   cosine_with_min_lr: 'Hugging Face\'s cosine to a minimum lr is not implemented (WarmupCosineLR\'s cos_min_ratio is)',
+  cosine_warmup_with_min_lr: 'Hugging Face\'s cosine to a minimum lr is not implemented (WarmupCosineLR\'s cos_min_ratio is)',
   warmup_stable_decay: 'Hugging Face\'s warmup-stable-decay schedule is not implemented',
 };
 

@@ -230,6 +230,21 @@ export function sameSettingKeys(spec: ObjectSpec, path: readonly string[], cfg: 
   return [...out];
 }
 
+/**
+ * `path` with each key in the schema's own spelling (an alias replaced by the field it names,
+ * e.g. lora.lora_alpha -> lora.alpha), so a --set written one way is matched to messages about the
+ * setting; keys the schema does not know stay as written.
+ */
+export function canonicalPath(spec: ObjectSpec, path: readonly string[], cfg: JsonObject): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < path.length; i++) {
+    const key = path[i]!;
+    const aliases = objectsAt(spec, path.slice(0, i), cfg).map((o) => o.aliases?.[key]?.to).filter((t): t is string => t !== undefined);
+    out.push(aliases[0] ?? key);
+  }
+  return out;
+}
+
 /** The schema objects at `path` of `cfg` (a tagged block's params: its given type's, or none). */
 function objectsAt(spec: ObjectSpec, path: readonly string[], cfg: Json | undefined): ObjectSpec[] {
   if (path.length === 0) return [spec];

@@ -77,7 +77,7 @@ const LINES_PER_BATCH = 512;
 function firstChars(bytes: Uint8Array, n = 80): string {
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, 4 * n)).replace(/\s+/g, ' ');
   const chars = Array.from(text);
-  return chars.slice(0, n).join('') + (chars.length > n ? '…' : '');
+  return chars.slice(0, n).join('') + (chars.length > n || bytes.length > 4 * n ? '…' : '');
 }
 
 /** A record's place for FILE:LINE messages: its line, and in a JSON array its index too. */

@@ -233,7 +233,8 @@ class AddedTokenBackend implements TokenizerBackend {
     return this.inner.pieceToId(piece);
   }
   idToPiece(id: number): string {
-    return this.inner.idToPiece(id);
+    // a registered added token is its content (a marker may be one over another SentencePiece piece)
+    return this.splitter.contentOf(id) ?? this.inner.idToPiece(id);
   }
   close(): void {
     this.inner.close();
@@ -279,14 +280,14 @@ export function resolveSpecialIds(
         if (!Number.isInteger(idValue) || idValue < 0 || idValue >= backend.vocabSize) {
           throw new Error(`${join(dir, file)}: ${name}_token_id ${idValue} is outside the vocabulary (size ${backend.vocabSize})`);
         }
-        const piece = backend.idToPiece(idValue);
-        if (CHAT_MARKERS.has(name) && piece !== SPECIAL_PIECES[name]) {
-          mismatches[name] = `${file}'s ${name}_token_id ${idValue} is the piece ${JSON.stringify(piece)} in this vocabulary, not ${SPECIAL_PIECES[name]}`;
-          continue;
+        const piece = CHAT_MARKERS.has(name) ? backend.idToPiece(idValue) : SPECIAL_PIECES[name];
+        if (piece === SPECIAL_PIECES[name]) {
+          ids[name] = idValue;
+          sources[name] = `${file}:${name}_token_id`;
+          break;
         }
-        ids[name] = idValue;
-        sources[name] = `${file}:${name}_token_id`;
-        break;
+        // not the marker: this file's <name>_token, the later files, then the vocabulary decide
+        mismatches[name] = `${file}'s ${name}_token_id ${idValue} is the piece ${JSON.stringify(piece)} in this vocabulary, not ${SPECIAL_PIECES[name]}`;
       }
       const piece = tokenString(json[`${name}_token`]);
       if (piece !== undefined) {

@@ -3,7 +3,7 @@
 // taken before and survives --overwrite. Until the run has started every change here can be
 // undone, so a start that fails leaves the dir as it found it, and an earlier run set aside by a
 // start that was killed is put back by the next one.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, normalize, relative, resolve, sep } from 'node:path';
 import { isInside, outputPathProblem } from '../checkpoint/output_path.js';
 
@@ -68,8 +68,10 @@ export function checkOutputDirPath(dir: string): void {
 export function refuseEarlierRun(dir: string, overwrite: boolean): void {
   const previous = overwrite ? [] : earlierRun(dir);
   if (previous.length > 0) {
-    // --resume auto needs a complete checkpoint ("latest"): without one there is nothing to continue
-    const resumable = existsSync(join(dir, 'latest'));
+    // --resume auto needs the complete checkpoint "latest" names (findResumeDir): without one, or with
+    // a `latest` that is empty or names a deleted checkpoint, there is nothing to continue
+    const latest = join(dir, 'latest');
+    const resumable = existsSync(latest) && existsSync(join(dir, readFileSync(latest, 'utf8').trim(), 'trainer_state.json'));
     const what = resumable ? 'pass --resume auto to continue it or --overwrite to replace it' : 'it saved no complete checkpoint to continue, so pass --overwrite to replace it';
     throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); ${what}`);
   }

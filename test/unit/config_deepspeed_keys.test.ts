@@ -192,7 +192,7 @@ describe("DeepSpeed's own spellings and keys", () => {
     // Hugging Face's lr_scheduler_type names beyond cosine / linear / constant: by name too
     expect(refusal({ ...ok, scheduler: { type: 'constant_with_warmup', params: {} } })).toBe(
       `test.json: "scheduler.type": "constant_with_warmup" is not supported: it is "constant" here: give "constant" with warmup_num_steps or warmup_ratio (supported: ${supported})`);
-    for (const t of ['cosine_with_restarts', 'polynomial', 'inverse_sqrt', 'reduce_lr_on_plateau', 'cosine_with_min_lr', 'warmup_stable_decay']) {
+    for (const t of ['cosine_with_restarts', 'polynomial', 'inverse_sqrt', 'reduce_lr_on_plateau', 'cosine_with_min_lr', 'cosine_warmup_with_min_lr', 'warmup_stable_decay']) {
       expect(refusal({ ...ok, scheduler: { type: t, params: {} } }), t).toMatch(new RegExp(`^test\\.json: "scheduler\\.type": "${t}" is not supported: [^(]+.*\\(supported: `));
       expect(refusal({ ...ok, scheduler: { type: t, params: {} } }), t).not.toMatch(/did you mean/);
     }

@@ -196,7 +196,10 @@ describe('"auto" the Hugging Face way', () => {
     const warn = (scheduler: object, optimizer: object | null = { type: 'AdamW', params: { lr: 2e-5 } }): string[] =>
       resolveConfigObject({ ...ok, ...(optimizer ? { optimizer } : {}), scheduler }, 'test.json', { flags: { maxSteps: 20 } }).warnings;
     const decay = { type: 'WarmupDecayLR', params: { warmup_max_lr: 1e-4, warmup_num_steps: 2, total_num_steps: 20 } };
-    expect(warn(decay)).toEqual(['test.json: "optimizer.params.lr" 0.00002 has no effect: scheduler WarmupDecayLR sets the lr from warmup_min_lr up to "scheduler.params.warmup_max_lr" 0.0001 ("auto" follows the optimizer\'s lr), as DeepSpeed\'s does']);
+    expect(warn(decay)).toEqual(['test.json: "optimizer.params.lr" 0.00002 has no effect: scheduler WarmupDecayLR sets the lr from "scheduler.params.warmup_min_lr" 0 up to "scheduler.params.warmup_max_lr" 0.0001 ("auto" follows the optimizer\'s lr), as DeepSpeed\'s does']);
+    // DeepSpeed's own examples give the same number to both: nothing is lost, nothing said
+    expect(warn({ ...decay, params: { ...decay.params, warmup_max_lr: 2e-5 } })).toEqual([]);
+    expect(warn({ type: 'WarmupLR', params: { warmup_max_lr: 1e-4 } })[0]).toMatch(/scheduler WarmupLR sets the lr from/);
     // "auto" follows the optimizer's lr; an lr the config does not give is not named
     expect(warn({ type: 'WarmupDecayLR', params: { warmup_max_lr: 'auto', warmup_num_steps: 2, total_num_steps: 20 } })).toEqual([]);
     expect(warn(decay, null)).toEqual([]);
@@ -279,6 +282,12 @@ describe('overrides', () => {
     expect([lora.alpha, lora.dropout]).toEqual([16, 0.1]);
     expect(resolve({ ...ok, lora: { r: 8, alpha: 8, target_modules: ['all-linear'] } }, { sets: ['lora.lora_alpha=32'] }).lora!.alpha).toBe(32);
     expect(resolve({ ...ok, bf16: { enabled: false } }, { sets: ['bfloat16={"enabled":true}'] }).run.precision).toBe('bf16');
+    // ... also a --set into a block the file spells otherwise, which keeps the block's other keys
+    expect(resolve({ ...ok, bfloat16: { enabled: false } }, { sets: ['bf16.enabled=true'] }).run.precision).toBe('bf16');
+    // messages about the setting blame the --set, whichever spelling it used
+    const blamed = resolveConfigObject({ ...ok, scheduler: { type: 'cosine', params: { warmup_steps: 3 } } }, 'test.json',
+      { flags: { maxSteps: 95 }, sets: ['scheduler.params.warmup_proportion=0.2'] }).warnings;
+    expect(blamed).toContain('--set scheduler.params.warmup_proportion: "scheduler.params.warmup_ratio" 0.2 has no effect: "scheduler.params.warmup_num_steps" 3 is given and wins over it, as in Hugging Face');
     const sched = resolve({ ...ok, training: { max_steps: 100 }, scheduler: { type: 'linear', params: { warmup_steps: 5 } } }, { sets: ['scheduler.params.warmup_num_steps=7'] });
     expect(sched.scheduler.params).toMatchObject({ warmup_num_steps: 7 });
     // in the file itself both spellings are still one setting given twice

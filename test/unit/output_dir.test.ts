@@ -73,6 +73,7 @@ describe('refuseEarlierRun', () => {
   it('points at --resume auto only where a complete checkpoint ("latest") is there to continue', () => {
     const saved = join(tmp.dir, 'saved');
     earlierRun(saved);
+    writeFileSync(join(saved, 'checkpoint-000002', 'trainer_state.json'), '{}');
     expect(() => refuseEarlierRun(saved, false)).toThrow(`${saved}: output directory already holds a run (checkpoint-000002, final, metrics.jsonl); pass --resume auto to continue it or --overwrite to replace it`);
     // killed before its first checkpoint: only metrics.jsonl (and a half-written checkpoint)
     const unsaved = join(tmp.dir, 'unsaved');
@@ -80,6 +81,10 @@ describe('refuseEarlierRun', () => {
     writeFileSync(join(unsaved, 'metrics.jsonl'), '{"step":1}\n');
     expect(() => refuseEarlierRun(unsaved, false)).toThrow(/already holds a run \(.*metrics\.jsonl.*\); it saved no complete checkpoint to continue, so pass --overwrite to replace it$/);
     expect(() => refuseEarlierRun(unsaved, true)).not.toThrow();
+    // a `latest` naming a checkpoint deleted since: nothing to continue either
+    const stale = join(tmp.dir, 'stale');
+    earlierRun(stale);
+    expect(() => refuseEarlierRun(stale, false)).toThrow(/; it saved no complete checkpoint to continue, so pass --overwrite to replace it$/);
   });
 });
 
