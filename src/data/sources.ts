@@ -59,8 +59,13 @@ function jsonlHint(text: string): string {
   return '';
 }
 
+/** The names in a comma-separated input list (--input, --data, --eval-data), trimmed; an empty one (a trailing comma) is no name. */
+export function inputNames(list: string): string[] {
+  return list.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
 export function parseInputs(input: string): Source[] {
-  const items = input.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = inputNames(input);
   if (items.length === 0) throw new Error('--input: no file given');
   // a .json is a mixing file (an object), unless it is a dataset itself: LLaMA-Factory's files are a
   // JSON array of conversations

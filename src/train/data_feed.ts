@@ -9,6 +9,7 @@ import type { Manifest } from '../data/manifest.js';
 import { DatasetReader } from '../data/reader.js';
 import { resolveDataset } from '../data/resolve.js';
 import { Sampler } from '../data/sampler.js';
+import { inputNames } from '../data/sources.js';
 import { TEMPLATES } from '../data/templates.js';
 import { buildHostBatch, type HostBatch } from '../model/batch.js';
 
@@ -54,8 +55,7 @@ export async function openDataset(opts: DataOptions, log: (line: string) => void
     if (existsSync(opts.path) && statSync(opts.path).isDirectory()) {
       throw new Error(`${opts.what ? opts.what + ' ' : ''}${opts.path}: not a dataset directory (no manifest.json); build one with telechat-data build, or pass a .jsonl file`);
     }
-    // as telechat-data reads the list: names trimmed, an empty one (a trailing comma) is no file
-    for (const p of opts.path.split(',').map((n) => n.trim()).filter((n) => n !== '')) if (!existsSync(p)) throw new Error(`${opts.what ?? '--data'}: ${p} does not exist`);
+    for (const p of inputNames(opts.path)) if (!existsSync(p)) throw new Error(`${opts.what ?? '--data'}: ${p} does not exist`);
   }
   const resolved = await resolveDataset({
     data: opts.path,

@@ -10,6 +10,7 @@ import type { ModelSection } from '../config/types.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import { loadModelSpec, type ModelSpec } from '../model/spec.js';
 import { DatasetReader } from '../data/reader.js';
+import { inputNames } from '../data/sources.js';
 import { isDatasetDir, openDataset, type DataOptions } from './data_feed.js';
 import { onInterrupt } from '../checkpoint/interrupt.js';
 import { checkLogFile, checkOutputDirPath, type OutputDirTaken, refuseEarlierRun, refuseInputsReplaced, takeOutputDir } from './output_dir.js';
@@ -154,7 +155,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   // the eval set's inputs, checked before the output dir is touched too
   const evalData = first.training.eval_data;
   if (evalData !== null && !isDatasetDir(evalData)) {
-    for (const p of evalData.split(',').map((n) => n.trim()).filter((n) => n !== '')) if (!existsSync(p)) throw new Error(`--eval-data: ${p} does not exist`);
+    for (const p of inputNames(evalData)) if (!existsSync(p)) throw new Error(`--eval-data: ${p} does not exist`);
   }
   if (first.data.val_size !== null && evalData !== null) {
     throw new Error(`"data.val_size" and "training.eval_data" (--eval-data) both name an eval set; keep one`);
@@ -169,7 +170,7 @@ export async function prepareRun(req: RunRequest, logLine: (line: string) => voi
   else refuseEarlierRun(outDir, req.overwrite);
   if (req.overwrite) {
     // (--data and --eval-data may list several files, comma-separated)
-    const each = (what: string, paths: string | null): Array<[string, string]> => (paths ?? '').split(',').filter((p) => p !== '').map((p) => [what, p]);
+    const each = (what: string, paths: string | null): Array<[string, string]> => inputNames(paths ?? '').map((p) => [what, p]);
     refuseInputsReplaced(outDir, first.training.log_file, [
       ['--model', first.model.path], ['--model-config', first.model.config], ...each('--data', dataPath),
       ...each('--eval-data', first.training.eval_data), ['lora.init_adapter', first.lora?.init_adapter ?? null],
