@@ -120,24 +120,19 @@ const torchLastEpoch = int(-1, { min: -1, max: -1 });
 const torchVerbose = bool(false, { inert: 'torch would print each lr; metrics.jsonl records it' });
 const torchScheduler = (params: Record<string, Spec>): ObjectSpec => obj({ ...params, last_epoch: torchLastEpoch, verbose: torchVerbose });
 
-// Hugging Face's other lr_scheduler_type names (cosine, linear and constant are types here): refused
-// by name, never answered with a near miss of another schedule
-const HF_SCHEDULERS_LACKING = {
-  cosine_with_restarts: 'Hugging Face\'s cosine with hard restarts is not implemented ("cosine" with num_cycles > 0.5 rises again smoothly; CosineAnnealingWarmRestarts restarts hard)',
+// Hugging Face lr_scheduler_type names with a pointer here: the same schedule under our name, or
+// the reason torch's counterpart is refused. Others (cosine_with_restarts, polynomial, ...) are
+// unsupported types like any other name, with no near-miss suggestion of one of ours.
+const HF_SCHEDULER_POINTERS = {
   constant_with_warmup: 'it is "constant" here: give "constant" with warmup_num_steps or warmup_ratio',
-  polynomial: 'Hugging Face\'s polynomial decay to lr_end is not implemented (torch\'s PolynomialLR decays to 0)',
-  inverse_sqrt: 'Hugging Face\'s inverse square-root schedule is not implemented',
   reduce_lr_on_plateau: 'it steps on a validation metric, not per update',
-  cosine_with_min_lr: 'Hugging Face\'s cosine to a minimum lr is not implemented (WarmupCosineLR\'s cos_min_ratio is)',
-  cosine_warmup_with_min_lr: 'Hugging Face\'s cosine to a minimum lr is not implemented (WarmupCosineLR\'s cos_min_ratio is)',
-  warmup_stable_decay: 'Hugging Face\'s warmup-stable-decay schedule is not implemented',
 };
 
 export const SCHEDULER: TaggedSpec = {
   kind: 'tagged',
   refused: {
     ...Object.fromEntries(Object.entries(TORCH_NEEDS_CODE).map(([n, why]) => [n, `torch.optim.lr_scheduler.${n} cannot come from a JSON config: ${why}`])),
-    ...HF_SCHEDULERS_LACKING,
+    ...HF_SCHEDULER_POINTERS,
   },
   types: {
     WarmupLR: obj(warmupLR),

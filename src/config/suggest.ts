@@ -27,3 +27,12 @@ export function closest(word: string, candidates: readonly string[]): string | n
   }
   return best;
 }
+
+/**
+ * The closest candidate when it is a near miss of `word` (a typo), else null: "tensor_parallel"
+ * is not a typo of "tensorboard", nor "cosine_with_restarts" of "cosine".
+ */
+export function nearMiss(word: string, candidates: readonly string[]): string | null {
+  const c = closest(word, candidates);
+  return c !== null && editDistance(word, c) <= Math.max(2, Math.floor(word.length / 4)) ? c : null;
+}

@@ -6,7 +6,7 @@
 import { ConfigError, show, type Warnings } from './errors.js';
 import { describe, isDefaultValue, type AnySpec, type ObjectSpec, type PassthroughSpec, type Spec, type TaggedSpec } from './spec.js';
 import { HF_ARGUMENT_HOMES } from './hf_names.js';
-import { closest, editDistance } from './suggest.js';
+import { closest, nearMiss } from './suggest.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -171,10 +171,9 @@ export class Validator {
       // A type DeepSpeed has and we lack is refused by name; only a near miss of ours is a typo.
       const lacked = Object.entries(spec.refused ?? {}).find(([n]) => n.toLowerCase() === t.toLowerCase());
       if (lacked) this.fail(typePath, `"${typePath}": ${show(t)} is not supported: ${lacked[1]} (supported: ${names.join(', ')})`);
-      this.fail(
-        typePath,
-        `unsupported ${path} type ${show(t)} (did you mean "${closest(t, names)}"?); supported: ${names.join(', ')}`,
-      );
+      // only a near miss is a typo worth naming: another library's schedule is not one of ours
+      const typo = nearMiss(t, names);
+      this.fail(typePath, `unsupported ${path} type ${show(t)}${typo !== null ? ` (did you mean "${typo}"?)` : ''}; supported: ${names.join(', ')}`);
     }
     const body = spec.types[name]!;
     const rawParams = v['params'] ?? {};
@@ -203,10 +202,8 @@ export class Validator {
     if (home !== null && home !== here) {
       this.fail(keyPath, `unknown key "${keyPath}" ("${key}" belongs in ${home === '' ? 'the top level' : `"${home}"`})`);
     }
-    const suggestion = closest(key, [...Object.keys(spec.fields), ...Object.keys(spec.aliases ?? {})]);
-    // Only a near miss is worth suggesting: "tensor_parallel" is not a typo of "tensorboard".
-    const near = suggestion !== null && editDistance(key, suggestion) <= Math.max(2, Math.floor(key.length / 4));
-    if (near) this.fail(keyPath, `unknown key "${keyPath}" (did you mean "${suggestion}"?)`);
+    const suggestion = nearMiss(key, [...Object.keys(spec.fields), ...Object.keys(spec.aliases ?? {})]);
+    if (suggestion !== null) this.fail(keyPath, `unknown key "${keyPath}" (did you mean "${suggestion}"?)`);
     const where = here === '' ? "neither DeepSpeed's config nor telechat-train's sections (model, data, training, lora) have it" : `"${here}" has no such key`;
     this.fail(keyPath, `unknown key "${keyPath}" (${where}): remove it`);
   }

@@ -189,12 +189,12 @@ describe("DeepSpeed's own spellings and keys", () => {
     const supported = 'WarmupLR, WarmupDecayLR, WarmupCosineLR, LRRangeTest, OneCycle, cosine, linear, constant, StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, OneCycleLR, CyclicLR';
     expect(refusal({ ...ok, scheduler: { type: 'LambdaLR', params: {} } })).toBe(
       `test.json: "scheduler.type": "LambdaLR" is not supported: torch.optim.lr_scheduler.LambdaLR cannot come from a JSON config: lr_lambda is a Python function (supported: ${supported})`);
-    // Hugging Face's lr_scheduler_type names beyond cosine / linear / constant: by name too
+    // Hugging Face's lr_scheduler_type names: constant_with_warmup points at our constant; the
+    // others are unsupported types, without a near-miss suggestion of another schedule
     expect(refusal({ ...ok, scheduler: { type: 'constant_with_warmup', params: {} } })).toBe(
       `test.json: "scheduler.type": "constant_with_warmup" is not supported: it is "constant" here: give "constant" with warmup_num_steps or warmup_ratio (supported: ${supported})`);
-    for (const t of ['cosine_with_restarts', 'polynomial', 'inverse_sqrt', 'reduce_lr_on_plateau', 'cosine_with_min_lr', 'cosine_warmup_with_min_lr', 'warmup_stable_decay']) {
-      expect(refusal({ ...ok, scheduler: { type: t, params: {} } }), t).toMatch(new RegExp(`^test\\.json: "scheduler\\.type": "${t}" is not supported: [^(]+.*\\(supported: `));
-      expect(refusal({ ...ok, scheduler: { type: t, params: {} } }), t).not.toMatch(/did you mean/);
+    for (const t of ['cosine_with_restarts', 'polynomial', 'inverse_sqrt', 'cosine_with_min_lr', 'cosine_warmup_with_min_lr', 'warmup_stable_decay']) {
+      expect(refusal({ ...ok, scheduler: { type: t, params: {} } }), t).toBe(`test.json: unsupported scheduler type "${t}"; supported: ${supported}`);
     }
     // the closed-form ones run; torch's required arguments are required
     expect(resolveConfigObject({ ...ok, scheduler: { type: 'StepLR', params: { step_size: 3 } } }, 'test.json').config.scheduler).toEqual({ type: 'StepLR', params: { step_size: 3, gamma: 0.1 } });
