@@ -42,8 +42,7 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   const sameSetting = (path: readonly string[], at: JsonObject): string[] => sameSettingKeys(CONFIG, path, at);
   let cfg = applySets(file, sets, sameSetting);
   cfg = applySets(cfg, flags.map((f) => f.set), sameSetting);
-  const merged = cfg;
-  const origin = originOf(where, file, sets, flags, (key) => canonicalPath(CONFIG, key.split('.'), merged).join('.'));
+  const origin = originOf(where, file, sets, flags, (key) => canonicalPath(CONFIG, key.split('.'), cfg).join('.'));
   cfg = withDefaultOptimizerType(file, cfg);
   cfg = upgradeLegacyForms(cfg, origin, warnings);
   const validator = new Validator(CONFIG, origin);
