@@ -274,8 +274,84 @@ void gemm_bf16_pairs(int64_t m, int64_t n, int64_t k, float alpha, const uint16_
   });
 }
 
+// B = X, bf16 rows [k, n] (ldx), paired in registers instead of packed in memory: rows 2p and 2p + 1
+// interleaved by vpunpcklwd / vpunpckhwd give the pairs of columns 8L + 0..3 and 8L + 4..7 of each
+// 128-bit lane L of a 32-column load, the same 32-bit pairs pack_rows_bf16 writes, so every sum
+// runs as tile_gemm_bf16's does on the packed operand. The store puts the columns back in order.
+// X's row k (k odd) reads as zero; A's pair at k - 1 then reads its padding element.
+template <int ROWS>
+void bf16_rows_block32(int64_t i0, int64_t j0, int64_t k, float alpha, const uint16_t* A, int64_t lda,
+                       const uint16_t* X, int64_t ldx, float beta, float* C, int64_t ldc) {
+  __m512 lo[ROWS], hi[ROWS];
+  for (int r = 0; r < ROWS; r++) lo[r] = hi[r] = _mm512_setzero_ps();
+  const auto step = [&](int64_t p, __m512i x0, __m512i x1) {
+    const __m512bh bl = (__m512bh)_mm512_unpacklo_epi16(x0, x1), bh = (__m512bh)_mm512_unpackhi_epi16(x0, x1);
+    for (int r = 0; r < ROWS; r++) {
+      uint32_t a32;
+      std::memcpy(&a32, A + (i0 + r) * lda + 2 * p, 4);
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(a32));
+      lo[r] = _mm512_dpbf16_ps(lo[r], av, bl);
+      hi[r] = _mm512_dpbf16_ps(hi[r], av, bh);
+    }
+  };
+  const uint16_t* x = X + j0;
+  int64_t p = 0;
+  for (; 2 * p + 1 < k; p++) {
+    step(p, _mm512_loadu_si512(x + 2 * p * ldx), _mm512_loadu_si512(x + (2 * p + 1) * ldx));
+  }
+  if (2 * p < k) step(p, _mm512_loadu_si512(x + 2 * p * ldx), _mm512_setzero_si512());
+  // lane i of lo holds column 8 (i / 4) + i % 4, of hi column 8 (i / 4) + 4 + i % 4
+  const __m512i first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i second = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  __m512 acc[ROWS][2];
+  for (int r = 0; r < ROWS; r++) {
+    acc[r][0] = _mm512_permutex2var_ps(lo[r], first, hi[r]);
+    acc[r][1] = _mm512_permutex2var_ps(lo[r], second, hi[r]);
+  }
+  store_block<ROWS, 2>(acc, i0, j0, alpha, beta, C, ldc);
+}
+
+// The last 16 columns when n is an odd multiple of 16: each pair widened into 32-bit lanes.
+template <int ROWS>
+void bf16_rows_block16(int64_t i0, int64_t j0, int64_t k, float alpha, const uint16_t* A, int64_t lda,
+                       const uint16_t* X, int64_t ldx, float beta, float* C, int64_t ldc) {
+  __m512 acc[ROWS][1];
+  for (int r = 0; r < ROWS; r++) acc[r][0] = _mm512_setzero_ps();
+  const auto row = [&](int64_t i) {
+    return i < k ? _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(X + i * ldx + j0)))
+                 : _mm512_setzero_si512();
+  };
+  for (int64_t p = 0; 2 * p < k; p++) {
+    const __m512bh bv = (__m512bh)_mm512_or_si512(row(2 * p), _mm512_slli_epi32(row(2 * p + 1), 16));
+    for (int r = 0; r < ROWS; r++) {
+      uint32_t a32;
+      std::memcpy(&a32, A + (i0 + r) * lda + 2 * p, 4);
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)_mm512_set1_epi32(static_cast<int>(a32)), bv);
+    }
+  }
+  store_block<ROWS, 1>(acc, i0, j0, alpha, beta, C, ldc);
+}
+
 }  // namespace
 #endif
+
+void tile_gemm_bf16_rows(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda,
+                         const uint16_t* X, int64_t ldx, float beta, float* C, int64_t ldc) {
+#ifdef __AVX512BF16__
+  // 8 rows by 32 columns: 16 accumulators, two vectors of X's pairs per step
+  for (int64_t i0 = 0; i0 < m; i0 += 8) {
+    with_rows<8>(std::min<int64_t>(8, m - i0), [&](auto rows) {
+      constexpr int R = decltype(rows)::value;
+      int64_t j0 = 0;
+      for (; j0 + 32 <= n; j0 += 32) bf16_rows_block32<R>(i0, j0, k, alpha, A, lda, X, ldx, beta, C, ldc);
+      if (j0 < n) bf16_rows_block16<R>(i0, j0, k, alpha, A, lda, X, ldx, beta, C, ldc);
+    });
+  }
+#else
+  (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)X, (void)ldx, (void)beta, (void)C, (void)ldc;
+  throw std::logic_error("tile_gemm_bf16_rows: built without AVX512-BF16");
+#endif
+}
 
 void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda, const uint16_t* Bp,
                     float beta, float* C, int64_t ldc) {

@@ -61,6 +61,12 @@ void tile_gemm_bf16(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t
 void tile_gemm_bf16_at(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* Xp, int64_t w, const uint16_t* Bp,
                        float beta, float* C, int64_t ldc);
 
+// tile_gemm_bf16 with B = X, bf16 row-major [k, n] (ldx) as it is, not packed: its row pairs are
+// interleaved in registers (the same pairs, so the same sums). Row k of X (k odd) reads as zero and
+// A's rows hold k rounded up to even elements, the padding zero (lora_tiles.cc's gA and gB).
+void tile_gemm_bf16_rows(int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A, int64_t lda,
+                         const uint16_t* X, int64_t ldx, float beta, float* C, int64_t ldc);
+
 // C (bf16, ldc) = round(A B + C) with accumulate, else round(A B): tile_gemm_bf16's products
 // (same A, Bp and k, n requirements) summed in fp32 and rounded once to bf16 as f32_to_bf16 does
 // (used by lora_tiles.cc).

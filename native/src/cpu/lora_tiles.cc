@@ -129,6 +129,16 @@ void backward_blocks(float* ga, float* gb, int64_t T, int64_t In, int64_t R, int
   add_partials(gb, parts, chunks.count, stride, R * In, R, Out, true, scratch.threads());
 }
 
+// Asks for `rows` rows of `row_bytes` bytes each, `ld_bytes` apart from p, to be brought into L2.
+// The backward first reads a row block of x down its columns (gA), which the hardware prefetchers do
+// not follow; fetched row by row while the products before it run, it is in cache by then.
+void prefetch_rows(const void* p, int64_t rows, int64_t row_bytes, int64_t ld_bytes) {
+  for (int64_t r = 0; r < rows; r++) {
+    const char* row = static_cast<const char*>(p) + r * ld_bytes;
+    for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b, 0, 2);
+  }
+}
+
 void forward_f32(float* y, float* u, const float* x, const float* a, const float* b, int64_t T, int64_t In, int64_t R,
                  int64_t Out, int64_t width, float scale) {
   // A^T [In, R] and B^T [R, Out]: the right-hand operands of u = s x A^T and y += u B^T
@@ -150,8 +160,10 @@ void backward_f32(float* dx, float* ga, float* gb, const float* dy, const float*
   backward_blocks(ga, gb, T, In, R, Out, kRows * R, [&](float* du, float* GA, float* GBt, float beta, int64_t t0, int64_t nt) {
     const float* dyb = dy + t0 * width;
     const float* xb = x + t0 * In;
-    tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, beta, GBt, Out);  // gB^T (+)= u^T dy
+    // du first: it reads dy's block along its rows, so gB then reads it down its columns from cache
+    prefetch_rows(xb, nt, In * 4, In * 4);
     tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);            // du = s dy B
+    tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, beta, GBt, Out);  // gB^T (+)= u^T dy
     tile_gemm_f32(R, In, nt, 1.0f, du, R, true, xb, In, beta, GA, In);                  // gA (+)= du^T x
     if (dx) tile_gemm_f32(nt, In, R, 1.0f, du, R, false, a, In, accumulate_dx ? 1.0f : 0.0f, dx + t0 * In, In);
   });
@@ -184,29 +196,27 @@ void backward_bf16(uint16_t* dx, float* ga, float* gb, const uint16_t* dy, const
   pack_rows_bf16(Bp, b, Out, R, R);
   pack_rows_bf16(Ap, a, R, In, In);
   // per thread (fp32 floats; 16-bit buffers use half a float each): du [kRows, R] fp32, du bf16
-  // [kRows, R], u^T and du^T bf16 [R, kRows], dy and x blocks packed in row pairs (kRows x Out,
-  // kRows x In bf16)
-  const int64_t b16s = kRows * R + 2 * R * kRows + kRows * Out + kRows * In;
+  // [kRows, R], u^T and du^T bf16 [R, kRows]
+  const int64_t b16s = kRows * R + 2 * R * kRows;
   backward_blocks(ga, gb, T, In, R, Out, kRows * R + (b16s + 1) / 2,
                   [&](float* duf, float* GA, float* GBt, float beta, int64_t t0, int64_t nt) {
     uint16_t* du = reinterpret_cast<uint16_t*>(duf + kRows * R);
     uint16_t* uT = du + kRows * R;
     uint16_t* duT = uT + R * kRows;
-    uint16_t* dyP = duT + R * kRows;
-    uint16_t* xP = dyP + kRows * Out;
-    const int64_t ntp = nt + (nt & 1);  // reduction length over rows, padded with a zero row
+    const int64_t ntp = nt + (nt & 1);  // u^T and du^T rows padded with a zero to an even length
     const uint16_t* dyb = dy + t0 * width;
-    // gB^T (+)= u^T dy; u^T and du^T padded with a zero column to ntp, pairing with dy's and x's zero row
-    transpose_padded(uT, ntp, u + t0 * R, R, nt, R);
-    pack_rows_bf16(dyP, dyb, nt, Out, width);
-    tile_gemm_bf16(R, Out, ntp, 1.0f, uT, ntp, dyP, beta, GBt, Out);
+    const uint16_t* xb = x + t0 * In;
+    // as backward_f32: x's block fetched, du before gB
+    prefetch_rows(xb, nt, In * 2, In * 2);
     // du = round(s dy B)
     tile_gemm_bf16(nt, R, Out, scale, dyb, width, Bp, 0.0f, duf, R);
     store_row(du, duf, nt * R, DT_BF16);
+    // gB^T (+)= u^T dy, dy's row pairs formed in registers (tile_gemm_bf16_rows)
+    transpose_padded(uT, ntp, u + t0 * R, R, nt, R);
+    tile_gemm_bf16_rows(R, Out, nt, 1.0f, uT, ntp, dyb, width, beta, GBt, Out);
     // gA (+)= du^T x
     transpose_padded(duT, ntp, du, R, nt, R);
-    pack_rows_bf16(xP, x + t0 * In, nt, In, In);
-    tile_gemm_bf16(R, In, ntp, 1.0f, duT, ntp, xP, beta, GA, In);
+    tile_gemm_bf16_rows(R, In, nt, 1.0f, duT, ntp, xb, In, beta, GA, In);
     // dx (+)= du A, summed in fp32 and rounded once
     if (dx) tile_gemm_bf16_out(nt, In, R, du, R, Ap, accumulate_dx, dx + t0 * In, In);
   });
