@@ -45,6 +45,7 @@
 #include "cpu/fast_exp.h"
 #include "cpu/ops.h"
 #include "cpu/attention_tiles.h"
+#include "cpu/row_reduce.h"
 #include "cpu/transpose.h"
 #include "memory.h"
 
@@ -56,22 +57,10 @@ namespace {
 // up to 256.
 constexpr int64_t kBlock = 64;
 
-// s[j] = e^(s[j] - shift) for j < n; returns their sum (same lane split every call: deterministic).
-float exp_shifted(float* __restrict s, int64_t n, float shift) {
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; j++) {
-    s[j] = fast_exp(s[j] - shift);
-    sum += s[j];
-  }
-  return sum;
-}
-
-float row_max(const float* __restrict s, int64_t n, float init) {
-  float mx = init;
-#pragma omp simd reduction(max : mx)
-  for (int64_t j = 0; j < n; j++) mx = std::max(mx, s[j]);
-  return mx;
+// s[j] = e^(s[j] - shift) for j < n (fast_exp.h, vectorised by the compiler).
+void exp_shifted(float* __restrict s, int64_t n, float shift) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; j++) s[j] = fast_exp(s[j] - shift);
 }
 
 // Where each head lives in a qkv row: [nh Q heads | nkv K heads | nkv V heads], head dim D.
@@ -434,8 +423,11 @@ void attention_forward(void* out, float* lse, const void* qkv, const int32_t* cu
           float* s = S + i * kBlock;
           const int64_t n = visible_keys(q, i, k);
           const float mx = row_max(s, n, m[i]);
-          const float corr = std::exp(m[i] - mx);  // exp(-inf) = 0 on the first block
-          const float sum = exp_shifted(s, n, mx);
+          // exp(-inf) = 0 on the first block; an unchanged max (most rows after the first few
+          // blocks) skips the call, whose result would be exactly 1
+          const float corr = mx == m[i] ? 1.0f : std::exp(m[i] - mx);
+          exp_shifted(s, n, mx);
+          const float sum = row_sum(s, n);
           for (int64_t j = n; j < kn; j++) s[j] = 0.0f;
           l[i] = l[i] * corr + sum;
           m[i] = mx;

@@ -8,6 +8,7 @@
 
 #include "cpu/fast_exp.h"
 #include "cpu/ops.h"
+#include "cpu/row_reduce.h"
 #include "cpu/storage.h"
 #include "memory.h"
 
@@ -33,25 +34,15 @@ static void cross_entropy_impl(S* logits, double* row_loss, const int32_t* targe
         continue;
       }
       const float zt = logit_scale * to_f32(row[target]);
-      float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-      for (int64_t v = 0; v < V; v++) {
-        z[v] = logit_scale * to_f32(row[v]);
-        m = std::max(m, z[v]);
-      }
-      // e^(z - m) vectorised (fast_exp.h); summed in fp32 within blocks of 64, the blocks in fp64:
-      // a 131072-term sum all in fp32 would lose ~1e-5 relative, a 64-term one ~1e-7.
+#pragma omp simd
+      for (int64_t v = 0; v < V; v++) z[v] = logit_scale * to_f32(row[v]);
+      const float m = row_max(z, V, -INFINITY);
+      // e^(z - m) vectorised (fast_exp.h); summed in fp32 within blocks of 64 (row_reduce.h), the
+      // blocks in fp64: a 131072-term sum all in fp32 would lose ~1e-5 relative, a 64-term one ~1e-7.
+#pragma omp simd
+      for (int64_t v = 0; v < V; v++) z[v] = fast_exp(z[v] - m);
       double sum = 0.0;
-      for (int64_t v0 = 0; v0 < V; v0 += 64) {
-        const int64_t v1 = std::min<int64_t>(v0 + 64, V);
-        float part = 0.0f;
-#pragma omp simd reduction(+ : part)
-        for (int64_t v = v0; v < v1; v++) {
-          z[v] = fast_exp(z[v] - m);
-          part += z[v];
-        }
-        sum += part;
-      }
+      for (int64_t v0 = 0; v0 < V; v0 += 64) sum += row_sum(z + v0, std::min<int64_t>(64, V - v0));
       row_loss[t] = std::log(sum) + static_cast<double>(m) - static_cast<double>(zt);
       if (write_grad) {
         const float inv_sum = static_cast<float>(1.0 / sum);
