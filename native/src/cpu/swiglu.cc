@@ -2,12 +2,19 @@
 // sigmoid(gate) from gu instead of saving it. The row loops vectorise (fast_exp.h).
 #include <omp.h>
 
+#include <algorithm>
+
 #include "cpu/fast_exp.h"
 #include "cpu/ops.h"
 #include "cpu/storage.h"
 
 namespace telechat {
 namespace cpu {
+
+// Columns per pass: e^-g for a chunk of the row first, then what uses it. One loop with both ran
+// about half as fast (GCC repeated the division under the exponential's clamp masks); the values are
+// the same.
+constexpr int64_t kChunk = 512;
 
 template <typename S>
 static void swiglu_forward_impl(S* h, const S* gu, int64_t T, int64_t F) {
@@ -16,11 +23,17 @@ static void swiglu_forward_impl(S* h, const S* gu, int64_t T, int64_t F) {
     const S* gate = gu + t * 2 * F;
     const S* up = gate + F;
     S* ht = h + t * F;
+    float e[kChunk];
+    for (int64_t c0 = 0; c0 < F; c0 += kChunk) {
+      const int64_t nc = std::min(kChunk, F - c0);
 #pragma omp simd
-    for (int64_t i = 0; i < F; i++) {
-      const float g = to_f32(gate[i]);
-      const float silu = g / (1.0f + fast_exp(-g));
-      ht[i] = from_f32<S>(silu * to_f32(up[i]));
+      for (int64_t i = 0; i < nc; i++) e[i] = fast_exp(-to_f32(gate[c0 + i]));
+#pragma omp simd
+      for (int64_t i = 0; i < nc; i++) {
+        const float g = to_f32(gate[c0 + i]);
+        const float silu = g / (1.0f + e[i]);
+        ht[c0 + i] = from_f32<S>(silu * to_f32(up[c0 + i]));
+      }
     }
   }
 }
@@ -39,14 +52,20 @@ static void swiglu_backward_impl(S* dgu, const S* dh, const S* gu, int64_t T, in
     const S* dht = dh + t * F;
     S* dgate = dgu + t * 2 * F;
     S* dup = dgate + F;
+    float e[kChunk];
+    for (int64_t c0 = 0; c0 < F; c0 += kChunk) {
+      const int64_t nc = std::min(kChunk, F - c0);
 #pragma omp simd
-    for (int64_t i = 0; i < F; i++) {
-      const float g = to_f32(gate[i]);
-      const float u = to_f32(up[i]);
-      const float d = to_f32(dht[i]);
-      const float sig = 1.0f / (1.0f + fast_exp(-g));
-      dgate[i] = from_f32<S>(d * u * sig * (1.0f + g * (1.0f - sig)));
-      dup[i] = from_f32<S>(d * g * sig);
+      for (int64_t i = 0; i < nc; i++) e[i] = fast_exp(-to_f32(gate[c0 + i]));
+#pragma omp simd
+      for (int64_t i = 0; i < nc; i++) {
+        const float g = to_f32(gate[c0 + i]);
+        const float u = to_f32(up[c0 + i]);
+        const float d = to_f32(dht[c0 + i]);
+        const float sig = 1.0f / (1.0f + e[i]);
+        dgate[c0 + i] = from_f32<S>(d * u * sig * (1.0f + g * (1.0f - sig)));
+        dup[c0 + i] = from_f32<S>(d * g * sig);
+      }
     }
   }
 }
