@@ -160,7 +160,8 @@ void backward_f32(float* dx, float* ga, float* gb, const float* dy, const float*
   backward_blocks(ga, gb, T, In, R, Out, kRows * R, [&](float* du, float* GA, float* GBt, float beta, int64_t t0, int64_t nt) {
     const float* dyb = dy + t0 * width;
     const float* xb = x + t0 * In;
-    // du first: it reads dy's block along its rows, so gB then reads it down its columns from cache
+    // x's block fetched for gA (prefetch_rows); du before gB: du reads dy's block along its rows, so
+    // gB then reads it down its columns from cache
     prefetch_rows(xb, nt, In * 4, In * 4);
     tile_gemm_f32(nt, R, Out, scale, dyb, width, false, b, R, 0.0f, du, R);            // du = s dy B
     tile_gemm_f32(R, Out, nt, 1.0f, u + t0 * R, R, true, dyb, width, beta, GBt, Out);  // gB^T (+)= u^T dy
