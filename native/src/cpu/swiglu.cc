@@ -12,8 +12,8 @@ namespace telechat {
 namespace cpu {
 
 // Columns per pass: e^-g for a chunk of the row first, then what uses it. One loop with both ran
-// about half as fast (GCC repeated the division under the exponential's clamp masks); the values are
-// the same.
+// about half as fast (GCC repeated the division under the exponential's clamp masks). The forward's
+// values are the same bits; a few fp32 backward values moved in their last bits (docs/architecture.md).
 constexpr int64_t kChunk = 512;
 
 template <typename S>
