@@ -17,7 +17,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { f16OverflowMessage, firstF16Overflow } from '../native/half.js';
 import { bytesToFloat32, float32ToBytes, type FileDtype } from './dtypes.js';
 import { registerTemporary, releaseTemporary } from './interrupt.js';
-import { temporaryBeside } from './temporaries.js';
+import { cannotWriteOutput, temporaryBeside } from './temporaries.js';
 import { outputDirProblem } from './output_path.js';
 import { CheckpointError, checkTensors, hasWeights, HfTensorSource, hfTensorValues, isIgnoredBuffer, tiedHeadCopy } from './hf.js';
 import { SafetensorsReader, SafetensorsStreamWriter, tensorBytes, type StTensorSpec } from './safetensors.js';
@@ -136,9 +136,7 @@ export class HfExportWriter {
       try {
         mkdirSync(this.tmpDir, { recursive: true });
       } catch (err) {
-        // the temporary is an implementation detail: name the dir asked for and why it cannot be
-        const e = err as NodeJS.ErrnoException;
-        throw new CheckpointError(`${this.outDir}: cannot write the HF directory in ${dirname(this.outDir)} (${e.code ?? e.message})`);
+        throw new CheckpointError(cannotWriteOutput(this.outDir, 'HF directory', err));
       }
       registerTemporary(this.tmpDir);
     } catch (err) {

@@ -30,6 +30,16 @@ export function temporaryBeside(output: string, kind: 'tmp' | 'old' = 'tmp'): st
   return join(dirname(path), `.${basename(path)}.${kind}-${temporaryHost()}-${process.pid}`);
 }
 
+/**
+ * Why `output` (a `what`: "HF directory", ".gguf file") cannot be written, when creating its
+ * temporary failed with `err`: it names the output asked for, not the temporary, which is an
+ * implementation detail.
+ */
+export function cannotWriteOutput(output: string, what: string, err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return `${output}: cannot write the ${what} in ${dirname(output)} (${e.code ?? e.message})`;
+}
+
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**

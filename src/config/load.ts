@@ -52,7 +52,7 @@ export function resolveConfigObject(raw: unknown, where: string, opts: LoadOptio
   // says so when the schedule sets its own lr
   const opt = cfg['optimizer'];
   const lrGiven = isObject(opt) && isObject(opt['params']) && typeof opt['params']['lr'] === 'number';
-  const config = resolveConfig(validated, origin, opts.context ?? {}, warnings, cfg['activation_checkpointing'] !== undefined, lrGiven);
+  const config = resolveConfig(validated, origin, opts.context ?? {}, warnings, { hadActivationCheckpointing: cfg['activation_checkpointing'] !== undefined, lrGiven });
   const epochs = isObject(cfg['training']) ? cfg['training']['epochs'] : undefined;
   const maxSteps = config.training.max_steps;
   if (epochs !== undefined && maxSteps !== null) {

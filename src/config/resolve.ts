@@ -94,15 +94,22 @@ export const DEFAULT_STEPS_PER_PRINT = 10;
 
 const PASSTHROUGH_KEYS = Object.entries(CONFIG.fields).filter(([, f]) => f.kind === 'passthrough').map(([k]) => k);
 
+/** What the config said before defaults filled it in, which the resolved values no longer show. */
+export interface GivenFacts {
+  /** DeepSpeed's activation_checkpointing block was present (it turns gradient checkpointing on). */
+  hadActivationCheckpointing?: boolean;
+  /** optimizer.params.lr is a number (a file or --set), not "auto" or absent. */
+  lrGiven?: boolean;
+}
+
 export function resolveConfig(
   cfg: JsonObject,
   origin: Origin,
   ctx: ResolveContext,
   warnings: Warnings,
-  hadActivationCheckpointing: boolean,
-  /** optimizer.params.lr is a number in the config as given (before defaults), not "auto" or absent. */
-  lrGiven = false,
+  given: GivenFacts = {},
 ): ResolvedConfig {
+  const { hadActivationCheckpointing = false, lrGiven = false } = given;
   const hf: HfArgs = { ...HF_DEFAULTS, ...ctx.hf };
   const worldSize = ctx.worldSize ?? 1;
   if (!Number.isInteger(worldSize) || worldSize < 1) throw new ConfigError(`world size must be a positive integer, got ${worldSize}`);

@@ -6,7 +6,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { registerTemporary, releaseTemporary } from '../checkpoint/interrupt.js';
-import { temporaryBeside } from '../checkpoint/temporaries.js';
+import { cannotWriteOutput, temporaryBeside } from '../checkpoint/temporaries.js';
 import { alignUp, GGUF_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, ggmlBytes, type GgmlType, type MetaValue, ValueType } from './format.js';
 
 export interface GgufTensorSpec {
@@ -138,9 +138,7 @@ export class GgufStreamWriter {
     try {
       this.fd = openSync(this.tmpPath, 'w');
     } catch (err) {
-      // the temporary is an implementation detail: name the file asked for and why it cannot be
-      const e = err as NodeJS.ErrnoException;
-      throw new Error(`${this.outPath}: cannot write the .gguf file in ${dirname(this.outPath)} (${e.code ?? e.message})`);
+      throw new Error(cannotWriteOutput(this.outPath, '.gguf file', err));
     }
     registerTemporary(this.tmpPath);
     try {

@@ -3,9 +3,10 @@
 // taken before and survives --overwrite. Until the run has started every change here can be
 // undone, so a start that fails leaves the dir as it found it, and an earlier run set aside by a
 // start that was killed is put back by the next one.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, normalize, relative, resolve, sep } from 'node:path';
 import { isInside, outputPathProblem } from '../checkpoint/output_path.js';
+import { findResumeDir } from './checkpointing.js';
 
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
@@ -68,10 +69,16 @@ export function checkOutputDirPath(dir: string): void {
 export function refuseEarlierRun(dir: string, overwrite: boolean): void {
   const previous = overwrite ? [] : earlierRun(dir);
   if (previous.length > 0) {
-    // --resume auto needs the complete checkpoint "latest" names (findResumeDir): without one, or with
-    // a `latest` that is empty or names a deleted checkpoint, there is nothing to continue
-    const latest = join(dir, 'latest');
-    const resumable = existsSync(latest) && existsSync(join(dir, readFileSync(latest, 'utf8').trim(), 'trainer_state.json'));
+    // --resume auto needs the complete checkpoint "latest" names: without one (no `latest`, an empty
+    // one, one naming a deleted checkpoint) there is nothing to continue
+    const resumable = ((): boolean => {
+      try {
+        findResumeDir(dir, 'auto');
+        return true;
+      } catch {
+        return false;
+      }
+    })();
     const what = resumable ? 'pass --resume auto to continue it or --overwrite to replace it' : 'it saved no complete checkpoint to continue, so pass --overwrite to replace it';
     throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); ${what}`);
   }

@@ -12,9 +12,16 @@ namespace telechat {
 namespace cpu {
 
 // Columns per pass: e^-g for a chunk of the row first, then what uses it. One loop with both ran
-// about half as fast (GCC repeated the division under the exponential's clamp masks). The forward's
-// values are the same bits; a few fp32 backward values moved in their last bits (docs/architecture.md).
+// about half as fast (GCC repeated the division under the exponential's clamp masks); some values
+// differ from that build's in their last bits (docs/architecture.md).
 constexpr int64_t kChunk = 512;
+
+// e[i] = e^-gate[i] for i < n, the loop the compiler vectorises on its own.
+template <typename S>
+static void exp_neg(float* e, const S* gate, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) e[i] = fast_exp(-to_f32(gate[i]));
+}
 
 template <typename S>
 static void swiglu_forward_impl(S* h, const S* gu, int64_t T, int64_t F) {
@@ -26,8 +33,7 @@ static void swiglu_forward_impl(S* h, const S* gu, int64_t T, int64_t F) {
     float e[kChunk];
     for (int64_t c0 = 0; c0 < F; c0 += kChunk) {
       const int64_t nc = std::min(kChunk, F - c0);
-#pragma omp simd
-      for (int64_t i = 0; i < nc; i++) e[i] = fast_exp(-to_f32(gate[c0 + i]));
+      exp_neg(e, gate + c0, nc);
 #pragma omp simd
       for (int64_t i = 0; i < nc; i++) {
         const float g = to_f32(gate[c0 + i]);
@@ -55,8 +61,7 @@ static void swiglu_backward_impl(S* dgu, const S* dh, const S* gu, int64_t T, in
     float e[kChunk];
     for (int64_t c0 = 0; c0 < F; c0 += kChunk) {
       const int64_t nc = std::min(kChunk, F - c0);
-#pragma omp simd
-      for (int64_t i = 0; i < nc; i++) e[i] = fast_exp(-to_f32(gate[c0 + i]));
+      exp_neg(e, gate + c0, nc);
 #pragma omp simd
       for (int64_t i = 0; i < nc; i++) {
         const float g = to_f32(gate[c0 + i]);
