@@ -65,7 +65,7 @@ function residualAdd(be: Backend, out: Tensor, x: Tensor, branch: Tensor, mask: 
  */
 function attentionResidual(ctx: BlockContext, p: BlockTensors, att: Tensor, x: Tensor, out: Tensor, mask: DropoutMask | undefined, lora: BlockLora | null): Tensor {
   // the projection's output lands where its residual sum goes, which is then added in place
-  ctx.be.linearForward(out, att, p.o, p.oBias, p.packed?.o);
+  ctx.be.linearForward(out, att, p.o, p.oBias);
   loraForward(lora, 'o', att, out);
   residualAdd(ctx.be, out, x, out, mask);
   return out;
@@ -75,18 +75,18 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
   lora: BlockLora | null = null): void {
   const { be } = ctx;
   be.rmsnormForward(tmp.ln, act.rstd1, x, p.ln1, ctx.eps);
-  be.linearForward(act.qkv, tmp.ln, p.qkv, null, p.packed?.qkv);
+  be.linearForward(act.qkv, tmp.ln, p.qkv, null);
   loraForward(lora, 'qkv', tmp.ln, act.qkv);
   // rotate the query and key heads; the value heads follow them in each row
   be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   const x2 = attentionResidual(ctx, p, act.att, x, act.x2 ?? tmp.x2, drop?.attention, lora);
   be.rmsnormForward(tmp.ln, act.rstd2, x2, p.ln2, ctx.eps);
-  be.linearForward(act.gu, tmp.ln, p.gateUp, null, p.packed?.gateUp);
+  be.linearForward(act.gu, tmp.ln, p.gateUp, null);
   loraForward(lora, 'gate_up', tmp.ln, act.gu);
   be.swigluForward(tmp.h, act.gu);
   // as o's above, the down projection's output lands where its residual sum goes
-  be.linearForward(out, tmp.h, p.down, p.downBias, p.packed?.down);
+  be.linearForward(out, tmp.h, p.down, p.downBias);
   loraForward(lora, 'down', tmp.h, out);
   residualAdd(be, out, x2, out, drop?.mlp);
 }

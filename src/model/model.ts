@@ -7,8 +7,7 @@ import { type HostBatch, type Row, buildHostBatch, uploadBatch, type DeviceBatch
 import { type BlockContext, type BlockDropout, type BlockTemps, blockBackward, blockForward } from './block.js';
 import { BatchDropout } from './dropout.js';
 import type { BlockLora, LoraTarget, LoraWork } from './lora.js';
-import { FrozenPacks } from './frozen_packs.js';
-import { type BlockTensors, FlatParams, type ParamTable, type ParamViews, buildParamTable } from './params.js';
+import { FlatParams, type ParamTable, type ParamViews, buildParamTable } from './params.js';
 import { ropeParams, ropeTables, type RopeParams } from './rope.js';
 import type { ModelSpec } from './spec.js';
 
@@ -97,8 +96,6 @@ export class TelechatModel {
   private readonly sin: Tensor;
   private readonly attn: AttentionShape;
   private readonly logitsChunk: number;
-  /** A frozen base's packed projection weights (packFrozenBase), or null. */
-  private packs: FrozenPacks | null = null;
 
   constructor(
     readonly spec: ModelSpec,
@@ -239,27 +236,7 @@ export class TelechatModel {
     return { runs, selected, targets };
   }
 
-  /**
-   * LoRA: packs the frozen base's projection weights for the forward's products (frozen_packs.ts).
-   * Call after the base is written and before it is used; call again after any later write (the
-   * old packs are freed first). Needs the base resident for the whole run (not ZeRO-3's gathers).
-   */
-  packFrozenBase(): void {
-    if (this.grads) throw new Error('packFrozenBase: the base is trained (packs are for a frozen base only)');
-    this.packs?.free();
-    this.packs = null; // none, rather than freed ones, should packing fail
-    this.packs = new FrozenPacks(this.be, this.params, this.spec.nLayers);
-  }
-
-  /** Block l's parameters, with the packed weights of a frozen base when there are some. */
-  private blockParams(l: number): BlockTensors {
-    const p = this.params.block(l);
-    return this.packs ? { ...p, packed: this.packs.block(l) } : p;
-  }
-
   free(): void {
-    this.packs?.free();
-    this.packs = null;
     this.acts.arena.freeAll();
     this.dense?.params.free();
     this.dense?.grads.free();
@@ -331,7 +308,7 @@ export class TelechatModel {
     hooks.afterForward?.('embed');
     for (let l = 0; l < this.spec.nLayers; l++) {
       hooks.beforeForward?.(l);
-      blockForward(ctx, this.blockParams(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T), this.blockDropout(dropout, l),
+      blockForward(ctx, this.params.block(l), this.blockActs(l, T), tmp, this.acts.resid[l]!.rows(0, T), this.acts.resid[l + 1]!.rows(0, T), this.blockDropout(dropout, l),
         this.blockLora(lora, l));
       hooks.afterForward?.(l);
     }
@@ -351,7 +328,7 @@ export class TelechatModel {
       const n = Math.min(this.logitsChunk, selected - r);
       const logits = w.logits.rows(0, n);
       const x = w.headIn.rows(r, n);
-      this.be.linearForward(logits, x, W, null, this.packs?.head());
+      this.be.linearForward(logits, x, W, null);
       const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, gradScale, true);
       lossSum += ce.lossSum;
       count += ce.count;
@@ -402,7 +379,7 @@ export class TelechatModel {
     for (let r = 0; r < rows; r += this.logitsChunk) {
       const n = Math.min(this.logitsChunk, rows - r);
       const logits = w.logits.rows(0, n);
-      this.be.linearForward(logits, input.rows(r, n), W, null, this.packs?.head());
+      this.be.linearForward(logits, input.rows(r, n), W, null);
       onLogits?.(logits, r);
       const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, 0, false);
       lossSum += ce.lossSum;
@@ -428,11 +405,11 @@ export class TelechatModel {
         // refill the shared activation set from the saved block input; the output lands on
         // resid[l + 1] again, the values it holds. The dropout masks are regenerated from their
         // keys, identical to the first forward's.
-        blockForward(ctx, this.blockParams(l), act, tmp, x, out, drop, bl);
+        blockForward(ctx, this.params.block(l), act, tmp, x, out, drop, bl);
       }
       // under a frozen base nothing below block 0 takes a gradient, so block 0 skips d(input)
       const inputGrad = this.grads !== null || l > 0;
-      blockBackward(ctx, this.blockParams(l), this.grads ? this.grads.block(l) : null, act, { ...tmp, dln: out, ...attentionGrads(this.spec, this.acts, this.acts.blocks[l]!.gu, T) }, x, dresid, drop, bl,
+      blockBackward(ctx, this.params.block(l), this.grads ? this.grads.block(l) : null, act, { ...tmp, dln: out, ...attentionGrads(this.spec, this.acts, this.acts.blocks[l]!.gu, T) }, x, dresid, drop, bl,
         lora?.normScratch ?? null, inputGrad);
       hooks.afterBackward?.(l);
     }

@@ -127,16 +127,6 @@ export interface BlockTensors {
   gateUp: Tensor;
   down: Tensor;
   downBias: Tensor | null;
-  /** A frozen base's projection weights packed for linearForward (frozen_packs.ts); absent: none. */
-  packed?: BlockPacks;
-}
-
-/** A block's projection weights packed for linearForward (null: that product reads W itself). */
-export interface BlockPacks {
-  qkv: Tensor | null;
-  o: Tensor | null;
-  gateUp: Tensor | null;
-  down: Tensor | null;
 }
 
 /** Named views of parameters (or gradients): what the model computes with. */

@@ -48,10 +48,7 @@ export interface NativeAddon {
   cpuLoraTilePath(): string;
   /** OpenBLAS core name and build configuration (what fp32 products run on). */
   cpuBlasCore(): { core: string; config: string };
-  linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number, wPacked: Address | null): void;
-  /** Bytes of w [Out, In] laid out for linearForward's product; 0 where there is no such layout (only bf16 on oneDNN has one). */
-  linearPackedWeightBytes(In: number, Out: number, dt: number): number;
-  linearPackWeight(packed: Address, w: Address, In: number, Out: number, dt: number): void;
+  linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
   loraForward(y: Address | null, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,

@@ -3,7 +3,7 @@
 // accumulate (+=), shapes come from the tensors, compute is fp32 whatever the storage. Every
 // tensor an op gets must live on the backend's device (allocate with `alloc(..., be.device)`).
 import type { DropoutMask } from './op_args.js';
-import type { Device, MemCategory, Tensor } from './tensor.js';
+import type { Device, Tensor } from './tensor.js';
 
 export type { DropoutMask } from './op_args.js';
 
@@ -56,18 +56,8 @@ export interface Backend {
   rmsnormForward(y: Tensor, rstd: Tensor, x: Tensor, w: Tensor, eps: number): void;
   /** dx += ..., dw += ... */
   rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): void;
-  /**
-   * y = x W^T (+ b). packed: W as packFrozenWeight laid it out, read instead of W where the
-   * product can (the values are the same either way).
-   */
-  linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, packed?: Tensor | null): void;
-  /**
-   * A copy of a frozen weight W [Out, In] in the layout linearForward's product reads it in, or
-   * null where products gain nothing from one (CPU: bf16 on oneDNN packs, which otherwise copies
-   * W into that layout on every call; CUDA: never). Allocated in `category` on this backend's
-   * device; it is stale once W is written.
-   */
-  packFrozenWeight(w: Tensor, category: MemCategory): Tensor | null;
+  /** y = x W^T (+ b). */
+  linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void;
   /**
    * dx = dy W (+= when accumulateDx); dw += dy^T x (null dw: frozen weight, no dW GEMM); db += sum dy.
    * dx may be x itself: dW reads x before dX overwrites it.

@@ -47,13 +47,9 @@ const kernels: Backend = {
     onHost('rmsnormBackward', { dx, dw, dy, x, w, rstd });
     k.rmsnormBackward(dx, dw, dy, x, w, rstd);
   },
-  linearForward(y, x, w, b, packed = null) {
-    onHost('linearForward', { y, x, w, b, packed });
-    k.linearForward(y, x, w, b, packed);
-  },
-  packFrozenWeight(w, category) {
-    onHost('packFrozenWeight', { w });
-    return k.packLinearWeight(w, category);
+  linearForward(y, x, w, b) {
+    onHost('linearForward', { y, x, w, b });
+    k.linearForward(y, x, w, b);
   },
   linearBackward(dx, dw, db, dy, x, w, accumulateDx) {
     onHost('linearBackward', { dx, dw, db, dy, x, w });

@@ -122,15 +122,10 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       const a = rmsnormBackwardArgs(dx, dw, dy, x, w, rstd);
       c.cudaRmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, a.T, a.C, a.dt, a.gdt);
     },
-    // cuBLAS reads W as it is: packFrozenWeight gives no packed copies here
-    linearForward(y, x, w, b, packed = null) {
-      if (packed) fail('linearForward', 'CUDA products take no packed weight (packFrozenWeight gives none on CUDA)');
+    linearForward(y, x, w, b) {
       onDevice('linearForward', { y, x, w, b });
       const a = linearForwardArgs(y, x, w, b);
       c.cudaLinearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt);
-    },
-    packFrozenWeight() {
-      return null;
     },
     linearBackward(dx, dw, db, dy, x, w, accumulateDx) {
       onDevice('linearBackward', { dx, dw, db, dy, x, w });

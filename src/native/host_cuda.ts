@@ -94,7 +94,7 @@ export function hostCudaFunctions(): HostCuda {
       addon.rmsnormBackward(host(dx), host(dw), host(dy), host(x), host(w), host(rstd), T, C, dt, gdt),
     cudaLinearForward(y, x, w, b, T, In, Out, dt) {
       count('cudaLinearForward');
-      addon.linearForward(host(y), host(x), host(w), maybe(b), T, In, Out, dt, null);
+      addon.linearForward(host(y), host(x), host(w), maybe(b), T, In, Out, dt);
     },
     cudaLinearBackward(dx, dw, db, dy, x, w, T, In, Out, dt, gdt, acc) {
       // frozen weights (LoRA's base) come without dw: their dX-only calls are counted apart

@@ -4,13 +4,13 @@
 // tensor shapes; "matrix" arguments may have any number of leading dims (rows = their product).
 // Parameter gradients (dw, db, dtable) are accumulated (+=) in their own dtype.
 import { addon } from './addon.js';
-import { fail, firstOutside, floatDtype, matrix } from './checks.js';
+import { fail, firstOutside, floatDtype } from './checks.js';
 import type { AdamwScalars, AdamwTensors } from './backend.js';
 import {
   adamwArgs, addArgs, castArgs, crossEntropyArgs, dropoutArgs, type DropoutMask, embeddingBackwardArgs, embeddingForwardArgs, linearBackwardArgs, linearForwardArgs, loraBackwardArgs, loraForwardArgs,
   rmsnormBackwardArgs, rmsnormForwardArgs, ropeArgs, swigluBackwardArgs, swigluForwardArgs, type RopeHeads,
 } from './op_args.js';
-import { alloc, DType, type MemCategory, type Tensor } from './tensor.js';
+import type { Tensor } from './tensor.js';
 
 /** Sets x to zero. */
 export function fillZero(x: Tensor): void {
@@ -112,30 +112,9 @@ export function cpuBlasCore(): { core: string; config: string } {
 }
 
 /** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
-export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, packed: Tensor | null = null): void {
-  const a = linearForwardArgs(y, x, w, b, packed);
-  addon.linearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt, packed ? packed.ptr : null);
-}
-
-/**
- * A copy of w [Out, In] in the layout linearForward's product reads it in (oneDNN's blocked
- * layout for bf16 products), to be passed as its `packed` for as long as w does not change; null
- * where products have no such layout (fp32, fp16, bf16 without oneDNN). A bf16 tensor of the
- * layout's bytes, in `category`.
- */
-/** Bytes of a [Out, In] weight of dtype dt as packLinearWeight lays it out; 0 where it packs none. */
-export function linearPackedWeightBytes(In: number, Out: number, dt: DType): number {
-  return addon.linearPackedWeightBytes(In, Out, dt);
-}
-
-export function packLinearWeight(w: Tensor, category: MemCategory): Tensor | null {
-  const [Out, In] = matrix('packLinearWeight', 'w', w);
-  const dt = floatDtype('packLinearWeight', 'w', w);
-  const bytes = linearPackedWeightBytes(In, Out, dt);
-  if (bytes === 0) return null;
-  const packed = alloc(DType.BF16, [bytes / 2], category, w.device);
-  addon.linearPackWeight(packed.ptr, w.ptr, In, Out, dt);
-  return packed;
+export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
+  const a = linearForwardArgs(y, x, w, b);
+  addon.linearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt);
 }
 
 /**

@@ -69,11 +69,8 @@ function linearShapes(op: string, x: Tensor, w: Tensor) {
   return { dt, T, In, Out };
 }
 
-/**
- * linearForward: y [T, Out], x [T, In], w [Out, In], b [Out] or null; packed null or w laid out by
- * packLinearWeight (bf16, at least w's elements: the layout pads, never drops).
- */
-export function linearForwardArgs(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, packed: Tensor | null = null) {
+/** linearForward: y [T, Out], x [T, In], w [Out, In], b [Out] or null. */
+export function linearForwardArgs(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null) {
   const op = 'linearForward';
   const s = linearShapes(op, x, w);
   expectDtype(op, 'y', y, s.dt);
@@ -81,10 +78,6 @@ export function linearForwardArgs(y: Tensor, x: Tensor, w: Tensor, b: Tensor | n
   if (b) {
     expectDtype(op, 'b', b, s.dt);
     expectNumel(op, 'b', b, s.Out, 'Out');
-  }
-  if (packed) {
-    expectDtype(op, 'packed', packed, DType.BF16);
-    if (s.dt !== DType.BF16 || packed.numel < s.Out * s.In) fail(op, `packed (${shapeText(packed)}) is not a packed copy of w ${shapeText(w)}`);
   }
   return s;
 }

@@ -5,10 +5,9 @@ import { totalmem } from 'node:os';
 import type { ResolvedConfig } from '../config/index.js';
 import { DEFAULT_LOGITS_CHUNK } from '../model/model.js';
 import type { ModelSpec } from '../model/spec.js';
-import { linearPackedWeightBytes } from '../native/kernels.js';
 import type { Device } from '../native/tensor.js';
 import { GPUS, type GpuType } from './gpus.js';
-import { storage, type Precision } from './memory.js';
+import type { Precision } from './memory.js';
 import { formatPlan, makePlan, PlanInputError, type Plan, type PlanInput } from './plan.js';
 
 /** The trainer's defaults (src/config/schema.ts) for telechat-plan: stage3_param_persistence_threshold, training.max_seq_len. */
@@ -105,8 +104,6 @@ export function planOfConfig(cfg: ResolvedConfig, spec: ModelSpec, seqLen: numbe
     intraNodeGbps: gpu?.intraNodeGbps ?? GPUS[0]!.intraNodeGbps,
     interNodeGbps: gpu?.interNodeGbps ?? GPUS[0]!.interNodeGbps,
     blasWorkspaceBytes: onCpu ? 0 : (gpu?.blasWorkspaceBytes ?? 0),
-    // the CPU packs a LoRA run's frozen weights where its products have a packed layout (bf16 on oneDNN)
-    ...(onCpu ? { packedWeightBytes: (In: number, Out: number) => linearPackedWeightBytes(In, Out, storage(precision)) } : {}),
   };
   try {
     return makePlan(input);

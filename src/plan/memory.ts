@@ -13,7 +13,6 @@ import { DType, dtypeSize, type Device } from '../native/tensor.js';
 import { loraAdapters, type LoraSetup } from './lora.js';
 import type { MemoryBytes } from '../observe/step_metrics.js';
 import { buildLoraTable, loraTargets } from '../model/lora.js';
-import { frozenPackBytes } from '../model/frozen_packs.js';
 
 export type Precision = 'bf16' | 'fp16' | 'fp32';
 export type ZeroStage = 0 | 1 | 2 | 3;
@@ -41,12 +40,6 @@ export interface MemorySetup {
   loraDropout?: number;
   /** cuBLAS workspace (bytes) held outside our allocator; 0 on the CPU. */
   blasWorkspaceBytes: number;
-  /**
-   * Bytes of one frozen weight [Out, In] packed for the forward's products (the CPU's
-   * linearPackedWeightBytes for the run's dtype; 0 or absent: no packing, as on CUDA). A LoRA
-   * run whose base is resident packs its projections once (model/frozen_packs.ts).
-   */
-  packedWeightBytes?: (In: number, Out: number) => number;
 }
 
 /** The trainer's memory categories (metrics.jsonl "mem"), plus what only a plan adds. */
@@ -72,8 +65,6 @@ export interface MemoryDetail {
   step_staging: number;
   /** Batch index tensors and rotary tables. */
   batch_and_rope: number;
-  /** LoRA with a resident base: its projections packed for the forward's products (part of buffers). */
-  frozen_packs: number;
 }
 
 export interface MemoryResult {
@@ -216,11 +207,8 @@ export function planMemory(s: MemorySetup): MemoryResult {
     for (const u of trainable.units) if (sharded(u)) resident += dev(((u.end - u.start) / N) * d);
   }
   const loraScratch = s.lora ? loraScratchBytes(s.spec, s.lora, T, dtype, gradDtype, s.loraDropout ?? 0, s.device) : 0;
-  // a LoRA base resident on every rank (no stage-3 gathers) is packed once for the whole run
-  const baseResident = s.lora !== null && table.units.every((u) => !sharded(u));
-  const frozenPacks = baseResident && s.packedWeightBytes ? frozenPackBytes(table, L, s.packedWeightBytes) : 0;
   // the batch and the LoRA scratch live for the forward-backward only (freed before the step)
-  const buffers = Math.max(backwardPeak + loraScratch + batchBytes, stepStaging) + ropeBytes + resident + frozenPacks;
+  const buffers = Math.max(backwardPeak + loraScratch + batchBytes, stepStaging) + ropeBytes + resident;
 
   // ---- outside the allocator --------------------------------------------------------------
   const logitsRows = phaseLayout(s.spec, T, s.logitsChunk).logitsRows;
@@ -250,7 +238,6 @@ export function planMemory(s: MemorySetup): MemoryResult {
       buckets: bucketPeak,
       step_staging: stepStaging,
       batch_and_rope: batchAndRope,
-      frozen_packs: frozenPacks,
     },
   };
 }

@@ -46,8 +46,6 @@ export interface PlanInput {
   intraNodeGbps: number;
   interNodeGbps: number;
   blasWorkspaceBytes: number;
-  /** Bytes of one packed frozen weight [Out, In] (MemorySetup.packedWeightBytes; absent: none). */
-  packedWeightBytes?: (In: number, Out: number) => number;
 }
 
 /** The plan, as telechat-plan --json prints it (snake_case keys). */
@@ -193,7 +191,6 @@ function memoryFor(p: PlanInput, overrides: Partial<PlanInput> = {}) {
     lora: q.lora,
     loraDropout: q.loraDropout ?? 0,
     blasWorkspaceBytes: q.blasWorkspaceBytes,
-    packedWeightBytes: q.packedWeightBytes,
   });
 }
 
@@ -394,8 +391,7 @@ export function formatPlan(plan: Plan): string[] {
   row('master', b.master, b.master === 0 && plan.offload_optimizer ? '(on the host)' : '');
   row('optimizer', b.optim, b.optim === 0 && plan.offload_optimizer ? '(on the host)' : '(Adam moments)');
   row('activations', b.activations, `(recompute on ${gib(d.activations_recompute)}, off ${gib(d.activations_no_recompute)}; logits chunk ${gib(d.logits_chunk)} inside them)`);
-  row('buffers', b.buffers, `(stage-3 gathered units ${gib(d.gathered)}, gradient buckets ${gib(d.buckets)}, step staging ${gib(d.step_staging)}` +
-    `${d.frozen_packs > 0 ? `, packed frozen base ${gib(d.frozen_packs)}` : ''})`);
+  row('buffers', b.buffers, `(stage-3 gathered units ${gib(d.gathered)}, gradient buckets ${gib(d.buckets)}, step staging ${gib(d.step_staging)})`);
   row('workspace', b.workspace, plan.device === 'cpu' ? '(Gloo scratch)' : '(cuBLAS, attention and loss scratch)');
   row('margin', b.margin, plan.device === 'cpu' ? '(assumed: 5% fragmentation)' : '(assumed: 1 GiB CUDA context + NCCL, 5% fragmentation)');
   row('total', b.total, plan.gpu_mem_bytes === null ? '' : `of ${gib(plan.gpu_mem_bytes)}`);

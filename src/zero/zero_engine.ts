@@ -429,9 +429,6 @@ export class ZeroEngine implements Engine {
   initBase(write: (views: ParamViews, unit: UnitRange) => void): void {
     if (!this.baseTable) throw new Error('initBase: not a LoRA engine');
     for (const u of this.units) this.fillSlot(this.baseTable, u.base!, write);
-    // a base resident on this rank for the whole run (not gathered per unit) is packed once for
-    // the forward's products (model/frozen_packs.ts); this is the only writer of the base
-    if (this.units.every((u) => u.base!.whole)) this.model.packFrozenBase();
   }
 
   private fillSlot(table: ParamTable, u: ParamSlot, write: (views: ParamViews, unit: UnitRange) => void): void {

@@ -533,46 +533,6 @@ for (const tag of TAGS) {
         }
       });
 
-      // A frozen weight packed once (LoRA's base, model/frozen_packs.ts): the product reads the
-      // packed copy instead of copying W into oneDNN's blocked layout itself, and must give the
-      // same bits as the plain W, at odd shapes (padded blocks), with and without a bias.
-      it('a packed frozen weight gives the plain weight\'s bits; no packing off oneDNN or in other dtypes', () => {
-        const onednn = K.cpuBf16GemmPath().startsWith('onednn ');
-        for (const [t, In, Out, bias] of [[37, 96, 40, true], [1, 512, 1536, false], [300, 1376, 512, true], [64, 48, 8192, false], [5, 24, 33, true]] as const) {
-          const x = arena.alloc(dt, [t, In]);
-          x.writeFloat32(randn(t * In, 81));
-          const w = arena.alloc(dt, [Out, In]);
-          w.writeFloat32(randn(Out * In, 82));
-          const b = bias ? arena.alloc(dt, [Out]) : null;
-          b?.writeFloat32(randn(Out, 83));
-          const packed = K.packLinearWeight(w, MemCategory.Buffers);
-          expect(packed !== null, `${t}x${In} -> ${Out}: packed iff oneDNN runs bf16 products`).toBe(onednn);
-          if (!packed) continue;
-          report.push(`packed bf16 weight [${Out}, ${In}]: ${packed.bytes} B (plain ${w.bytes} B)`);
-          const plain = arena.alloc(dt, [t, Out]);
-          K.linearForward(plain, x, w, b);
-          const fromPacked = arena.alloc(dt, [t, Out]);
-          K.linearForward(fromPacked, x, w, b, packed);
-          expect(bitsEqual(fromPacked, plain), `${t}x${In} -> ${Out}${bias ? ' + bias' : ''}`).toBe(true);
-          // forced off oneDNN the product reads W itself: the fallback's bits, packed copy or not
-          process.env.TELECHAT_CPU_BF16_GEMM = 'fallback';
-          try {
-            K.linearForward(plain, x, w, b);
-            K.linearForward(fromPacked, x, w, b, packed);
-            expect(bitsEqual(fromPacked, plain)).toBe(true);
-            expect(K.packLinearWeight(w, MemCategory.Buffers)).toBeNull();
-          } finally {
-            delete process.env.TELECHAT_CPU_BF16_GEMM;
-          }
-          packed.free();
-        }
-        for (const other of [DType.F32, DType.F16]) expect(K.packLinearWeight(arena.alloc(other, [16, 16]), MemCategory.Buffers)).toBeNull();
-        const w = arena.alloc(dt, [16, 16]);
-        const y = arena.alloc(dt, [2, 16]);
-        const x = arena.alloc(dt, [2, 16]);
-        expect(() => K.linearForward(y, x, w, null, arena.alloc(dt, [100]))).toThrow('linearForward: packed ([100]) is not a packed copy of w [16, 16]');
-      });
-
       it('rejects a bad TELECHAT_CPU_BF16_GEMM before writing any output', () => {
         const [t, In, Out] = [4, 8, 3];
         const x = arena.alloc(dt, [t, In]);

@@ -13,7 +13,6 @@ import { BENCH_CONFIG } from '../../src/bench/core_config.js';
 import { buildHostBatch } from '../../src/model/batch.js';
 import { parseModelSpec, type ModelSpec } from '../../src/model/spec.js';
 import { cpuBackend } from '../../src/native/cpu_backend.js';
-import { linearPackedWeightBytes } from '../../src/native/kernels.js';
 import { DType, memStats, resetMemPeaks, setNumThreads } from '../../src/native/tensor.js';
 import { defaultLoraTargets } from '../../src/plan/lora.js';
 import { planMemory, type Precision } from '../../src/plan/memory.js';
@@ -62,8 +61,6 @@ function measure(spec: ModelSpec, stage: ZeroStage, ranks: number, recompute: bo
     offloadOptimizer: false, offloadParam: false, persistenceThreshold: 0, overlapComm: stage === 3, prefetch: true,
     logitsChunk: 1024, lora: lora ? { r: lora.r, targets: defaultLoraTargets(spec) } : null, loraDropout: lora?.dropout ?? 0,
     blasWorkspaceBytes: 0,
-    // what the CPU backend packs (bf16 on oneDNN), as telechat-train's dry-run plans it
-    packedWeightBytes: (In, Out) => linearPackedWeightBytes(In, Out, dtype),
   }).perGpu;
   return { got, plan };
 }
@@ -95,9 +92,7 @@ describe('planned bytes equal the allocator peaks (2%)', () => {
 });
 
 // LoRA (all-linear, the frozen base): the adapters' states and the per-micro-step scratch (saved
-// u per target, dropped inputs with dropout) within the same 2%. At stages 0-2 the buffers also
-// hold the base's projections packed for the forward's products where the CPU packs them (bf16
-// on oneDNN: on this model they are most of the buffers' bytes, so a missed pack fails here).
+// u per target, dropped inputs with dropout) within the same 2%.
 describe('planned bytes equal the allocator peaks under LoRA (2%)', () => {
   for (const stage of [0, 1, 2, 3] as const) {
     it(`tiny model bf16, r 8, stage ${stage}, 1-2 ranks, dropout 0 and 0.1, recompute on and off`, () => {

@@ -76,21 +76,7 @@ Napi::Value RmsnormBackward(const CI& info) {
 Napi::Value LinearForward(const CI& info) {
   return guarded(info, [&]() -> Napi::Value {
     cpu::linear_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), int_arg(info, 4),
-                        int_arg(info, 5), int_arg(info, 6), dtype_arg(info, 7), ptr_arg(info, 8));
-    return info.Env().Undefined();
-  });
-}
-
-Napi::Value LinearPackedWeightBytes(const CI& info) {
-  return guarded(info, [&]() -> Napi::Value {
-    const int64_t bytes = cpu::linear_packed_weight_bytes(int_arg(info, 0), int_arg(info, 1), dtype_arg(info, 2));
-    return Napi::Number::New(info.Env(), static_cast<double>(bytes));
-  });
-}
-
-Napi::Value LinearPackWeight(const CI& info) {
-  return guarded(info, [&]() -> Napi::Value {
-    cpu::linear_pack_weight(ptr_arg(info, 0), ptr_arg(info, 1), int_arg(info, 2), int_arg(info, 3), dtype_arg(info, 4));
+                        int_arg(info, 5), int_arg(info, 6), dtype_arg(info, 7));
     return info.Env().Undefined();
   });
 }
@@ -226,8 +212,6 @@ void register_cpu_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsnormBackward", Napi::Function::New(env, RmsnormBackward));
   exports.Set("linearForward", Napi::Function::New(env, LinearForward));
   exports.Set("linearBackward", Napi::Function::New(env, LinearBackward));
-  exports.Set("linearPackedWeightBytes", Napi::Function::New(env, LinearPackedWeightBytes));
-  exports.Set("linearPackWeight", Napi::Function::New(env, LinearPackWeight));
   exports.Set("loraForward", Napi::Function::New(env, LoraForward));
   exports.Set("loraBackward", Napi::Function::New(env, LoraBackward));
   exports.Set("cpuBf16GemmPath", Napi::Function::New(env, CpuBf16GemmPath));

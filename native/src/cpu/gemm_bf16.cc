@@ -57,14 +57,11 @@ const char* bf16_isa() {
   }
 }
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int64_t, bool, bool, int, bool>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int64_t, bool, bool, int>;
 
 struct Prim {
   dnnl::matmul mm;
   size_t scratch_bytes;
-  // true: the primitive reads b from a packed copy (bf16_pack_weight's layout, b_desc)
-  bool packed_b;
-  memory::desc b_desc;
 };
 // Token counts vary between micro-batches, so shapes can keep coming: past kMaxCached entries
 // the cache starts over (a dropped primitive is rebuilt identically when needed again).
@@ -79,18 +76,6 @@ Cache& cache() {
 }
 
 memory::data_type dnnl_dt(DType dt) { return dt == DT_F32 ? memory::data_type::f32 : memory::data_type::bf16; }
-
-// The blocked layout oneDNN's matmul picks for a bf16 b [k, n] when left free to (format "any"),
-// for a representative product: linear_forward's, bf16 output, no bias. On this machine it
-// depends on k and n only (the same for m from 1 to 8192 and 1 or 2 threads); bf16_gemm still
-// compares it with what each packed primitive wants and reads the plain b where they differ.
-memory::desc packed_weight_desc(int64_t k, int64_t n) {
-  constexpr int64_t m = 256;
-  const memory::desc ad({m, k}, memory::data_type::bf16, memory::dims{k, 1});
-  const memory::desc bd({k, n}, memory::data_type::bf16, memory::format_tag::any);
-  const memory::desc cd({m, n}, memory::data_type::bf16, memory::dims{n, 1});
-  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(ad, bd, cd), cpu_engine()).weights_desc();
-}
 #endif
 
 }  // namespace
@@ -120,13 +105,12 @@ std::string bf16_gemm_path() {
 }
 
 void bf16_gemm(void* c, DType cdt, int64_t ldc, MatView a, MatView b, const void* bias, int64_t m, int64_t k,
-               int64_t n, bool accumulate, const void* b_packed) {
+               int64_t n, bool accumulate) {
 #ifdef TELECHAT_WITH_DNNL
   const int nthr = omp_get_max_threads();
-  const Key key{m, k, n, a.rs, a.cs, b.rs, b.cs, static_cast<int>(cdt), ldc, bias != nullptr, accumulate, nthr,
-                b_packed != nullptr};
+  const Key key{m, k, n, a.rs, a.cs, b.rs, b.cs, static_cast<int>(cdt), ldc, bias != nullptr, accumulate, nthr};
   const memory::desc ad({m, k}, memory::data_type::bf16, memory::dims{a.rs, a.cs});
-  const memory::desc plain_bd({k, n}, memory::data_type::bf16, memory::dims{b.rs, b.cs});
+  const memory::desc bd({k, n}, memory::data_type::bf16, memory::dims{b.rs, b.cs});
   const memory::desc cd({m, n}, dnnl_dt(cdt), memory::dims{ldc, 1});
   const memory::desc biasd({1, n}, memory::data_type::bf16, memory::format_tag::ab);
   Prim prim;
@@ -142,27 +126,16 @@ void bf16_gemm(void* c, DType cdt, int64_t ldc, MatView a, MatView b, const void
         po.append_sum(1.0f);
         attr.set_post_ops(po);
       }
-      const auto make_pd = [&](const memory::desc& bd) {
-        const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd);
-        return dnnl::matmul::primitive_desc(desc, attr, cpu_engine());
-      };
-      dnnl::matmul::primitive_desc pd = make_pd(plain_bd);
-      bool packed_b = false;
-      if (b_packed) {
-        dnnl::matmul::primitive_desc packed_pd = make_pd(memory::desc({k, n}, memory::data_type::bf16, memory::format_tag::any));
-        if (packed_pd.weights_desc() == packed_weight_desc(k, n)) {
-          pd = packed_pd;
-          packed_b = true;
-        }
-      }
+      const dnnl::matmul::desc desc = bias ? dnnl::matmul::desc(ad, bd, biasd, cd) : dnnl::matmul::desc(ad, bd, cd);
+      dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
       if (cc.prims.size() >= kMaxCached) cc.prims.clear();
-      it = cc.prims.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc().get_size(), packed_b, pd.weights_desc()}).first;
+      it = cc.prims.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc().get_size()}).first;
     }
     prim = it->second;
   }
   dnnl::engine& eng = cpu_engine();
   memory am(ad, eng, const_cast<void*>(a.p));
-  memory bm(prim.b_desc, eng, const_cast<void*>(prim.packed_b ? b_packed : b.p));
+  memory bm(bd, eng, const_cast<void*>(b.p));
   memory cm(cd, eng, c);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
   if (bias) args.emplace(DNNL_ARG_BIAS, memory(biasd, eng, const_cast<void*>(bias)));
@@ -175,31 +148,8 @@ void bf16_gemm(void* c, DType cdt, int64_t ldc, MatView a, MatView b, const void
   prim.mm.execute(s, args);
   s.wait();
 #else
-  (void)c, (void)cdt, (void)ldc, (void)a, (void)b, (void)bias, (void)m, (void)k, (void)n, (void)accumulate, (void)b_packed;
+  (void)c, (void)cdt, (void)ldc, (void)a, (void)b, (void)bias, (void)m, (void)k, (void)n, (void)accumulate;
   throw std::logic_error("bf16_gemm: built without oneDNN");
-#endif
-}
-
-int64_t bf16_packed_weight_bytes(int64_t k, int64_t n) {
-#ifdef TELECHAT_WITH_DNNL
-  return static_cast<int64_t>(packed_weight_desc(k, n).get_size());
-#else
-  (void)k, (void)n;
-  throw std::logic_error("bf16_packed_weight_bytes: built without oneDNN");
-#endif
-}
-
-void bf16_pack_weight(void* packed, MatView b, int64_t k, int64_t n) {
-#ifdef TELECHAT_WITH_DNNL
-  dnnl::engine& eng = cpu_engine();
-  memory src(memory::desc({k, n}, memory::data_type::bf16, memory::dims{b.rs, b.cs}), eng, const_cast<void*>(b.p));
-  memory dst(packed_weight_desc(k, n), eng, packed);
-  dnnl::stream s(eng);
-  dnnl::reorder(src, dst).execute(s, src, dst);
-  s.wait();
-#else
-  (void)packed, (void)b, (void)k, (void)n;
-  throw std::logic_error("bf16_pack_weight: built without oneDNN");
 #endif
 }
 

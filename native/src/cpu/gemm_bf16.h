@@ -29,19 +29,8 @@ std::string bf16_gemm_path();
 // c[m,n] = a[m,k] b[k,n] (+ bias[n]) (+ c when accumulate), a and b bf16, bias bf16 or null,
 // c of dtype cdt (fp32 or bf16; row-major with leading dimension ldc). Deterministic at a fixed
 // thread count. Only call when bf16_gemm_enabled().
-// b_packed, when not null, holds b already in oneDNN's blocked layout (bf16_pack_weight): the
-// product then skips copying b into that layout, which it otherwise does on every call. b itself
-// must still be valid: it is read instead if oneDNN wants another layout for this shape.
 void bf16_gemm(void* c, DType cdt, int64_t ldc, MatView a, MatView b, const void* bias, int64_t m, int64_t k,
-               int64_t n, bool accumulate, const void* b_packed = nullptr);
-
-// Bytes of b [k, n] in oneDNN's blocked layout for products with a bf16 output and an optional
-// bf16 bias (what linear_forward runs); only call when bf16_gemm_enabled().
-int64_t bf16_packed_weight_bytes(int64_t k, int64_t n);
-
-// Writes b [k, n] into packed (bf16_packed_weight_bytes of it) in that blocked layout. A frozen
-// weight packed once serves every later product; it is stale once b changes.
-void bf16_pack_weight(void* packed, MatView b, int64_t k, int64_t n);
+               int64_t n, bool accumulate);
 
 }  // namespace cpu
 }  // namespace telechat

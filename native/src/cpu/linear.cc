@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <stdexcept>
 
 #include "cpu/f32_blocks.h"
 #include "cpu/gemm_bf16.h"
@@ -36,21 +35,11 @@ Blocks narrow_blocks(int64_t T, int64_t In, int64_t Out) {
 
 }  // namespace
 
-int64_t linear_packed_weight_bytes(int64_t In, int64_t Out, DType dt) {
-  if (dt != DT_BF16 || In <= 0 || Out <= 0 || !bf16_gemm_enabled()) return 0;
-  return bf16_packed_weight_bytes(In, Out);
-}
-
-void linear_pack_weight(void* packed, const void* w, int64_t In, int64_t Out, DType dt) {
-  if (linear_packed_weight_bytes(In, Out, dt) <= 0) throw std::invalid_argument("linear_pack_weight: this product takes no packed weight");
-  bf16_pack_weight(packed, MatView{w, 1, In}, In, Out);
-}
-
 void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out,
-                    DType dt, const void* w_packed) {
+                    DType dt) {
   if (T <= 0 || Out <= 0) return;
   if (dt == DT_BF16 && In > 0 && bf16_gemm_enabled()) {
-    bf16_gemm(y, DT_BF16, Out, MatView{x, In, 1}, MatView{w, 1, In}, b, T, In, Out, false, w_packed);
+    bf16_gemm(y, DT_BF16, Out, MatView{x, In, 1}, MatView{w, 1, In}, b, T, In, Out, false);
     return;
   }
   const bool f32 = dt == DT_F32;

@@ -40,15 +40,8 @@ void rmsnorm_forward(void* y, float* rstd, const void* x, const void* w, int64_t
 void rmsnorm_backward(void* dx, void* dw, const void* dy, const void* x, const void* w, const float* rstd, int64_t T,
                       int64_t C, DType dt, DType gdt);
 
-// ---- linear.cc ---- y[T,Out] = x[T,In] * W[Out,In]^T (+ b[Out]); b may be null. w_packed, when
-// not null, is W as linear_pack_weight wrote it (read in W's place where the product can).
-void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, DType dt,
-                    const void* w_packed = nullptr);
-// Bytes of W [Out, In] pre-laid out for linear_forward's product (a frozen weight, packed once);
-// 0 where products gain nothing from it (only bf16 on oneDNN packs).
-int64_t linear_packed_weight_bytes(int64_t In, int64_t Out, DType dt);
-// Writes W into packed (linear_packed_weight_bytes of it, > 0).
-void linear_pack_weight(void* packed, const void* w, int64_t In, int64_t Out, DType dt);
+// ---- linear.cc ---- y[T,Out] = x[T,In] * W[Out,In]^T (+ b[Out]); b may be null.
+void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, DType dt);
 // dx = dy * W (or += when accumulate_dx); dw += dy^T * x; db += sum_t dy. dx, dw and db may be null
 // (null dw: a frozen weight, no dW GEMM).
 void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
