@@ -379,11 +379,23 @@ export function findResumeDir(outDir: string, resume: string): string {
     }
     return resume;
   }
-  const latest = join(outDir, 'latest');
-  if (!existsSync(latest)) throw new CheckpointError(`--resume auto: no checkpoint in ${outDir} (no "latest" file)`);
-  const dir = join(outDir, readFileSync(latest, 'utf8').trim());
-  if (!existsSync(join(dir, 'trainer_state.json'))) throw new CheckpointError(`${latest} names ${dir}, which is not a complete checkpoint`);
-  return dir;
+  const latest = latestCheckpoint(outDir);
+  if (!latest) throw new CheckpointError(`--resume auto: no checkpoint in ${outDir} (no "latest" file)`);
+  if (!latest.complete) throw new CheckpointError(`${join(outDir, 'latest')} names ${latest.dir}, which is not a complete checkpoint`);
+  return latest.dir;
+}
+
+/** The checkpoint dir OUTPUT/latest names and whether it is complete (has trainer_state.json); null without `latest`. */
+function latestCheckpoint(outDir: string): { dir: string; complete: boolean } | null {
+  const name = readPointer(outDir, 'latest');
+  if (name === null) return null;
+  const dir = join(outDir, name);
+  return { dir, complete: existsSync(join(dir, 'trainer_state.json')) };
+}
+
+/** Whether `--resume auto` would find a checkpoint to continue in outDir (findResumeDir would not throw). */
+export function canResumeAuto(outDir: string): boolean {
+  return latestCheckpoint(outDir)?.complete ?? false;
 }
 
 export function readTrainerState(dir: string): TrainerState {

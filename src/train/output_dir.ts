@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, normalize, relative, resolve, sep } from 'node:path';
 import { isInside, outputPathProblem } from '../checkpoint/output_path.js';
-import { findResumeDir } from './checkpointing.js';
+import { canResumeAuto } from './checkpointing.js';
 
 /** Where --overwrite keeps the earlier run until the new one has started. */
 const REPLACED_PREFIX = '.replaced-';
@@ -71,14 +71,7 @@ export function refuseEarlierRun(dir: string, overwrite: boolean): void {
   if (previous.length > 0) {
     // --resume auto needs the complete checkpoint "latest" names: without one (no `latest`, an empty
     // one, one naming a deleted checkpoint) there is nothing to continue
-    const resumable = ((): boolean => {
-      try {
-        findResumeDir(dir, 'auto');
-        return true;
-      } catch {
-        return false;
-      }
-    })();
+    const resumable = canResumeAuto(dir);
     const what = resumable ? 'pass --resume auto to continue it or --overwrite to replace it' : 'it saved no complete checkpoint to continue, so pass --overwrite to replace it';
     throw new Error(`${dir}: output directory already holds a run (${previous.slice(0, 3).join(', ')}); ${what}`);
   }
