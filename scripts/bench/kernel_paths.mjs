@@ -1,7 +1,7 @@
-// What the CPU kernel timing scripts (attention_cpu.mjs, lora_cpu.mjs) share: their positional
-// arguments, checked, and best-of-REPS timing of one kernel's forward and backward under each value
-// of the environment variable that picks its path (the addon reads it on every call), alternating
-// in one process so both paths see the same machine.
+// What the CPU kernel timing scripts (attention_cpu.mjs, lora_cpu.mjs, adapter_order_cpu.mjs) share:
+// their positional arguments, checked, and best-of-REPS timing of forward and backward variants,
+// alternating in one process so every variant sees the same machine; the variants are often the
+// values of the environment variable that picks a kernel's path (the addon reads it on every call).
 
 /**
  * Positional arguments by `spec`, a list of [name, default] or [name, default, choices]: a number
@@ -29,38 +29,57 @@ export function parseArgs(spec, argv = process.argv.slice(2)) {
 }
 
 /**
- * Times `phases.fwd()` then `phases.bwd()` under `envVar` = each of `paths`: one untimed call per
- * path first (scratch, code pages), then REPS rounds in alternating order. Returns the best ms
- * per phase and `describe()` read under each path. A preset envVar is refused: it would be
- * overwritten.
+ * Best ms of `fwd()` then `bwd()` for each entry of `variants` ({ name: { fwd, bwd } }): one
+ * untimed call of each first (scratch, code pages), then REPS rounds in alternating order, so
+ * every variant sees the same machine.
+ */
+export function timeVariants(variants, reps) {
+  const names = Object.keys(variants);
+  const best = {};
+  for (const n of names) {
+    variants[n].fwd();
+    variants[n].bwd();
+    best[n] = { fwd: Infinity, bwd: Infinity };
+  }
+  for (let i = 0; i < reps; i++) {
+    for (const n of i % 2 === 0 ? names : [...names].reverse()) {
+      const t0 = performance.now();
+      variants[n].fwd();
+      const t1 = performance.now();
+      variants[n].bwd();
+      const t2 = performance.now();
+      best[n].fwd = Math.min(best[n].fwd, t1 - t0);
+      best[n].bwd = Math.min(best[n].bwd, t2 - t1);
+    }
+  }
+  return best;
+}
+
+/**
+ * timeVariants of `phases.fwd()` then `phases.bwd()` under `envVar` = each of `paths` (the addon
+ * reads it on every call). Returns the best ms per phase and `describe()` read under each path.
+ * A preset envVar is refused: it would be overwritten.
  */
 export function timePaths(envVar, paths, reps, phases, describe) {
   if (process.env[envVar] !== undefined) throw new Error(`unset ${envVar}: this script sets it per path`);
-  const best = {}, text = {};
-  for (const p of paths) {
+  const under = (p, f) => () => {
     process.env[envVar] = p;
-    text[p] = describe();
-    phases.fwd();
-    phases.bwd();
-    best[p] = { fwd: Infinity, bwd: Infinity };
-  }
-  for (let i = 0; i < reps; i++) {
-    for (const p of i % 2 === 0 ? paths : [...paths].reverse()) {
+    f();
+  };
+  try {
+    const text = {};
+    for (const p of paths) {
       process.env[envVar] = p;
-      const t0 = performance.now();
-      phases.fwd();
-      const t1 = performance.now();
-      phases.bwd();
-      const t2 = performance.now();
-      best[p].fwd = Math.min(best[p].fwd, t1 - t0);
-      best[p].bwd = Math.min(best[p].bwd, t2 - t1);
+      text[p] = describe();
     }
+    const best = timeVariants(Object.fromEntries(paths.map((p) => [p, { fwd: under(p, phases.fwd), bwd: under(p, phases.bwd) }])), reps);
+    return { best, text };
+  } finally {
+    delete process.env[envVar];
   }
-  delete process.env[envVar];
-  return { best, text };
 }
 
 /** "  LABEL fwd F  bwd B  total F+B" in ms, to `digits` decimals. */
 export function timingLine(label, { fwd, bwd }, digits = 1) {
-  return `  ${label.padEnd(13)} fwd ${fwd.toFixed(digits)}  bwd ${bwd.toFixed(digits)}  total ${(fwd + bwd).toFixed(digits)}`;
+  return `  ${label.padEnd(15)} fwd ${fwd.toFixed(digits)}  bwd ${bwd.toFixed(digits)}  total ${(fwd + bwd).toFixed(digits)}`;
 }

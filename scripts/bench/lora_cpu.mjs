@@ -26,7 +26,7 @@ const adapters = [[H, H], [H, 2 * H], [H, H], [H, F], [H, F], [F, H]].map(([In, 
 }));
 
 const { best, text } = timePaths('TELECHAT_CPU_LORA_TILES', ['auto', 'gemm'], reps, {
-  fwd: () => { for (const s of adapters) loraForward(s.y, s.u, s.x, s.a, s.b, 0, 2); },
+  fwd: () => { for (const s of adapters) loraForward(s.y, s.u, s.x, s.a, s.b, 0, 2, true); },
   bwd: () => { for (const s of adapters) loraBackward(s.dx, s.ga, s.gb, s.dy, s.x, s.u, s.a, s.b, 0, 2, true); },
 }, cpuLoraTilePath);
 arena.freeAll();

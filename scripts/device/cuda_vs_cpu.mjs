@@ -148,7 +148,10 @@ for (const [dn, dt] of dts) {
     const [hw, dw] = pair(randn(Out * In, 0.2), dt, [Out, In]);
     const [hb, db] = pair(randn(Out), dt, [Out]);
     const [hy, dy] = pair(new Float32Array(T * Out), dt, [T, Out]);
-    cpuBackend.linearForward(hy, hx, hw, hb); gpu.linearForward(dy, dx, dw, db); compare(`linearForward/${dn}`, hy, dy);
+    cpuBackend.linearForward(hy, hx, hw, hb, false); gpu.linearForward(dy, dx, dw, db, false); compare(`linearForward/${dn}`, hy, dy);
+    // accumulate: the product and bias added onto what y holds (an adapter's output, under LoRA)
+    const [hya, dya] = pair(randn(T * Out), dt, [T, Out]);
+    cpuBackend.linearForward(hya, hx, hw, hb, true); gpu.linearForward(dya, dx, dw, db, true); compare(`linearForward/accumulate/${dn}`, hya, dya);
     const [hg, dg] = pair(randn(T * Out), dt, [T, Out]);
     const [hgx, dgx] = pair(randn(T * In), dt, [T, In]);
     const [hgw, dgw] = pair(randn(Out * In), DType.F32, [Out, In]);
@@ -171,8 +174,12 @@ for (const [dn, dt] of dts) {
     const [hb, db] = pair(randn(Out * R, 0.2), dt, [Out, R]);
     const [hy, dy] = pair(randn(T * width), dt, [T, width]);
     const [hu, du] = pair(new Float32Array(T * R), dt, [T, R]);
-    cpuBackend.loraForward(hy, hu, hx, ha, hb, col0, scale); gpu.loraForward(dy, du, dx, da, db, col0, scale);
+    cpuBackend.loraForward(hy, hu, hx, ha, hb, col0, scale, true); gpu.loraForward(dy, du, dx, da, db, col0, scale, true);
     compare(`loraForward/u/${dn}`, hu, du); compare(`loraForward/y/${dn}`, hy, dy);
+    // without accumulate the window is written, the columns around it kept
+    const [hyw, dyw] = pair(randn(T * width), dt, [T, width]);
+    cpuBackend.loraForward(hyw, hu, hx, ha, hb, col0, scale, false); gpu.loraForward(dyw, du, dx, da, db, col0, scale, false);
+    compare(`loraForward/y-written/${dn}`, hyw, dyw);
     const [hg, dg] = pair(randn(T * width), dt, [T, width]);
     const [hgx, dgx] = pair(randn(T * In), dt, [T, In]);
     const [hga, dga] = pair(randn(R * In), DType.F32, [R, In]);

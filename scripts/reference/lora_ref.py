@@ -9,13 +9,15 @@ for the base and the same A/B as nn.Linear adapters, PEFT's fan_in_fan_out).
 
   lora_ref.py --model DIR --adapter IN.safetensors --r R --alpha A --targets PATH,...
               --steps STEPS.json --out OUT.json --final FINAL.safetensors
-              [--lr LR --betas B1,B2 --eps E --weight-decay W] [--dtype fp32|bf16]
+              [--lr LR --betas B1,B2 --eps E --weight-decay W] [--dtype fp32|bf16|fp64]
               [--lora-dropout P --dropout-seed S]
   STEPS = {"steps": [{"rows": [{"input_ids", "labels", "doc_lens", "global_row"}, ...]}, ...]}:
   each step's global batch; loss = sum of token CE / label tokens of the step; then one
   torch.optim.AdamW step (constant lr). OUT: {"loss": [...]} per step; FINAL: the adapters after
   the last step (fp32, PEFT names). PATH: the module's path in the HF model object
   (transformer.h.N.MODULE in every layout, also the 7B whose checkpoint names lack "transformer.").
+  --dtype fp64 computes everything, master adapters and AdamW included, in float64: the
+  trajectory that fp32 implementations approximate, each with its own rounding.
 Dropout masks: dropout_mask.py's hash with branch code 16 + the module's index in its block
 (v1: query, key_value, dense, gate_proj, up_proj, down_proj; 52B: c_attn, attn.c_proj, c_fc,
 mlp.c_proj), keyed by (seed, optimizer step, layer, global row, position).
@@ -125,20 +127,21 @@ def main():
     ap.add_argument("--betas", default="0.9,0.999")
     ap.add_argument("--eps", type=float, default=1e-8)
     ap.add_argument("--weight-decay", type=float, default=0.0)
-    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--dtype", choices=["fp32", "bf16", "fp64"], default="fp32")
     ap.add_argument("--lora-dropout", type=float, default=0.0)
     ap.add_argument("--dropout-seed", type=int, default=0)
     ap.add_argument("--max-seq-len", type=int, required=True)
     args = ap.parse_args()
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64}[args.dtype]
+    master_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     cfg = ModelConfig(read_json(os.path.join(args.model, "config.json")))
     base = {n: t.to(dtype) for n, t in load_checkpoint(cfg, args.model).items()}
     raw = load_file(args.adapter)
-    # fp32 master adapters (the optimizer's), cast to the compute dtype for each forward
+    # fp32 master adapters (the optimizer's; fp64 for the fp64 run), cast to the compute dtype for each forward
     master = {}
     for path in args.targets.split(","):
         for part in ("lora_A", "lora_B"):
-            master[f"{path}.{part}"] = raw[f"base_model.model.{path}.{part}.weight"].to(torch.float32).clone().requires_grad_(True)
+            master[f"{path}.{part}"] = raw[f"base_model.model.{path}.{part}.weight"].to(master_dtype).clone().requires_grad_(True)
     betas = tuple(float(b) for b in args.betas.split(","))
     opt = torch.optim.AdamW(list(master.values()), lr=args.lr, betas=betas, eps=args.eps, weight_decay=args.weight_decay, foreach=False)
     steps = read_json(args.steps)["steps"]
@@ -158,7 +161,7 @@ def main():
             logits = forward_row(cfg, base, lo, row, args.max_seq_len, dtype)
             if src.numel() == 0:
                 continue
-            ce = F.cross_entropy(logits[src].to(torch.float32), tgt, reduction="none")
+            ce = F.cross_entropy(logits[src].to(master_dtype), tgt, reduction="none")
             loss_sum += float(ce.detach().to(torch.float64).sum())
             (ce.sum() / count).backward()
         losses.append(loss_sum / count)

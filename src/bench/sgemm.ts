@@ -9,11 +9,11 @@ export function measureSgemm(): number {
   const x = alloc(DType.F32, [n, n], MemCategory.Buffers);
   const w = alloc(DType.F32, [n, n], MemCategory.Buffers);
   const y = alloc(DType.F32, [n, n], MemCategory.Buffers);
-  cpuBackend.linearForward(y, x, w, null);
+  cpuBackend.linearForward(y, x, w, null, false);
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
     const t0 = process.hrtime.bigint();
-    cpuBackend.linearForward(y, x, w, null);
+    cpuBackend.linearForward(y, x, w, null, false);
     best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
   }
   x.free();

@@ -10,7 +10,7 @@
 import type { AttentionShape, Backend, DropoutMask } from '../native/backend.js';
 import type { Tensor } from '../native/tensor.js';
 import type { BlockActivations } from './activations.js';
-import { type BlockLora, adapts, loraBackward, loraForward } from './lora.js';
+import { type BlockLora, adaptedLinearBackward, adaptedLinearForward, adapts, loraBackward } from './lora.js';
 import type { BlockTensors } from './params.js';
 
 export interface BlockContext {
@@ -65,8 +65,7 @@ function residualAdd(be: Backend, out: Tensor, x: Tensor, branch: Tensor, mask: 
  */
 function attentionResidual(ctx: BlockContext, p: BlockTensors, att: Tensor, x: Tensor, out: Tensor, mask: DropoutMask | undefined, lora: BlockLora | null): Tensor {
   // the projection's output lands where its residual sum goes, which is then added in place
-  ctx.be.linearForward(out, att, p.o, p.oBias);
-  loraForward(lora, 'o', att, out);
+  adaptedLinearForward(ctx.be, lora, 'o', out, att, p.o, p.oBias);
   residualAdd(ctx.be, out, x, out, mask);
   return out;
 }
@@ -75,19 +74,16 @@ export function blockForward(ctx: BlockContext, p: BlockTensors, act: BlockActiv
   lora: BlockLora | null = null): void {
   const { be } = ctx;
   be.rmsnormForward(tmp.ln, act.rstd1, x, p.ln1, ctx.eps);
-  be.linearForward(act.qkv, tmp.ln, p.qkv, null);
-  loraForward(lora, 'qkv', tmp.ln, act.qkv);
+  adaptedLinearForward(be, lora, 'qkv', act.qkv, tmp.ln, p.qkv, null);
   // rotate the query and key heads; the value heads follow them in each row
   be.ropeForward(act.qkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   be.attentionForward(act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   const x2 = attentionResidual(ctx, p, act.att, x, act.x2 ?? tmp.x2, drop?.attention, lora);
   be.rmsnormForward(tmp.ln, act.rstd2, x2, p.ln2, ctx.eps);
-  be.linearForward(act.gu, tmp.ln, p.gateUp, null);
-  loraForward(lora, 'gate_up', tmp.ln, act.gu);
+  adaptedLinearForward(be, lora, 'gate_up', act.gu, tmp.ln, p.gateUp, null);
   be.swigluForward(tmp.h, act.gu);
   // as o's above, the down projection's output lands where its residual sum goes
-  be.linearForward(out, tmp.h, p.down, p.downBias);
-  loraForward(lora, 'down', tmp.h, out);
+  adaptedLinearForward(be, lora, 'down', out, tmp.h, p.down, p.downBias);
   residualAdd(be, out, x2, out, drop?.mlp);
 }
 
@@ -121,8 +117,7 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   // the first dh for the base's dX to add to.
   be.swigluForward(tmp.h, act.gu);
   const dMlp = branchGrad(drop?.mlp);
-  loraBackward(lora, 'down', tmp.h, dMlp, tmp.dh, false);
-  be.linearBackward(tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down, adapts(lora, 'down'));
+  adaptedLinearBackward(be, lora, 'down', tmp.dh, g?.down ?? null, g?.downBias ?? null, dMlp, tmp.h, p.down);
   // d(gate|up) overwrites gate|up, read for the last time here
   const dgu = act.gu;
   be.swigluBackward(dgu, tmp.dh, act.gu);
@@ -133,13 +128,11 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   // values), for the readers of a projection's input: its weight gradient or its adapter (dX alone
   // does not read it)
   if (g || adapts(lora, 'gate_up')) be.rmsnormForward(tmp.ln, tmp.rstd, x2, p.ln2, ctx.eps);
-  be.linearBackward(tmp.dln, g?.gateUp ?? null, null, dgu, tmp.ln, p.gateUp, false);
-  loraBackward(lora, 'gate_up', tmp.ln, dgu, tmp.dln);
+  adaptedLinearBackward(be, lora, 'gate_up', tmp.dln, g?.gateUp ?? null, null, dgu, tmp.ln, p.gateUp);
   be.rmsnormBackward(dresid, dNorm(g?.ln2), tmp.dln, x2, p.ln2, act.rstd2);
   // attention
   const dAtt = branchGrad(drop?.attention);
-  be.linearBackward(tmp.datt, g?.o ?? null, g?.oBias ?? null, dAtt, act.att, p.o, false);
-  loraBackward(lora, 'o', act.att, dAtt, tmp.datt);
+  adaptedLinearBackward(be, lora, 'o', tmp.datt, g?.o ?? null, g?.oBias ?? null, dAtt, act.att, p.o);
   be.attentionBackward(tmp.dqkv, tmp.datt, act.att, act.lse, act.qkv, ctx.cuSeqlens, ctx.attn);
   be.ropeBackward(tmp.dqkv, ctx.positions, ctx.cos, ctx.sin, ctx.attn.nHeads + ctx.attn.nKvHeads);
   // the first norm's output, recomputed from the block input, as above
@@ -148,7 +141,6 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
     loraBackward(lora, 'qkv', tmp.ln, tmp.dqkv, null);
     return;
   }
-  be.linearBackward(tmp.dln, g?.qkv ?? null, null, tmp.dqkv, tmp.ln, p.qkv, false);
-  loraBackward(lora, 'qkv', tmp.ln, tmp.dqkv, tmp.dln);
+  adaptedLinearBackward(be, lora, 'qkv', tmp.dln, g?.qkv ?? null, null, tmp.dqkv, tmp.ln, p.qkv);
   be.rmsnormBackward(dresid, dNorm(g?.ln1), tmp.dln, x, p.ln1, act.rstd1);
 }

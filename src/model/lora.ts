@@ -10,7 +10,7 @@
 // The adapters live in their own ParamTable with the same units as the base (embedding and
 // head units are empty), so ZeRO shards them like any parameters.
 import type { Backend, DropoutMask } from '../native/backend.js';
-import { type Arena, type DType, type Tensor } from '../native/tensor.js';
+import { type Arena, DType, type Tensor } from '../native/tensor.js';
 import { checkpointLayout } from './layouts/index.js';
 import { ParamTable, type ParamViews } from './params.js';
 import type { ModelSpec } from './spec.js';
@@ -258,21 +258,37 @@ export function adapts(l: BlockLora | null, canonical: LoraTarget['canonical']):
   return l !== null && l.targets.some((t) => t.canonical === canonical);
 }
 
-/**
- * y [T, width] += scale * drop(x) A^T B^T for every adapter on `canonical`, each straight into its
- * own output columns [rowStart, rowStart + out) (the Backend's loraForward).
- */
-export function loraForward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, y: Tensor): void {
-  if (!l) return;
-  const T = x.shape[0]!;
-  for (const t of l.targets) {
-    if (t.canonical !== canonical) continue;
-    l.be.loraForward(y, uScratch(l, T), dropped(l, t, x), l.params.tensor(t.a), l.params.tensor(t.b), t.rowStart, l.scale);
-  }
+/** The adapters of `l` on `canonical`, in target order (none without `l`). */
+function targetsOn(l: BlockLora | null, canonical: LoraTarget['canonical']): LoraTarget[] {
+  return l ? l.targets.filter((t) => t.canonical === canonical) : [];
 }
 
 /**
- * Backward of loraForward given dy [T, width]: gB += dy_win^T u, gA += (scale dy_win B)^T drop(x),
+ * y [T, width] = x W^T (+ b) + scale * drop(x) A^T B^T for every adapter on `canonical`, each
+ * adapter straight into its own output columns [rowStart, rowStart + out) (the Backend's
+ * loraForward). In fp32, when the adapters' columns cover all of y (targets are distinct modules,
+ * so their windows are disjoint), they write y first and the base product adds onto it: sgemm
+ * accumulating (beta = 1) skips the pass in which it would zero y, and no adapter reads y back
+ * (2-4% of the bench fp32 LoRA step, docs/lora.md). oneDNN's bf16 product pays more to read y
+ * back than the adapters save, so there, and with uncovered columns, the base writes y first
+ * and the adapters add to their columns.
+ */
+export function adaptedLinearForward(be: Backend, l: BlockLora | null, canonical: LoraTarget['canonical'], y: Tensor, x: Tensor, w: Tensor,
+  b: Tensor | null): void {
+  const targets = targetsOn(l, canonical);
+  const adaptersFirst = y.dtype === DType.F32 && targets.length > 0 && targets.reduce((n, t) => n + t.out, 0) === y.shape[1];
+  if (!adaptersFirst) be.linearForward(y, x, w, b, false);
+  if (l) {
+    const T = x.shape[0]!;
+    for (const t of targets) {
+      be.loraForward(y, uScratch(l, T), dropped(l, t, x), l.params.tensor(t.a), l.params.tensor(t.b), t.rowStart, l.scale, !adaptersFirst);
+    }
+  }
+  if (adaptersFirst) be.linearForward(y, x, w, b, true);
+}
+
+/**
+ * Backward of the adapters of adaptedLinearForward given dy [T, width]: gB += dy_win^T u, gA += (scale dy_win B)^T drop(x),
  * dx += drop'(scale dy_win B A) (dx null: no input gradient wanted; accumulate false: the first
  * adapter writes dx instead of adding to it). dx may be x itself when one adapter sits on the
  * projection: it reads x (u, gA, the dropped input) before it writes dx; a second adapter would read
@@ -291,7 +307,7 @@ export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonic
     const A = l.params.tensor(t.a), B = l.params.tensor(t.b), u = uScratch(l, T);
     const gA = l.grads.tensor(t.a), gB = l.grads.tensor(t.b);
     const xd = dropped(l, t, x);
-    l.be.loraForward(null, u, xd, A, B, t.rowStart, l.scale);
+    l.be.loraForward(null, u, xd, A, B, t.rowStart, l.scale, false);
     const mask = l.mask(t);
     if (!mask || !dx) {
       l.be.loraBackward(dx, gA, gB, dy, xd, u, A, B, t.rowStart, l.scale, acc);
@@ -306,5 +322,28 @@ export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonic
       }
     }
     acc = true;
+  }
+}
+
+/**
+ * Backward of adaptedLinearForward: dx = dy W plus the adapters' input gradients, the adapters' gA
+ * and gB, and the base's dw and db when given. In fp32 the adapters go first (the first writes dx,
+ * the others add) and the base's dX product adds onto dx, sparing sgemm its zeroing pass, as in
+ * the forward; in bf16 the base writes dx first (oneDNN reading dx back costs more than it saves).
+ * dx may be x itself (the MLP's dh over h) under a frozen base: the adapters then go first, as they
+ * read x before they write dx (loraBackward) and dX alone does not read x; a trained weight's dW
+ * would read x after that, so it is refused.
+ */
+export function adaptedLinearBackward(be: Backend, l: BlockLora | null, canonical: LoraTarget['canonical'], dx: Tensor, dw: Tensor | null,
+  db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor): void {
+  const adapted = adapts(l, canonical);
+  const overX = dx.ptr === x.ptr;
+  if (adapted && dw && overX) throw new Error(`adaptedLinearBackward: dx over x with a trained ${canonical} weight and adapters on it`);
+  if (adapted && (dx.dtype === DType.F32 || overX)) {
+    loraBackward(l, canonical, x, dy, dx, false);
+    be.linearBackward(dx, dw, db, dy, x, w, true);
+  } else {
+    be.linearBackward(dx, dw, db, dy, x, w, false);
+    loraBackward(l, canonical, x, dy, dx, true);
   }
 }

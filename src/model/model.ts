@@ -328,7 +328,7 @@ export class TelechatModel {
       const n = Math.min(this.logitsChunk, selected - r);
       const logits = w.logits.rows(0, n);
       const x = w.headIn.rows(r, n);
-      this.be.linearForward(logits, x, W, null);
+      this.be.linearForward(logits, x, W, null, false);
       const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, gradScale, true);
       lossSum += ce.lossSum;
       count += ce.count;
@@ -379,7 +379,7 @@ export class TelechatModel {
     for (let r = 0; r < rows; r += this.logitsChunk) {
       const n = Math.min(this.logitsChunk, rows - r);
       const logits = w.logits.rows(0, n);
-      this.be.linearForward(logits, input.rows(r, n), W, null);
+      this.be.linearForward(logits, input.rows(r, n), W, null, false);
       onLogits?.(logits, r);
       const ce = this.be.crossEntropy(logits, targets.view(r, [n]), this.spec.logitScale, 0, false);
       lossSum += ce.lossSum;

@@ -48,11 +48,11 @@ export interface NativeAddon {
   cpuLoraTilePath(): string;
   /** OpenBLAS core name and build configuration (what fp32 products run on). */
   cpuBlasCore(): { core: string; config: string };
-  linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
+  linearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number, accumulate: boolean): void;
   linearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
   loraForward(y: Address | null, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
-    col0: number, scale: number, dt: number): void;
+    col0: number, scale: number, dt: number, accumulate: boolean): void;
   loraBackward(dx: Address | null, ga: Address, gb: Address, dy: Address, x: Address, u: Address, a: Address, b: Address, T: number,
     In: number, R: number, Out: number, width: number, col0: number, scale: number, dt: number, gdt: number, accumulateDx: boolean): void;
   ropeForward(x: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,
@@ -153,11 +153,11 @@ export interface CudaFunctions {
   cudaRmsnormForward(y: Address, rstd: Address, x: Address, w: Address, T: number, C: number, eps: number, dt: number): void;
   cudaRmsnormBackward(dx: Address, dw: Address, dy: Address, x: Address, w: Address, rstd: Address, T: number, C: number,
     dt: number, gdt: number): void;
-  cudaLinearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number): void;
+  cudaLinearForward(y: Address, x: Address, w: Address, b: Address | null, T: number, In: number, Out: number, dt: number, accumulate: boolean): void;
   cudaLinearBackward(dx: Address | null, dw: Address | null, db: Address | null, dy: Address, x: Address, w: Address, T: number,
     In: number, Out: number, dt: number, gdt: number, accumulateDx: boolean): void;
   cudaLoraForward(y: Address | null, u: Address, x: Address, a: Address, b: Address, T: number, In: number, R: number, Out: number, width: number,
-    col0: number, scale: number, dt: number): void;
+    col0: number, scale: number, dt: number, accumulate: boolean): void;
   cudaLoraBackward(dx: Address | null, ga: Address, gb: Address, dy: Address, x: Address, u: Address, a: Address, b: Address, T: number,
     In: number, R: number, Out: number, width: number, col0: number, scale: number, dt: number, gdt: number, accumulateDx: boolean): void;
   cudaRopeForward(x: Address, pos: Address, cos: Address, sin: Address, T: number, nHeads: number, D: number,

@@ -56,18 +56,18 @@ export interface Backend {
   rmsnormForward(y: Tensor, rstd: Tensor, x: Tensor, w: Tensor, eps: number): void;
   /** dx += ..., dw += ... */
   rmsnormBackward(dx: Tensor, dw: Tensor, dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor): void;
-  /** y = x W^T (+ b). */
-  linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void;
+  /** y = x W^T (+ b) (y += ... when accumulate: an adapter's output already there). */
+  linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, accumulate: boolean): void;
   /**
    * dx = dy W (+= when accumulateDx); dw += dy^T x (null dw: frozen weight, no dW GEMM); db += sum dy.
    * dx may be x itself: dW reads x before dX overwrites it.
    */
   linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor | null, dy: Tensor, x: Tensor, w: Tensor, accumulateDx: boolean): void;
   /**
-   * LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u [T, R] = scale x a^T, y[:, window] += u b^T (a [R, In], b [Out, R]).
-   * y null: u alone, the same values (the backward recomputes u rather than keeping it).
+   * LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u [T, R] = scale x a^T, y[:, window] = u b^T, or += when
+   * accumulate (a [R, In], b [Out, R]). y null: u alone, the same values (the backward recomputes u rather than keeping it).
    */
-  loraForward(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void;
+  loraForward(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number, accumulate: boolean): void;
   /**
    * gb += dy_win^T u; ga += du^T x and dx = du a (+= when accumulateDx; null dx: not wanted) with
    * du = scale dy_win b. dx may be x itself: each row of x is read before that row of dx is written.

@@ -47,17 +47,17 @@ const kernels: Backend = {
     onHost('rmsnormBackward', { dx, dw, dy, x, w, rstd });
     k.rmsnormBackward(dx, dw, dy, x, w, rstd);
   },
-  linearForward(y, x, w, b) {
+  linearForward(y, x, w, b, accumulate) {
     onHost('linearForward', { y, x, w, b });
-    k.linearForward(y, x, w, b);
+    k.linearForward(y, x, w, b, accumulate);
   },
   linearBackward(dx, dw, db, dy, x, w, accumulateDx) {
     onHost('linearBackward', { dx, dw, db, dy, x, w });
     k.linearBackward(dx, dw, db, dy, x, w, accumulateDx);
   },
-  loraForward(y, u, x, a, b, col0, scale) {
+  loraForward(y, u, x, a, b, col0, scale, accumulate) {
     onHost('loraForward', { y, u, x, a, b });
-    k.loraForward(y, u, x, a, b, col0, scale);
+    k.loraForward(y, u, x, a, b, col0, scale, accumulate);
   },
   loraBackward(dx, ga, gb, dy, x, u, a, b, col0, scale, accumulateDx) {
     onHost('loraBackward', { dx, ga, gb, dy, x, u, a, b });

@@ -122,20 +122,20 @@ export function cudaBackendOver(c: CudaFunctions): Backend {
       const a = rmsnormBackwardArgs(dx, dw, dy, x, w, rstd);
       c.cudaRmsnormBackward(dx.ptr, dw.ptr, dy.ptr, x.ptr, w.ptr, rstd.ptr, a.T, a.C, a.dt, a.gdt);
     },
-    linearForward(y, x, w, b) {
+    linearForward(y, x, w, b, accumulate) {
       onDevice('linearForward', { y, x, w, b });
       const a = linearForwardArgs(y, x, w, b);
-      c.cudaLinearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt);
+      c.cudaLinearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt, accumulate);
     },
     linearBackward(dx, dw, db, dy, x, w, accumulateDx) {
       onDevice('linearBackward', { dx, dw, db, dy, x, w });
       const a = linearBackwardArgs(dx, dw, db, dy, x, w);
       c.cudaLinearBackward(dx ? dx.ptr : null, dw ? dw.ptr : null, db ? db.ptr : null, dy.ptr, x.ptr, w.ptr, a.T, a.In, a.Out, a.dt, a.gdt, accumulateDx);
     },
-    loraForward(y, u, x, a, b, col0, scale) {
+    loraForward(y, u, x, a, b, col0, scale, accumulate) {
       onDevice('loraForward', { y, u, x, a, b });
       const s = loraForwardArgs(y, u, x, a, b, col0);
-      c.cudaLoraForward(y ? y.ptr : null, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
+      c.cudaLoraForward(y ? y.ptr : null, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt, accumulate);
     },
     loraBackward(dx, ga, gb, dy, x, u, a, b, col0, scale, accumulateDx) {
       onDevice('loraBackward', { dx, ga, gb, dy, x, u, a, b });

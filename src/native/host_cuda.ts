@@ -92,18 +92,18 @@ export function hostCudaFunctions(): HostCuda {
     cudaRmsnormForward: (y, rstd, x, w, T, C, eps, dt) => addon.rmsnormForward(host(y), host(rstd), host(x), host(w), T, C, eps, dt),
     cudaRmsnormBackward: (dx, dw, dy, x, w, rstd, T, C, dt, gdt) =>
       addon.rmsnormBackward(host(dx), host(dw), host(dy), host(x), host(w), host(rstd), T, C, dt, gdt),
-    cudaLinearForward(y, x, w, b, T, In, Out, dt) {
+    cudaLinearForward(y, x, w, b, T, In, Out, dt, acc) {
       count('cudaLinearForward');
-      addon.linearForward(host(y), host(x), host(w), maybe(b), T, In, Out, dt);
+      addon.linearForward(host(y), host(x), host(w), maybe(b), T, In, Out, dt, acc);
     },
     cudaLinearBackward(dx, dw, db, dy, x, w, T, In, Out, dt, gdt, acc) {
       // frozen weights (LoRA's base) come without dw: their dX-only calls are counted apart
       count(dw === null ? 'cudaLinearBackward(frozen)' : 'cudaLinearBackward');
       addon.linearBackward(maybe(dx), maybe(dw), maybe(db), host(dy), host(x), host(w), T, In, Out, dt, gdt, acc);
     },
-    cudaLoraForward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt) {
+    cudaLoraForward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt, acc) {
       count('cudaLoraForward');
-      addon.loraForward(maybe(y), host(u), host(x), host(a), host(b), T, In, R, Out, width, col0, scale, dt);
+      addon.loraForward(maybe(y), host(u), host(x), host(a), host(b), T, In, R, Out, width, col0, scale, dt, acc);
     },
     cudaLoraBackward(dx, ga, gb, dy, x, u, a, b, T, In, R, Out, width, col0, scale, dt, gdt, acc) {
       count('cudaLoraBackward');

@@ -111,10 +111,13 @@ export function cpuBlasCore(): { core: string; config: string } {
   return addon.cpuBlasCore();
 }
 
-/** y = x w^T (+ b); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout), b [Out] or null. */
-export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null): void {
+/**
+ * y = x w^T (+ b) (y += ... when accumulate); y [T, Out], x [T, In], w [Out, In] (nn.Linear layout),
+ * b [Out] or null.
+ */
+export function linearForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor | null, accumulate = false): void {
   const a = linearForwardArgs(y, x, w, b);
-  addon.linearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt);
+  addon.linearForward(y.ptr, x.ptr, w.ptr, b ? b.ptr : null, a.T, a.In, a.Out, a.dt, accumulate);
 }
 
 /**
@@ -128,10 +131,14 @@ export function linearBackward(dx: Tensor | null, dw: Tensor | null, db: Tensor 
     accumulateDx);
 }
 
-/** LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u = scale x a^T, y[:, window] += u b^T (y null: u alone, the same values). */
-export function loraForward(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number): void {
+/**
+ * LoRA adapter on columns [col0, col0 + Out) of y [T, width]: u = scale x a^T, y[:, window] = u b^T
+ * (+= when accumulate; y null: u alone, the same values).
+ */
+export function loraForward(y: Tensor | null, u: Tensor, x: Tensor, a: Tensor, b: Tensor, col0: number, scale: number,
+  accumulate: boolean): void {
   const s = loraForwardArgs(y, u, x, a, b, col0);
-  addon.loraForward(y ? y.ptr : null, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt);
+  addon.loraForward(y ? y.ptr : null, u.ptr, x.ptr, a.ptr, b.ptr, s.T, s.In, s.R, s.Out, s.width, col0, scale, s.dt, accumulate);
 }
 
 /** Backward of loraForward: gb += dy_win^T u, ga += (scale dy_win b)^T x, dx = scale dy_win b a (+= when accumulateDx; null: not wanted). */

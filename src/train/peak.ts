@@ -28,12 +28,12 @@ export function measurePeakFlops(be: Backend, dtype: DType = DType.F32, n = be.d
   const w = alloc(dtype, [n, n], MemCategory.Buffers, be.device);
   const y = alloc(dtype, [n, n], MemCategory.Buffers, be.device);
   try {
-    be.linearForward(y, x, w, null);
+    be.linearForward(y, x, w, null, false);
     be.synchronize();
     let best = Infinity;
     for (let i = 0; i < 3; i++) {
       const t0 = process.hrtime.bigint();
-      be.linearForward(y, x, w, null);
+      be.linearForward(y, x, w, null, false);
       be.synchronize();
       best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
     }

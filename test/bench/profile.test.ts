@@ -24,12 +24,12 @@ const SCRIPT = `
   const w = fromFloat32(vals(4 * 5, 2), DType.F32, [4, 5], MemCategory.Buffers);
   const y = alloc(DType.F32, [6, 4], MemCategory.Buffers);
   const z = alloc(DType.F32, [6, 4], MemCategory.Buffers);
-  cpuBackend.linearForward(y, x, w, null);
-  cpuBackend.linearForward(z, x, w, null);
+  cpuBackend.linearForward(y, x, w, null, false);
+  cpuBackend.linearForward(z, x, w, null, false);
   cpuBackend.add(z, z, y);
   // a section with a Backend op and another section inside it
   const n = timeSection('test.outer', () => {
-    cpuBackend.linearForward(y, x, w, null);
+    cpuBackend.linearForward(y, x, w, null, false);
     return timeSection('test.section', () => 42);
   });
   console.log(Buffer.from(z.toFloat32().buffer).toString('hex'), n);`;

@@ -191,7 +191,7 @@ describe('cuda backend checks (pure TypeScript)', () => {
     const x = dev(DType.BF16, [6, 8]), y = dev(DType.BF16, [6, 8]), w = dev(DType.BF16, [8]), rstd = dev(DType.F32, [6]);
     be.rmsnormForward(y, rstd, x, w, 1e-5);
     const W = dev(DType.BF16, [5, 8]), b = dev(DType.BF16, [5]), out = dev(DType.BF16, [6, 5]);
-    be.linearForward(out, x, W, b);
+    be.linearForward(out, x, W, b, true);
     const dW = dev(DType.F32, [5, 8]);
     be.linearBackward(null, dW, null, out, x, W, true);
     const gu = dev(DType.BF16, [6, 16]), h = dev(DType.BF16, [6, 8]);
@@ -200,7 +200,7 @@ describe('cuda backend checks (pure TypeScript)', () => {
     expect(be.crossEntropy(logits, targets, 0.5, 0.25, true)).toEqual({ lossSum: 12.5, count: 3 });
     expect(calls).toEqual([
       ['cudaRmsnormForward', [y.ptr, rstd.ptr, x.ptr, w.ptr, 6, 8, 1e-5, DType.BF16]],
-      ['cudaLinearForward', [out.ptr, x.ptr, W.ptr, b.ptr, 6, 8, 5, DType.BF16]],
+      ['cudaLinearForward', [out.ptr, x.ptr, W.ptr, b.ptr, 6, 8, 5, DType.BF16, true]],
       ['cudaLinearBackward', [null, dW.ptr, null, out.ptr, x.ptr, W.ptr, 6, 8, 5, DType.BF16, DType.F32, true]],
       ['cudaSwigluForward', [h.ptr, gu.ptr, 6, 8, DType.BF16]],
       ['cudaCrossEntropy', [logits.ptr, targets.ptr, 6, 11, 0.5, 0.25, true, DType.BF16]],
@@ -223,7 +223,7 @@ describe('cuda backend checks (pure TypeScript)', () => {
     expect(() => cpuBackend.adamw({ master: dev(DType.F32, [8]), paramCopy: null, grad: dev(DType.BF16, [8]), expAvg: dev(DType.F32, [8]), expAvgSq: dev(DType.F32, [8]) },
       { lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, step: 1, gradScale: 1, adamWMode: true }))
       .toThrow('adamw: master is a cuda tensor; the cpu backend needs cpu tensors');
-    expect(() => be.linearForward(dev(DType.BF16, [6, 5]), dev(DType.BF16, [6, 8]), dev(DType.BF16, [5, 7]), null))
+    expect(() => be.linearForward(dev(DType.BF16, [6, 5]), dev(DType.BF16, [6, 8]), dev(DType.BF16, [5, 7]), null, false))
       .toThrow('linearForward: w is [5, 7] but x has 8 features (w must be [Out, In])');
     expect(() => be.swigluForward(dev(DType.BF16, [6, 8]), dev(DType.BF16, [6, 15])))
       .toThrow('swigluForward: gu rows must hold gate and up halves, got odd width 15');

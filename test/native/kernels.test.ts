@@ -452,6 +452,19 @@ for (const tag of TAGS) {
       const y2 = arena.alloc(dt, [t, Out]);
       K.linearForward(y2, x, w, b);
       expect(bitsEqual(y2, y)).toBe(true);
+      // accumulate adds the product (and bias) onto what y holds (an adapter's output): against y0 + y,
+      // within the product's summation order and one more rounding (fp32 1e-5, 16-bit 2^-7 of the
+      // largest magnitude); a kernel that overwrote y0, or added it or the bias twice, is off by O(1)
+      const yv = y.toFloat32(), y0v = Float32Array.from({ length: t * Out }, (_, i) => Math.cos(i * 0.37) * (1 + (i % 3)));
+      const y3 = arena.alloc(dt, [t, Out]);
+      y3.writeFloat32(y0v);
+      const y0r = y3.toFloat32();
+      K.linearForward(y3, x, w, b, true);
+      const got = y3.toFloat32(), tolAcc = dt === DType.F32 ? 1e-5 : 2 ** -7;
+      const magnitude = Math.max(maxAbs(yv), maxAbs(y0r));
+      let accWorst = 0;
+      for (let i = 0; i < got.length; i++) accWorst = Math.max(accWorst, Math.abs(got[i]! - (y0r[i]! + yv[i]!)) / (tolAcc * magnitude));
+      expect(accWorst, `${c.name}: y accumulated`).toBeLessThanOrEqual(1);
       // Blocks of 48x48 (x), 341x48 (W), 48x341 (y) fp32 + bias: ~142 KB; unblocked it is 1.46 MB.
       if (small) expect(memStats().peak.scratch!).toBeLessThan(200_000);
 

@@ -1,5 +1,5 @@
 // The LoRA adapter kernels (native/src/cpu/lora.cc) against a float64 reference written out here:
-//   u = scale x A^T, y[:, col0:col0+Out] += u B^T;  gB += dy_win^T u, du = scale dy_win B,
+//   u = scale x A^T, y[:, col0:col0+Out] (+)= u B^T;  gB += dy_win^T u, du = scale dy_win B,
 //   gA += du^T x, dx (+)= du A.
 // Bound, per element: |ours - ref| <= tol * sum_k |term_k| (the absolute sum of the products
 // the element adds up) + one rounding of the result itself. fp32: tol 1e-5, ~40x the worst fp32
@@ -76,7 +76,7 @@ function runCase(dt: DType, s: Shape, scale: number) {
   const x = tensorOf(dt, [T, In], xv), a = tensorOf(dt, [R, In], av), b = tensorOf(dt, [Out, R], bv);
   const y = tensorOf(dt, [T, width], y0), u = arena.alloc(dt, [T, R]);
 
-  K.loraForward(y, u, x, a, b, col0, scale);
+  K.loraForward(y, u, x, a, b, col0, scale, true);
   const uRef = product(T, R, In, (t, i) => scale * xv[t * In + i]!, (i, r) => av[r * In + i]!);
   expect(worst(u.toFloat32(), uRef.val, uRef.abs, tol, outUlp), 'u').toBeLessThanOrEqual(1);
   // y is checked against the kernel's own (stored) u: the next product starts from it
@@ -95,6 +95,23 @@ function runCase(dt: DType, s: Shape, scale: number) {
     }
   }
   expect(worst(yGot, yWin.val, yWin.abs, tol, outUlp, yBase), 'y window').toBeLessThanOrEqual(1);
+
+  // without accumulate the window is written, never read (y NaN-filled: a read would show), the
+  // rest of y untouched, and u the same bits
+  const yNaN = tensorOf(dt, [T, width], new Float32Array(T * width).fill(NaN));
+  const nanBytes = yNaN.readBytes();
+  const u2 = arena.alloc(dt, [T, R]);
+  K.loraForward(yNaN, u2, x, a, b, col0, scale, false);
+  expect(u2.readBytes(), 'u without accumulate').toEqual(u.readBytes());
+  const yW = yNaN.toFloat32(), yWritten = new Float32Array(T * Out), yBytes = yNaN.readBytes();
+  const eb = yBytes.length / (T * width);
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < width; c++) {
+      if (c >= col0 && c < col0 + Out) yWritten[t * Out + c - col0] = yW[t * width + c]!;
+      else expect(yBytes.subarray((t * width + c) * eb, (t * width + c + 1) * eb), `y[${t}, ${c}] outside the window`).toEqual(nanBytes.subarray(0, eb));
+    }
+  }
+  expect(worst(yWritten, yWin.val, yWin.abs, tol, outUlp), 'y window written').toBeLessThanOrEqual(1);
 
   const dy = tensorOf(dt, [T, width], dyv);
   const ga = tensorOf(DType.F32, [R, In], ga0), gb = tensorOf(DType.F32, [Out, R], gb0);
@@ -179,7 +196,7 @@ describe('LoRA kernels at any thread count', () => {
         const y = tensorOf(dt, [s.T, s.width], round(dt, values(s.T * s.width, 4))), u = arena.alloc(dt, [s.T, s.R]);
         const dy = tensorOf(dt, [s.T, s.width], round(dt, values(s.T * s.width, 5))), dx = tensorOf(dt, [s.T, s.In], round(dt, values(s.T * s.In, 6)));
         const ga = tensorOf(DType.F32, [s.R, s.In], values(s.R * s.In, 7)), gb = tensorOf(DType.F32, [s.Out, s.R], values(s.Out * s.R, 8));
-        K.loraForward(y, u, x, a, b, s.col0, 2.5);
+        K.loraForward(y, u, x, a, b, s.col0, 2.5, true);
         K.loraBackward(dx, ga, gb, dy, x, u, a, b, s.col0, 2.5, true);
         return [y, u, dx, ga, gb].map((t) => Buffer.from(t.toFloat32().buffer));
       };
@@ -214,9 +231,9 @@ describe('loraForward without y: u alone', () => {
             const b = tensorOf(dt, [s.Out, s.R], round(dt, values(s.Out * s.R, 3)));
             const y = tensorOf(dt, [s.T, s.width], round(dt, values(s.T * s.width, 4)));
             const withY = arena.alloc(dt, [s.T, s.R]), alone = arena.alloc(dt, [s.T, s.R]);
-            K.loraForward(y, withY, x, a, b, s.col0, 2.5);
+            K.loraForward(y, withY, x, a, b, s.col0, 2.5, true);
             const xBefore = Buffer.from(x.toFloat32().buffer);
-            K.loraForward(null, alone, x, a, b, s.col0, 2.5);
+            K.loraForward(null, alone, x, a, b, s.col0, 2.5, false);
             expect(Buffer.from(alone.toFloat32().buffer).equals(Buffer.from(withY.toFloat32().buffer)), `u ${JSON.stringify(s)}`).toBe(true);
             expect(Buffer.from(x.toFloat32().buffer).equals(xBefore)).toBe(true);
           }
@@ -244,7 +261,7 @@ describe('LoRA tile path', () => {
       const s = { T: 4, In: 16, R: 16, Out: 16 };
       const x = arena.alloc(DType.F32, [s.T, s.In]), a = arena.alloc(DType.F32, [s.R, s.In]), b = arena.alloc(DType.F32, [s.Out, s.R]);
       const y = arena.alloc(DType.F32, [s.T, s.Out]), u = arena.alloc(DType.F32, [s.T, s.R]);
-      expect(() => K.loraForward(y, u, x, a, b, 0, 1)).toThrow(/TELECHAT_CPU_LORA_TILES must be auto or gemm, got "on"/);
+      expect(() => K.loraForward(y, u, x, a, b, 0, 1, true)).toThrow(/TELECHAT_CPU_LORA_TILES must be auto or gemm, got "on"/);
     } finally {
       delete process.env.TELECHAT_CPU_LORA_TILES;
     }
@@ -255,9 +272,9 @@ describe('LoRA kernel input checks', () => {
   it('refuses a window outside y, mismatched ranks and dtypes, naming the argument', () => {
     const x = arena.alloc(DType.F32, [4, 8]), a = arena.alloc(DType.F32, [2, 8]), b = arena.alloc(DType.F32, [5, 2]);
     const y = arena.alloc(DType.F32, [4, 12]), u = arena.alloc(DType.F32, [4, 2]);
-    expect(() => K.loraForward(y, u, x, a, b, 8, 1)).toThrow(/loraForward: columns \[8, 13\) do not fit in y's 12/);
-    expect(() => K.loraForward(y, u, x, a, arena.alloc(DType.F32, [5, 3]), 0, 1)).toThrow(/b is \[5, 3\] but a has rank 2/);
-    expect(() => K.loraForward(y, arena.alloc(DType.BF16, [4, 2]), x, a, b, 0, 1)).toThrow(/loraForward: u must be fp32, got bf16/);
+    expect(() => K.loraForward(y, u, x, a, b, 8, 1, true)).toThrow(/loraForward: columns \[8, 13\) do not fit in y's 12/);
+    expect(() => K.loraForward(y, u, x, a, arena.alloc(DType.F32, [5, 3]), 0, 1, true)).toThrow(/b is \[5, 3\] but a has rank 2/);
+    expect(() => K.loraForward(y, arena.alloc(DType.BF16, [4, 2]), x, a, b, 0, 1, true)).toThrow(/loraForward: u must be fp32, got bf16/);
     const ga = arena.alloc(DType.F32, [2, 8]), gb = arena.alloc(DType.F32, [5, 2]);
     expect(() => K.loraBackward(arena.alloc(DType.F32, [4, 7]), ga, gb, y, x, u, a, b, 0, 1, true)).toThrow(/loraBackward: dx must be \[4, 8\], got shape \[4, 7\]/);
   });

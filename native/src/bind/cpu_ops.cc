@@ -76,7 +76,7 @@ Napi::Value RmsnormBackward(const CI& info) {
 Napi::Value LinearForward(const CI& info) {
   return guarded(info, [&]() -> Napi::Value {
     cpu::linear_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), int_arg(info, 4),
-                        int_arg(info, 5), int_arg(info, 6), dtype_arg(info, 7));
+                        int_arg(info, 5), int_arg(info, 6), dtype_arg(info, 7), bool_arg(info, 8));
     return info.Env().Undefined();
   });
 }
@@ -85,7 +85,7 @@ Napi::Value LoraForward(const CI& info) {
   return guarded(info, [&]() -> Napi::Value {
     cpu::lora_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
                       int_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8), int_arg(info, 9),
-                      int_arg(info, 10), static_cast<float>(num_arg(info, 11)), dtype_arg(info, 12));
+                      int_arg(info, 10), static_cast<float>(num_arg(info, 11)), dtype_arg(info, 12), bool_arg(info, 13));
     return info.Env().Undefined();
   });
 }

@@ -72,7 +72,7 @@ CUDA_BINDING(RmsnormBackward, "cudaRmsnormBackward",
                                     typed<const float>(info, 5), int_arg(info, 6), int_arg(info, 7), dt_arg(info, 8), dt_arg(info, 9)))
 CUDA_BINDING(LinearForward, "cudaLinearForward",
              cuda::linear_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), int_arg(info, 4),
-                                  int_arg(info, 5), int_arg(info, 6), dt_arg(info, 7)))
+                                  int_arg(info, 5), int_arg(info, 6), dt_arg(info, 7), bool_arg(info, 8)))
 CUDA_BINDING(LinearBackward, "cudaLinearBackward",
              cuda::linear_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
                                    ptr_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8), dt_arg(info, 9),
@@ -80,7 +80,7 @@ CUDA_BINDING(LinearBackward, "cudaLinearBackward",
 CUDA_BINDING(LoraForward, "cudaLoraForward",
              cuda::lora_forward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
                                 int_arg(info, 5), int_arg(info, 6), int_arg(info, 7), int_arg(info, 8), int_arg(info, 9),
-                                int_arg(info, 10), f_arg(info, 11), dt_arg(info, 12)))
+                                int_arg(info, 10), f_arg(info, 11), dt_arg(info, 12), bool_arg(info, 13)))
 CUDA_BINDING(LoraBackward, "cudaLoraBackward",
              cuda::lora_backward(ptr_arg(info, 0), ptr_arg(info, 1), ptr_arg(info, 2), ptr_arg(info, 3), ptr_arg(info, 4),
                                  ptr_arg(info, 5), ptr_arg(info, 6), ptr_arg(info, 7), int_arg(info, 8), int_arg(info, 9),

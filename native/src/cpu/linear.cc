@@ -35,11 +35,11 @@ Blocks narrow_blocks(int64_t T, int64_t In, int64_t Out) {
 
 }  // namespace
 
-void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out,
-                    DType dt) {
+void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, DType dt,
+                    bool accumulate) {
   if (T <= 0 || Out <= 0) return;
   if (dt == DT_BF16 && In > 0 && bf16_gemm_enabled()) {
-    bf16_gemm(y, DT_BF16, Out, MatView{x, In, 1}, MatView{w, 1, In}, b, T, In, Out, false);
+    bf16_gemm(y, DT_BF16, Out, MatView{x, In, 1}, MatView{w, 1, In}, b, T, In, Out, accumulate);
     return;
   }
   const bool f32 = dt == DT_F32;
@@ -61,14 +61,23 @@ void linear_forward(void* y, const void* x, const void* w, const void* b, int64_
       const F32Block wb = widen(w, In, o0, no, 0, In, dt, wbuf);
       float* yb = f32 ? static_cast<float*>(y) + t0 * Out + o0 : ybuf;
       const int64_t ldy = f32 ? Out : no;
-      // Bias: seed the output rows with b, then accumulate the product on top (beta = 1).
+      if (accumulate && !f32) load_block(yb, ldy, y, Out, t0, nt, o0, no, dt);
+      // Bias: seed the output rows with b (or add it to what they hold), then accumulate the
+      // product on top (beta = 1). beta = 1 also spares sgemm its pass zeroing the output first.
       if (b) {
         const float* bo = bias + o0;
 #pragma omp parallel for schedule(static)
-        for (int64_t t = 0; t < nt; t++) std::copy(bo, bo + no, yb + t * ldy);
+        for (int64_t t = 0; t < nt; t++) {
+          float* row = yb + t * ldy;
+          if (accumulate) {
+            for (int64_t o = 0; o < no; o++) row[o] += bo[o];
+          } else {
+            std::copy(bo, bo + no, row);
+          }
+        }
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(nt), blas_int(no), blas_int(In), 1.0f, xb.p,
-                  blas_int(xb.ld), wb.p, blas_int(wb.ld), b ? 1.0f : 0.0f, yb, blas_int(ldy));
+                  blas_int(xb.ld), wb.p, blas_int(wb.ld), b || accumulate ? 1.0f : 0.0f, yb, blas_int(ldy));
       if (!f32) narrow(y, Out, t0, nt, o0, no, dt, yb, ldy);
     }
   }

@@ -1,5 +1,5 @@
 // LoRA adapter products (src/model/lora.ts) on the output columns of one target inside a wider
-// base output: y[:, col0:col0+Out] += scale * x A^T B^T with A [R, In], B [Out, R]. Writing
+// base output: y[:, col0:col0+Out] (+)= scale * x A^T B^T with A [R, In], B [Out, R]. Writing
 // straight into the column window (sgemm's ldc, oneDNN's strides) replaces a zero-padded
 // full-width B, a [T, width] temporary and an extra add per target: fused modules (query in
 // qkv, gate_proj in gate_up) then cost only their own columns.
@@ -48,11 +48,11 @@ void scaled_store(void* dst, float* src, int64_t n, float scale, DType dt) {
 }  // namespace
 
 void lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
-                  int64_t Out, int64_t width, int64_t col0, float scale, DType dt) {
+                  int64_t Out, int64_t width, int64_t col0, float scale, DType dt, bool accumulate) {
   if (T <= 0 || R <= 0 || Out <= 0) return;
   // the forward has no gradient dtype: the tiles take it when they would take an fp32-gradient backward
   if (lora_tiles_apply(dt, DT_F32, In, R, Out)) {
-    lora_tiles_forward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt);
+    lora_tiles_forward(y, u, x, a, b, T, In, R, Out, width, col0, scale, dt, accumulate);
     return;
   }
   if (onednn(dt, dt)) {
@@ -62,7 +62,7 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
     scaled_store(u, uf.as<float>(), T * R, scale, dt);
     if (!y) return;
     void* ywin = offset_ptr(y, col0, dt);
-    // y_win += u B^T in row blocks through an fp32 [rows, Out] block, summed there and rounded once:
+    // y_win (+)= u B^T in row blocks through an fp32 [rows, Out] block, summed there and rounded once:
     // oneDNN 2.6 accumulating straight into a strided bf16 window asks for a [T, Out] fp32
     // scratchpad (45 MB for a 4096 x 1376 window), which the thread's kept scratch block
     // (ReusedScratch) would then hold; row blocks keep it to [256, Out].
@@ -78,8 +78,12 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
         float row[kRowChunk];
         for (int64_t c0 = 0; c0 < Out; c0 += kRowChunk) {
           const int64_t nc = std::min<int64_t>(kRowChunk, Out - c0);
-          load_row(row, offset_ptr(yrow, c0, dt), nc, dt);
-          for (int64_t c = 0; c < nc; c++) row[c] += z[r * Out + c0 + c];
+          if (accumulate) {
+            load_row(row, offset_ptr(yrow, c0, dt), nc, dt);
+            for (int64_t c = 0; c < nc; c++) row[c] += z[r * Out + c0 + c];
+          } else {
+            std::copy(z + r * Out + c0, z + r * Out + c0 + nc, row);
+          }
           store_row(offset_ptr(yrow, c0, dt), row, nc, dt);
         }
       }
@@ -110,9 +114,9 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
     if (!y) continue;
     float* yb = f32 ? static_cast<float*>(y) + t0 * width + col0 : ybuf.as<float>();
     const int64_t ldy = f32 ? width : Out;
-    if (!f32) load_block(yb, ldy, y, width, t0, nt, col0, Out, dt);
+    if (!f32 && accumulate) load_block(yb, ldy, y, width, t0, nt, col0, Out, dt);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(nt), blas_int(Out), blas_int(R), 1.0f, ub,
-                blas_int(R), B, blas_int(R), 1.0f, yb, blas_int(ldy));
+                blas_int(R), B, blas_int(R), accumulate ? 1.0f : 0.0f, yb, blas_int(ldy));
     if (!f32) narrow(y, width, t0, nt, col0, Out, dt, yb, ldy);
   }
 }

@@ -140,7 +140,7 @@ void prefetch_rows(const void* p, int64_t rows, int64_t row_bytes, int64_t ld_by
 }
 
 void forward_f32(float* y, float* u, const float* x, const float* a, const float* b, int64_t T, int64_t In, int64_t R,
-                 int64_t Out, int64_t width, float scale) {
+                 int64_t Out, int64_t width, float scale, bool accumulate) {
   // A^T [In, R] and B^T [R, Out]: the right-hand operands of u = s x A^T and y += u B^T
   Scratch at_buf(static_cast<size_t>(In * R) * 4), bt_buf(static_cast<size_t>(R * Out) * 4);
   float* At = at_buf.as<float>();
@@ -149,7 +149,7 @@ void forward_f32(float* y, float* u, const float* x, const float* a, const float
   transpose_padded(Bt, Out, b, R, Out, R);
   forward_blocks(T, 0, [&](float*, int64_t t0, int64_t nt) {
     tile_gemm_f32(nt, R, In, scale, x + t0 * In, In, false, At, R, 0.0f, u + t0 * R, R);
-    if (y) tile_gemm_f32(nt, Out, R, 1.0f, u + t0 * R, R, false, Bt, Out, 1.0f, y + t0 * width, width);
+    if (y) tile_gemm_f32(nt, Out, R, 1.0f, u + t0 * R, R, false, Bt, Out, accumulate ? 1.0f : 0.0f, y + t0 * width, width);
   });
 }
 
@@ -171,7 +171,7 @@ void backward_f32(float* dx, float* ga, float* gb, const float* dy, const float*
 }
 
 void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a, const uint16_t* b, int64_t T,
-                  int64_t In, int64_t R, int64_t Out, int64_t width, float scale) {
+                  int64_t In, int64_t R, int64_t Out, int64_t width, float scale, bool accumulate) {
   // A^T [In, R] and B^T [R, Out] packed in row pairs for vdpbf16ps
   Scratch ap_buf(static_cast<size_t>(In * R) * 2), bp_buf(static_cast<size_t>(R * Out) * 2);
   uint16_t* Ap = ap_buf.as<uint16_t>();
@@ -183,7 +183,7 @@ void forward_bf16(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a
     tile_gemm_bf16(nt, R, In, scale, x + t0 * In, In, Ap, 0.0f, uf, R);
     // u is kept rounded as stored, so y and the backward see the same values
     store_row(u + t0 * R, uf, nt * R, DT_BF16);
-    if (y) tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, true, y + t0 * width, width);
+    if (y) tile_gemm_bf16_out(nt, Out, R, u + t0 * R, R, Bp, accumulate, y + t0 * width, width);
   });
 }
 
@@ -245,7 +245,7 @@ void widen_matrix(float* dst, const uint16_t* m, int64_t rows, int64_t cols, boo
 }
 
 void forward_bf16_widened(uint16_t* y, uint16_t* u, const uint16_t* x, const uint16_t* a, const uint16_t* b, int64_t T,
-                          int64_t In, int64_t R, int64_t Out, int64_t width, float scale) {
+                          int64_t In, int64_t R, int64_t Out, int64_t width, float scale, bool accumulate) {
   Scratch at_buf(static_cast<size_t>(In * R) * 4), bt_buf(static_cast<size_t>(R * Out) * 4);
   float* At = at_buf.as<float>();
   float* Bt = bt_buf.as<float>();
@@ -261,8 +261,8 @@ void forward_bf16_widened(uint16_t* y, uint16_t* u, const uint16_t* x, const uin
     round_rows(u, R, t0, nt, R, uf);
     if (!y) return;
     widen_rows(uf, u, R, t0, nt, R);  // y and the backward see u as stored
-    widen_rows(yf, y, width, t0, nt, Out);
-    tile_gemm_f32(nt, Out, R, 1.0f, uf, R, false, Bt, Out, 1.0f, yf, Out);
+    if (accumulate) widen_rows(yf, y, width, t0, nt, Out);
+    tile_gemm_f32(nt, Out, R, 1.0f, uf, R, false, Bt, Out, accumulate ? 1.0f : 0.0f, yf, Out);
     round_rows(y, width, t0, nt, Out, yf);
   });
 }
@@ -316,16 +316,17 @@ std::string lora_tiles_text() {
 }
 
 void lora_tiles_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In,
-                        int64_t R, int64_t Out, int64_t width, int64_t col0, float scale, DType dt) {
+                        int64_t R, int64_t Out, int64_t width, int64_t col0, float scale, DType dt, bool accumulate) {
   if (dt == DT_F32) {
     forward_f32(y ? static_cast<float*>(y) + col0 : nullptr, static_cast<float*>(u), static_cast<const float*>(x),
-                static_cast<const float*>(a), static_cast<const float*>(b), T, In, R, Out, width, scale);
+                static_cast<const float*>(a), static_cast<const float*>(b), T, In, R, Out, width, scale, accumulate);
   } else if (!kBf16Dot) {
     forward_bf16_widened(y ? static_cast<uint16_t*>(y) + col0 : nullptr, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
-                         static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale);
+                         static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale,
+                         accumulate);
   } else {
     forward_bf16(y ? static_cast<uint16_t*>(y) + col0 : nullptr, static_cast<uint16_t*>(u), static_cast<const uint16_t*>(x),
-                 static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale);
+                 static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), T, In, R, Out, width, scale, accumulate);
   }
 }
 

@@ -29,7 +29,7 @@ std::string lora_tiles_text();
 
 // lora_forward and lora_backward (ops.h) for a shape lora_tiles_apply accepts.
 void lora_tiles_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In,
-                        int64_t R, int64_t Out, int64_t width, int64_t col0, float scale, DType dt);
+                        int64_t R, int64_t Out, int64_t width, int64_t col0, float scale, DType dt, bool accumulate);
 void lora_tiles_backward(void* dx, float* ga, float* gb, const void* dy, const void* x, const void* u, const void* a,
                          const void* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, int64_t col0,
                          float scale, DType dt, bool accumulate_dx);

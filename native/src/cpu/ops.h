@@ -40,18 +40,19 @@ void rmsnorm_forward(void* y, float* rstd, const void* x, const void* w, int64_t
 void rmsnorm_backward(void* dx, void* dw, const void* dy, const void* x, const void* w, const float* rstd, int64_t T,
                       int64_t C, DType dt, DType gdt);
 
-// ---- linear.cc ---- y[T,Out] = x[T,In] * W[Out,In]^T (+ b[Out]); b may be null.
-void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, DType dt);
+// ---- linear.cc ---- y[T,Out] = x[T,In] * W[Out,In]^T (+ b[Out]) (+ y when accumulate); b may be null.
+void linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, DType dt,
+                    bool accumulate);
 // dx = dy * W (or += when accumulate_dx); dw += dy^T * x; db += sum_t dy. dx, dw and db may be null
 // (null dw: a frozen weight, no dW GEMM).
 void linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                      int64_t Out, DType dt, DType gdt, bool accumulate_dx);
 
 // ---- lora.cc ---- a LoRA adapter on output columns [col0, col0+Out) of y [T, width]:
-// u[T,R] = scale * x[T,In] A[R,In]^T, y[:, col0:col0+Out] += u B[Out,R]^T. y == nullptr: u alone
-// (the backward's recomputation of it, the same values).
+// u[T,R] = scale * x[T,In] A[R,In]^T, y[:, col0:col0+Out] = u B[Out,R]^T (+= when accumulate).
+// y == nullptr: u alone (the backward's recomputation of it, the same values).
 void lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
-                  int64_t Out, int64_t width, int64_t col0, float scale, DType dt);
+                  int64_t Out, int64_t width, int64_t col0, float scale, DType dt, bool accumulate);
 // Given dy [T, width]: gb += dy_win^T u; du = scale * dy_win B; ga += du^T x; dx = du A (+= when
 // accumulate_dx; dx may be null: no input gradient wanted). ga, gb in the grad dtype.
 void lora_backward(void* dx, void* ga, void* gb, const void* dy, const void* x, const void* u, const void* a,

@@ -70,13 +70,14 @@ int bias_backward(void* db, const void* dy, int64_t T, int64_t C, int dt, int gd
 
 // ---- linear.cu ---- cuBLAS GEMM (loaded at run time); throws std::runtime_error when cuBLAS is
 // missing or fails, returns a CUDA error code from the bias kernels.
-int linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, int dt);
+int linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, int dt,
+                   bool accumulate);
 int linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,
                     int64_t Out, int dt, int gdt, bool accumulate_dx);
 // LoRA adapter on output columns [col0, col0+Out) of y [T, width], as cpu/ops.h's lora_forward and
 // lora_backward (y and dx may be null).
 int lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
-                 int64_t Out, int64_t width, int64_t col0, float scale, int dt);
+                 int64_t Out, int64_t width, int64_t col0, float scale, int dt, bool accumulate);
 int lora_backward(void* dx, void* ga, void* gb, const void* dy, const void* x, const void* u, const void* a,
                   const void* b, int64_t T, int64_t In, int64_t R, int64_t Out, int64_t width, int64_t col0, float scale,
                   int dt, int gdt, bool accumulate_dx);

@@ -43,9 +43,10 @@ void gemm(const GemmShape& g, const void* A, int adt, const void* B, int bdt, fl
 
 }  // namespace
 
-int linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, int dt) {
+int linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, int dt,
+                   bool accumulate) {
   if (T <= 0 || Out <= 0) return 0;
-  gemm(linear_forward_shape(T, In, Out), w, dt, x, dt, 0.0f, y, dt);
+  gemm(linear_forward_shape(T, In, Out), w, dt, x, dt, accumulate ? 1.0f : 0.0f, y, dt);
   return b ? add_bias(y, b, T, Out, dt) : last_error();
 }
 
@@ -62,11 +63,13 @@ int linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x,
 // LoRA (gemm_plan.h's lora_* plans; cuBLAS's A is the plan's Q). u and du are stored in dt and
 // fp32 compute makes each product round once.
 int lora_forward(void* y, void* u, const void* x, const void* a, const void* b, int64_t T, int64_t In, int64_t R,
-                 int64_t Out, int64_t width, int64_t col0, float scale, int dt) {
+                 int64_t Out, int64_t width, int64_t col0, float scale, int dt, bool accumulate) {
   if (T <= 0 || R <= 0 || Out <= 0) return 0;
   const int64_t es = dt == CDT_F32 ? 4 : 2;
   gemm(lora_u_shape(T, In, R), a, dt, x, dt, 0.0f, u, dt, scale);
-  if (y) gemm(lora_y_shape(T, R, Out, width), b, dt, u, dt, 1.0f, static_cast<char*>(y) + col0 * es, dt);  // null: u alone
+  if (y) {  // null: u alone
+    gemm(lora_y_shape(T, R, Out, width), b, dt, u, dt, accumulate ? 1.0f : 0.0f, static_cast<char*>(y) + col0 * es, dt);
+  }
   return last_error();
 }
 
