@@ -17,7 +17,8 @@ for the base and the same A/B as nn.Linear adapters, PEFT's fan_in_fan_out).
   the last step (fp32, PEFT names). PATH: the module's path in the HF model object
   (transformer.h.N.MODULE in every layout, also the 7B whose checkpoint names lack "transformer.").
   --dtype fp64 computes everything, master adapters and AdamW included, in float64: the
-  trajectory that fp32 implementations approximate, each with its own rounding.
+  trajectory that fp32 implementations approximate, each with its own rounding (FINAL still
+  stores fp32: half an ulp, far below what the tests compare).
 Dropout masks: dropout_mask.py's hash with branch code 16 + the module's index in its block
 (v1: query, key_value, dense, gate_proj, up_proj, down_proj; 52B: c_attn, attn.c_proj, c_fc,
 mlp.c_proj), keyed by (seed, optimizer step, layer, global row, position).

@@ -264,6 +264,15 @@ function targetsOn(l: BlockLora | null, canonical: LoraTarget['canonical']): Lor
 }
 
 /**
+ * Whether the targets' output windows cover all `width` columns of their matrix. Targets are
+ * distinct modules of one layout, whose row blocks of a canonical matrix never overlap, so their
+ * widths add up to the matrix's exactly when they cover it.
+ */
+function coversAllColumns(targets: readonly LoraTarget[], width: number): boolean {
+  return targets.length > 0 && targets.reduce((n, t) => n + t.out, 0) === width;
+}
+
+/**
  * y [T, width] = x W^T (+ b) + scale * drop(x) A^T B^T for every adapter on `canonical`, each
  * adapter straight into its own output columns [rowStart, rowStart + out) (the Backend's
  * loraForward). In fp32, when the adapters' columns cover all of y (targets are distinct modules,
@@ -271,12 +280,13 @@ function targetsOn(l: BlockLora | null, canonical: LoraTarget['canonical']): Lor
  * accumulating (beta = 1) skips the pass in which it would zero y, and no adapter reads y back
  * (2-4% of the bench fp32 LoRA step, docs/lora.md). oneDNN's bf16 product pays more to read y
  * back than the adapters save, so there, and with uncovered columns, the base writes y first
- * and the adapters add to their columns.
+ * and the adapters add to their columns. The CUDA backend takes the same order (not measured on
+ * a GPU: there cuBLAS's beta = 1 reads y once where the adapter's add did).
  */
 export function adaptedLinearForward(be: Backend, l: BlockLora | null, canonical: LoraTarget['canonical'], y: Tensor, x: Tensor, w: Tensor,
   b: Tensor | null): void {
   const targets = targetsOn(l, canonical);
-  const adaptersFirst = y.dtype === DType.F32 && targets.length > 0 && targets.reduce((n, t) => n + t.out, 0) === y.shape[1];
+  const adaptersFirst = y.dtype === DType.F32 && coversAllColumns(targets, y.shape[1]!);
   if (!adaptersFirst) be.linearForward(y, x, w, b, false);
   if (l) {
     const T = x.shape[0]!;

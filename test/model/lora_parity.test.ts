@@ -3,10 +3,12 @@
 // adapter with non-zero A and B, for each layout and fused target (key_value interleaved per
 // kv head, 52B Conv1D c_attn and both c_proj), with LoRA dropout on one layout. fp32: per-step
 // loss within 1e-5 relative of PyTorch fp32. Final adapters: within 1e-5 of the same reference
-// run in float64, and no further from it than 2x PyTorch fp32 is. AdamW divides by sqrt(v), so an
-// element with a small gradient carries its rounding far: after 20 steps each fp32 side is a few
-// e-6 from the fp64 run (PyTorch fp32 7e-6 on the 7B-style case), so a bound on the two fp32
-// sides' difference would mostly measure PyTorch's rounding, not ours.
+// run in float64, and no further from it than 2x PyTorch fp32 is (plus 1e-6, a tenth of the
+// bound, as PyTorch's own distance depends on its BLAS and threads). AdamW divides by sqrt(v), so
+// an element with a small gradient carries its rounding far: on the 7B-style case with dropout
+// each fp32 side ends a few e-6 from the fp64 run (PyTorch fp32 7e-6, ours 3e-6; the other cases
+// 1e-7 to 4e-7), so a bound on the two fp32 sides' difference would mostly measure PyTorch's
+// rounding there, not ours.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -207,7 +209,7 @@ describe('LoRA training parity with PyTorch (fp32, 20 steps)', () => {
       // the adapters against the exact (fp64) trajectory within 1e-5, and no further from it than
       // twice PyTorch fp32's own distance; ours vs PyTorch fp32 is at most the sum of the two
       expect(oursFrom64).toBeLessThan(1e-5);
-      expect(oursFrom64).toBeLessThanOrEqual(2 * torchFrom64);
+      expect(oursFrom64).toBeLessThanOrEqual(2 * torchFrom64 + 1e-6);
     } finally {
       engine.free();
       group.close?.();

@@ -446,6 +446,7 @@ for (const tag of TAGS) {
       const w = tensor(c.inputs.w!, dt);
       const b = bias ? tensor(c.inputs.b!, dt) : null;
       const y = arena.alloc(dt, [t, Out]);
+      y.writeFloat32(new Float32Array(t * Out).fill(NaN)); // must be written, never read
       resetMemPeaks();
       K.linearForward(y, x, w, b);
       check(c.name, 'y', y.toFloat32(), dt);

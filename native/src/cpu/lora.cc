@@ -56,7 +56,7 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
     return;
   }
   if (onednn(dt, dt)) {
-    // u = round(scale * x A^T), then y_win += u B^T summed in fp32 and rounded once
+    // u = round(scale * x A^T), then y_win (+)= u B^T summed in fp32 and rounded once
     Scratch uf(static_cast<size_t>(T * R) * 4);
     bf16_gemm(uf.as<float>(), DT_F32, R, MatView{x, In, 1}, MatView{a, 1, In}, nullptr, T, In, R, false);
     scaled_store(u, uf.as<float>(), T * R, scale, dt);
@@ -78,12 +78,12 @@ void lora_forward(void* y, void* u, const void* x, const void* a, const void* b,
         float row[kRowChunk];
         for (int64_t c0 = 0; c0 < Out; c0 += kRowChunk) {
           const int64_t nc = std::min<int64_t>(kRowChunk, Out - c0);
-          if (accumulate) {
-            load_row(row, offset_ptr(yrow, c0, dt), nc, dt);
-            for (int64_t c = 0; c < nc; c++) row[c] += z[r * Out + c0 + c];
-          } else {
-            std::copy(z + r * Out + c0, z + r * Out + c0 + nc, row);
+          if (!accumulate) {
+            store_row(offset_ptr(yrow, c0, dt), z + r * Out + c0, nc, dt);
+            continue;
           }
+          load_row(row, offset_ptr(yrow, c0, dt), nc, dt);
+          for (int64_t c = 0; c < nc; c++) row[c] += z[r * Out + c0 + c];
           store_row(offset_ptr(yrow, c0, dt), row, nc, dt);
         }
       }

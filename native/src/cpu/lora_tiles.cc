@@ -141,7 +141,7 @@ void prefetch_rows(const void* p, int64_t rows, int64_t row_bytes, int64_t ld_by
 
 void forward_f32(float* y, float* u, const float* x, const float* a, const float* b, int64_t T, int64_t In, int64_t R,
                  int64_t Out, int64_t width, float scale, bool accumulate) {
-  // A^T [In, R] and B^T [R, Out]: the right-hand operands of u = s x A^T and y += u B^T
+  // A^T [In, R] and B^T [R, Out]: the right-hand operands of u = s x A^T and y (+)= u B^T
   Scratch at_buf(static_cast<size_t>(In * R) * 4), bt_buf(static_cast<size_t>(R * Out) * 4);
   float* At = at_buf.as<float>();
   float* Bt = bt_buf.as<float>();

@@ -69,7 +69,8 @@ int add_bias(void* y, const void* b, int64_t T, int64_t C, int dt);
 int bias_backward(void* db, const void* dy, int64_t T, int64_t C, int dt, int gdt);
 
 // ---- linear.cu ---- cuBLAS GEMM (loaded at run time); throws std::runtime_error when cuBLAS is
-// missing or fails, returns a CUDA error code from the bias kernels.
+// missing or fails, returns a CUDA error code from the bias kernels. linear_forward: y = x W^T
+// (+ y when accumulate: beta 1), then + b once.
 int linear_forward(void* y, const void* x, const void* w, const void* b, int64_t T, int64_t In, int64_t Out, int dt,
                    bool accumulate);
 int linear_backward(void* dx, void* dw, void* db, const void* dy, const void* x, const void* w, int64_t T, int64_t In,

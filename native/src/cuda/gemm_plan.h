@@ -29,7 +29,7 @@ inline GemmShape rowmajor_shape(bool tp, bool tq, int64_t m, int64_t n, int64_t 
 
 // The LoRA products (cpu/lora.cc) on output window [col0, col0+Out) of a [T, width] y / dy:
 //   u      = scale * x A^T      P = x [T,In],          Q = A [R,In] (T)
-//   y_win += u B^T              P = u [T,R],           Q = B [Out,R] (T), ldc = width
+//   y_win (+)= u B^T            P = u [T,R],           Q = B [Out,R] (T), ldc = width
 //   gB    += dy_win^T u         P = dy_win (T, ld width), Q = u [T,R]
 //   du     = scale * dy_win B   P = dy_win (ld width), Q = B [Out,R]
 //   gA    += du^T x             P = du [T,R] (T),      Q = x [T,In]
