@@ -138,7 +138,7 @@ export function blockBackward(ctx: BlockContext, p: BlockTensors, g: BlockTensor
   // the first norm's output, recomputed from the block input, as above
   if (g || adapts(lora, 'qkv')) be.rmsnormForward(tmp.ln, tmp.rstd, x, p.ln1, ctx.eps);
   if (!inputGrad) {
-    loraBackward(lora, 'qkv', tmp.ln, tmp.dqkv, null);
+    loraBackward(lora, 'qkv', tmp.ln, tmp.dqkv, null, false);
     return;
   }
   adaptedLinearBackward(be, lora, 'qkv', tmp.dln, g?.qkv ?? null, null, tmp.dqkv, tmp.ln, p.qkv);

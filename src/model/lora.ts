@@ -285,14 +285,16 @@ function coversAllColumns(targets: readonly LoraTarget[], width: number): boolea
  */
 export function adaptedLinearForward(be: Backend, l: BlockLora | null, canonical: LoraTarget['canonical'], y: Tensor, x: Tensor, w: Tensor,
   b: Tensor | null): void {
+  if (!l) {
+    be.linearForward(y, x, w, b, false);
+    return;
+  }
   const targets = targetsOn(l, canonical);
   const adaptersFirst = y.dtype === DType.F32 && coversAllColumns(targets, y.shape[1]!);
   if (!adaptersFirst) be.linearForward(y, x, w, b, false);
-  if (l) {
-    const T = x.shape[0]!;
-    for (const t of targets) {
-      be.loraForward(y, uScratch(l, T), dropped(l, t, x), l.params.tensor(t.a), l.params.tensor(t.b), t.rowStart, l.scale, !adaptersFirst);
-    }
+  for (const t of targets) {
+    be.loraForward(y, uScratch(l, x.shape[0]!), dropped(l, t, x), l.params.tensor(t.a), l.params.tensor(t.b), t.rowStart, l.scale,
+      !adaptersFirst);
   }
   if (adaptersFirst) be.linearForward(y, x, w, b, true);
 }
@@ -305,15 +307,15 @@ export function adaptedLinearForward(be: Backend, l: BlockLora | null, canonical
  * the first one's dx, so that is refused. u is recomputed here, as the forward made it.
  */
 export function loraBackward(l: BlockLora | null, canonical: LoraTarget['canonical'], x: Tensor, dy: Tensor, dx: Tensor | null,
-  accumulate = true): void {
+  accumulate: boolean): void {
   if (!l) return;
   const T = x.shape[0]!;
-  if (dx && dx.ptr === x.ptr && l.targets.filter((t) => t.canonical === canonical).length > 1) {
+  const targets = targetsOn(l, canonical);
+  if (dx && dx.ptr === x.ptr && targets.length > 1) {
     throw new Error(`loraBackward: dx over x with more than one adapter on ${canonical}`);
   }
   let acc = accumulate;
-  for (const t of l.targets) {
-    if (t.canonical !== canonical) continue;
+  for (const t of targets) {
     const A = l.params.tensor(t.a), B = l.params.tensor(t.b), u = uScratch(l, T);
     const gA = l.grads.tensor(t.a), gB = l.grads.tensor(t.b);
     const xd = dropped(l, t, x);
